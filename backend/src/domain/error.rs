@@ -1,0 +1,119 @@
+//! The one error type of the business rules. Every variant has a stable machine
+//! code (`code()`) that API clients, the kiosk and tests match on; the message
+//! is for people and may change.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::verdict::Verdict;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+
+    #[error("a slot already exists for this venue, date and start time")]
+    DuplicateSlot,
+
+    #[error("this slot is full")]
+    SlotFull,
+
+    #[error("this slot is closed")]
+    SlotClosed,
+
+    #[error("this slot has already ended")]
+    SlotInPast,
+
+    #[error("capacity {requested} is below the {booked} places already booked")]
+    CapacityBelowBooked { booked: i64, requested: i64 },
+
+    #[error("status {requested} cannot be set by hand; FULL follows the booked count")]
+    InvalidStatusChange { requested: &'static str },
+
+    #[error("a ticket with this code already exists")]
+    DuplicateTicket { ticket_code: String },
+
+    #[error("this ticket already has a reservation")]
+    AlreadyReserved,
+
+    #[error("this ticket is not activated")]
+    TicketNotActive,
+
+    #[error("this ticket has been cancelled")]
+    TicketCancelled,
+
+    #[error("this ticket expired at {expires_at}")]
+    TicketExpired { expires_at: DateTime<Utc> },
+
+    #[error("this ticket has already been used")]
+    TicketRedeemed,
+
+    #[error("the reservation was already verified at the gate")]
+    ReservationVerified,
+
+    #[error("the reservation is cancelled")]
+    ReservationCancelled,
+
+    /// The gate refused the ticket; the verdict carries the reason and facts.
+    #[error("{}", .0.message)]
+    Refused(Box<Verdict>),
+
+    #[error("the reserved date {date} is outside the ticket's validity")]
+    OutsideValidity { date: NaiveDate },
+}
+
+impl DomainError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Stable machine code, part of the public API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidInput { .. } => "INVALID_INPUT",
+            Self::NotFound { .. } => "NOT_FOUND",
+            Self::DuplicateSlot => "DUPLICATE_SLOT",
+            Self::SlotFull => "SLOT_FULL",
+            Self::SlotClosed => "SLOT_CLOSED",
+            Self::SlotInPast => "SLOT_IN_PAST",
+            Self::CapacityBelowBooked { .. } => "CAPACITY_BELOW_BOOKED",
+            Self::InvalidStatusChange { .. } => "INVALID_STATUS_CHANGE",
+            Self::DuplicateTicket { .. } => "DUPLICATE_TICKET",
+            Self::AlreadyReserved => "ALREADY_RESERVED",
+            Self::TicketNotActive => "TICKET_NOT_ACTIVE",
+            Self::TicketCancelled => "TICKET_CANCELLED",
+            Self::TicketExpired { .. } => "TICKET_EXPIRED",
+            Self::TicketRedeemed => "TICKET_REDEEMED",
+            Self::ReservationVerified => "RESERVATION_VERIFIED",
+            Self::ReservationCancelled => "RESERVATION_CANCELLED",
+            Self::Refused(verdict) => verdict.verdict.code(),
+            Self::OutsideValidity { .. } => "OUTSIDE_VALIDITY",
+        }
+    }
+
+    /// Structured facts for the client (`error.details`).
+    pub fn details(&self) -> serde_json::Value {
+        match self {
+            Self::InvalidInput { field, .. } => serde_json::json!({ "field": field }),
+            Self::NotFound { entity } => serde_json::json!({ "entity": entity }),
+            Self::DuplicateTicket { ticket_code } => {
+                serde_json::json!({ "ticket_code": ticket_code })
+            }
+            Self::CapacityBelowBooked { booked, requested } => {
+                serde_json::json!({ "booked_count": booked, "requested_capacity": requested })
+            }
+            Self::TicketExpired { expires_at } => serde_json::json!({ "expires_at": expires_at }),
+            Self::Refused(verdict) => serde_json::to_value(verdict).unwrap_or_default(),
+            Self::OutsideValidity { date } => serde_json::json!({ "date": date }),
+            Self::InvalidStatusChange { requested } => {
+                serde_json::json!({ "field": "status", "requested": requested })
+            }
+            _ => serde_json::Value::Null,
+        }
+    }
+}

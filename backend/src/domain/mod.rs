@@ -1,0 +1,20 @@
+//! Pure business rules. This module knows nothing of SQL, HTTP, Tauri or the
+//! clock: time comes in as a parameter, ids are created by the caller.
+
+mod error;
+mod ids;
+pub mod reservation;
+pub mod slot;
+pub mod ticket;
+pub mod venue;
+pub mod verdict;
+
+pub use error::DomainError;
+pub use ids::{OperatorId, Orq, ReservationId, SlotId, TicketCode, VenueId};
+pub use reservation::{
+    check_reservable, check_slot_bookable, Contact, Reservation, ReservationStatus,
+};
+pub use slot::{NewSlot, Slot, SlotChange, SlotRemoval, SlotStatus};
+pub use ticket::{ActivationMode, ActivationStatus, NewTicket, Ticket, TicketStatus};
+pub use venue::{Operator, Role, Venue};
+pub use verdict::{gate_verdict, Gate, Verdict, VerdictCode, VerdictInput};

@@ -1,0 +1,604 @@
+//! The gate verdict: may this person enter now, at this gate? One pure
+//! function, used by the kiosk offline and by the server's validate endpoint.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    slot::hms, ActivationStatus, OperatorId, Reservation, ReservationId, ReservationStatus, Slot,
+    SlotId, Ticket, TicketStatus, Venue, VenueId,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VerdictCode {
+    Admit,
+    UnknownTicket,
+    TicketCancelled,
+    AlreadyVerified,
+    Expired,
+    NotActivated,
+    NotReserved,
+    ReservationCancelled,
+    WrongVenue,
+    WrongDate,
+    OutsideSlotWindow,
+}
+
+impl VerdictCode {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Admit => "ADMIT",
+            Self::UnknownTicket => "UNKNOWN_TICKET",
+            Self::TicketCancelled => "TICKET_CANCELLED",
+            Self::AlreadyVerified => "ALREADY_VERIFIED",
+            Self::Expired => "EXPIRED",
+            Self::NotActivated => "NOT_ACTIVATED",
+            Self::NotReserved => "NOT_RESERVED",
+            Self::ReservationCancelled => "RESERVATION_CANCELLED",
+            Self::WrongVenue => "WRONG_VENUE",
+            Self::WrongDate => "WRONG_DATE",
+            Self::OutsideSlotWindow => "OUTSIDE_SLOT_WINDOW",
+        }
+    }
+}
+
+/// Where the scan happens and how strict the slot window is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    /// `None` checks no venue (e.g. an org-wide operator at the server).
+    pub venue_id: Option<VenueId>,
+    /// How long before the slot starts a holder may enter.
+    pub early_grace: Duration,
+    /// How long after the slot ends a holder may still enter.
+    pub late_grace: Duration,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            venue_id: None,
+            early_grace: Duration::minutes(30),
+            late_grace: Duration::minutes(30),
+        }
+    }
+}
+
+/// What the verdict is computed from; `None` where the replica has no row.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerdictInput<'a> {
+    pub ticket: Option<&'a Ticket>,
+    pub reservation: Option<&'a Reservation>,
+    pub slot: Option<&'a Slot>,
+    /// The venue of the reserved slot.
+    pub venue: Option<&'a Venue>,
+}
+
+/// ADMIT or a refusal, with the facts a gate operator needs to explain it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub admit: bool,
+    pub verdict: VerdictCode,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation_id: Option<ReservationId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot_id: Option<SlotId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot_date: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_hms", default)]
+    pub slot_start_time: Option<NaiveTime>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_hms", default)]
+    pub slot_end_time: Option<NaiveTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub venue_id: Option<VenueId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub venue_name: Option<String>,
+    /// Today's date in the venue's time zone, when a slot was checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub venue_today: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<OperatorId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+mod opt_hms {
+    use chrono::NaiveTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<NaiveTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::hms::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveTime>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|raw| {
+                crate::domain::slot::parse_time("time", &raw).map_err(serde::de::Error::custom)
+            })
+            .transpose()
+    }
+}
+
+impl Verdict {
+    fn refuse(code: VerdictCode, message: impl Into<String>) -> Self {
+        Self {
+            admit: code == VerdictCode::Admit,
+            verdict: code,
+            message: message.into(),
+            ticket_code: None,
+            reservation_id: None,
+            slot_id: None,
+            slot_date: None,
+            slot_start_time: None,
+            slot_end_time: None,
+            venue_id: None,
+            venue_name: None,
+            venue_today: None,
+            verified_at: None,
+            verified_by: None,
+            expires_at: None,
+        }
+    }
+}
+
+/// The gate's decision. Checks run in the order that gives the operator the
+/// most useful explanation: a used ticket says when and by whom before it
+/// says it is also out of its slot.
+pub fn gate_verdict(input: VerdictInput<'_>, now: DateTime<Utc>, gate: &Gate) -> Verdict {
+    use VerdictCode as V;
+    let Some(ticket) = input.ticket else {
+        return Verdict::refuse(V::UnknownTicket, "Unknown ticket");
+    };
+    let with_ticket = |mut v: Verdict| {
+        v.ticket_code = Some(ticket.ticket_code.to_string());
+        if let Some(r) = input.reservation {
+            v.reservation_id = Some(r.id);
+        }
+        if let Some(s) = input.slot {
+            v.slot_id = Some(s.id);
+            v.slot_date = Some(s.date);
+            v.slot_start_time = Some(s.start_time);
+            v.slot_end_time = Some(s.end_time);
+            v.venue_id = Some(s.venue_id);
+        }
+        if let Some(venue) = input.venue {
+            v.venue_name = Some(venue.name.clone());
+        }
+        v
+    };
+
+    if ticket.activation_status == ActivationStatus::Cancelled
+        || ticket.status == TicketStatus::Cancelled
+    {
+        return with_ticket(Verdict::refuse(V::TicketCancelled, "Ticket cancelled"));
+    }
+    let verified_reservation = input
+        .reservation
+        .is_some_and(|r| r.status == ReservationStatus::Verified);
+    if ticket.verified_at.is_some()
+        || ticket.activation_status == ActivationStatus::Redeemed
+        || verified_reservation
+    {
+        let mut v = with_ticket(Verdict::refuse(V::AlreadyVerified, "Already verified"));
+        v.verified_at = ticket.verified_at;
+        v.verified_by = ticket.verified_by;
+        return v;
+    }
+    if ticket.is_expired(now) {
+        let mut v = with_ticket(Verdict::refuse(V::Expired, "Ticket expired"));
+        v.expires_at = ticket.expires_at;
+        return v;
+    }
+    if ticket.activation_status != ActivationStatus::Active {
+        return with_ticket(Verdict::refuse(V::NotActivated, "Ticket not activated"));
+    }
+    let (Some(reservation), Some(slot)) = (input.reservation, input.slot) else {
+        return with_ticket(Verdict::refuse(
+            V::NotReserved,
+            "No reservation for this ticket",
+        ));
+    };
+    if reservation.status == ReservationStatus::Cancelled {
+        return with_ticket(Verdict::refuse(
+            V::ReservationCancelled,
+            "Reservation cancelled",
+        ));
+    }
+    if gate
+        .venue_id
+        .is_some_and(|gate_venue| gate_venue != slot.venue_id)
+    {
+        return with_ticket(Verdict::refuse(V::WrongVenue, "Reserved for another venue"));
+    }
+
+    let local_now = match input.venue {
+        Some(venue) => now.with_timezone(&venue.timezone).naive_local(),
+        None => now.naive_utc(),
+    };
+    let at = |t: NaiveTime| NaiveDateTime::new(slot.date, t);
+    let opens = at(slot.start_time) - gate.early_grace;
+    let closes = at(slot.end_time) + gate.late_grace;
+    // The window is checked before the date so that a grace period running
+    // past midnight still admits.
+    let verdict = if (opens..=closes).contains(&local_now) {
+        Verdict::refuse(V::Admit, "Admit")
+    } else if local_now.date() != slot.date {
+        Verdict::refuse(V::WrongDate, format!("Reserved for {}", slot.date))
+    } else if local_now < opens {
+        Verdict::refuse(
+            V::OutsideSlotWindow,
+            format!(
+                "Too early: slot starts at {}",
+                slot.start_time.format("%H:%M")
+            ),
+        )
+    } else {
+        Verdict::refuse(
+            V::OutsideSlotWindow,
+            format!("Too late: slot ended at {}", slot.end_time.format("%H:%M")),
+        )
+    };
+    let mut v = with_ticket(verdict);
+    v.venue_today = Some(local_now.date());
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{slot::tests::slot, ticket::tests::ticket, Orq, SlotStatus, TicketCode};
+    use chrono::TimeZone;
+    use chrono_tz::Tz;
+
+    fn venue(tz: Tz) -> Venue {
+        Venue {
+            id: VenueId(1),
+            orq: Orq(1),
+            name: "Prado".into(),
+            timezone: tz,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    fn reservation(status: ReservationStatus) -> Reservation {
+        Reservation {
+            id: ReservationId(uuid::Uuid::nil()),
+            ticket_id: TicketCode::parse("TKT-2025-ABC123").unwrap(),
+            slot_id: SlotId(uuid::Uuid::nil()),
+            customer_email: "john@example.com".into(),
+            customer_phone: "+12025551234".into(),
+            reserved_at: DateTime::<Utc>::UNIX_EPOCH,
+            status,
+            orq: Orq(1),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    /// The slot from `slot()` is 2025-12-01 09:00–12:00 at venue 1.
+    #[test]
+    fn verdict_table() {
+        use ActivationStatus as A;
+        use ReservationStatus as R;
+        use TicketStatus as S;
+        use VerdictCode as V;
+        let madrid = venue(chrono_tz::Europe::Madrid); // UTC+1 in December
+        let active = ticket(A::Active, S::Reserved);
+        let mut verified = ticket(A::Redeemed, S::Verified);
+        verified.verified_at = Some(utc(2025, 12, 1, 8, 5));
+        verified.verified_by = Some(OperatorId(5));
+        let mut expired = ticket(A::Active, S::Reserved);
+        expired.expires_at = Some(utc(2025, 11, 30, 0, 0));
+        let s = slot(200, 45, SlotStatus::Active);
+        let live = reservation(R::Reserved);
+        let gate = Gate {
+            venue_id: Some(VenueId(1)),
+            ..Gate::default()
+        };
+        let elsewhere = Gate {
+            venue_id: Some(VenueId(2)),
+            ..Gate::default()
+        };
+        let ok_time = utc(2025, 12, 1, 9, 0); // 10:00 in Madrid
+
+        let cases: Vec<(&str, VerdictInput, DateTime<Utc>, &Gate, VerdictCode)> = vec![
+            (
+                "admit",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&live),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                ok_time,
+                &gate,
+                V::Admit,
+            ),
+            (
+                "unknown",
+                VerdictInput::default(),
+                ok_time,
+                &gate,
+                V::UnknownTicket,
+            ),
+            (
+                "cancelled ticket",
+                VerdictInput {
+                    ticket: Some(&ticket(A::Cancelled, S::Activated)),
+                    reservation: Some(&live),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                ok_time,
+                &gate,
+                V::TicketCancelled,
+            ),
+            (
+                "already verified",
+                VerdictInput {
+                    ticket: Some(&verified),
+                    reservation: Some(&reservation(R::Verified)),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                ok_time,
+                &gate,
+                V::AlreadyVerified,
+            ),
+            (
+                "expired",
+                VerdictInput {
+                    ticket: Some(&expired),
+                    reservation: Some(&live),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                ok_time,
+                &gate,
+                V::Expired,
+            ),
+            (
+                "not activated",
+                VerdictInput {
+                    ticket: Some(&ticket(A::Inactive, S::Minted)),
+                    ..Default::default()
+                },
+                ok_time,
+                &gate,
+                V::NotActivated,
+            ),
+            (
+                "not reserved",
+                VerdictInput {
+                    ticket: Some(&ticket(A::Active, S::Activated)),
+                    ..Default::default()
+                },
+                ok_time,
+                &gate,
+                V::NotReserved,
+            ),
+            (
+                "reservation cancelled",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&reservation(R::Cancelled)),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                ok_time,
+                &gate,
+                V::ReservationCancelled,
+            ),
+            (
+                "wrong venue",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&live),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                ok_time,
+                &elsewhere,
+                V::WrongVenue,
+            ),
+            (
+                "no venue check at server",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&live),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                ok_time,
+                &Gate::default(),
+                V::Admit,
+            ),
+            (
+                "wrong date (day before)",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&live),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                utc(2025, 11, 30, 9, 0),
+                &gate,
+                V::WrongDate,
+            ),
+            (
+                "too early",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&live),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                utc(2025, 12, 1, 7, 29),
+                &gate,
+                V::OutsideSlotWindow,
+            ),
+            (
+                "early grace edge 08:30 local",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&live),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                utc(2025, 12, 1, 7, 30),
+                &gate,
+                V::Admit,
+            ),
+            (
+                "late grace edge 12:30 local",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&live),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                utc(2025, 12, 1, 11, 30),
+                &gate,
+                V::Admit,
+            ),
+            (
+                "too late",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&live),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                utc(2025, 12, 1, 11, 31),
+                &gate,
+                V::OutsideSlotWindow,
+            ),
+        ];
+        for (name, input, now, gate, expected) in cases {
+            let v = gate_verdict(input, now, gate);
+            assert_eq!(v.verdict, expected, "{name}: {v:?}");
+            assert_eq!(v.admit, expected == V::Admit, "{name}");
+        }
+    }
+
+    #[test]
+    fn refusals_carry_the_facts_the_operator_needs() {
+        use ActivationStatus as A;
+        let madrid = venue(chrono_tz::Europe::Madrid);
+        let s = slot(200, 45, SlotStatus::Active);
+        let mut verified = ticket(A::Redeemed, TicketStatus::Verified);
+        verified.verified_at = Some(utc(2025, 12, 1, 8, 5));
+        verified.verified_by = Some(OperatorId(5));
+        let live = reservation(ReservationStatus::Verified);
+        let input = VerdictInput {
+            ticket: Some(&verified),
+            reservation: Some(&live),
+            slot: Some(&s),
+            venue: Some(&madrid),
+        };
+        let v = gate_verdict(input, utc(2025, 12, 1, 9, 0), &Gate::default());
+        assert_eq!(
+            (v.verified_at, v.verified_by),
+            (Some(utc(2025, 12, 1, 8, 5)), Some(OperatorId(5)))
+        );
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["verdict"], "ALREADY_VERIFIED");
+        assert_eq!(json["admit"], false);
+        assert_eq!(json["verified_by"], 5);
+
+        let active = ticket(A::Active, TicketStatus::Reserved);
+        let live = reservation(ReservationStatus::Reserved);
+        let input = VerdictInput {
+            ticket: Some(&active),
+            reservation: Some(&live),
+            slot: Some(&s),
+            venue: Some(&madrid),
+        };
+        let v = gate_verdict(input, utc(2025, 12, 3, 9, 0), &Gate::default());
+        assert_eq!(v.verdict, VerdictCode::WrongDate);
+        assert_eq!(v.slot_date, NaiveDate::from_ymd_opt(2025, 12, 1));
+        assert_eq!(v.venue_today, NaiveDate::from_ymd_opt(2025, 12, 3));
+        assert_eq!(
+            serde_json::to_value(&v).unwrap()["slot_start_time"],
+            "09:00:00"
+        );
+    }
+
+    /// Kiritimati is UTC+14: at 20:00 UTC on Nov 30 it is already 10:00 on
+    /// Dec 1 there, so a Dec 1 ticket is admitted although UTC says Nov 30.
+    /// Pago Pago (UTC−11) is the other way round.
+    #[test]
+    fn today_is_read_on_the_venue_clock() {
+        let active = ticket(ActivationStatus::Active, TicketStatus::Reserved);
+        let live = reservation(ReservationStatus::Reserved);
+        let s = slot(200, 1, SlotStatus::Active); // 2025-12-01 09:00–12:00 local
+        let gate = Gate {
+            early_grace: Duration::zero(),
+            late_grace: Duration::zero(),
+            ..Gate::default()
+        };
+        let far_east = venue(chrono_tz::Pacific::Kiritimati);
+        let far_west = venue(chrono_tz::Pacific::Pago_Pago);
+        for (v, now, expected) in [
+            (&far_east, utc(2025, 11, 30, 20, 0), VerdictCode::Admit),
+            (&far_east, utc(2025, 12, 1, 20, 0), VerdictCode::WrongDate),
+            (&far_west, utc(2025, 12, 1, 21, 0), VerdictCode::Admit),
+            (&far_west, utc(2025, 12, 1, 10, 0), VerdictCode::WrongDate),
+            (
+                &far_west,
+                utc(2025, 12, 1, 19, 59),
+                VerdictCode::OutsideSlotWindow,
+            ),
+        ] {
+            let input = VerdictInput {
+                ticket: Some(&active),
+                reservation: Some(&live),
+                slot: Some(&s),
+                venue: Some(v),
+            };
+            assert_eq!(
+                gate_verdict(input, now, &gate).verdict,
+                expected,
+                "{} at {now}",
+                v.timezone
+            );
+        }
+    }
+
+    #[test]
+    fn grace_past_midnight_still_admits() {
+        let active = ticket(ActivationStatus::Active, TicketStatus::Reserved);
+        let live = reservation(ReservationStatus::Reserved);
+        let mut s = slot(10, 1, SlotStatus::Active);
+        s.start_time = NaiveTime::from_hms_opt(22, 0, 0).unwrap();
+        s.end_time = NaiveTime::from_hms_opt(23, 50, 0).unwrap();
+        let utc_venue = venue(chrono_tz::UTC);
+        let input = VerdictInput {
+            ticket: Some(&active),
+            reservation: Some(&live),
+            slot: Some(&s),
+            venue: Some(&utc_venue),
+        };
+        assert_eq!(
+            gate_verdict(input, utc(2025, 12, 2, 0, 10), &Gate::default()).verdict,
+            VerdictCode::Admit
+        );
+        assert_eq!(
+            gate_verdict(input, utc(2025, 12, 2, 0, 21), &Gate::default()).verdict,
+            VerdictCode::WrongDate
+        );
+    }
+}

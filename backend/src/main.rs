@@ -1,0 +1,219 @@
+//! `entrada`: the command line. Parsing and printing only; every action is
+//! one call into the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+use entrada::domain::{slot::parse_date, Orq, VenueId};
+use entrada::store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(
+    name = "entrada",
+    version,
+    about = "Entrada: time-slot reservations and gate verification"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DbArg {
+    /// SQLite database file (created if missing)
+    #[arg(long, env = "ENTRADA_DB", value_name = "FILE")]
+    db: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create or upgrade the database schema
+    Migrate(DbArg),
+    /// Manage venues
+    #[command(subcommand)]
+    Venue(VenueCommand),
+    /// Generate data
+    #[command(subcommand)]
+    Seed(SeedCommand),
+    /// Fill a database with a ready-to-use demo (two orgs, venues, 90 days of slots, tickets in every state)
+    Demo {
+        #[command(flatten)]
+        db: DbArg,
+        /// Print the report as JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum VenueCommand {
+    /// Add a venue; prints only its id
+    Add {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        name: String,
+        /// IANA time zone, e.g. Europe/Madrid
+        #[arg(long)]
+        timezone: String,
+    },
+    /// List an org's venues as JSON lines
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum SeedCommand {
+    /// The spec's morning/afternoon/evening slots for N days (idempotent)
+    Slots {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        venue: i64,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        #[arg(long, default_value_t = 200)]
+        capacity: i64,
+        /// First day, YYYY-MM-DD (default: today in the venue's time zone)
+        #[arg(long)]
+        from: Option<String>,
+    },
+}
+
+fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn open(db: &DbArg) -> anyhow::Result<Store> {
+    Store::open(&db.db).with_context(|| format!("opening {}", db.db.display()))
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ENTRADA_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,rusqlite_migration=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let now = Utc::now();
+    match cli.command {
+        Command::Migrate(db) => {
+            open(&db)?;
+            eprintln!(
+                "{}: schema version {}",
+                db.db.display(),
+                Store::known_schema_version()
+            );
+        }
+        Command::Venue(VenueCommand::Add {
+            db,
+            orq,
+            name,
+            timezone,
+        }) => {
+            let venue = open(&db)?.add_venue(Orq(orq), &name, &timezone, now)?;
+            println!("{}", venue.id);
+        }
+        Command::Venue(VenueCommand::List { db, orq }) => {
+            for venue in open(&db)?.list_venues(Orq(orq))? {
+                println!("{}", serde_json::to_string(&venue)?);
+            }
+        }
+        Command::Seed(SeedCommand::Slots {
+            db,
+            orq,
+            venue,
+            days,
+            capacity,
+            from,
+        }) => {
+            let store = open(&db)?;
+            let from = match from {
+                Some(raw) => parse_date("from", &raw)?,
+                None => {
+                    let v = store.get_venue(Orq(orq), VenueId(venue))?;
+                    now.with_timezone(&v.timezone).date_naive()
+                }
+            };
+            let bar = progress_bar(days.into(), "seeding days");
+            let report =
+                store.seed_slots(Orq(orq), VenueId(venue), from, days, capacity, now, |n| {
+                    bar.inc(n)
+                })?;
+            bar.finish_and_clear();
+            eprintln!(
+                "{} slots created, {} already there ({} days from {from})",
+                report.created, report.already_there, days
+            );
+        }
+        Command::Demo { db, json } => {
+            let store = open(&db)?;
+            let bar = progress_bar(270, "seeding demo slots");
+            let report = entrada::demo::populate(&store, now, |n| bar.inc(n))?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_demo(&db.db, &report);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_demo(path: &std::path::Path, report: &entrada::demo::DemoReport) {
+    if report.created {
+        println!("Demo data written to {}", path.display());
+    } else {
+        println!(
+            "{} already holds the demo data; nothing added.",
+            path.display()
+        );
+    }
+    println!("\nVenues:");
+    for v in &report.venues {
+        println!(
+            "  org {} venue {:>2}  {:<20} {}",
+            v.orq, v.id, v.name, v.timezone
+        );
+    }
+    if report.created {
+        println!(
+            "\n{} slots (09–12, 12–15, 15–18 for 90 days, plus an all-day slot today)",
+            report.slots_created
+        );
+        println!("\nOperators:");
+        for (id, name, role) in &report.operators {
+            println!("  {id:>2}  {name:<22} {role}");
+        }
+    }
+    println!("\nTickets (verdict at the org's first venue, now):");
+    for t in &report.tickets {
+        println!(
+            "  org {}  {:<20} {:<24} {}",
+            t.orq, t.ticket_code, t.gate_verdict, t.state
+        );
+    }
+    println!("\nPlus DEMO-1-0001..0200 and DEMO-2-0001..0200: deferred tickets, not activated.");
+}

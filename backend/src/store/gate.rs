@@ -1,0 +1,95 @@
+//! Gate services: the verdict for a code, and the verification that records it.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Transaction};
+
+use super::codec::ts;
+use super::reservations::reservation_of_ticket;
+use super::slots::load_slot;
+use super::tickets::load_ticket;
+use super::venues::load_venue;
+use super::{Result, Store};
+use crate::domain::{
+    gate_verdict, DomainError, Gate, OperatorId, Orq, TicketCode, Verdict, VerdictInput,
+};
+
+fn verdict_in(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<Verdict> {
+    let ticket = load_ticket(tx, orq, code)?;
+    let reservation = match &ticket {
+        Some(_) => reservation_of_ticket(tx, orq, code)?,
+        None => None,
+    };
+    let slot = match &reservation {
+        Some(r) => load_slot(tx, orq, r.slot_id)?,
+        None => None,
+    };
+    let venue = match &slot {
+        Some(s) => load_venue(tx, orq, s.venue_id)?,
+        None => None,
+    };
+    let mut verdict = gate_verdict(
+        VerdictInput {
+            ticket: ticket.as_ref(),
+            reservation: reservation.as_ref(),
+            slot: slot.as_ref(),
+            venue: venue.as_ref(),
+        },
+        now,
+        gate,
+    );
+    if verdict.ticket_code.is_none() {
+        verdict.ticket_code = Some(code.to_string());
+    }
+    Ok(verdict)
+}
+
+impl Store {
+    /// What the gate would say now; changes nothing.
+    pub fn validate_ticket(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        self.read(|tx| verdict_in(tx, orq, code, gate, now))
+    }
+
+    /// Verifies an admissible ticket exactly once: the verdict is computed and
+    /// the verification written in the same write transaction, and the
+    /// commit is durable before this returns. A refusal writes nothing and
+    /// comes back as `DomainError::Refused` with the verdict's facts.
+    pub fn verify_ticket(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        operator: OperatorId,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        self.write(|tx| {
+            let mut verdict = verdict_in(tx, orq, code, gate, now)?;
+            if !verdict.admit {
+                return Err(DomainError::Refused(Box::new(verdict)).into());
+            }
+            tx.prepare_cached(
+                "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = 'VERIFIED', \
+                 activation_status = 'redeemed', updated_at = ?1 WHERE ticket_code = ?3 AND orq = ?4",
+            )?
+            .execute(params![ts(now), operator, code, orq])?;
+            tx.prepare_cached(
+                "UPDATE ticket_reservations SET status = 'VERIFIED', updated_at = ?1 WHERE ticket_id = ?2 AND orq = ?3",
+            )?
+            .execute(params![ts(now), code, orq])?;
+            verdict.verified_at = Some(now);
+            verdict.verified_by = Some(operator);
+            Ok(verdict)
+        })
+    }
+}

@@ -1,0 +1,276 @@
+//! All SQL lives here. `Store` owns the SQLite file: it opens and migrates it,
+//! runs every statement, and wraps each service in one transaction that loads
+//! rows, asks `domain` for the decision, and writes the result.
+//!
+//! Single writer: every write transaction starts with `BEGIN IMMEDIATE`, so it
+//! takes SQLite's write lock before reading anything it will change (no
+//! read-then-upgrade deadlocks); in-process writers queue on a mutex, other
+//! connections and processes wait in SQLite's busy handler.
+
+mod codec;
+mod gate;
+mod reservations;
+mod slots;
+mod tickets;
+mod venues;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite_migration::{Migrations, M};
+
+use crate::domain::DomainError;
+
+pub use reservations::ReserveRequest;
+pub use slots::SeedReport;
+
+/// The schema, oldest first. Append only: a released migration never changes.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/0001_core.sql")];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+
+    #[error(
+        "the database schema is version {found}, newer than this program knows ({known}); \
+         use a newer Entrada with this file"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+
+    #[error("the database stayed locked by another writer for more than {0:?}")]
+    Busy(Duration),
+
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+
+    #[error("database error: {0}")]
+    Db(rusqlite::Error),
+}
+
+impl StoreError {
+    /// Stable machine code; domain errors keep their own.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Domain(e) => e.code(),
+            Self::SchemaTooNew { .. } => "SCHEMA_TOO_NEW",
+            Self::Busy(_) => "DATABASE_BUSY",
+            Self::Open { .. } => "DATABASE_UNAVAILABLE",
+            Self::Migration(_) | Self::Db(_) => "DATABASE_ERROR",
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long a writer waits for another connection's write lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct Store {
+    path: PathBuf,
+    options: StoreOptions,
+    writer: Mutex<Connection>,
+    /// Idle read connections; WAL lets them read while the writer writes.
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic inside a closure rolls its transaction back when the guard
+    // drops, so the connection behind a poisoned lock is still sound.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = open_connection(&path, &options)?;
+        migrate(&mut writer)?;
+        Ok(Self {
+            path,
+            options,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version this program writes.
+    pub fn known_schema_version() -> i64 {
+        MIGRATIONS.len() as i64
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction; commits if it returns Ok.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.busy_or(e))?;
+        let value = f(&tx)?;
+        tx.commit().map_err(|e| self.busy_or(e))?;
+        Ok(value)
+    }
+
+    /// Runs `f` in one read transaction (a consistent snapshot).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let pooled = lock(&self.readers).pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(&self.path, &self.options)?,
+        };
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = f(&tx)?;
+            tx.finish()?;
+            Ok(value)
+        })();
+        let mut readers = lock(&self.readers);
+        if readers.len() < 8 {
+            readers.push(conn);
+        }
+        result
+    }
+
+    fn busy_or(&self, e: rusqlite::Error) -> StoreError {
+        if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) {
+            StoreError::Busy(self.options.busy_timeout)
+        } else {
+            StoreError::Db(e)
+        }
+    }
+}
+
+fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(open_err)?;
+    conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
+    // WAL: readers never block the writer. synchronous=FULL: a commit is on
+    // disk before we answer, because a gate shows ADMIT only after its commit.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(open_err)?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA trusted_schema = OFF;",
+    )
+    .map_err(open_err)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = Store::known_schema_version();
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    if found == known {
+        return Ok(());
+    }
+    let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
+    migrations.to_latest(conn)?;
+    Ok(())
+}
+
+/// Maps a constraint violation to the domain error the caller names; any
+/// other error stays a database error.
+pub(crate) fn on_constraint(e: rusqlite::Error, domain: DomainError) -> StoreError {
+    if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
+        StoreError::Domain(domain)
+    } else {
+        StoreError::Db(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_creates_migrates_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("entrada.db");
+        drop(Store::open(&path).unwrap());
+        let store = Store::open(&path).unwrap();
+        let (version, journal, fk): (i64, String, i64) = store
+            .read(|tx| {
+                Ok((
+                    tx.query_row("PRAGMA user_version", [], |r| r.get(0))?,
+                    tx.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
+                    tx.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(version, Store::known_schema_version());
+        assert_eq!(journal, "wal");
+        assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn newer_schema_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("future.db");
+        drop(Store::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert_eq!(err.code(), "SCHEMA_TOO_NEW");
+        assert!(err.to_string().contains("version 99"), "{err}");
+    }
+
+    #[test]
+    fn unopenable_path_is_a_clear_error() {
+        let err = Store::open("/nonexistent-dir/entrada.db").unwrap_err();
+        assert_eq!(err.code(), "DATABASE_UNAVAILABLE");
+        assert!(err.to_string().contains("/nonexistent-dir/entrada.db"));
+    }
+}

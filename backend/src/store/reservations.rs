@@ -1,0 +1,167 @@
+//! Reservation services: reserve, cancel, reschedule. Each is one write
+//! transaction that holds the write lock from the first read of the slot to
+//! the commit, so two customers can never both take the last place.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::codec::{self, ts, RESERVATION_COLUMNS};
+use super::slots::{change_booking, require_slot};
+use super::tickets::require_ticket;
+use super::venues::require_venue;
+use super::{on_constraint, Result, Store};
+use crate::domain::{
+    check_reservable, check_slot_bookable, Contact, DomainError, Orq, Reservation, ReservationId,
+    SlotId, TicketCode,
+};
+
+pub(crate) fn reservation_of_ticket(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+) -> Result<Option<Reservation>> {
+    Ok(tx
+        .prepare_cached(&format!(
+            "SELECT {RESERVATION_COLUMNS} FROM ticket_reservations WHERE ticket_id = ?1 AND orq = ?2"
+        ))?
+        .query_row(params![code, orq], codec::reservation)
+        .optional()?)
+}
+
+fn require_reservation(tx: &Transaction<'_>, orq: Orq, id: ReservationId) -> Result<Reservation> {
+    tx.prepare_cached(&format!(
+        "SELECT {RESERVATION_COLUMNS} FROM ticket_reservations WHERE id = ?1 AND orq = ?2"
+    ))?
+    .query_row(params![id, orq], codec::reservation)
+    .optional()?
+    .ok_or_else(|| {
+        DomainError::NotFound {
+            entity: "reservation",
+        }
+        .into()
+    })
+}
+
+/// A customer's request for a place.
+#[derive(Debug, Clone)]
+pub struct ReserveRequest {
+    pub ticket: TicketCode,
+    pub slot_id: SlotId,
+    pub contact: Contact,
+}
+
+impl Store {
+    /// The spec's reservation transaction: lock the slot, check capacity,
+    /// insert, increment; plus the ticket's reserved fields.
+    pub fn reserve_slot(
+        &self,
+        orq: Orq,
+        req: &ReserveRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation> {
+        self.write(|tx| {
+            let ticket = require_ticket(tx, orq, &req.ticket)?;
+            let existing = reservation_of_ticket(tx, orq, &req.ticket)?;
+            let slot = require_slot(tx, orq, req.slot_id)?;
+            let venue = require_venue(tx, orq, slot.venue_id)?;
+            check_reservable(&ticket, existing.as_ref(), &slot, &venue, now)?;
+            change_booking(tx, &slot, 1, now)?;
+            let id = match existing {
+                // One row per ticket (unique ticket_id): a cancelled
+                // reservation row is reused for the new one.
+                Some(cancelled) => {
+                    tx.prepare_cached(
+                        "UPDATE ticket_reservations SET slot_id = ?1, customer_email = ?2, customer_phone = ?3, \
+                         reserved_at = ?4, status = 'RESERVED', updated_at = ?4 WHERE id = ?5",
+                    )?
+                    .execute(params![slot.id, req.contact.email, req.contact.phone, ts(now), cancelled.id])?;
+                    cancelled.id
+                }
+                None => {
+                    let id = ReservationId::new_v7();
+                    tx.prepare_cached(
+                        "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, \
+                         reserved_at, status, orq, created_at, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'RESERVED', ?7, ?6, ?6)",
+                    )?
+                    .execute(params![id, req.ticket, slot.id, req.contact.email, req.contact.phone, ts(now), orq])
+                    .map_err(|e| on_constraint(e, DomainError::AlreadyReserved))?;
+                    id
+                }
+            };
+            tx.prepare_cached(
+                "UPDATE tickets SET status = 'RESERVED', customer_email = ?1, customer_phone = ?2, \
+                 reserved_at = ?3, updated_at = ?3 WHERE ticket_code = ?4",
+            )?
+            .execute(params![req.contact.email, req.contact.phone, ts(now), req.ticket])?;
+            require_reservation(tx, orq, id)
+        })
+    }
+
+    pub fn get_reservation(&self, orq: Orq, id: ReservationId) -> Result<Reservation> {
+        self.read(|tx| require_reservation(tx, orq, id))
+    }
+
+    pub fn reservation_for_ticket(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+    ) -> Result<Option<Reservation>> {
+        self.read(|tx| reservation_of_ticket(tx, orq, code))
+    }
+
+    /// Frees the place (a FULL slot becomes ACTIVE again); refused once verified.
+    pub fn cancel_reservation(
+        &self,
+        orq: Orq,
+        id: ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation> {
+        self.write(|tx| {
+            let reservation = require_reservation(tx, orq, id)?;
+            reservation.check_changeable()?;
+            let slot = require_slot(tx, orq, reservation.slot_id)?;
+            change_booking(tx, &slot, -1, now)?;
+            tx.prepare_cached(
+                "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = ?1 WHERE id = ?2",
+            )?
+            .execute(params![ts(now), id])?;
+            tx.prepare_cached(
+                "UPDATE tickets SET status = 'ACTIVATED', reserved_at = NULL, updated_at = ?1 WHERE ticket_code = ?2",
+            )?
+            .execute(params![ts(now), reservation.ticket_id])?;
+            require_reservation(tx, orq, id)
+        })
+    }
+
+    /// Moves a live reservation to another slot in one step: the new place is
+    /// taken and the old one freed together, or nothing changes.
+    pub fn reschedule_reservation(
+        &self,
+        orq: Orq,
+        id: ReservationId,
+        new_slot: SlotId,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation> {
+        self.write(|tx| {
+            let reservation = require_reservation(tx, orq, id)?;
+            reservation.check_changeable()?;
+            let ticket = require_ticket(tx, orq, &reservation.ticket_id)?;
+            ticket.check_can_reserve(now)?;
+            if reservation.slot_id == new_slot {
+                return Ok(reservation);
+            }
+            let target = require_slot(tx, orq, new_slot)?;
+            let venue = require_venue(tx, orq, target.venue_id)?;
+            check_slot_bookable(&target, &venue, now)?;
+            let old = require_slot(tx, orq, reservation.slot_id)?;
+            change_booking(tx, &old, -1, now)?;
+            change_booking(tx, &target, 1, now)?;
+            tx.prepare_cached(
+                "UPDATE ticket_reservations SET slot_id = ?1, updated_at = ?2 WHERE id = ?3",
+            )?
+            .execute(params![new_slot, ts(now), id])?;
+            require_reservation(tx, orq, id)
+        })
+    }
+}

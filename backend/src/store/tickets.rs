@@ -1,0 +1,125 @@
+//! Ticket services: issue, read, activate.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::codec::{self, ts, TICKET_COLUMNS};
+use super::{on_constraint, Result, Store};
+use crate::domain::{DomainError, NewTicket, Orq, Ticket, TicketCode};
+
+pub(crate) fn load_ticket(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+) -> Result<Option<Ticket>> {
+    Ok(tx
+        .prepare_cached(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_code = ?1 AND orq = ?2"
+        ))?
+        .query_row(params![code, orq], codec::ticket)
+        .optional()?)
+}
+
+pub(crate) fn require_ticket(tx: &Transaction<'_>, orq: Orq, code: &TicketCode) -> Result<Ticket> {
+    load_ticket(tx, orq, code)?.ok_or_else(|| DomainError::NotFound { entity: "ticket" }.into())
+}
+
+impl Store {
+    /// Issues tickets, all or none: a duplicate code anywhere in the batch
+    /// (or already in the database, in any org) refuses the whole batch.
+    pub fn insert_tickets(
+        &self,
+        orq: Orq,
+        tickets: &[NewTicket],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Ticket>> {
+        self.write(|tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO tickets (ticket_code, orq, order_id, product_id, user_id, status, entitlements, \
+                 expires_at, created_at, updated_at, activation_status, activated_at, activation_mode) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+            )?;
+            for t in tickets {
+                let (status, activation, activated_at) = t.initial_state(now);
+                let entitlements = t.entitlements.clone().unwrap_or_else(|| serde_json::json!({}));
+                insert
+                    .execute(params![
+                        t.ticket_code,
+                        orq,
+                        t.order_id,
+                        t.product_id,
+                        t.user_id,
+                        status,
+                        entitlements.to_string(),
+                        t.expires_at.map(ts),
+                        ts(now),
+                        activation,
+                        activated_at.map(ts),
+                        t.activation_mode,
+                    ])
+                    .map_err(|e| {
+                        on_constraint(e, DomainError::DuplicateTicket {
+                            ticket_code: t.ticket_code.to_string(),
+                        })
+                    })?;
+            }
+            tickets
+                .iter()
+                .map(|t| require_ticket(tx, orq, &t.ticket_code))
+                .collect()
+        })
+    }
+
+    pub fn get_ticket(&self, orq: Orq, code: &TicketCode) -> Result<Ticket> {
+        self.read(|tx| require_ticket(tx, orq, code))
+    }
+
+    /// `inactive → active`; activating an active ticket returns it unchanged.
+    pub fn activate_ticket(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket> {
+        self.write(|tx| {
+            let ticket = require_ticket(tx, orq, code)?;
+            if let Some(status) = ticket.plan_activation(now)? {
+                tx.prepare_cached(
+                    "UPDATE tickets SET activation_status = 'active', activated_at = ?1, status = ?2, \
+                     updated_at = ?1 WHERE ticket_code = ?3",
+                )?
+                .execute(params![ts(now), status, code])?;
+            }
+            require_ticket(tx, orq, code)
+        })
+    }
+}
+
+impl Store {
+    /// Cancels a ticket (refund, re-issue). Its live reservation is cancelled
+    /// too, freeing the place; a ticket already used at the gate stays used.
+    pub fn cancel_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket> {
+        self.write(|tx| {
+            let ticket = require_ticket(tx, orq, code)?;
+            if ticket.verified_at.is_some() {
+                return Err(DomainError::TicketRedeemed.into());
+            }
+            if let Some(r) = super::reservations::reservation_of_ticket(tx, orq, code)? {
+                if r.status == crate::domain::ReservationStatus::Reserved {
+                    let slot = super::slots::require_slot(tx, orq, r.slot_id)?;
+                    super::slots::change_booking(tx, &slot, -1, now)?;
+                    tx.execute(
+                        "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = ?1 WHERE id = ?2",
+                        params![ts(now), r.id],
+                    )?;
+                }
+            }
+            tx.execute(
+                "UPDATE tickets SET status = 'cancelled', activation_status = 'cancelled', updated_at = ?1 \
+                 WHERE ticket_code = ?2",
+                params![ts(now), code],
+            )?;
+            require_ticket(tx, orq, code)
+        })
+    }
+}
