@@ -313,6 +313,12 @@ mod tests {
             ..Gate::default()
         };
         let ok_time = utc(2025, 12, 1, 9, 0); // 10:00 in Madrid
+        let cancelled_ticket = ticket(A::Cancelled, S::Activated);
+        let verified_res = reservation(R::Verified);
+        let inactive = ticket(A::Inactive, S::Minted);
+        let unreserved = ticket(A::Active, S::Activated);
+        let cancelled_res = reservation(R::Cancelled);
+        let server = Gate::default();
 
         let cases: Vec<(&str, VerdictInput, DateTime<Utc>, &Gate, VerdictCode)> = vec![
             (
@@ -337,7 +343,7 @@ mod tests {
             (
                 "cancelled ticket",
                 VerdictInput {
-                    ticket: Some(&ticket(A::Cancelled, S::Activated)),
+                    ticket: Some(&cancelled_ticket),
                     reservation: Some(&live),
                     slot: Some(&s),
                     venue: Some(&madrid),
@@ -350,7 +356,7 @@ mod tests {
                 "already verified",
                 VerdictInput {
                     ticket: Some(&verified),
-                    reservation: Some(&reservation(R::Verified)),
+                    reservation: Some(&verified_res),
                     slot: Some(&s),
                     venue: Some(&madrid),
                 },
@@ -373,7 +379,7 @@ mod tests {
             (
                 "not activated",
                 VerdictInput {
-                    ticket: Some(&ticket(A::Inactive, S::Minted)),
+                    ticket: Some(&inactive),
                     ..Default::default()
                 },
                 ok_time,
@@ -383,7 +389,7 @@ mod tests {
             (
                 "not reserved",
                 VerdictInput {
-                    ticket: Some(&ticket(A::Active, S::Activated)),
+                    ticket: Some(&unreserved),
                     ..Default::default()
                 },
                 ok_time,
@@ -394,7 +400,7 @@ mod tests {
                 "reservation cancelled",
                 VerdictInput {
                     ticket: Some(&active),
-                    reservation: Some(&reservation(R::Cancelled)),
+                    reservation: Some(&cancelled_res),
                     slot: Some(&s),
                     venue: Some(&madrid),
                 },
@@ -423,7 +429,7 @@ mod tests {
                     venue: Some(&madrid),
                 },
                 ok_time,
-                &Gate::default(),
+                &server,
                 V::Admit,
             ),
             (
