@@ -1,0 +1,411 @@
+//! Scan benchmark: generate a deterministic corpus of degraded camera frames,
+//! decode it with our pipeline, with plain rqrr (baseline) and with zxing-cpp
+//! (reference, via `zxing_reference.py`) on the SAME files, and print rates,
+//! misreads, false positives and per-resolution median/p95 decode times.
+//!
+//! Run: `cargo bench -p entrada-desktop --bench decode -- [--frames N]
+//!       [--seed S] [--out DIR] [--no-zxing]`
+//! (build in release: the numbers are meaningless in debug).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use entrada_desktop::scan::{Decoder, Frame};
+use serde::{Deserialize, Serialize};
+use support::{Class, Rng};
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Entry {
+    file: String,
+    class: String,
+    severity: usize,
+    width: u32,
+    height: u32,
+    expected: Vec<String>,
+}
+
+#[derive(Deserialize, Clone)]
+struct Reading {
+    file: String,
+    payloads: Vec<String>,
+    ms: f64,
+    /// Our decoder's diagnostics for this frame (empty for the others).
+    #[serde(default)]
+    note: String,
+}
+
+struct Opts {
+    frames: usize,
+    seed: u64,
+    out: PathBuf,
+    zxing: bool,
+}
+
+fn parse_opts() -> Opts {
+    let mut o = Opts {
+        frames: 200,
+        seed: 20251125,
+        out: std::env::temp_dir().join("entrada-scan-corpus"),
+        zxing: true,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let val = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--frames" => {
+                o.frames = val.parse().expect("--frames N");
+                i += 1;
+            }
+            "--seed" => {
+                o.seed = val.parse().expect("--seed S");
+                i += 1;
+            }
+            "--out" => {
+                o.out = PathBuf::from(val);
+                i += 1;
+            }
+            "--no-zxing" => o.zxing = false,
+            // `cargo bench` passes --bench; ignore harness flags.
+            _ => {}
+        }
+        i += 1;
+    }
+    o
+}
+
+fn payload(rng: &mut Rng) -> String {
+    use rand::RngExt;
+    if rng.random_bool(0.5) {
+        support::tkt_payload(rng)
+    } else {
+        support::ent1_payload(rng)
+    }
+}
+
+/// Frame i: resolution alternates; every 25th frame has no code (false
+/// positives), every 20th has two codes; the rest cycle through the
+/// degradation classes and three severities.
+fn generate(opts: &Opts) -> Vec<Entry> {
+    let _ = std::fs::remove_dir_all(&opts.out);
+    std::fs::create_dir_all(&opts.out).expect("create corpus folder");
+    let mut rng = support::rng(opts.seed);
+    let mut manifest = Vec::new();
+    for i in 0..opts.frames {
+        let (w, h) = if i % 2 == 0 { (640, 480) } else { (1280, 720) };
+        let (class, severity, expected, rendered) = if i % 25 == 24 {
+            let jpeg = i % 50 == 49;
+            (
+                "empty".to_string(),
+                0,
+                vec![],
+                support::empty_scene(w, h, jpeg, &mut rng),
+            )
+        } else if i % 20 == 9 {
+            let (a, b) = (support::tkt_payload(&mut rng), payload(&mut rng));
+            let r = support::two_code_scene(w, h, &a, &b, 3.5, &mut rng);
+            ("two-codes".to_string(), 0, vec![a, b], r)
+        } else {
+            let class = Class::ALL[(i / 2) % Class::ALL.len()];
+            let severity = (i / 22) % 3;
+            let p = payload(&mut rng);
+            let r = support::scene(w, h, &p, class, severity, &mut rng);
+            (class.name().to_string(), severity, vec![p], r)
+        };
+        let stem = format!("{i:04}_{class}_s{severity}_{w}x{h}");
+        let file = match &rendered.jpeg {
+            Some(bytes) => {
+                let f = format!("{stem}.jpg");
+                std::fs::write(opts.out.join(&f), bytes).expect("write jpeg");
+                f
+            }
+            None => {
+                let f = format!("{stem}.png");
+                rendered.image.save(opts.out.join(&f)).expect("write png");
+                f
+            }
+        };
+        manifest.push(Entry {
+            file,
+            class,
+            severity,
+            width: w,
+            height: h,
+            expected,
+        });
+    }
+    let lines: Vec<String> = manifest
+        .iter()
+        .map(|e| serde_json::to_string(e).expect("serialise"))
+        .collect();
+    std::fs::write(opts.out.join("manifest.jsonl"), lines.join("\n") + "\n")
+        .expect("write manifest");
+    manifest
+}
+
+fn load(dir: &Path, e: &Entry) -> Frame {
+    let img = image::open(dir.join(&e.file)).expect("corpus image");
+    Frame::from_dynamic(&img)
+}
+
+fn run_ours(dir: &Path, manifest: &[Entry]) -> Vec<Reading> {
+    manifest
+        .iter()
+        .map(|e| {
+            let frame = load(dir, e);
+            // Fresh decoder per file: no region-of-interest carry-over.
+            let mut dec = Decoder::default();
+            let start = Instant::now();
+            let codes = dec.decode(&frame);
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            Reading {
+                file: e.file.clone(),
+                payloads: codes.into_iter().map(|c| c.payload).collect(),
+                ms,
+                note: format!("{:?}", dec.last_stats()),
+            }
+        })
+        .collect()
+}
+
+/// Plain rqrr as the issue describes it: prepare, detect grids, decode.
+fn run_plain_rqrr(dir: &Path, manifest: &[Entry]) -> Vec<Reading> {
+    manifest
+        .iter()
+        .map(|e| {
+            let frame = load(dir, e);
+            let (w, h, luma) = (frame.width(), frame.height(), frame.luma());
+            let start = Instant::now();
+            let payloads = std::panic::catch_unwind(|| {
+                let mut img =
+                    rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| luma[y * w + x]);
+                img.detect_grids()
+                    .iter()
+                    .filter_map(|g| g.decode().ok().map(|(_, s)| s))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            Reading {
+                file: e.file.clone(),
+                payloads,
+                ms,
+                note: String::new(),
+            }
+        })
+        .collect()
+}
+
+fn run_zxing(dir: &Path) -> Result<Vec<Reading>, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/zxing_reference.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("bad line {l}: {e}")))
+        .collect()
+}
+
+#[derive(Default, Clone)]
+struct Score {
+    expected: usize,
+    correct: usize,
+    misread: usize,
+    false_pos: usize,
+}
+
+fn score(manifest: &[Entry], readings: &[Reading], filter: &dyn Fn(&Entry) -> bool) -> Score {
+    let by_file: BTreeMap<&str, &Reading> = readings.iter().map(|r| (r.file.as_str(), r)).collect();
+    let mut s = Score::default();
+    for e in manifest.iter().filter(|e| filter(e)) {
+        s.expected += e.expected.len();
+        let Some(r) = by_file.get(e.file.as_str()) else {
+            continue;
+        };
+        for p in &r.payloads {
+            if e.expected.contains(p) {
+                s.correct += 1;
+            } else if e.expected.is_empty() {
+                s.false_pos += 1;
+            } else {
+                s.misread += 1;
+            }
+        }
+    }
+    s
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx]
+}
+
+fn times(manifest: &[Entry], readings: &[Reading], w: u32) -> (f64, f64) {
+    let files: Vec<&str> = manifest
+        .iter()
+        .filter(|e| e.width == w)
+        .map(|e| e.file.as_str())
+        .collect();
+    let mut ms: Vec<f64> = readings
+        .iter()
+        .filter(|r| files.contains(&r.file.as_str()))
+        .map(|r| r.ms)
+        .collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    (percentile(&ms, 0.5), percentile(&ms, 0.95))
+}
+
+fn pct(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        f64::NAN
+    } else {
+        100.0 * a as f64 / b as f64
+    }
+}
+
+fn main() {
+    let opts = parse_opts();
+    if cfg!(debug_assertions) {
+        eprintln!("warning: debug build; timings are not representative (use cargo bench)");
+    }
+    let t = Instant::now();
+    let manifest = generate(&opts);
+    eprintln!(
+        "corpus: {} frames in {} ({:.1}s)",
+        manifest.len(),
+        opts.out.display(),
+        t.elapsed().as_secs_f64()
+    );
+
+    let ours = run_ours(&opts.out, &manifest);
+    let plain = run_plain_rqrr(&opts.out, &manifest);
+    let zxing = if opts.zxing {
+        match run_zxing(&opts.out) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("zxing-cpp reference not run: {e}");
+                eprintln!("install it with: pip install zxing-cpp pillow");
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let mut decoders: Vec<(&str, &[Reading])> = vec![("entrada", &ours), ("plain rqrr", &plain)];
+    if let Some(z) = &zxing {
+        decoders.push(("zxing-cpp", z));
+    }
+
+    println!(
+        "\n## Scan benchmark ({} frames, seed {})\n",
+        manifest.len(),
+        opts.seed
+    );
+    println!("| decoder | read | rate | misreads | false pos | 640x480 median / p95 ms | 1280x720 median / p95 ms |");
+    println!("|---|---|---|---|---|---|---|");
+    let all = |_: &Entry| true;
+    for (name, r) in &decoders {
+        let s = score(&manifest, r, &all);
+        let (m6, p6) = times(&manifest, r, 640);
+        let (m12, p12) = times(&manifest, r, 1280);
+        println!(
+            "| {name} | {}/{} | {:.1}% | {} | {} | {m6:.2} / {p6:.2} | {m12:.2} / {p12:.2} |",
+            s.correct,
+            s.expected,
+            pct(s.correct, s.expected),
+            s.misread,
+            s.false_pos
+        );
+    }
+    if let Some(z) = &zxing {
+        let so = score(&manifest, &ours, &all);
+        let sz = score(&manifest, z, &all);
+        let (om, _) = times(&manifest, &ours, 1280);
+        let (zm, _) = times(&manifest, z, 1280);
+        let (om6, _) = times(&manifest, &ours, 640);
+        let (zm6, _) = times(&manifest, z, 640);
+        println!(
+            "\nratios: entrada rate / zxing rate = {:.3}; median ms entrada / zxing = {:.2} (640x480), {:.2} (1280x720)",
+            so.correct as f64 / sz.correct.max(1) as f64,
+            om6 / zm6,
+            om / zm
+        );
+    }
+
+    println!("\n| class | frames | entrada | plain rqrr | zxing-cpp |");
+    println!("|---|---|---|---|---|");
+    let mut classes: Vec<String> = manifest.iter().map(|e| e.class.clone()).collect();
+    classes.dedup();
+    classes.sort();
+    classes.dedup();
+    for c in &classes {
+        let f = |e: &Entry| &e.class == c;
+        let n = manifest.iter().filter(|e| f(e)).count();
+        let cell = |r: &[Reading]| {
+            let s = score(&manifest, r, &f);
+            if s.expected == 0 {
+                format!("{} false pos", s.false_pos)
+            } else {
+                format!("{}/{}", s.correct, s.expected)
+            }
+        };
+        println!(
+            "| {c} | {n} | {} | {} | {} |",
+            cell(&ours),
+            cell(&plain),
+            zxing.as_deref().map(cell).unwrap_or_else(|| "-".into())
+        );
+    }
+    println!("\n| severity | entrada | plain rqrr | zxing-cpp |");
+    println!("|---|---|---|---|");
+    for sev in 0..3 {
+        let f = |e: &Entry| e.severity == sev && !e.expected.is_empty();
+        let cell = |r: &[Reading]| {
+            let s = score(&manifest, r, &f);
+            format!("{}/{}", s.correct, s.expected)
+        };
+        println!(
+            "| {sev} | {} | {} | {} |",
+            cell(&ours),
+            cell(&plain),
+            zxing.as_deref().map(cell).unwrap_or_else(|| "-".into())
+        );
+    }
+
+    // Frames zxing reads and we don't: the list to work on.
+    if let Some(z) = &zxing {
+        let ours_by: BTreeMap<&str, &Reading> = ours.iter().map(|r| (r.file.as_str(), r)).collect();
+        let mut missed = Vec::new();
+        for zr in z {
+            if let Some(o) = ours_by.get(zr.file.as_str()) {
+                let lost = zr
+                    .payloads
+                    .iter()
+                    .filter(|p| !o.payloads.contains(p))
+                    .count();
+                if lost > 0 {
+                    missed.push(format!("{} ({lost}) {:.1} ms {}", zr.file, o.ms, o.note));
+                }
+            }
+        }
+        println!("\nread by zxing-cpp but not by entrada: {}", missed.len());
+        for m in missed {
+            println!("  {m}");
+        }
+    }
+}

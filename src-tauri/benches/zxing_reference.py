@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Reference decoder for the scan benchmark: zxing-cpp over the same files.
+
+Usage: zxing_reference.py FOLDER
+Prints one JSON line per image file (sorted by name), the same shape as
+`entrada-decode`: {"file": NAME, "payloads": [...], "ms": DECODE_MS}.
+`ms` times only zxingcpp.read_barcodes on an already-loaded grayscale image,
+so file decoding is excluded on both sides. QR codes only, zxing-cpp's
+default options otherwise (local-average binariser, try rotate/downscale).
+
+Install: pip install zxing-cpp pillow
+"""
+import json
+import os
+import sys
+import time
+
+try:
+    import zxingcpp
+    from PIL import Image
+except ImportError as e:  # the benchmark prints install instructions
+    print(f"missing dependency: {e}; run: pip install zxing-cpp pillow", file=sys.stderr)
+    sys.exit(3)
+
+EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    folder = sys.argv[1]
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(EXTS))
+    fmt = zxingcpp.BarcodeFormat.QRCode
+    for name in names:
+        img = Image.open(os.path.join(folder, name)).convert("L")
+        img.load()
+        start = time.perf_counter()
+        found = zxingcpp.read_barcodes(img, formats=fmt)
+        ms = (time.perf_counter() - start) * 1000.0
+        payloads = []
+        for b in found:
+            if b.text not in payloads:
+                payloads.append(b.text)
+        print(json.dumps({"file": name, "payloads": payloads, "ms": ms}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+//! Grayscale frames: the one pixel format the decoder works on.
+//!
+//! Cameras hand out YUYV or RGB(A); files decode to anything. Everything is
+//! converted to 8-bit luma once, at the edge, so the pipeline has a single
+//! representation to optimise for.
+
+use thiserror::Error;
+
+/// Why raw bytes could not be turned into a [`Frame`].
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FrameError {
+    #[error("{format} frame of {width}x{height} needs {expected} bytes, got {actual}")]
+    WrongLength {
+        format: &'static str,
+        width: usize,
+        height: usize,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("frame dimensions {width}x{height} overflow")]
+    TooLarge { width: usize, height: usize },
+    #[error("YUYV frames need an even width, got {0}")]
+    OddYuyvWidth(usize),
+}
+
+/// An 8-bit grayscale image, row-major, no padding.
+///
+/// Zero-sized frames are allowed (a camera can hand one out while it starts);
+/// the decoder simply finds nothing in them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    width: usize,
+    height: usize,
+    luma: Vec<u8>,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The pixel buffer is megabytes; print only the shape.
+        f.debug_struct("Frame")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
+fn checked_len(
+    format: &'static str,
+    width: usize,
+    height: usize,
+    bytes_per_pixel: usize,
+    actual: usize,
+) -> Result<usize, FrameError> {
+    let expected = width
+        .checked_mul(height)
+        .and_then(|n| n.checked_mul(bytes_per_pixel))
+        .ok_or(FrameError::TooLarge { width, height })?;
+    if expected != actual {
+        return Err(FrameError::WrongLength {
+            format,
+            width,
+            height,
+            expected,
+            actual,
+        });
+    }
+    Ok(expected)
+}
+
+/// ITU-R BT.601 luma in fixed point (weights sum to 256), the same weights
+/// camera YUV uses, so RGB and YUYV sources of one scene give the same frame.
+#[inline]
+fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((77 * r as u32 + 150 * g as u32 + 29 * b as u32 + 128) >> 8) as u8
+}
+
+impl Frame {
+    /// Wrap an existing luma buffer (`width * height` bytes).
+    pub fn from_luma(width: usize, height: usize, luma: Vec<u8>) -> Result<Self, FrameError> {
+        checked_len("luma", width, height, 1, luma.len())?;
+        Ok(Frame {
+            width,
+            height,
+            luma,
+        })
+    }
+
+    /// Convert packed RGB8 (`width * height * 3` bytes).
+    pub fn from_rgb(width: usize, height: usize, rgb: &[u8]) -> Result<Self, FrameError> {
+        checked_len("RGB", width, height, 3, rgb.len())?;
+        let luma = rgb
+            .chunks_exact(3)
+            .map(|p| luma(p[0], p[1], p[2]))
+            .collect();
+        Ok(Frame {
+            width,
+            height,
+            luma,
+        })
+    }
+
+    /// Convert packed RGBA8 (`width * height * 4` bytes); alpha is ignored
+    /// because camera frames are opaque.
+    pub fn from_rgba(width: usize, height: usize, rgba: &[u8]) -> Result<Self, FrameError> {
+        checked_len("RGBA", width, height, 4, rgba.len())?;
+        let luma = rgba
+            .chunks_exact(4)
+            .map(|p| luma(p[0], p[1], p[2]))
+            .collect();
+        Ok(Frame {
+            width,
+            height,
+            luma,
+        })
+    }
+
+    /// Convert YUYV 4:2:2 (`Y0 U Y1 V` per two pixels), the usual raw format of
+    /// USB webcams. The Y samples already are the luma: no colour math needed.
+    pub fn from_yuyv(width: usize, height: usize, yuyv: &[u8]) -> Result<Self, FrameError> {
+        if !width.is_multiple_of(2) {
+            return Err(FrameError::OddYuyvWidth(width));
+        }
+        checked_len("YUYV", width, height, 2, yuyv.len())?;
+        let luma = yuyv.iter().step_by(2).copied().collect();
+        Ok(Frame {
+            width,
+            height,
+            luma,
+        })
+    }
+
+    /// Convert any decoded image (files, screenshots, test renders).
+    /// Colour images go through [`Frame::from_rgb`] (not `image`'s own
+    /// Rec. 709 `to_luma8`) so a file and a camera frame of the same scene
+    /// give the same luma.
+    pub fn from_dynamic(img: &image::DynamicImage) -> Self {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let luma = match img {
+            image::DynamicImage::ImageLuma8(g) => g.as_raw().clone(),
+            other if !other.color().has_color() => other.to_luma8().into_raw(),
+            other => {
+                let rgb = other.to_rgb8();
+                return Frame::from_rgb(w, h, rgb.as_raw())
+                    .expect("image crate returns w*h*3 RGB bytes");
+            }
+        };
+        Frame {
+            width: w,
+            height: h,
+            luma,
+        }
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Row-major luma bytes, `width * height` long.
+    pub fn luma(&self) -> &[u8] {
+        &self.luma
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.width == 0 || self.height == 0
+    }
+
+    /// Copy of the axis-aligned rectangle `[x0, x1) x [y0, y1)`, clamped to the frame.
+    pub fn crop(&self, x0: usize, y0: usize, x1: usize, y1: usize) -> Frame {
+        let x1 = x1.min(self.width);
+        let y1 = y1.min(self.height);
+        let x0 = x0.min(x1);
+        let y0 = y0.min(y1);
+        let (w, h) = (x1 - x0, y1 - y0);
+        let mut luma = Vec::with_capacity(w * h);
+        for y in y0..y1 {
+            luma.extend_from_slice(&self.luma[y * self.width + x0..y * self.width + x1]);
+        }
+        Frame {
+            width: w,
+            height: h,
+            luma,
+        }
+    }
+
+    /// Bilinear resize by an integer-free factor. Used to enlarge small codes so
+    /// that each module spans several pixels before rqrr binarises them.
+    pub fn scaled(&self, factor: f32) -> Frame {
+        if self.is_empty() || !(factor.is_finite() && factor > 0.0) {
+            return Frame {
+                width: 0,
+                height: 0,
+                luma: Vec::new(),
+            };
+        }
+        let w = ((self.width as f32 * factor).round() as usize).max(1);
+        let h = ((self.height as f32 * factor).round() as usize).max(1);
+        let mut luma = Vec::with_capacity(w * h);
+        let inv = 1.0 / factor;
+        // Precompute the horizontal taps once per column: the inner loop is hot.
+        let xs: Vec<(usize, usize, f32)> = (0..w)
+            .map(|x| {
+                let sx = ((x as f32 + 0.5) * inv - 0.5).max(0.0);
+                let x0 = (sx as usize).min(self.width - 1);
+                let x1 = (x0 + 1).min(self.width - 1);
+                (x0, x1, sx - x0 as f32)
+            })
+            .collect();
+        for y in 0..h {
+            let sy = ((y as f32 + 0.5) * inv - 0.5).max(0.0);
+            let y0 = (sy as usize).min(self.height - 1);
+            let y1 = (y0 + 1).min(self.height - 1);
+            let fy = sy - y0 as f32;
+            let r0 = &self.luma[y0 * self.width..(y0 + 1) * self.width];
+            let r1 = &self.luma[y1 * self.width..(y1 + 1) * self.width];
+            for &(x0, x1, fx) in &xs {
+                let top = r0[x0] as f32 * (1.0 - fx) + r0[x1] as f32 * fx;
+                let bot = r1[x0] as f32 * (1.0 - fx) + r1[x1] as f32 * fx;
+                luma.push((top * (1.0 - fy) + bot * fy + 0.5) as u8);
+            }
+        }
+        Frame {
+            width: w,
+            height: h,
+            luma,
+        }
+    }
+
+    /// Bilinear sample at a sub-pixel position (pixel centres at integer + 0.5),
+    /// clamped at the border. Returns `None` far outside the frame.
+    #[inline]
+    pub fn sample(&self, x: f64, y: f64) -> Option<f32> {
+        if self.is_empty() || !x.is_finite() || !y.is_finite() {
+            return None;
+        }
+        let sx = x - 0.5;
+        let sy = y - 0.5;
+        if sx < -1.0 || sy < -1.0 || sx > self.width as f64 || sy > self.height as f64 {
+            return None;
+        }
+        let sx = sx.clamp(0.0, (self.width - 1) as f64);
+        let sy = sy.clamp(0.0, (self.height - 1) as f64);
+        let x0 = sx as usize;
+        let y0 = sy as usize;
+        let x1 = (x0 + 1).min(self.width - 1);
+        let y1 = (y0 + 1).min(self.height - 1);
+        let fx = (sx - x0 as f64) as f32;
+        let fy = (sy - y0 as f64) as f32;
+        let p = |x: usize, y: usize| self.luma[y * self.width + x] as f32;
+        let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
+        let bot = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
+        Some(top * (1.0 - fy) + bot * fy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_reject_wrong_lengths() {
+        let cases: &[(&str, Result<Frame, FrameError>)] = &[
+            ("luma short", Frame::from_luma(2, 2, vec![0; 3])),
+            ("rgb short", Frame::from_rgb(2, 2, &[0; 11])),
+            ("rgba long", Frame::from_rgba(2, 2, &[0; 17])),
+            ("yuyv short", Frame::from_yuyv(2, 2, &[0; 7])),
+            ("yuyv odd width", Frame::from_yuyv(3, 2, &[0; 12])),
+            ("overflow", Frame::from_rgb(usize::MAX, 2, &[])),
+        ];
+        for (name, result) in cases {
+            assert!(result.is_err(), "{name} should be rejected");
+        }
+    }
+
+    #[test]
+    fn zero_sized_frames_are_valid_and_empty() {
+        for (w, h) in [(0, 0), (0, 5), (5, 0)] {
+            let f = Frame::from_luma(w, h, vec![]).unwrap();
+            assert!(f.is_empty());
+            assert_eq!(f.sample(0.0, 0.0), None);
+            assert!(f.scaled(2.0).is_empty());
+            assert!(f.crop(0, 0, 10, 10).is_empty());
+        }
+    }
+
+    #[test]
+    fn colour_formats_agree_on_luma() {
+        // One white, one black, one pure-red, one pure-green pixel.
+        let rgb = [255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 255, 0];
+        let rgba: Vec<u8> = rgb.chunks(3).flat_map(|p| [p[0], p[1], p[2], 7]).collect();
+        let a = Frame::from_rgb(2, 2, &rgb).unwrap();
+        let b = Frame::from_rgba(2, 2, &rgba).unwrap();
+        assert_eq!(a, b);
+        // BT.601 in 8.8 fixed point: red 77, green 149.
+        assert_eq!(a.luma(), &[255, 0, 77, 149]);
+        let img =
+            image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(2, 2, rgb.to_vec()).unwrap());
+        assert_eq!(Frame::from_dynamic(&img).luma(), a.luma());
+    }
+
+    #[test]
+    fn yuyv_keeps_the_y_samples() {
+        let yuyv = [10, 128, 20, 128, 30, 99, 40, 99];
+        let f = Frame::from_yuyv(2, 2, &yuyv).unwrap();
+        assert_eq!(f.luma(), &[10, 20, 30, 40]);
+    }
+
+    #[test]
+    fn crop_clamps_and_scaled_doubles() {
+        let f = Frame::from_luma(3, 2, vec![1, 2, 3, 4, 5, 6]).unwrap();
+        assert_eq!(f.crop(1, 0, 99, 99).luma(), &[2, 3, 5, 6]);
+        assert_eq!(f.crop(5, 5, 1, 1).width(), 0);
+        let s = f.scaled(2.0);
+        assert_eq!((s.width(), s.height()), (6, 4));
+        assert_eq!(s.luma()[0], 1);
+    }
+}

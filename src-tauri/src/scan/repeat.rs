@@ -1,0 +1,163 @@
+//! One verdict per presentation of a code, not one per frame.
+//!
+//! A ticket held in front of a 30 fps camera is decoded dozens of times; the
+//! gate must check it once. A code becomes emittable again only after it has
+//! been *absent* (not decoded) for `rearm_after_ms`, so a holder who keeps the
+//! phone up does not re-trigger, but one who walks away and comes back does.
+//! Single missed frames (motion blur) do not count as absence as long as the
+//! gap is shorter than the window.
+//!
+//! Pure: time is passed in, nothing reads a clock.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct RepeatSuppressor {
+    rearm_after_ms: u64,
+    /// payload → last time it was seen.
+    last_seen: HashMap<String, u64>,
+}
+
+impl RepeatSuppressor {
+    /// `rearm_after_ms`: how long a code must be absent before it is emitted
+    /// again (2000 ms suits a gate: longer than a missed-frame streak, shorter
+    /// than a deliberate second presentation).
+    pub fn new(rearm_after_ms: u64) -> Self {
+        RepeatSuppressor {
+            rearm_after_ms,
+            last_seen: HashMap::new(),
+        }
+    }
+
+    /// Feed the payloads decoded in one frame taken at `now_ms`; returns the
+    /// ones to act on, in input order, each at most once.
+    ///
+    /// A clock that steps backwards is treated as "no time passed" (never as a
+    /// long absence), so it cannot cause a duplicate verdict.
+    pub fn observe<'a, I>(&mut self, now_ms: u64, payloads: I) -> Vec<String>
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
+        let mut emit = Vec::new();
+        for p in payloads {
+            let fresh = match self.last_seen.get(p) {
+                None => true,
+                Some(&seen) => now_ms.saturating_sub(seen) > self.rearm_after_ms,
+            };
+            if fresh && !emit.iter().any(|e: &String| e == p) {
+                emit.push(p.to_string());
+            }
+            let entry = self.last_seen.entry(p.to_string()).or_insert(now_ms);
+            *entry = (*entry).max(now_ms);
+        }
+        // Forget codes absent for longer than the window: they are emittable
+        // again anyway, and the map must not grow with every ticket of the day.
+        let window = self.rearm_after_ms;
+        self.last_seen
+            .retain(|_, seen| now_ms.saturating_sub(*seen) <= window);
+        emit
+    }
+
+    /// Number of codes currently being suppressed.
+    pub fn tracked(&self) -> usize {
+        self.last_seen.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (name, rearm window, frames as (time, payloads), expected emissions per frame)
+    type Case = (
+        &'static str,
+        u64,
+        &'static [(u64, &'static [&'static str])],
+        &'static [&'static [&'static str]],
+    );
+
+    const CASES: &[Case] = &[
+        (
+            "thirty consecutive frames give one verdict",
+            2000,
+            &[
+                (0, &["A"]),
+                (33, &["A"]),
+                (66, &["A"]),
+                (100, &["A"]),
+                (133, &["A"]),
+            ],
+            &[&["A"], &[], &[], &[], &[]],
+        ),
+        (
+            "short dropout does not re-arm",
+            2000,
+            &[(0, &["A"]), (33, &[]), (66, &[]), (1500, &["A"])],
+            &[&["A"], &[], &[], &[]],
+        ),
+        (
+            "absent longer than the window re-arms",
+            2000,
+            &[(0, &["A"]), (100, &[]), (2101, &["A"])],
+            &[&["A"], &[], &["A"]],
+        ),
+        (
+            "exactly the window is still suppressed",
+            2000,
+            &[(0, &["A"]), (2000, &["A"])],
+            &[&["A"], &[]],
+        ),
+        (
+            "continuous presence never re-arms even past the window",
+            100,
+            &[(0, &["A"]), (90, &["A"]), (180, &["A"]), (270, &["A"])],
+            &[&["A"], &[], &[], &[]],
+        ),
+        (
+            "two codes in one frame both emit, once each",
+            2000,
+            &[(0, &["A", "B", "A"]), (33, &["B", "A"])],
+            &[&["A", "B"], &[]],
+        ),
+        (
+            "a new code next to a suppressed one emits",
+            2000,
+            &[(0, &["A"]), (33, &["A", "B"])],
+            &[&["A"], &["B"]],
+        ),
+        (
+            "clock stepping backwards does not duplicate",
+            2000,
+            &[(5000, &["A"]), (100, &["A"]), (5050, &["A"])],
+            &[&["A"], &[], &[]],
+        ),
+        (
+            "zero window: only consecutive same-timestamp frames suppress",
+            0,
+            &[(0, &["A"]), (0, &["A"]), (1, &["A"])],
+            &[&["A"], &[], &["A"]],
+        ),
+    ];
+
+    #[test]
+    fn case_table() {
+        for (name, window, frames, expected) in CASES {
+            let mut s = RepeatSuppressor::new(*window);
+            for (i, ((t, payloads), want)) in frames.iter().zip(expected.iter()).enumerate() {
+                let got = s.observe(*t, payloads.iter().copied());
+                assert_eq!(&got, want, "{name}: frame {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn memory_is_bounded_by_the_window() {
+        let mut s = RepeatSuppressor::new(1000);
+        for i in 0..500u64 {
+            let code = format!("T{i}");
+            s.observe(i * 100, [code.as_str()]);
+        }
+        // Only codes seen in the last 1000 ms are kept.
+        assert!(s.tracked() <= 11, "tracked {}", s.tracked());
+    }
+}

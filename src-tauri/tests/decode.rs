@@ -1,0 +1,334 @@
+//! End-to-end tests of the scanning pipeline on rendered, degraded QR codes.
+
+mod support;
+
+use std::process::Command;
+
+use entrada_desktop::scan::{Decoder, DecoderConfig, Frame, RepeatSuppressor};
+use entrada_desktop::source::{FolderSource, FrameSource};
+use rand::RngExt;
+use support::{Class, Rng};
+
+/// Tests assert what the pipeline *can* read, so they must not depend on how
+/// fast this machine (or a debug build) is: the time budget is made generous.
+/// The benchmark measures the default budget.
+fn decoder() -> Decoder {
+    Decoder::new(DecoderConfig {
+        time_budget: std::time::Duration::from_secs(5),
+        ..DecoderConfig::default()
+    })
+}
+
+fn decode_payloads(frame: &Frame) -> Vec<String> {
+    decoder()
+        .decode(frame)
+        .into_iter()
+        .map(|d| d.payload)
+        .collect()
+}
+
+/// Alternate plain and signed-looking payloads so both code sizes are covered.
+fn payload_for(i: usize, rng: &mut Rng) -> String {
+    if i.is_multiple_of(2) {
+        support::tkt_payload(rng)
+    } else {
+        support::ent1_payload(rng)
+    }
+}
+
+fn assert_every_class_decodes(w: u32, h: u32, seed: u64) {
+    let mut rng = support::rng(seed);
+    let mut failures = Vec::new();
+    for (i, class) in Class::ALL.iter().enumerate() {
+        let payload = payload_for(i, &mut rng);
+        let scene = support::scene(w, h, &payload, *class, 0, &mut rng);
+        let got = decode_payloads(&support::to_frame(&scene.image));
+        if got != vec![payload.clone()] {
+            failures.push(format!("{}: got {got:?}", class.name()));
+        }
+    }
+    assert!(failures.is_empty(), "{w}x{h} failures: {failures:#?}");
+}
+
+#[test]
+fn every_degradation_class_decodes_exactly_at_640x480() {
+    assert_every_class_decodes(640, 480, 1);
+}
+
+#[test]
+fn every_degradation_class_decodes_exactly_at_1280x720() {
+    assert_every_class_decodes(1280, 720, 2);
+}
+
+#[test]
+fn small_modules_of_three_pixels_decode_in_a_720p_frame() {
+    let mut rng = support::rng(3);
+    for i in 0..4 {
+        let payload = payload_for(i, &mut rng);
+        let pose = support::place(1280, 720, &payload, 3.0, 5.0, (0.0, 0.0), &mut rng);
+        let scene = support::render(
+            1280,
+            720,
+            &[(&payload, pose)],
+            &Default::default(),
+            &mut rng,
+        );
+        assert_eq!(
+            decode_payloads(&support::to_frame(&scene.image)),
+            vec![payload]
+        );
+    }
+}
+
+#[test]
+fn empty_and_uniform_frames_decode_nothing() {
+    for (w, h) in [
+        (0, 0),
+        (0, 480),
+        (640, 0),
+        (1, 1),
+        (20, 20),
+        (640, 480),
+        (1280, 720),
+    ] {
+        for v in [0u8, 128, 255] {
+            let f = Frame::from_luma(w, h, vec![v; w * h]).unwrap();
+            assert!(decode_payloads(&f).is_empty(), "{w}x{h} filled with {v}");
+        }
+    }
+    let mut rng = support::rng(4);
+    for jpeg in [false, true] {
+        let scene = support::empty_scene(1280, 720, jpeg, &mut rng);
+        assert!(decode_payloads(&support::to_frame(&scene.image)).is_empty());
+    }
+}
+
+#[test]
+fn random_noise_frames_decode_nothing_and_never_panic() {
+    let mut rng = support::rng(5);
+    for i in 0..6 {
+        let (w, h) = if i % 2 == 0 { (640, 480) } else { (1280, 720) };
+        let luma: Vec<u8> = (0..w * h).map(|_| rng.random::<u8>()).collect();
+        let f = Frame::from_luma(w, h, luma).unwrap();
+        assert!(decode_payloads(&f).is_empty(), "noise frame {i}");
+    }
+    // Garbage of odd shapes, including binary salt-and-pepper and stripes
+    // that look like finder-pattern runs.
+    for i in 0..200usize {
+        let w = rng.random_range(0..90usize);
+        let h = rng.random_range(0..90usize);
+        let luma: Vec<u8> = (0..w * h)
+            .map(|p| match i % 3 {
+                0 => rng.random::<u8>(),
+                1 => {
+                    if rng.random_bool(0.5) {
+                        0
+                    } else {
+                        255
+                    }
+                }
+                _ => {
+                    if (p % w.max(1)) % 7 < 3 {
+                        0
+                    } else {
+                        255
+                    }
+                }
+            })
+            .collect();
+        let f = Frame::from_luma(w, h, luma).unwrap();
+        assert!(decode_payloads(&f).is_empty(), "garbage {w}x{h}");
+    }
+}
+
+#[test]
+fn two_codes_in_one_frame_both_decode() {
+    let mut rng = support::rng(6);
+    for (w, h) in [(640, 480), (1280, 720)] {
+        let a = support::tkt_payload(&mut rng);
+        let b = support::ent1_payload(&mut rng);
+        let scene = support::two_code_scene(w, h, &a, &b, 3.5, &mut rng);
+        let mut got = decode_payloads(&support::to_frame(&scene.image));
+        got.sort();
+        let mut want = vec![a, b];
+        want.sort();
+        assert_eq!(got, want, "{w}x{h}");
+    }
+}
+
+#[test]
+fn decoded_bounds_enclose_the_code() {
+    let mut rng = support::rng(7);
+    let payload = support::tkt_payload(&mut rng);
+    let pose = support::place(640, 480, &payload, 5.0, 0.0, (0.0, 0.0), &mut rng);
+    let scene = support::render(640, 480, &[(&payload, pose)], &Default::default(), &mut rng);
+    let decoded = decoder().decode(&support::to_frame(&scene.image));
+    assert_eq!(decoded.len(), 1);
+    // The code without its 4-module quiet zone, from the renderer's own geometry.
+    let (x0, y0, x1, y1) = support::code_extent(&payload, &pose);
+    let q = 4.0 * 5.0;
+    let tl = (x0 + q, y0 + q);
+    let br = (x1 - q, y1 - q);
+    let b = decoded[0].bounds;
+    let near = |p: (i32, i32), q: (f64, f64)| {
+        (p.0 as f64 - q.0).abs() <= 3.0 && (p.1 as f64 - q.1).abs() <= 3.0
+    };
+    assert!(near(b[0], tl), "top-left {:?} vs {tl:?}", b[0]);
+    assert!(near(b[2], br), "bottom-right {:?} vs {br:?}", b[2]);
+}
+
+#[test]
+fn decoder_looks_first_where_the_last_code_was() {
+    let mut rng = support::rng(8);
+    let payload = support::ent1_payload(&mut rng);
+    let pose = support::place(1280, 720, &payload, 4.0, 3.0, (0.0, 0.0), &mut rng);
+    let mut decoder = decoder();
+    for frame_no in 0..3 {
+        // Same position, fresh noise every frame, as from a camera.
+        let scene = support::render(
+            1280,
+            720,
+            &[(&payload, pose)],
+            &Default::default(),
+            &mut rng,
+        );
+        let got: Vec<String> = decoder
+            .decode(&support::to_frame(&scene.image))
+            .into_iter()
+            .map(|d| d.payload)
+            .collect();
+        assert_eq!(got, vec![payload.clone()], "frame {frame_no}");
+        assert_eq!(
+            decoder.last_stats().roi_hit,
+            frame_no > 0,
+            "frame {frame_no}"
+        );
+    }
+    // The code moves far away: the region misses, the full frame finds it.
+    let mut moved = pose;
+    moved.centre = (1280.0 - pose.centre.0, 720.0 - pose.centre.1);
+    let scene = support::render(
+        1280,
+        720,
+        &[(&payload, moved)],
+        &Default::default(),
+        &mut rng,
+    );
+    let got = decoder.decode(&support::to_frame(&scene.image));
+    assert_eq!(got.len(), 1);
+    assert!(!decoder.last_stats().roi_hit);
+}
+
+#[test]
+fn repeated_frames_give_one_verdict() {
+    let mut rng = support::rng(9);
+    let payload = support::tkt_payload(&mut rng);
+    let pose = support::place(640, 480, &payload, 4.0, 0.0, (0.0, 0.0), &mut rng);
+    let mut decoder = decoder();
+    let mut suppressor = RepeatSuppressor::new(2000);
+    let mut verdicts = Vec::new();
+    for i in 0..30u64 {
+        let scene = support::render(640, 480, &[(&payload, pose)], &Default::default(), &mut rng);
+        let codes = decoder.decode(&support::to_frame(&scene.image));
+        verdicts.extend(suppressor.observe(i * 33, codes.iter().map(|c| c.payload.as_str())));
+    }
+    assert_eq!(verdicts, vec![payload]);
+}
+
+#[test]
+fn rgb_rgba_and_yuyv_frames_decode_the_same() {
+    let mut rng = support::rng(10);
+    let payload = support::tkt_payload(&mut rng);
+    let scene = support::scene(640, 480, &payload, Class::Clean, 0, &mut rng);
+    let gray = scene.image.as_raw();
+    let rgb: Vec<u8> = gray.iter().flat_map(|&v| [v, v, v]).collect();
+    let rgba: Vec<u8> = gray.iter().flat_map(|&v| [v, v, v, 255]).collect();
+    let yuyv: Vec<u8> = gray.iter().flat_map(|&v| [v, 128]).collect();
+    for f in [
+        Frame::from_rgb(640, 480, &rgb).unwrap(),
+        Frame::from_rgba(640, 480, &rgba).unwrap(),
+        Frame::from_yuyv(640, 480, &yuyv).unwrap(),
+        Frame::from_dynamic(&image::DynamicImage::ImageLuma8(scene.image.clone())),
+    ] {
+        assert_eq!(decode_payloads(&f), vec![payload.clone()]);
+    }
+}
+
+/// Write a few real PNG frames (two with codes, one without) to a temp folder.
+fn frames_folder() -> (tempfile::TempDir, Vec<Vec<String>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = support::rng(11);
+    let a = support::tkt_payload(&mut rng);
+    let b = support::ent1_payload(&mut rng);
+    let s1 = support::scene(640, 480, &a, Class::Rotation, 0, &mut rng);
+    let s2 = support::empty_scene(640, 480, false, &mut rng);
+    let s3 = support::scene(1280, 720, &b, Class::Perspective, 0, &mut rng);
+    s1.image.save(dir.path().join("frame_001.png")).unwrap();
+    s2.image.save(dir.path().join("frame_002.png")).unwrap();
+    s3.image.save(dir.path().join("frame_003.png")).unwrap();
+    (dir, vec![vec![a], vec![], vec![b]])
+}
+
+#[test]
+fn folder_source_replays_pngs_and_the_decoder_reads_them() {
+    let (dir, expected) = frames_folder();
+    let mut source = FolderSource::new(dir.path(), 0.0, false).unwrap();
+    assert!(source.description().contains("3 images"));
+    let mut decoder = decoder();
+    let mut got = Vec::new();
+    while let Some(frame) = source.next_frame().unwrap() {
+        got.push(
+            decoder
+                .decode(&frame)
+                .into_iter()
+                .map(|d| d.payload)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn entrada_decode_prints_one_json_line_per_file() {
+    let (dir, expected) = frames_folder();
+    std::fs::write(dir.path().join("readme.txt"), "not an image").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_entrada-decode"))
+        .arg(dir.path())
+        .args(["--budget-ms", "5000"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for (i, (line, want)) in lines.iter().zip(&expected).enumerate() {
+        assert_eq!(line["file"], format!("frame_00{}.png", i + 1));
+        let payloads: Vec<String> = serde_json::from_value(line["payloads"].clone()).unwrap();
+        assert_eq!(&payloads, want);
+        let ms = line["ms"].as_f64().expect("ms is a number");
+        assert!((0.0..10_000.0).contains(&ms), "ms {ms}");
+    }
+}
+
+#[test]
+fn entrada_decode_fails_clearly_on_a_missing_folder_and_has_help() {
+    let out = Command::new(env!("CARGO_BIN_EXE_entrada-decode"))
+        .arg("/definitely/not/here")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    let help = Command::new(env!("CARGO_BIN_EXE_entrada-decode"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("FOLDER"));
+}
