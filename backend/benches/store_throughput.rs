@@ -30,13 +30,23 @@ struct Setup {
 
 /// A fresh file DB with `slots` all-day slots and `tickets` active tickets.
 fn setup(slots: usize, tickets: usize) -> Setup {
-    let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into())).unwrap();
+    let dir = tempfile::tempdir_in(
+        std::env::var_os("BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into()),
+    )
+    .unwrap();
     let path = dir.path().join("bench.db");
     let store = Store::open(&path).unwrap();
     let venue = store.add_venue(ORQ, "Bench", "UTC", now()).unwrap();
     let slots = (0..slots)
         .map(|i| {
-            let new = NewSlot::validate(venue.id.0, "2025-12-01", &format!("{:02}:00", i % 20), "23:59:59", Some(1_000_000)).unwrap();
+            let new = NewSlot::validate(
+                venue.id.0,
+                "2025-12-01",
+                &format!("{:02}:00", i % 20),
+                "23:59:59",
+                Some(1_000_000),
+            )
+            .unwrap();
             store.create_slot(ORQ, &new, now()).unwrap().id
         })
         .collect();
@@ -46,7 +56,12 @@ fn setup(slots: usize, tickets: usize) -> Setup {
     for chunk in batch.chunks(5000) {
         store.insert_tickets(ORQ, chunk, now()).unwrap();
     }
-    Setup { _dir: dir, store: Arc::new(store), slots, path }
+    Setup {
+        _dir: dir,
+        store: Arc::new(store),
+        slots,
+        path,
+    }
 }
 
 fn request(i: usize, slot: SlotId) -> ReserveRequest {
@@ -73,7 +88,13 @@ fn bare_insert_rate(dir: &Path, n: usize) -> f64 {
     let start = Instant::now();
     for i in 0..n {
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        conn.prepare_cached("INSERT INTO floor (id, n) VALUES (?1, ?2)").unwrap().execute(rusqlite::params![uuid::Uuid::now_v7().to_string(), i as i64]).unwrap();
+        conn.prepare_cached("INSERT INTO floor (id, n) VALUES (?1, ?2)")
+            .unwrap()
+            .execute(rusqlite::params![
+                uuid::Uuid::now_v7().to_string(),
+                i as i64
+            ])
+            .unwrap();
         conn.execute_batch("COMMIT").unwrap();
     }
     per_sec(n, start.elapsed())
@@ -83,7 +104,9 @@ fn uncontended_reserve_rate(n: usize) -> f64 {
     let s = setup(1, n);
     let start = Instant::now();
     for i in 0..n {
-        s.store.reserve_slot(ORQ, &request(i, s.slots[0]), now()).unwrap();
+        s.store
+            .reserve_slot(ORQ, &request(i, s.slots[0]), now())
+            .unwrap();
     }
     per_sec(n, start.elapsed())
 }
@@ -97,7 +120,11 @@ fn contended_reserve_rate(n: usize, threads: usize, shared: bool) -> f64 {
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|t| {
-            let store = if shared { s.store.clone() } else { Arc::new(Store::open(&s.path).unwrap()) };
+            let store = if shared {
+                s.store.clone()
+            } else {
+                Arc::new(Store::open(&s.path).unwrap())
+            };
             let slot = s.slots[0];
             std::thread::spawn(move || {
                 for i in t * per..(t + 1) * per {
@@ -116,13 +143,17 @@ fn contended_reserve_rate(n: usize, threads: usize, shared: bool) -> f64 {
 fn verify_cost_us(n: usize) -> f64 {
     let s = setup(1, n);
     for i in 0..n {
-        s.store.reserve_slot(ORQ, &request(i, s.slots[0]), now()).unwrap();
+        s.store
+            .reserve_slot(ORQ, &request(i, s.slots[0]), now())
+            .unwrap();
     }
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
         let code = TicketCode::parse(&format!("B-{i}")).unwrap();
         let start = Instant::now();
-        s.store.verify_ticket(ORQ, &code, OperatorId(1), &Gate::default(), now()).unwrap();
+        s.store
+            .verify_ticket(ORQ, &code, OperatorId(1), &Gate::default(), now())
+            .unwrap();
         samples.push(start.elapsed().as_secs_f64() * 1e6);
     }
     median(samples)
@@ -157,5 +188,9 @@ fn main() {
     row("reserve_slot, 8 threads, shared Store", median(shared8));
     row("reserve_slot, 8 threads, 8 connections", median(separate8));
     let v = median(verify);
-    println!("| verify_ticket, 1 thread (median {v:.0} µs each) | {:.0} | {:.2} |", 1e6 / v, 1e6 / v / floor);
+    println!(
+        "| verify_ticket, 1 thread (median {v:.0} µs each) | {:.0} | {:.2} |",
+        1e6 / v,
+        1e6 / v / floor
+    );
 }

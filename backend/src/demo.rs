@@ -8,7 +8,7 @@ use crate::domain::{
     slot::SlotChange, ActivationMode, Contact, Gate, NewSlot, NewTicket, Orq, Role, TicketCode,
     Venue,
 };
-use crate::store::{ReserveRequest, Result, Store};
+use crate::store::{ReserveRequest, Result, SeedPlan, Store};
 
 /// One demo ticket and what a gate at its venue says about it right now.
 #[derive(Debug, Clone, Serialize)]
@@ -109,15 +109,13 @@ fn build(
     let garden = store.add_venue(Orq(1), "Jardín Botánico", "Europe/Madrid", now)?;
     let aquarium = store.add_venue(Orq(2), "Harbor Aquarium", "America/New_York", now)?;
     for (venue, orq) in [(&museum, Orq(1)), (&garden, Orq(1)), (&aquarium, Orq(2))] {
-        let r = store.seed_slots(
-            orq,
-            venue.id,
-            local_today(venue, now),
-            90,
-            200,
-            now,
-            &mut *progress,
-        )?;
+        let plan = SeedPlan {
+            venue: venue.id,
+            from: local_today(venue, now),
+            days: 90,
+            capacity: 200,
+        };
+        let r = store.seed_slots(orq, plan, now, &mut *progress)?;
         report.slots_created += r.created;
     }
     for (orq, role, name) in [

@@ -4,6 +4,7 @@
 //! transactions that apply the rules. The `entrada` binary (server and CLI)
 //! and the desktop app are thin shells over this crate.
 
+pub mod api;
 pub mod demo;
 pub mod domain;
 pub mod store;

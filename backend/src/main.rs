@@ -38,6 +38,29 @@ enum Command {
     /// Generate data
     #[command(subcommand)]
     Seed(SeedCommand),
+    /// Run the HTTP API server (creates and migrates the database if needed)
+    Serve {
+        #[command(flatten)]
+        db: DbArg,
+        /// Address to listen on
+        #[arg(long, env = "ENTRADA_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Folder with the customer page's built assets (served under /)
+        #[arg(long, env = "ENTRADA_UI_DIR", default_value = "ui/dist")]
+        ui_dir: PathBuf,
+        /// Ticket look-ups and PIN checks allowed per token and per client address per minute (0 = no limit)
+        #[arg(long, env = "ENTRADA_LOOKUPS_PER_MINUTE", default_value_t = 600)]
+        lookups_per_minute: u32,
+        /// Fill the database with the demo data set first (as `entrada demo`)
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage gate operators
+    #[command(subcommand)]
+    Operator(OperatorCommand),
     /// Fill a database with a ready-to-use demo (two orgs, venues, 90 days of slots, tickets in every state)
     Demo {
         #[command(flatten)]
@@ -68,6 +91,51 @@ enum VenueCommand {
         db: DbArg,
         #[arg(long)]
         orq: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; prints only the token
+    Create {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        /// customer, operator, supervisor or admin
+        #[arg(long)]
+        role: String,
+        /// The customer's user id (required for customers) or the operator's id
+        #[arg(long)]
+        user_id: Option<i64>,
+        /// Bind a gate token to a venue
+        #[arg(long)]
+        venue: Option<i64>,
+    },
+    /// Revoke a token
+    Revoke {
+        #[command(flatten)]
+        db: DbArg,
+        token: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Add an operator; prints only its id
+    Add {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        /// operator, supervisor or admin
+        #[arg(long, default_value = "operator")]
+        role: String,
+        #[arg(long)]
+        name: String,
+        /// 4 to 8 digits, for signing in at a gate
+        #[arg(long, env = "ENTRADA_OPERATOR_PIN")]
+        pin: Option<String>,
     },
 }
 
@@ -157,15 +225,71 @@ fn main() -> anyhow::Result<()> {
                 }
             };
             let bar = progress_bar(days.into(), "seeding days");
-            let report =
-                store.seed_slots(Orq(orq), VenueId(venue), from, days, capacity, now, |n| {
-                    bar.inc(n)
-                })?;
+            let plan = entrada::store::SeedPlan {
+                venue: VenueId(venue),
+                from,
+                days,
+                capacity,
+            };
+            let report = store.seed_slots(Orq(orq), plan, now, |n| bar.inc(n))?;
             bar.finish_and_clear();
             eprintln!(
                 "{} slots created, {} already there ({} days from {from})",
                 report.created, report.already_there, days
             );
+        }
+        Command::Serve {
+            db,
+            listen,
+            ui_dir,
+            lookups_per_minute,
+            demo,
+        } => {
+            let store = open(&db)?;
+            if demo {
+                let report = entrada::demo::populate(&store, now, |_| {})?;
+                print_demo(&db.db, &report);
+            }
+            let state = entrada::api::AppState::new(std::sync::Arc::new(store), lookups_per_minute);
+            let app = entrada::api::router(state, Some(ui_dir));
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("listening on {listen}"))?;
+                tracing::info!(address = %listener.local_addr()?, db = %db.db.display(), "entrada serve ready");
+                entrada::api::serve(listener, app).await?;
+                anyhow::Ok(())
+            })?;
+        }
+        Command::Token(TokenCommand::Create {
+            db,
+            orq,
+            role,
+            user_id,
+            venue,
+        }) => {
+            let role = entrada::domain::Role::parse(&role)?;
+            let (token, _) =
+                open(&db)?.create_token(Orq(orq), role, user_id, venue.map(VenueId), now)?;
+            println!("{token}");
+        }
+        Command::Token(TokenCommand::Revoke { db, token }) => {
+            if !open(&db)?.revoke_token(&token, now)? {
+                anyhow::bail!("no live token matches");
+            }
+            eprintln!("revoked");
+        }
+        Command::Operator(OperatorCommand::Add {
+            db,
+            orq,
+            role,
+            name,
+            pin,
+        }) => {
+            let role = entrada::domain::Role::parse(&role)?;
+            let op = open(&db)?.add_operator(Orq(orq), role, &name, pin.as_deref(), now)?;
+            println!("{}", op.id);
         }
         Command::Demo { db, json } => {
             let store = open(&db)?;

@@ -16,10 +16,17 @@ fn sixty_four_threads_race_for_ten_places() {
     // 40 places taken beforehand, 10 remain.
     for i in 0..40 {
         let t = f.ticket(&format!("PRE-{i}"), ActivationMode::Immediate);
-        f.store.reserve_slot(ORQ, &f.request(&t, &slot), now()).unwrap();
+        f.store
+            .reserve_slot(ORQ, &f.request(&t, &slot), now())
+            .unwrap();
     }
     let requests: Vec<_> = (0..64)
-        .map(|i| f.request(&f.ticket(&format!("RACE-{i}"), ActivationMode::Immediate), &slot))
+        .map(|i| {
+            f.request(
+                &f.ticket(&format!("RACE-{i}"), ActivationMode::Immediate),
+                &slot,
+            )
+        })
         .collect();
     let path = f.db_path();
     let barrier = Arc::new(Barrier::new(64));
@@ -37,13 +44,28 @@ fn sixty_four_threads_race_for_ten_places() {
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let won = results.iter().filter(|r| r.is_ok()).count();
     let full = results.iter().filter(|r| **r == Err("SLOT_FULL")).count();
-    assert_eq!((won, full), (10, 54), "other errors: {:?}", results.iter().filter(|r| matches!(r, Err(c) if *c != "SLOT_FULL")).collect::<Vec<_>>());
+    assert_eq!(
+        (won, full),
+        (10, 54),
+        "other errors: {:?}",
+        results
+            .iter()
+            .filter(|r| matches!(r, Err(c) if *c != "SLOT_FULL"))
+            .collect::<Vec<_>>()
+    );
 
     let s = f.store.get_slot(ORQ, slot.id).unwrap();
-    assert_eq!((s.booked_count, s.available_count, s.status), (50, 0, SlotStatus::Full));
+    assert_eq!(
+        (s.booked_count, s.available_count, s.status),
+        (50, 0, SlotStatus::Full)
+    );
     let conn = rusqlite::Connection::open(&path).unwrap();
     let rows: i64 = conn
-        .query_row("SELECT count(*) FROM ticket_reservations WHERE slot_id = ?1 AND status = 'RESERVED'", [slot.id.to_string()], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM ticket_reservations WHERE slot_id = ?1 AND status = 'RESERVED'",
+            [slot.id.to_string()],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(rows, 50);
 }

@@ -7,7 +7,7 @@ use chrono::Duration;
 use common::{now, Fixture, ORQ};
 use entrada::domain::{
     ActivationMode, ActivationStatus, Gate, NewSlot, OperatorId, Orq, ReservationStatus,
-    SlotChange, SlotRemoval, SlotStatus, TicketCode, TicketStatus, VerdictCode, VenueId,
+    SlotChange, SlotRemoval, SlotStatus, TicketCode, TicketStatus, VenueId, VerdictCode,
 };
 use entrada::store::StoreError;
 
@@ -19,19 +19,34 @@ fn code_of<T: std::fmt::Debug>(r: Result<T, StoreError>) -> &'static str {
 fn slot_create_validates_and_refuses_duplicates() {
     let f = Fixture::new();
     let slot = f.slot("2025-12-01", "09:00", "11:00", 200);
-    assert_eq!((slot.total_capacity, slot.booked_count, slot.available_count), (200, 0, 200));
+    assert_eq!(
+        (slot.total_capacity, slot.booked_count, slot.available_count),
+        (200, 0, 200)
+    );
     assert_eq!(slot.status, SlotStatus::Active);
     assert_eq!(slot.orq, ORQ);
 
     let dup = NewSlot::validate(f.venue.id.0, "2025-12-01", "09:00:00", "10:00", Some(5)).unwrap();
-    assert_eq!(code_of(f.store.create_slot(ORQ, &dup, now())), "DUPLICATE_SLOT");
+    assert_eq!(
+        code_of(f.store.create_slot(ORQ, &dup, now())),
+        "DUPLICATE_SLOT"
+    );
 
     // A venue of another org is unknown to this org.
-    let other = f.store.add_venue(Orq(2), "Elsewhere", "UTC", now()).unwrap();
+    let other = f
+        .store
+        .add_venue(Orq(2), "Elsewhere", "UTC", now())
+        .unwrap();
     let foreign = NewSlot::validate(other.id.0, "2025-12-01", "09:00", "10:00", None).unwrap();
-    assert_eq!(code_of(f.store.create_slot(ORQ, &foreign, now())), "NOT_FOUND");
+    assert_eq!(
+        code_of(f.store.create_slot(ORQ, &foreign, now())),
+        "NOT_FOUND"
+    );
     let missing = NewSlot::validate(999, "2025-12-01", "09:00", "10:00", None).unwrap();
-    assert_eq!(code_of(f.store.create_slot(ORQ, &missing, now())), "NOT_FOUND");
+    assert_eq!(
+        code_of(f.store.create_slot(ORQ, &missing, now())),
+        "NOT_FOUND"
+    );
 }
 
 #[test]
@@ -40,21 +55,50 @@ fn capacity_can_go_down_to_exactly_booked_and_not_below() {
     let slot = f.slot("2025-12-01", "09:00", "11:00", 5);
     for i in 0..3 {
         let t = f.ticket(&format!("T-{i}"), ActivationMode::Immediate);
-        f.store.reserve_slot(ORQ, &f.request(&t, &slot), now()).unwrap();
+        f.store
+            .reserve_slot(ORQ, &f.request(&t, &slot), now())
+            .unwrap();
     }
     let err = f
         .store
-        .update_slot(ORQ, slot.id, SlotChange { total_capacity: Some(2), status: None }, now())
+        .update_slot(
+            ORQ,
+            slot.id,
+            SlotChange {
+                total_capacity: Some(2),
+                status: None,
+            },
+            now(),
+        )
         .unwrap_err();
     assert_eq!(err.code(), "CAPACITY_BELOW_BOOKED");
     let full = f
         .store
-        .update_slot(ORQ, slot.id, SlotChange { total_capacity: Some(3), status: None }, now())
+        .update_slot(
+            ORQ,
+            slot.id,
+            SlotChange {
+                total_capacity: Some(3),
+                status: None,
+            },
+            now(),
+        )
         .unwrap();
-    assert_eq!((full.total_capacity, full.available_count, full.status), (3, 0, SlotStatus::Full));
+    assert_eq!(
+        (full.total_capacity, full.available_count, full.status),
+        (3, 0, SlotStatus::Full)
+    );
     let reopened = f
         .store
-        .update_slot(ORQ, slot.id, SlotChange { total_capacity: Some(4), status: None }, now())
+        .update_slot(
+            ORQ,
+            slot.id,
+            SlotChange {
+                total_capacity: Some(4),
+                status: None,
+            },
+            now(),
+        )
         .unwrap();
     assert_eq!(reopened.status, SlotStatus::Active);
 }
@@ -66,33 +110,65 @@ fn closed_slots_stay_closed_until_reopened_and_are_not_offered() {
     let other = f.slot("2025-12-02", "09:00", "11:00", 1);
     let closed = f
         .store
-        .update_slot(ORQ, slot.id, SlotChange { total_capacity: None, status: Some(SlotStatus::Closed) }, now())
+        .update_slot(
+            ORQ,
+            slot.id,
+            SlotChange {
+                total_capacity: None,
+                status: Some(SlotStatus::Closed),
+            },
+            now(),
+        )
         .unwrap();
     assert_eq!(closed.status, SlotStatus::Closed);
     let t = f.ticket("T-1", ActivationMode::Immediate);
-    assert_eq!(code_of(f.store.reserve_slot(ORQ, &f.request(&t, &slot), now())), "SLOT_CLOSED");
+    assert_eq!(
+        code_of(f.store.reserve_slot(ORQ, &f.request(&t, &slot), now())),
+        "SLOT_CLOSED"
+    );
     let offered = f.store.available_slots(ORQ, "2025-12", None).unwrap();
-    assert_eq!(offered.iter().map(|s| s.id).collect::<Vec<_>>(), vec![other.id]);
+    assert_eq!(
+        offered.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![other.id]
+    );
 
     let reopened = f
         .store
-        .update_slot(ORQ, slot.id, SlotChange { total_capacity: None, status: Some(SlotStatus::Active) }, now())
+        .update_slot(
+            ORQ,
+            slot.id,
+            SlotChange {
+                total_capacity: None,
+                status: Some(SlotStatus::Active),
+            },
+            now(),
+        )
         .unwrap();
     assert_eq!(reopened.status, SlotStatus::Active);
-    f.store.reserve_slot(ORQ, &f.request(&t, &slot), now()).unwrap();
-    assert_eq!(f.store.get_slot(ORQ, slot.id).unwrap().status, SlotStatus::Full);
+    f.store
+        .reserve_slot(ORQ, &f.request(&t, &slot), now())
+        .unwrap();
+    assert_eq!(
+        f.store.get_slot(ORQ, slot.id).unwrap().status,
+        SlotStatus::Full
+    );
 }
 
 #[test]
 fn delete_is_hard_without_reservations_and_soft_with() {
     let f = Fixture::new();
     let empty = f.slot("2025-12-01", "09:00", "11:00", 10);
-    assert_eq!(f.store.remove_slot(ORQ, empty.id, now()).unwrap(), (SlotRemoval::Deleted, None));
+    assert_eq!(
+        f.store.remove_slot(ORQ, empty.id, now()).unwrap(),
+        (SlotRemoval::Deleted, None)
+    );
     assert_eq!(code_of(f.store.get_slot(ORQ, empty.id)), "NOT_FOUND");
 
     let booked = f.slot("2025-12-01", "12:00", "15:00", 10);
     let t = f.ticket("T-1", ActivationMode::Immediate);
-    f.store.reserve_slot(ORQ, &f.request(&t, &booked), now()).unwrap();
+    f.store
+        .reserve_slot(ORQ, &f.request(&t, &booked), now())
+        .unwrap();
     let (how, slot) = f.store.remove_slot(ORQ, booked.id, now()).unwrap();
     assert_eq!(how, SlotRemoval::Closed);
     assert_eq!(slot.unwrap().status, SlotStatus::Closed);
@@ -102,26 +178,52 @@ fn delete_is_hard_without_reservations_and_soft_with() {
 #[test]
 fn list_by_venue_and_date_range_and_availability_by_month() {
     let f = Fixture::new();
-    let second = f.store.add_venue(ORQ, "Garden", "Europe/Madrid", now()).unwrap();
+    let second = f
+        .store
+        .add_venue(ORQ, "Garden", "Europe/Madrid", now())
+        .unwrap();
     f.slot("2025-11-30", "09:00", "11:00", 1);
     let a = f.slot("2025-12-01", "09:00", "11:00", 1);
     let b = f.slot("2025-12-31", "09:00", "11:00", 1);
     let new = NewSlot::validate(second.id.0, "2025-12-15", "09:00", "10:00", None).unwrap();
     let c = f.store.create_slot(ORQ, &new, now()).unwrap();
-    f.store.add_venue(Orq(2), "Other org", "UTC", now()).unwrap();
+    f.store
+        .add_venue(Orq(2), "Other org", "UTC", now())
+        .unwrap();
 
     let d = |s| entrada::domain::slot::parse_date("d", s).unwrap();
     let listed = f
         .store
-        .list_slots(ORQ, Some(f.venue.id), Some(d("2025-12-01")), Some(d("2025-12-31")))
+        .list_slots(
+            ORQ,
+            Some(f.venue.id),
+            Some(d("2025-12-01")),
+            Some(d("2025-12-31")),
+        )
         .unwrap();
-    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), vec![a.id, b.id]);
-    let month = f.store.available_slots(ORQ, "2025-12", None).unwrap();
-    assert_eq!(month.iter().map(|s| s.id).collect::<Vec<_>>(), vec![a.id, c.id, b.id]);
-    assert!(f.store.available_slots(Orq(2), "2025-12", None).unwrap().is_empty());
-    assert_eq!(code_of(f.store.available_slots(ORQ, "2025-13", None)), "INVALID_INPUT");
     assert_eq!(
-        code_of(f.store.list_slots(ORQ, None, Some(d("2025-12-31")), Some(d("2025-12-01")))),
+        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![a.id, b.id]
+    );
+    let month = f.store.available_slots(ORQ, "2025-12", None).unwrap();
+    assert_eq!(
+        month.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![a.id, c.id, b.id]
+    );
+    assert!(f
+        .store
+        .available_slots(Orq(2), "2025-12", None)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        code_of(f.store.available_slots(ORQ, "2025-13", None)),
+        "INVALID_INPUT"
+    );
+    assert_eq!(
+        code_of(
+            f.store
+                .list_slots(ORQ, None, Some(d("2025-12-31")), Some(d("2025-12-01")))
+        ),
         "INVALID_INPUT"
     );
 }
@@ -133,11 +235,22 @@ fn reservation_at_the_last_place_fills_the_slot_and_cancel_frees_it() {
     let t1 = f.ticket("T-1", ActivationMode::Immediate);
     let t2 = f.ticket("T-2", ActivationMode::Immediate);
     let t3 = f.ticket("T-3", ActivationMode::Immediate);
-    f.store.reserve_slot(ORQ, &f.request(&t1, &slot), now()).unwrap();
-    let last = f.store.reserve_slot(ORQ, &f.request(&t2, &slot), now()).unwrap();
+    f.store
+        .reserve_slot(ORQ, &f.request(&t1, &slot), now())
+        .unwrap();
+    let last = f
+        .store
+        .reserve_slot(ORQ, &f.request(&t2, &slot), now())
+        .unwrap();
     let s = f.store.get_slot(ORQ, slot.id).unwrap();
-    assert_eq!((s.booked_count, s.available_count, s.status), (2, 0, SlotStatus::Full));
-    assert_eq!(code_of(f.store.reserve_slot(ORQ, &f.request(&t3, &slot), now())), "SLOT_FULL");
+    assert_eq!(
+        (s.booked_count, s.available_count, s.status),
+        (2, 0, SlotStatus::Full)
+    );
+    assert_eq!(
+        code_of(f.store.reserve_slot(ORQ, &f.request(&t3, &slot), now())),
+        "SLOT_FULL"
+    );
 
     // The ticket carries the reservation's facts.
     let ticket = f.store.get_ticket(ORQ, &t2).unwrap();
@@ -151,15 +264,32 @@ fn reservation_at_the_last_place_fills_the_slot_and_cancel_frees_it() {
     assert_eq!(cancelled.status, ReservationStatus::Cancelled);
     let s = f.store.get_slot(ORQ, slot.id).unwrap();
     assert_eq!((s.booked_count, s.status), (1, SlotStatus::Active));
-    assert_eq!(f.store.get_ticket(ORQ, &t2).unwrap().status, TicketStatus::Activated);
-    assert_eq!(code_of(f.store.cancel_reservation(ORQ, last.id, now())), "RESERVATION_CANCELLED");
+    assert_eq!(
+        f.store.get_ticket(ORQ, &t2).unwrap().status,
+        TicketStatus::Activated
+    );
+    assert_eq!(
+        code_of(f.store.cancel_reservation(ORQ, last.id, now())),
+        "RESERVATION_CANCELLED"
+    );
 
     // The freed place is taken, and a cancelled ticket can reserve again.
-    f.store.reserve_slot(ORQ, &f.request(&t3, &slot), now()).unwrap();
-    assert_eq!(code_of(f.store.reserve_slot(ORQ, &f.request(&t2, &slot), now())), "SLOT_FULL");
+    f.store
+        .reserve_slot(ORQ, &f.request(&t3, &slot), now())
+        .unwrap();
+    assert_eq!(
+        code_of(f.store.reserve_slot(ORQ, &f.request(&t2, &slot), now())),
+        "SLOT_FULL"
+    );
     let other = f.slot("2025-12-02", "09:00", "11:00", 2);
-    let again = f.store.reserve_slot(ORQ, &f.request(&t2, &other), now()).unwrap();
-    assert_eq!((again.id, again.status), (last.id, ReservationStatus::Reserved));
+    let again = f
+        .store
+        .reserve_slot(ORQ, &f.request(&t2, &other), now())
+        .unwrap();
+    assert_eq!(
+        (again.id, again.status),
+        (last.id, ReservationStatus::Reserved)
+    );
 }
 
 #[test]
@@ -168,9 +298,17 @@ fn one_reservation_per_ticket() {
     let a = f.slot("2025-12-01", "09:00", "11:00", 10);
     let b = f.slot("2025-12-02", "09:00", "11:00", 10);
     let t = f.ticket("T-1", ActivationMode::Immediate);
-    f.store.reserve_slot(ORQ, &f.request(&t, &a), now()).unwrap();
-    assert_eq!(code_of(f.store.reserve_slot(ORQ, &f.request(&t, &b), now())), "ALREADY_RESERVED");
-    assert_eq!(code_of(f.store.reserve_slot(ORQ, &f.request(&t, &a), now())), "ALREADY_RESERVED");
+    f.store
+        .reserve_slot(ORQ, &f.request(&t, &a), now())
+        .unwrap();
+    assert_eq!(
+        code_of(f.store.reserve_slot(ORQ, &f.request(&t, &b), now())),
+        "ALREADY_RESERVED"
+    );
+    assert_eq!(
+        code_of(f.store.reserve_slot(ORQ, &f.request(&t, &a), now())),
+        "ALREADY_RESERVED"
+    );
     assert_eq!(f.store.get_slot(ORQ, a.id).unwrap().booked_count, 1);
     assert_eq!(f.store.get_slot(ORQ, b.id).unwrap().booked_count, 0);
 }
@@ -183,21 +321,41 @@ fn reschedule_moves_the_place_atomically() {
     let c = f.slot("2025-12-03", "09:00", "11:00", 1);
     let t1 = f.ticket("T-1", ActivationMode::Immediate);
     let t2 = f.ticket("T-2", ActivationMode::Immediate);
-    let r = f.store.reserve_slot(ORQ, &f.request(&t1, &a), now()).unwrap();
-    f.store.reserve_slot(ORQ, &f.request(&t2, &c), now()).unwrap();
+    let r = f
+        .store
+        .reserve_slot(ORQ, &f.request(&t1, &a), now())
+        .unwrap();
+    f.store
+        .reserve_slot(ORQ, &f.request(&t2, &c), now())
+        .unwrap();
 
-    let moved = f.store.reschedule_reservation(ORQ, r.id, b.id, now()).unwrap();
+    let moved = f
+        .store
+        .reschedule_reservation(ORQ, r.id, b.id, now())
+        .unwrap();
     assert_eq!(moved.slot_id, b.id);
-    let (sa, sb) = (f.store.get_slot(ORQ, a.id).unwrap(), f.store.get_slot(ORQ, b.id).unwrap());
+    let (sa, sb) = (
+        f.store.get_slot(ORQ, a.id).unwrap(),
+        f.store.get_slot(ORQ, b.id).unwrap(),
+    );
     assert_eq!((sa.booked_count, sa.status), (0, SlotStatus::Active));
     assert_eq!((sb.booked_count, sb.status), (1, SlotStatus::Full));
 
     // Into a full slot: refused, nothing moves.
-    assert_eq!(code_of(f.store.reschedule_reservation(ORQ, r.id, c.id, now())), "SLOT_FULL");
+    assert_eq!(
+        code_of(f.store.reschedule_reservation(ORQ, r.id, c.id, now())),
+        "SLOT_FULL"
+    );
     assert_eq!(f.store.get_reservation(ORQ, r.id).unwrap().slot_id, b.id);
     assert_eq!(f.store.get_slot(ORQ, b.id).unwrap().booked_count, 1);
     // Same slot: nothing to do.
-    assert_eq!(f.store.reschedule_reservation(ORQ, r.id, b.id, now()).unwrap().slot_id, b.id);
+    assert_eq!(
+        f.store
+            .reschedule_reservation(ORQ, r.id, b.id, now())
+            .unwrap()
+            .slot_id,
+        b.id
+    );
 }
 
 #[test]
@@ -205,7 +363,10 @@ fn past_slots_take_no_reservation() {
     let f = Fixture::new();
     let past = f.slot("2025-11-20", "09:00", "11:00", 10);
     let t = f.ticket("T-1", ActivationMode::Immediate);
-    assert_eq!(code_of(f.store.reserve_slot(ORQ, &f.request(&t, &past), now())), "SLOT_IN_PAST");
+    assert_eq!(
+        code_of(f.store.reserve_slot(ORQ, &f.request(&t, &past), now())),
+        "SLOT_IN_PAST"
+    );
 }
 
 #[test]
@@ -214,30 +375,72 @@ fn activation_is_one_way_and_only_active_tickets_reserve() {
     let slot = f.slot("2025-12-01", "09:00", "11:00", 10);
     let deferred = f.ticket("T-DEF", ActivationMode::Deferred);
     let t = f.store.get_ticket(ORQ, &deferred).unwrap();
-    assert_eq!((t.activation_status, t.activated_at, t.status), (ActivationStatus::Inactive, None, TicketStatus::Minted));
-    assert_eq!(code_of(f.store.reserve_slot(ORQ, &f.request(&deferred, &slot), now())), "TICKET_NOT_ACTIVE");
+    assert_eq!(
+        (t.activation_status, t.activated_at, t.status),
+        (ActivationStatus::Inactive, None, TicketStatus::Minted)
+    );
+    assert_eq!(
+        code_of(
+            f.store
+                .reserve_slot(ORQ, &f.request(&deferred, &slot), now())
+        ),
+        "TICKET_NOT_ACTIVE"
+    );
 
     let later = now() + Duration::minutes(5);
     let t = f.store.activate_ticket(ORQ, &deferred, later).unwrap();
-    assert_eq!((t.activation_status, t.activated_at, t.status), (ActivationStatus::Active, Some(later), TicketStatus::Activated));
+    assert_eq!(
+        (t.activation_status, t.activated_at, t.status),
+        (
+            ActivationStatus::Active,
+            Some(later),
+            TicketStatus::Activated
+        )
+    );
     // Twice: unchanged, activated_at kept.
-    let t = f.store.activate_ticket(ORQ, &deferred, later + Duration::hours(1)).unwrap();
+    let t = f
+        .store
+        .activate_ticket(ORQ, &deferred, later + Duration::hours(1))
+        .unwrap();
     assert_eq!(t.activated_at, Some(later));
-    f.store.reserve_slot(ORQ, &f.request(&deferred, &slot), now()).unwrap();
+    f.store
+        .reserve_slot(ORQ, &f.request(&deferred, &slot), now())
+        .unwrap();
 
     let immediate = f.ticket("T-IMM", ActivationMode::Immediate);
     let t = f.store.get_ticket(ORQ, &immediate).unwrap();
-    assert_eq!((t.activation_status, t.activated_at), (ActivationStatus::Active, Some(now())));
+    assert_eq!(
+        (t.activation_status, t.activated_at),
+        (ActivationStatus::Active, Some(now()))
+    );
 
     // Cancelled and expired tickets are refused with their reason.
     let cancelled = f.ticket("T-CAN", ActivationMode::Deferred);
     f.store.cancel_ticket(ORQ, &cancelled, now()).unwrap();
-    assert_eq!(code_of(f.store.activate_ticket(ORQ, &cancelled, now())), "TICKET_CANCELLED");
-    let mut expiring = entrada::domain::NewTicket::plain("T-EXP", ActivationMode::Immediate).unwrap();
+    assert_eq!(
+        code_of(f.store.activate_ticket(ORQ, &cancelled, now())),
+        "TICKET_CANCELLED"
+    );
+    let mut expiring =
+        entrada::domain::NewTicket::plain("T-EXP", ActivationMode::Immediate).unwrap();
     expiring.expires_at = Some(now() - Duration::seconds(1));
-    f.store.insert_tickets(ORQ, &[expiring.clone()], now()).unwrap();
-    assert_eq!(code_of(f.store.reserve_slot(ORQ, &f.request(&expiring.ticket_code, &slot), now())), "TICKET_EXPIRED");
-    assert_eq!(code_of(f.store.activate_ticket(ORQ, &TicketCode::parse("NOPE").unwrap(), now())), "NOT_FOUND");
+    f.store
+        .insert_tickets(ORQ, &[expiring.clone()], now())
+        .unwrap();
+    assert_eq!(
+        code_of(
+            f.store
+                .reserve_slot(ORQ, &f.request(&expiring.ticket_code, &slot), now())
+        ),
+        "TICKET_EXPIRED"
+    );
+    assert_eq!(
+        code_of(
+            f.store
+                .activate_ticket(ORQ, &TicketCode::parse("NOPE").unwrap(), now())
+        ),
+        "NOT_FOUND"
+    );
 }
 
 #[test]
@@ -248,10 +451,19 @@ fn ticket_batches_are_all_or_nothing() {
         .iter()
         .map(|c| entrada::domain::NewTicket::plain(c, ActivationMode::Deferred).unwrap())
         .collect();
-    assert_eq!(code_of(f.store.insert_tickets(ORQ, &batch, now())), "DUPLICATE_TICKET");
-    assert_eq!(code_of(f.store.get_ticket(ORQ, &TicketCode::parse("T-2").unwrap())), "NOT_FOUND");
+    assert_eq!(
+        code_of(f.store.insert_tickets(ORQ, &batch, now())),
+        "DUPLICATE_TICKET"
+    );
+    assert_eq!(
+        code_of(f.store.get_ticket(ORQ, &TicketCode::parse("T-2").unwrap())),
+        "NOT_FOUND"
+    );
     // A code is global: another org cannot take it either.
-    assert_eq!(code_of(f.store.insert_tickets(Orq(2), &batch[2..], now())), "DUPLICATE_TICKET");
+    assert_eq!(
+        code_of(f.store.insert_tickets(Orq(2), &batch[2..], now())),
+        "DUPLICATE_TICKET"
+    );
 }
 
 #[test]
@@ -261,33 +473,81 @@ fn verify_exactly_once_and_then_nothing_changes() {
     let at_gate = common::now() + Duration::days(6); // 2025-12-01 10:00 UTC = 11:00 Madrid
     let slot = f.slot("2025-12-01", "09:00", "12:00", 10);
     let t = f.ticket("T-1", ActivationMode::Immediate);
-    let r = f.store.reserve_slot(ORQ, &f.request(&t, &slot), now()).unwrap();
-    let gate = Gate { venue_id: Some(f.venue.id), ..Gate::default() };
+    let r = f
+        .store
+        .reserve_slot(ORQ, &f.request(&t, &slot), now())
+        .unwrap();
+    let gate = Gate {
+        venue_id: Some(f.venue.id),
+        ..Gate::default()
+    };
 
-    assert!(f.store.validate_ticket(ORQ, &t, &gate, at_gate).unwrap().admit);
-    let v = f.store.verify_ticket(ORQ, &t, OperatorId(5), &gate, at_gate).unwrap();
-    assert_eq!((v.verdict, v.verified_by), (VerdictCode::Admit, Some(OperatorId(5))));
+    assert!(
+        f.store
+            .validate_ticket(ORQ, &t, &gate, at_gate)
+            .unwrap()
+            .admit
+    );
+    let v = f
+        .store
+        .verify_ticket(ORQ, &t, OperatorId(5), &gate, at_gate)
+        .unwrap();
+    assert_eq!(
+        (v.verdict, v.verified_by),
+        (VerdictCode::Admit, Some(OperatorId(5)))
+    );
     let ticket = f.store.get_ticket(ORQ, &t).unwrap();
     assert_eq!(
-        (ticket.status, ticket.activation_status, ticket.verified_at, ticket.verified_by),
-        (TicketStatus::Verified, ActivationStatus::Redeemed, Some(at_gate), Some(OperatorId(5)))
+        (
+            ticket.status,
+            ticket.activation_status,
+            ticket.verified_at,
+            ticket.verified_by
+        ),
+        (
+            TicketStatus::Verified,
+            ActivationStatus::Redeemed,
+            Some(at_gate),
+            Some(OperatorId(5))
+        )
     );
-    assert_eq!(f.store.get_reservation(ORQ, r.id).unwrap().status, ReservationStatus::Verified);
+    assert_eq!(
+        f.store.get_reservation(ORQ, r.id).unwrap().status,
+        ReservationStatus::Verified
+    );
 
     // Second verify: refused with the first one's facts, nothing changes.
-    let err = f.store.verify_ticket(ORQ, &t, OperatorId(6), &gate, at_gate + Duration::minutes(3)).unwrap_err();
+    let err = f
+        .store
+        .verify_ticket(
+            ORQ,
+            &t,
+            OperatorId(6),
+            &gate,
+            at_gate + Duration::minutes(3),
+        )
+        .unwrap_err();
     assert_eq!(err.code(), "ALREADY_VERIFIED");
     let details = match err {
         StoreError::Domain(e) => e.details(),
         other => panic!("{other:?}"),
     };
     assert_eq!(details["verified_by"], 5);
-    assert_eq!(f.store.get_ticket(ORQ, &t).unwrap().verified_by, Some(OperatorId(5)));
+    assert_eq!(
+        f.store.get_ticket(ORQ, &t).unwrap().verified_by,
+        Some(OperatorId(5))
+    );
 
     // After verification a reservation can neither be cancelled nor moved.
     let other = f.slot("2025-12-02", "09:00", "12:00", 10);
-    assert_eq!(code_of(f.store.cancel_reservation(ORQ, r.id, at_gate)), "RESERVATION_VERIFIED");
-    assert_eq!(code_of(f.store.reschedule_reservation(ORQ, r.id, other.id, at_gate)), "RESERVATION_VERIFIED");
+    assert_eq!(
+        code_of(f.store.cancel_reservation(ORQ, r.id, at_gate)),
+        "RESERVATION_VERIFIED"
+    );
+    assert_eq!(
+        code_of(f.store.reschedule_reservation(ORQ, r.id, other.id, at_gate)),
+        "RESERVATION_VERIFIED"
+    );
     assert_eq!(f.store.get_slot(ORQ, slot.id).unwrap().booked_count, 1);
 }
 
@@ -296,13 +556,24 @@ fn refused_verification_writes_nothing() {
     let f = Fixture::new();
     let slot = f.slot("2025-12-02", "09:00", "12:00", 10);
     let t = f.ticket("T-1", ActivationMode::Immediate);
-    f.store.reserve_slot(ORQ, &f.request(&t, &slot), now()).unwrap();
+    f.store
+        .reserve_slot(ORQ, &f.request(&t, &slot), now())
+        .unwrap();
     let wrong_day = now() + Duration::days(6);
-    let err = f.store.verify_ticket(ORQ, &t, OperatorId(1), &Gate::default(), wrong_day).unwrap_err();
+    let err = f
+        .store
+        .verify_ticket(ORQ, &t, OperatorId(1), &Gate::default(), wrong_day)
+        .unwrap_err();
     assert_eq!(err.code(), "WRONG_DATE");
     assert_eq!(f.store.get_ticket(ORQ, &t).unwrap().verified_at, None);
-    let elsewhere = Gate { venue_id: Some(VenueId(42)), ..Gate::default() };
-    let v = f.store.validate_ticket(ORQ, &t, &elsewhere, wrong_day).unwrap();
+    let elsewhere = Gate {
+        venue_id: Some(VenueId(42)),
+        ..Gate::default()
+    };
+    let v = f
+        .store
+        .validate_ticket(ORQ, &t, &elsewhere, wrong_day)
+        .unwrap();
     assert_eq!(v.verdict, VerdictCode::WrongVenue);
 }
 
@@ -311,16 +582,34 @@ fn tenants_never_see_each_other() {
     let f = Fixture::new();
     let slot = f.slot("2025-12-01", "09:00", "11:00", 10);
     let t = f.ticket("T-1", ActivationMode::Immediate);
-    let r = f.store.reserve_slot(ORQ, &f.request(&t, &slot), now()).unwrap();
+    let r = f
+        .store
+        .reserve_slot(ORQ, &f.request(&t, &slot), now())
+        .unwrap();
     let b = Orq(2);
     assert_eq!(code_of(f.store.get_slot(b, slot.id)), "NOT_FOUND");
     assert_eq!(code_of(f.store.get_ticket(b, &t)), "NOT_FOUND");
     assert_eq!(code_of(f.store.get_reservation(b, r.id)), "NOT_FOUND");
-    assert_eq!(code_of(f.store.cancel_reservation(b, r.id, now())), "NOT_FOUND");
-    assert_eq!(code_of(f.store.update_slot(b, slot.id, SlotChange::default(), now())), "NOT_FOUND");
+    assert_eq!(
+        code_of(f.store.cancel_reservation(b, r.id, now())),
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        code_of(
+            f.store
+                .update_slot(b, slot.id, SlotChange::default(), now())
+        ),
+        "NOT_FOUND"
+    );
     assert_eq!(code_of(f.store.remove_slot(b, slot.id, now())), "NOT_FOUND");
     assert_eq!(code_of(f.store.activate_ticket(b, &t, now())), "NOT_FOUND");
-    assert_eq!(f.store.validate_ticket(b, &t, &Gate::default(), now()).unwrap().verdict, VerdictCode::UnknownTicket);
+    assert_eq!(
+        f.store
+            .validate_ticket(b, &t, &Gate::default(), now())
+            .unwrap()
+            .verdict,
+        VerdictCode::UnknownTicket
+    );
     assert!(f.store.list_slots(b, None, None, None).unwrap().is_empty());
     assert!(f.store.list_venues(b).unwrap().is_empty());
 }
@@ -330,13 +619,36 @@ fn seeding_is_idempotent() {
     let f = Fixture::new();
     let from = entrada::domain::slot::parse_date("from", "2025-12-01").unwrap();
     let mut days_seen = 0;
-    let r1 = f.store.seed_slots(ORQ, f.venue.id, from, 90, 200, now(), |n| days_seen += n).unwrap();
+    let plan = |days| entrada::store::SeedPlan {
+        venue: f.venue.id,
+        from,
+        days,
+        capacity: 200,
+    };
+    let r1 = f
+        .store
+        .seed_slots(ORQ, plan(90), now(), |n| days_seen += n)
+        .unwrap();
     assert_eq!((r1.created, r1.already_there, days_seen), (270, 0, 90));
-    let r2 = f.store.seed_slots(ORQ, f.venue.id, from, 91, 200, now(), |_| {}).unwrap();
+    let r2 = f.store.seed_slots(ORQ, plan(91), now(), |_| {}).unwrap();
     assert_eq!((r2.created, r2.already_there), (3, 270));
-    let first_day = f.store.list_slots(ORQ, None, Some(from), Some(from)).unwrap();
-    let times: Vec<_> = first_day.iter().map(|s| (s.start_time.to_string(), s.end_time.to_string())).collect();
-    assert_eq!(times, [("09:00:00", "12:00:00"), ("12:00:00", "15:00:00"), ("15:00:00", "18:00:00")].map(|(a, b)| (a.to_string(), b.to_string())));
+    let first_day = f
+        .store
+        .list_slots(ORQ, None, Some(from), Some(from))
+        .unwrap();
+    let times: Vec<_> = first_day
+        .iter()
+        .map(|s| (s.start_time.to_string(), s.end_time.to_string()))
+        .collect();
+    assert_eq!(
+        times,
+        [
+            ("09:00:00", "12:00:00"),
+            ("12:00:00", "15:00:00"),
+            ("15:00:00", "18:00:00")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
 }
 
 #[test]
@@ -344,24 +656,56 @@ fn schema_enforces_the_invariants_even_against_raw_sql() {
     let f = Fixture::new();
     let slot = f.slot("2025-12-01", "09:00", "11:00", 2);
     let t = f.ticket("T-1", ActivationMode::Immediate);
-    f.store.reserve_slot(ORQ, &f.request(&t, &slot), now()).unwrap();
+    f.store
+        .reserve_slot(ORQ, &f.request(&t, &slot), now())
+        .unwrap();
     let conn = rusqlite::Connection::open(f.db_path()).unwrap();
     conn.pragma_update(None, "foreign_keys", "ON").unwrap();
     let id = slot.id.to_string();
     for (what, sql) in [
-        ("overbooking", format!("UPDATE reservation_slots SET booked_count = 3 WHERE id = '{id}'")),
-        ("FULL while not full", format!("UPDATE reservation_slots SET status = 'FULL' WHERE id = '{id}'")),
-        ("bad enum", format!("UPDATE reservation_slots SET status = 'OPEN' WHERE id = '{id}'")),
-        ("end before start", format!("UPDATE reservation_slots SET end_time = '08:00:00' WHERE id = '{id}'")),
-        ("hard delete with reservations", format!("DELETE FROM reservation_slots WHERE id = '{id}'")),
-        ("writing available_count", format!("UPDATE reservation_slots SET available_count = 9 WHERE id = '{id}'")),
-        ("bad activation_status", "UPDATE tickets SET activation_status = 'gone'".to_string()),
-        ("entitlements not JSON", "UPDATE tickets SET entitlements = '{'".to_string()),
+        (
+            "overbooking",
+            format!("UPDATE reservation_slots SET booked_count = 3 WHERE id = '{id}'"),
+        ),
+        (
+            "FULL while not full",
+            format!("UPDATE reservation_slots SET status = 'FULL' WHERE id = '{id}'"),
+        ),
+        (
+            "bad enum",
+            format!("UPDATE reservation_slots SET status = 'OPEN' WHERE id = '{id}'"),
+        ),
+        (
+            "end before start",
+            format!("UPDATE reservation_slots SET end_time = '08:00:00' WHERE id = '{id}'"),
+        ),
+        (
+            "hard delete with reservations",
+            format!("DELETE FROM reservation_slots WHERE id = '{id}'"),
+        ),
+        (
+            "writing available_count",
+            format!("UPDATE reservation_slots SET available_count = 9 WHERE id = '{id}'"),
+        ),
+        (
+            "bad activation_status",
+            "UPDATE tickets SET activation_status = 'gone'".to_string(),
+        ),
+        (
+            "entitlements not JSON",
+            "UPDATE tickets SET entitlements = '{'".to_string(),
+        ),
     ] {
-        assert!(conn.execute(&sql, []).is_err(), "{what} must be refused by the schema");
+        assert!(
+            conn.execute(&sql, []).is_err(),
+            "{what} must be refused by the schema"
+        );
     }
     // Deleting a ticket removes its reservation (CASCADE).
-    conn.execute("DELETE FROM tickets WHERE ticket_code = 'T-1'", []).unwrap();
-    let left: i64 = conn.query_row("SELECT count(*) FROM ticket_reservations", [], |r| r.get(0)).unwrap();
+    conn.execute("DELETE FROM tickets WHERE ticket_code = 'T-1'", [])
+        .unwrap();
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM ticket_reservations", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(left, 0);
 }

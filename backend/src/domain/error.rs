@@ -56,6 +56,9 @@ pub enum DomainError {
     #[error("the reservation is cancelled")]
     ReservationCancelled,
 
+    #[error("wrong operator or PIN")]
+    WrongPin,
+
     /// The gate refused the ticket; the verdict carries the reason and facts.
     #[error("{}", .0.message)]
     Refused(Box<Verdict>),
@@ -91,6 +94,7 @@ impl DomainError {
             Self::TicketRedeemed => "TICKET_REDEEMED",
             Self::ReservationVerified => "RESERVATION_VERIFIED",
             Self::ReservationCancelled => "RESERVATION_CANCELLED",
+            Self::WrongPin => "WRONG_PIN",
             Self::Refused(verdict) => verdict.verdict.code(),
             Self::OutsideValidity { .. } => "OUTSIDE_VALIDITY",
         }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{DomainError, Orq, ReservationId, SlotId, TicketCode};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ReservationStatus {
     Reserved,
@@ -36,7 +36,7 @@ impl ReservationStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
     pub id: ReservationId,
     pub ticket_id: TicketCode,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{DomainError, OperatorId, Orq, TicketCode};
 
 /// `tickets.status`: the spec's extended enum, plus the existing values it keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TicketStatus {
     #[serde(rename = "PENDING_PAYMENT")]
     PendingPayment,
@@ -29,7 +29,7 @@ pub enum TicketStatus {
 }
 
 /// `tickets.activation_status`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActivationStatus {
     Inactive,
@@ -39,7 +39,9 @@ pub enum ActivationStatus {
 }
 
 /// `tickets.activation_mode`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ActivationMode {
     Immediate,
@@ -78,7 +80,7 @@ str_enum!(ActivationMode, "activation_mode", {
     Immediate => "immediate", Deferred => "deferred",
 });
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
     pub ticket_code: TicketCode,
     pub orq: Orq,
@@ -86,6 +88,7 @@ pub struct Ticket {
     pub product_id: Option<i64>,
     pub user_id: Option<i64>,
     pub status: TicketStatus,
+    #[schema(value_type = Object)]
     pub entitlements: serde_json::Value,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -158,7 +161,8 @@ impl Ticket {
 }
 
 /// A validated ticket to issue.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewTicket {
     pub ticket_code: TicketCode,
     #[serde(default)]
@@ -172,6 +176,7 @@ pub struct NewTicket {
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub entitlements: Option<serde_json::Value>,
 }
 

@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{DomainError, OperatorId, Orq, VenueId};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Venue {
     pub id: VenueId,
     pub orq: Orq,
     pub name: String,
     /// IANA zone, e.g. `Europe/Madrid`.
+    #[schema(value_type = String, example = "Europe/Madrid")]
     pub timezone: Tz,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -38,7 +39,28 @@ pub fn validate_name(field: &'static str, raw: &str) -> Result<String, DomainErr
     Ok(name.to_owned())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Operator PINs: 4 to 8 digits, typed on a touch screen.
+pub fn validate_pin(raw: &str) -> Result<&str, DomainError> {
+    if (4..=8).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(raw)
+    } else {
+        Err(DomainError::invalid("pin", "must be 4 to 8 digits"))
+    }
+}
+
+#[derive(
+    utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Customer,
@@ -81,7 +103,7 @@ impl Role {
 }
 
 /// A person who signs in at a gate. The PIN hash is never serialized.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operator {
     pub id: OperatorId,
     pub orq: Orq,
@@ -122,6 +144,16 @@ mod tests {
         assert!(!Role::Operator.can_manage_slots() && Role::Operator.can_verify());
         assert!(!Role::Customer.can_verify());
         assert!(Role::parse("root").is_err());
+    }
+
+    #[test]
+    fn pins() {
+        for ok in ["1234", "00000000"] {
+            assert!(validate_pin(ok).is_ok(), "{ok}");
+        }
+        for bad in ["123", "123456789", "12a4", "", "١٢٣٤"] {
+            assert!(validate_pin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

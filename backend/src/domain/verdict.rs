@@ -9,7 +9,7 @@ use super::{
     SlotId, Ticket, TicketStatus, Venue, VenueId,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VerdictCode {
     Admit,
@@ -23,6 +23,8 @@ pub enum VerdictCode {
     WrongVenue,
     WrongDate,
     OutsideSlotWindow,
+    /// Only for "may this ticket reserve?": it holds a reservation already.
+    AlreadyReserved,
 }
 
 impl VerdictCode {
@@ -39,6 +41,7 @@ impl VerdictCode {
             Self::WrongVenue => "WRONG_VENUE",
             Self::WrongDate => "WRONG_DATE",
             Self::OutsideSlotWindow => "OUTSIDE_SLOT_WINDOW",
+            Self::AlreadyReserved => "ALREADY_RESERVED",
         }
     }
 }
@@ -75,7 +78,7 @@ pub struct VerdictInput<'a> {
 }
 
 /// ADMIT or a refusal, with the facts a gate operator needs to explain it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     pub admit: bool,
     pub verdict: VerdictCode,
@@ -89,8 +92,10 @@ pub struct Verdict {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slot_date: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none", with = "opt_hms", default)]
+    #[schema(value_type = Option<String>)]
     pub slot_start_time: Option<NaiveTime>,
     #[serde(skip_serializing_if = "Option::is_none", with = "opt_hms", default)]
+    #[schema(value_type = Option<String>)]
     pub slot_end_time: Option<NaiveTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub venue_id: Option<VenueId>,
@@ -248,6 +253,47 @@ pub fn gate_verdict(input: VerdictInput<'_>, now: DateTime<Utc>, gate: &Gate) ->
     };
     let mut v = with_ticket(verdict);
     v.venue_today = Some(local_now.date());
+    v
+}
+
+/// May this ticket make a reservation now? The same answer shape as the
+/// gate's, with `admit` meaning "yes, pick a slot"; the rules are the ones
+/// `Ticket::check_can_reserve` enforces when the reservation is made.
+pub fn reservation_verdict(
+    ticket: Option<&Ticket>,
+    reservation: Option<&Reservation>,
+    now: DateTime<Utc>,
+) -> Verdict {
+    use super::DomainError as E;
+    use VerdictCode as V;
+    let Some(ticket) = ticket else {
+        return Verdict::refuse(V::UnknownTicket, "Unknown ticket");
+    };
+    let mut v = match ticket.check_can_reserve(now) {
+        Err(E::TicketCancelled) => Verdict::refuse(V::TicketCancelled, "Ticket cancelled"),
+        Err(E::TicketRedeemed) => {
+            let mut v = Verdict::refuse(V::AlreadyVerified, "Ticket already used");
+            v.verified_at = ticket.verified_at;
+            v.verified_by = ticket.verified_by;
+            v
+        }
+        Err(E::TicketExpired { .. }) => {
+            let mut v = Verdict::refuse(V::Expired, "Ticket expired");
+            v.expires_at = ticket.expires_at;
+            v
+        }
+        Err(_) => Verdict::refuse(V::NotActivated, "Activate the ticket first"),
+        Ok(()) => match reservation {
+            Some(r) if r.status != ReservationStatus::Cancelled => {
+                let mut v = Verdict::refuse(V::AlreadyReserved, "Ticket already has a reservation");
+                v.reservation_id = Some(r.id);
+                v.slot_id = Some(r.slot_id);
+                v
+            }
+            _ => Verdict::refuse(V::Admit, "Ticket can be reserved"),
+        },
+    };
+    v.ticket_code = Some(ticket.ticket_code.to_string());
     v
 }
 
@@ -580,6 +626,58 @@ mod tests {
                 expected,
                 "{} at {now}",
                 v.timezone
+            );
+        }
+    }
+
+    #[test]
+    fn reservation_verdict_table() {
+        use ActivationStatus as A;
+        use TicketStatus as S;
+        use VerdictCode as V;
+        let now = utc(2025, 12, 1, 9, 0);
+        let mut used = ticket(A::Redeemed, S::Verified);
+        used.verified_at = Some(now);
+        let mut expired = ticket(A::Active, S::Activated);
+        expired.expires_at = Some(now);
+        let live = reservation(ReservationStatus::Reserved);
+        let gone = reservation(ReservationStatus::Cancelled);
+        let active = ticket(A::Active, S::Activated);
+        for (name, t, r, expected) in [
+            ("unknown", None, None, V::UnknownTicket),
+            ("can reserve", Some(&active), None, V::Admit),
+            (
+                "can reserve again after cancel",
+                Some(&active),
+                Some(&gone),
+                V::Admit,
+            ),
+            (
+                "already reserved",
+                Some(&active),
+                Some(&live),
+                V::AlreadyReserved,
+            ),
+            (
+                "inactive",
+                Some(&ticket(A::Inactive, S::Minted)),
+                None,
+                V::NotActivated,
+            ),
+            (
+                "cancelled",
+                Some(&ticket(A::Cancelled, S::Minted)),
+                None,
+                V::TicketCancelled,
+            ),
+            ("used", Some(&used), None, V::AlreadyVerified),
+            ("expired", Some(&expired), None, V::Expired),
+        ] {
+            let v = reservation_verdict(t, r, now);
+            assert_eq!(
+                (v.verdict, v.admit),
+                (expected, expected == V::Admit),
+                "{name}"
             );
         }
     }

@@ -73,6 +73,8 @@ impl Store {
         gate: &Gate,
         now: DateTime<Utc>,
     ) -> Result<Verdict> {
+        // Stored with millisecond precision; answer with what was stored.
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
         self.write(|tx| {
             let mut verdict = verdict_in(tx, orq, code, gate, now)?;
             if !verdict.admit {
@@ -90,6 +92,28 @@ impl Store {
             verdict.verified_at = Some(now);
             verdict.verified_by = Some(operator);
             Ok(verdict)
+        })
+    }
+}
+
+impl Store {
+    /// May this ticket make a reservation now? (`POST /api/tickets/validate`)
+    pub fn reservation_eligibility(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        self.read(|tx| {
+            let ticket = load_ticket(tx, orq, code)?;
+            let reservation = match &ticket {
+                Some(_) => reservation_of_ticket(tx, orq, code)?,
+                None => None,
+            };
+            let mut v =
+                crate::domain::reservation_verdict(ticket.as_ref(), reservation.as_ref(), now);
+            v.ticket_code.get_or_insert_with(|| code.to_string());
+            Ok(v)
         })
     }
 }

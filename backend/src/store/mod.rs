@@ -12,6 +12,7 @@ mod gate;
 mod reservations;
 mod slots;
 mod tickets;
+mod tokens;
 mod venues;
 
 use std::path::{Path, PathBuf};
@@ -24,10 +25,15 @@ use rusqlite_migration::{Migrations, M};
 use crate::domain::DomainError;
 
 pub use reservations::ReserveRequest;
-pub use slots::SeedReport;
+pub use slots::{SeedPlan, SeedReport};
+pub use tickets::TicketFilter;
+pub use tokens::{Principal, TOKEN_PREFIX};
 
 /// The schema, oldest first. Append only: a released migration never changes.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/0001_core.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/0001_core.sql"),
+    include_str!("../../../migrations/0002_api_tokens.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,6 +60,9 @@ pub enum StoreError {
 
     #[error("database error: {0}")]
     Db(rusqlite::Error),
+
+    #[error("the operating system gave no randomness: {0}")]
+    Randomness(String),
 }
 
 impl StoreError {
@@ -65,6 +74,7 @@ impl StoreError {
             Self::Busy(_) => "DATABASE_BUSY",
             Self::Open { .. } => "DATABASE_UNAVAILABLE",
             Self::Migration(_) | Self::Db(_) => "DATABASE_ERROR",
+            Self::Randomness(_) => "INTERNAL_ERROR",
         }
     }
 }

@@ -55,6 +55,15 @@ pub struct SeedReport {
     pub already_there: u64,
 }
 
+/// Which slots `seed_slots` makes: the daily three at `venue`, `days` days from `from`.
+#[derive(Debug, Clone, Copy)]
+pub struct SeedPlan {
+    pub venue: VenueId,
+    pub from: NaiveDate,
+    pub days: u32,
+    pub capacity: i64,
+}
+
 /// The spec's three daily slots.
 const SEED_SLOTS: [(u32, u32); 3] = [(9, 12), (12, 15), (15, 18)];
 
@@ -192,13 +201,16 @@ impl Store {
     pub fn seed_slots(
         &self,
         orq: Orq,
-        venue: VenueId,
-        from: NaiveDate,
-        days: u32,
-        capacity: i64,
+        plan: SeedPlan,
         now: DateTime<Utc>,
         mut progress: impl FnMut(u64),
     ) -> Result<SeedReport> {
+        let SeedPlan {
+            venue,
+            from,
+            days,
+            capacity,
+        } = plan;
         // Validate once through the same rule as a manual create.
         NewSlot::validate(venue.0, &date(from), "09:00", "12:00", Some(capacity))?;
         let mut report = SeedReport {

@@ -123,3 +123,44 @@ impl Store {
         })
     }
 }
+
+/// Filters for listing tickets (admin lists, a customer's own tickets).
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub status: Option<crate::domain::TicketStatus>,
+    pub activation_status: Option<crate::domain::ActivationStatus>,
+    pub user_id: Option<i64>,
+}
+
+impl Store {
+    /// One page of tickets in code order, after the code `after` (keyset
+    /// paging: stable and fast on 100,000 tickets, unlike OFFSET).
+    pub fn list_tickets(
+        &self,
+        orq: Orq,
+        filter: &TicketFilter,
+        after: Option<&TicketCode>,
+        limit: u32,
+    ) -> Result<Vec<Ticket>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {TICKET_COLUMNS} FROM tickets WHERE orq = ?1 \
+                 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR activation_status = ?3) \
+                 AND (?4 IS NULL OR user_id = ?4) AND (?5 IS NULL OR ticket_code > ?5) \
+                 ORDER BY ticket_code LIMIT ?6"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    orq,
+                    filter.status,
+                    filter.activation_status,
+                    filter.user_id,
+                    after,
+                    limit
+                ],
+                codec::ticket,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}

@@ -56,16 +56,16 @@ impl Store {
         })
     }
 
-    /// Adds a gate operator. `pin_hash` is computed by the caller (the PIN
-    /// itself never reaches the database).
+    /// Adds a gate operator. The PIN is stored only as an Argon2 hash.
     pub fn add_operator(
         &self,
         orq: Orq,
         role: Role,
         display_name: &str,
-        pin_hash: Option<&str>,
+        pin: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Operator> {
+        let pin_hash = pin.map(hash_pin).transpose()?;
         if role == Role::Customer {
             return Err(DomainError::invalid(
                 "role",
@@ -78,7 +78,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO operators (orq, role, display_name, pin_hash, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![orq, role, display_name, pin_hash, ts(now)],
+                params![orq, role, display_name, pin_hash.as_deref(), ts(now)],
             )?;
             let id = OperatorId(tx.last_insert_rowid());
             Ok(tx.query_row(
@@ -99,5 +99,56 @@ impl Store {
             .optional()?
             .ok_or_else(|| DomainError::NotFound { entity: "operator" }.into())
         })
+    }
+}
+
+impl Store {
+    pub fn list_operators(&self, orq: Orq) -> Result<Vec<Operator>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {OPERATOR_COLUMNS} FROM operators WHERE orq = ?1 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map([orq], codec::operator)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}
+
+fn hash_pin(pin: &str) -> Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let pin = crate::domain::venue::validate_pin(pin)?;
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| super::StoreError::Randomness(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|e| super::StoreError::Randomness(e.to_string()))?;
+    Ok(argon2::Argon2::default()
+        .hash_password(pin.as_bytes(), &salt)
+        .map_err(|e| super::StoreError::Randomness(e.to_string()))?
+        .to_string())
+}
+
+impl Store {
+    /// The operator, if `pin` is theirs. Wrong PIN, unknown operator and an
+    /// operator without a PIN all answer the same `WRONG_PIN`.
+    pub fn check_operator_pin(&self, orq: Orq, id: OperatorId, pin: &str) -> Result<Operator> {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        let operator = self.get_operator(orq, id).map_err(|e| match e.code() {
+            "NOT_FOUND" => DomainError::WrongPin.into(),
+            _ => e,
+        })?;
+        let ok = operator
+            .pin_hash
+            .as_deref()
+            .and_then(|h| PasswordHash::new(h).ok())
+            .is_some_and(|h| {
+                argon2::Argon2::default()
+                    .verify_password(pin.as_bytes(), &h)
+                    .is_ok()
+            });
+        if ok {
+            Ok(operator)
+        } else {
+            Err(DomainError::WrongPin.into())
+        }
     }
 }

@@ -22,7 +22,9 @@ impl Fixture {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("entrada.db")).unwrap();
-        let venue = store.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+        let venue = store
+            .add_venue(ORQ, "Prado", "Europe/Madrid", now())
+            .unwrap();
         Self { dir, store, venue }
     }
 

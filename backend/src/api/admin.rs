@@ -1,0 +1,312 @@
+//! Admin endpoints the spec assumes Directus provides: venues, tickets
+//! (single, batch, CSV), operators, tokens.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::access::admin;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery, Caller};
+use super::{parse_code, AppState};
+use crate::domain::{
+    ActivationMode, ActivationStatus, DomainError, NewTicket, Operator, Role, Ticket, TicketStatus,
+    Venue, VenueId,
+};
+use crate::store::TicketFilter;
+
+/// Tickets per request, batch or CSV: large enough for an event's import,
+/// small enough to hold the write lock for well under a second.
+pub const MAX_TICKETS_PER_REQUEST: usize = 20_000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVenueBody {
+    #[schema(example = "Museo del Prado")]
+    pub name: String,
+    #[schema(example = "Europe/Madrid")]
+    pub timezone: String,
+}
+
+#[utoipa::path(post, path = "/api/admin/venues", tag = "admin", request_body = CreateVenueBody,
+    responses((status = 201, body = Venue), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn create_venue(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateVenueBody>,
+) -> Result<(StatusCode, Json<Venue>), ApiError> {
+    let orq = admin(&caller)?.orq;
+    let venue = state
+        .run(move |s| s.add_venue(orq, &body.name, &body.timezone, Utc::now()))
+        .await?;
+    Ok((StatusCode::CREATED, Json(venue)))
+}
+
+#[utoipa::path(get, path = "/api/admin/venues", tag = "admin", responses((status = 200, body = [Venue])), security(("bearer" = [])))]
+pub async fn list_venues(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Venue>>, ApiError> {
+    let orq = admin(&caller)?.orq;
+    Ok(Json(state.run(move |s| s.list_venues(orq)).await?))
+}
+
+fn check_batch(n: usize) -> Result<(), ApiError> {
+    if n == 0 || n > MAX_TICKETS_PER_REQUEST {
+        return Err(DomainError::invalid(
+            "tickets",
+            format!("send 1 to {MAX_TICKETS_PER_REQUEST} tickets per request"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/api/admin/tickets", tag = "admin",
+    request_body(content = Vec<NewTicket>, description = "One ticket object or an array of them"),
+    responses((status = 201, body = [Ticket]), (status = 409, description = "DUPLICATE_TICKET: nothing was created", body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_tickets(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<(StatusCode, Json<Vec<Ticket>>), ApiError> {
+    let orq = admin(&caller)?.orq;
+    let parse = |v: serde_json::Value, i: usize| {
+        serde_json::from_value::<NewTicket>(v).map_err(|e| ApiError::Http {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "INVALID_BODY",
+            message: format!("ticket {i}: {e}"),
+        })
+    };
+    let tickets: Vec<NewTicket> = match body {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| parse(v, i))
+            .collect::<Result<_, _>>()?,
+        one @ serde_json::Value::Object(_) => vec![parse(one, 0)?],
+        _ => {
+            return Err(
+                DomainError::invalid("tickets", "send a ticket object or an array of them").into(),
+            )
+        }
+    };
+    check_batch(tickets.len())?;
+    let created = state
+        .run(move |s| s.insert_tickets(orq, &tickets, Utc::now()))
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Deserialize)]
+struct CsvRow {
+    ticket_code: String,
+    order_id: Option<i64>,
+    product_id: Option<i64>,
+    user_id: Option<i64>,
+    activation_mode: Option<String>,
+    expires_at: Option<String>,
+    entitlements: Option<String>,
+}
+
+fn ticket_from_csv(row: CsvRow) -> Result<NewTicket, DomainError> {
+    Ok(NewTicket {
+        ticket_code: parse_code(&row.ticket_code)?,
+        order_id: row.order_id,
+        product_id: row.product_id,
+        user_id: row.user_id,
+        activation_mode: row
+            .activation_mode
+            .filter(|m| !m.is_empty())
+            .map(|m| ActivationMode::parse(&m))
+            .transpose()?
+            .unwrap_or_default(),
+        expires_at: row
+            .expires_at
+            .filter(|e| !e.is_empty())
+            .map(|e| DateTime::parse_from_rfc3339(&e).map(|t| t.with_timezone(&Utc)))
+            .transpose()
+            .map_err(|_| DomainError::invalid("expires_at", "must be an ISO 8601 timestamp"))?,
+        entitlements: row
+            .entitlements
+            .filter(|e| !e.is_empty())
+            .map(|e| serde_json::from_str(&e))
+            .transpose()
+            .map_err(|_| DomainError::invalid("entitlements", "must be JSON"))?,
+    })
+}
+
+#[utoipa::path(post, path = "/api/admin/tickets/import", tag = "admin",
+    request_body(content = String, content_type = "text/csv", description = "Header: ticket_code,order_id,product_id,user_id,activation_mode,expires_at,entitlements (only ticket_code required)"),
+    responses((status = 201, body = [Ticket]), (status = 422, description = "A bad row; details.line says which", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn import_tickets(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: String,
+) -> Result<(StatusCode, Json<Vec<Ticket>>), ApiError> {
+    let orq = admin(&caller)?.orq;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(body.as_bytes());
+    let mut tickets = Vec::new();
+    for (i, row) in reader.deserialize::<CsvRow>().enumerate() {
+        let line = i + 2; // 1-based, after the header
+        let bad = |message: String| ApiError::Http {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "INVALID_CSV",
+            message: format!("line {line}: {message}"),
+        };
+        let row = row.map_err(|e| bad(e.to_string()))?;
+        tickets.push(ticket_from_csv(row).map_err(|e| bad(e.to_string()))?);
+        if tickets.len() > MAX_TICKETS_PER_REQUEST {
+            break;
+        }
+    }
+    check_batch(tickets.len())?;
+    let created = state
+        .run(move |s| s.insert_tickets(orq, &tickets, Utc::now()))
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TicketListQuery {
+    pub status: Option<String>,
+    pub activation_status: Option<String>,
+    pub user_id: Option<i64>,
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<u32>,
+    /// Return tickets after this code (the previous page's `next_after`).
+    pub after: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketPage {
+    pub tickets: Vec<Ticket>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/admin/tickets", tag = "admin", params(TicketListQuery),
+    responses((status = 200, body = TicketPage), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_tickets(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<TicketListQuery>,
+) -> Result<Json<TicketPage>, ApiError> {
+    let orq = admin(&caller)?.orq;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(DomainError::invalid("limit", "must be 1 to 1000").into());
+    }
+    let filter = TicketFilter {
+        status: q.status.as_deref().map(TicketStatus::parse).transpose()?,
+        activation_status: q
+            .activation_status
+            .as_deref()
+            .map(ActivationStatus::parse)
+            .transpose()?,
+        user_id: q.user_id,
+    };
+    let after = q.after.as_deref().map(parse_code).transpose()?;
+    let tickets = state
+        .run(move |s| s.list_tickets(orq, &filter, after.as_ref(), limit))
+        .await?;
+    let next_after = (tickets.len() == limit as usize)
+        .then(|| tickets.last().map(|t| t.ticket_code.to_string()))
+        .flatten();
+    Ok(Json(TicketPage {
+        tickets,
+        next_after,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOperatorBody {
+    /// operator, supervisor or admin
+    pub role: String,
+    pub display_name: String,
+    /// 4 to 8 digits, for signing in at a gate
+    pub pin: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/admin/operators", tag = "admin", request_body = CreateOperatorBody,
+    responses((status = 201, body = Operator), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn create_operator(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateOperatorBody>,
+) -> Result<(StatusCode, Json<Operator>), ApiError> {
+    let orq = admin(&caller)?.orq;
+    let role = Role::parse(&body.role)?;
+    let op = state
+        .run(move |s| {
+            s.add_operator(
+                orq,
+                role,
+                &body.display_name,
+                body.pin.as_deref(),
+                Utc::now(),
+            )
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(op)))
+}
+
+#[utoipa::path(get, path = "/api/admin/operators", tag = "admin", responses((status = 200, body = [Operator])), security(("bearer" = [])))]
+pub async fn list_operators(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Operator>>, ApiError> {
+    let orq = admin(&caller)?.orq;
+    Ok(Json(state.run(move |s| s.list_operators(orq)).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenBody {
+    /// customer, operator, supervisor or admin
+    pub role: String,
+    /// The customer's user id, or the operator's id.
+    pub user_id: Option<i64>,
+    pub venue_id: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// Shown once; only its hash is stored.
+    pub token: String,
+    pub role: Role,
+    pub user_id: Option<i64>,
+    pub venue_id: Option<VenueId>,
+}
+
+#[utoipa::path(post, path = "/api/admin/tokens", tag = "admin", request_body = CreateTokenBody,
+    responses((status = 201, body = CreatedToken), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateTokenBody>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    let orq = admin(&caller)?.orq;
+    let role = Role::parse(&body.role)?;
+    let venue = body.venue_id.map(VenueId);
+    let (token, p) = state
+        .run(move |s| s.create_token(orq, role, body.user_id, venue, Utc::now()))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token,
+            role: p.role,
+            user_id: p.user_id,
+            venue_id: p.venue_id,
+        }),
+    ))
+}

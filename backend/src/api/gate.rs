@@ -1,0 +1,118 @@
+//! Operator endpoints: validate (what would the gate say?), verify (let them
+//! in, exactly once), sign-in with a PIN.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::access::staff;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, Caller, ClientIp};
+use super::tickets::TicketCodeBody;
+use super::{parse_code, AppState};
+use crate::domain::{Gate, Operator, OperatorId, Verdict};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    #[schema(example = "TKT-2025-ABC123")]
+    pub ticket_id: String,
+    /// Must match the token's operator when the token is bound to one.
+    #[schema(example = 5)]
+    pub operator_id: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInBody {
+    pub operator_id: i64,
+    pub pin: String,
+}
+
+impl AppState {
+    /// The gate a staff token scans at: its venue, the server's grace.
+    fn gate_for(&self, venue: Option<crate::domain::VenueId>) -> Gate {
+        Gate {
+            venue_id: venue,
+            ..self.gate
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/operator/validate-ticket", tag = "gate", request_body = TicketCodeBody,
+    responses((status = 200, description = "The verdict; a refusal is an answer, not an error", body = Verdict), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn validate_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<TicketCodeBody>,
+) -> Result<Json<Verdict>, ApiError> {
+    let p = staff(&caller)?.clone();
+    state.limiter.check("lookup", Some(&p), ip.0)?;
+    let code = parse_code(&body.ticket_code)?;
+    let gate = state.gate_for(p.venue_id);
+    Ok(Json(
+        state
+            .run(move |s| s.validate_ticket(p.orq, &code, &gate, Utc::now()))
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/operator/verify-ticket", tag = "gate", request_body = VerifyBody,
+    responses((status = 200, body = Verdict), (status = 409, description = "ALREADY_VERIFIED, with the first verification's facts", body = ErrorBody),
+        (status = 422, description = "Another refusal, with its reason code", body = ErrorBody), (status = 403, description = "OPERATOR_MISMATCH", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn verify_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<VerifyBody>,
+) -> Result<Json<Verdict>, ApiError> {
+    let p = staff(&caller)?.clone();
+    state.limiter.check("lookup", Some(&p), ip.0)?;
+    let code = parse_code(&body.ticket_id)?;
+    let operator = match (p.operator_id(), body.operator_id.map(OperatorId)) {
+        (Some(token_op), Some(body_op)) if token_op != body_op => {
+            return Err(ApiError::Http {
+                status: axum::http::StatusCode::FORBIDDEN,
+                code: "OPERATOR_MISMATCH",
+                message: format!("this token belongs to operator {token_op}, not {body_op}"),
+            })
+        }
+        (Some(op), _) | (None, Some(op)) => op,
+        (None, None) => {
+            return Err(crate::domain::DomainError::invalid(
+                "operator_id",
+                "is required for a token not bound to an operator",
+            )
+            .into())
+        }
+    };
+    let gate = state.gate_for(p.venue_id);
+    Ok(Json(
+        state
+            .run(move |s| s.verify_ticket(p.orq, &code, operator, &gate, Utc::now()))
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/operator/sign-in", tag = "gate", request_body = SignInBody,
+    responses((status = 200, body = Operator), (status = 401, description = "WRONG_PIN", body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<SignInBody>,
+) -> Result<Json<Operator>, ApiError> {
+    let p = staff(&caller)?.clone();
+    state.limiter.check("pin", Some(&p), ip.0)?;
+    Ok(Json(
+        state
+            .run(move |s| s.check_operator_pin(p.orq, OperatorId(body.operator_id), &body.pin))
+            .await?,
+    ))
+}

@@ -1,0 +1,177 @@
+//! The HTTP API (`entrada serve`): the spec's endpoints over axum. Handlers
+//! extract, check the caller, call one store service on the blocking pool,
+//! and convert the result; the rules are all in `domain` and `store`.
+
+mod access;
+mod admin;
+pub mod error;
+mod extract;
+mod gate;
+mod openapi;
+mod ratelimit;
+mod reservations;
+mod slots;
+mod tickets;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::domain::{DomainError, Gate, TicketCode};
+use crate::store::{Store, StoreError};
+use error::ApiError;
+pub use ratelimit::RateLimiter;
+
+/// Largest request body (a CSV import of 20,000 tickets fits).
+pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub limiter: Arc<RateLimiter>,
+    /// Grace periods of the server's gate checks (venue comes from the token).
+    pub gate: Gate,
+}
+
+impl AppState {
+    pub fn new(store: Arc<Store>, lookups_per_minute: u32) -> Self {
+        Self {
+            store,
+            limiter: Arc::new(RateLimiter::new(lookups_per_minute)),
+            gate: Gate::default(),
+        }
+    }
+
+    /// Runs one store call on the blocking pool (SQLite calls block).
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR))?
+            .map_err(ApiError::from)
+    }
+}
+
+/// An id from a path or body; a malformed one identifies nothing (404).
+fn parse_id<T: std::str::FromStr>(raw: &str, entity: &'static str) -> Result<T, DomainError> {
+    raw.parse().map_err(|_| DomainError::NotFound { entity })
+}
+
+fn parse_code(raw: &str) -> Result<TicketCode, DomainError> {
+    TicketCode::parse(raw)
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    status: &'static str,
+    schema_version: i64,
+}
+
+#[utoipa::path(get, path = "/api/health", tag = "meta", responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        schema_version: Store::known_schema_version(),
+    })
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::http(StatusCode::NOT_FOUND)
+}
+
+pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
+    let api = Router::new()
+        .route("/api/health", get(health))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/api/operator/slots/create", post(slots::create_slot))
+        .route("/api/operator/slots", get(slots::list_slots))
+        .route(
+            "/api/operator/slots/{slot_id}",
+            get(slots::get_slot)
+                .put(slots::update_slot)
+                .delete(slots::delete_slot),
+        )
+        .route("/api/reservation-slots/available", get(slots::available))
+        .route("/api/tickets", get(tickets::own_tickets))
+        .route("/api/tickets/validate", post(tickets::validate))
+        .route("/api/tickets/{ticket_id}/activate", post(tickets::activate))
+        .route("/api/tickets/{ticket_id}/status", get(tickets::status))
+        .route("/api/reservations/create", post(reservations::create))
+        .route(
+            "/api/reservations/{id}",
+            get(reservations::get)
+                .put(reservations::reschedule)
+                .delete(reservations::cancel),
+        )
+        .route("/api/operator/validate-ticket", post(gate::validate_ticket))
+        .route("/api/operator/verify-ticket", post(gate::verify_ticket))
+        .route("/api/operator/sign-in", post(gate::sign_in))
+        .route(
+            "/api/admin/venues",
+            post(admin::create_venue).get(admin::list_venues),
+        )
+        .route(
+            "/api/admin/tickets",
+            post(admin::create_tickets).get(admin::list_tickets),
+        )
+        .route("/api/admin/tickets/import", post(admin::import_tickets))
+        .route(
+            "/api/admin/operators",
+            post(admin::create_operator).get(admin::list_operators),
+        )
+        .route("/api/admin/tokens", post(admin::create_token))
+        .route("/api/{*rest}", axum::routing::any(route_not_found))
+        .with_state(state);
+    let app = match ui_dir {
+        // The customer page's built assets, when there are any.
+        Some(dir) if dir.is_dir() => api.fallback_service(tower_http::services::ServeDir::new(dir)),
+        _ => api.fallback(route_not_found),
+    };
+    app.layer(axum::middleware::from_fn(error::json_errors))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(15),
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,125 @@
+//! Reservation endpoints: customers create, read, reschedule and cancel their
+//! own; operators read; admins do everything.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::access::{check_sees, customer_or_admin, signed_in};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath, Caller};
+use super::{parse_code, parse_id, AppState};
+use crate::domain::{Contact, Reservation, ReservationId, SlotId};
+use crate::store::{Principal, ReserveRequest, Store, StoreError};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateReservationBody {
+    #[schema(example = "TKT-2025-ABC123")]
+    pub ticket_id: String,
+    pub slot_id: String,
+    #[schema(example = "john@example.com")]
+    pub customer_email: String,
+    #[schema(example = "+12025551234")]
+    pub customer_phone: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleBody {
+    pub slot_id: String,
+}
+
+/// The reservation, if `p` may see it (its ticket is theirs, or staff).
+fn visible_reservation(
+    s: &Store,
+    p: &Principal,
+    id: ReservationId,
+) -> Result<Reservation, StoreError> {
+    let r = s.get_reservation(p.orq, id)?;
+    let ticket = s.get_ticket(p.orq, &r.ticket_id)?;
+    check_sees(p, &ticket).map_err(|_| crate::domain::DomainError::NotFound {
+        entity: "reservation",
+    })?;
+    Ok(r)
+}
+
+#[utoipa::path(post, path = "/api/reservations/create", tag = "reservations", request_body = CreateReservationBody,
+    responses((status = 201, body = Reservation), (status = 409, description = "SLOT_FULL, ALREADY_RESERVED", body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateReservationBody>,
+) -> Result<(StatusCode, Json<Reservation>), ApiError> {
+    let p = customer_or_admin(&caller)?.clone();
+    let req = ReserveRequest {
+        ticket: parse_code(&body.ticket_id)?,
+        slot_id: parse_id::<SlotId>(&body.slot_id, "slot")?,
+        contact: Contact::validate(&body.customer_email, &body.customer_phone)?,
+    };
+    let reservation = state
+        .run(move |s| {
+            check_sees(&p, &s.get_ticket(p.orq, &req.ticket)?)?;
+            s.reserve_slot(p.orq, &req, Utc::now())
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(reservation)))
+}
+
+#[utoipa::path(get, path = "/api/reservations/{id}", tag = "reservations", params(("id" = String, Path)),
+    responses((status = 200, body = Reservation), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Reservation>, ApiError> {
+    let p = signed_in(&caller)?.clone();
+    let id = parse_id::<ReservationId>(&id, "reservation")?;
+    Ok(Json(
+        state.run(move |s| visible_reservation(s, &p, id)).await?,
+    ))
+}
+
+#[utoipa::path(put, path = "/api/reservations/{id}", tag = "reservations", params(("id" = String, Path)), request_body = RescheduleBody,
+    responses((status = 200, body = Reservation), (status = 409, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn reschedule(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RescheduleBody>,
+) -> Result<Json<Reservation>, ApiError> {
+    let p = customer_or_admin(&caller)?.clone();
+    let id = parse_id::<ReservationId>(&id, "reservation")?;
+    let slot = parse_id::<SlotId>(&body.slot_id, "slot")?;
+    Ok(Json(
+        state
+            .run(move |s| {
+                visible_reservation(s, &p, id)?;
+                s.reschedule_reservation(p.orq, id, slot, Utc::now())
+            })
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/reservations/{id}", tag = "reservations", params(("id" = String, Path)),
+    responses((status = 200, description = "The cancelled reservation", body = Reservation), (status = 409, description = "RESERVATION_VERIFIED", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Reservation>, ApiError> {
+    let p = customer_or_admin(&caller)?.clone();
+    let id = parse_id::<ReservationId>(&id, "reservation")?;
+    Ok(Json(
+        state
+            .run(move |s| {
+                visible_reservation(s, &p, id)?;
+                s.cancel_reservation(p.orq, id, Utc::now())
+            })
+            .await?,
+    ))
+}

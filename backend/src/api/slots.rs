@@ -1,0 +1,182 @@
+//! Slot endpoints: supervisors manage, everyone reads availability.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::access::{slot_manager, staff};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use super::{parse_id, AppState};
+use crate::domain::{
+    slot::parse_date, NewSlot, Orq, Slot, SlotChange, SlotId, SlotRemoval, SlotStatus, VenueId,
+};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSlotBody {
+    #[schema(example = 1)]
+    pub venue_id: i64,
+    #[schema(example = "2025-12-01")]
+    pub date: String,
+    #[schema(example = "09:00")]
+    pub start_time: String,
+    #[schema(example = "12:00")]
+    pub end_time: String,
+    #[schema(example = 200)]
+    pub total_capacity: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSlotBody {
+    pub total_capacity: Option<i64>,
+    /// ACTIVE (reopen) or CLOSED; FULL follows the count.
+    pub status: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SlotListQuery {
+    pub venue_id: Option<i64>,
+    pub date_from: Option<String>,
+    pub date_to: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AvailableQuery {
+    /// YYYY-MM
+    pub month: String,
+    /// The organization; defaults to the token's.
+    pub orq: Option<i64>,
+    pub venue_id: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RemovedSlot {
+    /// `deleted` (nobody had booked it) or `closed` (it has reservations).
+    pub result: SlotRemoval,
+    pub slot: Option<Slot>,
+}
+
+#[utoipa::path(post, path = "/api/operator/slots/create", tag = "slots", request_body = CreateSlotBody,
+    responses((status = 201, body = Slot), (status = 409, description = "DUPLICATE_SLOT", body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_slot(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateSlotBody>,
+) -> Result<(StatusCode, Json<Slot>), ApiError> {
+    let orq = slot_manager(&caller)?.orq;
+    let new = NewSlot::validate(
+        body.venue_id,
+        &body.date,
+        &body.start_time,
+        &body.end_time,
+        body.total_capacity,
+    )?;
+    let slot = state
+        .run(move |s| s.create_slot(orq, &new, Utc::now()))
+        .await?;
+    Ok((StatusCode::CREATED, Json(slot)))
+}
+
+#[utoipa::path(put, path = "/api/operator/slots/{slot_id}", tag = "slots", request_body = UpdateSlotBody,
+    params(("slot_id" = String, Path)),
+    responses((status = 200, body = Slot), (status = 404, body = ErrorBody), (status = 422, description = "CAPACITY_BELOW_BOOKED", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_slot(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateSlotBody>,
+) -> Result<Json<Slot>, ApiError> {
+    let orq = slot_manager(&caller)?.orq;
+    let id: SlotId = parse_id(&id, "slot")?;
+    let change = SlotChange {
+        total_capacity: body.total_capacity,
+        status: body.status.as_deref().map(SlotStatus::parse).transpose()?,
+    };
+    Ok(Json(
+        state
+            .run(move |s| s.update_slot(orq, id, change, Utc::now()))
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/operator/slots/{slot_id}", tag = "slots", params(("slot_id" = String, Path)),
+    responses((status = 200, body = RemovedSlot), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn delete_slot(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<RemovedSlot>, ApiError> {
+    let orq = slot_manager(&caller)?.orq;
+    let id: SlotId = parse_id(&id, "slot")?;
+    let (result, slot) = state
+        .run(move |s| s.remove_slot(orq, id, Utc::now()))
+        .await?;
+    Ok(Json(RemovedSlot { result, slot }))
+}
+
+#[utoipa::path(get, path = "/api/operator/slots/{slot_id}", tag = "slots", params(("slot_id" = String, Path)),
+    responses((status = 200, body = Slot), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_slot(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Slot>, ApiError> {
+    let orq = staff(&caller)?.orq;
+    let id: SlotId = parse_id(&id, "slot")?;
+    Ok(Json(state.run(move |s| s.get_slot(orq, id)).await?))
+}
+
+#[utoipa::path(get, path = "/api/operator/slots", tag = "slots", params(SlotListQuery),
+    responses((status = 200, body = [Slot]), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_slots(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<SlotListQuery>,
+) -> Result<Json<Vec<Slot>>, ApiError> {
+    let orq = staff(&caller)?.orq;
+    let from = q
+        .date_from
+        .as_deref()
+        .map(|d| parse_date("date_from", d))
+        .transpose()?;
+    let to = q
+        .date_to
+        .as_deref()
+        .map(|d| parse_date("date_to", d))
+        .transpose()?;
+    Ok(Json(
+        state
+            .run(move |s| s.list_slots(orq, q.venue_id.map(VenueId), from, to))
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/reservation-slots/available", tag = "slots", params(AvailableQuery),
+    responses((status = 200, description = "ACTIVE and FULL slots of the month (CLOSED are not offered)", body = [Slot]), (status = 422, body = ErrorBody)))]
+pub async fn available(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AvailableQuery>,
+) -> Result<Json<Vec<Slot>>, ApiError> {
+    let orq = q
+        .orq
+        .or(caller.0.as_ref().map(|p| p.orq.0))
+        .ok_or_else(|| ApiError::BadRequest {
+            code: "INVALID_QUERY",
+            message: "orq is required without a token".into(),
+        })?;
+    Ok(Json(
+        state
+            .run(move |s| s.available_slots(Orq(orq), &q.month, q.venue_id.map(VenueId)))
+            .await?,
+    ))
+}

@@ -1,0 +1,124 @@
+//! Ticket endpoints for customers (their own tickets) and staff.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::access::{check_sees, customer_or_admin, signed_in};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath, Caller, ClientIp};
+use super::{parse_code, AppState};
+use crate::domain::{Reservation, Role, Ticket, Verdict};
+use crate::store::TicketFilter;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketCodeBody {
+    #[schema(example = "TKT-2025-ABC123")]
+    pub ticket_code: String,
+}
+
+/// A ticket's state as a customer or the desk sees it.
+#[derive(Serialize, ToSchema)]
+pub struct TicketState {
+    pub ticket: Ticket,
+    pub reservation: Option<Reservation>,
+}
+
+#[utoipa::path(post, path = "/api/tickets/validate", tag = "tickets", request_body = TicketCodeBody,
+    responses((status = 200, description = "May this ticket reserve? `admit` true means yes", body = Verdict), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn validate(
+    State(state): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<TicketCodeBody>,
+) -> Result<Json<Verdict>, ApiError> {
+    let p = signed_in(&caller)?.clone();
+    state.limiter.check("lookup", Some(&p), ip.0)?;
+    let code = parse_code(&body.ticket_code)?;
+    Ok(Json(
+        state
+            .run(move |s| {
+                // Another customer's ticket is as unknown as a made-up code.
+                match s.get_ticket(p.orq, &code) {
+                    Ok(t) if !super::access::may_see(&p, &t) => {
+                        Ok(crate::domain::reservation_verdict(None, None, Utc::now()))
+                    }
+                    _ => s.reservation_eligibility(p.orq, &code, Utc::now()),
+                }
+            })
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/tickets/{ticket_id}/activate", tag = "tickets", params(("ticket_id" = String, Path)),
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<Ticket>, ApiError> {
+    let p = customer_or_admin(&caller)?.clone();
+    state.limiter.check("lookup", Some(&p), ip.0)?;
+    let code = parse_code(&code)?;
+    Ok(Json(
+        state
+            .run(move |s| {
+                check_sees(&p, &s.get_ticket(p.orq, &code)?)?;
+                s.activate_ticket(p.orq, &code, Utc::now())
+            })
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/tickets/{ticket_id}/status", tag = "tickets", params(("ticket_id" = String, Path)),
+    responses((status = 200, body = TicketState), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<TicketState>, ApiError> {
+    let p = signed_in(&caller)?.clone();
+    state.limiter.check("lookup", Some(&p), ip.0)?;
+    let code = parse_code(&code)?;
+    Ok(Json(
+        state
+            .run(move |s| {
+                let ticket = s.get_ticket(p.orq, &code)?;
+                check_sees(&p, &ticket)?;
+                let reservation = s.reservation_for_ticket(p.orq, &code)?;
+                Ok(TicketState {
+                    ticket,
+                    reservation,
+                })
+            })
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/tickets", tag = "tickets",
+    responses((status = 200, description = "The customer's own tickets", body = [Ticket]), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn own_tickets(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Ticket>>, ApiError> {
+    let p = signed_in(&caller)?.clone();
+    if p.role != Role::Customer {
+        return Err(ApiError::Forbidden);
+    }
+    let filter = TicketFilter {
+        user_id: p.user_id,
+        ..TicketFilter::default()
+    };
+    Ok(Json(
+        state
+            .run(move |s| s.list_tickets(p.orq, &filter, None, 1000))
+            .await?,
+    ))
+}

@@ -1,0 +1,159 @@
+//! API tokens: created with a random secret that is shown once and stored
+//! only as its SHA-256 hash; looked up per request; revocable.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::codec::ts;
+use super::{Result, Store, StoreError};
+use crate::domain::{DomainError, OperatorId, Orq, Role, VenueId};
+
+/// Who a request speaks for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Principal {
+    pub token_id: i64,
+    pub orq: Orq,
+    pub role: Role,
+    /// The customer's user id, or the operator's id for operator roles.
+    pub user_id: Option<i64>,
+    /// The venue a gate token is bound to.
+    pub venue_id: Option<VenueId>,
+}
+
+impl Principal {
+    pub fn operator_id(&self) -> Option<OperatorId> {
+        self.user_id.map(OperatorId)
+    }
+}
+
+pub const TOKEN_PREFIX: &str = "ent_";
+
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn random_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{TOKEN_PREFIX}{hex}"))
+}
+
+impl Store {
+    /// Creates a token; returns the secret (shown once) and its principal.
+    pub fn create_token(
+        &self,
+        orq: Orq,
+        role: Role,
+        user_id: Option<i64>,
+        venue_id: Option<VenueId>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Principal)> {
+        if role == Role::Customer && user_id.is_none() {
+            return Err(DomainError::invalid("user_id", "a customer token needs --user-id").into());
+        }
+        let token = random_token()?;
+        let id = self.write(|tx| {
+            if let Some(venue) = venue_id {
+                super::venues::require_venue(tx, orq, venue)?;
+            }
+            tx.execute(
+                "INSERT INTO api_tokens (token_hash, orq, role, user_id, venue_id, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![hash_token(&token), orq, role, user_id, venue_id, ts(now)],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })?;
+        Ok((
+            token,
+            Principal {
+                token_id: id,
+                orq,
+                role,
+                user_id,
+                venue_id,
+            },
+        ))
+    }
+
+    /// The principal of a live token, or `None` for unknown or revoked ones.
+    pub fn principal_for_token(&self, token: &str) -> Result<Option<Principal>> {
+        let hash = hash_token(token.trim());
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached(
+                    "SELECT id, orq, role, user_id, venue_id FROM api_tokens \
+                     WHERE token_hash = ?1 AND revoked_at IS NULL",
+                )?
+                .query_row([hash], |r| {
+                    Ok(Principal {
+                        token_id: r.get(0)?,
+                        orq: r.get(1)?,
+                        role: r.get(2)?,
+                        user_id: r.get(3)?,
+                        venue_id: r.get(4)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    /// Revokes a token given its secret; false when no live token matched.
+    pub fn revoke_token(&self, token: &str, now: DateTime<Utc>) -> Result<bool> {
+        let hash = hash_token(token.trim());
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE api_tokens SET revoked_at = ?1 WHERE token_hash = ?2 AND revoked_at IS NULL",
+                params![ts(now), hash],
+            )? == 1)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_hashed_and_revocable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("t.db")).unwrap();
+        let now = Utc::now();
+        let (a, pa) = store
+            .create_token(Orq(1), Role::Operator, Some(5), None, now)
+            .unwrap();
+        let (b, _) = store
+            .create_token(Orq(1), Role::Operator, Some(5), None, now)
+            .unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == 68);
+        assert_eq!(store.principal_for_token(&a).unwrap(), Some(pa));
+        assert_eq!(store.principal_for_token("ent_nope").unwrap(), None);
+        // Only the hash is stored.
+        let stored: String = store
+            .read(|tx| {
+                Ok(
+                    tx.query_row("SELECT group_concat(token_hash) FROM api_tokens", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
+            .unwrap();
+        assert!(!stored.contains(&a[TOKEN_PREFIX.len()..]));
+        assert!(store.revoke_token(&a, now).unwrap());
+        assert!(!store.revoke_token(&a, now).unwrap());
+        assert_eq!(store.principal_for_token(&a).unwrap(), None);
+        assert!(store.principal_for_token(&b).unwrap().is_some());
+        assert_eq!(
+            store
+                .create_token(Orq(1), Role::Customer, None, None, now)
+                .unwrap_err()
+                .code(),
+            "INVALID_INPUT"
+        );
+    }
+}
