@@ -4,7 +4,7 @@
 //! misreads, false positives and per-resolution median/p95 decode times.
 //!
 //! Run: `cargo bench -p entrada-desktop --bench decode -- [--frames N]
-//!       [--seed S] [--out DIR] [--no-zxing]`
+//!       [--seed S] [--out DIR] [--no-zxing] [--budget-ms MS]`
 //! (build in release: the numbers are meaningless in debug).
 
 #[path = "../tests/support/mod.rs"]
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use entrada_desktop::scan::{Decoder, Frame};
+use entrada_desktop::scan::{Decoder, DecoderConfig, Frame};
 use serde::{Deserialize, Serialize};
 use support::{Class, Rng};
 
@@ -44,6 +44,7 @@ struct Opts {
     seed: u64,
     out: PathBuf,
     zxing: bool,
+    budget_ms: Option<u64>,
 }
 
 fn parse_opts() -> Opts {
@@ -52,6 +53,7 @@ fn parse_opts() -> Opts {
         seed: 20251125,
         out: std::env::temp_dir().join("entrada-scan-corpus"),
         zxing: true,
+        budget_ms: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -71,6 +73,10 @@ fn parse_opts() -> Opts {
                 i += 1;
             }
             "--no-zxing" => o.zxing = false,
+            "--budget-ms" => {
+                o.budget_ms = Some(val.parse().expect("--budget-ms MS"));
+                i += 1;
+            }
             // `cargo bench` passes --bench; ignore harness flags.
             _ => {}
         }
@@ -153,13 +159,13 @@ fn load(dir: &Path, e: &Entry) -> Frame {
     Frame::from_dynamic(&img)
 }
 
-fn run_ours(dir: &Path, manifest: &[Entry]) -> Vec<Reading> {
+fn run_ours(dir: &Path, manifest: &[Entry], config: &DecoderConfig) -> Vec<Reading> {
     manifest
         .iter()
         .map(|e| {
             let frame = load(dir, e);
             // Fresh decoder per file: no region-of-interest carry-over.
-            let mut dec = Decoder::default();
+            let mut dec = Decoder::new(config.clone());
             let start = Instant::now();
             let codes = dec.decode(&frame);
             let ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -291,7 +297,11 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let ours = run_ours(&opts.out, &manifest);
+    let mut config = DecoderConfig::default();
+    if let Some(ms) = opts.budget_ms {
+        config.time_budget = std::time::Duration::from_millis(ms);
+    }
+    let ours = run_ours(&opts.out, &manifest, &config);
     let plain = run_plain_rqrr(&opts.out, &manifest);
     let zxing = if opts.zxing {
         match run_zxing(&opts.out) {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use super::binarize::{adaptive_threshold, rqrr_threshold};
 use super::detect::{detect, Detection};
 use super::finder::{find_finders, group, Finder};
-use super::refine::{decode_from_finders, refine_and_decode, GridCandidate};
+use super::refine::{decode_from_finders, refine_and_decode};
 use super::Frame;
 
 /// One code read from a frame.
@@ -277,85 +277,15 @@ impl Decoder {
             .collect()
     }
 
-    /// Detection under both binarisations, on two threads when the image is
-    /// big enough for that to pay off (thread start-up is ~50 µs, a 720p
-    /// detection ~8 ms). Both always run: a frame with one code found by the
-    /// first binarisation may hold a second one only the other one finds.
-    /// Returns the detections and the two bitmaps (plain, adaptive) for the
-    /// finder-pattern stage.
-    fn detect_both(
-        &self,
-        img: &Frame,
-        module_px: Option<f64>,
-    ) -> (Vec<Detection>, Vec<u8>, Vec<u8>) {
-        // The window must be wider than a finder pattern (7 modules) so its
-        // 3x3 dark centre stays below the local mean.
-        let radius = match module_px {
+    /// Window radius of the adaptive threshold. It must be wider than a
+    /// finder pattern (7 modules) so the pattern's 3x3 dark centre stays
+    /// below the local mean.
+    fn adaptive_radius(img: &Frame, module_px: Option<f64>) -> usize {
+        match module_px {
             Some(m) => (m * 5.0) as usize,
             None => img.width().max(img.height()) / 20,
         }
-        .clamp(6, 80);
-        let plain = || {
-            let bits = rqrr_threshold(img);
-            (detect(img, &bits), bits)
-        };
-        let adaptive = || {
-            let bits = adaptive_threshold(img, radius, 12, 6);
-            (detect(img, &bits), bits)
-        };
-        let ((mut dets, pbits), (adets, abits)) =
-            if self.config.parallel && img.width() * img.height() >= 200_000 {
-                std::thread::scope(|scope| {
-                    let other = scope.spawn(adaptive);
-                    let p = plain();
-                    // A panic in the other thread is already contained by
-                    // `detect`; if the thread still failed, go on without it.
-                    (p, other.join().unwrap_or_default())
-                })
-            } else {
-                (plain(), adaptive())
-            };
-        dets.extend(adets);
-        (dets, pbits, abits)
-    }
-
-    /// Our own finder-pattern detection and grouping on a bitmap (see
-    /// [`super::finder`]): catches grids rqrr does not locate.
-    fn finder_stage(
-        &mut self,
-        img: &Frame,
-        bits: &[u8],
-        place: Placement,
-        deadline: Instant,
-        found: &mut Found,
-    ) {
-        let finders = find_finders(bits, img.width(), img.height());
-        // Real finder patterns are confirmed on several rows; single hits are
-        // mostly texture, and each triple costs a decode attempt.
-        let finders: Vec<Finder> = finders.into_iter().filter(|f| f.count >= 2).collect();
-        let triples = group(&finders, 16);
-        let mut used: Vec<usize> = Vec::new();
-        let mut attempts = 0;
-        for t in triples {
-            if t.members.iter().any(|m| used.contains(m)) {
-                continue;
-            }
-            let centre = ((t.tr.0 + t.bl.0) / 2.0, (t.tr.1 + t.bl.1) / 2.0);
-            if found.covers(place.to_frame(centre)) {
-                continue;
-            }
-            if attempts >= self.config.max_finder_attempts || Instant::now() > deadline {
-                self.stats.out_of_time |= Instant::now() > deadline;
-                break;
-            }
-            attempts += 1;
-            if let Some((payload, c)) = decode_from_finders(img, t.tl, t.tr, t.bl, t.size, deadline)
-            {
-                self.stats.from_finders += 1;
-                found.add(payload, c.map(|p| place.to_frame(p)));
-                used.extend(t.members);
-            }
-        }
+        .clamp(6, 80)
     }
 
     /// Stages 1–3 on one working image. `module_px` is known for upscaled
@@ -369,12 +299,109 @@ impl Decoder {
         allow_upscale: bool,
         module_px: Option<f64>,
     ) {
-        let (detections, plain_bits, adaptive_bits) = self.detect_both(img, module_px);
-        self.stats.stages = self.stats.stages.max(2);
-        self.stats.grids += detections.len();
+        let before = found.codes.len();
+        let mut failed: Vec<Region> = Vec::new();
 
+        // Stage 1: adaptive bitmap, our finder patterns, grid fit. Cheap
+        // (~5 ms at 720p) and reads most codes.
+        self.stats.stages = self.stats.stages.max(1);
+        let (aw, ah) = (img.width(), img.height());
+        let abits = adaptive_threshold(img, Self::adaptive_radius(img, module_px), 5, 4);
+        let afinders = solid_finders(find_finders(&abits, aw, ah));
+        self.try_triples(img, &afinders, place, deadline, found, &mut failed);
+        let unexplained = afinders
+            .iter()
+            .filter(|f| f.count >= 3 && !found.covers(place.to_frame((f.x, f.y))))
+            .count();
+        if found.codes.len() > before && unexplained == 0 && failed.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            self.stats.out_of_time = true;
+            return;
+        }
+
+        // Stage 2: rqrr's detector on the adaptive bitmap and, in parallel,
+        // on rqrr's own binarisation (plus our finders on that one). rqrr
+        // locates some grids our grouping misses (e.g. finders broken by
+        // glare on one bitmap but not the other).
+        self.stats.stages = self.stats.stages.max(2);
+        let plain = || {
+            let bits = rqrr_threshold(img);
+            let finders = solid_finders(find_finders(&bits, aw, ah));
+            (detect(img, &bits), finders)
+        };
+        let adaptive = || detect(img, &abits);
+        let ((mut dets, pfinders), adets) = if self.config.parallel && aw * ah >= 200_000 {
+            std::thread::scope(|scope| {
+                let other = scope.spawn(adaptive);
+                let p = plain();
+                // A panic in the other thread is already contained by
+                // `detect`; if the thread still failed, go on without it.
+                (p, other.join().unwrap_or_default())
+            })
+        } else {
+            (plain(), adaptive())
+        };
+        dets.extend(adets);
+        self.stats.grids += dets.len();
+        self.try_detections(img, dets, place, deadline, found, &mut failed);
+        self.try_triples(img, &pfinders, place, deadline, found, &mut failed);
+
+        if !allow_upscale {
+            return;
+        }
+        // Stage 3: crop + upscale what was located but not read.
+        self.stats.stages = self.stats.stages.max(3);
+        let mut regions_done: Vec<(f64, f64)> = Vec::new();
+        for region in failed {
+            if self.stats.upscaled >= self.config.max_upscaled_regions {
+                break;
+            }
+            if Instant::now() > deadline {
+                self.stats.out_of_time = true;
+                return;
+            }
+            let corners = region.corners;
+            // Upscale each region once, and not at all if a code there has
+            // been decoded since.
+            let c = centre(&corners);
+            let side = (corners[1].0 - corners[0].0).hypot(corners[1].1 - corners[0].1);
+            if found.covers(place.to_frame(c))
+                || regions_done
+                    .iter()
+                    .any(|d| (d.0 - c.0).hypot(d.1 - c.1) < side / 4.0)
+            {
+                continue;
+            }
+            regions_done.push(c);
+            let module = region.module_px;
+            if !(module.is_finite() && module > 0.0) {
+                continue;
+            }
+            let factor = (self.config.target_module_px / module).clamp(1.5, 4.0);
+            let Some((x0, y0, x1, y1)) = crop_rect(&corners, 0.15, img.width(), img.height())
+            else {
+                continue;
+            };
+            self.stats.upscaled += 1;
+            let crop = img.crop(x0, y0, x1, y1).scaled(factor as f32);
+            let child = place.child(x0, y0, factor);
+            self.chain(&crop, child, deadline, found, false, Some(module * factor));
+        }
+    }
+
+    /// rqrr's grids: take its payload, else re-sample the grid ourselves.
+    fn try_detections(
+        &mut self,
+        img: &Frame,
+        detections: Vec<Detection>,
+        place: Placement,
+        deadline: Instant,
+        found: &mut Found,
+        failed: &mut Vec<Region>,
+    ) {
         // Grids rqrr decoded itself first, so re-sampling can skip them.
-        let mut failed: Vec<GridCandidate> = Vec::new();
         let mut pending = Vec::new();
         for d in detections {
             let Some(corners) = d.grid.corners() else {
@@ -393,19 +420,22 @@ impl Decoder {
             if found.covers(place.to_frame(c)) {
                 continue;
             }
-            // Both binarisations usually locate the same grid; re-sample the
-            // second copy only if the first failed and its fit differs.
+            // Both bitmaps usually locate the same grid; re-sample it once.
             let side = (corners[1].0 - corners[0].0).hypot(corners[1].1 - corners[0].1);
             if tried
                 .iter()
-                .any(|t| (t.0 - c.0).hypot(t.1 - c.1) < side / 40.0)
+                .any(|t| (t.0 - c.0).hypot(t.1 - c.1) < side / 10.0)
             {
                 continue;
             }
             tried.push(c);
+            let region = Region {
+                corners,
+                module_px: side / grid.size as f64,
+            };
             if Instant::now() > deadline {
                 self.stats.out_of_time = true;
-                failed.push(grid);
+                failed.push(region);
                 continue;
             }
             match refine_and_decode(img, &grid, deadline) {
@@ -413,56 +443,77 @@ impl Decoder {
                     self.stats.resampled += 1;
                     found.add(payload, c.map(|p| place.to_frame(p)));
                 }
-                None => failed.push(grid),
+                None => failed.push(region),
             }
-        }
-        if Instant::now() < deadline {
-            self.stats.stages = self.stats.stages.max(3);
-            self.finder_stage(img, &adaptive_bits, place, deadline, found);
-            self.finder_stage(img, &plain_bits, place, deadline, found);
-        }
-        if !allow_upscale {
-            return;
-        }
-
-        self.stats.stages = self.stats.stages.max(4);
-        let mut regions_done: Vec<(f64, f64)> = Vec::new();
-        for cand in failed {
-            if self.stats.upscaled >= self.config.max_upscaled_regions {
-                break;
-            }
-            if Instant::now() > deadline {
-                self.stats.out_of_time = true;
-                return;
-            }
-            let Some(corners) = cand.corners() else {
-                continue;
-            };
-            // Upscale each region once, and not at all if a code there has
-            // been decoded since.
-            let c = centre(&corners);
-            let side = (corners[1].0 - corners[0].0).hypot(corners[1].1 - corners[0].1);
-            if found.covers(place.to_frame(c))
-                || regions_done
-                    .iter()
-                    .any(|d| (d.0 - c.0).hypot(d.1 - c.1) < side / 4.0)
-            {
-                continue;
-            }
-            regions_done.push(c);
-            let module = side / cand.size as f64;
-            if !(module.is_finite() && module > 0.0) {
-                continue;
-            }
-            let factor = (self.config.target_module_px / module).clamp(1.5, 4.0);
-            let Some((x0, y0, x1, y1)) = crop_rect(&corners, 0.15, img.width(), img.height())
-            else {
-                continue;
-            };
-            self.stats.upscaled += 1;
-            let crop = img.crop(x0, y0, x1, y1).scaled(factor as f32);
-            let child = place.child(x0, y0, factor);
-            self.chain(&crop, child, deadline, found, false, Some(module * factor));
         }
     }
+
+    /// Our finder-pattern triples (see [`super::finder`]), best first.
+    fn try_triples(
+        &mut self,
+        img: &Frame,
+        finders: &[Finder],
+        place: Placement,
+        deadline: Instant,
+        found: &mut Found,
+        failed: &mut Vec<Region>,
+    ) {
+        let triples = group(finders, 16);
+        let mut used: Vec<usize> = Vec::new();
+        let mut attempts = 0;
+        for t in triples {
+            if t.members.iter().any(|m| used.contains(m)) {
+                continue;
+            }
+            let centre = ((t.tr.0 + t.bl.0) / 2.0, (t.tr.1 + t.bl.1) / 2.0);
+            if found.covers(place.to_frame(centre)) {
+                continue;
+            }
+            if attempts >= self.config.max_finder_attempts || Instant::now() > deadline {
+                self.stats.out_of_time |= Instant::now() > deadline;
+                break;
+            }
+            attempts += 1;
+            match decode_from_finders(img, t.tl, t.tr, t.bl, t.size, deadline) {
+                Some((payload, c)) => {
+                    self.stats.from_finders += 1;
+                    found.add(payload, c.map(|p| place.to_frame(p)));
+                    used.extend(t.members);
+                }
+                None => {
+                    // Worth an upscale only if it looks like a real code:
+                    // all three patterns confirmed on several rows.
+                    if t.members.iter().all(|&m| finders[m].count >= 3) {
+                        let br = (t.tr.0 + t.bl.0 - t.tl.0, t.tr.1 + t.bl.1 - t.tl.1);
+                        // Finder centres are 3.5 modules inside the corners.
+                        let grow = |p: (f64, f64)| {
+                            let k = t.size as f64 / (t.size as f64 - 7.0);
+                            (
+                                centre.0 + (p.0 - centre.0) * k,
+                                centre.1 + (p.1 - centre.1) * k,
+                            )
+                        };
+                        failed.push(Region {
+                            corners: [grow(t.tl), grow(t.tr), grow(br), grow(t.bl)],
+                            module_px: t.module,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Patterns seen on a single scan row are mostly texture; each triple costs
+/// a decode attempt, so keep the ones confirmed at least twice.
+fn solid_finders(finders: Vec<Finder>) -> Vec<Finder> {
+    finders.into_iter().filter(|f| f.count >= 2).collect()
+}
+
+/// Something that looks like a code but was not read: a candidate for the
+/// crop-and-upscale stage.
+#[derive(Debug, Clone, Copy)]
+struct Region {
+    corners: [(f64, f64); 4],
+    module_px: f64,
 }

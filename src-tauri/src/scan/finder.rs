@@ -235,7 +235,13 @@ pub(crate) fn group(finders: &[Finder], max_finders: usize) -> Vec<Triple> {
                 if cos.abs() > 0.45 {
                     continue;
                 }
-                let module = mods.iter().sum::<f64>() / 3.0;
+                // Rows and columns cross a finder rotated by t at 1/cos(t) of
+                // its width, so the run-length module size is inflated by
+                // that much; undo it with the code's rotation (from its top
+                // edge), folded into 0..45 degrees.
+                let t = v1.1.atan2(v1.0).abs() % std::f64::consts::FRAC_PI_2;
+                let t = t.min(std::f64::consts::FRAC_PI_2 - t);
+                let module = mods.iter().sum::<f64>() / 3.0 * t.cos();
                 // Finder centres are n-7 modules apart.
                 let modules = (l1 + l2) / 2.0 / module + 7.0;
                 let version = ((modules - 17.0) / 4.0).round();

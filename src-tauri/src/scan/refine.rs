@@ -129,8 +129,77 @@ fn fitness(frame: &Frame, h: &Homography, known: &[Known]) -> f64 {
     score
 }
 
+/// Fraction of the fixed-colour modules that come out right when split at
+/// the midpoint of their expected-dark and expected-light means. A grid
+/// hypothesis (size, fit) that is wrong lands near 0.5–0.7; a right one on a
+/// readable code above ~0.85. Used to drop hopeless hypotheses before the
+/// comparatively expensive sampling and decoding.
+fn match_fraction(frame: &Frame, h: &Homography, known: &[Known]) -> f64 {
+    let mut vals = Vec::with_capacity(known.len());
+    let (mut dark_sum, mut dark_n, mut light_sum, mut light_n) = (0.0, 0.0, 0.0, 0.0);
+    for k in known {
+        let (px, py) = h.map(k.x, k.y);
+        let Some(v) = frame.sample(px, py) else {
+            return 0.0;
+        };
+        let v = v as f64;
+        vals.push((v, k.dark));
+        if k.dark {
+            dark_sum += v;
+            dark_n += 1.0;
+        } else {
+            light_sum += v;
+            light_n += 1.0;
+        }
+    }
+    if dark_n == 0.0 || light_n == 0.0 {
+        return 0.0;
+    }
+    let (dm, lm) = (dark_sum / dark_n, light_sum / light_n);
+    if lm - dm < 4.0 {
+        return 0.0;
+    }
+    let t = (dm + lm) / 2.0;
+    let right = vals.iter().filter(|(v, dark)| (*v < t) == *dark).count();
+    right as f64 / vals.len() as f64
+}
+
+/// Correlation of the two timing lines (row and column 6 between the
+/// finders) with their alternating pattern under a grid hypothesis. The
+/// lines run right next to the finders that fixed the hypothesis, so they
+/// are placed well even before refinement: a good test of the grid size.
+fn timing_score(frame: &Frame, h: &Homography, size: usize) -> f64 {
+    let mut xs = Vec::new();
+    let mut ys = Vec::new();
+    for i in 8..size.saturating_sub(8) {
+        let expect = if i % 2 == 0 { -1.0 } else { 1.0 };
+        for (u, v) in [(i as f64 + 0.5, 6.5), (6.5, i as f64 + 0.5)] {
+            let (px, py) = h.map(u, v);
+            if let Some(val) = frame.sample(px, py) {
+                xs.push(val as f64);
+                ys.push(expect);
+            }
+        }
+    }
+    let n = xs.len() as f64;
+    if n < 4.0 {
+        return 0.0;
+    }
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in xs.iter().zip(&ys) {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    if sxx <= 0.0 || syy <= 0.0 {
+        return 0.0;
+    }
+    sxy / (sxx * syy).sqrt()
+}
+
 /// Coordinate-wise hill climb on the 8 corner coordinates, with step sizes
-/// shrinking from half a module to 1/16 of a module.
+/// shrinking from half a module to 1/8 of a module.
 fn refine_corners(frame: &Frame, size: usize, start: Corners, deadline: Instant) -> Corners {
     let known = known_modules(size);
     let Some(h0) = homography(size, &start) else {
@@ -143,10 +212,10 @@ fn refine_corners(frame: &Frame, size: usize, start: Corners, deadline: Instant)
         ((b.0 - a.0).hypot(b.1 - a.1) / size as f64).max(0.5)
     };
     let mut step = module_px * 0.5;
-    while step > module_px / 16.0 {
+    while step > module_px / 10.0 {
         let mut improved = true;
         let mut passes = 0;
-        while improved && passes < 4 {
+        while improved && passes < 3 {
             improved = false;
             passes += 1;
             for corner in 0..4 {
@@ -356,18 +425,16 @@ pub(crate) fn decode_from_finders(
     size_estimate: usize,
     deadline: Instant,
 ) -> Option<(String, Corners)> {
-    let sizes = [
-        size_estimate,
-        size_estimate + 4,
-        size_estimate.saturating_sub(4),
-    ];
-    for (attempt, &size) in sizes.iter().enumerate() {
+    // The size estimate from finder spacing is rough under perspective and
+    // rotation; rank the neighbouring sizes by how well their timing
+    // patterns fit, and fit only the best two.
+    let mut hypotheses: Vec<(f64, usize, Corners)> = Vec::new();
+    for k in -2i64..=2 {
+        let size = size_estimate as i64 + 4 * k;
         if !(21..=177).contains(&size) {
             continue;
         }
-        if attempt > 0 && Instant::now() > deadline {
-            break;
-        }
+        let size = size as usize;
         let n = size as f64;
         let br = (tr.0 + bl.0 - tl.0, tr.1 + bl.1 - tl.1);
         // Finder centres sit at module 3.5 from the code's edges.
@@ -375,8 +442,17 @@ pub(crate) fn decode_from_finders(
             continue;
         };
         let h = h.then_after(&Homography::translate(-3.5, -3.5));
+        let score = timing_score(frame, &h, size);
         let init = [h.map(0.0, 0.0), h.map(n, 0.0), h.map(n, n), h.map(0.0, n)];
-        if let Some(r) = decode_at(frame, size, init, true, attempt == 0, deadline) {
+        hypotheses.push((score, size, init));
+    }
+    hypotheses.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (rank, (score, size, init)) in hypotheses.into_iter().take(2).enumerate() {
+        // A timing line that does not alternate at all is no QR grid.
+        if score < 0.2 || (rank > 0 && Instant::now() > deadline) {
+            break;
+        }
+        if let Some(r) = decode_at(frame, size, init, true, rank == 0, deadline) {
             return Some(r);
         }
     }
@@ -404,6 +480,11 @@ fn decode_at(
     };
     let refined = refine_corners(frame, size, init, deadline);
     let h = homography(size, &refined)?;
+    // Below this the hypothesis is wrong or the code unreadable; sampling
+    // and Reed–Solomon would only confirm it, at several times the cost.
+    if match_fraction(frame, &h, &known_modules(size)) < 0.75 {
+        return None;
+    }
     if let Some(t) = decode_with(frame, &h, size) {
         return Some((t, refined));
     }
