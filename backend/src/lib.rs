@@ -7,4 +7,5 @@
 pub mod api;
 pub mod demo;
 pub mod domain;
+pub mod qr;
 pub mod store;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
-use entrada::domain::{slot::parse_date, Orq, VenueId};
+use entrada::domain::{slot::parse_date, Orq, TicketCode, VenueId};
 use entrada::store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -61,6 +61,15 @@ enum Command {
     /// Manage gate operators
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Ticket codes and QR images
+    #[command(subcommand)]
+    Ticket(TicketCommand),
+    /// Signing keys for ticket codes
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The gate, headless: verdicts against a local database
+    #[command(subcommand)]
+    Gate(GateCommand),
     /// Fill a database with a ready-to-use demo (two orgs, venues, 90 days of slots, tickets in every state)
     Demo {
         #[command(flatten)]
@@ -91,6 +100,93 @@ enum VenueCommand {
         db: DbArg,
         #[arg(long)]
         orq: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TicketCommand {
+    /// Render a ticket's signed code as a QR image (.png or .svg)
+    Qr {
+        #[command(flatten)]
+        db: DbArg,
+        /// The ticket code, e.g. TKT-2025-ABC123
+        code: String,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        #[arg(long, value_name = "FILE.png|FILE.svg")]
+        out: PathBuf,
+    },
+    /// Render the QR images of many tickets into a folder (one CODE.png each)
+    ExportQr {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// At most this many tickets (in code order)
+        #[arg(long, default_value_t = 100_000)]
+        limit: u32,
+        /// png or svg
+        #[arg(long, default_value = "png")]
+        format: String,
+    },
+    /// Print a ticket's signed code
+    Code {
+        #[command(flatten)]
+        db: DbArg,
+        code: String,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        /// Re-issue: revoke every code printed before
+        #[arg(long)]
+        reissue: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// List an org's public keys as JSON lines
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+    },
+    /// Start signing with a new key (old keys stay valid until retired); prints its id
+    Rotate {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+    },
+    /// Retire a key: codes it signed are refused from now on
+    Retire {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        kid: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum GateCommand {
+    /// The gate's verdict for CODE, recorded like a scan; prints one JSON object.
+    /// Exit status: 0 ADMIT, 1 refused, 2 error.
+    Verify {
+        #[command(flatten)]
+        db: DbArg,
+        /// What the scanner read (plain or signed code)
+        code: String,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        /// The operator recorded as verified_by
+        #[arg(long, default_value_t = 0)]
+        operator: i64,
+        /// The gate's venue (checked against the reservation)
+        #[arg(long)]
+        venue: Option<i64>,
     },
 }
 
@@ -290,6 +386,103 @@ fn main() -> anyhow::Result<()> {
             let role = entrada::domain::Role::parse(&role)?;
             let op = open(&db)?.add_operator(Orq(orq), role, &name, pin.as_deref(), now)?;
             println!("{}", op.id);
+        }
+        Command::Ticket(TicketCommand::Qr { db, code, orq, out }) => {
+            let store = open(&db)?;
+            let signed = store.signed_code(Orq(orq), &TicketCode::parse(&code)?, now)?;
+            entrada::qr::write(&signed, &out).map_err(|e| anyhow::anyhow!(e))?;
+            eprintln!("{}: {signed}", out.display());
+        }
+        Command::Ticket(TicketCommand::ExportQr {
+            db,
+            orq,
+            out_dir,
+            limit,
+            format,
+        }) => {
+            let store = open(&db)?;
+            std::fs::create_dir_all(&out_dir)?;
+            let bar = progress_bar(limit.into(), "rendering QR codes");
+            let (mut after, mut done) = (None, 0u32);
+            while done < limit {
+                let page = store.list_tickets(
+                    Orq(orq),
+                    &Default::default(),
+                    after.as_ref(),
+                    1000.min(limit - done),
+                )?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.ticket_code.clone());
+                for t in &page {
+                    let signed = store.signed_code(Orq(orq), &t.ticket_code, now)?;
+                    let path = out_dir.join(format!("{}.{format}", t.ticket_code));
+                    entrada::qr::write(&signed, &path).map_err(|e| anyhow::anyhow!(e))?;
+                    bar.inc(1);
+                }
+                done += page.len() as u32;
+            }
+            bar.finish_and_clear();
+            eprintln!("{done} QR images in {}", out_dir.display());
+        }
+        Command::Ticket(TicketCommand::Code {
+            db,
+            code,
+            orq,
+            reissue,
+        }) => {
+            let store = open(&db)?;
+            let code = TicketCode::parse(&code)?;
+            let signed = if reissue {
+                store.reissue_code(Orq(orq), &code, now)?
+            } else {
+                store.signed_code(Orq(orq), &code, now)?
+            };
+            println!("{signed}");
+        }
+        Command::Key(KeyCommand::List { db, orq }) => {
+            for key in open(&db)?.public_keys(Orq(orq))? {
+                println!("{}", serde_json::to_string(&key)?);
+            }
+        }
+        Command::Key(KeyCommand::Rotate { db, orq }) => {
+            println!("{}", open(&db)?.rotate_signing_key(Orq(orq), now)?);
+        }
+        Command::Key(KeyCommand::Retire { db, orq, kid }) => {
+            open(&db)?.retire_signing_key(Orq(orq), kid, now)?;
+            eprintln!("key {kid} retired");
+        }
+        Command::Gate(GateCommand::Verify {
+            db,
+            code,
+            orq,
+            operator,
+            venue,
+        }) => {
+            let gate = entrada::domain::Gate {
+                venue_id: venue.map(VenueId),
+                ..Default::default()
+            };
+            let verdict = match open(&db).and_then(|s| {
+                s.scan(
+                    Orq(orq),
+                    code.as_bytes(),
+                    entrada::domain::OperatorId(operator),
+                    &gate,
+                    now,
+                )
+                .map_err(anyhow::Error::from)
+            }) {
+                Ok(v) => v,
+                Err(e) => {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "error": { "code": "GATE_ERROR", "message": format!("{e:#}") } })
+                    );
+                    std::process::exit(2);
+                }
+            };
+            println!("{}", serde_json::to_string(&verdict)?);
+            std::process::exit(if verdict.admit { 0 } else { 1 });
         }
         Command::Demo { db, json } => {
             let store = open(&db)?;

@@ -310,3 +310,29 @@ pub async fn create_token(
         }),
     ))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct SignedCode {
+    pub ticket_code: String,
+    /// What goes into the ticket's QR code.
+    pub signed_code: String,
+}
+
+#[utoipa::path(get, path = "/api/admin/tickets/{ticket_id}/signed-code", tag = "admin", params(("ticket_id" = String, Path)),
+    responses((status = 200, body = SignedCode), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn signed_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::extract::ApiPath(code): super::extract::ApiPath<String>,
+) -> Result<Json<SignedCode>, ApiError> {
+    let orq = admin(&caller)?.orq;
+    let code = parse_code(&code)?;
+    let ticket_code = code.to_string();
+    let signed_code = state
+        .run(move |s| s.signed_code(orq, &code, Utc::now()))
+        .await?;
+    Ok(Json(SignedCode {
+        ticket_code,
+        signed_code,
+    }))
+}

@@ -26,6 +26,13 @@ pub struct VerifyBody {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ScanBody {
+    /// Exactly what the scanner read: a plain code or a signed `ENT1.` code.
+    pub payload: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SignInBody {
     pub operator_id: i64,
     pub pin: String,
@@ -115,4 +122,40 @@ pub async fn sign_in(
             .run(move |s| s.check_operator_pin(p.orq, OperatorId(body.operator_id), &body.pin))
             .await?,
     ))
+}
+
+#[utoipa::path(post, path = "/api/operator/scan", tag = "gate", request_body = ScanBody,
+    responses((status = 200, description = "The verdict; an ADMIT is recorded as a verification by the token's operator", body = Verdict), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn scan(
+    State(state): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<ScanBody>,
+) -> Result<Json<Verdict>, ApiError> {
+    let p = staff(&caller)?.clone();
+    state.limiter.check("lookup", Some(&p), ip.0)?;
+    let operator = p.operator_id().ok_or_else(|| {
+        crate::domain::DomainError::invalid(
+            "token",
+            "scanning needs a token bound to an operator (--user-id)",
+        )
+    })?;
+    let gate = state.gate_for(p.venue_id);
+    Ok(Json(
+        state
+            .run(move |s| s.scan(p.orq, body.payload.as_bytes(), operator, &gate, Utc::now()))
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/operator/signing-keys", tag = "gate",
+    responses((status = 200, description = "The org's public keys for checking signed codes offline", body = [crate::store::SigningKeyInfo])),
+    security(("bearer" = [])))]
+pub async fn signing_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<crate::store::SigningKeyInfo>>, ApiError> {
+    let orq = staff(&caller)?.orq;
+    Ok(Json(state.run(move |s| s.public_keys(orq)).await?))
 }

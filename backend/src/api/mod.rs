@@ -117,6 +117,8 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         .route("/api/operator/validate-ticket", post(gate::validate_ticket))
         .route("/api/operator/verify-ticket", post(gate::verify_ticket))
         .route("/api/operator/sign-in", post(gate::sign_in))
+        .route("/api/operator/scan", post(gate::scan))
+        .route("/api/operator/signing-keys", get(gate::signing_keys))
         .route(
             "/api/admin/venues",
             post(admin::create_venue).get(admin::list_venues),
@@ -126,6 +128,10 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             post(admin::create_tickets).get(admin::list_tickets),
         )
         .route("/api/admin/tickets/import", post(admin::import_tickets))
+        .route(
+            "/api/admin/tickets/{ticket_id}/signed-code",
+            get(admin::signed_code),
+        )
         .route(
             "/api/admin/operators",
             post(admin::create_operator).get(admin::list_operators),

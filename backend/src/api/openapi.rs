@@ -28,9 +28,9 @@ impl Modify for BearerAuth {
         slots::create_slot, slots::update_slot, slots::delete_slot, slots::get_slot, slots::list_slots, slots::available,
         tickets::validate, tickets::activate, tickets::status, tickets::own_tickets,
         reservations::create, reservations::get, reservations::reschedule, reservations::cancel,
-        gate::validate_ticket, gate::verify_ticket, gate::sign_in,
+        gate::validate_ticket, gate::verify_ticket, gate::sign_in, gate::scan, gate::signing_keys,
         admin::create_venue, admin::list_venues, admin::create_tickets, admin::import_tickets, admin::list_tickets,
-        admin::create_operator, admin::list_operators, admin::create_token,
+        admin::create_operator, admin::list_operators, admin::create_token, admin::signed_code,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, crate::domain::VerdictCode))
 )]

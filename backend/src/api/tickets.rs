@@ -25,6 +25,8 @@ pub struct TicketCodeBody {
 pub struct TicketState {
     pub ticket: Ticket,
     pub reservation: Option<Reservation>,
+    /// The signed code to show at the gate (as a QR code).
+    pub signed_code: String,
 }
 
 #[utoipa::path(post, path = "/api/tickets/validate", tag = "tickets", request_body = TicketCodeBody,
@@ -93,9 +95,11 @@ pub async fn status(
                 let ticket = s.get_ticket(p.orq, &code)?;
                 check_sees(&p, &ticket)?;
                 let reservation = s.reservation_for_ticket(p.orq, &code)?;
+                let signed_code = s.signed_code(p.orq, &code, Utc::now())?;
                 Ok(TicketState {
                     ticket,
                     reservation,
+                    signed_code,
                 })
             })
             .await?,

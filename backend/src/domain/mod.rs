@@ -4,6 +4,7 @@
 mod error;
 mod ids;
 pub mod reservation;
+pub mod signed;
 pub mod slot;
 pub mod ticket;
 pub mod venue;

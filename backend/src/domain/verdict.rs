@@ -25,6 +25,15 @@ pub enum VerdictCode {
     OutsideSlotWindow,
     /// Only for "may this ticket reserve?": it holds a reservation already.
     AlreadyReserved,
+    /// The scanned text is no ticket code at all.
+    Unreadable,
+    /// A signed code whose signature, key or organisation does not check out.
+    Forged,
+    /// A signed code replaced by a re-issued one.
+    Revoked,
+    /// A validly signed code for a ticket this replica has not synced yet:
+    /// authentic, but the reservation cannot be checked — the operator decides.
+    AuthenticNotSynced,
 }
 
 impl VerdictCode {
@@ -42,6 +51,10 @@ impl VerdictCode {
             Self::WrongDate => "WRONG_DATE",
             Self::OutsideSlotWindow => "OUTSIDE_SLOT_WINDOW",
             Self::AlreadyReserved => "ALREADY_RESERVED",
+            Self::Unreadable => "UNREADABLE",
+            Self::Forged => "FORGED",
+            Self::Revoked => "REVOKED",
+            Self::AuthenticNotSynced => "AUTHENTIC_NOT_SYNCED",
         }
     }
 }
@@ -133,6 +146,11 @@ mod opt_hms {
 }
 
 impl Verdict {
+    /// A refusal with no facts yet (the caller adds what it knows).
+    pub fn refusal(code: VerdictCode, message: impl Into<String>) -> Self {
+        Self::refuse(code, message)
+    }
+
     fn refuse(code: VerdictCode, message: impl Into<String>) -> Self {
         Self {
             admit: code == VerdictCode::Admit,

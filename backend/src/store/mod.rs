@@ -10,6 +10,7 @@
 mod codec;
 mod gate;
 mod reservations;
+mod signing;
 mod slots;
 mod tickets;
 mod tokens;
@@ -25,6 +26,7 @@ use rusqlite_migration::{Migrations, M};
 use crate::domain::DomainError;
 
 pub use reservations::ReserveRequest;
+pub use signing::SigningKeyInfo;
 pub use slots::{SeedPlan, SeedReport};
 pub use tickets::TicketFilter;
 pub use tokens::{Principal, TOKEN_PREFIX};
@@ -33,6 +35,7 @@ pub use tokens::{Principal, TOKEN_PREFIX};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0001_core.sql"),
     include_str!("../../../migrations/0002_api_tokens.sql"),
+    include_str!("../../../migrations/0003_signing_keys.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,238 @@
+//! Signing keys and signed codes: issue, rotate, retire, re-issue, and the
+//! scan service that turns whatever a scanner read into a recorded verdict.
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::codec::ts;
+use super::tickets::require_ticket;
+use super::{Result, Store, StoreError};
+use crate::domain::signed::{self, CodeRefusal, Scanned, TicketClaims};
+use crate::domain::{DomainError, Gate, OperatorId, Orq, TicketCode, Verdict, VerdictCode};
+
+/// A public key as devices receive it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SigningKeyInfo {
+    pub kid: u32,
+    pub orq: Orq,
+    /// 32 bytes, base64url.
+    pub public_key: String,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+fn active_private_key(tx: &Transaction<'_>, orq: Orq) -> Result<Option<(u32, SigningKey)>> {
+    let row: Option<(u32, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT kid, private_key FROM signing_keys WHERE orq = ?1 AND retired_at IS NULL \
+             AND private_key IS NOT NULL ORDER BY kid DESC LIMIT 1",
+        )?
+        .query_row([orq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.and_then(|(kid, bytes)| {
+        let bytes: [u8; 32] = bytes.try_into().ok()?;
+        Some((kid, SigningKey::from_bytes(&bytes)))
+    }))
+}
+
+fn new_key(tx: &Transaction<'_>, orq: Orq, now: DateTime<Utc>) -> Result<(u32, SigningKey)> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| StoreError::Randomness(e.to_string()))?;
+    let key = SigningKey::from_bytes(&seed);
+    tx.execute(
+        "INSERT INTO signing_keys (orq, public_key, private_key, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![orq, key.verifying_key().to_bytes().to_vec(), seed.to_vec(), ts(now)],
+    )?;
+    Ok((tx.last_insert_rowid() as u32, key))
+}
+
+/// Why a signed code is refused before any ticket rule: the key's word.
+fn check_key(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    claims: &TicketClaims,
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<Result<(), CodeRefusal>> {
+    if claims.orq != orq {
+        return Ok(Err(CodeRefusal::Forged("code of another organisation")));
+    }
+    let row: Option<(Vec<u8>, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT public_key, retired_at FROM signing_keys WHERE kid = ?1 AND orq = ?2",
+        )?
+        .query_row(params![claims.kid, orq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((public, retired)) = row else {
+        return Ok(Err(CodeRefusal::Forged("unknown signing key")));
+    };
+    if retired.is_some() {
+        return Ok(Err(CodeRefusal::Forged("signing key retired")));
+    }
+    let Some(key) = <[u8; 32]>::try_from(public)
+        .ok()
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+    else {
+        return Ok(Err(CodeRefusal::Forged("unusable signing key")));
+    };
+    Ok(signed::verify_signature(message, signature, &key))
+}
+
+fn refusal_verdict(refusal: CodeRefusal, code: Option<&TicketCode>) -> Verdict {
+    let (verdict, message) = match refusal {
+        CodeRefusal::Unreadable(why) => {
+            (VerdictCode::Unreadable, format!("Unreadable code: {why}"))
+        }
+        CodeRefusal::Forged(why) => (VerdictCode::Forged, format!("Forged code: {why}")),
+    };
+    let mut v = Verdict::refusal(verdict, message);
+    v.ticket_code = code.map(ToString::to_string);
+    v
+}
+
+impl Store {
+    /// The org's current signing key, created on first use.
+    fn signing_key(&self, orq: Orq, now: DateTime<Utc>) -> Result<(u32, SigningKey)> {
+        self.write(|tx| match active_private_key(tx, orq)? {
+            Some(k) => Ok(k),
+            None => new_key(tx, orq, now),
+        })
+    }
+
+    /// A new key signs from now on; older keys keep verifying until retired.
+    pub fn rotate_signing_key(&self, orq: Orq, now: DateTime<Utc>) -> Result<u32> {
+        self.write(|tx| Ok(new_key(tx, orq, now)?.0))
+    }
+
+    /// After this, codes signed with `kid` are refused as forged.
+    pub fn retire_signing_key(&self, orq: Orq, kid: u32, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE signing_keys SET retired_at = ?1 WHERE kid = ?2 AND orq = ?3 AND retired_at IS NULL",
+                params![ts(now), kid, orq],
+            )?;
+            if n == 0 {
+                return Err(DomainError::NotFound { entity: "signing key" }.into());
+            }
+            Ok(())
+        })
+    }
+
+    /// The org's public keys (retired ones included, so devices know them).
+    pub fn public_keys(&self, orq: Orq) -> Result<Vec<SigningKeyInfo>> {
+        use base64::Engine;
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT kid, orq, public_key, created_at, retired_at FROM signing_keys WHERE orq = ?1 ORDER BY kid",
+            )?;
+            let rows = stmt.query_map([orq], |r| {
+                Ok(SigningKeyInfo {
+                    kid: r.get(0)?,
+                    orq: r.get(1)?,
+                    public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r.get::<_, Vec<u8>>(2)?),
+                    created_at: r.get::<_, super::codec::Ts>(3)?.0,
+                    retired_at: r.get::<_, Option<super::codec::Ts>>(4)?.map(|t| t.0),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// The signed code to print on (or show for) a ticket.
+    pub fn signed_code(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<String> {
+        let (kid, key) = self.signing_key(orq, now)?;
+        self.read(|tx| {
+            let ticket = require_ticket(tx, orq, code)?;
+            let serial: u32 = tx.query_row(
+                "SELECT code_serial FROM tickets WHERE ticket_code = ?1",
+                [code],
+                |r| r.get(0),
+            )?;
+            let claims = TicketClaims {
+                kid,
+                orq,
+                ticket_code: ticket.ticket_code,
+                serial,
+                product_id: ticket.product_id,
+                valid_from: None,
+                valid_until: ticket.expires_at,
+                venue_id: None,
+                slot_id: None,
+            };
+            Ok(signed::sign(&claims, &key))
+        })
+    }
+
+    /// Re-issues a ticket's code: every code printed before is revoked.
+    pub fn reissue_code(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<String> {
+        self.write(|tx| {
+            require_ticket(tx, orq, code)?;
+            tx.execute(
+                "UPDATE tickets SET code_serial = code_serial + 1, updated_at = ?1 WHERE ticket_code = ?2",
+                params![ts(now), code],
+            )?;
+            Ok(())
+        })?;
+        self.signed_code(orq, code, now)
+    }
+
+    /// What the gate says about whatever a scanner read; an ADMIT is recorded
+    /// (durably) as a verification by `operator` before this returns.
+    pub fn scan(
+        &self,
+        orq: Orq,
+        raw: &[u8],
+        operator: OperatorId,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        let scanned = match signed::parse_scanned(raw) {
+            Ok(s) => s,
+            Err(refusal) => return Ok(refusal_verdict(refusal, None)),
+        };
+        if let Scanned::Signed {
+            claims,
+            message,
+            signature,
+        } = &scanned
+        {
+            let checked = self.read(|tx| {
+                check_key(tx, orq, claims, message, signature)?.map_err(|r| refusal_verdict(r, Some(&claims.ticket_code))).map_or_else(
+                    |v| Ok(Err(v)),
+                    |()| {
+                        let serial: Option<u32> = tx
+                            .query_row("SELECT code_serial FROM tickets WHERE ticket_code = ?1 AND orq = ?2", params![claims.ticket_code, orq], |r| r.get(0))
+                            .optional()?;
+                        Ok(Ok(serial))
+                    },
+                )
+            })?;
+            match checked {
+                Err(verdict) => return Ok(verdict),
+                Ok(Some(current)) if current != claims.serial => {
+                    let mut v =
+                        Verdict::refusal(VerdictCode::Revoked, "Code replaced by a newer one");
+                    v.ticket_code = Some(claims.ticket_code.to_string());
+                    return Ok(v);
+                }
+                Ok(None) => {
+                    // Authentic, but this replica has no such ticket yet.
+                    let mut v = Verdict::refusal(
+                        VerdictCode::AuthenticNotSynced,
+                        "Authentic ticket not yet synced: check by hand",
+                    );
+                    v.ticket_code = Some(claims.ticket_code.to_string());
+                    v.expires_at = claims.valid_until;
+                    return Ok(v);
+                }
+                Ok(Some(_)) => {}
+            }
+        }
+        match self.verify_ticket(orq, scanned.ticket_code(), operator, gate, now) {
+            Ok(v) => Ok(v),
+            Err(StoreError::Domain(DomainError::Refused(v))) => Ok(*v),
+            Err(e) => Err(e),
+        }
+    }
+}
