@@ -16,46 +16,80 @@ use super::Frame;
 /// is an absolute floor on that distance so sensor noise on flat areas does not
 /// turn into speckle (speckle costs rqrr time in its flood fills).
 pub fn adaptive_threshold(frame: &Frame, radius: usize, percent: u32, min_delta: u32) -> Vec<u8> {
-    let (w, h) = (frame.width(), frame.height());
-    if w == 0 || h == 0 {
-        return Vec::new();
-    }
-    let luma = frame.luma();
-    // Summed-area table with a zero first row/column; u32 is enough for
-    // 255 * 16M pixels.
-    let stride = w + 1;
-    let mut sat = vec![0u32; stride * (h + 1)];
-    for y in 0..h {
-        let mut row_sum = 0u32;
-        let row = &luma[y * w..(y + 1) * w];
-        for x in 0..w {
-            row_sum += row[x] as u32;
-            sat[(y + 1) * stride + x + 1] = sat[y * stride + x + 1] + row_sum;
+    LocalMean::new(frame).threshold(radius, percent, min_delta)
+}
+
+/// A summed-area table of a frame, to threshold it at several window sizes
+/// for the price of one table.
+pub struct LocalMean<'a> {
+    frame: &'a Frame,
+    /// (w+1) x (h+1), zero first row and column. Built with wrapping adds:
+    /// a window's sum, taken with wrapping subtractions, is exact as long as
+    /// the window itself sums below 2^32, whatever the frame size.
+    sat: Vec<u32>,
+}
+
+impl<'a> LocalMean<'a> {
+    pub fn new(frame: &'a Frame) -> Self {
+        let (w, h) = (frame.width(), frame.height());
+        if w == 0 || h == 0 {
+            return LocalMean {
+                frame,
+                sat: Vec::new(),
+            };
         }
-    }
-    let r = radius.max(1);
-    let keep = 100u32.saturating_sub(percent.min(100));
-    let mut out = vec![0u8; w * h];
-    for y in 0..h {
-        let y0 = y.saturating_sub(r);
-        let y1 = (y + r + 1).min(h);
-        let top = &sat[y0 * stride..(y0 + 1) * stride];
-        let bot = &sat[y1 * stride..(y1 + 1) * stride];
-        let row = &luma[y * w..(y + 1) * w];
-        let out_row = &mut out[y * w..(y + 1) * w];
-        for x in 0..w {
-            let x0 = x.saturating_sub(r);
-            let x1 = (x + r + 1).min(w);
-            let sum = bot[x1] + top[x0] - bot[x0] - top[x1];
-            let count = ((x1 - x0) * (y1 - y0)) as u32;
-            let p = row[x] as u32;
-            // p < mean * keep / 100, and at least min_delta below the mean;
-            // written without division in the hot loop.
-            let dark = p * count * 100 < sum * keep && (p + min_delta) * count < sum;
-            out_row[x] = dark as u8;
+        let luma = frame.luma();
+        let stride = w + 1;
+        let mut sat = vec![0u32; stride * (h + 1)];
+        for y in 0..h {
+            let mut row_sum = 0u32;
+            let row = &luma[y * w..(y + 1) * w];
+            for x in 0..w {
+                row_sum = row_sum.wrapping_add(row[x] as u32);
+                sat[(y + 1) * stride + x + 1] = sat[y * stride + x + 1].wrapping_add(row_sum);
+            }
         }
+        LocalMean { frame, sat }
     }
-    out
+
+    /// See [`adaptive_threshold`]. The radius is capped at 1000 px so a
+    /// window's sum always fits the table's 32 bits.
+    pub fn threshold(&self, radius: usize, percent: u32, min_delta: u32) -> Vec<u8> {
+        let (w, h) = (self.frame.width(), self.frame.height());
+        if w == 0 || h == 0 {
+            return Vec::new();
+        }
+        let luma = self.frame.luma();
+        let sat = &self.sat;
+        let stride = w + 1;
+        let r = radius.clamp(1, 1000);
+        let keep = 100u64.saturating_sub(percent.min(100) as u64);
+        let min_delta = min_delta as u64;
+        let mut out = vec![0u8; w * h];
+        for y in 0..h {
+            let y0 = y.saturating_sub(r);
+            let y1 = (y + r + 1).min(h);
+            let top = &sat[y0 * stride..(y0 + 1) * stride];
+            let bot = &sat[y1 * stride..(y1 + 1) * stride];
+            let row = &luma[y * w..(y + 1) * w];
+            let out_row = &mut out[y * w..(y + 1) * w];
+            for x in 0..w {
+                let x0 = x.saturating_sub(r);
+                let x1 = (x + r + 1).min(w);
+                let sum = bot[x1]
+                    .wrapping_add(top[x0])
+                    .wrapping_sub(bot[x0])
+                    .wrapping_sub(top[x1]) as u64;
+                let count = ((x1 - x0) * (y1 - y0)) as u64;
+                let p = row[x] as u64;
+                // p < mean * keep / 100, and at least min_delta below the
+                // mean; written without division in the hot loop.
+                let dark = p * count * 100 < sum * keep && (p + min_delta) * count < sum;
+                out_row[x] = dark as u8;
+            }
+        }
+        out
+    }
 }
 
 /// rqrr's own binarisation (`PreparedImage::prepare`), re-implemented on a

@@ -1,27 +1,34 @@
 //! The frame → payloads pipeline.
 //!
-//! Order of attempts, cheapest first, each one only when the previous left
-//! something unexplained and the frame's time budget allows:
+//! Order of attempts, cheapest first; each later one runs only when the
+//! earlier ones left something unexplained and the frame's time budget
+//! allows:
 //!
 //! 0. **Region of interest**: where codes were in the last frames. A code
-//!    held up to the camera stays put for many frames; a small crop decodes
-//!    in a fraction of the full-frame time.
-//! 1. **Plain rqrr** on the whole frame; grids rqrr finds but cannot
-//!    error-correct are re-sampled in grayscale ([`super::refine`]).
-//! 2. **Adaptive threshold** (integral-image local mean) and rqrr's detector
-//!    on that bitmap: finds finder patterns that glare or low contrast hide
-//!    from rqrr's row-wise threshold.
-//! 3. **Crop and upscale** each grid found but not decoded, so 2–4 px
-//!    modules become ~6 px, then 1–2 again on the crop.
+//!    held up to the camera stays put for many frames; the crop around it
+//!    goes through stages 1–3 in a fraction of the full-frame time.
+//! 1. **Adaptive threshold + our finder patterns** (integral-image local
+//!    mean; zxing-style 1:1:3:1:1 scan; grouping; grid fit refined on the
+//!    grayscale image; rqrr's Reed–Solomon decoder). ~5 ms at 720p and reads
+//!    most codes. Done if every solid finder pattern belongs to a read code.
+//! 2. **rqrr's detector** on the adaptive bitmap and, on a second thread, on
+//!    rqrr's own row-average binarisation (plus our finders on that bitmap).
+//!    Grids rqrr locates but cannot error-correct are re-sampled in
+//!    grayscale ([`super::refine`]).
+//! 3. **Crop and upscale** each grid or finder triple located but not read,
+//!    so 2–4 px modules become ~6 px, then stages 1–2 on the crop.
 //!
 //! We never downscale: it halves rqrr's time but also its read rate on 720p,
 //! where codes held at arm's length are only 2–4 px per module.
+//!
+//! Every answer passes Reed–Solomon error correction; the fallbacks only
+//! change *where* and *how* modules are sampled, never what counts as a read.
 
 use std::time::{Duration, Instant};
 
-use super::binarize::{adaptive_threshold, rqrr_threshold};
+use super::binarize::{rqrr_threshold, LocalMean};
 use super::detect::{detect, Detection};
-use super::finder::{find_finders, group, Finder};
+use super::finder::{find_finders, group, merge_finders, Finder, MIN_MODULE_PX};
 use super::refine::{decode_from_finders, refine_and_decode};
 use super::Frame;
 
@@ -288,6 +295,11 @@ impl Decoder {
         .clamp(6, 80)
     }
 
+    /// The narrow window: about 6 modules of a small (4 px) code at 720p.
+    fn narrow_radius(img: &Frame) -> usize {
+        (img.width().max(img.height()) / 48).clamp(6, 40)
+    }
+
     /// Stages 1–3 on one working image. `module_px` is known for upscaled
     /// crops and sizes the adaptive window.
     fn chain(
@@ -306,8 +318,18 @@ impl Decoder {
         // (~5 ms at 720p) and reads most codes.
         self.stats.stages = self.stats.stages.max(1);
         let (aw, ah) = (img.width(), img.height());
-        let abits = adaptive_threshold(img, Self::adaptive_radius(img, module_px), 5, 4);
-        let afinders = solid_finders(find_finders(&abits, aw, ah));
+        let means = LocalMean::new(img);
+        let abits = means.threshold(Self::adaptive_radius(img, module_px), 5, 4);
+        let mut afinders = find_finders(&abits, aw, ah);
+        if module_px.is_none() {
+            // A second, narrower window: next to a dark background the wide
+            // one sits below the code's own mid-grey and thins the finder
+            // rings of low-contrast codes; the narrow one would hollow out
+            // finders of big modules. Finders seen in both merge.
+            let narrow = means.threshold(Self::narrow_radius(img), 5, 4);
+            merge_finders(&mut afinders, find_finders(&narrow, aw, ah));
+        }
+        let afinders = solid_finders(afinders);
         self.try_triples(img, &afinders, place, deadline, found, &mut failed);
         let unexplained = afinders
             .iter()
@@ -474,7 +496,7 @@ impl Decoder {
                 break;
             }
             attempts += 1;
-            match decode_from_finders(img, t.tl, t.tr, t.bl, t.size, deadline) {
+            match decode_from_finders(img, [t.tl, t.tr, t.bl], t.modules, t.size, deadline) {
                 Some((payload, c)) => {
                     self.stats.from_finders += 1;
                     found.add(payload, c.map(|p| place.to_frame(p)));
@@ -506,8 +528,14 @@ impl Decoder {
 
 /// Patterns seen on a single scan row are mostly texture; each triple costs
 /// a decode attempt, so keep the ones confirmed at least twice.
+///
+/// Modules under ~1.8 px cannot be sampled reliably anyway, and sensor noise
+/// is full of tiny 1:1:3:1:1 runs.
 fn solid_finders(finders: Vec<Finder>) -> Vec<Finder> {
-    finders.into_iter().filter(|f| f.count >= 2).collect()
+    finders
+        .into_iter()
+        .filter(|f| f.count >= 2 && f.module >= MIN_MODULE_PX)
+        .collect()
 }
 
 /// Something that looks like a code but was not read: a candidate for the

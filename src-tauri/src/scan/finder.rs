@@ -109,6 +109,14 @@ fn cross_check(
     Some(((start + end) / 2.0, total))
 }
 
+/// Smallest module size (px) we look for. Below ~1.8 px a code cannot be
+/// sampled reliably anyway, and sensor noise is full of tiny 1:1:3:1:1 runs:
+/// skipping them up front keeps noisy frames from flooding the candidate list.
+pub(crate) const MIN_MODULE_PX: f64 = 1.8;
+
+/// At most this many candidates are kept (merging is linear in the list).
+const MAX_CANDIDATES: usize = 400;
+
 /// All finder patterns in a 0/1 bitmap (1 = dark).
 pub(crate) fn find_finders(bits: &[u8], w: usize, h: usize) -> Vec<Finder> {
     let mut found: Vec<Finder> = Vec::new();
@@ -138,15 +146,17 @@ pub(crate) fn find_finders(bits: &[u8], w: usize, h: usize) -> Vec<Finder> {
                 runs[i + 3].1,
                 runs[i + 4].1,
             ];
-            if ratio_ok(&r).is_some() {
-                let total: usize = r.iter().sum();
+            let total: usize = r.iter().sum();
+            if total as f64 >= 7.0 * MIN_MODULE_PX && ratio_ok(&r).is_some() {
                 let (cs, cl) = runs[i + 2];
                 let cx = cs + cl / 2;
                 if let Some((vy, vtotal)) = cross_check(bits, w, h, (cx, y), true, total) {
                     let yy = (vy.floor() as usize).min(h - 1);
                     if let Some((hx, htotal)) = cross_check(bits, w, h, (cx, yy), false, total) {
                         let module = (vtotal + htotal) as f64 / 14.0;
-                        add(&mut found, hx, vy, module);
+                        if found.len() < MAX_CANDIDATES {
+                            add(&mut found, hx, vy, module);
+                        }
                     }
                 }
             }
@@ -154,6 +164,25 @@ pub(crate) fn find_finders(bits: &[u8], w: usize, h: usize) -> Vec<Finder> {
         }
     }
     found
+}
+
+/// Merge finders found on another bitmap of the same image into `into`.
+pub(crate) fn merge_finders(into: &mut Vec<Finder>, other: Vec<Finder>) {
+    for f in other {
+        let before = into.len();
+        add(into, f.x, f.y, f.module);
+        // `add` counted it once; carry over how often it was confirmed.
+        if into.len() == before {
+            if let Some(m) = into.iter_mut().find(|m| {
+                (m.x - f.x).abs() <= m.module.max(f.module) * 1.5
+                    && (m.y - f.y).abs() <= m.module.max(f.module) * 1.5
+            }) {
+                m.count += f.count.saturating_sub(1);
+            }
+        } else if let Some(last) = into.last_mut() {
+            last.count = f.count;
+        }
+    }
 }
 
 /// Merge with a nearby pattern of similar size (seen on an earlier row), or add.
@@ -188,6 +217,9 @@ pub(crate) struct Triple {
     pub bl: (f64, f64),
     pub size: usize,
     pub module: f64,
+    /// Module size measured at each finder (tl, tr, bl): tells the local
+    /// scale, hence the perspective.
+    pub modules: [f64; 3],
     /// Lower is more square-like; used to try the best candidates first.
     pub badness: f64,
     pub members: [usize; 3],
@@ -250,9 +282,11 @@ pub(crate) fn group(finders: &[Finder], max_finders: usize) -> Vec<Triple> {
                 }
                 // Image y points down: top-right is clockwise from top-left.
                 let mut members = [tri[c].0, tri[(c + 1) % 3].0, tri[(c + 2) % 3].0];
+                let mut modules = [a.module, b.module, e.module];
                 if v1.0 * v2.1 - v1.1 * v2.0 < 0.0 {
                     std::mem::swap(&mut b, &mut e);
                     members.swap(1, 2);
+                    modules.swap(1, 2);
                 }
                 let badness = cos.abs() + (l1 - l2).abs() / l1.max(l2) + (mx - mn) / mx;
                 out.push(Triple {
@@ -261,6 +295,7 @@ pub(crate) fn group(finders: &[Finder], max_finders: usize) -> Vec<Triple> {
                     bl: (e.x, e.y),
                     size: version as usize * 4 + 17,
                     module,
+                    modules,
                     badness,
                     members,
                 });

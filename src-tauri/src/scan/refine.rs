@@ -419,44 +419,153 @@ pub(crate) fn refine_and_decode(
 /// would have it, then searched for, because perspective moves it.
 pub(crate) fn decode_from_finders(
     frame: &Frame,
-    tl: (f64, f64),
-    tr: (f64, f64),
-    bl: (f64, f64),
+    [tl, tr, bl]: [(f64, f64); 3],
+    modules: [f64; 3],
     size_estimate: usize,
     deadline: Instant,
 ) -> Option<(String, Corners)> {
     // The size estimate from finder spacing is rough under perspective and
     // rotation; rank the neighbouring sizes by how well their timing
     // patterns fit, and fit only the best two.
-    let mut hypotheses: Vec<(f64, usize, Corners)> = Vec::new();
+    let mut hypotheses: Vec<(f64, usize)> = Vec::new();
     for k in -2i64..=2 {
         let size = size_estimate as i64 + 4 * k;
         if !(21..=177).contains(&size) {
             continue;
         }
         let size = size as usize;
-        let n = size as f64;
-        let br = (tr.0 + bl.0 - tl.0, tr.1 + bl.1 - tl.1);
-        // Finder centres sit at module 3.5 from the code's edges.
-        let Some(h) = Homography::rect_to_quad(n - 7.0, n - 7.0, [tl, tr, br, bl]) else {
-            continue;
-        };
-        let h = h.then_after(&Homography::translate(-3.5, -3.5));
-        let score = timing_score(frame, &h, size);
-        let init = [h.map(0.0, 0.0), h.map(n, 0.0), h.map(n, n), h.map(0.0, n)];
-        hypotheses.push((score, size, init));
+        if let Some(h) = guess_from_finders([tl, tr, bl], modules, size) {
+            hypotheses.push((timing_score(frame, &h, size), size));
+        }
     }
     hypotheses.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (rank, (score, size, init)) in hypotheses.into_iter().take(2).enumerate() {
-        // A timing line that does not alternate at all is no QR grid.
+    for (rank, (score, size)) in hypotheses.into_iter().take(2).enumerate() {
+        // A timing line that does not alternate is no QR grid: this is what
+        // turns away most triples made of texture, cheaply.
         if score < 0.2 || (rank > 0 && Instant::now() > deadline) {
             break;
         }
+        let Some(h) = grid_from_finders(frame, [tl, tr, bl], modules, size) else {
+            continue;
+        };
+        let n = size as f64;
+        let init = [h.map(0.0, 0.0), h.map(n, 0.0), h.map(n, n), h.map(0.0, n)];
         if let Some(r) = decode_at(frame, size, init, true, rank == 0, deadline) {
             return Some(r);
         }
     }
     None
+}
+
+/// Module → image homography from the three finder centres alone.
+///
+/// The fourth point gets a perspective correction: each finder's module size
+/// tells the local scale, so the right edge is as much longer than the left
+/// as the top-right finder is bigger than the top-left one (likewise for the
+/// bottom edge). A plain parallelogram misses the corner by up to ~9 modules
+/// on a tilted ticket, beyond any local search.
+fn guess_from_finders(
+    [tl, tr, bl]: [(f64, f64); 3],
+    [m_tl, m_tr, m_bl]: [f64; 3],
+    size: usize,
+) -> Option<Homography> {
+    let n = size as f64;
+    let (sr, sb) = if m_tl > 0.0 {
+        ((m_tr / m_tl).clamp(0.6, 1.7), (m_bl / m_tl).clamp(0.6, 1.7))
+    } else {
+        (1.0, 1.0)
+    };
+    let p1 = (tr.0 + (bl.0 - tl.0) * sr, tr.1 + (bl.1 - tl.1) * sr);
+    let p2 = (bl.0 + (tr.0 - tl.0) * sb, bl.1 + (tr.1 - tl.1) * sb);
+    let br = ((p1.0 + p2.0) / 2.0, (p1.1 + p2.1) / 2.0);
+    let centres = Homography::unit_square_to_quad([
+        (3.5, 3.5),
+        (n - 3.5, 3.5),
+        (n - 3.5, n - 3.5),
+        (3.5, n - 3.5),
+    ])?
+    .inverse()?;
+    Some(Homography::unit_square_to_quad([tl, tr, br, bl])?.then_after(&centres))
+}
+
+/// [`guess_from_finders`], then, for version 2 and up, the projective part
+/// fixed by the bottom-right alignment pattern found near its predicted spot.
+fn grid_from_finders(
+    frame: &Frame,
+    [tl, tr, bl]: [(f64, f64); 3],
+    modules: [f64; 3],
+    size: usize,
+) -> Option<Homography> {
+    let guess = guess_from_finders([tl, tr, bl], modules, size)?;
+    if size <= 21 {
+        return Some(guess);
+    }
+    let Some(align) = locate_alignment(frame, &guess, size) else {
+        return Some(guess);
+    };
+    let n = size as f64;
+    let src = Homography::unit_square_to_quad([
+        (3.5, 3.5),
+        (n - 3.5, 3.5),
+        (n - 6.5, n - 6.5),
+        (3.5, n - 3.5),
+    ])?;
+    let dst = Homography::unit_square_to_quad([tl, tr, align, bl])?;
+    Some(dst.then_after(&src.inverse()?))
+}
+
+/// Search ±4 modules around the predicted position of the bottom-right
+/// alignment pattern (centre at module n-6.5) for the 5x5 dark-light-dark
+/// target; `None` when nothing there has the contrast of one.
+fn locate_alignment(frame: &Frame, guess: &Homography, size: usize) -> Option<(f64, f64)> {
+    let c = size as f64 - 6.5;
+    let origin = guess.map(c, c);
+    let ex = {
+        let p = guess.map(c + 1.0, c);
+        (p.0 - origin.0, p.1 - origin.1)
+    };
+    let ey = {
+        let p = guess.map(c, c + 1.0);
+        (p.0 - origin.0, p.1 - origin.1)
+    };
+    let mut best: Option<(f64, (f64, f64))> = None;
+    for sy in -16..=16 {
+        for sx in -16..=16 {
+            let (du, dv) = (sx as f64 * 0.25, sy as f64 * 0.25);
+            let centre = (
+                origin.0 + du * ex.0 + dv * ey.0,
+                origin.1 + du * ex.1 + dv * ey.1,
+            );
+            let (mut dark, mut light) = (0.0f64, 0.0f64);
+            let mut ok = true;
+            for j in -2i32..=2 {
+                for i in -2i32..=2 {
+                    let p = (
+                        centre.0 + i as f64 * ex.0 + j as f64 * ey.0,
+                        centre.1 + i as f64 * ex.1 + j as f64 * ey.1,
+                    );
+                    let Some(v) = frame.sample(p.0, p.1) else {
+                        ok = false;
+                        break;
+                    };
+                    if i.abs().max(j.abs()) == 1 {
+                        light += v as f64;
+                    } else {
+                        dark += v as f64;
+                    }
+                }
+            }
+            if !ok {
+                continue;
+            }
+            // 8 light modules around the centre, 17 dark (centre + outer ring).
+            let score = light / 8.0 - dark / 17.0;
+            if best.is_none_or(|b| score > b.0) {
+                best = Some((score, centre));
+            }
+        }
+    }
+    best.filter(|b| b.0 > 10.0).map(|b| b.1)
 }
 
 /// Fit, sample and decode one grid-size hypothesis. `search_corner`: the
