@@ -63,29 +63,42 @@ impl<'a> LocalMean<'a> {
         let sat = &self.sat;
         let stride = w + 1;
         let r = radius.clamp(1, 1000);
-        let keep = 100u64.saturating_sub(percent.min(100) as u64);
+        // "percent below the mean" as a fraction of 256, so the hot loop
+        // needs no division: dark iff p < mean * keep / 256, and
+        // p < mean - min_delta.
+        let keep = (256 * 100u64.saturating_sub(percent.min(100) as u64)) / 100;
         let min_delta = min_delta as u64;
         let mut out = vec![0u8; w * h];
+        let dark = |p: u8, sum: u64, count: u64| -> u8 {
+            let p = p as u64 * count;
+            (p * 256 < sum * keep && p + min_delta * count < sum) as u8
+        };
         for y in 0..h {
             let y0 = y.saturating_sub(r);
             let y1 = (y + r + 1).min(h);
+            let rows = (y1 - y0) as u64;
             let top = &sat[y0 * stride..(y0 + 1) * stride];
             let bot = &sat[y1 * stride..(y1 + 1) * stride];
             let row = &luma[y * w..(y + 1) * w];
             let out_row = &mut out[y * w..(y + 1) * w];
-            for x in 0..w {
-                let x0 = x.saturating_sub(r);
-                let x1 = (x + r + 1).min(w);
-                let sum = bot[x1]
+            let window_sum = |x0: usize, x1: usize| {
+                bot[x1]
                     .wrapping_add(top[x0])
                     .wrapping_sub(bot[x0])
-                    .wrapping_sub(top[x1]) as u64;
-                let count = ((x1 - x0) * (y1 - y0)) as u64;
-                let p = row[x] as u64;
-                // p < mean * keep / 100, and at least min_delta below the
-                // mean; written without division in the hot loop.
-                let dark = p * count * 100 < sum * keep && (p + min_delta) * count < sum;
-                out_row[x] = dark as u8;
+                    .wrapping_sub(top[x1]) as u64
+            };
+            // Border columns, where the window is clipped.
+            let inner = r..w.saturating_sub(r + 1);
+            for x in (0..w).filter(|x| !inner.contains(x)) {
+                let x0 = x.saturating_sub(r);
+                let x1 = (x + r + 1).min(w);
+                out_row[x] = dark(row[x], window_sum(x0, x1), (x1 - x0) as u64 * rows);
+            }
+            // Interior: full-width window, constant pixel count; this is
+            // where the time goes, so no clamping here.
+            let count = (2 * r + 1) as u64 * rows;
+            for x in inner {
+                out_row[x] = dark(row[x], window_sum(x - r, x + r + 1), count);
             }
         }
         out

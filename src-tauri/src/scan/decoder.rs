@@ -320,22 +320,29 @@ impl Decoder {
         let (aw, ah) = (img.width(), img.height());
         let means = LocalMean::new(img);
         let abits = means.threshold(Self::adaptive_radius(img, module_px), 5, 4);
-        let mut afinders = find_finders(&abits, aw, ah);
-        if module_px.is_none() {
-            // A second, narrower window: next to a dark background the wide
-            // one sits below the code's own mid-grey and thins the finder
-            // rings of low-contrast codes; the narrow one would hollow out
-            // finders of big modules. Finders seen in both merge.
-            let narrow = means.threshold(Self::narrow_radius(img), 5, 4);
-            merge_finders(&mut afinders, find_finders(&narrow, aw, ah));
-        }
-        let afinders = solid_finders(afinders);
+        let mut afinders = solid_finders(find_finders(&abits, aw, ah));
         self.try_triples(img, &afinders, place, deadline, found, &mut failed);
-        let unexplained = afinders
-            .iter()
-            .filter(|f| f.count >= 3 && !found.covers(place.to_frame((f.x, f.y))))
-            .count();
-        if found.codes.len() > before && unexplained == 0 && failed.is_empty() {
+        if self.all_explained(&afinders, place, found, before, &failed) {
+            return;
+        }
+        if module_px.is_none() && Instant::now() < deadline {
+            // 1b: a narrower window. Next to a dark background the wide one
+            // sits below the code's own mid-grey and thins the finder rings
+            // of low-contrast codes (the narrow one alone would hollow out
+            // finders of big modules, hence both).
+            let narrow = means.threshold(Self::narrow_radius(img), 5, 4);
+            let nfinders = solid_finders(find_finders(&narrow, aw, ah));
+            self.try_triples(img, &nfinders, place, deadline, found, &mut failed);
+            merge_finders(&mut afinders, nfinders);
+            if self.all_explained(&afinders, place, found, before, &failed) {
+                return;
+            }
+        }
+        // Not a single finder-like pattern on either bitmap: nothing for
+        // rqrr to group either (it looks for the same 1:1:3:1:1 runs). Most
+        // gate frames are empty, and this keeps them at the cost of stage 1
+        // (measured: the read rate did not drop, the 720p p95 fell ~5 ms).
+        if afinders.is_empty() {
             return;
         }
         if Instant::now() > deadline {
@@ -401,16 +408,41 @@ impl Decoder {
             if !(module.is_finite() && module > 0.0) {
                 continue;
             }
-            let factor = (self.config.target_module_px / module).clamp(1.5, 4.0);
             let Some((x0, y0, x1, y1)) = crop_rect(&corners, 0.15, img.width(), img.height())
             else {
                 continue;
             };
+            // Upscaled crops are capped at ~0.4 MP: a bigger one costs as much
+            // as a full frame, and the budget cannot interrupt a stage.
+            let area = ((x1 - x0) * (y1 - y0)) as f64;
+            let factor = (self.config.target_module_px / module)
+                .min((400_000.0 / area).sqrt())
+                .clamp(1.0, 4.0);
+            if factor < 1.2 {
+                continue;
+            }
             self.stats.upscaled += 1;
             let crop = img.crop(x0, y0, x1, y1).scaled(factor as f32);
             let child = place.child(x0, y0, factor);
             self.chain(&crop, child, deadline, found, false, Some(module * factor));
         }
+    }
+
+    /// Stop after stage 1 when it read something and every solid finder
+    /// pattern lies in a code that was read (no second code left behind).
+    fn all_explained(
+        &self,
+        finders: &[Finder],
+        place: Placement,
+        found: &Found,
+        before: usize,
+        failed: &[Region],
+    ) -> bool {
+        let unexplained = finders
+            .iter()
+            .filter(|f| f.count >= 3 && !found.covers(place.to_frame((f.x, f.y))))
+            .count();
+        found.codes.len() > before && unexplained == 0 && failed.is_empty()
     }
 
     /// rqrr's grids: take its payload, else re-sample the grid ourselves.

@@ -246,7 +246,10 @@ pub(crate) fn group(finders: &[Finder], max_finders: usize) -> Vec<Triple> {
                     mods.iter().cloned().fold(f64::INFINITY, f64::min),
                     mods.iter().cloned().fold(0.0, f64::max),
                 );
-                if mx > mn * 1.6 {
+                // A ticket tilted ~40° away from the camera shows finders
+                // that differ ~2x in size; the timing-pattern check in
+                // `refine` rejects the extra false triples this admits.
+                if mx > mn * 2.2 {
                     continue;
                 }
                 // The corner (top-left) is opposite the longest side.
@@ -260,7 +263,7 @@ pub(crate) fn group(finders: &[Finder], max_finders: usize) -> Vec<Triple> {
                 let (mut b, mut e) = (tri[(c + 1) % 3].1, tri[(c + 2) % 3].1);
                 let (v1, v2) = ((b.x - a.x, b.y - a.y), (e.x - a.x, e.y - a.y));
                 let (l1, l2) = (v1.0.hypot(v1.1), v2.0.hypot(v2.1));
-                if l1 < 1.0 || l2 < 1.0 || l1.max(l2) > 1.7 * l1.min(l2) {
+                if l1 < 1.0 || l2 < 1.0 || l1.max(l2) > 2.0 * l1.min(l2) {
                     continue;
                 }
                 let cos = (v1.0 * v2.0 + v1.1 * v2.1) / (l1 * l2);

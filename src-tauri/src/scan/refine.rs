@@ -471,7 +471,7 @@ fn guess_from_finders(
 ) -> Option<Homography> {
     let n = size as f64;
     let (sr, sb) = if m_tl > 0.0 {
-        ((m_tr / m_tl).clamp(0.6, 1.7), (m_bl / m_tl).clamp(0.6, 1.7))
+        ((m_tr / m_tl).clamp(0.4, 2.5), (m_bl / m_tl).clamp(0.4, 2.5))
     } else {
         (1.0, 1.0)
     };
