@@ -9,3 +9,4 @@ pub mod demo;
 pub mod domain;
 pub mod qr;
 pub mod store;
+pub mod sync;

@@ -70,6 +70,32 @@ enum Command {
     /// The gate, headless: verdicts against a local database
     #[command(subcommand)]
     Gate(GateCommand),
+    /// Gate devices (server side)
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Sync a gate device's database with the server (pairs on first use)
+    Sync {
+        #[command(flatten)]
+        db: DbArg,
+        /// Server base URL, e.g. http://127.0.0.1:8080 (needed the first time)
+        #[arg(long, env = "ENTRADA_SERVER")]
+        server: Option<String>,
+        /// Device token from `entrada device add` (needed the first time)
+        #[arg(long, env = "ENTRADA_TOKEN")]
+        token: Option<String>,
+        /// One round (upload, then download) and exit
+        #[arg(long, conflicts_with = "watch")]
+        once: bool,
+        /// Keep syncing every --interval until stopped
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between rounds with --watch
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Changes per page
+        #[arg(long, default_value_t = 2000)]
+        page_size: u32,
+    },
     /// Fill a database with a ready-to-use demo (two orgs, venues, 90 days of slots, tickets in every state)
     Demo {
         #[command(flatten)]
@@ -187,6 +213,29 @@ enum GateCommand {
         /// The gate's venue (checked against the reservation)
         #[arg(long)]
         venue: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Register a gate device; prints only its token
+    Add {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        venue: i64,
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a device: its token stops working
+    Revoke {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        device_id: i64,
     },
 }
 
@@ -483,6 +532,78 @@ fn main() -> anyhow::Result<()> {
             };
             println!("{}", serde_json::to_string(&verdict)?);
             std::process::exit(if verdict.admit { 0 } else { 1 });
+        }
+        Command::Device(DeviceCommand::Add {
+            db,
+            orq,
+            venue,
+            name,
+        }) => {
+            let (token, _) = open(&db)?.add_device(Orq(orq), VenueId(venue), &name, now)?;
+            println!("{token}");
+        }
+        Command::Device(DeviceCommand::Revoke { db, orq, device_id }) => {
+            open(&db)?.revoke_device(Orq(orq), device_id, now)?;
+            eprintln!("device {device_id} revoked");
+        }
+        Command::Sync {
+            db,
+            server,
+            token,
+            once,
+            watch,
+            interval,
+            page_size,
+        } => {
+            let store = std::sync::Arc::new(open(&db)?);
+            let engine =
+                entrada::sync::client::SyncEngine::new(store.clone()).with_page_size(page_size);
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                if store.pairing()?.is_none() {
+                    let (Some(server), Some(token)) = (server.as_deref(), token.as_deref()) else {
+                        anyhow::bail!(
+                            "{} is not paired yet: give --server and --token",
+                            db.db.display()
+                        );
+                    };
+                    let info = engine.pair(server, token).await?;
+                    tracing::info!(
+                        device = info.device_id,
+                        orq = info.orq,
+                        venue = info.venue_id,
+                        "paired"
+                    );
+                }
+                if watch && !once {
+                    let interval = std::time::Duration::from_secs_f64(interval.max(0.05));
+                    let fatal = engine
+                        .watch(interval, |r| match r {
+                            Ok(report) if report.uploaded + report.pulled > 0 => {
+                                tracing::info!(?report, "sync round")
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "sync round failed; retrying"),
+                        })
+                        .await;
+                    anyhow::bail!(fatal);
+                }
+                let bar = progress_bar(0, "pulling changes");
+                let report = engine
+                    .round(|done, total| {
+                        bar.set_length(total);
+                        bar.set_position(done);
+                    })
+                    .await;
+                bar.finish_and_clear();
+                let status = engine.status().await?;
+                println!(
+                    "{}",
+                    serde_json::json!({ "round": report.as_ref().ok(), "status": status })
+                );
+                report?;
+                anyhow::Ok(())
+            })?;
         }
         Command::Demo { db, json } => {
             let store = open(&db)?;

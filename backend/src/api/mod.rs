@@ -11,6 +11,7 @@ mod openapi;
 mod ratelimit;
 mod reservations;
 mod slots;
+mod sync;
 mod tickets;
 
 use std::net::SocketAddr;
@@ -137,6 +138,11 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             post(admin::create_operator).get(admin::list_operators),
         )
         .route("/api/admin/tokens", post(admin::create_token))
+        .route("/api/sync/whoami", get(sync::whoami))
+        .route("/api/sync/changes", get(sync::changes))
+        .route("/api/sync/events", post(sync::events))
+        .route("/api/admin/devices", post(sync::create_device))
+        .route("/api/operator/conflicts", get(sync::conflicts))
         .route("/api/{*rest}", axum::routing::any(route_not_found))
         .with_state(state);
     let app = match ui_dir {

@@ -91,6 +91,10 @@ impl Store {
             .execute(params![ts(now), code, orq])?;
             verdict.verified_at = Some(now);
             verdict.verified_by = Some(operator);
+            // On a gate device the verification is queued for the server in
+            // this same transaction: committed together or not at all.
+            let payload = serde_json::json!({ "ticket_code": code, "venue_id": gate.venue_id });
+            super::sync::record_local_event(tx, "verify", "tickets", code.as_str(), payload, Some(operator), now)?;
             Ok(verdict)
         })
     }

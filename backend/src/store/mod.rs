@@ -12,6 +12,7 @@ mod gate;
 mod reservations;
 mod signing;
 mod slots;
+mod sync;
 mod tickets;
 mod tokens;
 mod venues;
@@ -28,6 +29,7 @@ use crate::domain::DomainError;
 pub use reservations::ReserveRequest;
 pub use signing::SigningKeyInfo;
 pub use slots::{SeedPlan, SeedReport};
+pub use sync::{OutboxEntry, Pairing, SyncStatus};
 pub use tickets::TicketFilter;
 pub use tokens::{Principal, TOKEN_PREFIX};
 
@@ -36,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0001_core.sql"),
     include_str!("../../../migrations/0002_api_tokens.sql"),
     include_str!("../../../migrations/0003_signing_keys.sql"),
+    include_str!("../../../migrations/0004_sync.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +163,26 @@ impl Store {
         let value = f(&tx)?;
         tx.commit().map_err(|e| self.busy_or(e))?;
         Ok(value)
+    }
+
+    /// `write` with foreign-key enforcement off for this one transaction
+    /// (the pragma cannot change inside a transaction).
+    pub(crate) fn write_without_foreign_keys<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| self.busy_or(e))?;
+            let value = f(&tx)?;
+            tx.commit().map_err(|e| self.busy_or(e))?;
+            Ok(value)
+        })();
+        conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        result
     }
 
     /// Runs `f` in one read transaction (a consistent snapshot).

@@ -48,6 +48,38 @@ pub(crate) fn change_booking(
     Ok(())
 }
 
+/// A supervisor's slot change; on a gate device it also goes to the outbox.
+pub(crate) fn update_slot_in(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    id: SlotId,
+    change: SlotChange,
+    now: DateTime<Utc>,
+    operator: Option<crate::domain::OperatorId>,
+) -> Result<Slot> {
+    let slot = require_slot(tx, orq, id)?;
+    let (total, status) = plan_slot_change(&slot, change)?;
+    tx.prepare_cached(
+        "UPDATE reservation_slots SET total_capacity = ?1, status = ?2, updated_at = ?3 WHERE id = ?4",
+    )?
+    .execute(params![total, status, ts(now), id])?;
+    let payload = serde_json::json!({
+        "slot_id": id,
+        "total_capacity": change.total_capacity,
+        "status": change.status.map(|s| s.as_str()),
+    });
+    super::sync::record_local_event(
+        tx,
+        "slot_change",
+        "reservation_slots",
+        &id.to_string(),
+        payload,
+        operator,
+        now,
+    )?;
+    require_slot(tx, orq, id)
+}
+
 /// What `seed_slots` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct SeedReport {
@@ -104,15 +136,19 @@ impl Store {
         change: SlotChange,
         now: DateTime<Utc>,
     ) -> Result<Slot> {
-        self.write(|tx| {
-            let slot = require_slot(tx, orq, id)?;
-            let (total, status) = plan_slot_change(&slot, change)?;
-            tx.prepare_cached(
-                "UPDATE reservation_slots SET total_capacity = ?1, status = ?2, updated_at = ?3 WHERE id = ?4",
-            )?
-            .execute(params![total, status, ts(now), id])?;
-            require_slot(tx, orq, id)
-        })
+        self.update_slot_by(orq, id, change, None, now)
+    }
+
+    /// `update_slot`, recording which supervisor made the change.
+    pub fn update_slot_by(
+        &self,
+        orq: Orq,
+        id: SlotId,
+        change: SlotChange,
+        operator: Option<crate::domain::OperatorId>,
+        now: DateTime<Utc>,
+    ) -> Result<Slot> {
+        self.write(|tx| update_slot_in(tx, orq, id, change, now, operator))
     }
 
     /// Hard delete when nobody ever booked the slot, otherwise close it.

@@ -24,6 +24,34 @@ pub(crate) fn require_ticket(tx: &Transaction<'_>, orq: Orq, code: &TicketCode) 
     load_ticket(tx, orq, code)?.ok_or_else(|| DomainError::NotFound { entity: "ticket" }.into())
 }
 
+/// `inactive → active` inside a transaction; on a gate device it also goes to the outbox.
+pub(crate) fn activate_in(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    now: DateTime<Utc>,
+) -> Result<Ticket> {
+    let ticket = require_ticket(tx, orq, code)?;
+    if let Some(status) = ticket.plan_activation(now)? {
+        tx.prepare_cached(
+            "UPDATE tickets SET activation_status = 'active', activated_at = ?1, status = ?2, \
+             updated_at = ?1 WHERE ticket_code = ?3",
+        )?
+        .execute(params![ts(now), status, code])?;
+        let payload = serde_json::json!({ "ticket_code": code });
+        super::sync::record_local_event(
+            tx,
+            "activate",
+            "tickets",
+            code.as_str(),
+            payload,
+            None,
+            now,
+        )?;
+    }
+    require_ticket(tx, orq, code)
+}
+
 impl Store {
     /// Issues tickets, all or none: a duplicate code anywhere in the batch
     /// (or already in the database, in any org) refuses the whole batch.
@@ -81,17 +109,7 @@ impl Store {
         code: &TicketCode,
         now: DateTime<Utc>,
     ) -> Result<Ticket> {
-        self.write(|tx| {
-            let ticket = require_ticket(tx, orq, code)?;
-            if let Some(status) = ticket.plan_activation(now)? {
-                tx.prepare_cached(
-                    "UPDATE tickets SET activation_status = 'active', activated_at = ?1, status = ?2, \
-                     updated_at = ?1 WHERE ticket_code = ?3",
-                )?
-                .execute(params![ts(now), status, code])?;
-            }
-            require_ticket(tx, orq, code)
-        })
+        self.write(|tx| activate_in(tx, orq, code, now))
     }
 }
 

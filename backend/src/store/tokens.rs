@@ -36,11 +36,15 @@ pub fn hash_token(token: &str) -> String {
         .collect()
 }
 
-fn random_token() -> Result<String> {
+/// 256 random bits as hex.
+pub(crate) fn random_hex() -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{TOKEN_PREFIX}{hex}"))
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn random_token() -> Result<String> {
+    Ok(format!("{TOKEN_PREFIX}{}", random_hex()?))
 }
 
 impl Store {

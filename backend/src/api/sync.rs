@@ -1,0 +1,144 @@
+//! Sync endpoints for gate devices (device tokens), and conflict listing for
+//! supervisors.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::{header, request::Parts, StatusCode};
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::access::{admin, staff};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery, Caller};
+use super::AppState;
+use crate::domain::{DomainError, Orq, VenueId};
+use crate::sync::protocol::{ChangePage, DeviceInfo, EventBatch, EventResults};
+
+/// Events per push: more is refused, so one request never holds the write
+/// lock for long.
+pub const MAX_EVENTS_PER_PUSH: usize = 1000;
+
+/// A request made with a device token.
+pub struct Device(pub DeviceInfo);
+
+impl FromRequestParts<AppState> for Device {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 200)
+            .ok_or(ApiError::Unauthorized)?
+            .to_owned();
+        let store = state.store.clone();
+        tokio::task::spawn_blocking(move || store.device_for_token(&token))
+            .await
+            .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR))??
+            .map(Device)
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+#[utoipa::path(get, path = "/api/sync/whoami", tag = "sync",
+    responses((status = 200, body = DeviceInfo), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn whoami(Device(device): Device) -> Json<DeviceInfo> {
+    Json(device)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    /// The `next_cursor` of the previous page; 0 for a first sync.
+    pub cursor: Option<i64>,
+    /// Page size, 1..=5000 (default 2000).
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/sync/changes", tag = "sync", params(ChangesQuery),
+    responses((status = 200, body = ChangePage), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn changes(
+    State(state): State<AppState>,
+    Device(device): Device,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
+) -> Result<Json<ChangePage>, ApiError> {
+    let cursor = q.cursor.unwrap_or(0);
+    if cursor < 0 {
+        return Err(DomainError::invalid("cursor", "must not be negative").into());
+    }
+    let limit = q.limit.unwrap_or(2000);
+    Ok(Json(
+        state
+            .run(move |s| s.changes_since(Orq(device.orq), cursor, limit, Utc::now()))
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/sync/events", tag = "sync", request_body = EventBatch,
+    responses((status = 200, description = "One result per event, in order", body = EventResults), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn events(
+    State(state): State<AppState>,
+    Device(device): Device,
+    ApiJson(batch): ApiJson<EventBatch>,
+) -> Result<Json<EventResults>, ApiError> {
+    if batch.events.len() > MAX_EVENTS_PER_PUSH {
+        return Err(DomainError::invalid(
+            "events",
+            format!("send at most {MAX_EVENTS_PER_PUSH} events per request"),
+        )
+        .into());
+    }
+    let results = state
+        .run(move |s| s.apply_events(&device, &batch.events, batch.sent_at, Utc::now()))
+        .await?;
+    Ok(Json(EventResults {
+        results,
+        server_time: Utc::now(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDeviceBody {
+    pub name: String,
+    pub venue_id: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedDevice {
+    /// Shown once; only its hash is stored.
+    pub token: String,
+    pub device: DeviceInfo,
+}
+
+#[utoipa::path(post, path = "/api/admin/devices", tag = "sync", request_body = CreateDeviceBody,
+    responses((status = 201, body = CreatedDevice), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn create_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateDeviceBody>,
+) -> Result<(StatusCode, Json<CreatedDevice>), ApiError> {
+    let orq = admin(&caller)?.orq;
+    let (token, device) = state
+        .run(move |s| s.add_device(orq, VenueId(body.venue_id), &body.name, Utc::now()))
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedDevice { token, device })))
+}
+
+#[utoipa::path(get, path = "/api/operator/conflicts", tag = "sync",
+    responses((status = 200, description = "Double entries (the same ticket admitted at two gates), newest first", body = [Object])), security(("bearer" = [])))]
+pub async fn conflicts(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let orq = staff(&caller)?.orq;
+    Ok(Json(state.run(move |s| s.list_conflicts(orq)).await?))
+}

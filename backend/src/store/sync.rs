@@ -1,0 +1,809 @@
+//! Sync, in SQL. Server side: device registration, the change feed, applying
+//! pushed events exactly once, double-entry conflicts. Device side: pairing,
+//! the outbox, applying pulled pages with their cursor in one transaction.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::codec::{ts, Ts};
+use super::tickets::{activate_in, load_ticket};
+use super::tokens::hash_token;
+use super::{Result, Store, StoreError};
+use crate::domain::{
+    slot::SlotChange, DomainError, OperatorId, Orq, SlotId, SlotStatus, TicketCode, VenueId,
+};
+use crate::sync::protocol::{Change, ChangePage, DeviceInfo, Event, EventResult, EventStatus};
+
+/// A synced table: its key and the columns that travel (never private keys).
+struct Entity {
+    table: &'static str,
+    key: &'static str,
+    columns: &'static [&'static str],
+    /// BLOB columns travel as hex.
+    blobs: &'static [&'static str],
+}
+
+const ENTITIES: &[Entity] = &[
+    Entity {
+        table: "venues",
+        key: "id",
+        columns: &["id", "orq", "name", "timezone", "created_at", "updated_at"],
+        blobs: &[],
+    },
+    Entity {
+        table: "operators",
+        key: "id",
+        columns: &[
+            "id",
+            "orq",
+            "role",
+            "display_name",
+            "pin_hash",
+            "created_at",
+            "updated_at",
+        ],
+        blobs: &[],
+    },
+    Entity {
+        table: "signing_keys",
+        key: "kid",
+        columns: &["kid", "orq", "public_key", "created_at", "retired_at"],
+        blobs: &["public_key"],
+    },
+    Entity {
+        table: "reservation_slots",
+        key: "id",
+        columns: &[
+            "id",
+            "date",
+            "start_time",
+            "end_time",
+            "venue_id",
+            "total_capacity",
+            "booked_count",
+            "status",
+            "orq",
+            "created_at",
+            "updated_at",
+        ],
+        blobs: &[],
+    },
+    Entity {
+        table: "tickets",
+        key: "ticket_code",
+        columns: &[
+            "ticket_code",
+            "orq",
+            "order_id",
+            "product_id",
+            "user_id",
+            "status",
+            "entitlements",
+            "expires_at",
+            "created_at",
+            "updated_at",
+            "customer_email",
+            "customer_phone",
+            "reserved_at",
+            "verified_at",
+            "verified_by",
+            "activation_status",
+            "activated_at",
+            "activation_mode",
+            "code_serial",
+        ],
+        blobs: &[],
+    },
+    Entity {
+        table: "ticket_reservations",
+        key: "id",
+        columns: &[
+            "id",
+            "ticket_id",
+            "slot_id",
+            "customer_email",
+            "customer_phone",
+            "reserved_at",
+            "status",
+            "orq",
+            "created_at",
+            "updated_at",
+        ],
+        blobs: &[],
+    },
+    Entity {
+        table: "sync_conflicts",
+        key: "id",
+        columns: &[
+            "id",
+            "orq",
+            "kind",
+            "ticket_code",
+            "first_device_id",
+            "first_operator_id",
+            "first_at",
+            "second_device_id",
+            "second_operator_id",
+            "second_at",
+            "second_event_id",
+            "detected_at",
+        ],
+        blobs: &[],
+    },
+];
+
+fn entity(name: &str) -> Option<&'static Entity> {
+    ENTITIES.iter().find(|e| e.table == name)
+}
+
+fn select_json_sql(e: &Entity) -> String {
+    let fields: Vec<String> = e
+        .columns
+        .iter()
+        .map(|c| {
+            if e.blobs.contains(c) {
+                format!("'{c}', hex({c})")
+            } else {
+                format!("'{c}', {c}")
+            }
+        })
+        .collect();
+    format!(
+        "SELECT json_object({}) FROM {} WHERE {} = ?1",
+        fields.join(", "),
+        e.table,
+        e.key
+    )
+}
+
+fn upsert_sql(e: &Entity) -> String {
+    let values: Vec<String> = e
+        .columns
+        .iter()
+        .map(|c| {
+            if e.blobs.contains(c) {
+                format!("unhex(json_extract(?1, '$.{c}'))")
+            } else {
+                format!("json_extract(?1, '$.{c}')")
+            }
+        })
+        .collect();
+    format!(
+        "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
+        e.table,
+        e.columns.join(", "),
+        values.join(", ")
+    )
+}
+
+/// A device's view of its own sync, for the app and `entrada sync`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SyncStatus {
+    pub paired: bool,
+    pub device_id: Option<i64>,
+    pub orq: Option<i64>,
+    pub venue_id: Option<i64>,
+    pub server_url: Option<String>,
+    pub cursor: i64,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub server_reachable: bool,
+    pub pending: i64,
+    pub rejected: i64,
+    pub conflicts: i64,
+    pub clock_offset_ms: Option<i64>,
+    /// The device clock is more than 5 minutes off the server's.
+    pub clock_suspect: bool,
+}
+
+/// A device's pairing: who it is and how it reaches the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pairing {
+    pub info: DeviceInfo,
+    pub server_url: String,
+    pub token: String,
+    pub cursor: i64,
+}
+
+/// An outbox entry as the device shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct OutboxEntry {
+    pub event_id: uuid::Uuid,
+    pub kind: String,
+    pub entity_id: String,
+    pub state: String,
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    pub device_time: DateTime<Utc>,
+    pub server_received_at: Option<DateTime<Utc>>,
+    pub attempts: u32,
+}
+
+fn is_device(tx: &Transaction<'_>) -> Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM device_identity)")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// On a paired gate device, queues a local change for the server in the
+/// caller's transaction. Elsewhere (the server) it does nothing.
+pub(crate) fn record_local_event(
+    tx: &Transaction<'_>,
+    kind: &str,
+    entity: &str,
+    entity_id: &str,
+    payload: serde_json::Value,
+    operator: Option<OperatorId>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if !is_device(tx)? {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "INSERT INTO outbox (event_id, kind, entity, entity_id, payload, operator_id, device_time) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![uuid::Uuid::now_v7().to_string(), kind, entity, entity_id, payload.to_string(), operator, ts(now)])?;
+    Ok(())
+}
+
+fn event_result(
+    event: &Event,
+    status: EventStatus,
+    reason: Option<String>,
+    facts: Option<serde_json::Value>,
+    received_at: DateTime<Utc>,
+) -> EventResult {
+    EventResult {
+        event_id: event.event_id,
+        status,
+        reason,
+        facts,
+        received_at,
+    }
+}
+
+/// One device event on the server. Rule violations are `Rejected` results,
+/// not errors: only database failures abort the batch.
+fn apply_event(
+    tx: &Transaction<'_>,
+    device: &DeviceInfo,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<EventResult> {
+    let orq = Orq(device.orq);
+    let reject = |e: &DomainError| {
+        event_result(
+            event,
+            EventStatus::Rejected,
+            Some(e.code().to_string()),
+            Some(e.details()),
+            now,
+        )
+    };
+    let str_field = |name: &'static str| -> std::result::Result<String, DomainError> {
+        event
+            .payload
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| DomainError::invalid(name, "missing in event payload"))
+    };
+    match event.kind.as_str() {
+        "verify" => {
+            let code = match str_field("ticket_code").and_then(|c| TicketCode::parse(&c)) {
+                Ok(c) => c,
+                Err(e) => return Ok(reject(&e)),
+            };
+            let Some(ticket) = load_ticket(tx, orq, &code)? else {
+                return Ok(reject(&DomainError::NotFound { entity: "ticket" }));
+            };
+            let at = event.device_time.trunc_subsecs(3);
+            tx.execute(
+                "INSERT INTO verifications (orq, ticket_code, event_id, device_id, operator_id, verified_at, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![orq, code, event.event_id.to_string(), device.device_id, event.operator_id, ts(at), ts(now)],
+            )?;
+            let Some(first_at) = ticket.verified_at else {
+                tx.execute(
+                    "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = 'VERIFIED', activation_status = 'redeemed', \
+                     activated_at = coalesce(activated_at, ?1), updated_at = ?3 WHERE ticket_code = ?4",
+                    params![ts(at), event.operator_id, ts(now), code],
+                )?;
+                tx.execute(
+                    "UPDATE ticket_reservations SET status = 'VERIFIED', updated_at = ?1 WHERE ticket_id = ?2 AND status = 'RESERVED'",
+                    params![ts(now), code],
+                )?;
+                return Ok(event_result(event, EventStatus::Applied, None, None, now));
+            };
+            // Double entry. The earliest verification is the canonical one.
+            let first_device: Option<i64> = tx
+                .query_row(
+                    "SELECT device_id FROM verifications WHERE ticket_code = ?1 AND verified_at = ?2 AND event_id IS NOT ?3 ORDER BY id LIMIT 1",
+                    params![code, ts(first_at), event.event_id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            let mut first = (first_at, first_device, ticket.verified_by.map(|o| o.0));
+            let mut second = (at, Some(device.device_id), event.operator_id);
+            if at < first_at {
+                tx.execute(
+                    "UPDATE tickets SET verified_at = ?1, verified_by = ?2, updated_at = ?3 WHERE ticket_code = ?4",
+                    params![ts(at), event.operator_id, ts(now), code],
+                )?;
+                std::mem::swap(&mut first, &mut second);
+            }
+            tx.execute(
+                "INSERT INTO sync_conflicts (orq, kind, ticket_code, first_device_id, first_operator_id, first_at, second_device_id, \
+                 second_operator_id, second_at, second_event_id, detected_at) VALUES (?1, 'DOUBLE_ENTRY', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![orq, code, first.1, first.2, ts(first.0), second.1, second.2, ts(second.0), event.event_id.to_string(), ts(now)],
+            )?;
+            let facts = serde_json::json!({
+                "kind": "DOUBLE_ENTRY", "ticket_code": code,
+                "first_at": first.0, "first_device_id": first.1, "first_operator_id": first.2,
+                "second_at": second.0, "second_device_id": second.1, "second_operator_id": second.2,
+            });
+            Ok(event_result(
+                event,
+                EventStatus::Conflict,
+                Some("DOUBLE_ENTRY".into()),
+                Some(facts),
+                now,
+            ))
+        }
+        "slot_change" => {
+            let parsed = (|| -> std::result::Result<(SlotId, SlotChange), DomainError> {
+                let id: SlotId = str_field("slot_id")?.parse()?;
+                let total_capacity = event.payload.get("total_capacity").and_then(|v| v.as_i64());
+                let status = match event.payload.get("status").and_then(|v| v.as_str()) {
+                    Some(s) => Some(SlotStatus::parse(s)?),
+                    None => None,
+                };
+                Ok((
+                    id,
+                    SlotChange {
+                        total_capacity,
+                        status,
+                    },
+                ))
+            })();
+            let (id, change) = match parsed {
+                Ok(p) => p,
+                Err(e) => return Ok(reject(&e)),
+            };
+            let operator = event.operator_id.map(OperatorId);
+            match super::slots::update_slot_in(tx, orq, id, change, now, operator) {
+                Ok(_) => Ok(event_result(event, EventStatus::Applied, None, None, now)),
+                Err(StoreError::Domain(e)) => Ok(reject(&e)),
+                Err(e) => Err(e),
+            }
+        }
+        "activate" => {
+            let code = match str_field("ticket_code").and_then(|c| TicketCode::parse(&c)) {
+                Ok(c) => c,
+                Err(e) => return Ok(reject(&e)),
+            };
+            match activate_in(tx, orq, &code, event.device_time) {
+                Ok(_) => Ok(event_result(event, EventStatus::Applied, None, None, now)),
+                Err(StoreError::Domain(e)) => Ok(reject(&e)),
+                Err(e) => Err(e),
+            }
+        }
+        _ => Ok(reject(&DomainError::invalid("kind", "unknown event kind"))),
+    }
+}
+
+impl Store {
+    // ---- server side ----
+
+    /// Registers a gate device; returns its token (shown once).
+    pub fn add_device(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DeviceInfo)> {
+        let name = crate::domain::venue::validate_name("name", name)?;
+        let token = format!("dev_{}", super::tokens::random_hex()?);
+        let id = self.write(|tx| {
+            super::venues::require_venue(tx, orq, venue)?;
+            tx.execute(
+                "INSERT INTO devices (orq, venue_id, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![orq, venue, name, hash_token(&token), ts(now)],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })?;
+        Ok((
+            token,
+            DeviceInfo {
+                device_id: id,
+                orq: orq.0,
+                venue_id: venue.0,
+                name,
+            },
+        ))
+    }
+
+    pub fn device_for_token(&self, token: &str) -> Result<Option<DeviceInfo>> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached("SELECT id, orq, venue_id, name FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL")?
+                .query_row([hash_token(token.trim())], |r| {
+                    Ok(DeviceInfo { device_id: r.get(0)?, orq: r.get(1)?, venue_id: r.get(2)?, name: r.get(3)? })
+                })
+                .optional()?)
+        })
+    }
+
+    pub fn revoke_device(&self, orq: Orq, device_id: i64, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE devices SET revoked_at = ?1 WHERE id = ?2 AND orq = ?3 AND revoked_at IS NULL",
+                params![ts(now), device_id, orq],
+            )?;
+            if n == 0 {
+                return Err(DomainError::NotFound { entity: "device" }.into());
+            }
+            Ok(())
+        })
+    }
+
+    /// One page of the org's changes after `cursor`, rows read in the same
+    /// snapshot as the log.
+    pub fn changes_since(
+        &self,
+        orq: Orq,
+        cursor: i64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ChangePage> {
+        let limit = limit.clamp(1, 5000);
+        self.read(|tx| {
+            let mut log = tx.prepare_cached(
+                "SELECT seq, entity, entity_id, op FROM change_log WHERE orq = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let entries: Vec<(i64, String, String, String)> = log
+                .query_map(params![orq, cursor, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut changes = Vec::with_capacity(entries.len());
+            for (seq, name, entity_id, op) in entries {
+                let Some(e) = entity(&name) else { continue };
+                let row = if op == "upsert" {
+                    let json: Option<String> = tx.prepare_cached(&select_json_sql(e))?.query_row([&entity_id], |r| r.get(0)).optional()?;
+                    json.map(|j| serde_json::from_str(&j)).transpose().map_err(|_| StoreError::Db(rusqlite::Error::InvalidQuery))?
+                } else {
+                    None
+                };
+                changes.push(Change { seq, entity: name, entity_id, op, row });
+            }
+            let next_cursor = changes.last().map_or(cursor, |c| c.seq);
+            let remaining: i64 =
+                tx.prepare_cached("SELECT count(*) FROM change_log WHERE orq = ?1 AND seq > ?2")?.query_row(params![orq, next_cursor], |r| r.get(0))?;
+            Ok(ChangePage { changes, next_cursor, has_more: remaining > 0, remaining, server_time: now })
+        })
+    }
+
+    /// Applies a device's events, each exactly once: a replayed event id
+    /// answers `duplicate` with the first answer's facts.
+    pub fn apply_events(
+        &self,
+        device: &DeviceInfo,
+        events: &[Event],
+        sent_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventResult>> {
+        let now = now.trunc_subsecs(3);
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE devices SET last_seen_at = ?1, clock_offset_ms = ?2 WHERE id = ?3",
+                params![ts(now), (sent_at - now).num_milliseconds(), device.device_id],
+            )?;
+            let mut results = Vec::with_capacity(events.len());
+            for event in events {
+                let earlier: Option<(String, Ts)> = tx
+                    .prepare_cached("SELECT result, received_at FROM sync_events WHERE event_id = ?1")?
+                    .query_row([event.event_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if let Some((result, received_at)) = earlier {
+                    let first: Option<EventResult> = serde_json::from_str(&result).ok();
+                    results.push(EventResult {
+                        event_id: event.event_id,
+                        status: EventStatus::Duplicate,
+                        reason: Some("ALREADY_APPLIED".into()),
+                        facts: first.and_then(|f| serde_json::to_value(f).ok()),
+                        received_at: received_at.0,
+                    });
+                    continue;
+                }
+                let result = apply_event(tx, device, event, now)?;
+                tx.prepare_cached(
+                    "INSERT INTO sync_events (event_id, device_id, orq, kind, payload, device_time, received_at, result) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    event.event_id.to_string(),
+                    device.device_id,
+                    device.orq,
+                    event.kind,
+                    event.payload.to_string(),
+                    ts(event.device_time),
+                    ts(now),
+                    serde_json::to_string(&result).unwrap_or_else(|_| "{}".into()),
+                ])?;
+                results.push(result);
+            }
+            Ok(results)
+        })
+    }
+
+    /// Double entries of the org, newest first (for supervisors).
+    pub fn list_conflicts(&self, orq: Orq) -> Result<Vec<serde_json::Value>> {
+        let e = entity("sync_conflicts").ok_or(StoreError::Db(rusqlite::Error::InvalidQuery))?;
+        self.read(|tx| {
+            let sql =
+                select_json_sql(e).replace(" WHERE id = ?1", " WHERE orq = ?1 ORDER BY id DESC");
+            let mut stmt = tx.prepare(&sql)?;
+            let rows = stmt.query_map([orq], |r| r.get::<_, String>(0))?;
+            rows.map(|j| Ok(serde_json::from_str(&j?).unwrap_or_default()))
+                .collect()
+        })
+    }
+
+    // ---- device side ----
+
+    /// Makes this database the replica of a paired device. From now on its
+    /// local changes go to the outbox.
+    pub fn pair(&self, info: &DeviceInfo, server_url: &str, token: &str) -> Result<()> {
+        self.write(|tx| {
+            let existing: Option<i64> = tx.query_row("SELECT device_id FROM device_identity", [], |r| r.get(0)).optional()?;
+            match existing {
+                Some(id) if id != info.device_id => Err(DomainError::invalid(
+                    "token",
+                    format!("this database belongs to device {id}; use a new database file for device {}", info.device_id),
+                )
+                .into()),
+                Some(_) => {
+                    tx.execute("UPDATE device_identity SET server_url = ?1, token = ?2", params![server_url, token])?;
+                    Ok(())
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO device_identity (id, device_id, orq, venue_id, name, server_url, token) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![info.device_id, info.orq, info.venue_id, info.name, server_url, token],
+                    )?;
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    pub fn pairing(&self) -> Result<Option<Pairing>> {
+        self.read(|tx| {
+            Ok(tx
+                .query_row("SELECT device_id, orq, venue_id, name, server_url, token, cursor FROM device_identity", [], |r| {
+                    Ok(Pairing {
+                        info: DeviceInfo { device_id: r.get(0)?, orq: r.get(1)?, venue_id: r.get(2)?, name: r.get(3)? },
+                        server_url: r.get(4)?,
+                        token: r.get(5)?,
+                        cursor: r.get(6)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    /// Applies one pulled page and stores its cursor in the same transaction,
+    /// so an interrupted pull resumes exactly where it stopped. Rows with a
+    /// local change the server has not acknowledged yet are left alone.
+    pub fn apply_change_page(
+        &self,
+        page: &ChangePage,
+        clock_offset_ms: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        // Rows arrive in change order, not dependency order (a slot updated
+        // after its reservations comes after them): foreign keys are checked
+        // by the server, not by the replica.
+        self.write_without_foreign_keys(|tx| {
+            let mut applied = 0;
+            for change in &page.changes {
+                let Some(e) = entity(&change.entity) else { continue };
+                let pending: bool = tx
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND entity = ?1 AND entity_id = ?2)")?
+                    .query_row(params![change.entity, change.entity_id], |r| r.get(0))?;
+                if pending {
+                    continue;
+                }
+                match (&*change.op, &change.row) {
+                    ("upsert", Some(row)) => {
+                        tx.prepare_cached(&upsert_sql(e))?.execute([row.to_string()])?;
+                    }
+                    _ => {
+                        tx.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?1", e.table, e.key))?.execute([&change.entity_id])?;
+                    }
+                }
+                applied += 1;
+            }
+            tx.execute(
+                "UPDATE device_identity SET cursor = ?1, last_sync_at = ?2, server_reachable = 1, last_error = NULL, \
+                 clock_offset_ms = coalesce(?3, clock_offset_ms)",
+                params![page.next_cursor, ts(now), clock_offset_ms],
+            )?;
+            Ok(applied)
+        })
+    }
+
+    /// Pending outbox events, oldest first, with their retry state.
+    pub fn pending_events(&self) -> Result<Vec<(Event, crate::sync::plan::PendingEvent)>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT event_id, kind, payload, operator_id, device_time, attempts, next_attempt_at FROM outbox WHERE state = 'pending' ORDER BY event_id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let id: String = r.get(0)?;
+                let payload: String = r.get(2)?;
+                Ok((id, r.get::<_, String>(1)?, payload, r.get::<_, Option<i64>>(3)?, r.get::<_, Ts>(4)?, r.get::<_, u32>(5)?, r.get::<_, Option<Ts>>(6)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, kind, payload, operator_id, device_time, attempts, next) = row?;
+                let Ok(event_id) = uuid::Uuid::parse_str(&id) else { continue };
+                let event = Event {
+                    event_id,
+                    kind,
+                    payload: serde_json::from_str(&payload).unwrap_or_default(),
+                    operator_id,
+                    device_time: device_time.0,
+                };
+                out.push((event, crate::sync::plan::PendingEvent { event_id, attempts, next_attempt_at: next.map(|t| t.0) }));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Records the server's answers; each answered event leaves `pending`.
+    pub fn record_event_results(&self, results: &[EventResult]) -> Result<()> {
+        self.write(|tx| {
+            for r in results {
+                tx.prepare_cached(
+                    "UPDATE outbox SET state = ?1, result = ?2, server_received_at = ?3, attempts = attempts + 1 WHERE event_id = ?4 AND state = 'pending'",
+                )?
+                .execute(params![
+                    match r.status {
+                        // A replay of an event applied before: its first answer counts.
+                        EventStatus::Duplicate => r
+                            .facts
+                            .as_ref()
+                            .and_then(|f| f.get("status"))
+                            .and_then(|s| s.as_str())
+                            .filter(|s| ["applied", "conflict", "rejected"].contains(s))
+                            .unwrap_or("duplicate")
+                            .to_string(),
+                        other => other.as_str().to_string(),
+                    },
+                    serde_json::to_string(r).unwrap_or_default(),
+                    ts(r.received_at),
+                    r.event_id.to_string()
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// After a failed push: schedule the retry and remember why.
+    pub fn record_sync_failure(
+        &self,
+        event_ids: &[uuid::Uuid],
+        error: &str,
+        reachable: bool,
+        now: DateTime<Utc>,
+        jitter: f64,
+    ) -> Result<()> {
+        self.write(|tx| {
+            for id in event_ids {
+                let attempts: u32 = tx.query_row("SELECT attempts FROM outbox WHERE event_id = ?1", [id.to_string()], |r| r.get(0)).unwrap_or(0);
+                let next = now + crate::sync::plan::backoff(attempts, jitter);
+                tx.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1 WHERE event_id = ?2 AND state = 'pending'",
+                    params![ts(next), id.to_string()],
+                )?;
+            }
+            tx.execute(
+                "UPDATE device_identity SET last_error = ?1, last_attempt_at = ?2, server_reachable = ?3",
+                params![error, ts(now), reachable],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn record_sync_attempt(
+        &self,
+        now: DateTime<Utc>,
+        clock_offset_ms: Option<i64>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE device_identity SET last_attempt_at = ?1, server_reachable = 1, clock_offset_ms = coalesce(?2, clock_offset_ms)",
+                params![ts(now), clock_offset_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        self.read(|tx| {
+            let counts = |state: &str| -> Result<i64> {
+                Ok(tx.prepare_cached("SELECT count(*) FROM outbox WHERE state = ?1")?.query_row([state], |r| r.get(0))?)
+            };
+            let (pending, rejected) = (counts("pending")?, counts("rejected")?);
+            let conflicts: i64 = tx.query_row("SELECT count(*) FROM sync_conflicts", [], |r| r.get(0))?;
+            let identity = tx
+                .query_row(
+                    "SELECT device_id, orq, venue_id, server_url, cursor, last_sync_at, last_attempt_at, last_error, server_reachable, clock_offset_ms FROM device_identity",
+                    [],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, Option<Ts>>(5)?,
+                            r.get::<_, Option<Ts>>(6)?,
+                            r.get::<_, Option<String>>(7)?,
+                            r.get::<_, bool>(8)?,
+                            r.get::<_, Option<i64>>(9)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            Ok(match identity {
+                None => SyncStatus {
+                    paired: false, device_id: None, orq: None, venue_id: None, server_url: None, cursor: 0, last_sync_at: None,
+                    last_attempt_at: None, last_error: None, server_reachable: false, pending, rejected, conflicts, clock_offset_ms: None, clock_suspect: false,
+                },
+                Some((device_id, orq, venue_id, url, cursor, last_sync, last_attempt, last_error, reachable, offset)) => SyncStatus {
+                    paired: true,
+                    device_id: Some(device_id),
+                    orq: Some(orq),
+                    venue_id: Some(venue_id),
+                    server_url: Some(url),
+                    cursor,
+                    last_sync_at: last_sync.map(|t| t.0),
+                    last_attempt_at: last_attempt.map(|t| t.0),
+                    last_error,
+                    server_reachable: reachable,
+                    pending,
+                    rejected,
+                    conflicts,
+                    clock_offset_ms: offset,
+                    clock_suspect: offset.is_some_and(crate::sync::plan::clock_suspect),
+                },
+            })
+        })
+    }
+
+    /// The outbox, newest first: what the device did and what the server said.
+    pub fn outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT event_id, kind, entity_id, state, result, device_time, server_received_at, attempts FROM outbox ORDER BY event_id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit], |r| {
+                Ok(OutboxEntry {
+                    event_id: uuid::Uuid::parse_str(&r.get::<_, String>(0)?).unwrap_or_default(),
+                    kind: r.get(1)?,
+                    entity_id: r.get(2)?,
+                    state: r.get(3)?,
+                    result: r.get::<_, Option<String>>(4)?.and_then(|s| serde_json::from_str(&s).ok()),
+                    device_time: r.get::<_, Ts>(5)?.0,
+                    server_received_at: r.get::<_, Option<Ts>>(6)?.map(|t| t.0),
+                    attempts: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}

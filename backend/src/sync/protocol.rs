@@ -1,0 +1,102 @@
+//! What travels between a gate device and the server.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// One row change, in the server's sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Change {
+    pub seq: i64,
+    /// Table name: tickets, ticket_reservations, reservation_slots, venues,
+    /// operators, signing_keys, sync_conflicts.
+    pub entity: String,
+    pub entity_id: String,
+    /// `upsert` (with `row`) or `delete`.
+    pub op: String,
+    #[schema(value_type = Option<Object>)]
+    pub row: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChangePage {
+    pub changes: Vec<Change>,
+    /// Give this back as `cursor` for the next page.
+    pub next_cursor: i64,
+    pub has_more: bool,
+    /// How many changes are left after this page (for progress bars).
+    pub remaining: i64,
+    pub server_time: DateTime<Utc>,
+}
+
+/// A change made at a gate, pushed to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// UUID v7, made on the device; the server applies each id once.
+    pub event_id: uuid::Uuid,
+    /// `verify`, `slot_change` or `activate`.
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub operator_id: Option<i64>,
+    /// The device's clock when the change was made.
+    pub device_time: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    pub events: Vec<Event>,
+    /// The device's clock when it sent the batch (for its clock offset).
+    pub sent_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    Applied,
+    /// Already applied before (a replay): nothing changed now.
+    Duplicate,
+    /// Applied as a fact, but it collides with another device's (double entry).
+    Conflict,
+    /// Not applied, with a reason; retrying will not help.
+    Rejected,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::Conflict => "conflict",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventResult {
+    pub event_id: uuid::Uuid,
+    pub status: EventStatus,
+    pub reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub facts: Option<serde_json::Value>,
+    /// When the server first received this event.
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventResults {
+    pub results: Vec<EventResult>,
+    pub server_time: DateTime<Utc>,
+}
+
+/// Who a device token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeviceInfo {
+    pub device_id: i64,
+    pub orq: i64,
+    pub venue_id: i64,
+    pub name: String,
+}
