@@ -150,12 +150,14 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         Some(dir) if dir.is_dir() => api.fallback_service(tower_http::services::ServeDir::new(dir)),
         _ => api.fallback(route_not_found),
     };
-    app.layer(axum::middleware::from_fn(error::json_errors))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    // The JSON-errors layer sits outside the timeout so that a 408 gets the
+    // JSON shape too (the last layer added is the outermost).
+    app.layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(15),
         ))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(TraceLayer::new_for_http())
 }
 
