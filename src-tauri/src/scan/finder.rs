@@ -246,10 +246,10 @@ pub(crate) fn group(finders: &[Finder], max_finders: usize) -> Vec<Triple> {
                     mods.iter().cloned().fold(f64::INFINITY, f64::min),
                     mods.iter().cloned().fold(0.0, f64::max),
                 );
-                // A ticket tilted ~40° away from the camera shows finders
-                // that differ ~2x in size; the timing-pattern check in
-                // `refine` rejects the extra false triples this admits.
-                if mx > mn * 2.2 {
+                // A ticket tilted steeply, close to the camera, shows
+                // finders that differ 2-3x in size; the timing-pattern check
+                // in `refine` rejects the extra false triples this admits.
+                if mx > mn * 3.0 {
                     continue;
                 }
                 // The corner (top-left) is opposite the longest side.

@@ -427,25 +427,39 @@ pub(crate) fn decode_from_finders(
     // The size estimate from finder spacing is rough under perspective and
     // rotation; rank the neighbouring sizes by how well their timing
     // patterns fit, and fit only the best two.
-    let mut hypotheses: Vec<(f64, usize)> = Vec::new();
-    for k in -2i64..=2 {
-        let size = size_estimate as i64 + 4 * k;
-        if !(21..=177).contains(&size) {
-            continue;
-        }
-        let size = size as usize;
-        if let Some(h) = guess_from_finders([tl, tr, bl], modules, size) {
-            hypotheses.push((timing_score(frame, &h, size), size));
-        }
-    }
+    let sizes: Vec<usize> = (-2i64..=2)
+        .map(|k| size_estimate as i64 + 4 * k)
+        .filter(|s| (21..=177).contains(s))
+        .map(|s| s as usize)
+        .collect();
+    let mut hypotheses: Vec<(f64, usize, Option<Homography>)> = sizes
+        .iter()
+        .filter_map(|&size| {
+            let h = guess_from_finders([tl, tr, bl], modules, size)?;
+            Some((timing_score(frame, &h, size), size, None))
+        })
+        .collect();
     hypotheses.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (rank, (score, size)) in hypotheses.into_iter().take(2).enumerate() {
+    // Under strong perspective the three-point guess drifts off the timing
+    // lines and no size scores clearly; then score each size again with its
+    // alignment-pattern fit (dearer: a local search per size).
+    if hypotheses.first().is_some_and(|h| h.0 < 0.5) {
+        hypotheses = sizes
+            .iter()
+            .filter_map(|&size| {
+                let h = grid_from_finders(frame, [tl, tr, bl], modules, size)?;
+                Some((timing_score(frame, &h, size), size, Some(h)))
+            })
+            .collect();
+        hypotheses.sort_by(|a, b| b.0.total_cmp(&a.0));
+    }
+    for (rank, (score, size, h)) in hypotheses.into_iter().take(2).enumerate() {
         // A timing line that does not alternate is no QR grid: this is what
         // turns away most triples made of texture, cheaply.
         if score < 0.2 || (rank > 0 && Instant::now() > deadline) {
             break;
         }
-        let Some(h) = grid_from_finders(frame, [tl, tr, bl], modules, size) else {
+        let Some(h) = h.or_else(|| grid_from_finders(frame, [tl, tr, bl], modules, size)) else {
             continue;
         };
         let n = size as f64;
