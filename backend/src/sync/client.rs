@@ -172,9 +172,19 @@ impl SyncEngine {
                 Err(e) => {
                     let store = self.store.clone();
                     let (message, reachable) = (e.to_string(), !matches!(e, SyncError::Network(_)));
+                    // A server that answered with an error gets these events
+                    // back only after a backoff; an unreachable one is retried
+                    // as soon as it is back (the watch loop paces the rounds).
+                    let backed_off = if reachable { due } else { Vec::new() };
                     let jitter = jitter();
                     blocking(move || {
-                        store.record_sync_failure(&due, &message, reachable, Utc::now(), jitter)
+                        store.record_sync_failure(
+                            &backed_off,
+                            &message,
+                            reachable,
+                            Utc::now(),
+                            jitter,
+                        )
                     })
                     .await?;
                     return Err(e);

@@ -1,0 +1,396 @@
+//! Sync end to end: a real `entrada serve` and real device processes
+//! (`entrada sync`, `entrada gate verify`) on 127.0.0.1, real SQLite files.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveTime, Utc};
+use entrada::domain::{ActivationMode, Contact, NewSlot, NewTicket, Orq};
+use entrada::store::{ReserveRequest, Store};
+
+const BIN: &str = env!("CARGO_BIN_EXE_entrada");
+
+struct Server {
+    child: Child,
+    url: String,
+    port: u16,
+}
+
+impl Server {
+    fn start(db: &Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(db, port)
+    }
+
+    /// Restarts on a known port: devices keep the URL they paired with.
+    fn start_on(db: &Path, port: u16) -> Self {
+        let child = Command::new(BIN)
+            .args([
+                "serve",
+                "--db",
+                db.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("ENTRADA_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !healthy(port) {
+            assert!(Instant::now() < deadline, "server did not become healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, url, port }
+    }
+
+    fn stop(mut self) {
+        // SIGTERM by PID: the server finishes in-flight requests and exits.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn healthy(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.starts_with("HTTP/1.1 200")
+}
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("ENTRADA_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn device_add(server_db: &Path, orq: i64, venue: i64, name: &str) -> String {
+    let (code, out) = run(&[
+        "device",
+        "add",
+        "--db",
+        server_db.to_str().unwrap(),
+        "--orq",
+        &orq.to_string(),
+        "--venue",
+        &venue.to_string(),
+        "--name",
+        name,
+    ]);
+    assert_eq!(code, 0);
+    out.trim().to_string()
+}
+
+fn sync(device_db: &Path, server: Option<(&str, &str)>) -> (i32, serde_json::Value) {
+    let mut args = vec!["sync", "--db", device_db.to_str().unwrap(), "--once"];
+    if let Some((url, token)) = server {
+        args.extend(["--server", url, "--token", token]);
+    }
+    let (code, out) = run(&args);
+    (
+        code,
+        serde_json::from_str(out.trim()).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn verify(device_db: &Path, operator: i64, code: &str) -> (i32, serde_json::Value) {
+    let (status, out) = run(&[
+        "gate",
+        "verify",
+        "--db",
+        device_db.to_str().unwrap(),
+        "--operator",
+        &operator.to_string(),
+        code,
+    ]);
+    (status, serde_json::from_str(out.trim()).unwrap())
+}
+
+/// A server DB with org `orq`, one UTC venue, today's all-day slot and
+/// `n` tickets reserved on it: `{prefix}-{i}`.
+fn seed(db: &Path, orq: i64, prefix: &str, n: usize) -> i64 {
+    let store = Store::open(db).unwrap();
+    let now = Utc::now();
+    let venue = store
+        .add_venue(Orq(orq), "Gate test venue", "UTC", now)
+        .unwrap();
+    let slot = store
+        .create_slot(
+            Orq(orq),
+            &NewSlot {
+                venue_id: venue.id,
+                date: now.date_naive(),
+                start_time: NaiveTime::MIN,
+                end_time: NaiveTime::from_hms_opt(23, 59, 59).unwrap(),
+                total_capacity: 1000,
+            },
+            now,
+        )
+        .unwrap();
+    let tickets: Vec<_> = (0..n)
+        .map(|i| NewTicket::plain(&format!("{prefix}-{i}"), ActivationMode::Immediate).unwrap())
+        .collect();
+    store.insert_tickets(Orq(orq), &tickets, now).unwrap();
+    let contact = Contact::validate("gate@example.com", "+12025551234").unwrap();
+    for t in &tickets {
+        let req = ReserveRequest {
+            ticket: t.ticket_code.clone(),
+            slot_id: slot.id,
+            contact: contact.clone(),
+        };
+        store.reserve_slot(Orq(orq), &req, now).unwrap();
+    }
+    venue.id.0
+}
+
+fn server_verified(db: &Path) -> Vec<(String, Option<i64>)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare("SELECT ticket_code, verified_by FROM tickets WHERE verified_at IS NOT NULL ORDER BY ticket_code").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+fn tmp() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    (dir, server_db)
+}
+
+#[test]
+fn three_devices_keep_admitting_while_the_server_is_down_and_catch_up() {
+    let (dir, server_db) = tmp();
+    let venue = seed(&server_db, 1, "T", 30);
+    let devices: Vec<(PathBuf, String)> = (0..3)
+        .map(|i| {
+            (
+                dir.path().join(format!("gate{i}.db")),
+                device_add(&server_db, 1, venue, &format!("Gate {i}")),
+            )
+        })
+        .collect();
+    let server = Server::start(&server_db);
+    let port = server.port;
+    for (db, token) in &devices {
+        let (code, report) = sync(db, Some((&server.url, token)));
+        assert_eq!(code, 0, "{report}");
+        assert_eq!(report["status"]["paired"], true);
+    }
+    server.stop();
+
+    // Offline: each gate admits its ten; the sync attempt fails and says so.
+    for (d, (db, _)) in devices.iter().enumerate() {
+        for i in 0..10 {
+            let (status, v) = verify(db, d as i64 + 1, &format!("T-{}", d * 10 + i));
+            assert_eq!((status, v["verdict"].as_str()), (0, Some("ADMIT")), "{v}");
+        }
+        let (code, report) = sync(db, None);
+        assert_ne!(code, 0, "sync must fail while the server is down");
+        assert_eq!(report["status"]["pending"], 10);
+        assert_eq!(report["status"]["server_reachable"], false);
+    }
+    assert!(server_verified(&server_db).is_empty());
+
+    let server = Server::start_on(&server_db, port);
+    for (db, _) in &devices {
+        let (code, report) = sync(db, None);
+        assert_eq!(code, 0, "{report}");
+        assert_eq!(report["round"]["applied"], 10);
+        assert_eq!(report["status"]["pending"], 0);
+    }
+    // Every verification arrived once, with its operator.
+    let verified = server_verified(&server_db);
+    assert_eq!(verified.len(), 30);
+    for (code, by) in &verified {
+        let i: usize = code[2..].parse().unwrap();
+        assert_eq!(*by, Some(i as i64 / 10 + 1), "{code}");
+    }
+    assert_eq!(count(&server_db, "SELECT count(*) FROM sync_events"), 30);
+    // A second round converges every replica on the server's view.
+    for (db, _) in &devices {
+        assert_eq!(sync(db, None).0, 0);
+        assert_eq!(
+            count(
+                db,
+                "SELECT count(*) FROM tickets WHERE verified_at IS NOT NULL"
+            ),
+            30
+        );
+        let (status, v) = verify(db, 9, "T-25");
+        assert_eq!(
+            (status, v["verdict"].as_str()),
+            (1, Some("ALREADY_VERIFIED"))
+        );
+    }
+    drop(server);
+}
+
+#[test]
+fn double_entry_on_two_offline_gates_is_one_verification_and_one_conflict() {
+    let (dir, server_db) = tmp();
+    let venue = seed(&server_db, 1, "D", 3);
+    let a = dir.path().join("a.db");
+    let b = dir.path().join("b.db");
+    let (ta, tb) = (
+        device_add(&server_db, 1, venue, "A"),
+        device_add(&server_db, 1, venue, "B"),
+    );
+    let server = Server::start(&server_db);
+    assert_eq!(sync(&a, Some((&server.url, &ta))).0, 0);
+    assert_eq!(sync(&b, Some((&server.url, &tb))).0, 0);
+    let port = server.port;
+    server.stop();
+
+    // Both gates are offline; the same ticket is shown at both, A first.
+    assert_eq!(verify(&a, 1, "D-0").1["verdict"], "ADMIT");
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(verify(&b, 2, "D-0").1["verdict"], "ADMIT");
+
+    let server = Server::start_on(&server_db, port);
+    // B syncs first: the server must still keep A's earlier verification.
+    let (_, rb) = sync(&b, None);
+    let (_, ra) = sync(&a, None);
+    assert_eq!(
+        (
+            rb["round"]["applied"].as_i64(),
+            ra["round"]["conflicts"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        server_verified(&server_db),
+        vec![("D-0".to_string(), Some(1))]
+    );
+    assert_eq!(count(&server_db, "SELECT count(*) FROM sync_conflicts WHERE ticket_code = 'D-0' AND first_operator_id = 1 AND second_operator_id = 2"), 1);
+    // Both devices learn of it on their next pull.
+    for db in [&a, &b] {
+        let (_, report) = sync(db, None);
+        assert_eq!(report["status"]["conflicts"], 1, "{}", db.display());
+    }
+    assert_eq!(
+        count(
+            &b,
+            "SELECT verified_by FROM tickets WHERE ticket_code = 'D-0'"
+        ),
+        1
+    );
+    drop(server);
+}
+
+#[test]
+fn a_device_never_receives_another_orgs_rows() {
+    let (dir, server_db) = tmp();
+    seed(&server_db, 1, "ORG1", 5);
+    let venue2 = seed(&server_db, 2, "ORG2", 4);
+    let token = device_add(&server_db, 2, venue2, "Org 2 gate");
+    let server = Server::start(&server_db);
+    let device = dir.path().join("org2.db");
+    assert_eq!(sync(&device, Some((&server.url, &token))).0, 0);
+    for table in [
+        "tickets",
+        "ticket_reservations",
+        "reservation_slots",
+        "venues",
+    ] {
+        assert_eq!(
+            count(
+                &device,
+                &format!("SELECT count(*) FROM {table} WHERE orq <> 2")
+            ),
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(count(&device, "SELECT count(*) FROM tickets"), 4);
+    // Its gate refuses org 1's ticket as unknown.
+    assert_eq!(verify(&device, 1, "ORG1-0").1["verdict"], "UNKNOWN_TICKET");
+    // And a made-up token gets nothing.
+    let (code, _) = sync(&dir.path().join("x.db"), Some((&server.url, "dev_forged")));
+    assert_ne!(code, 0);
+    drop(server);
+}
+
+#[test]
+fn an_interrupted_first_sync_resumes_from_its_cursor() {
+    let (dir, server_db) = tmp();
+    let venue = seed(&server_db, 1, "P", 120);
+    let token = device_add(&server_db, 1, venue, "Pager");
+    let server = Server::start(&server_db);
+    let device = dir.path().join("pager.db");
+    // Small pages: the cursor after the sync equals the server's last seq for the org.
+    let (code, out) = run(&[
+        "sync",
+        "--db",
+        device.to_str().unwrap(),
+        "--server",
+        &server.url,
+        "--token",
+        &token,
+        "--once",
+        "--page-size",
+        "25",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(report["round"]["pages"].as_i64().unwrap() >= 10, "{report}");
+    let last_seq = count(&server_db, "SELECT max(seq) FROM change_log WHERE orq = 1");
+    assert_eq!(report["status"]["cursor"].as_i64(), Some(last_seq));
+    assert_eq!(count(&device, "SELECT count(*) FROM tickets"), 120);
+    // Pretend the process died after three pages: rewind the cursor and the
+    // rows after it; the next round re-reads only what is missing.
+    let conn = rusqlite::Connection::open(&device).unwrap();
+    conn.execute("UPDATE device_identity SET cursor = 75", [])
+        .unwrap();
+    let (code, out) = run(&[
+        "sync",
+        "--db",
+        device.to_str().unwrap(),
+        "--once",
+        "--page-size",
+        "25",
+    ]);
+    assert_eq!(code, 0);
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        report["round"]["pulled"].as_i64(),
+        Some(count(
+            &server_db,
+            "SELECT count(*) FROM change_log WHERE orq = 1 AND seq > 75"
+        ))
+    );
+    drop(server);
+}
