@@ -105,83 +105,9 @@ impl<'a> LocalMean<'a> {
     }
 }
 
-/// rqrr's own binarisation (`PreparedImage::prepare`), re-implemented on a
-/// plain slice in floating point. rqrr does three integer divisions per
-/// pixel through a per-pixel closure (5–8 ms at 1280x720); this is the same
-/// rule at a fraction of the cost. Rounding differs from rqrr's integer
-/// truncation on a handful of borderline pixels.
-///
-/// Each row is scanned in both directions with an exponential moving average
-/// over w/8 pixels (the direction alternates per row, and the averages carry
-/// over between rows); a pixel is dark when it is more than 5% below the mean
-/// of the two averages.
-pub fn rqrr_threshold(frame: &Frame) -> Vec<u8> {
-    let (w, h) = (frame.width(), frame.height());
-    if w == 0 || h == 0 {
-        return Vec::new();
-    }
-    let luma = frame.luma();
-    let s = (w / 8).max(1) as f32;
-    let decay = (s - 1.0) / s;
-    let scale = 0.95 / (2.0 * s);
-    let mut row_average = vec![0f32; w];
-    let (mut avg_v, mut avg_u) = (0f32, 0f32);
-    let mut out = vec![0u8; w * h];
-    for y in 0..h {
-        let row = &luma[y * w..(y + 1) * w];
-        // Forward and backward passes; which one feeds avg_v alternates per
-        // row in rqrr, and the running averages carry over between rows.
-        let (fwd, bwd) = if y.is_multiple_of(2) {
-            (&mut avg_u, &mut avg_v)
-        } else {
-            (&mut avg_v, &mut avg_u)
-        };
-        for x in 0..w {
-            *fwd = *fwd * decay + row[x] as f32;
-            row_average[x] = *fwd;
-        }
-        for x in (0..w).rev() {
-            *bwd = *bwd * decay + row[x] as f32;
-            row_average[x] += *bwd;
-        }
-        let out_row = &mut out[y * w..(y + 1) * w];
-        for x in 0..w {
-            out_row[x] = ((row[x] as f32) < row_average[x] * scale) as u8;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rqrr_threshold_matches_rqrr() {
-        // Compare with rqrr's own prepare() through a probe: pixels that rqrr
-        // prepares as black read back as non-white.
-        let (w, h) = (97, 61);
-        let luma: Vec<u8> = (0..w * h)
-            .map(|i| ((i * 37 + (i / w) * 11) % 251) as u8)
-            .collect();
-        let f = Frame::from_luma(w, h, luma.clone()).unwrap();
-        let ours = rqrr_threshold(&f);
-        let theirs = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| luma[y * w + x]);
-        let mut differ = 0;
-        for y in 0..h {
-            for x in 0..w {
-                // rqrr's pixel colour type is not exported, but compares with
-                // its u8 code: 0 = white.
-                let dark = theirs.get_pixel_at(x, y) != 0u8;
-                differ += ((ours[y * w + x] == 1) != dark) as usize;
-            }
-        }
-        // rqrr truncates its running averages at every step (biasing them
-        // about half a grey level low); on this worst-case input, where
-        // every pixel is random, that flips ~1% of pixels sitting right at
-        // the threshold.
-        assert!(differ * 50 < w * h, "{differ} of {} pixels differ", w * h);
-    }
 
     #[test]
     fn follows_a_brightness_gradient() {

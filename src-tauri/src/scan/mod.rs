@@ -14,7 +14,7 @@ pub mod geometry;
 mod refine;
 mod repeat;
 
-pub use binarize::{adaptive_threshold, rqrr_threshold};
+pub use binarize::{adaptive_threshold, LocalMean};
 pub use decoder::{DecodeStats, Decoded, Decoder, DecoderConfig};
 pub use frame::{Frame, FrameError};
 pub use repeat::RepeatSuppressor;
