@@ -11,11 +11,11 @@ const { req, folder, fnBody } = require('./lib');
 const { roleMatrixFolder } = require('./gen-role-matrix');
 
 // Flip to false once the server refuses unknown operator ids (see README, "Known bugs").
-const KNOWN_BUG_UNKNOWN_OPERATOR = true;
+const KNOWN_BUG_UNKNOWN_OPERATOR = false;
 // Flip to false once a leap-second time (HH:MM:60) is refused as INVALID_INPUT.
-const KNOWN_BUG_LEAP_SECOND = true;
+const KNOWN_BUG_LEAP_SECOND = false;
 // Flip to false once a reservation after the ticket's expiry is refused (OUTSIDE_VALIDITY).
-const KNOWN_BUG_RESERVE_AFTER_EXPIRY = true;
+const KNOWN_BUG_RESERVE_AFTER_EXPIRY = false;
 
 const EMAIL = 'Ana.Customer@Example.COM';
 const PHONE = '+34 600 111 222';
@@ -1652,9 +1652,10 @@ const crossTenant = folder('09 cross-tenant isolation', 'Org-2 tokens get 404 on
     expect: { status: 200 },
     test() { pm.test('admit false, UNKNOWN_TICKET, no org-1 facts', () => { pm.expect(J.verdict).to.eql('UNKNOWN_TICKET'); pm.expect(J).to.not.have.any.keys('slot_id', 'reservation_id', 'verified_at'); }); },
   }),
-  o2('org-2 gate verifying an org-1 ticket -> 422 UNKNOWN_TICKET', {
+  o2('org-2 verifying an org-1 ticket as org-1\'s operator -> 404 (that operator does not exist in org 2)', {
     method: 'POST', path: '/api/operator/verify-ticket', body: { ticket_id: 'G-ADMIT4', operator_id: 1 },
-    expect: { status: 422, code: 'UNKNOWN_TICKET' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+    test() { pm.test('the unknown entity is the operator', () => pm.expect(J.error.details.entity).to.eql('operator')); },
   }),
   o2('org-2 "may it reserve?" on an org-1 ticket -> UNKNOWN_TICKET', {
     method: 'POST', path: '/api/tickets/validate', body: { ticket_code: 'R-3' },

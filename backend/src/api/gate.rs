@@ -89,7 +89,12 @@ pub async fn verify_ticket(
                 message: format!("this token belongs to operator {token_op}, not {body_op}"),
             })
         }
-        (Some(op), _) | (None, Some(op)) => op,
+        (Some(op), _) => op,
+        // A token not bound to an operator names one in the body: it must exist.
+        (None, Some(op)) => {
+            state.run(move |s| s.get_operator(p.orq, op)).await?;
+            op
+        }
         (None, None) => {
             return Err(crate::domain::DomainError::invalid(
                 "operator_id",

@@ -217,19 +217,33 @@ pub fn check_reservable(
     if existing.is_some_and(|r| r.status != ReservationStatus::Cancelled) {
         return Err(DomainError::AlreadyReserved);
     }
-    check_slot_bookable(slot, venue, now)
+    check_slot_bookable(ticket, slot, venue, now)
 }
 
-/// A slot takes a new reservation (or a rescheduled one) if it is open, has a
-/// free place and has not ended yet on the venue's clock.
+/// A slot takes `ticket`'s new (or rescheduled) reservation if it is open,
+/// has a free place, has not ended yet on the venue's clock, and starts
+/// before the ticket expires.
 pub fn check_slot_bookable(
+    ticket: &super::Ticket,
     slot: &super::Slot,
     venue: &super::Venue,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
+    use chrono::TimeZone;
     let local_now = now.with_timezone(&venue.timezone).naive_local();
     if chrono::NaiveDateTime::new(slot.date, slot.end_time) <= local_now {
         return Err(DomainError::SlotInPast);
+    }
+    if let Some(expires_at) = ticket.expires_at {
+        let local_start = chrono::NaiveDateTime::new(slot.date, slot.start_time);
+        let starts = venue
+            .timezone
+            .from_local_datetime(&local_start)
+            .earliest()
+            .map_or_else(|| local_start.and_utc(), |t| t.with_timezone(&Utc));
+        if starts >= expires_at {
+            return Err(DomainError::OutsideValidity { date: slot.date });
+        }
     }
     slot.check_can_take_place()
 }
@@ -311,6 +325,18 @@ mod reservable_tests {
         assert_eq!(
             check_reservable(&active, Some(&cancelled), &open, &venue, before),
             Err(DomainError::AlreadyReserved)
+        );
+        // A slot starting after the ticket expires is outside its validity.
+        let mut expiring = active.clone();
+        expiring.expires_at = Some(Utc.with_ymd_and_hms(2025, 12, 1, 13, 59, 0).unwrap()); // slot starts 14:00 UTC
+        assert_eq!(
+            check_reservable(&expiring, None, &open, &venue, before),
+            Err(DomainError::OutsideValidity { date: open.date })
+        );
+        expiring.expires_at = Some(Utc.with_ymd_and_hms(2025, 12, 1, 14, 1, 0).unwrap());
+        assert_eq!(
+            check_reservable(&expiring, None, &open, &venue, before),
+            Ok(())
         );
         let inactive = ticket(ActivationStatus::Inactive, TicketStatus::Minted);
         assert_eq!(

@@ -145,6 +145,10 @@ pub fn parse_time(field: &'static str, raw: &str) -> Result<NaiveTime, DomainErr
             "must be a time HH:MM or HH:MM:SS",
         ));
     }
+    // chrono reads second 60 as a leap second; a slot boundary never is one.
+    if raw.len() == 8 && &raw[6..] > "59" {
+        return Err(DomainError::invalid(field, "is not a valid time of day"));
+    }
     NaiveTime::parse_from_str(raw, fmt)
         .map_err(|_| DomainError::invalid(field, "is not a valid time of day"))
 }
@@ -398,6 +402,7 @@ pub(crate) mod tests {
             (1, "'; DROP--", "09:00", "12:00", Some(1), "date"),
             (1, "2025-12-01", "9:00", "12:00", Some(1), "start_time"),
             (1, "2025-12-01", "25:00", "12:00", Some(1), "start_time"),
+            (1, "2025-12-01", "18:00:60", "19:00", Some(1), "start_time"),
             (1, "2025-12-01", "09:00", "09:00", Some(1), "end_time"),
             (1, "2025-12-01", "12:00", "09:00", Some(1), "end_time"),
             (1, "2025-12-01", "09:00", "12:00", Some(0), "total_capacity"),

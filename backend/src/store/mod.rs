@@ -257,11 +257,20 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 /// Maps a constraint violation to the domain error the caller names; any
 /// other error stays a database error.
+/// Only a UNIQUE / PRIMARY KEY violation means "already exists"; a CHECK
+/// violation means a value got past validation, reported as invalid input.
 pub(crate) fn on_constraint(e: rusqlite::Error, domain: DomainError) -> StoreError {
-    if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
-        StoreError::Domain(domain)
-    } else {
-        StoreError::Db(e)
+    const UNIQUE: i32 = 2067; // SQLITE_CONSTRAINT_UNIQUE
+    const PRIMARY_KEY: i32 = 1555; // SQLITE_CONSTRAINT_PRIMARYKEY
+    const CHECK: i32 = 275; // SQLITE_CONSTRAINT_CHECK
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if matches!(f.extended_code, UNIQUE | PRIMARY_KEY) => {
+            StoreError::Domain(domain)
+        }
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == CHECK => StoreError::Domain(
+            DomainError::invalid("value", "rejected by a database constraint"),
+        ),
+        _ => StoreError::Db(e),
     }
 }
 

@@ -153,7 +153,7 @@ impl Store {
             }
             let target = require_slot(tx, orq, new_slot)?;
             let venue = require_venue(tx, orq, target.venue_id)?;
-            check_slot_bookable(&target, &venue, now)?;
+            check_slot_bookable(&ticket, &target, &venue, now)?;
             let old = require_slot(tx, orq, reservation.slot_id)?;
             change_booking(tx, &old, -1, now)?;
             change_booking(tx, &target, 1, now)?;

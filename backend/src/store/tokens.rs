@@ -65,6 +65,10 @@ impl Store {
             if let Some(venue) = venue_id {
                 super::venues::require_venue(tx, orq, venue)?;
             }
+            // A staff token's user id is an operator of the org: recorded as verified_by.
+            if let (true, Some(id)) = (role != Role::Customer, user_id) {
+                super::venues::require_operator(tx, orq, OperatorId(id))?;
+            }
             tx.execute(
                 "INSERT INTO api_tokens (token_hash, orq, role, user_id, venue_id, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -127,11 +131,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("t.db")).unwrap();
         let now = Utc::now();
-        let (a, pa) = store
+        // A staff token's user id must be an operator of the org.
+        let err = store
             .create_token(Orq(1), Role::Operator, Some(5), None, now)
+            .unwrap_err();
+        assert_eq!(err.code(), "NOT_FOUND");
+        let op = store
+            .add_operator(Orq(1), Role::Operator, "Ana", None, now)
+            .unwrap()
+            .id
+            .0;
+        let (a, pa) = store
+            .create_token(Orq(1), Role::Operator, Some(op), None, now)
             .unwrap();
         let (b, _) = store
-            .create_token(Orq(1), Role::Operator, Some(5), None, now)
+            .create_token(Orq(1), Role::Operator, Some(op), None, now)
             .unwrap();
         assert_ne!(a, b);
         assert!(a.starts_with(TOKEN_PREFIX) && a.len() == 68);

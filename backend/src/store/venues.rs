@@ -23,6 +23,15 @@ pub(crate) fn require_venue(tx: &Transaction<'_>, orq: Orq, id: VenueId) -> Resu
     load_venue(tx, orq, id)?.ok_or_else(|| DomainError::NotFound { entity: "venue" }.into())
 }
 
+pub(crate) fn require_operator(tx: &Transaction<'_>, orq: Orq, id: OperatorId) -> Result<Operator> {
+    tx.prepare_cached(&format!(
+        "SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?1 AND orq = ?2"
+    ))?
+    .query_row(params![id, orq], codec::operator)
+    .optional()?
+    .ok_or_else(|| DomainError::NotFound { entity: "operator" }.into())
+}
+
 impl Store {
     pub fn add_venue(
         &self,
