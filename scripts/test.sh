@@ -19,10 +19,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace --locked 2>&1 | tee "$log"
 
-step "benchmark smoke run (numbers in BENCHMARKS.md come from full runs)"
+step "API contract suite: newman against a fresh entrada serve"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/entrada"
+bash tests/api/run.sh "$bin" 2>&1 | tee -a "$log"
+
+step "benchmark smoke runs (numbers in BENCHMARKS.md come from full runs)"
 cargo bench -p entrada --bench store_throughput --locked -- --quick
 
-passed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) s += $i } END { print s + 0 }' "$log")
-failed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")
+# cargo's "test result: ok. N passed; M failed" and newman's "newman: N passed, M failed"
+count() { awk -v word="$1" '/^test result:|^newman:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ "^" word) s += $i } END { print s + 0 }' "$log"; }
+passed=$(count passed)
+failed=$(count failed)
 echo
 echo "tests: $passed passed, $failed failed"
