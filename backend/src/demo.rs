@@ -155,6 +155,7 @@ fn build(
         t.product_id = Some(1);
         t.user_id = Some(1);
         t.expires_at = expires;
+        t.purchase_email = Some("visitor@example.com".into());
         store.insert_tickets(orq, &[t], now)?;
         Ok(())
     };
@@ -223,7 +224,12 @@ fn build(
     // 200 more activated tickets per org for lists and lookups.
     for orq in [Orq(1), Orq(2)] {
         let batch: Vec<NewTicket> = (1..=200)
-            .map(|i| NewTicket::plain(&format!("DEMO-{}-{i:04}", orq.0), ActivationMode::Deferred))
+            .map(|i| {
+                let mut t =
+                    NewTicket::plain(&format!("DEMO-{}-{i:04}", orq.0), ActivationMode::Deferred)?;
+                t.purchase_email = Some(format!("buyer{i}@example.com"));
+                Ok::<_, crate::domain::DomainError>(t)
+            })
             .collect::<std::result::Result<_, _>>()?;
         store.insert_tickets(orq, &batch, now)?;
     }

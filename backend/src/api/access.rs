@@ -43,7 +43,10 @@ pub fn customer_or_admin(caller: &Caller) -> Result<&Principal, ApiError> {
 /// Whether `p` may see this ticket at all.
 pub fn may_see(p: &Principal, ticket: &Ticket) -> bool {
     match p.role {
-        Role::Customer => p.user_id.is_some() && ticket.user_id == p.user_id,
+        Role::Customer => match &p.ticket_code {
+            Some(code) => *code == ticket.ticket_code,
+            None => p.user_id.is_some() && ticket.user_id == p.user_id,
+        },
         _ => true,
     }
 }

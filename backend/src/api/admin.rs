@@ -111,6 +111,7 @@ struct CsvRow {
     activation_mode: Option<String>,
     expires_at: Option<String>,
     entitlements: Option<String>,
+    purchase_email: Option<String>,
 }
 
 fn ticket_from_csv(row: CsvRow) -> Result<NewTicket, DomainError> {
@@ -137,11 +138,12 @@ fn ticket_from_csv(row: CsvRow) -> Result<NewTicket, DomainError> {
             .map(|e| serde_json::from_str(&e))
             .transpose()
             .map_err(|_| DomainError::invalid("entitlements", "must be JSON"))?,
+        purchase_email: row.purchase_email.filter(|e| !e.is_empty()),
     })
 }
 
 #[utoipa::path(post, path = "/api/admin/tickets/import", tag = "admin",
-    request_body(content = String, content_type = "text/csv", description = "Header: ticket_code,order_id,product_id,user_id,activation_mode,expires_at,entitlements (only ticket_code required)"),
+    request_body(content = String, content_type = "text/csv", description = "Header: ticket_code,order_id,product_id,user_id,activation_mode,expires_at,entitlements,purchase_email (only ticket_code required)"),
     responses((status = 201, body = [Ticket]), (status = 422, description = "A bad row; details.line says which", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn import_tickets(
     State(state): State<AppState>,

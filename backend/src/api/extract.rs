@@ -94,9 +94,11 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(ApiError::Unauthorized)?;
         let store = state.store.clone();
         let token = token.to_owned();
-        let principal = tokio::task::spawn_blocking(move || store.principal_for_token(&token))
-            .await
-            .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR))??;
+        let principal = tokio::task::spawn_blocking(move || {
+            store.principal_for_token(&token, chrono::Utc::now())
+        })
+        .await
+        .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR))??;
         principal
             .map(|p| Caller(Some(p)))
             .ok_or(ApiError::Unauthorized)

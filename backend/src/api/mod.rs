@@ -105,6 +105,7 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         )
         .route("/api/reservation-slots/available", get(slots::available))
         .route("/api/tickets", get(tickets::own_tickets))
+        .route("/api/customer/session", post(tickets::customer_session))
         .route("/api/tickets/validate", post(tickets::validate))
         .route("/api/tickets/{ticket_id}/activate", post(tickets::activate))
         .route("/api/tickets/{ticket_id}/status", get(tickets::status))

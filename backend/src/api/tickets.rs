@@ -126,3 +126,45 @@ pub async fn own_tickets(
             .await?,
     ))
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionBody {
+    #[schema(example = "TKT-2025-ABC123")]
+    pub ticket_code: String,
+    /// The purchase e-mail (or the one given when reserving).
+    #[schema(example = "john@example.com")]
+    pub email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomerSession {
+    /// A customer token for this one ticket: `Authorization: Bearer …`.
+    pub token: String,
+    pub ticket_code: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+#[utoipa::path(post, path = "/api/customer/session", tag = "tickets", request_body = SessionBody,
+    responses((status = 201, body = CustomerSession), (status = 404, description = "No ticket with this code and e-mail", body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn customer_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<SessionBody>,
+) -> Result<(axum::http::StatusCode, Json<CustomerSession>), ApiError> {
+    state.limiter.check("session", caller.0.as_ref(), ip.0)?;
+    let code = parse_code(&body.ticket_code)?;
+    let (token, p, expires_at) = state
+        .run(move |s| s.customer_session(&code, &body.email, Utc::now()))
+        .await?;
+    let ticket_code = p.ticket_code.map(|c| c.to_string()).unwrap_or_default();
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(CustomerSession {
+            token,
+            ticket_code,
+            expires_at,
+        }),
+    ))
+}

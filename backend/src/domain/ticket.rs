@@ -101,6 +101,8 @@ pub struct Ticket {
     pub activation_status: ActivationStatus,
     pub activated_at: Option<DateTime<Utc>>,
     pub activation_mode: ActivationMode,
+    /// The e-mail the ticket was bought with; with the code it opens the customer page.
+    pub purchase_email: Option<String>,
 }
 
 impl Ticket {
@@ -178,6 +180,8 @@ pub struct NewTicket {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub entitlements: Option<serde_json::Value>,
+    #[serde(default)]
+    pub purchase_email: Option<String>,
 }
 
 impl NewTicket {
@@ -190,6 +194,7 @@ impl NewTicket {
             activation_mode: mode,
             expires_at: None,
             entitlements: None,
+            purchase_email: None,
         })
     }
 
@@ -236,6 +241,7 @@ pub(crate) mod tests {
             activation_status: activation,
             activated_at: None,
             activation_mode: ActivationMode::Deferred,
+            purchase_email: None,
         }
     }
 

@@ -148,7 +148,7 @@ pub fn slot(row: &Row<'_>) -> rusqlite::Result<Slot> {
 
 pub const TICKET_COLUMNS: &str = "ticket_code, orq, order_id, product_id, user_id, status, \
      entitlements, expires_at, created_at, updated_at, customer_email, customer_phone, \
-     reserved_at, verified_at, verified_by, activation_status, activated_at, activation_mode";
+     reserved_at, verified_at, verified_by, activation_status, activated_at, activation_mode, purchase_email";
 
 pub fn ticket(row: &Row<'_>) -> rusqlite::Result<Ticket> {
     Ok(Ticket {
@@ -172,6 +172,7 @@ pub fn ticket(row: &Row<'_>) -> rusqlite::Result<Ticket> {
         activation_status: row.get("activation_status")?,
         activated_at: opt_ts(row, "activated_at")?,
         activation_mode: row.get("activation_mode")?,
+        purchase_email: row.get("purchase_email")?,
     })
 }
 

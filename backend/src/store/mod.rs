@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0002_api_tokens.sql"),
     include_str!("../../../migrations/0003_signing_keys.sql"),
     include_str!("../../../migrations/0004_sync.sql"),
+    include_str!("../../../migrations/0005_customer_sessions.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

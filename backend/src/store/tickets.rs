@@ -64,8 +64,8 @@ impl Store {
         self.write(|tx| {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO tickets (ticket_code, orq, order_id, product_id, user_id, status, entitlements, \
-                 expires_at, created_at, updated_at, activation_status, activated_at, activation_mode) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+                 expires_at, created_at, updated_at, activation_status, activated_at, activation_mode, purchase_email) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for t in tickets {
                 let (status, activation, activated_at) = t.initial_state(now);
@@ -84,6 +84,10 @@ impl Store {
                         activation,
                         activated_at.map(ts),
                         t.activation_mode,
+                        t.purchase_email
+                            .as_deref()
+                            .map(crate::domain::reservation::validate_email)
+                            .transpose()?,
                     ])
                     .map_err(|e| {
                         on_constraint(e, DomainError::DuplicateTicket {

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::codec::ts;
 use super::{Result, Store, StoreError};
-use crate::domain::{DomainError, OperatorId, Orq, Role, VenueId};
+use crate::domain::{DomainError, OperatorId, Orq, Role, TicketCode, VenueId};
 
 /// Who a request speaks for.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -19,6 +19,8 @@ pub struct Principal {
     pub user_id: Option<i64>,
     /// The venue a gate token is bound to.
     pub venue_id: Option<VenueId>,
+    /// A customer session opened with a ticket code and e-mail sees only this ticket.
+    pub ticket_code: Option<TicketCode>,
 }
 
 impl Principal {
@@ -84,30 +86,78 @@ impl Store {
                 role,
                 user_id,
                 venue_id,
+                ticket_code: None,
             },
         ))
     }
 
     /// The principal of a live token, or `None` for unknown or revoked ones.
-    pub fn principal_for_token(&self, token: &str) -> Result<Option<Principal>> {
+    pub fn principal_for_token(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Principal>> {
         let hash = hash_token(token.trim());
         self.read(|tx| {
             Ok(tx
                 .prepare_cached(
-                    "SELECT id, orq, role, user_id, venue_id FROM api_tokens \
-                     WHERE token_hash = ?1 AND revoked_at IS NULL",
+                    "SELECT id, orq, role, user_id, venue_id, ticket_code FROM api_tokens \
+                     WHERE token_hash = ?1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
                 )?
-                .query_row([hash], |r| {
+                .query_row(params![hash, ts(now)], |r| {
                     Ok(Principal {
                         token_id: r.get(0)?,
                         orq: r.get(1)?,
                         role: r.get(2)?,
                         user_id: r.get(3)?,
                         venue_id: r.get(4)?,
+                        ticket_code: r.get(5)?,
                     })
                 })
                 .optional()?)
         })
+    }
+
+    /// Opens a customer session for one ticket, proven by its code and the
+    /// purchase (or reservation) e-mail. Both a wrong code and a wrong e-mail
+    /// answer the same NOT_FOUND, so neither can be probed on its own.
+    pub fn customer_session(
+        &self,
+        code: &TicketCode,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Principal, DateTime<Utc>)> {
+        let email = crate::domain::reservation::validate_email(email)?;
+        let token = random_token()?;
+        let expires_at = now + chrono::Duration::hours(12);
+        let principal = self.write(|tx| {
+            let row: Option<(Orq, Option<i64>, Option<String>, Option<String>)> = tx
+                .query_row(
+                    "SELECT orq, user_id, purchase_email, customer_email FROM tickets WHERE ticket_code = ?1",
+                    [code],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let same = |stored: &Option<String>| stored.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(&email));
+            let Some((orq, user_id, purchase, customer)) = row.filter(|(_, _, p, c)| same(p) || same(c)) else {
+                return Err(DomainError::NotFound { entity: "ticket" }.into());
+            };
+            let _ = (purchase, customer);
+            tx.execute(
+                "INSERT INTO api_tokens (token_hash, orq, role, user_id, ticket_code, created_at, expires_at) \
+                 VALUES (?1, ?2, 'customer', ?3, ?4, ?5, ?6)",
+                params![hash_token(&token), orq, user_id, code, ts(now), ts(expires_at)],
+            )?;
+            Ok(Principal {
+                token_id: tx.last_insert_rowid(),
+                orq,
+                role: Role::Customer,
+                user_id,
+                venue_id: None,
+                ticket_code: Some(code.clone()),
+            })
+        })?;
+        Ok((token, principal, expires_at))
     }
 
     /// Revokes a token given its secret; false when no live token matched.
@@ -149,8 +199,8 @@ mod tests {
             .unwrap();
         assert_ne!(a, b);
         assert!(a.starts_with(TOKEN_PREFIX) && a.len() == 68);
-        assert_eq!(store.principal_for_token(&a).unwrap(), Some(pa));
-        assert_eq!(store.principal_for_token("ent_nope").unwrap(), None);
+        assert_eq!(store.principal_for_token(&a, now).unwrap(), Some(pa));
+        assert_eq!(store.principal_for_token("ent_nope", now).unwrap(), None);
         // Only the hash is stored.
         let stored: String = store
             .read(|tx| {
@@ -164,8 +214,8 @@ mod tests {
         assert!(!stored.contains(&a[TOKEN_PREFIX.len()..]));
         assert!(store.revoke_token(&a, now).unwrap());
         assert!(!store.revoke_token(&a, now).unwrap());
-        assert_eq!(store.principal_for_token(&a).unwrap(), None);
-        assert!(store.principal_for_token(&b).unwrap().is_some());
+        assert_eq!(store.principal_for_token(&a, now).unwrap(), None);
+        assert!(store.principal_for_token(&b, now).unwrap().is_some());
         assert_eq!(
             store
                 .create_token(Orq(1), Role::Customer, None, None, now)
