@@ -131,18 +131,17 @@ impl Store {
         let token = random_token()?;
         let expires_at = now + chrono::Duration::hours(12);
         let principal = self.write(|tx| {
-            let row: Option<(Orq, Option<i64>, Option<String>, Option<String>)> = tx
+            let row: Option<(Orq, Option<i64>, bool)> = tx
                 .query_row(
-                    "SELECT orq, user_id, purchase_email, customer_email FROM tickets WHERE ticket_code = ?1",
-                    [code],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    "SELECT orq, user_id, coalesce(lower(purchase_email) = lower(?2), 0) \
+                     OR coalesce(lower(customer_email) = lower(?2), 0) FROM tickets WHERE ticket_code = ?1",
+                    params![code, email],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
-            let same = |stored: &Option<String>| stored.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(&email));
-            let Some((orq, user_id, purchase, customer)) = row.filter(|(_, _, p, c)| same(p) || same(c)) else {
+            let Some((orq, user_id, true)) = row else {
                 return Err(DomainError::NotFound { entity: "ticket" }.into());
             };
-            let _ = (purchase, customer);
             tx.execute(
                 "INSERT INTO api_tokens (token_hash, orq, role, user_id, ticket_code, created_at, expires_at) \
                  VALUES (?1, ?2, 'customer', ?3, ?4, ?5, ?6)",
