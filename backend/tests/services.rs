@@ -709,3 +709,46 @@ fn schema_enforces_the_invariants_even_against_raw_sql() {
         .unwrap();
     assert_eq!(left, 0);
 }
+
+#[test]
+fn desk_lookup_by_code_email_and_phone() {
+    let f = Fixture::new();
+    let slot = f.slot("2025-12-01", "09:00", "11:00", 10);
+    let t = f.ticket("T-LOOK", ActivationMode::Immediate);
+    f.ticket("T-OTHER", ActivationMode::Immediate);
+    f.store
+        .reserve_slot(ORQ, &f.request(&t, &slot), now())
+        .unwrap();
+    for query in [
+        "T-LOOK",
+        "John@Example.com",
+        "+1 202 555 1234",
+        "+12025551234",
+    ] {
+        let found = f.store.lookup_tickets(ORQ, query, 10).unwrap();
+        assert_eq!(found.len(), 1, "{query}");
+        assert_eq!(found[0].ticket.ticket_code, t);
+        assert_eq!(found[0].slot.as_ref().map(|s| s.id), Some(slot.id));
+    }
+    assert!(f
+        .store
+        .lookup_tickets(ORQ, "nobody@example.com", 10)
+        .unwrap()
+        .is_empty());
+    assert!(f
+        .store
+        .lookup_tickets(Orq(2), "T-LOOK", 10)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        code_of(f.store.lookup_tickets(ORQ, "  ", 10)),
+        "INVALID_INPUT"
+    );
+
+    let gate_time = now() + Duration::days(6);
+    assert_eq!(f.store.admitted_count(ORQ, slot.id).unwrap(), 0);
+    f.store
+        .verify_ticket(ORQ, &t, OperatorId(1), &Gate::default(), gate_time)
+        .unwrap();
+    assert_eq!(f.store.admitted_count(ORQ, slot.id).unwrap(), 1);
+}

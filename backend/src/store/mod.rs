@@ -30,7 +30,7 @@ pub use reservations::ReserveRequest;
 pub use signing::SigningKeyInfo;
 pub use slots::{SeedPlan, SeedReport};
 pub use sync::{OutboxEntry, Pairing, SyncStatus};
-pub use tickets::TicketFilter;
+pub use tickets::{TicketFilter, TicketView};
 pub use tokens::{Principal, TOKEN_PREFIX};
 
 /// The schema, oldest first. Append only: a released migration never changes.
@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0003_signing_keys.sql"),
     include_str!("../../../migrations/0004_sync.sql"),
     include_str!("../../../migrations/0005_customer_sessions.sql"),
+    include_str!("../../../migrations/0006_lookup_indexes.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -186,3 +186,59 @@ impl Store {
         })
     }
 }
+
+/// A ticket with its reservation and slot: what the desk needs to see.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct TicketView {
+    pub ticket: Ticket,
+    pub reservation: Option<crate::domain::Reservation>,
+    pub slot: Option<crate::domain::Slot>,
+}
+
+impl Store {
+    /// Finds tickets by exact code, or by the e-mail or phone given at
+    /// purchase or reservation (case-insensitive e-mail), at most `limit`.
+    pub fn lookup_tickets(&self, orq: Orq, query: &str, limit: u32) -> Result<Vec<TicketView>> {
+        let query = query.trim();
+        if query.is_empty() || query.len() > 254 {
+            return Err(DomainError::invalid(
+                "query",
+                "give a ticket code, an e-mail or a phone number",
+            )
+            .into());
+        }
+        // Phone numbers are compared in the form they are stored (E.164).
+        let phone =
+            crate::domain::reservation::validate_e164(query).unwrap_or_else(|_| query.to_string());
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {TICKET_COLUMNS} FROM tickets WHERE orq = ?1 AND (ticket_code = ?2 \
+                 OR customer_email = ?2 COLLATE NOCASE OR purchase_email = ?2 COLLATE NOCASE OR customer_phone = ?3) \
+                 ORDER BY ticket_code LIMIT ?4"
+            ))?;
+            let tickets: Vec<Ticket> = stmt
+                .query_map(params![orq, query, phone, limit], codec::ticket)?
+                .collect::<rusqlite::Result<_>>()?;
+            tickets
+                .into_iter()
+                .map(|ticket| {
+                    let reservation = super::reservations::reservation_of_ticket(tx, orq, &ticket.ticket_code)?;
+                    let slot = match &reservation {
+                        Some(r) => super::slots::load_slot(tx, orq, r.slot_id)?,
+                        None => None,
+                    };
+                    Ok(TicketView { ticket, reservation, slot })
+                })
+                .collect()
+        })
+    }
+
+    /// How many holders of the slot have entered (verified reservations).
+    pub fn admitted_count(&self, orq: Orq, slot: crate::domain::SlotId) -> Result<i64> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached("SELECT count(*) FROM ticket_reservations WHERE orq = ?1 AND slot_id = ?2 AND status = 'VERIFIED'")?
+                .query_row(params![orq, slot], |r| r.get(0))?)
+        })
+    }
+}
