@@ -36,28 +36,58 @@ fn payload_for(i: usize, rng: &mut Rng) -> String {
     }
 }
 
-fn assert_every_class_decodes(w: u32, h: u32, seed: u64) {
+fn assert_every_class_decodes(w: u32, h: u32, severity: usize, seed: u64) {
     let mut rng = support::rng(seed);
     let mut failures = Vec::new();
     for (i, class) in Class::ALL.iter().enumerate() {
         let payload = payload_for(i, &mut rng);
-        let scene = support::scene(w, h, &payload, *class, 0, &mut rng);
+        let scene = support::scene(w, h, &payload, *class, severity, &mut rng);
         let got = decode_payloads(&support::to_frame(&scene.image));
         if got != vec![payload.clone()] {
             failures.push(format!("{}: got {got:?}", class.name()));
         }
     }
-    assert!(failures.is_empty(), "{w}x{h} failures: {failures:#?}");
+    assert!(
+        failures.is_empty(),
+        "{w}x{h} severity {severity} failures: {failures:#?}"
+    );
 }
 
 #[test]
 fn every_degradation_class_decodes_exactly_at_640x480() {
-    assert_every_class_decodes(640, 480, 1);
+    assert_every_class_decodes(640, 480, 0, 1);
 }
 
 #[test]
 fn every_degradation_class_decodes_exactly_at_1280x720() {
-    assert_every_class_decodes(1280, 720, 2);
+    assert_every_class_decodes(1280, 720, 0, 2);
+}
+
+#[test]
+fn every_degradation_class_decodes_at_medium_severity() {
+    // Severity 1: 3-3.5 px modules, blur sigma 1.4, noise sigma 20,
+    // contrast 110/160, glare 0.75, JPEG quality 22, 25% tilt...
+    assert_every_class_decodes(640, 480, 1, 12);
+    assert_every_class_decodes(1280, 720, 1, 13);
+}
+
+#[test]
+fn close_up_codes_with_big_modules_decode() {
+    // The other end of the scale: a phone held right at the camera. The
+    // adaptive window must not hollow out finder patterns 100+ px wide.
+    let mut rng = support::rng(14);
+    for (w, h, module, payload) in [
+        (640, 480, 12.0, support::tkt_payload(&mut rng)),
+        (1280, 720, 11.0, support::ent1_payload(&mut rng)),
+    ] {
+        let pose = support::place(w, h, &payload, module, 4.0, (0.0, 0.0), &mut rng);
+        let scene = support::render(w, h, &[(&payload, pose)], &Default::default(), &mut rng);
+        assert_eq!(
+            decode_payloads(&support::to_frame(&scene.image)),
+            vec![payload],
+            "{w}x{h} at {module} px/module"
+        );
+    }
 }
 
 #[test]

@@ -558,3 +558,45 @@ struct Region {
     corners: [(f64, f64); 4],
     module_px: f64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_maps_crop_and_scale_back_to_the_frame() {
+        // A crop at (100, 50), upscaled 2x, then a crop at (10, 20) of that,
+        // upscaled 3x: a point there maps back through both.
+        let p = Placement::IDENTITY.child(100, 50, 2.0).child(10, 20, 3.0);
+        let (x, y) = p.to_frame((30.0, 60.0));
+        assert!((x - (100.0 + (10.0 + 30.0 / 3.0) / 2.0)).abs() < 1e-9);
+        assert!((y - (50.0 + (20.0 + 60.0 / 3.0) / 2.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn crop_rect_adds_margin_and_clamps() {
+        let c = [
+            (100.0, 100.0),
+            (200.0, 100.0),
+            (200.0, 200.0),
+            (100.0, 200.0),
+        ];
+        // 10% of 100 px plus 4 px on each side.
+        assert_eq!(crop_rect(&c, 0.1, 1000, 1000), Some((86, 86, 214, 214)));
+        assert_eq!(crop_rect(&c, 0.1, 150, 150), Some((86, 86, 150, 150)));
+        // Entirely outside, too small, or not finite: no crop.
+        assert_eq!(crop_rect(&c, 0.1, 50, 50), None);
+        let nan = [(f64::NAN, 0.0); 4];
+        assert_eq!(crop_rect(&nan, 0.1, 1000, 1000), None);
+    }
+
+    #[test]
+    fn found_keeps_one_result_per_payload() {
+        let mut f = Found::default();
+        let c = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)];
+        assert!(f.add("A".into(), c));
+        assert!(!f.add("A".into(), c));
+        assert!(f.covers((5.0, 5.0)));
+        assert!(!f.covers((50.0, 5.0)));
+    }
+}

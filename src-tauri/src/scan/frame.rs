@@ -75,6 +75,9 @@ fn luma(r: u8, g: u8, b: u8) -> u8 {
 }
 
 impl Frame {
+    /// Upper bound on [`Frame::scaled`] output: 8K UHD.
+    pub const MAX_SCALED_PIXELS: usize = 7680 * 4320;
+
     /// Wrap an existing luma buffer (`width * height` bytes).
     pub fn from_luma(width: usize, height: usize, luma: Vec<u8>) -> Result<Self, FrameError> {
         checked_len("luma", width, height, 1, luma.len())?;
@@ -188,16 +191,25 @@ impl Frame {
 
     /// Bilinear resize by an integer-free factor. Used to enlarge small codes so
     /// that each module spans several pixels before rqrr binarises them.
+    ///
+    /// Returns an empty frame for a non-positive or non-finite factor, or
+    /// when the result would exceed [`Frame::MAX_SCALED_PIXELS`] (a bad
+    /// factor must not turn into a multi-gigabyte allocation).
     pub fn scaled(&self, factor: f32) -> Frame {
+        let empty = Frame {
+            width: 0,
+            height: 0,
+            luma: Vec::new(),
+        };
         if self.is_empty() || !(factor.is_finite() && factor > 0.0) {
-            return Frame {
-                width: 0,
-                height: 0,
-                luma: Vec::new(),
-            };
+            return empty;
         }
-        let w = ((self.width as f32 * factor).round() as usize).max(1);
-        let h = ((self.height as f32 * factor).round() as usize).max(1);
+        let w = (self.width as f64 * factor as f64).round().max(1.0);
+        let h = (self.height as f64 * factor as f64).round().max(1.0);
+        if w * h > Self::MAX_SCALED_PIXELS as f64 {
+            return empty;
+        }
+        let (w, h) = (w as usize, h as usize);
         let mut luma = Vec::with_capacity(w * h);
         let inv = 1.0 / factor;
         // Precompute the horizontal taps once per column: the inner loop is hot.
@@ -316,5 +328,8 @@ mod tests {
         let s = f.scaled(2.0);
         assert_eq!((s.width(), s.height()), (6, 4));
         assert_eq!(s.luma()[0], 1);
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY, 1e9] {
+            assert!(f.scaled(bad).is_empty(), "factor {bad}");
+        }
     }
 }
