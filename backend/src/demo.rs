@@ -118,12 +118,12 @@ fn build(
         let r = store.seed_slots(orq, plan, now, &mut *progress)?;
         report.slots_created += r.created;
     }
-    for (orq, role, name) in [
-        (Orq(1), Role::Operator, "Ana (gate 1)"),
-        (Orq(1), Role::Supervisor, "Luis (supervisor)"),
-        (Orq(2), Role::Operator, "Sam (aquarium gate)"),
+    for (orq, role, name, pin) in [
+        (Orq(1), Role::Operator, "Ana (gate 1)", "1234"),
+        (Orq(1), Role::Supervisor, "Luis (supervisor)", "4321"),
+        (Orq(2), Role::Operator, "Sam (aquarium gate)", "1234"),
     ] {
-        let op = store.add_operator(orq, role, name, None, now)?;
+        let op = store.add_operator(orq, role, name, Some(pin), now)?;
         report
             .operators
             .push((op.id.0, op.display_name, role.as_str()));

@@ -643,7 +643,12 @@ fn print_demo(path: &std::path::Path, report: &entrada::demo::DemoReport) {
         );
         println!("\nOperators:");
         for (id, name, role) in &report.operators {
-            println!("  {id:>2}  {name:<22} {role}");
+            let pin = if *role == "supervisor" {
+                "4321"
+            } else {
+                "1234"
+            };
+            println!("  {id:>2}  {name:<22} {role:<11} PIN {pin}");
         }
     }
     println!("\nTickets (verdict at the org's first venue, now):");

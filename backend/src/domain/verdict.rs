@@ -37,6 +37,12 @@ pub enum VerdictCode {
 }
 
 impl VerdictCode {
+    /// Refusals the operator may overrule after a look (amber at the gate):
+    /// an authentic code not synced yet, a holder early or late for the slot.
+    pub fn needs_operator_decision(self) -> bool {
+        matches!(self, Self::AuthenticNotSynced | Self::OutsideSlotWindow)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Self::Admit => "ADMIT",
