@@ -131,18 +131,53 @@ const ENDPOINTS = [
     ok: 'pm.test("a token", () => { pm.expect(J.token).to.match(/^ent_/); pm.expect(J.user_id).to.eql(42); });',
   },
   {
+    method: 'POST', path: '/api/customer/session', body: { ticket_code: 'MX-SESSION', email: 'Buyer@Example.com' },
+    expect: [201, 201, 201, 201, 201],
+    ok: 'pm.test("a session for that ticket", () => { pm.expect(J.token).to.match(/^ent_/); pm.expect(J.ticket_code).to.eql("MX-SESSION"); });',
+  },
+  {
+    method: 'GET', path: '/api/operator/signing-keys', expect: [401, 403, 200, 200, 200],
+    ok: 'pm.test("org-1 public keys", () => { pm.expect(J).to.be.an("array"); J.forEach((k) => pm.expect(k.orq).to.eql(1)); });',
+  },
+  {
+    // Scanning records a verification by the token's operator: only the
+    // operator token here is bound to one (the others answer 422).
+    method: 'POST', path: '/api/operator/scan', body: { payload: 'MX-NO-SUCH-CODE' }, expect: [401, 403, 200, 422, 422],
+    ok: 'pm.test("a verdict: unknown ticket", () => pm.expect(J.verdict).to.eql("UNKNOWN_TICKET"));',
+  },
+  {
+    method: 'GET', path: '/api/admin/tickets/MX-STATUS/signed-code', expect: [401, 403, 403, 403, 200],
+    ok: 'pm.test("a signed ENT1 code", () => { pm.expect(J.ticket_code).to.eql("MX-STATUS"); pm.expect(J.signed_code).to.match(/^ENT1\./); });',
+  },
+  {
+    method: 'POST', path: '/api/admin/devices', body: { name: 'Matrix gate', venue_id: '@@gate_venue_id' }, expect: [401, 403, 403, 403, 201],
+    ok: 'pm.test("a device token", () => { pm.expect(J.token).to.match(/^dev_/); pm.expect(J.device.orq).to.eql(1); });',
+  },
+  {
+    method: 'GET', path: '/api/operator/conflicts', expect: [401, 403, 200, 200, 200], ok: arr,
+  },
+  {
+    // Sync endpoints take device tokens only: user tokens of any role are 401.
+    method: 'GET', path: '/api/sync/changes?cursor=0&limit=10', expect: [401, 401, 401, 401, 401],
+  },
+  { method: 'GET', path: '/api/sync/whoami', expect: [401, 401, 401, 401, 401] },
+  {
+    method: 'POST', path: '/api/sync/events', body: { events: [], sent_at: '2025-12-01T00:00:00Z' }, expect: [401, 401, 401, 401, 401],
+  },
+  {
     method: 'DELETE', path: (r) => `/api/reservations/{{${r === 'admin' ? 'mx_res_adm' : 'mx_res_cust'}}}`,
     expect: [401, 200, 403, 403, 200],
     ok: 'pm.test("CANCELLED", () => pm.expect(J.status).to.eql("CANCELLED"));',
   },
 ];
 
-const ERROR = { 401: 'UNAUTHORIZED', 403: 'FORBIDDEN' };
+const ERROR = { 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 422: 'INVALID_INPUT' };
 const at = (v, r) => (typeof v === 'function' ? v(r) : v);
 
 function fixtures() {
   const tickets = [
     { ticket_code: 'MX-STATUS', user_id: 1, activation_mode: 'immediate' },
+    { ticket_code: 'MX-SESSION', user_id: 7, purchase_email: 'buyer@example.com' },
     { ticket_code: 'MX-C-ACT', user_id: 1 },
     { ticket_code: 'MX-A-ACT' },
     { ticket_code: 'MX-C-RES', user_id: 1, activation_mode: 'immediate' },
