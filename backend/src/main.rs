@@ -39,22 +39,7 @@ enum Command {
     #[command(subcommand)]
     Seed(SeedCommand),
     /// Run the HTTP API server (creates and migrates the database if needed)
-    Serve {
-        #[command(flatten)]
-        db: DbArg,
-        /// Address to listen on
-        #[arg(long, env = "ENTRADA_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// Folder with the customer page's built assets (served under /)
-        #[arg(long, env = "ENTRADA_UI_DIR", default_value = "ui/dist")]
-        ui_dir: PathBuf,
-        /// Ticket look-ups and PIN checks allowed per token and per client address per minute (0 = no limit)
-        #[arg(long, env = "ENTRADA_LOOKUPS_PER_MINUTE", default_value_t = 600)]
-        lookups_per_minute: u32,
-        /// Fill the database with the demo data set first (as `entrada demo`)
-        #[arg(long)]
-        demo: bool,
-    },
+    Serve(ServeArgs),
     /// Manage API tokens
     #[command(subcommand)]
     Token(TokenCommand),
@@ -214,6 +199,107 @@ enum GateCommand {
         #[arg(long)]
         venue: Option<i64>,
     },
+}
+
+/// `entrada serve` settings: flags, then `ENTRADA_*` variables, then the
+/// `--config` file, then the defaults.
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, early_grace_minutes, late_grace_minutes
+    #[arg(long, env = "ENTRADA_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// SQLite database file (created if missing)
+    #[arg(long, env = "ENTRADA_DB", value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "ENTRADA_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Folder with the customer page's built assets, served under / [default: ui/dist]
+    #[arg(long, env = "ENTRADA_UI_DIR")]
+    ui_dir: Option<PathBuf>,
+    /// Ticket look-ups and PIN checks per token and per client address per minute; 0 = no limit [default: 600]
+    #[arg(long, env = "ENTRADA_LOOKUPS_PER_MINUTE")]
+    lookups_per_minute: Option<u32>,
+    /// How early before its slot a holder may enter, in minutes [default: 30]
+    #[arg(long, env = "ENTRADA_EARLY_GRACE_MINUTES")]
+    early_grace_minutes: Option<i64>,
+    /// How late after its slot a holder may still enter, in minutes [default: 30]
+    #[arg(long, env = "ENTRADA_LATE_GRACE_MINUTES")]
+    late_grace_minutes: Option<i64>,
+    /// Fill the database with the demo data set first (as `entrada demo`)
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    db: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    ui_dir: Option<PathBuf>,
+    lookups_per_minute: Option<u32>,
+    early_grace_minutes: Option<i64>,
+    late_grace_minutes: Option<i64>,
+}
+
+struct ServeSettings {
+    db: PathBuf,
+    listen: std::net::SocketAddr,
+    ui_dir: PathBuf,
+    lookups_per_minute: u32,
+    gate: entrada::domain::Gate,
+}
+
+impl ServeArgs {
+    fn resolve(&self) -> anyhow::Result<ServeSettings> {
+        let file: ServeFile = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("in {}", path.display()))?
+            }
+            None => ServeFile::default(),
+        };
+        let minutes = |m: Option<i64>, name: &str| -> anyhow::Result<chrono::Duration> {
+            let m = m.unwrap_or(30);
+            anyhow::ensure!(
+                (0..=24 * 60).contains(&m),
+                "{name} must be 0 to 1440 minutes"
+            );
+            Ok(chrono::Duration::minutes(m))
+        };
+        Ok(ServeSettings {
+            db: self
+                .db
+                .clone()
+                .or(file.db)
+                .context("no database: give --db, ENTRADA_DB or db in the config file")?,
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or(([127, 0, 0, 1], 8080).into()),
+            ui_dir: self
+                .ui_dir
+                .clone()
+                .or(file.ui_dir)
+                .unwrap_or_else(|| "ui/dist".into()),
+            lookups_per_minute: self
+                .lookups_per_minute
+                .or(file.lookups_per_minute)
+                .unwrap_or(600),
+            gate: entrada::domain::Gate {
+                venue_id: None,
+                early_grace: minutes(
+                    self.early_grace_minutes.or(file.early_grace_minutes),
+                    "early_grace_minutes",
+                )?,
+                late_grace: minutes(
+                    self.late_grace_minutes.or(file.late_grace_minutes),
+                    "late_grace_minutes",
+                )?,
+            },
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -383,19 +469,24 @@ fn main() -> anyhow::Result<()> {
                 report.created, report.already_there, days
             );
         }
-        Command::Serve {
-            db,
-            listen,
-            ui_dir,
-            lookups_per_minute,
-            demo,
-        } => {
+        Command::Serve(args) => {
+            let ServeSettings {
+                db,
+                listen,
+                ui_dir,
+                lookups_per_minute,
+                gate,
+            } = args.resolve()?;
+            let demo = args.demo;
+            let db = DbArg { db };
             let store = open(&db)?;
             if demo {
                 let report = entrada::demo::populate(&store, now, |_| {})?;
                 print_demo(&db.db, &report);
             }
-            let state = entrada::api::AppState::new(std::sync::Arc::new(store), lookups_per_minute);
+            let mut state =
+                entrada::api::AppState::new(std::sync::Arc::new(store), lookups_per_minute);
+            state.gate = gate;
             let app = entrada::api::router(state, Some(ui_dir));
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
