@@ -5,8 +5,8 @@ Usage: zxing_reference.py FOLDER
 Prints one JSON line per image file (sorted by name), the same shape as
 `entrada-decode`: {"file": NAME, "payloads": [...], "ms": DECODE_MS}.
 `ms` times only zxingcpp.read_barcodes on an already-loaded grayscale image,
-so file decoding is excluded on both sides; it is the median of 3 runs (the
-benchmark does the same for our decoder), payloads are from the first run. QR codes only, zxing-cpp's
+so file decoding is excluded on both sides; of 3 runs, the one with the
+median time is reported (the benchmark does the same for our decoder). QR codes only, zxing-cpp's
 default options otherwise (local-average binariser, try rotate/downscale).
 
 Install: pip install zxing-cpp pillow
@@ -36,16 +36,14 @@ def main() -> int:
     for name in names:
         img = Image.open(os.path.join(folder, name)).convert("L")
         img.load()
-        # Same protocol as the Rust side: 3 runs, median time, first result.
-        times = []
-        found = None
+        # Same protocol as the Rust side: 3 runs, the median-time run counts.
+        runs = []
         for _ in range(3):
             start = time.perf_counter()
             res = zxingcpp.read_barcodes(img, formats=fmt)
-            times.append((time.perf_counter() - start) * 1000.0)
-            if found is None:
-                found = res
-        ms = sorted(times)[1]
+            runs.append(((time.perf_counter() - start) * 1000.0, res))
+        runs.sort(key=lambda r: r[0])
+        ms, found = runs[1]
         payloads = []
         for b in found:
             if b.text not in payloads:
