@@ -241,6 +241,53 @@ impl Frame {
         }
     }
 
+    /// 3x3 box blur (edges use the available neighbours). Averaging nine
+    /// pixels divides sensor noise by three; used as a fallback for noisy
+    /// frames, where single pixels flip finder-pattern runs.
+    pub fn box_blur3(&self) -> Frame {
+        let (w, h) = (self.width, self.height);
+        if w == 0 || h == 0 {
+            return self.clone();
+        }
+        // Horizontal sums of 1-3 pixels, then vertical sums of those.
+        let mut hsum = vec![0u16; w * h];
+        let mut hcnt = vec![0u16; w];
+        for x in 0..w {
+            hcnt[x] = (x.min(1) + 1 + (w - 1 - x).min(1)) as u16;
+        }
+        for y in 0..h {
+            let row = &self.luma[y * w..(y + 1) * w];
+            let out = &mut hsum[y * w..(y + 1) * w];
+            for x in 0..w {
+                let l = if x > 0 { row[x - 1] } else { 0 } as u16;
+                let r = if x + 1 < w { row[x + 1] } else { 0 } as u16;
+                out[x] = l + row[x] as u16 + r;
+            }
+        }
+        let mut luma = vec![0u8; w * h];
+        for y in 0..h {
+            let up = y.saturating_sub(1);
+            let down = (y + 1).min(h - 1);
+            let rows = (y - up + down - y + 1) as u16;
+            for x in 0..w {
+                let mut s = hsum[y * w + x];
+                if up != y {
+                    s += hsum[up * w + x];
+                }
+                if down != y {
+                    s += hsum[down * w + x];
+                }
+                let n = rows * hcnt[x];
+                luma[y * w + x] = ((s + n / 2) / n) as u8;
+            }
+        }
+        Frame {
+            width: w,
+            height: h,
+            luma,
+        }
+    }
+
     /// Bilinear sample at a sub-pixel position (pixel centres at integer + 0.5),
     /// clamped at the border. Returns `None` far outside the frame.
     #[inline]
@@ -318,6 +365,18 @@ mod tests {
         let yuyv = [10, 128, 20, 128, 30, 99, 40, 99];
         let f = Frame::from_yuyv(2, 2, &yuyv).unwrap();
         assert_eq!(f.luma(), &[10, 20, 30, 40]);
+    }
+
+    #[test]
+    fn box_blur_averages_neighbours_and_keeps_flat_areas() {
+        let f = Frame::from_luma(3, 3, vec![0, 0, 0, 0, 90, 0, 0, 0, 0]).unwrap();
+        let b = f.box_blur3();
+        assert_eq!(b.luma()[4], 10, "centre: 90 / 9");
+        assert_eq!(b.luma()[0], 23, "corner: 90 / 4, rounded");
+        let flat = Frame::from_luma(4, 2, vec![77; 8]).unwrap();
+        assert_eq!(flat.box_blur3(), flat);
+        let one = Frame::from_luma(1, 1, vec![5]).unwrap();
+        assert_eq!(one.box_blur3(), one);
     }
 
     #[test]
