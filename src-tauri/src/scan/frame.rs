@@ -251,10 +251,9 @@ impl Frame {
         }
         // Horizontal sums of 1-3 pixels, then vertical sums of those.
         let mut hsum = vec![0u16; w * h];
-        let mut hcnt = vec![0u16; w];
-        for x in 0..w {
-            hcnt[x] = (x.min(1) + 1 + (w - 1 - x).min(1)) as u16;
-        }
+        let hcnt: Vec<u16> = (0..w)
+            .map(|x| (x.min(1) + 1 + (w - 1 - x).min(1)) as u16)
+            .collect();
         for y in 0..h {
             let row = &self.luma[y * w..(y + 1) * w];
             let out = &mut hsum[y * w..(y + 1) * w];
