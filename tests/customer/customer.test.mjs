@@ -36,6 +36,9 @@ after(async () => {
 });
 
 const text = (page, sel) => page.locator(sel).innerText();
+/** Waits until the element's text matches (live regions are filled a frame later). */
+const waitText = (page, sel, re) =>
+  page.waitForFunction(([s, src, flags]) => new RegExp(src, flags).test(document.querySelector(s)?.textContent ?? ''), [sel, re.source, re.flags]);
 
 test('deferred ticket: activate → reserve → confirmation shows the QR code and the slot', async () => {
   const slot = await mkSlot(3, '09:00', '11:00', 10);
@@ -52,7 +55,7 @@ test('deferred ticket: activate → reserve → confirmation shows the QR code a
   await page.click('#activate');
 
   await page.waitForSelector(`#calendar[data-month-view="${MONTH}"]`);
-  assert.match(await text(page, '#status'), /active/i);
+  await waitText(page, '#status', /active/i);
   await shot(page, 'customer-3-calendar');
   await chooseSlot(page, 3, slot.id);
   // The purchase e-mail is offered as the contact address.
@@ -74,7 +77,7 @@ test('deferred ticket: activate → reserve → confirmation shows the QR code a
   const ics = decodeURIComponent((await page.locator('#ics').getAttribute('href')).split(',')[1]);
   assert.match(ics, new RegExp(`DTSTART:${day(3).replace(/-/g, '')}T090000`));
   assert.match(ics, new RegExp(`DTEND:${day(3).replace(/-/g, '')}T110000`));
-  assert.match(await text(page, '#status'), /confirmed/i);
+  await waitText(page, '#status', /confirmed/i);
   await shot(page, 'customer-5-confirmation');
   assert.equal((await getSlot(slot.id)).booked_count, 1);
   assert.deepEqual(page.jsErrors, []);
@@ -104,7 +107,7 @@ test('reschedule moves the visit to another day and both slot counts follow', as
   await page.click('#move');
   await page.waitForSelector('#confirmation');
   assert.match(await text(page, '[data-slot-when]'), /14:00–15:00/);
-  assert.match(await text(page, '#status'), /moved/i);
+  await waitText(page, '#status', /moved/i);
   assert.equal((await getSlot(a.id)).booked_count, 0);
   assert.equal((await getSlot(b.id)).booked_count, 1);
   await page.context().close();
@@ -126,7 +129,7 @@ test('cancel frees the place: the slot booked_count goes down', async () => {
   await shot(page, 'customer-7-cancel-confirm');
   await page.click('#cancel-yes');
   await page.waitForSelector(`#calendar[data-month-view="${MONTH}"]`);
-  assert.match(await text(page, '#status'), /cancelled/i);
+  await waitText(page, '#status', /cancelled/i);
   const after = await getSlot(slot.id);
   assert.equal(after.booked_count, 0);
   assert.equal(after.available_count, 10);
