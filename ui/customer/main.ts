@@ -642,8 +642,8 @@ function selectSlot(s: Slot) {
   );
   form.addEventListener('submit', onReserve);
   box.replaceChildren(form);
-  focus($(prevEmail ? '#customer_phone' : '#customer_email'));
-  if (prevEmail && prevPhone) focus($('#customer_email'));
+  // First empty field (the purchase e-mail is usually filled in already).
+  focus($(prevEmail && !prevPhone ? '#customer_phone' : '#customer_email'));
 }
 
 async function onReserve(e: Event) {
@@ -660,13 +660,12 @@ async function onReserve(e: Event) {
   const slot = st.selectedSlot;
   setBusy(btn, true, S.reserving);
   try {
-    const r = await api.reserve(st.session!.token, st.session!.ticket_code, slot.id, email, compactPhone(phone));
+    await api.reserve(st.session!.token, st.session!.ticket_code, slot.id, email, compactPhone(phone));
     cacheSlot(slot);
     st.busy = false;
     clearMessages();
     st.mode = 'reserve';
     await openTicket(S.confirmedStatus);
-    void r;
   } catch (err) {
     st.busy = false;
     setBusy(btn, false, '');
