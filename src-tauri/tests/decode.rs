@@ -172,6 +172,44 @@ fn random_noise_frames_decode_nothing_and_never_panic() {
 }
 
 #[test]
+fn fake_finder_patterns_without_a_code_decode_nothing() {
+    // Many finder-pattern look-alikes at random sizes and places, plus real
+    // QR data modules nowhere: exercises grouping, grid fitting and the
+    // Reed-Solomon rejection on nothing but decoys.
+    let mut rng = support::rng(15);
+    for round in 0..4 {
+        let (w, h) = (640usize, 480usize);
+        let mut luma = vec![200u8; w * h];
+        for _ in 0..12 {
+            let m = rng.random_range(2..8usize);
+            let x0 = rng.random_range(0..w - 7 * m);
+            let y0 = rng.random_range(0..h - 7 * m);
+            for my in 0..7 {
+                for mx in 0..7 {
+                    let ring = (mx as i32 - 3).abs().max((my as i32 - 3).abs());
+                    let dark = ring == 3 || ring <= 1;
+                    for py in 0..m {
+                        for px in 0..m {
+                            luma[(y0 + my * m + py) * w + x0 + mx * m + px] =
+                                if dark { 30 } else { 200 };
+                        }
+                    }
+                }
+            }
+        }
+        // Random module noise between them.
+        for _ in 0..3000 {
+            let (x, y) = (rng.random_range(0..w - 4), rng.random_range(0..h - 4));
+            for d in 0..4 {
+                luma[(y + d) * w + x] = 30;
+            }
+        }
+        let f = Frame::from_luma(w, h, luma).unwrap();
+        assert!(decode_payloads(&f).is_empty(), "round {round}");
+    }
+}
+
+#[test]
 fn two_codes_in_one_frame_both_decode() {
     let mut rng = support::rng(6);
     for (w, h) in [(640, 480), (1280, 720)] {
