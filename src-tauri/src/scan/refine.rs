@@ -432,7 +432,10 @@ pub(crate) fn decode_from_finders(
         .filter(|s| (21..=177).contains(s))
         .map(|s| s as usize)
         .collect();
-    let mut hypotheses: Vec<(f64, usize, Option<Homography>)> = sizes
+    // (timing score, grid size, grid fitted to the alignment pattern if
+    // already computed, with whether the pattern was found)
+    type Hypothesis = (f64, usize, Option<(Homography, bool)>);
+    let mut hypotheses: Vec<Hypothesis> = sizes
         .iter()
         .filter_map(|&size| {
             let h = guess_from_finders([tl, tr, bl], modules, size)?;
@@ -447,8 +450,8 @@ pub(crate) fn decode_from_finders(
         hypotheses = sizes
             .iter()
             .filter_map(|&size| {
-                let h = grid_from_finders(frame, [tl, tr, bl], modules, size)?;
-                Some((timing_score(frame, &h, size), size, Some(h)))
+                let (h, aligned) = grid_from_finders(frame, [tl, tr, bl], modules, size)?;
+                Some((timing_score(frame, &h, size), size, Some((h, aligned))))
             })
             .collect();
         hypotheses.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -459,12 +462,16 @@ pub(crate) fn decode_from_finders(
         if score < 0.2 || (rank > 0 && Instant::now() > deadline) {
             break;
         }
-        let Some(h) = h.or_else(|| grid_from_finders(frame, [tl, tr, bl], modules, size)) else {
+        let Some((h, aligned)) =
+            h.or_else(|| grid_from_finders(frame, [tl, tr, bl], modules, size))
+        else {
             continue;
         };
         let n = size as f64;
         let init = [h.map(0.0, 0.0), h.map(n, 0.0), h.map(n, n), h.map(0.0, n)];
-        if let Some(r) = decode_at(frame, size, init, true, rank == 0, deadline) {
+        // With the alignment pattern found, the fourth corner is known; only
+        // a guessed one needs the coarse search.
+        if let Some(r) = decode_at(frame, size, init, !aligned, rank == 0, deadline) {
             return Some(r);
         }
     }
@@ -504,18 +511,21 @@ fn guess_from_finders(
 
 /// [`guess_from_finders`], then, for version 2 and up, the projective part
 /// fixed by the bottom-right alignment pattern found near its predicted spot.
+///
+/// The flag tells whether the alignment pattern was found (if not, the
+/// fourth corner is still only a guess).
 fn grid_from_finders(
     frame: &Frame,
     [tl, tr, bl]: [(f64, f64); 3],
     modules: [f64; 3],
     size: usize,
-) -> Option<Homography> {
+) -> Option<(Homography, bool)> {
     let guess = guess_from_finders([tl, tr, bl], modules, size)?;
     if size <= 21 {
-        return Some(guess);
+        return Some((guess, false));
     }
     let Some(align) = locate_alignment(frame, &guess, size) else {
-        return Some(guess);
+        return Some((guess, false));
     };
     let n = size as f64;
     let src = Homography::unit_square_to_quad([
@@ -525,7 +535,7 @@ fn grid_from_finders(
         (3.5, n - 3.5),
     ])?;
     let dst = Homography::unit_square_to_quad([tl, tr, align, bl])?;
-    Some(dst.then_after(&src.inverse()?))
+    Some((dst.then_after(&src.inverse()?), true))
 }
 
 /// Search ±4 modules around the predicted position of the bottom-right
@@ -594,6 +604,15 @@ fn decode_at(
     shifts: bool,
     deadline: Instant,
 ) -> Option<(String, Corners)> {
+    // Fast path: on a clean frame the initial fit is already good enough,
+    // and one sampling + Reed–Solomon pass (~0.1 ms) saves the refinement.
+    if let Some(h) = homography(size, &init) {
+        let samples = sample_modules(frame, &h, size, 0.0);
+        let local3 = local_mean_threshold(&samples, size, 3);
+        if let Some(t) = try_decode(size, &samples, &|i| local3[i]) {
+            return Some((t, init));
+        }
+    }
     // Version 1 has no alignment pattern to pin the fourth corner; the
     // parallelogram guess is all there is, and small codes barely bend.
     let init = if search_corner && size > 21 {
