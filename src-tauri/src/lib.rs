@@ -1,10 +1,15 @@
-//! Entrada desktop: the gate app's scanning side.
+//! Entrada desktop: the gate app.
 //!
 //! * [`scan`]: QR decoding from camera frames (rqrr plus a fallback chain).
 //! * [`source`]: where frames and keyboard-wedge scans come from.
+//! * [`gate`]: the gate without a window (session, scan, slots, lookup, sync status).
+//! * [`camera`]: the scan loop from a frame source to verdicts.
+//! * [`commands`]: the Tauri commands, one `gate` call each.
 //!
-//! The Tauri shell and the camera backend are added on top of these later;
-//! both modules are plain Rust so they can be tested and benchmarked headless.
+//! Everything but `commands` is plain Rust, tested and benchmarked headless.
 
+pub mod camera;
+pub mod commands;
+pub mod gate;
 pub mod scan;
 pub mod source;

@@ -5,11 +5,13 @@
 //! them apart. USB keyboard-wedge scanners deliver text, not frames; they are
 //! recognised by [`WedgeDetector`].
 
+mod camera;
 mod folder;
 mod wedge;
 
 use std::path::PathBuf;
 
+pub use camera::CameraSource;
 pub use folder::{image_files_in, FolderSource};
 pub use wedge::{WedgeConfig, WedgeDetector, WedgeInput};
 
@@ -49,7 +51,9 @@ pub enum SourceError {
 /// replay's frame rate). `Ok(None)` means the stream has ended for good; an
 /// `Err` is about one frame and the caller may keep calling (a corrupt file
 /// in a replay, a dropped camera buffer).
-pub trait FrameSource: Send {
+/// Not `Send`: a camera handle belongs to the thread that opened it, so the
+/// scan loop opens its source on its own thread.
+pub trait FrameSource {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError>;
 
     /// Human-readable description for logs and the settings screen,

@@ -1,0 +1,237 @@
+//! What the kiosk's screens receive. TypeScript types for these are
+//! generated from Rust (`cargo test -p entrada-desktop export_bindings`
+//! writes `ui/kiosk/bindings/`), never written by hand.
+
+use entrada::domain::Verdict;
+use serde::Serialize;
+use ts_rs::TS;
+
+/// How the verdict screen looks from a metre away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Tone {
+    /// Green: let them in.
+    Admit,
+    /// Red: refused, with the reason in large words.
+    Refuse,
+    /// Amber: the operator decides.
+    Decide,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct VerdictView {
+    pub admit: bool,
+    pub tone: Tone,
+    /// `ADMIT` or the refusal's reason code.
+    pub verdict: String,
+    /// The headline, e.g. "Already verified".
+    pub message: String,
+    pub ticket_code: Option<String>,
+    pub slot_date: Option<String>,
+    pub slot_start_time: Option<String>,
+    pub slot_end_time: Option<String>,
+    pub venue_name: Option<String>,
+    pub verified_at: Option<String>,
+    pub verified_by: Option<i64>,
+    pub expires_at: Option<String>,
+}
+
+impl From<&Verdict> for VerdictView {
+    fn from(v: &Verdict) -> Self {
+        let time = |t: Option<chrono::NaiveTime>| t.map(|t| t.format("%H:%M").to_string());
+        Self {
+            admit: v.admit,
+            tone: if v.admit {
+                Tone::Admit
+            } else if v.verdict.needs_operator_decision() {
+                Tone::Decide
+            } else {
+                Tone::Refuse
+            },
+            verdict: v.verdict.code().to_string(),
+            message: v.message.clone(),
+            ticket_code: v.ticket_code.clone(),
+            slot_date: v.slot_date.map(|d| d.to_string()),
+            slot_start_time: time(v.slot_start_time),
+            slot_end_time: time(v.slot_end_time),
+            venue_name: v.venue_name.clone(),
+            verified_at: v
+                .verified_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            verified_by: v.verified_by.map(|o| o.0),
+            expires_at: v
+                .expires_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        }
+    }
+}
+
+/// Where a scanned code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanSource {
+    Camera,
+    /// A USB handheld scanner typing into the window.
+    Wedge,
+    /// Typed by the operator.
+    Manual,
+}
+
+/// One scan's result: the verdict plus the counter for the slot.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct ScanOutcome {
+    pub verdict: VerdictView,
+    pub source: ScanSource,
+    /// Admitted so far for the ticket's slot (None when no slot is known).
+    pub admitted_in_slot: Option<i64>,
+    /// Milliseconds from payload to durable verdict.
+    pub ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct OperatorView {
+    pub id: i64,
+    pub display_name: String,
+    /// operator, supervisor or admin
+    pub role: String,
+    pub is_supervisor: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct SlotView {
+    pub id: String,
+    pub date: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub total_capacity: i64,
+    pub booked_count: i64,
+    pub available_count: i64,
+    pub admitted: i64,
+    /// ACTIVE, FULL or CLOSED
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct TicketLookupView {
+    pub ticket_code: String,
+    pub status: String,
+    pub activation_status: String,
+    pub customer_email: Option<String>,
+    pub customer_phone: Option<String>,
+    pub verified_at: Option<String>,
+    pub verified_by: Option<i64>,
+    pub reservation_status: Option<String>,
+    pub slot_date: Option<String>,
+    pub slot_start_time: Option<String>,
+    pub slot_end_time: Option<String>,
+    /// What the gate would say now (nothing is recorded).
+    pub gate_verdict: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct SyncView {
+    /// `standalone` (demo data, no server), `online` or `offline`.
+    pub mode: String,
+    pub server_url: Option<String>,
+    pub device_id: Option<i64>,
+    pub last_sync_at: Option<String>,
+    pub last_error: Option<String>,
+    pub pending: i64,
+    pub rejected: i64,
+    pub conflicts: i64,
+    pub clock_offset_ms: Option<i64>,
+    pub clock_suspect: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct ConflictView {
+    pub ticket_code: String,
+    pub first_at: String,
+    pub first_device_id: Option<i64>,
+    pub first_operator_id: Option<i64>,
+    pub second_at: String,
+    pub second_device_id: Option<i64>,
+    pub second_operator_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct CameraStatus {
+    pub ok: bool,
+    /// e.g. "folder ./frames (12 images, 10 fps, looping)" or why there is no camera.
+    pub description: String,
+}
+
+/// A downscaled camera frame for the live preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct PreviewFrame {
+    /// `data:image/jpeg;base64,…`
+    pub data_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct AppInfo {
+    pub venue_name: Option<String>,
+    pub kiosk: bool,
+    pub operator: Option<OperatorView>,
+    pub auto_lock_secs: u32,
+    pub sync: SyncView,
+}
+
+/// Every command error: a stable code and a message for the screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
+#[error("{message}")]
+pub struct CommandError {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<entrada::store::StoreError> for CommandError {
+    fn from(e: entrada::store::StoreError) -> Self {
+        Self {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<entrada::domain::DomainError> for CommandError {
+    fn from(e: entrada::domain::DomainError) -> Self {
+        Self {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl CommandError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod bindings {
+    use super::*;
+
+    /// Writes the TypeScript types for the kiosk into `ui/kiosk/bindings/`;
+    /// CI fails when the committed files differ from what Rust says.
+    #[test]
+    fn export_bindings() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/kiosk/bindings");
+        let cfg = ts_rs::Config::new()
+            .with_large_int("number")
+            .with_out_dir(&dir);
+        AppInfo::export_all(&cfg).unwrap();
+        ScanOutcome::export_all(&cfg).unwrap();
+        SlotView::export_all(&cfg).unwrap();
+        TicketLookupView::export_all(&cfg).unwrap();
+        ConflictView::export_all(&cfg).unwrap();
+        CameraStatus::export_all(&cfg).unwrap();
+        PreviewFrame::export_all(&cfg).unwrap();
+        CommandError::export_all(&cfg).unwrap();
+        assert!(dir.join("ScanOutcome.ts").exists());
+    }
+}

@@ -1,0 +1,156 @@
+//! `entrada-desktop`: the gate app. Flags, environment and the settings
+//! screen configure it; with a server and a device token it pairs, syncs and
+//! pushes its verifications on its own; without one it runs standalone on
+//! the demo data set.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use entrada::store::Store;
+use entrada_desktop::camera::{self, CameraChoice, LoopEvent};
+use entrada_desktop::commands;
+use entrada_desktop::gate::{GateService, GateSettings};
+use tauri::{Emitter, Manager};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "entrada-desktop",
+    version,
+    about = "Entrada gate app: scan tickets, admit or refuse, online or offline"
+)]
+struct Args {
+    /// The gate's local database (created if missing)
+    #[arg(long, env = "ENTRADA_DB", default_value = "entrada-gate.db")]
+    db: PathBuf,
+    /// Server to pair and sync with, e.g. http://10.0.0.5:8080
+    #[arg(long, env = "ENTRADA_SERVER", requires = "token")]
+    server: Option<String>,
+    /// Device token from `entrada device add`
+    #[arg(long, env = "ENTRADA_TOKEN", requires = "server")]
+    token: Option<String>,
+    /// auto, a camera index or name, or folder:PATH (replays images as frames)
+    #[arg(long, env = "ENTRADA_CAMERA", default_value = "auto")]
+    camera: CameraChoice,
+    /// Sign this operator in at start (gate PCs set up by script)
+    #[arg(long, env = "ENTRADA_OPERATOR")]
+    operator: Option<i64>,
+    /// Fullscreen, no window chrome
+    #[arg(long, env = "ENTRADA_KIOSK")]
+    kiosk: bool,
+    /// Lock after this many seconds without activity
+    #[arg(long, env = "ENTRADA_AUTO_LOCK_SECS", default_value_t = 300)]
+    auto_lock_secs: u64,
+    /// Seconds between sync rounds
+    #[arg(long, env = "ENTRADA_SYNC_INTERVAL", default_value_t = 1.0)]
+    sync_interval: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ENTRADA_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,rusqlite_migration=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let store =
+        Arc::new(Store::open(&args.db).with_context(|| format!("opening {}", args.db.display()))?);
+    let engine = Arc::new(entrada::sync::client::SyncEngine::new(store.clone()));
+
+    if store.pairing()?.is_none() {
+        match (&args.server, &args.token) {
+            (Some(server), Some(token)) => {
+                let info = tauri::async_runtime::block_on(engine.pair(server, token))
+                    .context("pairing with the server")?;
+                tracing::info!(
+                    device = info.device_id,
+                    venue = info.venue_id,
+                    "paired with {server}"
+                );
+            }
+            _ => {
+                let report = entrada::demo::populate(&store, chrono::Utc::now(), |_| {})?;
+                tracing::info!(
+                    created = report.created,
+                    "standalone mode on the demo data set"
+                );
+            }
+        }
+    }
+
+    let settings = GateSettings {
+        auto_lock: Duration::from_secs(args.auto_lock_secs.max(10)),
+        kiosk: args.kiosk,
+        operator: args.operator,
+    };
+    let gate = Arc::new(GateService::new(store.clone(), settings).map_err(|e| anyhow::anyhow!(e))?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let paired = store.pairing()?.is_some();
+
+    let (gate_setup, stop_setup, choice, kiosk) =
+        (gate.clone(), stop.clone(), args.camera.clone(), args.kiosk);
+    let interval = Duration::from_secs_f64(args.sync_interval.max(0.1));
+    tauri::Builder::default()
+        .manage(gate.clone())
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::operators,
+            commands::sign_in,
+            commands::sign_out,
+            commands::scan_code,
+            commands::slots,
+            commands::change_slot,
+            commands::lookup,
+            commands::sync_status,
+            commands::conflicts,
+        ])
+        .setup(move |app| {
+            if kiosk {
+                if let Some(window) = app.get_webview_window("main") {
+                    let _ = window.set_decorations(false);
+                    let _ = window.set_fullscreen(true);
+                }
+            }
+            let handle = app.handle().clone();
+            std::thread::Builder::new()
+                .name("scan-loop".into())
+                .spawn(move || {
+                    camera::run(gate_setup, choice, stop_setup, |event| {
+                        let _ = match event {
+                            LoopEvent::Camera(c) => handle.emit("camera", c),
+                            LoopEvent::Preview(p) => handle.emit("preview", p),
+                            LoopEvent::Scan(s) => handle.emit("scan", *s),
+                            LoopEvent::ScanError(e) => handle.emit("scan-error", e),
+                        };
+                    })
+                })?;
+            if paired {
+                let handle = app.handle().clone();
+                let gate = gate.clone();
+                tauri::async_runtime::spawn(async move {
+                    let fatal = engine
+                        .watch(interval, |round| {
+                            if let Err(e) = round {
+                                tracing::warn!(error = %e, "sync round failed");
+                            }
+                            if let Ok(view) = gate.sync_view() {
+                                let _ = handle.emit("sync", view);
+                            }
+                        })
+                        .await;
+                    tracing::error!(error = %fatal, "sync stopped");
+                });
+            }
+            Ok(())
+        })
+        .run(tauri::generate_context!())
+        .context("running the window")?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
