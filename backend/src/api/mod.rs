@@ -159,6 +159,9 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             Duration::from_secs(15),
         ))
         .layer(axum::middleware::from_fn(error::json_errors))
+        // Pages and JSON travel gzipped to clients that accept it (phones on
+        // venue Wi-Fi); tiny bodies are left alone.
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
         .layer(TraceLayer::new_for_http())
 }
 

@@ -25,8 +25,21 @@ pub struct TicketCodeBody {
 pub struct TicketState {
     pub ticket: Ticket,
     pub reservation: Option<Reservation>,
+    /// The reserved slot, even if it was closed since.
+    pub slot: Option<crate::domain::Slot>,
+    /// Where the reserved slot is.
+    pub venue: Option<VenueSummary>,
     /// The signed code to show at the gate (as a QR code).
     pub signed_code: String,
+}
+
+/// What a customer needs to know of a venue (calendar file, directions).
+#[derive(Serialize, ToSchema)]
+pub struct VenueSummary {
+    pub id: i64,
+    pub name: String,
+    /// IANA zone of the slot times.
+    pub timezone: String,
 }
 
 #[utoipa::path(post, path = "/api/tickets/validate", tag = "tickets", request_body = TicketCodeBody,
@@ -95,10 +108,27 @@ pub async fn status(
                 let ticket = s.get_ticket(p.orq, &code)?;
                 check_sees(&p, &ticket)?;
                 let reservation = s.reservation_for_ticket(p.orq, &code)?;
+                let slot = match &reservation {
+                    Some(r) => Some(s.get_slot(p.orq, r.slot_id)?),
+                    None => None,
+                };
+                let venue = match &slot {
+                    Some(slot) => {
+                        let v = s.get_venue(p.orq, slot.venue_id)?;
+                        Some(VenueSummary {
+                            id: v.id.0,
+                            name: v.name,
+                            timezone: v.timezone.name().to_string(),
+                        })
+                    }
+                    None => None,
+                };
                 let signed_code = s.signed_code(p.orq, &code, Utc::now())?;
                 Ok(TicketState {
                     ticket,
                     reservation,
+                    slot,
+                    venue,
                     signed_code,
                 })
             })

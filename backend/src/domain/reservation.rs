@@ -124,7 +124,8 @@ pub fn validate_e164(raw: &str) -> Result<String, DomainError> {
         )
     };
     let digits = compact.strip_prefix('+').ok_or_else(bad)?;
-    if !(2..=15).contains(&digits.len())
+    // The shortest numbers in use have 7 digits with their country code.
+    if !(7..=15).contains(&digits.len())
         || !digits.bytes().all(|b| b.is_ascii_digit())
         || digits.starts_with('0')
     {
@@ -176,6 +177,9 @@ mod tests {
             ("+1202555123a", None),
             ("+", None),
             ("+1", None),
+            ("+12", None),
+            ("+123456", None),
+            ("+1234567", Some("+1234567")),
             ("", None),
         ] {
             assert_eq!(validate_e164(raw).ok().as_deref(), expected, "{raw:?}");
