@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Installs what building and testing Entrada needs on a fresh Debian/Ubuntu
-# machine. Idempotent and quick when everything is already there.
-# Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs)
+# Installs what building, running and testing Entrada needs on a fresh
+# Debian/Ubuntu machine. Idempotent and quick when everything is there.
+#   scripts/setup.sh          build + run (server, desktop app)
+#   scripts/setup.sh --test   + what the test suites need (Xvfb, WebDriver, Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
-apt_packages=(build-essential pkg-config curl ca-certificates)
+# Build: a C toolchain for SQLite, Tauri 2's WebKitGTK 4.1 stack, libclang for nokhwa's V4L bindings.
+apt_packages=(build-essential pkg-config curl ca-certificates file libssl-dev
+  libwebkit2gtk-4.1-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev libclang-dev clang)
 if [[ $want_test == 1 ]]; then
+  # Desktop end-to-end tests (Xvfb + WebKitWebDriver) and browser tests (Chromium).
+  apt_packages+=(xvfb xauth webkit2gtk-driver dbus-x11 at-spi2-core fonts-dejavu-core chromium)
+fi
+# Node: keep an existing one (nvm, NodeSource, the image's); else Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt_packages+=(nodejs npm)
 fi
 
@@ -17,11 +25,6 @@ missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# node/npm may come from elsewhere (nvm, NodeSource): don't fight it.
-if command -v node >/dev/null && command -v npm >/dev/null; then
-  missing=("${missing[@]/nodejs/}"); missing=("${missing[@]/npm/}")
-fi
-missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 if (( ${#missing[@]} )); then
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""; [[ $(id -u) != 0 ]] && SUDO="sudo"
@@ -30,13 +33,17 @@ if (( ${#missing[@]} )); then
     --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! command -v cargo >/dev/null; then
-  [[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
-fi
+[[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null; then
   echo "setup: no Rust toolchain found; install one with rustup (https://rustup.rs), Rust >= 1.85" >&2
   exit 1
 fi
 if [[ $want_test == 1 ]]; then
-  rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt 2>/dev/null || true
+  rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+  command -v tauri-driver >/dev/null || cargo install tauri-driver --locked --quiet
+fi
+
+# The front ends (customer page, kiosk): npm packages from the lockfile.
+if [[ ! -d ui/node_modules ]]; then
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -651,10 +651,19 @@ fn main() -> anyhow::Result<()> {
                 entrada::sync::client::SyncEngine::new(store.clone()).with_page_size(page_size);
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                if store.pairing()?.is_none() {
+                // --server/--token pair an unpaired database, and re-pair a
+                // paired one (new URL, or a new token after a revocation).
+                let pairing = store.pairing()?;
+                let changed = |p: &entrada::store::Pairing| {
+                    server
+                        .as_deref()
+                        .is_some_and(|s| s.trim_end_matches('/') != p.server_url)
+                        || token.as_deref().is_some_and(|t| t != p.token)
+                };
+                if pairing.as_ref().is_none_or(changed) {
                     let (Some(server), Some(token)) = (server.as_deref(), token.as_deref()) else {
                         anyhow::bail!(
-                            "{} is not paired yet: give --server and --token",
+                            "{}: give both --server and --token to pair it",
                             db.db.display()
                         );
                     };

@@ -987,7 +987,6 @@ fn revoked_device_token_fails_clearly_and_keeps_the_outbox() {
 /// The way out the error message names ("pair it again"): a new token for
 /// the same gate database, after which the kept events are delivered.
 #[test]
-#[ignore = "bug: `entrada sync --token NEW` on a paired database ignores the token (main.rs only pairs when unpaired) and Store::pair refuses another device id, so a revoked gate's pending outbox can never be delivered although the error says \"pair it again\""]
 fn revoked_device_can_be_repaired_and_delivers_its_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let server_db = dir.path().join("server.db");
@@ -1146,7 +1145,6 @@ fn ticket_facts(db: &Path, code: &str) -> (Option<String>, Option<i64>) {
 /// goes through and is answered `conflict`. Afterwards B's replica must show
 /// the server's canonical (first) verification, like every other replica.
 #[test]
-#[ignore = "bug: apply_change_page skips a row with a pending outbox event and moves the cursor past it; when the event is then answered conflict the server row does not change again, so the gate keeps its own losing verification for good"]
 fn double_entry_replica_converges_after_a_failed_push() {
     let dir = tempfile::tempdir().unwrap();
     let server_db = dir.path().join("server.db");

@@ -394,6 +394,32 @@ fn apply_event(
     }
 }
 
+/// The row an event changes, as the change log names it.
+fn event_entity(event: &Event) -> Option<(&'static str, String)> {
+    let field = |name: &str| {
+        event
+            .payload
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    match event.kind.as_str() {
+        "verify" | "activate" => Some(("tickets", field("ticket_code")?)),
+        "slot_change" => Some(("reservation_slots", field("slot_id")?)),
+        _ => None,
+    }
+}
+
+/// Moves a row's change-log entry to the end of the sequence, so every device
+/// pulls the row again (it is unchanged on the server).
+fn resend(tx: &Transaction<'_>, entity: &str, entity_id: &str) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE change_log SET seq = (SELECT max(seq) + 1 FROM change_log) WHERE entity = ?1 AND entity_id = ?2",
+    )?
+    .execute(params![entity, entity_id])?;
+    Ok(())
+}
+
 impl Store {
     // ---- server side ----
 
@@ -518,6 +544,14 @@ impl Store {
                     continue;
                 }
                 let result = apply_event(tx, device, event, now)?;
+                if matches!(result.status, EventStatus::Conflict | EventStatus::Rejected) {
+                    // The device kept its own version of this row while the
+                    // event was pending (and skipped the server's in pulls):
+                    // send the server's row again so the replica converges.
+                    if let Some((entity, id)) = event_entity(event) {
+                        resend(tx, entity, &id)?;
+                    }
+                }
                 tx.prepare_cached(
                     "INSERT INTO sync_events (event_id, device_id, orq, kind, payload, device_time, received_at, result) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -559,13 +593,23 @@ impl Store {
         self.write(|tx| {
             let existing: Option<i64> = tx.query_row("SELECT device_id FROM device_identity", [], |r| r.get(0)).optional()?;
             match existing {
-                Some(id) if id != info.device_id => Err(DomainError::invalid(
-                    "token",
-                    format!("this database belongs to device {id}; use a new database file for device {}", info.device_id),
-                )
-                .into()),
                 Some(_) => {
-                    tx.execute("UPDATE device_identity SET server_url = ?1, token = ?2", params![server_url, token])?;
+                    // Re-pairing (a new URL, or a new token after a revocation)
+                    // keeps the replica and its outbox: pending events are
+                    // delivered under the new device. Another org's token is refused.
+                    let orq: i64 = tx.query_row("SELECT orq FROM device_identity", [], |r| r.get(0))?;
+                    if orq != info.orq {
+                        return Err(DomainError::invalid(
+                            "token",
+                            format!("this database holds org {orq}'s data; use a new database file for org {}", info.orq),
+                        )
+                        .into());
+                    }
+                    tx.execute(
+                        "UPDATE device_identity SET device_id = ?1, venue_id = ?2, name = ?3, server_url = ?4, token = ?5, \
+                         last_error = NULL",
+                        params![info.device_id, info.venue_id, info.name, server_url, token],
+                    )?;
                     Ok(())
                 }
                 None => {
