@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Runs every test of Entrada: format, lints, unit/property/concurrency tests,
-# and a smoke run of each benchmark binary. Installs what it needs first.
+# Runs every test of Entrada, installing what it needs first:
+# format and lints, unit / property / concurrency / multi-process tests
+# (cargo), the API contract suite (newman), the customer page in Chromium
+# (Playwright), the desktop app under Xvfb (WebDriver), and a smoke run of
+# each benchmark binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 [[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+export ARTIFACTS_DIR="${ARTIFACTS_DIR:-$PWD/artifacts}"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "front ends (the desktop app embeds ui/dist/kiosk)"
+bash scripts/build-ui.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -19,16 +27,33 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace --locked 2>&1 | tee "$log"
 
+step "TypeScript bindings are what the Rust types say"
+git diff --exit-code -- ui/kiosk/bindings || { echo "ui/kiosk/bindings changed: commit the regenerated files" >&2; exit 1; }
+
 step "API contract suite: newman against a fresh entrada serve"
-bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/entrada"
-bash tests/api/run.sh "$bin" 2>&1 | tee -a "$log"
+bash tests/api/run.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
+
+step "customer page: Chromium via Playwright against a fresh entrada serve"
+bash tests/customer/run.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
+
+if [[ -f tests/desktop/run.sh ]]; then
+  step "desktop app: WebDriver under Xvfb against a fresh entrada serve"
+  bash tests/desktop/run.sh 2>&1 | tee -a "$log"
+fi
 
 step "benchmark smoke runs (numbers in BENCHMARKS.md come from full runs)"
-cargo bench -p entrada --bench store_throughput --locked -- --quick
+cargo bench -p entrada --locked --bench store_throughput -- --quick
+cargo bench -p entrada --locked --bench http_load -- --quick
 
-# cargo's "test result: ok. N passed; M failed" and newman's "newman: N passed, M failed"
-count() { awk -v word="$1" '/^test result:|^newman:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ "^" word) s += $i } END { print s + 0 }' "$log"; }
-passed=$(count passed)
-failed=$(count failed)
+# cargo's "test result: ok. N passed; M failed", newman's "newman: N passed, M failed",
+# node's "ℹ pass N" / "ℹ fail M".
+count() {
+  awk -v word="$1" -v node="$2" '
+    /^test result:|^newman:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ "^" word) s += $i }
+    $1 == "ℹ" && $2 == node { s += $3 }
+    END { print s + 0 }' "$log"
+}
+passed=$(count passed pass)
+failed=$(count failed fail)
 echo
 echo "tests: $passed passed, $failed failed"
