@@ -1,5 +1,5 @@
 //! The real HTTP server (`entrada::api::serve`) on 127.0.0.1, a real SQLite
-//! file (WAL, synchronous=FULL), rate limiting off, driven by many concurrent
+//! file (WAL, group commit: fsync'd before each answer), rate limiting off, driven by many concurrent
 //! HTTP/1.1 keep-alive clients (hyper's client, one connection per client).
 //!
 //! `cargo bench -p entrada --bench http_load [-- --quick]`
@@ -753,8 +753,9 @@ fn main() {
     println!();
     println!(
         "Noise: a shared machine; absolute numbers move between runs by tens of percent, \
-         compare rows of one run. Every reservation is an fsync'd commit (WAL, \
-         synchronous=FULL) through one writer connection. CPU columns: thread CPU \
+         compare rows of one run. Every reservation is on disk before its answer: \
+         WAL commits through one writer connection, group-committed (concurrent \
+         commits share one fsync). CPU columns: thread CPU \
          time from /proc per request (server = the server runtime's workers and \
          blocking pool)."
     );

@@ -1,6 +1,8 @@
 //! Reservation throughput through the store's public service API on a real
 //! SQLite file, next to the floor: a bare one-row INSERT transaction with the
-//! same settings (WAL, synchronous=FULL, BEGIN IMMEDIATE).
+//! same durability (WAL, an fsync before each call returns, BEGIN IMMEDIATE).
+//! The store group-commits: concurrent writers share one fsync; the floor
+//! is one fsync per INSERT (synchronous=FULL).
 //!
 //! `cargo bench -p entrada --bench store_throughput [-- --quick]`
 //! Prints a Markdown table; medians over rounds, ratios within one run.
