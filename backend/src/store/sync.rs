@@ -157,23 +157,47 @@ fn select_json_sql(e: &Entity) -> String {
 }
 
 fn upsert_sql(e: &Entity) -> String {
-    let values: Vec<String> = e
-        .columns
-        .iter()
-        .map(|c| {
-            if e.blobs.contains(c) {
-                format!("unhex(json_extract(?1, '$.{c}'))")
-            } else {
-                format!("json_extract(?1, '$.{c}')")
-            }
-        })
-        .collect();
+    let params: Vec<String> = (1..=e.columns.len()).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
         e.table,
         e.columns.join(", "),
-        values.join(", ")
+        params.join(", ")
     )
+}
+
+/// A pulled row's values in `e.columns` order, bound directly (parsing the
+/// JSON once in Rust rather than once per column in SQL).
+fn row_values(e: &Entity, row: &serde_json::Value) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    e.columns
+        .iter()
+        .map(|c| match row.get(*c) {
+            Some(serde_json::Value::String(text)) if e.blobs.contains(c) => {
+                unhex(text).map_or(Value::Null, Value::Blob)
+            }
+            Some(serde_json::Value::String(text)) => Value::Text(text.clone()),
+            Some(serde_json::Value::Number(n)) => match n.as_i64() {
+                Some(i) => Value::Integer(i),
+                None => n.as_f64().map_or(Value::Null, Value::Real),
+            },
+            Some(serde_json::Value::Bool(b)) => Value::Integer(i64::from(*b)),
+            Some(other @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => {
+                Value::Text(other.to_string())
+            }
+            Some(serde_json::Value::Null) | None => Value::Null,
+        })
+        .collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// A device's view of its own sync, for the app and `entrada sync`.
@@ -652,17 +676,22 @@ impl Store {
         // by the server, not by the replica.
         self.write_without_foreign_keys(|tx| {
             let mut applied = 0;
+            // Most pages meet an empty outbox: then no row needs the check.
+            let any_pending: bool =
+                tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending')")?.query_row([], |r| r.get(0))?;
             for change in &page.changes {
                 let Some(e) = entity(&change.entity) else { continue };
-                let pending: bool = tx
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND entity = ?1 AND entity_id = ?2)")?
-                    .query_row(params![change.entity, change.entity_id], |r| r.get(0))?;
-                if pending {
-                    continue;
+                if any_pending {
+                    let pending: bool = tx
+                        .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND entity = ?1 AND entity_id = ?2)")?
+                        .query_row(params![change.entity, change.entity_id], |r| r.get(0))?;
+                    if pending {
+                        continue;
+                    }
                 }
                 match (&*change.op, &change.row) {
                     ("upsert", Some(row)) => {
-                        tx.prepare_cached(&upsert_sql(e))?.execute([row.to_string()])?;
+                        tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(row_values(e, row)))?;
                     }
                     _ => {
                         tx.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?1", e.table, e.key))?.execute([&change.entity_id])?;
@@ -849,5 +878,32 @@ impl Store {
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::types::Value;
+
+    #[test]
+    fn pulled_rows_bind_in_column_order_with_blobs_unhexed() {
+        let keys = entity("signing_keys").unwrap();
+        let row = serde_json::json!({
+            "kid": 3, "orq": 1, "public_key": "00ff10", "created_at": "2025-12-01T00:00:00.000Z", "retired_at": null
+        });
+        assert_eq!(
+            row_values(keys, &row),
+            vec![
+                Value::Integer(3),
+                Value::Integer(1),
+                Value::Blob(vec![0x00, 0xff, 0x10]),
+                Value::Text("2025-12-01T00:00:00.000Z".into()),
+                Value::Null
+            ]
+        );
+        assert_eq!(unhex("0g"), None);
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(upsert_sql(keys), "INSERT OR REPLACE INTO signing_keys (kid, orq, public_key, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, ?5)");
     }
 }
