@@ -191,7 +191,7 @@ fn row_values(e: &Entity, row: &serde_json::Value) -> Vec<rusqlite::types::Value
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
