@@ -3,8 +3,8 @@ import { defineConfig, type Plugin } from 'vite';
 
 // Multi-page build. Each page is an HTML entry; they share `assets/`.
 //   /            index.html        customer reservation page (served by `entrada serve`)
-//   /kiosk/      kiosk/index.html  gate screens for the Tauri app (added later:
-//                add `kiosk: page('kiosk/index.html')` to `input` below)
+//   /kiosk/      kiosk/index.html  gate screens for the Tauri app (embedded from
+//                dist/kiosk/ by src-tauri: self-contained, its JS and CSS inlined)
 // `base: './'` keeps every URL relative, so the same dist/ works when served
 // at / by the server and when embedded by Tauri.
 const page = (path: string) => fileURLToPath(new URL(path, import.meta.url));
@@ -13,7 +13,8 @@ const page = (path: string) => fileURLToPath(new URL(path, import.meta.url));
  * Inlines a page's entry script and stylesheet into its HTML when the entry
  * is self-contained (no shared chunks): on a phone with 150 ms of latency one
  * request less is ~20 % of the time to the month view. Pages whose entry
- * imports shared chunks are left as they are.
+ * imports shared chunks are left as they are. Pages in a subfolder (kiosk/)
+ * refer to `../assets/`.
  */
 function inlineEntry(htmlFiles: string[]): Plugin {
   return {
@@ -27,14 +28,14 @@ function inlineEntry(htmlFiles: string[]): Plugin {
       for (const file of html) {
         if (file.type !== 'asset' || !htmlFiles.includes(file.fileName)) continue;
         let source = String(file.source);
-        source = source.replace(/<script type="module" crossorigin src="\.\/(assets\/[^"]+\.js)"><\/script>/g, (tag, name: string) => {
+        source = source.replace(/<script type="module" crossorigin src="(?:\.\/|(?:\.\.\/)+)(assets\/[^"]+\.js)"><\/script>/g, (tag, name: string) => {
           const chunk = bundle[name];
           if (!chunk || chunk.type !== 'chunk' || chunk.imports.length || chunk.dynamicImports.length) return tag;
           if (usedElsewhere(name, file.fileName)) return tag;
           delete bundle[name];
           return `<script type="module">${chunk.code.replace(/<\/(script)/gi, '<\\/$1')}</script>`;
         });
-        source = source.replace(/<link rel="stylesheet" crossorigin href="\.\/(assets\/[^"]+\.css)">/g, (tag, name: string) => {
+        source = source.replace(/<link rel="stylesheet" crossorigin href="(?:\.\/|(?:\.\.\/)+)(assets\/[^"]+\.css)">/g, (tag, name: string) => {
           const css = bundle[name];
           if (!css || css.type !== 'asset' || usedElsewhere(name, file.fileName)) return tag;
           delete bundle[name];
@@ -48,7 +49,7 @@ function inlineEntry(htmlFiles: string[]): Plugin {
 
 export default defineConfig({
   base: './',
-  plugins: [inlineEntry(['index.html'])],
+  plugins: [inlineEntry(['index.html', 'kiosk/index.html'])],
   build: {
     outDir: 'dist',
     emptyOutDir: true,
@@ -57,6 +58,7 @@ export default defineConfig({
     rollupOptions: {
       input: {
         main: page('index.html'),
+        kiosk: page('kiosk/index.html'),
       },
     },
   },

@@ -1,0 +1,300 @@
+// End-to-end test of the real gate app: `entrada serve` + entrada-desktop
+// (Tauri, under Xvfb) driven through tauri-driver/WebKitWebDriver.
+//
+// Environment (set by run.sh): ENTRADA_BIN, DESKTOP_BIN, TAURI_DRIVER,
+// DESKTOP_ARTIFACTS, SCREENSHOTS_DIR (optional: copies for docs/), DISPLAY.
+//
+// Scenario: camera (folder of frames) → ADMIT → recorded locally → synced to
+// the server → the same code typed → "already verified" with the first
+// scan's facts → lock, supervisor signs in with a PIN, changes capacity (and
+// is refused below the booked count) → reaches the server → server stopped →
+// a USB-scanner (wedge) scan is still admitted, offline with 1 pending →
+// server back on the same port → pending 0 and the server has it.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebDriver } from './webdriver.mjs';
+
+const BIN = process.env.ENTRADA_BIN;
+const APP = process.env.DESKTOP_BIN;
+const DRIVER = process.env.TAURI_DRIVER ?? 'tauri-driver';
+const ART = process.env.DESKTOP_ARTIFACTS ?? join(tmpdir(), 'entrada-artifacts', 'desktop');
+const DOCS = process.env.SCREENSHOTS_DIR;
+if (!BIN || !APP) throw new Error('ENTRADA_BIN and DESKTOP_BIN must be set (run tests/desktop/run.sh)');
+mkdirSync(ART, { recursive: true });
+
+const t0 = Date.now();
+const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s]`, ...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let failures = 0;
+function check(cond, what) {
+  if (!cond) {
+    failures += 1;
+    console.log(`  ✗ ${what}`);
+    throw new Error(`check failed: ${what}`);
+  }
+  console.log(`  ✓ ${what}`);
+}
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+const work = mkdtempSync(join(tmpdir(), 'entrada-desktop-e2e-'));
+const SDB = join(work, 'server.db');
+const ADB = join(work, 'gate.db');
+const CAM = join(work, 'camera');
+mkdirSync(CAM);
+const cli = (...args) => execFileSync(BIN, args, { encoding: 'utf8' }).trim();
+const sqlite = (db, sql) => execFileSync('sqlite3', ['-readonly', db, sql], { encoding: 'utf8' }).trim();
+
+// ------------------------------------------------------------------ server
+
+const port = await freePort();
+const URL = `http://127.0.0.1:${port}`;
+let server = null;
+async function startServer() {
+  server = spawn(BIN, ['serve', '--db', SDB, '--listen', `127.0.0.1:${port}`, '--ui-dir', join(work, 'no-ui')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  server.stderr.on('data', (d) => writeFileSync(join(ART, 'server.log'), d, { flag: 'a' }));
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(`${URL}/api/health`).then((r) => r.ok, () => false)) return;
+    await sleep(100);
+  }
+  throw new Error('server did not start');
+}
+async function stopServer() {
+  if (!server) return;
+  const s = server;
+  server = null;
+  const exited = new Promise((r) => s.once('exit', r));
+  s.kill('SIGTERM');
+  await Promise.race([exited, sleep(5000)]);
+  s.kill('SIGKILL');
+}
+
+const ADMIN = cli('token', 'create', '--db', SDB, '--orq', '1', '--role', 'admin');
+const VENUE = Number(cli('venue', 'add', '--db', SDB, '--orq', '1', '--name', 'Museo del Puerto', '--timezone', 'UTC'));
+const ANA = Number(cli('operator', 'add', '--db', SDB, '--orq', '1', '--name', 'Ana', '--pin', '1234'));
+const SARA = Number(cli('operator', 'add', '--db', SDB, '--orq', '1', '--role', 'supervisor', '--name', 'Sara', '--pin', '4321'));
+const DEVICE_TOKEN = cli('device', 'add', '--db', SDB, '--orq', '1', '--venue', String(VENUE), '--name', 'Gate 1');
+
+async function api(method, path, body, token = ADMIN) {
+  const res = await fetch(URL + path, {
+    method,
+    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await res.json().catch(() => null);
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(data)}`);
+  return data;
+}
+
+const iso = (d) => d.toISOString().slice(0, 10);
+const today = iso(new Date());
+const tomorrow = iso(new Date(Date.now() + 86400000));
+let seq = 0;
+async function reservedTicket(slotId, tag) {
+  seq += 1;
+  const code = `TKT-${tag}-${String(seq).padStart(3, '0')}`;
+  const email = `visitor${seq}@example.com`;
+  await api('POST', '/api/admin/tickets', { ticket_code: code, purchase_email: email, activation_mode: 'immediate' });
+  const { token } = await api('POST', '/api/customer/session', { ticket_code: code, email }, null);
+  await api('POST', '/api/reservations/create', { ticket_id: code, slot_id: slotId, customer_email: email, customer_phone: `+3460011122${seq}` }, token);
+  return { code, email };
+}
+
+let driver = null;
+let wd = null;
+const shots = [];
+async function shot(name) {
+  const png = await wd.screenshot();
+  const file = join(ART, `kiosk-${name}.png`);
+  writeFileSync(file, png);
+  if (DOCS) copyFileSync(file, join(DOCS, `kiosk-${name}.png`));
+  shots.push(file);
+  log(`screenshot ${file}`);
+}
+
+try {
+  await startServer();
+  log(`server on ${URL}`);
+  const allDay = await api('POST', '/api/operator/slots/create', { venue_id: VENUE, date: today, start_time: '00:00:00', end_time: '23:59:59', total_capacity: 40 });
+  const later = await api('POST', '/api/operator/slots/create', { venue_id: VENUE, date: tomorrow, start_time: '10:00:00', end_time: '12:00:00', total_capacity: 25 });
+  const first = await reservedTicket(allDay.id, 'GATE');
+  const second = await reservedTicket(allDay.id, 'GATE');
+  const third = await reservedTicket(allDay.id, 'GATE');
+  const wrongDay = await reservedTicket(later.id, 'TOMORROW');
+  cli('ticket', 'qr', first.code, '--db', SDB, '--out', join(work, 'ticket.png'));
+  log(`data: venue ${VENUE}, slots ${allDay.id} / ${later.id}, tickets ${first.code} ${second.code} ${third.code} ${wrongDay.code}`);
+
+  // The app pairs by itself with --server/--token, but the first launch
+  // pulls nothing before the window opens, so `--operator` would name an
+  // operator the replica does not have yet: one CLI sync round first.
+  cli('sync', '--db', ADB, '--server', URL, '--token', DEVICE_TOKEN, '--once');
+
+  // ---------------------------------------------------------------- the app
+  const wdPort = await freePort();
+  const nativePort = await freePort();
+  driver = spawn(DRIVER, ['--port', String(wdPort), '--native-port', String(nativePort)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ENTRADA_LOG: 'info' },
+  });
+  const dlog = join(ART, 'app.log');
+  writeFileSync(dlog, '');
+  driver.stdout.on('data', (d) => writeFileSync(dlog, d, { flag: 'a' }));
+  driver.stderr.on('data', (d) => writeFileSync(dlog, d, { flag: 'a' }));
+  wd = new WebDriver(`http://127.0.0.1:${wdPort}`);
+  await wd.until('tauri-driver', () => fetch(`http://127.0.0.1:${wdPort}/status`).then((r) => r.ok, () => false), 10000, 100);
+  const launched = Date.now();
+  await wd.start({
+    'tauri:options': {
+      application: APP,
+      args: ['--db', ADB, '--server', URL, '--token', DEVICE_TOKEN, '--camera', `folder:${CAM}`, '--operator', String(ANA), '--sync-interval', '0.5'],
+    },
+  });
+  await wd.until('the kiosk page', () => wd.js(`document.body.dataset.ready === '1'`), 20000, 50);
+  log(`app ready to scan ${Date.now() - launched} ms after the session request`);
+  check(await wd.js(`!document.getElementById('screen-scan').hidden`), 'the scanner is the first screen (Ana signed in by --operator)');
+  check((await wd.text('#verdict-title')) === 'Ready', 'it says Ready');
+
+  // ------------------------------------------------ 1. camera → ADMIT
+  // The frame goes in only now: a verdict emitted before the page listens
+  // would be lost (the scan loop starts with the window).
+  renameSync(join(work, 'ticket.png'), join(CAM, 'ticket.png'));
+  await wd.until('ADMIT from the camera', () => wd.js(`document.getElementById('verdict').dataset.tone === 'admit'`), 15000, 50);
+  check((await wd.text('#verdict-title')) === 'ADMIT', 'the camera scan shows ADMIT');
+  check((await wd.text('#counter-n')) === '1', 'admitted in this slot: 1');
+  await wd.until('a preview frame', () => wd.js(`!!document.getElementById('preview').getAttribute('src')`), 5000);
+  await shot('scanner-admit');
+  // Only the image of the ticket was ever in the folder: take it away so
+  // the replay does not keep showing it (repeats are suppressed anyway).
+
+  // ------------------------------------------------ 2. recorded locally, then on the server
+  const local = sqlite(ADB, `SELECT verified_by FROM tickets WHERE ticket_code = '${first.code}' AND verified_at IS NOT NULL`);
+  check(local === String(ANA), `the verification is in the gate's database (verified_by ${local})`);
+  const onServer = await wd.until('the verification on the server', async () => {
+    const v = await api('POST', '/api/operator/validate-ticket', { ticket_code: first.code });
+    return v.verdict === 'ALREADY_VERIFIED' && v;
+  }, 15000, 200);
+  check(onServer.verified_by === ANA, `the server answers ALREADY_VERIFIED for ${first.code}, by operator ${onServer.verified_by}`);
+
+  // ------------------------------------------------ 3. the same code typed: already verified
+  await sleep(300);
+  await wd.type('#manual-code', first.code);
+  await wd.click('#manual-submit');
+  await wd.until('the refusal', () => wd.js(`document.getElementById('verdict').dataset.verdict === 'ALREADY_VERIFIED'`), 5000, 50);
+  const details = await wd.text('#verdict-details');
+  check((await wd.js(`document.getElementById('verdict').dataset.tone`)) === 'refuse', 'typed again: red refusal');
+  check(/Verified .* by Ana/.test(details), `with the first scan's facts: "${details.split('\n')[0]}"`);
+  await shot('scanner-refusal');
+
+  // A ticket for tomorrow: wrong date, with the reserved date and slot.
+  await wd.type('#manual-code', wrongDay.code);
+  await wd.click('#manual-submit');
+  await wd.until('wrong date', () => wd.js(`document.getElementById('verdict').dataset.verdict === 'WRONG_DATE'`), 5000, 50);
+  const wd2 = await wd.text('#verdict-details');
+  check(wd2.includes(tomorrow) && wd2.includes('10:00–12:00'), `wrong date shows the reservation: "${wd2.split('\n')[0]}"`);
+  await shot('scanner-wrong-date');
+
+  // ------------------------------------------------ 4. lock; supervisor signs in with a PIN
+  await wd.click('#lock');
+  await wd.until('the sign-in screen', () => wd.js(`!document.getElementById('signin').hidden && !!document.querySelector('.op[data-id="${SARA}"]')`), 5000);
+  await shot('signin');
+  await wd.click(`.op[data-id="${SARA}"]`);
+  for (const k of '9999') await wd.click(`.pin-key[data-key="${k}"]`);
+  await wd.click('.pin-key[data-key="ok"]');
+  await wd.until('wrong PIN message', async () => (await wd.text('#pin-error')).length > 0, 5000);
+  check((await wd.text('#pin-error')).includes('Wrong PIN'), 'a wrong PIN is refused');
+  for (const k of '4321') await wd.click(`.pin-key[data-key="${k}"]`);
+  await shot('pin');
+  await wd.click('.pin-key[data-key="ok"]');
+  await wd.until('signed in as Sara', () => wd.js(`document.body.dataset.signedIn === '1' && document.querySelector('.who-name')?.textContent === 'Sara'`), 5000);
+  check(true, 'Sara (supervisor) signed in with her PIN');
+
+  // ------------------------------------------------ 5. supervisor changes capacity
+  await wd.click('#nav-slots');
+  const row = `tr[data-slot-id="${allDay.id}"]`;
+  await wd.until('the slot table', () => wd.js(`!!document.querySelector('${row} .cap-input')`), 5000);
+  await wd.type(`${row} .cap-input`, '1');
+  await wd.click(`${row} .cap-save`);
+  await wd.until('the capacity error', () => wd.js(`!document.getElementById('slot-error').hidden`), 5000);
+  check((await wd.js(`document.getElementById('slot-error').dataset.code`)) === 'CAPACITY_BELOW_BOOKED', `capacity below booked refused: "${(await wd.text('#slot-error')).split('\n')[0]}"`);
+  await shot('supervisor-error');
+  await wd.type(`${row} .cap-input`, '60');
+  await wd.click(`${row} .cap-save`);
+  await wd.until('capacity 60 on screen', () => wd.js(`document.querySelector('${row} .cap-n')?.textContent === '60'`), 5000);
+  check(true, 'capacity 60 saved on the gate');
+  await shot('supervisor');
+  const slotOnServer = await wd.until('capacity on the server', async () => {
+    const s = await api('GET', `/api/operator/slots/${allDay.id}`);
+    return s.total_capacity === 60 && s;
+  }, 15000, 200);
+  check(slotOnServer.total_capacity === 60, 'the new capacity reached the server');
+
+  // ------------------------------------------------ 6. offline: keep admitting
+  await stopServer();
+  log('server stopped');
+  await wd.click('#nav-scan');
+  await wd.until('offline', () => wd.js(`document.getElementById('sync-pill').dataset.mode === 'offline'`), 15000, 200);
+  check(true, 'the gate shows Offline');
+  // A USB scanner: keystrokes with no pause, Enter, nothing focused.
+  await wd.exec(`document.activeElement && document.activeElement.blur && document.activeElement.blur()`);
+  await wd.keys(`${second.code}\n`);
+
+  await wd.until('the scanner line', () => wd.js(`document.body.dataset.lastLine`), 3000);
+  check((await wd.js(`document.body.dataset.lastLine`)) === `scan:${second.code}`, 'the keystrokes were told apart as a USB-scanner scan');
+  await wd.until('ADMIT while offline', () => wd.js(`document.getElementById('verdict').dataset.tone === 'admit'`), 5000, 50);
+  const src = await wd.js(`document.querySelector('#recent li .r-code')?.textContent`);
+  check(src === second.code, `the wedge scan of ${second.code} is admitted offline`);
+  check((await wd.text('.v-code')).includes('scanner'), 'recorded as a USB-scanner scan');
+  check((await wd.text('#counter-n')) === '2', 'admitted in this slot: 2');
+  await wd.until('1 pending', () => wd.js(`document.getElementById('sync-pill-pending')?.textContent === '1 to upload'`), 5000);
+  check(true, 'the top bar shows 1 to upload');
+  check(sqlite(ADB, `SELECT count(*) FROM outbox WHERE state = 'pending'`) === '1', 'one event waits in the outbox');
+  await wd.click('#nav-sync');
+  await wd.until('sync screen', () => wd.js(`document.getElementById('sync-mode')?.textContent === 'Offline'`), 5000);
+  check((await wd.text('#sync-pending .stat-v')) === '1', 'the sync screen: Offline, 1 waiting to upload');
+  await shot('sync-offline');
+
+  // ------------------------------------------------ 7. server back: catch up
+  await startServer();
+  log('server restarted on the same port');
+  await wd.until('caught up', () => wd.js(`document.getElementById('sync-mode')?.textContent === 'Online' && document.querySelector('#sync-pending .stat-v')?.textContent === '0'`), 20000, 200);
+  check(true, 'back online, 0 waiting');
+  const caught = await api('POST', '/api/operator/validate-ticket', { ticket_code: second.code });
+  check(caught.verdict === 'ALREADY_VERIFIED', `the server has the offline admission of ${second.code}`);
+  await shot('sync');
+
+  // ------------------------------------------------ 8. lookup
+  await wd.click('#nav-lookup');
+  await wd.type('#lookup-q', first.email);
+  await wd.click('#lookup-go');
+  await wd.until('lookup result', () => wd.js(`!!document.querySelector('.lookup-result[data-code="${first.code}"]')`), 5000);
+  const card = await wd.text(`.lookup-result[data-code="${first.code}"]`);
+  check(card.includes('Already verified') && card.includes(first.email), 'lookup by e-mail shows the whole state');
+  await wd.type('#lookup-q', third.code);
+  await wd.click('#lookup-go');
+  await wd.until('lookup result 2', () => wd.js(`!!document.querySelector('.lookup-result[data-code="${third.code}"]')`), 5000);
+  await shot('lookup');
+} catch (e) {
+  failures += failures ? 0 : 1;
+  console.error(`FAILED: ${e.stack ?? e}`);
+  if (wd?.session) await shot('failure').catch(() => {});
+} finally {
+  await wd?.quit();
+  driver?.kill('SIGTERM');
+  await stopServer();
+  rmSync(work, { recursive: true, force: true });
+}
+
+log(`${failures ? 'FAILED' : 'passed'}; screenshots:\n  ${shots.join('\n  ')}`);
+process.exit(failures ? 1 : 0);

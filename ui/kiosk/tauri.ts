@@ -1,0 +1,68 @@
+// The Tauri bridge (`withGlobalTauri: true`): typed wrappers around the
+// commands of src-tauri/src/commands.rs and the scan loop's window events.
+// Argument names are camelCase: Tauri converts them to the Rust snake_case.
+
+import type { AppInfo } from './bindings/AppInfo';
+import type { CameraStatus } from './bindings/CameraStatus';
+import type { CommandError } from './bindings/CommandError';
+import type { ConflictView } from './bindings/ConflictView';
+import type { OperatorView } from './bindings/OperatorView';
+import type { PreviewFrame } from './bindings/PreviewFrame';
+import type { ScanOutcome } from './bindings/ScanOutcome';
+import type { ScanSource } from './bindings/ScanSource';
+import type { SlotView } from './bindings/SlotView';
+import type { SyncView } from './bindings/SyncView';
+import type { TicketLookupView } from './bindings/TicketLookupView';
+
+type Invoke = (cmd: string, args?: Record<string, unknown>) => Promise<unknown>;
+type Listen = (event: string, handler: (e: { payload: unknown }) => void) => Promise<() => void>;
+
+interface TauriGlobal {
+  core: { invoke: Invoke };
+  event: { listen: Listen };
+}
+
+const tauri = (window as unknown as { __TAURI__?: TauriGlobal }).__TAURI__;
+export const inTauri = !!tauri;
+
+/** Every rejection is a CommandError; anything else is wrapped into one. */
+export function asCommandError(e: unknown): CommandError {
+  if (e && typeof e === 'object' && 'code' in e && 'message' in e) return e as CommandError;
+  return { code: 'INTERNAL', message: String(e) };
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  if (!tauri) throw { code: 'NO_TAURI', message: 'not running inside the app' } satisfies CommandError;
+  try {
+    return (await tauri.core.invoke(cmd, args)) as T;
+  } catch (e) {
+    throw asCommandError(e);
+  }
+}
+
+export const api = {
+  appInfo: () => call<AppInfo>('app_info'),
+  operators: () => call<OperatorView[]>('operators'),
+  signIn: (operatorId: number, pin: string) => call<OperatorView>('sign_in', { operatorId, pin }),
+  signOut: () => call<null>('sign_out'),
+  scanCode: (payload: string, source: ScanSource) => call<ScanOutcome>('scan_code', { payload, source }),
+  slots: (days: number) => call<SlotView[]>('slots', { days }),
+  changeSlot: (slotId: string, totalCapacity: number | null, status: string | null) =>
+    call<SlotView>('change_slot', { slotId, totalCapacity, status }),
+  lookup: (query: string) => call<TicketLookupView[]>('lookup', { query }),
+  syncStatus: () => call<SyncView>('sync_status'),
+  conflicts: () => call<ConflictView[]>('conflicts'),
+};
+
+export interface Events {
+  camera: CameraStatus;
+  preview: PreviewFrame;
+  scan: ScanOutcome;
+  'scan-error': CommandError;
+  sync: SyncView;
+}
+
+export function on<K extends keyof Events>(event: K, handler: (payload: Events[K]) => void): void {
+  if (!tauri) return;
+  void tauri.event.listen(event, (e) => handler(e.payload as Events[K]));
+}
