@@ -268,21 +268,27 @@ fn startup(runs: usize) {
         ("ENTRADA_LOG".into(), "warn".into()),
     ];
     if std::env::var("DISPLAY").is_err() {
-        let display = format!(":{}", 90 + std::process::id() % 100);
-        match Command::new("Xvfb")
-            .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
+        // Xvfb picks a free display and writes its number to stdout.
+        let spawned = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .spawn()
-        {
-            Ok(x) => procs.0.push(x),
+            .spawn();
+        let mut x = match spawned {
+            Ok(x) => x,
             Err(e) => {
                 println!("## startup: skipped (no DISPLAY and no Xvfb: {e})");
                 return;
             }
+        };
+        let mut out = x.stdout.take().unwrap();
+        procs.0.push(x);
+        let mut num = String::new();
+        let mut byte = [0u8; 1];
+        while out.read(&mut byte).map(|n| n == 1).unwrap_or(false) && byte[0] != b'\n' {
+            num.push(byte[0] as char);
         }
-        std::thread::sleep(Duration::from_millis(500));
-        envs.push(("DISPLAY".into(), display));
+        envs.push(("DISPLAY".into(), format!(":{}", num.trim())));
     }
     let tmp = tempfile::tempdir().unwrap();
     let (store, gate) = demo_gate(tmp.path());
@@ -310,7 +316,11 @@ fn startup(runs: usize) {
             "args": ["--db", tmp.path().join("gate.db"), "--camera", format!("folder:{}", tmp.path().join("frames").display()), "--operator", "1"],
         }}}});
         let t0 = Instant::now();
-        let session = http(port, "POST", "/session", Some(&caps));
+        let mut session = http(port, "POST", "/session", Some(&caps));
+        if session["value"]["sessionId"].is_null() {
+            std::thread::sleep(Duration::from_millis(500));
+            session = http(port, "POST", "/session", Some(&caps));
+        }
         let Some(id) = session["value"]["sessionId"].as_str().map(str::to_string) else {
             println!("## startup: skipped (WebDriver session failed: {session})");
             return;
