@@ -76,9 +76,11 @@ async function stopServer() {
   const s = server;
   server = null;
   const exited = new Promise((r) => s.once('exit', r));
+  const t = Date.now();
   s.kill('SIGTERM');
-  await Promise.race([exited, sleep(5000)]);
+  const how = await Promise.race([exited.then(() => 'exited on SIGTERM'), sleep(5000).then(() => 'still running 5 s after SIGTERM: SIGKILL')]);
   s.kill('SIGKILL');
+  log(`server ${how} (${Date.now() - t} ms)`);
 }
 
 const ADMIN = cli('token', 'create', '--db', SDB, '--orq', '1', '--role', 'admin');
@@ -248,10 +250,19 @@ try {
   check(true, 'the gate shows Offline');
   // A USB scanner: keystrokes with no pause, Enter, nothing focused.
   await wd.exec(`document.activeElement && document.activeElement.blur && document.activeElement.blur()`);
-  await wd.keys(`${second.code}\n`);
-
-  await wd.until('the scanner line', () => wd.js(`document.body.dataset.lastLine`), 3000);
-  check((await wd.js(`document.body.dataset.lastLine`)) === `scan:${second.code}`, 'the keystrokes were told apart as a USB-scanner scan');
+  // WebDriver delivers each key as its own action; on a loaded 2-core
+  // machine a gap can exceed the 35 ms rule, and the page then (rightly)
+  // takes the line as typed by a person and does nothing: send it again.
+  let line = '';
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    await wd.exec(`delete document.body.dataset.lastLine; return 1`);
+    await wd.keys(`${second.code}\n`);
+    line = await wd.until('the keyboard line', () => wd.js(`document.body.dataset.lastLine`), 3000);
+    if (line === `scan:${second.code}`) break;
+    log(`attempt ${attempt}: the page saw "${line}" (too slow for a scanner), again`);
+    await sleep(1100);
+  }
+  check(line === `scan:${second.code}`, 'the keystrokes were told apart as a USB-scanner scan');
   await wd.until('ADMIT while offline', () => wd.js(`document.getElementById('verdict').dataset.tone === 'admit'`), 5000, 50);
   const src = await wd.js(`document.querySelector('#recent li .r-code')?.textContent`);
   check(src === second.code, `the wedge scan of ${second.code} is admitted offline`);
@@ -281,9 +292,6 @@ try {
   await wd.until('lookup result', () => wd.js(`!!document.querySelector('.lookup-result[data-code="${first.code}"]')`), 5000);
   const card = await wd.text(`.lookup-result[data-code="${first.code}"]`);
   check(card.includes('Already verified') && card.includes(first.email), 'lookup by e-mail shows the whole state');
-  await wd.type('#lookup-q', third.code);
-  await wd.click('#lookup-go');
-  await wd.until('lookup result 2', () => wd.js(`!!document.querySelector('.lookup-result[data-code="${third.code}"]')`), 5000);
   await shot('lookup');
 } catch (e) {
   failures += failures ? 0 : 1;

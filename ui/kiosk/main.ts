@@ -81,7 +81,7 @@ function toast(text: string, kind: 'error' | 'ok' = 'error') {
   t.dataset.kind = kind;
   t.hidden = false;
   clearTimeout(toastTimer);
-  toastTimer = window.setTimeout(() => (t.hidden = true), 5000);
+  toastTimer = window.setTimeout(() => (t.hidden = true), kind === 'ok' ? 2500 : 5000);
 }
 
 /** Runs a command; a LOCKED answer shows the sign-in screen. */
@@ -128,6 +128,7 @@ function renderSyncPill() {
 }
 
 function show(screen: Screen) {
+  if (screen !== state.screen) $('toast').hidden = true;
   state.screen = screen;
   for (const s of ['scan', 'slots', 'lookup', 'sync'] as Screen[]) $(`screen-${s}`).hidden = s !== screen;
   renderBar();
@@ -610,6 +611,8 @@ async function start() {
   buildLookup();
   buildSync();
   window.addEventListener('keydown', onKey, { capture: true });
+  // Keys typed before a touch (a capacity, a search) are not the start of a scan.
+  window.addEventListener('pointerdown', () => wedge.reset(), { capture: true });
   $('lock').addEventListener('click', () => void api.signOut().finally(() => locked(false)));
   $('sync-pill').addEventListener('click', () => show('sync'));
 

@@ -34,6 +34,12 @@ export class WedgeDetector {
     return null;
   }
 
+  /** Forget unfinished input (e.g. a touch: a person is using the screen). */
+  reset() {
+    this.clear();
+    this.last = null;
+  }
+
   private clear() {
     this.buf = '';
     this.allFast = true;
