@@ -241,6 +241,14 @@ try {
     return s.total_capacity === 60 && s;
   }, 15000, 200);
   check(slotOnServer.total_capacity === 60, 'the new capacity reached the server');
+  const laterRow = `tr[data-slot-id="${later.id}"]`;
+  await wd.click(`${laterRow} .status-toggle`);
+  await wd.until('closed', () => wd.js(`document.querySelector('${laterRow}').dataset.status === 'CLOSED'`), 5000);
+  await wd.click(`${laterRow} .status-toggle`);
+  await wd.until('reopened', () => wd.js(`document.querySelector('${laterRow}').dataset.status === 'ACTIVE'`), 5000);
+  check(true, "tomorrow's slot closed and reopened");
+  await wd.until('all uploaded', () => wd.js(`!document.getElementById('sync-pill-pending')`), 15000, 200);
+  check(sqlite(ADB, `SELECT count(*) FROM outbox WHERE state = 'pending'`) === '0', 'the slot changes are uploaded');
 
   // ------------------------------------------------ 6. offline: keep admitting
   await stopServer();
