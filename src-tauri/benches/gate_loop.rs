@@ -117,7 +117,11 @@ fn render_frames(store: &Store, dir: &Path) -> usize {
     let mut n = 0;
     for (i, code) in codes.iter().enumerate() {
         let signed = store
-            .signed_code(Orq(1), &TicketCode::parse(code).unwrap(), chrono::Utc::now())
+            .signed_code(
+                Orq(1),
+                &TicketCode::parse(code).unwrap(),
+                chrono::Utc::now(),
+            )
             .unwrap();
         let qr = image::load_from_memory(&entrada::qr::png(&signed).unwrap())
             .unwrap()
@@ -192,7 +196,12 @@ fn memory(frames: usize) {
 
 // ---------------------------------------------------------------- startup
 
-fn http(port: u16, method: &str, path: &str, body: Option<&serde_json::Value>) -> serde_json::Value {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> serde_json::Value {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("webdriver connect");
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -206,7 +215,10 @@ fn http(port: u16, method: &str, path: &str, body: Option<&serde_json::Value>) -
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw);
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(rest)
     } else {
         rest.to_string()
@@ -270,7 +282,15 @@ fn startup(runs: usize) {
     if std::env::var("DISPLAY").is_err() {
         // Xvfb picks a free display and writes its number to stdout.
         let spawned = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn();
@@ -300,9 +320,14 @@ fn startup(runs: usize) {
     for run in 0..runs + 1 {
         let (port, native) = (free_port(), free_port());
         let mut cmd = Command::new(&driver);
-        cmd.args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         for (k, v) in &envs {
             cmd.env(k, v);
         }
@@ -326,10 +351,16 @@ fn startup(runs: usize) {
             return;
         };
         let t_session = t0.elapsed();
-        let script = serde_json::json!({"script": "return document.body.dataset.ready === '1'", "args": []});
+        let script =
+            serde_json::json!({"script": "return document.body.dataset.ready === '1'", "args": []});
         let mut ready = None;
         while t0.elapsed() < Duration::from_secs(30) {
-            let v = http(port, "POST", &format!("/session/{id}/execute/sync"), Some(&script));
+            let v = http(
+                port,
+                "POST",
+                &format!("/session/{id}/execute/sync"),
+                Some(&script),
+            );
             if v["value"] == serde_json::Value::Bool(true) {
                 ready = Some(t0.elapsed());
                 break;
@@ -341,7 +372,10 @@ fn startup(runs: usize) {
         drop(d);
         let ready = ready.expect("the kiosk never became ready");
         if run == 0 {
-            println!("startup warm-up run (page cache cold): ready after {:.0} ms", ready.as_secs_f64() * 1000.0);
+            println!(
+                "startup warm-up run (page cache cold): ready after {:.0} ms",
+                ready.as_secs_f64() * 1000.0
+            );
             continue;
         }
         session_ms.push(t_session.as_secs_f64() * 1000.0);
@@ -368,7 +402,12 @@ fn startup(runs: usize) {
 
 fn main() {
     let o = parse_opts();
-    println!("# gate_loop benchmark ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "# gate_loop benchmark ({} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     if o.startup {
         startup(o.runs);
     }

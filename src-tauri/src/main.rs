@@ -73,6 +73,11 @@ fn main() -> anyhow::Result<()> {
                     venue = info.venue_id,
                     "paired with {server}"
                 );
+                // One round before the window opens: the replica then holds the
+                // venue, its operators (for --operator and PIN sign-in) and tickets.
+                if let Err(e) = tauri::async_runtime::block_on(engine.round(|_, _| {})) {
+                    tracing::warn!(error = %e, "first sync failed; retrying in the background");
+                }
             }
             _ => {
                 let report = entrada::demo::populate(&store, chrono::Utc::now(), |_| {})?;
