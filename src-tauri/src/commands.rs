@@ -1,29 +1,31 @@
 //! Tauri commands: each extracts its arguments, calls one `GateService`
 //! method, and returns its view or a `CommandError`. No rule lives here.
+//! They run on Tauri's thread pool (`async`), never on the window's main
+//! thread, so a database write cannot stall the screen.
 
 use std::sync::Arc;
 
 use tauri::State;
 
 use crate::gate::views::{
-    AppInfo, CommandError, ConflictView, OperatorView, ScanOutcome, ScanSource, SlotView, SyncView,
-    TicketLookupView,
+    AppInfo, CameraStatus, CommandError, ConflictView, OperatorView, ScanOutcome, ScanSource,
+    SlotView, SyncView, TicketLookupView,
 };
 use crate::gate::GateService;
 
 type Gate<'a> = State<'a, Arc<GateService>>;
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn app_info(gate: Gate<'_>) -> Result<AppInfo, CommandError> {
     gate.info()
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn operators(gate: Gate<'_>) -> Result<Vec<OperatorView>, CommandError> {
     gate.operators()
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn sign_in(
     gate: Gate<'_>,
     operator_id: i64,
@@ -32,12 +34,12 @@ pub fn sign_in(
     gate.sign_in(operator_id, &pin)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn sign_out(gate: Gate<'_>) {
     gate.sign_out();
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn scan_code(
     gate: Gate<'_>,
     payload: String,
@@ -46,12 +48,12 @@ pub fn scan_code(
     gate.scan(&payload, source)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn slots(gate: Gate<'_>, days: i64) -> Result<Vec<SlotView>, CommandError> {
     gate.slots(days)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn change_slot(
     gate: Gate<'_>,
     slot_id: String,
@@ -61,17 +63,29 @@ pub fn change_slot(
     gate.change_slot(&slot_id, total_capacity, status.as_deref())
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn lookup(gate: Gate<'_>, query: String) -> Result<Vec<TicketLookupView>, CommandError> {
     gate.lookup(&query)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn sync_status(gate: Gate<'_>) -> Result<SyncView, CommandError> {
     gate.sync_view()
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn conflicts(gate: Gate<'_>) -> Result<Vec<ConflictView>, CommandError> {
     gate.conflicts()
+}
+
+/// The user touched the screen: keeps the session from auto-locking.
+#[tauri::command(async)]
+pub fn touch(gate: Gate<'_>) {
+    gate.touch();
+}
+
+/// The camera's last reported state (for a page that just loaded).
+#[tauri::command(async)]
+pub fn camera_status(gate: Gate<'_>) -> Option<CameraStatus> {
+    gate.camera_status()
 }

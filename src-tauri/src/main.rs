@@ -114,6 +114,8 @@ fn main() -> anyhow::Result<()> {
             commands::lookup,
             commands::sync_status,
             commands::conflicts,
+            commands::touch,
+            commands::camera_status,
         ])
         .setup(move |app| {
             if kiosk {
@@ -123,12 +125,16 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             let handle = app.handle().clone();
+            let camera_gate = gate_setup.clone();
             std::thread::Builder::new()
                 .name("scan-loop".into())
                 .spawn(move || {
                     camera::run(gate_setup, choice, stop_setup, |event| {
                         let _ = match event {
-                            LoopEvent::Camera(c) => handle.emit("camera", c),
+                            LoopEvent::Camera(c) => {
+                                camera_gate.set_camera_status(c.clone());
+                                handle.emit("camera", c)
+                            }
                             LoopEvent::Preview(p) => handle.emit("preview", p),
                             LoopEvent::Scan(s) => handle.emit("scan", *s),
                             LoopEvent::ScanError(e) => handle.emit("scan-error", e),

@@ -3,6 +3,7 @@
 // the GateService answers and sends what the operator does.
 
 import './style.css';
+import type { CameraStatus } from './bindings/CameraStatus';
 import type { AppInfo } from './bindings/AppInfo';
 import type { CommandError } from './bindings/CommandError';
 import type { ConflictView } from './bindings/ConflictView';
@@ -613,6 +614,17 @@ async function start() {
   window.addEventListener('keydown', onKey, { capture: true });
   // Keys typed before a touch (a capacity, a search) are not the start of a scan.
   window.addEventListener('pointerdown', () => wedge.reset(), { capture: true });
+  // Any touch or key on any screen keeps the session open (at most one call per 10 s).
+  let lastTouch = 0;
+  const keepAlive = () => {
+    const now = Date.now();
+    if (state.operator && now - lastTouch > 10_000) {
+      lastTouch = now;
+      void api.touch().catch(() => undefined);
+    }
+  };
+  window.addEventListener('pointerdown', keepAlive, { capture: true, passive: true });
+  window.addEventListener('keydown', keepAlive, { capture: true, passive: true });
   $('lock').addEventListener('click', () => void api.signOut().finally(() => locked(false)));
   $('sync-pill').addEventListener('click', () => show('sync'));
 
@@ -627,11 +639,14 @@ async function start() {
       cam.textContent = '';
     }
   });
-  on('camera', (c) => {
+  const showCamera = (c: CameraStatus) => {
     const cam = $('cam-status');
     cam.dataset.ok = String(c.ok);
     cam.textContent = c.ok ? c.description : `${S.cameraOff}: ${c.description}`;
-  });
+  };
+  on('camera', showCamera);
+  // The camera may have reported before this page listened.
+  void api.cameraStatus().then((c) => { if (c) showCamera(c); }).catch(() => undefined);
   on('scan', (o) => {
     if (state.operator) showOutcome(o);
     void refreshSync();

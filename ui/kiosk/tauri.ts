@@ -52,6 +52,8 @@ export const api = {
   lookup: (query: string) => call<TicketLookupView[]>('lookup', { query }),
   syncStatus: () => call<SyncView>('sync_status'),
   conflicts: () => call<ConflictView[]>('conflicts'),
+  touch: () => call<null>('touch'),
+  cameraStatus: () => call<CameraStatus | null>('camera_status'),
 };
 
 export interface Events {

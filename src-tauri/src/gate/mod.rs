@@ -40,6 +40,8 @@ pub struct GateService {
     venue_name: Option<String>,
     settings: GateSettings,
     session: Mutex<Option<Session>>,
+    /// The scan loop's last camera report, for screens that load later.
+    camera: Mutex<Option<views::CameraStatus>>,
 }
 
 fn operator_view(o: &Operator) -> OperatorView {
@@ -71,6 +73,7 @@ impl GateService {
             venue_name,
             settings,
             session: Mutex::new(None),
+            camera: Mutex::new(None),
         };
         if let Some(id) = gate.settings.operator {
             let operator = gate.store.get_operator(orq, OperatorId(id))?;
@@ -134,6 +137,26 @@ impl GateService {
 
     pub fn sign_out(&self) {
         *self.lock_session() = None;
+    }
+
+    /// Activity on any screen keeps a live session open (an expired one stays locked).
+    pub fn touch(&self) {
+        if self.current_operator().is_some() {
+            if let Some(s) = self.lock_session().as_mut() {
+                s.last_activity = Instant::now();
+            }
+        }
+    }
+
+    pub fn set_camera_status(&self, status: views::CameraStatus) {
+        *self.camera.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+    }
+
+    pub fn camera_status(&self) -> Option<views::CameraStatus> {
+        self.camera
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Scans `payload` and records the verdict (the verification and its
@@ -384,9 +407,17 @@ mod tests {
 
     #[test]
     fn the_session_locks_after_inactivity() {
-        let (_dir, gate) = demo_gate(Some(1), Duration::from_millis(50));
+        let (_dir, gate) = demo_gate(Some(1), Duration::from_millis(150));
         assert_eq!(gate.current_operator().map(|o| o.id), Some(1));
-        std::thread::sleep(Duration::from_millis(120));
+        // Touching the screen keeps it open past the first timeout…
+        for _ in 0..4 {
+            std::thread::sleep(Duration::from_millis(60));
+            gate.touch();
+        }
+        assert_eq!(gate.current_operator().map(|o| o.id), Some(1));
+        // …and once expired, a touch does not bring it back.
+        std::thread::sleep(Duration::from_millis(300));
+        gate.touch();
         assert!(gate.current_operator().is_none());
         assert_eq!(
             gate.scan("DEMO-ADMIT-2", ScanSource::Manual)
