@@ -26,16 +26,16 @@ cargo build --release -p entrada --locked
 db="${ENTRADA_DB:-$PWD/demo.db}"
 listen="${ENTRADA_LISTEN:-127.0.0.1:8080}"
 bin="$target/release/entrada"
-"$bin" migrate --db "$db" 2>/dev/null
+"$bin" demo --db "$db"        # idempotent: fills a new file, reports on an existing one
 admin=$("$bin" token create --db "$db" --orq 1 --role admin)
-operator=$("$bin" token create --db "$db" --orq 1 --role operator --user-id 1 --venue 1 2>/dev/null || true)
+operator=$("$bin" token create --db "$db" --orq 1 --role operator --user-id 1 --venue 1)
 cat <<MSG
 Customer page: http://$listen/  (try ticket DEMO-INACTIVE with e-mail visitor@example.com)
 Demo tokens for org 1 (valid until revoked):
   admin:    $admin
-  operator: ${operator:-(created once the demo operators exist: rerun)}
+  operator: $operator   (Ana, operator 1, at venue 1)
 Try:
-  curl -s -H "Authorization: Bearer ${operator:-\$TOKEN}" -H 'content-type: application/json' \\
+  curl -s -H "Authorization: Bearer $operator" -H 'content-type: application/json' \\
        -d '{"ticket_code":"DEMO-ADMIT"}' http://$listen/api/operator/validate-ticket
 MSG
-exec "$bin" serve --db "$db" --listen "$listen" --demo "$@"
+exec "$bin" serve --db "$db" --listen "$listen" "$@"
