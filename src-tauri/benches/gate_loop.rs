@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use entrada::domain::{Orq, TicketCode};
 use entrada::store::Store;
-use entrada_desktop::camera::preview;
+use entrada_desktop::camera::{preview, CameraChoice};
 use entrada_desktop::gate::views::ScanSource;
 use entrada_desktop::gate::{GateService, GateSettings};
 use entrada_desktop::scan::{Decoder, DecoderConfig, RepeatSuppressor};
@@ -93,10 +93,12 @@ fn demo_gate(dir: &Path) -> (Arc<Store>, Arc<GateService>) {
         GateSettings {
             auto_lock: Duration::from_secs(3600),
             kiosk: false,
-            operator: Some(1),
+            camera: CameraChoice::Auto,
+            fixed: Vec::new(),
         },
     )
     .unwrap();
+    gate.start_session(1).unwrap();
     (store, Arc::new(gate))
 }
 

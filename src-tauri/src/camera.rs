@@ -44,6 +44,18 @@ impl FromStr for CameraChoice {
     }
 }
 
+impl std::fmt::Display for CameraChoice {
+    /// The `--camera` spelling, so a saved choice parses back to itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Index(i) => write!(f, "{i}"),
+            Self::Name(name) => f.write_str(name),
+            Self::Folder(dir) => write!(f, "folder:{}", dir.display()),
+        }
+    }
+}
+
 /// Frames per second a folder is replayed at (a camera runs at its own rate).
 pub const FOLDER_FPS: f64 = 10.0;
 
@@ -86,19 +98,18 @@ pub fn preview(frame: &Frame, width: usize) -> Option<PreviewFrame> {
     })
 }
 
-/// Runs until `stop` is set. Reopens the source two seconds after it fails.
-pub fn run(
-    gate: Arc<GateService>,
-    choice: CameraChoice,
-    stop: Arc<AtomicBool>,
-    mut emit: impl FnMut(LoopEvent),
-) {
+/// Runs until `stop` is set. Reads the camera the gate names
+/// ([`GateService::camera_choice`]); switches at once when the settings
+/// screen changes it, and reopens a failed source two seconds later.
+pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(LoopEvent)) {
     let mut decoder = Decoder::new(DecoderConfig::default());
     // The same code in front of the camera gives one verdict, not thirty;
     // after 3 s out of view it may be scanned again.
     let mut repeats = RepeatSuppressor::new(3000);
     let started = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        let (choice, generation) = gate.camera_choice();
+        let changed = || gate.camera_generation() != generation;
         let mut source = match open_source(&choice) {
             Ok(s) => {
                 emit(LoopEvent::Camera(CameraStatus {
@@ -112,13 +123,13 @@ pub fn run(
                     ok: false,
                     description: e.to_string(),
                 }));
-                sleep_unless_stopped(&stop, Duration::from_secs(2));
+                sleep_unless(&stop, &changed, Duration::from_secs(2));
                 continue;
             }
         };
         let mut last_preview = Instant::now() - Duration::from_secs(1);
         let mut bad_frames = 0u32;
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.load(Ordering::Relaxed) && !changed() {
             let frame = match source.next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
@@ -159,13 +170,16 @@ pub fn run(
                 }
             }
         }
-        sleep_unless_stopped(&stop, Duration::from_secs(2));
+        // The camera is released here, before the next one opens.
+        drop(source);
+        sleep_unless(&stop, &changed, Duration::from_secs(2));
     }
 }
 
-fn sleep_unless_stopped(stop: &AtomicBool, total: Duration) {
+/// Waits `total`, or less if the app stops or the camera choice changes.
+fn sleep_unless(stop: &AtomicBool, changed: &dyn Fn() -> bool, total: Duration) {
     let until = Instant::now() + total;
-    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) && !changed() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -186,6 +200,8 @@ mod tests {
             ("Logitech C920", CameraChoice::Name("Logitech C920".into())),
         ] {
             assert_eq!(raw.parse::<CameraChoice>().unwrap(), expected, "{raw}");
+            // What the settings screen saves parses back to the same choice.
+            assert_eq!(expected.to_string(), raw);
         }
         assert!("".parse::<CameraChoice>().is_err());
     }
@@ -194,69 +210,167 @@ mod tests {
 #[cfg(test)]
 mod loop_tests {
     use super::*;
-    use crate::gate::{GateService, GateSettings};
+    use crate::gate::{GateService, GateSettings, StartOptions};
     use entrada::domain::{Orq, TicketCode};
     use entrada::store::Store;
 
-    /// A real rendered QR code in a folder, replayed as camera frames, ends
-    /// as one durable verification — and one verdict, not one per frame.
-    #[test]
-    fn folder_frames_become_one_recorded_verdict() {
+    struct Rig {
+        dir: tempfile::TempDir,
+        store: Arc<Store>,
+        gate: Arc<GateService>,
+    }
+
+    /// A standalone demo gate reading `camera`, Ana (operator) signed in.
+    fn rig(camera: impl FnOnce(&std::path::Path) -> CameraChoice) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path().join("gate.db")).unwrap());
         entrada::demo::populate(&store, chrono::Utc::now(), |_| {}).unwrap();
-        let code = TicketCode::parse("DEMO-ADMIT-2").unwrap();
-        let signed = store
-            .signed_code(Orq(1), &code, chrono::Utc::now())
+        let flags = StartOptions {
+            camera: Some(camera(dir.path())),
+            ..StartOptions::default()
+        };
+        let settings = GateSettings::resolve(&flags, &Default::default());
+        let gate = Arc::new(GateService::new(store.clone(), settings).unwrap());
+        gate.start_session(1).unwrap();
+        Rig { dir, store, gate }
+    }
+
+    /// A folder holding one rendered QR image of `code`'s signed payload.
+    fn qr_folder(rig: &Rig, name: &str, code: &str) -> PathBuf {
+        let signed = rig
+            .store
+            .signed_code(
+                Orq(1),
+                &TicketCode::parse(code).unwrap(),
+                chrono::Utc::now(),
+            )
             .unwrap();
-        let frames = dir.path().join("frames");
+        let frames = rig.dir.path().join(name);
         std::fs::create_dir(&frames).unwrap();
         std::fs::write(
             frames.join("ticket.png"),
             entrada::qr::png(&signed).unwrap(),
         )
         .unwrap();
-        let settings = GateSettings {
-            auto_lock: Duration::from_secs(60),
-            kiosk: false,
-            operator: Some(1),
-        };
-        let gate = Arc::new(GateService::new(store.clone(), settings).unwrap());
+        frames
+    }
 
+    /// Runs the loop until `done` says so (or 20 s), returns its events.
+    fn run_until(
+        gate: &Arc<GateService>,
+        mut on_event: impl FnMut(&LoopEvent) -> bool,
+    ) -> Vec<LoopEvent> {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
         let (g, s) = (gate.clone(), stop.clone());
         let worker = std::thread::spawn(move || {
-            run(g, CameraChoice::Folder(frames), s, |e| {
+            run(g, s, |e| {
                 let _ = tx.send(e);
             })
         });
-        let mut scans = Vec::new();
-        let mut camera_ok = false;
+        let mut events = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(20);
-        // Let the (looping) folder replay for a while after the first scan.
-        while Instant::now() < deadline
-            && (scans.is_empty() || Instant::now() < deadline - Duration::from_secs(17))
-        {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(LoopEvent::Scan(outcome)) => scans.push(outcome),
-                Ok(LoopEvent::Camera(status)) => camera_ok |= status.ok,
-                Ok(LoopEvent::ScanError(e)) => panic!("scan error: {e:?}"),
-                _ => {}
+        while Instant::now() < deadline {
+            if let Ok(e) = rx.recv_timeout(Duration::from_millis(100)) {
+                let done = on_event(&e);
+                events.push(e);
+                if done {
+                    break;
+                }
             }
         }
         stop.store(true, Ordering::Relaxed);
         worker.join().unwrap();
-        assert!(camera_ok);
+        events
+    }
+
+    /// A real rendered QR code in a folder, replayed as camera frames, ends
+    /// as one durable verification — and one verdict, not one per frame.
+    #[test]
+    fn folder_frames_become_one_recorded_verdict() {
+        let dir_name = "frames";
+        let rig = rig(|d| CameraChoice::Folder(d.join(dir_name)));
+        qr_folder(&rig, dir_name, "DEMO-ADMIT-2");
+        let mut first_scan: Option<Instant> = None;
+        // Let the (looping) folder replay for 3 s after the first scan.
+        let events = run_until(&rig.gate, |e| {
+            if matches!(e, LoopEvent::Scan(_)) && first_scan.is_none() {
+                first_scan = Some(Instant::now());
+            }
+            first_scan.is_some_and(|t| t.elapsed() > Duration::from_secs(3))
+        });
+        let scans: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                LoopEvent::Scan(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, LoopEvent::Camera(c) if c.ok)));
+        assert!(!events.iter().any(|e| matches!(e, LoopEvent::ScanError(_))));
         assert_eq!(scans.len(), 1, "repeats suppressed: {scans:?}");
         assert_eq!(scans[0].verdict.verdict, "ADMIT");
+        let code = TicketCode::parse("DEMO-ADMIT-2").unwrap();
         assert_eq!(
-            store
+            rig.store
                 .get_ticket(Orq(1), &code)
                 .unwrap()
                 .verified_by
                 .map(|o| o.0),
             Some(1)
         );
+    }
+
+    /// The settings screen switches the running loop to another source: from
+    /// a folder that does not exist (the loop retries) to one with a ticket.
+    #[test]
+    fn a_camera_change_reaches_the_running_loop() {
+        let rig = rig(|d| CameraChoice::Folder(d.join("missing")));
+        let frames = qr_folder(&rig, "other", "DEMO-ADMIT-3");
+        // Only a supervisor may change it.
+        let source = format!("folder:{}", frames.display());
+        assert_eq!(rig.gate.set_camera(&source).unwrap_err().code, "FORBIDDEN");
+        rig.gate.sign_in(2, "4321").unwrap();
+        let mut switched = false;
+        let gate = rig.gate.clone();
+        let events = run_until(&rig.gate, |e| {
+            if let LoopEvent::Camera(c) = e {
+                if !c.ok && !switched {
+                    // The first source failed: change it while the loop waits.
+                    assert_eq!(gate.set_camera(&source).unwrap(), source);
+                    switched = true;
+                }
+            }
+            matches!(e, LoopEvent::Scan(_))
+        });
+        let statuses: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                LoopEvent::Camera(c) => Some((c.ok, c.description.clone())),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            !statuses[0].0,
+            "the missing folder is reported: {statuses:?}"
+        );
+        assert!(
+            statuses.iter().any(|(ok, d)| *ok && d.contains("other")),
+            "the new folder opened: {statuses:?}"
+        );
+        match events.last() {
+            Some(LoopEvent::Scan(s)) => assert_eq!(
+                (s.verdict.verdict.as_str(), s.verdict.ticket_code.as_deref()),
+                ("ADMIT", Some("DEMO-ADMIT-3"))
+            ),
+            other => panic!("no scan from the new camera: {other:?}"),
+        }
+        // Saved for the next start.
+        let saved = rig.store.device_settings().unwrap();
+        assert_eq!(saved.get("camera"), Some(&source));
+        let next = GateSettings::resolve(&StartOptions::default(), &saved);
+        assert_eq!(next.camera, source.parse().unwrap());
     }
 }

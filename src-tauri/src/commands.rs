@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use tauri::State;
 
+use crate::device::DeviceLink;
 use crate::gate::views::{
-    AppInfo, CameraStatus, CommandError, ConflictView, OperatorView, ScanOutcome, ScanSource,
-    SlotView, SyncView, TicketLookupView,
+    AppInfo, CameraStatus, CommandError, ConflictView, OperatorView, PairOutcome, ScanOutcome,
+    ScanSource, SettingsView, SlotView, SyncView, TicketLookupView,
 };
 use crate::gate::GateService;
+use crate::source::CameraSource;
 
 type Gate<'a> = State<'a, Arc<GateService>>;
 
@@ -88,4 +90,46 @@ pub fn touch(gate: Gate<'_>) {
 #[tauri::command(async)]
 pub fn camera_status(gate: Gate<'_>) -> Option<CameraStatus> {
     gate.camera_status()
+}
+
+/// The verdict of the last few seconds (for a page that just loaded).
+#[tauri::command(async)]
+pub fn last_scan(gate: Gate<'_>) -> Option<ScanOutcome> {
+    gate.last_scan()
+}
+
+#[tauri::command(async)]
+pub fn settings(gate: Gate<'_>) -> Result<SettingsView, CommandError> {
+    gate.settings_view(CameraSource::list().map_err(|e| e.to_string()))
+}
+
+#[tauri::command]
+pub async fn pair_device(
+    link: State<'_, Arc<DeviceLink>>,
+    server_url: String,
+    token: String,
+) -> Result<PairOutcome, CommandError> {
+    link.pair(&server_url, &token).await
+}
+
+#[tauri::command(async)]
+pub fn set_camera(gate: Gate<'_>, source: String) -> Result<String, CommandError> {
+    gate.set_camera(&source)
+}
+
+#[tauri::command(async)]
+pub fn set_kiosk(
+    gate: Gate<'_>,
+    window: tauri::WebviewWindow,
+    on: bool,
+) -> Result<(), CommandError> {
+    gate.set_kiosk(on)?;
+    let _ = window.set_decorations(!on);
+    let _ = window.set_fullscreen(on);
+    Ok(())
+}
+
+#[tauri::command(async)]
+pub fn set_auto_lock(gate: Gate<'_>, secs: u64) -> Result<u32, CommandError> {
+    gate.set_auto_lock(secs)
 }

@@ -10,6 +10,7 @@
 
 pub mod camera;
 pub mod commands;
+pub mod device;
 pub mod gate;
 pub mod scan;
 pub mod source;

@@ -13,7 +13,8 @@ use clap::Parser;
 use entrada::store::Store;
 use entrada_desktop::camera::{self, CameraChoice, LoopEvent};
 use entrada_desktop::commands;
-use entrada_desktop::gate::{GateService, GateSettings};
+use entrada_desktop::device::DeviceLink;
+use entrada_desktop::gate::{GateService, GateSettings, StartOptions};
 use tauri::{Emitter, Manager};
 
 #[derive(Parser, Debug)]
@@ -32,18 +33,20 @@ struct Args {
     /// Device token from `entrada device add`
     #[arg(long, env = "ENTRADA_TOKEN", requires = "server")]
     token: Option<String>,
-    /// auto, a camera index or name, or folder:PATH (replays images as frames)
-    #[arg(long, env = "ENTRADA_CAMERA", default_value = "auto")]
-    camera: CameraChoice,
+    /// auto, a camera index or name, or folder:PATH (replays images as frames).
+    /// Default: the settings screen's choice, else auto
+    #[arg(long, env = "ENTRADA_CAMERA")]
+    camera: Option<CameraChoice>,
     /// Sign this operator in at start (gate PCs set up by script)
     #[arg(long, env = "ENTRADA_OPERATOR")]
     operator: Option<i64>,
-    /// Fullscreen, no window chrome
+    /// Fullscreen, no window chrome (default: the settings screen's choice)
     #[arg(long, env = "ENTRADA_KIOSK")]
     kiosk: bool,
     /// Lock after this many seconds without activity
-    #[arg(long, env = "ENTRADA_AUTO_LOCK_SECS", default_value_t = 300)]
-    auto_lock_secs: u64,
+    /// (default: the settings screen's choice, else 300)
+    #[arg(long, env = "ENTRADA_AUTO_LOCK_SECS")]
+    auto_lock_secs: Option<u64>,
     /// Seconds between sync rounds
     #[arg(long, env = "ENTRADA_SYNC_INTERVAL", default_value_t = 1.0)]
     sync_interval: f64,
@@ -63,46 +66,40 @@ fn main() -> anyhow::Result<()> {
         Arc::new(Store::open(&args.db).with_context(|| format!("opening {}", args.db.display()))?);
     let engine = Arc::new(entrada::sync::client::SyncEngine::new(store.clone()));
 
-    if store.pairing()?.is_none() {
-        match (&args.server, &args.token) {
-            (Some(server), Some(token)) => {
-                let info = tauri::async_runtime::block_on(engine.pair(server, token))
-                    .context("pairing with the server")?;
-                tracing::info!(
-                    device = info.device_id,
-                    venue = info.venue_id,
-                    "paired with {server}"
-                );
-                // One round before the window opens: the replica then holds the
-                // venue, its operators (for --operator and PIN sign-in) and tickets.
-                if let Err(e) = tauri::async_runtime::block_on(engine.round(|_, _| {})) {
-                    tracing::warn!(error = %e, "first sync failed; retrying in the background");
-                }
-            }
-            _ => {
-                let report = entrada::demo::populate(&store, chrono::Utc::now(), |_| {})?;
-                tracing::info!(
-                    created = report.created,
-                    "standalone mode on the demo data set"
-                );
-            }
-        }
-    }
-
-    let settings = GateSettings {
-        auto_lock: Duration::from_secs(args.auto_lock_secs.max(10)),
-        kiosk: args.kiosk,
-        operator: args.operator,
+    let flags = StartOptions {
+        camera: args.camera.clone(),
+        kiosk: args.kiosk.then_some(true),
+        auto_lock_secs: args.auto_lock_secs,
     };
+    let settings = GateSettings::resolve(&flags, &store.device_settings()?);
+    let paired_before = store.pairing()?.is_some();
+    if !paired_before && args.server.is_none() {
+        let report = entrada::demo::populate(&store, chrono::Utc::now(), |_| {})?;
+        tracing::info!(
+            created = report.created,
+            "standalone mode on the demo data set"
+        );
+    }
+    let kiosk = settings.kiosk;
     let gate = Arc::new(GateService::new(store.clone(), settings).map_err(|e| anyhow::anyhow!(e))?);
-    let stop = Arc::new(AtomicBool::new(false));
-    let paired = store.pairing()?.is_some();
-
-    let (gate_setup, stop_setup, choice, kiosk) =
-        (gate.clone(), stop.clone(), args.camera.clone(), args.kiosk);
     let interval = Duration::from_secs_f64(args.sync_interval.max(0.1));
+    let link = Arc::new(DeviceLink::new(gate.clone(), engine, interval));
+    if let (false, Some(server), Some(token)) = (paired_before, &args.server, &args.token) {
+        // Before the window opens: the replica then holds the venue and its
+        // operators (for --operator and PIN sign-in).
+        tauri::async_runtime::block_on(link.connect(server, token))
+            .map_err(|e| anyhow::anyhow!("pairing with {server}: {e}"))?;
+    }
+    if let Some(id) = args.operator {
+        gate.start_session(id)
+            .map_err(|e| anyhow::anyhow!("--operator {id}: {e}"))?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let (gate_setup, stop_setup, link_setup) = (gate.clone(), stop.clone(), link.clone());
     tauri::Builder::default()
         .manage(gate.clone())
+        .manage(link.clone())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::operators,
@@ -116,6 +113,12 @@ fn main() -> anyhow::Result<()> {
             commands::conflicts,
             commands::touch,
             commands::camera_status,
+            commands::last_scan,
+            commands::settings,
+            commands::pair_device,
+            commands::set_camera,
+            commands::set_kiosk,
+            commands::set_auto_lock,
         ])
         .setup(move |app| {
             if kiosk {
@@ -129,7 +132,7 @@ fn main() -> anyhow::Result<()> {
             std::thread::Builder::new()
                 .name("scan-loop".into())
                 .spawn(move || {
-                    camera::run(gate_setup, choice, stop_setup, |event| {
+                    camera::run(gate_setup, stop_setup, |event| {
                         let _ = match event {
                             LoopEvent::Camera(c) => {
                                 camera_gate.set_camera_status(c.clone());
@@ -141,23 +144,11 @@ fn main() -> anyhow::Result<()> {
                         };
                     })
                 })?;
-            if paired {
-                let handle = app.handle().clone();
-                let gate = gate.clone();
-                tauri::async_runtime::spawn(async move {
-                    let fatal = engine
-                        .watch(interval, |round| {
-                            if let Err(e) = round {
-                                tracing::warn!(error = %e, "sync round failed");
-                            }
-                            if let Ok(view) = gate.sync_view() {
-                                let _ = handle.emit("sync", view);
-                            }
-                        })
-                        .await;
-                    tracing::error!(error = %fatal, "sync stopped");
-                });
-            }
+            let handle = app.handle().clone();
+            link_setup.on_round(move |view| {
+                let _ = handle.emit("sync", view);
+            });
+            link_setup.start_sync();
             Ok(())
         })
         .run(tauri::generate_context!())

@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0004_sync.sql"),
     include_str!("../../../migrations/0005_customer_sessions.sql"),
     include_str!("../../../migrations/0006_lookup_indexes.sql"),
+    include_str!("../../../migrations/0007_device_settings.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -647,6 +647,64 @@ impl Store {
         })
     }
 
+    /// A gate's first pairing: a replica that was never paired holds only
+    /// the standalone demo data set, which must not mix with the server's
+    /// (a demo ticket would admit at a real gate). Its rows are deleted in
+    /// the transaction that pairs, so a failure leaves the demo as it was.
+    /// The device's own settings stay. A paired replica is refused: use
+    /// [`Store::pair`], which keeps its outbox.
+    pub fn pair_replacing_local_data(
+        &self,
+        info: &DeviceInfo,
+        server_url: &str,
+        token: &str,
+    ) -> Result<()> {
+        self.write_without_foreign_keys(|tx| {
+            if is_device(tx)? {
+                return Err(DomainError::invalid("token", "this gate is already paired; re-pairing keeps its data").into());
+            }
+            let tables: Vec<String> = tx
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                     AND name NOT IN ('device_settings', 'change_log') ORDER BY name",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for table in tables {
+                tx.execute(&format!("DELETE FROM \"{table}\""), [])?;
+            }
+            // Last: the deletes above logged themselves through the triggers.
+            tx.execute("DELETE FROM change_log", [])?;
+            tx.execute(
+                "INSERT INTO device_identity (id, device_id, orq, venue_id, name, server_url, token) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
+                params![info.device_id, info.orq, info.venue_id, info.name, server_url, token],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The device's own settings (camera, kiosk, auto-lock), by key.
+    pub fn device_settings(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare("SELECT key, value FROM device_settings")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    pub fn set_device_setting(&self, key: &str, value: &str) -> Result<()> {
+        if key.is_empty() || key.len() > 64 {
+            return Err(DomainError::invalid("key", "1 to 64 characters").into());
+        }
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO device_settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+
     pub fn pairing(&self) -> Result<Option<Pairing>> {
         self.read(|tx| {
             Ok(tx

@@ -27,6 +27,8 @@ pub enum SyncError {
         "this database is not paired with a server: run `entrada sync --server URL --token T` once"
     )]
     NotPaired,
+    #[error("{0:?} is not a server address: use http://HOST:PORT or https://HOST")]
+    InvalidUrl(String),
 }
 
 impl SyncError {
@@ -35,7 +37,7 @@ impl SyncError {
             Self::Network(_) => Failure::Transient,
             Self::Server { status, .. } => plan::classify_status(*status),
             Self::Unauthorized => Failure::Unauthorized,
-            Self::Store(_) | Self::NotPaired => Failure::Permanent,
+            Self::Store(_) | Self::NotPaired | Self::InvalidUrl(_) => Failure::Permanent,
         }
     }
 }
@@ -56,6 +58,9 @@ pub struct SyncEngine {
     store: Arc<Store>,
     http: reqwest::Client,
     page_size: u32,
+    /// One round at a time: the background loop and a pairing's first
+    /// round must not pull the same pages side by side.
+    round_lock: tokio::sync::Mutex<()>,
 }
 
 impl SyncEngine {
@@ -69,6 +74,7 @@ impl SyncEngine {
             store,
             http,
             page_size: 2000,
+            round_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -77,25 +83,59 @@ impl SyncEngine {
         self
     }
 
-    /// Pairs the database with a server using a device token (first run).
-    pub async fn pair(&self, server_url: &str, token: &str) -> Result<DeviceInfo, SyncError> {
-        let url = format!("{}/api/sync/whoami", server_url.trim_end_matches('/'));
+    /// Asks the server who `token` is (a device of which org and venue).
+    pub async fn whoami(&self, server_url: &str, token: &str) -> Result<DeviceInfo, SyncError> {
+        let base = server_base(server_url)?;
         let response = self
             .http
-            .get(url)
-            .bearer_auth(token)
+            .get(format!("{base}/api/sync/whoami"))
+            .bearer_auth(token.trim())
             .send()
             .await
             .map_err(|e| SyncError::Network(e.to_string()))?;
-        let info: DeviceInfo = read_json(response).await?;
+        read_json(response).await
+    }
+
+    /// Pairs the database with a server using a device token (first run).
+    pub async fn pair(&self, server_url: &str, token: &str) -> Result<DeviceInfo, SyncError> {
+        let info = self.whoami(server_url, token).await?;
         let store = self.store.clone();
         let (url, token, i) = (
-            server_url.trim_end_matches('/').to_string(),
-            token.to_string(),
+            server_base(server_url)?,
+            token.trim().to_string(),
             info.clone(),
         );
         blocking(move || store.pair(&i, &url, &token)).await?;
         Ok(info)
+    }
+
+    /// A gate app's pairing: a replica never paired before is the standalone
+    /// demo, whose data is replaced by the server's
+    /// ([`Store::pair_replacing_local_data`]); a paired one keeps its data and
+    /// outbox ([`Store::pair`]). Returns whether the demo was replaced.
+    pub async fn pair_gate(
+        &self,
+        server_url: &str,
+        token: &str,
+    ) -> Result<(DeviceInfo, bool), SyncError> {
+        let info = self.whoami(server_url, token).await?;
+        let store = self.store.clone();
+        let (url, token, i) = (
+            server_base(server_url)?,
+            token.trim().to_string(),
+            info.clone(),
+        );
+        let replaced = blocking(move || {
+            if store.pairing()?.is_some() {
+                store.pair(&i, &url, &token).map(|_| false)
+            } else {
+                store
+                    .pair_replacing_local_data(&i, &url, &token)
+                    .map(|_| true)
+            }
+        })
+        .await?;
+        Ok((info, replaced))
     }
 
     pub async fn status(&self) -> Result<SyncStatus, SyncError> {
@@ -108,6 +148,7 @@ impl SyncEngine {
         &self,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<RoundReport, SyncError> {
+        let _one_at_a_time = self.round_lock.lock().await;
         let store = self.store.clone();
         let pairing = blocking(move || store.pairing())
             .await?
@@ -277,6 +318,17 @@ impl SyncEngine {
             };
             tokio::time::sleep(wait).await;
         }
+    }
+}
+
+/// `http(s)://host[:port][/prefix]` without a trailing slash, or InvalidUrl.
+fn server_base(server_url: &str) -> Result<String, SyncError> {
+    let trimmed = server_url.trim().trim_end_matches('/');
+    match reqwest::Url::parse(trimmed) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Ok(trimmed.to_string())
+        }
+        _ => Err(SyncError::InvalidUrl(server_url.to_string())),
     }
 }
 

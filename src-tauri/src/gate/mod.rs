@@ -4,7 +4,9 @@
 
 pub mod views;
 
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Days, Utc};
@@ -13,19 +15,112 @@ use entrada::domain::{
 };
 use entrada::store::Store;
 
+use crate::camera::CameraChoice;
 use views::{
-    AppInfo, CommandError, ConflictView, OperatorView, ScanOutcome, ScanSource, SlotView, SyncView,
-    TicketLookupView, VerdictView,
+    AppInfo, CameraOption, CommandError, ConflictView, OperatorView, ScanOutcome, ScanSource,
+    SettingsView, SlotView, SyncView, TicketLookupView, VerdictView,
 };
 
-/// How the app was started (flags, environment, settings).
+/// Keys of the settings screen's choices in the replica (`device_settings`).
+const CAMERA_KEY: &str = "camera";
+const KIOSK_KEY: &str = "kiosk";
+const AUTO_LOCK_KEY: &str = "auto_lock_secs";
+/// Auto-lock bounds on the settings screen: long enough to serve a queue,
+/// short enough that an unattended gate locks.
+pub const AUTO_LOCK_SECS: std::ops::RangeInclusive<u64> = 30..=3600;
+/// How long a verdict stays worth showing to a page that just loaded.
+const LAST_SCAN_FRESH: Duration = Duration::from_secs(5);
+
+/// How the gate runs: from flags and the environment, else the settings
+/// screen's saved choices, else defaults.
 #[derive(Debug, Clone)]
 pub struct GateSettings {
     /// Lock the screen after this long without a scan or a touch.
     pub auto_lock: Duration,
     pub kiosk: bool,
-    /// Signed in at start (gate PCs set up by script).
-    pub operator: Option<i64>,
+    pub camera: CameraChoice,
+    /// Settings a flag or the environment fixed at start ("camera", "kiosk",
+    /// "auto_lock"): the settings screen changes them for this run, and says
+    /// the flag wins again at the next start.
+    pub fixed: Vec<String>,
+}
+
+/// What flags and the environment said (None: not given).
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    pub camera: Option<CameraChoice>,
+    pub kiosk: Option<bool>,
+    pub auto_lock_secs: Option<u64>,
+}
+
+impl GateSettings {
+    /// Flags and environment first, then what the settings screen saved,
+    /// then defaults (camera `auto`, windowed, lock after 5 minutes). A saved
+    /// value that no longer parses is ignored, not fatal: the gate must start.
+    pub fn resolve(flags: &StartOptions, saved: &BTreeMap<String, String>) -> Self {
+        let mut fixed = Vec::new();
+        let camera = match &flags.camera {
+            Some(c) => {
+                fixed.push("camera".to_string());
+                c.clone()
+            }
+            None => saved
+                .get(CAMERA_KEY)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(CameraChoice::Auto),
+        };
+        let kiosk = match flags.kiosk {
+            Some(k) => {
+                fixed.push("kiosk".to_string());
+                k
+            }
+            None => saved.get(KIOSK_KEY).is_some_and(|v| v == "true"),
+        };
+        let auto_lock_secs = match flags.auto_lock_secs {
+            Some(s) => {
+                fixed.push("auto_lock".to_string());
+                s.max(10)
+            }
+            None => saved
+                .get(AUTO_LOCK_KEY)
+                .and_then(|s| s.parse().ok())
+                .filter(|s| AUTO_LOCK_SECS.contains(s))
+                .unwrap_or(300),
+        };
+        Self {
+            auto_lock: Duration::from_secs(auto_lock_secs),
+            kiosk,
+            camera,
+            fixed,
+        }
+    }
+}
+
+/// Which org and venue this gate scans for: the paired device's, or the
+/// standalone demo's. Changes when the gate is paired from the settings screen.
+#[derive(Debug, Clone)]
+struct Scope {
+    orq: Orq,
+    venue: Option<VenueId>,
+    venue_name: Option<String>,
+}
+
+impl Scope {
+    fn read(store: &Store) -> Result<Self, CommandError> {
+        let (orq, venue) = match store.pairing()? {
+            Some(p) => (Orq(p.info.orq), Some(VenueId(p.info.venue_id))),
+            None => (Orq(1), store.list_venues(Orq(1))?.first().map(|v| v.id)),
+        };
+        let venue_name = match venue {
+            Some(v) => store.get_venue(orq, v).ok().map(|v| v.name),
+            None => None,
+        };
+        Ok(Self {
+            orq,
+            venue,
+            venue_name,
+        })
+    }
 }
 
 struct Session {
@@ -35,13 +130,23 @@ struct Session {
 
 pub struct GateService {
     store: Arc<Store>,
-    orq: Orq,
-    venue: Option<VenueId>,
-    venue_name: Option<String>,
-    settings: GateSettings,
+    scope: RwLock<Scope>,
+    auto_lock_ms: AtomicU64,
+    kiosk: AtomicBool,
+    fixed: Vec<String>,
     session: Mutex<Option<Session>>,
+    /// The camera the scan loop should read, and a counter bumped on each
+    /// change so the loop notices between two frames.
+    camera_choice: Mutex<CameraChoice>,
+    camera_generation: AtomicU64,
     /// The scan loop's last camera report, for screens that load later.
     camera: Mutex<Option<views::CameraStatus>>,
+    /// The last verdict and when, for a page that loads just after a scan.
+    last_scan: Mutex<Option<(Instant, ScanOutcome)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn operator_view(o: &Operator) -> OperatorView {
@@ -57,32 +162,52 @@ impl GateService {
     /// A gate on `store`: a paired replica scans for its org and venue; an
     /// unpaired one is the standalone demo (org 1, its first venue).
     pub fn new(store: Arc<Store>, settings: GateSettings) -> Result<Self, CommandError> {
-        let pairing = store.pairing()?;
-        let (orq, venue) = match &pairing {
-            Some(p) => (Orq(p.info.orq), Some(VenueId(p.info.venue_id))),
-            None => (Orq(1), store.list_venues(Orq(1))?.first().map(|v| v.id)),
-        };
-        let venue_name = match venue {
-            Some(v) => store.get_venue(orq, v).ok().map(|v| v.name),
-            None => None,
-        };
-        let gate = Self {
+        let scope = Scope::read(&store)?;
+        Ok(Self {
             store,
-            orq,
-            venue,
-            venue_name,
-            settings,
+            scope: RwLock::new(scope),
+            auto_lock_ms: AtomicU64::new(settings.auto_lock.as_millis() as u64),
+            kiosk: AtomicBool::new(settings.kiosk),
+            fixed: settings.fixed,
             session: Mutex::new(None),
+            camera_choice: Mutex::new(settings.camera),
+            camera_generation: AtomicU64::new(0),
             camera: Mutex::new(None),
-        };
-        if let Some(id) = gate.settings.operator {
-            let operator = gate.store.get_operator(orq, OperatorId(id))?;
-            *gate.lock_session() = Some(Session {
-                operator,
-                last_activity: Instant::now(),
-            });
-        }
-        Ok(gate)
+            last_scan: Mutex::new(None),
+        })
+    }
+
+    /// Signs `operator_id` in without a PIN: `--operator` on gate PCs set up
+    /// by script.
+    pub fn start_session(&self, operator_id: i64) -> Result<OperatorView, CommandError> {
+        let operator = self
+            .store
+            .get_operator(self.orq(), OperatorId(operator_id))?;
+        let view = operator_view(&operator);
+        *self.lock_session() = Some(Session {
+            operator,
+            last_activity: Instant::now(),
+        });
+        Ok(view)
+    }
+
+    /// Re-reads the org and venue after a pairing.
+    pub fn reload_scope(&self) -> Result<(), CommandError> {
+        let scope = Scope::read(&self.store)?;
+        *self.scope.write().unwrap_or_else(|p| p.into_inner()) = scope;
+        Ok(())
+    }
+
+    fn scope(&self) -> Scope {
+        self.scope.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn orq(&self) -> Orq {
+        self.scope().orq
+    }
+
+    fn auto_lock(&self) -> Duration {
+        Duration::from_millis(self.auto_lock_ms.load(Ordering::Relaxed))
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -95,7 +220,7 @@ impl GateService {
 
     fn rules(&self) -> GateRules {
         GateRules {
-            venue_id: self.venue,
+            venue_id: self.scope().venue,
             ..GateRules::default()
         }
     }
@@ -105,7 +230,7 @@ impl GateService {
         let mut session = self.lock_session();
         if session
             .as_ref()
-            .is_some_and(|s| s.last_activity.elapsed() > self.settings.auto_lock)
+            .is_some_and(|s| s.last_activity.elapsed() > self.auto_lock())
         {
             *session = None;
         }
@@ -126,7 +251,7 @@ impl GateService {
     pub fn sign_in(&self, operator_id: i64, pin: &str) -> Result<OperatorView, CommandError> {
         let operator = self
             .store
-            .check_operator_pin(self.orq, OperatorId(operator_id), pin)?;
+            .check_operator_pin(self.orq(), OperatorId(operator_id), pin)?;
         let view = operator_view(&operator);
         *self.lock_session() = Some(Session {
             operator,
@@ -149,23 +274,44 @@ impl GateService {
     }
 
     pub fn set_camera_status(&self, status: views::CameraStatus) {
-        *self.camera.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+        *lock(&self.camera) = Some(status);
     }
 
     pub fn camera_status(&self) -> Option<views::CameraStatus> {
-        self.camera
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.camera).clone()
+    }
+
+    /// The camera to read and its change counter (for the scan loop).
+    pub fn camera_choice(&self) -> (CameraChoice, u64) {
+        let choice = lock(&self.camera_choice);
+        (
+            choice.clone(),
+            self.camera_generation.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Bumped by every camera change: the scan loop compares it per frame.
+    pub fn camera_generation(&self) -> u64 {
+        self.camera_generation.load(Ordering::SeqCst)
+    }
+
+    /// The last verdict if it is a few seconds old at most (a page that
+    /// loaded or reloaded just after a scan still shows it).
+    pub fn last_scan(&self) -> Option<ScanOutcome> {
+        lock(&self.last_scan)
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() <= LAST_SCAN_FRESH)
+            .map(|(_, o)| o.clone())
     }
 
     /// Scans `payload` and records the verdict (the verification and its
     /// outbox event commit before this returns, so an ADMIT on screen is durable).
     pub fn scan(&self, payload: &str, source: ScanSource) -> Result<ScanOutcome, CommandError> {
         let operator = self.active_operator()?;
+        let orq = self.orq();
         let started = Instant::now();
         let verdict = self.store.scan(
-            self.orq,
+            orq,
             payload.as_bytes(),
             operator.id,
             &self.rules(),
@@ -173,27 +319,30 @@ impl GateService {
         )?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let admitted_in_slot = match verdict.slot_id {
-            Some(slot) => Some(self.store.admitted_count(self.orq, slot)?),
+            Some(slot) => Some(self.store.admitted_count(orq, slot)?),
             None => None,
         };
-        Ok(ScanOutcome {
+        let outcome = ScanOutcome {
             verdict: VerdictView::from(&verdict),
             source,
             admitted_in_slot,
             ms,
-        })
+        };
+        *lock(&self.last_scan) = Some((Instant::now(), outcome.clone()));
+        Ok(outcome)
     }
 
     /// Today's and the next days' slots at this venue.
     pub fn slots(&self, days: i64) -> Result<Vec<SlotView>, CommandError> {
-        let tz = match self.venue {
-            Some(v) => self.store.get_venue(self.orq, v)?.timezone,
+        let Scope { orq, venue, .. } = self.scope();
+        let tz = match venue {
+            Some(v) => self.store.get_venue(orq, v)?.timezone,
             None => chrono_tz::UTC,
         };
         let today = Utc::now().with_timezone(&tz).date_naive();
         let slots = self.store.list_slots(
-            self.orq,
-            self.venue,
+            orq,
+            venue,
             Some(today),
             Some(today + Days::days(days.clamp(0, 31))),
         )?;
@@ -208,7 +357,7 @@ impl GateService {
                     total_capacity: s.total_capacity,
                     booked_count: s.booked_count,
                     available_count: s.available_count,
-                    admitted: self.store.admitted_count(self.orq, s.id)?,
+                    admitted: self.store.admitted_count(orq, s.id)?,
                     status: s.status.as_str().to_string(),
                 })
             })
@@ -223,20 +372,14 @@ impl GateService {
         total_capacity: Option<i64>,
         status: Option<&str>,
     ) -> Result<SlotView, CommandError> {
-        let operator = self.active_operator()?;
-        if !operator.role.can_manage_slots() {
-            return Err(CommandError::new(
-                "FORBIDDEN",
-                "Only a supervisor can change slots",
-            ));
-        }
+        let operator = self.supervisor("change slots")?;
         let id: SlotId = slot_id.parse()?;
         let change = SlotChange {
             total_capacity,
             status: status.map(SlotStatus::parse).transpose()?,
         };
         self.store
-            .update_slot_by(self.orq, id, change, Some(operator.id), Utc::now())?;
+            .update_slot_by(self.orq(), id, change, Some(operator.id), Utc::now())?;
         self.slots(31)?
             .into_iter()
             .find(|s| s.id == slot_id)
@@ -245,12 +388,13 @@ impl GateService {
 
     pub fn lookup(&self, query: &str) -> Result<Vec<TicketLookupView>, CommandError> {
         self.active_operator()?;
-        let found = self.store.lookup_tickets(self.orq, query, 20)?;
+        let orq = self.orq();
+        let found = self.store.lookup_tickets(orq, query, 20)?;
         found
             .into_iter()
             .map(|v| {
                 let verdict = self.store.validate_ticket(
-                    self.orq,
+                    orq,
                     &v.ticket.ticket_code,
                     &self.rules(),
                     Utc::now(),
@@ -302,7 +446,7 @@ impl GateService {
     }
 
     pub fn conflicts(&self) -> Result<Vec<ConflictView>, CommandError> {
-        let rows = self.store.list_conflicts(self.orq)?;
+        let rows = self.store.list_conflicts(self.orq())?;
         Ok(rows
             .iter()
             .map(|c| {
@@ -328,10 +472,10 @@ impl GateService {
 
     pub fn info(&self) -> Result<AppInfo, CommandError> {
         Ok(AppInfo {
-            venue_name: self.venue_name.clone(),
-            kiosk: self.settings.kiosk,
+            venue_name: self.scope().venue_name,
+            kiosk: self.kiosk(),
             operator: self.current_operator(),
-            auto_lock_secs: self.settings.auto_lock.as_secs() as u32,
+            auto_lock_secs: self.auto_lock().as_secs() as u32,
             sync: self.sync_view()?,
         })
     }
@@ -340,11 +484,124 @@ impl GateService {
     pub fn operators(&self) -> Result<Vec<OperatorView>, CommandError> {
         Ok(self
             .store
-            .list_operators(self.orq)?
+            .list_operators(self.orq())?
             .iter()
             .filter(|o| o.role != Role::Customer)
             .map(operator_view)
             .collect())
+    }
+}
+
+/// The settings screen: supervisors only, since it points the gate at
+/// another server or camera.
+impl GateService {
+    fn supervisor(&self, what: &str) -> Result<Operator, CommandError> {
+        let operator = self.active_operator()?;
+        if !operator.role.can_manage_slots() {
+            return Err(CommandError::new(
+                "FORBIDDEN",
+                format!("Only a supervisor can {what}"),
+            ));
+        }
+        Ok(operator)
+    }
+
+    pub fn kiosk(&self) -> bool {
+        self.kiosk.load(Ordering::Relaxed)
+    }
+
+    /// Refuses unless a supervisor is signed in (pairing checks this before
+    /// it calls the server).
+    pub fn require_supervisor(&self, what: &str) -> Result<(), CommandError> {
+        self.supervisor(what).map(|_| ())
+    }
+
+    /// What the settings screen shows. `cameras` is what the system lists
+    /// (or why it could not list them).
+    pub fn settings_view(
+        &self,
+        cameras: Result<Vec<(u32, String)>, String>,
+    ) -> Result<SettingsView, CommandError> {
+        self.supervisor("open the settings")?;
+        let pairing = self.store.pairing()?;
+        let (camera, _) = self.camera_choice();
+        let (cameras, cameras_error) = match cameras {
+            Ok(list) => (list, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        let mut options = vec![CameraOption {
+            value: "auto".into(),
+            label: "First camera found".into(),
+        }];
+        options.extend(cameras.into_iter().map(|(i, name)| CameraOption {
+            value: i.to_string(),
+            label: format!("Camera {i}: {name}"),
+        }));
+        Ok(SettingsView {
+            paired: pairing.is_some(),
+            server_url: pairing.as_ref().map(|p| p.server_url.clone()),
+            device_id: pairing.as_ref().map(|p| p.info.device_id),
+            device_name: pairing.as_ref().map(|p| p.info.name.clone()),
+            venue_name: self.scope().venue_name,
+            camera: camera.to_string(),
+            camera_options: options,
+            cameras_error,
+            camera_status: self.camera_status(),
+            kiosk: self.kiosk(),
+            auto_lock_secs: self.auto_lock().as_secs() as u32,
+            fixed: self.fixed.clone(),
+            database: self.store.path().display().to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+    }
+
+    /// Switches the scan loop to `source` (`auto`, an index, a name or
+    /// `folder:PATH`) now, and keeps the choice for the next start.
+    pub fn set_camera(&self, source: &str) -> Result<String, CommandError> {
+        self.supervisor("change the camera")?;
+        let choice: CameraChoice = source
+            .parse()
+            .map_err(|e: String| CommandError::new("INVALID_CAMERA", e))?;
+        if let CameraChoice::Folder(dir) = &choice {
+            if !dir.is_dir() {
+                return Err(CommandError::new(
+                    "FOLDER_NOT_FOUND",
+                    format!("{} is not a folder on this computer", dir.display()),
+                ));
+            }
+        }
+        let text = choice.to_string();
+        self.store.set_device_setting(CAMERA_KEY, &text)?;
+        *lock(&self.camera_choice) = choice;
+        self.camera_generation.fetch_add(1, Ordering::SeqCst);
+        Ok(text)
+    }
+
+    /// Fullscreen without window chrome, kept for the next start.
+    pub fn set_kiosk(&self, on: bool) -> Result<(), CommandError> {
+        self.supervisor("change the window")?;
+        self.store
+            .set_device_setting(KIOSK_KEY, if on { "true" } else { "false" })?;
+        self.kiosk.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn set_auto_lock(&self, secs: u64) -> Result<u32, CommandError> {
+        self.supervisor("change the auto-lock")?;
+        if !AUTO_LOCK_SECS.contains(&secs) {
+            return Err(CommandError::new(
+                "INVALID_INPUT",
+                format!(
+                    "auto-lock must be between {} s and {} min",
+                    AUTO_LOCK_SECS.start(),
+                    AUTO_LOCK_SECS.end() / 60
+                ),
+            ));
+        }
+        self.store
+            .set_device_setting(AUTO_LOCK_KEY, &secs.to_string())?;
+        self.auto_lock_ms.store(secs * 1000, Ordering::Relaxed);
+        Ok(secs as u32)
     }
 }
 
@@ -362,10 +619,14 @@ mod tests {
             GateSettings {
                 auto_lock,
                 kiosk: false,
-                operator,
+                camera: CameraChoice::Auto,
+                fixed: Vec::new(),
             },
         )
         .unwrap();
+        if let Some(id) = operator {
+            gate.start_session(id).unwrap();
+        }
         (dir, gate)
     }
 
@@ -475,5 +736,134 @@ mod tests {
             Some("Museo Entrada")
         );
         assert!(gate.operators().unwrap().iter().any(|o| o.is_supervisor));
+    }
+
+    #[test]
+    fn flags_win_over_saved_settings_which_win_over_defaults() {
+        let saved: BTreeMap<String, String> = [
+            ("camera", "folder:/srv/frames"),
+            ("kiosk", "true"),
+            ("auto_lock_secs", "600"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let junk: BTreeMap<String, String> = [("camera", ""), ("auto_lock_secs", "5")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let flags = StartOptions {
+            camera: Some(CameraChoice::Index(1)),
+            kiosk: Some(true),
+            auto_lock_secs: Some(120),
+        };
+        let none = StartOptions::default();
+        // (flags, saved) → (camera, kiosk, auto-lock s, fixed)
+        type Case<'a> = (
+            &'a StartOptions,
+            &'a BTreeMap<String, String>,
+            CameraChoice,
+            bool,
+            u64,
+            &'a [&'a str],
+        );
+        let cases: [Case; 4] = [
+            (&none, &BTreeMap::new(), CameraChoice::Auto, false, 300, &[]),
+            (
+                &none,
+                &saved,
+                CameraChoice::Folder("/srv/frames".into()),
+                true,
+                600,
+                &[],
+            ),
+            (
+                &flags,
+                &saved,
+                CameraChoice::Index(1),
+                true,
+                120,
+                &["camera", "kiosk", "auto_lock"],
+            ),
+            // A saved value that does not parse or is out of range is ignored.
+            (&none, &junk, CameraChoice::Auto, false, 300, &[]),
+        ];
+        for (i, (flags, saved, camera, kiosk, secs, fixed)) in cases.into_iter().enumerate() {
+            let s = GateSettings::resolve(flags, saved);
+            assert_eq!(
+                (s.camera, s.kiosk, s.auto_lock.as_secs(), s.fixed),
+                (
+                    camera,
+                    kiosk,
+                    secs,
+                    fixed.iter().map(|f| f.to_string()).collect::<Vec<_>>()
+                ),
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_are_for_supervisors_and_are_kept() {
+        let (_dir, gate) = demo_gate(Some(1), Duration::from_secs(60));
+        for code in [
+            gate.settings_view(Ok(vec![])).unwrap_err().code,
+            gate.set_kiosk(true).unwrap_err().code,
+            gate.set_auto_lock(600).unwrap_err().code,
+            gate.set_camera("auto").unwrap_err().code,
+        ] {
+            assert_eq!(code, "FORBIDDEN");
+        }
+        gate.sign_in(2, "4321").unwrap();
+        let view = gate
+            .settings_view(Ok(vec![(0, "USB Camera".into())]))
+            .unwrap();
+        assert_eq!((view.paired, view.camera.as_str()), (false, "auto"));
+        assert_eq!(view.venue_name.as_deref(), Some("Museo Entrada"));
+        assert_eq!(
+            view.camera_options
+                .iter()
+                .map(|o| o.value.as_str())
+                .collect::<Vec<_>>(),
+            ["auto", "0"]
+        );
+        let no_cameras = gate.settings_view(Err("no video devices".into())).unwrap();
+        assert_eq!(
+            no_cameras.cameras_error.as_deref(),
+            Some("no video devices")
+        );
+
+        assert_eq!(gate.set_auto_lock(5).unwrap_err().code, "INVALID_INPUT");
+        assert_eq!(gate.set_auto_lock(7200).unwrap_err().code, "INVALID_INPUT");
+        assert_eq!(gate.set_auto_lock(900).unwrap(), 900);
+        gate.set_kiosk(true).unwrap();
+        assert_eq!(gate.set_camera("").unwrap_err().code, "INVALID_CAMERA");
+        assert_eq!(
+            gate.set_camera("folder:/no/such/dir").unwrap_err().code,
+            "FOLDER_NOT_FOUND"
+        );
+        let (_, before) = gate.camera_choice();
+        assert_eq!(gate.set_camera("2").unwrap(), "2");
+        assert_eq!(gate.camera_choice(), (CameraChoice::Index(2), before + 1));
+        let info = gate.info().unwrap();
+        assert_eq!((info.kiosk, info.auto_lock_secs), (true, 900));
+
+        // What the next start reads.
+        let next = GateSettings::resolve(
+            &StartOptions::default(),
+            &gate.store().device_settings().unwrap(),
+        );
+        assert_eq!(
+            (next.camera, next.kiosk, next.auto_lock.as_secs()),
+            (CameraChoice::Index(2), true, 900)
+        );
+    }
+
+    #[test]
+    fn a_page_that_loads_after_a_scan_still_gets_its_verdict() {
+        let (_dir, gate) = demo_gate(Some(1), Duration::from_secs(60));
+        assert!(gate.last_scan().is_none());
+        let outcome = gate.scan("DEMO-ADMIT", ScanSource::Camera).unwrap();
+        assert_eq!(gate.last_scan(), Some(outcome));
     }
 }

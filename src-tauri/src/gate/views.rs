@@ -177,6 +177,51 @@ pub struct AppInfo {
     pub sync: SyncView,
 }
 
+/// One entry of the settings screen's camera list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct CameraOption {
+    /// What `--camera` would say: `auto` or an index.
+    pub value: String,
+    pub label: String,
+}
+
+/// The settings screen (supervisors only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct SettingsView {
+    pub paired: bool,
+    pub server_url: Option<String>,
+    pub device_id: Option<i64>,
+    pub device_name: Option<String>,
+    pub venue_name: Option<String>,
+    /// The camera in use, as `--camera` would say it (`auto`, `0`, a name, `folder:PATH`).
+    pub camera: String,
+    pub camera_options: Vec<CameraOption>,
+    /// Why the system could not list its cameras, if it could not.
+    pub cameras_error: Option<String>,
+    pub camera_status: Option<CameraStatus>,
+    pub kiosk: bool,
+    pub auto_lock_secs: u32,
+    /// Settings a flag or the environment fixed at start (`camera`, `kiosk`,
+    /// `auto_lock`): changed here for this run, the flag wins at the next start.
+    pub fixed: Vec<String>,
+    pub database: String,
+    pub version: String,
+}
+
+/// What pairing from the settings screen did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct PairOutcome {
+    pub device_id: i64,
+    pub device_name: String,
+    pub venue_name: Option<String>,
+    /// The standalone demo data was replaced by the server's.
+    pub replaced_demo: bool,
+    /// Operators who can sign in here after the first download.
+    pub operators: u32,
+    /// The first download failed (it is retried in the background).
+    pub first_sync_error: Option<String>,
+}
+
 /// Every command error: a stable code and a message for the screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
 #[error("{message}")]
@@ -232,6 +277,8 @@ mod bindings {
         CameraStatus::export_all(&cfg).unwrap();
         PreviewFrame::export_all(&cfg).unwrap();
         CommandError::export_all(&cfg).unwrap();
+        SettingsView::export_all(&cfg).unwrap();
+        PairOutcome::export_all(&cfg).unwrap();
         assert!(dir.join("ScanOutcome.ts").exists());
     }
 }
