@@ -9,7 +9,9 @@
 // scan's facts → lock, supervisor signs in with a PIN, changes capacity (and
 // is refused below the booked count) → reaches the server → server stopped →
 // a USB-scanner (wedge) scan is still admitted, offline with 1 pending →
-// server back on the same port → pending 0 and the server has it.
+// server back on the same port → pending 0 and the server has it → a second,
+// standalone gate: a supervisor picks its camera and pairs it from the
+// settings screen (the demo data gives way to the venue's) → it admits.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -301,6 +303,73 @@ try {
   const card = await wd.text(`.lookup-result[data-code="${first.code}"]`);
   check(card.includes('Already verified') && card.includes(first.email), 'lookup by e-mail shows the whole state');
   await shot('lookup');
+
+  // ------------------------------------------------ 9. a standalone gate set up from its settings screen
+  // A second gate PC with no flags but its database: demo data, no camera
+  // (`auto` finds none here). A supervisor picks the camera and pairs it.
+  await wd.quit();
+  const ADB2 = join(work, 'gate2.db');
+  const CAM2 = join(work, 'camera2');
+  mkdirSync(CAM2);
+  const DEVICE_TOKEN2 = cli('device', 'add', '--db', SDB, '--orq', '1', '--venue', String(VENUE), '--name', 'Gate 2');
+  await wd.start({ 'tauri:options': { application: APP, args: ['--db', ADB2, '--sync-interval', '0.5'] } });
+  await wd.until('the second gate', () => wd.js(`document.body.dataset.ready === '1'`), 20000, 50);
+  check(await wd.js(`!document.getElementById('signin').hidden`), 'a standalone gate opens on the sign-in screen');
+  await wd.until('the demo supervisor', () => wd.js(`!!document.querySelector('.op[data-id="2"]')`), 5000);
+  await wd.click('.op[data-id="2"]');
+  for (const k of '4321') await wd.click(`.pin-key[data-key="${k}"]`);
+  await wd.click('.pin-key[data-key="ok"]');
+  await wd.until('signed in', () => wd.js(`document.body.dataset.signedIn === '1'`), 5000);
+  await wd.click('#nav-settings');
+  await wd.until('the settings screen', () => wd.js(`!!document.getElementById('pair-form') && !!document.getElementById('camera-form')`), 10000);
+  check((await wd.text('#pair-summary')).startsWith('Standalone'), 'settings: standalone, demo data');
+  await wd.until('no camera reported', () => wd.js(`document.getElementById('settings-cam-status')?.textContent.length > 0`), 10000);
+  await shot('settings');
+
+  // The camera: a folder of pictures, chosen on screen (nothing from flags).
+  cli('ticket', 'qr', 'DEMO-ADMIT-2', '--db', ADB2, '--out', join(CAM2, 'ticket.png'));
+  await wd.exec(`const s = document.getElementById('camera-select'); s.value = 'folder'; s.dispatchEvent(new Event('change')); return 1`);
+  await wd.type('#camera-folder', join(work, 'no-such-folder'));
+  await wd.click('#camera-use');
+  await wd.until('a missing folder refused', () => wd.js(`document.getElementById('settings-error').dataset.code === 'FOLDER_NOT_FOUND' && !document.getElementById('settings-error').hidden`), 5000);
+  check(true, 'a folder that does not exist is refused with a clear message');
+  await wd.type('#camera-folder', CAM2);
+  await wd.click('#camera-use');
+  await wd.until('ADMIT from the new camera', () => wd.js(`document.getElementById('verdict').dataset.tone === 'admit'`), 15000, 50);
+  check((await wd.text('.v-code')).includes('DEMO-ADMIT-2'), 'the camera chosen in settings scans at once: DEMO-ADMIT-2 admitted');
+  check(sqlite(ADB2, `SELECT value FROM device_settings WHERE key = 'camera'`) === `folder:${CAM2}`, 'the camera choice is kept for the next start');
+  rmSync(join(CAM2, 'ticket.png'));
+
+  // Pairing: a wrong token first, then the right one.
+  await wd.click('#nav-settings');
+  await wd.until('the pair form', () => wd.js(`!!document.getElementById('pair-form')`), 5000);
+  await wd.type('#pair-url', URL);
+  await wd.type('#pair-token', 'dev_wrong');
+  await wd.click('#pair-submit');
+  await wd.until('the token refused', () => wd.js(`document.getElementById('settings-error').dataset.code === 'TOKEN_REFUSED' && !document.getElementById('settings-error').hidden`), 10000);
+  check(true, `a wrong token is refused: "${(await wd.text('#settings-error')).split('\n')[0]}"`);
+  check(sqlite(ADB2, `SELECT count(*) FROM tickets WHERE ticket_code LIKE 'DEMO-%'`) !== '0', 'the demo data is untouched by a failed pairing');
+  await wd.type('#pair-token', DEVICE_TOKEN2);
+  await wd.click('#pair-submit');
+  await wd.until('paired: the venue sign-in', () => wd.js(`!document.getElementById('signin').hidden && !!document.querySelector('.op[data-id="${SARA}"]')`), 20000);
+  check((await wd.text('.venue-big')) === 'Museo del Puerto', "the sign-in screen shows the server's venue");
+  check(!(await wd.js(`!!document.querySelector('.op[data-id="2"]') && document.querySelector('.op[data-id="2"] .op-name').textContent === 'Luis'`)), 'the demo operators are gone');
+  check(sqlite(ADB2, `SELECT count(*) FROM tickets WHERE ticket_code LIKE 'DEMO-%'`) === '0', "the demo data is replaced by the venue's");
+  check(sqlite(ADB2, `SELECT name FROM device_identity`) === 'Gate 2', 'the replica is paired as Gate 2');
+  await wd.click(`.op[data-id="${SARA}"]`);
+  for (const k of '4321') await wd.click(`.pin-key[data-key="${k}"]`);
+  await wd.click('.pin-key[data-key="ok"]');
+  await wd.until('Sara on gate 2', () => wd.js(`document.body.dataset.signedIn === '1'`), 5000);
+  await wd.type('#manual-code', third.code);
+  await wd.click('#manual-submit');
+  await wd.until('ADMIT on gate 2', () => wd.js(`document.getElementById('verdict').dataset.tone === 'admit'`), 5000, 50);
+  const fromGate2 = await wd.until('gate 2 verification on the server', async () => {
+    const v = await api('POST', '/api/operator/validate-ticket', { ticket_code: third.code });
+    return v.verdict === 'ALREADY_VERIFIED' && v;
+  }, 15000, 200);
+  check(fromGate2.verified_by === SARA, `gate 2 admitted ${third.code} and the server has it`);
+  const demoOnServer = await api('POST', '/api/operator/validate-ticket', { ticket_code: 'DEMO-ADMIT-2' });
+  check(demoOnServer.verdict === 'UNKNOWN_TICKET', 'nothing of the demo reached the server');
 } catch (e) {
   failures += failures ? 0 : 1;
   console.error(`FAILED: ${e.stack ?? e}`);

@@ -10,6 +10,7 @@ import type { ConflictView } from './bindings/ConflictView';
 import type { OperatorView } from './bindings/OperatorView';
 import type { ScanOutcome } from './bindings/ScanOutcome';
 import type { ScanSource } from './bindings/ScanSource';
+import type { SettingsView } from './bindings/SettingsView';
 import type { SlotView } from './bindings/SlotView';
 import type { SyncView } from './bindings/SyncView';
 import type { TicketLookupView } from './bindings/TicketLookupView';
@@ -23,7 +24,10 @@ import { WedgeDetector } from './wedge';
 const VERDICT_MS = 4000;
 const SLOT_DAYS = 6;
 
-type Screen = 'scan' | 'slots' | 'lookup' | 'sync';
+type Screen = 'scan' | 'slots' | 'lookup' | 'sync' | 'settings';
+const SCREENS: Screen[] = ['scan', 'slots', 'lookup', 'sync', 'settings'];
+/** Screens only a supervisor opens. */
+const SUPERVISOR_SCREENS: Screen[] = ['settings'];
 
 const state = {
   info: null as AppInfo | null,
@@ -36,6 +40,7 @@ const state = {
   verdictTimer: 0,
   slots: [] as SlotView[],
   conflicts: [] as ConflictView[],
+  settings: null as SettingsView | null,
   lockedByTimeout: false,
 };
 
@@ -103,7 +108,7 @@ function renderBar() {
   $('venue').textContent = state.info?.venue_name ?? S.appName;
   const tabs = $('tabs');
   tabs.replaceChildren(
-    ...(Object.keys(S.nav) as Screen[]).map((s) =>
+    ...SCREENS.filter((s) => state.operator?.is_supervisor || !SUPERVISOR_SCREENS.includes(s)).map((s) =>
       h('button', { type: 'button', id: `nav-${s}`, class: 'tab', 'aria-current': state.screen === s ? 'page' : null, onclick: () => show(s) }, S.nav[s]),
     ),
   );
@@ -129,12 +134,14 @@ function renderSyncPill() {
 }
 
 function show(screen: Screen) {
+  if (SUPERVISOR_SCREENS.includes(screen) && !state.operator?.is_supervisor) screen = 'scan';
   if (screen !== state.screen) $('toast').hidden = true;
   state.screen = screen;
-  for (const s of ['scan', 'slots', 'lookup', 'sync'] as Screen[]) $(`screen-${s}`).hidden = s !== screen;
+  for (const s of SCREENS) $(`screen-${s}`).hidden = s !== screen;
   renderBar();
   if (screen === 'slots') void loadSlots();
   if (screen === 'sync') void loadSync(true);
+  if (screen === 'settings') void loadSettings();
   if (screen === 'lookup') $<HTMLInputElement>('lookup-q')?.focus();
 }
 
@@ -586,6 +593,176 @@ function renderSync() {
   );
 }
 
+// ------------------------------------------------------------------ settings (supervisor)
+
+function buildSettings() {
+  $('screen-settings').replaceChildren(
+    h('div', { class: 'page-head' }, h('h1', {}, S.settingsTitle), h('p', { class: 'hint' }, S.settingsHint)),
+    h('div', { class: 'banner error', id: 'settings-error', role: 'alert', hidden: true }),
+    h('div', { class: 'settings', id: 'settings-body' }),
+  );
+}
+
+async function loadSettings() {
+  showSettingsError(null);
+  try {
+    state.settings = await run(api.settings());
+  } catch (raw) {
+    showSettingsError(asCommandError(raw));
+    return;
+  }
+  renderSettings();
+}
+
+function showSettingsError(e: CommandError | null) {
+  const box = $('settings-error');
+  if (!e) {
+    box.hidden = true;
+    return;
+  }
+  box.replaceChildren(
+    h('strong', {}, errorText(e)),
+    e.message && S.errors[e.code] ? h('div', { class: 'err-detail' }, e.message) : '',
+  );
+  box.dataset.code = e.code;
+  box.hidden = false;
+}
+
+const fixedNote = (v: SettingsView, key: string) =>
+  v.fixed.includes(key) ? h('p', { class: 'small fixed-note' }, S.fixedByFlag) : '';
+
+function renderSettings() {
+  const v = state.settings;
+  if (!v) return;
+  // --- server
+  const url = h('input', { id: 'pair-url', type: 'text', placeholder: S.serverUrlPlaceholder, value: v.server_url ?? '', spellcheck: 'false', autocapitalize: 'off', inputmode: 'url' });
+  const token = h('input', { id: 'pair-token', type: 'password', placeholder: S.deviceTokenPlaceholder, spellcheck: 'false', autocomplete: 'off' });
+  const pairForm = h('form', { class: 'settings-form', id: 'pair-form', autocomplete: 'off' },
+    h('label', { for: 'pair-url' }, S.serverUrl), url,
+    h('label', { for: 'pair-token' }, S.deviceToken), token,
+    h('div', { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'btn primary', id: 'pair-submit' }, S.pairButton),
+      h('span', { class: 'form-status', id: 'pair-status', 'aria-live': 'polite' })));
+  pairForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void pairDevice(url.value.trim(), token.value.trim());
+  });
+  // --- camera
+  const select = h('select', { id: 'camera-select', 'aria-label': S.cameraSelect });
+  const options = [...v.camera_options];
+  const inFolder = v.camera.startsWith('folder:');
+  if (!inFolder && !options.some((o) => o.value === v.camera)) options.push({ value: v.camera, label: v.camera });
+  for (const o of options) select.append(h('option', { value: o.value }, o.label));
+  select.append(h('option', { value: 'folder' }, S.cameraFolder));
+  select.value = inFolder ? 'folder' : v.camera;
+  const folder = h('input', { id: 'camera-folder', type: 'text', placeholder: S.cameraFolderPlaceholder, value: inFolder ? v.camera.slice('folder:'.length) : '', spellcheck: 'false' });
+  const folderRow = h('div', { class: 'folder-row', hidden: !inFolder }, h('label', { for: 'camera-folder' }, S.cameraFolderPath), folder);
+  select.addEventListener('change', () => (folderRow.hidden = select.value !== 'folder'));
+  const cameraForm = h('form', { class: 'settings-form', id: 'camera-form', autocomplete: 'off' },
+    h('label', { for: 'camera-select' }, S.cameraSelect), select, folderRow,
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary', id: 'camera-use' }, S.cameraUse)));
+  cameraForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void useCamera(select.value === 'folder' ? `folder:${folder.value.trim()}` : select.value);
+  });
+  // --- screen
+  const kiosk = h('input', { id: 'kiosk-toggle', type: 'checkbox', checked: v.kiosk });
+  kiosk.addEventListener('change', () => void saveSetting(api.setKiosk(kiosk.checked)));
+  const lock = h('select', { id: 'auto-lock', 'aria-label': S.autoLockLabel });
+  const choices = S.autoLockChoices.some(([n]) => n === v.auto_lock_secs) ? S.autoLockChoices : [...S.autoLockChoices, [v.auto_lock_secs, `${v.auto_lock_secs} s`] as [number, string]];
+  for (const [n, label] of choices) lock.append(h('option', { value: n }, label));
+  lock.value = String(v.auto_lock_secs);
+  lock.addEventListener('change', () => void saveSetting(api.setAutoLock(Number(lock.value))));
+
+  const cam = v.camera_status;
+  $('settings-body').replaceChildren(
+    h('section', { class: 'card', id: 'settings-server' },
+      h('h2', {}, S.pairTitle),
+      h('div', { class: 'mode-card', 'data-mode': state.sync?.mode ?? (v.paired ? 'online' : 'standalone') },
+        h('span', { class: 'mode-dot' }),
+        h('div', { id: 'pair-summary' }, v.paired ? S.pairPaired(v.venue_name, v.device_name) : S.pairStandalone)),
+      v.paired ? '' : h('p', { class: 'hint' }, S.pairReplaces),
+      pairForm),
+    h('section', { class: 'card', id: 'settings-camera' },
+      h('h2', {}, S.cameraTitle),
+      h('div', { class: 'cam-now', 'data-ok': cam ? String(cam.ok) : '' },
+        h('div', { class: 'cam-now-k' }, S.cameraInUse),
+        h('div', { id: 'settings-cam-status' }, cam ? cam.description : v.camera)),
+      v.cameras_error ? h('p', { class: 'small' }, S.cameraListError(v.cameras_error)) : '',
+      cameraForm,
+      fixedNote(v, 'camera')),
+    h('section', { class: 'card', id: 'settings-screen' },
+      h('h2', {}, S.screenTitle),
+      h('label', { class: 'check' }, kiosk, S.kioskLabel),
+      fixedNote(v, 'kiosk'),
+      h('label', { class: 'inline', for: 'auto-lock' }, S.autoLockLabel, lock),
+      fixedNote(v, 'auto_lock')),
+    h('section', { class: 'card', id: 'settings-about' },
+      h('h2', {}, S.aboutTitle),
+      h('dl', { class: 'facts' },
+        h('div', { class: 'kv' }, h('dt', {}, S.syncFields.device), h('dd', {}, v.device_id == null ? S.none : `#${v.device_id} ${v.device_name ?? ''}`)),
+        h('div', { class: 'kv' }, h('dt', {}, S.database), h('dd', { id: 'settings-db' }, v.database)),
+        h('div', { class: 'kv' }, h('dt', {}, S.version), h('dd', {}, v.version)))),
+  );
+}
+
+async function pairDevice(url: string, token: string) {
+  showSettingsError(null);
+  const status = $('pair-status');
+  const button = $<HTMLButtonElement>('pair-submit');
+  status.textContent = S.pairing;
+  status.dataset.state = 'busy';
+  button.disabled = true;
+  try {
+    const out = await run(api.pairDevice(url, token));
+    status.dataset.state = 'ok';
+    const msg = [S.paired(out.venue_name, out.operators), out.first_sync_error ? S.pairedSyncLater(out.first_sync_error) : ''].filter(Boolean).join(' ');
+    status.textContent = msg;
+    state.info = await api.appInfo();
+    state.sync = state.info.sync;
+    document.body.dataset.paired = String(out.device_id);
+    if (out.replaced_demo) {
+      // The demo's operators went with its data: sign in as a venue operator.
+      state.screen = 'scan';
+      locked(false);
+      toast(`${msg} ${S.pairedSignIn}`, 'ok');
+      return;
+    }
+    toast(msg, 'ok');
+    renderBar();
+    await loadSettings();
+  } catch (raw) {
+    status.textContent = '';
+    status.dataset.state = 'error';
+    showSettingsError(asCommandError(raw));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function useCamera(source: string) {
+  showSettingsError(null);
+  try {
+    const now = await run(api.setCamera(source));
+    toast(S.cameraSwitched(now), 'ok');
+    await loadSettings();
+  } catch (raw) {
+    showSettingsError(asCommandError(raw));
+  }
+}
+
+async function saveSetting(p: Promise<unknown>) {
+  showSettingsError(null);
+  try {
+    await run(p);
+    toast(S.saved, 'ok');
+    state.info = await api.appInfo();
+  } catch (raw) {
+    showSettingsError(asCommandError(raw));
+    await loadSettings();
+  }
+}
+
 // ------------------------------------------------------------------ clock
 
 function clockText() {
@@ -611,6 +788,7 @@ async function start() {
   buildSlots();
   buildLookup();
   buildSync();
+  buildSettings();
   window.addEventListener('keydown', onKey, { capture: true });
   // Keys typed before a touch (a capacity, a search) are not the start of a scan.
   window.addEventListener('pointerdown', () => wedge.reset(), { capture: true });
@@ -643,6 +821,11 @@ async function start() {
     const cam = $('cam-status');
     cam.dataset.ok = String(c.ok);
     cam.textContent = c.ok ? c.description : `${S.cameraOff}: ${c.description}`;
+    const inSettings = document.getElementById('settings-cam-status');
+    if (inSettings) {
+      inSettings.textContent = c.description;
+      if (inSettings.parentElement) inSettings.parentElement.dataset.ok = String(c.ok);
+    }
   };
   on('camera', showCamera);
   // The camera may have reported before this page listened.
@@ -669,6 +852,9 @@ async function start() {
   renderSignIn();
   show('scan');
   renderScanner();
+  // A verdict of the last seconds, if the page (re)loaded just after it.
+  const recent = await api.lastScan().catch(() => null);
+  if (recent && state.operator) showOutcome(recent);
   document.body.dataset.ready = '1';
   tickClock();
   setInterval(tickClock, 1000);

@@ -7,9 +7,11 @@ import type { CameraStatus } from './bindings/CameraStatus';
 import type { CommandError } from './bindings/CommandError';
 import type { ConflictView } from './bindings/ConflictView';
 import type { OperatorView } from './bindings/OperatorView';
+import type { PairOutcome } from './bindings/PairOutcome';
 import type { PreviewFrame } from './bindings/PreviewFrame';
 import type { ScanOutcome } from './bindings/ScanOutcome';
 import type { ScanSource } from './bindings/ScanSource';
+import type { SettingsView } from './bindings/SettingsView';
 import type { SlotView } from './bindings/SlotView';
 import type { SyncView } from './bindings/SyncView';
 import type { TicketLookupView } from './bindings/TicketLookupView';
@@ -54,6 +56,12 @@ export const api = {
   conflicts: () => call<ConflictView[]>('conflicts'),
   touch: () => call<null>('touch'),
   cameraStatus: () => call<CameraStatus | null>('camera_status'),
+  lastScan: () => call<ScanOutcome | null>('last_scan'),
+  settings: () => call<SettingsView>('settings'),
+  pairDevice: (serverUrl: string, token: string) => call<PairOutcome>('pair_device', { serverUrl, token }),
+  setCamera: (source: string) => call<string>('set_camera', { source }),
+  setKiosk: (on: boolean) => call<null>('set_kiosk', { on }),
+  setAutoLock: (secs: number) => call<number>('set_auto_lock', { secs }),
 };
 
 export interface Events {
