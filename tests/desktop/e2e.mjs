@@ -340,8 +340,10 @@ try {
   check(sqlite(ADB2, `SELECT value FROM device_settings WHERE key = 'camera'`) === `folder:${CAM2}`, 'the camera choice is kept for the next start');
   rmSync(join(CAM2, 'ticket.png'));
 
-  // Pairing: a wrong token first, then the right one.
-  await wd.click('#nav-settings');
+  // Pairing (reached from the sync screen): a wrong token first, then the right one.
+  await wd.click('#nav-sync');
+  await wd.until('the pair button', () => wd.js(`!!document.getElementById('sync-pair')`), 5000);
+  await wd.click('#sync-pair');
   await wd.until('the pair form', () => wd.js(`!!document.getElementById('pair-form')`), 5000);
   await wd.type('#pair-url', URL);
   await wd.type('#pair-token', 'dev_wrong');

@@ -569,7 +569,12 @@ function renderSync() {
   body.replaceChildren(
     h('div', { class: 'mode-card', 'data-mode': s.mode },
       h('span', { class: 'mode-dot' }),
-      h('div', {}, h('div', { class: 'mode-name', id: 'sync-mode' }, S.modes[s.mode] ?? s.mode), h('div', { class: 'mode-hint' }, S.modeHints[s.mode] ?? ''))),
+      h('div', {}, h('div', { class: 'mode-name', id: 'sync-mode' }, S.modes[s.mode] ?? s.mode), h('div', { class: 'mode-hint' }, S.modeHints[s.mode] ?? '')),
+      s.mode === 'standalone'
+        ? state.operator?.is_supervisor
+          ? h('button', { type: 'button', class: 'btn primary pair-link', id: 'sync-pair', onclick: () => show('settings') }, S.pairFromSync)
+          : h('div', { class: 'small pair-link' }, S.pairAskSupervisor)
+        : ''),
     s.clock_suspect ? h('div', { class: 'banner warn', id: 'clock-warning' }, S.clockWarning(s.clock_offset_ms)) : '',
     h('div', { class: 'stats' },
       stat('sync-last', f.lastSync, s.last_sync_at ? fmtTime(s.last_sync_at, true) : S.never),

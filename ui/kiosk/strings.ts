@@ -123,6 +123,8 @@ export const S = {
     clock: 'Clock',
   },
   never: 'never',
+  pairFromSync: 'Pair with a server…',
+  pairAskSupervisor: 'A supervisor pairs this gate with the server in Settings.',
   clockOk: (ms: number) => `within ${Math.abs(Math.round(ms / 1000))} s of the server`,
   clockWarning: (ms: number | null) =>
     ms == null

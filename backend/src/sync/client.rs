@@ -98,15 +98,9 @@ impl SyncEngine {
 
     /// Pairs the database with a server using a device token (first run).
     pub async fn pair(&self, server_url: &str, token: &str) -> Result<DeviceInfo, SyncError> {
-        let info = self.whoami(server_url, token).await?;
-        let store = self.store.clone();
-        let (url, token, i) = (
-            server_base(server_url)?,
-            token.trim().to_string(),
-            info.clone(),
-        );
-        blocking(move || store.pair(&i, &url, &token)).await?;
-        Ok(info)
+        self.pair_with(server_url, token, false)
+            .await
+            .map(|(info, _)| info)
     }
 
     /// A gate app's pairing: a replica never paired before is the standalone
@@ -118,6 +112,15 @@ impl SyncEngine {
         server_url: &str,
         token: &str,
     ) -> Result<(DeviceInfo, bool), SyncError> {
+        self.pair_with(server_url, token, true).await
+    }
+
+    async fn pair_with(
+        &self,
+        server_url: &str,
+        token: &str,
+        replace_standalone: bool,
+    ) -> Result<(DeviceInfo, bool), SyncError> {
         let info = self.whoami(server_url, token).await?;
         let store = self.store.clone();
         let (url, token, i) = (
@@ -126,12 +129,12 @@ impl SyncEngine {
             info.clone(),
         );
         let replaced = blocking(move || {
-            if store.pairing()?.is_some() {
-                store.pair(&i, &url, &token).map(|_| false)
-            } else {
+            if replace_standalone && store.pairing()?.is_none() {
                 store
                     .pair_replacing_local_data(&i, &url, &token)
                     .map(|_| true)
+            } else {
+                store.pair(&i, &url, &token).map(|_| false)
             }
         })
         .await?;
