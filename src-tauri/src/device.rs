@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use entrada::sync::client::{SyncEngine, SyncError};
+use entrada::sync::client::{server_base, SyncEngine, SyncError};
 
 use crate::gate::views::{CommandError, PairOutcome, SyncView};
 use crate::gate::GateService;
@@ -70,11 +70,18 @@ impl DeviceLink {
                 "Enter the device token from `entrada device add`",
             ));
         }
-        let (info, replaced_demo) = self
+        let info = self
             .engine
-            .pair_gate(server_url, token)
+            .whoami(server_url, token)
             .await
             .map_err(sync_error)?;
+        let url = server_base(server_url).map_err(sync_error)?;
+        let gate = self.gate.clone();
+        let (i, t) = (info.clone(), token.trim().to_string());
+        let replaced_demo =
+            tauri::async_runtime::spawn_blocking(move || gate.adopt_pairing(&i, &url, &t))
+                .await
+                .map_err(|e| CommandError::new("INTERNAL", e.to_string()))??;
         tracing::info!(
             device = info.device_id,
             venue = info.venue_id,
@@ -91,11 +98,8 @@ impl DeviceLink {
                 Some(e.to_string())
             }
         };
+        // The venue's name arrives with the first round.
         self.gate.reload_scope()?;
-        if replaced_demo {
-            // The demo's operators are gone with its data.
-            self.gate.sign_out();
-        }
         let venue_name = self.gate.info()?.venue_name;
         Ok(PairOutcome {
             device_id: info.device_id,

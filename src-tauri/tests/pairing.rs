@@ -119,8 +119,43 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
     assert_eq!(gate.sync_view().unwrap().mode, "standalone");
     assert_eq!(gate.lookup("DEMO-ADMIT").unwrap().len(), 1);
 
-    // Pairing: the venue's data replaces the demo's.
+    // Pairing: the venue's data replaces the demo's. The camera keeps
+    // scanning demo codes as the demo's supervisor meanwhile: none of those
+    // scans may land in the paired replica (and so on the server).
+    let scanning = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let scanner = {
+        let (gate, scanning) = (gate.clone(), scanning.clone());
+        std::thread::spawn(move || {
+            let mut outcomes = Vec::new();
+            while scanning.load(std::sync::atomic::Ordering::Relaxed) {
+                for code in ["DEMO-ADMIT-2", "DEMO-ADMIT-3", "DEMO-VERIFIED"] {
+                    outcomes.push(
+                        gate.scan(code, ScanSource::Camera)
+                            .map(|o| o.verdict.verdict),
+                    );
+                }
+            }
+            outcomes
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
     let paired = link.pair(&server.url, &server.token).await.unwrap();
+    scanning.store(false, std::sync::atomic::Ordering::Relaxed);
+    let outcomes = scanner.join().unwrap();
+    assert!(
+        outcomes.iter().any(|o| o.is_ok()),
+        "the camera scanned before the pairing"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.as_ref().is_err_and(|e| e.code == "LOCKED")),
+        "and was locked out after it"
+    );
+    assert!(
+        gate.store().outbox(100).unwrap().is_empty(),
+        "no demo scan was queued for the server"
+    );
     assert_eq!(paired.device_name, "Gate 7");
     assert_eq!(paired.venue_name.as_deref(), Some("Harbour Hall"));
     assert!(paired.replaced_demo);

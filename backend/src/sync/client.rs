@@ -98,29 +98,6 @@ impl SyncEngine {
 
     /// Pairs the database with a server using a device token (first run).
     pub async fn pair(&self, server_url: &str, token: &str) -> Result<DeviceInfo, SyncError> {
-        self.pair_with(server_url, token, false)
-            .await
-            .map(|(info, _)| info)
-    }
-
-    /// A gate app's pairing: a replica never paired before is the standalone
-    /// demo, whose data is replaced by the server's
-    /// ([`Store::pair_replacing_local_data`]); a paired one keeps its data and
-    /// outbox ([`Store::pair`]). Returns whether the demo was replaced.
-    pub async fn pair_gate(
-        &self,
-        server_url: &str,
-        token: &str,
-    ) -> Result<(DeviceInfo, bool), SyncError> {
-        self.pair_with(server_url, token, true).await
-    }
-
-    async fn pair_with(
-        &self,
-        server_url: &str,
-        token: &str,
-        replace_standalone: bool,
-    ) -> Result<(DeviceInfo, bool), SyncError> {
         let info = self.whoami(server_url, token).await?;
         let store = self.store.clone();
         let (url, token, i) = (
@@ -128,17 +105,8 @@ impl SyncEngine {
             token.trim().to_string(),
             info.clone(),
         );
-        let replaced = blocking(move || {
-            if replace_standalone && store.pairing()?.is_none() {
-                store
-                    .pair_replacing_local_data(&i, &url, &token)
-                    .map(|_| true)
-            } else {
-                store.pair(&i, &url, &token).map(|_| false)
-            }
-        })
-        .await?;
-        Ok((info, replaced))
+        blocking(move || store.pair(&i, &url, &token)).await?;
+        Ok(info)
     }
 
     pub async fn status(&self) -> Result<SyncStatus, SyncError> {
@@ -324,8 +292,9 @@ impl SyncEngine {
     }
 }
 
-/// `http(s)://host[:port][/prefix]` without a trailing slash, or InvalidUrl.
-fn server_base(server_url: &str) -> Result<String, SyncError> {
+/// `http(s)://host[:port][/prefix]` without a trailing slash, or InvalidUrl:
+/// the form a pairing stores.
+pub fn server_base(server_url: &str) -> Result<String, SyncError> {
     let trimmed = server_url.trim().trim_end_matches('/');
     match reqwest::Url::parse(trimmed) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {

@@ -14,6 +14,7 @@ use entrada::domain::{
     Gate as GateRules, Operator, OperatorId, Orq, Role, SlotChange, SlotId, SlotStatus, VenueId,
 };
 use entrada::store::Store;
+use entrada::sync::protocol::DeviceInfo;
 
 use crate::camera::CameraChoice;
 use views::{
@@ -191,7 +192,35 @@ impl GateService {
         Ok(view)
     }
 
-    /// Re-reads the org and venue after a pairing.
+    /// Makes this replica the device `info` of `server_url` (after the server
+    /// confirmed the token). A standalone replica's demo data is replaced
+    /// and its session ends (the demo's operators are gone); a paired one
+    /// keeps its data, outbox and session. No scan runs meanwhile. Returns
+    /// whether the demo was replaced.
+    pub fn adopt_pairing(
+        &self,
+        info: &DeviceInfo,
+        server_url: &str,
+        token: &str,
+    ) -> Result<bool, CommandError> {
+        let mut scope = self.scope.write().unwrap_or_else(|p| p.into_inner());
+        let replaced = match self.store.pairing()? {
+            None => {
+                self.store
+                    .pair_replacing_local_data(info, server_url, token)?;
+                *self.lock_session() = None;
+                true
+            }
+            Some(_) => {
+                self.store.pair(info, server_url, token)?;
+                false
+            }
+        };
+        *scope = Scope::read(&self.store)?;
+        Ok(replaced)
+    }
+
+    /// Re-reads the org and venue (the venue's name comes with a sync round).
     pub fn reload_scope(&self) -> Result<(), CommandError> {
         let scope = Scope::read(&self.store)?;
         *self.scope.write().unwrap_or_else(|p| p.into_inner()) = scope;
@@ -307,16 +336,20 @@ impl GateService {
     /// Scans `payload` and records the verdict (the verification and its
     /// outbox event commit before this returns, so an ADMIT on screen is durable).
     pub fn scan(&self, payload: &str, source: ScanSource) -> Result<ScanOutcome, CommandError> {
+        // Held for the whole scan, before the operator is read: a pairing
+        // (which takes it for writing) waits for this scan, and no scan runs
+        // on the venue's data with the demo's operator or the demo's venue.
+        let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
         let operator = self.active_operator()?;
-        let orq = self.orq();
+        let orq = scope.orq;
+        let rules = GateRules {
+            venue_id: scope.venue,
+            ..GateRules::default()
+        };
         let started = Instant::now();
-        let verdict = self.store.scan(
-            orq,
-            payload.as_bytes(),
-            operator.id,
-            &self.rules(),
-            Utc::now(),
-        )?;
+        let verdict = self
+            .store
+            .scan(orq, payload.as_bytes(), operator.id, &rules, Utc::now())?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let admitted_in_slot = match verdict.slot_id {
             Some(slot) => Some(self.store.admitted_count(orq, slot)?),
