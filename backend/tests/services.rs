@@ -752,3 +752,52 @@ fn desk_lookup_by_code_email_and_phone() {
         .unwrap();
     assert_eq!(f.store.admitted_count(ORQ, slot.id).unwrap(), 1);
 }
+
+#[test]
+fn pairing_a_demo_replica_replaces_its_data_but_keeps_device_settings() {
+    use entrada::sync::protocol::DeviceInfo;
+    let dir = tempfile::tempdir().unwrap();
+    let store = entrada::store::Store::open(dir.path().join("gate.db")).unwrap();
+    entrada::demo::populate(&store, now(), |_| {}).unwrap();
+    store
+        .set_device_setting("camera", "folder:/srv/frames")
+        .unwrap();
+    assert!(!store.list_operators(Orq(1)).unwrap().is_empty());
+    let info = DeviceInfo {
+        device_id: 7,
+        orq: 1,
+        venue_id: 3,
+        name: "Gate 7".into(),
+    };
+    store
+        .pair_replacing_local_data(&info, "http://127.0.0.1:8080", "dev_x")
+        .unwrap();
+    assert!(store.list_operators(Orq(1)).unwrap().is_empty());
+    assert!(store.list_venues(Orq(1)).unwrap().is_empty());
+    assert_eq!(
+        code_of(store.get_ticket(Orq(1), &TicketCode::parse("DEMO-ADMIT").unwrap())),
+        "NOT_FOUND"
+    );
+    // Nothing of the demo is left to upload or to hand out as changes.
+    assert!(store.outbox(10).unwrap().is_empty());
+    assert!(store
+        .changes_since(Orq(1), 0, 10, now())
+        .unwrap()
+        .changes
+        .is_empty());
+    assert_eq!(
+        store
+            .device_settings()
+            .unwrap()
+            .get("camera")
+            .map(String::as_str),
+        Some("folder:/srv/frames")
+    );
+    let pairing = store.pairing().unwrap().unwrap();
+    assert_eq!((pairing.info.device_id, pairing.cursor), (7, 0));
+    // A paired replica is never wiped this way.
+    assert_eq!(
+        code_of(store.pair_replacing_local_data(&info, "http://127.0.0.1:8080", "dev_x")),
+        "INVALID_INPUT"
+    );
+}
