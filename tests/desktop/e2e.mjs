@@ -171,8 +171,9 @@ try {
   check((await wd.text('#verdict-title')) === 'Ready', 'it says Ready');
 
   // ------------------------------------------------ 1. camera → ADMIT
-  // The frame goes in only now: a verdict emitted before the page listens
-  // would be lost (the scan loop starts with the window).
+  // The frame goes in only now, so the verdict arrives as a live event (a
+  // verdict from before the page listened is shown too, via `last_scan`,
+  // but only for 5 s: this test should not race that).
   renameSync(join(work, 'ticket.png'), join(CAM, 'ticket.png'));
   await wd.until('ADMIT from the camera', () => wd.js(`document.getElementById('verdict').dataset.tone === 'admit'`), 15000, 50);
   check((await wd.text('#verdict-title')) === 'ADMIT', 'the camera scan shows ADMIT');
