@@ -801,3 +801,123 @@ fn pairing_a_demo_replica_replaces_its_data_but_keeps_device_settings() {
         "INVALID_INPUT"
     );
 }
+
+#[test]
+fn an_operator_may_overrule_an_amber_verdict_and_nothing_else() {
+    let f = Fixture::new();
+    // 2025-12-01 in Madrid; the slot is 12:00–13:00, 30 min grace either side.
+    let slot = f.slot("2025-12-01", "12:00", "13:00", 10);
+    let t = f.ticket("T-EARLY", ActivationMode::Immediate);
+    f.store
+        .reserve_slot(ORQ, &f.request(&t, &slot), now())
+        .unwrap();
+    let gate = Gate {
+        venue_id: Some(f.venue.id),
+        ..Gate::default()
+    };
+    let early = now() + Duration::days(6); // 10:00 UTC = 11:00 Madrid: an hour early
+    let next_day = early + Duration::days(1);
+    let raw = t.as_str().as_bytes();
+
+    // The rules alone refuse (amber), and record nothing.
+    let amber = f.store.scan(ORQ, raw, OperatorId(5), &gate, early).unwrap();
+    assert_eq!(
+        (amber.admit, amber.verdict),
+        (false, VerdictCode::OutsideSlotWindow)
+    );
+    assert!(f.store.get_ticket(ORQ, &t).unwrap().verified_at.is_none());
+    // A red refusal is not the operator's to overrule: nothing recorded.
+    let red = f
+        .store
+        .admit_by_decision(ORQ, raw, OperatorId(5), &gate, next_day)
+        .unwrap();
+    assert_eq!((red.admit, red.verdict), (false, VerdictCode::WrongDate));
+    assert!(f.store.get_ticket(ORQ, &t).unwrap().verified_at.is_none());
+
+    // The operator lets the early holder in: an admission, marked as such.
+    let let_in = f
+        .store
+        .admit_by_decision(ORQ, raw, OperatorId(5), &gate, early)
+        .unwrap();
+    assert_eq!(
+        (let_in.admit, let_in.verdict, let_in.overruled),
+        (
+            true,
+            VerdictCode::Admit,
+            Some(VerdictCode::OutsideSlotWindow)
+        )
+    );
+    let ticket = f.store.get_ticket(ORQ, &t).unwrap();
+    assert_eq!(
+        (ticket.status, ticket.verified_by),
+        (TicketStatus::Verified, Some(OperatorId(5)))
+    );
+    // And only once.
+    let again = f
+        .store
+        .admit_by_decision(ORQ, raw, OperatorId(6), &gate, early)
+        .unwrap();
+    assert_eq!(
+        (again.verdict, again.verified_by),
+        (VerdictCode::AlreadyVerified, Some(OperatorId(5)))
+    );
+}
+
+#[test]
+fn an_authentic_code_not_synced_yet_is_let_in_once_by_decision() {
+    let f = Fixture::new();
+    let slot = f.slot("2025-12-01", "09:00", "12:00", 10);
+    let t = f.ticket("T-LATE-SYNC", ActivationMode::Immediate);
+    f.store
+        .reserve_slot(ORQ, &f.request(&t, &slot), now())
+        .unwrap();
+    let signed = f.store.signed_code(ORQ, &t, now()).unwrap();
+    // This replica has the org's key but not the ticket yet.
+    let raw_db = rusqlite::Connection::open(f.db_path()).unwrap();
+    raw_db
+        .execute("DELETE FROM tickets WHERE ticket_code = 'T-LATE-SYNC'", [])
+        .unwrap();
+    let gate = Gate {
+        venue_id: Some(f.venue.id),
+        ..Gate::default()
+    };
+    let at = now() + Duration::days(6);
+    let scan = |op: i64| {
+        f.store
+            .scan(ORQ, signed.as_bytes(), OperatorId(op), &gate, at)
+            .unwrap()
+    };
+    assert_eq!(scan(5).verdict, VerdictCode::AuthenticNotSynced);
+
+    let let_in = f
+        .store
+        .admit_by_decision(ORQ, signed.as_bytes(), OperatorId(5), &gate, at)
+        .unwrap();
+    assert_eq!(
+        (let_in.admit, let_in.overruled, let_in.verified_by),
+        (
+            true,
+            Some(VerdictCode::AuthenticNotSynced),
+            Some(OperatorId(5))
+        )
+    );
+    // The same code again, scanned or decided: already in, by whom and when.
+    let second = scan(6);
+    assert_eq!(
+        (second.verdict, second.verified_by, second.verified_at),
+        (VerdictCode::AlreadyVerified, Some(OperatorId(5)), Some(at))
+    );
+    let decided_again = f
+        .store
+        .admit_by_decision(ORQ, signed.as_bytes(), OperatorId(6), &gate, at)
+        .unwrap();
+    assert_eq!(decided_again.verdict, VerdictCode::AlreadyVerified);
+    let recorded: i64 = raw_db
+        .query_row(
+            "SELECT count(*) FROM verifications WHERE ticket_code = 'T-LATE-SYNC'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded, 1);
+}

@@ -50,6 +50,16 @@ pub fn scan_code(
     gate.scan(&payload, source)
 }
 
+/// The operator lets the holder of an amber verdict in.
+#[tauri::command(async)]
+pub fn admit_anyway(
+    gate: Gate<'_>,
+    payload: String,
+    source: ScanSource,
+) -> Result<ScanOutcome, CommandError> {
+    gate.admit_anyway(&payload, source)
+}
+
 #[tauri::command(async)]
 pub fn slots(gate: Gate<'_>, days: i64) -> Result<Vec<SlotView>, CommandError> {
     gate.slots(days)

@@ -106,6 +106,7 @@ fn main() -> anyhow::Result<()> {
             commands::sign_in,
             commands::sign_out,
             commands::scan_code,
+            commands::admit_anyway,
             commands::slots,
             commands::change_slot,
             commands::lookup,

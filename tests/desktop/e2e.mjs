@@ -8,7 +8,8 @@
 // the server → the same code typed → "already verified" with the first
 // scan's facts → lock, supervisor signs in with a PIN, changes capacity (and
 // is refused below the booked count) → reaches the server → server stopped →
-// a USB-scanner (wedge) scan is still admitted, offline with 1 pending →
+// a USB-scanner (wedge) scan is still admitted, offline with 1 pending → a
+// ticket sold meanwhile shows amber, the operator lets its holder in →
 // server back on the same port → pending 0 and the server has it → a second,
 // standalone gate: a supervisor picks its camera and pairs it from the
 // settings screen (the demo data gives way to the venue's) → it admits.
@@ -91,8 +92,8 @@ const ANA = Number(cli('operator', 'add', '--db', SDB, '--orq', '1', '--name', '
 const SARA = Number(cli('operator', 'add', '--db', SDB, '--orq', '1', '--role', 'supervisor', '--name', 'Sara', '--pin', '4321'));
 const DEVICE_TOKEN = cli('device', 'add', '--db', SDB, '--orq', '1', '--venue', String(VENUE), '--name', 'Gate 1');
 
-async function api(method, path, body, token = ADMIN) {
-  const res = await fetch(URL + path, {
+async function api(method, path, body, token = ADMIN, base = URL) {
+  const res = await fetch(base + path, {
     method,
     headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
@@ -106,14 +107,26 @@ const iso = (d) => d.toISOString().slice(0, 10);
 const today = iso(new Date());
 const tomorrow = iso(new Date(Date.now() + 86400000));
 let seq = 0;
-async function reservedTicket(slotId, tag) {
+async function reservedTicket(slotId, tag, base = URL) {
   seq += 1;
   const code = `TKT-${tag}-${String(seq).padStart(3, '0')}`;
   const email = `visitor${seq}@example.com`;
-  await api('POST', '/api/admin/tickets', { ticket_code: code, purchase_email: email, activation_mode: 'immediate' });
-  const { token } = await api('POST', '/api/customer/session', { ticket_code: code, email }, null);
-  await api('POST', '/api/reservations/create', { ticket_id: code, slot_id: slotId, customer_email: email, customer_phone: `+3460011122${seq}` }, token);
+  await api('POST', '/api/admin/tickets', { ticket_code: code, purchase_email: email, activation_mode: 'immediate' }, ADMIN, base);
+  const { token } = await api('POST', '/api/customer/session', { ticket_code: code, email }, null, base);
+  await api('POST', '/api/reservations/create', { ticket_id: code, slot_id: slotId, customer_email: email, customer_phone: `+3460011122${seq}` }, token, base);
   return { code, email };
+}
+
+/** A second server process on the same database, on a port no gate knows. */
+async function sideServer() {
+  const sidePort = await freePort();
+  const base = `http://127.0.0.1:${sidePort}`;
+  const p = spawn(BIN, ['serve', '--db', SDB, '--listen', `127.0.0.1:${sidePort}`, '--ui-dir', join(work, 'no-ui')], { stdio: 'ignore' });
+  for (let i = 0; i < 100 && !(await fetch(`${base}/api/health`).then((r) => r.ok, () => false)); i++) await sleep(100);
+  return {
+    base,
+    stop: () => new Promise((r) => { p.once('exit', r); p.kill('SIGTERM'); }),
+  };
 }
 
 let driver = null;
@@ -287,6 +300,29 @@ try {
   check((await wd.text('#sync-pending .stat-v')) === '1', 'the sync screen: Offline, 1 waiting to upload');
   await shot('sync-offline');
 
+  // ------------------------------------------------ 6b. amber: a sale this gate has not seen, let in by the operator
+  // Sold while the gate is offline (through a second server process on the
+  // same database): its signed QR is authentic, the gate's replica lacks it.
+  const side = await sideServer();
+  const late = await reservedTicket(allDay.id, 'LATE', side.base);
+  await side.stop();
+  cli('ticket', 'qr', late.code, '--db', SDB, '--out', join(work, 'late.png'));
+  await wd.click('#nav-scan');
+  rmSync(join(CAM, 'ticket.png'));
+  renameSync(join(work, 'late.png'), join(CAM, 'late.png'));
+  await wd.until('the amber verdict', () => wd.js(`document.getElementById('verdict').dataset.verdict === 'AUTHENTIC_NOT_SYNCED'`), 15000, 50);
+  check((await wd.js(`document.getElementById('verdict').dataset.tone`)) === 'decide', `${late.code}, sold after the last sync: amber, the operator decides`);
+  await sleep(1000);
+  check((await wd.js(`document.getElementById('verdict').dataset.tone`)) === 'decide', 'the amber verdict waits for the decision');
+  await shot('scanner-decide');
+  await wd.click('#decide-admit');
+  await wd.until('let in', () => wd.js(`document.getElementById('verdict').dataset.tone === 'admit'`), 5000, 50);
+  check((await wd.text('#verdict-details')).includes('operator decision'), 'let in, marked as the operator\'s decision');
+  await wd.until('2 pending', () => wd.js(`document.getElementById('sync-pill-pending')?.textContent === '2 to upload'`), 5000);
+  check(true, 'the decision waits in the outbox too (2 to upload)');
+  await wd.click('#nav-sync');
+  await wd.until('sync screen again', () => wd.js(`document.getElementById('sync-mode')?.textContent === 'Offline'`), 5000);
+
   // ------------------------------------------------ 7. server back: catch up
   await startServer();
   log('server restarted on the same port');
@@ -294,6 +330,8 @@ try {
   check(true, 'back online, 0 waiting');
   const caught = await api('POST', '/api/operator/validate-ticket', { ticket_code: second.code });
   check(caught.verdict === 'ALREADY_VERIFIED', `the server has the offline admission of ${second.code}`);
+  const decided = await api('POST', '/api/operator/validate-ticket', { ticket_code: late.code });
+  check(decided.verdict === 'ALREADY_VERIFIED' && decided.verified_by === SARA, `and the operator's decision on ${late.code}, by Sara`);
   await shot('sync');
 
   // ------------------------------------------------ 8. lookup

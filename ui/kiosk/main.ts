@@ -22,6 +22,8 @@ import { WedgeDetector } from './wedge';
 
 /** How long a verdict stays on screen before "Ready" (a new scan replaces it at once). */
 const VERDICT_MS = 4000;
+/** An amber verdict stays until the operator decides, or this long. */
+const DECIDE_MS = 60000;
 const SLOT_DAYS = 6;
 
 type Screen = 'scan' | 'slots' | 'lookup' | 'sync' | 'settings';
@@ -268,6 +270,7 @@ function verdictDetail(v: VerdictView): string[] {
   switch (v.verdict) {
     case 'ADMIT':
       if (slot) lines.push(slot);
+      if (v.overruled) lines.push(S.overruledLine(S.reasons[v.overruled] ?? v.overruled));
       break;
     case 'ALREADY_VERIFIED':
       lines.push(S.verifiedAt(fmtTime(v.verified_at, true), operatorName(v.verified_by)));
@@ -301,12 +304,18 @@ function renderScanner() {
     const v = o.verdict;
     box.dataset.tone = v.tone;
     box.dataset.verdict = v.verdict;
-    const title = v.admit ? S.admit : (v.message || S.reasons[v.verdict] || v.verdict);
+    // Amber keeps its headline short: the decision buttons must fit below it.
+    const title = v.admit ? S.admit : v.tone === 'decide' ? (S.reasons[v.verdict] ?? v.message) : (v.message || S.reasons[v.verdict] || v.verdict);
     box.replaceChildren(
       h('div', { class: 'v-icon', 'aria-hidden': 'true' }, v.tone === 'admit' ? '✓' : v.tone === 'refuse' ? '✕' : '!'),
       h('div', { class: 'v-title', id: 'verdict-title' }, title),
       v.admit ? h('div', { class: 'v-sub' }, S.reasons.ADMIT) : '',
       h('div', { class: 'v-details', id: 'verdict-details' }, ...verdictDetail(v).map((l) => h('div', {}, l))),
+      v.tone === 'decide' && o.payload
+        ? h('div', { class: 'decide-actions' },
+            h('button', { type: 'button', class: 'btn decide-admit', id: 'decide-admit', onclick: () => void admitAnyway(o) }, S.decideAdmit),
+            h('button', { type: 'button', class: 'btn decide-refuse', id: 'decide-refuse', onclick: () => dismissVerdict() }, S.decideRefuse))
+        : '',
       h('div', { class: 'v-code' }, v.ticket_code ?? '', h('span', { class: 'v-src' }, ` · ${S.sources[o.source] ?? o.source} · ${o.ms.toFixed(1)} ms`)),
     );
   }
@@ -340,10 +349,26 @@ function showOutcome(o: ScanOutcome) {
   if (state.screen !== 'scan') show('scan');
   renderScanner();
   clearTimeout(state.verdictTimer);
-  state.verdictTimer = window.setTimeout(() => {
-    state.last = null;
-    renderScanner();
-  }, VERDICT_MS);
+  // An amber verdict waits for the operator's call (the next scan replaces it).
+  state.verdictTimer = window.setTimeout(dismissVerdict, o.verdict.tone === 'decide' ? DECIDE_MS : VERDICT_MS);
+}
+
+function dismissVerdict() {
+  clearTimeout(state.verdictTimer);
+  state.last = null;
+  renderScanner();
+}
+
+/** The operator lets the holder of an amber verdict in: recorded like an ADMIT. */
+async function admitAnyway(o: ScanOutcome) {
+  if (!o.payload) return;
+  try {
+    showOutcome(await run(api.admitAnyway(o.payload, o.source)));
+    void refreshSync();
+  } catch (raw) {
+    const e = asCommandError(raw);
+    if (e.code !== 'LOCKED') toast(errorText(e));
+  }
 }
 
 async function scan(payload: string, source: ScanSource) {

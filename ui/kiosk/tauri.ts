@@ -48,6 +48,7 @@ export const api = {
   signIn: (operatorId: number, pin: string) => call<OperatorView>('sign_in', { operatorId, pin }),
   signOut: () => call<null>('sign_out'),
   scanCode: (payload: string, source: ScanSource) => call<ScanOutcome>('scan_code', { payload, source }),
+  admitAnyway: (payload: string, source: ScanSource) => call<ScanOutcome>('admit_anyway', { payload, source }),
   slots: (days: number) => call<SlotView[]>('slots', { days }),
   changeSlot: (slotId: string, totalCapacity: number | null, status: string | null) =>
     call<SlotView>('change_slot', { slotId, totalCapacity, status }),

@@ -129,6 +129,9 @@ pub struct Verdict {
     pub verified_by: Option<OperatorId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The amber verdict an operator overruled to let the holder in.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub overruled: Option<VerdictCode>,
 }
 
 mod opt_hms {
@@ -174,7 +177,23 @@ impl Verdict {
             verified_at: None,
             verified_by: None,
             expires_at: None,
+            overruled: None,
         }
+    }
+
+    /// The operator lets the holder in after an amber verdict (an authentic
+    /// code not synced yet, a holder early or late for the slot): it becomes
+    /// an admission that keeps what was overruled. Any other verdict is not
+    /// the operator's to overrule and comes back unchanged as `Err`.
+    pub fn overrule(mut self) -> Result<Verdict, Box<Verdict>> {
+        if !self.verdict.needs_operator_decision() {
+            return Err(Box::new(self));
+        }
+        self.message = format!("Let in by the operator: {}", self.message);
+        self.overruled = Some(self.verdict);
+        self.verdict = VerdictCode::Admit;
+        self.admit = true;
+        Ok(self)
     }
 }
 
@@ -324,6 +343,42 @@ pub fn reservation_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_amber_verdicts_can_be_overruled() {
+        use VerdictCode as V;
+        // (verdict, overrulable)
+        let cases = [
+            (V::AuthenticNotSynced, true),
+            (V::OutsideSlotWindow, true),
+            (V::Admit, false),
+            (V::AlreadyVerified, false),
+            (V::WrongDate, false),
+            (V::WrongVenue, false),
+            (V::Forged, false),
+            (V::Revoked, false),
+            (V::UnknownTicket, false),
+            (V::NotActivated, false),
+            (V::TicketCancelled, false),
+            (V::Expired, false),
+        ];
+        for (code, overrulable) in cases {
+            let before = Verdict::refusal(code, "why");
+            match before.clone().overrule() {
+                Ok(after) => {
+                    assert!(overrulable, "{code:?} must not be overruled");
+                    assert!(after.admit);
+                    assert_eq!(after.verdict, V::Admit);
+                    assert_eq!(after.overruled, Some(code));
+                    assert_eq!(after.message, "Let in by the operator: why");
+                }
+                Err(unchanged) => {
+                    assert!(!overrulable, "{code:?} is the operator's call");
+                    assert_eq!(*unchanged, before);
+                }
+            }
+        }
+    }
     use crate::domain::{slot::tests::slot, ticket::tests::ticket, Orq, SlotStatus, TicketCode};
     use chrono::TimeZone;
     use chrono_tz::Tz;

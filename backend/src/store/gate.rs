@@ -75,29 +75,70 @@ impl Store {
     ) -> Result<Verdict> {
         // Stored with millisecond precision; answer with what was stored.
         let now = chrono::SubsecRound::trunc_subsecs(now, 3);
-        self.write(|tx| {
-            let mut verdict = verdict_in(tx, orq, code, gate, now)?;
-            if !verdict.admit {
-                return Err(DomainError::Refused(Box::new(verdict)).into());
-            }
-            tx.prepare_cached(
-                "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = 'VERIFIED', \
-                 activation_status = 'redeemed', updated_at = ?1 WHERE ticket_code = ?3 AND orq = ?4",
-            )?
-            .execute(params![ts(now), operator, code, orq])?;
-            tx.prepare_cached(
-                "UPDATE ticket_reservations SET status = 'VERIFIED', updated_at = ?1 WHERE ticket_id = ?2 AND orq = ?3",
-            )?
-            .execute(params![ts(now), code, orq])?;
-            verdict.verified_at = Some(now);
-            verdict.verified_by = Some(operator);
-            // On a gate device the verification is queued for the server in
-            // this same transaction: committed together or not at all.
-            let payload = serde_json::json!({ "ticket_code": code, "venue_id": gate.venue_id });
-            super::sync::record_local_event(tx, "verify", "tickets", code.as_str(), payload, Some(operator), now)?;
-            Ok(verdict)
-        })
+        self.write(|tx| verify_in(tx, orq, code, operator, gate, now, Admission::ByRules))
     }
+}
+
+/// Why a holder is let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// The rules say ADMIT.
+    ByRules,
+    /// The rules say ADMIT, or the operator overrules an amber verdict.
+    ByOperatorDecision,
+}
+
+/// The verification itself, in the caller's write transaction.
+pub(crate) fn verify_in(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    operator: OperatorId,
+    gate: &Gate,
+    now: DateTime<Utc>,
+    admission: Admission,
+) -> Result<Verdict> {
+    let verdict = verdict_in(tx, orq, code, gate, now)?;
+    let mut verdict = match (verdict.admit, admission) {
+        (true, _) => verdict,
+        (false, Admission::ByOperatorDecision) => {
+            verdict.overrule().map_err(DomainError::Refused)?
+        }
+        (false, Admission::ByRules) => return Err(DomainError::Refused(Box::new(verdict)).into()),
+    };
+    tx.prepare_cached(
+        "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = 'VERIFIED', \
+         activation_status = 'redeemed', updated_at = ?1 WHERE ticket_code = ?3 AND orq = ?4",
+    )?
+    .execute(params![ts(now), operator, code, orq])?;
+    tx.prepare_cached(
+        "UPDATE ticket_reservations SET status = 'VERIFIED', updated_at = ?1 WHERE ticket_id = ?2 AND orq = ?3",
+    )?
+    .execute(params![ts(now), code, orq])?;
+    verdict.verified_at = Some(now);
+    verdict.verified_by = Some(operator);
+    // On a gate device the verification is queued for the server in
+    // this same transaction: committed together or not at all.
+    let payload = verify_event(code, gate, &verdict);
+    super::sync::record_local_event(
+        tx,
+        "verify",
+        "tickets",
+        code.as_str(),
+        payload,
+        Some(operator),
+        now,
+    )?;
+    Ok(verdict)
+}
+
+/// The outbox payload of a verification (the server records it as a fact).
+pub(crate) fn verify_event(code: &TicketCode, gate: &Gate, verdict: &Verdict) -> serde_json::Value {
+    let mut payload = serde_json::json!({ "ticket_code": code, "venue_id": gate.venue_id });
+    if let Some(overruled) = verdict.overruled {
+        payload["overruled"] = overruled.code().into();
+    }
+    payload
 }
 
 impl Store {

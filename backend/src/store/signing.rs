@@ -6,6 +6,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::codec::ts;
+use super::gate::{verify_event, verify_in, Admission};
 use super::tickets::require_ticket;
 use super::{Result, Store, StoreError};
 use crate::domain::signed::{self, CodeRefusal, Scanned, TicketClaims};
@@ -77,6 +78,33 @@ fn check_key(
         return Ok(Err(CodeRefusal::Forged("unusable signing key")));
     };
     Ok(signed::verify_signature(message, signature, &key))
+}
+
+/// What a scanned payload is, before the ticket rules.
+enum Screened {
+    /// A ticket code to judge (plain, or signed and checked).
+    Code(TicketCode),
+    /// Authentic and signed, but the replica has no such ticket (amber).
+    NotSynced(Box<Verdict>),
+    /// Unreadable, forged, revoked, or let in here already.
+    Refused(Box<Verdict>),
+}
+
+/// When, and by whom, an operator here let in an authentic code whose
+/// ticket this replica does not have yet (device side of `verifications`).
+fn admitted_not_synced(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+) -> Result<Option<(DateTime<Utc>, Option<OperatorId>)>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT verified_at, operator_id FROM verifications WHERE orq = ?1 AND ticket_code = ?2 ORDER BY verified_at LIMIT 1",
+        )?
+        .query_row(params![orq, code], |r| {
+            Ok((r.get::<_, super::codec::Ts>(0)?.0, r.get::<_, Option<i64>>(1)?.map(OperatorId)))
+        })
+        .optional()?)
 }
 
 fn refusal_verdict(refusal: CodeRefusal, code: Option<&TicketCode>) -> Verdict {
@@ -187,49 +215,156 @@ impl Store {
         gate: &Gate,
         now: DateTime<Utc>,
     ) -> Result<Verdict> {
+        self.admit_scanned(orq, raw, operator, gate, now, Admission::ByRules)
+    }
+
+    /// The operator lets the holder of an amber verdict in (an authentic code
+    /// this replica has no ticket for yet, a holder early or late): recorded
+    /// like any admission — durably, with its outbox event — and marked as
+    /// overruled. Other verdicts are answered as [`Store::scan`] would: an
+    /// ADMIT is recorded, a refusal is not the operator's to overrule.
+    pub fn admit_by_decision(
+        &self,
+        orq: Orq,
+        raw: &[u8],
+        operator: OperatorId,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        self.admit_scanned(orq, raw, operator, gate, now, Admission::ByOperatorDecision)
+    }
+
+    fn admit_scanned(
+        &self,
+        orq: Orq,
+        raw: &[u8],
+        operator: OperatorId,
+        gate: &Gate,
+        now: DateTime<Utc>,
+        admission: Admission,
+    ) -> Result<Verdict> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        let code = match self.screen(orq, raw)? {
+            Screened::Code(code) => code,
+            Screened::NotSynced(verdict) if admission == Admission::ByOperatorDecision => {
+                return self.admit_not_synced(orq, *verdict, operator, gate, now);
+            }
+            Screened::NotSynced(verdict) | Screened::Refused(verdict) => return Ok(*verdict),
+        };
+        match self.write(|tx| verify_in(tx, orq, &code, operator, gate, now, admission)) {
+            Ok(v) => Ok(v),
+            Err(StoreError::Domain(DomainError::Refused(v))) => Ok(*v),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks what a scanner read before any ticket rule: readable, signed by
+    /// a known key, not revoked, and a ticket this replica has.
+    fn screen(&self, orq: Orq, raw: &[u8]) -> Result<Screened> {
         let scanned = match signed::parse_scanned(raw) {
             Ok(s) => s,
-            Err(refusal) => return Ok(refusal_verdict(refusal, None)),
+            Err(refusal) => return Ok(Screened::Refused(Box::new(refusal_verdict(refusal, None)))),
         };
-        if let Scanned::Signed {
+        let Scanned::Signed {
             claims,
             message,
             signature,
         } = &scanned
-        {
-            let checked = self.read(|tx| {
-                check_key(tx, orq, claims, message, signature)?.map_err(|r| refusal_verdict(r, Some(&claims.ticket_code))).map_or_else(
-                    |v| Ok(Err(v)),
-                    |()| {
-                        let serial: Option<u32> = tx
-                            .query_row("SELECT code_serial FROM tickets WHERE ticket_code = ?1 AND orq = ?2", params![claims.ticket_code, orq], |r| r.get(0))
-                            .optional()?;
-                        Ok(Ok(serial))
-                    },
+        else {
+            return Ok(Screened::Code(scanned.ticket_code().clone()));
+        };
+        self.read(|tx| {
+            if let Err(refusal) = check_key(tx, orq, claims, message, signature)? {
+                return Ok(Screened::Refused(Box::new(refusal_verdict(
+                    refusal,
+                    Some(&claims.ticket_code),
+                ))));
+            }
+            let serial: Option<u32> = tx
+                .query_row(
+                    "SELECT code_serial FROM tickets WHERE ticket_code = ?1 AND orq = ?2",
+                    params![claims.ticket_code, orq],
+                    |r| r.get(0),
                 )
-            })?;
-            match checked {
-                Err(verdict) => return Ok(verdict),
-                Ok(Some(current)) if current != claims.serial => {
+                .optional()?;
+            Ok(match serial {
+                Some(current) if current != claims.serial => {
                     let mut v =
                         Verdict::refusal(VerdictCode::Revoked, "Code replaced by a newer one");
                     v.ticket_code = Some(claims.ticket_code.to_string());
-                    return Ok(v);
+                    Screened::Refused(Box::new(v))
                 }
-                Ok(None) => {
-                    // Authentic, but this replica has no such ticket yet.
-                    let mut v = Verdict::refusal(
-                        VerdictCode::AuthenticNotSynced,
-                        "Authentic ticket not yet synced: check by hand",
-                    );
-                    v.ticket_code = Some(claims.ticket_code.to_string());
-                    v.expires_at = claims.valid_until;
-                    return Ok(v);
-                }
-                Ok(Some(_)) => {}
+                Some(_) => Screened::Code(claims.ticket_code.clone()),
+                // Authentic, but this replica has no such ticket yet — unless
+                // an operator here already let its holder in.
+                None => match admitted_not_synced(tx, orq, &claims.ticket_code)? {
+                    Some((at, by)) => {
+                        let mut v =
+                            Verdict::refusal(VerdictCode::AlreadyVerified, "Already verified");
+                        v.ticket_code = Some(claims.ticket_code.to_string());
+                        v.verified_at = Some(at);
+                        v.verified_by = by;
+                        Screened::Refused(Box::new(v))
+                    }
+                    None => {
+                        let mut v = Verdict::refusal(
+                            VerdictCode::AuthenticNotSynced,
+                            "Authentic ticket not yet synced: check by hand",
+                        );
+                        v.ticket_code = Some(claims.ticket_code.to_string());
+                        v.expires_at = claims.valid_until;
+                        Screened::NotSynced(Box::new(v))
+                    }
+                },
+            })
+        })
+    }
+
+    /// An operator lets in the holder of an authentic code whose ticket has
+    /// not reached this replica: the admission is kept here (so the code is
+    /// not let in twice before the ticket arrives) and queued for the server,
+    /// which records it against its ticket. If the ticket arrived meanwhile,
+    /// it is an ordinary decision on the ticket.
+    fn admit_not_synced(
+        &self,
+        orq: Orq,
+        verdict: Verdict,
+        operator: OperatorId,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        let Some(code) = verdict
+            .ticket_code
+            .as_deref()
+            .map(TicketCode::parse)
+            .transpose()?
+        else {
+            return Ok(verdict);
+        };
+        let written = self.write(|tx| {
+            if super::tickets::load_ticket(tx, orq, &code)?.is_some() {
+                return verify_in(tx, orq, &code, operator, gate, now, Admission::ByOperatorDecision);
             }
-        }
-        match self.verify_ticket(orq, scanned.ticket_code(), operator, gate, now) {
+            if let Some((at, by)) = admitted_not_synced(tx, orq, &code)? {
+                let mut v = Verdict::refusal(VerdictCode::AlreadyVerified, "Already verified");
+                v.ticket_code = Some(code.to_string());
+                (v.verified_at, v.verified_by) = (Some(at), by);
+                return Err(DomainError::Refused(Box::new(v)).into());
+            }
+            let Ok(mut admitted) = verdict.overrule() else {
+                unreachable!("AUTHENTIC_NOT_SYNCED is an amber verdict")
+            };
+            admitted.verified_at = Some(now);
+            admitted.verified_by = Some(operator);
+            tx.execute(
+                "INSERT INTO verifications (orq, ticket_code, operator_id, verified_at, received_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![orq, code, operator, ts(now)],
+            )?;
+            let payload = verify_event(&code, gate, &admitted);
+            super::sync::record_local_event(tx, "verify", "tickets", code.as_str(), payload, Some(operator), now)?;
+            Ok(admitted)
+        });
+        match written {
             Ok(v) => Ok(v),
             Err(StoreError::Domain(DomainError::Refused(v))) => Ok(*v),
             Err(e) => Err(e),

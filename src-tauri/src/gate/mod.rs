@@ -336,6 +336,27 @@ impl GateService {
     /// Scans `payload` and records the verdict (the verification and its
     /// outbox event commit before this returns, so an ADMIT on screen is durable).
     pub fn scan(&self, payload: &str, source: ScanSource) -> Result<ScanOutcome, CommandError> {
+        self.judge(payload, source, false)
+    }
+
+    /// The operator lets in the holder of an amber verdict (an authentic
+    /// code not synced yet, early or late for the slot): recorded like an
+    /// ADMIT, marked as overruled. Other verdicts come back as `scan` gives
+    /// them: no refusal is the operator's to overrule.
+    pub fn admit_anyway(
+        &self,
+        payload: &str,
+        source: ScanSource,
+    ) -> Result<ScanOutcome, CommandError> {
+        self.judge(payload, source, true)
+    }
+
+    fn judge(
+        &self,
+        payload: &str,
+        source: ScanSource,
+        operator_decides: bool,
+    ) -> Result<ScanOutcome, CommandError> {
         // Held for the whole scan, before the operator is read: a pairing
         // (which takes it for writing) waits for this scan, and no scan runs
         // on the venue's data with the demo's operator or the demo's venue.
@@ -347,16 +368,27 @@ impl GateService {
             ..GateRules::default()
         };
         let started = Instant::now();
-        let verdict = self
-            .store
-            .scan(orq, payload.as_bytes(), operator.id, &rules, Utc::now())?;
+        let verdict = if operator_decides {
+            self.store.admit_by_decision(
+                orq,
+                payload.as_bytes(),
+                operator.id,
+                &rules,
+                Utc::now(),
+            )?
+        } else {
+            self.store
+                .scan(orq, payload.as_bytes(), operator.id, &rules, Utc::now())?
+        };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let admitted_in_slot = match verdict.slot_id {
             Some(slot) => Some(self.store.admitted_count(orq, slot)?),
             None => None,
         };
+        let verdict = VerdictView::from(&verdict);
         let outcome = ScanOutcome {
-            verdict: VerdictView::from(&verdict),
+            payload: (verdict.tone == views::Tone::Decide).then(|| payload.to_string()),
+            verdict,
             source,
             admitted_in_slot,
             ms,
@@ -687,6 +719,7 @@ mod tests {
             Some(2),
             "the demo's verified ticket and this one"
         );
+        assert_eq!(first.payload, None, "only amber verdicts carry the payload");
         let second = gate.scan("DEMO-ADMIT", ScanSource::Wedge).unwrap();
         assert_eq!(
             (second.verdict.tone, second.verdict.verdict.as_str()),
@@ -695,6 +728,14 @@ mod tests {
         assert_eq!(second.verdict.verified_by, Some(1));
         let wrong_venue = gate.scan("DEMO-OTHER-VENUE", ScanSource::Manual).unwrap();
         assert_eq!(wrong_venue.verdict.verdict, "WRONG_VENUE");
+        // A red refusal stays one even when the operator would let them in.
+        let insisted = gate
+            .admit_anyway("DEMO-OTHER-VENUE", ScanSource::Manual)
+            .unwrap();
+        assert_eq!(
+            (insisted.verdict.tone, insisted.verdict.verdict.as_str()),
+            (Tone::Refuse, "WRONG_VENUE")
+        );
         gate.sign_out();
         assert!(gate.current_operator().is_none());
     }

@@ -34,6 +34,8 @@ pub struct VerdictView {
     pub verified_at: Option<String>,
     pub verified_by: Option<i64>,
     pub expires_at: Option<String>,
+    /// The amber verdict the operator overruled to let the holder in.
+    pub overruled: Option<String>,
 }
 
 impl From<&Verdict> for VerdictView {
@@ -62,6 +64,7 @@ impl From<&Verdict> for VerdictView {
             expires_at: v
                 .expires_at
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            overruled: v.overruled.map(|c| c.code().to_string()),
         }
     }
 }
@@ -86,6 +89,9 @@ pub struct ScanOutcome {
     pub admitted_in_slot: Option<i64>,
     /// Milliseconds from payload to durable verdict.
     pub ms: f64,
+    /// What was scanned, on amber verdicts only: the operator's decision
+    /// (`admit_anyway`) refers to exactly this code.
+    pub payload: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]

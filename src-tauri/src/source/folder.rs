@@ -107,6 +107,12 @@ impl FrameSource for FolderSource {
             if !self.looping {
                 return Ok(None);
             }
+            // Each pass re-reads the folder, as a camera shows what is in
+            // front of it now: images dropped in or taken out take effect.
+            self.files = image_files_in(&self.dir)?;
+            if self.files.is_empty() {
+                return Err(SourceError::EmptyFolder(self.dir.clone()));
+            }
             self.next = 0;
         }
         self.pace();
@@ -184,6 +190,20 @@ mod tests {
         assert_eq!(seen, vec![10, 20, 30, 10, 20, 30, 10]);
         assert!(looped.description().contains("3 images"));
         assert!(looped.description().contains("looping"));
+    }
+
+    #[test]
+    fn a_looping_replay_follows_the_folder_from_one_pass_to_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        write_png(&dir.path().join("a.png"), 8, 8, 10);
+        let mut src = FolderSource::new(dir.path(), 0.0, true).unwrap();
+        assert_eq!(src.next_frame().unwrap().unwrap().luma()[0], 10);
+        write_png(&dir.path().join("b.png"), 8, 8, 200);
+        std::fs::remove_file(dir.path().join("a.png")).unwrap();
+        assert_eq!(src.next_frame().unwrap().unwrap().luma()[0], 200);
+        assert_eq!(src.files().len(), 1);
+        std::fs::remove_file(dir.path().join("b.png")).unwrap();
+        assert!(matches!(src.next_frame(), Err(SourceError::EmptyFolder(_))));
     }
 
     #[test]

@@ -13,4 +13,9 @@ admitted_in_slot: number | null,
 /**
  * Milliseconds from payload to durable verdict.
  */
-ms: number, };
+ms: number, 
+/**
+ * What was scanned, on amber verdicts only: the operator's decision
+ * (`admit_anyway`) refers to exactly this code.
+ */
+payload: string | null, };

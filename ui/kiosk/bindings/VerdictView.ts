@@ -9,4 +9,8 @@ verdict: string,
 /**
  * The headline, e.g. "Already verified".
  */
-message: string, ticket_code: string | null, slot_date: string | null, slot_start_time: string | null, slot_end_time: string | null, venue_name: string | null, verified_at: string | null, verified_by: number | null, expires_at: string | null, };
+message: string, ticket_code: string | null, slot_date: string | null, slot_start_time: string | null, slot_end_time: string | null, venue_name: string | null, verified_at: string | null, verified_by: number | null, expires_at: string | null, 
+/**
+ * The amber verdict the operator overruled to let the holder in.
+ */
+overruled: string | null, };
