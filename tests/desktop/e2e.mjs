@@ -55,7 +55,7 @@ const SDB = join(work, 'server.db');
 const ADB = join(work, 'gate.db');
 const CAM = join(work, 'camera');
 mkdirSync(CAM);
-const cli = (...args) => execFileSync(BIN, args, { encoding: 'utf8' }).trim();
+const cli = (...args) => execFileSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 const sqlite = (db, sql) => execFileSync('sqlite3', ['-readonly', db, sql], { encoding: 'utf8' }).trim();
 
 // ------------------------------------------------------------------ server
@@ -320,6 +320,18 @@ try {
   check((await wd.text('#verdict-details')).includes('operator decision'), 'let in, marked as the operator\'s decision');
   await wd.until('2 pending', () => wd.js(`document.getElementById('sync-pill-pending')?.textContent === '2 to upload'`), 5000);
   check(true, 'the decision waits in the outbox too (2 to upload)');
+
+  // The camera goes away (its folder empties) and comes back: the gate says
+  // so, keeps retrying, and scans again without a restart.
+  rmSync(join(CAM, 'late.png'));
+  await wd.until('the camera lost', () => wd.js(`document.getElementById('cam-status').dataset.ok === 'false'`), 10000, 100);
+  const lost = await wd.js(`document.getElementById('cam-status').textContent`);
+  check(lost.startsWith('No camera') && lost.includes('no image files'), `the camera's loss is on screen: "${lost}"`);
+  check(await wd.js(`!document.getElementById('preview').getAttribute('src')`), 'and the preview is blank, not a frozen last frame');
+  cli('ticket', 'qr', first.code, '--db', SDB, '--out', join(CAM, 'again.png'));
+  await wd.until('the camera back', () => wd.js(`document.getElementById('cam-status').dataset.ok === 'true'`), 10000, 100);
+  await wd.until('a scan from it', () => wd.js(`document.querySelector('#recent li .r-code')?.textContent === '${first.code}'`), 10000, 100);
+  check((await wd.js(`document.getElementById('verdict').dataset.verdict`)) === 'ALREADY_VERIFIED', 'the camera is back and scanning (the first ticket again: already verified)');
   await wd.click('#nav-sync');
   await wd.until('sync screen again', () => wd.js(`document.getElementById('sync-mode')?.textContent === 'Offline'`), 5000);
 

@@ -851,6 +851,8 @@ async function start() {
     const cam = $('cam-status');
     cam.dataset.ok = String(c.ok);
     cam.textContent = c.ok ? c.description : `${S.cameraOff}: ${c.description}`;
+    // A frozen last frame would look like a working camera.
+    if (!c.ok) $('preview').removeAttribute('src');
     const inSettings = document.getElementById('settings-cam-status');
     if (inSettings) {
       inSettings.textContent = c.description;
