@@ -754,7 +754,7 @@ fn desk_lookup_by_code_email_and_phone() {
 }
 
 #[test]
-fn pairing_a_demo_replica_replaces_its_data_but_keeps_device_settings() {
+fn pairing_a_demo_replica_replaces_its_data_but_never_wipes_a_server() {
     use entrada::sync::protocol::DeviceInfo;
     let dir = tempfile::tempdir().unwrap();
     let store = entrada::store::Store::open(dir.path().join("gate.db")).unwrap();
@@ -769,9 +769,7 @@ fn pairing_a_demo_replica_replaces_its_data_but_keeps_device_settings() {
         venue_id: 3,
         name: "Gate 7".into(),
     };
-    store
-        .pair_replacing_local_data(&info, "http://127.0.0.1:8080", "dev_x")
-        .unwrap();
+    assert!(store.pair(&info, "http://127.0.0.1:8080", "dev_x").unwrap());
     assert!(store.list_operators(Orq(1)).unwrap().is_empty());
     assert!(store.list_venues(Orq(1)).unwrap().is_empty());
     assert_eq!(
@@ -795,11 +793,28 @@ fn pairing_a_demo_replica_replaces_its_data_but_keeps_device_settings() {
     );
     let pairing = store.pairing().unwrap().unwrap();
     assert_eq!((pairing.info.device_id, pairing.cursor), (7, 0));
-    // A paired replica is never wiped this way.
+    // Re-pairing the same org keeps everything; another org is refused.
+    assert!(!store.pair(&info, "http://10.0.0.5:8080", "dev_y").unwrap());
+    let other = DeviceInfo {
+        orq: 2,
+        ..info.clone()
+    };
     assert_eq!(
-        code_of(store.pair_replacing_local_data(&info, "http://127.0.0.1:8080", "dev_x")),
+        code_of(store.pair(&other, "http://10.0.0.5:8080", "dev_z")),
         "INVALID_INPUT"
     );
+
+    // A database that served as a server is never wiped by a pairing.
+    let f = Fixture::new();
+    f.store
+        .add_device(ORQ, f.venue.id, "Gate 1", now())
+        .unwrap();
+    assert_eq!(
+        code_of(f.store.pair(&info, "http://127.0.0.1:8080", "dev_x")),
+        "SERVER_DATABASE"
+    );
+    assert_eq!(f.store.list_venues(ORQ).unwrap().len(), 1);
+    assert!(f.store.pairing().unwrap().is_none());
 }
 
 #[test]
@@ -865,6 +880,8 @@ fn an_operator_may_overrule_an_amber_verdict_and_nothing_else() {
 
 #[test]
 fn an_authentic_code_not_synced_yet_is_let_in_once_by_decision() {
+    use entrada::store::Store;
+    // The server sells a ticket and signs its code…
     let f = Fixture::new();
     let slot = f.slot("2025-12-01", "09:00", "12:00", 10);
     let t = f.ticket("T-LATE-SYNC", ActivationMode::Immediate);
@@ -872,25 +889,51 @@ fn an_authentic_code_not_synced_yet_is_let_in_once_by_decision() {
         .reserve_slot(ORQ, &f.request(&t, &slot), now())
         .unwrap();
     let signed = f.store.signed_code(ORQ, &t, now()).unwrap();
-    // This replica has the org's key but not the ticket yet.
-    let raw_db = rusqlite::Connection::open(f.db_path()).unwrap();
-    raw_db
-        .execute("DELETE FROM tickets WHERE ticket_code = 'T-LATE-SYNC'", [])
+    let (_, device) = f
+        .store
+        .add_device(ORQ, f.venue.id, "Gate 1", now())
         .unwrap();
+    // …to a gate whose replica has the org's key (the same file's copy) but
+    // not that ticket yet.
+    let dir = tempfile::tempdir().unwrap();
+    let gate_db = dir.path().join("gate.db");
+    {
+        let raw = rusqlite::Connection::open(f.db_path()).unwrap();
+        raw.execute("VACUUM INTO ?1", [gate_db.to_str().unwrap()])
+            .unwrap();
+        let copy = rusqlite::Connection::open(&gate_db).unwrap();
+        copy.execute_batch(
+            "DELETE FROM devices; DELETE FROM api_tokens; DELETE FROM sync_events; \
+             DELETE FROM tickets WHERE ticket_code = 'T-LATE-SYNC';",
+        )
+        .unwrap();
+    }
+    let gate_store = Store::open(&gate_db).unwrap();
+    let info = device.clone();
+    // Marked as paired directly: `pair` would (rightly) replace an unpaired
+    // replica's rows, and this one must keep the copied key and slot.
+    {
+        let copy = rusqlite::Connection::open(&gate_db).unwrap();
+        copy.execute(
+            "INSERT INTO device_identity (id, device_id, orq, venue_id, name, server_url, token) VALUES (1, ?1, ?2, ?3, ?4, 'http://x', 't')",
+            rusqlite::params![info.device_id, info.orq, info.venue_id, info.name],
+        )
+        .unwrap();
+    }
     let gate = Gate {
         venue_id: Some(f.venue.id),
         ..Gate::default()
     };
     let at = now() + Duration::days(6);
     let scan = |op: i64| {
-        f.store
+        gate_store
             .scan(ORQ, signed.as_bytes(), OperatorId(op), &gate, at)
             .unwrap()
     };
     assert_eq!(scan(5).verdict, VerdictCode::AuthenticNotSynced);
+    assert!(gate_store.pending_events().unwrap().is_empty());
 
-    let let_in = f
-        .store
+    let let_in = gate_store
         .admit_by_decision(ORQ, signed.as_bytes(), OperatorId(5), &gate, at)
         .unwrap();
     assert_eq!(
@@ -907,17 +950,38 @@ fn an_authentic_code_not_synced_yet_is_let_in_once_by_decision() {
         (second.verdict, second.verified_by, second.verified_at),
         (VerdictCode::AlreadyVerified, Some(OperatorId(5)), Some(at))
     );
-    let decided_again = f
-        .store
+    let decided_again = gate_store
         .admit_by_decision(ORQ, signed.as_bytes(), OperatorId(6), &gate, at)
         .unwrap();
     assert_eq!(decided_again.verdict, VerdictCode::AlreadyVerified);
-    let recorded: i64 = raw_db
+
+    // Exactly one event for the server, marked as the operator's decision…
+    let pending: Vec<_> = gate_store
+        .pending_events()
+        .unwrap()
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].kind, "verify");
+    assert_eq!(pending[0].payload["ticket_code"], "T-LATE-SYNC");
+    assert_eq!(pending[0].payload["overruled"], "AUTHENTIC_NOT_SYNCED");
+    assert_eq!(pending[0].operator_id, Some(5));
+    // …which the server records against its ticket, with the mark.
+    let results = f.store.apply_events(&device, &pending, at, at).unwrap();
+    assert_eq!(results.len(), 1);
+    let server_ticket = f.store.get_ticket(ORQ, &t).unwrap();
+    assert_eq!(
+        (server_ticket.verified_by, server_ticket.verified_at),
+        (Some(OperatorId(5)), Some(at))
+    );
+    let overruled: Option<String> = rusqlite::Connection::open(f.db_path())
+        .unwrap()
         .query_row(
-            "SELECT count(*) FROM verifications WHERE ticket_code = 'T-LATE-SYNC'",
+            "SELECT overruled FROM verifications WHERE ticket_code = 'T-LATE-SYNC'",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(recorded, 1);
+    assert_eq!(overruled.as_deref(), Some("AUTHENTIC_NOT_SYNCED"));
 }

@@ -102,6 +102,12 @@ pub fn camera_status(gate: Gate<'_>) -> Option<CameraStatus> {
     gate.camera_status()
 }
 
+/// The operator dismissed the verdict on screen.
+#[tauri::command(async)]
+pub fn dismiss_scan(gate: Gate<'_>) {
+    gate.dismiss_scan();
+}
+
 /// The verdict of the last few seconds (for a page that just loaded).
 #[tauri::command(async)]
 pub fn last_scan(gate: Gate<'_>) -> Option<ScanOutcome> {
@@ -110,7 +116,7 @@ pub fn last_scan(gate: Gate<'_>) -> Option<ScanOutcome> {
 
 #[tauri::command(async)]
 pub fn settings(gate: Gate<'_>) -> Result<SettingsView, CommandError> {
-    gate.settings_view(CameraSource::list().map_err(|e| e.to_string()))
+    gate.settings_view(|| CameraSource::list().map_err(|e| e.to_string()))
 }
 
 #[tauri::command]

@@ -2,8 +2,7 @@
 //! from the settings screen) and the background sync loop. Knows nothing of
 //! windows: each finished round is reported through a callback.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use entrada::sync::client::{server_base, SyncEngine, SyncError};
@@ -17,8 +16,8 @@ pub struct DeviceLink {
     gate: Arc<GateService>,
     engine: Arc<SyncEngine>,
     interval: Duration,
-    /// A sync loop is running (at most one; it ends on a revoked token).
-    running: Arc<AtomicBool>,
+    /// At most one sync loop runs; it ends on a revoked token.
+    sync_loop: Arc<Mutex<LoopState>>,
     on_round: Arc<OnceLock<OnRound>>,
 }
 
@@ -44,7 +43,7 @@ impl DeviceLink {
             gate,
             engine,
             interval,
-            running: Arc::new(AtomicBool::new(false)),
+            sync_loop: Arc::new(Mutex::new(LoopState::default())),
             on_round: Arc::new(OnceLock::new()),
         }
     }
@@ -88,6 +87,8 @@ impl DeviceLink {
             replaced_demo,
             "paired with {server_url}"
         );
+        // Paired from here on: whatever follows, scans must upload.
+        self.start_sync();
         let first_sync_error = match self.engine.round(|_, _| {}).await {
             Ok(report) => {
                 tracing::info!(pulled = report.pulled, "first sync done");
@@ -98,58 +99,87 @@ impl DeviceLink {
                 Some(e.to_string())
             }
         };
-        // The venue's name arrives with the first round.
-        self.gate.reload_scope()?;
-        let venue_name = self.gate.info()?.venue_name;
+        // The venue's name arrives with the first round. The pairing is
+        // done: reading things back can only warn, not fail it.
+        if let Err(e) = self.gate.reload_scope() {
+            tracing::warn!(error = %e, "reading the venue after pairing");
+        }
         Ok(PairOutcome {
             device_id: info.device_id,
             device_name: info.name,
-            venue_name,
+            venue_name: self.gate.info().ok().and_then(|i| i.venue_name),
             replaced_demo,
-            operators: self.gate.operators()?.len() as u32,
+            operators: self.gate.operators().map_or(0, |o| o.len() as u32),
             first_sync_error,
         })
     }
 
-    /// Pairing from the settings screen: a supervisor's act. Starts the
-    /// sync loop if it is not running.
+    /// Pairing from the settings screen: a supervisor's act.
     pub async fn pair(&self, server_url: &str, token: &str) -> Result<PairOutcome, CommandError> {
         self.gate.require_supervisor("pair this gate")?;
-        let outcome = self.connect(server_url, token).await?;
-        self.start_sync();
-        Ok(outcome)
+        self.connect(server_url, token).await
     }
 
     /// Starts the background sync loop if the gate is paired and no loop
     /// runs. The loop retries network failures forever and stops only on
-    /// what retrying cannot fix (a revoked token); pairing again restarts it.
+    /// what retrying cannot fix (a revoked token); pairing again restarts
+    /// it — also when the old loop is just giving up as the new pairing lands.
     pub fn start_sync(&self) {
         if !matches!(self.gate.store().pairing(), Ok(Some(_))) {
             return;
         }
-        if self.running.swap(true, Ordering::SeqCst) {
-            return;
+        {
+            let mut state = lock(&self.sync_loop);
+            if state.running {
+                state.again = true;
+                return;
+            }
+            *state = LoopState {
+                running: true,
+                again: false,
+            };
         }
-        let (engine, gate, running, on_round, interval) = (
+        let (engine, gate, sync_loop, on_round, interval) = (
             self.engine.clone(),
             self.gate.clone(),
-            self.running.clone(),
+            self.sync_loop.clone(),
             self.on_round.clone(),
             self.interval,
         );
         tauri::async_runtime::spawn(async move {
-            let fatal = engine
-                .watch(interval, |round| {
-                    if let Err(e) = round {
-                        tracing::warn!(error = %e, "sync round failed");
-                    }
-                    if let (Some(report), Ok(view)) = (on_round.get(), gate.sync_view()) {
-                        report(view);
-                    }
-                })
-                .await;
-            running.store(false, Ordering::SeqCst);
-            tracing::error!(error = %fatal, "sync stopped: pair the gate again");
+            loop {
+                let fatal = engine
+                    .watch(interval, |round| {
+                        if let Err(e) = round {
+                            tracing::warn!(error = %e, "sync round failed");
+                        }
+                        // A round may bring the venue (its name) and operators.
+                        let _ = gate.reload_scope();
+                        if let (Some(report), Ok(view)) = (on_round.get(), gate.sync_view()) {
+                            report(view);
+                        }
+                    })
+                    .await;
+                let mut state = lock(&sync_loop);
+                if std::mem::take(&mut state.again) {
+                    tracing::info!(error = %fatal, "sync restarts after a new pairing");
+                    continue;
+                }
+                state.running = false;
+                tracing::error!(error = %fatal, "sync stopped: pair the gate again");
+                break;
+            }
         });
     }
+}
+
+#[derive(Debug, Default)]
+struct LoopState {
+    running: bool,
+    /// `start_sync` was asked while a loop ran: if that loop ends, it starts over.
+    again: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -115,6 +115,7 @@ fn main() -> anyhow::Result<()> {
             commands::touch,
             commands::camera_status,
             commands::last_scan,
+            commands::dismiss_scan,
             commands::settings,
             commands::pair_device,
             commands::set_camera,

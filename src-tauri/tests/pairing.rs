@@ -119,16 +119,19 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
     assert_eq!(gate.sync_view().unwrap().mode, "standalone");
     assert_eq!(gate.lookup("DEMO-ADMIT").unwrap().len(), 1);
 
-    // Pairing: the venue's data replaces the demo's. The camera keeps
-    // scanning demo codes as the demo's supervisor meanwhile: none of those
-    // scans may land in the paired replica (and so on the server).
-    let scanning = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let scanner = {
-        let (gate, scanning) = (gate.clone(), scanning.clone());
+    // Pairing: the venue's data replaces the demo's. Meanwhile the demo's
+    // supervisor keeps signing in and the camera keeps scanning — demo codes
+    // and the venue's SRV-1. Nothing of that may land in the venue's data:
+    // no session of the demo's operator may survive the pairing, and no scan
+    // may be recorded under it.
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let worker = {
+        let (gate, busy) = (gate.clone(), busy.clone());
         std::thread::spawn(move || {
             let mut outcomes = Vec::new();
-            while scanning.load(std::sync::atomic::Ordering::Relaxed) {
-                for code in ["DEMO-ADMIT-2", "DEMO-ADMIT-3", "DEMO-VERIFIED"] {
+            while busy.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = gate.sign_in(2, "4321");
+                for code in ["DEMO-ADMIT-2", "SRV-1", "DEMO-VERIFIED"] {
                     outcomes.push(
                         gate.scan(code, ScanSource::Camera)
                             .map(|o| o.verdict.verdict),
@@ -140,8 +143,9 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
     };
     std::thread::sleep(Duration::from_millis(50));
     let paired = link.pair(&server.url, &server.token).await.unwrap();
-    scanning.store(false, std::sync::atomic::Ordering::Relaxed);
-    let outcomes = scanner.join().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    busy.store(false, std::sync::atomic::Ordering::Relaxed);
+    let outcomes = worker.join().unwrap();
     assert!(
         outcomes.iter().any(|o| o.is_ok()),
         "the camera scanned before the pairing"
@@ -153,18 +157,26 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
         "and was locked out after it"
     );
     assert!(
-        gate.store().outbox(100).unwrap().is_empty(),
-        "no demo scan was queued for the server"
+        gate.current_operator().is_none(),
+        "no demo session survives"
+    );
+    assert!(
+        gate.store().pending_events().unwrap().is_empty(),
+        "no scan was queued for the server"
+    );
+    assert_eq!(
+        gate.store()
+            .get_ticket(Orq(1), &TicketCode::parse("SRV-1").unwrap())
+            .unwrap()
+            .verified_by,
+        None,
+        "the venue's ticket was not admitted by the demo's operator"
     );
     assert_eq!(paired.device_name, "Gate 7");
     assert_eq!(paired.venue_name.as_deref(), Some("Harbour Hall"));
     assert!(paired.replaced_demo);
     assert_eq!(paired.first_sync_error, None);
     assert_eq!(paired.operators, 1, "the server's operators only");
-    assert!(
-        gate.current_operator().is_none(),
-        "the demo's supervisor is signed out"
-    );
     let ops = gate.operators().unwrap();
     assert_eq!(
         (ops[0].id, ops[0].display_name.as_str()),
@@ -193,7 +205,8 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
     let mut on_server = None;
     for _ in 0..100 {
         on_server = server.store.get_ticket(Orq(1), &code).unwrap().verified_by;
-        if on_server.is_some() {
+        // The server applies the event before the gate reads its answer.
+        if on_server.is_some() && gate.sync_view().unwrap().pending == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -166,6 +166,13 @@ function locked(byTimeout: boolean) {
   renderBar();
 }
 
+async function refreshOperators() {
+  const ops = await api.operators().catch(() => null);
+  if (!ops || JSON.stringify(ops) === JSON.stringify(state.operators)) return;
+  state.operators = ops;
+  if (!state.operator && !pinFor) renderSignIn();
+}
+
 function renderSignIn(error = '') {
   const root = $('signin');
   const signedIn = !!state.operator;
@@ -313,8 +320,8 @@ function renderScanner() {
       h('div', { class: 'v-details', id: 'verdict-details' }, ...verdictDetail(v).map((l) => h('div', {}, l))),
       v.tone === 'decide' && o.payload
         ? h('div', { class: 'decide-actions' },
-            h('button', { type: 'button', class: 'btn decide-admit', id: 'decide-admit', onclick: () => void admitAnyway(o) }, S.decideAdmit),
-            h('button', { type: 'button', class: 'btn decide-refuse', id: 'decide-refuse', onclick: () => dismissVerdict() }, S.decideRefuse))
+            h('button', { type: 'button', class: 'btn decide-admit', id: 'decide-admit', onclick: (e: Event) => void admitAnyway(o, e) }, S.decideAdmit),
+            h('button', { type: 'button', class: 'btn decide-refuse', id: 'decide-refuse', onclick: (e: Event) => refuseDecided(e) }, S.decideRefuse))
         : '',
       h('div', { class: 'v-code' }, v.ticket_code ?? '', h('span', { class: 'v-src' }, ` · ${S.sources[o.source] ?? o.source} · ${o.ms.toFixed(1)} ms`)),
     );
@@ -359,9 +366,24 @@ function dismissVerdict() {
   renderScanner();
 }
 
+/** One decision per amber verdict: a double tap must not send a second one. */
+function decided(e: Event): boolean {
+  const buttons = (e.currentTarget as HTMLElement).parentElement?.querySelectorAll('button') ?? [];
+  if ([...buttons].some((b) => b.disabled)) return false;
+  for (const b of buttons) b.disabled = true;
+  return true;
+}
+
+/** The operator does not let the holder in: nothing is recorded. */
+function refuseDecided(e: Event) {
+  if (!decided(e)) return;
+  void api.dismissScan().catch(() => undefined);
+  dismissVerdict();
+}
+
 /** The operator lets the holder of an amber verdict in: recorded like an ADMIT. */
-async function admitAnyway(o: ScanOutcome) {
-  if (!o.payload) return;
+async function admitAnyway(o: ScanOutcome, e: Event) {
+  if (!o.payload || !decided(e)) return;
   try {
     showOutcome(await run(api.admitAnyway(o.payload, o.source)));
     void refreshSync();
@@ -751,8 +773,8 @@ async function pairDevice(url: string, token: string) {
     state.info = await api.appInfo();
     state.sync = state.info.sync;
     document.body.dataset.paired = String(out.device_id);
-    if (out.replaced_demo) {
-      // The demo's operators went with its data: sign in as a venue operator.
+    if (!state.info.operator) {
+      // A first pairing ends the session: sign in as one of the venue's operators.
       state.screen = 'scan';
       locked(false);
       toast(`${msg} ${S.pairedSignIn}`, 'ok');
@@ -873,6 +895,9 @@ async function start() {
   on('sync', (s) => {
     state.sync = s;
     renderSyncPill();
+    // Operators added on the server (or a first download that came late)
+    // appear on the sign-in screen without a restart.
+    if (!state.operator) void refreshOperators();
     if (state.screen === 'sync') void loadSync(s.conflicts !== state.conflicts.length);
   });
 
@@ -897,6 +922,11 @@ async function start() {
     try {
       const i = await api.appInfo();
       state.sync = i.sync;
+      if (i.venue_name !== state.info?.venue_name) {
+        state.info = i;
+        renderBar();
+        if (!state.operator && !pinFor) renderSignIn();
+      }
       renderSyncPill();
       if (state.operator && !i.operator) locked(true);
     } catch {

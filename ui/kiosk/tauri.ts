@@ -58,6 +58,7 @@ export const api = {
   touch: () => call<null>('touch'),
   cameraStatus: () => call<CameraStatus | null>('camera_status'),
   lastScan: () => call<ScanOutcome | null>('last_scan'),
+  dismissScan: () => call<null>('dismiss_scan'),
   settings: () => call<SettingsView>('settings'),
   pairDevice: (serverUrl: string, token: string) => call<PairOutcome>('pair_device', { serverUrl, token }),
   setCamera: (source: string) => call<string>('set_camera', { source }),

@@ -18,4 +18,6 @@ pub use reservation::{
 pub use slot::{NewSlot, Slot, SlotChange, SlotRemoval, SlotStatus};
 pub use ticket::{ActivationMode, ActivationStatus, NewTicket, Ticket, TicketStatus};
 pub use venue::{Operator, Role, Venue};
-pub use verdict::{gate_verdict, reservation_verdict, Gate, Verdict, VerdictCode, VerdictInput};
+pub use verdict::{
+    gate_verdict, not_synced_verdict, reservation_verdict, Gate, Verdict, VerdictCode, VerdictInput,
+};

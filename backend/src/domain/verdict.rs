@@ -37,6 +37,30 @@ pub enum VerdictCode {
 }
 
 impl VerdictCode {
+    pub const ALL: [VerdictCode; 16] = [
+        Self::Admit,
+        Self::UnknownTicket,
+        Self::TicketCancelled,
+        Self::AlreadyVerified,
+        Self::Expired,
+        Self::NotActivated,
+        Self::NotReserved,
+        Self::ReservationCancelled,
+        Self::WrongVenue,
+        Self::WrongDate,
+        Self::OutsideSlotWindow,
+        Self::AlreadyReserved,
+        Self::Unreadable,
+        Self::Forged,
+        Self::Revoked,
+        Self::AuthenticNotSynced,
+    ];
+
+    /// The code back from its text (`"WRONG_DATE"` → `WrongDate`).
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+
     /// Refusals the operator may overrule after a look (amber at the gate):
     /// an authentic code not synced yet, a holder early or late for the slot.
     pub fn needs_operator_decision(self) -> bool {
@@ -197,6 +221,33 @@ impl Verdict {
     }
 }
 
+/// An authentic signed code whose ticket this replica does not have yet: the
+/// code's own validity window is checked (red EXPIRED / WRONG_DATE), else it
+/// is amber — genuine, but the reservation cannot be checked here.
+pub fn not_synced_verdict(claims: &super::signed::TicketClaims, now: DateTime<Utc>) -> Verdict {
+    let mut v = match (claims.valid_from, claims.valid_until) {
+        (_, Some(until)) if now > until => {
+            let mut v = Verdict::refuse(VerdictCode::Expired, "Ticket expired");
+            v.expires_at = Some(until);
+            v
+        }
+        (Some(from), _) if now < from => Verdict::refuse(
+            VerdictCode::WrongDate,
+            format!("Valid from {}", from.format("%Y-%m-%d %H:%M UTC")),
+        ),
+        _ => {
+            let mut v = Verdict::refuse(
+                VerdictCode::AuthenticNotSynced,
+                "Authentic ticket not yet synced: check by hand",
+            );
+            v.expires_at = claims.valid_until;
+            v
+        }
+    };
+    v.ticket_code = Some(claims.ticket_code.to_string());
+    v
+}
+
 /// The gate's decision. Checks run in the order that gives the operator the
 /// most useful explanation: a used ticket says when and by whom before it
 /// says it is also out of its slot.
@@ -343,6 +394,52 @@ pub fn reservation_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_code_not_synced_yet_is_amber_only_inside_its_validity() {
+        use VerdictCode as V;
+        let at = |h: u32| Utc.with_ymd_and_hms(2025, 12, 1, h, 0, 0).unwrap();
+        let claims = |from: Option<u32>, until: Option<u32>| super::super::signed::TicketClaims {
+            kid: 1,
+            orq: crate::domain::Orq(1),
+            ticket_code: TicketCode::parse("TKT-1").unwrap(),
+            serial: 0,
+            product_id: None,
+            valid_from: from.map(at),
+            valid_until: until.map(at),
+            venue_id: None,
+            slot_id: None,
+        };
+        // (valid from, valid until, now) → verdict
+        let cases = [
+            (None, None, 12, V::AuthenticNotSynced),
+            (Some(9), Some(18), 12, V::AuthenticNotSynced),
+            (Some(9), Some(18), 18, V::AuthenticNotSynced),
+            (Some(9), Some(18), 19, V::Expired),
+            (None, Some(10), 12, V::Expired),
+            (Some(13), None, 12, V::WrongDate),
+        ];
+        for (from, until, now, expected) in cases {
+            let v = not_synced_verdict(&claims(from, until), at(now));
+            assert_eq!(v.verdict, expected, "{from:?}..{until:?} at {now}");
+            assert_eq!(v.ticket_code.as_deref(), Some("TKT-1"));
+            assert_eq!(
+                v.verdict.needs_operator_decision(),
+                expected == V::AuthenticNotSynced
+            );
+        }
+    }
+
+    #[test]
+    fn every_verdict_code_parses_back_from_its_text() {
+        let texts: std::collections::BTreeSet<_> =
+            VerdictCode::ALL.iter().map(|c| c.code()).collect();
+        assert_eq!(texts.len(), VerdictCode::ALL.len(), "no code twice");
+        for c in VerdictCode::ALL {
+            assert_eq!(VerdictCode::parse(c.code()), Some(c));
+        }
+        assert_eq!(VerdictCode::parse("admit"), None);
+    }
 
     #[test]
     fn only_amber_verdicts_can_be_overruled() {

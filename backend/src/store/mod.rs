@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0005_customer_sessions.sql"),
     include_str!("../../../migrations/0006_lookup_indexes.sql"),
     include_str!("../../../migrations/0007_device_settings.sql"),
+    include_str!("../../../migrations/0008_verification_overruled.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,12 @@ pub enum StoreError {
 
     #[error("cannot flush the database to disk: {0}")]
     Durability(std::io::Error),
+
+    #[error(
+        "this database has served as an Entrada server (API tokens, devices or received events); \
+         a gate needs its own database file"
+    )]
+    ServerDatabase,
 }
 
 impl StoreError {
@@ -88,6 +95,7 @@ impl StoreError {
             Self::Migration(_) | Self::Db(_) => "DATABASE_ERROR",
             Self::Randomness(_) => "INTERNAL_ERROR",
             Self::Durability(_) => "DATABASE_ERROR",
+            Self::ServerDatabase => "SERVER_DATABASE",
         }
     }
 }

@@ -10,7 +10,9 @@ use super::gate::{verify_event, verify_in, Admission};
 use super::tickets::require_ticket;
 use super::{Result, Store, StoreError};
 use crate::domain::signed::{self, CodeRefusal, Scanned, TicketClaims};
-use crate::domain::{DomainError, Gate, OperatorId, Orq, TicketCode, Verdict, VerdictCode};
+use crate::domain::{
+    not_synced_verdict, DomainError, Gate, OperatorId, Orq, TicketCode, Verdict, VerdictCode,
+};
 
 /// A public key as devices receive it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -244,10 +246,15 @@ impl Store {
         admission: Admission,
     ) -> Result<Verdict> {
         let now = chrono::SubsecRound::trunc_subsecs(now, 3);
-        let code = match self.screen(orq, raw)? {
+        let code = match self.screen(orq, raw, now)? {
             Screened::Code(code) => code,
             Screened::NotSynced(verdict) if admission == Admission::ByOperatorDecision => {
-                return self.admit_not_synced(orq, *verdict, operator, gate, now);
+                return match self.admit_not_synced(orq, *verdict, operator, gate, now)? {
+                    Some(decided) => Ok(decided),
+                    // The ticket arrived since the amber verdict: the rules
+                    // judge it now, and the operator sees that verdict.
+                    None => self.admit_scanned(orq, raw, operator, gate, now, Admission::ByRules),
+                };
             }
             Screened::NotSynced(verdict) | Screened::Refused(verdict) => return Ok(*verdict),
         };
@@ -260,7 +267,7 @@ impl Store {
 
     /// Checks what a scanner read before any ticket rule: readable, signed by
     /// a known key, not revoked, and a ticket this replica has.
-    fn screen(&self, orq: Orq, raw: &[u8]) -> Result<Screened> {
+    fn screen(&self, orq: Orq, raw: &[u8], now: DateTime<Utc>) -> Result<Screened> {
         let scanned = match signed::parse_scanned(raw) {
             Ok(s) => s,
             Err(refusal) => return Ok(Screened::Refused(Box::new(refusal_verdict(refusal, None)))),
@@ -306,14 +313,14 @@ impl Store {
                         v.verified_by = by;
                         Screened::Refused(Box::new(v))
                     }
+                    // The code's own validity window still counts.
                     None => {
-                        let mut v = Verdict::refusal(
-                            VerdictCode::AuthenticNotSynced,
-                            "Authentic ticket not yet synced: check by hand",
-                        );
-                        v.ticket_code = Some(claims.ticket_code.to_string());
-                        v.expires_at = claims.valid_until;
-                        Screened::NotSynced(Box::new(v))
+                        let v = not_synced_verdict(claims, now);
+                        if v.verdict.needs_operator_decision() {
+                            Screened::NotSynced(Box::new(v))
+                        } else {
+                            Screened::Refused(Box::new(v))
+                        }
                     }
                 },
             })
@@ -323,8 +330,8 @@ impl Store {
     /// An operator lets in the holder of an authentic code whose ticket has
     /// not reached this replica: the admission is kept here (so the code is
     /// not let in twice before the ticket arrives) and queued for the server,
-    /// which records it against its ticket. If the ticket arrived meanwhile,
-    /// it is an ordinary decision on the ticket.
+    /// which records it against its ticket. `None` if the ticket arrived
+    /// meanwhile (nothing written: the caller judges it afresh).
     fn admit_not_synced(
         &self,
         orq: Orq,
@@ -332,18 +339,18 @@ impl Store {
         operator: OperatorId,
         gate: &Gate,
         now: DateTime<Utc>,
-    ) -> Result<Verdict> {
+    ) -> Result<Option<Verdict>> {
         let Some(code) = verdict
             .ticket_code
             .as_deref()
             .map(TicketCode::parse)
             .transpose()?
         else {
-            return Ok(verdict);
+            return Ok(Some(verdict));
         };
         let written = self.write(|tx| {
             if super::tickets::load_ticket(tx, orq, &code)?.is_some() {
-                return verify_in(tx, orq, &code, operator, gate, now, Admission::ByOperatorDecision);
+                return Ok(None);
             }
             if let Some((at, by)) = admitted_not_synced(tx, orq, &code)? {
                 let mut v = Verdict::refusal(VerdictCode::AlreadyVerified, "Already verified");
@@ -357,16 +364,16 @@ impl Store {
             admitted.verified_at = Some(now);
             admitted.verified_by = Some(operator);
             tx.execute(
-                "INSERT INTO verifications (orq, ticket_code, operator_id, verified_at, received_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![orq, code, operator, ts(now)],
+                "INSERT INTO verifications (orq, ticket_code, operator_id, verified_at, received_at, overruled) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+                params![orq, code, operator, ts(now), VerdictCode::AuthenticNotSynced.code()],
             )?;
             let payload = verify_event(&code, gate, &admitted);
             super::sync::record_local_event(tx, "verify", "tickets", code.as_str(), payload, Some(operator), now)?;
-            Ok(admitted)
+            Ok(Some(admitted))
         });
         match written {
             Ok(v) => Ok(v),
-            Err(StoreError::Domain(DomainError::Refused(v))) => Ok(*v),
+            Err(StoreError::Domain(DomainError::Refused(v))) => Ok(Some(*v)),
             Err(e) => Err(e),
         }
     }

@@ -11,6 +11,7 @@ use super::tokens::hash_token;
 use super::{Result, Store, StoreError};
 use crate::domain::{
     slot::SlotChange, DomainError, OperatorId, Orq, SlotId, SlotStatus, TicketCode, VenueId,
+    VerdictCode,
 };
 use crate::sync::protocol::{Change, ChangePage, DeviceInfo, Event, EventResult, EventStatus};
 
@@ -324,9 +325,18 @@ fn apply_event(
                 return Ok(reject(&DomainError::NotFound { entity: "ticket" }));
             };
             let at = event.device_time.trunc_subsecs(3);
+            // Only the amber verdicts an operator may overrule are kept.
+            let overruled = event
+                .payload
+                .get("overruled")
+                .and_then(|v| v.as_str())
+                .and_then(VerdictCode::parse)
+                .filter(|c| c.needs_operator_decision())
+                .map(VerdictCode::code);
             tx.execute(
-                "INSERT INTO verifications (orq, ticket_code, event_id, device_id, operator_id, verified_at, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![orq, code, event.event_id.to_string(), device.device_id, event.operator_id, ts(at), ts(now)],
+                "INSERT INTO verifications (orq, ticket_code, event_id, device_id, operator_id, verified_at, received_at, overruled) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![orq, code, event.event_id.to_string(), device.device_id, event.operator_id, ts(at), ts(now), overruled],
             )?;
             let Some(first_at) = ticket.verified_at else {
                 tx.execute(
@@ -613,55 +623,43 @@ impl Store {
 
     /// Makes this database the replica of a paired device. From now on its
     /// local changes go to the outbox.
-    pub fn pair(&self, info: &DeviceInfo, server_url: &str, token: &str) -> Result<()> {
-        self.write(|tx| {
-            let existing: Option<i64> = tx.query_row("SELECT device_id FROM device_identity", [], |r| r.get(0)).optional()?;
-            match existing {
-                Some(_) => {
-                    // Re-pairing (a new URL, or a new token after a revocation)
-                    // keeps the replica and its outbox: pending events are
-                    // delivered under the new device. Another org's token is refused.
-                    let orq: i64 = tx.query_row("SELECT orq FROM device_identity", [], |r| r.get(0))?;
-                    if orq != info.orq {
-                        return Err(DomainError::invalid(
-                            "token",
-                            format!("this database holds org {orq}'s data; use a new database file for org {}", info.orq),
-                        )
-                        .into());
-                    }
-                    tx.execute(
-                        "UPDATE device_identity SET device_id = ?1, venue_id = ?2, name = ?3, server_url = ?4, token = ?5, \
-                         last_error = NULL",
-                        params![info.device_id, info.venue_id, info.name, server_url, token],
-                    )?;
-                    Ok(())
-                }
-                None => {
-                    tx.execute(
-                        "INSERT INTO device_identity (id, device_id, orq, venue_id, name, server_url, token) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![info.device_id, info.orq, info.venue_id, info.name, server_url, token],
-                    )?;
-                    Ok(())
-                }
-            }
-        })
-    }
-
-    /// A gate's first pairing: a replica that was never paired holds only
-    /// the standalone demo data set, which must not mix with the server's
-    /// (a demo ticket would admit at a real gate). Its rows are deleted in
-    /// the transaction that pairs, so a failure leaves the demo as it was.
-    /// The device's own settings stay. A paired replica is refused: use
-    /// [`Store::pair`], which keeps its outbox.
-    pub fn pair_replacing_local_data(
-        &self,
-        info: &DeviceInfo,
-        server_url: &str,
-        token: &str,
-    ) -> Result<()> {
+    ///
+    /// - Already paired (a new URL, or a new token after a revocation): the
+    ///   replica and its outbox are kept, pending events are delivered under
+    ///   the new device. Another org's token is refused.
+    /// - Never paired: whatever it holds (the standalone demo) must not mix
+    ///   with the server's data — a demo ticket would admit at a real gate —
+    ///   so its rows are deleted in the transaction that pairs, and a failure
+    ///   leaves them as they were. The device's own settings stay. A database
+    ///   that served as a server (API tokens, devices, received events) is
+    ///   refused instead: it is never wiped.
+    ///
+    /// Returns whether local data was replaced.
+    pub fn pair(&self, info: &DeviceInfo, server_url: &str, token: &str) -> Result<bool> {
         self.write_without_foreign_keys(|tx| {
-            if is_device(tx)? {
-                return Err(DomainError::invalid("token", "this gate is already paired; re-pairing keeps its data").into());
+            let existing: Option<i64> = tx.query_row("SELECT orq FROM device_identity", [], |r| r.get(0)).optional()?;
+            if let Some(orq) = existing {
+                if orq != info.orq {
+                    return Err(DomainError::invalid(
+                        "token",
+                        format!("this database holds org {orq}'s data; use a new database file for org {}", info.orq),
+                    )
+                    .into());
+                }
+                tx.execute(
+                    "UPDATE device_identity SET device_id = ?1, venue_id = ?2, name = ?3, server_url = ?4, token = ?5, \
+                     last_error = NULL",
+                    params![info.device_id, info.venue_id, info.name, server_url, token],
+                )?;
+                return Ok(false);
+            }
+            let served: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM api_tokens) OR EXISTS (SELECT 1 FROM devices) OR EXISTS (SELECT 1 FROM sync_events)",
+                [],
+                |r| r.get(0),
+            )?;
+            if served {
+                return Err(StoreError::ServerDatabase);
             }
             let tables: Vec<String> = tx
                 .prepare(
@@ -670,8 +668,9 @@ impl Store {
                 )?
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
+            let mut replaced = false;
             for table in tables {
-                tx.execute(&format!("DELETE FROM \"{table}\""), [])?;
+                replaced |= tx.execute(&format!("DELETE FROM \"{table}\""), [])? > 0;
             }
             // Last: the deletes above logged themselves through the triggers.
             tx.execute("DELETE FROM change_log", [])?;
@@ -679,7 +678,7 @@ impl Store {
                 "INSERT INTO device_identity (id, device_id, orq, venue_id, name, server_url, token) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
                 params![info.device_id, info.orq, info.venue_id, info.name, server_url, token],
             )?;
-            Ok(())
+            Ok(replaced)
         })
     }
 

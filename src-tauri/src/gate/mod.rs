@@ -181,9 +181,11 @@ impl GateService {
     /// Signs `operator_id` in without a PIN: `--operator` on gate PCs set up
     /// by script.
     pub fn start_session(&self, operator_id: i64) -> Result<OperatorView, CommandError> {
+        // Held until the session is set: a pairing cannot slip in between.
+        let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
         let operator = self
             .store
-            .get_operator(self.orq(), OperatorId(operator_id))?;
+            .get_operator(scope.orq, OperatorId(operator_id))?;
         let view = operator_view(&operator);
         *self.lock_session() = Some(Session {
             operator,
@@ -193,10 +195,10 @@ impl GateService {
     }
 
     /// Makes this replica the device `info` of `server_url` (after the server
-    /// confirmed the token). A standalone replica's demo data is replaced
-    /// and its session ends (the demo's operators are gone); a paired one
-    /// keeps its data, outbox and session. No scan runs meanwhile. Returns
-    /// whether the demo was replaced.
+    /// confirmed the token), through [`Store::pair`]: a standalone replica's
+    /// demo data is replaced, a paired one keeps its data and outbox. A first
+    /// pairing ends the session (the operators are the venue's now). No scan
+    /// or sign-in runs meanwhile. Returns whether local data was replaced.
     pub fn adopt_pairing(
         &self,
         info: &DeviceInfo,
@@ -204,18 +206,11 @@ impl GateService {
         token: &str,
     ) -> Result<bool, CommandError> {
         let mut scope = self.scope.write().unwrap_or_else(|p| p.into_inner());
-        let replaced = match self.store.pairing()? {
-            None => {
-                self.store
-                    .pair_replacing_local_data(info, server_url, token)?;
-                *self.lock_session() = None;
-                true
-            }
-            Some(_) => {
-                self.store.pair(info, server_url, token)?;
-                false
-            }
-        };
+        let first = self.store.pairing()?.is_none();
+        let replaced = self.store.pair(info, server_url, token)?;
+        if first {
+            *self.lock_session() = None;
+        }
         *scope = Scope::read(&self.store)?;
         Ok(replaced)
     }
@@ -278,9 +273,12 @@ impl GateService {
 
     /// PIN sign-in against the replica's operators: works offline.
     pub fn sign_in(&self, operator_id: i64, pin: &str) -> Result<OperatorView, CommandError> {
+        // Held until the session is set: a pairing cannot slip in between
+        // and leave the demo's operator signed in on the venue's data.
+        let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
         let operator = self
             .store
-            .check_operator_pin(self.orq(), OperatorId(operator_id), pin)?;
+            .check_operator_pin(scope.orq, OperatorId(operator_id), pin)?;
         let view = operator_view(&operator);
         *self.lock_session() = Some(Session {
             operator,
@@ -322,6 +320,12 @@ impl GateService {
     /// Bumped by every camera change: the scan loop compares it per frame.
     pub fn camera_generation(&self) -> u64 {
         self.camera_generation.load(Ordering::SeqCst)
+    }
+
+    /// The operator dismissed the verdict on screen: a page that reloads
+    /// now must not bring it (and its "Let in" button) back.
+    pub fn dismiss_scan(&self) {
+        *lock(&self.last_scan) = None;
     }
 
     /// The last verdict if it is a few seconds old at most (a page that
@@ -581,13 +585,14 @@ impl GateService {
         self.supervisor(what).map(|_| ())
     }
 
-    /// What the settings screen shows. `cameras` is what the system lists
-    /// (or why it could not list them).
+    /// What the settings screen shows. `cameras` asks the system for its
+    /// cameras (or why it cannot list them), only once a supervisor is known.
     pub fn settings_view(
         &self,
-        cameras: Result<Vec<(u32, String)>, String>,
+        cameras: impl FnOnce() -> Result<Vec<(u32, String)>, String>,
     ) -> Result<SettingsView, CommandError> {
         self.supervisor("open the settings")?;
+        let cameras = cameras();
         let pairing = self.store.pairing()?;
         let (camera, _) = self.camera_choice();
         let (cameras, cameras_error) = match cameras {
@@ -881,7 +886,9 @@ mod tests {
     fn settings_are_for_supervisors_and_are_kept() {
         let (_dir, gate) = demo_gate(Some(1), Duration::from_secs(60));
         for code in [
-            gate.settings_view(Ok(vec![])).unwrap_err().code,
+            gate.settings_view(|| panic!("no camera query before the check"))
+                .unwrap_err()
+                .code,
             gate.set_kiosk(true).unwrap_err().code,
             gate.set_auto_lock(600).unwrap_err().code,
             gate.set_camera("auto").unwrap_err().code,
@@ -890,7 +897,7 @@ mod tests {
         }
         gate.sign_in(2, "4321").unwrap();
         let view = gate
-            .settings_view(Ok(vec![(0, "USB Camera".into())]))
+            .settings_view(|| Ok(vec![(0, "USB Camera".into())]))
             .unwrap();
         assert_eq!((view.paired, view.camera.as_str()), (false, "auto"));
         assert_eq!(view.venue_name.as_deref(), Some("Museo Entrada"));
@@ -901,7 +908,9 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["auto", "0"]
         );
-        let no_cameras = gate.settings_view(Err("no video devices".into())).unwrap();
+        let no_cameras = gate
+            .settings_view(|| Err("no video devices".into()))
+            .unwrap();
         assert_eq!(
             no_cameras.cameras_error.as_deref(),
             Some("no video devices")
@@ -939,5 +948,7 @@ mod tests {
         assert!(gate.last_scan().is_none());
         let outcome = gate.scan("DEMO-ADMIT", ScanSource::Camera).unwrap();
         assert_eq!(gate.last_scan(), Some(outcome));
+        gate.dismiss_scan();
+        assert!(gate.last_scan().is_none());
     }
 }
