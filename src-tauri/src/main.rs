@@ -73,6 +73,12 @@ fn main() -> anyhow::Result<()> {
     };
     let settings = GateSettings::resolve(&flags, &store.device_settings()?);
     let paired_before = store.pairing()?.is_some();
+    if !paired_before && store.served_as_server()? {
+        anyhow::bail!(
+            "{} is an Entrada server's database; a gate needs its own file (e.g. --db entrada-gate.db)",
+            args.db.display()
+        );
+    }
     if !paired_before && args.server.is_none() {
         let report = entrada::demo::populate(&store, chrono::Utc::now(), |_| {})?;
         tracing::info!(

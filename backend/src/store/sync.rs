@@ -245,6 +245,14 @@ pub struct OutboxEntry {
     pub attempts: u32,
 }
 
+fn served_as_server(tx: &Transaction<'_>) -> Result<bool> {
+    Ok(tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM api_tokens) OR EXISTS (SELECT 1 FROM devices) OR EXISTS (SELECT 1 FROM sync_events)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 fn is_device(tx: &Transaction<'_>) -> Result<bool> {
     Ok(tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM device_identity)")?
@@ -653,12 +661,7 @@ impl Store {
                 )?;
                 return Ok(false);
             }
-            let served: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM api_tokens) OR EXISTS (SELECT 1 FROM devices) OR EXISTS (SELECT 1 FROM sync_events)",
-                [],
-                |r| r.get(0),
-            )?;
-            if served {
+            if served_as_server(tx)? {
                 return Err(StoreError::ServerDatabase);
             }
             let tables: Vec<String> = tx
@@ -680,6 +683,12 @@ impl Store {
             )?;
             Ok(replaced)
         })
+    }
+
+    /// Has this database served as an Entrada server (API tokens, devices,
+    /// received events)? Such a file is never a gate's replica.
+    pub fn served_as_server(&self) -> Result<bool> {
+        self.read(served_as_server)
     }
 
     /// The device's own settings (camera, kiosk, auto-lock), by key.
