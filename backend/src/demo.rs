@@ -29,7 +29,8 @@ pub struct DemoReport {
     pub tickets: Vec<DemoTicket>,
 }
 
-const MARKER: &str = "DEMO-ADMIT";
+/// The ticket the demo is recognised by (pairing replaces the demo's data).
+const MARKER: &str = crate::store::DEMO_MARKER_TICKET;
 
 fn local_today(venue: &Venue, now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&venue.timezone).date_naive()

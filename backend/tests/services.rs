@@ -804,8 +804,17 @@ fn pairing_a_demo_replica_replaces_its_data_but_never_wipes_a_server() {
         "INVALID_INPUT"
     );
 
-    // A database that served as a server is never wiped by a pairing.
+    // Data that is not the demo's is never wiped by a pairing…
     let f = Fixture::new();
+    assert_eq!(
+        f.store.local_data().unwrap(),
+        entrada::store::LocalData::Other
+    );
+    assert_eq!(
+        code_of(f.store.pair(&info, "http://127.0.0.1:8080", "dev_x")),
+        "LOCAL_DATA"
+    );
+    // …nor a database that served as a server.
     f.store
         .add_device(ORQ, f.venue.id, "Gate 1", now())
         .unwrap();
@@ -844,7 +853,14 @@ fn an_operator_may_overrule_an_amber_verdict_and_nothing_else() {
     // A red refusal is not the operator's to overrule: nothing recorded.
     let red = f
         .store
-        .admit_by_decision(ORQ, raw, OperatorId(5), &gate, next_day)
+        .admit_by_decision(
+            ORQ,
+            raw,
+            VerdictCode::WrongDate,
+            OperatorId(5),
+            &gate,
+            next_day,
+        )
         .unwrap();
     assert_eq!((red.admit, red.verdict), (false, VerdictCode::WrongDate));
     assert!(f.store.get_ticket(ORQ, &t).unwrap().verified_at.is_none());
@@ -852,7 +868,14 @@ fn an_operator_may_overrule_an_amber_verdict_and_nothing_else() {
     // The operator lets the early holder in: an admission, marked as such.
     let let_in = f
         .store
-        .admit_by_decision(ORQ, raw, OperatorId(5), &gate, early)
+        .admit_by_decision(
+            ORQ,
+            raw,
+            VerdictCode::OutsideSlotWindow,
+            OperatorId(5),
+            &gate,
+            early,
+        )
         .unwrap();
     assert_eq!(
         (let_in.admit, let_in.verdict, let_in.overruled),
@@ -870,7 +893,14 @@ fn an_operator_may_overrule_an_amber_verdict_and_nothing_else() {
     // And only once.
     let again = f
         .store
-        .admit_by_decision(ORQ, raw, OperatorId(6), &gate, early)
+        .admit_by_decision(
+            ORQ,
+            raw,
+            VerdictCode::OutsideSlotWindow,
+            OperatorId(6),
+            &gate,
+            early,
+        )
         .unwrap();
     assert_eq!(
         (again.verdict, again.verified_by),
@@ -878,13 +908,23 @@ fn an_operator_may_overrule_an_amber_verdict_and_nothing_else() {
     );
 }
 
-#[test]
-fn an_authentic_code_not_synced_yet_is_let_in_once_by_decision() {
-    use entrada::store::Store;
-    // The server sells a ticket and signs its code…
+/// A server that sold `code` (reserved today 09:00–12:00 Madrid) and signed
+/// it, and a paired gate replica with the org's key and slots but without
+/// that ticket yet (a copy of the server's file, minus the ticket).
+struct NotSyncedYet {
+    f: Fixture,
+    t: TicketCode,
+    signed: String,
+    device: entrada::sync::protocol::DeviceInfo,
+    _dir: tempfile::TempDir,
+    gate_db: std::path::PathBuf,
+    gate_store: entrada::store::Store,
+}
+
+fn not_synced_yet(code: &str) -> NotSyncedYet {
     let f = Fixture::new();
     let slot = f.slot("2025-12-01", "09:00", "12:00", 10);
-    let t = f.ticket("T-LATE-SYNC", ActivationMode::Immediate);
+    let t = f.ticket(code, ActivationMode::Immediate);
     f.store
         .reserve_slot(ORQ, &f.request(&t, &slot), now())
         .unwrap();
@@ -893,8 +933,6 @@ fn an_authentic_code_not_synced_yet_is_let_in_once_by_decision() {
         .store
         .add_device(ORQ, f.venue.id, "Gate 1", now())
         .unwrap();
-    // …to a gate whose replica has the org's key (the same file's copy) but
-    // not that ticket yet.
     let dir = tempfile::tempdir().unwrap();
     let gate_db = dir.path().join("gate.db");
     {
@@ -902,24 +940,41 @@ fn an_authentic_code_not_synced_yet_is_let_in_once_by_decision() {
         raw.execute("VACUUM INTO ?1", [gate_db.to_str().unwrap()])
             .unwrap();
         let copy = rusqlite::Connection::open(&gate_db).unwrap();
-        copy.execute_batch(
-            "DELETE FROM devices; DELETE FROM api_tokens; DELETE FROM sync_events; \
-             DELETE FROM tickets WHERE ticket_code = 'T-LATE-SYNC';",
-        )
-        .unwrap();
-    }
-    let gate_store = Store::open(&gate_db).unwrap();
-    let info = device.clone();
-    // Marked as paired directly: `pair` would (rightly) replace an unpaired
-    // replica's rows, and this one must keep the copied key and slot.
-    {
-        let copy = rusqlite::Connection::open(&gate_db).unwrap();
+        copy.execute_batch("DELETE FROM devices; DELETE FROM api_tokens; DELETE FROM sync_events;")
+            .unwrap();
+        copy.execute("DELETE FROM tickets WHERE ticket_code = ?1", [code])
+            .unwrap();
+        // Marked as paired directly: `pair` would (rightly) replace an
+        // unpaired replica's rows, and this one must keep the key and slot.
         copy.execute(
             "INSERT INTO device_identity (id, device_id, orq, venue_id, name, server_url, token) VALUES (1, ?1, ?2, ?3, ?4, 'http://x', 't')",
-            rusqlite::params![info.device_id, info.orq, info.venue_id, info.name],
+            rusqlite::params![device.device_id, device.orq, device.venue_id, device.name],
         )
         .unwrap();
     }
+    let gate_store = entrada::store::Store::open(&gate_db).unwrap();
+    NotSyncedYet {
+        f,
+        t,
+        signed,
+        device,
+        _dir: dir,
+        gate_db,
+        gate_store,
+    }
+}
+
+#[test]
+fn an_authentic_code_not_synced_yet_is_let_in_once_by_decision() {
+    let NotSyncedYet {
+        f,
+        t,
+        signed,
+        device,
+        gate_store,
+        _dir: _keep,
+        ..
+    } = not_synced_yet("T-LATE-SYNC");
     let gate = Gate {
         venue_id: Some(f.venue.id),
         ..Gate::default()
@@ -934,7 +989,14 @@ fn an_authentic_code_not_synced_yet_is_let_in_once_by_decision() {
     assert!(gate_store.pending_events().unwrap().is_empty());
 
     let let_in = gate_store
-        .admit_by_decision(ORQ, signed.as_bytes(), OperatorId(5), &gate, at)
+        .admit_by_decision(
+            ORQ,
+            signed.as_bytes(),
+            VerdictCode::AuthenticNotSynced,
+            OperatorId(5),
+            &gate,
+            at,
+        )
         .unwrap();
     assert_eq!(
         (let_in.admit, let_in.overruled, let_in.verified_by),
@@ -951,7 +1013,14 @@ fn an_authentic_code_not_synced_yet_is_let_in_once_by_decision() {
         (VerdictCode::AlreadyVerified, Some(OperatorId(5)), Some(at))
     );
     let decided_again = gate_store
-        .admit_by_decision(ORQ, signed.as_bytes(), OperatorId(6), &gate, at)
+        .admit_by_decision(
+            ORQ,
+            signed.as_bytes(),
+            VerdictCode::AuthenticNotSynced,
+            OperatorId(6),
+            &gate,
+            at,
+        )
         .unwrap();
     assert_eq!(decided_again.verdict, VerdictCode::AlreadyVerified);
 
@@ -984,4 +1053,77 @@ fn an_authentic_code_not_synced_yet_is_let_in_once_by_decision() {
         )
         .unwrap();
     assert_eq!(overruled.as_deref(), Some("AUTHENTIC_NOT_SYNCED"));
+}
+
+#[test]
+fn a_ticket_that_arrives_before_the_decision_is_judged_afresh() {
+    let NotSyncedYet {
+        f,
+        t,
+        signed,
+        gate_db,
+        gate_store,
+        _dir: _keep,
+        ..
+    } = not_synced_yet("T-ARRIVES");
+    let gate = Gate {
+        venue_id: Some(f.venue.id),
+        ..Gate::default()
+    };
+    // 07:00 UTC = 08:00 Madrid: an hour before the 09:00 slot.
+    let early = now() + Duration::days(6) - Duration::hours(3);
+    let amber = gate_store
+        .scan(ORQ, signed.as_bytes(), OperatorId(5), &gate, early)
+        .unwrap();
+    assert_eq!(amber.verdict, VerdictCode::AuthenticNotSynced);
+    // The ticket arrives (a sync round) while the operator looks at the code.
+    let copy = rusqlite::Connection::open(&gate_db).unwrap();
+    copy.execute("ATTACH ?1 AS srv", [f.db_path().to_str().unwrap()])
+        .unwrap();
+    copy.execute_batch(
+        "INSERT INTO tickets SELECT * FROM srv.tickets WHERE ticket_code = 'T-ARRIVES'; \
+         INSERT OR IGNORE INTO ticket_reservations SELECT * FROM srv.ticket_reservations WHERE ticket_id = 'T-ARRIVES';",
+    )
+    .unwrap();
+    // "Let in" was meant for "authentic, not synced": the ticket's own
+    // verdict (early for its slot) is shown afresh, not silently overruled.
+    let afresh = gate_store
+        .admit_by_decision(
+            ORQ,
+            signed.as_bytes(),
+            VerdictCode::AuthenticNotSynced,
+            OperatorId(5),
+            &gate,
+            early,
+        )
+        .unwrap();
+    assert_eq!(
+        (afresh.admit, afresh.verdict),
+        (false, VerdictCode::OutsideSlotWindow),
+        "{afresh:?}"
+    );
+    assert_eq!(gate_store.get_ticket(ORQ, &t).unwrap().verified_by, None);
+    assert!(gate_store.pending_events().unwrap().is_empty());
+    // Deciding on that verdict lets them in, marked with what it overruled.
+    let decided = gate_store
+        .admit_by_decision(
+            ORQ,
+            signed.as_bytes(),
+            VerdictCode::OutsideSlotWindow,
+            OperatorId(5),
+            &gate,
+            early,
+        )
+        .unwrap();
+    assert_eq!(
+        (decided.admit, decided.overruled),
+        (true, Some(VerdictCode::OutsideSlotWindow))
+    );
+    let pending = gate_store.pending_events().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].0.payload["overruled"], "OUTSIDE_SLOT_WINDOW");
+    let kept_as_not_synced: i64 = copy
+        .query_row("SELECT count(*) FROM main.verifications", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept_as_not_synced, 0);
 }

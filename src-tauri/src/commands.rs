@@ -56,8 +56,9 @@ pub fn admit_anyway(
     gate: Gate<'_>,
     payload: String,
     source: ScanSource,
+    shown: String,
 ) -> Result<ScanOutcome, CommandError> {
-    gate.admit_anyway(&payload, source)
+    gate.admit_anyway(&payload, source, &shown)
 }
 
 #[tauri::command(async)]
@@ -102,10 +103,10 @@ pub fn camera_status(gate: Gate<'_>) -> Option<CameraStatus> {
     gate.camera_status()
 }
 
-/// The operator dismissed the verdict on screen.
+/// The operator dismissed the verdict of `payload` on screen.
 #[tauri::command(async)]
-pub fn dismiss_scan(gate: Gate<'_>) {
-    gate.dismiss_scan();
+pub fn dismiss_scan(gate: Gate<'_>, payload: String) {
+    gate.dismiss_scan(&payload);
 }
 
 /// The verdict of the last few seconds (for a page that just loaded).

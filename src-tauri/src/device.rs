@@ -16,8 +16,8 @@ pub struct DeviceLink {
     gate: Arc<GateService>,
     engine: Arc<SyncEngine>,
     interval: Duration,
-    /// At most one sync loop runs; it ends on a revoked token.
-    sync_loop: Arc<Mutex<LoopState>>,
+    /// Whether a sync loop runs (at most one; it ends on a revoked token).
+    sync_loop: Arc<Mutex<bool>>,
     on_round: Arc<OnceLock<OnRound>>,
 }
 
@@ -43,7 +43,7 @@ impl DeviceLink {
             gate,
             engine,
             interval,
-            sync_loop: Arc::new(Mutex::new(LoopState::default())),
+            sync_loop: Arc::new(Mutex::new(false)),
             on_round: Arc::new(OnceLock::new()),
         }
     }
@@ -129,15 +129,11 @@ impl DeviceLink {
             return;
         }
         {
-            let mut state = lock(&self.sync_loop);
-            if state.running {
-                state.again = true;
+            let mut running = lock(&self.sync_loop);
+            if *running {
                 return;
             }
-            *state = LoopState {
-                running: true,
-                again: false,
-            };
+            *running = true;
         }
         let (engine, gate, sync_loop, on_round, interval) = (
             self.engine.clone(),
@@ -146,8 +142,10 @@ impl DeviceLink {
             self.on_round.clone(),
             self.interval,
         );
+        let token = |gate: &GateService| gate.store().pairing().ok().flatten().map(|p| p.token);
         tauri::async_runtime::spawn(async move {
             loop {
+                let started_with = token(&gate);
                 let fatal = engine
                     .watch(interval, |round| {
                         if let Err(e) = round {
@@ -160,24 +158,20 @@ impl DeviceLink {
                         }
                     })
                     .await;
-                let mut state = lock(&sync_loop);
-                if std::mem::take(&mut state.again) {
-                    tracing::info!(error = %fatal, "sync restarts after a new pairing");
+                // Decided under the same lock `start_sync` takes: a pairing
+                // that committed before this check restarts the loop here; one
+                // after it finds the loop stopped and starts a new one.
+                let mut running = lock(&sync_loop);
+                if token(&gate) != started_with {
+                    tracing::info!(error = %fatal, "sync restarts with the new pairing");
                     continue;
                 }
-                state.running = false;
+                *running = false;
                 tracing::error!(error = %fatal, "sync stopped: pair the gate again");
                 break;
             }
         });
     }
-}
-
-#[derive(Debug, Default)]
-struct LoopState {
-    running: bool,
-    /// `start_sync` was asked while a loop ran: if that loop ends, it starts over.
-    again: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

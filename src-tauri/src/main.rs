@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use entrada::store::Store;
+use entrada::store::{LocalData, Store};
 use entrada_desktop::camera::{self, CameraChoice, LoopEvent};
 use entrada_desktop::commands;
 use entrada_desktop::device::DeviceLink;
@@ -73,11 +73,14 @@ fn main() -> anyhow::Result<()> {
     };
     let settings = GateSettings::resolve(&flags, &store.device_settings()?);
     let paired_before = store.pairing()?.is_some();
-    if !paired_before && store.served_as_server()? {
-        anyhow::bail!(
-            "{} is an Entrada server's database; a gate needs its own file (e.g. --db entrada-gate.db)",
+    // Standalone means the demo data set: never added to a file that holds
+    // a server's data or anything else that is not the demo's.
+    match store.local_data()? {
+        LocalData::Server | LocalData::Other => anyhow::bail!(
+            "{} holds a server's or other data; a gate needs its own file (e.g. --db entrada-gate.db)",
             args.db.display()
-        );
+        ),
+        LocalData::Replica | LocalData::Empty | LocalData::Demo => {}
     }
     if !paired_before && args.server.is_none() {
         let report = entrada::demo::populate(&store, chrono::Utc::now(), |_| {})?;

@@ -124,27 +124,39 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
     // and the venue's SRV-1. Nothing of that may land in the venue's data:
     // no session of the demo's operator may survive the pairing, and no scan
     // may be recorded under it.
-    let busy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let busy = Arc::new(AtomicBool::new(true));
+    let scanned = Arc::new(AtomicUsize::new(0));
     let worker = {
-        let (gate, busy) = (gate.clone(), busy.clone());
+        let (gate, busy, scanned) = (gate.clone(), busy.clone(), scanned.clone());
         std::thread::spawn(move || {
             let mut outcomes = Vec::new();
-            while busy.load(std::sync::atomic::Ordering::Relaxed) {
+            while busy.load(Ordering::Relaxed) {
                 let _ = gate.sign_in(2, "4321");
                 for code in ["DEMO-ADMIT-2", "SRV-1", "DEMO-VERIFIED"] {
-                    outcomes.push(
-                        gate.scan(code, ScanSource::Camera)
-                            .map(|o| o.verdict.verdict),
-                    );
+                    let outcome = gate
+                        .scan(code, ScanSource::Camera)
+                        .map(|o| o.verdict.verdict);
+                    if outcome.is_ok() {
+                        scanned.fetch_add(1, Ordering::Relaxed);
+                    }
+                    outcomes.push(outcome);
                 }
             }
             outcomes
         })
     };
-    std::thread::sleep(Duration::from_millis(50));
+    // Pair while the worker is in full swing (its first sign-in is slow:
+    // Argon2 in a debug build).
+    for _ in 0..500 {
+        if scanned.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let paired = link.pair(&server.url, &server.token).await.unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    busy.store(false, std::sync::atomic::Ordering::Relaxed);
+    busy.store(false, Ordering::Relaxed);
     let outcomes = worker.join().unwrap();
     assert!(
         outcomes.iter().any(|o| o.is_ok()),

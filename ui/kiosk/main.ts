@@ -321,7 +321,7 @@ function renderScanner() {
       v.tone === 'decide' && o.payload
         ? h('div', { class: 'decide-actions' },
             h('button', { type: 'button', class: 'btn decide-admit', id: 'decide-admit', onclick: (e: Event) => void admitAnyway(o, e) }, S.decideAdmit),
-            h('button', { type: 'button', class: 'btn decide-refuse', id: 'decide-refuse', onclick: (e: Event) => refuseDecided(e) }, S.decideRefuse))
+            h('button', { type: 'button', class: 'btn decide-refuse', id: 'decide-refuse', onclick: (e: Event) => refuseDecided(o, e) }, S.decideRefuse))
         : '',
       h('div', { class: 'v-code' }, v.ticket_code ?? '', h('span', { class: 'v-src' }, ` · ${S.sources[o.source] ?? o.source} · ${o.ms.toFixed(1)} ms`)),
     );
@@ -375,21 +375,25 @@ function decided(e: Event): boolean {
 }
 
 /** The operator does not let the holder in: nothing is recorded. */
-function refuseDecided(e: Event) {
-  if (!decided(e)) return;
-  void api.dismissScan().catch(() => undefined);
+function refuseDecided(o: ScanOutcome, e: Event) {
+  if (!o.payload || !decided(e)) return;
+  void api.dismissScan(o.payload).catch(() => undefined);
   dismissVerdict();
 }
 
 /** The operator lets the holder of an amber verdict in: recorded like an ADMIT. */
 async function admitAnyway(o: ScanOutcome, e: Event) {
   if (!o.payload || !decided(e)) return;
+  const buttons = (e.currentTarget as HTMLElement | null)?.parentElement?.querySelectorAll('button');
   try {
-    showOutcome(await run(api.admitAnyway(o.payload, o.source)));
+    showOutcome(await run(api.admitAnyway(o.payload, o.source, o.verdict.verdict)));
     void refreshSync();
   } catch (raw) {
-    const e = asCommandError(raw);
-    if (e.code !== 'LOCKED') toast(errorText(e));
+    const err = asCommandError(raw);
+    if (err.code === 'LOCKED') return;
+    toast(errorText(err));
+    // Nothing was recorded: the operator may decide again.
+    for (const b of buttons ?? []) b.disabled = false;
   }
 }
 

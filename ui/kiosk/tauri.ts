@@ -48,7 +48,7 @@ export const api = {
   signIn: (operatorId: number, pin: string) => call<OperatorView>('sign_in', { operatorId, pin }),
   signOut: () => call<null>('sign_out'),
   scanCode: (payload: string, source: ScanSource) => call<ScanOutcome>('scan_code', { payload, source }),
-  admitAnyway: (payload: string, source: ScanSource) => call<ScanOutcome>('admit_anyway', { payload, source }),
+  admitAnyway: (payload: string, source: ScanSource, shown: string) => call<ScanOutcome>('admit_anyway', { payload, source, shown }),
   slots: (days: number) => call<SlotView[]>('slots', { days }),
   changeSlot: (slotId: string, totalCapacity: number | null, status: string | null) =>
     call<SlotView>('change_slot', { slotId, totalCapacity, status }),
@@ -58,7 +58,7 @@ export const api = {
   touch: () => call<null>('touch'),
   cameraStatus: () => call<CameraStatus | null>('camera_status'),
   lastScan: () => call<ScanOutcome | null>('last_scan'),
-  dismissScan: () => call<null>('dismiss_scan'),
+  dismissScan: (payload: string) => call<null>('dismiss_scan', { payload }),
   settings: () => call<SettingsView>('settings'),
   pairDevice: (serverUrl: string, token: string) => call<PairOutcome>('pair_device', { serverUrl, token }),
   setCamera: (source: string) => call<string>('set_camera', { source }),

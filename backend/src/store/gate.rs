@@ -10,7 +10,8 @@ use super::tickets::load_ticket;
 use super::venues::load_venue;
 use super::{Result, Store};
 use crate::domain::{
-    gate_verdict, DomainError, Gate, OperatorId, Orq, TicketCode, Verdict, VerdictInput,
+    gate_verdict, DomainError, Gate, OperatorId, Orq, TicketCode, Verdict, VerdictCode,
+    VerdictInput,
 };
 
 fn verdict_in(
@@ -84,8 +85,9 @@ impl Store {
 pub(crate) enum Admission {
     /// The rules say ADMIT.
     ByRules,
-    /// The rules say ADMIT, or the operator overrules an amber verdict.
-    ByOperatorDecision,
+    /// The rules say ADMIT, or the operator overrules the amber verdict
+    /// they were shown — that one only, not whatever the verdict is by now.
+    ByOperatorDecision(VerdictCode),
 }
 
 /// The verification itself, in the caller's write transaction.
@@ -101,10 +103,10 @@ pub(crate) fn verify_in(
     let verdict = verdict_in(tx, orq, code, gate, now)?;
     let mut verdict = match (verdict.admit, admission) {
         (true, _) => verdict,
-        (false, Admission::ByOperatorDecision) => {
+        (false, Admission::ByOperatorDecision(shown)) if verdict.verdict == shown => {
             verdict.overrule().map_err(DomainError::Refused)?
         }
-        (false, Admission::ByRules) => return Err(DomainError::Refused(Box::new(verdict)).into()),
+        (false, _) => return Err(DomainError::Refused(Box::new(verdict)).into()),
     };
     tx.prepare_cached(
         "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = 'VERIFIED', \

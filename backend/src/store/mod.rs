@@ -29,7 +29,7 @@ use crate::domain::DomainError;
 pub use reservations::ReserveRequest;
 pub use signing::SigningKeyInfo;
 pub use slots::{SeedPlan, SeedReport};
-pub use sync::{OutboxEntry, Pairing, SyncStatus};
+pub use sync::{LocalData, OutboxEntry, Pairing, SyncStatus, DEMO_MARKER_TICKET};
 pub use tickets::{TicketFilter, TicketView};
 pub use tokens::{Principal, TOKEN_PREFIX};
 
@@ -82,6 +82,12 @@ pub enum StoreError {
          a gate needs its own database file"
     )]
     ServerDatabase,
+
+    #[error(
+        "this database holds venues, operators or tickets that are not the demo's; \
+         a gate needs its own database file"
+    )]
+    LocalData,
 }
 
 impl StoreError {
@@ -96,6 +102,7 @@ impl StoreError {
             Self::Randomness(_) => "INTERNAL_ERROR",
             Self::Durability(_) => "DATABASE_ERROR",
             Self::ServerDatabase => "SERVER_DATABASE",
+            Self::LocalData => "LOCAL_DATA",
         }
     }
 }

@@ -220,20 +220,30 @@ impl Store {
         self.admit_scanned(orq, raw, operator, gate, now, Admission::ByRules)
     }
 
-    /// The operator lets the holder of an amber verdict in (an authentic code
-    /// this replica has no ticket for yet, a holder early or late): recorded
-    /// like any admission — durably, with its outbox event — and marked as
-    /// overruled. Other verdicts are answered as [`Store::scan`] would: an
-    /// ADMIT is recorded, a refusal is not the operator's to overrule.
+    /// The operator lets in the holder of the amber verdict `shown` (an
+    /// authentic code this replica has no ticket for yet, a holder early or
+    /// late): recorded like any admission — durably, with its outbox event —
+    /// and marked as overruled. If the verdict is another by now (the ticket
+    /// arrived, the slot began), it is answered as [`Store::scan`] would: an
+    /// ADMIT is recorded, anything else is shown afresh; a red refusal is
+    /// never the operator's to overrule.
     pub fn admit_by_decision(
         &self,
         orq: Orq,
         raw: &[u8],
+        shown: VerdictCode,
         operator: OperatorId,
         gate: &Gate,
         now: DateTime<Utc>,
     ) -> Result<Verdict> {
-        self.admit_scanned(orq, raw, operator, gate, now, Admission::ByOperatorDecision)
+        self.admit_scanned(
+            orq,
+            raw,
+            operator,
+            gate,
+            now,
+            Admission::ByOperatorDecision(shown),
+        )
     }
 
     fn admit_scanned(
@@ -248,7 +258,9 @@ impl Store {
         let now = chrono::SubsecRound::trunc_subsecs(now, 3);
         let code = match self.screen(orq, raw, now)? {
             Screened::Code(code) => code,
-            Screened::NotSynced(verdict) if admission == Admission::ByOperatorDecision => {
+            Screened::NotSynced(verdict)
+                if admission == Admission::ByOperatorDecision(VerdictCode::AuthenticNotSynced) =>
+            {
                 return match self.admit_not_synced(orq, *verdict, operator, gate, now)? {
                     Some(decided) => Ok(decided),
                     // The ticket arrived since the amber verdict: the rules

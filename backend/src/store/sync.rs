@@ -245,12 +245,45 @@ pub struct OutboxEntry {
     pub attempts: u32,
 }
 
-fn served_as_server(tx: &Transaction<'_>) -> Result<bool> {
-    Ok(tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM api_tokens) OR EXISTS (SELECT 1 FROM devices) OR EXISTS (SELECT 1 FROM sync_events)",
-        [],
+/// The ticket the demo data set is recognised by (`demo::populate` makes it).
+pub const DEMO_MARKER_TICKET: &str = "DEMO-ADMIT";
+
+/// What an unpaired database holds, as far as pairing is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalData {
+    /// Paired already: a replica.
+    Replica,
+    /// Nothing: a new file.
+    Empty,
+    /// The standalone demo data set (and nothing that served as a server).
+    Demo,
+    /// Venues, operators or tickets that are not the demo's.
+    Other,
+    /// It has served as a server: API tokens, devices or received events.
+    Server,
+}
+
+fn local_data(tx: &Transaction<'_>) -> Result<LocalData> {
+    if is_device(tx)? {
+        return Ok(LocalData::Replica);
+    }
+    let flag = |sql: &str| -> Result<bool> { Ok(tx.query_row(sql, [], |r| r.get(0))?) };
+    if flag("SELECT EXISTS (SELECT 1 FROM api_tokens) OR EXISTS (SELECT 1 FROM devices) OR EXISTS (SELECT 1 FROM sync_events)")? {
+        return Ok(LocalData::Server);
+    }
+    if !flag("SELECT EXISTS (SELECT 1 FROM tickets) OR EXISTS (SELECT 1 FROM venues) OR EXISTS (SELECT 1 FROM operators)")? {
+        return Ok(LocalData::Empty);
+    }
+    let demo: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM tickets WHERE ticket_code = ?1)",
+        [DEMO_MARKER_TICKET],
         |r| r.get(0),
-    )?)
+    )?;
+    Ok(if demo {
+        LocalData::Demo
+    } else {
+        LocalData::Other
+    })
 }
 
 fn is_device(tx: &Transaction<'_>) -> Result<bool> {
@@ -635,12 +668,12 @@ impl Store {
     /// - Already paired (a new URL, or a new token after a revocation): the
     ///   replica and its outbox are kept, pending events are delivered under
     ///   the new device. Another org's token is refused.
-    /// - Never paired: whatever it holds (the standalone demo) must not mix
-    ///   with the server's data — a demo ticket would admit at a real gate —
-    ///   so its rows are deleted in the transaction that pairs, and a failure
-    ///   leaves them as they were. The device's own settings stay. A database
-    ///   that served as a server (API tokens, devices, received events) is
-    ///   refused instead: it is never wiped.
+    /// - Never paired: a new file, or the standalone demo, whose rows are
+    ///   deleted in the transaction that pairs (a demo ticket must not admit
+    ///   at a real gate; a failure leaves them as they were). The device's
+    ///   own settings stay. Anything else is refused, never wiped: a
+    ///   database that served as a server (`SERVER_DATABASE`) or holds data
+    ///   that is not the demo's (`LOCAL_DATA`).
     ///
     /// Returns whether local data was replaced.
     pub fn pair(&self, info: &DeviceInfo, server_url: &str, token: &str) -> Result<bool> {
@@ -661,8 +694,10 @@ impl Store {
                 )?;
                 return Ok(false);
             }
-            if served_as_server(tx)? {
-                return Err(StoreError::ServerDatabase);
+            match local_data(tx)? {
+                LocalData::Empty | LocalData::Demo => {}
+                LocalData::Server => return Err(StoreError::ServerDatabase),
+                LocalData::Other | LocalData::Replica => return Err(StoreError::LocalData),
             }
             let tables: Vec<String> = tx
                 .prepare(
@@ -685,10 +720,10 @@ impl Store {
         })
     }
 
-    /// Has this database served as an Entrada server (API tokens, devices,
-    /// received events)? Such a file is never a gate's replica.
-    pub fn served_as_server(&self) -> Result<bool> {
-        self.read(served_as_server)
+    /// What this database holds, as far as pairing it is concerned: only an
+    /// empty file or the standalone demo becomes a gate's replica.
+    pub fn local_data(&self) -> Result<LocalData> {
+        self.read(local_data)
     }
 
     /// The device's own settings (camera, kiosk, auto-lock), by key.

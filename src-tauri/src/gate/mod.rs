@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{Duration as Days, Utc};
 use entrada::domain::{
     Gate as GateRules, Operator, OperatorId, Orq, Role, SlotChange, SlotId, SlotStatus, VenueId,
+    VerdictCode,
 };
 use entrada::store::Store;
 use entrada::sync::protocol::DeviceInfo;
@@ -104,10 +105,13 @@ struct Scope {
     orq: Orq,
     venue: Option<VenueId>,
     venue_name: Option<String>,
+    /// Bumped by each pairing: a sign-in that began before one is void.
+    pairing: u64,
 }
 
 impl Scope {
-    fn read(store: &Store) -> Result<Self, CommandError> {
+    /// The org and venue as the store has them now, in `pairing`.
+    fn read(store: &Store, pairing: u64) -> Result<Self, CommandError> {
         let (orq, venue) = match store.pairing()? {
             Some(p) => (Orq(p.info.orq), Some(VenueId(p.info.venue_id))),
             None => (Orq(1), store.list_venues(Orq(1))?.first().map(|v| v.id)),
@@ -120,7 +124,12 @@ impl Scope {
             orq,
             venue,
             venue_name,
+            pairing,
         })
+    }
+
+    fn same_place(&self, other: &Scope) -> bool {
+        (self.orq, self.venue, &self.venue_name) == (other.orq, other.venue, &other.venue_name)
     }
 }
 
@@ -163,7 +172,7 @@ impl GateService {
     /// A gate on `store`: a paired replica scans for its org and venue; an
     /// unpaired one is the standalone demo (org 1, its first venue).
     pub fn new(store: Arc<Store>, settings: GateSettings) -> Result<Self, CommandError> {
-        let scope = Scope::read(&store)?;
+        let scope = Scope::read(&store, 0)?;
         Ok(Self {
             store,
             scope: RwLock::new(scope),
@@ -208,17 +217,34 @@ impl GateService {
         let mut scope = self.scope.write().unwrap_or_else(|p| p.into_inner());
         let first = self.store.pairing()?.is_none();
         let replaced = self.store.pair(info, server_url, token)?;
+        // Paired from here on, whatever else happens.
+        scope.pairing += 1;
         if first {
             *self.lock_session() = None;
         }
-        *scope = Scope::read(&self.store)?;
+        match Scope::read(&self.store, scope.pairing) {
+            Ok(now) => *scope = now,
+            Err(e) => {
+                // The org is what was just paired; the venue's name follows
+                // with the next sync round (`reload_scope`).
+                tracing::warn!(error = %e, "reading the venue after pairing");
+                (scope.orq, scope.venue, scope.venue_name) =
+                    (Orq(info.orq), Some(VenueId(info.venue_id)), None);
+            }
+        }
         Ok(replaced)
     }
 
-    /// Re-reads the org and venue (the venue's name comes with a sync round).
+    /// Re-reads the org and venue (the venue's name comes with a sync
+    /// round). Takes the write lock only when something changed, and reads
+    /// again under it, so an old read never overwrites a newer pairing.
     pub fn reload_scope(&self) -> Result<(), CommandError> {
-        let scope = Scope::read(&self.store)?;
-        *self.scope.write().unwrap_or_else(|p| p.into_inner()) = scope;
+        let current = self.scope();
+        if Scope::read(&self.store, current.pairing)?.same_place(&current) {
+            return Ok(());
+        }
+        let mut scope = self.scope.write().unwrap_or_else(|p| p.into_inner());
+        *scope = Scope::read(&self.store, scope.pairing)?;
         Ok(())
     }
 
@@ -273,12 +299,20 @@ impl GateService {
 
     /// PIN sign-in against the replica's operators: works offline.
     pub fn sign_in(&self, operator_id: i64, pin: &str) -> Result<OperatorView, CommandError> {
-        // Held until the session is set: a pairing cannot slip in between
-        // and leave the demo's operator signed in on the venue's data.
-        let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
+        // The PIN check (Argon2, slow on purpose) runs without the lock; the
+        // session is set only if no pairing happened meanwhile — else the
+        // demo's operator could stay signed in on the venue's data.
+        let before = self.scope();
         let operator = self
             .store
-            .check_operator_pin(scope.orq, OperatorId(operator_id), pin)?;
+            .check_operator_pin(before.orq, OperatorId(operator_id), pin)?;
+        let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
+        if scope.pairing != before.pairing {
+            return Err(CommandError::new(
+                "GATE_PAIRED",
+                "This gate was just paired with a server: sign in with your venue PIN",
+            ));
+        }
         let view = operator_view(&operator);
         *self.lock_session() = Some(Session {
             operator,
@@ -322,10 +356,17 @@ impl GateService {
         self.camera_generation.load(Ordering::SeqCst)
     }
 
-    /// The operator dismissed the verdict on screen: a page that reloads
-    /// now must not bring it (and its "Let in" button) back.
-    pub fn dismiss_scan(&self) {
-        *lock(&self.last_scan) = None;
+    /// The operator dismissed the amber verdict of `payload`: a page that
+    /// reloads now must not bring it (and its "Let in" button) back. A newer
+    /// scan's verdict stays.
+    pub fn dismiss_scan(&self, payload: &str) {
+        let mut last = lock(&self.last_scan);
+        if last
+            .as_ref()
+            .is_some_and(|(_, o)| o.payload.as_deref() == Some(payload))
+        {
+            *last = None;
+        }
     }
 
     /// The last verdict if it is a few seconds old at most (a page that
@@ -340,26 +381,31 @@ impl GateService {
     /// Scans `payload` and records the verdict (the verification and its
     /// outbox event commit before this returns, so an ADMIT on screen is durable).
     pub fn scan(&self, payload: &str, source: ScanSource) -> Result<ScanOutcome, CommandError> {
-        self.judge(payload, source, false)
+        self.judge(payload, source, None)
     }
 
-    /// The operator lets in the holder of an amber verdict (an authentic
-    /// code not synced yet, early or late for the slot): recorded like an
-    /// ADMIT, marked as overruled. Other verdicts come back as `scan` gives
-    /// them: no refusal is the operator's to overrule.
+    /// The operator lets in the holder of the amber verdict `shown` (an
+    /// authentic code not synced yet, early or late for the slot): recorded
+    /// like an ADMIT, marked as overruled. If the verdict is another by now,
+    /// it comes back as `scan` gives it: no refusal is the operator's to
+    /// overrule, and no verdict they did not see.
     pub fn admit_anyway(
         &self,
         payload: &str,
         source: ScanSource,
+        shown: &str,
     ) -> Result<ScanOutcome, CommandError> {
-        self.judge(payload, source, true)
+        let shown = VerdictCode::parse(shown).ok_or_else(|| {
+            CommandError::new("INVALID_INPUT", format!("{shown:?} is not a verdict"))
+        })?;
+        self.judge(payload, source, Some(shown))
     }
 
     fn judge(
         &self,
         payload: &str,
         source: ScanSource,
-        operator_decides: bool,
+        decided_on: Option<VerdictCode>,
     ) -> Result<ScanOutcome, CommandError> {
         // Held for the whole scan, before the operator is read: a pairing
         // (which takes it for writing) waits for this scan, and no scan runs
@@ -372,17 +418,18 @@ impl GateService {
             ..GateRules::default()
         };
         let started = Instant::now();
-        let verdict = if operator_decides {
-            self.store.admit_by_decision(
+        let verdict = match decided_on {
+            Some(shown) => self.store.admit_by_decision(
                 orq,
                 payload.as_bytes(),
+                shown,
                 operator.id,
                 &rules,
                 Utc::now(),
-            )?
-        } else {
-            self.store
-                .scan(orq, payload.as_bytes(), operator.id, &rules, Utc::now())?
+            )?,
+            None => self
+                .store
+                .scan(orq, payload.as_bytes(), operator.id, &rules, Utc::now())?,
         };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let admitted_in_slot = match verdict.slot_id {
@@ -735,7 +782,7 @@ mod tests {
         assert_eq!(wrong_venue.verdict.verdict, "WRONG_VENUE");
         // A red refusal stays one even when the operator would let them in.
         let insisted = gate
-            .admit_anyway("DEMO-OTHER-VENUE", ScanSource::Manual)
+            .admit_anyway("DEMO-OTHER-VENUE", ScanSource::Manual, "WRONG_VENUE")
             .unwrap();
         assert_eq!(
             (insisted.verdict.tone, insisted.verdict.verdict.as_str()),
@@ -948,7 +995,8 @@ mod tests {
         assert!(gate.last_scan().is_none());
         let outcome = gate.scan("DEMO-ADMIT", ScanSource::Camera).unwrap();
         assert_eq!(gate.last_scan(), Some(outcome));
-        gate.dismiss_scan();
-        assert!(gate.last_scan().is_none());
+        // Only the verdict of the dismissed code goes (an ADMIT has no payload).
+        gate.dismiss_scan("DEMO-ADMIT");
+        assert!(gate.last_scan().is_some());
     }
 }
