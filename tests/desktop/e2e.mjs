@@ -402,9 +402,12 @@ try {
   await wd.until('the token refused', () => wd.js(`document.getElementById('settings-error').dataset.code === 'TOKEN_REFUSED' && !document.getElementById('settings-error').hidden`), 10000);
   check(true, `a wrong token is refused: "${(await wd.text('#settings-error')).split('\n')[0]}"`);
   check(sqlite(ADB2, `SELECT count(*) FROM tickets WHERE ticket_code LIKE 'DEMO-%'`) !== '0', 'the demo data is untouched by a failed pairing');
-  await wd.type('#pair-token', DEVICE_TOKEN2);
-  await wd.click('#pair-submit');
+  // The right token arrives as a USB scanner types it (a burst, then Enter):
+  // in this field it is a token, not a ticket scan, and Enter submits.
+  await wd.exec(`delete document.body.dataset.lastLine; const t = document.getElementById('pair-token'); t.value = ''; t.focus(); return 1`);
+  await wd.keys(`${DEVICE_TOKEN2}\n`);
   await wd.until('paired: the venue sign-in', () => wd.js(`!document.getElementById('signin').hidden && !!document.querySelector('.op[data-id="${SARA}"]')`), 20000);
+  check((await wd.js(`document.body.dataset.lastLine ?? ''`)) === '', 'the scanned token was not taken for a ticket');
   check((await wd.text('.venue-big')) === 'Museo del Puerto', "the sign-in screen shows the server's venue");
   check(!(await wd.js(`!!document.querySelector('.op[data-id="2"]') && document.querySelector('.op[data-id="2"] .op-name').textContent === 'Luis'`)), 'the demo operators are gone');
   check(sqlite(ADB2, `SELECT count(*) FROM tickets WHERE ticket_code LIKE 'DEMO-%'`) === '0', "the demo data is replaced by the venue's");

@@ -421,6 +421,9 @@ function onKey(e: KeyboardEvent) {
   if (!ch) return;
   // The sign-in screen's PIN pad also takes digits from a keyboard.
   if (!state.operator && pinFor && ch !== '\n' && /\d/.test(ch)) pinKey(ch);
+  // Fields that take long pasted or scanned text (a device token, a folder)
+  // keep it: a fast burst there is not a ticket.
+  if (document.activeElement instanceof HTMLElement && document.activeElement.dataset.wedge === 'off') return;
   // The event's own time when it is on the page's clock (synthetic events,
   // e.g. WebDriver's, can carry another time base), else the time now.
   const now = performance.now();
@@ -691,8 +694,8 @@ function renderSettings() {
   const v = state.settings;
   if (!v) return;
   // --- server
-  const url = h('input', { id: 'pair-url', type: 'text', placeholder: S.serverUrlPlaceholder, value: v.server_url ?? '', spellcheck: 'false', autocapitalize: 'off', inputmode: 'url' });
-  const token = h('input', { id: 'pair-token', type: 'password', placeholder: S.deviceTokenPlaceholder, spellcheck: 'false', autocomplete: 'off' });
+  const url = h('input', { id: 'pair-url', 'data-wedge': 'off', type: 'text', placeholder: S.serverUrlPlaceholder, value: v.server_url ?? '', spellcheck: 'false', autocapitalize: 'off', inputmode: 'url' });
+  const token = h('input', { id: 'pair-token', 'data-wedge': 'off', type: 'password', placeholder: S.deviceTokenPlaceholder, spellcheck: 'false', autocomplete: 'off' });
   const pairForm = h('form', { class: 'settings-form', id: 'pair-form', autocomplete: 'off' },
     h('label', { for: 'pair-url' }, S.serverUrl), url,
     h('label', { for: 'pair-token' }, S.deviceToken), token,
@@ -711,7 +714,7 @@ function renderSettings() {
   for (const o of options) select.append(h('option', { value: o.value }, o.label));
   select.append(h('option', { value: 'folder' }, S.cameraFolder));
   select.value = inFolder ? 'folder' : v.camera;
-  const folder = h('input', { id: 'camera-folder', type: 'text', placeholder: S.cameraFolderPlaceholder, value: inFolder ? v.camera.slice('folder:'.length) : '', spellcheck: 'false' });
+  const folder = h('input', { id: 'camera-folder', 'data-wedge': 'off', type: 'text', placeholder: S.cameraFolderPlaceholder, value: inFolder ? v.camera.slice('folder:'.length) : '', spellcheck: 'false' });
   const folderRow = h('div', { class: 'folder-row', hidden: !inFolder }, h('label', { for: 'camera-folder' }, S.cameraFolderPath), folder);
   select.addEventListener('change', () => (folderRow.hidden = select.value !== 'folder'));
   const cameraForm = h('form', { class: 'settings-form', id: 'camera-form', autocomplete: 'off' },
