@@ -395,6 +395,18 @@ try {
   await wd.click('#nav-sync');
   await wd.until('the pair button', () => wd.js(`!!document.getElementById('sync-pair')`), 5000);
   await wd.click('#sync-pair');
+  // Screen settings, kept for the next start: kiosk mode on (and off
+  // again, for the rest of the test) and a 10-minute auto-lock.
+  await wd.until('the screen settings', () => wd.js(`!!document.getElementById('kiosk-toggle')`), 5000);
+  const setting = (key) => sqlite(ADB2, `SELECT value FROM device_settings WHERE key = '${key}'`);
+  await wd.click('#kiosk-toggle');
+  await wd.until('kiosk saved', () => setting('kiosk') === 'true', 5000, 100);
+  await wd.until('the toggle back', () => wd.js(`!!document.getElementById('kiosk-toggle')`), 5000);
+  await wd.click('#kiosk-toggle');
+  await wd.until('kiosk off saved', () => setting('kiosk') === 'false', 5000, 100);
+  await wd.exec(`const s = document.getElementById('auto-lock'); s.value = '600'; s.dispatchEvent(new Event('change')); return 1`);
+  await wd.until('auto-lock saved', () => setting('auto_lock_secs') === '600', 5000, 100);
+  check(true, 'kiosk mode and a 10-minute auto-lock are saved from the screen');
   await wd.until('the pair form', () => wd.js(`!!document.getElementById('pair-form')`), 5000);
   await wd.type('#pair-url', URL);
   await wd.type('#pair-token', 'dev_wrong');
