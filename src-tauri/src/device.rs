@@ -114,6 +114,35 @@ impl DeviceLink {
         })
     }
 
+    /// At start, from `--server` / `--token` (gate PCs are set up by
+    /// script): pairs an unpaired gate (an error if that fails: the first
+    /// start needs the server), re-pairs a gate whose flags name another
+    /// server or token (a new token after a revocation; if the server cannot
+    /// be reached, the gate keeps its pairing and says why), and does
+    /// nothing when they match. `Some` when a pairing happened.
+    pub async fn provision(
+        &self,
+        server_url: &str,
+        token: &str,
+    ) -> Result<Option<PairOutcome>, CommandError> {
+        let current = self.gate.store().pairing()?;
+        let Some(current) = current else {
+            return self.connect(server_url, token).await.map(Some);
+        };
+        let same_server = server_base(server_url).is_ok_and(|u| u == current.server_url);
+        if same_server && token.trim() == current.token {
+            return Ok(None);
+        }
+        match self.connect(server_url, token).await {
+            Ok(outcome) => Ok(Some(outcome)),
+            Err(e) if e.code == "SERVER_UNREACHABLE" => {
+                tracing::warn!(error = %e.message, "new --server/--token not applied: keeping the current pairing until the server is reachable at a start");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Pairing from the settings screen: a supervisor's act.
     pub async fn pair(&self, server_url: &str, token: &str) -> Result<PairOutcome, CommandError> {
         self.gate.require_supervisor("pair this gate")?;

@@ -93,10 +93,10 @@ fn main() -> anyhow::Result<()> {
     let gate = Arc::new(GateService::new(store.clone(), settings).map_err(|e| anyhow::anyhow!(e))?);
     let interval = Duration::from_secs_f64(args.sync_interval.max(0.1));
     let link = Arc::new(DeviceLink::new(gate.clone(), engine, interval));
-    if let (false, Some(server), Some(token)) = (paired_before, &args.server, &args.token) {
+    if let (Some(server), Some(token)) = (&args.server, &args.token) {
         // Before the window opens: the replica then holds the venue and its
         // operators (for --operator and PIN sign-in).
-        tauri::async_runtime::block_on(link.connect(server, token))
+        tauri::async_runtime::block_on(link.provision(server, token))
             .map_err(|e| anyhow::anyhow!("pairing with {server}: {e}"))?;
     }
     if let Some(id) = args.operator {

@@ -247,3 +247,68 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
         "ALREADY_VERIFIED"
     );
 }
+
+/// Gate PCs are set up by script: `--server`/`--token` at every start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_flags_pair_once_and_re_pair_when_the_token_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let store = Arc::new(Store::open(dir.path().join("gate.db")).unwrap());
+    let settings = GateSettings {
+        auto_lock: Duration::from_secs(300),
+        kiosk: false,
+        camera: CameraChoice::Auto,
+        fixed: Vec::new(),
+    };
+    let gate = Arc::new(GateService::new(store.clone(), settings).unwrap());
+    let link = DeviceLink::new(
+        gate.clone(),
+        Arc::new(SyncEngine::new(store.clone())),
+        Duration::from_millis(200),
+    );
+
+    // First start: pairs and downloads.
+    let first = link.provision(&server.url, &server.token).await.unwrap();
+    assert_eq!(first.map(|p| p.device_name).as_deref(), Some("Gate 7"));
+    assert!(store
+        .get_ticket(Orq(1), &TicketCode::parse("SRV-1").unwrap())
+        .is_ok());
+    // Same flags at the next start: nothing to do.
+    let again = link
+        .provision(&format!("{}/", server.url), &server.token)
+        .await
+        .unwrap();
+    assert!(again.is_none());
+
+    // The script gets a new token (the old one was revoked): re-paired as
+    // the new device, the replica kept.
+    let venue = server.store.list_venues(Orq(1)).unwrap()[0].id;
+    let (new_token, new_device) = server
+        .store
+        .add_device(Orq(1), venue, "Gate 7b", Utc::now())
+        .unwrap();
+    let re = link.provision(&server.url, &new_token).await.unwrap();
+    assert_eq!(re.map(|p| p.device_id), Some(new_device.device_id));
+    let pairing = store.pairing().unwrap().unwrap();
+    assert_eq!(
+        (pairing.info.device_id, pairing.token.as_str()),
+        (new_device.device_id, new_token.as_str())
+    );
+    assert!(store
+        .get_ticket(Orq(1), &TicketCode::parse("SRV-1").unwrap())
+        .is_ok());
+
+    // A new token while the server is down: the gate starts on its pairing.
+    let kept = link
+        .provision("http://127.0.0.1:9", "dev_elsewhere")
+        .await
+        .unwrap();
+    assert!(kept.is_none());
+    assert_eq!(store.pairing().unwrap().unwrap().token, new_token);
+    // A token the server refuses is a setup error, said at start.
+    let refused = link
+        .provision(&server.url, "dev_not-a-token")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, "TOKEN_REFUSED");
+}
