@@ -119,6 +119,12 @@ fn seed(db: &Path, n: usize, devices: usize) -> Vec<String> {
     let now = Utc::now();
     let store = Store::open(db).unwrap();
     let venue = store.add_venue(ORQ, "Bench", "UTC", now).unwrap();
+    // Operators 1 and 2 scan at the gates (the server rejects unknown ones).
+    for name in ["Bench op 1", "Bench op 2"] {
+        store
+            .add_operator(ORQ, entrada::domain::Role::Operator, name, None, now)
+            .unwrap();
+    }
     let slot = store
         .create_slot(
             ORQ,

@@ -779,7 +779,7 @@ fn pairing_a_demo_replica_replaces_its_data_but_never_wipes_a_server() {
     // Nothing of the demo is left to upload or to hand out as changes.
     assert!(store.outbox(10).unwrap().is_empty());
     assert!(store
-        .changes_since(Orq(1), 0, 10, now())
+        .changes_since(Orq(1), entrada::domain::VenueId(3), 0, 10, now())
         .unwrap()
         .changes
         .is_empty());
@@ -937,6 +937,12 @@ fn not_synced_yet(code: &str) -> NotSyncedYet {
     let gate_db = dir.path().join("gate.db");
     {
         let raw = rusqlite::Connection::open(f.db_path()).unwrap();
+        // The gate's operators (5, 6) exist on the server: it rejects
+        // uploads by operators it does not know.
+        raw.execute_batch(
+            "INSERT INTO operators (id, orq, role, display_name) VALUES (5, 1, 'operator', 'Ana'), (6, 1, 'operator', 'Ben');",
+        )
+        .unwrap();
         raw.execute("VACUUM INTO ?1", [gate_db.to_str().unwrap()])
             .unwrap();
         let copy = rusqlite::Connection::open(&gate_db).unwrap();

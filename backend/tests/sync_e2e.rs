@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveTime, Utc};
-use entrada::domain::{ActivationMode, Contact, NewSlot, NewTicket, Orq};
+use entrada::domain::{ActivationMode, Contact, NewSlot, NewTicket, Orq, Role};
 use entrada::store::{ReserveRequest, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_entrada");
@@ -140,6 +140,12 @@ fn seed(db: &Path, orq: i64, prefix: &str, n: usize) -> i64 {
     let venue = store
         .add_venue(Orq(orq), "Gate test venue", "UTC", now)
         .unwrap();
+    // The gates' operators: the server rejects uploads by unknown ones.
+    for i in 1..=3 {
+        store
+            .add_operator(Orq(orq), Role::Operator, &format!("Gate op {i}"), None, now)
+            .unwrap();
+    }
     let slot = store
         .create_slot(
             Orq(orq),

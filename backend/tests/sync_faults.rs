@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveTime, Utc};
 use entrada::domain::{
-    ActivationMode, Contact, Gate, NewSlot, NewTicket, OperatorId, Orq, TicketCode,
+    ActivationMode, Contact, Gate, NewSlot, NewTicket, OperatorId, Orq, Role, TicketCode,
 };
 use entrada::store::{ReserveRequest, Store};
 use rusqlite::{Connection, OpenFlags};
@@ -180,6 +180,12 @@ fn seed_server(db: &Path, codes: &[String], devices: usize) -> Vec<(i64, String)
     let now = Utc::now();
     let store = Store::open(db).unwrap();
     let venue = store.add_venue(ORQ, "Sync Faults", "UTC", now).unwrap();
+    // The gates' operators (ids 1..=25): the server rejects uploads by unknown ones.
+    for i in 1..=25 {
+        store
+            .add_operator(ORQ, Role::Operator, &format!("Gate op {i}"), None, now)
+            .unwrap();
+    }
     let slot = store
         .create_slot(
             ORQ,

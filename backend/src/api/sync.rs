@@ -63,7 +63,9 @@ pub struct ChangesQuery {
 }
 
 #[utoipa::path(get, path = "/api/sync/changes", tag = "sync", params(ChangesQuery),
-    responses((status = 200, body = ChangePage), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, description = "The org-wide rows (operators, signing keys) and the device's own venue's (its venue, slots, \
+reservations on them and their tickets, its gates' conflicts); rows that left the venue come as deletes", body = ChangePage),
+        (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn changes(
     State(state): State<AppState>,
     Device(device): Device,
@@ -76,13 +78,17 @@ pub async fn changes(
     let limit = q.limit.unwrap_or(2000);
     Ok(Json(
         state
-            .run(move |s| s.changes_since(Orq(device.orq), cursor, limit, Utc::now()))
+            .run(move |s| s.changes_since(Orq(device.orq), VenueId(device.venue_id), cursor, limit, Utc::now()))
             .await?,
     ))
 }
 
 #[utoipa::path(post, path = "/api/sync/events", tag = "sync", request_body = EventBatch,
-    responses((status = 200, description = "One result per event, in order", body = EventResults), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, description = "One result per event, in order. Each event is judged by the gate's rules at its time \
+(the device clock corrected by the measured offset) against the server's rows: `applied`; `duplicate` (a replay, with the first answer); \
+`conflict` (an admission recorded as a fact but not one the server would have made: DOUBLE_ENTRY or the refusal, e.g. RESERVATION_CANCELLED, \
+WRONG_VENUE, TICKET_CANCELLED, with both sides' facts; the ticket keeps the server's state); `rejected` (not applied: UNKNOWN_OPERATOR, \
+OPERATOR_REQUIRED, OPERATOR_NOT_ALLOWED, WRONG_VENUE for another venue's slot, NOT_FOUND, INVALID_INPUT, ...)", body = EventResults), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn events(
     State(state): State<AppState>,
@@ -134,7 +140,8 @@ pub async fn create_device(
 }
 
 #[utoipa::path(get, path = "/api/operator/conflicts", tag = "sync",
-    responses((status = 200, description = "Double entries (the same ticket admitted at two gates), newest first", body = [Object])), security(("bearer" = [])))]
+    responses((status = 200, description = "Conflicts, newest first: double entries (the same ticket admitted at two gates) and admissions \
+a gate made that the server would have refused (`kind` is the reason, `facts` both sides' facts)", body = [Object])), security(("bearer" = [])))]
 pub async fn conflicts(
     State(state): State<AppState>,
     caller: Caller,

@@ -7,6 +7,7 @@ pub mod reservation;
 pub mod signed;
 pub mod slot;
 pub mod ticket;
+pub mod upload;
 pub mod venue;
 pub mod verdict;
 

@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0006_lookup_indexes.sql"),
     include_str!("../../../migrations/0007_device_settings.sql"),
     include_str!("../../../migrations/0008_verification_overruled.sql"),
+    include_str!("../../../migrations/0009_judged_uploads_scoped_feed.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

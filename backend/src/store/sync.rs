@@ -6,12 +6,17 @@ use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::codec::{ts, Ts};
+use super::reservations::reservation_of_ticket;
+use super::slots::load_slot;
 use super::tickets::{activate_in, load_ticket};
+use super::venues::load_venue;
 use super::tokens::hash_token;
 use super::{Result, Store, StoreError};
 use crate::domain::{
-    slot::SlotChange, DomainError, OperatorId, Orq, SlotId, SlotStatus, TicketCode, VenueId,
-    VerdictCode,
+    slot::SlotChange,
+    upload::{event_time, judge_admission, judge_slot_change, Actor, AdmissionOutcome, Rejection, UploadedAdmission},
+    DomainError, Gate, Operator, OperatorId, Orq, SlotId, SlotStatus, TicketCode, VenueId,
+    VerdictCode, VerdictInput,
 };
 use crate::sync::protocol::{Change, ChangePage, DeviceInfo, Event, EventResult, EventStatus};
 
@@ -128,6 +133,8 @@ const ENTITIES: &[Entity] = &[
             "second_at",
             "second_event_id",
             "detected_at",
+            "venue_id",
+            "facts",
         ],
         blobs: &[],
     },
@@ -286,6 +293,22 @@ fn local_data(tx: &Transaction<'_>) -> Result<LocalData> {
     })
 }
 
+/// On a device: deletes every row the change feed brought, except the ones
+/// with a local change the server has not answered yet (it will).
+fn drop_synced_rows(tx: &Transaction<'_>) -> Result<()> {
+    for e in ENTITIES {
+        tx.execute(
+            &format!(
+                "DELETE FROM {} WHERE CAST({} AS TEXT) NOT IN \
+                 (SELECT entity_id FROM outbox WHERE state = 'pending' AND entity = ?1)",
+                e.table, e.key
+            ),
+            [e.table],
+        )?;
+    }
+    Ok(())
+}
+
 fn is_device(tx: &Transaction<'_>) -> Result<bool> {
     Ok(tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM device_identity)")?
@@ -330,21 +353,37 @@ fn event_result(
     }
 }
 
-/// One device event on the server. Rule violations are `Rejected` results,
-/// not errors: only database failures abort the batch.
+/// Loads the operator an event names (in the device's org only).
+fn event_operator(tx: &Transaction<'_>, orq: Orq, event: &Event) -> Result<Option<Operator>> {
+    match event.operator_id {
+        Some(id) => match super::venues::require_operator(tx, orq, OperatorId(id)) {
+            Ok(op) => Ok(Some(op)),
+            Err(StoreError::Domain(DomainError::NotFound { .. })) => Ok(None),
+            Err(e) => Err(e),
+        },
+        None => Ok(None),
+    }
+}
+
+/// One device event on the server, judged by `domain::upload` against the
+/// server's rows at `at` (the event's time on the server's clock). Rule
+/// violations are `Rejected` results, refused admissions `Conflict`s, not
+/// errors: only database failures abort the batch.
 fn apply_event(
     tx: &Transaction<'_>,
     device: &DeviceInfo,
     event: &Event,
+    at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<EventResult> {
     let orq = Orq(device.orq);
-    let reject = |e: &DomainError| {
+    let venue = VenueId(device.venue_id);
+    let reject = |r: &Rejection| {
         event_result(
             event,
             EventStatus::Rejected,
-            Some(e.code().to_string()),
-            Some(e.details()),
+            Some(r.code().to_string()),
+            Some(r.details()),
             now,
         )
     };
@@ -356,76 +395,81 @@ fn apply_event(
             .map(str::to_owned)
             .ok_or_else(|| DomainError::invalid(name, "missing in event payload"))
     };
+    let operator = event_operator(tx, orq, event)?;
+    let actor = Actor {
+        claimed: event.operator_id.map(OperatorId),
+        found: operator.as_ref(),
+    };
     match event.kind.as_str() {
         "verify" => {
             let code = match str_field("ticket_code").and_then(|c| TicketCode::parse(&c)) {
                 Ok(c) => c,
-                Err(e) => return Ok(reject(&e)),
+                Err(e) => return Ok(reject(&e.into())),
             };
-            let Some(ticket) = load_ticket(tx, orq, &code)? else {
-                return Ok(reject(&DomainError::NotFound { entity: "ticket" }));
+            let ticket = load_ticket(tx, orq, &code)?;
+            let reservation = match &ticket {
+                Some(_) => reservation_of_ticket(tx, orq, &code)?,
+                None => None,
             };
-            let at = event.device_time.trunc_subsecs(3);
-            // Only the amber verdicts an operator may overrule are kept.
+            let slot = match &reservation {
+                Some(r) => load_slot(tx, orq, r.slot_id)?,
+                None => None,
+            };
+            let slot_venue = match &slot {
+                Some(s) => load_venue(tx, orq, s.venue_id)?,
+                None => None,
+            };
             let overruled = event
                 .payload
                 .get("overruled")
                 .and_then(|v| v.as_str())
-                .and_then(VerdictCode::parse)
-                .filter(|c| c.needs_operator_decision())
-                .map(VerdictCode::code);
-            tx.execute(
-                "INSERT INTO verifications (orq, ticket_code, event_id, device_id, operator_id, verified_at, received_at, overruled) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![orq, code, event.event_id.to_string(), device.device_id, event.operator_id, ts(at), ts(now), overruled],
-            )?;
-            let Some(first_at) = ticket.verified_at else {
-                tx.execute(
-                    "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = 'VERIFIED', activation_status = 'redeemed', \
-                     activated_at = coalesce(activated_at, ?1), updated_at = ?3 WHERE ticket_code = ?4",
-                    params![ts(at), event.operator_id, ts(now), code],
-                )?;
-                tx.execute(
-                    "UPDATE ticket_reservations SET status = 'VERIFIED', updated_at = ?1 WHERE ticket_id = ?2 AND status = 'RESERVED'",
-                    params![ts(now), code],
-                )?;
-                return Ok(event_result(event, EventStatus::Applied, None, None, now));
+                .and_then(VerdictCode::parse);
+            let upload = UploadedAdmission {
+                actor,
+                rows: VerdictInput {
+                    ticket: ticket.as_ref(),
+                    reservation: reservation.as_ref(),
+                    slot: slot.as_ref(),
+                    venue: slot_venue.as_ref(),
+                },
+                overruled,
             };
-            // Double entry. The earliest verification is the canonical one.
-            let first_device: Option<i64> = tx
-                .query_row(
-                    "SELECT device_id FROM verifications WHERE ticket_code = ?1 AND verified_at = ?2 AND event_id IS NOT ?3 ORDER BY id LIMIT 1",
-                    params![code, ts(first_at), event.event_id.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .flatten();
-            let mut first = (first_at, first_device, ticket.verified_by.map(|o| o.0));
-            let mut second = (at, Some(device.device_id), event.operator_id);
-            if at < first_at {
-                tx.execute(
-                    "UPDATE tickets SET verified_at = ?1, verified_by = ?2, updated_at = ?3 WHERE ticket_code = ?4",
-                    params![ts(at), event.operator_id, ts(now), code],
-                )?;
-                std::mem::swap(&mut first, &mut second);
+            let outcome = judge_admission(&upload, at, venue, &Gate::default());
+            let (Some(ticket), Some(operator)) = (ticket.as_ref(), operator.as_ref()) else {
+                return Ok(match outcome {
+                    AdmissionOutcome::Rejected(r) => reject(&r),
+                    _ => reject(&Rejection::Domain(DomainError::NotFound { entity: "ticket" })),
+                });
+            };
+            let admission = Admission { device, event, operator: operator.id, at, now };
+            match outcome {
+                AdmissionOutcome::Rejected(r) => Ok(reject(&r)),
+                AdmissionOutcome::Applied { overruled } => {
+                    admission.record(tx, &code, overruled, None)?;
+                    match ticket.verified_at {
+                        None => {
+                            admission.use_ticket(tx, &code)?;
+                            Ok(event_result(event, EventStatus::Applied, None, None, now))
+                        }
+                        Some(first_at) => admission.double_entry(tx, &code, ticket, first_at),
+                    }
+                }
+                AdmissionOutcome::DoubleEntry { overruled } => {
+                    admission.record(tx, &code, overruled, None)?;
+                    match ticket.verified_at {
+                        Some(first_at) => admission.double_entry(tx, &code, ticket, first_at),
+                        None => {
+                            admission.use_ticket(tx, &code)?;
+                            Ok(event_result(event, EventStatus::Applied, None, None, now))
+                        }
+                    }
+                }
+                AdmissionOutcome::Conflict(verdict) => {
+                    let reason = verdict.verdict.code();
+                    admission.record(tx, &code, overruled.filter(|c| c.needs_operator_decision()), Some(reason))?;
+                    admission.refused(tx, &code, ticket, reservation.as_ref(), &verdict)
+                }
             }
-            tx.execute(
-                "INSERT INTO sync_conflicts (orq, kind, ticket_code, first_device_id, first_operator_id, first_at, second_device_id, \
-                 second_operator_id, second_at, second_event_id, detected_at) VALUES (?1, 'DOUBLE_ENTRY', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![orq, code, first.1, first.2, ts(first.0), second.1, second.2, ts(second.0), event.event_id.to_string(), ts(now)],
-            )?;
-            let facts = serde_json::json!({
-                "kind": "DOUBLE_ENTRY", "ticket_code": code,
-                "first_at": first.0, "first_device_id": first.1, "first_operator_id": first.2,
-                "second_at": second.0, "second_device_id": second.1, "second_operator_id": second.2,
-            });
-            Ok(event_result(
-                event,
-                EventStatus::Conflict,
-                Some("DOUBLE_ENTRY".into()),
-                Some(facts),
-                now,
-            ))
         }
         "slot_change" => {
             let parsed = (|| -> std::result::Result<(SlotId, SlotChange), DomainError> {
@@ -445,27 +489,172 @@ fn apply_event(
             })();
             let (id, change) = match parsed {
                 Ok(p) => p,
-                Err(e) => return Ok(reject(&e)),
+                Err(e) => return Ok(reject(&e.into())),
             };
-            let operator = event.operator_id.map(OperatorId);
-            match super::slots::update_slot_in(tx, orq, id, change, now, operator) {
+            let slot = load_slot(tx, orq, id)?;
+            if let Err(r) = judge_slot_change(actor, slot.as_ref(), venue) {
+                return Ok(reject(&r));
+            }
+            match super::slots::update_slot_in(tx, orq, id, change, now, actor.claimed) {
                 Ok(_) => Ok(event_result(event, EventStatus::Applied, None, None, now)),
-                Err(StoreError::Domain(e)) => Ok(reject(&e)),
+                Err(StoreError::Domain(e)) => Ok(reject(&e.into())),
                 Err(e) => Err(e),
             }
         }
         "activate" => {
+            if let Err(r) = actor.check_optional() {
+                return Ok(reject(&r));
+            }
             let code = match str_field("ticket_code").and_then(|c| TicketCode::parse(&c)) {
                 Ok(c) => c,
-                Err(e) => return Ok(reject(&e)),
+                Err(e) => return Ok(reject(&e.into())),
             };
-            match activate_in(tx, orq, &code, event.device_time) {
+            match activate_in(tx, orq, &code, at) {
                 Ok(_) => Ok(event_result(event, EventStatus::Applied, None, None, now)),
-                Err(StoreError::Domain(e)) => Ok(reject(&e)),
+                Err(StoreError::Domain(e)) => Ok(reject(&e.into())),
                 Err(e) => Err(e),
             }
         }
-        _ => Ok(reject(&DomainError::invalid("kind", "unknown event kind"))),
+        _ => Ok(reject(&DomainError::invalid("kind", "unknown event kind").into())),
+    }
+}
+
+/// An uploaded admission being written: who, where, when.
+struct Admission<'a> {
+    device: &'a DeviceInfo,
+    event: &'a Event,
+    operator: OperatorId,
+    /// The event's time on the server's clock.
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+impl Admission<'_> {
+    /// The fact: this person was let in here (always recorded).
+    fn record(
+        &self,
+        tx: &Transaction<'_>,
+        code: &TicketCode,
+        overruled: Option<VerdictCode>,
+        refused: Option<&str>,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT INTO verifications (orq, ticket_code, event_id, device_id, operator_id, verified_at, received_at, overruled, refused) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                self.device.orq,
+                code,
+                self.event.event_id.to_string(),
+                self.device.device_id,
+                self.operator,
+                ts(self.at),
+                ts(self.now),
+                overruled.map(VerdictCode::code),
+                refused
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The server would have admitted: the ticket and its reservation are used.
+    fn use_ticket(&self, tx: &Transaction<'_>, code: &TicketCode) -> Result<()> {
+        tx.execute(
+            "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = 'VERIFIED', activation_status = 'redeemed', \
+             activated_at = coalesce(activated_at, ?1), updated_at = ?3 WHERE ticket_code = ?4 AND orq = ?5",
+            params![ts(self.at), self.operator, ts(self.now), code, self.device.orq],
+        )?;
+        tx.execute(
+            "UPDATE ticket_reservations SET status = 'VERIFIED', updated_at = ?1 WHERE ticket_id = ?2 AND orq = ?3 AND status = 'RESERVED'",
+            params![ts(self.now), code, self.device.orq],
+        )?;
+        Ok(())
+    }
+
+    /// The ticket was used already. The earliest verification is the canonical one.
+    fn double_entry(
+        &self,
+        tx: &Transaction<'_>,
+        code: &TicketCode,
+        ticket: &crate::domain::Ticket,
+        first_at: DateTime<Utc>,
+    ) -> Result<EventResult> {
+        let event = self.event;
+        let first_device: Option<i64> = tx
+            .query_row(
+                "SELECT device_id FROM verifications WHERE ticket_code = ?1 AND verified_at = ?2 AND event_id IS NOT ?3 \
+                 AND refused IS NULL ORDER BY id LIMIT 1",
+                params![code, ts(first_at), event.event_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let mut first = (first_at, first_device, ticket.verified_by.map(|o| o.0));
+        let mut second = (self.at, Some(self.device.device_id), Some(self.operator.0));
+        if self.at < first_at {
+            tx.execute(
+                "UPDATE tickets SET verified_at = ?1, verified_by = ?2, updated_at = ?3 WHERE ticket_code = ?4",
+                params![ts(self.at), self.operator, ts(self.now), code],
+            )?;
+            std::mem::swap(&mut first, &mut second);
+        }
+        let facts = serde_json::json!({
+            "kind": "DOUBLE_ENTRY", "ticket_code": code,
+            "first_at": first.0, "first_device_id": first.1, "first_operator_id": first.2,
+            "second_at": second.0, "second_device_id": second.1, "second_operator_id": second.2,
+        });
+        tx.execute(
+            "INSERT INTO sync_conflicts (orq, kind, ticket_code, first_device_id, first_operator_id, first_at, second_device_id, \
+             second_operator_id, second_at, second_event_id, detected_at, venue_id, facts) \
+             VALUES (?1, 'DOUBLE_ENTRY', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![self.device.orq, code, first.1, first.2, ts(first.0), second.1, second.2, ts(second.0),
+                event.event_id.to_string(), ts(self.now), self.device.venue_id, facts.to_string()],
+        )?;
+        Ok(event_result(event, EventStatus::Conflict, Some("DOUBLE_ENTRY".into()), Some(facts), self.now))
+    }
+
+    /// An admission the server would have refused: a conflict with the
+    /// refusal as its reason and both sides' facts. The ticket and its
+    /// reservation stay as the server had them ("first": the server's state,
+    /// as of its last change; "second": the gate's admission).
+    fn refused(
+        &self,
+        tx: &Transaction<'_>,
+        code: &TicketCode,
+        ticket: &crate::domain::Ticket,
+        reservation: Option<&crate::domain::Reservation>,
+        verdict: &crate::domain::Verdict,
+    ) -> Result<EventResult> {
+        let event = self.event;
+        let reason = verdict.verdict.code();
+        let server_since = reservation.map_or(ticket.updated_at, |r| r.updated_at.max(ticket.updated_at));
+        let facts = serde_json::json!({
+            "kind": reason,
+            "ticket_code": code,
+            "gate": {
+                "device_id": self.device.device_id,
+                "venue_id": self.device.venue_id,
+                "operator_id": self.operator,
+                "at": self.at,
+                "device_time": event.device_time,
+                "claimed_venue_id": event.payload.get("venue_id"),
+                "overruled": event.payload.get("overruled"),
+            },
+            "server": {
+                "verdict": verdict,
+                "ticket_status": ticket.status.as_str(),
+                "activation_status": ticket.activation_status.as_str(),
+                "reservation_status": reservation.map(|r| r.status.as_str()),
+                "since": server_since,
+            },
+        });
+        tx.execute(
+            "INSERT INTO sync_conflicts (orq, kind, ticket_code, first_device_id, first_operator_id, first_at, second_device_id, \
+             second_operator_id, second_at, second_event_id, detected_at, venue_id, facts) \
+             VALUES (?1, ?2, ?3, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![self.device.orq, reason, code, ts(server_since), self.device.device_id, self.operator, ts(self.at),
+                event.event_id.to_string(), ts(self.now), self.device.venue_id, facts.to_string()],
+        )?;
+        Ok(event_result(event, EventStatus::Conflict, Some(reason.into()), Some(facts), self.now))
     }
 }
 
@@ -492,6 +681,16 @@ fn resend(tx: &Transaction<'_>, entity: &str, entity_id: &str) -> Result<()> {
         "UPDATE change_log SET seq = (SELECT max(seq) + 1 FROM change_log) WHERE entity = ?1 AND entity_id = ?2",
     )?
     .execute(params![entity, entity_id])?;
+    Ok(())
+}
+
+/// Sends a ticket's reservation row again (see [`resend`]).
+fn resend_reservation_of(tx: &Transaction<'_>, ticket_code: &str) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE change_log SET seq = (SELECT max(seq) + 1 FROM change_log) \
+         WHERE entity = 'ticket_reservations' AND entity_id = (SELECT id FROM ticket_reservations WHERE ticket_id = ?1)",
+    )?
+    .execute([ticket_code])?;
     Ok(())
 }
 
@@ -551,25 +750,53 @@ impl Store {
         })
     }
 
-    /// One page of the org's changes after `cursor`, rows read in the same
-    /// snapshot as the log.
+    /// One page of the changes after `cursor` that a device of `venue`
+    /// receives: the org-wide rows (operators, signing keys) and its venue's
+    /// (the venue row, its slots, the reservations on them and their tickets,
+    /// its gates' conflicts), read in the same snapshot as the log. A row that
+    /// left the venue's scope (a reservation moved elsewhere, its ticket)
+    /// comes as a delete. A cursor from before the feed was scoped answers a
+    /// `reset` page from the start: the device drops what it holds first.
     pub fn changes_since(
         &self,
         orq: Orq,
+        venue: VenueId,
         cursor: i64,
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<ChangePage> {
         let limit = limit.clamp(1, 5000);
         self.read(|tx| {
+            let scoped_from: i64 = tx
+                .prepare_cached("SELECT scoped_from FROM change_feed")?
+                .query_row([], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let reset = cursor > 0 && cursor < scoped_from;
+            let cursor = if reset { 0 } else { cursor };
+            // Two index ranges (org-wide, this venue), merged in seq order.
             let mut log = tx.prepare_cached(
-                "SELECT seq, entity, entity_id, op FROM change_log WHERE orq = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                "SELECT seq, entity, entity_id, op FROM ( \
+                   SELECT * FROM (SELECT seq, entity, entity_id, op FROM change_log WHERE orq = ?1 AND scope = 0 AND seq > ?2 ORDER BY seq LIMIT ?3) \
+                   UNION ALL \
+                   SELECT * FROM (SELECT seq, entity, entity_id, op FROM change_log WHERE orq = ?1 AND scope = ?4 AND seq > ?2 ORDER BY seq LIMIT ?3) \
+                 ) ORDER BY seq LIMIT ?3",
             )?;
             let entries: Vec<(i64, String, String, String)> = log
-                .query_map(params![orq, cursor, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .query_map(params![orq, cursor, limit, venue], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             let mut changes = Vec::with_capacity(entries.len());
+            let mut last_seq = None;
             for (seq, name, entity_id, op) in entries {
+                last_seq = Some(seq);
+                let (name, entity_id, op) = match name.as_str() {
+                    // `venue/entity/id`: the row left this venue.
+                    "scope_exit" => match entity_id.splitn(3, '/').collect::<Vec<_>>()[..] {
+                        [_, entity, id] => (entity.to_string(), id.to_string(), "delete".to_string()),
+                        _ => continue,
+                    },
+                    _ => (name, entity_id, op),
+                };
                 let Some(e) = entity(&name) else { continue };
                 let row = if op == "upsert" {
                     let json: Option<String> = tx.prepare_cached(&select_json_sql(e))?.query_row([&entity_id], |r| r.get(0)).optional()?;
@@ -579,10 +806,19 @@ impl Store {
                 };
                 changes.push(Change { seq, entity: name, entity_id, op, row });
             }
-            let next_cursor = changes.last().map_or(cursor, |c| c.seq);
-            let remaining: i64 =
-                tx.prepare_cached("SELECT count(*) FROM change_log WHERE orq = ?1 AND seq > ?2")?.query_row(params![orq, next_cursor], |r| r.get(0))?;
-            Ok(ChangePage { changes, next_cursor, has_more: remaining > 0, remaining, server_time: now })
+            let next_cursor = match last_seq {
+                Some(seq) => seq,
+                // A reset with nothing to send still leaves the old cursor behind.
+                None if reset => scoped_from,
+                None => cursor,
+            };
+            let remaining: i64 = tx
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM change_log WHERE orq = ?1 AND scope = 0 AND seq > ?2) \
+                          + (SELECT count(*) FROM change_log WHERE orq = ?1 AND scope = ?3 AND seq > ?2)",
+                )?
+                .query_row(params![orq, next_cursor, venue], |r| r.get(0))?;
+            Ok(ChangePage { changes, next_cursor, has_more: remaining > 0, remaining, server_time: now, reset })
         })
     }
 
@@ -596,10 +832,12 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<EventResult>> {
         let now = now.trunc_subsecs(3);
+        // The device's clock against the server's, measured on this batch.
+        let offset = sent_at - now;
         self.write(|tx| {
             tx.execute(
                 "UPDATE devices SET last_seen_at = ?1, clock_offset_ms = ?2 WHERE id = ?3",
-                params![ts(now), (sent_at - now).num_milliseconds(), device.device_id],
+                params![ts(now), offset.num_milliseconds(), device.device_id],
             )?;
             let mut results = Vec::with_capacity(events.len());
             for event in events {
@@ -618,13 +856,18 @@ impl Store {
                     });
                     continue;
                 }
-                let result = apply_event(tx, device, event, now)?;
+                let at = event_time(event.device_time, offset, now).trunc_subsecs(3);
+                let result = apply_event(tx, device, event, at, now)?;
                 if matches!(result.status, EventStatus::Conflict | EventStatus::Rejected) {
                     // The device kept its own version of this row while the
                     // event was pending (and skipped the server's in pulls):
                     // send the server's row again so the replica converges.
                     if let Some((entity, id)) = event_entity(event) {
                         resend(tx, entity, &id)?;
+                        if entity == "tickets" {
+                            // Its admission also marked the reservation.
+                            resend_reservation_of(tx, &id)?;
+                        }
                     }
                 }
                 tx.prepare_cached(
@@ -647,7 +890,8 @@ impl Store {
         })
     }
 
-    /// Double entries of the org, newest first (for supervisors).
+    /// Conflicts of the org (double entries, admissions the server would have
+    /// refused), newest first (for supervisors).
     pub fn list_conflicts(&self, orq: Orq) -> Result<Vec<serde_json::Value>> {
         let e = entity("sync_conflicts").ok_or(StoreError::Db(rusqlite::Error::InvalidQuery))?;
         self.read(|tx| {
@@ -667,7 +911,9 @@ impl Store {
     ///
     /// - Already paired (a new URL, or a new token after a revocation): the
     ///   replica and its outbox are kept, pending events are delivered under
-    ///   the new device. Another org's token is refused.
+    ///   the new device. Another org's token is refused. A token of another
+    ///   venue drops the synced rows and starts the feed over (a gate holds
+    ///   its own venue's rows only).
     /// - Never paired: a new file, or the standalone demo, whose rows are
     ///   deleted in the transaction that pairs (a demo ticket must not admit
     ///   at a real gate; a failure leaves them as they were). The device's
@@ -678,8 +924,9 @@ impl Store {
     /// Returns whether local data was replaced.
     pub fn pair(&self, info: &DeviceInfo, server_url: &str, token: &str) -> Result<bool> {
         self.write_without_foreign_keys(|tx| {
-            let existing: Option<i64> = tx.query_row("SELECT orq FROM device_identity", [], |r| r.get(0)).optional()?;
-            if let Some(orq) = existing {
+            let existing: Option<(i64, i64)> =
+                tx.query_row("SELECT orq, venue_id FROM device_identity", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+            if let Some((orq, venue)) = existing {
                 if orq != info.orq {
                     return Err(DomainError::invalid(
                         "token",
@@ -692,6 +939,13 @@ impl Store {
                      last_error = NULL",
                     params![info.device_id, info.venue_id, info.name, server_url, token],
                 )?;
+                if venue != info.venue_id {
+                    // Another venue's gate now: what this one held is not
+                    // its to keep, and the new venue's rows come from the start.
+                    drop_synced_rows(tx)?;
+                    tx.execute("UPDATE device_identity SET cursor = 0", [])?;
+                    return Ok(true);
+                }
                 return Ok(false);
             }
             match local_data(tx)? {
@@ -777,6 +1031,9 @@ impl Store {
         // by the server, not by the replica.
         self.write_without_foreign_keys(|tx| {
             let mut applied = 0;
+            if page.reset {
+                drop_synced_rows(tx)?;
+            }
             // Most pages meet an empty outbox: then no row needs the check.
             let any_pending: bool =
                 tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending')")?.query_row([], |r| r.get(0))?;

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 pub struct Change {
     pub seq: i64,
     /// Table name: tickets, ticket_reservations, reservation_slots, venues,
-    /// operators, signing_keys, sync_conflicts.
+    /// operators, signing_keys, sync_conflicts. A device receives the
+    /// org-wide rows and its own venue's only.
     pub entity: String,
     pub entity_id: String,
     /// `upsert` (with `row`) or `delete`.
@@ -27,6 +28,11 @@ pub struct ChangePage {
     /// How many changes are left after this page (for progress bars).
     pub remaining: i64,
     pub server_time: DateTime<Utc>,
+    /// The device's cursor predates the venue-scoped feed (it may hold other
+    /// venues' rows): drop every synced row, then apply this page, which
+    /// starts from the beginning.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
 }
 
 /// A change made at a gate, pushed to the server.
