@@ -99,12 +99,30 @@ fn snapshot(w: &World) -> BTreeMap<String, String> {
 #[test]
 fn forged_uploads_never_change_what_the_gate_may_not_change() {
     let w = World::new();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let operators = [Some(w.op), Some(w.sup), Some(w.admin), Some(w.other_sup), Some(OperatorId(987_654)), None];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let operators = [
+        Some(w.op),
+        Some(w.sup),
+        Some(w.admin),
+        Some(w.other_sup),
+        Some(OperatorId(987_654)),
+        None,
+    ];
     let slots = [w.slot_x, w.slot_y, w.slot_z, SlotId(uuid::Uuid::now_v7())];
     let before = snapshot(&w);
-    let cases = std::env::var("HOSTILE_SYNC_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48);
-    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    let cases = std::env::var("HOSTILE_SYNC_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let batch = (prop::collection::vec(forged(), 1..12), -3i64..=3, -2i64..=2);
     runner
         .run(&batch, |(events, clock_days, event_days)| {
@@ -209,5 +227,8 @@ fn forged_uploads_never_change_what_the_gate_may_not_change() {
     let refused: i64 = w.one("SELECT count(*) FROM verifications WHERE refused IS NOT NULL");
     let conflicts: i64 = w.one("SELECT count(*) FROM sync_conflicts WHERE kind <> 'DOUBLE_ENTRY'");
     assert_eq!(refused, conflicts);
-    assert!(refused > 0, "the run forged no admission of a refused ticket");
+    assert!(
+        refused > 0,
+        "the run forged no admission of a refused ticket"
+    );
 }

@@ -78,7 +78,15 @@ pub async fn changes(
     let limit = q.limit.unwrap_or(2000);
     Ok(Json(
         state
-            .run(move |s| s.changes_since(Orq(device.orq), VenueId(device.venue_id), cursor, limit, Utc::now()))
+            .run(move |s| {
+                s.changes_since(
+                    Orq(device.orq),
+                    VenueId(device.venue_id),
+                    cursor,
+                    limit,
+                    Utc::now(),
+                )
+            })
             .await?,
     ))
 }

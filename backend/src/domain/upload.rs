@@ -139,9 +139,13 @@ impl Actor<'_> {
 pub enum AdmissionOutcome {
     /// The server would have admitted too: the ticket is used. `overruled`
     /// is the amber verdict the operator decided against, if they did.
-    Applied { overruled: Option<VerdictCode> },
+    Applied {
+        overruled: Option<VerdictCode>,
+    },
     /// The ticket was used already: a double entry (earliest wins).
-    DoubleEntry { overruled: Option<VerdictCode> },
+    DoubleEntry {
+        overruled: Option<VerdictCode>,
+    },
     /// The server would have refused: recorded as a fact with this verdict
     /// (its code is the conflict's reason), no state changes.
     Conflict(Box<Verdict>),
@@ -330,24 +334,170 @@ mod tests {
         let elsewhere = VenueId(2);
 
         // (name, actor, rows, overruled, at, device venue) → outcome code
-        let cases: Vec<(&str, Actor, VerdictInput, Option<V>, DateTime<Utc>, VenueId, &str)> = vec![
-            ("admit", as_op, input(&active, Some(&live)), None, in_slot, here, "APPLIED"),
-            ("double entry", as_op, input(&used, Some(&verified)), None, in_slot, here, "DOUBLE_ENTRY"),
-            ("reservation cancelled on the server", as_op, input(&active, Some(&gone)), None, in_slot, here, "RESERVATION_CANCELLED"),
-            ("reserved at another venue", as_op, input(&active, Some(&live)), None, in_slot, elsewhere, "WRONG_VENUE"),
-            ("ticket cancelled", as_op, input(&cancelled_ticket, Some(&live)), None, in_slot, here, "TICKET_CANCELLED"),
-            ("no reservation", as_op, input(&unreserved, None), None, in_slot, here, "NOT_RESERVED"),
-            ("wrong date", as_op, input(&active, Some(&live)), None, utc(3, 10, 0), here, "WRONG_DATE"),
-            ("early, admitted by rules", as_op, input(&active, Some(&live)), None, early, here, "OUTSIDE_SLOT_WINDOW"),
-            ("early, overruled by the operator", as_op, input(&active, Some(&live)), Some(V::OutsideSlotWindow), early, here, "APPLIED"),
-            ("not synced on the gate, in slot on the server", as_op, input(&active, Some(&live)), Some(V::AuthenticNotSynced), in_slot, here, "APPLIED"),
+        type Case<'a> = (
+            &'a str,
+            Actor<'a>,
+            VerdictInput<'a>,
+            Option<V>,
+            DateTime<Utc>,
+            VenueId,
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "admit",
+                as_op,
+                input(&active, Some(&live)),
+                None,
+                in_slot,
+                here,
+                "APPLIED",
+            ),
+            (
+                "double entry",
+                as_op,
+                input(&used, Some(&verified)),
+                None,
+                in_slot,
+                here,
+                "DOUBLE_ENTRY",
+            ),
+            (
+                "reservation cancelled on the server",
+                as_op,
+                input(&active, Some(&gone)),
+                None,
+                in_slot,
+                here,
+                "RESERVATION_CANCELLED",
+            ),
+            (
+                "reserved at another venue",
+                as_op,
+                input(&active, Some(&live)),
+                None,
+                in_slot,
+                elsewhere,
+                "WRONG_VENUE",
+            ),
+            (
+                "ticket cancelled",
+                as_op,
+                input(&cancelled_ticket, Some(&live)),
+                None,
+                in_slot,
+                here,
+                "TICKET_CANCELLED",
+            ),
+            (
+                "no reservation",
+                as_op,
+                input(&unreserved, None),
+                None,
+                in_slot,
+                here,
+                "NOT_RESERVED",
+            ),
+            (
+                "wrong date",
+                as_op,
+                input(&active, Some(&live)),
+                None,
+                utc(3, 10, 0),
+                here,
+                "WRONG_DATE",
+            ),
+            (
+                "early, admitted by rules",
+                as_op,
+                input(&active, Some(&live)),
+                None,
+                early,
+                here,
+                "OUTSIDE_SLOT_WINDOW",
+            ),
+            (
+                "early, overruled by the operator",
+                as_op,
+                input(&active, Some(&live)),
+                Some(V::OutsideSlotWindow),
+                early,
+                here,
+                "APPLIED",
+            ),
+            (
+                "not synced on the gate, in slot on the server",
+                as_op,
+                input(&active, Some(&live)),
+                Some(V::AuthenticNotSynced),
+                in_slot,
+                here,
+                "APPLIED",
+            ),
             // A red verdict is nobody's to overrule, whatever the device says.
-            ("cancelled, 'overruled'", as_op, input(&active, Some(&gone)), Some(V::ReservationCancelled), in_slot, here, "RESERVATION_CANCELLED"),
-            ("other venue, 'overruled' amber", as_op, input(&active, Some(&live)), Some(V::AuthenticNotSynced), in_slot, elsewhere, "WRONG_VENUE"),
-            ("unknown ticket", as_op, VerdictInput::default(), None, in_slot, here, "NOT_FOUND"),
-            ("no operator", Actor { claimed: None, found: None }, input(&active, Some(&live)), None, in_slot, here, "OPERATOR_REQUIRED"),
-            ("unknown operator", Actor { claimed: Some(OperatorId(99)), found: None }, input(&active, Some(&live)), None, in_slot, here, "UNKNOWN_OPERATOR"),
-            ("operator found under another id", Actor { claimed: Some(OperatorId(6)), found: Some(&gate_op) }, input(&active, Some(&live)), None, in_slot, here, "UNKNOWN_OPERATOR"),
+            (
+                "cancelled, 'overruled'",
+                as_op,
+                input(&active, Some(&gone)),
+                Some(V::ReservationCancelled),
+                in_slot,
+                here,
+                "RESERVATION_CANCELLED",
+            ),
+            (
+                "other venue, 'overruled' amber",
+                as_op,
+                input(&active, Some(&live)),
+                Some(V::AuthenticNotSynced),
+                in_slot,
+                elsewhere,
+                "WRONG_VENUE",
+            ),
+            (
+                "unknown ticket",
+                as_op,
+                VerdictInput::default(),
+                None,
+                in_slot,
+                here,
+                "NOT_FOUND",
+            ),
+            (
+                "no operator",
+                Actor {
+                    claimed: None,
+                    found: None,
+                },
+                input(&active, Some(&live)),
+                None,
+                in_slot,
+                here,
+                "OPERATOR_REQUIRED",
+            ),
+            (
+                "unknown operator",
+                Actor {
+                    claimed: Some(OperatorId(99)),
+                    found: None,
+                },
+                input(&active, Some(&live)),
+                None,
+                in_slot,
+                here,
+                "UNKNOWN_OPERATOR",
+            ),
+            (
+                "operator found under another id",
+                Actor {
+                    claimed: Some(OperatorId(6)),
+                    found: Some(&gate_op),
+                },
+                input(&active, Some(&live)),
+                None,
+                in_slot,
+                here,
+                "UNKNOWN_OPERATOR",
+            ),
         ];
         for (name, actor, rows, overruled, at, venue_id, expected) in cases {
             let upload = UploadedAdmission {
@@ -392,28 +542,74 @@ mod tests {
         let cases: Vec<(&str, Actor, Option<&Slot>, i64, &str)> = vec![
             ("supervisor here", actor(2, Some(&sup)), Some(&s), 1, "OK"),
             ("admin here", actor(3, Some(&admin)), Some(&s), 1, "OK"),
-            ("operator", actor(5, Some(&op)), Some(&s), 1, "OPERATOR_NOT_ALLOWED"),
-            ("unknown operator", actor(42, None), Some(&s), 1, "UNKNOWN_OPERATOR"),
-            ("nobody", Actor { claimed: None, found: None }, Some(&s), 1, "OPERATOR_REQUIRED"),
-            ("slot of another venue", actor(2, Some(&sup)), Some(&s), 2, "WRONG_VENUE"),
+            (
+                "operator",
+                actor(5, Some(&op)),
+                Some(&s),
+                1,
+                "OPERATOR_NOT_ALLOWED",
+            ),
+            (
+                "unknown operator",
+                actor(42, None),
+                Some(&s),
+                1,
+                "UNKNOWN_OPERATOR",
+            ),
+            (
+                "nobody",
+                Actor {
+                    claimed: None,
+                    found: None,
+                },
+                Some(&s),
+                1,
+                "OPERATOR_REQUIRED",
+            ),
+            (
+                "slot of another venue",
+                actor(2, Some(&sup)),
+                Some(&s),
+                2,
+                "WRONG_VENUE",
+            ),
             ("no such slot", actor(2, Some(&sup)), None, 1, "NOT_FOUND"),
         ];
         for (name, actor, slot, venue, expected) in cases {
             let got = judge_slot_change(actor, slot, VenueId(venue));
-            assert_eq!(got.as_ref().map_or_else(Rejection::code, |()| "OK"), expected, "{name}: {got:?}");
+            assert_eq!(
+                got.as_ref().map_or_else(Rejection::code, |()| "OK"),
+                expected,
+                "{name}: {got:?}"
+            );
         }
     }
 
     #[test]
     fn an_operator_named_where_none_is_needed_must_still_exist() {
         let op = operator(5, Role::Operator);
-        assert_eq!(Actor { claimed: None, found: None }.check_optional(), Ok(()));
         assert_eq!(
-            Actor { claimed: Some(OperatorId(5)), found: Some(&op) }.check_optional(),
+            Actor {
+                claimed: None,
+                found: None
+            }
+            .check_optional(),
             Ok(())
         );
         assert_eq!(
-            Actor { claimed: Some(OperatorId(7)), found: None }.check_optional(),
+            Actor {
+                claimed: Some(OperatorId(5)),
+                found: Some(&op)
+            }
+            .check_optional(),
+            Ok(())
+        );
+        assert_eq!(
+            Actor {
+                claimed: Some(OperatorId(7)),
+                found: None
+            }
+            .check_optional(),
             Err(Rejection::UnknownOperator(OperatorId(7)))
         );
     }

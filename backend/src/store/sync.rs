@@ -9,12 +9,15 @@ use super::codec::{ts, Ts};
 use super::reservations::reservation_of_ticket;
 use super::slots::load_slot;
 use super::tickets::{activate_in, load_ticket};
-use super::venues::load_venue;
 use super::tokens::hash_token;
+use super::venues::load_venue;
 use super::{Result, Store, StoreError};
 use crate::domain::{
     slot::SlotChange,
-    upload::{event_time, judge_admission, judge_slot_change, Actor, AdmissionOutcome, Rejection, UploadedAdmission},
+    upload::{
+        event_time, judge_admission, judge_slot_change, Actor, AdmissionOutcome, Rejection,
+        UploadedAdmission,
+    },
     DomainError, Gate, Operator, OperatorId, Orq, SlotId, SlotStatus, TicketCode, VenueId,
     VerdictCode, VerdictInput,
 };
@@ -438,10 +441,18 @@ fn apply_event(
             let (Some(ticket), Some(operator)) = (ticket.as_ref(), operator.as_ref()) else {
                 return Ok(match outcome {
                     AdmissionOutcome::Rejected(r) => reject(&r),
-                    _ => reject(&Rejection::Domain(DomainError::NotFound { entity: "ticket" })),
+                    _ => reject(&Rejection::Domain(DomainError::NotFound {
+                        entity: "ticket",
+                    })),
                 });
             };
-            let admission = Admission { device, event, operator: operator.id, at, now };
+            let admission = Admission {
+                device,
+                event,
+                operator: operator.id,
+                at,
+                now,
+            };
             match outcome {
                 AdmissionOutcome::Rejected(r) => Ok(reject(&r)),
                 AdmissionOutcome::Applied { overruled } => {
@@ -466,7 +477,12 @@ fn apply_event(
                 }
                 AdmissionOutcome::Conflict(verdict) => {
                     let reason = verdict.verdict.code();
-                    admission.record(tx, &code, overruled.filter(|c| c.needs_operator_decision()), Some(reason))?;
+                    admission.record(
+                        tx,
+                        &code,
+                        overruled.filter(|c| c.needs_operator_decision()),
+                        Some(reason),
+                    )?;
                     admission.refused(tx, &code, ticket, reservation.as_ref(), &verdict)
                 }
             }
@@ -515,7 +531,9 @@ fn apply_event(
                 Err(e) => Err(e),
             }
         }
-        _ => Ok(reject(&DomainError::invalid("kind", "unknown event kind").into())),
+        _ => Ok(reject(
+            &DomainError::invalid("kind", "unknown event kind").into(),
+        )),
     }
 }
 
@@ -609,7 +627,13 @@ impl Admission<'_> {
             params![self.device.orq, code, first.1, first.2, ts(first.0), second.1, second.2, ts(second.0),
                 event.event_id.to_string(), ts(self.now), self.device.venue_id, facts.to_string()],
         )?;
-        Ok(event_result(event, EventStatus::Conflict, Some("DOUBLE_ENTRY".into()), Some(facts), self.now))
+        Ok(event_result(
+            event,
+            EventStatus::Conflict,
+            Some("DOUBLE_ENTRY".into()),
+            Some(facts),
+            self.now,
+        ))
     }
 
     /// An admission the server would have refused: a conflict with the
@@ -626,7 +650,8 @@ impl Admission<'_> {
     ) -> Result<EventResult> {
         let event = self.event;
         let reason = verdict.verdict.code();
-        let server_since = reservation.map_or(ticket.updated_at, |r| r.updated_at.max(ticket.updated_at));
+        let server_since =
+            reservation.map_or(ticket.updated_at, |r| r.updated_at.max(ticket.updated_at));
         let facts = serde_json::json!({
             "kind": reason,
             "ticket_code": code,
@@ -654,7 +679,13 @@ impl Admission<'_> {
             params![self.device.orq, reason, code, ts(server_since), self.device.device_id, self.operator, ts(self.at),
                 event.event_id.to_string(), ts(self.now), self.device.venue_id, facts.to_string()],
         )?;
-        Ok(event_result(event, EventStatus::Conflict, Some(reason.into()), Some(facts), self.now))
+        Ok(event_result(
+            event,
+            EventStatus::Conflict,
+            Some(reason.into()),
+            Some(facts),
+            self.now,
+        ))
     }
 }
 

@@ -69,7 +69,10 @@ impl World {
         let now = Utc::now();
         let x = store.add_venue(ORQ, "Prado", "UTC", now).unwrap().id;
         let y = store.add_venue(ORQ, "Reina Sofia", "UTC", now).unwrap().id;
-        let z = store.add_venue(OTHER_ORQ, "Elsewhere", "UTC", now).unwrap().id;
+        let z = store
+            .add_venue(OTHER_ORQ, "Elsewhere", "UTC", now)
+            .unwrap()
+            .id;
         let slot = |orq, venue: VenueId| {
             store
                 .create_slot(
@@ -87,7 +90,8 @@ impl World {
                 .id
         };
         let (slot_x, slot_y, slot_z) = (slot(ORQ, x), slot(ORQ, y), slot(OTHER_ORQ, z));
-        let operator = |orq, role, name: &str| store.add_operator(orq, role, name, None, now).unwrap().id;
+        let operator =
+            |orq, role, name: &str| store.add_operator(orq, role, name, None, now).unwrap().id;
         let op = operator(ORQ, Role::Operator, "Ana");
         let sup = operator(ORQ, Role::Supervisor, "Sara");
         let admin = operator(ORQ, Role::Admin, "Adam");
@@ -95,9 +99,16 @@ impl World {
 
         let plain = |c: &str| NewTicket::plain(c, ActivationMode::Immediate).unwrap();
         let mut org1: Vec<NewTicket> = OK_X.iter().map(|c| plain(c)).collect();
-        org1.extend([plain(RES_CANCELLED_X), plain(TICKET_CANCELLED_X), plain(AT_Y), plain(UNRESERVED)]);
+        org1.extend([
+            plain(RES_CANCELLED_X),
+            plain(TICKET_CANCELLED_X),
+            plain(AT_Y),
+            plain(UNRESERVED),
+        ]);
         store.insert_tickets(ORQ, &org1, now).unwrap();
-        store.insert_tickets(OTHER_ORQ, &[plain(OTHER_ORG)], now).unwrap();
+        store
+            .insert_tickets(OTHER_ORQ, &[plain(OTHER_ORG)], now)
+            .unwrap();
         let reserve = |orq, code: &str, slot_id, email: &str| {
             store
                 .reserve_slot(
@@ -168,25 +179,39 @@ impl World {
     }
 
     pub fn reservation_status(&self, code: &str) -> String {
-        self.one(&format!("SELECT status FROM ticket_reservations WHERE ticket_id = '{code}'"))
+        self.one(&format!(
+            "SELECT status FROM ticket_reservations WHERE ticket_id = '{code}'"
+        ))
     }
 
     pub fn verified_at(&self, code: &str) -> Option<String> {
-        self.one(&format!("SELECT verified_at FROM tickets WHERE ticket_code = '{code}'"))
+        self.one(&format!(
+            "SELECT verified_at FROM tickets WHERE ticket_code = '{code}'"
+        ))
     }
 
     pub fn capacity(&self, slot: SlotId) -> i64 {
-        self.one(&format!("SELECT total_capacity FROM reservation_slots WHERE id = '{slot}'"))
+        self.one(&format!(
+            "SELECT total_capacity FROM reservation_slots WHERE id = '{slot}'"
+        ))
     }
 
     pub fn reservation_id(&self, code: &str) -> ReservationId {
-        let id: String = self.one(&format!("SELECT id FROM ticket_reservations WHERE ticket_id = '{code}'"));
+        let id: String = self.one(&format!(
+            "SELECT id FROM ticket_reservations WHERE ticket_id = '{code}'"
+        ));
         ReservationId(id.parse().unwrap())
     }
 }
 
 /// One request through the router: status and JSON body (Null if none).
-pub async fn call(app: &Router, method: Method, uri: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder()
         .method(method)
         .uri(uri)
@@ -200,8 +225,13 @@ pub async fn call(app: &Router, method: Method, uri: &str, token: &str, body: Op
     };
     let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// A `verify` event as a gate makes it.
@@ -216,7 +246,12 @@ pub fn verify_event(code: &str, operator: Option<OperatorId>, at: DateTime<Utc>)
 }
 
 /// A `slot_change` event (capacity).
-pub fn slot_event(slot: SlotId, capacity: i64, operator: Option<OperatorId>, at: DateTime<Utc>) -> Value {
+pub fn slot_event(
+    slot: SlotId,
+    capacity: i64,
+    operator: Option<OperatorId>,
+    at: DateTime<Utc>,
+) -> Value {
     json!({
         "event_id": uuid::Uuid::now_v7(),
         "kind": "slot_change",
@@ -227,7 +262,12 @@ pub fn slot_event(slot: SlotId, capacity: i64, operator: Option<OperatorId>, at:
 }
 
 /// Uploads `events` as a gate whose clock reads `sent_at`; the results.
-pub async fn upload(app: &Router, token: &str, events: Vec<Value>, sent_at: DateTime<Utc>) -> Vec<Value> {
+pub async fn upload(
+    app: &Router,
+    token: &str,
+    events: Vec<Value>,
+    sent_at: DateTime<Utc>,
+) -> Vec<Value> {
     let (status, body) = call(
         app,
         Method::POST,
