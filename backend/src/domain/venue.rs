@@ -299,7 +299,9 @@ mod tests {
             Utc.with_ymd_and_hms(2025, 12, 1, 9, 0, 0).unwrap() + chrono::Duration::seconds(s)
         };
         // (state before, now, Ok(failures, locked until) or Err(retry after s))
-        let cases: Vec<(PinAttempts, i64, Result<(u32, Option<i64>), u64>)> = vec![
+        // Ok(failures, locked until) or Err(retry after s)
+        type Want = Result<(u32, Option<i64>), u64>;
+        let cases: Vec<(PinAttempts, i64, Want)> = vec![
             (PinAttempts::default(), 0, Ok((1, None))),
             (
                 PinAttempts {
