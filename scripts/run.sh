@@ -17,7 +17,7 @@ fi
 
 if [[ $mode == desktop ]]; then
   cargo build --release -p entrada-desktop --locked
-  echo "Gate app on demo data: sign in as Ana (PIN 1234) or Luis, supervisor (PIN 4321);"
+  echo "Gate app on demo data: sign in as Ana (PIN 1234) or Luis, supervisor (PIN 654321);"
   echo "type or scan DEMO-ADMIT. Camera: ENTRADA_CAMERA=auto|0|folder:PATH."
   exec "$target/release/entrada-desktop" --db "${ENTRADA_DB:-$PWD/demo-gate.db}" "$@"
 fi

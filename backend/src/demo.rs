@@ -100,6 +100,11 @@ const DEMO_TICKETS: [(i64, &str, &str); 12] = [
     ),
 ];
 
+/// The demo operators' PIN.
+pub const OPERATOR_PIN: &str = "1234";
+/// The demo supervisor's PIN (supervisors need 6 to 8 digits).
+pub const SUPERVISOR_PIN: &str = "654321";
+
 fn build(
     store: &Store,
     now: DateTime<Utc>,
@@ -120,9 +125,14 @@ fn build(
         report.slots_created += r.created;
     }
     for (orq, role, name, pin) in [
-        (Orq(1), Role::Operator, "Ana (gate 1)", "1234"),
-        (Orq(1), Role::Supervisor, "Luis (supervisor)", "4321"),
-        (Orq(2), Role::Operator, "Sam (aquarium gate)", "1234"),
+        (Orq(1), Role::Operator, "Ana (gate 1)", OPERATOR_PIN),
+        (
+            Orq(1),
+            Role::Supervisor,
+            "Luis (supervisor)",
+            SUPERVISOR_PIN,
+        ),
+        (Orq(2), Role::Operator, "Sam (aquarium gate)", OPERATOR_PIN),
     ] {
         let op = store.add_operator(orq, role, name, Some(pin), now)?;
         report

@@ -46,6 +46,9 @@ enum Command {
     /// Manage gate operators
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Organisation settings (signed codes only)
+    #[command(subcommand)]
+    Org(OrgCommand),
     /// Ticket codes and QR images
     #[command(subcommand)]
     Ticket(TicketCommand),
@@ -364,9 +367,41 @@ enum OperatorCommand {
         role: String,
         #[arg(long)]
         name: String,
-        /// 4 to 8 digits, for signing in at a gate
+        /// Digits for signing in at a gate: 4 to 8 for an operator, 6 to 8 for a supervisor or admin
         #[arg(long, env = "ENTRADA_OPERATOR_PIN")]
         pin: Option<String>,
+    },
+    /// Set an operator's PIN (as their role requires) and lift a lock from wrong PINs
+    SetPin {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        /// The operator's id
+        id: i64,
+        #[arg(long, env = "ENTRADA_OPERATOR_PIN")]
+        pin: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Print the org's settings as JSON
+    Show {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+    },
+    /// Change the org's settings (gates follow with their next sync); prints them as JSON
+    Set {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        /// true: plain ticket codes are refused (SIGNED_CODE_REQUIRED), only signed QR codes admit
+        #[arg(long, action = clap::ArgAction::Set, value_name = "true|false")]
+        signed_codes_only: bool,
     },
 }
 
@@ -526,6 +561,27 @@ fn main() -> anyhow::Result<()> {
             let role = entrada::domain::Role::parse(&role)?;
             let op = open(&db)?.add_operator(Orq(orq), role, &name, pin.as_deref(), now)?;
             println!("{}", op.id);
+        }
+        Command::Operator(OperatorCommand::SetPin { db, orq, id, pin }) => {
+            let op = open(&db)?.set_operator_pin(
+                Orq(orq),
+                entrada::domain::OperatorId(id),
+                &pin,
+                now,
+            )?;
+            eprintln!("PIN set for operator {} ({})", op.id, op.display_name);
+        }
+        Command::Org(OrgCommand::Show { db, orq }) => {
+            let settings = open(&db)?.org_settings(Orq(orq))?;
+            println!("{}", serde_json::to_string(&settings)?);
+        }
+        Command::Org(OrgCommand::Set {
+            db,
+            orq,
+            signed_codes_only,
+        }) => {
+            let settings = open(&db)?.set_signed_codes_only(Orq(orq), signed_codes_only, now)?;
+            println!("{}", serde_json::to_string(&settings)?);
         }
         Command::Ticket(TicketCommand::Qr { db, code, orq, out }) => {
             let store = open(&db)?;
@@ -744,9 +800,9 @@ fn print_demo(path: &std::path::Path, report: &entrada::demo::DemoReport) {
         println!("\nOperators:");
         for (id, name, role) in &report.operators {
             let pin = if *role == "supervisor" {
-                "4321"
+                entrada::demo::SUPERVISOR_PIN
             } else {
-                "1234"
+                entrada::demo::OPERATOR_PIN
             };
             println!("  {id:>2}  {name:<22} {role:<11} PIN {pin}");
         }

@@ -332,7 +332,7 @@ mod loop_tests {
         // Only a supervisor may change it.
         let source = format!("folder:{}", frames.display());
         assert_eq!(rig.gate.set_camera(&source).unwrap_err().code, "FORBIDDEN");
-        rig.gate.sign_in(2, "4321").unwrap();
+        rig.gate.sign_in(2, entrada::demo::SUPERVISOR_PIN).unwrap();
         let mut switched = false;
         let gate = rig.gate.clone();
         let events = run_until(&rig.gate, |e| {

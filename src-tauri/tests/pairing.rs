@@ -31,7 +31,7 @@ async fn server(dir: &Path) -> Server {
     let now = Utc::now();
     let venue = store.add_venue(Orq(1), "Harbour Hall", "UTC", now).unwrap();
     let supervisor = store
-        .add_operator(Orq(1), Role::Supervisor, "Sara", Some("4321"), now)
+        .add_operator(Orq(1), Role::Supervisor, "Sara", Some("654321"), now)
         .unwrap();
     let slot = store
         .create_slot(
@@ -99,7 +99,7 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
     gate.start_session(1).unwrap();
     let refused = link.pair(&server.url, &server.token).await.unwrap_err();
     assert_eq!(refused.code, "FORBIDDEN");
-    gate.sign_in(2, "4321").unwrap();
+    gate.sign_in(2, entrada::demo::SUPERVISOR_PIN).unwrap();
 
     // Mistakes get a clear code and leave the demo as it was.
     for (url, token, code) in [
@@ -132,7 +132,7 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
         std::thread::spawn(move || {
             let mut outcomes = Vec::new();
             while busy.load(Ordering::Relaxed) {
-                let _ = gate.sign_in(2, "4321");
+                let _ = gate.sign_in(2, entrada::demo::SUPERVISOR_PIN);
                 for code in ["DEMO-ADMIT-2", "SRV-1", "DEMO-VERIFIED"] {
                     let outcome = gate
                         .scan(code, ScanSource::Camera)
@@ -194,9 +194,9 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
         (ops[0].id, ops[0].display_name.as_str()),
         (server.supervisor, "Sara")
     );
-    let demo_sign_in = gate.sign_in(2, "4321").unwrap_err();
+    let demo_sign_in = gate.sign_in(2, entrada::demo::SUPERVISOR_PIN).unwrap_err();
     assert_eq!(demo_sign_in.code, "WRONG_PIN", "demo operators are gone");
-    gate.sign_in(server.supervisor, "4321").unwrap();
+    gate.sign_in(server.supervisor, "654321").unwrap();
     assert!(gate.lookup("DEMO-ADMIT").unwrap().is_empty());
     assert_eq!(
         gate.scan("DEMO-ADMIT", ScanSource::Manual)

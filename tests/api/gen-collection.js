@@ -472,8 +472,8 @@ const adminSetup = folder('02 admin setup', 'Venues, tickets (single, array, CSV
       expect: { status: 404, code: 'NOT_FOUND' },
       test() { pm.test('entity is operator', () => pm.expect(J.error.details.entity).to.eql('operator')); },
     }),
-  req('operator sign-in with the right PIN -> 200', {
-    method: 'POST', path: '/api/operator/sign-in', as: 'op',
+  req('sign-in with the right PIN -> 200', {
+    method: 'POST', path: '/api/operator/sign-in', as: 'sup',
     body: { operator_id: '@@op_pin_id', pin: '4321' },
     expect: { status: 200 },
     test() {
@@ -484,15 +484,20 @@ const adminSetup = folder('02 admin setup', 'Venues, tickets (single, array, CSV
       });
     },
   }),
-  req('operator sign-in with a wrong PIN -> 401 WRONG_PIN', {
-    method: 'POST', path: '/api/operator/sign-in', as: 'op',
+  req('sign-in with a wrong PIN -> 401 WRONG_PIN', {
+    method: 'POST', path: '/api/operator/sign-in', as: 'sup',
     body: { operator_id: '@@op_pin_id', pin: '0000' },
     expect: { status: 401, code: 'WRONG_PIN' },
   }),
-  req('operator sign-in for an unknown operator -> 401 WRONG_PIN (no enumeration)', {
-    method: 'POST', path: '/api/operator/sign-in', as: 'op',
+  req('sign-in for an unknown operator -> 401 WRONG_PIN (no enumeration)', {
+    method: 'POST', path: '/api/operator/sign-in', as: 'sup',
     body: { operator_id: 999999, pin: '4321' },
     expect: { status: 401, code: 'WRONG_PIN' },
+  }),
+  req('a token bound to an operator signing in as another -> 403 OPERATOR_MISMATCH', {
+    method: 'POST', path: '/api/operator/sign-in', as: 'op',
+    body: { operator_id: '@@op_pin_id', pin: '4321' },
+    expect: { status: 403, code: 'OPERATOR_MISMATCH' },
   }),
 ]);
 

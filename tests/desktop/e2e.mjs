@@ -89,7 +89,7 @@ async function stopServer() {
 const ADMIN = cli('token', 'create', '--db', SDB, '--orq', '1', '--role', 'admin');
 const VENUE = Number(cli('venue', 'add', '--db', SDB, '--orq', '1', '--name', 'Museo del Puerto', '--timezone', 'UTC'));
 const ANA = Number(cli('operator', 'add', '--db', SDB, '--orq', '1', '--name', 'Ana', '--pin', '1234'));
-const SARA = Number(cli('operator', 'add', '--db', SDB, '--orq', '1', '--role', 'supervisor', '--name', 'Sara', '--pin', '4321'));
+const SARA = Number(cli('operator', 'add', '--db', SDB, '--orq', '1', '--role', 'supervisor', '--name', 'Sara', '--pin', '654321'));
 const DEVICE_TOKEN = cli('device', 'add', '--db', SDB, '--orq', '1', '--venue', String(VENUE), '--name', 'Gate 1');
 
 async function api(method, path, body, token = ADMIN, base = URL) {
@@ -232,7 +232,7 @@ try {
   await wd.click('.pin-key[data-key="ok"]');
   await wd.until('wrong PIN message', async () => (await wd.text('#pin-error')).length > 0, 5000);
   check((await wd.text('#pin-error')).includes('Wrong PIN'), 'a wrong PIN is refused');
-  for (const k of '4321') await wd.click(`.pin-key[data-key="${k}"]`);
+  for (const k of '654321') await wd.click(`.pin-key[data-key="${k}"]`);
   await shot('pin');
   await wd.click('.pin-key[data-key="ok"]');
   await wd.until('signed in as Sara', () => wd.js(`document.body.dataset.signedIn === '1' && document.querySelector('.who-name')?.textContent === 'Sara'`), 5000);
@@ -368,7 +368,7 @@ try {
   check(await wd.js(`!document.getElementById('signin').hidden`), 'a standalone gate opens on the sign-in screen');
   await wd.until('the demo supervisor', () => wd.js(`!!document.querySelector('.op[data-id="2"]')`), 5000);
   await wd.click('.op[data-id="2"]');
-  for (const k of '4321') await wd.click(`.pin-key[data-key="${k}"]`);
+  for (const k of '654321') await wd.click(`.pin-key[data-key="${k}"]`);
   await wd.click('.pin-key[data-key="ok"]');
   await wd.until('signed in', () => wd.js(`document.body.dataset.signedIn === '1'`), 5000);
   await wd.click('#nav-settings');
@@ -425,7 +425,7 @@ try {
   check(sqlite(ADB2, `SELECT count(*) FROM tickets WHERE ticket_code LIKE 'DEMO-%'`) === '0', "the demo data is replaced by the venue's");
   check(sqlite(ADB2, `SELECT name FROM device_identity`) === 'Gate 2', 'the replica is paired as Gate 2');
   await wd.click(`.op[data-id="${SARA}"]`);
-  for (const k of '4321') await wd.click(`.pin-key[data-key="${k}"]`);
+  for (const k of '654321') await wd.click(`.pin-key[data-key="${k}"]`);
   await wd.click('.pin-key[data-key="ok"]');
   await wd.until('Sara on gate 2', () => wd.js(`document.body.dataset.signedIn === '1'`), 5000);
   await wd.type('#manual-code', third.code);

@@ -234,7 +234,7 @@ pub struct CreateOperatorBody {
     /// operator, supervisor or admin
     pub role: String,
     pub display_name: String,
-    /// 4 to 8 digits, for signing in at a gate
+    /// Digits for signing in at a gate: 4 to 8 for an operator, 6 to 8 for a supervisor or admin
     pub pin: Option<String>,
 }
 
@@ -337,4 +337,40 @@ pub async fn signed_code(
         ticket_code,
         signed_code,
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSettingsBody {
+    /// Refuse every plain ticket code (SIGNED_CODE_REQUIRED) at the gates and
+    /// on the server; only signed QR codes admit.
+    pub signed_codes_only: bool,
+}
+
+#[utoipa::path(get, path = "/api/admin/org", tag = "admin",
+    responses((status = 200, description = "The token's org settings", body = crate::store::OrgSettings), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn org_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<crate::store::OrgSettings>, ApiError> {
+    let orq = admin(&caller)?.orq;
+    Ok(Json(state.run(move |s| s.org_settings(orq)).await?))
+}
+
+#[utoipa::path(patch, path = "/api/admin/org", tag = "admin", request_body = OrgSettingsBody,
+    responses((status = 200, description = "The settings now; gates follow with their next sync", body = crate::store::OrgSettings),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_org_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<OrgSettingsBody>,
+) -> Result<Json<crate::store::OrgSettings>, ApiError> {
+    let orq = admin(&caller)?.orq;
+    Ok(Json(
+        state
+            .run(move |s| s.set_signed_codes_only(orq, body.signed_codes_only, Utc::now()))
+            .await?,
+    ))
 }

@@ -57,6 +57,7 @@ fn domain_status(e: &DomainError) -> StatusCode {
         DomainError::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         DomainError::NotFound { .. } => StatusCode::NOT_FOUND,
         DomainError::WrongPin => StatusCode::UNAUTHORIZED,
+        DomainError::PinLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
         DomainError::DuplicateSlot
         | DomainError::DuplicateTicket { .. }
         | DomainError::SlotFull
@@ -145,7 +146,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if let Self::RateLimited { retry_after_secs } = self {
+        if let Self::RateLimited { retry_after_secs }
+        | Self::Store(StoreError::Domain(DomainError::PinLocked {
+            retry_after_secs, ..
+        })) = self
+        {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }

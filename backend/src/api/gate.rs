@@ -49,7 +49,7 @@ impl AppState {
 }
 
 #[utoipa::path(post, path = "/api/operator/validate-ticket", tag = "gate", request_body = TicketCodeBody,
-    responses((status = 200, description = "The verdict; a refusal is an answer, not an error", body = Verdict), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, description = "The verdict; a refusal is an answer, not an error (REVOKED for the plain code of a re-issued ticket, SIGNED_CODE_REQUIRED when the org takes signed codes only)", body = Verdict), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn validate_ticket(
     State(state): State<AppState>,
@@ -70,7 +70,7 @@ pub async fn validate_ticket(
 
 #[utoipa::path(post, path = "/api/operator/verify-ticket", tag = "gate", request_body = VerifyBody,
     responses((status = 200, body = Verdict), (status = 409, description = "ALREADY_VERIFIED, with the first verification's facts", body = ErrorBody),
-        (status = 422, description = "Another refusal, with its reason code", body = ErrorBody), (status = 403, description = "OPERATOR_MISMATCH", body = ErrorBody)),
+        (status = 422, description = "Another refusal, with its reason code (REVOKED: the ticket's code was re-issued; SIGNED_CODE_REQUIRED: the org takes signed codes only)", body = ErrorBody), (status = 403, description = "OPERATOR_MISMATCH", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn verify_ticket(
     State(state): State<AppState>,
@@ -81,21 +81,17 @@ pub async fn verify_ticket(
     let p = staff(&caller)?.clone();
     state.limiter.check("lookup", Some(&p), ip.0)?;
     let code = parse_code(&body.ticket_id)?;
-    let operator = match (p.operator_id(), body.operator_id.map(OperatorId)) {
-        (Some(token_op), Some(body_op)) if token_op != body_op => {
-            return Err(ApiError::Http {
-                status: axum::http::StatusCode::FORBIDDEN,
-                code: "OPERATOR_MISMATCH",
-                message: format!("this token belongs to operator {token_op}, not {body_op}"),
-            })
-        }
-        (Some(op), _) => op,
+    let operator = match (
+        p.operator_id(),
+        own_operator(&p, body.operator_id.map(OperatorId))?,
+    ) {
+        (Some(_), Some(op)) => op,
         // A token not bound to an operator names one in the body: it must exist.
         (None, Some(op)) => {
             state.run(move |s| s.get_operator(p.orq, op)).await?;
             op
         }
-        (None, None) => {
+        (_, None) => {
             return Err(crate::domain::DomainError::invalid(
                 "operator_id",
                 "is required for a token not bound to an operator",
@@ -112,7 +108,10 @@ pub async fn verify_ticket(
 }
 
 #[utoipa::path(post, path = "/api/operator/sign-in", tag = "gate", request_body = SignInBody,
-    responses((status = 200, body = Operator), (status = 401, description = "WRONG_PIN", body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, body = Operator), (status = 401, description = "WRONG_PIN", body = ErrorBody),
+        (status = 403, description = "OPERATOR_MISMATCH: the token is bound to another operator", body = ErrorBody),
+        (status = 422, description = "PIN_HASH_REFUSED: the stored hash asks for more than the app runs", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED, or PIN_LOCKED after 5 wrong PINs for this operator (growing delay); `Retry-After` and details.retry_after say when to try again", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn sign_in(
     State(state): State<AppState>,
@@ -122,15 +121,34 @@ pub async fn sign_in(
 ) -> Result<Json<Operator>, ApiError> {
     let p = staff(&caller)?.clone();
     state.limiter.check("pin", Some(&p), ip.0)?;
+    let named = OperatorId(body.operator_id);
+    let operator = own_operator(&p, Some(named))?.unwrap_or(named);
     Ok(Json(
         state
-            .run(move |s| s.check_operator_pin(p.orq, OperatorId(body.operator_id), &body.pin))
+            .run(move |s| s.check_operator_pin(p.orq, operator, &body.pin, Utc::now()))
             .await?,
     ))
 }
 
+/// A token bound to an operator acts as that operator only: naming another
+/// is OPERATOR_MISMATCH. Returns the operator the request acts as, if any.
+fn own_operator(
+    p: &crate::store::Principal,
+    named: Option<OperatorId>,
+) -> Result<Option<OperatorId>, ApiError> {
+    match (p.operator_id(), named) {
+        (Some(token_op), Some(body_op)) if token_op != body_op => Err(ApiError::Http {
+            status: axum::http::StatusCode::FORBIDDEN,
+            code: "OPERATOR_MISMATCH",
+            message: format!("this token belongs to operator {token_op}, not {body_op}"),
+        }),
+        (Some(op), _) => Ok(Some(op)),
+        (None, named) => Ok(named),
+    }
+}
+
 #[utoipa::path(post, path = "/api/operator/scan", tag = "gate", request_body = ScanBody,
-    responses((status = 200, description = "The verdict; an ADMIT is recorded as a verification by the token's operator", body = Verdict), (status = 422, body = ErrorBody)),
+    responses((status = 200, description = "The verdict; an ADMIT is recorded as a verification by the token's operator. A plain code answers SIGNED_CODE_REQUIRED when the org takes signed codes only, REVOKED once its ticket's code was re-issued", body = Verdict), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn scan(
     State(state): State<AppState>,

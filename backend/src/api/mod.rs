@@ -139,6 +139,10 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             post(admin::create_operator).get(admin::list_operators),
         )
         .route("/api/admin/tokens", post(admin::create_token))
+        .route(
+            "/api/admin/org",
+            get(admin::org_settings).patch(admin::update_org_settings),
+        )
         .route("/api/sync/whoami", get(sync::whoami))
         .route("/api/sync/changes", get(sync::changes))
         .route("/api/sync/events", post(sync::events))

@@ -31,6 +31,7 @@ impl Modify for BearerAuth {
         gate::validate_ticket, gate::verify_ticket, gate::sign_in, gate::scan, gate::signing_keys,
         admin::create_venue, admin::list_venues, admin::create_tickets, admin::import_tickets, admin::list_tickets,
         admin::create_operator, admin::list_operators, admin::create_token, admin::signed_code,
+        admin::org_settings, admin::update_org_settings,
         sync::whoami, sync::changes, sync::events, sync::create_device, sync::conflicts,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, crate::domain::VerdictCode))

@@ -59,6 +59,17 @@ pub enum DomainError {
     #[error("wrong operator or PIN")]
     WrongPin,
 
+    /// Too many wrong PINs for this operator: no PIN is checked until then.
+    #[error("too many wrong PINs: try again in {retry_after_secs} s")]
+    PinLocked {
+        locked_until: DateTime<Utc>,
+        retry_after_secs: u64,
+    },
+
+    /// The stored PIN hash is not one this app runs (see `venue::check_pin_hash`).
+    #[error("this operator's PIN cannot be checked here ({reason}); an admin must set it again")]
+    PinHashRefused { reason: &'static str },
+
     /// The gate refused the ticket; the verdict carries the reason and facts.
     #[error("{}", .0.message)]
     Refused(Box<Verdict>),
@@ -95,6 +106,8 @@ impl DomainError {
             Self::ReservationVerified => "RESERVATION_VERIFIED",
             Self::ReservationCancelled => "RESERVATION_CANCELLED",
             Self::WrongPin => "WRONG_PIN",
+            Self::PinLocked { .. } => "PIN_LOCKED",
+            Self::PinHashRefused { .. } => "PIN_HASH_REFUSED",
             Self::Refused(verdict) => verdict.verdict.code(),
             Self::OutsideValidity { .. } => "OUTSIDE_VALIDITY",
         }
@@ -114,6 +127,12 @@ impl DomainError {
             Self::TicketExpired { expires_at } => serde_json::json!({ "expires_at": expires_at }),
             Self::Refused(verdict) => serde_json::to_value(verdict).unwrap_or_default(),
             Self::OutsideValidity { date } => serde_json::json!({ "date": date }),
+            Self::PinLocked {
+                locked_until,
+                retry_after_secs,
+            } => {
+                serde_json::json!({ "locked_until": locked_until, "retry_after": retry_after_secs })
+            }
             Self::InvalidStatusChange { requested } => {
                 serde_json::json!({ "field": "status", "requested": requested })
             }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use uuid::Uuid;
 
+use super::verdict::{Verdict, VerdictCode};
 use super::{Orq, SlotId, TicketCode, VenueId};
 
 /// Version 1 prefix; the digit after `ENT` is the version.
@@ -248,6 +249,92 @@ pub fn verify_signature(
         .map_err(|_| CodeRefusal::Forged("signature does not match"))
 }
 
+/// The serial a ticket's first code carries; each re-issue bumps it.
+pub const FIRST_SERIAL: u32 = 1;
+
+/// How an org lets tickets be presented at its gates. Set by an admin on the
+/// server, synced to every gate.
+#[derive(
+    utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub struct CodePolicy {
+    /// Only signed `ENT1.` codes admit; a plain code answers SIGNED_CODE_REQUIRED.
+    pub signed_codes_only: bool,
+}
+
+/// How a ticket code reached the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// Typed, or read from a QR code that holds the bare code.
+    Plain(&'a TicketCode),
+    /// A signed code whose key, org and signature were checked already.
+    Signed(&'a TicketClaims),
+}
+
+/// What to do with a code before the ticket rules judge it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screening {
+    /// Judge the ticket (`gate_verdict`).
+    Judge,
+    /// An authentic signed code of a ticket this replica does not have yet.
+    NotSynced,
+    /// Refused for how it was presented, whatever the ticket's state.
+    Refuse(Box<Verdict>),
+}
+
+/// The code's own word, before the ticket rules: `current_serial` is the
+/// ticket's serial as this database knows it (`None`: no such ticket here).
+///
+/// - A plain code is refused when the org takes signed codes only (every
+///   plain code, known ticket or not), and once its ticket's code was
+///   re-issued: a re-issue revokes what was printed before, the bare code
+///   included — else anyone who ever saw the code could still walk in.
+/// - A signed code older than the ticket's serial is revoked. A newer one is
+///   authentic and only means this replica has not synced the re-issue yet.
+pub fn screen_code(
+    presented: Presented<'_>,
+    current_serial: Option<u32>,
+    policy: CodePolicy,
+) -> Screening {
+    let refuse = |code: VerdictCode, message: &str, ticket: &TicketCode| {
+        let mut v = Verdict::refusal(code, message);
+        v.ticket_code = Some(ticket.to_string());
+        Screening::Refuse(Box::new(v))
+    };
+    match presented {
+        Presented::Plain(code) if policy.signed_codes_only => refuse(
+            VerdictCode::SignedCodeRequired,
+            "Plain codes are not accepted here: show the ticket's QR code",
+            code,
+        ),
+        Presented::Plain(code) => match current_serial {
+            Some(serial) if serial > FIRST_SERIAL => refuse(
+                VerdictCode::Revoked,
+                "Code re-issued: only the new QR code admits",
+                code,
+            ),
+            _ => Screening::Judge,
+        },
+        Presented::Signed(claims) => match current_serial {
+            Some(current) if claims.serial < current => refuse(
+                VerdictCode::Revoked,
+                "Code replaced by a newer one",
+                &claims.ticket_code,
+            ),
+            Some(_) => Screening::Judge,
+            None => Screening::NotSynced,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,6 +466,103 @@ mod tests {
                 parse_scanned(plain.as_bytes()),
                 Ok(Scanned::Plain(TicketCode::parse(plain).unwrap()))
             );
+        }
+    }
+
+    /// (presented, serial this database knows, signed-only?) → screening
+    #[test]
+    fn screening_table() {
+        use VerdictCode as V;
+        let code = TicketCode::parse("TKT-2025-ABC123").unwrap();
+        let signed = |serial| TicketClaims { serial, ..claims() };
+        let (s1, s2, s3) = (signed(1), signed(2), signed(3));
+        let plain = Presented::Plain(&code);
+        let only = CodePolicy {
+            signed_codes_only: true,
+        };
+        let any = CodePolicy::default();
+        enum Want {
+            Judge,
+            NotSynced,
+            Refuse(VerdictCode),
+        }
+        let cases: Vec<(&str, Presented, Option<u32>, CodePolicy, Want)> = vec![
+            ("plain, first code", plain, Some(1), any, Want::Judge),
+            ("plain, unknown ticket", plain, None, any, Want::Judge),
+            (
+                "plain after a re-issue",
+                plain,
+                Some(2),
+                any,
+                Want::Refuse(V::Revoked),
+            ),
+            (
+                "plain, signed only",
+                plain,
+                Some(1),
+                only,
+                Want::Refuse(V::SignedCodeRequired),
+            ),
+            (
+                "plain, signed only, unknown",
+                plain,
+                None,
+                only,
+                Want::Refuse(V::SignedCodeRequired),
+            ),
+            (
+                "plain, signed only, re-issued",
+                plain,
+                Some(3),
+                only,
+                Want::Refuse(V::SignedCodeRequired),
+            ),
+            (
+                "signed, current",
+                Presented::Signed(&s2),
+                Some(2),
+                any,
+                Want::Judge,
+            ),
+            (
+                "signed, current, signed only",
+                Presented::Signed(&s1),
+                Some(1),
+                only,
+                Want::Judge,
+            ),
+            (
+                "signed, older serial",
+                Presented::Signed(&s1),
+                Some(2),
+                any,
+                Want::Refuse(V::Revoked),
+            ),
+            (
+                "signed, newer than the replica",
+                Presented::Signed(&s3),
+                Some(2),
+                any,
+                Want::Judge,
+            ),
+            (
+                "signed, not synced",
+                Presented::Signed(&s1),
+                None,
+                only,
+                Want::NotSynced,
+            ),
+        ];
+        for (name, presented, serial, policy, want) in cases {
+            let got = screen_code(presented, serial, policy);
+            match (want, got) {
+                (Want::Judge, Screening::Judge) | (Want::NotSynced, Screening::NotSynced) => {}
+                (Want::Refuse(code), Screening::Refuse(v)) => {
+                    assert_eq!((v.verdict, v.admit), (code, false), "{name}");
+                    assert_eq!(v.ticket_code.as_deref(), Some("TKT-2025-ABC123"), "{name}");
+                }
+                (_, got) => panic!("{name}: {got:?}"),
+            }
         }
     }
 

@@ -48,6 +48,121 @@ pub fn validate_pin(raw: &str) -> Result<&str, DomainError> {
     }
 }
 
+/// The shortest PIN a role may have: whoever can change slots and a gate's
+/// settings (supervisor, admin) needs 6 digits, a million guesses instead
+/// of ten thousand.
+pub fn min_pin_len(role: Role) -> usize {
+    if role.can_manage_slots() {
+        6
+    } else {
+        4
+    }
+}
+
+/// A PIN as `role` may set it.
+pub fn validate_pin_for(role: Role, raw: &str) -> Result<&str, DomainError> {
+    let min = min_pin_len(role);
+    if (min..=8).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(raw)
+    } else {
+        Err(DomainError::invalid(
+            "pin",
+            format!("a {} PIN must be {min} to 8 digits", role.as_str()),
+        ))
+    }
+}
+
+/// Wrong PINs an operator may type before being locked.
+pub const PIN_FREE_ATTEMPTS: u32 = 5;
+/// The first lock, after the fifth wrong PIN; each further one doubles it.
+pub const PIN_FIRST_LOCK_SECS: i64 = 30;
+/// The longest lock: a locked-out operator waits at most this long.
+pub const PIN_MAX_LOCK_SECS: i64 = 15 * 60;
+
+/// One operator's wrong PINs in a row, and the lock they earned (kept in the
+/// database that checks the PIN: the server's, or a gate's replica).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PinAttempts {
+    pub failures: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl PinAttempts {
+    /// How long `failures` wrong PINs in a row lock the operator:
+    /// nothing for the first four, then 30 s, 1 min, 2 min, … up to 15 min.
+    pub fn lock_after(failures: u32) -> Option<chrono::Duration> {
+        let over = failures.checked_sub(PIN_FREE_ATTEMPTS)?;
+        let secs = PIN_FIRST_LOCK_SECS
+            .saturating_mul(1i64.checked_shl(over.min(32)).unwrap_or(i64::MAX))
+            .min(PIN_MAX_LOCK_SECS);
+        Some(chrono::Duration::seconds(secs))
+    }
+
+    /// Starts a PIN check at `now`. Refused with PIN_LOCKED while locked
+    /// (the PIN is not even looked at). Otherwise returns the state to store
+    /// while the PIN is checked: the attempt counts as wrong until it proves
+    /// right, so attempts made in parallel cannot slip past the count.
+    pub fn begin(self, now: DateTime<Utc>) -> Result<PinAttempts, DomainError> {
+        if let Some(until) = self.locked_until.filter(|until| *until > now) {
+            let ms = (until - now).num_milliseconds();
+            return Err(DomainError::PinLocked {
+                locked_until: until,
+                retry_after_secs: u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1),
+            });
+        }
+        let failures = self.failures.saturating_add(1);
+        Ok(PinAttempts {
+            failures,
+            locked_until: Self::lock_after(failures).map(|d| now + d),
+        })
+    }
+}
+
+/// The Argon2id parameters PINs are hashed with: the app's own, fixed here
+/// (not the crate's default, which may change under us).
+pub const PIN_HASH_M_KIB: u32 = 19_456;
+pub const PIN_HASH_T: u32 = 2;
+pub const PIN_HASH_P: u32 = 1;
+/// The most a stored PIN hash may ask for before it is run at all. Hashes
+/// reach gates from the server: a malicious or broken one must not make a
+/// gate spend gigabytes or minutes on a sign-in.
+pub const PIN_HASH_MAX_M_KIB: u32 = 65_536;
+pub const PIN_HASH_MAX_T: u32 = 4;
+pub const PIN_HASH_MAX_P: u32 = 4;
+
+/// What a stored PIN hash (a PHC string) says about how to run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinHashParams<'a> {
+    /// `argon2id`, `argon2i`, …
+    pub algorithm: &'a str,
+    /// Argon2's version, 19 (0x13) for the current one.
+    pub version: Option<u32>,
+    pub m_kib: u32,
+    pub t: u32,
+    pub p: u32,
+}
+
+/// Whether a PIN hash may be run here: Argon2id v19 within the bounds.
+pub fn check_pin_hash(params: &PinHashParams<'_>) -> Result<(), DomainError> {
+    let refuse = |reason| Err(DomainError::PinHashRefused { reason });
+    if params.algorithm != "argon2id" {
+        return refuse("not an Argon2id hash");
+    }
+    if params.version.is_some_and(|v| v != 0x13) {
+        return refuse("unsupported Argon2 version");
+    }
+    if params.m_kib > PIN_HASH_MAX_M_KIB {
+        return refuse("asks for more memory than a gate gives a PIN check");
+    }
+    if params.t > PIN_HASH_MAX_T {
+        return refuse("asks for more passes than a gate gives a PIN check");
+    }
+    if params.p > PIN_HASH_MAX_P {
+        return refuse("asks for more lanes than a gate gives a PIN check");
+    }
+    Ok(())
+}
+
 #[derive(
     utoipa::ToSchema,
     Debug,
@@ -153,6 +268,193 @@ mod tests {
         }
         for bad in ["123", "123456789", "12a4", "", "١٢٣٤"] {
             assert!(validate_pin(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// (role, PIN) → may it be set?
+    #[test]
+    fn pins_by_role() {
+        use Role::*;
+        for (role, pin, ok) in [
+            (Operator, "1234", true),
+            (Operator, "12345678", true),
+            (Supervisor, "1234", false),
+            (Supervisor, "12345", false),
+            (Supervisor, "123456", true),
+            (Supervisor, "12345678", true),
+            (Supervisor, "123456789", false),
+            (Supervisor, "12345a", false),
+            (Admin, "12345", false),
+            (Admin, "654321", true),
+        ] {
+            assert_eq!(validate_pin_for(role, pin).is_ok(), ok, "{role:?} {pin}");
+        }
+    }
+
+    /// failures so far, lock, now → what a new attempt meets.
+    #[test]
+    fn pin_lockout_table() {
+        use chrono::TimeZone;
+        let t = |s: i64| {
+            Utc.with_ymd_and_hms(2025, 12, 1, 9, 0, 0).unwrap() + chrono::Duration::seconds(s)
+        };
+        // (state before, now, Ok(failures, locked until) or Err(retry after s))
+        // Ok(failures, locked until) or Err(retry after s)
+        type Want = Result<(u32, Option<i64>), u64>;
+        let cases: Vec<(PinAttempts, i64, Want)> = vec![
+            (PinAttempts::default(), 0, Ok((1, None))),
+            (
+                PinAttempts {
+                    failures: 3,
+                    locked_until: None,
+                },
+                0,
+                Ok((4, None)),
+            ),
+            // The fifth attempt is counted and locks 30 s (lifted if right).
+            (
+                PinAttempts {
+                    failures: 4,
+                    locked_until: None,
+                },
+                0,
+                Ok((5, Some(30))),
+            ),
+            // Locked: refused without a look at the PIN, rounded up.
+            (
+                PinAttempts {
+                    failures: 5,
+                    locked_until: Some(t(30)),
+                },
+                0,
+                Err(30),
+            ),
+            (
+                PinAttempts {
+                    failures: 5,
+                    locked_until: Some(t(30)),
+                },
+                29,
+                Err(1),
+            ),
+            // Lock over: one more try, and a wrong one doubles the lock.
+            (
+                PinAttempts {
+                    failures: 5,
+                    locked_until: Some(t(30)),
+                },
+                30,
+                Ok((6, Some(90))),
+            ),
+            (
+                PinAttempts {
+                    failures: 6,
+                    locked_until: Some(t(90)),
+                },
+                100,
+                Ok((7, Some(220))),
+            ),
+            // Capped at 15 minutes, however many.
+            (
+                PinAttempts {
+                    failures: 12,
+                    locked_until: None,
+                },
+                0,
+                Ok((13, Some(900))),
+            ),
+            (
+                PinAttempts {
+                    failures: u32::MAX,
+                    locked_until: None,
+                },
+                0,
+                Ok((u32::MAX, Some(900))),
+            ),
+        ];
+        for (i, (before, now, want)) in cases.into_iter().enumerate() {
+            let got = before.begin(t(now));
+            match (got, want) {
+                (Ok(after), Ok((failures, until))) => {
+                    assert_eq!(after.failures, failures, "case {i}");
+                    assert_eq!(after.locked_until, until.map(t), "case {i}");
+                }
+                (
+                    Err(DomainError::PinLocked {
+                        retry_after_secs,
+                        locked_until,
+                    }),
+                    Err(secs),
+                ) => {
+                    assert_eq!(retry_after_secs, secs, "case {i}");
+                    assert_eq!(Some(locked_until), before.locked_until, "case {i}");
+                }
+                (got, _) => panic!("case {i}: {got:?}"),
+            }
+        }
+        assert_eq!(PinAttempts::lock_after(4), None);
+        assert_eq!(
+            PinAttempts::lock_after(5),
+            Some(chrono::Duration::seconds(30))
+        );
+        assert_eq!(
+            PinAttempts::lock_after(8),
+            Some(chrono::Duration::seconds(240))
+        );
+    }
+
+    #[test]
+    fn pin_hash_bounds() {
+        let ours = PinHashParams {
+            algorithm: "argon2id",
+            version: Some(19),
+            m_kib: PIN_HASH_M_KIB,
+            t: PIN_HASH_T,
+            p: PIN_HASH_P,
+        };
+        assert_eq!(check_pin_hash(&ours), Ok(()));
+        let at_bound = PinHashParams {
+            m_kib: PIN_HASH_MAX_M_KIB,
+            t: PIN_HASH_MAX_T,
+            p: PIN_HASH_MAX_P,
+            ..ours.clone()
+        };
+        assert_eq!(check_pin_hash(&at_bound), Ok(()));
+        for bad in [
+            PinHashParams {
+                algorithm: "argon2i",
+                ..ours.clone()
+            },
+            PinHashParams {
+                algorithm: "scrypt",
+                ..ours.clone()
+            },
+            PinHashParams {
+                version: Some(16),
+                ..ours.clone()
+            },
+            PinHashParams {
+                m_kib: PIN_HASH_MAX_M_KIB + 1,
+                ..ours.clone()
+            },
+            PinHashParams {
+                m_kib: u32::MAX,
+                ..ours.clone()
+            },
+            PinHashParams {
+                t: PIN_HASH_MAX_T + 1,
+                ..ours.clone()
+            },
+            PinHashParams {
+                p: PIN_HASH_MAX_P + 1,
+                ..ours.clone()
+            },
+        ] {
+            assert_eq!(
+                check_pin_hash(&bad).unwrap_err().code(),
+                "PIN_HASH_REFUSED",
+                "{bad:?}"
+            );
         }
     }
 

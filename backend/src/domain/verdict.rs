@@ -29,8 +29,11 @@ pub enum VerdictCode {
     Unreadable,
     /// A signed code whose signature, key or organisation does not check out.
     Forged,
-    /// A signed code replaced by a re-issued one.
+    /// A signed code replaced by a re-issued one, or the plain code of a
+    /// ticket whose code was re-issued.
     Revoked,
+    /// The org accepts signed codes only: a plain code is refused.
+    SignedCodeRequired,
     /// A validly signed code for a ticket this replica has not synced yet:
     /// authentic, but the reservation cannot be checked — the operator decides.
     AuthenticNotSynced,
@@ -66,6 +69,7 @@ impl VerdictCode {
             Self::Unreadable => "UNREADABLE",
             Self::Forged => "FORGED",
             Self::Revoked => "REVOKED",
+            Self::SignedCodeRequired => "SIGNED_CODE_REQUIRED",
             Self::AuthenticNotSynced => "AUTHENTIC_NOT_SYNCED",
         }
     }

@@ -51,8 +51,25 @@ fn verdict_in(
 }
 
 impl Store {
-    /// What the gate would say now; changes nothing.
+    /// What the gate would say now to this plain code, typed; changes
+    /// nothing. A plain code is refused first if the org takes signed codes
+    /// only or the ticket's code was re-issued (`domain::signed::screen_code`).
     pub fn validate_ticket(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        self.read(|tx| match super::signing::screen_plain(tx, orq, code)? {
+            Some(refused) => Ok(refused),
+            None => verdict_in(tx, orq, code, gate, now),
+        })
+    }
+
+    /// What the ticket rules say about this ticket now, whatever code it
+    /// would be shown with (the gate's look-up screen); changes nothing.
+    pub fn ticket_verdict(
         &self,
         orq: Orq,
         code: &TicketCode,
@@ -62,7 +79,8 @@ impl Store {
         self.read(|tx| verdict_in(tx, orq, code, gate, now))
     }
 
-    /// Verifies an admissible ticket exactly once: the verdict is computed and
+    /// Verifies an admissible ticket, shown as a plain code, exactly once
+    /// (refused like [`Store::validate_ticket`] first): the verdict is computed and
     /// the verification written in the same write transaction, and the
     /// commit is durable before this returns. A refusal writes nothing and
     /// comes back as `DomainError::Refused` with the verdict's facts.
@@ -76,7 +94,12 @@ impl Store {
     ) -> Result<Verdict> {
         // Stored with millisecond precision; answer with what was stored.
         let now = chrono::SubsecRound::trunc_subsecs(now, 3);
-        self.write(|tx| verify_in(tx, orq, code, operator, gate, now, Admission::ByRules))
+        self.write(|tx| {
+            if let Some(refused) = super::signing::screen_plain(tx, orq, code)? {
+                return Err(DomainError::Refused(Box::new(refused)).into());
+            }
+            verify_in(tx, orq, code, operator, gate, now, Admission::ByRules)
+        })
     }
 }
 

@@ -27,7 +27,7 @@ use rusqlite_migration::{Migrations, M};
 use crate::domain::DomainError;
 
 pub use reservations::ReserveRequest;
-pub use signing::SigningKeyInfo;
+pub use signing::{OrgSettings, SigningKeyInfo};
 pub use slots::{SeedPlan, SeedReport};
 pub use sync::{LocalData, OutboxEntry, Pairing, SyncStatus, DEMO_MARKER_TICKET};
 pub use tickets::{TicketFilter, TicketView};
@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0007_device_settings.sql"),
     include_str!("../../../migrations/0008_verification_overruled.sql"),
     include_str!("../../../migrations/0009_judged_uploads_scoped_feed.sql"),
+    include_str!("../../../migrations/0010_code_policy_pin_lockout.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

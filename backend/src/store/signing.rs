@@ -9,7 +9,9 @@ use super::codec::ts;
 use super::gate::{verify_event, verify_in, Admission};
 use super::tickets::require_ticket;
 use super::{Result, Store, StoreError};
-use crate::domain::signed::{self, CodeRefusal, Scanned, TicketClaims};
+use crate::domain::signed::{
+    self, CodePolicy, CodeRefusal, Presented, Scanned, Screening, TicketClaims,
+};
 use crate::domain::{
     not_synced_verdict, DomainError, Gate, OperatorId, Orq, TicketCode, Verdict, VerdictCode,
 };
@@ -119,6 +121,99 @@ fn refusal_verdict(refusal: CodeRefusal, code: Option<&TicketCode>) -> Verdict {
     let mut v = Verdict::refusal(verdict, message);
     v.ticket_code = code.map(ToString::to_string);
     v
+}
+
+/// The serial of the ticket's current code, if this database has the ticket.
+fn ticket_serial(tx: &Transaction<'_>, orq: Orq, code: &TicketCode) -> Result<Option<u32>> {
+    Ok(tx
+        .prepare_cached("SELECT code_serial FROM tickets WHERE ticket_code = ?1 AND orq = ?2")?
+        .query_row(params![code, orq], |r| r.get(0))
+        .optional()?)
+}
+
+/// How the org lets codes be presented (the default until an admin sets it).
+pub(crate) fn code_policy(tx: &Transaction<'_>, orq: Orq) -> Result<CodePolicy> {
+    Ok(org_settings_in(tx, orq)?.policy())
+}
+
+fn org_settings_in(tx: &Transaction<'_>, orq: Orq) -> Result<OrgSettings> {
+    let row: Option<(bool, super::codec::Ts)> = tx
+        .prepare_cached("SELECT signed_codes_only, updated_at FROM org_settings WHERE orq = ?1")?
+        .query_row([orq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((signed_codes_only, at)) => OrgSettings {
+            orq,
+            signed_codes_only,
+            updated_at: Some(at.0),
+        },
+        None => OrgSettings {
+            orq,
+            signed_codes_only: false,
+            updated_at: None,
+        },
+    })
+}
+
+/// A plain code typed at the server (validate, verify): refused, with the
+/// verdict to show, if the org takes signed codes only or the ticket's code
+/// was re-issued; `None` if the ticket rules judge it.
+pub(crate) fn screen_plain(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+) -> Result<Option<Verdict>> {
+    let serial = ticket_serial(tx, orq, code)?;
+    Ok(
+        match signed::screen_code(Presented::Plain(code), serial, code_policy(tx, orq)?) {
+            Screening::Refuse(v) => Some(*v),
+            Screening::Judge | Screening::NotSynced => None,
+        },
+    )
+}
+
+/// An org's settings as admins see and set them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct OrgSettings {
+    pub orq: Orq,
+    /// Plain ticket codes are refused (SIGNED_CODE_REQUIRED) at every gate
+    /// and on the server; only signed QR codes admit.
+    pub signed_codes_only: bool,
+    /// When an admin last changed them (never: the defaults).
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl OrgSettings {
+    pub fn policy(&self) -> CodePolicy {
+        CodePolicy {
+            signed_codes_only: self.signed_codes_only,
+        }
+    }
+}
+
+impl Store {
+    /// The org's settings (defaults until an admin changes one).
+    pub fn org_settings(&self, orq: Orq) -> Result<OrgSettings> {
+        self.read(|tx| org_settings_in(tx, orq))
+    }
+
+    /// Turns "signed codes only" on or off for the org; gates follow with
+    /// their next sync.
+    pub fn set_signed_codes_only(
+        &self,
+        orq: Orq,
+        on: bool,
+        now: DateTime<Utc>,
+    ) -> Result<OrgSettings> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO org_settings (orq, signed_codes_only, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (orq) DO UPDATE SET signed_codes_only = excluded.signed_codes_only, updated_at = excluded.updated_at",
+                params![orq, on, ts(now)],
+            )?;
+            org_settings_in(tx, orq)
+        })
+    }
 }
 
 impl Store {
@@ -278,64 +373,66 @@ impl Store {
     }
 
     /// Checks what a scanner read before any ticket rule: readable, signed by
-    /// a known key, not revoked, and a ticket this replica has.
+    /// a known key, not revoked, presented as the org allows (`screen_code`),
+    /// and a ticket this replica has.
     fn screen(&self, orq: Orq, raw: &[u8], now: DateTime<Utc>) -> Result<Screened> {
         let scanned = match signed::parse_scanned(raw) {
             Ok(s) => s,
             Err(refusal) => return Ok(Screened::Refused(Box::new(refusal_verdict(refusal, None)))),
         };
-        let Scanned::Signed {
-            claims,
-            message,
-            signature,
-        } = &scanned
-        else {
-            return Ok(Screened::Code(scanned.ticket_code().clone()));
-        };
         self.read(|tx| {
-            if let Err(refusal) = check_key(tx, orq, claims, message, signature)? {
-                return Ok(Screened::Refused(Box::new(refusal_verdict(
-                    refusal,
-                    Some(&claims.ticket_code),
-                ))));
-            }
-            let serial: Option<u32> = tx
-                .query_row(
-                    "SELECT code_serial FROM tickets WHERE ticket_code = ?1 AND orq = ?2",
-                    params![claims.ticket_code, orq],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(match serial {
-                Some(current) if current != claims.serial => {
-                    let mut v =
-                        Verdict::refusal(VerdictCode::Revoked, "Code replaced by a newer one");
-                    v.ticket_code = Some(claims.ticket_code.to_string());
-                    Screened::Refused(Box::new(v))
-                }
-                Some(_) => Screened::Code(claims.ticket_code.clone()),
-                // Authentic, but this replica has no such ticket yet — unless
-                // an operator here already let its holder in.
-                None => match admitted_not_synced(tx, orq, &claims.ticket_code)? {
-                    Some((at, by)) => {
-                        let mut v =
-                            Verdict::refusal(VerdictCode::AlreadyVerified, "Already verified");
-                        v.ticket_code = Some(claims.ticket_code.to_string());
-                        v.verified_at = Some(at);
-                        v.verified_by = by;
-                        Screened::Refused(Box::new(v))
+            let (presented, claims) = match &scanned {
+                Scanned::Plain(code) => (Presented::Plain(code), None),
+                Scanned::Signed {
+                    claims,
+                    message,
+                    signature,
+                } => {
+                    if let Err(refusal) = check_key(tx, orq, claims, message, signature)? {
+                        return Ok(Screened::Refused(Box::new(refusal_verdict(
+                            refusal,
+                            Some(&claims.ticket_code),
+                        ))));
                     }
-                    // The code's own validity window still counts.
-                    None => {
-                        let v = not_synced_verdict(claims, now);
-                        if v.verdict.needs_operator_decision() {
-                            Screened::NotSynced(Box::new(v))
-                        } else {
-                            Screened::Refused(Box::new(v))
+                    (Presented::Signed(claims), Some(claims))
+                }
+            };
+            let code = scanned.ticket_code();
+            let serial = ticket_serial(tx, orq, code)?;
+            Ok(
+                match (
+                    signed::screen_code(presented, serial, code_policy(tx, orq)?),
+                    claims,
+                ) {
+                    (Screening::Refuse(v), _) => Screened::Refused(v),
+                    (Screening::NotSynced, Some(claims)) => {
+                        // Authentic, but this replica has no such ticket yet —
+                        // unless an operator here already let its holder in.
+                        match admitted_not_synced(tx, orq, &claims.ticket_code)? {
+                            Some((at, by)) => {
+                                let mut v = Verdict::refusal(
+                                    VerdictCode::AlreadyVerified,
+                                    "Already verified",
+                                );
+                                v.ticket_code = Some(claims.ticket_code.to_string());
+                                v.verified_at = Some(at);
+                                v.verified_by = by;
+                                Screened::Refused(Box::new(v))
+                            }
+                            // The code's own validity window still counts.
+                            None => {
+                                let v = not_synced_verdict(claims, now);
+                                if v.verdict.needs_operator_decision() {
+                                    Screened::NotSynced(Box::new(v))
+                                } else {
+                                    Screened::Refused(Box::new(v))
+                                }
+                            }
                         }
                     }
+                    (Screening::Judge | Screening::NotSynced, _) => Screened::Code(code.clone()),
                 },
-            })
+            )
         })
     }
 

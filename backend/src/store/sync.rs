@@ -54,6 +54,12 @@ const ENTITIES: &[Entity] = &[
         blobs: &[],
     },
     Entity {
+        table: "org_settings",
+        key: "orq",
+        columns: &["orq", "signed_codes_only", "updated_at"],
+        blobs: &[],
+    },
+    Entity {
         table: "signing_keys",
         key: "kid",
         columns: &["kid", "orq", "public_key", "created_at", "retired_at"],

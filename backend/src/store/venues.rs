@@ -6,9 +6,13 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::codec::{self, ts, OPERATOR_COLUMNS, VENUE_COLUMNS};
 use super::{Result, Store};
 use crate::domain::{
-    venue::{parse_timezone, validate_name},
+    venue::{
+        check_pin_hash, parse_timezone, validate_name, validate_pin_for, PinAttempts,
+        PinHashParams, PIN_HASH_M_KIB, PIN_HASH_P, PIN_HASH_T,
+    },
     DomainError, Operator, OperatorId, Orq, Role, Venue, VenueId,
 };
+use argon2::password_hash::PasswordHash;
 
 pub(crate) fn load_venue(tx: &Transaction<'_>, orq: Orq, id: VenueId) -> Result<Option<Venue>> {
     Ok(tx
@@ -74,7 +78,6 @@ impl Store {
         pin: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Operator> {
-        let pin_hash = pin.map(hash_pin).transpose()?;
         if role == Role::Customer {
             return Err(DomainError::invalid(
                 "role",
@@ -82,6 +85,7 @@ impl Store {
             )
             .into());
         }
+        let pin_hash = pin.map(|pin| hash_pin(role, pin)).transpose()?;
         let display_name = validate_name("display_name", display_name)?;
         self.write(|tx| {
             tx.execute(
@@ -123,41 +127,169 @@ impl Store {
     }
 }
 
-fn hash_pin(pin: &str) -> Result<String> {
+/// Argon2id with the app's own parameters (`domain::venue::PIN_HASH_*`).
+fn argon2_ours() -> Result<argon2::Argon2<'static>> {
+    let params = argon2::Params::new(PIN_HASH_M_KIB, PIN_HASH_T, PIN_HASH_P, None)
+        .map_err(|e| super::StoreError::Randomness(e.to_string()))?;
+    Ok(argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params,
+    ))
+}
+
+fn hash_pin(role: Role, pin: &str) -> Result<String> {
     use argon2::password_hash::{PasswordHasher, SaltString};
-    let pin = crate::domain::venue::validate_pin(pin)?;
+    let pin = validate_pin_for(role, pin)?;
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| super::StoreError::Randomness(e.to_string()))?;
     let salt =
         SaltString::encode_b64(&salt).map_err(|e| super::StoreError::Randomness(e.to_string()))?;
-    Ok(argon2::Argon2::default()
+    Ok(argon2_ours()?
         .hash_password(pin.as_bytes(), &salt)
         .map_err(|e| super::StoreError::Randomness(e.to_string()))?
         .to_string())
 }
 
+/// A stored PIN hash, parsed, if it is one this app runs: Argon2id within
+/// the bounds of `domain::venue::check_pin_hash`. A synced hash asking for
+/// more is refused before any work is done on it.
+fn runnable_hash(stored: &str) -> std::result::Result<PasswordHash<'_>, DomainError> {
+    let refused = |reason| DomainError::PinHashRefused { reason };
+    let hash = PasswordHash::new(stored).map_err(|_| refused("not a PHC string"))?;
+    let params = argon2::Params::try_from(&hash).map_err(|_| refused("bad Argon2 parameters"))?;
+    check_pin_hash(&PinHashParams {
+        algorithm: hash.algorithm.as_str(),
+        version: hash.version,
+        m_kib: params.m_cost(),
+        t: params.t_cost(),
+        p: params.p_cost(),
+    })?;
+    Ok(hash)
+}
+
+fn load_operator(tx: &Transaction<'_>, orq: Orq, id: OperatorId) -> Result<Option<Operator>> {
+    Ok(tx
+        .prepare_cached(&format!(
+            "SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?1 AND orq = ?2"
+        ))?
+        .query_row(params![id, orq], codec::operator)
+        .optional()?)
+}
+
+fn load_attempts(tx: &Transaction<'_>, orq: Orq, id: OperatorId) -> Result<PinAttempts> {
+    let row: Option<(u32, Option<codec::Ts>)> = tx
+        .prepare_cached(
+            "SELECT failures, locked_until FROM pin_attempts WHERE orq = ?1 AND operator_id = ?2",
+        )?
+        .query_row(params![orq, id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(
+        row.map_or_else(PinAttempts::default, |(failures, until)| PinAttempts {
+            failures,
+            locked_until: until.map(|t| t.0),
+        }),
+    )
+}
+
 impl Store {
     /// The operator, if `pin` is theirs. Wrong PIN, unknown operator and an
     /// operator without a PIN all answer the same `WRONG_PIN`.
-    pub fn check_operator_pin(&self, orq: Orq, id: OperatorId, pin: &str) -> Result<Operator> {
-        use argon2::password_hash::{PasswordHash, PasswordVerifier};
-        let operator = self.get_operator(orq, id).map_err(|e| match e.code() {
-            "NOT_FOUND" => DomainError::WrongPin.into(),
-            _ => e,
-        })?;
-        let ok = operator
-            .pin_hash
-            .as_deref()
-            .and_then(|h| PasswordHash::new(h).ok())
-            .is_some_and(|h| {
-                argon2::Argon2::default()
-                    .verify_password(pin.as_bytes(), &h)
-                    .is_ok()
-            });
-        if ok {
+    ///
+    /// Wrong PINs lock the operator (`domain::venue::PinAttempts`): while
+    /// locked, `PIN_LOCKED` answers without the PIN being checked. The count
+    /// lives in this database — the server's (shared by its instances) or
+    /// the gate's replica (kept across restarts) — and each attempt is
+    /// counted before its PIN is checked, so parallel guesses cannot pass it.
+    /// A supervisor's PIN shorter than 6 digits is wrong whatever is stored.
+    pub fn check_operator_pin(
+        &self,
+        orq: Orq,
+        id: OperatorId,
+        pin: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Operator> {
+        use argon2::password_hash::PasswordVerifier;
+        let operator = self.write(|tx| {
+            let operator = load_operator(tx, orq, id)?.ok_or(DomainError::WrongPin)?;
+            let next = load_attempts(tx, orq, id)?.begin(now)?;
+            if let Some(stored) = &operator.pin_hash {
+                runnable_hash(stored)?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO pin_attempts (orq, operator_id, failures, locked_until, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (orq, operator_id) DO UPDATE SET failures = excluded.failures, \
+                 locked_until = excluded.locked_until, updated_at = excluded.updated_at",
+            )?
+            .execute(params![orq, id, next.failures, next.locked_until.map(ts), ts(now)])?;
             Ok(operator)
-        } else {
-            Err(DomainError::WrongPin.into())
+        })?;
+        // Argon2, slow on purpose: outside the write transaction.
+        let right = validate_pin_for(operator.role, pin).is_ok()
+            && match operator.pin_hash.as_deref().map(runnable_hash) {
+                Some(Ok(hash)) => argon2_ours()?
+                    .verify_password(pin.as_bytes(), &hash)
+                    .is_ok(),
+                Some(Err(refused)) => return Err(refused.into()),
+                None => false,
+            };
+        if !right {
+            return Err(DomainError::WrongPin.into());
         }
+        self.write(|tx| {
+            tx.prepare_cached("DELETE FROM pin_attempts WHERE orq = ?1 AND operator_id = ?2")?
+                .execute(params![orq, id])?;
+            Ok(())
+        })?;
+        Ok(operator)
+    }
+
+    /// Operators of the org locked by wrong PINs at `now`, and until when.
+    pub fn pin_locks(
+        &self,
+        orq: Orq,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(OperatorId, DateTime<Utc>)>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT operator_id, locked_until FROM pin_attempts WHERE orq = ?1 AND locked_until IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([orq], |r| Ok((OperatorId(r.get(0)?), r.get::<_, codec::Ts>(1)?.0)))?;
+            let mut locked = Vec::new();
+            for row in rows {
+                let (id, until) = row?;
+                if until > now {
+                    locked.push((id, until));
+                }
+            }
+            Ok(locked)
+        })
+    }
+
+    /// Sets an operator's PIN (as their role requires) and lifts their lock.
+    pub fn set_operator_pin(
+        &self,
+        orq: Orq,
+        id: OperatorId,
+        pin: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Operator> {
+        let role = self.get_operator(orq, id)?.role;
+        let hash = hash_pin(role, pin)?;
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE operators SET pin_hash = ?1, updated_at = ?2 WHERE id = ?3 AND orq = ?4 AND role = ?5",
+                params![hash, ts(now), id, orq, role],
+            )?;
+            if n == 0 {
+                // Its role changed meanwhile: the PIN was validated for another.
+                return Err(DomainError::NotFound { entity: "operator" }.into());
+            }
+            tx.execute(
+                "DELETE FROM pin_attempts WHERE orq = ?1 AND operator_id = ?2",
+                params![orq, id],
+            )?;
+            require_operator(tx, orq, id)
+        })
     }
 }

@@ -165,6 +165,7 @@ fn operator_view(o: &Operator) -> OperatorView {
         display_name: o.display_name.clone(),
         role: o.role.as_str().to_string(),
         is_supervisor: o.role.can_manage_slots(),
+        locked_secs: None,
     }
 }
 
@@ -188,13 +189,24 @@ impl GateService {
     }
 
     /// Signs `operator_id` in without a PIN: `--operator` on gate PCs set up
-    /// by script.
+    /// by script. Never a supervisor (or admin): whoever can change slots
+    /// and the gate's settings types their PIN.
     pub fn start_session(&self, operator_id: i64) -> Result<OperatorView, CommandError> {
         // Held until the session is set: a pairing cannot slip in between.
         let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
         let operator = self
             .store
             .get_operator(scope.orq, OperatorId(operator_id))?;
+        if operator.role.can_manage_slots() {
+            return Err(CommandError::new(
+                "PIN_REQUIRED",
+                format!(
+                    "{} is a {}: a supervisor signs in with a PIN, never at start",
+                    operator.display_name,
+                    operator.role.as_str()
+                ),
+            ));
+        }
         let view = operator_view(&operator);
         *self.lock_session() = Some(Session {
             operator,
@@ -297,15 +309,17 @@ impl GateService {
         Ok(s.operator.clone())
     }
 
-    /// PIN sign-in against the replica's operators: works offline.
+    /// PIN sign-in against the replica's operators: works offline. Wrong
+    /// PINs lock the operator (PIN_LOCKED with `retry_after_secs`); the count
+    /// is kept in the replica, so restarting the app does not reset it.
     pub fn sign_in(&self, operator_id: i64, pin: &str) -> Result<OperatorView, CommandError> {
         // The PIN check (Argon2, slow on purpose) runs without the lock; the
         // session is set only if no pairing happened meanwhile — else the
         // demo's operator could stay signed in on the venue's data.
         let before = self.scope();
-        let operator = self
-            .store
-            .check_operator_pin(before.orq, OperatorId(operator_id), pin)?;
+        let operator =
+            self.store
+                .check_operator_pin(before.orq, OperatorId(operator_id), pin, Utc::now())?;
         let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
         if scope.pairing != before.pairing {
             return Err(CommandError::new(
@@ -509,7 +523,7 @@ impl GateService {
         found
             .into_iter()
             .map(|v| {
-                let verdict = self.store.validate_ticket(
+                let verdict = self.store.ticket_verdict(
                     orq,
                     &v.ticket.ticket_code,
                     &self.rules(),
@@ -596,14 +610,24 @@ impl GateService {
         })
     }
 
-    /// Operators who may sign in here (for the sign-in screen).
+    /// Operators who may sign in here (for the sign-in screen), with how
+    /// long each one locked by wrong PINs still waits.
     pub fn operators(&self) -> Result<Vec<OperatorView>, CommandError> {
+        let orq = self.orq();
+        let now = Utc::now();
+        let locks = self.store.pin_locks(orq, now)?;
         Ok(self
             .store
-            .list_operators(self.orq())?
+            .list_operators(orq)?
             .iter()
             .filter(|o| o.role != Role::Customer)
-            .map(operator_view)
+            .map(|o| OperatorView {
+                locked_secs: locks.iter().find(|(id, _)| *id == o.id).map(|(_, until)| {
+                    let ms = (*until - now).num_milliseconds().max(0);
+                    u32::try_from((ms + 999) / 1000).unwrap_or(u32::MAX)
+                }),
+                ..operator_view(o)
+            })
             .collect())
     }
 }
@@ -792,6 +816,114 @@ mod tests {
         assert!(gate.current_operator().is_none());
     }
 
+    /// Five wrong PINs lock the operator at the kiosk, offline; the lock is
+    /// in the replica, so restarting the app (a new GateService on the same
+    /// file) does not lift it, and the sign-in screen shows the countdown.
+    #[test]
+    fn wrong_pins_lock_the_kiosk_across_a_restart() {
+        let (dir, gate) = demo_gate(None, Duration::from_secs(60));
+        for i in 1..=5 {
+            assert_eq!(
+                gate.sign_in(1, "0000").unwrap_err().code,
+                "WRONG_PIN",
+                "attempt {i}"
+            );
+        }
+        let locked = gate.sign_in(1, entrada::demo::OPERATOR_PIN).unwrap_err();
+        assert_eq!(locked.code, "PIN_LOCKED");
+        let secs = locked.retry_after_secs.unwrap();
+        assert!((1..=30).contains(&secs), "{secs}");
+        let shown = |g: &GateService, id: i64| {
+            g.operators()
+                .unwrap()
+                .into_iter()
+                .find(|o| o.id == id)
+                .unwrap()
+                .locked_secs
+        };
+        assert!(shown(&gate, 1).is_some_and(|s| (1..=30).contains(&s)));
+        assert_eq!(shown(&gate, 2), None);
+        drop(gate);
+
+        let store = Arc::new(Store::open(dir.path().join("gate.db")).unwrap());
+        let settings = GateSettings {
+            auto_lock: Duration::from_secs(60),
+            kiosk: false,
+            camera: CameraChoice::Auto,
+            fixed: Vec::new(),
+        };
+        let restarted = GateService::new(store, settings).unwrap();
+        assert!(shown(&restarted, 1).is_some());
+        assert_eq!(
+            restarted
+                .sign_in(1, entrada::demo::OPERATOR_PIN)
+                .unwrap_err()
+                .code,
+            "PIN_LOCKED"
+        );
+        assert!(restarted.current_operator().is_none());
+        // Another operator signs in as usual.
+        restarted.sign_in(2, entrada::demo::SUPERVISOR_PIN).unwrap();
+    }
+
+    /// `ENTRADA_OPERATOR` / `--operator` signs in without a PIN: never a
+    /// supervisor.
+    #[test]
+    fn a_supervisor_is_never_signed_in_without_a_pin() {
+        let (_dir, gate) = demo_gate(None, Duration::from_secs(60));
+        let refused = gate.start_session(2).unwrap_err();
+        assert_eq!(refused.code, "PIN_REQUIRED");
+        assert!(gate.current_operator().is_none());
+        assert_eq!(gate.start_session(1).unwrap().id, 1);
+    }
+
+    /// The kiosk refuses a re-issued ticket's plain code, and every plain
+    /// code once the org takes signed codes only.
+    #[test]
+    fn plain_codes_at_the_kiosk_follow_reissues_and_the_org_policy() {
+        let (_dir, gate) = demo_gate(Some(1), Duration::from_secs(60));
+        let store = gate.store().clone();
+        let code = |c: &str| entrada::domain::TicketCode::parse(c).unwrap();
+        let fresh = store
+            .reissue_code(Orq(1), &code("DEMO-ADMIT"), Utc::now())
+            .unwrap();
+        let revoked = gate.scan("DEMO-ADMIT", ScanSource::Manual).unwrap();
+        assert_eq!(
+            (revoked.verdict.tone, revoked.verdict.verdict.as_str()),
+            (Tone::Refuse, "REVOKED")
+        );
+        store
+            .set_signed_codes_only(Orq(1), true, Utc::now())
+            .unwrap();
+        let plain = gate.scan("DEMO-ADMIT-2", ScanSource::Wedge).unwrap();
+        assert_eq!(
+            (plain.verdict.tone, plain.verdict.verdict.as_str()),
+            (Tone::Refuse, "SIGNED_CODE_REQUIRED")
+        );
+        // The look-up screen still tells the ticket's state.
+        assert_eq!(
+            gate.lookup("DEMO-ADMIT-2").unwrap()[0].gate_verdict,
+            "ADMIT"
+        );
+        let signed = store
+            .signed_code(Orq(1), &code("DEMO-ADMIT-2"), Utc::now())
+            .unwrap();
+        assert_eq!(
+            gate.scan(&signed, ScanSource::Camera)
+                .unwrap()
+                .verdict
+                .verdict,
+            "ADMIT"
+        );
+        assert_eq!(
+            gate.scan(&fresh, ScanSource::Camera)
+                .unwrap()
+                .verdict
+                .verdict,
+            "ADMIT"
+        );
+    }
+
     #[test]
     fn the_session_locks_after_inactivity() {
         let (_dir, gate) = demo_gate(Some(1), Duration::from_millis(150));
@@ -829,7 +961,7 @@ mod tests {
                 .code,
             "FORBIDDEN"
         );
-        gate.sign_in(2, "4321").unwrap();
+        gate.sign_in(2, entrada::demo::SUPERVISOR_PIN).unwrap();
         let changed = gate.change_slot(&all_day.id, Some(60), None).unwrap();
         assert_eq!(changed.total_capacity, 60);
         let err = gate.change_slot(&all_day.id, Some(1), None).unwrap_err();
@@ -942,7 +1074,7 @@ mod tests {
         ] {
             assert_eq!(code, "FORBIDDEN");
         }
-        gate.sign_in(2, "4321").unwrap();
+        gate.sign_in(2, entrada::demo::SUPERVISOR_PIN).unwrap();
         let view = gate
             .settings_view(|| Ok(vec![(0, "USB Camera".into())]))
             .unwrap();

@@ -101,6 +101,9 @@ pub struct OperatorView {
     /// operator, supervisor or admin
     pub role: String,
     pub is_supervisor: bool,
+    /// Locked by wrong PINs for this many more seconds (the sign-in screen
+    /// counts down; the lock is kept in the replica, across restarts).
+    pub locked_secs: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -234,23 +237,31 @@ pub struct PairOutcome {
 pub struct CommandError {
     pub code: String,
     pub message: String,
+    /// PIN_LOCKED: seconds until this operator may try a PIN again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub retry_after_secs: Option<u32>,
 }
 
 impl From<entrada::store::StoreError> for CommandError {
     fn from(e: entrada::store::StoreError) -> Self {
-        Self {
-            code: e.code().to_string(),
-            message: e.to_string(),
+        match e {
+            entrada::store::StoreError::Domain(e) => e.into(),
+            e => Self::new(e.code(), e.to_string()),
         }
     }
 }
 
 impl From<entrada::domain::DomainError> for CommandError {
     fn from(e: entrada::domain::DomainError) -> Self {
-        Self {
-            code: e.code().to_string(),
-            message: e.to_string(),
+        let mut out = Self::new(e.code(), e.to_string());
+        if let entrada::domain::DomainError::PinLocked {
+            retry_after_secs, ..
+        } = e
+        {
+            out.retry_after_secs = Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX));
         }
+        out
     }
 }
 
@@ -259,6 +270,7 @@ impl CommandError {
         Self {
             code: code.to_string(),
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 }
@@ -285,6 +297,7 @@ mod bindings {
         CommandError::export_all(&cfg).unwrap();
         SettingsView::export_all(&cfg).unwrap();
         PairOutcome::export_all(&cfg).unwrap();
+        OperatorView::export_all(&cfg).unwrap();
         assert!(dir.join("ScanOutcome.ts").exists());
     }
 }

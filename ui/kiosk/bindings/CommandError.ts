@@ -3,4 +3,8 @@
 /**
  * Every command error: a stable code and a message for the screen.
  */
-export type CommandError = { code: string, message: string, };
+export type CommandError = { code: string, message: string, 
+/**
+ * PIN_LOCKED: seconds until this operator may try a PIN again.
+ */
+retry_after_secs?: number, };

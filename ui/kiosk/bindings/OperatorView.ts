@@ -4,4 +4,9 @@ export type OperatorView = { id: number, display_name: string,
 /**
  * operator, supervisor or admin
  */
-role: string, is_supervisor: boolean, };
+role: string, is_supervisor: boolean, 
+/**
+ * Locked by wrong PINs for this many more seconds (the sign-in screen
+ * counts down; the lock is kept in the replica, across restarts).
+ */
+locked_secs: number | null, };
