@@ -243,7 +243,7 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
 
     // Another org's token cannot take this replica over; it stays paired.
     let e = link
-        .pair(&server.url, &server.other_org_token)
+        .pair(&server.url, &server.other_org_token, None)
         .await
         .unwrap_err();
     assert_eq!(e.code, "INVALID_INPUT", "{}", e.message);
