@@ -65,7 +65,8 @@ enum Command {
     Sync {
         #[command(flatten)]
         db: DbArg,
-        /// Server base URL, e.g. http://127.0.0.1:8080 (needed the first time)
+        /// Server base URL, e.g. https://gate-server.example:8443 (needed the first time);
+        /// plain http:// only to this machine unless --allow-http
         #[arg(long, env = "ENTRADA_SERVER")]
         server: Option<String>,
         /// Device token from `entrada device add` (needed the first time)
@@ -83,6 +84,8 @@ enum Command {
         /// Changes per page
         #[arg(long, default_value_t = 2000)]
         page_size: u32,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
     /// Fill a database with a ready-to-use demo (two orgs, venues, 90 days of slots, tickets in every state)
     Demo {
@@ -92,6 +95,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How a gate trusts its server.
+#[derive(Args, Clone)]
+struct TrustArgs {
+    /// PEM file with the certificate of the venue's own CA, trusted besides the public ones
+    #[arg(long, env = "ENTRADA_CA_CERT", value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
+    /// Accept a plain http:// server that is not on this machine (traffic readable and
+    /// changeable by anyone on the network)
+    #[arg(long, env = "ENTRADA_ALLOW_HTTP")]
+    allow_http: bool,
+}
+
+impl TrustArgs {
+    fn transport(&self) -> anyhow::Result<entrada::sync::client::Transport> {
+        let ca_cert_pem = match &self.ca_cert {
+            Some(path) => {
+                Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+            }
+            None => None,
+        };
+        Ok(entrada::sync::client::Transport {
+            ca_cert_pem,
+            allow_http: self.allow_http,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -130,7 +160,8 @@ enum TicketCommand {
         #[arg(long, value_name = "FILE.png|FILE.svg")]
         out: PathBuf,
     },
-    /// Render the QR images of many tickets into a folder (one CODE.png each)
+    /// Render the QR images of many tickets into a folder (one CODE.png each; a code with
+    /// characters other than A-Z a-z 0-9 - _ gets a safe name plus a short hash)
     ExportQr {
         #[command(flatten)]
         db: DbArg,
@@ -208,7 +239,8 @@ enum GateCommand {
 /// `--config` file, then the defaults.
 #[derive(Args)]
 struct ServeArgs {
-    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, early_grace_minutes, late_grace_minutes
+    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, early_grace_minutes,
+    /// late_grace_minutes, tls_cert, tls_key
     #[arg(long, env = "ENTRADA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// SQLite database file (created if missing)
@@ -229,6 +261,22 @@ struct ServeArgs {
     /// How late after its slot a holder may still enter, in minutes [default: 30]
     #[arg(long, env = "ENTRADA_LATE_GRACE_MINUTES")]
     late_grace_minutes: Option<i64>,
+    /// Serve HTTPS with this certificate chain (PEM: the server's certificate first)
+    #[arg(
+        long,
+        env = "ENTRADA_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM)
+    #[arg(
+        long,
+        env = "ENTRADA_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
     /// Fill the database with the demo data set first (as `entrada demo`)
     #[arg(long)]
     demo: bool,
@@ -243,6 +291,8 @@ struct ServeFile {
     lookups_per_minute: Option<u32>,
     early_grace_minutes: Option<i64>,
     late_grace_minutes: Option<i64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 struct ServeSettings {
@@ -251,6 +301,8 @@ struct ServeSettings {
     ui_dir: PathBuf,
     lookups_per_minute: u32,
     gate: entrada::domain::Gate,
+    /// Certificate chain and key files, when serving HTTPS.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl ServeArgs {
@@ -271,7 +323,16 @@ impl ServeArgs {
             );
             Ok(chrono::Duration::minutes(m))
         };
+        let tls = match (
+            self.tls_cert.clone().or(file.tls_cert),
+            self.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!("HTTPS needs both a certificate (tls_cert) and its key (tls_key)"),
+        };
         Ok(ServeSettings {
+            tls,
             db: self
                 .db
                 .clone()
@@ -511,6 +572,7 @@ fn main() -> anyhow::Result<()> {
                 ui_dir,
                 lookups_per_minute,
                 gate,
+                tls,
             } = args.resolve()?;
             let demo = args.demo;
             let db = DbArg { db };
@@ -525,11 +587,33 @@ fn main() -> anyhow::Result<()> {
             let app = entrada::api::router(state, Some(ui_dir));
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
+                let tls = match &tls {
+                    Some((cert, key)) => {
+                        let read = |p: &PathBuf| {
+                            std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+                        };
+                        let config = entrada::api::TlsConfig::from_pem(read(cert)?, read(key)?)
+                            .await
+                            .with_context(|| {
+                                format!(
+                                    "TLS certificate {} with key {}",
+                                    cert.display(),
+                                    key.display()
+                                )
+                            })?;
+                        Some(config)
+                    }
+                    None => None,
+                };
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
-                tracing::info!(address = %listener.local_addr()?, db = %db.db.display(), "entrada serve ready");
-                entrada::api::serve(listener, app).await?;
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                tracing::info!(address = %listener.local_addr()?, scheme, db = %db.db.display(), "entrada serve ready");
+                match tls {
+                    Some(tls) => entrada::api::serve_tls(listener, app, tls).await?,
+                    None => entrada::api::serve(listener, app).await?,
+                }
                 anyhow::Ok(())
             })?;
         }
@@ -597,6 +681,7 @@ fn main() -> anyhow::Result<()> {
             format,
         }) => {
             let store = open(&db)?;
+            entrada::qr::file_name("T", &format)?;
             std::fs::create_dir_all(&out_dir)?;
             let bar = progress_bar(limit.into(), "rendering QR codes");
             let (mut after, mut done) = (None, 0u32);
@@ -611,8 +696,10 @@ fn main() -> anyhow::Result<()> {
                 after = Some(last.ticket_code.clone());
                 for t in &page {
                     let signed = store.signed_code(Orq(orq), &t.ticket_code, now)?;
-                    let path = out_dir.join(format!("{}.{format}", t.ticket_code));
-                    entrada::qr::write(&signed, &path).map_err(|e| anyhow::anyhow!(e))?;
+                    // A name made from the code: never a path out of --out-dir.
+                    let name = entrada::qr::file_name(t.ticket_code.as_str(), &format)?;
+                    entrada::qr::write(&signed, &out_dir.join(name))
+                        .map_err(|e| anyhow::anyhow!(e))?;
                     bar.inc(1);
                 }
                 done += page.len() as u32;
@@ -701,10 +788,14 @@ fn main() -> anyhow::Result<()> {
             watch,
             interval,
             page_size,
+            trust,
         } => {
             let store = std::sync::Arc::new(open(&db)?);
-            let engine =
-                entrada::sync::client::SyncEngine::new(store.clone()).with_page_size(page_size);
+            let engine = entrada::sync::client::SyncEngine::with_transport(
+                store.clone(),
+                trust.transport()?,
+            )?
+            .with_page_size(page_size);
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 // --server/--token pair an unpaired database, and re-pair a
@@ -713,7 +804,7 @@ fn main() -> anyhow::Result<()> {
                 let changed = |p: &entrada::store::Pairing| {
                     server
                         .as_deref()
-                        .is_some_and(|s| s.trim_end_matches('/') != p.server_url)
+                        .is_some_and(|s| s.trim().trim_end_matches('/') != p.server_url)
                         || token.as_deref().is_some_and(|t| t != p.token)
                 };
                 if pairing.as_ref().is_none_or(changed) {

@@ -125,8 +125,9 @@ pub async fn pair_device(
     link: State<'_, Arc<DeviceLink>>,
     server_url: String,
     token: String,
+    ca_cert: Option<String>,
 ) -> Result<PairOutcome, CommandError> {
-    link.pair(&server_url, &token).await
+    link.pair(&server_url, &token, ca_cert.as_deref()).await
 }
 
 #[tauri::command(async)]

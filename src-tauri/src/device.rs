@@ -5,7 +5,8 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use entrada::sync::client::{server_base, SyncEngine, SyncError};
+use entrada::store::{Store, StoreError};
+use entrada::sync::client::{server_base, SyncEngine, SyncError, Transport};
 
 use crate::gate::views::{CommandError, PairOutcome, SyncView};
 use crate::gate::GateService;
@@ -21,20 +22,55 @@ pub struct DeviceLink {
     on_round: Arc<OnceLock<OnRound>>,
 }
 
-/// Sync failures in the settings screen's words, with stable codes.
+/// Sync failures in the settings screen's words, with stable codes
+/// (`INSECURE_SERVER_URL` for a plain http:// server on the network,
+/// `TLS_CERTIFICATE_REFUSED` for a certificate no trusted CA signed).
 pub fn sync_error(e: SyncError) -> CommandError {
-    let code = match &e {
-        SyncError::Network(_) => "SERVER_UNREACHABLE",
-        SyncError::Unauthorized => "TOKEN_REFUSED",
-        SyncError::Server { .. } => "SERVER_ERROR",
-        SyncError::InvalidUrl(_) => "INVALID_URL",
-        SyncError::NotPaired => "NOT_PAIRED",
-        SyncError::Store(_) => "",
-    };
     match e {
         SyncError::Store(s) => s.into(),
-        e => CommandError::new(code, e.to_string()),
+        e => CommandError::new(e.code(), e.to_string()),
     }
+}
+
+/// Where the CA certificate given on the settings screen or by `--ca-cert`
+/// is kept (PEM), so the gate trusts its server after a restart.
+pub const CA_CERT_KEY: &str = "server_ca_cert";
+
+/// The CA field: PEM text as pasted, or the path of a PEM file on this computer.
+pub fn read_ca_cert(field: &str) -> Result<Vec<u8>, CommandError> {
+    let field = field.trim();
+    if field.starts_with("-----BEGIN") {
+        return Ok(field.as_bytes().to_vec());
+    }
+    std::fs::read(field).map_err(|e| {
+        CommandError::new(
+            "INVALID_CA_CERT",
+            format!("cannot read the CA certificate file {field}: {e}"),
+        )
+    })
+}
+
+/// The trust settings at start: `--ca-cert` wins over the CA the settings
+/// screen saved (and is saved in its place); `--allow-http` is never saved.
+pub fn start_transport(
+    store: &Store,
+    ca_cert_flag: Option<Vec<u8>>,
+    allow_http: bool,
+) -> Result<Transport, StoreError> {
+    let ca_cert_pem = match ca_cert_flag {
+        Some(pem) => {
+            store.set_device_setting(CA_CERT_KEY, &String::from_utf8_lossy(&pem))?;
+            Some(pem)
+        }
+        None => store
+            .device_settings()?
+            .remove(CA_CERT_KEY)
+            .map(String::into_bytes),
+    };
+    Ok(Transport {
+        ca_cert_pem,
+        allow_http,
+    })
 }
 
 impl DeviceLink {
@@ -143,10 +179,40 @@ impl DeviceLink {
         }
     }
 
-    /// Pairing from the settings screen: a supervisor's act.
-    pub async fn pair(&self, server_url: &str, token: &str) -> Result<PairOutcome, CommandError> {
+    /// Pairing from the settings screen: a supervisor's act. `ca_cert`
+    /// (PEM text or a file path; empty keeps the CA in use) is the venue's
+    /// own certificate authority; it is kept only if the pairing succeeds.
+    pub async fn pair(
+        &self,
+        server_url: &str,
+        token: &str,
+        ca_cert: Option<&str>,
+    ) -> Result<PairOutcome, CommandError> {
         self.gate.require_supervisor("pair this gate")?;
-        self.connect(server_url, token).await
+        let Some(field) = ca_cert.map(str::trim).filter(|f| !f.is_empty()) else {
+            return self.connect(server_url, token).await;
+        };
+        let pem = read_ca_cert(field)?;
+        let before = self.engine.transport();
+        self.engine
+            .set_transport(Transport {
+                ca_cert_pem: Some(pem.clone()),
+                ..before.clone()
+            })
+            .map_err(sync_error)?;
+        match self.connect(server_url, token).await {
+            Ok(outcome) => {
+                self.gate
+                    .store()
+                    .set_device_setting(CA_CERT_KEY, &String::from_utf8_lossy(&pem))?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                // The CA that worked before stays in use.
+                let _ = self.engine.set_transport(before);
+                Err(e)
+            }
+        }
     }
 
     /// Starts the background sync loop if the gate is paired and no loop

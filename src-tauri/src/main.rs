@@ -27,12 +27,21 @@ struct Args {
     /// The gate's local database (created if missing)
     #[arg(long, env = "ENTRADA_DB", default_value = "entrada-gate.db")]
     db: PathBuf,
-    /// Server to pair and sync with, e.g. http://10.0.0.5:8080
+    /// Server to pair and sync with, e.g. https://10.0.0.5:8443
+    /// (plain http:// only to this machine unless --allow-http)
     #[arg(long, env = "ENTRADA_SERVER", requires = "token")]
     server: Option<String>,
     /// Device token from `entrada device add`
     #[arg(long, env = "ENTRADA_TOKEN", requires = "server")]
     token: Option<String>,
+    /// PEM file with the certificate of the venue's own CA (kept for later starts;
+    /// the settings screen can set it too)
+    #[arg(long, env = "ENTRADA_CA_CERT", value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
+    /// Accept a plain http:// server that is not on this machine (anyone on the
+    /// network can read and change the gate's traffic)
+    #[arg(long, env = "ENTRADA_ALLOW_HTTP")]
+    allow_http: bool,
     /// auto, a camera index or name, or folder:PATH (replays images as frames).
     /// Default: the settings screen's choice, else auto
     #[arg(long, env = "ENTRADA_CAMERA")]
@@ -64,7 +73,17 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let store =
         Arc::new(Store::open(&args.db).with_context(|| format!("opening {}", args.db.display()))?);
-    let engine = Arc::new(entrada::sync::client::SyncEngine::new(store.clone()));
+    let ca_cert = match &args.ca_cert {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
+        None => None,
+    };
+    let transport = entrada_desktop::device::start_transport(&store, ca_cert, args.allow_http)?;
+    let engine = Arc::new(
+        entrada::sync::client::SyncEngine::with_transport(store.clone(), transport)
+            .map_err(|e| anyhow::anyhow!("--ca-cert: {e}"))?,
+    );
 
     let flags = StartOptions {
         camera: args.camera.clone(),

@@ -97,7 +97,10 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
 
     // An operator may not pair; a supervisor may.
     gate.start_session(1).unwrap();
-    let refused = link.pair(&server.url, &server.token).await.unwrap_err();
+    let refused = link
+        .pair(&server.url, &server.token, None)
+        .await
+        .unwrap_err();
     assert_eq!(refused.code, "FORBIDDEN");
     gate.sign_in(2, entrada::demo::SUPERVISOR_PIN).unwrap();
 
@@ -105,6 +108,12 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
     for (url, token, code) in [
         ("10.0.0.5:8080", server.token.as_str(), "INVALID_URL"),
         ("ftp://example.com", server.token.as_str(), "INVALID_URL"),
+        // This machine, but not loopback: plain http is refused before any request.
+        (
+            "http://0.0.0.0:9",
+            server.token.as_str(),
+            "INSECURE_SERVER_URL",
+        ),
         (server.url.as_str(), "", "INVALID_INPUT"),
         (server.url.as_str(), "dev_not-a-token", "TOKEN_REFUSED"),
         (
@@ -113,7 +122,7 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
             "SERVER_UNREACHABLE",
         ),
     ] {
-        let e = link.pair(url, token).await.unwrap_err();
+        let e = link.pair(url, token, None).await.unwrap_err();
         assert_eq!(e.code, code, "{url} / {token:?}: {}", e.message);
     }
     assert_eq!(gate.sync_view().unwrap().mode, "standalone");
@@ -154,7 +163,7 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let paired = link.pair(&server.url, &server.token).await.unwrap();
+    let paired = link.pair(&server.url, &server.token, None).await.unwrap();
     std::thread::sleep(Duration::from_millis(100));
     busy.store(false, Ordering::Relaxed);
     let outcomes = worker.join().unwrap();
@@ -234,12 +243,12 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
 
     // Another org's token cannot take this replica over; it stays paired.
     let e = link
-        .pair(&server.url, &server.other_org_token)
+        .pair(&server.url, &server.other_org_token, None)
         .await
         .unwrap_err();
     assert_eq!(e.code, "INVALID_INPUT", "{}", e.message);
     // Re-pairing with the same org keeps the data and the session.
-    let again = link.pair(&server.url, &server.token).await.unwrap();
+    let again = link.pair(&server.url, &server.token, None).await.unwrap();
     assert!(!again.replaced_demo);
     assert!(gate.current_operator().is_some());
     assert_eq!(

@@ -741,15 +741,19 @@ function renderSettings() {
   // --- server
   const url = h('input', { id: 'pair-url', 'data-wedge': 'off', type: 'text', placeholder: S.serverUrlPlaceholder, value: v.server_url ?? '', spellcheck: 'false', autocapitalize: 'off', inputmode: 'url' });
   const token = h('input', { id: 'pair-token', 'data-wedge': 'off', type: 'password', placeholder: S.deviceTokenPlaceholder, spellcheck: 'false', autocomplete: 'off' });
+  // The venue's own CA: a PEM file's path, or its text pasted; empty keeps the one in use.
+  const caCert = h('textarea', { id: 'pair-ca', 'data-wedge': 'off', rows: 2, placeholder: S.caCertPlaceholder, spellcheck: 'false', autocapitalize: 'off', autocomplete: 'off' });
   const pairForm = h('form', { class: 'settings-form', id: 'pair-form', autocomplete: 'off' },
     h('label', { for: 'pair-url' }, S.serverUrl), url,
     h('label', { for: 'pair-token' }, S.deviceToken), token,
+    h('label', { for: 'pair-ca' }, S.caCert), caCert,
+    h('p', { class: 'small', id: 'pair-ca-hint' }, S.caCertHint),
     h('div', { class: 'form-actions' },
       h('button', { type: 'submit', class: 'btn primary', id: 'pair-submit' }, S.pairButton),
       h('span', { class: 'form-status', id: 'pair-status', 'aria-live': 'polite' })));
   pairForm.addEventListener('submit', (e) => {
     e.preventDefault();
-    void pairDevice(url.value.trim(), token.value.trim());
+    void pairDevice(url.value.trim(), token.value.trim(), caCert.value.trim());
   });
   // --- camera
   const select = h('select', { id: 'camera-select', 'aria-label': S.cameraSelect });
@@ -810,7 +814,7 @@ function renderSettings() {
   );
 }
 
-async function pairDevice(url: string, token: string) {
+async function pairDevice(url: string, token: string, caCert: string) {
   showSettingsError(null);
   const status = $('pair-status');
   const button = $<HTMLButtonElement>('pair-submit');
@@ -818,7 +822,7 @@ async function pairDevice(url: string, token: string) {
   status.dataset.state = 'busy';
   button.disabled = true;
   try {
-    const out = await run(api.pairDevice(url, token));
+    const out = await run(api.pairDevice(url, token, caCert || null));
     status.dataset.state = 'ok';
     const msg = [S.paired(out.venue_name, out.operators), out.first_sync_error ? S.pairedSyncLater(out.first_sync_error) : ''].filter(Boolean).join(' ');
     status.textContent = msg;

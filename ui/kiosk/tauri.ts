@@ -60,7 +60,8 @@ export const api = {
   lastScan: () => call<ScanOutcome | null>('last_scan'),
   dismissScan: (payload: string) => call<null>('dismiss_scan', { payload }),
   settings: () => call<SettingsView>('settings'),
-  pairDevice: (serverUrl: string, token: string) => call<PairOutcome>('pair_device', { serverUrl, token }),
+  pairDevice: (serverUrl: string, token: string, caCert: string | null) =>
+    call<PairOutcome>('pair_device', { serverUrl, token, caCert }),
   setCamera: (source: string) => call<string>('set_camera', { source }),
   setKiosk: (on: boolean) => call<null>('set_kiosk', { on }),
   setAutoLock: (secs: number) => call<number>('set_auto_lock', { secs }),

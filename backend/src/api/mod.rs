@@ -179,6 +179,50 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
     .await
 }
 
+/// How long a stopping HTTPS server waits for in-flight requests (each is
+/// cut at 15 s by the timeout layer anyway).
+const TLS_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// A certificate chain and its private key (PEM), ready to serve HTTPS:
+/// TLS 1.2/1.3 only (rustls), ALPN h2 and http/1.1.
+#[derive(Clone)]
+pub struct TlsConfig(axum_server::tls_rustls::RustlsConfig);
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsConfig")
+    }
+}
+
+impl TlsConfig {
+    /// Reads `cert` (the server's certificate, then any intermediates) and
+    /// `key` (PKCS#8, PKCS#1 or SEC1), both PEM; says which file is wrong.
+    pub async fn from_pem(cert: Vec<u8>, key: Vec<u8>) -> std::io::Result<Self> {
+        axum_server::tls_rustls::RustlsConfig::from_pem(cert, key)
+            .await
+            .map(Self)
+    }
+}
+
+/// As [`serve`], over TLS: serves HTTPS until SIGINT/SIGTERM, then stops
+/// accepting and finishes in-flight requests.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    tls: TlsConfig,
+) -> std::io::Result<()> {
+    let handle = axum_server::Handle::new();
+    let on_signal = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.graceful_shutdown(Some(TLS_SHUTDOWN_GRACE));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls.0)?
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

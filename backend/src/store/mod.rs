@@ -210,6 +210,7 @@ impl Store {
 
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        create_private(&path);
         let mut writer = open_connection(&path, &options)?;
         migrate(&mut writer)?;
         // Group commit needs the WAL file; without it each commit syncs itself.
@@ -335,6 +336,23 @@ impl Store {
             StoreError::Db(e)
         }
     }
+}
+
+/// Creates a missing database file readable and writable by its owner only
+/// (0600: it holds PIN hashes, tokens' hashes and customers' contacts).
+/// SQLite gives the `-wal` and `-shm` files it creates next to it the main
+/// file's mode. An existing file keeps its mode; a failure here is left to
+/// SQLite's open to report.
+fn create_private(path: &Path) {
+    let raw = path.as_os_str();
+    if raw.is_empty() || raw == ":memory:" || path.to_string_lossy().starts_with("file:") {
+        return;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let _ = options.open(path);
 }
 
 fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection> {

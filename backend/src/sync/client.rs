@@ -4,7 +4,8 @@
 //! at any point resumes correctly: events stay pending until answered, and
 //! the cursor moves only with the rows it covers.
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -27,18 +28,109 @@ pub enum SyncError {
         "this database is not paired with a server: run `entrada sync --server URL --token T` once"
     )]
     NotPaired,
-    #[error("{0:?} is not a server address: use http://HOST:PORT or https://HOST")]
+    #[error("{0:?} is not a server address: use https://HOST[:PORT]")]
     InvalidUrl(String),
+    #[error(
+        "{0} is plain http:// on the network: anyone on the venue's network could read and change \
+         what this gate sends and receives. Use https:// (with --ca-cert for a venue's own CA), \
+         or --allow-http to accept that risk"
+    )]
+    PlainHttp(String),
+    #[error(
+        "the server's TLS certificate was refused ({0}); if the venue runs its own certificate \
+         authority, give its certificate with --ca-cert (ENTRADA_CA_CERT)"
+    )]
+    Tls(String),
+    #[error("the CA certificate cannot be used: {0}")]
+    CaCert(String),
+    #[error("the server's answer is larger than {limit} bytes: refused")]
+    ResponseTooLarge { limit: usize },
+    #[error("the server broke the sync protocol: {0}")]
+    Protocol(String),
 }
 
 impl SyncError {
     fn failure(&self) -> Failure {
         match self {
-            Self::Network(_) => Failure::Transient,
+            // A certificate can be renewed and a misbehaving server fixed:
+            // retried with backoff, like a network failure.
+            Self::Network(_) | Self::Tls(_) | Self::ResponseTooLarge { .. } | Self::Protocol(_) => {
+                Failure::Transient
+            }
             Self::Server { status, .. } => plan::classify_status(*status),
             Self::Unauthorized => Failure::Unauthorized,
-            Self::Store(_) | Self::NotPaired | Self::InvalidUrl(_) => Failure::Permanent,
+            Self::Store(_)
+            | Self::NotPaired
+            | Self::InvalidUrl(_)
+            | Self::PlainHttp(_)
+            | Self::CaCert(_) => Failure::Permanent,
         }
+    }
+
+    /// Stable machine code (the store's own for store errors).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Network(_) => "SERVER_UNREACHABLE",
+            Self::Server { .. } => "SERVER_ERROR",
+            Self::Unauthorized => "TOKEN_REFUSED",
+            Self::Store(e) => e.code(),
+            Self::NotPaired => "NOT_PAIRED",
+            Self::InvalidUrl(_) => "INVALID_URL",
+            Self::PlainHttp(_) => "INSECURE_SERVER_URL",
+            Self::Tls(_) => "TLS_CERTIFICATE_REFUSED",
+            Self::CaCert(_) => "INVALID_CA_CERT",
+            Self::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
+            Self::Protocol(_) => "SYNC_PROTOCOL_ERROR",
+        }
+    }
+
+    /// Whether the server answered at all (a refused certificate did not).
+    fn reachable(&self) -> bool {
+        !matches!(self, Self::Network(_) | Self::Tls(_))
+    }
+}
+
+/// Largest answer the engine reads from a server; a page of 2,000 changes
+/// is well under 2 MiB.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Most change pages followed in one round (4 million rows at the default
+/// page size); the next round goes on from the cursor.
+pub const MAX_PAGES_PER_ROUND: usize = 2000;
+/// Most upload batches in one round (500 events each).
+const MAX_UPLOAD_BATCHES: usize = 200;
+
+/// How the engine reaches its server: which certificate authorities it
+/// trusts besides the public ones, and whether plain `http://` to a host
+/// other than this machine is accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transport {
+    /// PEM: one or more CA certificates (a venue's private CA).
+    pub ca_cert_pem: Option<Vec<u8>>,
+    pub allow_http: bool,
+}
+
+impl Transport {
+    fn client(&self) -> Result<reqwest::Client, SyncError> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(30))
+            // A redirect could lead to a plain-http or foreign host.
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(pem) = &self.ca_cert_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| SyncError::CaCert(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(SyncError::CaCert(
+                    "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
+                ));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder
+            .build()
+            .map_err(|e| SyncError::CaCert(error_chain(&e)))
     }
 }
 
@@ -52,30 +144,65 @@ pub struct RoundReport {
     pub rejected: usize,
     pub pulled: usize,
     pub pages: usize,
+    /// The round stopped after the most pages one round follows; the next
+    /// round goes on from the cursor.
+    pub page_limit_reached: bool,
 }
 
 pub struct SyncEngine {
     store: Arc<Store>,
-    http: reqwest::Client,
+    /// The client and the policy it was built from; replaced as a whole when
+    /// the settings screen pairs with another CA.
+    transport: RwLock<(Transport, reqwest::Client)>,
     page_size: u32,
+    max_pages: usize,
     /// One round at a time: the background loop and a pairing's first
     /// round must not pull the same pages side by side.
     round_lock: tokio::sync::Mutex<()>,
 }
 
 impl SyncEngine {
+    /// An engine that trusts the public CAs and refuses plain `http://`
+    /// beyond loopback.
     pub fn new(store: Arc<Store>) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
+        let transport = Transport::default();
+        let http = transport.client().unwrap_or_default();
         Self {
             store,
-            http,
+            transport: RwLock::new((transport, http)),
             page_size: 2000,
+            max_pages: MAX_PAGES_PER_ROUND,
             round_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// An engine with its own trust settings (`--ca-cert`, `--allow-http`).
+    pub fn with_transport(store: Arc<Store>, transport: Transport) -> Result<Self, SyncError> {
+        let engine = Self::new(store);
+        engine.set_transport(transport)?;
+        Ok(engine)
+    }
+
+    /// Replaces the trust settings; the next request uses them.
+    pub fn set_transport(&self, transport: Transport) -> Result<(), SyncError> {
+        let http = transport.client()?;
+        *self.transport.write().unwrap_or_else(|p| p.into_inner()) = (transport, http);
+        Ok(())
+    }
+
+    pub fn transport(&self) -> Transport {
+        self.transport
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
+    /// The client, after checking `url` against the policy.
+    fn http_for(&self, url: &str) -> Result<(String, reqwest::Client), SyncError> {
+        let guard = self.transport.read().unwrap_or_else(|p| p.into_inner());
+        let base = check_server_url(url, guard.0.allow_http)?;
+        Ok((base, guard.1.clone()))
     }
 
     pub fn with_page_size(mut self, page_size: u32) -> Self {
@@ -83,16 +210,21 @@ impl SyncEngine {
         self
     }
 
+    /// At most `max_pages` change pages per round (at least one).
+    pub fn with_max_pages(mut self, max_pages: usize) -> Self {
+        self.max_pages = max_pages.max(1);
+        self
+    }
+
     /// Asks the server who `token` is (a device of which org and venue).
     pub async fn whoami(&self, server_url: &str, token: &str) -> Result<DeviceInfo, SyncError> {
-        let base = server_base(server_url)?;
-        let response = self
-            .http
+        let (base, http) = self.http_for(server_url)?;
+        let response = http
             .get(format!("{base}/api/sync/whoami"))
             .bearer_auth(token.trim())
             .send()
             .await
-            .map_err(|e| SyncError::Network(e.to_string()))?;
+            .map_err(request_error)?;
         read_json(response).await
     }
 
@@ -101,7 +233,7 @@ impl SyncEngine {
         let info = self.whoami(server_url, token).await?;
         let store = self.store.clone();
         let (url, token, i) = (
-            server_base(server_url)?,
+            self.http_for(server_url)?.0,
             token.trim().to_string(),
             info.clone(),
         );
@@ -124,12 +256,14 @@ impl SyncEngine {
         let pairing = blocking(move || store.pairing())
             .await?
             .ok_or(SyncError::NotPaired)?;
-        let base = pairing.server_url.clone();
+        // A pairing made before the policy (or with --allow-http) is checked
+        // again at every round.
+        let (base, http) = self.http_for(&pairing.server_url)?;
         let mut report = RoundReport::default();
 
         // 1. Upload before download: the server must know our changes before
         //    we take its view of the same rows.
-        loop {
+        for _ in 0..MAX_UPLOAD_BATCHES {
             let store = self.store.clone();
             let pending = blocking(move || store.pending_events()).await?;
             let due = plan::plan_upload(
@@ -150,15 +284,22 @@ impl SyncEngine {
             };
             let sent = Utc::now();
             let outcome = async {
-                let response = self
-                    .http
+                let response = http
                     .post(format!("{base}/api/sync/events"))
                     .bearer_auth(&pairing.token)
                     .json(&batch)
                     .send()
                     .await
-                    .map_err(|e| SyncError::Network(e.to_string()))?;
-                read_json::<EventResults>(response).await
+                    .map_err(request_error)?;
+                let answer = read_json::<EventResults>(response).await?;
+                // An answer that settles none of the batch would have the
+                // same batch sent again and again.
+                if !answer.results.iter().any(|r| due.contains(&r.event_id)) {
+                    return Err(SyncError::Protocol(
+                        "the answer to an upload names none of its events".into(),
+                    ));
+                }
+                Ok(answer)
             }
             .await;
             match outcome {
@@ -183,7 +324,7 @@ impl SyncEngine {
                 }
                 Err(e) => {
                     let store = self.store.clone();
-                    let (message, reachable) = (e.to_string(), !matches!(e, SyncError::Network(_)));
+                    let (message, reachable) = (e.to_string(), e.reachable());
                     // A server that answered with an error gets these events
                     // back only after a backoff; an unreachable one is retried
                     // as soon as it is back (the watch loop paces the rounds).
@@ -213,10 +354,14 @@ impl SyncEngine {
         };
         let mut total = 0u64;
         loop {
+            if report.pages >= self.max_pages {
+                // The rest comes in the next round, after the next upload.
+                report.page_limit_reached = true;
+                break;
+            }
             let sent = Utc::now();
             let page = async {
-                let response = self
-                    .http
+                let response = http
                     .get(format!("{base}/api/sync/changes"))
                     .query(&[
                         ("cursor", cursor.to_string()),
@@ -225,15 +370,21 @@ impl SyncEngine {
                     .bearer_auth(&pairing.token)
                     .send()
                     .await
-                    .map_err(|e| SyncError::Network(e.to_string()))?;
-                read_json::<ChangePage>(response).await
+                    .map_err(request_error)?;
+                let page = read_json::<ChangePage>(response).await?;
+                if page.has_more && page.next_cursor <= cursor {
+                    return Err(SyncError::Protocol(format!(
+                        "more changes announced but the cursor did not move past {cursor}"
+                    )));
+                }
+                Ok(page)
             }
             .await;
             let page = match page {
                 Ok(p) => p,
                 Err(e) => {
                     let store = self.store.clone();
-                    let (message, reachable) = (e.to_string(), !matches!(e, SyncError::Network(_)));
+                    let (message, reachable) = (e.to_string(), e.reachable());
                     blocking(move || {
                         store.record_sync_failure(&[], &message, reachable, Utc::now(), 0.0)
                     })
@@ -304,6 +455,98 @@ pub fn server_base(server_url: &str) -> Result<String, SyncError> {
     }
 }
 
+/// Whether a gate may talk to `host` (as a URL writes it: `[::1]` for IPv6)
+/// over `scheme`: https anywhere; plain http only to this machine
+/// (loopback) unless `allow_http`. Pure: no lookup, a name is taken as
+/// written (only `localhost` and `*.localhost` are loopback).
+pub fn url_allowed(scheme: &str, host: &str, allow_http: bool) -> bool {
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => !host.is_empty(),
+        "http" => !host.is_empty() && (allow_http || is_loopback(host)),
+        _ => false,
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => ip.to_canonical().is_loopback(),
+        Err(_) => {
+            let name = bare.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    }
+}
+
+/// The base URL to store and use, or why this gate refuses it.
+pub fn check_server_url(server_url: &str, allow_http: bool) -> Result<String, SyncError> {
+    let base = server_base(server_url)?;
+    let url = reqwest::Url::parse(&base).map_err(|_| SyncError::InvalidUrl(base.clone()))?;
+    let host = url.host_str().unwrap_or_default();
+    if url_allowed(url.scheme(), host, allow_http) {
+        Ok(base)
+    } else {
+        Err(SyncError::PlainHttp(base))
+    }
+}
+
+/// A request that got no answer: a refused certificate says so, anything
+/// else is the network.
+fn request_error(e: reqwest::Error) -> SyncError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(tls) = tls {
+            return SyncError::Tls(tls.to_string());
+        }
+        // Some layers re-wrap the TLS error as text (hyper-util's connect error).
+        let text = err.to_string();
+        if text.starts_with("invalid peer certificate") || text.contains("peer is incompatible") {
+            return SyncError::Tls(text);
+        }
+        source = err.source();
+    }
+    SyncError::Network(error_chain(&e))
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(err) = source {
+        let more = err.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = err.source();
+    }
+    text
+}
+
+/// The body, read up to `limit` bytes: a server cannot make the gate
+/// buffer without end.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, SyncError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(SyncError::ResponseTooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(request_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(SyncError::ResponseTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, SyncError> {
@@ -311,10 +554,8 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(SyncError::Unauthorized);
     }
-    let body = response
-        .text()
-        .await
-        .map_err(|e| SyncError::Network(e.to_string()))?;
+    let body = read_limited(response, MAX_RESPONSE_BYTES).await?;
+    let body = String::from_utf8_lossy(&body);
     if !status.is_success() {
         return Err(SyncError::Server {
             status: status.as_u16(),
@@ -339,4 +580,91 @@ async fn blocking<T: Send + 'static>(
 /// Jitter from the clock's sub-second noise: good enough to spread gates.
 fn jitter() -> f64 {
     f64::from(Utc::now().timestamp_subsec_nanos() % 1000) / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_policy_case_table() {
+        // (scheme, host, allow_http, allowed)
+        let cases: &[(&str, &str, bool, bool)] = &[
+            ("https", "gate.example.com", false, true),
+            ("https", "10.1.2.3", false, true),
+            ("https", "[fe80::1]", false, true),
+            ("http", "127.0.0.1", false, true),
+            ("http", "127.8.9.10", false, true),
+            ("http", "[::1]", false, true),
+            ("http", "[::ffff:127.0.0.1]", false, true),
+            ("http", "localhost", false, true),
+            ("http", "LOCALHOST.", false, true),
+            ("http", "gate.localhost", false, true),
+            ("http", "10.1.2.3", false, false),
+            ("http", "192.168.1.20", false, false),
+            ("http", "0.0.0.0", false, false),
+            ("http", "[::]", false, false),
+            ("http", "[fe80::1]", false, false),
+            ("http", "gate.example.com", false, false),
+            ("http", "localhost.example.com", false, false),
+            ("http", "127.0.0.1.nip.io", false, false),
+            ("http", "10.1.2.3", true, true),
+            ("http", "gate.example.com", true, true),
+            ("ftp", "127.0.0.1", true, false),
+            ("file", "", true, false),
+            ("https", "", false, false),
+        ];
+        for &(scheme, host, allow_http, allowed) in cases {
+            assert_eq!(
+                url_allowed(scheme, host, allow_http),
+                allowed,
+                "{scheme}://{host} allow_http={allow_http}"
+            );
+        }
+    }
+
+    #[test]
+    fn check_server_url_returns_the_base_or_says_why() {
+        let ok = |u: &str, allow: bool| check_server_url(u, allow).map_err(|e| e.code());
+        assert_eq!(
+            ok("https://gate.example.com/", false),
+            Ok("https://gate.example.com".into())
+        );
+        assert_eq!(
+            ok(" http://127.0.0.1:8080 ", false),
+            Ok("http://127.0.0.1:8080".into())
+        );
+        assert_eq!(
+            ok("http://10.1.2.3:8080", false),
+            Err("INSECURE_SERVER_URL")
+        );
+        assert_eq!(
+            ok("http://10.1.2.3:8080", true),
+            Ok("http://10.1.2.3:8080".into())
+        );
+        // The parser's normal form decides: 127.1 is 127.0.0.1, 0x0a.1.2.3 is 10.1.2.3.
+        assert_eq!(
+            ok("http://127.1:8080", false),
+            Ok("http://127.1:8080".into())
+        );
+        assert_eq!(ok("http://0x0a.1.2.3", false), Err("INSECURE_SERVER_URL"));
+        assert_eq!(ok("gate.example.com", false), Err("INVALID_URL"));
+        let message = check_server_url("http://10.1.2.3:8080", false)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("--allow-http"), "{message}");
+        assert!(message.contains("https://"), "{message}");
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let t = Transport {
+            ca_cert_pem: Some(b"not a certificate".to_vec()),
+            allow_http: false,
+        };
+        assert_eq!(
+            t.client().map(|_| ()).unwrap_err().code(),
+            "INVALID_CA_CERT"
+        );
+    }
 }

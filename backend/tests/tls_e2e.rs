@@ -1,0 +1,279 @@
+//! HTTPS end to end (issue 11, item 6): a real `entrada serve` with a
+//! certificate from a throwaway CA (made here with rcgen), and a real gate
+//! (`entrada sync`, `entrada gate verify`) that trusts that CA only when
+//! told to with `--ca-cert`, and refuses a plain http:// server that is not
+//! on loopback unless `--allow-http`.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveTime, Utc};
+use entrada::domain::{ActivationMode, Contact, NewSlot, NewTicket, Orq};
+use entrada::store::{ReserveRequest, Store};
+
+const BIN: &str = env!("CARGO_BIN_EXE_entrada");
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(db: &Path, port: u16, tls: Option<(&Path, &Path)>) -> Server {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--db", db.to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("ENTRADA_LOG", "warn")
+        .stdout(Stdio::null());
+    if let Some((cert, key)) = tls {
+        cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+    }
+    let child = Server(cmd.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// Runs the CLI: (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("ENTRADA_LOG", "warn")
+        .env_remove("ENTRADA_CA_CERT")
+        .env_remove("ENTRADA_ALLOW_HTTP")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A throwaway CA and a certificate for 127.0.0.1 / localhost it signed:
+/// (ca.pem, server.pem, server.key) in `dir`.
+fn throwaway_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Entrada test venue CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+
+    let key = KeyPair::generate().unwrap();
+    let mut params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
+
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&paths.0, ca_cert.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+/// Org 1, one UTC venue, today's all-day slot, `TLS-0..n` reserved on it,
+/// and a device token for the venue.
+fn seed(db: &Path, n: usize) -> String {
+    let store = Store::open(db).unwrap();
+    let now = Utc::now();
+    let venue = store.add_venue(Orq(1), "TLS venue", "UTC", now).unwrap();
+    let slot = store
+        .create_slot(
+            Orq(1),
+            &NewSlot {
+                venue_id: venue.id,
+                date: now.date_naive(),
+                start_time: NaiveTime::MIN,
+                end_time: NaiveTime::from_hms_opt(23, 59, 59).unwrap(),
+                total_capacity: 100,
+            },
+            now,
+        )
+        .unwrap();
+    let tickets: Vec<_> = (0..n)
+        .map(|i| NewTicket::plain(&format!("TLS-{i}"), ActivationMode::Immediate).unwrap())
+        .collect();
+    store.insert_tickets(Orq(1), &tickets, now).unwrap();
+    let contact = Contact::validate("tls@example.com", "+12025551234").unwrap();
+    for t in &tickets {
+        let req = ReserveRequest {
+            ticket: t.ticket_code.clone(),
+            slot_id: slot.id,
+            contact: contact.clone(),
+        };
+        store.reserve_slot(Orq(1), &req, now).unwrap();
+    }
+    store
+        .add_device(Orq(1), venue.id, "TLS gate", now)
+        .unwrap()
+        .0
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_gate_syncs_over_https_with_the_venue_ca_and_only_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = throwaway_ca(dir.path());
+    let server_db = dir.path().join("server.db");
+    let token = seed(&server_db, 5);
+    let port = free_port();
+    let _server = serve(&server_db, port, Some((&cert, &key)));
+    let url = format!("https://127.0.0.1:{port}");
+    let gate = dir.path().join("gate.db");
+    let gate_s = gate.to_str().unwrap();
+
+    // Without the venue's CA the certificate is refused: unknown issuer.
+    let (code, _, err) = run(&[
+        "sync", "--db", gate_s, "--server", &url, "--token", &token, "--once",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(err.contains("--ca-cert"), "{err}");
+    assert_eq!(count(&gate, "SELECT count(*) FROM device_identity"), 0);
+
+    // With it: paired, the venue's tickets arrive over TLS.
+    let ca_s = ca.to_str().unwrap();
+    let (code, out, err) = run(&[
+        "sync",
+        "--db",
+        gate_s,
+        "--server",
+        &url,
+        "--token",
+        &token,
+        "--once",
+        "--ca-cert",
+        ca_s,
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["status"]["paired"], true);
+    assert_eq!(report["status"]["server_url"], url.as_str());
+    assert_eq!(count(&gate, "SELECT count(*) FROM tickets"), 5);
+
+    // An admission at the gate travels back over TLS.
+    let (code, out, _) = run(&["gate", "verify", "--db", gate_s, "--operator", "0", "TLS-3"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = run(&["sync", "--db", gate_s, "--once", "--ca-cert", ca_s]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["round"]["applied"], 1, "{report}");
+    assert_eq!(
+        count(
+            &server_db,
+            "SELECT count(*) FROM tickets WHERE ticket_code = 'TLS-3' AND verified_at IS NOT NULL"
+        ),
+        1
+    );
+
+    // The same paired gate, without the CA the next time: refused, and says why.
+    let (code, _, err) = run(&["sync", "--db", gate_s, "--once"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("UnknownIssuer"), "{err}");
+
+    // A client that does not speak TLS gets nothing from the HTTPS port.
+    let (code, _, _) = run(&[
+        "sync",
+        "--db",
+        dir.path().join("plain.db").to_str().unwrap(),
+        "--server",
+        &format!("http://127.0.0.1:{port}"),
+        "--token",
+        &token,
+        "--once",
+    ]);
+    assert_ne!(code, 0);
+}
+
+#[test]
+fn a_gate_refuses_a_plain_http_server_off_loopback_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let token = seed(&server_db, 2);
+    let port = free_port();
+    let _server = serve(&server_db, port, None);
+    let gate = dir.path().join("gate.db");
+    let gate_s = gate.to_str().unwrap();
+
+    // 0.0.0.0 reaches this machine's server but is not a loopback address:
+    // checked first, so a gate without the policy fails here and never
+    // sends anything towards 10.1.2.3.
+    let unspecified = format!("http://0.0.0.0:{port}");
+    for url in [unspecified.as_str(), "http://10.1.2.3:8080"] {
+        let (code, _, err) = run(&[
+            "sync", "--db", gate_s, "--server", url, "--token", &token, "--once",
+        ]);
+        assert_ne!(code, 0, "{url} must be refused");
+        assert!(err.contains("plain http://"), "{url}: {err}");
+        assert!(err.contains("--allow-http"), "{url}: {err}");
+        assert_eq!(count(&gate, "SELECT count(*) FROM device_identity"), 0);
+    }
+
+    // Loopback stays allowed (a server on the same computer), and
+    // --allow-http accepts the risk for another address.
+    let loopback = format!("http://127.0.0.1:{port}");
+    let (code, out, err) = run(&[
+        "sync",
+        "--db",
+        dir.path().join("local.db").to_str().unwrap(),
+        "--server",
+        &loopback,
+        "--token",
+        &token,
+        "--once",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = run(&[
+        "sync",
+        "--db",
+        gate_s,
+        "--server",
+        &unspecified,
+        "--token",
+        &token,
+        "--once",
+        "--allow-http",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // A gate paired over plain http with --allow-http refuses it again
+    // without the flag: the policy is checked at every round.
+    let (code, _, err) = run(&["sync", "--db", gate_s, "--once"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--allow-http"), "{err}");
+}

@@ -1,0 +1,228 @@
+//! Issue 11, items 8 and 9: QR file names made from hostile ticket codes
+//! (the real `entrada ticket export-qr`), database files' mode, and a sync
+//! client facing a hostile server (a small axum server on 127.0.0.1).
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use entrada::domain::{ActivationMode, NewTicket, Orq};
+use entrada::store::Store;
+use entrada::sync::client::{SyncEngine, MAX_RESPONSE_BYTES};
+
+const BIN: &str = env!("CARGO_BIN_EXE_entrada");
+
+#[test]
+fn export_qr_keeps_hostile_codes_inside_the_out_dir_one_file_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    let codes = [
+        "../x",
+        "../../escaped",
+        "..",
+        "a/b",
+        "a_b",
+        "abc",
+        "ABC",
+        "/tmp/abs",
+        "TKT-1",
+    ];
+    {
+        let store = Store::open(&db).unwrap();
+        let tickets: Vec<_> = codes
+            .iter()
+            .map(|c| NewTicket::plain(c, ActivationMode::Immediate).unwrap())
+            .collect();
+        store.insert_tickets(Orq(1), &tickets, Utc::now()).unwrap();
+    }
+    let out = dir.path().join("work").join("out");
+    let status = Command::new(BIN)
+        .args([
+            "ticket",
+            "export-qr",
+            "--db",
+            db.to_str().unwrap(),
+            "--orq",
+            "1",
+        ])
+        .arg("--out-dir")
+        .arg(&out)
+        .env("ENTRADA_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    // Nothing next to or above the folder.
+    assert!(!dir.path().join("work").join("x.png").exists());
+    assert!(!dir.path().join("escaped.png").exists());
+    assert!(!dir.path().join("work").join("out.png").exists());
+    let outside: Vec<_> = std::fs::read_dir(dir.path().join("work"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(outside, vec![std::ffi::OsString::from("out")]);
+    // One image per code, all directly inside, names distinct even ignoring case.
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            assert!(e.file_type().unwrap().is_file());
+            e.file_name().into_string().unwrap()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), codes.len(), "{names:?}");
+    let lower: std::collections::HashSet<_> = names.iter().map(|n| n.to_lowercase()).collect();
+    assert_eq!(lower.len(), codes.len(), "{names:?}");
+    for code in codes {
+        let name = entrada::qr::file_name(code, "png").unwrap();
+        assert!(names.contains(&name), "{code}: {name} not in {names:?}");
+    }
+    assert!(names.contains(&"TKT-1.png".to_string()));
+    assert!(names.contains(&"ABC.png".to_string()));
+}
+
+#[cfg(unix)]
+#[test]
+fn database_files_are_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gate.db");
+    let store = Store::open(&db).unwrap();
+    store
+        .add_venue(Orq(1), "Mode test", "UTC", Utc::now())
+        .unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = dir.path().join(format!("gate.db{suffix}"));
+        assert!(path.exists(), "{}", path.display());
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    drop(store);
+    // The CLI opens through the same Store::open.
+    let cli_db = dir.path().join("cli.db");
+    let out = Command::new(BIN)
+        .args(["migrate", "--db", cli_db.to_str().unwrap()])
+        .env("ENTRADA_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(mode(&cli_db), 0o600);
+}
+
+/// A server that answers `whoami`, and `changes` with `page` (called with
+/// the request count); counts the change requests.
+async fn hostile_server(
+    page: impl Fn(usize) -> axum::response::Response + Clone + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = Router::new()
+        .route(
+            "/api/sync/whoami",
+            get(|| async {
+                Json(serde_json::json!({ "device_id": 7, "orq": 1, "venue_id": 1, "name": "Hostile" }))
+            }),
+        )
+        .route(
+            "/api/sync/changes",
+            get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                let page = page.clone();
+                async move { page(n) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, hits)
+}
+
+fn page_json(cursor: usize, has_more: bool) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    Json(serde_json::json!({
+        "changes": [],
+        "next_cursor": cursor,
+        "has_more": has_more,
+        "remaining": 1_000_000,
+        "server_time": Utc::now(),
+    }))
+    .into_response()
+}
+
+fn engine(dir: &Path) -> SyncEngine {
+    SyncEngine::new(Arc::new(Store::open(dir.join("gate.db")).unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_announcing_more_pages_forever_cannot_keep_a_round_going() {
+    // Gives up by itself after 300 pages, so that an unbounded client ends too.
+    let (url, hits) = hostile_server(|n| page_json(n, n < 300)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).with_max_pages(25);
+    engine.pair(&url, "dev_x").await.unwrap();
+    let report = engine.round(|_, _| {}).await.unwrap();
+    assert_eq!(report.pages, 25);
+    assert!(report.page_limit_reached);
+    assert_eq!(hits.load(Ordering::SeqCst), 25);
+    // The next round goes on from where this one stopped.
+    assert_eq!(engine.status().await.unwrap().cursor, 25);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_cursor_does_not_move_is_a_protocol_error() {
+    let (url, hits) = hostile_server(|_| page_json(0, true)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    engine.pair(&url, "dev_x").await.unwrap();
+    let err = tokio::time::timeout(std::time::Duration::from_secs(60), engine.round(|_, _| {}))
+        .await
+        .expect("the round must end")
+        .unwrap_err();
+    assert_eq!(err.code(), "SYNC_PROTOCOL_ERROR", "{err}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_is_refused_without_reading_it_all() {
+    // A valid page padded past the limit, streamed without a length.
+    let (url, _) = hostile_server(|_| {
+        use axum::body::Bytes;
+        let (mut tx, body) = http_body_util::channel::Channel::<Bytes, std::io::Error>::new(2);
+        tokio::spawn(async move {
+            let head = format!(
+                r#"{{"changes":[],"next_cursor":1,"has_more":false,"remaining":0,"server_time":"{}","padding":""#,
+                Utc::now().to_rfc3339()
+            );
+            let chunk = Bytes::from(vec![b'x'; 1024 * 1024]);
+            let mut parts = vec![Bytes::from(head)];
+            parts.extend((0..MAX_RESPONSE_BYTES / chunk.len() + 2).map(|_| chunk.clone()));
+            parts.push(Bytes::from_static(br#""}"#));
+            for part in parts {
+                if tx.send_data(part).await.is_err() {
+                    break; // the client stopped reading
+                }
+            }
+        });
+        axum::response::Response::new(axum::body::Body::new(body))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    engine.pair(&url, "dev_x").await.unwrap();
+    let err = engine.round(|_, _| {}).await.unwrap_err();
+    assert_eq!(err.code(), "RESPONSE_TOO_LARGE", "{err}");
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.cursor, 0);
+    assert!(status
+        .last_error
+        .unwrap_or_default()
+        .contains("larger than"));
+}
