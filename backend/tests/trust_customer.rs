@@ -487,6 +487,21 @@ fn pages_and_api_answers_carry_the_security_headers() {
             assert_eq!(a.headers[header::REFERRER_POLICY], "no-referrer");
             assert!(a.headers.contains_key(header::CONTENT_SECURITY_POLICY));
         }
+        // Revalidating the cached page (304) must not replace its policy
+        // with the API's (the browser merges a 304's headers into the page's).
+        let modified = page.headers[header::LAST_MODIFIED]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let req = Request::get("/")
+            .header(header::IF_MODIFIED_SINCE, modified)
+            .body(Body::empty())
+            .unwrap();
+        let cached = w.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(cached.headers().get(header::CONTENT_SECURITY_POLICY), None);
+        assert_eq!(cached.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+
         let api = w.call(Method::GET, "/api/health", None, None).await;
         assert_eq!(
             api.headers[header::CONTENT_SECURITY_POLICY],

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -127,15 +127,20 @@ pub async fn apply(State(h): State<SecurityHeaders>, mut res: Response) -> Respo
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
+    // A 304 has no content type, and the browser merges its headers into the
+    // cached page's: the page keeps the policy it was stored with.
+    let not_modified = res.status() == StatusCode::NOT_MODIFIED;
     let headers = res.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        if is_page {
-            h.page_csp
-        } else {
-            HeaderValue::from_static(API_CSP)
-        },
-    );
+    if !not_modified {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            if is_page {
+                h.page_csp
+            } else {
+                HeaderValue::from_static(API_CSP)
+            },
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
