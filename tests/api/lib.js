@@ -14,6 +14,9 @@ const TOKENS = {
   opAnnex: 'tok_op_annex',
   // Matrix role names
   customer: 'tok_cust1',
+  // Customer sessions opened in the matrix (collection variables).
+  session: 'tok_session',
+  session2: 'tok_session2',
   operator: 'tok_op1',
   supervisor: 'tok_sup1',
 };

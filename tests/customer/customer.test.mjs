@@ -280,6 +280,59 @@ test("another customer's ticket cannot be read or changed with this customer's t
   await page.context().close();
 });
 
+test('a token link leaves no token in the address bar, the page runs under its CSP, and signing out revokes the session on the server', async () => {
+  await mkSlot(16, '10:00', '11:00', 10);
+  const t = await mkTicket('immediate', 'OUT');
+  const token = await customerToken(t);
+  const page = await newPage(browser);
+  // Every CSP violation the page reports (Playwright's init script is not
+  // subject to the page's CSP).
+  await page.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+
+  const res = await page.goto(`${BASE}/?token=${encodeURIComponent(token)}&ticket=${encodeURIComponent(t.code)}`);
+  const h = res.headers();
+  assert.match(h['content-security-policy'], /frame-ancestors 'none'/);
+  assert.match(h['content-security-policy'], /script-src 'self'( 'sha256-[A-Za-z0-9+/=]+')+;/);
+  assert.doesNotMatch(h['content-security-policy'], /unsafe-inline|unsafe-eval/);
+  assert.equal(h['x-content-type-options'], 'nosniff');
+  assert.equal(h['referrer-policy'], 'no-referrer');
+  // The ticket opens: the inline scripts ran under the policy.
+  await page.waitForSelector(`#calendar[data-month-view="${MONTH}"]`);
+  assert.equal(page.url(), `${BASE}/`, 'the token (and its ticket) are gone from the address bar');
+  assert.deepEqual(await page.evaluate(() => window.__csp), [], 'no CSP violation while the page works');
+  // An injected inline script does not run.
+  const injected = await page.evaluate(async () => {
+    const s = document.createElement('script');
+    s.textContent = 'window.__injected = 1';
+    document.body.append(s);
+    await new Promise((r) => setTimeout(r, 50));
+    return { ran: window.__injected === 1, violations: window.__csp };
+  });
+  assert.equal(injected.ran, false);
+  assert.ok(injected.violations.some((v) => v.startsWith('script-src')), JSON.stringify(injected.violations));
+
+  // Signing out revokes the token on the server, not just in this tab.
+  assert.equal((await http('GET', `/api/tickets/${encodeURIComponent(t.code)}/status`, { token })).status, 200);
+  const revoked = page.waitForResponse((r) => r.url().endsWith('/api/customer/session') && r.request().method() === 'DELETE');
+  await page.click('#sign-out');
+  assert.equal((await revoked).status(), 204);
+  await page.waitForSelector('#sign-in');
+  const after = await http('GET', `/api/tickets/${encodeURIComponent(t.code)}/status`, { token });
+  assert.equal(after.status, 401);
+  assert.equal(after.data.error.code, 'UNAUTHORIZED');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('entrada.customer.session')), null);
+
+  // A link with a token and no ticket is cleaned too.
+  await page.goto(`${BASE}/?token=${encodeURIComponent(token)}`);
+  await page.waitForSelector('#sign-in');
+  assert.doesNotMatch(page.url(), /token=/);
+  assert.deepEqual(page.jsErrors, []);
+  await page.context().close();
+});
+
 test('last-place race: one customer is confirmed, the other sees "just filled up" and a refreshed calendar', async () => {
   const last = await mkSlot(16, '09:00', '10:00', 1);
   await mkSlot(16, '12:00', '13:00', 5);

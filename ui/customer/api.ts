@@ -108,4 +108,6 @@ export const api = {
   reschedule: (token: string, id: string, slot_id: string) =>
     call<Reservation>('PUT', `/api/reservations/${enc(id)}`, token, { slot_id }),
   cancel: (token: string, id: string) => call<Reservation>('DELETE', `/api/reservations/${enc(id)}`, token),
+  /** Signs out: the server revokes the session token (204). */
+  signOut: (token: string) => call<null>('DELETE', '/api/customer/session', token),
 };

@@ -828,6 +828,9 @@ async function renderConfirmation(r: Reservation, verified: boolean) {
 signOutBtn.textContent = S.signOut;
 signOutBtn.addEventListener('click', () => {
   const code = st.session?.ticket_code ?? '';
+  // Revoke the token on the server too: a copy of it (a shared link, a
+  // screenshot, this tab's storage) stops working. Offline, it still expires.
+  if (st.session) void api.signOut(st.session.token).catch(() => undefined);
   saveSession(null);
   clearMessages();
   st.mode = 'reserve';
@@ -841,10 +844,11 @@ function start() {
   const q = new URLSearchParams(location.search);
   const token = q.get('token');
   const ticket = q.get('ticket') ?? q.get('code');
+  // Keep the token (and the code that goes with it) out of the address bar,
+  // history, bookmarks and screenshots once read, with or without a ticket.
+  if (token !== null) history.replaceState(null, '', location.pathname);
   if (token && ticket) {
     saveSession({ token, ticket_code: ticket });
-    // Keep the token out of the address bar, history and screenshots.
-    history.replaceState(null, '', location.pathname);
     void openTicket();
     return;
   }

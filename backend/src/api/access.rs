@@ -5,7 +5,7 @@
 use super::error::ApiError;
 use super::extract::Caller;
 use crate::domain::{DomainError, Role, Ticket};
-use crate::store::Principal;
+use crate::store::{CustomerScope, Principal};
 
 pub fn signed_in(caller: &Caller) -> Result<&Principal, ApiError> {
     caller.0.as_ref().ok_or(ApiError::Unauthorized)
@@ -40,13 +40,27 @@ pub fn customer_or_admin(caller: &Caller) -> Result<&Principal, ApiError> {
     with_role(caller, |r| matches!(r, Role::Customer | Role::Admin))
 }
 
-/// Whether `p` may see this ticket at all.
+/// A customer session opened with a ticket code and e-mail (it may sign out).
+pub fn customer_session(caller: &Caller) -> Result<&Principal, ApiError> {
+    let p = signed_in(caller)?;
+    match p.customer_scope() {
+        Some(CustomerScope::Ticket(_)) => Ok(p),
+        _ => Err(ApiError::Forbidden),
+    }
+}
+
+/// The tickets a customer's list shows: `None` for staff (the list is not
+/// theirs: 403), an empty scope for a customer token that names no ticket.
+pub fn own_tickets(caller: &Caller) -> Result<(&Principal, Option<CustomerScope>), ApiError> {
+    let p = with_role(caller, |r| r == Role::Customer)?;
+    Ok((p, p.customer_scope()))
+}
+
+/// Whether `p` may see this ticket at all: staff see their org's tickets,
+/// a customer only those of their scope (one ticket for a session).
 pub fn may_see(p: &Principal, ticket: &Ticket) -> bool {
     match p.role {
-        Role::Customer => match &p.ticket_code {
-            Some(code) => *code == ticket.ticket_code,
-            None => p.user_id.is_some() && ticket.user_id == p.user_id,
-        },
+        Role::Customer => p.customer_scope().is_some_and(|s| s.covers(ticket)),
         _ => true,
     }
 }

@@ -7,6 +7,7 @@ mod admin;
 pub mod error;
 mod extract;
 mod gate;
+mod headers;
 mod openapi;
 mod ratelimit;
 mod reservations;
@@ -105,7 +106,10 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         )
         .route("/api/reservation-slots/available", get(slots::available))
         .route("/api/tickets", get(tickets::own_tickets))
-        .route("/api/customer/session", post(tickets::customer_session))
+        .route(
+            "/api/customer/session",
+            post(tickets::customer_session).delete(tickets::end_customer_session),
+        )
         .route("/api/tickets/validate", post(tickets::validate))
         .route("/api/tickets/{ticket_id}/activate", post(tickets::activate))
         .route("/api/tickets/{ticket_id}/status", get(tickets::status))
@@ -150,6 +154,7 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         .route("/api/operator/conflicts", get(sync::conflicts))
         .route("/api/{*rest}", axum::routing::any(route_not_found))
         .with_state(state);
+    let security = headers::SecurityHeaders::for_pages(ui_dir.as_deref());
     let app = match ui_dir {
         // The customer page's built assets, when there are any.
         Some(dir) if dir.is_dir() => api.fallback_service(tower_http::services::ServeDir::new(dir)),
@@ -167,6 +172,10 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         // venue Wi-Fi); tiny bodies are left alone.
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::map_response_with_state(
+            security,
+            headers::apply,
+        ))
 }
 
 /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.

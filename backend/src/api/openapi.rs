@@ -26,7 +26,7 @@ impl Modify for BearerAuth {
     paths(
         super::health,
         slots::create_slot, slots::update_slot, slots::delete_slot, slots::get_slot, slots::list_slots, slots::available,
-        tickets::validate, tickets::activate, tickets::status, tickets::own_tickets, tickets::customer_session,
+        tickets::validate, tickets::activate, tickets::status, tickets::own_tickets, tickets::customer_session, tickets::end_customer_session,
         reservations::create, reservations::get, reservations::reschedule, reservations::cancel,
         gate::validate_ticket, gate::verify_ticket, gate::sign_in, gate::scan, gate::signing_keys,
         admin::create_venue, admin::list_venues, admin::create_tickets, admin::import_tickets, admin::list_tickets,

@@ -6,12 +6,11 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::access::{check_sees, customer_or_admin, signed_in};
+use super::access::{self, check_sees, customer_or_admin, signed_in};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, Caller, ClientIp};
 use super::{parse_code, AppState};
-use crate::domain::{Reservation, Role, Ticket, Verdict};
-use crate::store::TicketFilter;
+use crate::domain::{Reservation, Ticket, Verdict};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -137,22 +136,19 @@ pub async fn status(
 }
 
 #[utoipa::path(get, path = "/api/tickets", tag = "tickets",
-    responses((status = 200, description = "The customer's own tickets", body = [Ticket]), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, description = "The customer's own tickets: a session's one ticket, or the user's tickets", body = [Ticket]), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn own_tickets(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Ticket>>, ApiError> {
-    let p = signed_in(&caller)?.clone();
-    if p.role != Role::Customer {
-        return Err(ApiError::Forbidden);
-    }
-    let filter = TicketFilter {
-        user_id: p.user_id,
-        ..TicketFilter::default()
+    let (p, scope) = access::own_tickets(&caller)?;
+    let orq = p.orq;
+    let Some(scope) = scope else {
+        return Ok(Json(Vec::new()));
     };
     Ok(Json(
         state
-            .run(move |s| s.list_tickets(p.orq, &filter, None, 1000))
+            .run(move |s| s.customer_tickets(orq, &scope, 1000))
             .await?,
     ))
 }
@@ -197,4 +193,18 @@ pub async fn customer_session(
             expires_at,
         }),
     ))
+}
+
+#[utoipa::path(delete, path = "/api/customer/session", tag = "tickets",
+    responses((status = 204, description = "Signed out: the session's token answers 401 from now on"), (status = 401, body = ErrorBody), (status = 403, description = "Not a customer session (staff and user tokens are revoked by an admin)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn end_customer_session(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let token_id = access::customer_session(&caller)?.token_id;
+    state
+        .run(move |s| s.revoke_token_id(token_id, Utc::now()))
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -187,6 +187,50 @@ impl Store {
     }
 }
 
+/// The tickets a customer may see. A session opened with a ticket code and
+/// e-mail sees that one ticket; a customer token issued for a user sees that
+/// user's tickets. There is no "every ticket": a scope always names its rows,
+/// so a missing id can never turn into an absent filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerScope {
+    Ticket(TicketCode),
+    User(i64),
+}
+
+impl CustomerScope {
+    pub fn covers(&self, ticket: &Ticket) -> bool {
+        match self {
+            Self::Ticket(code) => *code == ticket.ticket_code,
+            Self::User(id) => ticket.user_id == Some(*id),
+        }
+    }
+}
+
+impl Store {
+    /// The tickets of `scope` in `orq`, in code order (at most `limit`).
+    pub fn customer_tickets(
+        &self,
+        orq: Orq,
+        scope: &CustomerScope,
+        limit: u32,
+    ) -> Result<Vec<Ticket>> {
+        match scope {
+            CustomerScope::Ticket(code) => Ok(self
+                .read(|tx| load_ticket(tx, orq, code))?
+                .into_iter()
+                .collect()),
+            CustomerScope::User(id) => self.read(|tx| {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE orq = ?1 AND user_id = ?2 \
+                     ORDER BY ticket_code LIMIT ?3"
+                ))?;
+                let rows = stmt.query_map(params![orq, id, limit], codec::ticket)?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            }),
+        }
+    }
+}
+
 /// A ticket with its reservation and slot: what the desk needs to see.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct TicketView {

@@ -6,6 +6,7 @@ use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::codec::ts;
+use super::tickets::CustomerScope;
 use super::{Result, Store, StoreError};
 use crate::domain::{DomainError, OperatorId, Orq, Role, TicketCode, VenueId};
 
@@ -26,6 +27,20 @@ pub struct Principal {
 impl Principal {
     pub fn operator_id(&self) -> Option<OperatorId> {
         self.user_id.map(OperatorId)
+    }
+
+    /// The tickets a customer principal may see: a session's one ticket
+    /// (even when that ticket belongs to a user), else the user's tickets;
+    /// `None` for staff and for a customer token that names neither.
+    pub fn customer_scope(&self) -> Option<CustomerScope> {
+        if self.role != Role::Customer {
+            return None;
+        }
+        match (&self.ticket_code, self.user_id) {
+            (Some(code), _) => Some(CustomerScope::Ticket(code.clone())),
+            (None, Some(user)) => Some(CustomerScope::User(user)),
+            (None, None) => None,
+        }
     }
 }
 
@@ -157,6 +172,17 @@ impl Store {
             })
         })?;
         Ok((token, principal, expires_at))
+    }
+
+    /// Revokes the token a request was made with (a customer signing out);
+    /// false when it was already revoked.
+    pub fn revoke_token_id(&self, token_id: i64, now: DateTime<Utc>) -> Result<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE api_tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                params![ts(now), token_id],
+            )? == 1)
+        })
     }
 
     /// Revokes a token given its secret; false when no live token matched.
