@@ -581,3 +581,121 @@ fn a_synced_pin_hash_beyond_the_bounds_is_refused_not_run() {
     gate.check_operator_pin(ORQ, OperatorId(2), "1234", now)
         .unwrap();
 }
+
+/// A supervisor token bound to one venue (a gate's) creates, changes and
+/// removes that venue's slots only; another venue's answer NOT_FOUND and stay
+/// as they were. An unbound supervisor token still reaches every venue.
+#[tokio::test]
+async fn a_venue_bound_supervisor_token_changes_its_venues_slots_only() {
+    let w = world();
+    let now = Utc::now();
+    let other = w.store.add_venue(ORQ, "Annex", "UTC", now).unwrap();
+    let other_slot = w
+        .store
+        .create_slot(
+            ORQ,
+            &NewSlot {
+                venue_id: other.id,
+                date: now.date_naive(),
+                start_time: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+                end_time: NaiveTime::from_hms_opt(12, 0, 0).unwrap(),
+                total_capacity: 10,
+            },
+            now,
+        )
+        .unwrap();
+    let bound = w
+        .store
+        .create_token(ORQ, Role::Supervisor, None, Some(w.venue), now)
+        .unwrap()
+        .0;
+    let slot_body = |venue: i64| {
+        json!({"venue_id": venue, "date": now.date_naive().to_string(),
+               "start_time": "18:00:00", "end_time": "19:00:00", "total_capacity": 5})
+    };
+
+    // Another venue: unknown to this token, nothing changes.
+    let path = format!("/api/operator/slots/{}", other_slot.id);
+    let a = call(
+        &w.app,
+        Method::PUT,
+        &path,
+        &bound,
+        Some(json!({"total_capacity": 99})),
+    )
+    .await;
+    assert_eq!(
+        (a.status, error_code(&a)),
+        (StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    let a = call(&w.app, Method::DELETE, &path, &bound, None).await;
+    assert_eq!(
+        (a.status, error_code(&a)),
+        (StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    let a = call(
+        &w.app,
+        Method::POST,
+        "/api/operator/slots/create",
+        &bound,
+        Some(slot_body(other.id.0)),
+    )
+    .await;
+    assert_eq!(
+        (a.status, error_code(&a)),
+        (StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    let kept = w.store.get_slot(ORQ, other_slot.id).unwrap();
+    assert_eq!((kept.total_capacity, kept.status), (10, other_slot.status));
+    assert_eq!(
+        w.store
+            .list_slots(ORQ, Some(other.id), None, None)
+            .unwrap()
+            .len(),
+        1,
+        "no slot was created at the other venue"
+    );
+
+    // Its own venue: allowed.
+    let a = call(
+        &w.app,
+        Method::POST,
+        "/api/operator/slots/create",
+        &bound,
+        Some(slot_body(w.venue.0)),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+    let own = a.body["id"].as_str().unwrap().to_string();
+    let a = call(
+        &w.app,
+        Method::PUT,
+        &format!("/api/operator/slots/{own}"),
+        &bound,
+        Some(json!({"total_capacity": 7})),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["total_capacity"].as_i64()),
+        (StatusCode::OK, Some(7))
+    );
+
+    // An unbound supervisor token reaches the other venue as before.
+    let unbound = w
+        .store
+        .create_token(ORQ, Role::Supervisor, None, None, now)
+        .unwrap()
+        .0;
+    let a = call(
+        &w.app,
+        Method::PUT,
+        &path,
+        &unbound,
+        Some(json!({"total_capacity": 12})),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["total_capacity"].as_i64()),
+        (StatusCode::OK, Some(12))
+    );
+}

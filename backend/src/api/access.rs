@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use super::extract::Caller;
-use crate::domain::{DomainError, Role, Ticket};
+use crate::domain::{DomainError, Role, Ticket, VenueId};
 use crate::store::{CustomerScope, Principal};
 
 pub fn signed_in(caller: &Caller) -> Result<&Principal, ApiError> {
@@ -70,5 +70,18 @@ pub fn check_sees(p: &Principal, ticket: &Ticket) -> Result<(), crate::store::St
         Ok(())
     } else {
         Err(DomainError::NotFound { entity: "ticket" }.into())
+    }
+}
+
+/// A token bound to a venue (a gate's supervisor) changes that venue's slots
+/// only: another venue's is as unknown to it as another org's.
+pub fn check_venue(
+    p: &Principal,
+    venue: VenueId,
+    entity: &'static str,
+) -> Result<(), crate::store::StoreError> {
+    match p.venue_id {
+        Some(bound) if bound != venue => Err(DomainError::NotFound { entity }.into()),
+        _ => Ok(()),
     }
 }

@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::{slot_manager, staff};
+use super::access::{check_venue, slot_manager, staff};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::{parse_id, AppState};
@@ -64,14 +64,15 @@ pub struct RemovedSlot {
 }
 
 #[utoipa::path(post, path = "/api/operator/slots/create", tag = "slots", request_body = CreateSlotBody,
-    responses((status = 201, body = Slot), (status = 409, description = "DUPLICATE_SLOT", body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = Slot), (status = 404, description = "NOT_FOUND: no such venue (or another venue than the token's)", body = ErrorBody), (status = 409, description = "DUPLICATE_SLOT", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_slot(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateSlotBody>,
 ) -> Result<(StatusCode, Json<Slot>), ApiError> {
-    let orq = slot_manager(&caller)?.orq;
+    let p = slot_manager(&caller)?.clone();
+    let orq = p.orq;
     let new = NewSlot::validate(
         body.venue_id,
         &body.date,
@@ -80,7 +81,10 @@ pub async fn create_slot(
         body.total_capacity,
     )?;
     let slot = state
-        .run(move |s| s.create_slot(orq, &new, Utc::now()))
+        .run(move |s| {
+            check_venue(&p, new.venue_id, "venue")?;
+            s.create_slot(orq, &new, Utc::now())
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(slot)))
 }
@@ -95,7 +99,8 @@ pub async fn update_slot(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateSlotBody>,
 ) -> Result<Json<Slot>, ApiError> {
-    let orq = slot_manager(&caller)?.orq;
+    let p = slot_manager(&caller)?.clone();
+    let orq = p.orq;
     let id: SlotId = parse_id(&id, "slot")?;
     let change = SlotChange {
         total_capacity: body.total_capacity,
@@ -103,7 +108,11 @@ pub async fn update_slot(
     };
     Ok(Json(
         state
-            .run(move |s| s.update_slot(orq, id, change, Utc::now()))
+            .run(move |s| {
+                // A slot never moves to another venue, so checking first is enough.
+                check_venue(&p, s.get_slot(orq, id)?.venue_id, "slot")?;
+                s.update_slot(orq, id, change, Utc::now())
+            })
             .await?,
     ))
 }
@@ -115,10 +124,14 @@ pub async fn delete_slot(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RemovedSlot>, ApiError> {
-    let orq = slot_manager(&caller)?.orq;
+    let p = slot_manager(&caller)?.clone();
+    let orq = p.orq;
     let id: SlotId = parse_id(&id, "slot")?;
     let (result, slot) = state
-        .run(move |s| s.remove_slot(orq, id, Utc::now()))
+        .run(move |s| {
+            check_venue(&p, s.get_slot(orq, id)?.venue_id, "slot")?;
+            s.remove_slot(orq, id, Utc::now())
+        })
         .await?;
     Ok(Json(RemovedSlot { result, slot }))
 }
