@@ -691,7 +691,9 @@ function renderSync() {
           h('thead', {}, h('tr', {}, h('th', {}, S.conflictCols.ticket), h('th', {}, S.conflictCols.first), h('th', {}, S.conflictCols.second))),
           h('tbody', {}, ...conflicts.map((c) => h('tr', {},
             h('td', { class: 'code' }, c.ticket_code),
-            h('td', {}, S.conflictScan(fmtTime(c.first_at, true), c.first_device_id, c.first_operator_id, state.operators.find((o) => o.id === c.first_operator_id)?.display_name)),
+            h('td', {}, c.kind === 'DOUBLE_ENTRY'
+              ? S.conflictScan(fmtTime(c.first_at, true), c.first_device_id, c.first_operator_id, state.operators.find((o) => o.id === c.first_operator_id)?.display_name)
+              : S.conflictServerSide(c.kind)),
             h('td', {}, S.conflictScan(fmtTime(c.second_at, true), c.second_device_id, c.second_operator_id, state.operators.find((o) => o.id === c.second_operator_id)?.display_name))))))
       : h('p', { class: 'hint', id: 'conflicts-none' }, S.conflictsNone),
   );

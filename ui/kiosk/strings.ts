@@ -122,7 +122,7 @@ export const S = {
     lastSync: 'Last sync',
     pending: 'Waiting to upload',
     rejected: 'Rejected by the server',
-    conflicts: 'Double entries',
+    conflicts: 'Conflicts',
     server: 'Server',
     device: 'Device',
     lastError: 'Last error',
@@ -136,9 +136,11 @@ export const S = {
     ms == null
       ? 'This PC’s clock may be wrong. Verdicts depend on the date and time: ask IT to fix it.'
       : `This PC’s clock is ${Math.abs(Math.round(ms / 1000))} s ${ms > 0 ? 'ahead of' : 'behind'} the server. Verdicts depend on the date and time: ask IT to fix it.`,
-  conflictsTitle: 'Double entries (the first scan wins)',
-  conflictsNone: 'No double entries.',
+  conflictsTitle: 'Conflicts: double entries (the first scan wins) and admissions the server would have refused',
+  conflictsNone: 'No conflicts.',
   conflictCols: { ticket: 'Ticket', first: 'First scan', second: 'Second scan' },
+  // A refused admission has no first scan: the server's side is its reason.
+  conflictServerSide: (kind: string) => `Server: ${S.reasons[kind] ?? kind}`,
   conflictScan: (at: string, device: number | null, operator: number | null, name: string | undefined) =>
     `${at} · device ${device ?? '?'} · ${operator == null ? 'operator ?' : S.operatorName(operator, name)}`,
   pendingPill: (n: number) => (n === 1 ? '1 to upload' : `${n} to upload`),

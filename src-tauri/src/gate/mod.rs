@@ -588,6 +588,7 @@ impl GateService {
                 };
                 let i = |k: &str| c.get(k).and_then(|v| v.as_i64());
                 ConflictView {
+                    kind: s("kind"),
                     ticket_code: s("ticket_code"),
                     first_at: s("first_at"),
                     first_device_id: i("first_device_id"),

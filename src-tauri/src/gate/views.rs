@@ -154,6 +154,9 @@ pub struct SyncView {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct ConflictView {
+    /// `DOUBLE_ENTRY` (two gates admitted one ticket), or why the server would
+    /// not have admitted what this venue's gate let in (`RESERVATION_CANCELLED`, …).
+    pub kind: String,
     pub ticket_code: String,
     pub first_at: String,
     pub first_device_id: Option<i64>,
