@@ -699,3 +699,45 @@ async fn a_venue_bound_supervisor_token_changes_its_venues_slots_only() {
         (StatusCode::OK, Some(12))
     );
 }
+
+/// A customer session opened before a re-issue would hand out the new signed
+/// code: re-issuing ends the sessions on that ticket (and only those). The
+/// code and purchase e-mail still open a new one.
+#[tokio::test]
+async fn reissuing_a_code_ends_the_customer_sessions_on_that_ticket() {
+    let w = world();
+    let now = Utc::now();
+    let t1 = TicketCode::parse("T-1").unwrap();
+    let t2 = TicketCode::parse("T-2").unwrap();
+    let (mine, ..) = w
+        .store
+        .customer_session(&t1, "guest@example.com", now)
+        .unwrap();
+    let (other, ..) = w
+        .store
+        .customer_session(&t2, "guest@example.com", now)
+        .unwrap();
+    assert_eq!(
+        call(&w.app, Method::GET, "/api/tickets", &mine, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    w.store.reissue_code(ORQ, &t1, now).unwrap();
+
+    let a = call(&w.app, Method::GET, "/api/tickets", &mine, None).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{:?}", a.body);
+    let a = call(&w.app, Method::GET, "/api/tickets", &other, None).await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "another ticket's session is untouched"
+    );
+    let (fresh, ..) = w
+        .store
+        .customer_session(&t1, "guest@example.com", now)
+        .unwrap();
+    let a = call(&w.app, Method::GET, "/api/tickets", &fresh, None).await;
+    assert_eq!(a.status, StatusCode::OK);
+}

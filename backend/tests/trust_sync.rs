@@ -555,3 +555,48 @@ async fn a_cursor_from_before_the_scoped_feed_resets_the_replica() {
         .is_err());
     let _ = Orq(1);
 }
+
+/// A ticket let in at venue Y stays Y's admission: gate X uploading it with a
+/// clock set back to before Y's scan gets a WRONG_VENUE conflict, and the
+/// ticket keeps Y's time and operator (no earliest-wins swap across venues).
+#[tokio::test]
+async fn a_backdated_gate_cannot_rewrite_another_venues_admission() {
+    let w = World::new();
+    let now = Utc::now();
+    let at_y = upload(
+        &w.app,
+        &w.gate_y,
+        vec![verify_event(AT_Y, Some(w.op), now)],
+        now,
+    )
+    .await;
+    assert_eq!(answer(&at_y[0]), ("applied".to_string(), None));
+    let before = (
+        w.verified_at(AT_Y),
+        w.one::<Option<i64>>(&format!(
+            "SELECT verified_by FROM tickets WHERE ticket_code = '{AT_Y}'"
+        )),
+    );
+    assert!(before.0.is_some());
+
+    // Gate X claims it let the ticket in an hour earlier, clock and all.
+    let past = now - Duration::hours(1);
+    let forged = upload(
+        &w.app,
+        &w.gate_x,
+        vec![verify_event(AT_Y, Some(w.sup), past)],
+        past,
+    )
+    .await;
+    assert_eq!(
+        answer(&forged[0]),
+        ("conflict".to_string(), Some("WRONG_VENUE".to_string()))
+    );
+    let after = (
+        w.verified_at(AT_Y),
+        w.one::<Option<i64>>(&format!(
+            "SELECT verified_by FROM tickets WHERE ticket_code = '{AT_Y}'"
+        )),
+    );
+    assert_eq!(after, before, "Y's admission stands");
+}

@@ -120,6 +120,15 @@ const ENDPOINTS = [
   },
   { method: 'GET', path: '/api/admin/venues', expect: [401, 403, 403, 403, 403, 200], ok: arr },
   {
+    method: 'GET', path: '/api/admin/org', expect: [401, 403, 403, 403, 403, 200],
+    ok: 'pm.test("the org settings", () => pm.expect(J.signed_codes_only).to.be.a("boolean"));',
+  },
+  {
+    // Leaves the setting as it was (off): the rest of the suite scans plain codes.
+    method: 'PATCH', path: '/api/admin/org', body: { signed_codes_only: false }, expect: [401, 403, 403, 403, 403, 200],
+    ok: 'pm.test("plain codes still accepted", () => pm.expect(J.signed_codes_only).to.eql(false));',
+  },
+  {
     method: 'POST', path: '/api/admin/tickets', body: { ticket_code: 'MX-NEW' }, expect: [401, 403, 403, 403, 403, 201],
     ok: 'pm.test("one ticket", () => pm.expect(J.map((t) => t.ticket_code)).to.eql(["MX-NEW"]));',
   },

@@ -185,13 +185,25 @@ pub fn judge_admission(
     if upload.rows.ticket.is_none() {
         return AdmissionOutcome::Rejected(DomainError::NotFound { entity: "ticket" }.into());
     }
-    // Only an amber verdict is the operator's to overrule.
-    let overruled = upload.overruled.filter(|c| c.needs_operator_decision());
     let gate = Gate {
         venue_id: Some(device_venue),
         ..*grace
     };
-    let verdict = gate_verdict(upload.rows, at, &gate);
+    let mut verdict = gate_verdict(upload.rows, at, &gate);
+    // Only an amber verdict is the operator's to overrule (the gate may have
+    // seen another amber one than the server: a code it had not synced).
+    let overruled = upload.overruled.filter(|c| c.needs_operator_decision());
+    // A ticket reserved at another venue is that venue's business even when it
+    // was used already: a double entry (earliest wins) could let a gate with a
+    // backdated clock rewrite who let it in over there.
+    let elsewhere = upload
+        .rows
+        .slot
+        .is_some_and(|slot| slot.venue_id != device_venue);
+    if verdict.verdict == VerdictCode::AlreadyVerified && elsewhere {
+        verdict.verdict = VerdictCode::WrongVenue;
+        verdict.message = "Reserved for another venue".into();
+    }
     match verdict.verdict {
         VerdictCode::Admit => AdmissionOutcome::Applied { overruled },
         VerdictCode::AlreadyVerified => AdmissionOutcome::DoubleEntry { overruled },
@@ -443,6 +455,17 @@ mod tests {
                 in_slot,
                 here,
                 "RESERVATION_CANCELLED",
+            ),
+            // Used at another venue: that venue's admission stands, whatever
+            // this gate's clock says (no earliest-wins swap across venues).
+            (
+                "verified at another venue, backdated",
+                as_op,
+                input(&used, Some(&verified)),
+                None,
+                in_slot,
+                elsewhere,
+                "WRONG_VENUE",
             ),
             (
                 "other venue, 'overruled' amber",

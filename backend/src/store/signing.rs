@@ -297,6 +297,12 @@ impl Store {
                 "UPDATE tickets SET code_serial = code_serial + 1, updated_at = ?1 WHERE ticket_code = ?2",
                 params![ts(now), code],
             )?;
+            // A session opened on the old code would hand out the new one.
+            tx.execute(
+                "UPDATE api_tokens SET revoked_at = ?1 WHERE orq = ?2 AND ticket_code = ?3 \
+                 AND role = 'customer' AND revoked_at IS NULL",
+                params![ts(now), orq, code],
+            )?;
             Ok(())
         })?;
         self.signed_code(orq, code, now)

@@ -458,7 +458,8 @@ pub fn server_base(server_url: &str) -> Result<String, SyncError> {
 /// Whether a gate may talk to `host` (as a URL writes it: `[::1]` for IPv6)
 /// over `scheme`: https anywhere; plain http only to this machine
 /// (loopback) unless `allow_http`. Pure: no lookup, a name is taken as
-/// written (only `localhost` and `*.localhost` are loopback).
+/// written (only `localhost` is loopback: a resolver may send any other
+/// name, `*.localhost` included, off the machine).
 pub fn url_allowed(scheme: &str, host: &str, allow_http: bool) -> bool {
     match scheme.to_ascii_lowercase().as_str() {
         "https" => !host.is_empty(),
@@ -476,7 +477,7 @@ fn is_loopback(host: &str) -> bool {
         Ok(ip) => ip.to_canonical().is_loopback(),
         Err(_) => {
             let name = bare.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
+            name == "localhost"
         }
     }
 }
@@ -599,7 +600,7 @@ mod tests {
             ("http", "[::ffff:127.0.0.1]", false, true),
             ("http", "localhost", false, true),
             ("http", "LOCALHOST.", false, true),
-            ("http", "gate.localhost", false, true),
+            ("http", "gate.localhost", false, false),
             ("http", "10.1.2.3", false, false),
             ("http", "192.168.1.20", false, false),
             ("http", "0.0.0.0", false, false),
