@@ -102,7 +102,8 @@ fn throwaway_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 /// Org 1, one UTC venue, today's all-day slot, `TLS-0..n` reserved on it,
-/// and a device token for the venue.
+/// operator 1 (the server judges uploads by operators it knows), and a
+/// device token for the venue.
 fn seed(db: &Path, n: usize) -> String {
     let store = Store::open(db).unwrap();
     let now = Utc::now();
@@ -133,6 +134,16 @@ fn seed(db: &Path, n: usize) -> String {
         };
         store.reserve_slot(Orq(1), &req, now).unwrap();
     }
+    let operator = store
+        .add_operator(
+            Orq(1),
+            entrada::domain::Role::Operator,
+            "Ana",
+            Some("1234"),
+            now,
+        )
+        .unwrap();
+    assert_eq!(operator.id.0, 1);
     store
         .add_device(Orq(1), venue.id, "TLS gate", now)
         .unwrap()
@@ -188,7 +199,7 @@ fn a_gate_syncs_over_https_with_the_venue_ca_and_only_with_it() {
     assert_eq!(count(&gate, "SELECT count(*) FROM tickets"), 5);
 
     // An admission at the gate travels back over TLS.
-    let (code, out, _) = run(&["gate", "verify", "--db", gate_s, "--operator", "0", "TLS-3"]);
+    let (code, out, _) = run(&["gate", "verify", "--db", gate_s, "--operator", "1", "TLS-3"]);
     assert_eq!(code, 0, "{out}");
     let (code, out, err) = run(&["sync", "--db", gate_s, "--once", "--ca-cert", ca_s]);
     assert_eq!(code, 0, "{out}\n{err}");
