@@ -215,6 +215,12 @@ impl Role {
     pub fn can_manage_slots(self) -> bool {
         matches!(self, Self::Supervisor | Self::Admin)
     }
+
+    /// Whether a gate may sign this role in without a PIN (`ENTRADA_OPERATOR`
+    /// at start): operators only; whoever changes capacity types a PIN.
+    pub fn may_start_without_pin(self) -> bool {
+        self.can_verify() && !self.can_manage_slots()
+    }
 }
 
 /// A person who signs in at a gate. The PIN hash is never serialized.
@@ -233,6 +239,18 @@ pub struct Operator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn who_may_start_without_a_pin() {
+        for (role, allowed) in [
+            (Role::Customer, false),
+            (Role::Operator, true),
+            (Role::Supervisor, false),
+            (Role::Admin, false),
+        ] {
+            assert_eq!(role.may_start_without_pin(), allowed, "{role:?}");
+        }
+    }
 
     #[test]
     fn timezones() {

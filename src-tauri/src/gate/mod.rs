@@ -197,7 +197,7 @@ impl GateService {
         let operator = self
             .store
             .get_operator(scope.orq, OperatorId(operator_id))?;
-        if operator.role.can_manage_slots() {
+        if !operator.role.may_start_without_pin() {
             return Err(CommandError::new(
                 "PIN_REQUIRED",
                 format!(
