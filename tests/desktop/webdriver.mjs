@@ -57,20 +57,35 @@ export class WebDriver {
     return id;
   }
 
+  /**
+   * Runs `act` on a freshly found element; if the page re-rendered it between
+   * the find and the act (a stale reference, which no user can meet: a person
+   * presses whatever is on screen), it finds it again, up to three times.
+   */
+  async onElement(css, act) {
+    for (let attempt = 1; ; attempt++) {
+      const el = await this.find(css);
+      try {
+        return await act(el);
+      } catch (e) {
+        if (e.webdriver !== 'stale element reference' || attempt >= 3) throw e;
+      }
+    }
+  }
+
   async click(css) {
-    const el = await this.find(css);
-    await this.cmd('POST', this.s(`/element/${el}/click`), {});
+    await this.onElement(css, (el) => this.cmd('POST', this.s(`/element/${el}/click`), {}));
   }
 
   async type(css, text) {
-    const el = await this.find(css);
-    await this.cmd('POST', this.s(`/element/${el}/clear`), {}).catch(() => {});
-    await this.cmd('POST', this.s(`/element/${el}/value`), { text });
+    await this.onElement(css, async (el) => {
+      await this.cmd('POST', this.s(`/element/${el}/clear`), {}).catch(() => {});
+      await this.cmd('POST', this.s(`/element/${el}/value`), { text });
+    });
   }
 
   async text(css) {
-    const el = await this.find(css);
-    return this.cmd('GET', this.s(`/element/${el}/text`));
+    return this.onElement(css, (el) => this.cmd('GET', this.s(`/element/${el}/text`)));
   }
 
   /** Keystrokes to whatever has focus, with no pause between them (a USB scanner). */

@@ -665,7 +665,7 @@ function renderSync() {
   const stat = (id: string, label: string, value: Child, tone = '') =>
     h('div', { class: `stat ${tone}`, id }, h('div', { class: 'stat-v' }, value), h('div', { class: 'stat-k' }, label));
   const conflicts = state.conflicts;
-  body.replaceChildren(
+  const next = h('div', {},
     h('div', { class: 'mode-card', 'data-mode': s.mode },
       h('span', { class: 'mode-dot' }),
       h('div', {}, h('div', { class: 'mode-name', id: 'sync-mode' }, S.modes[s.mode] ?? s.mode), h('div', { class: 'mode-hint' }, S.modeHints[s.mode] ?? '')),
@@ -697,6 +697,11 @@ function renderSync() {
             h('td', {}, S.conflictScan(fmtTime(c.second_at, true), c.second_device_id, c.second_operator_id, state.operators.find((o) => o.id === c.second_operator_id)?.display_name))))))
       : h('p', { class: 'hint', id: 'conflicts-none' }, S.conflictsNone),
   );
+  // Sync events arrive every few seconds; replacing an unchanged screen
+  // would swallow a press that lands between mousedown and mouseup (the
+  // button is a new node) and repaint for nothing.
+  if (next.innerHTML === body.innerHTML) return;
+  body.replaceChildren(...next.childNodes);
 }
 
 // ------------------------------------------------------------------ settings (supervisor)
