@@ -1,11 +1,13 @@
-//! Pure business rules. This module knows nothing of SQL, HTTP, Tauri or the
-//! clock: time comes in as a parameter, ids are created by the caller.
+//! Pure business rules. This crate knows nothing of SQL, HTTP, Tauri or the
+//! clock: time comes in as a parameter, ids are created by the caller (the
+//! store). backend/tests/tidy.rs keeps it that way.
 
 mod error;
 mod ids;
 pub mod reservation;
 pub mod signed;
 pub mod slot;
+pub mod sync;
 pub mod ticket;
 pub mod upload;
 pub mod venue;

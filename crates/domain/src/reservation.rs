@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{DomainError, Orq, ReservationId, SlotId, TicketCode};
 
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ReservationStatus {
     Reserved,
@@ -36,7 +37,8 @@ impl ReservationStatus {
     }
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reservation {
     pub id: ReservationId,
     pub ticket_id: TicketCode,
@@ -255,7 +257,7 @@ pub fn check_slot_bookable(
 #[cfg(test)]
 mod reservable_tests {
     use super::*;
-    use crate::domain::{
+    use crate::{
         slot::tests::slot, ticket::tests::ticket, ActivationStatus, SlotStatus, TicketStatus,
         Venue, VenueId,
     };

@@ -254,17 +254,8 @@ pub const FIRST_SERIAL: u32 = 1;
 
 /// How an org lets tickets be presented at its gates. Set by an admin on the
 /// server, synced to every gate.
-#[derive(
-    utoipa::ToSchema,
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CodePolicy {
     /// Only signed `ENT1.` codes admit; a plain code answers SIGNED_CODE_REQUIRED.
     pub signed_codes_only: bool,

@@ -10,7 +10,8 @@ pub const DEFAULT_CAPACITY: i64 = 200;
 /// Far above any real venue, far below anything that overflows arithmetic.
 pub const MAX_CAPACITY: i64 = 1_000_000;
 
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum SlotStatus {
     Active,
@@ -49,15 +50,16 @@ impl SlotStatus {
     }
 }
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Slot {
     pub id: SlotId,
     pub date: NaiveDate,
     #[serde(with = "hms")]
-    #[schema(value_type = String, example = "09:00:00")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "09:00:00"))]
     pub start_time: NaiveTime,
     #[serde(with = "hms")]
-    #[schema(value_type = String, example = "12:00:00")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "12:00:00"))]
     pub end_time: NaiveTime,
     pub venue_id: VenueId,
     pub total_capacity: i64,
@@ -238,7 +240,8 @@ pub fn plan_slot_change(slot: &Slot, change: SlotChange) -> Result<(i64, SlotSta
 }
 
 /// How a delete request ends: hard when nobody ever booked, else closed.
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SlotRemoval {
     Deleted,

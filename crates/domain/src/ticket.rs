@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::{DomainError, OperatorId, Orq, TicketCode};
 
 /// `tickets.status`: the spec's extended enum, plus the existing values it keeps.
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TicketStatus {
     #[serde(rename = "PENDING_PAYMENT")]
     PendingPayment,
@@ -29,7 +30,8 @@ pub enum TicketStatus {
 }
 
 /// `tickets.activation_status`
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ActivationStatus {
     Inactive,
@@ -39,9 +41,8 @@ pub enum ActivationStatus {
 }
 
 /// `tickets.activation_mode`
-#[derive(
-    utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ActivationMode {
     Immediate,
@@ -80,7 +81,8 @@ str_enum!(ActivationMode, "activation_mode", {
     Immediate => "immediate", Deferred => "deferred",
 });
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ticket {
     pub ticket_code: TicketCode,
     pub orq: Orq,
@@ -88,7 +90,7 @@ pub struct Ticket {
     pub product_id: Option<i64>,
     pub user_id: Option<i64>,
     pub status: TicketStatus,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub entitlements: serde_json::Value,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -163,7 +165,8 @@ impl Ticket {
 }
 
 /// A validated ticket to issue.
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
     pub ticket_code: TicketCode,
@@ -178,7 +181,7 @@ pub struct NewTicket {
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub entitlements: Option<serde_json::Value>,
     #[serde(default)]
     pub purchase_email: Option<String>,

@@ -243,7 +243,7 @@ pub fn judge_slot_change(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
+    use crate::{
         slot::tests::slot, ticket::tests::ticket, ActivationStatus as A, Orq, Reservation,
         ReservationId, ReservationStatus as R, Role, SlotId, SlotStatus, TicketCode,
         TicketStatus as S, Venue,
@@ -266,7 +266,7 @@ mod tests {
         }
     }
 
-    fn reservation(status: crate::domain::ReservationStatus) -> Reservation {
+    fn reservation(status: crate::ReservationStatus) -> Reservation {
         Reservation {
             id: ReservationId(uuid::Uuid::nil()),
             ticket_id: TicketCode::parse("TKT-1").unwrap(),

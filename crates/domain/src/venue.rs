@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{DomainError, OperatorId, Orq, VenueId};
 
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Venue {
     pub id: VenueId,
     pub orq: Orq,
     pub name: String,
     /// IANA zone, e.g. `Europe/Madrid`.
-    #[schema(value_type = String, example = "Europe/Madrid")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Europe/Madrid"))]
     pub timezone: Tz,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -163,19 +164,8 @@ pub fn check_pin_hash(params: &PinHashParams<'_>) -> Result<(), DomainError> {
     Ok(())
 }
 
-#[derive(
-    utoipa::ToSchema,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Customer,
@@ -224,7 +214,8 @@ impl Role {
 }
 
 /// A person who signs in at a gate. The PIN hash is never serialized.
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Operator {
     pub id: OperatorId,
     pub orq: Orq,

@@ -9,7 +9,8 @@ use super::{
     SlotId, Ticket, TicketStatus, Venue, VenueId,
 };
 
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VerdictCode {
     Admit,
@@ -107,7 +108,8 @@ pub struct VerdictInput<'a> {
 }
 
 /// ADMIT or a refusal, with the facts a gate operator needs to explain it.
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Verdict {
     pub admit: bool,
     pub verdict: VerdictCode,
@@ -121,10 +123,10 @@ pub struct Verdict {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slot_date: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none", with = "opt_hms", default)]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub slot_start_time: Option<NaiveTime>,
     #[serde(skip_serializing_if = "Option::is_none", with = "opt_hms", default)]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub slot_end_time: Option<NaiveTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub venue_id: Option<VenueId>,
@@ -157,9 +159,7 @@ mod opt_hms {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveTime>, D::Error> {
         Option::<String>::deserialize(d)?
-            .map(|raw| {
-                crate::domain::slot::parse_time("time", &raw).map_err(serde::de::Error::custom)
-            })
+            .map(|raw| crate::slot::parse_time("time", &raw).map_err(serde::de::Error::custom))
             .transpose()
     }
 }
@@ -387,7 +387,7 @@ mod tests {
         let at = |h: u32| Utc.with_ymd_and_hms(2025, 12, 1, h, 0, 0).unwrap();
         let claims = |from: Option<u32>, until: Option<u32>| super::super::signed::TicketClaims {
             kid: 1,
-            orq: crate::domain::Orq(1),
+            orq: crate::Orq(1),
             ticket_code: TicketCode::parse("TKT-1").unwrap(),
             serial: 0,
             product_id: None,
@@ -468,7 +468,7 @@ mod tests {
             }
         }
     }
-    use crate::domain::{slot::tests::slot, ticket::tests::ticket, Orq, SlotStatus, TicketCode};
+    use crate::{slot::tests::slot, ticket::tests::ticket, Orq, SlotStatus, TicketCode};
     use chrono::TimeZone;
     use chrono_tz::Tz;
 

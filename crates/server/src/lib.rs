@@ -27,6 +27,9 @@ use axum::{Json, Router};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use entrada_domain as domain;
+use entrada_store as store;
+
 use crate::domain::{DomainError, Gate, TicketCode};
 use crate::store::{Store, StoreError};
 use error::ApiError;

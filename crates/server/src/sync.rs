@@ -12,8 +12,8 @@ use super::access::{admin, staff};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Caller};
 use super::AppState;
+use crate::domain::sync::protocol::{ChangePage, DeviceInfo, EventBatch, EventResults};
 use crate::domain::{DomainError, Orq, VenueId};
-use crate::sync::protocol::{ChangePage, DeviceInfo, EventBatch, EventResults};
 
 /// Events per push: more is refused, so one request never holds the write
 /// lock for long.

@@ -47,15 +47,82 @@ fn get_ts(row: &Row<'_>, col: &str) -> rusqlite::Result<DateTime<Utc>> {
     Ok(row.get::<_, Ts>(col)?.0)
 }
 
+/// A domain value as a column: what it is written as and read back from.
+///
+/// rusqlite's `ToSql`/`FromSql` cannot be implemented for domain types in
+/// this crate (the orphan rule: both are foreign here), and `entrada-domain`
+/// must not know rusqlite. So a domain value crosses into SQL wrapped in
+/// [`Sql`] (`params![Sql(orq), Sql(&code)]`) and comes out through
+/// [`RowExt::col`] (`row.col("orq")?`).
+pub trait ToColumn {
+    fn to_column(&self) -> ToSqlOutput<'_>;
+}
+
+/// The read half of [`ToColumn`].
+pub trait FromColumn: Sized {
+    fn from_column(value: ValueRef<'_>) -> FromSqlResult<Self>;
+}
+
+/// A domain value (or a reference to one, or an `Option` of one) as a SQL
+/// parameter or column value.
+pub struct Sql<T>(pub T);
+
+impl<T: ToColumn> ToSql for Sql<T> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.0.to_column())
+    }
+}
+
+impl<T: FromColumn> FromSql for Sql<T> {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        T::from_column(value).map(Sql)
+    }
+}
+
+impl<T: ToColumn + ?Sized> ToColumn for &T {
+    fn to_column(&self) -> ToSqlOutput<'_> {
+        (**self).to_column()
+    }
+}
+
+impl<T: ToColumn> ToColumn for Option<T> {
+    fn to_column(&self) -> ToSqlOutput<'_> {
+        match self {
+            Some(v) => v.to_column(),
+            None => ToSqlOutput::from(rusqlite::types::Null),
+        }
+    }
+}
+
+impl<T: FromColumn> FromColumn for Option<T> {
+    fn from_column(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Null => Ok(None),
+            v => T::from_column(v).map(Some),
+        }
+    }
+}
+
+/// `row.col("orq")`: `Row::get` for domain values.
+pub trait RowExt {
+    fn col<I: rusqlite::RowIndex, T: FromColumn>(&self, idx: I) -> rusqlite::Result<T>;
+}
+
+impl RowExt for Row<'_> {
+    fn col<I: rusqlite::RowIndex, T: FromColumn>(&self, idx: I) -> rusqlite::Result<T> {
+        self.get::<I, Sql<T>>(idx).map(|Sql(v)| v)
+    }
+}
+
 macro_rules! int_sql {
     ($($ty:ident),+) => {$(
-        impl ToSql for $ty {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.0))
+        impl ToColumn for $ty {
+            fn to_column(&self) -> ToSqlOutput<'_> {
+                ToSqlOutput::from(self.0)
             }
         }
-        impl FromSql for $ty {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        impl FromColumn for $ty {
+            fn from_column(value: ValueRef<'_>) -> FromSqlResult<Self> {
                 i64::column_result(value).map($ty)
             }
         }
@@ -65,13 +132,13 @@ int_sql!(Orq, VenueId, OperatorId);
 
 macro_rules! uuid_sql {
     ($($ty:ident),+) => {$(
-        impl ToSql for $ty {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.to_string()))
+        impl ToColumn for $ty {
+            fn to_column(&self) -> ToSqlOutput<'_> {
+                ToSqlOutput::from(self.to_string())
             }
         }
-        impl FromSql for $ty {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        impl FromColumn for $ty {
+            fn from_column(value: ValueRef<'_>) -> FromSqlResult<Self> {
                 value.as_str()?.parse::<$ty>().map_err(bad)
             }
         }
@@ -81,13 +148,13 @@ uuid_sql!(SlotId, ReservationId);
 
 macro_rules! text_sql {
     ($($ty:ident),+) => {$(
-        impl ToSql for $ty {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
+        impl ToColumn for $ty {
+            fn to_column(&self) -> ToSqlOutput<'_> {
+                ToSqlOutput::from(self.as_str())
             }
         }
-        impl FromSql for $ty {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        impl FromColumn for $ty {
+            fn from_column(value: ValueRef<'_>) -> FromSqlResult<Self> {
                 $ty::parse(value.as_str()?).map_err(bad)
             }
         }
@@ -102,14 +169,14 @@ text_sql!(
     Role
 );
 
-impl ToSql for TicketCode {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
+impl ToColumn for TicketCode {
+    fn to_column(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::from(self.as_str())
     }
 }
 
-impl FromSql for TicketCode {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+impl FromColumn for TicketCode {
+    fn from_column(value: ValueRef<'_>) -> FromSqlResult<Self> {
         TicketCode::parse(value.as_str()?).map_err(bad)
     }
 }
@@ -131,16 +198,16 @@ pub const SLOT_COLUMNS: &str = "id, date, start_time, end_time, venue_id, total_
 pub fn slot(row: &Row<'_>) -> rusqlite::Result<Slot> {
     use crate::domain::slot::{parse_date, parse_time};
     Ok(Slot {
-        id: row.get("id")?,
+        id: row.col("id")?,
         date: parse_col(row, "date", |s| parse_date("date", s))?,
         start_time: parse_col(row, "start_time", |s| parse_time("start_time", s))?,
         end_time: parse_col(row, "end_time", |s| parse_time("end_time", s))?,
-        venue_id: row.get("venue_id")?,
+        venue_id: row.col("venue_id")?,
         total_capacity: row.get("total_capacity")?,
         booked_count: row.get("booked_count")?,
         available_count: row.get("available_count")?,
-        status: row.get("status")?,
-        orq: row.get("orq")?,
+        status: row.col("status")?,
+        orq: row.col("orq")?,
         created_at: get_ts(row, "created_at")?,
         updated_at: get_ts(row, "updated_at")?,
     })
@@ -152,12 +219,12 @@ pub const TICKET_COLUMNS: &str = "ticket_code, orq, order_id, product_id, user_i
 
 pub fn ticket(row: &Row<'_>) -> rusqlite::Result<Ticket> {
     Ok(Ticket {
-        ticket_code: row.get("ticket_code")?,
-        orq: row.get("orq")?,
+        ticket_code: row.col("ticket_code")?,
+        orq: row.col("orq")?,
         order_id: row.get("order_id")?,
         product_id: row.get("product_id")?,
         user_id: row.get("user_id")?,
-        status: row.get("status")?,
+        status: row.col("status")?,
         entitlements: parse_col(row, "entitlements", |s| {
             serde_json::from_str(s).map_err(|_| DomainError::invalid("entitlements", "bad JSON"))
         })?,
@@ -168,10 +235,10 @@ pub fn ticket(row: &Row<'_>) -> rusqlite::Result<Ticket> {
         customer_phone: row.get("customer_phone")?,
         reserved_at: opt_ts(row, "reserved_at")?,
         verified_at: opt_ts(row, "verified_at")?,
-        verified_by: row.get("verified_by")?,
-        activation_status: row.get("activation_status")?,
+        verified_by: row.col("verified_by")?,
+        activation_status: row.col("activation_status")?,
         activated_at: opt_ts(row, "activated_at")?,
-        activation_mode: row.get("activation_mode")?,
+        activation_mode: row.col("activation_mode")?,
         purchase_email: row.get("purchase_email")?,
     })
 }
@@ -181,14 +248,14 @@ pub const RESERVATION_COLUMNS: &str = "id, ticket_id, slot_id, customer_email, c
 
 pub fn reservation(row: &Row<'_>) -> rusqlite::Result<Reservation> {
     Ok(Reservation {
-        id: row.get("id")?,
-        ticket_id: row.get("ticket_id")?,
-        slot_id: row.get("slot_id")?,
+        id: row.col("id")?,
+        ticket_id: row.col("ticket_id")?,
+        slot_id: row.col("slot_id")?,
         customer_email: row.get("customer_email")?,
         customer_phone: row.get("customer_phone")?,
         reserved_at: get_ts(row, "reserved_at")?,
-        status: row.get("status")?,
-        orq: row.get("orq")?,
+        status: row.col("status")?,
+        orq: row.col("orq")?,
         created_at: get_ts(row, "created_at")?,
         updated_at: get_ts(row, "updated_at")?,
     })
@@ -198,8 +265,8 @@ pub const VENUE_COLUMNS: &str = "id, orq, name, timezone, created_at, updated_at
 
 pub fn venue(row: &Row<'_>) -> rusqlite::Result<Venue> {
     Ok(Venue {
-        id: row.get("id")?,
-        orq: row.get("orq")?,
+        id: row.col("id")?,
+        orq: row.col("orq")?,
         name: row.get("name")?,
         timezone: parse_col(row, "timezone", crate::domain::venue::parse_timezone)?,
         created_at: get_ts(row, "created_at")?,
@@ -211,9 +278,9 @@ pub const OPERATOR_COLUMNS: &str = "id, orq, role, display_name, pin_hash, creat
 
 pub fn operator(row: &Row<'_>) -> rusqlite::Result<Operator> {
     Ok(Operator {
-        id: row.get("id")?,
-        orq: row.get("orq")?,
-        role: row.get("role")?,
+        id: row.col("id")?,
+        orq: row.col("orq")?,
+        role: row.col("role")?,
         display_name: row.get("display_name")?,
         pin_hash: row.get("pin_hash")?,
         created_at: get_ts(row, "created_at")?,

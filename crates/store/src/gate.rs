@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Transaction};
 
 use super::codec::ts;
+use super::codec::Sql;
 use super::reservations::reservation_of_ticket;
 use super::slots::load_slot;
 use super::tickets::load_ticket;
@@ -135,11 +136,11 @@ pub(crate) fn verify_in(
         "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = 'VERIFIED', \
          activation_status = 'redeemed', updated_at = ?1 WHERE ticket_code = ?3 AND orq = ?4",
     )?
-    .execute(params![ts(now), operator, code, orq])?;
+    .execute(params![ts(now), Sql(operator), Sql(&code), Sql(orq)])?;
     tx.prepare_cached(
         "UPDATE ticket_reservations SET status = 'VERIFIED', updated_at = ?1 WHERE ticket_id = ?2 AND orq = ?3",
     )?
-    .execute(params![ts(now), code, orq])?;
+    .execute(params![ts(now), Sql(&code), Sql(orq)])?;
     verdict.verified_at = Some(now);
     verdict.verified_by = Some(operator);
     // On a gate device the verification is queued for the server in

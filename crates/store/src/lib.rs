@@ -24,6 +24,8 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
+use entrada_domain as domain;
+
 use crate::domain::DomainError;
 
 pub use reservations::ReserveRequest;
@@ -35,16 +37,16 @@ pub use tokens::{Principal, TOKEN_PREFIX};
 
 /// The schema, oldest first. Append only: a released migration never changes.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../../migrations/0001_core.sql"),
-    include_str!("../../../migrations/0002_api_tokens.sql"),
-    include_str!("../../../migrations/0003_signing_keys.sql"),
-    include_str!("../../../migrations/0004_sync.sql"),
-    include_str!("../../../migrations/0005_customer_sessions.sql"),
-    include_str!("../../../migrations/0006_lookup_indexes.sql"),
-    include_str!("../../../migrations/0007_device_settings.sql"),
-    include_str!("../../../migrations/0008_verification_overruled.sql"),
-    include_str!("../../../migrations/0009_judged_uploads_scoped_feed.sql"),
-    include_str!("../../../migrations/0010_code_policy_pin_lockout.sql"),
+    include_str!("../migrations/0001_core.sql"),
+    include_str!("../migrations/0002_api_tokens.sql"),
+    include_str!("../migrations/0003_signing_keys.sql"),
+    include_str!("../migrations/0004_sync.sql"),
+    include_str!("../migrations/0005_customer_sessions.sql"),
+    include_str!("../migrations/0006_lookup_indexes.sql"),
+    include_str!("../migrations/0007_device_settings.sql"),
+    include_str!("../migrations/0008_verification_overruled.sql"),
+    include_str!("../migrations/0009_judged_uploads_scoped_feed.sql"),
+    include_str!("../migrations/0010_code_policy_pin_lockout.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::codec::Sql;
 use super::codec::{self, ts, RESERVATION_COLUMNS};
 use super::slots::{change_booking, require_slot};
 use super::tickets::require_ticket;
@@ -24,7 +25,7 @@ pub(crate) fn reservation_of_ticket(
         .prepare_cached(&format!(
             "SELECT {RESERVATION_COLUMNS} FROM ticket_reservations WHERE ticket_id = ?1 AND orq = ?2"
         ))?
-        .query_row(params![code, orq], codec::reservation)
+        .query_row(params![Sql(&code), Sql(orq)], codec::reservation)
         .optional()?)
 }
 
@@ -32,7 +33,7 @@ fn require_reservation(tx: &Transaction<'_>, orq: Orq, id: ReservationId) -> Res
     tx.prepare_cached(&format!(
         "SELECT {RESERVATION_COLUMNS} FROM ticket_reservations WHERE id = ?1 AND orq = ?2"
     ))?
-    .query_row(params![id, orq], codec::reservation)
+    .query_row(params![Sql(id), Sql(orq)], codec::reservation)
     .optional()?
     .ok_or_else(|| {
         DomainError::NotFound {
@@ -74,17 +75,17 @@ impl Store {
                         "UPDATE ticket_reservations SET slot_id = ?1, customer_email = ?2, customer_phone = ?3, \
                          reserved_at = ?4, status = 'RESERVED', updated_at = ?4 WHERE id = ?5",
                     )?
-                    .execute(params![slot.id, req.contact.email, req.contact.phone, ts(now), cancelled.id])?;
+                    .execute(params![Sql(slot.id), req.contact.email, req.contact.phone, ts(now), Sql(cancelled.id)])?;
                     cancelled.id
                 }
                 None => {
-                    let id = ReservationId::new_v7();
+                    let id = ReservationId(uuid::Uuid::now_v7());
                     tx.prepare_cached(
                         "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, \
                          reserved_at, status, orq, created_at, updated_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'RESERVED', ?7, ?6, ?6)",
                     )?
-                    .execute(params![id, req.ticket, slot.id, req.contact.email, req.contact.phone, ts(now), orq])
+                    .execute(params![Sql(id), Sql(&req.ticket), Sql(slot.id), req.contact.email, req.contact.phone, ts(now), Sql(orq)])
                     .map_err(|e| on_constraint(e, DomainError::AlreadyReserved))?;
                     id
                 }
@@ -93,7 +94,7 @@ impl Store {
                 "UPDATE tickets SET status = 'RESERVED', customer_email = ?1, customer_phone = ?2, \
                  reserved_at = ?3, updated_at = ?3 WHERE ticket_code = ?4",
             )?
-            .execute(params![req.contact.email, req.contact.phone, ts(now), req.ticket])?;
+            .execute(params![req.contact.email, req.contact.phone, ts(now), Sql(&req.ticket)])?;
             require_reservation(tx, orq, id)
         })
     }
@@ -125,11 +126,11 @@ impl Store {
             tx.prepare_cached(
                 "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = ?1 WHERE id = ?2",
             )?
-            .execute(params![ts(now), id])?;
+            .execute(params![ts(now), Sql(id)])?;
             tx.prepare_cached(
                 "UPDATE tickets SET status = 'ACTIVATED', reserved_at = NULL, updated_at = ?1 WHERE ticket_code = ?2",
             )?
-            .execute(params![ts(now), reservation.ticket_id])?;
+            .execute(params![ts(now), Sql(&reservation.ticket_id)])?;
             require_reservation(tx, orq, id)
         })
     }
@@ -160,7 +161,7 @@ impl Store {
             tx.prepare_cached(
                 "UPDATE ticket_reservations SET slot_id = ?1, updated_at = ?2 WHERE id = ?3",
             )?
-            .execute(params![new_slot, ts(now), id])?;
+            .execute(params![Sql(new_slot), ts(now), Sql(id)])?;
             require_reservation(tx, orq, id)
         })
     }

@@ -6,6 +6,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::codec::ts;
+use super::codec::{RowExt, Sql};
 use super::gate::{verify_event, verify_in, Admission};
 use super::tickets::require_ticket;
 use super::{Result, Store, StoreError};
@@ -33,7 +34,7 @@ fn active_private_key(tx: &Transaction<'_>, orq: Orq) -> Result<Option<(u32, Sig
             "SELECT kid, private_key FROM signing_keys WHERE orq = ?1 AND retired_at IS NULL \
              AND private_key IS NOT NULL ORDER BY kid DESC LIMIT 1",
         )?
-        .query_row([orq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([Sql(orq)], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(row.and_then(|(kid, bytes)| {
         let bytes: [u8; 32] = bytes.try_into().ok()?;
@@ -47,7 +48,7 @@ fn new_key(tx: &Transaction<'_>, orq: Orq, now: DateTime<Utc>) -> Result<(u32, S
     let key = SigningKey::from_bytes(&seed);
     tx.execute(
         "INSERT INTO signing_keys (orq, public_key, private_key, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![orq, key.verifying_key().to_bytes().to_vec(), seed.to_vec(), ts(now)],
+        params![Sql(orq), key.verifying_key().to_bytes().to_vec(), seed.to_vec(), ts(now)],
     )?;
     Ok((tx.last_insert_rowid() as u32, key))
 }
@@ -67,7 +68,9 @@ fn check_key(
         .prepare_cached(
             "SELECT public_key, retired_at FROM signing_keys WHERE kid = ?1 AND orq = ?2",
         )?
-        .query_row(params![claims.kid, orq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![claims.kid, Sql(orq)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let Some((public, retired)) = row else {
         return Ok(Err(CodeRefusal::Forged("unknown signing key")));
@@ -105,7 +108,7 @@ fn admitted_not_synced(
         .prepare_cached(
             "SELECT verified_at, operator_id FROM verifications WHERE orq = ?1 AND ticket_code = ?2 ORDER BY verified_at LIMIT 1",
         )?
-        .query_row(params![orq, code], |r| {
+        .query_row(params![Sql(orq), Sql(&code)], |r| {
             Ok((r.get::<_, super::codec::Ts>(0)?.0, r.get::<_, Option<i64>>(1)?.map(OperatorId)))
         })
         .optional()?)
@@ -127,7 +130,7 @@ fn refusal_verdict(refusal: CodeRefusal, code: Option<&TicketCode>) -> Verdict {
 fn ticket_serial(tx: &Transaction<'_>, orq: Orq, code: &TicketCode) -> Result<Option<u32>> {
     Ok(tx
         .prepare_cached("SELECT code_serial FROM tickets WHERE ticket_code = ?1 AND orq = ?2")?
-        .query_row(params![code, orq], |r| r.get(0))
+        .query_row(params![Sql(&code), Sql(orq)], |r| r.get(0))
         .optional()?)
 }
 
@@ -139,7 +142,7 @@ pub(crate) fn code_policy(tx: &Transaction<'_>, orq: Orq) -> Result<CodePolicy> 
 fn org_settings_in(tx: &Transaction<'_>, orq: Orq) -> Result<OrgSettings> {
     let row: Option<(bool, super::codec::Ts)> = tx
         .prepare_cached("SELECT signed_codes_only, updated_at FROM org_settings WHERE orq = ?1")?
-        .query_row([orq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([Sql(orq)], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(match row {
         Some((signed_codes_only, at)) => OrgSettings {
@@ -209,7 +212,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO org_settings (orq, signed_codes_only, updated_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (orq) DO UPDATE SET signed_codes_only = excluded.signed_codes_only, updated_at = excluded.updated_at",
-                params![orq, on, ts(now)],
+                params![Sql(orq), on, ts(now)],
             )?;
             org_settings_in(tx, orq)
         })
@@ -235,7 +238,7 @@ impl Store {
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE signing_keys SET retired_at = ?1 WHERE kid = ?2 AND orq = ?3 AND retired_at IS NULL",
-                params![ts(now), kid, orq],
+                params![ts(now), kid, Sql(orq)],
             )?;
             if n == 0 {
                 return Err(DomainError::NotFound { entity: "signing key" }.into());
@@ -251,10 +254,10 @@ impl Store {
             let mut stmt = tx.prepare_cached(
                 "SELECT kid, orq, public_key, created_at, retired_at FROM signing_keys WHERE orq = ?1 ORDER BY kid",
             )?;
-            let rows = stmt.query_map([orq], |r| {
+            let rows = stmt.query_map([Sql(orq)], |r| {
                 Ok(SigningKeyInfo {
                     kid: r.get(0)?,
-                    orq: r.get(1)?,
+                    orq: r.col(1)?,
                     public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r.get::<_, Vec<u8>>(2)?),
                     created_at: r.get::<_, super::codec::Ts>(3)?.0,
                     retired_at: r.get::<_, Option<super::codec::Ts>>(4)?.map(|t| t.0),
@@ -271,7 +274,7 @@ impl Store {
             let ticket = require_ticket(tx, orq, code)?;
             let serial: u32 = tx.query_row(
                 "SELECT code_serial FROM tickets WHERE ticket_code = ?1",
-                [code],
+                [Sql(&code)],
                 |r| r.get(0),
             )?;
             let claims = TicketClaims {
@@ -295,13 +298,13 @@ impl Store {
             require_ticket(tx, orq, code)?;
             tx.execute(
                 "UPDATE tickets SET code_serial = code_serial + 1, updated_at = ?1 WHERE ticket_code = ?2",
-                params![ts(now), code],
+                params![ts(now), Sql(&code)],
             )?;
             // A session opened on the old code would hand out the new one.
             tx.execute(
                 "UPDATE api_tokens SET revoked_at = ?1 WHERE orq = ?2 AND ticket_code = ?3 \
                  AND role = 'customer' AND revoked_at IS NULL",
-                params![ts(now), orq, code],
+                params![ts(now), Sql(orq), Sql(&code)],
             )?;
             Ok(())
         })?;
@@ -480,7 +483,7 @@ impl Store {
             admitted.verified_by = Some(operator);
             tx.execute(
                 "INSERT INTO verifications (orq, ticket_code, operator_id, verified_at, received_at, overruled) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
-                params![orq, code, operator, ts(now), VerdictCode::AuthenticNotSynced.code()],
+                params![Sql(orq), Sql(&code), Sql(operator), ts(now), VerdictCode::AuthenticNotSynced.code()],
             )?;
             let payload = verify_event(&code, gate, &admitted);
             super::sync::record_local_event(tx, "verify", "tickets", code.as_str(), payload, Some(operator), now)?;

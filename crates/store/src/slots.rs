@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::codec::Sql;
 use super::codec::{self, date, time, ts, SLOT_COLUMNS};
 use super::venues::require_venue;
 use super::{on_constraint, Result, Store, StoreError};
@@ -16,7 +17,7 @@ pub(crate) fn load_slot(tx: &Transaction<'_>, orq: Orq, id: SlotId) -> Result<Op
         .prepare_cached(&format!(
             "SELECT {SLOT_COLUMNS} FROM reservation_slots WHERE id = ?1 AND orq = ?2"
         ))?
-        .query_row(params![id, orq], codec::slot)
+        .query_row(params![Sql(id), Sql(orq)], codec::slot)
         .optional()?)
 }
 
@@ -39,7 +40,13 @@ pub(crate) fn change_booking(
             "UPDATE reservation_slots SET booked_count = ?1, status = ?2, updated_at = ?3 \
              WHERE id = ?4 AND booked_count = ?5",
         )?
-        .execute(params![booked, status, ts(now), slot.id, slot.booked_count])?;
+        .execute(params![
+            booked,
+            Sql(status),
+            ts(now),
+            Sql(slot.id),
+            slot.booked_count
+        ])?;
     if changed != 1 {
         return Err(StoreError::Db(rusqlite::Error::StatementChangedRows(
             changed,
@@ -62,7 +69,7 @@ pub(crate) fn update_slot_in(
     tx.prepare_cached(
         "UPDATE reservation_slots SET total_capacity = ?1, status = ?2, updated_at = ?3 WHERE id = ?4",
     )?
-    .execute(params![total, status, ts(now), id])?;
+    .execute(params![total, Sql(status), ts(now), Sql(id)])?;
     let payload = serde_json::json!({
         "slot_id": id,
         "total_capacity": change.total_capacity,
@@ -103,20 +110,20 @@ impl Store {
     pub fn create_slot(&self, orq: Orq, new: &NewSlot, now: DateTime<Utc>) -> Result<Slot> {
         self.write(|tx| {
             require_venue(tx, orq, new.venue_id)?;
-            let id = SlotId::new_v7();
+            let id = SlotId(uuid::Uuid::now_v7());
             tx.prepare_cached(
                 "INSERT INTO reservation_slots \
                  (id, date, start_time, end_time, venue_id, total_capacity, booked_count, status, orq, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'ACTIVE', ?7, ?8, ?8)",
             )?
             .execute(params![
-                id,
+                Sql(id),
                 date(new.date),
                 time(new.start_time),
                 time(new.end_time),
-                new.venue_id,
+                Sql(new.venue_id),
                 new.total_capacity,
-                orq,
+                Sql(orq),
                 ts(now)
             ])
             .map_err(|e| on_constraint(e, DomainError::DuplicateSlot))?;
@@ -163,18 +170,18 @@ impl Store {
             let slot = require_slot(tx, orq, id)?;
             let rows: i64 = tx.query_row(
                 "SELECT count(*) FROM ticket_reservations WHERE slot_id = ?1",
-                [id],
+                [Sql(id)],
                 |r| r.get(0),
             )?;
             match plan_slot_removal(&slot, rows) {
                 SlotRemoval::Deleted => {
-                    tx.execute("DELETE FROM reservation_slots WHERE id = ?1", [id])?;
+                    tx.execute("DELETE FROM reservation_slots WHERE id = ?1", [Sql(id)])?;
                     Ok((SlotRemoval::Deleted, None))
                 }
                 SlotRemoval::Closed => {
                     tx.execute(
                         "UPDATE reservation_slots SET status = 'CLOSED', updated_at = ?1 WHERE id = ?2",
-                        params![ts(now), id],
+                        params![ts(now), Sql(id)],
                     )?;
                     Ok((SlotRemoval::Closed, Some(require_slot(tx, orq, id)?)))
                 }
@@ -203,7 +210,7 @@ impl Store {
                  ORDER BY date, start_time, venue_id"
             ))?;
             let rows = stmt.query_map(
-                params![orq, venue, from.map(date), to.map(date)],
+                params![Sql(orq), Sql(venue), from.map(date), to.map(date)],
                 codec::slot,
             )?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -226,7 +233,10 @@ impl Store {
                    AND (?4 IS NULL OR venue_id = ?4) \
                  ORDER BY date, start_time, venue_id"
             ))?;
-            let rows = stmt.query_map(params![orq, date(first), date(last), venue], codec::slot)?;
+            let rows = stmt.query_map(
+                params![Sql(orq), date(first), date(last), Sql(venue)],
+                codec::slot,
+            )?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -272,13 +282,13 @@ impl Store {
                     for (start, end) in SEED_SLOTS {
                         let hm = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default();
                         created += stmt.execute(params![
-                            SlotId::new_v7(),
+                            Sql(SlotId(uuid::Uuid::now_v7())),
                             date(*day),
                             time(hm(start)),
                             time(hm(end)),
-                            venue,
+                            Sql(venue),
                             capacity,
-                            orq,
+                            Sql(orq),
                             ts(now)
                         ])? as u64;
                     }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::codec::Sql;
 use super::codec::{ts, Ts};
 use super::reservations::reservation_of_ticket;
 use super::slots::load_slot;
@@ -12,6 +13,9 @@ use super::tickets::{activate_in, load_ticket};
 use super::tokens::hash_token;
 use super::venues::load_venue;
 use super::{Result, Store, StoreError};
+use crate::domain::sync::protocol::{
+    Change, ChangePage, DeviceInfo, Event, EventResult, EventStatus,
+};
 use crate::domain::{
     slot::SlotChange,
     upload::{
@@ -21,7 +25,6 @@ use crate::domain::{
     DomainError, Gate, Operator, OperatorId, Orq, SlotId, SlotStatus, TicketCode, VenueId,
     VerdictCode, VerdictInput,
 };
-use crate::sync::protocol::{Change, ChangePage, DeviceInfo, Event, EventResult, EventStatus};
 
 /// A synced table: its key and the columns that travel (never private keys).
 struct Entity {
@@ -342,7 +345,7 @@ pub(crate) fn record_local_event(
         "INSERT INTO outbox (event_id, kind, entity, entity_id, payload, operator_id, device_time) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![uuid::Uuid::now_v7().to_string(), kind, entity, entity_id, payload.to_string(), operator, ts(now)])?;
+    .execute(params![uuid::Uuid::now_v7().to_string(), kind, entity, entity_id, payload.to_string(), Sql(operator), ts(now)])?;
     Ok(())
 }
 
@@ -567,10 +570,10 @@ impl Admission<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 self.device.orq,
-                code,
+                Sql(&code),
                 self.event.event_id.to_string(),
                 self.device.device_id,
-                self.operator,
+                Sql(self.operator),
                 ts(self.at),
                 ts(self.now),
                 overruled.map(VerdictCode::code),
@@ -585,11 +588,11 @@ impl Admission<'_> {
         tx.execute(
             "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = 'VERIFIED', activation_status = 'redeemed', \
              activated_at = coalesce(activated_at, ?1), updated_at = ?3 WHERE ticket_code = ?4 AND orq = ?5",
-            params![ts(self.at), self.operator, ts(self.now), code, self.device.orq],
+            params![ts(self.at), Sql(self.operator), ts(self.now), Sql(&code), self.device.orq],
         )?;
         tx.execute(
             "UPDATE ticket_reservations SET status = 'VERIFIED', updated_at = ?1 WHERE ticket_id = ?2 AND orq = ?3 AND status = 'RESERVED'",
-            params![ts(self.now), code, self.device.orq],
+            params![ts(self.now), Sql(&code), self.device.orq],
         )?;
         Ok(())
     }
@@ -607,7 +610,7 @@ impl Admission<'_> {
             .query_row(
                 "SELECT device_id FROM verifications WHERE ticket_code = ?1 AND verified_at = ?2 AND event_id IS NOT ?3 \
                  AND refused IS NULL ORDER BY id LIMIT 1",
-                params![code, ts(first_at), event.event_id.to_string()],
+                params![Sql(&code), ts(first_at), event.event_id.to_string()],
                 |r| r.get(0),
             )
             .optional()?
@@ -617,7 +620,7 @@ impl Admission<'_> {
         if self.at < first_at {
             tx.execute(
                 "UPDATE tickets SET verified_at = ?1, verified_by = ?2, updated_at = ?3 WHERE ticket_code = ?4",
-                params![ts(self.at), self.operator, ts(self.now), code],
+                params![ts(self.at), Sql(self.operator), ts(self.now), Sql(&code)],
             )?;
             std::mem::swap(&mut first, &mut second);
         }
@@ -630,7 +633,7 @@ impl Admission<'_> {
             "INSERT INTO sync_conflicts (orq, kind, ticket_code, first_device_id, first_operator_id, first_at, second_device_id, \
              second_operator_id, second_at, second_event_id, detected_at, venue_id, facts) \
              VALUES (?1, 'DOUBLE_ENTRY', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![self.device.orq, code, first.1, first.2, ts(first.0), second.1, second.2, ts(second.0),
+            params![self.device.orq, Sql(&code), first.1, first.2, ts(first.0), second.1, second.2, ts(second.0),
                 event.event_id.to_string(), ts(self.now), self.device.venue_id, facts.to_string()],
         )?;
         Ok(event_result(
@@ -682,7 +685,7 @@ impl Admission<'_> {
             "INSERT INTO sync_conflicts (orq, kind, ticket_code, first_device_id, first_operator_id, first_at, second_device_id, \
              second_operator_id, second_at, second_event_id, detected_at, venue_id, facts) \
              VALUES (?1, ?2, ?3, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![self.device.orq, reason, code, ts(server_since), self.device.device_id, self.operator, ts(self.at),
+            params![self.device.orq, reason, Sql(&code), ts(server_since), self.device.device_id, Sql(self.operator), ts(self.at),
                 event.event_id.to_string(), ts(self.now), self.device.venue_id, facts.to_string()],
         )?;
         Ok(event_result(
@@ -748,7 +751,7 @@ impl Store {
             super::venues::require_venue(tx, orq, venue)?;
             tx.execute(
                 "INSERT INTO devices (orq, venue_id, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![orq, venue, name, hash_token(&token), ts(now)],
+                params![Sql(orq), Sql(venue), name, hash_token(&token), ts(now)],
             )?;
             Ok(tx.last_insert_rowid())
         })?;
@@ -778,7 +781,7 @@ impl Store {
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE devices SET revoked_at = ?1 WHERE id = ?2 AND orq = ?3 AND revoked_at IS NULL",
-                params![ts(now), device_id, orq],
+                params![ts(now), device_id, Sql(orq)],
             )?;
             if n == 0 {
                 return Err(DomainError::NotFound { entity: "device" }.into());
@@ -820,7 +823,7 @@ impl Store {
                  ) ORDER BY seq LIMIT ?3",
             )?;
             let entries: Vec<(i64, String, String, String)> = log
-                .query_map(params![orq, cursor, limit, venue], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .query_map(params![Sql(orq), cursor, limit, Sql(venue)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             let mut changes = Vec::with_capacity(entries.len());
             let mut last_seq = None;
@@ -854,7 +857,7 @@ impl Store {
                     "SELECT (SELECT count(*) FROM change_log WHERE orq = ?1 AND scope = 0 AND seq > ?2) \
                           + (SELECT count(*) FROM change_log WHERE orq = ?1 AND scope = ?3 AND seq > ?2)",
                 )?
-                .query_row(params![orq, next_cursor, venue], |r| r.get(0))?;
+                .query_row(params![Sql(orq), next_cursor, Sql(venue)], |r| r.get(0))?;
             Ok(ChangePage { changes, next_cursor, has_more: remaining > 0, remaining, server_time: now, reset })
         })
     }
@@ -935,7 +938,7 @@ impl Store {
             let sql =
                 select_json_sql(e).replace(" WHERE id = ?1", " WHERE orq = ?1 ORDER BY id DESC");
             let mut stmt = tx.prepare(&sql)?;
-            let rows = stmt.query_map([orq], |r| r.get::<_, String>(0))?;
+            let rows = stmt.query_map([Sql(orq)], |r| r.get::<_, String>(0))?;
             rows.map(|j| Ok(serde_json::from_str(&j?).unwrap_or_default()))
                 .collect()
         })
@@ -1104,7 +1107,7 @@ impl Store {
     }
 
     /// Pending outbox events, oldest first, with their retry state.
-    pub fn pending_events(&self) -> Result<Vec<(Event, crate::sync::plan::PendingEvent)>> {
+    pub fn pending_events(&self) -> Result<Vec<(Event, crate::domain::sync::plan::PendingEvent)>> {
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(
                 "SELECT event_id, kind, payload, operator_id, device_time, attempts, next_attempt_at FROM outbox WHERE state = 'pending' ORDER BY event_id",
@@ -1125,7 +1128,7 @@ impl Store {
                     operator_id,
                     device_time: device_time.0,
                 };
-                out.push((event, crate::sync::plan::PendingEvent { event_id, attempts, next_attempt_at: next.map(|t| t.0) }));
+                out.push((event, crate::domain::sync::plan::PendingEvent { event_id, attempts, next_attempt_at: next.map(|t| t.0) }));
             }
             Ok(out)
         })
@@ -1172,7 +1175,7 @@ impl Store {
         self.write(|tx| {
             for id in event_ids {
                 let attempts: u32 = tx.query_row("SELECT attempts FROM outbox WHERE event_id = ?1", [id.to_string()], |r| r.get(0)).unwrap_or(0);
-                let next = now + crate::sync::plan::backoff(attempts, jitter);
+                let next = now + crate::domain::sync::plan::backoff(attempts, jitter);
                 tx.execute(
                     "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1 WHERE event_id = ?2 AND state = 'pending'",
                     params![ts(next), id.to_string()],
@@ -1247,7 +1250,7 @@ impl Store {
                     rejected,
                     conflicts,
                     clock_offset_ms: offset,
-                    clock_suspect: offset.is_some_and(crate::sync::plan::clock_suspect),
+                    clock_suspect: offset.is_some_and(crate::domain::sync::plan::clock_suspect),
                 },
             })
         })

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::codec::Sql;
 use super::codec::{self, ts, TICKET_COLUMNS};
 use super::{on_constraint, Result, Store};
 use crate::domain::{DomainError, NewTicket, Orq, Ticket, TicketCode};
@@ -16,7 +17,7 @@ pub(crate) fn load_ticket(
         .prepare_cached(&format!(
             "SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_code = ?1 AND orq = ?2"
         ))?
-        .query_row(params![code, orq], codec::ticket)
+        .query_row(params![Sql(&code), Sql(orq)], codec::ticket)
         .optional()?)
 }
 
@@ -37,7 +38,7 @@ pub(crate) fn activate_in(
             "UPDATE tickets SET activation_status = 'active', activated_at = ?1, status = ?2, \
              updated_at = ?1 WHERE ticket_code = ?3",
         )?
-        .execute(params![ts(now), status, code])?;
+        .execute(params![ts(now), Sql(status), Sql(&code)])?;
         let payload = serde_json::json!({ "ticket_code": code });
         super::sync::record_local_event(
             tx,
@@ -72,18 +73,18 @@ impl Store {
                 let entitlements = t.entitlements.clone().unwrap_or_else(|| serde_json::json!({}));
                 insert
                     .execute(params![
-                        t.ticket_code,
-                        orq,
+                        Sql(&t.ticket_code),
+                        Sql(orq),
                         t.order_id,
                         t.product_id,
                         t.user_id,
-                        status,
+                        Sql(status),
                         entitlements.to_string(),
                         t.expires_at.map(ts),
                         ts(now),
-                        activation,
+                        Sql(activation),
                         activated_at.map(ts),
-                        t.activation_mode,
+                        Sql(t.activation_mode),
                         t.purchase_email
                             .as_deref()
                             .map(crate::domain::reservation::validate_email)
@@ -132,14 +133,14 @@ impl Store {
                     super::slots::change_booking(tx, &slot, -1, now)?;
                     tx.execute(
                         "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = ?1 WHERE id = ?2",
-                        params![ts(now), r.id],
+                        params![ts(now), Sql(r.id)],
                     )?;
                 }
             }
             tx.execute(
                 "UPDATE tickets SET status = 'cancelled', activation_status = 'cancelled', updated_at = ?1 \
                  WHERE ticket_code = ?2",
-                params![ts(now), code],
+                params![ts(now), Sql(&code)],
             )?;
             require_ticket(tx, orq, code)
         })
@@ -173,11 +174,11 @@ impl Store {
             ))?;
             let rows = stmt.query_map(
                 params![
-                    orq,
-                    filter.status,
-                    filter.activation_status,
+                    Sql(orq),
+                    Sql(filter.status),
+                    Sql(filter.activation_status),
                     filter.user_id,
-                    after,
+                    Sql(after),
                     limit
                 ],
                 codec::ticket,
@@ -224,7 +225,7 @@ impl Store {
                     "SELECT {TICKET_COLUMNS} FROM tickets WHERE orq = ?1 AND user_id = ?2 \
                      ORDER BY ticket_code LIMIT ?3"
                 ))?;
-                let rows = stmt.query_map(params![orq, id, limit], codec::ticket)?;
+                let rows = stmt.query_map(params![Sql(orq), id, limit], codec::ticket)?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             }),
         }
@@ -261,7 +262,7 @@ impl Store {
                  ORDER BY ticket_code LIMIT ?4"
             ))?;
             let tickets: Vec<Ticket> = stmt
-                .query_map(params![orq, query, phone, limit], codec::ticket)?
+                .query_map(params![Sql(orq), query, phone, limit], codec::ticket)?
                 .collect::<rusqlite::Result<_>>()?;
             tickets
                 .into_iter()
@@ -282,7 +283,7 @@ impl Store {
         self.read(|tx| {
             Ok(tx
                 .prepare_cached("SELECT count(*) FROM ticket_reservations WHERE orq = ?1 AND slot_id = ?2 AND status = 'VERIFIED'")?
-                .query_row(params![orq, slot], |r| r.get(0))?)
+                .query_row(params![Sql(orq), Sql(slot)], |r| r.get(0))?)
         })
     }
 }

@@ -6,6 +6,7 @@ use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::codec::ts;
+use super::codec::{RowExt, Sql};
 use super::tickets::CustomerScope;
 use super::{Result, Store, StoreError};
 use crate::domain::{DomainError, OperatorId, Orq, Role, TicketCode, VenueId};
@@ -78,21 +79,22 @@ impl Store {
             return Err(DomainError::invalid("user_id", "a customer token needs --user-id").into());
         }
         let token = random_token()?;
-        let id = self.write(|tx| {
-            if let Some(venue) = venue_id {
-                super::venues::require_venue(tx, orq, venue)?;
-            }
-            // A staff token's user id is an operator of the org: recorded as verified_by.
-            if let (true, Some(id)) = (role != Role::Customer, user_id) {
-                super::venues::require_operator(tx, orq, OperatorId(id))?;
-            }
-            tx.execute(
+        let id =
+            self.write(|tx| {
+                if let Some(venue) = venue_id {
+                    super::venues::require_venue(tx, orq, venue)?;
+                }
+                // A staff token's user id is an operator of the org: recorded as verified_by.
+                if let (true, Some(id)) = (role != Role::Customer, user_id) {
+                    super::venues::require_operator(tx, orq, OperatorId(id))?;
+                }
+                tx.execute(
                 "INSERT INTO api_tokens (token_hash, orq, role, user_id, venue_id, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![hash_token(&token), orq, role, user_id, venue_id, ts(now)],
+                params![hash_token(&token), Sql(orq), Sql(role), user_id, Sql(venue_id), ts(now)],
             )?;
-            Ok(tx.last_insert_rowid())
-        })?;
+                Ok(tx.last_insert_rowid())
+            })?;
         Ok((
             token,
             Principal {
@@ -122,11 +124,11 @@ impl Store {
                 .query_row(params![hash, ts(now)], |r| {
                     Ok(Principal {
                         token_id: r.get(0)?,
-                        orq: r.get(1)?,
-                        role: r.get(2)?,
+                        orq: r.col(1)?,
+                        role: r.col(2)?,
                         user_id: r.get(3)?,
-                        venue_id: r.get(4)?,
-                        ticket_code: r.get(5)?,
+                        venue_id: r.col(4)?,
+                        ticket_code: r.col(5)?,
                     })
                 })
                 .optional()?)
@@ -150,8 +152,8 @@ impl Store {
                 .query_row(
                     "SELECT orq, user_id, coalesce(lower(purchase_email) = lower(?2), 0) \
                      OR coalesce(lower(customer_email) = lower(?2), 0) FROM tickets WHERE ticket_code = ?1",
-                    params![code, email],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    params![Sql(&code), email],
+                    |r| Ok((r.col(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
             let Some((orq, user_id, true)) = row else {
@@ -160,7 +162,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO api_tokens (token_hash, orq, role, user_id, ticket_code, created_at, expires_at) \
                  VALUES (?1, ?2, 'customer', ?3, ?4, ?5, ?6)",
-                params![hash_token(&token), orq, user_id, code, ts(now), ts(expires_at)],
+                params![hash_token(&token), Sql(orq), user_id, Sql(&code), ts(now), ts(expires_at)],
             )?;
             Ok(Principal {
                 token_id: tx.last_insert_rowid(),

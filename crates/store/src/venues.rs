@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::codec::Sql;
 use super::codec::{self, ts, OPERATOR_COLUMNS, VENUE_COLUMNS};
 use super::{Result, Store};
 use crate::domain::{
@@ -19,7 +20,7 @@ pub(crate) fn load_venue(tx: &Transaction<'_>, orq: Orq, id: VenueId) -> Result<
         .prepare_cached(&format!(
             "SELECT {VENUE_COLUMNS} FROM venues WHERE id = ?1 AND orq = ?2"
         ))?
-        .query_row(params![id, orq], codec::venue)
+        .query_row(params![Sql(id), Sql(orq)], codec::venue)
         .optional()?)
 }
 
@@ -31,7 +32,7 @@ pub(crate) fn require_operator(tx: &Transaction<'_>, orq: Orq, id: OperatorId) -
     tx.prepare_cached(&format!(
         "SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?1 AND orq = ?2"
     ))?
-    .query_row(params![id, orq], codec::operator)
+    .query_row(params![Sql(id), Sql(orq)], codec::operator)
     .optional()?
     .ok_or_else(|| DomainError::NotFound { entity: "operator" }.into())
 }
@@ -49,7 +50,7 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO venues (orq, name, timezone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![orq, name, tz.name(), ts(now)],
+                params![Sql(orq), name, tz.name(), ts(now)],
             )?;
             require_venue(tx, orq, VenueId(tx.last_insert_rowid()))
         })
@@ -64,7 +65,7 @@ impl Store {
             let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {VENUE_COLUMNS} FROM venues WHERE orq = ?1 ORDER BY id"
             ))?;
-            let rows = stmt.query_map([orq], codec::venue)?;
+            let rows = stmt.query_map([Sql(orq)], codec::venue)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -91,12 +92,12 @@ impl Store {
             tx.execute(
                 "INSERT INTO operators (orq, role, display_name, pin_hash, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![orq, role, display_name, pin_hash.as_deref(), ts(now)],
+                params![Sql(orq), Sql(role), display_name, pin_hash.as_deref(), ts(now)],
             )?;
             let id = OperatorId(tx.last_insert_rowid());
             Ok(tx.query_row(
                 &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?1"),
-                [id],
+                [Sql(id)],
                 codec::operator,
             )?)
         })
@@ -106,7 +107,7 @@ impl Store {
         self.read(|tx| {
             tx.query_row(
                 &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?1 AND orq = ?2"),
-                params![id, orq],
+                params![Sql(id), Sql(orq)],
                 codec::operator,
             )
             .optional()?
@@ -121,7 +122,7 @@ impl Store {
             let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {OPERATOR_COLUMNS} FROM operators WHERE orq = ?1 ORDER BY id"
             ))?;
-            let rows = stmt.query_map([orq], codec::operator)?;
+            let rows = stmt.query_map([Sql(orq)], codec::operator)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -173,7 +174,7 @@ fn load_operator(tx: &Transaction<'_>, orq: Orq, id: OperatorId) -> Result<Optio
         .prepare_cached(&format!(
             "SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?1 AND orq = ?2"
         ))?
-        .query_row(params![id, orq], codec::operator)
+        .query_row(params![Sql(id), Sql(orq)], codec::operator)
         .optional()?)
 }
 
@@ -182,7 +183,7 @@ fn load_attempts(tx: &Transaction<'_>, orq: Orq, id: OperatorId) -> Result<PinAt
         .prepare_cached(
             "SELECT failures, locked_until FROM pin_attempts WHERE orq = ?1 AND operator_id = ?2",
         )?
-        .query_row(params![orq, id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![Sql(orq), Sql(id)], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(
         row.map_or_else(PinAttempts::default, |(failures, until)| PinAttempts {
@@ -221,7 +222,7 @@ impl Store {
                  ON CONFLICT (orq, operator_id) DO UPDATE SET failures = excluded.failures, \
                  locked_until = excluded.locked_until, updated_at = excluded.updated_at",
             )?
-            .execute(params![orq, id, next.failures, next.locked_until.map(ts), ts(now)])?;
+            .execute(params![Sql(orq), Sql(id), next.failures, next.locked_until.map(ts), ts(now)])?;
             Ok(operator)
         })?;
         // Argon2, slow on purpose: outside the write transaction.
@@ -238,7 +239,7 @@ impl Store {
         }
         self.write(|tx| {
             tx.prepare_cached("DELETE FROM pin_attempts WHERE orq = ?1 AND operator_id = ?2")?
-                .execute(params![orq, id])?;
+                .execute(params![Sql(orq), Sql(id)])?;
             Ok(())
         })?;
         Ok(operator)
@@ -254,7 +255,7 @@ impl Store {
             let mut stmt = tx.prepare_cached(
                 "SELECT operator_id, locked_until FROM pin_attempts WHERE orq = ?1 AND locked_until IS NOT NULL",
             )?;
-            let rows = stmt.query_map([orq], |r| Ok((OperatorId(r.get(0)?), r.get::<_, codec::Ts>(1)?.0)))?;
+            let rows = stmt.query_map([Sql(orq)], |r| Ok((OperatorId(r.get(0)?), r.get::<_, codec::Ts>(1)?.0)))?;
             let mut locked = Vec::new();
             for row in rows {
                 let (id, until) = row?;
@@ -279,7 +280,7 @@ impl Store {
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE operators SET pin_hash = ?1, updated_at = ?2 WHERE id = ?3 AND orq = ?4 AND role = ?5",
-                params![hash, ts(now), id, orq, role],
+                params![hash, ts(now), Sql(id), Sql(orq), Sql(role)],
             )?;
             if n == 0 {
                 // Its role changed meanwhile: the PIN was validated for another.
@@ -287,7 +288,7 @@ impl Store {
             }
             tx.execute(
                 "DELETE FROM pin_attempts WHERE orq = ?1 AND operator_id = ?2",
-                params![orq, id],
+                params![Sql(orq), Sql(id)],
             )?;
             require_operator(tx, orq, id)
         })

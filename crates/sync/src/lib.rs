@@ -1,8 +1,10 @@
-//! Offline-first sync: the wire protocol (`protocol`), the pure planner that
-//! decides what to upload and when to retry (`plan`), and the device-side
-//! engine that runs a round over HTTP (`client`). The server side is in
-//! `store::sync` (SQL) and `api::sync` (HTTP).
+//! Offline-first sync, device side: the engine that runs one upload-then-
+//! download round over HTTP (`client`). The wire protocol (`protocol`) and the
+//! pure planner (`plan`) are `entrada_domain::sync`, re-exported here. The
+//! server side is in `entrada-store`'s `sync` (SQL) and `entrada-server`'s
+//! `sync` (HTTP).
 
 pub mod client;
-pub mod plan;
-pub mod protocol;
+pub use entrada_domain::sync::{plan, protocol};
+
+use entrada_store as store;
