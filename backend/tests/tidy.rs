@@ -242,7 +242,7 @@ fn sql_in(text: &str) -> Option<usize> {
     ];
     for (first, then) in pairs {
         if let Some(a) = has(first) {
-            if find_word(&norm[a..], then).first().is_some() {
+            if !find_word(&norm[a..], then).is_empty() {
                 return Some(a);
             }
         }
@@ -549,7 +549,9 @@ fn the_sql_detector_sees_the_stores_sql() {
 #[test]
 fn source_rules_case_table() {
     use Rule::*;
-    let cases: &[(&str, &str, &[(usize, Rule)])] = &[
+    // (file, source, the violations expected: line and rule)
+    type Case<'a> = (&'a str, &'a str, &'a [(usize, Rule)]);
+    let cases: &[Case] = &[
         // SQL outside the store, in each form.
         (
             "crates/server/src/x.rs",

@@ -1,4 +1,4 @@
-// Client-side checks that mirror the server's (backend/src/domain): the
+// Client-side checks that mirror the server's (crates/domain): the
 // server stays the judge; these only give faster, clearer messages.
 
 /** Ticket codes: printable ASCII without spaces, at most 64 characters. */
