@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Transaction};
 
 use super::codec::ts;
-use super::codec::Sql;
+use super::column::Sql;
 use super::reservations::reservation_of_ticket;
 use super::slots::load_slot;
 use super::tickets::load_ticket;

@@ -8,6 +8,7 @@
 //! connections and processes wait in SQLite's busy handler.
 
 mod codec;
+mod column;
 mod gate;
 mod reservations;
 mod signing;

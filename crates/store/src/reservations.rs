@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::codec::Sql;
 use super::codec::{self, ts, RESERVATION_COLUMNS};
+use super::column::Sql;
 use super::slots::{change_booking, require_slot};
 use super::tickets::require_ticket;
 use super::venues::require_venue;

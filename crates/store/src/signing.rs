@@ -6,7 +6,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::codec::ts;
-use super::codec::{RowExt, Sql};
+use super::column::{RowExt, Sql};
 use super::gate::{verify_event, verify_in, Admission};
 use super::tickets::require_ticket;
 use super::{Result, Store, StoreError};

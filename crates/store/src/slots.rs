@@ -3,8 +3,8 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::codec::Sql;
 use super::codec::{self, date, time, ts, SLOT_COLUMNS};
+use super::column::Sql;
 use super::venues::require_venue;
 use super::{on_constraint, Result, Store, StoreError};
 use crate::domain::{

@@ -5,8 +5,8 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::codec::Sql;
 use super::codec::{ts, Ts};
+use super::column::Sql;
 use super::reservations::reservation_of_ticket;
 use super::slots::load_slot;
 use super::tickets::{activate_in, load_ticket};

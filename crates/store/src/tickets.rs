@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::codec::Sql;
 use super::codec::{self, ts, TICKET_COLUMNS};
+use super::column::Sql;
 use super::{on_constraint, Result, Store};
 use crate::domain::{DomainError, NewTicket, Orq, Ticket, TicketCode};
 

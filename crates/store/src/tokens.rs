@@ -6,7 +6,7 @@ use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::codec::ts;
-use super::codec::{RowExt, Sql};
+use super::column::{RowExt, Sql};
 use super::tickets::CustomerScope;
 use super::{Result, Store, StoreError};
 use crate::domain::{DomainError, OperatorId, Orq, Role, TicketCode, VenueId};

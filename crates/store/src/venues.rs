@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::codec::Sql;
 use super::codec::{self, ts, OPERATOR_COLUMNS, VENUE_COLUMNS};
+use super::column::Sql;
 use super::{Result, Store};
 use crate::domain::{
     venue::{
