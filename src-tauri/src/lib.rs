@@ -1,7 +1,8 @@
 //! Entrada desktop: the gate app.
 //!
 //! * [`scan`]: QR decoding from camera frames (rqrr plus a fallback chain).
-//! * [`source`]: where frames and keyboard-wedge scans come from.
+//! * [`source`]: where frames come from (keyboard-wedge scans are told apart
+//!   in the kiosk page, `ui/kiosk/wedge.ts`).
 //! * [`gate`]: the gate without a window (session, scan, slots, lookup, sync status).
 //! * [`camera`]: the scan loop from a frame source to verdicts.
 //! * [`commands`]: the Tauri commands, one `gate` call each.
