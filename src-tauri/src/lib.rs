@@ -5,11 +5,13 @@
 //!   in the kiosk page, `ui/kiosk/wedge.ts`).
 //! * [`gate`]: the gate without a window (session, scan, slots, lookup, sync status).
 //! * [`camera`]: the scan loop from a frame source to verdicts.
+//! * [`clock`]: the gate's clock (the system's, or a test's).
 //! * [`commands`]: the Tauri commands, one `gate` call each.
 //!
 //! Everything but `commands` is plain Rust, tested and benchmarked headless.
 
 pub mod camera;
+pub mod clock;
 pub mod commands;
 pub mod device;
 pub mod gate;
