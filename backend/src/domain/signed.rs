@@ -715,7 +715,8 @@ mod tests {
             })
         }
         let forged = |why| Err(CodeRefusal::Forged(why));
-        let cases: Vec<(&str, Orq, Option<KnownKey>, Result<(), CodeRefusal>)> = vec![
+        type Case<'a> = (&'a str, Orq, Option<KnownKey<'a>>, Result<(), CodeRefusal>);
+        let cases: Vec<Case> = vec![
             ("the org's current key", Orq(1), known(&good, false), Ok(())),
             (
                 "another org's code",

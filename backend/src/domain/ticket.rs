@@ -472,12 +472,13 @@ pub(crate) mod tests {
         verified.verified_at = Some(now());
         let live = reservation(R::Reserved);
         let id = Some(live.id);
-        let cases: Vec<(
-            &str,
+        type Case = (
+            &'static str,
             Ticket,
             Option<Reservation>,
             Result<Option<ReservationId>, DomainError>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 "inactive, no reservation",
                 ticket(A::Inactive, S::Minted),
@@ -565,7 +566,14 @@ pub(crate) mod tests {
                 replaces_record,
             })
         };
-        let cases: Vec<(&str, Ticket, Option<Reservation>, DateTime<Utc>, Entry)> = vec![
+        type Case = (
+            &'static str,
+            Ticket,
+            Option<Reservation>,
+            DateTime<Utc>,
+            Entry,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "reserved, first entry",
                 activated.clone(),

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as Days, Utc};
+use chrono::Duration as Days;
 use entrada::domain::{
     Gate as GateRules, Operator, OperatorId, Orq, Role, SlotChange, SlotId, SlotStatus, VenueId,
     VerdictCode,
@@ -773,6 +773,7 @@ impl GateService {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use chrono::Utc;
     use views::Tone;
 
     fn demo_gate(operator: Option<i64>, auto_lock: Duration) -> (tempfile::TempDir, GateService) {
