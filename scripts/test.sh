@@ -27,6 +27,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace --locked 2>&1 | tee "$log"
 
+step "kiosk unit tests: node's test runner (the keyboard-wedge detector)"
+(cd ui && npm test --silent) 2>&1 | tee -a "$log"
+
 step "TypeScript bindings are what the Rust types say"
 git diff --exit-code -- ui/kiosk/bindings || { echo "ui/kiosk/bindings changed: commit the regenerated files" >&2; exit 1; }
 

@@ -1,14 +1,17 @@
 //! Entrada desktop: the gate app.
 //!
 //! * [`scan`]: QR decoding from camera frames (rqrr plus a fallback chain).
-//! * [`source`]: where frames and keyboard-wedge scans come from.
+//! * [`source`]: where frames come from (keyboard-wedge scans are told apart
+//!   in the kiosk page, `ui/kiosk/wedge.ts`).
 //! * [`gate`]: the gate without a window (session, scan, slots, lookup, sync status).
 //! * [`camera`]: the scan loop from a frame source to verdicts.
+//! * [`clock`]: the gate's clock (the system's, or a test's).
 //! * [`commands`]: the Tauri commands, one `gate` call each.
 //!
 //! Everything but `commands` is plain Rust, tested and benchmarked headless.
 
 pub mod camera;
+pub mod clock;
 pub mod commands;
 pub mod device;
 pub mod gate;

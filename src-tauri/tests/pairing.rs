@@ -136,8 +136,10 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let busy = Arc::new(AtomicBool::new(true));
     let scanned = Arc::new(AtomicUsize::new(0));
+    let locked = Arc::new(AtomicUsize::new(0));
     let worker = {
-        let (gate, busy, scanned) = (gate.clone(), busy.clone(), scanned.clone());
+        let (gate, busy, scanned, locked) =
+            (gate.clone(), busy.clone(), scanned.clone(), locked.clone());
         std::thread::spawn(move || {
             let mut outcomes = Vec::new();
             while busy.load(Ordering::Relaxed) {
@@ -146,9 +148,11 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
                     let outcome = gate
                         .scan(code, ScanSource::Camera)
                         .map(|o| o.verdict.verdict);
-                    if outcome.is_ok() {
-                        scanned.fetch_add(1, Ordering::Relaxed);
-                    }
+                    match &outcome {
+                        Ok(_) => scanned.fetch_add(1, Ordering::Relaxed),
+                        Err(e) if e.code == "LOCKED" => locked.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => 0,
+                    };
                     outcomes.push(outcome);
                 }
             }
@@ -164,7 +168,13 @@ async fn a_supervisor_pairs_a_standalone_gate_and_the_demo_gives_way_to_the_venu
         std::thread::sleep(Duration::from_millis(10));
     }
     let paired = link.pair(&server.url, &server.token, None).await.unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    // The worker keeps going until it has met the locked gate.
+    for _ in 0..500 {
+        if locked.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     busy.store(false, Ordering::Relaxed);
     let outcomes = worker.join().unwrap();
     assert!(

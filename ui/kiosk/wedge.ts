@@ -1,7 +1,12 @@
-// USB "keyboard wedge" scanners, told apart from people by timing: the same
-// rules as src-tauri/src/source/wedge.rs (`WedgeDetector`): every gap between
-// keys, including the one before Enter, ≤ 35 ms, at least 4 characters;
-// unfinished input is dropped after 1 s of silence.
+// USB "keyboard wedge" scanners, told apart from people by timing. Handheld
+// scanners in keyboard mode type the code followed by Enter much faster than a
+// person (typically 2–15 ms per key; people rarely go below ~60 ms), on the
+// same keyboard input the kiosk page receives. A line is a scan when every gap
+// between keys, including the one before Enter, is ≤ 35 ms (a clock going
+// backwards proves nothing) and it has at least 4 characters; unfinished input
+// is dropped after 1 s of silence, and a runaway line (stuck key) past 4096.
+// Pure: keystroke times are passed in. The one detector the app runs; its
+// cases are in wedge.test.ts (`npm test` in ui/, run by scripts/test.sh).
 
 export const WEDGE = { maxGapMs: 35, minLen: 4, idleResetMs: 1000, maxLen: 4096 };
 

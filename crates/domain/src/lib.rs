@@ -19,7 +19,10 @@ pub use reservation::{
     check_reservable, check_slot_bookable, Contact, Reservation, ReservationStatus,
 };
 pub use slot::{NewSlot, Slot, SlotChange, SlotRemoval, SlotStatus};
-pub use ticket::{ActivationMode, ActivationStatus, NewTicket, Ticket, TicketStatus};
+pub use ticket::{
+    enter, ActivationMode, ActivationStatus, Cancellation, DoubleEntry, Entry, NewTicket, Ticket,
+    TicketStatus, TicketUse,
+};
 pub use venue::{Operator, Role, Venue};
 pub use verdict::{
     gate_verdict, not_synced_verdict, reservation_verdict, Gate, Verdict, VerdictCode, VerdictInput,

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use uuid::Uuid;
 
-use super::verdict::{Verdict, VerdictCode};
-use super::{Orq, SlotId, TicketCode, VenueId};
+use super::verdict::{not_synced_verdict, Verdict, VerdictCode};
+use super::{OperatorId, Orq, SlotId, TicketCode, VenueId};
 
 /// Version 1 prefix; the digit after `ENT` is the version.
 pub const PREFIX_V1: &str = "ENT1.";
@@ -62,6 +62,20 @@ pub enum CodeRefusal {
     Unreadable(&'static str),
     #[error("forged code: {0}")]
     Forged(&'static str),
+}
+
+impl CodeRefusal {
+    /// The red verdict shown for a refused code (`code`: the ticket it
+    /// claims, if it could be read that far).
+    pub fn verdict(self, code: Option<&TicketCode>) -> Verdict {
+        let (verdict, message) = match self {
+            Self::Unreadable(why) => (VerdictCode::Unreadable, format!("Unreadable code: {why}")),
+            Self::Forged(why) => (VerdictCode::Forged, format!("Forged code: {why}")),
+        };
+        let mut v = Verdict::refusal(verdict, message);
+        v.ticket_code = code.map(ToString::to_string);
+        v
+    }
 }
 
 const FLAG_VENUE: u8 = 1;
@@ -247,6 +261,95 @@ pub fn verify_signature(
 ) -> Result<(), CodeRefusal> {
     key.verify_strict(message, &Signature::from_bytes(signature))
         .map_err(|_| CodeRefusal::Forged("signature does not match"))
+}
+
+/// A signing key as this database knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownKey<'a> {
+    /// Ed25519 public key bytes (32 when usable).
+    pub public_key: &'a [u8],
+    pub retired: bool,
+}
+
+/// The key's word on a signed code, before any ticket rule: the code is of
+/// this org (`orq`), its key (`key`: the one its `kid` names here, if any) is
+/// known, not retired and usable, and the signature is the key's.
+pub fn check_key(
+    claims: &TicketClaims,
+    orq: Orq,
+    key: Option<KnownKey<'_>>,
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), CodeRefusal> {
+    if claims.orq != orq {
+        return Err(CodeRefusal::Forged("code of another organisation"));
+    }
+    let Some(key) = key else {
+        return Err(CodeRefusal::Forged("unknown signing key"));
+    };
+    if key.retired {
+        return Err(CodeRefusal::Forged("signing key retired"));
+    }
+    let Some(public) = <[u8; 32]>::try_from(key.public_key)
+        .ok()
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+    else {
+        return Err(CodeRefusal::Forged("unusable signing key"));
+    };
+    verify_signature(message, signature, &public)
+}
+
+/// An operator on this device already let in the holder of an authentic
+/// code whose ticket the device did not have (its first such admission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmittedHere {
+    pub at: DateTime<Utc>,
+    pub by: Option<OperatorId>,
+}
+
+impl AdmittedHere {
+    /// ALREADY_VERIFIED, saying when and by whom.
+    pub fn verdict(self, code: &TicketCode) -> Verdict {
+        let mut v = Verdict::refusal(VerdictCode::AlreadyVerified, "Already verified");
+        v.ticket_code = Some(code.to_string());
+        (v.verified_at, v.verified_by) = (Some(self.at), self.by);
+        v
+    }
+}
+
+/// An authentic signed code whose ticket this replica does not have: it is
+/// let in once before its ticket arrives, so a code let in here already is
+/// ALREADY_VERIFIED; else the code's own validity decides
+/// (`not_synced_verdict`: amber AUTHENTIC_NOT_SYNCED, or red EXPIRED /
+/// WRONG_DATE).
+pub fn screen_not_synced(
+    claims: &TicketClaims,
+    admitted_here: Option<AdmittedHere>,
+    now: DateTime<Utc>,
+) -> Verdict {
+    match admitted_here {
+        Some(earlier) => earlier.verdict(&claims.ticket_code),
+        None => not_synced_verdict(claims, now),
+    }
+}
+
+/// The operator lets in, at `now`, the holder of the amber verdict `shown`
+/// about an authentic code (`code`) whose ticket this replica does not have.
+/// Refused (`Err`, the verdict to show) if the code was let in here already
+/// meanwhile, or if `shown` is not the operator's to overrule.
+pub fn admit_not_synced(
+    shown: Verdict,
+    code: &TicketCode,
+    admitted_here: Option<AdmittedHere>,
+    operator: OperatorId,
+    now: DateTime<Utc>,
+) -> Result<Verdict, Box<Verdict>> {
+    if let Some(earlier) = admitted_here {
+        return Err(Box::new(earlier.verdict(code)));
+    }
+    let mut admitted = shown.overrule()?;
+    (admitted.verified_at, admitted.verified_by) = (Some(now), Some(operator));
+    Ok(admitted)
 }
 
 /// The serial a ticket's first code carries; each re-issue bumps it.
@@ -555,6 +658,170 @@ mod tests {
                 (_, got) => panic!("{name}: {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn refusals_are_red_verdicts_with_their_reason() {
+        let code = TicketCode::parse("TKT-2025-ABC123").unwrap();
+        for (refusal, ticket, want, message) in [
+            (
+                CodeRefusal::Unreadable("not text"),
+                None,
+                VerdictCode::Unreadable,
+                "Unreadable code: not text",
+            ),
+            (
+                CodeRefusal::Forged("unknown signing key"),
+                Some(&code),
+                VerdictCode::Forged,
+                "Forged code: unknown signing key",
+            ),
+        ] {
+            let v = refusal.verdict(ticket);
+            assert_eq!(
+                (v.verdict, v.admit, v.message.as_str()),
+                (want, false, message)
+            );
+            assert_eq!(v.ticket_code, ticket.map(ToString::to_string));
+        }
+    }
+
+    /// (claims' org, the key here, signature) → the key's word.
+    #[test]
+    fn key_case_table() {
+        let c = claims();
+        let signed = sign(&c, &key(1));
+        let Ok(Scanned::Signed {
+            message, signature, ..
+        }) = parse_scanned(signed.as_bytes())
+        else {
+            panic!("a signed code")
+        };
+        let good = key(1).verifying_key().to_bytes();
+        let other = key(2).verifying_key().to_bytes();
+        fn known(public_key: &[u8], retired: bool) -> Option<KnownKey<'_>> {
+            Some(KnownKey {
+                public_key,
+                retired,
+            })
+        }
+        let forged = |why| Err(CodeRefusal::Forged(why));
+        type Case<'a> = (&'a str, Orq, Option<KnownKey<'a>>, Result<(), CodeRefusal>);
+        let cases: Vec<Case> = vec![
+            ("the org's current key", Orq(1), known(&good, false), Ok(())),
+            (
+                "another org's code",
+                Orq(2),
+                known(&good, false),
+                forged("code of another organisation"),
+            ),
+            (
+                "no such key here",
+                Orq(1),
+                None,
+                forged("unknown signing key"),
+            ),
+            (
+                "key retired",
+                Orq(1),
+                known(&good, true),
+                forged("signing key retired"),
+            ),
+            (
+                "key of the wrong length",
+                Orq(1),
+                known(&good[..31], false),
+                forged("unusable signing key"),
+            ),
+            (
+                "another key's signature",
+                Orq(1),
+                known(&other, false),
+                forged("signature does not match"),
+            ),
+        ];
+        for (name, orq, key, want) in cases {
+            assert_eq!(
+                check_key(&c, orq, key, &message, &signature),
+                want,
+                "{name}"
+            );
+        }
+    }
+
+    /// (let in here before?, the code's validity) → the not-synced verdict,
+    /// and what the operator's "Let in" makes of it.
+    #[test]
+    fn not_synced_case_table() {
+        use VerdictCode as V;
+        let code = claims().ticket_code;
+        let inside = Utc.with_ymd_and_hms(2025, 12, 10, 12, 0, 0).unwrap();
+        let before = Utc.with_ymd_and_hms(2025, 11, 30, 12, 0, 0).unwrap();
+        let after = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let earlier = AdmittedHere {
+            at: inside - chrono::Duration::minutes(3),
+            by: Some(OperatorId(4)),
+        };
+        let cases: Vec<(&str, Option<AdmittedHere>, DateTime<Utc>, V)> = vec![
+            (
+                "authentic, within its validity",
+                None,
+                inside,
+                V::AuthenticNotSynced,
+            ),
+            ("not valid yet", None, before, V::WrongDate),
+            ("expired", None, after, V::Expired),
+            (
+                "let in here already",
+                Some(earlier),
+                inside,
+                V::AlreadyVerified,
+            ),
+            (
+                "let in here already, expired since",
+                Some(earlier),
+                after,
+                V::AlreadyVerified,
+            ),
+        ];
+        for (name, admitted, now, want) in cases {
+            let v = screen_not_synced(&claims(), admitted, now);
+            assert_eq!((v.verdict, v.admit), (want, false), "{name}");
+            assert_eq!(v.ticket_code.as_deref(), Some(code.as_str()), "{name}");
+            if want == V::AlreadyVerified {
+                assert_eq!(
+                    (v.verified_at, v.verified_by),
+                    (Some(earlier.at), earlier.by),
+                    "{name}"
+                );
+            }
+            // Let in: only the amber verdict, and only once.
+            let admitted_now = admit_not_synced(v.clone(), &code, admitted, OperatorId(9), now);
+            match admitted_now {
+                Ok(a) => {
+                    assert_eq!(want, V::AuthenticNotSynced, "{name}");
+                    assert_eq!(
+                        (a.verdict, a.admit, a.overruled),
+                        (V::Admit, true, Some(want)),
+                        "{name}"
+                    );
+                    assert_eq!(
+                        (a.verified_at, a.verified_by),
+                        (Some(now), Some(OperatorId(9))),
+                        "{name}"
+                    );
+                }
+                Err(refused) => assert_eq!(refused.verdict, want, "{name}"),
+            }
+        }
+        // Let in after the amber verdict, but another operator here was quicker.
+        let amber = screen_not_synced(&claims(), None, inside);
+        let refused =
+            admit_not_synced(amber, &code, Some(earlier), OperatorId(9), inside).unwrap_err();
+        assert_eq!(
+            (refused.verdict, refused.verified_at),
+            (V::AlreadyVerified, Some(earlier.at))
+        );
     }
 
     proptest! {

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{DomainError, OperatorId, Orq, TicketCode};
+use super::{
+    DomainError, OperatorId, Orq, Reservation, ReservationId, ReservationStatus, TicketCode,
+};
 
 /// `tickets.status`: the spec's extended enum, plus the existing values it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -162,6 +164,102 @@ impl Ticket {
             }
         }
     }
+}
+
+impl Ticket {
+    /// Used at a gate: verified, or redeemed.
+    pub fn is_used(&self) -> bool {
+        self.verified_at.is_some() || self.activation_status == ActivationStatus::Redeemed
+    }
+
+    /// A ticket is cancelled (refund, re-issue) with its live reservation,
+    /// whose place is freed; a ticket used at a gate stays used. Cancelling a
+    /// cancelled ticket changes nothing but is not an error.
+    pub fn plan_cancel(
+        &self,
+        reservation: Option<&Reservation>,
+    ) -> Result<Cancellation, DomainError> {
+        if self.is_used() {
+            return Err(DomainError::TicketRedeemed);
+        }
+        Ok(Cancellation {
+            status: TicketStatus::Cancelled,
+            activation_status: ActivationStatus::Cancelled,
+            frees: reservation
+                .filter(|r| r.status == ReservationStatus::Reserved)
+                .map(|r| r.id),
+        })
+    }
+}
+
+/// What cancelling a ticket writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancellation {
+    pub status: TicketStatus,
+    pub activation_status: ActivationStatus,
+    /// The live reservation cancelled with it (its place is freed).
+    pub frees: Option<ReservationId>,
+}
+
+/// The holder of `ticket` was let in at `at` by `by`: at this gate, or at a
+/// gate whose admission the server receives. The one transition of a ticket
+/// at the door, whoever writes it.
+pub fn enter(
+    ticket: &Ticket,
+    reservation: Option<&Reservation>,
+    at: DateTime<Utc>,
+    by: OperatorId,
+) -> Entry {
+    match ticket.verified_at {
+        None => Entry::First(TicketUse {
+            verified_at: at,
+            verified_by: by,
+            status: TicketStatus::Verified,
+            activation_status: ActivationStatus::Redeemed,
+            // Used is activated, at the latest when it was used.
+            activated_at: ticket.activated_at.unwrap_or(at),
+            reservation: reservation
+                .filter(|r| r.status == ReservationStatus::Reserved)
+                .map(|r| (r.id, ReservationStatus::Verified)),
+        }),
+        Some(recorded_at) => Entry::Again(DoubleEntry {
+            recorded_at,
+            recorded_by: ticket.verified_by,
+            replaces_record: at < recorded_at,
+        }),
+    }
+}
+
+/// What an entry does to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// The first entry: the ticket is used from now on.
+    First(TicketUse),
+    /// The ticket was used before: a double entry.
+    Again(DoubleEntry),
+}
+
+/// A ticket's state once used (and its reservation's, if it was live).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketUse {
+    pub verified_at: DateTime<Utc>,
+    pub verified_by: OperatorId,
+    pub status: TicketStatus,
+    pub activation_status: ActivationStatus,
+    pub activated_at: DateTime<Utc>,
+    /// The live reservation and its new status.
+    pub reservation: Option<(ReservationId, ReservationStatus)>,
+}
+
+/// A second entry on one ticket. The earliest entry is the canonical one:
+/// the ticket records it, whichever arrived first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoubleEntry {
+    /// The entry the ticket records so far.
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: Option<OperatorId>,
+    /// The new entry is earlier: the ticket records it instead.
+    pub replaces_record: bool,
 }
 
 /// A validated ticket to issue.
@@ -349,6 +447,201 @@ pub(crate) mod tests {
                 t.activation_status,
                 t.status
             );
+        }
+    }
+
+    fn reservation(status: ReservationStatus) -> Reservation {
+        Reservation {
+            id: ReservationId(uuid::Uuid::from_u128(7)),
+            ticket_id: TicketCode::parse("TKT-2025-ABC123").unwrap(),
+            slot_id: crate::domain::SlotId(uuid::Uuid::from_u128(8)),
+            customer_email: "a@example.com".into(),
+            customer_phone: "+15551234567".into(),
+            reserved_at: now(),
+            status,
+            orq: Orq(1),
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    /// (ticket, reservation) → cancelled, freeing which reservation, or refused.
+    #[test]
+    fn cancel_case_table() {
+        use ActivationStatus as A;
+        use ReservationStatus as R;
+        use TicketStatus as S;
+        let mut verified = ticket(A::Active, S::Reserved);
+        verified.verified_at = Some(now());
+        let live = reservation(R::Reserved);
+        let id = Some(live.id);
+        type Case = (
+            &'static str,
+            Ticket,
+            Option<Reservation>,
+            Result<Option<ReservationId>, DomainError>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "inactive, no reservation",
+                ticket(A::Inactive, S::Minted),
+                None,
+                Ok(None),
+            ),
+            (
+                "active, no reservation",
+                ticket(A::Active, S::Activated),
+                None,
+                Ok(None),
+            ),
+            (
+                "reserved: the place is freed",
+                ticket(A::Active, S::Reserved),
+                Some(live.clone()),
+                Ok(id),
+            ),
+            (
+                "cancelled reservation stays",
+                ticket(A::Active, S::Activated),
+                Some(reservation(R::Cancelled)),
+                Ok(None),
+            ),
+            (
+                "cancelled again",
+                ticket(A::Cancelled, S::Cancelled),
+                None,
+                Ok(None),
+            ),
+            (
+                "used at a gate",
+                verified,
+                Some(reservation(R::Verified)),
+                Err(DomainError::TicketRedeemed),
+            ),
+            (
+                "redeemed",
+                ticket(A::Redeemed, S::Verified),
+                None,
+                Err(DomainError::TicketRedeemed),
+            ),
+        ];
+        for (name, t, r, expected) in cases {
+            let got = t.plan_cancel(r.as_ref());
+            assert_eq!(got.clone().map(|c| c.frees), expected, "{name}");
+            if let Ok(c) = got {
+                assert_eq!(
+                    (c.status, c.activation_status),
+                    (S::Cancelled, A::Cancelled),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    /// (ticket, reservation, entry time) → first use or double entry.
+    #[test]
+    fn entry_case_table() {
+        use ActivationStatus as A;
+        use ReservationStatus as R;
+        use TicketStatus as S;
+        let (op, other) = (OperatorId(5), OperatorId(6));
+        let earlier = now() - chrono::Duration::minutes(5);
+        let later = now() + chrono::Duration::minutes(5);
+        let mut activated = ticket(A::Active, S::Reserved);
+        activated.activated_at = Some(earlier);
+        let mut used = ticket(A::Redeemed, S::Verified);
+        (used.verified_at, used.verified_by) = (Some(now()), Some(other));
+        let live = reservation(R::Reserved);
+        let first = |activated_at, reservation| {
+            Entry::First(TicketUse {
+                verified_at: now(),
+                verified_by: op,
+                status: S::Verified,
+                activation_status: A::Redeemed,
+                activated_at,
+                reservation,
+            })
+        };
+        let again = |replaces_record| {
+            Entry::Again(DoubleEntry {
+                recorded_at: now(),
+                recorded_by: Some(other),
+                replaces_record,
+            })
+        };
+        type Case = (
+            &'static str,
+            Ticket,
+            Option<Reservation>,
+            DateTime<Utc>,
+            Entry,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "reserved, first entry",
+                activated.clone(),
+                Some(live.clone()),
+                now(),
+                first(earlier, Some((live.id, R::Verified))),
+            ),
+            (
+                "never activated: activated when used",
+                ticket(A::Active, S::Reserved),
+                Some(live.clone()),
+                now(),
+                first(now(), Some((live.id, R::Verified))),
+            ),
+            (
+                "no reservation",
+                activated.clone(),
+                None,
+                now(),
+                first(earlier, None),
+            ),
+            (
+                "a cancelled reservation stays cancelled",
+                activated.clone(),
+                Some(reservation(R::Cancelled)),
+                now(),
+                first(earlier, None),
+            ),
+            (
+                "used: a later entry is the second",
+                used.clone(),
+                Some(reservation(R::Verified)),
+                later,
+                again(false),
+            ),
+            (
+                "used: at the same instant, the record stays",
+                used.clone(),
+                None,
+                now(),
+                again(false),
+            ),
+            (
+                "used: an earlier entry becomes the record",
+                used.clone(),
+                None,
+                earlier,
+                again(true),
+            ),
+        ];
+        for (name, t, r, at, expected) in cases {
+            let got = enter(&t, r.as_ref(), at, op);
+            match (&got, &expected) {
+                (Entry::First(g), Entry::First(e)) => {
+                    assert_eq!(
+                        g,
+                        &TicketUse {
+                            verified_at: at,
+                            ..*e
+                        },
+                        "{name}"
+                    )
+                }
+                _ => assert_eq!(got, expected, "{name}"),
+            }
         }
     }
 

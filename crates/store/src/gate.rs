@@ -1,18 +1,16 @@
 //! Gate services: the verdict for a code, and the verification that records it.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Transaction};
+use rusqlite::Transaction;
 
-use super::codec::ts;
-use super::column::Sql;
 use super::reservations::reservation_of_ticket;
 use super::slots::load_slot;
 use super::tickets::load_ticket;
 use super::venues::load_venue;
 use super::{Result, Store};
 use crate::domain::{
-    gate_verdict, DomainError, Gate, OperatorId, Orq, TicketCode, Verdict, VerdictCode,
-    VerdictInput,
+    enter, gate_verdict, DomainError, Entry, Gate, OperatorId, Orq, TicketCode, Verdict,
+    VerdictCode, VerdictInput,
 };
 
 fn verdict_in(
@@ -132,15 +130,13 @@ pub(crate) fn verify_in(
         }
         (false, _) => return Err(DomainError::Refused(Box::new(verdict)).into()),
     };
-    tx.prepare_cached(
-        "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = 'VERIFIED', \
-         activation_status = 'redeemed', updated_at = ?1 WHERE ticket_code = ?3 AND orq = ?4",
-    )?
-    .execute(params![ts(now), Sql(operator), Sql(&code), Sql(orq)])?;
-    tx.prepare_cached(
-        "UPDATE ticket_reservations SET status = 'VERIFIED', updated_at = ?1 WHERE ticket_id = ?2 AND orq = ?3",
-    )?
-    .execute(params![ts(now), Sql(&code), Sql(orq)])?;
+    let ticket = super::tickets::require_ticket(tx, orq, code)?;
+    let reservation = reservation_of_ticket(tx, orq, code)?;
+    match enter(&ticket, reservation.as_ref(), now, operator) {
+        Entry::First(used) => super::tickets::write_use(tx, orq, code, &used, now)?,
+        // An admitted ticket is unused: only a verdict computed on other rows says otherwise.
+        Entry::Again(_) => return Err(DomainError::TicketRedeemed.into()),
+    }
     verdict.verified_at = Some(now);
     verdict.verified_by = Some(operator);
     // On a gate device the verification is queued for the server in

@@ -423,6 +423,78 @@ pub(crate) fn on_constraint(e: rusqlite::Error, domain: DomainError) -> StoreErr
 mod tests {
     use super::*;
 
+    /// The committed checksums of the released migrations
+    /// (`migrations/SHA256SUMS`, found above the crate so a move keeps it).
+    fn migrations_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|dir| dir.join("migrations"))
+            .find(|dir| dir.join("SHA256SUMS").is_file())
+            .expect("migrations/SHA256SUMS above the crate")
+    }
+
+    /// `(file, sha256 hex)` in the order of `SHA256SUMS` (`sha256sum` format,
+    /// `#` comments).
+    fn released_migrations(dir: &Path) -> Vec<(String, String)> {
+        std::fs::read_to_string(dir.join("SHA256SUMS"))
+            .unwrap()
+            .lines()
+            .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+            .map(|line| {
+                let (sum, file) = line.split_once("  ").expect("`<sha256>  <file>` lines");
+                (file.trim_start_matches('*').to_owned(), sum.to_owned())
+            })
+            .collect()
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Released migrations are never edited: databases out there ran them.
+    /// A change goes into a new numbered file; once it is added to
+    /// MIGRATIONS, record it (in migrations/):
+    /// `sha256sum 00NN_name.sql >> SHA256SUMS`.
+    #[test]
+    fn released_migrations_are_unchanged_and_every_migration_is_listed() {
+        let dir = migrations_dir();
+        let listed = released_migrations(&dir);
+        assert!(listed.len() >= 10, "0001..0010 are released: {listed:?}");
+        for (file, sum) in &listed {
+            let bytes = std::fs::read(dir.join(file)).unwrap_or_else(|e| {
+                panic!("released migration {file} is gone ({e}): restore it, never delete one")
+            });
+            assert_eq!(
+                &sha256_hex(&bytes),
+                sum,
+                "released migration {file} was edited: restore it (git checkout) and put the \
+                 change in a new migration"
+            );
+        }
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        on_disk.sort();
+        let names: Vec<&str> = listed.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            on_disk, names,
+            "every migration file is listed in migrations/SHA256SUMS, in order: add a new one \
+             with `sha256sum 00NN_name.sql >> SHA256SUMS` (in migrations/)"
+        );
+        // What the binary embeds is what was released, in the same order.
+        assert_eq!(MIGRATIONS.len(), listed.len(), "MIGRATIONS and SHA256SUMS");
+        for (sql, (file, _)) in MIGRATIONS.iter().zip(&listed) {
+            let on_disk = std::fs::read_to_string(dir.join(file)).unwrap();
+            assert_eq!(*sql, on_disk, "MIGRATIONS embeds {file} at its position");
+        }
+    }
+
     #[test]
     fn open_creates_migrates_and_reopens() {
         let dir = tempfile::tempdir().unwrap();

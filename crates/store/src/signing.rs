@@ -2,7 +2,7 @@
 //! scan service that turns whatever a scanner read into a recorded verdict.
 
 use chrono::{DateTime, Utc};
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::codec::ts;
@@ -11,11 +11,10 @@ use super::gate::{verify_event, verify_in, Admission};
 use super::tickets::require_ticket;
 use super::{Result, Store, StoreError};
 use crate::domain::signed::{
-    self, CodePolicy, CodeRefusal, Presented, Scanned, Screening, TicketClaims,
+    self, AdmittedHere, CodePolicy, CodeRefusal, KnownKey, Presented, Scanned, Screening,
+    TicketClaims,
 };
-use crate::domain::{
-    not_synced_verdict, DomainError, Gate, OperatorId, Orq, TicketCode, Verdict, VerdictCode,
-};
+use crate::domain::{DomainError, Gate, OperatorId, Orq, TicketCode, Verdict, VerdictCode};
 
 /// A public key as devices receive it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -53,7 +52,8 @@ fn new_key(tx: &Transaction<'_>, orq: Orq, now: DateTime<Utc>) -> Result<(u32, S
     Ok((tx.last_insert_rowid() as u32, key))
 }
 
-/// Why a signed code is refused before any ticket rule: the key's word.
+/// Why a signed code is refused before any ticket rule: the key's word
+/// (`signed::check_key`) on the key its `kid` names in this org.
 fn check_key(
     tx: &Transaction<'_>,
     orq: Orq,
@@ -61,30 +61,19 @@ fn check_key(
     message: &[u8],
     signature: &[u8; 64],
 ) -> Result<Result<(), CodeRefusal>> {
-    if claims.orq != orq {
-        return Ok(Err(CodeRefusal::Forged("code of another organisation")));
-    }
-    let row: Option<(Vec<u8>, Option<String>)> = tx
+    let row: Option<(Vec<u8>, bool)> = tx
         .prepare_cached(
-            "SELECT public_key, retired_at FROM signing_keys WHERE kid = ?1 AND orq = ?2",
+            "SELECT public_key, retired_at IS NOT NULL FROM signing_keys WHERE kid = ?1 AND orq = ?2",
         )?
         .query_row(params![claims.kid, Sql(orq)], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?;
-    let Some((public, retired)) = row else {
-        return Ok(Err(CodeRefusal::Forged("unknown signing key")));
-    };
-    if retired.is_some() {
-        return Ok(Err(CodeRefusal::Forged("signing key retired")));
-    }
-    let Some(key) = <[u8; 32]>::try_from(public)
-        .ok()
-        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
-    else {
-        return Ok(Err(CodeRefusal::Forged("unusable signing key")));
-    };
-    Ok(signed::verify_signature(message, signature, &key))
+    let key = row.as_ref().map(|(public_key, retired)| KnownKey {
+        public_key,
+        retired: *retired,
+    });
+    Ok(signed::check_key(claims, orq, key, message, signature))
 }
 
 /// What a scanned payload is, before the ticket rules.
@@ -103,27 +92,18 @@ fn admitted_not_synced(
     tx: &Transaction<'_>,
     orq: Orq,
     code: &TicketCode,
-) -> Result<Option<(DateTime<Utc>, Option<OperatorId>)>> {
+) -> Result<Option<AdmittedHere>> {
     Ok(tx
         .prepare_cached(
             "SELECT verified_at, operator_id FROM verifications WHERE orq = ?1 AND ticket_code = ?2 ORDER BY verified_at LIMIT 1",
         )?
-        .query_row(params![Sql(orq), Sql(&code)], |r| {
-            Ok((r.get::<_, super::codec::Ts>(0)?.0, r.get::<_, Option<i64>>(1)?.map(OperatorId)))
+        .query_row(params![orq, code], |r| {
+            Ok(AdmittedHere {
+                at: r.get::<_, super::codec::Ts>(0)?.0,
+                by: r.get::<_, Option<i64>>(1)?.map(OperatorId),
+            })
         })
         .optional()?)
-}
-
-fn refusal_verdict(refusal: CodeRefusal, code: Option<&TicketCode>) -> Verdict {
-    let (verdict, message) = match refusal {
-        CodeRefusal::Unreadable(why) => {
-            (VerdictCode::Unreadable, format!("Unreadable code: {why}"))
-        }
-        CodeRefusal::Forged(why) => (VerdictCode::Forged, format!("Forged code: {why}")),
-    };
-    let mut v = Verdict::refusal(verdict, message);
-    v.ticket_code = code.map(ToString::to_string);
-    v
 }
 
 /// The serial of the ticket's current code, if this database has the ticket.
@@ -387,7 +367,7 @@ impl Store {
     fn screen(&self, orq: Orq, raw: &[u8], now: DateTime<Utc>) -> Result<Screened> {
         let scanned = match signed::parse_scanned(raw) {
             Ok(s) => s,
-            Err(refusal) => return Ok(Screened::Refused(Box::new(refusal_verdict(refusal, None)))),
+            Err(refusal) => return Ok(Screened::Refused(Box::new(refusal.verdict(None)))),
         };
         self.read(|tx| {
             let (presented, claims) = match &scanned {
@@ -398,10 +378,9 @@ impl Store {
                     signature,
                 } => {
                     if let Err(refusal) = check_key(tx, orq, claims, message, signature)? {
-                        return Ok(Screened::Refused(Box::new(refusal_verdict(
-                            refusal,
-                            Some(&claims.ticket_code),
-                        ))));
+                        return Ok(Screened::Refused(Box::new(
+                            refusal.verdict(Some(&claims.ticket_code)),
+                        )));
                     }
                     (Presented::Signed(claims), Some(claims))
                 }
@@ -415,28 +394,13 @@ impl Store {
                 ) {
                     (Screening::Refuse(v), _) => Screened::Refused(v),
                     (Screening::NotSynced, Some(claims)) => {
-                        // Authentic, but this replica has no such ticket yet —
-                        // unless an operator here already let its holder in.
-                        match admitted_not_synced(tx, orq, &claims.ticket_code)? {
-                            Some((at, by)) => {
-                                let mut v = Verdict::refusal(
-                                    VerdictCode::AlreadyVerified,
-                                    "Already verified",
-                                );
-                                v.ticket_code = Some(claims.ticket_code.to_string());
-                                v.verified_at = Some(at);
-                                v.verified_by = by;
-                                Screened::Refused(Box::new(v))
-                            }
-                            // The code's own validity window still counts.
-                            None => {
-                                let v = not_synced_verdict(claims, now);
-                                if v.verdict.needs_operator_decision() {
-                                    Screened::NotSynced(Box::new(v))
-                                } else {
-                                    Screened::Refused(Box::new(v))
-                                }
-                            }
+                        // Authentic, but this replica has no such ticket yet.
+                        let earlier = admitted_not_synced(tx, orq, &claims.ticket_code)?;
+                        let v = signed::screen_not_synced(claims, earlier, now);
+                        if v.verdict.needs_operator_decision() {
+                            Screened::NotSynced(Box::new(v))
+                        } else {
+                            Screened::Refused(Box::new(v))
                         }
                     }
                     (Screening::Judge | Screening::NotSynced, _) => Screened::Code(code.clone()),
@@ -470,17 +434,9 @@ impl Store {
             if super::tickets::load_ticket(tx, orq, &code)?.is_some() {
                 return Ok(None);
             }
-            if let Some((at, by)) = admitted_not_synced(tx, orq, &code)? {
-                let mut v = Verdict::refusal(VerdictCode::AlreadyVerified, "Already verified");
-                v.ticket_code = Some(code.to_string());
-                (v.verified_at, v.verified_by) = (Some(at), by);
-                return Err(DomainError::Refused(Box::new(v)).into());
-            }
-            let Ok(mut admitted) = verdict.overrule() else {
-                unreachable!("AUTHENTIC_NOT_SYNCED is an amber verdict")
-            };
-            admitted.verified_at = Some(now);
-            admitted.verified_by = Some(operator);
+            let earlier = admitted_not_synced(tx, orq, &code)?;
+            let admitted = signed::admit_not_synced(verdict, &code, earlier, operator, now)
+                .map_err(DomainError::Refused)?;
             tx.execute(
                 "INSERT INTO verifications (orq, ticket_code, operator_id, verified_at, received_at, overruled) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
                 params![Sql(orq), Sql(&code), Sql(operator), ts(now), VerdictCode::AuthenticNotSynced.code()],

@@ -9,7 +9,7 @@ use super::codec::{ts, Ts};
 use super::column::Sql;
 use super::reservations::reservation_of_ticket;
 use super::slots::load_slot;
-use super::tickets::{activate_in, load_ticket};
+use super::tickets::{activate_in, load_ticket, write_use};
 use super::tokens::hash_token;
 use super::venues::load_venue;
 use super::{Result, Store, StoreError};
@@ -17,13 +17,14 @@ use crate::domain::sync::protocol::{
     Change, ChangePage, DeviceInfo, Event, EventResult, EventStatus,
 };
 use crate::domain::{
+    enter,
     slot::SlotChange,
     upload::{
         event_time, judge_admission, judge_slot_change, Actor, AdmissionOutcome, Rejection,
         UploadedAdmission,
     },
-    DomainError, Gate, Operator, OperatorId, Orq, SlotId, SlotStatus, TicketCode, VenueId,
-    VerdictCode, VerdictInput,
+    DomainError, DoubleEntry, Entry, Gate, Operator, OperatorId, Orq, SlotId, SlotStatus,
+    TicketCode, VenueId, VerdictCode, VerdictInput,
 };
 
 /// A synced table: its key and the columns that travel (never private keys).
@@ -464,24 +465,17 @@ fn apply_event(
             };
             match outcome {
                 AdmissionOutcome::Rejected(r) => Ok(reject(&r)),
-                AdmissionOutcome::Applied { overruled } => {
+                // The gate's transition (`domain::enter`), at the event's time:
+                // used now, or a double entry where the earliest wins.
+                AdmissionOutcome::Applied { overruled }
+                | AdmissionOutcome::DoubleEntry { overruled } => {
                     admission.record(tx, &code, overruled, None)?;
-                    match ticket.verified_at {
-                        None => {
-                            admission.use_ticket(tx, &code)?;
+                    match enter(ticket, reservation.as_ref(), at, operator.id) {
+                        Entry::First(used) => {
+                            write_use(tx, orq, &code, &used, now)?;
                             Ok(event_result(event, EventStatus::Applied, None, None, now))
                         }
-                        Some(first_at) => admission.double_entry(tx, &code, ticket, first_at),
-                    }
-                }
-                AdmissionOutcome::DoubleEntry { overruled } => {
-                    admission.record(tx, &code, overruled, None)?;
-                    match ticket.verified_at {
-                        Some(first_at) => admission.double_entry(tx, &code, ticket, first_at),
-                        None => {
-                            admission.use_ticket(tx, &code)?;
-                            Ok(event_result(event, EventStatus::Applied, None, None, now))
-                        }
+                        Entry::Again(again) => admission.double_entry(tx, &code, again),
                     }
                 }
                 AdmissionOutcome::Conflict(verdict) => {
@@ -583,28 +577,15 @@ impl Admission<'_> {
         Ok(())
     }
 
-    /// The server would have admitted: the ticket and its reservation are used.
-    fn use_ticket(&self, tx: &Transaction<'_>, code: &TicketCode) -> Result<()> {
-        tx.execute(
-            "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = 'VERIFIED', activation_status = 'redeemed', \
-             activated_at = coalesce(activated_at, ?1), updated_at = ?3 WHERE ticket_code = ?4 AND orq = ?5",
-            params![ts(self.at), Sql(self.operator), ts(self.now), Sql(&code), self.device.orq],
-        )?;
-        tx.execute(
-            "UPDATE ticket_reservations SET status = 'VERIFIED', updated_at = ?1 WHERE ticket_id = ?2 AND orq = ?3 AND status = 'RESERVED'",
-            params![ts(self.now), Sql(&code), self.device.orq],
-        )?;
-        Ok(())
-    }
-
-    /// The ticket was used already. The earliest verification is the canonical one.
+    /// The ticket was used already: a DOUBLE_ENTRY conflict, and the ticket
+    /// records the earliest entry (`DoubleEntry::replaces_record`).
     fn double_entry(
         &self,
         tx: &Transaction<'_>,
         code: &TicketCode,
-        ticket: &crate::domain::Ticket,
-        first_at: DateTime<Utc>,
+        again: DoubleEntry,
     ) -> Result<EventResult> {
+        let first_at = again.recorded_at;
         let event = self.event;
         let first_device: Option<i64> = tx
             .query_row(
@@ -615,9 +596,9 @@ impl Admission<'_> {
             )
             .optional()?
             .flatten();
-        let mut first = (first_at, first_device, ticket.verified_by.map(|o| o.0));
+        let mut first = (first_at, first_device, again.recorded_by.map(|o| o.0));
         let mut second = (self.at, Some(self.device.device_id), Some(self.operator.0));
-        if self.at < first_at {
+        if again.replaces_record {
             tx.execute(
                 "UPDATE tickets SET verified_at = ?1, verified_by = ?2, updated_at = ?3 WHERE ticket_code = ?4",
                 params![ts(self.at), Sql(self.operator), ts(self.now), Sql(&code)],

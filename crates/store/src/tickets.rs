@@ -6,7 +6,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::codec::{self, ts, TICKET_COLUMNS};
 use super::column::Sql;
 use super::{on_constraint, Result, Store};
-use crate::domain::{DomainError, NewTicket, Orq, Ticket, TicketCode};
+use crate::domain::{DomainError, NewTicket, Orq, Ticket, TicketCode, TicketUse};
 
 pub(crate) fn load_ticket(
     tx: &Transaction<'_>,
@@ -51,6 +51,38 @@ pub(crate) fn activate_in(
         )?;
     }
     require_ticket(tx, orq, code)
+}
+
+/// Writes a ticket's first entry as `domain::enter` decided it, and its
+/// reservation's; `now` is when the rows change.
+pub(crate) fn write_use(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    used: &TicketUse,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = ?3, activation_status = ?4, \
+         activated_at = ?5, updated_at = ?6 WHERE ticket_code = ?7 AND orq = ?8",
+    )?
+    .execute(params![
+        ts(used.verified_at),
+        used.verified_by,
+        used.status,
+        used.activation_status,
+        ts(used.activated_at),
+        ts(now),
+        code,
+        orq
+    ])?;
+    if let Some((id, status)) = used.reservation {
+        tx.prepare_cached(
+            "UPDATE ticket_reservations SET status = ?1, updated_at = ?2 WHERE id = ?3 AND orq = ?4",
+        )?
+        .execute(params![status, ts(now), id, orq])?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -124,23 +156,20 @@ impl Store {
     pub fn cancel_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket> {
         self.write(|tx| {
             let ticket = require_ticket(tx, orq, code)?;
-            if ticket.verified_at.is_some() {
-                return Err(DomainError::TicketRedeemed.into());
-            }
-            if let Some(r) = super::reservations::reservation_of_ticket(tx, orq, code)? {
-                if r.status == crate::domain::ReservationStatus::Reserved {
-                    let slot = super::slots::require_slot(tx, orq, r.slot_id)?;
-                    super::slots::change_booking(tx, &slot, -1, now)?;
-                    tx.execute(
-                        "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = ?1 WHERE id = ?2",
-                        params![ts(now), Sql(r.id)],
-                    )?;
-                }
+            let reservation = super::reservations::reservation_of_ticket(tx, orq, code)?;
+            let cancel = ticket.plan_cancel(reservation.as_ref())?;
+            if let (Some(id), Some(r)) = (cancel.frees, &reservation) {
+                let slot = super::slots::require_slot(tx, orq, r.slot_id)?;
+                super::slots::change_booking(tx, &slot, -1, now)?;
+                tx.execute(
+                    "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = ?1 WHERE id = ?2",
+                    params![ts(now), Sql(id)],
+                )?;
             }
             tx.execute(
-                "UPDATE tickets SET status = 'cancelled', activation_status = 'cancelled', updated_at = ?1 \
-                 WHERE ticket_code = ?2",
-                params![ts(now), Sql(&code)],
+                "UPDATE tickets SET status = ?1, activation_status = ?2, updated_at = ?3 \
+                 WHERE ticket_code = ?4",
+                params![Sql(cancel.status), Sql(cancel.activation_status), ts(now), Sql(code)],
             )?;
             require_ticket(tx, orq, code)
         })

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as Days, Utc};
+use chrono::Duration as Days;
 use entrada::domain::{
     Gate as GateRules, Operator, OperatorId, Orq, Role, SlotChange, SlotId, SlotStatus, VenueId,
     VerdictCode,
@@ -18,6 +18,7 @@ use entrada::store::Store;
 use entrada::sync::protocol::DeviceInfo;
 
 use crate::camera::CameraChoice;
+use crate::clock::{Clock, SystemClock};
 use views::{
     AppInfo, CameraOption, CommandError, ConflictView, OperatorView, ScanOutcome, ScanSource,
     SettingsView, SlotView, SyncView, TicketLookupView, VerdictView,
@@ -153,6 +154,7 @@ pub struct GateService {
     camera: Mutex<Option<views::CameraStatus>>,
     /// The last verdict and when, for a page that loads just after a scan.
     last_scan: Mutex<Option<(Instant, ScanOutcome)>>,
+    clock: Arc<dyn Clock>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -185,7 +187,19 @@ impl GateService {
             camera_generation: AtomicU64::new(0),
             camera: Mutex::new(None),
             last_scan: Mutex::new(None),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same gate on another clock (tests: one they advance).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long ago `at` was, on the gate's monotonic clock.
+    fn since(&self, at: Instant) -> Duration {
+        self.clock.instant().saturating_duration_since(at)
     }
 
     /// Signs `operator_id` in without a PIN: `--operator` on gate PCs set up
@@ -210,7 +224,7 @@ impl GateService {
         let view = operator_view(&operator);
         *self.lock_session() = Some(Session {
             operator,
-            last_activity: Instant::now(),
+            last_activity: self.clock.instant(),
         });
         Ok(view)
     }
@@ -292,7 +306,7 @@ impl GateService {
         let mut session = self.lock_session();
         if session
             .as_ref()
-            .is_some_and(|s| s.last_activity.elapsed() > self.auto_lock())
+            .is_some_and(|s| self.since(s.last_activity) > self.auto_lock())
         {
             *session = None;
         }
@@ -305,7 +319,7 @@ impl GateService {
         let s = session
             .as_mut()
             .ok_or_else(|| CommandError::new("LOCKED", "Sign in with your PIN to scan"))?;
-        s.last_activity = Instant::now();
+        s.last_activity = self.clock.instant();
         Ok(s.operator.clone())
     }
 
@@ -317,9 +331,12 @@ impl GateService {
         // session is set only if no pairing happened meanwhile — else the
         // demo's operator could stay signed in on the venue's data.
         let before = self.scope();
-        let operator =
-            self.store
-                .check_operator_pin(before.orq, OperatorId(operator_id), pin, Utc::now())?;
+        let operator = self.store.check_operator_pin(
+            before.orq,
+            OperatorId(operator_id),
+            pin,
+            self.clock.now(),
+        )?;
         let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
         if scope.pairing != before.pairing {
             return Err(CommandError::new(
@@ -330,7 +347,7 @@ impl GateService {
         let view = operator_view(&operator);
         *self.lock_session() = Some(Session {
             operator,
-            last_activity: Instant::now(),
+            last_activity: self.clock.instant(),
         });
         Ok(view)
     }
@@ -343,7 +360,7 @@ impl GateService {
     pub fn touch(&self) {
         if self.current_operator().is_some() {
             if let Some(s) = self.lock_session().as_mut() {
-                s.last_activity = Instant::now();
+                s.last_activity = self.clock.instant();
             }
         }
     }
@@ -388,7 +405,7 @@ impl GateService {
     pub fn last_scan(&self) -> Option<ScanOutcome> {
         lock(&self.last_scan)
             .as_ref()
-            .filter(|(at, _)| at.elapsed() <= LAST_SCAN_FRESH)
+            .filter(|(at, _)| self.since(*at) <= LAST_SCAN_FRESH)
             .map(|(_, o)| o.clone())
     }
 
@@ -431,6 +448,7 @@ impl GateService {
             venue_id: scope.venue,
             ..GateRules::default()
         };
+        // How long the scan took (a measurement, not a timeout: the real clock).
         let started = Instant::now();
         let verdict = match decided_on {
             Some(shown) => self.store.admit_by_decision(
@@ -439,11 +457,15 @@ impl GateService {
                 shown,
                 operator.id,
                 &rules,
-                Utc::now(),
+                self.clock.now(),
             )?,
-            None => self
-                .store
-                .scan(orq, payload.as_bytes(), operator.id, &rules, Utc::now())?,
+            None => self.store.scan(
+                orq,
+                payload.as_bytes(),
+                operator.id,
+                &rules,
+                self.clock.now(),
+            )?,
         };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let admitted_in_slot = match verdict.slot_id {
@@ -458,7 +480,7 @@ impl GateService {
             admitted_in_slot,
             ms,
         };
-        *lock(&self.last_scan) = Some((Instant::now(), outcome.clone()));
+        *lock(&self.last_scan) = Some((self.clock.instant(), outcome.clone()));
         Ok(outcome)
     }
 
@@ -469,7 +491,7 @@ impl GateService {
             Some(v) => self.store.get_venue(orq, v)?.timezone,
             None => chrono_tz::UTC,
         };
-        let today = Utc::now().with_timezone(&tz).date_naive();
+        let today = self.clock.now().with_timezone(&tz).date_naive();
         let slots = self.store.list_slots(
             orq,
             venue,
@@ -509,7 +531,7 @@ impl GateService {
             status: status.map(SlotStatus::parse).transpose()?,
         };
         self.store
-            .update_slot_by(self.orq(), id, change, Some(operator.id), Utc::now())?;
+            .update_slot_by(self.orq(), id, change, Some(operator.id), self.clock.now())?;
         self.slots(31)?
             .into_iter()
             .find(|s| s.id == slot_id)
@@ -527,7 +549,7 @@ impl GateService {
                     orq,
                     &v.ticket.ticket_code,
                     &self.rules(),
-                    Utc::now(),
+                    self.clock.now(),
                 )?;
                 let t = v.ticket;
                 Ok(TicketLookupView {
@@ -615,7 +637,7 @@ impl GateService {
     /// long each one locked by wrong PINs still waits.
     pub fn operators(&self) -> Result<Vec<OperatorView>, CommandError> {
         let orq = self.orq();
-        let now = Utc::now();
+        let now = self.clock.now();
         let locks = self.store.pin_locks(orq, now)?;
         Ok(self
             .store
@@ -750,6 +772,8 @@ impl GateService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+    use chrono::Utc;
     use views::Tone;
 
     fn demo_gate(operator: Option<i64>, auto_lock: Duration) -> (tempfile::TempDir, GateService) {
@@ -925,18 +949,31 @@ mod tests {
         );
     }
 
+    /// A demo gate on a clock the test advances, `operator` signed in.
+    fn gate_on_manual_clock(
+        operator: i64,
+        auto_lock: Duration,
+    ) -> (tempfile::TempDir, GateService, Arc<ManualClock>) {
+        let (dir, gate) = demo_gate(None, auto_lock);
+        let clock = Arc::new(ManualClock::at(Utc::now()));
+        let gate = gate.with_clock(clock.clone());
+        gate.start_session(operator).unwrap();
+        (dir, gate, clock)
+    }
+
     #[test]
     fn the_session_locks_after_inactivity() {
-        let (_dir, gate) = demo_gate(Some(1), Duration::from_millis(150));
+        let (_dir, gate, clock) = gate_on_manual_clock(1, Duration::from_secs(60));
         assert_eq!(gate.current_operator().map(|o| o.id), Some(1));
         // Touching the screen keeps it open past the first timeout…
         for _ in 0..4 {
-            std::thread::sleep(Duration::from_millis(60));
+            clock.advance(Duration::from_secs(40));
             gate.touch();
         }
+        clock.advance(Duration::from_secs(60));
         assert_eq!(gate.current_operator().map(|o| o.id), Some(1));
         // …and once expired, a touch does not bring it back.
-        std::thread::sleep(Duration::from_millis(300));
+        clock.advance(Duration::from_millis(1));
         gate.touch();
         assert!(gate.current_operator().is_none());
         assert_eq!(
@@ -944,6 +981,33 @@ mod tests {
                 .unwrap_err()
                 .code,
             "LOCKED"
+        );
+    }
+
+    #[test]
+    fn a_verdict_stays_fresh_for_five_seconds_on_the_gates_clock() {
+        let (_dir, gate, clock) = gate_on_manual_clock(1, Duration::from_secs(60));
+        let scanned = gate.scan("DEMO-ADMIT-2", ScanSource::Manual).unwrap();
+        clock.advance(LAST_SCAN_FRESH);
+        assert_eq!(
+            gate.last_scan().map(|o| o.verdict.verdict),
+            Some(scanned.verdict.verdict)
+        );
+        clock.advance(Duration::from_millis(1));
+        assert!(gate.last_scan().is_none());
+    }
+
+    #[test]
+    fn the_rules_judge_at_the_gates_clock() {
+        let (_dir, gate, clock) = gate_on_manual_clock(1, Duration::from_secs(3 * 86_400));
+        // Two days on, the reservation made for today is for another day.
+        clock.advance(Duration::from_secs(2 * 86_400));
+        assert_eq!(
+            gate.scan("DEMO-ADMIT-2", ScanSource::Manual)
+                .unwrap()
+                .verdict
+                .verdict,
+            "WRONG_DATE"
         );
     }
 

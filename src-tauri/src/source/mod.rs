@@ -2,18 +2,17 @@
 //!
 //! The gate app reads from a camera; tests, demos and the benchmark replay
 //! image files. Both sit behind [`FrameSource`], so the decode loop cannot tell
-//! them apart. USB keyboard-wedge scanners deliver text, not frames; they are
-//! recognised by [`WedgeDetector`].
+//! them apart. USB keyboard-wedge scanners deliver text, not frames: their
+//! keystrokes arrive in the web view, where `ui/kiosk/wedge.ts` tells them
+//! from a person typing (tested by `ui/kiosk/wedge.test.ts`).
 
 mod camera;
 mod folder;
-mod wedge;
 
 use std::path::PathBuf;
 
 pub use camera::CameraSource;
 pub use folder::{image_files_in, FolderSource};
-pub use wedge::{WedgeConfig, WedgeDetector, WedgeInput};
 
 use crate::scan::{Frame, FrameError};
 
