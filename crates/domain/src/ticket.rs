@@ -454,7 +454,7 @@ pub(crate) mod tests {
         Reservation {
             id: ReservationId(uuid::Uuid::from_u128(7)),
             ticket_id: TicketCode::parse("TKT-2025-ABC123").unwrap(),
-            slot_id: crate::domain::SlotId(uuid::Uuid::from_u128(8)),
+            slot_id: crate::SlotId(uuid::Uuid::from_u128(8)),
             customer_email: "a@example.com".into(),
             customer_phone: "+15551234567".into(),
             reserved_at: now(),

@@ -97,7 +97,7 @@ fn admitted_not_synced(
         .prepare_cached(
             "SELECT verified_at, operator_id FROM verifications WHERE orq = ?1 AND ticket_code = ?2 ORDER BY verified_at LIMIT 1",
         )?
-        .query_row(params![orq, code], |r| {
+        .query_row(params![Sql(orq), Sql(code)], |r| {
             Ok(AdmittedHere {
                 at: r.get::<_, super::codec::Ts>(0)?.0,
                 by: r.get::<_, Option<i64>>(1)?.map(OperatorId),

@@ -68,19 +68,19 @@ pub(crate) fn write_use(
     )?
     .execute(params![
         ts(used.verified_at),
-        used.verified_by,
-        used.status,
-        used.activation_status,
+        Sql(used.verified_by),
+        Sql(used.status),
+        Sql(used.activation_status),
         ts(used.activated_at),
         ts(now),
-        code,
-        orq
+        Sql(code),
+        Sql(orq)
     ])?;
     if let Some((id, status)) = used.reservation {
         tx.prepare_cached(
             "UPDATE ticket_reservations SET status = ?1, updated_at = ?2 WHERE id = ?3 AND orq = ?4",
         )?
-        .execute(params![status, ts(now), id, orq])?;
+        .execute(params![Sql(status), ts(now), Sql(id), Sql(orq)])?;
     }
     Ok(())
 }
