@@ -278,3 +278,37 @@ async fn venue_settings_are_the_admins_and_bounded() {
     .await;
     assert_eq!(status, 404);
 }
+
+/// A gate upgraded before its server: the server's venue rows come without
+/// the gate settings columns, and the replica takes the defaults instead of
+/// refusing the page.
+#[test]
+fn a_venue_row_from_an_older_server_gets_the_default_settings() {
+    use entrada::sync::protocol::{Change, ChangePage};
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Store::open(dir.path().join("gate.db")).unwrap();
+    let row = json!({
+        "id": 4, "orq": 1, "name": "Old Hall", "timezone": "UTC",
+        "created_at": "2025-12-01T00:00:00.000Z", "updated_at": "2025-12-01T00:00:00.000Z"
+    });
+    let page = ChangePage {
+        changes: vec![Change {
+            seq: 1,
+            entity: "venues".into(),
+            entity_id: "4".into(),
+            op: "upsert".into(),
+            row: Some(row),
+        }],
+        next_cursor: 1,
+        has_more: false,
+        remaining: 0,
+        server_time: Utc::now(),
+        reset: false,
+    };
+    assert_eq!(gate.apply_change_page(&page, None, Utc::now()).unwrap(), 1);
+    let venue = gate.get_venue(ORQ, entrada::domain::VenueId(4)).unwrap();
+    assert_eq!(
+        (venue.name.as_str(), venue.gate),
+        ("Old Hall", Default::default())
+    );
+}
