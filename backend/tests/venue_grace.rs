@@ -281,7 +281,8 @@ async fn venue_settings_are_the_admins_and_bounded() {
 
 /// A gate upgraded before its server: the server's venue rows come without
 /// the gate settings columns, and the replica takes the defaults instead of
-/// refusing the page.
+/// refusing the page (SQLite's REPLACE puts a NOT NULL column's default in
+/// place of the NULL bound for it: 0011's defaults matter).
 #[test]
 fn a_venue_row_from_an_older_server_gets_the_default_settings() {
     use entrada::sync::protocol::{Change, ChangePage};

@@ -183,15 +183,11 @@ fn select_json_sql(e: &Entity) -> String {
 }
 
 fn upsert_sql(e: &Entity) -> String {
-    upsert_sql_of(e, e.columns)
-}
-
-fn upsert_sql_of(e: &Entity, columns: &[&str]) -> String {
-    let params: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let params: Vec<String> = (1..=e.columns.len()).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
         e.table,
-        columns.join(", "),
+        e.columns.join(", "),
         params.join(", ")
     )
 }
@@ -199,16 +195,8 @@ fn upsert_sql_of(e: &Entity, columns: &[&str]) -> String {
 /// A pulled row's values in `e.columns` order, bound directly (parsing the
 /// JSON once in Rust rather than once per column in SQL).
 fn row_values(e: &Entity, row: &serde_json::Value) -> Vec<rusqlite::types::Value> {
-    row_values_of(e, e.columns, row)
-}
-
-fn row_values_of(
-    e: &Entity,
-    columns: &[&str],
-    row: &serde_json::Value,
-) -> Vec<rusqlite::types::Value> {
     use rusqlite::types::Value;
-    columns
+    e.columns
         .iter()
         .map(|c| match row.get(*c) {
             Some(serde_json::Value::String(text)) if e.blobs.contains(c) => {
@@ -1106,16 +1094,8 @@ impl Store {
                     }
                 }
                 match (&*change.op, &change.row) {
-                    ("upsert", Some(row)) if e.columns.iter().all(|c| row.get(*c).is_some()) => {
-                        tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(row_values(e, row)))?;
-                    }
                     ("upsert", Some(row)) => {
-                        // A server older than this replica does not send the
-                        // columns it does not have yet (a venue's gate
-                        // settings before 0011): they take their defaults.
-                        let sent: Vec<&str> = e.columns.iter().copied().filter(|c| row.get(*c).is_some()).collect();
-                        tx.prepare_cached(&upsert_sql_of(e, &sent))?
-                            .execute(rusqlite::params_from_iter(row_values_of(e, &sent, row)))?;
+                        tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(row_values(e, row)))?;
                     }
                     _ => {
                         tx.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?1", e.table, e.key))?.execute([&change.entity_id])?;
