@@ -313,3 +313,56 @@ fn a_venue_row_from_an_older_server_gets_the_default_settings() {
         ("Old Hall", Default::default())
     );
 }
+
+/// The grace is no server setting any more: a config file that still sets
+/// it is refused with a pointer to the venue, and so is the old flag.
+#[test]
+fn serve_refuses_the_old_grace_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("entrada.toml");
+    let db = dir.path().join("server.db");
+    std::fs::write(
+        &config,
+        format!(
+            "db = {:?}\nlisten = \"127.0.0.1:0\"\nearly_grace_minutes = 10\n",
+            db.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    for args in [
+        vec!["serve", "--config", config.to_str().unwrap()],
+        vec![
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--early-grace-minutes",
+            "10",
+        ],
+    ] {
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .env_remove("ENTRADA_CONFIG")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut status = None;
+        for _ in 0..300 {
+            status = child.try_wait().unwrap();
+            if status.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if status.is_none() {
+            child.kill().unwrap();
+            panic!("{args:?}: the server started");
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("/api/admin/venues/") || err.contains("--early-grace-minutes"),
+            "{args:?}: {err}"
+        );
+    }
+}
