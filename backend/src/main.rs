@@ -239,8 +239,8 @@ enum GateCommand {
 /// `--config` file, then the defaults.
 #[derive(Args)]
 struct ServeArgs {
-    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, early_grace_minutes,
-    /// late_grace_minutes, tls_cert, tls_key
+    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, tls_cert, tls_key
+    /// (the slot window's grace is each venue's: PATCH /api/admin/venues/{id})
     #[arg(long, env = "ENTRADA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// SQLite database file (created if missing)
@@ -255,12 +255,6 @@ struct ServeArgs {
     /// Ticket look-ups and PIN checks per token and per client address per minute; 0 = no limit [default: 600]
     #[arg(long, env = "ENTRADA_LOOKUPS_PER_MINUTE")]
     lookups_per_minute: Option<u32>,
-    /// How early before its slot a holder may enter, in minutes [default: 30]
-    #[arg(long, env = "ENTRADA_EARLY_GRACE_MINUTES")]
-    early_grace_minutes: Option<i64>,
-    /// How late after its slot a holder may still enter, in minutes [default: 30]
-    #[arg(long, env = "ENTRADA_LATE_GRACE_MINUTES")]
-    late_grace_minutes: Option<i64>,
     /// Serve HTTPS with this certificate chain (PEM: the server's certificate first)
     #[arg(
         long,
@@ -289,8 +283,9 @@ struct ServeFile {
     listen: Option<std::net::SocketAddr>,
     ui_dir: Option<PathBuf>,
     lookups_per_minute: Option<u32>,
-    early_grace_minutes: Option<i64>,
-    late_grace_minutes: Option<i64>,
+    /// Moved to the venue (refused with a pointer there, not ignored).
+    early_grace_minutes: Option<toml::Value>,
+    late_grace_minutes: Option<toml::Value>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -300,7 +295,6 @@ struct ServeSettings {
     listen: std::net::SocketAddr,
     ui_dir: PathBuf,
     lookups_per_minute: u32,
-    gate: entrada::domain::Gate,
     /// Certificate chain and key files, when serving HTTPS.
     tls: Option<(PathBuf, PathBuf)>,
 }
@@ -315,14 +309,12 @@ impl ServeArgs {
             }
             None => ServeFile::default(),
         };
-        let minutes = |m: Option<i64>, name: &str| -> anyhow::Result<chrono::Duration> {
-            let m = m.unwrap_or(30);
-            anyhow::ensure!(
-                (0..=24 * 60).contains(&m),
-                "{name} must be 0 to 1440 minutes"
-            );
-            Ok(chrono::Duration::minutes(m))
-        };
+        anyhow::ensure!(
+            file.early_grace_minutes.is_none() && file.late_grace_minutes.is_none(),
+            "early_grace_minutes and late_grace_minutes are each venue's gate settings now \
+             (PATCH /api/admin/venues/{{id}}, read by the server and every gate): remove them from {}",
+            self.config.as_deref().unwrap_or(std::path::Path::new("")).display()
+        );
         let tls = match (
             self.tls_cert.clone().or(file.tls_cert),
             self.tls_key.clone().or(file.tls_key),
@@ -351,17 +343,6 @@ impl ServeArgs {
                 .lookups_per_minute
                 .or(file.lookups_per_minute)
                 .unwrap_or(600),
-            gate: entrada::domain::Gate {
-                venue_id: None,
-                early_grace: minutes(
-                    self.early_grace_minutes.or(file.early_grace_minutes),
-                    "early_grace_minutes",
-                )?,
-                late_grace: minutes(
-                    self.late_grace_minutes.or(file.late_grace_minutes),
-                    "late_grace_minutes",
-                )?,
-            },
         })
     }
 }
@@ -571,7 +552,6 @@ fn main() -> anyhow::Result<()> {
                 listen,
                 ui_dir,
                 lookups_per_minute,
-                gate,
                 tls,
             } = args.resolve()?;
             let demo = args.demo;
@@ -581,9 +561,7 @@ fn main() -> anyhow::Result<()> {
                 let report = entrada::demo::populate(&store, now, |_| {})?;
                 print_demo(&db.db, &report);
             }
-            let mut state =
-                entrada::api::AppState::new(std::sync::Arc::new(store), lookups_per_minute);
-            state.gate = gate;
+            let state = entrada::api::AppState::new(std::sync::Arc::new(store), lookups_per_minute);
             let app = entrada::api::router(state, Some(ui_dir));
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {

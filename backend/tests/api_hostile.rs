@@ -306,6 +306,7 @@ enum Param {
     Slot,
     Ticket,
     Reservation,
+    Venue,
     /// Anything after `/api/` (the catch-all) or `/` (the fallback).
     Rest,
 }
@@ -337,6 +338,7 @@ enum BodyKind {
     Scan,
     Events,
     CreateDevice,
+    VenueGrace,
 }
 
 struct Route {
@@ -505,6 +507,20 @@ const ROUTES: &[Route] = &[
         Param::None,
         Query::None,
         BodyKind::None,
+    ),
+    r(
+        "/api/admin/venues/{}",
+        &["GET"],
+        Param::Venue,
+        Query::None,
+        BodyKind::None,
+    ),
+    r(
+        "/api/admin/venues/{}",
+        &["PATCH"],
+        Param::Venue,
+        Query::None,
+        BodyKind::VenueGrace,
     ),
     r(
         "/api/admin/tickets",
@@ -808,6 +824,7 @@ enum Kind {
     Start,
     End,
     Capacity,
+    Grace,
     VenueId,
     Role,
     OperatorId,
@@ -893,6 +910,9 @@ fn plausible(kind: Kind, c: &Ctx) -> BoxedStrategy<Vec<Piece>> {
                 .prop_map(|n| vec![raw(n.to_string())])
                 .boxed()
         }
+        Kind::Grace => proptest::sample::select(vec![0i64, 10, 30, 240, 241, -1, i64::MAX])
+            .prop_map(|n| vec![raw(n.to_string())])
+            .boxed(),
         Kind::VenueId => proptest::sample::select(c.venues.clone())
             .prop_map(|n| vec![raw(n.to_string())])
             .boxed(),
@@ -1138,6 +1158,10 @@ fn template(kind: BodyKind, c: &Ctx) -> BoxedStrategy<Vec<Piece>> {
         BodyKind::Scan => obj(&[("payload", K::ScanPayload)]),
         BodyKind::Events => obj(&[("events", K::Events), ("sent_at", K::DateTime)]),
         BodyKind::CreateDevice => obj(&[("name", K::Name), ("venue_id", K::VenueId)]),
+        BodyKind::VenueGrace => obj(&[
+            ("early_grace_minutes", K::Grace),
+            ("late_grace_minutes", K::Grace),
+        ]),
         BodyKind::CreateOperator => obj(&[
             ("role", K::Role),
             ("display_name", K::Name),
@@ -1208,6 +1232,11 @@ fn path_param(p: Param, c: &Ctx) -> BoxedStrategy<Vec<Piece>> {
         .boxed(),
         Param::Ticket => prop_oneof![
             6 => proptest::sample::select(c.codes.clone()).prop_map(|s| vec![raw(pct(s.as_bytes()))]),
+            4 => hostile,
+        ]
+        .boxed(),
+        Param::Venue => prop_oneof![
+            6 => proptest::sample::select(c.venues.clone()).prop_map(|n| vec![raw(n.to_string())]),
             4 => hostile,
         ]
         .boxed(),
@@ -1396,6 +1425,9 @@ fn hostile_request(c: &Ctx) -> BoxedStrategy<Hostile> {
                     .boxed(),
                 Param::Ticket => proptest::sample::select(c.codes.clone())
                     .prop_map(|s| vec![raw(s)])
+                    .boxed(),
+                Param::Venue => proptest::sample::select(c.venues.clone())
+                    .prop_map(|n| vec![raw(n.to_string())])
                     .boxed(),
                 other => path_param(other, c),
             };

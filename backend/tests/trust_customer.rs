@@ -277,6 +277,8 @@ fn every_route_keeps_a_session_to_its_ticket() {
             probe(M::GET, "/api/operator/conflicts", "/api/operator/conflicts", None, S::FORBIDDEN),
             probe(M::POST, "/api/admin/venues", "/api/admin/venues", Some(json!({ "name": "X", "timezone": "UTC" })), S::FORBIDDEN),
             probe(M::GET, "/api/admin/venues", "/api/admin/venues", None, S::FORBIDDEN),
+            probe(M::GET, "/api/admin/venues/{venue_id}", "/api/admin/venues/1", None, S::FORBIDDEN),
+            probe(M::PATCH, "/api/admin/venues/{venue_id}", "/api/admin/venues/1", Some(json!({ "early_grace_minutes": 0 })), S::FORBIDDEN),
             probe(M::GET, "/api/admin/org", "/api/admin/org", None, S::FORBIDDEN),
             probe(M::PATCH, "/api/admin/org", "/api/admin/org", Some(json!({ "signed_codes_only": false })), S::FORBIDDEN),
             probe(M::POST, "/api/admin/tickets", "/api/admin/tickets", Some(json!({ "ticket_code": "MINE-NOW" })), S::FORBIDDEN),

@@ -193,6 +193,51 @@ const adminSetup = folder('02 admin setup', 'Venues, tickets (single, array, CSV
     expect: { status: 422, code: 'INVALID_INPUT' },
     test() { pm.test('details.field is name', () => pm.expect(J.error.details.field).to.eql('name')); },
   }),
+  req('get venue -> its gate settings (default 30 / 30)', {
+    path: '/api/admin/venues/{{venue_madrid}}', as: 'admin',
+    expect: { status: 200 },
+    test() {
+      pm.test('the venue with its grace', () => {
+        pm.expect(J.id).to.eql(Number(V('venue_madrid')));
+        pm.expect(J.early_grace_minutes).to.eql(30);
+        pm.expect(J.late_grace_minutes).to.eql(30);
+      });
+    },
+  }),
+  req('patch venue early grace 10 -> 200, late unchanged', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { early_grace_minutes: 10 },
+    expect: { status: 200 },
+    test() {
+      pm.test('10 / 30', () => { pm.expect(J.early_grace_minutes).to.eql(10); pm.expect(J.late_grace_minutes).to.eql(30); });
+    },
+  }),
+  req('patch venue back to 30 -> 200', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { early_grace_minutes: 30 },
+    expect: { status: 200 },
+    test() { pm.test('30 / 30', () => { pm.expect(J.early_grace_minutes).to.eql(30); pm.expect(J.late_grace_minutes).to.eql(30); }); },
+  }),
+  req('patch venue grace above 240 -> 422', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { late_grace_minutes: 241 },
+    expect: { status: 422, code: 'INVALID_INPUT' },
+    test() { pm.test('details.field is late_grace_minutes', () => pm.expect(J.error.details.field).to.eql('late_grace_minutes')); },
+  }),
+  req('patch venue with an unknown field -> 422', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { early_grace: 10 },
+    expect: { status: 422, code: 'INVALID_BODY' },
+  }),
+  req('patch venue with nothing to change -> 422', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: {},
+    expect: { status: 422, code: 'INVALID_INPUT' },
+  }),
+  req('get unknown venue -> 404', {
+    path: '/api/admin/venues/999999', as: 'admin',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
   req('list venues -> the three org-1 venues', {
     path: '/api/admin/venues', as: 'admin',
     expect: { status: 200 },
@@ -1648,6 +1693,10 @@ const crossTenant = folder('09 cross-tenant isolation', 'Org-2 tokens get 404 on
   notFound('create slot at an org-1 venue -> 404', {
     method: 'POST', path: '/api/operator/slots/create',
     body: { venue_id: '@@gate_venue_id', date: '{{fy}}-06-01', start_time: '09:00', end_time: '10:00' },
+  }, 'venue'),
+  notFound('GET org-1 venue -> 404', { path: '/api/admin/venues/{{gate_venue_id}}' }, 'venue'),
+  notFound('PATCH org-1 venue grace -> 404', {
+    method: 'PATCH', path: '/api/admin/venues/{{gate_venue_id}}', body: { early_grace_minutes: 0 },
   }, 'venue'),
   notFound('create token bound to an org-1 venue -> 404', {
     method: 'POST', path: '/api/admin/tokens', body: { role: 'operator', venue_id: '@@gate_venue_id' },

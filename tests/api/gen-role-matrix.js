@@ -121,6 +121,15 @@ const ENDPOINTS = [
   },
   { method: 'GET', path: '/api/admin/venues', expect: [401, 403, 403, 403, 403, 200], ok: arr },
   {
+    method: 'GET', path: '/api/admin/venues/{{gate_venue_id}}', expect: [401, 403, 403, 403, 403, 200],
+    ok: 'pm.test("the gate venue with its grace", () => { pm.expect(J.id).to.eql(Number(V("gate_venue_id"))); pm.expect(J.early_grace_minutes).to.be.a("number"); });',
+  },
+  {
+    // Sets what it is (30): the rest of the suite scans with the default grace.
+    method: 'PATCH', path: '/api/admin/venues/{{gate_venue_id}}', body: { early_grace_minutes: 30 }, expect: [401, 403, 403, 403, 403, 200],
+    ok: 'pm.test("grace 30", () => pm.expect(J.early_grace_minutes).to.eql(30));',
+  },
+  {
     method: 'GET', path: '/api/admin/org', expect: [401, 403, 403, 403, 403, 200],
     ok: 'pm.test("the org settings", () => pm.expect(J.signed_codes_only).to.be.a("boolean"));',
   },

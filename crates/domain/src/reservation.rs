@@ -270,6 +270,7 @@ mod reservable_tests {
             orq: Orq(1),
             name: "V".into(),
             timezone: chrono_tz::America::New_York,
+            gate: Default::default(),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
         };

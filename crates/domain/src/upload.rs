@@ -20,7 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::{
-    gate_verdict, DomainError, Gate, Operator, OperatorId, Slot, VenueId, Verdict, VerdictCode,
+    gate_verdict, DomainError, Operator, OperatorId, Slot, VenueId, Verdict, VerdictCode,
     VerdictInput,
 };
 
@@ -164,12 +164,12 @@ pub struct UploadedAdmission<'a> {
 }
 
 /// Judges an uploaded admission at `at` (the event's time on the server's
-/// clock) for a gate standing at `device_venue`, with the gates' grace.
+/// clock) for a gate standing at `device_venue`, with the grace of the
+/// reserved slot's venue (as the gate judged it).
 pub fn judge_admission(
     upload: &UploadedAdmission<'_>,
     at: DateTime<Utc>,
     device_venue: VenueId,
-    grace: &Gate,
 ) -> AdmissionOutcome {
     let operator = match upload.actor.require() {
         Ok(op) => op,
@@ -185,10 +185,12 @@ pub fn judge_admission(
     if upload.rows.ticket.is_none() {
         return AdmissionOutcome::Rejected(DomainError::NotFound { entity: "ticket" }.into());
     }
-    let gate = Gate {
-        venue_id: Some(device_venue),
-        ..*grace
-    };
+    let gate = upload
+        .rows
+        .venue
+        .map(|v| v.gate)
+        .unwrap_or_default()
+        .gate(Some(device_venue));
     let mut verdict = gate_verdict(upload.rows, at, &gate);
     // Only an amber verdict is the operator's to overrule (the gate may have
     // seen another amber one than the server: a code it had not synced).
@@ -316,6 +318,7 @@ mod tests {
             orq: Orq(1),
             name: "Prado".into(),
             timezone: chrono_tz::UTC,
+            gate: Default::default(),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
         };
@@ -341,7 +344,6 @@ mod tests {
         };
         let in_slot = utc(1, 10, 0);
         let early = utc(1, 7, 0);
-        let grace = Gate::default();
         let here = VenueId(1);
         let elsewhere = VenueId(2);
 
@@ -528,7 +530,7 @@ mod tests {
                 rows,
                 overruled,
             };
-            let outcome = judge_admission(&upload, at, venue_id, &grace);
+            let outcome = judge_admission(&upload, at, venue_id);
             let code = match &outcome {
                 O::Applied { .. } => "APPLIED",
                 O::DoubleEntry { .. } => "DOUBLE_ENTRY",
@@ -544,7 +546,7 @@ mod tests {
             overruled: Some(V::ReservationCancelled),
         };
         assert_eq!(
-            judge_admission(&upload, in_slot, here, &grace),
+            judge_admission(&upload, in_slot, here),
             O::Applied { overruled: None }
         );
     }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::{DomainError, OperatorId, Orq, VenueId};
+use super::{DomainError, Gate, OperatorId, Orq, VenueId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -16,8 +16,121 @@ pub struct Venue {
     /// IANA zone, e.g. `Europe/Madrid`.
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Europe/Madrid"))]
     pub timezone: Tz,
+    /// How its gates judge the slot window (the server's checks too).
+    #[serde(flatten)]
+    pub gate: GateSettings,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The most grace a venue may give on either side of a slot, in minutes.
+pub const MAX_GRACE_MINUTES: i64 = 240;
+/// The grace of a venue nobody has set: 30 minutes either side.
+pub const DEFAULT_GRACE_MINUTES: i64 = 30;
+
+/// A venue's gate settings: how long before its slot starts a holder may
+/// enter, and how long after it ends. Every verdict on a ticket reserved at
+/// the venue uses these (`gate_verdict` reads them from the venue row), at
+/// the server, in `entrada gate verify` and on each gate's replica.
+/// Each is 0 to [`MAX_GRACE_MINUTES`].
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawGateSettings")]
+pub struct GateSettings {
+    /// Minutes before its slot starts that a holder may enter (0 to 240).
+    #[schema(example = 30, minimum = 0, maximum = 240)]
+    early_grace_minutes: i64,
+    /// Minutes after its slot ends that a holder may still enter (0 to 240).
+    #[schema(example = 30, minimum = 0, maximum = 240)]
+    late_grace_minutes: i64,
+}
+
+#[derive(Deserialize)]
+struct RawGateSettings {
+    early_grace_minutes: i64,
+    late_grace_minutes: i64,
+}
+
+impl TryFrom<RawGateSettings> for GateSettings {
+    type Error = DomainError;
+    fn try_from(raw: RawGateSettings) -> Result<Self, DomainError> {
+        Self::new(raw.early_grace_minutes, raw.late_grace_minutes)
+    }
+}
+
+impl Default for GateSettings {
+    fn default() -> Self {
+        Self {
+            early_grace_minutes: DEFAULT_GRACE_MINUTES,
+            late_grace_minutes: DEFAULT_GRACE_MINUTES,
+        }
+    }
+}
+
+fn grace(field: &'static str, minutes: i64) -> Result<i64, DomainError> {
+    if (0..=MAX_GRACE_MINUTES).contains(&minutes) {
+        Ok(minutes)
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!("must be 0 to {MAX_GRACE_MINUTES} minutes"),
+        ))
+    }
+}
+
+impl GateSettings {
+    pub fn new(early_grace_minutes: i64, late_grace_minutes: i64) -> Result<Self, DomainError> {
+        Ok(Self {
+            early_grace_minutes: grace("early_grace_minutes", early_grace_minutes)?,
+            late_grace_minutes: grace("late_grace_minutes", late_grace_minutes)?,
+        })
+    }
+
+    pub fn early_grace_minutes(self) -> i64 {
+        self.early_grace_minutes
+    }
+
+    pub fn late_grace_minutes(self) -> i64 {
+        self.late_grace_minutes
+    }
+
+    /// The gate a scan at `venue_id` (`None`: no venue checked) is judged by.
+    pub fn gate(self, venue_id: Option<VenueId>) -> Gate {
+        Gate {
+            venue_id,
+            early_grace: chrono::Duration::minutes(self.early_grace_minutes),
+            late_grace: chrono::Duration::minutes(self.late_grace_minutes),
+        }
+    }
+
+    /// These settings with `patch` applied; the patch must change something
+    /// it names within bounds, or nothing is changed.
+    pub fn patched(self, patch: &GateSettingsPatch) -> Result<Self, DomainError> {
+        if patch.early_grace_minutes.is_none() && patch.late_grace_minutes.is_none() {
+            return Err(DomainError::invalid(
+                "gate_settings",
+                "name early_grace_minutes and/or late_grace_minutes",
+            ));
+        }
+        Self::new(
+            patch
+                .early_grace_minutes
+                .unwrap_or(self.early_grace_minutes),
+            patch.late_grace_minutes.unwrap_or(self.late_grace_minutes),
+        )
+    }
+}
+
+/// The gate settings an admin changes (`PATCH /api/admin/venues/{id}`):
+/// the fields named change, the others stay.
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSettingsPatch {
+    /// Minutes before its slot starts that a holder may enter (0 to 240).
+    #[schema(example = 10)]
+    pub early_grace_minutes: Option<i64>,
+    /// Minutes after its slot ends that a holder may still enter (0 to 240).
+    #[schema(example = 30)]
+    pub late_grace_minutes: Option<i64>,
 }
 
 pub fn parse_timezone(raw: &str) -> Result<Tz, DomainError> {
@@ -241,6 +354,111 @@ mod tests {
         ] {
             assert_eq!(role.may_start_without_pin(), allowed, "{role:?}");
         }
+    }
+
+    #[test]
+    fn gate_settings_bounds_and_patches() {
+        let set = |e, l| GateSettings::new(e, l).unwrap();
+        assert_eq!(GateSettings::default(), set(30, 30));
+        let patch = |e, l| GateSettingsPatch {
+            early_grace_minutes: e,
+            late_grace_minutes: l,
+        };
+        // (name, before, patch) → the settings after, or the refused field
+        let cases: [(
+            &str,
+            GateSettings,
+            GateSettingsPatch,
+            Result<GateSettings, &str>,
+        ); 10] = [
+            (
+                "early only",
+                set(30, 30),
+                patch(Some(10), None),
+                Ok(set(10, 30)),
+            ),
+            (
+                "late only",
+                set(30, 30),
+                patch(None, Some(5)),
+                Ok(set(30, 5)),
+            ),
+            (
+                "both",
+                set(30, 30),
+                patch(Some(0), Some(240)),
+                Ok(set(0, 240)),
+            ),
+            (
+                "zero is a grace",
+                set(30, 30),
+                patch(Some(0), Some(0)),
+                Ok(set(0, 0)),
+            ),
+            (
+                "the same again",
+                set(10, 5),
+                patch(Some(10), None),
+                Ok(set(10, 5)),
+            ),
+            (
+                "nothing named",
+                set(30, 30),
+                patch(None, None),
+                Err("gate_settings"),
+            ),
+            (
+                "early above 240",
+                set(30, 30),
+                patch(Some(241), None),
+                Err("early_grace_minutes"),
+            ),
+            (
+                "early negative",
+                set(30, 30),
+                patch(Some(-1), None),
+                Err("early_grace_minutes"),
+            ),
+            (
+                "late above 240",
+                set(30, 30),
+                patch(None, Some(241)),
+                Err("late_grace_minutes"),
+            ),
+            (
+                "late huge",
+                set(30, 30),
+                patch(Some(10), Some(i64::MAX)),
+                Err("late_grace_minutes"),
+            ),
+        ];
+        for (name, before, patch, expected) in cases {
+            let got = before.patched(&patch).map_err(|e| match e {
+                DomainError::InvalidInput { field, .. } => field,
+                other => panic!("{name}: {other:?}"),
+            });
+            assert_eq!(got, expected, "{name}");
+        }
+        // The bounds hold for whatever reaches a venue: rows and JSON too.
+        assert!(GateSettings::new(241, 0).is_err());
+        assert!(GateSettings::new(0, -5).is_err());
+        assert!(serde_json::from_str::<GateSettings>(
+            r#"{"early_grace_minutes": 300, "late_grace_minutes": 30}"#
+        )
+        .is_err());
+        assert!(
+            serde_json::from_str::<GateSettingsPatch>(r#"{"early_grace": 10}"#).is_err(),
+            "unknown fields are refused"
+        );
+        let g = set(10, 45).gate(Some(VenueId(3)));
+        assert_eq!(
+            (g.venue_id, g.early_grace, g.late_grace),
+            (
+                Some(VenueId(3)),
+                chrono::Duration::minutes(10),
+                chrono::Duration::minutes(45)
+            )
+        );
     }
 
     #[test]

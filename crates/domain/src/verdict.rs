@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    slot::hms, ActivationStatus, OperatorId, Reservation, ReservationId, ReservationStatus, Slot,
-    SlotId, Ticket, TicketStatus, Venue, VenueId,
+    slot::hms, venue::GateSettings, ActivationStatus, OperatorId, Reservation, ReservationId,
+    ReservationStatus, Slot, SlotId, Ticket, TicketStatus, Venue, VenueId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -76,7 +76,10 @@ impl VerdictCode {
     }
 }
 
-/// Where the scan happens and how strict the slot window is.
+/// Where the scan happens and how strict the slot window is. The grace is
+/// the venue's ([`GateSettings::gate`]): [`gate_verdict`] takes it from the
+/// reserved slot's venue row, so a caller only says where it stands; the
+/// grace given here counts only when the venue row is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gate {
     /// `None` checks no venue (e.g. an org-wide operator at the server).
@@ -89,11 +92,7 @@ pub struct Gate {
 
 impl Default for Gate {
     fn default() -> Self {
-        Self {
-            venue_id: None,
-            early_grace: Duration::minutes(30),
-            late_grace: Duration::minutes(30),
-        }
+        GateSettings::default().gate(None)
     }
 }
 
@@ -236,9 +235,14 @@ pub fn not_synced_verdict(claims: &super::signed::TicketClaims, now: DateTime<Ut
 
 /// The gate's decision. Checks run in the order that gives the operator the
 /// most useful explanation: a used ticket says when and by whom before it
-/// says it is also out of its slot.
+/// says it is also out of its slot. The slot window is read on the venue's
+/// clock with the venue's grace (its `GateSettings`), wherever the scan is.
 pub fn gate_verdict(input: VerdictInput<'_>, now: DateTime<Utc>, gate: &Gate) -> Verdict {
     use VerdictCode as V;
+    let gate = &match input.venue {
+        Some(venue) => venue.gate.gate(gate.venue_id),
+        None => *gate,
+    };
     let Some(ticket) = input.ticket else {
         return Verdict::refuse(V::UnknownTicket, "Unknown ticket");
     };
@@ -478,6 +482,7 @@ mod tests {
             orq: Orq(1),
             name: "Prado".into(),
             timezone: tz,
+            gate: Default::default(),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
         }
@@ -765,13 +770,16 @@ mod tests {
         let active = ticket(ActivationStatus::Active, TicketStatus::Reserved);
         let live = reservation(ReservationStatus::Reserved);
         let s = slot(200, 1, SlotStatus::Active); // 2025-12-01 09:00–12:00 local
-        let gate = Gate {
-            early_grace: Duration::zero(),
-            late_grace: Duration::zero(),
-            ..Gate::default()
+        let gate = Gate::default();
+        let no_grace = GateSettings::new(0, 0).unwrap();
+        let far_east = Venue {
+            gate: no_grace,
+            ..venue(chrono_tz::Pacific::Kiritimati)
         };
-        let far_east = venue(chrono_tz::Pacific::Kiritimati);
-        let far_west = venue(chrono_tz::Pacific::Pago_Pago);
+        let far_west = Venue {
+            gate: no_grace,
+            ..venue(chrono_tz::Pacific::Pago_Pago)
+        };
         for (v, now, expected) in [
             (&far_east, utc(2025, 11, 30, 20, 0), VerdictCode::Admit),
             (&far_east, utc(2025, 12, 1, 20, 0), VerdictCode::WrongDate),
@@ -872,5 +880,155 @@ mod tests {
             gate_verdict(input, utc(2025, 12, 2, 0, 21), &Gate::default()).verdict,
             VerdictCode::WrongDate
         );
+    }
+
+    /// The slot window is the venue's: its gate settings, whatever grace
+    /// the caller's `Gate` carries (the server's, a gate's, `gate verify`'s).
+    /// The slot is 2025-12-01 09:00–12:00 (22:00–23:50 for "night") in UTC.
+    #[test]
+    fn grace_windows_come_from_the_venue_settings() {
+        use VerdictCode as V;
+        let active = ticket(ActivationStatus::Active, TicketStatus::Reserved);
+        let live = reservation(ReservationStatus::Reserved);
+        let day = slot(200, 1, SlotStatus::Active);
+        let mut night = slot(200, 1, SlotStatus::Active);
+        night.start_time = NaiveTime::from_hms_opt(22, 0, 0).unwrap();
+        night.end_time = NaiveTime::from_hms_opt(23, 50, 0).unwrap();
+        let at = |early, late| Venue {
+            gate: GateSettings::new(early, late).unwrap(),
+            ..venue(chrono_tz::UTC)
+        };
+        // A caller's grace that would admit anything: the venue's wins.
+        let generous = Gate {
+            venue_id: Some(VenueId(1)),
+            early_grace: Duration::hours(12),
+            late_grace: Duration::hours(12),
+        };
+        let cases: [(&str, Venue, &Slot, DateTime<Utc>, VerdictCode); 16] = [
+            (
+                "early 10: 08:50 is the edge",
+                at(10, 30),
+                &day,
+                utc(2025, 12, 1, 8, 50),
+                V::Admit,
+            ),
+            (
+                "early 10: 08:49 is too early",
+                at(10, 30),
+                &day,
+                utc(2025, 12, 1, 8, 49),
+                V::OutsideSlotWindow,
+            ),
+            (
+                "early 10: 08:35 the default would admit",
+                at(10, 30),
+                &day,
+                utc(2025, 12, 1, 8, 35),
+                V::OutsideSlotWindow,
+            ),
+            (
+                "default 30: 08:30 is the edge",
+                at(30, 30),
+                &day,
+                utc(2025, 12, 1, 8, 30),
+                V::Admit,
+            ),
+            (
+                "default 30: 08:29 is too early",
+                at(30, 30),
+                &day,
+                utc(2025, 12, 1, 8, 29),
+                V::OutsideSlotWindow,
+            ),
+            (
+                "late 5: 12:05 is the edge",
+                at(30, 5),
+                &day,
+                utc(2025, 12, 1, 12, 5),
+                V::Admit,
+            ),
+            (
+                "late 5: 12:06 is too late",
+                at(30, 5),
+                &day,
+                utc(2025, 12, 1, 12, 6),
+                V::OutsideSlotWindow,
+            ),
+            (
+                "zero grace: 09:00 opens",
+                at(0, 0),
+                &day,
+                utc(2025, 12, 1, 9, 0),
+                V::Admit,
+            ),
+            (
+                "zero grace: 08:59 is too early",
+                at(0, 0),
+                &day,
+                utc(2025, 12, 1, 8, 59),
+                V::OutsideSlotWindow,
+            ),
+            (
+                "zero grace: 12:00 still in",
+                at(0, 0),
+                &day,
+                utc(2025, 12, 1, 12, 0),
+                V::Admit,
+            ),
+            (
+                "zero grace: 12:01 is too late",
+                at(0, 0),
+                &day,
+                utc(2025, 12, 1, 12, 1),
+                V::OutsideSlotWindow,
+            ),
+            (
+                "max 240: 05:00 is the edge",
+                at(240, 240),
+                &day,
+                utc(2025, 12, 1, 5, 0),
+                V::Admit,
+            ),
+            (
+                "max 240: 16:00 is the edge",
+                at(240, 240),
+                &day,
+                utc(2025, 12, 1, 16, 0),
+                V::Admit,
+            ),
+            (
+                "late 60 past midnight: 00:50 next day",
+                at(30, 60),
+                &night,
+                utc(2025, 12, 2, 0, 50),
+                V::Admit,
+            ),
+            (
+                "late 60 past midnight: 00:51 is another day",
+                at(30, 60),
+                &night,
+                utc(2025, 12, 2, 0, 51),
+                V::WrongDate,
+            ),
+            (
+                "late 0 past midnight: 00:10 is another day",
+                at(30, 0),
+                &night,
+                utc(2025, 12, 2, 0, 10),
+                V::WrongDate,
+            ),
+        ];
+        for (name, venue, slot, now, expected) in cases {
+            let input = VerdictInput {
+                ticket: Some(&active),
+                reservation: Some(&live),
+                slot: Some(slot),
+                venue: Some(&venue),
+            };
+            for gate in [&Gate::default(), &generous] {
+                let v = gate_verdict(input, now, gate);
+                assert_eq!(v.verdict, expected, "{name} ({gate:?}): {v:?}");
+            }
+        }
     }
 }

@@ -10,11 +10,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::admin;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, Caller};
-use super::{parse_code, AppState};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use super::{parse_code, parse_id, AppState};
 use crate::domain::{
-    ActivationMode, ActivationStatus, DomainError, NewTicket, Operator, Role, Ticket, TicketStatus,
-    Venue, VenueId,
+    venue::GateSettingsPatch, ActivationMode, ActivationStatus, DomainError, NewTicket, Operator,
+    Role, Ticket, TicketStatus, Venue, VenueId,
 };
 use crate::store::TicketFilter;
 
@@ -52,6 +52,44 @@ pub async fn list_venues(
 ) -> Result<Json<Vec<Venue>>, ApiError> {
     let orq = admin(&caller)?.orq;
     Ok(Json(state.run(move |s| s.list_venues(orq)).await?))
+}
+
+#[utoipa::path(get, path = "/api/admin/venues/{venue_id}", tag = "admin", params(("venue_id" = i64, Path)),
+    responses((status = 200, description = "The venue with its gate settings", body = Venue),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, description = "NOT_FOUND: no such venue in the token's org (or not an id)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_venue(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Venue>, ApiError> {
+    let orq = admin(&caller)?.orq;
+    let id = VenueId(parse_id(&id, "venue")?);
+    Ok(Json(state.run(move |s| s.get_venue(orq, id)).await?))
+}
+
+#[utoipa::path(patch, path = "/api/admin/venues/{venue_id}", tag = "admin", params(("venue_id" = i64, Path)),
+    request_body = GateSettingsPatch,
+    responses((status = 200, description = "The venue now; its gates follow with their next sync", body = Venue),
+        (status = 400, description = "MALFORMED_JSON", body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, description = "NOT_FOUND: no such venue in the token's org (or not an id)", body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 422, description = "INVALID_BODY (an unknown field, not an integer) or INVALID_INPUT (out of 0..=240, nothing to change; details.field says which)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_venue(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(patch): ApiJson<GateSettingsPatch>,
+) -> Result<Json<Venue>, ApiError> {
+    let orq = admin(&caller)?.orq;
+    let id = VenueId(parse_id(&id, "venue")?);
+    Ok(Json(
+        state
+            .run(move |s| s.update_gate_settings(orq, id, &patch, Utc::now()))
+            .await?,
+    ))
 }
 
 fn check_batch(n: usize) -> Result<(), ApiError> {

@@ -39,11 +39,13 @@ pub struct SignInBody {
 }
 
 impl AppState {
-    /// The gate a staff token scans at: its venue, the server's grace.
+    /// The gate a staff token scans at: its venue (if bound to one). The
+    /// slot window's grace is the reserved venue's (`GateSettings`), read
+    /// with the venue row by the verdict, as on every gate.
     fn gate_for(&self, venue: Option<crate::domain::VenueId>) -> Gate {
         Gate {
             venue_id: venue,
-            ..self.gate
+            ..Gate::default()
         }
     }
 }

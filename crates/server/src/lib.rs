@@ -30,7 +30,7 @@ use tower_http::trace::TraceLayer;
 use entrada_domain as domain;
 use entrada_store as store;
 
-use crate::domain::{DomainError, Gate, TicketCode};
+use crate::domain::{DomainError, TicketCode};
 use crate::store::{Store, StoreError};
 use error::ApiError;
 pub use ratelimit::RateLimiter;
@@ -42,8 +42,6 @@ pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
 pub struct AppState {
     pub store: Arc<Store>,
     pub limiter: Arc<RateLimiter>,
-    /// Grace periods of the server's gate checks (venue comes from the token).
-    pub gate: Gate,
 }
 
 impl AppState {
@@ -51,7 +49,6 @@ impl AppState {
         Self {
             store,
             limiter: Arc::new(RateLimiter::new(lookups_per_minute)),
-            gate: Gate::default(),
         }
     }
 
@@ -131,6 +128,10 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         .route(
             "/api/admin/venues",
             post(admin::create_venue).get(admin::list_venues),
+        )
+        .route(
+            "/api/admin/venues/{venue_id}",
+            get(admin::get_venue).patch(admin::update_venue),
         )
         .route(
             "/api/admin/tickets",

@@ -29,7 +29,7 @@ impl Modify for BearerAuth {
         tickets::validate, tickets::activate, tickets::status, tickets::own_tickets, tickets::customer_session, tickets::end_customer_session,
         reservations::create, reservations::get, reservations::reschedule, reservations::cancel,
         gate::validate_ticket, gate::verify_ticket, gate::sign_in, gate::scan, gate::signing_keys,
-        admin::create_venue, admin::list_venues, admin::create_tickets, admin::import_tickets, admin::list_tickets,
+        admin::create_venue, admin::list_venues, admin::get_venue, admin::update_venue, admin::create_tickets, admin::import_tickets, admin::list_tickets,
         admin::create_operator, admin::list_operators, admin::create_token, admin::signed_code,
         admin::org_settings, admin::update_org_settings,
         sync::whoami, sync::changes, sync::events, sync::create_device, sync::conflicts,

@@ -195,7 +195,8 @@ pub fn reservation(row: &Row<'_>) -> rusqlite::Result<Reservation> {
     })
 }
 
-pub const VENUE_COLUMNS: &str = "id, orq, name, timezone, created_at, updated_at";
+pub const VENUE_COLUMNS: &str =
+    "id, orq, name, timezone, early_grace_minutes, late_grace_minutes, created_at, updated_at";
 
 pub fn venue(row: &Row<'_>) -> rusqlite::Result<Venue> {
     Ok(Venue {
@@ -203,6 +204,17 @@ pub fn venue(row: &Row<'_>) -> rusqlite::Result<Venue> {
         orq: row.col("orq")?,
         name: row.get("name")?,
         timezone: parse_col(row, "timezone", crate::domain::venue::parse_timezone)?,
+        gate: crate::domain::venue::GateSettings::new(
+            row.get("early_grace_minutes")?,
+            row.get("late_grace_minutes")?,
+        )
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Integer,
+                Box::new(e),
+            )
+        })?,
         created_at: get_ts(row, "created_at")?,
         updated_at: get_ts(row, "updated_at")?,
     })

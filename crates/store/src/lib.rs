@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_verification_overruled.sql"),
     include_str!("../migrations/0009_judged_uploads_scoped_feed.sql"),
     include_str!("../migrations/0010_code_policy_pin_lockout.sql"),
+    include_str!("../migrations/0011_venue_gate_settings.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -23,7 +23,7 @@ use crate::domain::{
         event_time, judge_admission, judge_slot_change, Actor, AdmissionOutcome, Rejection,
         UploadedAdmission,
     },
-    DomainError, DoubleEntry, Entry, Gate, Operator, OperatorId, Orq, SlotId, SlotStatus,
+    DomainError, DoubleEntry, Entry, Operator, OperatorId, Orq, SlotId, SlotStatus,
     TicketCode, VenueId, VerdictCode, VerdictInput,
 };
 
@@ -40,7 +40,16 @@ const ENTITIES: &[Entity] = &[
     Entity {
         table: "venues",
         key: "id",
-        columns: &["id", "orq", "name", "timezone", "created_at", "updated_at"],
+        columns: &[
+            "id",
+            "orq",
+            "name",
+            "timezone",
+            "early_grace_minutes",
+            "late_grace_minutes",
+            "created_at",
+            "updated_at",
+        ],
         blobs: &[],
     },
     Entity {
@@ -447,7 +456,7 @@ fn apply_event(
                 },
                 overruled,
             };
-            let outcome = judge_admission(&upload, at, venue, &Gate::default());
+            let outcome = judge_admission(&upload, at, venue);
             let (Some(ticket), Some(operator)) = (ticket.as_ref(), operator.as_ref()) else {
                 return Ok(match outcome {
                     AdmissionOutcome::Rejected(r) => reject(&r),

@@ -8,8 +8,8 @@ use super::column::Sql;
 use super::{Result, Store};
 use crate::domain::{
     venue::{
-        check_pin_hash, parse_timezone, validate_name, validate_pin_for, PinAttempts,
-        PinHashParams, PIN_HASH_M_KIB, PIN_HASH_P, PIN_HASH_T,
+        check_pin_hash, parse_timezone, validate_name, validate_pin_for, GateSettingsPatch,
+        PinAttempts, PinHashParams, PIN_HASH_M_KIB, PIN_HASH_P, PIN_HASH_T,
     },
     DomainError, Operator, OperatorId, Orq, Role, Venue, VenueId,
 };
@@ -58,6 +58,32 @@ impl Store {
 
     pub fn get_venue(&self, orq: Orq, id: VenueId) -> Result<Venue> {
         self.read(|tx| require_venue(tx, orq, id))
+    }
+
+    /// Changes a venue's gate settings (`domain::venue::GateSettings`). The
+    /// venue row's change reaches its gates with their next sync.
+    pub fn update_gate_settings(
+        &self,
+        orq: Orq,
+        id: VenueId,
+        patch: &GateSettingsPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Venue> {
+        self.write(|tx| {
+            let settings = require_venue(tx, orq, id)?.gate.patched(patch)?;
+            tx.prepare_cached(
+                "UPDATE venues SET early_grace_minutes = ?1, late_grace_minutes = ?2, updated_at = ?3 \
+                 WHERE id = ?4 AND orq = ?5",
+            )?
+            .execute(params![
+                settings.early_grace_minutes(),
+                settings.late_grace_minutes(),
+                ts(now),
+                Sql(id),
+                Sql(orq)
+            ])?;
+            require_venue(tx, orq, id)
+        })
     }
 
     pub fn list_venues(&self, orq: Orq) -> Result<Vec<Venue>> {
