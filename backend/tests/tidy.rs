@@ -371,13 +371,12 @@ fn openapi_outside_feature(src: &str, code: &str) -> Vec<(usize, &'static str)> 
     for word in ["utoipa", "ToSchema", "schema"] {
         for at in find_word(code, word) {
             let ci = char_of(at);
-            if word == "schema" && code[at + word.len()..].trim_start().chars().next() != Some('(')
-            {
+            if word == "schema" && !code[at + word.len()..].trim_start().starts_with('(') {
                 continue;
             }
             if !gated.iter().any(|r| r.contains(&ci)) {
                 // `utoipa::ToSchema` is one finding, not two.
-                let prev = ci.checked_sub(2).map(|p| byte_of(p));
+                let prev = ci.checked_sub(2).map(&byte_of);
                 if word == "ToSchema" && prev.is_some_and(|p| code[p..at].ends_with("::")) {
                     continue;
                 }
