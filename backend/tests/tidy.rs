@@ -32,6 +32,8 @@ enum Rule {
     ClockInDomain,
     /// I/O in `crates/domain`'s source.
     IoInDomain,
+    /// An OpenAPI derive or attribute in `crates/domain` outside the `openapi` feature.
+    OpenApiInDomain,
     /// `crates/domain/Cargo.toml` gained a dependency or feature it must not have.
     DomainDependency,
 }
@@ -52,6 +54,9 @@ impl fmt::Display for Violation {
                 "clock/randomness read in crates/domain (take the time or id as a parameter)"
             }
             Rule::IoInDomain => "I/O in crates/domain (domain is pure)",
+            Rule::OpenApiInDomain => {
+                "utoipa in crates/domain outside #[cfg_attr(feature = \"openapi\", ...)]"
+            }
             Rule::DomainDependency => "crates/domain dependency outside the pure allowlist",
         };
         write!(f, "{}:{}: {why}: {}", self.file, self.line, self.what)
@@ -316,7 +321,70 @@ fn check_source(path: &str, src: &str) -> Vec<Violation> {
                 flag(line_of(&lexed.code, at), Rule::IoInDomain, word);
             }
         }
+        for (at, word) in openapi_outside_feature(src, &lexed.code) {
+            flag(line_of(&lexed.code, at), Rule::OpenApiInDomain, word);
+        }
     }
+    out
+}
+
+/// Byte offsets (in `code`) of `utoipa`, `ToSchema` and `schema(...)` that
+/// are not inside a `cfg_attr(...)` whose text names `feature = "openapi"`.
+/// `code` is `src` with strings and comments blanked, char for char, so a
+/// char index means the same place in both.
+fn openapi_outside_feature(src: &str, code: &str) -> Vec<(usize, &'static str)> {
+    let src: Vec<char> = src.chars().collect();
+    let chars: Vec<char> = code.chars().collect();
+    let byte_of = |ci: usize| chars[..ci].iter().map(|c| c.len_utf8()).sum::<usize>();
+    let char_of = |bi: usize| code[..bi].chars().count();
+    // Char ranges of every cfg_attr(...) gated on the openapi feature.
+    let mut gated = Vec::new();
+    for at in find_word(code, "cfg_attr") {
+        let mut i = char_of(at) + "cfg_attr".len();
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        if chars.get(i) != Some(&'(') {
+            continue;
+        }
+        let (start, mut depth) = (i, 0);
+        while i < chars.len() {
+            match chars[i] {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            i += 1;
+            if depth == 0 {
+                break;
+            }
+        }
+        let text: String = src[start..i].iter().collect();
+        let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.starts_with("( feature = \"openapi\",")
+            || text.starts_with("(feature = \"openapi\",")
+        {
+            gated.push(start..i);
+        }
+    }
+    let mut out = Vec::new();
+    for word in ["utoipa", "ToSchema", "schema"] {
+        for at in find_word(code, word) {
+            let ci = char_of(at);
+            if word == "schema" && !code[at + word.len()..].trim_start().starts_with('(') {
+                continue;
+            }
+            if !gated.iter().any(|r| r.contains(&ci)) {
+                // `utoipa::ToSchema` is one finding, not two.
+                let prev = ci.checked_sub(2).map(&byte_of);
+                if word == "ToSchema" && prev.is_some_and(|p| code[p..at].ends_with("::")) {
+                    continue;
+                }
+                out.push((at, word));
+            }
+        }
+    }
+    out.sort();
     out
 }
 
@@ -694,6 +762,32 @@ fn source_rules_case_table() {
             "crates/domain/src/x.rs",
             "use rusqlite::Row;",
             &[(1, SqlOutsideStore), (1, IoInDomain)],
+        ),
+        // OpenAPI in domain only behind the feature.
+        (
+            "crates/domain/src/x.rs",
+            "#[derive(Debug, utoipa::ToSchema)]\nstruct A;",
+            &[(1, OpenApiInDomain)],
+        ),
+        (
+            "crates/domain/src/x.rs",
+            "use utoipa::ToSchema;\n#[derive(ToSchema)]\nstruct A {\n    #[schema(value_type = String)]\n    a: X,\n}",
+            &[(1, OpenApiInDomain), (2, OpenApiInDomain), (4, OpenApiInDomain)],
+        ),
+        (
+            "crates/domain/src/x.rs",
+            "#[cfg_attr(feature = \"other\", derive(utoipa::ToSchema))]\nstruct A;",
+            &[(1, OpenApiInDomain)],
+        ),
+        (
+            "crates/domain/src/x.rs",
+            "#[derive(Debug)]\n#[cfg_attr(feature = \"openapi\", derive(utoipa::ToSchema))]\nstruct A {\n    #[cfg_attr(\n        feature = \"openapi\",\n        schema(value_type = String, example = \"09:00\")\n    )]\n    a: X,\n}",
+            &[],
+        ),
+        (
+            "crates/server/src/x.rs",
+            "#[derive(utoipa::ToSchema)]\nstruct A;",
+            &[],
         ),
         // Outside domain the clock is allowed; in domain, talking about it is.
         ("crates/store/src/x.rs", "let now = Utc::now();", &[]),
