@@ -28,7 +28,9 @@ step "cargo test (workspace)"
 cargo test --workspace --locked 2>&1 | tee "$log"
 
 step "kiosk unit tests: node's test runner (the keyboard-wedge detector)"
-(cd ui && npm test --silent) 2>&1 | tee -a "$log"
+# (node_modules from before @types/node was a dev dependency: install again)
+(cd ui && { [[ -d node_modules/@types/node ]] || npm ci --no-audit --no-fund --loglevel=error; } \
+  && npm test --silent) 2>&1 | tee -a "$log"
 
 step "TypeScript bindings are what the Rust types say"
 git diff --exit-code -- ui/kiosk/bindings || { echo "ui/kiosk/bindings changed: commit the regenerated files" >&2; exit 1; }
