@@ -777,28 +777,33 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 // --server/--token pair an unpaired database, and re-pair a
-                // paired one (new URL, or a new token after a revocation).
+                // paired one (new URL, or a new token after a revocation):
+                // the sync engine's one pairing policy, as in the app.
                 let pairing = store.pairing()?;
-                let changed = |p: &entrada::store::Pairing| {
-                    server
-                        .as_deref()
-                        .is_some_and(|s| s.trim().trim_end_matches('/') != p.server_url)
-                        || token.as_deref().is_some_and(|t| t != p.token)
-                };
-                if pairing.as_ref().is_none_or(changed) {
-                    let (Some(server), Some(token)) = (server.as_deref(), token.as_deref()) else {
-                        anyhow::bail!(
-                            "{}: give both --server and --token to pair it",
-                            db.db.display()
-                        );
-                    };
-                    let info = engine.pair(server, token).await?;
-                    tracing::info!(
-                        device = info.device_id,
-                        orq = info.orq,
-                        venue = info.venue_id,
-                        "paired"
+                let server = server.or_else(|| pairing.as_ref().map(|p| p.server_url.clone()));
+                let token = token.or_else(|| pairing.as_ref().map(|p| p.token.clone()));
+                let (Some(server), Some(token)) = (server, token) else {
+                    anyhow::bail!(
+                        "{}: give both --server and --token to pair it",
+                        db.db.display()
                     );
+                };
+                match engine.repair(&server, &token).await? {
+                    entrada::sync::client::PairChange::Unchanged => {}
+                    entrada::sync::client::PairChange::Paired { info, replaced } => {
+                        tracing::info!(
+                            device = info.device_id,
+                            orq = info.orq,
+                            venue = info.venue_id,
+                            replaced,
+                            "paired"
+                        )
+                    }
+                    entrada::sync::client::PairChange::Kept { reason } => tracing::warn!(
+                        code = reason.code(),
+                        error = %reason,
+                        "new --server/--token not applied: syncing with the current pairing"
+                    ),
                 }
                 if watch && !once {
                     let interval = std::time::Duration::from_secs_f64(interval.max(0.05));
@@ -808,7 +813,16 @@ fn main() -> anyhow::Result<()> {
                                 tracing::info!(?report, "sync round")
                             }
                             Ok(_) => {}
-                            Err(e) => tracing::warn!(error = %e, "sync round failed; retrying"),
+                            Err(e) => {
+                                let status = engine.loop_status();
+                                tracing::warn!(
+                                    code = e.code(),
+                                    error = %e,
+                                    failures = status.failures,
+                                    next_attempt_at = ?status.next_attempt_at,
+                                    "sync round failed"
+                                )
+                            }
                         })
                         .await;
                     anyhow::bail!(fatal);

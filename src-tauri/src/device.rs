@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use entrada::store::{Store, StoreError};
-use entrada::sync::client::{server_base, SyncEngine, SyncError, Transport};
+use entrada::sync::client::{PairChange, SyncEngine, SyncError, Transport};
+use entrada::sync::protocol::DeviceInfo;
 
 use crate::gate::views::{CommandError, PairOutcome, SyncView};
 use crate::gate::GateService;
@@ -29,6 +30,12 @@ pub fn sync_error(e: SyncError) -> CommandError {
     match e {
         SyncError::Store(s) => s.into(),
         e => CommandError::new(e.code(), e.to_string()),
+    }
+}
+
+impl From<SyncError> for CommandError {
+    fn from(e: SyncError) -> Self {
+        sync_error(e)
     }
 }
 
@@ -89,40 +96,49 @@ impl DeviceLink {
         let _ = self.on_round.set(Box::new(f));
     }
 
-    /// Pairs with `server_url` using a device token and downloads the
-    /// venue's data in one round, so its operators can sign in at once. A
-    /// standalone replica's demo data is replaced; a paired one keeps its
-    /// data and outbox (a new token after a revocation, a new address).
-    /// No permission check: at start the flags are the authority.
-    pub async fn connect(
+    /// The sync engine's one pairing policy (`SyncEngine::pair_with`, as
+    /// `entrada sync --server --token`), written under the gate's own lock
+    /// (`GateService::adopt_pairing`): a standalone replica's demo data is
+    /// replaced; a paired one keeps its data and outbox (a new token after a
+    /// revocation, a new address). No permission check.
+    async fn apply_pairing(
         &self,
         server_url: &str,
         token: &str,
-    ) -> Result<PairOutcome, CommandError> {
+    ) -> Result<PairChange, CommandError> {
         if token.trim().is_empty() {
             return Err(CommandError::new(
                 "INVALID_INPUT",
                 "Enter the device token from `entrada device add`",
             ));
         }
-        let info = self
-            .engine
-            .whoami(server_url, token)
-            .await
-            .map_err(sync_error)?;
-        let url = server_base(server_url).map_err(sync_error)?;
         let gate = self.gate.clone();
-        let (i, t) = (info.clone(), token.trim().to_string());
-        let replaced_demo =
-            tauri::async_runtime::spawn_blocking(move || gate.adopt_pairing(&i, &url, &t))
-                .await
-                .map_err(|e| CommandError::new("INTERNAL", e.to_string()))??;
-        tracing::info!(
-            device = info.device_id,
-            venue = info.venue_id,
-            replaced_demo,
-            "paired with {server_url}"
-        );
+        let change = self
+            .engine
+            .pair_with(server_url, token, move |info, url, token| {
+                gate.adopt_pairing(&info, &url, &token)
+            })
+            .await?;
+        match &change {
+            PairChange::Paired { info, replaced } => tracing::info!(
+                device = info.device_id,
+                venue = info.venue_id,
+                replaced,
+                "paired with {server_url}"
+            ),
+            PairChange::Kept { reason } => tracing::warn!(
+                code = reason.code(),
+                error = %reason,
+                "new server/token not applied: keeping the current pairing"
+            ),
+            PairChange::Unchanged => {}
+        }
+        Ok(change)
+    }
+
+    /// After a pairing: starts the sync loop and downloads the venue's data
+    /// in one round, so its operators can sign in at once.
+    async fn first_round(&self, info: DeviceInfo, replaced_demo: bool) -> PairOutcome {
         // Paired from here on: whatever follows, scans must upload.
         self.start_sync();
         let first_sync_error = match self.engine.round(|_, _| {}).await {
@@ -140,42 +156,53 @@ impl DeviceLink {
         if let Err(e) = self.gate.reload_scope() {
             tracing::warn!(error = %e, "reading the venue after pairing");
         }
-        Ok(PairOutcome {
+        PairOutcome {
             device_id: info.device_id,
             device_name: info.name,
             venue_name: self.gate.info().ok().and_then(|i| i.venue_name),
             replaced_demo,
             operators: self.gate.operators().map_or(0, |o| o.len() as u32),
             first_sync_error,
-        })
+        }
     }
 
     /// At start, from `--server` / `--token` (gate PCs are set up by
-    /// script): pairs an unpaired gate (an error if that fails: the first
-    /// start needs the server), re-pairs a gate whose flags name another
-    /// server or token (a new token after a revocation; if the server cannot
-    /// be reached, the gate keeps its pairing and says why), and does
-    /// nothing when they match. `Some` when a pairing happened.
+    /// script), through the one pairing policy: pairs an unpaired gate (an
+    /// error if that fails: the first start needs the server), re-pairs a
+    /// gate whose flags name another server or token, and does nothing when
+    /// they match. A paired gate whose server cannot be asked keeps its
+    /// pairing and starts on it. `Some` when a pairing happened.
     pub async fn provision(
         &self,
         server_url: &str,
         token: &str,
     ) -> Result<Option<PairOutcome>, CommandError> {
-        let current = self.gate.store().pairing()?;
-        let Some(current) = current else {
-            return self.connect(server_url, token).await.map(Some);
-        };
-        let same_server = server_base(server_url).is_ok_and(|u| u == current.server_url);
-        if same_server && token.trim() == current.token {
-            return Ok(None);
-        }
-        match self.connect(server_url, token).await {
-            Ok(outcome) => Ok(Some(outcome)),
-            Err(e) if e.code == "SERVER_UNREACHABLE" => {
-                tracing::warn!(error = %e.message, "new --server/--token not applied: keeping the current pairing until the server is reachable at a start");
-                Ok(None)
+        match self.apply_pairing(server_url, token).await? {
+            PairChange::Paired { info, replaced } => {
+                Ok(Some(self.first_round(info, replaced).await))
             }
-            Err(e) => Err(e),
+            PairChange::Unchanged | PairChange::Kept { .. } => Ok(None),
+        }
+    }
+
+    /// Pairing from the settings screen, through the one pairing policy.
+    /// The same server and token again restart the sync loop and run a
+    /// round; a server that cannot be asked leaves the gate as it was and
+    /// says so (its code, e.g. `SERVER_UNREACHABLE`).
+    async fn connect(&self, server_url: &str, token: &str) -> Result<PairOutcome, CommandError> {
+        match self.apply_pairing(server_url, token).await? {
+            PairChange::Paired { info, replaced } => Ok(self.first_round(info, replaced).await),
+            PairChange::Unchanged => {
+                let pairing = self.gate.store().pairing()?.ok_or_else(|| {
+                    CommandError::new("NOT_PAIRED", "this gate is not paired with a server")
+                })?;
+                Ok(self.first_round(pairing.info, false).await)
+            }
+            PairChange::Kept { reason } => {
+                let mut e = sync_error(reason);
+                e.message = format!("{}; the gate keeps its current pairing", e.message);
+                Err(e)
+            }
         }
     }
 
@@ -216,9 +243,12 @@ impl DeviceLink {
     }
 
     /// Starts the background sync loop if the gate is paired and no loop
-    /// runs. The loop retries network failures forever and stops only on
-    /// what retrying cannot fix (a revoked token); pairing again restarts
-    /// it — also when the old loop is just giving up as the new pairing lands.
+    /// runs. The loop retries every failure with backoff (an unreachable
+    /// server, a database another process holds locked, a refused batch)
+    /// and stops only when the server refuses the token (revoked); the
+    /// gate shows which (`GateService::report_sync_loop`). Pairing again
+    /// restarts it — also when the old loop is just giving up as the new
+    /// pairing lands.
     pub fn start_sync(&self) {
         if !matches!(self.gate.store().pairing(), Ok(Some(_))) {
             return;
@@ -246,6 +276,7 @@ impl DeviceLink {
                         if let Err(e) = round {
                             tracing::warn!(error = %e, "sync round failed");
                         }
+                        gate.report_sync_loop(engine.loop_status());
                         // A round may bring the venue (its name) and operators.
                         let _ = gate.reload_scope();
                         if let (Some(report), Ok(view)) = (on_round.get(), gate.sync_view()) {
@@ -262,6 +293,7 @@ impl DeviceLink {
                     continue;
                 }
                 *running = false;
+                gate.report_sync_loop(engine.loop_status());
                 tracing::error!(error = %fatal, "sync stopped: pair the gate again");
                 break;
             }

@@ -675,6 +675,15 @@ function renderSync() {
           : h('div', { class: 'small pair-link' }, S.pairAskSupervisor)
         : ''),
     s.clock_suspect ? h('div', { class: 'banner warn', id: 'clock-warning' }, S.clockWarning(s.clock_offset_ms)) : '',
+    s.stopped
+      ? h('div', { class: 'banner error', id: 'sync-stopped', role: 'alert' }, S.syncStopped)
+      : s.retry
+        ? h('div', { class: 'banner warn', id: 'sync-retry', 'data-code': s.retry.error_code },
+            h('strong', {}, S.retry.title),
+            h('div', { id: 'sync-retry-code' }, `${s.retry.error_code} · ${S.retry.attempts(s.retry.attempts)}`),
+            s.retry.next_attempt_at ? h('div', { id: 'sync-retry-next' }, S.retry.nextAt(fmtTime(s.retry.next_attempt_at, true))) : '',
+            h('div', { class: 'small' }, S.retry.hints[s.retry.error_code] ?? S.retry.hint))
+        : '',
     h('div', { class: 'stats' },
       stat('sync-last', f.lastSync, s.last_sync_at ? fmtTime(s.last_sync_at, true) : S.never),
       stat('sync-pending', f.pending, s.pending, s.pending > 0 ? 'warn' : ''),

@@ -129,6 +129,17 @@ export const S = {
     clock: 'Clock',
   },
   never: 'never',
+  retry: {
+    title: 'Sync is retrying',
+    attempts: (n: number) => (n === 1 ? '1 failed round' : `${n} failed rounds in a row`),
+    nextAt: (t: string) => `next attempt at ${t}`,
+    hints: {
+      DATABASE_BUSY: 'Another program holds this gate’s database. Scanning goes on; sync catches up once it lets go.',
+      SERVER_UNREACHABLE: 'The server cannot be reached. Scanning goes on; sync catches up when it is back.',
+    } as Record<string, string>,
+    hint: 'Scanning goes on; sync keeps trying by itself.',
+  },
+  syncStopped: 'Sync stopped: the server refused this gate’s token. A supervisor pairs the gate again in Settings.',
   pairFromSync: 'Pair with a server…',
   pairAskSupervisor: 'A supervisor pairs this gate with the server in Settings.',
   clockOk: (ms: number) => `within ${Math.abs(Math.round(ms / 1000))} s of the server`,

@@ -50,7 +50,9 @@ pub enum SyncError {
 }
 
 impl SyncError {
-    fn failure(&self) -> Failure {
+    /// What kind of failure this is, for the sync loop and the pairing
+    /// policy (`plan::next_round`, `plan::unconfirmed_pairing`).
+    pub fn failure(&self) -> Failure {
         match self {
             // A certificate can be renewed and a misbehaving server fixed:
             // retried with backoff, like a network failure.
@@ -59,11 +61,10 @@ impl SyncError {
             }
             Self::Server { status, .. } => plan::classify_status(*status),
             Self::Unauthorized => Failure::Unauthorized,
-            Self::Store(_)
-            | Self::NotPaired
-            | Self::InvalidUrl(_)
-            | Self::PlainHttp(_)
-            | Self::CaCert(_) => Failure::Permanent,
+            // DATABASE_BUSY (another process holds the file), a full disk.
+            Self::Store(_) => Failure::Local,
+            Self::NotPaired => Failure::Unpaired,
+            Self::InvalidUrl(_) | Self::PlainHttp(_) | Self::CaCert(_) => Failure::Refused,
         }
     }
 
@@ -149,8 +150,42 @@ pub struct RoundReport {
     pub page_limit_reached: bool,
 }
 
+/// The sync loop as the sync screen shows it: whether it retries after
+/// failures, why, and when it tries next. Kept in memory, not in the
+/// database: the failure may be that the database cannot be written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LoopStatus {
+    /// Failed rounds in a row (0: the last round went through).
+    pub failures: u32,
+    /// The last failed round's stable code (`DATABASE_BUSY`,
+    /// `SERVER_UNREACHABLE`, …) and message; None after a good round.
+    pub last_error_code: Option<String>,
+    pub last_error: Option<String>,
+    /// When the next round starts; None when no loop runs.
+    pub next_attempt_at: Option<chrono::DateTime<Utc>>,
+    /// The loop ended: the server refused this device's token.
+    pub stopped: bool,
+}
+
+/// What [`SyncEngine::pair_with`] did.
+#[derive(Debug)]
+pub enum PairChange {
+    /// The database already holds this server and token: nothing was
+    /// asked or written.
+    Unchanged,
+    /// The server confirmed the token and the database is paired with it;
+    /// `replaced`: data that was not the venue's gave way (the demo, or
+    /// another venue's rows).
+    Paired { info: DeviceInfo, replaced: bool },
+    /// The server could not be asked (`reason`): nothing was written, the
+    /// device goes on with its current pairing and data.
+    Kept { reason: SyncError },
+}
+
 pub struct SyncEngine {
     store: Arc<Store>,
+    /// What the sync loop last decided (see [`LoopStatus`]).
+    loop_status: std::sync::Mutex<LoopStatus>,
     /// The client and the policy it was built from; replaced as a whole when
     /// the settings screen pairs with another CA.
     transport: RwLock<(Transport, reqwest::Client)>,
@@ -169,6 +204,7 @@ impl SyncEngine {
         let http = transport.client().unwrap_or_default();
         Self {
             store,
+            loop_status: std::sync::Mutex::new(LoopStatus::default()),
             transport: RwLock::new((transport, http)),
             page_size: 2000,
             max_pages: MAX_PAGES_PER_ROUND,
@@ -228,7 +264,9 @@ impl SyncEngine {
         read_json(response).await
     }
 
-    /// Pairs the database with a server using a device token (first run).
+    /// Pairs the database with a server using a device token (first run),
+    /// whatever it held before: asks the server first, writes only what it
+    /// confirmed.
     pub async fn pair(&self, server_url: &str, token: &str) -> Result<DeviceInfo, SyncError> {
         let info = self.whoami(server_url, token).await?;
         let store = self.store.clone();
@@ -239,6 +277,68 @@ impl SyncEngine {
         );
         blocking(move || store.pair(&i, &url, &token)).await?;
         Ok(info)
+    }
+
+    /// The one (re-)pairing policy, for `entrada sync --server --token` and
+    /// the app (start flags, settings screen): nothing to do when the
+    /// database holds this server and token already; else the token is
+    /// checked with the server first and written only once confirmed. When
+    /// the server cannot be asked, a paired device keeps its pairing
+    /// (`Kept`) and an unpaired one gets the error
+    /// (`plan::unconfirmed_pairing`). A refused token or address is an
+    /// error, with the current pairing and data untouched.
+    pub async fn repair(&self, server_url: &str, token: &str) -> Result<PairChange, SyncError> {
+        let store = self.store.clone();
+        self.pair_with(server_url, token, move |info, url, token| {
+            store.pair(&info, &url, &token).map_err(SyncError::from)
+        })
+        .await
+    }
+
+    /// [`repair`](Self::repair) with the write done by `write(info, url,
+    /// token) -> replaced` (the app pairs under its own lock), on the
+    /// blocking pool.
+    pub async fn pair_with<E>(
+        &self,
+        server_url: &str,
+        token: &str,
+        write: impl FnOnce(DeviceInfo, String, String) -> Result<bool, E> + Send + 'static,
+    ) -> Result<PairChange, E>
+    where
+        E: From<SyncError> + Send + 'static,
+    {
+        let url = self.http_for(server_url)?.0;
+        let token = token.trim().to_string();
+        let store = self.store.clone();
+        let current = blocking(move || store.pairing()).await?;
+        if current
+            .as_ref()
+            .is_some_and(|p| p.server_url == url && p.token == token)
+        {
+            return Ok(PairChange::Unchanged);
+        }
+        let info = match self.whoami(&url, &token).await {
+            Ok(info) => info,
+            Err(e) => {
+                return match plan::unconfirmed_pairing(current.is_some(), e.failure()) {
+                    plan::UnconfirmedPairing::KeepCurrent => Ok(PairChange::Kept { reason: e }),
+                    plan::UnconfirmedPairing::Refuse => Err(e.into()),
+                }
+            }
+        };
+        let i = info.clone();
+        let replaced = tokio::task::spawn_blocking(move || write(i, url, token))
+            .await
+            .map_err(|e| SyncError::Network(format!("worker failed: {e}")))??;
+        Ok(PairChange::Paired { info, replaced })
+    }
+
+    /// The sync loop's state (see [`LoopStatus`]).
+    pub fn loop_status(&self) -> LoopStatus {
+        self.loop_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub async fn status(&self) -> Result<SyncStatus, SyncError> {
@@ -411,34 +511,48 @@ impl SyncEngine {
     }
 
     /// Rounds forever, every `interval` when all is well, backing off after
-    /// failures. Returns only on an error retrying cannot fix.
+    /// failures (`plan::next_round`: a locked database, an unreachable or
+    /// refusing server are all retried). `on_round` is told after each
+    /// round, once [`loop_status`](Self::loop_status) says what comes next.
+    /// Returns only when the server refused the device's token.
     pub async fn watch(
         &self,
         interval: Duration,
         mut on_round: impl FnMut(&Result<RoundReport, SyncError>),
     ) -> SyncError {
         let mut failures = 0u32;
+        *self.loop_status.lock().unwrap_or_else(|p| p.into_inner()) = LoopStatus::default();
         loop {
             let result = self.round(|_, _| {}).await;
-            on_round(&result);
-            let wait = match &result {
-                Ok(_) => {
-                    failures = 0;
-                    interval
-                }
-                Err(e) if e.failure() == Failure::Transient => {
-                    failures += 1;
-                    plan::backoff(failures, jitter())
-                        .to_std()
-                        .unwrap_or(interval)
-                        .max(interval)
-                }
-                Err(_) => {
-                    let Err(e) = result else { unreachable!() };
-                    return e;
-                }
+            let failure = result.as_ref().err().map(SyncError::failure);
+            failures = if failure.is_some() {
+                failures.saturating_add(1)
+            } else {
+                0
             };
-            tokio::time::sleep(wait).await;
+            let next = plan::next_round(failure, failures, interval, jitter());
+            {
+                let mut status = self.loop_status.lock().unwrap_or_else(|p| p.into_inner());
+                *status = LoopStatus {
+                    failures,
+                    last_error_code: result.as_ref().err().map(|e| e.code().to_string()),
+                    last_error: result.as_ref().err().map(ToString::to_string),
+                    next_attempt_at: match next {
+                        plan::NextRound::After(wait) => chrono::Duration::from_std(wait)
+                            .ok()
+                            .map(|wait| Utc::now() + wait),
+                        plan::NextRound::Stop => None,
+                    },
+                    stopped: next == plan::NextRound::Stop,
+                };
+            }
+            on_round(&result);
+            match (next, result) {
+                (plan::NextRound::After(wait), _) => tokio::time::sleep(wait).await,
+                (plan::NextRound::Stop, Err(e)) => return e,
+                // A good round never stops the loop.
+                (plan::NextRound::Stop, Ok(_)) => tokio::time::sleep(interval).await,
+            }
         }
     }
 }

@@ -155,6 +155,8 @@ pub struct GateService {
     /// The last verdict and when, for a page that loads just after a scan.
     last_scan: Mutex<Option<(Instant, ScanOutcome)>>,
     clock: Arc<dyn Clock>,
+    /// The sync loop's last report (retrying after failures, stopped).
+    sync_loop: Mutex<entrada::sync::client::LoopStatus>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -188,6 +190,7 @@ impl GateService {
             camera: Mutex::new(None),
             last_scan: Mutex::new(None),
             clock: Arc::new(SystemClock),
+            sync_loop: Mutex::new(Default::default()),
         })
     }
 
@@ -367,6 +370,11 @@ impl GateService {
 
     pub fn set_camera_status(&self, status: views::CameraStatus) {
         *lock(&self.camera) = Some(status);
+    }
+
+    /// The sync loop's state after its last round (for the sync screen).
+    pub fn report_sync_loop(&self, status: entrada::sync::client::LoopStatus) {
+        *lock(&self.sync_loop) = status;
     }
 
     pub fn camera_status(&self) -> Option<views::CameraStatus> {
@@ -583,17 +591,23 @@ impl GateService {
             (true, true) => "online",
             (true, false) => "offline",
         };
+        let sync_loop = lock(&self.sync_loop).clone();
+        let retry = views::SyncRetryView::of(&sync_loop);
         Ok(SyncView {
             mode: mode.to_string(),
             server_url: s.server_url,
             device_id: s.device_id,
             last_sync_at: s.last_sync_at.map(|t| t.to_rfc3339()),
-            last_error: s.last_error,
+            // The loop's own error is newer than the database's when the
+            // failure was that the database could not be written.
+            last_error: retry.as_ref().map(|r| r.error.clone()).or(s.last_error),
             pending: s.pending,
             rejected: s.rejected,
             conflicts: s.conflicts,
             clock_offset_ms: s.clock_offset_ms,
             clock_suspect: s.clock_suspect,
+            retry,
+            stopped: sync_loop.stopped,
         })
     }
 

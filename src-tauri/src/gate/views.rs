@@ -150,6 +150,43 @@ pub struct SyncView {
     pub conflicts: i64,
     pub clock_offset_ms: Option<i64>,
     pub clock_suspect: bool,
+    /// The sync loop retrying after failed rounds; None while rounds go
+    /// through (or no loop ran yet).
+    pub retry: Option<SyncRetryView>,
+    /// The sync loop stopped: the server refused this device's token (pair
+    /// the gate again).
+    pub stopped: bool,
+}
+
+/// The sync loop after failed rounds: why, how often, and when it tries
+/// again. Every failure but a refused token is retried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct SyncRetryView {
+    /// Failed rounds in a row.
+    pub attempts: u32,
+    /// The last failure's stable code: `DATABASE_BUSY` (another program
+    /// holds the gate's database), `SERVER_UNREACHABLE`, …
+    pub error_code: String,
+    pub error: String,
+    /// When the next round starts (RFC 3339, seconds); None once stopped.
+    pub next_attempt_at: Option<String>,
+}
+
+impl SyncRetryView {
+    /// What the screen shows of the loop: Some after a failed round.
+    pub fn of(status: &entrada::sync::client::LoopStatus) -> Option<Self> {
+        if status.failures == 0 {
+            return None;
+        }
+        Some(Self {
+            attempts: status.failures,
+            error_code: status.last_error_code.clone().unwrap_or_default(),
+            error: status.last_error.clone().unwrap_or_default(),
+            next_attempt_at: status
+                .next_attempt_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]

@@ -49,23 +49,97 @@ pub fn clock_suspect(offset_ms: i64) -> bool {
     offset_ms.abs() > CLOCK_SUSPECT_MS
 }
 
-/// How a failed push is classified.
+/// How a failed round is classified. Only a refused token ends the sync
+/// loop; everything else is retried with backoff and shown on the sync
+/// screen, since a fix elsewhere (the network back, the server upgraded,
+/// another process done with the database file) needs no one at the gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    /// Network error, timeout or 5xx: retry with backoff.
+    /// No answer (network, TLS), a 5xx/408/429, or an answer that broke the
+    /// protocol.
     Transient,
-    /// 401/403: the device token was revoked; stop until re-paired.
+    /// The server refused the whole request (another 4xx): a version
+    /// mismatch or a bug, fixed by an upgrade on either side.
+    Refused,
+    /// The device's own database failed (locked by another process:
+    /// `DATABASE_BUSY`; a full disk).
+    Local,
+    /// The device is not paired (any more): a pairing may land at any time.
+    Unpaired,
+    /// 401/403: the server refused this device's token (revoked); only
+    /// pairing again helps.
     Unauthorized,
-    /// Another 4xx for the whole request: a bug or a version mismatch.
-    Permanent,
 }
 
 pub fn classify_status(status: u16) -> Failure {
     match status {
         401 | 403 => Failure::Unauthorized,
         408 | 429 => Failure::Transient,
-        400..=499 => Failure::Permanent,
+        400..=499 => Failure::Refused,
         _ => Failure::Transient,
+    }
+}
+
+/// The longest wait between two failed rounds, in sync intervals.
+pub const RETRY_CAP_INTERVALS: u32 = 60;
+
+/// What the sync loop does after a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextRound {
+    /// Start the next round after this long.
+    After(std::time::Duration),
+    /// Stop until the device is paired again.
+    Stop,
+}
+
+/// The sync loop's decision after a round: `failure` is None when the round
+/// went through; `failures` counts the failed rounds in a row, this one
+/// included. A good round waits one `interval`; a failed one waits
+/// `interval` doubling per failure up to [`RETRY_CAP_INTERVALS`] intervals,
+/// spread by `jitter` in [0, 1) over its last half (never under one
+/// interval); a refused token stops the loop.
+pub fn next_round(
+    failure: Option<Failure>,
+    failures: u32,
+    interval: std::time::Duration,
+    jitter: f64,
+) -> NextRound {
+    let Some(failure) = failure else {
+        return NextRound::After(interval);
+    };
+    if failure == Failure::Unauthorized {
+        return NextRound::Stop;
+    }
+    let doublings = failures.saturating_sub(1).min(31);
+    let factor = (1u64 << doublings).min(u64::from(RETRY_CAP_INTERVALS)) as u32;
+    let base = interval.saturating_mul(factor);
+    let spread = base.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0));
+    NextRound::After(spread.max(interval))
+}
+
+/// What becomes of a pairing (a new server address or token) the server
+/// could not confirm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnconfirmedPairing {
+    /// Nothing is written: the device goes on with its current pairing and
+    /// data, and says why the new one was not applied.
+    KeepCurrent,
+    /// Nothing is written, and the caller gets the error.
+    Refuse,
+}
+
+/// The one re-pairing policy (the CLI's `entrada sync --server --token`,
+/// the app's start flags and its settings screen): a token is written only
+/// after the server confirmed it. When it could not be asked (no answer:
+/// network, TLS, 5xx) a paired device keeps its pairing — a gate must not
+/// stop admitting and syncing because a start script's new token met an
+/// outage, and an unconfirmed token could be a typo that cuts the gate off;
+/// an unpaired one has nothing to keep. A refused token, a refused address
+/// or a local failure is an error in both cases.
+pub fn unconfirmed_pairing(paired: bool, failure: Failure) -> UnconfirmedPairing {
+    match (paired, failure) {
+        (true, Failure::Transient) => UnconfirmedPairing::KeepCurrent,
+        _ => UnconfirmedPairing::Refuse,
     }
 }
 
@@ -150,12 +224,78 @@ mod tests {
             (500, Failure::Transient),
             (503, Failure::Transient),
             (429, Failure::Transient),
+            (408, Failure::Transient),
             (401, Failure::Unauthorized),
             (403, Failure::Unauthorized),
-            (422, Failure::Permanent),
-            (400, Failure::Permanent),
+            (422, Failure::Refused),
+            (400, Failure::Refused),
+            (404, Failure::Refused),
         ] {
             assert_eq!(classify_status(status), expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn only_a_refused_token_stops_the_loop_the_rest_backs_off_to_a_cap() {
+        use std::time::Duration as D;
+        use Failure::*;
+        let s = D::from_secs;
+        let ms = D::from_millis;
+        let after = NextRound::After;
+        // (failure, failures in a row, interval, jitter, next)
+        let cases: &[(Option<Failure>, u32, D, f64, NextRound)] = &[
+            (None, 0, s(1), 0.7, after(s(1))),
+            (None, 0, s(5), 0.0, after(s(5))),
+            (Some(Unauthorized), 1, s(1), 0.5, NextRound::Stop),
+            (Some(Unauthorized), 40, s(1), 0.5, NextRound::Stop),
+            // The first failure waits one interval, whatever the jitter.
+            (Some(Transient), 1, s(1), 0.0, after(s(1))),
+            (Some(Transient), 1, s(1), 0.999, after(s(1))),
+            (Some(Local), 1, s(1), 0.0, after(s(1))),
+            // Doubling, spread over the last half.
+            (Some(Local), 2, s(1), 1.0, after(s(2))),
+            (Some(Local), 3, s(1), 0.0, after(s(2))),
+            (Some(Local), 3, s(1), 0.5, after(ms(3000))),
+            (Some(Refused), 4, s(1), 1.0, after(s(8))),
+            (Some(Unpaired), 4, s(1), 0.0, after(s(4))),
+            (Some(Transient), 6, ms(200), 1.0, after(ms(6400))),
+            // Capped at 60 intervals, also after very many failures.
+            (Some(Transient), 7, s(1), 1.0, after(s(60))),
+            (Some(Local), 1000, s(1), 1.0, after(s(60))),
+            (Some(Local), u32::MAX, s(5), 0.0, after(s(150))),
+            (Some(Refused), 1000, s(5), 1.0, after(s(300))),
+            // Jitter outside [0, 1) is clamped.
+            (Some(Transient), 7, s(1), 7.0, after(s(60))),
+            (Some(Transient), 7, s(1), -1.0, after(s(30))),
+        ];
+        for &(failure, failures, interval, jitter, expected) in cases {
+            assert_eq!(
+                next_round(failure, failures, interval, jitter),
+                expected,
+                "{failure:?} x{failures} every {interval:?}, jitter {jitter}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unconfirmed_pairing_keeps_the_current_one_only_when_there_is_one_and_no_answer() {
+        use Failure::*;
+        use UnconfirmedPairing::*;
+        for (paired, failure, expected) in [
+            (true, Transient, KeepCurrent),
+            (false, Transient, Refuse),
+            (true, Unauthorized, Refuse),
+            (false, Unauthorized, Refuse),
+            (true, Refused, Refuse),
+            (true, Local, Refuse),
+            (false, Local, Refuse),
+            (true, Unpaired, Refuse),
+        ] {
+            assert_eq!(
+                unconfirmed_pairing(paired, failure),
+                expected,
+                "paired={paired} {failure:?}"
+            );
         }
     }
 }
