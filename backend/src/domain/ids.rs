@@ -14,6 +14,7 @@ macro_rules! uuid_id {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(transparent)]
         #[schema(value_type = String, format = Uuid)]
+        #[cfg_attr(test, derive(ts_rs::TS), ts(type = "string"))]
         pub struct $name(pub Uuid);
 
         impl $name {
@@ -57,6 +58,7 @@ macro_rules! int_id {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(transparent)]
+        #[cfg_attr(test, derive(ts_rs::TS), ts(type = "number"))]
         pub struct $name(pub i64);
 
         impl fmt::Display for $name {
@@ -88,6 +90,7 @@ int_id!(
 )]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, example = "TKT-2025-ABC123")]
+#[cfg_attr(test, derive(ts_rs::TS), ts(type = "string"))]
 pub struct TicketCode(String);
 
 impl TicketCode {

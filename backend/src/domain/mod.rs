@@ -1,6 +1,7 @@
 //! Pure business rules. This module knows nothing of SQL, HTTP, Tauri or the
 //! clock: time comes in as a parameter, ids are created by the caller.
 
+pub mod customer;
 mod error;
 mod ids;
 pub mod reservation;
@@ -11,6 +12,9 @@ pub mod upload;
 pub mod venue;
 pub mod verdict;
 
+pub use customer::{
+    customer_actions, slot_offer, Action, Booked, ChangedBy, CustomerActions, SlotOffer,
+};
 pub use error::DomainError;
 pub use ids::{OperatorId, Orq, ReservationId, SlotId, TicketCode, VenueId};
 pub use reservation::{

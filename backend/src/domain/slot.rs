@@ -12,6 +12,7 @@ pub const MAX_CAPACITY: i64 = 1_000_000;
 
 #[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub enum SlotStatus {
     Active,
     Full,
@@ -50,14 +51,17 @@ impl SlotStatus {
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Slot {
     pub id: SlotId,
     pub date: NaiveDate,
     #[serde(with = "hms")]
     #[schema(value_type = String, example = "09:00:00")]
+    #[cfg_attr(test, ts(type = "string"))]
     pub start_time: NaiveTime,
     #[serde(with = "hms")]
     #[schema(value_type = String, example = "12:00:00")]
+    #[cfg_attr(test, ts(type = "string"))]
     pub end_time: NaiveTime,
     pub venue_id: VenueId,
     pub total_capacity: i64,

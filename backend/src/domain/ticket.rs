@@ -7,6 +7,7 @@ use super::{DomainError, OperatorId, Orq, TicketCode};
 
 /// `tickets.status`: the spec's extended enum, plus the existing values it keeps.
 #[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub enum TicketStatus {
     #[serde(rename = "PENDING_PAYMENT")]
     PendingPayment,
@@ -31,6 +32,7 @@ pub enum TicketStatus {
 /// `tickets.activation_status`
 #[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub enum ActivationStatus {
     Inactive,
     Active,
@@ -43,6 +45,7 @@ pub enum ActivationStatus {
     utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub enum ActivationMode {
     Immediate,
     #[default]
@@ -81,6 +84,7 @@ str_enum!(ActivationMode, "activation_mode", {
 });
 
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Ticket {
     pub ticket_code: TicketCode,
     pub orq: Orq,
@@ -89,6 +93,7 @@ pub struct Ticket {
     pub user_id: Option<i64>,
     pub status: TicketStatus,
     #[schema(value_type = Object)]
+    #[cfg_attr(test, ts(type = "Record<string, unknown>"))]
     pub entitlements: serde_json::Value,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
