@@ -256,6 +256,16 @@ mod tests {
         a.reason.as_deref().unwrap_or("yes")
     }
 
+    /// name, ticket, reservation status, slot, now, expected [reserve, change, cancel]
+    type Case<'a> = (
+        &'static str,
+        &'a Ticket,
+        Option<ReservationStatus>,
+        &'a Slot,
+        DateTime<Utc>,
+        [&'static str; 3],
+    );
+
     /// The table in this module's documentation, row by row. The slot is
     /// 2025-12-01 09:00–12:00 New York = 14:00–17:00 UTC.
     #[test]
@@ -274,14 +284,7 @@ mod tests {
         let at = utc(1, 14, 0);
         let after = utc(1, 15, 30);
 
-        let cases: [(
-            &str,
-            &Ticket,
-            Option<ReservationStatus>,
-            &Slot,
-            DateTime<Utc>,
-            [&str; 3],
-        ); 11] = [
+        let cases: [Case<'_>; 11] = [
             (
                 "no reservation",
                 &active,
