@@ -33,7 +33,13 @@ step "kiosk unit tests: node's test runner (the keyboard-wedge detector)"
   && npm test --silent) 2>&1 | tee -a "$log"
 
 step "TypeScript bindings are what the Rust types say"
-git diff --exit-code -- ui/kiosk/bindings || { echo "ui/kiosk/bindings changed: commit the regenerated files" >&2; exit 1; }
+# `cargo test` above regenerated both: the kiosk's (entrada-desktop) and the
+# customer page's (entrada, api::bindings). New files count as a difference too.
+for dir in ui/kiosk/bindings ui/customer/bindings; do
+  git diff --exit-code -- "$dir" || { echo "$dir changed: commit the regenerated files" >&2; exit 1; }
+  untracked=$(git ls-files --others --exclude-standard -- "$dir")
+  [ -z "$untracked" ] || { echo "$dir has new files: commit them: $untracked" >&2; exit 1; }
+done
 
 step "API contract suite: newman against a fresh entrada serve"
 bash tests/api/run.sh "$target/debug/entrada" 2>&1 | tee -a "$log"

@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;
 
 use crate::domain::{
-    slot::SlotChange, ActivationMode, Contact, Gate, NewSlot, NewTicket, Orq, Role, TicketCode,
-    Venue,
+    slot::SlotChange, ActivationMode, ChangedBy, Contact, Gate, NewSlot, NewTicket, Orq, Role,
+    TicketCode, Venue,
 };
 use crate::store::{ReserveRequest, Result, SeedPlan, Store};
 
@@ -199,7 +199,7 @@ fn build(
     )?;
     let res = store.reservation_for_ticket(Orq(1), &TicketCode::parse("DEMO-RES-CANCELLED")?)?;
     if let Some(res) = res {
-        store.cancel_reservation(Orq(1), res.id, now)?;
+        store.cancel_reservation(Orq(1), res.id, ChangedBy::Staff, now)?;
     }
     store.cancel_ticket(Orq(1), &TicketCode::parse("DEMO-CANCELLED")?, now)?;
 

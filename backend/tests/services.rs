@@ -6,7 +6,7 @@ mod common;
 use chrono::Duration;
 use common::{now, Fixture, ORQ};
 use entrada::domain::{
-    ActivationMode, ActivationStatus, Gate, NewSlot, OperatorId, Orq, ReservationStatus,
+    ActivationMode, ActivationStatus, ChangedBy, Gate, NewSlot, OperatorId, Orq, ReservationStatus,
     SlotChange, SlotRemoval, SlotStatus, TicketCode, TicketStatus, VenueId, VerdictCode,
 };
 use entrada::store::StoreError;
@@ -260,7 +260,10 @@ fn reservation_at_the_last_place_fills_the_slot_and_cancel_frees_it() {
     assert_eq!(ticket.reserved_at, Some(now()));
 
     // Cancel on a FULL slot → ACTIVE with one place.
-    let cancelled = f.store.cancel_reservation(ORQ, last.id, now()).unwrap();
+    let cancelled = f
+        .store
+        .cancel_reservation(ORQ, last.id, ChangedBy::Staff, now())
+        .unwrap();
     assert_eq!(cancelled.status, ReservationStatus::Cancelled);
     let s = f.store.get_slot(ORQ, slot.id).unwrap();
     assert_eq!((s.booked_count, s.status), (1, SlotStatus::Active));
@@ -269,7 +272,10 @@ fn reservation_at_the_last_place_fills_the_slot_and_cancel_frees_it() {
         TicketStatus::Activated
     );
     assert_eq!(
-        code_of(f.store.cancel_reservation(ORQ, last.id, now())),
+        code_of(
+            f.store
+                .cancel_reservation(ORQ, last.id, ChangedBy::Staff, now())
+        ),
         "RESERVATION_CANCELLED"
     );
 
@@ -331,7 +337,7 @@ fn reschedule_moves_the_place_atomically() {
 
     let moved = f
         .store
-        .reschedule_reservation(ORQ, r.id, b.id, now())
+        .reschedule_reservation(ORQ, r.id, b.id, ChangedBy::Staff, now())
         .unwrap();
     assert_eq!(moved.slot_id, b.id);
     let (sa, sb) = (
@@ -343,7 +349,10 @@ fn reschedule_moves_the_place_atomically() {
 
     // Into a full slot: refused, nothing moves.
     assert_eq!(
-        code_of(f.store.reschedule_reservation(ORQ, r.id, c.id, now())),
+        code_of(
+            f.store
+                .reschedule_reservation(ORQ, r.id, c.id, ChangedBy::Staff, now())
+        ),
         "SLOT_FULL"
     );
     assert_eq!(f.store.get_reservation(ORQ, r.id).unwrap().slot_id, b.id);
@@ -351,7 +360,7 @@ fn reschedule_moves_the_place_atomically() {
     // Same slot: nothing to do.
     assert_eq!(
         f.store
-            .reschedule_reservation(ORQ, r.id, b.id, now())
+            .reschedule_reservation(ORQ, r.id, b.id, ChangedBy::Staff, now())
             .unwrap()
             .slot_id,
         b.id
@@ -541,11 +550,17 @@ fn verify_exactly_once_and_then_nothing_changes() {
     // After verification a reservation can neither be cancelled nor moved.
     let other = f.slot("2025-12-02", "09:00", "12:00", 10);
     assert_eq!(
-        code_of(f.store.cancel_reservation(ORQ, r.id, at_gate)),
+        code_of(
+            f.store
+                .cancel_reservation(ORQ, r.id, ChangedBy::Staff, at_gate)
+        ),
         "RESERVATION_VERIFIED"
     );
     assert_eq!(
-        code_of(f.store.reschedule_reservation(ORQ, r.id, other.id, at_gate)),
+        code_of(
+            f.store
+                .reschedule_reservation(ORQ, r.id, other.id, ChangedBy::Staff, at_gate)
+        ),
         "RESERVATION_VERIFIED"
     );
     assert_eq!(f.store.get_slot(ORQ, slot.id).unwrap().booked_count, 1);
@@ -591,7 +606,7 @@ fn tenants_never_see_each_other() {
     assert_eq!(code_of(f.store.get_ticket(b, &t)), "NOT_FOUND");
     assert_eq!(code_of(f.store.get_reservation(b, r.id)), "NOT_FOUND");
     assert_eq!(
-        code_of(f.store.cancel_reservation(b, r.id, now())),
+        code_of(f.store.cancel_reservation(b, r.id, ChangedBy::Staff, now())),
         "NOT_FOUND"
     );
     assert_eq!(

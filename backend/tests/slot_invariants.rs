@@ -5,7 +5,9 @@
 mod common;
 
 use common::{now, Fixture, ORQ};
-use entrada::domain::{ActivationMode, ReservationId, Slot, SlotChange, SlotStatus, TicketCode};
+use entrada::domain::{
+    ActivationMode, ChangedBy, ReservationId, Slot, SlotChange, SlotStatus, TicketCode,
+};
 use proptest::prelude::*;
 
 const SLOTS: usize = 3;
@@ -63,11 +65,11 @@ proptest! {
             let _ = match op {
                 Op::Reserve { ticket, slot } => f.store.reserve_slot(ORQ, &f.request(&tickets[*ticket], &slots[*slot]), now()).map(|_| ()),
                 Op::Cancel { ticket } => match reservation(&tickets[*ticket]) {
-                    Some(id) => f.store.cancel_reservation(ORQ, id, now()).map(|_| ()),
+                    Some(id) => f.store.cancel_reservation(ORQ, id, ChangedBy::Staff, now()).map(|_| ()),
                     None => Ok(()),
                 },
                 Op::Reschedule { ticket, slot } => match reservation(&tickets[*ticket]) {
-                    Some(id) => f.store.reschedule_reservation(ORQ, id, slots[*slot].id, now()).map(|_| ()),
+                    Some(id) => f.store.reschedule_reservation(ORQ, id, slots[*slot].id, ChangedBy::Staff, now()).map(|_| ()),
                     None => Ok(()),
                 },
                 Op::Capacity { slot, capacity } => f.store.update_slot(ORQ, slots[*slot].id, SlotChange { total_capacity: Some(*capacity), status: None }, now()).map(|_| ()),

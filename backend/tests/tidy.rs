@@ -399,6 +399,9 @@ const DOMAIN_ALLOWED: &[&str] = &[
     "serde_json",
     "sha2",
     "thiserror",
+    // Schema derives only, each optional: OpenAPI for the server, TypeScript
+    // for the customer page's bindings.
+    "ts-rs",
     "utoipa",
     "uuid",
 ];
@@ -486,6 +489,9 @@ fn check_domain_manifest(path: &str, toml: &str, workspace_toml: &str) -> Vec<Vi
         }
         if name == "utoipa" && !t.contains("optional = true") {
             flag("utoipa must be optional (behind the `openapi` feature)".into());
+        }
+        if name == "ts-rs" && !t.contains("optional = true") {
+            flag("ts-rs must be optional (behind the `ts` feature)".into());
         }
     }
     out

@@ -6,7 +6,7 @@ mod sync_world;
 
 use axum::http::{Method, StatusCode};
 use chrono::{Duration, Utc};
-use entrada::domain::{Gate, OperatorId, Orq, TicketCode, VenueId};
+use entrada::domain::{ChangedBy, Gate, OperatorId, Orq, TicketCode, VenueId};
 use entrada::store::Store;
 use entrada::sync::protocol::{ChangePage, DeviceInfo};
 use serde_json::Value;
@@ -458,7 +458,7 @@ async fn a_reservation_moved_to_another_venue_leaves_the_old_venues_gates() {
     // The holder moves their reservation from X to Y.
     let rid = w.reservation_id(OK_X[1]);
     w.store
-        .reschedule_reservation(ORQ, rid, w.slot_y, Utc::now())
+        .reschedule_reservation(ORQ, rid, w.slot_y, ChangedBy::Staff, Utc::now())
         .unwrap();
 
     let (px2, _) = pull_all(&w, &w.gate_x, cx).await;
@@ -500,7 +500,7 @@ async fn a_reservation_moved_to_another_venue_leaves_the_old_venues_gates() {
 
     // Back to X: X gets it again (and no stale delete after it).
     w.store
-        .reschedule_reservation(ORQ, rid, w.slot_x, Utc::now())
+        .reschedule_reservation(ORQ, rid, w.slot_x, ChangedBy::Staff, Utc::now())
         .unwrap();
     let (px3, _) = pull_all(&w, &w.gate_x, 0).await;
     assert!(ids(&px3, "tickets", "upsert").contains(&OK_X[1].to_string()));

@@ -145,6 +145,7 @@ const setupTickets = [
   { ticket_code: 'G-NORES', user_id: 1, activation_mode: 'immediate' },
   { ticket_code: 'G-ANNEX', user_id: 1, activation_mode: 'immediate' },
   { ticket_code: 'G-CANC', user_id: 1, activation_mode: 'immediate' },
+  { ticket_code: 'G-STARTED', user_id: 1, activation_mode: 'immediate' },
   { ticket_code: 'G-INACT', user_id: 1 },
   { ticket_code: 'G-KIRI', activation_mode: 'immediate' },
   { ticket_code: 'G-KIRI2', activation_mode: 'immediate' },
@@ -1449,6 +1450,34 @@ const gate = folder('07 gate', 'validate-ticket verdicts, verify once, ALREADY_V
   gateReserve('G-CANC', 'slot_today', 'res_gcanc'),
   req('gate fixture: cancel G-CANC', {
     method: 'DELETE', path: '/api/reservations/{{res_gcanc}}', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('CANCELLED', () => pm.expect(J.status).to.eql('CANCELLED')); },
+  }),
+  // The visit on slot_today started at 00:00 on the venue's clock: the
+  // customer can no longer change or cancel it (the desk still can).
+  gateReserve('G-STARTED', 'slot_today', 'res_gstarted'),
+  req('customer status once the visit started: change and cancel not allowed, with the reason', {
+    path: '/api/tickets/G-STARTED/status', as: 'cust1',
+    expect: { status: 200 },
+    test() {
+      pm.test('actions say SLOT_ALREADY_STARTED', () => {
+        pm.expect(J.actions.change).to.eql({ allowed: false, reason: 'SLOT_ALREADY_STARTED' });
+        pm.expect(J.actions.cancel).to.eql({ allowed: false, reason: 'SLOT_ALREADY_STARTED' });
+        pm.expect(J.actions.reserve).to.eql({ allowed: false, reason: 'ALREADY_RESERVED' });
+      });
+    },
+  }),
+  req('customer cancels after the start -> 409 SLOT_ALREADY_STARTED', {
+    method: 'DELETE', path: '/api/reservations/{{res_gstarted}}', as: 'cust1',
+    expect: { status: 409, code: 'SLOT_ALREADY_STARTED' },
+    test() { pm.test('details: the slot\'s date and start', () => { pm.expect(J.error.details.date).to.eql(V('today')); pm.expect(J.error.details.start_time).to.eql('00:00:00'); }); },
+  }),
+  req('customer reschedules after the start -> 409 SLOT_ALREADY_STARTED', {
+    method: 'PUT', path: '/api/reservations/{{res_gstarted}}', as: 'cust1', body: { slot_id: '{{slot_later}}' },
+    expect: { status: 409, code: 'SLOT_ALREADY_STARTED' },
+  }),
+  req('the desk (admin) may still cancel a started visit -> 200', {
+    method: 'DELETE', path: '/api/reservations/{{res_gstarted}}', as: 'admin',
     expect: { status: 200 },
     test() { pm.test('CANCELLED', () => pm.expect(J.status).to.eql('CANCELLED')); },
   }),

@@ -1,6 +1,6 @@
 // Dates as the venue writes them: `YYYY-MM-DD` and `HH:MM:SS`, local to the
-// venue. The page never converts them to instants except to tell "already
-// over" (by the phone's clock, the best a browser can do).
+// venue. Formatting and month arithmetic only: whether a time is over,
+// started or bookable is the server's answer (`bookable`, `actions`).
 
 export const pad = (n: number) => String(n).padStart(2, '0');
 
@@ -14,6 +14,7 @@ export function addMonths(key: string, n: number): string {
   return monthKey(d.getFullYear(), d.getMonth());
 }
 
+/** Today on this phone: only to mark "today" and to open the calendar on a month. */
 export function todayKey(): string {
   const d = new Date();
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
@@ -24,7 +25,7 @@ export function thisMonth(): string {
   return monthKey(d.getFullYear(), d.getMonth());
 }
 
-/** A calendar date at local noon (safe against DST edges). */
+/** A calendar date at local noon (safe against DST edges), for formatting. */
 export function dateOf(iso: string): Date {
   const [y, m, d] = iso.split('-').map(Number);
   return new Date(y, m - 1, d, 12);
@@ -32,11 +33,4 @@ export function dateOf(iso: string): Date {
 
 export function hhmm(t: string): string {
   return t.slice(0, 5);
-}
-
-/** Whether a slot has ended by the phone's clock. */
-export function isOver(date: string, end: string): boolean {
-  const [y, m, d] = date.split('-').map(Number);
-  const [hh, mm] = end.split(':').map(Number);
-  return new Date(y, m - 1, d, hh, mm).getTime() <= Date.now();
 }

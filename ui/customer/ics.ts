@@ -1,7 +1,6 @@
 // A one-event iCalendar file for the booked slot. Times are "floating"
 // (no time zone): the slot's wall-clock time at the venue, which is what a
-// visitor's calendar should show. (The customer API does not expose the
-// venue's time zone; see ui/README.md.)
+// visitor's calendar should show.
 
 import type { Slot } from './api';
 

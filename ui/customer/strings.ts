@@ -45,8 +45,14 @@ export const en = {
   dayFull: 'Full',
   timesHeading: (date: string) => `Times on ${date}`,
   placesLeft: (n: number) => (n === 1 ? '1 place left' : `${n} places left`),
-  slotFull: 'Full',
-  slotPast: 'Over',
+  /** A time that cannot be chosen, by the server's reason. */
+  slotReasons: {
+    SLOT_FULL: 'Full',
+    SLOT_IN_PAST: 'Over',
+    SLOT_CLOSED: 'Not offered',
+    OUTSIDE_VALIDITY: 'Not valid with this ticket',
+  } as Record<string, string>,
+  slotUnavailable: 'Not available',
   slotCurrent: 'Your current time',
   legendOpen: 'Open',
   legendFull: 'Full',
@@ -85,12 +91,12 @@ export const en = {
   cancelling: 'Cancelling…',
   cancelledStatus: 'Your reservation is cancelled. You can pick a new time below.',
   slotUnknown: 'Reserved time',
+  cannotChange: 'This reservation can no longer be changed.',
 
   // Validation
   required: (label: string) => `${label} is required.`,
-  invalidCode: 'Use the code as printed, without spaces (at most 64 characters).',
-  invalidEmail: 'Enter an e-mail address like name@example.com.',
-  invalidPhone: 'Enter the number with + and country code, e.g. +34600123456 (7 to 15 digits).',
+  /** A field the server refused, with its reason (the server's words). */
+  fieldReason: (label: string, reason: string) => `${label} ${reason}.`.replace(/\.\.$/, '.'),
   fixErrors: (n: number) => (n === 1 ? 'Please fix 1 field.' : `Please fix ${n} fields.`),
 
   // Server errors (by error.code)
@@ -110,6 +116,7 @@ export const en = {
     TICKET_REDEEMED: 'This ticket has already been used.',
     RESERVATION_VERIFIED: 'This reservation was already used at the entrance and can no longer be changed.',
     RESERVATION_CANCELLED: 'This reservation was cancelled.',
+    SLOT_ALREADY_STARTED: 'Your visit has already started, so it can no longer be changed or cancelled.',
     OUTSIDE_VALIDITY: 'Your ticket is not valid on that day — please pick another.',
     NETWORK: 'No connection to the server. Check your connection and try again.',
     GENERIC: 'Something went wrong. Please try again.',

@@ -11,8 +11,8 @@ use axum::Router;
 use chrono::{DateTime, NaiveTime, Utc};
 use entrada::api::{router, AppState};
 use entrada::domain::{
-    ActivationMode, Contact, NewSlot, NewTicket, OperatorId, Orq, ReservationId, Role, SlotId,
-    TicketCode, VenueId,
+    ActivationMode, ChangedBy, Contact, NewSlot, NewTicket, OperatorId, Orq, ReservationId, Role,
+    SlotId, TicketCode, VenueId,
 };
 use entrada::store::{ReserveRequest, Store};
 use serde_json::{json, Value};
@@ -126,7 +126,9 @@ impl World {
             reserve(ORQ, c, slot_x, &format!("x{i}@example.com"));
         }
         let gone = reserve(ORQ, RES_CANCELLED_X, slot_x, "gone@example.com");
-        store.cancel_reservation(ORQ, gone.id, now).unwrap();
+        store
+            .cancel_reservation(ORQ, gone.id, ChangedBy::Staff, now)
+            .unwrap();
         reserve(ORQ, TICKET_CANCELLED_X, slot_x, "refunded@example.com");
         store
             .cancel_ticket(ORQ, &TicketCode::parse(TICKET_CANCELLED_X).unwrap(), now)

@@ -2,7 +2,7 @@
 //! code (`code()`) that API clients, the kiosk and tests match on; the message
 //! is for people and may change.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::verdict::Verdict;
 
@@ -10,6 +10,11 @@ use super::verdict::Verdict;
 pub enum DomainError {
     #[error("{field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
+
+    /// Several fields of one form are wrong at once (each with its reason,
+    /// in the form's order), so a client can show them all together.
+    #[error("{}", .fields.iter().map(|(f, r)| format!("{f}: {r}")).collect::<Vec<_>>().join("; "))]
+    InvalidFields { fields: Vec<(&'static str, String)> },
 
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
@@ -76,6 +81,14 @@ pub enum DomainError {
 
     #[error("the reserved date {date} is outside the ticket's validity")]
     OutsideValidity { date: NaiveDate },
+
+    /// The reserved slot has started on the venue's clock: the reservation
+    /// can no longer be changed or cancelled.
+    #[error("the slot started at {start_time} on {date}; the reservation can no longer be changed or cancelled")]
+    SlotAlreadyStarted {
+        date: NaiveDate,
+        start_time: NaiveTime,
+    },
 }
 
 impl DomainError {
@@ -89,7 +102,7 @@ impl DomainError {
     /// Stable machine code, part of the public API.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidInput { .. } => "INVALID_INPUT",
+            Self::InvalidInput { .. } | Self::InvalidFields { .. } => "INVALID_INPUT",
             Self::NotFound { .. } => "NOT_FOUND",
             Self::DuplicateSlot => "DUPLICATE_SLOT",
             Self::SlotFull => "SLOT_FULL",
@@ -110,13 +123,23 @@ impl DomainError {
             Self::PinHashRefused { .. } => "PIN_HASH_REFUSED",
             Self::Refused(verdict) => verdict.verdict.code(),
             Self::OutsideValidity { .. } => "OUTSIDE_VALIDITY",
+            Self::SlotAlreadyStarted { .. } => "SLOT_ALREADY_STARTED",
         }
     }
 
     /// Structured facts for the client (`error.details`).
     pub fn details(&self) -> serde_json::Value {
         match self {
-            Self::InvalidInput { field, .. } => serde_json::json!({ "field": field }),
+            Self::InvalidInput { field, reason } => {
+                serde_json::json!({ "field": field, "fields": { *field: reason } })
+            }
+            Self::InvalidFields { fields } => serde_json::json!({
+                "field": fields.first().map(|(f, _)| *f),
+                "fields": fields
+                    .iter()
+                    .map(|(f, r)| (f.to_string(), serde_json::Value::from(r.as_str())))
+                    .collect::<serde_json::Map<_, _>>(),
+            }),
             Self::NotFound { entity } => serde_json::json!({ "entity": entity }),
             Self::DuplicateTicket { ticket_code } => {
                 serde_json::json!({ "ticket_code": ticket_code })
@@ -127,6 +150,10 @@ impl DomainError {
             Self::TicketExpired { expires_at } => serde_json::json!({ "expires_at": expires_at }),
             Self::Refused(verdict) => serde_json::to_value(verdict).unwrap_or_default(),
             Self::OutsideValidity { date } => serde_json::json!({ "date": date }),
+            Self::SlotAlreadyStarted { date, start_time } => serde_json::json!({
+                "date": date,
+                "start_time": start_time.format("%H:%M:%S").to_string(),
+            }),
             Self::PinLocked {
                 locked_until,
                 retry_after_secs,

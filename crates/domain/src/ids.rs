@@ -15,6 +15,7 @@ macro_rules! uuid_id {
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(transparent)]
         #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
         pub struct $name(pub Uuid);
 
         impl fmt::Display for $name {
@@ -51,6 +52,7 @@ macro_rules! int_id {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(transparent)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "number"))]
         pub struct $name(pub i64);
 
         impl fmt::Display for $name {
@@ -81,6 +83,7 @@ int_id!(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 #[cfg_attr(feature = "openapi", schema(value_type = String, example = "TKT-2025-ABC123"))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct TicketCode(String);
 
 impl TicketCode {

@@ -2,6 +2,7 @@
 //! clock: time comes in as a parameter, ids are created by the caller (the
 //! store). backend/tests/tidy.rs keeps it that way.
 
+pub mod customer;
 mod error;
 mod ids;
 pub mod reservation;
@@ -13,6 +14,9 @@ pub mod upload;
 pub mod venue;
 pub mod verdict;
 
+pub use customer::{
+    customer_actions, slot_offer, Action, Booked, ChangedBy, CustomerActions, SlotOffer,
+};
 pub use error::DomainError;
 pub use ids::{OperatorId, Orq, ReservationId, SlotId, TicketCode, VenueId};
 pub use reservation::{

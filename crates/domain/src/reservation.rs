@@ -9,6 +9,7 @@ use super::{DomainError, Orq, ReservationId, SlotId, TicketCode};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ReservationStatus {
     Reserved,
     Cancelled,
@@ -39,6 +40,7 @@ impl ReservationStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Reservation {
     pub id: ReservationId,
     pub ticket_id: TicketCode,
@@ -71,11 +73,21 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// Both fields are checked: when both are wrong, both are reported.
     pub fn validate(email: &str, phone: &str) -> Result<Self, DomainError> {
-        Ok(Self {
-            email: validate_email(email)?,
-            phone: validate_e164(phone)?,
-        })
+        match (validate_email(email), validate_e164(phone)) {
+            (Ok(email), Ok(phone)) => Ok(Self { email, phone }),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+            (Err(e1), Err(e2)) => Err(DomainError::InvalidFields {
+                fields: [e1, e2]
+                    .into_iter()
+                    .filter_map(|e| match e {
+                        DomainError::InvalidInput { field, reason } => Some((field, reason)),
+                        _ => None,
+                    })
+                    .collect(),
+            }),
+        }
     }
 }
 
@@ -122,7 +134,11 @@ pub fn validate_e164(raw: &str) -> Result<String, DomainError> {
     let bad = || {
         DomainError::invalid(
             "customer_phone",
-            "must be in international format, e.g. +12025551234",
+            if compact.is_empty() {
+                "is required"
+            } else {
+                "must be + and the country code, then the number: 7 to 15 digits in all, e.g. +12025551234"
+            },
         )
     };
     let digits = compact.strip_prefix('+').ok_or_else(bad)?;
@@ -189,6 +205,22 @@ mod tests {
     }
 
     #[test]
+    fn contact_reports_every_wrong_field() {
+        assert!(Contact::validate("a@b.co", "+12025551234").is_ok());
+        let e = Contact::validate("a@b.co", "600 123").unwrap_err();
+        assert_eq!(e.details()["field"], "customer_phone");
+        let e = Contact::validate("not-an-email", "").unwrap_err();
+        assert_eq!(e.code(), "INVALID_INPUT");
+        let d = e.details();
+        assert_eq!(d["field"], "customer_email");
+        assert_eq!(
+            d["fields"]["customer_email"],
+            "must look like name@example.com"
+        );
+        assert_eq!(d["fields"]["customer_phone"], "is required");
+    }
+
+    #[test]
     fn changeable_only_while_reserved() {
         let mut r = Reservation {
             id: ReservationId(uuid::Uuid::nil()),
@@ -219,10 +251,7 @@ pub fn check_reservable(
     venue: &super::Venue,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    ticket.check_can_reserve(now)?;
-    if existing.is_some_and(|r| r.status != ReservationStatus::Cancelled) {
-        return Err(DomainError::AlreadyReserved);
-    }
+    super::customer::check_may_reserve(ticket, existing, now)?;
     check_slot_bookable(ticket, slot, venue, now)
 }
 

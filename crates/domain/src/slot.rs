@@ -13,6 +13,7 @@ pub const MAX_CAPACITY: i64 = 1_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum SlotStatus {
     Active,
     Full,
@@ -52,14 +53,17 @@ impl SlotStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Slot {
     pub id: SlotId,
     pub date: NaiveDate,
     #[serde(with = "hms")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "09:00:00"))]
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub start_time: NaiveTime,
     #[serde(with = "hms")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "12:00:00"))]
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub end_time: NaiveTime,
     pub venue_id: VenueId,
     pub total_capacity: i64,

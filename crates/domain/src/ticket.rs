@@ -10,6 +10,7 @@ use super::{
 /// `tickets.status`: the spec's extended enum, plus the existing values it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum TicketStatus {
     #[serde(rename = "PENDING_PAYMENT")]
     PendingPayment,
@@ -35,6 +36,7 @@ pub enum TicketStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ActivationStatus {
     Inactive,
     Active,
@@ -46,6 +48,7 @@ pub enum ActivationStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ActivationMode {
     Immediate,
     #[default]
@@ -85,6 +88,7 @@ str_enum!(ActivationMode, "activation_mode", {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Ticket {
     pub ticket_code: TicketCode,
     pub orq: Orq,
@@ -93,6 +97,7 @@ pub struct Ticket {
     pub user_id: Option<i64>,
     pub status: TicketStatus,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "ts", ts(type = "Record<string, unknown>"))]
     pub entitlements: serde_json::Value,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,

@@ -33,14 +33,15 @@ pub const DEFAULT_GRACE_MINUTES: i64 = 30;
 /// the venue uses these (`gate_verdict` reads them from the venue row), at
 /// the server, in `entrada gate verify` and on each gate's replica.
 /// Each is 0 to [`MAX_GRACE_MINUTES`].
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "RawGateSettings")]
 pub struct GateSettings {
     /// Minutes before its slot starts that a holder may enter (0 to 240).
-    #[schema(example = 30, minimum = 0, maximum = 240)]
+    #[cfg_attr(feature = "openapi", schema(example = 30, minimum = 0, maximum = 240))]
     early_grace_minutes: i64,
     /// Minutes after its slot ends that a holder may still enter (0 to 240).
-    #[schema(example = 30, minimum = 0, maximum = 240)]
+    #[cfg_attr(feature = "openapi", schema(example = 30, minimum = 0, maximum = 240))]
     late_grace_minutes: i64,
 }
 
@@ -122,14 +123,15 @@ impl GateSettings {
 
 /// The gate settings an admin changes (`PATCH /api/admin/venues/{id}`):
 /// the fields named change, the others stay.
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GateSettingsPatch {
     /// Minutes before its slot starts that a holder may enter (0 to 240).
-    #[schema(example = 10)]
+    #[cfg_attr(feature = "openapi", schema(example = 10))]
     pub early_grace_minutes: Option<i64>,
     /// Minutes after its slot ends that a holder may still enter (0 to 240).
-    #[schema(example = 30)]
+    #[cfg_attr(feature = "openapi", schema(example = 30))]
     pub late_grace_minutes: Option<i64>,
 }
 

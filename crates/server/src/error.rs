@@ -36,17 +36,20 @@ impl From<DomainError> for ApiError {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ErrorDetail {
     /// Stable machine code, e.g. `SLOT_FULL`.
     pub code: String,
     /// For people; may change.
     pub message: String,
     #[schema(value_type = Object)]
+    #[cfg_attr(test, ts(type = "Record<string, unknown> | null"))]
     pub details: serde_json::Value,
 }
 
@@ -63,7 +66,8 @@ fn domain_status(e: &DomainError) -> StatusCode {
         | DomainError::SlotFull
         | DomainError::AlreadyReserved
         | DomainError::TicketRedeemed
-        | DomainError::ReservationVerified => StatusCode::CONFLICT,
+        | DomainError::ReservationVerified
+        | DomainError::SlotAlreadyStarted { .. } => StatusCode::CONFLICT,
         DomainError::Refused(v) if v.verdict == VerdictCode::AlreadyVerified => {
             StatusCode::CONFLICT
         }

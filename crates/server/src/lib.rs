@@ -4,6 +4,8 @@
 
 mod access;
 mod admin;
+#[cfg(test)]
+mod bindings;
 pub mod error;
 mod extract;
 mod gate;

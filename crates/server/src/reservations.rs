@@ -12,11 +12,12 @@ use super::access::{check_sees, customer_or_admin, signed_in};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, Caller};
 use super::{parse_code, parse_id, AppState};
-use crate::domain::{Contact, Reservation, ReservationId, SlotId};
+use crate::domain::{ChangedBy, Contact, Reservation, ReservationId, Role, SlotId};
 use crate::store::{Principal, ReserveRequest, Store, StoreError};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct CreateReservationBody {
     #[schema(example = "TKT-2025-ABC123")]
     pub ticket_id: String,
@@ -29,8 +30,18 @@ pub struct CreateReservationBody {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RescheduleBody {
     pub slot_id: String,
+}
+
+/// The start of the visit binds customers; an admin (the desk) may still
+/// change or cancel.
+fn changed_by(p: &Principal) -> ChangedBy {
+    match p.role {
+        Role::Admin => ChangedBy::Staff,
+        _ => ChangedBy::Customer,
+    }
 }
 
 /// The reservation, if `p` may see it (its ticket is theirs, or staff).
@@ -48,7 +59,7 @@ fn visible_reservation(
 }
 
 #[utoipa::path(post, path = "/api/reservations/create", tag = "reservations", request_body = CreateReservationBody,
-    responses((status = 201, body = Reservation), (status = 409, description = "SLOT_FULL, ALREADY_RESERVED", body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = Reservation), (status = 409, description = "SLOT_FULL, ALREADY_RESERVED", body = ErrorBody), (status = 422, description = "INVALID_INPUT (`details.fields` names every wrong field with its reason), SLOT_IN_PAST, SLOT_CLOSED, OUTSIDE_VALIDITY, TICKET_*", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -85,7 +96,7 @@ pub async fn get(
 }
 
 #[utoipa::path(put, path = "/api/reservations/{id}", tag = "reservations", params(("id" = String, Path)), request_body = RescheduleBody,
-    responses((status = 200, body = Reservation), (status = 409, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Reservation), (status = 409, description = "SLOT_FULL, RESERVATION_VERIFIED, SLOT_ALREADY_STARTED (a customer, once the visit has started)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn reschedule(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,14 +110,14 @@ pub async fn reschedule(
         state
             .run(move |s| {
                 visible_reservation(s, &p, id)?;
-                s.reschedule_reservation(p.orq, id, slot, Utc::now())
+                s.reschedule_reservation(p.orq, id, slot, changed_by(&p), Utc::now())
             })
             .await?,
     ))
 }
 
 #[utoipa::path(delete, path = "/api/reservations/{id}", tag = "reservations", params(("id" = String, Path)),
-    responses((status = 200, description = "The cancelled reservation", body = Reservation), (status = 409, description = "RESERVATION_VERIFIED", body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, description = "The cancelled reservation", body = Reservation), (status = 409, description = "RESERVATION_VERIFIED, SLOT_ALREADY_STARTED (a customer, once the visit has started)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "RESERVATION_CANCELLED", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
@@ -118,7 +129,7 @@ pub async fn cancel(
         state
             .run(move |s| {
                 visible_reservation(s, &p, id)?;
-                s.cancel_reservation(p.orq, id, Utc::now())
+                s.cancel_reservation(p.orq, id, changed_by(&p), Utc::now())
             })
             .await?,
     ))

@@ -12,7 +12,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::{parse_id, AppState};
 use crate::domain::{
-    slot::parse_date, NewSlot, Orq, Slot, SlotChange, SlotId, SlotRemoval, SlotStatus, VenueId,
+    slot::parse_date, NewSlot, Orq, Slot, SlotChange, SlotId, SlotOffer, SlotRemoval, SlotStatus,
+    VenueId,
 };
 
 #[derive(Deserialize, ToSchema)]
@@ -174,12 +175,12 @@ pub async fn list_slots(
 }
 
 #[utoipa::path(get, path = "/api/reservation-slots/available", tag = "slots", params(AvailableQuery),
-    responses((status = 200, description = "ACTIVE and FULL slots of the month (CLOSED are not offered)", body = [Slot]), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "ACTIVE and FULL slots of the month (CLOSED are not offered), each with whether it takes a reservation now (on its venue's clock; for a customer session, within the ticket's validity)", body = [SlotOffer]), (status = 422, body = ErrorBody)))]
 pub async fn available(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<AvailableQuery>,
-) -> Result<Json<Vec<Slot>>, ApiError> {
+) -> Result<Json<Vec<SlotOffer>>, ApiError> {
     let orq = q
         .orq
         .or(caller.0.as_ref().map(|p| p.orq.0))
@@ -187,9 +188,23 @@ pub async fn available(
             code: "INVALID_QUERY",
             message: "orq is required without a token".into(),
         })?;
+    // A customer session's ticket (in the asked organization) decides validity.
+    let ticket = caller
+        .0
+        .as_ref()
+        .filter(|p| p.orq.0 == orq)
+        .and_then(|p| p.ticket_code.clone());
     Ok(Json(
         state
-            .run(move |s| s.available_slots(Orq(orq), &q.month, q.venue_id.map(VenueId)))
+            .run(move |s| {
+                s.offered_slots(
+                    Orq(orq),
+                    &q.month,
+                    q.venue_id.map(VenueId),
+                    ticket.as_ref(),
+                    Utc::now(),
+                )
+            })
             .await?,
     ))
 }

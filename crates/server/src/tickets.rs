@@ -10,7 +10,7 @@ use super::access::{self, check_sees, customer_or_admin, signed_in};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, Caller, ClientIp};
 use super::{parse_code, AppState};
-use crate::domain::{Reservation, Ticket, Verdict};
+use crate::domain::{customer_actions, Booked, CustomerActions, Reservation, Ticket, Verdict};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +21,7 @@ pub struct TicketCodeBody {
 
 /// A ticket's state as a customer or the desk sees it.
 #[derive(Serialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct TicketState {
     pub ticket: Ticket,
     pub reservation: Option<Reservation>,
@@ -30,10 +31,15 @@ pub struct TicketState {
     pub venue: Option<VenueSummary>,
     /// The signed code to show at the gate (as a QR code).
     pub signed_code: String,
+    /// What the customer may do now (reserve, change, cancel) and, for what
+    /// they may not, the error code the server would answer; decided on the
+    /// venue's clock, so the page needs no rule or time zone of its own.
+    pub actions: CustomerActions,
 }
 
 /// What a customer needs to know of a venue (calendar file, directions).
 #[derive(Serialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct VenueSummary {
     pub id: i64,
     pub name: String,
@@ -112,23 +118,32 @@ pub async fn status(
                     None => None,
                 };
                 let venue = match &slot {
-                    Some(slot) => {
-                        let v = s.get_venue(p.orq, slot.venue_id)?;
-                        Some(VenueSummary {
-                            id: v.id.0,
-                            name: v.name,
-                            timezone: v.timezone.name().to_string(),
-                        })
-                    }
+                    Some(slot) => Some(s.get_venue(p.orq, slot.venue_id)?),
                     None => None,
                 };
-                let signed_code = s.signed_code(p.orq, &code, Utc::now())?;
+                let booked = match (&reservation, &slot, &venue) {
+                    (Some(reservation), Some(slot), Some(venue)) => Some(Booked {
+                        reservation,
+                        slot,
+                        venue,
+                    }),
+                    _ => None,
+                };
+                let now = Utc::now();
+                let actions = customer_actions(&ticket, booked, now);
+                let venue = venue.map(|v| VenueSummary {
+                    id: v.id.0,
+                    name: v.name,
+                    timezone: v.timezone.name().to_string(),
+                });
+                let signed_code = s.signed_code(p.orq, &code, now)?;
                 Ok(TicketState {
                     ticket,
                     reservation,
                     slot,
                     venue,
                     signed_code,
+                    actions,
                 })
             })
             .await?,
@@ -155,6 +170,7 @@ pub async fn own_tickets(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct SessionBody {
     #[schema(example = "TKT-2025-ABC123")]
     pub ticket_code: String,
@@ -164,6 +180,7 @@ pub struct SessionBody {
 }
 
 #[derive(Serialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct CustomerSession {
     /// A customer token for this one ticket: `Authorization: Bearer …`.
     pub token: String,

@@ -11,9 +11,10 @@ use super::slots::{change_booking, require_slot};
 use super::tickets::require_ticket;
 use super::venues::require_venue;
 use super::{on_constraint, Result, Store};
+use crate::domain::customer::{check_cancel, check_change};
 use crate::domain::{
-    check_reservable, check_slot_bookable, Contact, DomainError, Orq, Reservation, ReservationId,
-    SlotId, TicketCode,
+    check_reservable, check_slot_bookable, slot_offer, Booked, ChangedBy, Contact, DomainError,
+    Orq, Reservation, ReservationId, SlotId, SlotOffer, TicketCode, VenueId,
 };
 
 pub(crate) fn reservation_of_ticket(
@@ -111,17 +112,26 @@ impl Store {
         self.read(|tx| reservation_of_ticket(tx, orq, code))
     }
 
-    /// Frees the place (a FULL slot becomes ACTIVE again); refused once verified.
+    /// Frees the place (a FULL slot becomes ACTIVE again); refused once
+    /// verified, and to the customer once the visit has started.
     pub fn cancel_reservation(
         &self,
         orq: Orq,
         id: ReservationId,
+        by: ChangedBy,
         now: DateTime<Utc>,
     ) -> Result<Reservation> {
         self.write(|tx| {
             let reservation = require_reservation(tx, orq, id)?;
-            reservation.check_changeable()?;
+            let ticket = require_ticket(tx, orq, &reservation.ticket_id)?;
             let slot = require_slot(tx, orq, reservation.slot_id)?;
+            let venue = require_venue(tx, orq, slot.venue_id)?;
+            let booked = Booked {
+                reservation: &reservation,
+                slot: &slot,
+                venue: &venue,
+            };
+            check_cancel(&ticket, booked, by, now)?;
             change_booking(tx, &slot, -1, now)?;
             tx.prepare_cached(
                 "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = ?1 WHERE id = ?2",
@@ -136,26 +146,33 @@ impl Store {
     }
 
     /// Moves a live reservation to another slot in one step: the new place is
-    /// taken and the old one freed together, or nothing changes.
+    /// taken and the old one freed together, or nothing changes. Refused to
+    /// the customer once the visit has started.
     pub fn reschedule_reservation(
         &self,
         orq: Orq,
         id: ReservationId,
         new_slot: SlotId,
+        by: ChangedBy,
         now: DateTime<Utc>,
     ) -> Result<Reservation> {
         self.write(|tx| {
             let reservation = require_reservation(tx, orq, id)?;
-            reservation.check_changeable()?;
             let ticket = require_ticket(tx, orq, &reservation.ticket_id)?;
-            ticket.check_can_reserve(now)?;
+            let old = require_slot(tx, orq, reservation.slot_id)?;
+            let old_venue = require_venue(tx, orq, old.venue_id)?;
+            let booked = Booked {
+                reservation: &reservation,
+                slot: &old,
+                venue: &old_venue,
+            };
+            check_change(&ticket, booked, by, now)?;
             if reservation.slot_id == new_slot {
                 return Ok(reservation);
             }
             let target = require_slot(tx, orq, new_slot)?;
             let venue = require_venue(tx, orq, target.venue_id)?;
             check_slot_bookable(&ticket, &target, &venue, now)?;
-            let old = require_slot(tx, orq, reservation.slot_id)?;
             change_booking(tx, &old, -1, now)?;
             change_booking(tx, &target, 1, now)?;
             tx.prepare_cached(
@@ -163,6 +180,38 @@ impl Store {
             )?
             .execute(params![Sql(new_slot), ts(now), Sql(id)])?;
             require_reservation(tx, orq, id)
+        })
+    }
+
+    /// The month's open and full slots (closed ones are not offered), each
+    /// with whether it takes a reservation now on its venue's clock, for
+    /// `ticket` if the caller holds one (its validity counts).
+    pub fn offered_slots(
+        &self,
+        orq: Orq,
+        month: &str,
+        venue: Option<VenueId>,
+        ticket: Option<&TicketCode>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SlotOffer>> {
+        let slots = self.available_slots(orq, month, venue)?;
+        self.read(|tx| {
+            let ticket = match ticket {
+                Some(code) => Some(require_ticket(tx, orq, code)?),
+                None => None,
+            };
+            let mut venues = std::collections::HashMap::new();
+            let mut offers = Vec::with_capacity(slots.len());
+            for slot in slots {
+                let venue = match venues.entry(slot.venue_id) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(require_venue(tx, orq, slot.venue_id)?)
+                    }
+                };
+                offers.push(slot_offer(ticket.as_ref(), slot, venue, now));
+            }
+            Ok(offers)
         })
     }
 }
