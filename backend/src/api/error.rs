@@ -46,7 +46,8 @@ pub struct ErrorDetail {
     pub code: String,
     /// For people; may change.
     pub message: String,
-    #[schema(value_type = Object)]
+    /// Facts about this error (e.g. `{"field": "date"}`); null when there are none.
+    #[schema(value_type = Option<Object>, required = true)]
     pub details: serde_json::Value,
 }
 

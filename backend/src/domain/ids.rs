@@ -87,7 +87,7 @@ int_id!(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
 )]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "TKT-2025-ABC123")]
+#[schema(value_type = String, pattern = r"^[!-~]{1,64}$", example = "TKT-2025-ABC123")]
 pub struct TicketCode(String);
 
 impl TicketCode {
