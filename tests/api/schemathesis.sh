@@ -40,6 +40,7 @@ else
   REPORTS="$WORK/reports"
 fi
 mkdir -p "$REPORTS"
+REPORTS="$(cd "$REPORTS" && pwd)"
 
 SERVER_PID=""
 cleanup() {
@@ -97,6 +98,8 @@ run() {
   return "$rc"
 }
 
+# Schemathesis keeps a cache in its working directory: not in the repository.
+cd "$WORK"
 STARTED=$(date +%s)
 ADMIN_RC=0
 CUSTOMER_RC=0
