@@ -345,3 +345,31 @@ async fn the_document_lists_the_refusals_of_its_extractors_and_roles() {
             .is_some_and(|v| v.iter().any(|s| s["type"] == "null"));
     assert!(nullable, "details must be nullable: {details}");
 }
+
+/// JSON Schema's `integer` includes `5.0`, and an `object` is not an array:
+/// the server reads bodies as the document describes them.
+#[tokio::test]
+async fn bodies_are_read_as_the_document_types_them() {
+    let w = world().await;
+    let admin = w.callers.iter().find(|c| c.0 == "admin").unwrap().1.clone();
+    let post = |body: &str| {
+        w.call(
+            Method::POST,
+            "/api/operator/slots/create",
+            admin.as_deref(),
+            Some(("application/json", body.to_string())),
+        )
+    };
+    let (status, answer) = post(r#"{"venue_id": 1.0, "date": "2031-02-01", "start_time": "09:00", "end_time": "10:00", "total_capacity": 5.0}"#).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["total_capacity"], 5);
+    for body in [
+        r#"{"venue_id": 1.5, "date": "2031-02-02", "start_time": "09:00", "end_time": "10:00"}"#,
+        r#"{"venue_id": -9223372036854775809, "date": "2031-02-02", "start_time": "09:00", "end_time": "10:00"}"#,
+        r#"[1, "2031-02-02", "09:00", "10:00", 5]"#,
+    ] {
+        let (status, answer) = post(body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], "INVALID_BODY", "{body}");
+    }
+}

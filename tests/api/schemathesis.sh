@@ -87,7 +87,7 @@ run() {
   "$ST" --config-file "$HERE/schemathesis.toml" run "$BASE_URL/api/openapi.json" \
     -H "Authorization: Bearer $token" \
     --checks all --seed "$SEED" --max-examples "$MAX_EXAMPLES" \
-    --no-shrink --workers 2 --no-color \
+    --no-shrink --workers 2 --request-timeout 30 --no-color \
     --suppress-health-check all --warnings off \
     --report junit,ndjson --report-dir "$REPORTS" \
     --report-junit-path "$REPORTS/$name.junit.xml" \
@@ -137,6 +137,9 @@ for out in sys.argv[1:]:
     if f:
         failing += int(f.group(1))
         failures += int(f.group(2))
+    e = re.search(r"(\d+) errored", m.group(2))
+    if e:
+        failing += int(e.group(1))
 print(f"schemathesis.sh: {ops} operations tested, {cases} test cases generated, {failures} unique failures")
 print(f"schemathesis: {cases - failing} passed, {failing} failed")
 EOF
