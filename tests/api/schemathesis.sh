@@ -7,7 +7,7 @@
 # Without an argument the binary is built with `cargo build -p entrada`.
 # The venv (tests/api/.venv, pinned schemathesis from PyPI) is made on first
 # use. Reports go to $ARTIFACTS_DIR/schemathesis when ARTIFACTS_DIR is set.
-# SCHEMATHESIS_MAX_EXAMPLES (default 25) bounds the cases per operation and
+# SCHEMATHESIS_MAX_EXAMPLES (default 10) bounds the cases per operation and
 # phase; the seed is fixed so a run can be repeated.
 set -euo pipefail
 
@@ -15,7 +15,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 SCHEMATHESIS_VERSION=4.32.5
 SEED="${SCHEMATHESIS_SEED:-20261130}"
-MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-25}"
+MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-10}"
 
 if [[ $# -ge 1 ]]; then
   BIN="$1"
@@ -84,7 +84,7 @@ run() {
   shift 2
   echo "schemathesis.sh: --- $name token ---"
   set +e
-  "$ST" --config-file "$HERE/schemathesis.toml" run "$BASE_URL/api/openapi.json" \
+  PYTHONPATH="$HERE" SCHEMATHESIS_HOOKS=schemathesis_hooks "$ST" --config-file "$HERE/schemathesis.toml" run "$BASE_URL/api/openapi.json" \
     -H "Authorization: Bearer $token" \
     --checks all --seed "$SEED" --max-examples "$MAX_EXAMPLES" \
     --no-shrink --workers 2 --request-timeout 30 --no-color \
