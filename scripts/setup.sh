@@ -15,6 +15,8 @@ apt_packages=(build-essential pkg-config curl ca-certificates file libssl-dev
 if [[ $want_test == 1 ]]; then
   # Desktop end-to-end tests (Xvfb + WebKitWebDriver) and browser tests (Chromium).
   apt_packages+=(xvfb xauth webkit2gtk-driver dbus-x11 at-spi2-core fonts-dejavu-core chromium)
+  # API fuzzing: schemathesis from PyPI in a venv (tests/api/schemathesis.sh).
+  apt_packages+=(python3 python3-venv)
 fi
 # Node: keep an existing one (nvm, NodeSource, the image's); else Debian's.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

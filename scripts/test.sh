@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Entrada, installing what it needs first:
 # format and lints, unit / property / concurrency / multi-process tests
-# (cargo), the API contract suite (newman), the customer page in Chromium
+# (cargo), the API contract suite (newman), API fuzzing (schemathesis), the customer page in Chromium
 # (Playwright), the desktop app under Xvfb (WebDriver), and a smoke run of
 # each benchmark binary.
 set -euo pipefail
@@ -44,6 +44,9 @@ done
 step "API contract suite: newman against a fresh entrada serve"
 bash tests/api/run.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
 
+step "API fuzzing: schemathesis (--checks all) against a fresh entrada serve --demo, admin and customer tokens"
+bash tests/api/schemathesis.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
+
 step "customer page: Chromium via Playwright against a fresh entrada serve"
 bash tests/customer/run.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
 
@@ -57,10 +60,11 @@ cargo bench -p entrada --locked --bench store_throughput -- --quick
 cargo bench -p entrada --locked --bench http_load -- --quick
 
 # cargo's "test result: ok. N passed; M failed", newman's "newman: N passed, M failed",
+# schemathesis.sh's "schemathesis: N passed, M failed" (test cases),
 # node's "ℹ pass N" / "ℹ fail M".
 count() {
   awk -v word="$1" -v node="$2" '
-    /^test result:|^newman:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ "^" word) s += $i }
+    /^test result:|^newman:|^schemathesis:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ "^" word) s += $i }
     $1 == "ℹ" && $2 == node { s += $3 }
     END { print s + 0 }' "$log"
 }

@@ -82,7 +82,7 @@ int_id!(
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
-#[cfg_attr(feature = "openapi", schema(value_type = String, example = "TKT-2025-ABC123"))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[!-~]{1,64}$", example = "TKT-2025-ABC123"))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct TicketCode(String);
 

@@ -283,11 +283,31 @@ pub struct NewTicket {
     pub activation_mode: ActivationMode,
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    /// A JSON object (or null: none).
+    #[serde(default, deserialize_with = "entitlements_object")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub entitlements: Option<serde_json::Value>,
     #[serde(default)]
     pub purchase_email: Option<String>,
+}
+
+/// A ticket's entitlements are a JSON object; null or absent is none.
+pub fn entitlements(value: serde_json::Value) -> Result<Option<serde_json::Value>, DomainError> {
+    match value {
+        serde_json::Value::Null => Ok(None),
+        v @ serde_json::Value::Object(_) => Ok(Some(v)),
+        _ => Err(DomainError::invalid(
+            "entitlements",
+            "must be a JSON object",
+        )),
+    }
+}
+
+fn entitlements_object<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    let value = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
+    entitlements(value).map_err(serde::de::Error::custom)
 }
 
 impl NewTicket {
@@ -322,6 +342,25 @@ impl NewTicket {
 pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn entitlements_are_an_object_or_none() {
+        use serde_json::json;
+        let cases = [
+            (json!(null), Some(None)),
+            (json!({}), Some(Some(json!({})))),
+            (json!({"zones": ["A"]}), Some(Some(json!({"zones": ["A"]})))),
+            (json!([null, null]), None),
+            (json!("vip"), None),
+            (json!(3), None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(entitlements(value.clone()).ok(), want, "{value}");
+            let body = json!({"ticket_code": "T-1", "entitlements": value});
+            let parsed = serde_json::from_value::<NewTicket>(body).map(|t| t.entitlements);
+            assert_eq!(parsed.ok(), want, "as a ticket's field: {value}");
+        }
+    }
 
     pub fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 12, 1, 9, 30, 0).unwrap()

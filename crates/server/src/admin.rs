@@ -25,14 +25,18 @@ pub const MAX_TICKETS_PER_REQUEST: usize = 20_000;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateVenueBody {
-    #[schema(example = "Museo del Prado")]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 200,
+        example = "Museo del Prado"
+    )]
     pub name: String,
-    #[schema(example = "Europe/Madrid")]
+    #[schema(schema_with = super::timezone_schema)]
     pub timezone: String,
 }
 
 #[utoipa::path(post, path = "/api/admin/venues", tag = "admin", request_body = CreateVenueBody,
-    responses((status = 201, body = Venue), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 201, body = Venue), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_venue(
     State(state): State<AppState>,
     caller: Caller,
@@ -45,7 +49,7 @@ pub async fn create_venue(
     Ok((StatusCode::CREATED, Json(venue)))
 }
 
-#[utoipa::path(get, path = "/api/admin/venues", tag = "admin", responses((status = 200, body = [Venue])), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/admin/venues", tag = "admin", responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 200, body = [Venue])), security(("bearer" = [])))]
 pub async fn list_venues(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,7 +109,7 @@ fn check_batch(n: usize) -> Result<(), ApiError> {
 
 #[utoipa::path(post, path = "/api/admin/tickets", tag = "admin",
     request_body(content = Vec<NewTicket>, description = "One ticket object or an array of them"),
-    responses((status = 201, body = [Ticket]), (status = 409, description = "DUPLICATE_TICKET: nothing was created", body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 201, body = [Ticket]), (status = 409, description = "DUPLICATE_TICKET: nothing was created", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_tickets(
     State(state): State<AppState>,
@@ -175,14 +179,17 @@ fn ticket_from_csv(row: CsvRow) -> Result<NewTicket, DomainError> {
             .filter(|e| !e.is_empty())
             .map(|e| serde_json::from_str(&e))
             .transpose()
-            .map_err(|_| DomainError::invalid("entitlements", "must be JSON"))?,
+            .map_err(|_| DomainError::invalid("entitlements", "must be JSON"))?
+            .map(crate::domain::ticket::entitlements)
+            .transpose()?
+            .flatten(),
         purchase_email: row.purchase_email.filter(|e| !e.is_empty()),
     })
 }
 
 #[utoipa::path(post, path = "/api/admin/tickets/import", tag = "admin",
     request_body(content = String, content_type = "text/csv", description = "Header: ticket_code,order_id,product_id,user_id,activation_mode,expires_at,entitlements,purchase_email (only ticket_code required)"),
-    responses((status = 201, body = [Ticket]), (status = 422, description = "A bad row; details.line says which", body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 409, description = "A conflict with the current state (the code says which)", body = ErrorBody), (status = 201, body = [Ticket]), (status = 422, description = "A bad row; details.line says which", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn import_tickets(
     State(state): State<AppState>,
     caller: Caller,
@@ -214,14 +221,21 @@ pub async fn import_tickets(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TicketListQuery {
+    #[param(
+        pattern = "^(PENDING_PAYMENT|ACTIVATED|RESERVED|VERIFIED|EXPIRED|minted|active|redeemed|cancelled)$"
+    )]
     pub status: Option<String>,
+    #[param(pattern = "^(inactive|active|redeemed|cancelled)$")]
     pub activation_status: Option<String>,
     pub user_id: Option<i64>,
     /// Page size, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Return tickets after this code (the previous page's `next_after`).
+    #[param(pattern = r"^[!-~]{1,64}$")]
     pub after: Option<String>,
 }
 
@@ -233,7 +247,7 @@ pub struct TicketPage {
 }
 
 #[utoipa::path(get, path = "/api/admin/tickets", tag = "admin", params(TicketListQuery),
-    responses((status = 200, body = TicketPage), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 200, body = TicketPage), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_tickets(
     State(state): State<AppState>,
     caller: Caller,
@@ -270,14 +284,20 @@ pub async fn list_tickets(
 #[serde(deny_unknown_fields)]
 pub struct CreateOperatorBody {
     /// operator, supervisor or admin
+    #[schema(pattern = "^(operator|supervisor|admin)$")]
     pub role: String,
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 200
+    )]
     pub display_name: String,
     /// Digits for signing in at a gate: 4 to 8 for an operator, 6 to 8 for a supervisor or admin
+    #[schema(pattern = "^[0-9]{4,8}$")]
     pub pin: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/admin/operators", tag = "admin", request_body = CreateOperatorBody,
-    responses((status = 201, body = Operator), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 201, body = Operator), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_operator(
     State(state): State<AppState>,
     caller: Caller,
@@ -299,7 +319,7 @@ pub async fn create_operator(
     Ok((StatusCode::CREATED, Json(op)))
 }
 
-#[utoipa::path(get, path = "/api/admin/operators", tag = "admin", responses((status = 200, body = [Operator])), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/admin/operators", tag = "admin", responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 200, body = [Operator])), security(("bearer" = [])))]
 pub async fn list_operators(
     State(state): State<AppState>,
     caller: Caller,
@@ -312,6 +332,7 @@ pub async fn list_operators(
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenBody {
     /// customer, operator, supervisor or admin
+    #[schema(pattern = "^(customer|operator|supervisor|admin)$")]
     pub role: String,
     /// The customer's user id, or the operator's id.
     pub user_id: Option<i64>,
@@ -328,7 +349,7 @@ pub struct CreatedToken {
 }
 
 #[utoipa::path(post, path = "/api/admin/tokens", tag = "admin", request_body = CreateTokenBody,
-    responses((status = 201, body = CreatedToken), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 404, description = "NOT_FOUND (details.entity says what)", body = ErrorBody), (status = 201, body = CreatedToken), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -358,8 +379,8 @@ pub struct SignedCode {
     pub signed_code: String,
 }
 
-#[utoipa::path(get, path = "/api/admin/tickets/{ticket_id}/signed-code", tag = "admin", params(("ticket_id" = String, Path)),
-    responses((status = 200, body = SignedCode), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/admin/tickets/{ticket_id}/signed-code", tag = "admin", params(("ticket_id" = String, Path, pattern = r"^[!-~]{1,64}$")),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 422, description = "INVALID_INPUT (details.field names the field) or another rule the request breaks", body = ErrorBody), (status = 200, body = SignedCode), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn signed_code(
     State(state): State<AppState>,
     caller: Caller,

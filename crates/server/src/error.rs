@@ -48,7 +48,8 @@ pub struct ErrorDetail {
     pub code: String,
     /// For people; may change.
     pub message: String,
-    #[schema(value_type = Object)]
+    /// Facts about this error (e.g. `{"field": "date"}`); null when there are none.
+    #[schema(value_type = Option<Object>, required = true)]
     #[cfg_attr(test, ts(type = "Record<string, unknown> | null"))]
     pub details: serde_json::Value,
 }

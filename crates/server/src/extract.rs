@@ -3,18 +3,92 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, StatusCode};
+use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::AppState;
 use crate::store::Principal;
 
 /// `axum::Json` with JSON errors: malformed → 400, wrong shape → 422,
-/// wrong content type → 415, too large → 413.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// wrong content type → 415, too large → 413. A number with a zero fraction
+/// (`5.0`) is the integer it equals, as JSON Schema's `integer` says, so an
+/// id or a capacity sent by a generic JSON encoder is not refused.
 pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(mut value) =
+            axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        integral_floats_as_integers(&mut value);
+        serde_path_to_error::deserialize(ObjectsAsObjects(value))
+            .map(ApiJson)
+            .map_err(|e| ApiError::Http {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "INVALID_BODY",
+                message: format!(
+                    "Failed to deserialize the JSON body into the target type: {}: {}",
+                    e.path(),
+                    e.inner()
+                ),
+            })
+    }
+}
+
+/// Rewrites every float with a zero fraction that an `f64` holds exactly
+/// (|n| <= 2^53) as that integer; larger ones stay floats and are refused
+/// where an integer is expected.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        serde_json::Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT) {
+                *value = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(integral_floats_as_integers)
+        }
+        _ => {}
+    }
+}
+
+/// A body as serde_json reads it, except that a struct (a JSON object in the
+/// document) is not also read from an array of its fields' values.
+struct ObjectsAsObjects(serde_json::Value);
+
+impl<'de> serde::Deserializer<'de> for ObjectsAsObjects {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_any(v)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, Self::Error> {
+        if !self.0.is_object() {
+            return Err(serde::de::Error::invalid_type(
+                serde::de::Unexpected::Other("a non-object"),
+                &"a JSON object",
+            ));
+        }
+        self.0.deserialize_struct(name, fields, v)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {

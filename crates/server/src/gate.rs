@@ -17,7 +17,7 @@ use crate::domain::{Gate, Operator, OperatorId, Verdict};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
-    #[schema(example = "TKT-2025-ABC123")]
+    #[schema(pattern = r"^[!-~]{1,64}$", example = "TKT-2025-ABC123")]
     pub ticket_id: String,
     /// Must match the token's operator when the token is bound to one.
     #[schema(example = 5)]
@@ -71,7 +71,7 @@ pub async fn validate_ticket(
 }
 
 #[utoipa::path(post, path = "/api/operator/verify-ticket", tag = "gate", request_body = VerifyBody,
-    responses((status = 200, body = Verdict), (status = 409, description = "ALREADY_VERIFIED, with the first verification's facts", body = ErrorBody),
+    responses((status = 404, description = "NOT_FOUND (details.entity says what)", body = ErrorBody), (status = 429, description = "RATE_LIMITED: too many look-ups; `Retry-After` says when to try again", body = ErrorBody), (status = 200, body = Verdict), (status = 409, description = "ALREADY_VERIFIED, with the first verification's facts", body = ErrorBody),
         (status = 422, description = "Another refusal, with its reason code (REVOKED: the ticket's code was re-issued; SIGNED_CODE_REQUIRED: the org takes signed codes only)", body = ErrorBody), (status = 403, description = "OPERATOR_MISMATCH", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn verify_ticket(
@@ -110,7 +110,7 @@ pub async fn verify_ticket(
 }
 
 #[utoipa::path(post, path = "/api/operator/sign-in", tag = "gate", request_body = SignInBody,
-    responses((status = 200, body = Operator), (status = 401, description = "WRONG_PIN", body = ErrorBody),
+    responses((status = 404, description = "NOT_FOUND (details.entity says what)", body = ErrorBody), (status = 200, body = Operator), (status = 401, description = "WRONG_PIN", body = ErrorBody),
         (status = 403, description = "OPERATOR_MISMATCH: the token is bound to another operator", body = ErrorBody),
         (status = 422, description = "PIN_HASH_REFUSED: the stored hash asks for more than the app runs", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED, or PIN_LOCKED after 5 wrong PINs for this operator (growing delay); `Retry-After` and details.retry_after say when to try again", body = ErrorBody)),
@@ -150,7 +150,7 @@ fn own_operator(
 }
 
 #[utoipa::path(post, path = "/api/operator/scan", tag = "gate", request_body = ScanBody,
-    responses((status = 200, description = "The verdict; an ADMIT is recorded as a verification by the token's operator. A plain code answers SIGNED_CODE_REQUIRED when the org takes signed codes only, REVOKED once its ticket's code was re-issued", body = Verdict), (status = 422, body = ErrorBody)),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 429, description = "RATE_LIMITED: too many look-ups; `Retry-After` says when to try again", body = ErrorBody), (status = 200, description = "The verdict; an ADMIT is recorded as a verification by the token's operator. A plain code answers SIGNED_CODE_REQUIRED when the org takes signed codes only, REVOKED once its ticket's code was re-issued", body = Verdict), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn scan(
     State(state): State<AppState>,
@@ -175,7 +175,7 @@ pub async fn scan(
 }
 
 #[utoipa::path(get, path = "/api/operator/signing-keys", tag = "gate",
-    responses((status = 200, description = "The org's public keys for checking signed codes offline", body = [crate::store::SigningKeyInfo])),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 200, description = "The org's public keys for checking signed codes offline", body = [crate::store::SigningKeyInfo])),
     security(("bearer" = [])))]
 pub async fn signing_keys(
     State(state): State<AppState>,

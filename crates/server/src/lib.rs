@@ -72,6 +72,15 @@ fn parse_id<T: std::str::FromStr>(raw: &str, entity: &'static str) -> Result<T, 
     raw.parse().map_err(|_| DomainError::NotFound { entity })
 }
 
+/// The IANA time zones the server knows (`chrono_tz`), as an enum.
+fn timezone_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+        .examples([serde_json::json!("Europe/Madrid")])
+        .build()
+}
+
 fn parse_code(raw: &str) -> Result<TicketCode, DomainError> {
     TicketCode::parse(raw)
 }

@@ -19,12 +19,18 @@ use crate::store::{Principal, ReserveRequest, Store, StoreError};
 #[serde(deny_unknown_fields)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct CreateReservationBody {
-    #[schema(example = "TKT-2025-ABC123")]
+    #[schema(pattern = r"^[!-~]{1,64}$", example = "TKT-2025-ABC123")]
     pub ticket_id: String,
+    #[schema(format = Uuid)]
     pub slot_id: String,
-    #[schema(example = "john@example.com")]
+    #[schema(
+        pattern = r"^[!-?A-~]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
+        max_length = 254,
+        example = "john@example.com"
+    )]
     pub customer_email: String,
-    #[schema(example = "+12025551234")]
+    /// E.164: `+`, the country code, 7 to 15 digits in all
+    #[schema(pattern = r"^\+[1-9][0-9]{6,14}$", example = "+12025551234")]
     pub customer_phone: String,
 }
 
@@ -32,6 +38,7 @@ pub struct CreateReservationBody {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RescheduleBody {
+    #[schema(format = Uuid)]
     pub slot_id: String,
 }
 
@@ -59,7 +66,7 @@ fn visible_reservation(
 }
 
 #[utoipa::path(post, path = "/api/reservations/create", tag = "reservations", request_body = CreateReservationBody,
-    responses((status = 201, body = Reservation), (status = 409, description = "SLOT_FULL, ALREADY_RESERVED", body = ErrorBody), (status = 422, description = "INVALID_INPUT (`details.fields` names every wrong field with its reason), SLOT_IN_PAST, SLOT_CLOSED, OUTSIDE_VALIDITY, TICKET_*", body = ErrorBody)),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 404, description = "NOT_FOUND (details.entity says what)", body = ErrorBody), (status = 201, body = Reservation), (status = 409, description = "SLOT_FULL, ALREADY_RESERVED", body = ErrorBody), (status = 422, description = "INVALID_INPUT (`details.fields` names every wrong field with its reason), SLOT_IN_PAST, SLOT_CLOSED, OUTSIDE_VALIDITY, TICKET_*", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -81,7 +88,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(reservation)))
 }
 
-#[utoipa::path(get, path = "/api/reservations/{id}", tag = "reservations", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/reservations/{id}", tag = "reservations", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Reservation), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -95,8 +102,8 @@ pub async fn get(
     ))
 }
 
-#[utoipa::path(put, path = "/api/reservations/{id}", tag = "reservations", params(("id" = String, Path)), request_body = RescheduleBody,
-    responses((status = 200, body = Reservation), (status = 409, description = "SLOT_FULL, RESERVATION_VERIFIED, SLOT_ALREADY_STARTED (a customer, once the visit has started)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/reservations/{id}", tag = "reservations", params(("id" = String, Path, format = Uuid)), request_body = RescheduleBody,
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 422, description = "INVALID_INPUT (details.field names the field) or another rule the request breaks", body = ErrorBody), (status = 200, body = Reservation), (status = 409, description = "SLOT_FULL, RESERVATION_VERIFIED, SLOT_ALREADY_STARTED (a customer, once the visit has started)", body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn reschedule(
     State(state): State<AppState>,
     caller: Caller,
@@ -116,8 +123,8 @@ pub async fn reschedule(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/reservations/{id}", tag = "reservations", params(("id" = String, Path)),
-    responses((status = 200, description = "The cancelled reservation", body = Reservation), (status = 409, description = "RESERVATION_VERIFIED, SLOT_ALREADY_STARTED (a customer, once the visit has started)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "RESERVATION_CANCELLED", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/reservations/{id}", tag = "reservations", params(("id" = String, Path, format = Uuid)),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 404, description = "NOT_FOUND (details.entity says what)", body = ErrorBody), (status = 200, description = "The cancelled reservation", body = Reservation), (status = 409, description = "RESERVATION_VERIFIED, SLOT_ALREADY_STARTED (a customer, once the visit has started)", body = ErrorBody), (status = 422, description = "RESERVATION_CANCELLED", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,

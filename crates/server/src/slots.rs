@@ -19,38 +19,55 @@ use crate::domain::{
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSlotBody {
-    #[schema(example = 1)]
+    #[schema(minimum = 1, example = 1)]
     pub venue_id: i64,
-    #[schema(example = "2025-12-01")]
+    #[schema(format = Date, example = "2025-12-01")]
     pub date: String,
-    #[schema(example = "09:00")]
+    /// HH:MM or HH:MM:SS
+    #[schema(
+        pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+        example = "09:00"
+    )]
     pub start_time: String,
-    #[schema(example = "12:00")]
+    /// After start_time (a slot cannot cross midnight)
+    #[schema(
+        pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+        example = "12:00"
+    )]
     pub end_time: String,
-    #[schema(example = 200)]
+    /// Default 200
+    #[schema(minimum = 1, maximum = 1_000_000, example = 200)]
     pub total_capacity: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSlotBody {
+    /// At least the booked count (else CAPACITY_BELOW_BOOKED)
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub total_capacity: Option<i64>,
     /// ACTIVE (reopen) or CLOSED; FULL follows the count.
+    #[schema(pattern = "^(ACTIVE|CLOSED)$")]
     pub status: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SlotListQuery {
     pub venue_id: Option<i64>,
+    #[param(format = Date)]
     pub date_from: Option<String>,
+    #[param(format = Date)]
     pub date_to: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AvailableQuery {
     /// YYYY-MM
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2025-12")]
     pub month: String,
     /// The organization; defaults to the token's.
     pub orq: Option<i64>,
@@ -65,7 +82,7 @@ pub struct RemovedSlot {
 }
 
 #[utoipa::path(post, path = "/api/operator/slots/create", tag = "slots", request_body = CreateSlotBody,
-    responses((status = 201, body = Slot), (status = 404, description = "NOT_FOUND: no such venue (or another venue than the token's)", body = ErrorBody), (status = 409, description = "DUPLICATE_SLOT", body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 201, body = Slot), (status = 404, description = "NOT_FOUND: no such venue (or another venue than the token's)", body = ErrorBody), (status = 409, description = "DUPLICATE_SLOT", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_slot(
     State(state): State<AppState>,
@@ -91,8 +108,8 @@ pub async fn create_slot(
 }
 
 #[utoipa::path(put, path = "/api/operator/slots/{slot_id}", tag = "slots", request_body = UpdateSlotBody,
-    params(("slot_id" = String, Path)),
-    responses((status = 200, body = Slot), (status = 404, body = ErrorBody), (status = 422, description = "CAPACITY_BELOW_BOOKED", body = ErrorBody)),
+    params(("slot_id" = String, Path, format = Uuid)),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 200, body = Slot), (status = 404, body = ErrorBody), (status = 422, description = "CAPACITY_BELOW_BOOKED", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_slot(
     State(state): State<AppState>,
@@ -118,8 +135,8 @@ pub async fn update_slot(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/operator/slots/{slot_id}", tag = "slots", params(("slot_id" = String, Path)),
-    responses((status = 200, body = RemovedSlot), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/operator/slots/{slot_id}", tag = "slots", params(("slot_id" = String, Path, format = Uuid)),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 200, body = RemovedSlot), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn delete_slot(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,8 +154,8 @@ pub async fn delete_slot(
     Ok(Json(RemovedSlot { result, slot }))
 }
 
-#[utoipa::path(get, path = "/api/operator/slots/{slot_id}", tag = "slots", params(("slot_id" = String, Path)),
-    responses((status = 200, body = Slot), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/operator/slots/{slot_id}", tag = "slots", params(("slot_id" = String, Path, format = Uuid)),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 200, body = Slot), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get_slot(
     State(state): State<AppState>,
     caller: Caller,
@@ -150,7 +167,7 @@ pub async fn get_slot(
 }
 
 #[utoipa::path(get, path = "/api/operator/slots", tag = "slots", params(SlotListQuery),
-    responses((status = 200, body = [Slot]), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 200, body = [Slot]), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_slots(
     State(state): State<AppState>,
     caller: Caller,
@@ -175,7 +192,7 @@ pub async fn list_slots(
 }
 
 #[utoipa::path(get, path = "/api/reservation-slots/available", tag = "slots", params(AvailableQuery),
-    responses((status = 200, description = "ACTIVE and FULL slots of the month (CLOSED are not offered), each with whether it takes a reservation now (on its venue's clock; for a customer session, within the ticket's validity)", body = [SlotOffer]), (status = 422, body = ErrorBody)))]
+    responses((status = 401, description = "UNAUTHORIZED: an unknown, expired or revoked token (the endpoint also answers without one)", body = ErrorBody), (status = 200, description = "ACTIVE and FULL slots of the month (CLOSED are not offered), each with whether it takes a reservation now (on its venue's clock; for a customer session, within the ticket's validity)", body = [SlotOffer]), (status = 422, body = ErrorBody)))]
 pub async fn available(
     State(state): State<AppState>,
     caller: Caller,

@@ -54,16 +54,18 @@ pub async fn whoami(Device(device): Device) -> Json<DeviceInfo> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChangesQuery {
     /// The `next_cursor` of the previous page; 0 for a first sync.
+    #[param(minimum = 0)]
     pub cursor: Option<i64>,
-    /// Page size, 1..=5000 (default 2000).
+    /// Page size, 1..=5000 (default 2000; others are clamped).
     pub limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/sync/changes", tag = "sync", params(ChangesQuery),
-    responses((status = 200, description = "The org-wide rows (operators, signing keys) and the device's own venue's (its venue, slots, \
+    responses((status = 422, description = "INVALID_INPUT (details.field names the field) or another rule the request breaks", body = ErrorBody), (status = 200, description = "The org-wide rows (operators, signing keys) and the device's own venue's (its venue, slots, \
 reservations on them and their tickets, its gates' conflicts); rows that left the venue come as deletes", body = ChangePage),
         (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn changes(
@@ -122,6 +124,10 @@ pub async fn events(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDeviceBody {
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 200
+    )]
     pub name: String,
     pub venue_id: i64,
 }
@@ -134,7 +140,7 @@ pub struct CreatedDevice {
 }
 
 #[utoipa::path(post, path = "/api/admin/devices", tag = "sync", request_body = CreateDeviceBody,
-    responses((status = 201, body = CreatedDevice), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 422, description = "INVALID_INPUT (details.field names the field) or another rule the request breaks", body = ErrorBody), (status = 201, body = CreatedDevice), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_device(
     State(state): State<AppState>,
     caller: Caller,
@@ -148,7 +154,7 @@ pub async fn create_device(
 }
 
 #[utoipa::path(get, path = "/api/operator/conflicts", tag = "sync",
-    responses((status = 200, description = "Conflicts, newest first: double entries (the same ticket admitted at two gates) and admissions \
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 200, description = "Conflicts, newest first: double entries (the same ticket admitted at two gates) and admissions \
 a gate made that the server would have refused (`kind` is the reason, `facts` both sides' facts)", body = [Object])), security(("bearer" = [])))]
 pub async fn conflicts(
     State(state): State<AppState>,

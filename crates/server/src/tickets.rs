@@ -15,7 +15,7 @@ use crate::domain::{customer_actions, Booked, CustomerActions, Reservation, Tick
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketCodeBody {
-    #[schema(example = "TKT-2025-ABC123")]
+    #[schema(pattern = r"^[!-~]{1,64}$", example = "TKT-2025-ABC123")]
     pub ticket_code: String,
 }
 
@@ -74,8 +74,8 @@ pub async fn validate(
     ))
 }
 
-#[utoipa::path(post, path = "/api/tickets/{ticket_id}/activate", tag = "tickets", params(("ticket_id" = String, Path)),
-    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/tickets/{ticket_id}/activate", tag = "tickets", params(("ticket_id" = String, Path, pattern = r"^[!-~]{1,64}$")),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 429, description = "RATE_LIMITED: too many look-ups; `Retry-After` says when to try again", body = ErrorBody), (status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn activate(
     State(state): State<AppState>,
@@ -96,8 +96,8 @@ pub async fn activate(
     ))
 }
 
-#[utoipa::path(get, path = "/api/tickets/{ticket_id}/status", tag = "tickets", params(("ticket_id" = String, Path)),
-    responses((status = 200, body = TicketState), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/tickets/{ticket_id}/status", tag = "tickets", params(("ticket_id" = String, Path, pattern = r"^[!-~]{1,64}$")),
+    responses((status = 422, description = "INVALID_INPUT (details.field names the field) or another rule the request breaks", body = ErrorBody), (status = 429, description = "RATE_LIMITED: too many look-ups; `Retry-After` says when to try again", body = ErrorBody), (status = 200, body = TicketState), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -172,10 +172,14 @@ pub async fn own_tickets(
 #[serde(deny_unknown_fields)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct SessionBody {
-    #[schema(example = "TKT-2025-ABC123")]
+    #[schema(pattern = r"^[!-~]{1,64}$", example = "TKT-2025-ABC123")]
     pub ticket_code: String,
     /// The purchase e-mail (or the one given when reserving).
-    #[schema(example = "john@example.com")]
+    #[schema(
+        pattern = r"^[!-?A-~]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
+        max_length = 254,
+        example = "john@example.com"
+    )]
     pub email: String,
 }
 
@@ -189,7 +193,7 @@ pub struct CustomerSession {
 }
 
 #[utoipa::path(post, path = "/api/customer/session", tag = "tickets", request_body = SessionBody,
-    responses((status = 201, body = CustomerSession), (status = 404, description = "No ticket with this code and e-mail", body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 401, description = "UNAUTHORIZED: an unknown, expired or revoked token (the endpoint also answers without one)", body = ErrorBody), (status = 201, body = CustomerSession), (status = 404, description = "No ticket with this code and e-mail", body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn customer_session(
     State(state): State<AppState>,
     caller: Caller,
