@@ -13,7 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, Method, Request, StatusCode, Uri};
 use axum::Router;
 use chrono::{DateTime, Duration, Utc};
-use entrada::api::{router, AppState, BODY_LIMIT};
+use entrada::api::{router, AppState, BODY_LIMIT, SMALL_BODY_LIMIT};
 use entrada::domain::{
     ActivationMode, Contact, NewSlot, NewTicket, OperatorId, Orq, Role, TicketCode, VenueId,
 };
@@ -1757,6 +1757,49 @@ fn post(w: &World, path: &str, ct: Option<&str>, body: impl Into<Body>) -> Reque
 fn assert_json_error(status: StatusCode, body: &[u8], want: StatusCode, code: &str) {
     assert_eq!(status, want, "{}", lossy(body));
     assert_eq!(error_shape(body).unwrap(), code, "{}", lossy(body));
+}
+
+/// Small routes take small bodies: a body just over 64 KiB is refused before
+/// it is parsed (an unauthenticated JSON array of that size would otherwise
+/// be parsed into a tree many times its size), while the bulk routes still
+/// take it.
+#[test]
+fn body_over_64_kib_is_413_json_on_small_routes_only() {
+    let w = world(0);
+    let rt = runtime();
+    let padded = |body: String, to: usize| {
+        let mut b = body.into_bytes();
+        b.truncate(b.len() - 1);
+        b.extend(std::iter::repeat_n(b' ', to.saturating_sub(b.len() + 1)));
+        b.push(b'}');
+        b
+    };
+    let big = padded(reservation_body(&w), SMALL_BODY_LIMIT + 1);
+    assert!(big.len() > SMALL_BODY_LIMIT);
+    for path in [
+        "/api/reservations/create",
+        "/api/customer/session",
+        "/api/operator/sign-in",
+    ] {
+        let req = post(&w, path, Some("application/json"), big.clone());
+        let (status, _, body) = rt.block_on(send(&w.app, req));
+        assert_json_error(
+            status,
+            &body,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+        );
+    }
+    // The bulk import takes a body of that size: whatever it answers, it is
+    // not "too large".
+    let req = post(
+        &w,
+        "/api/admin/tickets/import",
+        Some("application/json"),
+        big,
+    );
+    let (status, _, body) = rt.block_on(send(&w.app, req));
+    assert_ne!(status, StatusCode::PAYLOAD_TOO_LARGE, "{}", lossy(&body));
 }
 
 #[test]

@@ -137,6 +137,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
         }
         ("post", "/api/admin/tokens") => json!({"role": "customer", "user_id": 9}),
         ("patch", "/api/admin/org") => json!({"signed_codes_only": false}),
+        ("patch", "/api/admin/venues/{venue_id}") => json!({"early_grace_minutes": 10}),
         ("post", "/api/admin/devices") => json!({"name": "Gate B", "venue_id": 1}),
         ("post", "/api/sync/events") => json!({"events": [], "sent_at": Utc::now()}),
         _ => return None,
@@ -148,7 +149,8 @@ fn uri(path: &str, op: &Value) -> String {
     let mut uri = path
         .replace("{slot_id}", "00000000-0000-0000-0000-000000000000")
         .replace("{id}", "00000000-0000-0000-0000-000000000000")
-        .replace("{ticket_id}", "DEMO-ACTIVE");
+        .replace("{ticket_id}", "DEMO-ACTIVE")
+        .replace("{venue_id}", "1");
     assert!(
         !uri.contains('{'),
         "a path parameter this test does not fill: {path}"

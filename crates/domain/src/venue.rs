@@ -128,10 +128,10 @@ impl GateSettings {
 #[serde(deny_unknown_fields)]
 pub struct GateSettingsPatch {
     /// Minutes before its slot starts that a holder may enter (0 to 240).
-    #[cfg_attr(feature = "openapi", schema(example = 10))]
+    #[cfg_attr(feature = "openapi", schema(example = 10, minimum = 0, maximum = 240))]
     pub early_grace_minutes: Option<i64>,
     /// Minutes after its slot ends that a holder may still enter (0 to 240).
-    #[cfg_attr(feature = "openapi", schema(example = 30))]
+    #[cfg_attr(feature = "openapi", schema(example = 30, minimum = 0, maximum = 240))]
     pub late_grace_minutes: Option<i64>,
 }
 

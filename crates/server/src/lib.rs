@@ -37,8 +37,14 @@ use crate::store::{Store, StoreError};
 use error::ApiError;
 pub use ratelimit::RateLimiter;
 
-/// Largest request body (a CSV import of 20,000 tickets fits).
+/// Largest request body of the bulk routes (ticket creation and CSV import:
+/// 20,000 tickets fit; a gate's batch of events).
 pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Largest request body everywhere else. Every other body is a handful of
+/// fields, and a JSON body is parsed into a tree before it is typed (see
+/// `extract.rs`): an unauthenticated 8 MiB array would cost over 100 MiB.
+pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -146,9 +152,14 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         )
         .route(
             "/api/admin/tickets",
-            post(admin::create_tickets).get(admin::list_tickets),
+            post(admin::create_tickets)
+                .layer(DefaultBodyLimit::max(BODY_LIMIT))
+                .get(admin::list_tickets),
         )
-        .route("/api/admin/tickets/import", post(admin::import_tickets))
+        .route(
+            "/api/admin/tickets/import",
+            post(admin::import_tickets).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
         .route(
             "/api/admin/tickets/{ticket_id}/signed-code",
             get(admin::signed_code),
@@ -164,7 +175,10 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         )
         .route("/api/sync/whoami", get(sync::whoami))
         .route("/api/sync/changes", get(sync::changes))
-        .route("/api/sync/events", post(sync::events))
+        .route(
+            "/api/sync/events",
+            post(sync::events).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
         .route("/api/admin/devices", post(sync::create_device))
         .route("/api/operator/conflicts", get(sync::conflicts))
         .route("/api/{*rest}", axum::routing::any(route_not_found))
@@ -177,7 +191,7 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
     };
     // The JSON-errors layer sits outside the timeout so that a 408 gets the
     // JSON shape too (the last layer added is the outermost).
-    app.layer(DefaultBodyLimit::max(BODY_LIMIT))
+    app.layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(15),
