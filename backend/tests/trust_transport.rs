@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use chrono::Utc;
 use entrada::domain::{ActivationMode, NewTicket, Orq};
 use entrada::store::Store;
-use entrada::sync::client::{SyncEngine, MAX_RESPONSE_BYTES};
+use entrada::sync::client::{PairChange, SyncEngine, MAX_RESPONSE_BYTES};
 
 const BIN: &str = env!("CARGO_BIN_EXE_entrada");
 
@@ -161,13 +161,19 @@ fn engine(dir: &Path) -> SyncEngine {
     SyncEngine::new(Arc::new(Store::open(dir.join("gate.db")).unwrap()))
 }
 
+/// Pairs `engine` with `url` through the one pairing policy.
+async fn paired(engine: &SyncEngine, url: &str) {
+    let change = engine.repair(url, "dev_x").await.unwrap();
+    assert!(matches!(change, PairChange::Paired { .. }), "{change:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_announcing_more_pages_forever_cannot_keep_a_round_going() {
     // Gives up by itself after 300 pages, so that an unbounded client ends too.
     let (url, hits) = hostile_server(|n| page_json(n, n < 300)).await;
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path()).with_max_pages(25);
-    engine.pair(&url, "dev_x").await.unwrap();
+    paired(&engine, &url).await;
     let report = engine.round(|_, _| {}).await.unwrap();
     assert_eq!(report.pages, 25);
     assert!(report.page_limit_reached);
@@ -181,7 +187,7 @@ async fn a_server_whose_cursor_does_not_move_is_a_protocol_error() {
     let (url, hits) = hostile_server(|_| page_json(0, true)).await;
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());
-    engine.pair(&url, "dev_x").await.unwrap();
+    paired(&engine, &url).await;
     let err = tokio::time::timeout(std::time::Duration::from_secs(60), engine.round(|_, _| {}))
         .await
         .expect("the round must end")
@@ -216,7 +222,7 @@ async fn an_oversized_answer_is_refused_without_reading_it_all() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());
-    engine.pair(&url, "dev_x").await.unwrap();
+    paired(&engine, &url).await;
     let err = engine.round(|_, _| {}).await.unwrap_err();
     assert_eq!(err.code(), "RESPONSE_TOO_LARGE", "{err}");
     let status = engine.status().await.unwrap();
