@@ -651,7 +651,10 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, SyncError> {
     let status = response.status();
-    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+    // The server refuses an unknown or revoked device token with 401, and
+    // only that. A 403 is someone else's answer (a proxy, a WAF, a
+    // maintenance page): a `Server` error, retried (`plan::classify_status`).
+    if status == reqwest::StatusCode::UNAUTHORIZED {
         return Err(SyncError::Unauthorized);
     }
     let body = read_limited(response, MAX_RESPONSE_BYTES).await?;
