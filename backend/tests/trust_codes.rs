@@ -13,7 +13,7 @@ use entrada::domain::{
     ActivationMode, Contact, NewSlot, NewTicket, OperatorId, Orq, Role, TicketCode,
 };
 use entrada::store::{ReserveRequest, Store};
-use entrada::sync::client::SyncEngine;
+use entrada::sync::client::{PairChange, SyncEngine};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -309,7 +309,8 @@ async fn an_offline_gate_knows_reissues_and_signed_codes_only_from_sync() {
     let dir = tempfile::tempdir().unwrap();
     let gate = Arc::new(Store::open(dir.path().join("gate.db")).unwrap());
     let engine = SyncEngine::new(gate.clone());
-    engine.pair(&url, &device_token).await.unwrap();
+    let change = engine.repair(&url, &device_token).await.unwrap();
+    assert!(matches!(change, PairChange::Paired { .. }), "{change:?}");
     engine.round(|_, _| {}).await.unwrap();
     let scan = |code: &str| {
         gate.scan(

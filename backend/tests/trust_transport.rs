@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use chrono::Utc;
 use entrada::domain::{ActivationMode, NewTicket, Orq};
 use entrada::store::Store;
-use entrada::sync::client::{SyncEngine, MAX_RESPONSE_BYTES};
+use entrada::sync::client::{PairChange, SyncEngine, MAX_RESPONSE_BYTES};
 
 const BIN: &str = env!("CARGO_BIN_EXE_entrada");
 
@@ -161,13 +161,19 @@ fn engine(dir: &Path) -> SyncEngine {
     SyncEngine::new(Arc::new(Store::open(dir.join("gate.db")).unwrap()))
 }
 
+/// Pairs `engine` with `url` through the one pairing policy.
+async fn paired(engine: &SyncEngine, url: &str) {
+    let change = engine.repair(url, "dev_x").await.unwrap();
+    assert!(matches!(change, PairChange::Paired { .. }), "{change:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_announcing_more_pages_forever_cannot_keep_a_round_going() {
     // Gives up by itself after 300 pages, so that an unbounded client ends too.
     let (url, hits) = hostile_server(|n| page_json(n, n < 300)).await;
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path()).with_max_pages(25);
-    engine.pair(&url, "dev_x").await.unwrap();
+    paired(&engine, &url).await;
     let report = engine.round(|_, _| {}).await.unwrap();
     assert_eq!(report.pages, 25);
     assert!(report.page_limit_reached);
@@ -181,7 +187,7 @@ async fn a_server_whose_cursor_does_not_move_is_a_protocol_error() {
     let (url, hits) = hostile_server(|_| page_json(0, true)).await;
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());
-    engine.pair(&url, "dev_x").await.unwrap();
+    paired(&engine, &url).await;
     let err = tokio::time::timeout(std::time::Duration::from_secs(60), engine.round(|_, _| {}))
         .await
         .expect("the round must end")
@@ -216,7 +222,7 @@ async fn an_oversized_answer_is_refused_without_reading_it_all() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());
-    engine.pair(&url, "dev_x").await.unwrap();
+    paired(&engine, &url).await;
     let err = engine.round(|_, _| {}).await.unwrap_err();
     assert_eq!(err.code(), "RESPONSE_TOO_LARGE", "{err}");
     let status = engine.status().await.unwrap();
@@ -225,4 +231,119 @@ async fn an_oversized_answer_is_refused_without_reading_it_all() {
         .last_error
         .unwrap_or_default()
         .contains("larger than"));
+}
+
+/// An answer that is not the server's: a proxy's, a WAF's or a
+/// maintenance page's 403.
+fn forbidden_page() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::FORBIDDEN,
+        axum::response::Html("<html><body><h1>403 Forbidden</h1>Request blocked.</body></html>"),
+    )
+        .into_response()
+}
+
+fn token_refused() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        Json(serde_json::json!({ "code": "UNAUTHORIZED", "message": "unknown or revoked token" })),
+    )
+        .into_response()
+}
+
+/// Only the server's 401 (TOKEN_REFUSED) ends the sync loop: a 403 in
+/// front of the server is retried like an outage, and rounds go on once it
+/// is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_is_retried_and_only_a_refused_token_stops_the_loop() {
+    let (url, hits) = hostile_server(|n| match n {
+        1..=3 => forbidden_page(),
+        4 => page_json(4, false),
+        _ => token_refused(),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    paired(&engine, &url).await;
+    let mut rounds = Vec::new();
+    let end = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        engine.watch(std::time::Duration::from_millis(20), |r| {
+            rounds.push(r.as_ref().err().map(|e| e.code()));
+        }),
+    )
+    .await
+    .expect("the loop must stop on the refused token");
+    assert_eq!(end.code(), "TOKEN_REFUSED", "{end}");
+    assert_eq!(
+        rounds,
+        [
+            Some("SERVER_ERROR"),
+            Some("SERVER_ERROR"),
+            Some("SERVER_ERROR"),
+            None,
+            Some("TOKEN_REFUSED"),
+        ]
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 5);
+    let status = engine.loop_status();
+    assert!(status.stopped, "{status:?}");
+    assert_eq!(engine.status().await.unwrap().cursor, 4);
+}
+
+/// The pairing policy on a 403: not a refused token. A paired gate keeps
+/// its pairing (the server could not be asked); an unpaired one gets the
+/// error; the server's 401 is refused as before. Nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_pairing_through_a_403_keeps_the_pairing_and_a_401_is_refused() {
+    use std::sync::atomic::AtomicU16;
+    let answer = Arc::new(AtomicU16::new(403));
+    let status = answer.clone();
+    let app = Router::new().route(
+        "/api/sync/whoami",
+        get(move || {
+            let status = status.load(Ordering::SeqCst);
+            async move {
+                match status {
+                    403 => forbidden_page(),
+                    401 => token_refused(),
+                    _ => {
+                        use axum::response::IntoResponse;
+                        Json(serde_json::json!({ "device_id": 7, "orq": 1, "venue_id": 1, "name": "Gate" }))
+                            .into_response()
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path().join("gate.db")).unwrap());
+    let engine = SyncEngine::new(store.clone());
+
+    // Unpaired: nothing to keep, the error comes back (not TOKEN_REFUSED).
+    let e = engine.repair(&url, "dev_x").await.unwrap_err();
+    assert_eq!(e.code(), "SERVER_ERROR", "{e}");
+    assert!(store.pairing().unwrap().is_none());
+
+    answer.store(200, Ordering::SeqCst);
+    paired(&engine, &url).await;
+
+    // Paired: a 403 keeps the current pairing.
+    answer.store(403, Ordering::SeqCst);
+    match engine.repair(&url, "dev_y").await.unwrap() {
+        PairChange::Kept { reason } => assert_eq!(reason.code(), "SERVER_ERROR", "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.pairing().unwrap().unwrap().token, "dev_x");
+
+    // The server's 401: refused, the pairing untouched.
+    answer.store(401, Ordering::SeqCst);
+    let e = engine.repair(&url, "dev_z").await.unwrap_err();
+    assert_eq!(e.code(), "TOKEN_REFUSED", "{e}");
+    assert_eq!(store.pairing().unwrap().unwrap().token, "dev_x");
 }

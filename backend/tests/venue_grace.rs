@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 use chrono_tz::Tz;
 use entrada::domain::{ActivationMode, Contact, NewSlot, NewTicket, Orq, Role, TicketCode};
 use entrada::store::{ReserveRequest, Store};
-use entrada::sync::client::SyncEngine;
+use entrada::sync::client::{PairChange, SyncEngine};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_entrada");
@@ -153,7 +153,8 @@ async fn server_and_gate_verify_agree_on_a_venue_grace_and_a_patch_reaches_the_g
     let gate_db = dir.path().join("gate.db");
     let gate = Arc::new(Store::open(&gate_db).unwrap());
     let engine = SyncEngine::new(gate.clone());
-    engine.pair(&w.url, &w.device).await.unwrap();
+    let change = engine.repair(&w.url, &w.device).await.unwrap();
+    assert!(matches!(change, PairChange::Paired { .. }), "{change:?}");
     engine.round(|_, _| {}).await.unwrap();
     assert_eq!(
         gate.list_venues(ORQ).unwrap()[0].gate.early_grace_minutes(),

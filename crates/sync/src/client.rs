@@ -264,21 +264,6 @@ impl SyncEngine {
         read_json(response).await
     }
 
-    /// Pairs the database with a server using a device token (first run),
-    /// whatever it held before: asks the server first, writes only what it
-    /// confirmed.
-    pub async fn pair(&self, server_url: &str, token: &str) -> Result<DeviceInfo, SyncError> {
-        let info = self.whoami(server_url, token).await?;
-        let store = self.store.clone();
-        let (url, token, i) = (
-            self.http_for(server_url)?.0,
-            token.trim().to_string(),
-            info.clone(),
-        );
-        blocking(move || store.pair(&i, &url, &token)).await?;
-        Ok(info)
-    }
-
     /// The one (re-)pairing policy, for `entrada sync --server --token` and
     /// the app (start flags, settings screen): nothing to do when the
     /// database holds this server and token already; else the token is
@@ -666,7 +651,10 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, SyncError> {
     let status = response.status();
-    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+    // The server refuses an unknown or revoked device token with 401, and
+    // only that. A 403 is someone else's answer (a proxy, a WAF, a
+    // maintenance page): a `Server` error, retried (`plan::classify_status`).
+    if status == reqwest::StatusCode::UNAUTHORIZED {
         return Err(SyncError::Unauthorized);
     }
     let body = read_limited(response, MAX_RESPONSE_BYTES).await?;

@@ -55,8 +55,10 @@ pub fn clock_suspect(offset_ms: i64) -> bool {
 /// another process done with the database file) needs no one at the gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    /// No answer (network, TLS), a 5xx/408/429, or an answer that broke the
-    /// protocol.
+    /// No answer (network, TLS), a 5xx/408/429, a 403, or an answer that
+    /// broke the protocol. The server never answers 403 on the sync
+    /// endpoints (a refused token is a 401): a 403 comes from something in
+    /// between (a proxy, a WAF, a maintenance page), like a proxy's 502.
     Transient,
     /// The server refused the whole request (another 4xx): a version
     /// mismatch or a bug, fixed by an upgrade on either side.
@@ -66,15 +68,15 @@ pub enum Failure {
     Local,
     /// The device is not paired (any more): a pairing may land at any time.
     Unpaired,
-    /// 401/403: the server refused this device's token (revoked); only
-    /// pairing again helps.
+    /// 401 (`TOKEN_REFUSED`): the server refused this device's token
+    /// (unknown or revoked); only pairing again helps.
     Unauthorized,
 }
 
 pub fn classify_status(status: u16) -> Failure {
     match status {
-        401 | 403 => Failure::Unauthorized,
-        408 | 429 => Failure::Transient,
+        401 => Failure::Unauthorized,
+        403 | 408 | 429 => Failure::Transient,
         400..=499 => Failure::Refused,
         _ => Failure::Transient,
     }
@@ -131,11 +133,12 @@ pub enum UnconfirmedPairing {
 /// The one re-pairing policy (the CLI's `entrada sync --server --token`,
 /// the app's start flags and its settings screen): a token is written only
 /// after the server confirmed it. When it could not be asked (no answer:
-/// network, TLS, 5xx) a paired device keeps its pairing — a gate must not
-/// stop admitting and syncing because a start script's new token met an
-/// outage, and an unconfirmed token could be a typo that cuts the gate off;
-/// an unpaired one has nothing to keep. A refused token, a refused address
-/// or a local failure is an error in both cases.
+/// network, TLS, 5xx, a proxy's or a WAF's 403) a paired device keeps its
+/// pairing — a gate must not stop admitting and syncing because a start
+/// script's new token met an outage, and an unconfirmed token could be a
+/// typo that cuts the gate off; an unpaired one has nothing to keep. A
+/// refused token (the server's 401), a refused address or a local failure
+/// is an error in both cases.
 pub fn unconfirmed_pairing(paired: bool, failure: Failure) -> UnconfirmedPairing {
     match (paired, failure) {
         (true, Failure::Transient) => UnconfirmedPairing::KeepCurrent,
@@ -226,7 +229,7 @@ mod tests {
             (429, Failure::Transient),
             (408, Failure::Transient),
             (401, Failure::Unauthorized),
-            (403, Failure::Unauthorized),
+            (403, Failure::Transient),
             (422, Failure::Refused),
             (400, Failure::Refused),
             (404, Failure::Refused),
@@ -248,6 +251,11 @@ mod tests {
             (None, 0, s(5), 0.0, after(s(5))),
             (Some(Unauthorized), 1, s(1), 0.5, NextRound::Stop),
             (Some(Unauthorized), 40, s(1), 0.5, NextRound::Stop),
+            // Only the server's 401 is a refused token: a 403 (a proxy's, a
+            // WAF's, a maintenance page) is retried like any outage.
+            (Some(classify_status(401)), 1, s(1), 0.5, NextRound::Stop),
+            (Some(classify_status(403)), 1, s(1), 0.0, after(s(1))),
+            (Some(classify_status(403)), 3, s(1), 1.0, after(s(4))),
             // The first failure waits one interval, whatever the jitter.
             (Some(Transient), 1, s(1), 0.0, after(s(1))),
             (Some(Transient), 1, s(1), 0.999, after(s(1))),
@@ -286,6 +294,12 @@ mod tests {
             (false, Transient, Refuse),
             (true, Unauthorized, Refuse),
             (false, Unauthorized, Refuse),
+            (true, classify_status(401), Refuse),
+            (false, classify_status(401), Refuse),
+            // A 403 is not the server's answer: no more than an outage, it
+            // does not undo a pairing the server could not be asked about.
+            (true, classify_status(403), KeepCurrent),
+            (false, classify_status(403), Refuse),
             (true, Refused, Refuse),
             (true, Local, Refuse),
             (false, Local, Refuse),
