@@ -23,8 +23,8 @@ use crate::domain::{
         event_time, judge_admission, judge_slot_change, Actor, AdmissionOutcome, Rejection,
         UploadedAdmission,
     },
-    DomainError, DoubleEntry, Entry, Operator, OperatorId, Orq, SlotId, SlotStatus,
-    TicketCode, VenueId, VerdictCode, VerdictInput,
+    DomainError, DoubleEntry, Entry, Operator, OperatorId, Orq, SlotId, SlotStatus, TicketCode,
+    VenueId, VerdictCode, VerdictInput,
 };
 
 /// A synced table: its key and the columns that travel (never private keys).

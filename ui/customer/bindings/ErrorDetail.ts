@@ -8,4 +8,8 @@ code: string,
 /**
  * For people; may change.
  */
-message: string, details: Record<string, unknown> | null, };
+message: string, 
+/**
+ * Facts about this error (e.g. `{"field": "date"}`); null when there are none.
+ */
+details: Record<string, unknown> | null, };
