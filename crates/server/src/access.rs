@@ -5,7 +5,7 @@
 use super::error::ApiError;
 use super::extract::Caller;
 use crate::domain::{DomainError, Role, Ticket, VenueId};
-use crate::store::{CustomerScope, Principal};
+use crate::store::{CustomerScope, Principal, TicketReader};
 
 pub fn signed_in(caller: &Caller) -> Result<&Principal, ApiError> {
     caller.0.as_ref().ok_or(ApiError::Unauthorized)
@@ -59,9 +59,14 @@ pub fn own_tickets(caller: &Caller) -> Result<(&Principal, Option<CustomerScope>
 /// Whether `p` may see this ticket at all: staff see their org's tickets,
 /// a customer only those of their scope (one ticket for a session).
 pub fn may_see(p: &Principal, ticket: &Ticket) -> bool {
+    ticket_reader(p).sees(ticket)
+}
+
+/// The same rule for a store service that reads the ticket itself.
+pub fn ticket_reader(p: &Principal) -> TicketReader {
     match p.role {
-        Role::Customer => p.customer_scope().is_some_and(|s| s.covers(ticket)),
-        _ => true,
+        Role::Customer => TicketReader::Customer(p.customer_scope()),
+        _ => TicketReader::Staff,
     }
 }
 

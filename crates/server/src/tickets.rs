@@ -10,7 +10,7 @@ use super::access::{self, check_sees, customer_or_admin, signed_in};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, Caller, ClientIp};
 use super::{parse_code, AppState};
-use crate::domain::{customer_actions, Booked, CustomerActions, Reservation, Ticket, Verdict};
+use crate::domain::{CustomerActions, Reservation, Ticket, Verdict};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -104,50 +104,31 @@ pub async fn status(
     ip: ClientIp,
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<TicketState>, ApiError> {
-    let p = signed_in(&caller)?.clone();
-    state.limiter.check("lookup", Some(&p), ip.0)?;
+    let p = signed_in(&caller)?;
+    state.limiter.check("lookup", Some(p), ip.0)?;
+    let (orq, reader) = (p.orq, access::ticket_reader(p));
     let code = parse_code(&code)?;
-    Ok(Json(
-        state
-            .run(move |s| {
-                let ticket = s.get_ticket(p.orq, &code)?;
-                check_sees(&p, &ticket)?;
-                let reservation = s.reservation_for_ticket(p.orq, &code)?;
-                let slot = match &reservation {
-                    Some(r) => Some(s.get_slot(p.orq, r.slot_id)?),
-                    None => None,
-                };
-                let venue = match &slot {
-                    Some(slot) => Some(s.get_venue(p.orq, slot.venue_id)?),
-                    None => None,
-                };
-                let booked = match (&reservation, &slot, &venue) {
-                    (Some(reservation), Some(slot), Some(venue)) => Some(Booked {
-                        reservation,
-                        slot,
-                        venue,
-                    }),
-                    _ => None,
-                };
-                let now = Utc::now();
-                let actions = customer_actions(&ticket, booked, now);
-                let venue = venue.map(|v| VenueSummary {
-                    id: v.id.0,
-                    name: v.name,
-                    timezone: v.timezone.name().to_string(),
-                });
-                let signed_code = s.signed_code(p.orq, &code, now)?;
-                Ok(TicketState {
-                    ticket,
-                    reservation,
-                    slot,
-                    venue,
-                    signed_code,
-                    actions,
-                })
-            })
-            .await?,
-    ))
+    let ticket = state
+        .run(move |s| s.ticket_state(orq, &code, &reader, Utc::now()))
+        .await?;
+    Ok(Json(ticket.into()))
+}
+
+impl From<crate::store::TicketState> for TicketState {
+    fn from(s: crate::store::TicketState) -> Self {
+        Self {
+            ticket: s.ticket,
+            reservation: s.reservation,
+            slot: s.slot,
+            venue: s.venue.map(|v| VenueSummary {
+                id: v.id.0,
+                name: v.name,
+                timezone: v.timezone.name().to_string(),
+            }),
+            signed_code: s.signed_code,
+            actions: s.actions,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/tickets", tag = "tickets",

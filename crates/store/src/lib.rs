@@ -33,7 +33,7 @@ pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};
 pub use slots::{SeedPlan, SeedReport};
 pub use sync::{LocalData, OutboxEntry, Pairing, SyncStatus, DEMO_MARKER_TICKET};
-pub use tickets::{CustomerScope, TicketFilter, TicketView};
+pub use tickets::{CustomerScope, TicketFilter, TicketReader, TicketState, TicketView};
 pub use tokens::{Principal, TOKEN_PREFIX};
 
 /// The schema, oldest first. Append only: a released migration never changes.

@@ -14,7 +14,7 @@ use crate::domain::signed::{
     self, AdmittedHere, CodePolicy, CodeRefusal, KnownKey, Presented, Scanned, Screening,
     TicketClaims,
 };
-use crate::domain::{DomainError, Gate, OperatorId, Orq, TicketCode, Verdict, VerdictCode};
+use crate::domain::{DomainError, Gate, OperatorId, Orq, Ticket, TicketCode, Verdict, VerdictCode};
 
 /// A public key as devices receive it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -199,9 +199,34 @@ impl Store {
     }
 }
 
+/// `ticket`'s signed code with the org's key `(kid, key)`; its serial is read
+/// in `tx`, the transaction `ticket` was read in.
+pub(crate) fn sign_ticket(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    ticket: &Ticket,
+    (kid, key): &(u32, SigningKey),
+) -> Result<String> {
+    let serial: u32 = tx
+        .prepare_cached("SELECT code_serial FROM tickets WHERE ticket_code = ?1 AND orq = ?2")?
+        .query_row(params![Sql(&ticket.ticket_code), Sql(orq)], |r| r.get(0))?;
+    let claims = TicketClaims {
+        kid: *kid,
+        orq,
+        ticket_code: ticket.ticket_code.clone(),
+        serial,
+        product_id: ticket.product_id,
+        valid_from: None,
+        valid_until: ticket.expires_at,
+        venue_id: None,
+        slot_id: None,
+    };
+    Ok(signed::sign(&claims, key))
+}
+
 impl Store {
     /// The org's current signing key, created on first use.
-    fn signing_key(&self, orq: Orq, now: DateTime<Utc>) -> Result<(u32, SigningKey)> {
+    pub(crate) fn signing_key(&self, orq: Orq, now: DateTime<Utc>) -> Result<(u32, SigningKey)> {
         self.write(|tx| match active_private_key(tx, orq)? {
             Some(k) => Ok(k),
             None => new_key(tx, orq, now),
@@ -249,27 +274,8 @@ impl Store {
 
     /// The signed code to print on (or show for) a ticket.
     pub fn signed_code(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<String> {
-        let (kid, key) = self.signing_key(orq, now)?;
-        self.read(|tx| {
-            let ticket = require_ticket(tx, orq, code)?;
-            let serial: u32 = tx.query_row(
-                "SELECT code_serial FROM tickets WHERE ticket_code = ?1",
-                [Sql(&code)],
-                |r| r.get(0),
-            )?;
-            let claims = TicketClaims {
-                kid,
-                orq,
-                ticket_code: ticket.ticket_code,
-                serial,
-                product_id: ticket.product_id,
-                valid_from: None,
-                valid_until: ticket.expires_at,
-                venue_id: None,
-                slot_id: None,
-            };
-            Ok(signed::sign(&claims, &key))
-        })
+        let key = self.signing_key(orq, now)?;
+        self.read(|tx| sign_ticket(tx, orq, &require_ticket(tx, orq, code)?, &key))
     }
 
     /// Re-issues a ticket's code: every code printed before is revoked.

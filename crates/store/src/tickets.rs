@@ -6,7 +6,10 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::codec::{self, ts, TICKET_COLUMNS};
 use super::column::Sql;
 use super::{on_constraint, Result, Store};
-use crate::domain::{DomainError, NewTicket, Orq, Ticket, TicketCode, TicketUse};
+use crate::domain::{
+    customer_actions, Booked, CustomerActions, DomainError, NewTicket, Orq, Reservation, Slot,
+    Ticket, TicketCode, TicketUse, Venue,
+};
 
 pub(crate) fn load_ticket(
     tx: &Transaction<'_>,
@@ -236,6 +239,92 @@ impl CustomerScope {
     }
 }
 
+/// Whose tickets a reader sees: staff every ticket of their org, a customer
+/// only those of their scope (none, for a customer token that names no
+/// ticket). A ticket the reader may not see is as unknown as a made-up code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketReader {
+    Staff,
+    Customer(Option<CustomerScope>),
+}
+
+impl TicketReader {
+    pub fn sees(&self, ticket: &Ticket) -> bool {
+        match self {
+            Self::Staff => true,
+            Self::Customer(scope) => scope.as_ref().is_some_and(|s| s.covers(ticket)),
+        }
+    }
+}
+
+/// A ticket's state as its holder or the desk sees it, all read in one
+/// snapshot: the reservation, its slot (even if closed since) and the slot's
+/// venue belong together, and `actions` is decided on them.
+#[derive(Debug, Clone)]
+pub struct TicketState {
+    pub ticket: Ticket,
+    pub reservation: Option<Reservation>,
+    pub slot: Option<Slot>,
+    pub venue: Option<Venue>,
+    /// The signed code to show at the gate.
+    pub signed_code: String,
+    /// What the customer may do now, decided by `domain::customer_actions`
+    /// on the venue's clock.
+    pub actions: CustomerActions,
+}
+
+impl Store {
+    /// `code`'s state for `reader`: ticket, reservation, slot, venue, signed
+    /// code and the customer's actions, from one read transaction, so a
+    /// reschedule or a slot change never lands between two of them.
+    pub fn ticket_state(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        reader: &TicketReader,
+        now: DateTime<Utc>,
+    ) -> Result<TicketState> {
+        // The org's first signed code creates its key: a write of its own,
+        // before the snapshot (the key is no part of the ticket's state).
+        let key = self.signing_key(orq, now)?;
+        self.read(|tx| {
+            let ticket = require_ticket(tx, orq, code)?;
+            if !reader.sees(&ticket) {
+                return Err(DomainError::NotFound { entity: "ticket" }.into());
+            }
+            let reservation = super::reservations::reservation_of_ticket(tx, orq, code)?;
+            let place = match &reservation {
+                Some(r) => {
+                    let slot = super::slots::require_slot(tx, orq, r.slot_id)?;
+                    let venue = super::venues::require_venue(tx, orq, slot.venue_id)?;
+                    Some((slot, venue))
+                }
+                None => None,
+            };
+            let booked =
+                reservation
+                    .as_ref()
+                    .zip(place.as_ref())
+                    .map(|(reservation, (slot, venue))| Booked {
+                        reservation,
+                        slot,
+                        venue,
+                    });
+            let actions = customer_actions(&ticket, booked, now);
+            let signed_code = super::signing::sign_ticket(tx, orq, &ticket, &key)?;
+            let (slot, venue) = place.unzip();
+            Ok(TicketState {
+                ticket,
+                reservation,
+                slot,
+                venue,
+                signed_code,
+                actions,
+            })
+        })
+    }
+}
+
 impl Store {
     /// The tickets of `scope` in `orq`, in code order (at most `limit`).
     pub fn customer_tickets(
@@ -314,5 +403,146 @@ impl Store {
                 .prepare_cached("SELECT count(*) FROM ticket_reservations WHERE orq = ?1 AND slot_id = ?2 AND status = 'VERIFIED'")?
                 .query_row(params![Sql(orq), Sql(slot)], |r| r.get(0))?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ActivationMode, ChangedBy, Contact, NewSlot, SlotId, VenueId};
+    use crate::ReserveRequest;
+    use chrono::{Duration, NaiveTime};
+
+    const ORQ: Orq = Orq(1);
+
+    fn slot(store: &Store, venue: VenueId, days: i64, now: DateTime<Utc>) -> SlotId {
+        let hm = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap();
+        store
+            .create_slot(
+                ORQ,
+                &NewSlot {
+                    venue_id: venue,
+                    date: (now + Duration::days(days)).date_naive(),
+                    start_time: hm(9),
+                    end_time: hm(12),
+                    total_capacity: 10,
+                },
+                now,
+            )
+            .unwrap()
+            .id
+    }
+
+    /// The reservation, its slot and the slot's venue in a state belong together.
+    fn assert_consistent(state: &TicketState, slot_id: Option<SlotId>) {
+        let reservation = state.reservation.as_ref().map(|r| r.slot_id);
+        assert_eq!(reservation, slot_id, "{state:?}");
+        assert_eq!(state.slot.as_ref().map(|s| s.id), slot_id, "{state:?}");
+        assert_eq!(
+            state.venue.as_ref().map(|v| v.id),
+            state.slot.as_ref().map(|s| s.venue_id),
+            "{state:?}"
+        );
+    }
+
+    #[test]
+    fn ticket_state_reads_reservation_slot_venue_and_actions_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("t.db")).unwrap();
+        let now = Utc::now();
+        let madrid = store.add_venue(ORQ, "Prado", "Europe/Madrid", now).unwrap();
+        let tokyo = store.add_venue(ORQ, "Mori", "Asia/Tokyo", now).unwrap();
+        let a = slot(&store, madrid.id, 20, now);
+        let b = slot(&store, tokyo.id, 21, now);
+        let code = TicketCode::parse("TKT-STATE-1").unwrap();
+        store
+            .insert_tickets(
+                ORQ,
+                &[NewTicket {
+                    ticket_code: code.clone(),
+                    order_id: None,
+                    product_id: None,
+                    user_id: Some(7),
+                    activation_mode: ActivationMode::Immediate,
+                    expires_at: None,
+                    entitlements: None,
+                    purchase_email: None,
+                }],
+                now,
+            )
+            .unwrap();
+        let staff = TicketReader::Staff;
+
+        // Not reserved yet: nothing to change or cancel, a place to take.
+        let state = store.ticket_state(ORQ, &code, &staff, now).unwrap();
+        assert_consistent(&state, None);
+        assert!(state.actions.reserve.allowed, "{state:?}");
+        assert!(!state.actions.change.allowed && !state.actions.cancel.allowed);
+        assert_eq!(
+            state.signed_code,
+            store.signed_code(ORQ, &code, now).unwrap()
+        );
+
+        let reservation = store
+            .reserve_slot(
+                ORQ,
+                &ReserveRequest {
+                    ticket: code.clone(),
+                    slot_id: a,
+                    contact: Contact::validate("ana@example.com", "+34600000000").unwrap(),
+                },
+                now,
+            )
+            .unwrap();
+        let state = store.ticket_state(ORQ, &code, &staff, now).unwrap();
+        assert_consistent(&state, Some(a));
+        assert_eq!(
+            state.venue.as_ref().unwrap().timezone.name(),
+            "Europe/Madrid"
+        );
+        assert_eq!(
+            state.actions.reserve.reason.as_deref(),
+            Some("ALREADY_RESERVED")
+        );
+        assert!(state.actions.change.allowed && state.actions.cancel.allowed);
+
+        // The customer sees their own ticket, and no one else's.
+        let mine = TicketReader::Customer(Some(CustomerScope::User(7)));
+        assert_consistent(
+            &store.ticket_state(ORQ, &code, &mine, now).unwrap(),
+            Some(a),
+        );
+        for other in [
+            TicketReader::Customer(Some(CustomerScope::User(8))),
+            TicketReader::Customer(Some(CustomerScope::Ticket(
+                TicketCode::parse("TKT-OTHER").unwrap(),
+            ))),
+            TicketReader::Customer(None),
+        ] {
+            let err = store.ticket_state(ORQ, &code, &other, now).unwrap_err();
+            assert_eq!(err.code(), "NOT_FOUND", "{other:?}");
+        }
+
+        // Reschedules between two venues while the state is read: every
+        // state shows one slot with its own venue, never a mix.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..100 {
+                    let to = if i % 2 == 0 { b } else { a };
+                    store
+                        .reschedule_reservation(ORQ, reservation.id, to, ChangedBy::Customer, now)
+                        .unwrap();
+                }
+            });
+            for _ in 0..100 {
+                let state = store.ticket_state(ORQ, &code, &staff, now).unwrap();
+                let at = state.reservation.as_ref().map(|r| r.slot_id);
+                assert!(at == Some(a) || at == Some(b), "{state:?}");
+                assert_consistent(&state, at);
+            }
+        });
+        let state = store.ticket_state(ORQ, &code, &staff, now).unwrap();
+        assert_consistent(&state, Some(a));
+        assert_eq!(state.venue.unwrap().id, madrid.id);
     }
 }
