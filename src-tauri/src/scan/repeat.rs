@@ -5,7 +5,8 @@
 //! been *absent* (not decoded) for `rearm_after_ms`, so a holder who keeps the
 //! phone up does not re-trigger, but one who walks away and comes back does.
 //! Single missed frames (motion blur) do not count as absence as long as the
-//! gap is shorter than the window.
+//! gap is shorter than the window, and time alone is not absence: a frame must
+//! have been read without the code (a slow frame is not a walk-away).
 //!
 //! Pure: time is passed in, nothing reads a clock.
 
@@ -14,8 +15,18 @@ use std::collections::HashMap;
 #[derive(Debug, Clone)]
 pub struct RepeatSuppressor {
     rearm_after_ms: u64,
-    /// payload → last time it was seen.
-    last_seen: HashMap<String, u64>,
+    /// payload → when it was last seen, and whether a frame has been read
+    /// without it since.
+    last_seen: HashMap<String, Seen>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    at: u64,
+    /// A frame was decoded without this code after `at`. Time alone is not
+    /// absence: on a loaded machine one frame can take longer than the
+    /// window, and a holder who kept the phone up must not be checked twice.
+    missed: bool,
 }
 
 impl RepeatSuppressor {
@@ -39,22 +50,34 @@ impl RepeatSuppressor {
         I: IntoIterator<Item = &'a str>,
     {
         let mut emit = Vec::new();
+        let mut in_frame: Vec<&str> = Vec::new();
         for p in payloads {
             let fresh = match self.last_seen.get(p) {
                 None => true,
-                Some(&seen) => now_ms.saturating_sub(seen) > self.rearm_after_ms,
+                Some(seen) => seen.missed && now_ms.saturating_sub(seen.at) > self.rearm_after_ms,
             };
             if fresh && !emit.iter().any(|e: &String| e == p) {
                 emit.push(p.to_string());
             }
-            let entry = self.last_seen.entry(p.to_string()).or_insert(now_ms);
-            *entry = (*entry).max(now_ms);
+            let entry = self.last_seen.entry(p.to_string()).or_insert(Seen {
+                at: now_ms,
+                missed: false,
+            });
+            entry.missed = false;
+            entry.at = entry.at.max(now_ms);
+            in_frame.push(p);
+        }
+        for (code, seen) in self.last_seen.iter_mut() {
+            if !in_frame.contains(&code.as_str()) {
+                seen.missed = true;
+            }
         }
         // Forget codes absent for longer than the window: they are emittable
         // again anyway, and the map must not grow with every ticket of the day.
+        // (A code in this frame has `at == now_ms` and stays.)
         let window = self.rearm_after_ms;
         self.last_seen
-            .retain(|_, seen| now_ms.saturating_sub(*seen) <= window);
+            .retain(|_, seen| now_ms.saturating_sub(seen.at) <= window);
         emit
     }
 
@@ -132,9 +155,21 @@ mod tests {
             &[&["A"], &[], &[]],
         ),
         (
-            "zero window: only consecutive same-timestamp frames suppress",
+            "zero window: one frame without the code re-arms it",
             0,
-            &[(0, &["A"]), (0, &["A"]), (1, &["A"])],
+            &[(0, &["A"]), (0, &["A"]), (1, &[]), (2, &["A"])],
+            &[&["A"], &[], &[], &["A"]],
+        ),
+        (
+            "frames slower than the window, the code in each: one verdict",
+            2000,
+            &[(0, &["A"]), (3000, &["A"]), (6500, &["A"])],
+            &[&["A"], &[], &[]],
+        ),
+        (
+            "a slow frame without the code re-arms it",
+            2000,
+            &[(0, &["A"]), (3000, &[]), (3100, &["A"])],
             &[&["A"], &[], &["A"]],
         ),
     ];
