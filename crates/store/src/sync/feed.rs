@@ -1,0 +1,397 @@
+//! The change feed: the synced entities, change pages served (server) and applied (device), conflicts as feed rows.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use crate::codec::ts;
+use crate::column::Sql;
+use crate::domain::sync::protocol::{Change, ChangePage};
+use crate::domain::{Orq, VenueId};
+use crate::{Result, Store, StoreError};
+
+/// A synced table: its key and the columns that travel (never private keys).
+struct Entity {
+    table: &'static str,
+    key: &'static str,
+    columns: &'static [&'static str],
+    /// BLOB columns travel as hex.
+    blobs: &'static [&'static str],
+}
+
+const ENTITIES: &[Entity] = &[
+    Entity {
+        table: "venues",
+        key: "id",
+        columns: &[
+            "id",
+            "orq",
+            "name",
+            "timezone",
+            "early_grace_minutes",
+            "late_grace_minutes",
+            "created_at",
+            "updated_at",
+        ],
+        blobs: &[],
+    },
+    Entity {
+        table: "operators",
+        key: "id",
+        columns: &[
+            "id",
+            "orq",
+            "role",
+            "display_name",
+            "pin_hash",
+            "created_at",
+            "updated_at",
+        ],
+        blobs: &[],
+    },
+    Entity {
+        table: "org_settings",
+        key: "orq",
+        columns: &["orq", "signed_codes_only", "updated_at"],
+        blobs: &[],
+    },
+    Entity {
+        table: "signing_keys",
+        key: "kid",
+        columns: &["kid", "orq", "public_key", "created_at", "retired_at"],
+        blobs: &["public_key"],
+    },
+    Entity {
+        table: "reservation_slots",
+        key: "id",
+        columns: &[
+            "id",
+            "date",
+            "start_time",
+            "end_time",
+            "venue_id",
+            "total_capacity",
+            "booked_count",
+            "status",
+            "orq",
+            "created_at",
+            "updated_at",
+        ],
+        blobs: &[],
+    },
+    Entity {
+        table: "tickets",
+        key: "ticket_code",
+        columns: &[
+            "ticket_code",
+            "orq",
+            "order_id",
+            "product_id",
+            "user_id",
+            "status",
+            "entitlements",
+            "expires_at",
+            "created_at",
+            "updated_at",
+            "customer_email",
+            "customer_phone",
+            "reserved_at",
+            "verified_at",
+            "verified_by",
+            "activation_status",
+            "activated_at",
+            "activation_mode",
+            "code_serial",
+        ],
+        blobs: &[],
+    },
+    Entity {
+        table: "ticket_reservations",
+        key: "id",
+        columns: &[
+            "id",
+            "ticket_id",
+            "slot_id",
+            "customer_email",
+            "customer_phone",
+            "reserved_at",
+            "status",
+            "orq",
+            "created_at",
+            "updated_at",
+        ],
+        blobs: &[],
+    },
+    Entity {
+        table: "sync_conflicts",
+        key: "id",
+        columns: &[
+            "id",
+            "orq",
+            "kind",
+            "ticket_code",
+            "first_device_id",
+            "first_operator_id",
+            "first_at",
+            "second_device_id",
+            "second_operator_id",
+            "second_at",
+            "second_event_id",
+            "detected_at",
+            "venue_id",
+            "facts",
+        ],
+        blobs: &[],
+    },
+];
+
+fn entity(name: &str) -> Option<&'static Entity> {
+    ENTITIES.iter().find(|e| e.table == name)
+}
+
+fn select_json_sql(e: &Entity) -> String {
+    let fields: Vec<String> = e
+        .columns
+        .iter()
+        .map(|c| {
+            if e.blobs.contains(c) {
+                format!("'{c}', hex({c})")
+            } else {
+                format!("'{c}', {c}")
+            }
+        })
+        .collect();
+    format!(
+        "SELECT json_object({}) FROM {} WHERE {} = ?1",
+        fields.join(", "),
+        e.table,
+        e.key
+    )
+}
+
+fn upsert_sql(e: &Entity) -> String {
+    let params: Vec<String> = (1..=e.columns.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
+        e.table,
+        e.columns.join(", "),
+        params.join(", ")
+    )
+}
+
+/// A pulled row's values in `e.columns` order, bound directly (parsing the
+/// JSON once in Rust rather than once per column in SQL).
+fn row_values(e: &Entity, row: &serde_json::Value) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    e.columns
+        .iter()
+        .map(|c| match row.get(*c) {
+            Some(serde_json::Value::String(text)) if e.blobs.contains(c) => {
+                unhex(text).map_or(Value::Null, Value::Blob)
+            }
+            Some(serde_json::Value::String(text)) => Value::Text(text.clone()),
+            Some(serde_json::Value::Number(n)) => match n.as_i64() {
+                Some(i) => Value::Integer(i),
+                None => n.as_f64().map_or(Value::Null, Value::Real),
+            },
+            Some(serde_json::Value::Bool(b)) => Value::Integer(i64::from(*b)),
+            Some(other @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => {
+                Value::Text(other.to_string())
+            }
+            Some(serde_json::Value::Null) | None => Value::Null,
+        })
+        .collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// On a device: deletes every row the change feed brought, except the ones
+/// with a local change the server has not answered yet (it will).
+pub(super) fn drop_synced_rows(tx: &Transaction<'_>) -> Result<()> {
+    for e in ENTITIES {
+        tx.execute(
+            &format!(
+                "DELETE FROM {} WHERE CAST({} AS TEXT) NOT IN \
+                 (SELECT entity_id FROM outbox WHERE state = 'pending' AND entity = ?1)",
+                e.table, e.key
+            ),
+            [e.table],
+        )?;
+    }
+    Ok(())
+}
+
+impl Store {
+    // ---- server side ----
+
+    /// One page of the changes after `cursor` that a device of `venue`
+    /// receives: the org-wide rows (operators, signing keys) and its venue's
+    /// (the venue row, its slots, the reservations on them and their tickets,
+    /// its gates' conflicts), read in the same snapshot as the log. A row that
+    /// left the venue's scope (a reservation moved elsewhere, its ticket)
+    /// comes as a delete. A cursor from before the feed was scoped answers a
+    /// `reset` page from the start: the device drops what it holds first.
+    pub fn changes_since(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        cursor: i64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ChangePage> {
+        let limit = limit.clamp(1, 5000);
+        self.read(|tx| {
+            let scoped_from: i64 = tx
+                .prepare_cached("SELECT scoped_from FROM change_feed")?
+                .query_row([], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let reset = cursor > 0 && cursor < scoped_from;
+            let cursor = if reset { 0 } else { cursor };
+            // Two index ranges (org-wide, this venue), merged in seq order.
+            let mut log = tx.prepare_cached(
+                "SELECT seq, entity, entity_id, op FROM ( \
+                   SELECT * FROM (SELECT seq, entity, entity_id, op FROM change_log WHERE orq = ?1 AND scope = 0 AND seq > ?2 ORDER BY seq LIMIT ?3) \
+                   UNION ALL \
+                   SELECT * FROM (SELECT seq, entity, entity_id, op FROM change_log WHERE orq = ?1 AND scope = ?4 AND seq > ?2 ORDER BY seq LIMIT ?3) \
+                 ) ORDER BY seq LIMIT ?3",
+            )?;
+            let entries: Vec<(i64, String, String, String)> = log
+                .query_map(params![Sql(orq), cursor, limit, Sql(venue)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut changes = Vec::with_capacity(entries.len());
+            let mut last_seq = None;
+            for (seq, name, entity_id, op) in entries {
+                last_seq = Some(seq);
+                let (name, entity_id, op) = match name.as_str() {
+                    // `venue/entity/id`: the row left this venue.
+                    "scope_exit" => match entity_id.splitn(3, '/').collect::<Vec<_>>()[..] {
+                        [_, entity, id] => (entity.to_string(), id.to_string(), "delete".to_string()),
+                        _ => continue,
+                    },
+                    _ => (name, entity_id, op),
+                };
+                let Some(e) = entity(&name) else { continue };
+                let row = if op == "upsert" {
+                    let json: Option<String> = tx.prepare_cached(&select_json_sql(e))?.query_row([&entity_id], |r| r.get(0)).optional()?;
+                    json.map(|j| serde_json::from_str(&j)).transpose().map_err(|_| StoreError::Db(rusqlite::Error::InvalidQuery))?
+                } else {
+                    None
+                };
+                changes.push(Change { seq, entity: name, entity_id, op, row });
+            }
+            let next_cursor = match last_seq {
+                Some(seq) => seq,
+                // A reset with nothing to send still leaves the old cursor behind.
+                None if reset => scoped_from,
+                None => cursor,
+            };
+            let remaining: i64 = tx
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM change_log WHERE orq = ?1 AND scope = 0 AND seq > ?2) \
+                          + (SELECT count(*) FROM change_log WHERE orq = ?1 AND scope = ?3 AND seq > ?2)",
+                )?
+                .query_row(params![Sql(orq), next_cursor, Sql(venue)], |r| r.get(0))?;
+            Ok(ChangePage { changes, next_cursor, has_more: remaining > 0, remaining, server_time: now, reset })
+        })
+    }
+
+    /// Conflicts of the org (double entries, admissions the server would have
+    /// refused), newest first (for supervisors).
+    pub fn list_conflicts(&self, orq: Orq) -> Result<Vec<serde_json::Value>> {
+        let e = entity("sync_conflicts").ok_or(StoreError::Db(rusqlite::Error::InvalidQuery))?;
+        self.read(|tx| {
+            let sql =
+                select_json_sql(e).replace(" WHERE id = ?1", " WHERE orq = ?1 ORDER BY id DESC");
+            let mut stmt = tx.prepare(&sql)?;
+            let rows = stmt.query_map([Sql(orq)], |r| r.get::<_, String>(0))?;
+            rows.map(|j| Ok(serde_json::from_str(&j?).unwrap_or_default()))
+                .collect()
+        })
+    }
+
+    // ---- device side ----
+
+    /// Applies one pulled page and stores its cursor in the same transaction,
+    /// so an interrupted pull resumes exactly where it stopped. Rows with a
+    /// local change the server has not acknowledged yet are left alone.
+    pub fn apply_change_page(
+        &self,
+        page: &ChangePage,
+        clock_offset_ms: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        // Rows arrive in change order, not dependency order (a slot updated
+        // after its reservations comes after them): foreign keys are checked
+        // by the server, not by the replica.
+        self.write_without_foreign_keys(|tx| {
+            let mut applied = 0;
+            if page.reset {
+                drop_synced_rows(tx)?;
+            }
+            // Most pages meet an empty outbox: then no row needs the check.
+            let any_pending: bool =
+                tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending')")?.query_row([], |r| r.get(0))?;
+            for change in &page.changes {
+                let Some(e) = entity(&change.entity) else { continue };
+                if any_pending {
+                    let pending: bool = tx
+                        .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND entity = ?1 AND entity_id = ?2)")?
+                        .query_row(params![change.entity, change.entity_id], |r| r.get(0))?;
+                    if pending {
+                        continue;
+                    }
+                }
+                match (&*change.op, &change.row) {
+                    ("upsert", Some(row)) => {
+                        tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(row_values(e, row)))?;
+                    }
+                    _ => {
+                        tx.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?1", e.table, e.key))?.execute([&change.entity_id])?;
+                    }
+                }
+                applied += 1;
+            }
+            tx.execute(
+                "UPDATE device_identity SET cursor = ?1, last_sync_at = ?2, server_reachable = 1, last_error = NULL, \
+                 clock_offset_ms = coalesce(?3, clock_offset_ms)",
+                params![page.next_cursor, ts(now), clock_offset_ms],
+            )?;
+            Ok(applied)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::types::Value;
+
+    #[test]
+    fn pulled_rows_bind_in_column_order_with_blobs_unhexed() {
+        let keys = entity("signing_keys").unwrap();
+        let row = serde_json::json!({
+            "kid": 3, "orq": 1, "public_key": "00ff10", "created_at": "2025-12-01T00:00:00.000Z", "retired_at": null
+        });
+        assert_eq!(
+            row_values(keys, &row),
+            vec![
+                Value::Integer(3),
+                Value::Integer(1),
+                Value::Blob(vec![0x00, 0xff, 0x10]),
+                Value::Text("2025-12-01T00:00:00.000Z".into()),
+                Value::Null
+            ]
+        );
+        assert_eq!(unhex("0g"), None);
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(upsert_sql(keys), "INSERT OR REPLACE INTO signing_keys (kid, orq, public_key, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, ?5)");
+    }
+}

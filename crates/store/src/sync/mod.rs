@@ -1,0 +1,12 @@
+//! Sync, in SQL. Server side: device registration, the change feed, applying
+//! pushed events exactly once, double-entry conflicts. Device side: pairing,
+//! the outbox, applying pulled pages with their cursor in one transaction.
+
+mod devices;
+mod feed;
+mod ingest;
+mod outbox;
+
+pub use devices::{LocalData, Pairing, DEMO_MARKER_TICKET};
+pub(crate) use outbox::record_local_event;
+pub use outbox::{OutboxEntry, SyncStatus};
