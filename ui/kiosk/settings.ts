@@ -1,0 +1,183 @@
+// The settings screen (supervisor): pairing with a server, camera, kiosk mode, auto-lock, about.
+
+import type { CommandError } from './bindings/CommandError';
+import type { SettingsView } from './bindings/SettingsView';
+import { $, errorText, h, toast } from './dom';
+import { locked } from './signin';
+import { renderBar, run, state } from './state';
+import { S } from './strings';
+import { api, asCommandError } from './tauri';
+
+// ------------------------------------------------------------------ settings (supervisor)
+
+export function buildSettings() {
+  $('screen-settings').replaceChildren(
+    h('div', { class: 'page-head' }, h('h1', {}, S.settingsTitle), h('p', { class: 'hint' }, S.settingsHint)),
+    h('div', { class: 'banner error', id: 'settings-error', role: 'alert', hidden: true }),
+    h('div', { class: 'settings', id: 'settings-body' }),
+  );
+}
+
+export async function loadSettings() {
+  showSettingsError(null);
+  try {
+    state.settings = await run(api.settings());
+  } catch (raw) {
+    showSettingsError(asCommandError(raw));
+    return;
+  }
+  renderSettings();
+}
+
+function showSettingsError(e: CommandError | null) {
+  const box = $('settings-error');
+  if (!e) {
+    box.hidden = true;
+    return;
+  }
+  box.replaceChildren(
+    h('strong', {}, errorText(e)),
+    e.message && S.errors[e.code] ? h('div', { class: 'err-detail' }, e.message) : '',
+  );
+  box.dataset.code = e.code;
+  box.hidden = false;
+}
+
+const fixedNote = (v: SettingsView, key: string) =>
+  v.fixed.includes(key) ? h('p', { class: 'small fixed-note' }, S.fixedByFlag) : '';
+
+function renderSettings() {
+  const v = state.settings;
+  if (!v) return;
+  // --- server
+  const url = h('input', { id: 'pair-url', 'data-wedge': 'off', type: 'text', placeholder: S.serverUrlPlaceholder, value: v.server_url ?? '', spellcheck: 'false', autocapitalize: 'off', inputmode: 'url' });
+  const token = h('input', { id: 'pair-token', 'data-wedge': 'off', type: 'password', placeholder: S.deviceTokenPlaceholder, spellcheck: 'false', autocomplete: 'off' });
+  // The venue's own CA: a PEM file's path, or its text pasted; empty keeps the one in use.
+  const caCert = h('textarea', { id: 'pair-ca', 'data-wedge': 'off', rows: 2, placeholder: S.caCertPlaceholder, spellcheck: 'false', autocapitalize: 'off', autocomplete: 'off' });
+  const pairForm = h('form', { class: 'settings-form', id: 'pair-form', autocomplete: 'off' },
+    h('label', { for: 'pair-url' }, S.serverUrl), url,
+    h('label', { for: 'pair-token' }, S.deviceToken), token,
+    h('label', { for: 'pair-ca' }, S.caCert), caCert,
+    h('p', { class: 'small', id: 'pair-ca-hint' }, S.caCertHint),
+    h('div', { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'btn primary', id: 'pair-submit' }, S.pairButton),
+      h('span', { class: 'form-status', id: 'pair-status', 'aria-live': 'polite' })));
+  pairForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void pairDevice(url.value.trim(), token.value.trim(), caCert.value.trim());
+  });
+  // --- camera
+  const select = h('select', { id: 'camera-select', 'aria-label': S.cameraSelect });
+  const options = [...v.camera_options];
+  const inFolder = v.camera.startsWith('folder:');
+  if (!inFolder && !options.some((o) => o.value === v.camera)) options.push({ value: v.camera, label: v.camera });
+  for (const o of options) select.append(h('option', { value: o.value }, o.label));
+  select.append(h('option', { value: 'folder' }, S.cameraFolder));
+  select.value = inFolder ? 'folder' : v.camera;
+  const folder = h('input', { id: 'camera-folder', 'data-wedge': 'off', type: 'text', placeholder: S.cameraFolderPlaceholder, value: inFolder ? v.camera.slice('folder:'.length) : '', spellcheck: 'false' });
+  const folderRow = h('div', { class: 'folder-row', hidden: !inFolder }, h('label', { for: 'camera-folder' }, S.cameraFolderPath), folder);
+  select.addEventListener('change', () => (folderRow.hidden = select.value !== 'folder'));
+  const cameraForm = h('form', { class: 'settings-form', id: 'camera-form', autocomplete: 'off' },
+    h('label', { for: 'camera-select' }, S.cameraSelect), select, folderRow,
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary', id: 'camera-use' }, S.cameraUse)));
+  cameraForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void useCamera(select.value === 'folder' ? `folder:${folder.value.trim()}` : select.value);
+  });
+  // --- screen
+  const kiosk = h('input', { id: 'kiosk-toggle', type: 'checkbox', checked: v.kiosk });
+  kiosk.addEventListener('change', () => void saveSetting(api.setKiosk(kiosk.checked)));
+  const lock = h('select', { id: 'auto-lock', 'aria-label': S.autoLockLabel });
+  const choices = S.autoLockChoices.some(([n]) => n === v.auto_lock_secs) ? S.autoLockChoices : [...S.autoLockChoices, [v.auto_lock_secs, `${v.auto_lock_secs} s`] as [number, string]];
+  for (const [n, label] of choices) lock.append(h('option', { value: n }, label));
+  lock.value = String(v.auto_lock_secs);
+  lock.addEventListener('change', () => void saveSetting(api.setAutoLock(Number(lock.value))));
+
+  const cam = v.camera_status;
+  $('settings-body').replaceChildren(
+    h('section', { class: 'card', id: 'settings-server' },
+      h('h2', {}, S.pairTitle),
+      h('div', { class: 'mode-card', 'data-mode': state.sync?.mode ?? (v.paired ? 'online' : 'standalone') },
+        h('span', { class: 'mode-dot' }),
+        h('div', { id: 'pair-summary' }, v.paired ? S.pairPaired(v.venue_name, v.device_name) : S.pairStandalone)),
+      v.paired ? '' : h('p', { class: 'hint' }, S.pairReplaces),
+      pairForm),
+    h('section', { class: 'card', id: 'settings-camera' },
+      h('h2', {}, S.cameraTitle),
+      h('div', { class: 'cam-now', 'data-ok': cam ? String(cam.ok) : '' },
+        h('div', { class: 'cam-now-k' }, S.cameraInUse),
+        h('div', { id: 'settings-cam-status' }, cam ? cam.description : v.camera)),
+      v.cameras_error ? h('p', { class: 'small' }, S.cameraListError(v.cameras_error)) : '',
+      cameraForm,
+      fixedNote(v, 'camera')),
+    h('section', { class: 'card', id: 'settings-screen' },
+      h('h2', {}, S.screenTitle),
+      h('label', { class: 'check' }, kiosk, S.kioskLabel),
+      fixedNote(v, 'kiosk'),
+      h('label', { class: 'inline', for: 'auto-lock' }, S.autoLockLabel, lock),
+      fixedNote(v, 'auto_lock')),
+    h('section', { class: 'card', id: 'settings-about' },
+      h('h2', {}, S.aboutTitle),
+      h('dl', { class: 'facts' },
+        h('div', { class: 'kv' }, h('dt', {}, S.syncFields.device), h('dd', {}, v.device_id == null ? S.none : `#${v.device_id} ${v.device_name ?? ''}`)),
+        h('div', { class: 'kv' }, h('dt', {}, S.database), h('dd', { id: 'settings-db' }, v.database)),
+        h('div', { class: 'kv' }, h('dt', {}, S.version), h('dd', {}, v.version)))),
+  );
+}
+
+async function pairDevice(url: string, token: string, caCert: string) {
+  showSettingsError(null);
+  const status = $('pair-status');
+  const button = $<HTMLButtonElement>('pair-submit');
+  status.textContent = S.pairing;
+  status.dataset.state = 'busy';
+  button.disabled = true;
+  try {
+    const out = await run(api.pairDevice(url, token, caCert || null));
+    status.dataset.state = 'ok';
+    const msg = [S.paired(out.venue_name, out.operators), out.first_sync_error ? S.pairedSyncLater(out.first_sync_error) : ''].filter(Boolean).join(' ');
+    status.textContent = msg;
+    state.info = await api.appInfo();
+    state.sync = state.info.sync;
+    document.body.dataset.paired = String(out.device_id);
+    if (!state.info.operator) {
+      // A first pairing ends the session: sign in as one of the venue's operators.
+      state.screen = 'scan';
+      locked(false);
+      toast(`${msg} ${S.pairedSignIn}`, 'ok');
+      return;
+    }
+    toast(msg, 'ok');
+    renderBar();
+    await loadSettings();
+  } catch (raw) {
+    status.textContent = '';
+    status.dataset.state = 'error';
+    showSettingsError(asCommandError(raw));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function useCamera(source: string) {
+  showSettingsError(null);
+  try {
+    const now = await run(api.setCamera(source));
+    toast(S.cameraSwitched(now), 'ok');
+    await loadSettings();
+  } catch (raw) {
+    showSettingsError(asCommandError(raw));
+  }
+}
+
+async function saveSetting(p: Promise<unknown>) {
+  showSettingsError(null);
+  try {
+    await run(p);
+    toast(S.saved, 'ok');
+    state.info = await api.appInfo();
+  } catch (raw) {
+    showSettingsError(asCommandError(raw));
+    await loadSettings();
+  }
+}

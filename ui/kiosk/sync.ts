@@ -1,0 +1,105 @@
+// The sync screen and the bar's sync pill: mode, pending, retries, clock, conflicts.
+
+import { $, type Child, fmtTime, h } from './dom';
+import { show, state } from './state';
+import { S } from './strings';
+import { api } from './tauri';
+
+export function renderSyncPill() {
+  const pill = $('sync-pill');
+  const s = state.sync;
+  pill.dataset.mode = s?.mode ?? '';
+  pill.replaceChildren(
+    h('span', { class: 'dot' }),
+    h('span', { id: 'sync-pill-mode' }, s ? (S.modes[s.mode] ?? s.mode) : '…'),
+    s && s.pending > 0 ? h('span', { class: 'pill-pending', id: 'sync-pill-pending' }, S.pendingPill(s.pending)) : '',
+    s?.clock_suspect ? h('span', { class: 'pill-warn' }, '⚠') : '',
+  );
+}
+
+// ------------------------------------------------------------------ sync
+
+export function buildSync() {
+  $('screen-sync').replaceChildren(
+    h('div', { class: 'page-head' }, h('h1', {}, S.syncTitle)),
+    h('div', { id: 'sync-body' }),
+  );
+}
+
+export async function refreshSync() {
+  try {
+    state.sync = await api.syncStatus();
+  } catch {
+    return;
+  }
+  renderSyncPill();
+  if (state.screen === 'sync') renderSync();
+}
+
+export async function loadSync(withConflicts: boolean) {
+  await refreshSync();
+  if (withConflicts) {
+    try {
+      state.conflicts = await api.conflicts();
+    } catch {
+      /* shown as none */
+    }
+  }
+  renderSync();
+}
+
+function renderSync() {
+  const s = state.sync;
+  const body = $('sync-body');
+  if (!s || !body) return;
+  const f = S.syncFields;
+  const stat = (id: string, label: string, value: Child, tone = '') =>
+    h('div', { class: `stat ${tone}`, id }, h('div', { class: 'stat-v' }, value), h('div', { class: 'stat-k' }, label));
+  const conflicts = state.conflicts;
+  const next = h('div', {},
+    h('div', { class: 'mode-card', 'data-mode': s.mode },
+      h('span', { class: 'mode-dot' }),
+      h('div', {}, h('div', { class: 'mode-name', id: 'sync-mode' }, S.modes[s.mode] ?? s.mode), h('div', { class: 'mode-hint' }, S.modeHints[s.mode] ?? '')),
+      s.mode === 'standalone'
+        ? state.operator?.is_supervisor
+          ? h('button', { type: 'button', class: 'btn primary pair-link', id: 'sync-pair', onclick: () => show('settings') }, S.pairFromSync)
+          : h('div', { class: 'small pair-link' }, S.pairAskSupervisor)
+        : ''),
+    s.clock_suspect ? h('div', { class: 'banner warn', id: 'clock-warning' }, S.clockWarning(s.clock_offset_ms)) : '',
+    s.stopped
+      ? h('div', { class: 'banner error', id: 'sync-stopped', role: 'alert' }, S.syncStopped)
+      : s.retry
+        ? h('div', { class: 'banner warn', id: 'sync-retry', 'data-code': s.retry.error_code },
+            h('strong', {}, S.retry.title),
+            h('div', { id: 'sync-retry-code' }, `${s.retry.error_code} · ${S.retry.attempts(s.retry.attempts)}`),
+            s.retry.next_attempt_at ? h('div', { id: 'sync-retry-next' }, S.retry.nextAt(fmtTime(s.retry.next_attempt_at, true))) : '',
+            h('div', { class: 'small' }, S.retry.hints[s.retry.error_code] ?? S.retry.hint))
+        : '',
+    h('div', { class: 'stats' },
+      stat('sync-last', f.lastSync, s.last_sync_at ? fmtTime(s.last_sync_at, true) : S.never),
+      stat('sync-pending', f.pending, s.pending, s.pending > 0 ? 'warn' : ''),
+      stat('sync-rejected', f.rejected, s.rejected, s.rejected > 0 ? 'bad' : ''),
+      stat('sync-conflicts', f.conflicts, s.conflicts, s.conflicts > 0 ? 'bad' : '')),
+    h('dl', { class: 'facts' },
+      h('div', { class: 'kv' }, h('dt', {}, f.server), h('dd', {}, s.server_url ?? S.none)),
+      h('div', { class: 'kv' }, h('dt', {}, f.device), h('dd', {}, s.device_id ?? S.none)),
+      h('div', { class: 'kv' }, h('dt', {}, f.clock), h('dd', {}, s.clock_offset_ms == null ? S.none : s.clock_suspect ? S.clockWarning(s.clock_offset_ms) : S.clockOk(s.clock_offset_ms))),
+      s.last_error ? h('div', { class: 'kv warn' }, h('dt', {}, f.lastError), h('dd', { id: 'sync-error' }, s.last_error)) : ''),
+    h('h2', {}, S.conflictsTitle),
+    conflicts.length
+      ? h('table', { class: 'conflicts', id: 'conflicts' },
+          h('thead', {}, h('tr', {}, h('th', {}, S.conflictCols.ticket), h('th', {}, S.conflictCols.first), h('th', {}, S.conflictCols.second))),
+          h('tbody', {}, ...conflicts.map((c) => h('tr', {},
+            h('td', { class: 'code' }, c.ticket_code),
+            h('td', {}, c.kind === 'DOUBLE_ENTRY'
+              ? S.conflictScan(fmtTime(c.first_at, true), c.first_device_id, c.first_operator_id, state.operators.find((o) => o.id === c.first_operator_id)?.display_name)
+              : S.conflictServerSide(c.kind)),
+            h('td', {}, S.conflictScan(fmtTime(c.second_at, true), c.second_device_id, c.second_operator_id, state.operators.find((o) => o.id === c.second_operator_id)?.display_name))))))
+      : h('p', { class: 'hint', id: 'conflicts-none' }, S.conflictsNone),
+  );
+  // Sync events arrive every few seconds; replacing an unchanged screen
+  // would swallow a press that lands between mousedown and mouseup (the
+  // button is a new node) and repaint for nothing.
+  if (next.innerHTML === body.innerHTML) return;
+  body.replaceChildren(...next.childNodes);
+}
