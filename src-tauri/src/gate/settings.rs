@@ -1,0 +1,353 @@
+//! The gate's settings: flags over saved choices, camera, kiosk, auto-lock, the settings screen.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use entrada::domain::Operator;
+
+use super::views::{self, CameraOption, CommandError, SettingsView};
+use super::{lock, GateService};
+use crate::camera::CameraChoice;
+
+/// Keys of the settings screen's choices in the replica (`device_settings`).
+const CAMERA_KEY: &str = "camera";
+const KIOSK_KEY: &str = "kiosk";
+const AUTO_LOCK_KEY: &str = "auto_lock_secs";
+/// Auto-lock bounds on the settings screen: long enough to serve a queue,
+/// short enough that an unattended gate locks.
+pub const AUTO_LOCK_SECS: std::ops::RangeInclusive<u64> = 30..=3600;
+
+/// How the gate runs: from flags and the environment, else the settings
+/// screen's saved choices, else defaults.
+#[derive(Debug, Clone)]
+pub struct GateSettings {
+    /// Lock the screen after this long without a scan or a touch.
+    pub auto_lock: Duration,
+    pub kiosk: bool,
+    pub camera: CameraChoice,
+    /// Settings a flag or the environment fixed at start ("camera", "kiosk",
+    /// "auto_lock"): the settings screen changes them for this run, and says
+    /// the flag wins again at the next start.
+    pub fixed: Vec<String>,
+}
+
+/// What flags and the environment said (None: not given).
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    pub camera: Option<CameraChoice>,
+    pub kiosk: Option<bool>,
+    pub auto_lock_secs: Option<u64>,
+}
+
+impl GateSettings {
+    /// Flags and environment first, then what the settings screen saved,
+    /// then defaults (camera `auto`, windowed, lock after 5 minutes). A saved
+    /// value that no longer parses is ignored, not fatal: the gate must start.
+    pub fn resolve(flags: &StartOptions, saved: &BTreeMap<String, String>) -> Self {
+        let mut fixed = Vec::new();
+        let camera = match &flags.camera {
+            Some(c) => {
+                fixed.push("camera".to_string());
+                c.clone()
+            }
+            None => saved
+                .get(CAMERA_KEY)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(CameraChoice::Auto),
+        };
+        let kiosk = match flags.kiosk {
+            Some(k) => {
+                fixed.push("kiosk".to_string());
+                k
+            }
+            None => saved.get(KIOSK_KEY).is_some_and(|v| v == "true"),
+        };
+        let auto_lock_secs = match flags.auto_lock_secs {
+            Some(s) => {
+                fixed.push("auto_lock".to_string());
+                s.max(10)
+            }
+            None => saved
+                .get(AUTO_LOCK_KEY)
+                .and_then(|s| s.parse().ok())
+                .filter(|s| AUTO_LOCK_SECS.contains(s))
+                .unwrap_or(300),
+        };
+        Self {
+            auto_lock: Duration::from_secs(auto_lock_secs),
+            kiosk,
+            camera,
+            fixed,
+        }
+    }
+}
+
+impl GateService {
+    pub fn set_camera_status(&self, status: views::CameraStatus) {
+        *lock(&self.camera) = Some(status);
+    }
+
+    pub fn camera_status(&self) -> Option<views::CameraStatus> {
+        lock(&self.camera).clone()
+    }
+
+    /// The camera to read and its change counter (for the scan loop).
+    pub fn camera_choice(&self) -> (CameraChoice, u64) {
+        let choice = lock(&self.camera_choice);
+        (
+            choice.clone(),
+            self.camera_generation.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Bumped by every camera change: the scan loop compares it per frame.
+    pub fn camera_generation(&self) -> u64 {
+        self.camera_generation.load(Ordering::SeqCst)
+    }
+}
+
+/// The settings screen: supervisors only, since it points the gate at
+/// another server or camera.
+impl GateService {
+    pub(super) fn supervisor(&self, what: &str) -> Result<Operator, CommandError> {
+        let operator = self.active_operator()?;
+        if !operator.role.can_manage_slots() {
+            return Err(CommandError::new(
+                "FORBIDDEN",
+                format!("Only a supervisor can {what}"),
+            ));
+        }
+        Ok(operator)
+    }
+
+    pub fn kiosk(&self) -> bool {
+        self.kiosk.load(Ordering::Relaxed)
+    }
+
+    /// Refuses unless a supervisor is signed in (pairing checks this before
+    /// it calls the server).
+    pub fn require_supervisor(&self, what: &str) -> Result<(), CommandError> {
+        self.supervisor(what).map(|_| ())
+    }
+
+    /// What the settings screen shows. `cameras` asks the system for its
+    /// cameras (or why it cannot list them), only once a supervisor is known.
+    pub fn settings_view(
+        &self,
+        cameras: impl FnOnce() -> Result<Vec<(u32, String)>, String>,
+    ) -> Result<SettingsView, CommandError> {
+        self.supervisor("open the settings")?;
+        let cameras = cameras();
+        let pairing = self.store.pairing()?;
+        let (camera, _) = self.camera_choice();
+        let (cameras, cameras_error) = match cameras {
+            Ok(list) => (list, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        let mut options = vec![CameraOption {
+            value: "auto".into(),
+            label: "First camera found".into(),
+        }];
+        options.extend(cameras.into_iter().map(|(i, name)| CameraOption {
+            value: i.to_string(),
+            label: format!("Camera {i}: {name}"),
+        }));
+        Ok(SettingsView {
+            paired: pairing.is_some(),
+            server_url: pairing.as_ref().map(|p| p.server_url.clone()),
+            device_id: pairing.as_ref().map(|p| p.info.device_id),
+            device_name: pairing.as_ref().map(|p| p.info.name.clone()),
+            venue_name: self.scope().venue_name,
+            camera: camera.to_string(),
+            camera_options: options,
+            cameras_error,
+            camera_status: self.camera_status(),
+            kiosk: self.kiosk(),
+            auto_lock_secs: self.auto_lock().as_secs() as u32,
+            fixed: self.fixed.clone(),
+            database: self.store.path().display().to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+    }
+
+    /// Switches the scan loop to `source` (`auto`, an index, a name or
+    /// `folder:PATH`) now, and keeps the choice for the next start.
+    pub fn set_camera(&self, source: &str) -> Result<String, CommandError> {
+        self.supervisor("change the camera")?;
+        let choice: CameraChoice = source
+            .parse()
+            .map_err(|e: String| CommandError::new("INVALID_CAMERA", e))?;
+        if let CameraChoice::Folder(dir) = &choice {
+            if !dir.is_dir() {
+                return Err(CommandError::new(
+                    "FOLDER_NOT_FOUND",
+                    format!("{} is not a folder on this computer", dir.display()),
+                ));
+            }
+        }
+        let text = choice.to_string();
+        self.store.set_device_setting(CAMERA_KEY, &text)?;
+        *lock(&self.camera_choice) = choice;
+        self.camera_generation.fetch_add(1, Ordering::SeqCst);
+        Ok(text)
+    }
+
+    /// Fullscreen without window chrome, kept for the next start.
+    pub fn set_kiosk(&self, on: bool) -> Result<(), CommandError> {
+        self.supervisor("change the window")?;
+        self.store
+            .set_device_setting(KIOSK_KEY, if on { "true" } else { "false" })?;
+        self.kiosk.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn set_auto_lock(&self, secs: u64) -> Result<u32, CommandError> {
+        self.supervisor("change the auto-lock")?;
+        if !AUTO_LOCK_SECS.contains(&secs) {
+            return Err(CommandError::new(
+                "INVALID_INPUT",
+                format!(
+                    "auto-lock must be between {} s and {} min",
+                    AUTO_LOCK_SECS.start(),
+                    AUTO_LOCK_SECS.end() / 60
+                ),
+            ));
+        }
+        self.store
+            .set_device_setting(AUTO_LOCK_KEY, &secs.to_string())?;
+        self.auto_lock_ms.store(secs * 1000, Ordering::Relaxed);
+        Ok(secs as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::tests::demo_gate;
+
+    #[test]
+    fn flags_win_over_saved_settings_which_win_over_defaults() {
+        let saved: BTreeMap<String, String> = [
+            ("camera", "folder:/srv/frames"),
+            ("kiosk", "true"),
+            ("auto_lock_secs", "600"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let junk: BTreeMap<String, String> = [("camera", ""), ("auto_lock_secs", "5")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let flags = StartOptions {
+            camera: Some(CameraChoice::Index(1)),
+            kiosk: Some(true),
+            auto_lock_secs: Some(120),
+        };
+        let none = StartOptions::default();
+        // (flags, saved) → (camera, kiosk, auto-lock s, fixed)
+        type Case<'a> = (
+            &'a StartOptions,
+            &'a BTreeMap<String, String>,
+            CameraChoice,
+            bool,
+            u64,
+            &'a [&'a str],
+        );
+        let cases: [Case; 4] = [
+            (&none, &BTreeMap::new(), CameraChoice::Auto, false, 300, &[]),
+            (
+                &none,
+                &saved,
+                CameraChoice::Folder("/srv/frames".into()),
+                true,
+                600,
+                &[],
+            ),
+            (
+                &flags,
+                &saved,
+                CameraChoice::Index(1),
+                true,
+                120,
+                &["camera", "kiosk", "auto_lock"],
+            ),
+            // A saved value that does not parse or is out of range is ignored.
+            (&none, &junk, CameraChoice::Auto, false, 300, &[]),
+        ];
+        for (i, (flags, saved, camera, kiosk, secs, fixed)) in cases.into_iter().enumerate() {
+            let s = GateSettings::resolve(flags, saved);
+            assert_eq!(
+                (s.camera, s.kiosk, s.auto_lock.as_secs(), s.fixed),
+                (
+                    camera,
+                    kiosk,
+                    secs,
+                    fixed.iter().map(|f| f.to_string()).collect::<Vec<_>>()
+                ),
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_are_for_supervisors_and_are_kept() {
+        let (_dir, gate) = demo_gate(Some(1), Duration::from_secs(60));
+        for code in [
+            gate.settings_view(|| panic!("no camera query before the check"))
+                .unwrap_err()
+                .code,
+            gate.set_kiosk(true).unwrap_err().code,
+            gate.set_auto_lock(600).unwrap_err().code,
+            gate.set_camera("auto").unwrap_err().code,
+        ] {
+            assert_eq!(code, "FORBIDDEN");
+        }
+        gate.sign_in(2, entrada::demo::SUPERVISOR_PIN).unwrap();
+        let view = gate
+            .settings_view(|| Ok(vec![(0, "USB Camera".into())]))
+            .unwrap();
+        assert_eq!((view.paired, view.camera.as_str()), (false, "auto"));
+        assert_eq!(view.venue_name.as_deref(), Some("Museo Entrada"));
+        assert_eq!(
+            view.camera_options
+                .iter()
+                .map(|o| o.value.as_str())
+                .collect::<Vec<_>>(),
+            ["auto", "0"]
+        );
+        let no_cameras = gate
+            .settings_view(|| Err("no video devices".into()))
+            .unwrap();
+        assert_eq!(
+            no_cameras.cameras_error.as_deref(),
+            Some("no video devices")
+        );
+
+        assert_eq!(gate.set_auto_lock(5).unwrap_err().code, "INVALID_INPUT");
+        assert_eq!(gate.set_auto_lock(7200).unwrap_err().code, "INVALID_INPUT");
+        assert_eq!(gate.set_auto_lock(900).unwrap(), 900);
+        gate.set_kiosk(true).unwrap();
+        assert_eq!(gate.set_camera("").unwrap_err().code, "INVALID_CAMERA");
+        assert_eq!(
+            gate.set_camera("folder:/no/such/dir").unwrap_err().code,
+            "FOLDER_NOT_FOUND"
+        );
+        let (_, before) = gate.camera_choice();
+        assert_eq!(gate.set_camera("2").unwrap(), "2");
+        assert_eq!(gate.camera_choice(), (CameraChoice::Index(2), before + 1));
+        let info = gate.info().unwrap();
+        assert_eq!((info.kiosk, info.auto_lock_secs), (true, 900));
+
+        // What the next start reads.
+        let next = GateSettings::resolve(
+            &StartOptions::default(),
+            &gate.store().device_settings().unwrap(),
+        );
+        assert_eq!(
+            (next.camera, next.kiosk, next.auto_lock.as_secs()),
+            (CameraChoice::Index(2), true, 900)
+        );
+    }
+}
