@@ -1,0 +1,156 @@
+//! Database and organisation administration: `migrate`, `venue`, `token`, `operator`, `org`, `key`, `device`.
+
+use chrono::{DateTime, Utc};
+use entrada::domain::{Orq, VenueId};
+use entrada::store::Store;
+
+use super::{open, DbArg};
+
+/// `entrada migrate`.
+pub(crate) fn migrate(db: DbArg) -> anyhow::Result<()> {
+    open(&db)?;
+    eprintln!(
+        "{}: schema version {}",
+        db.db.display(),
+        Store::known_schema_version()
+    );
+    Ok(())
+}
+
+/// `entrada venue add`.
+pub(crate) fn venue_add(
+    db: DbArg,
+    orq: i64,
+    name: String,
+    timezone: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let venue = open(&db)?.add_venue(Orq(orq), &name, &timezone, now)?;
+    println!("{}", venue.id);
+    Ok(())
+}
+
+/// `entrada venue list`.
+pub(crate) fn venue_list(db: DbArg, orq: i64) -> anyhow::Result<()> {
+    for venue in open(&db)?.list_venues(Orq(orq))? {
+        println!("{}", serde_json::to_string(&venue)?);
+    }
+    Ok(())
+}
+
+/// `entrada token create`.
+pub(crate) fn token_create(
+    db: DbArg,
+    orq: i64,
+    role: String,
+    user_id: Option<i64>,
+    venue: Option<i64>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let role = entrada::domain::Role::parse(&role)?;
+    let (token, _) = open(&db)?.create_token(Orq(orq), role, user_id, venue.map(VenueId), now)?;
+    println!("{token}");
+    Ok(())
+}
+
+/// `entrada token revoke`.
+pub(crate) fn token_revoke(db: DbArg, token: String, now: DateTime<Utc>) -> anyhow::Result<()> {
+    if !open(&db)?.revoke_token(&token, now)? {
+        anyhow::bail!("no live token matches");
+    }
+    eprintln!("revoked");
+    Ok(())
+}
+
+/// `entrada operator add`.
+pub(crate) fn operator_add(
+    db: DbArg,
+    orq: i64,
+    role: String,
+    name: String,
+    pin: Option<String>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let role = entrada::domain::Role::parse(&role)?;
+    let op = open(&db)?.add_operator(Orq(orq), role, &name, pin.as_deref(), now)?;
+    println!("{}", op.id);
+    Ok(())
+}
+
+/// `entrada operator set-pin`.
+pub(crate) fn operator_set_pin(
+    db: DbArg,
+    orq: i64,
+    id: i64,
+    pin: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let op = open(&db)?.set_operator_pin(Orq(orq), entrada::domain::OperatorId(id), &pin, now)?;
+    eprintln!("PIN set for operator {} ({})", op.id, op.display_name);
+    Ok(())
+}
+
+/// `entrada org show`.
+pub(crate) fn org_show(db: DbArg, orq: i64) -> anyhow::Result<()> {
+    let settings = open(&db)?.org_settings(Orq(orq))?;
+    println!("{}", serde_json::to_string(&settings)?);
+    Ok(())
+}
+
+/// `entrada org set`.
+pub(crate) fn org_set(
+    db: DbArg,
+    orq: i64,
+    signed_codes_only: bool,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let settings = open(&db)?.set_signed_codes_only(Orq(orq), signed_codes_only, now)?;
+    println!("{}", serde_json::to_string(&settings)?);
+    Ok(())
+}
+
+/// `entrada key list`.
+pub(crate) fn key_list(db: DbArg, orq: i64) -> anyhow::Result<()> {
+    for key in open(&db)?.public_keys(Orq(orq))? {
+        println!("{}", serde_json::to_string(&key)?);
+    }
+    Ok(())
+}
+
+/// `entrada key rotate`.
+pub(crate) fn key_rotate(db: DbArg, orq: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+    println!("{}", open(&db)?.rotate_signing_key(Orq(orq), now)?);
+    Ok(())
+}
+
+/// `entrada key retire`.
+pub(crate) fn key_retire(db: DbArg, orq: i64, kid: u32, now: DateTime<Utc>) -> anyhow::Result<()> {
+    open(&db)?.retire_signing_key(Orq(orq), kid, now)?;
+    eprintln!("key {kid} retired");
+    Ok(())
+}
+
+/// `entrada device add`.
+pub(crate) fn device_add(
+    db: DbArg,
+    orq: i64,
+    venue: i64,
+    name: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let (token, _) = open(&db)?.add_device(Orq(orq), VenueId(venue), &name, now)?;
+    println!("{token}");
+    Ok(())
+}
+
+/// `entrada device revoke`.
+pub(crate) fn device_revoke(
+    db: DbArg,
+    orq: i64,
+    device_id: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    open(&db)?.revoke_device(Orq(orq), device_id, now)?;
+    eprintln!("device {device_id} revoked");
+    Ok(())
+}

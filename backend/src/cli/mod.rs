@@ -1,0 +1,405 @@
+//! The `entrada` CLI's clap types (flags, subcommands) and the helpers every command shares.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use entrada::store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub(crate) mod admin;
+pub(crate) mod gate;
+pub(crate) mod seed;
+pub(crate) mod serve;
+pub(crate) mod sync;
+pub(crate) mod ticket;
+
+#[derive(Parser)]
+#[command(
+    name = "entrada",
+    version,
+    about = "Entrada: time-slot reservations and gate verification"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct DbArg {
+    /// SQLite database file (created if missing)
+    #[arg(long, env = "ENTRADA_DB", value_name = "FILE")]
+    db: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Create or upgrade the database schema
+    Migrate(DbArg),
+    /// Manage venues
+    #[command(subcommand)]
+    Venue(VenueCommand),
+    /// Generate data
+    #[command(subcommand)]
+    Seed(SeedCommand),
+    /// Run the HTTP API server (creates and migrates the database if needed)
+    Serve(ServeArgs),
+    /// Manage API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage gate operators
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// Organisation settings (signed codes only)
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Ticket codes and QR images
+    #[command(subcommand)]
+    Ticket(TicketCommand),
+    /// Signing keys for ticket codes
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The gate, headless: verdicts against a local database
+    #[command(subcommand)]
+    Gate(GateCommand),
+    /// Gate devices (server side)
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Sync a gate device's database with the server (pairs on first use)
+    Sync(SyncArgs),
+    /// Fill a database with a ready-to-use demo (two orgs, venues, 90 days of slots, tickets in every state)
+    Demo {
+        #[command(flatten)]
+        db: DbArg,
+        /// Print the report as JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `entrada sync` flags.
+#[derive(Args)]
+pub(crate) struct SyncArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Server base URL, e.g. https://gate-server.example:8443 (needed the first time);
+    /// plain http:// only to this machine unless --allow-http
+    #[arg(long, env = "ENTRADA_SERVER")]
+    server: Option<String>,
+    /// Device token from `entrada device add` (needed the first time)
+    #[arg(long, env = "ENTRADA_TOKEN")]
+    token: Option<String>,
+    /// One round (upload, then download) and exit
+    #[arg(long, conflicts_with = "watch")]
+    once: bool,
+    /// Keep syncing every --interval until stopped
+    #[arg(long)]
+    watch: bool,
+    /// Seconds between rounds with --watch
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+    /// Changes per page
+    #[arg(long, default_value_t = 2000)]
+    page_size: u32,
+    #[command(flatten)]
+    trust: TrustArgs,
+}
+
+/// How a gate trusts its server.
+#[derive(Args, Clone)]
+pub(crate) struct TrustArgs {
+    /// PEM file with the certificate of the venue's own CA, trusted besides the public ones
+    #[arg(long, env = "ENTRADA_CA_CERT", value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
+    /// Accept a plain http:// server that is not on this machine (traffic readable and
+    /// changeable by anyone on the network)
+    #[arg(long, env = "ENTRADA_ALLOW_HTTP")]
+    allow_http: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum VenueCommand {
+    /// Add a venue; prints only its id
+    Add {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        name: String,
+        /// IANA time zone, e.g. Europe/Madrid
+        #[arg(long)]
+        timezone: String,
+    },
+    /// List an org's venues as JSON lines
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TicketCommand {
+    /// Render a ticket's signed code as a QR image (.png or .svg)
+    Qr {
+        #[command(flatten)]
+        db: DbArg,
+        /// The ticket code, e.g. TKT-2025-ABC123
+        code: String,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        #[arg(long, value_name = "FILE.png|FILE.svg")]
+        out: PathBuf,
+    },
+    /// Render the QR images of many tickets into a folder (one CODE.png each; a code with
+    /// characters other than A-Z a-z 0-9 - _ gets a safe name plus a short hash)
+    ExportQr {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// At most this many tickets (in code order)
+        #[arg(long, default_value_t = 100_000)]
+        limit: u32,
+        /// png or svg
+        #[arg(long, default_value = "png")]
+        format: String,
+    },
+    /// Print a ticket's signed code
+    Code {
+        #[command(flatten)]
+        db: DbArg,
+        code: String,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        /// Re-issue: revoke every code printed before
+        #[arg(long)]
+        reissue: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeyCommand {
+    /// List an org's public keys as JSON lines
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+    },
+    /// Start signing with a new key (old keys stay valid until retired); prints its id
+    Rotate {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+    },
+    /// Retire a key: codes it signed are refused from now on
+    Retire {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        kid: u32,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum GateCommand {
+    /// The gate's verdict for CODE, recorded like a scan; prints one JSON object.
+    /// Exit status: 0 ADMIT, 1 refused, 2 error.
+    Verify {
+        #[command(flatten)]
+        db: DbArg,
+        /// What the scanner read (plain or signed code)
+        code: String,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        /// The operator recorded as verified_by
+        #[arg(long, default_value_t = 0)]
+        operator: i64,
+        /// The gate's venue (checked against the reservation)
+        #[arg(long)]
+        venue: Option<i64>,
+    },
+}
+
+/// `entrada serve` settings: flags, then `ENTRADA_*` variables, then the
+/// `--config` file, then the defaults.
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, tls_cert, tls_key
+    /// (the slot window's grace is each venue's: PATCH /api/admin/venues/{id})
+    #[arg(long, env = "ENTRADA_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// SQLite database file (created if missing)
+    #[arg(long, env = "ENTRADA_DB", value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "ENTRADA_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Folder with the customer page's built assets, served under / [default: ui/dist]
+    #[arg(long, env = "ENTRADA_UI_DIR")]
+    ui_dir: Option<PathBuf>,
+    /// Ticket look-ups and PIN checks per token and per client address per minute; 0 = no limit [default: 600]
+    #[arg(long, env = "ENTRADA_LOOKUPS_PER_MINUTE")]
+    lookups_per_minute: Option<u32>,
+    /// Serve HTTPS with this certificate chain (PEM: the server's certificate first)
+    #[arg(
+        long,
+        env = "ENTRADA_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM)
+    #[arg(
+        long,
+        env = "ENTRADA_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Fill the database with the demo data set first (as `entrada demo`)
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// Register a gate device; prints only its token
+    Add {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        venue: i64,
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a device: its token stops working
+    Revoke {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        device_id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a token; prints only the token
+    Create {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        /// customer, operator, supervisor or admin
+        #[arg(long)]
+        role: String,
+        /// The customer's user id (required for customers) or the operator's id
+        #[arg(long)]
+        user_id: Option<i64>,
+        /// Bind a gate token to a venue
+        #[arg(long)]
+        venue: Option<i64>,
+    },
+    /// Revoke a token
+    Revoke {
+        #[command(flatten)]
+        db: DbArg,
+        token: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum OperatorCommand {
+    /// Add an operator; prints only its id
+    Add {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        /// operator, supervisor or admin
+        #[arg(long, default_value = "operator")]
+        role: String,
+        #[arg(long)]
+        name: String,
+        /// Digits for signing in at a gate: 4 to 8 for an operator, 6 to 8 for a supervisor or admin
+        #[arg(long, env = "ENTRADA_OPERATOR_PIN")]
+        pin: Option<String>,
+    },
+    /// Set an operator's PIN (as their role requires) and lift a lock from wrong PINs
+    SetPin {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        /// The operator's id
+        id: i64,
+        #[arg(long, env = "ENTRADA_OPERATOR_PIN")]
+        pin: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum OrgCommand {
+    /// Print the org's settings as JSON
+    Show {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+    },
+    /// Change the org's settings (gates follow with their next sync); prints them as JSON
+    Set {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        /// true: plain ticket codes are refused (SIGNED_CODE_REQUIRED), only signed QR codes admit
+        #[arg(long, action = clap::ArgAction::Set, value_name = "true|false")]
+        signed_codes_only: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SeedCommand {
+    /// The spec's morning/afternoon/evening slots for N days (idempotent)
+    Slots {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        venue: i64,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        #[arg(long, default_value_t = 200)]
+        capacity: i64,
+        /// First day, YYYY-MM-DD (default: today in the venue's time zone)
+        #[arg(long)]
+        from: Option<String>,
+    },
+}
+
+pub(crate) fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+pub(crate) fn open(db: &DbArg) -> anyhow::Result<Store> {
+    Store::open(&db.db).with_context(|| format!("opening {}", db.db.display()))
+}

@@ -1,0 +1,132 @@
+//! `entrada serve`: its settings (flags, environment, config file) and the server.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use super::seed::print_demo;
+use super::{open, DbArg, ServeArgs};
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    db: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    ui_dir: Option<PathBuf>,
+    lookups_per_minute: Option<u32>,
+    /// Moved to the venue (refused with a pointer there, not ignored).
+    early_grace_minutes: Option<toml::Value>,
+    late_grace_minutes: Option<toml::Value>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+struct ServeSettings {
+    db: PathBuf,
+    listen: std::net::SocketAddr,
+    ui_dir: PathBuf,
+    lookups_per_minute: u32,
+    /// Certificate chain and key files, when serving HTTPS.
+    tls: Option<(PathBuf, PathBuf)>,
+}
+
+impl ServeArgs {
+    fn resolve(&self) -> anyhow::Result<ServeSettings> {
+        let file: ServeFile = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("in {}", path.display()))?
+            }
+            None => ServeFile::default(),
+        };
+        anyhow::ensure!(
+            file.early_grace_minutes.is_none() && file.late_grace_minutes.is_none(),
+            "early_grace_minutes and late_grace_minutes are each venue's gate settings now \
+             (PATCH /api/admin/venues/{{id}}, read by the server and every gate): remove them from {}",
+            self.config.as_deref().unwrap_or(std::path::Path::new("")).display()
+        );
+        let tls = match (
+            self.tls_cert.clone().or(file.tls_cert),
+            self.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!("HTTPS needs both a certificate (tls_cert) and its key (tls_key)"),
+        };
+        Ok(ServeSettings {
+            tls,
+            db: self
+                .db
+                .clone()
+                .or(file.db)
+                .context("no database: give --db, ENTRADA_DB or db in the config file")?,
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or(([127, 0, 0, 1], 8080).into()),
+            ui_dir: self
+                .ui_dir
+                .clone()
+                .or(file.ui_dir)
+                .unwrap_or_else(|| "ui/dist".into()),
+            lookups_per_minute: self
+                .lookups_per_minute
+                .or(file.lookups_per_minute)
+                .unwrap_or(600),
+        })
+    }
+}
+
+/// `entrada serve`.
+pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let ServeSettings {
+        db,
+        listen,
+        ui_dir,
+        lookups_per_minute,
+        tls,
+    } = args.resolve()?;
+    let demo = args.demo;
+    let db = DbArg { db };
+    let store = open(&db)?;
+    if demo {
+        let report = entrada::demo::populate(&store, now, |_| {})?;
+        print_demo(&db.db, &report);
+    }
+    let state = entrada::api::AppState::new(std::sync::Arc::new(store), lookups_per_minute);
+    let app = entrada::api::router(state, Some(ui_dir));
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let tls = match &tls {
+            Some((cert, key)) => {
+                let read = |p: &PathBuf| {
+                    std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+                };
+                let config = entrada::api::TlsConfig::from_pem(read(cert)?, read(key)?)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "TLS certificate {} with key {}",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?;
+                Some(config)
+            }
+            None => None,
+        };
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(address = %listener.local_addr()?, scheme, db = %db.db.display(), "entrada serve ready");
+        match tls {
+            Some(tls) => entrada::api::serve_tls(listener, app, tls).await?,
+            None => entrada::api::serve(listener, app).await?,
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}

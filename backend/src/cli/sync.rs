@@ -1,0 +1,108 @@
+//! `entrada sync`: a gate device's sync with the server, and how the gate trusts it.
+
+use anyhow::Context;
+
+use super::{open, progress_bar, SyncArgs, TrustArgs};
+
+impl TrustArgs {
+    fn transport(&self) -> anyhow::Result<entrada::sync::client::Transport> {
+        let ca_cert_pem = match &self.ca_cert {
+            Some(path) => {
+                Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+            }
+            None => None,
+        };
+        Ok(entrada::sync::client::Transport {
+            ca_cert_pem,
+            allow_http: self.allow_http,
+        })
+    }
+}
+
+/// `entrada sync`.
+pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
+    let SyncArgs {
+        db,
+        server,
+        token,
+        once,
+        watch,
+        interval,
+        page_size,
+        trust,
+    } = args;
+    let store = std::sync::Arc::new(open(&db)?);
+    let engine =
+        entrada::sync::client::SyncEngine::with_transport(store.clone(), trust.transport()?)?
+            .with_page_size(page_size);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        // --server/--token pair an unpaired database, and re-pair a
+        // paired one (new URL, or a new token after a revocation):
+        // the sync engine's one pairing policy, as in the app.
+        let pairing = store.pairing()?;
+        let server = server.or_else(|| pairing.as_ref().map(|p| p.server_url.clone()));
+        let token = token.or_else(|| pairing.as_ref().map(|p| p.token.clone()));
+        let (Some(server), Some(token)) = (server, token) else {
+            anyhow::bail!(
+                "{}: give both --server and --token to pair it",
+                db.db.display()
+            );
+        };
+        match engine.repair(&server, &token).await? {
+            entrada::sync::client::PairChange::Unchanged => {}
+            entrada::sync::client::PairChange::Paired { info, replaced } => {
+                tracing::info!(
+                    device = info.device_id,
+                    orq = info.orq,
+                    venue = info.venue_id,
+                    replaced,
+                    "paired"
+                )
+            }
+            entrada::sync::client::PairChange::Kept { reason } => tracing::warn!(
+                code = reason.code(),
+                error = %reason,
+                "new --server/--token not applied: syncing with the current pairing"
+            ),
+        }
+        if watch && !once {
+            let interval = std::time::Duration::from_secs_f64(interval.max(0.05));
+            let fatal = engine
+                .watch(interval, |r| match r {
+                    Ok(report) if report.uploaded + report.pulled > 0 => {
+                        tracing::info!(?report, "sync round")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let status = engine.loop_status();
+                        tracing::warn!(
+                            code = e.code(),
+                            error = %e,
+                            failures = status.failures,
+                            next_attempt_at = ?status.next_attempt_at,
+                            "sync round failed"
+                        )
+                    }
+                })
+                .await;
+            anyhow::bail!(fatal);
+        }
+        let bar = progress_bar(0, "pulling changes");
+        let report = engine
+            .round(|done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await;
+        bar.finish_and_clear();
+        let status = engine.status().await?;
+        println!(
+            "{}",
+            serde_json::json!({ "round": report.as_ref().ok(), "status": status })
+        );
+        report?;
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
