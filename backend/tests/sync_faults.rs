@@ -231,6 +231,20 @@ fn ro(db: &Path) -> Connection {
     c
 }
 
+/// Makes the gate's pending events due now: the test moves the outbox's
+/// retry time instead of sleeping until the backoff the CLI chose runs out.
+fn retry_due_now(db: &Path) {
+    let c = Connection::open(db).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    let past = (Utc::now() - chrono::Duration::seconds(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    c.execute(
+        "UPDATE outbox SET next_attempt_at = ?1 WHERE state = 'pending'",
+        [past],
+    )
+    .unwrap();
+}
+
 fn count(c: &Connection, sql: &str) -> i64 {
     c.query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -277,7 +291,8 @@ fn drain(db: &Path, url: &str, token: &str, deadline: Duration) -> usize {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        thread::sleep(Duration::from_millis(250));
+        // What is left is backing off: make it due rather than wait it out.
+        retry_due_now(db);
     }
 }
 
@@ -1171,14 +1186,22 @@ fn double_entry_replica_converges_after_a_failed_push() {
             .success()
     );
 
-    assert_eq!(verify_as(&a, code, 11)["verdict"], "ADMIT");
+    let at_a = verify_as(&a, code, 11);
+    assert_eq!(at_a["verdict"], "ADMIT");
     assert!(
         sync_once(&a, &server.url, &devices[0].1, Duration::from_secs(60))
             .status
             .success()
     );
-    thread::sleep(Duration::from_millis(20));
-    assert_eq!(verify_as(&b, code, 22)["verdict"], "ADMIT");
+    let at_b = verify_as(&b, code, 22);
+    assert_eq!(at_b["verdict"], "ADMIT");
+    // A's admission is the earlier one: a sync round (another process) ran
+    // between the two millisecond clock readings.
+    let (first, second) = (at_a["verified_at"].as_str(), at_b["verified_at"].as_str());
+    assert!(
+        first.is_some() && first < second,
+        "premise: A admitted first ({first:?} < {second:?})"
+    );
 
     // B's pushes are answered 503 until its event's retry is comfortably in
     // the future.
@@ -1198,7 +1221,9 @@ fn double_entry_replica_converges_after_a_failed_push() {
         if wait > chrono::Duration::milliseconds(1500) {
             break;
         }
-        thread::sleep(wait.to_std().unwrap_or_default());
+        // The backoff has run out, as far as the gate can tell (no waiting
+        // for the wall clock).
+        retry_due_now(&b);
     }
     // The network is back: this round pulls A's verification of the ticket
     // while B's own event for it is still pending.
@@ -1211,7 +1236,7 @@ fn double_entry_replica_converges_after_a_failed_push() {
         "premise: B's event still backing off"
     );
     assert_eq!(pending(&b), 1);
-    thread::sleep((next_attempt() - Utc::now()).to_std().unwrap_or_default());
+    retry_due_now(&b);
     drain(&b, &proxy.url(), &devices[1].1, Duration::from_secs(30));
     assert!(
         sync_once(&b, &proxy.url(), &devices[1].1, Duration::from_secs(60))
