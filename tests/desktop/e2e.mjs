@@ -338,7 +338,12 @@ try {
   // ------------------------------------------------ 7. server back: catch up
   await startServer();
   log('server restarted on the same port');
-  await wd.until('caught up', () => wd.js(`document.getElementById('sync-mode')?.textContent === 'Online' && document.querySelector('#sync-pending .stat-v')?.textContent === '0'`), 20000, 200);
+  // The loop backs off while the server is away (doubling from the 0.5 s
+  // interval up to 60 intervals, 30 s, with jitter), so the gate may not try
+  // again for up to 30 s after the server is back: it must catch up on its
+  // own within that cap and one round.
+  const RETRY_CAP_MS = 60 * 500;
+  await wd.until('caught up', () => wd.js(`document.getElementById('sync-mode')?.textContent === 'Online' && document.querySelector('#sync-pending .stat-v')?.textContent === '0'`), RETRY_CAP_MS + 15000, 200);
   check(true, 'back online, 0 waiting');
   const caught = await api('POST', '/api/operator/validate-ticket', { ticket_code: second.code });
   check(caught.verdict === 'ALREADY_VERIFIED', `the server has the offline admission of ${second.code}`);
