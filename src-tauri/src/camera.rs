@@ -15,12 +15,14 @@ use base64::Engine;
 use crate::gate::views::{CameraStatus, CommandError, PreviewFrame, ScanOutcome, ScanSource};
 use crate::gate::GateService;
 use crate::scan::{Decoder, DecoderConfig, Frame, RepeatSuppressor};
-use crate::source::{CameraSource, FolderSource, FrameSource, SourceError};
+use crate::source::{CameraSource, Facing, FolderSource, FrameSource, SourceError};
 
-/// `--camera`: `auto`, a camera index or name, or `folder:PATH`.
+/// `--camera`: `auto`, `front`/`rear`, a camera index or name, or `folder:PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CameraChoice {
     Auto,
+    /// The first camera whose name says it looks this way.
+    Facing(Facing),
     Index(u32),
     Name(String),
     Folder(PathBuf),
@@ -35,6 +37,8 @@ impl FromStr for CameraChoice {
                 return Err("empty camera source: use auto, an index, a name or folder:PATH".into())
             }
             "auto" => Self::Auto,
+            "front" => Self::Facing(Facing::Front),
+            "rear" => Self::Facing(Facing::Rear),
             _ if s.starts_with("folder:") => Self::Folder(PathBuf::from(&s["folder:".len()..])),
             _ => match s.parse::<u32>() {
                 Ok(i) => Self::Index(i),
@@ -49,6 +53,7 @@ impl std::fmt::Display for CameraChoice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Auto => f.write_str("auto"),
+            Self::Facing(facing) => f.write_str(facing.as_str()),
             Self::Index(i) => write!(f, "{i}"),
             Self::Name(name) => f.write_str(name),
             Self::Folder(dir) => write!(f, "folder:{}", dir.display()),
@@ -65,6 +70,7 @@ pub fn open_source(choice: &CameraChoice) -> Result<Box<dyn FrameSource>, Source
             Ok(Box::new(FolderSource::new(dir.clone(), FOLDER_FPS, true)?))
         }
         CameraChoice::Auto => Ok(Box::new(CameraSource::open_first()?)),
+        CameraChoice::Facing(facing) => Ok(Box::new(CameraSource::open_facing(*facing)?)),
         CameraChoice::Index(i) => Ok(Box::new(CameraSource::open_index(*i)?)),
         CameraChoice::Name(name) => Ok(Box::new(CameraSource::open_named(name)?)),
     }
@@ -111,33 +117,36 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
         let (choice, generation) = gate.camera_choice();
         let changed = || gate.camera_generation() != generation;
         let mut source = match open_source(&choice) {
-            Ok(s) => {
-                emit(LoopEvent::Camera(CameraStatus {
-                    ok: true,
-                    description: s.description(),
-                }));
-                s
-            }
+            Ok(s) => s,
             Err(e) => {
-                emit(LoopEvent::Camera(CameraStatus {
-                    ok: false,
-                    description: e.to_string(),
-                }));
+                emit(LoopEvent::Camera(CameraStatus::off(e.to_string())));
                 sleep_unless(&stop, &changed, Duration::from_secs(2));
                 continue;
             }
         };
+        // The operator's torch/focus/exposure choice, applied now and again
+        // whenever the settings screen changes it.
+        let mut adjusted = None;
         let mut last_preview = Instant::now() - Duration::from_secs(1);
         let mut bad_frames = 0u32;
         while !stop.load(Ordering::Relaxed) && !changed() {
+            let (adjust, adjust_generation) = gate.camera_adjust();
+            if adjusted != Some(adjust_generation) {
+                adjusted = Some(adjust_generation);
+                let mut status = CameraStatus::on(source.description(), source.controls());
+                if let Err(e) = source.adjust(&adjust) {
+                    status.description =
+                        format!("{}; camera settings not applied: {e}", status.description);
+                }
+                emit(LoopEvent::Camera(status));
+            }
             let frame = match source.next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(SourceError::Device(e)) => {
-                    emit(LoopEvent::Camera(CameraStatus {
-                        ok: false,
-                        description: format!("camera lost: {e}; reconnecting"),
-                    }));
+                    emit(LoopEvent::Camera(CameraStatus::off(format!(
+                        "camera lost: {e}; reconnecting"
+                    ))));
                     break;
                 }
                 // One bad frame is skipped; a run of them (files gone from
@@ -145,10 +154,9 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
                 Err(e) => {
                     bad_frames += 1;
                     if bad_frames >= 10 {
-                        emit(LoopEvent::Camera(CameraStatus {
-                            ok: false,
-                            description: format!("{e}; reopening"),
-                        }));
+                        emit(LoopEvent::Camera(CameraStatus::off(format!(
+                            "{e}; reopening"
+                        ))));
                         break;
                     }
                     continue;
@@ -192,6 +200,8 @@ mod tests {
     fn camera_choices_parse() {
         for (raw, expected) in [
             ("auto", CameraChoice::Auto),
+            ("front", CameraChoice::Facing(Facing::Front)),
+            ("rear", CameraChoice::Facing(Facing::Rear)),
             ("0", CameraChoice::Index(0)),
             (
                 "folder:/tmp/frames",

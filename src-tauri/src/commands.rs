@@ -13,7 +13,7 @@ use crate::gate::views::{
     ScanSource, SettingsView, SlotView, SyncView, TicketLookupView,
 };
 use crate::gate::GateService;
-use crate::source::CameraSource;
+use crate::source::{CameraAdjust, CameraSource};
 
 type Gate<'a> = State<'a, Arc<GateService>>;
 
@@ -133,6 +133,15 @@ pub async fn pair_device(
 #[tauri::command(async)]
 pub fn set_camera(gate: Gate<'_>, source: String) -> Result<String, CommandError> {
     gate.set_camera(&source)
+}
+
+/// Torch, fixed focus, fixed exposure (where the camera offers them).
+#[tauri::command(async)]
+pub fn set_camera_adjust(
+    gate: Gate<'_>,
+    adjust: CameraAdjust,
+) -> Result<CameraAdjust, CommandError> {
+    gate.set_camera_adjust(adjust)
 }
 
 #[tauri::command(async)]

@@ -7,6 +7,7 @@
 //! * [`camera`]: the scan loop from a frame source to verdicts.
 //! * [`clock`]: the gate's clock (the system's, or a test's).
 //! * [`commands`]: the Tauri commands, one `gate` call each.
+//! * [`window`]: how the window meets the screen (fullscreen, maximized, a minimum).
 //!
 //! Everything but `commands` is plain Rust, tested and benchmarked headless.
 
@@ -17,3 +18,4 @@ pub mod device;
 pub mod gate;
 pub mod scan;
 pub mod source;
+pub mod window;

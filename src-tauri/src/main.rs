@@ -61,6 +61,33 @@ struct Args {
     sync_interval: f64,
 }
 
+/// Fullscreen in kiosk mode; else the configured size, or the whole screen
+/// where that does not fit (`entrada_desktop::window::plan`).
+fn fit_window(window: &tauri::WebviewWindow, kiosk: bool) {
+    use entrada_desktop::window::{plan, WindowPlan, MIN_SIZE};
+    let scale = window.scale_factor().unwrap_or(1.0);
+    let wanted = window
+        .inner_size()
+        .map(|s| s.to_logical::<f64>(scale))
+        .map(|s| (s.width, s.height))
+        .unwrap_or((1280.0, 800.0));
+    let screen = window.current_monitor().ok().flatten().map(|m| {
+        let s = m.size().to_logical::<f64>(m.scale_factor());
+        (s.width, s.height)
+    });
+    let _ = window.set_min_size(Some(tauri::LogicalSize::new(MIN_SIZE.0, MIN_SIZE.1)));
+    match plan(kiosk, wanted, screen) {
+        WindowPlan::Fullscreen => {
+            let _ = window.set_decorations(false);
+            let _ = window.set_fullscreen(true);
+        }
+        WindowPlan::Maximized => {
+            let _ = window.maximize();
+        }
+        WindowPlan::Windowed { .. } => {}
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -147,15 +174,13 @@ fn main() -> anyhow::Result<()> {
             commands::settings,
             commands::pair_device,
             commands::set_camera,
+            commands::set_camera_adjust,
             commands::set_kiosk,
             commands::set_auto_lock,
         ])
         .setup(move |app| {
-            if kiosk {
-                if let Some(window) = app.get_webview_window("main") {
-                    let _ = window.set_decorations(false);
-                    let _ = window.set_fullscreen(true);
-                }
+            if let Some(window) = app.get_webview_window("main") {
+                fit_window(&window, kiosk);
             }
             let handle = app.handle().clone();
             let camera_gate = gate_setup.clone();

@@ -7,7 +7,8 @@
 #
 # Builds ui/ (the kiosk page is embedded into the app), the server and the
 # app, installs tauri-driver if missing, and runs tests/desktop/e2e.mjs under
-# `xvfb-run` (or on $DISPLAY when DESKTOP_USE_DISPLAY=1). Screenshots and logs
+# `xvfb-run` (or on $DISPLAY when DESKTOP_USE_DISPLAY=1), then tests/desktop/sizes.mjs
+# (every screen at 360×740, 480×854, 800×1280 and 1280×800). Screenshots and logs
 # go to ${ARTIFACTS_DIR:-/tmp/entrada-artifacts}/desktop/; with
 # UPDATE_SCREENSHOTS=1 they are also copied to docs/screenshots/kiosk-*.png.
 set -euo pipefail
@@ -69,6 +70,14 @@ if [ "${DESKTOP_USE_DISPLAY:-0}" = 1 ] && [ -n "${DISPLAY:-}" ]; then
   node tests/desktop/e2e.mjs || status=$?
 else
   xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" dbus-run-session -- node tests/desktop/e2e.mjs || status=$?
+fi
+# The same app at a handheld's, a tablet's and the kiosk's sizes (sizes.mjs):
+# its screen must hold a 800×1280 window upright.
+echo "== desktop sizes: 360×740, 480×854, 800×1280, 1280×800, 1920×1080"
+if [ "${DESKTOP_USE_DISPLAY:-0}" = 1 ] && [ -n "${DISPLAY:-}" ]; then
+  node tests/desktop/sizes.mjs || status=$?
+else
+  xvfb-run -a -s "-screen 0 1920x1400x24 -nolisten tcp" dbus-run-session -- node tests/desktop/sizes.mjs || status=$?
 fi
 echo "== desktop end-to-end: $([ $status = 0 ] && echo passed || echo FAILED) in $(($(date +%s) - STARTED)) s"
 exit $status

@@ -31,10 +31,14 @@ function renderBar() {
   $('venue').textContent = state.info?.venue_name ?? S.appName;
   const tabs = $('tabs');
   tabs.replaceChildren(
+    // On a handheld the tabs fold into the menu, which also names who is signed in.
+    state.operator ? h('div', { class: 'menu-who', id: 'menu-who' }, state.operator.display_name, h('span', { class: 'who-role' }, S.roles[state.operator.role] ?? state.operator.role)) : '',
     ...SCREENS.filter((s) => state.operator?.is_supervisor || !SUPERVISOR_SCREENS.includes(s)).map((s) =>
       h('button', { type: 'button', id: `nav-${s}`, class: 'tab', 'aria-current': state.screen === s ? 'page' : null, onclick: () => show(s) }, S.nav[s]),
     ),
   );
+  $('menu').replaceChildren(h('span', { class: 'menu-icon', 'aria-hidden': 'true' }, '☰'), h('span', { class: 'menu-label' }, `${S.menu}: ${S.nav[state.screen]}`));
+  $('menu').setAttribute('aria-label', S.menu);
   const who = $('who');
   who.replaceChildren(
     state.operator ? h('span', { class: 'who-name' }, state.operator.display_name) : '',
@@ -44,7 +48,14 @@ function renderBar() {
   renderSyncPill();
 }
 
+/** The handheld header's menu (the tabs, folded): open or closed. */
+function setMenu(open: boolean) {
+  document.body.dataset.menu = open ? 'open' : '';
+  $('menu').setAttribute('aria-expanded', String(open));
+}
+
 function show(screen: Screen) {
+  setMenu(false);
   if (SUPERVISOR_SCREENS.includes(screen) && !state.operator?.is_supervisor) screen = 'scan';
   if (screen !== state.screen) $('toast').hidden = true;
   state.screen = screen;
@@ -120,6 +131,11 @@ async function start() {
   window.addEventListener('keydown', keepAlive, { capture: true, passive: true });
   $('lock').addEventListener('click', () => void api.signOut().finally(() => locked(false)));
   $('sync-pill').addEventListener('click', () => show('sync'));
+  $('menu').addEventListener('click', () => setMenu(document.body.dataset.menu !== 'open'));
+  // A touch outside the open menu closes it.
+  window.addEventListener('pointerdown', (e) => {
+    if (document.body.dataset.menu === 'open' && e.target instanceof Node && !$('tabs').contains(e.target) && !$('menu').contains(e.target)) setMenu(false);
+  }, { capture: true, passive: true });
 
   on('preview', (p) => {
     // Only while the scanner is on screen: nobody sees a hidden preview, and

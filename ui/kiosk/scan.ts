@@ -34,10 +34,12 @@ export function buildScanner() {
     void scan(code, 'manual');
   });
   root.replaceChildren(
-    h('div', { class: 'verdict', id: 'verdict', 'data-tone': 'ready', 'aria-live': 'assertive' }),
+    h('div', { class: 'verdict', id: 'verdict', 'data-tone': 'ready', 'aria-live': 'assertive', onclick: tapVerdict }),
     h('aside', { class: 'side' },
       h('div', { class: 'preview' },
         h('img', { id: 'preview', alt: '' }),
+        // Where to hold the code (shown on a handheld, whose preview is the viewfinder).
+        h('div', { class: 'aim', 'aria-hidden': 'true' }),
         h('div', { class: 'cam-status', id: 'cam-status', 'data-ok': '' }, S.cameraWaiting)),
       h('div', { class: 'counter', id: 'counter' }),
       manual,
@@ -132,6 +134,13 @@ export function showOutcome(o: ScanOutcome) {
   clearTimeout(state.verdictTimer);
   // An amber verdict waits for the operator's call (the next scan replaces it).
   state.verdictTimer = window.setTimeout(dismissVerdict, o.verdict.tone === 'decide' ? DECIDE_MS : VERDICT_MS);
+}
+
+/** A tap on a red or green verdict puts the scanner back (on a handheld the
+ *  verdict covers the screen); an amber one waits for its buttons. */
+function tapVerdict(e: Event) {
+  const tone = (e.currentTarget as HTMLElement).dataset.tone;
+  if (tone === 'admit' || tone === 'refuse') dismissVerdict();
 }
 
 function dismissVerdict() {

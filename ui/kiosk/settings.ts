@@ -94,6 +94,21 @@ function renderSettings() {
   lock.addEventListener('change', () => void saveSetting(api.setAutoLock(Number(lock.value))));
 
   const cam = v.camera_status;
+  // Torch, fixed focus, fixed exposure: only those the camera in use offers.
+  const offered = cam?.controls;
+  const adjustKeys = (['torch', 'fixed_focus', 'fixed_exposure'] as const).filter((k) => offered?.[k]);
+  const adjust = { ...v.camera_adjust };
+  const controls = adjustKeys.length
+    ? h('div', { class: 'camera-controls', id: 'camera-controls' },
+        ...adjustKeys.map((k) => {
+          const box = h('input', { id: `camera-${k.replace('_', '-')}`, type: 'checkbox', checked: adjust[k] });
+          box.addEventListener('change', () => {
+            adjust[k] = box.checked;
+            void saveSetting(api.setCameraAdjust(adjust));
+          });
+          return h('label', { class: 'check' }, box, S.cameraControls[k]);
+        }))
+    : h('p', { class: 'small', id: 'camera-no-controls' }, S.cameraNoControls);
   $('settings-body').replaceChildren(
     h('section', { class: 'card', id: 'settings-server' },
       h('h2', {}, S.pairTitle),
@@ -109,7 +124,8 @@ function renderSettings() {
         h('div', { id: 'settings-cam-status' }, cam ? cam.description : v.camera)),
       v.cameras_error ? h('p', { class: 'small' }, S.cameraListError(v.cameras_error)) : '',
       cameraForm,
-      fixedNote(v, 'camera')),
+      fixedNote(v, 'camera'),
+      controls),
     h('section', { class: 'card', id: 'settings-screen' },
       h('h2', {}, S.screenTitle),
       h('label', { class: 'check' }, kiosk, S.kioskLabel),

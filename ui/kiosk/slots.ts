@@ -73,7 +73,7 @@ function renderSlots() {
             h('button', { type: 'button', class: 'btn step', 'aria-label': '+10', onclick: step(10) }, '+'),
             h('button', { type: 'button', class: 'btn primary cap-save', onclick: () => void changeSlot(s, Number(cap.value), null) }, S.save))
         : h('span', { class: 'num' }, s.total_capacity)),
-      h('td', { class: 'num admitted' }, s.admitted),
+      h('td', { class: 'num admitted', 'data-label': c.admitted }, s.admitted),
       h('td', {}, h('span', { class: `badge ${s.status.toLowerCase()}` }, S.slotStatus[s.status] ?? s.status)),
       sup ? h('td', {}, h('button', {
         type: 'button', class: `btn ${s.status === 'CLOSED' ? '' : 'danger'} status-toggle`,

@@ -4,6 +4,7 @@ export const S = {
   appName: 'Entrada Gate',
   nav: { scan: 'Scan', slots: 'Slots', lookup: 'Lookup', sync: 'Sync', settings: 'Settings' },
   lock: 'Lock',
+  menu: 'Menu',
   switchOperator: 'Switch operator',
 
   // Sign-in
@@ -182,6 +183,12 @@ export const S = {
   cameraFolderPath: 'Folder',
   cameraFolderPlaceholder: '/home/gate/frames',
   cameraUse: 'Use this camera',
+  cameraControls: {
+    torch: 'Torch on (dim entrances)',
+    fixed_focus: 'Fixed focus (stops autofocus hunting on a code held close)',
+    fixed_exposure: 'Fixed exposure',
+  } as Record<string, string>,
+  cameraNoControls: 'This camera offers no torch, focus or exposure settings.',
   cameraListError: (e: string) => `Cameras could not be listed: ${e}`,
   cameraSwitched: (c: string) => `Camera: ${c}`,
   screenTitle: 'Screen',

@@ -3,6 +3,7 @@
 // Argument names are camelCase: Tauri converts them to the Rust snake_case.
 
 import type { AppInfo } from './bindings/AppInfo';
+import type { CameraAdjust } from './bindings/CameraAdjust';
 import type { CameraStatus } from './bindings/CameraStatus';
 import type { CommandError } from './bindings/CommandError';
 import type { ConflictView } from './bindings/ConflictView';
@@ -63,6 +64,7 @@ export const api = {
   pairDevice: (serverUrl: string, token: string, caCert: string | null) =>
     call<PairOutcome>('pair_device', { serverUrl, token, caCert }),
   setCamera: (source: string) => call<string>('set_camera', { source }),
+  setCameraAdjust: (adjust: CameraAdjust) => call<CameraAdjust>('set_camera_adjust', { adjust }),
   setKiosk: (on: boolean) => call<null>('set_kiosk', { on }),
   setAutoLock: (secs: number) => call<number>('set_auto_lock', { secs }),
 };

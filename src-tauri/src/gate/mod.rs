@@ -17,6 +17,7 @@ use entrada::sync::protocol::DeviceInfo;
 
 use crate::camera::CameraChoice;
 use crate::clock::{Clock, SystemClock};
+use crate::source::CameraAdjust;
 use session::Session;
 pub use settings::{GateSettings, StartOptions, AUTO_LOCK_SECS};
 use views::{CommandError, ScanOutcome};
@@ -69,6 +70,9 @@ pub struct GateService {
     camera_generation: AtomicU64,
     /// The scan loop's last camera report, for screens that load later.
     camera: Mutex<Option<views::CameraStatus>>,
+    /// The torch/focus/exposure choice and a counter bumped on each change
+    /// (the scan loop applies it to the source without reopening it).
+    camera_adjust: Mutex<(CameraAdjust, u64)>,
     /// The last verdict and when, for a page that loads just after a scan.
     last_scan: Mutex<Option<(Instant, ScanOutcome)>>,
     clock: Arc<dyn Clock>,
@@ -85,6 +89,7 @@ impl GateService {
     /// unpaired one is the standalone demo (org 1, its first venue).
     pub fn new(store: Arc<Store>, settings: GateSettings) -> Result<Self, CommandError> {
         let scope = Scope::read(&store, 0)?;
+        let adjust = settings::saved_camera_adjust(&store.device_settings().unwrap_or_default());
         Ok(Self {
             store,
             scope: RwLock::new(scope),
@@ -95,6 +100,7 @@ impl GateService {
             camera_choice: Mutex::new(settings.camera),
             camera_generation: AtomicU64::new(0),
             camera: Mutex::new(None),
+            camera_adjust: Mutex::new((adjust, 0)),
             last_scan: Mutex::new(None),
             clock: Arc::new(SystemClock),
             sync_loop: Mutex::new(Default::default()),

@@ -9,11 +9,25 @@ use entrada::domain::Operator;
 use super::views::{self, CameraOption, CommandError, SettingsView};
 use super::{lock, GateService};
 use crate::camera::CameraChoice;
+use crate::source::{facing_from_name, CameraAdjust, Facing};
 
 /// Keys of the settings screen's choices in the replica (`device_settings`).
 const CAMERA_KEY: &str = "camera";
 const KIOSK_KEY: &str = "kiosk";
 const AUTO_LOCK_KEY: &str = "auto_lock_secs";
+const TORCH_KEY: &str = "camera_torch";
+const FIXED_FOCUS_KEY: &str = "camera_fixed_focus";
+const FIXED_EXPOSURE_KEY: &str = "camera_fixed_exposure";
+
+/// The torch/focus/exposure choice the settings screen saved (all off if none).
+pub(super) fn saved_camera_adjust(saved: &BTreeMap<String, String>) -> CameraAdjust {
+    let on = |key| saved.get(key).is_some_and(|v| v == "true");
+    CameraAdjust {
+        torch: on(TORCH_KEY),
+        fixed_focus: on(FIXED_FOCUS_KEY),
+        fixed_exposure: on(FIXED_EXPOSURE_KEY),
+    }
+}
 /// Auto-lock bounds on the settings screen: long enough to serve a queue,
 /// short enough that an unattended gate locks.
 pub const AUTO_LOCK_SECS: std::ops::RangeInclusive<u64> = 30..=3600;
@@ -101,6 +115,11 @@ impl GateService {
         )
     }
 
+    /// The torch/focus/exposure choice and its change counter (for the scan loop).
+    pub fn camera_adjust(&self) -> (CameraAdjust, u64) {
+        *lock(&self.camera_adjust)
+    }
+
     /// Bumped by every camera change: the scan loop compares it per frame.
     pub fn camera_generation(&self) -> u64 {
         self.camera_generation.load(Ordering::SeqCst)
@@ -149,6 +168,21 @@ impl GateService {
             value: "auto".into(),
             label: "First camera found".into(),
         }];
+        // Front and rear, where the cameras' names tell (tablets, phones).
+        for facing in [Facing::Rear, Facing::Front] {
+            if let Some((_, name)) = cameras
+                .iter()
+                .find(|(_, n)| facing_from_name(n) == Some(facing))
+            {
+                options.push(CameraOption {
+                    value: facing.as_str().into(),
+                    label: match facing {
+                        Facing::Rear => format!("Rear camera ({name})"),
+                        Facing::Front => format!("Front camera ({name})"),
+                    },
+                });
+            }
+        }
         options.extend(cameras.into_iter().map(|(i, name)| CameraOption {
             value: i.to_string(),
             label: format!("Camera {i}: {name}"),
@@ -163,6 +197,7 @@ impl GateService {
             camera_options: options,
             cameras_error,
             camera_status: self.camera_status(),
+            camera_adjust: self.camera_adjust().0,
             kiosk: self.kiosk(),
             auto_lock_secs: self.auto_lock().as_secs() as u32,
             fixed: self.fixed.clone(),
@@ -191,6 +226,22 @@ impl GateService {
         *lock(&self.camera_choice) = choice;
         self.camera_generation.fetch_add(1, Ordering::SeqCst);
         Ok(text)
+    }
+
+    /// Torch, fixed focus, fixed exposure: applied by the scan loop to the
+    /// camera in use (where it offers them), kept for the next start.
+    pub fn set_camera_adjust(&self, adjust: CameraAdjust) -> Result<CameraAdjust, CommandError> {
+        self.supervisor("change the camera")?;
+        let flag = |on: bool| if on { "true" } else { "false" };
+        self.store
+            .set_device_setting(TORCH_KEY, flag(adjust.torch))?;
+        self.store
+            .set_device_setting(FIXED_FOCUS_KEY, flag(adjust.fixed_focus))?;
+        self.store
+            .set_device_setting(FIXED_EXPOSURE_KEY, flag(adjust.fixed_exposure))?;
+        let mut current = lock(&self.camera_adjust);
+        *current = (adjust, current.1 + 1);
+        Ok(adjust)
     }
 
     /// Fullscreen without window chrome, kept for the next start.
@@ -292,6 +343,30 @@ mod tests {
     }
 
     #[test]
+    fn front_and_rear_are_choices_where_the_cameras_names_tell() {
+        let (_dir, gate) = demo_gate(None, Duration::from_secs(60));
+        gate.sign_in(2, entrada::demo::SUPERVISOR_PIN).unwrap();
+        let values = |cams: Vec<(u32, &str)>| {
+            gate.settings_view(|| Ok(cams.into_iter().map(|(i, n)| (i, n.to_string())).collect()))
+                .unwrap()
+                .camera_options
+                .into_iter()
+                .map(|o| o.value)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            values(vec![(0, "OV5693 Front"), (1, "OV8865 Rear")]),
+            ["auto", "rear", "front", "0", "1"]
+        );
+        assert_eq!(values(vec![(0, "Back camera")]), ["auto", "rear", "0"]);
+        // A USB webcam says neither: no front/rear choice.
+        assert_eq!(values(vec![(0, "USB Camera")]), ["auto", "0"]);
+        assert_eq!(values(vec![]), ["auto"]);
+        assert_eq!(gate.set_camera("rear").unwrap(), "rear");
+        assert_eq!(gate.camera_choice().0, CameraChoice::Facing(Facing::Rear));
+    }
+
+    #[test]
     fn settings_are_for_supervisors_and_are_kept() {
         let (_dir, gate) = demo_gate(Some(1), Duration::from_secs(60));
         for code in [
@@ -301,6 +376,9 @@ mod tests {
             gate.set_kiosk(true).unwrap_err().code,
             gate.set_auto_lock(600).unwrap_err().code,
             gate.set_camera("auto").unwrap_err().code,
+            gate.set_camera_adjust(CameraAdjust::default())
+                .unwrap_err()
+                .code,
         ] {
             assert_eq!(code, "FORBIDDEN");
         }
@@ -333,6 +411,20 @@ mod tests {
         assert_eq!(
             gate.set_camera("folder:/no/such/dir").unwrap_err().code,
             "FOLDER_NOT_FOUND"
+        );
+        // Torch and fixed focus: the loop sees a new choice; the next start reads it.
+        let (none, adjust_before) = gate.camera_adjust();
+        assert_eq!(none, CameraAdjust::default());
+        let chosen = CameraAdjust {
+            torch: true,
+            fixed_focus: true,
+            fixed_exposure: false,
+        };
+        gate.set_camera_adjust(chosen).unwrap();
+        assert_eq!(gate.camera_adjust(), (chosen, adjust_before + 1));
+        assert_eq!(
+            saved_camera_adjust(&gate.store().device_settings().unwrap()),
+            chosen
         );
         let (_, before) = gate.camera_choice();
         assert_eq!(gate.set_camera("2").unwrap(), "2");

@@ -6,6 +6,8 @@ use entrada::domain::Verdict;
 use serde::Serialize;
 use ts_rs::TS;
 
+use crate::source::{CameraAdjust, CameraControls};
+
 /// How the verdict screen looks from a metre away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "lowercase")]
@@ -208,6 +210,27 @@ pub struct CameraStatus {
     pub ok: bool,
     /// e.g. "folder ./frames (12 images, 10 fps, looping)" or why there is no camera.
     pub description: String,
+    /// What the source in use lets the operator change (none for a folder,
+    /// or when there is no camera): the settings screen shows only these.
+    pub controls: CameraControls,
+}
+
+impl CameraStatus {
+    pub fn on(description: String, controls: CameraControls) -> Self {
+        Self {
+            ok: true,
+            description,
+            controls,
+        }
+    }
+
+    pub fn off(description: String) -> Self {
+        Self {
+            ok: false,
+            description,
+            controls: CameraControls::default(),
+        }
+    }
 }
 
 /// A downscaled camera frame for the live preview.
@@ -248,6 +271,8 @@ pub struct SettingsView {
     /// Why the system could not list its cameras, if it could not.
     pub cameras_error: Option<String>,
     pub camera_status: Option<CameraStatus>,
+    /// The torch/focus/exposure choice (applied where the camera offers it).
+    pub camera_adjust: CameraAdjust,
     pub kiosk: bool,
     pub auto_lock_secs: u32,
     /// Settings a flag or the environment fixed at start (`camera`, `kiosk`,

@@ -2,15 +2,48 @@
 //! there fails with a clear error, and the scan loop keeps retrying.
 
 use nokhwa::pixel_format::RgbFormat;
-use nokhwa::utils::{ApiBackend, CameraIndex, RequestedFormat, RequestedFormatType};
+use nokhwa::utils::{
+    ApiBackend, CameraControl, CameraIndex, ControlValueDescription, ControlValueSetter,
+    KnownCameraControl, RequestedFormat, RequestedFormatType,
+};
 use nokhwa::Camera;
 
+use super::controls::v4l2::{self, Kind, Value};
+use super::controls::{facing_from_name, CameraAdjust, CameraControls, Facing};
 use super::{FrameSource, SourceError};
 use crate::scan::Frame;
 
 pub struct CameraSource {
     camera: Camera,
     description: String,
+    /// The V4L2 controls the driver listed at open (empty elsewhere).
+    controls: Vec<(u32, Kind)>,
+}
+
+/// A nokhwa control as V4L2 names it. nokhwa's Linux backend maps a few V4L2
+/// ids to its own names and passes the rest (ours) as `Other(id)`.
+fn v4l2_control(c: &CameraControl) -> Option<(u32, Kind)> {
+    let KnownCameraControl::Other(id) = c.control() else {
+        return None;
+    };
+    let kind = match c.description() {
+        ControlValueDescription::Boolean { .. } => Kind::Boolean,
+        ControlValueDescription::IntegerRange { min, max, .. } => Kind::Integer {
+            min: *min,
+            max: *max,
+        },
+        _ => Kind::Other,
+    };
+    Some((u32::try_from(id).ok()?, kind))
+}
+
+/// The V4L2 controls among a camera's (only Linux speaks V4L2 ids).
+fn v4l2_controls(controls: &[CameraControl]) -> Vec<(u32, Kind)> {
+    if cfg!(target_os = "linux") {
+        controls.iter().filter_map(v4l2_control).collect()
+    } else {
+        Vec::new()
+    }
 }
 
 fn device(e: impl std::fmt::Display) -> SourceError {
@@ -37,6 +70,20 @@ impl CameraSource {
         }
     }
 
+    /// The first camera whose name says it looks `facing` way.
+    pub fn open_facing(facing: Facing) -> Result<Self, SourceError> {
+        let found = Self::list()?
+            .into_iter()
+            .find(|(_, n)| facing_from_name(n) == Some(facing));
+        match found {
+            Some((i, _)) => Self::open_index(i),
+            None => Err(SourceError::Device(format!(
+                "no {} camera found",
+                facing.as_str()
+            ))),
+        }
+    }
+
     pub fn open_named(name: &str) -> Result<Self, SourceError> {
         let found = Self::list()?.into_iter().find(|(_, n)| n == name);
         match found {
@@ -57,9 +104,16 @@ impl CameraSource {
             res.width(),
             res.height()
         );
+        // A driver listing a control nokhwa cannot read fails the whole
+        // list: such a camera offers no controls here.
+        let controls = camera
+            .camera_controls()
+            .map(|c| v4l2_controls(&c))
+            .unwrap_or_default();
         Ok(Self {
             camera,
             description,
+            controls,
         })
     }
 }
@@ -74,5 +128,96 @@ impl FrameSource for CameraSource {
 
     fn description(&self) -> String {
         self.description.clone()
+    }
+
+    fn controls(&self) -> CameraControls {
+        v4l2::offered(&self.controls)
+    }
+
+    fn adjust(&mut self, adjust: &CameraAdjust) -> Result<(), SourceError> {
+        for (id, value) in v4l2::writes(adjust, &self.controls) {
+            let value = match value {
+                Value::Boolean(b) => ControlValueSetter::Boolean(b),
+                Value::Integer(i) => ControlValueSetter::Integer(i),
+            };
+            self.camera
+                .set_camera_control(KnownCameraControl::Other(id.into()), value)
+                .map_err(device)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nokhwa::utils::KnownCameraControlFlag;
+
+    use super::*;
+
+    fn control(id: KnownCameraControl, description: ControlValueDescription) -> CameraControl {
+        CameraControl::new(
+            id,
+            "control".into(),
+            description,
+            vec![KnownCameraControlFlag::Manual],
+            true,
+        )
+    }
+
+    /// What nokhwa's V4L2 backend hands over becomes the list the mappings read.
+    #[test]
+    fn nokhwa_controls_become_v4l2_ids_and_kinds() {
+        let listed = [
+            control(
+                KnownCameraControl::Brightness,
+                ControlValueDescription::IntegerRange {
+                    min: 0,
+                    max: 255,
+                    value: 128,
+                    step: 1,
+                    default: 128,
+                },
+            ),
+            control(
+                KnownCameraControl::Other(v4l2::FOCUS_AUTO.into()),
+                ControlValueDescription::Boolean {
+                    value: true,
+                    default: true,
+                },
+            ),
+            control(
+                KnownCameraControl::Other(v4l2::EXPOSURE_AUTO.into()),
+                ControlValueDescription::IntegerRange {
+                    min: 0,
+                    max: 3,
+                    value: 3,
+                    step: 1,
+                    default: 3,
+                },
+            ),
+            control(
+                KnownCameraControl::Other(0x0098_0990),
+                ControlValueDescription::String {
+                    value: "x".into(),
+                    default: None,
+                },
+            ),
+        ];
+        assert_eq!(
+            listed.iter().filter_map(v4l2_control).collect::<Vec<_>>(),
+            [
+                (v4l2::FOCUS_AUTO, Kind::Boolean),
+                (v4l2::EXPOSURE_AUTO, Kind::Integer { min: 0, max: 3 }),
+                (0x0098_0990, Kind::Other),
+            ]
+        );
+        assert_eq!(
+            v4l2::offered(&listed.iter().filter_map(v4l2_control).collect::<Vec<_>>()),
+            CameraControls {
+                torch: false,
+                fixed_focus: true,
+                fixed_exposure: true
+            }
+        );
     }
 }

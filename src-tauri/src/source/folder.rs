@@ -217,6 +217,23 @@ mod tests {
         assert!(src.next_frame().unwrap().is_none());
     }
 
+    /// A folder is no camera: no torch, focus or exposure to offer, and any
+    /// choice leaves it as it is (the settings screen then shows none).
+    #[test]
+    fn a_folder_offers_no_camera_controls() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_png(&tmp.path().join("a.png"), 2, 2, 7);
+        let mut src = FolderSource::new(tmp.path(), 0.0, true).unwrap();
+        assert!(!src.controls().any());
+        let all = crate::source::CameraAdjust {
+            torch: true,
+            fixed_focus: true,
+            fixed_exposure: true,
+        };
+        src.adjust(&all).unwrap();
+        assert_eq!(src.next_frame().unwrap().unwrap().luma()[0], 7);
+    }
+
     #[test]
     fn paces_at_the_requested_frame_rate() {
         let tmp = tempfile::tempdir().unwrap();

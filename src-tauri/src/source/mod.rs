@@ -6,12 +6,19 @@
 //! keystrokes arrive in the web view, where `ui/kiosk/wedge.ts` tells them
 //! from a person typing (tested by `ui/kiosk/wedge.test.ts`).
 
+#[cfg(not(target_os = "android"))]
 mod camera;
+// Android has no nokhwa: its camera frames come from the CameraX plugin.
+#[cfg(target_os = "android")]
+#[path = "camera_android.rs"]
+mod camera;
+pub mod controls;
 mod folder;
 
 use std::path::PathBuf;
 
 pub use camera::CameraSource;
+pub use controls::{facing_from_name, CameraAdjust, CameraControls, Facing};
 pub use folder::{image_files_in, FolderSource};
 
 use crate::scan::{Frame, FrameError};
@@ -58,4 +65,16 @@ pub trait FrameSource {
     /// Human-readable description for logs and the settings screen,
     /// e.g. "folder ./frames (12 images, 30 fps, looping)".
     fn description(&self) -> String;
+
+    /// The controls this source lets the operator change (torch, fixed
+    /// focus, fixed exposure); none unless the source says otherwise.
+    fn controls(&self) -> CameraControls {
+        CameraControls::default()
+    }
+
+    /// Puts the source in the operator's chosen state, for the controls it
+    /// offers (the rest of `adjust` does not apply to it).
+    fn adjust(&mut self, _adjust: &CameraAdjust) -> Result<(), SourceError> {
+        Ok(())
+    }
 }
