@@ -37,7 +37,7 @@ function renderBar() {
       h('button', { type: 'button', id: `nav-${s}`, class: 'tab', 'aria-current': state.screen === s ? 'page' : null, onclick: () => show(s) }, S.nav[s]),
     ),
   );
-  $('menu').replaceChildren(h('span', { class: 'menu-icon', 'aria-hidden': 'true' }, '☰'), h('span', { class: 'menu-label' }, `${S.menu}: ${S.nav[state.screen]}`));
+  $('menu').replaceChildren(h('span', { class: 'menu-icon', 'aria-hidden': 'true' }, '☰'), h('span', { class: 'menu-label' }, S.nav[state.screen]));
   $('menu').setAttribute('aria-label', S.menu);
   const who = $('who');
   who.replaceChildren(
