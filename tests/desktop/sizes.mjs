@@ -9,9 +9,11 @@
 // (`document.documentElement.scrollWidth <= innerWidth`, and no screen's own
 // scroller is wider than itself), and every visible button and field of the
 // screen can be brought inside the viewport, is not covered or clipped there
-// (the point at its centre hits it), and is at least 48 px tall and wide. A
+// (its centre and the middle of each edge, 8 px in, hit it), and is at least 48 px
+// tall and wide. A
 // ticket's QR put in front of the folder camera shows ADMIT at each size; the
-// verdict's size is measured and printed (README: "The gate app on a handheld").
+// verdict's size is measured and printed (README: "The gate app on a handheld"),
+// and an amber one shows Let in / Don't let in on screen (at the bottom when upright).
 //
 // Environment (set by run.sh): ENTRADA_BIN, DESKTOP_BIN, TAURI_DRIVER,
 // DESKTOP_ARTIFACTS, SCREENSHOTS_DIR (optional: copies for docs/).
@@ -174,9 +176,17 @@ const LAYOUT = `
       problems.push(name(el) + ' outside the viewport: ' + [r.left, r.top, r.right, r.bottom].map(Math.round).join(','));
       continue;
     }
-    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    // Its centre and the middle of each edge (8 px in: a fingertip's margin, and
+    // clear of GTK's overlay scrollbar) must be the control itself: nothing covers or clips it.
     const label = el.closest('label');
-    if (!hit || !(hit === el || el.contains(hit) || (label && label.contains(hit)))) problems.push(name(el) + ' covered by ' + (hit ? hit.tagName.toLowerCase() + '.' + hit.className : 'nothing'));
+    const cx = r.left + r.width / 2, cy = r.top + r.height / 2;
+    for (const [x, y] of [[cx, cy], [cx, r.top + 8], [cx, r.bottom - 8], [r.left + 8, cy], [r.right - 8, cy]]) {
+      const hit = document.elementFromPoint(x, y);
+      if (!hit || !(hit === el || el.contains(hit) || (label && label.contains(hit)))) {
+        problems.push(name(el) + ' covered at ' + Math.round(x) + ',' + Math.round(y) + ' by ' + (hit ? hit.tagName.toLowerCase() + '.' + hit.className : 'nothing'));
+        break;
+      }
+    }
     const target = el.type === 'checkbox' && label ? label.getBoundingClientRect() : r;
     if (target.height < min - 0.5 || target.width < min - 0.5) problems.push(name(el) + ' is ' + Math.round(target.width) + '×' + Math.round(target.height) + ' px, under ' + min);
   }
@@ -223,6 +233,12 @@ try {
   const tickets = [];
   for (const _ of SIZES) tickets.push(await reservedTicket(allDay.id));
   for (const [i, t] of tickets.entries()) cli('ticket', 'qr', t.code, '--db', SDB, '--out', join(work, `ticket-${i}.png`));
+  // Holders too early (or, late in the day, too late) for their slot: amber, the operator decides.
+  const hour = new Date().getUTCHours();
+  const offSlot = await api('POST', '/api/operator/slots/create', { venue_id: VENUE, date: today, start_time: hour <= 21 ? '23:00:00' : '00:00:00', end_time: hour <= 21 ? '23:59:00' : '00:30:00', total_capacity: 20 });
+  const offTickets = [];
+  for (const _ of SIZES) offTickets.push(await reservedTicket(offSlot.id));
+  for (const [i, t] of offTickets.entries()) cli('ticket', 'qr', t.code, '--db', SDB, '--out', join(work, `off-${i}.png`));
   cli('sync', '--db', ADB, '--server', URL, '--token', DEVICE_TOKEN, '--once');
 
   const wdPort = await freePort();
@@ -265,7 +281,7 @@ try {
     await shot(`${tag}-pin`);
     await layoutOk(size, 'PIN pad');
     await wd.click('.pin-key[data-key="ok"]');
-    await wd.until('signed in as Sara', () => wd.js(`document.body.dataset.signedIn === '1' && document.querySelector('.who-name')?.textContent === 'Sara'`), 5000);
+    await wd.until('signed in as Sara', () => wd.js(`document.body.dataset.signedIn === '1' && document.querySelector('.who-name')?.textContent === 'Sara'`), 20000);
     check(true, `${size}: Sara signed in with the PIN pad`);
 
     // -------- the scanner, ready
@@ -279,7 +295,7 @@ try {
 
     // -------- a scan: the folder camera sees a ticket
     renameSync(join(work, `ticket-${i}.png`), join(CAM, `1-ticket-${i}.png`));
-    await wd.until('ADMIT from the camera', () => wd.js(`document.getElementById('verdict').dataset.tone === 'admit'`), 15000, 50);
+    await wd.until('ADMIT from the camera', () => wd.js(`document.getElementById('verdict').dataset.tone === 'admit'`), 30000, 50);
     check((await wd.text('#verdict-title')) === 'ADMIT', `${size}: the camera scan of ${tickets[i].code} shows ADMIT`);
     rmSync(join(CAM, `1-ticket-${i}.png`));
     const v = await wd.js(`(() => {
@@ -309,6 +325,18 @@ try {
     await shot(`${tag}-refusal`);
     await layoutOk(size, 'scanner with a refusal');
     await wd.click('#verdict');
+
+    // -------- amber: the operator decides, with the buttons at the bottom (a thumb's reach when upright)
+    renameSync(join(work, `off-${i}.png`), join(CAM, `2-off-${i}.png`));
+    await wd.until('the amber verdict', () => wd.js(`document.getElementById('verdict').dataset.verdict === 'OUTSIDE_SLOT_WINDOW'`), 30000, 50);
+    rmSync(join(CAM, `2-off-${i}.png`));
+    await shot(`${tag}-decide`);
+    await layoutOk(size, 'scanner, amber verdict');
+    const decide = await wd.js(`(() => { const r = document.getElementById('decide-admit').getBoundingClientRect(); const n = document.getElementById('decide-refuse').getBoundingClientRect(); return [Math.round(r.top), Math.round(n.bottom)]; })()`);
+    if (h > w) check(decide[0] >= 0.55 * h, `${size}: Let in / Don't let in sit in the bottom of the screen (from y ${decide[0]} to ${decide[1]} of ${h})`);
+    await wd.click('#decide-refuse');
+    await wd.until('Ready after the decision', () => wd.js(`document.getElementById('verdict').dataset.tone === 'ready'`), 3000, 50);
+    check(true, `${size}: "Don't let in" puts the scanner back`);
 
     // -------- the menu (where the tabs fold into it)
     if (await wd.js(`getComputedStyle(document.getElementById('menu')).display !== 'none'`)) {
