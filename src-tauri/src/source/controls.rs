@@ -223,7 +223,8 @@ mod tests {
     #[test]
     fn what_a_camera_offers_follows_its_controls() {
         let none = CameraControls::default();
-        let cases: [(&str, Vec<(u32, Kind)>, CameraControls); 6] = [
+        type Case = (&'static str, Vec<(u32, Kind)>, CameraControls);
+        let cases: [Case; 6] = [
             ("no controls", vec![], none),
             (
                 "a UVC webcam: focus and exposure, no torch",
