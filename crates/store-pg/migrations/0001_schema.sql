@@ -62,7 +62,8 @@ CREATE INDEX idx_reservation_slots_status   ON reservation_slots (status);
 CREATE INDEX idx_reservation_slots_orq_date ON reservation_slots (orq, date);
 
 CREATE TABLE tickets (
-    ticket_code        TEXT        PRIMARY KEY CHECK (length(ticket_code) BETWEEN 1 AND 64),
+    -- Byte order, as SQLite compares text (keyset paging by code).
+    ticket_code        TEXT        COLLATE "C" PRIMARY KEY CHECK (length(ticket_code) BETWEEN 1 AND 64),
     orq                BIGINT      NOT NULL,
     order_id           BIGINT,
     product_id         BIGINT,
@@ -99,7 +100,7 @@ CREATE INDEX idx_tickets_purchase_email ON tickets (lower(purchase_email));
 
 CREATE TABLE ticket_reservations (
     id              UUID        PRIMARY KEY,
-    ticket_id       TEXT        NOT NULL REFERENCES tickets (ticket_code) ON DELETE CASCADE,
+    ticket_id       TEXT        COLLATE "C" NOT NULL REFERENCES tickets (ticket_code) ON DELETE CASCADE,
     slot_id         UUID        NOT NULL REFERENCES reservation_slots (id) ON DELETE RESTRICT,
     customer_email  TEXT        NOT NULL,
     customer_phone  TEXT        NOT NULL,
@@ -217,19 +218,19 @@ CREATE INDEX idx_sync_conflicts_orq ON sync_conflicts (orq);
 -- org and scope (0 every device of the org, a venue id that venue's devices,
 -- NULL none), as in SQLite.
 --
--- Gap-free across concurrent writers, by commit order. A writer never picks a
--- feed position: its trigger writes the row with seq NULL and the writing
--- transaction's id (xid). A reader first runs feed_sequence(), which numbers
--- the pending rows whose transaction has ended - xid below the snapshot's
--- xmin, the oldest transaction still running - under one advisory lock, in
--- (xid, write order). So a seq is only ever given to a committed row, after
--- every lower seq was given and committed: a cursor read at any moment can
--- never be overtaken by a row that commits later with a lower seq. A row
--- changed again goes back to pending (seq NULL) and later gets a new, higher
--- seq, so a first sync reads each row once. Writers take no shared lock and
--- keep committing in parallel (group commit); the cost is on the reader (one
--- short UPDATE per pull) and a row waits to be numbered until every write
--- transaction that started before its own has ended.
+-- Gap-free across concurrent writers: entries are numbered in the order they
+-- become visible, not in the order they were written. A writer never picks a
+-- feed position: its trigger writes the entry with seq NULL ("pending"). A
+-- reader first runs feed_sequence(), which numbers the pending entries its
+-- snapshot sees - only committed ones - under one advisory lock, held to its
+-- commit. So a seq is only ever given to a committed entry, and every seq
+-- given later is higher: a cursor a device holds can never be overtaken by
+-- an entry that commits afterwards with a lower seq. (A sequence value taken
+-- at write time would be: transactions commit out of the order they drew
+-- their values.) An entry changed again goes back to pending and later gets
+-- a new, higher seq, so a first sync reads each row once. Writers take no
+-- shared lock and keep committing in parallel (group commit); the cost is on
+-- the reader: one short UPDATE of the entries committed since the last pull.
 -- ---------------------------------------------------------------------------
 CREATE SEQUENCE change_log_seq AS BIGINT;
 -- Write order within a transaction (non-transactional, only orders a batch).
@@ -242,12 +243,11 @@ CREATE TABLE change_log (
     op         TEXT   NOT NULL CHECK (op IN ('upsert', 'delete')),
     scope      BIGINT DEFAULT 0,
     seq        BIGINT UNIQUE,
-    xid        XID8   NOT NULL DEFAULT pg_current_xact_id(),
     written    BIGINT NOT NULL DEFAULT nextval('change_log_written'),
     PRIMARY KEY (entity, entity_id)
 );
 CREATE INDEX idx_change_log_scope   ON change_log (orq, scope, seq);
-CREATE INDEX idx_change_log_pending ON change_log (xid, written) WHERE seq IS NULL;
+CREATE INDEX idx_change_log_pending ON change_log (written) WHERE seq IS NULL;
 
 -- Logs one row's change (pending). `set_scope`: an upsert moves the entry to
 -- its new scope; a delete keeps the scope the row had (its devices drop it).
@@ -256,13 +256,13 @@ RETURNS void LANGUAGE sql AS $$
     INSERT INTO change_log (orq, entity, entity_id, op, scope)
     VALUES (p_orq, p_entity, p_id, p_op, p_scope)
     ON CONFLICT (entity, entity_id) DO UPDATE SET
-        seq = NULL, xid = pg_current_xact_id(), written = nextval('change_log_written'),
+        seq = NULL, written = nextval('change_log_written'),
         op = excluded.op,
         scope = CASE WHEN p_set_scope THEN excluded.scope ELSE change_log.scope END;
 $$;
 
--- Numbers the pending rows of ended transactions; returns how many. Readers
--- call it (in its own transaction) before reading a page.
+-- Numbers the committed pending entries, in write order; returns how many.
+-- Readers call it (in its own transaction) before reading a page.
 CREATE FUNCTION feed_sequence() RETURNS BIGINT LANGUAGE plpgsql AS $$
 DECLARE
     numbered BIGINT;
@@ -275,8 +275,12 @@ BEGIN
         SELECT entity, entity_id, nextval('change_log_seq') AS new_seq
         FROM (
             SELECT entity, entity_id FROM change_log
-            WHERE seq IS NULL AND xid < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY xid, written
+            WHERE seq IS NULL
+            ORDER BY written
+            -- An entry a writer has locked right now is left for the next
+            -- pull (it will be pending again or unchanged): the numberer
+            -- never waits on a writer, so the two never deadlock.
+            FOR UPDATE SKIP LOCKED
         ) ready
     ) p
     WHERE c.entity = p.entity AND c.entity_id = p.entity_id AND c.seq IS NULL;
@@ -315,7 +319,7 @@ BEGIN
         SELECT c.orq, 'scope_exit', c.scope || '/tickets/' || c.entity_id, 'delete', c.scope FROM change_log c
         WHERE c.entity = 'tickets' AND c.entity_id = OLD.ticket_id AND c.scope > 0
         ON CONFLICT (entity, entity_id) DO UPDATE SET
-            seq = NULL, xid = pg_current_xact_id(), written = nextval('change_log_written'), op = 'delete';
+            seq = NULL, written = nextval('change_log_written'), op = 'delete';
         UPDATE change_log SET scope = NULL WHERE entity = 'tickets' AND entity_id = OLD.ticket_id AND scope > 0;
         PERFORM feed_log(OLD.orq, 'ticket_reservations', OLD.id::text, 'delete', NULL, false);
         RETURN OLD;
@@ -327,7 +331,7 @@ BEGIN
            OR (TG_OP = 'UPDATE' AND c.entity = 'ticket_reservations' AND c.entity_id = NEW.id::text))
       AND c.scope > 0 AND c.scope IS DISTINCT FROM v_venue
     ON CONFLICT (entity, entity_id) DO UPDATE SET
-        seq = NULL, xid = pg_current_xact_id(), written = nextval('change_log_written'), op = 'delete';
+        seq = NULL, written = nextval('change_log_written'), op = 'delete';
     DELETE FROM change_log WHERE entity = 'scope_exit'
       AND entity_id IN (v_venue || '/tickets/' || NEW.ticket_id, v_venue || '/ticket_reservations/' || NEW.id::text);
     IF EXISTS (SELECT 1 FROM tickets WHERE ticket_code = NEW.ticket_id)

@@ -8,8 +8,11 @@
 //! Calls block (the synchronous `postgres` client); the server runs them on
 //! tokio's blocking pool, as it does SQLite's.
 
+mod feed;
 mod migrate;
+mod reservations;
 mod slots;
+mod tickets;
 mod venues;
 
 use std::time::Duration;
@@ -24,6 +27,7 @@ use entrada_store::{Result, StoreError};
 
 use crate::domain::DomainError;
 
+pub use feed::FeedEntry;
 pub use migrate::{known_schema_version, MIGRATIONS};
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;

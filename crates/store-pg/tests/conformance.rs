@@ -11,3 +11,5 @@ fn fresh() -> Option<Box<entrada_store_pg::PgStore>> {
 
 entrada_store::venue_conformance!(fresh());
 entrada_store::slot_conformance!(fresh());
+entrada_store::ticket_conformance!(fresh());
+entrada_store::reservation_conformance!(fresh());

@@ -291,6 +291,456 @@ pub mod slots {
     }
 }
 
+/// Tickets: issue, read, activate (what reservations need of them).
+pub mod tickets {
+    use super::*;
+    use crate::domain::{ActivationMode, ActivationStatus, NewTicket, TicketCode, TicketStatus};
+    use crate::{CustomerScope, TicketFilter, TicketStore};
+
+    pub(super) fn ticket(
+        s: &(impl TicketStore + ?Sized),
+        code: &str,
+        mode: ActivationMode,
+    ) -> TicketCode {
+        let t = NewTicket::plain(code, mode).unwrap();
+        s.insert_tickets(ORQ, &[t], now()).unwrap();
+        TicketCode::parse(code).unwrap()
+    }
+
+    pub fn activation_is_one_way_and_kept(s: &(impl TicketStore + ?Sized)) {
+        let deferred = ticket(s, "T-DEF", ActivationMode::Deferred);
+        let t = s.get_ticket(ORQ, &deferred).unwrap();
+        assert_eq!(
+            (t.activation_status, t.activated_at, t.status),
+            (ActivationStatus::Inactive, None, TicketStatus::Minted)
+        );
+        let later = now() + chrono::Duration::minutes(5);
+        let t = s.activate_ticket(ORQ, &deferred, later).unwrap();
+        assert_eq!(
+            (t.activation_status, t.activated_at, t.status),
+            (
+                ActivationStatus::Active,
+                Some(later),
+                TicketStatus::Activated
+            )
+        );
+        // Twice: unchanged, activated_at kept.
+        let again = s
+            .activate_ticket(ORQ, &deferred, later + chrono::Duration::hours(1))
+            .unwrap();
+        assert_eq!(again, t);
+        let immediate = ticket(s, "T-IMM", ActivationMode::Immediate);
+        let t = s.get_ticket(ORQ, &immediate).unwrap();
+        assert_eq!(
+            (t.activation_status, t.activated_at),
+            (ActivationStatus::Active, Some(now()))
+        );
+        assert_eq!(
+            code_of(s.activate_ticket(ORQ, &TicketCode::parse("NOPE").unwrap(), now())),
+            "NOT_FOUND"
+        );
+        assert_eq!(
+            code_of(s.activate_ticket(Orq(2), &immediate, now())),
+            "NOT_FOUND"
+        );
+    }
+
+    pub fn ticket_batches_are_all_or_nothing(s: &(impl TicketStore + ?Sized)) {
+        ticket(s, "T-1", ActivationMode::Deferred);
+        let batch: Vec<_> = ["T-2", "T-3", "T-1"]
+            .iter()
+            .map(|c| NewTicket::plain(c, ActivationMode::Deferred).unwrap())
+            .collect();
+        assert_eq!(
+            code_of(s.insert_tickets(ORQ, &batch, now())),
+            "DUPLICATE_TICKET"
+        );
+        assert_eq!(
+            code_of(s.get_ticket(ORQ, &TicketCode::parse("T-2").unwrap())),
+            "NOT_FOUND"
+        );
+        // A code is global: another org cannot take it either.
+        assert_eq!(
+            code_of(s.insert_tickets(Orq(2), &batch[2..], now())),
+            "DUPLICATE_TICKET"
+        );
+        let made = s.insert_tickets(ORQ, &batch[..2], now()).unwrap();
+        assert_eq!(made.len(), 2);
+        assert_eq!(s.get_ticket(ORQ, &made[1].ticket_code).unwrap(), made[1]);
+    }
+
+    pub fn tickets_list_in_code_order_by_pages_and_filters(s: &(impl TicketStore + ?Sized)) {
+        let mut batch: Vec<_> = ["b", "A-2", "A-10", "a"]
+            .iter()
+            .map(|c| NewTicket::plain(c, ActivationMode::Deferred).unwrap())
+            .collect();
+        batch[0].user_id = Some(7);
+        batch[0].activation_mode = ActivationMode::Immediate;
+        batch[3].user_id = Some(7);
+        batch[3].entitlements = Some(serde_json::json!({"adults": 2}));
+        s.insert_tickets(ORQ, &batch, now()).unwrap();
+        let mut other = NewTicket::plain("Z", ActivationMode::Deferred).unwrap();
+        other.user_id = Some(7);
+        s.insert_tickets(Orq(2), &[other], now()).unwrap();
+
+        let codes = |v: Vec<crate::domain::Ticket>| {
+            v.into_iter()
+                .map(|t| t.ticket_code.to_string())
+                .collect::<Vec<_>>()
+        };
+        let all = TicketFilter::default();
+        // Byte order, as SQLite compares text.
+        assert_eq!(
+            codes(s.list_tickets(ORQ, &all, None, 10).unwrap()),
+            ["A-10", "A-2", "a", "b"]
+        );
+        let first = s.list_tickets(ORQ, &all, None, 2).unwrap();
+        let after = first.last().map(|t| t.ticket_code.clone());
+        assert_eq!(
+            codes(s.list_tickets(ORQ, &all, after.as_ref(), 2).unwrap()),
+            ["a", "b"]
+        );
+        let active = TicketFilter {
+            activation_status: Some(ActivationStatus::Active),
+            ..TicketFilter::default()
+        };
+        assert_eq!(
+            codes(s.list_tickets(ORQ, &active, None, 10).unwrap()),
+            ["b"]
+        );
+        let minted = TicketFilter {
+            status: Some(TicketStatus::Minted),
+            user_id: Some(7),
+            ..TicketFilter::default()
+        };
+        assert_eq!(
+            codes(s.list_tickets(ORQ, &minted, None, 10).unwrap()),
+            ["a"]
+        );
+        let a = s.get_ticket(ORQ, &TicketCode::parse("a").unwrap()).unwrap();
+        assert_eq!(a.entitlements, serde_json::json!({"adults": 2}));
+
+        assert_eq!(
+            codes(
+                s.customer_tickets(ORQ, &CustomerScope::User(7), 10)
+                    .unwrap()
+            ),
+            ["a", "b"]
+        );
+        assert_eq!(
+            codes(s.customer_tickets(ORQ, &CustomerScope::User(7), 1).unwrap()),
+            ["a"]
+        );
+        let one = CustomerScope::Ticket(TicketCode::parse("A-2").unwrap());
+        assert_eq!(codes(s.customer_tickets(ORQ, &one, 10).unwrap()), ["A-2"]);
+        assert!(s.customer_tickets(Orq(2), &one, 10).unwrap().is_empty());
+    }
+}
+
+/// Reservations: the last place, one per ticket, moves, the month's offer,
+/// and the race for the last places.
+pub mod reservations {
+    use super::tickets::ticket;
+    use super::*;
+    use crate::domain::{
+        ActivationMode, ChangedBy, Contact, ReservationStatus, SlotChange, SlotStatus, TicketCode,
+        TicketStatus,
+    };
+    use crate::{ReservationStore, ReserveRequest, SlotStore, TicketStore, VenueStore};
+
+    fn request(code: &TicketCode, slot: &Slot) -> ReserveRequest {
+        ReserveRequest {
+            ticket: code.clone(),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        }
+    }
+
+    fn venue(s: &(impl VenueStore + ?Sized)) -> Venue {
+        s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap()
+    }
+
+    pub fn reservation_at_the_last_place_fills_the_slot_and_cancel_frees_it(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+    ) {
+        let v = venue(s);
+        let slot = slot_at(s, &v, "2025-12-01", "09:00", "11:00", 2);
+        let t1 = ticket(s, "T-1", ActivationMode::Immediate);
+        let t2 = ticket(s, "T-2", ActivationMode::Immediate);
+        let t3 = ticket(s, "T-3", ActivationMode::Immediate);
+        s.reserve_slot(ORQ, &request(&t1, &slot), now()).unwrap();
+        let last = s.reserve_slot(ORQ, &request(&t2, &slot), now()).unwrap();
+        assert_eq!(s.get_reservation(ORQ, last.id).unwrap(), last);
+        assert_eq!(
+            (
+                last.ticket_id.clone(),
+                last.slot_id,
+                last.status,
+                last.reserved_at
+            ),
+            (t2.clone(), slot.id, ReservationStatus::Reserved, now())
+        );
+        let got = s.get_slot(ORQ, slot.id).unwrap();
+        assert_eq!(
+            (got.booked_count, got.available_count, got.status),
+            (2, 0, SlotStatus::Full)
+        );
+        assert_eq!(
+            code_of(s.reserve_slot(ORQ, &request(&t3, &slot), now())),
+            "SLOT_FULL"
+        );
+
+        // The ticket carries the reservation's facts.
+        let t = s.get_ticket(ORQ, &t2).unwrap();
+        assert_eq!(t.status, TicketStatus::Reserved);
+        assert_eq!(t.customer_email.as_deref(), Some("john@example.com"));
+        assert_eq!(t.customer_phone.as_deref(), Some("+12025551234"));
+        assert_eq!(t.reserved_at, Some(now()));
+
+        // Cancel on a FULL slot: ACTIVE with one place.
+        let cancelled = s
+            .cancel_reservation(ORQ, last.id, ChangedBy::Staff, now())
+            .unwrap();
+        assert_eq!(cancelled.status, ReservationStatus::Cancelled);
+        let got = s.get_slot(ORQ, slot.id).unwrap();
+        assert_eq!((got.booked_count, got.status), (1, SlotStatus::Active));
+        assert_eq!(
+            s.get_ticket(ORQ, &t2).unwrap().status,
+            TicketStatus::Activated
+        );
+        assert_eq!(
+            code_of(s.cancel_reservation(ORQ, last.id, ChangedBy::Staff, now())),
+            "RESERVATION_CANCELLED"
+        );
+
+        // The freed place is taken, and a cancelled ticket can reserve again
+        // (its one reservation row is reused).
+        s.reserve_slot(ORQ, &request(&t3, &slot), now()).unwrap();
+        assert_eq!(
+            code_of(s.reserve_slot(ORQ, &request(&t2, &slot), now())),
+            "SLOT_FULL"
+        );
+        let other = slot_at(s, &v, "2025-12-02", "09:00", "11:00", 2);
+        let again = s.reserve_slot(ORQ, &request(&t2, &other), now()).unwrap();
+        assert_eq!(
+            (again.id, again.status),
+            (last.id, ReservationStatus::Reserved)
+        );
+    }
+
+    pub fn one_reservation_per_ticket(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+    ) {
+        let v = venue(s);
+        let a = slot_at(s, &v, "2025-12-01", "09:00", "11:00", 10);
+        let b = slot_at(s, &v, "2025-12-02", "09:00", "11:00", 10);
+        let t = ticket(s, "T-1", ActivationMode::Immediate);
+        s.reserve_slot(ORQ, &request(&t, &a), now()).unwrap();
+        assert_eq!(
+            code_of(s.reserve_slot(ORQ, &request(&t, &b), now())),
+            "ALREADY_RESERVED"
+        );
+        assert_eq!(
+            code_of(s.reserve_slot(ORQ, &request(&t, &a), now())),
+            "ALREADY_RESERVED"
+        );
+        assert_eq!(s.get_slot(ORQ, a.id).unwrap().booked_count, 1);
+        assert_eq!(s.get_slot(ORQ, b.id).unwrap().booked_count, 0);
+    }
+
+    pub fn only_active_tickets_reserve_and_only_future_slots(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+    ) {
+        let v = venue(s);
+        let slot = slot_at(s, &v, "2025-12-01", "09:00", "11:00", 10);
+        let past = slot_at(s, &v, "2025-11-20", "09:00", "11:00", 10);
+        let deferred = ticket(s, "T-DEF", ActivationMode::Deferred);
+        assert_eq!(
+            code_of(s.reserve_slot(ORQ, &request(&deferred, &slot), now())),
+            "TICKET_NOT_ACTIVE"
+        );
+        s.activate_ticket(ORQ, &deferred, now()).unwrap();
+        assert_eq!(
+            code_of(s.reserve_slot(ORQ, &request(&deferred, &past), now())),
+            "SLOT_IN_PAST"
+        );
+        s.reserve_slot(ORQ, &request(&deferred, &slot), now())
+            .unwrap();
+        let mut expiring =
+            crate::domain::NewTicket::plain("T-EXP", ActivationMode::Immediate).unwrap();
+        expiring.expires_at = Some(now() - chrono::Duration::seconds(1));
+        s.insert_tickets(ORQ, &[expiring.clone()], now()).unwrap();
+        assert_eq!(
+            code_of(s.reserve_slot(ORQ, &request(&expiring.ticket_code, &slot), now())),
+            "TICKET_EXPIRED"
+        );
+        assert_eq!(s.get_slot(ORQ, slot.id).unwrap().booked_count, 1);
+    }
+
+    pub fn reschedule_moves_the_place_atomically(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+    ) {
+        let v = venue(s);
+        let a = slot_at(s, &v, "2025-12-01", "09:00", "11:00", 1);
+        let b = slot_at(s, &v, "2025-12-02", "09:00", "11:00", 1);
+        let c = slot_at(s, &v, "2025-12-03", "09:00", "11:00", 1);
+        let t1 = ticket(s, "T-1", ActivationMode::Immediate);
+        let t2 = ticket(s, "T-2", ActivationMode::Immediate);
+        let r = s.reserve_slot(ORQ, &request(&t1, &a), now()).unwrap();
+        s.reserve_slot(ORQ, &request(&t2, &c), now()).unwrap();
+
+        let moved = s
+            .reschedule_reservation(ORQ, r.id, b.id, ChangedBy::Staff, now())
+            .unwrap();
+        assert_eq!(moved.slot_id, b.id);
+        let (sa, sb) = (
+            s.get_slot(ORQ, a.id).unwrap(),
+            s.get_slot(ORQ, b.id).unwrap(),
+        );
+        assert_eq!((sa.booked_count, sa.status), (0, SlotStatus::Active));
+        assert_eq!((sb.booked_count, sb.status), (1, SlotStatus::Full));
+
+        // Into a full slot: refused, nothing moves.
+        assert_eq!(
+            code_of(s.reschedule_reservation(ORQ, r.id, c.id, ChangedBy::Staff, now())),
+            "SLOT_FULL"
+        );
+        assert_eq!(s.get_reservation(ORQ, r.id).unwrap().slot_id, b.id);
+        assert_eq!(s.get_slot(ORQ, b.id).unwrap().booked_count, 1);
+        // Same slot: nothing to do.
+        assert_eq!(
+            s.reschedule_reservation(ORQ, r.id, b.id, ChangedBy::Staff, now())
+                .unwrap()
+                .slot_id,
+            b.id
+        );
+    }
+
+    pub fn capacity_can_go_down_to_exactly_booked_and_not_below(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+    ) {
+        let v = venue(s);
+        let slot = slot_at(s, &v, "2025-12-01", "09:00", "11:00", 5);
+        for i in 0..3 {
+            let t = ticket(s, &format!("T-{i}"), ActivationMode::Immediate);
+            s.reserve_slot(ORQ, &request(&t, &slot), now()).unwrap();
+        }
+        let change = |total| SlotChange {
+            total_capacity: Some(total),
+            status: None,
+        };
+        assert_eq!(
+            code_of(s.update_slot(ORQ, slot.id, change(2), now())),
+            "CAPACITY_BELOW_BOOKED"
+        );
+        let full = s.update_slot(ORQ, slot.id, change(3), now()).unwrap();
+        assert_eq!(
+            (full.total_capacity, full.available_count, full.status),
+            (3, 0, SlotStatus::Full)
+        );
+        let reopened = s.update_slot(ORQ, slot.id, change(4), now()).unwrap();
+        assert_eq!(reopened.status, SlotStatus::Active);
+        // A booked slot is closed, not deleted.
+        let (how, closed) = s.remove_slot(ORQ, slot.id, now()).unwrap();
+        assert_eq!(how, crate::domain::SlotRemoval::Closed);
+        assert_eq!(closed.unwrap().status, SlotStatus::Closed);
+        assert_eq!(s.get_slot(ORQ, slot.id).unwrap().booked_count, 3);
+    }
+
+    pub fn the_month_offers_open_and_full_slots_not_closed_ones(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+    ) {
+        let v = venue(s);
+        let garden = s.add_venue(ORQ, "Garden", "UTC", now()).unwrap();
+        slot_at(s, &v, "2025-11-30", "09:00", "11:00", 1);
+        let a = slot_at(s, &v, "2025-12-01", "09:00", "11:00", 1);
+        let b = slot_at(s, &v, "2025-12-31", "09:00", "11:00", 1);
+        let c = slot_at(s, &garden, "2025-12-15", "09:00", "10:00", 1);
+        let closed = slot_at(s, &v, "2025-12-20", "09:00", "10:00", 1);
+        s.update_slot(
+            ORQ,
+            closed.id,
+            SlotChange {
+                total_capacity: None,
+                status: Some(SlotStatus::Closed),
+            },
+            now(),
+        )
+        .unwrap();
+        let t = ticket(s, "T-1", ActivationMode::Immediate);
+        s.reserve_slot(ORQ, &request(&t, &a), now()).unwrap();
+
+        let offers = s.offered_slots(ORQ, "2025-12", None, None, now()).unwrap();
+        let ids: Vec<_> = offers.iter().map(|o| o.slot.id).collect();
+        assert_eq!(ids, vec![a.id, c.id, b.id]);
+        assert_eq!(offers[0].slot.status, SlotStatus::Full);
+        let there = s
+            .offered_slots(ORQ, "2025-12", Some(garden.id), Some(&t), now())
+            .unwrap();
+        assert_eq!(
+            there.iter().map(|o| o.slot.id).collect::<Vec<_>>(),
+            vec![c.id]
+        );
+        assert!(s
+            .offered_slots(Orq(2), "2025-12", None, None, now())
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            code_of(s.offered_slots(ORQ, "2025-13", None, None, now())),
+            "INVALID_INPUT"
+        );
+        assert_eq!(
+            code_of(s.offered_slots(
+                ORQ,
+                "2025-12",
+                None,
+                Some(&TicketCode::parse("NOPE").unwrap()),
+                now()
+            )),
+            "NOT_FOUND"
+        );
+    }
+
+    /// 64 holders race for the last 50 places of one slot: exactly 50 get
+    /// one, the others hear SLOT_FULL, and the count says 50.
+    pub fn racers_for_the_last_places_book_exactly_the_capacity(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+    ) {
+        const RACERS: usize = 64;
+        const PLACES: i64 = 50;
+        let v = venue(s);
+        let slot = slot_at(s, &v, "2025-12-01", "09:00", "11:00", PLACES);
+        let codes: Vec<_> = (0..RACERS)
+            .map(|i| ticket(s, &format!("R-{i:02}"), ActivationMode::Immediate))
+            .collect();
+        let start = std::sync::Barrier::new(RACERS);
+        let outcomes: Vec<Result<(), &'static str>> = std::thread::scope(|scope| {
+            let racers: Vec<_> = codes
+                .iter()
+                .map(|code| {
+                    let (start, slot) = (&start, &slot);
+                    scope.spawn(move || {
+                        start.wait();
+                        s.reserve_slot(ORQ, &request(code, slot), now())
+                            .map(|_| ())
+                            .map_err(|e| e.code())
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let won = outcomes.iter().filter(|o| o.is_ok()).count();
+        let full = outcomes.iter().filter(|o| *o == &Err("SLOT_FULL")).count();
+        assert_eq!(
+            (won, full),
+            (PLACES as usize, RACERS - PLACES as usize),
+            "{outcomes:?}"
+        );
+        let got = s.get_slot(ORQ, slot.id).unwrap();
+        assert_eq!((got.booked_count, got.status), (PLACES, SlotStatus::Full));
+    }
+}
+
 /// Expands to the venue group's tests; see the module's doc.
 #[macro_export]
 macro_rules! venue_conformance {
@@ -312,6 +762,34 @@ macro_rules! slot_conformance {
             an_unbooked_slot_is_deleted_for_good,
             capacity_and_status_change_as_the_domain_plans,
             list_by_venue_and_date_range,
+        );
+    };
+}
+
+/// Expands to the ticket group's tests; see the module's doc.
+#[macro_export]
+macro_rules! ticket_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh; tickets;
+            activation_is_one_way_and_kept,
+            ticket_batches_are_all_or_nothing,
+            tickets_list_in_code_order_by_pages_and_filters,
+        );
+    };
+}
+
+/// Expands to the reservation group's tests; see the module's doc.
+#[macro_export]
+macro_rules! reservation_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh; reservations;
+            reservation_at_the_last_place_fills_the_slot_and_cancel_frees_it,
+            one_reservation_per_ticket,
+            only_active_tickets_reserve_and_only_future_slots,
+            reschedule_moves_the_place_atomically,
+            capacity_can_go_down_to_exactly_booked_and_not_below,
+            the_month_offers_open_and_full_slots_not_closed_ones,
+            racers_for_the_last_places_book_exactly_the_capacity,
         );
     };
 }
@@ -355,4 +833,6 @@ mod sqlite {
 
     crate::venue_conformance!(fresh());
     crate::slot_conformance!(fresh());
+    crate::ticket_conformance!(fresh());
+    crate::reservation_conformance!(fresh());
 }

@@ -98,7 +98,6 @@ service_groups! {
         fn list_tickets(&self, orq: Orq, filter: &TicketFilter, after: Option<&TicketCode>, limit: u32) -> Result<Vec<Ticket>>;
         fn activate_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket>;
         fn customer_tickets(&self, orq: Orq, scope: &CustomerScope, limit: u32) -> Result<Vec<Ticket>>;
-        fn ticket_state(&self, orq: Orq, code: &TicketCode, reader: &TicketReader, now: DateTime<Utc>) -> Result<TicketState>;
     }
 
     /// The door: validate (read only) and verify (admit).
@@ -116,8 +115,10 @@ service_groups! {
         fn customer_session(&self, code: &TicketCode, email: &str, now: DateTime<Utc>) -> Result<(String, Principal, DateTime<Utc>)>;
     }
 
-    /// Signing keys, signed codes, the org's code policy, scanning.
+    /// Signing keys, signed codes, the org's code policy, scanning, and a
+    /// ticket's state as its holder sees it (it carries the signed code).
     trait SigningStore {
+        fn ticket_state(&self, orq: Orq, code: &TicketCode, reader: &TicketReader, now: DateTime<Utc>) -> Result<TicketState>;
         fn org_settings(&self, orq: Orq) -> Result<OrgSettings>;
         fn set_signed_codes_only(&self, orq: Orq, on: bool, now: DateTime<Utc>) -> Result<OrgSettings>;
         fn public_keys(&self, orq: Orq) -> Result<Vec<SigningKeyInfo>>;

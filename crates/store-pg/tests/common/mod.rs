@@ -61,3 +61,11 @@ pub fn fresh() -> Option<PgStore> {
     let schema = fresh_schema(&url);
     Some(PgStore::connect(&url, options(&schema)).expect("connect and migrate"))
 }
+
+/// A plain client whose statements run in `schema` (to hold a transaction
+/// open, or to check what the store wrote).
+pub fn client(url: &str, schema: &str) -> postgres::Client {
+    let mut config: postgres::Config = url.parse().unwrap();
+    config.options(&format!("-c search_path={schema}"));
+    config.connect(postgres::NoTls).unwrap()
+}
