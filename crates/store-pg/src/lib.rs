@@ -9,10 +9,13 @@
 //! tokio's blocking pool, as it does SQLite's.
 
 mod feed;
+mod gate;
 mod migrate;
+mod operators;
 mod reservations;
 mod slots;
 mod tickets;
+mod tokens;
 mod venues;
 
 use std::time::Duration;

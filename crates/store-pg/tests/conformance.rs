@@ -13,3 +13,6 @@ entrada_store::venue_conformance!(fresh());
 entrada_store::slot_conformance!(fresh());
 entrada_store::ticket_conformance!(fresh());
 entrada_store::reservation_conformance!(fresh());
+entrada_store::operator_conformance!(fresh());
+entrada_store::token_conformance!(fresh());
+entrada_store::gate_conformance!(fresh());

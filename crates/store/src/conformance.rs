@@ -741,6 +741,383 @@ pub mod reservations {
     }
 }
 
+/// Operators, their PINs and the lockout.
+pub mod operators {
+    use super::*;
+    use crate::domain::{OperatorId, Role};
+    use crate::OperatorStore;
+
+    pub fn operators_are_added_read_and_listed_per_org(s: &(impl OperatorStore + ?Sized)) {
+        let ana = s
+            .add_operator(ORQ, Role::Operator, " Ana ", None, now())
+            .unwrap();
+        assert_eq!(
+            (ana.display_name.as_str(), ana.role, ana.orq),
+            ("Ana", Role::Operator, ORQ)
+        );
+        assert_eq!(ana.pin_hash, None);
+        let sup = s
+            .add_operator(ORQ, Role::Supervisor, "Sam", Some("123456"), now())
+            .unwrap();
+        let hash = sup.pin_hash.clone().unwrap();
+        assert!(
+            hash.starts_with("$argon2id$") && !hash.contains("123456"),
+            "{hash}"
+        );
+        s.add_operator(Orq(2), Role::Admin, "Elsewhere", None, now())
+            .unwrap();
+        assert_eq!(s.get_operator(ORQ, sup.id).unwrap(), sup);
+        assert_eq!(s.list_operators(ORQ).unwrap(), vec![ana.clone(), sup]);
+        assert_eq!(code_of(s.get_operator(Orq(2), ana.id)), "NOT_FOUND");
+        assert_eq!(
+            code_of(s.get_operator(ORQ, OperatorId(999_999))),
+            "NOT_FOUND"
+        );
+        // Customers are not operators; a supervisor's PIN has 6 digits at least.
+        assert_eq!(
+            code_of(s.add_operator(ORQ, Role::Customer, "C", None, now())),
+            "INVALID_INPUT"
+        );
+        assert_eq!(
+            code_of(s.add_operator(ORQ, Role::Operator, " ", None, now())),
+            "INVALID_INPUT"
+        );
+        assert_eq!(
+            code_of(s.add_operator(ORQ, Role::Supervisor, "Short", Some("1234"), now())),
+            "INVALID_INPUT"
+        );
+        assert_eq!(s.list_operators(ORQ).unwrap().len(), 2);
+    }
+
+    pub fn pins_are_checked_and_wrong_ones_lock_the_operator(s: &(impl OperatorStore + ?Sized)) {
+        let ana = s
+            .add_operator(ORQ, Role::Operator, "Ana", Some("1234"), now())
+            .unwrap();
+        let bo = s
+            .add_operator(ORQ, Role::Operator, "Bo", None, now())
+            .unwrap();
+        assert_eq!(
+            s.check_operator_pin(ORQ, ana.id, "1234", now()).unwrap(),
+            ana
+        );
+        // Unknown, PIN-less, another org's: all the same WRONG_PIN.
+        assert_eq!(
+            code_of(s.check_operator_pin(ORQ, OperatorId(999_999), "1234", now())),
+            "WRONG_PIN"
+        );
+        assert_eq!(
+            code_of(s.check_operator_pin(ORQ, bo.id, "1234", now())),
+            "WRONG_PIN"
+        );
+        assert_eq!(
+            code_of(s.check_operator_pin(Orq(2), ana.id, "1234", now())),
+            "WRONG_PIN"
+        );
+        // Four wrong PINs are free, the fifth locks for 30 s: then even the
+        // right PIN is not looked at.
+        for _ in 0..5 {
+            assert_eq!(
+                code_of(s.check_operator_pin(ORQ, ana.id, "9999", now())),
+                "WRONG_PIN"
+            );
+        }
+        assert_eq!(
+            code_of(s.check_operator_pin(ORQ, ana.id, "1234", now())),
+            "PIN_LOCKED"
+        );
+        let later = now() + chrono::Duration::seconds(31);
+        assert_eq!(
+            s.check_operator_pin(ORQ, ana.id, "1234", later).unwrap().id,
+            ana.id
+        );
+        // The right PIN cleared the count: a wrong one is free again.
+        assert_eq!(
+            code_of(s.check_operator_pin(ORQ, ana.id, "9999", later)),
+            "WRONG_PIN"
+        );
+        assert_eq!(
+            s.check_operator_pin(ORQ, ana.id, "1234", later).unwrap().id,
+            ana.id
+        );
+    }
+}
+
+/// API tokens and customer sessions.
+pub mod tokens {
+    use super::*;
+    use crate::domain::{ActivationMode, NewTicket, Role, TicketCode};
+    use crate::{OperatorStore, TicketStore, TokenStore, VenueStore, TOKEN_PREFIX};
+
+    pub fn tokens_are_random_checked_and_revocable(
+        s: &(impl TokenStore + OperatorStore + VenueStore + ?Sized),
+    ) {
+        // A staff token's user id must be an operator of the org, its venue the org's.
+        assert_eq!(
+            code_of(s.create_token(ORQ, Role::Operator, Some(999_999), None, now())),
+            "NOT_FOUND"
+        );
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap()
+            .id
+            .0;
+        let elsewhere = s.add_venue(Orq(2), "Elsewhere", "UTC", now()).unwrap();
+        assert_eq!(
+            code_of(s.create_token(ORQ, Role::Operator, Some(op), Some(elsewhere.id), now())),
+            "NOT_FOUND"
+        );
+        let venue = s.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
+        let (a, pa) = s
+            .create_token(ORQ, Role::Operator, Some(op), Some(venue.id), now())
+            .unwrap();
+        let (b, pb) = s.create_token(ORQ, Role::Admin, None, None, now()).unwrap();
+        assert_ne!(a, b);
+        assert_ne!(pa.token_id, pb.token_id);
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == 68, "{a}");
+        assert_eq!(
+            (pa.orq, pa.role, pa.user_id, pa.venue_id),
+            (ORQ, Role::Operator, Some(op), Some(venue.id))
+        );
+        assert_eq!(s.principal_for_token(&a, now()).unwrap(), Some(pa.clone()));
+        assert_eq!(
+            s.principal_for_token(&format!(" {a}\n"), now()).unwrap(),
+            Some(pa.clone())
+        );
+        assert_eq!(s.principal_for_token("ent_nope", now()).unwrap(), None);
+        assert!(s.revoke_token_id(pa.token_id, now()).unwrap());
+        assert!(!s.revoke_token_id(pa.token_id, now()).unwrap());
+        assert_eq!(s.principal_for_token(&a, now()).unwrap(), None);
+        assert_eq!(s.principal_for_token(&b, now()).unwrap(), Some(pb));
+        assert_eq!(
+            code_of(s.create_token(ORQ, Role::Customer, None, None, now())),
+            "INVALID_INPUT"
+        );
+    }
+
+    pub fn a_customer_session_needs_the_code_and_its_email_and_expires(
+        s: &(impl TokenStore + TicketStore + ?Sized),
+    ) {
+        let mut t = NewTicket::plain("T-1", ActivationMode::Immediate).unwrap();
+        t.purchase_email = Some("ana@example.com".into());
+        t.user_id = Some(7);
+        s.insert_tickets(ORQ, &[t], now()).unwrap();
+        let code = TicketCode::parse("T-1").unwrap();
+        assert_eq!(
+            code_of(s.customer_session(&code, "bob@example.com", now())),
+            "NOT_FOUND"
+        );
+        let nope = TicketCode::parse("T-2").unwrap();
+        assert_eq!(
+            code_of(s.customer_session(&nope, "ana@example.com", now())),
+            "NOT_FOUND"
+        );
+        assert_eq!(
+            code_of(s.customer_session(&code, "not an e-mail", now())),
+            "INVALID_INPUT"
+        );
+
+        let (token, p, expires_at) = s.customer_session(&code, "ANA@example.com", now()).unwrap();
+        assert_eq!(expires_at, now() + chrono::Duration::hours(12));
+        assert_eq!((p.role, p.orq, p.user_id), (Role::Customer, ORQ, Some(7)));
+        assert_eq!(p.ticket_code, Some(code.clone()));
+        assert_eq!(
+            s.principal_for_token(&token, now()).unwrap(),
+            Some(p.clone())
+        );
+        let just_before = expires_at - chrono::Duration::seconds(1);
+        assert_eq!(s.principal_for_token(&token, just_before).unwrap(), Some(p));
+        assert_eq!(s.principal_for_token(&token, expires_at).unwrap(), None);
+    }
+}
+
+/// The door: validate, verify exactly once, reservation eligibility.
+pub mod gate {
+    use super::tickets::ticket;
+    use super::*;
+    use crate::domain::{
+        ActivationMode, ActivationStatus, ChangedBy, Contact, Gate, OperatorId, ReservationStatus,
+        TicketCode, TicketStatus, VenueId, VerdictCode,
+    };
+    use crate::{GateStore, ReservationStore, ReserveRequest, SlotStore, TicketStore, VenueStore};
+
+    fn reserve(
+        s: &(impl ReservationStore + ?Sized),
+        code: &TicketCode,
+        slot: &Slot,
+    ) -> crate::domain::Reservation {
+        let req = ReserveRequest {
+            ticket: code.clone(),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        s.reserve_slot(ORQ, &req, now()).unwrap()
+    }
+
+    pub fn verify_exactly_once_and_then_nothing_changes(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + GateStore + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+        // 2025-12-01 10:00 UTC = 11:00 in Madrid, inside the slot.
+        let at_gate = now() + chrono::Duration::days(6) + chrono::Duration::milliseconds(1);
+        let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 10);
+        let t = ticket(s, "T-1", ActivationMode::Immediate);
+        let r = reserve(s, &t, &slot);
+        let gate = Gate {
+            venue_id: Some(venue.id),
+            ..Gate::default()
+        };
+        assert!(s.validate_ticket(ORQ, &t, &gate, at_gate).unwrap().admit);
+        let v = s
+            .verify_ticket(ORQ, &t, OperatorId(5), &gate, at_gate)
+            .unwrap();
+        assert_eq!(
+            (v.verdict, v.verified_by, v.verified_at),
+            (VerdictCode::Admit, Some(OperatorId(5)), Some(at_gate))
+        );
+        let got = s.get_ticket(ORQ, &t).unwrap();
+        assert_eq!(
+            (
+                got.status,
+                got.activation_status,
+                got.verified_at,
+                got.verified_by
+            ),
+            (
+                TicketStatus::Verified,
+                ActivationStatus::Redeemed,
+                Some(at_gate),
+                Some(OperatorId(5))
+            )
+        );
+        assert_eq!(
+            s.get_reservation(ORQ, r.id).unwrap().status,
+            ReservationStatus::Verified
+        );
+
+        // Second verify: refused with the first one's facts, nothing changes.
+        let err = s
+            .verify_ticket(
+                ORQ,
+                &t,
+                OperatorId(6),
+                &gate,
+                at_gate + chrono::Duration::minutes(3),
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "ALREADY_VERIFIED");
+        let details = match err {
+            StoreError::Domain(e) => e.details(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(details["verified_by"], 5);
+        assert_eq!(
+            s.get_ticket(ORQ, &t).unwrap().verified_by,
+            Some(OperatorId(5))
+        );
+
+        // After verification a reservation can neither be cancelled nor moved.
+        let other = slot_at(s, &venue, "2025-12-02", "09:00", "12:00", 10);
+        assert_eq!(
+            code_of(s.cancel_reservation(ORQ, r.id, ChangedBy::Staff, at_gate)),
+            "RESERVATION_VERIFIED"
+        );
+        assert_eq!(
+            code_of(s.reschedule_reservation(ORQ, r.id, other.id, ChangedBy::Staff, at_gate)),
+            "RESERVATION_VERIFIED"
+        );
+        assert_eq!(s.get_slot(ORQ, slot.id).unwrap().booked_count, 1);
+    }
+
+    pub fn a_refused_verification_writes_nothing(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + GateStore + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+        let slot = slot_at(s, &venue, "2025-12-02", "09:00", "12:00", 10);
+        let t = ticket(s, "T-1", ActivationMode::Immediate);
+        reserve(s, &t, &slot);
+        let wrong_day = now() + chrono::Duration::days(6);
+        let err = s
+            .verify_ticket(ORQ, &t, OperatorId(1), &Gate::default(), wrong_day)
+            .unwrap_err();
+        assert_eq!(err.code(), "WRONG_DATE");
+        assert_eq!(s.get_ticket(ORQ, &t).unwrap().verified_at, None);
+        let elsewhere = Gate {
+            venue_id: Some(VenueId(42)),
+            ..Gate::default()
+        };
+        let v = s.validate_ticket(ORQ, &t, &elsewhere, wrong_day).unwrap();
+        assert_eq!(v.verdict, VerdictCode::WrongVenue);
+        let unknown = TicketCode::parse("NOPE").unwrap();
+        let v = s
+            .validate_ticket(ORQ, &unknown, &Gate::default(), wrong_day)
+            .unwrap();
+        assert!(!v.admit);
+        assert_eq!(v.ticket_code.as_deref(), Some("NOPE"));
+        assert!(s
+            .verify_ticket(ORQ, &unknown, OperatorId(1), &Gate::default(), wrong_day)
+            .is_err());
+    }
+
+    /// 16 gates verify one ticket at once: exactly one admits.
+    pub fn concurrent_verifications_of_one_ticket_admit_once(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + GateStore + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+        let at_gate = now() + chrono::Duration::days(6);
+        let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 10);
+        let t = ticket(s, "T-1", ActivationMode::Immediate);
+        reserve(s, &t, &slot);
+        let start = std::sync::Barrier::new(16);
+        let outcomes: Vec<Result<(), &'static str>> = std::thread::scope(|scope| {
+            let gates: Vec<_> = (0..16)
+                .map(|i| {
+                    let (start, t) = (&start, &t);
+                    scope.spawn(move || {
+                        start.wait();
+                        s.verify_ticket(ORQ, t, OperatorId(i), &Gate::default(), at_gate)
+                            .map(|_| ())
+                            .map_err(|e| e.code())
+                    })
+                })
+                .collect();
+            gates.into_iter().map(|g| g.join().unwrap()).collect()
+        });
+        assert_eq!(
+            outcomes.iter().filter(|o| o.is_ok()).count(),
+            1,
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| o.is_ok() || *o == Err("ALREADY_VERIFIED")),
+            "{outcomes:?}"
+        );
+    }
+
+    pub fn reservation_eligibility_follows_the_ticket(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + GateStore + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
+        let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 10);
+        let active = ticket(s, "T-ACT", ActivationMode::Immediate);
+        let inactive = ticket(s, "T-INA", ActivationMode::Deferred);
+        assert!(
+            s.reservation_eligibility(ORQ, &active, now())
+                .unwrap()
+                .admit
+        );
+        let v = s.reservation_eligibility(ORQ, &inactive, now()).unwrap();
+        assert!(!v.admit);
+        reserve(s, &active, &slot);
+        let v = s.reservation_eligibility(ORQ, &active, now()).unwrap();
+        assert!(!v.admit, "{v:?}");
+        let unknown = TicketCode::parse("NOPE").unwrap();
+        let v = s.reservation_eligibility(ORQ, &unknown, now()).unwrap();
+        assert_eq!((v.admit, v.ticket_code.as_deref()), (false, Some("NOPE")));
+    }
+}
+
 /// Expands to the venue group's tests; see the module's doc.
 #[macro_export]
 macro_rules! venue_conformance {
@@ -794,6 +1171,41 @@ macro_rules! reservation_conformance {
     };
 }
 
+/// Expands to the operator group's tests; see the module's doc.
+#[macro_export]
+macro_rules! operator_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh; operators;
+            operators_are_added_read_and_listed_per_org,
+            pins_are_checked_and_wrong_ones_lock_the_operator,
+        );
+    };
+}
+
+/// Expands to the token group's tests; see the module's doc.
+#[macro_export]
+macro_rules! token_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh; tokens;
+            tokens_are_random_checked_and_revocable,
+            a_customer_session_needs_the_code_and_its_email_and_expires,
+        );
+    };
+}
+
+/// Expands to the gate group's tests; see the module's doc.
+#[macro_export]
+macro_rules! gate_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh; gate;
+            verify_exactly_once_and_then_nothing_changes,
+            a_refused_verification_writes_nothing,
+            concurrent_verifications_of_one_ticket_admit_once,
+            reservation_eligibility_follows_the_ticket,
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! conformance_tests {
@@ -835,4 +1247,7 @@ mod sqlite {
     crate::slot_conformance!(fresh());
     crate::ticket_conformance!(fresh());
     crate::reservation_conformance!(fresh());
+    crate::operator_conformance!(fresh());
+    crate::token_conformance!(fresh());
+    crate::gate_conformance!(fresh());
 }

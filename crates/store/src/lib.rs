@@ -41,7 +41,8 @@ pub use signing::{OrgSettings, SigningKeyInfo};
 pub use slots::{SeedPlan, SeedReport};
 pub use sync::{LocalData, OutboxEntry, Pairing, SyncStatus, DEMO_MARKER_TICKET};
 pub use tickets::{CustomerScope, TicketFilter, TicketReader, TicketState, TicketView};
-pub use tokens::{Principal, TOKEN_PREFIX};
+pub use tokens::{hash_token, random_token, Principal, TOKEN_PREFIX};
+pub use venues::{hash_pin, pin_hash_runnable, pin_matches};
 
 /// The schema, oldest first. Append only: a released migration never changes.
 const MIGRATIONS: &[&str] = &[
