@@ -267,6 +267,11 @@ CREATE FUNCTION feed_sequence() RETURNS BIGINT LANGUAGE plpgsql AS $$
 DECLARE
     numbered BIGINT;
 BEGIN
+    -- Most pulls find nothing new: no lock then (an entry committed after
+    -- this look is numbered by the next pull).
+    IF NOT EXISTS (SELECT 1 FROM change_log WHERE seq IS NULL) THEN
+        RETURN 0;
+    END IF;
     -- One numberer at a time ('entr' feed), held to its commit.
     PERFORM pg_advisory_xact_lock(1701737586);
     -- A new statement, so a new snapshot: the previous numberer's work is seen.

@@ -120,3 +120,49 @@ fn an_unreachable_database_is_unavailable_not_a_hang() {
     let err = PgStore::connect("postgres://postgres@127.0.0.1:1/entrada", options).unwrap_err();
     assert_eq!(err.code(), "DATABASE_UNAVAILABLE", "{err}");
 }
+
+/// The server calls the store from tokio's blocking pool: the synchronous
+/// client (which drives its own runtime per connection) must work there.
+#[test]
+fn calls_work_from_the_servers_blocking_pool() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let venues = rt.block_on(async move {
+        let store = std::sync::Arc::new(
+            tokio::task::spawn_blocking(move || PgStore::connect(&url, common::options(&schema)))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+        let calls: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || {
+                    use entrada_store::VenueStore;
+                    store.add_venue(
+                        entrada_store::conformance::ORQ,
+                        &format!("V{i}"),
+                        "UTC",
+                        entrada_store::conformance::now(),
+                    )
+                })
+            })
+            .collect();
+        for c in calls {
+            c.await.unwrap().unwrap();
+        }
+        tokio::task::spawn_blocking(move || {
+            use entrada_store::VenueStore;
+            store.list_venues(entrada_store::conformance::ORQ)
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    });
+    assert_eq!(venues.len(), 8);
+}
