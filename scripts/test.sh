@@ -24,6 +24,14 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "PostgreSQL: a private cluster for the PostgreSQL engine's tests (scripts/pg.sh)"
+# The conformance suite runs on both engines; entrada-store-pg's tests read
+# ENTRADA_TEST_PG and, under CI, fail without it. Removed again at exit.
+pg_dir="${TMPDIR:-/tmp}/entrada-pg-test-$$"
+trap 'rm -f "$log"; bash scripts/pg.sh destroy "$pg_dir" || true' EXIT
+ENTRADA_TEST_PG=$(bash scripts/pg.sh start "$pg_dir" "${ENTRADA_TEST_PG_PORT:-55433}")
+export ENTRADA_TEST_PG
+
 step "cargo test (workspace)"
 cargo test --workspace --locked 2>&1 | tee "$log"
 

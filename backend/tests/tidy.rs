@@ -4,7 +4,8 @@
 //!
 //! - SQL (a `rusqlite` path, or a string literal holding `SELECT … FROM`,
 //!   `INSERT INTO`, `UPDATE … SET`, `DELETE FROM`, `CREATE TABLE`, …) appears
-//!   in a crate's `src/` outside `crates/store`;
+//!   in a crate's `src/` outside the store engines (`crates/store`,
+//!   `crates/store-pg`);
 //! - `crates/domain/src` reads the clock or randomness (`Utc::now`,
 //!   `Local::now`, `SystemTime::now`, `Instant::now`, `Uuid::now_v7`,
 //!   `Uuid::new_v4`) or does I/O (`std::fs`, `std::net`, `std::env`,
@@ -268,7 +269,8 @@ fn check_source(path: &str, src: &str) -> Vec<Violation> {
             what: what.to_string(),
         })
     };
-    let in_store = path.starts_with("crates/store/");
+    // The store engines: SQLite's (`crates/store`) and PostgreSQL's (`crates/store-pg`).
+    let in_store = path.starts_with("crates/store/") || path.starts_with("crates/store-pg/");
     let in_domain = path.starts_with("crates/domain/");
 
     if !in_store {
@@ -671,6 +673,11 @@ fn source_rules_case_table() {
         (
             "crates/store/src/slots.rs",
             "use rusqlite::params;\nlet q = \"SELECT id FROM slots\";",
+            &[],
+        ),
+        (
+            "crates/store-pg/src/slots.rs",
+            "let q = \"SELECT id FROM reservation_slots FOR UPDATE\";",
             &[],
         ),
         (

@@ -80,7 +80,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Store(StoreError::Domain(e)) => domain_status(e),
-            Self::Store(StoreError::Busy(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(StoreError::Busy(_) | StoreError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,

@@ -33,7 +33,7 @@ use entrada_domain as domain;
 use entrada_store as store;
 
 use crate::domain::{DomainError, TicketCode};
-use crate::store::{Store, StoreError};
+use crate::store::{ServerStore, Store, StoreError};
 use error::ApiError;
 pub use ratelimit::RateLimiter;
 
@@ -48,25 +48,26 @@ pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<Store>,
+    /// The database engine (SQLite's `Store`, or another `ServerStore`).
+    pub store: Arc<dyn ServerStore>,
     pub limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<Store>, lookups_per_minute: u32) -> Self {
+    pub fn new(store: Arc<dyn ServerStore>, lookups_per_minute: u32) -> Self {
         Self {
             store,
             limiter: Arc::new(RateLimiter::new(lookups_per_minute)),
         }
     }
 
-    /// Runs one store call on the blocking pool (SQLite calls block).
+    /// Runs one store call on the blocking pool (the engines' calls block).
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&dyn ServerStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
             .await
             .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR))?
             .map_err(ApiError::from)

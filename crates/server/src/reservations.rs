@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, Caller};
 use super::{parse_code, parse_id, AppState};
 use crate::domain::{ChangedBy, Contact, Reservation, ReservationId, Role, SlotId};
-use crate::store::{Principal, ReserveRequest, Store, StoreError};
+use crate::store::{Principal, ReserveRequest, ServerStore, StoreError};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -53,7 +53,7 @@ fn changed_by(p: &Principal) -> ChangedBy {
 
 /// The reservation, if `p` may see it (its ticket is theirs, or staff).
 fn visible_reservation(
-    s: &Store,
+    s: &dyn ServerStore,
     p: &Principal,
     id: ReservationId,
 ) -> Result<Reservation, StoreError> {

@@ -9,6 +9,9 @@
 
 mod codec;
 mod column;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+mod engine;
 mod gate;
 mod reservations;
 mod signing;
@@ -29,12 +32,17 @@ use entrada_domain as domain;
 
 use crate::domain::DomainError;
 
+pub use engine::{
+    GateStore, OperatorStore, ReservationStore, ServerStore, SigningStore, SlotStore, SyncStore,
+    TicketStore, TokenStore, VenueStore,
+};
 pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};
 pub use slots::{SeedPlan, SeedReport};
 pub use sync::{LocalData, OutboxEntry, Pairing, SyncStatus, DEMO_MARKER_TICKET};
 pub use tickets::{CustomerScope, TicketFilter, TicketReader, TicketState, TicketView};
-pub use tokens::{Principal, TOKEN_PREFIX};
+pub use tokens::{hash_token, random_token, Principal, TOKEN_PREFIX};
+pub use venues::{hash_pin, pin_hash_runnable, pin_matches};
 
 /// The schema, oldest first. Append only: a released migration never changes.
 const MIGRATIONS: &[&str] = &[
@@ -77,6 +85,16 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Db(rusqlite::Error),
 
+    /// An error of another engine's database (PostgreSQL), as text: the
+    /// engine's crate maps constraint violations to `Domain` first.
+    #[error("database error: {0}")]
+    Engine(String),
+
+    /// Another engine's database could not be reached (no connection within
+    /// the pool's timeout, e.g. while a standby is promoted): worth a retry.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
+
     #[error("the operating system gave no randomness: {0}")]
     Randomness(String),
 
@@ -104,7 +122,8 @@ impl StoreError {
             Self::SchemaTooNew { .. } => "SCHEMA_TOO_NEW",
             Self::Busy(_) => "DATABASE_BUSY",
             Self::Open { .. } => "DATABASE_UNAVAILABLE",
-            Self::Migration(_) | Self::Db(_) => "DATABASE_ERROR",
+            Self::Migration(_) | Self::Db(_) | Self::Engine(_) => "DATABASE_ERROR",
+            Self::Unavailable(_) => "DATABASE_UNAVAILABLE",
             Self::Randomness(_) => "INTERNAL_ERROR",
             Self::Durability(_) => "DATABASE_ERROR",
             Self::ServerDatabase => "SERVER_DATABASE",

@@ -61,7 +61,9 @@ pub(crate) fn random_hex() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn random_token() -> Result<String> {
+/// A new token's secret: the prefix and 256 random bits (every engine
+/// stores only its `hash_token`).
+pub fn random_token() -> Result<String> {
     Ok(format!("{TOKEN_PREFIX}{}", random_hex()?))
 }
 

@@ -165,7 +165,10 @@ fn argon2_ours() -> Result<argon2::Argon2<'static>> {
     ))
 }
 
-fn hash_pin(role: Role, pin: &str) -> Result<String> {
+/// An operator's PIN as stored: validated for their role, then an Argon2id
+/// PHC string with a fresh salt. Engine-independent (every store engine
+/// stores the same hashes), so public.
+pub fn hash_pin(role: Role, pin: &str) -> Result<String> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let pin = validate_pin_for(role, pin)?;
     let mut salt = [0u8; 16];
@@ -193,6 +196,27 @@ fn runnable_hash(stored: &str) -> std::result::Result<PasswordHash<'_>, DomainEr
         p: params.p_cost(),
     })?;
     Ok(hash)
+}
+
+/// Refuses a stored PIN hash this app would not run (before any work is
+/// done on it): `PIN_HASH_REFUSED`.
+pub fn pin_hash_runnable(stored: &str) -> std::result::Result<(), DomainError> {
+    runnable_hash(stored).map(|_| ())
+}
+
+/// Whether `pin` is `operator`'s: valid for their role and matching their
+/// stored hash (Argon2, slow on purpose: call it outside any transaction).
+/// An operator without a PIN matches none.
+pub fn pin_matches(operator: &Operator, pin: &str) -> Result<bool> {
+    use argon2::password_hash::PasswordVerifier;
+    Ok(validate_pin_for(operator.role, pin).is_ok()
+        && match operator.pin_hash.as_deref().map(runnable_hash) {
+            Some(Ok(hash)) => argon2_ours()?
+                .verify_password(pin.as_bytes(), &hash)
+                .is_ok(),
+            Some(Err(refused)) => return Err(refused.into()),
+            None => false,
+        })
 }
 
 fn load_operator(tx: &Transaction<'_>, orq: Orq, id: OperatorId) -> Result<Option<Operator>> {
@@ -236,7 +260,6 @@ impl Store {
         pin: &str,
         now: DateTime<Utc>,
     ) -> Result<Operator> {
-        use argon2::password_hash::PasswordVerifier;
         let operator = self.write(|tx| {
             let operator = load_operator(tx, orq, id)?.ok_or(DomainError::WrongPin)?;
             let next = load_attempts(tx, orq, id)?.begin(now)?;
@@ -252,15 +275,7 @@ impl Store {
             Ok(operator)
         })?;
         // Argon2, slow on purpose: outside the write transaction.
-        let right = validate_pin_for(operator.role, pin).is_ok()
-            && match operator.pin_hash.as_deref().map(runnable_hash) {
-                Some(Ok(hash)) => argon2_ours()?
-                    .verify_password(pin.as_bytes(), &hash)
-                    .is_ok(),
-                Some(Err(refused)) => return Err(refused.into()),
-                None => false,
-            };
-        if !right {
+        if !pin_matches(&operator, pin)? {
             return Err(DomainError::WrongPin.into());
         }
         self.write(|tx| {

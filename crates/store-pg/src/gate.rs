@@ -1,0 +1,198 @@
+//! The door: the verdict for a plain code (validate), the verification that
+//! records it exactly once across instances (verify), and whether a ticket
+//! may reserve.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use postgres::GenericClient;
+
+use crate::domain::signed::{self, Presented, Screening};
+use crate::domain::{
+    enter, gate_verdict, DomainError, Entry, Gate, OperatorId, Orq, TicketCode, TicketUse, Verdict,
+    VerdictInput,
+};
+use crate::reservations::reservation_of_ticket;
+use crate::slots::load_slot;
+use crate::tickets::{load_ticket, require_ticket};
+use crate::venues::load_venue;
+use crate::{corrupt, db, ts, PgStore};
+use entrada_store::{GateStore, OrgSettings, Result};
+
+fn verdict_in(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    code: &TicketCode,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<Verdict> {
+    let ticket = load_ticket(tx, orq, code, false)?;
+    let reservation = match &ticket {
+        Some(_) => reservation_of_ticket(tx, orq, code)?,
+        None => None,
+    };
+    let slot = match &reservation {
+        Some(r) => load_slot(tx, orq, r.slot_id, false)?,
+        None => None,
+    };
+    let venue = match &slot {
+        Some(s) => load_venue(tx, orq, s.venue_id)?,
+        None => None,
+    };
+    let mut verdict = gate_verdict(
+        VerdictInput {
+            ticket: ticket.as_ref(),
+            reservation: reservation.as_ref(),
+            slot: slot.as_ref(),
+            venue: venue.as_ref(),
+        },
+        now,
+        gate,
+    );
+    if verdict.ticket_code.is_none() {
+        verdict.ticket_code = Some(code.to_string());
+    }
+    Ok(verdict)
+}
+
+/// The org's settings (the defaults until an admin sets one).
+pub(crate) fn org_settings_in(tx: &mut impl GenericClient, orq: Orq) -> Result<OrgSettings> {
+    let row = tx
+        .query_opt(
+            "SELECT signed_codes_only, updated_at FROM org_settings WHERE orq = $1",
+            &[&orq.0],
+        )
+        .map_err(db)?;
+    Ok(OrgSettings {
+        orq,
+        signed_codes_only: row.as_ref().is_some_and(|r| r.get(0)),
+        updated_at: row.map(|r| r.get(1)),
+    })
+}
+
+/// A plain code's screening (`domain::signed::screen_code`): the refusal to
+/// show if the org takes signed codes only or the code was re-issued.
+fn screen_plain(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    code: &TicketCode,
+) -> Result<Option<Verdict>> {
+    let serial = tx
+        .query_opt(
+            "SELECT code_serial FROM tickets WHERE ticket_code = $1 AND orq = $2",
+            &[&code.as_str(), &orq.0],
+        )
+        .map_err(db)?
+        .map(|r| u32::try_from(r.get::<_, i64>(0)).map_err(|e| corrupt("code serial", e)))
+        .transpose()?;
+    let policy = org_settings_in(tx, orq)?.policy();
+    Ok(
+        match signed::screen_code(Presented::Plain(code), serial, policy) {
+            Screening::Refuse(v) => Some(*v),
+            Screening::Judge | Screening::NotSynced => None,
+        },
+    )
+}
+
+/// Writes a ticket's first entry as `domain::enter` decided it, and its
+/// reservation's.
+fn write_use(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    code: &TicketCode,
+    used: &TicketUse,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE tickets SET verified_at = $1, verified_by = $2, status = $3, activation_status = $4, \
+         activated_at = $5, updated_at = $6 WHERE ticket_code = $7 AND orq = $8",
+        &[
+            &ts(used.verified_at),
+            &used.verified_by.0,
+            &used.status.as_str(),
+            &used.activation_status.as_str(),
+            &ts(used.activated_at),
+            &ts(now),
+            &code.as_str(),
+            &orq.0,
+        ],
+    )
+    .map_err(db)?;
+    if let Some((id, status)) = used.reservation {
+        tx.execute(
+            "UPDATE ticket_reservations SET status = $1, updated_at = $2 WHERE id = $3 AND orq = $4",
+            &[&status.as_str(), &ts(now), &id.0, &orq.0],
+        )
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+impl GateStore for PgStore {
+    /// What the gate would say now to this plain code; changes nothing.
+    fn validate_ticket(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        self.read(|tx| match screen_plain(tx, orq, code)? {
+            Some(refused) => Ok(refused),
+            None => verdict_in(tx, orq, code, gate, now),
+        })
+    }
+
+    /// Verifies an admissible ticket exactly once: the ticket row is locked
+    /// first, so two instances verifying it at once queue, and the second
+    /// sees the first's entry (ALREADY_VERIFIED). A refusal writes nothing.
+    fn verify_ticket(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        operator: OperatorId,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        // Stored with millisecond precision; answer with what was stored.
+        let now = now.trunc_subsecs(3);
+        self.write(|tx| {
+            load_ticket(tx, orq, code, true)?;
+            if let Some(refused) = screen_plain(tx, orq, code)? {
+                return Err(DomainError::Refused(Box::new(refused)).into());
+            }
+            let mut verdict = verdict_in(tx, orq, code, gate, now)?;
+            if !verdict.admit {
+                return Err(DomainError::Refused(Box::new(verdict)).into());
+            }
+            let ticket = require_ticket(tx, orq, code, false)?;
+            let reservation = reservation_of_ticket(tx, orq, code)?;
+            match enter(&ticket, reservation.as_ref(), now, operator) {
+                Entry::First(used) => write_use(tx, orq, code, &used, now)?,
+                // An admitted ticket is unused: only a verdict computed on other rows says otherwise.
+                Entry::Again(_) => return Err(DomainError::TicketRedeemed.into()),
+            }
+            verdict.verified_at = Some(now);
+            verdict.verified_by = Some(operator);
+            Ok(verdict)
+        })
+    }
+
+    /// May this ticket make a reservation now?
+    fn reservation_eligibility(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        self.read(|tx| {
+            let ticket = load_ticket(tx, orq, code, false)?;
+            let reservation = match &ticket {
+                Some(_) => reservation_of_ticket(tx, orq, code)?,
+                None => None,
+            };
+            let mut v =
+                crate::domain::reservation_verdict(ticket.as_ref(), reservation.as_ref(), now);
+            v.ticket_code.get_or_insert_with(|| code.to_string());
+            Ok(v)
+        })
+    }
+}

@@ -1,0 +1,182 @@
+//! Entrada's server store on PostgreSQL: the service traits of
+//! `entrada-store` (`VenueStore`, `SlotStore`, …) over a pool of
+//! connections, with this crate's own migrations (`migrations/`). The
+//! rules are the domain's, the types and errors are `entrada-store`'s: only
+//! SQL differs. Several server instances may share one database: every state
+//! that matters is in it.
+//!
+//! Calls block (the synchronous `postgres` client); the server runs them on
+//! tokio's blocking pool, as it does SQLite's.
+
+mod feed;
+mod gate;
+mod migrate;
+mod operators;
+mod reservations;
+mod slots;
+mod tickets;
+mod tokens;
+mod venues;
+
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use postgres::error::SqlState;
+use postgres::{IsolationLevel, NoTls, Transaction};
+use r2d2_postgres::{r2d2, PostgresConnectionManager};
+
+use entrada_domain as domain;
+use entrada_store::{Result, StoreError};
+
+use crate::domain::DomainError;
+
+pub use feed::FeedEntry;
+pub use migrate::{known_schema_version, MIGRATIONS};
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Connections this instance keeps at most (all instances together must
+    /// stay under the server's `max_connections`).
+    pub pool_size: u32,
+    /// How long a call waits for a free (or new) connection before it fails
+    /// with `DATABASE_UNAVAILABLE`.
+    pub connect_timeout: Duration,
+    /// `search_path` for every connection (tests: one schema each); `None`
+    /// keeps the server's default (`public`).
+    pub schema: Option<String>,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(5),
+            schema: None,
+        }
+    }
+}
+
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`, multi-host with
+    /// `target_session_attrs=read-write` allowed) and migrates the database.
+    pub fn connect(url: &str, options: PgOptions) -> Result<Self> {
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| StoreError::Unavailable(format!("bad URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if let Some(schema) = &options.schema {
+            config.options(&format!("-c search_path={schema}"));
+        }
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size.max(1))
+            .min_idle(Some(0))
+            .connection_timeout(options.connect_timeout)
+            // The health check before each checkout (a cheap empty query)
+            // is what replaces connections broken by a failover.
+            .test_on_check_out(true)
+            .build_unchecked(manager);
+        let store = Self { pool };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs `f` in one READ COMMITTED transaction; commits if it returns Ok.
+    /// Services that read-then-write lock the rows they change
+    /// (`SELECT … FOR UPDATE`), so concurrent instances serialize per row.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .map_err(db)?;
+        let value = f(&mut tx)?;
+        tx.commit().map_err(db)?;
+        Ok(value)
+    }
+
+    /// Runs `f` in one read-only REPEATABLE READ transaction (one snapshot).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(db)?;
+        let value = f(&mut tx)?;
+        tx.commit().map_err(db)?;
+        Ok(value)
+    }
+}
+
+/// Timestamps keep millisecond precision, as SQLite's text columns do, so
+/// both engines give back the same values.
+pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(3)
+}
+
+/// Any database error that is not a constraint the caller expects. A lost
+/// connection is `DATABASE_UNAVAILABLE` (the caller may retry).
+pub(crate) fn db(e: postgres::Error) -> StoreError {
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io {
+        return StoreError::Unavailable(e.to_string());
+    }
+    match e.code() {
+        Some(c) if is_unavailable(c) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Engine(e.to_string()),
+    }
+}
+
+fn is_unavailable(code: &SqlState) -> bool {
+    // Class 08 (connection), 57P01..03 (shutdown, crash, cannot connect now),
+    // 25006 (read-only transaction: this host is a standby now).
+    code.code().starts_with("08")
+        || *code == SqlState::ADMIN_SHUTDOWN
+        || *code == SqlState::CRASH_SHUTDOWN
+        || *code == SqlState::CANNOT_CONNECT_NOW
+        || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+}
+
+/// Maps a constraint violation to the domain error the caller names, as
+/// `entrada_store`'s SQLite mapping does: UNIQUE / PRIMARY KEY means "already
+/// exists"; a CHECK means a value got past validation (invalid input); any
+/// other error stays a database error.
+pub(crate) fn on_constraint(e: postgres::Error, domain: DomainError) -> StoreError {
+    match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Domain(domain),
+        Some(c) if *c == SqlState::CHECK_VIOLATION => StoreError::Domain(DomainError::invalid(
+            "value",
+            "rejected by a database constraint",
+        )),
+        _ => db(e),
+    }
+}
+
+/// A value read from the database that the domain refuses: the database
+/// holds something no code path writes.
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Engine(format!("unexpected {what} in the database: {e}"))
+}

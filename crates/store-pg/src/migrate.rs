@@ -1,0 +1,96 @@
+//! This engine's migrations: numbered SQL files beside the crate, embedded,
+//! applied in order, each recorded with its SHA-256 in `entrada_migrations`.
+//! Several instances may start at once: one applies, the others wait on an
+//! advisory lock and find the work done. A database migrated by a newer
+//! program is refused, as SQLite's is.
+
+use sha2::{Digest, Sha256};
+
+use crate::{db, PgStore};
+use entrada_store::{Result, StoreError};
+
+/// The schema, oldest first. Append only: a released migration never changes
+/// (`migrations/SHA256SUMS`, checked by a test).
+pub const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_schema.sql",
+    include_str!("../migrations/0001_schema.sql"),
+)];
+
+/// The schema version this program writes.
+pub fn known_schema_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// 'entr' 'migr': one migrator at a time, across instances.
+const MIGRATION_LOCK: i64 = 0x656e_7472_6d69_6772;
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl PgStore {
+    pub(crate) fn migrate(&self) -> Result<()> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(db)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS entrada_migrations (
+                 version    BIGINT      PRIMARY KEY,
+                 name       TEXT        NOT NULL,
+                 sha256     TEXT        NOT NULL,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .map_err(db)?;
+        let applied: Vec<(i64, String)> = tx
+            .query(
+                "SELECT version, sha256 FROM entrada_migrations ORDER BY version",
+                &[],
+            )
+            .map_err(db)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let known = known_schema_version();
+        if let Some(&(found, _)) = applied.last() {
+            if found > known {
+                return Err(StoreError::SchemaTooNew { found, known });
+            }
+        }
+        for (version, sum) in &applied {
+            let (name, sql) = MIGRATIONS[(*version - 1) as usize];
+            if sha256_hex(sql.as_bytes()) != *sum {
+                return Err(StoreError::Engine(format!(
+                    "migration {name} differs from the one this database ran; \
+                     released migrations are never edited"
+                )));
+            }
+        }
+        for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied.len()) {
+            tx.batch_execute(sql)
+                .map_err(|e| StoreError::Engine(format!("migration {name} failed: {e}")))?;
+            tx.execute(
+                "INSERT INTO entrada_migrations (version, name, sha256) VALUES ($1, $2, $3)",
+                &[&(i as i64 + 1), name, &sha256_hex(sql.as_bytes())],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    /// The version of the schema in the database.
+    pub fn schema_version(&self) -> Result<i64> {
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM entrada_migrations",
+                &[],
+            )
+            .map_err(db)?;
+        Ok(row.get(0))
+    }
+}

@@ -1,0 +1,212 @@
+//! Tickets: issue, read, list, activate, a customer's own.
+
+use chrono::{DateTime, Utc};
+use postgres::{GenericClient, Row};
+
+use crate::domain::{
+    ActivationMode, ActivationStatus, DomainError, NewTicket, OperatorId, Orq, Ticket, TicketCode,
+    TicketStatus,
+};
+use crate::{corrupt, db, on_constraint, ts, PgStore};
+use entrada_store::{CustomerScope, Result, TicketFilter, TicketStore};
+
+pub(crate) const TICKET_COLUMNS: &str = "ticket_code, orq, order_id, product_id, user_id, status, \
+     entitlements, expires_at, created_at, updated_at, customer_email, customer_phone, \
+     reserved_at, verified_at, verified_by, activation_status, activated_at, activation_mode, purchase_email";
+
+pub(crate) fn ticket(row: &Row) -> Result<Ticket> {
+    Ok(Ticket {
+        ticket_code: TicketCode::parse(row.get("ticket_code"))
+            .map_err(|e| corrupt("ticket code", e))?,
+        orq: Orq(row.get("orq")),
+        order_id: row.get("order_id"),
+        product_id: row.get("product_id"),
+        user_id: row.get("user_id"),
+        status: TicketStatus::parse(row.get("status")).map_err(|e| corrupt("ticket status", e))?,
+        entitlements: row.get("entitlements"),
+        expires_at: row.get("expires_at"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+        customer_email: row.get("customer_email"),
+        customer_phone: row.get("customer_phone"),
+        reserved_at: row.get("reserved_at"),
+        verified_at: row.get("verified_at"),
+        verified_by: row.get::<_, Option<i64>>("verified_by").map(OperatorId),
+        activation_status: ActivationStatus::parse(row.get("activation_status"))
+            .map_err(|e| corrupt("activation status", e))?,
+        activated_at: row.get("activated_at"),
+        activation_mode: ActivationMode::parse(row.get("activation_mode"))
+            .map_err(|e| corrupt("activation mode", e))?,
+        purchase_email: row.get("purchase_email"),
+    })
+}
+
+/// The ticket, locked for the rest of the transaction when `lock`. Lock
+/// order, everywhere: the ticket, then slots (in id order), so two writers
+/// never wait on each other in a circle.
+pub(crate) fn load_ticket(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    code: &TicketCode,
+    lock: bool,
+) -> Result<Option<Ticket>> {
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_code = $1 AND orq = $2{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    tx.query_opt(&sql, &[&code.as_str(), &orq.0])
+        .map_err(db)?
+        .as_ref()
+        .map(ticket)
+        .transpose()
+}
+
+pub(crate) fn require_ticket(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    code: &TicketCode,
+    lock: bool,
+) -> Result<Ticket> {
+    load_ticket(tx, orq, code, lock)?
+        .ok_or_else(|| DomainError::NotFound { entity: "ticket" }.into())
+}
+
+impl TicketStore for PgStore {
+    /// All or none: a duplicate code anywhere in the batch (or already in
+    /// the database, in any org) refuses the whole batch.
+    fn insert_tickets(
+        &self,
+        orq: Orq,
+        tickets: &[NewTicket],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Ticket>> {
+        // Validated before anything is written, as on SQLite.
+        let emails = tickets
+            .iter()
+            .map(|t| {
+                t.purchase_email
+                    .as_deref()
+                    .map(crate::domain::reservation::validate_email)
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, DomainError>>()?;
+        self.write(|tx| {
+            let insert = tx
+                .prepare(&format!(
+                    "INSERT INTO tickets (ticket_code, orq, order_id, product_id, user_id, status, entitlements, \
+                     expires_at, created_at, updated_at, activation_status, activated_at, activation_mode, purchase_email) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13) RETURNING {TICKET_COLUMNS}"
+                ))
+                .map_err(db)?;
+            let mut out = Vec::with_capacity(tickets.len());
+            for (t, email) in tickets.iter().zip(&emails) {
+                let (status, activation, activated_at) = t.initial_state(now);
+                let entitlements = t.entitlements.clone().unwrap_or_else(|| serde_json::json!({}));
+                let row = tx
+                    .query_one(
+                        &insert,
+                        &[
+                            &t.ticket_code.as_str(),
+                            &orq.0,
+                            &t.order_id,
+                            &t.product_id,
+                            &t.user_id,
+                            &status.as_str(),
+                            &entitlements,
+                            &t.expires_at.map(ts),
+                            &ts(now),
+                            &activation.as_str(),
+                            &activated_at.map(ts),
+                            &t.activation_mode.as_str(),
+                            email,
+                        ],
+                    )
+                    .map_err(|e| {
+                        on_constraint(e, DomainError::DuplicateTicket {
+                            ticket_code: t.ticket_code.to_string(),
+                        })
+                    })?;
+                out.push(ticket(&row)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn get_ticket(&self, orq: Orq, code: &TicketCode) -> Result<Ticket> {
+        self.read(|tx| require_ticket(tx, orq, code, false))
+    }
+
+    /// Keyset paging in code order, after `after`.
+    fn list_tickets(
+        &self,
+        orq: Orq,
+        filter: &TicketFilter,
+        after: Option<&TicketCode>,
+        limit: u32,
+    ) -> Result<Vec<Ticket>> {
+        self.read(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE orq = $1 \
+                     AND ($2::TEXT IS NULL OR status = $2) AND ($3::TEXT IS NULL OR activation_status = $3) \
+                     AND ($4::BIGINT IS NULL OR user_id = $4) AND ($5::TEXT IS NULL OR ticket_code > $5) \
+                     ORDER BY ticket_code LIMIT $6"
+                ),
+                &[
+                    &orq.0,
+                    &filter.status.map(|s| s.as_str()),
+                    &filter.activation_status.map(|s| s.as_str()),
+                    &filter.user_id,
+                    &after.map(|c| c.as_str()),
+                    &i64::from(limit),
+                ],
+            )
+            .map_err(db)?
+            .iter()
+            .map(ticket)
+            .collect()
+        })
+    }
+
+    /// `inactive → active`; activating an active ticket returns it unchanged.
+    fn activate_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket> {
+        self.write(|tx| {
+            let current = require_ticket(tx, orq, code, true)?;
+            let Some(status) = current.plan_activation(now)? else {
+                return Ok(current);
+            };
+            let row = tx
+                .query_one(
+                    &format!(
+                        "UPDATE tickets SET activation_status = 'active', activated_at = $1, status = $2, \
+                         updated_at = $1 WHERE ticket_code = $3 RETURNING {TICKET_COLUMNS}"
+                    ),
+                    &[&ts(now), &status.as_str(), &code.as_str()],
+                )
+                .map_err(db)?;
+            ticket(&row)
+        })
+    }
+
+    fn customer_tickets(&self, orq: Orq, scope: &CustomerScope, limit: u32) -> Result<Vec<Ticket>> {
+        match scope {
+            CustomerScope::Ticket(code) => Ok(self
+                .read(|tx| load_ticket(tx, orq, code, false))?
+                .into_iter()
+                .collect()),
+            CustomerScope::User(id) => self.read(|tx| {
+                tx.query(
+                    &format!(
+                        "SELECT {TICKET_COLUMNS} FROM tickets WHERE orq = $1 AND user_id = $2 \
+                         ORDER BY ticket_code LIMIT $3"
+                    ),
+                    &[&orq.0, id, &i64::from(limit)],
+                )
+                .map_err(db)?
+                .iter()
+                .map(ticket)
+                .collect()
+            }),
+        }
+    }
+}

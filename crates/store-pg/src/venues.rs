@@ -1,0 +1,120 @@
+//! Venues and their gate settings.
+
+use chrono::{DateTime, Utc};
+use postgres::{GenericClient, Row};
+
+use crate::domain::venue::{parse_timezone, validate_name, GateSettings, GateSettingsPatch};
+use crate::domain::{DomainError, Orq, Venue, VenueId};
+use crate::{corrupt, db, ts, PgStore};
+use entrada_store::{Result, VenueStore};
+
+pub(crate) const VENUE_COLUMNS: &str =
+    "id, orq, name, timezone, early_grace_minutes, late_grace_minutes, created_at, updated_at";
+
+pub(crate) fn venue(row: &Row) -> Result<Venue> {
+    Ok(Venue {
+        id: VenueId(row.get("id")),
+        orq: Orq(row.get("orq")),
+        name: row.get("name"),
+        timezone: parse_timezone(row.get("timezone")).map_err(|e| corrupt("time zone", e))?,
+        gate: GateSettings::new(
+            row.get("early_grace_minutes"),
+            row.get("late_grace_minutes"),
+        )
+        .map_err(|e| corrupt("gate settings", e))?,
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+pub(crate) fn load_venue(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    id: VenueId,
+) -> Result<Option<Venue>> {
+    tx.query_opt(
+        &format!("SELECT {VENUE_COLUMNS} FROM venues WHERE id = $1 AND orq = $2"),
+        &[&id.0, &orq.0],
+    )
+    .map_err(db)?
+    .as_ref()
+    .map(venue)
+    .transpose()
+}
+
+pub(crate) fn require_venue(tx: &mut impl GenericClient, orq: Orq, id: VenueId) -> Result<Venue> {
+    load_venue(tx, orq, id)?.ok_or_else(|| DomainError::NotFound { entity: "venue" }.into())
+}
+
+impl VenueStore for PgStore {
+    fn add_venue(&self, orq: Orq, name: &str, timezone: &str, now: DateTime<Utc>) -> Result<Venue> {
+        let name = validate_name("name", name)?;
+        let tz = parse_timezone(timezone)?;
+        self.write(|tx| {
+            let row = tx
+                .query_one(
+                    &format!(
+                        "INSERT INTO venues (orq, name, timezone, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $4) RETURNING {VENUE_COLUMNS}"
+                    ),
+                    &[&orq.0, &name, &tz.name(), &ts(now)],
+                )
+                .map_err(db)?;
+            venue(&row)
+        })
+    }
+
+    fn get_venue(&self, orq: Orq, id: VenueId) -> Result<Venue> {
+        self.read(|tx| require_venue(tx, orq, id))
+    }
+
+    fn list_venues(&self, orq: Orq) -> Result<Vec<Venue>> {
+        self.read(|tx| {
+            tx.query(
+                &format!("SELECT {VENUE_COLUMNS} FROM venues WHERE orq = $1 ORDER BY id"),
+                &[&orq.0],
+            )
+            .map_err(db)?
+            .iter()
+            .map(venue)
+            .collect()
+        })
+    }
+
+    fn update_gate_settings(
+        &self,
+        orq: Orq,
+        id: VenueId,
+        patch: &GateSettingsPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Venue> {
+        self.write(|tx| {
+            let current = tx
+                .query_opt(
+                    &format!(
+                        "SELECT {VENUE_COLUMNS} FROM venues WHERE id = $1 AND orq = $2 FOR UPDATE"
+                    ),
+                    &[&id.0, &orq.0],
+                )
+                .map_err(db)?
+                .ok_or(DomainError::NotFound { entity: "venue" })?;
+            let settings = venue(&current)?.gate.patched(patch)?;
+            let row = tx
+                .query_one(
+                    &format!(
+                        "UPDATE venues SET early_grace_minutes = $1, late_grace_minutes = $2, \
+                         updated_at = $3 WHERE id = $4 AND orq = $5 RETURNING {VENUE_COLUMNS}"
+                    ),
+                    &[
+                        &settings.early_grace_minutes(),
+                        &settings.late_grace_minutes(),
+                        &ts(now),
+                        &id.0,
+                        &orq.0,
+                    ],
+                )
+                .map_err(db)?;
+            venue(&row)
+        })
+    }
+}

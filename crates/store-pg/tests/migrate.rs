@@ -1,0 +1,168 @@
+//! The PostgreSQL engine's migrations: released ones never change, each runs
+//! once even when several instances start together, and a database from a
+//! newer program is refused.
+
+mod common;
+
+use std::path::Path;
+
+use entrada_store_pg::{known_schema_version, PgStore, MIGRATIONS};
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Released migrations are never edited: databases out there ran them. A
+/// change goes into a new numbered file, added to MIGRATIONS and recorded
+/// (in migrations/): `sha256sum 00NN_name.sql >> SHA256SUMS`.
+#[test]
+fn released_migrations_are_unchanged_and_every_migration_is_listed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let listed: Vec<(String, String)> = std::fs::read_to_string(dir.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (sum, file) = l.split_once("  ").expect("`<sha256>  <file>` lines");
+            (file.to_owned(), sum.to_owned())
+        })
+        .collect();
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    on_disk.sort();
+    assert_eq!(
+        on_disk,
+        listed.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>(),
+        "every migration file is listed in SHA256SUMS, in order"
+    );
+    assert_eq!(MIGRATIONS.len(), listed.len(), "MIGRATIONS and SHA256SUMS");
+    for ((name, sql), (file, sum)) in MIGRATIONS.iter().zip(&listed) {
+        assert_eq!(name, file, "MIGRATIONS embeds {file} at its position");
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        assert_eq!(
+            &sha256_hex(&bytes),
+            sum,
+            "released migration {file} was edited: restore it and add a new one"
+        );
+        assert_eq!(sql.as_bytes(), bytes, "{file} as embedded");
+    }
+}
+
+#[test]
+fn instances_starting_together_migrate_once() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, schema) = (url.clone(), schema.clone());
+            std::thread::spawn(move || PgStore::connect(&url, common::options(&schema)).map(|_| ()))
+        })
+        .collect();
+    for s in starts {
+        s.join().unwrap().expect("every instance starts");
+    }
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    assert_eq!(store.schema_version().unwrap(), known_schema_version());
+    let mut client = common::client(&url, &schema);
+    let runs: i64 = client
+        .query_one("SELECT count(*) FROM entrada_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(runs, known_schema_version(), "each migration ran once");
+}
+
+#[test]
+fn a_database_from_a_newer_program_is_refused() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    drop(PgStore::connect(&url, common::options(&schema)).unwrap());
+    common::client(&url, &schema)
+        .execute(
+            "INSERT INTO entrada_migrations (version, name, sha256) VALUES (99, 'future', '')",
+            &[],
+        )
+        .unwrap();
+    let err = PgStore::connect(&url, common::options(&schema)).unwrap_err();
+    assert_eq!(err.code(), "SCHEMA_TOO_NEW");
+    assert!(err.to_string().contains("version 99"), "{err}");
+}
+
+#[test]
+fn a_migration_edited_after_it_ran_is_refused() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    drop(PgStore::connect(&url, common::options(&schema)).unwrap());
+    common::client(&url, &schema)
+        .execute(
+            "UPDATE entrada_migrations SET sha256 = 'x' WHERE version = 1",
+            &[],
+        )
+        .unwrap();
+    let err = PgStore::connect(&url, common::options(&schema)).unwrap_err();
+    assert_eq!(err.code(), "DATABASE_ERROR");
+    assert!(err.to_string().contains("0001_schema.sql"), "{err}");
+}
+
+#[test]
+fn an_unreachable_database_is_unavailable_not_a_hang() {
+    // Nothing listens on port 1; the pool gives up after its timeout.
+    let options = entrada_store_pg::PgOptions {
+        connect_timeout: std::time::Duration::from_millis(500),
+        ..Default::default()
+    };
+    let err = PgStore::connect("postgres://postgres@127.0.0.1:1/entrada", options).unwrap_err();
+    assert_eq!(err.code(), "DATABASE_UNAVAILABLE", "{err}");
+}
+
+/// The server calls the store from tokio's blocking pool: the synchronous
+/// client (which drives its own runtime per connection) must work there.
+#[test]
+fn calls_work_from_the_servers_blocking_pool() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let venues = rt.block_on(async move {
+        let store = std::sync::Arc::new(
+            tokio::task::spawn_blocking(move || PgStore::connect(&url, common::options(&schema)))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+        let calls: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || {
+                    use entrada_store::VenueStore;
+                    store.add_venue(
+                        entrada_store::conformance::ORQ,
+                        &format!("V{i}"),
+                        "UTC",
+                        entrada_store::conformance::now(),
+                    )
+                })
+            })
+            .collect();
+        for c in calls {
+            c.await.unwrap().unwrap();
+        }
+        tokio::task::spawn_blocking(move || {
+            use entrada_store::VenueStore;
+            store.list_venues(entrada_store::conformance::ORQ)
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    });
+    assert_eq!(venues.len(), 8);
+}

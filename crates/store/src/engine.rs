@@ -1,0 +1,137 @@
+//! The store interface the server speaks, one trait per service group, in
+//! the atuin manner: each database engine implements the traits (SQLite:
+//! [`Store`], here; PostgreSQL: the `entrada-store-pg` crate), and the server
+//! holds an `Arc<dyn ServerStore>`. The gate app keeps the concrete SQLite
+//! `Store` (outbox, pairing, local data are a replica's, not the server's).
+//!
+//! The traits are the server's calls and nothing more: the same signatures
+//! as `Store`'s inherent methods, which the SQLite implementation forwards to
+//! (one macro writes the trait and the forwarding, so they cannot drift).
+//! The calls block; the server runs them on tokio's blocking pool.
+//!
+//! Groups rather than one trait, so an engine can be brought up one group at
+//! a time with the conformance suite (`crate::conformance`) proving each
+//! group against both engines; `ServerStore` is every group, implemented for
+//! any type that has them all.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::sync::protocol::{ChangePage, DeviceInfo, Event, EventResult};
+use crate::domain::venue::GateSettingsPatch;
+use crate::domain::{
+    ChangedBy, Gate, NewSlot, NewTicket, Operator, OperatorId, Orq, Reservation, ReservationId,
+    Role, Slot, SlotChange, SlotId, SlotOffer, SlotRemoval, Ticket, TicketCode, Venue, VenueId,
+    Verdict,
+};
+use crate::{
+    CustomerScope, OrgSettings, Principal, ReserveRequest, Result, SigningKeyInfo, Store,
+    TicketFilter, TicketReader, TicketState,
+};
+
+macro_rules! service_groups {
+    ($(
+        $(#[$doc:meta])*
+        trait $group:ident {
+            $( fn $method:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty; )*
+        }
+    )*) => {
+        $(
+            $(#[$doc])*
+            pub trait $group: Send + Sync {
+                $( fn $method(&self $(, $arg: $ty)*) -> $ret; )*
+            }
+
+            impl $group for Store {
+                $(
+                    fn $method(&self $(, $arg: $ty)*) -> $ret {
+                        Store::$method(self $(, $arg)*)
+                    }
+                )*
+            }
+        )*
+
+        /// Everything the server needs from its database.
+        pub trait ServerStore: $($group +)* Send + Sync {}
+        impl<T: $($group +)* Send + Sync> ServerStore for T {}
+    };
+}
+
+service_groups! {
+    /// Venues and their gate settings.
+    trait VenueStore {
+        fn add_venue(&self, orq: Orq, name: &str, timezone: &str, now: DateTime<Utc>) -> Result<Venue>;
+        fn get_venue(&self, orq: Orq, id: VenueId) -> Result<Venue>;
+        fn list_venues(&self, orq: Orq) -> Result<Vec<Venue>>;
+        fn update_gate_settings(&self, orq: Orq, id: VenueId, patch: &GateSettingsPatch, now: DateTime<Utc>) -> Result<Venue>;
+    }
+
+    /// Operators and their PINs (with the lockout).
+    trait OperatorStore {
+        fn add_operator(&self, orq: Orq, role: Role, display_name: &str, pin: Option<&str>, now: DateTime<Utc>) -> Result<Operator>;
+        fn get_operator(&self, orq: Orq, id: OperatorId) -> Result<Operator>;
+        fn list_operators(&self, orq: Orq) -> Result<Vec<Operator>>;
+        fn check_operator_pin(&self, orq: Orq, id: OperatorId, pin: &str, now: DateTime<Utc>) -> Result<Operator>;
+    }
+
+    /// Time slots.
+    trait SlotStore {
+        fn create_slot(&self, orq: Orq, new: &NewSlot, now: DateTime<Utc>) -> Result<Slot>;
+        fn get_slot(&self, orq: Orq, id: SlotId) -> Result<Slot>;
+        fn list_slots(&self, orq: Orq, venue: Option<VenueId>, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Vec<Slot>>;
+        fn update_slot(&self, orq: Orq, id: SlotId, change: SlotChange, now: DateTime<Utc>) -> Result<Slot>;
+        fn remove_slot(&self, orq: Orq, id: SlotId, now: DateTime<Utc>) -> Result<(SlotRemoval, Option<Slot>)>;
+    }
+
+    /// Reservations of slots by ticket holders.
+    trait ReservationStore {
+        fn get_reservation(&self, orq: Orq, id: ReservationId) -> Result<Reservation>;
+        fn reserve_slot(&self, orq: Orq, req: &ReserveRequest, now: DateTime<Utc>) -> Result<Reservation>;
+        fn cancel_reservation(&self, orq: Orq, id: ReservationId, by: ChangedBy, now: DateTime<Utc>) -> Result<Reservation>;
+        fn reschedule_reservation(&self, orq: Orq, id: ReservationId, new_slot: SlotId, by: ChangedBy, now: DateTime<Utc>) -> Result<Reservation>;
+        fn offered_slots(&self, orq: Orq, month: &str, venue: Option<VenueId>, ticket: Option<&TicketCode>, now: DateTime<Utc>) -> Result<Vec<SlotOffer>>;
+    }
+
+    /// Tickets: creation, look-ups, activation, the customer's view.
+    trait TicketStore {
+        fn insert_tickets(&self, orq: Orq, tickets: &[NewTicket], now: DateTime<Utc>) -> Result<Vec<Ticket>>;
+        fn get_ticket(&self, orq: Orq, code: &TicketCode) -> Result<Ticket>;
+        fn list_tickets(&self, orq: Orq, filter: &TicketFilter, after: Option<&TicketCode>, limit: u32) -> Result<Vec<Ticket>>;
+        fn activate_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket>;
+        fn customer_tickets(&self, orq: Orq, scope: &CustomerScope, limit: u32) -> Result<Vec<Ticket>>;
+    }
+
+    /// The door: validate (read only) and verify (admit).
+    trait GateStore {
+        fn validate_ticket(&self, orq: Orq, code: &TicketCode, gate: &Gate, now: DateTime<Utc>) -> Result<Verdict>;
+        fn reservation_eligibility(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Verdict>;
+        fn verify_ticket(&self, orq: Orq, code: &TicketCode, operator: OperatorId, gate: &Gate, now: DateTime<Utc>) -> Result<Verdict>;
+    }
+
+    /// API tokens and customer sessions.
+    trait TokenStore {
+        fn create_token(&self, orq: Orq, role: Role, user_id: Option<i64>, venue_id: Option<VenueId>, now: DateTime<Utc>) -> Result<(String, Principal)>;
+        fn principal_for_token(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Principal>>;
+        fn revoke_token_id(&self, token_id: i64, now: DateTime<Utc>) -> Result<bool>;
+        fn customer_session(&self, code: &TicketCode, email: &str, now: DateTime<Utc>) -> Result<(String, Principal, DateTime<Utc>)>;
+    }
+
+    /// Signing keys, signed codes, the org's code policy, scanning, and a
+    /// ticket's state as its holder sees it (it carries the signed code).
+    trait SigningStore {
+        fn ticket_state(&self, orq: Orq, code: &TicketCode, reader: &TicketReader, now: DateTime<Utc>) -> Result<TicketState>;
+        fn org_settings(&self, orq: Orq) -> Result<OrgSettings>;
+        fn set_signed_codes_only(&self, orq: Orq, on: bool, now: DateTime<Utc>) -> Result<OrgSettings>;
+        fn public_keys(&self, orq: Orq) -> Result<Vec<SigningKeyInfo>>;
+        fn signed_code(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<String>;
+        fn scan(&self, orq: Orq, raw: &[u8], operator: OperatorId, gate: &Gate, now: DateTime<Utc>) -> Result<Verdict>;
+    }
+
+    /// The server's side of sync: devices, uploaded events, the change feed.
+    trait SyncStore {
+        fn add_device(&self, orq: Orq, venue: VenueId, name: &str, now: DateTime<Utc>) -> Result<(String, DeviceInfo)>;
+        fn device_for_token(&self, token: &str) -> Result<Option<DeviceInfo>>;
+        fn apply_events(&self, device: &DeviceInfo, events: &[Event], sent_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<EventResult>>;
+        fn changes_since(&self, orq: Orq, venue: VenueId, cursor: i64, limit: u32, now: DateTime<Utc>) -> Result<ChangePage>;
+        fn list_conflicts(&self, orq: Orq) -> Result<Vec<serde_json::Value>>;
+    }
+}
