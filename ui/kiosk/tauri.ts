@@ -65,6 +65,9 @@ export const api = {
   setCamera: (source: string) => call<string>('set_camera', { source }),
   setKiosk: (on: boolean) => call<null>('set_kiosk', { on }),
   setAutoLock: (secs: number) => call<number>('set_auto_lock', { secs }),
+  setIdleDim: (secs: number) => call<number>('set_idle_dim', { secs }),
+  setPreview: (on: boolean) => call<null>('set_preview', { on }),
+  setPowerSave: (on: boolean) => call<null>('set_power_save', { on }),
 };
 
 export interface Events {

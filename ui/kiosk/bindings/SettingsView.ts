@@ -13,9 +13,9 @@ camera: string, camera_options: Array<CameraOption>,
 /**
  * Why the system could not list its cameras, if it could not.
  */
-cameras_error: string | null, camera_status: CameraStatus | null, kiosk: boolean, auto_lock_secs: number, 
+cameras_error: string | null, camera_status: CameraStatus | null, kiosk: boolean, auto_lock_secs: number, idle_dim_secs: number, 
 /**
  * Settings a flag or the environment fixed at start (`camera`, `kiosk`,
- * `auto_lock`): changed here for this run, the flag wins at the next start.
+ * `auto_lock`, `idle_dim`): changed here for this run, the flag wins at the next start.
  */
 fixed: Array<string>, database: string, version: string, };
