@@ -184,7 +184,11 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
             if decode {
                 looked_at = Some(thumb);
                 let decoded = decoder.decode(&frame);
-                pacer.decoded(!decoded.is_empty());
+                // Unsure counts as a code in view: a grid that did not read,
+                // or a decode cut short by its time budget (a loaded machine),
+                // is looked at again on the next frame, as before pacing.
+                let stats = decoder.last_stats();
+                pacer.decoded(!decoded.is_empty() || stats.grids > 0 || stats.out_of_time);
                 for payload in repeats.observe(now_ms, decoded.iter().map(|d| d.payload.as_str())) {
                     // A scan wakes a dimmed gate at once (the window follows).
                     gate.set_power_save(false);

@@ -4,8 +4,10 @@
 //! average, compared with the frame last decoded), and [`Pacer::decide`]
 //! says whether to run the full decode:
 //!
-//! * something changed in view, or the last decode read a code: decode this
-//!   frame (full rate returns on the very frame where something appears);
+//! * something changed in view, or the last decode read a code (or could
+//!   not rule one out: a grid that did not read, a decode cut short by its
+//!   time budget): decode this frame (full rate returns on the very frame
+//!   where something appears);
 //! * within `active_ms` of the last change or read: every frame;
 //! * an empty, still view: one frame per `empty_every_ms` (a code that
 //!   slipped in without visible change is still read within that);
@@ -82,9 +84,10 @@ impl Pacer {
         decode
     }
 
-    /// What the decode of the frame `decide` allowed found.
-    pub fn decoded(&mut self, found_code: bool) {
-        self.last_read_found = found_code;
+    /// What the decode of the frame `decide` allowed found: a code, or
+    /// something that may be one (`code_like`), or nothing.
+    pub fn decoded(&mut self, code_like: bool) {
+        self.last_read_found = code_like;
     }
 
     /// The least time between two frames read (0: as the camera delivers).
@@ -231,6 +234,20 @@ mod tests {
                     (9100, false, false),
                 ],
                 &[true, true, true, true, true],
+            ),
+            (
+                "a decode that could not rule a code out is tried again on the next frame",
+                false,
+                &[
+                    (0, true, false),
+                    (5000, false, false),
+                    (6000, false, true),
+                    (6100, false, true),
+                    (9000, false, true),
+                    (9100, false, false),
+                    (9200, false, false),
+                ],
+                &[true, true, true, true, true, true, true],
             ),
             (
                 "the code goes: full rate for 2 s more, then quiet",
