@@ -188,7 +188,12 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
                 // or a decode cut short by its time budget (a loaded machine),
                 // is looked at again on the next frame, as before pacing.
                 let stats = decoder.last_stats();
-                pacer.decoded(!decoded.is_empty() || stats.grids > 0 || stats.out_of_time);
+                pacer.decoded(
+                    !decoded.is_empty()
+                        || stats.grids > 0
+                        || stats.upscaled > 0
+                        || stats.out_of_time,
+                );
                 for payload in repeats.observe(now_ms, decoded.iter().map(|d| d.payload.as_str())) {
                     // A scan wakes a dimmed gate at once (the window follows).
                     gate.set_power_save(false);

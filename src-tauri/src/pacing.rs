@@ -8,7 +8,7 @@
 //!   not rule one out: a grid that did not read, a decode cut short by its
 //!   time budget): decode this frame (full rate returns on the very frame
 //!   where something appears);
-//! * within `active_ms` of the last change or read: every frame;
+//! * within `active_ms` (3.5 s) of the last change or read: every frame;
 //! * an empty, still view: one frame per `empty_every_ms` (a code that
 //!   slipped in without visible change is still read within that);
 //! * power save (the screen dimmed after a long idle): frames are read at
@@ -33,7 +33,10 @@ pub struct PaceConfig {
 impl Default for PaceConfig {
     fn default() -> Self {
         Self {
-            active_ms: 2000,
+            // Longer than the repeat suppressor's 3 s re-arm window: a code
+            // held in view that misses a read is decoded at full rate until
+            // it is read again, so pacing never makes it due a second verdict.
+            active_ms: 3500,
             empty_every_ms: 1000,
             power_save_every_ms: 3000,
             power_save_frame_ms: 500,
@@ -191,21 +194,21 @@ mod tests {
                 &[true],
             ),
             (
-                "an empty still view: full rate for 2 s, then one decode a second",
+                "an empty still view: full rate for 3.5 s, then one decode a second",
                 false,
                 &[
                     (0, true, false),
                     (100, false, false),
-                    (1900, false, false),
-                    (2000, false, false),
-                    (2100, false, false),
-                    (2900, false, false),
-                    (3000, false, false),
-                    (3100, false, false),
-                    (3800, false, false),
-                    (3900, false, false),
+                    (3400, false, false),
+                    (3500, false, false),
+                    (3600, false, false),
+                    (4400, false, false),
+                    (4500, false, false),
+                    (4600, false, false),
+                    (5300, false, false),
+                    (5400, false, false),
                 ],
-                // The last full-rate decode was at 1900: next at 2900, then 3900.
+                // The last full-rate decode was at 3400: next at 4400, then 5400.
                 &[
                     true, true, true, false, false, true, false, false, false, true,
                 ],
@@ -250,15 +253,15 @@ mod tests {
                 &[true, true, true, true, true, true, true],
             ),
             (
-                "the code goes: full rate for 2 s more, then quiet",
+                "the code goes: full rate for 3.5 s more, then quiet",
                 false,
                 &[
                     (0, true, true),
                     (100, false, false),
                     (200, false, false),
-                    (2050, false, false),
-                    (2150, false, false),
-                    (2200, false, false),
+                    (3550, false, false),
+                    (3650, false, false),
+                    (3700, false, false),
                 ],
                 // The frame at 100 still counts: the one before it held a code.
                 &[true, true, true, true, false, false],
@@ -268,19 +271,25 @@ mod tests {
                 true,
                 &[
                     (0, true, false),
-                    (2500, false, false),
-                    (3000, false, false),
-                    (4000, false, false),
-                    (5900, false, false),
-                    (6000, false, false),
+                    (3500, false, false),
+                    (3600, false, false),
+                    (5000, false, false),
+                    (6500, false, false),
+                    (6600, false, false),
                 ],
-                &[true, false, true, false, false, true],
+                // 3500: the active window has passed and 3 s since the last decode.
+                &[true, true, false, false, true, false],
             ),
             (
                 "power save: a change is still decoded at once",
                 true,
-                &[(0, true, false), (2500, false, false), (3000, true, false)],
-                &[true, false, true],
+                &[
+                    (0, true, false),
+                    (4000, false, false),
+                    (5000, false, false),
+                    (5100, true, false),
+                ],
+                &[true, true, false, true],
             ),
         ];
         for (name, power_save, frames, expected) in CASES {
@@ -310,7 +319,7 @@ mod tests {
         assert_eq!(pacer.preview_every_ms(0), 1000);
         pacer.decide(1000, true, false);
         assert_eq!(pacer.preview_every_ms(1500), 250);
-        assert_eq!(pacer.preview_every_ms(3000), 1000);
+        assert_eq!(pacer.preview_every_ms(4500), 1000);
     }
 
     /// A grey scene with a deterministic noise of ±`noise`, and optionally a
