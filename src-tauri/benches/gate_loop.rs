@@ -94,6 +94,7 @@ fn demo_gate(dir: &Path) -> (Arc<Store>, Arc<GateService>) {
             auto_lock: Duration::from_secs(3600),
             kiosk: false,
             camera: CameraChoice::Auto,
+            idle_dim_secs: 0,
             fixed: Vec::new(),
         },
     )

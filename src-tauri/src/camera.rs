@@ -1,7 +1,9 @@
 //! The scan loop: frames from a camera or a folder → decoder → repeat
 //! suppression → the gate's verdict, with a small live preview. It runs on
 //! its own thread, survives a camera that disappears (it reopens it), and
-//! knows nothing of Tauri: it reports through a callback.
+//! knows nothing of Tauri: it reports through a callback. It idles lightly
+//! ([`crate::pacing`]): an empty, still view is decoded about once a second,
+//! and preview frames go out only while the window shows them.
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ use base64::Engine;
 
 use crate::gate::views::{CameraStatus, CommandError, PreviewFrame, ScanOutcome, ScanSource};
 use crate::gate::GateService;
+use crate::pacing::{PaceConfig, Pacer, Thumb};
 use crate::scan::{Decoder, DecoderConfig, Frame, RepeatSuppressor};
 use crate::source::{CameraSource, Facing, FolderSource, FrameSource, SourceError};
 
@@ -85,6 +88,11 @@ pub enum LoopEvent {
     ScanError(CommandError),
 }
 
+/// Width and JPEG quality of preview frames: a thumbnail beside the verdict,
+/// a few kB per frame to encode, send and decode.
+pub const PREVIEW_WIDTH: usize = 256;
+const PREVIEW_QUALITY: u8 = 60;
+
 /// A grayscale frame as a small JPEG data URL for the preview.
 pub fn preview(frame: &Frame, width: usize) -> Option<PreviewFrame> {
     let factor = (width as f32 / frame.width().max(1) as f32).min(1.0);
@@ -95,8 +103,8 @@ pub fn preview(frame: &Frame, width: usize) -> Option<PreviewFrame> {
         small.luma().to_vec(),
     )?;
     let mut jpeg = Cursor::new(Vec::new());
-    image::DynamicImage::ImageLuma8(img)
-        .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, PREVIEW_QUALITY)
+        .encode_image(&img)
         .ok()?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(jpeg.into_inner());
     Some(PreviewFrame {
@@ -129,6 +137,10 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
         let mut adjusted = None;
         let mut last_preview = Instant::now() - Duration::from_secs(1);
         let mut bad_frames = 0u32;
+        // A new source: the first frame counts as a change.
+        let mut pacer = Pacer::new(PaceConfig::default());
+        let mut looked_at: Option<Thumb> = None;
+        let mut last_frame = Instant::now();
         while !stop.load(Ordering::Relaxed) && !changed() {
             let (adjust, adjust_generation) = gate.camera_adjust();
             if adjusted != Some(adjust_generation) {
@@ -163,20 +175,49 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
                 }
             };
             bad_frames = 0;
-            if last_preview.elapsed() >= Duration::from_millis(200) {
-                if let Some(p) = preview(&frame, 320) {
+            let now_ms = started.elapsed().as_millis() as u64;
+            let power_save = gate.power_save();
+            // The cheap look: did the view change since the frame last decoded?
+            let thumb = Thumb::of(&frame);
+            let moved = looked_at.as_ref().is_none_or(|t| thumb.changed_from(t));
+            let decode = pacer.decide(now_ms, moved, power_save);
+            if gate.preview_wanted()
+                && last_preview.elapsed() >= Duration::from_millis(pacer.preview_every_ms(now_ms))
+            {
+                if let Some(p) = preview(&frame, PREVIEW_WIDTH) {
                     emit(LoopEvent::Preview(p));
                 }
                 last_preview = Instant::now();
             }
-            let decoded = decoder.decode(&frame);
-            let now_ms = started.elapsed().as_millis() as u64;
-            for payload in repeats.observe(now_ms, decoded.iter().map(|d| d.payload.as_str())) {
-                match gate.scan(&payload, ScanSource::Camera) {
-                    Ok(outcome) => emit(LoopEvent::Scan(Box::new(outcome))),
-                    Err(e) => emit(LoopEvent::ScanError(e)),
+            if decode {
+                looked_at = Some(thumb);
+                let decoded = decoder.decode(&frame);
+                // Unsure counts as a code in view: a grid that did not read,
+                // or a decode cut short by its time budget (a loaded machine),
+                // is looked at again on the next frame, as before pacing.
+                let stats = decoder.last_stats();
+                pacer.decoded(
+                    !decoded.is_empty()
+                        || stats.grids > 0
+                        || stats.upscaled > 0
+                        || stats.out_of_time,
+                );
+                for payload in repeats.observe(now_ms, decoded.iter().map(|d| d.payload.as_str())) {
+                    // A scan wakes a dimmed gate at once (the window follows).
+                    gate.set_power_save(false);
+                    match gate.scan(&payload, ScanSource::Camera) {
+                        Ok(outcome) => emit(LoopEvent::Scan(Box::new(outcome))),
+                        Err(e) => emit(LoopEvent::ScanError(e)),
+                    }
                 }
             }
+            // Power save: fewer frames read at all.
+            let gap = Duration::from_millis(pacer.frame_gap_ms(gate.power_save()));
+            if let Some(rest) = gap.checked_sub(last_frame.elapsed()) {
+                let woken = || changed() || !gate.power_save();
+                sleep_unless(&stop, &woken, rest);
+            }
+            last_frame = Instant::now();
         }
         // The camera is released here, before the next one opens.
         drop(source);
@@ -333,6 +374,34 @@ mod loop_tests {
                 .map(|o| o.0),
             Some(1)
         );
+    }
+
+    /// Preview frames go out only while the window asks for them (the
+    /// scanner screen, visible, signed in); scanning goes on either way.
+    #[test]
+    fn preview_frames_only_while_wanted() {
+        let rig = rig(|d| CameraChoice::Folder(d.join("frames")));
+        qr_folder(&rig, "frames", "DEMO-ADMIT-2");
+        let mut scanned: Option<Instant> = None;
+        let hidden = run_until(&rig.gate, |e| {
+            if matches!(e, LoopEvent::Scan(_)) {
+                scanned = Some(Instant::now());
+            }
+            scanned.is_some_and(|t| t.elapsed() > Duration::from_millis(1500))
+        });
+        assert!(hidden.iter().any(|e| matches!(e, LoopEvent::Scan(_))));
+        assert!(
+            !hidden.iter().any(|e| matches!(e, LoopEvent::Preview(_))),
+            "no preview while nobody sees it"
+        );
+        rig.gate.set_preview_wanted(true);
+        let shown = run_until(&rig.gate, |e| matches!(e, LoopEvent::Preview(_)));
+        match shown.last() {
+            Some(LoopEvent::Preview(p)) => {
+                assert!(p.data_url.starts_with("data:image/jpeg;base64,"))
+            }
+            other => panic!("no preview once wanted: {other:?}"),
+        }
     }
 
     /// The settings screen switches the running loop to another source: from

@@ -160,3 +160,21 @@ pub fn set_kiosk(
 pub fn set_auto_lock(gate: Gate<'_>, secs: u64) -> Result<u32, CommandError> {
     gate.set_auto_lock(secs)
 }
+
+/// Dim the screen after this many seconds without a scan or touch (0: never).
+#[tauri::command(async)]
+pub fn set_idle_dim(gate: Gate<'_>, secs: u64) -> Result<u32, CommandError> {
+    gate.set_idle_dim(secs)
+}
+
+/// The scanner screen is (or is no longer) shown in a visible window.
+#[tauri::command(async)]
+pub fn set_preview(gate: Gate<'_>, on: bool) {
+    gate.set_preview_wanted(on);
+}
+
+/// The screen dimmed after a long idle (or woke): the scan loop slows down.
+#[tauri::command(async)]
+pub fn set_power_save(gate: Gate<'_>, on: bool) {
+    gate.set_power_save(on);
+}

@@ -5,6 +5,7 @@
 //!   in the kiosk page, `ui/kiosk/wedge.ts`).
 //! * [`gate`]: the gate without a window (session, scan, slots, lookup, sync status).
 //! * [`camera`]: the scan loop from a frame source to verdicts.
+//! * [`pacing`]: how hard the scan loop works (decode less when nothing is in view).
 //! * [`clock`]: the gate's clock (the system's, or a test's).
 //! * [`commands`]: the Tauri commands, one `gate` call each.
 //! * [`window`]: how the window meets the screen (fullscreen, maximized, a minimum).
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod commands;
 pub mod device;
 pub mod gate;
+pub mod pacing;
 pub mod scan;
 pub mod source;
 pub mod window;

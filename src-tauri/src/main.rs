@@ -56,6 +56,11 @@ struct Args {
     /// (default: the settings screen's choice, else 300)
     #[arg(long, env = "ENTRADA_AUTO_LOCK_SECS")]
     auto_lock_secs: Option<u64>,
+    /// Dim the screen and scan less after this many seconds without a scan
+    /// or touch, for handhelds on a battery; 0: never
+    /// (default: the settings screen's choice, else never)
+    #[arg(long, env = "ENTRADA_IDLE_DIM_SECS")]
+    idle_dim_secs: Option<u64>,
     /// Seconds between sync rounds
     #[arg(long, env = "ENTRADA_SYNC_INTERVAL", default_value_t = 1.0)]
     sync_interval: f64,
@@ -116,6 +121,7 @@ fn main() -> anyhow::Result<()> {
         camera: args.camera.clone(),
         kiosk: args.kiosk.then_some(true),
         auto_lock_secs: args.auto_lock_secs,
+        idle_dim_secs: args.idle_dim_secs,
     };
     let settings = GateSettings::resolve(&flags, &store.device_settings()?);
     let paired_before = store.pairing()?.is_some();
@@ -177,6 +183,9 @@ fn main() -> anyhow::Result<()> {
             commands::set_camera_adjust,
             commands::set_kiosk,
             commands::set_auto_lock,
+            commands::set_idle_dim,
+            commands::set_preview,
+            commands::set_power_save,
         ])
         .setup(move |app| {
             if let Some(window) = app.get_webview_window("main") {

@@ -81,6 +81,7 @@ fn standalone_gate(dir: &Path) -> (Arc<GateService>, DeviceLink) {
         auto_lock: Duration::from_secs(300),
         kiosk: false,
         camera: CameraChoice::Auto,
+        idle_dim_secs: 0,
         fixed: Vec::new(),
     };
     let gate = Arc::new(GateService::new(store.clone(), settings).unwrap());
@@ -277,6 +278,7 @@ async fn start_flags_pair_once_and_re_pair_when_the_token_changes() {
         auto_lock: Duration::from_secs(300),
         kiosk: false,
         camera: CameraChoice::Auto,
+        idle_dim_secs: 0,
         fixed: Vec::new(),
     };
     let gate = Arc::new(GateService::new(store.clone(), settings).unwrap());

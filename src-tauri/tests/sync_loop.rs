@@ -82,6 +82,7 @@ fn gate(dir: &Path) -> (Arc<Store>, Arc<GateService>, DeviceLink) {
         auto_lock: Duration::from_secs(300),
         kiosk: false,
         camera: CameraChoice::Auto,
+        idle_dim_secs: 0,
         fixed: Vec::new(),
     };
     let gate = Arc::new(GateService::new(store.clone(), settings).unwrap());

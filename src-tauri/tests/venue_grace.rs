@@ -123,6 +123,7 @@ async fn server_gate_verify_and_the_app_agree_on_the_venue_grace_and_follow_a_pa
         auto_lock: Duration::from_secs(300),
         kiosk: false,
         camera: CameraChoice::Auto,
+        idle_dim_secs: 0,
         fixed: Vec::new(),
     };
     let gate = Arc::new(GateService::new(store.clone(), settings).unwrap());

@@ -182,6 +182,14 @@ try {
   log(`app ready to scan ${Date.now() - launched} ms after the session request`);
   check(await wd.js(`!document.getElementById('screen-scan').hidden`), 'the scanner is the first screen (Ana signed in by --operator)');
   check((await wd.text('#verdict-title')) === 'Ready', 'it says Ready');
+  // Idle means idle: no endless CSS animation, no requestAnimationFrame loop
+  // (each repaints in software at ~80 % of a core on a gate without a GPU).
+  await wd.exec(`window.__raf = 0; const raf = window.requestAnimationFrame.bind(window); window.requestAnimationFrame = (f) => { window.__raf += 1; return raf(f); }; return 1`);
+  await sleep(2000);
+  const endless = await wd.js(`document.getAnimations().filter((a) => a.effect?.getComputedTiming().iterations === Infinity).map((a) => a.animationName ?? String(a)).join(',')`);
+  check(endless === '', `no endless animation on the idle scanner screen${endless ? `: ${endless}` : ''}`);
+  const rafs = await wd.js(`window.__raf`);
+  check(rafs <= 2, `no requestAnimationFrame loop while idle (${rafs} calls in 2 s)`);
 
   // ------------------------------------------------ 1. camera → ADMIT
   // The frame goes in only now, so the verdict arrives as a live event (a

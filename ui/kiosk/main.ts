@@ -8,6 +8,7 @@ import './style.css';
 import type { CameraStatus } from './bindings/CameraStatus';
 import type { OperatorView } from './bindings/OperatorView';
 import { $, errorText, h, tickClock, toast } from './dom';
+import { previewWanted, shouldDim } from './idle';
 import { buildLookup } from './lookup';
 import { buildScanner, renderScanner, scan, showOutcome } from './scan';
 import { buildSettings, loadSettings } from './settings';
@@ -46,6 +47,36 @@ function renderBar() {
   );
   $('lock').textContent = S.lock;
   renderSyncPill();
+  updatePreview();
+}
+
+// ------------------------------------------------------------------ idling lightly
+
+/** Preview frames only while someone can see them (the scan loop sends none otherwise). */
+let previewOn: boolean | null = null;
+function updatePreview() {
+  const on = previewWanted({ signedIn: !!state.operator, screen: state.screen, visible: document.visibilityState === 'visible', dimmed });
+  if (on === previewOn) return;
+  previewOn = on;
+  void api.setPreview(on).catch(() => { previewOn = null; });
+}
+
+/** Power save for handhelds: after the settings' time without a touch, key or scan, dim and scan less. */
+let lastActivity = Date.now();
+let dimmed = false;
+function setDimmed(on: boolean) {
+  if (on === dimmed) return;
+  dimmed = on;
+  document.body.classList.toggle('dimmed', on);
+  void api.setPowerSave(on).catch(() => undefined);
+  updatePreview();
+}
+function activity() {
+  lastActivity = Date.now();
+  setDimmed(false);
+}
+function idleTick() {
+  if (shouldDim(Date.now(), lastActivity, state.info?.idle_dim_secs ?? 0)) setDimmed(true);
 }
 
 /** The handheld header's menu (the tabs, folded): open or closed. */
@@ -129,6 +160,9 @@ async function start() {
   };
   window.addEventListener('pointerdown', keepAlive, { capture: true, passive: true });
   window.addEventListener('keydown', keepAlive, { capture: true, passive: true });
+  window.addEventListener('pointerdown', activity, { capture: true, passive: true });
+  window.addEventListener('keydown', activity, { capture: true, passive: true });
+  document.addEventListener('visibilitychange', updatePreview);
   $('lock').addEventListener('click', () => void api.signOut().finally(() => locked(false)));
   $('sync-pill').addEventListener('click', () => show('sync'));
   $('menu').addEventListener('click', () => setMenu(document.body.dataset.menu !== 'open'));
@@ -164,6 +198,7 @@ async function start() {
   // The camera may have reported before this page listened.
   void api.cameraStatus().then((c) => { if (c) showCamera(c); }).catch(() => undefined);
   on('scan', (o) => {
+    activity();
     if (state.operator) showOutcome(o);
     void refreshSync();
   });
@@ -193,7 +228,10 @@ async function start() {
   if (recent && state.operator) showOutcome(recent);
   document.body.dataset.ready = '1';
   tickClock();
-  setInterval(tickClock, 1000);
+  setInterval(() => {
+    tickClock();
+    idleTick();
+  }, 1000);
 
   // Auto-lock happens in Rust after inactivity; notice it without waiting for
   // the next command, and keep the status fresh in standalone mode too.
@@ -201,6 +239,7 @@ async function start() {
     try {
       const i = await api.appInfo();
       state.sync = i.sync;
+      if (state.info) state.info.idle_dim_secs = i.idle_dim_secs;
       if (i.venue_name !== state.info?.venue_name) {
         state.info = i;
         renderBar();

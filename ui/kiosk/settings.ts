@@ -1,4 +1,4 @@
-// The settings screen (supervisor): pairing with a server, camera, kiosk mode, auto-lock, about.
+// The settings screen (supervisor): pairing with a server, camera, kiosk mode, auto-lock, dimming, about.
 
 import type { CommandError } from './bindings/CommandError';
 import type { SettingsView } from './bindings/SettingsView';
@@ -92,6 +92,11 @@ function renderSettings() {
   for (const [n, label] of choices) lock.append(h('option', { value: n }, label));
   lock.value = String(v.auto_lock_secs);
   lock.addEventListener('change', () => void saveSetting(api.setAutoLock(Number(lock.value))));
+  const dim = h('select', { id: 'idle-dim', 'aria-label': S.idleDimLabel });
+  const dims = S.idleDimChoices.some(([n]) => n === v.idle_dim_secs) ? S.idleDimChoices : [...S.idleDimChoices, [v.idle_dim_secs, `${v.idle_dim_secs} s`] as [number, string]];
+  for (const [n, label] of dims) dim.append(h('option', { value: n }, label));
+  dim.value = String(v.idle_dim_secs);
+  dim.addEventListener('change', () => void saveSetting(api.setIdleDim(Number(dim.value))));
 
   const cam = v.camera_status;
   // Torch, fixed focus, fixed exposure: only those the camera in use offers.
@@ -131,7 +136,9 @@ function renderSettings() {
       h('label', { class: 'check' }, kiosk, S.kioskLabel),
       fixedNote(v, 'kiosk'),
       h('label', { class: 'inline', for: 'auto-lock' }, S.autoLockLabel, lock),
-      fixedNote(v, 'auto_lock')),
+      fixedNote(v, 'auto_lock'),
+      h('label', { class: 'inline', for: 'idle-dim' }, S.idleDimLabel, dim),
+      fixedNote(v, 'idle_dim')),
     h('section', { class: 'card', id: 'settings-about' },
       h('h2', {}, S.aboutTitle),
       h('dl', { class: 'facts' },

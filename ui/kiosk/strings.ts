@@ -195,6 +195,8 @@ export const S = {
   kioskLabel: 'Kiosk mode: full screen, no window frame',
   autoLockLabel: 'Lock after inactivity',
   autoLockChoices: [[60, '1 minute'], [120, '2 minutes'], [300, '5 minutes'], [600, '10 minutes'], [1800, '30 minutes'], [3600, '1 hour']] as [number, string][],
+  idleDimLabel: 'Dim the screen and scan less (saves battery) after',
+  idleDimChoices: [[0, 'Never'], [60, '1 minute'], [120, '2 minutes'], [300, '5 minutes'], [600, '10 minutes'], [1800, '30 minutes']] as [number, string][],
   fixedByFlag: 'Set at start by the gate’s setup script: this change lasts until the app restarts.',
   saved: 'Saved',
   aboutTitle: 'This gate',

@@ -2,6 +2,7 @@
 //! loop and the tests all use. It holds the local replica, who is signed in,
 //! and the sync engine's handle; every rule it applies comes from `entrada`.
 
+mod power;
 mod screens;
 mod session;
 mod settings;
@@ -18,6 +19,7 @@ use entrada::sync::protocol::DeviceInfo;
 use crate::camera::CameraChoice;
 use crate::clock::{Clock, SystemClock};
 use crate::source::CameraAdjust;
+pub use power::IDLE_DIM_SECS;
 use session::Session;
 pub use settings::{GateSettings, StartOptions, AUTO_LOCK_SECS};
 use views::{CommandError, ScanOutcome};
@@ -78,6 +80,11 @@ pub struct GateService {
     clock: Arc<dyn Clock>,
     /// The sync loop's last report (retrying after failures, stopped).
     sync_loop: Mutex<entrada::sync::client::LoopStatus>,
+    /// Idling lightly (`power.rs`): the window wants preview frames; the
+    /// screen is dimmed; after how long it dims.
+    preview_wanted: AtomicBool,
+    power_save: AtomicBool,
+    idle_dim_secs: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -104,6 +111,9 @@ impl GateService {
             last_scan: Mutex::new(None),
             clock: Arc::new(SystemClock),
             sync_loop: Mutex::new(Default::default()),
+            preview_wanted: AtomicBool::new(false),
+            power_save: AtomicBool::new(false),
+            idle_dim_secs: AtomicU64::new(settings.idle_dim_secs),
         })
     }
 
@@ -210,6 +220,7 @@ mod tests {
                 auto_lock,
                 kiosk: false,
                 camera: CameraChoice::Auto,
+                idle_dim_secs: 0,
                 fixed: Vec::new(),
             },
         )

@@ -268,6 +268,7 @@ impl GateService {
             kiosk: self.kiosk(),
             operator: self.current_operator(),
             auto_lock_secs: self.auto_lock().as_secs() as u32,
+            idle_dim_secs: self.idle_dim_secs() as u32,
             sync: self.sync_view()?,
         })
     }

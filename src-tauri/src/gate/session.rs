@@ -226,6 +226,7 @@ mod tests {
             auto_lock: Duration::from_secs(60),
             kiosk: false,
             camera: CameraChoice::Auto,
+            idle_dim_secs: 0,
             fixed: Vec::new(),
         };
         let restarted = GateService::new(store, settings).unwrap();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use entrada::domain::Operator;
 
+use super::power::{valid_idle_dim, IDLE_DIM_KEY};
 use super::views::{self, CameraOption, CommandError, SettingsView};
 use super::{lock, GateService};
 use crate::camera::CameraChoice;
@@ -40,6 +41,9 @@ pub struct GateSettings {
     pub auto_lock: Duration,
     pub kiosk: bool,
     pub camera: CameraChoice,
+    /// Dim the screen (and scan less) after this many seconds without a scan
+    /// or a touch; 0: never.
+    pub idle_dim_secs: u64,
     /// Settings a flag or the environment fixed at start ("camera", "kiosk",
     /// "auto_lock"): the settings screen changes them for this run, and says
     /// the flag wins again at the next start.
@@ -52,6 +56,7 @@ pub struct StartOptions {
     pub camera: Option<CameraChoice>,
     pub kiosk: Option<bool>,
     pub auto_lock_secs: Option<u64>,
+    pub idle_dim_secs: Option<u64>,
 }
 
 impl GateSettings {
@@ -88,10 +93,22 @@ impl GateSettings {
                 .filter(|s| AUTO_LOCK_SECS.contains(s))
                 .unwrap_or(300),
         };
+        let idle_dim_secs = match flags.idle_dim_secs {
+            Some(s) => {
+                fixed.push("idle_dim".to_string());
+                s
+            }
+            None => saved
+                .get(IDLE_DIM_KEY)
+                .and_then(|s| s.parse().ok())
+                .filter(|s| valid_idle_dim(*s))
+                .unwrap_or(0),
+        };
         Self {
             auto_lock: Duration::from_secs(auto_lock_secs),
             kiosk,
             camera,
+            idle_dim_secs,
             fixed,
         }
     }
@@ -200,6 +217,7 @@ impl GateService {
             camera_adjust: self.camera_adjust().0,
             kiosk: self.kiosk(),
             auto_lock_secs: self.auto_lock().as_secs() as u32,
+            idle_dim_secs: self.idle_dim_secs() as u32,
             fixed: self.fixed.clone(),
             database: self.store.path().display().to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -295,6 +313,7 @@ mod tests {
             camera: Some(CameraChoice::Index(1)),
             kiosk: Some(true),
             auto_lock_secs: Some(120),
+            idle_dim_secs: None,
         };
         let none = StartOptions::default();
         // (flags, saved) → (camera, kiosk, auto-lock s, fixed)

@@ -246,6 +246,8 @@ pub struct AppInfo {
     pub kiosk: bool,
     pub operator: Option<OperatorView>,
     pub auto_lock_secs: u32,
+    /// Dim the screen after this many seconds without a scan or touch (0: never).
+    pub idle_dim_secs: u32,
     pub sync: SyncView,
 }
 
@@ -275,8 +277,9 @@ pub struct SettingsView {
     pub camera_adjust: CameraAdjust,
     pub kiosk: bool,
     pub auto_lock_secs: u32,
+    pub idle_dim_secs: u32,
     /// Settings a flag or the environment fixed at start (`camera`, `kiosk`,
-    /// `auto_lock`): changed here for this run, the flag wins at the next start.
+    /// `auto_lock`, `idle_dim`): changed here for this run, the flag wins at the next start.
     pub fixed: Vec<String>,
     pub database: String,
     pub version: String,

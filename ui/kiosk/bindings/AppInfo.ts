@@ -2,4 +2,8 @@
 import type { OperatorView } from "./OperatorView";
 import type { SyncView } from "./SyncView";
 
-export type AppInfo = { venue_name: string | null, kiosk: boolean, operator: OperatorView | null, auto_lock_secs: number, sync: SyncView, };
+export type AppInfo = { venue_name: string | null, kiosk: boolean, operator: OperatorView | null, auto_lock_secs: number, 
+/**
+ * Dim the screen after this many seconds without a scan or touch (0: never).
+ */
+idle_dim_secs: number, sync: SyncView, };
