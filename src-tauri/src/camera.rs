@@ -202,7 +202,14 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
                         || stats.upscaled > 0
                         || stats.out_of_time,
                 );
-                for payload in repeats.observe(now_ms, decoded.iter().map(|d| d.payload.as_str())) {
+                let payloads = decoded.iter().map(|d| d.payload.as_str());
+                // A frame cut short by its budget is no proof that a code left.
+                let fresh = if stats.out_of_time {
+                    repeats.observe_partial(now_ms, payloads)
+                } else {
+                    repeats.observe(now_ms, payloads)
+                };
+                for payload in fresh {
                     // A scan wakes a dimmed gate at once (the window follows).
                     gate.set_power_save(false);
                     match gate.scan(&payload, ScanSource::Camera) {

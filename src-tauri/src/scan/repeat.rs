@@ -49,6 +49,25 @@ impl RepeatSuppressor {
     where
         I: IntoIterator<Item = &'a str>,
     {
+        self.observe_frame(now_ms, payloads, true)
+    }
+
+    /// Like [`observe`](Self::observe), for a frame that was not read to the
+    /// end (its time budget ran out on a loaded machine): the codes it found
+    /// count as seen, but a code it did not find is not taken as absent — a
+    /// holder who kept the phone up must not be checked again because the
+    /// machine was busy.
+    pub fn observe_partial<'a, I>(&mut self, now_ms: u64, payloads: I) -> Vec<String>
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
+        self.observe_frame(now_ms, payloads, false)
+    }
+
+    fn observe_frame<'a, I>(&mut self, now_ms: u64, payloads: I, complete: bool) -> Vec<String>
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
         let mut emit = Vec::new();
         let mut in_frame: Vec<&str> = Vec::new();
         for p in payloads {
@@ -67,17 +86,20 @@ impl RepeatSuppressor {
             entry.at = entry.at.max(now_ms);
             in_frame.push(p);
         }
-        for (code, seen) in self.last_seen.iter_mut() {
-            if !in_frame.contains(&code.as_str()) {
-                seen.missed = true;
+        if complete {
+            for (code, seen) in self.last_seen.iter_mut() {
+                if !in_frame.contains(&code.as_str()) {
+                    seen.missed = true;
+                }
             }
         }
         // Forget codes absent for longer than the window: they are emittable
         // again anyway, and the map must not grow with every ticket of the day.
-        // (A code in this frame has `at == now_ms` and stays.)
+        // A code not yet missed stays (it is in the last complete frame, so
+        // the map holds at most one frame's codes beyond the window).
         let window = self.rearm_after_ms;
         self.last_seen
-            .retain(|_, seen| now_ms.saturating_sub(seen.at) <= window);
+            .retain(|_, seen| !seen.missed || now_ms.saturating_sub(seen.at) <= window);
         emit
     }
 
@@ -180,6 +202,46 @@ mod tests {
             let mut s = RepeatSuppressor::new(*window);
             for (i, ((t, payloads), want)) in frames.iter().zip(expected.iter()).enumerate() {
                 let got = s.observe(*t, payloads.iter().copied());
+                assert_eq!(&got, want, "{name}: frame {i}");
+            }
+        }
+    }
+
+    /// (name, frames as (time, payloads, read to the end), expected emissions per frame), window 2000 ms
+    type PartialCase = (
+        &'static str,
+        &'static [(u64, &'static [&'static str], bool)],
+        &'static [&'static [&'static str]],
+    );
+
+    const PARTIAL_CASES: &[PartialCase] = &[
+        (
+            "frames cut short by the budget are not absence, however long",
+            &[(0, &["A"], true), (500, &[], false), (7000, &[], false), (7100, &["A"], true)],
+            &[&["A"], &[], &[], &[]],
+        ),
+        (
+            "a code found in a cut-short frame is seen (and emits once)",
+            &[(0, &["A"], false), (100, &["A"], false), (200, &["A"], true)],
+            &[&["A"], &[], &[]],
+        ),
+        (
+            "a complete frame without the code still re-arms it",
+            &[(0, &["A"], true), (500, &[], false), (600, &[], true), (2700, &["A"], true)],
+            &[&["A"], &[], &[], &["A"]],
+        ),
+    ];
+
+    #[test]
+    fn partial_frames_case_table() {
+        for (name, frames, expected) in PARTIAL_CASES {
+            let mut s = RepeatSuppressor::new(2000);
+            for (i, ((t, payloads, complete), want)) in frames.iter().zip(expected.iter()).enumerate() {
+                let got = if *complete {
+                    s.observe(*t, payloads.iter().copied())
+                } else {
+                    s.observe_partial(*t, payloads.iter().copied())
+                };
                 assert_eq!(&got, want, "{name}: frame {i}");
             }
         }
