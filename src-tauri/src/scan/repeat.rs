@@ -217,17 +217,31 @@ mod tests {
     const PARTIAL_CASES: &[PartialCase] = &[
         (
             "frames cut short by the budget are not absence, however long",
-            &[(0, &["A"], true), (500, &[], false), (7000, &[], false), (7100, &["A"], true)],
+            &[
+                (0, &["A"], true),
+                (500, &[], false),
+                (7000, &[], false),
+                (7100, &["A"], true),
+            ],
             &[&["A"], &[], &[], &[]],
         ),
         (
             "a code found in a cut-short frame is seen (and emits once)",
-            &[(0, &["A"], false), (100, &["A"], false), (200, &["A"], true)],
+            &[
+                (0, &["A"], false),
+                (100, &["A"], false),
+                (200, &["A"], true),
+            ],
             &[&["A"], &[], &[]],
         ),
         (
             "a complete frame without the code still re-arms it",
-            &[(0, &["A"], true), (500, &[], false), (600, &[], true), (2700, &["A"], true)],
+            &[
+                (0, &["A"], true),
+                (500, &[], false),
+                (600, &[], true),
+                (2700, &["A"], true),
+            ],
             &[&["A"], &[], &[], &["A"]],
         ),
     ];
@@ -236,7 +250,9 @@ mod tests {
     fn partial_frames_case_table() {
         for (name, frames, expected) in PARTIAL_CASES {
             let mut s = RepeatSuppressor::new(2000);
-            for (i, ((t, payloads, complete), want)) in frames.iter().zip(expected.iter()).enumerate() {
+            for (i, ((t, payloads, complete), want)) in
+                frames.iter().zip(expected.iter()).enumerate()
+            {
                 let got = if *complete {
                     s.observe(*t, payloads.iter().copied())
                 } else {
