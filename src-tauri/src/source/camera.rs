@@ -2,9 +2,12 @@
 //! there fails with a clear error, and the scan loop keeps retrying.
 
 use nokhwa::pixel_format::RgbFormat;
-use nokhwa::utils::{ApiBackend, CameraIndex, RequestedFormat, RequestedFormatType};
-use nokhwa::Camera;
+use nokhwa::utils::{
+    ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
+};
+use nokhwa::{Camera, FormatDecoder};
 
+use super::resolution::{best_mode, Mode};
 use super::{FrameSource, SourceError};
 use crate::scan::Frame;
 
@@ -49,19 +52,47 @@ impl CameraSource {
         let format =
             RequestedFormat::new::<RgbFormat>(RequestedFormatType::AbsoluteHighestFrameRate);
         let mut camera = Camera::new(CameraIndex::Index(index), format).map_err(device)?;
+        // The resolution that reads codes from farthest away at a live
+        // frame rate (see `resolution`), if the camera lists its modes.
+        if let Some(best) = camera.compatible_camera_formats().ok().and_then(|f| pick(&f)) {
+            let exact = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Exact(best));
+            if let Err(e) = camera.set_camera_requset(exact) {
+                tracing::warn!("camera {index}: cannot switch to {best}: {e}");
+            }
+        }
         camera.open_stream().map_err(device)?;
         let res = camera.resolution();
         let description = format!(
-            "camera {index} ({}, {}x{})",
+            "camera {index} ({}, {}x{} at {} fps)",
             camera.info().human_name(),
             res.width(),
-            res.height()
+            res.height(),
+            camera.frame_rate()
         );
         Ok(Self {
             camera,
             description,
         })
     }
+}
+
+/// [`best_mode`] among the modes we can convert to RGB.
+fn pick(formats: &[CameraFormat]) -> Option<CameraFormat> {
+    let usable: Vec<CameraFormat> = formats
+        .iter()
+        .filter(|f| RgbFormat::FORMATS.contains(&f.format()))
+        .copied()
+        .collect();
+    let modes: Vec<Mode> = usable
+        .iter()
+        .map(|f| Mode {
+            width: f.width(),
+            height: f.height(),
+            fps: f.frame_rate(),
+            compressed: f.format() == FrameFormat::MJPEG,
+        })
+        .collect();
+    best_mode(&modes).map(|i| usable[i])
 }
 
 impl FrameSource for CameraSource {

@@ -8,6 +8,7 @@
 
 mod camera;
 mod folder;
+pub mod resolution;
 
 use std::path::PathBuf;
 
