@@ -324,6 +324,15 @@ impl Decoder {
         .clamp(6, 80)
     }
 
+    /// A code cropped to its edge (a screenshot, a tight crop) fills the
+    /// frame: its finder patterns are a third of the frame wide, and both
+    /// windows above would hollow out their 3x3 centres. Small frames get
+    /// a window of half the frame as well.
+    fn fill_radius(img: &Frame) -> Option<usize> {
+        let (w, h) = (img.width(), img.height());
+        (w.max(h) <= SMALL_FRAME_SIDE).then(|| (w.min(h) / 2).max(6))
+    }
+
     /// The narrow window: about 6 modules of a small (4 px) code at 720p.
     fn narrow_radius(img: &Frame) -> usize {
         (img.width().max(img.height()) / 48).clamp(6, 40)
@@ -402,6 +411,16 @@ impl Decoder {
             merge_finders(&mut afinders, nfinders);
             if self.all_explained(&afinders, place, found, before, &failed) {
                 return;
+            }
+            // 1c: a small frame that a code may fill.
+            if let Some(r) = Self::fill_radius(dimg).filter(|_| found.codes.len() == before) {
+                let fill = means.threshold(r, 5, 4);
+                let ffinders = finders_of(&fill);
+                self.try_triples(img, &ffinders, place, deadline, found, &mut failed);
+                merge_finders(&mut afinders, ffinders);
+                if self.all_explained(&afinders, place, found, before, &failed) {
+                    return;
+                }
             }
         }
         // Not a single finder-like pattern on either bitmap: nothing for
@@ -664,6 +683,10 @@ fn scale_finders(finders: Vec<Finder>, k: f64) -> Vec<Finder> {
         })
         .collect()
 }
+
+/// Frames no wider or taller than this are small enough for a code to fill
+/// them (crops, screenshots): they get a third, frame-sized window.
+const SMALL_FRAME_SIDE: usize = 400;
 
 /// Frames up to this many pixels (1080p and a bit) are searched as they
 /// are; bigger ones on a pyramid.
