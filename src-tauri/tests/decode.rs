@@ -497,7 +497,10 @@ fn a_small_code_in_a_4k_frame_is_found_on_the_coarse_level() {
     let (payload, scene) = support::world_scene(WorldClass::Frame4K, 0, &mut rng);
     let mut dec = decoder();
     let got = dec.decode(&support::to_frame(&scene.image));
-    assert_eq!(got.into_iter().map(|d| d.payload).collect::<Vec<_>>(), vec![payload]);
+    assert_eq!(
+        got.into_iter().map(|d| d.payload).collect::<Vec<_>>(),
+        vec![payload]
+    );
     // Found at half resolution: the full 4K frame was never searched.
     assert_eq!(dec.last_stats().pyramid, 2);
 }
@@ -541,4 +544,3 @@ fn world_empty_frames_decode_nothing() {
         );
     }
 }
-

@@ -357,7 +357,15 @@ impl Decoder {
             } else {
                 let small = img.downscaled(k);
                 let coarse = Some((&small, k));
-                self.chain(img, coarse, Placement::IDENTITY, deadline, found, true, None);
+                self.chain(
+                    img,
+                    coarse,
+                    Placement::IDENTITY,
+                    deadline,
+                    found,
+                    true,
+                    None,
+                );
             }
         }
     }
@@ -390,11 +398,7 @@ impl Decoder {
         // (~5 ms at 720p) and reads most codes.
         self.stats.stages = self.stats.stages.max(1);
         let means = LocalMean::new(dimg);
-        let abits = means.threshold(
-            Self::adaptive_radius(dimg, module_px.map(|m| m / kf)),
-            5,
-            4,
-        );
+        let abits = means.threshold(Self::adaptive_radius(dimg, module_px.map(|m| m / kf)), 5, 4);
         let mut afinders = finders_of(&abits);
         self.try_triples(img, &afinders, place, deadline, found, &mut failed);
         if self.all_explained(&afinders, place, found, before, &failed) {
@@ -513,7 +517,15 @@ impl Decoder {
             self.stats.upscaled += 1;
             let crop = img.crop(x0, y0, x1, y1).scaled(factor as f32);
             let child = place.child(x0, y0, factor);
-            self.chain(&crop, None, child, deadline, found, false, Some(module * factor));
+            self.chain(
+                &crop,
+                None,
+                child,
+                deadline,
+                found,
+                false,
+                Some(module * factor),
+            );
         }
     }
 
@@ -657,7 +669,11 @@ impl Decoder {
 /// the noise by `k`, and a module of 1.4 px there is 2.8+ px in the frame,
 /// where the code is sampled: smaller patterns are worth keeping.
 fn solid_finders(finders: Vec<Finder>, k: usize) -> Vec<Finder> {
-    let min = if k > 1 { COARSE_MIN_MODULE_PX } else { MIN_MODULE_PX };
+    let min = if k > 1 {
+        COARSE_MIN_MODULE_PX
+    } else {
+        MIN_MODULE_PX
+    };
     finders
         .into_iter()
         .filter(|f| f.count >= 2 && f.module >= min)
@@ -769,7 +785,10 @@ mod tests {
             count: 3,
         };
         let s = scale_finders(vec![f], 3.0);
-        assert_eq!((s[0].x, s[0].y, s[0].module, s[0].count), (31.5, 60.0, 4.5, 3));
+        assert_eq!(
+            (s[0].x, s[0].y, s[0].module, s[0].count),
+            (31.5, 60.0, 4.5, 3)
+        );
         // 1.5 px modules are kept on a coarse level only.
         assert!(solid_finders(vec![f], 1).is_empty());
         assert_eq!(solid_finders(vec![f], 2).len(), 1);

@@ -54,7 +54,11 @@ impl CameraSource {
         let mut camera = Camera::new(CameraIndex::Index(index), format).map_err(device)?;
         // The resolution that reads codes from farthest away at a live
         // frame rate (see `resolution`), if the camera lists its modes.
-        if let Some(best) = camera.compatible_camera_formats().ok().and_then(|f| pick(&f)) {
+        if let Some(best) = camera
+            .compatible_camera_formats()
+            .ok()
+            .and_then(|f| pick(&f))
+        {
             let exact = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Exact(best));
             if let Err(e) = camera.set_camera_requset(exact) {
                 tracing::warn!("camera {index}: cannot switch to {best}: {e}");

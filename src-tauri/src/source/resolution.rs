@@ -105,10 +105,26 @@ mod tests {
             // Not 320x240 at 60 fps (the highest frame rate), and not
             // 1080p at 5 fps: 1080p MJPEG at 30.
             ("usb webcam", &webcam, Some(m(1920, 1080, 30, true))),
-            ("4k camera: 1080p, faster", &four_k, Some(m(1920, 1080, 60, true))),
-            ("same size: uncompressed", &same_size, Some(m(1280, 720, 30, false))),
-            ("only above the ceiling: the smallest", &only_4k, Some(m(3840, 2160, 30, true))),
-            ("nothing live: the fastest", &slow, Some(m(640, 480, 10, false))),
+            (
+                "4k camera: 1080p, faster",
+                &four_k,
+                Some(m(1920, 1080, 60, true)),
+            ),
+            (
+                "same size: uncompressed",
+                &same_size,
+                Some(m(1280, 720, 30, false)),
+            ),
+            (
+                "only above the ceiling: the smallest",
+                &only_4k,
+                Some(m(3840, 2160, 30, true)),
+            ),
+            (
+                "nothing live: the fastest",
+                &slow,
+                Some(m(640, 480, 10, false)),
+            ),
             ("no modes", &[], None),
         ];
         for (name, modes, want) in cases {

@@ -289,7 +289,8 @@ pub fn render(w: u32, h: u32, codes: &[(&str, Pose)], d: &Degrade, rng: &mut Rng
                         let px = x as f64 + (sx as f64 + 0.5) / SS as f64;
                         let py = y as f64 + (sy as f64 + 0.5) / SS as f64;
                         let (u, v) = inv.map(px, py);
-                        let within = |m: f64| u >= -m && v >= -m && u < n as f64 + m && v < n as f64 + m;
+                        let within =
+                            |m: f64| u >= -m && v >= -m && u < n as f64 + m && v < n as f64 + m;
                         if within(q) {
                             inside += 1;
                             let dark = u >= 0.0
