@@ -150,11 +150,14 @@ impl Placement {
     }
 }
 
+/// Corners of a code in frame pixels.
+type Corners = [(f64, f64); 4];
+
 /// Codes read so far in this frame, each with whether it was read on the
 /// negative (a light-on-dark code).
 #[derive(Default)]
 struct Found {
-    codes: Vec<(String, [(f64, f64); 4], bool)>,
+    codes: Vec<(String, Corners, bool)>,
     /// The image being searched now is the frame's negative.
     negative: bool,
 }
