@@ -4,7 +4,12 @@
 //! misreads, false positives and per-resolution median/p95 decode times.
 //!
 //! Run: `cargo bench -p entrada-desktop --bench decode -- [--frames N]
-//!       [--seed S] [--out DIR] [--no-zxing] [--budget-ms MS]`
+//!       [--world N] [--seed S] [--out DIR] [--no-zxing] [--budget-ms MS]`
+//!
+//! The corpus has two parts: `--frames` frames of the degradation classes
+//! (640×480 and 1280×720), then `--world` frames of each class of what
+//! people show at a gate (inverted, tight, 12 MP, 4K, versions 10–40,
+//! 9-character payloads) plus 8 empty or noise frames of those sizes.
 //! (build in release: the numbers are meaningless in debug).
 
 #[path = "../tests/support/mod.rs"]
@@ -17,7 +22,7 @@ use std::time::Instant;
 
 use entrada_desktop::scan::{Decoder, DecoderConfig, Frame};
 use serde::{Deserialize, Serialize};
-use support::{Class, Rng};
+use support::{Class, Rng, WorldClass};
 
 #[derive(Serialize, Deserialize, Clone)]
 struct Entry {
@@ -27,6 +32,10 @@ struct Entry {
     width: u32,
     height: u32,
     expected: Vec<String>,
+    /// "base": the degradation classes; "world": what people show at a
+    /// gate (inverted, tight, big frames, big versions, short payloads).
+    #[serde(default)]
+    corpus: String,
 }
 
 #[derive(Deserialize, Clone)]
@@ -45,6 +54,8 @@ struct Opts {
     out: PathBuf,
     zxing: bool,
     budget_ms: Option<u64>,
+    /// Frames per world class (severities cycle 0, 1, 2).
+    world: usize,
 }
 
 fn parse_opts() -> Opts {
@@ -54,6 +65,7 @@ fn parse_opts() -> Opts {
         out: std::env::temp_dir().join("entrada-scan-corpus"),
         zxing: true,
         budget_ms: None,
+        world: 12,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -73,6 +85,10 @@ fn parse_opts() -> Opts {
                 i += 1;
             }
             "--no-zxing" => o.zxing = false,
+            "--world" => {
+                o.world = val.parse().expect("--world N");
+                i += 1;
+            }
             "--budget-ms" => {
                 o.budget_ms = Some(val.parse().expect("--budget-ms MS"));
                 i += 1;
@@ -124,18 +140,7 @@ fn generate(opts: &Opts) -> Vec<Entry> {
             (class.name().to_string(), severity, vec![p], r)
         };
         let stem = format!("{i:04}_{class}_s{severity}_{w}x{h}");
-        let file = match &rendered.jpeg {
-            Some(bytes) => {
-                let f = format!("{stem}.jpg");
-                std::fs::write(opts.out.join(&f), bytes).expect("write jpeg");
-                f
-            }
-            None => {
-                let f = format!("{stem}.png");
-                rendered.image.save(opts.out.join(&f)).expect("write png");
-                f
-            }
-        };
+        let file = save(&opts.out, &stem, &rendered);
         manifest.push(Entry {
             file,
             class,
@@ -143,8 +148,10 @@ fn generate(opts: &Opts) -> Vec<Entry> {
             width: w,
             height: h,
             expected,
+            corpus: "base".into(),
         });
     }
+    generate_world(opts, &mut rng, &mut manifest);
     let lines: Vec<String> = manifest
         .iter()
         .map(|e| serde_json::to_string(e).expect("serialise"))
@@ -152,6 +159,54 @@ fn generate(opts: &Opts) -> Vec<Entry> {
     std::fs::write(opts.out.join("manifest.jsonl"), lines.join("\n") + "\n")
         .expect("write manifest");
     manifest
+}
+
+fn save(dir: &Path, stem: &str, rendered: &support::Rendered) -> String {
+    match &rendered.jpeg {
+        Some(bytes) => {
+            let f = format!("{stem}.jpg");
+            std::fs::write(dir.join(&f), bytes).expect("write jpeg");
+            f
+        }
+        None => {
+            let f = format!("{stem}.png");
+            rendered.image.save(dir.join(&f)).expect("write png");
+            f
+        }
+    }
+}
+
+/// The world classes, `opts.world` frames each, then 8 frames with no code.
+fn generate_world(opts: &Opts, rng: &mut Rng, manifest: &mut Vec<Entry>) {
+    let mut push = |class: &str, severity: usize, expected: Vec<String>, r: support::Rendered| {
+        let (w, h) = (r.image.width(), r.image.height());
+        let i = manifest.len();
+        let stem = format!("{i:04}_{class}_s{severity}_{w}x{h}");
+        let file = save(&opts.out, &stem, &r);
+        manifest.push(Entry {
+            file,
+            class: class.to_string(),
+            severity,
+            width: w,
+            height: h,
+            expected,
+            corpus: "world".into(),
+        });
+    };
+    if opts.world == 0 {
+        return;
+    }
+    for class in WorldClass::ALL {
+        for j in 0..opts.world {
+            let severity = j % 3;
+            let (p, r) = support::world_scene(class, severity, rng);
+            push(class.name(), severity, vec![p], r);
+        }
+    }
+    for kind in 0..8 {
+        let (name, r) = support::world_empty(kind, rng);
+        push(&name, 0, vec![], r);
+    }
 }
 
 fn load(dir: &Path, e: &Entry) -> Frame {
@@ -283,15 +338,16 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[idx]
 }
 
-fn times(manifest: &[Entry], readings: &[Reading], w: u32) -> (f64, f64) {
-    let files: Vec<&str> = manifest
+/// Median and p95 decode time over the frames `filter` selects.
+fn times(manifest: &[Entry], readings: &[Reading], filter: &dyn Fn(&Entry) -> bool) -> (f64, f64) {
+    let files: std::collections::BTreeSet<&str> = manifest
         .iter()
-        .filter(|e| e.width == w)
+        .filter(|e| filter(e))
         .map(|e| e.file.as_str())
         .collect();
     let mut ms: Vec<f64> = readings
         .iter()
-        .filter(|r| files.contains(&r.file.as_str()))
+        .filter(|r| files.contains(r.file.as_str()))
         .map(|r| r.ms)
         .collect();
     ms.sort_by(|a, b| a.total_cmp(b));
@@ -396,13 +452,14 @@ fn main() {
         opts.seed,
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
+    let base = |e: &Entry| e.corpus != "world";
+    println!("Degradation classes (640x480 and 1280x720):\n");
     println!("| decoder | read | rate | misreads | false pos | 640x480 median / p95 ms | 1280x720 median / p95 ms |");
     println!("|---|---|---|---|---|---|---|");
-    let all = |_: &Entry| true;
     for (name, r) in &decoders {
-        let s = score(&manifest, r, &all);
-        let (m6, p6) = times(&manifest, r, 640);
-        let (m12, p12) = times(&manifest, r, 1280);
+        let s = score(&manifest, r, &base);
+        let (m6, p6) = times(&manifest, r, &|e| base(e) && e.width == 640);
+        let (m12, p12) = times(&manifest, r, &|e| base(e) && e.width == 1280);
         println!(
             "| {name} | {}/{} | {:.1}% | {} | {} | {m6:.2} / {p6:.2} | {m12:.2} / {p12:.2} |",
             s.correct,
@@ -413,12 +470,12 @@ fn main() {
         );
     }
     if let Some(z) = &zxing {
-        let so = score(&manifest, &ours, &all);
-        let sz = score(&manifest, z, &all);
-        let (om, _) = times(&manifest, &ours, 1280);
-        let (zm, _) = times(&manifest, z, 1280);
-        let (om6, _) = times(&manifest, &ours, 640);
-        let (zm6, _) = times(&manifest, z, 640);
+        let so = score(&manifest, &ours, &base);
+        let sz = score(&manifest, z, &base);
+        let (om6, _) = times(&manifest, &ours, &|e| base(e) && e.width == 640);
+        let (zm6, _) = times(&manifest, z, &|e| base(e) && e.width == 640);
+        let (om, _) = times(&manifest, &ours, &|e| base(e) && e.width == 1280);
+        let (zm, _) = times(&manifest, z, &|e| base(e) && e.width == 1280);
         println!(
             "\nratios: entrada rate / zxing rate = {:.3}; median ms entrada / zxing = {:.2} (640x480), {:.2} (1280x720)",
             so.correct as f64 / sz.correct.max(1) as f64,
@@ -427,30 +484,52 @@ fn main() {
         );
     }
 
-    println!("\n| class | frames | entrada | plain rqrr | zxing-cpp |");
-    println!("|---|---|---|---|---|");
-    let mut classes: Vec<String> = manifest.iter().map(|e| e.class.clone()).collect();
-    classes.dedup();
+    // Per class, both corpora, then the totals: reads, misreads and false
+    // positives, and decode times on the same frames.
+    let mut classes: Vec<(String, String)> = Vec::new();
+    for e in &manifest {
+        let key = (e.corpus.clone(), e.class.clone());
+        if !classes.contains(&key) {
+            classes.push(key);
+        }
+    }
     classes.sort();
-    classes.dedup();
-    for c in &classes {
-        let f = |e: &Entry| &e.class == c;
+    let zx: &[Reading] = zxing.as_deref().unwrap_or(&[]);
+    println!("\n| class | frames | entrada | zxing-cpp | plain rqrr | entrada / zxing misreads | entrada / zxing false pos | entrada median / p95 ms | zxing median / p95 ms | median ratio |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let row = |label: &str, f: &dyn Fn(&Entry) -> bool| {
         let n = manifest.iter().filter(|e| f(e)).count();
         let cell = |r: &[Reading]| {
-            let s = score(&manifest, r, &f);
-            if s.expected == 0 {
-                format!("{} false pos", s.false_pos)
-            } else {
-                format!("{}/{}", s.correct, s.expected)
+            if r.is_empty() {
+                return "-".to_string();
             }
+            let s = score(&manifest, r, f);
+            format!("{}/{}", s.correct, s.expected)
         };
+        let (so, sz) = (score(&manifest, &ours, f), score(&manifest, zx, f));
+        let (om, op) = times(&manifest, &ours, f);
+        let (zm, zp) = times(&manifest, zx, f);
         println!(
-            "| {c} | {n} | {} | {} | {} |",
+            "| {label} | {n} | {} | {} | {} | {} / {} | {} / {} | {om:.2} / {op:.2} | {zm:.2} / {zp:.2} | {:.2} |",
             cell(&ours),
+            cell(zx),
             cell(&plain),
-            zxing.as_deref().map(cell).unwrap_or_else(|| "-".into())
+            so.misread,
+            sz.misread,
+            so.false_pos,
+            sz.false_pos,
+            om / zm
         );
+    };
+    for (corpus, class) in &classes {
+        row(&format!("{corpus}: {class}"), &|e: &Entry| {
+            &e.corpus == corpus && &e.class == class
+        });
     }
+    row("**base corpus**", &base);
+    row("**world corpus**", &|e: &Entry| !base(e));
+    row("**overall**", &|_: &Entry| true);
+
     println!("\n| severity | entrada | plain rqrr | zxing-cpp |");
     println!("|---|---|---|---|");
     for sev in 0..3 {

@@ -42,7 +42,8 @@ fn main() {
             now,
         )
         .unwrap();
-    let n = per_resolution * 2;
+    let resolutions = [(640u32, 480u32), (1280, 720), (1920, 1080)];
+    let n = per_resolution * resolutions.len();
     let tickets: Vec<NewTicket> = (0..n)
         .map(|i| NewTicket::plain(&format!("FV-{i:05}"), ActivationMode::Immediate).unwrap())
         .collect();
@@ -70,7 +71,7 @@ fn main() {
     println!();
     println!("| resolution | frames | admitted | decode median / p95 ms | frame → durable verdict median / p95 ms |");
     println!("|---|---:|---:|---:|---:|");
-    for (idx, (w, h)) in [(640u32, 480u32), (1280, 720)].into_iter().enumerate() {
+    for (idx, (w, h)) in resolutions.into_iter().enumerate() {
         let (mut decode_ms, mut total_ms, mut admitted) = (Vec::new(), Vec::new(), 0);
         for i in 0..per_resolution {
             let code = TicketCode::parse(&format!("FV-{:05}", idx * per_resolution + i)).unwrap();

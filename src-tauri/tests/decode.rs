@@ -7,14 +7,14 @@ use std::process::Command;
 use entrada_desktop::scan::{Decoder, DecoderConfig, Frame, RepeatSuppressor};
 use entrada_desktop::source::{FolderSource, FrameSource};
 use rand::RngExt;
-use support::{Class, Rng};
+use support::{Class, Rng, WorldClass};
 
 /// Tests assert what the pipeline *can* read, so they must not depend on how
 /// fast this machine (or a debug build) is: the time budget is made generous.
 /// The benchmark measures the default budget.
 fn decoder() -> Decoder {
     Decoder::new(DecoderConfig {
-        time_budget: std::time::Duration::from_secs(5),
+        time_budget: std::time::Duration::from_secs(60),
         ..DecoderConfig::default()
     })
 }
@@ -399,4 +399,148 @@ fn entrada_decode_fails_clearly_on_a_missing_folder_and_has_help() {
         .unwrap();
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("FOLDER"));
+}
+
+/// Frames of a world class at severities 0 and 1 (the corpus has the
+/// hard ones; the tests keep to what must always read).
+fn assert_world_class_decodes(class: WorldClass, frames: usize, seed: u64) {
+    let mut rng = support::rng(seed);
+    let mut failures = Vec::new();
+    for i in 0..frames {
+        let (payload, scene) = support::world_scene(class, i % 2, &mut rng);
+        let got = decode_payloads(&support::to_frame(&scene.image));
+        if got != vec![payload.clone()] {
+            failures.push(format!(
+                "frame {i} ({}x{}): got {got:?}",
+                scene.image.width(),
+                scene.image.height()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}: {failures:#?}", class.name());
+}
+
+#[test]
+fn inverted_codes_on_a_black_screen_decode() {
+    // Light modules on OLED black, with the screen's glow.
+    assert_world_class_decodes(WorldClass::Inverted, 4, 30);
+    // And the negative was what read them.
+    let mut rng = support::rng(31);
+    let (payload, scene) = support::world_scene(WorldClass::Inverted, 0, &mut rng);
+    let mut dec = decoder();
+    let got = dec.decode(&support::to_frame(&scene.image));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].payload, payload);
+    assert!(dec.last_stats().negative);
+}
+
+#[test]
+fn an_inverted_code_is_looked_for_first_where_it_was() {
+    let mut rng = support::rng(32);
+    let p = support::tkt_payload(&mut rng);
+    let d = support::Degrade {
+        inverted: true,
+        dark: 10,
+        light: 210,
+        ..Default::default()
+    };
+    let pose = support::place_with(1280, 720, &p, 4.0, 2.0, 6.0, &mut rng);
+    let mut dec = decoder();
+    for frame_no in 0..3 {
+        let scene = support::render(1280, 720, &[(&p, pose)], &d, &mut rng);
+        let got = dec.decode(&support::to_frame(&scene.image));
+        assert_eq!(got.len(), 1, "frame {frame_no}");
+        assert_eq!(got[0].payload, p);
+        // From the second frame on, the remembered region (searched as a
+        // negative) answers: the full frame is not searched twice.
+        assert_eq!(dec.last_stats().roi_hit, frame_no > 0, "frame {frame_no}");
+    }
+}
+
+#[test]
+fn codes_with_little_or_no_quiet_zone_decode() {
+    // Tight crops, codes against a dark bezel, trimmed stickers: 1 and ½
+    // module of quiet zone.
+    assert_world_class_decodes(WorldClass::Tight, 6, 33);
+}
+
+#[test]
+fn a_code_cropped_to_its_edge_decodes() {
+    // No quiet zone at all: the frame ends where the code does, the finder
+    // patterns touch three of its edges.
+    let mut rng = support::rng(34);
+    for (i, module) in [6.0, 4.0].into_iter().enumerate() {
+        let p = payload_for(i, &mut rng);
+        let d = support::Degrade {
+            quiet: 0.0,
+            ..Default::default()
+        };
+        let pose = support::place_with(640, 480, &p, module, 0.0, 0.0, &mut rng);
+        let full = support::render(640, 480, &[(&p, pose)], &d, &mut rng);
+        let (x0, y0, x1, y1) = support::code_extent_with(&p, &pose, 0.0);
+        let (x0, y0) = (x0.round() as u32, y0.round() as u32);
+        let (x1, y1) = (x1.round() as u32, y1.round() as u32);
+        let crop = image::imageops::crop_imm(&full.image, x0, y0, x1 - x0, y1 - y0).to_image();
+        assert_eq!(
+            decode_payloads(&support::to_frame(&crop)),
+            vec![p],
+            "{module} px/module, cropped to {}x{}",
+            crop.width(),
+            crop.height()
+        );
+    }
+}
+
+#[test]
+fn a_small_code_in_a_4k_frame_is_found_on_the_coarse_level() {
+    let mut rng = support::rng(35);
+    let (payload, scene) = support::world_scene(WorldClass::Frame4K, 0, &mut rng);
+    let mut dec = decoder();
+    let got = dec.decode(&support::to_frame(&scene.image));
+    assert_eq!(
+        got.into_iter().map(|d| d.payload).collect::<Vec<_>>(),
+        vec![payload]
+    );
+    // Found at half resolution: the full 4K frame was never searched.
+    assert_eq!(dec.last_stats().pyramid, 2);
+}
+
+#[test]
+fn codes_in_12_megapixel_photos_decode() {
+    assert_world_class_decodes(WorldClass::Photo12Mp, 2, 36);
+}
+
+#[test]
+fn big_versions_up_to_40_decode() {
+    let mut rng = support::rng(37);
+    for version in [14, 27, 40] {
+        let p = support::payload_for_version(version, &mut rng);
+        assert_eq!(support::qr_modules(&p).0, version * 4 + 17);
+        let pose = support::place(1920, 1080, &p, 4.0, 1.0, (0.0, 0.0), &mut rng);
+        let scene = support::render(1920, 1080, &[(&p, pose)], &Default::default(), &mut rng);
+        assert_eq!(
+            decode_payloads(&support::to_frame(&scene.image)),
+            vec![p],
+            "version {version}"
+        );
+    }
+}
+
+#[test]
+fn short_noisy_nine_character_codes_decode() {
+    assert_world_class_decodes(WorldClass::Short9, 6, 38);
+}
+
+#[test]
+fn world_empty_frames_decode_nothing() {
+    // Big cluttered JPEGs, a dark room (whose negative is bright clutter)
+    // and pure noise.
+    let mut rng = support::rng(39);
+    for kind in 0..4 {
+        let (name, r) = support::world_empty(kind, &mut rng);
+        assert!(
+            decode_payloads(&support::to_frame(&r.image)).is_empty(),
+            "{name}"
+        );
+    }
 }

@@ -18,8 +18,17 @@
 //! 3. **Crop and upscale** each grid or finder triple located but not read,
 //!    so 2–4 px modules become ~6 px, then stages 1–2 on the crop.
 //!
-//! We never downscale: it halves rqrr's time but also its read rate on 720p,
-//! where codes held at arm's length are only 2–4 px per module.
+//! Frames up to 1080p are searched at full resolution: downscaling halves
+//! the time but also the read rate on 720p, where codes held at arm's
+//! length are only 2–4 px per module. Bigger frames (4K, 12 MP stills) go
+//! through an **image pyramid**: stages 1–2 look for finder patterns on a
+//! box-filtered copy of at most ~2.5 MP, and the codes they locate are
+//! sampled on the full frame; the full resolution is searched only if the
+//! coarse level read nothing and time is left.
+//!
+//! When the frame gave nothing, the same search runs on its **negative**:
+//! light-on-dark codes (dark-mode wallets, watches, OLED screens). A frame
+//! with an ordinary code never pays for it.
 //!
 //! Every answer passes Reed–Solomon error correction; the fallbacks only
 //! change *where* and *how* modules are sampled, never what counts as a read.
@@ -93,6 +102,11 @@ pub struct DecodeStats {
     pub upscaled: usize,
     /// The time budget ran out before every fallback was tried.
     pub out_of_time: bool,
+    /// The frame's negative was searched (nothing dark-on-light was read).
+    pub negative: bool,
+    /// Downscale factor of the last image-pyramid level searched: 1 = full
+    /// resolution (also for frames too small for a pyramid), 2 = half…
+    pub pyramid: usize,
 }
 
 /// Decodes QR codes from a stream of frames, remembering where the last
@@ -100,8 +114,9 @@ pub struct DecodeStats {
 #[derive(Debug, Clone, Default)]
 pub struct Decoder {
     config: DecoderConfig,
-    /// Corners (frame pixels) of the codes read most recently.
-    recent: Vec<[(f64, f64); 4]>,
+    /// Corners (frame pixels) of the codes read most recently, and whether
+    /// each was light on dark.
+    recent: Vec<([(f64, f64); 4], bool)>,
     frames_since_read: u32,
     stats: DecodeStats,
 }
@@ -135,26 +150,32 @@ impl Placement {
     }
 }
 
-/// Codes read so far in this frame.
+/// Corners of a code in frame pixels.
+type Corners = [(f64, f64); 4];
+
+/// Codes read so far in this frame, each with whether it was read on the
+/// negative (a light-on-dark code).
 #[derive(Default)]
 struct Found {
-    codes: Vec<(String, [(f64, f64); 4])>,
+    codes: Vec<(String, Corners, bool)>,
+    /// The image being searched now is the frame's negative.
+    negative: bool,
 }
 
 impl Found {
     fn add(&mut self, payload: String, corners: [(f64, f64); 4]) -> bool {
         // Several stages see the same code; one code, one result.
-        if self.codes.iter().any(|(p, _)| *p == payload) {
+        if self.codes.iter().any(|(p, _, _)| *p == payload) {
             return false;
         }
-        self.codes.push((payload, corners));
+        self.codes.push((payload, corners, self.negative));
         true
     }
 
     /// Whether a point (frame pixels) lies within the bounding box of a code
     /// already read: a grid there is that code again, not worth re-sampling.
     fn covers(&self, p: (f64, f64)) -> bool {
-        self.codes.iter().any(|(_, c)| {
+        self.codes.iter().any(|(_, c, _)| {
             let (x0, y0, x1, y1) = bbox(c);
             p.0 >= x0 && p.0 <= x1 && p.1 >= y0 && p.1 <= y1
         })
@@ -237,7 +258,7 @@ impl Decoder {
         if !self.recent.is_empty() && self.frames_since_read <= self.config.roi_frames {
             let recent = self.recent.clone();
             let mut all_seen = true;
-            for corners in &recent {
+            for (corners, negative) in &recent {
                 let before = found.codes.len();
                 if let Some((x0, y0, x1, y1)) = crop_rect(
                     corners,
@@ -245,9 +266,13 @@ impl Decoder {
                     frame.width(),
                     frame.height(),
                 ) {
-                    let crop = frame.crop(x0, y0, x1, y1);
+                    let mut crop = frame.crop(x0, y0, x1, y1);
+                    if *negative {
+                        crop = crop.inverted();
+                    }
+                    found.negative = *negative;
                     let place = Placement::IDENTITY.child(x0, y0, 1.0);
-                    self.chain(&crop, place, deadline, &mut found, true, None);
+                    self.chain(&crop, None, place, deadline, &mut found, true, None);
                 }
                 all_seen &= found.codes.len() > before || found.covers(centre(corners));
             }
@@ -259,7 +284,17 @@ impl Decoder {
         }
         if !done {
             self.stats.stages = 0;
-            self.chain(frame, Placement::IDENTITY, deadline, &mut found, true, None);
+            found.negative = false;
+            self.search(frame, deadline, &mut found);
+            // Light modules on a dark ground (dark-mode wallets, watches,
+            // OLED screens): the same search on the negative. Only when the
+            // frame gave nothing, so a frame with an ordinary code pays
+            // nothing for it.
+            if found.codes.is_empty() && Instant::now() < deadline {
+                self.stats.negative = true;
+                found.negative = true;
+                self.search(&frame.inverted(), deadline, &mut found);
+            }
         }
 
         if found.codes.is_empty() {
@@ -269,12 +304,12 @@ impl Decoder {
             }
         } else {
             self.frames_since_read = 0;
-            self.recent = found.codes.iter().map(|(_, c)| *c).collect();
+            self.recent = found.codes.iter().map(|(_, c, neg)| (*c, *neg)).collect();
         }
         found
             .codes
             .into_iter()
-            .map(|(payload, c)| Decoded {
+            .map(|(payload, c, _)| Decoded {
                 payload,
                 bounds: c.map(|(x, y)| (x.round() as i32, y.round() as i32)),
             })
@@ -292,16 +327,60 @@ impl Decoder {
         .clamp(6, 80)
     }
 
+    /// A code cropped to its edge (a screenshot, a tight crop) fills the
+    /// frame: its finder patterns are a third of the frame wide, and both
+    /// windows above would hollow out their 3x3 centres. Small frames get
+    /// a window of half the frame as well.
+    fn fill_radius(img: &Frame) -> Option<usize> {
+        let (w, h) = (img.width(), img.height());
+        (w.max(h) <= SMALL_FRAME_SIDE).then(|| (w.min(h) / 2).max(6))
+    }
+
     /// The narrow window: about 6 modules of a small (4 px) code at 720p.
     fn narrow_radius(img: &Frame) -> usize {
         (img.width().max(img.height()) / 48).clamp(6, 40)
     }
 
+    /// The whole frame (or its negative), on an image pyramid when it is
+    /// big: finder patterns are looked for on a `k`-times smaller copy,
+    /// codes are sampled at full resolution. Finer levels follow only while
+    /// nothing was read and time is left; the finest is the frame itself.
+    fn search(&mut self, img: &Frame, deadline: Instant, found: &mut Found) {
+        let before = found.codes.len();
+        for (i, k) in pyramid_levels(img.width(), img.height())
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 && (found.codes.len() > before || Instant::now() > deadline) {
+                break;
+            }
+            self.stats.pyramid = k;
+            if k == 1 {
+                self.chain(img, None, Placement::IDENTITY, deadline, found, true, None);
+            } else {
+                let small = img.downscaled(k);
+                let coarse = Some((&small, k));
+                self.chain(
+                    img,
+                    coarse,
+                    Placement::IDENTITY,
+                    deadline,
+                    found,
+                    true,
+                    None,
+                );
+            }
+        }
+    }
+
     /// Stages 1–3 on one working image. `module_px` is known for upscaled
-    /// crops and sizes the adaptive window.
+    /// crops and sizes the adaptive window. `coarse`: look for the code on
+    /// this `k`-times smaller copy of `img`, decode it on `img`.
+    #[allow(clippy::too_many_arguments)]
     fn chain(
         &mut self,
         img: &Frame,
+        coarse: Option<(&Frame, usize)>,
         place: Placement,
         deadline: Instant,
         found: &mut Found,
@@ -310,14 +389,20 @@ impl Decoder {
     ) {
         let before = found.codes.len();
         let mut failed: Vec<Region> = Vec::new();
+        let (dimg, k) = coarse.unwrap_or((img, 1));
+        let kf = k as f64;
+        // Finder patterns of the detection image, in `img` pixels.
+        let finders_of = |bits: &[u8]| {
+            let fs = find_finders(bits, dimg.width(), dimg.height());
+            scale_finders(solid_finders(fs, k), kf)
+        };
 
         // Stage 1: adaptive bitmap, our finder patterns, grid fit. Cheap
         // (~5 ms at 720p) and reads most codes.
         self.stats.stages = self.stats.stages.max(1);
-        let (aw, ah) = (img.width(), img.height());
-        let means = LocalMean::new(img);
-        let abits = means.threshold(Self::adaptive_radius(img, module_px), 5, 4);
-        let mut afinders = solid_finders(find_finders(&abits, aw, ah));
+        let means = LocalMean::new(dimg);
+        let abits = means.threshold(Self::adaptive_radius(dimg, module_px.map(|m| m / kf)), 5, 4);
+        let mut afinders = finders_of(&abits);
         self.try_triples(img, &afinders, place, deadline, found, &mut failed);
         if self.all_explained(&afinders, place, found, before, &failed) {
             return;
@@ -327,12 +412,22 @@ impl Decoder {
             // sits below the code's own mid-grey and thins the finder rings
             // of low-contrast codes (the narrow one alone would hollow out
             // finders of big modules, hence both).
-            let narrow = means.threshold(Self::narrow_radius(img), 5, 4);
-            let nfinders = solid_finders(find_finders(&narrow, aw, ah));
+            let narrow = means.threshold(Self::narrow_radius(dimg), 5, 4);
+            let nfinders = finders_of(&narrow);
             self.try_triples(img, &nfinders, place, deadline, found, &mut failed);
             merge_finders(&mut afinders, nfinders);
             if self.all_explained(&afinders, place, found, before, &failed) {
                 return;
+            }
+            // 1c: a small frame that a code may fill.
+            if let Some(r) = Self::fill_radius(dimg).filter(|_| found.codes.len() == before) {
+                let fill = means.threshold(r, 5, 4);
+                let ffinders = finders_of(&fill);
+                self.try_triples(img, &ffinders, place, deadline, found, &mut failed);
+                merge_finders(&mut afinders, ffinders);
+                if self.all_explained(&afinders, place, found, before, &failed) {
+                    return;
+                }
             }
         }
         // Not a single finder-like pattern on either bitmap: nothing for
@@ -354,7 +449,13 @@ impl Decoder {
         // too, on a second thread, added one read in 200 frames for twice
         // the CPU; dropped.)
         self.stats.stages = self.stats.stages.max(2);
-        let dets = detect(img, &abits);
+        let dets: Vec<Detection> = detect(dimg, &abits)
+            .into_iter()
+            .map(|mut d| {
+                d.grid.rqrr_bounds = d.grid.rqrr_bounds.map(|(x, y)| (x * kf, y * kf));
+                d
+            })
+            .collect();
         self.stats.grids += dets.len();
         self.try_detections(img, dets, place, deadline, found, &mut failed);
 
@@ -363,10 +464,13 @@ impl Decoder {
         // breaks the 1:1:3:1:1 runs and flips single module samples; the
         // blur divides it by three at the price of ~1 ms.
         if found.codes.len() == before && module_px.is_none() && Instant::now() < deadline {
-            let smooth = img.box_blur3();
-            let bits = LocalMean::new(&smooth).threshold(Self::adaptive_radius(img, None), 5, 4);
-            let finders = solid_finders(find_finders(&bits, aw, ah));
-            self.try_triples(&smooth, &finders, place, deadline, found, &mut failed);
+            let smooth = dimg.box_blur3();
+            let bits = LocalMean::new(&smooth).threshold(Self::adaptive_radius(dimg, None), 5, 4);
+            let finders = finders_of(&bits);
+            // At full resolution the blurred copy is also the one to sample;
+            // a coarse level already averaged the noise away.
+            let sampled = if k == 1 { &smooth } else { img };
+            self.try_triples(sampled, &finders, place, deadline, found, &mut failed);
         }
 
         if !allow_upscale {
@@ -416,7 +520,15 @@ impl Decoder {
             self.stats.upscaled += 1;
             let crop = img.crop(x0, y0, x1, y1).scaled(factor as f32);
             let child = place.child(x0, y0, factor);
-            self.chain(&crop, child, deadline, found, false, Some(module * factor));
+            self.chain(
+                &crop,
+                None,
+                child,
+                deadline,
+                found,
+                false,
+                Some(module * factor),
+            );
         }
     }
 
@@ -555,11 +667,65 @@ impl Decoder {
 ///
 /// Modules under ~1.8 px cannot be sampled reliably anyway, and sensor noise
 /// is full of tiny 1:1:3:1:1 runs.
-fn solid_finders(finders: Vec<Finder>) -> Vec<Finder> {
+///
+/// On a coarse pyramid level (`k` > 1) the box filter has already divided
+/// the noise by `k`, and a module of 1.4 px there is 2.8+ px in the frame,
+/// where the code is sampled: smaller patterns are worth keeping.
+fn solid_finders(finders: Vec<Finder>, k: usize) -> Vec<Finder> {
+    let min = if k > 1 {
+        COARSE_MIN_MODULE_PX
+    } else {
+        MIN_MODULE_PX
+    };
     finders
         .into_iter()
-        .filter(|f| f.count >= 2 && f.module >= MIN_MODULE_PX)
+        .filter(|f| f.count >= 2 && f.module >= min)
         .collect()
+}
+
+/// Smallest module (px) kept on a coarse pyramid level.
+const COARSE_MIN_MODULE_PX: f64 = 1.4;
+
+/// Finder patterns found on a `k`-times smaller copy, in full-size pixels
+/// (pixel `i` of the copy covers `[k i, k (i + 1))`).
+fn scale_finders(finders: Vec<Finder>, k: f64) -> Vec<Finder> {
+    if k == 1.0 {
+        return finders;
+    }
+    finders
+        .into_iter()
+        .map(|f| Finder {
+            x: f.x * k,
+            y: f.y * k,
+            module: f.module * k,
+            count: f.count,
+        })
+        .collect()
+}
+
+/// Frames no wider or taller than this are small enough for a code to fill
+/// them (crops, screenshots): they get a third, frame-sized window.
+const SMALL_FRAME_SIDE: usize = 400;
+
+/// Frames up to this many pixels (1080p and a bit) are searched as they
+/// are; bigger ones on a pyramid.
+const PYRAMID_PIXELS: usize = 2_500_000;
+
+/// Downscale factors to search a `w`×`h` frame at, coarsest first: the
+/// smallest factor that brings it under [`PYRAMID_PIXELS`], then halving
+/// down to the frame itself.
+fn pyramid_levels(w: usize, h: usize) -> Vec<usize> {
+    let mut k = 1;
+    while (w / k) * (h / k) > PYRAMID_PIXELS {
+        k += 1;
+    }
+    let mut levels = vec![k];
+    while k > 1 {
+        k /= 2;
+        levels.push(k.max(1));
+    }
+    levels.dedup();
+    levels
 }
 
 /// Something that looks like a code but was not read: a candidate for the
@@ -599,6 +765,36 @@ mod tests {
         assert_eq!(crop_rect(&c, 0.1, 50, 50), None);
         let nan = [(f64::NAN, 0.0); 4];
         assert_eq!(crop_rect(&nan, 0.1, 1000, 1000), None);
+    }
+
+    #[test]
+    fn big_frames_get_a_pyramid_coarsest_first() {
+        assert_eq!(pyramid_levels(640, 480), vec![1]);
+        assert_eq!(pyramid_levels(1920, 1080), vec![1]);
+        // 4K: 1920x1080 first, then the frame itself.
+        assert_eq!(pyramid_levels(3840, 2160), vec![2, 1]);
+        // 12 MP: 1333x1000, then the frame.
+        assert_eq!(pyramid_levels(4000, 3000), vec![3, 1]);
+        assert_eq!(pyramid_levels(8000, 6000), vec![5, 2, 1]);
+        assert_eq!(pyramid_levels(0, 0), vec![1]);
+    }
+
+    #[test]
+    fn coarse_finders_are_scaled_to_frame_pixels() {
+        let f = Finder {
+            x: 10.5,
+            y: 20.0,
+            module: 1.5,
+            count: 3,
+        };
+        let s = scale_finders(vec![f], 3.0);
+        assert_eq!(
+            (s[0].x, s[0].y, s[0].module, s[0].count),
+            (31.5, 60.0, 4.5, 3)
+        );
+        // 1.5 px modules are kept on a coarse level only.
+        assert!(solid_finders(vec![f], 1).is_empty());
+        assert_eq!(solid_finders(vec![f], 2).len(), 1);
     }
 
     #[test]

@@ -241,6 +241,47 @@ impl Frame {
         }
     }
 
+    /// The negative (255 − v): light-on-dark codes (dark-mode wallets,
+    /// watches) become ordinary dark-on-light ones.
+    pub fn inverted(&self) -> Frame {
+        Frame {
+            width: self.width,
+            height: self.height,
+            luma: self.luma.iter().map(|&v| 255 - v).collect(),
+        }
+    }
+
+    /// Shrink by an integer factor `k`, each output pixel the mean of a
+    /// `k`×`k` block (the right and bottom remainders are dropped). The
+    /// coarse level of the image pyramid big frames are searched on.
+    /// `k` of 0 or 1 returns a copy.
+    pub fn downscaled(&self, k: usize) -> Frame {
+        if k <= 1 {
+            return self.clone();
+        }
+        let (w, h) = (self.width / k, self.height / k);
+        let mut luma = vec![0u8; w * h];
+        let mut acc = vec![0u32; w];
+        let half = (k * k / 2) as u32;
+        for (oy, out) in luma.chunks_exact_mut(w.max(1)).enumerate().take(h) {
+            acc.iter_mut().for_each(|a| *a = 0);
+            for y in oy * k..(oy + 1) * k {
+                let row = &self.luma[y * self.width..y * self.width + w * k];
+                for (a, chunk) in acc.iter_mut().zip(row.chunks_exact(k)) {
+                    *a += chunk.iter().map(|&v| v as u32).sum::<u32>();
+                }
+            }
+            for (o, a) in out.iter_mut().zip(&acc) {
+                *o = ((a + half) / (k * k) as u32) as u8;
+            }
+        }
+        Frame {
+            width: w,
+            height: h,
+            luma,
+        }
+    }
+
     /// 3x3 box blur (edges use the available neighbours). Averaging nine
     /// pixels divides sensor noise by three; used as a fallback for noisy
     /// frames, where single pixels flip finder-pattern runs.
@@ -376,6 +417,36 @@ mod tests {
         assert_eq!(flat.box_blur3(), flat);
         let one = Frame::from_luma(1, 1, vec![5]).unwrap();
         assert_eq!(one.box_blur3(), one);
+    }
+
+    #[test]
+    fn inverted_is_the_negative() {
+        let f = Frame::from_luma(3, 1, vec![0, 100, 255]).unwrap();
+        assert_eq!(f.inverted().luma(), &[255, 155, 0]);
+        assert_eq!(f.inverted().inverted(), f);
+    }
+
+    #[test]
+    fn downscaled_averages_blocks_and_drops_remainders() {
+        // 5x3 at k = 2: two 2x2 blocks of the first two rows; column 4 and
+        // row 2 are dropped.
+        let f = Frame::from_luma(
+            5,
+            3,
+            vec![
+                0, 10, 100, 100, 9, //
+                20, 30, 100, 101, 9, //
+                7, 7, 7, 7, 7,
+            ],
+        )
+        .unwrap();
+        let d = f.downscaled(2);
+        assert_eq!((d.width(), d.height()), (2, 1));
+        assert_eq!(d.luma(), &[15, 100]);
+        assert_eq!(f.downscaled(1), f);
+        assert!(f.downscaled(4).is_empty());
+        let empty = Frame::from_luma(0, 0, vec![]).unwrap();
+        assert!(empty.downscaled(3).is_empty());
     }
 
     #[test]

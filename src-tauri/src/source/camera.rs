@@ -3,13 +3,14 @@
 
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{
-    ApiBackend, CameraControl, CameraIndex, ControlValueDescription, ControlValueSetter,
-    KnownCameraControl, RequestedFormat, RequestedFormatType,
+    ApiBackend, CameraControl, CameraFormat, CameraIndex, ControlValueDescription,
+    ControlValueSetter, FrameFormat, KnownCameraControl, RequestedFormat, RequestedFormatType,
 };
-use nokhwa::Camera;
+use nokhwa::{Camera, FormatDecoder};
 
 use super::controls::v4l2::{self, Kind, Value};
 use super::controls::{facing_from_name, CameraAdjust, CameraControls, Facing};
+use super::resolution::{best_mode, Mode};
 use super::{FrameSource, SourceError};
 use crate::scan::Frame;
 
@@ -96,13 +97,26 @@ impl CameraSource {
         let format =
             RequestedFormat::new::<RgbFormat>(RequestedFormatType::AbsoluteHighestFrameRate);
         let mut camera = Camera::new(CameraIndex::Index(index), format).map_err(device)?;
+        // The resolution that reads codes from farthest away at a live
+        // frame rate (see `resolution`), if the camera lists its modes.
+        if let Some(best) = camera
+            .compatible_camera_formats()
+            .ok()
+            .and_then(|f| pick(&f))
+        {
+            let exact = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Exact(best));
+            if let Err(e) = camera.set_camera_requset(exact) {
+                tracing::warn!("camera {index}: cannot switch to {best}: {e}");
+            }
+        }
         camera.open_stream().map_err(device)?;
         let res = camera.resolution();
         let description = format!(
-            "camera {index} ({}, {}x{})",
+            "camera {index} ({}, {}x{} at {} fps)",
             camera.info().human_name(),
             res.width(),
-            res.height()
+            res.height(),
+            camera.frame_rate()
         );
         // A driver listing a control nokhwa cannot read fails the whole
         // list: such a camera offers no controls here.
@@ -116,6 +130,25 @@ impl CameraSource {
             controls,
         })
     }
+}
+
+/// [`best_mode`] among the modes we can convert to RGB.
+fn pick(formats: &[CameraFormat]) -> Option<CameraFormat> {
+    let usable: Vec<CameraFormat> = formats
+        .iter()
+        .filter(|f| RgbFormat::FORMATS.contains(&f.format()))
+        .copied()
+        .collect();
+    let modes: Vec<Mode> = usable
+        .iter()
+        .map(|f| Mode {
+            width: f.width(),
+            height: f.height(),
+            fps: f.frame_rate(),
+            compressed: f.format() == FrameFormat::MJPEG,
+        })
+        .collect();
+    best_mode(&modes).map(|i| usable[i])
 }
 
 impl FrameSource for CameraSource {

@@ -73,6 +73,19 @@ pub struct Degrade {
     /// Busy background (boxes, stripes, checkers) instead of a plain wall.
     pub clutter: bool,
     pub jpeg_quality: Option<u8>,
+    /// Light modules on a dark ground (dark-mode wallets, watches, OLED
+    /// screens): the code's dark modules get `light`, its ground `dark`.
+    pub inverted: bool,
+    /// Bloom of a bright screen seen by a camera: this fraction of the
+    /// light, blurred over about a module, is added back (0 = none).
+    pub glow: f64,
+    /// Modules of ground (paper, screen) painted around the code: 4 is the
+    /// standard quiet zone, less is a trimmed sticker or a tight crop, more
+    /// is a screen that is black well beyond the code.
+    pub quiet: f64,
+    /// A band of `border.1` grey, `border.0` modules wide, around the ground:
+    /// a phone's bezel or the dark table a trimmed sticker lies on.
+    pub border: (f64, u8),
 }
 
 impl Default for Degrade {
@@ -86,6 +99,10 @@ impl Default for Degrade {
             glare: 0.0,
             clutter: false,
             jpeg_quality: None,
+            inverted: false,
+            glow: 0.0,
+            quiet: QUIET,
+            border: (0.0, 0),
         }
     }
 }
@@ -123,14 +140,19 @@ fn code_homography(n: usize, pose: &Pose) -> Homography {
 
 /// Image-space bounding box of a code (with quiet zone) for a pose.
 pub fn code_extent(payload: &str, pose: &Pose) -> (f64, f64, f64, f64) {
+    code_extent_with(payload, pose, QUIET)
+}
+
+/// Image-space bounding box of a code with `quiet` modules of ground around it.
+pub fn code_extent_with(payload: &str, pose: &Pose, quiet: f64) -> (f64, f64, f64, f64) {
     let (n, _) = qr_modules(payload);
     let h = code_homography(n, pose);
-    let e = n as f64 + QUIET;
+    let e = n as f64 + quiet;
     let pts = [
-        h.map(-QUIET, -QUIET),
-        h.map(e, -QUIET),
+        h.map(-quiet, -quiet),
+        h.map(e, -quiet),
         h.map(e, e),
-        h.map(-QUIET, e),
+        h.map(-quiet, e),
     ];
     let xs = pts.iter().map(|p| p.0);
     let ys = pts.iter().map(|p| p.1);
@@ -235,11 +257,24 @@ fn gaussian(rng: &mut Rng) -> f32 {
 pub fn render(w: u32, h: u32, codes: &[(&str, Pose)], d: &Degrade, rng: &mut Rng) -> Rendered {
     let (wu, hu) = (w as usize, h as usize);
     let mut img = background(w, h, d.clutter, rng);
+    // Light the codes give off above their ground (for `glow` only).
+    let mut emitted = if d.glow > 0.0 {
+        vec![0f32; wu * hu]
+    } else {
+        Vec::new()
+    };
     for (payload, pose) in codes {
         let (n, bits) = qr_modules(payload);
         let fwd = code_homography(n, pose);
         let inv = fwd.inverse().expect("invertible pose");
-        let (x0, y0, x1, y1) = code_extent(payload, pose);
+        let q = d.quiet.max(0.0);
+        let outer = q + d.border.0.max(0.0);
+        let (x0, y0, x1, y1) = code_extent_with(payload, pose, outer);
+        let (ground, ink) = if d.inverted {
+            (d.dark as f32, d.light as f32)
+        } else {
+            (d.light as f32, d.dark as f32)
+        };
         let xs = (x0.floor().max(0.0) as usize)..(x1.ceil().max(0.0) as usize).min(wu);
         let ys = (y0.floor().max(0.0) as usize)..(y1.ceil().max(0.0) as usize).min(hu);
         // 4x4 supersampling: small modules must be anti-aliased like a
@@ -254,18 +289,19 @@ pub fn render(w: u32, h: u32, codes: &[(&str, Pose)], d: &Degrade, rng: &mut Rng
                         let px = x as f64 + (sx as f64 + 0.5) / SS as f64;
                         let py = y as f64 + (sy as f64 + 0.5) / SS as f64;
                         let (u, v) = inv.map(px, py);
-                        if u >= -QUIET
-                            && v >= -QUIET
-                            && u < n as f64 + QUIET
-                            && v < n as f64 + QUIET
-                        {
+                        let within =
+                            |m: f64| u >= -m && v >= -m && u < n as f64 + m && v < n as f64 + m;
+                        if within(q) {
                             inside += 1;
                             let dark = u >= 0.0
                                 && v >= 0.0
                                 && (u as usize) < n
                                 && (v as usize) < n
                                 && bits[v as usize * n + u as usize];
-                            acc += if dark { d.dark as f32 } else { d.light as f32 };
+                            acc += if dark { ink } else { ground };
+                        } else if within(outer) {
+                            inside += 1;
+                            acc += d.border.1 as f32;
                         }
                     }
                 }
@@ -273,8 +309,20 @@ pub fn render(w: u32, h: u32, codes: &[(&str, Pose)], d: &Degrade, rng: &mut Rng
                     let bg = img[y * wu + x];
                     let total = (SS * SS) as f32;
                     img[y * wu + x] = (acc + bg * (total - inside as f32)) / total;
+                    if let Some(e) = emitted.get_mut(y * wu + x) {
+                        *e = (acc - ground * inside as f32).max(0.0) / total;
+                    }
                 }
             }
+        }
+    }
+    if d.glow > 0.0 {
+        // A lit screen in a camera: the light modules bleed into the dark
+        // gaps between them (lens and sensor bloom), over about a module.
+        let sigma = codes.first().map_or(2.0, |(_, p)| p.module_px);
+        gaussian_blur(&mut emitted, wu, hu, sigma);
+        for (v, b) in img.iter_mut().zip(&emitted) {
+            *v += d.glow as f32 * b;
         }
     }
     if d.glare > 0.0 {
@@ -520,4 +568,258 @@ pub fn empty_scene(w: u32, h: u32, jpeg: bool, rng: &mut Rng) -> Rendered {
         ..Degrade::default()
     };
     render(w, h, &[], &d, rng)
+}
+
+/// What people actually show at a gate, beyond the camera degradations of
+/// [`Class`]: each class picks its own frame size and payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorldClass {
+    /// Light modules on an OLED-black screen (dark-mode wallets, watches),
+    /// with the screen's glow.
+    Inverted,
+    /// 1, ½ or 0 modules of quiet zone: a tight crop, a trimmed sticker, a
+    /// code against a phone's bezel.
+    Tight,
+    /// A small code in a 12-megapixel photo (4000×3000, JPEG 90).
+    Photo12Mp,
+    /// A small code in a 4K camera frame (3840×2160, MJPEG-like JPEG 80).
+    Frame4K,
+    /// Versions 10–40 in a 1080p frame.
+    BigVersion,
+    /// Nine-character payloads (version 1) with small, noisy modules.
+    Short9,
+}
+
+impl WorldClass {
+    pub const ALL: [WorldClass; 6] = [
+        WorldClass::Inverted,
+        WorldClass::Tight,
+        WorldClass::Photo12Mp,
+        WorldClass::Frame4K,
+        WorldClass::BigVersion,
+        WorldClass::Short9,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WorldClass::Inverted => "inverted",
+            WorldClass::Tight => "tight",
+            WorldClass::Photo12Mp => "12mp",
+            WorldClass::Frame4K => "4k",
+            WorldClass::BigVersion => "v10-40",
+            WorldClass::Short9 => "short9",
+        }
+    }
+}
+
+/// `len` random characters from `A-Z a-z 0-9`.
+pub fn short_payload(len: usize, rng: &mut Rng) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..len)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// A random base64url payload whose smallest QR version (EC level M) is
+/// exactly `version` (1–40).
+pub fn payload_for_version(version: usize, rng: &mut Rng) -> String {
+    let full = ent1_payload(rng);
+    let mut body = String::new();
+    while body.len() < 2400 {
+        body.push_str(&full);
+    }
+    let want = version * 4 + 17;
+    let width = |len: usize| qr_modules(&body[..len]).0;
+    // Smallest length that needs `version`: binary search on the width.
+    let (mut lo, mut hi) = (1usize, 2331usize);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if width(mid) >= want {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    // Anywhere in the version's range, not only at its lower end.
+    let mut len = (lo + rng.random_range(0..40usize)).min(2331);
+    while width(len) > want {
+        len -= 1;
+    }
+    assert_eq!(width(len), want, "payload of version {version}");
+    body[..len].to_string()
+}
+
+fn tkt_or_ent1(rng: &mut Rng) -> String {
+    if rng.random_bool(0.5) {
+        tkt_payload(rng)
+    } else {
+        ent1_payload(rng)
+    }
+}
+
+/// One frame of `class` at `severity` 0 (mild) to 2 (hard): the payload and
+/// the rendered frame.
+pub fn world_scene(class: WorldClass, severity: usize, rng: &mut Rng) -> (String, Rendered) {
+    let s = severity.min(2);
+    let small_frame = |rng: &mut Rng| {
+        if rng.random_bool(0.5) {
+            (640, 480)
+        } else {
+            (1280, 720)
+        }
+    };
+    let mut d = Degrade::default();
+    let rot = rng.random_range(-8.0..8.0);
+    match class {
+        WorldClass::Inverted => {
+            let (w, h) = small_frame(rng);
+            let p = tkt_or_ent1(rng);
+            let module = [4.5, 4.0, 3.5][s];
+            d.inverted = true;
+            d.dark = [14, 10, 6][s];
+            d.light = [225, 205, 185][s];
+            d.glow = [0.25, 0.4, 0.55][s];
+            d.blur_sigma = [0.6, 0.8, 1.0][s];
+            // The screen stays black some modules beyond the quiet zone.
+            d.quiet = QUIET + rng.random_range(1.0..6.0);
+            d.border = (rng.random_range(1.0..3.0), rng.random_range(20..60));
+            let pose = place_with(w, h, &p, module, rot, d.quiet + d.border.0, rng);
+            let r = render(w, h, &[(&p, pose)], &d, rng);
+            (p, r)
+        }
+        WorldClass::Tight => {
+            let (w, h) = small_frame(rng);
+            let p = tkt_or_ent1(rng);
+            let module = [5.0, 4.5, 4.0][s];
+            d.quiet = [1.0, 0.5, 0.0][s];
+            match rng.random_range(0..3) {
+                0 => {
+                    // A tight crop of a photo or screenshot: the frame ends
+                    // where the ground does.
+                    let pose = place_with(w, h, &p, module, rot / 3.0, d.quiet, rng);
+                    let full = render(w, h, &[(&p, pose)], &d, rng);
+                    let (x0, y0, x1, y1) = code_extent_with(&p, &pose, d.quiet);
+                    let x0 = x0.floor().max(0.0) as u32;
+                    let y0 = y0.floor().max(0.0) as u32;
+                    let x1 = (x1.ceil() as u32).min(w);
+                    let y1 = (y1.ceil() as u32).min(h);
+                    let image =
+                        image::imageops::crop_imm(&full.image, x0, y0, x1 - x0, y1 - y0).to_image();
+                    (p, Rendered { image, jpeg: None })
+                }
+                1 => {
+                    // Against a phone's bezel or on a dark table.
+                    d.border = (rng.random_range(2.0..8.0), rng.random_range(15..50));
+                    let pose = place_with(w, h, &p, module, rot, d.quiet + d.border.0, rng);
+                    let r = render(w, h, &[(&p, pose)], &d, rng);
+                    (p, r)
+                }
+                _ => {
+                    // A trimmed sticker on a busy surface.
+                    d.clutter = true;
+                    let pose = place_with(w, h, &p, module, rot, d.quiet, rng);
+                    let r = render(w, h, &[(&p, pose)], &d, rng);
+                    (p, r)
+                }
+            }
+        }
+        WorldClass::Photo12Mp | WorldClass::Frame4K => {
+            let photo = class == WorldClass::Photo12Mp;
+            let (w, h) = if photo { (4000, 3000) } else { (3840, 2160) };
+            let p = tkt_or_ent1(rng);
+            let module = if photo {
+                [6.0, 4.5, 3.5][s]
+            } else {
+                [5.0, 4.0, 3.0][s]
+            };
+            d.blur_sigma = [0.8, 1.0, 1.2][s];
+            d.noise_sigma = [3.0, 5.0, 6.0][s];
+            d.clutter = rng.random_bool(0.5);
+            d.jpeg_quality = Some(if photo { 90 } else { 80 });
+            let pose = place(w, h, &p, module, rot, (0.0, 0.0), rng);
+            let r = render(w, h, &[(&p, pose)], &d, rng);
+            (p, r)
+        }
+        WorldClass::BigVersion => {
+            let (w, h) = (1920, 1080);
+            let (v0, v1) = [(10, 20), (20, 30), (30, 40)][s];
+            let version = rng.random_range(v0..=v1);
+            let p = payload_for_version(version, rng);
+            let module = [4.5, 4.0, 3.5][s];
+            // The biggest codes fill most of the frame: no room to turn.
+            let pose = place(w, h, &p, module, rot / 4.0, (0.0, 0.0), rng);
+            let r = render(w, h, &[(&p, pose)], &d, rng);
+            (p, r)
+        }
+        WorldClass::Short9 => {
+            let (w, h) = small_frame(rng);
+            let p = short_payload(9, rng);
+            let module = [3.2, 2.8, 2.4][s];
+            d.noise_sigma = [10.0, 15.0, 20.0][s];
+            d.blur_sigma = 0.8;
+            let pose = place(w, h, &p, module, rot, (0.0, 0.0), rng);
+            let r = render(w, h, &[(&p, pose)], &d, rng);
+            (p, r)
+        }
+    }
+}
+
+/// [`place`] for a code with `ground` modules of ground (quiet zone,
+/// border) around it instead of the standard 4: the whole of it fits in the
+/// frame, and with less ground the code may come closer to the edge.
+pub fn place_with(
+    w: u32,
+    h: u32,
+    payload: &str,
+    module_px: f64,
+    rotation_deg: f64,
+    ground: f64,
+    rng: &mut Rng,
+) -> Pose {
+    let mut pose = Pose {
+        centre: (w as f64 / 2.0, h as f64 / 2.0),
+        module_px,
+        rotation_deg,
+        tilt: (0.0, 0.0),
+    };
+    let (x0, y0, x1, y1) = code_extent_with(payload, &pose, ground);
+    let (hw, hh) = ((x1 - x0) / 2.0 + 1.0, (y1 - y0) / 2.0 + 1.0);
+    let pick = |lo: f64, hi: f64, rng: &mut Rng| {
+        if hi > lo {
+            rng.random_range(lo..hi)
+        } else {
+            (lo + hi) / 2.0
+        }
+    };
+    pose.centre = (pick(hw, w as f64 - hw, rng), pick(hh, h as f64 - hh, rng));
+    pose
+}
+
+/// A frame with no code for the world classes: a big cluttered JPEG frame,
+/// a dark screen's glow, or pure sensor noise.
+pub fn world_empty(kind: usize, rng: &mut Rng) -> (String, Rendered) {
+    match kind % 4 {
+        0 => ("empty-4k".into(), empty_scene(3840, 2160, true, rng)),
+        1 => ("empty-12mp".into(), empty_scene(4000, 3000, true, rng)),
+        2 => {
+            // A dark room or a black screen with bits of UI: what the
+            // inverted image of it looks like is what matters here.
+            let d = Degrade {
+                clutter: true,
+                noise_sigma: 4.0,
+                ..Degrade::default()
+            };
+            let mut r = render(1280, 720, &[], &d, rng);
+            for v in r.image.iter_mut() {
+                *v /= 4;
+            }
+            ("empty-dark".into(), r)
+        }
+        _ => {
+            let (w, h) = (1280u32, 720u32);
+            let bytes: Vec<u8> = (0..w * h).map(|_| rng.random::<u8>()).collect();
+            let image = GrayImage::from_raw(w, h, bytes).expect("w*h bytes");
+            ("noise".into(), Rendered { image, jpeg: None })
+        }
+    }
 }
