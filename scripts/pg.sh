@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A private, throwaway PostgreSQL 15 cluster for tests, benchmarks and CI.
+# A private, throwaway PostgreSQL cluster for tests, benchmarks and CI.
 #
 #   scripts/pg.sh start [DIR] [PORT]   init (once) + start; prints the postgres:// URL on stdout
 #   scripts/pg.sh url   [DIR] [PORT]   prints the URL of a running cluster (exit 1 if not running)
@@ -10,8 +10,11 @@
 # Idempotent: `start` on a running cluster only prints its URL. PostgreSQL refuses
 # to run as root, so as root the cluster belongs to the `postgres` user (made by
 # Debian's package) and every pg_ctl runs through `su postgres`. The server listens
-# on 127.0.0.1 only, with its socket in DIR, and trusts local connections (a test
-# cluster: never point it at real data).
+# on 127.0.0.1 only, with its socket in DIR; the superuser's password is random
+# (scram-sha-256), kept in DIR/entrada-password (0600) and part of the printed URL,
+# so another local user cannot connect. `start` makes DIR itself and refuses an
+# existing DIR that is not a cluster (it never chowns a directory it did not make).
+# A test cluster: never point it at real data.
 #
 # Typical use:  export ENTRADA_TEST_PG=$(scripts/pg.sh start)   (the PG conformance tests read it)
 set -euo pipefail
@@ -20,18 +23,21 @@ cd "$(dirname "$0")/.."
 cmd=${1:-start}
 dir=${2:-${ENTRADA_PG_DIR:-/tmp/entrada-pg}}
 port=${3:-${ENTRADA_PG_PORT:-55432}}
-bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# The newest installed major version (Debian 12 ships 15, 13 ships 17).
+newest_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+bin=${PG_BIN:-$(newest_bin)}
 db=entrada
 
 log() { echo "pg.sh: $*" >&2; }
 
 install_pg() {
-  [[ -x "$bin/pg_ctl" ]] && return 0
-  log "installing postgresql (Debian's package, 15)"
+  [[ -n "$bin" && -x "$bin/pg_ctl" ]] && return 0
+  log "installing postgresql (the distribution's package)"
   SUDO=""; [[ $(id -u) != 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
-    --no-install-recommends postgresql-15 postgresql-client-15 >/dev/null
+    --no-install-recommends postgresql postgresql-client >/dev/null
+  bin=$(newest_bin)
   # Debian's package starts its own cluster on 5432; ours is separate and on its own port.
 }
 
@@ -45,7 +51,8 @@ as_owner() {
   fi
 }
 
-url() { echo "postgres://postgres@127.0.0.1:${port}/${db}"; }
+password() { cat "$dir/entrada-password"; }
+url() { echo "postgres://postgres:$(password)@127.0.0.1:${port}/${db}"; }
 
 running() { [[ -f "$dir/postmaster.pid" ]] && as_owner "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; }
 
@@ -53,21 +60,28 @@ case "$cmd" in
   start)
     install_pg
     if [[ ! -f "$dir/PG_VERSION" ]]; then
-      mkdir -p "$dir"
+      [[ -e "$dir" ]] && { log "$dir exists and is not a cluster made by this script: refusing"; exit 1; }
+      mkdir -m 700 "$dir"
       [[ $(id -u) == 0 ]] && chown postgres:postgres "$dir"
-      chmod 700 "$dir"
-      as_owner "$bin/initdb" -D "$dir" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$dir.initdb.log" 2>&1 \
-        || { cat "$dir.initdb.log" >&2; exit 1; }
+      pwfile=$(mktemp)
+      trap 'rm -f "$pwfile"' EXIT
+      head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$pwfile"
+      [[ $(id -u) == 0 ]] && chown postgres:postgres "$pwfile"
+      out=$(as_owner "$bin/initdb" -D "$dir" -A scram-sha-256 --pwfile="$pwfile" -U postgres -E UTF8 --locale=C.UTF-8 2>&1) \
+        || { echo "$out" >&2; exit 1; }
+      install -m 600 "$pwfile" "$dir/entrada-password"
+      rm -f "$pwfile"
     fi
+    export PGPASSWORD; PGPASSWORD=$(password)
     if ! running; then
       # fsync stays on: the numbers and the failover test are about durable commits.
       as_owner "$bin/pg_ctl" -D "$dir" -w -t 60 -l "$dir/log" \
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null \
         || { tail -20 "$dir/log" >&2; exit 1; }
     fi
-    if ! as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
+    if ! "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
-      as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE $db" >/dev/null
+      "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE $db" >/dev/null
     fi
     url
     ;;
@@ -80,7 +94,7 @@ case "$cmd" in
     ;;
   destroy)
     if running; then as_owner "$bin/pg_ctl" -D "$dir" -w -m fast stop >/dev/null; fi
-    rm -rf "$dir" "$dir.initdb.log"
+    rm -rf "$dir"
     ;;
   *)
     echo "usage: $0 start|url|stop|destroy [DIR] [PORT]" >&2

@@ -18,7 +18,7 @@ if [[ $want_test == 1 ]]; then
   # API fuzzing: schemathesis from PyPI in a venv (tests/api/schemathesis.sh).
   apt_packages+=(python3 python3-venv)
   # The PostgreSQL engine's tests: a private cluster (scripts/pg.sh) needs the server binaries.
-  apt_packages+=(postgresql-15 postgresql-client-15)
+  apt_packages+=(postgresql postgresql-client)
 fi
 # Node: keep an existing one (nvm, NodeSource, the image's); else Debian's.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

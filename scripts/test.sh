@@ -27,9 +27,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "PostgreSQL: a private cluster for the PostgreSQL engine's tests (scripts/pg.sh)"
 # The conformance suite runs on both engines; entrada-store-pg's tests read
 # ENTRADA_TEST_PG and, under CI, fail without it. Removed again at exit.
-pg_dir="${TMPDIR:-/tmp}/entrada-pg-test-$$"
-trap 'rm -f "$log"; bash scripts/pg.sh destroy "$pg_dir" || true' EXIT
-ENTRADA_TEST_PG=$(bash scripts/pg.sh start "$pg_dir" "${ENTRADA_TEST_PG_PORT:-55433}")
+# A fresh private folder (mktemp: no predictable path in /tmp; the cluster's
+# owner may cross it, not list it) and a free port (several runs may share a machine).
+pg_parent=$(mktemp -d)
+chmod 711 "$pg_parent"
+pg_dir="$pg_parent/pg"
+trap 'rm -f "$log"; bash scripts/pg.sh destroy "$pg_dir" || true; rmdir "$pg_parent" 2>/dev/null || true' EXIT
+pg_port=${ENTRADA_TEST_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+ENTRADA_TEST_PG=$(bash scripts/pg.sh start "$pg_dir" "$pg_port")
 export ENTRADA_TEST_PG
 
 step "cargo test (workspace)"

@@ -324,7 +324,10 @@ try {
     check(true, `${size}: the code typed and Check pressed: already verified`);
     await shot(`${tag}-refusal`);
     await layoutOk(size, 'scanner with a refusal');
+    // A tap does not clear a refusal (the holder could reach the screen).
     await wd.click('#verdict');
+    await sleep(300);
+    check((await wd.js(`document.getElementById('verdict').dataset.tone`)) === 'refuse', `${size}: a tap leaves a refusal on screen`);
 
     // -------- amber: the operator decides, with the buttons at the bottom (a thumb's reach when upright)
     renameSync(join(work, `off-${i}.png`), join(CAM, `2-off-${i}.png`));

@@ -227,6 +227,8 @@ async function start() {
   const recent = await api.lastScan().catch(() => null);
   if (recent && state.operator) showOutcome(recent);
   document.body.dataset.ready = '1';
+  // A page (re)loaded while dimmed starts awake: say so to the scan loop.
+  void api.setPowerSave(false).catch(() => undefined);
   tickClock();
   setInterval(() => {
     tickClock();

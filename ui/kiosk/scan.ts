@@ -140,7 +140,9 @@ export function showOutcome(o: ScanOutcome) {
  *  verdict covers the screen); an amber one waits for its buttons. */
 function tapVerdict(e: Event) {
   const tone = (e.currentTarget as HTMLElement).dataset.tone;
-  if (tone === 'admit' || tone === 'refuse') dismissVerdict();
+  // Only a green one: a refused holder who can reach the screen must not
+  // clear the refusal before the operator has seen it.
+  if (tone === 'admit') dismissVerdict();
 }
 
 function dismissVerdict() {

@@ -98,6 +98,18 @@ mod tests {
             (fixed.idle_dim_secs, fixed.fixed),
             (120, vec!["idle_dim".to_string()])
         );
+        // A flag out of range is brought into it (0 still means never).
+        for (flag, want) in [(1, 60), (0, 0), (99_999, 3600)] {
+            let opts = StartOptions {
+                idle_dim_secs: Some(flag),
+                ..StartOptions::default()
+            };
+            assert_eq!(
+                GateSettings::resolve(&opts, &saved).idle_dim_secs,
+                want,
+                "{flag}"
+            );
+        }
         let junk = [("idle_dim_secs".to_string(), "7".to_string())].into();
         assert_eq!(
             GateSettings::resolve(&StartOptions::default(), &junk).idle_dim_secs,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use entrada::domain::Operator;
 
-use super::power::{valid_idle_dim, IDLE_DIM_KEY};
+use super::power::{valid_idle_dim, IDLE_DIM_KEY, IDLE_DIM_SECS};
 use super::views::{self, CameraOption, CommandError, SettingsView};
 use super::{lock, GateService};
 use crate::camera::CameraChoice;
@@ -96,7 +96,12 @@ impl GateSettings {
         let idle_dim_secs = match flags.idle_dim_secs {
             Some(s) => {
                 fixed.push("idle_dim".to_string());
-                s
+                // 0 = never; otherwise within the settings screen's range.
+                if s == 0 {
+                    0
+                } else {
+                    s.clamp(*IDLE_DIM_SECS.start(), *IDLE_DIM_SECS.end())
+                }
             }
             None => saved
                 .get(IDLE_DIM_KEY)

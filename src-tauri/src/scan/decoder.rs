@@ -295,6 +295,13 @@ impl Decoder {
                 found.negative = true;
                 self.search(&frame.inverted(), deadline, &mut found);
             }
+            // Nothing read and the budget spent: some pass (the negative, a
+            // finer pyramid level, a threshold window) may have been skipped,
+            // so the frame is not proof that no code is there (the repeat
+            // filter and the pacer must not take it as an empty view).
+            if found.codes.is_empty() && Instant::now() >= deadline {
+                self.stats.out_of_time = true;
+            }
         }
 
         if found.codes.is_empty() {
@@ -739,6 +746,28 @@ struct Region {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_whose_budget_ran_out_before_the_negative_is_not_read_to_the_end() {
+        // Budget zero: the first search runs (a running stage finishes), the
+        // negative pass is skipped, so the frame must say it ran out of time.
+        let mut decoder = Decoder::new(DecoderConfig {
+            time_budget: Duration::ZERO,
+            ..DecoderConfig::default()
+        });
+        let blank = Frame::from_luma(320, 240, vec![200; 320 * 240]).unwrap();
+        assert!(decoder.decode(&blank).is_empty());
+        assert!(!decoder.last_stats().negative, "the negative was skipped");
+        assert!(decoder.last_stats().out_of_time);
+        // With time to spare, the same empty frame is read to the end.
+        let mut decoder = Decoder::new(DecoderConfig {
+            time_budget: Duration::from_secs(60),
+            ..DecoderConfig::default()
+        });
+        assert!(decoder.decode(&blank).is_empty());
+        assert!(decoder.last_stats().negative, "the negative was searched");
+        assert!(!decoder.last_stats().out_of_time);
+    }
 
     #[test]
     fn placement_maps_crop_and_scale_back_to_the_frame() {

@@ -12,6 +12,10 @@
 
 use std::collections::HashMap;
 
+/// How long a code not yet seen missing (only frames cut short by their
+/// budget since) is still taken as in view.
+const PARTIAL_HOLD_MS: u64 = 10_000;
+
 #[derive(Debug, Clone)]
 pub struct RepeatSuppressor {
     rearm_after_ms: u64,
@@ -97,9 +101,14 @@ impl RepeatSuppressor {
         // again anyway, and the map must not grow with every ticket of the day.
         // A code not yet missed stays (it is in the last complete frame, so
         // the map holds at most one frame's codes beyond the window).
+        // Under sustained overload (every frame cut short) a code is kept at
+        // most PARTIAL_HOLD_MS, so memory stays bounded and a code shown again
+        // after that gets its verdict.
         let window = self.rearm_after_ms;
-        self.last_seen
-            .retain(|_, seen| !seen.missed || now_ms.saturating_sub(seen.at) <= window);
+        self.last_seen.retain(|_, seen| {
+            let age = now_ms.saturating_sub(seen.at);
+            age <= window || (!seen.missed && age <= PARTIAL_HOLD_MS.max(window))
+        });
         emit
     }
 
@@ -235,6 +244,16 @@ mod tests {
             &[&["A"], &[], &[]],
         ),
         (
+            "after 10 s of cut-short frames only, a code is forgotten and emits again",
+            &[
+                (0, &["A"], true),
+                (5000, &[], false),
+                (10_001, &[], false),
+                (10_100, &["A"], true),
+            ],
+            &[&["A"], &[], &[], &["A"]],
+        ),
+        (
             "a complete frame without the code still re-arms it",
             &[
                 (0, &["A"], true),
@@ -261,6 +280,17 @@ mod tests {
                 assert_eq!(&got, want, "{name}: frame {i}");
             }
         }
+    }
+
+    #[test]
+    fn memory_is_bounded_under_sustained_overload() {
+        let mut s = RepeatSuppressor::new(1000);
+        for i in 0..500u64 {
+            let code = format!("T{i}");
+            s.observe_partial(i * 100, [code.as_str()]);
+        }
+        // Only codes seen in the last 10 s are kept.
+        assert!(s.tracked() <= 101, "tracked {}", s.tracked());
     }
 
     #[test]

@@ -18,8 +18,7 @@ cameras_error: string | null, camera_status: CameraStatus | null,
 /**
  * The torch/focus/exposure choice (applied where the camera offers it).
  */
-camera_adjust: CameraAdjust, kiosk: boolean, auto_lock_secs: number, 
-cameras_error: string | null, camera_status: CameraStatus | null, kiosk: boolean, auto_lock_secs: number, idle_dim_secs: number, 
+camera_adjust: CameraAdjust, kiosk: boolean, auto_lock_secs: number, idle_dim_secs: number, 
 /**
  * Settings a flag or the environment fixed at start (`camera`, `kiosk`,
  * `auto_lock`, `idle_dim`): changed here for this run, the flag wins at the next start.
