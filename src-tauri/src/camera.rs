@@ -204,7 +204,7 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
                 );
                 let payloads = decoded.iter().map(|d| d.payload.as_str());
                 // A frame cut short by its budget is no proof that a code left.
-                let fresh = if stats.out_of_time {
+                let fresh = if stats.out_of_time || stats.incomplete {
                     repeats.observe_partial(now_ms, payloads)
                 } else {
                     repeats.observe(now_ms, payloads)

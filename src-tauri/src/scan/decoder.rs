@@ -100,8 +100,15 @@ pub struct DecodeStats {
     pub from_finders: usize,
     /// Regions that were cropped and upscaled.
     pub upscaled: usize,
-    /// The time budget ran out before every fallback was tried.
+    /// The time budget ran out before every fallback was tried on something
+    /// code-like (finder candidates were seen).
     pub out_of_time: bool,
+    /// Nothing was read and the budget was spent, so some pass (the
+    /// negative, a finer pyramid level, a threshold window) may have been
+    /// skipped: the frame is no proof that no code is in view. Unlike
+    /// `out_of_time` it holds for slow empty frames too, so it keeps the
+    /// repeat filter from re-arming, not the scan loop at full rate.
+    pub incomplete: bool,
     /// The frame's negative was searched (nothing dark-on-light was read).
     pub negative: bool,
     /// Downscale factor of the last image-pyramid level searched: 1 = full
@@ -300,7 +307,7 @@ impl Decoder {
             // so the frame is not proof that no code is there (the repeat
             // filter and the pacer must not take it as an empty view).
             if found.codes.is_empty() && Instant::now() >= deadline {
-                self.stats.out_of_time = true;
+                self.stats.incomplete = true;
             }
         }
 
@@ -758,7 +765,7 @@ mod tests {
         let blank = Frame::from_luma(320, 240, vec![200; 320 * 240]).unwrap();
         assert!(decoder.decode(&blank).is_empty());
         assert!(!decoder.last_stats().negative, "the negative was skipped");
-        assert!(decoder.last_stats().out_of_time);
+        assert!(decoder.last_stats().incomplete);
         // With time to spare, the same empty frame is read to the end.
         let mut decoder = Decoder::new(DecoderConfig {
             time_budget: Duration::from_secs(60),
@@ -766,7 +773,7 @@ mod tests {
         });
         assert!(decoder.decode(&blank).is_empty());
         assert!(decoder.last_stats().negative, "the negative was searched");
-        assert!(!decoder.last_stats().out_of_time);
+        assert!(!decoder.last_stats().incomplete);
     }
 
     #[test]
