@@ -121,13 +121,16 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
     // after 3 s out of view it may be scanned again.
     let mut repeats = RepeatSuppressor::new(3000);
     let started = Instant::now();
+    // The status last told: a camera that stays missing is reported once,
+    // not at every retry (each report is a repaint of the window).
+    let mut reported: Option<CameraStatus> = None;
     while !stop.load(Ordering::Relaxed) {
         let (choice, generation) = gate.camera_choice();
         let changed = || gate.camera_generation() != generation;
         let mut source = match open_source(&choice) {
             Ok(s) => s,
             Err(e) => {
-                emit(LoopEvent::Camera(CameraStatus::off(e.to_string())));
+                report(&mut emit, &mut reported, CameraStatus::off(e.to_string()));
                 sleep_unless(&stop, &changed, Duration::from_secs(2));
                 continue;
             }
@@ -150,15 +153,14 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
                     status.description =
                         format!("{}; camera settings not applied: {e}", status.description);
                 }
-                emit(LoopEvent::Camera(status));
+                report(&mut emit, &mut reported, status);
             }
             let frame = match source.next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(SourceError::Device(e)) => {
-                    emit(LoopEvent::Camera(CameraStatus::off(format!(
-                        "camera lost: {e}; reconnecting"
-                    ))));
+                    let lost = format!("camera lost: {e}; reconnecting");
+                    report(&mut emit, &mut reported, CameraStatus::off(lost));
                     break;
                 }
                 // One bad frame is skipped; a run of them (files gone from
@@ -166,9 +168,8 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
                 Err(e) => {
                     bad_frames += 1;
                     if bad_frames >= 10 {
-                        emit(LoopEvent::Camera(CameraStatus::off(format!(
-                            "{e}; reopening"
-                        ))));
+                        let bad = format!("{e}; reopening");
+                        report(&mut emit, &mut reported, CameraStatus::off(bad));
                         break;
                     }
                     continue;
@@ -229,6 +230,18 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
         // The camera is released here, before the next one opens.
         drop(source);
         sleep_unless(&stop, &changed, Duration::from_secs(2));
+    }
+}
+
+/// Tells the window the camera's status if it is not the one it was told last.
+fn report(
+    emit: &mut impl FnMut(LoopEvent),
+    reported: &mut Option<CameraStatus>,
+    status: CameraStatus,
+) {
+    if reported.as_ref() != Some(&status) {
+        *reported = Some(status.clone());
+        emit(LoopEvent::Camera(status));
     }
 }
 
@@ -342,6 +355,39 @@ mod loop_tests {
         stop.store(true, Ordering::Relaxed);
         worker.join().unwrap();
         events
+    }
+
+    /// Runs the loop for `time`, returns its events.
+    fn run_for(gate: &Arc<GateService>, time: Duration) -> Vec<LoopEvent> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (g, s) = (gate.clone(), stop.clone());
+        let worker = std::thread::spawn(move || {
+            run(g, s, |e| {
+                let _ = tx.send(e);
+            })
+        });
+        std::thread::sleep(time);
+        stop.store(true, Ordering::Relaxed);
+        worker.join().unwrap();
+        rx.try_iter().collect()
+    }
+
+    /// A camera that stays missing is reported once, not at each retry
+    /// (every 2 s): each report repaints the window of an idle gate.
+    #[test]
+    fn a_missing_camera_is_reported_once() {
+        let rig = rig(|d| CameraChoice::Folder(d.join("missing")));
+        let events = run_for(&rig.gate, Duration::from_millis(4500));
+        let statuses: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                LoopEvent::Camera(c) => Some((c.ok, c.description.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(statuses.len(), 1, "{statuses:?}");
+        assert!(!statuses[0].0 && statuses[0].1.contains("missing"));
     }
 
     /// A real rendered QR code in a folder, replayed as camera frames, ends

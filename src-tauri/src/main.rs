@@ -158,8 +158,23 @@ fn main() -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
 
     let (gate_setup, stop_setup, link_setup) = (gate.clone(), stop.clone(), link.clone());
+    let window_gate = gate.clone();
     tauri::Builder::default()
         .manage(gate.clone())
+        // No preview frames for a minimized or hidden window (GTK reports a
+        // minimize as a move and a resize; a hide or show comes with a focus change).
+        .on_window_event(move |window, event| {
+            if matches!(
+                event,
+                tauri::WindowEvent::Resized(_)
+                    | tauri::WindowEvent::Moved(_)
+                    | tauri::WindowEvent::Focused(_)
+            ) {
+                let shown =
+                    window.is_visible().unwrap_or(true) && !window.is_minimized().unwrap_or(false);
+                window_gate.set_window_shown(shown);
+            }
+        })
         .manage(link.clone())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,

@@ -190,6 +190,13 @@ try {
   check(endless === '', `no endless animation on the idle scanner screen${endless ? `: ${endless}` : ''}`);
   const rafs = await wd.js(`window.__raf`);
   check(rafs <= 2, `no requestAnimationFrame loop while idle (${rafs} calls in 2 s)`);
+  // Nothing else changes on an idle screen either: every change is a repaint
+  // in software. Over 4.5 s (the bar's 3 s poll, the scan loop's 2 s camera
+  // retries) only the clock may change.
+  await wd.exec(`window.__changed = new Set(); window.__mo = new MutationObserver((ms) => { for (const m of ms) { const el = m.target.nodeType === 1 ? m.target : m.target.parentElement; if (!el?.closest('[data-clock]')) window.__changed.add(el?.id || el?.className || el?.tagName); } }); window.__mo.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true }); return 1`);
+  await sleep(4500);
+  const changed = await wd.js(`window.__mo.disconnect(); [...window.__changed].join(',')`);
+  check(changed === '', `only the clock changes on the idle scanner screen${changed ? `: ${changed} changed too` : ''}`);
 
   // ------------------------------------------------ 1. camera → ADMIT
   // The frame goes in only now, so the verdict arrives as a live event (a

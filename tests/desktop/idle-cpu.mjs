@@ -7,7 +7,8 @@
 // Environment: ENTRADA_BIN, TAURI_DRIVER, and either DESKTOP_BIN or
 // DESKTOP_BINS="before=/path/a,after=/path/b" (the builds are interleaved
 // run by run, so both see the same machine load); REPEATS (3), WINDOW_S (60),
-// SCENARIOS (idle,camera,scanning).
+// SCENARIOS (idle,camera,scanning); THREADS=1 also logs each run's busiest
+// threads (process/thread name, % of one core); FRAMES=bmp (below).
 //
 // Scenarios, each on a fresh standalone demo gate with operator 1 signed in
 // by --operator, on the scanner screen, measured after a 5 s settle:
@@ -77,6 +78,36 @@ function appTree(root) {
   return tree;
 }
 
+/** Each thread of the app's processes: "process/thread" → ticks (THREADS=1). */
+function threadTicks(tree) {
+  const out = new Map();
+  for (const p of tree.values()) {
+    let tids = [];
+    try { tids = readdirSync(`/proc/${p.pid}/task`); } catch { continue; }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${p.pid}/task/${tid}/stat`, 'utf8');
+        const close = stat.lastIndexOf(')');
+        const comm = stat.slice(stat.indexOf('(') + 1, close);
+        const f = stat.slice(close + 2).split(' ');
+        out.set(`${p.pid}/${tid}`, { name: `${p.comm}/${comm}`, ticks: Number(f[11]) + Number(f[12]) });
+      } catch { /* gone */ }
+    }
+  }
+  return out;
+}
+
+/** The threads that gained the most over the window, as "name x.x %". */
+function busiestThreads(before, after, seconds) {
+  const byName = new Map();
+  for (const [k, t] of after) {
+    const d = t.ticks - (before.get(k)?.ticks ?? 0);
+    byName.set(t.name, (byName.get(t.name) ?? 0) + d);
+  }
+  return [...byName].filter(([, d]) => d > 0).sort((a, b) => b[1] - a[1]).slice(0, 8)
+    .map(([n, d]) => `${n} ${((100 * d) / CLK_TCK / seconds).toFixed(1)} %`).join(', ');
+}
+
 /** Ticks gained by the app's processes between two snapshots (processes alive at the end). */
 function cpuShare(before, after, seconds) {
   let app = 0;
@@ -117,6 +148,32 @@ function png(w, h, luma) {
   for (let y = 0; y < h; y++) luma.copy(raw, y * (w + 1) + 1, y * w, (y + 1) * w);
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
+
+/** An 8-bit grayscale BMP (a 256-entry gray palette, bottom-up rows padded to 4 bytes). */
+function bmp(w, h, luma) {
+  const row = (w + 3) & ~3;
+  const offset = 14 + 40 + 256 * 4;
+  const out = Buffer.alloc(offset + row * h);
+  out.write('BM', 0, 'ascii');
+  out.writeUInt32LE(out.length, 2);
+  out.writeUInt32LE(offset, 10);
+  out.writeUInt32LE(40, 14);
+  out.writeInt32LE(w, 18);
+  out.writeInt32LE(h, 22);
+  out.writeUInt16LE(1, 26);
+  out.writeUInt16LE(8, 28);
+  out.writeUInt32LE(row * h, 34);
+  out.writeUInt32LE(256, 46);
+  for (let i = 0; i < 256; i++) out.writeUInt32LE(i * 0x010101, 54 + i * 4);
+  for (let y = 0; y < h; y++) luma.copy(out, offset + (h - 1 - y) * row, y * w, (y + 1) * w);
+  return out;
+}
+
+// FRAMES=bmp: the folder camera's frames as uncompressed BMP (a camera's raw
+// frame), not PNG (whose inflate, unoptimised in a dev build, is most of the
+// Rust process's work in the camera scenarios).
+const FRAMES = process.env.FRAMES === 'bmp' ? 'bmp' : 'png';
+const image = (w, h, luma) => (FRAMES === 'bmp' ? bmp(w, h, luma) : png(w, h, luma));
 
 /** A still scene (a gradient, a bright box, a dark disc) with sensor-like noise of seed `seed`. */
 function scene(seed) {
@@ -174,13 +231,13 @@ function freshGate(tag) {
   cli('demo', '--db', db);
   const cam = join(dir, 'camera');
   mkdirSync(cam);
-  EMPTY.forEach((luma, i) => writeFileSync(join(cam, `empty-${i + 1}.png`), png(W, H, luma)));
+  EMPTY.forEach((luma, i) => writeFileSync(join(cam, `empty-${i + 1}.${FRAMES}`), image(W, H, luma)));
   const codes = CODES.map((code, i) => {
     const qr = join(dir, `qr-${i}.png`);
     cli('ticket', 'qr', code, '--db', db, '--out', qr);
-    const frame = join(dir, `code-${i}.png`);
+    const frame = join(dir, `code-${i}.${FRAMES}`);
     // The code as a phone shows it, in the middle of the scene.
-    writeFileSync(frame, png(W, H, withCode(EMPTY[0], qr)));
+    writeFileSync(frame, image(W, H, withCode(EMPTY[0], qr)));
     return { code, frame };
   });
   return { db, cam, codes };
@@ -195,6 +252,7 @@ async function measure(bin, scenario, rep) {
     await wd.exec(`window.__verdicts = []; window.__TAURI__.event.listen('scan', (e) => window.__verdicts.push([Date.now(), e.payload.verdict.ticket_code])); return 1`);
     await sleep(5000);
     const before = appTree(root);
+    const threadsBefore = process.env.THREADS ? threadTicks(before) : null;
     const start = Date.now();
     const shown = [];
     if (scenario === 'scanning') {
@@ -203,7 +261,7 @@ async function measure(bin, scenario, rep) {
         const due = start + i * 2000;
         await sleep(Math.max(0, due - Date.now()));
         const c = g.codes[i % g.codes.length];
-        const inView = join(g.cam, 'zz-code.png');
+        const inView = join(g.cam, `zz-code.${FRAMES}`);
         writeFileSync(`${inView}.tmp`, readFileSync(c.frame));
         renameSync(`${inView}.tmp`, inView);
         shown.push({ at: Date.now(), code: c.code });
@@ -215,6 +273,7 @@ async function measure(bin, scenario, rep) {
     const after = appTree(root);
     const seconds = (Date.now() - start) / 1000;
     const cpu = cpuShare(before, after, seconds);
+    if (threadsBefore) log(`${bin.name} ${scenario} threads: ${busiestThreads(threadsBefore, threadTicks(after), seconds)}`);
     let latencies = [];
     let missed = 0;
     if (scenario === 'scanning') {

@@ -5,9 +5,16 @@ import { show, state } from './state';
 import { S } from './strings';
 import { api } from './tauri';
 
+/** What the pill shows now: it is rebuilt only when this changes (the bar
+ *  polls the gate every 3 s, and each rebuild is a repaint in software). */
+let pillShows = '';
+
 export function renderSyncPill() {
   const pill = $('sync-pill');
   const s = state.sync;
+  const shows = JSON.stringify([s?.mode, s?.pending, s?.clock_suspect]);
+  if (shows === pillShows && pill.firstChild) return;
+  pillShows = shows;
   pill.dataset.mode = s?.mode ?? '';
   pill.replaceChildren(
     h('span', { class: 'dot' }),

@@ -83,6 +83,9 @@ pub struct GateService {
     /// Idling lightly (`power.rs`): the window wants preview frames; the
     /// screen is dimmed; after how long it dims.
     preview_wanted: AtomicBool,
+    /// The window is on screen (not minimized or hidden): main.rs follows
+    /// the window's events.
+    window_shown: AtomicBool,
     power_save: AtomicBool,
     idle_dim_secs: AtomicU64,
 }
@@ -112,6 +115,7 @@ impl GateService {
             clock: Arc::new(SystemClock),
             sync_loop: Mutex::new(Default::default()),
             preview_wanted: AtomicBool::new(false),
+            window_shown: AtomicBool::new(true),
             power_save: AtomicBool::new(false),
             idle_dim_secs: AtomicU64::new(settings.idle_dim_secs),
         })

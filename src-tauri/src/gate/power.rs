@@ -24,8 +24,16 @@ impl GateService {
         self.preview_wanted.store(on, Ordering::Relaxed);
     }
 
+    /// The page asks for preview frames and the window is on screen: a
+    /// minimized or hidden window's page may not learn that it is hidden
+    /// (`document.visibilityState` depends on the platform's web view).
     pub fn preview_wanted(&self) -> bool {
-        self.preview_wanted.load(Ordering::Relaxed)
+        self.preview_wanted.load(Ordering::Relaxed) && self.window_shown.load(Ordering::Relaxed)
+    }
+
+    /// The window was minimized or hidden (`false`), or shown again.
+    pub fn set_window_shown(&self, shown: bool) {
+        self.window_shown.store(shown, Ordering::Relaxed);
     }
 
     /// The screen dimmed (power save) or woke up.
@@ -129,5 +137,15 @@ mod tests {
         gate.set_preview_wanted(true);
         gate.set_power_save(true);
         assert!(gate.preview_wanted() && gate.power_save());
+        // Minimized or hidden: no preview, whatever the page says; shown
+        // again, the page's wish counts again.
+        gate.set_window_shown(false);
+        assert!(!gate.preview_wanted(), "no preview in a hidden window");
+        gate.set_preview_wanted(true);
+        assert!(!gate.preview_wanted(), "the page cannot override it");
+        gate.set_window_shown(true);
+        assert!(gate.preview_wanted());
+        gate.set_preview_wanted(false);
+        assert!(!gate.preview_wanted());
     }
 }

@@ -8,8 +8,11 @@ use nokhwa::utils::{
 };
 use nokhwa::{Camera, FormatDecoder};
 
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 use super::controls::v4l2::{self, Kind, Value};
 use super::controls::{facing_from_name, CameraAdjust, CameraControls, Facing};
+use super::fresh::{self, Read};
 use super::resolution::{best_mode, Mode};
 use super::{FrameSource, SourceError};
 use crate::scan::Frame;
@@ -19,6 +22,10 @@ pub struct CameraSource {
     description: String,
     /// The V4L2 controls the driver listed at open (empty elsewhere).
     controls: Vec<(u32, Kind)>,
+    /// One frame time at the camera's rate, and when a frame was last
+    /// returned: to skip the frames the driver queued meanwhile ([`fresh`]).
+    frame_time: Duration,
+    last_read: Option<Instant>,
 }
 
 /// A nokhwa control as V4L2 names it. nokhwa's Linux backend maps a few V4L2
@@ -124,10 +131,13 @@ impl CameraSource {
             .camera_controls()
             .map(|c| v4l2_controls(&c))
             .unwrap_or_default();
+        let frame_time = Duration::from_secs(1) / camera.frame_rate().max(1);
         Ok(Self {
             camera,
             description,
             controls,
+            frame_time,
+            last_read: None,
         })
     }
 }
@@ -153,7 +163,25 @@ fn pick(formats: &[CameraFormat]) -> Option<CameraFormat> {
 
 impl FrameSource for CameraSource {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
-        let buffer = self.camera.frame().map_err(device)?;
+        // Read seldom (power save) or slowly (a long decode), the driver's
+        // ring holds old frames: take the one of now, not of 1.5 s ago.
+        let camera = &mut self.camera;
+        let buffer = fresh::freshest(
+            || {
+                let asked = Instant::now();
+                let buffer = camera.frame().map_err(device)?;
+                let waited = asked.elapsed();
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).ok();
+                let age = buffer
+                    .capture_timestamp()
+                    .zip(now)
+                    .and_then(|(captured, now)| now.checked_sub(captured));
+                Ok::<_, SourceError>((buffer, Read { age, waited }))
+            },
+            self.frame_time,
+            self.last_read.map(|t| t.elapsed()),
+        )?;
+        self.last_read = Some(Instant::now());
         let rgb = buffer.decode_image::<RgbFormat>().map_err(device)?;
         let (w, h) = (rgb.width() as usize, rgb.height() as usize);
         Ok(Some(Frame::from_rgb(w, h, rgb.as_raw())?))

@@ -14,6 +14,7 @@ mod camera;
 mod camera;
 pub mod controls;
 mod folder;
+pub mod fresh;
 pub mod resolution;
 
 use std::path::PathBuf;
