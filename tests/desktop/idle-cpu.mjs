@@ -217,9 +217,15 @@ async function withApp(path, camera, db, body) {
     await wd.until('the kiosk page', () => wd.js(`document.body.dataset.ready === '1' && document.body.dataset.signedIn === '1'`), 30000, 100);
     return await body(wd, driver.pid);
   } finally {
+    // On a loaded machine the session's quit can time out and leave the app
+    // running (reparented to init), loading the next runs: end what is left.
+    const left = [...appTree(driver.pid).values()].filter((p) => p.comm.startsWith('entrada-deskto'));
     await wd.quit().catch(() => {});
     driver.kill('SIGTERM');
     await sleep(500);
+    const now = procs();
+    // The same process still (pid and name), not a new one that took its pid.
+    for (const p of left) if (now.get(p.pid)?.comm === p.comm && now.get(p.pid)?.ticks >= p.ticks) process.kill(p.pid, 'SIGTERM');
   }
 }
 

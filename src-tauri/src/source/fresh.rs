@@ -82,7 +82,8 @@ mod tests {
     #[test]
     fn which_reads_were_queued() {
         // (age ms, waited ms, reader away, frame time ms, queued, case)
-        let cases: &[(Option<u64>, u64, bool, u64, bool, &str)] = &[
+        type Case = (Option<u64>, u64, bool, u64, bool, &'static str);
+        let cases: &[Case] = &[
             (Some(10), 20, false, 33, false, "just captured"),
             (Some(100), 0, true, 33, false, "3 frames ago at 30 fps"),
             (Some(101), 0, false, 33, true, "over 3 frames at 30 fps"),
