@@ -195,7 +195,7 @@ try {
   // retries) only the clock may change.
   await wd.exec(`window.__changed = new Set(); window.__mo = new MutationObserver((ms) => { for (const m of ms) { const el = m.target.nodeType === 1 ? m.target : m.target.parentElement; if (!el?.closest('[data-clock]')) window.__changed.add(el?.id || el?.className || el?.tagName); } }); window.__mo.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true }); return 1`);
   await sleep(4500);
-  const changed = await wd.js(`window.__mo.disconnect(); [...window.__changed].join(',')`);
+  const changed = await wd.exec(`window.__mo.disconnect(); return [...window.__changed].join(',')`);
   check(changed === '', `only the clock changes on the idle scanner screen${changed ? `: ${changed} changed too` : ''}`);
 
   // ------------------------------------------------ 1. camera → ADMIT

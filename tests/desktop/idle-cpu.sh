@@ -7,7 +7,8 @@
 #   DESKTOP_BINS="before=/tmp/old/entrada-desktop,after=$CARGO_TARGET_DIR/debug/entrada-desktop" \
 #     SKIP_BUILD=1 tests/desktop/idle-cpu.sh        # two builds, interleaved
 #
-# REPEATS (3), WINDOW_S (60), SCENARIOS (idle,camera,scanning): see idle-cpu.mjs.
+# REPEATS (3), WINDOW_S (60), SCENARIOS (idle,camera,scanning), THREADS=1 (busiest
+# threads per run), FRAMES=bmp (uncompressed folder frames): see idle-cpu.mjs.
 # Needs what tests/desktop/run.sh needs, and `convert` (ImageMagick) to read the QR PNGs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
