@@ -102,7 +102,16 @@ export class WebDriver {
   }
 
   async screenshot() {
-    return Buffer.from(await this.cmd('GET', this.s('/screenshot')), 'base64');
+    // WebKit's WebDriver takes the screenshot at the page's next paint after
+    // the request; an idle screen where nothing changes (the scanner of a
+    // handheld, whose header hides the clock) has none: make some, invisibly,
+    // while the request waits.
+    await this.exec(`const s = document.documentElement.style; window.__shotTimers = [100, 400, 1000, 2500, 6000].map((ms, i) => setTimeout(() => { s.opacity = i % 2 ? '' : '0.999'; }, ms)); return 1`).catch(() => {});
+    try {
+      return Buffer.from(await this.cmd('GET', this.s('/screenshot')), 'base64');
+    } finally {
+      await this.exec(`(window.__shotTimers ?? []).forEach(clearTimeout); document.documentElement.style.opacity = ''; return 1`).catch(() => {});
+    }
   }
 
   /** Polls `fn` until it returns a truthy value (returned) or `ms` pass. */
