@@ -22,7 +22,7 @@
 //! the time but also the read rate on 720p, where codes held at arm's
 //! length are only 2–4 px per module. Bigger frames (4K, 12 MP stills) go
 //! through an **image pyramid**: stages 1–2 look for finder patterns on a
-//! box-filtered copy of at most ~2.5 MP, and the codes they locate are
+//! box-filtered copy of at most ~3 MP, and the codes they locate are
 //! sampled on the full frame; finder patterns no code explains get a
 //! full-resolution crop each. The whole full-resolution frame is never
 //! searched, and a big frame with no finder-like pattern costs its coarse
@@ -428,7 +428,16 @@ impl Decoder {
             };
             let img = img.unwrap_or(frame);
             let coarse = coarse.map(|s| (s, top));
-            self.fallbacks(img, coarse, Placement::IDENTITY, deadline, found, true, None, p);
+            self.fallbacks(
+                img,
+                coarse,
+                Placement::IDENTITY,
+                deadline,
+                found,
+                true,
+                None,
+                p,
+            );
         }
         // Finder-like patterns on the coarse level that no code explains:
         // look at full resolution around each, not at the whole frame.
@@ -457,7 +466,13 @@ impl Decoder {
     /// frame. A crop reaches [`AROUND_MODULES`] modules from its finder
     /// pattern: a code up to version 4 whichever corner it is, and most of a
     /// bigger one, whose other finders the crop then shows.
-    fn around(&mut self, img: &Frame, mut finders: Vec<Finder>, deadline: Instant, found: &mut Found) {
+    fn around(
+        &mut self,
+        img: &Frame,
+        mut finders: Vec<Finder>,
+        deadline: Instant,
+        found: &mut Found,
+    ) {
         finders.sort_by(|a, b| b.count.cmp(&a.count));
         let mut crops: Vec<(f64, f64, f64)> = Vec::new();
         for f in finders {
@@ -502,7 +517,16 @@ impl Decoder {
         module_px: Option<f64>,
     ) {
         if let Stage1::Pending(p) = self.stage1(img, coarse, place, deadline, found, module_px) {
-            self.fallbacks(img, coarse, place, deadline, found, allow_upscale, module_px, p);
+            self.fallbacks(
+                img,
+                coarse,
+                place,
+                deadline,
+                found,
+                allow_upscale,
+                module_px,
+                p,
+            );
         }
     }
 
@@ -877,9 +901,11 @@ fn scale_finders(finders: Vec<Finder>, k: f64) -> Vec<Finder> {
 /// them (crops, screenshots): they get a third, frame-sized window.
 const SMALL_FRAME_SIDE: usize = 400;
 
-/// Frames up to this many pixels (1080p and a bit) are searched as they
-/// are; bigger ones on a pyramid.
-const PYRAMID_PIXELS: usize = 2_500_000;
+/// Frames up to this many pixels (1080p, 1536p) are searched as they are;
+/// bigger ones on a pyramid. 12 MP stills get a half-size level (3 MP), not
+/// a third: their 4.5 px modules would be 1.5 px there, too thin for the
+/// 1:1:3:1:1 runs of a blurred photo.
+const PYRAMID_PIXELS: usize = 3_200_000;
 
 /// Downscale factor of the coarse level a `w`×`h` frame is searched on:
 /// the smallest that brings it under [`PYRAMID_PIXELS`] (1: searched as
@@ -1006,10 +1032,10 @@ mod tests {
     fn big_frames_are_searched_on_a_coarse_level() {
         assert_eq!(pyramid_factor(640, 480), 1);
         assert_eq!(pyramid_factor(1920, 1080), 1);
-        // 4K: 1920x1080; 12 MP: 1333x1000.
+        // 4K: 1920x1080; 12 MP: 2000x1500.
         assert_eq!(pyramid_factor(3840, 2160), 2);
-        assert_eq!(pyramid_factor(4000, 3000), 3);
-        assert_eq!(pyramid_factor(8000, 6000), 5);
+        assert_eq!(pyramid_factor(4000, 3000), 2);
+        assert_eq!(pyramid_factor(8000, 6000), 4);
         assert_eq!(pyramid_factor(0, 0), 1);
     }
 

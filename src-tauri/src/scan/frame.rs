@@ -468,8 +468,7 @@ mod tests {
         // Every factor is the rounded block mean (k = 2 and 3 have their
         // own loops).
         let (w, h) = (23, 17);
-        let f = Frame::from_luma(w, h, (0..w * h).map(|i| (i * 37 % 256) as u8).collect())
-            .unwrap();
+        let f = Frame::from_luma(w, h, (0..w * h).map(|i| (i * 37 % 256) as u8).collect()).unwrap();
         for k in 2..=5 {
             let d = f.downscaled(k);
             assert_eq!((d.width(), d.height()), (w / k, h / k));
