@@ -473,7 +473,7 @@ impl Decoder {
         deadline: Instant,
         found: &mut Found,
     ) {
-        finders.sort_by(|a, b| b.count.cmp(&a.count));
+        finders.sort_by_key(|f| std::cmp::Reverse(f.count));
         let mut crops: Vec<(f64, f64, f64)> = Vec::new();
         for f in finders {
             if crops.len() >= self.config.max_upscaled_regions || Instant::now() > deadline {
