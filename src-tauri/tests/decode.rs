@@ -435,6 +435,27 @@ fn inverted_codes_on_a_black_screen_decode() {
 }
 
 #[test]
+fn inverted_codes_are_read_on_alternate_frames_when_the_budget_is_gone() {
+    // A zero budget stands for a machine too slow to finish one polarity in
+    // time (a debug build): the first frame searches the frame itself, the
+    // next one its negative first, and reads the code.
+    let mut rng = support::rng(40);
+    let (payload, scene) = support::world_scene(WorldClass::Inverted, 0, &mut rng);
+    let frame = support::to_frame(&scene.image);
+    let mut dec = Decoder::new(DecoderConfig {
+        time_budget: std::time::Duration::ZERO,
+        ..DecoderConfig::default()
+    });
+    assert!(dec.decode(&frame).is_empty());
+    assert!(dec.last_stats().incomplete);
+    let got = dec.decode(&frame);
+    assert_eq!(
+        got.into_iter().map(|d| d.payload).collect::<Vec<_>>(),
+        vec![payload]
+    );
+}
+
+#[test]
 fn an_inverted_code_is_looked_for_first_where_it_was() {
     let mut rng = support::rng(32);
     let p = support::tkt_payload(&mut rng);

@@ -20,6 +20,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebDriver } from './webdriver.mjs';
+import { qrVariant } from './qr-variants.mjs';
 
 const BIN = process.env.ENTRADA_BIN;
 const APP = process.env.DESKTOP_BIN;
@@ -410,6 +411,18 @@ try {
   check((await wd.text('.v-code')).includes('DEMO-ADMIT-2'), 'the camera chosen in settings scans at once: DEMO-ADMIT-2 admitted');
   check(sqlite(ADB2, `SELECT value FROM device_settings WHERE key = 'camera'`) === `folder:${CAM2}`, 'the camera choice is kept for the next start');
   rmSync(join(CAM2, 'ticket.png'));
+  // What people show at a gate: a dark-mode wallet's light-on-dark code,
+  // and a screenshot cropped to the code (no quiet zone at all).
+  for (const [code, variant, verdict, what] of [
+    ['DEMO-ADMIT-3', { invert: true }, 'ADMIT', 'an inverted code (light on dark)'],
+    ['DEMO-VERIFIED', { quiet: 0 }, 'ALREADY_VERIFIED', 'a code cropped to its edge (no quiet zone)'],
+  ]) {
+    cli('ticket', 'qr', code, '--db', ADB2, '--out', join(work, 'variant.png'));
+    qrVariant(join(work, 'variant.png'), join(CAM2, 'variant.bmp'), variant);
+    await wd.until(what, () => wd.js(`document.querySelector('.v-code')?.textContent.includes('${code}')`), 15000, 50);
+    check((await wd.js(`document.getElementById('verdict').dataset.verdict`)) === verdict, `the camera reads ${what}: ${code} ${verdict}`);
+    rmSync(join(CAM2, 'variant.bmp'));
+  }
 
   // Pairing (reached from the sync screen): a wrong token first, then the right one.
   await wd.click('#nav-sync');

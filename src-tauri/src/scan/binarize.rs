@@ -47,10 +47,19 @@ impl<'a> LocalMean<'a> {
         let (bw, bh) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
         let mut sums = vec![0u64; bw * bh];
         let luma = frame.luma();
-        for y in 0..h {
-            let brow = &mut sums[(y / BLOCK) * bw..(y / BLOCK + 1) * bw];
-            for (bx, chunk) in luma[y * w..(y + 1) * w].chunks(BLOCK).enumerate() {
-                brow[bx] += chunk.iter().map(|&v| v as u64).sum::<u64>();
+        // Per block row: column sums of its (up to) 4 rows, a vectorised
+        // add per pixel, then 4 columns per block.
+        let mut cols = vec![0u16; w];
+        for by in 0..bh {
+            cols.iter_mut().for_each(|c| *c = 0);
+            for y in by * BLOCK..((by + 1) * BLOCK).min(h) {
+                for (c, &v) in cols.iter_mut().zip(&luma[y * w..(y + 1) * w]) {
+                    *c += v as u16;
+                }
+            }
+            let brow = &mut sums[by * bw..(by + 1) * bw];
+            for (b, chunk) in brow.iter_mut().zip(cols.chunks(BLOCK)) {
+                *b = chunk.iter().map(|&v| v as u64).sum();
             }
         }
         let stride = bw + 1;
@@ -110,18 +119,20 @@ impl<'a> LocalMean<'a> {
             }
         }
         let mut out = vec![0u8; w * h];
+        // Each block row's limits spread to one per pixel, so the per-pixel
+        // comparison is a straight (vectorised) loop over each row.
+        let mut lim = vec![0i16; w];
         for y in 0..h {
-            let lrow = &limit[(y / BLOCK) * bw..(y / BLOCK + 1) * bw];
+            if y % BLOCK == 0 {
+                let lrow = &limit[(y / BLOCK) * bw..(y / BLOCK + 1) * bw];
+                for (l, &b) in lim.chunks_mut(BLOCK).zip(lrow) {
+                    l.fill(b as i16);
+                }
+            }
             let row = &self.frame.luma()[y * w..(y + 1) * w];
             let out_row = &mut out[y * w..(y + 1) * w];
-            for ((o, p), l) in out_row
-                .chunks_mut(BLOCK)
-                .zip(row.chunks(BLOCK))
-                .zip(lrow.iter())
-            {
-                for (o, &p) in o.iter_mut().zip(p) {
-                    *o = (p as i32 <= *l) as u8;
-                }
+            for ((o, &p), &l) in out_row.iter_mut().zip(row).zip(&lim) {
+                *o = (p as i16 <= l) as u8;
             }
         }
         out

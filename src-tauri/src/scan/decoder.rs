@@ -22,13 +22,17 @@
 //! the time but also the read rate on 720p, where codes held at arm's
 //! length are only 2–4 px per module. Bigger frames (4K, 12 MP stills) go
 //! through an **image pyramid**: stages 1–2 look for finder patterns on a
-//! box-filtered copy of at most ~2.5 MP, and the codes they locate are
-//! sampled on the full frame; the full resolution is searched only if the
-//! coarse level read nothing and time is left.
+//! box-filtered copy of at most ~3 MP, and the codes they locate are
+//! sampled on the full frame; finder patterns no code explains get a
+//! full-resolution crop each. The whole full-resolution frame is never
+//! searched, and a big frame with no finder-like pattern costs its coarse
+//! level only.
 //!
-//! When the frame gave nothing, the same search runs on its **negative**:
-//! light-on-dark codes (dark-mode wallets, watches, OLED screens). A frame
-//! with an ordinary code never pays for it.
+//! When stage 1 read nothing, stage 1 runs on the frame's **negative**
+//! before any fallback: light-on-dark codes (dark-mode wallets, watches,
+//! OLED screens) get their share of the budget, and a frame whose code
+//! stage 1 read never pays for it. A frame that read nothing and ran out of
+//! time hands the next frame the other polarity first.
 //!
 //! Every answer passes Reed–Solomon error correction; the fallbacks only
 //! change *where* and *how* modules are sampled, never what counts as a read.
@@ -37,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use super::binarize::LocalMean;
 use super::detect::{detect, Detection};
-use super::finder::{find_finders, group, merge_finders, Finder, MIN_MODULE_PX};
+use super::finder::{find_finders_min, group, merge_finders, Finder, MIN_MODULE_PX};
 use super::refine::{decode_from_finders, refine_and_decode};
 use super::Frame;
 
@@ -125,6 +129,11 @@ pub struct Decoder {
     /// each was light on dark.
     recent: Vec<([(f64, f64); 4], bool)>,
     frames_since_read: u32,
+    /// Search the negative before the frame itself: the last frame read
+    /// nothing and ran out of time, so the polarity it searched second may
+    /// never have been reached. Polarity alternates across such frames, so
+    /// on a slow machine (or a debug build) each gets its turn.
+    negative_first: bool,
     stats: DecodeStats,
 }
 
@@ -249,6 +258,7 @@ impl Decoder {
     pub fn reset(&mut self) {
         self.recent.clear();
         self.frames_since_read = 0;
+        self.negative_first = false;
     }
 
     /// Read every QR code in `frame`. Never panics, whatever the pixels.
@@ -293,21 +303,14 @@ impl Decoder {
             self.stats.stages = 0;
             found.negative = false;
             self.search(frame, deadline, &mut found);
-            // Light modules on a dark ground (dark-mode wallets, watches,
-            // OLED screens): the same search on the negative. Only when the
-            // frame gave nothing, so a frame with an ordinary code pays
-            // nothing for it.
-            if found.codes.is_empty() && Instant::now() < deadline {
-                self.stats.negative = true;
-                found.negative = true;
-                self.search(&frame.inverted(), deadline, &mut found);
-            }
-            // Nothing read and the budget spent: some pass (the negative, a
-            // finer pyramid level, a threshold window) may have been skipped,
-            // so the frame is not proof that no code is there (the repeat
-            // filter and the pacer must not take it as an empty view).
+            // Nothing read and the budget spent: some pass (the other
+            // polarity, a finer pyramid level, a threshold window) may have
+            // been skipped, so the frame is not proof that no code is there
+            // (the repeat filter and the pacer must not take it as an empty
+            // view), and the next frame starts with the other polarity.
             if found.codes.is_empty() && Instant::now() >= deadline {
                 self.stats.incomplete = true;
+                self.negative_first = !self.negative_first;
             }
         }
 
@@ -318,6 +321,7 @@ impl Decoder {
             }
         } else {
             self.frames_since_read = 0;
+            self.negative_first = false;
             self.recent = found.codes.iter().map(|(_, c, neg)| (*c, *neg)).collect();
         }
         found
@@ -355,35 +359,146 @@ impl Decoder {
         (img.width().max(img.height()) / 48).clamp(6, 40)
     }
 
-    /// The whole frame (or its negative), on an image pyramid when it is
-    /// big: finder patterns are looked for on a `k`-times smaller copy,
-    /// codes are sampled at full resolution. Finer levels follow only while
-    /// nothing was read and time is left; the finest is the frame itself.
-    fn search(&mut self, img: &Frame, deadline: Instant, found: &mut Found) {
-        let before = found.codes.len();
-        for (i, k) in pyramid_levels(img.width(), img.height())
-            .into_iter()
-            .enumerate()
-        {
-            if i > 0 && (found.codes.len() > before || Instant::now() > deadline) {
+    /// The whole frame and its negative, on an image pyramid when it is big:
+    /// finder patterns are looked for on a `k`-times smaller copy, codes
+    /// are sampled at full resolution.
+    ///
+    /// Cheapest first across both polarities: stage 1 of the polarity
+    /// expected first, stage 1 of the other one (only if nothing was read),
+    /// then the fallbacks of each. The negative so gets its share of the
+    /// budget before the dear fallbacks of the positive take it all, and a
+    /// frame whose stage 1 read its code never pays for the negative.
+    ///
+    /// A finer pyramid level follows only for a polarity whose coarse level
+    /// showed finder-like patterns, while nothing was read and time is
+    /// left: an empty 4K or 12 MP frame costs its coarse level only.
+    fn search(&mut self, frame: &Frame, deadline: Instant, found: &mut Found) {
+        let top = pyramid_factor(frame.width(), frame.height());
+        self.stats.pyramid = top;
+        let small = (top > 1).then(|| frame.downscaled(top));
+        // The negatives are made only when the negative is searched.
+        let mut inverted: Option<Frame> = None;
+        let mut small_inverted: Option<Frame> = None;
+        let order = if self.negative_first {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        let mut pending: [Option<Pending>; 2] = [None, None];
+        // Finder patterns of the coarse level, per polarity.
+        let mut candidates: [Option<Vec<Finder>>; 2] = [None, None];
+        for (i, &neg) in order.iter().enumerate() {
+            if i > 0 && (!found.codes.is_empty() || Instant::now() > deadline) {
                 break;
             }
-            self.stats.pyramid = k;
-            if k == 1 {
-                self.chain(img, None, Placement::IDENTITY, deadline, found, true, None);
-            } else {
-                let small = img.downscaled(k);
-                let coarse = Some((&small, k));
-                self.chain(
-                    img,
-                    coarse,
-                    Placement::IDENTITY,
-                    deadline,
-                    found,
-                    true,
-                    None,
-                );
+            if neg {
+                self.stats.negative = true;
+                inverted = Some(frame.inverted());
+                small_inverted = small.as_ref().map(Frame::inverted);
             }
+            found.negative = neg;
+            let (img, coarse) = if neg {
+                (inverted.as_ref(), small_inverted.as_ref())
+            } else {
+                (Some(frame), small.as_ref())
+            };
+            let img = img.unwrap_or(frame);
+            let coarse = coarse.map(|s| (s, top));
+            match self.stage1(img, coarse, Placement::IDENTITY, deadline, found, None) {
+                Stage1::Nothing | Stage1::Done => {}
+                Stage1::Pending(p) => {
+                    candidates[neg as usize] = Some(p.finders.clone());
+                    pending[neg as usize] = Some(p);
+                }
+            }
+        }
+        for neg in order {
+            let Some(p) = pending[neg as usize].take() else {
+                continue;
+            };
+            // The other polarity read the code: nothing left to look for.
+            if found.codes.iter().any(|c| c.2 != neg) {
+                continue;
+            }
+            found.negative = neg;
+            let (img, coarse) = if neg {
+                (inverted.as_ref(), small_inverted.as_ref())
+            } else {
+                (Some(frame), small.as_ref())
+            };
+            let img = img.unwrap_or(frame);
+            let coarse = coarse.map(|s| (s, top));
+            self.fallbacks(
+                img,
+                coarse,
+                Placement::IDENTITY,
+                deadline,
+                found,
+                true,
+                None,
+                p,
+            );
+        }
+        // Finder-like patterns on the coarse level that no code explains:
+        // look at full resolution around each, not at the whole frame.
+        if top > 1 {
+            for neg in order {
+                if !found.codes.is_empty() || Instant::now() > deadline {
+                    break;
+                }
+                let Some(finders) = candidates[neg as usize].take() else {
+                    continue;
+                };
+                self.stats.pyramid = 1;
+                found.negative = neg;
+                let img = if neg {
+                    inverted.as_ref().unwrap_or(frame)
+                } else {
+                    frame
+                };
+                self.around(img, finders, deadline, found);
+            }
+        }
+    }
+
+    /// Full-resolution crops around finder patterns a coarse pyramid level
+    /// found (in `img` pixels), strongest first, each searched as a small
+    /// frame. A crop reaches [`AROUND_MODULES`] modules from its finder
+    /// pattern: a code up to version 4 whichever corner it is, and most of a
+    /// bigger one, whose other finders the crop then shows.
+    fn around(
+        &mut self,
+        img: &Frame,
+        mut finders: Vec<Finder>,
+        deadline: Instant,
+        found: &mut Found,
+    ) {
+        finders.sort_by_key(|f| std::cmp::Reverse(f.count));
+        let mut crops: Vec<(f64, f64, f64)> = Vec::new();
+        for f in finders {
+            if crops.len() >= self.config.max_upscaled_regions || Instant::now() > deadline {
+                self.stats.out_of_time |= Instant::now() > deadline;
+                break;
+            }
+            let covered = found.covers((f.x, f.y))
+                || crops
+                    .iter()
+                    .any(|&(x, y, r)| (f.x - x).abs() < r / 2.0 && (f.y - y).abs() < r / 2.0);
+            if covered || !(f.module.is_finite() && f.module > 0.0) {
+                continue;
+            }
+            let r = f.module * AROUND_MODULES;
+            let x0 = (f.x - r).max(0.0) as usize;
+            let y0 = (f.y - r).max(0.0) as usize;
+            let x1 = ((f.x + r).max(0.0) as usize).min(img.width());
+            let y1 = ((f.y + r).max(0.0) as usize).min(img.height());
+            if x1 <= x0 + 20 || y1 <= y0 + 20 {
+                continue;
+            }
+            crops.push((f.x, f.y, r));
+            let crop = img.crop(x0, y0, x1, y1);
+            let place = Placement::IDENTITY.child(x0, y0, 1.0);
+            self.chain(&crop, None, place, deadline, found, true, Some(f.module));
         }
     }
 
@@ -401,25 +516,48 @@ impl Decoder {
         allow_upscale: bool,
         module_px: Option<f64>,
     ) {
+        if let Stage1::Pending(p) = self.stage1(img, coarse, place, deadline, found, module_px) {
+            self.fallbacks(
+                img,
+                coarse,
+                place,
+                deadline,
+                found,
+                allow_upscale,
+                module_px,
+                p,
+            );
+        }
+    }
+
+    /// Stage 1: adaptive bitmaps, our finder patterns, grid fit. Cheap
+    /// (~5 ms at 720p) and reads most codes.
+    fn stage1(
+        &mut self,
+        img: &Frame,
+        coarse: Option<(&Frame, usize)>,
+        place: Placement,
+        deadline: Instant,
+        found: &mut Found,
+        module_px: Option<f64>,
+    ) -> Stage1 {
         let before = found.codes.len();
         let mut failed: Vec<Region> = Vec::new();
         let (dimg, k) = coarse.unwrap_or((img, 1));
         let kf = k as f64;
         // Finder patterns of the detection image, in `img` pixels.
         let finders_of = |bits: &[u8]| {
-            let fs = find_finders(bits, dimg.width(), dimg.height());
+            let fs = find_finders_min(bits, dimg.width(), dimg.height(), min_module(k));
             scale_finders(solid_finders(fs, k), kf)
         };
 
-        // Stage 1: adaptive bitmap, our finder patterns, grid fit. Cheap
-        // (~5 ms at 720p) and reads most codes.
         self.stats.stages = self.stats.stages.max(1);
         let means = LocalMean::new(dimg);
         let abits = means.threshold(Self::adaptive_radius(dimg, module_px.map(|m| m / kf)), 5, 4);
         let mut afinders = finders_of(&abits);
         self.try_triples(img, &afinders, place, deadline, found, &mut failed);
         if self.all_explained(&afinders, place, found, before, &failed) {
-            return;
+            return Stage1::Done;
         }
         if module_px.is_none() && Instant::now() < deadline {
             // 1b: a narrower window. Next to a dark background the wide one
@@ -431,7 +569,7 @@ impl Decoder {
             self.try_triples(img, &nfinders, place, deadline, found, &mut failed);
             merge_finders(&mut afinders, nfinders);
             if self.all_explained(&afinders, place, found, before, &failed) {
-                return;
+                return Stage1::Done;
             }
             // 1c: a small frame that a code may fill.
             if let Some(r) = Self::fill_radius(dimg).filter(|_| found.codes.len() == before) {
@@ -440,7 +578,7 @@ impl Decoder {
                 self.try_triples(img, &ffinders, place, deadline, found, &mut failed);
                 merge_finders(&mut afinders, ffinders);
                 if self.all_explained(&afinders, place, found, before, &failed) {
-                    return;
+                    return Stage1::Done;
                 }
             }
         }
@@ -449,8 +587,41 @@ impl Decoder {
         // gate frames are empty, and this keeps them at the cost of stage 1
         // (measured: the read rate did not drop, the 720p p95 fell ~5 ms).
         if afinders.is_empty() {
-            return;
+            return Stage1::Nothing;
         }
+        Stage1::Pending(Pending {
+            abits,
+            failed,
+            before,
+            finders: afinders,
+        })
+    }
+
+    /// Stages 2–3 for what stage 1 located but did not read.
+    #[allow(clippy::too_many_arguments)]
+    fn fallbacks(
+        &mut self,
+        img: &Frame,
+        coarse: Option<(&Frame, usize)>,
+        place: Placement,
+        deadline: Instant,
+        found: &mut Found,
+        allow_upscale: bool,
+        module_px: Option<f64>,
+        pending: Pending,
+    ) {
+        let Pending {
+            abits,
+            mut failed,
+            before,
+            ..
+        } = pending;
+        let (dimg, k) = coarse.unwrap_or((img, 1));
+        let kf = k as f64;
+        let finders_of = |bits: &[u8]| {
+            let fs = find_finders_min(bits, dimg.width(), dimg.height(), min_module(k));
+            scale_finders(solid_finders(fs, k), kf)
+        };
         if Instant::now() > deadline {
             self.stats.out_of_time = true;
             return;
@@ -641,7 +812,11 @@ impl Decoder {
             if found.covers(place.to_frame(centre)) {
                 continue;
             }
-            if attempts >= self.config.max_finder_attempts || Instant::now() > deadline {
+            // The best triple is always tried: the budget stops the
+            // following ones (on a slow machine stage 1 alone may spend it).
+            if attempts >= self.config.max_finder_attempts
+                || (attempts > 0 && Instant::now() > deadline)
+            {
                 self.stats.out_of_time |= Instant::now() > deadline;
                 break;
             }
@@ -686,11 +861,7 @@ impl Decoder {
 /// the noise by `k`, and a module of 1.4 px there is 2.8+ px in the frame,
 /// where the code is sampled: smaller patterns are worth keeping.
 fn solid_finders(finders: Vec<Finder>, k: usize) -> Vec<Finder> {
-    let min = if k > 1 {
-        COARSE_MIN_MODULE_PX
-    } else {
-        MIN_MODULE_PX
-    };
+    let min = min_module(k);
     finders
         .into_iter()
         .filter(|f| f.count >= 2 && f.module >= min)
@@ -699,6 +870,15 @@ fn solid_finders(finders: Vec<Finder>, k: usize) -> Vec<Finder> {
 
 /// Smallest module (px) kept on a coarse pyramid level.
 const COARSE_MIN_MODULE_PX: f64 = 1.4;
+
+/// Smallest module (px) looked for on a `k`-times smaller detection image.
+fn min_module(k: usize) -> f64 {
+    if k > 1 {
+        COARSE_MIN_MODULE_PX
+    } else {
+        MIN_MODULE_PX
+    }
+}
 
 /// Finder patterns found on a `k`-times smaller copy, in full-size pixels
 /// (pixel `i` of the copy covers `[k i, k (i + 1))`).
@@ -721,25 +901,47 @@ fn scale_finders(finders: Vec<Finder>, k: f64) -> Vec<Finder> {
 /// them (crops, screenshots): they get a third, frame-sized window.
 const SMALL_FRAME_SIDE: usize = 400;
 
-/// Frames up to this many pixels (1080p and a bit) are searched as they
-/// are; bigger ones on a pyramid.
-const PYRAMID_PIXELS: usize = 2_500_000;
+/// Frames up to this many pixels (1080p, 1536p) are searched as they are;
+/// bigger ones on a pyramid. 12 MP stills get a half-size level (3 MP), not
+/// a third: their 4.5 px modules would be 1.5 px there, too thin for the
+/// 1:1:3:1:1 runs of a blurred photo.
+const PYRAMID_PIXELS: usize = 3_200_000;
 
-/// Downscale factors to search a `w`×`h` frame at, coarsest first: the
-/// smallest factor that brings it under [`PYRAMID_PIXELS`], then halving
-/// down to the frame itself.
-fn pyramid_levels(w: usize, h: usize) -> Vec<usize> {
+/// Downscale factor of the coarse level a `w`×`h` frame is searched on:
+/// the smallest that brings it under [`PYRAMID_PIXELS`] (1: searched as
+/// it is).
+fn pyramid_factor(w: usize, h: usize) -> usize {
     let mut k = 1;
     while (w / k) * (h / k) > PYRAMID_PIXELS {
         k += 1;
     }
-    let mut levels = vec![k];
-    while k > 1 {
-        k /= 2;
-        levels.push(k.max(1));
-    }
-    levels.dedup();
-    levels
+    k
+}
+
+/// How far (in modules) a full-resolution crop around a coarse level's
+/// finder pattern reaches on each side.
+const AROUND_MODULES: f64 = 30.0;
+
+/// How stage 1 left a working image.
+enum Stage1 {
+    /// No finder-like pattern at all.
+    Nothing,
+    /// Every solid finder pattern lies in a code that was read.
+    Done,
+    /// Finder-like patterns are left unexplained: the fallbacks may help.
+    Pending(Pending),
+}
+
+/// What stage 1 hands to the fallbacks.
+struct Pending {
+    /// The wide-window bitmap of the detection image.
+    abits: Vec<u8>,
+    /// Triples located but not read.
+    failed: Vec<Region>,
+    /// Codes read before this working image.
+    before: usize,
+    /// Stage 1's finder patterns, in `img` pixels.
+    finders: Vec<Finder>,
 }
 
 /// Something that looks like a code but was not read: a candidate for the
@@ -777,6 +979,29 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_that_ran_out_of_time_hands_the_next_one_the_other_polarity_first() {
+        // Budget zero: only the polarity searched first gets its stage 1.
+        let mut decoder = Decoder::new(DecoderConfig {
+            time_budget: Duration::ZERO,
+            ..DecoderConfig::default()
+        });
+        let blank = Frame::from_luma(320, 240, vec![200; 320 * 240]).unwrap();
+        let negatives: Vec<bool> = (0..4)
+            .map(|_| {
+                decoder.decode(&blank);
+                assert!(decoder.last_stats().incomplete);
+                decoder.last_stats().negative
+            })
+            .collect();
+        assert_eq!(negatives, [false, true, false, true]);
+        // A camera change starts over with the frame itself.
+        decoder.decode(&blank);
+        decoder.reset();
+        decoder.decode(&blank);
+        assert!(!decoder.last_stats().negative);
+    }
+
+    #[test]
     fn placement_maps_crop_and_scale_back_to_the_frame() {
         // A crop at (100, 50), upscaled 2x, then a crop at (10, 20) of that,
         // upscaled 3x: a point there maps back through both.
@@ -804,15 +1029,14 @@ mod tests {
     }
 
     #[test]
-    fn big_frames_get_a_pyramid_coarsest_first() {
-        assert_eq!(pyramid_levels(640, 480), vec![1]);
-        assert_eq!(pyramid_levels(1920, 1080), vec![1]);
-        // 4K: 1920x1080 first, then the frame itself.
-        assert_eq!(pyramid_levels(3840, 2160), vec![2, 1]);
-        // 12 MP: 1333x1000, then the frame.
-        assert_eq!(pyramid_levels(4000, 3000), vec![3, 1]);
-        assert_eq!(pyramid_levels(8000, 6000), vec![5, 2, 1]);
-        assert_eq!(pyramid_levels(0, 0), vec![1]);
+    fn big_frames_are_searched_on_a_coarse_level() {
+        assert_eq!(pyramid_factor(640, 480), 1);
+        assert_eq!(pyramid_factor(1920, 1080), 1);
+        // 4K: 1920x1080; 12 MP: 2000x1500.
+        assert_eq!(pyramid_factor(3840, 2160), 2);
+        assert_eq!(pyramid_factor(4000, 3000), 2);
+        assert_eq!(pyramid_factor(8000, 6000), 4);
+        assert_eq!(pyramid_factor(0, 0), 1);
     }
 
     #[test]

@@ -118,7 +118,16 @@ pub(crate) const MIN_MODULE_PX: f64 = 1.8;
 const MAX_CANDIDATES: usize = 400;
 
 /// All finder patterns in a 0/1 bitmap (1 = dark).
+#[cfg(test)]
 pub(crate) fn find_finders(bits: &[u8], w: usize, h: usize) -> Vec<Finder> {
+    find_finders_min(bits, w, h, MIN_MODULE_PX)
+}
+
+/// All finder patterns with modules of at least `min_module` px. A coarse
+/// pyramid level looks for smaller ones than [`MIN_MODULE_PX`]: its box
+/// filter has averaged the noise away, and the code is sampled at full
+/// resolution.
+pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64) -> Vec<Finder> {
     let mut found: Vec<Finder> = Vec::new();
     if w < 7 || h < 7 || bits.len() != w * h {
         return found;
@@ -147,7 +156,7 @@ pub(crate) fn find_finders(bits: &[u8], w: usize, h: usize) -> Vec<Finder> {
                 runs[i + 4].1,
             ];
             let total: usize = r.iter().sum();
-            if total as f64 >= 7.0 * MIN_MODULE_PX && ratio_ok(&r).is_some() {
+            if total as f64 >= 7.0 * min_module && ratio_ok(&r).is_some() {
                 let (cs, cl) = runs[i + 2];
                 let cx = cs + cl / 2;
                 if let Some((vy, vtotal)) = cross_check(bits, w, h, (cx, y), true, total) {
