@@ -59,6 +59,29 @@ pub(crate) fn require_slot(
     load_slot(tx, orq, id, lock)?.ok_or_else(|| DomainError::NotFound { entity: "slot" }.into())
 }
 
+/// A capacity or status change as the domain plans it, in the caller's
+/// write transaction (the slot row locked).
+pub(crate) fn update_slot_in(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    id: SlotId,
+    change: SlotChange,
+    now: DateTime<Utc>,
+) -> Result<Slot> {
+    let current = require_slot(tx, orq, id, true)?;
+    let (total, status) = plan_slot_change(&current, change)?;
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE reservation_slots SET total_capacity = $1, status = $2, updated_at = $3 \
+                 WHERE id = $4 RETURNING {SLOT_COLUMNS}"
+            ),
+            &[&total, &status.as_str(), &ts(now), &id.0],
+        )
+        .map_err(db)?;
+    slot(&row)
+}
+
 impl SlotStore for PgStore {
     fn create_slot(&self, orq: Orq, new: &NewSlot, now: DateTime<Utc>) -> Result<Slot> {
         self.write(|tx| {
@@ -130,20 +153,7 @@ impl SlotStore for PgStore {
         change: SlotChange,
         now: DateTime<Utc>,
     ) -> Result<Slot> {
-        self.write(|tx| {
-            let current = require_slot(tx, orq, id, true)?;
-            let (total, status) = plan_slot_change(&current, change)?;
-            let row = tx
-                .query_one(
-                    &format!(
-                        "UPDATE reservation_slots SET total_capacity = $1, status = $2, updated_at = $3 \
-                         WHERE id = $4 RETURNING {SLOT_COLUMNS}"
-                    ),
-                    &[&total, &status.as_str(), &ts(now), &id.0],
-                )
-                .map_err(db)?;
-            slot(&row)
-        })
+        self.write(|tx| update_slot_in(tx, orq, id, change, now))
     }
 
     fn remove_slot(

@@ -16,3 +16,5 @@ entrada_store::reservation_conformance!(fresh());
 entrada_store::operator_conformance!(fresh());
 entrada_store::token_conformance!(fresh());
 entrada_store::gate_conformance!(fresh());
+entrada_store::signing_conformance!(fresh());
+entrada_store::sync_conformance!(fresh());

@@ -11,6 +11,8 @@ mod codec;
 mod column;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance_sync;
 mod engine;
 mod gate;
 mod reservations;
