@@ -177,10 +177,18 @@ pub mod signing {
         s: &(impl TicketStore + SigningStore + ?Sized),
     ) {
         let codes: Vec<TicketCode> = (0..8).map(|i| ticket(s, &format!("K-{i}"))).collect();
+        // All at once: the first look finds no key for every one of them.
+        let start = std::sync::Barrier::new(codes.len());
         let signed: Vec<String> = std::thread::scope(|scope| {
             let handles: Vec<_> = codes
                 .iter()
-                .map(|c| scope.spawn(move || s.signed_code(ORQ, c, now()).unwrap()))
+                .map(|c| {
+                    let start = &start;
+                    scope.spawn(move || {
+                        start.wait();
+                        s.signed_code(ORQ, c, now()).unwrap()
+                    })
+                })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
