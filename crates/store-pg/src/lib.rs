@@ -8,6 +8,7 @@
 //! Calls block (the synchronous `postgres` client); the server runs them on
 //! tokio's blocking pool, as it does SQLite's.
 
+mod admin;
 mod feed;
 mod gate;
 mod migrate;

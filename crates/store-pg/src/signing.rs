@@ -161,12 +161,17 @@ impl PgStore {
     }
 
     /// A new key signs from now on; older keys keep verifying until retired.
-    pub fn rotate_signing_key(&self, orq: Orq, now: DateTime<Utc>) -> Result<u32> {
+    pub(crate) fn rotate_signing_key_in(&self, orq: Orq, now: DateTime<Utc>) -> Result<u32> {
         self.write(|tx| Ok(new_key(tx, orq, now)?.0))
     }
 
     /// After this, codes signed with `kid` are refused as forged.
-    pub fn retire_signing_key(&self, orq: Orq, kid: u32, now: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn retire_signing_key_in(
+        &self,
+        orq: Orq,
+        kid: u32,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         self.write(|tx| {
             let n = tx
                 .execute(
@@ -182,7 +187,12 @@ impl PgStore {
     }
 
     /// Re-issues a ticket's code: every code printed before is revoked.
-    pub fn reissue_code(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<String> {
+    pub(crate) fn reissue_code_in(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
         self.write(|tx| {
             require_ticket(tx, orq, code, true)?;
             tx.execute(
@@ -199,7 +209,7 @@ impl PgStore {
             .map_err(db)?;
             Ok(())
         })?;
-        self.signed_code(orq, code, now)
+        SigningStore::signed_code(self, orq, code, now)
     }
 
     /// Checks what a scanner read before any ticket rule: readable, signed by

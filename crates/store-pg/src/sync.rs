@@ -622,7 +622,12 @@ const EVENT_LOCK: i32 = 0x6576_6e74; // 'evnt'
 
 impl PgStore {
     /// Revokes a device's token.
-    pub fn revoke_device(&self, orq: Orq, device_id: i64, now: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn revoke_device_in(
+        &self,
+        orq: Orq,
+        device_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         self.write(|tx| {
             let n = tx
                 .execute(

@@ -18,3 +18,4 @@ entrada_store::token_conformance!(fresh());
 entrada_store::gate_conformance!(fresh());
 entrada_store::signing_conformance!(fresh());
 entrada_store::sync_conformance!(fresh());
+entrada_store::admin_conformance!(fresh());

@@ -500,6 +500,89 @@ pub mod sync {
     }
 }
 
+/// The CLI's administration calls (`AdminStore`).
+pub mod admin {
+    use super::*;
+    use crate::domain::Role;
+    use crate::{AdminStore, GateStore, OperatorStore, SigningStore, SyncStore, TokenStore};
+
+    pub fn tokens_pins_keys_devices_and_codes_are_administered(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + TokenStore
+              + GateStore
+              + SigningStore
+              + SyncStore
+              + AdminStore
+              + ?Sized),
+    ) {
+        let (venue, _, t, _) = booked(s);
+        // A token revoked by its secret stops working; twice is a no.
+        let (token, _) = s.create_token(ORQ, Role::Admin, None, None, now()).unwrap();
+        assert!(s.principal_for_token(&token, now()).unwrap().is_some());
+        assert!(s.revoke_token(&token, now()).unwrap());
+        assert!(!s.revoke_token(&token, now()).unwrap());
+        assert!(s.principal_for_token(&token, now()).unwrap().is_none());
+        // A PIN set is checked.
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let got = s.set_operator_pin(ORQ, op.id, "4821", now()).unwrap();
+        assert!(got.pin_hash.is_some());
+        assert!(s.check_operator_pin(ORQ, op.id, "4821", now()).is_ok());
+        assert_eq!(
+            s.set_operator_pin(ORQ, OperatorId(999_999), "4821", now())
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND"
+        );
+        // A retired key's codes no longer admit; the new key's do.
+        let gate = Gate {
+            venue_id: Some(venue.id),
+            ..Gate::default()
+        };
+        let old = s.signed_code(ORQ, &t, now()).unwrap();
+        let old_kid = s.public_keys(ORQ).unwrap()[0].kid;
+        let new_kid = s.rotate_signing_key(ORQ, now()).unwrap();
+        assert_ne!(new_kid, old_kid);
+        s.retire_signing_key(ORQ, old_kid, now()).unwrap();
+        assert_eq!(
+            s.retire_signing_key(ORQ, old_kid, now())
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND"
+        );
+        assert!(
+            !s.scan(ORQ, old.as_bytes(), OperatorId(5), &gate, at_gate())
+                .unwrap()
+                .admit
+        );
+        // A re-issued code revokes the one printed before.
+        let fresh = s.reissue_code(ORQ, &t, now()).unwrap();
+        assert_ne!(fresh, old);
+        let reprinted = s.signed_code(ORQ, &t, now()).unwrap();
+        assert_eq!(fresh, reprinted);
+        assert!(
+            s.scan(ORQ, fresh.as_bytes(), OperatorId(5), &gate, at_gate())
+                .unwrap()
+                .admit
+        );
+        // A revoked device's token is no one's.
+        let (dev_token, device) = s.add_device(ORQ, venue.id, "Gate 1", now()).unwrap();
+        s.revoke_device(ORQ, device.device_id, now()).unwrap();
+        assert_eq!(s.device_for_token(&dev_token).unwrap(), None);
+        assert_eq!(
+            s.revoke_device(ORQ, device.device_id, now())
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND"
+        );
+    }
+}
+
 /// Expands to the signing group's tests; see `conformance`'s doc.
 #[macro_export]
 macro_rules! signing_conformance {
@@ -522,6 +605,16 @@ macro_rules! sync_conformance {
             feed_rows_are_the_same_json_on_every_engine,
             uploaded_events_apply_once_and_double_entries_are_conflicts,
             a_cursor_pulls_only_what_changed_since,
+        );
+    };
+}
+
+/// Expands to the admin group's tests; see `conformance`'s doc.
+#[macro_export]
+macro_rules! admin_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_sync_tests!($fresh; admin;
+            tokens_pins_keys_devices_and_codes_are_administered,
         );
     };
 }
@@ -564,4 +657,5 @@ mod sqlite {
 
     crate::signing_conformance!(fresh());
     crate::sync_conformance!(fresh());
+    crate::admin_conformance!(fresh());
 }
