@@ -102,6 +102,10 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
     } else {
         open_server(&db)?
     };
+    // Dropped last, outside the runtime: PostgreSQL's synchronous clients
+    // close their connections with a runtime of their own, which must not
+    // happen on a thread driving async tasks (the router is dropped in one).
+    let last_owner = store.clone();
     let state = entrada::api::AppState::new(store, lookups_per_minute);
     let app = entrada::api::router(state, Some(ui_dir));
     let runtime = tokio::runtime::Runtime::new()?;
@@ -135,5 +139,7 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })?;
+    drop(runtime);
+    drop(last_owner);
     Ok(())
 }

@@ -81,9 +81,14 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
+        // The URL's own `options` first; notices (the migrator's "already
+        // exists, skipping") are no news in the server's log.
+        let mut server_options = config.get_options().unwrap_or_default().to_owned();
+        server_options.push_str(" -c client_min_messages=warning");
         if let Some(schema) = &options.schema {
-            config.options(&format!("-c search_path={schema}"));
+            server_options.push_str(&format!(" -c search_path={schema}"));
         }
+        config.options(server_options.trim_start());
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
