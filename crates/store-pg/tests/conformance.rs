@@ -4,9 +4,9 @@
 
 mod common;
 
-// `fresh()` gives a `PgStore`; the suite wants something to borrow from.
-fn fresh() -> Option<Box<entrada_store_pg::PgStore>> {
-    common::fresh().map(Box::new)
+// A `PgStore` in a schema of its own, dropped after the test.
+fn fresh() -> Option<common::Fresh> {
+    common::fresh()
 }
 
 entrada_store::venue_conformance!(fresh());
