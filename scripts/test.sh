@@ -40,6 +40,9 @@ export ENTRADA_TEST_PG
 step "cargo test (workspace)"
 cargo test --workspace --locked 2>&1 | tee "$log"
 
+step "PostgreSQL failover: SIGKILL of the primary under load, standby promoted, no acknowledged write lost (scripts/pg-failover.sh)"
+FAILOVER_SECONDS=14 ENTRADA_BIN="$target/debug/entrada" bash scripts/pg-failover.sh 2>&1 | tee -a "$log"
+
 step "kiosk unit tests: node's test runner (the keyboard-wedge detector)"
 # (node_modules from before @types/node was a dev dependency: install again)
 (cd ui && { [[ -d node_modules/@types/node ]] || npm ci --no-audit --no-fund --loglevel=error; } \

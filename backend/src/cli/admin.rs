@@ -4,16 +4,18 @@ use chrono::{DateTime, Utc};
 use entrada::domain::{Orq, VenueId};
 use entrada::store::Store;
 
-use super::{open, DbArg};
+use super::engine::{is_postgres, open_any, shown};
+use super::DbArg;
 
 /// `entrada migrate`.
 pub(crate) fn migrate(db: DbArg) -> anyhow::Result<()> {
-    open(&db)?;
-    eprintln!(
-        "{}: schema version {}",
-        db.db.display(),
+    open_any(&db)?;
+    let version = if is_postgres(&db.db) {
+        entrada_store_pg::known_schema_version()
+    } else {
         Store::known_schema_version()
-    );
+    };
+    eprintln!("{}: schema version {version}", shown(&db.db));
     Ok(())
 }
 
@@ -25,14 +27,14 @@ pub(crate) fn venue_add(
     timezone: String,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let venue = open(&db)?.add_venue(Orq(orq), &name, &timezone, now)?;
+    let venue = open_any(&db)?.add_venue(Orq(orq), &name, &timezone, now)?;
     println!("{}", venue.id);
     Ok(())
 }
 
 /// `entrada venue list`.
 pub(crate) fn venue_list(db: DbArg, orq: i64) -> anyhow::Result<()> {
-    for venue in open(&db)?.list_venues(Orq(orq))? {
+    for venue in open_any(&db)?.list_venues(Orq(orq))? {
         println!("{}", serde_json::to_string(&venue)?);
     }
     Ok(())
@@ -48,14 +50,15 @@ pub(crate) fn token_create(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let role = entrada::domain::Role::parse(&role)?;
-    let (token, _) = open(&db)?.create_token(Orq(orq), role, user_id, venue.map(VenueId), now)?;
+    let (token, _) =
+        open_any(&db)?.create_token(Orq(orq), role, user_id, venue.map(VenueId), now)?;
     println!("{token}");
     Ok(())
 }
 
 /// `entrada token revoke`.
 pub(crate) fn token_revoke(db: DbArg, token: String, now: DateTime<Utc>) -> anyhow::Result<()> {
-    if !open(&db)?.revoke_token(&token, now)? {
+    if !open_any(&db)?.revoke_token(&token, now)? {
         anyhow::bail!("no live token matches");
     }
     eprintln!("revoked");
@@ -72,7 +75,7 @@ pub(crate) fn operator_add(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let role = entrada::domain::Role::parse(&role)?;
-    let op = open(&db)?.add_operator(Orq(orq), role, &name, pin.as_deref(), now)?;
+    let op = open_any(&db)?.add_operator(Orq(orq), role, &name, pin.as_deref(), now)?;
     println!("{}", op.id);
     Ok(())
 }
@@ -85,14 +88,15 @@ pub(crate) fn operator_set_pin(
     pin: String,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let op = open(&db)?.set_operator_pin(Orq(orq), entrada::domain::OperatorId(id), &pin, now)?;
+    let op =
+        open_any(&db)?.set_operator_pin(Orq(orq), entrada::domain::OperatorId(id), &pin, now)?;
     eprintln!("PIN set for operator {} ({})", op.id, op.display_name);
     Ok(())
 }
 
 /// `entrada org show`.
 pub(crate) fn org_show(db: DbArg, orq: i64) -> anyhow::Result<()> {
-    let settings = open(&db)?.org_settings(Orq(orq))?;
+    let settings = open_any(&db)?.org_settings(Orq(orq))?;
     println!("{}", serde_json::to_string(&settings)?);
     Ok(())
 }
@@ -104,14 +108,14 @@ pub(crate) fn org_set(
     signed_codes_only: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let settings = open(&db)?.set_signed_codes_only(Orq(orq), signed_codes_only, now)?;
+    let settings = open_any(&db)?.set_signed_codes_only(Orq(orq), signed_codes_only, now)?;
     println!("{}", serde_json::to_string(&settings)?);
     Ok(())
 }
 
 /// `entrada key list`.
 pub(crate) fn key_list(db: DbArg, orq: i64) -> anyhow::Result<()> {
-    for key in open(&db)?.public_keys(Orq(orq))? {
+    for key in open_any(&db)?.public_keys(Orq(orq))? {
         println!("{}", serde_json::to_string(&key)?);
     }
     Ok(())
@@ -119,13 +123,13 @@ pub(crate) fn key_list(db: DbArg, orq: i64) -> anyhow::Result<()> {
 
 /// `entrada key rotate`.
 pub(crate) fn key_rotate(db: DbArg, orq: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
-    println!("{}", open(&db)?.rotate_signing_key(Orq(orq), now)?);
+    println!("{}", open_any(&db)?.rotate_signing_key(Orq(orq), now)?);
     Ok(())
 }
 
 /// `entrada key retire`.
 pub(crate) fn key_retire(db: DbArg, orq: i64, kid: u32, now: DateTime<Utc>) -> anyhow::Result<()> {
-    open(&db)?.retire_signing_key(Orq(orq), kid, now)?;
+    open_any(&db)?.retire_signing_key(Orq(orq), kid, now)?;
     eprintln!("key {kid} retired");
     Ok(())
 }
@@ -138,7 +142,7 @@ pub(crate) fn device_add(
     name: String,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let (token, _) = open(&db)?.add_device(Orq(orq), VenueId(venue), &name, now)?;
+    let (token, _) = open_any(&db)?.add_device(Orq(orq), VenueId(venue), &name, now)?;
     println!("{token}");
     Ok(())
 }
@@ -150,7 +154,7 @@ pub(crate) fn device_revoke(
     device_id: i64,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    open(&db)?.revoke_device(Orq(orq), device_id, now)?;
+    open_any(&db)?.revoke_device(Orq(orq), device_id, now)?;
     eprintln!("device {device_id} revoked");
     Ok(())
 }

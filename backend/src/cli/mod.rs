@@ -8,6 +8,7 @@ use entrada::store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub(crate) mod admin;
+pub(crate) mod engine;
 pub(crate) mod gate;
 pub(crate) mod seed;
 pub(crate) mod serve;
@@ -27,9 +28,12 @@ pub(crate) struct Cli {
 
 #[derive(Args, Clone)]
 pub(crate) struct DbArg {
-    /// SQLite database file (created if missing)
-    #[arg(long, env = "ENTRADA_DB", value_name = "FILE")]
+    /// SQLite database file (created if missing), or a postgres:// URL
+    #[arg(long, env = "ENTRADA_DB", value_name = "FILE|URL")]
     db: PathBuf,
+    /// PostgreSQL: connections this process keeps at most
+    #[arg(long, env = "ENTRADA_DB_POOL_SIZE", default_value_t = 8)]
+    pool_size: u32,
 }
 
 #[derive(Subcommand)]
@@ -236,9 +240,13 @@ pub(crate) struct ServeArgs {
     /// (the slot window's grace is each venue's: PATCH /api/admin/venues/{id})
     #[arg(long, env = "ENTRADA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// SQLite database file (created if missing)
-    #[arg(long, env = "ENTRADA_DB", value_name = "FILE")]
+    /// SQLite database file (created if missing), or a postgres:// URL
+    #[arg(long, env = "ENTRADA_DB", value_name = "FILE|URL")]
     db: Option<PathBuf>,
+    /// PostgreSQL: connections this instance keeps at most (all instances
+    /// together stay under the server's max_connections) [default: 8]
+    #[arg(long, env = "ENTRADA_DB_POOL_SIZE")]
+    pool_size: Option<u32>,
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "ENTRADA_LISTEN")]
     listen: Option<std::net::SocketAddr>,

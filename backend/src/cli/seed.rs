@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use entrada::domain::{slot::parse_date, Orq, VenueId};
 
-use super::{open, progress_bar, DbArg};
+use super::engine::sqlite_only;
+use super::{progress_bar, DbArg};
 
 /// `entrada seed slots`.
 pub(crate) fn slots(
@@ -15,7 +16,7 @@ pub(crate) fn slots(
     from: Option<String>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let store = open(&db)?;
+    let store = sqlite_only(&db, "seed slots")?;
     let from = match from {
         Some(raw) => parse_date("from", &raw)?,
         None => {
@@ -41,7 +42,7 @@ pub(crate) fn slots(
 
 /// `entrada demo`.
 pub(crate) fn demo(db: DbArg, json: bool, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let store = open(&db)?;
+    let store = sqlite_only(&db, "demo")?;
     let bar = progress_bar(270, "seeding demo slots");
     let report = entrada::demo::populate(&store, now, |n| bar.inc(n))?;
     bar.finish_and_clear();

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
+use super::engine::{open_server, shown, sqlite_only};
 use super::seed::print_demo;
-use super::{open, DbArg, ServeArgs};
+use super::{DbArg, ServeArgs};
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +25,7 @@ struct ServeFile {
 
 struct ServeSettings {
     db: PathBuf,
+    pool_size: u32,
     listen: std::net::SocketAddr,
     ui_dir: PathBuf,
     lookups_per_minute: u32,
@@ -57,6 +59,7 @@ impl ServeArgs {
         };
         Ok(ServeSettings {
             tls,
+            pool_size: self.pool_size.unwrap_or(8),
             db: self
                 .db
                 .clone()
@@ -83,19 +86,27 @@ impl ServeArgs {
 pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
     let ServeSettings {
         db,
+        pool_size,
         listen,
         ui_dir,
         lookups_per_minute,
         tls,
     } = args.resolve()?;
     let demo = args.demo;
-    let db = DbArg { db };
-    let store = open(&db)?;
-    if demo {
+    let db = DbArg { db, pool_size };
+    let store = if demo {
+        let store = sqlite_only(&db, "serve --demo")?;
         let report = entrada::demo::populate(&store, now, |_| {})?;
         print_demo(&db.db, &report);
-    }
-    let state = entrada::api::AppState::new(std::sync::Arc::new(store), lookups_per_minute);
+        std::sync::Arc::new(store)
+    } else {
+        open_server(&db)?
+    };
+    // Dropped last, outside the runtime: PostgreSQL's synchronous clients
+    // close their connections with a runtime of their own, which must not
+    // happen on a thread driving async tasks (the router is dropped in one).
+    let last_owner = store.clone();
+    let state = entrada::api::AppState::new(store, lookups_per_minute);
     let app = entrada::api::router(state, Some(ui_dir));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
@@ -121,12 +132,14 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        tracing::info!(address = %listener.local_addr()?, scheme, db = %db.db.display(), "entrada serve ready");
+        tracing::info!(address = %listener.local_addr()?, scheme, db = %shown(&db.db), "entrada serve ready");
         match tls {
             Some(tls) => entrada::api::serve_tls(listener, app, tls).await?,
             None => entrada::api::serve(listener, app).await?,
         }
         anyhow::Ok(())
     })?;
+    drop(runtime);
+    drop(last_owner);
     Ok(())
 }

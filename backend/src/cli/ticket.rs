@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use entrada::domain::{Orq, TicketCode};
 
-use super::{open, progress_bar, DbArg};
+use super::engine::open_any;
+use super::{progress_bar, DbArg};
 
 /// `entrada ticket qr`.
 pub(crate) fn qr(
@@ -15,7 +16,7 @@ pub(crate) fn qr(
     out: PathBuf,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let store = open(&db)?;
+    let store = open_any(&db)?;
     let signed = store.signed_code(Orq(orq), &TicketCode::parse(&code)?, now)?;
     entrada::qr::write(&signed, &out).map_err(|e| anyhow::anyhow!(e))?;
     eprintln!("{}: {signed}", out.display());
@@ -31,7 +32,7 @@ pub(crate) fn export_qr(
     format: String,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let store = open(&db)?;
+    let store = open_any(&db)?;
     entrada::qr::file_name("T", &format)?;
     std::fs::create_dir_all(&out_dir)?;
     let bar = progress_bar(limit.into(), "rendering QR codes");
@@ -67,7 +68,7 @@ pub(crate) fn code(
     reissue: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let store = open(&db)?;
+    let store = open_any(&db)?;
     let code = TicketCode::parse(&code)?;
     let signed = if reissue {
         store.reissue_code(Orq(orq), &code, now)?

@@ -19,11 +19,14 @@ impl PgStore {
     /// Numbers the log entries of every transaction that has ended (in its
     /// own short transaction); returns how many it numbered.
     pub fn sequence_feed(&self) -> Result<i64> {
-        let mut conn = self.conn()?;
-        Ok(conn
-            .query_one("SELECT feed_sequence()", &[])
-            .map_err(db)?
-            .get(0))
+        // READ COMMITTED whatever the server's default: feed_sequence()
+        // relies on each of its statements seeing what committed before it.
+        self.write(|tx| {
+            Ok(tx
+                .query_one("SELECT feed_sequence()", &[])
+                .map_err(db)?
+                .get(0))
+        })
     }
 
     /// The entries after `cursor` that a device of `venue` receives (the

@@ -94,7 +94,7 @@ fn screen_plain(
 
 /// Writes a ticket's first entry as `domain::enter` decided it, and its
 /// reservation's.
-fn write_use(
+pub(crate) fn write_use(
     tx: &mut impl GenericClient,
     orq: Orq,
     code: &TicketCode,
@@ -126,6 +126,33 @@ fn write_use(
     Ok(())
 }
 
+/// The verification itself, in the caller's write transaction (the ticket
+/// row locked first): the rules' verdict, and an ADMIT written exactly once.
+pub(crate) fn verify_in(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    code: &TicketCode,
+    operator: OperatorId,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<Verdict> {
+    load_ticket(tx, orq, code, true)?;
+    let mut verdict = verdict_in(tx, orq, code, gate, now)?;
+    if !verdict.admit {
+        return Err(DomainError::Refused(Box::new(verdict)).into());
+    }
+    let ticket = require_ticket(tx, orq, code, false)?;
+    let reservation = reservation_of_ticket(tx, orq, code)?;
+    match enter(&ticket, reservation.as_ref(), now, operator) {
+        Entry::First(used) => write_use(tx, orq, code, &used, now)?,
+        // An admitted ticket is unused: only a verdict computed on other rows says otherwise.
+        Entry::Again(_) => return Err(DomainError::TicketRedeemed.into()),
+    }
+    verdict.verified_at = Some(now);
+    verdict.verified_by = Some(operator);
+    Ok(verdict)
+}
+
 impl GateStore for PgStore {
     /// What the gate would say now to this plain code; changes nothing.
     fn validate_ticket(
@@ -155,24 +182,12 @@ impl GateStore for PgStore {
         // Stored with millisecond precision; answer with what was stored.
         let now = now.trunc_subsecs(3);
         self.write(|tx| {
+            // The ticket first: its lock is what queues two instances.
             load_ticket(tx, orq, code, true)?;
             if let Some(refused) = screen_plain(tx, orq, code)? {
                 return Err(DomainError::Refused(Box::new(refused)).into());
             }
-            let mut verdict = verdict_in(tx, orq, code, gate, now)?;
-            if !verdict.admit {
-                return Err(DomainError::Refused(Box::new(verdict)).into());
-            }
-            let ticket = require_ticket(tx, orq, code, false)?;
-            let reservation = reservation_of_ticket(tx, orq, code)?;
-            match enter(&ticket, reservation.as_ref(), now, operator) {
-                Entry::First(used) => write_use(tx, orq, code, &used, now)?,
-                // An admitted ticket is unused: only a verdict computed on other rows says otherwise.
-                Entry::Again(_) => return Err(DomainError::TicketRedeemed.into()),
-            }
-            verdict.verified_at = Some(now);
-            verdict.verified_by = Some(operator);
-            Ok(verdict)
+            verify_in(tx, orq, code, operator, gate, now)
         })
     }
 

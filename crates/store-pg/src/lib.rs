@@ -8,12 +8,15 @@
 //! Calls block (the synchronous `postgres` client); the server runs them on
 //! tokio's blocking pool, as it does SQLite's.
 
+mod admin;
 mod feed;
 mod gate;
 mod migrate;
 mod operators;
 mod reservations;
+mod signing;
 mod slots;
+mod sync;
 mod tickets;
 mod tokens;
 mod venues;
@@ -72,15 +75,28 @@ impl PgStore {
     /// Connects to `url` (`postgres://…`, multi-host with
     /// `target_session_attrs=read-write` allowed) and migrates the database.
     pub fn connect(url: &str, options: PgOptions) -> Result<Self> {
+        if let Some(schema) = &options.schema {
+            if !valid_schema_name(schema) {
+                return Err(StoreError::Domain(DomainError::invalid(
+                    "schema",
+                    "a lower-case SQL identifier: a-z, 0-9 and _, not starting with a digit, at most 63",
+                )));
+            }
+        }
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| StoreError::Unavailable(format!("bad URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
+        // The URL's own `options` first; notices (the migrator's "already
+        // exists, skipping") are no news in the server's log.
+        let mut server_options = config.get_options().unwrap_or_default().to_owned();
+        server_options.push_str(" -c client_min_messages=warning");
         if let Some(schema) = &options.schema {
-            config.options(&format!("-c search_path={schema}"));
+            server_options.push_str(&format!(" -c search_path={schema}"));
         }
+        config.options(server_options.trim_start());
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
@@ -131,6 +147,15 @@ impl PgStore {
     }
 }
 
+/// A schema name that goes into `search_path` as it is (no quoting needed,
+/// nothing else can ride along).
+fn valid_schema_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z' | '_'))
+        && name.len() <= 63
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+}
+
 /// Timestamps keep millisecond precision, as SQLite's text columns do, so
 /// both engines give back the same values.
 pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -179,4 +204,35 @@ pub(crate) fn on_constraint(e: postgres::Error, domain: DomainError) -> StoreErr
 /// holds something no code path writes.
 pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(format!("unexpected {what} in the database: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        for ok in ["public", "t_12_3", "_x"] {
+            assert!(valid_schema_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "1x",
+            "Public",
+            "a b",
+            "x,public",
+            "x;drop",
+            "a-b",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_schema_name(bad), "{bad}");
+        }
+        // Refused before any connection is tried.
+        let options = PgOptions {
+            schema: Some("x -c role=postgres".into()),
+            ..PgOptions::default()
+        };
+        let err = PgStore::connect("postgres://u@127.0.0.1:1/db", options).unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT");
+    }
 }

@@ -125,17 +125,18 @@ impl ReservationStore for PgStore {
         self.write(|tx| {
             let ticket = require_ticket(tx, orq, &req.ticket, true)?;
             let existing = reservation_of_ticket(tx, orq, &req.ticket)?;
-            let slot = require_slot(tx, orq, req.slot_id, true)?;
-            let venue = require_venue(tx, orq, slot.venue_id)?;
-            check_reservable(&ticket, existing.as_ref(), &slot, &venue, now)?;
-            change_booking(tx, &slot, 1, now)?;
-            let id = match existing {
+            // A first look without the slot's lock: most refusals (a full or
+            // closed slot, a ticket that may not reserve) write nothing.
+            let seen = require_slot(tx, orq, req.slot_id, false)?;
+            let venue = require_venue(tx, orq, seen.venue_id)?;
+            check_reservable(&ticket, existing.as_ref(), &seen, &venue, now)?;
+            let id = match existing.clone() {
                 // One row per ticket: a cancelled reservation row is reused.
                 Some(cancelled) => {
                     tx.execute(
                         "UPDATE ticket_reservations SET slot_id = $1, customer_email = $2, customer_phone = $3, \
                          reserved_at = $4, status = 'RESERVED', updated_at = $4 WHERE id = $5",
-                        &[&slot.id.0, &req.contact.email, &req.contact.phone, &ts(now), &cancelled.id.0],
+                        &[&seen.id.0, &req.contact.email, &req.contact.phone, &ts(now), &cancelled.id.0],
                     )
                     .map_err(db)?;
                     cancelled.id
@@ -146,7 +147,7 @@ impl ReservationStore for PgStore {
                         "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, \
                          reserved_at, status, orq, created_at, updated_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, 'RESERVED', $7, $6, $6)",
-                        &[&id.0, &req.ticket.as_str(), &slot.id.0, &req.contact.email, &req.contact.phone, &ts(now), &orq.0],
+                        &[&id.0, &req.ticket.as_str(), &seen.id.0, &req.contact.email, &req.contact.phone, &ts(now), &orq.0],
                     )
                     .map_err(|e| on_constraint(e, DomainError::AlreadyReserved))?;
                     id
@@ -158,6 +159,13 @@ impl ReservationStore for PgStore {
                 &[&req.contact.email, &req.contact.phone, &ts(now), &req.ticket.as_str()],
             )
             .map_err(db)?;
+            // The slot's lock last, so the hot row is held only for the
+            // decision on it, its update and the commit: the rules decide
+            // again on the locked row (another writer may have taken the
+            // last place since the first look; a refusal rolls all back).
+            let slot = require_slot(tx, orq, req.slot_id, true)?;
+            check_reservable(&ticket, existing.as_ref(), &slot, &venue, now)?;
+            change_booking(tx, &slot, 1, now)?;
             require_reservation(tx, orq, id)
         })
     }
@@ -214,7 +222,7 @@ impl ReservationStore for PgStore {
             ids.dedup();
             tx.execute(
                 "SELECT 1 FROM (SELECT id FROM reservation_slots WHERE id = ANY($1) AND orq = $2 \
-                 ORDER BY id FOR UPDATE) locked",
+                 ORDER BY id FOR NO KEY UPDATE) locked",
                 &[&ids, &orq.0],
             )
             .map_err(db)?;

@@ -32,7 +32,8 @@ pub(crate) fn slot(row: &Row) -> Result<Slot> {
 }
 
 /// The slot, locked for the rest of the transaction when `lock`: the row
-/// lock is what serializes writers of one slot across server instances.
+/// lock is what serializes writers of one slot across server instances
+/// (removal takes the stronger FOR UPDATE itself: it deletes the row).
 pub(crate) fn load_slot(
     tx: &mut impl GenericClient,
     orq: Orq,
@@ -41,7 +42,12 @@ pub(crate) fn load_slot(
 ) -> Result<Option<Slot>> {
     let sql = format!(
         "SELECT {SLOT_COLUMNS} FROM reservation_slots WHERE id = $1 AND orq = $2{}",
-        if lock { " FOR UPDATE" } else { "" }
+        // NO KEY UPDATE: it does not conflict with the KEY SHARE lock a
+        // reservation row's foreign key takes on its slot, so a writer that
+        // inserted its reservation first and locks the slot last cannot
+        // deadlock with another doing the same (FOR UPDATE would: both
+        // holding KEY SHARE, both waiting to upgrade).
+        if lock { " FOR NO KEY UPDATE" } else { "" }
     );
     tx.query_opt(&sql, &[&id.0, &orq.0])
         .map_err(db)?
@@ -57,6 +63,29 @@ pub(crate) fn require_slot(
     lock: bool,
 ) -> Result<Slot> {
     load_slot(tx, orq, id, lock)?.ok_or_else(|| DomainError::NotFound { entity: "slot" }.into())
+}
+
+/// A capacity or status change as the domain plans it, in the caller's
+/// write transaction (the slot row locked).
+pub(crate) fn update_slot_in(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    id: SlotId,
+    change: SlotChange,
+    now: DateTime<Utc>,
+) -> Result<Slot> {
+    let current = require_slot(tx, orq, id, true)?;
+    let (total, status) = plan_slot_change(&current, change)?;
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE reservation_slots SET total_capacity = $1, status = $2, updated_at = $3 \
+                 WHERE id = $4 RETURNING {SLOT_COLUMNS}"
+            ),
+            &[&total, &status.as_str(), &ts(now), &id.0],
+        )
+        .map_err(db)?;
+    slot(&row)
 }
 
 impl SlotStore for PgStore {
@@ -130,20 +159,7 @@ impl SlotStore for PgStore {
         change: SlotChange,
         now: DateTime<Utc>,
     ) -> Result<Slot> {
-        self.write(|tx| {
-            let current = require_slot(tx, orq, id, true)?;
-            let (total, status) = plan_slot_change(&current, change)?;
-            let row = tx
-                .query_one(
-                    &format!(
-                        "UPDATE reservation_slots SET total_capacity = $1, status = $2, updated_at = $3 \
-                         WHERE id = $4 RETURNING {SLOT_COLUMNS}"
-                    ),
-                    &[&total, &status.as_str(), &ts(now), &id.0],
-                )
-                .map_err(db)?;
-            slot(&row)
-        })
+        self.write(|tx| update_slot_in(tx, orq, id, change, now))
     }
 
     fn remove_slot(
@@ -154,6 +170,12 @@ impl SlotStore for PgStore {
     ) -> Result<(SlotRemoval, Option<Slot>)> {
         self.write(|tx| {
             let current = require_slot(tx, orq, id, true)?;
+            // The delete needs FOR UPDATE; take it now, before counting.
+            tx.execute(
+                "SELECT 1 FROM reservation_slots WHERE id = $1 FOR UPDATE",
+                &[&id.0],
+            )
+            .map_err(db)?;
             let rows: i64 = tx
                 .query_one(
                     "SELECT count(*) FROM ticket_reservations WHERE slot_id = $1",

@@ -71,6 +71,30 @@ pub(crate) fn require_ticket(
         .ok_or_else(|| DomainError::NotFound { entity: "ticket" }.into())
 }
 
+/// `inactive → active` in the caller's write transaction (the ticket locked);
+/// an active ticket comes back unchanged.
+pub(crate) fn activate_in(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    code: &TicketCode,
+    now: DateTime<Utc>,
+) -> Result<Ticket> {
+    let current = require_ticket(tx, orq, code, true)?;
+    let Some(status) = current.plan_activation(now)? else {
+        return Ok(current);
+    };
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE tickets SET activation_status = 'active', activated_at = $1, status = $2, \
+                 updated_at = $1 WHERE ticket_code = $3 RETURNING {TICKET_COLUMNS}"
+            ),
+            &[&ts(now), &status.as_str(), &code.as_str()],
+        )
+        .map_err(db)?;
+    ticket(&row)
+}
+
 impl TicketStore for PgStore {
     /// All or none: a duplicate code anywhere in the batch (or already in
     /// the database, in any org) refuses the whole batch.
@@ -170,22 +194,7 @@ impl TicketStore for PgStore {
 
     /// `inactive → active`; activating an active ticket returns it unchanged.
     fn activate_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket> {
-        self.write(|tx| {
-            let current = require_ticket(tx, orq, code, true)?;
-            let Some(status) = current.plan_activation(now)? else {
-                return Ok(current);
-            };
-            let row = tx
-                .query_one(
-                    &format!(
-                        "UPDATE tickets SET activation_status = 'active', activated_at = $1, status = $2, \
-                         updated_at = $1 WHERE ticket_code = $3 RETURNING {TICKET_COLUMNS}"
-                    ),
-                    &[&ts(now), &status.as_str(), &code.as_str()],
-                )
-                .map_err(db)?;
-            ticket(&row)
-        })
+        self.write(|tx| activate_in(tx, orq, code, now))
     }
 
     fn customer_tickets(&self, orq: Orq, scope: &CustomerScope, limit: u32) -> Result<Vec<Ticket>> {

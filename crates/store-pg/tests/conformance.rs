@@ -4,9 +4,9 @@
 
 mod common;
 
-// `fresh()` gives a `PgStore`; the suite wants something to borrow from.
-fn fresh() -> Option<Box<entrada_store_pg::PgStore>> {
-    common::fresh().map(Box::new)
+// A `PgStore` in a schema of its own, dropped after the test.
+fn fresh() -> Option<common::Fresh> {
+    common::fresh()
 }
 
 entrada_store::venue_conformance!(fresh());
@@ -16,3 +16,6 @@ entrada_store::reservation_conformance!(fresh());
 entrada_store::operator_conformance!(fresh());
 entrada_store::token_conformance!(fresh());
 entrada_store::gate_conformance!(fresh());
+entrada_store::signing_conformance!(fresh());
+entrada_store::sync_conformance!(fresh());
+entrada_store::admin_conformance!(fresh());

@@ -7,10 +7,13 @@
 //! read-then-upgrade deadlocks); in-process writers queue on a mutex, other
 //! connections and processes wait in SQLite's busy handler.
 
+mod admin;
 mod codec;
 mod column;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance_sync;
 mod engine;
 mod gate;
 mod reservations;
@@ -32,6 +35,7 @@ use entrada_domain as domain;
 
 use crate::domain::DomainError;
 
+pub use admin::{AdminStore, CliStore};
 pub use engine::{
     GateStore, OperatorStore, ReservationStore, ServerStore, SigningStore, SlotStore, SyncStore,
     TicketStore, TokenStore, VenueStore,

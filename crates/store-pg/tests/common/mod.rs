@@ -50,16 +50,48 @@ pub fn fresh_schema(url: &str) -> String {
 pub fn options(schema: &str) -> PgOptions {
     PgOptions {
         pool_size: 4,
+        // Racers queue for 4 connections: on a loaded machine (CI, parallel
+        // builds) the default 5 s wait for one can run out.
+        connect_timeout: std::time::Duration::from_secs(30),
         schema: Some(schema.to_owned()),
-        ..PgOptions::default()
+    }
+}
+
+/// A migrated store in a schema of its own, dropped with it.
+pub struct Fresh {
+    store: Option<PgStore>,
+    url: String,
+    schema: String,
+}
+
+impl std::ops::Deref for Fresh {
+    type Target = PgStore;
+    fn deref(&self) -> &PgStore {
+        self.store.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Fresh {
+    /// The store's connections close first, then its schema goes (a test's
+    /// data does not pile up in the test cluster).
+    fn drop(&mut self) {
+        drop(self.store.take());
+        if let Ok(mut admin) = postgres::Client::connect(&self.url, postgres::NoTls) {
+            let _ = admin.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema));
+        }
     }
 }
 
 /// A migrated store in a new schema, or `None` (skip) without a database.
-pub fn fresh() -> Option<PgStore> {
+pub fn fresh() -> Option<Fresh> {
     let url = url()?;
     let schema = fresh_schema(&url);
-    Some(PgStore::connect(&url, options(&schema)).expect("connect and migrate"))
+    let store = PgStore::connect(&url, options(&schema)).expect("connect and migrate");
+    Some(Fresh {
+        store: Some(store),
+        url,
+        schema,
+    })
 }
 
 /// A plain client whose statements run in `schema` (to hold a transaction

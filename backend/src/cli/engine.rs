@@ -1,0 +1,95 @@
+//! Which engine `--db` names: a SQLite file path, or a `postgres://` /
+//! `postgresql://` URL (multi-host, `target_session_attrs=read-write`,
+//! `sslmode` as libpq spells them) for the server's PostgreSQL store.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use entrada::store::{CliStore, ServerStore, Store};
+use entrada_store_pg::{PgOptions, PgStore};
+
+use super::DbArg;
+
+/// Whether `db` is a PostgreSQL URL rather than a file.
+pub(crate) fn is_postgres(db: &std::path::Path) -> bool {
+    db.to_str()
+        .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// The URL without its password, for messages and logs.
+pub(crate) fn shown(db: &std::path::Path) -> String {
+    let text = db.display().to_string();
+    match (text.find("://"), text.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &text[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &text[..scheme + 3],
+                    &userinfo[..colon],
+                    &text[at..]
+                ),
+                None => text,
+            }
+        }
+        _ => text,
+    }
+}
+
+fn connect(db: &DbArg) -> anyhow::Result<PgStore> {
+    let url = db.db.to_str().context("the database URL is not UTF-8")?;
+    let options = PgOptions {
+        pool_size: db.pool_size,
+        ..PgOptions::default()
+    };
+    PgStore::connect(url, options).with_context(|| format!("connecting to {}", shown(&db.db)))
+}
+
+/// The store for the administration commands, on either engine (migrated).
+pub(crate) fn open_any(db: &DbArg) -> anyhow::Result<Box<dyn CliStore>> {
+    if is_postgres(&db.db) {
+        Ok(Box::new(connect(db)?))
+    } else {
+        Ok(Box::new(super::open(db)?))
+    }
+}
+
+/// The server's store, on either engine (migrated).
+pub(crate) fn open_server(db: &DbArg) -> anyhow::Result<Arc<dyn ServerStore>> {
+    if is_postgres(&db.db) {
+        Ok(Arc::new(connect(db)?))
+    } else {
+        Ok(Arc::new(super::open(db)?))
+    }
+}
+
+/// Commands that run on a SQLite file only (a gate's replica, the demo and
+/// seeding's bulk paths): a clear refusal for a URL.
+pub(crate) fn sqlite_only(db: &DbArg, what: &str) -> anyhow::Result<Store> {
+    anyhow::ensure!(
+        !is_postgres(&db.db),
+        "{what} runs on a SQLite file only (not yet on PostgreSQL): give --db a file"
+    );
+    super::open(db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_told_from_files_and_shown_without_password() {
+        assert!(is_postgres("postgres://u:p@h/db".as_ref()));
+        assert!(is_postgres(
+            "postgresql://h1,h2/db?target_session_attrs=read-write".as_ref()
+        ));
+        assert!(!is_postgres("entrada.db".as_ref()));
+        assert!(!is_postgres("./postgres:/x.db".as_ref()));
+        assert_eq!(
+            shown("postgres://u:secret@h:5432/db".as_ref()),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(shown("postgres://h/db".as_ref()), "postgres://h/db");
+        assert_eq!(shown("x.db".as_ref()), "x.db");
+    }
+}

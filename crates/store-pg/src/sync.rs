@@ -1,0 +1,847 @@
+//! The server's side of sync on PostgreSQL: devices, uploaded events
+//! (exactly once across instances), the change feed's rows and conflicts.
+//!
+//! A feed row travels as SQLite's `json_object` of its stored columns, so a
+//! gate gets the same JSON from either engine and its replica (SQLite) binds
+//! it unchanged: timestamps as ISO 8601 text with milliseconds, dates
+//! `YYYY-MM-DD`, times `HH:MM:SS`, booleans 0/1, UUIDs as text, BYTEA as
+//! upper-case hex (SQLite's `hex()`), JSON columns as their text.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, SubsecRound, Utc};
+use postgres::types::Type;
+use postgres::{GenericClient, Row};
+use serde_json::{Map, Value};
+
+use crate::domain::sync::protocol::{
+    Change, ChangePage, DeviceInfo, Event, EventResult, EventStatus,
+};
+use crate::domain::{
+    enter,
+    slot::SlotChange,
+    upload::{
+        event_time, judge_admission, judge_slot_change, Actor, AdmissionOutcome, Rejection,
+        UploadedAdmission,
+    },
+    DomainError, DoubleEntry, Entry, Operator, OperatorId, Orq, SlotId, SlotStatus, TicketCode,
+    VenueId, VerdictCode, VerdictInput,
+};
+use crate::gate::write_use;
+use crate::operators::require_operator;
+use crate::reservations::reservation_of_ticket;
+use crate::slots::{load_slot, update_slot_in};
+use crate::tickets::{activate_in, load_ticket};
+use crate::venues::{load_venue, require_venue};
+use crate::{corrupt, db, ts, PgStore};
+use entrada_store::{hash_token, random_token, Result, StoreError, SyncStore, TOKEN_PREFIX};
+
+/// A synced table: its key (and the key's SQL type), the columns that
+/// travel (never private keys), in SQLite's order.
+struct Entity {
+    table: &'static str,
+    key: &'static str,
+    key_type: &'static str,
+    columns: &'static [&'static str],
+}
+
+const ENTITIES: &[Entity] = &[
+    Entity {
+        table: "venues",
+        key: "id",
+        key_type: "bigint",
+        columns: &[
+            "id",
+            "orq",
+            "name",
+            "timezone",
+            "early_grace_minutes",
+            "late_grace_minutes",
+            "created_at",
+            "updated_at",
+        ],
+    },
+    Entity {
+        table: "operators",
+        key: "id",
+        key_type: "bigint",
+        columns: &[
+            "id",
+            "orq",
+            "role",
+            "display_name",
+            "pin_hash",
+            "created_at",
+            "updated_at",
+        ],
+    },
+    Entity {
+        table: "org_settings",
+        key: "orq",
+        key_type: "bigint",
+        columns: &["orq", "signed_codes_only", "updated_at"],
+    },
+    Entity {
+        table: "signing_keys",
+        key: "kid",
+        key_type: "bigint",
+        columns: &["kid", "orq", "public_key", "created_at", "retired_at"],
+    },
+    Entity {
+        table: "reservation_slots",
+        key: "id",
+        key_type: "uuid",
+        columns: &[
+            "id",
+            "date",
+            "start_time",
+            "end_time",
+            "venue_id",
+            "total_capacity",
+            "booked_count",
+            "status",
+            "orq",
+            "created_at",
+            "updated_at",
+        ],
+    },
+    Entity {
+        table: "tickets",
+        key: "ticket_code",
+        key_type: "text",
+        columns: &[
+            "ticket_code",
+            "orq",
+            "order_id",
+            "product_id",
+            "user_id",
+            "status",
+            "entitlements",
+            "expires_at",
+            "created_at",
+            "updated_at",
+            "customer_email",
+            "customer_phone",
+            "reserved_at",
+            "verified_at",
+            "verified_by",
+            "activation_status",
+            "activated_at",
+            "activation_mode",
+            "code_serial",
+        ],
+    },
+    Entity {
+        table: "ticket_reservations",
+        key: "id",
+        key_type: "uuid",
+        columns: &[
+            "id",
+            "ticket_id",
+            "slot_id",
+            "customer_email",
+            "customer_phone",
+            "reserved_at",
+            "status",
+            "orq",
+            "created_at",
+            "updated_at",
+        ],
+    },
+    Entity {
+        table: "sync_conflicts",
+        key: "id",
+        key_type: "bigint",
+        columns: &[
+            "id",
+            "orq",
+            "kind",
+            "ticket_code",
+            "first_device_id",
+            "first_operator_id",
+            "first_at",
+            "second_device_id",
+            "second_operator_id",
+            "second_at",
+            "second_event_id",
+            "detected_at",
+            "venue_id",
+            "facts",
+        ],
+    },
+];
+
+fn entity(name: &str) -> Option<&'static Entity> {
+    ENTITIES.iter().find(|e| e.table == name)
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// One column as SQLite stores it and `json_object` gives it back.
+fn column_json(row: &Row, i: usize) -> Result<Value> {
+    let ty = row.columns()[i].type_();
+    let bad = |e: postgres::Error| corrupt("feed column", e);
+    Ok(match *ty {
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(i)
+            .map_err(bad)?
+            .map(Value::from),
+        Type::INT4 => row
+            .try_get::<_, Option<i32>>(i)
+            .map_err(bad)?
+            .map(Value::from),
+        Type::TEXT | Type::VARCHAR => row
+            .try_get::<_, Option<String>>(i)
+            .map_err(bad)?
+            .map(Value::from),
+        Type::BOOL => row
+            .try_get::<_, Option<bool>>(i)
+            .map_err(bad)?
+            .map(|b| Value::from(i64::from(b))),
+        Type::TIMESTAMPTZ => row
+            .try_get::<_, Option<DateTime<Utc>>>(i)
+            .map_err(bad)?
+            .map(|t| Value::from(t.to_rfc3339_opts(SecondsFormat::Millis, true))),
+        Type::DATE => row
+            .try_get::<_, Option<NaiveDate>>(i)
+            .map_err(bad)?
+            .map(|d| Value::from(d.format("%Y-%m-%d").to_string())),
+        Type::TIME => row
+            .try_get::<_, Option<NaiveTime>>(i)
+            .map_err(bad)?
+            .map(|t| Value::from(t.format("%H:%M:%S").to_string())),
+        Type::UUID => row
+            .try_get::<_, Option<uuid::Uuid>>(i)
+            .map_err(bad)?
+            .map(|u| Value::from(u.to_string())),
+        Type::BYTEA => row
+            .try_get::<_, Option<Vec<u8>>>(i)
+            .map_err(bad)?
+            .map(|b| Value::from(hex_upper(&b))),
+        // SQLite keeps JSON as the text serde_json wrote.
+        Type::JSONB | Type::JSON => row
+            .try_get::<_, Option<Value>>(i)
+            .map_err(bad)?
+            .map(|j| Value::from(j.to_string())),
+        ref other => return Err(corrupt("feed column type", other)),
+    }
+    .unwrap_or(Value::Null))
+}
+
+fn row_json(e: &Entity, row: &Row) -> Result<Value> {
+    let mut map = Map::new();
+    for (i, c) in e.columns.iter().enumerate() {
+        map.insert((*c).to_owned(), column_json(row, i)?);
+    }
+    Ok(Value::Object(map))
+}
+
+/// The rows of `ids` (text keys) of one entity, by key, in one query.
+fn rows_by_key(
+    tx: &mut impl GenericClient,
+    e: &Entity,
+    ids: &[String],
+) -> Result<HashMap<String, Value>> {
+    let sql = format!(
+        "SELECT {cols}, {key}::text FROM {table} WHERE {key} = ANY($1::text[]::{ty}[])",
+        cols = e.columns.join(", "),
+        key = e.key,
+        table = e.table,
+        ty = e.key_type
+    );
+    let rows = tx.query(&sql, &[&ids]).map_err(db)?;
+    rows.iter()
+        .map(|r| Ok((r.get::<_, String>(e.columns.len()), row_json(e, r)?)))
+        .collect()
+}
+
+fn event_result(
+    event: &Event,
+    status: EventStatus,
+    reason: Option<String>,
+    facts: Option<Value>,
+    received_at: DateTime<Utc>,
+) -> EventResult {
+    EventResult {
+        event_id: event.event_id,
+        status,
+        reason,
+        facts,
+        received_at,
+    }
+}
+
+fn event_operator(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    event: &Event,
+) -> Result<Option<Operator>> {
+    match event.operator_id {
+        Some(id) => match require_operator(tx, orq, OperatorId(id)) {
+            Ok(op) => Ok(Some(op)),
+            Err(StoreError::Domain(DomainError::NotFound { .. })) => Ok(None),
+            Err(e) => Err(e),
+        },
+        None => Ok(None),
+    }
+}
+
+/// One device event, judged by `domain::upload` as SQLite's store does.
+fn apply_event(
+    tx: &mut impl GenericClient,
+    device: &DeviceInfo,
+    event: &Event,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<EventResult> {
+    let orq = Orq(device.orq);
+    let venue = VenueId(device.venue_id);
+    let reject = |r: &Rejection| {
+        event_result(
+            event,
+            EventStatus::Rejected,
+            Some(r.code().to_string()),
+            Some(r.details()),
+            now,
+        )
+    };
+    let str_field = |name: &'static str| -> std::result::Result<String, DomainError> {
+        event
+            .payload
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| DomainError::invalid(name, "missing in event payload"))
+    };
+    let operator = event_operator(tx, orq, event)?;
+    let actor = Actor {
+        claimed: event.operator_id.map(OperatorId),
+        found: operator.as_ref(),
+    };
+    match event.kind.as_str() {
+        "verify" => {
+            let code = match str_field("ticket_code").and_then(|c| TicketCode::parse(&c)) {
+                Ok(c) => c,
+                Err(e) => return Ok(reject(&e.into())),
+            };
+            // Locked: an instance verifying it online queues behind us (or we behind it).
+            let ticket = load_ticket(tx, orq, &code, true)?;
+            let reservation = match &ticket {
+                Some(_) => reservation_of_ticket(tx, orq, &code)?,
+                None => None,
+            };
+            let slot = match &reservation {
+                Some(r) => load_slot(tx, orq, r.slot_id, false)?,
+                None => None,
+            };
+            let slot_venue = match &slot {
+                Some(s) => load_venue(tx, orq, s.venue_id)?,
+                None => None,
+            };
+            let overruled = event
+                .payload
+                .get("overruled")
+                .and_then(|v| v.as_str())
+                .and_then(VerdictCode::parse);
+            let upload = UploadedAdmission {
+                actor,
+                rows: VerdictInput {
+                    ticket: ticket.as_ref(),
+                    reservation: reservation.as_ref(),
+                    slot: slot.as_ref(),
+                    venue: slot_venue.as_ref(),
+                },
+                overruled,
+            };
+            let outcome = judge_admission(&upload, at, venue);
+            let (Some(ticket), Some(operator)) = (ticket.as_ref(), operator.as_ref()) else {
+                return Ok(match outcome {
+                    AdmissionOutcome::Rejected(r) => reject(&r),
+                    _ => reject(&Rejection::Domain(DomainError::NotFound {
+                        entity: "ticket",
+                    })),
+                });
+            };
+            let admission = Admission {
+                device,
+                event,
+                operator: operator.id,
+                at,
+                now,
+            };
+            match outcome {
+                AdmissionOutcome::Rejected(r) => Ok(reject(&r)),
+                AdmissionOutcome::Applied { overruled }
+                | AdmissionOutcome::DoubleEntry { overruled } => {
+                    admission.record(tx, &code, overruled, None)?;
+                    match enter(ticket, reservation.as_ref(), at, operator.id) {
+                        Entry::First(used) => {
+                            write_use(tx, orq, &code, &used, now)?;
+                            Ok(event_result(event, EventStatus::Applied, None, None, now))
+                        }
+                        Entry::Again(again) => admission.double_entry(tx, &code, again),
+                    }
+                }
+                AdmissionOutcome::Conflict(verdict) => {
+                    let reason = verdict.verdict.code();
+                    admission.record(
+                        tx,
+                        &code,
+                        overruled.filter(|c| c.needs_operator_decision()),
+                        Some(reason),
+                    )?;
+                    admission.refused(tx, &code, ticket, reservation.as_ref(), &verdict)
+                }
+            }
+        }
+        "slot_change" => {
+            let parsed = (|| -> std::result::Result<(SlotId, SlotChange), DomainError> {
+                let id: SlotId = str_field("slot_id")?.parse()?;
+                let total_capacity = event.payload.get("total_capacity").and_then(|v| v.as_i64());
+                let status = match event.payload.get("status").and_then(|v| v.as_str()) {
+                    Some(s) => Some(SlotStatus::parse(s)?),
+                    None => None,
+                };
+                Ok((
+                    id,
+                    SlotChange {
+                        total_capacity,
+                        status,
+                    },
+                ))
+            })();
+            let (id, change) = match parsed {
+                Ok(p) => p,
+                Err(e) => return Ok(reject(&e.into())),
+            };
+            let slot = load_slot(tx, orq, id, true)?;
+            if let Err(r) = judge_slot_change(actor, slot.as_ref(), venue) {
+                return Ok(reject(&r));
+            }
+            match update_slot_in(tx, orq, id, change, now) {
+                Ok(_) => Ok(event_result(event, EventStatus::Applied, None, None, now)),
+                Err(StoreError::Domain(e)) => Ok(reject(&e.into())),
+                Err(e) => Err(e),
+            }
+        }
+        "activate" => {
+            if let Err(r) = actor.check_optional() {
+                return Ok(reject(&r));
+            }
+            let code = match str_field("ticket_code").and_then(|c| TicketCode::parse(&c)) {
+                Ok(c) => c,
+                Err(e) => return Ok(reject(&e.into())),
+            };
+            match activate_in(tx, orq, &code, at) {
+                Ok(_) => Ok(event_result(event, EventStatus::Applied, None, None, now)),
+                Err(StoreError::Domain(e)) => Ok(reject(&e.into())),
+                Err(e) => Err(e),
+            }
+        }
+        _ => Ok(reject(
+            &DomainError::invalid("kind", "unknown event kind").into(),
+        )),
+    }
+}
+
+/// An uploaded admission being written: who, where, when.
+struct Admission<'a> {
+    device: &'a DeviceInfo,
+    event: &'a Event,
+    operator: OperatorId,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+impl Admission<'_> {
+    fn record(
+        &self,
+        tx: &mut impl GenericClient,
+        code: &TicketCode,
+        overruled: Option<VerdictCode>,
+        refused: Option<&str>,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT INTO verifications (orq, ticket_code, event_id, device_id, operator_id, verified_at, received_at, overruled, refused) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &self.device.orq,
+                &code.as_str(),
+                &self.event.event_id,
+                &self.device.device_id,
+                &self.operator.0,
+                &ts(self.at),
+                &ts(self.now),
+                &overruled.map(VerdictCode::code),
+                &refused,
+            ],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn double_entry(
+        &self,
+        tx: &mut impl GenericClient,
+        code: &TicketCode,
+        again: DoubleEntry,
+    ) -> Result<EventResult> {
+        let first_at = again.recorded_at;
+        let event = self.event;
+        let first_device: Option<i64> = tx
+            .query_opt(
+                "SELECT device_id FROM verifications WHERE ticket_code = $1 AND verified_at = $2 \
+                 AND event_id IS DISTINCT FROM $3 AND refused IS NULL ORDER BY id LIMIT 1",
+                &[&code.as_str(), &ts(first_at), &event.event_id],
+            )
+            .map_err(db)?
+            .and_then(|r| r.get(0));
+        let mut first = (first_at, first_device, again.recorded_by.map(|o| o.0));
+        let mut second = (self.at, Some(self.device.device_id), Some(self.operator.0));
+        if again.replaces_record {
+            tx.execute(
+                "UPDATE tickets SET verified_at = $1, verified_by = $2, updated_at = $3 WHERE ticket_code = $4",
+                &[&ts(self.at), &self.operator.0, &ts(self.now), &code.as_str()],
+            )
+            .map_err(db)?;
+            std::mem::swap(&mut first, &mut second);
+        }
+        let facts = serde_json::json!({
+            "kind": "DOUBLE_ENTRY", "ticket_code": code,
+            "first_at": first.0, "first_device_id": first.1, "first_operator_id": first.2,
+            "second_at": second.0, "second_device_id": second.1, "second_operator_id": second.2,
+        });
+        tx.execute(
+            "INSERT INTO sync_conflicts (orq, kind, ticket_code, first_device_id, first_operator_id, first_at, second_device_id, \
+             second_operator_id, second_at, second_event_id, detected_at, venue_id, facts) \
+             VALUES ($1, 'DOUBLE_ENTRY', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            &[&self.device.orq, &code.as_str(), &first.1, &first.2, &ts(first.0), &second.1, &second.2, &ts(second.0),
+                &event.event_id, &ts(self.now), &self.device.venue_id, &facts],
+        )
+        .map_err(db)?;
+        Ok(event_result(
+            event,
+            EventStatus::Conflict,
+            Some("DOUBLE_ENTRY".into()),
+            Some(facts),
+            self.now,
+        ))
+    }
+
+    fn refused(
+        &self,
+        tx: &mut impl GenericClient,
+        code: &TicketCode,
+        ticket: &crate::domain::Ticket,
+        reservation: Option<&crate::domain::Reservation>,
+        verdict: &crate::domain::Verdict,
+    ) -> Result<EventResult> {
+        let event = self.event;
+        let reason = verdict.verdict.code();
+        let server_since =
+            reservation.map_or(ticket.updated_at, |r| r.updated_at.max(ticket.updated_at));
+        let facts = serde_json::json!({
+            "kind": reason,
+            "ticket_code": code,
+            "gate": {
+                "device_id": self.device.device_id,
+                "venue_id": self.device.venue_id,
+                "operator_id": self.operator,
+                "at": self.at,
+                "device_time": event.device_time,
+                "claimed_venue_id": event.payload.get("venue_id"),
+                "overruled": event.payload.get("overruled"),
+            },
+            "server": {
+                "verdict": verdict,
+                "ticket_status": ticket.status.as_str(),
+                "activation_status": ticket.activation_status.as_str(),
+                "reservation_status": reservation.map(|r| r.status.as_str()),
+                "since": server_since,
+            },
+        });
+        tx.execute(
+            "INSERT INTO sync_conflicts (orq, kind, ticket_code, first_device_id, first_operator_id, first_at, second_device_id, \
+             second_operator_id, second_at, second_event_id, detected_at, venue_id, facts) \
+             VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[&self.device.orq, &reason, &code.as_str(), &ts(server_since), &self.device.device_id, &self.operator.0, &ts(self.at),
+                &event.event_id, &ts(self.now), &self.device.venue_id, &facts],
+        )
+        .map_err(db)?;
+        Ok(event_result(
+            event,
+            EventStatus::Conflict,
+            Some(reason.into()),
+            Some(facts),
+            self.now,
+        ))
+    }
+}
+
+/// The row an event changes, as the change log names it.
+fn event_entity(event: &Event) -> Option<(&'static str, String)> {
+    let field = |name: &str| {
+        event
+            .payload
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    match event.kind.as_str() {
+        "verify" | "activate" => Some(("tickets", field("ticket_code")?)),
+        "slot_change" => Some(("reservation_slots", field("slot_id")?)),
+        _ => None,
+    }
+}
+
+/// Sends a row again (it is unchanged on the server): its entry goes back to
+/// pending, and the next pull numbers it after everything before.
+fn resend(tx: &mut impl GenericClient, entity: &str, entity_id: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE change_log SET seq = NULL, written = nextval('change_log_written') WHERE entity = $1 AND entity_id = $2",
+        &[&entity, &entity_id],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+fn resend_reservation_of(tx: &mut impl GenericClient, ticket_code: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE change_log SET seq = NULL, written = nextval('change_log_written') \
+         WHERE entity = 'ticket_reservations' AND entity_id = (SELECT id::text FROM ticket_reservations WHERE ticket_id = $1)",
+        &[&ticket_code],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Advisory-lock class of "this event id is being applied".
+const EVENT_LOCK: i32 = 0x6576_6e74; // 'evnt'
+
+impl PgStore {
+    /// Revokes a device's token.
+    pub(crate) fn revoke_device_in(
+        &self,
+        orq: Orq,
+        device_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE devices SET revoked_at = $1 WHERE id = $2 AND orq = $3 AND revoked_at IS NULL",
+                    &[&ts(now), &device_id, &orq.0],
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(DomainError::NotFound { entity: "device" }.into());
+            }
+            Ok(())
+        })
+    }
+}
+
+impl SyncStore for PgStore {
+    fn add_device(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DeviceInfo)> {
+        let name = crate::domain::venue::validate_name("name", name)?;
+        let secret = random_token()?;
+        let token = format!("dev_{}", secret.trim_start_matches(TOKEN_PREFIX));
+        let id: i64 = self.write(|tx| {
+            require_venue(tx, orq, venue)?;
+            Ok(tx
+                .query_one(
+                    "INSERT INTO devices (orq, venue_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    &[&orq.0, &venue.0, &name, &hash_token(&token), &ts(now)],
+                )
+                .map_err(db)?
+                .get(0))
+        })?;
+        Ok((
+            token,
+            DeviceInfo {
+                device_id: id,
+                orq: orq.0,
+                venue_id: venue.0,
+                name,
+            },
+        ))
+    }
+
+    fn device_for_token(&self, token: &str) -> Result<Option<DeviceInfo>> {
+        self.read(|tx| {
+            Ok(tx
+                .query_opt(
+                    "SELECT id, orq, venue_id, name FROM devices WHERE token_hash = $1 AND revoked_at IS NULL",
+                    &[&hash_token(token.trim())],
+                )
+                .map_err(db)?
+                .map(|r| DeviceInfo { device_id: r.get(0), orq: r.get(1), venue_id: r.get(2), name: r.get(3) }))
+        })
+    }
+
+    /// Each event exactly once, across instances too: an event id is
+    /// applied under its advisory lock, so a replay racing the first upload
+    /// on another instance waits for it and answers `duplicate`.
+    fn apply_events(
+        &self,
+        device: &DeviceInfo,
+        events: &[Event],
+        sent_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventResult>> {
+        let now = now.trunc_subsecs(3);
+        let offset = sent_at - now;
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE devices SET last_seen_at = $1, clock_offset_ms = $2 WHERE id = $3",
+                &[&ts(now), &offset.num_milliseconds(), &device.device_id],
+            )
+            .map_err(db)?;
+            let mut results = Vec::with_capacity(events.len());
+            for event in events {
+                let (hi, lo) = event.event_id.as_u64_pair();
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock($1, $2::int)",
+                    &[&EVENT_LOCK, &((hi ^ lo) as i32)],
+                )
+                .map_err(db)?;
+                let earlier = tx
+                    .query_opt("SELECT result, received_at FROM sync_events WHERE event_id = $1", &[&event.event_id])
+                    .map_err(db)?;
+                if let Some(r) = earlier {
+                    let first: Option<EventResult> = serde_json::from_value(r.get::<_, Value>(0)).ok();
+                    results.push(EventResult {
+                        event_id: event.event_id,
+                        status: EventStatus::Duplicate,
+                        reason: Some("ALREADY_APPLIED".into()),
+                        facts: first.and_then(|f| serde_json::to_value(f).ok()),
+                        received_at: r.get(1),
+                    });
+                    continue;
+                }
+                let at = event_time(event.device_time, offset, now).trunc_subsecs(3);
+                let result = apply_event(tx, device, event, at, now)?;
+                if matches!(result.status, EventStatus::Conflict | EventStatus::Rejected) {
+                    if let Some((entity, id)) = event_entity(event) {
+                        resend(tx, entity, &id)?;
+                        if entity == "tickets" {
+                            resend_reservation_of(tx, &id)?;
+                        }
+                    }
+                }
+                let stored = serde_json::to_value(&result).unwrap_or_else(|_| serde_json::json!({}));
+                tx.execute(
+                    "INSERT INTO sync_events (event_id, device_id, orq, kind, payload, device_time, received_at, result) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[&event.event_id, &device.device_id, &device.orq, &event.kind, &event.payload, &ts(event.device_time), &ts(now), &stored],
+                )
+                .map_err(db)?;
+                results.push(result);
+            }
+            Ok(results)
+        })
+    }
+
+    /// One page of the changes after `cursor` for a device of `venue`; the
+    /// log and the rows are read in one snapshot, after the entries of every
+    /// ended transaction were numbered (`feed_sequence`).
+    fn changes_since(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        cursor: i64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ChangePage> {
+        self.sequence_feed()?;
+        let limit = i64::from(limit.clamp(1, 5000));
+        self.read(|tx| {
+            let entries: Vec<(i64, String, String, String)> = tx
+                .query(
+                    "SELECT seq, entity, entity_id, op FROM ( \
+                       (SELECT seq, entity, entity_id, op FROM change_log \
+                        WHERE orq = $1 AND scope = 0 AND seq > $2 ORDER BY seq LIMIT $3) \
+                       UNION ALL \
+                       (SELECT seq, entity, entity_id, op FROM change_log \
+                        WHERE orq = $1 AND scope = $4 AND seq > $2 ORDER BY seq LIMIT $3) \
+                     ) page ORDER BY seq LIMIT $3",
+                    &[&orq.0, &cursor, &limit, &venue.0],
+                )
+                .map_err(db)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .collect();
+            let mut page: Vec<(i64, String, String, String)> = Vec::with_capacity(entries.len());
+            for (seq, name, entity_id, op) in entries {
+                let (name, entity_id, op) = match name.as_str() {
+                    "scope_exit" => match entity_id.splitn(3, '/').collect::<Vec<_>>()[..] {
+                        [_, entity, id] => (entity.to_string(), id.to_string(), "delete".to_string()),
+                        _ => {
+                            page.push((seq, String::new(), String::new(), String::new()));
+                            continue;
+                        }
+                    },
+                    _ => (name, entity_id, op),
+                };
+                page.push((seq, name, entity_id, op));
+            }
+            // The rows to send, one query per entity.
+            let mut rows: HashMap<&str, HashMap<String, Value>> = HashMap::new();
+            for e in ENTITIES {
+                let ids: Vec<String> = page
+                    .iter()
+                    .filter(|(_, n, _, op)| n == e.table && op == "upsert")
+                    .map(|(_, _, id, _)| id.clone())
+                    .collect();
+                if !ids.is_empty() {
+                    rows.insert(e.table, rows_by_key(tx, e, &ids)?);
+                }
+            }
+            let mut changes = Vec::with_capacity(page.len());
+            let mut last_seq = None;
+            for (seq, name, entity_id, op) in page {
+                last_seq = Some(seq);
+                let Some(e) = entity(&name) else { continue };
+                let row = if op == "upsert" {
+                    rows.get_mut(e.table).and_then(|m| m.remove(&entity_id))
+                } else {
+                    None
+                };
+                changes.push(Change { seq, entity: name, entity_id, op, row });
+            }
+            let next_cursor = last_seq.unwrap_or(cursor);
+            let remaining: i64 = tx
+                .query_one(
+                    "SELECT (SELECT count(*) FROM change_log WHERE orq = $1 AND scope = 0 AND seq > $2) \
+                          + (SELECT count(*) FROM change_log WHERE orq = $1 AND scope = $3 AND seq > $2)",
+                    &[&orq.0, &next_cursor, &venue.0],
+                )
+                .map_err(db)?
+                .get(0);
+            Ok(ChangePage { changes, next_cursor, has_more: remaining > 0, remaining, server_time: now, reset: false })
+        })
+    }
+
+    fn list_conflicts(&self, orq: Orq) -> Result<Vec<Value>> {
+        let e = entity("sync_conflicts").ok_or_else(|| corrupt("entity", "sync_conflicts"))?;
+        self.read(|tx| {
+            let sql = format!(
+                "SELECT {} FROM sync_conflicts WHERE orq = $1 ORDER BY id DESC",
+                e.columns.join(", ")
+            );
+            tx.query(&sql, &[&orq.0])
+                .map_err(db)?
+                .iter()
+                .map(|r| row_json(e, r))
+                .collect()
+        })
+    }
+}

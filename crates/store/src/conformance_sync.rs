@@ -1,0 +1,661 @@
+//! The conformance suite's signing and sync groups (see `conformance`): signed
+//! codes, scanning and keys; devices, uploaded events exactly once, and the
+//! change feed, whose rows must be the same JSON on every engine (a gate's
+//! SQLite replica binds them as they come).
+
+use chrono::Duration;
+
+use crate::conformance::{now, ORQ};
+use crate::domain::{
+    ActivationMode, Contact, Gate, NewSlot, NewTicket, OperatorId, Slot, TicketCode, Venue,
+    VerdictCode,
+};
+use crate::{ReservationStore, ReserveRequest, SlotStore, TicketStore, VenueStore};
+
+fn ticket(s: &(impl TicketStore + ?Sized), code: &str) -> TicketCode {
+    let t = NewTicket::plain(code, ActivationMode::Immediate).unwrap();
+    s.insert_tickets(ORQ, &[t], now()).unwrap();
+    TicketCode::parse(code).unwrap()
+}
+
+/// Prado (Madrid), a slot on 2025-12-01 09:00-12:00 (10 places) and `T-1`
+/// reserved on it.
+fn booked(
+    s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+) -> (Venue, Slot, TicketCode, crate::domain::Reservation) {
+    let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(10)).unwrap();
+    let slot = s.create_slot(ORQ, &new, now()).unwrap();
+    let t = ticket(s, "T-1");
+    let req = ReserveRequest {
+        ticket: t.clone(),
+        slot_id: slot.id,
+        contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+    };
+    let r = s.reserve_slot(ORQ, &req, now()).unwrap();
+    (venue, slot, t, r)
+}
+
+/// 2025-12-01 10:00 UTC: 11:00 in Madrid, inside the slot.
+fn at_gate() -> chrono::DateTime<chrono::Utc> {
+    now() + Duration::days(6)
+}
+
+/// Signed codes, scanning, keys, the org's code policy, a ticket's state.
+pub mod signing {
+    use super::*;
+    use crate::{GateStore, SigningStore, StoreError, TicketReader};
+
+    pub fn a_signed_code_scans_in_once_and_a_forged_one_never(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + GateStore
+              + SigningStore
+              + ?Sized),
+    ) {
+        let (venue, _, t, _) = booked(s);
+        let gate = Gate {
+            venue_id: Some(venue.id),
+            ..Gate::default()
+        };
+        let code = s.signed_code(ORQ, &t, now()).unwrap();
+        assert!(code.starts_with("ENT1."), "{code}");
+        // The same code every time, with the org's one key.
+        assert_eq!(s.signed_code(ORQ, &t, now()).unwrap(), code);
+        let keys = s.public_keys(ORQ).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(
+            (keys[0].orq, keys[0].created_at, keys[0].retired_at),
+            (ORQ, now(), None)
+        );
+
+        // One flipped character of the signature: refused, nothing written.
+        let mut forged = code.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let v = s
+            .scan(ORQ, &forged, OperatorId(5), &gate, at_gate())
+            .unwrap();
+        assert!(!v.admit, "{v:?}");
+        assert_eq!(s.get_ticket(ORQ, &t).unwrap().verified_at, None);
+
+        let v = s
+            .scan(ORQ, code.as_bytes(), OperatorId(5), &gate, at_gate())
+            .unwrap();
+        assert_eq!(
+            (v.verdict, v.verified_by),
+            (VerdictCode::Admit, Some(OperatorId(5)))
+        );
+        assert_eq!(
+            s.get_ticket(ORQ, &t).unwrap().verified_by,
+            Some(OperatorId(5))
+        );
+        let again = s
+            .scan(ORQ, code.as_bytes(), OperatorId(6), &gate, at_gate())
+            .unwrap();
+        assert_eq!(again.verdict, VerdictCode::AlreadyVerified);
+        assert_eq!(
+            s.get_ticket(ORQ, &t).unwrap().verified_by,
+            Some(OperatorId(5))
+        );
+        // Garbage is a verdict too, not an error.
+        assert!(
+            !s.scan(ORQ, b"\x00\x01", OperatorId(5), &gate, at_gate())
+                .unwrap()
+                .admit
+        );
+    }
+
+    pub fn signed_codes_only_refuses_plain_codes(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + GateStore
+              + SigningStore
+              + ?Sized),
+    ) {
+        let (venue, _, t, _) = booked(s);
+        let gate = Gate {
+            venue_id: Some(venue.id),
+            ..Gate::default()
+        };
+        let defaults = s.org_settings(ORQ).unwrap();
+        assert_eq!(
+            (defaults.signed_codes_only, defaults.updated_at),
+            (false, None)
+        );
+        let later = now() + Duration::minutes(1);
+        let on = s.set_signed_codes_only(ORQ, true, later).unwrap();
+        assert_eq!((on.signed_codes_only, on.updated_at), (true, Some(later)));
+        assert_eq!(s.org_settings(ORQ).unwrap(), on);
+        let v = s
+            .scan(ORQ, t.as_str().as_bytes(), OperatorId(5), &gate, at_gate())
+            .unwrap();
+        assert_eq!(v.verdict, VerdictCode::SignedCodeRequired);
+        assert_eq!(
+            s.validate_ticket(ORQ, &t, &gate, at_gate())
+                .unwrap()
+                .verdict,
+            VerdictCode::SignedCodeRequired
+        );
+        let code = s.signed_code(ORQ, &t, now()).unwrap();
+        assert!(
+            s.scan(ORQ, code.as_bytes(), OperatorId(5), &gate, at_gate())
+                .unwrap()
+                .admit
+        );
+    }
+
+    pub fn ticket_state_is_the_holders_view_with_the_signed_code(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + SigningStore + ?Sized),
+    ) {
+        let (venue, slot, t, r) = booked(s);
+        let state = s
+            .ticket_state(ORQ, &t, &TicketReader::Staff, now())
+            .unwrap();
+        assert_eq!(state.ticket.ticket_code, t);
+        assert_eq!(state.reservation.as_ref().map(|r| r.id), Some(r.id));
+        assert_eq!(state.slot.as_ref().map(|s| s.id), Some(slot.id));
+        assert_eq!(state.venue.as_ref().map(|v| v.id), Some(venue.id));
+        assert_eq!(state.signed_code, s.signed_code(ORQ, &t, now()).unwrap());
+        // A customer without a session that covers it does not see it.
+        let err = s
+            .ticket_state(ORQ, &t, &TicketReader::Customer(None), now())
+            .unwrap_err();
+        assert_eq!(err.code(), "NOT_FOUND");
+        let unknown = TicketCode::parse("NOPE").unwrap();
+        assert!(matches!(
+            s.ticket_state(ORQ, &unknown, &TicketReader::Staff, now()),
+            Err(StoreError::Domain(_))
+        ));
+    }
+
+    pub fn concurrent_first_signatures_make_one_key(
+        s: &(impl TicketStore + SigningStore + ?Sized),
+    ) {
+        let codes: Vec<TicketCode> = (0..8).map(|i| ticket(s, &format!("K-{i}"))).collect();
+        // All at once: the first look finds no key for every one of them.
+        let start = std::sync::Barrier::new(codes.len());
+        let signed: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = codes
+                .iter()
+                .map(|c| {
+                    let start = &start;
+                    scope.spawn(move || {
+                        start.wait();
+                        s.signed_code(ORQ, c, now()).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(signed.len(), 8);
+        assert_eq!(
+            s.public_keys(ORQ).unwrap().len(),
+            1,
+            "one key per org, however many sign at once"
+        );
+    }
+}
+
+/// Devices, uploaded events, the change feed.
+pub mod sync {
+    use super::*;
+    use crate::domain::sync::protocol::{Change, Event, EventStatus};
+    use crate::domain::Role;
+    use crate::{GateStore, OperatorStore, SigningStore, SyncStore};
+
+    fn event(
+        kind: &str,
+        payload: serde_json::Value,
+        operator: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Event {
+        Event {
+            event_id: uuid::Uuid::now_v7(),
+            kind: kind.into(),
+            payload,
+            operator_id: Some(operator),
+            device_time: at,
+        }
+    }
+
+    /// Every change of the venue's feed, page by page (`limit` each).
+    fn pull_all(s: &(impl SyncStore + ?Sized), venue: &Venue, limit: u32) -> Vec<Change> {
+        let mut cursor = 0;
+        let mut all = Vec::new();
+        loop {
+            let page = s
+                .changes_since(ORQ, venue.id, cursor, limit, now())
+                .unwrap();
+            assert!(page.changes.len() <= limit as usize);
+            assert_eq!(page.remaining > 0, page.has_more);
+            all.extend(page.changes);
+            assert!(page.next_cursor >= cursor);
+            cursor = page.next_cursor;
+            if !page.has_more {
+                return all;
+            }
+        }
+    }
+
+    pub fn devices_are_registered_and_found_by_token(s: &(impl VenueStore + SyncStore + ?Sized)) {
+        let venue = s.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
+        let (token, info) = s.add_device(ORQ, venue.id, " Gate 1 ", now()).unwrap();
+        assert!(token.starts_with("dev_") && token.len() > 40, "{token}");
+        assert_eq!(
+            (info.orq, info.venue_id, info.name.as_str()),
+            (ORQ.0, venue.id.0, "Gate 1")
+        );
+        assert_eq!(s.device_for_token(&token).unwrap(), Some(info.clone()));
+        assert_eq!(
+            s.device_for_token(&format!(" {token}\n")).unwrap(),
+            Some(info)
+        );
+        assert_eq!(s.device_for_token("dev_nope").unwrap(), None);
+        let err = s
+            .add_device(ORQ, crate::domain::VenueId(999_999), "Gate", now())
+            .unwrap_err();
+        assert_eq!(err.code(), "NOT_FOUND");
+        let (other, _) = s.add_device(ORQ, venue.id, "Gate 2", now()).unwrap();
+        assert_ne!(other, token);
+    }
+
+    /// The feed's rows, column by column, as SQLite's `json_object` gives
+    /// them: both engines must produce exactly this text.
+    pub fn feed_rows_are_the_same_json_on_every_engine(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SigningStore
+              + SyncStore
+              + ?Sized),
+    ) {
+        let (venue, slot, t, r) = booked(s);
+        let op = s
+            .add_operator(ORQ, Role::Supervisor, "Ana", None, now())
+            .unwrap();
+        let later = now() + Duration::minutes(1);
+        s.set_signed_codes_only(ORQ, true, later).unwrap();
+        s.signed_code(ORQ, &t, now()).unwrap();
+        let key = &s.public_keys(ORQ).unwrap()[0];
+        let changes = pull_all(s, &venue, 3);
+        let row = |entity: &str| -> String {
+            let c = changes
+                .iter()
+                .find(|c| c.entity == entity)
+                .unwrap_or_else(|| panic!("no {entity} in {changes:?}"));
+            assert_eq!(c.op, "upsert");
+            serde_json::to_string(c.row.as_ref().unwrap()).unwrap()
+        };
+        let json = |v: serde_json::Value| serde_json::to_string(&v).unwrap();
+        let n = "2025-11-25T10:00:00.000Z";
+        assert_eq!(
+            row("venues"),
+            json(serde_json::json!({
+                "id": venue.id.0, "orq": 1, "name": "Prado", "timezone": "Europe/Madrid",
+                "early_grace_minutes": 30, "late_grace_minutes": 30, "created_at": n, "updated_at": n,
+            }))
+        );
+        assert_eq!(
+            row("operators"),
+            json(serde_json::json!({
+                "id": op.id.0, "orq": 1, "role": "supervisor", "display_name": "Ana", "pin_hash": null,
+                "created_at": n, "updated_at": n,
+            }))
+        );
+        assert_eq!(
+            row("org_settings"),
+            json(serde_json::json!({
+                "orq": 1, "signed_codes_only": 1, "updated_at": "2025-11-25T10:01:00.000Z",
+            }))
+        );
+        use base64::Engine;
+        let public = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&key.public_key)
+            .unwrap();
+        let hex: String = public.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(
+            row("signing_keys"),
+            json(serde_json::json!({
+                "kid": key.kid, "orq": 1, "public_key": hex, "created_at": n, "retired_at": null,
+            }))
+        );
+        assert_eq!(
+            row("reservation_slots"),
+            json(serde_json::json!({
+                "id": slot.id.to_string(), "date": "2025-12-01", "start_time": "09:00:00", "end_time": "12:00:00",
+                "venue_id": venue.id.0, "total_capacity": 10, "booked_count": 1, "status": "ACTIVE", "orq": 1,
+                "created_at": n, "updated_at": n,
+            }))
+        );
+        assert_eq!(
+            row("tickets"),
+            json(serde_json::json!({
+                "ticket_code": "T-1", "orq": 1, "order_id": null, "product_id": null, "user_id": null,
+                "status": "RESERVED", "entitlements": "{}", "expires_at": null, "created_at": n, "updated_at": n,
+                "customer_email": "john@example.com", "customer_phone": "+12025551234", "reserved_at": n,
+                "verified_at": null, "verified_by": null, "activation_status": "active", "activated_at": n,
+                "activation_mode": "immediate", "code_serial": 1,
+            }))
+        );
+        assert_eq!(
+            row("ticket_reservations"),
+            json(serde_json::json!({
+                "id": r.id.to_string(), "ticket_id": "T-1", "slot_id": slot.id.to_string(),
+                "customer_email": "john@example.com", "customer_phone": "+12025551234", "reserved_at": n,
+                "status": "RESERVED", "orq": 1, "created_at": n, "updated_at": n,
+            }))
+        );
+        // Each row once, in feed order.
+        let seqs: Vec<i64> = changes.iter().map(|c| c.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        let mut keys: Vec<(&str, &str)> = changes
+            .iter()
+            .map(|c| (c.entity.as_str(), c.entity_id.as_str()))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), changes.len());
+    }
+
+    pub fn uploaded_events_apply_once_and_double_entries_are_conflicts(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + GateStore
+              + SyncStore
+              + ?Sized),
+    ) {
+        let (venue, _, t, _) = booked(s);
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, device) = s.add_device(ORQ, venue.id, "Gate 1", now()).unwrap();
+        let (_, other) = s.add_device(ORQ, venue.id, "Gate 2", now()).unwrap();
+        let first = event(
+            "verify",
+            serde_json::json!({ "ticket_code": "T-1", "venue_id": venue.id.0 }),
+            op.id.0,
+            at_gate(),
+        );
+        let got = s
+            .apply_events(&device, std::slice::from_ref(&first), at_gate(), at_gate())
+            .unwrap();
+        assert_eq!(got[0].status, EventStatus::Applied, "{got:?}");
+        let ticket = s.get_ticket(ORQ, &t).unwrap();
+        assert_eq!(
+            (ticket.verified_at, ticket.verified_by),
+            (Some(at_gate()), Some(op.id))
+        );
+        // A replay: the first answer, nothing changes.
+        let replay = s
+            .apply_events(
+                &device,
+                std::slice::from_ref(&first),
+                at_gate(),
+                at_gate() + Duration::minutes(1),
+            )
+            .unwrap();
+        assert_eq!(
+            (replay[0].status, replay[0].received_at),
+            (EventStatus::Duplicate, at_gate())
+        );
+        assert!(s.list_conflicts(ORQ).unwrap().is_empty());
+        // Another gate let the same ticket in later: a double entry.
+        let second = event(
+            "verify",
+            serde_json::json!({ "ticket_code": "T-1", "venue_id": venue.id.0 }),
+            op.id.0,
+            at_gate() + Duration::minutes(2),
+        );
+        let got = s
+            .apply_events(
+                &other,
+                &[second],
+                at_gate() + Duration::minutes(2),
+                at_gate() + Duration::minutes(2),
+            )
+            .unwrap();
+        assert_eq!(
+            (got[0].status, got[0].reason.as_deref()),
+            (EventStatus::Conflict, Some("DOUBLE_ENTRY"))
+        );
+        assert_eq!(
+            s.get_ticket(ORQ, &t).unwrap().verified_at,
+            Some(at_gate()),
+            "the earliest entry stays"
+        );
+        let conflicts = s.list_conflicts(ORQ).unwrap();
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0]["kind"], "DOUBLE_ENTRY");
+        assert_eq!(conflicts[0]["first_device_id"], device.device_id);
+        assert_eq!(conflicts[0]["second_device_id"], other.device_id);
+        assert!(conflicts[0]["facts"].is_string(), "stored as its JSON text");
+        // Unknown kinds and unknown tickets are rejected, not errors.
+        let odd = event("teleport", serde_json::json!({}), op.id.0, at_gate());
+        let unknown = event(
+            "verify",
+            serde_json::json!({ "ticket_code": "NOPE" }),
+            op.id.0,
+            at_gate(),
+        );
+        let got = s
+            .apply_events(&device, &[odd, unknown], at_gate(), at_gate())
+            .unwrap();
+        assert_eq!(
+            got.iter().map(|r| r.status).collect::<Vec<_>>(),
+            vec![EventStatus::Rejected; 2]
+        );
+        // The conflict reaches the venue's gates.
+        assert!(pull_all(s, &venue, 100)
+            .iter()
+            .any(|c| c.entity == "sync_conflicts"));
+    }
+
+    pub fn a_cursor_pulls_only_what_changed_since(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + SyncStore + ?Sized),
+    ) {
+        let (venue, slot, _, _) = booked(s);
+        let elsewhere = s.add_venue(ORQ, "Garden", "UTC", now()).unwrap();
+        let first = s.changes_since(ORQ, venue.id, 0, 5000, now()).unwrap();
+        assert!(!first.has_more && first.remaining == 0);
+        assert!(
+            first
+                .changes
+                .iter()
+                .all(|c| c.entity_id != elsewhere.id.0.to_string() || c.entity != "venues"),
+            "another venue's row is not this venue's gates'"
+        );
+        let none = s
+            .changes_since(ORQ, venue.id, first.next_cursor, 5000, now())
+            .unwrap();
+        assert!(none.changes.is_empty());
+        assert_eq!(none.next_cursor, first.next_cursor);
+        let change = crate::domain::SlotChange {
+            total_capacity: Some(20),
+            status: None,
+        };
+        s.update_slot(ORQ, slot.id, change, now()).unwrap();
+        let next = s
+            .changes_since(ORQ, venue.id, first.next_cursor, 5000, now())
+            .unwrap();
+        assert_eq!(next.changes.len(), 1);
+        assert_eq!(
+            (
+                next.changes[0].entity.as_str(),
+                next.changes[0].entity_id.clone()
+            ),
+            ("reservation_slots", slot.id.to_string())
+        );
+        assert_eq!(next.changes[0].row.as_ref().unwrap()["total_capacity"], 20);
+        assert!(next.next_cursor > first.next_cursor);
+    }
+}
+
+/// The CLI's administration calls (`AdminStore`).
+pub mod admin {
+    use super::*;
+    use crate::domain::Role;
+    use crate::{AdminStore, GateStore, OperatorStore, SigningStore, SyncStore, TokenStore};
+
+    pub fn tokens_pins_keys_devices_and_codes_are_administered(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + TokenStore
+              + GateStore
+              + SigningStore
+              + SyncStore
+              + AdminStore
+              + ?Sized),
+    ) {
+        let (venue, _, t, _) = booked(s);
+        // A token revoked by its secret stops working; twice is a no.
+        let (token, _) = s.create_token(ORQ, Role::Admin, None, None, now()).unwrap();
+        assert!(s.principal_for_token(&token, now()).unwrap().is_some());
+        assert!(s.revoke_token(&token, now()).unwrap());
+        assert!(!s.revoke_token(&token, now()).unwrap());
+        assert!(s.principal_for_token(&token, now()).unwrap().is_none());
+        // A PIN set is checked.
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let got = s.set_operator_pin(ORQ, op.id, "4821", now()).unwrap();
+        assert!(got.pin_hash.is_some());
+        assert!(s.check_operator_pin(ORQ, op.id, "4821", now()).is_ok());
+        assert_eq!(
+            s.set_operator_pin(ORQ, OperatorId(999_999), "4821", now())
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND"
+        );
+        // A retired key's codes no longer admit; the new key's do.
+        let gate = Gate {
+            venue_id: Some(venue.id),
+            ..Gate::default()
+        };
+        let old = s.signed_code(ORQ, &t, now()).unwrap();
+        let old_kid = s.public_keys(ORQ).unwrap()[0].kid;
+        let new_kid = s.rotate_signing_key(ORQ, now()).unwrap();
+        assert_ne!(new_kid, old_kid);
+        s.retire_signing_key(ORQ, old_kid, now()).unwrap();
+        assert_eq!(
+            s.retire_signing_key(ORQ, old_kid, now())
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND"
+        );
+        assert!(
+            !s.scan(ORQ, old.as_bytes(), OperatorId(5), &gate, at_gate())
+                .unwrap()
+                .admit
+        );
+        // A re-issued code revokes the one printed before.
+        let fresh = s.reissue_code(ORQ, &t, now()).unwrap();
+        assert_ne!(fresh, old);
+        let reprinted = s.signed_code(ORQ, &t, now()).unwrap();
+        assert_eq!(fresh, reprinted);
+        assert!(
+            s.scan(ORQ, fresh.as_bytes(), OperatorId(5), &gate, at_gate())
+                .unwrap()
+                .admit
+        );
+        // A revoked device's token is no one's.
+        let (dev_token, device) = s.add_device(ORQ, venue.id, "Gate 1", now()).unwrap();
+        s.revoke_device(ORQ, device.device_id, now()).unwrap();
+        assert_eq!(s.device_for_token(&dev_token).unwrap(), None);
+        assert_eq!(
+            s.revoke_device(ORQ, device.device_id, now())
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND"
+        );
+    }
+}
+
+/// Expands to the signing group's tests; see `conformance`'s doc.
+#[macro_export]
+macro_rules! signing_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_sync_tests!($fresh; signing;
+            a_signed_code_scans_in_once_and_a_forged_one_never,
+            signed_codes_only_refuses_plain_codes,
+            ticket_state_is_the_holders_view_with_the_signed_code,
+            concurrent_first_signatures_make_one_key,
+        );
+    };
+}
+
+/// Expands to the sync group's tests; see `conformance`'s doc.
+#[macro_export]
+macro_rules! sync_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_sync_tests!($fresh; sync;
+            devices_are_registered_and_found_by_token,
+            feed_rows_are_the_same_json_on_every_engine,
+            uploaded_events_apply_once_and_double_entries_are_conflicts,
+            a_cursor_pulls_only_what_changed_since,
+        );
+    };
+}
+
+/// Expands to the admin group's tests; see `conformance`'s doc.
+#[macro_export]
+macro_rules! admin_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_sync_tests!($fresh; admin;
+            tokens_pins_keys_devices_and_codes_are_administered,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! conformance_sync_tests {
+    ($fresh:expr; $group:ident; $($test:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                let Some(store) = $fresh else { return };
+                $crate::conformance_sync::$group::$test(&*store);
+            }
+        )*
+    };
+}
+
+#[cfg(test)]
+mod sqlite {
+    use crate::Store;
+
+    struct Fresh {
+        store: Store,
+        _dir: tempfile::TempDir,
+    }
+
+    impl std::ops::Deref for Fresh {
+        type Target = Store;
+        fn deref(&self) -> &Store {
+            &self.store
+        }
+    }
+
+    fn fresh() -> Option<Fresh> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("conformance.db")).unwrap();
+        Some(Fresh { store, _dir: dir })
+    }
+
+    crate::signing_conformance!(fresh());
+    crate::sync_conformance!(fresh());
+    crate::admin_conformance!(fresh());
+}
