@@ -92,7 +92,11 @@ fn main() -> anyhow::Result<()> {
             orq,
             operator,
             venue,
-        }) => cli::gate::verify(db, code, orq, operator, venue, now)?,
+            direction,
+        }) => cli::gate::verify(db, code, orq, operator, venue, direction, now)?,
+        Command::Gate(GateCommand::Occupancy { db, orq, venue }) => {
+            cli::gate::occupancy(db, orq, venue, now)?
+        }
         Command::Device(DeviceCommand::Add {
             db,
             orq,

@@ -1,4 +1,4 @@
-//! `entrada gate verify`: the gate's verdict, headless.
+//! `entrada gate verify` (in or out) and `entrada gate occupancy`: the gate, headless.
 
 use chrono::{DateTime, Utc};
 use entrada::domain::{Orq, VenueId};
@@ -12,6 +12,7 @@ pub(crate) fn verify(
     orq: i64,
     operator: i64,
     venue: Option<i64>,
+    direction: entrada::domain::venue_ops::Direction,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let gate = entrada::domain::Gate {
@@ -19,11 +20,12 @@ pub(crate) fn verify(
         ..Default::default()
     };
     let verdict = match open(&db).and_then(|s| {
-        s.scan(
+        s.pass(
             Orq(orq),
             code.as_bytes(),
             entrada::domain::OperatorId(operator),
             &gate,
+            direction,
             now,
         )
         .map_err(anyhow::Error::from)
@@ -39,4 +41,26 @@ pub(crate) fn verify(
     };
     println!("{}", serde_json::to_string(&verdict)?);
     std::process::exit(if verdict.admit { 0 } else { 1 })
+}
+
+/// `entrada gate occupancy`: people inside, as this replica knows it.
+pub(crate) fn occupancy(
+    db: DbArg,
+    orq: i64,
+    venue: Option<i64>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let store = open(&db)?;
+    let venue = match venue {
+        Some(v) => VenueId(v),
+        None => VenueId(
+            store
+                .sync_status()?
+                .venue_id
+                .ok_or_else(|| anyhow::anyhow!("not paired: name the venue with --venue"))?,
+        ),
+    };
+    let occupancy = store.gate_occupancy(Orq(orq), venue, now)?;
+    println!("{}", serde_json::to_string(&occupancy)?);
+    Ok(())
 }

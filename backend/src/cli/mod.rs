@@ -225,7 +225,26 @@ pub(crate) enum GateCommand {
         /// The gate's venue (checked against the reservation)
         #[arg(long)]
         venue: Option<i64>,
+        /// Which way the gate scans: `in` (entries, and re-entries as the
+        /// venue allows) or `out` (exits: EXIT, or NOT_INSIDE with its reason)
+        #[arg(long, default_value = "in", value_parser = parse_direction)]
+        direction: entrada::domain::venue_ops::Direction,
     },
+    /// The gate's best knowledge of the people inside its venue (its
+    /// replica, as of its last sync); prints one JSON object.
+    Occupancy {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        /// The venue (default: the paired gate's)
+        #[arg(long)]
+        venue: Option<i64>,
+    },
+}
+
+fn parse_direction(raw: &str) -> Result<entrada::domain::venue_ops::Direction, String> {
+    entrada::domain::venue_ops::Direction::parse(raw).map_err(|e| e.to_string())
 }
 
 /// `entrada serve` settings: flags, then `ENTRADA_*` variables, then the

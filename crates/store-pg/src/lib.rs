@@ -16,6 +16,7 @@ mod reservations;
 mod slots;
 mod tickets;
 mod tokens;
+mod venue_ops;
 mod venues;
 
 use std::time::Duration;

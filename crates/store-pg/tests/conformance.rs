@@ -16,3 +16,4 @@ entrada_store::reservation_conformance!(fresh());
 entrada_store::operator_conformance!(fresh());
 entrada_store::token_conformance!(fresh());
 entrada_store::gate_conformance!(fresh());
+entrada_store::venue_ops_conformance!(fresh());

@@ -126,6 +126,11 @@ service_groups! {
         fn scan(&self, orq: Orq, raw: &[u8], operator: OperatorId, gate: &Gate, now: DateTime<Utc>) -> Result<Verdict>;
     }
 
+    /// Venue operations (issue 15): occupancy counted from passages.
+    trait VenueOpsStore {
+        fn occupancy(&self, orq: Orq, venue: VenueId, now: DateTime<Utc>) -> Result<crate::domain::venue_ops::Occupancy>;
+    }
+
     /// The server's side of sync: devices, uploaded events, the change feed.
     trait SyncStore {
         fn add_device(&self, orq: Orq, venue: VenueId, name: &str, now: DateTime<Utc>) -> Result<(String, DeviceInfo)>;

@@ -1,0 +1,669 @@
+//! Venue operations (issue 15): the venue's settings for them, the
+//! direction a gate scans in, exits and re-entry, and occupancy. Pure: the
+//! store loads the facts (a ticket's entry and its last exit), these
+//! functions decide, the store writes what they say.
+
+use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+pub use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The clock of a scan with no venue row to read one from.
+pub const UTC: Tz = chrono_tz::UTC;
+
+use super::venue::GateSettingsPatch;
+use super::{DomainError, Verdict, VerdictCode};
+
+/// The most places a venue may lease to one gate per slot.
+pub const MAX_WALKUP_LEASE_PLACES: i64 = 50;
+/// The longest no-show release delay: a day.
+pub const MAX_NO_SHOW_RELEASE_MINUTES: i64 = 24 * 60;
+/// The largest occupancy limit.
+pub const MAX_OCCUPANCY_LIMIT: i64 = 1_000_000;
+
+/// A venue's operations settings (kept with its gate settings, on the venue
+/// row, synced to its gates).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueOps {
+    /// A holder who left may come back in.
+    pub reentry_allowed: bool,
+    /// Places per gate per open slot leased for offline walk-ups.
+    pub walkup_lease_places: i64,
+    /// Minutes after a slot starts when unverified reservations become
+    /// NO_SHOW; `None`: never.
+    pub no_show_release_minutes: Option<i64>,
+    /// People inside at once; `None`: no limit.
+    pub occupancy_limit: Option<i64>,
+}
+
+fn bounded(field: &'static str, value: i64, min: i64, max: i64) -> Result<i64, DomainError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!("must be {min} to {max}"),
+        ))
+    }
+}
+
+impl VenueOps {
+    /// The settings if each is within its bounds, else the first field out.
+    pub fn checked(self) -> Result<Self, DomainError> {
+        bounded(
+            "walkup_lease_places",
+            self.walkup_lease_places,
+            0,
+            MAX_WALKUP_LEASE_PLACES,
+        )?;
+        if let Some(m) = self.no_show_release_minutes {
+            bounded("no_show_release_minutes", m, 1, MAX_NO_SHOW_RELEASE_MINUTES)?;
+        }
+        if let Some(l) = self.occupancy_limit {
+            bounded("occupancy_limit", l, 1, MAX_OCCUPANCY_LIMIT)?;
+        }
+        Ok(self)
+    }
+
+    /// These settings with what `patch` names (unchecked: see [`Self::checked`]).
+    pub fn patched(self, patch: &GateSettingsPatch) -> Self {
+        Self {
+            reentry_allowed: patch.reentry_allowed.unwrap_or(self.reentry_allowed),
+            walkup_lease_places: patch
+                .walkup_lease_places
+                .unwrap_or(self.walkup_lease_places),
+            no_show_release_minutes: patch
+                .no_show_release_minutes
+                .unwrap_or(self.no_show_release_minutes),
+            occupancy_limit: patch.occupancy_limit.unwrap_or(self.occupancy_limit),
+        }
+    }
+}
+
+/// Does `patch` name any venue operations setting?
+pub fn names_ops(patch: &GateSettingsPatch) -> bool {
+    patch.reentry_allowed.is_some()
+        || patch.walkup_lease_places.is_some()
+        || patch.no_show_release_minutes.is_some()
+        || patch.occupancy_limit.is_some()
+}
+
+/// A field that may be absent (unchanged), `null` (cleared) or a value:
+/// `Some(None)` for `null`, `None` (via `#[serde(default)]`) when absent.
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Which way a gate scans: people coming in or going out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    #[default]
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::In => "in",
+            Self::Out => "out",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        match raw {
+            "in" => Ok(Self::In),
+            "out" => Ok(Self::Out),
+            _ => Err(DomainError::invalid("direction", "must be in or out")),
+        }
+    }
+}
+
+/// What the store writes for a scan in a direction, as [`passage`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passage {
+    /// A first entry: the verification as before (`domain::enter`).
+    Enter,
+    /// The holder comes back in: the ticket is inside again.
+    Reenter,
+    /// The holder goes out.
+    Exit,
+    /// Nothing is written.
+    Refused,
+}
+
+/// A ticket's presence at the venue: its (first) entry and its last exit
+/// since then, if any (`None`: inside, or never in).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Presence {
+    pub entered_at: Option<DateTime<Utc>>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+fn hm(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%H:%M").to_string()
+}
+
+/// The verdict for a scan in `direction`, from the entry verdict the rules
+/// give the ticket (`gate_verdict`: what an entry scan would say now), the
+/// ticket's presence and the venue's settings; and what to write.
+///
+/// - In: a ticket used and since left is let in again (`ADMIT` marked
+///   re-entry) if the venue allows re-entry, else `REENTRY_NOT_ALLOWED`
+///   saying when the holder left; anything else is the entry verdict.
+/// - Out: a ticket inside (used, not left since) is `EXIT`; a used ticket
+///   that left is `NOT_INSIDE` saying when; a known ticket never used is
+///   `NOT_INSIDE` ("never entered"); an unknown, unreadable or forged code
+///   keeps its own refusal.
+pub fn passage(
+    entry: Verdict,
+    presence: Presence,
+    direction: Direction,
+    ops: VenueOps,
+    tz: Tz,
+) -> (Verdict, Passage) {
+    use VerdictCode as V;
+    let used = entry.verdict == V::AlreadyVerified;
+    let mut v = entry;
+    match direction {
+        Direction::In => match (used, presence.left_at) {
+            (true, Some(left)) if ops.reentry_allowed => {
+                v.verdict = V::Admit;
+                v.admit = true;
+                v.reentry = true;
+                v.left_at = Some(left);
+                v.message = format!("Re-entry: left at {}", hm(left, tz));
+                (v, Passage::Reenter)
+            }
+            (true, Some(left)) => {
+                v.verdict = V::ReentryNotAllowed;
+                v.admit = false;
+                v.left_at = Some(left);
+                v.message = format!("Left at {}: re-entry not allowed", hm(left, tz));
+                (v, Passage::Refused)
+            }
+            _ if v.admit => (v, Passage::Enter),
+            _ => (v, Passage::Refused),
+        },
+        Direction::Out => {
+            if matches!(
+                v.verdict,
+                V::UnknownTicket | V::Unreadable | V::Forged | V::Revoked | V::SignedCodeRequired
+            ) {
+                return (v, Passage::Refused);
+            }
+            match (used, presence.left_at) {
+                (true, None) => {
+                    v.verdict = V::Exit;
+                    v.admit = true;
+                    v.message = "Exit".into();
+                    (v, Passage::Exit)
+                }
+                (true, Some(left)) => {
+                    v.verdict = V::NotInside;
+                    v.admit = false;
+                    v.left_at = Some(left);
+                    v.message = format!("Not inside: left at {}", hm(left, tz));
+                    (v, Passage::Refused)
+                }
+                (false, _) => {
+                    v.verdict = V::NotInside;
+                    v.admit = false;
+                    v.message = "Not inside: never entered".into();
+                    (v, Passage::Refused)
+                }
+            }
+        }
+    }
+}
+
+/// The start of the venue's day that `now` falls in, as a UTC instant:
+/// occupancy counts the passages since then (a new day starts empty).
+pub fn day_start(tz: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
+    let date = now.with_timezone(&tz).date_naive();
+    let midnight = date.and_time(NaiveTime::MIN);
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        // A zone whose midnight does not exist that day: its first hour.
+        .or_else(|| {
+            tz.from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .map_or(now, |t| t.with_timezone(&Utc))
+}
+
+/// How full the venue is against its limit, for the kiosk's warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OccupancyLevel {
+    /// No limit, or below 90 % of it.
+    Normal,
+    /// 90 % of the limit or more.
+    Near,
+    /// At the limit or over it.
+    Full,
+}
+
+/// The warning level for `inside` people against `limit`.
+pub fn occupancy_level(inside: i64, limit: Option<i64>) -> OccupancyLevel {
+    match limit {
+        Some(limit) if limit > 0 && inside >= limit => OccupancyLevel::Full,
+        // inside / limit >= 0.9, in integers.
+        Some(limit) if limit > 0 && inside * 10 >= limit * 9 => OccupancyLevel::Near,
+        _ => OccupancyLevel::Normal,
+    }
+}
+
+/// People inside a venue now, as one party knows it: the server from every
+/// passage it has received, a gate from its replica (`as_of`: its last sync).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Occupancy {
+    pub venue_id: super::VenueId,
+    /// Entries minus exits since the venue's day began.
+    pub inside: i64,
+    /// The venue's occupancy limit (`null`: none).
+    pub limit: Option<i64>,
+    pub level: OccupancyLevel,
+    /// When the count was true: now on the server, the last sync on a gate
+    /// (`null`: a gate that never synced).
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Verdict;
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn settings_bounds() {
+        let ok = VenueOps::default();
+        // (name, settings) → Ok or the refused field
+        let cases: [(&str, VenueOps, Result<(), &str>); 9] = [
+            ("defaults", ok, Ok(())),
+            (
+                "lease 50",
+                VenueOps {
+                    walkup_lease_places: 50,
+                    ..ok
+                },
+                Ok(()),
+            ),
+            (
+                "lease 51",
+                VenueOps {
+                    walkup_lease_places: 51,
+                    ..ok
+                },
+                Err("walkup_lease_places"),
+            ),
+            (
+                "lease -1",
+                VenueOps {
+                    walkup_lease_places: -1,
+                    ..ok
+                },
+                Err("walkup_lease_places"),
+            ),
+            (
+                "no-show 1",
+                VenueOps {
+                    no_show_release_minutes: Some(1),
+                    ..ok
+                },
+                Ok(()),
+            ),
+            (
+                "no-show 0",
+                VenueOps {
+                    no_show_release_minutes: Some(0),
+                    ..ok
+                },
+                Err("no_show_release_minutes"),
+            ),
+            (
+                "no-show 1441",
+                VenueOps {
+                    no_show_release_minutes: Some(1441),
+                    ..ok
+                },
+                Err("no_show_release_minutes"),
+            ),
+            (
+                "limit 0",
+                VenueOps {
+                    occupancy_limit: Some(0),
+                    ..ok
+                },
+                Err("occupancy_limit"),
+            ),
+            (
+                "limit 1",
+                VenueOps {
+                    occupancy_limit: Some(1),
+                    ..ok
+                },
+                Ok(()),
+            ),
+        ];
+        for (name, ops, want) in cases {
+            let got = ops.checked().map(|_| ()).map_err(|e| match e {
+                DomainError::InvalidInput { field, .. } => field,
+                other => panic!("{other:?}"),
+            });
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn patches_name_set_or_clear() {
+        let before = VenueOps {
+            reentry_allowed: true,
+            walkup_lease_places: 2,
+            no_show_release_minutes: Some(30),
+            occupancy_limit: Some(100),
+        };
+        // (name, patch JSON) → after
+        let cases = [
+            ("nothing named", r#"{}"#, before, false),
+            (
+                "re-entry off",
+                r#"{"reentry_allowed": false}"#,
+                VenueOps {
+                    reentry_allowed: false,
+                    ..before
+                },
+                true,
+            ),
+            (
+                "lease 0",
+                r#"{"walkup_lease_places": 0}"#,
+                VenueOps {
+                    walkup_lease_places: 0,
+                    ..before
+                },
+                true,
+            ),
+            (
+                "no-show cleared",
+                r#"{"no_show_release_minutes": null}"#,
+                VenueOps {
+                    no_show_release_minutes: None,
+                    ..before
+                },
+                true,
+            ),
+            (
+                "limit set",
+                r#"{"occupancy_limit": 250}"#,
+                VenueOps {
+                    occupancy_limit: Some(250),
+                    ..before
+                },
+                true,
+            ),
+            (
+                "limit cleared",
+                r#"{"occupancy_limit": null}"#,
+                VenueOps {
+                    occupancy_limit: None,
+                    ..before
+                },
+                true,
+            ),
+        ];
+        for (name, json, after, named) in cases {
+            let patch: GateSettingsPatch = serde_json::from_str(json).unwrap();
+            assert_eq!(before.patched(&patch), after, "{name}");
+            assert_eq!(names_ops(&patch), named, "{name}");
+        }
+        assert!(
+            serde_json::from_str::<GateSettingsPatch>(r#"{"reentry_allowed": "yes"}"#).is_err()
+        );
+        assert!(serde_json::from_str::<GateSettingsPatch>(r#"{"occupancy": 5}"#).is_err());
+    }
+
+    fn entry(code: VerdictCode) -> Verdict {
+        let mut v = Verdict::refusal(code, "rules");
+        v.ticket_code = Some("T-1".into());
+        if code == VerdictCode::AlreadyVerified {
+            v.verified_at = Some(at(9, 0));
+        }
+        v
+    }
+
+    #[test]
+    fn directions_reentry_and_exits() {
+        use Direction::{In, Out};
+        use VerdictCode as V;
+        let inside = Presence {
+            entered_at: Some(at(9, 0)),
+            left_at: None,
+        };
+        let left = Presence {
+            entered_at: Some(at(9, 0)),
+            left_at: Some(at(10, 15)),
+        };
+        let never = Presence::default();
+        let allow = VenueOps {
+            reentry_allowed: true,
+            ..Default::default()
+        };
+        let deny = VenueOps::default();
+        // (name, entry verdict, presence, direction, settings) → (verdict, write, re-entry, message contains)
+        let cases = [
+            (
+                "first entry",
+                V::Admit,
+                never,
+                In,
+                deny,
+                V::Admit,
+                Passage::Enter,
+                false,
+                "rules",
+            ),
+            (
+                "used, inside, in again",
+                V::AlreadyVerified,
+                inside,
+                In,
+                allow,
+                V::AlreadyVerified,
+                Passage::Refused,
+                false,
+                "rules",
+            ),
+            (
+                "left, re-entry allowed",
+                V::AlreadyVerified,
+                left,
+                In,
+                allow,
+                V::Admit,
+                Passage::Reenter,
+                true,
+                "left at 10:15",
+            ),
+            (
+                "left, re-entry refused",
+                V::AlreadyVerified,
+                left,
+                In,
+                deny,
+                V::ReentryNotAllowed,
+                Passage::Refused,
+                false,
+                "Left at 10:15",
+            ),
+            (
+                "entry refusal stays",
+                V::WrongDate,
+                never,
+                In,
+                allow,
+                V::WrongDate,
+                Passage::Refused,
+                false,
+                "rules",
+            ),
+            (
+                "amber stays amber",
+                V::OutsideSlotWindow,
+                never,
+                In,
+                allow,
+                V::OutsideSlotWindow,
+                Passage::Refused,
+                false,
+                "rules",
+            ),
+            (
+                "inside goes out",
+                V::AlreadyVerified,
+                inside,
+                Out,
+                deny,
+                V::Exit,
+                Passage::Exit,
+                false,
+                "Exit",
+            ),
+            (
+                "left, out again",
+                V::AlreadyVerified,
+                left,
+                Out,
+                allow,
+                V::NotInside,
+                Passage::Refused,
+                false,
+                "left at 10:15",
+            ),
+            (
+                "never entered, out",
+                V::Admit,
+                never,
+                Out,
+                deny,
+                V::NotInside,
+                Passage::Refused,
+                false,
+                "never entered",
+            ),
+            (
+                "not reserved, out",
+                V::NotReserved,
+                never,
+                Out,
+                deny,
+                V::NotInside,
+                Passage::Refused,
+                false,
+                "never entered",
+            ),
+            (
+                "unknown, out",
+                V::UnknownTicket,
+                never,
+                Out,
+                deny,
+                V::UnknownTicket,
+                Passage::Refused,
+                false,
+                "rules",
+            ),
+            (
+                "forged, out",
+                V::Forged,
+                never,
+                Out,
+                deny,
+                V::Forged,
+                Passage::Refused,
+                false,
+                "rules",
+            ),
+        ];
+        for (name, code, presence, direction, ops, want, write, reentry, says) in cases {
+            let (v, p) = passage(entry(code), presence, direction, ops, chrono_tz::UTC);
+            assert_eq!((v.verdict, p, v.reentry), (want, write, reentry), "{name}");
+            assert!(v.message.contains(says), "{name}: {}", v.message);
+            assert_eq!(v.admit, matches!(want, V::Admit | V::Exit), "{name}");
+            assert_eq!(v.ticket_code.as_deref(), Some("T-1"), "{name}");
+        }
+        // The time the holder left is told on the venue's clock.
+        let (v, _) = passage(
+            entry(V::AlreadyVerified),
+            left,
+            In,
+            deny,
+            chrono_tz::Europe::Madrid,
+        );
+        assert!(v.message.contains("12:15"), "{}", v.message);
+        assert_eq!(v.left_at, Some(at(10, 15)));
+    }
+
+    #[test]
+    fn directions_parse() {
+        assert_eq!(Direction::parse("in").unwrap(), Direction::In);
+        assert_eq!(Direction::parse("out").unwrap(), Direction::Out);
+        assert!(Direction::parse("OUT").is_err());
+        assert_eq!(Direction::default(), Direction::In);
+    }
+
+    #[test]
+    fn the_day_starts_at_the_venues_midnight() {
+        // (zone, now) → the day's start in UTC
+        let cases = [
+            (chrono_tz::UTC, at(10, 0), at(0, 0)),
+            // 01:30 in Madrid (UTC+2 in June) is 23:30 UTC the day before.
+            (chrono_tz::Europe::Madrid, at(23, 30), at(22, 0)),
+            (
+                chrono_tz::Europe::Madrid,
+                at(21, 59),
+                Utc.with_ymd_and_hms(2026, 5, 31, 22, 0, 0).unwrap(),
+            ),
+            (
+                chrono_tz::America::New_York,
+                at(3, 0),
+                Utc.with_ymd_and_hms(2026, 5, 31, 4, 0, 0).unwrap(),
+            ),
+        ];
+        for (tz, now, want) in cases {
+            assert_eq!(day_start(tz, now), want, "{tz} {now}");
+        }
+    }
+
+    #[test]
+    fn occupancy_warns_at_90_and_100_percent() {
+        use OccupancyLevel::*;
+        // (inside, limit) → level
+        let cases = [
+            (0, None, Normal),
+            (5000, None, Normal),
+            (89, Some(100), Normal),
+            (90, Some(100), Near),
+            (99, Some(100), Near),
+            (100, Some(100), Full),
+            (120, Some(100), Full),
+            (8, Some(9), Normal),
+            (9, Some(10), Near),
+            (8, Some(10), Normal),
+            (-3, Some(10), Normal),
+        ];
+        for (inside, limit, want) in cases {
+            assert_eq!(occupancy_level(inside, limit), want, "{inside}/{limit:?}");
+        }
+    }
+}
