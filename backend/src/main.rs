@@ -94,6 +94,13 @@ fn main() -> anyhow::Result<()> {
             venue,
             direction,
         }) => cli::gate::verify(db, code, orq, operator, venue, direction, now)?,
+        Command::Gate(GateCommand::Book {
+            db,
+            code,
+            orq,
+            operator,
+            venue,
+        }) => cli::gate::book(db, code, orq, operator, venue, now)?,
         Command::Gate(GateCommand::Occupancy { db, orq, venue }) => {
             cli::gate::occupancy(db, orq, venue, now)?
         }

@@ -162,6 +162,7 @@ fn uri(path: &str, op: &Value) -> String {
         .filter(|p| p["in"] == "query" && p["required"] == true)
         .map(|p| match p["name"].as_str().unwrap() {
             "month" => "month=2031-01".to_string(),
+            "venue_id" => "venue_id=1".to_string(),
             other => panic!("a required query parameter this test does not fill: {other}"),
         })
         .collect();

@@ -319,3 +319,158 @@ fn entries_at_one_gate_exits_at_another_offline_and_the_server_counts_who_is_ins
     assert_eq!(conflicts.as_array().map(Vec::len), Some(0), "{conflicts}");
     server.stop();
 }
+
+/// `entrada gate book` by operator 1: (exit code, verdict).
+fn book(db: &Path, code: &str) -> (i32, Value) {
+    run(&[
+        "gate",
+        "book",
+        "--db",
+        db.to_str().unwrap(),
+        "--operator",
+        "1",
+        code,
+    ])
+}
+
+#[test]
+fn two_offline_gates_book_walkups_from_their_leases_and_never_overbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let w = seed(&server_db);
+    // The slot (capacity 100, 6 reserved) down to 9 places: 3 free. Walk-up
+    // tickets W-0..W-5 are valid with no live reservation; X-0 is a customer's.
+    let orq = Orq(1);
+    let slot_id = {
+        let store = Store::open(&server_db).unwrap();
+        let slot = store.list_slots(orq, None, None, None).unwrap().remove(0);
+        store
+            .update_slot(
+                orq,
+                slot.id,
+                entrada::domain::SlotChange {
+                    total_capacity: Some(9),
+                    status: None,
+                },
+                Utc::now(),
+            )
+            .unwrap();
+        let codes: Vec<_> = (0..6)
+            .map(|i| format!("W-{i}"))
+            .chain(["X-0".to_string()])
+            .map(|c| NewTicket::plain(&c, ActivationMode::Immediate).unwrap())
+            .collect();
+        store.insert_tickets(orq, &codes, Utc::now()).unwrap();
+        // The walk-up holders' earlier reservations here were cancelled
+        // (a gate's replica holds the tickets of its venue's reservations).
+        for t in &codes[..6] {
+            let req = ReserveRequest {
+                ticket: t.ticket_code.clone(),
+                slot_id: slot.id,
+                contact: Contact::validate("w@example.com", "+12025551234").unwrap(),
+            };
+            let r = store.reserve_slot(orq, &req, Utc::now()).unwrap();
+            store
+                .cancel_reservation(orq, r.id, entrada::domain::ChangedBy::Staff, Utc::now())
+                .unwrap();
+        }
+        slot.id
+    };
+    let port = free_port();
+    let server = Server::start_on(&server_db, port);
+    let venue_path = format!("/api/admin/venues/{}", w.venue);
+    let (status, venue) = http(
+        port,
+        "PATCH",
+        &venue_path,
+        Some(&w.admin),
+        Some(json!({ "walkup_lease_places": 2 })),
+    );
+    assert_eq!(
+        (status, &venue["walkup_lease_places"]),
+        (200, &json!(2)),
+        "{venue}"
+    );
+
+    // Both gates pair; their sync leases them places: 2 to A, the 1 left to B.
+    let (code, report) = sync(&a, Some((&server.url, &w.gate_a)));
+    assert_eq!(
+        (code, &report["round"]["leased"]),
+        (0, &json!(2)),
+        "{report}"
+    );
+    let (code, report) = sync(&b, Some((&server.url, &w.gate_b)));
+    assert_eq!(
+        (code, &report["round"]["leased"]),
+        (0, &json!(1)),
+        "{report}"
+    );
+    // Leased places are taken: a customer finds the slot full.
+    {
+        let store = Store::open(&server_db).unwrap();
+        let slot = store.get_slot(orq, slot_id).unwrap();
+        assert_eq!((slot.booked_count, slot.total_capacity), (9, 9));
+        let req = ReserveRequest {
+            ticket: entrada::domain::TicketCode::parse("X-0").unwrap(),
+            slot_id,
+            contact: Contact::validate("x@example.com", "+12025551234").unwrap(),
+        };
+        let err = store.reserve_slot(orq, &req, Utc::now()).unwrap_err();
+        assert_eq!(err.code(), "SLOT_FULL");
+    }
+    server.stop();
+
+    // Offline, three walk-ups at each gate: only the leased places book.
+    let mut admitted = Vec::new();
+    for (gate, db, codes) in [
+        ("A", &a, ["W-0", "W-1", "W-2"]),
+        ("B", &b, ["W-3", "W-4", "W-5"]),
+    ] {
+        for code in codes {
+            let out = book(db, code);
+            match verdict(&out) {
+                (0, "ADMIT") => admitted.push(code),
+                (1, "NO_PLACE_LEFT") => {}
+                other => panic!("gate {gate} {code}: {other:?} {}", out.1),
+            }
+        }
+    }
+    assert_eq!(admitted, ["W-0", "W-1", "W-3"]);
+    // A booked holder is in: scanning again says so.
+    assert_eq!(verdict(&pass(&a, "in", "W-0")), (1, "ALREADY_VERIFIED"));
+    // A ticket with a reservation already is just admitted, no place used.
+    assert_eq!(verdict(&book(&b, "V-5")), (0, "ADMIT"));
+
+    // Back online: every ADMIT the gates showed is honoured, no conflict,
+    // and the slot is exactly full, never over.
+    let server = Server::start_on(&server_db, port);
+    for db in [&a, &b] {
+        let (code, report) = sync(db, None);
+        assert_eq!(code, 0, "{report}");
+        assert_eq!(report["round"]["conflicts"], 0, "{report}");
+        assert_eq!(report["round"]["rejected"], 0, "{report}");
+    }
+    let store = Store::open(&server_db).unwrap();
+    for code in ["W-0", "W-1", "W-3", "V-5"] {
+        let t = store
+            .get_ticket(orq, &entrada::domain::TicketCode::parse(code).unwrap())
+            .unwrap();
+        assert!(t.verified_at.is_some(), "{code} not verified on the server");
+    }
+    for code in ["W-2", "W-4", "W-5"] {
+        let t = entrada::domain::TicketCode::parse(code).unwrap();
+        let r = store.reservation_for_ticket(orq, &t).unwrap().unwrap();
+        assert_eq!(
+            r.status,
+            entrada::domain::ReservationStatus::Cancelled,
+            "{code}"
+        );
+    }
+    let slot = store.get_slot(orq, slot_id).unwrap();
+    assert_eq!((slot.booked_count, slot.total_capacity), (9, 9));
+    let (status, conflicts) = http(port, "GET", "/api/operator/conflicts", Some(&w.admin), None);
+    assert_eq!(status, 200);
+    assert_eq!(conflicts.as_array().map(Vec::len), Some(0), "{conflicts}");
+    server.stop();
+}

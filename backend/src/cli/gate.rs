@@ -1,4 +1,5 @@
-//! `entrada gate verify` (in or out) and `entrada gate occupancy`: the gate, headless.
+//! `entrada gate verify` (in or out), `entrada gate book` (walk-ups) and
+//! `entrada gate occupancy`: the gate, headless.
 
 use chrono::{DateTime, Utc};
 use entrada::domain::{Orq, VenueId};
@@ -63,4 +64,45 @@ pub(crate) fn occupancy(
     let occupancy = store.gate_occupancy(Orq(orq), venue, now)?;
     println!("{}", serde_json::to_string(&occupancy)?);
     Ok(())
+}
+
+/// `entrada gate book`: a walk-up booked from the gate's lease, admitted.
+pub(crate) fn book(
+    db: DbArg,
+    code: String,
+    orq: i64,
+    operator: i64,
+    venue: Option<i64>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let verdict = open(&db).and_then(|s| {
+        let venue = match venue {
+            Some(v) => Some(VenueId(v)),
+            None => s.sync_status()?.venue_id.map(VenueId),
+        };
+        let gate = entrada::domain::Gate {
+            venue_id: venue,
+            ..Default::default()
+        };
+        s.book_walkup(
+            Orq(orq),
+            code.as_bytes(),
+            entrada::domain::OperatorId(operator),
+            &gate,
+            now,
+        )
+        .map_err(anyhow::Error::from)
+    });
+    let verdict = match verdict {
+        Ok(v) => v,
+        Err(e) => {
+            println!(
+                "{}",
+                serde_json::json!({ "error": { "code": "GATE_ERROR", "message": format!("{e:#}") } })
+            );
+            std::process::exit(2);
+        }
+    };
+    println!("{}", serde_json::to_string(&verdict)?);
+    std::process::exit(if verdict.admit { 0 } else { 1 })
 }

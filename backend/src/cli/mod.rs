@@ -230,6 +230,24 @@ pub(crate) enum GateCommand {
         #[arg(long, default_value = "in", value_parser = parse_direction)]
         direction: entrada::domain::venue_ops::Direction,
     },
+    /// Books a walk-up: a holder with a valid ticket and no reservation is
+    /// booked into the slot open now from this gate's lease and admitted;
+    /// prints one JSON verdict (ADMIT, or the refusal, e.g. NO_PLACE_LEFT).
+    /// Exit status: 0 ADMIT, 1 refused, 2 error.
+    Book {
+        #[command(flatten)]
+        db: DbArg,
+        /// What the scanner read (plain or signed code)
+        code: String,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        /// The operator recorded as verified_by
+        #[arg(long, default_value_t = 0)]
+        operator: i64,
+        /// The gate's venue (default: the paired gate's)
+        #[arg(long)]
+        venue: Option<i64>,
+    },
     /// The gate's best knowledge of the people inside its venue (its
     /// replica, as of its last sync); prints one JSON object.
     Occupancy {

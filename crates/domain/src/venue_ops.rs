@@ -260,6 +260,79 @@ pub fn occupancy_level(inside: i64, limit: Option<i64>) -> OccupancyLevel {
     }
 }
 
+/// How many places of a slot a gate holds after a lease refresh (during its
+/// sync): up to `per_gate` (the venue's `walkup_lease_places`) of what the
+/// slot has free besides what this gate held (`held`, counted in `booked`),
+/// and never fewer than the walk-ups the gate booked from its lease and has
+/// not uploaded yet (`pending`, at most `held`: they will arrive and take
+/// them). A slot whose entry window has closed (`open == false`) keeps only
+/// those. The slot never goes over capacity: `booked - held + result <=
+/// capacity` whenever `booked <= capacity`.
+pub fn lease_grant(
+    per_gate: i64,
+    capacity: i64,
+    booked: i64,
+    held: i64,
+    pending: i64,
+    open: bool,
+) -> i64 {
+    let owed = pending.clamp(0, held.max(0));
+    if !open {
+        return owed;
+    }
+    let free_besides_ours = capacity - (booked - held);
+    per_gate.min(free_besides_ours).max(owed).max(0)
+}
+
+/// Whether a walk-up may be booked into `slot` now: the slot takes
+/// bookings (not CLOSED) and its entry window is open on the venue's clock
+/// (from `early_grace` before it starts until it ends).
+pub fn walkup_open(slot: &super::Slot, venue: &super::Venue, now: DateTime<Utc>) -> bool {
+    if slot.status == super::SlotStatus::Closed {
+        return false;
+    }
+    let local = now.with_timezone(&venue.timezone).naive_local();
+    let opens = slot.date.and_time(slot.start_time)
+        - chrono::Duration::minutes(venue.gate.early_grace_minutes());
+    let closes = slot.date.and_time(slot.end_time);
+    (opens..closes).contains(&local)
+}
+
+/// Whether the entry verdict lets an operator book the holder in as a
+/// walk-up: a valid ticket with no live reservation.
+pub fn walkup_bookable(entry: &Verdict) -> bool {
+    matches!(
+        entry.verdict,
+        VerdictCode::NotReserved | VerdictCode::ReservationCancelled
+    )
+}
+
+/// Places of one slot (a lease, or walk-ups pending upload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SlotPlaces {
+    pub slot_id: super::SlotId,
+    pub places: i64,
+}
+
+/// A gate's lease refresh (`POST /api/sync/leases`, each sync round): the
+/// walk-ups it booked from its lease and has not uploaded yet, per slot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    #[serde(default)]
+    pub pending: Vec<SlotPlaces>,
+}
+
+/// The places the gate holds now, per slot (those not named: none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LeaseGrant {
+    pub leases: Vec<SlotPlaces>,
+}
+
 /// People inside a venue now, as one party knows it: the server from every
 /// passage it has received, a gate from its replica (`as_of`: its last sync).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -642,6 +715,115 @@ mod tests {
         ];
         for (tz, now, want) in cases {
             assert_eq!(day_start(tz, now), want, "{tz} {now}");
+        }
+    }
+
+    #[test]
+    fn lease_grants() {
+        // (name, per gate, capacity, booked (incl. held), held, pending, open) → places held after
+        let cases = [
+            ("fresh lease", 2, 10, 7, 0, 0, true, 2),
+            ("only 1 free", 2, 10, 9, 0, 0, true, 1),
+            ("full slot", 2, 10, 10, 0, 0, true, 0),
+            ("topped up", 2, 10, 8, 1, 0, true, 2),
+            ("kept when full", 2, 10, 10, 2, 0, true, 2),
+            ("setting lowered", 1, 10, 5, 2, 0, true, 1),
+            ("lowered, 2 pending", 1, 10, 5, 2, 2, true, 2),
+            ("no walk-ups at all", 0, 10, 2, 0, 0, true, 0),
+            ("window closed: given back", 2, 10, 5, 2, 0, false, 0),
+            ("window closed, 1 pending", 2, 10, 5, 2, 1, false, 1),
+            ("pending beyond held is not owed", 2, 3, 3, 1, 5, false, 1),
+            ("capacity cut below booked", 2, 4, 6, 2, 0, true, 0),
+        ];
+        for (name, per, cap, booked, held, pending, open, want) in cases {
+            assert_eq!(
+                lease_grant(per, cap, booked, held, pending, open),
+                want,
+                "{name}"
+            );
+        }
+        // Exhaustively on small numbers: never over capacity (from a slot
+        // within it), never below what is pending, never negative.
+        for per in 0..4 {
+            for cap in 0..6 {
+                for booked in 0..=cap {
+                    for held in 0..=booked {
+                        for pending in 0..=held {
+                            for open in [true, false] {
+                                let g = lease_grant(per, cap, booked, held, pending, open);
+                                assert!(
+                                    booked - held + g <= cap,
+                                    "{per} {cap} {booked} {held} {pending}"
+                                );
+                                assert!(g >= pending && g >= 0);
+                                assert!(g <= per.max(pending));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn walkups_need_an_open_window_and_no_live_reservation() {
+        use crate::{NewSlot, SlotStatus, Venue, VenueId};
+        let venue = Venue {
+            id: VenueId(1),
+            orq: crate::Orq(1),
+            name: "Zoo".into(),
+            timezone: chrono_tz::UTC,
+            gate: Default::default(),
+            created_at: at(0, 0),
+            updated_at: at(0, 0),
+        };
+        let new = NewSlot::validate(1, "2026-06-01", "11:00", "12:00", Some(10)).unwrap();
+        let slot = |status| crate::Slot {
+            id: crate::SlotId(uuid::Uuid::nil()),
+            venue_id: VenueId(1),
+            date: new.date,
+            start_time: new.start_time,
+            end_time: new.end_time,
+            total_capacity: 10,
+            booked_count: 0,
+            available_count: 10,
+            status,
+            orq: crate::Orq(1),
+            created_at: at(0, 0),
+            updated_at: at(0, 0),
+        };
+        // (name, now, status) → bookable (30 min early grace by default)
+        let cases = [
+            (
+                "before the early grace",
+                at(10, 29),
+                SlotStatus::Active,
+                false,
+            ),
+            ("early grace", at(10, 30), SlotStatus::Active, true),
+            ("during", at(11, 59), SlotStatus::Active, true),
+            (
+                "full is still leased from",
+                at(11, 30),
+                SlotStatus::Full,
+                true,
+            ),
+            ("ended", at(12, 0), SlotStatus::Active, false),
+            ("closed", at(11, 30), SlotStatus::Closed, false),
+        ];
+        for (name, now, status, want) in cases {
+            assert_eq!(walkup_open(&slot(status), &venue, now), want, "{name}");
+        }
+        for (code, want) in [
+            (VerdictCode::NotReserved, true),
+            (VerdictCode::ReservationCancelled, true),
+            (VerdictCode::Admit, false),
+            (VerdictCode::AlreadyVerified, false),
+            (VerdictCode::TicketCancelled, false),
+            (VerdictCode::Expired, false),
+            (VerdictCode::UnknownTicket, false),
+        ] {
+            assert_eq!(walkup_bookable(&entry(code)), want, "{code:?}");
         }
     }
 

@@ -44,6 +44,9 @@ pub enum VerdictCode {
     NotInside,
     /// The holder left and the venue does not allow re-entry.
     ReentryNotAllowed,
+    /// A walk-up found no place: no slot open for entry now with a free
+    /// (online) or leased (offline) place.
+    NoPlaceLeft,
 }
 
 impl VerdictCode {
@@ -81,6 +84,7 @@ impl VerdictCode {
             Self::Exit => "EXIT",
             Self::NotInside => "NOT_INSIDE",
             Self::ReentryNotAllowed => "REENTRY_NOT_ALLOWED",
+            Self::NoPlaceLeft => "NO_PLACE_LEFT",
         }
     }
 }

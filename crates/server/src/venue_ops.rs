@@ -10,9 +10,9 @@ use utoipa::IntoParams;
 
 use super::access::{check_venue, staff};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiQuery, Caller};
+use super::extract::{ApiJson, ApiQuery, Caller};
 use super::AppState;
-use crate::domain::venue_ops::Occupancy;
+use crate::domain::venue_ops::{LeaseGrant, LeaseRequest, Occupancy};
 use crate::domain::VenueId;
 
 #[derive(Deserialize, IntoParams)]
@@ -44,4 +44,31 @@ pub async fn occupancy(
             .run(move |s| s.occupancy(p.orq, venue, Utc::now()))
             .await?,
     ))
+}
+
+/// The most slots a lease refresh may name.
+const MAX_LEASE_SLOTS: usize = 1000;
+
+#[utoipa::path(post, path = "/api/sync/leases", tag = "sync", request_body = LeaseRequest,
+    responses(
+        (status = 200, description = "The walk-up places this gate holds now per slot: up to the venue's walkup_lease_places of each of today's slots open for entry, taken from the slot's free places (customers cannot book them), never fewer than the walk-ups it reports pending; unused places of a slot whose entry window closed are given back", body = LeaseGrant),
+        (status = 401, description = "UNAUTHORIZED: not a device token", body = ErrorBody),
+        (status = 422, description = "INVALID_INPUT: too many slots named", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn leases(
+    State(state): State<AppState>,
+    super::sync::Device(device): super::sync::Device,
+    ApiJson(body): ApiJson<LeaseRequest>,
+) -> Result<Json<LeaseGrant>, ApiError> {
+    if body.pending.len() > MAX_LEASE_SLOTS || body.pending.iter().any(|p| p.places < 0) {
+        return Err(crate::domain::DomainError::invalid(
+            "pending",
+            format!("at most {MAX_LEASE_SLOTS} slots, each with 0 or more places"),
+        )
+        .into());
+    }
+    let leases = state
+        .run(move |s| s.refresh_leases(&device, &body.pending, Utc::now()))
+        .await?;
+    Ok(Json(LeaseGrant { leases }))
 }

@@ -37,6 +37,20 @@ CREATE TABLE passages (
 );
 CREATE INDEX idx_passages_venue_at ON passages (orq, venue_id, at);
 
+-- Walk-up leases: places of a slot held by one gate for walk-ups booked
+-- offline. On the server a lease's places are counted in the slot's
+-- booked_count (customers cannot book them); a walk-up event from the gate
+-- turns one into its reservation. On a gate, the places it may still book
+-- (device_id: its own).
+CREATE TABLE walkup_leases (
+    orq        INTEGER NOT NULL,
+    device_id  INTEGER NOT NULL,
+    slot_id    TEXT    NOT NULL,
+    places     INTEGER NOT NULL CHECK (places >= 0),
+    updated_at TEXT    NOT NULL,
+    PRIMARY KEY (device_id, slot_id)
+);
+
 -- Gates pull the feed again from the start once, so that venue and ticket
 -- rows pulled before these columns existed arrive with them.
 UPDATE device_identity SET cursor = 0;

@@ -337,3 +337,433 @@ pub(crate) fn apply_passage_event(
         received_at: now,
     }))
 }
+
+// ---- walk-ups and their leases ----
+
+use crate::domain::venue_ops::{lease_grant, walkup_bookable, walkup_open, SlotPlaces};
+use crate::domain::{ReservationId, Slot, SlotId};
+
+/// The device this database is (a paired gate), if any: (device id, venue).
+fn this_device(tx: &Transaction<'_>) -> Result<Option<(i64, VenueId)>> {
+    Ok(tx
+        .query_row("SELECT device_id, venue_id FROM device_identity", [], |r| {
+            Ok((r.get::<_, i64>(0)?, VenueId(r.get(1)?)))
+        })
+        .optional()?)
+}
+
+/// Gives `code` its reservation in `slot` (its cancelled row if it has one,
+/// else a new row `id`) and marks the ticket reserved; the slot's count is
+/// the caller's.
+fn write_walkup_reservation(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    id: ReservationId,
+    slot: &Slot,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let contact: (Option<String>, Option<String>) = tx.query_row(
+        "SELECT customer_email, customer_phone FROM tickets WHERE ticket_code = ?1 AND orq = ?2",
+        params![Sql(code), Sql(orq)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (email, phone) = (contact.0.unwrap_or_default(), contact.1.unwrap_or_default());
+    // One row per ticket: a cancelled reservation keeps its id (both sides
+    // have it) and takes the walk-up.
+    let reused = tx
+        .prepare_cached(
+            "UPDATE ticket_reservations SET slot_id = ?1, reserved_at = ?2, status = 'RESERVED', updated_at = ?2 \
+             WHERE ticket_id = ?3 AND orq = ?4 AND status = 'CANCELLED'",
+        )?
+        .execute(params![Sql(slot.id), ts(now), Sql(code), Sql(orq)])?;
+    if reused == 0 {
+        tx.prepare_cached(
+            "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, \
+             reserved_at, status, orq, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'RESERVED', ?7, ?6, ?6)",
+        )?
+        .execute(params![Sql(id), Sql(code), Sql(slot.id), email, phone, ts(now), Sql(orq)])?;
+    }
+    tx.prepare_cached(
+        "UPDATE tickets SET status = 'RESERVED', reserved_at = ?1, updated_at = ?1 WHERE ticket_code = ?2 AND orq = ?3",
+    )?
+    .execute(params![ts(now), Sql(code), Sql(orq)])?;
+    Ok(())
+}
+
+/// The walk-up at a gate, in the caller's write transaction: a holder with
+/// a valid ticket and no live reservation is booked into a slot open for
+/// entry now from this gate's lease, then admitted (both events queued in
+/// this commit). A ticket already reserved is simply verified.
+fn walkup_in(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    operator: OperatorId,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<Verdict> {
+    let entry = crate::gate::verdict_in(tx, orq, code, gate, now)?;
+    if entry.verdict == VerdictCode::Admit {
+        return crate::gate::verify_in(
+            tx,
+            orq,
+            code,
+            operator,
+            gate,
+            now,
+            crate::gate::Admission::ByRules,
+        );
+    }
+    if !walkup_bookable(&entry) {
+        return Ok(entry);
+    }
+    let no_place = |why: &str| {
+        let mut v = Verdict::refusal(VerdictCode::NoPlaceLeft, why);
+        v.ticket_code = Some(code.to_string());
+        v
+    };
+    let Some((device, device_venue)) = this_device(tx)? else {
+        return Ok(no_place(
+            "No place left: walk-ups at a gate need a paired gate's lease",
+        ));
+    };
+    let venue = crate::venues::require_venue(tx, orq, gate.venue_id.unwrap_or(device_venue))?;
+    let leased: Vec<String> = tx
+        .prepare_cached("SELECT slot_id FROM walkup_leases WHERE device_id = ?1 AND places > 0")?
+        .query_map([device], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut open = Vec::new();
+    for id in leased {
+        let Ok(id) = id.parse::<SlotId>() else {
+            continue;
+        };
+        if let Some(slot) = crate::slots::load_slot(tx, orq, id)? {
+            if slot.venue_id == venue.id && walkup_open(&slot, &venue, now) {
+                open.push(slot);
+            }
+        }
+    }
+    open.sort_by_key(|s| (s.date, s.start_time));
+    let Some(slot) = open.into_iter().next() else {
+        return Ok(no_place(
+            "No place left: no leased place in a slot open now",
+        ));
+    };
+    let id = ReservationId(uuid::Uuid::now_v7());
+    write_walkup_reservation(tx, orq, code, id, &slot, now)?;
+    tx.prepare_cached(
+        "UPDATE walkup_leases SET places = places - 1, updated_at = ?1 WHERE device_id = ?2 AND slot_id = ?3",
+    )?
+    .execute(params![ts(now), device, Sql(slot.id)])?;
+    crate::sync::record_local_event(
+        tx,
+        "walkup",
+        "tickets",
+        code.as_str(),
+        serde_json::json!({ "ticket_code": code, "slot_id": slot.id, "reservation_id": id, "venue_id": venue.id }),
+        Some(operator),
+        now,
+    )?;
+    let mut v = crate::gate::verify_in(
+        tx,
+        orq,
+        code,
+        operator,
+        gate,
+        now,
+        crate::gate::Admission::ByRules,
+    )?;
+    v.message = format!(
+        "Walk-up booked into {}–{}: admit",
+        slot.start_time.format("%H:%M"),
+        slot.end_time.format("%H:%M")
+    );
+    Ok(v)
+}
+
+impl Store {
+    /// `entrada gate book` / the kiosk's walk-up: books the holder into the
+    /// current slot from this gate's lease and admits them (ADMIT), or
+    /// refuses (`NO_PLACE_LEFT`, or the ticket's own refusal).
+    pub fn book_walkup(
+        &self,
+        orq: Orq,
+        raw: &[u8],
+        operator: OperatorId,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        let code = match self.screen(orq, raw, now)? {
+            Screened::Code(code) => code,
+            Screened::NotSynced(v) | Screened::Refused(v) => return Ok(*v),
+        };
+        match self.write(|tx| walkup_in(tx, orq, &code, operator, gate, now)) {
+            Err(crate::StoreError::Domain(DomainError::Refused(v))) => Ok(*v),
+            other => other,
+        }
+    }
+
+    /// The places this gate may still book walk-ups from, per slot.
+    pub fn walkup_leases(&self) -> Result<Vec<SlotPlaces>> {
+        self.read(|tx| {
+            let Some((device, _)) = this_device(tx)? else {
+                return Ok(Vec::new());
+            };
+            lease_rows(tx, device)
+        })
+    }
+
+    /// Before a lease refresh: this gate's walk-ups not uploaded yet per
+    /// slot (what the server must keep for them), and its lease, which is
+    /// set to nothing until the server answers (no walk-up is booked from
+    /// places the server may be re-granting meanwhile). Returns
+    /// (pending, the lease as it was: [`Store::restore_leases`] puts it back
+    /// when the request never reached the server).
+    pub fn freeze_leases(&self, now: DateTime<Utc>) -> Result<(Vec<SlotPlaces>, Vec<SlotPlaces>)> {
+        self.write(|tx| {
+            let Some((device, _)) = this_device(tx)? else {
+                return Ok((Vec::new(), Vec::new()));
+            };
+            let pending = tx
+                .prepare_cached(
+                    "SELECT json_extract(payload, '$.slot_id'), count(*) FROM outbox \
+                     WHERE state = 'pending' AND kind = 'walkup' GROUP BY 1",
+                )?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .filter_map(|(id, places)| {
+                    Some(SlotPlaces {
+                        slot_id: id.parse().ok()?,
+                        places,
+                    })
+                })
+                .collect();
+            let held = lease_rows(tx, device)?;
+            tx.execute(
+                "UPDATE walkup_leases SET places = 0, updated_at = ?1 WHERE device_id = ?2",
+                params![ts(now), device],
+            )?;
+            Ok((pending, held))
+        })
+    }
+
+    /// Puts back a lease [`Store::freeze_leases`] set aside, when the
+    /// refresh never reached the server.
+    pub fn restore_leases(&self, held: &[SlotPlaces], now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            let Some((device, _)) = this_device(tx)? else {
+                return Ok(());
+            };
+            for l in held {
+                tx.execute(
+                    "UPDATE walkup_leases SET places = ?1, updated_at = ?2 WHERE device_id = ?3 AND slot_id = ?4",
+                    params![l.places, ts(now), device, Sql(l.slot_id)],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The server's answer to a refresh: the gate holds `granted` places per
+    /// slot, of which `pending` (sent with the request) are its walk-ups on
+    /// their way; it may book the rest.
+    pub fn apply_leases(
+        &self,
+        granted: &[SlotPlaces],
+        pending: &[SlotPlaces],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let Some((device, _)) = this_device(tx)? else {
+                return Ok(());
+            };
+            let orq: i64 = tx.query_row("SELECT orq FROM device_identity", [], |r| r.get(0))?;
+            tx.execute("DELETE FROM walkup_leases WHERE device_id = ?1", [device])?;
+            for g in granted {
+                let owed = pending
+                    .iter()
+                    .filter(|p| p.slot_id == g.slot_id)
+                    .map(|p| p.places)
+                    .sum::<i64>();
+                tx.execute(
+                    "INSERT INTO walkup_leases (orq, device_id, slot_id, places, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![orq, device, Sql(g.slot_id), (g.places - owed).max(0), ts(now)],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// On the server, during a gate's sync: its lease of each of today's
+    /// slots at its venue is set to what `domain::venue_ops::lease_grant`
+    /// says (taken from or given back to the slot's count in this same
+    /// transaction); a slot whose entry window has closed gets its unused
+    /// places back. Returns what the gate holds now.
+    pub fn refresh_leases(
+        &self,
+        device: &DeviceInfo,
+        pending: &[SlotPlaces],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SlotPlaces>> {
+        let orq = Orq(device.orq);
+        self.write(|tx| {
+            let venue = crate::venues::require_venue(tx, orq, VenueId(device.venue_id))?;
+            let per_gate = venue.gate.ops().walkup_lease_places;
+            let today = now.with_timezone(&venue.timezone).date_naive();
+            let mut ids: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT id FROM reservation_slots WHERE orq = ?1 AND venue_id = ?2 AND date = ?3 \
+                     UNION SELECT slot_id FROM walkup_leases WHERE device_id = ?4",
+                )?
+                .query_map(
+                    params![Sql(orq), Sql(venue.id), today.to_string(), device.device_id],
+                    |r| r.get(0),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            ids.sort();
+            ids.dedup();
+            for id in ids {
+                let Ok(id) = id.parse::<SlotId>() else { continue };
+                let Some(slot) = crate::slots::load_slot(tx, orq, id)? else { continue };
+                let held: i64 = tx
+                    .prepare_cached("SELECT places FROM walkup_leases WHERE device_id = ?1 AND slot_id = ?2")?
+                    .query_row(params![device.device_id, Sql(id)], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(0);
+                let owed = pending
+                    .iter()
+                    .filter(|p| p.slot_id == id)
+                    .map(|p| p.places)
+                    .sum::<i64>();
+                let open = slot.venue_id == venue.id && walkup_open(&slot, &venue, now);
+                let places = lease_grant(
+                    per_gate,
+                    slot.total_capacity,
+                    slot.booked_count,
+                    held,
+                    owed,
+                    open,
+                );
+                if places != held {
+                    crate::slots::change_booking(tx, &slot, places - held, now)?;
+                }
+                if places == 0 {
+                    tx.execute(
+                        "DELETE FROM walkup_leases WHERE device_id = ?1 AND slot_id = ?2",
+                        params![device.device_id, Sql(id)],
+                    )?;
+                } else {
+                    tx.execute(
+                        "INSERT INTO walkup_leases (orq, device_id, slot_id, places, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                         ON CONFLICT (device_id, slot_id) DO UPDATE SET places = excluded.places, updated_at = excluded.updated_at",
+                        params![Sql(orq), device.device_id, Sql(id), places, ts(now)],
+                    )?;
+                }
+            }
+            lease_rows(tx, device.device_id)
+        })
+    }
+}
+
+fn lease_rows(tx: &Transaction<'_>, device: i64) -> Result<Vec<SlotPlaces>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT slot_id, places FROM walkup_leases WHERE device_id = ?1 AND places > 0 ORDER BY slot_id",
+        )?
+        .query_map([device], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .filter_map(|(id, places)| Some(SlotPlaces { slot_id: id.parse().ok()?, places }))
+        .collect())
+}
+
+/// An uploaded walk-up on the server: the gate booked `ticket_code` into
+/// `slot_id` from its lease. One leased place becomes the reservation (the
+/// slot's count is unchanged: the place was counted when leased). Judged
+/// like a gate would: a ticket with a live reservation by now, or no longer
+/// valid, is a conflict and nothing changes; a lease already used up falls
+/// back to a free place of the slot, and without one it is a NO_PLACE_LEFT
+/// conflict (the slot never goes over capacity).
+pub(crate) fn apply_walkup_event(
+    tx: &Transaction<'_>,
+    device: &DeviceInfo,
+    event: &Event,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<EventResult, DomainError>> {
+    let orq = Orq(device.orq);
+    let field = |name: &'static str| {
+        event
+            .payload
+            .get(name)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| DomainError::invalid(name, "missing in event payload"))
+    };
+    let parsed = (|| -> std::result::Result<(TicketCode, SlotId, ReservationId), DomainError> {
+        Ok((
+            TicketCode::parse(field("ticket_code")?)?,
+            field("slot_id")?.parse()?,
+            ReservationId(
+                uuid::Uuid::parse_str(field("reservation_id")?)
+                    .map_err(|_| DomainError::invalid("reservation_id", "must be a UUID"))?,
+            ),
+        ))
+    })();
+    let (code, slot_id, id) = match parsed {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    if event.operator_id.is_none() {
+        return Ok(Err(DomainError::invalid(
+            "operator_id",
+            "a walk-up names its operator",
+        )));
+    }
+    let Some(slot) = crate::slots::load_slot(tx, orq, slot_id)? else {
+        return Ok(Err(DomainError::NotFound { entity: "slot" }));
+    };
+    if slot.venue_id.0 != device.venue_id {
+        return Ok(Err(DomainError::NotFound { entity: "slot" }));
+    }
+    if crate::tickets::load_ticket(tx, orq, &code)?.is_none() {
+        return Ok(Err(DomainError::NotFound { entity: "ticket" }));
+    }
+    let conflict = |reason: &str| EventResult {
+        event_id: event.event_id,
+        status: EventStatus::Conflict,
+        reason: Some(reason.to_owned()),
+        facts: Some(serde_json::json!({ "kind": reason, "ticket_code": code, "slot_id": slot_id })),
+        received_at: now,
+    };
+    let gate = Gate {
+        venue_id: Some(VenueId(device.venue_id)),
+        ..Default::default()
+    };
+    let entry = crate::gate::verdict_in(tx, orq, &code, &gate, at)?;
+    if !walkup_bookable(&entry) {
+        return Ok(Ok(conflict(entry.verdict.code())));
+    }
+    let leased = tx
+        .prepare_cached(
+            "UPDATE walkup_leases SET places = places - 1, updated_at = ?1 \
+             WHERE device_id = ?2 AND slot_id = ?3 AND places > 0",
+        )?
+        .execute(params![ts(now), device.device_id, Sql(slot_id)])?;
+    if leased == 0 {
+        if slot.booked_count >= slot.total_capacity {
+            return Ok(Ok(conflict(VerdictCode::NoPlaceLeft.code())));
+        }
+        crate::slots::change_booking(tx, &slot, 1, now)?;
+    }
+    write_walkup_reservation(tx, orq, &code, id, &slot, at)?;
+    Ok(Ok(EventResult {
+        event_id: event.event_id,
+        status: EventStatus::Applied,
+        reason: None,
+        facts: None,
+        received_at: now,
+    }))
+}

@@ -221,6 +221,15 @@ fn apply_event(
                 Err(e) => Err(e),
             }
         }
+        "walkup" => {
+            if let Err(r) = actor.check_optional() {
+                return Ok(reject(&r));
+            }
+            match crate::venue_ops::apply_walkup_event(tx, device, event, at, now)? {
+                Ok(result) => Ok(result),
+                Err(e) => Ok(reject(&e.into())),
+            }
+        }
         kind @ ("exit" | "reenter") => {
             let direction = if kind == "exit" {
                 crate::domain::venue_ops::Direction::Out
@@ -390,7 +399,9 @@ fn event_entity(event: &Event) -> Option<(&'static str, String)> {
             .map(str::to_owned)
     };
     match event.kind.as_str() {
-        "verify" | "activate" | "exit" | "reenter" => Some(("tickets", field("ticket_code")?)),
+        "verify" | "activate" | "exit" | "reenter" | "walkup" => {
+            Some(("tickets", field("ticket_code")?))
+        }
         "slot_change" => Some(("reservation_slots", field("slot_id")?)),
         _ => None,
     }
