@@ -28,8 +28,7 @@ pub struct OccupancyQuery {
     responses(
         (status = 200, description = "People inside now: entries minus exits since the venue's day began, across all its gates, as far as they have synced; `limit` is the venue's occupancy limit (null: none), `level` NORMAL / NEAR (90 %) / FULL (100 %)", body = Occupancy),
         (status = 403, description = "FORBIDDEN: operators, supervisors and admins only", body = ErrorBody),
-        (status = 404, description = "NOT_FOUND: no such venue in the caller's org (or another venue than the token's)", body = ErrorBody),
-        (status = 422, description = "INVALID_QUERY: venue_id missing or not a number", body = ErrorBody)),
+        (status = 404, description = "NOT_FOUND: no such venue in the caller's org (or another venue than the token's)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn occupancy(
     State(state): State<AppState>,
