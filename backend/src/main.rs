@@ -101,6 +101,13 @@ fn main() -> anyhow::Result<()> {
             operator,
             venue,
         }) => cli::gate::book(db, code, orq, operator, venue, now)?,
+        Command::Gate(GateCommand::Undo {
+            db,
+            code,
+            orq,
+            operator,
+            reason,
+        }) => cli::gate::undo(db, code, orq, operator, reason, now)?,
         Command::Gate(GateCommand::Occupancy { db, orq, venue }) => {
             cli::gate::occupancy(db, orq, venue, now)?
         }

@@ -313,6 +313,70 @@ fn entries_at_one_gate_exits_at_another_offline_and_the_server_counts_who_is_ins
         (&json!(4), &json!("FULL")),
         "{occ}"
     );
+
+    // The wrong phone: operator 1 lets V-5 in, then undoes it with a reason;
+    // another operator may not, nor may anyone without a reason.
+    assert_eq!(verdict(&pass(&b, "in", "V-5")), (0, "ADMIT"));
+    let undo = |operator: &str, reason: &str| {
+        run(&[
+            "gate",
+            "undo",
+            "--db",
+            b.to_str().unwrap(),
+            "--operator",
+            operator,
+            "--reason",
+            reason,
+            "V-5",
+        ])
+    };
+    let (code, refused) = undo("2", "wrong phone scanned");
+    assert_eq!(
+        (code, refused["error"]["code"].as_str()),
+        (2, Some("INVALID_INPUT")),
+        "{refused}"
+    );
+    assert_eq!(undo("1", " ").0, 2);
+    let (code, undone) = undo("1", "wrong phone scanned");
+    assert_eq!(
+        (code, undone["verdict"].as_str()),
+        (0, Some("ADMIT")),
+        "{undone}"
+    );
+    assert!(undone["message"]
+        .as_str()
+        .unwrap()
+        .contains("wrong phone scanned"));
+    let (code, report) = sync(&b, None);
+    assert_eq!(
+        (code, &report["round"]["applied"]),
+        (0, &json!(2)),
+        "{report}"
+    );
+    let (_, occ) = http(port, "GET", &occupancy_path, Some(&w.staff), None);
+    assert_eq!(occ["inside"], 4, "the undone admission is no entry: {occ}");
+    let server_store = Store::open(&server_db).unwrap();
+    let v5 = server_store
+        .get_ticket(Orq(1), &entrada::domain::TicketCode::parse("V-5").unwrap())
+        .unwrap();
+    assert_eq!(v5.verified_at, None, "the server took the admission back");
+    // The audit keeps both: the admission and the undo with its reason.
+    let audit: Vec<(String, String)> = rusqlite::Connection::open(&server_db)
+        .unwrap()
+        .prepare(
+            "SELECT kind, payload FROM sync_events WHERE payload LIKE '%V-5%' ORDER BY event_id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        audit.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["verify", "undo"]
+    );
+    assert!(audit[1].1.contains("wrong phone scanned"));
+
     // No conflict anywhere: every gate's fact agreed with the server's rows.
     let (status, conflicts) = http(port, "GET", "/api/operator/conflicts", Some(&w.admin), None);
     assert_eq!(status, 200);

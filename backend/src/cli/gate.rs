@@ -106,3 +106,46 @@ pub(crate) fn book(
     println!("{}", serde_json::to_string(&verdict)?);
     std::process::exit(if verdict.admit { 0 } else { 1 })
 }
+
+/// `entrada gate undo`: the operator's own admission taken back, with a reason.
+pub(crate) fn undo(
+    db: DbArg,
+    code: String,
+    orq: i64,
+    operator: i64,
+    reason: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let result = open(&db).and_then(|s| {
+        let code = entrada::domain::TicketCode::parse(&code)?;
+        let gate = entrada::domain::Gate {
+            venue_id: s.sync_status()?.venue_id.map(VenueId),
+            ..Default::default()
+        };
+        s.undo_admission(
+            Orq(orq),
+            &code,
+            entrada::domain::OperatorId(operator),
+            &reason,
+            &gate,
+            now,
+        )
+        .map_err(anyhow::Error::from)
+    });
+    match result {
+        Ok(v) => {
+            println!("{}", serde_json::to_string(&v)?);
+            Ok(())
+        }
+        Err(e) => {
+            let code = e
+                .downcast_ref::<entrada::store::StoreError>()
+                .map_or("GATE_ERROR", |e| e.code());
+            println!(
+                "{}",
+                serde_json::json!({ "error": { "code": code, "message": format!("{e:#}") } })
+            );
+            std::process::exit(2);
+        }
+    }
+}

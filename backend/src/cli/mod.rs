@@ -248,6 +248,21 @@ pub(crate) enum GateCommand {
         #[arg(long)]
         venue: Option<i64>,
     },
+    /// Undoes the operator's own admission of CODE within 60 s, with a
+    /// reason; prints the ticket's verdict now. Exit status: 0 undone, 2 refused/error.
+    Undo {
+        #[command(flatten)]
+        db: DbArg,
+        code: String,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        /// The operator who let the holder in
+        #[arg(long)]
+        operator: i64,
+        /// Why (3 to 200 characters), e.g. "wrong phone scanned"
+        #[arg(long)]
+        reason: String,
+    },
     /// The gate's best knowledge of the people inside its venue (its
     /// replica, as of its last sync); prints one JSON object.
     Occupancy {

@@ -307,6 +307,56 @@ pub fn walkup_bookable(entry: &Verdict) -> bool {
     )
 }
 
+/// How long an operator may undo their own admission.
+pub const UNDO_WINDOW_SECS: i64 = 60;
+
+/// May `operator` undo the admission of a ticket used at `verified_at` by
+/// `verified_by`, now, for `reason`? Only their own, within
+/// [`UNDO_WINDOW_SECS`], with a reason of 3 to 200 characters, and not once
+/// the holder left. Returns the reason, trimmed.
+pub fn check_undo(
+    verified_at: Option<DateTime<Utc>>,
+    verified_by: Option<super::OperatorId>,
+    left_at: Option<DateTime<Utc>>,
+    operator: super::OperatorId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<String, DomainError> {
+    let reason = reason.trim();
+    if !(3..=200).contains(&reason.chars().count()) || reason.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "reason",
+            "say why in 3 to 200 characters",
+        ));
+    }
+    let Some(at) = verified_at else {
+        return Err(DomainError::invalid(
+            "ticket_code",
+            "this ticket was not let in",
+        ));
+    };
+    if verified_by != Some(operator) {
+        return Err(DomainError::invalid(
+            "operator",
+            "only the operator who let the holder in may undo it",
+        ));
+    }
+    if left_at.is_some() {
+        return Err(DomainError::invalid(
+            "ticket_code",
+            "the holder has left since",
+        ));
+    }
+    let age = now - at;
+    if age < chrono::Duration::zero() || age > chrono::Duration::seconds(UNDO_WINDOW_SECS) {
+        return Err(DomainError::invalid(
+            "verified_at",
+            format!("an admission can be undone within {UNDO_WINDOW_SECS} s"),
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
 /// Places of one slot (a lease, or walk-ups pending upload).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -824,6 +874,113 @@ mod tests {
             (VerdictCode::UnknownTicket, false),
         ] {
             assert_eq!(walkup_bookable(&entry(code)), want, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn undo_is_the_operators_own_within_60_s_with_a_reason() {
+        use crate::OperatorId;
+        let me = OperatorId(1);
+        let t0 = at(10, 0);
+        let secs = |n| t0 + chrono::Duration::seconds(n);
+        // (name, verified_at, verified_by, left_at, reason, now) → Ok or the refused field
+        let cases: [(
+            &str,
+            Option<DateTime<Utc>>,
+            Option<OperatorId>,
+            Option<DateTime<Utc>>,
+            &str,
+            DateTime<Utc>,
+            Result<&str, &str>,
+        ); 9] = [
+            (
+                "own, 10 s",
+                Some(t0),
+                Some(me),
+                None,
+                "wrong phone",
+                secs(10),
+                Ok("wrong phone"),
+            ),
+            (
+                "own, 60 s",
+                Some(t0),
+                Some(me),
+                None,
+                " wrong phone ",
+                secs(60),
+                Ok("wrong phone"),
+            ),
+            (
+                "own, 61 s",
+                Some(t0),
+                Some(me),
+                None,
+                "wrong phone",
+                secs(61),
+                Err("verified_at"),
+            ),
+            (
+                "clock before",
+                Some(t0),
+                Some(me),
+                None,
+                "wrong phone",
+                secs(-5),
+                Err("verified_at"),
+            ),
+            (
+                "someone else's",
+                Some(t0),
+                Some(OperatorId(2)),
+                None,
+                "wrong phone",
+                secs(5),
+                Err("operator"),
+            ),
+            (
+                "never let in",
+                None,
+                None,
+                None,
+                "wrong phone",
+                secs(5),
+                Err("ticket_code"),
+            ),
+            (
+                "left since",
+                Some(t0),
+                Some(me),
+                Some(secs(3)),
+                "wrong phone",
+                secs(5),
+                Err("ticket_code"),
+            ),
+            (
+                "no reason",
+                Some(t0),
+                Some(me),
+                None,
+                "  ",
+                secs(5),
+                Err("reason"),
+            ),
+            (
+                "reason too long",
+                Some(t0),
+                Some(me),
+                None,
+                &"x".repeat(201),
+                secs(5),
+                Err("reason"),
+            ),
+        ];
+        for (name, verified_at, by, left, reason, now, want) in cases {
+            let got = check_undo(verified_at, by, left, me, reason, now).map_err(|e| match e {
+                DomainError::InvalidInput { field, .. } => field,
+                other => panic!("{other:?}"),
+            });
+            assert_eq!(got.as_deref().map_err(|f| *f), want, "{name}");
         }
     }
 

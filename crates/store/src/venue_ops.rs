@@ -767,3 +767,191 @@ pub(crate) fn apply_walkup_event(
         received_at: now,
     }))
 }
+
+// ---- undo ----
+
+/// Takes back an admission: the ticket and its reservation as they were
+/// before it (the verification rows stay, for the audit), and an `out`
+/// passage marked `UNDO` so occupancy counts the holder out again.
+fn revert_admission(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    venue: Option<VenueId>,
+    operator: OperatorId,
+    at: DateTime<Utc>,
+    event: Option<(&Event, i64)>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let reserved = tx
+        .prepare_cached(
+            "UPDATE ticket_reservations SET status = 'RESERVED', updated_at = ?1 \
+             WHERE ticket_id = ?2 AND orq = ?3 AND status = 'VERIFIED'",
+        )?
+        .execute(params![ts(now), Sql(code), Sql(orq)])?;
+    tx.prepare_cached(
+        "UPDATE tickets SET verified_at = NULL, verified_by = NULL, left_at = NULL, \
+         status = CASE WHEN ?1 THEN 'RESERVED' ELSE status END, \
+         activation_status = CASE activation_status WHEN 'redeemed' THEN 'active' ELSE activation_status END, \
+         updated_at = ?2 WHERE ticket_code = ?3 AND orq = ?4",
+    )?
+    .execute(params![reserved > 0, ts(now), Sql(code), Sql(orq)])?;
+    if let Some(venue) = venue {
+        record_passage(
+            tx,
+            &PassageFact {
+                orq,
+                venue,
+                code,
+                direction: Direction::Out,
+                reentry: false,
+                at,
+                device: event.map(|(_, d)| d),
+                operator: Some(operator),
+                event_id: event.map(|(e, _)| e.event_id.to_string()),
+                conflict: Some("UNDO"),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// (verified_at, verified_by, left_at) of a ticket.
+fn use_of(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+) -> Result<
+    Option<(
+        Option<DateTime<Utc>>,
+        Option<OperatorId>,
+        Option<DateTime<Utc>>,
+    )>,
+> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT verified_at, verified_by, left_at FROM tickets WHERE ticket_code = ?1 AND orq = ?2",
+        )?
+        .query_row(params![Sql(code), Sql(orq)], |r| {
+            Ok((
+                r.get::<_, Option<Ts>>(0)?.map(|t| t.0),
+                r.get::<_, Option<i64>>(1)?.map(OperatorId),
+                r.get::<_, Option<Ts>>(2)?.map(|t| t.0),
+            ))
+        })
+        .optional()?)
+}
+
+impl Store {
+    /// An operator undoes their own admission of `code` within 60 s, with a
+    /// reason (`domain::venue_ops::check_undo`): the ticket is as before it,
+    /// and the undo goes to the server as an event like any other (the
+    /// admission stays in the audit, the undo beside it). Returns what the
+    /// gate says about the ticket now.
+    pub fn undo_admission(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        operator: OperatorId,
+        reason: &str,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        self.write(|tx| {
+            let (verified_at, by, left) =
+                use_of(tx, orq, code)?.ok_or(DomainError::NotFound { entity: "ticket" })?;
+            let reason =
+                crate::domain::venue_ops::check_undo(verified_at, by, left, operator, reason, now)?;
+            let entry = crate::gate::verdict_in(tx, orq, code, gate, now)?;
+            let venue = entry.venue_id.or(gate.venue_id);
+            revert_admission(tx, orq, code, venue, operator, now, None, now)?;
+            crate::sync::record_local_event(
+                tx,
+                "undo",
+                "tickets",
+                code.as_str(),
+                serde_json::json!({ "ticket_code": code, "reason": reason, "verified_at": verified_at }),
+                Some(operator),
+                now,
+            )?;
+            let mut v = crate::gate::verdict_in(tx, orq, code, gate, now)?;
+            v.message = format!("Admission undone ({reason}): {}", v.message);
+            Ok(v)
+        })
+    }
+}
+
+/// An uploaded undo on the server, judged by the same rule
+/// (`check_undo`) against the server's rows at the event's time: the
+/// operator's own admission, within 60 s. Otherwise a conflict with the
+/// reason, and the admission stands.
+pub(crate) fn apply_undo_event(
+    tx: &Transaction<'_>,
+    device: &DeviceInfo,
+    event: &Event,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<EventResult, DomainError>> {
+    let orq = Orq(device.orq);
+    let code = match event
+        .payload
+        .get("ticket_code")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| DomainError::invalid("ticket_code", "missing in event payload"))
+        .and_then(TicketCode::parse)
+    {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let reason = event
+        .payload
+        .get("reason")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let Some(operator) = event.operator_id.map(OperatorId) else {
+        return Ok(Err(DomainError::invalid(
+            "operator_id",
+            "an undo names its operator",
+        )));
+    };
+    let Some((verified_at, by, left)) = use_of(tx, orq, &code)? else {
+        return Ok(Err(DomainError::NotFound { entity: "ticket" }));
+    };
+    if let Err(e) =
+        crate::domain::venue_ops::check_undo(verified_at, by, left, operator, reason, at)
+    {
+        let why = match &e {
+            DomainError::InvalidInput {
+                field: "reason", ..
+            } => return Ok(Err(e)),
+            _ => "UNDO_REFUSED",
+        };
+        return Ok(Ok(EventResult {
+            event_id: event.event_id,
+            status: EventStatus::Conflict,
+            reason: Some(why.into()),
+            facts: Some(
+                serde_json::json!({ "kind": why, "ticket_code": code, "server": e.to_string() }),
+            ),
+            received_at: now,
+        }));
+    }
+    revert_admission(
+        tx,
+        orq,
+        &code,
+        Some(VenueId(device.venue_id)),
+        operator,
+        at,
+        Some((event, device.device_id)),
+        now,
+    )?;
+    Ok(Ok(EventResult {
+        event_id: event.event_id,
+        status: EventStatus::Applied,
+        reason: None,
+        facts: None,
+        received_at: now,
+    }))
+}

@@ -221,6 +221,15 @@ fn apply_event(
                 Err(e) => Err(e),
             }
         }
+        "undo" => {
+            if let Err(r) = actor.check_optional() {
+                return Ok(reject(&r));
+            }
+            match crate::venue_ops::apply_undo_event(tx, device, event, at, now)? {
+                Ok(result) => Ok(result),
+                Err(e) => Ok(reject(&e.into())),
+            }
+        }
         "walkup" => {
             if let Err(r) = actor.check_optional() {
                 return Ok(reject(&r));
@@ -399,7 +408,7 @@ fn event_entity(event: &Event) -> Option<(&'static str, String)> {
             .map(str::to_owned)
     };
     match event.kind.as_str() {
-        "verify" | "activate" | "exit" | "reenter" | "walkup" => {
+        "verify" | "activate" | "exit" | "reenter" | "walkup" | "undo" => {
             Some(("tickets", field("ticket_code")?))
         }
         "slot_change" => Some(("reservation_slots", field("slot_id")?)),
