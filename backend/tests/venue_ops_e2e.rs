@@ -167,7 +167,9 @@ fn seed(db: &Path) -> Seeded {
     let contact = Contact::validate("zoo@example.com", "+12025551234").unwrap();
     for i in 0..6 {
         let t = NewTicket::plain(&format!("V-{i}"), ActivationMode::Immediate).unwrap();
-        store.insert_tickets(orq, &[t.clone()], now).unwrap();
+        store
+            .insert_tickets(orq, std::slice::from_ref(&t), now)
+            .unwrap();
         let req = ReserveRequest {
             ticket: t.ticket_code,
             slot_id: slot.id,

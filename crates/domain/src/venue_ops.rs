@@ -884,15 +884,17 @@ mod tests {
         let t0 = at(10, 0);
         let secs = |n| t0 + chrono::Duration::seconds(n);
         // (name, verified_at, verified_by, left_at, reason, now) → Ok or the refused field
-        let cases: [(
-            &str,
+        type Case<'a> = (
+            &'a str,
             Option<DateTime<Utc>>,
             Option<OperatorId>,
             Option<DateTime<Utc>>,
-            &str,
+            &'a str,
             DateTime<Utc>,
-            Result<&str, &str>,
-        ); 9] = [
+            Result<&'a str, &'a str>,
+        );
+        let long = "x".repeat(201);
+        let cases: [Case<'_>; 9] = [
             (
                 "own, 10 s",
                 Some(t0),
@@ -970,7 +972,7 @@ mod tests {
                 Some(t0),
                 Some(me),
                 None,
-                &"x".repeat(201),
+                &long,
                 secs(5),
                 Err("reason"),
             ),

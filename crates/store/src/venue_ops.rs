@@ -771,16 +771,13 @@ pub(crate) fn apply_walkup_event(
 // ---- undo ----
 
 /// Takes back an admission: the ticket and its reservation as they were
-/// before it (the verification rows stay, for the audit), and an `out`
-/// passage marked `UNDO` so occupancy counts the holder out again.
+/// before it (the verification rows stay, for the audit), and `passage`
+/// (an `out` marked `UNDO`) so occupancy counts the holder out again.
 fn revert_admission(
     tx: &Transaction<'_>,
     orq: Orq,
     code: &TicketCode,
-    venue: Option<VenueId>,
-    operator: OperatorId,
-    at: DateTime<Utc>,
-    event: Option<(&Event, i64)>,
+    passage: Option<&PassageFact<'_>>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let reserved = tx
@@ -796,38 +793,43 @@ fn revert_admission(
          updated_at = ?2 WHERE ticket_code = ?3 AND orq = ?4",
     )?
     .execute(params![reserved > 0, ts(now), Sql(code), Sql(orq)])?;
-    if let Some(venue) = venue {
-        record_passage(
-            tx,
-            &PassageFact {
-                orq,
-                venue,
-                code,
-                direction: Direction::Out,
-                reentry: false,
-                at,
-                device: event.map(|(_, d)| d),
-                operator: Some(operator),
-                event_id: event.map(|(e, _)| e.event_id.to_string()),
-                conflict: Some("UNDO"),
-            },
-        )?;
+    match passage {
+        Some(p) => record_passage(tx, p),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// (verified_at, verified_by, left_at) of a ticket.
-fn use_of(
-    tx: &Transaction<'_>,
+/// An undo's `out` passage.
+fn undo_passage<'a>(
     orq: Orq,
-    code: &TicketCode,
-) -> Result<
-    Option<(
-        Option<DateTime<Utc>>,
-        Option<OperatorId>,
-        Option<DateTime<Utc>>,
-    )>,
-> {
+    venue: VenueId,
+    code: &'a TicketCode,
+    operator: OperatorId,
+    at: DateTime<Utc>,
+) -> PassageFact<'a> {
+    PassageFact {
+        orq,
+        venue,
+        code,
+        direction: Direction::Out,
+        reentry: false,
+        at,
+        device: None,
+        operator: Some(operator),
+        event_id: None,
+        conflict: Some("UNDO"),
+    }
+}
+
+/// A ticket's (verified_at, verified_by, left_at).
+type UseOf = (
+    Option<DateTime<Utc>>,
+    Option<OperatorId>,
+    Option<DateTime<Utc>>,
+);
+
+/// (verified_at, verified_by, left_at) of a ticket.
+fn use_of(tx: &Transaction<'_>, orq: Orq, code: &TicketCode) -> Result<Option<UseOf>> {
     Ok(tx
         .prepare_cached(
             "SELECT verified_at, verified_by, left_at FROM tickets WHERE ticket_code = ?1 AND orq = ?2",
@@ -865,7 +867,8 @@ impl Store {
                 crate::domain::venue_ops::check_undo(verified_at, by, left, operator, reason, now)?;
             let entry = crate::gate::verdict_in(tx, orq, code, gate, now)?;
             let venue = entry.venue_id.or(gate.venue_id);
-            revert_admission(tx, orq, code, venue, operator, now, None, now)?;
+            let passage = venue.map(|v| undo_passage(orq, v, code, operator, now));
+            revert_admission(tx, orq, code, passage.as_ref(), now)?;
             crate::sync::record_local_event(
                 tx,
                 "undo",
@@ -937,16 +940,12 @@ pub(crate) fn apply_undo_event(
             received_at: now,
         }));
     }
-    revert_admission(
-        tx,
-        orq,
-        &code,
-        Some(VenueId(device.venue_id)),
-        operator,
-        at,
-        Some((event, device.device_id)),
-        now,
-    )?;
+    let passage = PassageFact {
+        device: Some(device.device_id),
+        event_id: Some(event.event_id.to_string()),
+        ..undo_passage(orq, VenueId(device.venue_id), &code, operator, at)
+    };
+    revert_admission(tx, orq, &code, Some(&passage), now)?;
     Ok(Ok(EventResult {
         event_id: event.event_id,
         status: EventStatus::Applied,
