@@ -92,7 +92,25 @@ fn main() -> anyhow::Result<()> {
             orq,
             operator,
             venue,
-        }) => cli::gate::verify(db, code, orq, operator, venue, now)?,
+            direction,
+        }) => cli::gate::verify(db, code, orq, operator, venue, direction, now)?,
+        Command::Gate(GateCommand::Book {
+            db,
+            code,
+            orq,
+            operator,
+            venue,
+        }) => cli::gate::book(db, code, orq, operator, venue, now)?,
+        Command::Gate(GateCommand::Undo {
+            db,
+            code,
+            orq,
+            operator,
+            reason,
+        }) => cli::gate::undo(db, code, orq, operator, reason, now)?,
+        Command::Gate(GateCommand::Occupancy { db, orq, venue }) => {
+            cli::gate::occupancy(db, orq, venue, now)?
+        }
         Command::Device(DeviceCommand::Add {
             db,
             orq,

@@ -140,6 +140,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
         ("patch", "/api/admin/venues/{venue_id}") => json!({"early_grace_minutes": 10}),
         ("post", "/api/admin/devices") => json!({"name": "Gate B", "venue_id": 1}),
         ("post", "/api/sync/events") => json!({"events": [], "sent_at": Utc::now()}),
+        ("post", "/api/sync/leases") => json!({"pending": []}),
         _ => return None,
     })
 }
@@ -162,6 +163,7 @@ fn uri(path: &str, op: &Value) -> String {
         .filter(|p| p["in"] == "query" && p["required"] == true)
         .map(|p| match p["name"].as_str().unwrap() {
             "month" => "month=2031-01".to_string(),
+            "venue_id" => "venue_id=1".to_string(),
             other => panic!("a required query parameter this test does not fill: {other}"),
         })
         .collect();
@@ -277,6 +279,7 @@ const ANY_SIGNED_IN: &[&str] = &[
     "get /api/sync/whoami",
     "get /api/sync/changes",
     "post /api/sync/events",
+    "post /api/sync/leases",
 ];
 
 #[tokio::test]

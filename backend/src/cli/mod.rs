@@ -229,7 +229,59 @@ pub(crate) enum GateCommand {
         /// The gate's venue (checked against the reservation)
         #[arg(long)]
         venue: Option<i64>,
+        /// Which way the gate scans: `in` (entries, and re-entries as the
+        /// venue allows) or `out` (exits: EXIT, or NOT_INSIDE with its reason)
+        #[arg(long, default_value = "in", value_parser = parse_direction)]
+        direction: entrada::domain::venue_ops::Direction,
     },
+    /// Books a walk-up: a holder with a valid ticket and no reservation is
+    /// booked into the slot open now from this gate's lease and admitted;
+    /// prints one JSON verdict (ADMIT, or the refusal, e.g. NO_PLACE_LEFT).
+    /// Exit status: 0 ADMIT, 1 refused, 2 error.
+    Book {
+        #[command(flatten)]
+        db: DbArg,
+        /// What the scanner read (plain or signed code)
+        code: String,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        /// The operator recorded as verified_by
+        #[arg(long, default_value_t = 0)]
+        operator: i64,
+        /// The gate's venue (default: the paired gate's)
+        #[arg(long)]
+        venue: Option<i64>,
+    },
+    /// Undoes the operator's own admission of CODE within 60 s, with a
+    /// reason; prints the ticket's verdict now. Exit status: 0 undone, 2 refused/error.
+    Undo {
+        #[command(flatten)]
+        db: DbArg,
+        code: String,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        /// The operator who let the holder in
+        #[arg(long)]
+        operator: i64,
+        /// Why (3 to 200 characters), e.g. "wrong phone scanned"
+        #[arg(long)]
+        reason: String,
+    },
+    /// The gate's best knowledge of the people inside its venue (its
+    /// replica, as of its last sync); prints one JSON object.
+    Occupancy {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, default_value_t = 1)]
+        orq: i64,
+        /// The venue (default: the paired gate's)
+        #[arg(long)]
+        venue: Option<i64>,
+    },
+}
+
+fn parse_direction(raw: &str) -> Result<entrada::domain::venue_ops::Direction, String> {
+    entrada::domain::venue_ops::Direction::parse(raw).map_err(|e| e.to_string())
 }
 
 /// `entrada serve` settings: flags, then `ENTRADA_*` variables, then the

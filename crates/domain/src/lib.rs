@@ -12,6 +12,7 @@ pub mod sync;
 pub mod ticket;
 pub mod upload;
 pub mod venue;
+pub mod venue_ops;
 pub mod verdict;
 
 pub use customer::{

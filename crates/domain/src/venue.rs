@@ -43,18 +43,50 @@ pub struct GateSettings {
     /// Minutes after its slot ends that a holder may still enter (0 to 240).
     #[cfg_attr(feature = "openapi", schema(example = 30, minimum = 0, maximum = 240))]
     late_grace_minutes: i64,
+    /// A holder who left may come back in (`ADMIT` marked re-entry).
+    #[cfg_attr(feature = "openapi", schema(example = false))]
+    reentry_allowed: bool,
+    /// Places of each of today's open slots the server leases to each paired
+    /// gate for walk-ups booked offline (0 to 50; 0: walk-ups only online).
+    #[cfg_attr(feature = "openapi", schema(example = 2, minimum = 0, maximum = 50))]
+    walkup_lease_places: i64,
+    /// Minutes after a slot starts when its unverified reservations become
+    /// NO_SHOW and free their places (1 to 1440; null: never).
+    #[cfg_attr(feature = "openapi", schema(example = 30, minimum = 1, maximum = 1440))]
+    no_show_release_minutes: Option<i64>,
+    /// People inside at once (1 to 1000000; null: no limit).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = 500, minimum = 1, maximum = 1000000)
+    )]
+    occupancy_limit: Option<i64>,
 }
 
 #[derive(Deserialize)]
 struct RawGateSettings {
     early_grace_minutes: i64,
     late_grace_minutes: i64,
+    #[serde(default)]
+    reentry_allowed: bool,
+    #[serde(default)]
+    walkup_lease_places: i64,
+    #[serde(default)]
+    no_show_release_minutes: Option<i64>,
+    #[serde(default)]
+    occupancy_limit: Option<i64>,
 }
 
 impl TryFrom<RawGateSettings> for GateSettings {
     type Error = DomainError;
     fn try_from(raw: RawGateSettings) -> Result<Self, DomainError> {
-        Self::new(raw.early_grace_minutes, raw.late_grace_minutes)
+        Self::new(raw.early_grace_minutes, raw.late_grace_minutes)?.with_ops(
+            crate::venue_ops::VenueOps {
+                reentry_allowed: raw.reentry_allowed,
+                walkup_lease_places: raw.walkup_lease_places,
+                no_show_release_minutes: raw.no_show_release_minutes,
+                occupancy_limit: raw.occupancy_limit,
+            },
+        )
     }
 }
 
@@ -63,6 +95,10 @@ impl Default for GateSettings {
         Self {
             early_grace_minutes: DEFAULT_GRACE_MINUTES,
             late_grace_minutes: DEFAULT_GRACE_MINUTES,
+            reentry_allowed: false,
+            walkup_lease_places: 0,
+            no_show_release_minutes: None,
+            occupancy_limit: None,
         }
     }
 }
@@ -83,7 +119,30 @@ impl GateSettings {
         Ok(Self {
             early_grace_minutes: grace("early_grace_minutes", early_grace_minutes)?,
             late_grace_minutes: grace("late_grace_minutes", late_grace_minutes)?,
+            ..Self::default()
         })
+    }
+
+    /// These settings with the venue operations `ops` (checked).
+    pub fn with_ops(self, ops: crate::venue_ops::VenueOps) -> Result<Self, DomainError> {
+        let ops = ops.checked()?;
+        Ok(Self {
+            reentry_allowed: ops.reentry_allowed,
+            walkup_lease_places: ops.walkup_lease_places,
+            no_show_release_minutes: ops.no_show_release_minutes,
+            occupancy_limit: ops.occupancy_limit,
+            ..self
+        })
+    }
+
+    /// The venue's operations settings (re-entry, leases, no-shows, limit).
+    pub fn ops(self) -> crate::venue_ops::VenueOps {
+        crate::venue_ops::VenueOps {
+            reentry_allowed: self.reentry_allowed,
+            walkup_lease_places: self.walkup_lease_places,
+            no_show_release_minutes: self.no_show_release_minutes,
+            occupancy_limit: self.occupancy_limit,
+        }
     }
 
     pub fn early_grace_minutes(self) -> i64 {
@@ -106,10 +165,13 @@ impl GateSettings {
     /// These settings with `patch` applied; the patch must change something
     /// it names within bounds, or nothing is changed.
     pub fn patched(self, patch: &GateSettingsPatch) -> Result<Self, DomainError> {
-        if patch.early_grace_minutes.is_none() && patch.late_grace_minutes.is_none() {
+        if patch.early_grace_minutes.is_none()
+            && patch.late_grace_minutes.is_none()
+            && !crate::venue_ops::names_ops(patch)
+        {
             return Err(DomainError::invalid(
                 "gate_settings",
-                "name early_grace_minutes and/or late_grace_minutes",
+                "name early_grace_minutes, late_grace_minutes or a venue operations setting",
             ));
         }
         Self::new(
@@ -117,7 +179,8 @@ impl GateSettings {
                 .early_grace_minutes
                 .unwrap_or(self.early_grace_minutes),
             patch.late_grace_minutes.unwrap_or(self.late_grace_minutes),
-        )
+        )?
+        .with_ops(self.ops().patched(patch))
     }
 }
 
@@ -133,6 +196,21 @@ pub struct GateSettingsPatch {
     /// Minutes after its slot ends that a holder may still enter (0 to 240).
     #[cfg_attr(feature = "openapi", schema(example = 30, minimum = 0, maximum = 240))]
     pub late_grace_minutes: Option<i64>,
+    /// A holder who left may come back in.
+    #[cfg_attr(feature = "openapi", schema(example = true))]
+    pub reentry_allowed: Option<bool>,
+    /// Places per gate per open slot leased for offline walk-ups (0 to 50).
+    #[cfg_attr(feature = "openapi", schema(example = 2, minimum = 0, maximum = 50))]
+    pub walkup_lease_places: Option<i64>,
+    /// Minutes after a slot starts when its unverified reservations become
+    /// NO_SHOW (1 to 1440); `null`: never.
+    #[serde(default, deserialize_with = "crate::venue_ops::present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, example = 30, minimum = 1, maximum = 1440))]
+    pub no_show_release_minutes: Option<Option<i64>>,
+    /// People inside at once (1 to 1000000); `null`: no limit.
+    #[serde(default, deserialize_with = "crate::venue_ops::present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, example = 500, minimum = 1, maximum = 1000000))]
+    pub occupancy_limit: Option<Option<i64>>,
 }
 
 pub fn parse_timezone(raw: &str) -> Result<Tz, DomainError> {
@@ -365,6 +443,7 @@ mod tests {
         let patch = |e, l| GateSettingsPatch {
             early_grace_minutes: e,
             late_grace_minutes: l,
+            ..Default::default()
         };
         // (name, before, patch) → the settings after, or the refused field
         let cases: [(

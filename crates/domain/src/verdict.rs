@@ -38,6 +38,15 @@ pub enum VerdictCode {
     /// A validly signed code for a ticket this replica has not synced yet:
     /// authentic, but the reservation cannot be checked — the operator decides.
     AuthenticNotSynced,
+    /// An exit scan of a holder inside: recorded, they are out now.
+    Exit,
+    /// An exit scan of a ticket that is not inside (never entered, or left).
+    NotInside,
+    /// The holder left and the venue does not allow re-entry.
+    ReentryNotAllowed,
+    /// A walk-up found no place: no slot open for entry now with a free
+    /// (online) or leased (offline) place.
+    NoPlaceLeft,
 }
 
 impl VerdictCode {
@@ -72,6 +81,10 @@ impl VerdictCode {
             Self::Revoked => "REVOKED",
             Self::SignedCodeRequired => "SIGNED_CODE_REQUIRED",
             Self::AuthenticNotSynced => "AUTHENTIC_NOT_SYNCED",
+            Self::Exit => "EXIT",
+            Self::NotInside => "NOT_INSIDE",
+            Self::ReentryNotAllowed => "REENTRY_NOT_ALLOWED",
+            Self::NoPlaceLeft => "NO_PLACE_LEFT",
         }
     }
 }
@@ -143,6 +156,12 @@ pub struct Verdict {
     /// The amber verdict an operator overruled to let the holder in.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub overruled: Option<VerdictCode>,
+    /// An ADMIT of a holder coming back in after leaving (`reentry_allowed`).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub reentry: bool,
+    /// When the holder last left the venue (exit, re-entry refusals).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub left_at: Option<DateTime<Utc>>,
 }
 
 mod opt_hms {
@@ -171,7 +190,7 @@ impl Verdict {
 
     fn refuse(code: VerdictCode, message: impl Into<String>) -> Self {
         Self {
-            admit: code == VerdictCode::Admit,
+            admit: matches!(code, VerdictCode::Admit | VerdictCode::Exit),
             verdict: code,
             message: message.into(),
             ticket_code: None,
@@ -187,6 +206,8 @@ impl Verdict {
             verified_by: None,
             expires_at: None,
             overruled: None,
+            reentry: false,
+            left_at: None,
         }
     }
 

@@ -16,6 +16,7 @@ mod reservations;
 mod slots;
 mod sync;
 mod tickets;
+mod venue_ops;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -182,6 +183,8 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         )
         .route("/api/admin/devices", post(sync::create_device))
         .route("/api/operator/conflicts", get(sync::conflicts))
+        .route("/api/operator/occupancy", get(venue_ops::occupancy))
+        .route("/api/sync/leases", post(venue_ops::leases))
         .route("/api/{*rest}", axum::routing::any(route_not_found))
         .with_state(state);
     let security = headers::SecurityHeaders::for_pages(ui_dir.as_deref());

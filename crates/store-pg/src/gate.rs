@@ -144,7 +144,12 @@ pub(crate) fn verify_in(
     let ticket = require_ticket(tx, orq, code, false)?;
     let reservation = reservation_of_ticket(tx, orq, code)?;
     match enter(&ticket, reservation.as_ref(), now, operator) {
-        Entry::First(used) => write_use(tx, orq, code, &used, now)?,
+        Entry::First(used) => {
+            write_use(tx, orq, code, &used, now)?;
+            if let Some(venue) = verdict.venue_id.or(gate.venue_id) {
+                crate::venue_ops::record_entry(tx, orq, venue, code, operator, now)?;
+            }
+        }
         // An admitted ticket is unused: only a verdict computed on other rows says otherwise.
         Entry::Again(_) => return Err(DomainError::TicketRedeemed.into()),
     }

@@ -11,10 +11,16 @@ use entrada_store::{Result, StoreError};
 
 /// The schema, oldest first. Append only: a released migration never changes
 /// (`migrations/SHA256SUMS`, checked by a test).
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_schema.sql",
-    include_str!("../migrations/0001_schema.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_schema.sql",
+        include_str!("../migrations/0001_schema.sql"),
+    ),
+    (
+        "0002_venue_operations.sql",
+        include_str!("../migrations/0002_venue_operations.sql"),
+    ),
+];
 
 /// The schema version this program writes.
 pub fn known_schema_version() -> i64 {

@@ -644,6 +644,18 @@ impl PgStore {
 }
 
 impl SyncStore for PgStore {
+    /// Walk-up leases are not kept on PostgreSQL yet: the server grants a
+    /// gate no place, so its offline walk-ups answer NO_PLACE_LEFT and can
+    /// never overbook. (Issue 15 ports the lease table and its judgement.)
+    fn refresh_leases(
+        &self,
+        _device: &DeviceInfo,
+        _pending: &[crate::domain::venue_ops::SlotPlaces],
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::venue_ops::SlotPlaces>> {
+        Ok(Vec::new())
+    }
+
     fn add_device(
         &self,
         orq: Orq,

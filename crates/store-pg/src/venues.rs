@@ -9,7 +9,8 @@ use crate::{corrupt, db, ts, PgStore};
 use entrada_store::{Result, VenueStore};
 
 pub(crate) const VENUE_COLUMNS: &str =
-    "id, orq, name, timezone, early_grace_minutes, late_grace_minutes, created_at, updated_at";
+    "id, orq, name, timezone, early_grace_minutes, late_grace_minutes, created_at, updated_at, \
+     reentry_allowed, walkup_lease_places, no_show_release_minutes, occupancy_limit";
 
 pub(crate) fn venue(row: &Row) -> Result<Venue> {
     Ok(Venue {
@@ -21,6 +22,14 @@ pub(crate) fn venue(row: &Row) -> Result<Venue> {
             row.get("early_grace_minutes"),
             row.get("late_grace_minutes"),
         )
+        .and_then(|g| {
+            g.with_ops(crate::domain::venue_ops::VenueOps {
+                reentry_allowed: row.get("reentry_allowed"),
+                walkup_lease_places: row.get("walkup_lease_places"),
+                no_show_release_minutes: row.get("no_show_release_minutes"),
+                occupancy_limit: row.get("occupancy_limit"),
+            })
+        })
         .map_err(|e| corrupt("gate settings", e))?,
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
@@ -103,7 +112,9 @@ impl VenueStore for PgStore {
                 .query_one(
                     &format!(
                         "UPDATE venues SET early_grace_minutes = $1, late_grace_minutes = $2, \
-                         updated_at = $3 WHERE id = $4 AND orq = $5 RETURNING {VENUE_COLUMNS}"
+                         updated_at = $3, reentry_allowed = $6, walkup_lease_places = $7, \
+                         no_show_release_minutes = $8, occupancy_limit = $9 \
+                         WHERE id = $4 AND orq = $5 RETURNING {VENUE_COLUMNS}"
                     ),
                     &[
                         &settings.early_grace_minutes(),
@@ -111,6 +122,10 @@ impl VenueStore for PgStore {
                         &ts(now),
                         &id.0,
                         &orq.0,
+                        &settings.ops().reentry_allowed,
+                        &settings.ops().walkup_lease_places,
+                        &settings.ops().no_show_release_minutes,
+                        &settings.ops().occupancy_limit,
                     ],
                 )
                 .map_err(db)?;

@@ -19,3 +19,4 @@ entrada_store::gate_conformance!(fresh());
 entrada_store::signing_conformance!(fresh());
 entrada_store::sync_conformance!(fresh());
 entrada_store::admin_conformance!(fresh());
+entrada_store::venue_ops_conformance!(fresh());

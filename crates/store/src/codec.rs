@@ -196,9 +196,16 @@ pub fn reservation(row: &Row<'_>) -> rusqlite::Result<Reservation> {
 }
 
 pub const VENUE_COLUMNS: &str =
-    "id, orq, name, timezone, early_grace_minutes, late_grace_minutes, created_at, updated_at";
+    "id, orq, name, timezone, early_grace_minutes, late_grace_minutes, created_at, updated_at, \
+     reentry_allowed, walkup_lease_places, no_show_release_minutes, occupancy_limit";
 
 pub fn venue(row: &Row<'_>) -> rusqlite::Result<Venue> {
+    let ops = crate::domain::venue_ops::VenueOps {
+        reentry_allowed: row.get("reentry_allowed")?,
+        walkup_lease_places: row.get("walkup_lease_places")?,
+        no_show_release_minutes: row.get("no_show_release_minutes")?,
+        occupancy_limit: row.get("occupancy_limit")?,
+    };
     Ok(Venue {
         id: row.col("id")?,
         orq: row.col("orq")?,
@@ -208,6 +215,7 @@ pub fn venue(row: &Row<'_>) -> rusqlite::Result<Venue> {
             row.get("early_grace_minutes")?,
             row.get("late_grace_minutes")?,
         )
+        .and_then(|g| g.with_ops(ops))
         .map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(
                 0,

@@ -91,6 +91,7 @@ pub mod venues {
         let patch = GateSettingsPatch {
             early_grace_minutes: Some(10),
             late_grace_minutes: None,
+            ..Default::default()
         };
         let changed = s.update_gate_settings(ORQ, v.id, &patch, later).unwrap();
         assert_eq!(
@@ -106,6 +107,7 @@ pub mod venues {
         let wild = GateSettingsPatch {
             early_grace_minutes: None,
             late_grace_minutes: Some(241),
+            ..Default::default()
         };
         assert_eq!(
             code_of(s.update_gate_settings(ORQ, v.id, &wild, later)),
@@ -290,6 +292,9 @@ pub mod slots {
         );
     }
 }
+
+/// Venue operations (issue 15): settings and occupancy.
+pub mod venue_ops;
 
 /// Tickets: issue, read, activate (what reservations need of them).
 pub mod tickets {
@@ -1216,6 +1221,17 @@ macro_rules! gate_conformance {
     };
 }
 
+/// Expands to the venue operations group's tests; see the module's doc.
+#[macro_export]
+macro_rules! venue_ops_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh; venue_ops;
+            operations_settings_are_patched_set_and_cleared,
+            occupancy_counts_the_days_entries_against_the_limit,
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! conformance_tests {
@@ -1260,4 +1276,5 @@ mod sqlite {
     crate::operator_conformance!(fresh());
     crate::token_conformance!(fresh());
     crate::gate_conformance!(fresh());
+    crate::venue_ops_conformance!(fresh());
 }

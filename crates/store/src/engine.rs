@@ -126,6 +126,11 @@ service_groups! {
         fn scan(&self, orq: Orq, raw: &[u8], operator: OperatorId, gate: &Gate, now: DateTime<Utc>) -> Result<Verdict>;
     }
 
+    /// Venue operations (issue 15): occupancy counted from passages.
+    trait VenueOpsStore {
+        fn occupancy(&self, orq: Orq, venue: VenueId, now: DateTime<Utc>) -> Result<crate::domain::venue_ops::Occupancy>;
+    }
+
     /// The server's side of sync: devices, uploaded events, the change feed.
     trait SyncStore {
         fn add_device(&self, orq: Orq, venue: VenueId, name: &str, now: DateTime<Utc>) -> Result<(String, DeviceInfo)>;
@@ -133,5 +138,6 @@ service_groups! {
         fn apply_events(&self, device: &DeviceInfo, events: &[Event], sent_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<EventResult>>;
         fn changes_since(&self, orq: Orq, venue: VenueId, cursor: i64, limit: u32, now: DateTime<Utc>) -> Result<ChangePage>;
         fn list_conflicts(&self, orq: Orq) -> Result<Vec<serde_json::Value>>;
+        fn refresh_leases(&self, device: &DeviceInfo, pending: &[crate::domain::venue_ops::SlotPlaces], now: DateTime<Utc>) -> Result<Vec<crate::domain::venue_ops::SlotPlaces>>;
     }
 }

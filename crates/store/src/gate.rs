@@ -13,7 +13,7 @@ use crate::domain::{
     VerdictCode, VerdictInput,
 };
 
-fn verdict_in(
+pub(crate) fn verdict_in(
     tx: &Transaction<'_>,
     orq: Orq,
     code: &TicketCode,
@@ -133,7 +133,26 @@ pub(crate) fn verify_in(
     let ticket = super::tickets::require_ticket(tx, orq, code)?;
     let reservation = reservation_of_ticket(tx, orq, code)?;
     match enter(&ticket, reservation.as_ref(), now, operator) {
-        Entry::First(used) => super::tickets::write_use(tx, orq, code, &used, now)?,
+        Entry::First(used) => {
+            super::tickets::write_use(tx, orq, code, &used, now)?;
+            if let Some(venue) = verdict.venue_id.or(gate.venue_id) {
+                super::venue_ops::record_passage(
+                    tx,
+                    &super::venue_ops::PassageFact {
+                        orq,
+                        venue,
+                        code,
+                        direction: crate::domain::venue_ops::Direction::In,
+                        reentry: false,
+                        at: now,
+                        device: None,
+                        operator: Some(operator),
+                        event_id: None,
+                        conflict: None,
+                    },
+                )?;
+            }
+        }
         // An admitted ticket is unused: only a verdict computed on other rows says otherwise.
         Entry::Again(_) => return Err(DomainError::TicketRedeemed.into()),
     }

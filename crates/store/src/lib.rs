@@ -22,6 +22,7 @@ mod slots;
 mod sync;
 mod tickets;
 mod tokens;
+mod venue_ops;
 mod venues;
 
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ use crate::domain::DomainError;
 pub use admin::{AdminStore, CliStore};
 pub use engine::{
     GateStore, OperatorStore, ReservationStore, ServerStore, SigningStore, SlotStore, SyncStore,
-    TicketStore, TokenStore, VenueStore,
+    TicketStore, TokenStore, VenueOpsStore, VenueStore,
 };
 pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};
@@ -61,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_judged_uploads_scoped_feed.sql"),
     include_str!("../migrations/0010_code_policy_pin_lockout.sql"),
     include_str!("../migrations/0011_venue_gate_settings.sql"),
+    include_str!("../migrations/0012_venue_operations.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

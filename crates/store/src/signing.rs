@@ -77,7 +77,7 @@ fn check_key(
 }
 
 /// What a scanned payload is, before the ticket rules.
-enum Screened {
+pub(crate) enum Screened {
     /// A ticket code to judge (plain, or signed and checked).
     Code(TicketCode),
     /// Authentic and signed, but the replica has no such ticket (amber).
@@ -370,7 +370,7 @@ impl Store {
     /// Checks what a scanner read before any ticket rule: readable, signed by
     /// a known key, not revoked, presented as the org allows (`screen_code`),
     /// and a ticket this replica has.
-    fn screen(&self, orq: Orq, raw: &[u8], now: DateTime<Utc>) -> Result<Screened> {
+    pub(crate) fn screen(&self, orq: Orq, raw: &[u8], now: DateTime<Utc>) -> Result<Screened> {
         let scanned = match signed::parse_scanned(raw) {
             Ok(s) => s,
             Err(refusal) => return Ok(Screened::Refused(Box::new(refusal.verdict(None)))),

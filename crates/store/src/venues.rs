@@ -72,7 +72,8 @@ impl Store {
         self.write(|tx| {
             let settings = require_venue(tx, orq, id)?.gate.patched(patch)?;
             tx.prepare_cached(
-                "UPDATE venues SET early_grace_minutes = ?1, late_grace_minutes = ?2, updated_at = ?3 \
+                "UPDATE venues SET early_grace_minutes = ?1, late_grace_minutes = ?2, updated_at = ?3, \
+                 reentry_allowed = ?6, walkup_lease_places = ?7, no_show_release_minutes = ?8, occupancy_limit = ?9 \
                  WHERE id = ?4 AND orq = ?5",
             )?
             .execute(params![
@@ -80,7 +81,11 @@ impl Store {
                 settings.late_grace_minutes(),
                 ts(now),
                 Sql(id),
-                Sql(orq)
+                Sql(orq),
+                settings.ops().reentry_allowed,
+                settings.ops().walkup_lease_places,
+                settings.ops().no_show_release_minutes,
+                settings.ops().occupancy_limit
             ])?;
             require_venue(tx, orq, id)
         })

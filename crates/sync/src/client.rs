@@ -148,6 +148,8 @@ pub struct RoundReport {
     /// The round stopped after the most pages one round follows; the next
     /// round goes on from the cursor.
     pub page_limit_reached: bool,
+    /// Walk-up places this gate holds after the round (all slots).
+    pub leased: i64,
 }
 
 /// The sync loop as the sync screen shows it: whether it retries after
@@ -430,6 +432,10 @@ impl SyncEngine {
             }
         }
 
+        // 1b. Walk-up leases (issue 15): the places this gate may book
+        //     walk-ups from offline, refreshed after its walk-ups went up.
+        report.leased = self.refresh_leases(&http, &base, &pairing.token).await?;
+
         // 2. Download, page by page; each page and its cursor commit together.
         let mut cursor = {
             let store = self.store.clone();
@@ -493,6 +499,61 @@ impl SyncEngine {
             }
         }
         Ok(report)
+    }
+
+    /// The lease refresh of a round: the lease is set aside while the
+    /// server decides (no walk-up is booked from places being re-granted),
+    /// then replaced by the server's answer; put back only when the request
+    /// never reached the server (a refused connection, an older server
+    /// without leases), kept at nothing when the answer was lost (the next
+    /// round asks again). Returns the places held.
+    async fn refresh_leases(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        token: &str,
+    ) -> Result<i64, SyncError> {
+        use entrada_domain::venue_ops::{LeaseGrant, LeaseRequest};
+        let store = self.store.clone();
+        let (pending, held) = blocking(move || store.freeze_leases(Utc::now())).await?;
+        let restore = |held: Vec<_>| {
+            let store = self.store.clone();
+            blocking(move || store.restore_leases(&held, Utc::now()))
+        };
+        let sent = http
+            .post(format!("{base}/api/sync/leases"))
+            .bearer_auth(token)
+            .json(&LeaseRequest {
+                pending: pending.clone(),
+            })
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+                restore(held).await?;
+                return Ok(0);
+            }
+            Ok(r) => r,
+            Err(e) => {
+                if e.is_connect() {
+                    restore(held).await?;
+                }
+                let e = request_error(e);
+                let store = self.store.clone();
+                let (message, reachable) = (e.to_string(), e.reachable());
+                blocking(move || {
+                    store.record_sync_failure(&[], &message, reachable, Utc::now(), 0.0)
+                })
+                .await?;
+                return Err(e);
+            }
+        };
+        let grant = read_json::<LeaseGrant>(response).await?;
+        let total = grant.leases.iter().map(|l| l.places).sum::<i64>()
+            - pending.iter().map(|p| p.places).sum::<i64>();
+        let store = self.store.clone();
+        blocking(move || store.apply_leases(&grant.leases, &pending, Utc::now())).await?;
+        Ok(total.max(0))
     }
 
     /// Rounds forever, every `interval` when all is well, backing off after

@@ -145,6 +145,21 @@ fn apply_event(
                     match enter(ticket, reservation.as_ref(), at, operator.id) {
                         Entry::First(used) => {
                             write_use(tx, orq, &code, &used, now)?;
+                            crate::venue_ops::record_passage(
+                                tx,
+                                &crate::venue_ops::PassageFact {
+                                    orq,
+                                    venue,
+                                    code: &code,
+                                    direction: crate::domain::venue_ops::Direction::In,
+                                    reentry: false,
+                                    at,
+                                    device: Some(device.device_id),
+                                    operator: Some(operator.id),
+                                    event_id: Some(event.event_id.to_string()),
+                                    conflict: None,
+                                },
+                            )?;
                             Ok(event_result(event, EventStatus::Applied, None, None, now))
                         }
                         Entry::Again(again) => admission.double_entry(tx, &code, again),
@@ -204,6 +219,38 @@ fn apply_event(
                 Ok(_) => Ok(event_result(event, EventStatus::Applied, None, None, now)),
                 Err(StoreError::Domain(e)) => Ok(reject(&e.into())),
                 Err(e) => Err(e),
+            }
+        }
+        "undo" => {
+            if let Err(r) = actor.check_optional() {
+                return Ok(reject(&r));
+            }
+            match crate::venue_ops::apply_undo_event(tx, device, event, at, now)? {
+                Ok(result) => Ok(result),
+                Err(e) => Ok(reject(&e.into())),
+            }
+        }
+        "walkup" => {
+            if let Err(r) = actor.check_optional() {
+                return Ok(reject(&r));
+            }
+            match crate::venue_ops::apply_walkup_event(tx, device, event, at, now)? {
+                Ok(result) => Ok(result),
+                Err(e) => Ok(reject(&e.into())),
+            }
+        }
+        kind @ ("exit" | "reenter") => {
+            let direction = if kind == "exit" {
+                crate::domain::venue_ops::Direction::Out
+            } else {
+                crate::domain::venue_ops::Direction::In
+            };
+            if let Err(r) = actor.check_optional() {
+                return Ok(reject(&r));
+            }
+            match crate::venue_ops::apply_passage_event(tx, device, event, direction, at, now)? {
+                Ok(result) => Ok(result),
+                Err(e) => Ok(reject(&e.into())),
             }
         }
         _ => Ok(reject(
@@ -361,7 +408,9 @@ fn event_entity(event: &Event) -> Option<(&'static str, String)> {
             .map(str::to_owned)
     };
     match event.kind.as_str() {
-        "verify" | "activate" => Some(("tickets", field("ticket_code")?)),
+        "verify" | "activate" | "exit" | "reenter" | "walkup" | "undo" => {
+            Some(("tickets", field("ticket_code")?))
+        }
         "slot_change" => Some(("reservation_slots", field("slot_id")?)),
         _ => None,
     }

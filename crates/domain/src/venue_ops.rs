@@ -1,0 +1,1010 @@
+//! Venue operations (issue 15): the venue's settings for them, the
+//! direction a gate scans in, exits and re-entry, and occupancy. Pure: the
+//! store loads the facts (a ticket's entry and its last exit), these
+//! functions decide, the store writes what they say.
+
+use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+pub use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The clock of a scan with no venue row to read one from.
+pub const UTC: Tz = chrono_tz::UTC;
+
+use super::venue::GateSettingsPatch;
+use super::{DomainError, Verdict, VerdictCode};
+
+/// The most places a venue may lease to one gate per slot.
+pub const MAX_WALKUP_LEASE_PLACES: i64 = 50;
+/// The longest no-show release delay: a day.
+pub const MAX_NO_SHOW_RELEASE_MINUTES: i64 = 24 * 60;
+/// The largest occupancy limit.
+pub const MAX_OCCUPANCY_LIMIT: i64 = 1_000_000;
+
+/// A venue's operations settings (kept with its gate settings, on the venue
+/// row, synced to its gates).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueOps {
+    /// A holder who left may come back in.
+    pub reentry_allowed: bool,
+    /// Places per gate per open slot leased for offline walk-ups.
+    pub walkup_lease_places: i64,
+    /// Minutes after a slot starts when unverified reservations become
+    /// NO_SHOW; `None`: never.
+    pub no_show_release_minutes: Option<i64>,
+    /// People inside at once; `None`: no limit.
+    pub occupancy_limit: Option<i64>,
+}
+
+fn bounded(field: &'static str, value: i64, min: i64, max: i64) -> Result<i64, DomainError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!("must be {min} to {max}"),
+        ))
+    }
+}
+
+impl VenueOps {
+    /// The settings if each is within its bounds, else the first field out.
+    pub fn checked(self) -> Result<Self, DomainError> {
+        bounded(
+            "walkup_lease_places",
+            self.walkup_lease_places,
+            0,
+            MAX_WALKUP_LEASE_PLACES,
+        )?;
+        if let Some(m) = self.no_show_release_minutes {
+            bounded("no_show_release_minutes", m, 1, MAX_NO_SHOW_RELEASE_MINUTES)?;
+        }
+        if let Some(l) = self.occupancy_limit {
+            bounded("occupancy_limit", l, 1, MAX_OCCUPANCY_LIMIT)?;
+        }
+        Ok(self)
+    }
+
+    /// These settings with what `patch` names (unchecked: see [`Self::checked`]).
+    pub fn patched(self, patch: &GateSettingsPatch) -> Self {
+        Self {
+            reentry_allowed: patch.reentry_allowed.unwrap_or(self.reentry_allowed),
+            walkup_lease_places: patch
+                .walkup_lease_places
+                .unwrap_or(self.walkup_lease_places),
+            no_show_release_minutes: patch
+                .no_show_release_minutes
+                .unwrap_or(self.no_show_release_minutes),
+            occupancy_limit: patch.occupancy_limit.unwrap_or(self.occupancy_limit),
+        }
+    }
+}
+
+/// Does `patch` name any venue operations setting?
+pub fn names_ops(patch: &GateSettingsPatch) -> bool {
+    patch.reentry_allowed.is_some()
+        || patch.walkup_lease_places.is_some()
+        || patch.no_show_release_minutes.is_some()
+        || patch.occupancy_limit.is_some()
+}
+
+/// A field that may be absent (unchanged), `null` (cleared) or a value:
+/// `Some(None)` for `null`, `None` (via `#[serde(default)]`) when absent.
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Which way a gate scans: people coming in or going out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    #[default]
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::In => "in",
+            Self::Out => "out",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        match raw {
+            "in" => Ok(Self::In),
+            "out" => Ok(Self::Out),
+            _ => Err(DomainError::invalid("direction", "must be in or out")),
+        }
+    }
+}
+
+/// What the store writes for a scan in a direction, as [`passage`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passage {
+    /// A first entry: the verification as before (`domain::enter`).
+    Enter,
+    /// The holder comes back in: the ticket is inside again.
+    Reenter,
+    /// The holder goes out.
+    Exit,
+    /// Nothing is written.
+    Refused,
+}
+
+/// A ticket's presence at the venue: its (first) entry and its last exit
+/// since then, if any (`None`: inside, or never in).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Presence {
+    pub entered_at: Option<DateTime<Utc>>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+fn hm(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%H:%M").to_string()
+}
+
+/// The verdict for a scan in `direction`, from the entry verdict the rules
+/// give the ticket (`gate_verdict`: what an entry scan would say now), the
+/// ticket's presence and the venue's settings; and what to write.
+///
+/// - In: a ticket used and since left is let in again (`ADMIT` marked
+///   re-entry) if the venue allows re-entry, else `REENTRY_NOT_ALLOWED`
+///   saying when the holder left; anything else is the entry verdict.
+/// - Out: a ticket inside (used, not left since) is `EXIT`; a used ticket
+///   that left is `NOT_INSIDE` saying when; a known ticket never used is
+///   `NOT_INSIDE` ("never entered"); an unknown, unreadable or forged code
+///   keeps its own refusal.
+pub fn passage(
+    entry: Verdict,
+    presence: Presence,
+    direction: Direction,
+    ops: VenueOps,
+    tz: Tz,
+) -> (Verdict, Passage) {
+    use VerdictCode as V;
+    let used = entry.verdict == V::AlreadyVerified;
+    let mut v = entry;
+    match direction {
+        Direction::In => match (used, presence.left_at) {
+            (true, Some(left)) if ops.reentry_allowed => {
+                v.verdict = V::Admit;
+                v.admit = true;
+                v.reentry = true;
+                v.left_at = Some(left);
+                v.message = format!("Re-entry: left at {}", hm(left, tz));
+                (v, Passage::Reenter)
+            }
+            (true, Some(left)) => {
+                v.verdict = V::ReentryNotAllowed;
+                v.admit = false;
+                v.left_at = Some(left);
+                v.message = format!("Left at {}: re-entry not allowed", hm(left, tz));
+                (v, Passage::Refused)
+            }
+            _ if v.admit => (v, Passage::Enter),
+            _ => (v, Passage::Refused),
+        },
+        Direction::Out => {
+            if matches!(
+                v.verdict,
+                V::UnknownTicket | V::Unreadable | V::Forged | V::Revoked | V::SignedCodeRequired
+            ) {
+                return (v, Passage::Refused);
+            }
+            match (used, presence.left_at) {
+                (true, None) => {
+                    v.verdict = V::Exit;
+                    v.admit = true;
+                    v.message = "Exit".into();
+                    (v, Passage::Exit)
+                }
+                (true, Some(left)) => {
+                    v.verdict = V::NotInside;
+                    v.admit = false;
+                    v.left_at = Some(left);
+                    v.message = format!("Not inside: left at {}", hm(left, tz));
+                    (v, Passage::Refused)
+                }
+                (false, _) => {
+                    v.verdict = V::NotInside;
+                    v.admit = false;
+                    v.message = "Not inside: never entered".into();
+                    (v, Passage::Refused)
+                }
+            }
+        }
+    }
+}
+
+/// The start of the venue's day that `now` falls in, as a UTC instant:
+/// occupancy counts the passages since then (a new day starts empty).
+pub fn day_start(tz: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
+    let date = now.with_timezone(&tz).date_naive();
+    let midnight = date.and_time(NaiveTime::MIN);
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        // A zone whose midnight does not exist that day: its first hour.
+        .or_else(|| {
+            tz.from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .map_or(now, |t| t.with_timezone(&Utc))
+}
+
+/// How full the venue is against its limit, for the kiosk's warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OccupancyLevel {
+    /// No limit, or below 90 % of it.
+    Normal,
+    /// 90 % of the limit or more.
+    Near,
+    /// At the limit or over it.
+    Full,
+}
+
+/// The warning level for `inside` people against `limit`.
+pub fn occupancy_level(inside: i64, limit: Option<i64>) -> OccupancyLevel {
+    match limit {
+        Some(limit) if limit > 0 && inside >= limit => OccupancyLevel::Full,
+        // inside / limit >= 0.9, in integers.
+        Some(limit) if limit > 0 && inside * 10 >= limit * 9 => OccupancyLevel::Near,
+        _ => OccupancyLevel::Normal,
+    }
+}
+
+/// How many places of a slot a gate holds after a lease refresh (during its
+/// sync): up to `per_gate` (the venue's `walkup_lease_places`) of what the
+/// slot has free besides what this gate held (`held`, counted in `booked`),
+/// and never fewer than the walk-ups the gate booked from its lease and has
+/// not uploaded yet (`pending`, at most `held`: they will arrive and take
+/// them). A slot whose entry window has closed (`open == false`) keeps only
+/// those. The slot never goes over capacity: `booked - held + result <=
+/// capacity` whenever `booked <= capacity`.
+pub fn lease_grant(
+    per_gate: i64,
+    capacity: i64,
+    booked: i64,
+    held: i64,
+    pending: i64,
+    open: bool,
+) -> i64 {
+    let owed = pending.clamp(0, held.max(0));
+    if !open {
+        return owed;
+    }
+    let free_besides_ours = capacity - (booked - held);
+    per_gate.min(free_besides_ours).max(owed).max(0)
+}
+
+/// Whether a walk-up may be booked into `slot` now: the slot takes
+/// bookings (not CLOSED) and its entry window is open on the venue's clock
+/// (from `early_grace` before it starts until it ends).
+pub fn walkup_open(slot: &super::Slot, venue: &super::Venue, now: DateTime<Utc>) -> bool {
+    if slot.status == super::SlotStatus::Closed {
+        return false;
+    }
+    let local = now.with_timezone(&venue.timezone).naive_local();
+    let opens = slot.date.and_time(slot.start_time)
+        - chrono::Duration::minutes(venue.gate.early_grace_minutes());
+    let closes = slot.date.and_time(slot.end_time);
+    (opens..closes).contains(&local)
+}
+
+/// Whether the entry verdict lets an operator book the holder in as a
+/// walk-up: a valid ticket with no live reservation.
+pub fn walkup_bookable(entry: &Verdict) -> bool {
+    matches!(
+        entry.verdict,
+        VerdictCode::NotReserved | VerdictCode::ReservationCancelled
+    )
+}
+
+/// How long an operator may undo their own admission.
+pub const UNDO_WINDOW_SECS: i64 = 60;
+
+/// May `operator` undo the admission of a ticket used at `verified_at` by
+/// `verified_by`, now, for `reason`? Only their own, within
+/// [`UNDO_WINDOW_SECS`], with a reason of 3 to 200 characters, and not once
+/// the holder left. Returns the reason, trimmed.
+pub fn check_undo(
+    verified_at: Option<DateTime<Utc>>,
+    verified_by: Option<super::OperatorId>,
+    left_at: Option<DateTime<Utc>>,
+    operator: super::OperatorId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<String, DomainError> {
+    let reason = reason.trim();
+    if !(3..=200).contains(&reason.chars().count()) || reason.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "reason",
+            "say why in 3 to 200 characters",
+        ));
+    }
+    let Some(at) = verified_at else {
+        return Err(DomainError::invalid(
+            "ticket_code",
+            "this ticket was not let in",
+        ));
+    };
+    if verified_by != Some(operator) {
+        return Err(DomainError::invalid(
+            "operator",
+            "only the operator who let the holder in may undo it",
+        ));
+    }
+    if left_at.is_some() {
+        return Err(DomainError::invalid(
+            "ticket_code",
+            "the holder has left since",
+        ));
+    }
+    let age = now - at;
+    if age < chrono::Duration::zero() || age > chrono::Duration::seconds(UNDO_WINDOW_SECS) {
+        return Err(DomainError::invalid(
+            "verified_at",
+            format!("an admission can be undone within {UNDO_WINDOW_SECS} s"),
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
+/// Places of one slot (a lease, or walk-ups pending upload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SlotPlaces {
+    pub slot_id: super::SlotId,
+    pub places: i64,
+}
+
+/// A gate's lease refresh (`POST /api/sync/leases`, each sync round): the
+/// walk-ups it booked from its lease and has not uploaded yet, per slot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    #[serde(default)]
+    pub pending: Vec<SlotPlaces>,
+}
+
+/// The places the gate holds now, per slot (those not named: none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LeaseGrant {
+    pub leases: Vec<SlotPlaces>,
+}
+
+/// People inside a venue now, as one party knows it: the server from every
+/// passage it has received, a gate from its replica (`as_of`: its last sync).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Occupancy {
+    pub venue_id: super::VenueId,
+    /// Entries minus exits since the venue's day began.
+    pub inside: i64,
+    /// The venue's occupancy limit (`null`: none).
+    pub limit: Option<i64>,
+    pub level: OccupancyLevel,
+    /// When the count was true: now on the server, the last sync on a gate
+    /// (`null`: a gate that never synced).
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Verdict;
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn settings_bounds() {
+        let ok = VenueOps::default();
+        // (name, settings) → Ok or the refused field
+        let cases: [(&str, VenueOps, Result<(), &str>); 9] = [
+            ("defaults", ok, Ok(())),
+            (
+                "lease 50",
+                VenueOps {
+                    walkup_lease_places: 50,
+                    ..ok
+                },
+                Ok(()),
+            ),
+            (
+                "lease 51",
+                VenueOps {
+                    walkup_lease_places: 51,
+                    ..ok
+                },
+                Err("walkup_lease_places"),
+            ),
+            (
+                "lease -1",
+                VenueOps {
+                    walkup_lease_places: -1,
+                    ..ok
+                },
+                Err("walkup_lease_places"),
+            ),
+            (
+                "no-show 1",
+                VenueOps {
+                    no_show_release_minutes: Some(1),
+                    ..ok
+                },
+                Ok(()),
+            ),
+            (
+                "no-show 0",
+                VenueOps {
+                    no_show_release_minutes: Some(0),
+                    ..ok
+                },
+                Err("no_show_release_minutes"),
+            ),
+            (
+                "no-show 1441",
+                VenueOps {
+                    no_show_release_minutes: Some(1441),
+                    ..ok
+                },
+                Err("no_show_release_minutes"),
+            ),
+            (
+                "limit 0",
+                VenueOps {
+                    occupancy_limit: Some(0),
+                    ..ok
+                },
+                Err("occupancy_limit"),
+            ),
+            (
+                "limit 1",
+                VenueOps {
+                    occupancy_limit: Some(1),
+                    ..ok
+                },
+                Ok(()),
+            ),
+        ];
+        for (name, ops, want) in cases {
+            let got = ops.checked().map(|_| ()).map_err(|e| match e {
+                DomainError::InvalidInput { field, .. } => field,
+                other => panic!("{other:?}"),
+            });
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn patches_name_set_or_clear() {
+        let before = VenueOps {
+            reentry_allowed: true,
+            walkup_lease_places: 2,
+            no_show_release_minutes: Some(30),
+            occupancy_limit: Some(100),
+        };
+        // (name, patch JSON) → after
+        let cases = [
+            ("nothing named", r#"{}"#, before, false),
+            (
+                "re-entry off",
+                r#"{"reentry_allowed": false}"#,
+                VenueOps {
+                    reentry_allowed: false,
+                    ..before
+                },
+                true,
+            ),
+            (
+                "lease 0",
+                r#"{"walkup_lease_places": 0}"#,
+                VenueOps {
+                    walkup_lease_places: 0,
+                    ..before
+                },
+                true,
+            ),
+            (
+                "no-show cleared",
+                r#"{"no_show_release_minutes": null}"#,
+                VenueOps {
+                    no_show_release_minutes: None,
+                    ..before
+                },
+                true,
+            ),
+            (
+                "limit set",
+                r#"{"occupancy_limit": 250}"#,
+                VenueOps {
+                    occupancy_limit: Some(250),
+                    ..before
+                },
+                true,
+            ),
+            (
+                "limit cleared",
+                r#"{"occupancy_limit": null}"#,
+                VenueOps {
+                    occupancy_limit: None,
+                    ..before
+                },
+                true,
+            ),
+        ];
+        for (name, json, after, named) in cases {
+            let patch: GateSettingsPatch = serde_json::from_str(json).unwrap();
+            assert_eq!(before.patched(&patch), after, "{name}");
+            assert_eq!(names_ops(&patch), named, "{name}");
+        }
+        assert!(
+            serde_json::from_str::<GateSettingsPatch>(r#"{"reentry_allowed": "yes"}"#).is_err()
+        );
+        assert!(serde_json::from_str::<GateSettingsPatch>(r#"{"occupancy": 5}"#).is_err());
+    }
+
+    fn entry(code: VerdictCode) -> Verdict {
+        let mut v = Verdict::refusal(code, "rules");
+        v.ticket_code = Some("T-1".into());
+        if code == VerdictCode::AlreadyVerified {
+            v.verified_at = Some(at(9, 0));
+        }
+        v
+    }
+
+    #[test]
+    fn directions_reentry_and_exits() {
+        use Direction::{In, Out};
+        use VerdictCode as V;
+        let inside = Presence {
+            entered_at: Some(at(9, 0)),
+            left_at: None,
+        };
+        let left = Presence {
+            entered_at: Some(at(9, 0)),
+            left_at: Some(at(10, 15)),
+        };
+        let never = Presence::default();
+        let allow = VenueOps {
+            reentry_allowed: true,
+            ..Default::default()
+        };
+        let deny = VenueOps::default();
+        // (name, entry verdict, presence, direction, settings) → (verdict, write, re-entry, message contains)
+        let cases = [
+            (
+                "first entry",
+                V::Admit,
+                never,
+                In,
+                deny,
+                V::Admit,
+                Passage::Enter,
+                false,
+                "rules",
+            ),
+            (
+                "used, inside, in again",
+                V::AlreadyVerified,
+                inside,
+                In,
+                allow,
+                V::AlreadyVerified,
+                Passage::Refused,
+                false,
+                "rules",
+            ),
+            (
+                "left, re-entry allowed",
+                V::AlreadyVerified,
+                left,
+                In,
+                allow,
+                V::Admit,
+                Passage::Reenter,
+                true,
+                "left at 10:15",
+            ),
+            (
+                "left, re-entry refused",
+                V::AlreadyVerified,
+                left,
+                In,
+                deny,
+                V::ReentryNotAllowed,
+                Passage::Refused,
+                false,
+                "Left at 10:15",
+            ),
+            (
+                "entry refusal stays",
+                V::WrongDate,
+                never,
+                In,
+                allow,
+                V::WrongDate,
+                Passage::Refused,
+                false,
+                "rules",
+            ),
+            (
+                "amber stays amber",
+                V::OutsideSlotWindow,
+                never,
+                In,
+                allow,
+                V::OutsideSlotWindow,
+                Passage::Refused,
+                false,
+                "rules",
+            ),
+            (
+                "inside goes out",
+                V::AlreadyVerified,
+                inside,
+                Out,
+                deny,
+                V::Exit,
+                Passage::Exit,
+                false,
+                "Exit",
+            ),
+            (
+                "left, out again",
+                V::AlreadyVerified,
+                left,
+                Out,
+                allow,
+                V::NotInside,
+                Passage::Refused,
+                false,
+                "left at 10:15",
+            ),
+            (
+                "never entered, out",
+                V::Admit,
+                never,
+                Out,
+                deny,
+                V::NotInside,
+                Passage::Refused,
+                false,
+                "never entered",
+            ),
+            (
+                "not reserved, out",
+                V::NotReserved,
+                never,
+                Out,
+                deny,
+                V::NotInside,
+                Passage::Refused,
+                false,
+                "never entered",
+            ),
+            (
+                "unknown, out",
+                V::UnknownTicket,
+                never,
+                Out,
+                deny,
+                V::UnknownTicket,
+                Passage::Refused,
+                false,
+                "rules",
+            ),
+            (
+                "forged, out",
+                V::Forged,
+                never,
+                Out,
+                deny,
+                V::Forged,
+                Passage::Refused,
+                false,
+                "rules",
+            ),
+        ];
+        for (name, code, presence, direction, ops, want, write, reentry, says) in cases {
+            let (v, p) = passage(entry(code), presence, direction, ops, chrono_tz::UTC);
+            assert_eq!((v.verdict, p, v.reentry), (want, write, reentry), "{name}");
+            assert!(v.message.contains(says), "{name}: {}", v.message);
+            assert_eq!(v.admit, matches!(want, V::Admit | V::Exit), "{name}");
+            assert_eq!(v.ticket_code.as_deref(), Some("T-1"), "{name}");
+        }
+        // The time the holder left is told on the venue's clock.
+        let (v, _) = passage(
+            entry(V::AlreadyVerified),
+            left,
+            In,
+            deny,
+            chrono_tz::Europe::Madrid,
+        );
+        assert!(v.message.contains("12:15"), "{}", v.message);
+        assert_eq!(v.left_at, Some(at(10, 15)));
+    }
+
+    #[test]
+    fn directions_parse() {
+        assert_eq!(Direction::parse("in").unwrap(), Direction::In);
+        assert_eq!(Direction::parse("out").unwrap(), Direction::Out);
+        assert!(Direction::parse("OUT").is_err());
+        assert_eq!(Direction::default(), Direction::In);
+    }
+
+    #[test]
+    fn the_day_starts_at_the_venues_midnight() {
+        // (zone, now) → the day's start in UTC
+        let cases = [
+            (chrono_tz::UTC, at(10, 0), at(0, 0)),
+            // 01:30 in Madrid (UTC+2 in June) is 23:30 UTC the day before.
+            (chrono_tz::Europe::Madrid, at(23, 30), at(22, 0)),
+            (
+                chrono_tz::Europe::Madrid,
+                at(21, 59),
+                Utc.with_ymd_and_hms(2026, 5, 31, 22, 0, 0).unwrap(),
+            ),
+            (
+                chrono_tz::America::New_York,
+                at(3, 0),
+                Utc.with_ymd_and_hms(2026, 5, 31, 4, 0, 0).unwrap(),
+            ),
+        ];
+        for (tz, now, want) in cases {
+            assert_eq!(day_start(tz, now), want, "{tz} {now}");
+        }
+    }
+
+    #[test]
+    fn lease_grants() {
+        // (name, per gate, capacity, booked (incl. held), held, pending, open) → places held after
+        let cases = [
+            ("fresh lease", 2, 10, 7, 0, 0, true, 2),
+            ("only 1 free", 2, 10, 9, 0, 0, true, 1),
+            ("full slot", 2, 10, 10, 0, 0, true, 0),
+            ("topped up", 2, 10, 8, 1, 0, true, 2),
+            ("kept when full", 2, 10, 10, 2, 0, true, 2),
+            ("setting lowered", 1, 10, 5, 2, 0, true, 1),
+            ("lowered, 2 pending", 1, 10, 5, 2, 2, true, 2),
+            ("no walk-ups at all", 0, 10, 2, 0, 0, true, 0),
+            ("window closed: given back", 2, 10, 5, 2, 0, false, 0),
+            ("window closed, 1 pending", 2, 10, 5, 2, 1, false, 1),
+            ("pending beyond held is not owed", 2, 3, 3, 1, 5, false, 1),
+            ("capacity cut below booked", 2, 4, 6, 2, 0, true, 0),
+        ];
+        for (name, per, cap, booked, held, pending, open, want) in cases {
+            assert_eq!(
+                lease_grant(per, cap, booked, held, pending, open),
+                want,
+                "{name}"
+            );
+        }
+        // Exhaustively on small numbers: never over capacity (from a slot
+        // within it), never below what is pending, never negative.
+        for per in 0..4 {
+            for cap in 0..6 {
+                for booked in 0..=cap {
+                    for held in 0..=booked {
+                        for pending in 0..=held {
+                            for open in [true, false] {
+                                let g = lease_grant(per, cap, booked, held, pending, open);
+                                assert!(
+                                    booked - held + g <= cap,
+                                    "{per} {cap} {booked} {held} {pending}"
+                                );
+                                assert!(g >= pending && g >= 0);
+                                assert!(g <= per.max(pending));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn walkups_need_an_open_window_and_no_live_reservation() {
+        use crate::{NewSlot, SlotStatus, Venue, VenueId};
+        let venue = Venue {
+            id: VenueId(1),
+            orq: crate::Orq(1),
+            name: "Zoo".into(),
+            timezone: chrono_tz::UTC,
+            gate: Default::default(),
+            created_at: at(0, 0),
+            updated_at: at(0, 0),
+        };
+        let new = NewSlot::validate(1, "2026-06-01", "11:00", "12:00", Some(10)).unwrap();
+        let slot = |status| crate::Slot {
+            id: crate::SlotId(uuid::Uuid::nil()),
+            venue_id: VenueId(1),
+            date: new.date,
+            start_time: new.start_time,
+            end_time: new.end_time,
+            total_capacity: 10,
+            booked_count: 0,
+            available_count: 10,
+            status,
+            orq: crate::Orq(1),
+            created_at: at(0, 0),
+            updated_at: at(0, 0),
+        };
+        // (name, now, status) → bookable (30 min early grace by default)
+        let cases = [
+            (
+                "before the early grace",
+                at(10, 29),
+                SlotStatus::Active,
+                false,
+            ),
+            ("early grace", at(10, 30), SlotStatus::Active, true),
+            ("during", at(11, 59), SlotStatus::Active, true),
+            (
+                "full is still leased from",
+                at(11, 30),
+                SlotStatus::Full,
+                true,
+            ),
+            ("ended", at(12, 0), SlotStatus::Active, false),
+            ("closed", at(11, 30), SlotStatus::Closed, false),
+        ];
+        for (name, now, status, want) in cases {
+            assert_eq!(walkup_open(&slot(status), &venue, now), want, "{name}");
+        }
+        for (code, want) in [
+            (VerdictCode::NotReserved, true),
+            (VerdictCode::ReservationCancelled, true),
+            (VerdictCode::Admit, false),
+            (VerdictCode::AlreadyVerified, false),
+            (VerdictCode::TicketCancelled, false),
+            (VerdictCode::Expired, false),
+            (VerdictCode::UnknownTicket, false),
+        ] {
+            assert_eq!(walkup_bookable(&entry(code)), want, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn undo_is_the_operators_own_within_60_s_with_a_reason() {
+        use crate::OperatorId;
+        let me = OperatorId(1);
+        let t0 = at(10, 0);
+        let secs = |n| t0 + chrono::Duration::seconds(n);
+        // (name, verified_at, verified_by, left_at, reason, now) → Ok or the refused field
+        type Case<'a> = (
+            &'a str,
+            Option<DateTime<Utc>>,
+            Option<OperatorId>,
+            Option<DateTime<Utc>>,
+            &'a str,
+            DateTime<Utc>,
+            Result<&'a str, &'a str>,
+        );
+        let long = "x".repeat(201);
+        let cases: [Case<'_>; 9] = [
+            (
+                "own, 10 s",
+                Some(t0),
+                Some(me),
+                None,
+                "wrong phone",
+                secs(10),
+                Ok("wrong phone"),
+            ),
+            (
+                "own, 60 s",
+                Some(t0),
+                Some(me),
+                None,
+                " wrong phone ",
+                secs(60),
+                Ok("wrong phone"),
+            ),
+            (
+                "own, 61 s",
+                Some(t0),
+                Some(me),
+                None,
+                "wrong phone",
+                secs(61),
+                Err("verified_at"),
+            ),
+            (
+                "clock before",
+                Some(t0),
+                Some(me),
+                None,
+                "wrong phone",
+                secs(-5),
+                Err("verified_at"),
+            ),
+            (
+                "someone else's",
+                Some(t0),
+                Some(OperatorId(2)),
+                None,
+                "wrong phone",
+                secs(5),
+                Err("operator"),
+            ),
+            (
+                "never let in",
+                None,
+                None,
+                None,
+                "wrong phone",
+                secs(5),
+                Err("ticket_code"),
+            ),
+            (
+                "left since",
+                Some(t0),
+                Some(me),
+                Some(secs(3)),
+                "wrong phone",
+                secs(5),
+                Err("ticket_code"),
+            ),
+            (
+                "no reason",
+                Some(t0),
+                Some(me),
+                None,
+                "  ",
+                secs(5),
+                Err("reason"),
+            ),
+            (
+                "reason too long",
+                Some(t0),
+                Some(me),
+                None,
+                &long,
+                secs(5),
+                Err("reason"),
+            ),
+        ];
+        for (name, verified_at, by, left, reason, now, want) in cases {
+            let got = check_undo(verified_at, by, left, me, reason, now).map_err(|e| match e {
+                DomainError::InvalidInput { field, .. } => field,
+                other => panic!("{other:?}"),
+            });
+            assert_eq!(got.as_deref().map_err(|f| *f), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn occupancy_warns_at_90_and_100_percent() {
+        use OccupancyLevel::*;
+        // (inside, limit) → level
+        let cases = [
+            (0, None, Normal),
+            (5000, None, Normal),
+            (89, Some(100), Normal),
+            (90, Some(100), Near),
+            (99, Some(100), Near),
+            (100, Some(100), Full),
+            (120, Some(100), Full),
+            (8, Some(9), Normal),
+            (9, Some(10), Near),
+            (8, Some(10), Normal),
+            (-3, Some(10), Normal),
+        ];
+        for (inside, limit, want) in cases {
+            assert_eq!(occupancy_level(inside, limit), want, "{inside}/{limit:?}");
+        }
+    }
+}

@@ -1,0 +1,956 @@
+//! Venue operations (issue 15): scans in a direction (exits, re-entry), the
+//! passages occupancy is counted from, and the uploaded exits and re-entries
+//! the server judges. The rules are `domain::venue_ops`'s; here only SQL.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use crate::codec::{ts, Ts};
+use crate::column::Sql;
+use crate::domain::sync::protocol::{DeviceInfo, Event, EventResult, EventStatus};
+use crate::domain::venue_ops::{
+    day_start, occupancy_level, passage, Direction, Occupancy, Passage, Presence, Tz, VenueOps, UTC,
+};
+use crate::domain::{
+    DomainError, Gate, OperatorId, Orq, TicketCode, Venue, VenueId, Verdict, VerdictCode,
+};
+use crate::signing::Screened;
+use crate::venues::load_venue;
+use crate::{Result, Store};
+
+/// One person through a gate, as a fact to count.
+pub(crate) struct PassageFact<'a> {
+    pub orq: Orq,
+    pub venue: VenueId,
+    pub code: &'a TicketCode,
+    pub direction: Direction,
+    pub reentry: bool,
+    pub at: DateTime<Utc>,
+    pub device: Option<i64>,
+    pub operator: Option<OperatorId>,
+    pub event_id: Option<String>,
+    pub conflict: Option<&'a str>,
+}
+
+pub(crate) fn record_passage(tx: &Transaction<'_>, p: &PassageFact<'_>) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO passages (orq, venue_id, ticket_code, direction, reentry, at, device_id, operator_id, event_id, conflict) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        Sql(p.orq),
+        Sql(p.venue),
+        Sql(p.code),
+        p.direction.as_str(),
+        p.reentry,
+        ts(p.at),
+        p.device,
+        p.operator.map(|o| o.0),
+        p.event_id,
+        p.conflict
+    ])?;
+    Ok(())
+}
+
+/// A ticket's entry and last exit, as this database has them.
+fn presence(tx: &Transaction<'_>, orq: Orq, code: &TicketCode) -> Result<Presence> {
+    let row: Option<(Option<Ts>, Option<Ts>)> = tx
+        .prepare_cached(
+            "SELECT verified_at, left_at FROM tickets WHERE ticket_code = ?1 AND orq = ?2",
+        )?
+        .query_row(params![Sql(code), Sql(orq)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(
+        row.map_or_else(Presence::default, |(entered, left)| Presence {
+            entered_at: entered.map(|t| t.0),
+            left_at: left.map(|t| t.0),
+        }),
+    )
+}
+
+/// The venue a verdict is about (its slot's), else the gate's; its settings
+/// and clock (the defaults and UTC without a venue row).
+fn venue_of(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    verdict: &Verdict,
+    gate: &Gate,
+) -> Result<(Option<VenueId>, VenueOps, Tz)> {
+    let id = verdict.venue_id.or(gate.venue_id);
+    let venue: Option<Venue> = match id {
+        Some(id) => load_venue(tx, orq, id)?,
+        None => None,
+    };
+    Ok(match venue {
+        Some(v) => (Some(v.id), v.gate.ops(), v.timezone),
+        None => (id, VenueOps::default(), UTC),
+    })
+}
+
+fn set_left_at(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    left_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE tickets SET left_at = ?1, updated_at = ?2 WHERE ticket_code = ?3 AND orq = ?4",
+    )?
+    .execute(params![left_at.map(ts), ts(now), Sql(code), Sql(orq)])?;
+    Ok(())
+}
+
+/// An exit or a re-entry at this database's gate, in the caller's write
+/// transaction: judged by `domain::venue_ops::passage`, written with its
+/// outbox event (a gate device) in the same commit.
+fn pass_in(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    operator: OperatorId,
+    gate: &Gate,
+    direction: Direction,
+    now: DateTime<Utc>,
+) -> Result<Verdict> {
+    let entry = crate::gate::verdict_in(tx, orq, code, gate, now)?;
+    let (venue, ops, tz) = venue_of(tx, orq, &entry, gate)?;
+    let (verdict, write) = passage(entry, presence(tx, orq, code)?, direction, ops, tz);
+    let (kind, left_at) = match write {
+        Passage::Exit => ("exit", Some(now)),
+        Passage::Reenter => ("reenter", None),
+        Passage::Enter | Passage::Refused => return Ok(verdict),
+    };
+    let Some(venue) = venue else {
+        return Ok(verdict);
+    };
+    set_left_at(tx, orq, code, left_at, now)?;
+    record_passage(
+        tx,
+        &PassageFact {
+            orq,
+            venue,
+            code,
+            direction,
+            reentry: write == Passage::Reenter,
+            at: now,
+            device: None,
+            operator: Some(operator),
+            event_id: None,
+            conflict: None,
+        },
+    )?;
+    crate::sync::record_local_event(
+        tx,
+        kind,
+        "tickets",
+        code.as_str(),
+        serde_json::json!({ "ticket_code": code, "venue_id": venue }),
+        Some(operator),
+        now,
+    )?;
+    Ok(verdict)
+}
+
+impl Store {
+    /// A scan in `direction` (the kiosk's toggle, `entrada gate verify
+    /// --direction`): in is [`Store::scan`], and a holder who left comes
+    /// back in as the venue allows; out records the exit of a holder inside.
+    pub fn pass(
+        &self,
+        orq: Orq,
+        raw: &[u8],
+        operator: OperatorId,
+        gate: &Gate,
+        direction: Direction,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        let code = match direction {
+            Direction::In => {
+                let v = self.scan(orq, raw, operator, gate, now)?;
+                if v.verdict != VerdictCode::AlreadyVerified {
+                    return Ok(v);
+                }
+                match v.ticket_code.as_deref().map(TicketCode::parse) {
+                    Some(Ok(code)) => code,
+                    _ => return Ok(v),
+                }
+            }
+            Direction::Out => match self.screen(orq, raw, now)? {
+                Screened::Code(code) => code,
+                Screened::NotSynced(v) | Screened::Refused(v) => {
+                    let (v, _) =
+                        passage(*v, Presence::default(), direction, VenueOps::default(), UTC);
+                    return Ok(v);
+                }
+            },
+        };
+        self.write(|tx| pass_in(tx, orq, &code, operator, gate, direction, now))
+    }
+
+    /// People inside `venue` now, from every passage this database holds
+    /// since the venue's day began (the server: its own verifications and
+    /// every gate's uploaded entries and exits).
+    pub fn occupancy(&self, orq: Orq, venue: VenueId, now: DateTime<Utc>) -> Result<Occupancy> {
+        self.read(|tx| {
+            let v = crate::venues::require_venue(tx, orq, venue)?;
+            let inside: i64 = tx
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END), 0) FROM passages \
+                     WHERE orq = ?1 AND venue_id = ?2 AND at >= ?3",
+                )?
+                .query_row(
+                    params![Sql(orq), Sql(venue), ts(day_start(v.timezone, now))],
+                    |r| r.get(0),
+                )?;
+            let limit = v.gate.ops().occupancy_limit;
+            Ok(Occupancy {
+                venue_id: venue,
+                inside,
+                limit,
+                level: occupancy_level(inside, limit),
+                as_of: Some(now),
+            })
+        })
+    }
+
+    /// A gate's best knowledge of the people inside its venue: the tickets
+    /// of the venue's slots used today and not left since, as its replica
+    /// has them (every gate's, as of its last sync, and its own since);
+    /// `as_of` is that last sync.
+    pub fn gate_occupancy(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        now: DateTime<Utc>,
+    ) -> Result<Occupancy> {
+        self.read(|tx| {
+            let v = crate::venues::require_venue(tx, orq, venue)?;
+            let inside: i64 = tx
+                .prepare_cached(
+                    "SELECT count(*) FROM tickets t \
+                     JOIN ticket_reservations r ON r.ticket_id = t.ticket_code \
+                     JOIN reservation_slots s ON s.id = r.slot_id \
+                     WHERE t.orq = ?1 AND s.venue_id = ?2 AND t.verified_at >= ?3 AND t.left_at IS NULL",
+                )?
+                .query_row(
+                    params![Sql(orq), Sql(venue), ts(day_start(v.timezone, now))],
+                    |r| r.get(0),
+                )?;
+            let as_of: Option<Ts> = tx
+                .query_row("SELECT last_sync_at FROM device_identity", [], |r| r.get(0))
+                .optional()?
+                .flatten();
+            let limit = v.gate.ops().occupancy_limit;
+            Ok(Occupancy {
+                venue_id: venue,
+                inside,
+                limit,
+                level: occupancy_level(inside, limit),
+                as_of: as_of.map(|t| t.0),
+            })
+        })
+    }
+}
+
+/// An uploaded exit or re-entry on the server, judged by the same rule the
+/// gate used (`domain::venue_ops::passage`) against the server's rows at the
+/// event's time. The passage is a fact and always counts (the person went
+/// through); where the server's rows disagree (an exit of a ticket the
+/// server has not seen enter, a re-entry the venue no longer allows) the
+/// ticket is left as it is and the answer is a conflict with the reason.
+pub(crate) fn apply_passage_event(
+    tx: &Transaction<'_>,
+    device: &DeviceInfo,
+    event: &Event,
+    direction: Direction,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<EventResult, DomainError>> {
+    let orq = Orq(device.orq);
+    let code = match event
+        .payload
+        .get("ticket_code")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| DomainError::invalid("ticket_code", "missing in event payload"))
+        .and_then(TicketCode::parse)
+    {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(operator) = event.operator_id.map(OperatorId) else {
+        return Ok(Err(DomainError::invalid(
+            "operator_id",
+            "a passage names its operator",
+        )));
+    };
+    if crate::tickets::load_ticket(tx, orq, &code)?.is_none() {
+        return Ok(Err(DomainError::NotFound { entity: "ticket" }));
+    }
+    let gate = Gate {
+        venue_id: Some(VenueId(device.venue_id)),
+        ..Default::default()
+    };
+    let entry = crate::gate::verdict_in(tx, orq, &code, &gate, at)?;
+    let (_, ops, tz) = venue_of(tx, orq, &entry, &gate)?;
+    let (verdict, write) = passage(entry, presence(tx, orq, &code)?, direction, ops, tz);
+    let expected = match direction {
+        Direction::Out => Passage::Exit,
+        Direction::In => Passage::Reenter,
+    };
+    let conflict = (write != expected).then(|| verdict.verdict.code());
+    if conflict.is_none() {
+        set_left_at(
+            tx,
+            orq,
+            &code,
+            (direction == Direction::Out).then_some(at),
+            now,
+        )?;
+    }
+    // Counted at the gate's venue: that is the door the person went through.
+    record_passage(
+        tx,
+        &PassageFact {
+            orq,
+            venue: VenueId(device.venue_id),
+            code: &code,
+            direction,
+            reentry: direction == Direction::In,
+            at,
+            device: Some(device.device_id),
+            operator: Some(operator),
+            event_id: Some(event.event_id.to_string()),
+            conflict,
+        },
+    )?;
+    Ok(Ok(EventResult {
+        event_id: event.event_id,
+        status: if conflict.is_some() {
+            EventStatus::Conflict
+        } else {
+            EventStatus::Applied
+        },
+        reason: conflict.map(str::to_owned),
+        facts: conflict.map(|_| serde_json::json!({ "kind": verdict.verdict.code(), "ticket_code": code, "server": verdict })),
+        received_at: now,
+    }))
+}
+
+// ---- walk-ups and their leases ----
+
+use crate::domain::venue_ops::{lease_grant, walkup_bookable, walkup_open, SlotPlaces};
+use crate::domain::{ReservationId, Slot, SlotId};
+
+/// The device this database is (a paired gate), if any: (device id, venue).
+fn this_device(tx: &Transaction<'_>) -> Result<Option<(i64, VenueId)>> {
+    Ok(tx
+        .query_row("SELECT device_id, venue_id FROM device_identity", [], |r| {
+            Ok((r.get::<_, i64>(0)?, VenueId(r.get(1)?)))
+        })
+        .optional()?)
+}
+
+/// Gives `code` its reservation in `slot` (its cancelled row if it has one,
+/// else a new row `id`) and marks the ticket reserved; the slot's count is
+/// the caller's.
+fn write_walkup_reservation(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    id: ReservationId,
+    slot: &Slot,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let contact: (Option<String>, Option<String>) = tx.query_row(
+        "SELECT customer_email, customer_phone FROM tickets WHERE ticket_code = ?1 AND orq = ?2",
+        params![Sql(code), Sql(orq)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (email, phone) = (contact.0.unwrap_or_default(), contact.1.unwrap_or_default());
+    // One row per ticket: a cancelled reservation keeps its id (both sides
+    // have it) and takes the walk-up.
+    let reused = tx
+        .prepare_cached(
+            "UPDATE ticket_reservations SET slot_id = ?1, reserved_at = ?2, status = 'RESERVED', updated_at = ?2 \
+             WHERE ticket_id = ?3 AND orq = ?4 AND status = 'CANCELLED'",
+        )?
+        .execute(params![Sql(slot.id), ts(now), Sql(code), Sql(orq)])?;
+    if reused == 0 {
+        tx.prepare_cached(
+            "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, \
+             reserved_at, status, orq, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'RESERVED', ?7, ?6, ?6)",
+        )?
+        .execute(params![Sql(id), Sql(code), Sql(slot.id), email, phone, ts(now), Sql(orq)])?;
+    }
+    tx.prepare_cached(
+        "UPDATE tickets SET status = 'RESERVED', reserved_at = ?1, updated_at = ?1 WHERE ticket_code = ?2 AND orq = ?3",
+    )?
+    .execute(params![ts(now), Sql(code), Sql(orq)])?;
+    Ok(())
+}
+
+/// The walk-up at a gate, in the caller's write transaction: a holder with
+/// a valid ticket and no live reservation is booked into a slot open for
+/// entry now from this gate's lease, then admitted (both events queued in
+/// this commit). A ticket already reserved is simply verified.
+fn walkup_in(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    operator: OperatorId,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<Verdict> {
+    let entry = crate::gate::verdict_in(tx, orq, code, gate, now)?;
+    if entry.verdict == VerdictCode::Admit {
+        return crate::gate::verify_in(
+            tx,
+            orq,
+            code,
+            operator,
+            gate,
+            now,
+            crate::gate::Admission::ByRules,
+        );
+    }
+    if !walkup_bookable(&entry) {
+        return Ok(entry);
+    }
+    let no_place = |why: &str| {
+        let mut v = Verdict::refusal(VerdictCode::NoPlaceLeft, why);
+        v.ticket_code = Some(code.to_string());
+        v
+    };
+    let Some((device, device_venue)) = this_device(tx)? else {
+        return Ok(no_place(
+            "No place left: walk-ups at a gate need a paired gate's lease",
+        ));
+    };
+    let venue = crate::venues::require_venue(tx, orq, gate.venue_id.unwrap_or(device_venue))?;
+    let leased: Vec<String> = tx
+        .prepare_cached("SELECT slot_id FROM walkup_leases WHERE device_id = ?1 AND places > 0")?
+        .query_map([device], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut open = Vec::new();
+    for id in leased {
+        let Ok(id) = id.parse::<SlotId>() else {
+            continue;
+        };
+        if let Some(slot) = crate::slots::load_slot(tx, orq, id)? {
+            if slot.venue_id == venue.id && walkup_open(&slot, &venue, now) {
+                open.push(slot);
+            }
+        }
+    }
+    open.sort_by_key(|s| (s.date, s.start_time));
+    let Some(slot) = open.into_iter().next() else {
+        return Ok(no_place(
+            "No place left: no leased place in a slot open now",
+        ));
+    };
+    let id = ReservationId(uuid::Uuid::now_v7());
+    write_walkup_reservation(tx, orq, code, id, &slot, now)?;
+    tx.prepare_cached(
+        "UPDATE walkup_leases SET places = places - 1, updated_at = ?1 WHERE device_id = ?2 AND slot_id = ?3",
+    )?
+    .execute(params![ts(now), device, Sql(slot.id)])?;
+    crate::sync::record_local_event(
+        tx,
+        "walkup",
+        "tickets",
+        code.as_str(),
+        serde_json::json!({ "ticket_code": code, "slot_id": slot.id, "reservation_id": id, "venue_id": venue.id }),
+        Some(operator),
+        now,
+    )?;
+    let mut v = crate::gate::verify_in(
+        tx,
+        orq,
+        code,
+        operator,
+        gate,
+        now,
+        crate::gate::Admission::ByRules,
+    )?;
+    v.message = format!(
+        "Walk-up booked into {}–{}: admit",
+        slot.start_time.format("%H:%M"),
+        slot.end_time.format("%H:%M")
+    );
+    Ok(v)
+}
+
+impl Store {
+    /// `entrada gate book` / the kiosk's walk-up: books the holder into the
+    /// current slot from this gate's lease and admits them (ADMIT), or
+    /// refuses (`NO_PLACE_LEFT`, or the ticket's own refusal).
+    pub fn book_walkup(
+        &self,
+        orq: Orq,
+        raw: &[u8],
+        operator: OperatorId,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        let code = match self.screen(orq, raw, now)? {
+            Screened::Code(code) => code,
+            Screened::NotSynced(v) | Screened::Refused(v) => return Ok(*v),
+        };
+        match self.write(|tx| walkup_in(tx, orq, &code, operator, gate, now)) {
+            Err(crate::StoreError::Domain(DomainError::Refused(v))) => Ok(*v),
+            other => other,
+        }
+    }
+
+    /// The places this gate may still book walk-ups from, per slot.
+    pub fn walkup_leases(&self) -> Result<Vec<SlotPlaces>> {
+        self.read(|tx| {
+            let Some((device, _)) = this_device(tx)? else {
+                return Ok(Vec::new());
+            };
+            lease_rows(tx, device)
+        })
+    }
+
+    /// Before a lease refresh: this gate's walk-ups not uploaded yet per
+    /// slot (what the server must keep for them), and its lease, which is
+    /// set to nothing until the server answers (no walk-up is booked from
+    /// places the server may be re-granting meanwhile). Returns
+    /// (pending, the lease as it was: [`Store::restore_leases`] puts it back
+    /// when the request never reached the server).
+    pub fn freeze_leases(&self, now: DateTime<Utc>) -> Result<(Vec<SlotPlaces>, Vec<SlotPlaces>)> {
+        self.write(|tx| {
+            let Some((device, _)) = this_device(tx)? else {
+                return Ok((Vec::new(), Vec::new()));
+            };
+            let pending = tx
+                .prepare_cached(
+                    "SELECT json_extract(payload, '$.slot_id'), count(*) FROM outbox \
+                     WHERE state = 'pending' AND kind = 'walkup' GROUP BY 1",
+                )?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .filter_map(|(id, places)| {
+                    Some(SlotPlaces {
+                        slot_id: id.parse().ok()?,
+                        places,
+                    })
+                })
+                .collect();
+            let held = lease_rows(tx, device)?;
+            tx.execute(
+                "UPDATE walkup_leases SET places = 0, updated_at = ?1 WHERE device_id = ?2",
+                params![ts(now), device],
+            )?;
+            Ok((pending, held))
+        })
+    }
+
+    /// Puts back a lease [`Store::freeze_leases`] set aside, when the
+    /// refresh never reached the server.
+    pub fn restore_leases(&self, held: &[SlotPlaces], now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            let Some((device, _)) = this_device(tx)? else {
+                return Ok(());
+            };
+            for l in held {
+                tx.execute(
+                    "UPDATE walkup_leases SET places = ?1, updated_at = ?2 WHERE device_id = ?3 AND slot_id = ?4",
+                    params![l.places, ts(now), device, Sql(l.slot_id)],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The server's answer to a refresh: the gate holds `granted` places per
+    /// slot, of which `pending` (sent with the request) are its walk-ups on
+    /// their way; it may book the rest.
+    pub fn apply_leases(
+        &self,
+        granted: &[SlotPlaces],
+        pending: &[SlotPlaces],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let Some((device, _)) = this_device(tx)? else {
+                return Ok(());
+            };
+            let orq: i64 = tx.query_row("SELECT orq FROM device_identity", [], |r| r.get(0))?;
+            tx.execute("DELETE FROM walkup_leases WHERE device_id = ?1", [device])?;
+            for g in granted {
+                let owed = pending
+                    .iter()
+                    .filter(|p| p.slot_id == g.slot_id)
+                    .map(|p| p.places)
+                    .sum::<i64>();
+                tx.execute(
+                    "INSERT INTO walkup_leases (orq, device_id, slot_id, places, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![orq, device, Sql(g.slot_id), (g.places - owed).max(0), ts(now)],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// On the server, during a gate's sync: its lease of each of today's
+    /// slots at its venue is set to what `domain::venue_ops::lease_grant`
+    /// says (taken from or given back to the slot's count in this same
+    /// transaction); a slot whose entry window has closed gets its unused
+    /// places back. Returns what the gate holds now.
+    pub fn refresh_leases(
+        &self,
+        device: &DeviceInfo,
+        pending: &[SlotPlaces],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SlotPlaces>> {
+        let orq = Orq(device.orq);
+        self.write(|tx| {
+            let venue = crate::venues::require_venue(tx, orq, VenueId(device.venue_id))?;
+            let per_gate = venue.gate.ops().walkup_lease_places;
+            let today = now.with_timezone(&venue.timezone).date_naive();
+            let mut ids: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT id FROM reservation_slots WHERE orq = ?1 AND venue_id = ?2 AND date = ?3 \
+                     UNION SELECT slot_id FROM walkup_leases WHERE device_id = ?4",
+                )?
+                .query_map(
+                    params![Sql(orq), Sql(venue.id), today.to_string(), device.device_id],
+                    |r| r.get(0),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            ids.sort();
+            ids.dedup();
+            for id in ids {
+                let Ok(id) = id.parse::<SlotId>() else { continue };
+                let Some(slot) = crate::slots::load_slot(tx, orq, id)? else { continue };
+                let held: i64 = tx
+                    .prepare_cached("SELECT places FROM walkup_leases WHERE device_id = ?1 AND slot_id = ?2")?
+                    .query_row(params![device.device_id, Sql(id)], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(0);
+                let owed = pending
+                    .iter()
+                    .filter(|p| p.slot_id == id)
+                    .map(|p| p.places)
+                    .sum::<i64>();
+                let open = slot.venue_id == venue.id && walkup_open(&slot, &venue, now);
+                let places = lease_grant(
+                    per_gate,
+                    slot.total_capacity,
+                    slot.booked_count,
+                    held,
+                    owed,
+                    open,
+                );
+                if places != held {
+                    crate::slots::change_booking(tx, &slot, places - held, now)?;
+                }
+                if places == 0 {
+                    tx.execute(
+                        "DELETE FROM walkup_leases WHERE device_id = ?1 AND slot_id = ?2",
+                        params![device.device_id, Sql(id)],
+                    )?;
+                } else {
+                    tx.execute(
+                        "INSERT INTO walkup_leases (orq, device_id, slot_id, places, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                         ON CONFLICT (device_id, slot_id) DO UPDATE SET places = excluded.places, updated_at = excluded.updated_at",
+                        params![Sql(orq), device.device_id, Sql(id), places, ts(now)],
+                    )?;
+                }
+            }
+            lease_rows(tx, device.device_id)
+        })
+    }
+}
+
+fn lease_rows(tx: &Transaction<'_>, device: i64) -> Result<Vec<SlotPlaces>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT slot_id, places FROM walkup_leases WHERE device_id = ?1 AND places > 0 ORDER BY slot_id",
+        )?
+        .query_map([device], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .filter_map(|(id, places)| Some(SlotPlaces { slot_id: id.parse().ok()?, places }))
+        .collect())
+}
+
+/// An uploaded walk-up on the server: the gate booked `ticket_code` into
+/// `slot_id` from its lease. One leased place becomes the reservation (the
+/// slot's count is unchanged: the place was counted when leased). Judged
+/// like a gate would: a ticket with a live reservation by now, or no longer
+/// valid, is a conflict and nothing changes; a lease already used up falls
+/// back to a free place of the slot, and without one it is a NO_PLACE_LEFT
+/// conflict (the slot never goes over capacity).
+pub(crate) fn apply_walkup_event(
+    tx: &Transaction<'_>,
+    device: &DeviceInfo,
+    event: &Event,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<EventResult, DomainError>> {
+    let orq = Orq(device.orq);
+    let field = |name: &'static str| {
+        event
+            .payload
+            .get(name)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| DomainError::invalid(name, "missing in event payload"))
+    };
+    let parsed = (|| -> std::result::Result<(TicketCode, SlotId, ReservationId), DomainError> {
+        Ok((
+            TicketCode::parse(field("ticket_code")?)?,
+            field("slot_id")?.parse()?,
+            ReservationId(
+                uuid::Uuid::parse_str(field("reservation_id")?)
+                    .map_err(|_| DomainError::invalid("reservation_id", "must be a UUID"))?,
+            ),
+        ))
+    })();
+    let (code, slot_id, id) = match parsed {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    if event.operator_id.is_none() {
+        return Ok(Err(DomainError::invalid(
+            "operator_id",
+            "a walk-up names its operator",
+        )));
+    }
+    let Some(slot) = crate::slots::load_slot(tx, orq, slot_id)? else {
+        return Ok(Err(DomainError::NotFound { entity: "slot" }));
+    };
+    if slot.venue_id.0 != device.venue_id {
+        return Ok(Err(DomainError::NotFound { entity: "slot" }));
+    }
+    if crate::tickets::load_ticket(tx, orq, &code)?.is_none() {
+        return Ok(Err(DomainError::NotFound { entity: "ticket" }));
+    }
+    let conflict = |reason: &str| EventResult {
+        event_id: event.event_id,
+        status: EventStatus::Conflict,
+        reason: Some(reason.to_owned()),
+        facts: Some(serde_json::json!({ "kind": reason, "ticket_code": code, "slot_id": slot_id })),
+        received_at: now,
+    };
+    let gate = Gate {
+        venue_id: Some(VenueId(device.venue_id)),
+        ..Default::default()
+    };
+    let entry = crate::gate::verdict_in(tx, orq, &code, &gate, at)?;
+    if !walkup_bookable(&entry) {
+        return Ok(Ok(conflict(entry.verdict.code())));
+    }
+    let leased = tx
+        .prepare_cached(
+            "UPDATE walkup_leases SET places = places - 1, updated_at = ?1 \
+             WHERE device_id = ?2 AND slot_id = ?3 AND places > 0",
+        )?
+        .execute(params![ts(now), device.device_id, Sql(slot_id)])?;
+    if leased == 0 {
+        if slot.booked_count >= slot.total_capacity {
+            return Ok(Ok(conflict(VerdictCode::NoPlaceLeft.code())));
+        }
+        crate::slots::change_booking(tx, &slot, 1, now)?;
+    }
+    write_walkup_reservation(tx, orq, &code, id, &slot, at)?;
+    Ok(Ok(EventResult {
+        event_id: event.event_id,
+        status: EventStatus::Applied,
+        reason: None,
+        facts: None,
+        received_at: now,
+    }))
+}
+
+// ---- undo ----
+
+/// Takes back an admission: the ticket and its reservation as they were
+/// before it (the verification rows stay, for the audit), and `passage`
+/// (an `out` marked `UNDO`) so occupancy counts the holder out again.
+fn revert_admission(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    passage: Option<&PassageFact<'_>>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let reserved = tx
+        .prepare_cached(
+            "UPDATE ticket_reservations SET status = 'RESERVED', updated_at = ?1 \
+             WHERE ticket_id = ?2 AND orq = ?3 AND status = 'VERIFIED'",
+        )?
+        .execute(params![ts(now), Sql(code), Sql(orq)])?;
+    tx.prepare_cached(
+        "UPDATE tickets SET verified_at = NULL, verified_by = NULL, left_at = NULL, \
+         status = CASE WHEN ?1 THEN 'RESERVED' ELSE status END, \
+         activation_status = CASE activation_status WHEN 'redeemed' THEN 'active' ELSE activation_status END, \
+         updated_at = ?2 WHERE ticket_code = ?3 AND orq = ?4",
+    )?
+    .execute(params![reserved > 0, ts(now), Sql(code), Sql(orq)])?;
+    match passage {
+        Some(p) => record_passage(tx, p),
+        None => Ok(()),
+    }
+}
+
+/// An undo's `out` passage.
+fn undo_passage<'a>(
+    orq: Orq,
+    venue: VenueId,
+    code: &'a TicketCode,
+    operator: OperatorId,
+    at: DateTime<Utc>,
+) -> PassageFact<'a> {
+    PassageFact {
+        orq,
+        venue,
+        code,
+        direction: Direction::Out,
+        reentry: false,
+        at,
+        device: None,
+        operator: Some(operator),
+        event_id: None,
+        conflict: Some("UNDO"),
+    }
+}
+
+/// A ticket's (verified_at, verified_by, left_at).
+type UseOf = (
+    Option<DateTime<Utc>>,
+    Option<OperatorId>,
+    Option<DateTime<Utc>>,
+);
+
+/// (verified_at, verified_by, left_at) of a ticket.
+fn use_of(tx: &Transaction<'_>, orq: Orq, code: &TicketCode) -> Result<Option<UseOf>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT verified_at, verified_by, left_at FROM tickets WHERE ticket_code = ?1 AND orq = ?2",
+        )?
+        .query_row(params![Sql(code), Sql(orq)], |r| {
+            Ok((
+                r.get::<_, Option<Ts>>(0)?.map(|t| t.0),
+                r.get::<_, Option<i64>>(1)?.map(OperatorId),
+                r.get::<_, Option<Ts>>(2)?.map(|t| t.0),
+            ))
+        })
+        .optional()?)
+}
+
+impl Store {
+    /// An operator undoes their own admission of `code` within 60 s, with a
+    /// reason (`domain::venue_ops::check_undo`): the ticket is as before it,
+    /// and the undo goes to the server as an event like any other (the
+    /// admission stays in the audit, the undo beside it). Returns what the
+    /// gate says about the ticket now.
+    pub fn undo_admission(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        operator: OperatorId,
+        reason: &str,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        self.write(|tx| {
+            let (verified_at, by, left) =
+                use_of(tx, orq, code)?.ok_or(DomainError::NotFound { entity: "ticket" })?;
+            let reason =
+                crate::domain::venue_ops::check_undo(verified_at, by, left, operator, reason, now)?;
+            let entry = crate::gate::verdict_in(tx, orq, code, gate, now)?;
+            let venue = entry.venue_id.or(gate.venue_id);
+            let passage = venue.map(|v| undo_passage(orq, v, code, operator, now));
+            revert_admission(tx, orq, code, passage.as_ref(), now)?;
+            crate::sync::record_local_event(
+                tx,
+                "undo",
+                "tickets",
+                code.as_str(),
+                serde_json::json!({ "ticket_code": code, "reason": reason, "verified_at": verified_at }),
+                Some(operator),
+                now,
+            )?;
+            let mut v = crate::gate::verdict_in(tx, orq, code, gate, now)?;
+            v.message = format!("Admission undone ({reason}): {}", v.message);
+            Ok(v)
+        })
+    }
+}
+
+/// An uploaded undo on the server, judged by the same rule
+/// (`check_undo`) against the server's rows at the event's time: the
+/// operator's own admission, within 60 s. Otherwise a conflict with the
+/// reason, and the admission stands.
+pub(crate) fn apply_undo_event(
+    tx: &Transaction<'_>,
+    device: &DeviceInfo,
+    event: &Event,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<EventResult, DomainError>> {
+    let orq = Orq(device.orq);
+    let code = match event
+        .payload
+        .get("ticket_code")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| DomainError::invalid("ticket_code", "missing in event payload"))
+        .and_then(TicketCode::parse)
+    {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let reason = event
+        .payload
+        .get("reason")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let Some(operator) = event.operator_id.map(OperatorId) else {
+        return Ok(Err(DomainError::invalid(
+            "operator_id",
+            "an undo names its operator",
+        )));
+    };
+    let Some((verified_at, by, left)) = use_of(tx, orq, &code)? else {
+        return Ok(Err(DomainError::NotFound { entity: "ticket" }));
+    };
+    if let Err(e) =
+        crate::domain::venue_ops::check_undo(verified_at, by, left, operator, reason, at)
+    {
+        let why = match &e {
+            DomainError::InvalidInput {
+                field: "reason", ..
+            } => return Ok(Err(e)),
+            _ => "UNDO_REFUSED",
+        };
+        return Ok(Ok(EventResult {
+            event_id: event.event_id,
+            status: EventStatus::Conflict,
+            reason: Some(why.into()),
+            facts: Some(
+                serde_json::json!({ "kind": why, "ticket_code": code, "server": e.to_string() }),
+            ),
+            received_at: now,
+        }));
+    }
+    let passage = PassageFact {
+        device: Some(device.device_id),
+        event_id: Some(event.event_id.to_string()),
+        ..undo_passage(orq, VenueId(device.venue_id), &code, operator, at)
+    };
+    revert_admission(tx, orq, &code, Some(&passage), now)?;
+    Ok(Ok(EventResult {
+        event_id: event.event_id,
+        status: EventStatus::Applied,
+        reason: None,
+        facts: None,
+        received_at: now,
+    }))
+}

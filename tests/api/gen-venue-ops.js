@@ -1,0 +1,106 @@
+// Venue operations (issue 15): the venue's operations settings, occupancy,
+// and the device-only lease endpoint — roles and refusals.
+'use strict';
+
+const { req, folder } = require('./lib');
+
+const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up leases, no-show release and occupancy limit on the venue; GET /api/operator/occupancy; POST /api/sync/leases is for devices only.', [
+  req('patch venue operations settings -> 200, all four set', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { reentry_allowed: true, walkup_lease_places: 2, no_show_release_minutes: 20, occupancy_limit: 300 },
+    expect: { status: 200 },
+    test() {
+      pm.test('settings as set, grace untouched', () => {
+        pm.expect(J.reentry_allowed).to.eql(true);
+        pm.expect(J.walkup_lease_places).to.eql(2);
+        pm.expect(J.no_show_release_minutes).to.eql(20);
+        pm.expect(J.occupancy_limit).to.eql(300);
+        pm.expect(J.early_grace_minutes).to.eql(30);
+      });
+    },
+  }),
+  req('patch null clears a nullable setting -> 200', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { occupancy_limit: null, no_show_release_minutes: null, reentry_allowed: false, walkup_lease_places: 0 },
+    expect: { status: 200 },
+    test() {
+      pm.test('cleared', () => {
+        pm.expect(J.occupancy_limit).to.eql(null);
+        pm.expect(J.no_show_release_minutes).to.eql(null);
+        pm.expect(J.reentry_allowed).to.eql(false);
+        pm.expect(J.walkup_lease_places).to.eql(0);
+      });
+    },
+  }),
+  req('patch walkup_lease_places 51 -> 422 INVALID_INPUT', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { walkup_lease_places: 51 },
+    expect: { status: 422, code: 'INVALID_INPUT' },
+    test() { pm.test('details.field', () => pm.expect(J.error.details.field).to.eql('walkup_lease_places')); },
+  }),
+  req('patch occupancy_limit 0 -> 422 INVALID_INPUT', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { occupancy_limit: 0 },
+    expect: { status: 422, code: 'INVALID_INPUT' },
+    test() { pm.test('details.field', () => pm.expect(J.error.details.field).to.eql('occupancy_limit')); },
+  }),
+  req('patch reentry_allowed as text -> 422 INVALID_BODY', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { reentry_allowed: 'yes' },
+    expect: { status: 422, code: 'INVALID_BODY' },
+  }),
+  req('patch venue operations as an operator -> 403', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'op',
+    body: { reentry_allowed: true },
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('occupancy of a venue -> 200 {venue_id, inside, limit, level, as_of}', {
+    path: '/api/operator/occupancy?venue_id={{venue_madrid}}', as: 'admin',
+    expect: { status: 200 },
+    test() {
+      pm.test('the count', () => {
+        pm.expect(J.venue_id).to.eql(Number(pm.collectionVariables.get('venue_madrid')));
+        pm.expect(J.inside).to.be.a('number');
+        pm.expect(J.limit).to.eql(null);
+        pm.expect(J.level).to.eql('NORMAL');
+        pm.expect(J.as_of).to.be.a('string');
+      });
+    },
+  }),
+  req('occupancy by a supervisor -> 200', {
+    path: '/api/operator/occupancy?venue_id={{venue_madrid}}', as: 'sup',
+    expect: { status: 200 },
+    test() { pm.test('a count', () => pm.expect(J.inside).to.be.a('number')); },
+  }),
+  req('occupancy without venue_id -> 400 INVALID_QUERY', {
+    path: '/api/operator/occupancy', as: 'op',
+    expect: { status: 400, code: 'INVALID_QUERY' },
+  }),
+  req('occupancy of an unknown venue -> 404', {
+    path: '/api/operator/occupancy?venue_id=999999', as: 'op',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('occupancy of another venue than the token is bound to -> 404', {
+    path: '/api/operator/occupancy?venue_id={{venue_madrid}}', as: 'opAnnex',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('occupancy as a customer -> 403', {
+    path: '/api/operator/occupancy?venue_id={{venue_madrid}}', as: 'cust1',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('occupancy without a token -> 401', {
+    path: '/api/operator/occupancy?venue_id={{venue_madrid}}',
+    expect: { status: 401, code: 'UNAUTHORIZED' },
+  }),
+  req('occupancy of another org\'s venue -> 404', {
+    path: '/api/operator/occupancy?venue_id={{venue_madrid}}', as: 'admin2',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('lease refresh with a staff token -> 401 (devices only)', {
+    method: 'POST', path: '/api/sync/leases', as: 'admin',
+    body: { pending: [] },
+    expect: { status: 401, code: 'UNAUTHORIZED' },
+  }),
+]);
+
+module.exports = { venueOpsFolder };
