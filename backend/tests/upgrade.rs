@@ -55,7 +55,11 @@ fn an_older_database_is_migrated_once_and_keeps_its_rows() {
     assert_eq!(user_version(&db), latest, "migrated to the latest schema");
 
     // A second start finds nothing to do and the venue made before is there.
-    let again = entrada().args(["migrate", "--db"]).arg(&db).output().unwrap();
+    let again = entrada()
+        .args(["migrate", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
     assert!(again.status.success(), "{again:?}");
     assert_eq!(user_version(&db), latest);
     let list = entrada()
@@ -72,7 +76,11 @@ fn an_older_database_is_migrated_once_and_keeps_its_rows() {
 fn an_older_binary_refuses_a_newer_database() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("new.db");
-    let made = entrada().args(["migrate", "--db"]).arg(&db).output().unwrap();
+    let made = entrada()
+        .args(["migrate", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
     assert!(made.status.success(), "{made:?}");
     let known = user_version(&db);
     // As a newer release would leave it.
