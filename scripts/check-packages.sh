@@ -35,13 +35,14 @@ check() {
   local maint desc
   maint=$(field "$deb" Maintainer)
   [[ $maint =~ ^[^\<]+\ \<[^@\>]+@[^\>]+\>$ ]] || fail "$package: Maintainer '$maint' is not 'Name <address>'"
-  desc=$(field "$deb" Description | head -1)
+  # (no `| head`, `| grep -q` on dpkg-deb: under pipefail its SIGPIPE fails the check)
+  desc=$(field "$deb" Description | sed -n 1p)
   [[ -n $desc && $desc != "(none)" && ${#desc} -ge 20 ]] || fail "$package: no real Description ('$desc')"
   [[ $(field "$deb" Description | wc -l) -ge 3 ]] || fail "$package: Description has no long text"
   for f in Homepage Section Depends Version Architecture Installed-Size; do
     [[ -n $(field "$deb" "$f") ]] || fail "$package: no $f"
   done
-  field "$deb" Depends | grep -q 'libc6' || fail "$package: Depends lacks libc6 (dpkg-shlibdeps did not run?)"
+  [[ $(field "$deb" Depends) == *libc6* ]] || fail "$package: Depends lacks libc6 (dpkg-shlibdeps did not run?)"
 
   local bytes kb
   bytes=$(stat -c %s "$deb")
@@ -58,12 +59,12 @@ check() {
   for path in "$@"; do
     [[ -e $root/$path ]] || fail "$package: $path is missing"
   done
-  if find "$root" -name 'entrada-decode*' | grep -q .; then
+  if [[ -n $(find "$root" -name 'entrada-decode*') ]]; then
     fail "$package: carries entrada-decode (a developer tool)"
   fi
   local f
   while IFS= read -r -d '' f; do
-    if head -c 4 "$f" | grep -q $'\x7fELF'; then
+    if [[ $(od -An -N4 -tx1 "$f") == " 7f 45 4c 46" ]]; then
       # (.debug_gdb_scripts is not debug info: a loaded section naming gdb helpers)
       if readelf -S -W "$f" | grep -Eq '\.symtab|\.debug_(info|abbrev|line|str|ranges|rnglists|loc|loclists|aranges|frame)'; then
         fail "$package: ${f#"$root"} is not stripped"
