@@ -71,16 +71,27 @@ if [[ -f tests/desktop/run.sh ]]; then
   bash tests/desktop/run.sh 2>&1 | tee -a "$log"
 fi
 
+step "packages: scripts/package.sh (release build, stripped), their size and contents, installed into a fresh Debian root"
+# The release build of both binaries is the cost here (cold: see BENCHMARKS.md,
+# "Packages"; CI keeps CARGO_TARGET_DIR, so usually only our crates rebuild).
+# The Debian root and its apt archives are cached in /var/cache/entrada/debroot.
+packages=$(bash scripts/package.sh)
+gate_deb=$(grep '/entrada-gate_' <<<"$packages")
+server_deb=$(grep '/entrada_' <<<"$packages")
+bash scripts/check-packages.sh "$gate_deb" "$server_deb" 2>&1 | tee -a "$log"
+bash tests/package/install.sh "$gate_deb" "$server_deb" 2>&1 | tee -a "$log"
+
 step "benchmark smoke runs (numbers in BENCHMARKS.md come from full runs)"
 cargo bench -p entrada --locked --bench store_throughput -- --quick
 cargo bench -p entrada --locked --bench http_load -- --quick
 
 # cargo's "test result: ok. N passed; M failed", newman's "newman: N passed, M failed",
 # schemathesis.sh's "schemathesis: N passed, M failed" (test cases),
+# tests/package/install.sh's "install: N passed, M failed",
 # node's "ℹ pass N" / "ℹ fail M".
 count() {
   awk -v word="$1" -v node="$2" '
-    /^test result:|^newman:|^schemathesis:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ "^" word) s += $i }
+    /^test result:|^newman:|^schemathesis:|^install:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ "^" word) s += $i }
     $1 == "ℹ" && $2 == node { s += $3 }
     END { print s + 0 }' "$log"
 }

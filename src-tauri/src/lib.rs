@@ -8,6 +8,7 @@
 //! * [`pacing`]: how hard the scan loop works (decode less when nothing is in view).
 //! * [`clock`]: the gate's clock (the system's, or a test's).
 //! * [`commands`]: the Tauri commands, one `gate` call each.
+//! * [`data_dir`]: where the database goes without `--db` (XDG, or the kiosk service's folder).
 //! * [`window`]: how the window meets the screen (fullscreen, maximized, a minimum).
 //!
 //! Everything but `commands` is plain Rust, tested and benchmarked headless.
@@ -15,6 +16,7 @@
 pub mod camera;
 pub mod clock;
 pub mod commands;
+pub mod data_dir;
 pub mod device;
 pub mod gate;
 pub mod pacing;

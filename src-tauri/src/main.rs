@@ -13,6 +13,7 @@ use clap::Parser;
 use entrada::store::{LocalData, Store};
 use entrada_desktop::camera::{self, CameraChoice, LoopEvent};
 use entrada_desktop::commands;
+use entrada_desktop::data_dir;
 use entrada_desktop::device::DeviceLink;
 use entrada_desktop::gate::{GateService, GateSettings, StartOptions};
 use tauri::{Emitter, Manager};
@@ -24,9 +25,15 @@ use tauri::{Emitter, Manager};
     about = "Entrada gate app: scan tickets, admit or refuse, online or offline"
 )]
 struct Args {
-    /// The gate's local database (created if missing)
-    #[arg(long, env = "ENTRADA_DB", default_value = "entrada-gate.db")]
-    db: PathBuf,
+    /// The gate's local database (created if missing). Default: DIR/gate.db
+    /// with --data-dir, else $XDG_DATA_HOME/entrada/gate.db
+    /// (~/.local/share/entrada/gate.db)
+    #[arg(long, env = "ENTRADA_DB")]
+    db: Option<PathBuf>,
+    /// Folder for the database when --db is not given (the kiosk service
+    /// sets its state folder, /var/lib/entrada-gate)
+    #[arg(long, env = "ENTRADA_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Server to pair and sync with, e.g. https://10.0.0.5:8443
     /// (plain http:// only to this machine unless --allow-http)
     #[arg(long, env = "ENTRADA_SERVER", requires = "token")]
@@ -103,8 +110,17 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let store =
-        Arc::new(Store::open(&args.db).with_context(|| format!("opening {}", args.db.display()))?);
+    let location = data_dir::resolve(&data_dir::DataDirInputs {
+        db: args.db.clone(),
+        data_dir: args.data_dir.clone(),
+        xdg_data_home: std::env::var_os("XDG_DATA_HOME"),
+        home: std::env::var_os("HOME"),
+    })?;
+    let db = location.path;
+    data_dir::create_parent(&db)
+        .with_context(|| format!("creating the folder of {}", db.display()))?;
+    tracing::info!(db = %db.display(), source = ?location.source, "gate database");
+    let store = Arc::new(Store::open(&db).with_context(|| format!("opening {}", db.display()))?);
     let ca_cert = match &args.ca_cert {
         Some(path) => {
             Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
@@ -130,7 +146,7 @@ fn main() -> anyhow::Result<()> {
     match store.local_data()? {
         LocalData::Server | LocalData::Other => anyhow::bail!(
             "{} holds a server's or other data; a gate needs its own file (e.g. --db entrada-gate.db)",
-            args.db.display()
+            db.display()
         ),
         LocalData::Replica | LocalData::Empty | LocalData::Demo => {}
     }
