@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub const UTC: Tz = chrono_tz::UTC;
 
 use super::venue::GateSettingsPatch;
-use super::{DomainError, Verdict, VerdictCode};
+use super::{DomainError, VenueId, Verdict, VerdictCode};
 
 /// The most places a venue may lease to one gate per slot.
 pub const MAX_WALKUP_LEASE_PLACES: i64 = 50;
@@ -166,10 +166,20 @@ pub fn passage(
     direction: Direction,
     ops: VenueOps,
     tz: Tz,
+    here: Option<VenueId>,
 ) -> (Verdict, Passage) {
     use VerdictCode as V;
     let used = entry.verdict == V::AlreadyVerified;
     let mut v = entry;
+    // A ticket used at another venue is that venue's business: a gate here
+    // may neither check its holder out nor let them back in (a stolen gate
+    // token would otherwise empty another venue's count or re-admit there).
+    if used && matches!((v.venue_id, here), (Some(theirs), Some(ours)) if theirs != ours) {
+        v.verdict = V::WrongVenue;
+        v.admit = false;
+        v.message = "Reserved for another venue".into();
+        return (v, Passage::Refused);
+    }
     match direction {
         Direction::In => match (used, presence.left_at) {
             (true, Some(left)) if ops.reentry_allowed => {
@@ -565,6 +575,61 @@ mod tests {
         v
     }
 
+    /// A used ticket of another venue is refused both ways; the venue of the
+    /// gate decides only where the ticket's own venue is known.
+    #[test]
+    fn a_ticket_of_another_venue_neither_leaves_nor_comes_back_here() {
+        use Direction::{In, Out};
+        use VerdictCode as V;
+        let inside = Presence {
+            entered_at: Some(at(9, 0)),
+            left_at: None,
+        };
+        let left = Presence {
+            entered_at: Some(at(9, 0)),
+            left_at: Some(at(10, 0)),
+        };
+        let allow = VenueOps {
+            reentry_allowed: true,
+            ..VenueOps::default()
+        };
+        let cases = [
+            ("exit here", Some(1), Some(1), inside, Out, V::Exit),
+            (
+                "exit at another venue",
+                Some(2),
+                Some(1),
+                inside,
+                Out,
+                V::WrongVenue,
+            ),
+            ("re-entry here", Some(1), Some(1), left, In, V::Admit),
+            (
+                "re-entry at another venue",
+                Some(2),
+                Some(1),
+                left,
+                In,
+                V::WrongVenue,
+            ),
+            ("a gate with no venue", Some(2), None, inside, Out, V::Exit),
+        ];
+        for (name, theirs, ours, presence, direction, want) in cases {
+            let mut e = entry(V::AlreadyVerified);
+            e.venue_id = theirs.map(VenueId);
+            let (v, p) = passage(
+                e,
+                presence,
+                direction,
+                allow,
+                chrono_tz::UTC,
+                ours.map(VenueId),
+            );
+            assert_eq!(v.verdict, want, "{name}");
+            assert_eq!(p == Passage::Refused, want == V::WrongVenue, "{name}");
+        }
+    }
+
     #[test]
     fn directions_reentry_and_exits() {
         use Direction::{In, Out};
@@ -719,7 +784,7 @@ mod tests {
             ),
         ];
         for (name, code, presence, direction, ops, want, write, reentry, says) in cases {
-            let (v, p) = passage(entry(code), presence, direction, ops, chrono_tz::UTC);
+            let (v, p) = passage(entry(code), presence, direction, ops, chrono_tz::UTC, None);
             assert_eq!((v.verdict, p, v.reentry), (want, write, reentry), "{name}");
             assert!(v.message.contains(says), "{name}: {}", v.message);
             assert_eq!(v.admit, matches!(want, V::Admit | V::Exit), "{name}");
@@ -732,6 +797,7 @@ mod tests {
             In,
             deny,
             chrono_tz::Europe::Madrid,
+            None,
         );
         assert!(v.message.contains("12:15"), "{}", v.message);
         assert_eq!(v.left_at, Some(at(10, 15)));

@@ -460,6 +460,100 @@ pub mod sync {
             .any(|c| c.entity == "sync_conflicts"));
     }
 
+    /// Forged or confused uploads of venue operations change nothing they
+    /// may not: another venue's gate can neither check a holder out nor undo
+    /// an admission, another gate of the same venue cannot undo it either, a
+    /// walk-up beyond the lease books no slot that is not open now, and a
+    /// double entry still counts the person who walked in.
+    pub fn venue_operation_uploads_are_held_to_their_gate(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + crate::VenueOpsStore
+              + SyncStore
+              + ?Sized),
+    ) {
+        let (prado, _, t, _) = booked(s);
+        let reina = s
+            .add_venue(ORQ, "Reina Sofia", "Europe/Madrid", now())
+            .unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, a1) = s.add_device(ORQ, prado.id, "Prado 1", now()).unwrap();
+        let (_, a2) = s.add_device(ORQ, prado.id, "Prado 2", now()).unwrap();
+        let (_, b1) = s.add_device(ORQ, reina.id, "Reina 1", now()).unwrap();
+        let push = |device, kind: &str, payload: serde_json::Value, at| {
+            let got = s
+                .apply_events(device, &[event(kind, payload, op.id.0, at)], at, at)
+                .unwrap();
+            got.into_iter().next().unwrap()
+        };
+        let code = serde_json::json!({ "ticket_code": "T-1", "venue_id": prado.id.0 });
+        let later = at_gate() + Duration::minutes(5);
+        let inside = |venue: &Venue| s.occupancy(ORQ, venue.id, later).unwrap().inside;
+
+        assert_eq!(
+            push(&a1, "verify", code.clone(), at_gate()).status,
+            EventStatus::Applied
+        );
+        // Two people on one code: a double entry, and two people inside.
+        let again = push(
+            &a2,
+            "verify",
+            code.clone(),
+            at_gate() + Duration::seconds(5),
+        );
+        assert_eq!(again.reason.as_deref(), Some("DOUBLE_ENTRY"));
+        assert_eq!(inside(&prado), 2, "a double entry walked in too");
+
+        // Another venue's gate checks the holder out: refused, counted nowhere.
+        let exit = push(
+            &b1,
+            "exit",
+            serde_json::json!({ "ticket_code": "T-1" }),
+            at_gate() + Duration::seconds(10),
+        );
+        assert_eq!(exit.status, EventStatus::Rejected, "{exit:?}");
+        assert_eq!((inside(&prado), inside(&reina)), (2, 0));
+
+        // Undo: neither another venue's gate nor another gate of this venue.
+        let reason = serde_json::json!({ "ticket_code": "T-1", "reason": "wrong phone" });
+        let soon = at_gate() + Duration::seconds(20);
+        for (name, device) in [("other venue", &b1), ("other gate", &a2)] {
+            let undo = push(device, "undo", reason.clone(), soon);
+            assert_ne!(undo.status, EventStatus::Applied, "{name}: {undo:?}");
+            assert_eq!(
+                s.get_ticket(ORQ, &t).unwrap().verified_at,
+                Some(at_gate()),
+                "{name}"
+            );
+        }
+        // The gate that let them in may, within the minute.
+        assert_eq!(push(&a1, "undo", reason, soon).status, EventStatus::Applied);
+        assert_eq!(s.get_ticket(ORQ, &t).unwrap().verified_at, None);
+
+        // A walk-up with no lease into tomorrow's slot: no place is taken.
+        let tomorrow =
+            NewSlot::validate(prado.id.0, "2025-12-02", "09:00", "12:00", Some(10)).unwrap();
+        let tomorrow = s.create_slot(ORQ, &tomorrow, now()).unwrap();
+        ticket(s, "T-2");
+        let walkup = push(
+            &a1,
+            "walkup",
+            serde_json::json!({
+                "ticket_code": "T-2",
+                "slot_id": tomorrow.id.to_string(),
+                "reservation_id": uuid::Uuid::now_v7().to_string(),
+            }),
+            at_gate() + Duration::seconds(30),
+        );
+        assert_ne!(walkup.status, EventStatus::Applied, "{walkup:?}");
+        assert_eq!(s.get_slot(ORQ, tomorrow.id).unwrap().booked_count, 0);
+    }
+
     pub fn a_cursor_pulls_only_what_changed_since(
         s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + SyncStore + ?Sized),
     ) {
@@ -609,6 +703,16 @@ macro_rules! sync_conformance {
     };
 }
 
+/// Expands to the venue-operation uploads' tests; see `conformance`'s doc.
+#[macro_export]
+macro_rules! venue_upload_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_sync_tests!($fresh; sync;
+            venue_operation_uploads_are_held_to_their_gate,
+        );
+    };
+}
+
 /// Expands to the admin group's tests; see `conformance`'s doc.
 #[macro_export]
 macro_rules! admin_conformance {
@@ -657,5 +761,6 @@ mod sqlite {
 
     crate::signing_conformance!(fresh());
     crate::sync_conformance!(fresh());
+    crate::venue_upload_conformance!(fresh());
     crate::admin_conformance!(fresh());
 }

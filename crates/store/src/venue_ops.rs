@@ -115,7 +115,14 @@ fn pass_in(
 ) -> Result<Verdict> {
     let entry = crate::gate::verdict_in(tx, orq, code, gate, now)?;
     let (venue, ops, tz) = venue_of(tx, orq, &entry, gate)?;
-    let (verdict, write) = passage(entry, presence(tx, orq, code)?, direction, ops, tz);
+    let (verdict, write) = passage(
+        entry,
+        presence(tx, orq, code)?,
+        direction,
+        ops,
+        tz,
+        gate.venue_id,
+    );
     let (kind, left_at) = match write {
         Passage::Exit => ("exit", Some(now)),
         Passage::Reenter => ("reenter", None),
@@ -180,8 +187,14 @@ impl Store {
             Direction::Out => match self.screen(orq, raw, now)? {
                 Screened::Code(code) => code,
                 Screened::NotSynced(v) | Screened::Refused(v) => {
-                    let (v, _) =
-                        passage(*v, Presence::default(), direction, VenueOps::default(), UTC);
+                    let (v, _) = passage(
+                        *v,
+                        Presence::default(),
+                        direction,
+                        VenueOps::default(),
+                        UTC,
+                        gate.venue_id,
+                    );
                     return Ok(v);
                 }
             },
@@ -294,7 +307,22 @@ pub(crate) fn apply_passage_event(
     };
     let entry = crate::gate::verdict_in(tx, orq, &code, &gate, at)?;
     let (_, ops, tz) = venue_of(tx, orq, &entry, &gate)?;
-    let (verdict, write) = passage(entry, presence(tx, orq, &code)?, direction, ops, tz);
+    let (verdict, write) = passage(
+        entry,
+        presence(tx, orq, &code)?,
+        direction,
+        ops,
+        tz,
+        gate.venue_id,
+    );
+    // Another venue's ticket: not this gate's door to count (a forged or
+    // confused upload changes nothing, there or here).
+    if verdict.verdict == VerdictCode::WrongVenue {
+        return Ok(Err(DomainError::invalid(
+            "ticket_code",
+            "reserved for another venue: only its gates record its passages",
+        )));
+    }
     let expected = match direction {
         Direction::Out => Passage::Exit,
         Direction::In => Passage::Reenter,
@@ -753,7 +781,11 @@ pub(crate) fn apply_walkup_event(
         )?
         .execute(params![ts(now), device.device_id, Sql(slot_id)])?;
     if leased == 0 {
-        if slot.booked_count >= slot.total_capacity {
+        // Beyond its lease a gate books like the gate would online: only a
+        // slot open for walk-ups at the time, never a closed or another
+        // day's one (a forged upload must not get around the booking rules).
+        let venue = crate::venues::require_venue(tx, orq, VenueId(device.venue_id))?;
+        if !walkup_open(&slot, &venue, at) || slot.booked_count >= slot.total_capacity {
             return Ok(Ok(conflict(VerdictCode::NoPlaceLeft.code())));
         }
         crate::slots::change_booking(tx, &slot, 1, now)?;
@@ -829,6 +861,27 @@ type UseOf = (
 );
 
 /// (verified_at, verified_by, left_at) of a ticket.
+/// The device whose uploaded admission is the ticket's canonical one (the
+/// verification at `verified_at`); `None` for an admission made at the
+/// server itself (no device).
+fn admitting_device(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    verified_at: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT device_id FROM verifications WHERE orq = ?1 AND ticket_code = ?2 AND verified_at = ?3 \
+             ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![Sql(orq), Sql(code), ts(verified_at)], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()?
+        .flatten())
+}
+
 fn use_of(tx: &Transaction<'_>, orq: Orq, code: &TicketCode) -> Result<Option<UseOf>> {
     Ok(tx
         .prepare_cached(
@@ -921,9 +974,22 @@ pub(crate) fn apply_undo_event(
     let Some((verified_at, by, left)) = use_of(tx, orq, &code)? else {
         return Ok(Err(DomainError::NotFound { entity: "ticket" }));
     };
-    if let Err(e) =
+    // Only the gate that let the holder in may take it back: a device token
+    // (or a stolen gate) may not undo admissions made elsewhere, at this or
+    // another venue, whatever operator it names.
+    let own = match verified_at {
+        Some(v) => admitting_device(tx, orq, &code, v)? == Some(device.device_id),
+        None => true, // check_undo refuses: not let in
+    };
+    let judged = if own {
         crate::domain::venue_ops::check_undo(verified_at, by, left, operator, reason, at)
-    {
+    } else {
+        Err(DomainError::invalid(
+            "device",
+            "only the gate that let the holder in may undo it",
+        ))
+    };
+    if let Err(e) = judged {
         let why = match &e {
             DomainError::InvalidInput {
                 field: "reason", ..

@@ -135,6 +135,26 @@ fn apply_event(
                 at,
                 now,
             };
+            // Every admission a gate showed let someone walk in: occupancy
+            // counts it even when the server judges it a double entry or a
+            // conflict (undercounting people inside is the unsafe direction).
+            let walked_in = |conflict: Option<&str>| {
+                crate::venue_ops::record_passage(
+                    tx,
+                    &crate::venue_ops::PassageFact {
+                        orq,
+                        venue,
+                        code: &code,
+                        direction: crate::domain::venue_ops::Direction::In,
+                        reentry: false,
+                        at,
+                        device: Some(device.device_id),
+                        operator: Some(operator.id),
+                        event_id: Some(event.event_id.to_string()),
+                        conflict,
+                    },
+                )
+            };
             match outcome {
                 AdmissionOutcome::Rejected(r) => Ok(reject(&r)),
                 // The gate's transition (`domain::enter`), at the event's time:
@@ -145,28 +165,18 @@ fn apply_event(
                     match enter(ticket, reservation.as_ref(), at, operator.id) {
                         Entry::First(used) => {
                             write_use(tx, orq, &code, &used, now)?;
-                            crate::venue_ops::record_passage(
-                                tx,
-                                &crate::venue_ops::PassageFact {
-                                    orq,
-                                    venue,
-                                    code: &code,
-                                    direction: crate::domain::venue_ops::Direction::In,
-                                    reentry: false,
-                                    at,
-                                    device: Some(device.device_id),
-                                    operator: Some(operator.id),
-                                    event_id: Some(event.event_id.to_string()),
-                                    conflict: None,
-                                },
-                            )?;
+                            walked_in(None)?;
                             Ok(event_result(event, EventStatus::Applied, None, None, now))
                         }
-                        Entry::Again(again) => admission.double_entry(tx, &code, again),
+                        Entry::Again(again) => {
+                            walked_in(Some("DOUBLE_ENTRY"))?;
+                            admission.double_entry(tx, &code, again)
+                        }
                     }
                 }
                 AdmissionOutcome::Conflict(verdict) => {
                     let reason = verdict.verdict.code();
+                    walked_in(Some(reason))?;
                     admission.record(
                         tx,
                         &code,
