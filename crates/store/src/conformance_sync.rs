@@ -672,6 +672,80 @@ pub mod venue_ops_sync {
         assert_eq!(booked_count(s, &slot), 3);
     }
 
+    /// Gates refreshing their leases while customers book the same slot,
+    /// all at once: the slot ends exactly full, every place counted once
+    /// (leases plus reservations), never over capacity.
+    pub fn concurrent_leases_and_bookings_never_overbook(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + SyncStore + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(5)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let gates: Vec<DeviceInfo> = (0..6)
+            .map(|i| {
+                s.add_device(ORQ, venue.id, &format!("Gate {i}"), now())
+                    .unwrap()
+                    .1
+            })
+            .collect();
+        let reqs: Vec<ReserveRequest> = (0..6)
+            .map(|i| ReserveRequest {
+                ticket: ticket(s, &format!("C-{i}")),
+                slot_id: slot.id,
+                contact: Contact::validate("ann@example.com", "+12025551234").unwrap(),
+            })
+            .collect();
+        let start = std::sync::Barrier::new(gates.len() + reqs.len());
+        let (leased, booked): (i64, i64) = std::thread::scope(|scope| {
+            let leases: Vec<_> = gates
+                .iter()
+                .map(|g| {
+                    let start = &start;
+                    scope.spawn(move || {
+                        start.wait();
+                        let held = s.refresh_leases(g, &[], at_gate()).unwrap();
+                        held.iter().map(|l| l.places).sum::<i64>()
+                    })
+                })
+                .collect();
+            let bookings: Vec<_> = reqs
+                .iter()
+                .map(|r| {
+                    let start = &start;
+                    scope.spawn(move || {
+                        start.wait();
+                        i64::from(s.reserve_slot(ORQ, r, now()).is_ok())
+                    })
+                })
+                .collect();
+            (
+                leases.into_iter().map(|h| h.join().unwrap()).sum(),
+                bookings.into_iter().map(|h| h.join().unwrap()).sum(),
+            )
+        });
+        let after = s.get_slot(ORQ, slot.id).unwrap();
+        assert_eq!(
+            after.booked_count,
+            leased + booked,
+            "each place counted once"
+        );
+        assert_eq!(after.booked_count, 5, "exactly full, never over");
+        // Every gate asking again gets what it holds: nothing moves.
+        let again: i64 = gates
+            .iter()
+            .map(|g| {
+                s.refresh_leases(g, &[], at_gate())
+                    .unwrap()
+                    .iter()
+                    .map(|l| l.places)
+                    .sum::<i64>()
+            })
+            .sum();
+        assert_eq!(again, leased);
+        assert_eq!(s.get_slot(ORQ, slot.id).unwrap().booked_count, 5);
+    }
+
     /// Uploaded exits and re-entries are judged by the gate's rule on the
     /// server's rows (re-entry as the venue allows, no exit without an
     /// entry) and counted; an undo takes its operator's own admission back
@@ -911,6 +985,7 @@ macro_rules! venue_ops_sync_conformance {
     ($fresh:expr) => {
         $crate::conformance_sync_tests!($fresh; venue_ops_sync;
             walkup_leases_stay_within_capacity_and_are_given_back,
+            concurrent_leases_and_bookings_never_overbook,
             uploaded_exits_reentries_and_undos_are_judged,
         );
     };
