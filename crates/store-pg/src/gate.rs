@@ -17,7 +17,7 @@ use crate::venues::load_venue;
 use crate::{corrupt, db, ts, PgStore};
 use entrada_store::{GateStore, OrgSettings, Result};
 
-fn verdict_in(
+pub(crate) fn verdict_in(
     tx: &mut impl GenericClient,
     orq: Orq,
     code: &TicketCode,

@@ -20,6 +20,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_venue_operations.sql",
         include_str!("../migrations/0002_venue_operations.sql"),
     ),
+    (
+        "0003_walkup_leases.sql",
+        include_str!("../migrations/0003_walkup_leases.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

@@ -78,7 +78,7 @@ fn require_reservation(
 
 /// Takes (`delta = 1`) or frees (`-1`) one place of a slot this transaction
 /// has locked; the status follows the count.
-fn change_booking(
+pub(crate) fn change_booking(
     tx: &mut impl GenericClient,
     slot: &Slot,
     delta: i64,

@@ -59,6 +59,10 @@ const ENTITIES: &[Entity] = &[
             "late_grace_minutes",
             "created_at",
             "updated_at",
+            "reentry_allowed",
+            "walkup_lease_places",
+            "no_show_release_minutes",
+            "occupancy_limit",
         ],
     },
     Entity {
@@ -129,6 +133,7 @@ const ENTITIES: &[Entity] = &[
             "activated_at",
             "activation_mode",
             "code_serial",
+            "left_at",
         ],
     },
     Entity {
@@ -379,13 +384,44 @@ fn apply_event(
                     match enter(ticket, reservation.as_ref(), at, operator.id) {
                         Entry::First(used) => {
                             write_use(tx, orq, &code, &used, now)?;
+                            crate::venue_ops::record_uploaded_entry(
+                                tx,
+                                device,
+                                event,
+                                &code,
+                                operator.id,
+                                at,
+                                None,
+                            )?;
                             Ok(event_result(event, EventStatus::Applied, None, None, now))
                         }
-                        Entry::Again(again) => admission.double_entry(tx, &code, again),
+                        // Two people on one code: both walked in.
+                        Entry::Again(again) => {
+                            crate::venue_ops::record_uploaded_entry(
+                                tx,
+                                device,
+                                event,
+                                &code,
+                                operator.id,
+                                at,
+                                Some("DOUBLE_ENTRY"),
+                            )?;
+                            admission.double_entry(tx, &code, again)
+                        }
                     }
                 }
                 AdmissionOutcome::Conflict(verdict) => {
                     let reason = verdict.verdict.code();
+                    // The gate showed ADMIT: the person is inside all the same.
+                    crate::venue_ops::record_uploaded_entry(
+                        tx,
+                        device,
+                        event,
+                        &code,
+                        operator.id,
+                        at,
+                        Some(reason),
+                    )?;
                     admission.record(
                         tx,
                         &code,
@@ -438,6 +474,27 @@ fn apply_event(
                 Ok(_) => Ok(event_result(event, EventStatus::Applied, None, None, now)),
                 Err(StoreError::Domain(e)) => Ok(reject(&e.into())),
                 Err(e) => Err(e),
+            }
+        }
+        kind @ ("exit" | "reenter" | "walkup" | "undo") => {
+            if let Err(r) = actor.check_optional() {
+                return Ok(reject(&r));
+            }
+            let judged = match kind {
+                "walkup" => crate::venue_ops::apply_walkup_event(tx, device, event, at, now)?,
+                "undo" => crate::venue_ops::apply_undo_event(tx, device, event, at, now)?,
+                _ => {
+                    let direction = if kind == "exit" {
+                        crate::domain::venue_ops::Direction::Out
+                    } else {
+                        crate::domain::venue_ops::Direction::In
+                    };
+                    crate::venue_ops::apply_passage_event(tx, device, event, direction, at, now)?
+                }
+            };
+            match judged {
+                Ok(result) => Ok(result),
+                Err(e) => Ok(reject(&e.into())),
             }
         }
         _ => Ok(reject(
@@ -590,7 +647,9 @@ fn event_entity(event: &Event) -> Option<(&'static str, String)> {
             .map(str::to_owned)
     };
     match event.kind.as_str() {
-        "verify" | "activate" => Some(("tickets", field("ticket_code")?)),
+        "verify" | "activate" | "exit" | "reenter" | "walkup" | "undo" => {
+            Some(("tickets", field("ticket_code")?))
+        }
         "slot_change" => Some(("reservation_slots", field("slot_id")?)),
         _ => None,
     }
@@ -644,16 +703,16 @@ impl PgStore {
 }
 
 impl SyncStore for PgStore {
-    /// Walk-up leases are not kept on PostgreSQL yet: the server grants a
-    /// gate no place, so its offline walk-ups answer NO_PLACE_LEFT and can
-    /// never overbook. (Issue 15 ports the lease table and its judgement.)
+    /// A gate's walk-up leases during its sync
+    /// (`venue_ops::refresh_leases_in`: under each slot's row lock).
     fn refresh_leases(
         &self,
-        _device: &DeviceInfo,
-        _pending: &[crate::domain::venue_ops::SlotPlaces],
-        _now: DateTime<Utc>,
+        device: &DeviceInfo,
+        pending: &[crate::domain::venue_ops::SlotPlaces],
+        now: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::venue_ops::SlotPlaces>> {
-        Ok(Vec::new())
+        let now = now.trunc_subsecs(3);
+        self.write(|tx| crate::venue_ops::refresh_leases_in(tx, device, pending, now))
     }
 
     fn add_device(

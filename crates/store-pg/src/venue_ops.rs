@@ -51,3 +51,575 @@ impl VenueOpsStore for PgStore {
         })
     }
 }
+
+// ---- uploaded exits, re-entries, walk-ups, undos; walk-up leases ----
+//
+// As `entrada_store::venue_ops` (SQLite) does, the same domain calls
+// deciding; here the rows they decide on are locked first, in the engine's
+// one order: the ticket, then slots by id.
+
+use crate::domain::sync::protocol::{DeviceInfo, Event, EventResult, EventStatus};
+use crate::domain::venue_ops::{
+    lease_grant, passage, walkup_bookable, walkup_open, Direction, Passage, Presence, SlotPlaces,
+    Tz, VenueOps, UTC,
+};
+use crate::domain::{DomainError, Gate, ReservationId, Slot, SlotId, Venue, Verdict, VerdictCode};
+use crate::gate::verdict_in;
+use crate::reservations::change_booking;
+use crate::slots::load_slot;
+use crate::tickets::load_ticket;
+use crate::venues::load_venue;
+
+/// One person through a gate, as a fact to count.
+struct PassageFact<'a> {
+    orq: Orq,
+    venue: VenueId,
+    code: &'a TicketCode,
+    direction: Direction,
+    reentry: bool,
+    at: DateTime<Utc>,
+    device: Option<i64>,
+    operator: Option<OperatorId>,
+    event_id: Option<uuid::Uuid>,
+    conflict: Option<&'a str>,
+}
+
+fn record_passage(tx: &mut impl GenericClient, p: &PassageFact<'_>) -> Result<()> {
+    tx.execute(
+        "INSERT INTO passages (orq, venue_id, ticket_code, direction, reentry, at, device_id, operator_id, event_id, conflict) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            &p.orq.0,
+            &p.venue.0,
+            &p.code.as_str(),
+            &p.direction.as_str(),
+            &p.reentry,
+            &ts(p.at),
+            &p.device,
+            &p.operator.map(|o| o.0),
+            &p.event_id.map(|e| e.to_string()),
+            &p.conflict,
+        ],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+/// An uploaded `verify` the gate showed as ADMIT: its passage, from the
+/// gate's door, once (the event id) — with the server's reason when it
+/// judged it a double entry or a conflict (the person walked in all the same).
+pub(crate) fn record_uploaded_entry(
+    tx: &mut impl GenericClient,
+    device: &DeviceInfo,
+    event: &Event,
+    code: &TicketCode,
+    operator: OperatorId,
+    at: DateTime<Utc>,
+    conflict: Option<&str>,
+) -> Result<()> {
+    record_passage(
+        tx,
+        &PassageFact {
+            orq: Orq(device.orq),
+            venue: VenueId(device.venue_id),
+            code,
+            direction: Direction::In,
+            reentry: false,
+            at,
+            device: Some(device.device_id),
+            operator: Some(operator),
+            event_id: Some(event.event_id),
+            conflict,
+        },
+    )
+}
+
+/// A ticket's entry and last exit, as the server has them.
+fn presence(tx: &mut impl GenericClient, orq: Orq, code: &TicketCode) -> Result<Presence> {
+    Ok(tx
+        .query_opt(
+            "SELECT verified_at, left_at FROM tickets WHERE ticket_code = $1 AND orq = $2",
+            &[&code.as_str(), &orq.0],
+        )
+        .map_err(db)?
+        .map_or_else(Presence::default, |r| Presence {
+            entered_at: r.get(0),
+            left_at: r.get(1),
+        }))
+}
+
+/// The venue a verdict is about (its slot's), else the gate's; its settings
+/// and clock (the defaults and UTC without a venue row).
+fn venue_of(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    verdict: &Verdict,
+    gate: &Gate,
+) -> Result<(VenueOps, Tz)> {
+    let venue: Option<Venue> = match verdict.venue_id.or(gate.venue_id) {
+        Some(id) => load_venue(tx, orq, id)?,
+        None => None,
+    };
+    Ok(match venue {
+        Some(v) => (v.gate.ops(), v.timezone),
+        None => (VenueOps::default(), UTC),
+    })
+}
+
+fn set_left_at(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    code: &TicketCode,
+    left_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE tickets SET left_at = $1, updated_at = $2 WHERE ticket_code = $3 AND orq = $4",
+        &[&left_at.map(ts), &ts(now), &code.as_str(), &orq.0],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+fn payload_code(event: &Event) -> std::result::Result<TicketCode, DomainError> {
+    event
+        .payload
+        .get("ticket_code")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| DomainError::invalid("ticket_code", "missing in event payload"))
+        .and_then(TicketCode::parse)
+}
+
+fn gate_of(device: &DeviceInfo) -> Gate {
+    Gate {
+        venue_id: Some(VenueId(device.venue_id)),
+        ..Default::default()
+    }
+}
+
+fn applied(event: &Event, now: DateTime<Utc>) -> EventResult {
+    EventResult {
+        event_id: event.event_id,
+        status: EventStatus::Applied,
+        reason: None,
+        facts: None,
+        received_at: now,
+    }
+}
+
+/// An uploaded exit or re-entry, judged by `domain::venue_ops::passage`
+/// against the server's rows at the event's time (the ticket locked). The
+/// passage always counts (the person went through); where the server's rows
+/// disagree the ticket stays as it is and the answer is a conflict with the
+/// reason.
+pub(crate) fn apply_passage_event(
+    tx: &mut impl GenericClient,
+    device: &DeviceInfo,
+    event: &Event,
+    direction: Direction,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<EventResult, DomainError>> {
+    let orq = Orq(device.orq);
+    let code = match payload_code(event) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(operator) = event.operator_id.map(OperatorId) else {
+        return Ok(Err(DomainError::invalid(
+            "operator_id",
+            "a passage names its operator",
+        )));
+    };
+    if load_ticket(tx, orq, &code, true)?.is_none() {
+        return Ok(Err(DomainError::NotFound { entity: "ticket" }));
+    }
+    let gate = gate_of(device);
+    let entry = verdict_in(tx, orq, &code, &gate, at)?;
+    let (ops, tz) = venue_of(tx, orq, &entry, &gate)?;
+    let (verdict, write) = passage(
+        entry,
+        presence(tx, orq, &code)?,
+        direction,
+        ops,
+        tz,
+        gate.venue_id,
+    );
+    // Another venue's ticket: not this gate's door to count (a forged or
+    // confused upload changes nothing, there or here).
+    if verdict.verdict == VerdictCode::WrongVenue {
+        return Ok(Err(DomainError::invalid(
+            "ticket_code",
+            "reserved for another venue: only its gates record its passages",
+        )));
+    }
+    let expected = match direction {
+        Direction::Out => Passage::Exit,
+        Direction::In => Passage::Reenter,
+    };
+    let conflict = (write != expected).then(|| verdict.verdict.code());
+    if conflict.is_none() {
+        set_left_at(
+            tx,
+            orq,
+            &code,
+            (direction == Direction::Out).then_some(at),
+            now,
+        )?;
+    }
+    // Counted at the gate's venue: that is the door the person went through.
+    record_passage(
+        tx,
+        &PassageFact {
+            orq,
+            venue: VenueId(device.venue_id),
+            code: &code,
+            direction,
+            reentry: direction == Direction::In,
+            at,
+            device: Some(device.device_id),
+            operator: Some(operator),
+            event_id: Some(event.event_id),
+            conflict,
+        },
+    )?;
+    Ok(Ok(match conflict {
+        None => applied(event, now),
+        Some(reason) => EventResult {
+            event_id: event.event_id,
+            status: EventStatus::Conflict,
+            reason: Some(reason.to_owned()),
+            facts: Some(
+                serde_json::json!({ "kind": reason, "ticket_code": code, "server": verdict }),
+            ),
+            received_at: now,
+        },
+    }))
+}
+
+/// Gives `code` its reservation in `slot` (its cancelled row if it has one,
+/// else a new row `id`) and marks the ticket reserved; the slot's count is
+/// the caller's.
+fn write_walkup_reservation(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    code: &TicketCode,
+    id: ReservationId,
+    slot: &Slot,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let contact = tx
+        .query_one(
+            "SELECT customer_email, customer_phone FROM tickets WHERE ticket_code = $1 AND orq = $2",
+            &[&code.as_str(), &orq.0],
+        )
+        .map_err(db)?;
+    let email: String = contact.get::<_, Option<String>>(0).unwrap_or_default();
+    let phone: String = contact.get::<_, Option<String>>(1).unwrap_or_default();
+    // One row per ticket: a cancelled reservation keeps its id (both sides
+    // have it) and takes the walk-up.
+    let reused = tx
+        .execute(
+            "UPDATE ticket_reservations SET slot_id = $1, reserved_at = $2, status = 'RESERVED', updated_at = $2 \
+             WHERE ticket_id = $3 AND orq = $4 AND status = 'CANCELLED'",
+            &[&slot.id.0, &ts(now), &code.as_str(), &orq.0],
+        )
+        .map_err(db)?;
+    if reused == 0 {
+        tx.execute(
+            "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, \
+             reserved_at, status, orq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'RESERVED', $7, $6, $6)",
+            &[&id.0, &code.as_str(), &slot.id.0, &email, &phone, &ts(now), &orq.0],
+        )
+        .map_err(db)?;
+    }
+    tx.execute(
+        "UPDATE tickets SET status = 'RESERVED', reserved_at = $1, updated_at = $1 WHERE ticket_code = $2 AND orq = $3",
+        &[&ts(now), &code.as_str(), &orq.0],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+/// An uploaded walk-up: the gate booked `ticket_code` into `slot_id` from
+/// its lease. One leased place becomes the reservation (the slot's count is
+/// unchanged: the place was counted when leased). A ticket with a live
+/// reservation by now, or no longer valid, is a conflict and nothing
+/// changes; a lease already used up falls back to a free place of the slot,
+/// and without one it is a NO_PLACE_LEFT conflict (never over capacity).
+/// Locks: the ticket, then the slot.
+pub(crate) fn apply_walkup_event(
+    tx: &mut impl GenericClient,
+    device: &DeviceInfo,
+    event: &Event,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<EventResult, DomainError>> {
+    let orq = Orq(device.orq);
+    let field = |name: &'static str| {
+        event
+            .payload
+            .get(name)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| DomainError::invalid(name, "missing in event payload"))
+    };
+    let parsed = (|| -> std::result::Result<(TicketCode, SlotId, ReservationId), DomainError> {
+        Ok((
+            TicketCode::parse(field("ticket_code")?)?,
+            field("slot_id")?.parse()?,
+            ReservationId(
+                uuid::Uuid::parse_str(field("reservation_id")?)
+                    .map_err(|_| DomainError::invalid("reservation_id", "must be a UUID"))?,
+            ),
+        ))
+    })();
+    let (code, slot_id, id) = match parsed {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    if event.operator_id.is_none() {
+        return Ok(Err(DomainError::invalid(
+            "operator_id",
+            "a walk-up names its operator",
+        )));
+    }
+    if load_ticket(tx, orq, &code, true)?.is_none() {
+        return Ok(Err(DomainError::NotFound { entity: "ticket" }));
+    }
+    match load_slot(tx, orq, slot_id, false)? {
+        Some(s) if s.venue_id.0 == device.venue_id => {}
+        _ => return Ok(Err(DomainError::NotFound { entity: "slot" })),
+    }
+    let conflict = |reason: &str| EventResult {
+        event_id: event.event_id,
+        status: EventStatus::Conflict,
+        reason: Some(reason.to_owned()),
+        facts: Some(serde_json::json!({ "kind": reason, "ticket_code": code, "slot_id": slot_id })),
+        received_at: now,
+    };
+    let entry = verdict_in(tx, orq, &code, &gate_of(device), at)?;
+    if !walkup_bookable(&entry) {
+        return Ok(Ok(conflict(entry.verdict.code())));
+    }
+    // The slot's lock: its count and this gate's lease of it are read and
+    // written by one writer at a time (a lease refresh takes it too).
+    let Some(slot) = load_slot(tx, orq, slot_id, true)? else {
+        return Ok(Err(DomainError::NotFound { entity: "slot" }));
+    };
+    let leased = tx
+        .execute(
+            "UPDATE walkup_leases SET places = places - 1, updated_at = $1 \
+             WHERE device_id = $2 AND slot_id = $3 AND places > 0",
+            &[&ts(now), &device.device_id, &slot_id.0],
+        )
+        .map_err(db)?;
+    if leased == 0 {
+        // Beyond its lease a gate books like the gate would online: only a
+        // slot open for walk-ups at the time, never a closed or another
+        // day's one (a forged upload must not get around the booking rules).
+        let venue = crate::venues::require_venue(tx, orq, VenueId(device.venue_id))?;
+        if !walkup_open(&slot, &venue, at) || slot.booked_count >= slot.total_capacity {
+            return Ok(Ok(conflict(VerdictCode::NoPlaceLeft.code())));
+        }
+        change_booking(tx, &slot, 1, now)?;
+    }
+    write_walkup_reservation(tx, orq, &code, id, &slot, at)?;
+    Ok(Ok(applied(event, now)))
+}
+
+/// An uploaded undo, judged by `check_undo` against the server's rows at
+/// the event's time (the ticket locked): the operator's own admission,
+/// within 60 s. It takes the admission back (the ticket and reservation as
+/// before it; the verification rows stay, for the audit) with an `out`
+/// passage marked `UNDO`; otherwise a conflict, and the admission stands.
+pub(crate) fn apply_undo_event(
+    tx: &mut impl GenericClient,
+    device: &DeviceInfo,
+    event: &Event,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<EventResult, DomainError>> {
+    let orq = Orq(device.orq);
+    let code = match payload_code(event) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let reason = event
+        .payload
+        .get("reason")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let Some(operator) = event.operator_id.map(OperatorId) else {
+        return Ok(Err(DomainError::invalid(
+            "operator_id",
+            "an undo names its operator",
+        )));
+    };
+    let Some(row) = tx
+        .query_opt(
+            "SELECT verified_at, verified_by, left_at FROM tickets WHERE ticket_code = $1 AND orq = $2 FOR UPDATE",
+            &[&code.as_str(), &orq.0],
+        )
+        .map_err(db)?
+    else {
+        return Ok(Err(DomainError::NotFound { entity: "ticket" }));
+    };
+    let verified_at: Option<DateTime<Utc>> = row.get(0);
+    let by = row.get::<_, Option<i64>>(1).map(OperatorId);
+    let left: Option<DateTime<Utc>> = row.get(2);
+    // Only the gate that let the holder in may take it back: a device token
+    // (or a stolen gate) may not undo admissions made elsewhere, at this or
+    // another venue, whatever operator it names.
+    let own = match verified_at {
+        Some(v) => {
+            let admitting: Option<i64> = tx
+                .query_opt(
+                    "SELECT device_id FROM verifications WHERE orq = $1 AND ticket_code = $2 AND verified_at = $3 \
+                     ORDER BY id LIMIT 1",
+                    &[&orq.0, &code.as_str(), &v],
+                )
+                .map_err(db)?
+                .and_then(|r| r.get(0));
+            admitting == Some(device.device_id)
+        }
+        None => true, // check_undo refuses: not let in
+    };
+    let judged = if own {
+        crate::domain::venue_ops::check_undo(verified_at, by, left, operator, reason, at)
+    } else {
+        Err(DomainError::invalid(
+            "device",
+            "only the gate that let the holder in may undo it",
+        ))
+    };
+    if let Err(e) = judged {
+        let why = match &e {
+            DomainError::InvalidInput {
+                field: "reason", ..
+            } => return Ok(Err(e)),
+            _ => "UNDO_REFUSED",
+        };
+        return Ok(Ok(EventResult {
+            event_id: event.event_id,
+            status: EventStatus::Conflict,
+            reason: Some(why.into()),
+            facts: Some(
+                serde_json::json!({ "kind": why, "ticket_code": code, "server": e.to_string() }),
+            ),
+            received_at: now,
+        }));
+    }
+    let reserved = tx
+        .execute(
+            "UPDATE ticket_reservations SET status = 'RESERVED', updated_at = $1 \
+             WHERE ticket_id = $2 AND orq = $3 AND status = 'VERIFIED'",
+            &[&ts(now), &code.as_str(), &orq.0],
+        )
+        .map_err(db)?;
+    tx.execute(
+        "UPDATE tickets SET verified_at = NULL, verified_by = NULL, left_at = NULL, \
+         status = CASE WHEN $1 THEN 'RESERVED' ELSE status END, \
+         activation_status = CASE activation_status WHEN 'redeemed' THEN 'active' ELSE activation_status END, \
+         updated_at = $2 WHERE ticket_code = $3 AND orq = $4",
+        &[&(reserved > 0), &ts(now), &code.as_str(), &orq.0],
+    )
+    .map_err(db)?;
+    record_passage(
+        tx,
+        &PassageFact {
+            orq,
+            venue: VenueId(device.venue_id),
+            code: &code,
+            direction: Direction::Out,
+            reentry: false,
+            at,
+            device: Some(device.device_id),
+            operator: Some(operator),
+            event_id: Some(event.event_id),
+            conflict: Some("UNDO"),
+        },
+    )?;
+    Ok(Ok(applied(event, now)))
+}
+
+/// During a gate's sync: its lease of each of today's slots at its venue is
+/// set to what `domain::venue_ops::lease_grant` says, taken from or given
+/// back to the slot's count under the slot's row lock (slots locked in id
+/// order); a slot whose entry window has closed gets its unused places
+/// back. Returns what the gate holds now.
+pub(crate) fn refresh_leases_in(
+    tx: &mut impl GenericClient,
+    device: &DeviceInfo,
+    pending: &[SlotPlaces],
+    now: DateTime<Utc>,
+) -> Result<Vec<SlotPlaces>> {
+    let orq = Orq(device.orq);
+    let venue = require_venue(tx, orq, VenueId(device.venue_id))?;
+    let per_gate = venue.gate.ops().walkup_lease_places;
+    let today = now.with_timezone(&venue.timezone).date_naive();
+    let ids: Vec<uuid::Uuid> = tx
+        .query(
+            "SELECT id FROM reservation_slots WHERE orq = $1 AND venue_id = $2 AND date = $3 \
+             UNION SELECT slot_id FROM walkup_leases WHERE device_id = $4 ORDER BY 1",
+            &[&orq.0, &venue.id.0, &today, &device.device_id],
+        )
+        .map_err(db)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for id in ids.into_iter().map(SlotId) {
+        let Some(slot) = load_slot(tx, orq, id, true)? else {
+            continue;
+        };
+        let held: i64 = tx
+            .query_opt(
+                "SELECT places FROM walkup_leases WHERE device_id = $1 AND slot_id = $2",
+                &[&device.device_id, &id.0],
+            )
+            .map_err(db)?
+            .map_or(0, |r| r.get(0));
+        let owed = pending
+            .iter()
+            .filter(|p| p.slot_id == id)
+            .map(|p| p.places)
+            .sum::<i64>();
+        let open = slot.venue_id == venue.id && walkup_open(&slot, &venue, now);
+        let places = lease_grant(
+            per_gate,
+            slot.total_capacity,
+            slot.booked_count,
+            held,
+            owed,
+            open,
+        );
+        if places != held {
+            change_booking(tx, &slot, places - held, now)?;
+        }
+        if places == 0 {
+            tx.execute(
+                "DELETE FROM walkup_leases WHERE device_id = $1 AND slot_id = $2",
+                &[&device.device_id, &id.0],
+            )
+            .map_err(db)?;
+        } else {
+            tx.execute(
+                "INSERT INTO walkup_leases (orq, device_id, slot_id, places, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (device_id, slot_id) DO UPDATE SET places = excluded.places, updated_at = excluded.updated_at",
+                &[&orq.0, &device.device_id, &id.0, &places, &ts(now)],
+            )
+            .map_err(db)?;
+        }
+    }
+    Ok(tx
+        .query(
+            "SELECT slot_id, places FROM walkup_leases WHERE device_id = $1 AND places > 0 ORDER BY slot_id",
+            &[&device.device_id],
+        )
+        .map_err(db)?
+        .iter()
+        .map(|r| SlotPlaces {
+            slot_id: SlotId(r.get(0)),
+            places: r.get(1),
+        })
+        .collect())
+}

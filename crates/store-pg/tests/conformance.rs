@@ -20,3 +20,5 @@ entrada_store::signing_conformance!(fresh());
 entrada_store::sync_conformance!(fresh());
 entrada_store::admin_conformance!(fresh());
 entrada_store::venue_ops_conformance!(fresh());
+entrada_store::venue_ops_sync_conformance!(fresh());
+entrada_store::venue_upload_conformance!(fresh());

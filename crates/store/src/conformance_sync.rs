@@ -300,6 +300,8 @@ pub mod sync {
             json(serde_json::json!({
                 "id": venue.id.0, "orq": 1, "name": "Prado", "timezone": "Europe/Madrid",
                 "early_grace_minutes": 30, "late_grace_minutes": 30, "created_at": n, "updated_at": n,
+                "reentry_allowed": 0, "walkup_lease_places": 0, "no_show_release_minutes": null,
+                "occupancy_limit": null,
             }))
         );
         assert_eq!(
@@ -341,7 +343,7 @@ pub mod sync {
                 "status": "RESERVED", "entitlements": "{}", "expires_at": null, "created_at": n, "updated_at": n,
                 "customer_email": "john@example.com", "customer_phone": "+12025551234", "reserved_at": n,
                 "verified_at": null, "verified_by": null, "activation_status": "active", "activated_at": n,
-                "activation_mode": "immediate", "code_serial": 1,
+                "activation_mode": "immediate", "code_serial": 1, "left_at": null,
             }))
         );
         assert_eq!(
@@ -594,6 +596,374 @@ pub mod sync {
     }
 }
 
+/// Venue operations through sync (issue 15): walk-up leases granted during
+/// a gate's sync, and the uploaded exits, re-entries, walk-ups and undos the
+/// server judges, the same on every engine.
+pub mod venue_ops_sync {
+    use super::*;
+    use crate::domain::sync::protocol::{DeviceInfo, Event, EventResult, EventStatus};
+    use crate::domain::venue::GateSettingsPatch;
+    use crate::domain::venue_ops::SlotPlaces;
+    use crate::domain::{ReservationId, Role};
+    use crate::{OperatorStore, SyncStore, VenueOpsStore};
+
+    fn event(
+        kind: &str,
+        payload: serde_json::Value,
+        operator: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Event {
+        Event {
+            event_id: uuid::Uuid::now_v7(),
+            kind: kind.into(),
+            payload,
+            operator_id: Some(operator),
+            device_time: at,
+        }
+    }
+
+    /// One event uploaded at its own time (the gate's clock is the server's).
+    fn upload(s: &(impl SyncStore + ?Sized), device: &DeviceInfo, e: Event) -> EventResult {
+        let at = e.device_time;
+        s.apply_events(device, &[e], at, at).unwrap().remove(0)
+    }
+
+    fn settings(s: &(impl VenueStore + ?Sized), venue: &Venue, json: &str) {
+        let patch: GateSettingsPatch = serde_json::from_str(json).unwrap();
+        s.update_gate_settings(ORQ, venue.id, &patch, now())
+            .unwrap();
+    }
+
+    fn reserve(
+        s: &(impl TicketStore + ReservationStore + ?Sized),
+        slot: &Slot,
+        code: &str,
+    ) -> crate::domain::Reservation {
+        let req = ReserveRequest {
+            ticket: ticket(s, code),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        s.reserve_slot(ORQ, &req, now()).unwrap()
+    }
+
+    fn booked_count(s: &(impl SlotStore + ?Sized), slot: &Slot) -> i64 {
+        s.get_slot(ORQ, slot.id).unwrap().booked_count
+    }
+
+    /// Two gates, 2 places each per open slot, a slot of 3: the leases
+    /// never take the slot over capacity and customers cannot book the
+    /// leased places; a walk-up uploaded from a lease is honoured without
+    /// another place; once the window closes a gate gives back what it did
+    /// not use (but keeps what its walk-ups on their way need); walk-ups
+    /// beyond the lease take a free place or are NO_PLACE_LEFT conflicts.
+    pub fn walkup_leases_stay_within_capacity_and_are_given_back(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(3)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let (_, b) = s.add_device(ORQ, venue.id, "Gate B", now()).unwrap();
+        let lease = |places| {
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places,
+            }]
+        };
+        // Before the slot's day: nothing to lease.
+        assert_eq!(s.refresh_leases(&a, &[], now()).unwrap(), vec![]);
+        // 11:00 in Madrid, the slot's window open: A takes 2, B the last 1.
+        let t0 = at_gate();
+        assert_eq!(s.refresh_leases(&a, &[], t0).unwrap(), lease(2));
+        assert_eq!(booked_count(s, &slot), 2, "leased places count as booked");
+        assert_eq!(s.refresh_leases(&b, &[], t0).unwrap(), lease(1));
+        assert_eq!(booked_count(s, &slot), 3);
+        // Refreshing again changes nothing: what a gate holds is counted.
+        assert_eq!(s.refresh_leases(&a, &[], t0).unwrap(), lease(2));
+        assert_eq!(s.refresh_leases(&b, &[], t0).unwrap(), lease(1));
+        assert_eq!(booked_count(s, &slot), 3, "never over capacity");
+        // A customer cannot take a leased place.
+        let req = ReserveRequest {
+            ticket: ticket(s, "C-1"),
+            slot_id: slot.id,
+            contact: Contact::validate("ann@example.com", "+12025551234").unwrap(),
+        };
+        assert!(s.reserve_slot(ORQ, &req, now()).is_err());
+        assert_eq!(booked_count(s, &slot), 3);
+
+        // A walk-up A booked offline from its lease: honoured, and the
+        // place it took was already counted.
+        let walkup = |code: &str, at| {
+            let id = ReservationId(uuid::Uuid::now_v7());
+            let e = event(
+                "walkup",
+                serde_json::json!({ "ticket_code": code, "slot_id": slot.id, "reservation_id": id, "venue_id": venue.id }),
+                op.id.0,
+                at,
+            );
+            (id, e)
+        };
+        ticket(s, "W-1");
+        let (id, e) = walkup("W-1", t0 + Duration::minutes(1));
+        let got = upload(s, &a, e);
+        assert_eq!(got.status, EventStatus::Applied, "{got:?}");
+        let r = s.get_reservation(ORQ, id).unwrap();
+        assert_eq!((r.slot_id, r.status.as_str()), (slot.id, "RESERVED"));
+        assert_eq!(
+            s.get_ticket(ORQ, &TicketCode::parse("W-1").unwrap())
+                .unwrap()
+                .status
+                .as_str(),
+            "RESERVED"
+        );
+        assert_eq!(booked_count(s, &slot), 3);
+        // While the window is open A holds what is left of its lease.
+        assert_eq!(s.refresh_leases(&a, &[], t0).unwrap(), lease(1));
+        assert_eq!(booked_count(s, &slot), 3);
+
+        // The window closed (12:00 in Madrid): A gives its unused place
+        // back; B keeps the one its walk-up on the way needs.
+        let closed = t0 + Duration::hours(2);
+        assert_eq!(s.refresh_leases(&a, &[], closed).unwrap(), vec![]);
+        assert_eq!(booked_count(s, &slot), 2, "the unused place is back");
+        assert_eq!(s.refresh_leases(&b, &lease(1), closed).unwrap(), lease(1));
+        assert_eq!(booked_count(s, &slot), 2);
+        ticket(s, "W-2");
+        let (_, e) = walkup("W-2", t0 + Duration::minutes(30));
+        assert_eq!(upload(s, &b, e).status, EventStatus::Applied);
+        assert_eq!(booked_count(s, &slot), 2, "from B's lease");
+        assert_eq!(s.refresh_leases(&b, &[], closed).unwrap(), vec![]);
+        assert_eq!(booked_count(s, &slot), 2);
+        // Beyond any lease: the free place, then NO_PLACE_LEFT.
+        ticket(s, "W-3");
+        let (_, e) = walkup("W-3", t0 + Duration::minutes(31));
+        assert_eq!(upload(s, &b, e).status, EventStatus::Applied);
+        assert_eq!(booked_count(s, &slot), 3);
+        ticket(s, "W-4");
+        let (id, e) = walkup("W-4", t0 + Duration::minutes(32));
+        let got = upload(s, &b, e);
+        assert_eq!(
+            (got.status, got.reason.as_deref()),
+            (EventStatus::Conflict, Some("NO_PLACE_LEFT"))
+        );
+        assert_eq!(booked_count(s, &slot), 3, "the slot never goes over");
+        assert!(s.get_reservation(ORQ, id).is_err());
+        // A ticket already reserved is no walk-up: a conflict, nothing changes.
+        let (_, e) = walkup("W-1", t0 + Duration::minutes(33));
+        let got = upload(s, &a, e);
+        assert_eq!(got.status, EventStatus::Conflict, "{got:?}");
+        assert_eq!(booked_count(s, &slot), 3);
+    }
+
+    /// Gates refreshing their leases while customers book the same slot,
+    /// all at once: the slot ends exactly full, every place counted once
+    /// (leases plus reservations), never over capacity.
+    pub fn concurrent_leases_and_bookings_never_overbook(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + SyncStore + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(5)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let gates: Vec<DeviceInfo> = (0..6)
+            .map(|i| {
+                s.add_device(ORQ, venue.id, &format!("Gate {i}"), now())
+                    .unwrap()
+                    .1
+            })
+            .collect();
+        let reqs: Vec<ReserveRequest> = (0..6)
+            .map(|i| ReserveRequest {
+                ticket: ticket(s, &format!("C-{i}")),
+                slot_id: slot.id,
+                contact: Contact::validate("ann@example.com", "+12025551234").unwrap(),
+            })
+            .collect();
+        let start = std::sync::Barrier::new(gates.len() + reqs.len());
+        let (leased, booked): (i64, i64) = std::thread::scope(|scope| {
+            let leases: Vec<_> = gates
+                .iter()
+                .map(|g| {
+                    let start = &start;
+                    scope.spawn(move || {
+                        start.wait();
+                        let held = s.refresh_leases(g, &[], at_gate()).unwrap();
+                        held.iter().map(|l| l.places).sum::<i64>()
+                    })
+                })
+                .collect();
+            let bookings: Vec<_> = reqs
+                .iter()
+                .map(|r| {
+                    let start = &start;
+                    scope.spawn(move || {
+                        start.wait();
+                        i64::from(s.reserve_slot(ORQ, r, now()).is_ok())
+                    })
+                })
+                .collect();
+            (
+                leases.into_iter().map(|h| h.join().unwrap()).sum(),
+                bookings.into_iter().map(|h| h.join().unwrap()).sum(),
+            )
+        });
+        let after = s.get_slot(ORQ, slot.id).unwrap();
+        assert_eq!(
+            after.booked_count,
+            leased + booked,
+            "each place counted once"
+        );
+        assert_eq!(after.booked_count, 5, "exactly full, never over");
+        // Every gate asking again gets what it holds: nothing moves.
+        let again: i64 = gates
+            .iter()
+            .map(|g| {
+                s.refresh_leases(g, &[], at_gate())
+                    .unwrap()
+                    .iter()
+                    .map(|l| l.places)
+                    .sum::<i64>()
+            })
+            .sum();
+        assert_eq!(again, leased);
+        assert_eq!(s.get_slot(ORQ, slot.id).unwrap().booked_count, 5);
+    }
+
+    /// Uploaded exits and re-entries are judged by the gate's rule on the
+    /// server's rows (re-entry as the venue allows, no exit without an
+    /// entry) and counted; an undo takes its operator's own admission back
+    /// within 60 s, and only that.
+    pub fn uploaded_exits_reentries_and_undos_are_judged(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + VenueOpsStore
+              + ?Sized),
+    ) {
+        let (venue, slot, t1, _) = booked(s);
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let other = s
+            .add_operator(ORQ, Role::Operator, "Bea", None, now())
+            .unwrap();
+        let (_, gate_a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let (_, gate_b) = s.add_device(ORQ, venue.id, "Gate B", now()).unwrap();
+        let t0 = at_gate();
+        let at = |m: i64| t0 + Duration::minutes(m);
+        let ev = |kind: &str, code: &str, who: i64, when| {
+            event(
+                kind,
+                serde_json::json!({ "ticket_code": code, "venue_id": venue.id }),
+                who,
+                when,
+            )
+        };
+        let inside = || s.occupancy(ORQ, venue.id, at(59)).unwrap().inside;
+        // In at A, out at B: the server's count follows the uploaded facts.
+        assert_eq!(
+            upload(s, &gate_a, ev("verify", "T-1", op.id.0, at(0))).status,
+            EventStatus::Applied
+        );
+        assert_eq!(inside(), 1);
+        assert_eq!(
+            upload(s, &gate_b, ev("exit", "T-1", op.id.0, at(5))).status,
+            EventStatus::Applied
+        );
+        assert_eq!(inside(), 0);
+        // Re-entry refused while the venue does not allow it (the holder
+        // still walked through: the passage counts).
+        let got = upload(s, &gate_a, ev("reenter", "T-1", op.id.0, at(10)));
+        assert_eq!(
+            (got.status, got.reason.as_deref()),
+            (EventStatus::Conflict, Some("REENTRY_NOT_ALLOWED"))
+        );
+        assert_eq!(inside(), 1);
+        // Allowed: another holder goes out and comes back.
+        settings(s, &venue, r#"{"reentry_allowed": true}"#);
+        reserve(s, &slot, "T-2");
+        for (kind, m, gate) in [
+            ("verify", 0, &gate_a),
+            ("exit", 5, &gate_b),
+            ("reenter", 10, &gate_a),
+        ] {
+            let got = upload(s, gate, ev(kind, "T-2", op.id.0, at(m)));
+            assert_eq!(got.status, EventStatus::Applied, "{kind}: {got:?}");
+        }
+        assert_eq!(inside(), 2);
+        // An exit without an entry: a conflict with its reason.
+        reserve(s, &slot, "T-3");
+        let got = upload(s, &gate_b, ev("exit", "T-3", op.id.0, at(12)));
+        assert_eq!(
+            (got.status, got.reason.as_deref()),
+            (EventStatus::Conflict, Some("NOT_INSIDE"))
+        );
+        // Unknown tickets are rejected.
+        let got = upload(s, &gate_b, ev("exit", "NOPE", op.id.0, at(12)));
+        assert_eq!(got.status, EventStatus::Rejected);
+
+        // Undo: the operator's own admission within 60 s.
+        let r4 = reserve(s, &slot, "T-4");
+        let t4 = TicketCode::parse("T-4").unwrap();
+        upload(s, &gate_a, ev("verify", "T-4", op.id.0, at(20)));
+        let undo = |code: &str, who: i64, when, reason: &str| {
+            event(
+                "undo",
+                serde_json::json!({ "ticket_code": code, "reason": reason }),
+                who,
+                when,
+            )
+        };
+        let later = at(20) + Duration::seconds(30);
+        // Without a reason: rejected; by another operator: refused.
+        assert_eq!(
+            upload(s, &gate_a, undo("T-4", op.id.0, later, "")).status,
+            EventStatus::Rejected
+        );
+        let got = upload(s, &gate_a, undo("T-4", other.id.0, later, "wrong phone"));
+        assert_eq!(
+            (got.status, got.reason.as_deref()),
+            (EventStatus::Conflict, Some("UNDO_REFUSED"))
+        );
+        assert_eq!(s.get_ticket(ORQ, &t4).unwrap().verified_at, Some(at(20)));
+        let got = upload(s, &gate_a, undo("T-4", op.id.0, later, "wrong phone"));
+        assert_eq!(got.status, EventStatus::Applied, "{got:?}");
+        let back = s.get_ticket(ORQ, &t4).unwrap();
+        assert_eq!(
+            (back.verified_at, back.verified_by, back.status.as_str()),
+            (None, None, "RESERVED")
+        );
+        assert_eq!(
+            s.get_reservation(ORQ, r4.id).unwrap().status.as_str(),
+            "RESERVED"
+        );
+        // Too late for T-1's admission (an hour ago).
+        let got = upload(
+            s,
+            &gate_a,
+            undo(t1.as_str(), op.id.0, at(30), "wrong phone"),
+        );
+        assert_eq!(
+            (got.status, got.reason.as_deref()),
+            (EventStatus::Conflict, Some("UNDO_REFUSED"))
+        );
+    }
+}
+
 /// The CLI's administration calls (`AdminStore`).
 pub mod admin {
     use super::*;
@@ -713,6 +1083,18 @@ macro_rules! venue_upload_conformance {
     };
 }
 
+/// Expands to the venue operations' sync tests; see `conformance`'s doc.
+#[macro_export]
+macro_rules! venue_ops_sync_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_sync_tests!($fresh; venue_ops_sync;
+            walkup_leases_stay_within_capacity_and_are_given_back,
+            concurrent_leases_and_bookings_never_overbook,
+            uploaded_exits_reentries_and_undos_are_judged,
+        );
+    };
+}
+
 /// Expands to the admin group's tests; see `conformance`'s doc.
 #[macro_export]
 macro_rules! admin_conformance {
@@ -763,4 +1145,5 @@ mod sqlite {
     crate::sync_conformance!(fresh());
     crate::venue_upload_conformance!(fresh());
     crate::admin_conformance!(fresh());
+    crate::venue_ops_sync_conformance!(fresh());
 }
