@@ -29,7 +29,13 @@ pub struct DataDirInputs {
     pub xdg_data_home: Option<OsString>,
     /// `$HOME`.
     pub home: Option<OsString>,
+    /// The database an earlier version left in the current folder
+    /// (`entrada-gate.db`), when one is there.
+    pub earlier_default: Option<PathBuf>,
 }
+
+/// Where versions before the data folder kept the database: the current folder.
+pub const EARLIER_DEFAULT: &str = "entrada-gate.db";
 
 /// Where the database goes and why (the app logs it at start).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +63,14 @@ pub enum DataDirError {
          give --db FILE or --data-dir DIR (ENTRADA_DB / ENTRADA_DATA_DIR)"
     )]
     NoHome,
+    /// An upgraded gate would otherwise start empty and unpaired, leaving its
+    /// unsent scans in the old file.
+    #[error(
+        "{0} is the database an earlier version kept in the current folder (it may hold \
+         unsent scans); start with --db {0} to keep using it, or move it to the data folder \
+         (e.g. ~/.local/share/entrada/gate.db) and start again"
+    )]
+    EarlierDatabase(String),
 }
 
 /// Absolute, non-empty paths only: the XDG base directory specification says
@@ -71,6 +85,9 @@ pub fn resolve(inputs: &DataDirInputs) -> Result<DbLocation, DataDirError> {
     let at = |path: PathBuf, source| Ok(DbLocation { path, source });
     if let Some(db) = &inputs.db {
         return at(db.clone(), DbSource::Flag);
+    }
+    if let Some(earlier) = &inputs.earlier_default {
+        return Err(DataDirError::EarlierDatabase(earlier.display().to_string()));
     }
     if let Some(dir) = inputs
         .data_dir
@@ -159,6 +176,7 @@ mod tests {
                 data_dir: data_dir.clone(),
                 xdg_data_home: xdg.clone(),
                 home: home.clone(),
+                earlier_default: None,
             };
             let got = resolve(&inputs);
             let want = want.clone().map(|(path, source)| DbLocation {
@@ -167,6 +185,35 @@ mod tests {
             });
             assert_eq!(got, want, "{inputs:?}");
         }
+    }
+
+    /// An upgraded gate started without --db finds the file an earlier
+    /// version left in the current folder: it stops and says what to do,
+    /// rather than start empty and strand the unsent scans; --db still wins.
+    #[test]
+    fn an_earlier_database_in_the_current_folder_is_not_abandoned() {
+        let earlier = DataDirInputs {
+            home: os("/home/ana"),
+            earlier_default: p(EARLIER_DEFAULT),
+            ..DataDirInputs::default()
+        };
+        assert_eq!(
+            resolve(&earlier),
+            Err(DataDirError::EarlierDatabase(EARLIER_DEFAULT.into()))
+        );
+        let chosen = DataDirInputs {
+            db: p(EARLIER_DEFAULT),
+            ..earlier.clone()
+        };
+        assert_eq!(resolve(&chosen).unwrap().source, DbSource::Flag);
+        let service = DataDirInputs {
+            data_dir: p("/var/lib/entrada-gate"),
+            ..earlier
+        };
+        assert!(matches!(
+            resolve(&service),
+            Err(DataDirError::EarlierDatabase(_))
+        ));
     }
 
     #[test]

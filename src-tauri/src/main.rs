@@ -115,6 +115,7 @@ fn main() -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         xdg_data_home: std::env::var_os("XDG_DATA_HOME"),
         home: std::env::var_os("HOME"),
+        earlier_default: Some(PathBuf::from(data_dir::EARLIER_DEFAULT)).filter(|p| p.is_file()),
     })?;
     let db = location.path;
     data_dir::create_parent(&db)

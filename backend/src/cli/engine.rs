@@ -18,7 +18,7 @@ pub(crate) fn is_postgres(db: &std::path::Path) -> bool {
 
 /// The URL without its password, for messages and logs.
 pub(crate) fn shown(db: &std::path::Path) -> String {
-    let text = db.display().to_string();
+    let text = without_password_parameter(&db.display().to_string());
     match (text.find("://"), text.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &text[scheme + 3..at];
@@ -34,6 +34,21 @@ pub(crate) fn shown(db: &std::path::Path) -> String {
         }
         _ => text,
     }
+}
+
+/// A URL's `password=` query parameter (libpq's other way to give one) as `***`.
+fn without_password_parameter(text: &str) -> String {
+    let Some(query) = text.find('?') else {
+        return text.to_owned();
+    };
+    let params: Vec<String> = text[query + 1..]
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => p.to_owned(),
+        })
+        .collect();
+    format!("{}?{}", &text[..query], params.join("&"))
 }
 
 fn connect(db: &DbArg) -> anyhow::Result<PgStore> {
@@ -90,6 +105,10 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(shown("postgres://h/db".as_ref()), "postgres://h/db");
+        assert_eq!(
+            shown("postgres://u@h/db?sslmode=require&password=secret&x=1".as_ref()),
+            "postgres://u@h/db?sslmode=require&password=***&x=1"
+        );
         assert_eq!(shown("x.db".as_ref()), "x.db");
     }
 }

@@ -434,7 +434,16 @@ impl SyncEngine {
 
         // 1b. Walk-up leases (issue 15): the places this gate may book
         //     walk-ups from offline, refreshed after its walk-ups went up.
-        report.leased = self.refresh_leases(&http, &base, &pairing.token).await?;
+        //     A lease that could not be refreshed (a refusal, a lost answer)
+        //     leaves this gate without walk-up places until the next round;
+        //     it must not also keep the replica from updating.
+        report.leased = match self.refresh_leases(&http, &base, &pairing.token).await {
+            Ok(places) => places,
+            Err(e) => {
+                tracing::warn!(error = %e, "walk-up leases not refreshed this round");
+                0
+            }
+        };
 
         // 2. Download, page by page; each page and its cursor commit together.
         let mut cursor = {
