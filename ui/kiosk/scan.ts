@@ -102,7 +102,7 @@ export function renderScanner() {
     box.replaceChildren(
       h('div', { class: 'v-icon', 'aria-hidden': 'true' }, '↺'),
       h('div', { class: 'v-title', id: 'verdict-title' }, S.undone),
-      h('div', { class: 'v-details', id: 'verdict-details' }, h('div', {}, S.undoneReason(undone.reason)), h('div', {}, undone.message)),
+      h('div', { class: 'v-details', id: 'verdict-details' }, h('div', {}, S.undoneReason(undone.reason)), h('div', {}, S.undoneHint)),
       h('div', { class: 'v-code' }, undone.code),
     );
   } else if (!o) {
@@ -152,7 +152,7 @@ export function renderScanner() {
     ...state.recent.slice(0, 5).map(({ outcome, at }) =>
       h('li', { 'data-tone': outcome.verdict.tone },
         h('span', { class: 'r-dot' }),
-        h('span', { class: 'r-what' }, outcome.verdict.admit ? S.admit : (S.reasons[outcome.verdict.verdict] ?? outcome.verdict.verdict)),
+        h('span', { class: 'r-what' }, outcome.verdict.verdict === 'EXIT' ? S.exit : outcome.verdict.admit ? S.admit : (S.reasons[outcome.verdict.verdict] ?? outcome.verdict.verdict)),
         h('span', { class: 'r-code' }, outcome.verdict.ticket_code ?? ''),
         h('span', { class: 'r-at' }, at.toLocaleTimeString([], { hour12: false })))),
   );
@@ -245,7 +245,7 @@ let direction: 'in' | 'out' = 'in';
 let undoFor: { code: string; choosing: boolean } | null = null;
 let undoTimer = 0;
 /** The last undo, shown until the next scan or a few seconds. */
-let undone: { code: string; reason: string; message: string } | null = null;
+let undone: { code: string; reason: string } | null = null;
 
 /** Reads the gate's direction (a page reloaded while scanning exits). */
 export async function loadDirection() {
@@ -345,12 +345,12 @@ async function undoAdmission(code: string, reason: string, e: Event) {
   if ([...buttons].some((b) => b.disabled)) return;
   for (const b of buttons) b.disabled = true;
   try {
-    const v = await run(api.undoAdmission(code, reason));
+    await run(api.undoAdmission(code, reason));
     clearTimeout(undoTimer);
     undoFor = null;
     clearTimeout(state.verdictTimer);
     state.last = null;
-    undone = { code, reason, message: v.message };
+    undone = { code, reason };
     state.verdictTimer = window.setTimeout(dismissVerdict, VERDICT_MS);
     if (state.screen !== 'scan') show('scan');
     renderScanner();

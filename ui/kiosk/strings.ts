@@ -71,6 +71,7 @@ export const S = {
   undoCancel: 'Keep the admission',
   undone: 'Admission undone',
   undoneReason: (r: string) => `Reason: ${r}`,
+  undoneHint: 'The admission is taken back: the ticket can be scanned again.',
 
   // Verdict reasons, by code: the headline in large words when the server's
   // message is not enough, and a short hint for the operator.
