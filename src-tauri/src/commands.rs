@@ -9,8 +9,8 @@ use tauri::State;
 
 use crate::device::DeviceLink;
 use crate::gate::views::{
-    AppInfo, CameraStatus, CommandError, ConflictView, OperatorView, PairOutcome, ScanOutcome,
-    ScanSource, SettingsView, SlotView, SyncView, TicketLookupView,
+    AppInfo, CameraStatus, CommandError, ConflictView, OccupancyView, OperatorView, PairOutcome,
+    ScanOutcome, ScanSource, SettingsView, SlotView, SyncView, TicketLookupView, VerdictView,
 };
 use crate::gate::GateService;
 use crate::source::{CameraAdjust, CameraSource};
@@ -59,6 +59,42 @@ pub fn admit_anyway(
     shown: String,
 ) -> Result<ScanOutcome, CommandError> {
     gate.admit_anyway(&payload, source, &shown)
+}
+
+/// The operator turns the gate to scan entries (`in`) or exits (`out`);
+/// without one, the direction it scans now.
+#[tauri::command(async)]
+pub fn direction(gate: Gate<'_>, direction: Option<String>) -> Result<String, CommandError> {
+    match direction {
+        Some(d) => gate.set_direction(&d),
+        None => Ok(gate.direction().as_str().to_string()),
+    }
+}
+
+/// People inside the venue, as this gate knows it.
+#[tauri::command(async)]
+pub fn occupancy(gate: Gate<'_>) -> Result<Option<OccupancyView>, CommandError> {
+    gate.occupancy()
+}
+
+/// The operator books a NOT_RESERVED holder into the current slot (walk-up).
+#[tauri::command(async)]
+pub fn book_walkup(
+    gate: Gate<'_>,
+    payload: String,
+    source: ScanSource,
+) -> Result<ScanOutcome, CommandError> {
+    gate.book_walkup(&payload, source)
+}
+
+/// The operator undoes their own admission (within 60 s), with a reason.
+#[tauri::command(async)]
+pub fn undo_admission(
+    gate: Gate<'_>,
+    ticket_code: String,
+    reason: String,
+) -> Result<VerdictView, CommandError> {
+    gate.undo_admission(&ticket_code, &reason)
 }
 
 #[tauri::command(async)]

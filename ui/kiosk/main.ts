@@ -10,7 +10,7 @@ import type { OperatorView } from './bindings/OperatorView';
 import { $, errorText, h, tickClock, toast } from './dom';
 import { previewWanted, shouldDim } from './idle';
 import { buildLookup } from './lookup';
-import { buildScanner, renderScanner, scan, showOutcome } from './scan';
+import { buildScanner, loadDirection, refreshOccupancy, renderScanner, scan, showOutcome } from './scan';
 import { buildSettings, loadSettings } from './settings';
 import { locked, pinFor, pinKey, refreshOperators, renderSignIn, setOperators, submitPin } from './signin';
 import { buildSlots, loadSlots } from './slots';
@@ -223,6 +223,8 @@ async function start() {
   renderSignIn();
   show('scan');
   renderScanner();
+  await loadDirection();
+  void refreshOccupancy();
   // A verdict of the last seconds, if the page (re)loaded just after it.
   const recent = await api.lastScan().catch(() => null);
   if (recent && state.operator) showOutcome(recent);
@@ -248,6 +250,8 @@ async function start() {
         if (!state.operator && !pinFor) renderSignIn();
       }
       renderSyncPill();
+      // People inside: other gates' passages arrive with sync (rebuilt only on a change).
+      void refreshOccupancy();
       if (state.operator && !i.operator) locked(true);
     } catch {
       /* next round */

@@ -44,6 +44,35 @@ export const S = {
   expiredAt: (when: string) => `Expired ${when}`,
   operatorName: (id: number, name: string | undefined) => (name ? `${name} (#${id})` : `operator #${id}`),
 
+  // Venue operations: direction, occupancy, walk-ups, undo
+  direction: { in: 'Entry', out: 'Exit' } as Record<string, string>,
+  directionLabel: 'Scanning',
+  directionSwitch: (to: string) => `Switch to ${to}`,
+  readyOut: 'Ready for exits',
+  readyOutHint: 'Scan the ticket of each visitor who leaves.',
+  exit: 'EXIT',
+  exitSub: 'Goodbye',
+  reentry: (left: string) => `Re-entry: left ${left}`,
+  leftAt: (left: string) => `Left ${left}`,
+  occupancyLabel: 'Inside now',
+  occupancyOf: (inside: number, limit: number | null) => (limit == null ? `${inside}` : `${inside} / ${limit}`),
+  occupancyNoLimit: 'no limit',
+  occupancyLevels: { normal: '', near: 'Nearly full (90 %)', full: 'Full: at the limit' } as Record<string, string>,
+  occupancyLive: 'up to date',
+  occupancyAsOf: (t: string) => `other gates as of ${t}`,
+  occupancyLocal: 'this gate only (never synced)',
+  walkupBook: 'Book into the current slot and let in',
+  walkupBooked: 'Walk-up: booked into the slot open now',
+  walkupHint: 'Valid ticket without a reservation: it can be booked into the slot open now.',
+  undo: 'Undo',
+  undoLeft: (s: number) => `Undo (${s} s)`,
+  undoTitle: 'Why undo this admission?',
+  undoReasons: [['wrong_phone', 'Wrong phone scanned'], ['wrong_ticket', 'Wrong ticket'], ['other', 'Other']] as [string, string][],
+  undoCancel: 'Keep the admission',
+  undone: 'Admission undone',
+  undoneReason: (r: string) => `Reason: ${r}`,
+  undoneHint: 'The admission is taken back: the ticket can be scanned again.',
+
   // Verdict reasons, by code: the headline in large words when the server's
   // message is not enough, and a short hint for the operator.
   reasons: {
@@ -64,6 +93,10 @@ export const S = {
     REVOKED: 'Code revoked',
     SIGNED_CODE_REQUIRED: 'Show the QR code',
     AUTHENTIC_NOT_SYNCED: 'Authentic, not synced yet',
+    EXIT: 'Goodbye',
+    NOT_INSIDE: 'Not inside',
+    REENTRY_NOT_ALLOWED: 'No re-entry',
+    NO_PLACE_LEFT: 'No place left',
   } as Record<string, string>,
   hints: {
     UNKNOWN_TICKET: 'This code is not a ticket of this venue.',
@@ -78,6 +111,9 @@ export const S = {
     SIGNED_CODE_REQUIRED: 'Only the ticket’s QR code is accepted here, not a typed code.',
     AUTHENTIC_NOT_SYNCED: 'The code is genuine but this gate has not received the ticket yet.',
     OUTSIDE_SLOT_WINDOW: 'The visitor is early or late for the reserved time.',
+    NOT_INSIDE: 'This ticket is not inside the venue: nothing was recorded.',
+    REENTRY_NOT_ALLOWED: 'This venue does not let visitors back in after they leave.',
+    NO_PLACE_LEFT: 'No place this gate can book in a slot open now.',
   } as Record<string, string>,
 
   // Supervisor

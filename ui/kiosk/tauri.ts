@@ -7,6 +7,7 @@ import type { CameraAdjust } from './bindings/CameraAdjust';
 import type { CameraStatus } from './bindings/CameraStatus';
 import type { CommandError } from './bindings/CommandError';
 import type { ConflictView } from './bindings/ConflictView';
+import type { OccupancyView } from './bindings/OccupancyView';
 import type { OperatorView } from './bindings/OperatorView';
 import type { PairOutcome } from './bindings/PairOutcome';
 import type { PreviewFrame } from './bindings/PreviewFrame';
@@ -16,6 +17,7 @@ import type { SettingsView } from './bindings/SettingsView';
 import type { SlotView } from './bindings/SlotView';
 import type { SyncView } from './bindings/SyncView';
 import type { TicketLookupView } from './bindings/TicketLookupView';
+import type { VerdictView } from './bindings/VerdictView';
 
 type Invoke = (cmd: string, args?: Record<string, unknown>) => Promise<unknown>;
 type Listen = (event: string, handler: (e: { payload: unknown }) => void) => Promise<() => void>;
@@ -50,6 +52,11 @@ export const api = {
   signOut: () => call<null>('sign_out'),
   scanCode: (payload: string, source: ScanSource) => call<ScanOutcome>('scan_code', { payload, source }),
   admitAnyway: (payload: string, source: ScanSource, shown: string) => call<ScanOutcome>('admit_anyway', { payload, source, shown }),
+  /** Sets the direction (`in` / `out`), or with null reads it. */
+  direction: (direction: 'in' | 'out' | null) => call<string>('direction', { direction }),
+  occupancy: () => call<OccupancyView | null>('occupancy'),
+  bookWalkup: (payload: string, source: ScanSource) => call<ScanOutcome>('book_walkup', { payload, source }),
+  undoAdmission: (ticketCode: string, reason: string) => call<VerdictView>('undo_admission', { ticketCode, reason }),
   slots: (days: number) => call<SlotView[]>('slots', { days }),
   changeSlot: (slotId: string, totalCapacity: number | null, status: string | null) =>
     call<SlotView>('change_slot', { slotId, totalCapacity, status }),

@@ -6,6 +6,7 @@ mod power;
 mod screens;
 mod session;
 mod settings;
+mod venue_ops;
 pub mod views;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -88,6 +89,9 @@ pub struct GateService {
     window_shown: AtomicBool,
     power_save: AtomicBool,
     idle_dim_secs: AtomicU64,
+    /// Which way this gate scans now (the scanner screen's toggle): exits
+    /// when set, entries otherwise.
+    scans_out: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -118,6 +122,7 @@ impl GateService {
             window_shown: AtomicBool::new(true),
             power_save: AtomicBool::new(false),
             idle_dim_secs: AtomicU64::new(settings.idle_dim_secs),
+            scans_out: AtomicBool::new(false),
         })
     }
 

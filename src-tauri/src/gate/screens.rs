@@ -92,26 +92,48 @@ impl GateService {
                 &rules,
                 self.clock.now(),
             )?,
-            None => self.store.scan(
+            None => self.store.pass(
                 orq,
                 payload.as_bytes(),
                 operator.id,
                 &rules,
+                self.direction(),
                 self.clock.now(),
             )?,
         };
+        self.outcome(orq, &verdict, payload, source, started, false)
+    }
+
+    /// The screen for `verdict` of `payload` (scan, decision, walk-up
+    /// booking when `walkup`), remembered as the last scan.
+    pub(super) fn outcome(
+        &self,
+        orq: entrada::domain::Orq,
+        verdict: &entrada::domain::Verdict,
+        payload: &str,
+        source: ScanSource,
+        started: Instant,
+        walkup: bool,
+    ) -> Result<ScanOutcome, CommandError> {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let admitted_in_slot = match verdict.slot_id {
             Some(slot) => Some(self.store.admitted_count(orq, slot)?),
             None => None,
         };
-        let verdict = VerdictView::from(&verdict);
+        let undo_secs = (verdict.verdict == VerdictCode::Admit)
+            .then_some(entrada::domain::venue_ops::UNDO_WINDOW_SECS);
+        let verdict = VerdictView::from(verdict);
+        let walkup_booked = walkup && verdict.admit;
         let outcome = ScanOutcome {
-            payload: (verdict.tone == views::Tone::Decide).then(|| payload.to_string()),
+            payload: (verdict.tone == views::Tone::Decide || verdict.walkup)
+                .then(|| payload.to_string()),
             verdict,
             source,
             admitted_in_slot,
             ms,
+            direction: self.direction().as_str().to_string(),
+            undo_secs,
+            walkup_booked,
         };
         *lock(&self.last_scan) = Some((self.clock.instant(), outcome.clone()));
         Ok(outcome)

@@ -38,6 +38,13 @@ pub struct VerdictView {
     pub expires_at: Option<String>,
     /// The amber verdict the operator overruled to let the holder in.
     pub overruled: Option<String>,
+    /// An ADMIT of a holder coming back in after leaving.
+    pub reentry: bool,
+    /// When the holder last left (EXIT's refusals, re-entry).
+    pub left_at: Option<String>,
+    /// The operator may book the holder into the current slot as a walk-up
+    /// (`domain::venue_ops::walkup_bookable`).
+    pub walkup: bool,
 }
 
 impl From<&Verdict> for VerdictView {
@@ -67,6 +74,11 @@ impl From<&Verdict> for VerdictView {
                 .expires_at
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             overruled: v.overruled.map(|c| c.code().to_string()),
+            reentry: v.reentry,
+            left_at: v
+                .left_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            walkup: entrada::domain::venue_ops::walkup_bookable(v),
         }
     }
 }
@@ -91,9 +103,29 @@ pub struct ScanOutcome {
     pub admitted_in_slot: Option<i64>,
     /// Milliseconds from payload to durable verdict.
     pub ms: f64,
-    /// What was scanned, on amber verdicts only: the operator's decision
-    /// (`admit_anyway`) refers to exactly this code.
+    /// What was scanned, on amber and walk-up verdicts only: the
+    /// operator's decision (`admit_anyway`, `book_walkup`) refers to
+    /// exactly this code.
     pub payload: Option<String>,
+    /// The gate's direction for this scan: `in` or `out`.
+    pub direction: String,
+    /// An ADMIT the operator may undo within this many seconds.
+    pub undo_secs: Option<i64>,
+    /// The operator booked the holder in as a walk-up and they were let in.
+    pub walkup_booked: bool,
+}
+
+/// People inside the venue as this gate knows it, for the scanner screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct OccupancyView {
+    pub inside: i64,
+    /// The venue's occupancy limit (None: none).
+    pub limit: Option<i64>,
+    /// `normal`, `near` (90 % of the limit) or `full` (100 %).
+    pub level: String,
+    /// The gate's last sync (None: never synced): other gates' passages
+    /// are counted as of then, this gate's own at once.
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -366,6 +398,7 @@ mod bindings {
         SettingsView::export_all(&cfg).unwrap();
         PairOutcome::export_all(&cfg).unwrap();
         OperatorView::export_all(&cfg).unwrap();
+        OccupancyView::export_all(&cfg).unwrap();
         assert!(dir.join("ScanOutcome.ts").exists());
     }
 }

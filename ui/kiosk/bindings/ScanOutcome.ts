@@ -15,7 +15,20 @@ admitted_in_slot: number | null,
  */
 ms: number, 
 /**
- * What was scanned, on amber verdicts only: the operator's decision
- * (`admit_anyway`) refers to exactly this code.
+ * What was scanned, on amber and walk-up verdicts only: the
+ * operator's decision (`admit_anyway`, `book_walkup`) refers to
+ * exactly this code.
  */
-payload: string | null, };
+payload: string | null, 
+/**
+ * The gate's direction for this scan: `in` or `out`.
+ */
+direction: string, 
+/**
+ * An ADMIT the operator may undo within this many seconds.
+ */
+undo_secs: number | null, 
+/**
+ * The operator booked the holder in as a walk-up and they were let in.
+ */
+walkup_booked: boolean, };

@@ -13,4 +13,17 @@ message: string, ticket_code: string | null, slot_date: string | null, slot_star
 /**
  * The amber verdict the operator overruled to let the holder in.
  */
-overruled: string | null, };
+overruled: string | null, 
+/**
+ * An ADMIT of a holder coming back in after leaving.
+ */
+reentry: boolean, 
+/**
+ * When the holder last left (EXIT's refusals, re-entry).
+ */
+left_at: string | null, 
+/**
+ * The operator may book the holder into the current slot as a walk-up
+ * (`domain::venue_ops::walkup_bookable`).
+ */
+walkup: boolean, };
