@@ -275,6 +275,7 @@ fn every_route_keeps_a_session_to_its_ticket() {
             probe(M::POST, "/api/operator/scan", "/api/operator/scan", Some(json!({ "payload": "DEMO-TOMORROW" })), S::FORBIDDEN),
             probe(M::GET, "/api/operator/signing-keys", "/api/operator/signing-keys", None, S::FORBIDDEN),
             probe(M::GET, "/api/operator/conflicts", "/api/operator/conflicts", None, S::FORBIDDEN),
+            probe(M::GET, "/api/operator/occupancy", "/api/operator/occupancy?venue_id=1", None, S::FORBIDDEN),
             probe(M::POST, "/api/admin/venues", "/api/admin/venues", Some(json!({ "name": "X", "timezone": "UTC" })), S::FORBIDDEN),
             probe(M::GET, "/api/admin/venues", "/api/admin/venues", None, S::FORBIDDEN),
             probe(M::GET, "/api/admin/venues/{venue_id}", "/api/admin/venues/1", None, S::FORBIDDEN),
@@ -293,6 +294,7 @@ fn every_route_keeps_a_session_to_its_ticket() {
             probe(M::GET, "/api/sync/whoami", "/api/sync/whoami", None, S::UNAUTHORIZED),
             probe(M::GET, "/api/sync/changes", "/api/sync/changes?cursor=0", None, S::UNAUTHORIZED),
             probe(M::POST, "/api/sync/events", "/api/sync/events", Some(json!({ "events": [], "sent_at": Utc::now() })), S::UNAUTHORIZED),
+            probe(M::POST, "/api/sync/leases", "/api/sync/leases", Some(json!({ "pending": [] })), S::UNAUTHORIZED),
         ];
 
         // The table covers every route the server documents.
