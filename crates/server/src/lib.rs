@@ -185,6 +185,7 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         .route("/api/operator/conflicts", get(sync::conflicts))
         .route("/api/operator/occupancy", get(venue_ops::occupancy))
         .route("/api/sync/leases", post(venue_ops::leases))
+        .route("/api/sync/peers", post(sync::peers))
         .route("/api/{*rest}", axum::routing::any(route_not_found))
         .with_state(state);
     let security = headers::SecurityHeaders::for_pages(ui_dir.as_deref());

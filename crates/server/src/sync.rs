@@ -12,6 +12,7 @@ use super::access::{admin, staff};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Caller};
 use super::AppState;
+use crate::domain::sync::lan::{PeerList, PeerRequest};
 use crate::domain::sync::protocol::{ChangePage, DeviceInfo, EventBatch, EventResults};
 use crate::domain::{DomainError, Orq, VenueId};
 
@@ -51,6 +52,23 @@ impl FromRequestParts<AppState> for Device {
     responses((status = 200, body = DeviceInfo), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn whoami(Device(device): Device) -> Json<DeviceInfo> {
     Json(device)
+}
+
+#[utoipa::path(post, path = "/api/sync/peers", tag = "sync", request_body = PeerRequest,
+    responses((status = 200, description = "Registers the calling device's Ed25519 public key (made on the gate at pairing; \
+a re-paired gate replaces it) and lists the other non-revoked gates of its venue and org that registered one: the only gates \
+it exchanges admissions with over the LAN", body = PeerList),
+        (status = 401, body = ErrorBody), (status = 422, description = "INVALID_INPUT: not the hex of an Ed25519 public key", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn peers(
+    State(state): State<AppState>,
+    Device(device): Device,
+    ApiJson(body): ApiJson<PeerRequest>,
+) -> Result<Json<PeerList>, ApiError> {
+    let peers = state
+        .run(move |s| s.register_device_key(&device, &body.public_key, Utc::now()))
+        .await?;
+    Ok(Json(PeerList { peers }))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_walkup_leases.sql",
         include_str!("../migrations/0003_walkup_leases.sql"),
     ),
+    // 0004 is issue 15's (reserved); the lead orders them at merge.
+    (
+        "0005_device_keys.sql",
+        include_str!("../migrations/0005_device_keys.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

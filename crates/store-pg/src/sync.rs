@@ -746,6 +746,41 @@ impl SyncStore for PgStore {
         ))
     }
 
+    /// Issue 14: the device's public key, and its venue's other gates'.
+    fn register_device_key(
+        &self,
+        device: &DeviceInfo,
+        public_key: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::sync::lan::PeerKey>> {
+        use crate::domain::sync::lan::{parse_public_key, PeerKey};
+        if parse_public_key(public_key).is_none() {
+            return Err(DomainError::invalid(
+                "public_key",
+                "64 hex characters of an Ed25519 public key",
+            )
+            .into());
+        }
+        let key = public_key.to_ascii_lowercase();
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE devices SET public_key = $1 WHERE id = $2 AND orq = $3 AND revoked_at IS NULL",
+                &[&key, &device.device_id, &device.orq],
+            )
+            .map_err(db)?;
+            Ok(tx
+                .query(
+                    "SELECT id, name, public_key FROM devices WHERE orq = $1 AND venue_id = $2 AND id <> $3 \
+                     AND revoked_at IS NULL AND public_key IS NOT NULL ORDER BY id LIMIT $4",
+                    &[&device.orq, &device.venue_id, &device.device_id, &(entrada_store::MAX_PEERS as i64)],
+                )
+                .map_err(db)?
+                .iter()
+                .map(|r| PeerKey { device_id: r.get(0), name: r.get(1), public_key: r.get(2) })
+                .collect())
+        })
+    }
+
     fn device_for_token(&self, token: &str) -> Result<Option<DeviceInfo>> {
         self.read(|tx| {
             Ok(tx

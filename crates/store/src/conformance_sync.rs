@@ -264,6 +264,42 @@ pub mod sync {
         assert_ne!(other, token);
     }
 
+    /// Issue 14: a device registers its public key with its token; the
+    /// answer lists the other gates of its venue and org with a key, and a
+    /// revoked gate drops out.
+    pub fn device_keys_reach_the_other_gates_of_the_venue_only(
+        s: &(impl VenueStore + SyncStore + crate::AdminStore + ?Sized),
+    ) {
+        use crate::domain::sync::lan::{public_key_hex, PeerKey};
+        let key = |seed: u8| public_key_hex(&ed25519_dalek::SigningKey::from_bytes(&[seed; 32]));
+        let venue = s.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
+        let other_venue = s.add_venue(ORQ, "Reina Sofia", "UTC", now()).unwrap();
+        let other_org = crate::domain::Orq(ORQ.0 + 1);
+        let elsewhere = s.add_venue(other_org, "Louvre", "UTC", now()).unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "A", now()).unwrap();
+        let (_, b) = s.add_device(ORQ, venue.id, "B", now()).unwrap();
+        let (_, c) = s.add_device(ORQ, venue.id, "C (no key yet)", now()).unwrap();
+        let (_, x) = s.add_device(ORQ, other_venue.id, "X", now()).unwrap();
+        let (_, y) = s.add_device(other_org, elsewhere.id, "Y", now()).unwrap();
+        assert_eq!(s.register_device_key(&a, &key(1), now()).unwrap(), vec![]);
+        assert_eq!(s.register_device_key(&x, &key(3), now()).unwrap(), vec![], "another venue's gate is not listed");
+        assert_eq!(s.register_device_key(&y, &key(4), now()).unwrap(), vec![], "another org's gate is not listed");
+        let peers = s.register_device_key(&b, &key(2).to_uppercase(), now()).unwrap();
+        assert_eq!(peers, vec![PeerKey { device_id: a.device_id, name: "A".into(), public_key: key(1) }]);
+        assert_eq!(
+            s.register_device_key(&a, &key(1), now()).unwrap(),
+            vec![PeerKey { device_id: b.device_id, name: "B".into(), public_key: key(2) }],
+            "stored lowercase; C, without a key, is not listed"
+        );
+        let _ = c;
+        for bad in ["", "00", &"zz".repeat(32), &key(1)[..62]] {
+            let err = s.register_device_key(&a, bad, now()).unwrap_err();
+            assert_eq!(err.code(), "INVALID_INPUT", "{bad:?}");
+        }
+        s.revoke_device(ORQ, b.device_id, now()).unwrap();
+        assert_eq!(s.register_device_key(&a, &key(1), now()).unwrap(), vec![], "a revoked gate drops out");
+    }
+
     /// The feed's rows, column by column, as SQLite's `json_object` gives
     /// them: both engines must produce exactly this text.
     pub fn feed_rows_are_the_same_json_on_every_engine(
@@ -1066,6 +1102,7 @@ macro_rules! sync_conformance {
     ($fresh:expr) => {
         $crate::conformance_sync_tests!($fresh; sync;
             devices_are_registered_and_found_by_token,
+            device_keys_reach_the_other_gates_of_the_venue_only,
             feed_rows_are_the_same_json_on_every_engine,
             uploaded_events_apply_once_and_double_entries_are_conflicts,
             a_cursor_pulls_only_what_changed_since,

@@ -44,7 +44,9 @@ pub use engine::{
 pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};
 pub use slots::{SeedPlan, SeedReport};
-pub use sync::{LocalData, OutboxEntry, Pairing, SyncStatus, DEMO_MARKER_TICKET};
+pub use sync::{
+    LocalData, OutboxEntry, Pairing, PeerStatus, Received, SyncStatus, DEMO_MARKER_TICKET, MAX_PEERS,
+};
 pub use tickets::{CustomerScope, TicketFilter, TicketReader, TicketState, TicketView};
 pub use tokens::{hash_token, random_token, Principal, TOKEN_PREFIX};
 pub use venues::{hash_pin, pin_hash_runnable, pin_matches};
@@ -63,6 +65,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_code_policy_pin_lockout.sql"),
     include_str!("../migrations/0011_venue_gate_settings.sql"),
     include_str!("../migrations/0012_venue_operations.sql"),
+    // 0013 is issue 15's (reserved); the lead orders them at merge.
+    include_str!("../migrations/0014_gate_lan.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -150,6 +150,8 @@ pub struct RoundReport {
     pub page_limit_reached: bool,
     /// Walk-up places this gate holds after the round (all slots).
     pub leased: i64,
+    /// Other gates of the venue the server listed (issue 14).
+    pub peers: usize,
 }
 
 /// The sync loop as the sync screen shows it: whether it retries after
@@ -445,6 +447,17 @@ impl SyncEngine {
             }
         };
 
+        // 1c. Gate to gate (issue 14): register this gate's public key and
+        //     take the list of its venue's other gates. Like the leases, a
+        //     failure here does not keep the replica from updating.
+        report.peers = match self.refresh_peers(&http, &base, &pairing.token).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "LAN peer list not refreshed this round");
+                0
+            }
+        };
+
         // 2. Download, page by page; each page and its cursor commit together.
         let mut cursor = {
             let store = self.store.clone();
@@ -563,6 +576,37 @@ impl SyncEngine {
         let store = self.store.clone();
         blocking(move || store.apply_leases(&grant.leases, &pending, Utc::now())).await?;
         Ok(total.max(0))
+    }
+
+    /// Registers this gate's public key and stores the server's list of
+    /// its peers (an older server without the route: no peers). Returns
+    /// how many peers it listed.
+    async fn refresh_peers(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        token: &str,
+    ) -> Result<usize, SyncError> {
+        use entrada_domain::sync::lan::{PeerList, PeerRequest};
+        let store = self.store.clone();
+        let Some(public_key) = blocking(move || store.device_public_key()).await? else {
+            return Ok(0);
+        };
+        let response = http
+            .post(format!("{base}/api/sync/peers"))
+            .bearer_auth(token)
+            .json(&PeerRequest { public_key })
+            .send()
+            .await
+            .map_err(request_error)?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(0);
+        }
+        let list = read_json::<PeerList>(response).await?;
+        let n = list.peers.len();
+        let store = self.store.clone();
+        blocking(move || store.set_peers(&list.peers)).await?;
+        Ok(n)
     }
 
     /// Rounds forever, every `interval` when all is well, backing off after

@@ -158,6 +158,7 @@ impl Store {
                      last_error = NULL",
                     params![info.device_id, info.venue_id, info.name, server_url, token],
                 )?;
+                super::lan::ensure_device_key(tx)?;
                 if venue != info.venue_id {
                     // Another venue's gate now: what this one held is not
                     // its to keep, and the new venue's rows come from the start.
@@ -189,6 +190,7 @@ impl Store {
                 "INSERT INTO device_identity (id, device_id, orq, venue_id, name, server_url, token) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
                 params![info.device_id, info.orq, info.venue_id, info.name, server_url, token],
             )?;
+            super::lan::ensure_device_key(tx)?;
             Ok(replaced)
         })
     }

@@ -354,6 +354,14 @@ impl Store {
                         continue;
                     }
                 }
+                // A peer's admission (issue 14) stays until the server's row
+                // has a verification too: the origin may not have uploaded yet.
+                if change.entity == "tickets"
+                    && change.row.as_ref().is_some_and(|r| r.get("verified_at").is_none_or(|v| v.is_null()))
+                    && super::lan::peer_admitted_in(tx, &change.entity_id)?
+                {
+                    continue;
+                }
                 match (&*change.op, &change.row) {
                     ("upsert", Some(row)) => {
                         tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(row_values(e, row)))?;

@@ -5,8 +5,10 @@
 mod devices;
 mod feed;
 mod ingest;
+mod lan;
 mod outbox;
 
 pub use devices::{LocalData, Pairing, DEMO_MARKER_TICKET};
 pub(crate) use outbox::record_local_event;
+pub use lan::{PeerStatus, Received, MAX_PEERS};
 pub use outbox::{OutboxEntry, SyncStatus};

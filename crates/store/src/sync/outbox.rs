@@ -59,11 +59,21 @@ pub(crate) fn record_local_event(
     if !is_device(tx)? {
         return Ok(());
     }
+    // Signed in the transaction that commits it (issue 14): what a peer
+    // receives is what this gate made, as it will be uploaded.
+    let event = Event {
+        event_id: uuid::Uuid::now_v7(),
+        kind: kind.to_owned(),
+        payload,
+        operator_id: operator.map(|o| o.0),
+        device_time: super::lan::stored_time(now),
+    };
+    let signature = super::lan::sign_local_event(tx, &event)?;
     tx.prepare_cached(
-        "INSERT INTO outbox (event_id, kind, entity, entity_id, payload, operator_id, device_time) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO outbox (event_id, kind, entity, entity_id, payload, operator_id, device_time, signature) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![uuid::Uuid::now_v7().to_string(), kind, entity, entity_id, payload.to_string(), Sql(operator), ts(now)])?;
+    .execute(params![event.event_id.to_string(), kind, entity, entity_id, event.payload.to_string(), Sql(operator), ts(now), signature])?;
     Ok(())
 }
 

@@ -1,0 +1,308 @@
+//! Gate to gate (issue 14), in SQL. Server side: each device's public key
+//! and the list of its venue's other gates. Device side: the gate's own key
+//! pair, its peers, the signed events it sends (its outbox) and receives
+//! (`lan_events`, each once), and the per-peer cursor of what a peer has.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use ed25519_dalek::SigningKey;
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use crate::codec::{ts, Ts};
+use crate::domain::sync::lan::{self, LanRefusal, PeerKey, SignedEvent};
+use crate::domain::sync::protocol::{DeviceInfo, Event};
+use crate::domain::{enter, DomainError, Entry, OperatorId, Orq, TicketCode};
+use crate::reservations::reservation_of_ticket;
+use crate::tickets::{load_ticket, write_use};
+use crate::{Result, Store, StoreError};
+
+/// Peers a gate keeps at most (a venue has tens of gates, not thousands).
+pub const MAX_PEERS: usize = 256;
+
+/// What receiving a peer's event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// New: recorded, and applied to the replica when it is an admission
+    /// this gate had not seen.
+    Applied,
+    /// Seen before (a replay, or this gate's own event): nothing changed.
+    Duplicate,
+    /// Not accepted: nothing changed.
+    Refused(LanRefusal),
+}
+
+/// A listed peer as the sync screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PeerStatus {
+    pub device_id: i64,
+    pub name: String,
+    pub public_key: String,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub received: i64,
+    pub sent: i64,
+}
+
+/// The gate's key pair, made when it is first paired (on the gate; only
+/// the public half is ever sent).
+pub(super) fn ensure_device_key(tx: &Transaction<'_>) -> Result<()> {
+    let has: bool = tx.query_row("SELECT device_key IS NOT NULL FROM device_identity", [], |r| r.get(0))?;
+    if !has {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| StoreError::Randomness(e.to_string()))?;
+        tx.execute("UPDATE device_identity SET device_key = ?1", [seed.to_vec()])?;
+    }
+    Ok(())
+}
+
+/// The gate's identity and key, when it is paired.
+fn identity(tx: &Transaction<'_>) -> Result<Option<(i64, i64, i64, Option<SigningKey>)>> {
+    Ok(tx
+        .prepare_cached("SELECT device_id, orq, venue_id, device_key FROM device_identity")?
+        .query_row([], |r| {
+            let key: Option<Vec<u8>> = r.get(3)?;
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, key.and_then(|k| <[u8; 32]>::try_from(k).ok()).map(|k| SigningKey::from_bytes(&k))))
+        })
+        .optional()?)
+}
+
+/// The signature of an outbox event being committed (None on a gate paired
+/// before keys existed, until its next pairing or round makes one).
+pub(super) fn sign_local_event(tx: &Transaction<'_>, event: &Event) -> Result<Option<String>> {
+    Ok(match identity(tx)? {
+        Some((device, orq, venue, Some(key))) => Some(lan::sign(&key, device, orq, venue, event).signature),
+        _ => None,
+    })
+}
+
+/// The outbox's device time as it reads back (milliseconds), so the
+/// signature covers what is sent.
+pub(super) fn stored_time(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.trunc_subsecs(3)
+}
+
+fn peers_in(tx: &Transaction<'_>) -> Result<Vec<PeerKey>> {
+    let mut stmt = tx.prepare_cached("SELECT device_id, name, public_key FROM lan_peers ORDER BY device_id")?;
+    let rows = stmt.query_map([], |r| Ok(PeerKey { device_id: r.get(0)?, name: r.get(1)?, public_key: r.get(2)? }))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+impl Store {
+    // ---- server side ----
+
+    /// Registers `device`'s public key (its token is its credential: a
+    /// re-paired gate replaces its key) and lists the other non-revoked
+    /// gates of its venue and org that have one.
+    pub fn register_device_key(&self, device: &DeviceInfo, public_key: &str, now: DateTime<Utc>) -> Result<Vec<PeerKey>> {
+        let _ = now;
+        if lan::parse_public_key(public_key).is_none() {
+            return Err(DomainError::invalid("public_key", "64 hex characters of an Ed25519 public key").into());
+        }
+        let key = public_key.to_ascii_lowercase();
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE devices SET public_key = ?1 WHERE id = ?2 AND orq = ?3 AND revoked_at IS NULL",
+                params![key, device.device_id, device.orq],
+            )?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, name, public_key FROM devices WHERE orq = ?1 AND venue_id = ?2 AND id <> ?3 \
+                 AND revoked_at IS NULL AND public_key IS NOT NULL ORDER BY id LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(params![device.orq, device.venue_id, device.device_id, MAX_PEERS as i64], |r| {
+                Ok(PeerKey { device_id: r.get(0)?, name: r.get(1)?, public_key: r.get(2)? })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    // ---- device side ----
+
+    /// This gate's public key (hex), making its key pair if it has none yet.
+    pub fn device_public_key(&self) -> Result<Option<String>> {
+        self.write(|tx| {
+            if !super::devices::is_device(tx)? {
+                return Ok(None);
+            }
+            ensure_device_key(tx)?;
+            Ok(identity(tx)?.and_then(|(_, _, _, k)| k).map(|k| lan::public_key_hex(&k)))
+        })
+    }
+
+    /// This gate's key pair, for the LAN link's authentication (it stays
+    /// on this machine: the link proves it, never sends it).
+    pub fn device_signing_key(&self) -> Result<Option<SigningKey>> {
+        self.device_public_key()?;
+        self.read(|tx| Ok(identity(tx)?.and_then(|(_, _, _, k)| k)))
+    }
+
+    /// The peers as the server listed them (their keys pin the LAN link).
+    pub fn peer_keys(&self) -> Result<Vec<PeerKey>> {
+        self.read(peers_in)
+    }
+
+    /// Replaces the peer list with the server's (a gate that dropped out,
+    /// revoked, is forgotten with its cursor).
+    pub fn set_peers(&self, peers: &[PeerKey]) -> Result<()> {
+        self.write(|tx| {
+            let keep: Vec<i64> = peers.iter().take(MAX_PEERS).map(|p| p.device_id).collect();
+            let listed = serde_json::to_string(&keep).unwrap_or_default();
+            tx.execute("DELETE FROM lan_peers WHERE device_id NOT IN (SELECT value FROM json_each(?1))", [listed])?;
+            for p in peers.iter().take(MAX_PEERS) {
+                if lan::parse_public_key(&p.public_key).is_none() {
+                    continue;
+                }
+                tx.execute(
+                    "INSERT INTO lan_peers (device_id, name, public_key) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (device_id) DO UPDATE SET name = excluded.name, public_key = excluded.public_key, \
+                     sent_cursor = CASE WHEN lan_peers.public_key = excluded.public_key THEN lan_peers.sent_cursor END",
+                    params![p.device_id, p.name, p.public_key],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn lan_peers(&self) -> Result<Vec<PeerStatus>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare("SELECT device_id, name, public_key, last_seen_at, received, sent FROM lan_peers ORDER BY device_id")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(PeerStatus {
+                    device_id: r.get(0)?,
+                    name: r.get(1)?,
+                    public_key: r.get(2)?,
+                    last_seen_at: r.get::<_, Option<Ts>>(3)?.map(|t| t.0),
+                    received: r.get(4)?,
+                    sent: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// This gate's own signed events a peer has not confirmed, oldest
+    /// first, at most `limit` (events from before keys existed are skipped).
+    pub fn events_for_peer(&self, peer: i64, limit: u32) -> Result<Vec<SignedEvent>> {
+        self.read(|tx| {
+            let Some((device, orq, venue, _)) = identity(tx)? else { return Ok(Vec::new()) };
+            let cursor: Option<String> = tx
+                .query_row("SELECT sent_cursor FROM lan_peers WHERE device_id = ?1", [peer], |r| r.get(0))
+                .optional()?
+                .flatten();
+            let mut stmt = tx.prepare_cached(
+                "SELECT event_id, kind, payload, operator_id, device_time, signature FROM outbox \
+                 WHERE signature IS NOT NULL AND event_id > coalesce(?1, '') ORDER BY event_id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![cursor, limit], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<i64>>(3)?, r.get::<_, Ts>(4)?, r.get::<_, String>(5)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, kind, payload, operator_id, device_time, signature) = row?;
+                let Ok(event_id) = uuid::Uuid::parse_str(&id) else { continue };
+                out.push(SignedEvent {
+                    origin_device_id: device,
+                    orq,
+                    venue_id: venue,
+                    event: Event { event_id, kind, payload: serde_json::from_str(&payload).unwrap_or_default(), operator_id, device_time: device_time.0 },
+                    signature,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// A peer confirmed every event up to `event_id`.
+    pub fn peer_confirmed(&self, peer: i64, event_id: uuid::Uuid, count: i64, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE lan_peers SET sent_cursor = ?1, sent = sent + ?2, last_seen_at = ?3 \
+                 WHERE device_id = ?4 AND coalesce(sent_cursor, '') < ?1",
+                params![event_id.to_string(), count, ts(now), peer],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// A peer answered (seen, reachable).
+    pub fn peer_seen(&self, peer: i64, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE lan_peers SET last_seen_at = ?1 WHERE device_id = ?2", params![ts(now), peer])?;
+            Ok(())
+        })
+    }
+
+    /// A peer's signed event: checked (`lan::check` against the synced
+    /// peer list, this gate's org and venue), recorded once by event id,
+    /// and, for an admission, applied to the replica like a pulled change:
+    /// no outbox entry (the origin uploads it), the ticket used by the
+    /// origin's operator at the origin's time. A ticket this gate admitted
+    /// itself meanwhile keeps its own admission (the server makes the
+    /// double entry of the two uploads).
+    pub fn receive_peer_event(&self, signed: &SignedEvent, now: DateTime<Utc>) -> Result<Received> {
+        self.write(|tx| {
+            let Some((me, orq, venue, _)) = identity(tx)? else {
+                return Ok(Received::Refused(LanRefusal::UnknownSender));
+            };
+            if signed.origin_device_id == me {
+                return Ok(Received::Duplicate);
+            }
+            let peers = peers_in(tx)?;
+            if let Err(refusal) = lan::check(signed, orq, venue, &peers) {
+                return Ok(Received::Refused(refusal));
+            }
+            let event = &signed.event;
+            let ticket = event.payload.get("ticket_code").and_then(|v| v.as_str()).unwrap_or("").to_owned();
+            let inserted = tx.execute(
+                "INSERT INTO lan_events (event_id, origin_device_id, kind, entity_id, event, signature, received_at, outcome) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'received') ON CONFLICT (event_id) DO NOTHING",
+                params![
+                    event.event_id.to_string(),
+                    signed.origin_device_id,
+                    event.kind,
+                    ticket,
+                    serde_json::to_string(event).unwrap_or_default(),
+                    signed.signature,
+                    ts(now)
+                ],
+            )?;
+            tx.execute(
+                "UPDATE lan_peers SET last_seen_at = ?1, received = received + ?2 WHERE device_id = ?3",
+                params![ts(now), inserted as i64, signed.origin_device_id],
+            )?;
+            if inserted == 0 {
+                return Ok(Received::Duplicate);
+            }
+            if event.kind == "verify" {
+                let outcome = apply_peer_admission(tx, Orq(orq), &ticket, event, now)?;
+                tx.execute("UPDATE lan_events SET outcome = ?1 WHERE event_id = ?2", params![outcome, event.event_id.to_string()])?;
+            }
+            Ok(Received::Applied)
+        })
+    }
+
+    /// Whether a ticket was admitted by a peer and the server's view of it
+    /// has not caught up (used by the pull to keep the peer's admission).
+    pub fn peer_admitted(&self, code: &str) -> Result<bool> {
+        self.read(|tx| peer_admitted_in(tx, code))
+    }
+}
+
+pub(super) fn peer_admitted_in(tx: &Transaction<'_>, code: &str) -> Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM lan_events WHERE kind = 'verify' AND entity_id = ?1 AND outcome = 'applied')")?
+        .query_row([code], |r| r.get(0))?)
+}
+
+/// The peer's admission on this replica: `domain::enter` at the event's
+/// time by its operator, when the ticket is still unused here.
+fn apply_peer_admission(tx: &Transaction<'_>, orq: Orq, code: &str, event: &Event, now: DateTime<Utc>) -> Result<&'static str> {
+    let Ok(code) = TicketCode::parse(code) else { return Ok("unknown_ticket") };
+    let Some(ticket) = load_ticket(tx, orq, &code)? else { return Ok("unknown_ticket") };
+    let Some(operator) = event.operator_id.map(OperatorId) else { return Ok("no_operator") };
+    let reservation = reservation_of_ticket(tx, orq, &code)?;
+    match enter(&ticket, reservation.as_ref(), event.device_time, operator) {
+        Entry::First(used) => {
+            write_use(tx, orq, &code, &used, now)?;
+            Ok("applied")
+        }
+        Entry::Again(_) => Ok("already_used"),
+    }
+}
