@@ -105,6 +105,14 @@ pub(crate) struct SyncArgs {
     /// Changes per page
     #[arg(long, default_value_t = 2000)]
     page_size: u32,
+    /// With --watch: exchange admissions with the other gates of this venue over the
+    /// LAN (issue 14), listening on ADDR:PORT (off unless given)
+    #[arg(long, env = "ENTRADA_LAN_LISTEN", value_name = "ADDR:PORT")]
+    lan_listen: Option<std::net::SocketAddr>,
+    /// With --watch: another gate's LAN exchange, HOST:PORT (repeatable; the env var
+    /// takes a comma-separated list). Only gates the server listed for this venue connect.
+    #[arg(long = "peer", env = "ENTRADA_PEERS", value_delimiter = ',', value_name = "HOST:PORT")]
+    peers: Vec<String>,
     #[command(flatten)]
     trust: TrustArgs,
 }

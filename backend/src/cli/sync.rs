@@ -29,6 +29,8 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
         watch,
         interval,
         page_size,
+        lan_listen,
+        peers,
         trust,
     } = args;
     let store = std::sync::Arc::new(open(&db)?);
@@ -68,7 +70,30 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
         }
         if watch && !once {
             let interval = std::time::Duration::from_secs_f64(interval.max(0.05));
-            let fatal = engine
+            // The LAN exchange (issue 14) runs beside the rounds: it keeps
+            // going while the server is unreachable.
+            let lan = if lan_listen.is_some() || !peers.is_empty() {
+                let exchange =
+                    std::sync::Arc::new(entrada::sync::lan::LanExchange::new(store.clone())?);
+                let config = entrada::sync::lan::LanConfig {
+                    listen: lan_listen,
+                    peers,
+                };
+                Some(tokio::spawn(exchange.run(config)))
+            } else {
+                None
+            };
+            let lan_failed = async {
+                match lan {
+                    Some(task) => match task.await {
+                        Ok(Err(e)) => anyhow::anyhow!(e),
+                        Ok(Ok(())) => anyhow::anyhow!("the LAN exchange stopped"),
+                        Err(e) => anyhow::anyhow!(e),
+                    },
+                    None => std::future::pending().await,
+                }
+            };
+            let watch = engine
                 .watch(interval, |r| match r {
                     Ok(report) if report.uploaded + report.pulled > 0 => {
                         tracing::info!(?report, "sync round")
@@ -84,9 +109,11 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
                             "sync round failed"
                         )
                     }
-                })
-                .await;
-            anyhow::bail!(fatal);
+                });
+            tokio::select! {
+                fatal = watch => anyhow::bail!(fatal),
+                e = lan_failed => return Err(e.context("LAN exchange")),
+            }
         }
         let bar = progress_bar(0, "pulling changes");
         let report = engine

@@ -5,6 +5,7 @@
 //! `sync` (HTTP).
 
 pub mod client;
+pub mod lan;
 pub use entrada_domain::sync::{plan, protocol};
 
 use entrada_store as store;

@@ -1,0 +1,369 @@
+//! Gate to gate with real processes (issue 14): a real `entrada serve`,
+//! gates A and B that are real `entrada sync --watch --lan-listen --peer`
+//! runs on their own SQLite files, admissions made by `entrada gate verify`
+//! (another process: the exchange picks them up from the outbox). The
+//! server goes away; the gates still see each other's admissions.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveTime, Utc};
+use entrada::domain::{ActivationMode, Contact, NewSlot, NewTicket, Orq, Role, TicketCode};
+use entrada::store::{ReserveRequest, Store};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_entrada");
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start_on(db: &Path, port: u16) -> Self {
+        let child = Command::new(BIN)
+            .args(["serve", "--db", db.to_str().unwrap(), "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .env("ENTRADA_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http(port, "GET", "/api/health", None, None).0 != 200 {
+            assert!(Instant::now() < deadline, "server did not become healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 request: (status, JSON body or Null).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, Value::Null);
+    };
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let _ = write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let json = out
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b.trim()).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+fn run(args: &[&str]) -> (i32, Value) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("ENTRADA_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap_or(Value::Null),
+    )
+}
+
+fn sync(db: &Path, server: Option<(&str, &str)>) -> (i32, Value) {
+    let mut args = vec!["sync", "--db", db.to_str().unwrap(), "--once"];
+    if let Some((url, token)) = server {
+        args.extend(["--server", url, "--token", token]);
+    }
+    run(&args)
+}
+
+/// `entrada gate verify --direction …` by operator 1: (exit code, verdict).
+fn pass(db: &Path, direction: &str, code: &str) -> (i32, Value) {
+    run(&[
+        "gate",
+        "verify",
+        "--db",
+        db.to_str().unwrap(),
+        "--operator",
+        "1",
+        "--direction",
+        direction,
+        code,
+    ])
+}
+
+fn verdict(r: &(i32, Value)) -> (i32, &str) {
+    (r.0, r.1["verdict"].as_str().unwrap_or(""))
+}
+
+struct Seeded {
+    staff: String,
+    gate_a: String,
+    gate_b: String,
+}
+
+/// A UTC venue with today's all-day slot and tickets V-0..V-5 reserved on it.
+fn seed(db: &Path) -> Seeded {
+    let store = Store::open(db).unwrap();
+    let now = Utc::now();
+    let orq = Orq(1);
+    let venue = store.add_venue(orq, "Zoo", "UTC", now).unwrap();
+    store
+        .add_operator(orq, Role::Operator, "Olga", None, now)
+        .unwrap();
+    let slot = store
+        .create_slot(
+            orq,
+            &NewSlot {
+                venue_id: venue.id,
+                date: now.date_naive(),
+                start_time: NaiveTime::MIN,
+                end_time: NaiveTime::from_hms_opt(23, 59, 59).unwrap(),
+                total_capacity: 100,
+            },
+            now,
+        )
+        .unwrap();
+    let contact = Contact::validate("zoo@example.com", "+12025551234").unwrap();
+    for i in 0..6 {
+        let t = NewTicket::plain(&format!("V-{i}"), ActivationMode::Immediate).unwrap();
+        store
+            .insert_tickets(orq, std::slice::from_ref(&t), now)
+            .unwrap();
+        let req = ReserveRequest {
+            ticket: t.ticket_code,
+            slot_id: slot.id,
+            contact: contact.clone(),
+        };
+        store.reserve_slot(orq, &req, now).unwrap();
+    }
+    let token = |role| store.create_token(orq, role, None, None, now).unwrap().0;
+    let device = |name| store.add_device(orq, venue.id, name, now).unwrap().0;
+    Seeded {
+        staff: token(Role::Operator),
+        gate_a: device("Gate A"),
+        gate_b: device("Gate B"),
+    }
+}
+
+/// A gate's `entrada sync --watch` with its LAN exchange.
+struct Gate {
+    child: Child,
+}
+
+impl Gate {
+    fn start(db: &Path, listen: u16, peers: &[u16], log: PathBuf) -> Self {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["sync", "--db", db.to_str().unwrap(), "--watch", "--interval", "0.3"])
+            .arg("--lan-listen")
+            .arg(format!("127.0.0.1:{listen}"));
+        for p in peers {
+            cmd.arg("--peer").arg(format!("127.0.0.1:{p}"));
+        }
+        let child = cmd
+            .env("ENTRADA_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Gate { child }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn used_at(db: &Path, code: &str) -> Option<chrono::DateTime<Utc>> {
+    let store = Store::open(db).ok()?;
+    store
+        .get_ticket(Orq(1), &TicketCode::parse(code).unwrap())
+        .ok()?
+        .verified_at
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+/// Pairs both gates and lets each learn the other's key (A registers
+/// first, so A needs a second round).
+fn pair_both(server: &Server, w: &Seeded, a: &Path, b: &Path) {
+    for (db, token) in [(a, &w.gate_a), (b, &w.gate_b), (a, &w.gate_a)] {
+        let (code, report) = sync(db, Some((&server.url, token)));
+        assert_eq!(code, 0, "{report}");
+    }
+    for db in [a, b] {
+        let peers = Store::open(db).unwrap().lan_peers().unwrap();
+        assert_eq!(peers.len(), 1, "each gate lists the other: {peers:?}");
+    }
+}
+
+fn links_up(a: &Path, b: &Path) {
+    wait_for("both LAN links up", Duration::from_secs(20), || {
+        [a, b].iter().all(|db| {
+            Store::open(db)
+                .unwrap()
+                .lan_peers()
+                .unwrap()
+                .iter()
+                .all(|p| p.last_seen_at.is_some())
+        })
+    });
+}
+
+#[test]
+fn server_down_an_admission_at_a_is_refused_at_b_within_2s_and_uploaded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let w = seed(&server_db);
+    let port = free_port();
+    let server = Server::start_on(&server_db, port);
+    pair_both(&server, &w, &a, &b);
+    let (pa, pb) = (free_port(), free_port());
+    let gate_a = Gate::start(&a, pa, &[pb], dir.path().join("a.log"));
+    let gate_b = Gate::start(&b, pb, &[pa], dir.path().join("b.log"));
+    links_up(&a, &b);
+    server.stop();
+
+    // The server is gone: A admits V-0; B has it within 2 s and refuses it,
+    // saying when it was used (the operator's and the time's facts).
+    assert_eq!(verdict(&pass(&a, "in", "V-0")), (0, "ADMIT"));
+    let took = wait_for("B sees A's admission", Duration::from_secs(2), || {
+        used_at(&b, "V-0").is_some()
+    });
+    eprintln!("admission at A visible at B after {took:?}");
+    let refused = pass(&b, "in", "V-0");
+    assert_eq!(verdict(&refused), (1, "ALREADY_VERIFIED"), "{}", refused.1);
+    assert_eq!(used_at(&b, "V-0"), used_at(&a, "V-0"), "A's time, not B's");
+    // B did not make the admission its own: nothing of V-0 in its outbox.
+    let b_store = Store::open(&b).unwrap();
+    assert!(
+        b_store.pending_events().unwrap().is_empty(),
+        "a received admission is not uploaded by the receiver"
+    );
+    // A replay changes nothing: B's exchange counted the event once.
+    let peers = b_store.lan_peers().unwrap();
+    assert_eq!(peers[0].received, 1, "{peers:?}");
+
+    // The server is back: both sync; one verification, no conflict.
+    let server = Server::start_on(&server_db, port);
+    wait_for("A's admission uploaded", Duration::from_secs(20), || {
+        Store::open(&a).unwrap().pending_events().unwrap().is_empty()
+            && used_at(&server_db, "V-0").is_some()
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    drop((gate_a, gate_b));
+    assert_eq!(sync(&b, None).0, 0);
+    let (status, conflicts) = http(port, "GET", "/api/operator/conflicts", Some(&w.staff), None);
+    assert_eq!((status, conflicts), (200, json!([])));
+    assert_eq!(used_at(&server_db, "V-0"), used_at(&a, "V-0"));
+    assert_eq!(used_at(&b, "V-0"), used_at(&a, "V-0"), "B converged with the server");
+    assert_eq!(verify_events(&server_db), 1, "exactly one verification uploaded");
+    server.stop();
+}
+
+/// Uploaded verifications the server holds.
+fn verify_events(server_db: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(server_db).unwrap();
+    conn.query_row("SELECT count(*) FROM sync_events WHERE kind = 'verify'", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn two_gates_admitting_the_same_ticket_before_they_meet_converge_to_one_verification_and_a_double_entry(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let w = seed(&server_db);
+    let port = free_port();
+    let server = Server::start_on(&server_db, port);
+    pair_both(&server, &w, &a, &b);
+    server.stop();
+
+    // Within the propagation window (here: before the exchange runs), both
+    // admit V-1; B admits first.
+    assert_eq!(verdict(&pass(&b, "in", "V-1")), (0, "ADMIT"));
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(verdict(&pass(&a, "in", "V-1")), (0, "ADMIT"));
+    let (pa, pb) = (free_port(), free_port());
+    let gate_a = Gate::start(&a, pa, &[pb], dir.path().join("a.log"));
+    let gate_b = Gate::start(&b, pb, &[pa], dir.path().join("b.log"));
+    wait_for("both exchanged their event", Duration::from_secs(20), || {
+        [&a, &b].iter().all(|db| {
+            let peers = Store::open(db).unwrap().lan_peers().unwrap();
+            peers[0].received == 1 && peers[0].sent == 1
+        })
+    });
+    // Each keeps its own admission (and its outbox entry) for the server.
+    assert_eq!(Store::open(&a).unwrap().pending_events().unwrap().len(), 1);
+    assert_eq!(Store::open(&b).unwrap().pending_events().unwrap().len(), 1);
+
+    let server = Server::start_on(&server_db, port);
+    wait_for("both uploaded", Duration::from_secs(20), || {
+        [&a, &b]
+            .iter()
+            .all(|db| Store::open(db).unwrap().pending_events().unwrap().is_empty())
+    });
+    drop((gate_a, gate_b));
+    let (status, conflicts) = http(port, "GET", "/api/operator/conflicts", Some(&w.staff), None);
+    assert_eq!(status, 200);
+    let conflicts = conflicts.as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0]["kind"], "DOUBLE_ENTRY", "{conflicts:?}");
+    assert_eq!(
+        used_at(&server_db, "V-1"),
+        used_at(&b, "V-1"),
+        "the earliest admission is the canonical one"
+    );
+    assert_eq!(verify_events(&server_db), 2, "each gate uploaded its own, once");
+    server.stop();
+}

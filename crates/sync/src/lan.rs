@@ -1,0 +1,398 @@
+//! Gate to gate (issue 14): the LAN exchange of a venue's gates.
+//!
+//! Each gate listens (`--lan-listen`) and dials its static peers
+//! (`--peer`). The link is TLS 1.3 with raw public keys (RFC 7250, rustls):
+//! each side proves the Ed25519 device key it registered with the server,
+//! and a side accepts only a key in the peer list the server sent through
+//! sync, so a gate of another venue or org, or anyone else, cannot even
+//! connect. Over a link the dialer pushes its own signed outbox events, one
+//! length-prefixed frame each, oldest first from where the peer confirmed
+//! last (per-peer cursor in the replica: what a peer missed is sent on
+//! reconnect); the listener checks each (`domain::sync::lan::check`),
+//! applies it once (`Store::receive_peer_event`) and answers with a
+//! [`LanAck`]. Events are relayed by nobody: the origin uploads its own.
+//!
+//! Bounds: a frame is at most `MAX_MESSAGE_BYTES` (checked before
+//! allocating), at most [`MAX_INBOUND`] links at once, a link idle for
+//! [`IDLE`] is closed, and one that sends more than [`MAX_FRAMES_PER_SECOND`]
+//! or [`MAX_REFUSED`] refused events is dropped (logged). Each event is
+//! applied in its own short write, so a flood slows the link, not the scans.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use ed25519_dalek::SigningKey;
+use entrada_domain::sync::lan::{self, LanAck, PeerKey, SignedEvent, MAX_MESSAGE_BYTES};
+use entrada_store::{Received, Store};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Inbound links at once (a venue has tens of gates).
+pub const MAX_INBOUND: usize = 64;
+/// A link that sends nothing for this long is closed.
+pub const IDLE: Duration = Duration::from_secs(120);
+/// Frames per second one link may send; more drops the link.
+pub const MAX_FRAMES_PER_SECOND: u32 = 2000;
+/// Refused events one link may send before it is dropped.
+pub const MAX_REFUSED: u32 = 20;
+/// How often a dialer looks for new outbox events (the admission may be
+/// committed by another process: `entrada gate verify`).
+const POLL: Duration = Duration::from_millis(25);
+/// Events read from the outbox per look.
+const BATCH: u32 = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LanError {
+    #[error("this database is not paired (no device key): pair it with the server first")]
+    NotPaired,
+    #[error("LAN link: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("LAN TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("LAN peer: {0}")]
+    Peer(String),
+    #[error(transparent)]
+    Store(#[from] entrada_store::StoreError),
+}
+
+/// What to listen on and whom to dial.
+#[derive(Debug, Clone, Default)]
+pub struct LanConfig {
+    pub listen: Option<SocketAddr>,
+    /// `HOST:PORT` of other gates.
+    pub peers: Vec<String>,
+}
+
+/// A gate's LAN exchange.
+pub struct LanExchange {
+    store: Arc<Store>,
+    peers: Arc<RwLock<Vec<PeerKey>>>,
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+}
+
+/// The SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): the raw public
+/// key a TLS side presents.
+fn spki(public: &[u8; 32]) -> Vec<u8> {
+    let mut out = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    out.extend_from_slice(public);
+    out
+}
+
+/// The PKCS#8 (v1) form of an Ed25519 seed (RFC 8410), for rustls.
+fn pkcs8(seed: &[u8; 32]) -> Vec<u8> {
+    let mut out = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+    ];
+    out.extend_from_slice(seed);
+    out
+}
+
+/// Pins the link to the synced peer list: both directions.
+#[derive(Debug)]
+struct PeerVerifier {
+    peers: Arc<RwLock<Vec<PeerKey>>>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl PeerVerifier {
+    fn listed(&self, presented: &[u8]) -> Option<i64> {
+        let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
+        peers.iter().find_map(|p| {
+            let key = lan::parse_public_key(&p.public_key)?;
+            (spki(key.as_bytes()) == presented).then_some(p.device_id)
+        })
+    }
+
+    fn check(&self, presented: &[u8]) -> Result<(), rustls::Error> {
+        match self.listed(presented) {
+            Some(_) => Ok(()),
+            None => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)),
+        }
+    }
+
+    fn signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature_with_raw_key(message, &SubjectPublicKeyInfoDer::from(cert.as_ref()), dss, &self.algorithms)
+    }
+}
+
+impl ServerCertVerifier for PeerVerifier {
+    fn verify_server_cert(&self, end_entity: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+        self.check(end_entity.as_ref()).map(|_| ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls13RequiredForQuic))
+    }
+    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+    fn requires_raw_public_keys(&self) -> bool {
+        true
+    }
+}
+
+impl ClientCertVerifier for PeerVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(&self, end_entity: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+        self.check(end_entity.as_ref()).map(|_| ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls13RequiredForQuic))
+    }
+    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+    fn requires_raw_public_keys(&self) -> bool {
+        true
+    }
+}
+
+/// The device a link's other side proved to be (by its raw public key).
+fn peer_of(certs: Option<&[CertificateDer<'_>]>, peers: &RwLock<Vec<PeerKey>>) -> Option<i64> {
+    let presented = certs?.first()?.as_ref().to_vec();
+    let peers = peers.read().unwrap_or_else(|p| p.into_inner());
+    peers.iter().find_map(|p| {
+        let key = lan::parse_public_key(&p.public_key)?;
+        (spki(key.as_bytes()) == presented).then_some(p.device_id)
+    })
+}
+
+/// Writes one frame: a 4-byte big-endian length, then the bytes.
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
+    w.write_all(bytes).await?;
+    w.flush().await
+}
+
+/// Reads one frame, refusing one longer than `MAX_MESSAGE_BYTES` before
+/// reading (or allocating for) its body.
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_MESSAGE_BYTES {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame of {len} bytes, more than {MAX_MESSAGE_BYTES}")));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, entrada_store::StoreError> + Send + 'static) -> Result<T, LanError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| LanError::Peer(e.to_string()))?.map_err(LanError::from)
+}
+
+impl LanExchange {
+    /// The exchange of a paired gate: its own key, its synced peers.
+    pub fn new(store: Arc<Store>) -> Result<Self, LanError> {
+        let key: SigningKey = store.device_signing_key()?.ok_or(LanError::NotPaired)?;
+        let peers = Arc::new(RwLock::new(store.peer_keys()?));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let signer = rustls::crypto::ring::sign::any_eddsa_type(&PrivatePkcs8KeyDer::from(pkcs8(&key.to_bytes())))?;
+        let certified = Arc::new(rustls::sign::CertifiedKey::new(vec![CertificateDer::from(spki(key.verifying_key().as_bytes()))], signer));
+        let verifier = Arc::new(PeerVerifier { peers: peers.clone(), algorithms: provider.signature_verification_algorithms });
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_client_cert_verifier(verifier.clone())
+            .with_cert_resolver(Arc::new(rustls::server::AlwaysResolvesServerRawPublicKeys::new(certified.clone())));
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_cert_resolver(Arc::new(rustls::client::AlwaysResolvesClientRawPublicKeys::new(certified)));
+        Ok(Self { store, peers, server: Arc::new(server), client: Arc::new(client) })
+    }
+
+    /// Reloads the peer list the sync rounds keep in the replica.
+    pub fn reload_peers(&self) -> Result<(), LanError> {
+        let fresh = self.store.peer_keys()?;
+        *self.peers.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// Runs the exchange until an unrecoverable error (a port that cannot
+    /// be bound): the listener, one dialer per static peer, and the peer
+    /// list reloaded every second.
+    pub async fn run(self: Arc<Self>, config: LanConfig) -> Result<(), LanError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        {
+            let me = self.clone();
+            tasks.spawn(async move {
+                loop {
+                    let me2 = me.clone();
+                    if let Err(e) = tokio::task::spawn_blocking(move || me2.reload_peers()).await.map_err(|e| LanError::Peer(e.to_string())).and_then(|r| r) {
+                        tracing::warn!(error = %e, "LAN peer list not reloaded");
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+        }
+        if let Some(addr) = config.listen {
+            let listener = TcpListener::bind(addr).await?;
+            tracing::info!(%addr, "LAN exchange listening");
+            let me = self.clone();
+            tasks.spawn(async move { me.listen(listener).await });
+        }
+        for addr in config.peers {
+            let me = self.clone();
+            tasks.spawn(async move { me.dial_forever(addr).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(Err(e)) = done {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Accepts links, at most [`MAX_INBOUND`] at once.
+    pub async fn listen(self: Arc<Self>, listener: TcpListener) -> Result<(), LanError> {
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.server.clone());
+        loop {
+            let (tcp, from) = listener.accept().await?;
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tracing::warn!(%from, "LAN link refused: too many links");
+                continue;
+            };
+            let me = self.clone();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _slot = slot;
+                match tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        if let Err(e) = me.receive(tls, from).await {
+                            tracing::info!(%from, error = %e, "LAN link closed");
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!(%from, error = %e, "LAN link refused (not a listed gate of this venue?)"),
+                    Err(_) => tracing::warn!(%from, "LAN handshake timed out"),
+                }
+            });
+        }
+    }
+
+    /// One inbound link: frames in, acks out.
+    async fn receive(&self, mut tls: tokio_rustls::server::TlsStream<TcpStream>, from: SocketAddr) -> Result<(), LanError> {
+        let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers).ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
+        let (mut refused, mut window, mut in_window) = (0u32, tokio::time::Instant::now(), 0u32);
+        loop {
+            let frame = match tokio::time::timeout(IDLE, read_frame(&mut tls)).await {
+                Ok(Ok(f)) => f,
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(Err(e)) => {
+                    tracing::warn!(%from, peer, error = %e, "LAN frame refused; link dropped");
+                    return Err(e.into());
+                }
+                Err(_) => return Ok(()),
+            };
+            if window.elapsed() >= Duration::from_secs(1) {
+                (window, in_window) = (tokio::time::Instant::now(), 0);
+            }
+            in_window += 1;
+            if in_window > MAX_FRAMES_PER_SECOND {
+                tracing::warn!(%from, peer, "LAN flood: link dropped");
+                return Err(LanError::Peer("flood".into()));
+            }
+            let (ack, signed) = match lan::parse_message(&frame) {
+                Err(r) => (None, Err(r)),
+                Ok(signed) if signed.origin_device_id != peer => (Some(signed.event.event_id), Err(lan::LanRefusal::UnknownSender)),
+                Ok(signed) => (Some(signed.event.event_id), Ok(signed)),
+            };
+            let outcome = match signed {
+                Err(r) => Received::Refused(r),
+                Ok(signed) => {
+                    let store = self.store.clone();
+                    blocking(move || store.receive_peer_event(&signed, Utc::now())).await?
+                }
+            };
+            let answer = match &outcome {
+                Received::Applied => ("applied", None),
+                Received::Duplicate => {
+                    tracing::info!(%from, peer, event = ?ack, "LAN replay ignored");
+                    ("duplicate", None)
+                }
+                Received::Refused(r) => {
+                    tracing::warn!(%from, peer, event = ?ack, code = r.code(), "LAN event refused");
+                    refused += 1;
+                    ("refused", Some(r.code().to_string()))
+                }
+            };
+            let Some(event_id) = ack else {
+                return Err(LanError::Peer("a frame that is not a signed event".into()));
+            };
+            let body = serde_json::to_vec(&LanAck { event_id, outcome: answer.0.into(), code: answer.1 }).unwrap_or_default();
+            write_frame(&mut tls, &body).await?;
+            if refused > MAX_REFUSED {
+                tracing::warn!(%from, peer, "LAN link dropped after {refused} refused events");
+                return Err(LanError::Peer("too many refused events".into()));
+            }
+        }
+    }
+
+    /// Keeps one static peer supplied: connect, push, reconnect after a
+    /// failure (backing off up to 2 s).
+    pub async fn dial_forever(self: Arc<Self>, addr: String) -> Result<(), LanError> {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.dial_once(&addr).await {
+                Ok(()) => wait = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::debug!(%addr, error = %e, "LAN peer not reached");
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn dial_once(&self, addr: &str) -> Result<(), LanError> {
+        let tcp = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await.map_err(|_| LanError::Peer("connect timed out".into()))??;
+        tcp.set_nodelay(true)?;
+        let connector = tokio_rustls::TlsConnector::from(self.client.clone());
+        let name = ServerName::try_from("entrada-gate").map_err(|e| LanError::Peer(e.to_string()))?;
+        let mut tls = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp)).await.map_err(|_| LanError::Peer("handshake timed out".into()))??;
+        let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers).ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
+        {
+            let store = self.store.clone();
+            blocking(move || store.peer_seen(peer, Utc::now())).await?;
+        }
+        tracing::info!(%addr, peer, "LAN link up");
+        loop {
+            let store = self.store.clone();
+            let events: Vec<SignedEvent> = blocking(move || store.events_for_peer(peer, BATCH)).await?;
+            if events.is_empty() {
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+            for event in events {
+                let id = event.event.event_id;
+                write_frame(&mut tls, &serde_json::to_vec(&event).unwrap_or_default()).await?;
+                let ack = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut tls)).await.map_err(|_| LanError::Peer("no answer".into()))??;
+                let ack: LanAck = serde_json::from_slice(&ack).map_err(|e| LanError::Peer(e.to_string()))?;
+                if ack.event_id != id {
+                    return Err(LanError::Peer("an answer for another event".into()));
+                }
+                if ack.outcome == "refused" {
+                    tracing::warn!(%addr, peer, event = %id, code = ?ack.code, "peer refused our event");
+                }
+                let store = self.store.clone();
+                blocking(move || store.peer_confirmed(peer, id, 1, Utc::now())).await?;
+            }
+        }
+    }
+}
