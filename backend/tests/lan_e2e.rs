@@ -138,6 +138,8 @@ struct Seeded {
     staff: String,
     gate_a: String,
     gate_b: String,
+    /// A gate of another venue of the same org.
+    gate_x: String,
 }
 
 /// A UTC venue with today's all-day slot and tickets V-0..V-5 reserved on it.
@@ -181,6 +183,10 @@ fn seed(db: &Path) -> Seeded {
         staff: token(Role::Operator),
         gate_a: device("Gate A"),
         gate_b: device("Gate B"),
+        gate_x: {
+            let other = store.add_venue(orq, "Aquarium", "UTC", now).unwrap();
+            store.add_device(orq, other.id, "Gate X", now).unwrap().0
+        },
     }
 }
 
@@ -366,4 +372,145 @@ fn two_gates_admitting_the_same_ticket_before_they_meet_converge_to_one_verifica
     );
     assert_eq!(verify_events(&server_db), 2, "each gate uploaded its own, once");
     server.stop();
+}
+
+/// A's event about `code`, signed by A's own key, claiming `venue`.
+fn signed_by_a(a: &Store, code: &str, venue: i64) -> entrada::domain::sync::lan::SignedEvent {
+    let p = a.pairing().unwrap().unwrap();
+    let key = a.device_signing_key().unwrap().unwrap();
+    let event: entrada::domain::sync::protocol::Event = serde_json::from_value(json!({
+        "event_id": uuid::Uuid::now_v7(),
+        "kind": "verify",
+        "payload": { "ticket_code": code },
+        "operator_id": 1,
+        "device_time": Utc::now(),
+    }))
+    .unwrap();
+    entrada::domain::sync::lan::sign(&key, p.info.device_id, p.info.orq, venue, &event)
+}
+
+/// Sends one frame and reads the answer: Some(ack) or None (link dropped).
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    link: &mut S,
+    frame: &[u8],
+) -> Option<Value> {
+    use entrada::sync::lan::{read_frame, write_frame};
+    write_frame(link, frame).await.ok()?;
+    let answer = tokio::time::timeout(Duration::from_secs(5), read_frame(link))
+        .await
+        .ok()?
+        .ok()?;
+    serde_json::from_slice(&answer).ok()
+}
+
+#[test]
+fn hostile_peers_change_nothing_and_the_gate_keeps_scanning() {
+    use entrada::sync::lan::LanExchange;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b, x) = (dir.path().join("a.db"), dir.path().join("b.db"), dir.path().join("x.db"));
+    let w = seed(&server_db);
+    let port = free_port();
+    let server = Server::start_on(&server_db, port);
+    pair_both(&server, &w, &a, &b);
+    assert_eq!(sync(&x, Some((&server.url, &w.gate_x))).0, 0);
+    server.stop();
+    let pb = free_port();
+    let log = dir.path().join("b.log");
+    let _gate_b = Gate::start(&b, pb, &[], log.clone());
+    let addr = format!("127.0.0.1:{pb}");
+    let b_store = Store::open(&b).unwrap();
+    let b_peer = b_store.lan_peers().unwrap();
+    assert_eq!(b_peer.len(), 1, "B lists A only, not X of another venue");
+    let a_store = Arc::new(Store::open(&a).unwrap());
+    let a_venue = a_store.pairing().unwrap().unwrap().info.venue_id;
+    wait_for("B listening", Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", pb)).is_ok());
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // Another venue's gate, even one that lists B's key itself, cannot
+        // hold a link: B does not list its key.
+        let x_store = Arc::new(Store::open(&x).unwrap());
+        x_store.set_peers(&[entrada::domain::sync::lan::PeerKey {
+            device_id: b_store.pairing().unwrap().unwrap().info.device_id,
+            name: "B".into(),
+            public_key: b_store.device_public_key().unwrap().unwrap(),
+        }]).unwrap();
+        let x_exchange = LanExchange::new(x_store.clone()).unwrap();
+        let x_event = {
+            let p = x_store.pairing().unwrap().unwrap();
+            let key = x_store.device_signing_key().unwrap().unwrap();
+            let e = signed_by_a(&a_store, "V-3", a_venue).event;
+            entrada::domain::sync::lan::sign(&key, p.info.device_id, p.info.orq, a_venue, &e)
+        };
+        match x_exchange.connect(&addr).await {
+            Err(_) => {}
+            Ok((mut link, _)) => assert_eq!(
+                exchange(&mut link, &serde_json::to_vec(&x_event).unwrap()).await,
+                None,
+                "B answered another venue's gate"
+            ),
+        }
+
+        // A (listed) over a real link: refusals are answered and change nothing.
+        let a_exchange = LanExchange::new(a_store.clone()).unwrap();
+        let (mut link, peer) = a_exchange.connect(&addr).await.unwrap();
+        assert_eq!(peer, b_store.pairing().unwrap().unwrap().info.device_id, "the link proved B");
+        let mut tampered = signed_by_a(&a_store, "V-3", a_venue);
+        tampered.event.payload = json!({ "ticket_code": "V-4" });
+        let ack = exchange(&mut link, &serde_json::to_vec(&tampered).unwrap()).await.unwrap();
+        assert_eq!((ack["outcome"].as_str(), ack["code"].as_str()), (Some("refused"), Some("BAD_SIGNATURE")), "{ack}");
+        let other_venue = signed_by_a(&a_store, "V-3", a_venue + 1);
+        let ack = exchange(&mut link, &serde_json::to_vec(&other_venue).unwrap()).await.unwrap();
+        assert_eq!(ack["code"], "OTHER_VENUE", "{ack}");
+        let relayed = x_event.clone();
+        let ack = exchange(&mut link, &serde_json::to_vec(&relayed).unwrap()).await.unwrap();
+        assert_eq!(ack["code"], "UNKNOWN_SENDER", "another gate's event over A's link: {ack}");
+        assert_eq!(used_at(&b, "V-3"), None);
+        assert_eq!(used_at(&b, "V-4"), None);
+
+        // A genuine event applies once; its replay is a no-op.
+        let genuine = serde_json::to_vec(&signed_by_a(&a_store, "V-2", a_venue)).unwrap();
+        assert_eq!(exchange(&mut link, &genuine).await.unwrap()["outcome"], "applied");
+        let first = used_at(&b, "V-2");
+        assert!(first.is_some());
+        assert_eq!(exchange(&mut link, &genuine).await.unwrap()["outcome"], "duplicate");
+        assert_eq!(used_at(&b, "V-2"), first);
+        assert_eq!(Store::open(&b).unwrap().lan_peers().unwrap()[0].received, 1);
+
+        // An oversized frame drops the link before its body is read.
+        let mut huge = (entrada::domain::sync::lan::MAX_MESSAGE_BYTES as u32 + 1).to_be_bytes().to_vec();
+        huge.extend(vec![b'{'; 64]);
+        use tokio::io::AsyncWriteExt;
+        link.write_all(&huge).await.unwrap();
+        link.flush().await.unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut link, &mut rest)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the link stays open after an oversized frame: {read:?}");
+
+        // A flood of forged events: the link is dropped after MAX_REFUSED,
+        // and B keeps scanning meanwhile.
+        let (mut link, _) = a_exchange.connect(&addr).await.unwrap();
+        let scanning = tokio::task::spawn_blocking({
+            let b = b.clone();
+            move || pass(&b, "in", "V-5")
+        });
+        let mut answered = 0;
+        for _ in 0..(entrada::sync::lan::MAX_REFUSED + 10) {
+            let mut forged = signed_by_a(&a_store, "V-1", a_venue);
+            forged.signature = "00".repeat(64);
+            match exchange(&mut link, &serde_json::to_vec(&forged).unwrap()).await {
+                Some(_) => answered += 1,
+                None => break,
+            }
+        }
+        assert_eq!(answered, entrada::sync::lan::MAX_REFUSED + 1, "the flood was cut");
+        assert_eq!(verdict(&scanning.await.unwrap()), (0, "ADMIT"), "B kept scanning");
+        assert_eq!(used_at(&b, "V-1"), None);
+    });
+    let logged = std::fs::read_to_string(&log).unwrap();
+    for what in ["BAD_SIGNATURE", "OTHER_VENUE", "LAN replay ignored", "refused events", "LAN frame refused"] {
+        assert!(logged.contains(what), "B logged no {what:?}:\n{logged}");
+    }
 }

@@ -295,6 +295,7 @@ fn every_route_keeps_a_session_to_its_ticket() {
             probe(M::GET, "/api/sync/changes", "/api/sync/changes?cursor=0", None, S::UNAUTHORIZED),
             probe(M::POST, "/api/sync/events", "/api/sync/events", Some(json!({ "events": [], "sent_at": Utc::now() })), S::UNAUTHORIZED),
             probe(M::POST, "/api/sync/leases", "/api/sync/leases", Some(json!({ "pending": [] })), S::UNAUTHORIZED),
+            probe(M::POST, "/api/sync/peers", "/api/sync/peers", Some(json!({ "public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a" })), S::UNAUTHORIZED),
         ];
 
         // The table covers every route the server documents.

@@ -360,13 +360,20 @@ impl LanExchange {
         }
     }
 
-    async fn dial_once(&self, addr: &str) -> Result<(), LanError> {
+    /// A link to the gate at `addr`, authenticated both ways: the stream
+    /// and the listed peer it proved to be.
+    pub async fn connect(&self, addr: &str) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, i64), LanError> {
         let tcp = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await.map_err(|_| LanError::Peer("connect timed out".into()))??;
         tcp.set_nodelay(true)?;
         let connector = tokio_rustls::TlsConnector::from(self.client.clone());
         let name = ServerName::try_from("entrada-gate").map_err(|e| LanError::Peer(e.to_string()))?;
-        let mut tls = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp)).await.map_err(|_| LanError::Peer("handshake timed out".into()))??;
+        let tls = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp)).await.map_err(|_| LanError::Peer("handshake timed out".into()))??;
         let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers).ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
+        Ok((tls, peer))
+    }
+
+    async fn dial_once(&self, addr: &str) -> Result<(), LanError> {
+        let (mut tls, peer) = self.connect(addr).await?;
         {
             let store = self.store.clone();
             blocking(move || store.peer_seen(peer, Utc::now())).await?;
