@@ -141,7 +141,9 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/admin/devices") => json!({"name": "Gate B", "venue_id": 1}),
         ("post", "/api/sync/events") => json!({"events": [], "sent_at": Utc::now()}),
         ("post", "/api/sync/leases") => json!({"pending": []}),
-        ("post", "/api/sync/peers") => json!({"public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"}),
+        ("post", "/api/sync/peers") => {
+            json!({"public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"})
+        }
         _ => return None,
     })
 }

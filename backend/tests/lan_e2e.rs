@@ -198,9 +198,16 @@ struct Gate {
 impl Gate {
     fn start(db: &Path, listen: u16, peers: &[u16], log: PathBuf) -> Self {
         let mut cmd = Command::new(BIN);
-        cmd.args(["sync", "--db", db.to_str().unwrap(), "--watch", "--interval", "0.3"])
-            .arg("--lan-listen")
-            .arg(format!("127.0.0.1:{listen}"));
+        cmd.args([
+            "sync",
+            "--db",
+            db.to_str().unwrap(),
+            "--watch",
+            "--interval",
+            "0.3",
+        ])
+        .arg("--lan-listen")
+        .arg(format!("127.0.0.1:{listen}"));
         for p in peers {
             cmd.arg("--peer").arg(format!("127.0.0.1:{p}"));
         }
@@ -302,7 +309,11 @@ fn server_down_an_admission_at_a_is_refused_at_b_within_2s_and_uploaded_once() {
     // The server is back: both sync; one verification, no conflict.
     let server = Server::start_on(&server_db, port);
     wait_for("A's admission uploaded", Duration::from_secs(20), || {
-        Store::open(&a).unwrap().pending_events().unwrap().is_empty()
+        Store::open(&a)
+            .unwrap()
+            .pending_events()
+            .unwrap()
+            .is_empty()
             && used_at(&server_db, "V-0").is_some()
     });
     std::thread::sleep(Duration::from_millis(800));
@@ -311,16 +322,28 @@ fn server_down_an_admission_at_a_is_refused_at_b_within_2s_and_uploaded_once() {
     let (status, conflicts) = http(port, "GET", "/api/operator/conflicts", Some(&w.staff), None);
     assert_eq!((status, conflicts), (200, json!([])));
     assert_eq!(used_at(&server_db, "V-0"), used_at(&a, "V-0"));
-    assert_eq!(used_at(&b, "V-0"), used_at(&a, "V-0"), "B converged with the server");
-    assert_eq!(verify_events(&server_db), 1, "exactly one verification uploaded");
+    assert_eq!(
+        used_at(&b, "V-0"),
+        used_at(&a, "V-0"),
+        "B converged with the server"
+    );
+    assert_eq!(
+        verify_events(&server_db),
+        1,
+        "exactly one verification uploaded"
+    );
     server.stop();
 }
 
 /// Uploaded verifications the server holds.
 fn verify_events(server_db: &Path) -> i64 {
     let conn = rusqlite::Connection::open(server_db).unwrap();
-    conn.query_row("SELECT count(*) FROM sync_events WHERE kind = 'verify'", [], |r| r.get(0))
-        .unwrap()
+    conn.query_row(
+        "SELECT count(*) FROM sync_events WHERE kind = 'verify'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -343,21 +366,29 @@ fn two_gates_admitting_the_same_ticket_before_they_meet_converge_to_one_verifica
     let (pa, pb) = (free_port(), free_port());
     let gate_a = Gate::start(&a, pa, &[pb], dir.path().join("a.log"));
     let gate_b = Gate::start(&b, pb, &[pa], dir.path().join("b.log"));
-    wait_for("both exchanged their event", Duration::from_secs(20), || {
-        [&a, &b].iter().all(|db| {
-            let peers = Store::open(db).unwrap().lan_peers().unwrap();
-            peers[0].received == 1 && peers[0].sent == 1
-        })
-    });
+    wait_for(
+        "both exchanged their event",
+        Duration::from_secs(20),
+        || {
+            [&a, &b].iter().all(|db| {
+                let peers = Store::open(db).unwrap().lan_peers().unwrap();
+                peers[0].received == 1 && peers[0].sent == 1
+            })
+        },
+    );
     // Each keeps its own admission (and its outbox entry) for the server.
     assert_eq!(Store::open(&a).unwrap().pending_events().unwrap().len(), 1);
     assert_eq!(Store::open(&b).unwrap().pending_events().unwrap().len(), 1);
 
     let server = Server::start_on(&server_db, port);
     wait_for("both uploaded", Duration::from_secs(20), || {
-        [&a, &b]
-            .iter()
-            .all(|db| Store::open(db).unwrap().pending_events().unwrap().is_empty())
+        [&a, &b].iter().all(|db| {
+            Store::open(db)
+                .unwrap()
+                .pending_events()
+                .unwrap()
+                .is_empty()
+        })
     });
     drop((gate_a, gate_b));
     let (status, conflicts) = http(port, "GET", "/api/operator/conflicts", Some(&w.staff), None);
@@ -370,7 +401,11 @@ fn two_gates_admitting_the_same_ticket_before_they_meet_converge_to_one_verifica
         used_at(&b, "V-1"),
         "the earliest admission is the canonical one"
     );
-    assert_eq!(verify_events(&server_db), 2, "each gate uploaded its own, once");
+    assert_eq!(
+        verify_events(&server_db),
+        2,
+        "each gate uploaded its own, once"
+    );
     server.stop();
 }
 
@@ -409,7 +444,11 @@ fn hostile_peers_change_nothing_and_the_gate_keeps_scanning() {
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let server_db = dir.path().join("server.db");
-    let (a, b, x) = (dir.path().join("a.db"), dir.path().join("b.db"), dir.path().join("x.db"));
+    let (a, b, x) = (
+        dir.path().join("a.db"),
+        dir.path().join("b.db"),
+        dir.path().join("x.db"),
+    );
     let w = seed(&server_db);
     let port = free_port();
     let server = Server::start_on(&server_db, port);
@@ -425,18 +464,22 @@ fn hostile_peers_change_nothing_and_the_gate_keeps_scanning() {
     assert_eq!(b_peer.len(), 1, "B lists A only, not X of another venue");
     let a_store = Arc::new(Store::open(&a).unwrap());
     let a_venue = a_store.pairing().unwrap().unwrap().info.venue_id;
-    wait_for("B listening", Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", pb)).is_ok());
+    wait_for("B listening", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", pb)).is_ok()
+    });
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         // Another venue's gate, even one that lists B's key itself, cannot
         // hold a link: B does not list its key.
         let x_store = Arc::new(Store::open(&x).unwrap());
-        x_store.set_peers(&[entrada::domain::sync::lan::PeerKey {
-            device_id: b_store.pairing().unwrap().unwrap().info.device_id,
-            name: "B".into(),
-            public_key: b_store.device_public_key().unwrap().unwrap(),
-        }]).unwrap();
+        x_store
+            .set_peers(&[entrada::domain::sync::lan::PeerKey {
+                device_id: b_store.pairing().unwrap().unwrap().info.device_id,
+                name: "B".into(),
+                public_key: b_store.device_public_key().unwrap().unwrap(),
+            }])
+            .unwrap();
         let x_exchange = LanExchange::new(x_store.clone()).unwrap();
         let x_event = {
             let p = x_store.pairing().unwrap().unwrap();
@@ -456,38 +499,70 @@ fn hostile_peers_change_nothing_and_the_gate_keeps_scanning() {
         // A (listed) over a real link: refusals are answered and change nothing.
         let a_exchange = LanExchange::new(a_store.clone()).unwrap();
         let (mut link, peer) = a_exchange.connect(&addr).await.unwrap();
-        assert_eq!(peer, b_store.pairing().unwrap().unwrap().info.device_id, "the link proved B");
+        assert_eq!(
+            peer,
+            b_store.pairing().unwrap().unwrap().info.device_id,
+            "the link proved B"
+        );
         let mut tampered = signed_by_a(&a_store, "V-3", a_venue);
         tampered.event.payload = json!({ "ticket_code": "V-4" });
-        let ack = exchange(&mut link, &serde_json::to_vec(&tampered).unwrap()).await.unwrap();
-        assert_eq!((ack["outcome"].as_str(), ack["code"].as_str()), (Some("refused"), Some("BAD_SIGNATURE")), "{ack}");
+        let ack = exchange(&mut link, &serde_json::to_vec(&tampered).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            (ack["outcome"].as_str(), ack["code"].as_str()),
+            (Some("refused"), Some("BAD_SIGNATURE")),
+            "{ack}"
+        );
         let other_venue = signed_by_a(&a_store, "V-3", a_venue + 1);
-        let ack = exchange(&mut link, &serde_json::to_vec(&other_venue).unwrap()).await.unwrap();
+        let ack = exchange(&mut link, &serde_json::to_vec(&other_venue).unwrap())
+            .await
+            .unwrap();
         assert_eq!(ack["code"], "OTHER_VENUE", "{ack}");
         let relayed = x_event.clone();
-        let ack = exchange(&mut link, &serde_json::to_vec(&relayed).unwrap()).await.unwrap();
-        assert_eq!(ack["code"], "UNKNOWN_SENDER", "another gate's event over A's link: {ack}");
+        let ack = exchange(&mut link, &serde_json::to_vec(&relayed).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            ack["code"], "UNKNOWN_SENDER",
+            "another gate's event over A's link: {ack}"
+        );
         assert_eq!(used_at(&b, "V-3"), None);
         assert_eq!(used_at(&b, "V-4"), None);
 
         // A genuine event applies once; its replay is a no-op.
         let genuine = serde_json::to_vec(&signed_by_a(&a_store, "V-2", a_venue)).unwrap();
-        assert_eq!(exchange(&mut link, &genuine).await.unwrap()["outcome"], "applied");
+        assert_eq!(
+            exchange(&mut link, &genuine).await.unwrap()["outcome"],
+            "applied"
+        );
         let first = used_at(&b, "V-2");
         assert!(first.is_some());
-        assert_eq!(exchange(&mut link, &genuine).await.unwrap()["outcome"], "duplicate");
+        assert_eq!(
+            exchange(&mut link, &genuine).await.unwrap()["outcome"],
+            "duplicate"
+        );
         assert_eq!(used_at(&b, "V-2"), first);
         assert_eq!(Store::open(&b).unwrap().lan_peers().unwrap()[0].received, 1);
 
         // An oversized frame drops the link before its body is read.
-        let mut huge = (entrada::domain::sync::lan::MAX_MESSAGE_BYTES as u32 + 1).to_be_bytes().to_vec();
+        let mut huge = (entrada::domain::sync::lan::MAX_MESSAGE_BYTES as u32 + 1)
+            .to_be_bytes()
+            .to_vec();
         huge.extend(vec![b'{'; 64]);
         use tokio::io::AsyncWriteExt;
         link.write_all(&huge).await.unwrap();
         link.flush().await.unwrap();
         let mut rest = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut link, &mut rest)).await;
-        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the link stays open after an oversized frame: {read:?}");
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_to_end(&mut link, &mut rest),
+        )
+        .await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "the link stays open after an oversized frame: {read:?}"
+        );
 
         // A flood of forged events: the link is dropped after MAX_REFUSED,
         // and B keeps scanning meanwhile.
@@ -505,12 +580,26 @@ fn hostile_peers_change_nothing_and_the_gate_keeps_scanning() {
                 None => break,
             }
         }
-        assert_eq!(answered, entrada::sync::lan::MAX_REFUSED + 1, "the flood was cut");
-        assert_eq!(verdict(&scanning.await.unwrap()), (0, "ADMIT"), "B kept scanning");
+        assert_eq!(
+            answered,
+            entrada::sync::lan::MAX_REFUSED + 1,
+            "the flood was cut"
+        );
+        assert_eq!(
+            verdict(&scanning.await.unwrap()),
+            (0, "ADMIT"),
+            "B kept scanning"
+        );
         assert_eq!(used_at(&b, "V-1"), None);
     });
     let logged = std::fs::read_to_string(&log).unwrap();
-    for what in ["BAD_SIGNATURE", "OTHER_VENUE", "LAN replay ignored", "refused events", "LAN frame refused"] {
+    for what in [
+        "BAD_SIGNATURE",
+        "OTHER_VENUE",
+        "LAN replay ignored",
+        "refused events",
+        "LAN frame refused",
+    ] {
         assert!(logged.contains(what), "B logged no {what:?}:\n{logged}");
     }
 }

@@ -111,7 +111,12 @@ pub(crate) struct SyncArgs {
     lan_listen: Option<std::net::SocketAddr>,
     /// With --watch: another gate's LAN exchange, HOST:PORT (repeatable; the env var
     /// takes a comma-separated list). Only gates the server listed for this venue connect.
-    #[arg(long = "peer", env = "ENTRADA_PEERS", value_delimiter = ',', value_name = "HOST:PORT")]
+    #[arg(
+        long = "peer",
+        env = "ENTRADA_PEERS",
+        value_delimiter = ',',
+        value_name = "HOST:PORT"
+    )]
     peers: Vec<String>,
     #[command(flatten)]
     trust: TrustArgs,

@@ -93,23 +93,22 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
                     None => std::future::pending().await,
                 }
             };
-            let watch = engine
-                .watch(interval, |r| match r {
-                    Ok(report) if report.uploaded + report.pulled > 0 => {
-                        tracing::info!(?report, "sync round")
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let status = engine.loop_status();
-                        tracing::warn!(
-                            code = e.code(),
-                            error = %e,
-                            failures = status.failures,
-                            next_attempt_at = ?status.next_attempt_at,
-                            "sync round failed"
-                        )
-                    }
-                });
+            let watch = engine.watch(interval, |r| match r {
+                Ok(report) if report.uploaded + report.pulled > 0 => {
+                    tracing::info!(?report, "sync round")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let status = engine.loop_status();
+                    tracing::warn!(
+                        code = e.code(),
+                        error = %e,
+                        failures = status.failures,
+                        next_attempt_at = ?status.next_attempt_at,
+                        "sync round failed"
+                    )
+                }
+            });
             tokio::select! {
                 fatal = watch => anyhow::bail!(fatal),
                 e = lan_failed => return Err(e.context("LAN exchange")),

@@ -278,17 +278,40 @@ pub mod sync {
         let elsewhere = s.add_venue(other_org, "Louvre", "UTC", now()).unwrap();
         let (_, a) = s.add_device(ORQ, venue.id, "A", now()).unwrap();
         let (_, b) = s.add_device(ORQ, venue.id, "B", now()).unwrap();
-        let (_, c) = s.add_device(ORQ, venue.id, "C (no key yet)", now()).unwrap();
+        let (_, c) = s
+            .add_device(ORQ, venue.id, "C (no key yet)", now())
+            .unwrap();
         let (_, x) = s.add_device(ORQ, other_venue.id, "X", now()).unwrap();
         let (_, y) = s.add_device(other_org, elsewhere.id, "Y", now()).unwrap();
         assert_eq!(s.register_device_key(&a, &key(1), now()).unwrap(), vec![]);
-        assert_eq!(s.register_device_key(&x, &key(3), now()).unwrap(), vec![], "another venue's gate is not listed");
-        assert_eq!(s.register_device_key(&y, &key(4), now()).unwrap(), vec![], "another org's gate is not listed");
-        let peers = s.register_device_key(&b, &key(2).to_uppercase(), now()).unwrap();
-        assert_eq!(peers, vec![PeerKey { device_id: a.device_id, name: "A".into(), public_key: key(1) }]);
+        assert_eq!(
+            s.register_device_key(&x, &key(3), now()).unwrap(),
+            vec![],
+            "another venue's gate is not listed"
+        );
+        assert_eq!(
+            s.register_device_key(&y, &key(4), now()).unwrap(),
+            vec![],
+            "another org's gate is not listed"
+        );
+        let peers = s
+            .register_device_key(&b, &key(2).to_uppercase(), now())
+            .unwrap();
+        assert_eq!(
+            peers,
+            vec![PeerKey {
+                device_id: a.device_id,
+                name: "A".into(),
+                public_key: key(1)
+            }]
+        );
         assert_eq!(
             s.register_device_key(&a, &key(1), now()).unwrap(),
-            vec![PeerKey { device_id: b.device_id, name: "B".into(), public_key: key(2) }],
+            vec![PeerKey {
+                device_id: b.device_id,
+                name: "B".into(),
+                public_key: key(2)
+            }],
             "stored lowercase; C, without a key, is not listed"
         );
         let _ = c;
@@ -297,7 +320,11 @@ pub mod sync {
             assert_eq!(err.code(), "INVALID_INPUT", "{bad:?}");
         }
         s.revoke_device(ORQ, b.device_id, now()).unwrap();
-        assert_eq!(s.register_device_key(&a, &key(1), now()).unwrap(), vec![], "a revoked gate drops out");
+        assert_eq!(
+            s.register_device_key(&a, &key(1), now()).unwrap(),
+            vec![],
+            "a revoked gate drops out"
+        );
     }
 
     /// The feed's rows, column by column, as SQLite's `json_object` gives

@@ -45,7 +45,8 @@ pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};
 pub use slots::{SeedPlan, SeedReport};
 pub use sync::{
-    LocalData, OutboxEntry, Pairing, PeerStatus, Received, SyncStatus, DEMO_MARKER_TICKET, MAX_PEERS,
+    LocalData, OutboxEntry, Pairing, PeerStatus, Received, SyncStatus, DEMO_MARKER_TICKET,
+    MAX_PEERS,
 };
 pub use tickets::{CustomerScope, TicketFilter, TicketReader, TicketState, TicketView};
 pub use tokens::{hash_token, random_token, Principal, TOKEN_PREFIX};

@@ -27,7 +27,9 @@ use ed25519_dalek::SigningKey;
 use entrada_domain::sync::lan::{self, LanAck, PeerKey, SignedEvent, MAX_MESSAGE_BYTES};
 use entrada_store::{Received, Store};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime,
+};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -80,7 +82,9 @@ pub struct LanExchange {
 /// The SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): the raw public
 /// key a TLS side presents.
 fn spki(public: &[u8; 32]) -> Vec<u8> {
-    let mut out = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    let mut out = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
     out.extend_from_slice(public);
     out
 }
@@ -88,7 +92,8 @@ fn spki(public: &[u8; 32]) -> Vec<u8> {
 /// The PKCS#8 (v1) form of an Ed25519 seed (RFC 8410), for rustls.
 fn pkcs8(seed: &[u8; 32]) -> Vec<u8> {
     let mut out = vec![
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
     ];
     out.extend_from_slice(seed);
     out
@@ -113,23 +118,55 @@ impl PeerVerifier {
     fn check(&self, presented: &[u8]) -> Result<(), rustls::Error> {
         match self.listed(presented) {
             Some(_) => Ok(()),
-            None => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)),
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )),
         }
     }
 
-    fn signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature_with_raw_key(message, &SubjectPublicKeyInfoDer::from(cert.as_ref()), dss, &self.algorithms)
+    fn signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature_with_raw_key(
+            message,
+            &SubjectPublicKeyInfoDer::from(cert.as_ref()),
+            dss,
+            &self.algorithms,
+        )
     }
 }
 
 impl ServerCertVerifier for PeerVerifier {
-    fn verify_server_cert(&self, end_entity: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
-        self.check(end_entity.as_ref()).map(|_| ServerCertVerified::assertion())
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.check(end_entity.as_ref())
+            .map(|_| ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls13RequiredForQuic))
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        ))
     }
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.signature(message, cert, dss)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -144,13 +181,31 @@ impl ClientCertVerifier for PeerVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
     }
-    fn verify_client_cert(&self, end_entity: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
-        self.check(end_entity.as_ref()).map(|_| ClientCertVerified::assertion())
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.check(end_entity.as_ref())
+            .map(|_| ClientCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls13RequiredForQuic))
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        ))
     }
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.signature(message, cert, dss)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -185,15 +240,23 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<
     r.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_MESSAGE_BYTES {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame of {len} bytes, more than {MAX_MESSAGE_BYTES}")));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes, more than {MAX_MESSAGE_BYTES}"),
+        ));
     }
     let mut body = vec![0u8; len];
     r.read_exact(&mut body).await?;
     Ok(body)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, entrada_store::StoreError> + Send + 'static) -> Result<T, LanError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| LanError::Peer(e.to_string()))?.map_err(LanError::from)
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, entrada_store::StoreError> + Send + 'static,
+) -> Result<T, LanError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| LanError::Peer(e.to_string()))?
+        .map_err(LanError::from)
 }
 
 impl LanExchange {
@@ -202,19 +265,36 @@ impl LanExchange {
         let key: SigningKey = store.device_signing_key()?.ok_or(LanError::NotPaired)?;
         let peers = Arc::new(RwLock::new(store.peer_keys()?));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let signer = rustls::crypto::ring::sign::any_eddsa_type(&PrivatePkcs8KeyDer::from(pkcs8(&key.to_bytes())))?;
-        let certified = Arc::new(rustls::sign::CertifiedKey::new(vec![CertificateDer::from(spki(key.verifying_key().as_bytes()))], signer));
-        let verifier = Arc::new(PeerVerifier { peers: peers.clone(), algorithms: provider.signature_verification_algorithms });
+        let signer = rustls::crypto::ring::sign::any_eddsa_type(&PrivatePkcs8KeyDer::from(pkcs8(
+            &key.to_bytes(),
+        )))?;
+        let certified = Arc::new(rustls::sign::CertifiedKey::new(
+            vec![CertificateDer::from(spki(key.verifying_key().as_bytes()))],
+            signer,
+        ));
+        let verifier = Arc::new(PeerVerifier {
+            peers: peers.clone(),
+            algorithms: provider.signature_verification_algorithms,
+        });
         let server = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_client_cert_verifier(verifier.clone())
-            .with_cert_resolver(Arc::new(rustls::server::AlwaysResolvesServerRawPublicKeys::new(certified.clone())));
+            .with_cert_resolver(Arc::new(
+                rustls::server::AlwaysResolvesServerRawPublicKeys::new(certified.clone()),
+            ));
         let client = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
-            .with_client_cert_resolver(Arc::new(rustls::client::AlwaysResolvesClientRawPublicKeys::new(certified)));
-        Ok(Self { store, peers, server: Arc::new(server), client: Arc::new(client) })
+            .with_client_cert_resolver(Arc::new(
+                rustls::client::AlwaysResolvesClientRawPublicKeys::new(certified),
+            ));
+        Ok(Self {
+            store,
+            peers,
+            server: Arc::new(server),
+            client: Arc::new(client),
+        })
     }
 
     /// Reloads the peer list the sync rounds keep in the replica.
@@ -234,7 +314,11 @@ impl LanExchange {
             tasks.spawn(async move {
                 loop {
                     let me2 = me.clone();
-                    if let Err(e) = tokio::task::spawn_blocking(move || me2.reload_peers()).await.map_err(|e| LanError::Peer(e.to_string())).and_then(|r| r) {
+                    if let Err(e) = tokio::task::spawn_blocking(move || me2.reload_peers())
+                        .await
+                        .map_err(|e| LanError::Peer(e.to_string()))
+                        .and_then(|r| r)
+                    {
                         tracing::warn!(error = %e, "LAN peer list not reloaded");
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -279,7 +363,9 @@ impl LanExchange {
                             tracing::info!(%from, error = %e, "LAN link closed");
                         }
                     }
-                    Ok(Err(e)) => tracing::warn!(%from, error = %e, "LAN link refused (not a listed gate of this venue?)"),
+                    Ok(Err(e)) => {
+                        tracing::warn!(%from, error = %e, "LAN link refused (not a listed gate of this venue?)")
+                    }
                     Err(_) => tracing::warn!(%from, "LAN handshake timed out"),
                 }
             });
@@ -287,8 +373,13 @@ impl LanExchange {
     }
 
     /// One inbound link: frames in, acks out.
-    async fn receive(&self, mut tls: tokio_rustls::server::TlsStream<TcpStream>, from: SocketAddr) -> Result<(), LanError> {
-        let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers).ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
+    async fn receive(
+        &self,
+        mut tls: tokio_rustls::server::TlsStream<TcpStream>,
+        from: SocketAddr,
+    ) -> Result<(), LanError> {
+        let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers)
+            .ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
         let (mut refused, mut window, mut in_window) = (0u32, tokio::time::Instant::now(), 0u32);
         loop {
             let frame = match tokio::time::timeout(IDLE, read_frame(&mut tls)).await {
@@ -310,7 +401,10 @@ impl LanExchange {
             }
             let (ack, signed) = match lan::parse_message(&frame) {
                 Err(r) => (None, Err(r)),
-                Ok(signed) if signed.origin_device_id != peer => (Some(signed.event.event_id), Err(lan::LanRefusal::UnknownSender)),
+                Ok(signed) if signed.origin_device_id != peer => (
+                    Some(signed.event.event_id),
+                    Err(lan::LanRefusal::UnknownSender),
+                ),
                 Ok(signed) => (Some(signed.event.event_id), Ok(signed)),
             };
             let outcome = match signed {
@@ -335,7 +429,12 @@ impl LanExchange {
             let Some(event_id) = ack else {
                 return Err(LanError::Peer("a frame that is not a signed event".into()));
             };
-            let body = serde_json::to_vec(&LanAck { event_id, outcome: answer.0.into(), code: answer.1 }).unwrap_or_default();
+            let body = serde_json::to_vec(&LanAck {
+                event_id,
+                outcome: answer.0.into(),
+                code: answer.1,
+            })
+            .unwrap_or_default();
             write_frame(&mut tls, &body).await?;
             if refused > MAX_REFUSED {
                 tracing::warn!(%from, peer, "LAN link dropped after {refused} refused events");
@@ -362,13 +461,22 @@ impl LanExchange {
 
     /// A link to the gate at `addr`, authenticated both ways: the stream
     /// and the listed peer it proved to be.
-    pub async fn connect(&self, addr: &str) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, i64), LanError> {
-        let tcp = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await.map_err(|_| LanError::Peer("connect timed out".into()))??;
+    pub async fn connect(
+        &self,
+        addr: &str,
+    ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, i64), LanError> {
+        let tcp = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr))
+            .await
+            .map_err(|_| LanError::Peer("connect timed out".into()))??;
         tcp.set_nodelay(true)?;
         let connector = tokio_rustls::TlsConnector::from(self.client.clone());
-        let name = ServerName::try_from("entrada-gate").map_err(|e| LanError::Peer(e.to_string()))?;
-        let tls = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp)).await.map_err(|_| LanError::Peer("handshake timed out".into()))??;
-        let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers).ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
+        let name =
+            ServerName::try_from("entrada-gate").map_err(|e| LanError::Peer(e.to_string()))?;
+        let tls = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
+            .await
+            .map_err(|_| LanError::Peer("handshake timed out".into()))??;
+        let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers)
+            .ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
         Ok((tls, peer))
     }
 
@@ -381,7 +489,8 @@ impl LanExchange {
         tracing::info!(%addr, peer, "LAN link up");
         loop {
             let store = self.store.clone();
-            let events: Vec<SignedEvent> = blocking(move || store.events_for_peer(peer, BATCH)).await?;
+            let events: Vec<SignedEvent> =
+                blocking(move || store.events_for_peer(peer, BATCH)).await?;
             if events.is_empty() {
                 tokio::time::sleep(POLL).await;
                 continue;
@@ -389,8 +498,11 @@ impl LanExchange {
             for event in events {
                 let id = event.event.event_id;
                 write_frame(&mut tls, &serde_json::to_vec(&event).unwrap_or_default()).await?;
-                let ack = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut tls)).await.map_err(|_| LanError::Peer("no answer".into()))??;
-                let ack: LanAck = serde_json::from_slice(&ack).map_err(|e| LanError::Peer(e.to_string()))?;
+                let ack = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut tls))
+                    .await
+                    .map_err(|_| LanError::Peer("no answer".into()))??;
+                let ack: LanAck =
+                    serde_json::from_slice(&ack).map_err(|e| LanError::Peer(e.to_string()))?;
                 if ack.event_id != id {
                     return Err(LanError::Peer("an answer for another event".into()));
                 }

@@ -161,7 +161,13 @@ fn sorted_json(v: &serde_json::Value) -> String {
 }
 
 /// Signs an event made by this gate.
-pub fn sign(key: &SigningKey, origin_device_id: i64, orq: i64, venue_id: i64, event: &Event) -> SignedEvent {
+pub fn sign(
+    key: &SigningKey,
+    origin_device_id: i64,
+    orq: i64,
+    venue_id: i64,
+    event: &Event,
+) -> SignedEvent {
     let signature = key.sign(&canonical(origin_device_id, orq, venue_id, event));
     SignedEvent {
         origin_device_id,
@@ -186,7 +192,12 @@ pub fn parse_public_key(text: &str) -> Option<VerifyingKey> {
 
 /// Whether this gate (of `orq`, `venue_id`) accepts `signed` from its
 /// listed `peers`. Replays are the store's to see (by event id).
-pub fn check(signed: &SignedEvent, orq: i64, venue_id: i64, peers: &[PeerKey]) -> Result<(), LanRefusal> {
+pub fn check(
+    signed: &SignedEvent,
+    orq: i64,
+    venue_id: i64,
+    peers: &[PeerKey],
+) -> Result<(), LanRefusal> {
     if signed.orq != orq {
         return Err(LanRefusal::OtherOrg);
     }
@@ -202,7 +213,12 @@ pub fn check(signed: &SignedEvent, orq: i64, venue_id: i64, peers: &[PeerKey]) -
         .and_then(|b| b.try_into().ok())
         .ok_or(LanRefusal::BadSignature)?;
     key.verify_strict(
-        &canonical(signed.origin_device_id, signed.orq, signed.venue_id, &signed.event),
+        &canonical(
+            signed.origin_device_id,
+            signed.orq,
+            signed.venue_id,
+            &signed.event,
+        ),
         &Signature::from_bytes(&signature),
     )
     .map_err(|_| LanRefusal::BadSignature)
@@ -245,14 +261,24 @@ mod tests {
             kind: "verify".into(),
             payload: serde_json::json!({"ticket_code": "TKT-1", "b": 1, "a": [2, {"z": 1, "y": 2}]}),
             operator_id: Some(5),
-            device_time: chrono::Utc.with_ymd_and_hms(2026, 11, 30, 18, 0, 0).unwrap(),
+            device_time: chrono::Utc
+                .with_ymd_and_hms(2026, 11, 30, 18, 0, 0)
+                .unwrap(),
         }
     }
 
     fn peers() -> Vec<PeerKey> {
         vec![
-            PeerKey { device_id: 1, name: "A".into(), public_key: public_key_hex(&key(1)) },
-            PeerKey { device_id: 2, name: "B".into(), public_key: public_key_hex(&key(2)) },
+            PeerKey {
+                device_id: 1,
+                name: "A".into(),
+                public_key: public_key_hex(&key(1)),
+            },
+            PeerKey {
+                device_id: 2,
+                name: "B".into(),
+                public_key: public_key_hex(&key(2)),
+            },
         ]
     }
 
@@ -269,12 +295,36 @@ mod tests {
         later.event.device_time += chrono::Duration::seconds(1);
         let cases: Vec<(&str, SignedEvent, Result<(), LanRefusal>)> = vec![
             ("a listed peer's event", good.clone(), Ok(())),
-            ("another org", sign(&key(1), 1, 8, 3, &event()), Err(LanRefusal::OtherOrg)),
-            ("another venue", resigned_other_venue, Err(LanRefusal::OtherVenue)),
-            ("an unlisted gate", sign(&key(9), 9, 7, 3, &event()), Err(LanRefusal::UnknownSender)),
-            ("signed by B's key, claims A", sign(&key(2), 1, 7, 3, &event()), Err(LanRefusal::BadSignature)),
-            ("payload changed after signing", tampered, Err(LanRefusal::BadSignature)),
-            ("time changed after signing", later, Err(LanRefusal::BadSignature)),
+            (
+                "another org",
+                sign(&key(1), 1, 8, 3, &event()),
+                Err(LanRefusal::OtherOrg),
+            ),
+            (
+                "another venue",
+                resigned_other_venue,
+                Err(LanRefusal::OtherVenue),
+            ),
+            (
+                "an unlisted gate",
+                sign(&key(9), 9, 7, 3, &event()),
+                Err(LanRefusal::UnknownSender),
+            ),
+            (
+                "signed by B's key, claims A",
+                sign(&key(2), 1, 7, 3, &event()),
+                Err(LanRefusal::BadSignature),
+            ),
+            (
+                "payload changed after signing",
+                tampered,
+                Err(LanRefusal::BadSignature),
+            ),
+            (
+                "time changed after signing",
+                later,
+                Err(LanRefusal::BadSignature),
+            ),
             ("signature not hex", bad_hex, Err(LanRefusal::BadSignature)),
         ];
         for (name, signed, expected) in cases {
@@ -285,15 +335,22 @@ mod tests {
     #[test]
     fn canonical_ignores_the_payload_key_order() {
         let mut reordered = event();
-        reordered.payload = serde_json::from_str(r#"{"a":[2,{"y":2,"z":1}],"ticket_code":"TKT-1","b":1}"#).unwrap();
+        reordered.payload =
+            serde_json::from_str(r#"{"a":[2,{"y":2,"z":1}],"ticket_code":"TKT-1","b":1}"#).unwrap();
         assert_eq!(canonical(1, 7, 3, &event()), canonical(1, 7, 3, &reordered));
         let wire = serde_json::to_vec(&sign(&key(1), 1, 7, 3, &event())).unwrap();
-        assert_eq!(check(&parse_message(&wire).unwrap(), 7, 3, &peers()), Ok(()));
+        assert_eq!(
+            check(&parse_message(&wire).unwrap(), 7, 3, &peers()),
+            Ok(())
+        );
     }
 
     #[test]
     fn messages_are_bounded_before_parsing() {
-        assert_eq!(parse_message(&vec![b' '; MAX_MESSAGE_BYTES + 1]), Err(LanRefusal::Malformed));
+        assert_eq!(
+            parse_message(&vec![b' '; MAX_MESSAGE_BYTES + 1]),
+            Err(LanRefusal::Malformed)
+        );
         assert_eq!(parse_message(b"{not json"), Err(LanRefusal::Malformed));
         assert!(parse_public_key("00").is_none());
         assert!(parse_public_key(&public_key_hex(&key(3))).is_some());

@@ -44,11 +44,18 @@ pub struct PeerStatus {
 /// The gate's key pair, made when it is first paired (on the gate; only
 /// the public half is ever sent).
 pub(super) fn ensure_device_key(tx: &Transaction<'_>) -> Result<()> {
-    let has: bool = tx.query_row("SELECT device_key IS NOT NULL FROM device_identity", [], |r| r.get(0))?;
+    let has: bool = tx.query_row(
+        "SELECT device_key IS NOT NULL FROM device_identity",
+        [],
+        |r| r.get(0),
+    )?;
     if !has {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| StoreError::Randomness(e.to_string()))?;
-        tx.execute("UPDATE device_identity SET device_key = ?1", [seed.to_vec()])?;
+        tx.execute(
+            "UPDATE device_identity SET device_key = ?1",
+            [seed.to_vec()],
+        )?;
     }
     Ok(())
 }
@@ -59,7 +66,13 @@ fn identity(tx: &Transaction<'_>) -> Result<Option<(i64, i64, i64, Option<Signin
         .prepare_cached("SELECT device_id, orq, venue_id, device_key FROM device_identity")?
         .query_row([], |r| {
             let key: Option<Vec<u8>> = r.get(3)?;
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, key.and_then(|k| <[u8; 32]>::try_from(k).ok()).map(|k| SigningKey::from_bytes(&k))))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                key.and_then(|k| <[u8; 32]>::try_from(k).ok())
+                    .map(|k| SigningKey::from_bytes(&k)),
+            ))
         })
         .optional()?)
 }
@@ -68,7 +81,9 @@ fn identity(tx: &Transaction<'_>) -> Result<Option<(i64, i64, i64, Option<Signin
 /// before keys existed, until its next pairing or round makes one).
 pub(super) fn sign_local_event(tx: &Transaction<'_>, event: &Event) -> Result<Option<String>> {
     Ok(match identity(tx)? {
-        Some((device, orq, venue, Some(key))) => Some(lan::sign(&key, device, orq, venue, event).signature),
+        Some((device, orq, venue, Some(key))) => {
+            Some(lan::sign(&key, device, orq, venue, event).signature)
+        }
         _ => None,
     })
 }
@@ -80,8 +95,15 @@ pub(super) fn stored_time(now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 fn peers_in(tx: &Transaction<'_>) -> Result<Vec<PeerKey>> {
-    let mut stmt = tx.prepare_cached("SELECT device_id, name, public_key FROM lan_peers ORDER BY device_id")?;
-    let rows = stmt.query_map([], |r| Ok(PeerKey { device_id: r.get(0)?, name: r.get(1)?, public_key: r.get(2)? }))?;
+    let mut stmt =
+        tx.prepare_cached("SELECT device_id, name, public_key FROM lan_peers ORDER BY device_id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(PeerKey {
+            device_id: r.get(0)?,
+            name: r.get(1)?,
+            public_key: r.get(2)?,
+        })
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -91,10 +113,19 @@ impl Store {
     /// Registers `device`'s public key (its token is its credential: a
     /// re-paired gate replaces its key) and lists the other non-revoked
     /// gates of its venue and org that have one.
-    pub fn register_device_key(&self, device: &DeviceInfo, public_key: &str, now: DateTime<Utc>) -> Result<Vec<PeerKey>> {
+    pub fn register_device_key(
+        &self,
+        device: &DeviceInfo,
+        public_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PeerKey>> {
         let _ = now;
         if lan::parse_public_key(public_key).is_none() {
-            return Err(DomainError::invalid("public_key", "64 hex characters of an Ed25519 public key").into());
+            return Err(DomainError::invalid(
+                "public_key",
+                "64 hex characters of an Ed25519 public key",
+            )
+            .into());
         }
         let key = public_key.to_ascii_lowercase();
         self.write(|tx| {
@@ -122,7 +153,9 @@ impl Store {
                 return Ok(None);
             }
             ensure_device_key(tx)?;
-            Ok(identity(tx)?.and_then(|(_, _, _, k)| k).map(|k| lan::public_key_hex(&k)))
+            Ok(identity(tx)?
+                .and_then(|(_, _, _, k)| k)
+                .map(|k| lan::public_key_hex(&k)))
         })
     }
 
@@ -210,7 +243,13 @@ impl Store {
     }
 
     /// A peer confirmed every event up to `event_id`.
-    pub fn peer_confirmed(&self, peer: i64, event_id: uuid::Uuid, count: i64, now: DateTime<Utc>) -> Result<()> {
+    pub fn peer_confirmed(
+        &self,
+        peer: i64,
+        event_id: uuid::Uuid,
+        count: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE lan_peers SET sent_cursor = ?1, sent = sent + ?2, last_seen_at = ?3 \
@@ -224,7 +263,10 @@ impl Store {
     /// A peer answered (seen, reachable).
     pub fn peer_seen(&self, peer: i64, now: DateTime<Utc>) -> Result<()> {
         self.write(|tx| {
-            tx.execute("UPDATE lan_peers SET last_seen_at = ?1 WHERE device_id = ?2", params![ts(now), peer])?;
+            tx.execute(
+                "UPDATE lan_peers SET last_seen_at = ?1 WHERE device_id = ?2",
+                params![ts(now), peer],
+            )?;
             Ok(())
         })
     }
@@ -293,10 +335,22 @@ pub(super) fn peer_admitted_in(tx: &Transaction<'_>, code: &str) -> Result<bool>
 
 /// The peer's admission on this replica: `domain::enter` at the event's
 /// time by its operator, when the ticket is still unused here.
-fn apply_peer_admission(tx: &Transaction<'_>, orq: Orq, code: &str, event: &Event, now: DateTime<Utc>) -> Result<&'static str> {
-    let Ok(code) = TicketCode::parse(code) else { return Ok("unknown_ticket") };
-    let Some(ticket) = load_ticket(tx, orq, &code)? else { return Ok("unknown_ticket") };
-    let Some(operator) = event.operator_id.map(OperatorId) else { return Ok("no_operator") };
+fn apply_peer_admission(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &str,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<&'static str> {
+    let Ok(code) = TicketCode::parse(code) else {
+        return Ok("unknown_ticket");
+    };
+    let Some(ticket) = load_ticket(tx, orq, &code)? else {
+        return Ok("unknown_ticket");
+    };
+    let Some(operator) = event.operator_id.map(OperatorId) else {
+        return Ok("no_operator");
+    };
     let reservation = reservation_of_ticket(tx, orq, &code)?;
     match enter(&ticket, reservation.as_ref(), event.device_time, operator) {
         Entry::First(used) => {
