@@ -60,8 +60,11 @@ pub(super) fn ensure_device_key(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
+/// A paired gate's device id, org, venue and key pair (None before it has one).
+type Identity = (i64, i64, i64, Option<SigningKey>);
+
 /// The gate's identity and key, when it is paired.
-fn identity(tx: &Transaction<'_>) -> Result<Option<(i64, i64, i64, Option<SigningKey>)>> {
+fn identity(tx: &Transaction<'_>) -> Result<Option<Identity>> {
     Ok(tx
         .prepare_cached("SELECT device_id, orq, venue_id, device_key FROM device_identity")?
         .query_row([], |r| {
