@@ -43,8 +43,9 @@ pub const IDLE: Duration = Duration::from_secs(120);
 pub const MAX_FRAMES_PER_SECOND: u32 = 2000;
 /// Refused events one link may send before it is dropped.
 pub const MAX_REFUSED: u32 = 20;
-/// How often a dialer looks for new outbox events (the admission may be
-/// committed by another process: `entrada gate verify`).
+/// How often the gate looks for new outbox events (the admission may be
+/// committed by another process: `entrada gate verify`); one look wakes
+/// every dialer.
 const POLL: Duration = Duration::from_millis(25);
 /// Events read from the outbox per look.
 const BATCH: u32 = 64;
@@ -77,6 +78,8 @@ pub struct LanExchange {
     peers: Arc<RwLock<Vec<PeerKey>>>,
     server: Arc<rustls::ServerConfig>,
     client: Arc<rustls::ClientConfig>,
+    /// The newest signed outbox event id, as the one poller last saw it.
+    newest: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// The SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): the raw public
@@ -290,6 +293,7 @@ impl LanExchange {
                 rustls::client::AlwaysResolvesClientRawPublicKeys::new(certified),
             ));
         Ok(Self {
+            newest: tokio::sync::watch::Sender::new(None),
             store,
             peers,
             server: Arc::new(server),
@@ -322,6 +326,26 @@ impl LanExchange {
                         tracing::warn!(error = %e, "LAN peer list not reloaded");
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+        }
+        {
+            // One look at the outbox for every dialer.
+            let me = self.clone();
+            tasks.spawn(async move {
+                loop {
+                    let store = me.store.clone();
+                    match blocking(move || store.newest_signed_event()).await {
+                        Ok(newest) => {
+                            me.newest.send_if_modified(|seen| {
+                                let changed = *seen != newest;
+                                *seen = newest;
+                                changed
+                            });
+                        }
+                        Err(e) => tracing::warn!(error = %e, "outbox not read"),
+                    }
+                    tokio::time::sleep(POLL).await;
                 }
             });
         }
@@ -487,12 +511,16 @@ impl LanExchange {
             blocking(move || store.peer_seen(peer, Utc::now())).await?;
         }
         tracing::info!(%addr, peer, "LAN link up");
+        let mut newest = self.newest.subscribe();
         loop {
+            newest.borrow_and_update();
             let store = self.store.clone();
             let events: Vec<SignedEvent> =
                 blocking(move || store.events_for_peer(peer, BATCH)).await?;
             if events.is_empty() {
-                tokio::time::sleep(POLL).await;
+                // Woken by the outbox poller; a second at most, so a peer
+                // also gets what a poller that is not running would miss.
+                let _ = tokio::time::timeout(Duration::from_secs(1), newest.changed()).await;
                 continue;
             }
             for event in events {

@@ -245,6 +245,19 @@ impl Store {
         })
     }
 
+    /// The newest signed event of this gate's outbox (its id), for the
+    /// exchange's one look that wakes every peer's sender.
+    pub fn newest_signed_event(&self) -> Result<Option<String>> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached(
+                    "SELECT event_id FROM outbox WHERE signature IS NOT NULL ORDER BY event_id DESC LIMIT 1",
+                )?
+                .query_row([], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
     /// A peer confirmed every event up to `event_id`.
     pub fn peer_confirmed(
         &self,
