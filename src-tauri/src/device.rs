@@ -301,6 +301,36 @@ impl DeviceLink {
     }
 }
 
+impl DeviceLink {
+    /// Starts the LAN exchange with the venue's other gates (issue 14) as
+    /// `config` says (nothing when it names no address), once the gate is
+    /// paired: retried every 5 s while it is not, or while its port is
+    /// taken. It runs beside the sync loop and keeps going offline.
+    pub fn start_lan(&self, config: entrada::sync::lan::LanConfig) {
+        if config.listen.is_none() && config.peers.is_empty() {
+            return;
+        }
+        let store = self.gate.store().clone();
+        tauri::async_runtime::spawn(async move {
+            loop {
+                match entrada::sync::lan::LanExchange::new(store.clone()) {
+                    Ok(exchange) => {
+                        if let Err(e) = Arc::new(exchange).run(config.clone()).await {
+                            tracing::warn!(error = %e, "LAN exchange stopped; retrying");
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "LAN exchange not started yet"),
+                }
+                // (tokio is not this crate's dependency: tauri's runtime runs it.)
+                let _ = tauri::async_runtime::spawn_blocking(|| {
+                    std::thread::sleep(Duration::from_secs(5))
+                })
+                .await;
+            }
+        });
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

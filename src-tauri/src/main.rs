@@ -49,6 +49,19 @@ struct Args {
     /// network can read and change the gate's traffic)
     #[arg(long, env = "ENTRADA_ALLOW_HTTP")]
     allow_http: bool,
+    /// Exchange admissions with the other gates of this venue over the LAN
+    /// (issue 14), listening on ADDR:PORT (off unless given)
+    #[arg(long, env = "ENTRADA_LAN_LISTEN", value_name = "ADDR:PORT")]
+    lan_listen: Option<std::net::SocketAddr>,
+    /// Another gate's LAN exchange, HOST:PORT (repeatable; the env var takes a
+    /// comma-separated list)
+    #[arg(
+        long = "peer",
+        env = "ENTRADA_PEERS",
+        value_delimiter = ',',
+        value_name = "HOST:PORT"
+    )]
+    peers: Vec<String>,
     /// auto, a camera index or name, or folder:PATH (replays images as frames).
     /// Default: the settings screen's choice, else auto
     #[arg(long, env = "ENTRADA_CAMERA")]
@@ -162,6 +175,10 @@ fn main() -> anyhow::Result<()> {
     let gate = Arc::new(GateService::new(store.clone(), settings).map_err(|e| anyhow::anyhow!(e))?);
     let interval = Duration::from_secs_f64(args.sync_interval.max(0.1));
     let link = Arc::new(DeviceLink::new(gate.clone(), engine, interval));
+    let lan = entrada::sync::lan::LanConfig {
+        listen: args.lan_listen,
+        peers: args.peers.clone(),
+    };
     if let (Some(server), Some(token)) = (&args.server, &args.token) {
         // Before the window opens: the replica then holds the venue and its
         // operators (for --operator and PIN sign-in).
@@ -249,6 +266,7 @@ fn main() -> anyhow::Result<()> {
                 let _ = handle.emit("sync", view);
             });
             link_setup.start_sync();
+            link_setup.start_lan(lan);
             Ok(())
         })
         .run(tauri::generate_context!())

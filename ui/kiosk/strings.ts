@@ -186,6 +186,12 @@ export const S = {
       : `This PC’s clock is ${Math.abs(Math.round(ms / 1000))} s ${ms > 0 ? 'ahead of' : 'behind'} the server. Verdicts depend on the date and time: ask IT to fix it.`,
   conflictsTitle: 'Conflicts: double entries (the first scan wins) and admissions the server would have refused',
   conflictsNone: 'No conflicts.',
+  peersTitle: 'Gates of this venue on the local network',
+  peersNone: 'No other gate listed (the LAN exchange is off, or the server has not listed this venue\'s other gates yet).',
+  peerCols: { name: 'Gate', lastSeen: 'Last seen', reachable: 'Link', exchanged: 'Events received / sent' },
+  peerReachable: 'reachable',
+  peerUnreachable: 'not reachable',
+  peerExchanged: (received: number, sent: number) => `${received} / ${sent}`,
   conflictCols: { ticket: 'Ticket', first: 'First scan', second: 'Second scan' },
   // A refused admission has no first scan: the server's side is its reason.
   conflictServerSide: (kind: string) => `Server: ${S.reasons[kind] ?? kind}`,

@@ -92,6 +92,16 @@ function renderSync() {
       h('div', { class: 'kv' }, h('dt', {}, f.device), h('dd', {}, s.device_id ?? S.none)),
       h('div', { class: 'kv' }, h('dt', {}, f.clock), h('dd', {}, s.clock_offset_ms == null ? S.none : s.clock_suspect ? S.clockWarning(s.clock_offset_ms) : S.clockOk(s.clock_offset_ms))),
       s.last_error ? h('div', { class: 'kv warn' }, h('dt', {}, f.lastError), h('dd', { id: 'sync-error' }, s.last_error)) : ''),
+    h('h2', {}, S.peersTitle),
+    s.peers.length
+      ? h('table', { class: 'peers', id: 'peers' },
+          h('thead', {}, h('tr', {}, h('th', {}, S.peerCols.name), h('th', {}, S.peerCols.lastSeen), h('th', {}, S.peerCols.reachable), h('th', {}, S.peerCols.exchanged))),
+          h('tbody', {}, ...s.peers.map((p) => h('tr', { 'data-device': String(p.device_id) },
+            h('td', {}, p.name),
+            h('td', {}, p.last_seen_at ? fmtTime(p.last_seen_at, true) : S.never),
+            h('td', { class: p.reachable ? '' : 'warn' }, p.reachable ? S.peerReachable : S.peerUnreachable),
+            h('td', {}, S.peerExchanged(p.received, p.sent))))))
+      : h('p', { class: 'hint', id: 'peers-none' }, S.peersNone),
     h('h2', {}, S.conflictsTitle),
     conflicts.length
       ? h('table', { class: 'conflicts', id: 'conflicts' },

@@ -512,8 +512,15 @@ impl LanExchange {
         }
         tracing::info!(%addr, peer, "LAN link up");
         let mut newest = self.newest.subscribe();
+        let mut seen = tokio::time::Instant::now();
         loop {
             newest.borrow_and_update();
+            if seen.elapsed() >= Duration::from_secs(10) {
+                // The sync screen's "reachable": a live link is a peer seen.
+                seen = tokio::time::Instant::now();
+                let store = self.store.clone();
+                blocking(move || store.peer_seen(peer, Utc::now())).await?;
+            }
             let store = self.store.clone();
             let events: Vec<SignedEvent> =
                 blocking(move || store.events_for_peer(peer, BATCH)).await?;

@@ -255,6 +255,14 @@ impl GateService {
             clock_suspect: s.clock_suspect,
             retry,
             stopped: sync_loop.stopped,
+            peers: {
+                let now = chrono::Utc::now();
+                self.store
+                    .lan_peers()?
+                    .iter()
+                    .map(|p| views::PeerView::of(p, now))
+                    .collect()
+            },
         })
     }
 

@@ -190,6 +190,39 @@ pub struct SyncView {
     /// The sync loop stopped: the server refused this device's token (pair
     /// the gate again).
     pub stopped: bool,
+    /// The other gates of this venue on the LAN exchange (issue 14).
+    pub peers: Vec<PeerView>,
+}
+
+/// Another gate of this venue, as the LAN exchange knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct PeerView {
+    pub device_id: i64,
+    pub name: String,
+    /// When this gate last heard from it (RFC 3339, seconds); None: never.
+    pub last_seen_at: Option<String>,
+    /// Heard from within the last 30 seconds (a link refreshes it every 10).
+    pub reachable: bool,
+    /// Its events this gate received; this gate's events it confirmed.
+    pub received: i64,
+    pub sent: i64,
+}
+
+impl PeerView {
+    pub fn of(p: &entrada::store::PeerStatus, now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            device_id: p.device_id,
+            name: p.name.clone(),
+            last_seen_at: p
+                .last_seen_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            reachable: p
+                .last_seen_at
+                .is_some_and(|t| now - t <= chrono::Duration::seconds(30)),
+            received: p.received,
+            sent: p.sent,
+        }
+    }
 }
 
 /// The sync loop after failed rounds: why, how often, and when it tries
@@ -378,6 +411,32 @@ impl CommandError {
 #[cfg(test)]
 mod bindings {
     use super::*;
+
+    #[test]
+    fn a_peer_is_reachable_when_heard_from_within_30_seconds() {
+        let now = chrono::Utc::now();
+        let peer = |ago: Option<i64>| entrada::store::PeerStatus {
+            device_id: 7,
+            name: "Gate B".into(),
+            public_key: String::new(),
+            last_seen_at: ago.map(|s| now - chrono::Duration::seconds(s)),
+            received: 3,
+            sent: 2,
+        };
+        for (ago, reachable) in [
+            (Some(0), true),
+            (Some(30), true),
+            (Some(31), false),
+            (None, false),
+        ] {
+            let view = PeerView::of(&peer(ago), now);
+            assert_eq!(view.reachable, reachable, "{ago:?}");
+            assert_eq!(
+                (view.received, view.sent, view.last_seen_at.is_some()),
+                (3, 2, ago.is_some())
+            );
+        }
+    }
 
     /// Writes the TypeScript types for the kiosk into `ui/kiosk/bindings/`;
     /// CI fails when the committed files differ from what Rust says.
