@@ -5,6 +5,7 @@
 pub mod customer;
 mod error;
 mod ids;
+pub mod no_show;
 pub mod reservation;
 pub mod signed;
 pub mod slot;

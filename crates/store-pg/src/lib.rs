@@ -12,6 +12,7 @@ mod admin;
 mod feed;
 mod gate;
 mod migrate;
+mod no_show;
 mod operators;
 mod reservations;
 mod signing;

@@ -24,6 +24,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_walkup_leases.sql",
         include_str!("../migrations/0003_walkup_leases.sql"),
     ),
+    (
+        "0004_no_show_release.sql",
+        include_str!("../migrations/0004_no_show_release.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

@@ -29,6 +29,13 @@ pub(crate) fn record_entry(
 }
 
 impl VenueOpsStore for PgStore {
+    fn release_no_shows(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::no_show::Released>> {
+        crate::no_show::release_no_shows(self, now)
+    }
+
     fn occupancy(&self, orq: Orq, venue: VenueId, now: DateTime<Utc>) -> Result<Occupancy> {
         self.read(|tx| {
             let v = require_venue(tx, orq, venue)?;
@@ -320,7 +327,7 @@ fn write_walkup_reservation(
     // have it) and takes the walk-up.
     let reused = tx
         .execute(
-            "UPDATE ticket_reservations SET slot_id = $1, reserved_at = $2, status = 'RESERVED', updated_at = $2 \
+            "UPDATE ticket_reservations SET slot_id = $1, reserved_at = $2, status = 'RESERVED', no_show_at = NULL, updated_at = $2 \
              WHERE ticket_id = $3 AND orq = $4 AND status = 'CANCELLED'",
             &[&slot.id.0, &ts(now), &code.as_str(), &orq.0],
         )

@@ -16,6 +16,7 @@ pub mod conformance;
 pub mod conformance_sync;
 mod engine;
 mod gate;
+mod no_show;
 mod reservations;
 mod signing;
 mod slots;
@@ -63,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_code_policy_pin_lockout.sql"),
     include_str!("../migrations/0011_venue_gate_settings.sql"),
     include_str!("../migrations/0012_venue_operations.sql"),
+    include_str!("../migrations/0013_no_show_release.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

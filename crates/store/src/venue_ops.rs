@@ -401,7 +401,7 @@ fn write_walkup_reservation(
     // have it) and takes the walk-up.
     let reused = tx
         .prepare_cached(
-            "UPDATE ticket_reservations SET slot_id = ?1, reserved_at = ?2, status = 'RESERVED', updated_at = ?2 \
+            "UPDATE ticket_reservations SET slot_id = ?1, reserved_at = ?2, status = 'RESERVED', no_show_at = NULL, updated_at = ?2 \
              WHERE ticket_id = ?3 AND orq = ?4 AND status = 'CANCELLED'",
         )?
         .execute(params![Sql(slot.id), ts(now), Sql(code), Sql(orq)])?;

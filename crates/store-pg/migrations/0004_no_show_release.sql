@@ -1,0 +1,4 @@
+-- No-show release (issue 15, domain::no_show), as SQLite's 0013: when the
+-- server released a RESERVED-but-unverified reservation as a no-show (status
+-- CANCELLED, its place back on the slot); cleared when the row is reused.
+ALTER TABLE ticket_reservations ADD COLUMN no_show_at TIMESTAMPTZ;
