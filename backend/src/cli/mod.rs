@@ -327,6 +327,9 @@ pub(crate) struct ServeArgs {
     /// Fill the database with the demo data set first (as `entrada demo`)
     #[arg(long)]
     demo: bool,
+    /// Seconds between two no-show releases (venues' `no_show_release_minutes`) [default: 30]
+    #[arg(long, env = "ENTRADA_NO_SHOW_SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) no_show_seconds: Option<u64>,
 }
 
 #[derive(Subcommand)]

@@ -2,6 +2,7 @@
 //! clock: time comes in as a parameter, ids are created by the caller (the
 //! store). backend/tests/tidy.rs keeps it that way.
 
+pub mod closing;
 pub mod customer;
 mod error;
 mod ids;

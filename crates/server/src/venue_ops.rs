@@ -8,12 +8,13 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::access::{check_venue, staff};
+use super::access::{check_venue, slot_manager, staff};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, Caller};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::AppState;
+use crate::domain::closing::Checkout;
 use crate::domain::venue_ops::{LeaseGrant, LeaseRequest, Occupancy};
-use crate::domain::VenueId;
+use crate::domain::{OperatorId, VenueId};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -45,6 +46,30 @@ pub async fn occupancy(
     ))
 }
 
+#[utoipa::path(post, path = "/api/admin/venues/{venue_id}/checkout", tag = "admin", params(("venue_id" = i64, Path)),
+    responses(
+        (status = 200, description = "Closing time: everyone inside is checked out now, one exit passage (reason CLOSING) per entry not matched by an exit today, each holder marked as left (the gates learn it by sync); `inside` is the occupancy after it (0). Nobody inside: nothing recorded", body = Checkout),
+        (status = 401, description = "UNAUTHENTICATED", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: supervisors and admins only", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: no such venue in the caller's org (or another venue than the token's)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn checkout(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Checkout>, ApiError> {
+    let p = slot_manager(&caller)?.clone();
+    let venue = VenueId(super::parse_id(&id, "venue")?);
+    check_venue(&p, venue, "venue")?;
+    // An operator's token names them in the record; an API token does not.
+    let operator = p.user_id.map(OperatorId);
+    Ok(Json(
+        state
+            .run(move |s| s.checkout_venue(p.orq, venue, operator, Utc::now()))
+            .await?,
+    ))
+}
+
 /// The most slots a lease refresh may name.
 const MAX_LEASE_SLOTS: usize = 1000;
 
@@ -70,4 +95,40 @@ pub async fn leases(
         .run(move |s| s.refresh_leases(&device, &body.pending, Utc::now()))
         .await?;
     Ok(Json(LeaseGrant { leases }))
+}
+
+/// How often `entrada serve` releases no-shows unless told otherwise
+/// (`--no-show-seconds`): a released place is bookable at most this late.
+pub const NO_SHOW_PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The server's no-show release (issue 15, `domain::no_show`): at once and
+/// then every `period`, one `release_no_shows` at the wall clock's time on
+/// the blocking pool. Periodic rather than on read: a reservation is released
+/// whether or not anyone looks at its slot, and the gates learn it by sync.
+/// A failed round is logged and tried again next period. Several server
+/// instances may run it at once: each release re-checks under the row locks.
+pub fn spawn_no_show_release(
+    store: std::sync::Arc<dyn crate::store::ServerStore>,
+    period: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.release_no_shows(Utc::now())).await {
+                Ok(Ok(released)) => {
+                    for r in &released {
+                        tracing::info!(orq = r.orq.0, reservation = %r.reservation_id.0,
+                            slot = %r.slot_id.0, "reservation released as a no-show");
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "no-show release failed; trying again next period")
+                }
+                Err(e) => tracing::warn!(error = %e, "no-show release task failed"),
+            }
+        }
+    })
 }

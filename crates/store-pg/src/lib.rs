@@ -9,6 +9,7 @@
 //! tokio's blocking pool, as it does SQLite's.
 
 mod admin;
+mod closing;
 mod feed;
 mod gate;
 mod migrate;

@@ -36,6 +36,16 @@ impl VenueOpsStore for PgStore {
         crate::no_show::release_no_shows(self, now)
     }
 
+    fn checkout_venue(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        operator: Option<OperatorId>,
+        now: DateTime<Utc>,
+    ) -> Result<crate::domain::closing::Checkout> {
+        crate::closing::checkout_venue(self, orq, venue, operator, now)
+    }
+
     fn occupancy(&self, orq: Orq, venue: VenueId, now: DateTime<Utc>) -> Result<Occupancy> {
         self.read(|tx| {
             let v = require_venue(tx, orq, venue)?;
@@ -173,7 +183,7 @@ fn venue_of(
     })
 }
 
-fn set_left_at(
+pub(crate) fn set_left_at(
     tx: &mut impl GenericClient,
     orq: Orq,
     code: &TicketCode,

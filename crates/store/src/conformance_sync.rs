@@ -351,7 +351,7 @@ pub mod sync {
             json(serde_json::json!({
                 "id": r.id.to_string(), "ticket_id": "T-1", "slot_id": slot.id.to_string(),
                 "customer_email": "john@example.com", "customer_phone": "+12025551234", "reserved_at": n,
-                "status": "RESERVED", "orq": 1, "created_at": n, "updated_at": n,
+                "status": "RESERVED", "orq": 1, "created_at": n, "updated_at": n, "no_show_at": null,
             }))
         );
         // Each row once, in feed order.

@@ -8,6 +8,7 @@
 //! connections and processes wait in SQLite's busy handler.
 
 mod admin;
+mod closing;
 mod codec;
 mod column;
 #[cfg(any(test, feature = "conformance"))]

@@ -87,7 +87,7 @@ fn venue_of(
     })
 }
 
-fn set_left_at(
+pub(crate) fn set_left_at(
     tx: &Transaction<'_>,
     orq: Orq,
     code: &TicketCode,

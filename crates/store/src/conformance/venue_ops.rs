@@ -206,3 +206,64 @@ pub fn no_shows_are_released_once_and_give_their_places_back(
         (late_res.id, ReservationStatus::Reserved, None)
     );
 }
+
+/// Closing time (`domain::closing`): a checkout records an exit for each
+/// person inside the venue today, brings its occupancy to 0, touches no
+/// other venue, and checks nobody out twice.
+pub fn checkout_brings_the_venue_to_zero_once(
+    s: &(impl VenueStore
+          + SlotStore
+          + TicketStore
+          + ReservationStore
+          + GateStore
+          + VenueOpsStore
+          + ?Sized),
+) {
+    let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let other = s.add_venue(ORQ, "Thyssen", "Europe/Madrid", now()).unwrap();
+    let at_gate = now() + chrono::Duration::days(6); // 2025-12-01 11:00 in Madrid
+    let enter = |venue: &Venue, codes: &[&str]| {
+        let slot = slot_at(s, venue, "2025-12-01", "09:00", "12:00", 10);
+        let gate = Gate {
+            venue_id: Some(venue.id),
+            ..Gate::default()
+        };
+        for code in codes {
+            let t = ticket(s, code, ActivationMode::Immediate);
+            let req = ReserveRequest {
+                ticket: t.clone(),
+                slot_id: slot.id,
+                contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+            };
+            s.reserve_slot(ORQ, &req, now()).unwrap();
+            assert!(
+                s.verify_ticket(ORQ, &t, OperatorId(5), &gate, at_gate)
+                    .unwrap()
+                    .admit
+            );
+        }
+    };
+    enter(&venue, &["C-1", "C-2", "C-3"]);
+    enter(&other, &["C-4"]);
+    assert_eq!(s.occupancy(ORQ, venue.id, at_gate).unwrap().inside, 3);
+
+    let closing = at_gate + chrono::Duration::hours(6);
+    let done = s
+        .checkout_venue(ORQ, venue.id, Some(OperatorId(7)), closing)
+        .unwrap();
+    assert_eq!(
+        (done.venue_id, done.checked_out, done.inside, done.at),
+        (venue.id, 3, 0, closing)
+    );
+    assert_eq!(s.occupancy(ORQ, venue.id, closing).unwrap().inside, 0);
+    assert_eq!(s.occupancy(ORQ, other.id, closing).unwrap().inside, 1);
+    // Nobody is left to check out: nothing more is recorded.
+    let again = s.checkout_venue(ORQ, venue.id, None, closing).unwrap();
+    assert_eq!((again.checked_out, again.inside), (0, 0));
+    assert_eq!(s.occupancy(ORQ, venue.id, closing).unwrap().inside, 0);
+    // Another org's venue: NOT_FOUND.
+    assert_eq!(
+        code_of(s.checkout_venue(crate::domain::Orq(2), venue.id, None, closing)),
+        "NOT_FOUND"
+    );
+}
