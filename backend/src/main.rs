@@ -30,6 +30,12 @@ fn main() -> anyhow::Result<()> {
             timezone,
         }) => cli::admin::venue_add(db, orq, name, timezone, now)?,
         Command::Venue(VenueCommand::List { db, orq }) => cli::admin::venue_list(db, orq)?,
+        Command::Venue(VenueCommand::Checkout {
+            db,
+            orq,
+            venue,
+            operator,
+        }) => cli::admin::venue_checkout(db, orq, venue, operator, now)?,
         Command::Seed(SeedCommand::Slots {
             db,
             orq,

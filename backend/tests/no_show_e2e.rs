@@ -3,7 +3,8 @@
 //! `no_show_release_minutes` after their slot started; the customer's status
 //! says so and the place is back on the slot; a gate learns it by sync and
 //! `entrada gate verify` answers the late holder with the amber
-//! NO_SHOW_RELEASED (the operator decides).
+//! NO_SHOW_RELEASED (the operator decides). At closing time a supervisor
+//! checks everyone out: the server's occupancy is 0, the gate's after sync.
 //!
 //! Date- and time-zone-robust: the venue's zone is picked so that its clock
 //! reads about noon now, and the slot is 10:00–14:00 of the venue's today.
@@ -20,7 +21,7 @@ use entrada::domain::{
     ActivationMode, Contact, Gate, NewSlot, NewTicket, OperatorId, Orq, Role, TicketCode,
 };
 use entrada::store::{ReserveRequest, Store};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_entrada");
 
@@ -42,12 +43,16 @@ fn free_port() -> u16 {
 }
 
 fn get(port: u16, path: &str, token: &str) -> (u16, Value) {
+    http(port, "GET", path, token)
+}
+
+fn http(port: u16, method: &str, path: &str, token: &str) -> (u16, Value) {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return (0, Value::Null);
     };
     let _ = write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n"
     );
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
@@ -83,7 +88,9 @@ fn noon_zone() -> String {
 }
 
 struct Seeded {
+    venue: i64,
     staff: String,
+    supervisor: String,
     device: String,
 }
 
@@ -141,6 +148,11 @@ fn seed(db: &Path) -> Seeded {
         .unwrap();
     assert!(v.admit, "{v:?}");
     Seeded {
+        venue: venue.id.0,
+        supervisor: store
+            .create_token(orq, Role::Supervisor, None, None, now)
+            .unwrap()
+            .0,
         staff: store
             .create_token(orq, Role::Operator, None, None, now)
             .unwrap()
@@ -150,7 +162,7 @@ fn seed(db: &Path) -> Seeded {
 }
 
 #[test]
-fn the_server_releases_no_shows_and_the_gate_learns_it_by_sync() {
+fn the_server_releases_no_shows_and_checks_everyone_out_at_closing_and_the_gate_learns_both() {
     let dir = tempfile::tempdir().unwrap();
     let server_db = dir.path().join("server.db");
     let gate_db = dir.path().join("gate.db");
@@ -199,4 +211,27 @@ fn the_server_releases_no_shows_and_the_gate_learns_it_by_sync() {
         "{verdict}"
     );
     assert!(!verdict["admit"].as_bool().unwrap(), "{verdict}");
+
+    // Closing time: a supervisor checks everyone out; the server counts 0,
+    // and so does the gate after its next sync.
+    let occupancy = format!("/api/operator/occupancy?venue_id={}", w.venue);
+    assert_eq!(get(port, &occupancy, &w.staff).1["inside"], 1);
+    let (_, known) = run(&["gate", "occupancy", "--db", gate]);
+    assert_eq!(known["inside"], 1, "{known}");
+    let checkout = format!("/api/admin/venues/{}/checkout", w.venue);
+    assert_eq!(http(port, "POST", &checkout, &w.staff).0, 403);
+    let (status, done) = http(port, "POST", &checkout, &w.supervisor);
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        (&done["checked_out"], &done["inside"]),
+        (&json!(1), &json!(0)),
+        "{done}"
+    );
+    assert_eq!(get(port, &occupancy, &w.staff).1["inside"], 0);
+    let (code, report) = run(&[
+        "sync", "--db", gate, "--once", "--server", &url, "--token", &w.device,
+    ]);
+    assert_eq!(code, 0, "{report}");
+    let (_, known) = run(&["gate", "occupancy", "--db", gate]);
+    assert_eq!(known["inside"], 0, "{known}");
 }

@@ -142,6 +142,19 @@ pub(crate) enum VenueCommand {
         #[arg(long)]
         orq: i64,
     },
+    /// Closing time: check everyone inside the venue out now (one exit each, reason CLOSING);
+    /// prints {venue_id, checked_out, inside, at} as JSON
+    Checkout {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        venue: i64,
+        /// The supervisor who closes, recorded with the exits
+        #[arg(long)]
+        operator: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -28,6 +28,8 @@ pub struct OccupancyQuery {
 #[utoipa::path(get, path = "/api/operator/occupancy", tag = "gate", params(OccupancyQuery),
     responses(
         (status = 200, description = "People inside now: entries minus exits since the venue's day began, across all its gates, as far as they have synced; `limit` is the venue's occupancy limit (null: none), `level` NORMAL / NEAR (90 %) / FULL (100 %)", body = Occupancy),
+        (status = 400, description = "INVALID_QUERY: venue_id missing or not an integer", body = ErrorBody),
+        (status = 401, description = "UNAUTHORIZED: no or an unknown token", body = ErrorBody),
         (status = 403, description = "FORBIDDEN: operators, supervisors and admins only", body = ErrorBody),
         (status = 404, description = "NOT_FOUND: no such venue in the caller's org (or another venue than the token's)", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -49,7 +51,7 @@ pub async fn occupancy(
 #[utoipa::path(post, path = "/api/admin/venues/{venue_id}/checkout", tag = "admin", params(("venue_id" = i64, Path)),
     responses(
         (status = 200, description = "Closing time: everyone inside is checked out now, one exit passage (reason CLOSING) per entry not matched by an exit today, each holder marked as left (the gates learn it by sync); `inside` is the occupancy after it (0). Nobody inside: nothing recorded", body = Checkout),
-        (status = 401, description = "UNAUTHENTICATED", body = ErrorBody),
+        (status = 401, description = "UNAUTHORIZED: no or an unknown token", body = ErrorBody),
         (status = 403, description = "FORBIDDEN: supervisors and admins only", body = ErrorBody),
         (status = 404, description = "NOT_FOUND: no such venue in the caller's org (or another venue than the token's)", body = ErrorBody)),
     security(("bearer" = [])))]
