@@ -64,14 +64,7 @@ pub(crate) fn checkout_venue(
             set_left_at(tx, orq, &code, Some(now), now)?;
             checked_out += exits;
         }
-        let inside: i64 = tx
-            .query_one(
-                "SELECT COALESCE(SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END), 0)::BIGINT \
-                 FROM passages WHERE orq = $1 AND venue_id = $2 AND at >= $3",
-                &[&orq.0, &venue.0, &since],
-            )
-            .map_err(db)?
-            .get(0);
+        let inside = crate::venue_ops::inside_today(tx, orq, venue, since)?;
         Ok(Checkout {
             venue_id: venue,
             checked_out,

@@ -10,6 +10,27 @@ use crate::venues::require_venue;
 use crate::{db, ts, PgStore};
 use entrada_store::{Result, VenueOpsStore};
 
+/// People inside `venue` from the passages since `since`
+/// (`domain::venue_ops::inside_from`: per ticket, never below 0).
+pub(crate) fn inside_today(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    venue: VenueId,
+    since: DateTime<Utc>,
+) -> Result<i64> {
+    let nets = tx
+        .query(
+            "SELECT SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END)::BIGINT FROM passages \
+             WHERE orq = $1 AND venue_id = $2 AND at >= $3 GROUP BY ticket_code",
+            &[&orq.0, &venue.0, &since],
+        )
+        .map_err(db)?
+        .iter()
+        .map(|r| r.get::<_, i64>(0))
+        .collect::<Vec<_>>();
+    Ok(crate::domain::venue_ops::inside_from(nets))
+}
+
 /// A first entry through the server's own verification.
 pub(crate) fn record_entry(
     tx: &mut impl GenericClient,
@@ -49,14 +70,7 @@ impl VenueOpsStore for PgStore {
     fn occupancy(&self, orq: Orq, venue: VenueId, now: DateTime<Utc>) -> Result<Occupancy> {
         self.read(|tx| {
             let v = require_venue(tx, orq, venue)?;
-            let inside: i64 = tx
-                .query_one(
-                    "SELECT COALESCE(SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END), 0)::BIGINT \
-                     FROM passages WHERE orq = $1 AND venue_id = $2 AND at >= $3",
-                    &[&orq.0, &venue.0, &day_start(v.timezone, now)],
-                )
-                .map_err(db)?
-                .get(0);
+            let inside = inside_today(tx, orq, venue, day_start(v.timezone, now))?;
             let limit = v.gate.ops().occupancy_limit;
             Ok(Occupancy {
                 venue_id: venue,

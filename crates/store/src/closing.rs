@@ -57,12 +57,7 @@ impl Store {
                 set_left_at(tx, orq, &code, Some(now), now)?;
                 checked_out += exits;
             }
-            let inside: i64 = tx
-                .prepare_cached(
-                    "SELECT COALESCE(SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END), 0) FROM passages \
-                     WHERE orq = ?1 AND venue_id = ?2 AND at >= ?3",
-                )?
-                .query_row(params![Sql(orq), Sql(venue), since], |r| r.get(0))?;
+            let inside = crate::venue_ops::inside_today(tx, orq, venue, &since)?;
             Ok(Checkout {
                 venue_id: venue,
                 checked_out,

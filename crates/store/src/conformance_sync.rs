@@ -477,7 +477,7 @@ pub mod sync {
               + SyncStore
               + ?Sized),
     ) {
-        let (prado, _, t, _) = booked(s);
+        let (prado, slot, t, _) = booked(s);
         let reina = s
             .add_venue(ORQ, "Reina Sofia", "Europe/Madrid", now())
             .unwrap();
@@ -520,6 +520,28 @@ pub mod sync {
         );
         assert_eq!(exit.status, EventStatus::Rejected, "{exit:?}");
         assert_eq!((inside(&prado), inside(&reina)), (2, 0));
+
+        // An exit of a holder this venue never saw enter (reserved here, not
+        // used): a conflict whose passage is kept for audit, but it takes
+        // nobody else out of the count (counted per ticket, never below 0).
+        let stray = ReserveRequest {
+            ticket: ticket(s, "T-3"),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        s.reserve_slot(ORQ, &stray, now()).unwrap();
+        let stray = push(
+            &a1,
+            "exit",
+            serde_json::json!({ "ticket_code": "T-3" }),
+            at_gate() + Duration::seconds(12),
+        );
+        assert_eq!(stray.status, EventStatus::Conflict, "{stray:?}");
+        assert_eq!(
+            inside(&prado),
+            2,
+            "an exit without an entry takes nobody out"
+        );
 
         // Undo: neither another venue's gate nor another gate of this venue.
         let reason = serde_json::json!({ "ticket_code": "T-1", "reason": "wrong phone" });
