@@ -12,6 +12,7 @@ mod admin;
 mod closing;
 mod feed;
 mod gate;
+mod lease_return;
 mod migrate;
 mod no_show;
 mod operators;

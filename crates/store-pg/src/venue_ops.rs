@@ -57,6 +57,15 @@ impl VenueOpsStore for PgStore {
         crate::no_show::release_no_shows(self, now)
     }
 
+    fn take_back_leases(
+        &self,
+        scope: Option<(Orq, VenueId)>,
+        only_closed: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::venue_ops::SlotPlaces>> {
+        crate::lease_return::take_back_leases(self, scope, only_closed, now)
+    }
+
     fn checkout_venue(
         &self,
         orq: Orq,

@@ -673,6 +673,76 @@ pub mod venue_ops_sync {
         s.get_slot(ORQ, slot.id).unwrap().booked_count
     }
 
+    /// The server gives leases back itself: the periodic return takes only
+    /// the leases of slots no longer open for walk-ups; a supervisor's
+    /// take-back takes all of a venue's; the places are back on the slot,
+    /// and a gate's next refresh no longer lists them (nor grants them
+    /// again once the window closed). Another org's venue: NOT_FOUND.
+    pub fn leases_are_taken_back_by_the_server(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + crate::VenueOpsStore
+              + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(5)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let (_, b) = s.add_device(ORQ, venue.id, "Gate B", now()).unwrap();
+        let t0 = at_gate();
+        s.refresh_leases(&a, &[], t0).unwrap();
+        s.refresh_leases(&b, &[], t0).unwrap();
+        assert_eq!(booked_count(s, &slot), 4);
+        // The window is still open: the periodic return leaves them.
+        assert_eq!(s.take_back_leases(None, true, t0).unwrap(), vec![]);
+        assert_eq!(booked_count(s, &slot), 4);
+        // A supervisor takes the venue's leases back: both gates' places.
+        let back = s
+            .take_back_leases(Some((ORQ, venue.id)), false, t0)
+            .unwrap();
+        assert_eq!(
+            back,
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places: 4
+            }]
+        );
+        assert_eq!(booked_count(s, &slot), 0);
+        assert_eq!(
+            s.take_back_leases(Some((ORQ, venue.id)), false, t0)
+                .unwrap(),
+            vec![]
+        );
+        // The next refresh grants again while the window is open...
+        s.refresh_leases(&a, &[], t0).unwrap();
+        assert_eq!(booked_count(s, &slot), 2);
+        // ... and once it closed, the periodic return gives the places back
+        // without the gate syncing; the gate's next refresh lists nothing.
+        let closed = t0 + Duration::hours(2);
+        let back = s.take_back_leases(None, true, closed).unwrap();
+        assert_eq!(
+            back,
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places: 2
+            }]
+        );
+        assert_eq!(booked_count(s, &slot), 0);
+        assert_eq!(s.refresh_leases(&a, &[], closed).unwrap(), vec![]);
+        assert_eq!(booked_count(s, &slot), 0);
+        assert_eq!(
+            s.take_back_leases(Some((crate::domain::Orq(2), venue.id)), false, t0)
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND"
+        );
+    }
+
     /// Two gates, 2 places each per open slot, a slot of 3: the leases
     /// never take the slot over capacity and customers cannot book the
     /// leased places; a walk-up uploaded from a lease is honoured without
@@ -1111,6 +1181,7 @@ macro_rules! venue_ops_sync_conformance {
     ($fresh:expr) => {
         $crate::conformance_sync_tests!($fresh; venue_ops_sync;
             walkup_leases_stay_within_capacity_and_are_given_back,
+            leases_are_taken_back_by_the_server,
             concurrent_leases_and_bookings_never_overbook,
             uploaded_exits_reentries_and_undos_are_judged,
         );

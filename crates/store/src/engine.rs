@@ -131,6 +131,7 @@ service_groups! {
     trait VenueOpsStore {
         fn occupancy(&self, orq: Orq, venue: VenueId, now: DateTime<Utc>) -> Result<crate::domain::venue_ops::Occupancy>;
         fn release_no_shows(&self, now: DateTime<Utc>) -> Result<Vec<crate::domain::no_show::Released>>;
+        fn take_back_leases(&self, scope: Option<(Orq, VenueId)>, only_closed: bool, now: DateTime<Utc>) -> Result<Vec<crate::domain::venue_ops::SlotPlaces>>;
         fn checkout_venue(&self, orq: Orq, venue: VenueId, operator: Option<OperatorId>, now: DateTime<Utc>) -> Result<crate::domain::closing::Checkout>;
     }
 

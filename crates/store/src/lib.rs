@@ -17,6 +17,7 @@ pub mod conformance;
 pub mod conformance_sync;
 mod engine;
 mod gate;
+mod lease_return;
 mod no_show;
 mod reservations;
 mod signing;
