@@ -36,6 +36,9 @@ fn main() -> anyhow::Result<()> {
             venue,
             operator,
         }) => cli::admin::venue_checkout(db, orq, venue, operator, now)?,
+        Command::Venue(VenueCommand::TakeLeases { db, orq, venue }) => {
+            cli::admin::venue_take_leases(db, orq, venue, now)?
+        }
         Command::Seed(SeedCommand::Slots {
             db,
             orq,

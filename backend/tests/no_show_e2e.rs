@@ -234,4 +234,11 @@ fn the_server_releases_no_shows_and_checks_everyone_out_at_closing_and_the_gate_
     assert_eq!(code, 0, "{report}");
     let (_, known) = run(&["gate", "occupancy", "--db", gate]);
     assert_eq!(known["inside"], 0, "{known}");
+
+    // A supervisor takes the venue's walk-up leases back (none held here):
+    // the route answers for supervisors only.
+    let leases = format!("/api/admin/venues/{}/leases", w.venue);
+    assert_eq!(http(port, "DELETE", &leases, &w.staff).0, 403);
+    let (status, back) = http(port, "DELETE", &leases, &w.supervisor);
+    assert_eq!((status, &back["returned"]), (200, &json!([])), "{back}");
 }

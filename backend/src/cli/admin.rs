@@ -58,6 +58,18 @@ pub(crate) fn venue_checkout(
     Ok(())
 }
 
+/// `entrada venue take-leases`: a supervisor takes the gates' walk-up places back.
+pub(crate) fn venue_take_leases(
+    db: DbArg,
+    orq: i64,
+    venue: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let returned = open_any(&db)?.take_back_leases(Some((Orq(orq), VenueId(venue))), false, now)?;
+    println!("{}", serde_json::json!({ "returned": returned }));
+    Ok(())
+}
+
 /// `entrada token create`.
 pub(crate) fn token_create(
     db: DbArg,

@@ -155,6 +155,16 @@ pub(crate) enum VenueCommand {
         #[arg(long)]
         operator: Option<i64>,
     },
+    /// Take every walk-up lease of the venue's gates back to its slot now;
+    /// prints {"returned": [{slot_id, places}]} as JSON
+    TakeLeases {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        venue: i64,
+    },
 }
 
 #[derive(Subcommand)]

@@ -189,6 +189,10 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             "/api/admin/venues/{venue_id}/checkout",
             post(venue_ops::checkout),
         )
+        .route(
+            "/api/admin/venues/{venue_id}/leases",
+            axum::routing::delete(venue_ops::take_back_leases),
+        )
         .route("/api/sync/leases", post(venue_ops::leases))
         .route("/api/{*rest}", axum::routing::any(route_not_found))
         .with_state(state);

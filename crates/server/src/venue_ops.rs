@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::AppState;
 use crate::domain::closing::Checkout;
-use crate::domain::venue_ops::{LeaseGrant, LeaseRequest, Occupancy};
+use crate::domain::venue_ops::{LeaseGrant, LeaseRequest, Occupancy, SlotPlaces};
 use crate::domain::{OperatorId, VenueId};
 
 #[derive(Deserialize, IntoParams)]
@@ -72,6 +72,34 @@ pub async fn checkout(
     ))
 }
 
+/// The walk-up places a supervisor took back from a venue's gates.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct LeasesTakenBack {
+    /// Per slot, the places given back to it (summed over the gates).
+    pub returned: Vec<SlotPlaces>,
+}
+
+#[utoipa::path(delete, path = "/api/admin/venues/{venue_id}/leases", tag = "admin", params(("venue_id" = i64, Path)),
+    responses(
+        (status = 200, description = "Every walk-up lease of the venue's gates is given back to its slot now (customers may book the places again); each gate learns it at its next sync. A walk-up a gate booked offline from a lease taken back is judged on upload like one beyond its lease: a free place of a slot open for walk-ups, else a NO_PLACE_LEFT conflict — never overbooking", body = LeasesTakenBack),
+        (status = 401, description = "UNAUTHORIZED: no or an unknown token", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: supervisors and admins only", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: no such venue in the caller's org (or another venue than the token's)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn take_back_leases(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<LeasesTakenBack>, ApiError> {
+    let p = slot_manager(&caller)?.clone();
+    let venue = VenueId(super::parse_id(&id, "venue")?);
+    check_venue(&p, venue, "venue")?;
+    let returned = state
+        .run(move |s| s.take_back_leases(Some((p.orq, venue)), false, Utc::now()))
+        .await?;
+    Ok(Json(LeasesTakenBack { returned }))
+}
+
 /// The most slots a lease refresh may name.
 const MAX_LEASE_SLOTS: usize = 1000;
 
@@ -103,9 +131,10 @@ pub async fn leases(
 /// (`--no-show-seconds`): a released place is bookable at most this late.
 pub const NO_SHOW_PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The server's no-show release (issue 15, `domain::no_show`): at once and
-/// then every `period`, one `release_no_shows` at the wall clock's time on
-/// the blocking pool. Periodic rather than on read: a reservation is released
+/// The server's no-show release (issue 15, `domain::no_show`) and return of
+/// the walk-up leases of slots no longer open for walk-ups: at once and then
+/// every `period`, one `take_back_leases` and one `release_no_shows` at the
+/// wall clock's time on the blocking pool. Periodic rather than on read: a reservation is released
 /// whether or not anyone looks at its slot, and the gates learn it by sync.
 /// A failed round is logged and tried again next period. Several server
 /// instances may run it at once: each release re-checks under the row locks.
@@ -119,6 +148,23 @@ pub fn spawn_no_show_release(
         loop {
             tick.tick().await;
             let store = store.clone();
+            let leases = store.clone();
+            match tokio::task::spawn_blocking(move || {
+                leases.take_back_leases(None, true, Utc::now())
+            })
+            .await
+            {
+                Ok(Ok(returned)) => {
+                    for r in &returned {
+                        tracing::info!(slot = %r.slot_id.0, places = r.places,
+                            "walk-up lease of a closed slot given back");
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "lease return failed; trying again next period")
+                }
+                Err(e) => tracing::warn!(error = %e, "lease return task failed"),
+            }
             match tokio::task::spawn_blocking(move || store.release_no_shows(Utc::now())).await {
                 Ok(Ok(released)) => {
                     for r in &released {
