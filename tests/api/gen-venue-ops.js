@@ -109,7 +109,7 @@ const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up le
     },
   }),
   req('occupancy after the checkout -> 0 inside', {
-    path: '/api/operator/occupancy?venue_id={{venue_madrid}}', as: 'op',
+    path: '/api/operator/occupancy?venue_id={{venue_madrid}}', as: 'sup',
     expect: { status: 200 },
     test() { pm.test('nobody inside', () => pm.expect(J.inside).to.eql(0)); },
   }),
