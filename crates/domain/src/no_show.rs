@@ -143,7 +143,8 @@ mod tests {
             .unwrap();
         // (minutes, reservation, ticket used, now UTC) → outcome. The venue
         // is in Paris (UTC+2 in July): 08:20 UTC is 10:20 local.
-        let cases: &[(Option<i64>, R, bool, DateTime<Utc>, NoShowCheck)] = &[
+        type Case = (Option<i64>, R, bool, DateTime<Utc>, NoShowCheck);
+        let cases: &[Case] = &[
             (None, R::Reserved, false, utc(20, 0), N::Never),
             (Some(20), R::Verified, false, utc(9, 0), N::NotReserved),
             (Some(20), R::Cancelled, false, utc(9, 0), N::NotReserved),
