@@ -30,6 +30,15 @@ fn main() -> anyhow::Result<()> {
             timezone,
         }) => cli::admin::venue_add(db, orq, name, timezone, now)?,
         Command::Venue(VenueCommand::List { db, orq }) => cli::admin::venue_list(db, orq)?,
+        Command::Venue(VenueCommand::Checkout {
+            db,
+            orq,
+            venue,
+            operator,
+        }) => cli::admin::venue_checkout(db, orq, venue, operator, now)?,
+        Command::Venue(VenueCommand::TakeLeases { db, orq, venue }) => {
+            cli::admin::venue_take_leases(db, orq, venue, now)?
+        }
         Command::Seed(SeedCommand::Slots {
             db,
             orq,

@@ -276,6 +276,8 @@ fn every_route_keeps_a_session_to_its_ticket() {
             probe(M::GET, "/api/operator/signing-keys", "/api/operator/signing-keys", None, S::FORBIDDEN),
             probe(M::GET, "/api/operator/conflicts", "/api/operator/conflicts", None, S::FORBIDDEN),
             probe(M::GET, "/api/operator/occupancy", "/api/operator/occupancy?venue_id=1", None, S::FORBIDDEN),
+            probe(M::POST, "/api/admin/venues/{venue_id}/checkout", "/api/admin/venues/1/checkout", None, S::FORBIDDEN),
+            probe(M::DELETE, "/api/admin/venues/{venue_id}/leases", "/api/admin/venues/1/leases", None, S::FORBIDDEN),
             probe(M::POST, "/api/admin/venues", "/api/admin/venues", Some(json!({ "name": "X", "timezone": "UTC" })), S::FORBIDDEN),
             probe(M::GET, "/api/admin/venues", "/api/admin/venues", None, S::FORBIDDEN),
             probe(M::GET, "/api/admin/venues/{venue_id}", "/api/admin/venues/1", None, S::FORBIDDEN),

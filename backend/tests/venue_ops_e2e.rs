@@ -142,12 +142,27 @@ struct Seeded {
     gate_b: String,
 }
 
-/// A UTC venue with today's all-day slot and tickets V-0..V-5 reserved on it.
+/// A fixed-offset zone whose clock reads between 12:00 and 12:59 now.
+fn noon_zone() -> String {
+    use chrono::Timelike;
+    let offset = 12 - Utc::now().hour() as i32; // -11 ..= 12
+    match offset {
+        0 => "UTC".into(),
+        // POSIX sign: Etc/GMT-3 is UTC+3.
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
+/// A venue whose clock reads about noon, with today's all-day slot and
+/// tickets V-0..V-5 reserved on it.
 fn seed(db: &Path) -> Seeded {
     let store = Store::open(db).unwrap();
     let now = Utc::now();
     let orq = Orq(1);
-    let venue = store.add_venue(orq, "Zoo", "UTC", now).unwrap();
+    // A zone whose clock reads about noon now: the all-day slot is today's
+    // on the venue's clock whatever the time and date the test runs at.
+    let venue = store.add_venue(orq, "Zoo", &noon_zone(), now).unwrap();
     store
         .add_operator(orq, Role::Operator, "Olga", None, now)
         .unwrap();
@@ -156,7 +171,7 @@ fn seed(db: &Path) -> Seeded {
             orq,
             &NewSlot {
                 venue_id: venue.id,
-                date: now.date_naive(),
+                date: now.with_timezone(&venue.timezone).date_naive(),
                 start_time: NaiveTime::MIN,
                 end_time: NaiveTime::from_hms_opt(23, 59, 59).unwrap(),
                 total_capacity: 100,

@@ -4,7 +4,7 @@
 
 const { req, folder } = require('./lib');
 
-const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up leases, no-show release and occupancy limit on the venue; GET /api/operator/occupancy; POST /api/sync/leases is for devices only.', [
+const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up leases, no-show release and occupancy limit on the venue; GET /api/operator/occupancy; POST /api/admin/venues/{id}/checkout (closing time) and DELETE /api/admin/venues/{id}/leases (take walk-up leases back), supervisors and admins; POST /api/sync/leases is for devices only.', [
   req('patch venue operations settings -> 200, all four set', {
     method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
     body: { reentry_allowed: true, walkup_lease_places: 2, no_show_release_minutes: 20, occupancy_limit: 300 },
@@ -94,6 +94,69 @@ const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up le
   }),
   req('occupancy of another org\'s venue -> 404', {
     path: '/api/operator/occupancy?venue_id={{venue_madrid}}', as: 'admin2',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('closing-time checkout by a supervisor -> 200 {venue_id, checked_out, inside: 0, at}', {
+    method: 'POST', path: '/api/admin/venues/{{venue_madrid}}/checkout', as: 'sup',
+    expect: { status: 200 },
+    test() {
+      pm.test('everyone out', () => {
+        pm.expect(J.venue_id).to.eql(Number(pm.collectionVariables.get('venue_madrid')));
+        pm.expect(J.checked_out).to.be.a('number');
+        pm.expect(J.inside).to.eql(0);
+        pm.expect(J.at).to.be.a('string');
+      });
+    },
+  }),
+  req('occupancy after the checkout -> 0 inside', {
+    path: '/api/operator/occupancy?venue_id={{venue_madrid}}', as: 'sup',
+    expect: { status: 200 },
+    test() { pm.test('nobody inside', () => pm.expect(J.inside).to.eql(0)); },
+  }),
+  req('a second checkout -> 200, nobody checked out', {
+    method: 'POST', path: '/api/admin/venues/{{venue_madrid}}/checkout', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('nothing recorded', () => { pm.expect(J.checked_out).to.eql(0); pm.expect(J.inside).to.eql(0); }); },
+  }),
+  req('checkout as an operator -> 403', {
+    method: 'POST', path: '/api/admin/venues/{{venue_madrid}}/checkout', as: 'op',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('checkout as a customer -> 403', {
+    method: 'POST', path: '/api/admin/venues/{{venue_madrid}}/checkout', as: 'cust1',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('checkout without a token -> 401', {
+    method: 'POST', path: '/api/admin/venues/{{venue_madrid}}/checkout',
+    expect: { status: 401, code: 'UNAUTHORIZED' },
+  }),
+  req('checkout of an unknown venue -> 404', {
+    method: 'POST', path: '/api/admin/venues/999999/checkout', as: 'admin',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('checkout of another org\'s venue -> 404', {
+    method: 'POST', path: '/api/admin/venues/{{venue_madrid}}/checkout', as: 'admin2',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('take back a venue\'s walk-up leases by a supervisor -> 200 {returned}', {
+    method: 'DELETE', path: '/api/admin/venues/{{venue_madrid}}/leases', as: 'sup',
+    expect: { status: 200 },
+    test() { pm.test('per slot', () => pm.expect(J.returned).to.be.an('array')); },
+  }),
+  req('take back leases as an operator -> 403', {
+    method: 'DELETE', path: '/api/admin/venues/{{venue_madrid}}/leases', as: 'op',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('take back leases as a customer -> 403', {
+    method: 'DELETE', path: '/api/admin/venues/{{venue_madrid}}/leases', as: 'cust1',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('take back leases without a token -> 401', {
+    method: 'DELETE', path: '/api/admin/venues/{{venue_madrid}}/leases',
+    expect: { status: 401, code: 'UNAUTHORIZED' },
+  }),
+  req('take back leases of another org\'s venue -> 404', {
+    method: 'DELETE', path: '/api/admin/venues/{{venue_madrid}}/leases', as: 'admin2',
     expect: { status: 404, code: 'NOT_FOUND' },
   }),
   req('lease refresh with a staff token -> 401 (devices only)', {

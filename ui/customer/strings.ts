@@ -32,6 +32,8 @@ export const en = {
   ticketCancelled: 'This ticket has been cancelled and cannot be used.',
   ticketRedeemed: 'This ticket has already been used at the entrance.',
   ticketExpired: (when: string) => `This ticket expired on ${when}.`,
+  noShowReleased: (when: string) =>
+    `You did not arrive in time: your reservation was released on ${when} and its place given to other visitors. You can pick a new time.`,
 
   // Calendar
   pickHeading: 'Pick a day and time',

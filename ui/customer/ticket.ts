@@ -56,6 +56,12 @@ export async function renderTicket(after?: string) {
   } else if (t.activation_status === 'inactive') {
     renderActivate();
   } else {
+    // Released as a no-show (the venue's no_show_release_minutes): say so
+    // above the calendar, where a new time can be picked.
+    const released = ts.reservation?.status === 'CANCELLED' ? ts.reservation.no_show_at : undefined;
+    if (released) {
+      app.append(h('p', { class: 'notice', id: 'no-show' }, S.noShowReleased(fmtDateTime.format(new Date(released)))));
+    }
     await renderCalendar();
   }
   if (after) say(after);

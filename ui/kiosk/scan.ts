@@ -67,6 +67,7 @@ function verdictDetail(v: VerdictView, walkupBooked = false): string[] {
       break;
     case 'WRONG_DATE':
     case 'OUTSIDE_SLOT_WINDOW':
+    case 'NO_SHOW_RELEASED':
       if (slot) lines.push(S.reservedFor(slot));
       break;
     case 'EXPIRED':

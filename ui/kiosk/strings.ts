@@ -97,6 +97,7 @@ export const S = {
     NOT_INSIDE: 'Not inside',
     REENTRY_NOT_ALLOWED: 'No re-entry',
     NO_PLACE_LEFT: 'No place left',
+    NO_SHOW_RELEASED: 'No-show, place released',
   } as Record<string, string>,
   hints: {
     UNKNOWN_TICKET: 'This code is not a ticket of this venue.',
@@ -114,6 +115,7 @@ export const S = {
     NOT_INSIDE: 'This ticket is not inside the venue: nothing was recorded.',
     REENTRY_NOT_ALLOWED: 'This venue does not let visitors back in after they leave.',
     NO_PLACE_LEFT: 'No place this gate can book in a slot open now.',
+    NO_SHOW_RELEASED: 'The visitor came too late: the reservation was released and its place given back.',
   } as Record<string, string>,
 
   // Supervisor

@@ -40,6 +40,36 @@ pub(crate) fn venue_list(db: DbArg, orq: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `entrada venue checkout`: closing time, everyone inside checked out.
+pub(crate) fn venue_checkout(
+    db: DbArg,
+    orq: i64,
+    venue: i64,
+    operator: Option<i64>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let done = open_any(&db)?.checkout_venue(
+        Orq(orq),
+        VenueId(venue),
+        operator.map(entrada::domain::OperatorId),
+        now,
+    )?;
+    println!("{}", serde_json::to_string(&done)?);
+    Ok(())
+}
+
+/// `entrada venue take-leases`: a supervisor takes the gates' walk-up places back.
+pub(crate) fn venue_take_leases(
+    db: DbArg,
+    orq: i64,
+    venue: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let returned = open_any(&db)?.take_back_leases(Some((Orq(orq), VenueId(venue))), false, now)?;
+    println!("{}", serde_json::json!({ "returned": returned }));
+    Ok(())
+}
+
 /// `entrada token create`.
 pub(crate) fn token_create(
     db: DbArg,

@@ -155,6 +155,29 @@ pub(crate) enum VenueCommand {
         #[arg(long)]
         orq: i64,
     },
+    /// Closing time: check everyone inside the venue out now (one exit each, reason CLOSING);
+    /// prints {venue_id, checked_out, inside, at} as JSON
+    Checkout {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        venue: i64,
+        /// The supervisor who closes, recorded with the exits
+        #[arg(long)]
+        operator: Option<i64>,
+    },
+    /// Take every walk-up lease of the venue's gates back to its slot now;
+    /// prints {"returned": [{slot_id, places}]} as JSON
+    TakeLeases {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
+        #[arg(long)]
+        venue: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -340,6 +363,9 @@ pub(crate) struct ServeArgs {
     /// Fill the database with the demo data set first (as `entrada demo`)
     #[arg(long)]
     demo: bool,
+    /// Seconds between two no-show releases (venues' `no_show_release_minutes`) [default: 30]
+    #[arg(long, env = "ENTRADA_NO_SHOW_SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) no_show_seconds: Option<u64>,
 }
 
 #[derive(Subcommand)]

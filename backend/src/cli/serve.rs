@@ -106,6 +106,10 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
     // close their connections with a runtime of their own, which must not
     // happen on a thread driving async tasks (the router is dropped in one).
     let last_owner = store.clone();
+    let no_show_period = args
+        .no_show_seconds
+        .map_or(entrada::api::NO_SHOW_PERIOD, std::time::Duration::from_secs);
+    let release_store = store.clone();
     let state = entrada::api::AppState::new(store, lookups_per_minute);
     let app = entrada::api::router(state, Some(ui_dir));
     let runtime = tokio::runtime::Runtime::new()?;
@@ -131,12 +135,17 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
+        // Aborted with the runtime; its store handle goes before `last_owner`.
+        let release = entrada::api::spawn_no_show_release(release_store, no_show_period);
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %listener.local_addr()?, scheme, db = %shown(&db.db), "entrada serve ready");
-        match tls {
-            Some(tls) => entrada::api::serve_tls(listener, app, tls).await?,
-            None => entrada::api::serve(listener, app).await?,
-        }
+        let served = match tls {
+            Some(tls) => entrada::api::serve_tls(listener, app, tls).await,
+            None => entrada::api::serve(listener, app).await,
+        };
+        release.abort();
+        let _ = release.await;
+        served?;
         anyhow::Ok(())
     })?;
     drop(runtime);

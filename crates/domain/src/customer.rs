@@ -249,6 +249,7 @@ mod tests {
             orq: Orq(1),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            no_show_at: None,
         }
     }
 

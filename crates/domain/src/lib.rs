@@ -2,9 +2,11 @@
 //! clock: time comes in as a parameter, ids are created by the caller (the
 //! store). backend/tests/tidy.rs keeps it that way.
 
+pub mod closing;
 pub mod customer;
 mod error;
 mod ids;
+pub mod no_show;
 pub mod reservation;
 pub mod signed;
 pub mod slot;

@@ -52,6 +52,11 @@ pub struct Reservation {
     pub orq: Orq,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the server released this reservation as a no-show (its status is
+    /// then CANCELLED and its place back on the slot); see [`crate::no_show`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub no_show_at: Option<DateTime<Utc>>,
 }
 
 impl Reservation {
@@ -233,6 +238,7 @@ mod tests {
             orq: Orq(1),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            no_show_at: None,
         };
         assert_eq!(r.check_changeable(), Ok(()));
         r.status = ReservationStatus::Verified;
@@ -319,6 +325,7 @@ mod reservable_tests {
             orq: Orq(1),
             created_at: before,
             updated_at: before,
+            no_show_at: None,
         };
         let open = slot(10, 9, SlotStatus::Active);
         assert_eq!(

@@ -506,6 +506,7 @@ pub(crate) mod tests {
             orq: Orq(1),
             created_at: now(),
             updated_at: now(),
+            no_show_at: None,
         }
     }
 

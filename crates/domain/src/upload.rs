@@ -280,6 +280,7 @@ mod tests {
             orq: Orq(1),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            no_show_at: None,
         }
     }
 
@@ -332,6 +333,9 @@ mod tests {
         let live = reservation(R::Reserved);
         let gone = reservation(R::Cancelled);
         let verified = reservation(R::Verified);
+        // Released as a no-show at 09:30 (the slot starts at 09:00).
+        let mut no_show = reservation(R::Cancelled);
+        no_show.no_show_at = Some(utc(1, 9, 30));
         let input = |t, r| VerdictInput {
             ticket: Some(t),
             reservation: r,
@@ -384,6 +388,33 @@ mod tests {
                 in_slot,
                 here,
                 "RESERVATION_CANCELLED",
+            ),
+            (
+                "admitted before the no-show release, uploaded after it",
+                as_op,
+                input(&active, Some(&no_show)),
+                None,
+                utc(1, 9, 20),
+                here,
+                "APPLIED",
+            ),
+            (
+                "a no-show admitted after the release without a decision",
+                as_op,
+                input(&active, Some(&no_show)),
+                None,
+                in_slot,
+                here,
+                "NO_SHOW_RELEASED",
+            ),
+            (
+                "a no-show let in by the operator's decision",
+                as_op,
+                input(&active, Some(&no_show)),
+                Some(V::NoShowReleased),
+                in_slot,
+                here,
+                "APPLIED",
             ),
             (
                 "reserved at another venue",

@@ -409,10 +409,42 @@ pub struct Occupancy {
     pub as_of: Option<DateTime<Utc>>,
 }
 
+/// People inside from each ticket's entries − exits today: each ticket
+/// counts its own surplus of entries (a double entry walked in twice: 2),
+/// never below 0, so an exit without an entry (a conflict, its passage kept
+/// for audit) takes nobody else out of the count.
+///
+/// | a ticket's entries − exits | counts |
+/// |----------------------------|--------|
+/// | 2                          | 2      |
+/// | 1                          | 1      |
+/// | 0                          | 0      |
+/// | −1 (exit without entry)    | 0      |
+pub fn inside_from(net_per_ticket: impl IntoIterator<Item = i64>) -> i64 {
+    net_per_ticket.into_iter().filter(|n| *n > 0).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::verdict::Verdict;
+
+    #[test]
+    fn inside_counts_each_tickets_surplus_never_below_zero() {
+        // (nets per ticket) → inside
+        let cases: &[(&[i64], i64)] = &[
+            (&[], 0),
+            (&[1], 1),
+            (&[2], 2),
+            (&[0], 0),
+            (&[-1], 0),
+            (&[1, 1, -1], 2),
+            (&[2, -3, 1, 0], 3),
+        ];
+        for (nets, want) in cases {
+            assert_eq!(inside_from(nets.iter().copied()), *want, "{nets:?}");
+        }
+    }
 
     fn at(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 6, 1, h, m, 0).unwrap()

@@ -47,6 +47,10 @@ pub enum VerdictCode {
     /// A walk-up found no place: no slot open for entry now with a free
     /// (online) or leased (offline) place.
     NoPlaceLeft,
+    /// The reservation was released as a no-show (`no_show_release_minutes`
+    /// after its slot started) and its place given back: the holder came
+    /// late — the operator decides (amber).
+    NoShowReleased,
 }
 
 impl VerdictCode {
@@ -59,7 +63,10 @@ impl VerdictCode {
     /// Refusals the operator may overrule after a look (amber at the gate):
     /// an authentic code not synced yet, a holder early or late for the slot.
     pub fn needs_operator_decision(self) -> bool {
-        matches!(self, Self::AuthenticNotSynced | Self::OutsideSlotWindow)
+        matches!(
+            self,
+            Self::AuthenticNotSynced | Self::OutsideSlotWindow | Self::NoShowReleased
+        )
     }
 
     pub fn code(self) -> &'static str {
@@ -85,6 +92,7 @@ impl VerdictCode {
             Self::NotInside => "NOT_INSIDE",
             Self::ReentryNotAllowed => "REENTRY_NOT_ALLOWED",
             Self::NoPlaceLeft => "NO_PLACE_LEFT",
+            Self::NoShowReleased => "NO_SHOW_RELEASED",
         }
     }
 }
@@ -316,7 +324,9 @@ pub fn gate_verdict(input: VerdictInput<'_>, now: DateTime<Utc>, gate: &Gate) ->
             "No reservation for this ticket",
         ));
     };
-    if reservation.status == ReservationStatus::Cancelled {
+    // A no-show's reservation is cancelled too, but the holder may still be
+    // let in by the operator: see the window check below.
+    if reservation.status == ReservationStatus::Cancelled && reservation.no_show_at.is_none() {
         return with_ticket(Verdict::refuse(
             V::ReservationCancelled,
             "Reservation cancelled",
@@ -338,8 +348,25 @@ pub fn gate_verdict(input: VerdictInput<'_>, now: DateTime<Utc>, gate: &Gate) ->
     let closes = at(slot.end_time) + gate.late_grace;
     // The window is checked before the date so that a grace period running
     // past midnight still admits.
+    // Released as a no-show at or before this scan (`no_show_at` later than
+    // `now` is an upload judged at its event time: the reservation was live
+    // then). Within the slot's window it is amber; out of it, the window's
+    // own verdict says more.
+    let released = reservation
+        .no_show_at
+        .filter(|at| reservation.status == ReservationStatus::Cancelled && *at <= now);
     let verdict = if (opens..=closes).contains(&local_now) {
-        Verdict::refuse(V::Admit, "Admit")
+        match released {
+            Some(at) => Verdict::refuse(
+                V::NoShowReleased,
+                format!(
+                    "No-show: reservation released at {}, its place given back; operator decides",
+                    at.with_timezone(&input.venue.map_or(chrono_tz::UTC, |v| v.timezone))
+                        .format("%H:%M")
+                ),
+            ),
+            None => Verdict::refuse(V::Admit, "Admit"),
+        }
     } else if local_now.date() != slot.date {
         Verdict::refuse(V::WrongDate, format!("Reserved for {}", slot.date))
     } else if local_now < opens {
@@ -465,6 +492,8 @@ mod tests {
         let cases = [
             (V::AuthenticNotSynced, true),
             (V::OutsideSlotWindow, true),
+            (V::NoShowReleased, true),
+            (V::ReservationCancelled, false),
             (V::Admit, false),
             (V::AlreadyVerified, false),
             (V::WrongDate, false),
@@ -521,6 +550,7 @@ mod tests {
             orq: Orq(1),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            no_show_at: None,
         }
     }
 
@@ -558,6 +588,9 @@ mod tests {
         let inactive = ticket(A::Inactive, S::Minted);
         let unreserved = ticket(A::Active, S::Activated);
         let cancelled_res = reservation(R::Cancelled);
+        // Released as a no-show at 09:20 Madrid (08:20 UTC).
+        let mut no_show = reservation(R::Cancelled);
+        no_show.no_show_at = Some(utc(2025, 12, 1, 8, 20));
         let server = Gate::default();
 
         let cases: Vec<(&str, VerdictInput, DateTime<Utc>, &Gate, VerdictCode)> = vec![
@@ -731,6 +764,66 @@ mod tests {
                 utc(2025, 12, 1, 11, 31),
                 &gate,
                 V::OutsideSlotWindow,
+            ),
+            (
+                "no-show arriving after the release: amber",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&no_show),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                ok_time,
+                &gate,
+                V::NoShowReleased,
+            ),
+            (
+                "no-show at the release instant: amber",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&no_show),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                utc(2025, 12, 1, 8, 20),
+                &gate,
+                V::NoShowReleased,
+            ),
+            (
+                "scanned before the release (an upload judged at its time): live then",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&no_show),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                utc(2025, 12, 1, 8, 19),
+                &gate,
+                V::Admit,
+            ),
+            (
+                "no-show at another venue's gate: red",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&no_show),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                ok_time,
+                &elsewhere,
+                V::WrongVenue,
+            ),
+            (
+                "no-show the next day: red",
+                VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&no_show),
+                    slot: Some(&s),
+                    venue: Some(&madrid),
+                },
+                utc(2025, 12, 2, 9, 0),
+                &gate,
+                V::WrongDate,
             ),
         ];
         for (name, input, now, gate, expected) in cases {

@@ -37,6 +37,7 @@ use crate::domain::{DomainError, TicketCode};
 use crate::store::{ServerStore, Store, StoreError};
 use error::ApiError;
 pub use ratelimit::RateLimiter;
+pub use venue_ops::{spawn_no_show_release, NO_SHOW_PERIOD};
 
 /// Largest request body of the bulk routes (ticket creation and CSV import:
 /// 20,000 tickets fit; a gate's batch of events).
@@ -184,6 +185,14 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         .route("/api/admin/devices", post(sync::create_device))
         .route("/api/operator/conflicts", get(sync::conflicts))
         .route("/api/operator/occupancy", get(venue_ops::occupancy))
+        .route(
+            "/api/admin/venues/{venue_id}/checkout",
+            post(venue_ops::checkout),
+        )
+        .route(
+            "/api/admin/venues/{venue_id}/leases",
+            axum::routing::delete(venue_ops::take_back_leases),
+        )
         .route("/api/sync/leases", post(venue_ops::leases))
         .route("/api/sync/peers", post(sync::peers))
         .route("/api/{*rest}", axum::routing::any(route_not_found))

@@ -120,7 +120,7 @@ impl Modify for ExtractorErrors {
         admin::create_operator, admin::list_operators, admin::create_token, admin::signed_code,
         admin::org_settings, admin::update_org_settings,
         sync::whoami, sync::changes, sync::events, sync::create_device, sync::conflicts,
-        super::venue_ops::occupancy, super::venue_ops::leases, sync::peers,
+        super::venue_ops::occupancy, super::venue_ops::leases, super::venue_ops::checkout, super::venue_ops::take_back_leases, sync::peers,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, crate::domain::VerdictCode))
 )]

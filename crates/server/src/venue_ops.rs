@@ -8,12 +8,13 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::access::{check_venue, staff};
+use super::access::{check_venue, slot_manager, staff};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, Caller};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::AppState;
-use crate::domain::venue_ops::{LeaseGrant, LeaseRequest, Occupancy};
-use crate::domain::VenueId;
+use crate::domain::closing::Checkout;
+use crate::domain::venue_ops::{LeaseGrant, LeaseRequest, Occupancy, SlotPlaces};
+use crate::domain::{OperatorId, VenueId};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -27,6 +28,8 @@ pub struct OccupancyQuery {
 #[utoipa::path(get, path = "/api/operator/occupancy", tag = "gate", params(OccupancyQuery),
     responses(
         (status = 200, description = "People inside now: entries minus exits since the venue's day began, across all its gates, as far as they have synced; `limit` is the venue's occupancy limit (null: none), `level` NORMAL / NEAR (90 %) / FULL (100 %)", body = Occupancy),
+        (status = 400, description = "INVALID_QUERY: venue_id missing or not an integer", body = ErrorBody),
+        (status = 401, description = "UNAUTHORIZED: no or an unknown token", body = ErrorBody),
         (status = 403, description = "FORBIDDEN: operators, supervisors and admins only", body = ErrorBody),
         (status = 404, description = "NOT_FOUND: no such venue in the caller's org (or another venue than the token's)", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -43,6 +46,58 @@ pub async fn occupancy(
             .run(move |s| s.occupancy(p.orq, venue, Utc::now()))
             .await?,
     ))
+}
+
+#[utoipa::path(post, path = "/api/admin/venues/{venue_id}/checkout", tag = "admin", params(("venue_id" = i64, Path)),
+    responses(
+        (status = 200, description = "Closing time: everyone inside is checked out now, one exit passage (reason CLOSING) per entry not matched by an exit today, each holder marked as left (the gates learn it by sync); `inside` is the occupancy after it (0). Nobody inside: nothing recorded", body = Checkout),
+        (status = 401, description = "UNAUTHORIZED: no or an unknown token", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: supervisors and admins only", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: no such venue in the caller's org (or another venue than the token's)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn checkout(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Checkout>, ApiError> {
+    let p = slot_manager(&caller)?.clone();
+    let venue = VenueId(super::parse_id(&id, "venue")?);
+    check_venue(&p, venue, "venue")?;
+    // An operator's token names them in the record; an API token does not.
+    let operator = p.user_id.map(OperatorId);
+    Ok(Json(
+        state
+            .run(move |s| s.checkout_venue(p.orq, venue, operator, Utc::now()))
+            .await?,
+    ))
+}
+
+/// The walk-up places a supervisor took back from a venue's gates.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct LeasesTakenBack {
+    /// Per slot, the places given back to it (summed over the gates).
+    pub returned: Vec<SlotPlaces>,
+}
+
+#[utoipa::path(delete, path = "/api/admin/venues/{venue_id}/leases", tag = "admin", params(("venue_id" = i64, Path)),
+    responses(
+        (status = 200, description = "Every walk-up lease of the venue's gates is given back to its slot now (customers may book the places again); each gate learns it at its next sync. A walk-up a gate booked offline from a lease taken back is judged on upload like one beyond its lease: a free place of a slot open for walk-ups, else a NO_PLACE_LEFT conflict — never overbooking", body = LeasesTakenBack),
+        (status = 401, description = "UNAUTHORIZED: no or an unknown token", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: supervisors and admins only", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: no such venue in the caller's org (or another venue than the token's)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn take_back_leases(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<LeasesTakenBack>, ApiError> {
+    let p = slot_manager(&caller)?.clone();
+    let venue = VenueId(super::parse_id(&id, "venue")?);
+    check_venue(&p, venue, "venue")?;
+    let returned = state
+        .run(move |s| s.take_back_leases(Some((p.orq, venue)), false, Utc::now()))
+        .await?;
+    Ok(Json(LeasesTakenBack { returned }))
 }
 
 /// The most slots a lease refresh may name.
@@ -70,4 +125,58 @@ pub async fn leases(
         .run(move |s| s.refresh_leases(&device, &body.pending, Utc::now()))
         .await?;
     Ok(Json(LeaseGrant { leases }))
+}
+
+/// How often `entrada serve` releases no-shows unless told otherwise
+/// (`--no-show-seconds`): a released place is bookable at most this late.
+pub const NO_SHOW_PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The server's no-show release (issue 15, `domain::no_show`) and return of
+/// the walk-up leases of slots no longer open for walk-ups: at once and then
+/// every `period`, one `take_back_leases` and one `release_no_shows` at the
+/// wall clock's time on the blocking pool. Periodic rather than on read: a reservation is released
+/// whether or not anyone looks at its slot, and the gates learn it by sync.
+/// A failed round is logged and tried again next period. Several server
+/// instances may run it at once: each release re-checks under the row locks.
+pub fn spawn_no_show_release(
+    store: std::sync::Arc<dyn crate::store::ServerStore>,
+    period: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let store = store.clone();
+            let leases = store.clone();
+            match tokio::task::spawn_blocking(move || {
+                leases.take_back_leases(None, true, Utc::now())
+            })
+            .await
+            {
+                Ok(Ok(returned)) => {
+                    for r in &returned {
+                        tracing::info!(slot = %r.slot_id.0, places = r.places,
+                            "walk-up lease of a closed slot given back");
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "lease return failed; trying again next period")
+                }
+                Err(e) => tracing::warn!(error = %e, "lease return task failed"),
+            }
+            match tokio::task::spawn_blocking(move || store.release_no_shows(Utc::now())).await {
+                Ok(Ok(released)) => {
+                    for r in &released {
+                        tracing::info!(orq = r.orq.0, reservation = %r.reservation_id.0,
+                            slot = %r.slot_id.0, "reservation released as a no-show");
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "no-show release failed; trying again next period")
+                }
+                Err(e) => tracing::warn!(error = %e, "no-show release task failed"),
+            }
+        }
+    })
 }

@@ -9,9 +9,12 @@
 //! tokio's blocking pool, as it does SQLite's.
 
 mod admin;
+mod closing;
 mod feed;
 mod gate;
+mod lease_return;
 mod migrate;
+mod no_show;
 mod operators;
 mod reservations;
 mod signing;

@@ -24,7 +24,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_walkup_leases.sql",
         include_str!("../migrations/0003_walkup_leases.sql"),
     ),
-    // 0004 is issue 15's (reserved); the lead orders them at merge.
+    (
+        "0004_no_show_release.sql",
+        include_str!("../migrations/0004_no_show_release.sql"),
+    ),
     (
         "0005_device_keys.sql",
         include_str!("../migrations/0005_device_keys.sql"),

@@ -19,7 +19,7 @@ use entrada_store::{ReservationStore, ReserveRequest, Result, StoreError};
 
 pub(crate) const RESERVATION_COLUMNS: &str =
     "id, ticket_id, slot_id, customer_email, customer_phone, \
-     reserved_at, status, orq, created_at, updated_at";
+     reserved_at, status, orq, created_at, updated_at, no_show_at";
 
 pub(crate) fn reservation(row: &Row) -> Result<Reservation> {
     Ok(Reservation {
@@ -35,6 +35,7 @@ pub(crate) fn reservation(row: &Row) -> Result<Reservation> {
         orq: Orq(row.get("orq")),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
+        no_show_at: row.get("no_show_at"),
     })
 }
 
@@ -53,7 +54,7 @@ pub(crate) fn reservation_of_ticket(
     .transpose()
 }
 
-fn require_reservation(
+pub(crate) fn require_reservation(
     tx: &mut impl GenericClient,
     orq: Orq,
     id: ReservationId,
@@ -135,7 +136,7 @@ impl ReservationStore for PgStore {
                 Some(cancelled) => {
                     tx.execute(
                         "UPDATE ticket_reservations SET slot_id = $1, customer_email = $2, customer_phone = $3, \
-                         reserved_at = $4, status = 'RESERVED', updated_at = $4 WHERE id = $5",
+                         reserved_at = $4, status = 'RESERVED', no_show_at = NULL, updated_at = $4 WHERE id = $5",
                         &[&seen.id.0, &req.contact.email, &req.contact.phone, &ts(now), &cancelled.id.0],
                     )
                     .map_err(db)?;

@@ -151,6 +151,7 @@ const ENTITIES: &[Entity] = &[
             "orq",
             "created_at",
             "updated_at",
+            "no_show_at",
         ],
     },
     Entity {

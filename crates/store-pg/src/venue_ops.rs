@@ -10,6 +10,27 @@ use crate::venues::require_venue;
 use crate::{db, ts, PgStore};
 use entrada_store::{Result, VenueOpsStore};
 
+/// People inside `venue` from the passages since `since`
+/// (`domain::venue_ops::inside_from`: per ticket, never below 0).
+pub(crate) fn inside_today(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    venue: VenueId,
+    since: DateTime<Utc>,
+) -> Result<i64> {
+    let nets = tx
+        .query(
+            "SELECT SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END)::BIGINT FROM passages \
+             WHERE orq = $1 AND venue_id = $2 AND at >= $3 GROUP BY ticket_code",
+            &[&orq.0, &venue.0, &since],
+        )
+        .map_err(db)?
+        .iter()
+        .map(|r| r.get::<_, i64>(0))
+        .collect::<Vec<_>>();
+    Ok(crate::domain::venue_ops::inside_from(nets))
+}
+
 /// A first entry through the server's own verification.
 pub(crate) fn record_entry(
     tx: &mut impl GenericClient,
@@ -29,17 +50,36 @@ pub(crate) fn record_entry(
 }
 
 impl VenueOpsStore for PgStore {
+    fn release_no_shows(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::no_show::Released>> {
+        crate::no_show::release_no_shows(self, now)
+    }
+
+    fn take_back_leases(
+        &self,
+        scope: Option<(Orq, VenueId)>,
+        only_closed: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::venue_ops::SlotPlaces>> {
+        crate::lease_return::take_back_leases(self, scope, only_closed, now)
+    }
+
+    fn checkout_venue(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        operator: Option<OperatorId>,
+        now: DateTime<Utc>,
+    ) -> Result<crate::domain::closing::Checkout> {
+        crate::closing::checkout_venue(self, orq, venue, operator, now)
+    }
+
     fn occupancy(&self, orq: Orq, venue: VenueId, now: DateTime<Utc>) -> Result<Occupancy> {
         self.read(|tx| {
             let v = require_venue(tx, orq, venue)?;
-            let inside: i64 = tx
-                .query_one(
-                    "SELECT COALESCE(SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END), 0)::BIGINT \
-                     FROM passages WHERE orq = $1 AND venue_id = $2 AND at >= $3",
-                    &[&orq.0, &venue.0, &day_start(v.timezone, now)],
-                )
-                .map_err(db)?
-                .get(0);
+            let inside = inside_today(tx, orq, venue, day_start(v.timezone, now))?;
             let limit = v.gate.ops().occupancy_limit;
             Ok(Occupancy {
                 venue_id: venue,
@@ -166,7 +206,7 @@ fn venue_of(
     })
 }
 
-fn set_left_at(
+pub(crate) fn set_left_at(
     tx: &mut impl GenericClient,
     orq: Orq,
     code: &TicketCode,
@@ -320,7 +360,7 @@ fn write_walkup_reservation(
     // have it) and takes the walk-up.
     let reused = tx
         .execute(
-            "UPDATE ticket_reservations SET slot_id = $1, reserved_at = $2, status = 'RESERVED', updated_at = $2 \
+            "UPDATE ticket_reservations SET slot_id = $1, reserved_at = $2, status = 'RESERVED', no_show_at = NULL, updated_at = $2 \
              WHERE ticket_id = $3 AND orq = $4 AND status = 'CANCELLED'",
             &[&slot.id.0, &ts(now), &code.as_str(), &orq.0],
         )

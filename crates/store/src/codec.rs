@@ -178,7 +178,7 @@ pub fn ticket(row: &Row<'_>) -> rusqlite::Result<Ticket> {
 }
 
 pub const RESERVATION_COLUMNS: &str = "id, ticket_id, slot_id, customer_email, customer_phone, \
-     reserved_at, status, orq, created_at, updated_at";
+     reserved_at, status, orq, created_at, updated_at, no_show_at";
 
 pub fn reservation(row: &Row<'_>) -> rusqlite::Result<Reservation> {
     Ok(Reservation {
@@ -192,6 +192,7 @@ pub fn reservation(row: &Row<'_>) -> rusqlite::Result<Reservation> {
         orq: row.col("orq")?,
         created_at: get_ts(row, "created_at")?,
         updated_at: get_ts(row, "updated_at")?,
+        no_show_at: opt_ts(row, "no_show_at")?,
     })
 }
 

@@ -1228,6 +1228,8 @@ macro_rules! venue_ops_conformance {
         $crate::conformance_tests!($fresh; venue_ops;
             operations_settings_are_patched_set_and_cleared,
             occupancy_counts_the_days_entries_against_the_limit,
+            no_shows_are_released_once_and_give_their_places_back,
+            checkout_brings_the_venue_to_zero_once,
         );
     };
 }

@@ -414,7 +414,7 @@ pub mod sync {
             json(serde_json::json!({
                 "id": r.id.to_string(), "ticket_id": "T-1", "slot_id": slot.id.to_string(),
                 "customer_email": "john@example.com", "customer_phone": "+12025551234", "reserved_at": n,
-                "status": "RESERVED", "orq": 1, "created_at": n, "updated_at": n,
+                "status": "RESERVED", "orq": 1, "created_at": n, "updated_at": n, "no_show_at": null,
             }))
         );
         // Each row once, in feed order.
@@ -540,7 +540,7 @@ pub mod sync {
               + SyncStore
               + ?Sized),
     ) {
-        let (prado, _, t, _) = booked(s);
+        let (prado, slot, t, _) = booked(s);
         let reina = s
             .add_venue(ORQ, "Reina Sofia", "Europe/Madrid", now())
             .unwrap();
@@ -583,6 +583,28 @@ pub mod sync {
         );
         assert_eq!(exit.status, EventStatus::Rejected, "{exit:?}");
         assert_eq!((inside(&prado), inside(&reina)), (2, 0));
+
+        // An exit of a holder this venue never saw enter (reserved here, not
+        // used): a conflict whose passage is kept for audit, but it takes
+        // nobody else out of the count (counted per ticket, never below 0).
+        let stray = ReserveRequest {
+            ticket: ticket(s, "T-3"),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        s.reserve_slot(ORQ, &stray, now()).unwrap();
+        let stray = push(
+            &a1,
+            "exit",
+            serde_json::json!({ "ticket_code": "T-3" }),
+            at_gate() + Duration::seconds(12),
+        );
+        assert_eq!(stray.status, EventStatus::Conflict, "{stray:?}");
+        assert_eq!(
+            inside(&prado),
+            2,
+            "an exit without an entry takes nobody out"
+        );
 
         // Undo: neither another venue's gate nor another gate of this venue.
         let reason = serde_json::json!({ "ticket_code": "T-1", "reason": "wrong phone" });
@@ -712,6 +734,76 @@ pub mod venue_ops_sync {
 
     fn booked_count(s: &(impl SlotStore + ?Sized), slot: &Slot) -> i64 {
         s.get_slot(ORQ, slot.id).unwrap().booked_count
+    }
+
+    /// The server gives leases back itself: the periodic return takes only
+    /// the leases of slots no longer open for walk-ups; a supervisor's
+    /// take-back takes all of a venue's; the places are back on the slot,
+    /// and a gate's next refresh no longer lists them (nor grants them
+    /// again once the window closed). Another org's venue: NOT_FOUND.
+    pub fn leases_are_taken_back_by_the_server(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + crate::VenueOpsStore
+              + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(5)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let (_, b) = s.add_device(ORQ, venue.id, "Gate B", now()).unwrap();
+        let t0 = at_gate();
+        s.refresh_leases(&a, &[], t0).unwrap();
+        s.refresh_leases(&b, &[], t0).unwrap();
+        assert_eq!(booked_count(s, &slot), 4);
+        // The window is still open: the periodic return leaves them.
+        assert_eq!(s.take_back_leases(None, true, t0).unwrap(), vec![]);
+        assert_eq!(booked_count(s, &slot), 4);
+        // A supervisor takes the venue's leases back: both gates' places.
+        let back = s
+            .take_back_leases(Some((ORQ, venue.id)), false, t0)
+            .unwrap();
+        assert_eq!(
+            back,
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places: 4
+            }]
+        );
+        assert_eq!(booked_count(s, &slot), 0);
+        assert_eq!(
+            s.take_back_leases(Some((ORQ, venue.id)), false, t0)
+                .unwrap(),
+            vec![]
+        );
+        // The next refresh grants again while the window is open...
+        s.refresh_leases(&a, &[], t0).unwrap();
+        assert_eq!(booked_count(s, &slot), 2);
+        // ... and once it closed, the periodic return gives the places back
+        // without the gate syncing; the gate's next refresh lists nothing.
+        let closed = t0 + Duration::hours(2);
+        let back = s.take_back_leases(None, true, closed).unwrap();
+        assert_eq!(
+            back,
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places: 2
+            }]
+        );
+        assert_eq!(booked_count(s, &slot), 0);
+        assert_eq!(s.refresh_leases(&a, &[], closed).unwrap(), vec![]);
+        assert_eq!(booked_count(s, &slot), 0);
+        assert_eq!(
+            s.take_back_leases(Some((crate::domain::Orq(2), venue.id)), false, t0)
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND"
+        );
     }
 
     /// Two gates, 2 places each per open slot, a slot of 3: the leases
@@ -1153,6 +1245,7 @@ macro_rules! venue_ops_sync_conformance {
     ($fresh:expr) => {
         $crate::conformance_sync_tests!($fresh; venue_ops_sync;
             walkup_leases_stay_within_capacity_and_are_given_back,
+            leases_are_taken_back_by_the_server,
             concurrent_leases_and_bookings_never_overbook,
             uploaded_exits_reentries_and_undos_are_judged,
         );

@@ -126,9 +126,13 @@ service_groups! {
         fn scan(&self, orq: Orq, raw: &[u8], operator: OperatorId, gate: &Gate, now: DateTime<Utc>) -> Result<Verdict>;
     }
 
-    /// Venue operations (issue 15): occupancy counted from passages.
+    /// Venue operations (issue 15): occupancy counted from passages; no-show
+    /// release across every org (the server's periodic task).
     trait VenueOpsStore {
         fn occupancy(&self, orq: Orq, venue: VenueId, now: DateTime<Utc>) -> Result<crate::domain::venue_ops::Occupancy>;
+        fn release_no_shows(&self, now: DateTime<Utc>) -> Result<Vec<crate::domain::no_show::Released>>;
+        fn take_back_leases(&self, scope: Option<(Orq, VenueId)>, only_closed: bool, now: DateTime<Utc>) -> Result<Vec<crate::domain::venue_ops::SlotPlaces>>;
+        fn checkout_venue(&self, orq: Orq, venue: VenueId, operator: Option<OperatorId>, now: DateTime<Utc>) -> Result<crate::domain::closing::Checkout>;
     }
 
     /// The server's side of sync: devices, uploaded events, the change feed.

@@ -8,6 +8,7 @@
 //! connections and processes wait in SQLite's busy handler.
 
 mod admin;
+mod closing;
 mod codec;
 mod column;
 #[cfg(any(test, feature = "conformance"))]
@@ -16,6 +17,8 @@ pub mod conformance;
 pub mod conformance_sync;
 mod engine;
 mod gate;
+mod lease_return;
+mod no_show;
 mod reservations;
 mod signing;
 mod slots;
@@ -66,7 +69,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_code_policy_pin_lockout.sql"),
     include_str!("../migrations/0011_venue_gate_settings.sql"),
     include_str!("../migrations/0012_venue_operations.sql"),
-    // 0013 is issue 15's (reserved); the lead orders them at merge.
+    include_str!("../migrations/0013_no_show_release.sql"),
     include_str!("../migrations/0014_gate_lan.sql"),
 ];
 

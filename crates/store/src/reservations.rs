@@ -30,7 +30,11 @@ pub(crate) fn reservation_of_ticket(
         .optional()?)
 }
 
-fn require_reservation(tx: &Transaction<'_>, orq: Orq, id: ReservationId) -> Result<Reservation> {
+pub(crate) fn require_reservation(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    id: ReservationId,
+) -> Result<Reservation> {
     tx.prepare_cached(&format!(
         "SELECT {RESERVATION_COLUMNS} FROM ticket_reservations WHERE id = ?1 AND orq = ?2"
     ))?
@@ -74,7 +78,7 @@ impl Store {
                 Some(cancelled) => {
                     tx.prepare_cached(
                         "UPDATE ticket_reservations SET slot_id = ?1, customer_email = ?2, customer_phone = ?3, \
-                         reserved_at = ?4, status = 'RESERVED', updated_at = ?4 WHERE id = ?5",
+                         reserved_at = ?4, status = 'RESERVED', no_show_at = NULL, updated_at = ?4 WHERE id = ?5",
                     )?
                     .execute(params![Sql(slot.id), req.contact.email, req.contact.phone, ts(now), Sql(cancelled.id)])?;
                     cancelled.id

@@ -52,6 +52,24 @@ pub(crate) fn record_passage(tx: &Transaction<'_>, p: &PassageFact<'_>) -> Resul
     Ok(())
 }
 
+/// People inside `venue` from the passages since `since`
+/// (`domain::venue_ops::inside_from`: per ticket, never below 0).
+pub(crate) fn inside_today(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    venue: VenueId,
+    since: &str,
+) -> Result<i64> {
+    let nets: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END) FROM passages \
+             WHERE orq = ?1 AND venue_id = ?2 AND at >= ?3 GROUP BY ticket_code",
+        )?
+        .query_map(params![Sql(orq), Sql(venue), since], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(crate::domain::venue_ops::inside_from(nets))
+}
+
 /// A ticket's entry and last exit, as this database has them.
 fn presence(tx: &Transaction<'_>, orq: Orq, code: &TicketCode) -> Result<Presence> {
     let row: Option<(Option<Ts>, Option<Ts>)> = tx
@@ -87,7 +105,7 @@ fn venue_of(
     })
 }
 
-fn set_left_at(
+pub(crate) fn set_left_at(
     tx: &Transaction<'_>,
     orq: Orq,
     code: &TicketCode,
@@ -208,15 +226,7 @@ impl Store {
     pub fn occupancy(&self, orq: Orq, venue: VenueId, now: DateTime<Utc>) -> Result<Occupancy> {
         self.read(|tx| {
             let v = crate::venues::require_venue(tx, orq, venue)?;
-            let inside: i64 = tx
-                .prepare_cached(
-                    "SELECT COALESCE(SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END), 0) FROM passages \
-                     WHERE orq = ?1 AND venue_id = ?2 AND at >= ?3",
-                )?
-                .query_row(
-                    params![Sql(orq), Sql(venue), ts(day_start(v.timezone, now))],
-                    |r| r.get(0),
-                )?;
+            let inside = inside_today(tx, orq, venue, &ts(day_start(v.timezone, now)))?;
             let limit = v.gate.ops().occupancy_limit;
             Ok(Occupancy {
                 venue_id: venue,
@@ -401,7 +411,7 @@ fn write_walkup_reservation(
     // have it) and takes the walk-up.
     let reused = tx
         .prepare_cached(
-            "UPDATE ticket_reservations SET slot_id = ?1, reserved_at = ?2, status = 'RESERVED', updated_at = ?2 \
+            "UPDATE ticket_reservations SET slot_id = ?1, reserved_at = ?2, status = 'RESERVED', no_show_at = NULL, updated_at = ?2 \
              WHERE ticket_id = ?3 AND orq = ?4 AND status = 'CANCELLED'",
         )?
         .execute(params![Sql(slot.id), ts(now), Sql(code), Sql(orq)])?;

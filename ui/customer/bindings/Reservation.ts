@@ -5,4 +5,9 @@ import type { ReservationStatus } from "./ReservationStatus";
 import type { SlotId } from "./SlotId";
 import type { TicketCode } from "./TicketCode";
 
-export type Reservation = { id: ReservationId, ticket_id: TicketCode, slot_id: SlotId, customer_email: string, customer_phone: string, reserved_at: string, status: ReservationStatus, orq: Orq, created_at: string, updated_at: string, };
+export type Reservation = { id: ReservationId, ticket_id: TicketCode, slot_id: SlotId, customer_email: string, customer_phone: string, reserved_at: string, status: ReservationStatus, orq: Orq, created_at: string, updated_at: string, 
+/**
+ * When the server released this reservation as a no-show (its status is
+ * then CANCELLED and its place back on the slot); see [`crate::no_show`].
+ */
+no_show_at?: string, };

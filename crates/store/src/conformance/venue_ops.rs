@@ -110,3 +110,160 @@ pub fn occupancy_counts_the_days_entries_against_the_limit(
         "NOT_FOUND"
     );
 }
+
+/// No-show release (`domain::no_show`): `no_show_release_minutes` after the
+/// slot starts on the venue's clock, unverified reservations are cancelled,
+/// marked `no_show_at`, and give their places back, once; a verified one,
+/// or one at a venue that never releases, is kept; the late holder's verdict
+/// is amber; the ticket may reserve again, which clears the mark.
+pub fn no_shows_are_released_once_and_give_their_places_back(
+    s: &(impl VenueStore
+          + SlotStore
+          + TicketStore
+          + ReservationStore
+          + GateStore
+          + VenueOpsStore
+          + ?Sized),
+) {
+    use crate::domain::{ReservationStatus, SlotStatus, VerdictCode};
+    let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let never = s.add_venue(ORQ, "Thyssen", "Europe/Madrid", now()).unwrap();
+    let twenty: GateSettingsPatch =
+        serde_json::from_str(r#"{"no_show_release_minutes": 20}"#).unwrap();
+    s.update_gate_settings(ORQ, venue.id, &twenty, now())
+        .unwrap();
+    // 09:00 in Madrid = 08:00 UTC: due at 08:20 UTC.
+    let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 3);
+    let kept_slot = slot_at(s, &never, "2025-12-01", "09:00", "12:00", 3);
+    let utc = |h, m| Utc.with_ymd_and_hms(2025, 12, 1, h, m, 0).unwrap();
+    let book = |code: &str, slot: &Slot| {
+        let t = ticket(s, code, ActivationMode::Immediate);
+        let req = ReserveRequest {
+            ticket: t.clone(),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        (t, s.reserve_slot(ORQ, &req, now()).unwrap())
+    };
+    let (came, _) = book("N-1", &slot);
+    let (late, late_res) = book("N-2", &slot);
+    let (_, gone_res) = book("N-3", &slot);
+    let (_, kept_res) = book("N-4", &kept_slot);
+    assert_eq!(s.get_slot(ORQ, slot.id).unwrap().status, SlotStatus::Full);
+    let gate = Gate {
+        venue_id: Some(venue.id),
+        ..Gate::default()
+    };
+    s.verify_ticket(ORQ, &came, OperatorId(5), &gate, utc(8, 10))
+        .unwrap();
+
+    // A minute early: nothing.
+    assert_eq!(s.release_no_shows(utc(8, 19)).unwrap(), vec![]);
+    assert_eq!(s.get_slot(ORQ, slot.id).unwrap().booked_count, 3);
+
+    let released = s.release_no_shows(utc(8, 20)).unwrap();
+    let mut ids: Vec<_> = released.iter().map(|r| r.reservation_id).collect();
+    ids.sort();
+    let mut want = vec![late_res.id, gone_res.id];
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(released
+        .iter()
+        .all(|r| r.orq == ORQ && r.slot_id == slot.id && r.released_at == utc(8, 20)));
+    let after = s.get_slot(ORQ, slot.id).unwrap();
+    assert_eq!((after.booked_count, after.status), (1, SlotStatus::Active));
+    let no_show = s.get_reservation(ORQ, late_res.id).unwrap();
+    assert_eq!(
+        (no_show.status, no_show.no_show_at),
+        (ReservationStatus::Cancelled, Some(utc(8, 20)))
+    );
+    // The verified one and the other venue's are kept.
+    assert_eq!(
+        s.get_reservation(ORQ, kept_res.id).unwrap().status,
+        ReservationStatus::Reserved
+    );
+    assert_eq!(s.get_slot(ORQ, kept_slot.id).unwrap().booked_count, 1);
+
+    // Idempotent: nothing more to release, the count stays.
+    assert_eq!(s.release_no_shows(utc(9, 0)).unwrap(), vec![]);
+    assert_eq!(s.get_slot(ORQ, slot.id).unwrap().booked_count, 1);
+
+    // The late holder: amber, the operator decides.
+    let v = s.validate_ticket(ORQ, &late, &gate, utc(8, 30)).unwrap();
+    assert_eq!(v.verdict, VerdictCode::NoShowReleased, "{v:?}");
+    assert!(!v.admit);
+
+    // The ticket may reserve again: the row is reused, the mark cleared.
+    let next = slot_at(s, &venue, "2025-12-02", "09:00", "12:00", 3);
+    let req = ReserveRequest {
+        ticket: late.clone(),
+        slot_id: next.id,
+        contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+    };
+    let again = s.reserve_slot(ORQ, &req, utc(8, 40)).unwrap();
+    assert_eq!(
+        (again.id, again.status, again.no_show_at),
+        (late_res.id, ReservationStatus::Reserved, None)
+    );
+}
+
+/// Closing time (`domain::closing`): a checkout records an exit for each
+/// person inside the venue today, brings its occupancy to 0, touches no
+/// other venue, and checks nobody out twice.
+pub fn checkout_brings_the_venue_to_zero_once(
+    s: &(impl VenueStore
+          + SlotStore
+          + TicketStore
+          + ReservationStore
+          + GateStore
+          + VenueOpsStore
+          + ?Sized),
+) {
+    let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let other = s.add_venue(ORQ, "Thyssen", "Europe/Madrid", now()).unwrap();
+    let at_gate = now() + chrono::Duration::days(6); // 2025-12-01 11:00 in Madrid
+    let enter = |venue: &Venue, codes: &[&str]| {
+        let slot = slot_at(s, venue, "2025-12-01", "09:00", "12:00", 10);
+        let gate = Gate {
+            venue_id: Some(venue.id),
+            ..Gate::default()
+        };
+        for code in codes {
+            let t = ticket(s, code, ActivationMode::Immediate);
+            let req = ReserveRequest {
+                ticket: t.clone(),
+                slot_id: slot.id,
+                contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+            };
+            s.reserve_slot(ORQ, &req, now()).unwrap();
+            assert!(
+                s.verify_ticket(ORQ, &t, OperatorId(5), &gate, at_gate)
+                    .unwrap()
+                    .admit
+            );
+        }
+    };
+    enter(&venue, &["C-1", "C-2", "C-3"]);
+    enter(&other, &["C-4"]);
+    assert_eq!(s.occupancy(ORQ, venue.id, at_gate).unwrap().inside, 3);
+
+    let closing = at_gate + chrono::Duration::hours(6);
+    let done = s
+        .checkout_venue(ORQ, venue.id, Some(OperatorId(7)), closing)
+        .unwrap();
+    assert_eq!(
+        (done.venue_id, done.checked_out, done.inside, done.at),
+        (venue.id, 3, 0, closing)
+    );
+    assert_eq!(s.occupancy(ORQ, venue.id, closing).unwrap().inside, 0);
+    assert_eq!(s.occupancy(ORQ, other.id, closing).unwrap().inside, 1);
+    // Nobody is left to check out: nothing more is recorded.
+    let again = s.checkout_venue(ORQ, venue.id, None, closing).unwrap();
+    assert_eq!((again.checked_out, again.inside), (0, 0));
+    assert_eq!(s.occupancy(ORQ, venue.id, closing).unwrap().inside, 0);
+    // Another org's venue: NOT_FOUND.
+    assert_eq!(
+        code_of(s.checkout_venue(crate::domain::Orq(2), venue.id, None, closing)),
+        "NOT_FOUND"
+    );
+}

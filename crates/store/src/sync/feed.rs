@@ -123,6 +123,7 @@ const ENTITIES: &[Entity] = &[
             "orq",
             "created_at",
             "updated_at",
+            "no_show_at",
         ],
         blobs: &[],
     },

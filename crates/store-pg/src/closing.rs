@@ -1,0 +1,75 @@
+//! Closing time (issue 15) on PostgreSQL, as SQLite's: a supervisor's
+//! checkout of everyone inside a venue; `domain::closing` says who gets
+//! which exits. The tickets are locked in code order (one order for every
+//! checkout), then the exits and the left marks are written in one commit.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::closing::{closing_exits, Checkout, CLOSING_REASON};
+use crate::domain::venue_ops::day_start;
+use crate::domain::{DomainError, OperatorId, Orq, TicketCode, VenueId};
+use crate::venue_ops::set_left_at;
+use crate::venues::require_venue;
+use crate::{corrupt, db, ts, PgStore};
+use entrada_store::Result;
+
+const NET_TODAY: &str = "SELECT ticket_code, SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END)::BIGINT \
+     FROM passages WHERE orq = $1 AND venue_id = $2 AND at >= $3 GROUP BY ticket_code ORDER BY ticket_code";
+
+pub(crate) fn checkout_venue(
+    store: &PgStore,
+    orq: Orq,
+    venue: VenueId,
+    operator: Option<OperatorId>,
+    now: DateTime<Utc>,
+) -> Result<Checkout> {
+    store.write(|tx| {
+        let v = require_venue(tx, orq, venue)?;
+        let since = ts(day_start(v.timezone, now));
+        let inside_codes: Vec<String> = tx
+            .query(NET_TODAY, &[&orq.0, &venue.0, &since])
+            .map_err(db)?
+            .iter()
+            .filter(|r| r.get::<_, i64>(1) > 0)
+            .map(|r| r.get(0))
+            .collect();
+        // Lock the holders' tickets (code order), then count again under the
+        // locks: an exit that committed meanwhile is not doubled.
+        tx.execute(
+            "SELECT 1 FROM tickets WHERE orq = $1 AND ticket_code = ANY($2) ORDER BY ticket_code FOR UPDATE",
+            &[&orq.0, &inside_codes],
+        )
+        .map_err(db)?;
+        let net: Vec<(TicketCode, i64)> = tx
+            .query(NET_TODAY, &[&orq.0, &venue.0, &since])
+            .map_err(db)?
+            .iter()
+            .map(|r| {
+                Ok((
+                    TicketCode::parse(r.get(0)).map_err(|e: DomainError| corrupt("ticket code", e))?,
+                    r.get(1),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let mut checked_out = 0;
+        for (code, exits) in closing_exits(&net) {
+            for _ in 0..exits {
+                tx.execute(
+                    "INSERT INTO passages (orq, venue_id, ticket_code, direction, at, operator_id, reason) \
+                     VALUES ($1, $2, $3, 'out', $4, $5, $6)",
+                    &[&orq.0, &venue.0, &code.as_str(), &ts(now), &operator.map(|o| o.0), &CLOSING_REASON],
+                )
+                .map_err(db)?;
+            }
+            set_left_at(tx, orq, &code, Some(now), now)?;
+            checked_out += exits;
+        }
+        let inside = crate::venue_ops::inside_today(tx, orq, venue, since)?;
+        Ok(Checkout {
+            venue_id: venue,
+            checked_out,
+            inside,
+            at: now,
+        })
+    })
+}

@@ -1,0 +1,69 @@
+//! Closing time (issue 15) on SQLite: a supervisor's checkout of everyone
+//! inside a venue; `domain::closing` says who gets which exits.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use crate::codec::ts;
+use crate::column::{RowExt, Sql};
+use crate::domain::closing::{closing_exits, Checkout, CLOSING_REASON};
+use crate::domain::venue_ops::day_start;
+use crate::domain::{OperatorId, Orq, TicketCode, VenueId};
+use crate::venue_ops::set_left_at;
+use crate::venues::require_venue;
+use crate::{Result, Store};
+
+impl Store {
+    /// Checks everyone inside `venue` out at `now`: one exit passage
+    /// (reason `CLOSING`, by `operator` if an operator asked) per entry not
+    /// matched by an exit today, and each holder marked as left (the gates
+    /// learn it by sync). One write transaction: an uploaded passage is
+    /// counted before or after it, never half.
+    pub fn checkout_venue(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        operator: Option<OperatorId>,
+        now: DateTime<Utc>,
+    ) -> Result<Checkout> {
+        self.write(|tx| {
+            let v = require_venue(tx, orq, venue)?;
+            let since = ts(day_start(v.timezone, now));
+            let net: Vec<(TicketCode, i64)> = tx
+                .prepare_cached(
+                    "SELECT ticket_code, SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END) FROM passages \
+                     WHERE orq = ?1 AND venue_id = ?2 AND at >= ?3 GROUP BY ticket_code ORDER BY ticket_code",
+                )?
+                .query_map(params![Sql(orq), Sql(venue), since], |r| {
+                    Ok((r.col(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut checked_out = 0;
+            for (code, exits) in closing_exits(&net) {
+                for _ in 0..exits {
+                    tx.prepare_cached(
+                        "INSERT INTO passages (orq, venue_id, ticket_code, direction, at, operator_id, reason) \
+                         VALUES (?1, ?2, ?3, 'out', ?4, ?5, ?6)",
+                    )?
+                    .execute(params![
+                        Sql(orq),
+                        Sql(venue),
+                        Sql(&code),
+                        ts(now),
+                        operator.map(|o| o.0),
+                        CLOSING_REASON
+                    ])?;
+                }
+                set_left_at(tx, orq, &code, Some(now), now)?;
+                checked_out += exits;
+            }
+            let inside = crate::venue_ops::inside_today(tx, orq, venue, &since)?;
+            Ok(Checkout {
+                venue_id: venue,
+                checked_out,
+                inside,
+                at: now,
+            })
+        })
+    }
+}
