@@ -17,6 +17,72 @@ use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+/// What a gate tells its server when it asks for an update: the version it
+/// runs and the outcome of its last update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateReport {
+    /// `MAJOR.MINOR.PATCH` of the running gate app.
+    pub running: String,
+    /// The last update this gate tried, if any.
+    pub last: Option<UpdateOutcome>,
+}
+
+/// One update's outcome on a gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOutcome {
+    pub version: String,
+    pub state: UpdateState,
+    /// Why (a refusal's code, a failed start's reason); at most 200 characters.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateState {
+    /// Downloaded and verified, waiting for a quiet moment.
+    Pending,
+    /// Running and reported healthy.
+    Installed,
+    /// Did not start healthy: the previous version runs again.
+    RolledBack,
+    /// Refused (bad signature, digest, size, not newer).
+    Refused,
+}
+
+impl UpdateState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Installed => "installed",
+            Self::RolledBack => "rolled_back",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// The server's answer: the newest bundle it holds, if newer than the
+/// running version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateOffer {
+    pub version: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// `POST /api/sync/update`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateAnswer {
+    /// None: no bundle newer than the running version.
+    pub offer: Option<UpdateOffer>,
+}
+
 /// The first line of every bundle.
 pub const MAGIC: &[u8] = b"ENTUPD1\n";
 /// The header line is shorter than this.
@@ -219,7 +285,10 @@ pub enum InstallMoment {
 /// at once when the screen is locked; otherwise only after `quiet` without
 /// a scan.
 pub fn install_moment(activity: &GateActivity, quiet: Duration) -> InstallMoment {
-    if activity.deferred_until.is_some_and(|until| activity.now < until) {
+    if activity
+        .deferred_until
+        .is_some_and(|until| activity.now < until)
+    {
         return InstallMoment::Deferred;
     }
     if activity.locked {
@@ -278,7 +347,11 @@ mod tests {
             ("1.2.0", "1.1.9", Err(UpdateRefusal::NotNewer)),
         ];
         for (running, offered, want) in cases {
-            assert_eq!(accept_offer(v(running), v(offered)), want, "{running} → {offered}");
+            assert_eq!(
+                accept_offer(v(running), v(offered)),
+                want,
+                "{running} → {offered}"
+            );
         }
     }
 
@@ -316,11 +389,31 @@ mod tests {
         let cases: Vec<(&str, Vec<u8>, UpdateRefusal)> = vec![
             ("another key", forged, UpdateRefusal::BadSignature),
             ("payload altered", altered, UpdateRefusal::DigestMismatch),
-            ("version raised", text.into_bytes(), UpdateRefusal::BadSignature),
-            ("truncated", good[..good.len() - 3].to_vec(), UpdateRefusal::WrongSize),
-            ("no magic", b"MZ\x90\x00".to_vec(), UpdateRefusal::NotABundle),
-            ("no header end", b"ENTUPD1\n{".to_vec(), UpdateRefusal::BadHeader),
-            ("header not json", b"ENTUPD1\nnope\n".to_vec(), UpdateRefusal::BadHeader),
+            (
+                "version raised",
+                text.into_bytes(),
+                UpdateRefusal::BadSignature,
+            ),
+            (
+                "truncated",
+                good[..good.len() - 3].to_vec(),
+                UpdateRefusal::WrongSize,
+            ),
+            (
+                "no magic",
+                b"MZ\x90\x00".to_vec(),
+                UpdateRefusal::NotABundle,
+            ),
+            (
+                "no header end",
+                b"ENTUPD1\n{".to_vec(),
+                UpdateRefusal::BadHeader,
+            ),
+            (
+                "header not json",
+                b"ENTUPD1\nnope\n".to_vec(),
+                UpdateRefusal::BadHeader,
+            ),
             (
                 "bad version",
                 b"ENTUPD1\n{\"version\":\"1\",\"sha256\":\"\",\"size\":0,\"signature\":\"\"}\n"
@@ -366,7 +459,11 @@ mod tests {
                 locked,
                 deferred_until: deferred.map(|d| now + d),
             };
-            assert_eq!(install_moment(&activity, quiet), want, "{ago:?} {locked} {deferred:?}");
+            assert_eq!(
+                install_moment(&activity, quiet),
+                want,
+                "{ago:?} {locked} {deferred:?}"
+            );
         }
     }
 }

@@ -5,6 +5,7 @@
 //! `sync` (HTTP).
 
 pub mod client;
+pub mod update;
 pub use entrada_domain::sync::{plan, protocol};
 
 use entrada_store as store;
