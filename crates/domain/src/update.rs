@@ -83,6 +83,41 @@ pub struct UpdateAnswer {
     pub offer: Option<UpdateOffer>,
 }
 
+/// A gate's version, as the server lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceVersion {
+    pub device_id: i64,
+    pub venue_id: i64,
+    pub name: String,
+    pub revoked: bool,
+    /// None: the gate never reported (an app older than fleet updates).
+    pub app_version: Option<String>,
+    pub last_update: Option<UpdateOutcome>,
+    pub reported_at: Option<DateTime<Utc>>,
+}
+
+/// Checks what a gate reports before the server stores it: versions in
+/// `MAJOR.MINOR.PATCH`, a detail of at most 200 characters.
+pub fn check_report(report: &UpdateReport) -> Result<(), crate::DomainError> {
+    let bad_version = |field| crate::DomainError::invalid(field, "MAJOR.MINOR.PATCH");
+    Version::parse(&report.running).map_err(|_| bad_version("running"))?;
+    if let Some(last) = &report.last {
+        Version::parse(&last.version).map_err(|_| bad_version("last.version"))?;
+        if last
+            .detail
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 200)
+        {
+            return Err(crate::DomainError::invalid(
+                "last.detail",
+                "at most 200 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The first line of every bundle.
 pub const MAGIC: &[u8] = b"ENTUPD1\n";
 /// The header line is shorter than this.
@@ -181,9 +216,13 @@ pub struct Bundle<'a> {
     pub payload: &'a [u8],
 }
 
-/// Splits a bundle file; checks its form and size, not its signature.
-pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle<'_>, UpdateRefusal> {
-    let rest = bytes.strip_prefix(MAGIC).ok_or(UpdateRefusal::NotABundle)?;
+/// Reads a bundle's header from its first bytes (at least
+/// `MAGIC.len() + MAX_HEADER_LEN`, or the whole file): the header, its
+/// version and where the payload starts. Nothing verified.
+pub fn parse_header(prefix: &[u8]) -> Result<(BundleHeader, Version, usize), UpdateRefusal> {
+    let rest = prefix
+        .strip_prefix(MAGIC)
+        .ok_or(UpdateRefusal::NotABundle)?;
     let end = rest
         .iter()
         .take(MAX_HEADER_LEN)
@@ -192,7 +231,13 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle<'_>, UpdateRefusal> {
     let header: BundleHeader =
         serde_json::from_slice(&rest[..end]).map_err(|_| UpdateRefusal::BadHeader)?;
     let version = Version::parse(&header.version)?;
-    let payload = &rest[end + 1..];
+    Ok((header, version, MAGIC.len() + end + 1))
+}
+
+/// Splits a bundle file; checks its form and size, not its signature.
+pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle<'_>, UpdateRefusal> {
+    let (header, version, offset) = parse_header(bytes)?;
+    let payload = &bytes[offset..];
     if header.size > MAX_PAYLOAD_LEN || payload.len() as u64 != header.size {
         return Err(UpdateRefusal::WrongSize);
     }
@@ -432,6 +477,34 @@ mod tests {
             assert_eq!(verify(&bytes), Err(want), "{label}");
         }
         assert_eq!(verify(&good), Ok(()));
+    }
+
+    #[test]
+    fn reports_are_checked() {
+        let outcome = |version: &str, detail: Option<String>| UpdateOutcome {
+            version: version.into(),
+            state: UpdateState::RolledBack,
+            detail,
+        };
+        let cases = [
+            ("1.0.0", None, true),
+            ("1.0", None, false),
+            ("1.0.0", Some(outcome("1.0.1", None)), true),
+            ("1.0.0", Some(outcome("v1", None)), false),
+            ("1.0.0", Some(outcome("1.0.1", Some("x".repeat(200)))), true),
+            (
+                "1.0.0",
+                Some(outcome("1.0.1", Some("x".repeat(201)))),
+                false,
+            ),
+        ];
+        for (running, last, ok) in cases {
+            let report = UpdateReport {
+                running: running.into(),
+                last,
+            };
+            assert_eq!(check_report(&report).is_ok(), ok, "{report:?}");
+        }
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_walkup_leases.sql",
         include_str!("../migrations/0003_walkup_leases.sql"),
     ),
+    (
+        "0007_gate_app_versions.sql",
+        include_str!("../migrations/0007_gate_app_versions.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

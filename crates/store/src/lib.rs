@@ -22,6 +22,7 @@ mod slots;
 mod sync;
 mod tickets;
 mod tokens;
+mod updates;
 mod venue_ops;
 mod venues;
 
@@ -39,7 +40,7 @@ use crate::domain::DomainError;
 pub use admin::{AdminStore, CliStore};
 pub use engine::{
     GateStore, OperatorStore, ReservationStore, ServerStore, SigningStore, SlotStore, SyncStore,
-    TicketStore, TokenStore, VenueOpsStore, VenueStore,
+    TicketStore, TokenStore, UpdateStore, VenueOpsStore, VenueStore,
 };
 pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};
@@ -63,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_code_policy_pin_lockout.sql"),
     include_str!("../migrations/0011_venue_gate_settings.sql"),
     include_str!("../migrations/0012_venue_operations.sql"),
+    include_str!("../migrations/0016_gate_app_versions.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
