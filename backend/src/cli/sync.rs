@@ -30,6 +30,9 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
         interval,
         page_size,
         trust,
+        app_dir,
+        update_every,
+        update_quiet,
     } = args;
     let store = std::sync::Arc::new(open(&db)?);
     let engine =
@@ -67,8 +70,23 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
             ),
         }
         if watch && !once {
+            // Started by `entrada launch`: this version runs.
+            super::update::confirm_healthy();
             let interval = std::time::Duration::from_secs_f64(interval.max(0.05));
-            let fatal = engine
+            let updates = async {
+                match &app_dir {
+                    Some(dir) => {
+                        let policy = super::update::UpdatePolicy {
+                            app_dir: dir.clone(),
+                            every: std::time::Duration::from_secs_f64(update_every.max(0.1)),
+                            quiet: chrono::Duration::seconds(update_quiet.max(0)),
+                        };
+                        super::update::watch_updates(&engine, store.clone(), &policy).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let rounds = engine
                 .watch(interval, |r| match r {
                     Ok(report) if report.uploaded + report.pulled > 0 => {
                         tracing::info!(?report, "sync round")
@@ -84,9 +102,14 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
                             "sync round failed"
                         )
                     }
-                })
-                .await;
-            anyhow::bail!(fatal);
+                });
+            tokio::select! {
+                fatal = rounds => anyhow::bail!(fatal),
+                _ = updates => {
+                    // Switched to a new version: the launcher starts it.
+                    std::process::exit(entrada::sync::update::RESTART_EXIT_CODE);
+                }
+            }
         }
         let bar = progress_bar(0, "pulling changes");
         let report = engine

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::client::{blocking, read_json, read_limited, request_error, SyncEngine, SyncError};
@@ -67,6 +67,34 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
         .try_into()
         .map_err(|_| "not 32 bytes".to_string())?;
     VerifyingKey::from_bytes(&raw).map_err(|e| e.to_string())
+}
+
+/// A new release key: (private seed, public key), both base64. The private
+/// half signs bundles (`sign_bundle`) and stays with the release manager.
+pub fn new_release_key() -> Result<(String, String), String> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| format!("no randomness: {e}"))?;
+    let key = SigningKey::from_bytes(&seed);
+    Ok((
+        STANDARD.encode(seed),
+        STANDARD.encode(key.verifying_key().to_bytes()),
+    ))
+}
+
+/// Signs `payload` as `version` with the private key `private` (base64
+/// seed, from [`new_release_key`]): the bundle's bytes.
+pub fn sign_bundle(private: &str, version: Version, payload: &[u8]) -> Result<Vec<u8>, String> {
+    let seed: [u8; 32] = STANDARD
+        .decode(private.trim())
+        .ok()
+        .and_then(|raw| raw.try_into().ok())
+        .ok_or("the key is not a base64 Ed25519 seed (from `entrada update keygen`)")?;
+    Ok(rules::make_bundle(
+        &SigningKey::from_bytes(&seed),
+        version,
+        &sha256(payload),
+        payload,
+    ))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -502,7 +530,6 @@ impl SyncEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ed25519_dalek::SigningKey;
 
     fn dev_key() -> SigningKey {
         let seed = STANDARD
