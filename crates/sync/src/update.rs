@@ -492,6 +492,14 @@ impl SyncEngine {
             // A server offering an older version: nothing to download.
             return Ok(UpdateCheck::UpToDate);
         }
+        // A version this gate refused or rolled back is not tried again
+        // (a newer one is): no download loop on a bad release.
+        if app.last_outcome().is_some_and(|o| {
+            o.version == offered.to_string()
+                && matches!(o.state, UpdateState::Refused | UpdateState::RolledBack)
+        }) {
+            return Ok(UpdateCheck::UpToDate);
+        }
         if app.is_staged(offered) {
             return Ok(UpdateCheck::Staged(offered));
         }
