@@ -39,8 +39,9 @@ struct Group(Child);
 
 impl Drop for Group {
     fn drop(&mut self) {
+        // (`-s KILL --`: procps' kill reads `-KILL -PGID` as two options)
         let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.0.id())])
+            .args(["-s", "KILL", "--", &format!("-{}", self.0.id())])
             .status();
         let _ = self.0.wait();
     }
