@@ -272,22 +272,31 @@ fn a_gate_updates_between_scans_refuses_a_forged_bundle_and_rolls_back_a_broken_
         scanned_at.elapsed()
     );
     thread::sleep(Duration::from_millis(2500).saturating_sub(scanned_at.elapsed()));
-    assert_eq!(current(&app), None, "installed within the quiet spell after a scan");
+    assert_eq!(
+        current(&app),
+        None,
+        "installed within the quiet spell after a scan"
+    );
 
     wait_for("N+1 running and reported", Duration::from_secs(30), || {
         let v = gate_version(&server_db);
         v.app_version == Some(next(1).to_string())
-            && v.last_update.is_some_and(|u| u.state == UpdateState::Installed)
+            && v.last_update
+                .is_some_and(|u| u.state == UpdateState::Installed)
     });
     assert_eq!(current(&app), Some(next(1).to_string()));
     // The scan N had not sent reached the server from N+1.
-    wait_for("the unsent scan on the server", Duration::from_secs(10), || {
-        count(&gate_db, pending) == 0
-            && count(
-                &server_db,
-                "SELECT count(*) FROM verifications WHERE ticket_code = 'UP-0'",
-            ) == 1
-    });
+    wait_for(
+        "the unsent scan on the server",
+        Duration::from_secs(10),
+        || {
+            count(&gate_db, pending) == 0
+                && count(
+                    &server_db,
+                    "SELECT count(*) FROM verifications WHERE ticket_code = 'UP-0'",
+                ) == 1
+        },
+    );
 
     // A bundle signed with another key, put straight into the server's
     // folder (as someone with access to the server could): refused.
@@ -321,13 +330,17 @@ fn a_gate_updates_between_scans_refuses_a_forged_bundle_and_rolls_back_a_broken_
         updates.to_str().unwrap(),
         broken.to_str().unwrap(),
     ]);
-    wait_for("the broken version rolled back", Duration::from_secs(40), || {
-        let v = gate_version(&server_db);
-        v.app_version == Some(next(1).to_string())
-            && v.last_update.is_some_and(|u| {
-                u.version == next(3).to_string() && u.state == UpdateState::RolledBack
-            })
-    });
+    wait_for(
+        "the broken version rolled back",
+        Duration::from_secs(40),
+        || {
+            let v = gate_version(&server_db);
+            v.app_version == Some(next(1).to_string())
+                && v.last_update.is_some_and(|u| {
+                    u.version == next(3).to_string() && u.state == UpdateState::RolledBack
+                })
+        },
+    );
     assert_eq!(current(&app), Some(next(1).to_string()));
     // Still a working gate: a scan is admitted.
     let out = run(&["gate", "verify", "--db", gate, "--operator", "1", "UP-1"]);

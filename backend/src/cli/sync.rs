@@ -86,23 +86,22 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
                     None => std::future::pending().await,
                 }
             };
-            let rounds = engine
-                .watch(interval, |r| match r {
-                    Ok(report) if report.uploaded + report.pulled > 0 => {
-                        tracing::info!(?report, "sync round")
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let status = engine.loop_status();
-                        tracing::warn!(
-                            code = e.code(),
-                            error = %e,
-                            failures = status.failures,
-                            next_attempt_at = ?status.next_attempt_at,
-                            "sync round failed"
-                        )
-                    }
-                });
+            let rounds = engine.watch(interval, |r| match r {
+                Ok(report) if report.uploaded + report.pulled > 0 => {
+                    tracing::info!(?report, "sync round")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let status = engine.loop_status();
+                    tracing::warn!(
+                        code = e.code(),
+                        error = %e,
+                        failures = status.failures,
+                        next_attempt_at = ?status.next_attempt_at,
+                        "sync round failed"
+                    )
+                }
+            });
             tokio::select! {
                 fatal = rounds => anyhow::bail!(fatal),
                 _ = updates => {

@@ -86,7 +86,8 @@ pub(crate) fn running_version() -> Version {
         .ok()
         .and_then(|v| Version::parse(&v).ok())
         .unwrap_or_else(|| {
-            Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is MAJOR.MINOR.PATCH")
+            Version::parse(env!("CARGO_PKG_VERSION"))
+                .expect("the crate version is MAJOR.MINOR.PATCH")
         })
 }
 
@@ -105,7 +106,8 @@ pub(crate) fn run(command: UpdateCommand, now: DateTime<Utc>) -> anyhow::Result<
         } => {
             let text = std::fs::read_to_string(&key)
                 .with_context(|| format!("reading {}", key.display()))?;
-            let version = Version::parse(&version).map_err(|e| anyhow::anyhow!("--version: {e}"))?;
+            let version =
+                Version::parse(&version).map_err(|e| anyhow::anyhow!("--version: {e}"))?;
             let bytes = std::fs::read(&payload)
                 .with_context(|| format!("reading {}", payload.display()))?;
             let bundle =
@@ -117,14 +119,19 @@ pub(crate) fn run(command: UpdateCommand, now: DateTime<Utc>) -> anyhow::Result<
                 std::fs::read(&bundle).with_context(|| format!("reading {}", bundle.display()))?;
             // Version(0, 0, 0): any version is newer; the gate refuses downgrades itself.
             let (version, _) = updater::verify(&bytes, Version(0, 0, 0), &updater::release_key())
-                .map_err(|e| anyhow::anyhow!("{} refused: {e} ({})", bundle.display(), e.code()))?;
+                .map_err(|e| {
+                anyhow::anyhow!("{} refused: {e} ({})", bundle.display(), e.code())
+            })?;
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let target = dir.join(entrada::api::update::bundle_file_name(version));
             let tmp = dir.join(format!(".{version}.part"));
             std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
             std::fs::rename(&tmp, &target)
                 .with_context(|| format!("publishing {}", target.display()))?;
-            println!("{}", serde_json::json!({ "version": version.to_string(), "file": target }));
+            println!(
+                "{}",
+                serde_json::json!({ "version": version.to_string(), "file": target })
+            );
         }
         UpdateCommand::Defer { db, minutes } => {
             let store = open(&db)?;
@@ -224,10 +231,7 @@ pub(crate) async fn watch_updates(
     }
 }
 
-fn moment(
-    store: &entrada::store::Store,
-    quiet: chrono::Duration,
-) -> anyhow::Result<InstallMoment> {
+fn moment(store: &entrada::store::Store, quiet: chrono::Duration) -> anyhow::Result<InstallMoment> {
     let deferred_until = store
         .device_settings()?
         .get(DEFERRED_UNTIL)
