@@ -141,6 +141,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/admin/devices") => json!({"name": "Gate B", "venue_id": 1}),
         ("post", "/api/sync/events") => json!({"events": [], "sent_at": Utc::now()}),
         ("post", "/api/sync/leases") => json!({"pending": []}),
+        ("post", "/api/sync/update") => json!({"running": "0.1.0", "last": null}),
         _ => return None,
     })
 }
@@ -151,7 +152,8 @@ fn uri(path: &str, op: &Value) -> String {
         .replace("{slot_id}", "00000000-0000-0000-0000-000000000000")
         .replace("{id}", "00000000-0000-0000-0000-000000000000")
         .replace("{ticket_id}", "DEMO-ACTIVE")
-        .replace("{venue_id}", "1");
+        .replace("{venue_id}", "1")
+        .replace("{version}", "0.1.1");
     assert!(
         !uri.contains('{'),
         "a path parameter this test does not fill: {path}"
@@ -280,6 +282,8 @@ const ANY_SIGNED_IN: &[&str] = &[
     "get /api/sync/changes",
     "post /api/sync/events",
     "post /api/sync/leases",
+    "post /api/sync/update",
+    "get /api/sync/update/{version}",
 ];
 
 #[tokio::test]
