@@ -79,8 +79,12 @@ fn newest_bundle(dir: &Path) -> std::io::Result<Option<(UpdateOffer, PathBuf)>> 
     }
 }
 
+/// No such bundle (or no updates folder): NOT_FOUND, like any unknown id.
 fn updates_unavailable() -> ApiError {
-    ApiError::http(StatusCode::NOT_FOUND)
+    DomainError::NotFound {
+        entity: "update bundle",
+    }
+    .into()
 }
 
 #[utoipa::path(post, path = "/api/sync/update", tag = "sync", request_body = UpdateReport,
