@@ -91,6 +91,7 @@ for setting in User=entrada StateDirectory=entrada ProtectSystem=strict ProtectH
 done
 kiosk=$work/entrada-gate/lib/systemd/system/entrada-gate.service
 for setting in User=entrada-kiosk Restart=always StateDirectory=entrada-gate \
+  ProtectSystem=strict ProtectHome=yes NoNewPrivileges=yes CapabilityBoundingSet= \
   Environment=ENTRADA_DATA_DIR=/var/lib/entrada-gate ExecStart=/usr/lib/entrada-gate/kiosk-session; do
   grep -qx "$setting" "$kiosk" || fail "entrada-gate.service: no '$setting'"
 done
@@ -110,6 +111,9 @@ if command -v systemd-analyze >/dev/null; then
   done
   if exposure=$(systemd-analyze security --offline=yes --no-pager "$unit" 2>/dev/null | tail -1); then
     echo "entrada.service: systemd-analyze security: ${exposure#→ }"
+  fi
+  if exposure=$(systemd-analyze security --offline=yes --no-pager "$kiosk" 2>/dev/null | tail -1); then
+    echo "entrada-gate.service: systemd-analyze security: ${exposure#→ }"
   fi
 fi
 

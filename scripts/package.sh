@@ -11,6 +11,11 @@
 # Then scripts/check-packages.sh checks their metadata, size and contents.
 #   ENTRADA_PKG_NO_BUILD=1   package the binaries already built (no cargo, no npm)
 #   ENTRADA_MAINTAINER / ENTRADA_HOMEPAGE   the packages' Maintainer / Homepage
+#   ENTRADA_RELEASE_PUBLIC_KEY   the release key gates verify update bundles with
+#                                (base64, from `entrada update keygen`); without it
+#                                the build trusts the development key, whose private
+#                                half is in this repository: refused unless
+#                                ENTRADA_ALLOW_DEV_RELEASE_KEY=1 (tests, CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -20,6 +25,11 @@ out=${PKG_OUT:-$target/packages}
 maintainer=${ENTRADA_MAINTAINER:-Entrada maintainers <packages@entrada.app>}
 homepage=${ENTRADA_HOMEPAGE:-https://entrada.app}
 
+if [[ -z ${ENTRADA_RELEASE_PUBLIC_KEY:-} && -z ${ENTRADA_ALLOW_DEV_RELEASE_KEY:-} ]]; then
+  echo "package.sh: set ENTRADA_RELEASE_PUBLIC_KEY (entrada update keygen; README, \"Updating a fleet\")," >&2
+  echo "  or ENTRADA_ALLOW_DEV_RELEASE_KEY=1 for a test build that trusts the public development key" >&2
+  exit 1
+fi
 if [[ -z ${ENTRADA_PKG_NO_BUILD:-} ]]; then
   bash scripts/build-ui.sh >&2
   cargo build --locked --profile dist -p entrada -p entrada-desktop \

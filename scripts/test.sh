@@ -75,10 +75,11 @@ step "packages: scripts/package.sh (release build, stripped), their size and con
 # The release build of both binaries is the cost here (cold: see BENCHMARKS.md,
 # "Packages"; CI keeps CARGO_TARGET_DIR, so usually only our crates rebuild).
 # The Debian root and its apt archives are cached in /var/cache/entrada/debroot.
-packages=$(bash scripts/package.sh)
+packages=$(ENTRADA_ALLOW_DEV_RELEASE_KEY=1 bash scripts/package.sh)
 gate_deb=$(grep '/entrada-gate_' <<<"$packages")
 server_deb=$(grep '/entrada_' <<<"$packages")
 bash scripts/check-packages.sh "$gate_deb" "$server_deb" 2>&1 | tee -a "$log"
+bash tests/package/postinst.sh 2>&1 | tee -a "$log"
 bash tests/package/install.sh "$gate_deb" "$server_deb" 2>&1 | tee -a "$log"
 
 step "benchmark smoke runs (numbers in BENCHMARKS.md come from full runs)"
@@ -91,7 +92,7 @@ cargo bench -p entrada --locked --bench http_load -- --quick
 # node's "ℹ pass N" / "ℹ fail M".
 count() {
   awk -v word="$1" -v node="$2" '
-    /^test result:|^newman:|^schemathesis:|^install:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ "^" word) s += $i }
+    /^test result:|^newman:|^schemathesis:|^install:|^postinst:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ "^" word) s += $i }
     $1 == "ℹ" && $2 == node { s += $3 }
     END { print s + 0 }' "$log"
 }

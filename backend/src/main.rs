@@ -130,6 +130,9 @@ fn main() -> anyhow::Result<()> {
             cli::admin::device_revoke(db, orq, device_id, now)?
         }
         Command::Sync(args) => cli::sync::sync(args)?,
+        Command::Update(command) => cli::update::run(command, now)?,
+        Command::Launch(args) => cli::update::launch(args)?,
+        Command::Device(DeviceCommand::List { db, orq }) => cli::update::device_list(db, orq)?,
         Command::Demo { db, json } => cli::seed::demo(db, json, now)?,
     }
     Ok(())

@@ -144,6 +144,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/sync/peers") => {
             json!({"public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"})
         }
+        ("post", "/api/sync/update") => json!({"running": "0.1.0", "last": null}),
         _ => return None,
     })
 }
@@ -154,7 +155,8 @@ fn uri(path: &str, op: &Value) -> String {
         .replace("{slot_id}", "00000000-0000-0000-0000-000000000000")
         .replace("{id}", "00000000-0000-0000-0000-000000000000")
         .replace("{ticket_id}", "DEMO-ACTIVE")
-        .replace("{venue_id}", "1");
+        .replace("{venue_id}", "1")
+        .replace("{version}", "0.1.1");
     assert!(
         !uri.contains('{'),
         "a path parameter this test does not fill: {path}"
@@ -284,6 +286,8 @@ const ANY_SIGNED_IN: &[&str] = &[
     "post /api/sync/events",
     "post /api/sync/leases",
     "post /api/sync/peers",
+    "post /api/sync/update",
+    "get /api/sync/update/{version}",
 ];
 
 #[tokio::test]

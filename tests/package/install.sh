@@ -207,7 +207,7 @@ log "starting the gate: $gexec (as $guser; $genv; DISPLAY=:$display)"
 # The unit's ExecStart with its Environment=, its EnvironmentFile= and a
 # drop-in's DISPLAY (the X server's abstract socket crosses the chroot).
 mapfile -t envfile < <(grep -E '^[A-Z_]+=' "$root/etc/entrada/gate.env")
-bash "$sandbox" full "$root" "$gstate" "$guser" "$genv" "${envfile[@]}" DISPLAY=":$display" -- \
+bash "$sandbox" strict "$root" "$gstate" "$guser" "$genv" "${envfile[@]}" DISPLAY=":$display" -- \
   "$gexec" > "$work/gate.log" 2>&1 &
 gate_pid=$!
 pids+=("$gate_pid")

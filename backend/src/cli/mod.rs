@@ -14,6 +14,7 @@ pub(crate) mod seed;
 pub(crate) mod serve;
 pub(crate) mod sync;
 pub(crate) mod ticket;
+pub(crate) mod update;
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +72,12 @@ pub(crate) enum Command {
     Device(DeviceCommand),
     /// Sync a gate device's database with the server (pairs on first use)
     Sync(SyncArgs),
+    /// Fleet updates of the gate app: release key, signed bundles, publishing, deferral
+    #[command(subcommand)]
+    Update(update::UpdateCommand),
+    /// Run a gate under its launcher: starts the app folder's current version, rolls
+    /// back a new version that does not report healthy (the gate service's ExecStart)
+    Launch(update::LaunchArgs),
     /// Fill a database with a ready-to-use demo (two orgs, venues, 90 days of slots, tickets in every state)
     Demo {
         #[command(flatten)]
@@ -120,6 +127,16 @@ pub(crate) struct SyncArgs {
     peers: Vec<String>,
     #[command(flatten)]
     trust: TrustArgs,
+    /// With --watch: check the server for gate updates and install them into this
+    /// app folder (the one `entrada launch --app-dir` runs from)
+    #[arg(long, env = "ENTRADA_APP_DIR")]
+    app_dir: Option<PathBuf>,
+    /// Seconds between update checks
+    #[arg(long, default_value_t = 300.0)]
+    update_every: f64,
+    /// An update installs only after this many seconds without a scan
+    #[arg(long, default_value_t = 60)]
+    update_quiet: i64,
 }
 
 /// How a gate trusts its server.
@@ -324,7 +341,7 @@ fn parse_direction(raw: &str) -> Result<entrada::domain::venue_ops::Direction, S
 /// `--config` file, then the defaults.
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, tls_cert, tls_key
+    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, tls_cert, tls_key, updates_dir
     /// (the slot window's grace is each venue's: PATCH /api/admin/venues/{id})
     #[arg(long, env = "ENTRADA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -344,6 +361,9 @@ pub(crate) struct ServeArgs {
     /// Ticket look-ups and PIN checks per token and per client address per minute; 0 = no limit [default: 600]
     #[arg(long, env = "ENTRADA_LOOKUPS_PER_MINUTE")]
     lookups_per_minute: Option<u32>,
+    /// Folder of published gate update bundles (`entrada update publish`); none: no updates offered
+    #[arg(long, env = "ENTRADA_UPDATES_DIR")]
+    updates_dir: Option<PathBuf>,
     /// Serve HTTPS with this certificate chain (PEM: the server's certificate first)
     #[arg(
         long,
@@ -380,6 +400,13 @@ pub(crate) enum DeviceCommand {
         venue: i64,
         #[arg(long)]
         name: String,
+    },
+    /// The org's gate devices with the app version each runs and its last update, as JSON lines
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        orq: i64,
     },
     /// Revoke a device: its token stops working
     Revoke {

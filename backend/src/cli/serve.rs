@@ -21,6 +21,7 @@ struct ServeFile {
     late_grace_minutes: Option<toml::Value>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    updates_dir: Option<PathBuf>,
 }
 
 struct ServeSettings {
@@ -31,6 +32,7 @@ struct ServeSettings {
     lookups_per_minute: u32,
     /// Certificate chain and key files, when serving HTTPS.
     tls: Option<(PathBuf, PathBuf)>,
+    updates_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -59,6 +61,7 @@ impl ServeArgs {
         };
         Ok(ServeSettings {
             tls,
+            updates_dir: self.updates_dir.clone().or(file.updates_dir),
             pool_size: self.pool_size.unwrap_or(8),
             db: self
                 .db
@@ -91,6 +94,7 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
         ui_dir,
         lookups_per_minute,
         tls,
+        updates_dir,
     } = args.resolve()?;
     let demo = args.demo;
     let db = DbArg { db, pool_size };
@@ -110,7 +114,8 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
         .no_show_seconds
         .map_or(entrada::api::NO_SHOW_PERIOD, std::time::Duration::from_secs);
     let release_store = store.clone();
-    let state = entrada::api::AppState::new(store, lookups_per_minute);
+    let state =
+        entrada::api::AppState::new(store, lookups_per_minute).with_updates_dir(updates_dir);
     let app = entrada::api::router(state, Some(ui_dir));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

@@ -32,6 +32,9 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
         lan_listen,
         peers,
         trust,
+        app_dir,
+        update_every,
+        update_quiet,
     } = args;
     let store = std::sync::Arc::new(open(&db)?);
     let engine =
@@ -69,6 +72,8 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
             ),
         }
         if watch && !once {
+            // Started by `entrada launch`: this version runs.
+            super::update::confirm_healthy();
             let interval = std::time::Duration::from_secs_f64(interval.max(0.05));
             // The LAN exchange (issue 14) runs beside the rounds: it keeps
             // going while the server is unreachable.
@@ -93,7 +98,20 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
                     None => std::future::pending().await,
                 }
             };
-            let watch = engine.watch(interval, |r| match r {
+            let updates = async {
+                match &app_dir {
+                    Some(dir) => {
+                        let policy = super::update::UpdatePolicy {
+                            app_dir: dir.clone(),
+                            every: std::time::Duration::from_secs_f64(update_every.max(0.1)),
+                            quiet: chrono::Duration::seconds(update_quiet.max(0)),
+                        };
+                        super::update::watch_updates(&engine, store.clone(), &policy).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let rounds = engine.watch(interval, |r| match r {
                 Ok(report) if report.uploaded + report.pulled > 0 => {
                     tracing::info!(?report, "sync round")
                 }
@@ -110,8 +128,12 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
                 }
             });
             tokio::select! {
-                fatal = watch => anyhow::bail!(fatal),
+                fatal = rounds => anyhow::bail!(fatal),
                 e = lan_failed => return Err(e.context("LAN exchange")),
+                _ = updates => {
+                    // Switched to a new version: the launcher starts it.
+                    std::process::exit(entrada::sync::update::RESTART_EXIT_CODE);
+                }
             }
         }
         let bar = progress_bar(0, "pulling changes");

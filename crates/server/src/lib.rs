@@ -16,6 +16,7 @@ mod reservations;
 mod slots;
 mod sync;
 mod tickets;
+pub mod update;
 mod venue_ops;
 
 use std::net::SocketAddr;
@@ -53,6 +54,9 @@ pub struct AppState {
     /// The database engine (SQLite's `Store`, or another `ServerStore`).
     pub store: Arc<dyn ServerStore>,
     pub limiter: Arc<RateLimiter>,
+    /// Where published gate update bundles are (`<version>.entupd`); None:
+    /// this server offers no updates.
+    pub updates_dir: Option<PathBuf>,
 }
 
 impl AppState {
@@ -60,7 +64,14 @@ impl AppState {
         Self {
             store,
             limiter: Arc::new(RateLimiter::new(lookups_per_minute)),
+            updates_dir: None,
         }
+    }
+
+    /// Offers the gate update bundles published in `dir`.
+    pub fn with_updates_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.updates_dir = dir;
+        self
     }
 
     /// Runs one store call on the blocking pool (the engines' calls block).
@@ -182,7 +193,12 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             "/api/sync/events",
             post(sync::events).layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
-        .route("/api/admin/devices", post(sync::create_device))
+        .route(
+            "/api/admin/devices",
+            post(sync::create_device).get(update::list_devices),
+        )
+        .route("/api/sync/update", post(update::report))
+        .route("/api/sync/update/{version}", get(update::bundle))
         .route("/api/operator/conflicts", get(sync::conflicts))
         .route("/api/operator/occupancy", get(venue_ops::occupancy))
         .route(

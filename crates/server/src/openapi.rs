@@ -121,6 +121,7 @@ impl Modify for ExtractorErrors {
         admin::org_settings, admin::update_org_settings,
         sync::whoami, sync::changes, sync::events, sync::create_device, sync::conflicts,
         super::venue_ops::occupancy, super::venue_ops::leases, super::venue_ops::checkout, super::venue_ops::take_back_leases, sync::peers,
+                super::update::report, super::update::bundle, super::update::list_devices,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, crate::domain::VerdictCode))
 )]

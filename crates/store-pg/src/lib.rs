@@ -22,6 +22,7 @@ mod slots;
 mod sync;
 mod tickets;
 mod tokens;
+mod updates;
 mod venue_ops;
 mod venues;
 

@@ -32,6 +32,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_device_keys.sql",
         include_str!("../migrations/0005_device_keys.sql"),
     ),
+    (
+        "0007_gate_app_versions.sql",
+        include_str!("../migrations/0007_gate_app_versions.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

@@ -22,3 +22,4 @@ entrada_store::admin_conformance!(fresh());
 entrada_store::venue_ops_conformance!(fresh());
 entrada_store::venue_ops_sync_conformance!(fresh());
 entrada_store::venue_upload_conformance!(fresh());
+entrada_store::update_conformance!(fresh());

@@ -296,6 +296,9 @@ pub mod slots {
 /// Venue operations (issue 15): settings and occupancy.
 pub mod venue_ops;
 
+/// Fleet updates (issue 20): gates' reported versions.
+pub mod updates;
+
 /// Tickets: issue, read, activate (what reservations need of them).
 pub mod tickets {
     use super::*;
@@ -1234,6 +1237,17 @@ macro_rules! venue_ops_conformance {
     };
 }
 
+/// Expands to the fleet updates group's tests; see the module's doc.
+#[macro_export]
+macro_rules! update_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh; updates;
+            gates_report_their_version_and_last_update,
+            a_malformed_report_is_refused,
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! conformance_tests {
@@ -1279,4 +1293,5 @@ mod sqlite {
     crate::token_conformance!(fresh());
     crate::gate_conformance!(fresh());
     crate::venue_ops_conformance!(fresh());
+    crate::update_conformance!(fresh());
 }

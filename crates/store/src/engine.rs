@@ -145,4 +145,10 @@ service_groups! {
         fn refresh_leases(&self, device: &DeviceInfo, pending: &[crate::domain::venue_ops::SlotPlaces], now: DateTime<Utc>) -> Result<Vec<crate::domain::venue_ops::SlotPlaces>>;
         fn register_device_key(&self, device: &DeviceInfo, public_key: &str, now: DateTime<Utc>) -> Result<Vec<crate::domain::sync::lan::PeerKey>>;
     }
+
+    /// Fleet updates (issue 20): which gate runs which app version.
+    trait UpdateStore {
+        fn record_update_report(&self, device: &DeviceInfo, report: &crate::domain::update::UpdateReport, now: DateTime<Utc>) -> Result<()>;
+        fn device_versions(&self, orq: Orq) -> Result<Vec<crate::domain::update::DeviceVersion>>;
+    }
 }

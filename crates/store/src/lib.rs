@@ -25,6 +25,7 @@ mod slots;
 mod sync;
 mod tickets;
 mod tokens;
+mod updates;
 mod venue_ops;
 mod venues;
 
@@ -42,7 +43,7 @@ use crate::domain::DomainError;
 pub use admin::{AdminStore, CliStore};
 pub use engine::{
     GateStore, OperatorStore, ReservationStore, ServerStore, SigningStore, SlotStore, SyncStore,
-    TicketStore, TokenStore, VenueOpsStore, VenueStore,
+    TicketStore, TokenStore, UpdateStore, VenueOpsStore, VenueStore,
 };
 pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};
@@ -71,6 +72,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0012_venue_operations.sql"),
     include_str!("../migrations/0013_no_show_release.sql"),
     include_str!("../migrations/0014_gate_lan.sql"),
+    include_str!("../migrations/0016_gate_app_versions.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -187,7 +187,7 @@ pub enum PairChange {
 }
 
 pub struct SyncEngine {
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     /// What the sync loop last decided (see [`LoopStatus`]).
     loop_status: std::sync::Mutex<LoopStatus>,
     /// The client and the policy it was built from; replaced as a whole when
@@ -239,7 +239,7 @@ impl SyncEngine {
     }
 
     /// The client, after checking `url` against the policy.
-    fn http_for(&self, url: &str) -> Result<(String, reqwest::Client), SyncError> {
+    pub(crate) fn http_for(&self, url: &str) -> Result<(String, reqwest::Client), SyncError> {
         let guard = self.transport.read().unwrap_or_else(|p| p.into_inner());
         let base = check_server_url(url, guard.0.allow_http)?;
         Ok((base, guard.1.clone()))
@@ -709,7 +709,7 @@ pub fn check_server_url(server_url: &str, allow_http: bool) -> Result<String, Sy
 
 /// A request that got no answer: a refused certificate says so, anything
 /// else is the network.
-fn request_error(e: reqwest::Error) -> SyncError {
+pub(crate) fn request_error(e: reqwest::Error) -> SyncError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
         let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
@@ -747,7 +747,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// The body, read up to `limit` bytes: a server cannot make the gate
 /// buffer without end.
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, SyncError> {
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, SyncError> {
     if response.content_length().is_some_and(|n| n > limit as u64) {
         return Err(SyncError::ResponseTooLarge { limit });
     }
@@ -761,7 +764,7 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<V
     Ok(body)
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, SyncError> {
     let status = response.status();
@@ -785,7 +788,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, SyncError> {
     tokio::task::spawn_blocking(f)

@@ -175,6 +175,17 @@ impl Store {
         })
     }
 
+    /// When this gate last recorded a change of its own (a scan's admission,
+    /// an exit, an undo): the device time of its newest outbox event. The
+    /// updater installs only after a quiet spell since then.
+    pub fn last_local_event_at(&self) -> Result<Option<DateTime<Utc>>> {
+        self.read(|tx| {
+            let at: Option<Ts> =
+                tx.query_row("SELECT max(device_time) FROM outbox", [], |r| r.get(0))?;
+            Ok(at.map(|t| t.0))
+        })
+    }
+
     pub fn sync_status(&self) -> Result<SyncStatus> {
         self.read(|tx| {
             let counts = |state: &str| -> Result<i64> {

@@ -1,0 +1,657 @@
+//! Fleet updates, gate side: ask the server for a newer signed bundle on the
+//! sync schedule, verify it against the release key built into the app,
+//! stage it side by side, and switch to it only at a quiet moment; the
+//! launcher (`launch`) starts the current version, waits for it to report
+//! healthy and rolls back to the previous one if it does not.
+//!
+//! The app folder (`AppDir`, e.g. `/var/lib/entrada-gate/app`):
+//!
+//! ```text
+//! versions/<version>/<exe>   one folder per staged version (never changed once written)
+//! current -> versions/<v>    the version the launcher starts (absent: the packaged binary)
+//! previous -> versions/<v>   the version before the last switch (for a rollback)
+//! pending                    "<v>": switched to, not yet reported healthy
+//! healthy                    "<v>": written by the app once it runs
+//! status.json                the last update's outcome, reported to the server
+//! ```
+//!
+//! The gate's database is elsewhere and never touched: unsent scans stay in
+//! its outbox across an update or a rollback.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::client::{blocking, read_json, read_limited, request_error, SyncEngine, SyncError};
+use entrada_domain::update::{
+    self as rules, UpdateAnswer, UpdateOffer, UpdateOutcome, UpdateRefusal, UpdateReport,
+    UpdateState, Version,
+};
+
+/// The exit code by which the app asks its launcher to start it again (it
+/// switched `current` to a new version).
+pub const RESTART_EXIT_CODE: i32 = 75;
+/// Set by the launcher for the app it starts.
+pub const ENV_APP_DIR: &str = "ENTRADA_APP_DIR";
+pub const ENV_APP_VERSION: &str = "ENTRADA_APP_VERSION";
+
+/// The release public key built into this binary: `ENTRADA_RELEASE_PUBLIC_KEY`
+/// (base64) at build time, else the development key of
+/// `tests/fixtures/update/dev-release.pub` (its private half is public: a
+/// release build must set its own, see that folder's README).
+pub fn release_key() -> VerifyingKey {
+    let text = option_env!("ENTRADA_RELEASE_PUBLIC_KEY").unwrap_or(include_str!(
+        "../../../tests/fixtures/update/dev-release.pub"
+    ));
+    parse_public_key(text).expect("the release public key built into the app is valid")
+}
+
+/// Whether [`release_key`] is the development key.
+pub fn release_key_is_dev() -> bool {
+    option_env!("ENTRADA_RELEASE_PUBLIC_KEY").is_none()
+}
+
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let raw = STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("not base64: {e}"))?;
+    let raw: [u8; 32] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| "not 32 bytes".to_string())?;
+    VerifyingKey::from_bytes(&raw).map_err(|e| e.to_string())
+}
+
+/// A new release key: (private seed, public key), both base64. The private
+/// half signs bundles (`sign_bundle`) and stays with the release manager.
+pub fn new_release_key() -> Result<(String, String), String> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| format!("no randomness: {e}"))?;
+    let key = SigningKey::from_bytes(&seed);
+    Ok((
+        STANDARD.encode(seed),
+        STANDARD.encode(key.verifying_key().to_bytes()),
+    ))
+}
+
+/// Signs `payload` as `version` with the private key `private` (base64
+/// seed, from [`new_release_key`]): the bundle's bytes.
+pub fn sign_bundle(private: &str, version: Version, payload: &[u8]) -> Result<Vec<u8>, String> {
+    let seed: [u8; 32] = STANDARD
+        .decode(private.trim())
+        .ok()
+        .and_then(|raw| raw.try_into().ok())
+        .ok_or("the key is not a base64 Ed25519 seed (from `entrada update keygen`)")?;
+    Ok(rules::make_bundle(
+        &SigningKey::from_bytes(&seed),
+        version,
+        &sha256(payload),
+        payload,
+    ))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("update refused: {0}")]
+    Refused(#[from] UpdateRefusal),
+    #[error("update folder: {0}")]
+    Io(String),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+}
+
+impl UpdateError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Refused(r) => r.code(),
+            Self::Io(_) => "UPDATE_IO_ERROR",
+            Self::Sync(e) => e.code(),
+        }
+    }
+}
+
+fn io(context: &str, path: &Path) -> impl FnOnce(std::io::Error) -> UpdateError {
+    let message = format!("{context} {}", path.display());
+    move |e| UpdateError::Io(format!("{message}: {e}"))
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Parses and verifies a bundle against `key`, refusing one not newer than
+/// `running`. Returns its version and payload.
+pub fn verify<'a>(
+    bytes: &'a [u8],
+    running: Version,
+    key: &VerifyingKey,
+) -> Result<(Version, &'a [u8]), UpdateRefusal> {
+    let bundle = rules::parse_bundle(bytes)?;
+    rules::verify_bundle(&bundle, &sha256(bundle.payload), key)?;
+    rules::accept_offer(running, bundle.version)?;
+    Ok((bundle.version, bundle.payload))
+}
+
+/// The app folder the launcher and the updater share.
+#[derive(Debug, Clone)]
+pub struct AppDir {
+    root: PathBuf,
+    exe: String,
+}
+
+impl AppDir {
+    /// `exe`: the executable's file name inside a version folder.
+    pub fn new(root: impl Into<PathBuf>, exe: &str) -> Self {
+        Self {
+            root: root.into(),
+            exe: exe.to_string(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn version_dir(&self, version: Version) -> PathBuf {
+        self.root.join("versions").join(version.to_string())
+    }
+
+    pub fn executable(&self, version: Version) -> PathBuf {
+        self.version_dir(version).join(&self.exe)
+    }
+
+    fn link(&self, name: &str) -> Option<Version> {
+        let target = std::fs::read_link(self.root.join(name)).ok()?;
+        Version::parse(target.file_name()?.to_str()?).ok()
+    }
+
+    /// The version `current` points to (None: the packaged binary).
+    pub fn current(&self) -> Option<Version> {
+        self.link("current")
+    }
+
+    pub fn previous(&self) -> Option<Version> {
+        self.link("previous")
+    }
+
+    fn read_version_file(&self, name: &str) -> Option<Version> {
+        let text = std::fs::read_to_string(self.root.join(name)).ok()?;
+        Version::parse(text.trim()).ok()
+    }
+
+    pub fn pending(&self) -> Option<Version> {
+        self.read_version_file("pending")
+    }
+
+    pub fn is_staged(&self, version: Version) -> bool {
+        self.executable(version).is_file()
+    }
+
+    /// Verifies `bytes` and writes its payload to `versions/<v>/<exe>`
+    /// (written under a temporary name, synced, then renamed: a crash
+    /// leaves no half-written version). Does not switch to it.
+    pub fn stage(
+        &self,
+        bytes: &[u8],
+        running: Version,
+        key: &VerifyingKey,
+    ) -> Result<Version, UpdateError> {
+        let (version, payload) = verify(bytes, running, key)?;
+        let dir = self.version_dir(version);
+        std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+        let exe = self.executable(version);
+        let tmp = dir.join(format!(".{}.part", self.exe));
+        {
+            let mut file = std::fs::File::create(&tmp).map_err(io("cannot write", &tmp))?;
+            file.write_all(payload).map_err(io("cannot write", &tmp))?;
+            file.sync_all().map_err(io("cannot sync", &tmp))?;
+        }
+        set_executable(&tmp).map_err(io("cannot chmod", &tmp))?;
+        std::fs::rename(&tmp, &exe).map_err(io("cannot rename", &exe))?;
+        Ok(version)
+    }
+
+    /// Points `name` at `versions/<v>` (or removes it) atomically: a new
+    /// link under a temporary name renamed over the old one.
+    fn set_link(&self, name: &str, version: Option<Version>) -> Result<(), UpdateError> {
+        let path = self.root.join(name);
+        match version {
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(io("cannot remove", &path)(e))
+                }
+                _ => Ok(()),
+            },
+            Some(v) => {
+                let tmp = self.root.join(format!(".{name}.new"));
+                let _ = std::fs::remove_file(&tmp);
+                symlink(Path::new("versions").join(v.to_string()), &tmp)
+                    .map_err(io("cannot link", &tmp))?;
+                std::fs::rename(&tmp, &path).map_err(io("cannot rename", &path))
+            }
+        }
+    }
+
+    fn write_file(&self, name: &str, text: &str) -> Result<(), UpdateError> {
+        let path = self.root.join(name);
+        let tmp = self.root.join(format!(".{name}.new"));
+        std::fs::write(&tmp, text).map_err(io("cannot write", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io("cannot rename", &path))
+    }
+
+    fn remove_file(&self, name: &str) {
+        let _ = std::fs::remove_file(self.root.join(name));
+    }
+
+    /// Switches to a staged version: `previous` = what ran, `current` = it,
+    /// `pending` = it (the launcher waits for it to report healthy).
+    pub fn activate(&self, version: Version) -> Result<(), UpdateError> {
+        if !self.is_staged(version) {
+            return Err(UpdateError::Io(format!("version {version} is not staged")));
+        }
+        self.set_link("previous", self.current())?;
+        self.write_file("pending", &version.to_string())?;
+        self.set_link("current", Some(version))
+    }
+
+    /// The running app says it works (called once it has started).
+    pub fn confirm_healthy(&self, version: Version) -> Result<(), UpdateError> {
+        self.write_file("healthy", &version.to_string())
+    }
+
+    fn healthy(&self) -> Option<Version> {
+        self.read_version_file("healthy")
+    }
+
+    /// Back to the version before the last switch (the packaged binary if
+    /// there was none); the failed version's folder is removed.
+    fn roll_back(&self, failed: Version, reason: &str) -> Result<(), UpdateError> {
+        self.set_link("current", self.previous())?;
+        self.set_link("previous", None)?;
+        self.remove_file("pending");
+        let _ = std::fs::remove_dir_all(self.version_dir(failed));
+        self.record(&UpdateOutcome {
+            version: failed.to_string(),
+            state: UpdateState::RolledBack,
+            detail: Some(reason.chars().take(200).collect()),
+        })
+    }
+
+    /// Records the last update's outcome (reported to the server).
+    pub fn record(&self, outcome: &UpdateOutcome) -> Result<(), UpdateError> {
+        let text = serde_json::to_string(outcome).expect("an outcome serialises");
+        self.write_file("status.json", &text)
+    }
+
+    pub fn last_outcome(&self) -> Option<UpdateOutcome> {
+        let text = std::fs::read_to_string(self.root.join("status.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+#[cfg(unix)]
+fn symlink(target: impl AsRef<Path>, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(not(unix))]
+fn symlink(_target: impl AsRef<Path>, _link: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::other(
+        "side-by-side updates need symlinks (Linux)",
+    ))
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+#[cfg(not(unix))]
+fn set_executable(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// How the launcher runs the app.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub app: AppDir,
+    /// The packaged binary, run when no version is current.
+    pub packaged: PathBuf,
+    pub packaged_version: Version,
+    pub args: Vec<OsString>,
+    /// A switched-to version must report healthy within this.
+    pub health_timeout: Duration,
+}
+
+fn spawn(launch: &Launch, exe: &Path, version: Version) -> std::io::Result<Child> {
+    Command::new(exe)
+        .args(&launch.args)
+        .env(ENV_APP_DIR, launch.app.root())
+        .env(ENV_APP_VERSION, version.to_string())
+        .spawn()
+}
+
+/// The launcher: starts the current version; a version just switched to
+/// must report healthy within the timeout, else it is stopped and the
+/// previous version starts instead (recorded as rolled back). Starts the
+/// app again when it exits with [`RESTART_EXIT_CODE`]; otherwise returns
+/// its exit status (systemd restarts the launcher).
+pub fn launch(launch: &Launch) -> Result<ExitStatus, UpdateError> {
+    std::fs::create_dir_all(launch.app.root()).map_err(io("cannot create", launch.app.root()))?;
+    loop {
+        let (exe, version) = match launch.app.current() {
+            Some(v) if launch.app.is_staged(v) => (launch.app.executable(v), v),
+            _ => (launch.packaged.clone(), launch.packaged_version),
+        };
+        let on_trial = launch.app.pending() == Some(version);
+        if on_trial {
+            launch.app.remove_file("healthy");
+        }
+        let mut child = match spawn(launch, &exe, version) {
+            Ok(child) => child,
+            Err(e) if on_trial => {
+                launch
+                    .app
+                    .roll_back(version, &format!("did not start: {e}"))?;
+                continue;
+            }
+            Err(e) => return Err(io("cannot start", &exe)(e)),
+        };
+        if on_trial {
+            let deadline = Instant::now() + launch.health_timeout;
+            let verdict = loop {
+                if launch.app.healthy() == Some(version) {
+                    break Ok(());
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    break Err(format!("exited ({status}) before reporting healthy"));
+                }
+                if Instant::now() >= deadline {
+                    break Err(format!(
+                        "not healthy within {} s",
+                        launch.health_timeout.as_secs()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            match verdict {
+                Ok(()) => {
+                    launch.app.remove_file("pending");
+                    launch.app.record(&UpdateOutcome {
+                        version: version.to_string(),
+                        state: UpdateState::Installed,
+                        detail: None,
+                    })?;
+                }
+                Err(reason) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    tracing::warn!(%version, %reason, "update rolled back");
+                    launch.app.roll_back(version, &reason)?;
+                    continue;
+                }
+            }
+        }
+        let status = child.wait().map_err(io("cannot wait for", &exe))?;
+        if status.code() != Some(RESTART_EXIT_CODE) {
+            return Ok(status);
+        }
+    }
+}
+
+/// What one update check did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateCheck {
+    /// Nothing newer on the server.
+    UpToDate,
+    /// A verified version is staged and waits for a quiet moment.
+    Staged(Version),
+    /// Refused (recorded and reported at the next check).
+    Refused(Version, UpdateRefusal),
+}
+
+impl SyncEngine {
+    /// `POST /api/sync/update`: the report in, the offer (if any) out.
+    async fn post_update_report(
+        &self,
+        report: &UpdateReport,
+    ) -> Result<Option<UpdateOffer>, SyncError> {
+        let store = self.store.clone();
+        let pairing = blocking(move || store.pairing())
+            .await?
+            .ok_or(SyncError::NotPaired)?;
+        let (base, http) = self.http_for(&pairing.server_url)?;
+        let response = http
+            .post(format!("{base}/api/sync/update"))
+            .bearer_auth(&pairing.token)
+            .json(report)
+            .send()
+            .await
+            .map_err(request_error)?;
+        Ok(read_json::<UpdateAnswer>(response).await?.offer)
+    }
+
+    /// `GET /api/sync/update/{version}`: the bundle's bytes, at most `limit`.
+    async fn download_bundle(
+        &self,
+        offer: &UpdateOffer,
+        limit: usize,
+    ) -> Result<Vec<u8>, SyncError> {
+        let store = self.store.clone();
+        let pairing = blocking(move || store.pairing())
+            .await?
+            .ok_or(SyncError::NotPaired)?;
+        let (base, http) = self.http_for(&pairing.server_url)?;
+        let response = http
+            .get(format!("{base}/api/sync/update/{}", offer.version))
+            .bearer_auth(&pairing.token)
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .map_err(request_error)?;
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(SyncError::Unauthorized);
+        }
+        if !status.is_success() {
+            return Err(SyncError::Server {
+                status: status.as_u16(),
+                body: String::new(),
+            });
+        }
+        read_limited(response, limit).await
+    }
+
+    /// Reports the running version and the last update's outcome, and
+    /// stages the newer bundle the server offers (downloaded, verified
+    /// against `key`). Switching to it is the caller's, at a quiet moment.
+    pub async fn check_update(
+        &self,
+        app: &AppDir,
+        running: Version,
+        key: &VerifyingKey,
+    ) -> Result<UpdateCheck, UpdateError> {
+        let report = UpdateReport {
+            running: running.to_string(),
+            last: app.last_outcome(),
+        };
+        let Some(offer) = self.post_update_report(&report).await? else {
+            return Ok(UpdateCheck::UpToDate);
+        };
+        let offered = Version::parse(&offer.version)?;
+        if rules::accept_offer(running, offered).is_err() {
+            // A server offering an older version: nothing to download.
+            return Ok(UpdateCheck::UpToDate);
+        }
+        // A version this gate refused or rolled back is not tried again
+        // (a newer one is): no download loop on a bad release.
+        if app.last_outcome().is_some_and(|o| {
+            o.version == offered.to_string()
+                && matches!(o.state, UpdateState::Refused | UpdateState::RolledBack)
+        }) {
+            return Ok(UpdateCheck::UpToDate);
+        }
+        if app.is_staged(offered) {
+            return Ok(UpdateCheck::Staged(offered));
+        }
+        let bytes = self
+            .download_bundle(
+                &offer,
+                rules::MAX_PAYLOAD_LEN as usize + rules::MAX_HEADER_LEN + 8,
+            )
+            .await?;
+        match app.stage(&bytes, running, key) {
+            Ok(version) if version == offered => {
+                app.record(&UpdateOutcome {
+                    version: version.to_string(),
+                    state: UpdateState::Pending,
+                    detail: None,
+                })?;
+                Ok(UpdateCheck::Staged(version))
+            }
+            Ok(version) => Err(UpdateError::Io(format!(
+                "the server offered {offered} but sent {version}"
+            ))),
+            Err(UpdateError::Refused(refusal)) => {
+                tracing::warn!(version = %offered, code = refusal.code(), "update bundle refused");
+                app.record(&UpdateOutcome {
+                    version: offered.to_string(),
+                    state: UpdateState::Refused,
+                    detail: Some(refusal.code().to_string()),
+                })?;
+                Ok(UpdateCheck::Refused(offered, refusal))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev_key() -> SigningKey {
+        let seed = STANDARD
+            .decode(include_str!("../../../tests/fixtures/update/dev-release.key").trim())
+            .unwrap();
+        SigningKey::from_bytes(&seed.try_into().unwrap())
+    }
+
+    fn bundle(key: &SigningKey, version: Version, payload: &[u8]) -> Vec<u8> {
+        rules::make_bundle(key, version, &sha256(payload), payload)
+    }
+
+    #[test]
+    fn the_dev_public_key_is_the_fixture_private_keys() {
+        assert_eq!(dev_key().verifying_key(), release_key());
+    }
+
+    #[test]
+    fn staging_verifies_and_switching_is_by_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = AppDir::new(dir.path(), "app");
+        let v1 = Version(1, 0, 1);
+        let bytes = bundle(&dev_key(), v1, b"#!/bin/sh\nexit 0\n");
+        assert_eq!(
+            app.stage(&bytes, Version(1, 0, 0), &release_key()).unwrap(),
+            v1
+        );
+        assert_eq!(app.current(), None, "staging does not switch");
+        app.activate(v1).unwrap();
+        assert_eq!(app.current(), Some(v1));
+        assert_eq!(app.pending(), Some(v1));
+        assert_eq!(
+            std::fs::read(dir.path().join("current/app")).unwrap(),
+            b"#!/bin/sh\nexit 0\n"
+        );
+    }
+
+    #[test]
+    fn a_bad_signature_or_a_downgrade_is_not_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = AppDir::new(dir.path(), "app");
+        let forged = bundle(&SigningKey::from_bytes(&[7; 32]), Version(2, 0, 0), b"x");
+        let old = bundle(&dev_key(), Version(0, 9, 0), b"x");
+        let cases = [
+            (forged, UpdateRefusal::BadSignature),
+            (old, UpdateRefusal::NotNewer),
+        ];
+        for (bytes, want) in cases {
+            match app.stage(&bytes, Version(1, 0, 0), &release_key()) {
+                Err(UpdateError::Refused(got)) => assert_eq!(got, want),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(!dir.path().join("versions").exists());
+    }
+
+    #[cfg(unix)]
+    fn launch_with(dir: &Path, payload: &str) -> (Launch, Version) {
+        let app = AppDir::new(dir.join("app"), "app");
+        let packaged = dir.join("packaged");
+        // The packaged version: reports healthy and exits 0.
+        std::fs::write(
+            &packaged,
+            "#!/bin/sh\necho \"$ENTRADA_APP_VERSION\" > \"$ENTRADA_APP_DIR/healthy\"\necho \"$ENTRADA_APP_VERSION\" >> \"$ENTRADA_APP_DIR/ran\"\n",
+        )
+        .unwrap();
+        set_executable(&packaged).unwrap();
+        std::fs::create_dir_all(app.root()).unwrap();
+        let v = Version(1, 1, 0);
+        let bytes = bundle(&dev_key(), v, payload.as_bytes());
+        app.stage(&bytes, Version(1, 0, 0), &release_key()).unwrap();
+        app.activate(v).unwrap();
+        (
+            Launch {
+                app,
+                packaged,
+                packaged_version: Version(1, 0, 0),
+                args: vec![],
+                health_timeout: Duration::from_secs(20),
+            },
+            v,
+        )
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_version_that_reports_healthy_stays_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, v) = launch_with(
+            dir.path(),
+            "#!/bin/sh\necho \"$ENTRADA_APP_VERSION\" > \"$ENTRADA_APP_DIR/healthy\"\necho \"$ENTRADA_APP_VERSION\" >> \"$ENTRADA_APP_DIR/ran\"\n",
+        );
+        assert!(launch(&l).unwrap().success());
+        assert_eq!(l.app.current(), Some(v));
+        assert_eq!(l.app.pending(), None);
+        assert_eq!(l.app.last_outcome().unwrap().state, UpdateState::Installed);
+        let ran = std::fs::read_to_string(l.app.root().join("ran")).unwrap();
+        assert_eq!(ran, "1.1.0\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_version_that_fails_to_start_is_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, v) = launch_with(dir.path(), "#!/bin/sh\nexit 3\n");
+        assert!(launch(&l).unwrap().success(), "the packaged version ran");
+        assert_eq!(l.app.current(), None);
+        assert!(!l.app.is_staged(v));
+        let outcome = l.app.last_outcome().unwrap();
+        assert_eq!(
+            (outcome.version.as_str(), outcome.state),
+            ("1.1.0", UpdateState::RolledBack)
+        );
+        let ran = std::fs::read_to_string(l.app.root().join("ran")).unwrap();
+        assert_eq!(ran, "1.0.0\n");
+    }
+}
