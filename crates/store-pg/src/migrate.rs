@@ -24,6 +24,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_walkup_leases.sql",
         include_str!("../migrations/0003_walkup_leases.sql"),
     ),
+    (
+        "0006_console_links.sql",
+        include_str!("../migrations/0006_console_links.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

@@ -46,7 +46,10 @@ pub use signing::{OrgSettings, SigningKeyInfo};
 pub use slots::{SeedPlan, SeedReport};
 pub use sync::{LocalData, OutboxEntry, Pairing, SyncStatus, DEMO_MARKER_TICKET};
 pub use tickets::{CustomerScope, TicketFilter, TicketReader, TicketState, TicketView};
-pub use tokens::{hash_token, random_token, Principal, TOKEN_PREFIX};
+pub use tokens::{
+    console_role, hash_token, random_token, stale_link, Principal, CONSOLE_LINK_TTL,
+    CONSOLE_SESSION_TTL, TOKEN_PREFIX,
+};
 pub use venues::{hash_pin, pin_hash_runnable, pin_matches};
 
 /// The schema, oldest first. Append only: a released migration never changes.
@@ -63,6 +66,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_code_policy_pin_lockout.sql"),
     include_str!("../migrations/0011_venue_gate_settings.sql"),
     include_str!("../migrations/0012_venue_operations.sql"),
+    include_str!("../migrations/0015_console_links.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
