@@ -7,7 +7,7 @@ use chrono::Utc;
 use clap::Parser;
 use cli::{
     Cli, Command, DeviceCommand, GateCommand, KeyCommand, OperatorCommand, OrgCommand, SeedCommand,
-    TicketCommand, TokenCommand, VenueCommand,
+    AdminCommand, TicketCommand, TokenCommand, VenueCommand,
 };
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +46,12 @@ fn main() -> anyhow::Result<()> {
             user_id,
             venue,
         }) => cli::admin::token_create(db, orq, role, user_id, venue, now)?,
+        Command::Admin(AdminCommand::Link {
+            db,
+            orq,
+            operator,
+            url,
+        }) => cli::admin::console_link(db, orq, operator, url, now)?,
         Command::Token(TokenCommand::Revoke { db, token }) => {
             cli::admin::token_revoke(db, token, now)?
         }

@@ -4,6 +4,7 @@
 
 mod access;
 mod admin;
+mod console;
 #[cfg(test)]
 mod bindings;
 pub mod error;
@@ -52,6 +53,8 @@ pub struct AppState {
     /// The database engine (SQLite's `Store`, or another `ServerStore`).
     pub store: Arc<dyn ServerStore>,
     pub limiter: Arc<RateLimiter>,
+    /// Console session cookies carry `Secure` (the server speaks TLS).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -59,7 +62,14 @@ impl AppState {
         Self {
             store,
             limiter: Arc::new(RateLimiter::new(lookups_per_minute)),
+            secure_cookies: false,
         }
+    }
+
+    /// Marks console session cookies `Secure` (when serving HTTPS).
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
     }
 
     /// Runs one store call on the blocking pool (the engines' calls block).
@@ -171,6 +181,11 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             post(admin::create_operator).get(admin::list_operators),
         )
         .route("/api/admin/tokens", post(admin::create_token))
+        .route(
+            "/api/admin/session",
+            get(console::whoami).delete(console::sign_out),
+        )
+        .route("/admin/signin", get(console::sign_in))
         .route(
             "/api/admin/org",
             get(admin::org_settings).patch(admin::update_org_settings),
