@@ -6,8 +6,8 @@ mod cli;
 use chrono::Utc;
 use clap::Parser;
 use cli::{
-    Cli, Command, DeviceCommand, GateCommand, KeyCommand, OperatorCommand, OrgCommand, SeedCommand,
-    AdminCommand, TicketCommand, TokenCommand, VenueCommand,
+    AdminCommand, Cli, Command, DeviceCommand, GateCommand, KeyCommand, OperatorCommand,
+    OrgCommand, SeedCommand, TicketCommand, TokenCommand, VenueCommand,
 };
 
 fn main() -> anyhow::Result<()> {

@@ -45,7 +45,13 @@ struct Answer {
 }
 
 impl World {
-    async fn call(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Answer {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
         let mut req = Request::builder().method(method).uri(path);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -60,7 +66,9 @@ impl World {
         let res = self.app.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
         Answer {
             status,
             headers,
@@ -78,7 +86,12 @@ impl World {
     /// Opens the link as a browser does; returns the `Set-Cookie` value.
     async fn sign_in(&self, link: &str) -> String {
         let a = self
-            .call(Method::GET, &format!("/admin/signin?link={link}"), &[], None)
+            .call(
+                Method::GET,
+                &format!("/admin/signin?link={link}"),
+                &[],
+                None,
+            )
             .await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.json);
         assert_eq!(a.headers[header::LOCATION], "/admin/");
@@ -111,27 +124,47 @@ fn a_link_opens_one_cookie_session_that_signs_out() {
         assert!(!set.contains("Secure"), "plain HTTP: {set}");
         // The link works once.
         let again = w
-            .call(Method::GET, &format!("/admin/signin?link={link}"), &[], None)
+            .call(
+                Method::GET,
+                &format!("/admin/signin?link={link}"),
+                &[],
+                None,
+            )
             .await;
         assert_eq!(again.status, StatusCode::NOT_FOUND);
         assert_eq!(again.json["error"]["code"], "NOT_FOUND");
 
         let cookie = pair(&set);
         let me = w
-            .call(Method::GET, "/api/admin/session", &[("cookie", &cookie)], None)
+            .call(
+                Method::GET,
+                "/api/admin/session",
+                &[("cookie", &cookie)],
+                None,
+            )
             .await;
         assert_eq!(me.status, StatusCode::OK, "{}", me.json);
         assert_eq!(me.json["role"], "admin");
         assert_eq!(me.json["orq"], 1);
         // The cookie is an admin's: the admin API answers.
         let venues = w
-            .call(Method::GET, "/api/admin/venues", &[("cookie", &cookie)], None)
+            .call(
+                Method::GET,
+                "/api/admin/venues",
+                &[("cookie", &cookie)],
+                None,
+            )
             .await;
         assert_eq!(venues.status, StatusCode::OK, "{}", venues.json);
 
         // Signing out needs the console's header, then revokes the session.
         let unmarked = w
-            .call(Method::DELETE, "/api/admin/session", &[("cookie", &cookie)], None)
+            .call(
+                Method::DELETE,
+                "/api/admin/session",
+                &[("cookie", &cookie)],
+                None,
+            )
             .await;
         assert_eq!(unmarked.status, StatusCode::FORBIDDEN);
         assert_eq!(unmarked.json["error"]["code"], "CROSS_SITE_REQUEST");
@@ -144,9 +177,17 @@ fn a_link_opens_one_cookie_session_that_signs_out() {
             )
             .await;
         assert_eq!(out.status, StatusCode::NO_CONTENT);
-        assert!(out.headers[header::SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+        assert!(out.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0"));
         let after = w
-            .call(Method::GET, "/api/admin/session", &[("cookie", &cookie)], None)
+            .call(
+                Method::GET,
+                "/api/admin/session",
+                &[("cookie", &cookie)],
+                None,
+            )
             .await;
         assert_eq!(after.status, StatusCode::UNAUTHORIZED);
     });
@@ -164,13 +205,29 @@ fn cookie_writes_need_the_console_header_and_this_origin() {
             // A cross-site form post: no header.
             (&[], StatusCode::FORBIDDEN),
             // Another site's script (it could not even send the header without a preflight).
-            (&[("x-entrada-console", "1"), ("host", "entrada.example"), ("origin", "https://evil.example")], StatusCode::FORBIDDEN),
-            (&[("x-entrada-console", "1"), ("host", "entrada.example"), ("origin", "https://entrada.example")], StatusCode::CREATED),
+            (
+                &[
+                    ("x-entrada-console", "1"),
+                    ("host", "entrada.example"),
+                    ("origin", "https://evil.example"),
+                ],
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                &[
+                    ("x-entrada-console", "1"),
+                    ("host", "entrada.example"),
+                    ("origin", "https://entrada.example"),
+                ],
+                StatusCode::CREATED,
+            ),
         ];
         for (extra, expected) in cases {
             let mut headers = vec![("cookie", cookie.as_str())];
             headers.extend_from_slice(extra);
-            let a = w.call(Method::POST, "/api/admin/venues", &headers, body()).await;
+            let a = w
+                .call(Method::POST, "/api/admin/venues", &headers, body())
+                .await;
             assert_eq!(a.status, *expected, "{extra:?}: {}", a.json);
         }
         assert_eq!(w.store.list_venues(ORQ).unwrap().len(), 1);
@@ -187,18 +244,35 @@ fn a_supervisors_console_session_has_a_supervisors_limits() {
             .unwrap();
         let cookie = pair(&w.sign_in(&w.link(Some(sup.id.0))).await);
         let write = [("cookie", cookie.as_str()), ("x-entrada-console", "1")];
-        let me = w.call(Method::GET, "/api/admin/session", &write, None).await;
-        assert_eq!((me.json["role"].as_str(), me.json["operator_id"].as_i64()), (Some("supervisor"), Some(sup.id.0)));
+        let me = w
+            .call(Method::GET, "/api/admin/session", &write, None)
+            .await;
+        assert_eq!(
+            (me.json["role"].as_str(), me.json["operator_id"].as_i64()),
+            (Some("supervisor"), Some(sup.id.0))
+        );
         // Supervisors manage slots, not tokens or operators.
         let token = w
-            .call(Method::POST, "/api/admin/tokens", &write, Some(json!({ "role": "admin" })))
+            .call(
+                Method::POST,
+                "/api/admin/tokens",
+                &write,
+                Some(json!({ "role": "admin" })),
+            )
             .await;
         assert_eq!(token.status, StatusCode::FORBIDDEN, "{}", token.json);
         let op = w
-            .call(Method::POST, "/api/admin/operators", &write, Some(json!({ "role": "operator", "display_name": "X" })))
+            .call(
+                Method::POST,
+                "/api/admin/operators",
+                &write,
+                Some(json!({ "role": "operator", "display_name": "X" })),
+            )
             .await;
         assert_eq!(op.status, StatusCode::FORBIDDEN, "{}", op.json);
-        let slots = w.call(Method::GET, "/api/operator/slots", &write, None).await;
+        let slots = w
+            .call(Method::GET, "/api/operator/slots", &write, None)
+            .await;
         assert_eq!(slots.status, StatusCode::OK, "{}", slots.json);
     });
 }

@@ -106,8 +106,8 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
     // close their connections with a runtime of their own, which must not
     // happen on a thread driving async tasks (the router is dropped in one).
     let last_owner = store.clone();
-    let state = entrada::api::AppState::new(store, lookups_per_minute)
-        .with_secure_cookies(tls.is_some());
+    let state =
+        entrada::api::AppState::new(store, lookups_per_minute).with_secure_cookies(tls.is_some());
     let app = entrada::api::router(state, Some(ui_dir));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

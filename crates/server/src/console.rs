@@ -217,17 +217,29 @@ mod tests {
             (Method::PATCH, &[("x-entrada-console", "0")], false),
             (
                 Method::DELETE,
-                &[("x-entrada-console", "1"), ("host", "gate.example:8080"), ("origin", "https://gate.example:8080")],
+                &[
+                    ("x-entrada-console", "1"),
+                    ("host", "gate.example:8080"),
+                    ("origin", "https://gate.example:8080"),
+                ],
                 true,
             ),
             (
                 Method::POST,
-                &[("x-entrada-console", "1"), ("host", "gate.example"), ("origin", "https://evil.example")],
+                &[
+                    ("x-entrada-console", "1"),
+                    ("host", "gate.example"),
+                    ("origin", "https://evil.example"),
+                ],
                 false,
             ),
             (
                 Method::POST,
-                &[("x-entrada-console", "1"), ("host", "gate.example"), ("origin", "null")],
+                &[
+                    ("x-entrada-console", "1"),
+                    ("host", "gate.example"),
+                    ("origin", "null"),
+                ],
                 false,
             ),
         ];

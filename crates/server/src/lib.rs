@@ -4,9 +4,9 @@
 
 mod access;
 mod admin;
-mod console;
 #[cfg(test)]
 mod bindings;
+mod console;
 pub mod error;
 mod extract;
 mod gate;

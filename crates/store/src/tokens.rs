@@ -239,37 +239,38 @@ impl Store {
         let hash = hash_token(link.trim());
         let token = random_token()?;
         let expires_at = now + CONSOLE_SESSION_TTL;
-        let principal = self.write(|tx| {
-            let row: Option<(i64, Orq, Role, Option<i64>)> = tx
-                .query_row(
-                    "SELECT id, orq, role, operator_id FROM console_links \
+        let principal =
+            self.write(|tx| {
+                let row: Option<(i64, Orq, Role, Option<i64>)> = tx
+                    .query_row(
+                        "SELECT id, orq, role, operator_id FROM console_links \
                      WHERE link_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
-                    params![hash, ts(now)],
-                    |r| Ok((r.get(0)?, r.col(1)?, r.col(2)?, r.get(3)?)),
-                )
-                .optional()?;
-            let Some((link_id, orq, role, operator)) = row else {
-                return Err(stale_link());
-            };
-            tx.execute(
+                        params![hash, ts(now)],
+                        |r| Ok((r.get(0)?, r.col(1)?, r.col(2)?, r.get(3)?)),
+                    )
+                    .optional()?;
+                let Some((link_id, orq, role, operator)) = row else {
+                    return Err(stale_link());
+                };
+                tx.execute(
                 "INSERT INTO api_tokens (token_hash, orq, role, user_id, created_at, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![hash_token(&token), Sql(orq), Sql(role), operator, ts(now), ts(expires_at)],
             )?;
-            let token_id = tx.last_insert_rowid();
-            tx.execute(
-                "UPDATE console_links SET used_at = ?1, session_token_id = ?2 WHERE id = ?3",
-                params![ts(now), token_id, link_id],
-            )?;
-            Ok(Principal {
-                token_id,
-                orq,
-                role,
-                user_id: operator,
-                venue_id: None,
-                ticket_code: None,
-            })
-        })?;
+                let token_id = tx.last_insert_rowid();
+                tx.execute(
+                    "UPDATE console_links SET used_at = ?1, session_token_id = ?2 WHERE id = ?3",
+                    params![ts(now), token_id, link_id],
+                )?;
+                Ok(Principal {
+                    token_id,
+                    orq,
+                    role,
+                    user_id: operator,
+                    venue_id: None,
+                    ticket_code: None,
+                })
+            })?;
         Ok((token, principal, expires_at))
     }
 
