@@ -210,7 +210,8 @@ mod tests {
 
     #[test]
     fn writes_need_the_header_and_a_same_origin() {
-        let cases: &[(Method, &[(&str, &str)], bool)] = &[
+        type Case<'a> = (Method, &'a [(&'a str, &'a str)], bool);
+        let cases: &[Case] = &[
             (Method::GET, &[], true),
             (Method::POST, &[], false),
             (Method::POST, &[("x-entrada-console", "1")], true),
