@@ -51,7 +51,7 @@ step "kiosk unit tests: node's test runner (the keyboard-wedge detector)"
 step "TypeScript bindings are what the Rust types say"
 # `cargo test` above regenerated both: the kiosk's (entrada-desktop) and the
 # customer page's (entrada, api::bindings). New files count as a difference too.
-for dir in ui/kiosk/bindings ui/customer/bindings; do
+for dir in ui/kiosk/bindings ui/customer/bindings ui/admin/bindings; do
   git diff --exit-code -- "$dir" || { echo "$dir changed: commit the regenerated files" >&2; exit 1; }
   untracked=$(git ls-files --others --exclude-standard -- "$dir")
   [ -z "$untracked" ] || { echo "$dir has new files: commit them: $untracked" >&2; exit 1; }

@@ -3,6 +3,7 @@ import { defineConfig, type Plugin } from 'vite';
 
 // Multi-page build. Each page is an HTML entry; they share `assets/`.
 //   /            index.html        customer reservation page (served by `entrada serve`)
+//   /admin/      admin/index.html  admin console (served by `entrada serve`; issue 16)
 //   /kiosk/      kiosk/index.html  gate screens for the Tauri app (embedded from
 //                dist/kiosk/ by src-tauri: self-contained, its JS and CSS inlined)
 // `base: './'` keeps every URL relative, so the same dist/ works when served
@@ -59,6 +60,7 @@ export default defineConfig({
       input: {
         main: page('index.html'),
         kiosk: page('kiosk/index.html'),
+        admin: page('admin/index.html'),
       },
     },
   },

@@ -6,8 +6,8 @@ mod cli;
 use chrono::Utc;
 use clap::Parser;
 use cli::{
-    Cli, Command, DeviceCommand, GateCommand, KeyCommand, OperatorCommand, OrgCommand, SeedCommand,
-    TicketCommand, TokenCommand, VenueCommand,
+    AdminCommand, Cli, Command, DeviceCommand, GateCommand, KeyCommand, OperatorCommand,
+    OrgCommand, SeedCommand, TicketCommand, TokenCommand, VenueCommand,
 };
 
 fn main() -> anyhow::Result<()> {
@@ -55,6 +55,12 @@ fn main() -> anyhow::Result<()> {
             user_id,
             venue,
         }) => cli::admin::token_create(db, orq, role, user_id, venue, now)?,
+        Command::Admin(AdminCommand::Link {
+            db,
+            orq,
+            operator,
+            url,
+        }) => cli::admin::console_link(db, orq, operator, url, now)?,
         Command::Token(TokenCommand::Revoke { db, token }) => {
             cli::admin::token_revoke(db, token, now)?
         }

@@ -93,6 +93,7 @@ ENV_ARGS=(
 REVOKED="$(token "$DB1" --orq 1 --role customer --user-id 1)"
 "$BIN" token revoke --db "$DB1" "$REVOKED" 2>/dev/null
 ENV_ARGS+=(--env-var "tok_revoked=$REVOKED")
+ENV_ARGS+=(--env-var "console_link=$("$BIN" admin link --db "$DB1" --orq 1 2>/dev/null | sed 's/.*link=//')")
 start_server "$DB1" 0
 STARTED=$(date +%s)
 set +e

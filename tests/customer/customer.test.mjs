@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 
 import {
   ART,
+  axeViolations,
   BASE,
   chooseSlot,
   customerToken,
@@ -492,4 +493,19 @@ test('month view time on a throttled phone (4x CPU, 1.6 Mbps, 150 ms RTT) is mea
   );
   assert.ok(result.month_view_ms_median > 0);
   assert.ok(result.month_view_ms_median < 2000, `month view took ${result.month_view_ms_median} ms`);
+});
+
+test('axe-core finds no violations on the sign-in page and the month view', async () => {
+  await mkSlot(12, '10:00', '11:00', 5);
+  const t = await mkTicket('immediate', 'AXE');
+  // A context that bypasses the CSP only so that axe-core can be injected.
+  const context = await browser.newContext({ viewport: { width: 375, height: 812 }, locale: 'en-GB', bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(`${BASE}/`);
+  await page.waitForSelector('#code');
+  assert.deepEqual(await axeViolations(page), [], 'sign-in page');
+  await signIn(page, t);
+  await page.waitForSelector(`#calendar[data-month-view="${MONTH}"]`);
+  assert.deepEqual(await axeViolations(page), [], 'month view');
+  await context.close();
 });

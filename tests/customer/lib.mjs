@@ -111,6 +111,14 @@ export async function launch() {
   });
 }
 
+/** axe-core's violations on the page, as `id (impact): n nodes` lines. */
+export async function axeViolations(page) {
+  const { readFileSync } = await import('node:fs');
+  await page.addScriptTag({ content: readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8') });
+  const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.length} nodes`);
+}
+
 export async function newPage(browser) {
   const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, locale: 'en-GB', acceptDownloads: true });
   const page = await context.newPage();

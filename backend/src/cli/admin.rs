@@ -1,7 +1,7 @@
 //! Database and organisation administration: `migrate`, `venue`, `token`, `operator`, `org`, `key`, `device`.
 
 use chrono::{DateTime, Utc};
-use entrada::domain::{Orq, VenueId};
+use entrada::domain::{OperatorId, Orq, VenueId};
 use entrada::store::Store;
 
 use super::engine::{is_postgres, open_any, shown};
@@ -83,6 +83,21 @@ pub(crate) fn token_create(
     let (token, _) =
         open_any(&db)?.create_token(Orq(orq), role, user_id, venue.map(VenueId), now)?;
     println!("{token}");
+    Ok(())
+}
+
+/// `entrada admin link`: prints the console's one-time sign-in link.
+pub(crate) fn console_link(
+    db: DbArg,
+    orq: i64,
+    operator: Option<i64>,
+    url: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let (link, expires_at) =
+        open_any(&db)?.create_console_link(Orq(orq), operator.map(OperatorId), now)?;
+    println!("{}/admin/signin?link={link}", url.trim_end_matches('/'));
+    eprintln!("opens one console session; works once, until {expires_at}");
     Ok(())
 }
 

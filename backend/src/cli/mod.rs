@@ -52,6 +52,9 @@ pub(crate) enum Command {
     /// Manage API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The admin console (sign-in links)
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Manage gate operators
     #[command(subcommand)]
     Operator(OperatorCommand),
@@ -441,6 +444,23 @@ pub(crate) enum TokenCommand {
         #[command(flatten)]
         db: DbArg,
         token: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Print a one-time link that opens an admin console session (15 minutes to open it)
+    Link {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, alias = "org")]
+        orq: i64,
+        /// Sign in as this operator (an admin or supervisor; its role applies); else as the org's admin
+        #[arg(long)]
+        operator: Option<i64>,
+        /// The server's address as the browser reaches it
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
     },
 }
 

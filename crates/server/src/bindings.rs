@@ -20,3 +20,15 @@ fn export_customer_bindings() {
     crate::domain::SlotOffer::export_all(&cfg).unwrap();
     assert!(dir.join("TicketState.ts").exists());
 }
+
+/// The admin console's API types: `ui/admin/bindings/` (issue 16).
+#[test]
+fn export_admin_bindings() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/admin/bindings");
+    let cfg = ts_rs::Config::new()
+        .with_large_int("number")
+        .with_out_dir(&dir);
+    super::console::ConsoleSession::export_all(&cfg).unwrap();
+    super::error::ErrorBody::export_all(&cfg).unwrap();
+    assert!(dir.join("ConsoleSession.ts").exists());
+}

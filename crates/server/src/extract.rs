@@ -154,7 +154,17 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Ok(Caller(None));
+            // The admin console's session cookie (see `console`).
+            let Some(token) = super::console::session_cookie(&parts.headers) else {
+                return Ok(Caller(None));
+            };
+            if token.len() > 200 {
+                return Err(ApiError::Unauthorized);
+            }
+            if !super::console::cookie_request_allowed(&parts.method, &parts.headers) {
+                return Err(super::console::cross_site());
+            }
+            return lookup(state, token.to_owned()).await;
         };
         let token = value
             .to_str()
@@ -166,17 +176,20 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 200)
             .ok_or(ApiError::Unauthorized)?;
-        let store = state.store.clone();
-        let token = token.to_owned();
-        let principal = tokio::task::spawn_blocking(move || {
-            store.principal_for_token(&token, chrono::Utc::now())
-        })
-        .await
-        .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR))??;
-        principal
-            .map(|p| Caller(Some(p)))
-            .ok_or(ApiError::Unauthorized)
+        lookup(state, token.to_owned()).await
     }
+}
+
+/// The live principal of a token, or 401.
+async fn lookup(state: &AppState, token: String) -> Result<Caller, ApiError> {
+    let store = state.store.clone();
+    let principal =
+        tokio::task::spawn_blocking(move || store.principal_for_token(&token, chrono::Utc::now()))
+            .await
+            .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR))??;
+    principal
+        .map(|p| Caller(Some(p)))
+        .ok_or(ApiError::Unauthorized)
 }
 
 /// The client's address (for rate limits); unknown in in-process tests.

@@ -6,6 +6,7 @@ mod access;
 mod admin;
 #[cfg(test)]
 mod bindings;
+mod console;
 pub mod error;
 mod extract;
 mod gate;
@@ -57,6 +58,8 @@ pub struct AppState {
     /// Where published gate update bundles are (`<version>.entupd`); None:
     /// this server offers no updates.
     pub updates_dir: Option<PathBuf>,
+    /// Console session cookies carry `Secure` (the server speaks TLS).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -65,12 +68,19 @@ impl AppState {
             store,
             limiter: Arc::new(RateLimiter::new(lookups_per_minute)),
             updates_dir: None,
+            secure_cookies: false,
         }
     }
 
     /// Offers the gate update bundles published in `dir`.
     pub fn with_updates_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.updates_dir = dir;
+        self
+    }
+
+    /// Marks console session cookies `Secure` (when serving HTTPS).
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
         self
     }
 
@@ -183,6 +193,11 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             post(admin::create_operator).get(admin::list_operators),
         )
         .route("/api/admin/tokens", post(admin::create_token))
+        .route(
+            "/api/admin/session",
+            get(console::whoami).delete(console::sign_out),
+        )
+        .route("/admin/signin", get(console::sign_in))
         .route(
             "/api/admin/org",
             get(admin::org_settings).patch(admin::update_org_settings),

@@ -18,6 +18,12 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        components.add_security_scheme(
+            "console_cookie",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::new(super::console::COOKIE),
+            )),
+        );
     }
 }
 
@@ -121,7 +127,8 @@ impl Modify for ExtractorErrors {
         admin::org_settings, admin::update_org_settings,
         sync::whoami, sync::changes, sync::events, sync::create_device, sync::conflicts,
         super::venue_ops::occupancy, super::venue_ops::leases, super::venue_ops::checkout, super::venue_ops::take_back_leases, sync::peers,
-                super::update::report, super::update::bundle, super::update::list_devices,
+        super::update::report, super::update::bundle, super::update::list_devices,
+        super::console::sign_in, super::console::whoami, super::console::sign_out,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, crate::domain::VerdictCode))
 )]

@@ -33,6 +33,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0005_device_keys.sql"),
     ),
     (
+        "0006_console_links.sql",
+        include_str!("../migrations/0006_console_links.sql"),
+    ),
+    (
         "0007_gate_app_versions.sql",
         include_str!("../migrations/0007_gate_app_versions.sql"),
     ),

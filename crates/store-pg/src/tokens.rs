@@ -7,7 +7,10 @@ use crate::domain::{DomainError, OperatorId, Orq, Role, TicketCode, VenueId};
 use crate::operators::require_operator;
 use crate::venues::require_venue;
 use crate::{corrupt, db, ts, PgStore};
-use entrada_store::{hash_token, random_token, Principal, Result, TokenStore};
+use entrada_store::{
+    console_role, hash_token, random_token, stale_link, Principal, Result, TokenStore,
+    CONSOLE_LINK_TTL, CONSOLE_SESSION_TTL,
+};
 
 impl TokenStore for PgStore {
     fn create_token(
@@ -128,6 +131,78 @@ impl TokenStore for PgStore {
                 user_id,
                 venue_id: None,
                 ticket_code: Some(code.clone()),
+            })
+        })?;
+        Ok((token, principal, expires_at))
+    }
+    fn create_console_link(
+        &self,
+        orq: Orq,
+        operator: Option<OperatorId>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>)> {
+        let link = random_token()?;
+        let expires_at = now + CONSOLE_LINK_TTL;
+        self.write(|tx| {
+            let role = match operator {
+                Some(id) => console_role(Some(require_operator(tx, orq, id)?.role))?,
+                None => console_role(None)?,
+            };
+            tx.execute(
+                "INSERT INTO console_links (link_hash, orq, role, operator_id, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&hash_token(&link), &orq.0, &role.as_str(), &operator.map(|o| o.0), &ts(now), &ts(expires_at)],
+            )
+            .map_err(db)?;
+            Ok(())
+        })?;
+        Ok((link, expires_at))
+    }
+
+    /// Once: the row is locked, so two racers cannot both open a session.
+    fn redeem_console_link(
+        &self,
+        link: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Principal, DateTime<Utc>)> {
+        let hash = hash_token(link.trim());
+        let token = random_token()?;
+        let expires_at = now + CONSOLE_SESSION_TTL;
+        let principal = self.write(|tx| {
+            let Some(r) = tx
+                .query_opt(
+                    "SELECT id, orq, role, operator_id FROM console_links \
+                     WHERE link_hash = $1 AND used_at IS NULL AND expires_at > $2 FOR UPDATE",
+                    &[&hash, &ts(now)],
+                )
+                .map_err(db)?
+            else {
+                return Err(stale_link());
+            };
+            let link_id: i64 = r.get(0);
+            let orq = Orq(r.get(1));
+            let role = Role::parse(r.get(2)).map_err(|e| corrupt("console link role", e))?;
+            let operator: Option<i64> = r.get(3);
+            let token_id: i64 = tx
+                .query_one(
+                    "INSERT INTO api_tokens (token_hash, orq, role, user_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    &[&hash_token(&token), &orq.0, &role.as_str(), &operator, &ts(now), &ts(expires_at)],
+                )
+                .map_err(db)?
+                .get(0);
+            tx.execute(
+                "UPDATE console_links SET used_at = $1, session_token_id = $2 WHERE id = $3",
+                &[&ts(now), &token_id, &link_id],
+            )
+            .map_err(db)?;
+            Ok(Principal {
+                token_id,
+                orq,
+                role,
+                user_id: operator,
+                venue_id: None,
+                ticket_code: None,
             })
         })?;
         Ok((token, principal, expires_at))

@@ -936,6 +936,70 @@ pub mod tokens {
         assert_eq!(s.principal_for_token(&token, just_before).unwrap(), Some(p));
         assert_eq!(s.principal_for_token(&token, expires_at).unwrap(), None);
     }
+
+    pub fn a_console_link_opens_one_expiring_session_once(
+        s: &(impl TokenStore + OperatorStore + ?Sized),
+    ) {
+        use crate::domain::OperatorId;
+        let (link, link_expires) = s.create_console_link(ORQ, None, now()).unwrap();
+        assert_eq!(link_expires, now() + crate::CONSOLE_LINK_TTL);
+        assert!(link.starts_with(TOKEN_PREFIX) && link.len() == 68, "{link}");
+        // The link is not itself a token.
+        assert_eq!(s.principal_for_token(&link, now()).unwrap(), None);
+        let (session, p, expires_at) = s.redeem_console_link(&link, now()).unwrap();
+        assert_eq!(expires_at, now() + crate::CONSOLE_SESSION_TTL);
+        assert_eq!(
+            (p.orq, p.role, p.user_id, p.venue_id),
+            (ORQ, Role::Admin, None, None)
+        );
+        assert_eq!(
+            s.principal_for_token(&session, now()).unwrap(),
+            Some(p.clone())
+        );
+        // Once only.
+        assert_eq!(code_of(s.redeem_console_link(&link, now())), "NOT_FOUND");
+        // The session expires, and signing out revokes it.
+        let before = expires_at - chrono::Duration::seconds(1);
+        assert_eq!(
+            s.principal_for_token(&session, before).unwrap(),
+            Some(p.clone())
+        );
+        assert_eq!(s.principal_for_token(&session, expires_at).unwrap(), None);
+        assert!(s.revoke_token_id(p.token_id, now()).unwrap());
+        assert_eq!(s.principal_for_token(&session, now()).unwrap(), None);
+
+        // A link not opened in time is dead.
+        let (late, until) = s.create_console_link(ORQ, None, now()).unwrap();
+        assert_eq!(code_of(s.redeem_console_link(&late, until)), "NOT_FOUND");
+        assert_eq!(
+            code_of(s.redeem_console_link("ent_nope", now())),
+            "NOT_FOUND"
+        );
+
+        // A supervisor signs in as a supervisor; a gate operator not at all;
+        // another org's operator is unknown.
+        let sup = s
+            .add_operator(ORQ, Role::Supervisor, "Sue", None, now())
+            .unwrap();
+        let (l, _) = s.create_console_link(ORQ, Some(sup.id), now()).unwrap();
+        let (_, ps, _) = s.redeem_console_link(&l, now()).unwrap();
+        assert_eq!((ps.role, ps.user_id), (Role::Supervisor, Some(sup.id.0)));
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Olga", None, now())
+            .unwrap();
+        assert_eq!(
+            code_of(s.create_console_link(ORQ, Some(op.id), now())),
+            "INVALID_INPUT"
+        );
+        assert_eq!(
+            code_of(s.create_console_link(Orq(2), Some(sup.id), now())),
+            "NOT_FOUND"
+        );
+        assert_eq!(
+            code_of(s.create_console_link(ORQ, Some(OperatorId(999_999)), now())),
+            "NOT_FOUND"
+        );
+    }
 }
 
 /// The door: validate, verify exactly once, reservation eligibility.
@@ -1207,6 +1271,7 @@ macro_rules! token_conformance {
         $crate::conformance_tests!($fresh; tokens;
             tokens_are_random_checked_and_revocable,
             a_customer_session_needs_the_code_and_its_email_and_expires,
+            a_console_link_opens_one_expiring_session_once,
         );
     };
 }

@@ -107,12 +107,14 @@ service_groups! {
         fn verify_ticket(&self, orq: Orq, code: &TicketCode, operator: OperatorId, gate: &Gate, now: DateTime<Utc>) -> Result<Verdict>;
     }
 
-    /// API tokens and customer sessions.
+    /// API tokens, customer sessions and console sessions (issue 16).
     trait TokenStore {
         fn create_token(&self, orq: Orq, role: Role, user_id: Option<i64>, venue_id: Option<VenueId>, now: DateTime<Utc>) -> Result<(String, Principal)>;
         fn principal_for_token(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Principal>>;
         fn revoke_token_id(&self, token_id: i64, now: DateTime<Utc>) -> Result<bool>;
         fn customer_session(&self, code: &TicketCode, email: &str, now: DateTime<Utc>) -> Result<(String, Principal, DateTime<Utc>)>;
+        fn create_console_link(&self, orq: Orq, operator: Option<OperatorId>, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>)>;
+        fn redeem_console_link(&self, link: &str, now: DateTime<Utc>) -> Result<(String, Principal, DateTime<Utc>)>;
     }
 
     /// Signing keys, signed codes, the org's code policy, scanning, and a

@@ -53,7 +53,10 @@ pub use sync::{
     MAX_PEERS,
 };
 pub use tickets::{CustomerScope, TicketFilter, TicketReader, TicketState, TicketView};
-pub use tokens::{hash_token, random_token, Principal, TOKEN_PREFIX};
+pub use tokens::{
+    console_role, hash_token, random_token, stale_link, Principal, CONSOLE_LINK_TTL,
+    CONSOLE_SESSION_TTL, TOKEN_PREFIX,
+};
 pub use venues::{hash_pin, pin_hash_runnable, pin_matches};
 
 /// The schema, oldest first. Append only: a released migration never changes.
@@ -72,6 +75,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0012_venue_operations.sql"),
     include_str!("../migrations/0013_no_show_release.sql"),
     include_str!("../migrations/0014_gate_lan.sql"),
+    include_str!("../migrations/0015_console_links.sql"),
     include_str!("../migrations/0016_gate_app_versions.sql"),
 ];
 

@@ -67,6 +67,32 @@ pub fn random_token() -> Result<String> {
     Ok(format!("{TOKEN_PREFIX}{}", random_hex()?))
 }
 
+/// How long a console sign-in link waits to be opened.
+pub const CONSOLE_LINK_TTL: chrono::Duration = chrono::Duration::minutes(15);
+/// How long a console session (opened by a link) lasts.
+pub const CONSOLE_SESSION_TTL: chrono::Duration = chrono::Duration::hours(8);
+
+/// The role a console link signs in as: the operator's own when it names
+/// one (admins and supervisors only: the console is not a gate), else admin.
+pub fn console_role(operator_role: Option<Role>) -> std::result::Result<Role, DomainError> {
+    match operator_role {
+        None | Some(Role::Admin) => Ok(Role::Admin),
+        Some(Role::Supervisor) => Ok(Role::Supervisor),
+        Some(_) => Err(DomainError::invalid(
+            "operator",
+            "only admins and supervisors sign in to the console",
+        )),
+    }
+}
+
+/// The error of an unknown, used or expired sign-in link (one answer for all three).
+pub fn stale_link() -> StoreError {
+    DomainError::NotFound {
+        entity: "sign-in link",
+    }
+    .into()
+}
+
 impl Store {
     /// Creates a token; returns the secret (shown once) and its principal.
     pub fn create_token(
@@ -175,6 +201,76 @@ impl Store {
                 ticket_code: Some(code.clone()),
             })
         })?;
+        Ok((token, principal, expires_at))
+    }
+
+    /// A one-time console sign-in link's secret for `orq` (as `operator`,
+    /// else as the org's admin) and when it stops working.
+    pub fn create_console_link(
+        &self,
+        orq: Orq,
+        operator: Option<OperatorId>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>)> {
+        let link = random_token()?;
+        let expires_at = now + CONSOLE_LINK_TTL;
+        self.write(|tx| {
+            let role = match operator {
+                Some(id) => console_role(Some(super::venues::require_operator(tx, orq, id)?.role))?,
+                None => console_role(None)?,
+            };
+            tx.execute(
+                "INSERT INTO console_links (link_hash, orq, role, operator_id, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![hash_token(&link), Sql(orq), Sql(role), operator.map(|o| o.0), ts(now), ts(expires_at)],
+            )?;
+            Ok(())
+        })?;
+        Ok((link, expires_at))
+    }
+
+    /// Opens a console session with a link, once: the session's secret, its
+    /// principal and expiry. A used, expired or unknown link is NOT_FOUND.
+    pub fn redeem_console_link(
+        &self,
+        link: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Principal, DateTime<Utc>)> {
+        let hash = hash_token(link.trim());
+        let token = random_token()?;
+        let expires_at = now + CONSOLE_SESSION_TTL;
+        let principal =
+            self.write(|tx| {
+                let row: Option<(i64, Orq, Role, Option<i64>)> = tx
+                    .query_row(
+                        "SELECT id, orq, role, operator_id FROM console_links \
+                     WHERE link_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+                        params![hash, ts(now)],
+                        |r| Ok((r.get(0)?, r.col(1)?, r.col(2)?, r.get(3)?)),
+                    )
+                    .optional()?;
+                let Some((link_id, orq, role, operator)) = row else {
+                    return Err(stale_link());
+                };
+                tx.execute(
+                "INSERT INTO api_tokens (token_hash, orq, role, user_id, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![hash_token(&token), Sql(orq), Sql(role), operator, ts(now), ts(expires_at)],
+            )?;
+                let token_id = tx.last_insert_rowid();
+                tx.execute(
+                    "UPDATE console_links SET used_at = ?1, session_token_id = ?2 WHERE id = ?3",
+                    params![ts(now), token_id, link_id],
+                )?;
+                Ok(Principal {
+                    token_id,
+                    orq,
+                    role,
+                    user_id: operator,
+                    venue_id: None,
+                    ticket_code: None,
+                })
+            })?;
         Ok((token, principal, expires_at))
     }
 

@@ -1,0 +1,255 @@
+//! The admin console's sessions (issue 16). `entrada admin link` prints a
+//! one-time link to `/admin/signin?link=…`; opening it trades the link for a
+//! console session: an expiring API token (stored hashed, like every token)
+//! whose secret travels only in an `HttpOnly; SameSite=Strict` cookie
+//! (`Secure` when the server speaks TLS). The console then calls the same
+//! API as curl does, and `Caller` reads the cookie when there is no
+//! `Authorization` header, so the session's role is checked exactly as a
+//! token's. Against cross-site requests, besides SameSite=Strict, a
+//! state-changing request authenticated by the cookie must carry
+//! `X-Entrada-Console: 1` (a custom header a cross-site form cannot send, and
+//! a cross-site script cannot without a CORS preflight the server never
+//! grants) and, when the browser sends an `Origin`, it must be this server's.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiQuery, Caller};
+use super::{access, AppState};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "entrada_console";
+/// The header every state-changing cookie-authenticated request carries.
+pub const CSRF_HEADER: &str = "x-entrada-console";
+
+/// The console session's secret in a request's `Cookie` header, if any.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether a request authenticated by the cookie may change something:
+/// reads always may; writes need the console's header and a same-origin
+/// `Origin` (when the browser sends one).
+pub(crate) fn cookie_request_allowed(method: &Method, headers: &HeaderMap) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return true;
+    }
+    let marked = headers
+        .get(CSRF_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"1");
+    let same_origin = match headers.get(header::ORIGIN) {
+        None => true,
+        Some(origin) => {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            let origin_host = origin
+                .to_str()
+                .ok()
+                .and_then(|o| o.split_once("://"))
+                .map(|(_, rest)| rest);
+            matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
+        }
+    };
+    marked && same_origin
+}
+
+/// The refusal of a cross-site (or unmarked) cookie request.
+pub(crate) fn cross_site() -> ApiError {
+    ApiError::Http {
+        status: StatusCode::FORBIDDEN,
+        code: "CROSS_SITE_REQUEST",
+        message: format!(
+            "a console request that changes something must come from the console's own page \
+             (header {CSRF_HEADER}: 1, same Origin)"
+        ),
+    }
+}
+
+fn cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .expect("token and attributes are ASCII")
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct SignInQuery {
+    /// The secret `entrada admin link` printed.
+    link: String,
+}
+
+/// Opens the link once: sets the session cookie and sends the browser to
+/// the console. A used, expired or unknown link is 404.
+#[utoipa::path(get, path = "/admin/signin", tag = "console", params(SignInQuery),
+    responses(
+        (status = 303, description = "Signed in: `Set-Cookie: entrada_console=…; HttpOnly; SameSite=Strict` and `Location: /admin/`"),
+        (status = 404, description = "NOT_FOUND: the link is unknown, already used or expired", body = ErrorBody)))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SignInQuery>,
+) -> Result<Response, ApiError> {
+    if q.link.len() > 200 {
+        return Err(crate::store::stale_link().into());
+    }
+    let now = Utc::now();
+    let (token, _, expires_at) = state
+        .run(move |s| s.redeem_console_link(&q.link, now))
+        .await?;
+    let max_age = (expires_at - now).num_seconds();
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_static("/admin/"));
+    headers.insert(
+        header::SET_COOKIE,
+        cookie(&token, max_age, state.secure_cookies),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Who the console is signed in as.
+#[derive(Serialize, utoipa::ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ConsoleSession {
+    pub orq: i64,
+    /// `admin` or `supervisor`.
+    pub role: String,
+    /// The operator the link named, if any.
+    pub operator_id: Option<i64>,
+}
+
+/// The caller's identity (a console session, or any staff token).
+#[utoipa::path(get, path = "/api/admin/session", tag = "console",
+    responses((status = 200, body = ConsoleSession), (status = 403, description = "A customer's token", body = ErrorBody)),
+    security(("bearer" = []), ("console_cookie" = [])))]
+pub async fn whoami(caller: Caller) -> Result<Json<ConsoleSession>, ApiError> {
+    let p = access::staff(&caller)?;
+    Ok(Json(ConsoleSession {
+        orq: p.orq.0,
+        role: p.role.as_str().to_string(),
+        operator_id: p.user_id,
+    }))
+}
+
+/// Signs out: the session is revoked (its cookie answers 401 from now on)
+/// and the browser's cookie is cleared.
+#[utoipa::path(delete, path = "/api/admin/session", tag = "console",
+    params(("x-entrada-console" = String, Header, description = "`1`: a cookie request that changes something must carry it")),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "UNAUTHORIZED: no console session cookie (bearer tokens are revoked with `entrada token revoke`)", body = ErrorBody),
+        (status = 403, description = "CROSS_SITE_REQUEST: the header is missing or the Origin is another site's", body = ErrorBody)),
+    security(("console_cookie" = [])))]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = session_cookie(&headers)
+        .ok_or(ApiError::Unauthorized)?
+        .to_owned();
+    if !cookie_request_allowed(&method, &headers) {
+        return Err(cross_site());
+    }
+    let now: DateTime<Utc> = Utc::now();
+    state
+        .run(move |s| {
+            let Some(p) = s.principal_for_token(&token, now)? else {
+                return Ok(false);
+            };
+            s.revoke_token_id(p.token_id, now)
+        })
+        .await?
+        .then_some(())
+        .ok_or(ApiError::Unauthorized)?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie("", 0, state.secure_cookies));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn the_cookie_is_found_among_others() {
+        let h = headers(&[("cookie", "a=1; entrada_console=ent_abc ; b=2")]);
+        assert_eq!(session_cookie(&h), Some("ent_abc"));
+        assert_eq!(session_cookie(&headers(&[("cookie", "a=1")])), None);
+        assert_eq!(
+            session_cookie(&headers(&[("cookie", "entrada_console=")])),
+            None
+        );
+    }
+
+    #[test]
+    fn writes_need_the_header_and_a_same_origin() {
+        type Case<'a> = (Method, &'a [(&'a str, &'a str)], bool);
+        let cases: &[Case] = &[
+            (Method::GET, &[], true),
+            (Method::POST, &[], false),
+            (Method::POST, &[("x-entrada-console", "1")], true),
+            (Method::PATCH, &[("x-entrada-console", "0")], false),
+            (
+                Method::DELETE,
+                &[
+                    ("x-entrada-console", "1"),
+                    ("host", "gate.example:8080"),
+                    ("origin", "https://gate.example:8080"),
+                ],
+                true,
+            ),
+            (
+                Method::POST,
+                &[
+                    ("x-entrada-console", "1"),
+                    ("host", "gate.example"),
+                    ("origin", "https://evil.example"),
+                ],
+                false,
+            ),
+            (
+                Method::POST,
+                &[
+                    ("x-entrada-console", "1"),
+                    ("host", "gate.example"),
+                    ("origin", "null"),
+                ],
+                false,
+            ),
+        ];
+        for (method, pairs, allowed) in cases {
+            assert_eq!(
+                cookie_request_allowed(method, &headers(pairs)),
+                *allowed,
+                "{method} {pairs:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,145 @@
+// The admin console in Debian's Chromium against a real `entrada serve`
+// (tests/admin/run.sh): sign in by a one-time link, the venues page (create,
+// edit the venue settings), sign-out revoking the session, a supervisor's
+// limits, and axe-core on the page (0 violations).
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(join(here, '../../ui/package.json'));
+const { chromium } = require('playwright-core');
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const BASE = process.env.ENTRADA_URL;
+const BIN = process.env.ENTRADA_BIN;
+const DB = process.env.ENTRADA_DB;
+const ART = process.env.ADMIN_ARTIFACTS;
+const LAPTOP = { width: 1280, height: 800 };
+const TABLET = { width: 820, height: 1180 };
+
+/** `entrada admin link`: the one-time sign-in URL. */
+function link(...extra) {
+  return execFileSync(BIN, ['admin', 'link', '--db', DB, '--org', '1', '--url', BASE, ...extra], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  }).trim();
+}
+
+function cli(...args) {
+  return execFileSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+}
+
+// The contexts bypass the page's CSP only so that axe-core can be injected.
+async function axe(page) {
+  await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.length} nodes`);
+}
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ['--no-sandbox'] });
+});
+after(async () => {
+  await browser?.close();
+});
+
+test('an admin signs in by link, adds a venue, edits its settings, signs out', async () => {
+  const context = await browser.newContext({ viewport: LAPTOP, bypassCSP: true });
+  const page = await context.newPage();
+  const url = link();
+  assert.match(url, /\/admin\/signin\?link=ent_[0-9a-f]{64}$/);
+
+  await page.goto(url);
+  await page.waitForURL(`${BASE}/admin/`);
+  await page.getByRole('heading', { level: 1, name: 'Venues' }).waitFor();
+  assert.match(await page.locator('#who').textContent(), /admin of organisation 1/);
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === 'entrada_console');
+  assert.ok(session, 'the session cookie is set');
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, 'Strict');
+  assert.ok(session.expires > Date.now() / 1000, 'the cookie expires');
+  // Scripts cannot read it.
+  assert.equal(await page.evaluate(() => document.cookie.includes('entrada_console')), false);
+
+  // Create a venue with the keyboard-reachable form.
+  await page.getByLabel('Name', { exact: true }).fill('Prado');
+  await page.getByLabel(/Time zone/).fill('Europe/Madrid');
+  await page.getByRole('button', { name: 'Add venue' }).click();
+  await page.getByRole('status').filter({ hasText: 'Venue “Prado” added.' }).waitFor();
+  await page.getByRole('row', { name: /Prado/ }).waitFor();
+
+  // Edit its settings: the occupancy limit and the late grace.
+  await page.getByRole('button', { name: 'Edit Prado' }).click();
+  const heading = page.getByRole('heading', { name: 'Settings of Prado' });
+  await heading.waitFor();
+  assert.equal(await heading.evaluate((h) => h === document.activeElement), true, 'focus moves to the editor');
+  await page.getByLabel(/People inside at once/).fill('250');
+  await page.getByLabel(/after a slot ends/).fill('15');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByRole('status').filter({ hasText: 'Settings of “Prado” saved.' }).waitFor();
+  const venues = JSON.parse(cli('venue', 'list', '--db', DB, '--orq', '1').split('\n')[0]);
+  assert.equal(venues.occupancy_limit, 250);
+  assert.equal(venues.late_grace_minutes, 15);
+  await page.screenshot({ path: join(ART, 'venues-laptop.png'), fullPage: true });
+  assert.deepEqual(await axe(page), []);
+
+  await page.setViewportSize(TABLET);
+  await page.screenshot({ path: join(ART, 'venues-tablet.png'), fullPage: true });
+
+  // The link works once.
+  const again = await context.newPage();
+  const reuse = await again.goto(url);
+  assert.equal(reuse.status(), 404);
+  await again.close();
+
+  // Sign-out revokes the session on the server.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Signed out' }).waitFor();
+  const res = await page.request.get(`${BASE}/api/admin/venues`, {
+    headers: { Cookie: `entrada_console=${session.value}` },
+  });
+  assert.equal(res.status(), 401);
+  await context.close();
+});
+
+test("a supervisor signs in with a supervisor's limits; a cross-site write is refused", async () => {
+  const id = cli('operator', 'add', '--db', DB, '--orq', '1', '--role', 'supervisor', '--name', 'Sue');
+  const context = await browser.newContext({ viewport: TABLET, bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(link('--operator', id));
+  await page.getByRole('heading', { level: 1, name: 'Venues' }).waitFor();
+  assert.match(await page.locator('#who').textContent(), /supervisor of organisation 1/);
+  // The venues API is an admin's: the server refuses and the page says why.
+  await page.getByRole('status').filter({ hasText: 'Your role may not do this.' }).waitFor();
+  await page.screenshot({ path: join(ART, 'supervisor.png') });
+  // The console's own request without its header (as a cross-site form would send it).
+  const status = await page.evaluate(async () => {
+    const r = await fetch('/api/admin/venues', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'X', timezone: 'UTC' }),
+    });
+    return [r.status, (await r.json()).error.code];
+  });
+  assert.deepEqual(status, [403, 'CROSS_SITE_REQUEST']);
+  assert.deepEqual(await axe(page), []);
+  await context.close();
+});
+
+test('without a session the console says how to sign in', async () => {
+  const context = await browser.newContext({ viewport: LAPTOP, bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(`${BASE}/admin/`);
+  await page.getByRole('heading', { name: 'Not signed in' }).waitFor();
+  await page.screenshot({ path: join(ART, 'signed-out.png') });
+  assert.deepEqual(await axe(page), []);
+  await context.close();
+});

@@ -1,0 +1,92 @@
+// The admin console's sessions (issue 16): GET/DELETE /api/admin/session and
+// GET /admin/signin — roles and refusals. run.sh prints one link with
+// `entrada admin link` (console_link); the folder runs last, because the
+// cookie newman keeps after the sign-in would otherwise ride along with the
+// other folders' public requests. It signs out at its end.
+'use strict';
+
+const { req, folder } = require('./lib');
+
+const noRedirect = (item) => {
+  item.protocolProfileBehavior = { followRedirects: false };
+  return item;
+};
+
+const consoleFolder = () => folder('12 admin console sessions', 'A one-time link opens a cookie session (HttpOnly, SameSite=Strict); cookie writes need X-Entrada-Console: 1; sign-out revokes.', [
+  req('whoami as an admin token -> 200 role admin', {
+    path: '/api/admin/session', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('admin of org 1', () => { pm.expect(J.role).to.eql('admin'); pm.expect(J.orq).to.eql(1); }); },
+  }),
+  req('whoami as a supervisor token -> 200 role supervisor', {
+    path: '/api/admin/session', as: 'sup',
+    expect: { status: 200 },
+    test() { pm.test('supervisor', () => pm.expect(J.role).to.eql('supervisor')); },
+  }),
+  req('whoami as a customer -> 403', {
+    path: '/api/admin/session', as: 'cust1',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('whoami without a token -> 401', {
+    path: '/api/admin/session',
+    expect: { status: 401, code: 'UNAUTHORIZED' },
+  }),
+  req('sign out with a bearer token (no console cookie) -> 401', {
+    method: 'DELETE', path: '/api/admin/session', as: 'admin',
+    headers: [['X-Entrada-Console', '1']],
+    expect: { status: 401, code: 'UNAUTHORIZED' },
+  }),
+  req('sign in with an unknown link -> 404', {
+    path: '/admin/signin?link=ent_0000000000000000000000000000000000000000000000000000000000000000',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('sign in without a link -> 400 INVALID_QUERY', {
+    path: '/admin/signin',
+    expect: { status: 400, code: 'INVALID_QUERY' },
+  }),
+  noRedirect(req('sign in with the printed link -> 303 and an HttpOnly SameSite=Strict cookie', {
+    path: '/admin/signin?link={{console_link}}',
+    expect: { status: 303 },
+    test() {
+      pm.test('cookie and redirect', () => {
+        const c = pm.response.headers.get('Set-Cookie') || '';
+        pm.expect(c).to.match(/^entrada_console=ent_[0-9a-f]{64};/);
+        pm.expect(c).to.include('HttpOnly');
+        pm.expect(c).to.include('SameSite=Strict');
+        pm.expect(c).to.match(/Max-Age=\d+/);
+        pm.expect(pm.response.headers.get('Location')).to.eql('/admin/');
+      });
+    },
+  })),
+  req('the same link again -> 404 (once only)', {
+    path: '/admin/signin?link={{console_link}}',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('whoami by the cookie -> 200 role admin', {
+    path: '/api/admin/session',
+    expect: { status: 200 },
+    test() { pm.test('admin', () => pm.expect(J.role).to.eql('admin')); },
+  }),
+  req('a cookie write without X-Entrada-Console -> 403 CROSS_SITE_REQUEST', {
+    method: 'POST', path: '/api/admin/venues',
+    body: { name: 'Cross-site', timezone: 'UTC' },
+    expect: { status: 403, code: 'CROSS_SITE_REQUEST' },
+  }),
+  req('a cookie write from another Origin -> 403 CROSS_SITE_REQUEST', {
+    method: 'DELETE', path: '/api/admin/session',
+    headers: [['X-Entrada-Console', '1'], ['Origin', 'https://evil.example']],
+    expect: { status: 403, code: 'CROSS_SITE_REQUEST' },
+  }),
+  req('sign out by the cookie -> 204, cookie cleared', {
+    method: 'DELETE', path: '/api/admin/session',
+    headers: [['X-Entrada-Console', '1']],
+    expect: { status: 204 },
+    test() { pm.test('cleared', () => pm.expect(pm.response.headers.get('Set-Cookie') || '').to.include('Max-Age=0')); },
+  }),
+  req('whoami after sign-out -> 401', {
+    path: '/api/admin/session',
+    expect: { status: 401, code: 'UNAUTHORIZED' },
+  }),
+]);
+
+module.exports = { consoleFolder };

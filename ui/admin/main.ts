@@ -1,0 +1,223 @@
+// The admin console (issue 16): the shell (who is signed in, navigation,
+// sign-out) and the Venues page. Every action calls the admin API with the
+// session cookie; the server decides what the role may do.
+
+import { ApiError, call, signOut, whoami, type Venue } from './api';
+import { pickStrings } from './strings';
+
+const t = pickStrings();
+document.documentElement.lang = t.locale.slice(0, 2);
+document.title = t.appName;
+
+const main = document.getElementById('main') as HTMLElement;
+const nav = document.getElementById('nav') as HTMLElement;
+const who = document.getElementById('who') as HTMLElement;
+const signOutButton = document.getElementById('signout') as HTMLButtonElement;
+(document.querySelector('.skip') as HTMLElement).textContent = t.skip;
+(document.getElementById('brand') as HTMLElement).textContent = t.appName;
+nav.setAttribute('aria-label', t.navLabel);
+signOutButton.textContent = t.signOut;
+
+/** `el('p', { class: 'x' }, 'text', child)` */
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.append(...children);
+  return e;
+}
+
+/** A status line read out by screen readers. */
+const status = el('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+
+function describe(e: unknown): string {
+  if (e instanceof ApiError) return e.status === 403 ? t.forbidden : t.failed(e.message);
+  return t.failed(String(e));
+}
+
+function page(heading: string, ...body: Node[]) {
+  const h1 = el('h1', { tabindex: '-1' }, heading);
+  main.replaceChildren(h1, status, ...body);
+  h1.focus();
+}
+
+function message(heading: string, body: string) {
+  nav.hidden = true;
+  signOutButton.hidden = true;
+  who.textContent = '';
+  page(heading, el('p', {}, body));
+}
+
+// ------------------------------------------------------------------ venues
+
+function field(id: string, label: string, input: HTMLInputElement): HTMLElement {
+  input.id = id;
+  input.name = id;
+  return el('div', { class: 'field' }, el('label', { for: id }, label), input);
+}
+
+function numberInput(value: number | null, min: number, max: number, required = true): HTMLInputElement {
+  const i = el('input', { type: 'number', min: String(min), max: String(max), inputmode: 'numeric' });
+  if (value !== null) i.value = String(value);
+  i.required = required;
+  return i;
+}
+
+const optional = (i: HTMLInputElement) => (i.value.trim() === '' ? null : Number(i.value));
+
+async function venuesPage(note = '') {
+  status.textContent = t.loading;
+  let venues: Venue[];
+  try {
+    venues = await call<Venue[]>('GET', '/api/admin/venues');
+  } catch (e) {
+    page(t.venuesHeading);
+    status.textContent = describe(e);
+    return;
+  }
+  const rows = venues.map((v) =>
+    el(
+      'tr',
+      {},
+      el('th', { scope: 'row' }, v.name),
+      el('td', {}, v.timezone),
+      el('td', {}, t.minutes(v.early_grace_minutes, v.late_grace_minutes)),
+      el('td', {}, v.occupancy_limit === null ? t.noLimit : String(v.occupancy_limit)),
+      el('td', {}, editButton(v)),
+    ),
+  );
+  const table = venues.length
+    ? el(
+        'table',
+        {},
+        el('caption', { class: 'visually-hidden' }, t.venuesHeading),
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ...[t.colName, t.colTimezone, t.colGrace, t.colLimit, t.colActions].map((c) => el('th', { scope: 'col' }, c)),
+          ),
+        ),
+        el('tbody', {}, ...rows),
+      )
+    : el('p', {}, t.venuesEmpty);
+
+  const name = el('input', { type: 'text', autocomplete: 'off', maxlength: '200' });
+  name.required = true;
+  const tz = el('input', { type: 'text', autocomplete: 'off', value: Intl.DateTimeFormat().resolvedOptions().timeZone });
+  tz.required = true;
+  const form = el(
+    'form',
+    { 'aria-labelledby': 'create-heading' },
+    el('h2', { id: 'create-heading' }, t.createHeading),
+    field('venue-name', t.nameLabel, name),
+    field('venue-timezone', t.timezoneLabel, tz),
+    el('button', { type: 'submit' }, t.createButton),
+  );
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      const v = await call<Venue>('POST', '/api/admin/venues', { name: name.value.trim(), timezone: tz.value.trim() });
+      await venuesPage(t.created(v.name));
+    } catch (e) {
+      status.textContent = describe(e);
+    }
+  });
+  const editor = el('section', { id: 'editor', 'aria-live': 'off' });
+  page(t.venuesHeading, table, editor, form);
+  status.textContent = note;
+}
+
+function editButton(v: Venue): HTMLButtonElement {
+  const b = el('button', { type: 'button', 'aria-label': t.edit(v.name) }, t.editShort);
+  b.addEventListener('click', () => openEditor(v, b));
+  return b;
+}
+
+function openEditor(v: Venue, opener: HTMLButtonElement) {
+  const editor = document.getElementById('editor') as HTMLElement;
+  const early = numberInput(v.early_grace_minutes, 0, 240);
+  const late = numberInput(v.late_grace_minutes, 0, 240);
+  const walkup = numberInput(v.walkup_lease_places, 0, 50);
+  const noShow = numberInput(v.no_show_release_minutes, 1, 1440, false);
+  const limit = numberInput(v.occupancy_limit, 1, 1_000_000, false);
+  const reentry = el('input', { type: 'checkbox', id: 'reentry', name: 'reentry' });
+  reentry.checked = v.reentry_allowed;
+  const heading = el('h2', { tabindex: '-1' }, t.settingsHeading(v.name));
+  const close = el('button', { type: 'button', class: 'secondary' }, t.cancelButton);
+  const form = el(
+    'form',
+    {},
+    field('early', t.earlyLabel, early),
+    field('late', t.lateLabel, late),
+    el('div', { class: 'field check' }, reentry, el('label', { for: 'reentry' }, t.reentryLabel)),
+    field('walkup', t.walkupLabel, walkup),
+    field('noshow', t.noShowLabel, noShow),
+    field('limit', t.limitLabel, limit),
+    el('div', { class: 'actions' }, el('button', { type: 'submit' }, t.saveButton), close),
+  );
+  const done = () => {
+    editor.replaceChildren();
+    opener.focus();
+  };
+  close.addEventListener('click', done);
+  form.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') done();
+  });
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await call<Venue>('PATCH', `/api/admin/venues/${v.id}`, {
+        early_grace_minutes: Number(early.value),
+        late_grace_minutes: Number(late.value),
+        reentry_allowed: reentry.checked,
+        walkup_lease_places: Number(walkup.value),
+        no_show_release_minutes: optional(noShow),
+        occupancy_limit: optional(limit),
+      });
+      await venuesPage(t.saved(v.name));
+    } catch (e) {
+      status.textContent = describe(e);
+    }
+  });
+  editor.replaceChildren(heading, form);
+  heading.focus();
+}
+
+// ------------------------------------------------------------------ shell
+
+async function start() {
+  let me;
+  try {
+    me = await whoami();
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+      message(t.notSignedInHeading, t.notSignedInBody);
+    } else {
+      message(t.notSignedInHeading, describe(e));
+    }
+    return;
+  }
+  who.textContent = t.signedInAs(t.roleNames[me.role] ?? me.role, me.orq);
+  const venues = el('a', { href: '#venues', 'aria-current': 'page' }, t.venuesNav);
+  nav.replaceChildren(venues);
+  nav.hidden = false;
+  signOutButton.hidden = false;
+  await venuesPage();
+}
+
+signOutButton.addEventListener('click', async () => {
+  try {
+    await signOut();
+  } catch {
+    // Already signed out or expired: the result is the same.
+  }
+  message(t.signedOutHeading, t.signedOutBody);
+});
+
+void start();

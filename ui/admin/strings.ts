@@ -1,0 +1,102 @@
+// Every word the admin console shows, one object per language. To add a
+// language, copy `en`, translate the values and pick it in `pickStrings`
+// (by `navigator.language` or `?lang=`).
+
+export const en = {
+  locale: 'en-GB',
+  appName: 'Entrada console',
+  skip: 'Skip to content',
+  navLabel: 'Console',
+  signOut: 'Sign out',
+  signedInAs: (role: string, org: number) => `Signed in as ${role} of organisation ${org}`,
+  roleNames: { admin: 'admin', supervisor: 'supervisor' } as Record<string, string>,
+  loading: 'Loading…',
+  signedOutHeading: 'Signed out',
+  signedOutBody: 'Ask an administrator for a new sign-in link (entrada admin link).',
+  notSignedInHeading: 'Not signed in',
+  notSignedInBody: 'Open the one-time sign-in link printed by “entrada admin link”. A link works once, for 15 minutes.',
+  forbidden: 'Your role may not do this.',
+  failed: (msg: string) => `The server refused: ${msg}`,
+
+  venuesNav: 'Venues',
+  venuesHeading: 'Venues',
+  venuesEmpty: 'No venues yet.',
+  colName: 'Name',
+  colTimezone: 'Time zone',
+  colGrace: 'Grace (before / after)',
+  colLimit: 'Occupancy limit',
+  colActions: 'Actions',
+  noLimit: 'none',
+  minutes: (a: number, b: number) => `${a} / ${b} min`,
+  edit: (name: string) => `Edit ${name}`,
+  editShort: 'Edit',
+
+  createHeading: 'Add a venue',
+  nameLabel: 'Name',
+  timezoneLabel: 'Time zone (IANA, e.g. Europe/Madrid)',
+  createButton: 'Add venue',
+  created: (name: string) => `Venue “${name}” added.`,
+
+  settingsHeading: (name: string) => `Settings of ${name}`,
+  earlyLabel: 'Minutes before a slot starts that holders may enter',
+  lateLabel: 'Minutes after a slot ends that holders may still enter',
+  reentryLabel: 'Holders who left may come back in',
+  walkupLabel: 'Walk-up places leased per gate per open slot',
+  noShowLabel: 'Release unverified reservations as no-shows after (minutes; empty: never)',
+  limitLabel: 'People inside at once (empty: no limit)',
+  saveButton: 'Save settings',
+  cancelButton: 'Close',
+  saved: (name: string) => `Settings of “${name}” saved.`,
+};
+
+export type Strings = typeof en;
+
+export const es: Strings = {
+  ...en,
+  locale: 'es-ES',
+  appName: 'Consola de Entrada',
+  skip: 'Saltar al contenido',
+  navLabel: 'Consola',
+  signOut: 'Cerrar sesión',
+  signedInAs: (role, org) => `Sesión de ${role} de la organización ${org}`,
+  roleNames: { admin: 'administración', supervisor: 'supervisión' },
+  loading: 'Cargando…',
+  signedOutHeading: 'Sesión cerrada',
+  signedOutBody: 'Pida a un administrador un nuevo enlace de acceso (entrada admin link).',
+  notSignedInHeading: 'Sin sesión',
+  notSignedInBody: 'Abra el enlace de un solo uso que imprime «entrada admin link». Sirve una vez, durante 15 minutos.',
+  forbidden: 'Su rol no permite esta acción.',
+  failed: (msg) => `El servidor lo rechazó: ${msg}`,
+  venuesNav: 'Recintos',
+  venuesHeading: 'Recintos',
+  venuesEmpty: 'Aún no hay recintos.',
+  colName: 'Nombre',
+  colTimezone: 'Zona horaria',
+  colGrace: 'Margen (antes / después)',
+  colLimit: 'Aforo',
+  colActions: 'Acciones',
+  noLimit: 'sin límite',
+  minutes: (a, b) => `${a} / ${b} min`,
+  edit: (name) => `Editar ${name}`,
+  editShort: 'Editar',
+  createHeading: 'Añadir un recinto',
+  nameLabel: 'Nombre',
+  timezoneLabel: 'Zona horaria (IANA, p. ej. Europe/Madrid)',
+  createButton: 'Añadir recinto',
+  created: (name) => `Recinto «${name}» añadido.`,
+  settingsHeading: (name) => `Ajustes de ${name}`,
+  earlyLabel: 'Minutos antes del inicio en que se puede entrar',
+  lateLabel: 'Minutos tras el final en que aún se puede entrar',
+  reentryLabel: 'Quien salió puede volver a entrar',
+  walkupLabel: 'Plazas sin reserva cedidas por puerta y franja abierta',
+  noShowLabel: 'Liberar reservas no verificadas como ausencias tras (minutos; vacío: nunca)',
+  limitLabel: 'Personas dentro a la vez (vacío: sin límite)',
+  saveButton: 'Guardar ajustes',
+  cancelButton: 'Cerrar',
+  saved: (name) => `Ajustes de «${name}» guardados.`,
+};
+
+export function pickStrings(): Strings {
+  const asked = new URLSearchParams(location.search).get('lang') ?? navigator.language ?? 'en';
+  return asked.toLowerCase().startsWith('es') ? es : en;
+}
