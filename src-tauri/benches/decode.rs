@@ -226,30 +226,103 @@ fn median_of(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn run_ours(dir: &Path, manifest: &[Entry], config: &DecoderConfig) -> Vec<Reading> {
-    manifest
+/// zxing-cpp in a child process that decodes one named frame per request
+/// (`zxing_reference.py DIR --stdin`), so each frame is decoded by both
+/// decoders back to back, under the same machine load.
+struct ZxingPeer {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl ZxingPeer {
+    fn start(dir: &Path) -> Result<ZxingPeer, String> {
+        use std::process::Stdio;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/zxing_reference.py");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .arg(dir)
+            .arg("--stdin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run python3: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        Ok(ZxingPeer {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    fn read(&mut self, file: &str) -> Result<Reading, String> {
+        use std::io::{BufRead, Write};
+        writeln!(self.stdin, "{file}")
+            .and_then(|_| self.stdin.flush())
+            .map_err(|e| format!("zxing-cpp script gone: {e}"))?;
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        if line.is_empty() {
+            return Err("zxing-cpp script ended (is zxing-cpp installed?)".into());
+        }
+        serde_json::from_str(&line).map_err(|e| format!("bad line {line}: {e}"))
+    }
+}
+
+impl Drop for ZxingPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Our decoder on every frame and, right after each, zxing-cpp on the same
+/// frame (when `peer` is given): one run, interleaved.
+fn run_ours(
+    dir: &Path,
+    manifest: &[Entry],
+    config: &DecoderConfig,
+    mut peer: Option<ZxingPeer>,
+) -> (Vec<Reading>, Option<Result<Vec<Reading>, String>>) {
+    let mut theirs: Option<Result<Vec<Reading>, String>> = peer.as_ref().map(|_| Ok(Vec::new()));
+    let ours = manifest
         .iter()
         .map(|e| {
-            let frame = load(dir, e);
-            let mut runs: Vec<Reading> = (0..REPS)
-                .map(|_| {
-                    // Fresh decoder per run: no region-of-interest carry-over.
-                    let mut dec = Decoder::new(config.clone());
-                    let start = Instant::now();
-                    let codes = dec.decode(&frame);
-                    let ms = start.elapsed().as_secs_f64() * 1000.0;
-                    Reading {
-                        file: e.file.clone(),
-                        payloads: codes.into_iter().map(|c| c.payload).collect(),
-                        ms,
-                        note: format!("{:?}", dec.last_stats()),
-                    }
-                })
-                .collect();
-            runs.sort_by(|a, b| a.ms.total_cmp(&b.ms));
-            runs.swap_remove(REPS / 2)
+            let reading = run_ours_one(dir, e, config);
+            if let (Some(p), Some(Ok(v))) = (peer.as_mut(), theirs.as_mut()) {
+                match p.read(&e.file) {
+                    Ok(r) => v.push(r),
+                    Err(err) => theirs = Some(Err(err)),
+                }
+            }
+            reading
         })
-        .collect()
+        .collect();
+    (ours, theirs)
+}
+
+fn run_ours_one(dir: &Path, e: &Entry, config: &DecoderConfig) -> Reading {
+    let frame = load(dir, e);
+    let mut runs: Vec<Reading> = (0..REPS)
+        .map(|_| {
+            // Fresh decoder per run: no region-of-interest carry-over.
+            let mut dec = Decoder::new(config.clone());
+            let start = Instant::now();
+            let codes = dec.decode(&frame);
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            Reading {
+                file: e.file.clone(),
+                payloads: codes.into_iter().map(|c| c.payload).collect(),
+                ms,
+                note: format!("{:?}", dec.last_stats()),
+            }
+        })
+        .collect();
+    runs.sort_by(|a, b| a.ms.total_cmp(&b.ms));
+    runs.swap_remove(REPS / 2)
 }
 
 /// Plain rqrr as the issue describes it: prepare, detect grids, decode.
@@ -425,10 +498,17 @@ fn main() {
     if let Some(ms) = opts.budget_ms {
         config.time_budget = std::time::Duration::from_millis(ms);
     }
-    let ours = run_ours(&opts.out, &manifest, &config);
+    let peer = if opts.zxing {
+        ZxingPeer::start(&opts.out)
+            .map_err(|e| eprintln!("zxing-cpp reference not run: {e}"))
+            .ok()
+    } else {
+        None
+    };
+    let (ours, zxing) = run_ours(&opts.out, &manifest, &config, peer);
     let plain = run_plain_rqrr(&opts.out, &manifest);
     let zxing = if opts.zxing {
-        match run_zxing(&opts.out) {
+        match zxing.unwrap_or_else(|| run_zxing(&opts.out)) {
             Ok(r) => Some(r),
             Err(e) => {
                 eprintln!("zxing-cpp reference not run: {e}");

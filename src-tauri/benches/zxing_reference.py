@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Reference decoder for the scan benchmark: zxing-cpp over the same files.
 
-Usage: zxing_reference.py FOLDER
-Prints one JSON line per image file (sorted by name), the same shape as
+Usage: zxing_reference.py FOLDER            (every image file, sorted by name)
+       zxing_reference.py FOLDER --stdin    (the file names read from stdin,
+                                             one a line, answered one by one)
+Prints one JSON line per image file, the same shape as
 `entrada-decode`: {"file": NAME, "payloads": [...], "ms": DECODE_MS}.
+With --stdin the benchmark asks for each frame right after decoding it with
+our pipeline, so both decoders meet the same machine load (interleaved).
 `ms` times only zxingcpp.read_barcodes on an already-loaded grayscale image,
 so file decoding is excluded on both sides; of 3 runs, the one with the
 median time is reported (the benchmark does the same for our decoder). QR codes only, zxing-cpp's
@@ -27,13 +31,18 @@ EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] != "--stdin"):
         print(__doc__, file=sys.stderr)
         return 2
     folder = sys.argv[1]
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(EXTS))
+    if len(sys.argv) == 3:
+        names = (line.strip() for line in sys.stdin)
+    else:
+        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(EXTS))
     fmt = zxingcpp.BarcodeFormat.QRCode
     for name in names:
+        if not name:
+            continue
         img = Image.open(os.path.join(folder, name)).convert("L")
         img.load()
         # Same protocol as the Rust side: 3 runs, the median-time run counts.

@@ -326,10 +326,14 @@ mod loop_tests {
         frames
     }
 
-    /// Runs the loop until `done` says so (or 20 s), returns its events.
+    /// Runs the loop until `on_event` says so (or 60 s), returns its events.
+    /// `on_event` sees each event, and `None` every 100 ms without one, so a
+    /// condition on elapsed time ("3 s after the first scan") ends the run
+    /// when it holds, not at the next event: a loop that suppresses repeats
+    /// may send none, and the run then lasted the whole 60 s.
     fn run_until(
         gate: &Arc<GateService>,
-        mut on_event: impl FnMut(&LoopEvent) -> bool,
+        mut on_event: impl FnMut(Option<&LoopEvent>) -> bool,
     ) -> Vec<LoopEvent> {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -344,12 +348,16 @@ mod loop_tests {
         // many seconds for its first frame; the loop ends as soon as `on_event` says.
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Ok(e) = rx.recv_timeout(Duration::from_millis(100)) {
-                let done = on_event(&e);
-                events.push(e);
-                if done {
-                    break;
+            let done = match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(e) => {
+                    let done = on_event(Some(&e));
+                    events.push(e);
+                    done
                 }
+                Err(_) => on_event(None),
+            };
+            if done {
+                break;
             }
         }
         stop.store(true, Ordering::Relaxed);
@@ -400,7 +408,7 @@ mod loop_tests {
         let mut first_scan: Option<Instant> = None;
         // Let the (looping) folder replay for 3 s after the first scan.
         let events = run_until(&rig.gate, |e| {
-            if matches!(e, LoopEvent::Scan(_)) && first_scan.is_none() {
+            if matches!(e, Some(LoopEvent::Scan(_))) && first_scan.is_none() {
                 first_scan = Some(Instant::now());
             }
             first_scan.is_some_and(|t| t.elapsed() > Duration::from_secs(3))
@@ -437,7 +445,7 @@ mod loop_tests {
         qr_folder(&rig, "frames", "DEMO-ADMIT-2");
         let mut scanned: Option<Instant> = None;
         let hidden = run_until(&rig.gate, |e| {
-            if matches!(e, LoopEvent::Scan(_)) {
+            if matches!(e, Some(LoopEvent::Scan(_))) {
                 scanned = Some(Instant::now());
             }
             scanned.is_some_and(|t| t.elapsed() > Duration::from_millis(1500))
@@ -448,7 +456,7 @@ mod loop_tests {
             "no preview while nobody sees it"
         );
         rig.gate.set_preview_wanted(true);
-        let shown = run_until(&rig.gate, |e| matches!(e, LoopEvent::Preview(_)));
+        let shown = run_until(&rig.gate, |e| matches!(e, Some(LoopEvent::Preview(_))));
         match shown.last() {
             Some(LoopEvent::Preview(p)) => {
                 assert!(p.data_url.starts_with("data:image/jpeg;base64,"))
@@ -470,14 +478,14 @@ mod loop_tests {
         let mut switched = false;
         let gate = rig.gate.clone();
         let events = run_until(&rig.gate, |e| {
-            if let LoopEvent::Camera(c) = e {
+            if let Some(LoopEvent::Camera(c)) = e {
                 if !c.ok && !switched {
                     // The first source failed: change it while the loop waits.
                     assert_eq!(gate.set_camera(&source).unwrap(), source);
                     switched = true;
                 }
             }
-            matches!(e, LoopEvent::Scan(_))
+            matches!(e, Some(LoopEvent::Scan(_)))
         });
         let statuses: Vec<_> = events
             .iter()

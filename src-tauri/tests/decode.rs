@@ -435,6 +435,24 @@ fn inverted_codes_on_a_black_screen_decode() {
 }
 
 #[test]
+fn inverted_codes_under_strong_glow_decode() {
+    // Severity 2: the screen's glow at 55 % of the light, blur σ 1. In the
+    // negative the finder rings turn mid-grey and the usual thresholds fill
+    // them in; the negative's strict bitmap reads them (without it, 2 of
+    // these 8 frames read nothing, in release with a 60 s budget).
+    let mut rng = support::rng(51);
+    let mut failures = Vec::new();
+    for i in 0..8 {
+        let (payload, scene) = support::world_scene(WorldClass::Inverted, 2, &mut rng);
+        let got = decode_payloads(&support::to_frame(&scene.image));
+        if got != vec![payload] {
+            failures.push(format!("frame {i}: got {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
 fn inverted_codes_are_read_on_alternate_frames_when_the_budget_is_gone() {
     // A zero budget stands for a machine too slow to finish one polarity in
     // time (a debug build): the first frame searches the frame itself, the

@@ -582,6 +582,22 @@ impl Decoder {
                 }
             }
         }
+        // 1d: the negative of a light-on-dark screen. The screen's glow
+        // lifts the black ring of each finder pattern towards the light
+        // modules; in the negative that ring is a mid grey, and the wide
+        // black (now white) surround pulls the local mean above it, so it
+        // reads dark and the pattern fills in. A stricter cut (20 % under
+        // the mean instead of 5 %) keeps the ring light and the modules
+        // dark. Same local means, no new pass over the image.
+        if found.negative && found.codes.len() == before && Instant::now() < deadline {
+            let strict = means.threshold(Self::narrow_radius(dimg), 20, 4);
+            let sfinders = finders_of(&strict);
+            self.try_triples(img, &sfinders, place, deadline, found, &mut failed);
+            merge_finders(&mut afinders, sfinders);
+            if self.all_explained(&afinders, place, found, before, &failed) {
+                return Stage1::Done;
+            }
+        }
         // Not a single finder-like pattern on either bitmap: nothing for
         // rqrr to group either (it looks for the same 1:1:3:1:1 runs). Most
         // gate frames are empty, and this keeps them at the cost of stage 1

@@ -275,15 +275,18 @@ impl Frame {
                     *a += v as u32;
                 }
             }
+            // Literal divisors for the usual factors: a division by a
+            // variable does not vectorise, one by a constant becomes a
+            // multiply and a shift.
             match k {
                 2 => {
                     for (o, c) in out.iter_mut().zip(cols.chunks_exact(2)) {
-                        *o = ((c[0] + c[1] + half) / n) as u8;
+                        *o = ((c[0] + c[1] + 2) / 4) as u8;
                     }
                 }
                 3 => {
                     for (o, c) in out.iter_mut().zip(cols.chunks_exact(3)) {
-                        *o = ((c[0] + c[1] + c[2] + half) / n) as u8;
+                        *o = ((c[0] + c[1] + c[2] + 4) / 9) as u8;
                     }
                 }
                 _ => {
