@@ -114,8 +114,8 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
         .no_show_seconds
         .map_or(entrada::api::NO_SHOW_PERIOD, std::time::Duration::from_secs);
     let release_store = store.clone();
-    let state =
-        entrada::api::AppState::new(store, lookups_per_minute).with_updates_dir(updates_dir)
+    let state = entrada::api::AppState::new(store, lookups_per_minute)
+        .with_updates_dir(updates_dir)
         .with_secure_cookies(tls.is_some());
     let app = entrada::api::router(state, Some(ui_dir));
     let runtime = tokio::runtime::Runtime::new()?;
