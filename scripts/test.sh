@@ -66,6 +66,9 @@ bash tests/api/schemathesis.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
 step "customer page: Chromium via Playwright against a fresh entrada serve"
 bash tests/customer/run.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
 
+step "admin console: Chromium via Playwright and axe-core against a fresh entrada serve"
+bash tests/admin/run.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
+
 if [[ -f tests/desktop/run.sh ]]; then
   step "desktop app: WebDriver under Xvfb against a fresh entrada serve"
   bash tests/desktop/run.sh 2>&1 | tee -a "$log"
