@@ -441,6 +441,9 @@ impl SyncEngine {
         //     it must not also keep the replica from updating.
         report.leased = match self.refresh_leases(&http, &base, &pairing.token).await {
             Ok(places) => places,
+            // A locked replica would lock the download too: end the round
+            // now rather than wait out the busy timeout once per step.
+            Err(e @ SyncError::Store(StoreError::Busy(_))) => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "walk-up leases not refreshed this round");
                 0
@@ -452,6 +455,7 @@ impl SyncEngine {
         //     failure here does not keep the replica from updating.
         report.peers = match self.refresh_peers(&http, &base, &pairing.token).await {
             Ok(n) => n,
+            Err(e @ SyncError::Store(StoreError::Busy(_))) => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "LAN peer list not refreshed this round");
                 0
