@@ -659,4 +659,96 @@ mod tests {
             "revoking the origin ends its held admissions"
         );
     }
+
+    /// The replica's ticket row as the server's feed would send it, with
+    /// `edit` applied.
+    fn server_row(store: &Store, code: &str, edit: serde_json::Value) -> serde_json::Value {
+        let mut row = store
+            .read(|tx| {
+                let mut stmt = tx.prepare("SELECT * FROM tickets WHERE ticket_code = ?1")?;
+                let names: Vec<String> =
+                    stmt.column_names().iter().map(|n| n.to_string()).collect();
+                Ok(stmt.query_row([code], |r| {
+                    let mut m = serde_json::Map::new();
+                    for (i, n) in names.iter().enumerate() {
+                        let v = match r.get::<_, rusqlite::types::Value>(i)? {
+                            rusqlite::types::Value::Integer(x) => serde_json::json!(x),
+                            rusqlite::types::Value::Text(t) => serde_json::json!(t),
+                            rusqlite::types::Value::Real(x) => serde_json::json!(x),
+                            _ => serde_json::Value::Null,
+                        };
+                        m.insert(n.clone(), v);
+                    }
+                    Ok(serde_json::Value::Object(m))
+                })?)
+            })
+            .unwrap();
+        for (k, v) in edit.as_object().unwrap() {
+            row[k] = v.clone();
+        }
+        row
+    }
+
+    fn page_with(code: &str, row: serde_json::Value, at: DateTime<Utc>) -> ChangePage {
+        let mut page = empty_page(at);
+        page.changes.push(
+            serde_json::from_value(serde_json::json!({
+                "seq": 1, "entity": "tickets", "entity_id": code, "op": "upsert", "row": row
+            }))
+            .unwrap(),
+        );
+        page
+    }
+
+    fn email(store: &Store, code: &str) -> Option<String> {
+        store
+            .read(|tx| {
+                Ok(tx.query_row(
+                    "SELECT customer_email FROM tickets WHERE ticket_code = ?1",
+                    [code],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_held_admission_keeps_only_the_verification_and_ends_when_the_server_shows_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir);
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        admitted_by_peer(&store, "T-4", at);
+        let unverified = serde_json::json!({
+            "verified_at": null, "verified_by": null, "status": "ACTIVATED",
+            "activation_status": "active", "customer_email": "new@example.org"
+        });
+        let row = server_row(&store, "T-4", unverified);
+        store
+            .apply_change_page(&page_with("T-4", row, at), None, at)
+            .unwrap();
+        assert!(
+            used(&store, "T-4"),
+            "held: the server's row has no verification yet"
+        );
+        assert_eq!(
+            email(&store, "T-4").as_deref(),
+            Some("new@example.org"),
+            "the rest of the row syncs"
+        );
+
+        // The origin uploaded: the server's row has the verification, the
+        // hold is settled and no later release reverts it.
+        let row = server_row(&store, "T-4", serde_json::json!({}));
+        store
+            .apply_change_page(&page_with("T-4", row, at), None, at)
+            .unwrap();
+        store
+            .apply_change_page(
+                &empty_page(at),
+                None,
+                at + chrono::Duration::hours(PEER_HOLD_HOURS + 1),
+            )
+            .unwrap();
+        assert!(used(&store, "T-4"), "the server's verification stays");
+    }
 }
