@@ -77,6 +77,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0014_gate_lan.sql"),
     include_str!("../migrations/0015_console_links.sql"),
     include_str!("../migrations/0016_gate_app_versions.sql"),
+    include_str!("../migrations/0017_lan_cursor_seq.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -815,7 +815,7 @@ pub(crate) fn apply_walkup_event(
 /// Takes back an admission: the ticket and its reservation as they were
 /// before it (the verification rows stay, for the audit), and `passage`
 /// (an `out` marked `UNDO`) so occupancy counts the holder out again.
-fn revert_admission(
+pub(crate) fn revert_admission(
     tx: &Transaction<'_>,
     orq: Orq,
     code: &TicketCode,

@@ -37,6 +37,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Inbound links at once (a venue has tens of gates).
 pub const MAX_INBOUND: usize = 64;
+/// How long the listener pauses after a failed accept before it tries again.
+pub const ACCEPT_PAUSE: Duration = Duration::from_millis(200);
 /// A link that sends nothing for this long is closed.
 pub const IDLE: Duration = Duration::from_secs(120);
 /// Frames per second one link may send; more drops the link.
@@ -367,12 +369,23 @@ impl LanExchange {
         Ok(())
     }
 
-    /// Accepts links, at most [`MAX_INBOUND`] at once.
+    /// Accepts links, at most [`MAX_INBOUND`] at once; a failed accept is
+    /// logged and retried after [`ACCEPT_PAUSE`].
     pub async fn listen(self: Arc<Self>, listener: TcpListener) -> Result<(), LanError> {
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
         let acceptor = tokio_rustls::TlsAcceptor::from(self.server.clone());
         loop {
-            let (tcp, from) = listener.accept().await?;
+            // One failed accept (out of file descriptors, a connection
+            // reset before it was taken) must not end the exchange: log,
+            // pause briefly, keep listening.
+            let (tcp, from) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "LAN accept failed; listening again shortly");
+                    tokio::time::sleep(ACCEPT_PAUSE).await;
+                    continue;
+                }
+            };
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 tracing::warn!(%from, "LAN link refused: too many links");
                 continue;

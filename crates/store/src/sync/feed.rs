@@ -342,6 +342,7 @@ impl Store {
             if page.reset {
                 drop_synced_rows(tx)?;
             }
+            super::lan::release_peer_holds(tx, Some(now))?;
             // Most pages meet an empty outbox: then no row needs the check.
             let any_pending: bool =
                 tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending')")?.query_row([], |r| r.get(0))?;
@@ -355,15 +356,37 @@ impl Store {
                         continue;
                     }
                 }
-                // A peer's admission (issue 14) stays until the server's row
-                // has a verification too: the origin may not have uploaded yet.
-                if change.entity == "tickets"
-                    && change.row.as_ref().is_some_and(|r| r.get("verified_at").is_none_or(|v| v.is_null()))
-                    && super::lan::peer_admitted_in(tx, &change.entity_id)?
-                {
-                    continue;
+                // A peer's admission (issue 14) is held while the server's row
+                // has no verification (the origin may not have uploaded yet):
+                // the row is applied but its verification columns stay. The
+                // hold ends when the server shows a verification, the origin
+                // undoes it, is revoked, or after PEER_HOLD_HOURS.
+                let mut held = false;
+                if change.entity == "tickets" {
+                    let unverified = change.row.as_ref().is_some_and(|r| r.get("verified_at").is_none_or(|v| v.is_null()));
+                    if unverified {
+                        held = super::lan::peer_admitted_in(tx, &change.entity_id, now)?;
+                    } else if change.row.is_some() {
+                        super::lan::settle_peer_admissions(tx, &change.entity_id)?;
+                    }
                 }
                 match (&*change.op, &change.row) {
+                    ("upsert", Some(row)) if held => {
+                        let kept: Option<[rusqlite::types::Value; 5]> = tx
+                            .prepare_cached(
+                                "SELECT verified_at, verified_by, status, activation_status, activated_at FROM tickets WHERE ticket_code = ?1",
+                            )?
+                            .query_row([&change.entity_id], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
+                            .optional()?;
+                        tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(row_values(e, row)))?;
+                        if let Some([a, b, c, d, f]) = kept {
+                            tx.prepare_cached(
+                                "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = ?3, activation_status = ?4, \
+                                 activated_at = ?5 WHERE ticket_code = ?6",
+                            )?
+                            .execute(params![a, b, c, d, f, change.entity_id])?;
+                        }
+                    }
                     ("upsert", Some(row)) => {
                         tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(row_values(e, row)))?;
                     }

@@ -181,6 +181,8 @@ impl Store {
             let keep: Vec<i64> = peers.iter().take(MAX_PEERS).map(|p| p.device_id).collect();
             let listed = serde_json::to_string(&keep).unwrap_or_default();
             tx.execute("DELETE FROM lan_peers WHERE device_id NOT IN (SELECT value FROM json_each(?1))", [listed])?;
+            // A revoked gate's admissions held on this replica end with it.
+            release_peer_holds(tx, None)?;
             for p in peers.iter().take(MAX_PEERS) {
                 if lan::parse_public_key(&p.public_key).is_none() {
                     continue;
@@ -188,7 +190,8 @@ impl Store {
                 tx.execute(
                     "INSERT INTO lan_peers (device_id, name, public_key) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (device_id) DO UPDATE SET name = excluded.name, public_key = excluded.public_key, \
-                     sent_cursor = CASE WHEN lan_peers.public_key = excluded.public_key THEN lan_peers.sent_cursor END",
+                     sent_cursor = CASE WHEN lan_peers.public_key = excluded.public_key THEN lan_peers.sent_cursor END, \
+                     sent_seq = CASE WHEN lan_peers.public_key = excluded.public_key THEN lan_peers.sent_seq END",
                     params![p.device_id, p.name, p.public_key],
                 )?;
             }
@@ -217,27 +220,51 @@ impl Store {
     /// first, at most `limit` (events from before keys existed are skipped).
     pub fn events_for_peer(&self, peer: i64, limit: u32) -> Result<Vec<SignedEvent>> {
         self.read(|tx| {
-            let Some((device, orq, venue, _)) = identity(tx)? else { return Ok(Vec::new()) };
-            let cursor: Option<String> = tx
-                .query_row("SELECT sent_cursor FROM lan_peers WHERE device_id = ?1", [peer], |r| r.get(0))
+            let Some((device, orq, venue, _)) = identity(tx)? else {
+                return Ok(Vec::new());
+            };
+            // The cursor is the outbox's rowid (insertion order): event ids
+            // (UUID v7) from another process in the same millisecond or after
+            // a clock step back would sort below it and never be sent.
+            let cursor: Option<i64> = tx
+                .query_row(
+                    "SELECT sent_seq FROM lan_peers WHERE device_id = ?1",
+                    [peer],
+                    |r| r.get(0),
+                )
                 .optional()?
                 .flatten();
             let mut stmt = tx.prepare_cached(
                 "SELECT event_id, kind, payload, operator_id, device_time, signature FROM outbox \
-                 WHERE signature IS NOT NULL AND event_id > coalesce(?1, '') ORDER BY event_id LIMIT ?2",
+                 WHERE signature IS NOT NULL AND rowid > coalesce(?1, 0) ORDER BY rowid LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![cursor, limit], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<i64>>(3)?, r.get::<_, Ts>(4)?, r.get::<_, String>(5)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Ts>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
             })?;
             let mut out = Vec::new();
             for row in rows {
                 let (id, kind, payload, operator_id, device_time, signature) = row?;
-                let Ok(event_id) = uuid::Uuid::parse_str(&id) else { continue };
+                let Ok(event_id) = uuid::Uuid::parse_str(&id) else {
+                    continue;
+                };
                 out.push(SignedEvent {
                     origin_device_id: device,
                     orq,
                     venue_id: venue,
-                    event: Event { event_id, kind, payload: serde_json::from_str(&payload).unwrap_or_default(), operator_id, device_time: device_time.0 },
+                    event: Event {
+                        event_id,
+                        kind,
+                        payload: serde_json::from_str(&payload).unwrap_or_default(),
+                        operator_id,
+                        device_time: device_time.0,
+                    },
                     signature,
                 });
             }
@@ -251,7 +278,7 @@ impl Store {
         self.read(|tx| {
             Ok(tx
                 .prepare_cached(
-                    "SELECT event_id FROM outbox WHERE signature IS NOT NULL ORDER BY event_id DESC LIMIT 1",
+                    "SELECT event_id FROM outbox WHERE signature IS NOT NULL ORDER BY rowid DESC LIMIT 1",
                 )?
                 .query_row([], |r| r.get(0))
                 .optional()?)
@@ -268,8 +295,9 @@ impl Store {
     ) -> Result<()> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE lan_peers SET sent_cursor = ?1, sent = sent + ?2, last_seen_at = ?3 \
-                 WHERE device_id = ?4 AND coalesce(sent_cursor, '') < ?1",
+                "UPDATE lan_peers SET sent_seq = (SELECT rowid FROM outbox WHERE event_id = ?1), \
+                 sent = sent + ?2, last_seen_at = ?3 \
+                 WHERE device_id = ?4 AND coalesce(sent_seq, 0) < (SELECT rowid FROM outbox WHERE event_id = ?1)",
                 params![event_id.to_string(), count, ts(now), peer],
             )?;
             Ok(())
@@ -331,6 +359,9 @@ impl Store {
             if event.kind == "verify" {
                 let outcome = apply_peer_admission(tx, Orq(orq), &ticket, event, now)?;
                 tx.execute("UPDATE lan_events SET outcome = ?1 WHERE event_id = ?2", params![outcome, event.event_id.to_string()])?;
+            } else if event.kind == "undo" {
+                let outcome = apply_peer_undo(tx, Orq(orq), signed.origin_device_id, &ticket, now)?;
+                tx.execute("UPDATE lan_events SET outcome = ?1 WHERE event_id = ?2", params![outcome, event.event_id.to_string()])?;
             }
             Ok(Received::Applied)
         })
@@ -338,15 +369,100 @@ impl Store {
 
     /// Whether a ticket was admitted by a peer and the server's view of it
     /// has not caught up (used by the pull to keep the peer's admission).
-    pub fn peer_admitted(&self, code: &str) -> Result<bool> {
-        self.read(|tx| peer_admitted_in(tx, code))
+    pub fn peer_admitted(&self, code: &str, now: DateTime<Utc>) -> Result<bool> {
+        self.read(|tx| peer_admitted_in(tx, code, now))
     }
 }
 
-pub(super) fn peer_admitted_in(tx: &Transaction<'_>, code: &str) -> Result<bool> {
+/// How long a peer's admission is held against a server row without a
+/// verification (the origin has not uploaded yet). After it, or once the
+/// origin is no longer a listed peer (revoked), or when the origin undoes
+/// it, the replica drops it: a gate that never uploads cannot keep a ticket
+/// used on the others.
+pub const PEER_HOLD_HOURS: i64 = 12;
+
+pub(super) fn peer_admitted_in(
+    tx: &Transaction<'_>,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     Ok(tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM lan_events WHERE kind = 'verify' AND entity_id = ?1 AND outcome = 'applied')")?
-        .query_row([code], |r| r.get(0))?)
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM lan_events e JOIN lan_peers p ON p.device_id = e.origin_device_id \
+             WHERE e.kind = 'verify' AND e.entity_id = ?1 AND e.outcome = 'applied' AND e.received_at > ?2)",
+        )?
+        .query_row(params![code, ts(now - chrono::Duration::hours(PEER_HOLD_HOURS))], |r| r.get(0))?)
+}
+
+/// The server's row for `code` has a verification: it judged the ticket,
+/// so a peer's admission of it is no longer held (nor ever reverted).
+pub(super) fn settle_peer_admissions(tx: &Transaction<'_>, code: &str) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE lan_events SET outcome = 'settled' WHERE kind = 'verify' AND entity_id = ?1 AND outcome = 'applied'",
+    )?
+    .execute([code])?;
+    Ok(())
+}
+
+/// Drops the held peer admissions that ended: from a peer no longer listed
+/// (revoked), or (with `now`) received more than PEER_HOLD_HOURS ago, and
+/// the server never showed a verification of the ticket since. The ticket
+/// is unused again on this replica, as the server has it.
+pub(super) fn release_peer_holds(tx: &Transaction<'_>, now: Option<DateTime<Utc>>) -> Result<()> {
+    let before = now.map(|n| ts(n - chrono::Duration::hours(PEER_HOLD_HOURS)));
+    let ended: Vec<(String, String)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT e.event_id, e.entity_id FROM lan_events e \
+             WHERE e.kind = 'verify' AND e.outcome = 'applied' \
+             AND (NOT EXISTS (SELECT 1 FROM lan_peers p WHERE p.device_id = e.origin_device_id) \
+                  OR (?1 IS NOT NULL AND e.received_at <= ?1))",
+        )?;
+        let rows = stmt.query_map(params![before], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let Some((_, orq, _, _)) = identity(tx)? else {
+        return Ok(());
+    };
+    for (event_id, code) in ended {
+        if let Ok(code) = TicketCode::parse(&code) {
+            crate::venue_ops::revert_admission(
+                tx,
+                Orq(orq),
+                &code,
+                None,
+                now.unwrap_or_else(Utc::now),
+            )?;
+        }
+        tx.execute(
+            "UPDATE lan_events SET outcome = 'released' WHERE event_id = ?1",
+            [event_id],
+        )?;
+    }
+    Ok(())
+}
+
+/// A peer undid its admission of `code`: the admission it gave this
+/// replica is dropped. Returns the undo event's outcome.
+fn apply_peer_undo(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    origin: i64,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<&'static str> {
+    let held = tx.execute(
+        "UPDATE lan_events SET outcome = 'undone' WHERE kind = 'verify' AND entity_id = ?1 \
+         AND origin_device_id = ?2 AND outcome = 'applied'",
+        params![code, origin],
+    )?;
+    if held == 0 {
+        return Ok("nothing_held");
+    }
+    let Ok(code) = TicketCode::parse(code) else {
+        return Ok("unknown_ticket");
+    };
+    crate::venue_ops::revert_admission(tx, orq, &code, None, now)?;
+    Ok("applied")
 }
 
 /// The peer's admission on this replica: `domain::enter` at the event's
@@ -374,5 +490,265 @@ fn apply_peer_admission(
             Ok("applied")
         }
         Entry::Again(_) => Ok("already_used"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::sync::protocol::ChangePage;
+    use chrono::TimeZone;
+
+    fn gate(dir: &tempfile::TempDir) -> Store {
+        let store = Store::open(dir.path().join("gate.db")).unwrap();
+        let info = DeviceInfo {
+            device_id: 1,
+            orq: 1,
+            venue_id: 1,
+            name: "Gate A".into(),
+        };
+        store.pair(&info, "http://server", "token").unwrap();
+        let peer = SigningKey::from_bytes(&[7; 32]);
+        store
+            .set_peers(&[PeerKey {
+                device_id: 2,
+                name: "Gate B".into(),
+                public_key: lan::public_key_hex(&peer),
+            }])
+            .unwrap();
+        store
+    }
+
+    fn record(store: &Store, code: &str, event_id: &str) {
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        store
+            .write(|tx| {
+                crate::sync::record_local_event(
+                    tx,
+                    "verify",
+                    "tickets",
+                    code,
+                    serde_json::json!({ "ticket_code": code }),
+                    Some(OperatorId(1)),
+                    at,
+                )?;
+                // What a second process in the same millisecond, or a clock
+                // stepped back, makes: an id that sorts below older ones.
+                tx.execute(
+                    "UPDATE outbox SET event_id = ?1 WHERE rowid = (SELECT max(rowid) FROM outbox)",
+                    [event_id],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn an_event_whose_id_sorts_below_the_cursor_is_still_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir);
+        record(&store, "T-1", "0190f000-0000-7000-8000-000000000009");
+        let first = store.events_for_peer(2, 10).unwrap();
+        assert_eq!(first.len(), 1);
+        store
+            .peer_confirmed(2, first[0].event.event_id, 1, Utc::now())
+            .unwrap();
+        assert!(store.events_for_peer(2, 10).unwrap().is_empty());
+
+        record(&store, "T-2", "0190f000-0000-7000-8000-000000000001");
+        let next = store.events_for_peer(2, 10).unwrap();
+        assert_eq!(
+            next.len(),
+            1,
+            "the newer event is sent although its id sorts lower"
+        );
+        assert_eq!(next[0].event.payload["ticket_code"], "T-2");
+        assert_eq!(
+            store.newest_signed_event().unwrap(),
+            Some("0190f000-0000-7000-8000-000000000001".into())
+        );
+        store
+            .peer_confirmed(2, next[0].event.event_id, 1, Utc::now())
+            .unwrap();
+        assert!(store.events_for_peer(2, 10).unwrap().is_empty());
+    }
+
+    fn peer_event(kind: &str, code: &str, at: DateTime<Utc>) -> SignedEvent {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let event = Event {
+            event_id: uuid::Uuid::now_v7(),
+            kind: kind.into(),
+            payload: serde_json::json!({ "ticket_code": code }),
+            operator_id: Some(1),
+            device_time: stored_time(at),
+        };
+        lan::sign(&key, 2, 1, 1, &event)
+    }
+
+    fn admitted_by_peer(store: &Store, code: &str, at: DateTime<Utc>) {
+        store
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO tickets (ticket_code, orq, status, activation_status, activated_at) VALUES (?1, 1, 'ACTIVATED', 'active', '2026-11-30T08:00:00.000Z')",
+                    [code],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            store
+                .receive_peer_event(&peer_event("verify", code, at), at)
+                .unwrap(),
+            Received::Applied
+        );
+        assert!(used(store, code), "the peer's admission applies");
+    }
+
+    fn used(store: &Store, code: &str) -> bool {
+        store
+            .read(|tx| {
+                Ok(tx.query_row(
+                    "SELECT verified_at IS NOT NULL FROM tickets WHERE ticket_code = ?1",
+                    [code],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    }
+
+    fn empty_page(at: DateTime<Utc>) -> ChangePage {
+        serde_json::from_value(serde_json::json!({
+            "changes": [], "next_cursor": 0, "has_more": false, "remaining": 0, "server_time": at
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_peer_admission_ends_with_its_undo_its_revocation_or_the_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir);
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+
+        admitted_by_peer(&store, "T-1", at);
+        store
+            .receive_peer_event(&peer_event("undo", "T-1", at), at)
+            .unwrap();
+        assert!(!used(&store, "T-1"), "the peer's undo frees the ticket");
+
+        admitted_by_peer(&store, "T-2", at);
+        store
+            .apply_change_page(&empty_page(at), None, at + chrono::Duration::hours(1))
+            .unwrap();
+        assert!(used(&store, "T-2"), "held within the bound");
+        store
+            .apply_change_page(
+                &empty_page(at),
+                None,
+                at + chrono::Duration::hours(PEER_HOLD_HOURS + 1),
+            )
+            .unwrap();
+        assert!(
+            !used(&store, "T-2"),
+            "the hold ends: the server never showed a verification"
+        );
+
+        admitted_by_peer(&store, "T-3", at);
+        store.set_peers(&[]).unwrap();
+        assert!(
+            !used(&store, "T-3"),
+            "revoking the origin ends its held admissions"
+        );
+    }
+
+    /// The replica's ticket row as the server's feed would send it, with
+    /// `edit` applied.
+    fn server_row(store: &Store, code: &str, edit: serde_json::Value) -> serde_json::Value {
+        let mut row = store
+            .read(|tx| {
+                let mut stmt = tx.prepare("SELECT * FROM tickets WHERE ticket_code = ?1")?;
+                let names: Vec<String> =
+                    stmt.column_names().iter().map(|n| n.to_string()).collect();
+                Ok(stmt.query_row([code], |r| {
+                    let mut m = serde_json::Map::new();
+                    for (i, n) in names.iter().enumerate() {
+                        let v = match r.get::<_, rusqlite::types::Value>(i)? {
+                            rusqlite::types::Value::Integer(x) => serde_json::json!(x),
+                            rusqlite::types::Value::Text(t) => serde_json::json!(t),
+                            rusqlite::types::Value::Real(x) => serde_json::json!(x),
+                            _ => serde_json::Value::Null,
+                        };
+                        m.insert(n.clone(), v);
+                    }
+                    Ok(serde_json::Value::Object(m))
+                })?)
+            })
+            .unwrap();
+        for (k, v) in edit.as_object().unwrap() {
+            row[k] = v.clone();
+        }
+        row
+    }
+
+    fn page_with(code: &str, row: serde_json::Value, at: DateTime<Utc>) -> ChangePage {
+        let mut page = empty_page(at);
+        page.changes.push(
+            serde_json::from_value(serde_json::json!({
+                "seq": 1, "entity": "tickets", "entity_id": code, "op": "upsert", "row": row
+            }))
+            .unwrap(),
+        );
+        page
+    }
+
+    fn email(store: &Store, code: &str) -> Option<String> {
+        store
+            .read(|tx| {
+                Ok(tx.query_row(
+                    "SELECT customer_email FROM tickets WHERE ticket_code = ?1",
+                    [code],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_held_admission_keeps_only_the_verification_and_ends_when_the_server_shows_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir);
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        admitted_by_peer(&store, "T-4", at);
+        let unverified = serde_json::json!({
+            "verified_at": null, "verified_by": null, "status": "ACTIVATED",
+            "activation_status": "active", "customer_email": "new@example.org"
+        });
+        let row = server_row(&store, "T-4", unverified);
+        store
+            .apply_change_page(&page_with("T-4", row, at), None, at)
+            .unwrap();
+        assert!(
+            used(&store, "T-4"),
+            "held: the server's row has no verification yet"
+        );
+        assert_eq!(
+            email(&store, "T-4").as_deref(),
+            Some("new@example.org"),
+            "the rest of the row syncs"
+        );
+
+        // The origin uploaded: the server's row has the verification, the
+        // hold is settled and no later release reverts it.
+        let row = server_row(&store, "T-4", serde_json::json!({}));
+        store
+            .apply_change_page(&page_with("T-4", row, at), None, at)
+            .unwrap();
+        store
+            .apply_change_page(
+                &empty_page(at),
+                None,
+                at + chrono::Duration::hours(PEER_HOLD_HOURS + 1),
+            )
+            .unwrap();
+        assert!(used(&store, "T-4"), "the server's verification stays");
     }
 }
