@@ -88,6 +88,7 @@ fn cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SignInQuery {
     /// The secret `entrada admin link` printed.
     link: String,
@@ -184,6 +185,7 @@ fn fetched_from_another_site(headers: &HeaderMap) -> bool {
     responses(
         (status = 204, description = "Signed in: `Set-Cookie: entrada_console=…; HttpOnly; SameSite=Strict`"),
         (status = 400, description = "MALFORMED_JSON: the body is not JSON", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "The body is not application/json", body = ErrorBody),
         (status = 422, description = "INVALID_BODY: the body is not `{\"link\": …}`", body = ErrorBody),
         (status = 403, description = "CROSS_SITE_REQUEST: the header is missing, or the Origin / Sec-Fetch-Site is another site's", body = ErrorBody),
