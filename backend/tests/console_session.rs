@@ -332,3 +332,68 @@ fn opening_the_link_changes_nothing_until_the_page_posts_it() {
             .starts_with("entrada_console=ent_"));
     });
 }
+
+#[test]
+fn a_console_cookie_is_not_a_caller_on_public_or_customer_routes() {
+    runtime().block_on(async {
+        let w = world(false);
+        let live = pair(&w.sign_in(&w.link(None)).await);
+        let unknown =
+            "entrada_console=ent_0000000000000000000000000000000000000000000000000000000000000000"
+                .to_string();
+        let session = json!({ "ticket_code": "NOPE-1", "email": "a@example.com" });
+        for cookie in [&live, &unknown] {
+            // A public look-up: what it answers without a cookie, not 401.
+            let bare = w
+                .call(Method::GET, "/api/tickets/NOPE-1/status", &[], None)
+                .await;
+            let with = w
+                .call(
+                    Method::GET,
+                    "/api/tickets/NOPE-1/status",
+                    &[("cookie", cookie)],
+                    None,
+                )
+                .await;
+            assert_eq!(with.status, bare.status, "{cookie}: {}", with.json);
+            // The customer page's own POST (no console header): not 403.
+            let bare = w
+                .call(
+                    Method::POST,
+                    "/api/customer/session",
+                    &[],
+                    Some(session.clone()),
+                )
+                .await;
+            let with = w
+                .call(
+                    Method::POST,
+                    "/api/customer/session",
+                    &[("cookie", cookie)],
+                    Some(session.clone()),
+                )
+                .await;
+            assert_eq!(with.status, bare.status, "{cookie}: {}", with.json);
+            assert_ne!(with.status, StatusCode::FORBIDDEN);
+        }
+        // On the console's own routes the cookie still counts.
+        let me = w
+            .call(
+                Method::GET,
+                "/api/admin/session",
+                &[("cookie", &unknown)],
+                None,
+            )
+            .await;
+        assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+        let me = w
+            .call(
+                Method::GET,
+                "/api/admin/session",
+                &[("cookie", &live)],
+                None,
+            )
+            .await;
+        assert_eq!(me.status, StatusCode::OK);
+    });
+}
