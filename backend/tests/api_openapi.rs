@@ -131,6 +131,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/operator/sign-in") => json!({"operator_id": 1, "pin": "0000"}),
         ("post", "/api/operator/scan") => json!({"payload": "DEMO-ADMIT-3"}),
         ("post", "/api/admin/venues") => json!({"name": "Sala", "timezone": "Europe/Madrid"}),
+        ("post", "/admin/signin") => json!({"link": "ent_nope"}),
         ("post", "/api/admin/tickets") => json!([{"ticket_code": "DOC-1"}]),
         ("post", "/api/admin/operators") => {
             json!({"role": "operator", "display_name": "Gate", "pin": "1234"})
@@ -169,6 +170,7 @@ fn uri(path: &str, op: &Value) -> String {
         .map(|p| match p["name"].as_str().unwrap() {
             "month" => "month=2031-01".to_string(),
             "venue_id" => "venue_id=1".to_string(),
+            "link" => "link=ent_nope".to_string(),
             other => panic!("a required query parameter this test does not fill: {other}"),
         })
         .collect();

@@ -83,19 +83,22 @@ impl World {
             .0
     }
 
-    /// Opens the link as a browser does; returns the `Set-Cookie` value.
+    /// Redeems the link as the sign-in page's script does; returns the
+    /// `Set-Cookie` value.
     async fn sign_in(&self, link: &str) -> String {
-        let a = self
-            .call(
-                Method::GET,
-                &format!("/admin/signin?link={link}"),
-                &[],
-                None,
-            )
-            .await;
-        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.json);
-        assert_eq!(a.headers[header::LOCATION], "/admin/");
+        let a = self.redeem(link, &[("x-entrada-console", "1")]).await;
+        assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.json);
         a.headers[header::SET_COOKIE].to_str().unwrap().to_string()
+    }
+
+    async fn redeem(&self, link: &str, headers: &[(&str, &str)]) -> Answer {
+        self.call(
+            Method::POST,
+            "/admin/signin",
+            headers,
+            Some(json!({ "link": link })),
+        )
+        .await
     }
 }
 
@@ -123,14 +126,7 @@ fn a_link_opens_one_cookie_session_that_signs_out() {
         }
         assert!(!set.contains("Secure"), "plain HTTP: {set}");
         // The link works once.
-        let again = w
-            .call(
-                Method::GET,
-                &format!("/admin/signin?link={link}"),
-                &[],
-                None,
-            )
-            .await;
+        let again = w.redeem(&link, &[("x-entrada-console", "1")]).await;
         assert_eq!(again.status, StatusCode::NOT_FOUND);
         assert_eq!(again.json["error"]["code"], "NOT_FOUND");
 
@@ -274,5 +270,130 @@ fn a_supervisors_console_session_has_a_supervisors_limits() {
             .call(Method::GET, "/api/operator/slots", &write, None)
             .await;
         assert_eq!(slots.status, StatusCode::OK, "{}", slots.json);
+    });
+}
+
+#[test]
+fn opening_the_link_changes_nothing_until_the_page_posts_it() {
+    runtime().block_on(async {
+        let w = world(false);
+        let link = w.link(None);
+        // A plain GET (another site's navigation, a mail previewer): the
+        // page, no cookie, the link still unused.
+        for _ in 0..2 {
+            let page = w
+                .call(
+                    Method::GET,
+                    &format!("/admin/signin?link={link}"),
+                    &[("sec-fetch-site", "cross-site")],
+                    None,
+                )
+                .await;
+            assert_eq!(page.status, StatusCode::OK);
+            assert!(page.headers.get(header::SET_COOKIE).is_none());
+            assert!(page.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"));
+        }
+        // A POST without the console's header, from another Origin, or
+        // that the browser marks as another site's: refused, link unused.
+        let refusals: [&[(&str, &str)]; 4] = [
+            &[],
+            &[
+                ("x-entrada-console", "1"),
+                ("origin", "https://evil.example"),
+            ],
+            &[("x-entrada-console", "1"), ("sec-fetch-site", "cross-site")],
+            &[("x-entrada-console", "1"), ("sec-fetch-site", "same-site")],
+        ];
+        for headers in refusals {
+            let a = w.redeem(&link, headers).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{headers:?}");
+            assert_eq!(a.json["error"]["code"], "CROSS_SITE_REQUEST");
+            assert!(a.headers.get(header::SET_COOKIE).is_none());
+        }
+        // The page's own POST still redeems it.
+        let a = w
+            .redeem(
+                &link,
+                &[
+                    ("x-entrada-console", "1"),
+                    ("sec-fetch-site", "same-origin"),
+                    ("origin", "http://localhost"),
+                    ("host", "localhost"),
+                ],
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.json);
+        assert!(a.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .starts_with("entrada_console=ent_"));
+    });
+}
+
+#[test]
+fn a_console_cookie_is_not_a_caller_on_public_or_customer_routes() {
+    runtime().block_on(async {
+        let w = world(false);
+        let live = pair(&w.sign_in(&w.link(None)).await);
+        let unknown =
+            "entrada_console=ent_0000000000000000000000000000000000000000000000000000000000000000"
+                .to_string();
+        let session = json!({ "ticket_code": "NOPE-1", "email": "a@example.com" });
+        for cookie in [&live, &unknown] {
+            // A public look-up: what it answers without a cookie, not 401.
+            let bare = w
+                .call(Method::GET, "/api/tickets/NOPE-1/status", &[], None)
+                .await;
+            let with = w
+                .call(
+                    Method::GET,
+                    "/api/tickets/NOPE-1/status",
+                    &[("cookie", cookie)],
+                    None,
+                )
+                .await;
+            assert_eq!(with.status, bare.status, "{cookie}: {}", with.json);
+            // The customer page's own POST (no console header): not 403.
+            let bare = w
+                .call(
+                    Method::POST,
+                    "/api/customer/session",
+                    &[],
+                    Some(session.clone()),
+                )
+                .await;
+            let with = w
+                .call(
+                    Method::POST,
+                    "/api/customer/session",
+                    &[("cookie", cookie)],
+                    Some(session.clone()),
+                )
+                .await;
+            assert_eq!(with.status, bare.status, "{cookie}: {}", with.json);
+            assert_ne!(with.status, StatusCode::FORBIDDEN);
+        }
+        // On the console's own routes the cookie still counts.
+        let me = w
+            .call(
+                Method::GET,
+                "/api/admin/session",
+                &[("cookie", &unknown)],
+                None,
+            )
+            .await;
+        assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+        let me = w
+            .call(
+                Method::GET,
+                "/api/admin/session",
+                &[("cookie", &live)],
+                None,
+            )
+            .await;
+        assert_eq!(me.status, StatusCode::OK);
     });
 }

@@ -294,10 +294,13 @@ fn every_route_keeps_a_session_to_its_ticket() {
             probe(M::POST, "/api/admin/devices", "/api/admin/devices", Some(json!({ "name": "X", "venue_id": 1 })), S::FORBIDDEN),
             // The admin console (issue 16): a customer is not staff; signing
             // out ends console cookie sessions only (this bearer session lives
-            // on); a link that was never printed opens nothing.
+            // on); the sign-in page opens nothing by itself.
             probe(M::GET, "/api/admin/session", "/api/admin/session", None, S::FORBIDDEN),
             probe(M::DELETE, "/api/admin/session", "/api/admin/session", None, S::UNAUTHORIZED),
-            probe(M::GET, "/admin/signin", "/admin/signin?link=ent_nope", None, S::NOT_FOUND),
+            // The sign-in page changes nothing; redeeming needs the console's
+            // header (a bearer POST without it is refused before any lookup).
+            probe(M::GET, "/admin/signin", "/admin/signin?link=ent_nope", None, S::OK),
+            probe(M::POST, "/admin/signin", "/admin/signin", Some(json!({ "link": "ent_nope" })), S::FORBIDDEN),
             // Sync routes take device tokens only.
             probe(M::GET, "/api/sync/whoami", "/api/sync/whoami", None, S::UNAUTHORIZED),
             probe(M::GET, "/api/sync/changes", "/api/sync/changes?cursor=0", None, S::UNAUTHORIZED),

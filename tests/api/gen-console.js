@@ -1,16 +1,11 @@
 // The admin console's sessions (issue 16): GET/DELETE /api/admin/session and
-// GET /admin/signin — roles and refusals. run.sh prints one link with
+// GET and POST /admin/signin — roles and refusals. run.sh prints one link with
 // `entrada admin link` (console_link); the folder runs last, because the
 // cookie newman keeps after the sign-in would otherwise ride along with the
 // other folders' public requests. It signs out at its end.
 'use strict';
 
 const { req, folder } = require('./lib');
-
-const noRedirect = (item) => {
-  item.protocolProfileBehavior = { followRedirects: false };
-  return item;
-};
 
 const consoleFolder = () => folder('12 admin console sessions', 'A one-time link opens a cookie session (HttpOnly, SameSite=Strict); cookie writes need X-Entrada-Console: 1; sign-out revokes.', [
   req('whoami as an admin token -> 200 role admin', {
@@ -36,30 +31,64 @@ const consoleFolder = () => folder('12 admin console sessions', 'A one-time link
     headers: [['X-Entrada-Console', '1']],
     expect: { status: 401, code: 'UNAUTHORIZED' },
   }),
-  req('sign in with an unknown link -> 404', {
-    path: '/admin/signin?link=ent_0000000000000000000000000000000000000000000000000000000000000000',
-    expect: { status: 404, code: 'NOT_FOUND' },
+  req('open the sign-in page for the printed link -> 200 page, no cookie, link unused', {
+    path: '/admin/signin?link={{console_link}}',
+    headers: [['Sec-Fetch-Site', 'cross-site']],
+    expect: { status: 200 },
+    test() {
+      pm.test('a page that changes nothing', () => {
+        pm.expect(pm.response.headers.get('Content-Type') || '').to.include('text/html');
+        pm.expect(pm.response.headers.get('Set-Cookie')).to.eql(undefined);
+        pm.expect(pm.response.text()).to.include('/admin/signin.js');
+      });
+    },
   }),
   req('sign in without a link -> 400 INVALID_QUERY', {
     path: '/admin/signin',
     expect: { status: 400, code: 'INVALID_QUERY' },
   }),
-  noRedirect(req('sign in with the printed link -> 303 and an HttpOnly SameSite=Strict cookie', {
-    path: '/admin/signin?link={{console_link}}',
-    expect: { status: 303 },
+  req('redeem without X-Entrada-Console -> 403 CROSS_SITE_REQUEST', {
+    method: 'POST', path: '/admin/signin',
+    body: { link: '{{console_link}}' },
+    expect: { status: 403, code: 'CROSS_SITE_REQUEST' },
+  }),
+  req('redeem from another Origin -> 403 CROSS_SITE_REQUEST', {
+    method: 'POST', path: '/admin/signin',
+    headers: [['X-Entrada-Console', '1'], ['Origin', 'https://evil.example']],
+    body: { link: '{{console_link}}' },
+    expect: { status: 403, code: 'CROSS_SITE_REQUEST' },
+  }),
+  req('redeem marked Sec-Fetch-Site: same-site -> 403 CROSS_SITE_REQUEST', {
+    method: 'POST', path: '/admin/signin',
+    headers: [['X-Entrada-Console', '1'], ['Sec-Fetch-Site', 'same-site']],
+    body: { link: '{{console_link}}' },
+    expect: { status: 403, code: 'CROSS_SITE_REQUEST' },
+  }),
+  req('redeem an unknown link -> 404', {
+    method: 'POST', path: '/admin/signin',
+    headers: [['X-Entrada-Console', '1']],
+    body: { link: 'ent_0000000000000000000000000000000000000000000000000000000000000000' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('redeem the printed link -> 204 and an HttpOnly SameSite=Strict cookie', {
+    method: 'POST', path: '/admin/signin',
+    headers: [['X-Entrada-Console', '1']],
+    body: { link: '{{console_link}}' },
+    expect: { status: 204 },
     test() {
-      pm.test('cookie and redirect', () => {
+      pm.test('cookie', () => {
         const c = pm.response.headers.get('Set-Cookie') || '';
         pm.expect(c).to.match(/^entrada_console=ent_[0-9a-f]{64};/);
         pm.expect(c).to.include('HttpOnly');
         pm.expect(c).to.include('SameSite=Strict');
         pm.expect(c).to.match(/Max-Age=\d+/);
-        pm.expect(pm.response.headers.get('Location')).to.eql('/admin/');
       });
     },
-  })),
+  }),
   req('the same link again -> 404 (once only)', {
-    path: '/admin/signin?link={{console_link}}',
+    method: 'POST', path: '/admin/signin',
+    headers: [['X-Entrada-Console', '1']],
+    body: { link: '{{console_link}}' },
     expect: { status: 404, code: 'NOT_FOUND' },
   }),
   req('whoami by the cookie -> 200 role admin', {

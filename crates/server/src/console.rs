@@ -1,6 +1,8 @@
 //! The admin console's sessions (issue 16). `entrada admin link` prints a
-//! one-time link to `/admin/signin?link=…`; opening it trades the link for a
-//! console session: an expiring API token (stored hashed, like every token)
+//! one-time link to `/admin/signin?link=…`; opening it shows a page whose
+//! script POSTs the link back (the GET itself changes nothing, so another
+//! site or a link previewer cannot use it up or plant its own session), and
+//! the POST trades the link for a console session: an expiring API token (stored hashed, like every token)
 //! whose secret travels only in an `HttpOnly; SameSite=Strict` cookie
 //! (`Secure` when the server speaks TLS). The console then calls the same
 //! API as curl does, and `Caller` reads the cookie when there is no
@@ -19,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiQuery, Caller};
+use super::extract::{ApiJson, ApiQuery, Caller};
 use super::{access, AppState};
 
 /// The session cookie's name.
@@ -86,32 +88,128 @@ fn cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SignInQuery {
     /// The secret `entrada admin link` printed.
     link: String,
 }
 
-/// Opens the link once: sets the session cookie and sends the browser to
-/// the console. A used, expired or unknown link is 404.
+/// The sign-in page: its script (a file, so the page CSP's `'self'` allows
+/// it) reads the link from the address and redeems it with a same-origin
+/// POST. The link never appears in the HTML.
+const SIGN_IN_PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"referrer\" content=\"no-referrer\"><title>Entrada console: signing in</title></head>\
+<body><main><h1>Entrada console</h1><p id=\"msg\" role=\"status\">Signing in…</p>\
+<noscript><p>Signing in needs JavaScript.</p></noscript></main>\
+<script src=\"/admin/signin.js\"></script></body></html>\n";
+
+const SIGN_IN_SCRIPT: &str = r#"(async () => {
+  const msg = document.getElementById('msg');
+  const link = new URLSearchParams(location.search).get('link') || '';
+  // The secret leaves the address bar and the history at once.
+  history.replaceState(null, '', '/admin/signin');
+  try {
+    const res = await fetch('/admin/signin', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-Entrada-Console': '1' },
+      body: JSON.stringify({ link }),
+    });
+    if (res.ok) {
+      location.replace('/admin/');
+      return;
+    }
+    const body = await res.json().catch(() => null);
+    msg.textContent = 'This sign-in link cannot be used: ' +
+      ((body && body.error && body.error.message) || res.status) +
+      '. Ask for a new one (entrada admin link).';
+  } catch (e) {
+    msg.textContent = 'Signing in failed: ' + e;
+  }
+})();
+"#;
+
+/// The sign-in page for a link. Changes nothing: a GET that any site can
+/// make the browser open, or a mail scanner can prefetch, must neither use
+/// the link up nor set a cookie (login CSRF). The page's script redeems the
+/// link with `POST /admin/signin`.
 #[utoipa::path(get, path = "/admin/signin", tag = "console", params(SignInQuery),
     responses(
-        (status = 303, description = "Signed in: `Set-Cookie: entrada_console=…; HttpOnly; SameSite=Strict` and `Location: /admin/`"),
+        (status = 200, description = "The sign-in page (text/html); nothing is redeemed until its script POSTs the link"),
+        (status = 400, description = "INVALID_QUERY: no link", body = ErrorBody)))]
+pub async fn sign_in_page(ApiQuery(q): ApiQuery<SignInQuery>) -> Response {
+    let _ = q.link;
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        SIGN_IN_PAGE,
+    )
+        .into_response()
+}
+
+/// The sign-in page's script.
+pub async fn sign_in_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        SIGN_IN_SCRIPT,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    /// The secret `entrada admin link` printed.
+    pub link: String,
+}
+
+/// Whether the browser says the request came from another site
+/// (`Sec-Fetch-Site: cross-site` or `same-site`).
+fn fetched_from_another_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| matches!(v.as_bytes(), b"cross-site" | b"same-site"))
+}
+
+/// Redeems the link once (from the sign-in page's script): sets the session
+/// cookie. Needs `X-Entrada-Console: 1`, a same-origin `Origin` (when sent)
+/// and no cross-site `Sec-Fetch-Site`. A used, expired or unknown link is 404.
+#[utoipa::path(post, path = "/admin/signin", tag = "console", request_body = SignInRequest,
+    params(("x-entrada-console" = String, Header, description = "`1`: sent by the sign-in page's script")),
+    responses(
+        (status = 204, description = "Signed in: `Set-Cookie: entrada_console=…; HttpOnly; SameSite=Strict`"),
+        (status = 400, description = "MALFORMED_JSON: the body is not JSON", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 422, description = "INVALID_BODY: the body is not `{\"link\": …}`", body = ErrorBody),
+        (status = 403, description = "CROSS_SITE_REQUEST: the header is missing, or the Origin / Sec-Fetch-Site is another site's", body = ErrorBody),
         (status = 404, description = "NOT_FOUND: the link is unknown, already used or expired", body = ErrorBody)))]
 pub async fn sign_in(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<SignInQuery>,
+    method: Method,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SignInRequest>,
 ) -> Result<Response, ApiError> {
-    if q.link.len() > 200 {
+    if !cookie_request_allowed(&method, &headers) || fetched_from_another_site(&headers) {
+        return Err(cross_site());
+    }
+    if body.link.len() > 200 {
         return Err(crate::store::stale_link().into());
     }
     let now = Utc::now();
+    let link = body.link;
     let (token, _, expires_at) = state
-        .run(move |s| s.redeem_console_link(&q.link, now))
+        .run(move |s| s.redeem_console_link(&link, now))
         .await?;
     let max_age = (expires_at - now).num_seconds();
-    let mut response = StatusCode::SEE_OTHER.into_response();
+    let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::LOCATION, HeaderValue::from_static("/admin/"));
     headers.insert(
         header::SET_COOKIE,
         cookie(&token, max_age, state.secure_cookies),

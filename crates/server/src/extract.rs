@@ -154,8 +154,13 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            // The admin console's session cookie (see `console`).
-            let Some(token) = super::console::session_cookie(&parts.headers) else {
+            // The admin console's session cookie (see `console`), only on
+            // the routes the console calls: on a public or customer route a
+            // stale or foreign console cookie must not turn the request into
+            // a 401 or a 403 (the browser sends it everywhere on this host).
+            let Some(token) = super::console::session_cookie(&parts.headers)
+                .filter(|_| console_route(parts.uri.path()))
+            else {
                 return Ok(Caller(None));
             };
             if token.len() > 200 {
@@ -178,6 +183,11 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(ApiError::Unauthorized)?;
         lookup(state, token.to_owned()).await
     }
+}
+
+/// The routes whose caller may be a console session cookie: the staff API.
+fn console_route(path: &str) -> bool {
+    path.starts_with("/api/admin/") || path.starts_with("/api/operator/")
 }
 
 /// The live principal of a token, or 401.

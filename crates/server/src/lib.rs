@@ -197,7 +197,11 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             "/api/admin/session",
             get(console::whoami).delete(console::sign_out),
         )
-        .route("/admin/signin", get(console::sign_in))
+        .route(
+            "/admin/signin",
+            get(console::sign_in_page).post(console::sign_in),
+        )
+        .route("/admin/signin.js", get(console::sign_in_script))
         .route(
             "/api/admin/org",
             get(admin::org_settings).patch(admin::update_org_settings),

@@ -262,6 +262,24 @@ impl AppDir {
         self.set_link("current", Some(version))
     }
 
+    /// The packaged binary (upgraded by the package manager) is the same
+    /// as or newer than the staged `current`: the staged version is
+    /// superseded, so `current`, `previous` and `pending` are cleared and
+    /// the packaged binary runs. Without this an apt upgrade would never
+    /// run on a gate that once took an update bundle.
+    pub fn forget_superseded(&self, packaged: Version) -> Result<(), UpdateError> {
+        match self.current() {
+            Some(v) if packaged >= v => {
+                self.set_link("current", None)?;
+                self.set_link("previous", None)?;
+                self.remove_file("pending");
+                tracing::info!(staged = %v, %packaged, "the packaged version supersedes the staged one");
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The running app says it works (called once it has started).
     pub fn confirm_healthy(&self, version: Version) -> Result<(), UpdateError> {
         self.write_file("healthy", &version.to_string())
@@ -348,6 +366,7 @@ fn spawn(launch: &Launch, exe: &Path, version: Version) -> std::io::Result<Child
 pub fn launch(launch: &Launch) -> Result<ExitStatus, UpdateError> {
     std::fs::create_dir_all(launch.app.root()).map_err(io("cannot create", launch.app.root()))?;
     loop {
+        launch.app.forget_superseded(launch.packaged_version)?;
         let (exe, version) = match launch.app.current() {
             Some(v) if launch.app.is_staged(v) => (launch.app.executable(v), v),
             _ => (launch.packaged.clone(), launch.packaged_version),
@@ -636,6 +655,25 @@ mod tests {
         assert_eq!(l.app.last_outcome().unwrap().state, UpdateState::Installed);
         let ran = std::fs::read_to_string(l.app.root().join("ran")).unwrap();
         assert_eq!(ran, "1.1.0\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_packaged_version_as_new_as_the_staged_one_runs_instead() {
+        for packaged in [Version(1, 1, 0), Version(1, 2, 0)] {
+            let dir = tempfile::tempdir().unwrap();
+            // The staged 1.1.0 would exit 3 (and be rolled back) if it ran.
+            let (mut l, v) = launch_with(dir.path(), "#!/bin/sh\nexit 3\n");
+            l.packaged_version = packaged;
+            assert_eq!(l.app.current(), Some(v));
+            assert!(launch(&l).unwrap().success());
+            let ran = std::fs::read_to_string(l.app.root().join("ran")).unwrap();
+            assert_eq!(ran, format!("{packaged}\n"), "the packaged binary ran");
+            assert_eq!(l.app.current(), None);
+            assert_eq!(l.app.previous(), None);
+            assert_eq!(l.app.pending(), None);
+            assert_eq!(l.app.last_outcome(), None, "nothing was rolled back");
+        }
     }
 
     #[cfg(unix)]
