@@ -9,13 +9,12 @@
 //! Date- and time-zone-robust: the venue's zone is picked so that its clock
 //! reads about noon now, and the slot is 10:00–14:00 of the venue's today.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveTime, Timelike, Utc};
+use chrono::{NaiveTime, Utc};
 use entrada::domain::venue::GateSettingsPatch;
 use entrada::domain::{
     ActivationMode, Contact, Gate, NewSlot, NewTicket, OperatorId, Orq, Role, TicketCode,
@@ -23,68 +22,14 @@ use entrada::domain::{
 use entrada::store::{ReserveRequest, Store};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_entrada");
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::procs::{free_port, http, noon_zone, run, Server};
 
 fn get(port: u16, path: &str, token: &str) -> (u16, Value) {
-    http(port, "GET", path, token)
+    http(port, "GET", path, Some(token), None)
 }
 
-fn http(port: u16, method: &str, path: &str, token: &str) -> (u16, Value) {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, Value::Null);
-    };
-    let _ = write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n"
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let json = out
-        .split_once("\r\n\r\n")
-        .and_then(|(_, b)| serde_json::from_str(b.trim()).ok())
-        .unwrap_or(Value::Null);
-    (status, json)
-}
-
-fn run(args: &[&str]) -> (i32, Value) {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("ENTRADA_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap_or(Value::Null),
-    )
-}
-
-/// A fixed-offset zone whose clock reads between 12:00 and 12:59 now.
-fn noon_zone() -> String {
-    let offset = 12 - Utc::now().hour() as i32; // -11 ..= 12
-    match offset {
-        0 => "UTC".into(),
-        // POSIX sign: Etc/GMT-3 is UTC+3.
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    }
+fn call(port: u16, method: &str, path: &str, token: &str) -> (u16, Value) {
+    http(port, method, path, Some(token), None)
 }
 
 struct Seeded {
@@ -168,16 +113,7 @@ fn the_server_releases_no_shows_and_checks_everyone_out_at_closing_and_the_gate_
     let gate_db = dir.path().join("gate.db");
     let w = seed(&server_db);
     let port = free_port();
-    let _server = Server(
-        Command::new(BIN)
-            .args(["serve", "--db", server_db.to_str().unwrap(), "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["--no-show-seconds", "1"])
-            .env("ENTRADA_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _server = Server::start_with(&server_db, port, &["--no-show-seconds", "1"]);
 
     // The periodic task releases NS-LATE: the customer's status says so.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -219,8 +155,8 @@ fn the_server_releases_no_shows_and_checks_everyone_out_at_closing_and_the_gate_
     let (_, known) = run(&["gate", "occupancy", "--db", gate]);
     assert_eq!(known["inside"], 1, "{known}");
     let checkout = format!("/api/admin/venues/{}/checkout", w.venue);
-    assert_eq!(http(port, "POST", &checkout, &w.staff).0, 403);
-    let (status, done) = http(port, "POST", &checkout, &w.supervisor);
+    assert_eq!(call(port, "POST", &checkout, &w.staff).0, 403);
+    let (status, done) = call(port, "POST", &checkout, &w.supervisor);
     assert_eq!(status, 200, "{done}");
     assert_eq!(
         (&done["checked_out"], &done["inside"]),
@@ -238,7 +174,7 @@ fn the_server_releases_no_shows_and_checks_everyone_out_at_closing_and_the_gate_
     // A supervisor takes the venue's walk-up leases back (none held here):
     // the route answers for supervisors only.
     let leases = format!("/api/admin/venues/{}/leases", w.venue);
-    assert_eq!(http(port, "DELETE", &leases, &w.staff).0, 403);
-    let (status, back) = http(port, "DELETE", &leases, &w.supervisor);
+    assert_eq!(call(port, "DELETE", &leases, &w.staff).0, 403);
+    let (status, back) = call(port, "DELETE", &leases, &w.supervisor);
     assert_eq!((status, &back["returned"]), (200, &json!([])), "{back}");
 }

@@ -1,6 +1,8 @@
 //! Shared fixture for the store tests: a real SQLite file in a temp dir.
 #![allow(dead_code)]
 
+pub mod procs;
+
 use chrono::{DateTime, TimeZone, Utc};
 use entrada::domain::{ActivationMode, Contact, NewSlot, NewTicket, Orq, Slot, TicketCode, Venue};
 use entrada::store::{ReserveRequest, Store};
