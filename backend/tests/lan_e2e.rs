@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use entrada::domain::{ActivationMode, Contact, NewSlot, NewTicket, Orq, Role, Ti
 use entrada::store::{ReserveRequest, Store};
 use serde_json::{json, Value};
 
-use common::procs::{free_port, http, pass, run, sync, verdict, Server, BIN};
+use common::procs::{free_port, http, pass, sync, verdict, Server, BIN};
 
 struct Seeded {
     staff: String,
@@ -485,4 +486,205 @@ fn hostile_peers_change_nothing_and_the_gate_keeps_scanning() {
     ] {
         assert!(logged.contains(what), "B logged no {what:?}:\n{logged}");
     }
+}
+
+/// A process's resident memory (kB), from /proc.
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Hostile peers, part two (issue 14h): a flood of connections from one
+/// address that never finish their handshake (another machine on the venue
+/// network, here 127.0.0.2) holds at most its share of B's inbound slots:
+/// a listed gate (A, from 127.0.0.1) still links and delivers, a
+/// `gate verify` at B still answers promptly, B's memory stays bounded,
+/// and B logs the refusals.
+#[test]
+fn a_connection_flood_from_one_address_does_not_lock_out_the_venues_gates() {
+    use entrada::sync::lan::{LanExchange, MAX_INBOUND};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let w = seed(&server_db);
+    let port = free_port();
+    let server = Server::start_on(&server_db, port);
+    pair_both(&server, &w, &a, &b);
+    server.stop();
+    let pb = free_port();
+    let log = dir.path().join("b.log");
+    let mut gate_b = Gate::start(&b, pb, &[], log.clone());
+    wait_for("B listening", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", pb)).is_ok()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let before = rss_kb(gate_b.child.id());
+    let a_store = Arc::new(Store::open(&a).unwrap());
+    let a_venue = a_store.pairing().unwrap().unwrap().info.venue_id;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // Four times B's slots, from one address, each silent.
+        let flood = silent_connections(pb, &["127.0.0.2"], 4 * MAX_INBOUND).await;
+        assert!(flood.len() > MAX_INBOUND, "the flood connected");
+        // Let B accept the whole backlog before A comes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        // While the flood holds its connections: A links and delivers…
+        let scanning = tokio::task::spawn_blocking({
+            let b = b.clone();
+            move || {
+                let start = Instant::now();
+                (pass(&b, "in", "V-5"), start.elapsed())
+            }
+        });
+        let a_exchange = LanExchange::new(a_store.clone()).unwrap();
+        let (mut link, _) = a_exchange
+            .connect(&format!("127.0.0.1:{pb}"))
+            .await
+            .expect("a listed gate links during the flood");
+        let genuine = serde_json::to_vec(&signed_by_a(&a_store, "V-2", a_venue)).unwrap();
+        assert_eq!(
+            exchange(&mut link, &genuine).await.unwrap()["outcome"],
+            "applied"
+        );
+        // …and B keeps scanning, promptly.
+        let (scanned, took) = scanning.await.unwrap();
+        assert_eq!(verdict(&scanned), (0, "ADMIT"), "{}", scanned.1);
+        assert!(took < Duration::from_secs(5), "gate verify took {took:?}");
+        eprintln!("gate verify during the flood: {took:?}");
+        drop(flood);
+    });
+    assert!(used_at(&b, "V-2").is_some(), "A's admission reached B");
+    let after = rss_kb(gate_b.child.id());
+    eprintln!("B resident memory: {before} kB before the flood, {after} kB after");
+    assert!(
+        after < before + 32 * 1024,
+        "B's memory grew from {before} kB to {after} kB"
+    );
+    assert!(
+        gate_b.child.try_wait().unwrap().is_none(),
+        "B's sync --watch still runs"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("too many handshakes from this address"),
+        "B logged no refusal:\n{logged}"
+    );
+}
+
+/// Silent TCP connections to `port` from `sources` (127.0.0.x addresses),
+/// `each` from every one: handshakes that never finish.
+async fn silent_connections(
+    port: u16,
+    sources: &[&str],
+    each: usize,
+) -> Vec<tokio::net::TcpStream> {
+    let target: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut held = Vec::new();
+    for source in sources {
+        for _ in 0..each {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+            if let Ok(Ok(s)) =
+                tokio::time::timeout(Duration::from_secs(2), socket.connect(target)).await
+            {
+                held.push(s);
+            }
+        }
+    }
+    held
+}
+
+/// A failed accept on the LAN port (here: B out of file descriptors while
+/// silent connections hold them) is logged and retried; `sync --watch`
+/// keeps running, and once descriptors are free again a listed gate links
+/// and delivers. The descriptor limit is lowered on the running B with
+/// `prlimit` (util-linux); without it the test says so and stops.
+#[test]
+fn a_failed_accept_is_logged_and_the_exchange_keeps_listening() {
+    use entrada::sync::lan::LanExchange;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let w = seed(&server_db);
+    let port = free_port();
+    let server = Server::start_on(&server_db, port);
+    pair_both(&server, &w, &a, &b);
+    server.stop();
+    let pb = free_port();
+    let log = dir.path().join("b.log");
+    let mut gate_b = Gate::start(&b, pb, &[], log.clone());
+    wait_for("B listening", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", pb)).is_ok()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = gate_b.child.id().to_string();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let prlimit = |limit: &str| {
+        Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--nofile={limit}")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let (soft, hard) = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[3].to_string(), f[4].to_string())
+        })
+        .unwrap();
+    // Only the soft limit moves: an unprivileged process may raise it again.
+    let original = format!("{soft}:{hard}");
+    if !prlimit(&format!("{}:{hard}", open + 2)) {
+        eprintln!("SKIP: prlimit cannot lower the descriptor limit of a running process here");
+        return;
+    }
+    let a_store = Arc::new(Store::open(&a).unwrap());
+    let a_venue = a_store.pairing().unwrap().unwrap().info.venue_id;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let sources = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
+        let held = silent_connections(pb, &sources, 4).await;
+        assert!(!held.is_empty());
+        let failed = tokio::task::spawn_blocking({
+            let log = log.clone();
+            move || {
+                wait_for("a failed accept logged", Duration::from_secs(10), || {
+                    std::fs::read_to_string(&log)
+                        .unwrap_or_default()
+                        .contains("LAN accept failed")
+                })
+            }
+        });
+        failed.await.unwrap();
+        assert!(prlimit(&original), "limit restored");
+        drop(held);
+        // Listening again: a listed gate links and delivers.
+        let a_exchange = LanExchange::new(a_store.clone()).unwrap();
+        let (mut link, _) = a_exchange
+            .connect(&format!("127.0.0.1:{pb}"))
+            .await
+            .expect("B listens again");
+        let genuine = serde_json::to_vec(&signed_by_a(&a_store, "V-3", a_venue)).unwrap();
+        assert_eq!(
+            exchange(&mut link, &genuine).await.unwrap()["outcome"],
+            "applied"
+        );
+    });
+    assert!(
+        gate_b.child.try_wait().unwrap().is_none(),
+        "B's sync --watch still runs after failed accepts"
+    );
+    assert!(used_at(&b, "V-3").is_some());
 }

@@ -40,6 +40,17 @@ const lanFolder = () => folder('12 gate to gate', 'Device keys: POST /api/sync/p
       });
     },
   }),
+  req('gate A registers B\'s key -> 409 DUPLICATE_DEVICE_KEY', {
+    method: 'POST', path: '/api/sync/peers', as: dev('tok_lan_a'),
+    body: { public_key: KEY_B.toUpperCase() },
+    expect: { status: 409, code: 'DUPLICATE_DEVICE_KEY' },
+  }),
+  req('gate B still listed with its own key -> 200', {
+    method: 'POST', path: '/api/sync/peers', as: dev('tok_lan_a'),
+    body: { public_key: KEY_A },
+    expect: { status: 200 },
+    test() { pm.test('B keeps its key', () => { pm.expect(J.peers.length).to.eql(1); pm.expect(J.peers[0].public_key).to.eql('3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c'); }); },
+  }),
   req('a key that is not an Ed25519 key -> 422', {
     method: 'POST', path: '/api/sync/peers', as: dev('tok_lan_a'),
     body: { public_key: 'zz'.repeat(32) },

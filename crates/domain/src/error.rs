@@ -43,6 +43,11 @@ pub enum DomainError {
     #[error("this ticket already has a reservation")]
     AlreadyReserved,
 
+    /// Issue 14h: another live gate registered this public key; a device key
+    /// belongs to one gate (it pins that gate's LAN links).
+    #[error("another gate already registered this public key")]
+    DuplicateDeviceKey,
+
     #[error("this ticket is not activated")]
     TicketNotActive,
 
@@ -112,6 +117,7 @@ impl DomainError {
             Self::InvalidStatusChange { .. } => "INVALID_STATUS_CHANGE",
             Self::DuplicateTicket { .. } => "DUPLICATE_TICKET",
             Self::AlreadyReserved => "ALREADY_RESERVED",
+            Self::DuplicateDeviceKey => "DUPLICATE_DEVICE_KEY",
             Self::TicketNotActive => "TICKET_NOT_ACTIVE",
             Self::TicketCancelled => "TICKET_CANCELLED",
             Self::TicketExpired { .. } => "TICKET_EXPIRED",

@@ -66,6 +66,7 @@ fn domain_status(e: &DomainError) -> StatusCode {
         | DomainError::DuplicateTicket { .. }
         | DomainError::SlotFull
         | DomainError::AlreadyReserved
+        | DomainError::DuplicateDeviceKey
         | DomainError::TicketRedeemed
         | DomainError::ReservationVerified
         | DomainError::SlotAlreadyStarted { .. } => StatusCode::CONFLICT,

@@ -58,7 +58,8 @@ pub async fn whoami(Device(device): Device) -> Json<DeviceInfo> {
     responses((status = 200, description = "Registers the calling device's Ed25519 public key (made on the gate at pairing; \
 a re-paired gate replaces it) and lists the other non-revoked gates of its venue and org that registered one: the only gates \
 it exchanges admissions with over the LAN", body = PeerList),
-        (status = 401, body = ErrorBody), (status = 422, description = "INVALID_INPUT: not the hex of an Ed25519 public key", body = ErrorBody)),
+        (status = 401, body = ErrorBody), (status = 409, description = "DUPLICATE_DEVICE_KEY: another live gate registered this key (a key belongs to one gate)", body = ErrorBody),
+        (status = 422, description = "INVALID_INPUT: not the hex of an Ed25519 public key", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn peers(
     State(state): State<AppState>,

@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_gate_app_versions.sql",
         include_str!("../migrations/0007_gate_app_versions.sql"),
     ),
+    (
+        "0009_device_key_unique.sql",
+        include_str!("../migrations/0009_device_key_unique.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

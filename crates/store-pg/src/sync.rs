@@ -764,11 +764,13 @@ impl SyncStore for PgStore {
         }
         let key = public_key.to_ascii_lowercase();
         self.write(|tx| {
+            // One live gate per key (unique index, migration 0009): another
+            // gate's key is refused, not taken over.
             tx.execute(
                 "UPDATE devices SET public_key = $1 WHERE id = $2 AND orq = $3 AND revoked_at IS NULL",
                 &[&key, &device.device_id, &device.orq],
             )
-            .map_err(db)?;
+            .map_err(|e| crate::on_constraint(e, DomainError::DuplicateDeviceKey))?;
             Ok(tx
                 .query(
                     "SELECT id, name, public_key FROM devices WHERE orq = $1 AND venue_id = $2 AND id <> $3 \

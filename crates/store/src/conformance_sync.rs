@@ -327,6 +327,63 @@ pub mod sync {
         );
     }
 
+    /// Issue 14h: a device key belongs to one live gate. A gate cannot
+    /// register another gate's key (of its venue or any other): it gets
+    /// DUPLICATE_DEVICE_KEY and the owner keeps its key and its place in the
+    /// peer lists; a revoked gate's key is free again (a re-paired gate
+    /// keeps its key pair).
+    pub fn a_device_key_belongs_to_one_live_gate(
+        s: &(impl VenueStore + SyncStore + crate::AdminStore + ?Sized),
+    ) {
+        use crate::domain::sync::lan::{public_key_hex, PeerKey};
+        let key = |seed: u8| public_key_hex(&ed25519_dalek::SigningKey::from_bytes(&[seed; 32]));
+        let venue = s.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
+        let other_venue = s.add_venue(ORQ, "Reina Sofia", "UTC", now()).unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "A", now()).unwrap();
+        let (_, b) = s.add_device(ORQ, venue.id, "B", now()).unwrap();
+        let (_, c) = s.add_device(ORQ, venue.id, "C", now()).unwrap();
+        let (_, x) = s.add_device(ORQ, other_venue.id, "X", now()).unwrap();
+        s.register_device_key(&a, &key(1), now()).unwrap();
+        s.register_device_key(&b, &key(2), now()).unwrap();
+        let err = s.register_device_key(&c, &key(1), now()).unwrap_err();
+        assert_eq!(err.code(), "DUPLICATE_DEVICE_KEY");
+        let err = s
+            .register_device_key(&b, &key(1).to_uppercase(), now())
+            .unwrap_err();
+        assert_eq!(err.code(), "DUPLICATE_DEVICE_KEY", "any case of the hex");
+        let err = s.register_device_key(&x, &key(1), now()).unwrap_err();
+        assert_eq!(err.code(), "DUPLICATE_DEVICE_KEY", "another venue's gate");
+        let a_key = PeerKey {
+            device_id: a.device_id,
+            name: "A".into(),
+            public_key: key(1),
+        };
+        assert_eq!(
+            s.register_device_key(&b, &key(2), now()).unwrap(),
+            vec![a_key],
+            "B kept its own key; A kept its"
+        );
+        assert_eq!(
+            s.register_device_key(&a, &key(1), now()).unwrap(),
+            vec![PeerKey {
+                device_id: b.device_id,
+                name: "B".into(),
+                public_key: key(2)
+            }],
+            "registering one's own key again is fine"
+        );
+        s.revoke_device(ORQ, a.device_id, now()).unwrap();
+        assert_eq!(
+            s.register_device_key(&c, &key(1), now()).unwrap(),
+            vec![PeerKey {
+                device_id: b.device_id,
+                name: "B".into(),
+                public_key: key(2)
+            }],
+            "a revoked gate's key is free again"
+        );
+    }
+
     /// The feed's rows, column by column, as SQLite's `json_object` gives
     /// them: both engines must produce exactly this text.
     pub fn feed_rows_are_the_same_json_on_every_engine(
@@ -1222,6 +1279,7 @@ macro_rules! sync_conformance {
         $crate::conformance_sync_tests!($fresh; sync;
             devices_are_registered_and_found_by_token,
             device_keys_reach_the_other_gates_of_the_venue_only,
+            a_device_key_belongs_to_one_live_gate,
             feed_rows_are_the_same_json_on_every_engine,
             uploaded_events_apply_once_and_double_entries_are_conflicts,
             a_cursor_pulls_only_what_changed_since,

@@ -78,6 +78,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0015_console_links.sql"),
     include_str!("../migrations/0016_gate_app_versions.sql"),
     include_str!("../migrations/0017_lan_cursor_seq.sql"),
+    include_str!("../migrations/0019_device_key_unique.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

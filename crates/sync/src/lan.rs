@@ -13,7 +13,9 @@
 //! [`LanAck`]. Events are relayed by nobody: the origin uploads its own.
 //!
 //! Bounds: a frame is at most `MAX_MESSAGE_BYTES` (checked before
-//! allocating), at most [`MAX_INBOUND`] links at once, a link idle for
+//! allocating), at most [`MAX_INBOUND`] links at once, of which at most
+//! [`MAX_HANDSHAKES_PER_IP`] still in their handshake per source address
+//! (each given [`HANDSHAKE_TIMEOUT`]), a link idle for
 //! [`IDLE`] is closed, and one that sends more than [`MAX_FRAMES_PER_SECOND`]
 //! or [`MAX_REFUSED`] refused events is dropped (logged). Each event is
 //! applied in its own short write, so a flood slows the link, not the scans.
@@ -37,6 +39,12 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Inbound links at once (a venue has tens of gates).
 pub const MAX_INBOUND: usize = 64;
+/// Handshakes in progress from one source address at once: a flood of
+/// connections from one machine cannot hold the inbound slots other gates
+/// need (a listed gate makes one link to a peer at a time).
+pub const MAX_HANDSHAKES_PER_IP: usize = 4;
+/// How long an inbound handshake may take (two round trips on a LAN).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the listener pauses after a failed accept before it tries again.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(200);
 /// A link that sends nothing for this long is closed.
@@ -114,10 +122,7 @@ struct PeerVerifier {
 impl PeerVerifier {
     fn listed(&self, presented: &[u8]) -> Option<i64> {
         let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
-        peers.iter().find_map(|p| {
-            let key = lan::parse_public_key(&p.public_key)?;
-            (spki(key.as_bytes()) == presented).then_some(p.device_id)
-        })
+        only_holder(&peers, presented)
     }
 
     fn check(&self, presented: &[u8]) -> Result<(), rustls::Error> {
@@ -221,14 +226,66 @@ impl ClientCertVerifier for PeerVerifier {
     }
 }
 
+/// Inbound handshakes in progress, per source address.
+#[derive(Default)]
+struct Handshakes(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One handshake counted against its source address until dropped.
+struct Handshake {
+    of: Arc<Handshakes>,
+    ip: std::net::IpAddr,
+}
+
+impl Handshakes {
+    /// Counts a handshake from `ip`, or None when it already has
+    /// [`MAX_HANDSHAKES_PER_IP`] in progress. The map holds only addresses
+    /// with a handshake in progress (each also holds an inbound slot), so
+    /// it has at most [`MAX_INBOUND`] entries.
+    fn start(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<Handshake> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= MAX_HANDSHAKES_PER_IP {
+            return None;
+        }
+        *n += 1;
+        Some(Handshake {
+            of: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        let mut map = self.of.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// The device a link's other side proved to be (by its raw public key).
 fn peer_of(certs: Option<&[CertificateDer<'_>]>, peers: &RwLock<Vec<PeerKey>>) -> Option<i64> {
     let presented = certs?.first()?.as_ref().to_vec();
     let peers = peers.read().unwrap_or_else(|p| p.into_inner());
-    peers.iter().find_map(|p| {
+    only_holder(&peers, &presented)
+}
+
+/// The one listed peer whose key is `presented` (an SPKI). A key listed for
+/// two devices (the server refuses that since 14h; an older server did
+/// not) names nobody: a link is never attributed to the wrong gate.
+fn only_holder(peers: &[PeerKey], presented: &[u8]) -> Option<i64> {
+    let mut holders = peers.iter().filter_map(|p| {
         let key = lan::parse_public_key(&p.public_key)?;
         (spki(key.as_bytes()) == presented).then_some(p.device_id)
-    })
+    });
+    match (holders.next(), holders.next()) {
+        (Some(id), None) => Some(id),
+        _ => None,
+    }
 }
 
 /// Writes one frame: a 4-byte big-endian length, then the bytes.
@@ -373,6 +430,7 @@ impl LanExchange {
     /// logged and retried after [`ACCEPT_PAUSE`].
     pub async fn listen(self: Arc<Self>, listener: TcpListener) -> Result<(), LanError> {
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
+        let handshaking = Arc::new(Handshakes::default());
         let acceptor = tokio_rustls::TlsAcceptor::from(self.server.clone());
         loop {
             // One failed accept (out of file descriptors, a connection
@@ -386,6 +444,10 @@ impl LanExchange {
                     continue;
                 }
             };
+            let Some(handshake) = handshaking.start(from.ip()) else {
+                tracing::warn!(%from, "LAN link refused: too many handshakes from this address");
+                continue;
+            };
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 tracing::warn!(%from, "LAN link refused: too many links");
                 continue;
@@ -394,7 +456,9 @@ impl LanExchange {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let _slot = slot;
-                match tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await {
+                let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                drop(handshake);
+                match accepted {
                     Ok(Ok(tls)) => {
                         if let Err(e) = me.receive(tls, from).await {
                             tracing::info!(%from, error = %e, "LAN link closed");
@@ -456,6 +520,10 @@ impl LanExchange {
                 Received::Duplicate => {
                     tracing::info!(%from, peer, event = ?ack, "LAN replay ignored");
                     ("duplicate", None)
+                }
+                Received::Ignored => {
+                    tracing::debug!(%from, peer, event = ?ack, "LAN event not kept (kind or age)");
+                    ("ignored", None)
                 }
                 Received::Refused(r) => {
                     tracing::warn!(%from, peer, event = ?ack, code = r.code(), "LAN event refused");
@@ -561,5 +629,57 @@ impl LanExchange {
                 blocking(move || store.peer_confirmed(peer, id, 1, Utc::now())).await?;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(device_id: i64, seed: u8) -> PeerKey {
+        PeerKey {
+            device_id,
+            name: format!("Gate {device_id}"),
+            public_key: lan::public_key_hex(&SigningKey::from_bytes(&[seed; 32])),
+        }
+    }
+
+    fn presented(seed: u8) -> Vec<u8> {
+        spki(
+            SigningKey::from_bytes(&[seed; 32])
+                .verifying_key()
+                .as_bytes(),
+        )
+    }
+
+    #[test]
+    fn a_key_listed_for_two_gates_names_neither() {
+        let peers = [peer(2, 1), peer(3, 2)];
+        assert_eq!(only_holder(&peers, &presented(1)), Some(2));
+        assert_eq!(only_holder(&peers, &presented(2)), Some(3));
+        assert_eq!(only_holder(&peers, &presented(9)), None);
+        // Gate 4 registered gate 2's key (an older server allowed it): the
+        // key is ambiguous, so neither gets the link.
+        let taken = [peer(2, 1), peer(3, 2), peer(4, 1)];
+        assert_eq!(only_holder(&taken, &presented(1)), None);
+        assert_eq!(only_holder(&taken, &presented(2)), Some(3));
+    }
+
+    #[test]
+    fn one_address_holds_at_most_its_share_of_handshakes() {
+        let hs = Arc::new(Handshakes::default());
+        let flood: std::net::IpAddr = "10.0.0.9".parse().unwrap();
+        let gate: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let held: Vec<_> = (0..MAX_HANDSHAKES_PER_IP)
+            .map(|_| hs.start(flood).unwrap())
+            .collect();
+        assert!(hs.start(flood).is_none(), "a 5th from the same address");
+        assert!(hs.start(gate).is_some(), "another address still gets in");
+        drop(held);
+        assert!(hs.start(flood).is_some(), "counted down when they end");
+        assert!(
+            hs.0.lock().unwrap().is_empty(),
+            "an address with none in progress is forgotten"
+        );
     }
 }

@@ -343,6 +343,7 @@ impl Store {
                 drop_synced_rows(tx)?;
             }
             super::lan::release_peer_holds(tx, Some(now))?;
+            super::lan::prune_peer_events(tx, now)?;
             // Most pages meet an empty outbox: then no row needs the check.
             let any_pending: bool =
                 tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending')")?.query_row([], |r| r.get(0))?;
@@ -379,12 +380,18 @@ impl Store {
                             .query_row([&change.entity_id], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
                             .optional()?;
                         tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(row_values(e, row)))?;
-                        if let Some([a, b, c, d, f]) = kept {
-                            tx.prepare_cached(
-                                "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = ?3, activation_status = ?4, \
-                                 activated_at = ?5 WHERE ticket_code = ?6",
-                            )?
-                            .execute(params![a, b, c, d, f, change.entity_id])?;
+                        match kept {
+                            Some([a, b, c, d, f]) if a != rusqlite::types::Value::Null => {
+                                tx.prepare_cached(
+                                    "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = ?3, activation_status = ?4, \
+                                     activated_at = ?5 WHERE ticket_code = ?6",
+                                )?
+                                .execute(params![a, b, c, d, f, change.entity_id])?;
+                            }
+                            // The row is gone (a reset dropped the replica's
+                            // synced rows) or lost its verification: the held
+                            // admission is applied again from the peer's event.
+                            _ => super::lan::reapply_peer_hold(tx, &change.entity_id, now)?,
                         }
                     }
                     ("upsert", Some(row)) => {

@@ -26,6 +26,11 @@ pub enum Received {
     Applied,
     /// Seen before (a replay, or this gate's own event): nothing changed.
     Duplicate,
+    /// Nothing for this gate to keep: an event of a kind the replica does
+    /// not take from peers (only admissions and their undo), or one older
+    /// than the hold window (`PEER_HOLD_HOURS`: it would be released at
+    /// once, and its record may already be pruned). Nothing changed.
+    Ignored,
     /// Not accepted: nothing changed.
     Refused(LanRefusal),
 }
@@ -132,10 +137,13 @@ impl Store {
         }
         let key = public_key.to_ascii_lowercase();
         self.write(|tx| {
+            // One live gate per key (unique index, migration 0019): another
+            // gate's key is refused, not taken over.
             tx.execute(
                 "UPDATE devices SET public_key = ?1 WHERE id = ?2 AND orq = ?3 AND revoked_at IS NULL",
                 params![key, device.device_id, device.orq],
-            )?;
+            )
+            .map_err(|e| crate::on_constraint(e, DomainError::DuplicateDeviceKey))?;
             let mut stmt = tx.prepare_cached(
                 "SELECT id, name, public_key FROM devices WHERE orq = ?1 AND venue_id = ?2 AND id <> ?3 \
                  AND revoked_at IS NULL AND public_key IS NOT NULL ORDER BY id LIMIT ?4",
@@ -335,6 +343,18 @@ impl Store {
                 return Ok(Received::Refused(refusal));
             }
             let event = &signed.event;
+            // Only admissions and their undo are kept, and only within the
+            // hold window: `lan_events` stays bounded (pruned past it), and
+            // a replay older than what it remembers changes nothing.
+            if !matches!(event.kind.as_str(), "verify" | "undo")
+                || event.device_time <= now - chrono::Duration::hours(PEER_HOLD_HOURS)
+            {
+                tx.execute(
+                    "UPDATE lan_peers SET last_seen_at = ?1 WHERE device_id = ?2",
+                    params![ts(now), signed.origin_device_id],
+                )?;
+                return Ok(Received::Ignored);
+            }
             let ticket = event.payload.get("ticket_code").and_then(|v| v.as_str()).unwrap_or("").to_owned();
             let inserted = tx.execute(
                 "INSERT INTO lan_events (event_id, origin_device_id, kind, entity_id, event, signature, received_at, outcome) \
@@ -394,6 +414,34 @@ pub(super) fn peer_admitted_in(
         .query_row(params![code, ts(now - chrono::Duration::hours(PEER_HOLD_HOURS))], |r| r.get(0))?)
 }
 
+/// Applies again the held peer admission of `code` (the newest one still
+/// held) to a ticket row that lost it: a reset feed dropped and resent the
+/// replica's rows, the hold (`lan_events`) outlived them.
+pub(super) fn reapply_peer_hold(
+    tx: &Transaction<'_>,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some((_, orq, _, _)) = identity(tx)? else {
+        return Ok(());
+    };
+    let held: Option<String> = tx
+        .prepare_cached(
+            "SELECT e.event FROM lan_events e JOIN lan_peers p ON p.device_id = e.origin_device_id \
+             WHERE e.kind = 'verify' AND e.entity_id = ?1 AND e.outcome = 'applied' AND e.received_at > ?2 \
+             ORDER BY e.received_at DESC LIMIT 1",
+        )?
+        .query_row(
+            params![code, ts(now - chrono::Duration::hours(PEER_HOLD_HOURS))],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(event) = held.and_then(|e| serde_json::from_str::<Event>(&e).ok()) {
+        apply_peer_admission(tx, Orq(orq), code, &event, now)?;
+    }
+    Ok(())
+}
+
 /// The server's row for `code` has a verification: it judged the ticket,
 /// so a peer's admission of it is no longer held (nor ever reverted).
 pub(super) fn settle_peer_admissions(tx: &Transaction<'_>, code: &str) -> Result<()> {
@@ -439,6 +487,20 @@ pub(super) fn release_peer_holds(tx: &Transaction<'_>, now: Option<DateTime<Utc>
         )?;
     }
     Ok(())
+}
+
+/// Forgets the received peer events that can no longer matter: no longer
+/// held (settled by the server, undone, released, or never applied) and
+/// both received and made more than PEER_HOLD_HOURS ago, so a replay of one
+/// is ignored as too old ([`Received::Ignored`]). Returns how many.
+pub(super) fn prune_peer_events(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usize> {
+    let before = now - chrono::Duration::hours(PEER_HOLD_HOURS);
+    Ok(tx
+        .prepare_cached(
+            "DELETE FROM lan_events WHERE outcome <> 'applied' AND received_at <= ?1 \
+             AND julianday(json_extract(event, '$.device_time')) <= julianday(?2)",
+        )?
+        .execute(params![ts(before), before.to_rfc3339()])?)
 }
 
 /// A peer undid its admission of `code`: the admission it gave this
@@ -750,5 +812,104 @@ mod tests {
             )
             .unwrap();
         assert!(used(&store, "T-4"), "the server's verification stays");
+    }
+
+    /// A reset feed (the server resends everything: the replica drops its
+    /// synced rows first) must not lose a held peer admission: the ticket
+    /// row comes back without a verification, the hold applies it again.
+    #[test]
+    fn a_held_admission_survives_a_feed_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir);
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        admitted_by_peer(&store, "T-5", at);
+        let unverified = serde_json::json!({
+            "verified_at": null, "verified_by": null, "status": "ACTIVATED", "activation_status": "active"
+        });
+        let row = server_row(&store, "T-5", unverified);
+        let mut reset = page_with("T-5", row.clone(), at);
+        reset.reset = true;
+        store.apply_change_page(&reset, None, at).unwrap();
+        assert!(used(&store, "T-5"), "held across the reset");
+
+        // A reset page without the ticket drops it; a later page brings it
+        // back, still held.
+        let mut reset = empty_page(at);
+        reset.reset = true;
+        store.apply_change_page(&reset, None, at).unwrap();
+        store
+            .apply_change_page(&page_with("T-5", row, at), None, at)
+            .unwrap();
+        assert!(used(&store, "T-5"), "held when the row comes back later");
+        // The hold still ends on time.
+        store
+            .apply_change_page(
+                &empty_page(at),
+                None,
+                at + chrono::Duration::hours(PEER_HOLD_HOURS + 1),
+            )
+            .unwrap();
+        assert!(!used(&store, "T-5"));
+    }
+
+    fn lan_events(store: &Store) -> i64 {
+        store
+            .read(|tx| Ok(tx.query_row("SELECT count(*) FROM lan_events", [], |r| r.get(0))?))
+            .unwrap()
+    }
+
+    /// `lan_events` stays bounded: a settled event is pruned once the hold
+    /// window has passed, one still held is kept, other kinds are never
+    /// stored, and a replay of a pruned event is ignored as too old.
+    #[test]
+    fn received_peer_events_are_pruned_once_settled_and_past_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir);
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let settled = peer_event("verify", "T-6", at);
+        store
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO tickets (ticket_code, orq, status, activation_status, activated_at) VALUES ('T-6', 1, 'ACTIVATED', 'active', '2026-11-30T08:00:00.000Z')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            store.receive_peer_event(&settled, at).unwrap(),
+            Received::Applied
+        );
+        let row = server_row(&store, "T-6", serde_json::json!({}));
+        store
+            .apply_change_page(&page_with("T-6", row, at), None, at)
+            .unwrap();
+        assert_eq!(
+            store
+                .receive_peer_event(&peer_event("exit", "T-6", at), at)
+                .unwrap(),
+            Received::Ignored,
+            "only admissions and undos are kept"
+        );
+        let later = at + chrono::Duration::hours(PEER_HOLD_HOURS - 1);
+        admitted_by_peer(&store, "T-7", later);
+        assert_eq!(lan_events(&store), 2);
+        store
+            .apply_change_page(&empty_page(at), None, later)
+            .unwrap();
+        assert_eq!(lan_events(&store), 2, "nothing past the window yet");
+
+        let past = at + chrono::Duration::hours(PEER_HOLD_HOURS + 1);
+        store
+            .apply_change_page(&empty_page(at), None, past)
+            .unwrap();
+        assert_eq!(lan_events(&store), 1, "the settled one is pruned");
+        assert!(used(&store, "T-7"), "the one still held is kept");
+        assert_eq!(
+            store.receive_peer_event(&settled, past).unwrap(),
+            Received::Ignored,
+            "a replay of a pruned event is too old"
+        );
+        assert_eq!(lan_events(&store), 1);
     }
 }
