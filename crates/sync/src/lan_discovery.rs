@@ -28,7 +28,7 @@ use entrada_domain::sync::protocol::DeviceInfo;
 use entrada_store::Store;
 use sha2::{Digest, Sha256};
 
-use crate::lan::{LanError, LanExchange};
+use crate::lan::{LanConfig, LanError, LanExchange};
 
 /// The DNS-SD service type of a gate's LAN exchange.
 pub const SERVICE_TYPE: &str = "_entrada-gate._tcp.local.";
@@ -272,26 +272,26 @@ pub async fn run(
         .await
         .map_err(|e| LanError::Peer(e.to_string()))??
     };
-    let static_peers: Vec<SocketAddr> = static_peers.iter().filter_map(|p| p.parse().ok()).collect();
-    let daemon = mdns_sd::ServiceDaemon::new()?;
+    let static_peers: Vec<SocketAddr> =
+        static_peers.iter().filter_map(|p| p.parse().ok()).collect();
+    let daemon = Daemon(mdns_sd::ServiceDaemon::new()?);
+    let daemon = &daemon.0;
     let host = format!("{}.local.", me.instance());
-    let service = mdns_sd::ServiceInfo::new(
-        SERVICE_TYPE,
-        &me.instance(),
-        &host,
-        "",
-        port,
-        &me.txt()[..],
-    )?
-    .enable_addr_auto();
+    let service =
+        mdns_sd::ServiceInfo::new(SERVICE_TYPE, &me.instance(), &host, "", port, &me.txt()[..])?
+            .enable_addr_auto();
     daemon.register(service)?;
     let events = daemon.browse(SERVICE_TYPE)?;
     tracing::info!(instance = %me.instance(), port, "LAN discovery: advertising and browsing {SERVICE_TYPE}");
     let candidates = Arc::new(Mutex::new(Candidates::default()));
-    let result = loop {
+    // Owned here: when discovery is dropped (the exchange turned off), its
+    // dialers end with it.
+    let mut dialers = tokio::task::JoinSet::new();
+    loop {
+        while dialers.try_join_next().is_some() {}
         let event = match events.recv_async().await {
             Ok(e) => e,
-            Err(e) => break Err(DiscoveryError::Mdns(mdns_sd::Error::Msg(e.to_string()))),
+            Err(e) => return Err(DiscoveryError::Mdns(mdns_sd::Error::Msg(e.to_string()))),
         };
         match event {
             mdns_sd::ServiceEvent::ServiceResolved(resolved) => {
@@ -313,7 +313,7 @@ pub async fn run(
                         match offered {
                             Offered::New => {
                                 tracing::info!(instance = %seen.instance, ?addrs, "LAN discovery: found a gate of this venue");
-                                tokio::spawn(dial_candidate(
+                                dialers.spawn(dial_candidate(
                                     exchange.clone(),
                                     candidates.clone(),
                                     seen.instance.clone(),
@@ -340,9 +340,44 @@ pub async fn run(
             }
             _ => {}
         }
+    }
+}
+
+/// The mDNS daemon (its own thread), shut down when discovery ends.
+struct Daemon(mdns_sd::ServiceDaemon);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown();
+    }
+}
+
+/// The exchange as `config` says, with discovery beside it when `discover`
+/// (see [`wanted`]); ends when the exchange ends, and dropping it stops
+/// both. Discovery failing (no multicast here) is logged and leaves the
+/// static peers.
+pub async fn run_exchange(
+    exchange: Arc<LanExchange>,
+    store: Arc<Store>,
+    config: LanConfig,
+    discover: bool,
+) -> Result<(), LanError> {
+    let found = {
+        let (exchange, peers) = (exchange.clone(), config.peers.clone());
+        let port = config.listen.map(|a| a.port());
+        async move {
+            if let (true, Some(port)) = (discover, port) {
+                if let Err(e) = run(exchange, store, port, peers).await {
+                    tracing::warn!(error = %e, "LAN discovery stopped; static peers only");
+                }
+            }
+            std::future::pending::<()>().await
+        }
     };
-    let _ = daemon.shutdown();
-    result
+    tokio::select! {
+        done = exchange.run(config) => done,
+        _ = found => Ok(()),
+    }
 }
 
 /// Keeps one discovered gate supplied while it advertises: the same pinned
@@ -438,7 +473,11 @@ mod tests {
             (false, None, None, false),
         ];
         for (flag, env, listen, want) in cases {
-            assert_eq!(wanted(*flag, *env, *listen), *want, "{flag} {env:?} {listen:?}");
+            assert_eq!(
+                wanted(*flag, *env, *listen),
+                *want,
+                "{flag} {env:?} {listen:?}"
+            );
         }
     }
 
@@ -496,10 +535,7 @@ mod tests {
                     "[fd00::3]:7001".parse().unwrap(),
                 ]),
             ),
-            (
-                seen(Some(me()), &["10.9.0.2"], 7000),
-                Verdict::Ours,
-            ),
+            (seen(Some(me()), &["10.9.0.2"], 7000), Verdict::Ours),
             // Another device id that presents our own key fingerprint.
             (
                 seen(
@@ -571,6 +607,8 @@ mod tests {
             ErrorKind::ConnectionRefused,
             "refused"
         ))));
-        assert!(!refused_handshake(&LanError::Peer("connect timed out".into())));
+        assert!(!refused_handshake(&LanError::Peer(
+            "connect timed out".into()
+        )));
     }
 }
