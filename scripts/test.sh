@@ -40,6 +40,9 @@ export ENTRADA_TEST_PG
 step "cargo test (workspace)"
 cargo test --workspace --locked 2>&1 | tee "$log"
 
+step "LAN exchange across network namespaces: mDNS discovery, uplink cut, A/B partition, kill -9 (root; says SKIP otherwise)"
+cargo test -p entrada --locked --test lan_netns -- --ignored --nocapture 2>&1 | tee -a "$log"
+
 step "PostgreSQL failover: SIGKILL of the primary under load, standby promoted, no acknowledged write lost (scripts/pg-failover.sh)"
 FAILOVER_SECONDS=14 ENTRADA_BIN="$target/debug/entrada" bash scripts/pg-failover.sh 2>&1 | tee -a "$log"
 

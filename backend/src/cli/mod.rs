@@ -128,6 +128,11 @@ pub(crate) struct SyncArgs {
         value_name = "HOST:PORT"
     )]
     peers: Vec<String>,
+    /// With --lan-listen: do not advertise this gate nor look for the venue's other
+    /// gates by mDNS/DNS-SD (`_entrada-gate._tcp`); ENTRADA_LAN_MDNS=0 does the same.
+    /// Discovery is off anyway when the exchange listens on a loopback address.
+    #[arg(long = "no-mdns")]
+    no_mdns: bool,
     #[command(flatten)]
     trust: TrustArgs,
     /// With --watch: check the server for gate updates and install them into this

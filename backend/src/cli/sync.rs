@@ -31,6 +31,7 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
         page_size,
         lan_listen,
         peers,
+        no_mdns,
         trust,
         app_dir,
         update_every,
@@ -80,11 +81,23 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
             let lan = if lan_listen.is_some() || !peers.is_empty() {
                 let exchange =
                     std::sync::Arc::new(entrada::sync::lan::LanExchange::new(store.clone())?);
+                // mDNS discovery beside it unless --no-mdns /
+                // ENTRADA_LAN_MDNS=0 (or a loopback address).
+                let discover = entrada::sync::lan_discovery::wanted(
+                    no_mdns,
+                    std::env::var("ENTRADA_LAN_MDNS").ok().as_deref(),
+                    lan_listen,
+                );
                 let config = entrada::sync::lan::LanConfig {
                     listen: lan_listen,
                     peers,
                 };
-                Some(tokio::spawn(exchange.run(config)))
+                Some(tokio::spawn(entrada::sync::lan_discovery::run_exchange(
+                    exchange,
+                    store.clone(),
+                    config,
+                    discover,
+                )))
             } else {
                 None
             };

@@ -585,7 +585,9 @@ impl LanExchange {
         Ok((tls, peer))
     }
 
-    async fn dial_once(&self, addr: &str) -> Result<(), LanError> {
+    /// One link to the gate at `addr` (a static peer or one discovery
+    /// found): push until it fails.
+    pub async fn dial_once(&self, addr: &str) -> Result<(), LanError> {
         let (mut tls, peer) = self.connect(addr).await?;
         {
             let store = self.store.clone();

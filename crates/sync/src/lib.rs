@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod lan;
+pub mod lan_discovery;
 pub mod update;
 pub use entrada_domain::sync::{plan, protocol};
 
