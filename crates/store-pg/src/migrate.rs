@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_gate_app_versions.sql",
         include_str!("../migrations/0007_gate_app_versions.sql"),
     ),
+    (
+        "0010_lease_recall.sql",
+        include_str!("../migrations/0010_lease_recall.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

@@ -63,6 +63,7 @@ const ENTITIES: &[Entity] = &[
             "walkup_lease_places",
             "no_show_release_minutes",
             "occupancy_limit",
+            "closing_time",
         ],
     },
     Entity {
@@ -338,9 +339,17 @@ fn apply_event(
                 Some(_) => reservation_of_ticket(tx, orq, &code)?,
                 None => None,
             };
+            // A released no-show may take a place back in its slot: its
+            // count and this gate's lease are then read under the slot's lock
+            // (after the ticket's, as a walk-up takes them).
+            let released = reservation.as_ref().is_some_and(|r| r.no_show_at.is_some());
             let slot = match &reservation {
-                Some(r) => load_slot(tx, orq, r.slot_id, false)?,
+                Some(r) => load_slot(tx, orq, r.slot_id, released)?,
                 None => None,
+            };
+            let leased = match &slot {
+                Some(s) if released => crate::venue_ops::leased_places(tx, device.device_id, s.id)?,
+                _ => 0,
             };
             let slot_venue = match &slot {
                 Some(s) => load_venue(tx, orq, s.venue_id)?,
@@ -360,6 +369,7 @@ fn apply_event(
                     venue: slot_venue.as_ref(),
                 },
                 overruled,
+                leased,
             };
             let outcome = judge_admission(&upload, at, venue);
             let (Some(ticket), Some(operator)) = (ticket.as_ref(), operator.as_ref()) else {
@@ -377,9 +387,32 @@ fn apply_event(
                 at,
                 now,
             };
+            // A released no-show let in late takes its place back first
+            // (`domain::no_show::place_back`): its reservation is live again.
+            let mut reservation = reservation;
+            if let (
+                AdmissionOutcome::Applied {
+                    place: Some(place), ..
+                },
+                Some(slot),
+                Some(r),
+            ) = (&outcome, &slot, reservation.as_mut())
+            {
+                crate::venue_ops::take_place_back(
+                    tx,
+                    orq,
+                    device.device_id,
+                    slot,
+                    r.id,
+                    *place,
+                    now,
+                )?;
+                r.status = crate::domain::ReservationStatus::Reserved;
+                r.no_show_at = None;
+            }
             match outcome {
                 AdmissionOutcome::Rejected(r) => Ok(reject(&r)),
-                AdmissionOutcome::Applied { overruled }
+                AdmissionOutcome::Applied { overruled, .. }
                 | AdmissionOutcome::DoubleEntry { overruled } => {
                     admission.record(tx, &code, overruled, None)?;
                     match enter(ticket, reservation.as_ref(), at, operator.id) {
