@@ -413,6 +413,28 @@ pub fn walkup_bookable(entry: &Verdict) -> bool {
     )
 }
 
+/// Where the place of an undone walk-up goes back to (its reservation is
+/// cancelled): the admitting gate's lease of the slot while it has one (the
+/// place came from it and the gate may book it again), else the slot.
+///
+/// | gate's lease row of the slot | place back to |
+/// |------------------------------|---------------|
+/// | present                      | `Lease`       |
+/// | gone (recalled, returned)    | `Slot`        |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoPlace {
+    Lease,
+    Slot,
+}
+
+pub fn undo_place(lease_held: bool) -> UndoPlace {
+    if lease_held {
+        UndoPlace::Lease
+    } else {
+        UndoPlace::Slot
+    }
+}
+
 /// How long an operator may undo their own admission.
 pub const UNDO_WINDOW_SECS: i64 = 60;
 
@@ -1040,6 +1062,12 @@ mod tests {
         assert!(serde_json::from_str::<GateSettingsPatch>(r#"{"closing_time": "25:00"}"#).is_err());
         let json = serde_json::to_value(ops(Some((18, 30)))).unwrap();
         assert_eq!(json["closing_time"], "18:30:00");
+    }
+
+    #[test]
+    fn an_undone_walkups_place_goes_back_where_it_came_from() {
+        assert_eq!(undo_place(true), UndoPlace::Lease);
+        assert_eq!(undo_place(false), UndoPlace::Slot);
     }
 
     #[test]

@@ -634,6 +634,52 @@ pub(crate) fn apply_undo_event(
             conflict: Some("UNDO"),
         },
     )?;
+    // The admission was this gate's walk-up (applied from its upload): the
+    // undo releases that reservation too, its place back on the gate's lease
+    // (`domain::venue_ops::undo_place`), else on the slot (locked after the
+    // ticket, the one order).
+    let walkup: Option<uuid::Uuid> = tx
+        .query_opt(
+            "SELECT (payload->>'slot_id')::uuid FROM sync_events \
+             WHERE device_id = $1 AND orq = $2 AND kind = 'walkup' \
+               AND payload->>'ticket_code' = $3 AND result->>'status' = 'applied' \
+             ORDER BY received_at DESC LIMIT 1",
+            &[&device.device_id, &orq.0, &code.as_str()],
+        )
+        .map_err(db)?
+        .map(|r| r.get(0));
+    if let Some(slot) = walkup {
+        let cancelled = tx
+            .execute(
+                "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = $1 \
+                 WHERE slot_id = $2 AND ticket_id = $3 AND orq = $4 AND status = 'RESERVED'",
+                &[&ts(now), &slot, &code.as_str(), &orq.0],
+            )
+            .map_err(db)?;
+        if cancelled > 0 {
+            tx.execute(
+                "UPDATE tickets SET status = 'ACTIVATED', reserved_at = NULL, updated_at = $1 \
+                 WHERE ticket_code = $2 AND orq = $3",
+                &[&ts(now), &code.as_str(), &orq.0],
+            )
+            .map_err(db)?;
+            let Some(locked) = load_slot(tx, orq, SlotId(slot), true)? else {
+                return Ok(Ok(applied(event, now)));
+            };
+            let leased = tx
+                .execute(
+                    "UPDATE walkup_leases SET places = places + 1, updated_at = $1 \
+                     WHERE device_id = $2 AND slot_id = $3",
+                    &[&ts(now), &device.device_id, &slot],
+                )
+                .map_err(db)?;
+            if crate::domain::venue_ops::undo_place(leased > 0)
+                == crate::domain::venue_ops::UndoPlace::Slot
+            {
+                change_booking(tx, &locked, -1, now)?;
+            }
+        }
+    }
     Ok(Ok(applied(event, now)))
 }
 

@@ -1178,6 +1178,132 @@ pub mod venue_ops_sync {
         assert!(s.list_conflicts(ORQ).unwrap().is_empty());
     }
 
+    /// An undone walk-up (the gate's uploaded undo of its walk-up's
+    /// admission) releases its reservation: cancelled, its place back on
+    /// the gate's lease while the gate holds one of the slot, else on the
+    /// slot (`domain::venue_ops::undo_place`).
+    pub fn an_undone_walkup_releases_its_reservation(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + VenueOpsStore
+              + ?Sized),
+    ) {
+        use crate::domain::TicketStatus;
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(3)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let t0 = at_gate();
+        s.refresh_leases(&a, &[], t0).unwrap();
+        assert_eq!(booked_count(s, &slot), 2);
+        let walk_in = |code: &str, at: chrono::DateTime<chrono::Utc>| {
+            ticket(s, code);
+            let w = upload(
+                s,
+                &a,
+                event(
+                    "walkup",
+                    serde_json::json!({
+                        "ticket_code": code, "slot_id": slot.id.to_string(),
+                        "reservation_id": uuid::Uuid::now_v7().to_string(),
+                    }),
+                    op.id.0,
+                    at,
+                ),
+            );
+            assert_eq!(w.status, EventStatus::Applied, "{w:?}");
+            let v = upload(
+                s,
+                &a,
+                event(
+                    "verify",
+                    serde_json::json!({ "ticket_code": code }),
+                    op.id.0,
+                    at,
+                ),
+            );
+            assert_eq!(v.status, EventStatus::Applied, "{v:?}");
+            let u = upload(
+                s,
+                &a,
+                event(
+                    "undo",
+                    serde_json::json!({ "ticket_code": code, "reason": "wrong phone" }),
+                    op.id.0,
+                    at + Duration::seconds(10),
+                ),
+            );
+            assert_eq!(u.status, EventStatus::Applied, "{u:?}");
+        };
+        // With the lease: the place is the gate's again, the count unchanged.
+        walk_in("W-1", t0);
+        let t = s
+            .get_ticket(ORQ, &TicketCode::parse("W-1").unwrap())
+            .unwrap();
+        assert_eq!((t.status, t.verified_at), (TicketStatus::Activated, None));
+        assert_eq!(booked_count(s, &slot), 2);
+        assert_eq!(
+            s.refresh_leases(&a, &[], t0 + Duration::seconds(20))
+                .unwrap(),
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places: 2
+            }]
+        );
+        // Without it (recalled and settled meanwhile): back on the slot.
+        let t1 = t0 + Duration::minutes(1);
+        ticket(s, "W-2");
+        let w = upload(
+            s,
+            &a,
+            event(
+                "walkup",
+                serde_json::json!({
+                    "ticket_code": "W-2", "slot_id": slot.id.to_string(),
+                    "reservation_id": uuid::Uuid::now_v7().to_string(),
+                }),
+                op.id.0,
+                t1,
+            ),
+        );
+        assert_eq!(w.status, EventStatus::Applied);
+        let v = upload(
+            s,
+            &a,
+            event(
+                "verify",
+                serde_json::json!({ "ticket_code": "W-2" }),
+                op.id.0,
+                t1,
+            ),
+        );
+        assert_eq!(v.status, EventStatus::Applied);
+        s.take_back_leases(Some((ORQ, venue.id)), false, t1)
+            .unwrap();
+        assert_eq!(s.refresh_leases(&a, &[], t1).unwrap(), vec![]);
+        assert_eq!(booked_count(s, &slot), 1, "W-2's reservation only");
+        let u = upload(
+            s,
+            &a,
+            event(
+                "undo",
+                serde_json::json!({ "ticket_code": "W-2", "reason": "wrong phone" }),
+                op.id.0,
+                t1 + Duration::seconds(10),
+            ),
+        );
+        assert_eq!(u.status, EventStatus::Applied, "{u:?}");
+        assert_eq!(booked_count(s, &slot), 0);
+    }
+
     pub fn uploaded_exits_reentries_and_undos_are_judged(
         s: &(impl VenueStore
               + SlotStore
@@ -1429,6 +1555,7 @@ macro_rules! venue_ops_sync_conformance {
             uploaded_exits_reentries_and_undos_are_judged,
             a_late_no_show_takes_a_place_back_never_over_capacity,
             a_recalled_lease_still_honours_the_offline_walkups,
+            an_undone_walkup_releases_its_reservation,
         );
     };
 }

@@ -950,6 +950,53 @@ pub(crate) struct NoShowPlace {
     pub reservation: ReservationId,
 }
 
+/// An undone walk-up's reservation (the ticket's live one in `slot`; a
+/// walk-up may have reused the ticket's cancelled row, so not by the event's
+/// `reservation`) is cancelled and its place goes back where it came
+/// from: `device`'s lease of the slot (`domain::venue_ops::undo_place`), or
+/// the slot when that lease is gone. Returns whether it was released.
+fn release_walkup(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    slot: &str,
+    device: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let cancelled = tx
+        .prepare_cached(
+            "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = ?1 \
+             WHERE slot_id = ?2 AND ticket_id = ?3 AND orq = ?4 AND status = 'RESERVED'",
+        )?
+        .execute(params![ts(now), slot, Sql(code), Sql(orq)])?;
+    if cancelled == 0 {
+        return Ok(false);
+    }
+    tx.prepare_cached(
+        "UPDATE tickets SET status = 'ACTIVATED', reserved_at = NULL, updated_at = ?1 \
+         WHERE ticket_code = ?2 AND orq = ?3",
+    )?
+    .execute(params![ts(now), Sql(code), Sql(orq)])?;
+    let leased = match device {
+        Some(d) => tx
+            .prepare_cached(
+                "UPDATE walkup_leases SET places = places + 1, updated_at = ?1 \
+                 WHERE device_id = ?2 AND slot_id = ?3",
+            )?
+            .execute(params![ts(now), d, slot])?,
+        None => 0,
+    };
+    match crate::domain::venue_ops::undo_place(leased > 0) {
+        crate::domain::venue_ops::UndoPlace::Lease => {}
+        crate::domain::venue_ops::UndoPlace::Slot => {
+            if let Some(s) = crate::slots::load_slot(tx, orq, slot.parse()?)? {
+                crate::slots::change_booking(tx, &s, -1, now)?;
+            }
+        }
+    }
+    Ok(true)
+}
+
 // ---- undo ----
 
 /// Takes back an admission: the ticket and its reservation as they were
@@ -1072,6 +1119,19 @@ impl Store {
             let venue = entry.venue_id.or(gate.venue_id);
             let passage = venue.map(|v| undo_passage(orq, v, code, operator, now));
             revert_admission(tx, orq, code, passage.as_ref(), now)?;
+            // A walk-up this gate booked: the undo releases its reservation
+            // too, its place back on this gate's lease.
+            let walkup: Option<String> = tx
+                .prepare_cached(
+                    "SELECT json_extract(payload, '$.slot_id') \
+                     FROM outbox WHERE kind = 'walkup' AND entity_id = ?1 ORDER BY rowid DESC LIMIT 1",
+                )?
+                .query_row([code.as_str()], |r| r.get(0))
+                .optional()?;
+            let device = this_device(tx)?.map(|(d, _)| d);
+            if let Some(slot) = walkup {
+                release_walkup(tx, orq, code, &slot, device, now)?;
+            }
             crate::sync::record_local_event(
                 tx,
                 "undo",
@@ -1162,6 +1222,23 @@ pub(crate) fn apply_undo_event(
         ..undo_passage(orq, VenueId(device.venue_id), &code, operator, at)
     };
     revert_admission(tx, orq, &code, Some(&passage), now)?;
+    // The admission was this gate's walk-up (applied from its upload): the
+    // undo releases that reservation too, its place back on the lease.
+    let walkup: Option<String> = tx
+        .prepare_cached(
+            "SELECT json_extract(payload, '$.slot_id') \
+             FROM sync_events WHERE device_id = ?1 AND orq = ?2 AND kind = 'walkup' \
+               AND json_extract(payload, '$.ticket_code') = ?3 \
+               AND json_extract(result, '$.status') = 'applied' \
+             ORDER BY received_at DESC LIMIT 1",
+        )?
+        .query_row(params![device.device_id, Sql(orq), code.as_str()], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(slot) = walkup {
+        release_walkup(tx, orq, &code, &slot, Some(device.device_id), now)?;
+    }
     Ok(Ok(EventResult {
         event_id: event.event_id,
         status: EventStatus::Applied,
@@ -1449,6 +1526,38 @@ mod lease_refresh_tests {
             f.server.get_slot(Orq(1), f.slot.id).unwrap().booked_count,
             2
         );
+    }
+
+    #[test]
+    fn an_undone_walkup_gives_its_place_back_to_the_lease() {
+        let f = fixture();
+        let at = utc(9, 30);
+        let ask = f.gate_db.lease_request().unwrap();
+        let granted = answer(&f, &ask, at);
+        f.gate_db.apply_leases(&granted, &ask, at).unwrap();
+        let v = f
+            .gate_db
+            .book_walkup(Orq(1), b"W-1", f.op, &gate(&f), at)
+            .unwrap();
+        assert_eq!(v.verdict, VerdictCode::Admit, "{v:?}");
+        assert_eq!(f.gate_db.walkup_leases().unwrap()[0].places, 1);
+        let w1 = TicketCode::parse("W-1").unwrap();
+        f.gate_db
+            .undo_admission(
+                Orq(1),
+                &w1,
+                f.op,
+                "wrong phone",
+                &gate(&f),
+                at + chrono::Duration::seconds(10),
+            )
+            .unwrap();
+        assert_eq!(f.gate_db.walkup_leases().unwrap()[0].places, 2);
+        let v = f
+            .gate_db
+            .validate_ticket(Orq(1), &w1, &gate(&f), at)
+            .unwrap();
+        assert!(crate::domain::venue_ops::walkup_bookable(&v), "{v:?}");
     }
 
     #[test]
