@@ -650,7 +650,9 @@ mod tests {
             claimed: Some(OperatorId(5)),
             found: Some(&gate_op),
         };
-        let cases: &[(i64, i64, Option<V>, &str, Option<PlaceBack>)] = &[
+        // (device's lease, booked of 45, overruled) → outcome, place taken
+        type Case<'a> = (i64, i64, Option<V>, &'a str, Option<PlaceBack>);
+        let cases: &[Case] = &[
             (
                 1,
                 45,
