@@ -710,8 +710,14 @@ fn resend_reservation_of(tx: &mut impl GenericClient, ticket_code: &str) -> Resu
     Ok(())
 }
 
-/// Advisory-lock class of "this event id is being applied".
-const EVENT_LOCK: i32 = 0x6576_6e74; // 'evnt'
+/// Advisory-lock class of "this device's batch is being applied" (the key:
+/// the device id). One lock per uploaded batch, not one per event: a batch
+/// of 500 events no longer takes 500 entries of the server's shared lock
+/// table. A replay racing the first upload comes from the same device (a gate
+/// uploads only its own outbox), so it waits for it and answers `duplicate`;
+/// an event id forged by another device racing it is stopped by
+/// `sync_events`' primary key (that batch fails and is retried: duplicate).
+pub const DEVICE_BATCH_LOCK: i32 = 0x6261_7463; // 'batc'
 
 impl PgStore {
     /// Revokes a device's token.
@@ -827,9 +833,10 @@ impl SyncStore for PgStore {
         })
     }
 
-    /// Each event exactly once, across instances too: an event id is
-    /// applied under its advisory lock, so a replay racing the first upload
-    /// on another instance waits for it and answers `duplicate`.
+    /// Each event exactly once, across instances too: a device's batch is
+    /// applied under its device's advisory lock ([`DEVICE_BATCH_LOCK`]), so
+    /// a replay racing the first upload on another instance waits for it and
+    /// answers `duplicate`.
     fn apply_events(
         &self,
         device: &DeviceInfo,
@@ -841,18 +848,17 @@ impl SyncStore for PgStore {
         let offset = sent_at - now;
         self.write(|tx| {
             tx.execute(
+                "SELECT pg_advisory_xact_lock($1, $2::int)",
+                &[&DEVICE_BATCH_LOCK, &(device.device_id as i32)],
+            )
+            .map_err(db)?;
+            tx.execute(
                 "UPDATE devices SET last_seen_at = $1, clock_offset_ms = $2 WHERE id = $3",
                 &[&ts(now), &offset.num_milliseconds(), &device.device_id],
             )
             .map_err(db)?;
             let mut results = Vec::with_capacity(events.len());
             for event in events {
-                let (hi, lo) = event.event_id.as_u64_pair();
-                tx.execute(
-                    "SELECT pg_advisory_xact_lock($1, $2::int)",
-                    &[&EVENT_LOCK, &((hi ^ lo) as i32)],
-                )
-                .map_err(db)?;
                 let earlier = tx
                     .query_opt("SELECT result, received_at FROM sync_events WHERE event_id = $1", &[&event.event_id])
                     .map_err(db)?;
