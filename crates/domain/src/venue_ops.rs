@@ -435,6 +435,35 @@ pub fn undo_place(lease_held: bool) -> UndoPlace {
     }
 }
 
+/// What an applied passage does to the holder's "left at" mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftMark {
+    /// Left at this time.
+    Set(DateTime<Utc>),
+    /// Inside (a re-entry).
+    Clear,
+    /// Unchanged: an exit uploaded after a later entry of the holder (gates
+    /// upload in any order): the person came back in since, and is inside.
+    Keep,
+}
+
+/// The mark an applied passage at `at` leaves, given whether the server
+/// already has an entry of the ticket later than `at` (another gate's
+/// re-entry uploaded first).
+///
+/// | direction | a later entry on record | mark       |
+/// |-----------|-------------------------|------------|
+/// | out       | no                      | `Set(at)`  |
+/// | out       | yes                     | `Keep`     |
+/// | in        | any                     | `Clear`    |
+pub fn left_mark(direction: Direction, at: DateTime<Utc>, later_entry: bool) -> LeftMark {
+    match (direction, later_entry) {
+        (Direction::Out, false) => LeftMark::Set(at),
+        (Direction::Out, true) => LeftMark::Keep,
+        (Direction::In, _) => LeftMark::Clear,
+    }
+}
+
 /// How long an operator may undo their own admission.
 pub const UNDO_WINDOW_SECS: i64 = 60;
 
@@ -1068,6 +1097,20 @@ mod tests {
     fn an_undone_walkups_place_goes_back_where_it_came_from() {
         assert_eq!(undo_place(true), UndoPlace::Lease);
         assert_eq!(undo_place(false), UndoPlace::Slot);
+    }
+
+    #[test]
+    fn an_exit_uploaded_after_a_later_entry_leaves_the_holder_inside() {
+        let t = Utc.with_ymd_and_hms(2025, 12, 1, 10, 0, 0).unwrap();
+        let cases = [
+            (Direction::Out, false, LeftMark::Set(t)),
+            (Direction::Out, true, LeftMark::Keep),
+            (Direction::In, false, LeftMark::Clear),
+            (Direction::In, true, LeftMark::Clear),
+        ];
+        for (i, (dir, later, want)) in cases.into_iter().enumerate() {
+            assert_eq!(left_mark(dir, t, later), want, "case {i}");
+        }
     }
 
     #[test]

@@ -306,13 +306,23 @@ pub(crate) fn apply_passage_event(
     };
     let conflict = (write != expected).then(|| verdict.verdict.code());
     if conflict.is_none() {
-        set_left_at(
-            tx,
-            orq,
-            &code,
-            (direction == Direction::Out).then_some(at),
-            now,
-        )?;
+        // Gates upload in any order: an exit older than an entry already on
+        // record (another gate's re-entry) leaves the holder inside.
+        let later_entry: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM passages WHERE orq = $1 AND ticket_code = $2 \
+                 AND direction = 'in' AND at > $3)",
+                &[&orq.0, &code.as_str(), &ts(at)],
+            )
+            .map_err(db)?
+            .get(0);
+        match crate::domain::venue_ops::left_mark(direction, at, later_entry) {
+            crate::domain::venue_ops::LeftMark::Set(t) => {
+                set_left_at(tx, orq, &code, Some(t), now)?
+            }
+            crate::domain::venue_ops::LeftMark::Clear => set_left_at(tx, orq, &code, None, now)?,
+            crate::domain::venue_ops::LeftMark::Keep => {}
+        }
     }
     // Counted at the gate's venue: that is the door the person went through.
     record_passage(

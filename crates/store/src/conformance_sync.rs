@@ -1304,6 +1304,54 @@ pub mod venue_ops_sync {
         assert_eq!(booked_count(s, &slot), 0);
     }
 
+    /// Gates upload in any order: an exit made offline at gate B at 10:10,
+    /// uploaded after gate A's re-entry of the same holder at 10:30, leaves
+    /// the holder inside (`domain::venue_ops::left_mark`): the count is
+    /// right and their next exit is an EXIT, not "left at 10:10".
+    pub fn an_exit_uploaded_after_a_later_reentry_leaves_the_holder_inside(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + VenueOpsStore
+              + ?Sized),
+    ) {
+        let (venue, _, _, _) = booked(s);
+        settings(s, &venue, r#"{"reentry_allowed": true}"#);
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, gate_a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let (_, gate_b) = s.add_device(ORQ, venue.id, "Gate B", now()).unwrap();
+        let at = |m: i64| at_gate() + Duration::minutes(m);
+        let ev = |kind: &str, when| {
+            event(
+                kind,
+                serde_json::json!({ "ticket_code": "T-1", "venue_id": venue.id }),
+                op.id.0,
+                when,
+            )
+        };
+        let inside = || s.occupancy(ORQ, venue.id, at(59)).unwrap().inside;
+        assert_eq!(
+            upload(s, &gate_a, ev("verify", at(0))).status,
+            EventStatus::Applied
+        );
+        // Gate A's re-entry arrives first (the server has not seen the exit).
+        upload(s, &gate_a, ev("reenter", at(30)));
+        // Gate B's older exit arrives: applied, and the holder is inside.
+        assert_eq!(
+            upload(s, &gate_b, ev("exit", at(10))).status,
+            EventStatus::Applied
+        );
+        assert_eq!(inside(), 1);
+        let next = upload(s, &gate_b, ev("exit", at(40)));
+        assert_eq!(next.status, EventStatus::Applied, "{next:?}");
+        assert_eq!(inside(), 0);
+    }
+
     pub fn uploaded_exits_reentries_and_undos_are_judged(
         s: &(impl VenueStore
               + SlotStore
@@ -1556,6 +1604,7 @@ macro_rules! venue_ops_sync_conformance {
             a_late_no_show_takes_a_place_back_never_over_capacity,
             a_recalled_lease_still_honours_the_offline_walkups,
             an_undone_walkup_releases_its_reservation,
+            an_exit_uploaded_after_a_later_reentry_leaves_the_holder_inside,
         );
     };
 }
