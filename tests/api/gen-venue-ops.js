@@ -49,6 +49,28 @@ const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up le
     body: { reentry_allowed: 'yes' },
     expect: { status: 422, code: 'INVALID_BODY' },
   }),
+  req('patch closing_time 18:30 -> 200, read back HH:MM:SS', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { closing_time: '18:30' },
+    expect: { status: 200 },
+    test() { pm.test('closing_time', () => pm.expect(J.closing_time).to.eql('18:30:00')); },
+  }),
+  req('patch closing_time null clears it -> 200', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { closing_time: null },
+    expect: { status: 200 },
+    test() { pm.test('cleared', () => pm.expect(J.closing_time).to.eql(null)); },
+  }),
+  req('patch closing_time 25:00 -> 422 INVALID_BODY', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { closing_time: '25:00' },
+    expect: { status: 422, code: 'INVALID_BODY' },
+  }),
+  req('patch closing_time as an operator -> 403', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'op',
+    body: { closing_time: '18:00' },
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
   req('patch venue operations as an operator -> 403', {
     method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'op',
     body: { reentry_allowed: true },

@@ -18,6 +18,20 @@
 //!
 //! A no-show who comes to a gate later gets the amber `NO_SHOW_RELEASED`
 //! ([`crate::verdict`]): the operator decides.
+//!
+//! Capacity safety: the released place may have been booked by someone else
+//! since, so a no-show the operator lets in late takes a place back in their
+//! slot ([`place_back`]): one of the admitting gate's leased places of that
+//! slot first (counted as taken already), else a free place of the slot; with
+//! neither the verdict is `NO_PLACE_LEFT` (red, no decision to make) at the
+//! gate, and an uploaded late admission is a `NO_PLACE_LEFT` conflict on the
+//! server (the person counts as inside; the slot never goes over capacity).
+//!
+//! | gate's lease in the slot | slot booked vs capacity | place back from |
+//! |--------------------------|-------------------------|-----------------|
+//! | ≥ 1                      | any (even full)         | `Lease`         |
+//! | 0                        | below                   | `Free`          |
+//! | 0                        | full (or over)          | `NoPlace`       |
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
@@ -51,6 +65,44 @@ pub enum NoShowCheck {
     Entered,
     /// Not yet: due at this time on the venue's clock.
     NotYet { due: NaiveDateTime },
+}
+
+/// Where a released no-show let in late takes their place back from (see
+/// the module's second table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaceBack {
+    /// One of the admitting gate's leased places of the slot (already
+    /// counted in the slot's `booked_count`).
+    Lease,
+    /// A free place of the slot (`booked_count` goes up by one).
+    Free,
+    /// None left: refuse (gate) or a conflict (server).
+    NoPlace,
+}
+
+/// Where a released no-show's place comes back from: `leased` is what the
+/// admitting gate holds of `slot` (0 for an admission without a gate lease).
+pub fn place_back(leased: i64, slot: &crate::Slot) -> PlaceBack {
+    if leased > 0 {
+        PlaceBack::Lease
+    } else if slot.booked_count < slot.total_capacity {
+        PlaceBack::Free
+    } else {
+        PlaceBack::NoPlace
+    }
+}
+
+/// The gate's verdict for a released no-show with no place to take back:
+/// the amber `NO_SHOW_RELEASED` becomes a red `NO_PLACE_LEFT` (nothing for
+/// the operator to decide). Any other verdict, or a place found, is kept.
+pub fn without_place(mut verdict: crate::Verdict, place: PlaceBack) -> crate::Verdict {
+    if verdict.verdict == crate::VerdictCode::NoShowReleased && place == PlaceBack::NoPlace {
+        verdict.verdict = crate::VerdictCode::NoPlaceLeft;
+        verdict.admit = false;
+        verdict.message =
+            "No-show: the reservation's place was given back and none is left in the slot".into();
+    }
+    verdict
 }
 
 /// When a slot's unverified reservations become no-shows, on the venue's
@@ -181,6 +233,51 @@ mod tests {
                 venue: &venue,
             };
             assert_eq!(no_show_check(&ticket, booked, *now), *want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn place_back_case_table() {
+        use PlaceBack as P;
+        // (gate's lease in the slot, booked, capacity) → from
+        let cases: &[(i64, i64, i64, PlaceBack)] = &[
+            (1, 10, 10, P::Lease),
+            (2, 3, 10, P::Lease),
+            (0, 9, 10, P::Free),
+            (0, 0, 1, P::Free),
+            (0, 10, 10, P::NoPlace),
+            (0, 11, 10, P::NoPlace),
+            (-1, 10, 10, P::NoPlace),
+        ];
+        for (i, (leased, booked, capacity, want)) in cases.iter().enumerate() {
+            let mut s = slot();
+            s.booked_count = *booked;
+            s.total_capacity = *capacity;
+            assert_eq!(place_back(*leased, &s), *want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn a_no_show_without_a_place_is_refused_not_amber() {
+        use crate::{Verdict, VerdictCode as V};
+        // (verdict, place) → verdict shown, admit
+        let cases: &[(V, PlaceBack, V)] = &[
+            (V::NoShowReleased, PlaceBack::NoPlace, V::NoPlaceLeft),
+            (V::NoShowReleased, PlaceBack::Free, V::NoShowReleased),
+            (V::NoShowReleased, PlaceBack::Lease, V::NoShowReleased),
+            (V::Admit, PlaceBack::NoPlace, V::Admit),
+            (
+                V::OutsideSlotWindow,
+                PlaceBack::NoPlace,
+                V::OutsideSlotWindow,
+            ),
+        ];
+        for (i, (code, place, want)) in cases.iter().enumerate() {
+            let v = without_place(Verdict::refusal(*code, "x"), *place);
+            assert_eq!(v.verdict, *want, "case {i}");
+            if *want == V::NoPlaceLeft {
+                assert!(!v.admit && !v.verdict.needs_operator_decision(), "case {i}");
+            }
         }
     }
 

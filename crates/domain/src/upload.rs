@@ -19,6 +19,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+use super::no_show::{place_back, without_place, PlaceBack};
 use super::{
     gate_verdict, DomainError, Operator, OperatorId, Slot, VenueId, Verdict, VerdictCode,
     VerdictInput,
@@ -139,8 +140,12 @@ impl Actor<'_> {
 pub enum AdmissionOutcome {
     /// The server would have admitted too: the ticket is used. `overruled`
     /// is the amber verdict the operator decided against, if they did.
+    /// `place`: a released no-show let in late takes a place back in its
+    /// slot from there (`domain::no_show::place_back`; its reservation is
+    /// live again, then verified).
     Applied {
         overruled: Option<VerdictCode>,
+        place: Option<PlaceBack>,
     },
     /// The ticket was used already: a double entry (earliest wins).
     DoubleEntry {
@@ -161,6 +166,10 @@ pub struct UploadedAdmission<'a> {
     pub rows: VerdictInput<'a>,
     /// The amber verdict the device says its operator overruled.
     pub overruled: Option<VerdictCode>,
+    /// The places the device holds on the server of the reservation's slot
+    /// (its walk-up lease): where a released no-show let in late takes a
+    /// place back from first.
+    pub leased: i64,
 }
 
 /// Judges an uploaded admission at `at` (the event's time on the server's
@@ -207,11 +216,34 @@ pub fn judge_admission(
         verdict.message = "Reserved for another venue".into();
     }
     match verdict.verdict {
-        VerdictCode::Admit => AdmissionOutcome::Applied { overruled },
+        VerdictCode::Admit => AdmissionOutcome::Applied {
+            overruled,
+            place: None,
+        },
+        // A released no-show let in late needs a place back in its slot, or
+        // the slot would go over capacity: without one it is a conflict.
+        VerdictCode::NoShowReleased if overruled.is_some() => {
+            let place = upload
+                .rows
+                .slot
+                .map_or(PlaceBack::NoPlace, |slot| place_back(upload.leased, slot));
+            match place {
+                PlaceBack::NoPlace => {
+                    AdmissionOutcome::Conflict(Box::new(without_place(verdict, place)))
+                }
+                _ => AdmissionOutcome::Applied {
+                    overruled,
+                    place: Some(place),
+                },
+            }
+        }
         VerdictCode::AlreadyVerified => AdmissionOutcome::DoubleEntry { overruled },
         // The server, too, would have left it to the operator, who decided.
         code if code.needs_operator_decision() && overruled.is_some() => {
-            AdmissionOutcome::Applied { overruled }
+            AdmissionOutcome::Applied {
+                overruled,
+                place: None,
+            }
         }
         _ => AdmissionOutcome::Conflict(Box::new(verdict)),
     }
@@ -560,6 +592,7 @@ mod tests {
                 actor,
                 rows,
                 overruled,
+                leased: 0,
             };
             let outcome = judge_admission(&upload, at, venue_id);
             let code = match &outcome {
@@ -575,11 +608,89 @@ mod tests {
             actor: as_op,
             rows: input(&active, Some(&live)),
             overruled: Some(V::ReservationCancelled),
+            leased: 0,
         };
         assert_eq!(
             judge_admission(&upload, in_slot, here),
-            O::Applied { overruled: None }
+            O::Applied {
+                overruled: None,
+                place: None
+            }
         );
+    }
+
+    /// A released no-show let in late by the operator takes a place back:
+    /// the device's lease of the slot, else a free place, else a
+    /// NO_PLACE_LEFT conflict (the slot never goes over capacity).
+    ///
+    /// | device's lease | slot booked/capacity | outcome                     |
+    /// |----------------|----------------------|-----------------------------|
+    /// | 1              | 45/45 (full)         | Applied, place from Lease   |
+    /// | 0              | 44/45                | Applied, place Free         |
+    /// | 0              | 45/45                | Conflict NO_PLACE_LEFT      |
+    /// | 0, no decision | 44/45                | Conflict NO_SHOW_RELEASED   |
+    #[test]
+    fn a_late_no_show_takes_a_place_back_or_is_a_conflict() {
+        use AdmissionOutcome as O;
+        use VerdictCode as V;
+        let venue = Venue {
+            id: VenueId(1),
+            orq: Orq(1),
+            name: "Prado".into(),
+            timezone: chrono_tz::UTC,
+            gate: Default::default(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        let gate_op = operator(5, Role::Operator);
+        let active = ticket(A::Active, S::Reserved);
+        let mut no_show = reservation(R::Cancelled);
+        no_show.no_show_at = Some(utc(1, 9, 30));
+        let as_op = Actor {
+            claimed: Some(OperatorId(5)),
+            found: Some(&gate_op),
+        };
+        // (device's lease, booked of 45, overruled) → outcome, place taken
+        type Case<'a> = (i64, i64, Option<V>, &'a str, Option<PlaceBack>);
+        let cases: &[Case] = &[
+            (
+                1,
+                45,
+                Some(V::NoShowReleased),
+                "APPLIED",
+                Some(PlaceBack::Lease),
+            ),
+            (
+                0,
+                44,
+                Some(V::NoShowReleased),
+                "APPLIED",
+                Some(PlaceBack::Free),
+            ),
+            (0, 45, Some(V::NoShowReleased), "NO_PLACE_LEFT", None),
+            (0, 44, None, "NO_SHOW_RELEASED", None),
+        ];
+        for (i, (leased, booked, overruled, want, want_place)) in cases.iter().enumerate() {
+            let mut s = slot(45, *booked, SlotStatus::Active);
+            s.total_capacity = 45;
+            let upload = UploadedAdmission {
+                actor: as_op,
+                rows: VerdictInput {
+                    ticket: Some(&active),
+                    reservation: Some(&no_show),
+                    slot: Some(&s),
+                    venue: Some(&venue),
+                },
+                overruled: *overruled,
+                leased: *leased,
+            };
+            let (code, place) = match judge_admission(&upload, utc(1, 10, 0), VenueId(1)) {
+                O::Applied { place, .. } => ("APPLIED", place),
+                O::Conflict(v) => (v.verdict.code(), None),
+                other => panic!("case {i}: {other:?}"),
+            };
+            assert_eq!((code, place), (*want, *want_place), "case {i}");
+        }
     }
 
     #[test]

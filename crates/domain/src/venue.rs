@@ -60,6 +60,11 @@ pub struct GateSettings {
         schema(example = 500, minimum = 1, maximum = 1000000)
     )]
     occupancy_limit: Option<i64>,
+    /// Closing time on the venue's clock (`HH:MM:SS`): from then on the
+    /// server checks everyone still inside out (null: none).
+    #[serde(default, with = "crate::venue_ops::opt_time")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "18:00:00"))]
+    closing_time: Option<chrono::NaiveTime>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +79,8 @@ struct RawGateSettings {
     no_show_release_minutes: Option<i64>,
     #[serde(default)]
     occupancy_limit: Option<i64>,
+    #[serde(default, with = "crate::venue_ops::opt_time")]
+    closing_time: Option<chrono::NaiveTime>,
 }
 
 impl TryFrom<RawGateSettings> for GateSettings {
@@ -85,6 +92,7 @@ impl TryFrom<RawGateSettings> for GateSettings {
                 walkup_lease_places: raw.walkup_lease_places,
                 no_show_release_minutes: raw.no_show_release_minutes,
                 occupancy_limit: raw.occupancy_limit,
+                closing_time: raw.closing_time,
             },
         )
     }
@@ -99,6 +107,7 @@ impl Default for GateSettings {
             walkup_lease_places: 0,
             no_show_release_minutes: None,
             occupancy_limit: None,
+            closing_time: None,
         }
     }
 }
@@ -131,6 +140,7 @@ impl GateSettings {
             walkup_lease_places: ops.walkup_lease_places,
             no_show_release_minutes: ops.no_show_release_minutes,
             occupancy_limit: ops.occupancy_limit,
+            closing_time: ops.closing_time,
             ..self
         })
     }
@@ -142,6 +152,7 @@ impl GateSettings {
             walkup_lease_places: self.walkup_lease_places,
             no_show_release_minutes: self.no_show_release_minutes,
             occupancy_limit: self.occupancy_limit,
+            closing_time: self.closing_time,
         }
     }
 
@@ -211,6 +222,11 @@ pub struct GateSettingsPatch {
     #[serde(default, deserialize_with = "crate::venue_ops::present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, example = 500, minimum = 1, maximum = 1000000))]
     pub occupancy_limit: Option<Option<i64>>,
+    /// Closing time on the venue's clock (`HH:MM` or `HH:MM:SS`): from
+    /// then on the server checks everyone still inside out; `null`: none.
+    #[serde(default, deserialize_with = "crate::venue_ops::opt_time::present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "18:00"))]
+    pub closing_time: Option<Option<chrono::NaiveTime>>,
 }
 
 pub fn parse_timezone(raw: &str) -> Result<Tz, DomainError> {

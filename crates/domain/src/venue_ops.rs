@@ -33,6 +33,51 @@ pub struct VenueOps {
     pub no_show_release_minutes: Option<i64>,
     /// People inside at once; `None`: no limit.
     pub occupancy_limit: Option<i64>,
+    /// Closing time on the venue's clock: from then on the server checks
+    /// everyone still inside out ([`closing_due`]); `None`: no closing time.
+    #[serde(default, with = "opt_time")]
+    pub closing_time: Option<NaiveTime>,
+}
+
+/// An optional `HH:MM[:SS]` time as JSON (`null`: none); written `HH:MM:SS`.
+pub mod opt_time {
+    use chrono::NaiveTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<NaiveTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => crate::slot::hms::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveTime>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|raw| {
+                crate::slot::parse_time("closing_time", &raw).map_err(serde::de::Error::custom)
+            })
+            .transpose()
+    }
+
+    /// A patch's field: absent (unchanged), `null` (cleared) or a time.
+    pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<NaiveTime>>, D::Error> {
+        deserialize(d).map(Some)
+    }
+}
+
+/// Whether the server checks everyone out of the venue now: it has a
+/// closing time and the venue's clock is at or past it (that day; the
+/// checkout is idempotent, so a later round finds nobody inside, and
+/// anyone let in after closing is checked out at the next round).
+///
+/// | closing_time | venue clock      | due   |
+/// |--------------|------------------|-------|
+/// | none         | any              | no    |
+/// | 18:00        | before 18:00     | no    |
+/// | 18:00        | 18:00 or later   | yes   |
+pub fn closing_due(ops: VenueOps, tz: Tz, now: DateTime<Utc>) -> bool {
+    ops.closing_time
+        .is_some_and(|closing| now.with_timezone(&tz).time() >= closing)
 }
 
 fn bounded(field: &'static str, value: i64, min: i64, max: i64) -> Result<i64, DomainError> {
@@ -75,6 +120,7 @@ impl VenueOps {
                 .no_show_release_minutes
                 .unwrap_or(self.no_show_release_minutes),
             occupancy_limit: patch.occupancy_limit.unwrap_or(self.occupancy_limit),
+            closing_time: patch.closing_time.unwrap_or(self.closing_time),
         }
     }
 }
@@ -85,6 +131,7 @@ pub fn names_ops(patch: &GateSettingsPatch) -> bool {
         || patch.walkup_lease_places.is_some()
         || patch.no_show_release_minutes.is_some()
         || patch.occupancy_limit.is_some()
+        || patch.closing_time.is_some()
 }
 
 /// A field that may be absent (unchanged), `null` (cleared) or a value:
@@ -308,6 +355,55 @@ pub fn walkup_open(slot: &super::Slot, venue: &super::Venue, now: DateTime<Utc>)
     (opens..closes).contains(&local)
 }
 
+/// What becomes of a gate's walk-up lease of a slot when the server takes
+/// leases back ([`lease_take_back`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeBack {
+    /// The places go back on the slot now.
+    Return,
+    /// Recalled: still counted until the gate's next lease refresh, which
+    /// keeps only what its walk-ups on their way need (an offline gate may
+    /// have booked from it and shown ADMIT: every one is honoured).
+    Recall,
+    /// Left as it is.
+    Keep,
+}
+
+/// The server taking a lease of `slot` back at `now`, by the periodic
+/// task or a supervisor (`by_supervisor`). Only a slot whose entry window
+/// has ended on the venue's clock cannot take walk-ups any more (a gate
+/// checks the window before booking): its places are returned. Before that,
+/// an offline gate may be booking from the lease (the slot's CLOSED status
+/// may not have reached it): the periodic task keeps the lease, a
+/// supervisor recalls it.
+///
+/// | entry window (venue clock)      | by           | outcome  |
+/// |---------------------------------|--------------|----------|
+/// | ended                           | task         | `Return` |
+/// | ended                           | supervisor   | `Return` |
+/// | not ended (any status)          | task         | `Keep`   |
+/// | not ended (any status)          | supervisor   | `Recall` |
+pub fn lease_take_back(
+    slot: &super::Slot,
+    venue: &super::Venue,
+    now: DateTime<Utc>,
+    by_supervisor: bool,
+) -> TakeBack {
+    let local = now.with_timezone(&venue.timezone).naive_local();
+    let ended = local >= slot.date.and_time(slot.end_time);
+    match (ended, by_supervisor) {
+        (true, _) => TakeBack::Return,
+        (false, true) => TakeBack::Recall,
+        (false, false) => TakeBack::Keep,
+    }
+}
+
+/// The places a gate keeps of a recalled lease at its refresh: what its
+/// walk-ups on their way need (`pending`), at most what it held.
+pub fn recalled_grant(held: i64, pending: i64) -> i64 {
+    pending.clamp(0, held.max(0))
+}
+
 /// Whether the entry verdict lets an operator book the holder in as a
 /// walk-up: a valid ticket with no live reservation.
 pub fn walkup_bookable(entry: &Verdict) -> bool {
@@ -315,6 +411,57 @@ pub fn walkup_bookable(entry: &Verdict) -> bool {
         entry.verdict,
         VerdictCode::NotReserved | VerdictCode::ReservationCancelled
     )
+}
+
+/// Where the place of an undone walk-up goes back to (its reservation is
+/// cancelled): the admitting gate's lease of the slot while it has one (the
+/// place came from it and the gate may book it again), else the slot.
+///
+/// | gate's lease row of the slot | place back to |
+/// |------------------------------|---------------|
+/// | present                      | `Lease`       |
+/// | gone (recalled, returned)    | `Slot`        |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoPlace {
+    Lease,
+    Slot,
+}
+
+pub fn undo_place(lease_held: bool) -> UndoPlace {
+    if lease_held {
+        UndoPlace::Lease
+    } else {
+        UndoPlace::Slot
+    }
+}
+
+/// What an applied passage does to the holder's "left at" mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftMark {
+    /// Left at this time.
+    Set(DateTime<Utc>),
+    /// Inside (a re-entry).
+    Clear,
+    /// Unchanged: an exit uploaded after a later entry of the holder (gates
+    /// upload in any order): the person came back in since, and is inside.
+    Keep,
+}
+
+/// The mark an applied passage at `at` leaves, given whether the server
+/// already has an entry of the ticket later than `at` (another gate's
+/// re-entry uploaded first).
+///
+/// | direction | a later entry on record | mark       |
+/// |-----------|-------------------------|------------|
+/// | out       | no                      | `Set(at)`  |
+/// | out       | yes                     | `Keep`     |
+/// | in        | any                     | `Clear`    |
+pub fn left_mark(direction: Direction, at: DateTime<Utc>, later_entry: bool) -> LeftMark {
+    match (direction, later_entry) {
+        (Direction::Out, false) => LeftMark::Set(at),
+        (Direction::Out, true) => LeftMark::Keep,
+        (Direction::In, _) => LeftMark::Clear,
+    }
 }
 
 /// How long an operator may undo their own admission.
@@ -537,6 +684,7 @@ mod tests {
             walkup_lease_places: 2,
             no_show_release_minutes: Some(30),
             occupancy_limit: Some(100),
+            closing_time: None,
         };
         // (name, patch JSON) → after
         let cases = [
@@ -910,6 +1058,94 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn closing_is_due_from_the_closing_time_on_the_venues_clock() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let at = |h, m| Utc.with_ymd_and_hms(2025, 12, 1, h, m, 0).unwrap();
+        let ops = |t: Option<(u32, u32)>| VenueOps {
+            closing_time: t.map(|(h, m)| NaiveTime::from_hms_opt(h, m, 0).unwrap()),
+            ..VenueOps::default()
+        };
+        // (closing time, now UTC) → due; Paris is UTC+1 in December.
+        let cases = [
+            (None, at(23, 0), false),
+            (Some((18, 0)), at(16, 59), false),
+            (Some((18, 0)), at(17, 0), true),
+            (Some((18, 0)), at(22, 0), true),
+            // 18:00 UTC would be past: the venue's clock counts.
+            (Some((18, 30)), at(17, 0), false),
+        ];
+        for (i, (closing, now, want)) in cases.into_iter().enumerate() {
+            assert_eq!(closing_due(ops(closing), paris, now), want, "case {i}");
+        }
+        // The setting travels as HH:MM:SS, is read from HH:MM too, null clears.
+        let patch: GateSettingsPatch =
+            serde_json::from_str(r#"{"closing_time": "18:30"}"#).unwrap();
+        assert_eq!(patch.closing_time, Some(NaiveTime::from_hms_opt(18, 30, 0)));
+        assert!(names_ops(&patch));
+        let cleared: GateSettingsPatch = serde_json::from_str(r#"{"closing_time": null}"#).unwrap();
+        assert_eq!(cleared.closing_time, Some(None));
+        assert!(serde_json::from_str::<GateSettingsPatch>(r#"{"closing_time": "25:00"}"#).is_err());
+        let json = serde_json::to_value(ops(Some((18, 30)))).unwrap();
+        assert_eq!(json["closing_time"], "18:30:00");
+    }
+
+    #[test]
+    fn an_undone_walkups_place_goes_back_where_it_came_from() {
+        assert_eq!(undo_place(true), UndoPlace::Lease);
+        assert_eq!(undo_place(false), UndoPlace::Slot);
+    }
+
+    #[test]
+    fn an_exit_uploaded_after_a_later_entry_leaves_the_holder_inside() {
+        let t = Utc.with_ymd_and_hms(2025, 12, 1, 10, 0, 0).unwrap();
+        let cases = [
+            (Direction::Out, false, LeftMark::Set(t)),
+            (Direction::Out, true, LeftMark::Keep),
+            (Direction::In, false, LeftMark::Clear),
+            (Direction::In, true, LeftMark::Clear),
+        ];
+        for (i, (dir, later, want)) in cases.into_iter().enumerate() {
+            assert_eq!(left_mark(dir, t, later), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn lease_take_back_case_table() {
+        use crate::slot::tests::slot;
+        use crate::SlotStatus;
+        let venue = crate::Venue {
+            id: VenueId(1),
+            orq: crate::Orq(1),
+            name: "Zoo".into(),
+            timezone: "Europe/Paris".parse().unwrap(),
+            gate: Default::default(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        // The slot: 2025-12-01 09:00-12:00 Paris (UTC+1): ends 11:00 UTC.
+        let utc = |h, m| Utc.with_ymd_and_hms(2025, 12, 1, h, m, 0).unwrap();
+        // (status, now, by supervisor) → outcome
+        let cases = [
+            (SlotStatus::Active, utc(10, 59), false, TakeBack::Keep),
+            (SlotStatus::Active, utc(10, 59), true, TakeBack::Recall),
+            (SlotStatus::Active, utc(6, 0), true, TakeBack::Recall),
+            (SlotStatus::Closed, utc(10, 0), false, TakeBack::Keep),
+            (SlotStatus::Closed, utc(10, 0), true, TakeBack::Recall),
+            (SlotStatus::Active, utc(11, 0), false, TakeBack::Return),
+            (SlotStatus::Active, utc(11, 0), true, TakeBack::Return),
+            (SlotStatus::Closed, utc(12, 0), false, TakeBack::Return),
+        ];
+        for (i, (status, now, sup, want)) in cases.into_iter().enumerate() {
+            let s = slot(10, 2, status);
+            assert_eq!(lease_take_back(&s, &venue, now, sup), want, "case {i}");
+        }
+        // A recalled lease keeps only what the walk-ups on their way need.
+        for (held, pending, want) in [(2, 0, 0), (2, 1, 1), (2, 3, 2), (0, 1, 0), (2, -1, 0)] {
+            assert_eq!(recalled_grant(held, pending), want, "{held} {pending}");
         }
     }
 

@@ -131,9 +131,10 @@ pub async fn leases(
 /// (`--no-show-seconds`): a released place is bookable at most this late.
 pub const NO_SHOW_PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The server's no-show release (issue 15, `domain::no_show`) and return of
-/// the walk-up leases of slots no longer open for walk-ups: at once and then
-/// every `period`, one `take_back_leases` and one `release_no_shows` at the
+/// The server's no-show release (issue 15, `domain::no_show`), return of
+/// the walk-up leases of slots whose entry window has ended, and closing
+/// time (`close_due_venues`: venues whose `closing_time` came): at once and
+/// then every `period`, one `take_back_leases` and one `release_no_shows` at the
 /// wall clock's time on the blocking pool. Periodic rather than on read: a reservation is released
 /// whether or not anyone looks at its slot, and the gates learn it by sync.
 /// A failed round is logged and tried again next period. Several server
@@ -149,6 +150,24 @@ pub fn spawn_no_show_release(
             tick.tick().await;
             let store = store.clone();
             let leases = store.clone();
+            let closing = store.clone();
+            // Closing time (a venue setting): everyone still inside is
+            // checked out, as a supervisor's checkout does.
+            match tokio::task::spawn_blocking(move || closing.close_due_venues(Utc::now())).await {
+                Ok(Ok(closed)) => {
+                    for c in &closed {
+                        tracing::info!(
+                            venue = c.venue_id.0,
+                            checked_out = c.checked_out,
+                            "closing time: everyone checked out"
+                        );
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "closing-time checkout failed; trying again next period")
+                }
+                Err(e) => tracing::warn!(error = %e, "closing-time task failed"),
+            }
             match tokio::task::spawn_blocking(move || {
                 leases.take_back_leases(None, true, Utc::now())
             })

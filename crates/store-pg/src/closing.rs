@@ -73,3 +73,36 @@ pub(crate) fn checkout_venue(
         })
     })
 }
+
+/// Closing time (the server's periodic task), as SQLite's: every venue whose
+/// `closing_time` has come on its clock (`domain::venue_ops::closing_due`)
+/// checks everyone still inside out. Returns the venues where someone was.
+pub(crate) fn close_due_venues(store: &PgStore, now: DateTime<Utc>) -> Result<Vec<Checkout>> {
+    let due: Vec<(Orq, VenueId)> = store.read(|tx| {
+        let rows: Vec<(i64, i64)> = tx
+            .query(
+                "SELECT orq, id FROM venues WHERE closing_time IS NOT NULL ORDER BY id",
+                &[],
+            )
+            .map_err(db)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let mut due = Vec::new();
+        for (orq, id) in rows {
+            let v = require_venue(tx, Orq(orq), VenueId(id))?;
+            if crate::domain::venue_ops::closing_due(v.gate.ops(), v.timezone, now) {
+                due.push((Orq(orq), VenueId(id)));
+            }
+        }
+        Ok(due)
+    })?;
+    let mut closed = Vec::new();
+    for (orq, id) in due {
+        let c = checkout_venue(store, orq, id, None, now)?;
+        if c.checked_out > 0 {
+            closed.push(c);
+        }
+    }
+    Ok(closed)
+}

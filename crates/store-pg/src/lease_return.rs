@@ -2,11 +2,12 @@
 //! a supervisor's take-back of a venue's leases, and the periodic return of
 //! the leases of slots whose entry window has closed. Each slot's lease rows
 //! are read again and written under the slot's row lock (slots in id order,
-//! as every writer), like the leases' refresh.
+//! as every writer), like the leases' refresh. A supervisor's take-back of
+//! a slot still taking walk-ups is a recall (`domain::venue_ops::lease_take_back`).
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::venue_ops::{walkup_open, SlotPlaces};
+use crate::domain::venue_ops::{lease_take_back, SlotPlaces, TakeBack};
 use crate::domain::{Orq, SlotId, VenueId};
 use crate::reservations::change_booking;
 use crate::slots::load_slot;
@@ -44,8 +45,17 @@ pub(crate) fn take_back_leases(
                 continue;
             };
             let slot_venue = require_venue(tx, orq, slot.venue_id)?;
-            if only_closed && walkup_open(&slot, &slot_venue, now) {
-                continue;
+            match lease_take_back(&slot, &slot_venue, now, !only_closed) {
+                TakeBack::Return => {}
+                TakeBack::Keep => continue,
+                TakeBack::Recall => {
+                    tx.execute(
+                        "UPDATE walkup_leases SET recalled_at = $1 WHERE slot_id = $2 AND recalled_at IS NULL",
+                        &[&crate::ts(now), &id],
+                    )
+                    .map_err(db)?;
+                    continue;
+                }
             }
             // Under the slot's lock: the leases as they are now.
             let places: i64 = tx

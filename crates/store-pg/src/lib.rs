@@ -40,6 +40,7 @@ use crate::domain::DomainError;
 
 pub use feed::FeedEntry;
 pub use migrate::{known_schema_version, MIGRATIONS};
+pub use sync::DEVICE_BATCH_LOCK;
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 

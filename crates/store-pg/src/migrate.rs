@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_device_key_unique.sql",
         include_str!("../migrations/0009_device_key_unique.sql"),
     ),
+    (
+        "0010_lease_recall.sql",
+        include_str!("../migrations/0010_lease_recall.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

@@ -63,6 +63,7 @@ const ENTITIES: &[Entity] = &[
             "walkup_lease_places",
             "no_show_release_minutes",
             "occupancy_limit",
+            "closing_time",
         ],
     },
     Entity {
@@ -338,9 +339,17 @@ fn apply_event(
                 Some(_) => reservation_of_ticket(tx, orq, &code)?,
                 None => None,
             };
+            // A released no-show may take a place back in its slot: its
+            // count and this gate's lease are then read under the slot's lock
+            // (after the ticket's, as a walk-up takes them).
+            let released = reservation.as_ref().is_some_and(|r| r.no_show_at.is_some());
             let slot = match &reservation {
-                Some(r) => load_slot(tx, orq, r.slot_id, false)?,
+                Some(r) => load_slot(tx, orq, r.slot_id, released)?,
                 None => None,
+            };
+            let leased = match &slot {
+                Some(s) if released => crate::venue_ops::leased_places(tx, device.device_id, s.id)?,
+                _ => 0,
             };
             let slot_venue = match &slot {
                 Some(s) => load_venue(tx, orq, s.venue_id)?,
@@ -360,6 +369,7 @@ fn apply_event(
                     venue: slot_venue.as_ref(),
                 },
                 overruled,
+                leased,
             };
             let outcome = judge_admission(&upload, at, venue);
             let (Some(ticket), Some(operator)) = (ticket.as_ref(), operator.as_ref()) else {
@@ -377,9 +387,32 @@ fn apply_event(
                 at,
                 now,
             };
+            // A released no-show let in late takes its place back first
+            // (`domain::no_show::place_back`): its reservation is live again.
+            let mut reservation = reservation;
+            if let (
+                AdmissionOutcome::Applied {
+                    place: Some(place), ..
+                },
+                Some(slot),
+                Some(r),
+            ) = (&outcome, &slot, reservation.as_mut())
+            {
+                crate::venue_ops::take_place_back(
+                    tx,
+                    orq,
+                    device.device_id,
+                    slot,
+                    r.id,
+                    *place,
+                    now,
+                )?;
+                r.status = crate::domain::ReservationStatus::Reserved;
+                r.no_show_at = None;
+            }
             match outcome {
                 AdmissionOutcome::Rejected(r) => Ok(reject(&r)),
-                AdmissionOutcome::Applied { overruled }
+                AdmissionOutcome::Applied { overruled, .. }
                 | AdmissionOutcome::DoubleEntry { overruled } => {
                     admission.record(tx, &code, overruled, None)?;
                     match enter(ticket, reservation.as_ref(), at, operator.id) {
@@ -677,8 +710,14 @@ fn resend_reservation_of(tx: &mut impl GenericClient, ticket_code: &str) -> Resu
     Ok(())
 }
 
-/// Advisory-lock class of "this event id is being applied".
-const EVENT_LOCK: i32 = 0x6576_6e74; // 'evnt'
+/// Advisory-lock class of "this device's batch is being applied" (the key:
+/// the device id). One lock per uploaded batch, not one per event: a batch
+/// of 500 events no longer takes 500 entries of the server's shared lock
+/// table. A replay racing the first upload comes from the same device (a gate
+/// uploads only its own outbox), so it waits for it and answers `duplicate`;
+/// an event id forged by another device racing it is stopped by
+/// `sync_events`' primary key (that batch fails and is retried: duplicate).
+pub const DEVICE_BATCH_LOCK: i32 = 0x6261_7463; // 'batc'
 
 impl PgStore {
     /// Revokes a device's token.
@@ -796,9 +835,10 @@ impl SyncStore for PgStore {
         })
     }
 
-    /// Each event exactly once, across instances too: an event id is
-    /// applied under its advisory lock, so a replay racing the first upload
-    /// on another instance waits for it and answers `duplicate`.
+    /// Each event exactly once, across instances too: a device's batch is
+    /// applied under its device's advisory lock ([`DEVICE_BATCH_LOCK`]), so
+    /// a replay racing the first upload on another instance waits for it and
+    /// answers `duplicate`.
     fn apply_events(
         &self,
         device: &DeviceInfo,
@@ -810,18 +850,17 @@ impl SyncStore for PgStore {
         let offset = sent_at - now;
         self.write(|tx| {
             tx.execute(
+                "SELECT pg_advisory_xact_lock($1, $2::int)",
+                &[&DEVICE_BATCH_LOCK, &(device.device_id as i32)],
+            )
+            .map_err(db)?;
+            tx.execute(
                 "UPDATE devices SET last_seen_at = $1, clock_offset_ms = $2 WHERE id = $3",
                 &[&ts(now), &offset.num_milliseconds(), &device.device_id],
             )
             .map_err(db)?;
             let mut results = Vec::with_capacity(events.len());
             for event in events {
-                let (hi, lo) = event.event_id.as_u64_pair();
-                tx.execute(
-                    "SELECT pg_advisory_xact_lock($1, $2::int)",
-                    &[&EVENT_LOCK, &((hi ^ lo) as i32)],
-                )
-                .map_err(db)?;
                 let earlier = tx
                     .query_opt("SELECT result, received_at FROM sync_events WHERE event_id = $1", &[&event.event_id])
                     .map_err(db)?;

@@ -76,6 +76,13 @@ impl VenueOpsStore for PgStore {
         crate::closing::checkout_venue(self, orq, venue, operator, now)
     }
 
+    fn close_due_venues(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::closing::Checkout>> {
+        crate::closing::close_due_venues(self, now)
+    }
+
     fn occupancy(&self, orq: Orq, venue: VenueId, now: DateTime<Utc>) -> Result<Occupancy> {
         self.read(|tx| {
             let v = require_venue(tx, orq, venue)?;
@@ -100,8 +107,8 @@ impl VenueOpsStore for PgStore {
 
 use crate::domain::sync::protocol::{DeviceInfo, Event, EventResult, EventStatus};
 use crate::domain::venue_ops::{
-    lease_grant, passage, walkup_bookable, walkup_open, Direction, Passage, Presence, SlotPlaces,
-    Tz, VenueOps, UTC,
+    lease_grant, passage, recalled_grant, walkup_bookable, walkup_open, Direction, Passage,
+    Presence, SlotPlaces, Tz, VenueOps, UTC,
 };
 use crate::domain::{DomainError, Gate, ReservationId, Slot, SlotId, Venue, Verdict, VerdictCode};
 use crate::gate::verdict_in;
@@ -299,13 +306,23 @@ pub(crate) fn apply_passage_event(
     };
     let conflict = (write != expected).then(|| verdict.verdict.code());
     if conflict.is_none() {
-        set_left_at(
-            tx,
-            orq,
-            &code,
-            (direction == Direction::Out).then_some(at),
-            now,
-        )?;
+        // Gates upload in any order: an exit older than an entry already on
+        // record (another gate's re-entry) leaves the holder inside.
+        let later_entry: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM passages WHERE orq = $1 AND ticket_code = $2 \
+                 AND direction = 'in' AND at > $3)",
+                &[&orq.0, &code.as_str(), &ts(at)],
+            )
+            .map_err(db)?
+            .get(0);
+        match crate::domain::venue_ops::left_mark(direction, at, later_entry) {
+            crate::domain::venue_ops::LeftMark::Set(t) => {
+                set_left_at(tx, orq, &code, Some(t), now)?
+            }
+            crate::domain::venue_ops::LeftMark::Clear => set_left_at(tx, orq, &code, None, now)?,
+            crate::domain::venue_ops::LeftMark::Keep => {}
+        }
     }
     // Counted at the gate's venue: that is the door the person went through.
     record_passage(
@@ -467,6 +484,54 @@ pub(crate) fn apply_walkup_event(
     Ok(Ok(applied(event, now)))
 }
 
+/// The places `device` holds of `slot` (its walk-up lease; 0 without one).
+pub(crate) fn leased_places(tx: &mut impl GenericClient, device: i64, slot: SlotId) -> Result<i64> {
+    Ok(tx
+        .query_opt(
+            "SELECT places FROM walkup_leases WHERE device_id = $1 AND slot_id = $2",
+            &[&device, &slot.0],
+        )
+        .map_err(db)?
+        .map_or(0, |r| r.get::<_, i64>(0)))
+}
+
+/// A released no-show let in late takes a place back in `slot` (locked by
+/// the caller), from where `domain::no_show::place_back` said: `device`'s
+/// lease, or a free place. Its reservation is live again (the caller's
+/// entry then verifies it).
+pub(crate) fn take_place_back(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    device: i64,
+    slot: &Slot,
+    reservation: ReservationId,
+    place: crate::domain::no_show::PlaceBack,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    use crate::domain::no_show::PlaceBack;
+    match place {
+        PlaceBack::Lease => {
+            tx.execute(
+                "UPDATE walkup_leases SET places = places - 1, updated_at = $1 \
+                 WHERE device_id = $2 AND slot_id = $3 AND places > 0",
+                &[&ts(now), &device, &slot.id.0],
+            )
+            .map_err(db)?;
+        }
+        PlaceBack::Free => change_booking(tx, slot, 1, now)?,
+        PlaceBack::NoPlace => {
+            return Err(DomainError::invalid("place", "no place to take back").into());
+        }
+    }
+    tx.execute(
+        "UPDATE ticket_reservations SET status = 'RESERVED', no_show_at = NULL, updated_at = $1 \
+         WHERE id = $2 AND orq = $3 AND status = 'CANCELLED'",
+        &[&ts(now), &reservation.0, &orq.0],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
 /// An uploaded undo, judged by `check_undo` against the server's rows at
 /// the event's time (the ticket locked): the operator's own admission,
 /// within 60 s. It takes the admission back (the ticket and reservation as
@@ -579,6 +644,52 @@ pub(crate) fn apply_undo_event(
             conflict: Some("UNDO"),
         },
     )?;
+    // The admission was this gate's walk-up (applied from its upload): the
+    // undo releases that reservation too, its place back on the gate's lease
+    // (`domain::venue_ops::undo_place`), else on the slot (locked after the
+    // ticket, the one order).
+    let walkup: Option<uuid::Uuid> = tx
+        .query_opt(
+            "SELECT (payload->>'slot_id')::uuid FROM sync_events \
+             WHERE device_id = $1 AND orq = $2 AND kind = 'walkup' \
+               AND payload->>'ticket_code' = $3 AND result->>'status' = 'applied' \
+             ORDER BY received_at DESC LIMIT 1",
+            &[&device.device_id, &orq.0, &code.as_str()],
+        )
+        .map_err(db)?
+        .map(|r| r.get(0));
+    if let Some(slot) = walkup {
+        let cancelled = tx
+            .execute(
+                "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = $1 \
+                 WHERE slot_id = $2 AND ticket_id = $3 AND orq = $4 AND status = 'RESERVED'",
+                &[&ts(now), &slot, &code.as_str(), &orq.0],
+            )
+            .map_err(db)?;
+        if cancelled > 0 {
+            tx.execute(
+                "UPDATE tickets SET status = 'ACTIVATED', reserved_at = NULL, updated_at = $1 \
+                 WHERE ticket_code = $2 AND orq = $3",
+                &[&ts(now), &code.as_str(), &orq.0],
+            )
+            .map_err(db)?;
+            let Some(locked) = load_slot(tx, orq, SlotId(slot), true)? else {
+                return Ok(Ok(applied(event, now)));
+            };
+            let leased = tx
+                .execute(
+                    "UPDATE walkup_leases SET places = places + 1, updated_at = $1 \
+                     WHERE device_id = $2 AND slot_id = $3",
+                    &[&ts(now), &device.device_id, &slot],
+                )
+                .map_err(db)?;
+            if crate::domain::venue_ops::undo_place(leased > 0)
+                == crate::domain::venue_ops::UndoPlace::Slot
+            {
+                change_booking(tx, &locked, -1, now)?;
+            }
+        }
+    }
     Ok(Ok(applied(event, now)))
 }
 
@@ -611,27 +722,37 @@ pub(crate) fn refresh_leases_in(
         let Some(slot) = load_slot(tx, orq, id, true)? else {
             continue;
         };
-        let held: i64 = tx
+        let (held, recalled): (i64, bool) = tx
             .query_opt(
-                "SELECT places FROM walkup_leases WHERE device_id = $1 AND slot_id = $2",
+                "SELECT places, recalled_at IS NOT NULL FROM walkup_leases WHERE device_id = $1 AND slot_id = $2",
                 &[&device.device_id, &id.0],
             )
             .map_err(db)?
-            .map_or(0, |r| r.get(0));
+            .map_or((0, false), |r| (r.get(0), r.get(1)));
         let owed = pending
             .iter()
             .filter(|p| p.slot_id == id)
             .map(|p| p.places)
             .sum::<i64>();
         let open = slot.venue_id == venue.id && walkup_open(&slot, &venue, now);
-        let places = lease_grant(
-            per_gate,
-            slot.total_capacity,
-            slot.booked_count,
-            held,
-            owed,
-            open,
-        );
+        // A recalled lease (a supervisor's take-back) keeps only what this
+        // gate's walk-ups on their way need, then is gone.
+        let places = if recalled {
+            recalled_grant(held, owed)
+        } else {
+            lease_grant(
+                per_gate,
+                slot.total_capacity,
+                slot.booked_count,
+                held,
+                owed,
+                open,
+            )
+        };
+        // Nothing changed: nothing written (a refresh runs every round).
+        if places == held && (places > 0 || !recalled) {
+            continue;
+        }
         if places != held {
             change_booking(tx, &slot, places - held, now)?;
         }

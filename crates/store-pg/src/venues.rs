@@ -10,7 +10,7 @@ use entrada_store::{Result, VenueStore};
 
 pub(crate) const VENUE_COLUMNS: &str =
     "id, orq, name, timezone, early_grace_minutes, late_grace_minutes, created_at, updated_at, \
-     reentry_allowed, walkup_lease_places, no_show_release_minutes, occupancy_limit";
+     reentry_allowed, walkup_lease_places, no_show_release_minutes, occupancy_limit, closing_time";
 
 pub(crate) fn venue(row: &Row) -> Result<Venue> {
     Ok(Venue {
@@ -28,6 +28,7 @@ pub(crate) fn venue(row: &Row) -> Result<Venue> {
                 walkup_lease_places: row.get("walkup_lease_places"),
                 no_show_release_minutes: row.get("no_show_release_minutes"),
                 occupancy_limit: row.get("occupancy_limit"),
+                closing_time: row.get("closing_time"),
             })
         })
         .map_err(|e| corrupt("gate settings", e))?,
@@ -113,7 +114,7 @@ impl VenueStore for PgStore {
                     &format!(
                         "UPDATE venues SET early_grace_minutes = $1, late_grace_minutes = $2, \
                          updated_at = $3, reentry_allowed = $6, walkup_lease_places = $7, \
-                         no_show_release_minutes = $8, occupancy_limit = $9 \
+                         no_show_release_minutes = $8, occupancy_limit = $9, closing_time = $10 \
                          WHERE id = $4 AND orq = $5 RETURNING {VENUE_COLUMNS}"
                     ),
                     &[
@@ -126,6 +127,7 @@ impl VenueStore for PgStore {
                         &settings.ops().walkup_lease_places,
                         &settings.ops().no_show_release_minutes,
                         &settings.ops().occupancy_limit,
+                        &settings.ops().closing_time,
                     ],
                 )
                 .map_err(db)?;

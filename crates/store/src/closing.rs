@@ -7,7 +7,7 @@ use rusqlite::params;
 use crate::codec::ts;
 use crate::column::{RowExt, Sql};
 use crate::domain::closing::{closing_exits, Checkout, CLOSING_REASON};
-use crate::domain::venue_ops::day_start;
+use crate::domain::venue_ops::{closing_due, day_start};
 use crate::domain::{OperatorId, Orq, TicketCode, VenueId};
 use crate::venue_ops::set_left_at;
 use crate::venues::require_venue;
@@ -65,5 +65,37 @@ impl Store {
                 at: now,
             })
         })
+    }
+
+    /// Closing time (the server's periodic task): every venue of every org
+    /// whose `closing_time` has come on its clock
+    /// (`domain::venue_ops::closing_due`) checks everyone still inside out,
+    /// as a supervisor's checkout would (no operator). Returns the venues
+    /// where someone was checked out.
+    pub fn close_due_venues(&self, now: DateTime<Utc>) -> Result<Vec<Checkout>> {
+        let due: Vec<(Orq, VenueId)> = self.read(|tx| {
+            let rows: Vec<(Orq, VenueId)> = tx
+                .prepare_cached(
+                    "SELECT orq, id FROM venues WHERE closing_time IS NOT NULL ORDER BY id",
+                )?
+                .query_map([], |r| Ok((r.col(0)?, r.col(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut due = Vec::new();
+            for (orq, id) in rows {
+                let v = require_venue(tx, orq, id)?;
+                if closing_due(v.gate.ops(), v.timezone, now) {
+                    due.push((orq, id));
+                }
+            }
+            Ok(due)
+        })?;
+        let mut closed = Vec::new();
+        for (orq, id) in due {
+            let c = self.checkout_venue(orq, id, None, now)?;
+            if c.checked_out > 0 {
+                closed.push(c);
+            }
+        }
+        Ok(closed)
     }
 }

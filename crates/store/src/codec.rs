@@ -198,7 +198,7 @@ pub fn reservation(row: &Row<'_>) -> rusqlite::Result<Reservation> {
 
 pub const VENUE_COLUMNS: &str =
     "id, orq, name, timezone, early_grace_minutes, late_grace_minutes, created_at, updated_at, \
-     reentry_allowed, walkup_lease_places, no_show_release_minutes, occupancy_limit";
+     reentry_allowed, walkup_lease_places, no_show_release_minutes, occupancy_limit, closing_time";
 
 pub fn venue(row: &Row<'_>) -> rusqlite::Result<Venue> {
     let ops = crate::domain::venue_ops::VenueOps {
@@ -206,6 +206,9 @@ pub fn venue(row: &Row<'_>) -> rusqlite::Result<Venue> {
         walkup_lease_places: row.get("walkup_lease_places")?,
         no_show_release_minutes: row.get("no_show_release_minutes")?,
         occupancy_limit: row.get("occupancy_limit")?,
+        closing_time: row
+            .get::<_, Option<String>>("closing_time")?
+            .and_then(|t| chrono::NaiveTime::parse_from_str(&t, "%H:%M:%S").ok()),
     };
     Ok(Venue {
         id: row.col("id")?,

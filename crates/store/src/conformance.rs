@@ -1298,6 +1298,7 @@ macro_rules! venue_ops_conformance {
             occupancy_counts_the_days_entries_against_the_limit,
             no_shows_are_released_once_and_give_their_places_back,
             checkout_brings_the_venue_to_zero_once,
+            the_closing_time_checks_everyone_out_once,
         );
     };
 }

@@ -421,7 +421,7 @@ pub mod sync {
                 "id": venue.id.0, "orq": 1, "name": "Prado", "timezone": "Europe/Madrid",
                 "early_grace_minutes": 30, "late_grace_minutes": 30, "created_at": n, "updated_at": n,
                 "reentry_allowed": 0, "walkup_lease_places": 0, "no_show_release_minutes": null,
-                "occupancy_limit": null,
+                "occupancy_limit": null, "closing_time": null,
             }))
         );
         assert_eq!(
@@ -821,24 +821,33 @@ pub mod venue_ops_sync {
         // The window is still open: the periodic return leaves them.
         assert_eq!(s.take_back_leases(None, true, t0).unwrap(), vec![]);
         assert_eq!(booked_count(s, &slot), 4);
-        // A supervisor takes the venue's leases back: both gates' places.
+        // A supervisor takes the venue's leases back while the slot still
+        // takes walk-ups: a recall. The places stay counted (an offline gate
+        // may be booking from them) until each gate's next refresh.
         let back = s
             .take_back_leases(Some((ORQ, venue.id)), false, t0)
             .unwrap();
-        assert_eq!(
-            back,
-            vec![SlotPlaces {
-                slot_id: slot.id,
-                places: 4
-            }]
-        );
-        assert_eq!(booked_count(s, &slot), 0);
+        assert_eq!(back, vec![]);
+        assert_eq!(booked_count(s, &slot), 4);
         assert_eq!(
             s.take_back_leases(Some((ORQ, venue.id)), false, t0)
                 .unwrap(),
             vec![]
         );
-        // The next refresh grants again while the window is open...
+        // Gate B refreshes with no walk-up on its way: its places are back;
+        // gate A keeps the one its walk-up on its way needs, no more.
+        assert_eq!(s.refresh_leases(&b, &[], t0).unwrap(), vec![]);
+        assert_eq!(booked_count(s, &slot), 2);
+        let owed = [SlotPlaces {
+            slot_id: slot.id,
+            places: 1,
+        }];
+        assert_eq!(s.refresh_leases(&a, &owed, t0).unwrap(), owed.to_vec());
+        assert_eq!(booked_count(s, &slot), 1);
+        // Once that walk-up arrived the recall is over: nothing held, and
+        // the next refresh grants again while the window is open...
+        assert_eq!(s.refresh_leases(&a, &[], t0).unwrap(), vec![]);
+        assert_eq!(booked_count(s, &slot), 0);
         s.refresh_leases(&a, &[], t0).unwrap();
         assert_eq!(booked_count(s, &slot), 2);
         // ... and once it closed, the periodic return gives the places back
@@ -1056,6 +1065,350 @@ pub mod venue_ops_sync {
     /// server's rows (re-entry as the venue allows, no exit without an
     /// entry) and counted; an undo takes its operator's own admission back
     /// within 60 s, and only that.
+    /// Capacity safety of the no-show release: a released no-show let in
+    /// late by the operator (an uploaded admission marked `overruled:
+    /// NO_SHOW_RELEASED`) takes a place back in its slot — the gate's lease
+    /// first, else a free place — and with neither it is a NO_PLACE_LEFT
+    /// conflict that changes no reservation (the person still counts as
+    /// inside). The slot never goes over capacity.
+    pub fn a_late_no_show_takes_a_place_back_never_over_capacity(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + VenueOpsStore
+              + ?Sized),
+    ) {
+        use crate::domain::ReservationStatus as R;
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(
+            s,
+            &venue,
+            r#"{"walkup_lease_places": 1, "no_show_release_minutes": 20}"#,
+        );
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(2)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let (_, b) = s.add_device(ORQ, venue.id, "Gate B", now()).unwrap();
+        let n1 = reserve(s, &slot, "N-1");
+        let n2 = reserve(s, &slot, "N-2");
+        // 09:30 UTC is 10:30 in Madrid: both are no-shows, their places back.
+        let released_at = at_gate() - Duration::minutes(30);
+        assert_eq!(s.release_no_shows(released_at).unwrap().len(), 2);
+        assert_eq!(booked_count(s, &slot), 0);
+        // Gate A leases one place; a customer books the other: full.
+        s.refresh_leases(&a, &[], released_at).unwrap();
+        reserve(s, &slot, "C-1");
+        assert_eq!(booked_count(s, &slot), 2);
+        let late = |device: &DeviceInfo, code: &str, at| {
+            upload(
+                s,
+                device,
+                event(
+                    "verify",
+                    serde_json::json!({ "ticket_code": code, "venue_id": venue.id.0, "overruled": "NO_SHOW_RELEASED" }),
+                    op.id.0,
+                    at,
+                ),
+            )
+        };
+        let status = |r: &crate::domain::Reservation| s.get_reservation(ORQ, r.id).unwrap().status;
+
+        // N-1 at gate A: its leased place (already counted) comes back.
+        let got = late(&a, "N-1", at_gate());
+        assert_eq!(got.status, EventStatus::Applied, "{got:?}");
+        assert_eq!(status(&n1), R::Verified);
+        assert_eq!(booked_count(s, &slot), 2);
+        assert_eq!(s.refresh_leases(&a, &[], at_gate()).unwrap(), vec![]);
+
+        // N-2 at gate B, no lease, the slot full: a conflict, nothing booked.
+        let got = late(&b, "N-2", at_gate() + Duration::seconds(5));
+        assert_eq!(
+            (got.status, got.reason.as_deref()),
+            (EventStatus::Conflict, Some("NO_PLACE_LEFT")),
+            "{got:?}"
+        );
+        assert_eq!(status(&n2), R::Cancelled);
+        assert_eq!(booked_count(s, &slot), 2);
+        let later = at_gate() + Duration::minutes(1);
+        assert_eq!(s.occupancy(ORQ, venue.id, later).unwrap().inside, 2);
+
+        // One more place on the slot: a third no-show takes that free place.
+        let change = crate::domain::SlotChange {
+            total_capacity: Some(3),
+            status: None,
+        };
+        let n3 = {
+            // Reserved before the release, released with the others.
+            let t = ticket(s, "N-3");
+            s.update_slot(ORQ, slot.id, change, now()).unwrap();
+            let req = ReserveRequest {
+                ticket: t,
+                slot_id: slot.id,
+                contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+            };
+            let r = s.reserve_slot(ORQ, &req, now()).unwrap();
+            // N-3 and C-1 (who never came either) are released.
+            assert_eq!(s.release_no_shows(released_at).unwrap().len(), 2);
+            r
+        };
+        assert_eq!(booked_count(s, &slot), 1);
+        let got = late(&b, "N-3", at_gate() + Duration::seconds(10));
+        assert_eq!(got.status, EventStatus::Applied, "{got:?}");
+        assert_eq!(status(&n3), R::Verified);
+        let after = s.get_slot(ORQ, slot.id).unwrap();
+        assert_eq!((after.booked_count, after.total_capacity), (2, 3));
+    }
+
+    /// A supervisor's take-back of a lease while the slot still takes
+    /// walk-ups must not turn an offline gate's walk-ups, already shown as
+    /// ADMIT, into conflicts: the lease is recalled, its places stay counted
+    /// (customers get only what was free besides), and the walk-ups uploaded
+    /// afterwards are applied from it. The slot never exceeds capacity.
+    pub fn a_recalled_lease_still_honours_the_offline_walkups(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + VenueOpsStore
+              + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        // 11:00-12:00 in Madrid (10:00-11:00 UTC): at 09:50 UTC it is ten
+        // minutes before the start, inside the early grace: walk-ups open.
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "11:00", "12:00", Some(3)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let before = at_gate() - Duration::minutes(10);
+        assert_eq!(s.refresh_leases(&a, &[], before).unwrap().len(), 1);
+        assert_eq!(booked_count(s, &slot), 2);
+        // Gate A goes offline and books both leased places (ADMIT shown).
+        // Meanwhile a supervisor takes the venue's leases back.
+        assert_eq!(
+            s.take_back_leases(Some((ORQ, venue.id)), false, before)
+                .unwrap(),
+            vec![]
+        );
+        assert_eq!(booked_count(s, &slot), 2, "recalled, still counted");
+        // Customers may book only what was free besides: one place.
+        reserve(s, &slot, "C-1");
+        let full = ReserveRequest {
+            ticket: ticket(s, "C-2"),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        assert!(s.reserve_slot(ORQ, &full, now()).is_err());
+        // The gate comes back: upload first (as a sync round does), then
+        // its lease refresh. Both walk-ups are honoured, no conflict.
+        for (i, code) in ["W-1", "W-2"].into_iter().enumerate() {
+            ticket(s, code);
+            let got = upload(
+                s,
+                &a,
+                event(
+                    "walkup",
+                    serde_json::json!({
+                        "ticket_code": code,
+                        "slot_id": slot.id.to_string(),
+                        "reservation_id": uuid::Uuid::now_v7().to_string(),
+                    }),
+                    op.id.0,
+                    before + Duration::minutes(5 + i as i64),
+                ),
+            );
+            assert_eq!(got.status, EventStatus::Applied, "{code}: {got:?}");
+        }
+        assert_eq!(s.refresh_leases(&a, &[], at_gate()).unwrap(), vec![]);
+        let after = s.get_slot(ORQ, slot.id).unwrap();
+        assert_eq!((after.booked_count, after.total_capacity), (3, 3));
+        assert!(s.list_conflicts(ORQ).unwrap().is_empty());
+    }
+
+    /// An undone walk-up (the gate's uploaded undo of its walk-up's
+    /// admission) releases its reservation: cancelled, its place back on
+    /// the gate's lease while the gate holds one of the slot, else on the
+    /// slot (`domain::venue_ops::undo_place`).
+    pub fn an_undone_walkup_releases_its_reservation(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + VenueOpsStore
+              + ?Sized),
+    ) {
+        use crate::domain::TicketStatus;
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(3)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let t0 = at_gate();
+        s.refresh_leases(&a, &[], t0).unwrap();
+        assert_eq!(booked_count(s, &slot), 2);
+        let walk_in = |code: &str, at: chrono::DateTime<chrono::Utc>| {
+            ticket(s, code);
+            let w = upload(
+                s,
+                &a,
+                event(
+                    "walkup",
+                    serde_json::json!({
+                        "ticket_code": code, "slot_id": slot.id.to_string(),
+                        "reservation_id": uuid::Uuid::now_v7().to_string(),
+                    }),
+                    op.id.0,
+                    at,
+                ),
+            );
+            assert_eq!(w.status, EventStatus::Applied, "{w:?}");
+            let v = upload(
+                s,
+                &a,
+                event(
+                    "verify",
+                    serde_json::json!({ "ticket_code": code }),
+                    op.id.0,
+                    at,
+                ),
+            );
+            assert_eq!(v.status, EventStatus::Applied, "{v:?}");
+            let u = upload(
+                s,
+                &a,
+                event(
+                    "undo",
+                    serde_json::json!({ "ticket_code": code, "reason": "wrong phone" }),
+                    op.id.0,
+                    at + Duration::seconds(10),
+                ),
+            );
+            assert_eq!(u.status, EventStatus::Applied, "{u:?}");
+        };
+        // With the lease: the place is the gate's again, the count unchanged.
+        walk_in("W-1", t0);
+        let t = s
+            .get_ticket(ORQ, &TicketCode::parse("W-1").unwrap())
+            .unwrap();
+        assert_eq!((t.status, t.verified_at), (TicketStatus::Activated, None));
+        assert_eq!(booked_count(s, &slot), 2);
+        assert_eq!(
+            s.refresh_leases(&a, &[], t0 + Duration::seconds(20))
+                .unwrap(),
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places: 2
+            }]
+        );
+        // Without it (recalled and settled meanwhile): back on the slot.
+        let t1 = t0 + Duration::minutes(1);
+        ticket(s, "W-2");
+        let w = upload(
+            s,
+            &a,
+            event(
+                "walkup",
+                serde_json::json!({
+                    "ticket_code": "W-2", "slot_id": slot.id.to_string(),
+                    "reservation_id": uuid::Uuid::now_v7().to_string(),
+                }),
+                op.id.0,
+                t1,
+            ),
+        );
+        assert_eq!(w.status, EventStatus::Applied);
+        let v = upload(
+            s,
+            &a,
+            event(
+                "verify",
+                serde_json::json!({ "ticket_code": "W-2" }),
+                op.id.0,
+                t1,
+            ),
+        );
+        assert_eq!(v.status, EventStatus::Applied);
+        s.take_back_leases(Some((ORQ, venue.id)), false, t1)
+            .unwrap();
+        assert_eq!(s.refresh_leases(&a, &[], t1).unwrap(), vec![]);
+        assert_eq!(booked_count(s, &slot), 1, "W-2's reservation only");
+        let u = upload(
+            s,
+            &a,
+            event(
+                "undo",
+                serde_json::json!({ "ticket_code": "W-2", "reason": "wrong phone" }),
+                op.id.0,
+                t1 + Duration::seconds(10),
+            ),
+        );
+        assert_eq!(u.status, EventStatus::Applied, "{u:?}");
+        assert_eq!(booked_count(s, &slot), 0);
+    }
+
+    /// Gates upload in any order: an exit made offline at gate B at 10:10,
+    /// uploaded after gate A's re-entry of the same holder at 10:30, leaves
+    /// the holder inside (`domain::venue_ops::left_mark`): the count is
+    /// right and their next exit is an EXIT, not "left at 10:10".
+    pub fn an_exit_uploaded_after_a_later_reentry_leaves_the_holder_inside(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + VenueOpsStore
+              + ?Sized),
+    ) {
+        let (venue, _, _, _) = booked(s);
+        settings(s, &venue, r#"{"reentry_allowed": true}"#);
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, gate_a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let (_, gate_b) = s.add_device(ORQ, venue.id, "Gate B", now()).unwrap();
+        let at = |m: i64| at_gate() + Duration::minutes(m);
+        let ev = |kind: &str, when| {
+            event(
+                kind,
+                serde_json::json!({ "ticket_code": "T-1", "venue_id": venue.id }),
+                op.id.0,
+                when,
+            )
+        };
+        let inside = || s.occupancy(ORQ, venue.id, at(59)).unwrap().inside;
+        assert_eq!(
+            upload(s, &gate_a, ev("verify", at(0))).status,
+            EventStatus::Applied
+        );
+        // Gate A's re-entry arrives first (the server has not seen the exit).
+        upload(s, &gate_a, ev("reenter", at(30)));
+        // Gate B's older exit arrives: applied, and the holder is inside.
+        assert_eq!(
+            upload(s, &gate_b, ev("exit", at(10))).status,
+            EventStatus::Applied
+        );
+        assert_eq!(inside(), 1);
+        let next = upload(s, &gate_b, ev("exit", at(40)));
+        assert_eq!(next.status, EventStatus::Applied, "{next:?}");
+        assert_eq!(inside(), 0);
+    }
+
     pub fn uploaded_exits_reentries_and_undos_are_judged(
         s: &(impl VenueStore
               + SlotStore
@@ -1306,6 +1659,10 @@ macro_rules! venue_ops_sync_conformance {
             leases_are_taken_back_by_the_server,
             concurrent_leases_and_bookings_never_overbook,
             uploaded_exits_reentries_and_undos_are_judged,
+            a_late_no_show_takes_a_place_back_never_over_capacity,
+            a_recalled_lease_still_honours_the_offline_walkups,
+            an_undone_walkup_releases_its_reservation,
+            an_exit_uploaded_after_a_later_reentry_leaves_the_holder_inside,
         );
     };
 }

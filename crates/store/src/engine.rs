@@ -135,6 +135,7 @@ service_groups! {
         fn release_no_shows(&self, now: DateTime<Utc>) -> Result<Vec<crate::domain::no_show::Released>>;
         fn take_back_leases(&self, scope: Option<(Orq, VenueId)>, only_closed: bool, now: DateTime<Utc>) -> Result<Vec<crate::domain::venue_ops::SlotPlaces>>;
         fn checkout_venue(&self, orq: Orq, venue: VenueId, operator: Option<OperatorId>, now: DateTime<Utc>) -> Result<crate::domain::closing::Checkout>;
+        fn close_due_venues(&self, now: DateTime<Utc>) -> Result<Vec<crate::domain::closing::Checkout>>;
     }
 
     /// The server's side of sync: devices, uploaded events, the change feed.

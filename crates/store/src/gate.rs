@@ -62,7 +62,10 @@ impl Store {
     ) -> Result<Verdict> {
         self.read(|tx| match super::signing::screen_plain(tx, orq, code)? {
             Some(refused) => Ok(refused),
-            None => verdict_in(tx, orq, code, gate, now),
+            None => {
+                let v = verdict_in(tx, orq, code, gate, now)?;
+                Ok(super::venue_ops::no_show_place(tx, orq, v)?.0)
+            }
         })
     }
 
@@ -75,7 +78,10 @@ impl Store {
         gate: &Gate,
         now: DateTime<Utc>,
     ) -> Result<Verdict> {
-        self.read(|tx| verdict_in(tx, orq, code, gate, now))
+        self.read(|tx| {
+            let v = verdict_in(tx, orq, code, gate, now)?;
+            Ok(super::venue_ops::no_show_place(tx, orq, v)?.0)
+        })
     }
 
     /// Verifies an admissible ticket, shown as a plain code, exactly once
@@ -123,6 +129,8 @@ pub(crate) fn verify_in(
     admission: Admission,
 ) -> Result<Verdict> {
     let verdict = verdict_in(tx, orq, code, gate, now)?;
+    // A released no-show needs a place back to be let in (capacity).
+    let (verdict, no_show) = super::venue_ops::no_show_place(tx, orq, verdict)?;
     let mut verdict = match (verdict.admit, admission) {
         (true, _) => verdict,
         (false, Admission::ByOperatorDecision(shown)) if verdict.verdict == shown => {
@@ -130,6 +138,15 @@ pub(crate) fn verify_in(
         }
         (false, _) => return Err(DomainError::Refused(Box::new(verdict)).into()),
     };
+    // The operator let a released no-show in: the place comes back to the
+    // reservation (this gate's lease, or a free place), which is live again.
+    let mut leased_slot = None;
+    if let Some(p) = no_show.filter(|_| verdict.overruled == Some(VerdictCode::NoShowReleased)) {
+        super::venue_ops::take_place_back(tx, orq, p.device, &p.slot, p.reservation, p.place, now)?;
+        if p.place == crate::domain::no_show::PlaceBack::Lease {
+            leased_slot = Some(p.slot.id);
+        }
+    }
     let ticket = super::tickets::require_ticket(tx, orq, code)?;
     let reservation = reservation_of_ticket(tx, orq, code)?;
     match enter(&ticket, reservation.as_ref(), now, operator) {
@@ -160,7 +177,11 @@ pub(crate) fn verify_in(
     verdict.verified_by = Some(operator);
     // On a gate device the verification is queued for the server in
     // this same transaction: committed together or not at all.
-    let payload = verify_event(code, gate, &verdict);
+    let mut payload = verify_event(code, gate, &verdict);
+    // A leased place taken: the lease refresh keeps it for this upload.
+    if let Some(slot) = leased_slot {
+        payload["lease_slot_id"] = serde_json::json!(slot);
+    }
     super::sync::record_local_event(
         tx,
         "verify",

@@ -4,12 +4,18 @@
 //! without waiting for the gate's next sync. The gate learns it at its next
 //! lease refresh (the server no longer lists the slot). The places go back
 //! on the slot's count in the transaction that deletes the lease.
+//!
+//! Which leases go back is `domain::venue_ops::lease_take_back`'s: only
+//! those of slots whose entry window has ended are returned at once; a
+//! supervisor's take-back of a slot still taking walk-ups is a recall (the
+//! places come back at the gate's next refresh, less what its offline
+//! walk-ups used), so that every ADMIT an offline gate showed is honoured.
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use crate::column::{RowExt, Sql};
-use crate::domain::venue_ops::{walkup_open, SlotPlaces};
+use crate::domain::venue_ops::{lease_take_back, SlotPlaces, TakeBack};
 use crate::domain::{Orq, SlotId, VenueId};
 use crate::slots::{change_booking, load_slot};
 use crate::venues::require_venue;
@@ -17,10 +23,11 @@ use crate::{Result, Store};
 
 impl Store {
     /// Gives back the leased places of `venue` (`None`: every venue of every
-    /// org, for the periodic task), all of them or, with `only_closed`, those
-    /// of slots no longer open for walk-ups (`domain::venue_ops::walkup_open`:
-    /// the entry window has closed, or the slot was closed). Returns the
-    /// places given back per slot, summed over the gates that held them.
+    /// org, for the periodic task) whose slot's entry window has ended, and
+    /// (a supervisor: `only_closed == false`) recalls the others
+    /// (`domain::venue_ops::lease_take_back`). Returns the places given back
+    /// now per slot, summed over the gates that held them (recalled places
+    /// come back at each gate's next lease refresh).
     pub fn take_back_leases(
         &self,
         scope: Option<(Orq, VenueId)>,
@@ -49,8 +56,21 @@ impl Store {
                     continue;
                 };
                 let slot_venue = require_venue(tx, orq, slot.venue_id)?;
-                if only_closed && walkup_open(&slot, &slot_venue, now) {
-                    continue;
+                match lease_take_back(&slot, &slot_venue, now, !only_closed) {
+                    TakeBack::Return => {}
+                    TakeBack::Keep => continue,
+                    TakeBack::Recall => {
+                        tx.prepare_cached(
+                            "UPDATE walkup_leases SET recalled_at = ?1 \
+                             WHERE device_id = ?2 AND slot_id = ?3 AND recalled_at IS NULL",
+                        )?
+                        .execute(params![
+                            crate::codec::ts(now),
+                            device,
+                            Sql(slot_id)
+                        ])?;
+                        continue;
+                    }
                 }
                 let places: i64 = tx
                     .prepare_cached(

@@ -27,6 +27,7 @@ mod tickets;
 mod tokens;
 mod updates;
 mod venue_ops;
+pub use venue_ops::LeaseAsk;
 mod venues;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +80,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0016_gate_app_versions.sql"),
     include_str!("../migrations/0017_lan_cursor_seq.sql"),
     include_str!("../migrations/0019_device_key_unique.sql"),
+    include_str!("../migrations/0020_lease_recall.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

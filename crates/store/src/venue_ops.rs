@@ -339,13 +339,21 @@ pub(crate) fn apply_passage_event(
     };
     let conflict = (write != expected).then(|| verdict.verdict.code());
     if conflict.is_none() {
-        set_left_at(
-            tx,
-            orq,
-            &code,
-            (direction == Direction::Out).then_some(at),
-            now,
-        )?;
+        // Gates upload in any order: an exit older than an entry already on
+        // record (another gate's re-entry) leaves the holder inside.
+        let later_entry: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM passages WHERE orq = ?1 AND ticket_code = ?2 \
+                 AND direction = 'in' AND at > ?3)",
+            )?
+            .query_row(params![Sql(orq), Sql(&code), ts(at)], |r| r.get(0))?;
+        match crate::domain::venue_ops::left_mark(direction, at, later_entry) {
+            crate::domain::venue_ops::LeftMark::Set(t) => {
+                set_left_at(tx, orq, &code, Some(t), now)?
+            }
+            crate::domain::venue_ops::LeftMark::Clear => set_left_at(tx, orq, &code, None, now)?,
+            crate::domain::venue_ops::LeftMark::Keep => {}
+        }
     }
     // Counted at the gate's venue: that is the door the person went through.
     record_passage(
@@ -378,7 +386,10 @@ pub(crate) fn apply_passage_event(
 
 // ---- walk-ups and their leases ----
 
-use crate::domain::venue_ops::{lease_grant, walkup_bookable, walkup_open, SlotPlaces};
+use crate::domain::no_show::PlaceBack;
+use crate::domain::venue_ops::{
+    lease_grant, recalled_grant, walkup_bookable, walkup_open, SlotPlaces,
+};
 use crate::domain::{ReservationId, Slot, SlotId};
 
 /// The device this database is (a paired gate), if any: (device id, venue).
@@ -553,85 +564,89 @@ impl Store {
         })
     }
 
-    /// Before a lease refresh: this gate's walk-ups not uploaded yet per
-    /// slot (what the server must keep for them), and its lease, which is
-    /// set to nothing until the server answers (no walk-up is booked from
-    /// places the server may be re-granting meanwhile). Returns
-    /// (pending, the lease as it was: [`Store::restore_leases`] puts it back
-    /// when the request never reached the server).
-    pub fn freeze_leases(&self, now: DateTime<Utc>) -> Result<(Vec<SlotPlaces>, Vec<SlotPlaces>)> {
-        self.write(|tx| {
-            let Some((device, _)) = this_device(tx)? else {
-                return Ok((Vec::new(), Vec::new()));
-            };
-            let pending = tx
-                .prepare_cached(
-                    "SELECT json_extract(payload, '$.slot_id'), count(*) FROM outbox \
-                     WHERE state = 'pending' AND kind = 'walkup' GROUP BY 1",
-                )?
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?
-                .into_iter()
-                .filter_map(|(id, places)| {
-                    Some(SlotPlaces {
-                        slot_id: id.parse().ok()?,
-                        places,
-                    })
-                })
-                .collect();
-            let held = lease_rows(tx, device)?;
-            tx.execute(
-                "UPDATE walkup_leases SET places = 0, updated_at = ?1 WHERE device_id = ?2",
-                params![ts(now), device],
-            )?;
-            Ok((pending, held))
-        })
-    }
-
-    /// Puts back a lease [`Store::freeze_leases`] set aside, when the
-    /// refresh never reached the server.
-    pub fn restore_leases(&self, held: &[SlotPlaces], now: DateTime<Utc>) -> Result<()> {
-        self.write(|tx| {
-            let Some((device, _)) = this_device(tx)? else {
-                return Ok(());
-            };
-            for l in held {
-                tx.execute(
-                    "UPDATE walkup_leases SET places = ?1, updated_at = ?2 WHERE device_id = ?3 AND slot_id = ?4",
-                    params![l.places, ts(now), device, Sql(l.slot_id)],
-                )?;
+    /// Before a lease refresh: this gate's walk-ups (and late no-shows let
+    /// in on a leased place) not uploaded yet per slot (what the server must
+    /// keep for them), and the outbox's high-water mark. The lease is NOT
+    /// set aside: walk-ups go on being booked from it while the request is
+    /// in flight, and [`Store::apply_leases`] counts them against the answer.
+    pub fn lease_request(&self) -> Result<LeaseAsk> {
+        self.read(|tx| {
+            if this_device(tx)?.is_none() {
+                return Ok(LeaseAsk::default());
             }
-            Ok(())
+            let mark: i64 =
+                tx.query_row("SELECT coalesce(max(rowid), 0) FROM outbox", [], |r| {
+                    r.get(0)
+                })?;
+            let pending = lease_uses(tx, "state = 'pending'", 0)?;
+            Ok(LeaseAsk { pending, mark })
         })
     }
 
-    /// The server's answer to a refresh: the gate holds `granted` places per
-    /// slot, of which `pending` (sent with the request) are its walk-ups on
-    /// their way; it may book the rest.
+    /// The server's answer to the refresh `ask`: the gate holds `granted`
+    /// places per slot, of which `ask.pending` are its walk-ups on their
+    /// way, and the walk-ups booked from the lease since the request (while
+    /// it was in flight) are spent too; it may book the rest. An answer to a
+    /// request older than one already applied (another sync engine's, on
+    /// the same database) is ignored: it would restore a stale lease.
+    /// Returns whether it was applied.
     pub fn apply_leases(
         &self,
         granted: &[SlotPlaces],
-        pending: &[SlotPlaces],
+        ask: &LeaseAsk,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         self.write(|tx| {
             let Some((device, _)) = this_device(tx)? else {
-                return Ok(());
+                return Ok(false);
             };
+            let applied: i64 = tx
+                .query_row(
+                    "SELECT value FROM device_settings WHERE key = 'lease_mark'",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(-1);
+            if ask.mark < applied {
+                return Ok(false);
+            }
             let orq: i64 = tx.query_row("SELECT orq FROM device_identity", [], |r| r.get(0))?;
-            tx.execute("DELETE FROM walkup_leases WHERE device_id = ?1", [device])?;
-            for g in granted {
-                let owed = pending
+            let since = lease_uses(tx, "1 = 1", ask.mark)?;
+            let spent = |slot: SlotId| {
+                ask.pending
                     .iter()
-                    .filter(|p| p.slot_id == g.slot_id)
+                    .chain(&since)
+                    .filter(|p| p.slot_id == slot)
                     .map(|p| p.places)
-                    .sum::<i64>();
+                    .sum::<i64>()
+            };
+            let current = lease_rows(tx, device)?;
+            for g in granted {
+                let places = (g.places - spent(g.slot_id)).max(0);
+                // Unchanged: not written.
+                if current.iter().any(|c| c.slot_id == g.slot_id && c.places == places) {
+                    continue;
+                }
                 tx.execute(
-                    "INSERT INTO walkup_leases (orq, device_id, slot_id, places, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![orq, device, Sql(g.slot_id), (g.places - owed).max(0), ts(now)],
+                    "INSERT INTO walkup_leases (orq, device_id, slot_id, places, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (device_id, slot_id) DO UPDATE SET places = excluded.places, updated_at = excluded.updated_at",
+                    params![orq, device, Sql(g.slot_id), places, ts(now)],
                 )?;
             }
-            Ok(())
+            for c in current.iter().filter(|c| !granted.iter().any(|g| g.slot_id == c.slot_id)) {
+                tx.execute(
+                    "DELETE FROM walkup_leases WHERE device_id = ?1 AND slot_id = ?2",
+                    params![device, Sql(c.slot_id)],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO device_settings (key, value) VALUES ('lease_mark', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [ask.mark.to_string()],
+            )?;
+            Ok(true)
         })
     }
 
@@ -666,25 +681,37 @@ impl Store {
             for id in ids {
                 let Ok(id) = id.parse::<SlotId>() else { continue };
                 let Some(slot) = crate::slots::load_slot(tx, orq, id)? else { continue };
-                let held: i64 = tx
-                    .prepare_cached("SELECT places FROM walkup_leases WHERE device_id = ?1 AND slot_id = ?2")?
-                    .query_row(params![device.device_id, Sql(id)], |r| r.get(0))
+                let (held, recalled): (i64, bool) = tx
+                    .prepare_cached(
+                        "SELECT places, recalled_at IS NOT NULL FROM walkup_leases WHERE device_id = ?1 AND slot_id = ?2",
+                    )?
+                    .query_row(params![device.device_id, Sql(id)], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?
-                    .unwrap_or(0);
+                    .unwrap_or((0, false));
                 let owed = pending
                     .iter()
                     .filter(|p| p.slot_id == id)
                     .map(|p| p.places)
                     .sum::<i64>();
                 let open = slot.venue_id == venue.id && walkup_open(&slot, &venue, now);
-                let places = lease_grant(
-                    per_gate,
-                    slot.total_capacity,
-                    slot.booked_count,
-                    held,
-                    owed,
-                    open,
-                );
+                // A recalled lease (a supervisor's take-back) keeps only what
+                // this gate's walk-ups on their way need, then is gone.
+                let places = if recalled {
+                    recalled_grant(held, owed)
+                } else {
+                    lease_grant(
+                        per_gate,
+                        slot.total_capacity,
+                        slot.booked_count,
+                        held,
+                        owed,
+                        open,
+                    )
+                };
+                // Nothing changed: nothing written (a refresh runs every round).
+                if places == held && (places > 0 || !recalled) {
+                    continue;
+                }
                 if places != held {
                     crate::slots::change_booking(tx, &slot, places - held, now)?;
                 }
@@ -715,6 +742,41 @@ fn lease_rows(tx: &Transaction<'_>, device: i64) -> Result<Vec<SlotPlaces>> {
         .collect::<rusqlite::Result<Vec<_>>>()?
         .into_iter()
         .filter_map(|(id, places)| Some(SlotPlaces { slot_id: id.parse().ok()?, places }))
+        .collect())
+}
+
+/// A gate's lease refresh request, as [`Store::lease_request`] makes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseAsk {
+    /// Walk-ups (and late no-shows on a leased place) not uploaded yet.
+    pub pending: Vec<SlotPlaces>,
+    /// The outbox's last row when the request was made.
+    pub mark: i64,
+}
+
+/// The leased places this gate's outbox events spent, per slot: walk-ups
+/// and late no-shows let in on a leased place, of rows after `after`
+/// matching `filter` (a fixed SQL condition).
+fn lease_uses(tx: &Transaction<'_>, filter: &str, after: i64) -> Result<Vec<SlotPlaces>> {
+    let sql = format!(
+        "SELECT coalesce(json_extract(payload, '$.slot_id'), json_extract(payload, '$.lease_slot_id')), count(*) \
+         FROM outbox WHERE {filter} AND rowid > ?1 \
+           AND (kind = 'walkup' OR (kind = 'verify' AND json_extract(payload, '$.lease_slot_id') IS NOT NULL)) \
+         GROUP BY 1"
+    );
+    Ok(tx
+        .prepare_cached(&sql)?
+        .query_map([after], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .filter_map(|(id, places)| {
+            Some(SlotPlaces {
+                slot_id: id.parse().ok()?,
+                places,
+            })
+        })
         .collect())
 }
 
@@ -808,6 +870,139 @@ pub(crate) fn apply_walkup_event(
         facts: None,
         received_at: now,
     }))
+}
+
+/// The places `device` holds of `slot` (its walk-up lease; 0 without one).
+pub(crate) fn leased_places(tx: &Transaction<'_>, device: i64, slot: SlotId) -> Result<i64> {
+    Ok(tx
+        .prepare_cached("SELECT places FROM walkup_leases WHERE device_id = ?1 AND slot_id = ?2")?
+        .query_row(params![device, Sql(slot)], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// A released no-show let in late takes a place back in `slot`, from where
+/// `domain::no_show::place_back` said (`device`'s lease, or a free place):
+/// its reservation is live again (the caller's entry then verifies it).
+pub(crate) fn take_place_back(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    device: Option<i64>,
+    slot: &Slot,
+    reservation: ReservationId,
+    place: PlaceBack,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    match (place, device) {
+        (PlaceBack::Lease, Some(device)) => {
+            tx.prepare_cached(
+                "UPDATE walkup_leases SET places = places - 1, updated_at = ?1 \
+                 WHERE device_id = ?2 AND slot_id = ?3 AND places > 0",
+            )?
+            .execute(params![ts(now), device, Sql(slot.id)])?;
+        }
+        (PlaceBack::Free, _) => crate::slots::change_booking(tx, slot, 1, now)?,
+        _ => {
+            return Err(DomainError::invalid("place", "no place to take back").into());
+        }
+    }
+    tx.prepare_cached(
+        "UPDATE ticket_reservations SET status = 'RESERVED', no_show_at = NULL, updated_at = ?1 \
+         WHERE id = ?2 AND orq = ?3 AND status = 'CANCELLED'",
+    )?
+    .execute(params![ts(now), Sql(reservation), Sql(orq)])?;
+    Ok(())
+}
+
+/// Where a released no-show shown `verdict` (`NO_SHOW_RELEASED`) would
+/// take a place back at this database (a gate: its lease of the slot, else
+/// a free place as its replica knows; the server: a free place), and the
+/// verdict with it (`NO_PLACE_LEFT` when nowhere). Other verdicts pass.
+pub(crate) fn no_show_place(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    verdict: Verdict,
+) -> Result<(Verdict, Option<NoShowPlace>)> {
+    if verdict.verdict != VerdictCode::NoShowReleased {
+        return Ok((verdict, None));
+    }
+    let (Some(slot_id), Some(reservation)) = (verdict.slot_id, verdict.reservation_id) else {
+        return Ok((verdict, None));
+    };
+    let Some(slot) = crate::slots::load_slot(tx, orq, slot_id)? else {
+        return Ok((verdict, None));
+    };
+    let device = this_device(tx)?.map(|(d, _)| d);
+    let leased = match device {
+        Some(d) => leased_places(tx, d, slot.id)?,
+        None => 0,
+    };
+    let place = crate::domain::no_show::place_back(leased, &slot);
+    let verdict = crate::domain::no_show::without_place(verdict, place);
+    Ok((
+        verdict,
+        Some(NoShowPlace {
+            place,
+            device,
+            slot,
+            reservation,
+        }),
+    ))
+}
+
+/// What [`no_show_place`] found for a released no-show.
+pub(crate) struct NoShowPlace {
+    pub place: PlaceBack,
+    pub device: Option<i64>,
+    pub slot: Slot,
+    pub reservation: ReservationId,
+}
+
+/// An undone walk-up's reservation (the ticket's live one in `slot`; a
+/// walk-up may have reused the ticket's cancelled row, so not by the event's
+/// `reservation`) is cancelled and its place goes back where it came
+/// from: `device`'s lease of the slot (`domain::venue_ops::undo_place`), or
+/// the slot when that lease is gone. Returns whether it was released.
+fn release_walkup(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    slot: &str,
+    device: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let cancelled = tx
+        .prepare_cached(
+            "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = ?1 \
+             WHERE slot_id = ?2 AND ticket_id = ?3 AND orq = ?4 AND status = 'RESERVED'",
+        )?
+        .execute(params![ts(now), slot, Sql(code), Sql(orq)])?;
+    if cancelled == 0 {
+        return Ok(false);
+    }
+    tx.prepare_cached(
+        "UPDATE tickets SET status = 'ACTIVATED', reserved_at = NULL, updated_at = ?1 \
+         WHERE ticket_code = ?2 AND orq = ?3",
+    )?
+    .execute(params![ts(now), Sql(code), Sql(orq)])?;
+    let leased = match device {
+        Some(d) => tx
+            .prepare_cached(
+                "UPDATE walkup_leases SET places = places + 1, updated_at = ?1 \
+                 WHERE device_id = ?2 AND slot_id = ?3",
+            )?
+            .execute(params![ts(now), d, slot])?,
+        None => 0,
+    };
+    match crate::domain::venue_ops::undo_place(leased > 0) {
+        crate::domain::venue_ops::UndoPlace::Lease => {}
+        crate::domain::venue_ops::UndoPlace::Slot => {
+            if let Some(s) = crate::slots::load_slot(tx, orq, slot.parse()?)? {
+                crate::slots::change_booking(tx, &s, -1, now)?;
+            }
+        }
+    }
+    Ok(true)
 }
 
 // ---- undo ----
@@ -932,6 +1127,19 @@ impl Store {
             let venue = entry.venue_id.or(gate.venue_id);
             let passage = venue.map(|v| undo_passage(orq, v, code, operator, now));
             revert_admission(tx, orq, code, passage.as_ref(), now)?;
+            // A walk-up this gate booked: the undo releases its reservation
+            // too, its place back on this gate's lease.
+            let walkup: Option<String> = tx
+                .prepare_cached(
+                    "SELECT json_extract(payload, '$.slot_id') \
+                     FROM outbox WHERE kind = 'walkup' AND entity_id = ?1 ORDER BY rowid DESC LIMIT 1",
+                )?
+                .query_row([code.as_str()], |r| r.get(0))
+                .optional()?;
+            let device = this_device(tx)?.map(|(d, _)| d);
+            if let Some(slot) = walkup {
+                release_walkup(tx, orq, code, &slot, device, now)?;
+            }
             crate::sync::record_local_event(
                 tx,
                 "undo",
@@ -1022,6 +1230,23 @@ pub(crate) fn apply_undo_event(
         ..undo_passage(orq, VenueId(device.venue_id), &code, operator, at)
     };
     revert_admission(tx, orq, &code, Some(&passage), now)?;
+    // The admission was this gate's walk-up (applied from its upload): the
+    // undo releases that reservation too, its place back on the lease.
+    let walkup: Option<String> = tx
+        .prepare_cached(
+            "SELECT json_extract(payload, '$.slot_id') \
+             FROM sync_events WHERE device_id = ?1 AND orq = ?2 AND kind = 'walkup' \
+               AND json_extract(payload, '$.ticket_code') = ?3 \
+               AND json_extract(result, '$.status') = 'applied' \
+             ORDER BY received_at DESC LIMIT 1",
+        )?
+        .query_row(params![device.device_id, Sql(orq), code.as_str()], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(slot) = walkup {
+        release_walkup(tx, orq, &code, &slot, Some(device.device_id), now)?;
+    }
     Ok(Ok(EventResult {
         event_id: event.event_id,
         status: EventStatus::Applied,
@@ -1029,4 +1254,369 @@ pub(crate) fn apply_undo_event(
         facts: None,
         received_at: now,
     }))
+}
+
+#[cfg(test)]
+mod no_show_place_tests {
+    //! Capacity safety at the gate: a released no-show is let in late only
+    //! on a place taken back (the gate's lease of the slot, else a free place
+    //! its replica knows of); without one the verdict is a red NO_PLACE_LEFT.
+    //! The lease refresh keeps a leased place taken until its upload arrives,
+    //! and the server then honours the admission without going over capacity.
+    use super::*;
+    use crate::domain::{
+        ActivationMode, Contact, NewSlot, NewTicket, ReservationStatus, Role, SlotStatus,
+    };
+    use crate::ReserveRequest;
+    use chrono::TimeZone;
+
+    fn utc(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 12, 1, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn a_late_no_show_takes_the_gates_leased_place_or_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Store::open(dir.path().join("server.db")).unwrap();
+        let orq = Orq(1);
+        let early = utc(7, 0);
+        let venue = server.add_venue(orq, "Zoo", "UTC", early).unwrap();
+        let patch: crate::domain::venue::GateSettingsPatch =
+            serde_json::from_str(r#"{"walkup_lease_places": 1, "no_show_release_minutes": 20}"#)
+                .unwrap();
+        server
+            .update_gate_settings(orq, venue.id, &patch, early)
+            .unwrap();
+        let op = server
+            .add_operator(orq, Role::Operator, "Ana", None, early)
+            .unwrap();
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(2)).unwrap();
+        let slot = server.create_slot(orq, &new, early).unwrap();
+        let mut reservations = Vec::new();
+        for code in ["N-1", "N-2", "C-1"] {
+            let t = NewTicket::plain(code, ActivationMode::Immediate).unwrap();
+            server.insert_tickets(orq, &[t], early).unwrap();
+            if code != "C-1" {
+                let req = ReserveRequest {
+                    ticket: TicketCode::parse(code).unwrap(),
+                    slot_id: slot.id,
+                    contact: Contact::validate("a@example.com", "+12025551234").unwrap(),
+                };
+                reservations.push(server.reserve_slot(orq, &req, early).unwrap());
+            }
+        }
+        // 09:20: both no-shows released; gate A leases a place; C-1 books
+        // the other: the slot is full.
+        assert_eq!(server.release_no_shows(utc(9, 20)).unwrap().len(), 2);
+        let (_, device) = server.add_device(orq, venue.id, "Gate A", early).unwrap();
+        let granted = server.refresh_leases(&device, &[], utc(9, 21)).unwrap();
+        assert_eq!(granted.len(), 1);
+        let req = ReserveRequest {
+            ticket: TicketCode::parse("C-1").unwrap(),
+            slot_id: slot.id,
+            contact: Contact::validate("a@example.com", "+12025551234").unwrap(),
+        };
+        server.reserve_slot(orq, &req, utc(9, 22)).unwrap();
+        assert_eq!(server.get_slot(orq, slot.id).unwrap().booked_count, 2);
+
+        let gate_db = Store::open(dir.path().join("gate.db")).unwrap();
+        gate_db.pair(&device, "http://server", "token").unwrap();
+        let page = server
+            .changes_since(orq, venue.id, 0, 5000, utc(9, 23))
+            .unwrap();
+        gate_db.apply_change_page(&page, None, utc(9, 23)).unwrap();
+        let ask = gate_db.lease_request().unwrap();
+        assert!(gate_db.apply_leases(&granted, &ask, utc(9, 23)).unwrap());
+        let gate = Gate {
+            venue_id: Some(venue.id),
+            ..Gate::default()
+        };
+        let at = utc(10, 0);
+        let n1 = TicketCode::parse("N-1").unwrap();
+        let n2 = TicketCode::parse("N-2").unwrap();
+
+        // N-1: amber (a leased place to take back); the operator lets them in.
+        let v = gate_db.validate_ticket(orq, &n1, &gate, at).unwrap();
+        assert_eq!(v.verdict, VerdictCode::NoShowReleased, "{v:?}");
+        let v = gate_db
+            .admit_by_decision(orq, b"N-1", VerdictCode::NoShowReleased, op.id, &gate, at)
+            .unwrap();
+        assert!(v.admit, "{v:?}");
+        assert_eq!(gate_db.walkup_leases().unwrap(), vec![]);
+
+        // N-2: no leased place left and the replica's slot is full: red.
+        let v = gate_db.validate_ticket(orq, &n2, &gate, at).unwrap();
+        assert_eq!(v.verdict, VerdictCode::NoPlaceLeft, "{v:?}");
+        assert!(!v.verdict.needs_operator_decision());
+        let v = gate_db
+            .admit_by_decision(orq, b"N-2", VerdictCode::NoShowReleased, op.id, &gate, at)
+            .unwrap();
+        assert_eq!((v.verdict, v.admit), (VerdictCode::NoPlaceLeft, false));
+
+        // A refresh before the upload keeps the place N-1 took.
+        let ask = gate_db.lease_request().unwrap();
+        assert_eq!(
+            ask.pending,
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places: 1
+            }]
+        );
+        let regranted = server.refresh_leases(&device, &ask.pending, at).unwrap();
+        assert_eq!(regranted.len(), 1, "the server keeps the place for N-1");
+        assert_eq!(server.get_slot(orq, slot.id).unwrap().booked_count, 2);
+
+        // The upload: N-1's admission is honoured from the lease, in capacity.
+        let events: Vec<Event> = gate_db
+            .pending_events()
+            .unwrap()
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
+        let results = server.apply_events(&device, &events, at, at).unwrap();
+        assert!(
+            results.iter().all(|r| r.status == EventStatus::Applied),
+            "{results:?}"
+        );
+        let r1 = server.get_reservation(orq, reservations[0].id).unwrap();
+        assert_eq!(r1.status, ReservationStatus::Verified);
+        let after = server.get_slot(orq, slot.id).unwrap();
+        assert_eq!(
+            (after.booked_count, after.total_capacity, after.status),
+            (2, 2, SlotStatus::Full)
+        );
+        assert_eq!(
+            server
+                .get_reservation(orq, reservations[1].id)
+                .unwrap()
+                .status,
+            ReservationStatus::Cancelled
+        );
+    }
+}
+
+#[cfg(test)]
+mod lease_refresh_tests {
+    //! The gate's lease while a refresh is in flight: still usable (a
+    //! walk-up is booked, not refused), counted against the answer; an
+    //! answer to an older request (another sync engine's) restores nothing;
+    //! and the server writes nothing when a refresh changes nothing.
+    use super::*;
+    use crate::domain::{ActivationMode, NewSlot, NewTicket, Role};
+    use chrono::TimeZone;
+
+    fn utc(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 12, 1, h, m, 0).unwrap()
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        server: Store,
+        gate_db: Store,
+        device: DeviceInfo,
+        slot: Slot,
+        op: OperatorId,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Store::open(dir.path().join("server.db")).unwrap();
+        let orq = Orq(1);
+        let early = utc(7, 0);
+        let venue = server.add_venue(orq, "Zoo", "UTC", early).unwrap();
+        let patch: crate::domain::venue::GateSettingsPatch =
+            serde_json::from_str(r#"{"walkup_lease_places": 2}"#).unwrap();
+        server
+            .update_gate_settings(orq, venue.id, &patch, early)
+            .unwrap();
+        let op = server
+            .add_operator(orq, Role::Operator, "Ana", None, early)
+            .unwrap()
+            .id;
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(5)).unwrap();
+        let slot = server.create_slot(orq, &new, early).unwrap();
+        let codes: Vec<NewTicket> = ["W-1", "W-2", "W-3"]
+            .iter()
+            .map(|c| NewTicket::plain(c, ActivationMode::Immediate).unwrap())
+            .collect();
+        server.insert_tickets(orq, &codes, early).unwrap();
+        // A gate holds tickets once reserved at its venue: reserved, then
+        // cancelled (walk-up material).
+        for code in ["W-1", "W-2", "W-3"] {
+            let req = crate::ReserveRequest {
+                ticket: TicketCode::parse(code).unwrap(),
+                slot_id: slot.id,
+                contact: crate::domain::Contact::validate("a@example.com", "+12025551234").unwrap(),
+            };
+            let r = server.reserve_slot(orq, &req, early).unwrap();
+            server
+                .cancel_reservation(orq, r.id, crate::domain::ChangedBy::Staff, early)
+                .unwrap();
+        }
+        let (_, device) = server.add_device(orq, venue.id, "Gate A", early).unwrap();
+        let gate_db = Store::open(dir.path().join("gate.db")).unwrap();
+        gate_db.pair(&device, "http://server", "token").unwrap();
+        let page = server.changes_since(orq, venue.id, 0, 5000, early).unwrap();
+        gate_db.apply_change_page(&page, None, early).unwrap();
+        Fixture {
+            _dir: dir,
+            server,
+            gate_db,
+            device,
+            slot,
+            op,
+        }
+    }
+
+    fn gate(f: &Fixture) -> Gate {
+        Gate {
+            venue_id: Some(f.slot.venue_id),
+            ..Gate::default()
+        }
+    }
+
+    /// One sync round's refresh, the request made at `ask`.
+    fn answer(f: &Fixture, ask: &LeaseAsk, at: DateTime<Utc>) -> Vec<SlotPlaces> {
+        f.server
+            .refresh_leases(&f.device, &ask.pending, at)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_walkup_while_the_refresh_is_in_flight_is_booked_and_counted() {
+        let f = fixture();
+        let at = utc(9, 30);
+        let ask = f.gate_db.lease_request().unwrap();
+        let granted = answer(&f, &ask, at);
+        f.gate_db.apply_leases(&granted, &ask, at).unwrap();
+        assert_eq!(f.gate_db.walkup_leases().unwrap()[0].places, 2);
+
+        // The next round's request is in flight: a walk-up is booked from
+        // the lease all the same (before: NO_PLACE_LEFT).
+        let ask = f.gate_db.lease_request().unwrap();
+        let v = f
+            .gate_db
+            .book_walkup(Orq(1), b"W-1", f.op, &gate(&f), at)
+            .unwrap();
+        assert_eq!(v.verdict, VerdictCode::Admit, "{v:?}");
+        // The server answered before it saw that walk-up: 2 places; the
+        // gate may book only the one left.
+        let granted = answer(&f, &ask, at);
+        assert_eq!(granted[0].places, 2);
+        assert!(f.gate_db.apply_leases(&granted, &ask, at).unwrap());
+        assert_eq!(f.gate_db.walkup_leases().unwrap()[0].places, 1);
+        let v = f
+            .gate_db
+            .book_walkup(Orq(1), b"W-2", f.op, &gate(&f), at)
+            .unwrap();
+        assert_eq!(v.verdict, VerdictCode::Admit, "{v:?}");
+        let v = f
+            .gate_db
+            .book_walkup(Orq(1), b"W-3", f.op, &gate(&f), at)
+            .unwrap();
+        assert_eq!(v.verdict, VerdictCode::NoPlaceLeft, "{v:?}");
+        // Both walk-ups are honoured on upload, within the two places.
+        let events: Vec<_> = f
+            .gate_db
+            .pending_events()
+            .unwrap()
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
+        let results = f.server.apply_events(&f.device, &events, at, at).unwrap();
+        assert!(
+            results
+                .iter()
+                .all(|r| r.status == crate::domain::sync::protocol::EventStatus::Applied),
+            "{results:?}"
+        );
+        assert_eq!(
+            f.server.get_slot(Orq(1), f.slot.id).unwrap().booked_count,
+            2
+        );
+    }
+
+    #[test]
+    fn an_undone_walkup_gives_its_place_back_to_the_lease() {
+        let f = fixture();
+        let at = utc(9, 30);
+        let ask = f.gate_db.lease_request().unwrap();
+        let granted = answer(&f, &ask, at);
+        f.gate_db.apply_leases(&granted, &ask, at).unwrap();
+        let v = f
+            .gate_db
+            .book_walkup(Orq(1), b"W-1", f.op, &gate(&f), at)
+            .unwrap();
+        assert_eq!(v.verdict, VerdictCode::Admit, "{v:?}");
+        assert_eq!(f.gate_db.walkup_leases().unwrap()[0].places, 1);
+        let w1 = TicketCode::parse("W-1").unwrap();
+        f.gate_db
+            .undo_admission(
+                Orq(1),
+                &w1,
+                f.op,
+                "wrong phone",
+                &gate(&f),
+                at + chrono::Duration::seconds(10),
+            )
+            .unwrap();
+        assert_eq!(f.gate_db.walkup_leases().unwrap()[0].places, 2);
+        let v = f
+            .gate_db
+            .validate_ticket(Orq(1), &w1, &gate(&f), at)
+            .unwrap();
+        assert!(crate::domain::venue_ops::walkup_bookable(&v), "{v:?}");
+    }
+
+    #[test]
+    fn an_older_answer_does_not_restore_a_stale_lease() {
+        let f = fixture();
+        let at = utc(9, 30);
+        // Two sync engines on one database: engine 1 asks, a walk-up is
+        // booked, engine 2 asks and is answered first.
+        let ask = f.gate_db.lease_request().unwrap();
+        let granted = answer(&f, &ask, at);
+        f.gate_db.apply_leases(&granted, &ask, at).unwrap();
+        let ask1 = f.gate_db.lease_request().unwrap();
+        let answer1 = answer(&f, &ask1, at);
+        f.gate_db
+            .book_walkup(Orq(1), b"W-1", f.op, &gate(&f), at)
+            .unwrap();
+        let ask2 = f.gate_db.lease_request().unwrap();
+        let answer2 = answer(&f, &ask2, at);
+        assert!(f.gate_db.apply_leases(&answer2, &ask2, at).unwrap());
+        assert_eq!(f.gate_db.walkup_leases().unwrap()[0].places, 1);
+        // Engine 1's answer arrives late: ignored, the lease stays.
+        assert!(!f.gate_db.apply_leases(&answer1, &ask1, at).unwrap());
+        assert_eq!(f.gate_db.walkup_leases().unwrap()[0].places, 1);
+    }
+
+    #[test]
+    fn a_refresh_that_changes_nothing_writes_nothing() {
+        let f = fixture();
+        let stamps = |s: &Store| -> (Option<String>, String) {
+            s.read(|tx| {
+                let lease = tx
+                    .query_row("SELECT updated_at FROM walkup_leases", [], |r| r.get(0))
+                    .optional()?;
+                let slot =
+                    tx.query_row("SELECT updated_at FROM reservation_slots", [], |r| r.get(0))?;
+                Ok((lease, slot))
+            })
+            .unwrap()
+        };
+        f.server.refresh_leases(&f.device, &[], utc(9, 30)).unwrap();
+        let first = stamps(&f.server);
+        assert!(first.0.is_some());
+        f.server.refresh_leases(&f.device, &[], utc(9, 31)).unwrap();
+        assert_eq!(stamps(&f.server), first, "nothing changed: nothing written");
+        // The gate side too: the same answer twice writes the lease once.
+        let ask = f.gate_db.lease_request().unwrap();
+        let granted = answer(&f, &ask, utc(9, 32));
+        f.gate_db.apply_leases(&granted, &ask, utc(9, 32)).unwrap();
+        let gate_first = stamps(&f.gate_db).0;
+        let ask = f.gate_db.lease_request().unwrap();
+        f.gate_db.apply_leases(&granted, &ask, utc(9, 33)).unwrap();
+        assert_eq!(stamps(&f.gate_db).0, gate_first);
+    }
 }

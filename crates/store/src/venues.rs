@@ -73,8 +73,8 @@ impl Store {
             let settings = require_venue(tx, orq, id)?.gate.patched(patch)?;
             tx.prepare_cached(
                 "UPDATE venues SET early_grace_minutes = ?1, late_grace_minutes = ?2, updated_at = ?3, \
-                 reentry_allowed = ?6, walkup_lease_places = ?7, no_show_release_minutes = ?8, occupancy_limit = ?9 \
-                 WHERE id = ?4 AND orq = ?5",
+                 reentry_allowed = ?6, walkup_lease_places = ?7, no_show_release_minutes = ?8, occupancy_limit = ?9, \
+                 closing_time = ?10 WHERE id = ?4 AND orq = ?5",
             )?
             .execute(params![
                 settings.early_grace_minutes(),
@@ -85,7 +85,11 @@ impl Store {
                 settings.ops().reentry_allowed,
                 settings.ops().walkup_lease_places,
                 settings.ops().no_show_release_minutes,
-                settings.ops().occupancy_limit
+                settings.ops().occupancy_limit,
+                settings
+                    .ops()
+                    .closing_time
+                    .map(|t| t.format("%H:%M:%S").to_string())
             ])?;
             require_venue(tx, orq, id)
         })

@@ -527,12 +527,13 @@ impl SyncEngine {
         Ok(report)
     }
 
-    /// The lease refresh of a round: the lease is set aside while the
-    /// server decides (no walk-up is booked from places being re-granted),
-    /// then replaced by the server's answer; put back only when the request
-    /// never reached the server (a refused connection, an older server
-    /// without leases), kept at nothing when the answer was lost (the next
-    /// round asks again). Returns the places held.
+    /// The lease refresh of a round: the gate's lease stays usable while
+    /// the server decides (a walk-up meanwhile is booked from it, not
+    /// refused), then is replaced by the server's answer less the walk-ups
+    /// booked since the request (`Store::apply_leases`); an answer older
+    /// than one already applied (a concurrent sync engine's) is dropped.
+    /// Nothing to undo when the request fails: the lease was never touched.
+    /// Returns the places held.
     async fn refresh_leases(
         &self,
         http: &reqwest::Client,
@@ -541,29 +542,19 @@ impl SyncEngine {
     ) -> Result<i64, SyncError> {
         use entrada_domain::venue_ops::{LeaseGrant, LeaseRequest};
         let store = self.store.clone();
-        let (pending, held) = blocking(move || store.freeze_leases(Utc::now())).await?;
-        let restore = |held: Vec<_>| {
-            let store = self.store.clone();
-            blocking(move || store.restore_leases(&held, Utc::now()))
-        };
+        let ask = blocking(move || store.lease_request()).await?;
         let sent = http
             .post(format!("{base}/api/sync/leases"))
             .bearer_auth(token)
             .json(&LeaseRequest {
-                pending: pending.clone(),
+                pending: ask.pending.clone(),
             })
             .send()
             .await;
         let response = match sent {
-            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
-                restore(held).await?;
-                return Ok(0);
-            }
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => return Ok(0),
             Ok(r) => r,
             Err(e) => {
-                if e.is_connect() {
-                    restore(held).await?;
-                }
                 let e = request_error(e);
                 let store = self.store.clone();
                 let (message, reachable) = (e.to_string(), e.reachable());
@@ -575,11 +566,11 @@ impl SyncEngine {
             }
         };
         let grant = read_json::<LeaseGrant>(response).await?;
-        let total = grant.leases.iter().map(|l| l.places).sum::<i64>()
-            - pending.iter().map(|p| p.places).sum::<i64>();
         let store = self.store.clone();
-        blocking(move || store.apply_leases(&grant.leases, &pending, Utc::now())).await?;
-        Ok(total.max(0))
+        blocking(move || store.apply_leases(&grant.leases, &ask, Utc::now())).await?;
+        let store = self.store.clone();
+        let held = blocking(move || store.walkup_leases()).await?;
+        Ok(held.iter().map(|l| l.places).sum())
     }
 
     /// Registers this gate's public key and stores the server's list of

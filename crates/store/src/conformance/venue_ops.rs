@@ -44,6 +44,17 @@ pub fn operations_settings_are_patched_set_and_cleared(s: &(impl VenueStore + ?S
         "INVALID_INPUT"
     );
     assert_eq!(s.get_venue(ORQ, v.id).unwrap(), cleared);
+    // Closing time: HH:MM on the venue's clock, read back as set; null clears.
+    let closing: GateSettingsPatch = serde_json::from_str(r#"{"closing_time": "18:30"}"#).unwrap();
+    let closed = s.update_gate_settings(ORQ, v.id, &closing, now()).unwrap();
+    assert_eq!(
+        closed.gate.ops().closing_time,
+        chrono::NaiveTime::from_hms_opt(18, 30, 0)
+    );
+    assert_eq!(s.get_venue(ORQ, v.id).unwrap(), closed);
+    let open: GateSettingsPatch = serde_json::from_str(r#"{"closing_time": null}"#).unwrap();
+    let reopened = s.update_gate_settings(ORQ, v.id, &open, now()).unwrap();
+    assert_eq!(reopened.gate.ops().closing_time, None);
 }
 
 pub fn occupancy_counts_the_days_entries_against_the_limit(
@@ -265,5 +276,68 @@ pub fn checkout_brings_the_venue_to_zero_once(
     assert_eq!(
         code_of(s.checkout_venue(crate::domain::Orq(2), venue.id, None, closing)),
         "NOT_FOUND"
+    );
+}
+
+/// Closing time as a venue setting (`domain::venue_ops::closing_due`): the
+/// server's task checks everyone out of a venue whose `closing_time` has come
+/// on its clock, once; a venue without one, or before it, is left alone.
+pub fn the_closing_time_checks_everyone_out_once(
+    s: &(impl VenueStore
+          + SlotStore
+          + TicketStore
+          + ReservationStore
+          + GateStore
+          + VenueOpsStore
+          + ?Sized),
+) {
+    let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let other = s.add_venue(ORQ, "Thyssen", "Europe/Madrid", now()).unwrap();
+    let closing: GateSettingsPatch = serde_json::from_str(r#"{"closing_time": "18:00"}"#).unwrap();
+    s.update_gate_settings(ORQ, venue.id, &closing, now())
+        .unwrap();
+    let at_gate = now() + chrono::Duration::days(6); // 2025-12-01 11:00 in Madrid
+    let here = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 10);
+    let there = slot_at(s, &other, "2025-12-01", "09:00", "12:00", 10);
+    for (v, slot, code) in [
+        (&venue, &here, "K-1"),
+        (&venue, &here, "K-2"),
+        (&other, &there, "K-3"),
+    ] {
+        let t = ticket(s, code, ActivationMode::Immediate);
+        let req = ReserveRequest {
+            ticket: t.clone(),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        s.reserve_slot(ORQ, &req, now()).unwrap();
+        let gate = Gate {
+            venue_id: Some(v.id),
+            ..Gate::default()
+        };
+        assert!(
+            s.verify_ticket(ORQ, &t, OperatorId(5), &gate, at_gate)
+                .unwrap()
+                .admit
+        );
+    }
+    // 16:59 UTC is 17:59 in Madrid: not yet.
+    let before = at_gate + chrono::Duration::minutes(419);
+    assert_eq!(s.close_due_venues(before).unwrap(), vec![]);
+    assert_eq!(s.occupancy(ORQ, venue.id, before).unwrap().inside, 2);
+    let at = at_gate + chrono::Duration::hours(7);
+    let closed = s.close_due_venues(at).unwrap();
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(
+        (closed[0].venue_id, closed[0].checked_out, closed[0].inside),
+        (venue.id, 2, 0)
+    );
+    assert_eq!(s.occupancy(ORQ, venue.id, at).unwrap().inside, 0);
+    assert_eq!(s.occupancy(ORQ, other.id, at).unwrap().inside, 1);
+    // The next round finds nobody inside: nothing recorded.
+    assert_eq!(
+        s.close_due_venues(at + chrono::Duration::seconds(30))
+            .unwrap(),
+        vec![]
     );
 }

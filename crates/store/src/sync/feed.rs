@@ -35,6 +35,7 @@ const ENTITIES: &[Entity] = &[
             "walkup_lease_places",
             "no_show_release_minutes",
             "occupancy_limit",
+            "closing_time",
         ],
         blobs: &[],
     },

@@ -109,6 +109,10 @@ fn apply_event(
                 .get("overruled")
                 .and_then(|v| v.as_str())
                 .and_then(VerdictCode::parse);
+            let leased = match &slot {
+                Some(s) => crate::venue_ops::leased_places(tx, device.device_id, s.id)?,
+                None => 0,
+            };
             let upload = UploadedAdmission {
                 actor,
                 rows: VerdictInput {
@@ -118,6 +122,7 @@ fn apply_event(
                     venue: slot_venue.as_ref(),
                 },
                 overruled,
+                leased,
             };
             let outcome = judge_admission(&upload, at, venue);
             let (Some(ticket), Some(operator)) = (ticket.as_ref(), operator.as_ref()) else {
@@ -155,11 +160,34 @@ fn apply_event(
                     },
                 )
             };
+            // A released no-show let in late takes its place back first
+            // (`domain::no_show::place_back`): its reservation is live again.
+            let mut reservation = reservation;
+            if let (
+                AdmissionOutcome::Applied {
+                    place: Some(place), ..
+                },
+                Some(slot),
+                Some(r),
+            ) = (&outcome, &slot, reservation.as_mut())
+            {
+                crate::venue_ops::take_place_back(
+                    tx,
+                    orq,
+                    Some(device.device_id),
+                    slot,
+                    r.id,
+                    *place,
+                    now,
+                )?;
+                r.status = crate::domain::ReservationStatus::Reserved;
+                r.no_show_at = None;
+            }
             match outcome {
                 AdmissionOutcome::Rejected(r) => Ok(reject(&r)),
                 // The gate's transition (`domain::enter`), at the event's time:
                 // used now, or a double entry where the earliest wins.
-                AdmissionOutcome::Applied { overruled }
+                AdmissionOutcome::Applied { overruled, .. }
                 | AdmissionOutcome::DoubleEntry { overruled } => {
                     admission.record(tx, &code, overruled, None)?;
                     match enter(ticket, reservation.as_ref(), at, operator.id) {
