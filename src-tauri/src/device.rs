@@ -326,9 +326,7 @@ impl DeviceLink {
     ) {
         let (engine, gate) = (self.engine.clone(), self.gate.clone());
         tauri::async_runtime::spawn(async move {
-            let version = engine
-                .watch_updates(&policy, || gate.screen_locked())
-                .await;
+            let version = engine.watch_updates(&policy, || gate.screen_locked()).await;
             restart(version);
         });
     }

@@ -7,7 +7,7 @@ const { req, folder } = require('./lib');
 
 const device = { authorization: 'Bearer {{update_device_token}}' };
 
-const updatesFolder = () => folder('12 fleet updates', 'POST /api/sync/update and GET /api/sync/update/{version} for devices only; GET /api/admin/devices for admins (a venue-bound admin sees its venue's gates only).', [
+const updatesFolder = () => folder('12 fleet updates', 'POST /api/sync/update and GET /api/sync/update/{version} for devices only; GET /api/admin/devices for admins (a venue-bound admin sees only the gates of its venue).', [
   req('register a gate device -> 201 (its token kept)', {
     method: 'POST', path: '/api/admin/devices', as: 'admin',
     body: { name: 'Update gate', venue_id: '@@venue_madrid' },

@@ -103,7 +103,10 @@ pub struct DeviceVersion {
 pub fn devices_in_scope(devices: Vec<DeviceVersion>, venue: Option<i64>) -> Vec<DeviceVersion> {
     match venue {
         None => devices,
-        Some(bound) => devices.into_iter().filter(|d| d.venue_id == bound).collect(),
+        Some(bound) => devices
+            .into_iter()
+            .filter(|d| d.venue_id == bound)
+            .collect(),
     }
 }
 
@@ -384,7 +387,12 @@ mod tests {
             reported_at: None,
         };
         let all = vec![gate(1, 10), gate(2, 20), gate(3, 10)];
-        let cases = [(None, vec![1, 2, 3]), (Some(10), vec![1, 3]), (Some(20), vec![2]), (Some(30), vec![])];
+        let cases = [
+            (None, vec![1, 2, 3]),
+            (Some(10), vec![1, 3]),
+            (Some(20), vec![2]),
+            (Some(30), vec![]),
+        ];
         for (venue, want) in cases {
             let got: Vec<i64> = devices_in_scope(all.clone(), venue)
                 .iter()

@@ -18,8 +18,8 @@ use super::extract::{ApiJson, Caller};
 use super::sync::Device;
 use super::AppState;
 use crate::domain::update::{
-    devices_in_scope, parse_header, DeviceVersion, UpdateAnswer, UpdateOffer, UpdateReport, Version, MAGIC,
-    MAX_HEADER_LEN,
+    devices_in_scope, parse_header, DeviceVersion, UpdateAnswer, UpdateOffer, UpdateReport,
+    Version, MAGIC, MAX_HEADER_LEN,
 };
 use crate::domain::DomainError;
 

@@ -103,8 +103,12 @@ pub fn running_version() -> Version {
 pub fn confirm_healthy_to_launcher() {
     if let Some(dir) = std::env::var_os(ENV_APP_DIR) {
         match AppDir::new(PathBuf::from(dir), "").confirm_healthy(running_version()) {
-            Ok(()) => tracing::info!(version = %running_version(), "healthy: reported to the launcher"),
-            Err(e) => tracing::warn!(error = %e, "cannot tell the launcher this version is healthy"),
+            Ok(()) => {
+                tracing::info!(version = %running_version(), "healthy: reported to the launcher")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell the launcher this version is healthy")
+            }
         }
     }
 }
@@ -778,11 +782,7 @@ impl SyncEngine {
     /// switch to it at the first quiet moment (`locked()`: whether the
     /// gate's screen is locked now) and return it: the caller exits with
     /// [`RESTART_EXIT_CODE`] for its launcher to start the new version.
-    pub async fn watch_updates(
-        &self,
-        policy: &UpdatePolicy,
-        locked: impl Fn() -> bool,
-    ) -> Version {
+    pub async fn watch_updates(&self, policy: &UpdatePolicy, locked: impl Fn() -> bool) -> Version {
         let app = &policy.app;
         let running = running_version();
         let key = release_key();
@@ -875,7 +875,11 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert!(!dir.path().join("versions").exists());
+        assert_eq!(
+            leftovers(dir.path()),
+            Vec::<String>::new(),
+            "nothing staged, no .part left"
+        );
     }
 
     /// A payload of `len` bytes that is not all one value.
@@ -907,7 +911,11 @@ mod tests {
         }
         assert_eq!(writer.finish(Version(1, 0, 0), &release_key()).unwrap(), v);
         assert_eq!(std::fs::read(app.executable(v)).unwrap(), payload);
-        assert_eq!(leftovers(dir.path()), vec!["1.2.0".to_string()], "no .part left");
+        assert_eq!(
+            leftovers(dir.path()),
+            vec!["1.2.0".to_string()],
+            "no .part left"
+        );
     }
 
     #[test]
@@ -924,11 +932,19 @@ mod tests {
         altered[last] ^= 1;
         let cases: [(&[u8], u64, UpdateRefusal); 4] = [
             (&longer, payload.len() as u64, UpdateRefusal::WrongSize),
-            (&altered, payload.len() as u64, UpdateRefusal::DigestMismatch),
+            (
+                &altered,
+                payload.len() as u64,
+                UpdateRefusal::DigestMismatch,
+            ),
             // The offer said less than the header: cut off at the header.
             (&good, payload.len() as u64 - 1, UpdateRefusal::WrongSize),
             // Ends early.
-            (&good[..good.len() - 10], payload.len() as u64, UpdateRefusal::WrongSize),
+            (
+                &good[..good.len() - 10],
+                payload.len() as u64,
+                UpdateRefusal::WrongSize,
+            ),
         ];
         for (bytes, offered_size, want) in cases {
             let dir = tempfile::tempdir().unwrap();
