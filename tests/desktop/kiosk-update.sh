@@ -19,7 +19,9 @@ BIN=$(realpath "${1:-$target/debug/entrada}")
 APP=$(realpath "${2:-$target/debug/entrada-desktop}")
 work=$(mktemp -d "${TMPDIR:-/tmp}/kiosk-update.XXXXXX")
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# Each started in its own session (setsid): the group holds xvfb-run, Xvfb,
+# the launcher and the app, all stopped by their group's id.
+cleanup() { for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 passed=0 failed=0
 check() { local what=$1; shift; if "$@"; then echo "ok: $what"; passed=$((passed + 1)); else echo "FAILED: $what" >&2; failed=$((failed + 1)); fi; }
@@ -33,7 +35,7 @@ VENUE=$("$BIN" venue add --db "$SDB" --orq 1 --name Museo --timezone UTC)
 "$BIN" operator add --db "$SDB" --orq 1 --role operator --name Ana --pin 1234 >/dev/null
 TOKEN=$("$BIN" device add --db "$SDB" --orq 1 --venue "$VENUE" --name "Kiosk 1")
 mkdir -p "$work/updates" "$work/no-ui"
-"$BIN" serve --db "$SDB" --listen "127.0.0.1:$port" --ui-dir "$work/no-ui" --updates-dir "$work/updates" \
+setsid "$BIN" serve --db "$SDB" --listen "127.0.0.1:$port" --ui-dir "$work/no-ui" --updates-dir "$work/updates" \
   > "$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -fs "$URL/api/health" >/dev/null && break; sleep 0.2; done
@@ -43,7 +45,7 @@ next="$ma.$mi.$((pa + 1))"
 device() { curl -fsS -H "Authorization: Bearer $ADMIN" "$URL/api/admin/devices" | json "[0]$1"; }
 
 app_dir=$work/app
-xvfb-run -a env ENTRADA_LOG=info "$APP" --db "$work/gate.db" --server "$URL" --token "$TOKEN" --allow-http \
+setsid xvfb-run -a env ENTRADA_LOG=info "$APP" --db "$work/gate.db" --server "$URL" --token "$TOKEN" --allow-http \
   --camera "folder:$work/no-ui" --app-dir "$app_dir" --update-every 0.5 --health-timeout 60 \
   > "$work/kiosk.log" 2>&1 &
 pids+=($!)
