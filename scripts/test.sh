@@ -75,6 +75,8 @@ bash tests/admin/run.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
 if [[ -f tests/desktop/run.sh ]]; then
   step "desktop app: WebDriver under Xvfb against a fresh entrada serve"
   bash tests/desktop/run.sh 2>&1 | tee -a "$log"
+  step "desktop app: a fleet update of the kiosk (entrada-desktop --app-dir) under Xvfb"
+  bash tests/desktop/kiosk-update.sh "$target/debug/entrada" "$target/debug/entrada-desktop" 2>&1 | tee -a "$log"
 fi
 
 step "packages: scripts/package.sh (release build, stripped), their size and contents, installed into a fresh Debian root"
@@ -98,7 +100,7 @@ cargo bench -p entrada --locked --bench http_load -- --quick
 # node's "ℹ pass N" / "ℹ fail M".
 count() {
   awk -v word="$1" -v node="$2" '
-    /^test result:|^newman:|^schemathesis:|^install:|^postinst:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ "^" word) s += $i }
+    /^test result:|^newman:|^schemathesis:|^install:|^postinst:|^kiosk-update:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ "^" word) s += $i }
     $1 == "ℹ" && $2 == node { s += $3 }
     END { print s + 0 }' "$log"
 }

@@ -3,8 +3,10 @@
 //! --app-dir`) run by its launcher (`entrada launch`), as the gate's service
 //! runs it. The gate at version N (this build) finds N+1 on its server,
 //! installs it only after a quiet spell since its last scan, restarts into
-//! it and sends the scan it had not sent; a bundle signed with another key is
-//! refused; a version that does not start is rolled back. The server lists
+//! it and sends the scan it had not sent (N+1 is over 3 MiB: it streams
+//! through both sides); a bundle signed with another key is refused; a
+//! version that does not start, and one that starts but never completes a
+//! sync round (the health check), are rolled back. The server lists
 //! each outcome. Bundles are signed with the development release key
 //! (tests/fixtures/update), the one a build without
 //! ENTRADA_RELEASE_PUBLIC_KEY trusts. A version's payload is a script that
@@ -223,7 +225,7 @@ fn a_gate_updates_between_scans_refuses_a_forged_bundle_and_rolls_back_a_broken_
         entrada()
             .args(["launch", "--app-dir"])
             .arg(&app)
-            .args(["--health-timeout", "20", "--"])
+            .args(["--health-timeout", "10", "--"])
             .args(["sync", "--watch", "--db", gate, "--server", &url])
             .args(["--token", &token, "--app-dir"])
             .arg(&app)
@@ -255,7 +257,11 @@ fn a_gate_updates_between_scans_refuses_a_forged_bundle_and_rolls_back_a_broken_
     // ... then N+1 is published: staged at once, installed only after the
     // quiet spell since that scan.
     let good = format!("#!/bin/sh\nexec '{BIN}' \"$@\"\n");
-    let b1 = bundle(dir.path(), DEV_KEY, next(1), &good);
+    // N+1 is padded past 3 MiB (never read: the shell has exec'd by then),
+    // so the bundle streams through the server and onto the gate in many
+    // chunks, as a real gate binary would.
+    let padded = format!("{good}# {}\n", "x".repeat(3 * 1024 * 1024));
+    let b1 = bundle(dir.path(), DEV_KEY, next(1), &padded);
     run(&[
         "update",
         "publish",
@@ -266,6 +272,11 @@ fn a_gate_updates_between_scans_refuses_a_forged_bundle_and_rolls_back_a_broken_
     wait_for("N+1 staged", Duration::from_secs(10), || {
         app.join(format!("versions/{}/entrada", next(1))).is_file()
     });
+    assert_eq!(
+        std::fs::read_to_string(app.join(format!("versions/{}/entrada", next(1)))).unwrap(),
+        padded,
+        "the payload arrived whole"
+    );
     assert!(
         scanned_at.elapsed() < Duration::from_millis(2500),
         "too slow to see the quiet spell (staged {:?} after the scan)",
@@ -338,6 +349,32 @@ fn a_gate_updates_between_scans_refuses_a_forged_bundle_and_rolls_back_a_broken_
             v.app_version == Some(next(1).to_string())
                 && v.last_update.is_some_and(|u| {
                     u.version == next(3).to_string() && u.state == UpdateState::RolledBack
+                })
+        },
+    );
+    assert_eq!(current(&app), Some(next(1).to_string()));
+
+    // A version that starts but cannot sync (its HTTP goes to a proxy that
+    // is not there): it never reports healthy, so it is rolled back too.
+    let offline = format!(
+        "#!/bin/sh\nexport http_proxy=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 ALL_PROXY=http://127.0.0.1:9 no_proxy= NO_PROXY=\nexec '{BIN}' \"$@\"\n"
+    );
+    let unsyncable = bundle(dir.path(), DEV_KEY, next(4), &offline);
+    run(&[
+        "update",
+        "publish",
+        "--dir",
+        updates.to_str().unwrap(),
+        unsyncable.to_str().unwrap(),
+    ]);
+    wait_for(
+        "the version that cannot sync rolled back",
+        Duration::from_secs(60),
+        || {
+            let v = gate_version(&server_db);
+            v.app_version == Some(next(1).to_string())
+                && v.last_update.is_some_and(|u| {
+                    u.version == next(4).to_string() && u.state == UpdateState::RolledBack
                 })
         },
     );

@@ -203,6 +203,12 @@ pub fn set_idle_dim(gate: Gate<'_>, secs: u64) -> Result<u32, CommandError> {
     gate.set_idle_dim(secs)
 }
 
+/// A supervisor defers fleet updates for `minutes` (0: lift the deferral).
+#[tauri::command(async)]
+pub fn defer_updates(gate: Gate<'_>, minutes: u32) -> Result<String, CommandError> {
+    gate.defer_updates(minutes)
+}
+
 /// The scanner screen is (or is no longer) shown in a visible window.
 #[tauri::command(async)]
 pub fn set_preview(gate: Gate<'_>, on: bool) {

@@ -2,6 +2,7 @@
 //! from the settings screen) and the background sync loop. Knows nothing of
 //! windows: each finished round is reported through a callback.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ pub struct DeviceLink {
     /// Whether a sync loop runs (at most one; it ends on a revoked token).
     sync_loop: Arc<Mutex<bool>>,
     on_round: Arc<OnceLock<OnRound>>,
+    /// A sync round went through since the app started.
+    healthy: Arc<AtomicBool>,
 }
 
 /// Sync failures in the settings screen's words, with stable codes
@@ -88,6 +91,7 @@ impl DeviceLink {
             interval,
             sync_loop: Arc::new(Mutex::new(false)),
             on_round: Arc::new(OnceLock::new()),
+            healthy: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -268,13 +272,20 @@ impl DeviceLink {
             self.interval,
         );
         let token = |gate: &GateService| gate.store().pairing().ok().flatten().map(|p| p.token);
+        let healthy = self.healthy.clone();
         tauri::async_runtime::spawn(async move {
             loop {
                 let started_with = token(&gate);
                 let fatal = engine
                     .watch(interval, |round| {
-                        if let Err(e) = round {
-                            tracing::warn!(error = %e, "sync round failed");
+                        match round {
+                            // Under a launcher (fleet updates), this version
+                            // is healthy once a sync round went through.
+                            Ok(_) if !healthy.swap(true, Ordering::SeqCst) => {
+                                entrada::sync::update::confirm_healthy_to_launcher()
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "sync round failed"),
                         }
                         gate.report_sync_loop(engine.loop_status());
                         // A round may bring the venue (its name) and operators.
@@ -302,6 +313,24 @@ impl DeviceLink {
 }
 
 impl DeviceLink {
+    /// Fleet updates beside the sync loop (the app runs under its launcher,
+    /// `entrada-desktop --app-dir`): reports the running version, stages a
+    /// newer signed bundle, and switches to it at a quiet moment — the
+    /// screen locked, or no scan for `policy.quiet`, never during a
+    /// supervisor's deferral — then `restart` (the app exits for its
+    /// launcher to start the new version; unsent scans stay in the outbox).
+    pub fn start_updates(
+        &self,
+        policy: entrada::sync::update::UpdatePolicy,
+        restart: impl FnOnce(entrada::domain::update::Version) + Send + 'static,
+    ) {
+        let (engine, gate) = (self.engine.clone(), self.gate.clone());
+        tauri::async_runtime::spawn(async move {
+            let version = engine.watch_updates(&policy, || gate.screen_locked()).await;
+            restart(version);
+        });
+    }
+
     /// Starts the LAN exchange with the venue's other gates (issue 14) as
     /// `config` says (nothing when it names no address), once the gate is
     /// paired: retried every 5 s while it is not, or while its port is

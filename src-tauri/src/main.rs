@@ -21,7 +21,7 @@ use tauri::{Emitter, Manager};
 #[derive(Parser, Debug)]
 #[command(
     name = "entrada-desktop",
-    version,
+    version = entrada::sync::update::VERSION_TEXT,
     about = "Entrada gate app: scan tickets, admit or refuse, online or offline"
 )]
 struct Args {
@@ -84,6 +84,45 @@ struct Args {
     /// Seconds between sync rounds
     #[arg(long, env = "ENTRADA_SYNC_INTERVAL", default_value_t = 1.0)]
     sync_interval: f64,
+    /// Fleet updates: the app folder (versions/, current link, ...), e.g.
+    /// /var/lib/entrada-gate/app. Given to a process no launcher started, that
+    /// process is the launcher: it runs the folder's current version (else
+    /// this binary) with the same arguments, starts it again after an update,
+    /// and rolls back a new version not healthy (a first sync round) in time
+    #[arg(long, env = "ENTRADA_APP_DIR", value_name = "DIR")]
+    app_dir: Option<PathBuf>,
+    /// Seconds between update checks (with --app-dir)
+    #[arg(long, env = "ENTRADA_UPDATE_EVERY", default_value_t = 300.0)]
+    update_every: f64,
+    /// An update installs only with the screen locked or after this many
+    /// seconds without a scan
+    #[arg(long, env = "ENTRADA_UPDATE_QUIET", default_value_t = 60)]
+    update_quiet: i64,
+    /// Seconds a version just switched to has to complete a sync round (the launcher)
+    #[arg(long, env = "ENTRADA_HEALTH_TIMEOUT", default_value_t = 120)]
+    health_timeout: u64,
+}
+
+/// With `--app-dir` and no launcher above this process: be the launcher
+/// (`entrada::sync::update::launch`), else None.
+fn run_as_launcher(args: &Args) -> anyhow::Result<Option<i32>> {
+    use entrada::sync::update::{self as updater, AppDir, Launch};
+    let Some(app_dir) = &args.app_dir else {
+        return Ok(None);
+    };
+    if std::env::var_os(updater::ENV_APP_VERSION).is_some() {
+        return Ok(None);
+    }
+    let launch = Launch {
+        app: AppDir::new(app_dir, "entrada-desktop"),
+        packaged: std::env::current_exe().context("this program's path")?,
+        packaged_version: updater::build_version(),
+        args: std::env::args_os().skip(1).collect(),
+        health_timeout: Duration::from_secs(args.health_timeout),
+    };
+    tracing::info!(app_dir = %app_dir.display(), "launcher: starting the gate app");
+    let status = updater::launch(&launch).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(status.code().unwrap_or(1)))
 }
 
 /// Fullscreen in kiosk mode; else the configured size, or the whole screen
@@ -123,6 +162,10 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    entrada::sync::update::warn_if_dev_key();
+    if let Some(code) = run_as_launcher(&args)? {
+        std::process::exit(code);
+    }
     let location = data_dir::resolve(&data_dir::DataDirInputs {
         db: args.db.clone(),
         data_dir: args.data_dir.clone(),
@@ -190,6 +233,8 @@ fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--operator {id}: {e}"))?;
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let (app_dir, update_every, update_quiet) =
+        (args.app_dir.clone(), args.update_every, args.update_quiet);
 
     let (gate_setup, stop_setup, link_setup) = (gate.clone(), stop.clone(), link.clone());
     let window_gate = gate.clone();
@@ -239,6 +284,7 @@ fn main() -> anyhow::Result<()> {
             commands::set_idle_dim,
             commands::set_preview,
             commands::set_power_save,
+            commands::defer_updates,
         ])
         .setup(move |app| {
             if let Some(window) = app.get_webview_window("main") {
@@ -267,6 +313,17 @@ fn main() -> anyhow::Result<()> {
             });
             link_setup.start_sync();
             link_setup.start_lan(lan);
+            if let Some(app_dir) = &app_dir {
+                let policy = entrada::sync::update::UpdatePolicy {
+                    app: entrada::sync::update::AppDir::new(app_dir, "entrada-desktop"),
+                    every: Duration::from_secs_f64(update_every.max(0.1)),
+                    quiet: chrono::Duration::seconds(update_quiet.max(0)),
+                };
+                link_setup.start_updates(policy, |version| {
+                    tracing::info!(%version, "update installed: the launcher starts it");
+                    std::process::exit(entrada::sync::update::RESTART_EXIT_CODE);
+                });
+            }
             Ok(())
         })
         .run(tauri::generate_context!())

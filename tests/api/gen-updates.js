@@ -7,7 +7,7 @@ const { req, folder } = require('./lib');
 
 const device = { authorization: 'Bearer {{update_device_token}}' };
 
-const updatesFolder = () => folder('12 fleet updates', 'POST /api/sync/update and GET /api/sync/update/{version} for devices only; GET /api/admin/devices for admins.', [
+const updatesFolder = () => folder('12 fleet updates', 'POST /api/sync/update and GET /api/sync/update/{version} for devices only; GET /api/admin/devices for admins (a venue-bound admin sees only the gates of its venue).', [
   req('register a gate device -> 201 (its token kept)', {
     method: 'POST', path: '/api/admin/devices', as: 'admin',
     body: { name: 'Update gate', venue_id: '@@venue_madrid' },
@@ -72,6 +72,30 @@ const updatesFolder = () => folder('12 fleet updates', 'POST /api/sync/update an
   req('devices without a token -> 401', {
     path: '/api/admin/devices',
     expect: { status: 401, code: 'UNAUTHORIZED' },
+  }),
+  req('register a gate at the annex -> 201', {
+    method: 'POST', path: '/api/admin/devices', as: 'admin',
+    body: { name: 'Annex update gate', venue_id: '@@venue_annex' },
+    expect: { status: 201 },
+    test() { pm.collectionVariables.set('update_annex_device_id', J.device.device_id); },
+  }),
+  req('create an admin token bound to the annex venue -> 201', {
+    method: 'POST', path: '/api/admin/tokens', as: 'admin',
+    body: { role: 'admin', venue_id: '@@venue_annex' },
+    expect: { status: 201 },
+    test() { pm.collectionVariables.set('tok_admin_annex', J.token); },
+  }),
+  req('devices as a venue-bound admin -> 200, only its venue\'s gates', {
+    path: '/api/admin/devices', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    expect: { status: 200 },
+    test() {
+      const annex = Number(pm.collectionVariables.get('update_annex_device_id'));
+      const madrid = Number(pm.collectionVariables.get('update_device_id'));
+      const venue = Number(pm.collectionVariables.get('venue_annex'));
+      pm.test('the annex gate listed', () => pm.expect(J.some((x) => x.device_id === annex)).to.eql(true));
+      pm.test('the Madrid gate not listed', () => pm.expect(J.some((x) => x.device_id === madrid)).to.eql(false));
+      pm.test('all of the annex', () => J.forEach((x) => pm.expect(x.venue_id).to.eql(venue)));
+    },
   }),
   req('devices of another org -> 200, not this org\'s gate', {
     path: '/api/admin/devices', as: 'admin2',

@@ -23,7 +23,9 @@
 #    (server, device token, a folder camera holding the ticket's QR) and a
 #    drop-in's DISPLAY (Xvfb on this machine): no --db. It pairs, the camera
 #    scans, and the test finds /var/lib/entrada-gate/gate.db with the
-#    verification and the server answering ALREADY_VERIFIED.
+#    verification and the server answering ALREADY_VERIFIED. The unit's process
+#    is the launcher (--app-dir): its child, the app, reports healthy after a
+#    sync round, and the server lists the gate's version.
 # 5. The app as an ordinary user from a menu: no --db, no service: its
 #    database appears in ~/.local/share/entrada/gate.db.
 # 6. SIGTERM to the server: it finishes and exits 0.
@@ -32,6 +34,7 @@
 # Xvfb, curl, python3. Prints "install: N passed, M failed".
 set -euo pipefail
 gate_deb=$(realpath "${1:?usage: install.sh GATE.deb SERVER.deb}")
+pkg_version=$(dpkg-deb -f "$gate_deb" Version)
 server_deb=$(realpath "${2:?usage: install.sh GATE.deb SERVER.deb}")
 cache=${ENTRADA_DEBROOT_CACHE:-/var/cache/entrada/debroot}
 . /etc/os-release
@@ -225,7 +228,24 @@ check "the gate paired, scanned $code from its folder camera and the server has 
   test "$v" = ALREADY_VERIFIED
 by=$(api POST /api/operator/validate-ticket "$OP" "{\"ticket_code\":\"$code\"}" | json ".get('verified_by')" || true)
 check "verified by operator $ANA on the server (got $by)" test "$by" = "$ANA"
-kill "$gate_pid" 2>/dev/null || true
+# Under its launcher (kiosk-session gives --app-dir): the process the unit
+# started is the launcher; its child, the app, has ENTRADA_APP_VERSION set,
+# reported healthy to it after its first sync round, and reported its
+# version to the server (fleet updates).
+app_pid=$(pgrep -P "$gate_pid" | head -1 || true)
+app_env=$(tr '\0' '\n' < "/proc/${app_pid:-0}/environ" 2>/dev/null || true)
+check "the kiosk runs under its launcher: $(tr '\0' ' ' < /proc/"$gate_pid"/cmdline 2>/dev/null | cut -c1-60) → pid ${app_pid:-none}" \
+  grep -q "^ENTRADA_APP_VERSION=$pkg_version\$" <<<"$app_env"
+for _ in $(seq 50); do [[ -s $root$gstate/app/healthy ]] && break; sleep 0.2; done
+check "the app told its launcher it is healthy (after a sync round)" \
+  test "$(cat "$root$gstate/app/healthy" 2>/dev/null)" = "$pkg_version"
+for _ in $(seq 50); do
+  reported=$(api GET /api/admin/devices "$ADMIN" | json "[0].get('app_version')" || true)
+  [[ $reported == "$pkg_version" ]] && break
+  sleep 0.2
+done
+check "the server lists the gate's version ($reported)" test "$reported" = "$pkg_version"
+kill "$app_pid" "$gate_pid" 2>/dev/null || true
 wait "$gate_pid" 2>/dev/null || true
 
 # ---- 5. the app from a menu: the user's XDG data folder ----------------------

@@ -98,6 +98,11 @@ function renderSettings() {
   dim.value = String(v.idle_dim_secs);
   dim.addEventListener('change', () => void saveSetting(api.setIdleDim(Number(dim.value))));
 
+  // --- updates (a supervisor defers them, e.g. before doors open)
+  const deferred = v.updates_deferred_until;
+  const defer = h('button', { type: 'button', class: 'btn', id: 'updates-defer' }, deferred ? S.resumeUpdates : S.deferUpdates);
+  defer.addEventListener('click', () => void saveSetting(api.deferUpdates(deferred ? 0 : 120)).then(loadSettings));
+
   const cam = v.camera_status;
   // Torch, fixed focus, fixed exposure: only those the camera in use offers.
   const offered = cam?.controls;
@@ -139,12 +144,17 @@ function renderSettings() {
       fixedNote(v, 'auto_lock'),
       h('label', { class: 'inline', for: 'idle-dim' }, S.idleDimLabel, dim),
       fixedNote(v, 'idle_dim')),
+    h('section', { class: 'card', id: 'settings-updates' },
+      h('h2', {}, S.updatesTitle),
+      h('p', { class: 'hint' }, S.updatesHint),
+      h('p', { id: 'updates-state' }, deferred ? S.updatesDeferredUntil(deferred) : S.updatesNotDeferred),
+      h('div', { class: 'form-actions' }, defer)),
     h('section', { class: 'card', id: 'settings-about' },
       h('h2', {}, S.aboutTitle),
       h('dl', { class: 'facts' },
         h('div', { class: 'kv' }, h('dt', {}, S.syncFields.device), h('dd', {}, v.device_id == null ? S.none : `#${v.device_id} ${v.device_name ?? ''}`)),
         h('div', { class: 'kv' }, h('dt', {}, S.database), h('dd', { id: 'settings-db' }, v.database)),
-        h('div', { class: 'kv' }, h('dt', {}, S.version), h('dd', {}, v.version)))),
+        h('div', { class: 'kv' }, h('dt', {}, S.version), h('dd', { id: 'settings-version' }, v.dev_release_key ? `${v.version} (${S.devReleaseKey})` : v.version)))),
   );
 }
 

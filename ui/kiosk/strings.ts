@@ -246,6 +246,13 @@ export const S = {
   aboutTitle: 'This gate',
   database: 'Database',
   version: 'Version',
+  devReleaseKey: 'development build: trusts the public test release key, not for a production fleet',
+  updatesTitle: 'Updates',
+  updatesHint: 'A new version from the server installs when the screen is locked or between scans, never in a queue.',
+  updatesDeferredUntil: (until: string) => `Updates deferred until ${new Date(until).toLocaleString()}.`,
+  updatesNotDeferred: 'Updates install at the next quiet moment.',
+  deferUpdates: 'Defer updates for 2 hours',
+  resumeUpdates: 'Allow updates now',
 
   // Errors by code
   errors: {

@@ -77,6 +77,7 @@ export const api = {
   setIdleDim: (secs: number) => call<number>('set_idle_dim', { secs }),
   setPreview: (on: boolean) => call<null>('set_preview', { on }),
   setPowerSave: (on: boolean) => call<null>('set_power_save', { on }),
+  deferUpdates: (minutes: number) => call<string>('defer_updates', { minutes }),
 };
 
 export interface Events {

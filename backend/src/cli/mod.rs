@@ -19,7 +19,7 @@ pub(crate) mod update;
 #[derive(Parser)]
 #[command(
     name = "entrada",
-    version,
+    version = entrada::sync::update::VERSION_TEXT,
     about = "Entrada: time-slot reservations and gate verification"
 )]
 pub(crate) struct Cli {

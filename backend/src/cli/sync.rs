@@ -73,8 +73,9 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
             ),
         }
         if watch && !once {
-            // Started by `entrada launch`: this version runs.
-            super::update::confirm_healthy();
+            // Started by `entrada launch`: this version is healthy once its
+            // first sync round succeeds (reported in the round callback).
+            let mut healthy = false;
             let interval = std::time::Duration::from_secs_f64(interval.max(0.05));
             // The LAN exchange (issue 14) runs beside the rounds: it keeps
             // going while the server is unreachable.
@@ -114,21 +115,28 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
             let updates = async {
                 match &app_dir {
                     Some(dir) => {
-                        let policy = super::update::UpdatePolicy {
-                            app_dir: dir.clone(),
+                        entrada::sync::update::warn_if_dev_key();
+                        let policy = entrada::sync::update::UpdatePolicy {
+                            app: entrada::sync::update::AppDir::new(dir, "entrada"),
                             every: std::time::Duration::from_secs_f64(update_every.max(0.1)),
                             quiet: chrono::Duration::seconds(update_quiet.max(0)),
                         };
-                        super::update::watch_updates(&engine, store.clone(), &policy).await
+                        // A headless gate has no screen to lock.
+                        engine.watch_updates(&policy, || false).await
                     }
                     None => std::future::pending().await,
                 }
             };
             let rounds = engine.watch(interval, |r| match r {
-                Ok(report) if report.uploaded + report.pulled > 0 => {
-                    tracing::info!(?report, "sync round")
+                Ok(report) => {
+                    if !healthy {
+                        healthy = true;
+                        entrada::sync::update::confirm_healthy_to_launcher();
+                    }
+                    if report.uploaded + report.pulled > 0 {
+                        tracing::info!(?report, "sync round")
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => {
                     let status = engine.loop_status();
                     tracing::warn!(

@@ -4,7 +4,6 @@
 //! list`, and the update check of `entrada sync --watch --app-dir`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,13 +12,9 @@ use clap::{Args, Subcommand};
 
 use super::engine::open_server;
 use super::{open, DbArg};
-use entrada::domain::update::{self as rules, GateActivity, InstallMoment, Version};
+use entrada::domain::update::Version;
 use entrada::domain::Orq;
-use entrada::sync::client::SyncEngine;
-use entrada::sync::update::{self as updater, AppDir, Launch, UpdateCheck};
-
-/// The gate's device setting a supervisor's deferral is kept in (RFC 3339).
-pub(crate) const DEFERRED_UNTIL: &str = "update_deferred_until";
+use entrada::sync::update::{self as updater, AppDir, Launch};
 
 #[derive(Subcommand)]
 pub(crate) enum UpdateCommand {
@@ -72,25 +67,6 @@ pub(crate) struct LaunchArgs {
     args: Vec<std::ffi::OsString>,
 }
 
-/// How `entrada sync --watch` checks for updates.
-pub(crate) struct UpdatePolicy {
-    pub app_dir: PathBuf,
-    pub every: Duration,
-    pub quiet: chrono::Duration,
-}
-
-/// The version this process runs: the one its launcher started (the signed
-/// version of its folder), else this build's.
-pub(crate) fn running_version() -> Version {
-    std::env::var(updater::ENV_APP_VERSION)
-        .ok()
-        .and_then(|v| Version::parse(&v).ok())
-        .unwrap_or_else(|| {
-            Version::parse(env!("CARGO_PKG_VERSION"))
-                .expect("the crate version is MAJOR.MINOR.PATCH")
-        })
-}
-
 pub(crate) fn run(command: UpdateCommand, now: DateTime<Utc>) -> anyhow::Result<()> {
     match command {
         UpdateCommand::Keygen { out } => {
@@ -117,6 +93,7 @@ pub(crate) fn run(command: UpdateCommand, now: DateTime<Utc>) -> anyhow::Result<
         UpdateCommand::Publish { dir, bundle } => {
             let bytes =
                 std::fs::read(&bundle).with_context(|| format!("reading {}", bundle.display()))?;
+            updater::warn_if_dev_key();
             // Version(0, 0, 0): any version is newer; the gate refuses downgrades itself.
             let (version, _) = updater::verify(&bytes, Version(0, 0, 0), &updater::release_key())
                 .map_err(|e| {
@@ -136,7 +113,7 @@ pub(crate) fn run(command: UpdateCommand, now: DateTime<Utc>) -> anyhow::Result<
         UpdateCommand::Defer { db, minutes } => {
             let store = open(&db)?;
             let until = now + chrono::Duration::minutes(minutes.into());
-            store.set_device_setting(DEFERRED_UNTIL, &until.to_rfc3339())?;
+            updater::defer_updates(&store, until)?;
             println!("{}", serde_json::json!({ "deferred_until": until }));
         }
     }
@@ -164,11 +141,11 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// `entrada launch`.
 pub(crate) fn launch(args: LaunchArgs) -> anyhow::Result<()> {
+    updater::warn_if_dev_key();
     let launch = Launch {
         app: AppDir::new(&args.app_dir, "entrada"),
         packaged: std::env::current_exe().context("this program's path")?,
-        packaged_version: Version::parse(env!("CARGO_PKG_VERSION"))
-            .expect("the crate version is MAJOR.MINOR.PATCH"),
+        packaged_version: updater::build_version(),
         args: args.args,
         health_timeout: Duration::from_secs(args.health_timeout),
     };
@@ -182,67 +159,4 @@ pub(crate) fn device_list(db: DbArg, orq: i64) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&device)?);
     }
     Ok(())
-}
-
-/// Tells the launcher this version runs (when one started it).
-pub(crate) fn confirm_healthy() {
-    if let Ok(dir) = std::env::var(updater::ENV_APP_DIR) {
-        if let Err(e) = AppDir::new(dir, "entrada").confirm_healthy(running_version()) {
-            tracing::warn!(error = %e, "cannot tell the launcher this version is healthy");
-        }
-    }
-}
-
-/// The update loop beside `sync --watch`: every `policy.every`, report and
-/// stage; once a verified version is staged, switch to it at the first quiet
-/// moment and return (the caller exits for the launcher to restart it).
-pub(crate) async fn watch_updates(
-    engine: &SyncEngine,
-    store: Arc<entrada::store::Store>,
-    policy: &UpdatePolicy,
-) -> Version {
-    let app = AppDir::new(&policy.app_dir, "entrada");
-    let running = running_version();
-    let key = updater::release_key();
-    let mut staged = None;
-    loop {
-        match engine.check_update(&app, running, &key).await {
-            Ok(UpdateCheck::Staged(v)) => staged = Some(v),
-            Ok(UpdateCheck::Refused(v, refusal)) => {
-                tracing::warn!(version = %v, code = refusal.code(), "update bundle refused")
-            }
-            Ok(UpdateCheck::UpToDate) => {}
-            Err(e) => tracing::warn!(code = e.code(), error = %e, "update check failed"),
-        }
-        if let Some(version) = staged {
-            match moment(&store, policy.quiet) {
-                Ok(InstallMoment::Now) => match app.activate(version) {
-                    Ok(()) => {
-                        tracing::info!(%version, "update installed: restarting into it");
-                        return version;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot switch to the update"),
-                },
-                Ok(wait) => tracing::info!(%version, ?wait, "update staged, waiting"),
-                Err(e) => tracing::warn!(error = %e, "cannot tell whether the gate is busy"),
-            }
-        }
-        tokio::time::sleep(policy.every).await;
-    }
-}
-
-fn moment(store: &entrada::store::Store, quiet: chrono::Duration) -> anyhow::Result<InstallMoment> {
-    let deferred_until = store
-        .device_settings()?
-        .get(DEFERRED_UNTIL)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc));
-    let activity = GateActivity {
-        now: Utc::now(),
-        last_scan_at: store.last_local_event_at()?,
-        // A headless gate has no screen to lock.
-        locked: false,
-        deferred_until,
-    };
-    Ok(rules::install_moment(&activity, quiet))
 }

@@ -97,6 +97,19 @@ pub struct DeviceVersion {
     pub reported_at: Option<DateTime<Utc>>,
 }
 
+/// The gates a caller may list: all of its org's for an org-wide token,
+/// only its venue's for a venue-bound one (another venue's gates are as
+/// unknown to it as another org's).
+pub fn devices_in_scope(devices: Vec<DeviceVersion>, venue: Option<i64>) -> Vec<DeviceVersion> {
+    match venue {
+        None => devices,
+        Some(bound) => devices
+            .into_iter()
+            .filter(|d| d.venue_id == bound)
+            .collect(),
+    }
+}
+
 /// Checks what a gate reports before the server stores it: versions in
 /// `MAJOR.MINOR.PATCH`, a detail of at most 200 characters.
 pub fn check_report(report: &UpdateReport) -> Result<(), crate::DomainError> {
@@ -360,6 +373,33 @@ mod tests {
             d[i % 32] ^= b.wrapping_add(i as u8);
         }
         d
+    }
+
+    #[test]
+    fn a_venue_bound_caller_lists_only_its_venues_gates() {
+        let gate = |device_id, venue_id| DeviceVersion {
+            device_id,
+            venue_id,
+            name: format!("gate {device_id}"),
+            revoked: false,
+            app_version: None,
+            last_update: None,
+            reported_at: None,
+        };
+        let all = vec![gate(1, 10), gate(2, 20), gate(3, 10)];
+        let cases = [
+            (None, vec![1, 2, 3]),
+            (Some(10), vec![1, 3]),
+            (Some(20), vec![2]),
+            (Some(30), vec![]),
+        ];
+        for (venue, want) in cases {
+            let got: Vec<i64> = devices_in_scope(all.clone(), venue)
+                .iter()
+                .map(|d| d.device_id)
+                .collect();
+            assert_eq!(got, want, "{venue:?}");
+        }
     }
 
     #[test]

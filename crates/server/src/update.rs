@@ -18,8 +18,8 @@ use super::extract::{ApiJson, Caller};
 use super::sync::Device;
 use super::AppState;
 use crate::domain::update::{
-    parse_header, DeviceVersion, UpdateAnswer, UpdateOffer, UpdateReport, Version, MAGIC,
-    MAX_HEADER_LEN,
+    devices_in_scope, parse_header, DeviceVersion, UpdateAnswer, UpdateOffer, UpdateReport,
+    Version, MAGIC, MAX_HEADER_LEN,
 };
 use crate::domain::DomainError;
 
@@ -133,15 +133,30 @@ pub async fn bundle(
 ) -> Result<Response, ApiError> {
     let version = Version::parse(&version).map_err(|_| updates_unavailable())?;
     let dir = state.updates_dir.clone().ok_or_else(updates_unavailable)?;
-    let bytes = tokio::fs::read(dir.join(bundle_file_name(version)))
+    // Streamed from the file (a fleet downloading at once holds a small
+    // buffer each, not a copy of the bundle each).
+    let file = tokio::fs::File::open(dir.join(bundle_file_name(version)))
         .await
         .map_err(|_| updates_unavailable())?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    let len = file
+        .metadata()
+        .await
+        .map_err(|_| updates_unavailable())?
+        .len();
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/api/admin/devices", tag = "sync",
     responses(
-        (status = 200, description = "The org's gate devices with the app version each last reported and its last update's outcome (pending, installed, rolled_back, refused)", body = [DeviceVersion]),
+        (status = 200, description = "The org's gate devices (only its venue's for a venue-bound token) with the app version each last reported and its last update's outcome (pending, installed, rolled_back, refused)", body = [DeviceVersion]),
         (status = 401, body = ErrorBody),
         (status = 403, description = "FORBIDDEN: admins only", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -149,6 +164,8 @@ pub async fn list_devices(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<DeviceVersion>>, ApiError> {
-    let orq = admin(&caller)?.orq;
-    Ok(Json(state.run(move |s| s.device_versions(orq)).await?))
+    let p = admin(&caller)?;
+    let (orq, venue) = (p.orq, p.venue_id.map(|v| v.0));
+    let devices = state.run(move |s| s.device_versions(orq)).await?;
+    Ok(Json(devices_in_scope(devices, venue)))
 }

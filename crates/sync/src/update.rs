@@ -29,7 +29,7 @@ use base64::Engine;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use crate::client::{blocking, read_json, read_limited, request_error, SyncEngine, SyncError};
+use crate::client::{blocking, read_json, request_error, SyncEngine, SyncError};
 use entrada_domain::update::{
     self as rules, UpdateAnswer, UpdateOffer, UpdateOutcome, UpdateRefusal, UpdateReport,
     UpdateState, Version,
@@ -56,6 +56,102 @@ pub fn release_key() -> VerifyingKey {
 /// Whether [`release_key`] is the development key.
 pub fn release_key_is_dev() -> bool {
     option_env!("ENTRADA_RELEASE_PUBLIC_KEY").is_none()
+}
+
+/// What a binary built with the development release key says about it.
+pub const DEV_KEY_WARNING: &str =
+    "development release key built in: any bundle signed with the public test key installs (build with ENTRADA_RELEASE_PUBLIC_KEY)";
+
+/// This build's version for `--version`: with a note when the development
+/// release key is built in, so a package made from such a build shows it.
+pub const VERSION_TEXT: &str = if option_env!("ENTRADA_RELEASE_PUBLIC_KEY").is_some() {
+    env!("CARGO_PKG_VERSION")
+} else {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (development release key built in: not for a production fleet)"
+    )
+};
+
+/// Logs a warning at start-up when the development release key is built in.
+pub fn warn_if_dev_key() {
+    if release_key_is_dev() {
+        tracing::warn!("{DEV_KEY_WARNING}");
+    }
+}
+
+/// The gate's device setting a supervisor's deferral is kept in (RFC 3339).
+pub const DEFERRED_UNTIL: &str = "update_deferred_until";
+
+/// This build's version (the packaged binary's).
+pub fn build_version() -> Version {
+    Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is MAJOR.MINOR.PATCH")
+}
+
+/// The version this process runs: the one its launcher started (the signed
+/// version of its folder), else this build's.
+pub fn running_version() -> Version {
+    std::env::var(ENV_APP_VERSION)
+        .ok()
+        .and_then(|v| Version::parse(&v).ok())
+        .unwrap_or_else(build_version)
+}
+
+/// Tells the launcher that started this process (if one did) that this
+/// version works. Called after the app's first successful sync round: a
+/// version that starts but cannot sync is rolled back.
+pub fn confirm_healthy_to_launcher() {
+    if let Some(dir) = std::env::var_os(ENV_APP_DIR) {
+        match AppDir::new(PathBuf::from(dir), "").confirm_healthy(running_version()) {
+            Ok(()) => {
+                tracing::info!(version = %running_version(), "healthy: reported to the launcher")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell the launcher this version is healthy")
+            }
+        }
+    }
+}
+
+/// Whether now is a moment to install: a supervisor's deferral (the
+/// device setting [`DEFERRED_UNTIL`]), the last scan in the outbox, and
+/// whether the screen is locked, through `rules::install_moment`.
+pub fn install_moment_of(
+    store: &entrada_store::Store,
+    quiet: chrono::Duration,
+    locked: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<rules::InstallMoment, entrada_store::StoreError> {
+    let deferred_until = store
+        .device_settings()?
+        .get(DEFERRED_UNTIL)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
+    let activity = rules::GateActivity {
+        now,
+        last_scan_at: store.last_local_event_at()?,
+        locked,
+        deferred_until,
+    };
+    Ok(rules::install_moment(&activity, quiet))
+}
+
+/// A supervisor's deferral: no update installs until `until` (a time in
+/// the past lifts it).
+pub fn defer_updates(
+    store: &entrada_store::Store,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<(), entrada_store::StoreError> {
+    store.set_device_setting(DEFERRED_UNTIL, &until.to_rfc3339())
+}
+
+/// How a gate checks for updates beside its sync loop.
+#[derive(Debug, Clone)]
+pub struct UpdatePolicy {
+    pub app: AppDir,
+    pub every: Duration,
+    /// An update installs only after this long without a scan (or locked).
+    pub quiet: chrono::Duration,
 }
 
 pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
@@ -196,27 +292,18 @@ impl AppDir {
     }
 
     /// Verifies `bytes` and writes its payload to `versions/<v>/<exe>`
-    /// (written under a temporary name, synced, then renamed: a crash
-    /// leaves no half-written version). Does not switch to it.
+    /// (through a [`BundleWriter`]: written under a temporary name, synced,
+    /// verified, then renamed: a crash leaves no half-written version).
+    /// Does not switch to it.
     pub fn stage(
         &self,
         bytes: &[u8],
         running: Version,
         key: &VerifyingKey,
     ) -> Result<Version, UpdateError> {
-        let (version, payload) = verify(bytes, running, key)?;
-        let dir = self.version_dir(version);
-        std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
-        let exe = self.executable(version);
-        let tmp = dir.join(format!(".{}.part", self.exe));
-        {
-            let mut file = std::fs::File::create(&tmp).map_err(io("cannot write", &tmp))?;
-            file.write_all(payload).map_err(io("cannot write", &tmp))?;
-            file.sync_all().map_err(io("cannot sync", &tmp))?;
-        }
-        set_executable(&tmp).map_err(io("cannot chmod", &tmp))?;
-        std::fs::rename(&tmp, &exe).map_err(io("cannot rename", &exe))?;
-        Ok(version)
+        let mut writer = BundleWriter::new(self, rules::MAX_PAYLOAD_LEN)?;
+        writer.write(bytes)?;
+        writer.finish(running, key)
     }
 
     /// Points `name` at `versions/<v>` (or removes it) atomically: a new
@@ -312,6 +399,131 @@ impl AppDir {
     pub fn last_outcome(&self) -> Option<UpdateOutcome> {
         let text = std::fs::read_to_string(self.root.join("status.json")).ok()?;
         serde_json::from_str(&text).ok()
+    }
+}
+
+/// Receives a bundle chunk by chunk (as it downloads) with bounded memory:
+/// the header line is parsed from the first bytes, the payload goes to a
+/// temporary file in `versions/` while it is hashed, and is refused as soon
+/// as it grows past the size its header (at most `max_size`, the offer's)
+/// says. [`finish`](Self::finish) checks the digest, the release key's
+/// signature over version, digest and size, and that the version is newer,
+/// and only then renames the file into `versions/<v>/<exe>`. Anything
+/// refused or dropped removes the temporary file.
+pub struct BundleWriter {
+    app: AppDir,
+    max_size: u64,
+    /// The bytes before the payload, until the header line is complete.
+    prefix: Vec<u8>,
+    header: Option<(rules::BundleHeader, Version)>,
+    file: Option<(std::fs::File, PathBuf)>,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl BundleWriter {
+    /// `max_size`: the largest payload accepted (the offer's size, itself
+    /// capped at `rules::MAX_PAYLOAD_LEN`).
+    pub fn new(app: &AppDir, max_size: u64) -> Result<Self, UpdateError> {
+        Ok(Self {
+            app: app.clone(),
+            max_size: max_size.min(rules::MAX_PAYLOAD_LEN),
+            prefix: Vec::new(),
+            header: None,
+            file: None,
+            hasher: Sha256::new(),
+            written: 0,
+        })
+    }
+
+    /// The next bytes of the bundle.
+    pub fn write(&mut self, mut chunk: &[u8]) -> Result<(), UpdateError> {
+        if self.header.is_none() {
+            let limit = rules::MAGIC.len() + rules::MAX_HEADER_LEN + 1;
+            let take = chunk.len().min(limit - self.prefix.len());
+            self.prefix.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            let have = self.prefix.len().min(rules::MAGIC.len());
+            if self.prefix[..have] != rules::MAGIC[..have] {
+                return Err(UpdateRefusal::NotABundle.into());
+            }
+            let line_done = self.prefix.len() > rules::MAGIC.len()
+                && self.prefix[rules::MAGIC.len()..].contains(&b'\n');
+            if !line_done && self.prefix.len() < limit {
+                return Ok(());
+            }
+            let (header, version, offset) = rules::parse_header(&self.prefix)?;
+            if header.size > self.max_size {
+                return Err(UpdateRefusal::WrongSize.into());
+            }
+            let dir = self.app.root.join("versions");
+            std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+            let tmp = dir.join(format!(".{version}.part"));
+            let file = std::fs::File::create(&tmp).map_err(io("cannot write", &tmp))?;
+            self.file = Some((file, tmp));
+            self.header = Some((header, version));
+            let rest = std::mem::take(&mut self.prefix).split_off(offset);
+            self.payload(&rest)?;
+        }
+        self.payload(chunk)
+    }
+
+    fn payload(&mut self, chunk: &[u8]) -> Result<(), UpdateError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let (Some((header, _)), Some((file, tmp))) = (&self.header, &mut self.file) else {
+            return Ok(());
+        };
+        if self.written + chunk.len() as u64 > header.size {
+            return Err(UpdateRefusal::WrongSize.into());
+        }
+        self.hasher.update(chunk);
+        file.write_all(chunk).map_err(io("cannot write", tmp))?;
+        self.written += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// The whole bundle arrived: verifies it and stages its payload.
+    pub fn finish(mut self, running: Version, key: &VerifyingKey) -> Result<Version, UpdateError> {
+        let Some((header, version)) = self.header.take() else {
+            // Ended before its header line did.
+            rules::parse_header(&self.prefix)?;
+            return Err(UpdateRefusal::BadHeader.into());
+        };
+        if self.written != header.size {
+            return Err(UpdateRefusal::WrongSize.into());
+        }
+        let digest: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
+        let bundle = rules::Bundle {
+            header,
+            version,
+            payload: &[],
+        };
+        rules::verify_bundle(&bundle, &digest, key)?;
+        rules::accept_offer(running, version)?;
+        let (file, tmp) = self.file.take().expect("a parsed header opened the file");
+        file.sync_all().map_err(io("cannot sync", &tmp))?;
+        drop(file);
+        let result = (|| {
+            set_executable(&tmp).map_err(io("cannot chmod", &tmp))?;
+            let dir = self.app.version_dir(version);
+            std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+            let exe = self.app.executable(version);
+            std::fs::rename(&tmp, &exe).map_err(io("cannot rename", &exe))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map(|()| version)
+    }
+}
+
+impl Drop for BundleWriter {
+    fn drop(&mut self) {
+        if let Some((_, tmp)) = self.file.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
 }
 
@@ -459,18 +671,20 @@ impl SyncEngine {
         Ok(read_json::<UpdateAnswer>(response).await?.offer)
     }
 
-    /// `GET /api/sync/update/{version}`: the bundle's bytes, at most `limit`.
+    /// `GET /api/sync/update/{version}`: the bundle streamed into `writer`
+    /// (bounded memory: chunk by chunk to a temporary file, hashed on the
+    /// way; a body longer than the offer's size is cut off).
     async fn download_bundle(
         &self,
         offer: &UpdateOffer,
-        limit: usize,
-    ) -> Result<Vec<u8>, SyncError> {
+        writer: &mut BundleWriter,
+    ) -> Result<(), UpdateError> {
         let store = self.store.clone();
         let pairing = blocking(move || store.pairing())
             .await?
             .ok_or(SyncError::NotPaired)?;
         let (base, http) = self.http_for(&pairing.server_url)?;
-        let response = http
+        let mut response = http
             .get(format!("{base}/api/sync/update/{}", offer.version))
             .bearer_auth(&pairing.token)
             .timeout(Duration::from_secs(600))
@@ -479,15 +693,24 @@ impl SyncEngine {
             .map_err(request_error)?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(SyncError::Unauthorized);
+            return Err(SyncError::Unauthorized.into());
         }
         if !status.is_success() {
             return Err(SyncError::Server {
                 status: status.as_u16(),
                 body: String::new(),
-            });
+            }
+            .into());
         }
-        read_limited(response, limit).await
+        let limit = (rules::MAGIC.len() + rules::MAX_HEADER_LEN + 1) as u64
+            + offer.size.min(rules::MAX_PAYLOAD_LEN);
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(UpdateRefusal::WrongSize.into());
+        }
+        while let Some(chunk) = response.chunk().await.map_err(request_error)? {
+            writer.write(&chunk)?;
+        }
+        Ok(())
     }
 
     /// Reports the running version and the last update's outcome, and
@@ -522,13 +745,12 @@ impl SyncEngine {
         if app.is_staged(offered) {
             return Ok(UpdateCheck::Staged(offered));
         }
-        let bytes = self
-            .download_bundle(
-                &offer,
-                rules::MAX_PAYLOAD_LEN as usize + rules::MAX_HEADER_LEN + 8,
-            )
-            .await?;
-        match app.stage(&bytes, running, key) {
+        let mut writer = BundleWriter::new(app, offer.size)?;
+        let staged = match self.download_bundle(&offer, &mut writer).await {
+            Ok(()) => writer.finish(running, key),
+            Err(e) => Err(e),
+        };
+        match staged {
             Ok(version) if version == offered => {
                 app.record(&UpdateOutcome {
                     version: version.to_string(),
@@ -550,6 +772,49 @@ impl SyncEngine {
                 Ok(UpdateCheck::Refused(offered, refusal))
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl SyncEngine {
+    /// The update loop beside the sync loop (headless gate and kiosk): every
+    /// `policy.every`, report and stage; once a verified version is staged,
+    /// switch to it at the first quiet moment (`locked()`: whether the
+    /// gate's screen is locked now) and return it: the caller exits with
+    /// [`RESTART_EXIT_CODE`] for its launcher to start the new version.
+    pub async fn watch_updates(&self, policy: &UpdatePolicy, locked: impl Fn() -> bool) -> Version {
+        let app = &policy.app;
+        let running = running_version();
+        let key = release_key();
+        let mut staged = None;
+        loop {
+            match self.check_update(app, running, &key).await {
+                Ok(UpdateCheck::Staged(v)) => staged = Some(v),
+                Ok(UpdateCheck::Refused(v, refusal)) => {
+                    tracing::warn!(version = %v, code = refusal.code(), "update bundle refused")
+                }
+                Ok(UpdateCheck::UpToDate) => {}
+                Err(e) => tracing::warn!(code = e.code(), error = %e, "update check failed"),
+            }
+            if let Some(version) = staged {
+                let store = self.store.clone();
+                let (quiet, locked) = (policy.quiet, locked());
+                let moment =
+                    blocking(move || install_moment_of(&store, quiet, locked, chrono::Utc::now()))
+                        .await;
+                match moment {
+                    Ok(rules::InstallMoment::Now) => match app.activate(version) {
+                        Ok(()) => {
+                            tracing::info!(%version, locked, "update installed: restarting into it");
+                            return version;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot switch to the update"),
+                    },
+                    Ok(wait) => tracing::info!(%version, ?wait, "update staged, waiting"),
+                    Err(e) => tracing::warn!(error = %e, "cannot tell whether the gate is busy"),
+                }
+            }
+            tokio::time::sleep(policy.every).await;
         }
     }
 }
@@ -610,7 +875,92 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert!(!dir.path().join("versions").exists());
+        assert_eq!(
+            leftovers(dir.path()),
+            Vec::<String>::new(),
+            "nothing staged, no .part left"
+        );
+    }
+
+    /// A payload of `len` bytes that is not all one value.
+    fn big_payload(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir.join("versions"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_large_bundle_streams_through_in_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = AppDir::new(dir.path(), "app");
+        // Larger than any buffer on the way (3 MiB in 8191-byte chunks).
+        let payload = big_payload(3 * 1024 * 1024 + 17);
+        let v = Version(1, 2, 0);
+        let bytes = bundle(&dev_key(), v, &payload);
+        let mut writer = BundleWriter::new(&app, payload.len() as u64).unwrap();
+        for chunk in bytes.chunks(8191) {
+            writer.write(chunk).unwrap();
+        }
+        assert_eq!(writer.finish(Version(1, 0, 0), &release_key()).unwrap(), v);
+        assert_eq!(std::fs::read(app.executable(v)).unwrap(), payload);
+        assert_eq!(
+            leftovers(dir.path()),
+            vec!["1.2.0".to_string()],
+            "no .part left"
+        );
+    }
+
+    #[test]
+    fn a_stream_longer_than_its_size_or_altered_is_refused_and_leaves_nothing() {
+        let payload = big_payload(100_000);
+        let v = Version(1, 2, 0);
+        let good = bundle(&dev_key(), v, &payload);
+        // One byte more than the header says: refused as it arrives.
+        let mut longer = good.clone();
+        longer.push(0);
+        // The same size, one byte changed: refused at the end (digest).
+        let mut altered = good.clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        let cases: [(&[u8], u64, UpdateRefusal); 4] = [
+            (&longer, payload.len() as u64, UpdateRefusal::WrongSize),
+            (
+                &altered,
+                payload.len() as u64,
+                UpdateRefusal::DigestMismatch,
+            ),
+            // The offer said less than the header: cut off at the header.
+            (&good, payload.len() as u64 - 1, UpdateRefusal::WrongSize),
+            // Ends early.
+            (
+                &good[..good.len() - 10],
+                payload.len() as u64,
+                UpdateRefusal::WrongSize,
+            ),
+        ];
+        for (bytes, offered_size, want) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let app = AppDir::new(dir.path(), "app");
+            let mut writer = BundleWriter::new(&app, offered_size).unwrap();
+            let got = bytes
+                .chunks(4096)
+                .try_for_each(|c| writer.write(c))
+                .and_then(|()| writer.finish(Version(1, 0, 0), &release_key()));
+            match got {
+                Err(UpdateError::Refused(r)) => assert_eq!(r, want),
+                other => panic!("{want:?}: {other:?}"),
+            }
+            assert!(!app.is_staged(v));
+            assert_eq!(leftovers(dir.path()), Vec::<String>::new(), "{want:?}");
+        }
     }
 
     #[cfg(unix)]

@@ -166,6 +166,34 @@ impl GateService {
         self.kiosk.load(Ordering::Relaxed)
     }
 
+    /// A supervisor defers fleet updates: none installs for `minutes` from
+    /// now (0 lifts the deferral). Returns when it ends (RFC 3339).
+    pub fn defer_updates(&self, minutes: u32) -> Result<String, CommandError> {
+        self.supervisor("defer updates")?;
+        let until = self.clock.now() + chrono::Duration::minutes(minutes.into());
+        entrada::sync::update::defer_updates(&self.store, until)?;
+        tracing::info!(%until, "updates deferred by a supervisor");
+        Ok(until.to_rfc3339())
+    }
+
+    /// A deferral still running, as the settings screen shows it.
+    fn updates_deferred_until(&self) -> Result<Option<String>, CommandError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .device_settings()?
+            .get(entrada::sync::update::DEFERRED_UNTIL)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .filter(|t| *t > now)
+            .map(|t| t.to_rfc3339()))
+    }
+
+    /// Whether the screen is locked (nobody signed in, or the session timed
+    /// out): a quiet moment for an update.
+    pub fn screen_locked(&self) -> bool {
+        self.current_operator().is_none()
+    }
+
     /// Refuses unless a supervisor is signed in (pairing checks this before
     /// it calls the server).
     pub fn require_supervisor(&self, what: &str) -> Result<(), CommandError> {
@@ -225,7 +253,9 @@ impl GateService {
             idle_dim_secs: self.idle_dim_secs() as u32,
             fixed: self.fixed.clone(),
             database: self.store.path().display().to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: entrada::sync::update::running_version().to_string(),
+            dev_release_key: entrada::sync::update::release_key_is_dev(),
+            updates_deferred_until: self.updates_deferred_until()?,
         })
     }
 
@@ -298,7 +328,7 @@ impl GateService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::tests::demo_gate;
+    use crate::gate::tests::{demo_gate, gate_on_manual_clock};
 
     #[test]
     fn flags_win_over_saved_settings_which_win_over_defaults() {
@@ -388,6 +418,42 @@ mod tests {
         assert_eq!(values(vec![]), ["auto"]);
         assert_eq!(gate.set_camera("rear").unwrap(), "rear");
         assert_eq!(gate.camera_choice().0, CameraChoice::Facing(Facing::Rear));
+    }
+
+    #[test]
+    fn only_a_supervisor_defers_updates_and_the_deferral_holds_them() {
+        use entrada::domain::update::InstallMoment;
+        let (_dir, gate) = demo_gate(Some(1), Duration::from_secs(60));
+        let moment = |gate: &GateService| {
+            entrada::sync::update::install_moment_of(
+                gate.store(),
+                chrono::Duration::seconds(60),
+                true,
+                chrono::Utc::now(),
+            )
+            .unwrap()
+        };
+        assert_eq!(gate.defer_updates(120).unwrap_err().code, "FORBIDDEN");
+        assert_eq!(moment(&gate), InstallMoment::Now, "locked and not deferred");
+        gate.sign_in(2, entrada::demo::SUPERVISOR_PIN).unwrap();
+        gate.defer_updates(120).unwrap();
+        assert_eq!(moment(&gate), InstallMoment::Deferred);
+        let view = gate.settings_view(|| Ok(vec![])).unwrap();
+        assert!(view.updates_deferred_until.is_some());
+        gate.defer_updates(0).unwrap();
+        assert_eq!(moment(&gate), InstallMoment::Now, "lifted");
+        let view = gate.settings_view(|| Ok(vec![])).unwrap();
+        assert_eq!(view.updates_deferred_until, None);
+    }
+
+    #[test]
+    fn the_screen_is_locked_when_nobody_is_signed_in_or_the_session_timed_out() {
+        let (_dir, gate, clock) = gate_on_manual_clock(1, Duration::from_secs(60));
+        assert!(!gate.screen_locked());
+        clock.advance(Duration::from_secs(61));
+        assert!(gate.screen_locked());
+        let (_dir, gate) = demo_gate(None, Duration::from_secs(60));
+        assert!(gate.screen_locked());
     }
 
     #[test]

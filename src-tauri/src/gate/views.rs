@@ -347,7 +347,12 @@ pub struct SettingsView {
     /// `auto_lock`, `idle_dim`): changed here for this run, the flag wins at the next start.
     pub fixed: Vec<String>,
     pub database: String,
+    /// The version running (the signed one its launcher started, else this build's).
     pub version: String,
+    /// The development release key is built in (not for a production fleet).
+    pub dev_release_key: bool,
+    /// A supervisor's deferral of fleet updates still running (RFC 3339).
+    pub updates_deferred_until: Option<String>,
 }
 
 /// What pairing from the settings screen did.

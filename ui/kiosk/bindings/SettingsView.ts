@@ -23,4 +23,16 @@ camera_adjust: CameraAdjust, kiosk: boolean, auto_lock_secs: number, idle_dim_se
  * Settings a flag or the environment fixed at start (`camera`, `kiosk`,
  * `auto_lock`, `idle_dim`): changed here for this run, the flag wins at the next start.
  */
-fixed: Array<string>, database: string, version: string, };
+fixed: Array<string>, database: string, 
+/**
+ * The version running (the signed one its launcher started, else this build's).
+ */
+version: string, 
+/**
+ * The development release key is built in (not for a production fleet).
+ */
+dev_release_key: boolean, 
+/**
+ * A supervisor's deferral of fleet updates still running (RFC 3339).
+ */
+updates_deferred_until: string | null, };
