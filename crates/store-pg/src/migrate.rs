@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_gate_app_versions.sql",
         include_str!("../migrations/0007_gate_app_versions.sql"),
     ),
+    (
+        "0012_ticket_order_index.sql",
+        include_str!("../migrations/0012_ticket_order_index.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

@@ -98,6 +98,8 @@ service_groups! {
         fn list_tickets(&self, orq: Orq, filter: &TicketFilter, after: Option<&TicketCode>, limit: u32) -> Result<Vec<Ticket>>;
         fn activate_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket>;
         fn customer_tickets(&self, orq: Orq, scope: &CustomerScope, limit: u32) -> Result<Vec<Ticket>>;
+        fn search_tickets(&self, orq: Orq, query: &crate::TicketQuery, after: Option<&TicketCode>, limit: u32) -> Result<Vec<Ticket>>;
+        fn cancel_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket>;
     }
 
     /// The door: validate (read only) and verify (admit).
