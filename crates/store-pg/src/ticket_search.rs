@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::ticket_story::{self, Admission, ConflictFact, StoryEvent};
 use crate::domain::{Orq, Ticket, TicketCode};
 use crate::reservations::{change_booking, reservation_of_ticket};
 use crate::slots::require_slot;
@@ -90,6 +91,53 @@ impl PgStore {
                 )
                 .map_err(db)?;
             ticket(&row)
+        })
+    }
+
+    /// A ticket's story, as the SQLite store tells it.
+    pub(crate) fn ticket_story_in(&self, orq: Orq, code: &TicketCode) -> Result<Vec<StoryEvent>> {
+        self.read(|tx| {
+            let ticket = require_ticket(tx, orq, code, false)?;
+            let reservation = reservation_of_ticket(tx, orq, code)?;
+            let admissions = tx
+                .query(
+                    "SELECT device_id, operator_id, verified_at, received_at, refused, overruled \
+                     FROM verifications WHERE ticket_code = $1 AND orq = $2 ORDER BY verified_at, id",
+                    &[&code.as_str(), &orq.0],
+                )
+                .map_err(db)?
+                .iter()
+                .map(|r| Admission {
+                    device_id: r.get("device_id"),
+                    operator_id: r.get("operator_id"),
+                    verified_at: r.get("verified_at"),
+                    received_at: r.get("received_at"),
+                    refused: r.get("refused"),
+                    overruled: r.get("overruled"),
+                })
+                .collect::<Vec<_>>();
+            let conflicts = tx
+                .query(
+                    "SELECT kind, first_device_id, second_device_id, second_operator_id, second_at \
+                     FROM sync_conflicts WHERE ticket_code = $1 AND orq = $2 ORDER BY second_at, id",
+                    &[&code.as_str(), &orq.0],
+                )
+                .map_err(db)?
+                .iter()
+                .map(|r| ConflictFact {
+                    kind: r.get("kind"),
+                    first_device_id: r.get("first_device_id"),
+                    second_device_id: r.get("second_device_id"),
+                    second_operator_id: r.get("second_operator_id"),
+                    second_at: r.get("second_at"),
+                })
+                .collect::<Vec<_>>();
+            Ok(ticket_story::story(
+                &ticket,
+                reservation.as_ref(),
+                &admissions,
+                &conflicts,
+            ))
         })
     }
 }

@@ -211,6 +211,14 @@ impl TicketStore for PgStore {
         self.cancel_ticket_in(orq, code, now)
     }
 
+    fn ticket_story(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+    ) -> Result<Vec<crate::domain::ticket_story::StoryEvent>> {
+        self.ticket_story_in(orq, code)
+    }
+
     fn customer_tickets(&self, orq: Orq, scope: &CustomerScope, limit: u32) -> Result<Vec<Ticket>> {
         match scope {
             CustomerScope::Ticket(code) => Ok(self

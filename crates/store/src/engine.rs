@@ -100,6 +100,7 @@ service_groups! {
         fn customer_tickets(&self, orq: Orq, scope: &CustomerScope, limit: u32) -> Result<Vec<Ticket>>;
         fn search_tickets(&self, orq: Orq, query: &crate::TicketQuery, after: Option<&TicketCode>, limit: u32) -> Result<Vec<Ticket>>;
         fn cancel_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket>;
+        fn ticket_story(&self, orq: Orq, code: &TicketCode) -> Result<Vec<crate::domain::ticket_story::StoryEvent>>;
     }
 
     /// The door: validate (read only) and verify (admit).

@@ -10,6 +10,7 @@ use rusqlite::params;
 use super::codec::{self, TICKET_COLUMNS};
 use super::column::Sql;
 use super::{Result, Store};
+use crate::domain::ticket_story::{self, Admission, ConflictFact, StoryEvent};
 use crate::domain::{DomainError, Orq, Ticket, TicketCode};
 
 /// A search term, read once: what it may be compared with.
@@ -71,6 +72,49 @@ impl Store {
                 codec::ticket,
             )?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}
+
+impl Store {
+    /// A ticket's story (domain `ticket_story::story`) from its row, its
+    /// reservation, the admissions gates uploaded and its conflicts.
+    pub fn ticket_story(&self, orq: Orq, code: &TicketCode) -> Result<Vec<StoryEvent>> {
+        self.read(|tx| {
+            let ticket = super::tickets::require_ticket(tx, orq, code)?;
+            let reservation = super::reservations::reservation_of_ticket(tx, orq, code)?;
+            let admissions = tx
+                .prepare_cached(
+                    "SELECT device_id, operator_id, verified_at, received_at, refused, overruled \
+                     FROM verifications WHERE ticket_code = ?1 AND orq = ?2 ORDER BY verified_at, id",
+                )?
+                .query_map(params![Sql(code), Sql(orq)], |r| {
+                    Ok(Admission {
+                        device_id: r.get("device_id")?,
+                        operator_id: r.get("operator_id")?,
+                        verified_at: codec::get_ts(r, "verified_at")?,
+                        received_at: codec::get_ts(r, "received_at")?,
+                        refused: r.get("refused")?,
+                        overruled: r.get("overruled")?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let conflicts = tx
+                .prepare_cached(
+                    "SELECT kind, first_device_id, second_device_id, second_operator_id, second_at \
+                     FROM sync_conflicts WHERE ticket_code = ?1 AND orq = ?2 ORDER BY second_at, id",
+                )?
+                .query_map(params![Sql(code), Sql(orq)], |r| {
+                    Ok(ConflictFact {
+                        kind: r.get("kind")?,
+                        first_device_id: r.get("first_device_id")?,
+                        second_device_id: r.get("second_device_id")?,
+                        second_operator_id: r.get("second_operator_id")?,
+                        second_at: codec::get_ts(r, "second_at")?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(ticket_story::story(&ticket, reservation.as_ref(), &admissions, &conflicts))
         })
     }
 }

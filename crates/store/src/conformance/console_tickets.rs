@@ -158,6 +158,20 @@ pub fn cancel_frees_the_place_once_and_gates_refuse_it(
     );
     let unknown = TicketCode::parse("T-NONE").unwrap();
     assert_eq!(code_of(s.cancel_ticket(ORQ, &unknown, later)), "NOT_FOUND");
+
+    // The stories: the refund, and the admission with who let them in.
+    use crate::domain::ticket_story::StoryKind as K;
+    let story = s.ticket_story(ORQ, &t).unwrap();
+    let kinds: Vec<K> = story.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [K::Created, K::Activated, K::Reserved, K::ReservationCancelled, K::Cancelled]
+    );
+    assert_eq!(story.last().unwrap().at, later);
+    let story = s.ticket_story(ORQ, &used).unwrap();
+    let verified = story.iter().find(|e| e.kind == K::Verified).expect("verified");
+    assert_eq!((verified.at, verified.operator_id), (at_gate, Some(5)));
+    assert_eq!(code_of(s.ticket_story(Orq(ORQ.0 + 1), &used)), "NOT_FOUND");
     assert_eq!(
         code_of(s.cancel_ticket(Orq(ORQ.0 + 1), &t, later)),
         "NOT_FOUND"
