@@ -171,6 +171,7 @@ fn uri(path: &str, op: &Value) -> String {
             "month" => "month=2031-01".to_string(),
             "venue_id" => "venue_id=1".to_string(),
             "link" => "link=ent_nope".to_string(),
+            "q" => "q=visitor@example.com".to_string(),
             other => panic!("a required query parameter this test does not fill: {other}"),
         })
         .collect();
