@@ -171,6 +171,55 @@ const consoleTicketsFolder = () => folder('13 console tickets', 'GET /api/admin/
     path: '/api/admin/tickets/export', as: 'sup',
     expect: { status: 403, code: 'FORBIDDEN' },
   }),
+  req('add an operator for the PIN reset -> 201', {
+    method: 'POST', path: '/api/admin/operators', as: 'admin',
+    body: { role: 'operator', display_name: 'CT16 gate', pin: '2468' },
+    expect: { status: 201 },
+    test() { pm.collectionVariables.set('ct16_op', J.id); pm.test('id', () => pm.expect(J.id).to.be.a('number')); },
+  }),
+  req('reset the PIN as a supervisor -> 403 (admins manage operators)', {
+    method: 'PUT', path: '/api/admin/operators/{{ct16_op}}/pin', as: 'sup', body: { pin: '1357' },
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('reset the PIN from another org -> 404', {
+    method: 'PUT', path: '/api/admin/operators/{{ct16_op}}/pin', as: 'admin2', body: { pin: '1357' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('reset to a 3-digit PIN -> 422 INVALID_INPUT', {
+    method: 'PUT', path: '/api/admin/operators/{{ct16_op}}/pin', as: 'admin', body: { pin: '135' },
+    expect: { status: 422, code: 'INVALID_INPUT' },
+  }),
+  req('reset the PIN as admin -> 200', {
+    method: 'PUT', path: '/api/admin/operators/{{ct16_op}}/pin', as: 'admin', body: { pin: '1357' },
+    expect: { status: 200 },
+    test() { pm.test('same operator', () => pm.expect(J.id).to.eql(Number(pm.collectionVariables.get('ct16_op')))); },
+  }),
+  req('...the old PIN no longer signs in -> 401 WRONG_PIN', {
+    method: 'POST', path: '/api/operator/sign-in', as: 'admin', body: { operator_id: '@@ct16_op', pin: '2468' },
+    expect: { status: 401, code: 'WRONG_PIN' },
+  }),
+  req('...the new one does -> 200', {
+    method: 'POST', path: '/api/operator/sign-in', as: 'admin', body: { operator_id: '@@ct16_op', pin: '1357' },
+    expect: { status: 200 },
+    test() { pm.test('signed in', () => pm.expect(J).to.be.an('object')); },
+  }),
+  req('re-issue a signed code as a supervisor -> 403', {
+    method: 'POST', path: '/api/admin/tickets/CT16-2/reissue', as: 'sup',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('re-issue a signed code as admin -> 200, a new ENT1 code', {
+    method: 'POST', path: '/api/admin/tickets/CT16-2/reissue', as: 'admin',
+    expect: { status: 200 },
+    test() {
+      pm.test('signed', () => pm.expect(J.signed_code).to.match(/^ENT1\./));
+      pm.collectionVariables.set('ct16_code', J.signed_code);
+    },
+  }),
+  req('...and the signed code now is that one', {
+    path: '/api/admin/tickets/CT16-2/signed-code', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('same', () => pm.expect(J.signed_code).to.eql(pm.collectionVariables.get('ct16_code'))); },
+  }),
 ]);
 
 module.exports = { consoleTicketsFolder };

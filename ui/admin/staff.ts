@@ -63,9 +63,9 @@ export async function staffPage(main: HTMLElement, t: Strings, note = '') {
         b.focus();
       };
       close.addEventListener('click', done);
-      form.addEventListener('keydown', (ev) => {
+      editor.onkeydown = (ev) => {
         if (ev.key === 'Escape') done();
-      });
+      };
       form.addEventListener('submit', async (ev) => {
         ev.preventDefault();
         try {

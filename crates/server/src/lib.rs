@@ -4,6 +4,7 @@
 
 mod access;
 mod admin;
+mod admin_staff;
 mod admin_tickets;
 #[cfg(test)]
 mod bindings;
@@ -196,6 +197,14 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         .route(
             "/api/admin/tickets/search",
             get(admin_tickets::search_tickets),
+        )
+        .route(
+            "/api/admin/tickets/{ticket_id}/reissue",
+            post(admin_staff::reissue_code),
+        )
+        .route(
+            "/api/admin/operators/{operator_id}/pin",
+            axum::routing::put(admin_staff::reset_pin),
         )
         .route(
             "/api/admin/tickets/{ticket_id}/story",

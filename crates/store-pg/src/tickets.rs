@@ -211,6 +211,15 @@ impl TicketStore for PgStore {
         self.cancel_ticket_in(orq, code, now)
     }
 
+    fn reissue_ticket_code(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        self.reissue_code_in(orq, code, now)
+    }
+
     fn ticket_story(
         &self,
         orq: Orq,

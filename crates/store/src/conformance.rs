@@ -1323,6 +1323,7 @@ macro_rules! console_ticket_conformance {
         $crate::conformance_tests!($fresh; console_tickets;
             search_finds_tickets_by_code_order_email_and_phone,
             cancel_frees_the_place_once_and_gates_refuse_it,
+            a_pin_reset_and_a_code_reissue_reach_the_server,
         );
     };
 }

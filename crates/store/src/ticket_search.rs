@@ -42,6 +42,28 @@ impl TicketQuery {
 }
 
 impl Store {
+    /// The console's re-issue (issue 16): `reissue_code` (every earlier
+    /// signed code revoked), reachable through the server's traits.
+    pub fn reissue_ticket_code(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String> {
+        self.reissue_code(orq, code, now)
+    }
+
+    /// The console's PIN reset (issue 16): `set_operator_pin` (lockout lifted).
+    pub fn reset_operator_pin(
+        &self,
+        orq: Orq,
+        id: crate::domain::OperatorId,
+        pin: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::domain::Operator> {
+        self.set_operator_pin(orq, id, pin, now)
+    }
+
     /// Tickets of `orq` matching `query`, in code order after `after`.
     pub fn search_tickets(
         &self,

@@ -177,3 +177,36 @@ pub fn cancel_frees_the_place_once_and_gates_refuse_it(
         "NOT_FOUND"
     );
 }
+
+/// The console's staff calls (issue 16): a PIN reset and a code re-issue,
+/// through the server's traits.
+pub fn a_pin_reset_and_a_code_reissue_reach_the_server(
+    s: &(impl crate::OperatorStore + TicketStore + crate::SigningStore + ?Sized),
+) {
+    use crate::domain::Role;
+    let op = s
+        .add_operator(ORQ, Role::Operator, "Gate 1", Some("1234"), now())
+        .unwrap();
+    let reset = s.reset_operator_pin(ORQ, op.id, "5678", now()).unwrap();
+    assert_eq!(reset.id, op.id);
+    assert!(s.check_operator_pin(ORQ, op.id, "5678", now()).is_ok());
+    assert_eq!(
+        code_of(s.check_operator_pin(ORQ, op.id, "1234", now())),
+        "WRONG_PIN"
+    );
+    assert_eq!(
+        code_of(s.reset_operator_pin(Orq(ORQ.0 + 1), op.id, "5678", now())),
+        "NOT_FOUND"
+    );
+
+    let t = super::tickets::ticket(s, "T-REISSUE", ActivationMode::Immediate);
+    let old = s.signed_code(ORQ, &t, now()).unwrap();
+    let fresh = s.reissue_ticket_code(ORQ, &t, now()).unwrap();
+    assert_ne!(fresh, old);
+    assert_eq!(s.signed_code(ORQ, &t, now()).unwrap(), fresh);
+    let unknown = TicketCode::parse("T-NONE").unwrap();
+    assert_eq!(
+        code_of(s.reissue_ticket_code(ORQ, &unknown, now())),
+        "NOT_FOUND"
+    );
+}
