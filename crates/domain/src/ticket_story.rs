@@ -208,30 +208,98 @@ mod tests {
             second_operator_id: Some(8),
             second_at: t(62),
         };
-        let cases: Vec<(&str, Ticket, Option<Reservation>, Vec<Admission>, Vec<ConflictFact>, Vec<K>)> = vec![
-            ("issued only", ticket(), None, vec![], vec![], vec![K::Created, K::Activated]),
-            ("reserved", ticket(), Some(reservation(ReservationStatus::Reserved, 5)), vec![], vec![],
-                vec![K::Created, K::Activated, K::Reserved]),
-            ("rescheduled", ticket(), Some(reservation(ReservationStatus::Reserved, 20)), vec![], vec![],
-                vec![K::Created, K::Activated, K::Reserved, K::ReservationChanged]),
-            ("refunded", cancelled, Some(reservation(ReservationStatus::Cancelled, 30)), vec![], vec![],
-                vec![K::Created, K::Activated, K::Reserved, K::ReservationCancelled, K::Cancelled]),
-            ("no-show", ticket(), Some(no_show), vec![], vec![],
-                vec![K::Created, K::Activated, K::Reserved, K::NoShowReleased]),
-            ("admitted at a gate, then twice", used.clone(), Some(reservation(ReservationStatus::Verified, 60)),
-                vec![gate.clone()], vec![double],
-                vec![K::Created, K::Activated, K::Reserved, K::Verified, K::Conflict]),
-            ("admitted by the server (no device row)", used, None, vec![], vec![],
-                vec![K::Created, K::Activated, K::Verified]),
+        let cases: Vec<(
+            &str,
+            Ticket,
+            Option<Reservation>,
+            Vec<Admission>,
+            Vec<ConflictFact>,
+            Vec<K>,
+        )> = vec![
+            (
+                "issued only",
+                ticket(),
+                None,
+                vec![],
+                vec![],
+                vec![K::Created, K::Activated],
+            ),
+            (
+                "reserved",
+                ticket(),
+                Some(reservation(ReservationStatus::Reserved, 5)),
+                vec![],
+                vec![],
+                vec![K::Created, K::Activated, K::Reserved],
+            ),
+            (
+                "rescheduled",
+                ticket(),
+                Some(reservation(ReservationStatus::Reserved, 20)),
+                vec![],
+                vec![],
+                vec![K::Created, K::Activated, K::Reserved, K::ReservationChanged],
+            ),
+            (
+                "refunded",
+                cancelled,
+                Some(reservation(ReservationStatus::Cancelled, 30)),
+                vec![],
+                vec![],
+                vec![
+                    K::Created,
+                    K::Activated,
+                    K::Reserved,
+                    K::ReservationCancelled,
+                    K::Cancelled,
+                ],
+            ),
+            (
+                "no-show",
+                ticket(),
+                Some(no_show),
+                vec![],
+                vec![],
+                vec![K::Created, K::Activated, K::Reserved, K::NoShowReleased],
+            ),
+            (
+                "admitted at a gate, then twice",
+                used.clone(),
+                Some(reservation(ReservationStatus::Verified, 60)),
+                vec![gate.clone()],
+                vec![double],
+                vec![
+                    K::Created,
+                    K::Activated,
+                    K::Reserved,
+                    K::Verified,
+                    K::Conflict,
+                ],
+            ),
+            (
+                "admitted by the server (no device row)",
+                used,
+                None,
+                vec![],
+                vec![],
+                vec![K::Created, K::Activated, K::Verified],
+            ),
         ];
         for (name, ticket, r, a, c, expected) in cases {
-            assert_eq!(kinds(&story(&ticket, r.as_ref(), &a, &c)), expected, "{name}");
+            assert_eq!(
+                kinds(&story(&ticket, r.as_ref(), &a, &c)),
+                expected,
+                "{name}"
+            );
         }
         // Where and by whom.
         let mut used = ticket();
         used.verified_at = Some(t(60));
         let got = story(&used, None, &[gate], &[]);
         let v = got.iter().find(|e| e.kind == K::Verified).unwrap();
-        assert_eq!((v.device_id, v.operator_id, v.at), (Some(3), Some(7), t(60)));
+        assert_eq!(
+            (v.device_id, v.operator_id, v.at),
+            (Some(3), Some(7), t(60))
+        );
     }
 }

@@ -161,10 +161,7 @@ fn check_rows(
         if line - 1 > super::admin::MAX_TICKETS_PER_REQUEST {
             refuse(
                 None,
-                format!(
-                    "more than {} rows",
-                    super::admin::MAX_TICKETS_PER_REQUEST
-                ),
+                format!("more than {} rows", super::admin::MAX_TICKETS_PER_REQUEST),
             );
             break;
         }
@@ -191,9 +188,7 @@ pub async fn import_checked(
 ) -> Result<(axum::http::StatusCode, Json<CsvImported>), ApiError> {
     let orq = admin(&caller)?.orq;
     let tickets = state
-        .run(move |s| {
-            Ok(check_rows(&body, |code| s.get_ticket(orq, code).is_ok()))
-        })
+        .run(move |s| Ok(check_rows(&body, |code| s.get_ticket(orq, code).is_ok())))
         .await?
         .map_err(|rows| ApiError::Detailed {
             status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -208,7 +203,10 @@ pub async fn import_checked(
     state
         .run(move |s| s.insert_tickets(orq, &tickets, Utc::now()))
         .await?;
-    Ok((axum::http::StatusCode::CREATED, Json(CsvImported { imported })))
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(CsvImported { imported }),
+    ))
 }
 
 #[cfg(test)]

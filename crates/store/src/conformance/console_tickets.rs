@@ -21,7 +21,10 @@ fn issue(s: &(impl TicketStore + ?Sized), orq: Orq, code: &str, order: i64, emai
 }
 
 fn codes(found: Vec<crate::domain::Ticket>) -> Vec<String> {
-    found.into_iter().map(|t| t.ticket_code.to_string()).collect()
+    found
+        .into_iter()
+        .map(|t| t.ticket_code.to_string())
+        .collect()
 }
 
 fn q(raw: &str) -> TicketQuery {
@@ -51,7 +54,11 @@ pub fn search_finds_tickets_by_code_order_email_and_phone(
     let search = |raw: &str| codes(s.search_tickets(ORQ, &q(raw), None, 100).unwrap());
     assert_eq!(search("T-A2"), ["T-A2"], "by code");
     assert_eq!(search("700"), ["T-A1", "T-A2", "T-A3"], "by order");
-    assert_eq!(search("ANA@example.com"), ["T-A1", "T-A2", "T-A3"], "purchase e-mail, any case");
+    assert_eq!(
+        search("ANA@example.com"),
+        ["T-A1", "T-A2", "T-A3"],
+        "purchase e-mail, any case"
+    );
     assert_eq!(search("reina@example.com"), ["T-B1"], "reservation e-mail");
     assert_eq!(search("+34600111222"), ["T-B1"], "phone");
     assert_eq!(search("+34 600 111 222"), ["T-B1"], "phone as typed");
@@ -72,13 +79,7 @@ pub fn search_finds_tickets_by_code_order_email_and_phone(
 }
 
 pub fn cancel_frees_the_place_once_and_gates_refuse_it(
-    s: &(impl VenueStore
-          + SlotStore
-          + TicketStore
-          + ReservationStore
-          + GateStore
-          + SyncStore
-          + ?Sized),
+    s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + GateStore + SyncStore + ?Sized),
 ) {
     let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
     let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 1);
@@ -99,7 +100,11 @@ pub fn cancel_frees_the_place_once_and_gates_refuse_it(
     let later = now() + chrono::Duration::minutes(3);
     let cancelled = s.cancel_ticket(ORQ, &t, later).unwrap();
     assert_eq!(
-        (cancelled.status, cancelled.activation_status, cancelled.updated_at),
+        (
+            cancelled.status,
+            cancelled.activation_status,
+            cancelled.updated_at
+        ),
         (TicketStatus::Cancelled, ActivationStatus::Cancelled, later)
     );
     // The reservation is cancelled and its place is free again.
@@ -151,7 +156,10 @@ pub fn cancel_frees_the_place_once_and_gates_refuse_it(
         .verify_ticket(ORQ, &used, OperatorId(5), &gate, at_gate)
         .unwrap();
     assert!(v.admit, "{v:?}");
-    assert_eq!(code_of(s.cancel_ticket(ORQ, &used, later)), "TICKET_REDEEMED");
+    assert_eq!(
+        code_of(s.cancel_ticket(ORQ, &used, later)),
+        "TICKET_REDEEMED"
+    );
     assert_eq!(
         s.get_ticket(ORQ, &used).unwrap().status,
         TicketStatus::Verified
@@ -165,11 +173,20 @@ pub fn cancel_frees_the_place_once_and_gates_refuse_it(
     let kinds: Vec<K> = story.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
-        [K::Created, K::Activated, K::Reserved, K::ReservationCancelled, K::Cancelled]
+        [
+            K::Created,
+            K::Activated,
+            K::Reserved,
+            K::ReservationCancelled,
+            K::Cancelled
+        ]
     );
     assert_eq!(story.last().unwrap().at, later);
     let story = s.ticket_story(ORQ, &used).unwrap();
-    let verified = story.iter().find(|e| e.kind == K::Verified).expect("verified");
+    let verified = story
+        .iter()
+        .find(|e| e.kind == K::Verified)
+        .expect("verified");
     assert_eq!((verified.at, verified.operator_id), (at_gate, Some(5)));
     assert_eq!(code_of(s.ticket_story(Orq(ORQ.0 + 1), &used)), "NOT_FOUND");
     assert_eq!(
