@@ -178,6 +178,16 @@ mod tests {
         }
     }
 
+    /// (name, ticket, reservation, admissions, conflicts, expected kinds)
+    type Case = (
+        &'static str,
+        Ticket,
+        Option<Reservation>,
+        Vec<Admission>,
+        Vec<ConflictFact>,
+        Vec<StoryKind>,
+    );
+
     fn kinds(events: &[StoryEvent]) -> Vec<StoryKind> {
         events.iter().map(|e| e.kind).collect()
     }
@@ -208,14 +218,7 @@ mod tests {
             second_operator_id: Some(8),
             second_at: t(62),
         };
-        let cases: Vec<(
-            &str,
-            Ticket,
-            Option<Reservation>,
-            Vec<Admission>,
-            Vec<ConflictFact>,
-            Vec<K>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "issued only",
                 ticket(),

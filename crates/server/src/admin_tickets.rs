@@ -224,7 +224,7 @@ mod tests {
                     OLD,3,\n\
                     C-4,4,deferred\n";
         let old = crate::domain::TicketCode::parse("OLD").unwrap();
-        let bad = check_rows(file, |c| *c == old).err().expect("bad rows");
+        let bad = check_rows(file, |c| *c == old).expect_err("bad rows");
         let lines: Vec<(usize, Option<&str>)> = bad
             .iter()
             .map(|r| (r.line, r.ticket_code.as_deref()))
@@ -241,9 +241,8 @@ mod tests {
         assert!(bad[2].message.contains("line 2"), "{}", bad[2].message);
         let good = check_rows("ticket_code\nA-1\nA-2\n", |_| false).unwrap();
         assert_eq!(good.len(), 2);
-        let ragged = check_rows("ticket_code,order_id\nA-1,1,extra\n", |_| false)
-            .err()
-            .unwrap();
+        let ragged =
+            check_rows("ticket_code,order_id\nA-1,1,extra\n", |_| false).expect_err("a ragged row");
         assert_eq!(ragged[0].line, 2);
     }
 }
