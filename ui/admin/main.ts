@@ -6,6 +6,7 @@ import { ApiError, call, signOut, whoami, type Venue } from './api';
 import { pickStrings } from './strings';
 import { ticketsPage } from './tickets';
 import { staffPage } from './staff';
+import { gatesPage } from './gates';
 
 const t = pickStrings();
 document.documentElement.lang = t.locale.slice(0, 2);
@@ -209,7 +210,8 @@ async function start() {
   const venues = el('a', { href: '#venues', 'aria-current': 'page' }, t.venuesNav);
   const tickets = el('a', { href: '#tickets' }, t.ticketsNav);
   const staff = el('a', { href: '#staff' }, t.staffNav);
-  nav.replaceChildren(venues, ' ', tickets, ' ', staff);
+  const gates = el('a', { href: '#gates' }, t.gatesNav);
+  nav.replaceChildren(venues, ' ', tickets, ' ', staff, ' ', gates);
   nav.hidden = false;
   signOutButton.hidden = false;
   await route();
@@ -224,6 +226,7 @@ async function route() {
   }
   if (name === 'tickets') ticketsPage(main, t);
   else if (name === 'staff') await staffPage(main, t);
+  else if (name === 'gates') await gatesPage(main, t);
   else await venuesPage();
 }
 
