@@ -136,6 +136,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/admin/operators") => {
             json!({"role": "operator", "display_name": "Gate", "pin": "1234"})
         }
+        ("put", "/api/admin/operators/{operator_id}/pin") => json!({"pin": "123456"}),
         ("post", "/api/admin/tokens") => json!({"role": "customer", "user_id": 9}),
         ("patch", "/api/admin/org") => json!({"signed_codes_only": false}),
         ("patch", "/api/admin/venues/{venue_id}") => json!({"early_grace_minutes": 10}),
@@ -157,6 +158,7 @@ fn uri(path: &str, op: &Value) -> String {
         .replace("{id}", "00000000-0000-0000-0000-000000000000")
         .replace("{ticket_id}", "DEMO-ACTIVE")
         .replace("{venue_id}", "1")
+        .replace("{operator_id}", "1")
         .replace("{version}", "0.1.1");
     assert!(
         !uri.contains('{'),
@@ -171,6 +173,7 @@ fn uri(path: &str, op: &Value) -> String {
             "month" => "month=2031-01".to_string(),
             "venue_id" => "venue_id=1".to_string(),
             "link" => "link=ent_nope".to_string(),
+            "q" => "q=visitor@example.com".to_string(),
             other => panic!("a required query parameter this test does not fill: {other}"),
         })
         .collect();

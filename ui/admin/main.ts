@@ -4,6 +4,9 @@
 
 import { ApiError, call, signOut, whoami, type Venue } from './api';
 import { pickStrings } from './strings';
+import { ticketsPage } from './tickets';
+import { staffPage } from './staff';
+import { gatesPage } from './gates';
 
 const t = pickStrings();
 document.documentElement.lang = t.locale.slice(0, 2);
@@ -205,11 +208,31 @@ async function start() {
   }
   who.textContent = t.signedInAs(t.roleNames[me.role] ?? me.role, me.orq);
   const venues = el('a', { href: '#venues', 'aria-current': 'page' }, t.venuesNav);
-  nav.replaceChildren(venues);
+  const tickets = el('a', { href: '#tickets' }, t.ticketsNav);
+  const staff = el('a', { href: '#staff' }, t.staffNav);
+  const gates = el('a', { href: '#gates' }, t.gatesNav);
+  nav.replaceChildren(venues, ' ', tickets, ' ', staff, ' ', gates);
   nav.hidden = false;
   signOutButton.hidden = false;
-  await venuesPage();
+  await route();
 }
+
+/** The page the address's #fragment names (venues by default). */
+async function route() {
+  const name = location.hash.slice(1) || 'venues';
+  for (const a of nav.querySelectorAll('a')) {
+    if (a.getAttribute('href') === '#' + name) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  if (name === 'tickets') ticketsPage(main, t);
+  else if (name === 'staff') await staffPage(main, t);
+  else if (name === 'gates') await gatesPage(main, t);
+  else await venuesPage();
+}
+
+window.addEventListener('hashchange', () => {
+  if (!nav.hidden) void route();
+});
 
 signOutButton.addEventListener('click', async () => {
   try {

@@ -12,6 +12,7 @@ pub mod signed;
 pub mod slot;
 pub mod sync;
 pub mod ticket;
+pub mod ticket_story;
 pub mod update;
 pub mod upload;
 pub mod venue;

@@ -145,7 +145,7 @@ pub async fn create_tickets(
 }
 
 #[derive(Deserialize)]
-struct CsvRow {
+pub(crate) struct CsvRow {
     ticket_code: String,
     order_id: Option<i64>,
     product_id: Option<i64>,
@@ -156,7 +156,7 @@ struct CsvRow {
     purchase_email: Option<String>,
 }
 
-fn ticket_from_csv(row: CsvRow) -> Result<NewTicket, DomainError> {
+pub(crate) fn ticket_from_csv(row: CsvRow) -> Result<NewTicket, DomainError> {
     Ok(NewTicket {
         ticket_code: parse_code(&row.ticket_code)?,
         order_id: row.order_id,

@@ -27,6 +27,14 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
+    /// A refusal with facts for the client (e.g. a CSV import's bad rows).
+    #[error("{message}")]
+    Detailed {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        details: serde_json::Value,
+    },
 }
 
 impl From<DomainError> for ApiError {
@@ -89,14 +97,16 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Http { status, .. } => *status,
+            Self::Http { status, .. } | Self::Detailed { status, .. } => *status,
         }
     }
 
     pub fn code(&self) -> &'static str {
         match self {
             Self::Store(e) => e.code(),
-            Self::BadRequest { code, .. } | Self::Http { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Http { code, .. }
+            | Self::Detailed { code, .. } => code,
             Self::Unauthorized => "UNAUTHORIZED",
             Self::Forbidden => "FORBIDDEN",
             Self::RateLimited { .. } => "RATE_LIMITED",
@@ -136,6 +146,7 @@ impl IntoResponse for ApiError {
             Self::RateLimited { retry_after_secs } => {
                 serde_json::json!({ "retry_after": retry_after_secs })
             }
+            Self::Detailed { details, .. } => details.clone(),
             _ => serde_json::Value::Null,
         };
         let message = match &self {

@@ -4,6 +4,8 @@
 
 mod access;
 mod admin;
+mod admin_staff;
+mod admin_tickets;
 #[cfg(test)]
 mod bindings;
 mod console;
@@ -183,6 +185,34 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         .route(
             "/api/admin/tickets/import",
             post(admin::import_tickets).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+        .route(
+            "/api/admin/tickets/import/checked",
+            post(admin_tickets::import_checked).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+        .route(
+            "/api/admin/tickets/export",
+            get(admin_tickets::export_tickets),
+        )
+        .route(
+            "/api/admin/tickets/search",
+            get(admin_tickets::search_tickets),
+        )
+        .route(
+            "/api/admin/tickets/{ticket_id}/reissue",
+            post(admin_staff::reissue_code),
+        )
+        .route(
+            "/api/admin/operators/{operator_id}/pin",
+            axum::routing::put(admin_staff::reset_pin),
+        )
+        .route(
+            "/api/admin/tickets/{ticket_id}/story",
+            get(admin_tickets::ticket_story),
+        )
+        .route(
+            "/api/admin/tickets/{ticket_id}/cancel",
+            post(admin_tickets::cancel_ticket),
         )
         .route(
             "/api/admin/tickets/{ticket_id}/signed-code",

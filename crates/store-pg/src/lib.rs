@@ -20,6 +20,7 @@ mod reservations;
 mod signing;
 mod slots;
 mod sync;
+mod ticket_search;
 mod tickets;
 mod tokens;
 mod updates;

@@ -48,6 +48,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0010_lease_recall.sql",
         include_str!("../migrations/0010_lease_recall.sql"),
     ),
+    (
+        "0012_ticket_order_index.sql",
+        include_str!("../migrations/0012_ticket_order_index.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

@@ -47,6 +47,16 @@ pub(crate) fn require_operator(
 }
 
 impl OperatorStore for PgStore {
+    fn reset_operator_pin(
+        &self,
+        orq: Orq,
+        id: OperatorId,
+        pin: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Operator> {
+        entrada_store::AdminStore::set_operator_pin(self, orq, id, pin, now)
+    }
+
     fn add_operator(
         &self,
         orq: Orq,

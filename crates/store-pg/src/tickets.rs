@@ -197,6 +197,37 @@ impl TicketStore for PgStore {
         self.write(|tx| activate_in(tx, orq, code, now))
     }
 
+    fn search_tickets(
+        &self,
+        orq: Orq,
+        query: &entrada_store::TicketQuery,
+        after: Option<&TicketCode>,
+        limit: u32,
+    ) -> Result<Vec<Ticket>> {
+        self.search_tickets_in(orq, query, after, limit)
+    }
+
+    fn cancel_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket> {
+        self.cancel_ticket_in(orq, code, now)
+    }
+
+    fn reissue_ticket_code(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        self.reissue_code_in(orq, code, now)
+    }
+
+    fn ticket_story(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+    ) -> Result<Vec<crate::domain::ticket_story::StoryEvent>> {
+        self.ticket_story_in(orq, code)
+    }
+
     fn customer_tickets(&self, orq: Orq, scope: &CustomerScope, limit: u32) -> Result<Vec<Ticket>> {
         match scope {
             CustomerScope::Ticket(code) => Ok(self

@@ -40,11 +40,11 @@ impl FromSql for Ts {
     }
 }
 
-fn opt_ts(row: &Row<'_>, col: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub(crate) fn opt_ts(row: &Row<'_>, col: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
     Ok(row.get::<_, Option<Ts>>(col)?.map(|t| t.0))
 }
 
-fn get_ts(row: &Row<'_>, col: &str) -> rusqlite::Result<DateTime<Utc>> {
+pub(crate) fn get_ts(row: &Row<'_>, col: &str) -> rusqlite::Result<DateTime<Utc>> {
     Ok(row.get::<_, Ts>(col)?.0)
 }
 

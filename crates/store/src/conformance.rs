@@ -299,6 +299,9 @@ pub mod venue_ops;
 /// Fleet updates (issue 20): gates' reported versions.
 pub mod updates;
 
+/// The console's tickets (issue 16): search and cancel.
+pub mod console_tickets;
+
 /// Tickets: issue, read, activate (what reservations need of them).
 pub mod tickets {
     use super::*;
@@ -1314,6 +1317,18 @@ macro_rules! update_conformance {
     };
 }
 
+/// Expands to the console tickets group's tests (issue 16); see the module's doc.
+#[macro_export]
+macro_rules! console_ticket_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh; console_tickets;
+            search_finds_tickets_by_code_order_email_and_phone,
+            cancel_frees_the_place_once_and_gates_refuse_it,
+            a_pin_reset_and_a_code_reissue_reach_the_server,
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! conformance_tests {
@@ -1359,5 +1374,6 @@ mod sqlite {
     crate::token_conformance!(fresh());
     crate::gate_conformance!(fresh());
     crate::venue_ops_conformance!(fresh());
+    crate::console_ticket_conformance!(fresh());
     crate::update_conformance!(fresh());
 }

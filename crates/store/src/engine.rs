@@ -70,6 +70,7 @@ service_groups! {
         fn add_operator(&self, orq: Orq, role: Role, display_name: &str, pin: Option<&str>, now: DateTime<Utc>) -> Result<Operator>;
         fn get_operator(&self, orq: Orq, id: OperatorId) -> Result<Operator>;
         fn list_operators(&self, orq: Orq) -> Result<Vec<Operator>>;
+        fn reset_operator_pin(&self, orq: Orq, id: OperatorId, pin: &str, now: DateTime<Utc>) -> Result<Operator>;
         fn check_operator_pin(&self, orq: Orq, id: OperatorId, pin: &str, now: DateTime<Utc>) -> Result<Operator>;
     }
 
@@ -98,6 +99,10 @@ service_groups! {
         fn list_tickets(&self, orq: Orq, filter: &TicketFilter, after: Option<&TicketCode>, limit: u32) -> Result<Vec<Ticket>>;
         fn activate_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket>;
         fn customer_tickets(&self, orq: Orq, scope: &CustomerScope, limit: u32) -> Result<Vec<Ticket>>;
+        fn search_tickets(&self, orq: Orq, query: &crate::TicketQuery, after: Option<&TicketCode>, limit: u32) -> Result<Vec<Ticket>>;
+        fn cancel_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket>;
+        fn ticket_story(&self, orq: Orq, code: &TicketCode) -> Result<Vec<crate::domain::ticket_story::StoryEvent>>;
+        fn reissue_ticket_code(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<String>;
     }
 
     /// The door: validate (read only) and verify (admit).

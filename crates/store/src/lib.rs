@@ -23,6 +23,7 @@ mod reservations;
 mod signing;
 mod slots;
 mod sync;
+mod ticket_search;
 mod tickets;
 mod tokens;
 mod updates;
@@ -53,6 +54,7 @@ pub use sync::{
     LocalData, OutboxEntry, Pairing, PeerStatus, Received, SyncStatus, DEMO_MARKER_TICKET,
     MAX_PEERS,
 };
+pub use ticket_search::TicketQuery;
 pub use tickets::{CustomerScope, TicketFilter, TicketReader, TicketState, TicketView};
 pub use tokens::{
     console_role, hash_token, random_token, stale_link, Principal, CONSOLE_LINK_TTL,
@@ -81,6 +83,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0017_lan_cursor_seq.sql"),
     include_str!("../migrations/0019_device_key_unique.sql"),
     include_str!("../migrations/0020_lease_recall.sql"),
+    include_str!("../migrations/0022_ticket_order_index.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

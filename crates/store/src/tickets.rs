@@ -161,6 +161,13 @@ impl Store {
             let ticket = require_ticket(tx, orq, code)?;
             let reservation = super::reservations::reservation_of_ticket(tx, orq, code)?;
             let cancel = ticket.plan_cancel(reservation.as_ref())?;
+            if ticket.status == cancel.status
+                && ticket.activation_status == cancel.activation_status
+                && cancel.frees.is_none()
+            {
+                // Already cancelled: nothing to write (no change for the feed).
+                return Ok(ticket);
+            }
             if let (Some(id), Some(r)) = (cancel.frees, &reservation) {
                 let slot = super::slots::require_slot(tx, orq, r.slot_id)?;
                 super::slots::change_booking(tx, &slot, -1, now)?;

@@ -1,0 +1,423 @@
+//! The console's tickets (issue 16): search and cancel (refund).
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::access::{admin, slot_manager};
+use super::admin::TicketPage;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiPath, ApiQuery, Caller};
+use super::{parse_code, AppState};
+use crate::domain::{DomainError, Ticket};
+use crate::store::TicketQuery;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TicketSearchQuery {
+    /// A ticket code, an order id, an e-mail (purchase or reservation, any
+    /// case) or a phone number.
+    #[param(min_length = 1, max_length = 254)]
+    pub q: String,
+    /// Page size, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// Return tickets after this code (the previous page's `next_after`).
+    #[param(pattern = r"^[!-~]{1,64}$")]
+    pub after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/admin/tickets/search", tag = "admin", params(TicketSearchQuery),
+    responses((status = 200, description = "Matching tickets in code order (keyset pages)", body = TicketPage),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: operators may not search the org's tickets", body = ErrorBody),
+        (status = 422, description = "INVALID_INPUT (details.field: q, limit or after)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn search_tickets(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<TicketSearchQuery>,
+) -> Result<Json<TicketPage>, ApiError> {
+    let orq = slot_manager(&caller)?.orq;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(DomainError::invalid("limit", "must be 1 to 1000").into());
+    }
+    let query = TicketQuery::parse(&q.q)?;
+    let after = q.after.as_deref().map(parse_code).transpose()?;
+    let tickets = state
+        .run(move |s| s.search_tickets(orq, &query, after.as_ref(), limit))
+        .await?;
+    let next_after = (tickets.len() == limit as usize)
+        .then(|| tickets.last().map(|t| t.ticket_code.to_string()))
+        .flatten();
+    Ok(Json(TicketPage {
+        tickets,
+        next_after,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/admin/tickets/{ticket_id}/cancel", tag = "admin",
+    params(("ticket_id" = String, Path, pattern = r"^[!-~]{1,64}$")),
+    responses((status = 200, description = "The ticket, cancelled; its live reservation is cancelled and its place freed. Cancelling a cancelled ticket answers it unchanged. Gates learn it with their next sync and refuse it (TICKET_CANCELLED).", body = Ticket),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: only an admin cancels tickets", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: no such ticket in the token's org", body = ErrorBody),
+        (status = 409, description = "TICKET_REDEEMED: used at a gate, it stays used", body = ErrorBody),
+        (status = 422, description = "INVALID_INPUT: not a ticket code", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn cancel_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<Ticket>, ApiError> {
+    let orq = admin(&caller)?.orq;
+    let code = parse_code(&code)?;
+    Ok(Json(
+        state
+            .run(move |s| s.cancel_ticket(orq, &code, Utc::now()))
+            .await?,
+    ))
+}
+
+/// One refused row of a CSV import.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CsvRowError {
+    /// 1-based line of the file (the header is line 1).
+    pub line: usize,
+    /// The row's ticket code as written, when it has one.
+    pub ticket_code: Option<String>,
+    pub message: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CsvImported {
+    pub imported: usize,
+}
+
+/// Every row checked; a duplicate code (in the file, or already in the org)
+/// is a bad row too. All good: `Ok(tickets)`; otherwise every bad row.
+fn check_rows(
+    body: &str,
+    exists: impl Fn(&crate::domain::TicketCode) -> bool,
+) -> Result<Vec<crate::domain::NewTicket>, Vec<CsvRowError>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(body.as_bytes());
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            return Err(vec![CsvRowError {
+                line: 1,
+                ticket_code: None,
+                message: e.to_string(),
+            }])
+        }
+    };
+    let mut seen = std::collections::HashMap::new();
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let mut refuse = |code: Option<String>, message: String| {
+            bad.push(CsvRowError {
+                line,
+                ticket_code: code,
+                message,
+            })
+        };
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                refuse(None, e.to_string());
+                continue;
+            }
+        };
+        let written = record.get(0).map(str::to_string).filter(|c| !c.is_empty());
+        let row = match record.deserialize::<super::admin::CsvRow>(Some(&headers)) {
+            Ok(r) => r,
+            Err(e) => {
+                refuse(written, e.to_string());
+                continue;
+            }
+        };
+        match super::admin::ticket_from_csv(row) {
+            Err(e) => refuse(written, e.to_string()),
+            Ok(t) => {
+                let code = t.ticket_code.to_string();
+                if let Some(first) = seen.get(&code) {
+                    refuse(Some(code), format!("the code is already on line {first}"));
+                } else if exists(&t.ticket_code) {
+                    refuse(Some(code), "a ticket with this code exists".into());
+                } else {
+                    seen.insert(code, line);
+                    good.push(t);
+                }
+            }
+        }
+        if line - 1 > super::admin::MAX_TICKETS_PER_REQUEST {
+            refuse(
+                None,
+                format!("more than {} rows", super::admin::MAX_TICKETS_PER_REQUEST),
+            );
+            break;
+        }
+    }
+    if bad.is_empty() {
+        Ok(good)
+    } else {
+        Err(bad)
+    }
+}
+
+#[utoipa::path(post, path = "/api/admin/tickets/import/checked", tag = "admin",
+    request_body(content = String, content_type = "text/csv", description = "Header: ticket_code,order_id,product_id,user_id,activation_mode,expires_at,entitlements,purchase_email (only ticket_code required); at most 20,000 rows and the server's bulk body limit"),
+    responses((status = 201, description = "Every row was good: all imported in one transaction", body = CsvImported),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: only an admin imports tickets", body = ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
+        (status = 422, description = "INVALID_ROWS: nothing was imported; details.rows lists every bad row ({line, ticket_code, message}); or INVALID_INPUT (an empty file)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn import_checked(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: String,
+) -> Result<(axum::http::StatusCode, Json<CsvImported>), ApiError> {
+    let orq = admin(&caller)?.orq;
+    let tickets = state
+        .run(move |s| Ok(check_rows(&body, |code| s.get_ticket(orq, code).is_ok())))
+        .await?
+        .map_err(|rows| ApiError::Detailed {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            code: "INVALID_ROWS",
+            message: format!("{} bad row(s); nothing was imported", rows.len()),
+            details: serde_json::json!({ "rows": rows }),
+        })?;
+    if tickets.is_empty() {
+        return Err(DomainError::invalid("tickets", "the file has no rows").into());
+    }
+    let imported = tickets.len();
+    state
+        .run(move |s| s.insert_tickets(orq, &tickets, Utc::now()))
+        .await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(CsvImported { imported }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (file, existing code) → imported codes or the bad lines.
+    #[test]
+    fn every_bad_row_is_named_and_nothing_else_is() {
+        let file = "ticket_code,order_id,activation_mode\n\
+                    C-1,1,immediate\n\
+                    C-2,x,immediate\n\
+                    C-3,1,sometimes\n\
+                    C-1,2,\n\
+                    OLD,3,\n\
+                    C-4,4,deferred\n";
+        let old = crate::domain::TicketCode::parse("OLD").unwrap();
+        let bad = check_rows(file, |c| *c == old).expect_err("bad rows");
+        let lines: Vec<(usize, Option<&str>)> = bad
+            .iter()
+            .map(|r| (r.line, r.ticket_code.as_deref()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (3, Some("C-2")),
+                (4, Some("C-3")),
+                (5, Some("C-1")),
+                (6, Some("OLD"))
+            ]
+        );
+        assert!(bad[2].message.contains("line 2"), "{}", bad[2].message);
+        let good = check_rows("ticket_code\nA-1\nA-2\n", |_| false).unwrap();
+        assert_eq!(good.len(), 2);
+        let ragged =
+            check_rows("ticket_code,order_id\nA-1,1,extra\n", |_| false).expect_err("a ragged row");
+        assert_eq!(ragged[0].line, 2);
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TicketExportQuery {
+    /// Only tickets this search finds (as /api/admin/tickets/search).
+    #[param(min_length = 1, max_length = 254)]
+    pub q: Option<String>,
+    #[param(
+        pattern = "^(PENDING_PAYMENT|ACTIVATED|RESERVED|VERIFIED|EXPIRED|minted|active|redeemed|cancelled)$"
+    )]
+    pub status: Option<String>,
+    #[param(pattern = "^(inactive|active|redeemed|cancelled)$")]
+    pub activation_status: Option<String>,
+    pub user_id: Option<i64>,
+}
+
+/// The export's columns: the import's, then what happened to the ticket.
+const EXPORT_HEADER: [&str; 14] = [
+    "ticket_code",
+    "order_id",
+    "product_id",
+    "user_id",
+    "activation_mode",
+    "expires_at",
+    "entitlements",
+    "purchase_email",
+    "status",
+    "activation_status",
+    "customer_email",
+    "customer_phone",
+    "reserved_at",
+    "verified_at",
+];
+
+/// One page of the export per read transaction (the writer is never held).
+const EXPORT_PAGE: u32 = 1000;
+
+fn csv_rows(tickets: &[Ticket], header: bool) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(tickets.len() * 120));
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    if header {
+        let _ = w.write_record(EXPORT_HEADER);
+    }
+    for t in tickets {
+        let _ = w.write_record([
+            t.ticket_code.to_string(),
+            opt(t.order_id.map(|v| v.to_string())),
+            opt(t.product_id.map(|v| v.to_string())),
+            opt(t.user_id.map(|v| v.to_string())),
+            t.activation_mode.as_str().to_string(),
+            opt(t.expires_at.map(|v| v.to_rfc3339())),
+            t.entitlements.to_string(),
+            opt(t.purchase_email.clone()),
+            t.status.as_str().to_string(),
+            t.activation_status.as_str().to_string(),
+            opt(t.customer_email.clone()),
+            opt(t.customer_phone.clone()),
+            opt(t.reserved_at.map(|v| v.to_rfc3339())),
+            opt(t.verified_at.map(|v| v.to_rfc3339())),
+        ]);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+/// The body's chunks as a stream (for `Body::from_stream`).
+struct Chunks(tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = Result<Vec<u8>, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[utoipa::path(get, path = "/api/admin/tickets/export", tag = "admin", params(TicketExportQuery),
+    responses((status = 200, description = "The filtered tickets as CSV (header first, code order), streamed page by page; re-importable columns first", content_type = "text/csv", body = String),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: only an admin exports tickets", body = ErrorBody),
+        (status = 422, description = "INVALID_INPUT (a filter)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn export_tickets(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<TicketExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use crate::domain::{ActivationStatus, TicketStatus};
+    let orq = admin(&caller)?.orq;
+    let search = q.q.as_deref().map(TicketQuery::parse).transpose()?;
+    let filter = crate::store::TicketFilter {
+        status: q.status.as_deref().map(TicketStatus::parse).transpose()?,
+        activation_status: q
+            .activation_status
+            .as_deref()
+            .map(ActivationStatus::parse)
+            .transpose()?,
+        user_id: q.user_id,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut after: Option<crate::domain::TicketCode> = None;
+        let mut first = true;
+        loop {
+            let (search, filter, from) = (search.clone(), filter.clone(), after.clone());
+            let page = state
+                .run(move |s| match &search {
+                    Some(query) => s.search_tickets(orq, query, from.as_ref(), EXPORT_PAGE),
+                    None => s.list_tickets(orq, &filter, from.as_ref(), EXPORT_PAGE),
+                })
+                .await;
+            let chunk = match page {
+                Ok(tickets) => {
+                    after = tickets.last().map(|t| t.ticket_code.clone());
+                    let done = tickets.len() < EXPORT_PAGE as usize;
+                    let bytes = csv_rows(&tickets, first);
+                    first = false;
+                    (Ok(bytes), done)
+                }
+                // The client sees a cut body, never a partial file as whole.
+                Err(e) => (Err(std::io::Error::other(e.to_string())), true),
+            };
+            if tx.send(chunk.0).await.is_err() || chunk.1 {
+                break;
+            }
+        }
+    });
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"tickets.csv\"",
+            ),
+        ],
+        axum::body::Body::from_stream(Chunks(rx)),
+    )
+        .into_response())
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TicketStory {
+    pub ticket: Ticket,
+    /// Oldest first. Not recorded, so never shown: a reservation's earlier
+    /// slots, who cancelled, and gate scans that refused the ticket.
+    pub events: Vec<crate::domain::ticket_story::StoryEvent>,
+}
+
+#[utoipa::path(get, path = "/api/admin/tickets/{ticket_id}/story", tag = "admin",
+    params(("ticket_id" = String, Path, pattern = r"^[!-~]{1,64}$")),
+    responses((status = 200, description = "The ticket and what happened to it: created, activated, reserved, reservation changed / cancelled / released as a no-show, verified (at which device, by which operator), conflicts, cancelled", body = TicketStory),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: operators may not read the org's tickets here", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: no such ticket in the token's org", body = ErrorBody),
+        (status = 422, description = "INVALID_INPUT: not a ticket code", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn ticket_story(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<TicketStory>, ApiError> {
+    let orq = slot_manager(&caller)?.orq;
+    let code = parse_code(&code)?;
+    let story = state
+        .run(move |s| {
+            Ok(TicketStory {
+                ticket: s.get_ticket(orq, &code)?,
+                events: s.ticket_story(orq, &code)?,
+            })
+        })
+        .await?;
+    Ok(Json(story))
+}

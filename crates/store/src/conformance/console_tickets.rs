@@ -1,0 +1,229 @@
+//! The console's tickets (issue 16): search by code, order, e-mail, phone
+//! with keyset pages; cancel (refund) with its reservation's place freed,
+//! idempotent, refused for a used ticket, learnt by the gates' feed and
+//! refused at the door — on every engine.
+
+use super::*;
+use crate::domain::{
+    ActivationMode, ActivationStatus, Contact, Gate, NewTicket, OperatorId, ReservationStatus,
+    SlotStatus, TicketCode, TicketStatus, VenueId, VerdictCode,
+};
+use crate::{
+    GateStore, ReservationStore, ReserveRequest, SlotStore, SyncStore, TicketQuery, TicketStore,
+    VenueStore,
+};
+
+fn issue(s: &(impl TicketStore + ?Sized), orq: Orq, code: &str, order: i64, email: &str) {
+    let mut t = NewTicket::plain(code, ActivationMode::Immediate).unwrap();
+    t.order_id = Some(order);
+    t.purchase_email = Some(email.to_string());
+    s.insert_tickets(orq, &[t], now()).unwrap();
+}
+
+fn codes(found: Vec<crate::domain::Ticket>) -> Vec<String> {
+    found
+        .into_iter()
+        .map(|t| t.ticket_code.to_string())
+        .collect()
+}
+
+fn q(raw: &str) -> TicketQuery {
+    TicketQuery::parse(raw).unwrap()
+}
+
+pub fn search_finds_tickets_by_code_order_email_and_phone(
+    s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+) {
+    issue(s, ORQ, "T-A1", 700, "ana@example.com");
+    issue(s, ORQ, "T-A2", 700, "ana@example.com");
+    issue(s, ORQ, "T-A3", 700, "ana@example.com");
+    issue(s, ORQ, "T-B1", 701, "bo@example.com");
+    // Another org's ticket with the same order id and e-mail is never found.
+    issue(s, Orq(ORQ.0 + 1), "T-X1", 700, "ana@example.com");
+    // A reservation's contact (customer e-mail, phone) is searchable too.
+    let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 10);
+    let b1 = TicketCode::parse("T-B1").unwrap();
+    let req = ReserveRequest {
+        ticket: b1.clone(),
+        slot_id: slot.id,
+        contact: Contact::validate("Reina@Example.com", "+34 600 111 222").unwrap(),
+    };
+    s.reserve_slot(ORQ, &req, now()).unwrap();
+
+    let search = |raw: &str| codes(s.search_tickets(ORQ, &q(raw), None, 100).unwrap());
+    assert_eq!(search("T-A2"), ["T-A2"], "by code");
+    assert_eq!(search("700"), ["T-A1", "T-A2", "T-A3"], "by order");
+    assert_eq!(
+        search("ANA@example.com"),
+        ["T-A1", "T-A2", "T-A3"],
+        "purchase e-mail, any case"
+    );
+    assert_eq!(search("reina@example.com"), ["T-B1"], "reservation e-mail");
+    assert_eq!(search("+34600111222"), ["T-B1"], "phone");
+    assert_eq!(search("+34 600 111 222"), ["T-B1"], "phone as typed");
+    assert!(search("nobody@example.com").is_empty());
+    assert!(search("T-X1").is_empty(), "another org's ticket");
+
+    // Keyset pages: two, then the rest after the last code shown.
+    let first = codes(s.search_tickets(ORQ, &q("700"), None, 2).unwrap());
+    assert_eq!(first, ["T-A1", "T-A2"]);
+    let after = TicketCode::parse(&first[1]).unwrap();
+    let rest = codes(s.search_tickets(ORQ, &q("700"), Some(&after), 2).unwrap());
+    assert_eq!(rest, ["T-A3"]);
+
+    assert_eq!(
+        TicketQuery::parse("   ").map_err(|e| e.code()),
+        Err("INVALID_INPUT")
+    );
+}
+
+pub fn cancel_frees_the_place_once_and_gates_refuse_it(
+    s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + GateStore + SyncStore + ?Sized),
+) {
+    let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 1);
+    let t = super::tickets::ticket(s, "T-REFUND", ActivationMode::Immediate);
+    let req = ReserveRequest {
+        ticket: t.clone(),
+        slot_id: slot.id,
+        contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+    };
+    let r = s.reserve_slot(ORQ, &req, now()).unwrap();
+    assert_eq!(s.get_slot(ORQ, slot.id).unwrap().status, SlotStatus::Full);
+    let (_, device) = s.add_device(ORQ, venue.id, "Gate 1", now()).unwrap();
+    let cursor = s
+        .changes_since(ORQ, venue.id, 0, 1000, now())
+        .unwrap()
+        .next_cursor;
+
+    let later = now() + chrono::Duration::minutes(3);
+    let cancelled = s.cancel_ticket(ORQ, &t, later).unwrap();
+    assert_eq!(
+        (
+            cancelled.status,
+            cancelled.activation_status,
+            cancelled.updated_at
+        ),
+        (TicketStatus::Cancelled, ActivationStatus::Cancelled, later)
+    );
+    // The reservation is cancelled and its place is free again.
+    assert_eq!(
+        s.get_reservation(ORQ, r.id).unwrap().status,
+        ReservationStatus::Cancelled
+    );
+    let got = s.get_slot(ORQ, slot.id).unwrap();
+    assert_eq!((got.booked_count, got.status), (0, SlotStatus::Active));
+
+    // Idempotent: again, nothing changes (not even updated_at).
+    let again = s
+        .cancel_ticket(ORQ, &t, later + chrono::Duration::minutes(1))
+        .unwrap();
+    assert_eq!(again, cancelled);
+    assert_eq!(s.get_slot(ORQ, slot.id).unwrap().booked_count, 0);
+
+    // The gates' feed carries the cancelled ticket ...
+    let page = s
+        .changes_since(ORQ, VenueId(device.venue_id), cursor, 1000, later)
+        .unwrap();
+    let row = page
+        .changes
+        .iter()
+        .find(|c| c.entity == "tickets" && c.entity_id == "T-REFUND")
+        .and_then(|c| c.row.clone())
+        .expect("the cancelled ticket is in the feed");
+    assert_eq!(row["status"], "cancelled");
+    assert_eq!(row["activation_status"], "cancelled");
+    // ... and the door refuses it.
+    let gate = Gate {
+        venue_id: Some(venue.id),
+        ..Gate::default()
+    };
+    let at_gate = now() + chrono::Duration::days(6);
+    let v = s.validate_ticket(ORQ, &t, &gate, at_gate).unwrap();
+    assert_eq!((v.admit, v.verdict), (false, VerdictCode::TicketCancelled));
+
+    // A ticket used at the gate cannot be cancelled; unknown / foreign: 404.
+    let used = super::tickets::ticket(s, "T-USED", ActivationMode::Immediate);
+    // The freed place is takeable again.
+    let req = ReserveRequest {
+        ticket: used.clone(),
+        slot_id: slot.id,
+        contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+    };
+    s.reserve_slot(ORQ, &req, now()).unwrap();
+    let v = s
+        .verify_ticket(ORQ, &used, OperatorId(5), &gate, at_gate)
+        .unwrap();
+    assert!(v.admit, "{v:?}");
+    assert_eq!(
+        code_of(s.cancel_ticket(ORQ, &used, later)),
+        "TICKET_REDEEMED"
+    );
+    assert_eq!(
+        s.get_ticket(ORQ, &used).unwrap().status,
+        TicketStatus::Verified
+    );
+    let unknown = TicketCode::parse("T-NONE").unwrap();
+    assert_eq!(code_of(s.cancel_ticket(ORQ, &unknown, later)), "NOT_FOUND");
+
+    // The stories: the refund, and the admission with who let them in.
+    use crate::domain::ticket_story::StoryKind as K;
+    let story = s.ticket_story(ORQ, &t).unwrap();
+    let kinds: Vec<K> = story.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            K::Created,
+            K::Activated,
+            K::Reserved,
+            K::ReservationCancelled,
+            K::Cancelled
+        ]
+    );
+    assert_eq!(story.last().unwrap().at, later);
+    let story = s.ticket_story(ORQ, &used).unwrap();
+    let verified = story
+        .iter()
+        .find(|e| e.kind == K::Verified)
+        .expect("verified");
+    assert_eq!((verified.at, verified.operator_id), (at_gate, Some(5)));
+    assert_eq!(code_of(s.ticket_story(Orq(ORQ.0 + 1), &used)), "NOT_FOUND");
+    assert_eq!(
+        code_of(s.cancel_ticket(Orq(ORQ.0 + 1), &t, later)),
+        "NOT_FOUND"
+    );
+}
+
+/// The console's staff calls (issue 16): a PIN reset and a code re-issue,
+/// through the server's traits.
+pub fn a_pin_reset_and_a_code_reissue_reach_the_server(
+    s: &(impl crate::OperatorStore + TicketStore + crate::SigningStore + ?Sized),
+) {
+    use crate::domain::Role;
+    let op = s
+        .add_operator(ORQ, Role::Operator, "Gate 1", Some("1234"), now())
+        .unwrap();
+    let reset = s.reset_operator_pin(ORQ, op.id, "5678", now()).unwrap();
+    assert_eq!(reset.id, op.id);
+    assert!(s.check_operator_pin(ORQ, op.id, "5678", now()).is_ok());
+    assert_eq!(
+        code_of(s.check_operator_pin(ORQ, op.id, "1234", now())),
+        "WRONG_PIN"
+    );
+    assert_eq!(
+        code_of(s.reset_operator_pin(Orq(ORQ.0 + 1), op.id, "5678", now())),
+        "NOT_FOUND"
+    );
+
+    let t = super::tickets::ticket(s, "T-REISSUE", ActivationMode::Immediate);
+    let old = s.signed_code(ORQ, &t, now()).unwrap();
+    let fresh = s.reissue_ticket_code(ORQ, &t, now()).unwrap();
+    assert_ne!(fresh, old);
+    assert_eq!(s.signed_code(ORQ, &t, now()).unwrap(), fresh);
+    let unknown = TicketCode::parse("T-NONE").unwrap();
+    assert_eq!(
+        code_of(s.reissue_ticket_code(ORQ, &unknown, now())),
+        "NOT_FOUND"
+    );
+}

@@ -1,0 +1,225 @@
+// The console's tickets (issue 16, track "16t"): search by code, order,
+// e-mail or phone (supervisors and admins), cancel a ticket (admins only;
+// idempotent; another org's ticket is NOT_FOUND).
+'use strict';
+
+const { req, folder } = require('./lib');
+
+const consoleTicketsFolder = () => folder('13 console tickets', 'GET /api/admin/tickets/search and POST /api/admin/tickets/{code}/cancel: roles, paging, refusals.', [
+  req('admin issues an order of two tickets -> 201', {
+    method: 'POST', path: '/api/admin/tickets', as: 'admin',
+    body: [
+      { ticket_code: 'CT16-1', order_id: 916161, purchase_email: 'carmen@example.com', activation_mode: 'immediate' },
+      { ticket_code: 'CT16-2', order_id: 916161, purchase_email: 'carmen@example.com', activation_mode: 'immediate' },
+    ],
+    expect: { status: 201 },
+    test() { pm.test('two', () => pm.expect(J.length).to.eql(2)); },
+  }),
+  req('search by order id as admin -> 200, both tickets in code order', {
+    path: '/api/admin/tickets/search?q=916161', as: 'admin',
+    expect: { status: 200 },
+    test() {
+      pm.test('both', () => pm.expect(J.tickets.map((t) => t.ticket_code)).to.eql(['CT16-1', 'CT16-2']));
+      pm.test('last page', () => pm.expect(J.next_after).to.eql(null));
+    },
+  }),
+  req('search by e-mail in another case as supervisor -> 200', {
+    path: '/api/admin/tickets/search?q=CARMEN@example.com', as: 'sup',
+    expect: { status: 200 },
+    test() { pm.test('both', () => pm.expect(J.tickets.length).to.eql(2)); },
+  }),
+  req('search one per page -> next_after is the last code shown', {
+    path: '/api/admin/tickets/search?q=916161&limit=1', as: 'admin',
+    expect: { status: 200 },
+    test() {
+      pm.test('one', () => pm.expect(J.tickets.map((t) => t.ticket_code)).to.eql(['CT16-1']));
+      pm.test('cursor', () => pm.expect(J.next_after).to.eql('CT16-1'));
+    },
+  }),
+  req('search the next page -> the second ticket', {
+    path: '/api/admin/tickets/search?q=916161&limit=1&after=CT16-1', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('second', () => pm.expect(J.tickets.map((t) => t.ticket_code)).to.eql(['CT16-2'])); },
+  }),
+  req('search from another org -> 200, nothing', {
+    path: '/api/admin/tickets/search?q=916161', as: 'admin2',
+    expect: { status: 200 },
+    test() { pm.test('none', () => pm.expect(J.tickets).to.eql([])); },
+  }),
+  req('search as an operator -> 403', {
+    path: '/api/admin/tickets/search?q=916161', as: 'op',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('search without a token -> 401', {
+    path: '/api/admin/tickets/search?q=916161',
+    expect: { status: 401, code: 'UNAUTHORIZED' },
+  }),
+  req('search with a blank query -> 422 INVALID_INPUT', {
+    path: '/api/admin/tickets/search?q=%20%20', as: 'admin',
+    expect: { status: 422, code: 'INVALID_INPUT' },
+  }),
+  req('search with a page size of 0 -> 422 INVALID_INPUT', {
+    path: '/api/admin/tickets/search?q=916161&limit=0', as: 'admin',
+    expect: { status: 422, code: 'INVALID_INPUT' },
+  }),
+  req('cancel as a supervisor -> 403 (admins only)', {
+    method: 'POST', path: '/api/admin/tickets/CT16-1/cancel', as: 'sup',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('cancel as an operator -> 403', {
+    method: 'POST', path: '/api/admin/tickets/CT16-1/cancel', as: 'op',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('cancel without a token -> 401', {
+    method: 'POST', path: '/api/admin/tickets/CT16-1/cancel',
+    expect: { status: 401, code: 'UNAUTHORIZED' },
+  }),
+  req('cancel another org\'s ticket -> 404', {
+    method: 'POST', path: '/api/admin/tickets/CT16-1/cancel', as: 'admin2',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('cancel an unknown ticket -> 404', {
+    method: 'POST', path: '/api/admin/tickets/CT16-NONE/cancel', as: 'admin',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('cancel as admin -> 200, cancelled', {
+    method: 'POST', path: '/api/admin/tickets/CT16-1/cancel', as: 'admin',
+    expect: { status: 200 },
+    test() {
+      pm.test('cancelled', () => {
+        pm.expect(J.status).to.eql('cancelled');
+        pm.expect(J.activation_status).to.eql('cancelled');
+      });
+      pm.collectionVariables.set('ct16_updated_at', J.updated_at);
+    },
+  }),
+  req('cancel again -> 200, the same ticket unchanged', {
+    method: 'POST', path: '/api/admin/tickets/CT16-1/cancel', as: 'admin',
+    expect: { status: 200 },
+    test() {
+      pm.test('unchanged', () => pm.expect(J.updated_at).to.eql(pm.collectionVariables.get('ct16_updated_at')));
+    },
+  }),
+  req('story of the cancelled ticket as a supervisor -> 200, created ... cancelled', {
+    path: '/api/admin/tickets/CT16-1/story', as: 'sup',
+    expect: { status: 200 },
+    test() {
+      pm.test('ticket', () => pm.expect(J.ticket.ticket_code).to.eql('CT16-1'));
+      pm.test('first and last', () => {
+        pm.expect(J.events[0].kind).to.eql('created');
+        pm.expect(J.events[J.events.length - 1].kind).to.eql('cancelled');
+      });
+    },
+  }),
+  req('story as an operator -> 403', {
+    path: '/api/admin/tickets/CT16-1/story', as: 'op',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('story of another org\'s ticket -> 404', {
+    path: '/api/admin/tickets/CT16-1/story', as: 'admin2',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('the server\'s gate check refuses it -> TICKET_CANCELLED', {
+    method: 'POST', path: '/api/operator/validate-ticket', as: 'op',
+    body: { ticket_code: 'CT16-1' },
+    expect: { status: 200 },
+    test() {
+      pm.test('refused', () => {
+        pm.expect(J.admit).to.eql(false);
+        pm.expect(J.verdict).to.eql('TICKET_CANCELLED');
+      });
+    },
+  }),
+  req('checked CSV import with two bad rows -> 422 INVALID_ROWS naming lines 3 and 4, nothing imported', {
+    method: 'POST', path: '/api/admin/tickets/import/checked', as: 'admin',
+    body: 'ticket_code,order_id,activation_mode\nCT16-CSV-1,1,immediate\nCT16-CSV-2,x,immediate\nCT16-CSV-3,1,sometimes\n',
+    contentType: 'text/csv',
+    expect: { status: 422, code: 'INVALID_ROWS' },
+    test() {
+      pm.test('lines 3 and 4', () => pm.expect(J.error.details.rows.map((r) => r.line)).to.eql([3, 4]));
+    },
+  }),
+  req('...and the good row was not imported -> none found', {
+    path: '/api/admin/tickets/search?q=CT16-CSV-1', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('none', () => pm.expect(J.tickets).to.eql([])); },
+  }),
+  req('checked CSV import as a supervisor -> 403', {
+    method: 'POST', path: '/api/admin/tickets/import/checked', as: 'sup',
+    body: 'ticket_code\nCT16-CSV-9\n', contentType: 'text/csv',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('checked CSV import of good rows -> 201, imported 2', {
+    method: 'POST', path: '/api/admin/tickets/import/checked', as: 'admin',
+    body: 'ticket_code,order_id\nCT16-CSV-1,916162\nCT16-CSV-2,916162\n', contentType: 'text/csv',
+    expect: { status: 201 },
+    test() { pm.test('two', () => pm.expect(J.imported).to.eql(2)); },
+  }),
+  req('export the order as CSV -> 200 text/csv, header and both rows', {
+    path: '/api/admin/tickets/export?q=916162', as: 'admin',
+    expect: { status: 200 },
+    test() {
+      const lines = pm.response.text().trim().split('\n');
+      pm.test('csv', () => pm.expect(pm.response.headers.get('Content-Type')).to.include('text/csv'));
+      pm.test('rows', () => {
+        pm.expect(lines.length).to.eql(3);
+        pm.expect(lines[1]).to.match(/^CT16-CSV-1,916162,/);
+      });
+    },
+  }),
+  req('export as a supervisor -> 403', {
+    path: '/api/admin/tickets/export', as: 'sup',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('add an operator for the PIN reset -> 201', {
+    method: 'POST', path: '/api/admin/operators', as: 'admin',
+    body: { role: 'operator', display_name: 'CT16 gate', pin: '2468' },
+    expect: { status: 201 },
+    test() { pm.collectionVariables.set('ct16_op', J.id); pm.test('id', () => pm.expect(J.id).to.be.a('number')); },
+  }),
+  req('reset the PIN as a supervisor -> 403 (admins manage operators)', {
+    method: 'PUT', path: '/api/admin/operators/{{ct16_op}}/pin', as: 'sup', body: { pin: '1357' },
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('reset the PIN from another org -> 404', {
+    method: 'PUT', path: '/api/admin/operators/{{ct16_op}}/pin', as: 'admin2', body: { pin: '1357' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('reset to a 3-digit PIN -> 422 INVALID_INPUT', {
+    method: 'PUT', path: '/api/admin/operators/{{ct16_op}}/pin', as: 'admin', body: { pin: '135' },
+    expect: { status: 422, code: 'INVALID_INPUT' },
+  }),
+  req('reset the PIN as admin -> 200', {
+    method: 'PUT', path: '/api/admin/operators/{{ct16_op}}/pin', as: 'admin', body: { pin: '1357' },
+    expect: { status: 200 },
+    test() { pm.test('same operator', () => pm.expect(J.id).to.eql(Number(pm.collectionVariables.get('ct16_op')))); },
+  }),
+  req('...the old PIN no longer signs in -> 401 WRONG_PIN', {
+    method: 'POST', path: '/api/operator/sign-in', as: 'admin', body: { operator_id: '@@ct16_op', pin: '2468' },
+    expect: { status: 401, code: 'WRONG_PIN' },
+  }),
+  req('...the new one does -> 200', {
+    method: 'POST', path: '/api/operator/sign-in', as: 'admin', body: { operator_id: '@@ct16_op', pin: '1357' },
+    expect: { status: 200 },
+    test() { pm.test('signed in', () => pm.expect(J).to.be.an('object')); },
+  }),
+  req('re-issue a signed code as a supervisor -> 403', {
+    method: 'POST', path: '/api/admin/tickets/CT16-2/reissue', as: 'sup',
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('re-issue a signed code as admin -> 200, a new ENT1 code', {
+    method: 'POST', path: '/api/admin/tickets/CT16-2/reissue', as: 'admin',
+    expect: { status: 200 },
+    test() {
+      pm.test('signed', () => pm.expect(J.signed_code).to.match(/^ENT1\./));
+      pm.collectionVariables.set('ct16_code', J.signed_code);
+    },
+  }),
+  req('...and the signed code now is that one', {
+    path: '/api/admin/tickets/CT16-2/signed-code', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('same', () => pm.expect(J.signed_code).to.eql(pm.collectionVariables.get('ct16_code'))); },
+  }),
+]);
+
+module.exports = { consoleTicketsFolder };
