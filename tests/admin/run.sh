@@ -62,4 +62,4 @@ done
 echo "== admin console tests against $URL (screenshots: $ART)"
 ENTRADA_URL="$URL" ENTRADA_BIN="$BIN" ENTRADA_DB="$DB" ADMIN_ARTIFACTS="$ART" \
   node --test --test-concurrency=1 --test-reporter=spec \
-  ${ADMIN_TEST_PATTERN:+--test-name-pattern="$ADMIN_TEST_PATTERN"} tests/admin/admin.test.mjs
+  ${ADMIN_TEST_PATTERN:+--test-name-pattern="$ADMIN_TEST_PATTERN"} tests/admin/admin.test.mjs tests/admin/slots.test.mjs tests/admin/dashboard.test.mjs

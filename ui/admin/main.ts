@@ -3,6 +3,8 @@
 // session cookie; the server decides what the role may do.
 
 import { ApiError, call, signOut, whoami, type Venue } from './api';
+import { dashboardPage, stopDashboard } from './dashboard';
+import { slotsPage } from './slots';
 import { pickStrings } from './strings';
 
 const t = pickStrings();
@@ -205,11 +207,30 @@ async function start() {
   }
   who.textContent = t.signedInAs(t.roleNames[me.role] ?? me.role, me.orq);
   const venues = el('a', { href: '#venues', 'aria-current': 'page' }, t.venuesNav);
-  nav.replaceChildren(venues);
+  const slots = el('a', { href: '#slots' }, t.slotsNav);
+  const dashboard = el('a', { href: '#dashboard' }, t.dashNav);
+  nav.replaceChildren(venues, slots, dashboard);
   nav.hidden = false;
   signOutButton.hidden = false;
-  await venuesPage();
+  await route();
 }
+
+/** The page the address's #hash names (#venues by default). */
+async function route() {
+  const name = location.hash.slice(1) || 'venues';
+  for (const a of nav.querySelectorAll('a')) {
+    if (a.getAttribute('href') === '#' + name) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  stopDashboard();
+  if (name === 'slots') await slotsPage({ t, status, page, describe });
+  else if (name === 'dashboard') dashboardPage({ t, status, page, describe });
+  else await venuesPage();
+}
+
+window.addEventListener('hashchange', () => {
+  if (!nav.hidden) void route();
+});
 
 signOutButton.addEventListener('click', async () => {
   try {
@@ -217,6 +238,7 @@ signOutButton.addEventListener('click', async () => {
   } catch {
     // Already signed out or expired: the result is the same.
   }
+  stopDashboard();
   message(t.signedOutHeading, t.signedOutBody);
 });
 

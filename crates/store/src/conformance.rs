@@ -299,6 +299,9 @@ pub mod venue_ops;
 /// Fleet updates (issue 20): gates' reported versions.
 pub mod updates;
 
+/// The console's Slots page (issue 16).
+pub mod slot_board;
+
 /// Tickets: issue, read, activate (what reservations need of them).
 pub mod tickets {
     use super::*;
@@ -1313,6 +1316,17 @@ macro_rules! update_conformance {
     };
 }
 
+/// Expands to the console Slots page group's tests (issue 16).
+#[macro_export]
+macro_rules! slot_board_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh; slot_board;
+            a_pattern_is_previewed_then_created_once,
+            the_month_counts_booked_and_admitted_per_slot,
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! conformance_tests {
@@ -1359,4 +1373,5 @@ mod sqlite {
     crate::gate_conformance!(fresh());
     crate::venue_ops_conformance!(fresh());
     crate::update_conformance!(fresh());
+    crate::slot_board_conformance!(fresh());
 }
