@@ -52,6 +52,18 @@ function api(page, method, path, body) {
   );
 }
 
+/** A bearer call from the test itself (customer-side routes take no console cookie). */
+let adminToken;
+async function bearer(method, path, body) {
+  adminToken ??= execFileSync(BIN, ['token', 'create', '--db', DB, '--orq', '1', '--role', 'admin'], { encoding: 'utf8' }).trim();
+  const r = await fetch(BASE + path, {
+    method,
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${adminToken}` },
+    body: JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json().catch(() => null) };
+}
+
 let browser;
 before(async () => {
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ['--no-sandbox'] });
@@ -99,7 +111,7 @@ test('an admin creates a season of slots with a pattern, edits and bulk-closes t
   for (const code of ['SLOTS-1', 'SLOTS-2']) {
     const t = await api(page, 'POST', '/api/admin/tickets', { ticket_code: code, activation_mode: 'immediate' });
     assert.equal(t.status, 201);
-    const r = await api(page, 'POST', '/api/reservations/create', {
+    const r = await bearer('POST', '/api/reservations/create', {
       ticket_id: code,
       slot_id: tuesday.id,
       customer_email: 'ana@example.com',

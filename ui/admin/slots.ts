@@ -187,10 +187,12 @@ function slotItem(ctx: PageContext, b: BoardSlot, calendar: HTMLElement): HTMLLI
     if (count) count.textContent = t.selectedCount(s.selected.size);
   });
   const label = `${hm(sl.start_time)}–${hm(sl.end_time)} ${sl.booked_count}/${sl.total_capacity} · ${b.admitted_count}✓`;
+  // The short form is what the eye reads; the whole sentence is the name.
   const open = el(
     'button',
-    { type: 'button', class: `slot ${sl.status.toLowerCase()}`, 'aria-label': t.slotSummary(when, sl.booked_count, sl.total_capacity, b.admitted_count, t.statusNames[sl.status]) },
-    label,
+    { type: 'button', class: `slot ${sl.status.toLowerCase()}` },
+    el('span', { 'aria-hidden': 'true' }, label),
+    el('span', { class: 'visually-hidden' }, t.slotSummary(when, sl.booked_count, sl.total_capacity, b.admitted_count, t.statusNames[sl.status])),
   );
   open.addEventListener('click', () => openSlot(ctx, b, open, calendar));
   return el('li', {}, box, open);
