@@ -317,6 +317,10 @@ fn every_route_keeps_a_session_to_its_ticket() {
             probe(M::GET, "/api/admin/devices", "/api/admin/devices", None, S::FORBIDDEN),
             probe(M::POST, "/api/sync/update", "/api/sync/update", Some(json!({ "running": "0.1.0", "last": null })), S::UNAUTHORIZED),
             probe(M::GET, "/api/sync/update/{version}", "/api/sync/update/0.1.1", None, S::UNAUTHORIZED),
+            // The console's Slots page (issue 16): staff and slot managers only.
+            probe(M::GET, "/api/admin/slots/month", "/api/admin/slots/month?venue_id=1&month=2025-12", None, S::FORBIDDEN),
+            probe(M::GET, "/api/admin/dashboard/stream", "/api/admin/dashboard/stream", None, S::FORBIDDEN),
+            probe(M::POST, "/api/admin/slots/pattern", "/api/admin/slots/pattern", Some(json!({ "venue_id": 1, "date_from": "2025-12-01", "date_to": "2025-12-07", "weekdays": [2], "times": [{ "start_time": "09:00", "end_time": "12:00" }], "create": true })), S::FORBIDDEN),
         ];
 
         // The table covers every route the server documents.

@@ -63,4 +63,5 @@ echo "== admin console tests against $URL (screenshots: $ART)"
 ENTRADA_URL="$URL" ENTRADA_BIN="$BIN" ENTRADA_DB="$DB" ADMIN_ARTIFACTS="$ART" \
   node --test --test-concurrency=1 --test-reporter=spec \
   ${ADMIN_TEST_PATTERN:+--test-name-pattern="$ADMIN_TEST_PATTERN"} tests/admin/admin.test.mjs \
-  tests/admin/tickets.test.mjs tests/admin/staff.test.mjs tests/admin/gates.test.mjs
+  tests/admin/tickets.test.mjs tests/admin/staff.test.mjs tests/admin/gates.test.mjs \
+  tests/admin/slots.test.mjs tests/admin/dashboard.test.mjs

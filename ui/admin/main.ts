@@ -3,6 +3,8 @@
 // session cookie; the server decides what the role may do.
 
 import { ApiError, call, signOut, whoami, type Venue } from './api';
+import { dashboardPage, stopDashboard } from './dashboard';
+import { slotsPage } from './slots';
 import { pickStrings } from './strings';
 import { ticketsPage } from './tickets';
 import { staffPage } from './staff';
@@ -211,7 +213,9 @@ async function start() {
   const tickets = el('a', { href: '#tickets' }, t.ticketsNav);
   const staff = el('a', { href: '#staff' }, t.staffNav);
   const gates = el('a', { href: '#gates' }, t.gatesNav);
-  nav.replaceChildren(venues, ' ', tickets, ' ', staff, ' ', gates);
+  const slots = el('a', { href: '#slots' }, t.slotsNav);
+  const dashboard = el('a', { href: '#dashboard' }, t.dashNav);
+  nav.replaceChildren(venues, ' ', slots, ' ', dashboard, ' ', tickets, ' ', staff, ' ', gates);
   nav.hidden = false;
   signOutButton.hidden = false;
   await route();
@@ -224,7 +228,10 @@ async function route() {
     if (a.getAttribute('href') === '#' + name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  if (name === 'tickets') ticketsPage(main, t);
+  stopDashboard();
+  if (name === 'slots') await slotsPage({ t, status, page, describe });
+  else if (name === 'dashboard') dashboardPage({ t, status, page, describe });
+  else if (name === 'tickets') ticketsPage(main, t);
   else if (name === 'staff') await staffPage(main, t);
   else if (name === 'gates') await gatesPage(main, t);
   else await venuesPage();
@@ -240,6 +247,7 @@ signOutButton.addEventListener('click', async () => {
   } catch {
     // Already signed out or expired: the result is the same.
   }
+  stopDashboard();
   message(t.signedOutHeading, t.signedOutBody);
 });
 

@@ -4,12 +4,14 @@
 
 pub mod closing;
 pub mod customer;
+pub mod dashboard;
 mod error;
 mod ids;
 pub mod no_show;
 pub mod reservation;
 pub mod signed;
 pub mod slot;
+pub mod slot_pattern;
 pub mod sync;
 pub mod ticket;
 pub mod ticket_story;

@@ -204,7 +204,7 @@ impl NewSlot {
     }
 }
 
-fn check_capacity(total_capacity: i64) -> Result<(), DomainError> {
+pub(crate) fn check_capacity(total_capacity: i64) -> Result<(), DomainError> {
     if !(1..=MAX_CAPACITY).contains(&total_capacity) {
         return Err(DomainError::invalid(
             "total_capacity",

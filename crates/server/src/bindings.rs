@@ -29,6 +29,10 @@ fn export_admin_bindings() {
         .with_large_int("number")
         .with_out_dir(&dir);
     super::console::ConsoleSession::export_all(&cfg).unwrap();
+    super::admin_slots::PatternBody::export_all(&cfg).unwrap();
+    super::admin_slots::PatternAnswer::export_all(&cfg).unwrap();
+    crate::domain::slot_pattern::BoardSlot::export_all(&cfg).unwrap();
+    crate::domain::dashboard::Dashboard::export_all(&cfg).unwrap();
     super::error::ErrorBody::export_all(&cfg).unwrap();
     assert!(dir.join("ConsoleSession.ts").exists());
 }

@@ -6,6 +6,8 @@ mod access;
 mod admin;
 mod admin_staff;
 mod admin_tickets;
+mod admin_dashboard;
+mod admin_slots;
 #[cfg(test)]
 mod bindings;
 mod console;
@@ -223,6 +225,9 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             post(admin::create_operator).get(admin::list_operators),
         )
         .route("/api/admin/tokens", post(admin::create_token))
+        .route("/api/admin/slots/month", get(admin_slots::month))
+        .route("/api/admin/slots/pattern", post(admin_slots::pattern))
+        .route("/api/admin/dashboard/stream", get(admin_dashboard::stream))
         .route(
             "/api/admin/session",
             get(console::whoami).delete(console::sign_out),

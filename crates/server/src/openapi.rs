@@ -130,6 +130,7 @@ impl Modify for ExtractorErrors {
         super::venue_ops::occupancy, super::venue_ops::leases, super::venue_ops::checkout, super::venue_ops::take_back_leases, sync::peers,
         super::update::report, super::update::bundle, super::update::list_devices,
         super::console::sign_in_page, super::console::sign_in, super::console::whoami, super::console::sign_out,
+        super::admin_slots::month, super::admin_slots::pattern, super::admin_dashboard::stream,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, crate::domain::VerdictCode))
 )]

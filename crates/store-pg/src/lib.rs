@@ -10,6 +10,7 @@
 
 mod admin;
 mod closing;
+mod dashboard;
 mod feed;
 mod gate;
 mod lease_return;
@@ -18,6 +19,7 @@ mod no_show;
 mod operators;
 mod reservations;
 mod signing;
+mod slot_board;
 mod slots;
 mod sync;
 mod ticket_search;

@@ -302,6 +302,9 @@ pub mod updates;
 /// The console's tickets (issue 16): search and cancel.
 pub mod console_tickets;
 
+/// The console's Slots page (issue 16).
+pub mod slot_board;
+
 /// Tickets: issue, read, activate (what reservations need of them).
 pub mod tickets {
     use super::*;
@@ -1329,6 +1332,17 @@ macro_rules! console_ticket_conformance {
     };
 }
 
+/// Expands to the console Slots page group's tests (issue 16).
+#[macro_export]
+macro_rules! slot_board_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh; slot_board;
+            a_pattern_is_previewed_then_created_once,
+            the_month_counts_booked_and_admitted_per_slot,
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! conformance_tests {
@@ -1376,4 +1390,5 @@ mod sqlite {
     crate::venue_ops_conformance!(fresh());
     crate::console_ticket_conformance!(fresh());
     crate::update_conformance!(fresh());
+    crate::slot_board_conformance!(fresh());
 }

@@ -83,6 +83,18 @@ service_groups! {
         fn remove_slot(&self, orq: Orq, id: SlotId, now: DateTime<Utc>) -> Result<(SlotRemoval, Option<Slot>)>;
     }
 
+    /// The console's Slots page (issue 16): a month with admitted counts;
+    /// a weekly pattern previewed or created in one transaction.
+    trait SlotBoardStore {
+        fn slot_board(&self, orq: Orq, venue: VenueId, month: &str) -> Result<Vec<crate::domain::slot_pattern::BoardSlot>>;
+        fn apply_slot_pattern(&self, orq: Orq, pattern: &crate::domain::slot_pattern::WeeklyPattern, create: bool, now: DateTime<Utc>) -> Result<Vec<crate::domain::slot_pattern::PlannedSlot>>;
+    }
+
+    /// The console's live dashboard (issue 16): an org's day as of `now`.
+    trait DashboardStore {
+        fn dashboard(&self, orq: Orq, now: DateTime<Utc>) -> Result<crate::domain::dashboard::Dashboard>;
+    }
+
     /// Reservations of slots by ticket holders.
     trait ReservationStore {
         fn get_reservation(&self, orq: Orq, id: ReservationId) -> Result<Reservation>;

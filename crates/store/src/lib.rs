@@ -15,12 +15,14 @@ mod column;
 pub mod conformance;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance_sync;
+mod dashboard;
 mod engine;
 mod gate;
 mod lease_return;
 mod no_show;
 mod reservations;
 mod signing;
+mod slot_board;
 mod slots;
 mod sync;
 mod ticket_search;
@@ -44,8 +46,9 @@ use crate::domain::DomainError;
 
 pub use admin::{AdminStore, CliStore};
 pub use engine::{
-    GateStore, OperatorStore, ReservationStore, ServerStore, SigningStore, SlotStore, SyncStore,
-    TicketStore, TokenStore, UpdateStore, VenueOpsStore, VenueStore,
+    DashboardStore, GateStore, OperatorStore, ReservationStore, ServerStore, SigningStore,
+    SlotBoardStore, SlotStore, SyncStore, TicketStore, TokenStore, UpdateStore, VenueOpsStore,
+    VenueStore,
 };
 pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};
