@@ -41,16 +41,16 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0007_gate_app_versions.sql"),
     ),
     (
-        "0009_device_key_unique.sql",
-        include_str!("../migrations/0009_device_key_unique.sql"),
+        "0008_device_key_unique.sql",
+        include_str!("../migrations/0008_device_key_unique.sql"),
     ),
     (
-        "0010_lease_recall.sql",
-        include_str!("../migrations/0010_lease_recall.sql"),
+        "0009_lease_recall.sql",
+        include_str!("../migrations/0009_lease_recall.sql"),
     ),
     (
-        "0012_ticket_order_index.sql",
-        include_str!("../migrations/0012_ticket_order_index.sql"),
+        "0010_ticket_order_index.sql",
+        include_str!("../migrations/0010_ticket_order_index.sql"),
     ),
 ];
 

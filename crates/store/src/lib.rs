@@ -84,9 +84,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0015_console_links.sql"),
     include_str!("../migrations/0016_gate_app_versions.sql"),
     include_str!("../migrations/0017_lan_cursor_seq.sql"),
-    include_str!("../migrations/0019_device_key_unique.sql"),
-    include_str!("../migrations/0020_lease_recall.sql"),
-    include_str!("../migrations/0022_ticket_order_index.sql"),
+    include_str!("../migrations/0018_device_key_unique.sql"),
+    include_str!("../migrations/0019_lease_recall.sql"),
+    include_str!("../migrations/0020_ticket_order_index.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
