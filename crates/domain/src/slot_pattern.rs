@@ -240,6 +240,8 @@ pub fn plan_pattern(
 }
 
 #[cfg(test)]
+// Case tables are rows of tuples on purpose: one line per case reads best.
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
 

@@ -4,10 +4,10 @@
 
 mod access;
 mod admin;
-mod admin_staff;
-mod admin_tickets;
 mod admin_dashboard;
 mod admin_slots;
+mod admin_staff;
+mod admin_tickets;
 #[cfg(test)]
 mod bindings;
 mod console;

@@ -333,10 +333,10 @@ pub async fn run(
                     }
                 }
             }
-            mdns_sd::ServiceEvent::ServiceRemoved(_, fullname) => {
-                if lock(&candidates).remove(&fullname) {
-                    tracing::info!(instance = %fullname, "LAN discovery: a gate stopped advertising");
-                }
+            mdns_sd::ServiceEvent::ServiceRemoved(_, fullname)
+                if lock(&candidates).remove(&fullname) =>
+            {
+                tracing::info!(instance = %fullname, "LAN discovery: a gate stopped advertising");
             }
             _ => {}
         }
