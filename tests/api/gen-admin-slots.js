@@ -56,8 +56,17 @@ const adminSlotsFolder = () => folder('13 console slots', 'GET /api/admin/slots/
       });
     },
   }),
-  req('month as an operator -> 200, counts per slot', {
+  req('month as an operator bound to another venue -> 404', {
     path: '/api/admin/slots/month?venue_id={{venue_madrid}}&month=2031-03', as: 'op',
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('month of its own venue as that operator -> 200', {
+    path: '/api/admin/slots/month?venue_id={{gate_venue_id}}&month=2031-03', as: 'op',
+    expect: { status: 200 },
+    test() { pm.test('none that month', () => pm.expect(J).to.eql([])); },
+  }),
+  req('month as a supervisor -> 200, counts per slot', {
+    path: '/api/admin/slots/month?venue_id={{venue_madrid}}&month=2031-03', as: 'sup',
     expect: { status: 200 },
     test() {
       pm.test('11 slots with capacity, booked and admitted', () => {
