@@ -2,7 +2,7 @@
 # The console's ticket search (issue 16) on an org with 100,000 tickets, on
 # SQLite: the store's query (crates/store/src/ticket_search.rs) by code,
 # order id, e-mail and phone, with its query plan, timed with and without the
-# order-id index of migration 0022.
+# order-id index of migration 0020.
 #
 #   scripts/bench-ticket-search.sh [ENTRADA_BINARY]
 #

@@ -89,9 +89,11 @@ fn start(
         .unwrap();
     let addr = listener.local_addr().unwrap();
     // Rate limiting off: lookups_per_minute = 0.
-    let app = entrada::api::router(entrada::api::AppState::new(store.clone(), 0), None);
+    let state = entrada::api::AppState::new(store.clone(), 0);
+    let shutdown = state.shutdown.clone();
+    let app = entrada::api::router(state, None);
     let task = server_rt.spawn(async move {
-        if let Err(e) = entrada::api::serve(listener, app).await {
+        if let Err(e) = entrada::api::serve(listener, app, shutdown).await {
             eprintln!("server stopped: {e}");
         }
     });

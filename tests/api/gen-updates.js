@@ -97,6 +97,24 @@ const updatesFolder = () => folder('12 fleet updates', 'POST /api/sync/update an
       pm.test('all of the annex', () => J.forEach((x) => pm.expect(x.venue_id).to.eql(venue)));
     },
   }),
+  req('PATCH another venue as a venue-bound admin -> 404 (its binding holds)', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_madrid}}', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: { closing_time: '00:00' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('a venue-bound admin mints a token for another venue -> 404', {
+    method: 'POST', path: '/api/admin/tokens', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: { role: 'admin', venue_id: '@@venue_madrid' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('a venue-bound admin mints an unbound token -> 201, bound to its venue', {
+    method: 'POST', path: '/api/admin/tokens', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: { role: 'operator' },
+    expect: { status: 201 },
+    test() {
+      pm.test('bound to the annex', () => pm.expect(J.venue_id).to.eql(Number(pm.collectionVariables.get('venue_annex'))));
+    },
+  }),
   req('devices of another org -> 200, not this org\'s gate', {
     path: '/api/admin/devices', as: 'admin2',
     expect: { status: 200 },

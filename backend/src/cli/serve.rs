@@ -117,6 +117,7 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
     let state = entrada::api::AppState::new(store, lookups_per_minute)
         .with_updates_dir(updates_dir)
         .with_secure_cookies(tls.is_some());
+    let shutdown = state.shutdown.clone();
     let app = entrada::api::router(state, Some(ui_dir));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
@@ -146,8 +147,8 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %listener.local_addr()?, scheme, db = %shown(&db.db), "entrada serve ready");
         let served = match tls {
-            Some(tls) => entrada::api::serve_tls(listener, app, tls).await,
-            None => entrada::api::serve(listener, app).await,
+            Some(tls) => entrada::api::serve_tls(listener, app, tls, shutdown).await,
+            None => entrada::api::serve(listener, app, shutdown).await,
         };
         release.abort();
         let _ = release.await;

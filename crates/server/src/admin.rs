@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::admin;
+use super::access::{admin, check_venue, slot_manager};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::{parse_code, parse_id, AppState};
@@ -49,13 +49,16 @@ pub async fn create_venue(
     Ok((StatusCode::CREATED, Json(venue)))
 }
 
-#[utoipa::path(get, path = "/api/admin/venues", tag = "admin", responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 200, body = [Venue])), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/admin/venues", tag = "admin", responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 200, description = "The org's venues (supervisors and admins: the console's Slots page picks one; a venue-bound token lists its venue only)", body = [Venue])), security(("bearer" = []), ("console_cookie" = [])))]
 pub async fn list_venues(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Venue>>, ApiError> {
-    let orq = admin(&caller)?.orq;
-    Ok(Json(state.run(move |s| s.list_venues(orq)).await?))
+    let p = slot_manager(&caller)?;
+    let (orq, bound) = (p.orq, p.venue_id);
+    let mut venues = state.run(move |s| s.list_venues(orq)).await?;
+    venues.retain(|v| bound.is_none_or(|b| b == v.id));
+    Ok(Json(venues))
 }
 
 #[utoipa::path(get, path = "/api/admin/venues/{venue_id}", tag = "admin", params(("venue_id" = i64, Path)),
@@ -87,11 +90,15 @@ pub async fn update_venue(
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<GateSettingsPatch>,
 ) -> Result<Json<Venue>, ApiError> {
-    let orq = admin(&caller)?.orq;
+    let p = admin(&caller)?.clone();
     let id = VenueId(parse_id(&id, "venue")?);
     Ok(Json(
         state
-            .run(move |s| s.update_gate_settings(orq, id, &patch, Utc::now()))
+            .run(move |s| {
+                // A token bound to a venue changes that venue only.
+                check_venue(&p, id, "venue")?;
+                s.update_gate_settings(p.orq, id, &patch, Utc::now())
+            })
             .await?,
     ))
 }
@@ -156,9 +163,19 @@ pub(crate) struct CsvRow {
     purchase_email: Option<String>,
 }
 
+/// Takes off the `'` the export puts before a cell a spreadsheet would run
+/// as a formula (`admin_tickets::spreadsheet_safe`); any other cell is as
+/// written.
+pub(crate) fn unquote_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) => rest,
+        _ => cell,
+    }
+}
+
 pub(crate) fn ticket_from_csv(row: CsvRow) -> Result<NewTicket, DomainError> {
     Ok(NewTicket {
-        ticket_code: parse_code(&row.ticket_code)?,
+        ticket_code: parse_code(unquote_cell(&row.ticket_code))?,
         order_id: row.order_id,
         product_id: row.product_id,
         user_id: row.user_id,
@@ -183,7 +200,10 @@ pub(crate) fn ticket_from_csv(row: CsvRow) -> Result<NewTicket, DomainError> {
             .map(crate::domain::ticket::entitlements)
             .transpose()?
             .flatten(),
-        purchase_email: row.purchase_email.filter(|e| !e.is_empty()),
+        purchase_email: row
+            .purchase_email
+            .filter(|e| !e.is_empty())
+            .map(|e| unquote_cell(&e).to_string()),
     })
 }
 
@@ -355,9 +375,18 @@ pub async fn create_token(
     caller: Caller,
     ApiJson(body): ApiJson<CreateTokenBody>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let orq = admin(&caller)?.orq;
+    let caller = admin(&caller)?;
+    let orq = caller.orq;
     let role = Role::parse(&body.role)?;
-    let venue = body.venue_id.map(VenueId);
+    // A token bound to a venue mints tokens for that venue only (an unbound
+    // one, or another venue's, would undo its own binding).
+    let venue = match (caller.venue_id, body.venue_id.map(VenueId)) {
+        (Some(bound), None) => Some(bound),
+        (Some(bound), Some(asked)) if asked != bound => {
+            return Err(DomainError::NotFound { entity: "venue" }.into())
+        }
+        (_, asked) => asked,
+    };
     let (token, p) = state
         .run(move |s| s.create_token(orq, role, body.user_id, venue, Utc::now()))
         .await?;

@@ -5,15 +5,18 @@
 //! gate's admission shows within about a second of reaching the server
 //! (its sync upload, or a verification on the server itself).
 //!
-//! Bounded: one stream per session (a newer stream of the same session
-//! ends the older one: a reload), at most `MAX_STREAMS` in all, and each
-//! stream ends after `LIFETIME`; the browser's EventSource reconnects by
-//! itself and is authenticated again then (a revoked session stops there).
+//! Bounded: at most `PER_SESSION` streams per session (a newer one ends the
+//! oldest: a reload; two tabs both stay live), `PER_ORG` per organization
+//! and `MAX_STREAMS` on the server, and each stream ends after `LIFETIME`;
+//! the browser's EventSource reconnects by itself and is authenticated
+//! again then (a revoked session stops there). A stopping server ends every
+//! stream at once (`AppState::shutdown`), so a graceful stop is not held up
+//! by open dashboards.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -35,51 +38,90 @@ pub const POLL: Duration = Duration::from_secs(1);
 pub const LIFETIME: Duration = Duration::from_secs(600);
 /// Open dashboard streams on one server.
 pub const MAX_STREAMS: usize = 64;
+/// Open dashboard streams of one organization (one org cannot take them all).
+pub const PER_ORG: usize = 16;
+/// Open dashboard streams of one session (tabs of one browser).
+pub const PER_SESSION: usize = 3;
 
-/// token id -> the generation of its one live stream.
-static STREAMS: Mutex<Option<HashMap<i64, u64>>> = Mutex::new(None);
-static NEXT: AtomicU64 = AtomicU64::new(1);
-
-fn streams<T>(f: impl FnOnce(&mut HashMap<i64, u64>) -> T) -> T {
-    let mut guard = STREAMS.lock().unwrap_or_else(|e| e.into_inner());
-    f(guard.get_or_insert_with(HashMap::new))
+/// The server's open dashboard streams: token id -> (its org, the
+/// generations of its live streams, oldest first). Lives in `AppState`.
+#[derive(Default)]
+pub struct Streams {
+    live: Mutex<HashMap<i64, (Orq, VecDeque<u64>)>>,
+    next: AtomicU64,
 }
 
-/// This session's stream; dropping it frees the place.
+impl Streams {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<i64, (Orq, VecDeque<u64>)>) -> T) -> T {
+        f(&mut self.live.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// One open stream; dropping it frees the place.
 struct Registration {
+    streams: Arc<Streams>,
     token: i64,
     generation: u64,
 }
 
+fn too_many(what: &str, limit: usize) -> ApiError {
+    ApiError::Http {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "TOO_MANY_STREAMS",
+        message: format!("{limit} dashboards are open {what}; retry later"),
+    }
+}
+
 impl Registration {
-    fn take(token: i64) -> Result<Self, ApiError> {
-        streams(|m| {
-            if !m.contains_key(&token) && m.len() >= MAX_STREAMS {
-                return Err(ApiError::Http {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    code: "TOO_MANY_STREAMS",
-                    message: format!(
-                        "{MAX_STREAMS} dashboards are open on this server; retry later"
-                    ),
-                });
+    fn take(streams: &Arc<Streams>, orq: Orq, token: i64) -> Result<Self, ApiError> {
+        streams.with(|m| {
+            let own = m.get(&token).map_or(0, |(_, g)| g.len());
+            // A session at its own limit replaces its oldest stream: no new place.
+            if own < PER_SESSION {
+                let all: usize = m.values().map(|(_, g)| g.len()).sum();
+                if all >= MAX_STREAMS {
+                    return Err(too_many("on this server", MAX_STREAMS));
+                }
+                let org: usize = m
+                    .values()
+                    .filter(|(o, _)| *o == orq)
+                    .map(|(_, g)| g.len())
+                    .sum();
+                if org >= PER_ORG {
+                    return Err(too_many("for this organization", PER_ORG));
+                }
             }
-            let generation = NEXT.fetch_add(1, Ordering::Relaxed);
-            m.insert(token, generation);
-            Ok(Self { token, generation })
+            let generation = streams.next.fetch_add(1, Ordering::Relaxed);
+            let (_, gens) = m.entry(token).or_insert_with(|| (orq, VecDeque::new()));
+            if gens.len() >= PER_SESSION {
+                gens.pop_front();
+            }
+            gens.push_back(generation);
+            Ok(Self {
+                streams: streams.clone(),
+                token,
+                generation,
+            })
         })
     }
 
-    /// False once a newer stream of the same session started.
+    /// False once newer streams of the same session replaced this one.
     fn current(&self) -> bool {
-        streams(|m| m.get(&self.token) == Some(&self.generation))
+        self.streams.with(|m| {
+            m.get(&self.token)
+                .is_some_and(|(_, g)| g.contains(&self.generation))
+        })
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        streams(|m| {
-            if m.get(&self.token) == Some(&self.generation) {
-                m.remove(&self.token);
+        self.streams.with(|m| {
+            if let Some((_, gens)) = m.get_mut(&self.token) {
+                gens.retain(|g| *g != self.generation);
+                if gens.is_empty() {
+                    m.remove(&self.token);
+                }
             }
         });
     }
@@ -131,7 +173,7 @@ pub async fn stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let p = slot_manager(&caller)?.clone();
     let first = snapshot(&state, p.orq, p.venue_id).await?;
-    let registration = Registration::take(p.token_id)?;
+    let registration = Registration::take(&state.dashboards, p.orq, p.token_id)?;
     let live = Live {
         state,
         orq: p.orq,
@@ -147,7 +189,11 @@ pub async fn stream(
             return Some((e, live));
         }
         loop {
-            tokio::time::sleep(POLL).await;
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                // The server is stopping: end now, not at LIFETIME.
+                () = live.state.shutdown.notified() => return None,
+            }
             if live.started.elapsed() >= LIFETIME || !live.registration.current() {
                 return None;
             }
@@ -171,15 +217,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_newer_stream_of_a_session_supersedes_the_older() {
-        let a = Registration::take(-7).unwrap();
-        assert!(a.current());
-        let b = Registration::take(-7).unwrap();
-        assert!(!a.current(), "the older stream ends");
-        assert!(b.current());
-        drop(a);
-        assert!(b.current(), "dropping the superseded one frees nothing");
-        drop(b);
-        assert!(streams(|m| !m.contains_key(&-7)));
+    fn a_session_keeps_its_newest_streams_and_a_reload_ends_the_oldest() {
+        let streams = Arc::new(Streams::default());
+        let take = |token| Registration::take(&streams, Orq(1), token).unwrap();
+        let tabs: Vec<Registration> = (0..PER_SESSION).map(|_| take(-7)).collect();
+        assert!(
+            tabs.iter().all(Registration::current),
+            "tabs of one session all stay live"
+        );
+        let reload = take(-7);
+        assert!(!tabs[0].current(), "the oldest ends");
+        assert!(tabs[1..].iter().all(Registration::current));
+        assert!(reload.current());
+        drop(tabs);
+        assert!(
+            reload.current(),
+            "dropping the others frees only their places"
+        );
+        drop(reload);
+        assert!(streams.with(|m| m.is_empty()));
+    }
+
+    #[test]
+    fn one_org_cannot_take_every_place_and_the_server_has_a_limit() {
+        let streams = Arc::new(Streams::default());
+        let code = |r: Result<Registration, ApiError>| match r {
+            Err(ApiError::Http { code, .. }) => code,
+            Err(_) => "OTHER",
+            Ok(_) => "OK",
+        };
+        // One org, many sessions (an admin can mint tokens): PER_ORG at most.
+        let mut mine: Vec<_> = (0..PER_ORG as i64)
+            .map(|t| Registration::take(&streams, Orq(1), t).unwrap())
+            .collect();
+        assert_eq!(
+            code(Registration::take(&streams, Orq(1), 1000)),
+            "TOO_MANY_STREAMS"
+        );
+        mine.pop();
+        mine.push(Registration::take(&streams, Orq(1), 1000).expect("the freed place"));
+        // Other orgs (PER_ORG sessions each) fill the server up to MAX_STREAMS.
+        let mut others = Vec::new();
+        while others.len() + mine.len() < MAX_STREAMS {
+            let n = others.len() as i64;
+            let org = Orq(2 + n / PER_ORG as i64);
+            others.push(Registration::take(&streams, org, 2000 + n).unwrap());
+        }
+        assert_eq!(
+            code(Registration::take(&streams, Orq(99), 9999)),
+            "TOO_MANY_STREAMS"
+        );
+        others.pop();
+        assert_eq!(code(Registration::take(&streams, Orq(99), 9999)), "OK");
     }
 }

@@ -245,6 +245,34 @@ mod tests {
             check_rows("ticket_code,order_id\nA-1,1,extra\n", |_| false).expect_err("a ragged row");
         assert_eq!(ragged[0].line, 2);
     }
+
+    /// (cell, what the export writes): formulas disarmed, the rest as is;
+    /// the import reads back what was stored.
+    #[test]
+    fn export_cells_never_start_a_formula_and_import_back_unchanged() {
+        let cases = [
+            (
+                "=HYPERLINK(\"//x.example\")",
+                "'=HYPERLINK(\"//x.example\")",
+            ),
+            ("+34600111222", "'+34600111222"),
+            ("-1+1", "'-1+1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("'=already", "''=already"),
+            ("'plain", "''plain"),
+            ("ana@example.com", "ana@example.com"),
+            ("T-1", "T-1"),
+            ("", ""),
+        ];
+        for (cell, exported) in cases {
+            assert_eq!(spreadsheet_safe(cell.to_string()), exported, "{cell:?}");
+            assert_eq!(crate::admin::unquote_cell(exported), cell, "{exported:?}");
+        }
+        // A hand-written quote before anything harmless stays.
+        assert_eq!(crate::admin::unquote_cell("'abc"), "'abc");
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -284,6 +312,18 @@ const EXPORT_HEADER: [&str; 14] = [
 /// One page of the export per read transaction (the writer is never held).
 const EXPORT_PAGE: u32 = 1000;
 
+/// A cell a spreadsheet would run as a formula (or a cell that already
+/// starts with the quote that disarms one) gets a leading `'`: the export is
+/// opened by an admin, its cells come partly from customers and shops
+/// (e-mails, codes, `+` phone numbers). The import takes the quote off again
+/// (`crate::admin::unquote_cell`), so an export re-imports unchanged.
+pub(crate) fn spreadsheet_safe(cell: String) -> String {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{cell}"),
+        _ => cell,
+    }
+}
+
 fn csv_rows(tickets: &[Ticket], header: bool) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(tickets.len() * 120));
     let opt = |v: Option<String>| v.unwrap_or_default();
@@ -291,22 +331,25 @@ fn csv_rows(tickets: &[Ticket], header: bool) -> Vec<u8> {
         let _ = w.write_record(EXPORT_HEADER);
     }
     for t in tickets {
-        let _ = w.write_record([
-            t.ticket_code.to_string(),
-            opt(t.order_id.map(|v| v.to_string())),
-            opt(t.product_id.map(|v| v.to_string())),
-            opt(t.user_id.map(|v| v.to_string())),
-            t.activation_mode.as_str().to_string(),
-            opt(t.expires_at.map(|v| v.to_rfc3339())),
-            t.entitlements.to_string(),
-            opt(t.purchase_email.clone()),
-            t.status.as_str().to_string(),
-            t.activation_status.as_str().to_string(),
-            opt(t.customer_email.clone()),
-            opt(t.customer_phone.clone()),
-            opt(t.reserved_at.map(|v| v.to_rfc3339())),
-            opt(t.verified_at.map(|v| v.to_rfc3339())),
-        ]);
+        let _ = w.write_record(
+            [
+                t.ticket_code.to_string(),
+                opt(t.order_id.map(|v| v.to_string())),
+                opt(t.product_id.map(|v| v.to_string())),
+                opt(t.user_id.map(|v| v.to_string())),
+                t.activation_mode.as_str().to_string(),
+                opt(t.expires_at.map(|v| v.to_rfc3339())),
+                t.entitlements.to_string(),
+                opt(t.purchase_email.clone()),
+                t.status.as_str().to_string(),
+                t.activation_status.as_str().to_string(),
+                opt(t.customer_email.clone()),
+                opt(t.customer_phone.clone()),
+                opt(t.reserved_at.map(|v| v.to_rfc3339())),
+                opt(t.verified_at.map(|v| v.to_rfc3339())),
+            ]
+            .map(spreadsheet_safe),
+        );
     }
     w.into_inner().unwrap_or_default()
 }

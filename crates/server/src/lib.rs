@@ -64,6 +64,36 @@ pub struct AppState {
     pub updates_dir: Option<PathBuf>,
     /// Console session cookies carry `Secure` (the server speaks TLS).
     pub secure_cookies: bool,
+    /// The open dashboard streams (`admin_dashboard`), bounded per session,
+    /// org and server.
+    dashboards: Arc<admin_dashboard::Streams>,
+    /// Fired when the server stops: long-lived responses end at once.
+    pub shutdown: Shutdown,
+}
+
+/// Tells long-lived responses (the dashboard's event streams) that the
+/// server is stopping, so a graceful stop does not wait for them: axum's
+/// graceful shutdown waits for every connection to close.
+#[derive(Clone)]
+pub struct Shutdown(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+}
+
+impl Shutdown {
+    /// The server is stopping (idempotent).
+    pub fn notify(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Resolves once `notify` was called (at once if it was already).
+    pub async fn notified(&self) {
+        let mut stopping = self.0.subscribe();
+        let _ = stopping.wait_for(|s| *s).await;
+    }
 }
 
 impl AppState {
@@ -73,6 +103,8 @@ impl AppState {
             limiter: Arc::new(RateLimiter::new(lookups_per_minute)),
             updates_dir: None,
             secure_cookies: false,
+            dashboards: Arc::default(),
+            shutdown: Shutdown::default(),
         }
     }
 
@@ -291,18 +323,33 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         ))
 }
 
-/// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+/// Serves until SIGINT/SIGTERM (or `stop` fires), then ends the open
+/// dashboard streams (`shutdown`, the state's `AppState::shutdown`) and
+/// finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(stop_on_signal(shutdown))
     .await
 }
 
+/// Resolves on SIGINT/SIGTERM or an earlier `notify`, and notifies.
+async fn stop_on_signal(shutdown: Shutdown) {
+    tokio::select! {
+        () = shutdown_signal() => shutdown.notify(),
+        () = shutdown.notified() => {}
+    }
+}
+
 /// How long a stopping HTTPS server waits for in-flight requests (each is
-/// cut at 15 s by the timeout layer anyway).
+/// cut at 15 s by the timeout layer, and the dashboard's event streams end
+/// at the signal).
 const TLS_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// A certificate chain and its private key (PEM), ready to serve HTTPS:
@@ -332,11 +379,12 @@ pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     app: Router,
     tls: TlsConfig,
+    shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let handle = axum_server::Handle::new();
     let on_signal = handle.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        stop_on_signal(shutdown).await;
         on_signal.graceful_shutdown(Some(TLS_SHUTDOWN_GRACE));
     });
     axum_server::from_tcp_rustls(listener.into_std()?, tls.0)?

@@ -46,10 +46,10 @@ fn venue_today(
         .collect();
     let admissions = tx
         .query(
-            "SELECT device_id, floor(extract(epoch FROM at) / $4)::BIGINT AS bucket, count(*) \
+            "SELECT device_id, floor(extract(epoch FROM at))::BIGINT / $4::BIGINT AS bucket, count(*) \
              FROM passages WHERE orq = $1 AND venue_id = $2 AND at >= $3 AND direction = 'in' \
              GROUP BY device_id, bucket ORDER BY bucket, device_id NULLS FIRST",
-            &[&orq.0, &v.id.0, &start, &(BUCKET_SECS as f64)],
+            &[&orq.0, &v.id.0, &start, &BUCKET_SECS],
         )
         .map_err(db)?
         .iter()

@@ -1339,6 +1339,7 @@ macro_rules! slot_board_conformance {
         $crate::conformance_tests!($fresh; slot_board;
             a_pattern_is_previewed_then_created_once,
             the_month_counts_booked_and_admitted_per_slot,
+            the_dashboard_counts_the_day_on_every_engine,
         );
     };
 }

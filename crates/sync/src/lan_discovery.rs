@@ -167,6 +167,9 @@ pub fn judge(me: &Advert, seen: &Seen, static_peers: &[SocketAddr]) -> Verdict {
     let mut addrs: Vec<SocketAddr> = seen
         .addrs
         .iter()
+        // A loopback address would point this gate at its own local
+        // services (discovery is off on a loopback exchange anyway).
+        .filter(|ip| !ip.is_loopback())
         .filter(|ip| match ip {
             IpAddr::V4(v4) => !v4.is_unspecified() && !v4.is_multicast() && !v4.is_broadcast(),
             // A link-local IPv6 address needs its interface, which an
@@ -286,9 +289,9 @@ pub async fn run(
     let candidates = Arc::new(Mutex::new(Candidates::default()));
     // Owned here: when discovery is dropped (the exchange turned off), its
     // dialers end with it.
-    let mut dialers = tokio::task::JoinSet::new();
+    let mut dialers = Dialers::default();
     loop {
-        while dialers.try_join_next().is_some() {}
+        dialers.reap();
         let event = match events.recv_async().await {
             Ok(e) => e,
             Err(e) => return Err(DiscoveryError::Mdns(mdns_sd::Error::Msg(e.to_string()))),
@@ -313,11 +316,14 @@ pub async fn run(
                         match offered {
                             Offered::New => {
                                 tracing::info!(instance = %seen.instance, ?addrs, "LAN discovery: found a gate of this venue");
-                                dialers.spawn(dial_candidate(
-                                    exchange.clone(),
-                                    candidates.clone(),
-                                    seen.instance.clone(),
-                                ));
+                                dialers.start(
+                                    &seen.instance,
+                                    dial_candidate(
+                                        exchange.clone(),
+                                        candidates.clone(),
+                                        seen.instance.clone(),
+                                    ),
+                                );
                             }
                             Offered::Updated => {
                                 tracing::debug!(instance = %seen.instance, ?addrs, "LAN discovery: addresses updated")
@@ -333,13 +339,53 @@ pub async fn run(
                     }
                 }
             }
-            mdns_sd::ServiceEvent::ServiceRemoved(_, fullname)
-                if lock(&candidates).remove(&fullname) =>
-            {
-                tracing::info!(instance = %fullname, "LAN discovery: a gate stopped advertising");
+            mdns_sd::ServiceEvent::ServiceRemoved(_, fullname) => {
+                dialers.stop(&fullname);
+                if lock(&candidates).remove(&fullname) {
+                    tracing::info!(instance = %fullname, "LAN discovery: a gate stopped advertising");
+                }
             }
             _ => {}
         }
+    }
+}
+
+/// The dialers of the discovered gates, one per advertised name: a name
+/// that goes (its advertisement removed) has its dialer aborted at once, so
+/// an advertiser that comes and goes (a 1 s TTL, re-announced) never runs
+/// more than one dialer per name. Dropped with discovery: all end.
+#[derive(Default)]
+struct Dialers {
+    tasks: tokio::task::JoinSet<()>,
+    by_name: HashMap<String, tokio::task::AbortHandle>,
+}
+
+impl Dialers {
+    fn start(
+        &mut self,
+        name: &str,
+        dialer: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let handle = self.tasks.spawn(dialer);
+        if let Some(old) = self.by_name.insert(name.to_string(), handle) {
+            old.abort();
+        }
+    }
+
+    fn stop(&mut self, name: &str) {
+        if let Some(handle) = self.by_name.remove(name) {
+            handle.abort();
+        }
+    }
+
+    /// Collects the dialers that ended.
+    fn reap(&mut self) {
+        while self.tasks.try_join_next().is_some() {}
+    }
+
+    #[cfg(test)]
+    fn live(&self) -> usize {
+        self.tasks.len()
     }
 }
 
@@ -610,5 +656,32 @@ mod tests {
         assert!(!refused_handshake(&LanError::Peer(
             "connect timed out".into()
         )));
+    }
+
+    /// An advertiser that comes and goes leaves one dialer per name, not
+    /// one more each time.
+    #[tokio::test]
+    async fn a_name_advertised_again_after_its_removal_has_one_dialer() {
+        let mut dialers = Dialers::default();
+        for _ in 0..5 {
+            dialers.start("gate-b", std::future::pending());
+            dialers.stop("gate-b");
+        }
+        dialers.start("gate-b", std::future::pending());
+        dialers.start("gate-c", std::future::pending());
+        // The aborted ones end at their next poll.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+            dialers.reap();
+        }
+        assert_eq!(dialers.live(), 2);
+        // Offered again while it runs (an address update is not a New, but
+        // a replacement must not leak the older one either).
+        dialers.start("gate-c", std::future::pending());
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+            dialers.reap();
+        }
+        assert_eq!(dialers.live(), 2);
     }
 }

@@ -143,3 +143,83 @@ pub fn the_month_counts_booked_and_admitted_per_slot(
         .collect();
     assert_eq!(counts, vec![(t("09:00"), 10, 2, 1), (t("12:00"), 10, 1, 0)]);
 }
+
+/// The live dashboard's figures are the same on every engine, down to the
+/// 5-minute bucket of an admission a fraction of a second before a boundary
+/// (an engine that rounds instead of flooring puts it in the next bucket).
+pub fn the_dashboard_counts_the_day_on_every_engine(
+    s: &(impl VenueStore
+          + SlotStore
+          + TicketStore
+          + ReservationStore
+          + GateStore
+          + crate::DashboardStore
+          + ?Sized),
+) {
+    let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let morning = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 10);
+    let noon = slot_at(s, &venue, "2025-12-01", "12:00", "15:00", 10);
+    slot_at(s, &venue, "2025-12-02", "09:00", "12:00", 10);
+    let reserve = |code: &str, slot: &Slot| {
+        let t = ticket(s, code, ActivationMode::Immediate);
+        let req = ReserveRequest {
+            ticket: t.clone(),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        s.reserve_slot(ORQ, &req, now()).unwrap();
+        t
+    };
+    let a = reserve("D-1", &morning);
+    reserve("D-2", &morning);
+    reserve("D-3", &noon);
+    // 2025-12-01 10:04:59.600 UTC (11:04 in Madrid, in the morning slot):
+    // the 10:00 bucket, 0.4 s before the 10:05 one.
+    let bucket = now() + chrono::Duration::days(6);
+    let at_gate = bucket + chrono::Duration::milliseconds(299_600);
+    let gate = Gate {
+        venue_id: Some(venue.id),
+        ..Gate::default()
+    };
+    assert!(
+        s.verify_ticket(ORQ, &a, OperatorId(5), &gate, at_gate)
+            .unwrap()
+            .admit
+    );
+    let board = s
+        .dashboard(ORQ, at_gate + chrono::Duration::minutes(1))
+        .unwrap();
+    assert_eq!(board.venues.len(), 1);
+    let day = &board.venues[0];
+    assert_eq!((day.venue_id, day.date), (venue.id, date("2025-12-01")));
+    assert_eq!(day.inside, 1, "one entry, no exit");
+    let slots: Vec<(chrono::NaiveTime, i64, i64, i64, i64)> = day
+        .slots
+        .iter()
+        .map(|x| {
+            (
+                x.start_time,
+                x.total_capacity,
+                x.booked_count,
+                x.admitted_count,
+                x.no_show_count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        slots,
+        vec![(t("09:00"), 10, 2, 1, 0), (t("12:00"), 10, 1, 0, 0)],
+        "today's slots only"
+    );
+    let buckets: Vec<_> = day
+        .admissions
+        .iter()
+        .map(|b| (b.device_id, b.bucket_start, b.count))
+        .collect();
+    assert_eq!(buckets, vec![(None, bucket, 1)]);
+    assert!(board.gates.is_empty());
+    assert_eq!(board.open_conflicts, 0);
+    // Another org sees none of it.
+    let theirs = s.dashboard(crate::domain::Orq(2), at_gate).unwrap();
+    assert!(theirs.venues.is_empty());
+}

@@ -29,7 +29,9 @@ pub enum Received {
     /// Nothing for this gate to keep: an event of a kind the replica does
     /// not take from peers (only admissions and their undo), or one older
     /// than the hold window (`PEER_HOLD_HOURS`: it would be released at
-    /// once, and its record may already be pruned). Nothing changed.
+    /// once, and its record may already be pruned), or one dated more than
+    /// `PEER_CLOCK_SKEW_MINUTES` ahead of this gate's clock (it could never
+    /// be pruned). Nothing changed.
     Ignored,
     /// Not accepted: nothing changed.
     Refused(LanRefusal),
@@ -348,6 +350,7 @@ impl Store {
             // a replay older than what it remembers changes nothing.
             if !matches!(event.kind.as_str(), "verify" | "undo")
                 || event.device_time <= now - chrono::Duration::hours(PEER_HOLD_HOURS)
+                || event.device_time > now + chrono::Duration::minutes(PEER_CLOCK_SKEW_MINUTES)
             {
                 tx.execute(
                     "UPDATE lan_peers SET last_seen_at = ?1 WHERE device_id = ?2",
@@ -400,6 +403,13 @@ impl Store {
 /// it, the replica drops it: a gate that never uploads cannot keep a ticket
 /// used on the others.
 pub const PEER_HOLD_HOURS: i64 = 12;
+
+/// How far ahead of this gate's clock a peer's event may be dated. A later
+/// one is ignored: its record could not be pruned (pruning waits until the
+/// event is older than the hold window), so a listed gate could grow
+/// `lan_events` without bound with events dated years ahead. Gates' clocks
+/// are kept by NTP and checked against the server's at each sync.
+pub const PEER_CLOCK_SKEW_MINUTES: i64 = 60;
 
 pub(super) fn peer_admitted_in(
     tx: &Transaction<'_>,
@@ -524,7 +534,9 @@ fn apply_peer_undo(
         return Ok("unknown_ticket");
     };
     crate::venue_ops::revert_admission(tx, orq, &code, None, now)?;
-    Ok("applied")
+    // Not "applied": only admissions stay held; an undo record is pruned
+    // like any settled one.
+    Ok("undid")
 }
 
 /// The peer's admission on this replica: `domain::enter` at the event's
@@ -911,5 +923,40 @@ mod tests {
             "a replay of a pruned event is too old"
         );
         assert_eq!(lan_events(&store), 1);
+
+        // An undo is kept no longer than a settled admission.
+        admitted_by_peer(&store, "T-9", past);
+        assert_eq!(
+            store
+                .receive_peer_event(&peer_event("undo", "T-9", past), past)
+                .unwrap(),
+            Received::Applied
+        );
+        assert!(!used(&store, "T-9"), "the undo applies");
+        assert_eq!(lan_events(&store), 3);
+        // An event dated far ahead is not stored at all (it could never be
+        // past the window); one a little ahead (a clock skew) is.
+        let ahead = past + chrono::Duration::minutes(PEER_CLOCK_SKEW_MINUTES + 1);
+        assert_eq!(
+            store
+                .receive_peer_event(&peer_event("verify", "T-10", ahead), past)
+                .unwrap(),
+            Received::Ignored,
+            "dated too far ahead"
+        );
+        admitted_by_peer(&store, "T-11", past + chrono::Duration::minutes(5));
+        assert_eq!(lan_events(&store), 4);
+        // Just past the window of the undo pair, not of T-11's admission.
+        let long_after =
+            past + chrono::Duration::hours(PEER_HOLD_HOURS) + chrono::Duration::minutes(2);
+        store
+            .apply_change_page(&empty_page(at), None, long_after)
+            .unwrap();
+        assert!(used(&store, "T-11"), "T-11 is still held");
+        assert_eq!(
+            lan_events(&store),
+            1,
+            "the undone admission, its undo and T-7's ended hold are pruned; T-11's is kept"
+        );
     }
 }
