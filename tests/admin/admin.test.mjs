@@ -125,7 +125,10 @@ test("a supervisor signs in with a supervisor's limits; a cross-site write is re
   await page.goto(link('--operator', id));
   await page.getByRole('heading', { level: 1, name: 'Venues' }).waitFor();
   assert.match(await page.locator('#who').textContent(), /supervisor of organisation 1/);
-  // The venues API is an admin's: the server refuses and the page says why.
+  // A supervisor reads the venues (the Slots page picks one); creating one is an
+  // admin's: the server refuses and the page says why.
+  await page.getByLabel('Name', { exact: true }).fill('Not mine');
+  await page.getByRole('button', { name: 'Add venue' }).click();
   await page.getByRole('status').filter({ hasText: 'Your role may not do this.' }).waitFor();
   await page.screenshot({ path: join(ART, 'supervisor.png') });
   // The console's own request without its header (as a cross-site form would send it).
