@@ -304,7 +304,11 @@ async fn an_offline_gate_knows_reissues_and_signed_codes_only_from_sync() {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(entrada::api::serve(listener, w.app.clone()));
+    let server = tokio::spawn(entrada::api::serve(
+        listener,
+        w.app.clone(),
+        entrada::api::Shutdown::default(),
+    ));
 
     let dir = tempfile::tempdir().unwrap();
     let gate = Arc::new(Store::open(dir.path().join("gate.db")).unwrap());

@@ -80,7 +80,11 @@ async fn world(dir: &Path) -> World {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = entrada::api::router(entrada::api::AppState::new(server.clone(), 0), None);
-    tokio::spawn(entrada::api::serve(listener, app));
+    tokio::spawn(entrada::api::serve(
+        listener,
+        app,
+        entrada::api::Shutdown::default(),
+    ));
     World {
         url,
         server,

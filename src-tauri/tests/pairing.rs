@@ -63,7 +63,11 @@ async fn server(dir: &Path) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = entrada::api::router(entrada::api::AppState::new(store.clone(), 1000), None);
-    tokio::spawn(entrada::api::serve(listener, app));
+    tokio::spawn(entrada::api::serve(
+        listener,
+        app,
+        entrada::api::Shutdown::default(),
+    ));
     Server {
         url,
         store,

@@ -92,7 +92,11 @@ async fn server_gate_verify_and_the_app_agree_on_the_venue_grace_and_follow_a_pa
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = entrada::api::router(entrada::api::AppState::new(server.clone(), 0), None);
-    tokio::spawn(entrada::api::serve(listener, app));
+    tokio::spawn(entrada::api::serve(
+        listener,
+        app,
+        entrada::api::Shutdown::default(),
+    ));
     let venue_url = format!("{url}/api/admin/venues/{}", venue.id.0);
     let validate = || {
         call(
