@@ -390,6 +390,37 @@ impl AppDir {
         })
     }
 
+    /// Removes the version folders that can no longer run: every version
+    /// older than `current` except `previous` (the one a roll-back returns
+    /// to). A newer one is kept (staged, waiting for its quiet moment).
+    /// Called once `current` reported healthy: without it every release a
+    /// gate ever installed stays on its disk. Returns the versions removed.
+    pub fn prune_old_versions(&self) -> Vec<Version> {
+        let Some(current) = self.current() else {
+            return Vec::new();
+        };
+        let keep = [Some(current), self.previous()];
+        let Ok(entries) = std::fs::read_dir(self.root.join("versions")) else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            // Only version folders (`.<v>.part` downloads and anything else stay).
+            let Some(v) = name.to_str().and_then(|n| Version::parse(n).ok()) else {
+                continue;
+            };
+            if v < current
+                && !keep.contains(&Some(v))
+                && std::fs::remove_dir_all(entry.path()).is_ok()
+            {
+                removed.push(v);
+            }
+        }
+        removed.sort();
+        removed
+    }
+
     /// Records the last update's outcome (reported to the server).
     pub fn record(&self, outcome: &UpdateOutcome) -> Result<(), UpdateError> {
         let text = serde_json::to_string(outcome).expect("an outcome serialises");
@@ -458,8 +489,18 @@ impl BundleWriter {
             }
             let dir = self.app.root.join("versions");
             std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
-            let tmp = dir.join(format!(".{version}.part"));
-            let file = std::fs::File::create(&tmp).map_err(io("cannot write", &tmp))?;
+            // A name of its own, created new: a second writer on the same
+            // folder can never truncate or mix into this download's file
+            // (the digest checked is of the bytes this writer wrote).
+            let nonce = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let tmp = dir.join(format!(".{version}.{}-{nonce}.part", std::process::id()));
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(io("cannot write", &tmp))?;
             self.file = Some((file, tmp));
             self.header = Some((header, version));
             let rest = std::mem::take(&mut self.prefix).split_off(offset);
@@ -622,6 +663,10 @@ pub fn launch(launch: &Launch) -> Result<ExitStatus, UpdateError> {
                         state: UpdateState::Installed,
                         detail: None,
                     })?;
+                    let removed = launch.app.prune_old_versions();
+                    if !removed.is_empty() {
+                        tracing::info!(?removed, "older versions removed");
+                    }
                 }
                 Err(reason) => {
                     let _ = child.kill();
@@ -857,6 +902,50 @@ mod tests {
             std::fs::read(dir.path().join("current/app")).unwrap(),
             b"#!/bin/sh\nexit 0\n"
         );
+    }
+
+    /// After N installs a gate keeps what can still run: the current
+    /// version, the previous one (a roll-back's target) and a newer one
+    /// staged for later; older folders go.
+    #[test]
+    fn older_versions_are_removed_keeping_current_previous_and_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = AppDir::new(dir.path(), "app");
+        let stage = |v: Version, running: Version| {
+            let bytes = bundle(&dev_key(), v, b"#!/bin/sh\nexit 0\n");
+            app.stage(&bytes, running, &release_key()).unwrap();
+        };
+        for patch in 1..=4 {
+            let v = Version(1, 0, patch);
+            stage(v, Version(1, 0, patch - 1));
+            app.activate(v).unwrap();
+        }
+        // 1.0.5 staged (downloaded) but not yet switched to.
+        stage(Version(1, 0, 5), Version(1, 0, 4));
+        std::fs::write(dir.path().join("versions/.1.0.6.part"), b"half").unwrap();
+        assert_eq!(app.current(), Some(Version(1, 0, 4)));
+        assert_eq!(
+            app.prune_old_versions(),
+            vec![Version(1, 0, 1), Version(1, 0, 2)]
+        );
+        let mut left: Vec<String> = std::fs::read_dir(dir.path().join("versions"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".1.0.6.part", "1.0.3", "1.0.4", "1.0.5"]);
+        assert!(
+            app.is_staged(Version(1, 0, 3)),
+            "the roll-back target still runs"
+        );
+        assert!(
+            app.prune_old_versions().is_empty(),
+            "nothing more to remove"
+        );
+        // On the packaged binary (no `current`) nothing is removed.
+        let fresh = tempfile::tempdir().unwrap();
+        let packaged = AppDir::new(fresh.path(), "app");
+        assert!(packaged.prune_old_versions().is_empty());
     }
 
     #[test]
