@@ -330,8 +330,9 @@ pub mod sync {
     /// Issue 14h: a device key belongs to one live gate. A gate cannot
     /// register another gate's key (of its venue or any other): it gets
     /// DUPLICATE_DEVICE_KEY and the owner keeps its key and its place in the
-    /// peer lists; a revoked gate's key is free again (a re-paired gate
-    /// keeps its key pair).
+    /// peer lists; a revoked gate's key is free again. (On the gate, pairing
+    /// as another device makes a new key pair: `sync::lan::tests::
+    /// a_gate_paired_as_another_device_gets_a_key_pair_of_its_own`.)
     pub fn a_device_key_belongs_to_one_live_gate(
         s: &(impl VenueStore + SyncStore + crate::AdminStore + ?Sized),
     ) {

@@ -143,9 +143,12 @@ impl Store {
     /// Returns whether local data was replaced.
     pub fn pair(&self, info: &DeviceInfo, server_url: &str, token: &str) -> Result<bool> {
         self.write_without_foreign_keys(|tx| {
-            let existing: Option<(i64, i64)> =
-                tx.query_row("SELECT orq, venue_id FROM device_identity", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-            if let Some((orq, venue)) = existing {
+            let existing: Option<(i64, i64, i64)> = tx
+                .query_row("SELECT orq, venue_id, device_id FROM device_identity", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            if let Some((orq, venue, device)) = existing {
                 if orq != info.orq {
                     return Err(DomainError::invalid(
                         "token",
@@ -158,6 +161,14 @@ impl Store {
                      last_error = NULL",
                     params![info.device_id, info.venue_id, info.name, server_url, token],
                 )?;
+                if device != info.device_id {
+                    // Another device row on the server: a key pair of its
+                    // own. Keys are unique among live devices, so keeping
+                    // the old one would be refused (DUPLICATE_DEVICE_KEY)
+                    // while the old row is not revoked, and the gate would
+                    // silently drop out of the LAN exchange.
+                    tx.execute("UPDATE device_identity SET device_key = NULL", [])?;
+                }
                 super::lan::ensure_device_key(tx)?;
                 if venue != info.venue_id {
                     // Another venue's gate now: what this one held is not

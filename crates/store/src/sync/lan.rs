@@ -593,6 +593,31 @@ mod tests {
         store
     }
 
+    /// A new token of the same device (a new URL, a revoked token) keeps
+    /// the key pair; pairing as another device makes a new one (a key
+    /// belongs to one live device on the server).
+    #[test]
+    fn a_gate_paired_as_another_device_gets_a_key_pair_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir);
+        let first = store.device_public_key().unwrap().unwrap();
+        let same = DeviceInfo {
+            device_id: 1,
+            orq: 1,
+            venue_id: 1,
+            name: "Gate A".into(),
+        };
+        store.pair(&same, "https://server", "new-token").unwrap();
+        assert_eq!(store.device_public_key().unwrap().unwrap(), first);
+        let other = DeviceInfo {
+            device_id: 9,
+            ..same
+        };
+        store.pair(&other, "https://server", "token-9").unwrap();
+        let second = store.device_public_key().unwrap().unwrap();
+        assert_ne!(second, first, "another device, another key");
+    }
+
     fn record(store: &Store, code: &str, event_id: &str) {
         let at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
         store
