@@ -12,6 +12,7 @@ pub mod reservation;
 pub mod signed;
 pub mod slot;
 pub mod slot_pattern;
+pub mod staff;
 pub mod sync;
 pub mod ticket;
 pub mod ticket_story;

@@ -205,6 +205,10 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             post(admin_staff::reissue_code),
         )
         .route(
+            "/api/admin/operators/{operator_id}",
+            axum::routing::patch(admin_staff::change_operator),
+        )
+        .route(
             "/api/admin/operators/{operator_id}/pin",
             axum::routing::put(admin_staff::reset_pin),
         )

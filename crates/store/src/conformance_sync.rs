@@ -428,7 +428,7 @@ pub mod sync {
             row("operators"),
             json(serde_json::json!({
                 "id": op.id.0, "orq": 1, "role": "supervisor", "display_name": "Ana", "pin_hash": null,
-                "created_at": n, "updated_at": n,
+                "created_at": n, "updated_at": n, "deactivated_at": null,
             }))
         );
         assert_eq!(

@@ -72,6 +72,7 @@ service_groups! {
         fn list_operators(&self, orq: Orq) -> Result<Vec<Operator>>;
         fn reset_operator_pin(&self, orq: Orq, id: OperatorId, pin: &str, now: DateTime<Utc>) -> Result<Operator>;
         fn check_operator_pin(&self, orq: Orq, id: OperatorId, pin: &str, now: DateTime<Utc>) -> Result<Operator>;
+        fn change_operator(&self, orq: Orq, id: OperatorId, judged_role: Role, change: crate::domain::staff::StaffChange, now: DateTime<Utc>) -> Result<Operator>;
     }
 
     /// Time slots.

@@ -24,6 +24,7 @@ mod reservations;
 mod signing;
 mod slot_board;
 mod slots;
+mod staff;
 mod sync;
 mod ticket_search;
 mod tickets;
@@ -53,6 +54,7 @@ pub use engine::{
 pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};
 pub use slots::{SeedPlan, SeedReport};
+pub use staff::revokes_grants;
 pub use sync::{
     LocalData, OutboxEntry, Pairing, PeerStatus, Received, SyncStatus, DEMO_MARKER_TICKET,
     MAX_PEERS,
@@ -87,6 +89,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0018_device_key_unique.sql"),
     include_str!("../migrations/0019_lease_recall.sql"),
     include_str!("../migrations/0020_ticket_order_index.sql"),
+    include_str!("../migrations/0022_operator_deactivation.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
