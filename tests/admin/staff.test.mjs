@@ -177,11 +177,11 @@ test('an admin deactivates an operator, reactivates them, and changes a role', a
   await page.getByRole('status').filter({ hasText: 'Marta reactivated' }).waitFor();
   assert.equal(await signIn(marta.id, '2580'), 200, 'the PIN works again');
 
-  await page.getByRole('button', { name: 'Make Sofía Role a gate operator' }).click();
+  await page.getByRole('button', { name: 'Make gate operator: Sofía Role' }).click();
   await page.getByRole('status').filter({ hasText: 'Sofía Role is now gate operator' }).waitFor();
   assert.equal(await sofiaWhoami(), 401, "the supervisor's console session is revoked");
-  await page.getByRole('button', { name: 'Make Sofía Role a supervisor' }).waitFor();
-  await page.getByRole('button', { name: 'Make Marta a supervisor' }).click();
+  await page.getByRole('button', { name: 'Make supervisor: Sofía Role' }).waitFor();
+  await page.getByRole('button', { name: 'Make supervisor: Marta' }).click();
   await page.getByRole('status').filter({ hasText: 'Marta is now supervisor' }).waitFor();
   assert.equal(await signIn(marta.id, '2580'), 401, 'a supervisor needs 6 digits: reset the PIN');
   assert.deepEqual(await axe(page), []);
