@@ -295,6 +295,8 @@ fn every_route_keeps_a_session_to_its_ticket() {
             probe(M::POST, "/api/admin/tickets/{ticket_id}/reissue", "/api/admin/tickets/DEMO-1-0001/reissue", None, S::FORBIDDEN),
             probe(M::PUT, "/api/admin/operators/{operator_id}/pin", "/api/admin/operators/1/pin", Some(json!({ "pin": "123456" })), S::FORBIDDEN),
             probe(M::PATCH, "/api/admin/operators/{operator_id}", "/api/admin/operators/1", Some(json!({ "active": false })), S::FORBIDDEN),
+            probe(M::GET, "/api/admin/gates", "/api/admin/gates", None, S::FORBIDDEN),
+            probe(M::POST, "/api/admin/gates/{device_id}/revoke", "/api/admin/gates/1/revoke", None, S::FORBIDDEN),
             probe(M::GET, "/api/admin/tickets/{ticket_id}/story", "/api/admin/tickets/DEMO-1-0001/story", None, S::FORBIDDEN),
             probe(M::POST, "/api/admin/operators", "/api/admin/operators", Some(json!({ "role": "supervisor", "display_name": "X" })), S::FORBIDDEN),
             probe(M::GET, "/api/admin/operators", "/api/admin/operators", None, S::FORBIDDEN),

@@ -5,6 +5,7 @@
 pub mod closing;
 pub mod customer;
 pub mod dashboard;
+pub mod gate_health;
 mod error;
 mod ids;
 pub mod no_show;

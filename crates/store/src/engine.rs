@@ -167,6 +167,13 @@ service_groups! {
         fn register_device_key(&self, device: &DeviceInfo, public_key: &str, now: DateTime<Utc>) -> Result<Vec<crate::domain::sync::lan::PeerKey>>;
     }
 
+    /// The console's Gates page (issue 16): gates as recorded, revoked.
+    trait GateHealthStore {
+        fn gate_health(&self, orq: Orq) -> Result<Vec<crate::domain::gate_health::GateHealth>>;
+        fn record_pending_uploads(&self, device: &DeviceInfo, pending: u32, now: DateTime<Utc>) -> Result<()>;
+        fn revoke_gate(&self, orq: Orq, device_id: i64, now: DateTime<Utc>) -> Result<()>;
+    }
+
     /// Fleet updates (issue 20): which gate runs which app version.
     trait UpdateStore {
         fn record_update_report(&self, device: &DeviceInfo, report: &crate::domain::update::UpdateReport, now: DateTime<Utc>) -> Result<()>;

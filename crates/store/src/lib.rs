@@ -18,6 +18,7 @@ pub mod conformance_sync;
 mod dashboard;
 mod engine;
 mod gate;
+mod gate_health;
 mod lease_return;
 mod no_show;
 mod reservations;
@@ -47,7 +48,7 @@ use crate::domain::DomainError;
 
 pub use admin::{AdminStore, CliStore};
 pub use engine::{
-    DashboardStore, GateStore, OperatorStore, ReservationStore, ServerStore, SigningStore,
+    DashboardStore, GateHealthStore, GateStore, OperatorStore, ReservationStore, ServerStore, SigningStore,
     SlotBoardStore, SlotStore, SyncStore, TicketStore, TokenStore, UpdateStore, VenueOpsStore,
     VenueStore,
 };
