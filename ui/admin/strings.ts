@@ -75,6 +75,8 @@ export const en = {
   ticketStoryShort: 'Story',
   ticketStoryOf: (code: string) => `Story of ticket ${code}`,
   ticketStoryHeading: (code: string) => `Story of ticket ${code}`,
+  ticketReissue: 'Re-issue code',
+  ticketReissued: (code: string) => `New signed code of ${code} (every code issued before is refused at gates after their next sync, and customer sessions on it are signed out):`,
   ticketStoryGaps: 'Not recorded, so not shown: earlier slots of a rescheduled reservation, who cancelled, and gate scans that refused the ticket.',
   storyEvent: (kind: string, device: number | null, operator: number | null, detail: string | null) => {
     const names: Record<string, string> = {
@@ -324,6 +326,8 @@ export const es: Strings = {
   ticketStoryShort: 'Historia',
   ticketStoryOf: (code) => `Historia de la entrada ${code}`,
   ticketStoryHeading: (code) => `Historia de la entrada ${code}`,
+  ticketReissue: 'Emitir código nuevo',
+  ticketReissued: (code) => `Nuevo código firmado de ${code} (todo código anterior se rechaza en las puertas tras su próxima sincronización, y las sesiones de cliente en ella se cierran):`,
   ticketStoryGaps: 'No se registra y por tanto no se muestra: las franjas anteriores de una reserva cambiada, quién anuló y los escaneos rechazados en puerta.',
   storyEvent: (kind, device, operator, detail) => {
     const names: Record<string, string> = {
