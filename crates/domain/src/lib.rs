@@ -5,8 +5,8 @@
 pub mod closing;
 pub mod customer;
 pub mod dashboard;
-pub mod gate_health;
 mod error;
+pub mod gate_health;
 mod ids;
 pub mod no_show;
 pub mod reservation;

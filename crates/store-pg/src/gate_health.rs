@@ -50,7 +50,12 @@ impl GateHealthStore for PgStore {
             tx.execute(
                 "UPDATE devices SET pending_uploads = $1, pending_reported_at = $2 \
                  WHERE id = $3 AND orq = $4 AND revoked_at IS NULL",
-                &[&i64::from(pending), &ts(now), &device.device_id, &device.orq],
+                &[
+                    &i64::from(pending),
+                    &ts(now),
+                    &device.device_id,
+                    &device.orq,
+                ],
             )
             .map_err(db)?;
             Ok(())

@@ -775,7 +775,8 @@ pub mod sync {
         };
         // A's clock is 3 s ahead of the server's.
         let ahead = at_gate() + Duration::seconds(3);
-        s.apply_events(&a, &[verify(at_gate())], ahead, at_gate()).unwrap();
+        s.apply_events(&a, &[verify(at_gate())], ahead, at_gate())
+            .unwrap();
         s.record_pending_uploads(&a, 7, at_gate()).unwrap();
         let later = at_gate() + Duration::minutes(2);
         s.apply_events(&b, &[verify(later)], later, later).unwrap();
@@ -783,26 +784,49 @@ pub mod sync {
         let g = |id: i64| gates.iter().find(|g| g.device_id == id).unwrap().clone();
         let (ga, gb, gc) = (g(a.device_id), g(b.device_id), g(elsewhere.device_id));
         assert_eq!(
-            (ga.name.as_str(), ga.venue_id, ga.last_seen_at, ga.clock_offset_ms),
+            (
+                ga.name.as_str(),
+                ga.venue_id,
+                ga.last_seen_at,
+                ga.clock_offset_ms
+            ),
             ("Gate A", venue.id.0, Some(at_gate()), Some(3000))
         );
-        assert_eq!((ga.pending_uploads, ga.pending_reported_at), (Some(7), Some(at_gate())));
+        assert_eq!(
+            (ga.pending_uploads, ga.pending_reported_at),
+            (Some(7), Some(at_gate()))
+        );
         assert_eq!((ga.conflicts, gb.conflicts, gc.conflicts), (1, 1, 0));
-        assert_eq!((gb.last_seen_at, gb.clock_offset_ms, gb.pending_uploads), (Some(later), Some(0), None));
+        assert_eq!(
+            (gb.last_seen_at, gb.clock_offset_ms, gb.pending_uploads),
+            (Some(later), Some(0), None)
+        );
         // Another org sees none of them, and cannot revoke them.
         assert!(s.gate_health(crate::domain::Orq(2)).unwrap().is_empty());
         assert_eq!(
-            s.revoke_gate(crate::domain::Orq(2), a.device_id, later).unwrap_err().code(),
+            s.revoke_gate(crate::domain::Orq(2), a.device_id, later)
+                .unwrap_err()
+                .code(),
             "NOT_FOUND"
         );
         // Revoked: the token stops; a replay keeps it revoked; no report lands.
         s.revoke_gate(ORQ, a.device_id, later).unwrap();
-        s.revoke_gate(ORQ, a.device_id, later + Duration::minutes(1)).unwrap();
+        s.revoke_gate(ORQ, a.device_id, later + Duration::minutes(1))
+            .unwrap();
         assert_eq!(s.device_for_token(&token_a).unwrap(), None);
         s.record_pending_uploads(&a, 1, later).unwrap();
-        let ga = s.gate_health(ORQ).unwrap().into_iter().find(|g| g.device_id == a.device_id).unwrap();
+        let ga = s
+            .gate_health(ORQ)
+            .unwrap()
+            .into_iter()
+            .find(|g| g.device_id == a.device_id)
+            .unwrap();
         assert!(ga.revoked);
-        assert_eq!(ga.pending_uploads, Some(7), "a revoked gate's report is not recorded");
+        assert_eq!(
+            ga.pending_uploads,
+            Some(7),
+            "a revoked gate's report is not recorded"
+        );
         assert_eq!(
             s.revoke_gate(ORQ, 999_999, later).unwrap_err().code(),
             "NOT_FOUND"

@@ -48,9 +48,9 @@ use crate::domain::DomainError;
 
 pub use admin::{AdminStore, CliStore};
 pub use engine::{
-    DashboardStore, GateHealthStore, GateStore, OperatorStore, ReservationStore, ServerStore, SigningStore,
-    SlotBoardStore, SlotStore, SyncStore, TicketStore, TokenStore, UpdateStore, VenueOpsStore,
-    VenueStore,
+    DashboardStore, GateHealthStore, GateStore, OperatorStore, ReservationStore, ServerStore,
+    SigningStore, SlotBoardStore, SlotStore, SyncStore, TicketStore, TokenStore, UpdateStore,
+    VenueOpsStore, VenueStore,
 };
 pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};

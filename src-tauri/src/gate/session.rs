@@ -281,14 +281,31 @@ mod tests {
         let (_dir, gate) = demo_gate(None, Duration::from_secs(60));
         assert_eq!(gate.sign_in(1, "1234").unwrap().id, 1);
         assert!(gate.scan("DEMO-ADMIT", ScanSource::Manual).is_ok());
-        let off = StaffChange { role: None, active: Some(false) };
+        let off = StaffChange {
+            role: None,
+            active: Some(false),
+        };
         gate.store
-            .change_operator(entrada::domain::Orq(1), OperatorId(1), Role::Operator, off, chrono::Utc::now())
+            .change_operator(
+                entrada::domain::Orq(1),
+                OperatorId(1),
+                Role::Operator,
+                off,
+                chrono::Utc::now(),
+            )
             .unwrap();
-        assert_eq!(gate.scan("DEMO-1-0001", ScanSource::Manual).unwrap_err().code, "LOCKED");
+        assert_eq!(
+            gate.scan("DEMO-1-0001", ScanSource::Manual)
+                .unwrap_err()
+                .code,
+            "LOCKED"
+        );
         assert!(gate.current_operator().is_none() || gate.active_operator().is_err());
         assert_eq!(gate.sign_in(1, "1234").unwrap_err().code, "WRONG_PIN");
-        assert_eq!(gate.start_session(1).unwrap_err().code, "OPERATOR_DEACTIVATED");
+        assert_eq!(
+            gate.start_session(1).unwrap_err().code,
+            "OPERATOR_DEACTIVATED"
+        );
         assert!(gate.operators().unwrap().iter().all(|o| o.id != 1));
     }
 
