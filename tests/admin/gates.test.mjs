@@ -105,7 +105,7 @@ function uuid7() {
 }
 
 test('each gate shows its last upload, clock offset, pending uploads and conflicts, and is revoked', async () => {
-  const venue = cli('venue', 'add', '--db', DB, '--orq', '1', '--name', 'Sorolla', '--timezone', 'UTC');
+  const venue = cli('venue', 'add', '--db', DB, '--orq', '1', '--name', 'Lázaro Galdiano', '--timezone', 'UTC');
   const op = cli('operator', 'add', '--db', DB, '--orq', '1', '--role', 'operator', '--name', 'Gate op');
   const device = cli('device', 'add', '--db', DB, '--orq', '1', '--venue', venue, '--name', 'Sorolla 1');
   const admin = cli('token', 'create', '--db', DB, '--orq', '1', '--role', 'admin');
@@ -140,7 +140,7 @@ test('each gate shows its last upload, clock offset, pending uploads and conflic
   await row.waitFor();
   const cells = await row.locator('td').allTextContents();
   // Venue, version, last upload, offset, pending, conflicts, status, actions.
-  assert.equal(cells[0], 'Sorolla');
+  assert.equal(cells[0], 'Lázaro Galdiano');
   assert.notEqual(cells[2], 'never', 'the upload was seen');
   assert.match(cells[3], /^\+2\.\d s$/, 'the clock offset');
   assert.match(cells[4], /^4 \(as of .+\)$/, 'the pending uploads it reported');
