@@ -160,6 +160,7 @@ fn uri(path: &str, op: &Value) -> String {
         .replace("{ticket_id}", "DEMO-ACTIVE")
         .replace("{venue_id}", "1")
         .replace("{operator_id}", "1")
+        .replace("{device_id}", "1")
         .replace("{version}", "0.1.1");
     assert!(
         !uri.contains('{'),
