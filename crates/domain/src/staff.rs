@@ -102,14 +102,15 @@ mod tests {
         let no = Err(StaffRefusal::Forbidden);
         let invalid = |e: &Result<(), StaffRefusal>| matches!(e, Err(StaffRefusal::Invalid(_)));
         // (actor role, actor id, target id, target role, change, expected)
-        let cases: Vec<(
+        type Case = (
             Role,
             Option<i64>,
             i64,
             Role,
             StaffChange,
             Result<(), StaffRefusal>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (A, Some(1), 2, O, role(S), ok.clone()),
             (A, Some(1), 2, S, role(O), ok.clone()),
             (A, None, 2, A, role(S), ok.clone()),
