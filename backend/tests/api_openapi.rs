@@ -146,6 +146,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
             json!({"role": "operator", "display_name": "Gate", "pin": "1234"})
         }
         ("put", "/api/admin/operators/{operator_id}/pin") => json!({"pin": "123456"}),
+        ("patch", "/api/admin/operators/{operator_id}") => json!({"active": true}),
         ("post", "/api/admin/tokens") => json!({"role": "customer", "user_id": 9}),
         ("patch", "/api/admin/org") => json!({"signed_codes_only": false}),
         ("patch", "/api/admin/venues/{venue_id}") => json!({"early_grace_minutes": 10}),
@@ -171,6 +172,7 @@ fn uri(path: &str, op: &Value) -> String {
         .replace("{ticket_id}", "DEMO-ACTIVE")
         .replace("{venue_id}", "1")
         .replace("{operator_id}", "1")
+        .replace("{device_id}", "1")
         .replace("{version}", "0.1.1");
     assert!(
         !uri.contains('{'),

@@ -246,6 +246,15 @@ fn three_devices_keep_admitting_while_the_server_is_down_and_catch_up() {
         assert_eq!(*by, Some(i as i64 / 10 + 1), "{code}");
     }
     assert_eq!(count(&server_db, "SELECT count(*) FROM sync_events"), 30);
+    // Each gate said, with its upload, that nothing was left to send
+    // (X-Entrada-Pending, shown on the console's Gates page).
+    assert_eq!(
+        count(
+            &server_db,
+            "SELECT count(*) FROM devices WHERE pending_uploads = 0 AND pending_reported_at IS NOT NULL"
+        ),
+        3
+    );
     // A second round converges every replica on the server's view.
     for (db, _) in &devices {
         assert_eq!(sync(db, None).0, 0);

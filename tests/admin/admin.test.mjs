@@ -90,11 +90,24 @@ test('an admin signs in by link, adds a venue, edits its settings, signs out', a
   assert.equal(await heading.evaluate((h) => h === document.activeElement), true, 'focus moves to the editor');
   await page.getByLabel(/People inside at once/).fill('250');
   await page.getByLabel(/after a slot ends/).fill('15');
+  await page.getByLabel(/Closing time/).fill('18:30');
   await page.getByRole('button', { name: 'Save settings' }).click();
   await page.getByRole('status').filter({ hasText: 'Settings of “Prado” saved.' }).waitFor();
   const venues = JSON.parse(cli('venue', 'list', '--db', DB, '--orq', '1').split('\n')[0]);
   assert.equal(venues.occupancy_limit, 250);
   assert.equal(venues.late_grace_minutes, 15);
+  assert.equal(venues.closing_time, '18:30:00');
+  // The editor shows the closing time it saved; emptied, it is cleared.
+  await page.getByRole('button', { name: 'Edit Prado' }).click();
+  assert.equal(await page.getByLabel(/Closing time/).inputValue(), '18:30');
+  await page.getByLabel(/Closing time/).fill('');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByRole('heading', { name: 'Settings of Prado' }).waitFor({ state: 'detached' });
+  assert.equal(JSON.parse(cli('venue', 'list', '--db', DB, '--orq', '1').split('\n')[0]).closing_time, null);
+  await page.getByRole('button', { name: 'Edit Prado' }).click();
+  await page.getByLabel(/Closing time/).fill('18:30');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByRole('heading', { name: 'Settings of Prado' }).waitFor({ state: 'detached' });
   await page.screenshot({ path: join(ART, 'venues-laptop.png'), fullPage: true });
   assert.deepEqual(await axe(page), []);
 

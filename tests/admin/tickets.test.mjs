@@ -231,3 +231,31 @@ test('an admin imports a CSV with two bad rows: the report names them and nothin
   assert.match(exported[1], /^IMP-0001,5151,/);
   await context.close();
 });
+
+test("an admin re-issues a ticket's signed code from its story", async () => {
+  const created = await api('POST', '/api/admin/tickets', [{ ticket_code: 'T16T-R', activation_mode: 'immediate' }]);
+  assert.equal(created.status, 201);
+  const before = await api('GET', '/api/admin/tickets/T16T-R/signed-code');
+  assert.equal(before.status, 200);
+  const context = await browser.newContext({ viewport: LAPTOP, bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(link());
+  await page.getByRole('heading', { level: 1, name: 'Venues' }).waitFor();
+  await page.getByRole('link', { name: 'Tickets' }).click();
+  await page.getByLabel('Ticket code, order id, e-mail or phone').fill('T16T-R');
+  await page.getByLabel('Ticket code, order id, e-mail or phone').press('Enter');
+  await page.getByRole('button', { name: 'Story of ticket T16T-R' }).click();
+  await page.getByRole('heading', { name: 'Story of ticket T16T-R' }).waitFor();
+  await page.getByRole('button', { name: 'Re-issue code' }).click();
+  const shown = page.locator('#ticket-signed-code');
+  await shown.waitFor();
+  const code = (await shown.textContent()).trim();
+  assert.match(code, /^ENT1\./);
+  assert.notEqual(code, before.body.signed_code, 'a new code');
+  await page.getByText(/every code issued before is refused/).waitFor();
+  const now = await api('GET', '/api/admin/tickets/T16T-R/signed-code');
+  assert.notEqual(now.body.signed_code, before.body.signed_code, 'the old code is no longer the one the server signs');
+  assert.deepEqual(await axe(page), []);
+  await page.screenshot({ path: join(ART, 'tickets-reissue-laptop.png'), fullPage: true });
+  await context.close();
+});

@@ -49,4 +49,6 @@ export interface Venue {
   walkup_lease_places: number;
   no_show_release_minutes: number | null;
   occupancy_limit: number | null;
+  /** `HH:MM:SS` on the venue's clock, or null. */
+  closing_time?: string | null;
 }

@@ -1,21 +1,15 @@
-// The console's Gates page (issue 16, track "16t"): the org's gate devices
-// with the version each runs and its last report (GET /api/admin/devices),
-// and "add gate" (POST /api/admin/devices), which shows the new device token
-// once, with the server address to pair the gate with. Admins only: the
-// server refuses a supervisor, and the page says so. Not yet: the pairing QR
-// code, revoke, pending uploads, clock offset, conflicts per gate.
+// The console's Gates page (issue 16): the org's gate devices as the server
+// recorded them (GET /api/admin/gates: version, last upload, clock offset,
+// the pending uploads each reported, conflicts), revoke one after a
+// confirmation (POST /api/admin/gates/{id}/revoke), and "add gate" (POST
+// /api/admin/devices), which shows the new device token once, with the
+// server address to pair the gate with. Admins only: the server refuses a
+// supervisor, and the page says so. Not yet: the pairing QR code.
 
 import { ApiError, call, type Venue } from './api';
 import type { Strings } from './strings';
 
-interface Device {
-  device_id: number;
-  venue_id: number;
-  name: string;
-  revoked: boolean;
-  app_version: string | null;
-  reported_at: string | null;
-}
+import type { GateHealth as Device } from './bindings/GateHealth';
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -28,7 +22,7 @@ function el<K extends keyof HTMLElementTagNameMap>(
   return e;
 }
 
-export async function gatesPage(main: HTMLElement, t: Strings) {
+export async function gatesPage(main: HTMLElement, t: Strings, note = '') {
   const describe = (e: unknown) =>
     e instanceof ApiError ? (e.status === 403 ? t.forbidden : t.failed(e.message)) : t.failed(String(e));
   const h1 = el('h1', { tabindex: '-1' }, t.gatesHeading);
@@ -39,19 +33,63 @@ export async function gatesPage(main: HTMLElement, t: Strings) {
   let devices: Device[];
   let venues: Venue[];
   try {
-    [devices, venues] = await Promise.all([call<Device[]>('GET', '/api/admin/devices'), call<Venue[]>('GET', '/api/admin/venues')]);
+    [devices, venues] = await Promise.all([call<Device[]>('GET', '/api/admin/gates'), call<Venue[]>('GET', '/api/admin/venues')]);
   } catch (e) {
     status.textContent = describe(e);
     return;
   }
   const venueName = (id: number) => venues.find((v) => v.id === id)?.name ?? String(id);
   const when = new Intl.DateTimeFormat(t.locale, { dateStyle: 'medium', timeStyle: 'short' });
+  const confirmBox = el('section', { id: 'gate-revoke' });
+  const revokeButton = (d: Device) => {
+    const b = el('button', { type: 'button', class: 'secondary', 'aria-label': t.gatesRevokeOf(d.name) }, t.gatesRevoke);
+    b.addEventListener('click', () => {
+      const heading = el('h2', { tabindex: '-1' }, t.gatesRevokeConfirm(d.name));
+      const yes = el('button', { type: 'button', class: 'danger' }, t.gatesRevokeYes);
+      const no = el('button', { type: 'button', class: 'secondary' }, t.cancelButton);
+      const done = () => {
+        confirmBox.replaceChildren();
+        b.focus();
+      };
+      no.addEventListener('click', done);
+      confirmBox.onkeydown = (ev) => {
+        if (ev.key === 'Escape') done();
+      };
+      yes.addEventListener('click', async () => {
+        try {
+          await call<Device>('POST', `/api/admin/gates/${d.device_id}/revoke`);
+          await gatesPage(main, t, t.gatesRevokedNote(d.name));
+        } catch (e) {
+          status.textContent = describe(e);
+        }
+      });
+      confirmBox.replaceChildren(heading, el('p', {}, t.gatesRevokeBody), el('div', { class: 'actions' }, yes, no));
+      heading.focus();
+    });
+    return b;
+  };
+  const pending = (d: Device) =>
+    d.pending_uploads === null || d.pending_uploads === undefined
+      ? t.gatesUnknown
+      : d.pending_reported_at
+        ? t.gatesPendingAsOf(Number(d.pending_uploads), when.format(new Date(d.pending_reported_at)))
+        : String(d.pending_uploads);
   const table = devices.length
     ? el(
         'table',
         {},
         el('caption', { class: 'visually-hidden' }, t.gatesHeading),
-        el('thead', {}, el('tr', {}, ...[t.colName, t.gatesColVenue, t.gatesColVersion, t.gatesColReported, t.colStatus].map((c) => el('th', { scope: 'col' }, c)))),
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ...[t.colName, t.gatesColVenue, t.gatesColVersion, t.gatesColSeen, t.gatesColOffset, t.gatesColPending, t.gatesColConflicts, t.colStatus, t.colActions].map((c) =>
+              el('th', { scope: 'col' }, c),
+            ),
+          ),
+        ),
         el(
           'tbody',
           {},
@@ -62,8 +100,12 @@ export async function gatesPage(main: HTMLElement, t: Strings) {
               el('th', { scope: 'row' }, d.name),
               el('td', {}, venueName(d.venue_id)),
               el('td', {}, d.app_version ?? '—'),
-              el('td', {}, d.reported_at ? when.format(new Date(d.reported_at)) : t.gatesNever),
+              el('td', {}, d.last_seen_at ? when.format(new Date(d.last_seen_at)) : t.gatesNever),
+              el('td', {}, d.clock_offset_ms === null || d.clock_offset_ms === undefined ? '—' : t.gatesOffset(Number(d.clock_offset_ms))),
+              el('td', {}, pending(d)),
+              el('td', {}, String(d.conflicts)),
               el('td', {}, d.revoked ? t.gatesRevoked : t.gatesActive),
+              el('td', {}, d.revoked ? '' : revokeButton(d)),
             ),
           ),
         ),
@@ -100,6 +142,6 @@ export async function gatesPage(main: HTMLElement, t: Strings) {
       status.textContent = describe(e);
     }
   });
-  main.replaceChildren(h1, status, table, form, result);
-  status.textContent = '';
+  main.replaceChildren(h1, status, table, confirmBox, form, result);
+  status.textContent = note;
 }

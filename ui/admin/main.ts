@@ -151,6 +151,9 @@ function openEditor(v: Venue, opener: HTMLButtonElement) {
   const walkup = numberInput(v.walkup_lease_places, 0, 50);
   const noShow = numberInput(v.no_show_release_minutes, 1, 1440, false);
   const limit = numberInput(v.occupancy_limit, 1, 1_000_000, false);
+  // Closing time on the venue's clock: everyone still inside is checked out.
+  const closing = el('input', { type: 'time', step: '60' });
+  closing.value = v.closing_time ? v.closing_time.slice(0, 5) : '';
   const reentry = el('input', { type: 'checkbox', id: 'reentry', name: 'reentry' });
   reentry.checked = v.reentry_allowed;
   const heading = el('h2', { tabindex: '-1' }, t.settingsHeading(v.name));
@@ -164,6 +167,7 @@ function openEditor(v: Venue, opener: HTMLButtonElement) {
     field('walkup', t.walkupLabel, walkup),
     field('noshow', t.noShowLabel, noShow),
     field('limit', t.limitLabel, limit),
+    field('closing', t.closingLabel, closing),
     el('div', { class: 'actions' }, el('button', { type: 'submit' }, t.saveButton), close),
   );
   const done = () => {
@@ -184,6 +188,7 @@ function openEditor(v: Venue, opener: HTMLButtonElement) {
         walkup_lease_places: Number(walkup.value),
         no_show_release_minutes: optional(noShow),
         occupancy_limit: optional(limit),
+        closing_time: closing.value === '' ? null : closing.value,
       });
       await venuesPage(t.saved(v.name));
     } catch (e) {

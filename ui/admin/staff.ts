@@ -1,9 +1,11 @@
 // The console's Staff page (issue 16, track "16t"): the org's operators
 // (GET /api/admin/operators), add one (POST), reset a PIN (PUT
-// /api/admin/operators/{id}/pin). Admins only: the server refuses a
-// supervisor, and the page says so.
+// /api/admin/operators/{id}/pin), deactivate / reactivate one or change a
+// role between gate operator and supervisor (PATCH /api/admin/operators/{id};
+// never one's own). Listing is for admins: the server refuses a supervisor,
+// and the page says so.
 
-import { ApiError, call } from './api';
+import { ApiError, call, whoami } from './api';
 import type { Strings } from './strings';
 
 interface Operator {
@@ -11,6 +13,7 @@ interface Operator {
   role: string;
   display_name: string;
   created_at: string;
+  deactivated_at?: string | null;
 }
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -40,8 +43,10 @@ export async function staffPage(main: HTMLElement, t: Strings, note = '') {
   h1.focus();
   status.textContent = t.loading;
   let operators: Operator[];
+  let me: number | null;
   try {
     operators = await call<Operator[]>('GET', '/api/admin/operators');
+    me = (await whoami()).operator_id;
   } catch (e) {
     status.textContent = describe(e);
     return;
@@ -80,16 +85,59 @@ export async function staffPage(main: HTMLElement, t: Strings, note = '') {
     });
     return b;
   };
+  const change = async (o: Operator, body: { role?: string; active?: boolean }, note: string) => {
+    try {
+      await call<Operator>('PATCH', `/api/admin/operators/${o.id}`, body);
+      await staffPage(main, t, note);
+    } catch (e) {
+      status.textContent = describe(e);
+    }
+  };
+  const actions = (o: Operator) => {
+    const cell = el('td', { class: 'actions' }, resetButton(o));
+    if (o.id === me) return cell;
+    const active = !o.deactivated_at;
+    if (o.role !== 'admin') {
+      const to = o.role === 'operator' ? 'supervisor' : 'operator';
+      const b = el(
+        'button',
+        { type: 'button', class: 'secondary', 'aria-label': to === 'supervisor' ? t.staffMakeSupervisorOf(o.display_name) : t.staffMakeOperatorOf(o.display_name) },
+        to === 'supervisor' ? t.staffMakeSupervisor : t.staffMakeOperator,
+      );
+      b.addEventListener('click', () => change(o, { role: to }, t.staffRoleChanged(o.display_name, t.staffRoles[to] ?? to)));
+      cell.append(' ', b);
+    }
+    const toggle = el(
+      'button',
+      { type: 'button', class: 'secondary', 'aria-label': active ? t.staffDeactivateOf(o.display_name) : t.staffReactivateOf(o.display_name) },
+      active ? t.staffDeactivate : t.staffReactivate,
+    );
+    toggle.addEventListener('click', () =>
+      change(o, { active: !active }, active ? t.staffDeactivatedNote(o.display_name) : t.staffReactivatedNote(o.display_name)),
+    );
+    cell.append(' ', toggle);
+    return cell;
+  };
+  const state = (o: Operator) =>
+    (o.deactivated_at ? t.staffDeactivated : t.staffActive) + (o.id === me ? ` (${t.staffYou})` : '');
   const table = el(
     'table',
     {},
     el('caption', { class: 'visually-hidden' }, t.staffHeading),
-    el('thead', {}, el('tr', {}, ...[t.colName, t.staffColRole, t.staffColId, t.colActions].map((c) => el('th', { scope: 'col' }, c)))),
+    el('thead', {}, el('tr', {}, ...[t.colName, t.staffColRole, t.staffColId, t.staffColStatus, t.colActions].map((c) => el('th', { scope: 'col' }, c)))),
     el(
       'tbody',
       {},
       ...operators.map((o) =>
-        el('tr', {}, el('th', { scope: 'row' }, o.display_name), el('td', {}, t.staffRoles[o.role] ?? o.role), el('td', {}, String(o.id)), el('td', {}, resetButton(o))),
+        el(
+          'tr',
+          o.deactivated_at ? { class: 'deactivated' } : {},
+          el('th', { scope: 'row' }, o.display_name),
+          el('td', {}, t.staffRoles[o.role] ?? o.role),
+          el('td', {}, String(o.id)),
+          el('td', {}, state(o)),
+          actions(o),
+        ),
       ),
     ),
   );
@@ -115,6 +163,6 @@ export async function staffPage(main: HTMLElement, t: Strings, note = '') {
       status.textContent = describe(e);
     }
   });
-  main.replaceChildren(h1, status, table, editor, form, el('p', { class: 'note' }, t.staffNotYet));
+  main.replaceChildren(h1, status, table, editor, form, el('p', { class: 'note' }, t.staffNote));
   status.textContent = note;
 }

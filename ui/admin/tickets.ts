@@ -157,7 +157,18 @@ export function ticketsPage(main: HTMLElement, t: Strings, query = '', note = ''
         el('li', {}, el('time', { datetime: e.at }, when.format(new Date(e.at))), ' — ', t.storyEvent(e.kind, e.device_id ?? null, e.operator_id ?? null, e.detail ?? null)),
       ),
     );
-    confirm.replaceChildren(heading, list, el('p', { class: 'note' }, t.ticketStoryGaps), close);
+    // Re-issue its signed code (admins only; a refusal shows as it comes).
+    const reissued = el('div', { id: 'ticket-reissued', 'aria-live': 'polite' });
+    const reissue = el('button', { type: 'button', class: 'secondary' }, t.ticketReissue);
+    reissue.addEventListener('click', async () => {
+      try {
+        const r = await call<{ ticket_code: string; signed_code: string }>('POST', `/api/admin/tickets/${encodeURIComponent(x.ticket_code)}/reissue`);
+        reissued.replaceChildren(el('p', {}, t.ticketReissued(r.ticket_code)), el('p', {}, el('code', { id: 'ticket-signed-code', class: 'signed-code' }, r.signed_code)));
+      } catch (e) {
+        reissued.replaceChildren(el('p', {}, describe(e)));
+      }
+    });
+    confirm.replaceChildren(heading, list, el('p', { class: 'note' }, t.ticketStoryGaps), el('div', { class: 'actions' }, reissue, close), reissued);
     heading.focus();
   }
 

@@ -297,6 +297,7 @@ mod tests {
             pin_hash: None,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            deactivated_at: None,
         }
     }
 

@@ -434,6 +434,17 @@ pub struct Operator {
     pub pin_hash: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set when an admin or supervisor deactivated them: they sign in
+    /// nowhere (server, gates after their next sync) and hold no token.
+    #[serde(default)]
+    pub deactivated_at: Option<DateTime<Utc>>,
+}
+
+impl Operator {
+    /// Not deactivated: may sign in (PIN or start) and hold tokens.
+    pub fn is_active(&self) -> bool {
+        self.deactivated_at.is_none()
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ fn export_admin_bindings() {
     super::admin_slots::PatternAnswer::export_all(&cfg).unwrap();
     crate::domain::slot_pattern::BoardSlot::export_all(&cfg).unwrap();
     crate::domain::dashboard::Dashboard::export_all(&cfg).unwrap();
+    crate::domain::gate_health::GateHealth::export_all(&cfg).unwrap();
     super::error::ErrorBody::export_all(&cfg).unwrap();
     assert!(dir.join("ConsoleSession.ts").exists());
 }

@@ -5,6 +5,7 @@
 mod access;
 mod admin;
 mod admin_dashboard;
+mod admin_gates;
 mod admin_slots;
 mod admin_staff;
 mod admin_tickets;
@@ -235,6 +236,15 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
         .route(
             "/api/admin/tickets/{ticket_id}/reissue",
             post(admin_staff::reissue_code),
+        )
+        .route("/api/admin/gates", get(admin_gates::list_gates))
+        .route(
+            "/api/admin/gates/{device_id}/revoke",
+            post(admin_gates::revoke_gate),
+        )
+        .route(
+            "/api/admin/operators/{operator_id}",
+            axum::routing::patch(admin_staff::change_operator),
         )
         .route(
             "/api/admin/operators/{operator_id}/pin",

@@ -125,7 +125,7 @@ impl Modify for ExtractorErrors {
         admin::create_venue, admin::list_venues, admin::get_venue, admin::update_venue, admin::create_tickets, admin::import_tickets, admin::list_tickets,
         admin::create_operator, admin::list_operators, admin::create_token, admin::signed_code,
         admin::org_settings, admin::update_org_settings,
-        super::admin_tickets::search_tickets, super::admin_tickets::cancel_ticket, super::admin_tickets::import_checked, super::admin_tickets::export_tickets, super::admin_tickets::ticket_story, super::admin_staff::reset_pin, super::admin_staff::reissue_code,
+        super::admin_tickets::search_tickets, super::admin_tickets::cancel_ticket, super::admin_tickets::import_checked, super::admin_tickets::export_tickets, super::admin_tickets::ticket_story, super::admin_staff::reset_pin, super::admin_staff::change_operator, super::admin_gates::list_gates, super::admin_gates::revoke_gate, super::admin_staff::reissue_code,
         sync::whoami, sync::changes, sync::events, sync::create_device, sync::conflicts,
         super::venue_ops::occupancy, super::venue_ops::leases, super::venue_ops::checkout, super::venue_ops::take_back_leases, sync::peers,
         super::update::report, super::update::bundle, super::update::list_devices,

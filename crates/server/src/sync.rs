@@ -20,6 +20,12 @@ use crate::domain::{DomainError, Orq, VenueId};
 /// lock for long.
 pub const MAX_EVENTS_PER_PUSH: usize = 1000;
 
+/// The header a gate's upload carries: how many events it still has to
+/// upload after this batch (`entrada_sync` sends it).
+pub const PENDING_HEADER: &str = "x-entrada-pending";
+/// A larger count is not believed (no gate holds that many).
+const MAX_PENDING_REPORTED: u32 = 10_000_000;
+
 /// A request made with a device token.
 pub struct Device(pub DeviceInfo);
 
@@ -113,6 +119,7 @@ pub async fn changes(
 }
 
 #[utoipa::path(post, path = "/api/sync/events", tag = "sync", request_body = EventBatch,
+    params(("X-Entrada-Pending" = Option<u32>, Header, description = "How many events the gate still has to upload after this batch (shown on the console's Gates page); ignored when malformed or above 10,000,000")),
     responses((status = 200, description = "One result per event, in order. Each event is judged by the gate's rules at its time \
 (the device clock corrected by the measured offset) against the server's rows: `applied`; `duplicate` (a replay, with the first answer); \
 `conflict` (an admission recorded as a fact but not one the server would have made: DOUBLE_ENTRY or the refusal, e.g. RESERVATION_CANCELLED, \
@@ -122,8 +129,16 @@ OPERATOR_REQUIRED, OPERATOR_NOT_ALLOWED, WRONG_VENUE for another venue's slot, N
 pub async fn events(
     State(state): State<AppState>,
     Device(device): Device,
+    headers: axum::http::HeaderMap,
     ApiJson(batch): ApiJson<EventBatch>,
 ) -> Result<Json<EventResults>, ApiError> {
+    // What the gate says it still has to upload after this batch (console's
+    // Gates page); a missing or malformed header is no report.
+    let pending = headers
+        .get(PENDING_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| *n <= MAX_PENDING_REPORTED);
     if batch.events.len() > MAX_EVENTS_PER_PUSH {
         return Err(DomainError::invalid(
             "events",
@@ -132,7 +147,13 @@ pub async fn events(
         .into());
     }
     let results = state
-        .run(move |s| s.apply_events(&device, &batch.events, batch.sent_at, Utc::now()))
+        .run(move |s| {
+            let results = s.apply_events(&device, &batch.events, batch.sent_at, Utc::now())?;
+            if let Some(n) = pending {
+                s.record_pending_uploads(&device, n, Utc::now())?;
+            }
+            Ok(results)
+        })
         .await?;
     Ok(Json(EventResults {
         results,

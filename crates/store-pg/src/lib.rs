@@ -13,6 +13,7 @@ mod closing;
 mod dashboard;
 mod feed;
 mod gate;
+mod gate_health;
 mod lease_return;
 mod migrate;
 mod no_show;

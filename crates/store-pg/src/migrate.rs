@@ -52,6 +52,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0010_ticket_order_index.sql",
         include_str!("../migrations/0010_ticket_order_index.sql"),
     ),
+    (
+        "0012_operator_deactivation.sql",
+        include_str!("../migrations/0012_operator_deactivation.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

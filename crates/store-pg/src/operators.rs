@@ -3,13 +3,16 @@
 use chrono::{DateTime, Utc};
 use postgres::{GenericClient, Row};
 
+use crate::domain::staff::StaffChange;
 use crate::domain::venue::{validate_name, PinAttempts};
 use crate::domain::{DomainError, Operator, OperatorId, Orq, Role};
 use crate::{corrupt, db, ts, PgStore};
-use entrada_store::{hash_pin, pin_hash_runnable, pin_matches, OperatorStore, Result};
+use entrada_store::{
+    hash_pin, pin_hash_runnable, pin_matches, revokes_grants, OperatorStore, Result,
+};
 
 pub(crate) const OPERATOR_COLUMNS: &str =
-    "id, orq, role, display_name, pin_hash, created_at, updated_at";
+    "id, orq, role, display_name, pin_hash, created_at, updated_at, deactivated_at";
 
 pub(crate) fn operator(row: &Row) -> Result<Operator> {
     Ok(Operator {
@@ -20,6 +23,7 @@ pub(crate) fn operator(row: &Row) -> Result<Operator> {
         pin_hash: row.get("pin_hash"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
+        deactivated_at: row.get("deactivated_at"),
     })
 }
 
@@ -38,6 +42,20 @@ pub(crate) fn load_operator(
     .transpose()
 }
 
+/// The operator, if they may sign in or hold a token (as on SQLite).
+pub(crate) fn require_active_operator(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    id: OperatorId,
+    field: &'static str,
+) -> Result<Operator> {
+    let operator = require_operator(tx, orq, id)?;
+    if !operator.is_active() {
+        return Err(DomainError::invalid(field, "this operator is deactivated").into());
+    }
+    Ok(operator)
+}
+
 pub(crate) fn require_operator(
     tx: &mut impl GenericClient,
     orq: Orq,
@@ -47,6 +65,63 @@ pub(crate) fn require_operator(
 }
 
 impl OperatorStore for PgStore {
+    /// As on SQLite: applied only if the role is still the one judged; a new
+    /// role or a deactivation revokes the operator's tokens and links.
+    fn change_operator(
+        &self,
+        orq: Orq,
+        id: OperatorId,
+        judged_role: Role,
+        change: StaffChange,
+        now: DateTime<Utc>,
+    ) -> Result<Operator> {
+        self.write(|tx| {
+            let before = tx
+                .query_opt(
+                    &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1 AND orq = $2 FOR UPDATE"),
+                    &[&id.0, &orq.0],
+                )
+                .map_err(db)?
+                .as_ref()
+                .map(operator)
+                .transpose()?
+                .ok_or(DomainError::NotFound { entity: "operator" })?;
+            if before.role != judged_role {
+                return Err(DomainError::NotFound { entity: "operator" }.into());
+            }
+            let role = change.role.unwrap_or(before.role);
+            let deactivated_at = match change.active {
+                Some(true) => None,
+                Some(false) => Some(before.deactivated_at.unwrap_or(now)),
+                None => before.deactivated_at,
+            };
+            let row = tx
+                .query_one(
+                    &format!(
+                        "UPDATE operators SET role = $1, deactivated_at = $2, updated_at = $3 \
+                         WHERE id = $4 AND orq = $5 RETURNING {OPERATOR_COLUMNS}"
+                    ),
+                    &[&role.as_str(), &deactivated_at.map(ts), &ts(now), &id.0, &orq.0],
+                )
+                .map_err(db)?;
+            if revokes_grants(&before, &change) {
+                tx.execute(
+                    "UPDATE api_tokens SET revoked_at = $1 WHERE orq = $2 AND user_id = $3 \
+                     AND role <> 'customer' AND revoked_at IS NULL",
+                    &[&ts(now), &orq.0, &id.0],
+                )
+                .map_err(db)?;
+                tx.execute(
+                    "UPDATE console_links SET expires_at = $1 WHERE orq = $2 AND operator_id = $3 \
+                     AND used_at IS NULL AND expires_at > $1",
+                    &[&ts(now), &orq.0, &id.0],
+                )
+                .map_err(db)?;
+            }
+            operator(&row)
+        })
+    }
+
     fn reset_operator_pin(
         &self,
         orq: Orq,
@@ -116,7 +191,11 @@ impl OperatorStore for PgStore {
         now: DateTime<Utc>,
     ) -> Result<Operator> {
         let operator = self.write(|tx| {
-            let operator = load_operator(tx, orq, id)?.ok_or(DomainError::WrongPin)?;
+            // A deactivated operator answers as an unknown one, before any
+            // attempt is counted or the PIN checked.
+            let operator = load_operator(tx, orq, id)?
+                .filter(Operator::is_active)
+                .ok_or(DomainError::WrongPin)?;
             // The row exists from here on, so FOR UPDATE has something to lock.
             tx.execute(
                 "INSERT INTO pin_attempts (orq, operator_id, failures, updated_at) VALUES ($1, $2, 0, $3) \

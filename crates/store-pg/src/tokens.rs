@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{DomainError, OperatorId, Orq, Role, TicketCode, VenueId};
-use crate::operators::require_operator;
+use crate::operators::require_active_operator;
 use crate::venues::require_venue;
 use crate::{corrupt, db, ts, PgStore};
 use entrada_store::{
@@ -31,7 +31,7 @@ impl TokenStore for PgStore {
             }
             // A staff token's user id is an operator of the org.
             if let (true, Some(id)) = (role != Role::Customer, user_id) {
-                require_operator(tx, orq, OperatorId(id))?;
+                require_active_operator(tx, orq, OperatorId(id), "user_id")?;
             }
             Ok(tx
                 .query_one(
@@ -145,7 +145,7 @@ impl TokenStore for PgStore {
         let expires_at = now + CONSOLE_LINK_TTL;
         self.write(|tx| {
             let role = match operator {
-                Some(id) => console_role(Some(require_operator(tx, orq, id)?.role))?,
+                Some(id) => console_role(Some(require_active_operator(tx, orq, id, "operator")?.role))?,
                 None => console_role(None)?,
             };
             tx.execute(

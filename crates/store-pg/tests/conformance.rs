@@ -25,3 +25,5 @@ entrada_store::venue_upload_conformance!(fresh());
 entrada_store::update_conformance!(fresh());
 entrada_store::console_ticket_conformance!(fresh());
 entrada_store::slot_board_conformance!(fresh());
+entrada_store::staff_conformance!(fresh());
+entrada_store::gate_health_conformance!(fresh());

@@ -232,7 +232,8 @@ pub fn venue(row: &Row<'_>) -> rusqlite::Result<Venue> {
     })
 }
 
-pub const OPERATOR_COLUMNS: &str = "id, orq, role, display_name, pin_hash, created_at, updated_at";
+pub const OPERATOR_COLUMNS: &str =
+    "id, orq, role, display_name, pin_hash, created_at, updated_at, deactivated_at";
 
 pub fn operator(row: &Row<'_>) -> rusqlite::Result<Operator> {
     Ok(Operator {
@@ -243,5 +244,6 @@ pub fn operator(row: &Row<'_>) -> rusqlite::Result<Operator> {
         pin_hash: row.get("pin_hash")?,
         created_at: get_ts(row, "created_at")?,
         updated_at: get_ts(row, "updated_at")?,
+        deactivated_at: row.get::<_, Option<Ts>>("deactivated_at")?.map(|t| t.0),
     })
 }

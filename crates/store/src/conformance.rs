@@ -305,6 +305,9 @@ pub mod console_tickets;
 /// The console's Slots page (issue 16).
 pub mod slot_board;
 
+/// The console's Staff page (issue 16): role change and deactivation.
+pub mod staff;
+
 /// Tickets: issue, read, activate (what reservations need of them).
 pub mod tickets {
     use super::*;
@@ -1344,6 +1347,17 @@ macro_rules! slot_board_conformance {
     };
 }
 
+/// Expands to the console Staff page group's tests (issue 16).
+#[macro_export]
+macro_rules! staff_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh; staff;
+            a_deactivated_operator_signs_in_nowhere_and_holds_no_token,
+            a_role_change_is_applied_and_revokes_the_old_roles_grants,
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! conformance_tests {
@@ -1392,4 +1406,5 @@ mod sqlite {
     crate::console_ticket_conformance!(fresh());
     crate::update_conformance!(fresh());
     crate::slot_board_conformance!(fresh());
+    crate::staff_conformance!(fresh());
 }

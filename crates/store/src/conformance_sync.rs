@@ -429,7 +429,7 @@ pub mod sync {
             row("operators"),
             json(serde_json::json!({
                 "id": op.id.0, "orq": 1, "role": "supervisor", "display_name": "Ana", "pin_hash": null,
-                "created_at": n, "updated_at": n,
+                "created_at": n, "updated_at": n, "deactivated_at": null,
             }))
         );
         assert_eq!(
@@ -736,6 +736,102 @@ pub mod sync {
         );
         assert_eq!(next.changes[0].row.as_ref().unwrap()["total_capacity"], 20);
         assert!(next.next_cursor > first.next_cursor);
+    }
+
+    /// The console's Gates page (issue 16): each gate with its last upload,
+    /// clock offset, reported pending uploads and conflicts; revoking is
+    /// idempotent and stops its token.
+    pub fn gates_show_what_they_reported_and_are_revoked_once(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + crate::GateHealthStore
+              + ?Sized),
+    ) {
+        let (venue, _, _, _) = booked(s);
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (token_a, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let (_, b) = s.add_device(ORQ, venue.id, "Gate B", now()).unwrap();
+        let (_, elsewhere) = s.add_device(ORQ, venue.id, "Gate C", now()).unwrap();
+        let fresh = s.gate_health(ORQ).unwrap();
+        assert_eq!(fresh.len(), 3);
+        assert!(fresh.iter().all(|g| g.last_seen_at.is_none()
+            && g.clock_offset_ms.is_none()
+            && g.pending_uploads.is_none()
+            && g.conflicts == 0
+            && !g.revoked));
+        // A admits T-1, B admits it again later: one conflict for both.
+        let verify = |at| {
+            event(
+                "verify",
+                serde_json::json!({ "ticket_code": "T-1", "venue_id": venue.id.0 }),
+                op.id.0,
+                at,
+            )
+        };
+        // A's clock is 3 s ahead of the server's.
+        let ahead = at_gate() + Duration::seconds(3);
+        s.apply_events(&a, &[verify(at_gate())], ahead, at_gate())
+            .unwrap();
+        s.record_pending_uploads(&a, 7, at_gate()).unwrap();
+        let later = at_gate() + Duration::minutes(2);
+        s.apply_events(&b, &[verify(later)], later, later).unwrap();
+        let gates = s.gate_health(ORQ).unwrap();
+        let g = |id: i64| gates.iter().find(|g| g.device_id == id).unwrap().clone();
+        let (ga, gb, gc) = (g(a.device_id), g(b.device_id), g(elsewhere.device_id));
+        assert_eq!(
+            (
+                ga.name.as_str(),
+                ga.venue_id,
+                ga.last_seen_at,
+                ga.clock_offset_ms
+            ),
+            ("Gate A", venue.id.0, Some(at_gate()), Some(3000))
+        );
+        assert_eq!(
+            (ga.pending_uploads, ga.pending_reported_at),
+            (Some(7), Some(at_gate()))
+        );
+        assert_eq!((ga.conflicts, gb.conflicts, gc.conflicts), (1, 1, 0));
+        assert_eq!(
+            (gb.last_seen_at, gb.clock_offset_ms, gb.pending_uploads),
+            (Some(later), Some(0), None)
+        );
+        // Another org sees none of them, and cannot revoke them.
+        assert!(s.gate_health(crate::domain::Orq(2)).unwrap().is_empty());
+        assert_eq!(
+            s.revoke_gate(crate::domain::Orq(2), a.device_id, later)
+                .unwrap_err()
+                .code(),
+            "NOT_FOUND"
+        );
+        // Revoked: the token stops; a replay keeps it revoked; no report lands.
+        s.revoke_gate(ORQ, a.device_id, later).unwrap();
+        s.revoke_gate(ORQ, a.device_id, later + Duration::minutes(1))
+            .unwrap();
+        assert_eq!(s.device_for_token(&token_a).unwrap(), None);
+        s.record_pending_uploads(&a, 1, later).unwrap();
+        let ga = s
+            .gate_health(ORQ)
+            .unwrap()
+            .into_iter()
+            .find(|g| g.device_id == a.device_id)
+            .unwrap();
+        assert!(ga.revoked);
+        assert_eq!(
+            ga.pending_uploads,
+            Some(7),
+            "a revoked gate's report is not recorded"
+        );
+        assert_eq!(
+            s.revoke_gate(ORQ, 999_999, later).unwrap_err().code(),
+            "NOT_FOUND"
+        );
     }
 }
 
@@ -1641,6 +1737,16 @@ macro_rules! sync_conformance {
     };
 }
 
+/// Expands to the console Gates page's tests (issue 16).
+#[macro_export]
+macro_rules! gate_health_conformance {
+    ($fresh:expr) => {
+        $crate::conformance_sync_tests!($fresh; sync;
+            gates_show_what_they_reported_and_are_revoked_once,
+        );
+    };
+}
+
 /// Expands to the venue-operation uploads' tests; see `conformance`'s doc.
 #[macro_export]
 macro_rules! venue_upload_conformance {
@@ -1719,4 +1825,5 @@ mod sqlite {
     crate::venue_upload_conformance!(fresh());
     crate::admin_conformance!(fresh());
     crate::venue_ops_sync_conformance!(fresh());
+    crate::gate_health_conformance!(fresh());
 }

@@ -72,6 +72,7 @@ service_groups! {
         fn list_operators(&self, orq: Orq) -> Result<Vec<Operator>>;
         fn reset_operator_pin(&self, orq: Orq, id: OperatorId, pin: &str, now: DateTime<Utc>) -> Result<Operator>;
         fn check_operator_pin(&self, orq: Orq, id: OperatorId, pin: &str, now: DateTime<Utc>) -> Result<Operator>;
+        fn change_operator(&self, orq: Orq, id: OperatorId, judged_role: Role, change: crate::domain::staff::StaffChange, now: DateTime<Utc>) -> Result<Operator>;
     }
 
     /// Time slots.
@@ -164,6 +165,13 @@ service_groups! {
         fn list_conflicts(&self, orq: Orq) -> Result<Vec<serde_json::Value>>;
         fn refresh_leases(&self, device: &DeviceInfo, pending: &[crate::domain::venue_ops::SlotPlaces], now: DateTime<Utc>) -> Result<Vec<crate::domain::venue_ops::SlotPlaces>>;
         fn register_device_key(&self, device: &DeviceInfo, public_key: &str, now: DateTime<Utc>) -> Result<Vec<crate::domain::sync::lan::PeerKey>>;
+    }
+
+    /// The console's Gates page (issue 16): gates as recorded, revoked.
+    trait GateHealthStore {
+        fn gate_health(&self, orq: Orq) -> Result<Vec<crate::domain::gate_health::GateHealth>>;
+        fn record_pending_uploads(&self, device: &DeviceInfo, pending: u32, now: DateTime<Utc>) -> Result<()>;
+        fn revoke_gate(&self, orq: Orq, device_id: i64, now: DateTime<Utc>) -> Result<()>;
     }
 
     /// Fleet updates (issue 20): which gate runs which app version.

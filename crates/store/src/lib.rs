@@ -18,12 +18,14 @@ pub mod conformance_sync;
 mod dashboard;
 mod engine;
 mod gate;
+mod gate_health;
 mod lease_return;
 mod no_show;
 mod reservations;
 mod signing;
 mod slot_board;
 mod slots;
+mod staff;
 mod sync;
 mod ticket_search;
 mod tickets;
@@ -46,13 +48,14 @@ use crate::domain::DomainError;
 
 pub use admin::{AdminStore, CliStore};
 pub use engine::{
-    DashboardStore, GateStore, OperatorStore, ReservationStore, ServerStore, SigningStore,
-    SlotBoardStore, SlotStore, SyncStore, TicketStore, TokenStore, UpdateStore, VenueOpsStore,
-    VenueStore,
+    DashboardStore, GateHealthStore, GateStore, OperatorStore, ReservationStore, ServerStore,
+    SigningStore, SlotBoardStore, SlotStore, SyncStore, TicketStore, TokenStore, UpdateStore,
+    VenueOpsStore, VenueStore,
 };
 pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};
 pub use slots::{SeedPlan, SeedReport};
+pub use staff::revokes_grants;
 pub use sync::{
     LocalData, OutboxEntry, Pairing, PeerStatus, Received, SyncStatus, DEMO_MARKER_TICKET,
     MAX_PEERS,
@@ -87,6 +90,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0018_device_key_unique.sql"),
     include_str!("../migrations/0019_lease_recall.sql"),
     include_str!("../migrations/0020_ticket_order_index.sql"),
+    include_str!("../migrations/0022_operator_deactivation.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

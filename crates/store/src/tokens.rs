@@ -114,7 +114,7 @@ impl Store {
                 }
                 // A staff token's user id is an operator of the org: recorded as verified_by.
                 if let (true, Some(id)) = (role != Role::Customer, user_id) {
-                    super::venues::require_operator(tx, orq, OperatorId(id))?;
+                    super::staff::require_active_operator(tx, orq, OperatorId(id), "user_id")?;
                 }
                 tx.execute(
                 "INSERT INTO api_tokens (token_hash, orq, role, user_id, venue_id, created_at) \
@@ -216,7 +216,7 @@ impl Store {
         let expires_at = now + CONSOLE_LINK_TTL;
         self.write(|tx| {
             let role = match operator {
-                Some(id) => console_role(Some(super::venues::require_operator(tx, orq, id)?.role))?,
+                Some(id) => console_role(Some(super::staff::require_active_operator(tx, orq, id, "operator")?.role))?,
                 None => console_role(None)?,
             };
             tx.execute(

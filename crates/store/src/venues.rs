@@ -270,7 +270,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Operator> {
         let operator = self.write(|tx| {
-            let operator = load_operator(tx, orq, id)?.ok_or(DomainError::WrongPin)?;
+            // A deactivated operator answers as an unknown one, before any
+            // attempt is counted or the PIN checked.
+            let operator = load_operator(tx, orq, id)?
+                .filter(Operator::is_active)
+                .ok_or(DomainError::WrongPin)?;
             let next = load_attempts(tx, orq, id)?.begin(now)?;
             if let Some(stored) = &operator.pin_hash {
                 runnable_hash(stored)?;

@@ -362,11 +362,14 @@ impl SyncEngine {
             if due.is_empty() {
                 break;
             }
+            let total = pending.len();
             let events: Vec<_> = pending
                 .into_iter()
                 .map(|(e, _)| e)
                 .filter(|e| due.contains(&e.event_id))
                 .collect();
+            // What is left after this batch, for the console's Gates page.
+            let left = total.saturating_sub(events.len());
             let batch = EventBatch {
                 events,
                 sent_at: Utc::now(),
@@ -376,6 +379,7 @@ impl SyncEngine {
                 let response = http
                     .post(format!("{base}/api/sync/events"))
                     .bearer_auth(&pairing.token)
+                    .header("X-Entrada-Pending", left.to_string())
                     .json(&batch)
                     .send()
                     .await

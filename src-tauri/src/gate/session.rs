@@ -32,6 +32,12 @@ impl GateService {
         let operator = self
             .store
             .get_operator(scope.orq, OperatorId(operator_id))?;
+        if !operator.is_active() {
+            return Err(CommandError::new(
+                "OPERATOR_DEACTIVATED",
+                format!("{} was deactivated in the console", operator.display_name),
+            ));
+        }
         if !operator.role.may_start_without_pin() {
             return Err(CommandError::new(
                 "PIN_REQUIRED",
@@ -68,6 +74,17 @@ impl GateService {
         let s = session
             .as_mut()
             .ok_or_else(|| CommandError::new("LOCKED", "Sign in with your PIN to scan"))?;
+        // Deactivated in the console since they signed in (the replica
+        // learnt it at a sync): the session ends here.
+        let (orq, id) = (s.operator.orq, s.operator.id);
+        if self
+            .store
+            .get_operator(orq, id)
+            .is_ok_and(|o| !o.is_active())
+        {
+            *session = None;
+            return Err(CommandError::new("LOCKED", "Sign in with your PIN to scan"));
+        }
         s.last_activity = self.clock.instant();
         Ok(s.operator.clone())
     }
@@ -124,7 +141,7 @@ impl GateService {
             .store
             .list_operators(orq)?
             .iter()
-            .filter(|o| o.role != Role::Customer)
+            .filter(|o| o.role != Role::Customer && o.is_active())
             .map(|o| OperatorView {
                 locked_secs: locks.iter().find(|(id, _)| *id == o.id).map(|(_, until)| {
                     let ms = (*until - now).num_milliseconds().max(0);
@@ -252,6 +269,44 @@ mod tests {
         assert_eq!(refused.code, "PIN_REQUIRED");
         assert!(gate.current_operator().is_none());
         assert_eq!(gate.start_session(1).unwrap().id, 1);
+    }
+
+    /// An operator deactivated in the console (the replica learns it at a
+    /// sync; here the replica's store is changed as the sync would) is out:
+    /// their open session ends at the next scan, their PIN is refused, the
+    /// sign-in list leaves them out and `--operator` does not start them.
+    #[test]
+    fn a_deactivated_operator_is_signed_out_and_refused() {
+        use entrada::domain::staff::StaffChange;
+        let (_dir, gate) = demo_gate(None, Duration::from_secs(60));
+        assert_eq!(gate.sign_in(1, "1234").unwrap().id, 1);
+        assert!(gate.scan("DEMO-ADMIT", ScanSource::Manual).is_ok());
+        let off = StaffChange {
+            role: None,
+            active: Some(false),
+        };
+        gate.store
+            .change_operator(
+                entrada::domain::Orq(1),
+                OperatorId(1),
+                Role::Operator,
+                off,
+                chrono::Utc::now(),
+            )
+            .unwrap();
+        assert_eq!(
+            gate.scan("DEMO-1-0001", ScanSource::Manual)
+                .unwrap_err()
+                .code,
+            "LOCKED"
+        );
+        assert!(gate.current_operator().is_none() || gate.active_operator().is_err());
+        assert_eq!(gate.sign_in(1, "1234").unwrap_err().code, "WRONG_PIN");
+        assert_eq!(
+            gate.start_session(1).unwrap_err().code,
+            "OPERATOR_DEACTIVATED"
+        );
+        assert!(gate.operators().unwrap().iter().all(|o| o.id != 1));
     }
 
     #[test]

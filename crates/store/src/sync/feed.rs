@@ -50,6 +50,7 @@ const ENTITIES: &[Entity] = &[
             "pin_hash",
             "created_at",
             "updated_at",
+            "deactivated_at",
         ],
         blobs: &[],
     },
