@@ -53,8 +53,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0010_ticket_order_index.sql"),
     ),
     (
-        "0012_operator_deactivation.sql",
-        include_str!("../migrations/0012_operator_deactivation.sql"),
+        "0011_operator_deactivation.sql",
+        include_str!("../migrations/0011_operator_deactivation.sql"),
     ),
 ];
 
