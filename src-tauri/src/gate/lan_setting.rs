@@ -144,13 +144,34 @@ mod tests {
         };
         let bound: SocketAddr = "0.0.0.0:7700".parse().unwrap();
         // (flags, saved port, bound) → (state, address, from_flags)
-        let cases: Vec<(&LanConfig, Option<&str>, Option<SocketAddr>, &str, Option<&str>, bool)> = vec![
+        let cases: Vec<(
+            &LanConfig,
+            Option<&str>,
+            Option<SocketAddr>,
+            &str,
+            Option<&str>,
+            bool,
+        )> = vec![
             (&none, None, None, "off", None, false),
             (&none, None, Some(bound), "off", None, false),
             (&none, Some("7700"), None, "starting", None, false),
-            (&none, Some("7700"), Some(bound), "listening", Some("0.0.0.0:7700"), false),
+            (
+                &none,
+                Some("7700"),
+                Some(bound),
+                "listening",
+                Some("0.0.0.0:7700"),
+                false,
+            ),
             (&flags, None, None, "starting", None, true),
-            (&flags, Some("7700"), Some(bound), "listening", Some("0.0.0.0:7700"), true),
+            (
+                &flags,
+                Some("7700"),
+                Some(bound),
+                "listening",
+                Some("0.0.0.0:7700"),
+                true,
+            ),
             (&peers_only, Some("7700"), None, "peers", None, true),
         ];
         for (i, (flags, port, bound, state, address, from_flags)) in cases.into_iter().enumerate() {

@@ -395,7 +395,8 @@ mod tests {
     fn the_gate_named_is_the_admission_that_used_the_ticket() {
         use chrono::TimeZone;
         let t = |m: i64| {
-            chrono::Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap() + chrono::Duration::seconds(m)
+            chrono::Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap()
+                + chrono::Duration::seconds(m)
         };
         let known = |gate: &str, at: i64, op: i64| KnownAdmission {
             gate: gate.into(),
@@ -414,8 +415,18 @@ mod tests {
             (Some(301), Some(7), vec![a.clone()], None),
             (Some(-300), Some(7), vec![a.clone()], Some("Gate A")),
             // The closest of two by the same operator.
-            (Some(100), Some(7), vec![a.clone(), b.clone()], Some("Gate B")),
-            (Some(10), Some(7), vec![b.clone(), a.clone()], Some("Gate A")),
+            (
+                Some(100),
+                Some(7),
+                vec![a.clone(), b.clone()],
+                Some("Gate B"),
+            ),
+            (
+                Some(10),
+                Some(7),
+                vec![b.clone(), a.clone()],
+                Some("Gate A"),
+            ),
             // Another operator's admission is not this one.
             (Some(0), Some(8), vec![a.clone(), c.clone()], Some("Gate C")),
             (Some(0), Some(9), vec![a.clone(), c.clone()], None),

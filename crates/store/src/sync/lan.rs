@@ -397,7 +397,10 @@ impl Store {
 /// The admissions of `code` this replica knows with the gate that made
 /// each: its own (the outbox, under this gate's name) and those listed
 /// peers sent over the LAN. Empty off a paired gate (the server).
-pub(crate) fn known_admissions(tx: &Transaction<'_>, code: &str) -> Result<Vec<lan::KnownAdmission>> {
+pub(crate) fn known_admissions(
+    tx: &Transaction<'_>,
+    code: &str,
+) -> Result<Vec<lan::KnownAdmission>> {
     let mut stmt = tx.prepare_cached(
         "SELECT p.name, json_extract(e.event, '$.device_time'), json_extract(e.event, '$.operator_id') \
          FROM lan_events e JOIN lan_peers p ON p.device_id = e.origin_device_id \
@@ -893,17 +896,33 @@ mod tests {
         let store = gate(&dir);
         let at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
         admitted_by_peer(&store, "T-7", at);
-        assert_eq!(admitted_at(&store, "T-7", at).as_deref(), Some("Gate B"), "LAN-received");
+        assert_eq!(
+            admitted_at(&store, "T-7", at).as_deref(),
+            Some("Gate B"),
+            "LAN-received"
+        );
 
         let pulled = serde_json::json!({ "verified_at": ts(at + chrono::Duration::seconds(40)), "verified_by": 1 });
         let row = server_row(&store, "T-7", pulled);
-        store.apply_change_page(&page_with("T-7", row, at), None, at).unwrap();
+        store
+            .apply_change_page(&page_with("T-7", row, at), None, at)
+            .unwrap();
         assert_eq!(
-            store.read(|tx| Ok(tx.query_row("SELECT verified_at FROM tickets WHERE ticket_code = 'T-7'", [], |r| r.get::<_, String>(0))?)).unwrap(),
+            store
+                .read(|tx| Ok(tx.query_row(
+                    "SELECT verified_at FROM tickets WHERE ticket_code = 'T-7'",
+                    [],
+                    |r| r.get::<_, String>(0)
+                )?))
+                .unwrap(),
             ts(at + chrono::Duration::seconds(40)),
             "the server's row applied"
         );
-        assert_eq!(admitted_at(&store, "T-7", at).as_deref(), Some("Gate B"), "server-pulled");
+        assert_eq!(
+            admitted_at(&store, "T-7", at).as_deref(),
+            Some("Gate B"),
+            "server-pulled"
+        );
 
         // Admitted here: this gate's own name.
         store
@@ -918,7 +937,11 @@ mod tests {
                 crate::sync::record_local_event(tx, "verify", "tickets", "T-8", serde_json::json!({ "ticket_code": "T-8" }), Some(OperatorId(1)), at)
             })
             .unwrap();
-        assert_eq!(admitted_at(&store, "T-8", at).as_deref(), Some("Gate A"), "this gate's own");
+        assert_eq!(
+            admitted_at(&store, "T-8", at).as_deref(),
+            Some("Gate A"),
+            "this gate's own"
+        );
 
         // Used at a gate this replica never heard from (only the server's row).
         store
