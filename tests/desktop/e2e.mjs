@@ -236,7 +236,7 @@ try {
   await wd.until('the refusal', () => wd.js(`document.getElementById('verdict').dataset.verdict === 'ALREADY_VERIFIED'`), 5000, 50);
   const details = await wd.text('#verdict-details');
   check((await wd.js(`document.getElementById('verdict').dataset.tone`)) === 'refuse', 'typed again: red refusal');
-  check(/Verified .* by Ana/.test(details), `with the first scan's facts: "${details.split('\n')[0]}"`);
+  check(/^Already admitted at Gate 1 by Ana .*, today /.test(details), `with the first scan's facts, this gate named: "${details.split('\n')[0]}"`);
   await shot('scanner-refusal');
 
   // A ticket for tomorrow: wrong date, with the reserved date and slot.
