@@ -112,6 +112,7 @@ mod tests {
             peers: vec!["10.0.0.6:7000".into()],
         };
         // (flags, saved) → (listen, peers)
+        #[allow(clippy::type_complexity)]
         let cases: Vec<(&LanConfig, Option<&str>, Option<&str>, usize)> = vec![
             (&none, None, None, 0),
             (&none, Some(""), None, 0),
@@ -144,6 +145,7 @@ mod tests {
         };
         let bound: SocketAddr = "0.0.0.0:7700".parse().unwrap();
         // (flags, saved port, bound) → (state, address, from_flags)
+        #[allow(clippy::type_complexity)]
         let cases: Vec<(
             &LanConfig,
             Option<&str>,

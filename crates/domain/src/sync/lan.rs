@@ -407,6 +407,7 @@ mod tests {
         let b = known("Gate B", 120, 7);
         let c = known("Gate C", 0, 8);
         // (verified_at, verified_by, known) → gate
+        #[allow(clippy::type_complexity)]
         let cases: Vec<(Option<i64>, Option<i64>, Vec<KnownAdmission>, Option<&str>)> = vec![
             (Some(0), Some(7), vec![a.clone()], Some("Gate A")),
             // The server's time corrected by the gate's clock offset.
