@@ -192,6 +192,12 @@ pub fn set_kiosk(
     Ok(())
 }
 
+/// The LAN exchange on (listening on `port`) or off (null); issue 14.
+#[tauri::command(async)]
+pub fn set_lan_port(gate: Gate<'_>, port: Option<u16>) -> Result<Option<u16>, CommandError> {
+    gate.set_lan_port(port)
+}
+
 #[tauri::command(async)]
 pub fn set_auto_lock(gate: Gate<'_>, secs: u64) -> Result<u32, CommandError> {
     gate.set_auto_lock(secs)

@@ -331,32 +331,98 @@ impl DeviceLink {
         });
     }
 
-    /// Starts the LAN exchange with the venue's other gates (issue 14) as
-    /// `config` says (nothing when it names no address), once the gate is
-    /// paired: retried every 5 s while it is not, or while its port is
-    /// taken. It runs beside the sync loop and keeps going offline.
-    pub fn start_lan(&self, config: entrada::sync::lan::LanConfig) {
-        if config.listen.is_none() && config.peers.is_empty() {
-            return;
-        }
-        let store = self.gate.store().clone();
+    /// Runs the LAN exchange with the venue's other gates (issue 14) as
+    /// `flags` (`--lan-listen`, `--peer`) say, else as the settings screen's
+    /// switch says (looked at every second: turned on or off there, the
+    /// exchange starts or stops), once the gate is paired: retried every
+    /// 5 s while it is not, or while its port is taken. mDNS discovery runs
+    /// beside it unless `no_mdns` (`--no-mdns`, `ENTRADA_LAN_MDNS=0`). It
+    /// keeps going offline; its state goes to the sync and settings screens.
+    pub fn start_lan(&self, flags: entrada::sync::lan::LanConfig, no_mdns: bool) {
+        let gate = self.gate.clone();
+        let store = gate.store().clone();
         tauri::async_runtime::spawn(async move {
+            // What runs (None: nothing decided yet) and with what.
+            let mut running: Option<(LanKey, Option<LanTask>)> = None;
             loop {
-                match entrada::sync::lan::LanExchange::new(store.clone()) {
-                    Ok(exchange) => {
-                        if let Err(e) = Arc::new(exchange).run(config.clone()).await {
-                            tracing::warn!(error = %e, "LAN exchange stopped; retrying");
-                        }
+                let saved = store.device_settings().unwrap_or_default();
+                let config = crate::gate::lan_config(&flags, &saved);
+                let key = (config.listen, config.peers.clone());
+                if running.as_ref().map(|(k, _)| k) != Some(&key) {
+                    if let Some((_, Some(task))) = running.take() {
+                        task.handle.abort();
+                        tracing::info!("LAN exchange stopped (settings changed)");
                     }
-                    Err(e) => tracing::debug!(error = %e, "LAN exchange not started yet"),
+                    let on = config.listen.is_some() || !config.peers.is_empty();
+                    let task = on.then(|| {
+                        let current = Arc::new(Mutex::new(None));
+                        let handle = tauri::async_runtime::spawn(run_lan(
+                            store.clone(),
+                            config,
+                            no_mdns,
+                            current.clone(),
+                        ));
+                        LanTask { handle, current }
+                    });
+                    running = Some((key, task));
                 }
+                let listening = running
+                    .as_ref()
+                    .and_then(|(_, t)| t.as_ref())
+                    .and_then(|t| lock(&t.current).as_ref().and_then(|e| e.listening()));
+                gate.report_lan(crate::gate::lan_view(&flags, &saved, listening));
                 // (tokio is not this crate's dependency: tauri's runtime runs it.)
                 let _ = tauri::async_runtime::spawn_blocking(|| {
-                    std::thread::sleep(Duration::from_secs(5))
+                    std::thread::sleep(Duration::from_secs(1))
                 })
                 .await;
             }
         });
+    }
+}
+
+/// What the exchange runs with: listen address and static peers.
+type LanKey = (Option<std::net::SocketAddr>, Vec<String>);
+
+/// A running exchange: its task, and the exchange it made last (for its
+/// listening address).
+struct LanTask {
+    handle: tauri::async_runtime::JoinHandle<()>,
+    current: Arc<Mutex<Option<Arc<entrada::sync::lan::LanExchange>>>>,
+}
+
+/// The exchange (and discovery) until aborted; retried every 5 s.
+async fn run_lan(
+    store: Arc<Store>,
+    config: entrada::sync::lan::LanConfig,
+    no_mdns: bool,
+    current: Arc<Mutex<Option<Arc<entrada::sync::lan::LanExchange>>>>,
+) {
+    let discover = entrada::sync::lan_discovery::wanted(
+        no_mdns,
+        std::env::var("ENTRADA_LAN_MDNS").ok().as_deref(),
+        config.listen,
+    );
+    loop {
+        match entrada::sync::lan::LanExchange::new(store.clone()) {
+            Ok(exchange) => {
+                let exchange = Arc::new(exchange);
+                *lock(&current) = Some(exchange.clone());
+                let run = entrada::sync::lan_discovery::run_exchange(
+                    exchange,
+                    store.clone(),
+                    config.clone(),
+                    discover,
+                );
+                if let Err(e) = run.await {
+                    tracing::warn!(error = %e, "LAN exchange stopped; retrying");
+                }
+                *lock(&current) = None;
+            }
+            Err(e) => tracing::debug!(error = %e, "LAN exchange not started yet"),
+        }
+        let _ = tauri::async_runtime::spawn_blocking(|| std::thread::sleep(Duration::from_secs(5)))
+            .await;
     }
 }
 

@@ -62,6 +62,10 @@ struct Args {
         value_name = "HOST:PORT"
     )]
     peers: Vec<String>,
+    /// Do not advertise or browse for the venue's gates by mDNS
+    /// (`_entrada-gate._tcp`); `ENTRADA_LAN_MDNS=0` does the same
+    #[arg(long = "no-mdns")]
+    no_mdns: bool,
     /// auto, a camera index or name, or folder:PATH (replays images as frames).
     /// Default: the settings screen's choice, else auto
     #[arg(long, env = "ENTRADA_CAMERA")]
@@ -235,6 +239,7 @@ fn main() -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let (app_dir, update_every, update_quiet) =
         (args.app_dir.clone(), args.update_every, args.update_quiet);
+    let no_mdns = args.no_mdns;
 
     let (gate_setup, stop_setup, link_setup) = (gate.clone(), stop.clone(), link.clone());
     let window_gate = gate.clone();
@@ -281,6 +286,7 @@ fn main() -> anyhow::Result<()> {
             commands::set_camera_adjust,
             commands::set_kiosk,
             commands::set_auto_lock,
+            commands::set_lan_port,
             commands::set_idle_dim,
             commands::set_preview,
             commands::set_power_save,
@@ -312,7 +318,7 @@ fn main() -> anyhow::Result<()> {
                 let _ = handle.emit("sync", view);
             });
             link_setup.start_sync();
-            link_setup.start_lan(lan);
+            link_setup.start_lan(lan, no_mdns);
             if let Some(app_dir) = &app_dir {
                 let policy = entrada::sync::update::UpdatePolicy {
                     app: entrada::sync::update::AppDir::new(app_dir, "entrada-desktop"),

@@ -16,7 +16,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebDriver } from './webdriver.mjs';
@@ -49,6 +49,14 @@ const freePort = () =>
       const { port } = s.address();
       s.close(() => resolve(port));
     });
+  });
+
+// Whether something listens on 127.0.0.1:port (a TCP connect is accepted).
+const listening = (port) =>
+  new Promise((resolve) => {
+    const c = connect(port, '127.0.0.1');
+    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('error', () => resolve(false));
   });
 
 const work = mkdtempSync(join(tmpdir(), 'entrada-desktop-e2e-'));
@@ -228,7 +236,7 @@ try {
   await wd.until('the refusal', () => wd.js(`document.getElementById('verdict').dataset.verdict === 'ALREADY_VERIFIED'`), 5000, 50);
   const details = await wd.text('#verdict-details');
   check((await wd.js(`document.getElementById('verdict').dataset.tone`)) === 'refuse', 'typed again: red refusal');
-  check(/Verified .* by Ana/.test(details), `with the first scan's facts: "${details.split('\n')[0]}"`);
+  check(/^Already admitted at Gate 1 by Ana .*, today /.test(details), `with the first scan's facts, this gate named: "${details.split('\n')[0]}"`);
   await shot('scanner-refusal');
 
   // A ticket for tomorrow: wrong date, with the reserved date and slot.
@@ -555,6 +563,32 @@ try {
   check(fromGate2.verified_by === SARA, `gate 2 admitted ${third.code} and the server has it`);
   const demoOnServer = await api('POST', '/api/operator/validate-ticket', { ticket_code: 'DEMO-ADMIT-2' });
   check(demoOnServer.verdict === 'UNKNOWN_TICKET', 'nothing of the demo reached the server');
+
+  // ------------------------------------------------ 10. the LAN exchange switched on from the settings screen (issue 14)
+  // Off unless set: no flag here, so a supervisor turns it on, on a port
+  // of their choice; it starts without a restart, and stops again.
+  const lanPort = await freePort();
+  await wd.click('#nav-settings');
+  await wd.until('the LAN card', () => wd.js(`!!document.getElementById('lan-toggle') && !!document.getElementById('lan-state')`), 10000);
+  check((await wd.js(`document.getElementById('lan-state').dataset.state`)) === 'off' && !(await listening(lanPort)), 'the LAN exchange is off unless turned on');
+  await wd.exec(`const p = document.getElementById('lan-port'); p.value = '${lanPort}'; return 1`);
+  await wd.click('#lan-toggle');
+  await wd.until('the switch saved', () => setting('lan_listen_port') === String(lanPort), 5000, 100);
+  await wd.until('the card showing the exchange listening', () => wd.js(`document.getElementById('lan-state')?.dataset.state === 'listening'`), 15000, 200);
+  check((await wd.text('#lan-state')).includes(`:${lanPort}`), `the settings card: "${await wd.text('#lan-state')}"`);
+  check(await listening(lanPort), `a supervisor's switch starts the exchange at once: port ${lanPort} accepts connections`);
+  await wd.exec(`document.getElementById('settings-lan').scrollIntoView({ block: 'center' }); return 1`);
+  await shot('settings-lan');
+  await wd.click('#nav-sync');
+  await wd.until('the sync screen', () => wd.js(`!!document.getElementById('sync-lan')`), 5000);
+  check((await wd.js(`document.getElementById('sync-lan').dataset.state`)) === 'listening', `the sync screen: "${await wd.text('#sync-lan')}"`);
+  await wd.click('#nav-settings');
+  await wd.until('the LAN card again', () => wd.js(`document.getElementById('lan-toggle')?.checked === true`), 10000);
+  await wd.click('#lan-toggle');
+  await wd.until('the switch off saved', () => setting('lan_listen_port') === '', 5000, 100);
+  await wd.until('the card showing it off', () => wd.js(`document.getElementById('lan-state')?.dataset.state === 'off'`), 15000, 200);
+  await wd.until('the port released', async () => !(await listening(lanPort)), 5000, 200);
+  check(true, 'switched off, the exchange stops and frees its port (no restart)');
 } catch (e) {
   failures += failures ? 0 : 1;
   console.error(`FAILED: ${e.stack ?? e}`);

@@ -63,7 +63,9 @@ function verdictDetail(v: VerdictView, walkupBooked = false): string[] {
       if (v.overruled) lines.push(S.overruledLine(S.reasons[v.overruled] ?? v.overruled));
       break;
     case 'ALREADY_VERIFIED':
-      lines.push(S.verifiedAt(fmtTime(v.verified_at, true), operatorName(v.verified_by)));
+      lines.push(v.verified_gate
+        ? S.admittedAtGate(v.verified_gate, operatorName(v.verified_by), fmtTime(v.verified_at, true))
+        : S.verifiedAt(fmtTime(v.verified_at, true), operatorName(v.verified_by)));
       break;
     case 'WRONG_DATE':
     case 'OUTSIDE_SLOT_WINDOW':

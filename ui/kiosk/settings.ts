@@ -1,4 +1,4 @@
-// The settings screen (supervisor): pairing with a server, camera, kiosk mode, auto-lock, dimming, about.
+// The settings screen (supervisor): pairing with a server, camera, kiosk mode, auto-lock, dimming, LAN exchange, about.
 
 import type { CommandError } from './bindings/CommandError';
 import type { SettingsView } from './bindings/SettingsView';
@@ -27,6 +27,18 @@ export async function loadSettings() {
     return;
   }
   renderSettings();
+}
+
+// The exchange starts or stops within a second of the switch: the card
+// shows it once it has (a few looks, while the settings screen is open).
+async function followLan(on: boolean) {
+  for (let i = 0; i < 6; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    if (state.screen !== 'settings') return;
+    await loadSettings();
+    const now = state.settings?.lan.state;
+    if (on ? now === 'listening' || now === 'peers' : now === 'off') return;
+  }
 }
 
 function showSettingsError(e: CommandError | null) {
@@ -103,6 +115,13 @@ function renderSettings() {
   const defer = h('button', { type: 'button', class: 'btn', id: 'updates-defer' }, deferred ? S.resumeUpdates : S.deferUpdates);
   defer.addEventListener('click', () => void saveSetting(api.deferUpdates(deferred ? 0 : 120)).then(loadSettings));
 
+  // --- LAN exchange (issue 14): on with a port, or off.
+  const lanOn = h('input', { id: 'lan-toggle', type: 'checkbox', checked: v.lan_port != null });
+  const lanPort = h('input', { id: 'lan-port', 'data-wedge': 'off', type: 'number', min: '1024', max: '65535', value: String(v.lan_port ?? 7700) });
+  const saveLan = () => void saveSetting(api.setLanPort(lanOn.checked ? Number(lanPort.value) : null)).then(() => followLan(lanOn.checked));
+  lanOn.addEventListener('change', saveLan);
+  lanPort.addEventListener('change', () => { if (lanOn.checked) saveLan(); });
+
   const cam = v.camera_status;
   // Torch, fixed focus, fixed exposure: only those the camera in use offers.
   const offered = cam?.controls;
@@ -149,6 +168,13 @@ function renderSettings() {
       h('p', { class: 'hint' }, S.updatesHint),
       h('p', { id: 'updates-state' }, deferred ? S.updatesDeferredUntil(deferred) : S.updatesNotDeferred),
       h('div', { class: 'form-actions' }, defer)),
+    h('section', { class: 'card', id: 'settings-lan' },
+      h('h2', {}, S.lanTitle),
+      h('label', { class: 'check' }, lanOn, S.lanLabel),
+      h('label', { class: 'inline', for: 'lan-port' }, S.lanPort, lanPort),
+      h('p', { id: 'lan-state', 'data-state': v.lan.state }, S.lanState(v.lan.state, v.lan.address)),
+      v.lan.from_flags ? h('p', { class: 'small fixed-note' }, S.lanFromFlags) : '',
+      h('p', { class: 'small' }, S.lanHint)),
     h('section', { class: 'card', id: 'settings-about' },
       h('h2', {}, S.aboutTitle),
       h('dl', { class: 'facts' },

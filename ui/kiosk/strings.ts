@@ -40,6 +40,7 @@ export const S = {
   decideRefuse: 'Don’t let in',
   overruledLine: (reason: string) => `Let in by operator decision (${reason})`,
   verifiedAt: (when: string, who: string) => `Verified ${when} by ${who}`,
+  admittedAtGate: (gate: string, who: string, when: string) => `Already admitted at ${gate} by ${who}, ${when}`,
   reservedFor: (slot: string) => `Reserved for ${slot}`,
   expiredAt: (when: string) => `Expired ${when}`,
   operatorName: (id: number, name: string | undefined) => (name ? `${name} (#${id})` : `operator #${id}`),
@@ -237,6 +238,16 @@ export const S = {
   cameraSwitched: (c: string) => `Camera: ${c}`,
   screenTitle: 'Screen',
   kioskLabel: 'Kiosk mode: full screen, no window frame',
+  lanTitle: 'Gates on the local network',
+  lanLabel: "Exchange admissions with this venue's other gates over the LAN",
+  lanPort: 'LAN port',
+  lanHint: 'The gates find each other by mDNS; only gates paired to this venue can connect. Applied within a second.',
+  lanState: (state: string, address: string | null) =>
+    state === 'listening' ? `LAN exchange listening on ${address ?? ''}`
+    : state === 'starting' ? 'LAN exchange starting (waits for pairing, or for its port to be free)'
+    : state === 'peers' ? 'LAN exchange linked to the listed gates (not listening)'
+    : 'LAN exchange off',
+  lanFromFlags: 'Set at start (--lan-listen / --peer): the switch applies once they are gone.',
   autoLockLabel: 'Lock after inactivity',
   autoLockChoices: [[60, '1 minute'], [120, '2 minutes'], [300, '5 minutes'], [600, '10 minutes'], [1800, '30 minutes'], [3600, '1 hour']] as [number, string][],
   idleDimLabel: 'Dim the screen and scan less (saves battery) after',

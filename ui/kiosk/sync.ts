@@ -93,6 +93,7 @@ function renderSync() {
       h('div', { class: 'kv' }, h('dt', {}, f.clock), h('dd', {}, s.clock_offset_ms == null ? S.none : s.clock_suspect ? S.clockWarning(s.clock_offset_ms) : S.clockOk(s.clock_offset_ms))),
       s.last_error ? h('div', { class: 'kv warn' }, h('dt', {}, f.lastError), h('dd', { id: 'sync-error' }, s.last_error)) : ''),
     h('h2', {}, S.peersTitle),
+    h('p', { id: 'sync-lan', 'data-state': s.lan.state }, S.lanState(s.lan.state, s.lan.address)),
     s.peers.length
       ? h('table', { class: 'peers', id: 'peers' },
           h('thead', {}, h('tr', {}, h('th', {}, S.peerCols.name), h('th', {}, S.peerCols.lastSeen), h('th', {}, S.peerCols.reachable), h('th', {}, S.peerCols.exchanged))),

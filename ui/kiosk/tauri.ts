@@ -74,6 +74,7 @@ export const api = {
   setCameraAdjust: (adjust: CameraAdjust) => call<CameraAdjust>('set_camera_adjust', { adjust }),
   setKiosk: (on: boolean) => call<null>('set_kiosk', { on }),
   setAutoLock: (secs: number) => call<number>('set_auto_lock', { secs }),
+  setLanPort: (port: number | null) => call<number | null>('set_lan_port', { port }),
   setIdleDim: (secs: number) => call<number>('set_idle_dim', { secs }),
   setPreview: (on: boolean) => call<null>('set_preview', { on }),
   setPowerSave: (on: boolean) => call<null>('set_power_save', { on }),

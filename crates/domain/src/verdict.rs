@@ -159,6 +159,11 @@ pub struct Verdict {
     pub verified_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified_by: Option<OperatorId>,
+    /// The gate that admitted it, when the replica knows (ALREADY_VERIFIED
+    /// on a gate: its own admission or one a peer sent over the LAN; see
+    /// [`crate::sync::lan::admitting_gate`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub verified_gate: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     /// The amber verdict an operator overruled to let the holder in.
@@ -212,6 +217,7 @@ impl Verdict {
             venue_today: None,
             verified_at: None,
             verified_by: None,
+            verified_gate: None,
             expires_at: None,
             overruled: None,
             reentry: false,

@@ -46,6 +46,15 @@ pub(crate) fn verdict_in(
     if verdict.ticket_code.is_none() {
         verdict.ticket_code = Some(code.to_string());
     }
+    if verdict.verdict == VerdictCode::AlreadyVerified {
+        let known = super::sync::known_admissions(tx, code.as_str())?;
+        verdict.verified_gate = crate::domain::sync::lan::admitting_gate(
+            verdict.verified_at,
+            verdict.verified_by.map(|o| o.0),
+            &known,
+        )
+        .map(str::to_owned);
+    }
     Ok(verdict)
 }
 

@@ -90,6 +90,18 @@ pub struct LanExchange {
     client: Arc<rustls::ClientConfig>,
     /// The newest signed outbox event id, as the one poller last saw it.
     newest: tokio::sync::watch::Sender<Option<String>>,
+    /// The address the exchange listens on while it does (for a status line).
+    listening: std::sync::Mutex<Option<SocketAddr>>,
+}
+
+/// Clears [`LanExchange::listening`] when the listener goes (the exchange
+/// ended or was dropped).
+struct Listening(Arc<LanExchange>);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        *self.0.listening.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 /// The SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): the raw public
@@ -353,11 +365,18 @@ impl LanExchange {
             ));
         Ok(Self {
             newest: tokio::sync::watch::Sender::new(None),
+            listening: std::sync::Mutex::new(None),
             store,
             peers,
             server: Arc::new(server),
             client: Arc::new(client),
         })
+    }
+
+    /// The address the exchange is listening on now (None: not yet, not
+    /// asked to, or no longer).
+    pub fn listening(&self) -> Option<SocketAddr> {
+        *self.listening.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Reloads the peer list the sync rounds keep in the replica.
@@ -411,8 +430,14 @@ impl LanExchange {
         if let Some(addr) = config.listen {
             let listener = TcpListener::bind(addr).await?;
             tracing::info!(%addr, "LAN exchange listening");
+            *self.listening.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(listener.local_addr().unwrap_or(addr));
             let me = self.clone();
-            tasks.spawn(async move { me.listen(listener).await });
+            let bound = Listening(self.clone());
+            tasks.spawn(async move {
+                let _bound = bound;
+                me.listen(listener).await
+            });
         }
         for addr in config.peers {
             let me = self.clone();

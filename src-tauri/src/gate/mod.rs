@@ -2,6 +2,7 @@
 //! loop and the tests all use. It holds the local replica, who is signed in,
 //! and the sync engine's handle; every rule it applies comes from `entrada`.
 
+mod lan_setting;
 mod power;
 mod screens;
 mod session;
@@ -20,6 +21,7 @@ use entrada::sync::protocol::DeviceInfo;
 use crate::camera::CameraChoice;
 use crate::clock::{Clock, SystemClock};
 use crate::source::CameraAdjust;
+pub use lan_setting::{lan_config, lan_view};
 pub use power::IDLE_DIM_SECS;
 use session::Session;
 pub use settings::{GateSettings, StartOptions, AUTO_LOCK_SECS};
@@ -81,6 +83,8 @@ pub struct GateService {
     clock: Arc<dyn Clock>,
     /// The sync loop's last report (retrying after failures, stopped).
     sync_loop: Mutex<entrada::sync::client::LoopStatus>,
+    /// The LAN exchange's state, as `DeviceLink::start_lan` last reported it.
+    lan: Mutex<views::LanView>,
     /// Idling lightly (`power.rs`): the window wants preview frames; the
     /// screen is dimmed; after how long it dims.
     preview_wanted: AtomicBool,
@@ -118,6 +122,7 @@ impl GateService {
             last_scan: Mutex::new(None),
             clock: Arc::new(SystemClock),
             sync_loop: Mutex::new(Default::default()),
+            lan: Mutex::new(Default::default()),
             preview_wanted: AtomicBool::new(false),
             window_shown: AtomicBool::new(true),
             power_save: AtomicBool::new(false),

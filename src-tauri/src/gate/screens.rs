@@ -20,6 +20,15 @@ impl GateService {
         *lock(&self.sync_loop) = status;
     }
 
+    /// The LAN exchange's state (for the sync and settings screens).
+    pub fn report_lan(&self, view: views::LanView) {
+        *lock(&self.lan) = view;
+    }
+
+    pub fn lan_view(&self) -> views::LanView {
+        lock(&self.lan).clone()
+    }
+
     /// The operator dismissed the amber verdict of `payload`: a page that
     /// reloads now must not bring it (and its "Let in" button) back. A newer
     /// scan's verdict stays.
@@ -263,6 +272,7 @@ impl GateService {
                     .map(|p| views::PeerView::of(p, now))
                     .collect()
             },
+            lan: self.lan_view(),
         })
     }
 

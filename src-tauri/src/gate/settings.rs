@@ -252,6 +252,8 @@ impl GateService {
             auto_lock_secs: self.auto_lock().as_secs() as u32,
             idle_dim_secs: self.idle_dim_secs() as u32,
             fixed: self.fixed.clone(),
+            lan_port: self.lan_port()?,
+            lan: self.lan_view(),
             database: self.store.path().display().to_string(),
             version: entrada::sync::update::running_version().to_string(),
             dev_release_key: entrada::sync::update::release_key_is_dev(),

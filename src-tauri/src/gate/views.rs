@@ -35,6 +35,8 @@ pub struct VerdictView {
     pub venue_name: Option<String>,
     pub verified_at: Option<String>,
     pub verified_by: Option<i64>,
+    /// The gate that admitted it (ALREADY_VERIFIED), when this gate knows.
+    pub verified_gate: Option<String>,
     pub expires_at: Option<String>,
     /// The amber verdict the operator overruled to let the holder in.
     pub overruled: Option<String>,
@@ -70,6 +72,7 @@ impl From<&Verdict> for VerdictView {
                 .verified_at
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             verified_by: v.verified_by.map(|o| o.0),
+            verified_gate: v.verified_gate.clone(),
             expires_at: v
                 .expires_at
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
@@ -192,6 +195,31 @@ pub struct SyncView {
     pub stopped: bool,
     /// The other gates of this venue on the LAN exchange (issue 14).
     pub peers: Vec<PeerView>,
+    /// The LAN exchange itself: off, starting, listening.
+    pub lan: LanView,
+}
+
+/// The LAN exchange as it runs now (issue 14).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct LanView {
+    /// `off`; `starting` (not paired yet, or its port is taken: retried);
+    /// `listening`; `peers` (only `--peer` links, no listener).
+    pub state: String,
+    /// Where it listens (`listening`).
+    pub address: Option<String>,
+    /// `--lan-listen` / `--peer` (or their environment) set it: the
+    /// settings screen's switch does not apply.
+    pub from_flags: bool,
+}
+
+impl Default for LanView {
+    fn default() -> Self {
+        Self {
+            state: "off".into(),
+            address: None,
+            from_flags: false,
+        }
+    }
 }
 
 /// Another gate of this venue, as the LAN exchange knows it.
@@ -346,6 +374,11 @@ pub struct SettingsView {
     /// Settings a flag or the environment fixed at start (`camera`, `kiosk`,
     /// `auto_lock`, `idle_dim`): changed here for this run, the flag wins at the next start.
     pub fixed: Vec<String>,
+    /// The LAN exchange switch (issue 14): the port it listens on, or null when off
+    /// (`--lan-listen` / `--peer` at start win over it).
+    pub lan_port: Option<u16>,
+    /// The LAN exchange as it runs now.
+    pub lan: LanView,
     pub database: String,
     /// The version running (the signed one its launcher started, else this build's).
     pub version: String,

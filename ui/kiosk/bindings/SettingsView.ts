@@ -2,6 +2,7 @@
 import type { CameraAdjust } from "./CameraAdjust";
 import type { CameraOption } from "./CameraOption";
 import type { CameraStatus } from "./CameraStatus";
+import type { LanView } from "./LanView";
 
 /**
  * The settings screen (supervisors only).
@@ -23,7 +24,16 @@ camera_adjust: CameraAdjust, kiosk: boolean, auto_lock_secs: number, idle_dim_se
  * Settings a flag or the environment fixed at start (`camera`, `kiosk`,
  * `auto_lock`, `idle_dim`): changed here for this run, the flag wins at the next start.
  */
-fixed: Array<string>, database: string, 
+fixed: Array<string>, 
+/**
+ * The LAN exchange switch (issue 14): the port it listens on, or null when off
+ * (`--lan-listen` / `--peer` at start win over it).
+ */
+lan_port: number | null, 
+/**
+ * The LAN exchange as it runs now.
+ */
+lan: LanView, database: string, 
 /**
  * The version running (the signed one its launcher started, else this build's).
  */

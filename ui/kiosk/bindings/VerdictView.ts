@@ -9,7 +9,11 @@ verdict: string,
 /**
  * The headline, e.g. "Already verified".
  */
-message: string, ticket_code: string | null, slot_date: string | null, slot_start_time: string | null, slot_end_time: string | null, venue_name: string | null, verified_at: string | null, verified_by: number | null, expires_at: string | null, 
+message: string, ticket_code: string | null, slot_date: string | null, slot_start_time: string | null, slot_end_time: string | null, venue_name: string | null, verified_at: string | null, verified_by: number | null, 
+/**
+ * The gate that admitted it (ALREADY_VERIFIED), when this gate knows.
+ */
+verified_gate: string | null, expires_at: string | null, 
 /**
  * The amber verdict the operator overruled to let the holder in.
  */

@@ -246,6 +246,41 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// An admission of one ticket this replica knows with the gate that made
+/// it: its own outbox's, or one a peer sent over the LAN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownAdmission {
+    /// The admitting gate's name.
+    pub gate: String,
+    /// The admission's time on that gate's clock.
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub operator: Option<i64>,
+}
+
+/// How far the ticket's recorded time may be from the admitting gate's own
+/// clock and still be that admission: the server records an upload at the
+/// gate's time corrected by its clock offset.
+pub const SAME_ADMISSION_WITHIN: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Which gate admitted a used ticket (`verified_at` by `verified_by`), among
+/// the admissions the replica knows: the one by the same operator closest in
+/// time, within [`SAME_ADMISSION_WITHIN`]; None when none is (an admission
+/// at a gate this replica never heard from, or at the server's desk).
+pub fn admitting_gate(
+    verified_at: Option<chrono::DateTime<chrono::Utc>>,
+    verified_by: Option<i64>,
+    known: &[KnownAdmission],
+) -> Option<&str> {
+    let at = verified_at?;
+    known
+        .iter()
+        .filter(|k| verified_by.is_none() || k.operator == verified_by)
+        .map(|k| ((k.at - at).abs(), k))
+        .filter(|(gap, _)| *gap <= SAME_ADMISSION_WITHIN)
+        .min_by_key(|(gap, _)| *gap)
+        .map(|(_, k)| k.gate.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +389,56 @@ mod tests {
         assert_eq!(parse_message(b"{not json"), Err(LanRefusal::Malformed));
         assert!(parse_public_key("00").is_none());
         assert!(parse_public_key(&public_key_hex(&key(3))).is_some());
+    }
+
+    #[test]
+    fn the_gate_named_is_the_admission_that_used_the_ticket() {
+        use chrono::TimeZone;
+        let t = |m: i64| {
+            chrono::Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap()
+                + chrono::Duration::seconds(m)
+        };
+        let known = |gate: &str, at: i64, op: i64| KnownAdmission {
+            gate: gate.into(),
+            at: t(at),
+            operator: Some(op),
+        };
+        let a = known("Gate A", 0, 7);
+        let b = known("Gate B", 120, 7);
+        let c = known("Gate C", 0, 8);
+        // (verified_at, verified_by, known) → gate
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(Option<i64>, Option<i64>, Vec<KnownAdmission>, Option<&str>)> = vec![
+            (Some(0), Some(7), vec![a.clone()], Some("Gate A")),
+            // The server's time corrected by the gate's clock offset.
+            (Some(40), Some(7), vec![a.clone()], Some("Gate A")),
+            (Some(300), Some(7), vec![a.clone()], Some("Gate A")),
+            (Some(301), Some(7), vec![a.clone()], None),
+            (Some(-300), Some(7), vec![a.clone()], Some("Gate A")),
+            // The closest of two by the same operator.
+            (
+                Some(100),
+                Some(7),
+                vec![a.clone(), b.clone()],
+                Some("Gate B"),
+            ),
+            (
+                Some(10),
+                Some(7),
+                vec![b.clone(), a.clone()],
+                Some("Gate A"),
+            ),
+            // Another operator's admission is not this one.
+            (Some(0), Some(8), vec![a.clone(), c.clone()], Some("Gate C")),
+            (Some(0), Some(9), vec![a.clone(), c.clone()], None),
+            // No operator recorded: the time decides.
+            (Some(110), None, vec![a.clone(), b.clone()], Some("Gate B")),
+            // Not used, or nothing known.
+            (None, Some(7), vec![a.clone()], None),
+            (Some(0), Some(7), vec![], None),
+        ];
+        for (i, (at, by, known, want)) in cases.into_iter().enumerate() {
+            assert_eq!(admitting_gate(at.map(t), by, &known), want, "case {i}");
+        }
     }
 }

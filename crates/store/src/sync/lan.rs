@@ -397,6 +397,31 @@ impl Store {
     }
 }
 
+/// The admissions of `code` this replica knows with the gate that made
+/// each: its own (the outbox, under this gate's name) and those listed
+/// peers sent over the LAN. Empty off a paired gate (the server).
+pub(crate) fn known_admissions(
+    tx: &Transaction<'_>,
+    code: &str,
+) -> Result<Vec<lan::KnownAdmission>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT p.name, json_extract(e.event, '$.device_time'), json_extract(e.event, '$.operator_id') \
+         FROM lan_events e JOIN lan_peers p ON p.device_id = e.origin_device_id \
+         WHERE e.kind = 'verify' AND e.entity_id = ?1 \
+         UNION ALL \
+         SELECT d.name, o.device_time, o.operator_id FROM outbox o, device_identity d \
+         WHERE o.kind = 'verify' AND o.entity_id = ?1",
+    )?;
+    let rows = stmt.query_map([code], |r| {
+        Ok(lan::KnownAdmission {
+            gate: r.get(0)?,
+            at: r.get::<_, Ts>(1)?.0,
+            operator: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// How long a peer's admission is held against a server row without a
 /// verification (the origin has not uploaded yet). After it, or once the
 /// origin is no longer a listed peer (revoked), or when the origin undoes
@@ -887,6 +912,86 @@ mod tests {
             )
             .unwrap();
         assert!(!used(&store, "T-5"));
+    }
+
+    fn admitted_at(store: &Store, code: &str, now: DateTime<Utc>) -> Option<String> {
+        let code = TicketCode::parse(code).unwrap();
+        let v = store
+            .ticket_verdict(Orq(1), &code, &crate::domain::Gate::default(), now)
+            .unwrap();
+        assert_eq!(v.verdict, crate::domain::VerdictCode::AlreadyVerified);
+        v.verified_gate
+    }
+
+    /// ALREADY_VERIFIED names the gate: a peer's admission received over the
+    /// LAN, the same admission once the server's row replaces it (its time
+    /// corrected by the origin's clock offset), and this gate's own; not an
+    /// admission the replica never heard of from a gate.
+    #[test]
+    fn already_verified_names_the_gate_that_admitted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir);
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        admitted_by_peer(&store, "T-7", at);
+        assert_eq!(
+            admitted_at(&store, "T-7", at).as_deref(),
+            Some("Gate B"),
+            "LAN-received"
+        );
+
+        let pulled = serde_json::json!({ "verified_at": ts(at + chrono::Duration::seconds(40)), "verified_by": 1 });
+        let row = server_row(&store, "T-7", pulled);
+        store
+            .apply_change_page(&page_with("T-7", row, at), None, at)
+            .unwrap();
+        assert_eq!(
+            store
+                .read(|tx| Ok(tx.query_row(
+                    "SELECT verified_at FROM tickets WHERE ticket_code = 'T-7'",
+                    [],
+                    |r| r.get::<_, String>(0)
+                )?))
+                .unwrap(),
+            ts(at + chrono::Duration::seconds(40)),
+            "the server's row applied"
+        );
+        assert_eq!(
+            admitted_at(&store, "T-7", at).as_deref(),
+            Some("Gate B"),
+            "server-pulled"
+        );
+
+        // Admitted here: this gate's own name.
+        store
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO tickets (ticket_code, orq, status, activation_status, activated_at) VALUES ('T-8', 1, 'ACTIVATED', 'active', '2026-11-30T08:00:00.000Z')",
+                    [],
+                )?;
+                let ticket = load_ticket(tx, Orq(1), &TicketCode::parse("T-8").unwrap())?.unwrap();
+                let Entry::First(used) = enter(&ticket, None, at, OperatorId(1)) else { unreachable!() };
+                write_use(tx, Orq(1), &TicketCode::parse("T-8").unwrap(), &used, at)?;
+                crate::sync::record_local_event(tx, "verify", "tickets", "T-8", serde_json::json!({ "ticket_code": "T-8" }), Some(OperatorId(1)), at)
+            })
+            .unwrap();
+        assert_eq!(
+            admitted_at(&store, "T-8", at).as_deref(),
+            Some("Gate A"),
+            "this gate's own"
+        );
+
+        // Used at a gate this replica never heard from (only the server's row).
+        store
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO tickets (ticket_code, orq, status, activation_status, activated_at, verified_at, verified_by) \
+                     VALUES ('T-9', 1, 'ACTIVATED', 'active', '2026-11-30T08:00:00.000Z', ?1, 1)",
+                    [ts(at)],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(admitted_at(&store, "T-9", at), None, "no gate known");
     }
 
     fn lan_events(store: &Store) -> i64 {
