@@ -347,11 +347,14 @@ try {
   await wd.until('2 inside again', () => wd.js(`document.getElementById('occupancy-n')?.textContent === '2 / 3'`), 5000, 100);
   check(await wd.js(`document.getElementById('undo-last').hidden`), 'no second undo offered');
   await shot('scanner-undo');
+  // The undo of a walk-up also releases the reservation it booked (its place
+  // goes back to the gate's lease): on the server the ticket is unused again
+  // and has no live reservation, as before the walk-up.
   const undoneOnServer = await wd.until('the undo on the server', async () => {
     const v = await api('POST', '/api/operator/validate-ticket', { ticket_code: walker.code });
-    return v.verdict === 'ADMIT' && v;
+    return v.verdict === 'RESERVATION_CANCELLED' && v;
   }, 15000, 200);
-  check(undoneOnServer.verdict === 'ADMIT', `the server has the walk-up and the undo: ${walker.code} is unused again`);
+  check(undoneOnServer.verdict === 'RESERVATION_CANCELLED', `the server has the walk-up and the undo: ${walker.code} is unused again, its walk-up place released`);
 
   // Exits: the toggle turns the gate to scan people going out.
   await wd.click('#direction-toggle');
