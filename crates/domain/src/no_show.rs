@@ -32,6 +32,11 @@
 //! | ≥ 1                      | any (even full)         | `Lease`         |
 //! | 0                        | below                   | `Free`          |
 //! | 0                        | full (or over)          | `NoPlace`       |
+//!
+//! On the server the gate's lease counts only when the uploaded admission
+//! says it took a leased place of that slot (`lease_slot_id`,
+//! `upload::judge_admission`): otherwise the gate used a free place and its
+//! lease is kept whole for the walk-ups it books from it.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
