@@ -26,6 +26,8 @@
 //! neither the verdict is `NO_PLACE_LEFT` (red, no decision to make) at the
 //! gate, and an uploaded late admission is a `NO_PLACE_LEFT` conflict on the
 //! server (the person counts as inside; the slot never goes over capacity).
+//! The server judges so both the operator's decision (`overruled`) and the
+//! ADMIT of a gate that had not heard of the release yet.
 //!
 //! | gate's lease in the slot | slot booked vs capacity | place back from |
 //! |--------------------------|-------------------------|-----------------|

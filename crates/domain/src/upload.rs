@@ -236,8 +236,11 @@ pub fn judge_admission(
             place: None,
         },
         // A released no-show let in late needs a place back in its slot, or
-        // the slot would go over capacity: without one it is a conflict.
-        VerdictCode::NoShowReleased if overruled.is_some() => {
+        // the slot would go over capacity: without one it is a conflict. The
+        // operator let them in (`overruled`), or a gate that had not heard
+        // of the release yet showed ADMIT: either way the person is inside,
+        // and the place is taken back alike.
+        VerdictCode::NoShowReleased => {
             let place = upload.rows.slot.map_or(PlaceBack::NoPlace, |slot| {
                 let leased = if upload.lease_slot == Some(slot.id) {
                     upload.leased
@@ -450,13 +453,13 @@ mod tests {
                 "APPLIED",
             ),
             (
-                "a no-show admitted after the release without a decision",
+                "a no-show admitted after the release by a gate that had not heard of it (a free place)",
                 as_op,
                 input(&active, Some(&no_show)),
                 None,
                 in_slot,
                 here,
-                "NO_SHOW_RELEASED",
+                "APPLIED",
             ),
             (
                 "a no-show let in by the operator's decision",
@@ -657,7 +660,12 @@ mod tests {
     /// | 0              | none         | 44/45                | Applied, place Free         |
     /// | 0              | this one     | 45/45                | Conflict NO_PLACE_LEFT      |
     /// | 0              | none         | 45/45                | Conflict NO_PLACE_LEFT      |
-    /// | 0, no decision | none         | 44/45                | Conflict NO_SHOW_RELEASED   |
+    /// | 0, no decision | none         | 44/45                | Applied, place Free         |
+    /// | 0, no decision | none         | 45/45                | Conflict NO_PLACE_LEFT      |
+    /// | 1, no decision | none         | 45/45                | Conflict NO_PLACE_LEFT      |
+    ///
+    /// "No decision": a gate that had not heard of the release showed ADMIT
+    /// (no `overruled`); it is judged like the operator's decision.
     #[test]
     fn a_late_no_show_takes_a_place_back_or_is_a_conflict() {
         use AdmissionOutcome as O;
@@ -699,7 +707,9 @@ mod tests {
             (0, None, 44, released, "APPLIED", Some(PlaceBack::Free)),
             (0, this, 45, released, "NO_PLACE_LEFT", None),
             (0, None, 45, released, "NO_PLACE_LEFT", None),
-            (0, None, 44, None, "NO_SHOW_RELEASED", None),
+            (0, None, 44, None, "APPLIED", Some(PlaceBack::Free)),
+            (0, None, 45, None, "NO_PLACE_LEFT", None),
+            (1, None, 45, None, "NO_PLACE_LEFT", None),
         ];
         for (i, (leased, lease_slot, booked, overruled, want, want_place)) in
             cases.iter().enumerate()

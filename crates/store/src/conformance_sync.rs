@@ -1309,6 +1309,70 @@ pub mod venue_ops_sync {
         assert_eq!(s.list_conflicts(ORQ).unwrap().len(), 1, "N-2's only");
     }
 
+    /// A gate that had not heard of a no-show's release yet showed ADMIT (an
+    /// upload without `overruled`): the person is inside, so the admission is
+    /// judged like the operator's late decision, not as a conflict outright.
+    /// It takes a free place back (the reservation live, then verified);
+    /// with none left it is a NO_PLACE_LEFT conflict. Never over capacity.
+    pub fn a_stale_gates_admit_of_a_released_no_show_takes_a_free_place(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + VenueOpsStore
+              + ?Sized),
+    ) {
+        use crate::domain::ReservationStatus as R;
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"no_show_release_minutes": 20}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(2)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let n1 = reserve(s, &slot, "N-1");
+        let n2 = reserve(s, &slot, "N-2");
+        assert_eq!(
+            s.release_no_shows(at_gate() - Duration::minutes(30))
+                .unwrap()
+                .len(),
+            2
+        );
+        reserve(s, &slot, "C-1");
+        assert_eq!(booked_count(s, &slot), 1);
+        let stale = |code: &str, at| {
+            upload(
+                s,
+                &a,
+                event(
+                    "verify",
+                    serde_json::json!({ "ticket_code": code, "venue_id": venue.id.0 }),
+                    op.id.0,
+                    at,
+                ),
+            )
+        };
+        let status = |r: &crate::domain::Reservation| s.get_reservation(ORQ, r.id).unwrap().status;
+        let got = stale("N-1", at_gate());
+        assert_eq!(got.status, EventStatus::Applied, "{got:?}");
+        assert_eq!(status(&n1), R::Verified);
+        assert_eq!(booked_count(s, &slot), 2);
+        let got = stale("N-2", at_gate() + Duration::seconds(5));
+        assert_eq!(
+            (got.status, got.reason.as_deref()),
+            (EventStatus::Conflict, Some("NO_PLACE_LEFT")),
+            "{got:?}"
+        );
+        assert_eq!(status(&n2), R::Cancelled);
+        let after = s.get_slot(ORQ, slot.id).unwrap();
+        assert_eq!((after.booked_count, after.total_capacity), (2, 2));
+        let later = at_gate() + Duration::minutes(1);
+        assert_eq!(s.occupancy(ORQ, venue.id, later).unwrap().inside, 2);
+    }
+
     /// A supervisor's take-back of a lease while the slot still takes
     /// walk-ups must not turn an offline gate's walk-ups, already shown as
     /// ADMIT, into conflicts: the lease is recalled, its places stay counted
@@ -1897,6 +1961,7 @@ macro_rules! venue_ops_sync_conformance {
             uploaded_exits_reentries_and_undos_are_judged,
             a_late_no_show_takes_a_place_back_never_over_capacity,
             a_late_no_show_on_a_free_place_leaves_the_lease_to_the_walkups,
+            a_stale_gates_admit_of_a_released_no_show_takes_a_free_place,
             a_recalled_lease_still_honours_the_offline_walkups,
             an_undone_walkup_releases_its_reservation,
             undoing_a_later_admission_keeps_the_reservation_made_since_the_walkup,
