@@ -26,12 +26,19 @@
 //! neither the verdict is `NO_PLACE_LEFT` (red, no decision to make) at the
 //! gate, and an uploaded late admission is a `NO_PLACE_LEFT` conflict on the
 //! server (the person counts as inside; the slot never goes over capacity).
+//! The server judges so both the operator's decision (`overruled`) and the
+//! ADMIT of a gate that had not heard of the release yet.
 //!
 //! | gate's lease in the slot | slot booked vs capacity | place back from |
 //! |--------------------------|-------------------------|-----------------|
 //! | ≥ 1                      | any (even full)         | `Lease`         |
 //! | 0                        | below                   | `Free`          |
 //! | 0                        | full (or over)          | `NoPlace`       |
+//!
+//! On the server the gate's lease counts only when the uploaded admission
+//! says it took a leased place of that slot (`lease_slot_id`,
+//! `upload::judge_admission`): otherwise the gate used a free place and its
+//! lease is kept whole for the walk-ups it books from it.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::no_show::{place_back, without_place, PlaceBack};
 use super::{
-    gate_verdict, DomainError, Operator, OperatorId, Slot, VenueId, Verdict, VerdictCode,
+    gate_verdict, DomainError, Operator, OperatorId, Slot, SlotId, VenueId, Verdict, VerdictCode,
     VerdictInput,
 };
 
@@ -168,8 +168,23 @@ pub struct UploadedAdmission<'a> {
     pub overruled: Option<VerdictCode>,
     /// The places the device holds on the server of the reservation's slot
     /// (its walk-up lease): where a released no-show let in late takes a
-    /// place back from first.
+    /// place back from first, when the gate took it from there.
     pub leased: i64,
+    /// The slot whose leased place the gate says this admission took
+    /// (`lease_slot_id`): only then does it come out of the lease. Without
+    /// the mark the gate counted the admission in neither its lease refresh
+    /// nor its lease, so taking a leased place would take one a walk-up
+    /// booked later needs.
+    pub lease_slot: Option<SlotId>,
+}
+
+/// The slot whose leased place an uploaded admission says it took (the
+/// payload's `lease_slot_id`, which a gate sets only then).
+pub fn lease_slot_of(payload: &serde_json::Value) -> Option<SlotId> {
+    payload
+        .get("lease_slot_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
 }
 
 /// Judges an uploaded admission at `at` (the event's time on the server's
@@ -221,12 +236,19 @@ pub fn judge_admission(
             place: None,
         },
         // A released no-show let in late needs a place back in its slot, or
-        // the slot would go over capacity: without one it is a conflict.
-        VerdictCode::NoShowReleased if overruled.is_some() => {
-            let place = upload
-                .rows
-                .slot
-                .map_or(PlaceBack::NoPlace, |slot| place_back(upload.leased, slot));
+        // the slot would go over capacity: without one it is a conflict. The
+        // operator let them in (`overruled`), or a gate that had not heard
+        // of the release yet showed ADMIT: either way the person is inside,
+        // and the place is taken back alike.
+        VerdictCode::NoShowReleased => {
+            let place = upload.rows.slot.map_or(PlaceBack::NoPlace, |slot| {
+                let leased = if upload.lease_slot == Some(slot.id) {
+                    upload.leased
+                } else {
+                    0
+                };
+                place_back(leased, slot)
+            });
             match place {
                 PlaceBack::NoPlace => {
                     AdmissionOutcome::Conflict(Box::new(without_place(verdict, place)))
@@ -432,13 +454,13 @@ mod tests {
                 "APPLIED",
             ),
             (
-                "a no-show admitted after the release without a decision",
+                "a no-show admitted after the release by a gate that had not heard of it (a free place)",
                 as_op,
                 input(&active, Some(&no_show)),
                 None,
                 in_slot,
                 here,
-                "NO_SHOW_RELEASED",
+                "APPLIED",
             ),
             (
                 "a no-show let in by the operator's decision",
@@ -594,6 +616,7 @@ mod tests {
                 rows,
                 overruled,
                 leased: 0,
+                lease_slot: None,
             };
             let outcome = judge_admission(&upload, at, venue_id);
             let code = match &outcome {
@@ -610,6 +633,7 @@ mod tests {
             rows: input(&active, Some(&live)),
             overruled: Some(V::ReservationCancelled),
             leased: 0,
+            lease_slot: None,
         };
         assert_eq!(
             judge_admission(&upload, in_slot, here),
@@ -621,15 +645,28 @@ mod tests {
     }
 
     /// A released no-show let in late by the operator takes a place back:
-    /// the device's lease of the slot, else a free place, else a
-    /// NO_PLACE_LEFT conflict (the slot never goes over capacity).
+    /// the device's lease of the slot when the gate says it took a leased
+    /// place of that slot (`lease_slot_id`), else a free place, else a
+    /// NO_PLACE_LEFT conflict (the slot never goes over capacity). Without
+    /// the mark the gate used a free place of its replica and counted the
+    /// admission in neither its lease nor its refresh: a leased place taken
+    /// here would be one a walk-up the gate booked later needs.
     ///
-    /// | device's lease | slot booked/capacity | outcome                     |
-    /// |----------------|----------------------|-----------------------------|
-    /// | 1              | 45/45 (full)         | Applied, place from Lease   |
-    /// | 0              | 44/45                | Applied, place Free         |
-    /// | 0              | 45/45                | Conflict NO_PLACE_LEFT      |
-    /// | 0, no decision | 44/45                | Conflict NO_SHOW_RELEASED   |
+    /// | device's lease | marked slot  | slot booked/capacity | outcome                     |
+    /// |----------------|--------------|----------------------|-----------------------------|
+    /// | 1              | this one     | 45/45 (full)         | Applied, place from Lease   |
+    /// | 1              | none         | 45/45                | Conflict NO_PLACE_LEFT      |
+    /// | 1              | another slot | 45/45                | Conflict NO_PLACE_LEFT      |
+    /// | 1              | none         | 44/45                | Applied, place Free         |
+    /// | 0              | none         | 44/45                | Applied, place Free         |
+    /// | 0              | this one     | 45/45                | Conflict NO_PLACE_LEFT      |
+    /// | 0              | none         | 45/45                | Conflict NO_PLACE_LEFT      |
+    /// | 0, no decision | none         | 44/45                | Applied, place Free         |
+    /// | 0, no decision | none         | 45/45                | Conflict NO_PLACE_LEFT      |
+    /// | 1, no decision | none         | 45/45                | Conflict NO_PLACE_LEFT      |
+    ///
+    /// "No decision": a gate that had not heard of the release showed ADMIT
+    /// (no `overruled`); it is judged like the operator's decision.
     #[test]
     fn a_late_no_show_takes_a_place_back_or_is_a_conflict() {
         use AdmissionOutcome as O;
@@ -651,27 +688,33 @@ mod tests {
             claimed: Some(OperatorId(5)),
             found: Some(&gate_op),
         };
-        // (device's lease, booked of 45, overruled) → outcome, place taken
-        type Case<'a> = (i64, i64, Option<V>, &'a str, Option<PlaceBack>);
+        let this = Some(SlotId(uuid::Uuid::nil()));
+        let other = Some(SlotId(uuid::Uuid::from_u128(7)));
+        let released = Some(V::NoShowReleased);
+        // (device's lease, marked slot, booked of 45, overruled) → outcome, place taken
+        type Case<'a> = (
+            i64,
+            Option<SlotId>,
+            i64,
+            Option<V>,
+            &'a str,
+            Option<PlaceBack>,
+        );
         let cases: &[Case] = &[
-            (
-                1,
-                45,
-                Some(V::NoShowReleased),
-                "APPLIED",
-                Some(PlaceBack::Lease),
-            ),
-            (
-                0,
-                44,
-                Some(V::NoShowReleased),
-                "APPLIED",
-                Some(PlaceBack::Free),
-            ),
-            (0, 45, Some(V::NoShowReleased), "NO_PLACE_LEFT", None),
-            (0, 44, None, "NO_SHOW_RELEASED", None),
+            (1, this, 45, released, "APPLIED", Some(PlaceBack::Lease)),
+            (1, None, 45, released, "NO_PLACE_LEFT", None),
+            (1, other, 45, released, "NO_PLACE_LEFT", None),
+            (1, None, 44, released, "APPLIED", Some(PlaceBack::Free)),
+            (0, None, 44, released, "APPLIED", Some(PlaceBack::Free)),
+            (0, this, 45, released, "NO_PLACE_LEFT", None),
+            (0, None, 45, released, "NO_PLACE_LEFT", None),
+            (0, None, 44, None, "APPLIED", Some(PlaceBack::Free)),
+            (0, None, 45, None, "NO_PLACE_LEFT", None),
+            (1, None, 45, None, "NO_PLACE_LEFT", None),
         ];
-        for (i, (leased, booked, overruled, want, want_place)) in cases.iter().enumerate() {
+        for (i, (leased, lease_slot, booked, overruled, want, want_place)) in
+            cases.iter().enumerate()
+        {
             let mut s = slot(45, *booked, SlotStatus::Active);
             s.total_capacity = 45;
             let upload = UploadedAdmission {
@@ -684,6 +727,7 @@ mod tests {
                 },
                 overruled: *overruled,
                 leased: *leased,
+                lease_slot: *lease_slot,
             };
             let (code, place) = match judge_admission(&upload, utc(1, 10, 0), VenueId(1)) {
                 O::Applied { place, .. } => ("APPLIED", place),

@@ -370,28 +370,33 @@ pub enum TakeBack {
 }
 
 /// The server taking a lease of `slot` back at `now`, by the periodic
-/// task or a supervisor (`by_supervisor`). Only a slot whose entry window
-/// has ended on the venue's clock cannot take walk-ups any more (a gate
-/// checks the window before booking): its places are returned. Before that,
-/// an offline gate may be booking from the lease (the slot's CLOSED status
-/// may not have reached it): the periodic task keeps the lease, a
-/// supervisor recalls it.
+/// task or a supervisor (`by_supervisor`), from a gate that may be revoked
+/// (`gate_revoked`). Only a slot whose entry window has ended on the venue's
+/// clock cannot take walk-ups any more (a gate checks the window before
+/// booking): its places are returned. Before that, an offline gate may be
+/// booking from the lease (the slot's CLOSED status may not have reached
+/// it): the periodic task keeps the lease, a supervisor recalls it. A
+/// revoked gate's lease is returned at once: none of its uploads can arrive
+/// any more (its token is refused), so there is no ADMIT of it to honour,
+/// and a recall would never settle (it never refreshes again).
 ///
-/// | entry window (venue clock)      | by           | outcome  |
-/// |---------------------------------|--------------|----------|
-/// | ended                           | task         | `Return` |
-/// | ended                           | supervisor   | `Return` |
-/// | not ended (any status)          | task         | `Keep`   |
-/// | not ended (any status)          | supervisor   | `Recall` |
+/// | gate     | entry window (venue clock) | by           | outcome  |
+/// |----------|----------------------------|--------------|----------|
+/// | revoked  | any                        | any          | `Return` |
+/// | live     | ended                      | task         | `Return` |
+/// | live     | ended                      | supervisor   | `Return` |
+/// | live     | not ended (any status)     | task         | `Keep`   |
+/// | live     | not ended (any status)     | supervisor   | `Recall` |
 pub fn lease_take_back(
     slot: &super::Slot,
     venue: &super::Venue,
     now: DateTime<Utc>,
     by_supervisor: bool,
+    gate_revoked: bool,
 ) -> TakeBack {
     let local = now.with_timezone(&venue.timezone).naive_local();
     let ended = local >= slot.date.and_time(slot.end_time);
-    match (ended, by_supervisor) {
+    match (gate_revoked || ended, by_supervisor) {
         (true, _) => TakeBack::Return,
         (false, true) => TakeBack::Recall,
         (false, false) => TakeBack::Keep,
@@ -1128,20 +1133,83 @@ mod tests {
         };
         // The slot: 2025-12-01 09:00-12:00 Paris (UTC+1): ends 11:00 UTC.
         let utc = |h, m| Utc.with_ymd_and_hms(2025, 12, 1, h, m, 0).unwrap();
-        // (status, now, by supervisor) → outcome
+        // (status, now, by supervisor, gate revoked) → outcome
         let cases = [
-            (SlotStatus::Active, utc(10, 59), false, TakeBack::Keep),
-            (SlotStatus::Active, utc(10, 59), true, TakeBack::Recall),
-            (SlotStatus::Active, utc(6, 0), true, TakeBack::Recall),
-            (SlotStatus::Closed, utc(10, 0), false, TakeBack::Keep),
-            (SlotStatus::Closed, utc(10, 0), true, TakeBack::Recall),
-            (SlotStatus::Active, utc(11, 0), false, TakeBack::Return),
-            (SlotStatus::Active, utc(11, 0), true, TakeBack::Return),
-            (SlotStatus::Closed, utc(12, 0), false, TakeBack::Return),
+            (
+                SlotStatus::Active,
+                utc(10, 59),
+                false,
+                false,
+                TakeBack::Keep,
+            ),
+            (
+                SlotStatus::Active,
+                utc(10, 59),
+                true,
+                false,
+                TakeBack::Recall,
+            ),
+            (SlotStatus::Active, utc(6, 0), true, false, TakeBack::Recall),
+            (SlotStatus::Closed, utc(10, 0), false, false, TakeBack::Keep),
+            (
+                SlotStatus::Closed,
+                utc(10, 0),
+                true,
+                false,
+                TakeBack::Recall,
+            ),
+            (
+                SlotStatus::Active,
+                utc(11, 0),
+                false,
+                false,
+                TakeBack::Return,
+            ),
+            (
+                SlotStatus::Active,
+                utc(11, 0),
+                true,
+                false,
+                TakeBack::Return,
+            ),
+            (
+                SlotStatus::Closed,
+                utc(12, 0),
+                false,
+                false,
+                TakeBack::Return,
+            ),
+            // A revoked gate's lease comes back at once, whoever takes it.
+            (
+                SlotStatus::Active,
+                utc(10, 59),
+                true,
+                true,
+                TakeBack::Return,
+            ),
+            (
+                SlotStatus::Active,
+                utc(10, 59),
+                false,
+                true,
+                TakeBack::Return,
+            ),
+            (SlotStatus::Active, utc(6, 0), true, true, TakeBack::Return),
+            (
+                SlotStatus::Active,
+                utc(11, 0),
+                false,
+                true,
+                TakeBack::Return,
+            ),
         ];
-        for (i, (status, now, sup, want)) in cases.into_iter().enumerate() {
+        for (i, (status, now, sup, revoked, want)) in cases.into_iter().enumerate() {
             let s = slot(10, 2, status);
-            assert_eq!(lease_take_back(&s, &venue, now, sup), want, "case {i}");
+            assert_eq!(
+                lease_take_back(&s, &venue, now, sup, revoked),
+                want,
+                "case {i}"
+            );
         }
         // A recalled lease keeps only what the walk-ups on their way need.
         for (held, pending, want) in [(2, 0, 0), (2, 1, 1), (2, 3, 2), (0, 1, 0), (2, -1, 0)] {

@@ -81,7 +81,7 @@ pub struct LeasesTakenBack {
 
 #[utoipa::path(delete, path = "/api/admin/venues/{venue_id}/leases", tag = "admin", params(("venue_id" = i64, Path)),
     responses(
-        (status = 200, description = "Every walk-up lease of the venue's gates is given back to its slot now (customers may book the places again); each gate learns it at its next sync. A walk-up a gate booked offline from a lease taken back is judged on upload like one beyond its lease: a free place of a slot open for walk-ups, else a NO_PLACE_LEFT conflict — never overbooking", body = LeasesTakenBack),
+        (status = 200, description = "The walk-up leases of the venue's gates in slots whose entry window has ended, and every lease of a revoked gate, are given back to their slots now (customers may book the places again; listed in `returned`). A live gate's lease of a slot still taking walk-ups is recalled: it stays counted until that gate's next lease refresh, which keeps only what its walk-ups on their way need, so every ADMIT an offline gate showed is honoured and the slot never overbooks. The refresh after that grants `walkup_lease_places` again unless it is set to 0", body = LeasesTakenBack),
         (status = 401, description = "UNAUTHORIZED: no or an unknown token", body = ErrorBody),
         (status = 403, description = "FORBIDDEN: supervisors and admins only", body = ErrorBody),
         (status = 404, description = "NOT_FOUND: no such venue in the caller's org (or another venue than the token's)", body = ErrorBody)),

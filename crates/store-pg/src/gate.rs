@@ -8,7 +8,7 @@ use postgres::GenericClient;
 use crate::domain::signed::{self, Presented, Screening};
 use crate::domain::{
     enter, gate_verdict, DomainError, Entry, Gate, OperatorId, Orq, TicketCode, TicketUse, Verdict,
-    VerdictInput,
+    VerdictCode, VerdictInput,
 };
 use crate::reservations::reservation_of_ticket;
 use crate::slots::load_slot;
@@ -51,6 +51,28 @@ pub(crate) fn verdict_in(
         verdict.ticket_code = Some(code.to_string());
     }
     Ok(verdict)
+}
+
+/// A released no-show's verdict on the server, as SQLite's `no_show_place`
+/// says it (the server holds no lease): amber `NO_SHOW_RELEASED` while the
+/// slot has a free place to take back, else a red `NO_PLACE_LEFT`
+/// (`domain::no_show::place_back`, `without_place`). Other verdicts pass.
+pub(crate) fn no_show_place(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    verdict: Verdict,
+) -> Result<Verdict> {
+    if verdict.verdict != VerdictCode::NoShowReleased {
+        return Ok(verdict);
+    }
+    let (Some(slot_id), Some(_)) = (verdict.slot_id, verdict.reservation_id) else {
+        return Ok(verdict);
+    };
+    let Some(slot) = load_slot(tx, orq, slot_id, false)? else {
+        return Ok(verdict);
+    };
+    let place = crate::domain::no_show::place_back(0, &slot);
+    Ok(crate::domain::no_show::without_place(verdict, place))
 }
 
 /// The org's settings (the defaults until an admin sets one).
@@ -137,7 +159,8 @@ pub(crate) fn verify_in(
     now: DateTime<Utc>,
 ) -> Result<Verdict> {
     load_ticket(tx, orq, code, true)?;
-    let mut verdict = verdict_in(tx, orq, code, gate, now)?;
+    let verdict = verdict_in(tx, orq, code, gate, now)?;
+    let mut verdict = no_show_place(tx, orq, verdict)?;
     if !verdict.admit {
         return Err(DomainError::Refused(Box::new(verdict)).into());
     }
@@ -169,7 +192,10 @@ impl GateStore for PgStore {
     ) -> Result<Verdict> {
         self.read(|tx| match screen_plain(tx, orq, code)? {
             Some(refused) => Ok(refused),
-            None => verdict_in(tx, orq, code, gate, now),
+            None => {
+                let v = verdict_in(tx, orq, code, gate, now)?;
+                no_show_place(tx, orq, v)
+            }
         })
     }
 

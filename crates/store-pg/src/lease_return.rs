@@ -3,7 +3,8 @@
 //! the leases of slots whose entry window has closed. Each slot's lease rows
 //! are read again and written under the slot's row lock (slots in id order,
 //! as every writer), like the leases' refresh. A supervisor's take-back of
-//! a slot still taking walk-ups is a recall (`domain::venue_ops::lease_take_back`).
+//! a slot still taking walk-ups is a recall (`domain::venue_ops::lease_take_back`);
+//! a revoked gate's leases are returned at once by either.
 
 use chrono::{DateTime, Utc};
 
@@ -45,32 +46,47 @@ pub(crate) fn take_back_leases(
                 continue;
             };
             let slot_venue = require_venue(tx, orq, slot.venue_id)?;
-            match lease_take_back(&slot, &slot_venue, now, !only_closed) {
-                TakeBack::Return => {}
-                TakeBack::Keep => continue,
-                TakeBack::Recall => {
-                    tx.execute(
-                        "UPDATE walkup_leases SET recalled_at = $1 WHERE slot_id = $2 AND recalled_at IS NULL",
-                        &[&crate::ts(now), &id],
-                    )
-                    .map_err(db)?;
-                    continue;
-                }
-            }
-            // Under the slot's lock: the leases as they are now.
-            let places: i64 = tx
-                .query_one(
-                    "SELECT COALESCE(SUM(places), 0)::BIGINT FROM walkup_leases WHERE slot_id = $1",
+            // Under the slot's lock: its leases as they are now, each judged
+            // for its gate.
+            let leases: Vec<(i64, i64, bool)> = tx
+                .query(
+                    "SELECT l.device_id, l.places, COALESCE(d.revoked_at IS NOT NULL, false) \
+                     FROM walkup_leases l LEFT JOIN devices d ON d.id = l.device_id \
+                     WHERE l.slot_id = $1 ORDER BY l.device_id",
                     &[&id],
                 )
                 .map_err(db)?
-                .get(0);
-            if places > 0 {
-                change_booking(tx, &slot, -places, now)?;
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
+            let mut back: Option<i64> = None;
+            for (device, places, revoked) in leases {
+                match lease_take_back(&slot, &slot_venue, now, !only_closed, revoked) {
+                    TakeBack::Keep => {}
+                    TakeBack::Recall => {
+                        tx.execute(
+                            "UPDATE walkup_leases SET recalled_at = $1 \
+                             WHERE device_id = $2 AND slot_id = $3 AND recalled_at IS NULL",
+                            &[&crate::ts(now), &device, &id],
+                        )
+                        .map_err(db)?;
+                    }
+                    TakeBack::Return => {
+                        tx.execute(
+                            "DELETE FROM walkup_leases WHERE device_id = $1 AND slot_id = $2",
+                            &[&device, &id],
+                        )
+                        .map_err(db)?;
+                        *back.get_or_insert(0) += places;
+                    }
+                }
             }
-            tx.execute("DELETE FROM walkup_leases WHERE slot_id = $1", &[&id])
-                .map_err(db)?;
-            returned.push(SlotPlaces { slot_id, places });
+            if let Some(places) = back {
+                if places > 0 {
+                    change_booking(tx, &slot, -places, now)?;
+                }
+                returned.push(SlotPlaces { slot_id, places });
+            }
         }
         Ok(returned)
     })

@@ -644,20 +644,32 @@ pub(crate) fn apply_undo_event(
             conflict: Some("UNDO"),
         },
     )?;
-    // The admission was this gate's walk-up (applied from its upload): the
-    // undo releases that reservation too, its place back on the gate's lease
-    // (`domain::venue_ops::undo_place`), else on the slot (locked after the
-    // ticket, the one order).
-    let walkup: Option<uuid::Uuid> = tx
-        .query_opt(
-            "SELECT (payload->>'slot_id')::uuid FROM sync_events \
-             WHERE device_id = $1 AND orq = $2 AND kind = 'walkup' \
-               AND payload->>'ticket_code' = $3 AND result->>'status' = 'applied' \
-             ORDER BY received_at DESC LIMIT 1",
-            &[&device.device_id, &orq.0, &code.as_str()],
-        )
-        .map_err(db)?
-        .map(|r| r.get(0));
+    // The admission undone was this gate's walk-up (applied from its
+    // upload): the undo releases that reservation too, its place back on the
+    // gate's lease (`domain::venue_ops::undo_place`), else on the slot
+    // (locked after the ticket, the one order). The gate writes a walk-up and
+    // its admission in one transaction at the same time: the walk-up is the
+    // one whose device time is that of the verify event behind the ticket's
+    // admission (its canonical verification). Another admission of the
+    // ticket at this gate (a reservation made since) keeps its reservation.
+    let walkup: Option<uuid::Uuid> = match verified_at {
+        Some(admitted) => tx
+            .query_opt(
+                "SELECT (w.payload->>'slot_id')::uuid \
+                 FROM verifications v \
+                 JOIN sync_events e ON e.event_id = v.event_id \
+                 JOIN sync_events w ON w.device_id = e.device_id AND w.device_time = e.device_time \
+                 WHERE v.id = (SELECT id FROM verifications WHERE orq = $2 AND ticket_code = $3 \
+                                 AND verified_at = $4 ORDER BY id LIMIT 1) \
+                   AND v.device_id = $1 AND w.orq = $2 AND w.kind = 'walkup' \
+                   AND w.payload->>'ticket_code' = $3 AND w.result->>'status' = 'applied' \
+                 ORDER BY w.received_at DESC LIMIT 1",
+                &[&device.device_id, &orq.0, &code.as_str(), &admitted],
+            )
+            .map_err(db)?
+            .map(|r| r.get(0)),
+        None => None,
+    };
     if let Some(slot) = walkup {
         let cancelled = tx
             .execute(

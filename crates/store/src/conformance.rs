@@ -1306,6 +1306,7 @@ macro_rules! venue_ops_conformance {
             operations_settings_are_patched_set_and_cleared,
             occupancy_counts_the_days_entries_against_the_limit,
             no_shows_are_released_once_and_give_their_places_back,
+            a_released_no_show_in_a_full_slot_is_no_place_left_at_the_server,
             checkout_brings_the_venue_to_zero_once,
             the_closing_time_checks_everyone_out_once,
         );

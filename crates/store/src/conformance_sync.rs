@@ -969,6 +969,56 @@ pub mod venue_ops_sync {
         );
     }
 
+    /// A revoked gate's lease comes back at once (`lease_take_back`): none
+    /// of its uploads can arrive any more and it never refreshes again, so a
+    /// recall would keep its places until the window ends. The periodic task
+    /// returns it while the slot still takes walk-ups, and so does a
+    /// supervisor's take-back; a live gate's lease is kept, or recalled.
+    pub fn a_revoked_gates_lease_comes_back_at_once(
+        s: &(impl VenueStore + SlotStore + SyncStore + crate::AdminStore + VenueOpsStore + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(5)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let (_, b) = s.add_device(ORQ, venue.id, "Gate B", now()).unwrap();
+        let t0 = at_gate();
+        s.refresh_leases(&a, &[], t0).unwrap();
+        s.refresh_leases(&b, &[], t0).unwrap();
+        assert_eq!(booked_count(s, &slot), 4);
+        let back = |places| {
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places,
+            }]
+        };
+        // Gate B is stolen and revoked: the periodic task gives its places
+        // back on its next round, the window still open; A keeps its lease.
+        s.revoke_device(ORQ, b.device_id, t0).unwrap();
+        assert_eq!(s.take_back_leases(None, true, t0).unwrap(), back(2));
+        assert_eq!(booked_count(s, &slot), 2);
+        assert_eq!(s.take_back_leases(None, true, t0).unwrap(), vec![]);
+        // A supervisor's take-back: a revoked gate's lease comes back now,
+        // a live gate's is only recalled.
+        let (_, c) = s.add_device(ORQ, venue.id, "Gate C", now()).unwrap();
+        s.refresh_leases(&c, &[], t0).unwrap();
+        assert_eq!(booked_count(s, &slot), 4);
+        s.revoke_device(ORQ, a.device_id, t0).unwrap();
+        assert_eq!(
+            s.take_back_leases(Some((ORQ, venue.id)), false, t0)
+                .unwrap(),
+            back(2)
+        );
+        assert_eq!(
+            booked_count(s, &slot),
+            2,
+            "C's recalled places still counted"
+        );
+        assert_eq!(s.refresh_leases(&c, &[], t0).unwrap(), vec![]);
+        assert_eq!(booked_count(s, &slot), 0);
+    }
+
     /// Two gates, 2 places each per open slot, a slot of 3: the leases
     /// never take the slot over capacity and customers cannot book the
     /// leased places; a walk-up uploaded from a lease is honoured without
@@ -1158,10 +1208,6 @@ pub mod venue_ops_sync {
         assert_eq!(s.get_slot(ORQ, slot.id).unwrap().booked_count, 5);
     }
 
-    /// Uploaded exits and re-entries are judged by the gate's rule on the
-    /// server's rows (re-entry as the venue allows, no exit without an
-    /// entry) and counted; an undo takes its operator's own admission back
-    /// within 60 s, and only that.
     /// Capacity safety of the no-show release: a released no-show let in
     /// late by the operator (an uploaded admission marked `overruled:
     /// NO_SHOW_RELEASED`) takes a place back in its slot — the gate's lease
@@ -1216,8 +1262,21 @@ pub mod venue_ops_sync {
         };
         let status = |r: &crate::domain::Reservation| s.get_reservation(ORQ, r.id).unwrap().status;
 
-        // N-1 at gate A: its leased place (already counted) comes back.
-        let got = late(&a, "N-1", at_gate());
+        // N-1 at gate A, on a leased place (the gate marks it so): that
+        // place (already counted) comes back.
+        let got = upload(
+            s,
+            &a,
+            event(
+                "verify",
+                serde_json::json!({
+                    "ticket_code": "N-1", "venue_id": venue.id.0,
+                    "overruled": "NO_SHOW_RELEASED", "lease_slot_id": slot.id,
+                }),
+                op.id.0,
+                at_gate(),
+            ),
+        );
         assert_eq!(got.status, EventStatus::Applied, "{got:?}");
         assert_eq!(status(&n1), R::Verified);
         assert_eq!(booked_count(s, &slot), 2);
@@ -1260,6 +1319,155 @@ pub mod venue_ops_sync {
         assert_eq!(status(&n3), R::Verified);
         let after = s.get_slot(ORQ, slot.id).unwrap();
         assert_eq!((after.booked_count, after.total_capacity), (2, 3));
+    }
+
+    /// A late no-show the gate let in on a free place (its upload carries
+    /// no `lease_slot_id`: the gate counted it in neither its lease nor its
+    /// refresh) takes a free place or is a NO_PLACE_LEFT conflict, never one
+    /// of the gate's leased places: the walk-ups the gate booked from its
+    /// lease afterwards, and showed ADMIT for, are all honoured.
+    pub fn a_late_no_show_on_a_free_place_leaves_the_lease_to_the_walkups(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + VenueOpsStore
+              + ?Sized),
+    ) {
+        use crate::domain::ReservationStatus as R;
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(
+            s,
+            &venue,
+            r#"{"walkup_lease_places": 2, "no_show_release_minutes": 20}"#,
+        );
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(3)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let n1 = reserve(s, &slot, "N-1");
+        let n2 = reserve(s, &slot, "N-2");
+        let released_at = at_gate() - Duration::minutes(30);
+        assert_eq!(s.release_no_shows(released_at).unwrap().len(), 2);
+        // Gate A holds 2 of the 3 places; one is free.
+        s.refresh_leases(&a, &[], released_at).unwrap();
+        assert_eq!(booked_count(s, &slot), 2);
+        let status = |r: &crate::domain::Reservation| s.get_reservation(ORQ, r.id).unwrap().status;
+        let late = |code: &str, at| {
+            upload(
+                s,
+                &a,
+                event(
+                    "verify",
+                    serde_json::json!({ "ticket_code": code, "venue_id": venue.id.0, "overruled": "NO_SHOW_RELEASED" }),
+                    op.id.0,
+                    at,
+                ),
+            )
+        };
+        // N-1 on the free place: applied, the lease untouched.
+        let got = late("N-1", at_gate());
+        assert_eq!(got.status, EventStatus::Applied, "{got:?}");
+        assert_eq!(status(&n1), R::Verified);
+        assert_eq!(booked_count(s, &slot), 3);
+        // N-2, the slot full: a conflict, however many places the gate holds.
+        let got = late("N-2", at_gate() + Duration::seconds(5));
+        assert_eq!(
+            (got.status, got.reason.as_deref()),
+            (EventStatus::Conflict, Some("NO_PLACE_LEFT")),
+            "{got:?}"
+        );
+        assert_eq!(status(&n2), R::Cancelled);
+        // The walk-ups the gate booked from its 2 leased places: both honoured.
+        for (i, code) in ["W-1", "W-2"].into_iter().enumerate() {
+            ticket(s, code);
+            let got = upload(
+                s,
+                &a,
+                event(
+                    "walkup",
+                    serde_json::json!({
+                        "ticket_code": code,
+                        "slot_id": slot.id.to_string(),
+                        "reservation_id": uuid::Uuid::now_v7().to_string(),
+                    }),
+                    op.id.0,
+                    at_gate() + Duration::minutes(1 + i as i64),
+                ),
+            );
+            assert_eq!(got.status, EventStatus::Applied, "{code}: {got:?}");
+        }
+        let after = s.get_slot(ORQ, slot.id).unwrap();
+        assert_eq!((after.booked_count, after.total_capacity), (3, 3));
+        assert_eq!(s.list_conflicts(ORQ).unwrap().len(), 1, "N-2's only");
+    }
+
+    /// A gate that had not heard of a no-show's release yet showed ADMIT (an
+    /// upload without `overruled`): the person is inside, so the admission is
+    /// judged like the operator's late decision, not as a conflict outright.
+    /// It takes a free place back (the reservation live, then verified);
+    /// with none left it is a NO_PLACE_LEFT conflict. Never over capacity.
+    pub fn a_stale_gates_admit_of_a_released_no_show_takes_a_free_place(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + VenueOpsStore
+              + ?Sized),
+    ) {
+        use crate::domain::ReservationStatus as R;
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"no_show_release_minutes": 20}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(2)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let n1 = reserve(s, &slot, "N-1");
+        let n2 = reserve(s, &slot, "N-2");
+        assert_eq!(
+            s.release_no_shows(at_gate() - Duration::minutes(30))
+                .unwrap()
+                .len(),
+            2
+        );
+        reserve(s, &slot, "C-1");
+        assert_eq!(booked_count(s, &slot), 1);
+        let stale = |code: &str, at| {
+            upload(
+                s,
+                &a,
+                event(
+                    "verify",
+                    serde_json::json!({ "ticket_code": code, "venue_id": venue.id.0 }),
+                    op.id.0,
+                    at,
+                ),
+            )
+        };
+        let status = |r: &crate::domain::Reservation| s.get_reservation(ORQ, r.id).unwrap().status;
+        let got = stale("N-1", at_gate());
+        assert_eq!(got.status, EventStatus::Applied, "{got:?}");
+        assert_eq!(status(&n1), R::Verified);
+        assert_eq!(booked_count(s, &slot), 2);
+        let got = stale("N-2", at_gate() + Duration::seconds(5));
+        assert_eq!(
+            (got.status, got.reason.as_deref()),
+            (EventStatus::Conflict, Some("NO_PLACE_LEFT")),
+            "{got:?}"
+        );
+        assert_eq!(status(&n2), R::Cancelled);
+        let after = s.get_slot(ORQ, slot.id).unwrap();
+        assert_eq!((after.booked_count, after.total_capacity), (2, 2));
+        let later = at_gate() + Duration::minutes(1);
+        assert_eq!(s.occupancy(ORQ, venue.id, later).unwrap().inside, 2);
     }
 
     /// A supervisor's take-back of a lease while the slot still takes
@@ -1458,6 +1666,93 @@ pub mod venue_ops_sync {
         assert_eq!(booked_count(s, &slot), 0);
     }
 
+    /// The undo of an admission releases a walk-up's reservation only when
+    /// the admission undone is that walk-up's. A walk-up W-1 is undone
+    /// (released); the holder then books the same slot online and is
+    /// admitted at the same gate (a normal verify), which the operator
+    /// undoes too: the customer's reservation stays, and the gate's lease
+    /// gains no place.
+    pub fn undoing_a_later_admission_keeps_the_reservation_made_since_the_walkup(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + VenueOpsStore
+              + ?Sized),
+    ) {
+        use crate::domain::{ReservationStatus as R, TicketStatus};
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(3)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let t0 = at_gate();
+        s.refresh_leases(&a, &[], t0).unwrap();
+        assert_eq!(booked_count(s, &slot), 2);
+        let ev = |kind: &str, payload: serde_json::Value, at| {
+            let got = upload(s, &a, event(kind, payload, op.id.0, at));
+            assert_eq!(got.status, EventStatus::Applied, "{kind}: {got:?}");
+        };
+        ticket(s, "W-1");
+        let w1 = serde_json::json!({ "ticket_code": "W-1" });
+        let undo = serde_json::json!({ "ticket_code": "W-1", "reason": "wrong phone" });
+        ev(
+            "walkup",
+            serde_json::json!({
+                "ticket_code": "W-1", "slot_id": slot.id.to_string(),
+                "reservation_id": uuid::Uuid::now_v7().to_string(),
+            }),
+            t0,
+        );
+        ev("verify", w1.clone(), t0);
+        ev("undo", undo.clone(), t0 + Duration::seconds(10));
+        assert_eq!(
+            booked_count(s, &slot),
+            2,
+            "the walk-up's place is the lease's again"
+        );
+        // The holder books the slot online and is admitted at gate A.
+        let req = ReserveRequest {
+            ticket: TicketCode::parse("W-1").unwrap(),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        let online = s.reserve_slot(ORQ, &req, now()).unwrap();
+        assert_eq!(booked_count(s, &slot), 3);
+        let t1 = t0 + Duration::minutes(2);
+        ev("verify", w1, t1);
+        assert_eq!(
+            s.get_reservation(ORQ, online.id).unwrap().status,
+            R::Verified
+        );
+        // That admission undone: the online reservation stays, live.
+        ev("undo", undo, t1 + Duration::seconds(10));
+        assert_eq!(
+            s.get_reservation(ORQ, online.id).unwrap().status,
+            R::Reserved
+        );
+        let t = s
+            .get_ticket(ORQ, &TicketCode::parse("W-1").unwrap())
+            .unwrap();
+        assert_eq!((t.status, t.verified_at), (TicketStatus::Reserved, None));
+        assert_eq!(booked_count(s, &slot), 3);
+        // The gate's lease is still 2 places, the slot still full.
+        assert_eq!(
+            s.refresh_leases(&a, &[], t1 + Duration::seconds(20))
+                .unwrap(),
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places: 2
+            }]
+        );
+        assert_eq!(booked_count(s, &slot), 3);
+    }
+
     /// Gates upload in any order: an exit made offline at gate B at 10:10,
     /// uploaded after gate A's re-entry of the same holder at 10:30, leaves
     /// the holder inside (`domain::venue_ops::left_mark`): the count is
@@ -1506,6 +1801,10 @@ pub mod venue_ops_sync {
         assert_eq!(inside(), 0);
     }
 
+    /// Uploaded exits and re-entries are judged by the gate's rule on the
+    /// server's rows (re-entry as the venue allows, no exit without an
+    /// entry) and counted; an undo takes its operator's own admission back
+    /// within 60 s, and only that.
     pub fn uploaded_exits_reentries_and_undos_are_judged(
         s: &(impl VenueStore
               + SlotStore
@@ -1764,11 +2063,15 @@ macro_rules! venue_ops_sync_conformance {
         $crate::conformance_sync_tests!($fresh; venue_ops_sync;
             walkup_leases_stay_within_capacity_and_are_given_back,
             leases_are_taken_back_by_the_server,
+            a_revoked_gates_lease_comes_back_at_once,
             concurrent_leases_and_bookings_never_overbook,
             uploaded_exits_reentries_and_undos_are_judged,
             a_late_no_show_takes_a_place_back_never_over_capacity,
+            a_late_no_show_on_a_free_place_leaves_the_lease_to_the_walkups,
+            a_stale_gates_admit_of_a_released_no_show_takes_a_free_place,
             a_recalled_lease_still_honours_the_offline_walkups,
             an_undone_walkup_releases_its_reservation,
+            undoing_a_later_admission_keeps_the_reservation_made_since_the_walkup,
             an_exit_uploaded_after_a_later_reentry_leaves_the_holder_inside,
         );
     };

@@ -10,6 +10,8 @@
 //! supervisor's take-back of a slot still taking walk-ups is a recall (the
 //! places come back at the gate's next refresh, less what its offline
 //! walk-ups used), so that every ADMIT an offline gate showed is honoured.
+//! A revoked gate's leases are returned at once by either (its uploads can
+//! no longer arrive, and it never refreshes again).
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
@@ -25,7 +27,8 @@ impl Store {
     /// Gives back the leased places of `venue` (`None`: every venue of every
     /// org, for the periodic task) whose slot's entry window has ended, and
     /// (a supervisor: `only_closed == false`) recalls the others
-    /// (`domain::venue_ops::lease_take_back`). Returns the places given back
+    /// (`domain::venue_ops::lease_take_back`); a revoked gate's leases are
+    /// given back at once. Returns the places given back
     /// now per slot, summed over the gates that held them (recalled places
     /// come back at each gate's next lease refresh).
     pub fn take_back_leases(
@@ -39,24 +42,25 @@ impl Store {
                 require_venue(tx, orq, venue)?;
             }
             let (orq, venue) = scope.map_or((None, None), |(o, v)| (Some(o), Some(v)));
-            let rows: Vec<(i64, SlotId, Orq)> = tx
+            let rows: Vec<(i64, SlotId, Orq, bool)> = tx
                 .prepare_cached(
-                    "SELECT l.device_id, l.slot_id, l.orq FROM walkup_leases l \
+                    "SELECT l.device_id, l.slot_id, l.orq, d.revoked_at IS NOT NULL FROM walkup_leases l \
                      JOIN reservation_slots s ON s.id = l.slot_id \
+                     LEFT JOIN devices d ON d.id = l.device_id \
                      WHERE (?1 IS NULL OR l.orq = ?1) AND (?2 IS NULL OR s.venue_id = ?2) \
                      ORDER BY l.slot_id, l.device_id",
                 )?
                 .query_map(params![Sql(orq), Sql(venue)], |r| {
-                    Ok((r.get(0)?, r.col(1)?, r.col(2)?))
+                    Ok((r.get(0)?, r.col(1)?, r.col(2)?, r.get::<_, Option<bool>>(3)?.unwrap_or(false)))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             let mut returned: Vec<SlotPlaces> = Vec::new();
-            for (device, slot_id, orq) in rows {
+            for (device, slot_id, orq, revoked) in rows {
                 let Some(slot) = load_slot(tx, orq, slot_id)? else {
                     continue;
                 };
                 let slot_venue = require_venue(tx, orq, slot.venue_id)?;
-                match lease_take_back(&slot, &slot_venue, now, !only_closed) {
+                match lease_take_back(&slot, &slot_venue, now, !only_closed, revoked) {
                     TakeBack::Return => {}
                     TakeBack::Keep => continue,
                     TakeBack::Recall => {

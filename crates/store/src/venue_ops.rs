@@ -1127,15 +1127,23 @@ impl Store {
             let venue = entry.venue_id.or(gate.venue_id);
             let passage = venue.map(|v| undo_passage(orq, v, code, operator, now));
             revert_admission(tx, orq, code, passage.as_ref(), now)?;
-            // A walk-up this gate booked: the undo releases its reservation
-            // too, its place back on this gate's lease.
-            let walkup: Option<String> = tx
-                .prepare_cached(
-                    "SELECT json_extract(payload, '$.slot_id') \
-                     FROM outbox WHERE kind = 'walkup' AND entity_id = ?1 ORDER BY rowid DESC LIMIT 1",
-                )?
-                .query_row([code.as_str()], |r| r.get(0))
-                .optional()?;
+            // The admission undone was a walk-up this gate booked (the
+            // walk-up and its admission are written in one transaction, at
+            // the same time): the undo releases that reservation too, its
+            // place back on this gate's lease. Any other admission of the
+            // ticket (a reservation made since, verified here) keeps its
+            // reservation.
+            let walkup: Option<String> = match verified_at {
+                Some(admitted) => tx
+                    .prepare_cached(
+                        "SELECT json_extract(payload, '$.slot_id') FROM outbox \
+                         WHERE kind = 'walkup' AND entity_id = ?1 AND device_time = ?2 \
+                         ORDER BY rowid DESC LIMIT 1",
+                    )?
+                    .query_row(params![code.as_str(), ts(admitted)], |r| r.get(0))
+                    .optional()?,
+                None => None,
+            };
             let device = this_device(tx)?.map(|(d, _)| d);
             if let Some(slot) = walkup {
                 release_walkup(tx, orq, code, &slot, device, now)?;
@@ -1230,20 +1238,34 @@ pub(crate) fn apply_undo_event(
         ..undo_passage(orq, VenueId(device.venue_id), &code, operator, at)
     };
     revert_admission(tx, orq, &code, Some(&passage), now)?;
-    // The admission was this gate's walk-up (applied from its upload): the
-    // undo releases that reservation too, its place back on the lease.
-    let walkup: Option<String> = tx
-        .prepare_cached(
-            "SELECT json_extract(payload, '$.slot_id') \
-             FROM sync_events WHERE device_id = ?1 AND orq = ?2 AND kind = 'walkup' \
-               AND json_extract(payload, '$.ticket_code') = ?3 \
-               AND json_extract(result, '$.status') = 'applied' \
-             ORDER BY received_at DESC LIMIT 1",
-        )?
-        .query_row(params![device.device_id, Sql(orq), code.as_str()], |r| {
-            r.get(0)
-        })
-        .optional()?;
+    // The admission undone was this gate's walk-up (applied from its
+    // upload): the undo releases that reservation too, its place back on the
+    // lease. The gate writes a walk-up and its admission in one transaction
+    // at the same time: the walk-up is the one whose device time is that of
+    // the verify event behind the ticket's admission (its canonical
+    // verification). Another admission of the ticket at this gate (a
+    // reservation made since) is not a walk-up's: its reservation stays.
+    let walkup: Option<String> = match verified_at {
+        Some(admitted) => tx
+            .prepare_cached(
+                "SELECT json_extract(w.payload, '$.slot_id') \
+                 FROM verifications v \
+                 JOIN sync_events e ON e.event_id = v.event_id \
+                 JOIN sync_events w ON w.device_id = e.device_id AND w.device_time = e.device_time \
+                 WHERE v.id = (SELECT id FROM verifications WHERE orq = ?2 AND ticket_code = ?3 \
+                                 AND verified_at = ?4 ORDER BY id LIMIT 1) \
+                   AND v.device_id = ?1 AND w.orq = ?2 AND w.kind = 'walkup' \
+                   AND json_extract(w.payload, '$.ticket_code') = ?3 \
+                   AND json_extract(w.result, '$.status') = 'applied' \
+                 ORDER BY w.received_at DESC LIMIT 1",
+            )?
+            .query_row(
+                params![device.device_id, Sql(orq), code.as_str(), ts(admitted)],
+                |r| r.get(0),
+            )
+            .optional()?,
+        None => None,
+    };
     if let Some(slot) = walkup {
         release_walkup(tx, orq, &code, &slot, Some(device.device_id), now)?;
     }
@@ -1566,6 +1588,81 @@ mod lease_refresh_tests {
             .validate_ticket(Orq(1), &w1, &gate(&f), at)
             .unwrap();
         assert!(crate::domain::venue_ops::walkup_bookable(&v), "{v:?}");
+    }
+
+    /// A walk-up W-1 is undone (released); the holder then books the same
+    /// slot online and is admitted at the same gate, a normal verify; the
+    /// operator undoes that admission too. That undo is not the walk-up's:
+    /// the customer's own reservation stays, and the gate's lease gains no
+    /// place.
+    #[test]
+    fn undoing_a_later_admission_keeps_the_reservation_made_since_the_walkup() {
+        let f = fixture();
+        let orq = Orq(1);
+        let at = utc(9, 30);
+        let secs = chrono::Duration::seconds;
+        let ask = f.gate_db.lease_request().unwrap();
+        let granted = answer(&f, &ask, at);
+        f.gate_db.apply_leases(&granted, &ask, at).unwrap();
+        let w1 = TicketCode::parse("W-1").unwrap();
+        let v = f
+            .gate_db
+            .book_walkup(orq, b"W-1", f.op, &gate(&f), at)
+            .unwrap();
+        assert_eq!(v.verdict, VerdictCode::Admit, "{v:?}");
+        f.gate_db
+            .undo_admission(orq, &w1, f.op, "wrong phone", &gate(&f), at + secs(10))
+            .unwrap();
+        assert_eq!(f.gate_db.walkup_leases().unwrap()[0].places, 2);
+        // The round: the walk-up, its admission and the undo reach the server.
+        let events: Vec<_> = f
+            .gate_db
+            .pending_events()
+            .unwrap()
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
+        let results = f
+            .server
+            .apply_events(&f.device, &events, at + secs(20), at + secs(20))
+            .unwrap();
+        f.gate_db.record_event_results(&results).unwrap();
+        // The holder books the slot online; the gate learns it.
+        let req = crate::ReserveRequest {
+            ticket: w1.clone(),
+            slot_id: f.slot.id,
+            contact: crate::domain::Contact::validate("a@example.com", "+12025551234").unwrap(),
+        };
+        let online = f.server.reserve_slot(orq, &req, utc(9, 31)).unwrap();
+        let page = f
+            .server
+            .changes_since(orq, f.slot.venue_id, 0, 5000, utc(9, 31))
+            .unwrap();
+        f.gate_db
+            .apply_change_page(&page, None, utc(9, 31))
+            .unwrap();
+        // Admitted at the same gate, then undone.
+        let admitted = utc(9, 32);
+        let v = f
+            .gate_db
+            .verify_ticket(orq, &w1, f.op, &gate(&f), admitted)
+            .unwrap();
+        assert_eq!(v.verdict, VerdictCode::Admit, "{v:?}");
+        let v = f
+            .gate_db
+            .undo_admission(
+                orq,
+                &w1,
+                f.op,
+                "wrong phone",
+                &gate(&f),
+                admitted + secs(10),
+            )
+            .unwrap();
+        assert_eq!(v.verdict, VerdictCode::Admit, "reserved again: {v:?}");
+        let r = f.gate_db.get_reservation(orq, online.id).unwrap();
+        assert_eq!(r.status, crate::domain::ReservationStatus::Reserved);
+        assert_eq!(f.gate_db.walkup_leases().unwrap()[0].places, 2);
     }
 
     #[test]

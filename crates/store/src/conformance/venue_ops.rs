@@ -218,6 +218,64 @@ pub fn no_shows_are_released_once_and_give_their_places_back(
     );
 }
 
+/// The server's door says the same of a released no-show on every engine
+/// (`domain::no_show::place_back` with no lease): amber NO_SHOW_RELEASED
+/// while the slot has a free place to take back, a red NO_PLACE_LEFT once
+/// it is full, for validate and for verify (and so for a scan).
+pub fn a_released_no_show_in_a_full_slot_is_no_place_left_at_the_server(
+    s: &(impl VenueStore
+          + SlotStore
+          + TicketStore
+          + ReservationStore
+          + GateStore
+          + VenueOpsStore
+          + ?Sized),
+) {
+    use crate::domain::VerdictCode;
+    let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let twenty: GateSettingsPatch =
+        serde_json::from_str(r#"{"no_show_release_minutes": 20}"#).unwrap();
+    s.update_gate_settings(ORQ, venue.id, &twenty, now())
+        .unwrap();
+    // 09:00 in Madrid = 08:00 UTC: released at 08:20 UTC.
+    let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 1);
+    let utc = |h, m| Utc.with_ymd_and_hms(2025, 12, 1, h, m, 0).unwrap();
+    let book = |code: &str| {
+        let t = ticket(s, code, ActivationMode::Immediate);
+        let req = ReserveRequest {
+            ticket: t.clone(),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        s.reserve_slot(ORQ, &req, now()).unwrap();
+        t
+    };
+    let late = book("N-1");
+    assert_eq!(s.release_no_shows(utc(8, 20)).unwrap().len(), 1);
+    let gate = Gate {
+        venue_id: Some(venue.id),
+        ..Gate::default()
+    };
+    let v = s.validate_ticket(ORQ, &late, &gate, utc(8, 30)).unwrap();
+    assert_eq!((v.verdict, v.admit), (VerdictCode::NoShowReleased, false));
+    let err = s
+        .verify_ticket(ORQ, &late, OperatorId(5), &gate, utc(8, 30))
+        .unwrap_err();
+    assert_eq!(err.code(), "NO_SHOW_RELEASED");
+    // Someone else books the released place: the slot is full.
+    book("C-1");
+    let v = s.validate_ticket(ORQ, &late, &gate, utc(8, 31)).unwrap();
+    assert_eq!(
+        (v.verdict, v.admit),
+        (VerdictCode::NoPlaceLeft, false),
+        "{v:?}"
+    );
+    let err = s
+        .verify_ticket(ORQ, &late, OperatorId(5), &gate, utc(8, 31))
+        .unwrap_err();
+    assert_eq!(err.code(), "NO_PLACE_LEFT");
+}
+
 /// Closing time (`domain::closing`): a checkout records an exit for each
 /// person inside the venue today, brings its occupancy to 0, touches no
 /// other venue, and checks nobody out twice.

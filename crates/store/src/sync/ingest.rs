@@ -123,6 +123,7 @@ fn apply_event(
                 },
                 overruled,
                 leased,
+                lease_slot: crate::domain::upload::lease_slot_of(&event.payload),
             };
             let outcome = judge_admission(&upload, at, venue);
             let (Some(ticket), Some(operator)) = (ticket.as_ref(), operator.as_ref()) else {
