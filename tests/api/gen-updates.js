@@ -107,6 +107,11 @@ const updatesFolder = () => folder('12 fleet updates', 'POST /api/sync/update an
     body: { role: 'admin', venue_id: '@@venue_madrid' },
     expect: { status: 404, code: 'NOT_FOUND' },
   }),
+  req('a venue-bound admin adds a gate to another venue -> 404', {
+    method: 'POST', path: '/api/admin/devices', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: { name: 'Not its venue', venue_id: '@@venue_madrid' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
   req('a venue-bound admin mints an unbound token -> 201, bound to its venue', {
     method: 'POST', path: '/api/admin/tokens', as: { authorization: 'Bearer {{tok_admin_annex}}' },
     body: { role: 'operator' },

@@ -194,7 +194,7 @@ pub(crate) fn ticket_from_csv(row: CsvRow) -> Result<NewTicket, DomainError> {
         entitlements: row
             .entitlements
             .filter(|e| !e.is_empty())
-            .map(|e| serde_json::from_str(&e))
+            .map(|e| serde_json::from_str(unquote_cell(&e)))
             .transpose()
             .map_err(|_| DomainError::invalid("entitlements", "must be JSON"))?
             .map(crate::domain::ticket::entitlements)

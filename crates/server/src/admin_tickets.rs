@@ -331,25 +331,26 @@ fn csv_rows(tickets: &[Ticket], header: bool) -> Vec<u8> {
         let _ = w.write_record(EXPORT_HEADER);
     }
     for t in tickets {
-        let _ = w.write_record(
-            [
-                t.ticket_code.to_string(),
-                opt(t.order_id.map(|v| v.to_string())),
-                opt(t.product_id.map(|v| v.to_string())),
-                opt(t.user_id.map(|v| v.to_string())),
-                t.activation_mode.as_str().to_string(),
-                opt(t.expires_at.map(|v| v.to_rfc3339())),
-                t.entitlements.to_string(),
-                opt(t.purchase_email.clone()),
-                t.status.as_str().to_string(),
-                t.activation_status.as_str().to_string(),
-                opt(t.customer_email.clone()),
-                opt(t.customer_phone.clone()),
-                opt(t.reserved_at.map(|v| v.to_rfc3339())),
-                opt(t.verified_at.map(|v| v.to_rfc3339())),
-            ]
-            .map(spreadsheet_safe),
-        );
+        // Text that came from outside is disarmed; numbers, the server's own
+        // words and timestamps cannot be formulas (a negative id stays `-5`,
+        // so it re-imports).
+        let text = |v: Option<String>| spreadsheet_safe(opt(v));
+        let _ = w.write_record([
+            spreadsheet_safe(t.ticket_code.to_string()),
+            opt(t.order_id.map(|v| v.to_string())),
+            opt(t.product_id.map(|v| v.to_string())),
+            opt(t.user_id.map(|v| v.to_string())),
+            t.activation_mode.as_str().to_string(),
+            opt(t.expires_at.map(|v| v.to_rfc3339())),
+            spreadsheet_safe(t.entitlements.to_string()),
+            text(t.purchase_email.clone()),
+            t.status.as_str().to_string(),
+            t.activation_status.as_str().to_string(),
+            text(t.customer_email.clone()),
+            text(t.customer_phone.clone()),
+            opt(t.reserved_at.map(|v| v.to_rfc3339())),
+            opt(t.verified_at.map(|v| v.to_rfc3339())),
+        ]);
     }
     w.into_inner().unwrap_or_default()
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::{admin, staff};
+use super::access::{admin, check_venue, staff};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Caller};
 use super::AppState;
@@ -186,9 +186,15 @@ pub async fn create_device(
     caller: Caller,
     ApiJson(body): ApiJson<CreateDeviceBody>,
 ) -> Result<(StatusCode, Json<CreatedDevice>), ApiError> {
-    let orq = admin(&caller)?.orq;
+    let p = admin(&caller)?.clone();
+    let venue = VenueId(body.venue_id);
     let (token, device) = state
-        .run(move |s| s.add_device(orq, VenueId(body.venue_id), &body.name, Utc::now()))
+        .run(move |s| {
+            // A token bound to a venue adds gates to that venue only (a
+            // device token of another venue would be a way around the binding).
+            check_venue(&p, venue, "venue")?;
+            s.add_device(p.orq, venue, &body.name, Utc::now())
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(CreatedDevice { token, device })))
 }

@@ -237,6 +237,9 @@ pub fn verify<'a>(
 }
 
 /// The app folder the launcher and the updater share.
+/// A download's temporary file not written for this long was cut off.
+const STALE_DOWNLOAD: Duration = Duration::from_secs(3600);
+
 #[derive(Debug, Clone)]
 pub struct AppDir {
     root: PathBuf,
@@ -392,7 +395,8 @@ impl AppDir {
 
     /// Removes the version folders that can no longer run: every version
     /// older than `current` except `previous` (the one a roll-back returns
-    /// to). A newer one is kept (staged, waiting for its quiet moment).
+    /// to). A newer one is kept (staged, waiting for its quiet moment), and
+    /// so is a download in progress; one cut off (`STALE_DOWNLOAD`) goes.
     /// Called once `current` reported healthy: without it every release a
     /// gate ever installed stays on its disk. Returns the versions removed.
     pub fn prune_old_versions(&self) -> Vec<Version> {
@@ -406,8 +410,22 @@ impl AppDir {
         let mut removed = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
-            // Only version folders (`.<v>.part` downloads and anything else stay).
-            let Some(v) = name.to_str().and_then(|n| Version::parse(n).ok()) else {
+            let name = name.to_str().unwrap_or_default();
+            // A download's temporary file untouched for an hour was cut off
+            // (a kill, a power cut): a live download writes all the time.
+            if name.starts_with('.') && name.ends_with(".part") {
+                let stale = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > STALE_DOWNLOAD);
+                if stale {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+                continue;
+            }
+            let Ok(v) = Version::parse(name) else {
                 continue;
             };
             if v < current
@@ -923,6 +941,15 @@ mod tests {
         // 1.0.5 staged (downloaded) but not yet switched to.
         stage(Version(1, 0, 5), Version(1, 0, 4));
         std::fs::write(dir.path().join("versions/.1.0.6.part"), b"half").unwrap();
+        // A download cut off two hours ago.
+        let cut = dir.path().join("versions/.1.0.6.77-1.part");
+        std::fs::write(&cut, b"cut off").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&cut)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
         assert_eq!(app.current(), Some(Version(1, 0, 4)));
         assert_eq!(
             app.prune_old_versions(),
@@ -933,7 +960,11 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        assert_eq!(left, [".1.0.6.part", "1.0.3", "1.0.4", "1.0.5"]);
+        assert_eq!(
+            left,
+            [".1.0.6.part", "1.0.3", "1.0.4", "1.0.5"],
+            "the cut-off download is removed, the live one kept"
+        );
         assert!(
             app.is_staged(Version(1, 0, 3)),
             "the roll-back target still runs"

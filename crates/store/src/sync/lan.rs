@@ -139,7 +139,7 @@ impl Store {
         }
         let key = public_key.to_ascii_lowercase();
         self.write(|tx| {
-            // One live gate per key (unique index, migration 0019): another
+            // One live gate per key (unique index, migration 0018): another
             // gate's key is refused, not taken over.
             tx.execute(
                 "UPDATE devices SET public_key = ?1 WHERE id = ?2 AND orq = ?3 AND revoked_at IS NULL",
