@@ -6,36 +6,11 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { ART, BASE, BIN, DB, TABLET, axe, launch, link } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(join(here, '../../ui/package.json'));
-const { chromium } = require('playwright-core');
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-const BASE = process.env.ENTRADA_URL;
-const BIN = process.env.ENTRADA_BIN;
-const DB = process.env.ENTRADA_DB;
-const ART = process.env.ADMIN_ARTIFACTS;
 const LAPTOP = { width: 1280, height: 900 };
-const TABLET = { width: 820, height: 1180 };
-
-function link(...extra) {
-  return execFileSync(BIN, ['admin', 'link', '--db', DB, '--org', '1', '--url', BASE, ...extra], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  }).trim();
-}
-
-async function axe(page) {
-  await page.addScriptTag({ content: AXE });
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.length} nodes`);
-}
 
 /** The console's own API call from the page (cookie + console header). */
 function api(page, method, path, body) {
@@ -66,7 +41,7 @@ async function bearer(method, path, body) {
 
 let browser;
 before(async () => {
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ['--no-sandbox'] });
+  browser = await launch();
 });
 after(async () => {
   await browser?.close();

@@ -5,33 +5,9 @@
 // refusal, and a direct PIN reset is 403). axe-core: 0 violations.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(join(here, '../../ui/package.json'));
-const { chromium } = require('playwright-core');
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-const BASE = process.env.ENTRADA_URL;
-const BIN = process.env.ENTRADA_BIN;
-const DB = process.env.ENTRADA_DB;
-const ART = process.env.ADMIN_ARTIFACTS;
-const LAPTOP = { width: 1280, height: 800 };
-const TABLET = { width: 820, height: 1180 };
-
-const cli = (...args) => execFileSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-const link = (...extra) => cli('admin', 'link', '--db', DB, '--org', '1', '--url', BASE, ...extra);
-
-async function axe(page) {
-  await page.addScriptTag({ content: AXE });
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.length} nodes`);
-}
+import { ART, BASE, DB, LAPTOP, TABLET, axe, cli, launch, link } from './harness.mjs';
 
 let browser;
 let token;
@@ -45,7 +21,7 @@ const signIn = async (operator_id, pin) =>
   ).status;
 
 before(async () => {
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ['--no-sandbox'] });
+  browser = await launch();
   token = cli('token', 'create', '--db', DB, '--orq', '1', '--role', 'admin');
 });
 after(async () => {
