@@ -168,7 +168,7 @@ pub(crate) struct CsvRow {
 /// written.
 pub(crate) fn unquote_cell(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) => rest,
+        Some(rest) if rest.starts_with(crate::admin_tickets::ARMED) => rest,
         _ => cell,
     }
 }

@@ -318,11 +318,16 @@ const EXPORT_PAGE: u32 = 1000;
 /// (e-mails, codes, `+` phone numbers). The import takes the quote off again
 /// (`crate::admin::unquote_cell`), so an export re-imports unchanged.
 pub(crate) fn spreadsheet_safe(cell: String) -> String {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{cell}"),
-        _ => cell,
+    if cell.starts_with(ARMED) {
+        format!("'{cell}")
+    } else {
+        cell
     }
 }
+
+/// The first characters that make a spreadsheet run a cell (and the quote
+/// that disarms them, so a cell that starts with one is quoted too).
+pub(crate) const ARMED: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\''];
 
 fn csv_rows(tickets: &[Ticket], header: bool) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(tickets.len() * 120));
