@@ -201,7 +201,7 @@ fn build(
     if let Some(res) = res {
         store.cancel_reservation(Orq(1), res.id, ChangedBy::Staff, now)?;
     }
-    store.cancel_ticket(Orq(1), &TicketCode::parse("DEMO-CANCELLED")?, now)?;
+    store.cancel_ticket(Orq(1), &TicketCode::parse("DEMO-CANCELLED")?, None, now)?;
 
     issue(Orq(1), "DEMO-TOMORROW", ActivationMode::Immediate, None)?;
     let tomorrow = local_today(&museum, now) + Duration::days(1);

@@ -425,7 +425,7 @@ fn activation_is_one_way_and_only_active_tickets_reserve() {
 
     // Cancelled and expired tickets are refused with their reason.
     let cancelled = f.ticket("T-CAN", ActivationMode::Deferred);
-    f.store.cancel_ticket(ORQ, &cancelled, now()).unwrap();
+    f.store.cancel_ticket(ORQ, &cancelled, None, now()).unwrap();
     assert_eq!(
         code_of(f.store.activate_ticket(ORQ, &cancelled, now())),
         "TICKET_CANCELLED"

@@ -1,6 +1,8 @@
 // The console's tickets (issue 16, track "16t"): search by code, order,
 // e-mail or phone (supervisors and admins), cancel a ticket (admins only;
-// idempotent; another org's ticket is NOT_FOUND).
+// idempotent; another org's ticket is NOT_FOUND). A venue-bound caller reaches
+// its venue's tickets only (a ticket's venue is its reservation's slot's):
+// another venue's, or one never reserved, is NOT_FOUND / left out of lists.
 'use strict';
 
 const { req, folder } = require('./lib');
@@ -167,6 +169,21 @@ const consoleTicketsFolder = () => folder('13 console tickets', 'GET /api/admin/
       });
     },
   }),
+  req('export the order, only active ones -> 200, the header alone (the filter holds with q)', {
+    path: '/api/admin/tickets/export?q=916162&activation_status=active', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('no rows', () => pm.expect(pm.response.text().trim().split('\n').length).to.eql(1)); },
+  }),
+  req('export the order, only inactive ones -> 200, both rows', {
+    path: '/api/admin/tickets/export?q=916162&activation_status=inactive', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('two rows', () => pm.expect(pm.response.text().trim().split('\n').length).to.eql(3)); },
+  }),
+  req('search with a status filter -> 200, the cancelled ticket only', {
+    path: '/api/admin/tickets/search?q=916161&status=cancelled', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('CT16-1', () => pm.expect(J.tickets.map((t) => t.ticket_code)).to.eql(['CT16-1'])); },
+  }),
   req('export as a supervisor -> 403', {
     path: '/api/admin/tickets/export', as: 'sup',
     expect: { status: 403, code: 'FORBIDDEN' },
@@ -219,6 +236,81 @@ const consoleTicketsFolder = () => folder('13 console tickets', 'GET /api/admin/
     path: '/api/admin/tickets/CT16-2/signed-code', as: 'admin',
     expect: { status: 200 },
     test() { pm.test('same', () => pm.expect(J.signed_code).to.eql(pm.collectionVariables.get('ct16_code'))); },
+  }),
+  req('create a supervisor token bound to the annex venue -> 201', {
+    method: 'POST', path: '/api/admin/tokens', as: 'admin',
+    body: { role: 'supervisor', venue_id: '@@venue_annex' },
+    expect: { status: 201 },
+    test() { pm.collectionVariables.set('tok_sup_annex', J.token); },
+  }),
+  req('a venue-bound supervisor searches its venue\'s ticket -> 200, found', {
+    path: '/api/admin/tickets/search?q=G-ANNEX', as: { authorization: 'Bearer {{tok_sup_annex}}' },
+    expect: { status: 200 },
+    test() { pm.test('G-ANNEX', () => pm.expect(J.tickets.map((t) => t.ticket_code)).to.eql(['G-ANNEX'])); },
+  }),
+  req('a venue-bound supervisor searches another venue\'s ticket -> 200, nothing', {
+    path: '/api/admin/tickets/search?q=G-ADMIT2', as: { authorization: 'Bearer {{tok_sup_annex}}' },
+    expect: { status: 200 },
+    test() { pm.test('none', () => pm.expect(J.tickets).to.eql([])); },
+  }),
+  req('a venue-bound supervisor reads its venue\'s ticket\'s story -> 200', {
+    path: '/api/admin/tickets/G-ANNEX/story', as: { authorization: 'Bearer {{tok_sup_annex}}' },
+    expect: { status: 200 },
+    test() { pm.test('ticket', () => pm.expect(J.ticket.ticket_code).to.eql('G-ANNEX')); },
+  }),
+  req('a venue-bound supervisor reads another venue\'s ticket\'s story -> 404', {
+    path: '/api/admin/tickets/G-ADMIT2/story', as: { authorization: 'Bearer {{tok_sup_annex}}' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('a venue-bound supervisor reads a never-reserved ticket\'s story -> 404', {
+    path: '/api/admin/tickets/CT16-2/story', as: { authorization: 'Bearer {{tok_sup_annex}}' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('a venue-bound admin lists user 1\'s tickets -> 200, its venue\'s only', {
+    path: '/api/admin/tickets?user_id=1&limit=1000', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    expect: { status: 200 },
+    test() {
+      const codes = J.tickets.map((t) => t.ticket_code);
+      pm.test('the annex ticket', () => pm.expect(codes).to.include('G-ANNEX'));
+      pm.test('not another venue\'s', () => pm.expect(codes).to.not.include('G-ADMIT2'));
+      pm.test('not a never-reserved one', () => pm.expect(codes).to.not.include('G-NORES'));
+    },
+  }),
+  req('a venue-bound admin exports user 1\'s tickets -> 200, its venue\'s only', {
+    path: '/api/admin/tickets/export?user_id=1', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    expect: { status: 200 },
+    test() {
+      const codes = pm.response.text().trim().split('\n').slice(1).map((l) => l.split(',')[0]);
+      pm.test('the annex ticket', () => pm.expect(codes).to.include('G-ANNEX'));
+      pm.test('not another venue\'s', () => pm.expect(codes).to.not.include('G-ADMIT2'));
+    },
+  }),
+  req('a venue-bound admin exports a search for another venue\'s ticket -> 200, the header alone', {
+    path: '/api/admin/tickets/export?q=G-ADMIT2', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    expect: { status: 200 },
+    test() { pm.test('no rows', () => pm.expect(pm.response.text().trim().split('\n').length).to.eql(1)); },
+  }),
+  req('a venue-bound admin reads another venue\'s signed code -> 404', {
+    path: '/api/admin/tickets/G-ADMIT2/signed-code', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('a venue-bound admin reads its venue\'s signed code -> 200', {
+    path: '/api/admin/tickets/G-ANNEX/signed-code', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    expect: { status: 200 },
+    test() { pm.test('signed', () => pm.expect(J.signed_code).to.match(/^ENT1\./)); },
+  }),
+  req('a venue-bound admin re-issues another venue\'s ticket -> 404', {
+    method: 'POST', path: '/api/admin/tickets/G-ADMIT2/reissue', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('a venue-bound admin cancels another venue\'s ticket -> 404', {
+    method: 'POST', path: '/api/admin/tickets/G-ADMIT2/cancel', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('...and it is not cancelled -> its story ends without a cancel', {
+    path: '/api/admin/tickets/G-ADMIT2/story', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('not cancelled', () => pm.expect(J.ticket.status).to.not.eql('cancelled')); },
   }),
 ]);
 

@@ -3,7 +3,7 @@
 // authenticates it). Each `dashboard` event replaces the figures in place,
 // without a reload: admissions per 5 minutes per gate today (uPlot), each of
 // today's slots (booked / admitted / no-shows), gates online or offline with
-// their last sync, open conflicts, and people inside against the limit.
+// their last sync, today's conflicts, and people inside against the limit.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -67,7 +67,8 @@ function draw(ctx: PageContext, body: HTMLElement, d: Dashboard) {
   const summary = el(
     'ul',
     { class: 'cards' },
-    el('li', { id: 'dash-conflicts' }, el('span', { class: 'figure' }, String(d.open_conflicts)), t.dashConflicts),
+    // The venues shown (a venue-bound session: its own), today.
+    el('li', { id: 'dash-conflicts' }, el('span', { class: 'figure' }, String(d.venues.reduce((n, v) => n + v.conflicts, 0))), t.dashConflicts),
     ...d.venues.map((v) =>
       el(
         'li',

@@ -131,7 +131,12 @@ impl World {
             .unwrap();
         reserve(ORQ, TICKET_CANCELLED_X, slot_x, "refunded@example.com");
         store
-            .cancel_ticket(ORQ, &TicketCode::parse(TICKET_CANCELLED_X).unwrap(), now)
+            .cancel_ticket(
+                ORQ,
+                &TicketCode::parse(TICKET_CANCELLED_X).unwrap(),
+                None,
+                now,
+            )
             .unwrap();
         reserve(ORQ, AT_Y, slot_y, "reina@example.com");
         reserve(OTHER_ORQ, OTHER_ORG, slot_z, "zoe@example.com");

@@ -20,8 +20,6 @@ pub struct Dashboard {
     pub as_of: DateTime<Utc>,
     pub venues: Vec<VenueToday>,
     pub gates: Vec<GateStatus>,
-    /// Double entries found by sync, not yet looked at.
-    pub open_conflicts: i64,
 }
 
 /// One venue's day (its own calendar day, in its time zone).
@@ -38,6 +36,11 @@ pub struct VenueToday {
     pub slots: Vec<SlotToday>,
     /// Entries per gate per 5 minutes today, in time order.
     pub admissions: Vec<AdmissionBucket>,
+    /// Conflicts sync found at this venue today (since its midnight): per
+    /// venue and per day like the rest, so a venue-bound caller's dashboard
+    /// counts its venue's only. Conflicts are never closed, so the count is
+    /// of those found, not of those still open.
+    pub conflicts: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -65,19 +65,49 @@ pub mod opt_time {
     }
 }
 
-/// Whether the server checks everyone out of the venue now: it has a
-/// closing time and the venue's clock is at or past it (that day; the
-/// checkout is idempotent, so a later round finds nobody inside, and
-/// anyone let in after closing is checked out at the next round).
+/// The instant of today's closing: `closing` on the venue's clock on the
+/// venue's date of `now`. A closing time the clock skips (a spring-forward
+/// gap) is the first instant after the gap; one it passes twice (fall-back)
+/// is the first of the two.
+pub fn closing_instant(closing: NaiveTime, tz: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
+    let local = now.with_timezone(&tz).date_naive().and_time(closing);
+    // Gaps are whole minutes in every zone (at most a few hours).
+    (0..=24 * 60)
+        .find_map(|m| {
+            tz.from_local_datetime(&(local + chrono::Duration::minutes(m)))
+                .earliest()
+        })
+        .map_or(now, |t| t.with_timezone(&Utc))
+}
+
+/// Whether the server checks everyone out of the venue now: once per
+/// venue-day, when the venue's clock has passed today's closing time
+/// ([`closing_instant`]) and the venue has not been closed since that
+/// instant. `last_closed` is the venue's last checkout, the server's or a
+/// supervisor's: a supervisor's checkout at or after the closing time is
+/// that day's closing, one before it is not (whoever comes in between is
+/// still checked out at closing). Once closed, a late re-entry, staff or an
+/// event after hours stay in until the next day's closing.
 ///
-/// | closing_time | venue clock      | due   |
-/// |--------------|------------------|-------|
-/// | none         | any              | no    |
-/// | 18:00        | before 18:00     | no    |
-/// | 18:00        | 18:00 or later   | yes   |
-pub fn closing_due(ops: VenueOps, tz: Tz, now: DateTime<Utc>) -> bool {
-    ops.closing_time
-        .is_some_and(|closing| now.with_timezone(&tz).time() >= closing)
+/// | closing_time | venue clock          | last closed               | due |
+/// |--------------|----------------------|---------------------------|-----|
+/// | none         | any                  | any                       | no  |
+/// | 18:00        | before 18:00         | any                       | no  |
+/// | 18:00        | 18:00 or later       | never                     | yes |
+/// | 18:00        | 18:00 or later       | yesterday / today 17:00   | yes |
+/// | 18:00        | 18:00 or later       | today 18:00 or later      | no  |
+/// | 02:30 (gap)  | 03:00 (after jump)   | never                     | yes |
+/// | 00:00        | any, that day        | before today's midnight   | yes (the day's count is 0 then: nobody to check out) |
+pub fn closing_due(
+    ops: VenueOps,
+    tz: Tz,
+    now: DateTime<Utc>,
+    last_closed: Option<DateTime<Utc>>,
+) -> bool {
+    ops.closing_time.is_some_and(|closing| {
+        let at = closing_instant(closing, tz, now);
+        now >= at && last_closed.is_none_or(|last| last < at)
+    })
 }
 
 fn bounded(field: &'static str, value: i64, min: i64, max: i64) -> Result<i64, DomainError> {
@@ -1067,25 +1097,90 @@ mod tests {
     }
 
     #[test]
-    fn closing_is_due_from_the_closing_time_on_the_venues_clock() {
+    fn closing_is_due_once_per_venue_day_from_the_closing_time_on_its_clock() {
         let paris: Tz = "Europe/Paris".parse().unwrap();
-        let at = |h, m| Utc.with_ymd_and_hms(2025, 12, 1, h, m, 0).unwrap();
+        let at = |d, h, m| Utc.with_ymd_and_hms(2025, 12, d, h, m, 0).unwrap();
         let ops = |t: Option<(u32, u32)>| VenueOps {
             closing_time: t.map(|(h, m)| NaiveTime::from_hms_opt(h, m, 0).unwrap()),
             ..VenueOps::default()
         };
-        // (closing time, now UTC) → due; Paris is UTC+1 in December.
+        // (closing time, now UTC, last closed) → due; Paris is UTC+1 in December.
         let cases = [
-            (None, at(23, 0), false),
-            (Some((18, 0)), at(16, 59), false),
-            (Some((18, 0)), at(17, 0), true),
-            (Some((18, 0)), at(22, 0), true),
+            (None, at(1, 23, 0), None, false),
+            (Some((18, 0)), at(1, 16, 59), None, false),
+            (Some((18, 0)), at(1, 17, 0), None, true),
+            (Some((18, 0)), at(1, 22, 0), None, true),
             // 18:00 UTC would be past: the venue's clock counts.
-            (Some((18, 30)), at(17, 0), false),
+            (Some((18, 30)), at(1, 17, 0), None, false),
+            // Closed at 18:00 today: not again until tomorrow's 18:00 (a
+            // late re-entry at 21:00 stays in).
+            (Some((18, 0)), at(1, 20, 0), Some(at(1, 17, 0)), false),
+            (Some((18, 0)), at(1, 22, 59), Some(at(1, 17, 0)), false),
+            // After the venue's midnight, before closing: not due.
+            (Some((18, 0)), at(1, 23, 30), Some(at(1, 17, 0)), false),
+            (Some((18, 0)), at(2, 17, 0), Some(at(1, 17, 0)), true),
+            // A supervisor's checkout before closing is not the closing.
+            (Some((18, 0)), at(1, 17, 1), Some(at(1, 15, 0)), true),
+            // One after it is.
+            (Some((18, 0)), at(1, 17, 30), Some(at(1, 17, 10)), false),
+            // Midnight closing: due once at the start of each venue day.
+            (Some((0, 0)), at(1, 23, 0), Some(at(1, 0, 0)), true),
+            (Some((0, 0)), at(1, 23, 1), Some(at(1, 23, 0)), false),
+            (Some((0, 0)), at(1, 22, 59), Some(at(1, 0, 0)), false),
         ];
-        for (i, (closing, now, want)) in cases.into_iter().enumerate() {
-            assert_eq!(closing_due(ops(closing), paris, now), want, "case {i}");
+        for (i, (closing, now, last, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                closing_due(ops(closing), paris, now, last),
+                want,
+                "case {i}"
+            );
         }
+        // Another zone: New York is UTC−5 in December.
+        let ny: Tz = "America/New_York".parse().unwrap();
+        assert!(!closing_due(ops(Some((18, 0))), ny, at(1, 22, 59), None));
+        assert!(closing_due(ops(Some((18, 0))), ny, at(1, 23, 0), None));
+        // DST, Paris: 2025-03-30 02:00 → 03:00 (01:00 UTC); 2025-10-26
+        // 03:00 → 02:00 (01:00 UTC).
+        let t = |mo, d, h, m| Utc.with_ymd_and_hms(2025, mo, d, h, m, 0).unwrap();
+        let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        // 02:30 does not exist that day: closing is at the jump (03:00 CEST).
+        assert_eq!(
+            closing_instant(hm(2, 30), paris, t(3, 30, 12, 0)),
+            t(3, 30, 1, 0)
+        );
+        assert!(!closing_due(
+            ops(Some((2, 30))),
+            paris,
+            t(3, 30, 0, 59),
+            None
+        ));
+        assert!(closing_due(ops(Some((2, 30))), paris, t(3, 30, 1, 0), None));
+        // 02:30 happens twice: the first (CEST, 00:30 UTC) closes, once.
+        assert_eq!(
+            closing_instant(hm(2, 30), paris, t(10, 26, 12, 0)),
+            t(10, 26, 0, 30)
+        );
+        assert!(closing_due(
+            ops(Some((2, 30))),
+            paris,
+            t(10, 26, 0, 30),
+            None
+        ));
+        assert!(!closing_due(
+            ops(Some((2, 30))),
+            paris,
+            t(10, 26, 1, 30),
+            Some(t(10, 26, 0, 30))
+        ));
+        // 18:00 on both DST days is an ordinary instant (UTC+2, then UTC+1).
+        assert_eq!(
+            closing_instant(hm(18, 0), paris, t(3, 30, 20, 0)),
+            t(3, 30, 16, 0)
+        );
+        assert_eq!(
+            closing_instant(hm(18, 0), paris, t(10, 26, 20, 0)),
+            t(10, 26, 17, 0)
+        );
         // The setting travels as HH:MM:SS, is read from HH:MM too, null clears.
         let patch: GateSettingsPatch =
             serde_json::from_str(r#"{"closing_time": "18:30"}"#).unwrap();

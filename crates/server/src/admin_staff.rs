@@ -100,7 +100,7 @@ pub async fn change_operator(
     responses((status = 200, description = "The ticket's new signed code: its serial is bumped, so every code issued before is refused at the gates (after their next sync) and customer sessions opened on it are revoked", body = SignedCode),
         (status = 401, body = ErrorBody),
         (status = 403, description = "FORBIDDEN: only an admin re-issues codes", body = ErrorBody),
-        (status = 404, description = "NOT_FOUND: no such ticket in the token's org", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: no such ticket in the token's org (for a venue-bound caller: in its venue)", body = ErrorBody),
         (status = 422, description = "INVALID_INPUT (not a ticket code) or NO_SIGNING_KEY", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn reissue_code(
@@ -108,11 +108,12 @@ pub async fn reissue_code(
     caller: Caller,
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<SignedCode>, ApiError> {
-    let orq = admin(&caller)?.orq;
+    let p = admin(&caller)?;
+    let (orq, venue) = (p.orq, p.venue_id);
     let code = parse_code(&code)?;
     let ticket_code = code.to_string();
     let signed_code = state
-        .run(move |s| s.reissue_ticket_code(orq, &code, Utc::now()))
+        .run(move |s| s.reissue_ticket_code(orq, &code, venue, Utc::now()))
         .await?;
     Ok(Json(SignedCode {
         ticket_code,

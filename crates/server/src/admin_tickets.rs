@@ -29,28 +29,61 @@ pub struct TicketSearchQuery {
     /// Return tickets after this code (the previous page's `next_after`).
     #[param(pattern = r"^[!-~]{1,64}$")]
     pub after: Option<String>,
+    /// Only tickets of this status (as the list's and the export's filter).
+    #[param(
+        pattern = "^(PENDING_PAYMENT|ACTIVATED|RESERVED|VERIFIED|EXPIRED|minted|active|redeemed|cancelled)$"
+    )]
+    pub status: Option<String>,
+    #[param(pattern = "^(inactive|active|redeemed|cancelled)$")]
+    pub activation_status: Option<String>,
+    pub user_id: Option<i64>,
+}
+
+/// The list's filters, and the caller's venue when its token or session is
+/// bound to one: a venue-bound caller lists, searches and exports only its
+/// venue's tickets (a ticket's venue is its reservation's slot's).
+pub(crate) fn ticket_filter(
+    status: Option<&str>,
+    activation_status: Option<&str>,
+    user_id: Option<i64>,
+    venue_id: Option<crate::domain::VenueId>,
+) -> Result<crate::store::TicketFilter, ApiError> {
+    use crate::domain::{ActivationStatus, TicketStatus};
+    Ok(crate::store::TicketFilter {
+        status: status.map(TicketStatus::parse).transpose()?,
+        activation_status: activation_status.map(ActivationStatus::parse).transpose()?,
+        user_id,
+        venue_id,
+    })
 }
 
 #[utoipa::path(get, path = "/api/admin/tickets/search", tag = "admin", params(TicketSearchQuery),
     responses((status = 200, description = "Matching tickets in code order (keyset pages)", body = TicketPage),
         (status = 401, body = ErrorBody),
         (status = 403, description = "FORBIDDEN: operators may not search the org's tickets", body = ErrorBody),
-        (status = 422, description = "INVALID_INPUT (details.field: q, limit or after)", body = ErrorBody)),
+        (status = 422, description = "INVALID_INPUT (details.field: q, limit, after or a filter)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn search_tickets(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<TicketSearchQuery>,
 ) -> Result<Json<TicketPage>, ApiError> {
-    let orq = slot_manager(&caller)?.orq;
+    let p = slot_manager(&caller)?;
+    let orq = p.orq;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(DomainError::invalid("limit", "must be 1 to 1000").into());
     }
     let query = TicketQuery::parse(&q.q)?;
+    let filter = ticket_filter(
+        q.status.as_deref(),
+        q.activation_status.as_deref(),
+        q.user_id,
+        p.venue_id,
+    )?;
     let after = q.after.as_deref().map(parse_code).transpose()?;
     let tickets = state
-        .run(move |s| s.search_tickets(orq, &query, after.as_ref(), limit))
+        .run(move |s| s.search_tickets(orq, &query, &filter, after.as_ref(), limit))
         .await?;
     let next_after = (tickets.len() == limit as usize)
         .then(|| tickets.last().map(|t| t.ticket_code.to_string()))
@@ -66,7 +99,7 @@ pub async fn search_tickets(
     responses((status = 200, description = "The ticket, cancelled; its live reservation is cancelled and its place freed. Cancelling a cancelled ticket answers it unchanged. Gates learn it with their next sync and refuse it (TICKET_CANCELLED).", body = Ticket),
         (status = 401, body = ErrorBody),
         (status = 403, description = "FORBIDDEN: only an admin cancels tickets", body = ErrorBody),
-        (status = 404, description = "NOT_FOUND: no such ticket in the token's org", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: no such ticket in the token's org (for a venue-bound caller: in its venue)", body = ErrorBody),
         (status = 409, description = "TICKET_REDEEMED: used at a gate, it stays used", body = ErrorBody),
         (status = 422, description = "INVALID_INPUT: not a ticket code", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -75,11 +108,12 @@ pub async fn cancel_ticket(
     caller: Caller,
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<Ticket>, ApiError> {
-    let orq = admin(&caller)?.orq;
+    let p = admin(&caller)?;
+    let (orq, venue) = (p.orq, p.venue_id);
     let code = parse_code(&code)?;
     Ok(Json(
         state
-            .run(move |s| s.cancel_ticket(orq, &code, Utc::now()))
+            .run(move |s| s.cancel_ticket(orq, &code, venue, Utc::now()))
             .await?,
     ))
 }
@@ -374,7 +408,7 @@ impl futures_core::Stream for Chunks {
 }
 
 #[utoipa::path(get, path = "/api/admin/tickets/export", tag = "admin", params(TicketExportQuery),
-    responses((status = 200, description = "The filtered tickets as CSV (header first, code order), streamed page by page; re-importable columns first", content_type = "text/csv", body = String),
+    responses((status = 200, description = "The filtered tickets as CSV (header first, code order), streamed page by page; re-importable columns first. With `q`, exactly what the search with the same filters finds; a venue-bound caller's export holds its venue's tickets only", content_type = "text/csv", body = String),
         (status = 401, body = ErrorBody),
         (status = 403, description = "FORBIDDEN: only an admin exports tickets", body = ErrorBody),
         (status = 422, description = "INVALID_INPUT (a filter)", body = ErrorBody)),
@@ -384,18 +418,16 @@ pub async fn export_tickets(
     caller: Caller,
     ApiQuery(q): ApiQuery<TicketExportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    use crate::domain::{ActivationStatus, TicketStatus};
-    let orq = admin(&caller)?.orq;
+    let p = admin(&caller)?;
+    let orq = p.orq;
     let search = q.q.as_deref().map(TicketQuery::parse).transpose()?;
-    let filter = crate::store::TicketFilter {
-        status: q.status.as_deref().map(TicketStatus::parse).transpose()?,
-        activation_status: q
-            .activation_status
-            .as_deref()
-            .map(ActivationStatus::parse)
-            .transpose()?,
-        user_id: q.user_id,
-    };
+    // The same filters with or without a search text: the file is the list.
+    let filter = ticket_filter(
+        q.status.as_deref(),
+        q.activation_status.as_deref(),
+        q.user_id,
+        p.venue_id,
+    )?;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
         let mut after: Option<crate::domain::TicketCode> = None;
@@ -404,7 +436,9 @@ pub async fn export_tickets(
             let (search, filter, from) = (search.clone(), filter.clone(), after.clone());
             let page = state
                 .run(move |s| match &search {
-                    Some(query) => s.search_tickets(orq, query, from.as_ref(), EXPORT_PAGE),
+                    Some(query) => {
+                        s.search_tickets(orq, query, &filter, from.as_ref(), EXPORT_PAGE)
+                    }
                     None => s.list_tickets(orq, &filter, from.as_ref(), EXPORT_PAGE),
                 })
                 .await;
@@ -450,7 +484,7 @@ pub struct TicketStory {
     responses((status = 200, description = "The ticket and what happened to it: created, activated, reserved, reservation changed / cancelled / released as a no-show, verified (at which device, by which operator), conflicts, cancelled", body = TicketStory),
         (status = 401, body = ErrorBody),
         (status = 403, description = "FORBIDDEN: operators may not read the org's tickets here", body = ErrorBody),
-        (status = 404, description = "NOT_FOUND: no such ticket in the token's org", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: no such ticket in the token's org (for a venue-bound caller: in its venue)", body = ErrorBody),
         (status = 422, description = "INVALID_INPUT: not a ticket code", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn ticket_story(
@@ -458,13 +492,16 @@ pub async fn ticket_story(
     caller: Caller,
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<TicketStory>, ApiError> {
-    let orq = slot_manager(&caller)?.orq;
+    let p = slot_manager(&caller)?;
+    let (orq, venue) = (p.orq, p.venue_id);
     let code = parse_code(&code)?;
     let story = state
         .run(move |s| {
+            // The story first: it is refused for another venue's ticket.
+            let events = s.ticket_story(orq, &code, venue)?;
             Ok(TicketStory {
-                ticket: s.get_ticket(orq, &code)?,
-                events: s.ticket_story(orq, &code)?,
+                ticket: s.get_ticket_in(orq, &code, venue)?,
+                events,
             })
         })
         .await?;

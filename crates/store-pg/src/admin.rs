@@ -63,6 +63,6 @@ impl AdminStore for PgStore {
     }
 
     fn reissue_code(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<String> {
-        self.reissue_code_in(orq, code, now)
+        self.reissue_code_in(orq, code, None, now)
     }
 }

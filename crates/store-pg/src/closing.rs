@@ -64,6 +64,14 @@ pub(crate) fn checkout_venue(
             set_left_at(tx, orq, &code, Some(now), now)?;
             checked_out += exits;
         }
+        // Every checkout is noted, the server's and a supervisor's:
+        // `closing_due` decides whether it was that day's closing.
+        tx.execute(
+            "INSERT INTO venue_closings (venue_id, orq, closed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (venue_id) DO UPDATE SET closed_at = GREATEST(venue_closings.closed_at, EXCLUDED.closed_at)",
+            &[&venue.0, &orq.0, &ts(now)],
+        )
+        .map_err(db)?;
         let inside = crate::venue_ops::inside_today(tx, orq, venue, since)?;
         Ok(Checkout {
             venue_id: venue,
@@ -75,23 +83,26 @@ pub(crate) fn checkout_venue(
 }
 
 /// Closing time (the server's periodic task), as SQLite's: every venue whose
-/// `closing_time` has come on its clock (`domain::venue_ops::closing_due`)
-/// checks everyone still inside out. Returns the venues where someone was.
+/// `closing_time` has come on its clock and that has not been closed since
+/// (`domain::venue_ops::closing_due`: once per venue-day) checks everyone
+/// still inside out. Returns the venues where someone was.
 pub(crate) fn close_due_venues(store: &PgStore, now: DateTime<Utc>) -> Result<Vec<Checkout>> {
     let due: Vec<(Orq, VenueId)> = store.read(|tx| {
-        let rows: Vec<(i64, i64)> = tx
+        let rows: Vec<(i64, i64, Option<DateTime<Utc>>)> = tx
             .query(
-                "SELECT orq, id FROM venues WHERE closing_time IS NOT NULL ORDER BY id",
+                "SELECT v.orq, v.id, c.closed_at FROM venues v \
+                 LEFT JOIN venue_closings c ON c.venue_id = v.id \
+                 WHERE v.closing_time IS NOT NULL ORDER BY v.id",
                 &[],
             )
             .map_err(db)?
             .iter()
-            .map(|r| (r.get(0), r.get(1)))
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
         let mut due = Vec::new();
-        for (orq, id) in rows {
+        for (orq, id, last) in rows {
             let v = require_venue(tx, Orq(orq), VenueId(id))?;
-            if crate::domain::venue_ops::closing_due(v.gate.ops(), v.timezone, now) {
+            if crate::domain::venue_ops::closing_due(v.gate.ops(), v.timezone, now, last) {
                 due.push((Orq(orq), VenueId(id)));
             }
         }

@@ -67,6 +67,14 @@ fn venue_today(
         occupancy_limit: v.gate.ops().occupancy_limit,
         slots,
         admissions,
+        // idx_sync_conflicts_venue_detected.
+        conflicts: tx
+            .query_one(
+                "SELECT count(*) FROM sync_conflicts WHERE orq = $1 AND venue_id = $2 AND detected_at >= $3",
+                &[&orq.0, &v.id.0, &start],
+            )
+            .map_err(db)?
+            .get(0),
     })
 }
 
@@ -105,18 +113,10 @@ impl DashboardStore for PgStore {
                     }
                 })
                 .collect();
-            let open_conflicts: i64 = tx
-                .query_one(
-                    "SELECT count(*) FROM sync_conflicts WHERE orq = $1",
-                    &[&orq.0],
-                )
-                .map_err(db)?
-                .get(0);
             Ok(Dashboard {
                 as_of: now,
                 venues,
                 gates,
-                open_conflicts,
             })
         })
     }

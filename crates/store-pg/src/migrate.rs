@@ -56,6 +56,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0011_operator_deactivation.sql",
         include_str!("../migrations/0011_operator_deactivation.sql"),
     ),
+    (
+        "0012_venue_closings.sql",
+        include_str!("../migrations/0012_venue_closings.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

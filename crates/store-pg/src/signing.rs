@@ -191,10 +191,11 @@ impl PgStore {
         &self,
         orq: Orq,
         code: &TicketCode,
+        venue: Option<crate::domain::VenueId>,
         now: DateTime<Utc>,
     ) -> Result<String> {
         self.write(|tx| {
-            require_ticket(tx, orq, code, true)?;
+            crate::tickets::require_ticket_in(tx, orq, code, venue, true)?;
             tx.execute(
                 "UPDATE tickets SET code_serial = code_serial + 1, updated_at = $1 WHERE ticket_code = $2 AND orq = $3",
                 &[&ts(now), &code.as_str(), &orq.0],

@@ -4,12 +4,12 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::ticket_story::{self, Admission, ConflictFact, StoryEvent};
-use crate::domain::{Orq, Ticket, TicketCode};
+use crate::domain::{Orq, Ticket, TicketCode, VenueId};
 use crate::reservations::{change_booking, reservation_of_ticket};
 use crate::slots::require_slot;
-use crate::tickets::{require_ticket, ticket, TICKET_COLUMNS};
+use crate::tickets::{require_ticket_in, ticket, IN_VENUE, TICKET_COLUMNS};
 use crate::{db, ts, PgStore};
-use entrada_store::{Result, TicketQuery};
+use entrada_store::{Result, TicketFilter, TicketQuery};
 
 impl PgStore {
     /// Tickets of `orq` matching `query`, in code order after `after`. Every
@@ -18,6 +18,7 @@ impl PgStore {
         &self,
         orq: Orq,
         query: &TicketQuery,
+        filter: &TicketFilter,
         after: Option<&TicketCode>,
         limit: u32,
     ) -> Result<Vec<Ticket>> {
@@ -28,7 +29,10 @@ impl PgStore {
                      ticket_code = $2 OR order_id = $3 \
                      OR lower(customer_email) = lower($2) OR lower(purchase_email) = lower($2) \
                      OR customer_phone = $4) \
-                     AND ($5::TEXT IS NULL OR ticket_code > $5) ORDER BY ticket_code LIMIT $6"
+                     AND ($7::TEXT IS NULL OR status = $7) AND ($8::TEXT IS NULL OR activation_status = $8) \
+                     AND ($9::BIGINT IS NULL OR user_id = $9) AND ($10::BIGINT IS NULL OR {}) \
+                     AND ($5::TEXT IS NULL OR ticket_code > $5) ORDER BY ticket_code LIMIT $6",
+                    IN_VENUE.replace("$v", "$10")
                 ),
                 &[
                     &orq.0,
@@ -37,6 +41,10 @@ impl PgStore {
                     &query.phone,
                     &after.map(|c| c.as_str()),
                     &i64::from(limit),
+                    &filter.status.map(|s| s.as_str()),
+                    &filter.activation_status.map(|s| s.as_str()),
+                    &filter.user_id,
+                    &filter.venue_id.map(|v| v.0),
                 ],
             )
             .map_err(db)?
@@ -53,11 +61,13 @@ impl PgStore {
         &self,
         orq: Orq,
         code: &TicketCode,
+        venue: Option<VenueId>,
         now: DateTime<Utc>,
     ) -> Result<Ticket> {
         self.write(|tx| {
-            // Lock order: the ticket, then its slot.
-            let current = require_ticket(tx, orq, code, true)?;
+            // Lock order: the ticket, then its slot. A caller bound to
+            // `venue` cancels that venue's tickets only.
+            let current = require_ticket_in(tx, orq, code, venue, true)?;
             let reservation = reservation_of_ticket(tx, orq, code)?;
             let cancel = current.plan_cancel(reservation.as_ref())?;
             if current.status == cancel.status
@@ -95,9 +105,14 @@ impl PgStore {
     }
 
     /// A ticket's story, as the SQLite store tells it.
-    pub(crate) fn ticket_story_in(&self, orq: Orq, code: &TicketCode) -> Result<Vec<StoryEvent>> {
+    pub(crate) fn ticket_story_in(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        venue: Option<VenueId>,
+    ) -> Result<Vec<StoryEvent>> {
         self.read(|tx| {
-            let ticket = require_ticket(tx, orq, code, false)?;
+            let ticket = require_ticket_in(tx, orq, code, venue, false)?;
             let reservation = reservation_of_ticket(tx, orq, code)?;
             let admissions = tx
                 .query(

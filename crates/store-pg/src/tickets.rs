@@ -5,7 +5,7 @@ use postgres::{GenericClient, Row};
 
 use crate::domain::{
     ActivationMode, ActivationStatus, DomainError, NewTicket, OperatorId, Orq, Ticket, TicketCode,
-    TicketStatus,
+    TicketStatus, VenueId,
 };
 use crate::{corrupt, db, on_constraint, ts, PgStore};
 use entrada_store::{CustomerScope, Result, TicketFilter, TicketStore};
@@ -69,6 +69,42 @@ pub(crate) fn require_ticket(
 ) -> Result<Ticket> {
     load_ticket(tx, orq, code, lock)?
         .ok_or_else(|| DomainError::NotFound { entity: "ticket" }.into())
+}
+
+/// A ticket's venue is its reservation's slot's venue (live, cancelled or
+/// used: the one reservation row a ticket has), as the gates' feed scopes
+/// it; a ticket never reserved belongs to no venue. `$v` is the venue.
+pub(crate) const IN_VENUE: &str = "EXISTS (SELECT 1 FROM ticket_reservations r \
+     JOIN reservation_slots s ON s.id = r.slot_id \
+     WHERE r.ticket_id = tickets.ticket_code AND r.orq = tickets.orq AND s.venue_id = $v)";
+
+/// `require_ticket` for a caller bound to `venue`: another venue's ticket (or
+/// one of no venue) is NOT_FOUND to it, as another org's is. With `lock`,
+/// the ticket is locked first, so its reservation cannot move meanwhile
+/// (a reschedule locks the ticket too).
+pub(crate) fn require_ticket_in(
+    tx: &mut impl GenericClient,
+    orq: Orq,
+    code: &TicketCode,
+    venue: Option<VenueId>,
+    lock: bool,
+) -> Result<Ticket> {
+    let ticket = require_ticket(tx, orq, code, lock)?;
+    if let Some(venue) = venue {
+        let found = tx
+            .query_opt(
+                &format!(
+                    "SELECT 1 FROM tickets WHERE ticket_code = $1 AND orq = $2 AND {}",
+                    IN_VENUE.replace("$v", "$3")
+                ),
+                &[&code.as_str(), &orq.0, &venue.0],
+            )
+            .map_err(db)?;
+        if found.is_none() {
+            return Err(DomainError::NotFound { entity: "ticket" }.into());
+        }
+    }
+    Ok(ticket)
 }
 
 /// `inactive → active` in the caller's write transaction (the ticket locked);
@@ -160,6 +196,10 @@ impl TicketStore for PgStore {
         self.read(|tx| require_ticket(tx, orq, code, false))
     }
 
+    fn get_ticket_in(&self, orq: Orq, code: &TicketCode, venue: Option<VenueId>) -> Result<Ticket> {
+        self.read(|tx| require_ticket_in(tx, orq, code, venue, false))
+    }
+
     /// Keyset paging in code order, after `after`.
     fn list_tickets(
         &self,
@@ -174,7 +214,8 @@ impl TicketStore for PgStore {
                     "SELECT {TICKET_COLUMNS} FROM tickets WHERE orq = $1 \
                      AND ($2::TEXT IS NULL OR status = $2) AND ($3::TEXT IS NULL OR activation_status = $3) \
                      AND ($4::BIGINT IS NULL OR user_id = $4) AND ($5::TEXT IS NULL OR ticket_code > $5) \
-                     ORDER BY ticket_code LIMIT $6"
+                     AND ($7::BIGINT IS NULL OR {}) ORDER BY ticket_code LIMIT $6",
+                    IN_VENUE.replace("$v", "$7")
                 ),
                 &[
                     &orq.0,
@@ -183,6 +224,7 @@ impl TicketStore for PgStore {
                     &filter.user_id,
                     &after.map(|c| c.as_str()),
                     &i64::from(limit),
+                    &filter.venue_id.map(|v| v.0),
                 ],
             )
             .map_err(db)?
@@ -201,31 +243,40 @@ impl TicketStore for PgStore {
         &self,
         orq: Orq,
         query: &entrada_store::TicketQuery,
+        filter: &TicketFilter,
         after: Option<&TicketCode>,
         limit: u32,
     ) -> Result<Vec<Ticket>> {
-        self.search_tickets_in(orq, query, after, limit)
+        self.search_tickets_in(orq, query, filter, after, limit)
     }
 
-    fn cancel_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket> {
-        self.cancel_ticket_in(orq, code, now)
+    fn cancel_ticket(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        venue: Option<VenueId>,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket> {
+        self.cancel_ticket_in(orq, code, venue, now)
     }
 
     fn reissue_ticket_code(
         &self,
         orq: Orq,
         code: &TicketCode,
+        venue: Option<VenueId>,
         now: DateTime<Utc>,
     ) -> Result<String> {
-        self.reissue_code_in(orq, code, now)
+        self.reissue_code_in(orq, code, venue, now)
     }
 
     fn ticket_story(
         &self,
         orq: Orq,
         code: &TicketCode,
+        venue: Option<VenueId>,
     ) -> Result<Vec<crate::domain::ticket_story::StoryEvent>> {
-        self.ticket_story_in(orq, code)
+        self.ticket_story_in(orq, code, venue)
     }
 
     fn customer_tickets(&self, orq: Orq, scope: &CustomerScope, limit: u32) -> Result<Vec<Ticket>> {

@@ -57,6 +57,13 @@ impl Store {
                 set_left_at(tx, orq, &code, Some(now), now)?;
                 checked_out += exits;
             }
+            // Every checkout is noted, the server's and a supervisor's:
+            // `closing_due` decides whether it was that day's closing.
+            tx.prepare_cached(
+                "INSERT INTO venue_closings (venue_id, orq, closed_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (venue_id) DO UPDATE SET closed_at = max(closed_at, excluded.closed_at)",
+            )?
+            .execute(params![Sql(venue), Sql(orq), ts(now)])?;
             let inside = crate::venue_ops::inside_today(tx, orq, venue, &since)?;
             Ok(Checkout {
                 venue_id: venue,
@@ -68,22 +75,27 @@ impl Store {
     }
 
     /// Closing time (the server's periodic task): every venue of every org
-    /// whose `closing_time` has come on its clock
-    /// (`domain::venue_ops::closing_due`) checks everyone still inside out,
-    /// as a supervisor's checkout would (no operator). Returns the venues
-    /// where someone was checked out.
+    /// whose `closing_time` has come on its clock and that has not been
+    /// closed since (`domain::venue_ops::closing_due`: once per venue-day)
+    /// checks everyone still inside out, as a supervisor's checkout would
+    /// (no operator). Returns the venues where someone was checked out.
     pub fn close_due_venues(&self, now: DateTime<Utc>) -> Result<Vec<Checkout>> {
         let due: Vec<(Orq, VenueId)> = self.read(|tx| {
-            let rows: Vec<(Orq, VenueId)> = tx
+            let rows: Vec<(Orq, VenueId, Option<DateTime<Utc>>)> = tx
                 .prepare_cached(
-                    "SELECT orq, id FROM venues WHERE closing_time IS NOT NULL ORDER BY id",
+                    "SELECT v.orq, v.id, c.closed_at FROM venues v \
+                     LEFT JOIN venue_closings c ON c.venue_id = v.id \
+                     WHERE v.closing_time IS NOT NULL ORDER BY v.id",
                 )?
-                .query_map([], |r| Ok((r.col(0)?, r.col(1)?)))?
+                .query_map([], |r| {
+                    let last: Option<crate::codec::Ts> = r.get(2)?;
+                    Ok((r.col(0)?, r.col(1)?, last.map(|t| t.0)))
+                })?
                 .collect::<rusqlite::Result<_>>()?;
             let mut due = Vec::new();
-            for (orq, id) in rows {
+            for (orq, id, last) in rows {
                 let v = require_venue(tx, orq, id)?;
-                if closing_due(v.gate.ops(), v.timezone, now) {
+                if closing_due(v.gate.ops(), v.timezone, now, last) {
                     due.push((orq, id));
                 }
             }

@@ -1309,6 +1309,7 @@ macro_rules! venue_ops_conformance {
             a_released_no_show_in_a_full_slot_is_no_place_left_at_the_server,
             checkout_brings_the_venue_to_zero_once,
             the_closing_time_checks_everyone_out_once,
+            closing_happens_once_per_venue_day,
         );
     };
 }
@@ -1332,6 +1333,8 @@ macro_rules! console_ticket_conformance {
             search_finds_tickets_by_code_order_email_and_phone,
             cancel_frees_the_place_once_and_gates_refuse_it,
             a_pin_reset_and_a_code_reissue_reach_the_server,
+            a_venue_bound_caller_reaches_its_venues_tickets_only,
+            a_search_is_narrowed_by_the_lists_filters,
         );
     };
 }

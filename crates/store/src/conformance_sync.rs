@@ -495,6 +495,7 @@ pub mod sync {
               + OperatorStore
               + GateStore
               + SyncStore
+              + crate::DashboardStore
               + ?Sized),
     ) {
         let (venue, _, t, _) = booked(s);
@@ -562,6 +563,21 @@ pub mod sync {
         assert_eq!(conflicts[0]["first_device_id"], device.device_id);
         assert_eq!(conflicts[0]["second_device_id"], other.device_id);
         assert!(conflicts[0]["facts"].is_string(), "stored as its JSON text");
+        // The dashboard counts it for its venue and day only: another venue
+        // of the org, and the venue's next day, count none.
+        let annex = s.add_venue(ORQ, "Annex", "Europe/Madrid", now()).unwrap();
+        let count = |at: chrono::DateTime<chrono::Utc>, v: crate::domain::VenueId| {
+            s.dashboard(ORQ, at)
+                .unwrap()
+                .venues
+                .iter()
+                .find(|x| x.venue_id == v)
+                .map(|x| x.conflicts)
+        };
+        let later = at_gate() + Duration::minutes(3);
+        assert_eq!(count(later, venue.id), Some(1));
+        assert_eq!(count(later, annex.id), Some(0));
+        assert_eq!(count(later + Duration::days(1), venue.id), Some(0));
         // Unknown kinds and unknown tickets are rejected, not errors.
         let odd = event("teleport", serde_json::json!({}), op.id.0, at_gate());
         let unknown = event(

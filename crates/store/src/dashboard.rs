@@ -75,6 +75,12 @@ fn venue_today(
         occupancy_limit: v.gate.ops().occupancy_limit,
         slots,
         admissions,
+        // idx_sync_conflicts_venue_detected.
+        conflicts: tx
+            .prepare_cached(
+                "SELECT count(*) FROM sync_conflicts WHERE orq = ?1 AND venue_id = ?2 AND detected_at >= ?3",
+            )?
+            .query_row(params![Sql(orq), Sql(v.id), ts(start)], |r| r.get(0))?,
     })
 }
 
@@ -108,14 +114,10 @@ impl Store {
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let open_conflicts: i64 = tx
-                .prepare_cached("SELECT count(*) FROM sync_conflicts WHERE orq = ?1")?
-                .query_row([Sql(orq)], |r| r.get(0))?;
             Ok(Dashboard {
                 as_of: now,
                 venues,
                 gates,
-                open_conflicts,
             })
         })
     }

@@ -91,6 +91,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0019_lease_recall.sql"),
     include_str!("../migrations/0020_ticket_order_index.sql"),
     include_str!("../migrations/0021_operator_deactivation.sql"),
+    include_str!("../migrations/0022_venue_closings.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -280,8 +280,20 @@ impl Store {
 
     /// Re-issues a ticket's code: every code printed before is revoked.
     pub fn reissue_code(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<String> {
+        self.reissue_code_in(orq, code, None, now)
+    }
+
+    /// `reissue_code` for a caller bound to `venue`: another venue's ticket
+    /// is NOT_FOUND, checked in the write transaction.
+    pub(crate) fn reissue_code_in(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        venue: Option<crate::domain::VenueId>,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
         self.write(|tx| {
-            require_ticket(tx, orq, code)?;
+            super::tickets::require_ticket_in(tx, orq, code, venue)?;
             tx.execute(
                 "UPDATE tickets SET code_serial = code_serial + 1, updated_at = ?1 WHERE ticket_code = ?2",
                 params![ts(now), Sql(&code)],

@@ -9,6 +9,7 @@ use rusqlite::params;
 
 use super::codec::{self, TICKET_COLUMNS};
 use super::column::Sql;
+use super::tickets::{TicketFilter, IN_VENUE};
 use super::{Result, Store};
 use crate::domain::ticket_story::{self, Admission, ConflictFact, StoryEvent};
 use crate::domain::{DomainError, Orq, Ticket, TicketCode};
@@ -44,13 +45,16 @@ impl TicketQuery {
 impl Store {
     /// The console's re-issue (issue 16): `reissue_code` (every earlier
     /// signed code revoked), reachable through the server's traits.
+    /// A caller bound to `venue` re-issues that venue's tickets only
+    /// (checked in the write transaction).
     pub fn reissue_ticket_code(
         &self,
         orq: Orq,
         code: &TicketCode,
+        venue: Option<crate::domain::VenueId>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<String> {
-        self.reissue_code(orq, code, now)
+        self.reissue_code_in(orq, code, venue, now)
     }
 
     /// The console's PIN reset (issue 16): `set_operator_pin` (lockout lifted).
@@ -64,11 +68,13 @@ impl Store {
         self.set_operator_pin(orq, id, pin, now)
     }
 
-    /// Tickets of `orq` matching `query`, in code order after `after`.
+    /// Tickets of `orq` matching `query` and `filter` (the list's filters,
+    /// so a filtered search exports as it lists), in code order after `after`.
     pub fn search_tickets(
         &self,
         orq: Orq,
         query: &TicketQuery,
+        filter: &TicketFilter,
         after: Option<&TicketCode>,
         limit: u32,
     ) -> Result<Vec<Ticket>> {
@@ -80,7 +86,10 @@ impl Store {
                  ticket_code = ?2 OR (orq = ?1 AND order_id = ?3) \
                  OR customer_email = ?2 COLLATE NOCASE OR purchase_email = ?2 COLLATE NOCASE \
                  OR customer_phone = ?4) \
-                 AND (?5 IS NULL OR ticket_code > ?5) ORDER BY ticket_code LIMIT ?6"
+                 AND (?7 IS NULL OR status = ?7) AND (?8 IS NULL OR activation_status = ?8) \
+                 AND (?9 IS NULL OR user_id = ?9) AND (?10 IS NULL OR {}) \
+                 AND (?5 IS NULL OR ticket_code > ?5) ORDER BY ticket_code LIMIT ?6",
+                IN_VENUE.replace("?v", "?10")
             ))?;
             let rows = stmt.query_map(
                 params![
@@ -89,7 +98,11 @@ impl Store {
                     query.order_id,
                     query.phone,
                     Sql(after),
-                    limit
+                    limit,
+                    Sql(filter.status),
+                    Sql(filter.activation_status),
+                    filter.user_id,
+                    Sql(filter.venue_id)
                 ],
                 codec::ticket,
             )?;
@@ -101,9 +114,15 @@ impl Store {
 impl Store {
     /// A ticket's story (domain `ticket_story::story`) from its row, its
     /// reservation, the admissions gates uploaded and its conflicts.
-    pub fn ticket_story(&self, orq: Orq, code: &TicketCode) -> Result<Vec<StoryEvent>> {
+    /// A caller bound to `venue` reads that venue's tickets' stories only.
+    pub fn ticket_story(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        venue: Option<crate::domain::VenueId>,
+    ) -> Result<Vec<StoryEvent>> {
         self.read(|tx| {
-            let ticket = super::tickets::require_ticket(tx, orq, code)?;
+            let ticket = super::tickets::require_ticket_in(tx, orq, code, venue)?;
             let reservation = super::reservations::reservation_of_ticket(tx, orq, code)?;
             let admissions = tx
                 .prepare_cached(

@@ -8,7 +8,7 @@ use super::column::Sql;
 use super::{on_constraint, Result, Store};
 use crate::domain::{
     customer_actions, Booked, CustomerActions, DomainError, NewTicket, Orq, Reservation, Slot,
-    Ticket, TicketCode, TicketUse, Venue,
+    Ticket, TicketCode, TicketUse, Venue, VenueId,
 };
 
 pub(crate) fn load_ticket(
@@ -26,6 +26,37 @@ pub(crate) fn load_ticket(
 
 pub(crate) fn require_ticket(tx: &Transaction<'_>, orq: Orq, code: &TicketCode) -> Result<Ticket> {
     load_ticket(tx, orq, code)?.ok_or_else(|| DomainError::NotFound { entity: "ticket" }.into())
+}
+
+/// A ticket's venue is its reservation's slot's venue (live, cancelled or
+/// used: the one reservation row a ticket has), as the gates' feed scopes
+/// it. A ticket never reserved belongs to no venue.
+pub(crate) const IN_VENUE: &str = "EXISTS (SELECT 1 FROM ticket_reservations r \
+     JOIN reservation_slots s ON s.id = r.slot_id \
+     WHERE r.ticket_id = tickets.ticket_code AND r.orq = tickets.orq AND s.venue_id = ?v)";
+
+/// `require_ticket` for a caller bound to `venue`: another venue's ticket (or
+/// one of no venue) is NOT_FOUND to it, as another org's is.
+pub(crate) fn require_ticket_in(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    venue: Option<VenueId>,
+) -> Result<Ticket> {
+    let ticket = require_ticket(tx, orq, code)?;
+    if let Some(venue) = venue {
+        let found: Option<i64> = tx
+            .prepare_cached(&format!(
+                "SELECT 1 FROM tickets WHERE ticket_code = ?1 AND orq = ?2 AND {}",
+                IN_VENUE.replace("?v", "?3")
+            ))?
+            .query_row(params![Sql(code), Sql(orq), Sql(venue)], |r| r.get(0))
+            .optional()?;
+        if found.is_none() {
+            return Err(DomainError::NotFound { entity: "ticket" }.into());
+        }
+    }
+    Ok(ticket)
 }
 
 /// `inactive → active` inside a transaction; on a gate device it also goes to the outbox.
@@ -142,6 +173,17 @@ impl Store {
         self.read(|tx| require_ticket(tx, orq, code))
     }
 
+    /// `get_ticket` for a caller bound to `venue` (the console's venue-bound
+    /// supervisors and admins): another venue's ticket is NOT_FOUND.
+    pub fn get_ticket_in(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        venue: Option<VenueId>,
+    ) -> Result<Ticket> {
+        self.read(|tx| require_ticket_in(tx, orq, code, venue))
+    }
+
     /// `inactive → active`; activating an active ticket returns it unchanged.
     pub fn activate_ticket(
         &self,
@@ -156,9 +198,17 @@ impl Store {
 impl Store {
     /// Cancels a ticket (refund, re-issue). Its live reservation is cancelled
     /// too, freeing the place; a ticket already used at the gate stays used.
-    pub fn cancel_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket> {
+    /// A caller bound to `venue` cancels that venue's tickets only (checked
+    /// in the write transaction, so a reservation moved meanwhile is seen).
+    pub fn cancel_ticket(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        venue: Option<VenueId>,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket> {
         self.write(|tx| {
-            let ticket = require_ticket(tx, orq, code)?;
+            let ticket = require_ticket_in(tx, orq, code, venue)?;
             let reservation = super::reservations::reservation_of_ticket(tx, orq, code)?;
             let cancel = ticket.plan_cancel(reservation.as_ref())?;
             if ticket.status == cancel.status
@@ -192,6 +242,8 @@ pub struct TicketFilter {
     pub status: Option<crate::domain::TicketStatus>,
     pub activation_status: Option<crate::domain::ActivationStatus>,
     pub user_id: Option<i64>,
+    /// Only tickets of this venue (a venue-bound caller's): see `IN_VENUE`.
+    pub venue_id: Option<VenueId>,
 }
 
 impl Store {
@@ -209,7 +261,8 @@ impl Store {
                 "SELECT {TICKET_COLUMNS} FROM tickets WHERE orq = ?1 \
                  AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR activation_status = ?3) \
                  AND (?4 IS NULL OR user_id = ?4) AND (?5 IS NULL OR ticket_code > ?5) \
-                 ORDER BY ticket_code LIMIT ?6"
+                 AND (?7 IS NULL OR {}) ORDER BY ticket_code LIMIT ?6",
+                IN_VENUE.replace("?v", "?7")
             ))?;
             let rows = stmt.query_map(
                 params![
@@ -218,7 +271,8 @@ impl Store {
                     Sql(filter.activation_status),
                     filter.user_id,
                     Sql(after),
-                    limit
+                    limit,
+                    Sql(filter.venue_id)
                 ],
                 codec::ticket,
             )?;

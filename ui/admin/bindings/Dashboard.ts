@@ -2,8 +2,4 @@
 import type { GateStatus } from "./GateStatus";
 import type { VenueToday } from "./VenueToday";
 
-export type Dashboard = { as_of: string, venues: Array<VenueToday>, gates: Array<GateStatus>, 
-/**
- * Double entries found by sync, not yet looked at.
- */
-open_conflicts: number, };
+export type Dashboard = { as_of: string, venues: Array<VenueToday>, gates: Array<GateStatus>, };

@@ -14,4 +14,11 @@ inside: number, occupancy_limit: number | null, slots: Array<SlotToday>,
 /**
  * Entries per gate per 5 minutes today, in time order.
  */
-admissions: Array<AdmissionBucket>, };
+admissions: Array<AdmissionBucket>, 
+/**
+ * Conflicts sync found at this venue today (since its midnight): per
+ * venue and per day like the rest, so a venue-bound caller's dashboard
+ * counts its venue's only. Conflicts are never closed, so the count is
+ * of those found, not of those still open.
+ */
+conflicts: number, };

@@ -9,8 +9,8 @@ use crate::domain::{
     SlotStatus, TicketCode, TicketStatus, VenueId, VerdictCode,
 };
 use crate::{
-    GateStore, ReservationStore, ReserveRequest, SlotStore, SyncStore, TicketQuery, TicketStore,
-    VenueStore,
+    GateStore, ReservationStore, ReserveRequest, SlotStore, SyncStore, TicketFilter, TicketQuery,
+    TicketStore, VenueStore,
 };
 
 fn issue(s: &(impl TicketStore + ?Sized), orq: Orq, code: &str, order: i64, email: &str) {
@@ -51,7 +51,8 @@ pub fn search_finds_tickets_by_code_order_email_and_phone(
     };
     s.reserve_slot(ORQ, &req, now()).unwrap();
 
-    let search = |raw: &str| codes(s.search_tickets(ORQ, &q(raw), None, 100).unwrap());
+    let all = TicketFilter::default();
+    let search = |raw: &str| codes(s.search_tickets(ORQ, &q(raw), &all, None, 100).unwrap());
     assert_eq!(search("T-A2"), ["T-A2"], "by code");
     assert_eq!(search("700"), ["T-A1", "T-A2", "T-A3"], "by order");
     assert_eq!(
@@ -66,10 +67,13 @@ pub fn search_finds_tickets_by_code_order_email_and_phone(
     assert!(search("T-X1").is_empty(), "another org's ticket");
 
     // Keyset pages: two, then the rest after the last code shown.
-    let first = codes(s.search_tickets(ORQ, &q("700"), None, 2).unwrap());
+    let first = codes(s.search_tickets(ORQ, &q("700"), &all, None, 2).unwrap());
     assert_eq!(first, ["T-A1", "T-A2"]);
     let after = TicketCode::parse(&first[1]).unwrap();
-    let rest = codes(s.search_tickets(ORQ, &q("700"), Some(&after), 2).unwrap());
+    let rest = codes(
+        s.search_tickets(ORQ, &q("700"), &all, Some(&after), 2)
+            .unwrap(),
+    );
     assert_eq!(rest, ["T-A3"]);
 
     assert_eq!(
@@ -98,7 +102,7 @@ pub fn cancel_frees_the_place_once_and_gates_refuse_it(
         .next_cursor;
 
     let later = now() + chrono::Duration::minutes(3);
-    let cancelled = s.cancel_ticket(ORQ, &t, later).unwrap();
+    let cancelled = s.cancel_ticket(ORQ, &t, None, later).unwrap();
     assert_eq!(
         (
             cancelled.status,
@@ -117,7 +121,7 @@ pub fn cancel_frees_the_place_once_and_gates_refuse_it(
 
     // Idempotent: again, nothing changes (not even updated_at).
     let again = s
-        .cancel_ticket(ORQ, &t, later + chrono::Duration::minutes(1))
+        .cancel_ticket(ORQ, &t, None, later + chrono::Duration::minutes(1))
         .unwrap();
     assert_eq!(again, cancelled);
     assert_eq!(s.get_slot(ORQ, slot.id).unwrap().booked_count, 0);
@@ -157,7 +161,7 @@ pub fn cancel_frees_the_place_once_and_gates_refuse_it(
         .unwrap();
     assert!(v.admit, "{v:?}");
     assert_eq!(
-        code_of(s.cancel_ticket(ORQ, &used, later)),
+        code_of(s.cancel_ticket(ORQ, &used, None, later)),
         "TICKET_REDEEMED"
     );
     assert_eq!(
@@ -165,11 +169,14 @@ pub fn cancel_frees_the_place_once_and_gates_refuse_it(
         TicketStatus::Verified
     );
     let unknown = TicketCode::parse("T-NONE").unwrap();
-    assert_eq!(code_of(s.cancel_ticket(ORQ, &unknown, later)), "NOT_FOUND");
+    assert_eq!(
+        code_of(s.cancel_ticket(ORQ, &unknown, None, later)),
+        "NOT_FOUND"
+    );
 
     // The stories: the refund, and the admission with who let them in.
     use crate::domain::ticket_story::StoryKind as K;
-    let story = s.ticket_story(ORQ, &t).unwrap();
+    let story = s.ticket_story(ORQ, &t, None).unwrap();
     let kinds: Vec<K> = story.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
@@ -182,15 +189,18 @@ pub fn cancel_frees_the_place_once_and_gates_refuse_it(
         ]
     );
     assert_eq!(story.last().unwrap().at, later);
-    let story = s.ticket_story(ORQ, &used).unwrap();
+    let story = s.ticket_story(ORQ, &used, None).unwrap();
     let verified = story
         .iter()
         .find(|e| e.kind == K::Verified)
         .expect("verified");
     assert_eq!((verified.at, verified.operator_id), (at_gate, Some(5)));
-    assert_eq!(code_of(s.ticket_story(Orq(ORQ.0 + 1), &used)), "NOT_FOUND");
     assert_eq!(
-        code_of(s.cancel_ticket(Orq(ORQ.0 + 1), &t, later)),
+        code_of(s.ticket_story(Orq(ORQ.0 + 1), &used, None)),
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        code_of(s.cancel_ticket(Orq(ORQ.0 + 1), &t, None, later)),
         "NOT_FOUND"
     );
 }
@@ -218,12 +228,164 @@ pub fn a_pin_reset_and_a_code_reissue_reach_the_server(
 
     let t = super::tickets::ticket(s, "T-REISSUE", ActivationMode::Immediate);
     let old = s.signed_code(ORQ, &t, now()).unwrap();
-    let fresh = s.reissue_ticket_code(ORQ, &t, now()).unwrap();
+    let fresh = s.reissue_ticket_code(ORQ, &t, None, now()).unwrap();
     assert_ne!(fresh, old);
     assert_eq!(s.signed_code(ORQ, &t, now()).unwrap(), fresh);
     let unknown = TicketCode::parse("T-NONE").unwrap();
     assert_eq!(
-        code_of(s.reissue_ticket_code(ORQ, &unknown, now())),
+        code_of(s.reissue_ticket_code(ORQ, &unknown, None, now())),
         "NOT_FOUND"
+    );
+}
+
+/// A caller bound to a venue (a venue-bound supervisor or admin) reaches
+/// only tickets of its venue — a ticket's venue is its reservation's slot's
+/// — in lists, searches, exports, look-ups, stories, cancels and re-issues:
+/// another venue's ticket and a ticket never reserved are NOT_FOUND to it,
+/// as another org's are, and nothing is written.
+pub fn a_venue_bound_caller_reaches_its_venues_tickets_only(
+    s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+) {
+    let prado = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let reina = s.add_venue(ORQ, "Reina", "Europe/Madrid", now()).unwrap();
+    let at_prado = slot_at(s, &prado, "2025-12-01", "09:00", "12:00", 10);
+    let at_reina = slot_at(s, &reina, "2025-12-01", "09:00", "12:00", 10);
+    for (code, slot) in [
+        ("V-P1", at_prado.id),
+        ("V-P2", at_prado.id),
+        ("V-R1", at_reina.id),
+    ] {
+        issue(s, ORQ, code, 900, "ana@example.com");
+        let req = ReserveRequest {
+            ticket: TicketCode::parse(code).unwrap(),
+            slot_id: slot,
+            contact: Contact::validate("ana@example.com", "+34600111222").unwrap(),
+        };
+        s.reserve_slot(ORQ, &req, now()).unwrap();
+    }
+    // Reserved, then cancelled: still the venue's (the row stays).
+    let p2 = TicketCode::parse("V-P2").unwrap();
+    s.cancel_ticket(ORQ, &p2, None, now()).unwrap();
+    // Never reserved: no venue's.
+    issue(s, ORQ, "V-NONE", 900, "ana@example.com");
+
+    let bound = TicketFilter {
+        venue_id: Some(prado.id),
+        ..TicketFilter::default()
+    };
+    assert_eq!(
+        codes(s.list_tickets(ORQ, &bound, None, 100).unwrap()),
+        ["V-P1", "V-P2"]
+    );
+    assert_eq!(
+        codes(s.search_tickets(ORQ, &q("900"), &bound, None, 100).unwrap()),
+        ["V-P1", "V-P2"]
+    );
+    assert_eq!(
+        codes(
+            s.search_tickets(ORQ, &q("V-R1"), &bound, None, 100)
+                .unwrap()
+        ),
+        Vec::<String>::new()
+    );
+    // Unbound: the org's every ticket.
+    assert_eq!(
+        codes(
+            s.search_tickets(ORQ, &q("900"), &TicketFilter::default(), None, 100)
+                .unwrap()
+        ),
+        ["V-NONE", "V-P1", "V-P2", "V-R1"]
+    );
+
+    let p = Some(prado.id);
+    for other in ["V-R1", "V-NONE"] {
+        let code = TicketCode::parse(other).unwrap();
+        assert_eq!(
+            code_of(s.get_ticket_in(ORQ, &code, p)),
+            "NOT_FOUND",
+            "{other}"
+        );
+        assert_eq!(
+            code_of(s.ticket_story(ORQ, &code, p)),
+            "NOT_FOUND",
+            "{other}"
+        );
+        assert_eq!(
+            code_of(s.reissue_ticket_code(ORQ, &code, p, now())),
+            "NOT_FOUND",
+            "{other}"
+        );
+        assert_eq!(
+            code_of(s.cancel_ticket(ORQ, &code, p, now())),
+            "NOT_FOUND",
+            "{other}"
+        );
+        // Nothing was written.
+        assert_ne!(
+            s.get_ticket(ORQ, &code).unwrap().status,
+            TicketStatus::Cancelled,
+            "{other}"
+        );
+        // Unbound callers reach it.
+        assert!(s.get_ticket_in(ORQ, &code, None).is_ok());
+        assert!(s.ticket_story(ORQ, &code, None).is_ok());
+    }
+    let r1 = TicketCode::parse("V-R1").unwrap();
+    assert_eq!(
+        s.get_ticket_in(ORQ, &r1, Some(reina.id))
+            .unwrap()
+            .ticket_code,
+        r1
+    );
+    let p1 = TicketCode::parse("V-P1").unwrap();
+    assert!(s.ticket_story(ORQ, &p1, p).is_ok());
+    assert!(s.get_ticket_in(ORQ, &p2, p).is_ok());
+    assert_eq!(
+        s.cancel_ticket(ORQ, &p1, p, now()).unwrap().status,
+        TicketStatus::Cancelled
+    );
+}
+
+/// The export of a filtered search is the filtered search: a search text and
+/// the list's filters (status, activation status, user) narrow together.
+pub fn a_search_is_narrowed_by_the_lists_filters(
+    s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+) {
+    for (code, user) in [("F-1", 7), ("F-2", 7), ("F-3", 8)] {
+        let mut t = NewTicket::plain(code, ActivationMode::Deferred).unwrap();
+        t.order_id = Some(500);
+        t.user_id = Some(user);
+        s.insert_tickets(ORQ, &[t], now()).unwrap();
+    }
+    s.activate_ticket(ORQ, &TicketCode::parse("F-2").unwrap(), now())
+        .unwrap();
+    let search = |f: TicketFilter| codes(s.search_tickets(ORQ, &q("500"), &f, None, 100).unwrap());
+    assert_eq!(search(TicketFilter::default()), ["F-1", "F-2", "F-3"]);
+    assert_eq!(
+        search(TicketFilter {
+            activation_status: Some(ActivationStatus::Active),
+            ..TicketFilter::default()
+        }),
+        ["F-2"]
+    );
+    assert_eq!(
+        search(TicketFilter {
+            activation_status: Some(ActivationStatus::Inactive),
+            user_id: Some(7),
+            ..TicketFilter::default()
+        }),
+        ["F-1"]
+    );
+    let minted = s
+        .get_ticket(ORQ, &TicketCode::parse("F-3").unwrap())
+        .unwrap()
+        .status;
+    assert_eq!(
+        search(TicketFilter {
+            status: Some(minted),
+            user_id: Some(8),
+            ..TicketFilter::default()
+        }),
+        ["F-3"]
     );
 }

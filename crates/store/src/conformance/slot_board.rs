@@ -218,7 +218,7 @@ pub fn the_dashboard_counts_the_day_on_every_engine(
         .collect();
     assert_eq!(buckets, vec![(None, bucket, 1)]);
     assert!(board.gates.is_empty());
-    assert_eq!(board.open_conflicts, 0);
+    assert_eq!(day.conflicts, 0);
     // Another org sees none of it.
     let theirs = s.dashboard(crate::domain::Orq(2), at_gate).unwrap();
     assert!(theirs.venues.is_empty());

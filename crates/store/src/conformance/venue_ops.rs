@@ -399,3 +399,81 @@ pub fn the_closing_time_checks_everyone_out_once(
         vec![]
     );
 }
+
+/// Closing happens once per venue-day (`domain::venue_ops::closing_due`):
+/// after the day's closing, someone let in later (an event after hours)
+/// stays in until the next day's closing; a supervisor's checkout before the
+/// closing time is not the day's closing, so closing still comes.
+pub fn closing_happens_once_per_venue_day(
+    s: &(impl VenueStore
+          + SlotStore
+          + TicketStore
+          + ReservationStore
+          + GateStore
+          + VenueOpsStore
+          + ?Sized),
+) {
+    use chrono::TimeZone;
+    // Madrid is UTC+1 in December: 18:00 there is 17:00 UTC.
+    let utc = |d, h, m| chrono::Utc.with_ymd_and_hms(2025, 12, d, h, m, 0).unwrap();
+    let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let closing: GateSettingsPatch = serde_json::from_str(r#"{"closing_time": "18:00"}"#).unwrap();
+    s.update_gate_settings(ORQ, venue.id, &closing, now())
+        .unwrap();
+    let gate = Gate {
+        venue_id: Some(venue.id),
+        ..Gate::default()
+    };
+    let day1 = slot_at(s, &venue, "2025-12-01", "09:00", "22:00", 10);
+    let day2 = slot_at(s, &venue, "2025-12-02", "09:00", "22:00", 10);
+    let enter = |code: &str, slot: crate::domain::SlotId, at| {
+        let t = ticket(s, code, ActivationMode::Immediate);
+        let req = ReserveRequest {
+            ticket: t.clone(),
+            slot_id: slot,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        s.reserve_slot(ORQ, &req, now()).unwrap();
+        let v = s.verify_ticket(ORQ, &t, OperatorId(5), &gate, at).unwrap();
+        assert!(v.admit, "{code}: {v:?}");
+    };
+    let inside = |at| s.occupancy(ORQ, venue.id, at).unwrap().inside;
+
+    enter("D-1", day1.id, utc(1, 10, 0));
+    let closed = s.close_due_venues(utc(1, 17, 0)).unwrap();
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(inside(utc(1, 17, 0)), 0);
+    // An event after hours: let in at 20:00, still inside at 22:59 (every
+    // 30 s round until the venue's midnight finds nothing due).
+    enter("D-2", day1.id, utc(1, 19, 0));
+    for at in [utc(1, 19, 0), utc(1, 19, 1), utc(1, 21, 30), utc(1, 22, 59)] {
+        assert_eq!(s.close_due_venues(at).unwrap(), vec![], "{at}");
+    }
+    assert_eq!(inside(utc(1, 22, 59)), 1);
+
+    // Next day: a supervisor checks out at 16:00, someone comes in at
+    // 16:30; closing at 18:00 still checks them out, once.
+    enter("D-3", day2.id, utc(2, 9, 0));
+    let manual = s
+        .checkout_venue(ORQ, venue.id, Some(OperatorId(5)), utc(2, 15, 0))
+        .unwrap();
+    assert_eq!(manual.checked_out, 1);
+    enter("D-4", day2.id, utc(2, 15, 30));
+    assert_eq!(s.close_due_venues(utc(2, 16, 59)).unwrap(), vec![]);
+    let closed = s.close_due_venues(utc(2, 17, 0)).unwrap();
+    assert_eq!(
+        closed
+            .iter()
+            .map(|c| (c.venue_id, c.checked_out))
+            .collect::<Vec<_>>(),
+        [(venue.id, 1)]
+    );
+    // After the day's closing, a supervisor's checkout is theirs alone:
+    // whoever comes in later stays, the task has nothing more to do.
+    enter("D-5", day2.id, utc(2, 18, 0));
+    s.checkout_venue(ORQ, venue.id, Some(OperatorId(5)), utc(2, 18, 30))
+        .unwrap();
+    enter("D-6", day2.id, utc(2, 19, 0));
+    assert_eq!(s.close_due_venues(utc(2, 19, 0)).unwrap(), vec![]);
+    assert_eq!(inside(utc(2, 19, 0)), 1);
+}
