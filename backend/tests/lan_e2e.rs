@@ -381,7 +381,7 @@ fn hostile_peers_change_nothing_and_the_gate_keeps_scanning() {
         }
 
         // A (listed) over a real link: refusals are answered and change nothing.
-        let a_exchange = LanExchange::new(a_store.clone()).unwrap();
+        let a_exchange = Arc::new(LanExchange::new(a_store.clone()).unwrap());
         let (mut link, peer) = a_exchange.connect(&addr).await.unwrap();
         assert_eq!(
             peer,
@@ -475,6 +475,60 @@ fn hostile_peers_change_nothing_and_the_gate_keeps_scanning() {
             "B kept scanning"
         );
         assert_eq!(used_at(&b, "V-1"), None);
+
+        // One link per gate pair: while A's dialer is linked to B, a second
+        // dial of B (another address, a copied mDNS advertisement) ends
+        // after its handshake...
+        let b_id = b_store.pairing().unwrap().unwrap().info.device_id;
+        let first = tokio::spawn({
+            let (a_exchange, addr) = (a_exchange.clone(), addr.clone());
+            async move { a_exchange.dial_once(&addr).await }
+        });
+        let seen = |s: &Store| {
+            s.lan_peers()
+                .unwrap()
+                .iter()
+                .any(|p| p.last_seen_at.is_some())
+        };
+        let started = std::time::Instant::now();
+        while !seen(&a_store) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "A's dialer never linked"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let second =
+            tokio::time::timeout(Duration::from_secs(5), a_exchange.dial_once(&addr)).await;
+        assert!(
+            matches!(second, Ok(Err(entrada::sync::lan::LanError::AlreadyLinked(p))) if p == b_id),
+            "a second link from A to B: {second:?}"
+        );
+        assert!(!first.is_finished(), "the first link lives on");
+        // ... and B takes at most MAX_LINKS_PER_PEER links from A at once.
+        let genuine = serde_json::to_vec(&signed_by_a(&a_store, "V-2", a_venue)).unwrap();
+        let mut held = Vec::new();
+        for n in 1..entrada::sync::lan::MAX_LINKS_PER_PEER {
+            let (mut link, _) = a_exchange.connect(&addr).await.unwrap();
+            assert_eq!(
+                exchange(&mut link, &genuine)
+                    .await
+                    .map(|a| a["outcome"].clone()),
+                Some(json!("duplicate")),
+                "link {} from A is served",
+                n + 1
+            );
+            held.push(link);
+        }
+        match a_exchange.connect(&addr).await {
+            Err(_) => {}
+            Ok((mut link, _)) => assert_eq!(
+                exchange(&mut link, &genuine).await,
+                None,
+                "B served one link too many from A"
+            ),
+        }
+        first.abort();
     });
     let logged = std::fs::read_to_string(&log).unwrap();
     for what in [
@@ -483,6 +537,7 @@ fn hostile_peers_change_nothing_and_the_gate_keeps_scanning() {
         "LAN replay ignored",
         "refused events",
         "LAN frame refused",
+        "links here",
     ] {
         assert!(logged.contains(what), "B logged no {what:?}:\n{logged}");
     }

@@ -80,8 +80,8 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
             // The LAN exchange (issue 14) runs beside the rounds: it keeps
             // going while the server is unreachable.
             let lan = if lan_listen.is_some() || !peers.is_empty() {
-                let exchange =
-                    std::sync::Arc::new(entrada::sync::lan::LanExchange::new(store.clone())?);
+                use entrada::sync::lan::{LanConfig, LanError, LanExchange};
+                let exchange = std::sync::Arc::new(LanExchange::new(store.clone())?);
                 // mDNS discovery beside it unless --no-mdns /
                 // ENTRADA_LAN_MDNS=0 (or a loopback address).
                 let discover = entrada::sync::lan_discovery::wanted(
@@ -89,16 +89,30 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
                     std::env::var("ENTRADA_LAN_MDNS").ok().as_deref(),
                     lan_listen,
                 );
-                let config = entrada::sync::lan::LanConfig {
+                let config = LanConfig {
                     listen: lan_listen,
                     peers,
                 };
-                Some(tokio::spawn(entrada::sync::lan_discovery::run_exchange(
-                    exchange,
-                    store.clone(),
-                    config,
-                    discover,
-                )))
+                let store = store.clone();
+                Some(tokio::spawn(async move {
+                    let mut exchange = exchange;
+                    loop {
+                        let run = entrada::sync::lan_discovery::run_exchange(
+                            exchange,
+                            store.clone(),
+                            config.clone(),
+                            discover,
+                        );
+                        match run.await {
+                            // Paired again (`entrada device pair` beside
+                            // this process): the same exchange with the new key.
+                            Err(LanError::KeyChanged) => {
+                                exchange = std::sync::Arc::new(LanExchange::new(store.clone())?)
+                            }
+                            done => return done,
+                        }
+                    }
+                }))
             } else {
                 None
             };

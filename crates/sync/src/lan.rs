@@ -19,6 +19,9 @@
 //! [`IDLE`] is closed, and one that sends more than [`MAX_FRAMES_PER_SECOND`]
 //! or [`MAX_REFUSED`] refused events is dropped (logged). Each event is
 //! applied in its own short write, so a flood slows the link, not the scans.
+//! A gate keeps at most one outbound link to each peer gate (a second dial
+//! of a gate already linked ends after its handshake) and accepts at most
+//! [`MAX_LINKS_PER_PEER`] inbound links from one.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -43,6 +46,9 @@ pub const MAX_INBOUND: usize = 64;
 /// connections from one machine cannot hold the inbound slots other gates
 /// need (a listed gate makes one link to a peer at a time).
 pub const MAX_HANDSHAKES_PER_IP: usize = 4;
+/// Inbound links from one peer gate at once (it keeps one; a reconnect may
+/// overlap a half-dead link until [`IDLE`] closes it).
+pub const MAX_LINKS_PER_PEER: usize = 3;
 /// How long an inbound handshake may take (two round trips on a LAN).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the listener pauses after a failed accept before it tries again.
@@ -70,6 +76,15 @@ pub enum LanError {
     Tls(#[from] rustls::Error),
     #[error("LAN peer: {0}")]
     Peer(String),
+    /// This gate already has a live link to that gate (one outbound link
+    /// per peer gate, however many addresses or advertisements lead to it).
+    #[error("LAN peer {0}: already linked")]
+    AlreadyLinked(i64),
+    /// The replica's device key is not the one this exchange started with
+    /// (the gate was paired again): the exchange ends so that its owner
+    /// starts a new one with the new key.
+    #[error("the device key changed (paired again): the LAN exchange must restart")]
+    KeyChanged,
     #[error(transparent)]
     Store(#[from] entrada_store::StoreError),
 }
@@ -85,7 +100,10 @@ pub struct LanConfig {
 /// A gate's LAN exchange.
 pub struct LanExchange {
     store: Arc<Store>,
+    /// The device public key (hex) this exchange presents.
+    own_key: String,
     peers: Arc<RwLock<Vec<PeerKey>>>,
+    links: Arc<Links>,
     server: Arc<rustls::ServerConfig>,
     client: Arc<rustls::ClientConfig>,
     /// The newest signed outbox event id, as the one poller last saw it.
@@ -102,6 +120,78 @@ impl Drop for Listening {
     fn drop(&mut self) {
         *self.0.listening.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
+}
+
+/// The live links per peer gate. Outbound: at most one, claimed once the
+/// handshake proved the peer (a second dial of a gate already linked, e.g.
+/// through a copied mDNS advertisement, ends right after its handshake).
+/// Inbound: at most [`MAX_LINKS_PER_PEER`] from one gate, so that one
+/// listed gate (or a thief with its key) cannot hold the inbound slots the
+/// venue's other gates need; more than one because a peer's reconnect may
+/// come before its half-dead link is closed.
+#[derive(Default)]
+struct Links {
+    outbound: std::sync::Mutex<std::collections::HashSet<i64>>,
+    inbound: std::sync::Mutex<std::collections::HashMap<i64, usize>>,
+}
+
+/// An outbound link to a peer gate, released when dropped.
+struct Outbound {
+    links: Arc<Links>,
+    peer: i64,
+}
+
+impl Drop for Outbound {
+    fn drop(&mut self) {
+        relock(&self.links.outbound).remove(&self.peer);
+    }
+}
+
+/// An inbound link from a peer gate, counted until dropped.
+struct Inbound {
+    links: Arc<Links>,
+    peer: i64,
+}
+
+impl Drop for Inbound {
+    fn drop(&mut self) {
+        let mut inbound = relock(&self.links.inbound);
+        if let Some(n) = inbound.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                inbound.remove(&self.peer);
+            }
+        }
+    }
+}
+
+impl Links {
+    /// The outbound link to `peer`, or None when one is already live.
+    fn claim_outbound(self: &Arc<Self>, peer: i64) -> Option<Outbound> {
+        relock(&self.outbound).insert(peer).then(|| Outbound {
+            links: self.clone(),
+            peer,
+        })
+    }
+
+    /// One more inbound link from `peer`, or None when it already has
+    /// [`MAX_LINKS_PER_PEER`].
+    fn admit_inbound(self: &Arc<Self>, peer: i64) -> Option<Inbound> {
+        let mut inbound = relock(&self.inbound);
+        let n = inbound.entry(peer).or_default();
+        if *n >= MAX_LINKS_PER_PEER {
+            return None;
+        }
+        *n += 1;
+        Some(Inbound {
+            links: self.clone(),
+            peer,
+        })
+    }
+}
+
+fn relock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): the raw public
@@ -337,6 +427,7 @@ impl LanExchange {
     /// The exchange of a paired gate: its own key, its synced peers.
     pub fn new(store: Arc<Store>) -> Result<Self, LanError> {
         let key: SigningKey = store.device_signing_key()?.ok_or(LanError::NotPaired)?;
+        let own_key = store.device_public_key()?.ok_or(LanError::NotPaired)?;
         let peers = Arc::new(RwLock::new(store.peer_keys()?));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let signer = rustls::crypto::ring::sign::any_eddsa_type(&PrivatePkcs8KeyDer::from(pkcs8(
@@ -367,7 +458,9 @@ impl LanExchange {
             newest: tokio::sync::watch::Sender::new(None),
             listening: std::sync::Mutex::new(None),
             store,
+            own_key,
             peers,
+            links: Arc::default(),
             server: Arc::new(server),
             client: Arc::new(client),
         })
@@ -379,8 +472,14 @@ impl LanExchange {
         *self.listening.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reloads the peer list the sync rounds keep in the replica.
+    /// Reloads the peer list the sync rounds keep in the replica;
+    /// [`LanError::KeyChanged`] when the gate was paired again since this
+    /// exchange started (its links would present a key the peers no longer
+    /// list).
     pub fn reload_peers(&self) -> Result<(), LanError> {
+        if self.store.device_public_key()?.as_deref() != Some(self.own_key.as_str()) {
+            return Err(LanError::KeyChanged);
+        }
         let fresh = self.store.peer_keys()?;
         *self.peers.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(())
@@ -396,12 +495,17 @@ impl LanExchange {
             tasks.spawn(async move {
                 loop {
                     let me2 = me.clone();
-                    if let Err(e) = tokio::task::spawn_blocking(move || me2.reload_peers())
+                    match tokio::task::spawn_blocking(move || me2.reload_peers())
                         .await
                         .map_err(|e| LanError::Peer(e.to_string()))
                         .and_then(|r| r)
                     {
-                        tracing::warn!(error = %e, "LAN peer list not reloaded");
+                        Ok(()) => {}
+                        Err(LanError::KeyChanged) => {
+                            tracing::info!("device key changed (paired again): LAN exchange ends to restart with the new key");
+                            return Err(LanError::KeyChanged);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "LAN peer list not reloaded"),
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -506,6 +610,10 @@ impl LanExchange {
     ) -> Result<(), LanError> {
         let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers)
             .ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
+        let Some(_link) = self.links.admit_inbound(peer) else {
+            tracing::warn!(%from, peer, "LAN link refused: this gate already has {MAX_LINKS_PER_PEER} links here");
+            return Err(LanError::Peer("too many links from one gate".into()));
+        };
         let (mut refused, mut window, mut in_window) = (0u32, tokio::time::Instant::now(), 0u32);
         loop {
             let frame = match tokio::time::timeout(IDLE, read_frame(&mut tls)).await {
@@ -614,6 +722,9 @@ impl LanExchange {
     /// found): push until it fails.
     pub async fn dial_once(&self, addr: &str) -> Result<(), LanError> {
         let (mut tls, peer) = self.connect(addr).await?;
+        let Some(_link) = self.links.claim_outbound(peer) else {
+            return Err(LanError::AlreadyLinked(peer));
+        };
         {
             let store = self.store.clone();
             blocking(move || store.peer_seen(peer, Utc::now())).await?;
@@ -708,5 +819,81 @@ mod tests {
             hs.0.lock().unwrap().is_empty(),
             "an address with none in progress is forgotten"
         );
+    }
+
+    #[test]
+    fn one_outbound_link_per_peer_gate_until_it_ends() {
+        let links = Arc::new(Links::default());
+        let first = links.claim_outbound(7).expect("the first link to gate 7");
+        assert!(
+            links.claim_outbound(7).is_none(),
+            "a second dial of gate 7 (another address, a copied advertisement)"
+        );
+        assert!(
+            links.claim_outbound(8).is_some(),
+            "another gate is not held up"
+        );
+        drop(first);
+        assert!(
+            links.claim_outbound(7).is_some(),
+            "gate 7 can be linked again once its link ended"
+        );
+    }
+
+    #[test]
+    fn one_gate_holds_at_most_its_share_of_inbound_links() {
+        let links = Arc::new(Links::default());
+        let held: Vec<_> = (0..MAX_LINKS_PER_PEER)
+            .map(|_| links.admit_inbound(7).unwrap())
+            .collect();
+        assert!(links.admit_inbound(7).is_none(), "one more from gate 7");
+        assert!(links.admit_inbound(8).is_some(), "gate 8 still gets in");
+        drop(held);
+        assert!(
+            links.admit_inbound(7).is_some(),
+            "counted down when they end"
+        );
+        assert!(
+            !links.inbound.lock().unwrap().contains_key(&7),
+            "a gate with no link is forgotten"
+        );
+    }
+
+    /// A gate paired again as another device gets a new key pair; its
+    /// running exchange would present the old one, which its peers no
+    /// longer list: the exchange ends (its owner starts a new one).
+    #[test]
+    fn the_exchange_ends_when_the_gate_is_paired_again_with_a_new_key() {
+        use entrada_domain::sync::protocol::DeviceInfo;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path().join("gate.db")).unwrap());
+        let info = DeviceInfo {
+            device_id: 1,
+            orq: 1,
+            venue_id: 1,
+            name: "Gate A".into(),
+        };
+        store.pair(&info, "http://server", "token").unwrap();
+        let exchange = LanExchange::new(store.clone()).unwrap();
+        exchange
+            .reload_peers()
+            .expect("the same key: peers reloaded");
+        store.pair(&info, "https://server", "new-token").unwrap();
+        exchange
+            .reload_peers()
+            .expect("a new token of the same device keeps the key");
+        let other = DeviceInfo {
+            device_id: 9,
+            ..info
+        };
+        store.pair(&other, "https://server", "token-9").unwrap();
+        assert!(
+            matches!(exchange.reload_peers(), Err(LanError::KeyChanged)),
+            "the old key is still presented"
+        );
+        let fresh = LanExchange::new(store.clone()).unwrap();
+        fresh
+            .reload_peers()
+            .expect("a new exchange has the new key");
     }
 }

@@ -446,6 +446,12 @@ async fn dial_candidate(
                     wait = Duration::from_millis(100);
                     warned = false;
                 }
+                Err(LanError::AlreadyLinked(peer)) => {
+                    // Another advertisement (or a static peer) leads to the
+                    // same gate, or this one is copied: one link is enough.
+                    tracing::debug!(%instance, %addr, peer, "LAN discovery: that gate is already linked");
+                    wait = (wait * 2).min(MAX_BACKOFF);
+                }
                 Err(e) if refused_handshake(&e) => {
                     // A forged or stale advertisement: nothing but this.
                     if !warned {
