@@ -106,9 +106,19 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
                         match run.await {
                             // Paired again (`entrada device pair` beside
                             // this process): the same exchange with the new key.
-                            Err(LanError::KeyChanged) => {
-                                exchange = std::sync::Arc::new(LanExchange::new(store.clone())?)
-                            }
+                            Err(LanError::KeyChanged) => loop {
+                                match LanExchange::new(store.clone()) {
+                                    Ok(fresh) => {
+                                        exchange = std::sync::Arc::new(fresh);
+                                        break;
+                                    }
+                                    // (A busy replica, a pairing half done.)
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "LAN exchange not restarted yet; again in 1 s");
+                                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                                    }
+                                }
+                            },
                             done => return done,
                         }
                     }

@@ -20,8 +20,9 @@
 //! or [`MAX_REFUSED`] refused events is dropped (logged). Each event is
 //! applied in its own short write, so a flood slows the link, not the scans.
 //! A gate keeps at most one outbound link to each peer gate (a second dial
-//! of a gate already linked ends after its handshake) and accepts at most
-//! [`MAX_LINKS_PER_PEER`] inbound links from one.
+//! of a gate already linked ends after its handshake) and holds at most
+//! [`MAX_LINKS_PER_PEER`] inbound links from one (a newer one replaces the
+//! oldest).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -47,7 +48,8 @@ pub const MAX_INBOUND: usize = 64;
 /// need (a listed gate makes one link to a peer at a time).
 pub const MAX_HANDSHAKES_PER_IP: usize = 4;
 /// Inbound links from one peer gate at once (it keeps one; a reconnect may
-/// overlap a half-dead link until [`IDLE`] closes it).
+/// overlap half-dead links until [`IDLE`] closes them): one more replaces
+/// the oldest.
 pub const MAX_LINKS_PER_PEER: usize = 3;
 /// How long an inbound handshake may take (two round trips on a LAN).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -127,12 +129,21 @@ impl Drop for Listening {
 /// through a copied mDNS advertisement, ends right after its handshake).
 /// Inbound: at most [`MAX_LINKS_PER_PEER`] from one gate, so that one
 /// listed gate (or a thief with its key) cannot hold the inbound slots the
-/// venue's other gates need; more than one because a peer's reconnect may
-/// come before its half-dead link is closed.
+/// venue's other gates need; one more replaces the oldest (a gate keeps one
+/// live link, so the older ones are half-dead links of a reconnect that
+/// must not lock it out until [`IDLE`]).
 #[derive(Default)]
 struct Links {
     outbound: std::sync::Mutex<std::collections::HashSet<i64>>,
-    inbound: std::sync::Mutex<std::collections::HashMap<i64, usize>>,
+    inbound: std::sync::Mutex<InboundLinks>,
+}
+
+/// Inbound links by peer gate, oldest first, each with its "replaced" bell.
+#[derive(Default)]
+struct InboundLinks {
+    by_peer:
+        std::collections::HashMap<i64, std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>>,
+    next: u64,
 }
 
 /// An outbound link to a peer gate, released when dropped.
@@ -147,19 +158,22 @@ impl Drop for Outbound {
     }
 }
 
-/// An inbound link from a peer gate, counted until dropped.
+/// An inbound link from a peer gate, counted until dropped; told when a
+/// newer link from the same gate replaces it.
 struct Inbound {
     links: Arc<Links>,
     peer: i64,
+    id: u64,
+    replaced: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Inbound {
     fn drop(&mut self) {
         let mut inbound = relock(&self.links.inbound);
-        if let Some(n) = inbound.get_mut(&self.peer) {
-            *n -= 1;
-            if *n == 0 {
-                inbound.remove(&self.peer);
+        if let Some(held) = inbound.by_peer.get_mut(&self.peer) {
+            held.retain(|(id, _)| *id != self.id);
+            if held.is_empty() {
+                inbound.by_peer.remove(&self.peer);
             }
         }
     }
@@ -174,19 +188,37 @@ impl Links {
         })
     }
 
-    /// One more inbound link from `peer`, or None when it already has
-    /// [`MAX_LINKS_PER_PEER`].
-    fn admit_inbound(self: &Arc<Self>, peer: i64) -> Option<Inbound> {
+    /// One more inbound link from `peer`; when it already has
+    /// [`MAX_LINKS_PER_PEER`], its oldest is told to close (and is no
+    /// longer counted).
+    fn admit_inbound(self: &Arc<Self>, peer: i64) -> Inbound {
         let mut inbound = relock(&self.inbound);
-        let n = inbound.entry(peer).or_default();
-        if *n >= MAX_LINKS_PER_PEER {
-            return None;
+        inbound.next += 1;
+        let id = inbound.next;
+        let replaced = Arc::new(tokio::sync::Notify::new());
+        let held = inbound.by_peer.entry(peer).or_default();
+        while held.len() >= MAX_LINKS_PER_PEER {
+            if let Some((_, oldest)) = held.pop_front() {
+                // A stored permit: the old link sees it even if it is not
+                // waiting at this instant.
+                oldest.notify_one();
+            }
         }
-        *n += 1;
-        Some(Inbound {
+        held.push_back((id, replaced.clone()));
+        Inbound {
             links: self.clone(),
             peer,
-        })
+            id,
+            replaced,
+        }
+    }
+
+    #[cfg(test)]
+    fn inbound_from(&self, peer: i64) -> usize {
+        relock(&self.inbound)
+            .by_peer
+            .get(&peer)
+            .map_or(0, |h| h.len())
     }
 }
 
@@ -427,7 +459,9 @@ impl LanExchange {
     /// The exchange of a paired gate: its own key, its synced peers.
     pub fn new(store: Arc<Store>) -> Result<Self, LanError> {
         let key: SigningKey = store.device_signing_key()?.ok_or(LanError::NotPaired)?;
-        let own_key = store.device_public_key()?.ok_or(LanError::NotPaired)?;
+        // From the key itself: a pairing between two reads cannot leave the
+        // exchange presenting one key while it watches for another.
+        let own_key = lan::public_key_hex(&key);
         let peers = Arc::new(RwLock::new(store.peer_keys()?));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let signer = rustls::crypto::ring::sign::any_eddsa_type(&PrivatePkcs8KeyDer::from(pkcs8(
@@ -477,7 +511,7 @@ impl LanExchange {
     /// exchange started (its links would present a key the peers no longer
     /// list).
     pub fn reload_peers(&self) -> Result<(), LanError> {
-        if self.store.device_public_key()?.as_deref() != Some(self.own_key.as_str()) {
+        if self.store.stored_device_public_key()?.as_deref() != Some(self.own_key.as_str()) {
             return Err(LanError::KeyChanged);
         }
         let fresh = self.store.peer_keys()?;
@@ -549,6 +583,10 @@ impl LanExchange {
         }
         while let Some(done) = tasks.join_next().await {
             if let Ok(Err(e)) = done {
+                // The rest ended and waited for: the listener's socket is
+                // closed before the caller binds the port again (a restart
+                // with a new key).
+                tasks.shutdown().await;
                 return Err(e);
             }
         }
@@ -610,13 +648,17 @@ impl LanExchange {
     ) -> Result<(), LanError> {
         let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers)
             .ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
-        let Some(_link) = self.links.admit_inbound(peer) else {
-            tracing::warn!(%from, peer, "LAN link refused: this gate already has {MAX_LINKS_PER_PEER} links here");
-            return Err(LanError::Peer("too many links from one gate".into()));
-        };
+        let link = self.links.admit_inbound(peer);
         let (mut refused, mut window, mut in_window) = (0u32, tokio::time::Instant::now(), 0u32);
         loop {
-            let frame = match tokio::time::timeout(IDLE, read_frame(&mut tls)).await {
+            let read = tokio::select! {
+                read = tokio::time::timeout(IDLE, read_frame(&mut tls)) => read,
+                _ = link.replaced.notified() => {
+                    tracing::info!(%from, peer, "LAN link closed: replaced by a newer link from the same gate ({MAX_LINKS_PER_PEER} at most)");
+                    return Ok(());
+                }
+            };
+            let frame = match read {
                 Ok(Ok(f)) => f,
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Ok(Err(e)) => {
@@ -841,29 +883,57 @@ mod tests {
     }
 
     #[test]
-    fn one_gate_holds_at_most_its_share_of_inbound_links() {
+    fn one_gate_holds_at_most_its_share_of_inbound_links_and_a_newer_replaces_the_oldest() {
         let links = Arc::new(Links::default());
-        let held: Vec<_> = (0..MAX_LINKS_PER_PEER)
-            .map(|_| links.admit_inbound(7).unwrap())
+        let mut held: Vec<_> = (0..MAX_LINKS_PER_PEER)
+            .map(|_| links.admit_inbound(7))
             .collect();
-        assert!(links.admit_inbound(7).is_none(), "one more from gate 7");
-        assert!(links.admit_inbound(8).is_some(), "gate 8 still gets in");
-        drop(held);
-        assert!(
-            links.admit_inbound(7).is_some(),
-            "counted down when they end"
+        let other = links.admit_inbound(8);
+        assert_eq!(links.inbound_from(7), MAX_LINKS_PER_PEER);
+        let newest = links.admit_inbound(7);
+        assert_eq!(
+            links.inbound_from(7),
+            MAX_LINKS_PER_PEER,
+            "still at most the cap"
         );
+        let rang = |l: &Inbound| futures_now(l.replaced.notified());
         assert!(
-            !links.inbound.lock().unwrap().contains_key(&7),
+            rang(&held[0]),
+            "the oldest link from gate 7 is told to close"
+        );
+        assert!(!rang(&held[1]) && !rang(&newest), "the others are not");
+        assert!(!rang(&other), "gate 8's link is not touched");
+        drop(held.remove(0));
+        assert_eq!(
+            links.inbound_from(7),
+            MAX_LINKS_PER_PEER,
+            "a replaced link was already uncounted"
+        );
+        drop((held, newest, other));
+        assert!(
+            relock(&links.inbound).by_peer.is_empty(),
             "a gate with no link is forgotten"
         );
+    }
+
+    /// Whether a `Notified` is ready at once (a stored permit).
+    fn futures_now(notified: tokio::sync::futures::Notified<'_>) -> bool {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(1), notified)
+                .await
+                .is_ok()
+        })
     }
 
     /// A gate paired again as another device gets a new key pair; its
     /// running exchange would present the old one, which its peers no
     /// longer list: the exchange ends (its owner starts a new one).
     #[test]
-    fn the_exchange_ends_when_the_gate_is_paired_again_with_a_new_key() {
+    fn the_peer_reload_reports_a_new_key_after_a_pairing_as_another_device() {
         use entrada_domain::sync::protocol::DeviceInfo;
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path().join("gate.db")).unwrap());
@@ -895,5 +965,58 @@ mod tests {
         fresh
             .reload_peers()
             .expect("a new exchange has the new key");
+    }
+
+    /// The running exchange ends with `KeyChanged` within its reload
+    /// period, its listener closed (the port can be bound again at once:
+    /// the restart with the new key listens there).
+    #[test]
+    fn a_running_exchange_ends_when_the_gate_is_paired_again_and_frees_its_port() {
+        use entrada_domain::sync::protocol::DeviceInfo;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path().join("gate.db")).unwrap());
+        let info = DeviceInfo {
+            device_id: 1,
+            orq: 1,
+            venue_id: 1,
+            name: "Gate A".into(),
+        };
+        store.pair(&info, "http://server", "token").unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let exchange = Arc::new(LanExchange::new(store.clone()).unwrap());
+            let config = LanConfig {
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                peers: vec![],
+            };
+            let running = tokio::spawn(exchange.clone().run(config));
+            let mut port = None;
+            for _ in 0..200 {
+                port = exchange.listening().map(|a| a.port());
+                if port.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let port = port.expect("the exchange listens");
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            assert!(!running.is_finished(), "the same key: the exchange runs on");
+            let other = DeviceInfo {
+                device_id: 9,
+                ..info
+            };
+            store.pair(&other, "https://server", "token-9").unwrap();
+            let ended = tokio::time::timeout(Duration::from_secs(5), running)
+                .await
+                .expect("the exchange ended within its reload period")
+                .unwrap();
+            assert!(matches!(ended, Err(LanError::KeyChanged)), "{ended:?}");
+            TcpListener::bind(("127.0.0.1", port))
+                .await
+                .expect("the old listener is closed");
+        });
     }
 }

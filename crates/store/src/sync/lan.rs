@@ -172,6 +172,16 @@ impl Store {
         })
     }
 
+    /// This gate's public key (hex) as stored now, making none (a read:
+    /// the LAN exchange asks every second whether the gate was paired again).
+    pub fn stored_device_public_key(&self) -> Result<Option<String>> {
+        self.read(|tx| {
+            Ok(identity(tx)?
+                .and_then(|(_, _, _, k)| k)
+                .map(|k| lan::public_key_hex(&k)))
+        })
+    }
+
     /// This gate's key pair, for the LAN link's authentication (it stays
     /// on this machine: the link proves it, never sends it).
     pub fn device_signing_key(&self) -> Result<Option<SigningKey>> {
