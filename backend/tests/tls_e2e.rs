@@ -310,10 +310,17 @@ fn a_pairing_code_pins_the_venue_ca_by_its_fingerprint() {
     let server_db = dir.path().join("server.db");
     seed(&server_db, 3);
     let db_s = server_db.to_str().unwrap();
-    let (code, admin, err) = run(&["token", "create", "--db", db_s, "--orq", "1", "--role", "admin"]);
+    let (code, admin, err) = run(&[
+        "token", "create", "--db", db_s, "--orq", "1", "--role", "admin",
+    ]);
     assert_eq!(code, 0, "{err}");
     let port = free_port();
-    let _server = serve_with(&server_db, port, Some((&cert, &key)), &["--tls-ca", ca.to_str().unwrap()]);
+    let _server = serve_with(
+        &server_db,
+        port,
+        Some((&cert, &key)),
+        &["--tls-ca", ca.to_str().unwrap()],
+    );
     let url = format!("https://127.0.0.1:{port}");
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -338,10 +345,16 @@ fn a_pairing_code_pins_the_venue_ca_by_its_fingerprint() {
     assert_eq!(pairing.server_url(), url);
     assert_eq!(pairing.token(), created["token"].as_str().unwrap());
     let fp = entrada::api::pairing::ca_fingerprint(&ca_pem).unwrap();
-    assert_eq!(pairing.ca_sha256(), Some(fp.as_str()), "the code names the venue CA");
+    assert_eq!(
+        pairing.ca_sha256(),
+        Some(fp.as_str()),
+        "the code names the venue CA"
+    );
 
     // The gate takes exactly that certificate from the server's chain...
-    let pinned = rt.block_on(fetch_pinned_ca(pairing.server_url(), &fp)).unwrap();
+    let pinned = rt
+        .block_on(fetch_pinned_ca(pairing.server_url(), &fp))
+        .unwrap();
     assert_eq!(entrada::api::pairing::ca_fingerprint(&pinned).unwrap(), fp);
     // ...and nothing when the code names another CA.
     let other = "0".repeat(64);

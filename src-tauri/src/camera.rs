@@ -21,6 +21,7 @@ use crate::gate::GateService;
 use crate::pacing::{PaceConfig, Pacer, Thumb};
 use crate::scan::{Decoder, DecoderConfig, Frame, RepeatSuppressor};
 use crate::source::{CameraSource, Facing, FolderSource, FrameSource, SourceError};
+use entrada::domain::pairing::looks_like_pairing;
 
 /// `--camera`: `auto`, `front`/`rear`, a camera index or name, or `folder:PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,14 +208,31 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
                         || stats.upscaled > 0
                         || stats.out_of_time,
                 );
-                let payloads = decoded.iter().map(|d| d.payload.as_str());
+                let payloads: Vec<&str> = decoded.iter().map(|d| d.payload.as_str()).collect();
                 // A frame cut short by its budget is no proof that a code left.
                 let fresh = if stats.out_of_time || stats.incomplete {
-                    repeats.observe_partial(now_ms, payloads)
+                    repeats.observe_partial(now_ms, payloads.iter().copied())
                 } else {
-                    repeats.observe(now_ms, payloads)
+                    repeats.observe(now_ms, payloads.iter().copied())
                 };
+                // Pairing mode takes a usable pairing code in view at once,
+                // even one the repeat suppressor holds back (shown, and
+                // refused, just before a supervisor turned pairing mode on).
+                let mut taken = None;
+                if gate.pairing_scan_armed() {
+                    for p in payloads.iter().filter(|p| looks_like_pairing(p)) {
+                        let scan = gate.take_pairing_code(p).filter(|s| s.error.is_none());
+                        if let Some(scan) = scan {
+                            taken = Some(p.to_string());
+                            emit(LoopEvent::Pairing(Box::new(scan)));
+                            break;
+                        }
+                    }
+                }
                 for payload in fresh {
+                    if taken.as_ref() == Some(&payload) {
+                        continue;
+                    }
                     // A scan wakes a dimmed gate at once (the window follows).
                     gate.set_power_save(false);
                     // Pairing mode (a supervisor's, from the settings

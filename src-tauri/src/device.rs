@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use entrada::domain::pairing::PairingCode;
 use entrada::store::{Store, StoreError};
-use entrada::sync::pin::fetch_pinned_ca;
 use entrada::sync::client::{PairChange, SyncEngine, SyncError, Transport};
+use entrada::sync::pin::fetch_pinned_ca;
 use entrada::sync::protocol::DeviceInfo;
 
 use crate::gate::views::{CommandError, PairOutcome, SyncView};
@@ -236,7 +236,8 @@ impl DeviceLink {
     /// — a server that presents no such certificate is refused.
     pub async fn pair_with_code(&self, code: &str) -> Result<PairOutcome, CommandError> {
         self.gate.require_supervisor("pair this gate")?;
-        let code = PairingCode::parse(code).map_err(|e| CommandError::new(e.code(), e.to_string()))?;
+        let code =
+            PairingCode::parse(code).map_err(|e| CommandError::new(e.code(), e.to_string()))?;
         let pem = match code.ca_sha256() {
             Some(sha256) => Some(
                 fetch_pinned_ca(code.server_url(), sha256)
@@ -245,7 +246,8 @@ impl DeviceLink {
             ),
             None => None,
         };
-        self.pair_trusting(code.server_url(), code.token(), pem).await
+        self.pair_trusting(code.server_url(), code.token(), pem)
+            .await
     }
 
     /// Pairs trusting the CA `pem` (kept only if the pairing succeeds), or

@@ -390,7 +390,12 @@ pub(crate) struct ServeArgs {
     tls_key: Option<PathBuf>,
     /// The venue's own CA certificate (PEM) that signed --tls-cert: new gates' pairing QR
     /// codes carry its SHA-256, and the server sends it in its chain so a gate can pin it
-    #[arg(long, env = "ENTRADA_TLS_CA", value_name = "PEM", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "ENTRADA_TLS_CA",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
     tls_ca: Option<PathBuf>,
     /// Fill the database with the demo data set first (as `entrada demo`)
     #[arg(long)]

@@ -75,7 +75,11 @@ impl PairingCode {
     /// A code for `server_url` (checked and normalised: lower-case scheme,
     /// no trailing slash), `token` and the CA's fingerprint (64 hex digits,
     /// any case; only with an `https://` server).
-    pub fn new(server_url: &str, token: &str, ca_sha256: Option<&str>) -> Result<Self, PairingError> {
+    pub fn new(
+        server_url: &str,
+        token: &str,
+        ca_sha256: Option<&str>,
+    ) -> Result<Self, PairingError> {
         let server_url = check_server(server_url)?;
         check_token(token)?;
         let ca_sha256 = ca_sha256.map(check_fingerprint).transpose()?;
@@ -194,7 +198,9 @@ fn check_server(raw: &str) -> Result<String, PairingError> {
         )));
     }
     if rest.contains(['?', '#']) {
-        return Err(invalid("the server address may not have a query or fragment"));
+        return Err(invalid(
+            "the server address may not have a query or fragment",
+        ));
     }
     let (authority, path) = match rest.find('/') {
         Some(i) => rest.split_at(i),
@@ -221,7 +227,10 @@ fn check_server(raw: &str) -> Result<String, PairingError> {
     if host.is_empty() {
         return Err(invalid("the server address has no host"));
     }
-    Ok(format!("{scheme}://{authority}{}", path.trim_end_matches('/')))
+    Ok(format!(
+        "{scheme}://{authority}{}",
+        path.trim_end_matches('/')
+    ))
 }
 
 fn check_port(port: Option<&str>, none_ok: bool) -> Result<(), PairingError> {
@@ -370,39 +379,123 @@ mod tests {
             "0".repeat(2000)
         );
         for (text, why) in [
-            (format!("entrada-pair:v2?server=https://h&token={TOKEN}"), "version"),
-            (format!("entrada-pair:?server=https://h&token={TOKEN}"), "version"),
+            (
+                format!("entrada-pair:v2?server=https://h&token={TOKEN}"),
+                "version",
+            ),
+            (
+                format!("entrada-pair:?server=https://h&token={TOKEN}"),
+                "version",
+            ),
             ("entrada-pair:v1".to_string(), "no fields"),
             (format!("entrada-pair:v1?token={TOKEN}"), "no server"),
-            ("entrada-pair:v1?server=https://h".to_string(), "no device token"),
-            (format!("entrada-pair:v1?server=ftp://h&token={TOKEN}"), "https:// or http://"),
-            (format!("entrada-pair:v1?server=javascript:alert(1)&token={TOKEN}"), "must start with"),
-            (format!("entrada-pair:v1?server=h:8443&token={TOKEN}"), "must start with"),
-            (format!("entrada-pair:v1?server=https://&token={TOKEN}"), "no host"),
-            (format!("entrada-pair:v1?server=https://h:0&token={TOKEN}"), "bad port"),
-            (format!("entrada-pair:v1?server=https://h:99999&token={TOKEN}"), "bad port"),
-            (format!("entrada-pair:v1?server=https://[::1&token={TOKEN}"), "unclosed"),
-            (format!("entrada-pair:v1?server=https://bank.example%40evil.example&token={TOKEN}"), "user name"),
-            (format!("entrada-pair:v1?server=https://h%3Fx%3D1&token={TOKEN}"), "query"),
-            (format!("entrada-pair:v1?server=https://h%20x&token={TOKEN}"), "unexpected character"),
-            (format!("entrada-pair:v1?server=http://h&token={TOKEN}&ca={FP}"), "needs an https"),
-            (format!("entrada-pair:v1?server=https://h&token={TOKEN}&ca=abc"), "64 hexadecimal"),
-            (format!("entrada-pair:v1?server=https://h&token={TOKEN}&ca={}", "g".repeat(64)), "64 hexadecimal"),
-            ("entrada-pair:v1?server=https://h&token=".to_string(), "token is empty"),
-            ("entrada-pair:v1?server=https://h&token=a%0Ab".to_string(), "letters, digits"),
-            (format!("entrada-pair:v1?server=https://h&token={}", "a".repeat(201)), "longer than 200"),
-            (format!("entrada-pair:v1?server=https://h&token={TOKEN}&pin=1234"), "unknown field"),
-            (format!("entrada-pair:v1?server=https://h&server=https://e&token={TOKEN}"), "twice"),
-            (format!("entrada-pair:v1?server=https://h&token={TOKEN}&ca"), "no value"),
-            (format!("entrada-pair:v1?server=https://h%ZZ&token={TOKEN}"), "%-escape"),
-            (format!("entrada-pair:v1?server=https://h%FF&token={TOKEN}"), "UTF-8"),
-            (format!("entrada-pair:v1?server={}&token={TOKEN}", long_server), "longer than 512"),
+            (
+                "entrada-pair:v1?server=https://h".to_string(),
+                "no device token",
+            ),
+            (
+                format!("entrada-pair:v1?server=ftp://h&token={TOKEN}"),
+                "https:// or http://",
+            ),
+            (
+                format!("entrada-pair:v1?server=javascript:alert(1)&token={TOKEN}"),
+                "must start with",
+            ),
+            (
+                format!("entrada-pair:v1?server=h:8443&token={TOKEN}"),
+                "must start with",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://&token={TOKEN}"),
+                "no host",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h:0&token={TOKEN}"),
+                "bad port",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h:99999&token={TOKEN}"),
+                "bad port",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://[::1&token={TOKEN}"),
+                "unclosed",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://bank.example%40evil.example&token={TOKEN}"),
+                "user name",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h%3Fx%3D1&token={TOKEN}"),
+                "query",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h%20x&token={TOKEN}"),
+                "unexpected character",
+            ),
+            (
+                format!("entrada-pair:v1?server=http://h&token={TOKEN}&ca={FP}"),
+                "needs an https",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h&token={TOKEN}&ca=abc"),
+                "64 hexadecimal",
+            ),
+            (
+                format!(
+                    "entrada-pair:v1?server=https://h&token={TOKEN}&ca={}",
+                    "g".repeat(64)
+                ),
+                "64 hexadecimal",
+            ),
+            (
+                "entrada-pair:v1?server=https://h&token=".to_string(),
+                "token is empty",
+            ),
+            (
+                "entrada-pair:v1?server=https://h&token=a%0Ab".to_string(),
+                "letters, digits",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h&token={}", "a".repeat(201)),
+                "longer than 200",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h&token={TOKEN}&pin=1234"),
+                "unknown field",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h&server=https://e&token={TOKEN}"),
+                "twice",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h&token={TOKEN}&ca"),
+                "no value",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h%ZZ&token={TOKEN}"),
+                "%-escape",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h%FF&token={TOKEN}"),
+                "UTF-8",
+            ),
+            (
+                format!("entrada-pair:v1?server={}&token={TOKEN}", long_server),
+                "longer than 512",
+            ),
             (huge, "longer than 1024"),
-            (format!("entrada-pair:v1?server=https://h&token={TOKEN} x"), "unexpected character"),
+            (
+                format!("entrada-pair:v1?server=https://h&token={TOKEN} x"),
+                "unexpected character",
+            ),
         ] {
             match PairingCode::parse(&text) {
                 Err(e @ PairingError::Invalid(_)) => {
-                    assert!(e.to_string().contains(why), "{text}: {e} (expected {why:?})");
+                    assert!(
+                        e.to_string().contains(why),
+                        "{text}: {e} (expected {why:?})"
+                    );
                     assert_eq!(e.code(), "INVALID_PAIRING_CODE");
                 }
                 other => panic!("{text}: {other:?}"),
@@ -421,7 +514,11 @@ mod tests {
             "éntrada-pair:v1?server=https://h",
         ] {
             assert!(!looks_like_pairing(text), "{text}");
-            assert_eq!(PairingCode::parse(text), Err(PairingError::NotPairing), "{text}");
+            assert_eq!(
+                PairingCode::parse(text),
+                Err(PairingError::NotPairing),
+                "{text}"
+            );
             assert_eq!(PairingError::NotPairing.code(), "NOT_A_PAIRING_CODE");
         }
         assert!(looks_like_pairing("Entrada-Pair:anything"));

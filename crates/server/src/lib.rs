@@ -342,6 +342,24 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             security,
             headers::apply,
         ))
+        .layer(axum::middleware::map_request(host_from_authority))
+}
+
+/// HTTP/2 (what a browser speaks to `serve --tls-cert`) carries the host as
+/// `:authority`, which hyper puts in the URI and not in a `Host` header. The
+/// console's same-origin check and a new gate's pairing code read `Host`, so
+/// it is filled in from the URI when the request has none.
+async fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.headers().contains_key(axum::http::header::HOST) {
+        if let Some(host) = req
+            .uri()
+            .authority()
+            .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(axum::http::header::HOST, host);
+        }
+    }
+    req
 }
 
 /// Serves until SIGINT/SIGTERM (or `stop` fires), then ends the open

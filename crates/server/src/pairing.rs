@@ -103,7 +103,10 @@ mod tests {
         assert!(qr.svg.contains("<svg"), "{}", &qr.svg[..80]);
         // Plain http: no fingerprint can be carried.
         let qr = pairing_qr(&headers, false, None, "dev_00ff").unwrap();
-        assert_eq!(PairingCode::parse(&qr.uri).unwrap().server_url(), "http://10.0.0.5:8443");
+        assert_eq!(
+            PairingCode::parse(&qr.uri).unwrap().server_url(),
+            "http://10.0.0.5:8443"
+        );
         // A Host no gate could use gives no code (the token is still shown).
         headers.insert(header::HOST, "evil@host".parse().unwrap());
         assert!(pairing_qr(&headers, true, None, "dev_00ff").is_none());
@@ -118,7 +121,10 @@ mod tests {
             ca_fingerprint(pem).unwrap(),
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
-        assert!(matches!(ca_fingerprint(b"nothing"), Err(CaError::NoCertificate)));
+        assert!(matches!(
+            ca_fingerprint(b"nothing"),
+            Err(CaError::NoCertificate)
+        ));
         assert!(matches!(
             ca_fingerprint(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----"),
             Err(CaError::Base64)

@@ -35,7 +35,10 @@ pub async fn fetch_pinned_ca(server_url: &str, sha256_hex: &str) -> Result<Vec<u
     }
     let port = url.port().unwrap_or(443);
     let host = url.host_str().unwrap_or_default();
-    let dial_host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let dial_host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let name = match dial_host.parse::<std::net::IpAddr>() {
         Ok(ip) => ServerName::from(ip),
         Err(_) => ServerName::try_from(dial_host.clone())
@@ -122,7 +125,9 @@ impl ServerCertVerifier for ChainRecorder {
                 .take(MAX_CHAIN)
                 .map(|c| c.as_ref().to_vec()),
         );
-        Err(rustls::Error::General("chain recorded, handshake ended".into()))
+        Err(rustls::Error::General(
+            "chain recorded, handshake ended".into(),
+        ))
     }
     fn verify_tls12_signature(
         &self,
@@ -159,7 +164,9 @@ mod tests {
         assert_eq!(lines.last().copied(), Some("-----END CERTIFICATE-----"));
         let b64: String = lines[1..lines.len() - 1].concat();
         assert_eq!(
-            base64::engine::general_purpose::STANDARD.decode(b64).unwrap(),
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
             der
         );
     }

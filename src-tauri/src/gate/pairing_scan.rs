@@ -88,7 +88,7 @@ mod tests {
 
     use crate::clock::ManualClock;
     use crate::gate::views::ScanSource;
-    use crate::gate::{GateService, GateSettings};
+    use crate::gate::{GateService, GateSettings, StartOptions};
 
     const CODE: &str = "entrada-pair:v1?server=https://10.0.0.5:8443&token=dev_abc123";
 
@@ -98,9 +98,12 @@ mod tests {
         let store = Arc::new(Store::open(dir.path().join("gate.db")).unwrap());
         entrada::demo::populate(&store, chrono::Utc::now(), |_| {}).unwrap();
         let clock = Arc::new(ManualClock::at(chrono::Utc::now()));
-        let gate = GateService::new(store, GateSettings::default())
-            .unwrap()
-            .with_clock(clock.clone());
+        let gate = GateService::new(
+            store,
+            GateSettings::resolve(&StartOptions::default(), &Default::default()),
+        )
+        .unwrap()
+        .with_clock(clock.clone());
         (dir, gate, clock)
     }
 
@@ -112,7 +115,10 @@ mod tests {
         gate.sign_in(1, "1234").unwrap();
         assert_eq!(gate.arm_pairing_scan().unwrap_err().code, "FORBIDDEN");
         assert!(!gate.pairing_scan_armed());
-        assert!(gate.take_pairing_code(CODE).is_none(), "not armed: not taken");
+        assert!(
+            gate.take_pairing_code(CODE).is_none(),
+            "not armed: not taken"
+        );
         // An operator's camera refuses the code as a ticket, and records nothing.
         let refused = gate.scan(CODE, ScanSource::Camera).unwrap_err();
         assert_eq!(refused.code, "PAIRING_CODE_NOT_A_TICKET");
@@ -121,10 +127,16 @@ mod tests {
         gate.sign_in(2, "654321").unwrap();
         assert_eq!(gate.arm_pairing_scan().unwrap(), super::PAIRING_SCAN_SECS);
         assert!(gate.pairing_scan_armed());
-        assert!(gate.take_pairing_code("DEMO-ADMIT-1").is_none(), "a ticket is ignored while pairing");
+        assert!(
+            gate.take_pairing_code("DEMO-ADMIT-1").is_none(),
+            "a ticket is ignored while pairing"
+        );
         let broken = gate.take_pairing_code("entrada-pair:v9?x=1").unwrap();
         assert_eq!(broken.error.unwrap().code, "INVALID_PAIRING_CODE");
-        assert!(gate.pairing_scan_armed(), "a broken code leaves pairing mode on");
+        assert!(
+            gate.pairing_scan_armed(),
+            "a broken code leaves pairing mode on"
+        );
         let scan = gate.take_pairing_code(CODE).unwrap();
         assert_eq!(scan.server_url.as_deref(), Some("https://10.0.0.5:8443"));
         assert!(!scan.pins_ca && scan.error.is_none());
