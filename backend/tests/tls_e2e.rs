@@ -33,6 +33,10 @@ fn free_port() -> u16 {
 }
 
 fn serve(db: &Path, port: u16, tls: Option<(&Path, &Path)>) -> Server {
+    serve_with(db, port, tls, &[])
+}
+
+fn serve_with(db: &Path, port: u16, tls: Option<(&Path, &Path)>, extra: &[&str]) -> Server {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--db", db.to_str().unwrap()])
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -41,6 +45,7 @@ fn serve(db: &Path, port: u16, tls: Option<(&Path, &Path)>) -> Server {
     if let Some((cert, key)) = tls {
         cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
     }
+    cmd.args(extra);
     let child = Server(cmd.spawn().unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -287,4 +292,95 @@ fn a_gate_refuses_a_plain_http_server_off_loopback_unless_allowed() {
     let (code, _, err) = run(&["sync", "--db", gate_s, "--once"]);
     assert_ne!(code, 0);
     assert!(err.contains("--allow-http"), "{err}");
+}
+
+/// Issue 16: the pairing code a server started with `--tls-ca` gives a new
+/// gate names that CA by its SHA-256; the gate takes the certificate of that
+/// hash from the server's TLS chain and trusts it alone. A server that does
+/// not present it (no `--tls-ca`, or another server) is refused.
+#[test]
+fn a_pairing_code_pins_the_venue_ca_by_its_fingerprint() {
+    use entrada::domain::pairing::PairingCode;
+    use entrada::sync::client::{PairChange, SyncEngine, Transport};
+    use entrada::sync::pin::fetch_pinned_ca;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = throwaway_ca(dir.path());
+    let ca_pem = std::fs::read(&ca).unwrap();
+    let server_db = dir.path().join("server.db");
+    seed(&server_db, 3);
+    let db_s = server_db.to_str().unwrap();
+    let (code, admin, err) = run(&[
+        "token", "create", "--db", db_s, "--orq", "1", "--role", "admin",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let port = free_port();
+    let _server = serve_with(
+        &server_db,
+        port,
+        Some((&cert, &key)),
+        &["--tls-ca", ca.to_str().unwrap()],
+    );
+    let url = format!("https://127.0.0.1:{port}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // An admin adds a gate: the answer carries its pairing code and QR code.
+    let created: serde_json::Value = rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
+            .build()
+            .unwrap();
+        let res = http
+            .post(format!("{url}/api/admin/devices"))
+            .bearer_auth(admin.trim())
+            .json(&serde_json::json!({"name": "QR gate", "venue_id": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        res.json().await.unwrap()
+    });
+    let pairing = PairingCode::parse(created["pairing"]["uri"].as_str().unwrap()).unwrap();
+    assert!(created["pairing"]["svg"].as_str().unwrap().contains("<svg"));
+    assert_eq!(pairing.server_url(), url);
+    assert_eq!(pairing.token(), created["token"].as_str().unwrap());
+    let fp = entrada::api::pairing::ca_fingerprint(&ca_pem).unwrap();
+    assert_eq!(
+        pairing.ca_sha256(),
+        Some(fp.as_str()),
+        "the code names the venue CA"
+    );
+
+    // The gate takes exactly that certificate from the server's chain...
+    let pinned = rt
+        .block_on(fetch_pinned_ca(pairing.server_url(), &fp))
+        .unwrap();
+    assert_eq!(entrada::api::pairing::ca_fingerprint(&pinned).unwrap(), fp);
+    // ...and nothing when the code names another CA.
+    let other = "0".repeat(64);
+    let e = rt.block_on(fetch_pinned_ca(&url, &other)).unwrap_err();
+    assert_eq!(e.code(), "CA_FINGERPRINT_MISMATCH", "{e}");
+
+    // Trusting the pinned CA alone, it pairs and downloads the venue's data.
+    let gate_db = dir.path().join("gate.db");
+    let store = std::sync::Arc::new(Store::open(&gate_db).unwrap());
+    let transport = Transport {
+        ca_cert_pem: Some(pinned),
+        allow_http: false,
+    };
+    let engine = SyncEngine::with_transport(store.clone(), transport).unwrap();
+    let change = rt
+        .block_on(engine.repair(pairing.server_url(), pairing.token()))
+        .unwrap();
+    assert!(matches!(change, PairChange::Paired { .. }), "{change:?}");
+    rt.block_on(engine.round(|_, _| {})).unwrap();
+    assert_eq!(count(&gate_db, "SELECT count(*) FROM tickets"), 3);
+
+    // A server without --tls-ca does not send the CA: nothing to pin, refused.
+    let port2 = free_port();
+    let _plain_chain = serve(&server_db, port2, Some((&cert, &key)));
+    let e = rt
+        .block_on(fetch_pinned_ca(&format!("https://127.0.0.1:{port2}"), &fp))
+        .unwrap_err();
+    assert_eq!(e.code(), "CA_FINGERPRINT_MISMATCH", "{e}");
 }

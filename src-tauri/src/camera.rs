@@ -14,11 +14,14 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
-use crate::gate::views::{CameraStatus, CommandError, PreviewFrame, ScanOutcome, ScanSource};
+use crate::gate::views::{
+    CameraStatus, CommandError, PairingScan, PreviewFrame, ScanOutcome, ScanSource,
+};
 use crate::gate::GateService;
 use crate::pacing::{PaceConfig, Pacer, Thumb};
 use crate::scan::{Decoder, DecoderConfig, Frame, RepeatSuppressor};
 use crate::source::{CameraSource, Facing, FolderSource, FrameSource, SourceError};
+use entrada::domain::pairing::looks_like_pairing;
 
 /// `--camera`: `auto`, `front`/`rear`, a camera index or name, or `folder:PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +89,8 @@ pub enum LoopEvent {
     Preview(PreviewFrame),
     Scan(Box<ScanOutcome>),
     ScanError(CommandError),
+    /// A pairing code read in pairing mode.
+    Pairing(Box<PairingScan>),
 }
 
 /// Width and JPEG quality of preview frames: a thumbnail beside the verdict,
@@ -203,16 +208,41 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
                         || stats.upscaled > 0
                         || stats.out_of_time,
                 );
-                let payloads = decoded.iter().map(|d| d.payload.as_str());
+                let payloads: Vec<&str> = decoded.iter().map(|d| d.payload.as_str()).collect();
                 // A frame cut short by its budget is no proof that a code left.
                 let fresh = if stats.out_of_time || stats.incomplete {
-                    repeats.observe_partial(now_ms, payloads)
+                    repeats.observe_partial(now_ms, payloads.iter().copied())
                 } else {
-                    repeats.observe(now_ms, payloads)
+                    repeats.observe(now_ms, payloads.iter().copied())
                 };
+                // Pairing mode takes a usable pairing code in view at once,
+                // even one the repeat suppressor holds back (shown, and
+                // refused, just before a supervisor turned pairing mode on).
+                let mut taken = None;
+                if gate.pairing_scan_armed() {
+                    for p in payloads.iter().filter(|p| looks_like_pairing(p)) {
+                        let scan = gate.take_pairing_code(p).filter(|s| s.error.is_none());
+                        if let Some(scan) = scan {
+                            taken = Some(p.to_string());
+                            emit(LoopEvent::Pairing(Box::new(scan)));
+                            break;
+                        }
+                    }
+                }
                 for payload in fresh {
+                    if taken.as_ref() == Some(&payload) {
+                        continue;
+                    }
                     // A scan wakes a dimmed gate at once (the window follows).
                     gate.set_power_save(false);
+                    // Pairing mode (a supervisor's, from the settings
+                    // screen): a pairing code goes there; no ticket is judged.
+                    if gate.pairing_scan_armed() {
+                        if let Some(scan) = gate.take_pairing_code(&payload) {
+                            emit(LoopEvent::Pairing(Box::new(scan)));
+                        }
+                        continue;
+                    }
                     match gate.scan(&payload, ScanSource::Camera) {
                         Ok(outcome) => emit(LoopEvent::Scan(Box::new(outcome))),
                         Err(e) => emit(LoopEvent::ScanError(e)),
@@ -379,6 +409,46 @@ mod loop_tests {
         stop.store(true, Ordering::Relaxed);
         worker.join().unwrap();
         rx.try_iter().collect()
+    }
+
+    /// A pairing QR code in front of the camera (issue 16): refused as a
+    /// ticket while scanning (nothing recorded); in a supervisor's pairing
+    /// mode it goes to the settings screen, once.
+    #[test]
+    fn a_pairing_code_is_refused_unless_in_pairing_mode() {
+        const CODE: &str = "entrada-pair:v1?server=https://10.0.0.5:8443&token=dev_0123abcd";
+        let rig = rig(|d| CameraChoice::Folder(d.join("pairing")));
+        let frames = rig.dir.path().join("pairing");
+        std::fs::create_dir(&frames).unwrap();
+        std::fs::write(frames.join("qr.png"), entrada::qr::png(CODE).unwrap()).unwrap();
+        let outbox = |store: &Store| store.sync_status().unwrap().pending;
+        let before = outbox(&rig.store);
+        let events = run_until(&rig.gate, |e| matches!(e, Some(LoopEvent::ScanError(_))));
+        let refused: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                LoopEvent::ScanError(e) => Some(e.code.clone()),
+                LoopEvent::Scan(s) => Some(format!("a verdict: {s:?}")),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(refused, ["PAIRING_CODE_NOT_A_TICKET"]);
+        assert_eq!(outbox(&rig.store), before, "nothing recorded");
+
+        rig.gate.sign_out();
+        rig.gate.sign_in(2, entrada::demo::SUPERVISOR_PIN).unwrap();
+        rig.gate.arm_pairing_scan().unwrap();
+        let events = run_until(&rig.gate, |e| matches!(e, Some(LoopEvent::Pairing(_))));
+        let read: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                LoopEvent::Pairing(p) => Some(p.server_url.clone()),
+                LoopEvent::ScanError(e) => Some(Some(e.code.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(read, [Some("https://10.0.0.5:8443".to_string())]);
+        assert!(!rig.gate.pairing_scan_armed(), "taken once");
     }
 
     /// A camera that stays missing is reported once, not at each retry

@@ -166,6 +166,27 @@ pub async fn pair_device(
     link.pair(&server_url, &token, ca_cert.as_deref()).await
 }
 
+/// Pairs with a scanned pairing code (`pairing-code` event); a supervisor's act.
+#[tauri::command]
+pub async fn pair_with_code(
+    link: State<'_, Arc<DeviceLink>>,
+    code: String,
+) -> Result<PairOutcome, CommandError> {
+    link.pair_with_code(&code).await
+}
+
+/// Pairing mode on (the camera waits for a pairing code; returns for how
+/// many seconds) or off.
+#[tauri::command(async)]
+pub fn pairing_scan(gate: Gate<'_>, on: bool) -> Result<u64, CommandError> {
+    if on {
+        gate.arm_pairing_scan()
+    } else {
+        gate.disarm_pairing_scan();
+        Ok(0)
+    }
+}
+
 #[tauri::command(async)]
 pub fn set_camera(gate: Gate<'_>, source: String) -> Result<String, CommandError> {
     gate.set_camera(&source)

@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use entrada::domain::pairing::PairingCode;
 use entrada::store::{Store, StoreError};
 use entrada::sync::client::{PairChange, SyncEngine, SyncError, Transport};
+use entrada::sync::pin::fetch_pinned_ca;
 use entrada::sync::protocol::DeviceInfo;
 
 use crate::gate::views::{CommandError, PairOutcome, SyncView};
@@ -220,10 +222,45 @@ impl DeviceLink {
         ca_cert: Option<&str>,
     ) -> Result<PairOutcome, CommandError> {
         self.gate.require_supervisor("pair this gate")?;
-        let Some(field) = ca_cert.map(str::trim).filter(|f| !f.is_empty()) else {
+        let pem = match ca_cert.map(str::trim).filter(|f| !f.is_empty()) {
+            Some(field) => Some(read_ca_cert(field)?),
+            None => None,
+        };
+        self.pair_trusting(server_url, token, pem).await
+    }
+
+    /// Pairing from a scanned pairing code (issue 16), a supervisor's act:
+    /// the code is read by `entrada::domain::pairing`; when it names the
+    /// venue's CA, the certificate of that SHA-256 is taken from the
+    /// server's chain (`entrada::sync::pin`) and becomes the only CA trusted
+    /// — a server that presents no such certificate is refused.
+    pub async fn pair_with_code(&self, code: &str) -> Result<PairOutcome, CommandError> {
+        self.gate.require_supervisor("pair this gate")?;
+        let code =
+            PairingCode::parse(code).map_err(|e| CommandError::new(e.code(), e.to_string()))?;
+        let pem = match code.ca_sha256() {
+            Some(sha256) => Some(
+                fetch_pinned_ca(code.server_url(), sha256)
+                    .await
+                    .map_err(sync_error)?,
+            ),
+            None => None,
+        };
+        self.pair_trusting(code.server_url(), code.token(), pem)
+            .await
+    }
+
+    /// Pairs trusting the CA `pem` (kept only if the pairing succeeds), or
+    /// the CA in use when `None`.
+    async fn pair_trusting(
+        &self,
+        server_url: &str,
+        token: &str,
+        pem: Option<Vec<u8>>,
+    ) -> Result<PairOutcome, CommandError> {
+        let Some(pem) = pem else {
             return self.connect(server_url, token).await;
         };
-        let pem = read_ca_cert(field)?;
         let before = self.engine.transport();
         self.engine
             .set_transport(Transport {

@@ -282,6 +282,8 @@ fn main() -> anyhow::Result<()> {
             commands::dismiss_scan,
             commands::settings,
             commands::pair_device,
+            commands::pair_with_code,
+            commands::pairing_scan,
             commands::set_camera,
             commands::set_camera_adjust,
             commands::set_kiosk,
@@ -310,6 +312,7 @@ fn main() -> anyhow::Result<()> {
                             LoopEvent::Preview(p) => handle.emit("preview", p),
                             LoopEvent::Scan(s) => handle.emit("scan", *s),
                             LoopEvent::ScanError(e) => handle.emit("scan-error", e),
+                            LoopEvent::Pairing(p) => handle.emit("pairing-code", *p),
                         };
                     })
                 })?;

@@ -1,7 +1,8 @@
 // The console's Gates page (issue 16, track "16t") in Debian's Chromium
 // against a real `entrada serve` (tests/admin/run.sh): an admin adds a gate;
-// the page shows the server address and the device token once, and a gate
-// (`entrada sync`) pairs with exactly those; the new gate is listed. A
+// the page shows the server address, the device token and the pairing QR code
+// once, and a gate (`entrada sync`) pairs with exactly those; the new gate is
+// listed. A
 // supervisor may not manage gates. axe-core: 0 violations.
 
 import assert from 'node:assert/strict';
@@ -32,12 +33,26 @@ test('an admin adds a gate and the token it shows pairs a gate', async () => {
   await page.getByRole('heading', { level: 1, name: 'Gates' }).waitFor();
   await page.getByLabel('Name', { exact: true }).fill('Cerralbo 1');
   await page.getByLabel('Venue').selectOption({ label: 'Museo Cerralbo' });
+  const created = page.waitForResponse((r) => r.url().endsWith('/api/admin/devices') && r.request().method() === 'POST');
   await page.getByRole('button', { name: 'Add gate' }).click();
   const heading = page.getByRole('heading', { name: 'Gate “Cerralbo 1” added' });
   await heading.waitFor();
   assert.equal(await heading.evaluate((h) => h === document.activeElement), true, 'focus moves to the result');
   const token = (await page.locator('#gate-token-value').textContent()).trim();
   assert.ok(token.length > 20);
+  // The pairing QR code: an image named for what it does, of the code the
+  // server made for this token and the address this page came from.
+  const { pairing } = await (await created).json();
+  assert.equal(pairing.server_url, BASE);
+  assert.equal(pairing.uri, `entrada-pair:v1?server=${BASE.replace(/[^A-Za-z0-9\-._~:/]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())}&token=${token}`);
+  const qr = page.getByRole('img', { name: `Pairing QR code for gate “Cerralbo 1”: pairs it with ${BASE} (holds the device token)` });
+  await qr.waitFor();
+  assert.ok(await qr.isVisible());
+  const shown = await qr.evaluate((img) => ({ src: img.getAttribute('src'), w: img.naturalWidth, h: img.naturalHeight }));
+  assert.equal(Buffer.from(shown.src.replace('data:image/svg+xml;base64,', ''), 'base64').toString(), pairing.svg, 'the image is the server’s SVG');
+  assert.ok(shown.w >= 320 && shown.w === shown.h, `a square QR code of at least 320 px (${shown.w}×${shown.h})`);
+  assert.equal((await page.locator('#gate-server-value').textContent()).trim(), BASE);
+  await qr.screenshot({ path: join(ART, 'gates-pairing-qr.png') });
   assert.deepEqual(await axe(page), []);
   await page.screenshot({ path: join(ART, 'gates-laptop.png'), fullPage: true });
 

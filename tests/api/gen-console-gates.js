@@ -18,6 +18,12 @@ const consoleGatesFolder = () => folder('15 console gates', 'GET /api/admin/gate
       pm.collectionVariables.set('tok_cg16', J.token);
       pm.collectionVariables.set('cg16_id', J.device.device_id);
       pm.test('a device token', () => pm.expect(J.token).to.match(/^dev_/));
+      pm.test('its pairing code: the address this request reached and the token, as a QR code (SVG)', () => {
+        const base = pm.variables.get('baseUrl');
+        pm.expect(J.pairing.server_url).to.eql(base);
+        pm.expect(J.pairing.uri).to.eql('entrada-pair:v1?server=' + base + '&token=' + J.token);
+        pm.expect(J.pairing.svg).to.include('<svg');
+      });
     },
   }),
   req('the new gate is listed, nothing reported yet', {

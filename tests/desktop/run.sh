@@ -7,7 +7,8 @@
 #
 # Builds ui/ (the kiosk page is embedded into the app), the server and the
 # app, installs tauri-driver if missing, and runs tests/desktop/e2e.mjs under
-# `xvfb-run` (or on $DISPLAY when DESKTOP_USE_DISPLAY=1), then tests/desktop/sizes.mjs
+# `xvfb-run` (or on $DISPLAY when DESKTOP_USE_DISPLAY=1), then tests/desktop/pairing.mjs
+# (a gate paired by the console's QR code, in Chromium), then tests/desktop/sizes.mjs
 # (every screen at 360×740, 480×854, 800×1280 and 1280×800). Screenshots and logs
 # go to ${ARTIFACTS_DIR:-/tmp/entrada-artifacts}/desktop/; with
 # UPDATE_SCREENSHOTS=1 they are also copied to docs/screenshots/kiosk-*.png.
@@ -70,6 +71,15 @@ if [ "${DESKTOP_USE_DISPLAY:-0}" = 1 ] && [ -n "${DISPLAY:-}" ]; then
   node tests/desktop/e2e.mjs || status=$?
 else
   xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" dbus-run-session -- node tests/desktop/e2e.mjs || status=$?
+fi
+# Pairing by the console's QR code (issue 16): HTTPS with the venue's own CA,
+# the console in Chromium, the app's folder camera reading its screenshot.
+echo "== desktop pairing by QR code"
+export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+if [ "${DESKTOP_USE_DISPLAY:-0}" = 1 ] && [ -n "${DISPLAY:-}" ]; then
+  node tests/desktop/pairing.mjs || status=$?
+else
+  xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" dbus-run-session -- node tests/desktop/pairing.mjs || status=$?
 fi
 # The same app at a handheld's, a tablet's and the kiosk's sizes (sizes.mjs):
 # its screen must hold a 800×1280 window upright.

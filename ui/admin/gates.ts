@@ -3,13 +3,21 @@
 // the pending uploads each reported, conflicts), revoke one after a
 // confirmation (POST /api/admin/gates/{id}/revoke), and "add gate" (POST
 // /api/admin/devices), which shows the new device token once, with the
-// server address to pair the gate with. Admins only: the server refuses a
-// supervisor, and the page says so. Not yet: the pairing QR code.
+// server address to pair the gate with, and the pairing QR code the server
+// rendered (an SVG image: the gate's settings screen scans it). Admins only:
+// the server refuses a supervisor, and the page says so.
 
 import { ApiError, call, type Venue } from './api';
 import type { Strings } from './strings';
 
 import type { GateHealth as Device } from './bindings/GateHealth';
+
+/** POST /api/admin/devices: the token and the pairing QR code, shown once. */
+type CreatedDevice = {
+  token: string;
+  device: { device_id: number };
+  pairing: { uri: string; server_url: string; svg: string } | null;
+};
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -126,16 +134,34 @@ export async function gatesPage(main: HTMLElement, t: Strings, note = '') {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     try {
-      const created = await call<{ token: string; device: { device_id: number } }>('POST', '/api/admin/devices', {
+      const created = await call<CreatedDevice>('POST', '/api/admin/devices', {
         name: name.value.trim(),
         venue_id: Number(venue.value),
       });
-      const heading = el('h2', { tabindex: '-1' }, t.gatesAdded(name.value.trim()));
+      const gateName = name.value.trim();
+      const heading = el('h2', { tabindex: '-1' }, t.gatesAdded(gateName));
+      const server = created.pairing?.server_url ?? location.origin;
+      // An <img> of the server's SVG, not its markup in the page: nothing of
+      // the response becomes DOM but text.
+      const qr = created.pairing
+        ? el(
+            'figure',
+            { class: 'pairing-qr' },
+            el('img', {
+              id: 'gate-pairing-qr',
+              src: `data:image/svg+xml;base64,${btoa(created.pairing.svg)}`,
+              alt: t.gatesQrAlt(gateName, created.pairing.server_url),
+              width: '320',
+              height: '320',
+            }),
+            el('figcaption', {}, t.gatesQrCaption),
+          )
+        : el('p', { class: 'note' }, t.gatesNoQr);
       result.replaceChildren(
         heading,
         el('p', {}, t.gatesTokenOnce),
-        el('dl', {}, el('dt', {}, t.gatesServer), el('dd', {}, location.origin), el('dt', {}, t.gatesToken), el('dd', {}, el('code', { id: 'gate-token-value' }, created.token))),
-        el('p', { class: 'note' }, t.gatesNoQrYet),
+        qr,
+        el('dl', {}, el('dt', {}, t.gatesServer), el('dd', { id: 'gate-server-value' }, server), el('dt', {}, t.gatesToken), el('dd', {}, el('code', { id: 'gate-token-value' }, created.token))),
       );
       heading.focus();
     } catch (e) {

@@ -11,7 +11,7 @@ import { $, errorText, h, tickClock, toast } from './dom';
 import { previewWanted, shouldDim } from './idle';
 import { buildLookup } from './lookup';
 import { buildScanner, loadDirection, refreshOccupancy, renderScanner, scan, showOutcome } from './scan';
-import { buildSettings, loadSettings } from './settings';
+import { buildSettings, leaveSettings, loadSettings } from './settings';
 import { locked, pinFor, pinKey, refreshOperators, renderSignIn, setOperators, submitPin } from './signin';
 import { buildSlots, loadSlots } from './slots';
 import { unlockAudioOnGesture } from './sound';
@@ -89,6 +89,7 @@ function show(screen: Screen) {
   setMenu(false);
   if (SUPERVISOR_SCREENS.includes(screen) && !state.operator?.is_supervisor) screen = 'scan';
   if (screen !== state.screen) $('toast').hidden = true;
+  if (screen !== 'settings') leaveSettings();
   state.screen = screen;
   for (const s of SCREENS) $(`screen-${s}`).hidden = s !== screen;
   renderBar();

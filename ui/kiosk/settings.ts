@@ -1,12 +1,15 @@
-// The settings screen (supervisor): pairing with a server, camera, kiosk mode, auto-lock, dimming, LAN exchange, about.
+// The settings screen (supervisor): pairing with a server (typed, or by scanning the console's pairing QR
+// code: pairing mode, issue 16), camera, kiosk mode, auto-lock, dimming, LAN exchange, about.
 
 import type { CommandError } from './bindings/CommandError';
+import type { PairOutcome } from './bindings/PairOutcome';
+import type { PairingScan } from './bindings/PairingScan';
 import type { SettingsView } from './bindings/SettingsView';
 import { $, errorText, h, toast } from './dom';
 import { locked } from './signin';
 import { renderBar, run, state } from './state';
 import { S } from './strings';
-import { api, asCommandError } from './tauri';
+import { api, asCommandError, on } from './tauri';
 
 // ------------------------------------------------------------------ settings (supervisor)
 
@@ -78,6 +81,12 @@ function renderSettings() {
     e.preventDefault();
     void pairDevice(url.value.trim(), token.value.trim(), caCert.value.trim());
   });
+  // Pairing mode: the camera waits for the console's pairing QR code.
+  const scanPair = h('button', { type: 'button', class: 'btn', id: 'pair-scan' }, pairingArmed ? S.scanPairingCancel : S.scanPairing);
+  scanPair.addEventListener('click', () => void (pairingArmed ? stopPairingScan() : startPairingScan()));
+  const scanRow = h('div', { class: 'form-actions', id: 'pair-scan-row' },
+    scanPair,
+    h('span', { class: 'form-status', id: 'pair-scan-status', 'aria-live': 'polite' }, pairingArmed ? S.scanPairingWaiting(pairingArmed) : ''));
   // --- camera
   const select = h('select', { id: 'camera-select', 'aria-label': S.cameraSelect });
   const options = [...v.camera_options];
@@ -145,6 +154,8 @@ function renderSettings() {
         h('span', { class: 'mode-dot' }),
         h('div', { id: 'pair-summary' }, v.paired ? S.pairPaired(v.venue_name, v.device_name) : S.pairStandalone)),
       v.paired ? '' : h('p', { class: 'hint' }, S.pairReplaces),
+      h('p', { class: 'small' }, S.scanPairingHint),
+      scanRow,
       pairForm),
     h('section', { class: 'card', id: 'settings-camera' },
       h('h2', {}, S.cameraTitle),
@@ -184,7 +195,51 @@ function renderSettings() {
   );
 }
 
-async function pairDevice(url: string, token: string, caCert: string) {
+// Seconds pairing mode was armed for (0: off). Rust ends it on its own
+// (taken code, timeout, lock); this only drives the button.
+let pairingArmed = 0;
+let pairingListening = false;
+
+async function startPairingScan() {
+  showSettingsError(null);
+  if (!pairingListening) {
+    pairingListening = true;
+    on('pairing-code', (p) => void pairingCodeRead(p));
+  }
+  try {
+    pairingArmed = await run(api.pairingScan(true));
+  } catch (raw) {
+    showSettingsError(asCommandError(raw));
+    return;
+  }
+  renderSettings();
+}
+
+async function stopPairingScan() {
+  pairingArmed = 0;
+  await api.pairingScan(false).catch(() => undefined);
+  if (state.screen === 'settings') renderSettings();
+}
+
+/** Leaving the settings screen ends pairing mode: the camera scans tickets again. */
+export function leaveSettings() {
+  if (pairingArmed) void stopPairingScan();
+}
+
+async function pairingCodeRead(p: PairingScan) {
+  if (state.screen !== 'settings') return;
+  if (p.error || !p.server_url) {
+    if (p.error) showSettingsError(p.error);
+    return;
+  }
+  pairingArmed = 0;
+  renderSettings();
+  $('pair-scan-status').textContent = S.scanPairingFound(p.server_url, p.pins_ca);
+  document.body.dataset.pairingServer = p.server_url;
+  await pairDevice('', '', '', api.pairWithCode(p.code));
+}
+
+async function pairDevice(url: string, token: string, caCert: string, scanned?: Promise<PairOutcome>) {
   showSettingsError(null);
   const status = $('pair-status');
   const button = $<HTMLButtonElement>('pair-submit');
@@ -192,7 +247,7 @@ async function pairDevice(url: string, token: string, caCert: string) {
   status.dataset.state = 'busy';
   button.disabled = true;
   try {
-    const out = await run(api.pairDevice(url, token, caCert || null));
+    const out = await run(scanned ?? api.pairDevice(url, token, caCert || null));
     status.dataset.state = 'ok';
     const msg = [S.paired(out.venue_name, out.operators), out.first_sync_error ? S.pairedSyncLater(out.first_sync_error) : ''].filter(Boolean).join(' ');
     status.textContent = msg;

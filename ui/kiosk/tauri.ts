@@ -10,6 +10,7 @@ import type { ConflictView } from './bindings/ConflictView';
 import type { OccupancyView } from './bindings/OccupancyView';
 import type { OperatorView } from './bindings/OperatorView';
 import type { PairOutcome } from './bindings/PairOutcome';
+import type { PairingScan } from './bindings/PairingScan';
 import type { PreviewFrame } from './bindings/PreviewFrame';
 import type { ScanOutcome } from './bindings/ScanOutcome';
 import type { ScanSource } from './bindings/ScanSource';
@@ -70,6 +71,8 @@ export const api = {
   settings: () => call<SettingsView>('settings'),
   pairDevice: (serverUrl: string, token: string, caCert: string | null) =>
     call<PairOutcome>('pair_device', { serverUrl, token, caCert }),
+  pairWithCode: (code: string) => call<PairOutcome>('pair_with_code', { code }),
+  pairingScan: (on: boolean) => call<number>('pairing_scan', { on }),
   setCamera: (source: string) => call<string>('set_camera', { source }),
   setCameraAdjust: (adjust: CameraAdjust) => call<CameraAdjust>('set_camera_adjust', { adjust }),
   setKiosk: (on: boolean) => call<null>('set_kiosk', { on }),
@@ -86,6 +89,7 @@ export interface Events {
   preview: PreviewFrame;
   scan: ScanOutcome;
   'scan-error': CommandError;
+  'pairing-code': PairingScan;
   sync: SyncView;
 }
 

@@ -349,7 +349,7 @@ fn parse_direction(raw: &str) -> Result<entrada::domain::venue_ops::Direction, S
 /// `--config` file, then the defaults.
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, tls_cert, tls_key, updates_dir
+    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, tls_cert, tls_key, tls_ca, updates_dir
     /// (the slot window's grace is each venue's: PATCH /api/admin/venues/{id})
     #[arg(long, env = "ENTRADA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -388,6 +388,15 @@ pub(crate) struct ServeArgs {
         requires = "tls_cert"
     )]
     tls_key: Option<PathBuf>,
+    /// The venue's own CA certificate (PEM) that signed --tls-cert: new gates' pairing QR
+    /// codes carry its SHA-256, and the server sends it in its chain so a gate can pin it
+    #[arg(
+        long,
+        env = "ENTRADA_TLS_CA",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    tls_ca: Option<PathBuf>,
     /// Fill the database with the demo data set first (as `entrada demo`)
     #[arg(long)]
     demo: bool,

@@ -21,6 +21,7 @@ struct ServeFile {
     late_grace_minutes: Option<toml::Value>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
     updates_dir: Option<PathBuf>,
 }
 
@@ -32,6 +33,8 @@ struct ServeSettings {
     lookups_per_minute: u32,
     /// Certificate chain and key files, when serving HTTPS.
     tls: Option<(PathBuf, PathBuf)>,
+    /// The venue CA's certificate file (only with `tls`).
+    tls_ca: Option<PathBuf>,
     updates_dir: Option<PathBuf>,
 }
 
@@ -59,8 +62,14 @@ impl ServeArgs {
             (None, None) => None,
             _ => anyhow::bail!("HTTPS needs both a certificate (tls_cert) and its key (tls_key)"),
         };
+        let tls_ca = self.tls_ca.clone().or(file.tls_ca);
+        anyhow::ensure!(
+            tls_ca.is_none() || tls.is_some(),
+            "tls_ca names the CA of the server's certificate: it needs tls_cert and tls_key"
+        );
         Ok(ServeSettings {
             tls,
+            tls_ca,
             updates_dir: self.updates_dir.clone().or(file.updates_dir),
             pool_size: self.pool_size.unwrap_or(8),
             db: self
@@ -94,8 +103,11 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
         ui_dir,
         lookups_per_minute,
         tls,
+        tls_ca,
         updates_dir,
     } = args.resolve()?;
+    let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let ca_pem = tls_ca.as_ref().map(read).transpose()?;
     let demo = args.demo;
     let db = DbArg { db, pool_size };
     let store = if demo {
@@ -117,16 +129,31 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
     let state = entrada::api::AppState::new(store, lookups_per_minute)
         .with_updates_dir(updates_dir)
         .with_secure_cookies(tls.is_some());
+    let state = match (&ca_pem, &tls_ca) {
+        (Some(pem), Some(path)) => state
+            .with_pairing_ca(pem)
+            .with_context(|| format!("the CA certificate {}", path.display()))?,
+        _ => state,
+    };
     let shutdown = state.shutdown.clone();
     let app = entrada::api::router(state, Some(ui_dir));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let tls = match &tls {
             Some((cert, key)) => {
-                let read = |p: &PathBuf| {
-                    std::fs::read(p).with_context(|| format!("reading {}", p.display()))
-                };
-                let config = entrada::api::TlsConfig::from_pem(read(cert)?, read(key)?)
+                // The venue CA goes out with the chain (after the server's
+                // certificate and intermediates): a gate pairing from a QR
+                // code pins it by the code's fingerprint.
+                let mut chain = read(cert)?;
+                if let Some(ca) = &ca_pem {
+                    if !chain.windows(ca.len()).any(|w| w == ca.as_slice()) {
+                        if !chain.ends_with(b"\n") {
+                            chain.push(b'\n');
+                        }
+                        chain.extend_from_slice(ca);
+                    }
+                }
+                let config = entrada::api::TlsConfig::from_pem(chain, read(key)?)
                     .await
                     .with_context(|| {
                         format!(

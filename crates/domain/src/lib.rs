@@ -9,6 +9,7 @@ mod error;
 pub mod gate_health;
 mod ids;
 pub mod no_show;
+pub mod pairing;
 pub mod reservation;
 pub mod signed;
 pub mod slot;

@@ -17,6 +17,7 @@ mod extract;
 mod gate;
 mod headers;
 mod openapi;
+pub mod pairing;
 mod ratelimit;
 mod reservations;
 mod slots;
@@ -65,6 +66,9 @@ pub struct AppState {
     pub updates_dir: Option<PathBuf>,
     /// Console session cookies carry `Secure` (the server speaks TLS).
     pub secure_cookies: bool,
+    /// SHA-256 of the venue CA's certificate (`serve --tls-ca`): new gates'
+    /// pairing codes name it, so a gate trusts that CA only.
+    pub pairing_ca_sha256: Option<String>,
     /// The open dashboard streams (`admin_dashboard`), bounded per session,
     /// org and server.
     dashboards: Arc<admin_dashboard::Streams>,
@@ -104,6 +108,7 @@ impl AppState {
             limiter: Arc::new(RateLimiter::new(lookups_per_minute)),
             updates_dir: None,
             secure_cookies: false,
+            pairing_ca_sha256: None,
             dashboards: Arc::default(),
             shutdown: Shutdown::default(),
         }
@@ -119,6 +124,12 @@ impl AppState {
     pub fn with_secure_cookies(mut self, secure: bool) -> Self {
         self.secure_cookies = secure;
         self
+    }
+
+    /// The CA certificate (PEM) new gates' pairing codes name.
+    pub fn with_pairing_ca(mut self, pem: &[u8]) -> Result<Self, pairing::CaError> {
+        self.pairing_ca_sha256 = Some(pairing::ca_fingerprint(pem)?);
+        Ok(self)
     }
 
     /// Runs one store call on the blocking pool (the engines' calls block).
@@ -331,6 +342,24 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             security,
             headers::apply,
         ))
+        .layer(axum::middleware::map_request(host_from_authority))
+}
+
+/// HTTP/2 (what a browser speaks to `serve --tls-cert`) carries the host as
+/// `:authority`, which hyper puts in the URI and not in a `Host` header. The
+/// console's same-origin check and a new gate's pairing code read `Host`, so
+/// it is filled in from the URI when the request has none.
+async fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.headers().contains_key(axum::http::header::HOST) {
+        if let Some(host) = req
+            .uri()
+            .authority()
+            .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(axum::http::header::HOST, host);
+        }
+    }
+    req
 }
 
 /// Serves until SIGINT/SIGTERM (or `stop` fires), then ends the open

@@ -2,7 +2,7 @@
 //! supervisors.
 
 use axum::extract::{FromRequestParts, State};
-use axum::http::{header, request::Parts, StatusCode};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::access::{admin, check_venue, staff};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Caller};
+use super::pairing::{pairing_qr, PairingQr};
 use super::AppState;
 use crate::domain::sync::lan::{PeerList, PeerRequest};
 use crate::domain::sync::protocol::{ChangePage, DeviceInfo, EventBatch, EventResults};
@@ -177,6 +178,9 @@ pub struct CreatedDevice {
     /// Shown once; only its hash is stored.
     pub token: String,
     pub device: DeviceInfo,
+    /// The pairing QR code (holds the token: shown once too); null when the
+    /// request's Host header is no address a gate could use.
+    pub pairing: Option<PairingQr>,
 }
 
 #[utoipa::path(post, path = "/api/admin/devices", tag = "sync", request_body = CreateDeviceBody,
@@ -184,6 +188,7 @@ pub struct CreatedDevice {
 pub async fn create_device(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateDeviceBody>,
 ) -> Result<(StatusCode, Json<CreatedDevice>), ApiError> {
     let p = admin(&caller)?.clone();
@@ -196,7 +201,22 @@ pub async fn create_device(
             s.add_device(p.orq, venue, &body.name, Utc::now())
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(CreatedDevice { token, device })))
+    // The address the admin's browser reached, over TLS when the server
+    // speaks it (its cookies are `Secure` exactly then).
+    let pairing = pairing_qr(
+        &headers,
+        state.secure_cookies,
+        state.pairing_ca_sha256.as_deref(),
+        &token,
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedDevice {
+            token,
+            device,
+            pairing,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/operator/conflicts", tag = "sync",

@@ -43,6 +43,8 @@ pub enum SyncError {
     Tls(String),
     #[error("the CA certificate cannot be used: {0}")]
     CaCert(String),
+    #[error("the server's certificate authority is not the one the pairing code names: {0}")]
+    CaFingerprint(String),
     #[error("the server's answer is larger than {limit} bytes: refused")]
     ResponseTooLarge { limit: usize },
     #[error("the server broke the sync protocol: {0}")]
@@ -64,7 +66,9 @@ impl SyncError {
             // DATABASE_BUSY (another process holds the file), a full disk.
             Self::Store(_) => Failure::Local,
             Self::NotPaired => Failure::Unpaired,
-            Self::InvalidUrl(_) | Self::PlainHttp(_) | Self::CaCert(_) => Failure::Refused,
+            Self::InvalidUrl(_) | Self::PlainHttp(_) | Self::CaCert(_) | Self::CaFingerprint(_) => {
+                Failure::Refused
+            }
         }
     }
 
@@ -80,6 +84,7 @@ impl SyncError {
             Self::PlainHttp(_) => "INSECURE_SERVER_URL",
             Self::Tls(_) => "TLS_CERTIFICATE_REFUSED",
             Self::CaCert(_) => "INVALID_CA_CERT",
+            Self::CaFingerprint(_) => "CA_FINGERPRINT_MISMATCH",
             Self::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
             Self::Protocol(_) => "SYNC_PROTOCOL_ERROR",
         }
@@ -101,11 +106,12 @@ pub const MAX_PAGES_PER_ROUND: usize = 2000;
 const MAX_UPLOAD_BATCHES: usize = 200;
 
 /// How the engine reaches its server: which certificate authorities it
-/// trusts besides the public ones, and whether plain `http://` to a host
-/// other than this machine is accepted.
+/// trusts (the public ones, or only the venue's own when one is given), and
+/// whether plain `http://` to a host other than this machine is accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transport {
-    /// PEM: one or more CA certificates (a venue's private CA).
+    /// PEM: one or more CA certificates (a venue's private CA); when set,
+    /// the only ones trusted.
     pub ca_cert_pem: Option<Vec<u8>>,
     pub allow_http: bool,
 }
@@ -125,6 +131,9 @@ impl Transport {
                     "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
                 ));
             }
+            // The venue's CA only: a gate told which CA signs its server
+            // (by hand, or pinned from a pairing code) trusts no other.
+            builder = builder.tls_built_in_root_certs(false);
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }

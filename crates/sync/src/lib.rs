@@ -7,6 +7,7 @@
 pub mod client;
 pub mod lan;
 pub mod lan_discovery;
+pub mod pin;
 pub mod update;
 pub use entrada_domain::sync::{plan, protocol};
 

@@ -3,6 +3,7 @@
 //! and the sync engine's handle; every rule it applies comes from `entrada`.
 
 mod lan_setting;
+mod pairing_scan;
 mod power;
 mod screens;
 mod session;
@@ -96,6 +97,9 @@ pub struct GateService {
     /// Which way this gate scans now (the scanner screen's toggle): exits
     /// when set, entries otherwise.
     scans_out: AtomicBool,
+    /// Pairing mode (`pairing_scan.rs`): until when the camera takes a
+    /// pairing code instead of tickets; armed by a supervisor only.
+    pairing_scan_until: Mutex<Option<Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -128,6 +132,7 @@ impl GateService {
             power_save: AtomicBool::new(false),
             idle_dim_secs: AtomicU64::new(settings.idle_dim_secs),
             scans_out: AtomicBool::new(false),
+            pairing_scan_until: Mutex::new(None),
         })
     }
 

@@ -80,6 +80,11 @@ impl GateService {
         source: ScanSource,
         decided_on: Option<VerdictCode>,
     ) -> Result<ScanOutcome, CommandError> {
+        // A pairing code is never a ticket: refused before anything is read
+        // or recorded (pairing takes it only in a supervisor's pairing mode).
+        if entrada::domain::pairing::looks_like_pairing(payload) {
+            return Err(super::pairing_scan::not_a_ticket());
+        }
         // Held for the whole scan, before the operator is read: a pairing
         // (which takes it for writing) waits for this scan, and no scan runs
         // on the venue's data with the demo's operator or the demo's venue.

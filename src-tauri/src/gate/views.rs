@@ -402,6 +402,20 @@ pub struct PairOutcome {
     pub first_sync_error: Option<String>,
 }
 
+/// A pairing code the camera read in pairing mode (issue 16): the server it
+/// would pair with, for the settings screen to show before `pair_with_code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct PairingScan {
+    /// The code as scanned (it holds the device token): what `pair_with_code` takes.
+    pub code: String,
+    /// The server it pairs with; null when the code cannot be used (`error`).
+    pub server_url: Option<String>,
+    /// The code names the venue's CA (by its SHA-256): only that CA will be trusted.
+    pub pins_ca: bool,
+    /// Why the code cannot be used (`INVALID_PAIRING_CODE`).
+    pub error: Option<CommandError>,
+}
+
 /// Every command error: a stable code and a message for the screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
 #[error("{message}")]
@@ -494,6 +508,7 @@ mod bindings {
         CommandError::export_all(&cfg).unwrap();
         SettingsView::export_all(&cfg).unwrap();
         PairOutcome::export_all(&cfg).unwrap();
+        PairingScan::export_all(&cfg).unwrap();
         OperatorView::export_all(&cfg).unwrap();
         OccupancyView::export_all(&cfg).unwrap();
         assert!(dir.join("ScanOutcome.ts").exists());

@@ -1,0 +1,133 @@
+//! The pairing QR code the console shows when an admin adds a gate (issue
+//! 16): the code's text is `entrada_domain::pairing` (the one format the gate
+//! reads), rendered here as an SVG image. The server's address is the one
+//! the admin's browser used (`Host`, with https when the server speaks TLS);
+//! the CA fingerprint is that of `entrada serve --tls-ca`, whose certificate
+//! the server also sends in its TLS chain so a gate can pin it.
+
+use axum::http::{header, HeaderMap};
+use base64::Engine;
+use qrcode::{EcLevel, QrCode};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::domain::pairing::PairingCode;
+
+/// What a new gate is paired with (shown once, as its token).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PairingQr {
+    /// The pairing code, `entrada-pair:v1?server=…&token=…[&ca=…]`: holds the device token.
+    pub uri: String,
+    /// The server address in the code (what the gate will pair with).
+    pub server_url: String,
+    /// The pairing code as a QR code, an SVG document.
+    pub svg: String,
+}
+
+/// The code for a new gate's `token`, or `None` when the request's `Host`
+/// makes no server address a gate could use (the console then shows the
+/// token only).
+pub fn pairing_qr(
+    headers: &HeaderMap,
+    https: bool,
+    ca_sha256: Option<&str>,
+    token: &str,
+) -> Option<PairingQr> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let scheme = if https { "https" } else { "http" };
+    let code = PairingCode::new(&format!("{scheme}://{host}"), token, ca_sha256).ok()?;
+    let uri = code.to_uri();
+    // M (15 %), as ticket codes: survives a glare on the admin's screen.
+    let qr = QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::M).ok()?;
+    let svg = qr
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(320, 320)
+        .build();
+    Some(PairingQr {
+        uri,
+        server_url: code.server_url().to_string(),
+        svg,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("no PEM certificate (-----BEGIN CERTIFICATE-----) in it")]
+    NoCertificate,
+    #[error("its certificate is not valid base64")]
+    Base64,
+}
+
+/// The SHA-256 (64 lower-case hex digits) of the first certificate of a
+/// PEM file: the CA a pairing code names.
+pub fn ca_fingerprint(pem: &[u8]) -> Result<String, CaError> {
+    let der = first_certificate_der(pem)?;
+    Ok(Sha256::digest(&der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn first_certificate_der(pem: &[u8]) -> Result<Vec<u8>, CaError> {
+    let text = String::from_utf8_lossy(pem);
+    let begin = "-----BEGIN CERTIFICATE-----";
+    let start = text.find(begin).ok_or(CaError::NoCertificate)? + begin.len();
+    let len = text[start..]
+        .find("-----END CERTIFICATE-----")
+        .ok_or(CaError::NoCertificate)?;
+    let b64: String = text[start..start + len]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| CaError::Base64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_names_the_address_the_browser_used() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "10.0.0.5:8443".parse().unwrap());
+        let fp = "ab".repeat(32);
+        let qr = pairing_qr(&headers, true, Some(&fp), "dev_00ff").unwrap();
+        let code = PairingCode::parse(&qr.uri).unwrap();
+        assert_eq!(code.server_url(), "https://10.0.0.5:8443");
+        assert_eq!(qr.server_url, "https://10.0.0.5:8443");
+        assert_eq!(code.token(), "dev_00ff");
+        assert_eq!(code.ca_sha256(), Some(fp.as_str()));
+        assert!(qr.svg.contains("<svg"), "{}", &qr.svg[..80]);
+        // Plain http: no fingerprint can be carried.
+        let qr = pairing_qr(&headers, false, None, "dev_00ff").unwrap();
+        assert_eq!(
+            PairingCode::parse(&qr.uri).unwrap().server_url(),
+            "http://10.0.0.5:8443"
+        );
+        // A Host no gate could use gives no code (the token is still shown).
+        headers.insert(header::HOST, "evil@host".parse().unwrap());
+        assert!(pairing_qr(&headers, true, None, "dev_00ff").is_none());
+        assert!(pairing_qr(&HeaderMap::new(), true, None, "dev_00ff").is_none());
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_first_certificates_sha256() {
+        // DER bytes "hello" as a fake certificate: the hash is of the DER.
+        let pem = b"junk\n-----BEGIN CERTIFICATE-----\naGVs\nbG8=\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            ca_fingerprint(pem).unwrap(),
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert!(matches!(
+            ca_fingerprint(b"nothing"),
+            Err(CaError::NoCertificate)
+        ));
+        assert!(matches!(
+            ca_fingerprint(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----"),
+            Err(CaError::Base64)
+        ));
+    }
+}
