@@ -78,6 +78,29 @@ pub fn check_sees(p: &Principal, ticket: &Ticket) -> Result<(), crate::store::St
     }
 }
 
+/// The venue a staff token is bound to; `None` for an org-wide token and for
+/// a customer (whose own rules, one ticket or one user's, already apply).
+pub fn staff_venue(p: &Principal) -> Option<VenueId> {
+    match p.role {
+        Role::Customer => None,
+        _ => p.venue_id,
+    }
+}
+
+/// A venue-bound staff caller reaches the slots of its venue only: another
+/// venue's slot is NOT_FOUND to it (reserving into it, or rescheduling into
+/// it, would also move a ticket in or out of the caller's reach).
+pub fn check_slot_venue(
+    s: &dyn crate::store::ServerStore,
+    p: &Principal,
+    slot: crate::domain::SlotId,
+) -> Result<(), crate::store::StoreError> {
+    if staff_venue(p).is_none() {
+        return Ok(());
+    }
+    check_venue(p, s.get_slot(p.orq, slot)?.venue_id, "slot")
+}
+
 /// A token bound to a venue (a gate's supervisor) changes that venue's slots
 /// only: another venue's is as unknown to it as another org's.
 pub fn check_venue(

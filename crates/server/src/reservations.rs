@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::access::{check_sees, customer_or_admin, signed_in};
+use super::access::{check_sees, check_slot_venue, customer_or_admin, signed_in};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, Caller};
 use super::{parse_code, parse_id, AppState};
@@ -51,17 +51,20 @@ fn changed_by(p: &Principal) -> ChangedBy {
     }
 }
 
-/// The reservation, if `p` may see it (its ticket is theirs, or staff).
+/// The reservation, if `p` may see it (its ticket is theirs, or staff; a
+/// venue-bound staff token only its venue's: the reservation's slot's).
 fn visible_reservation(
     s: &dyn ServerStore,
     p: &Principal,
     id: ReservationId,
 ) -> Result<Reservation, StoreError> {
+    let not_found = |_| crate::domain::DomainError::NotFound {
+        entity: "reservation",
+    };
     let r = s.get_reservation(p.orq, id)?;
     let ticket = s.get_ticket(p.orq, &r.ticket_id)?;
-    check_sees(p, &ticket).map_err(|_| crate::domain::DomainError::NotFound {
-        entity: "reservation",
-    })?;
+    check_sees(p, &ticket).map_err(not_found)?;
+    check_slot_venue(s, p, r.slot_id).map_err(not_found)?;
     Ok(r)
 }
 
@@ -82,6 +85,7 @@ pub async fn create(
     let reservation = state
         .run(move |s| {
             check_sees(&p, &s.get_ticket(p.orq, &req.ticket)?)?;
+            check_slot_venue(s, &p, req.slot_id)?;
             s.reserve_slot(p.orq, &req, Utc::now())
         })
         .await?;
@@ -117,6 +121,9 @@ pub async fn reschedule(
         state
             .run(move |s| {
                 visible_reservation(s, &p, id)?;
+                // The target too: else rescheduling another venue's ticket into
+                // one's own slot, or one's own out, escapes the binding.
+                check_slot_venue(s, &p, slot)?;
                 s.reschedule_reservation(p.orq, id, slot, changed_by(&p), Utc::now())
             })
             .await?,

@@ -226,6 +226,10 @@ pub async fn conflicts(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    let orq = staff(&caller)?.orq;
-    Ok(Json(state.run(move |s| s.list_conflicts(orq)).await?))
+    let p = staff(&caller)?;
+    // A venue-bound token lists its venue's conflicts only.
+    let (orq, venue) = (p.orq, super::access::staff_venue(p));
+    Ok(Json(
+        state.run(move |s| s.list_conflicts_in(orq, venue)).await?,
+    ))
 }

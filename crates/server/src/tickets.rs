@@ -89,7 +89,9 @@ pub async fn activate(
     Ok(Json(
         state
             .run(move |s| {
-                check_sees(&p, &s.get_ticket(p.orq, &code)?)?;
+                // A venue-bound admin activates its venue's tickets only.
+                let venue = access::staff_venue(&p);
+                check_sees(&p, &s.get_ticket_in(p.orq, &code, venue)?)?;
                 s.activate_ticket(p.orq, &code, Utc::now())
             })
             .await?,
@@ -106,10 +108,17 @@ pub async fn status(
 ) -> Result<Json<TicketState>, ApiError> {
     let p = signed_in(&caller)?;
     state.limiter.check("lookup", Some(p), ip.0)?;
-    let (orq, reader) = (p.orq, access::ticket_reader(p));
+    let (orq, reader, venue) = (p.orq, access::ticket_reader(p), access::staff_venue(p));
     let code = parse_code(&code)?;
     let ticket = state
-        .run(move |s| s.ticket_state(orq, &code, &reader, Utc::now()))
+        .run(move |s| {
+            // A venue-bound staff token sees its venue's tickets only (as the
+            // console's routes): another venue's is NOT_FOUND, signed code and all.
+            if venue.is_some() {
+                s.get_ticket_in(orq, &code, venue)?;
+            }
+            s.ticket_state(orq, &code, &reader, Utc::now())
+        })
         .await?;
     Ok(Json(ticket.into()))
 }

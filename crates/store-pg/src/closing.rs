@@ -4,6 +4,7 @@
 //! checkout), then the exits and the left marks are written in one commit.
 
 use chrono::{DateTime, Utc};
+use postgres::Transaction;
 
 use crate::domain::closing::{closing_exits, Checkout, CLOSING_REASON};
 use crate::domain::venue_ops::day_start;
@@ -23,7 +24,17 @@ pub(crate) fn checkout_venue(
     operator: Option<OperatorId>,
     now: DateTime<Utc>,
 ) -> Result<Checkout> {
-    store.write(|tx| {
+    store.write(|tx| checkout_in(tx, orq, venue, operator, now))
+}
+
+fn checkout_in(
+    tx: &mut Transaction<'_>,
+    orq: Orq,
+    venue: VenueId,
+    operator: Option<OperatorId>,
+    now: DateTime<Utc>,
+) -> Result<Checkout> {
+    {
         let v = require_venue(tx, orq, venue)?;
         let since = ts(day_start(v.timezone, now));
         let inside_codes: Vec<String> = tx
@@ -46,7 +57,8 @@ pub(crate) fn checkout_venue(
             .iter()
             .map(|r| {
                 Ok((
-                    TicketCode::parse(r.get(0)).map_err(|e: DomainError| corrupt("ticket code", e))?,
+                    TicketCode::parse(r.get(0))
+                        .map_err(|e: DomainError| corrupt("ticket code", e))?,
                     r.get(1),
                 ))
             })
@@ -79,7 +91,38 @@ pub(crate) fn checkout_venue(
             inside,
             at: now,
         })
-    })
+    }
+}
+
+/// Whether `venue`'s closing is still due, decided under a lock on the
+/// venue's row (READ COMMITTED: the read after the lock sees what committed
+/// before it): two instances, or the task and a supervisor's checkout
+/// through the task's path, close a venue-day once.
+fn closing_still_due(
+    tx: &mut Transaction<'_>,
+    orq: Orq,
+    venue: VenueId,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    tx.execute(
+        "SELECT 1 FROM venues WHERE orq = $1 AND id = $2 FOR UPDATE",
+        &[&orq.0, &venue.0],
+    )
+    .map_err(db)?;
+    let v = require_venue(tx, orq, venue)?;
+    let last: Option<DateTime<Utc>> = tx
+        .query_opt(
+            "SELECT closed_at FROM venue_closings WHERE venue_id = $1",
+            &[&venue.0],
+        )
+        .map_err(db)?
+        .map(|r| r.get(0));
+    Ok(crate::domain::venue_ops::closing_due(
+        v.gate.ops(),
+        v.timezone,
+        now,
+        last,
+    ))
 }
 
 /// Closing time (the server's periodic task), as SQLite's: every venue whose
@@ -108,12 +151,25 @@ pub(crate) fn close_due_venues(store: &PgStore, now: DateTime<Utc>) -> Result<Ve
         }
         Ok(due)
     })?;
-    let mut closed = Vec::new();
+    // Every due venue is tried: one that fails (its error returned after the
+    // others, for the task to log) does not keep the rest open.
+    let (mut closed, mut failed) = (Vec::new(), None);
     for (orq, id) in due {
-        let c = checkout_venue(store, orq, id, None, now)?;
-        if c.checked_out > 0 {
-            closed.push(c);
+        let c = store.write(|tx| {
+            if closing_still_due(tx, orq, id, now)? {
+                checkout_in(tx, orq, id, None, now).map(Some)
+            } else {
+                Ok(None)
+            }
+        });
+        match c {
+            Ok(Some(c)) if c.checked_out > 0 => closed.push(c),
+            Ok(_) => {}
+            Err(e) => failed = failed.or(Some(e)),
         }
     }
-    Ok(closed)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(closed),
+    }
 }

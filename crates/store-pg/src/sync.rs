@@ -981,13 +981,18 @@ impl SyncStore for PgStore {
     }
 
     fn list_conflicts(&self, orq: Orq) -> Result<Vec<Value>> {
+        self.list_conflicts_in(orq, None)
+    }
+
+    fn list_conflicts_in(&self, orq: Orq, venue: Option<VenueId>) -> Result<Vec<Value>> {
         let e = entity("sync_conflicts").ok_or_else(|| corrupt("entity", "sync_conflicts"))?;
         self.read(|tx| {
             let sql = format!(
-                "SELECT {} FROM sync_conflicts WHERE orq = $1 ORDER BY id DESC",
+                "SELECT {} FROM sync_conflicts \
+                 WHERE orq = $1 AND ($2::BIGINT IS NULL OR venue_id = $2) ORDER BY id DESC",
                 e.columns.join(", ")
             );
-            tx.query(&sql, &[&orq.0])
+            tx.query(&sql, &[&orq.0, &venue.map(|v| v.0)])
                 .map_err(db)?
                 .iter()
                 .map(|r| row_json(e, r))

@@ -2,7 +2,7 @@
 //! inside a venue; `domain::closing` says who gets which exits.
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use crate::codec::ts;
 use crate::column::{RowExt, Sql};
@@ -26,10 +26,20 @@ impl Store {
         operator: Option<OperatorId>,
         now: DateTime<Utc>,
     ) -> Result<Checkout> {
-        self.write(|tx| {
-            let v = require_venue(tx, orq, venue)?;
-            let since = ts(day_start(v.timezone, now));
-            let net: Vec<(TicketCode, i64)> = tx
+        self.write(|tx| checkout_in(tx, orq, venue, operator, now))
+    }
+}
+
+fn checkout_in(
+    tx: &rusqlite::Transaction<'_>,
+    orq: Orq,
+    venue: VenueId,
+    operator: Option<OperatorId>,
+    now: DateTime<Utc>,
+) -> Result<Checkout> {
+    let v = require_venue(tx, orq, venue)?;
+    let since = ts(day_start(v.timezone, now));
+    let net: Vec<(TicketCode, i64)> = tx
                 .prepare_cached(
                     "SELECT ticket_code, SUM(CASE direction WHEN 'in' THEN 1 ELSE -1 END) FROM passages \
                      WHERE orq = ?1 AND venue_id = ?2 AND at >= ?3 GROUP BY ticket_code ORDER BY ticket_code",
@@ -38,10 +48,10 @@ impl Store {
                     Ok((r.col(0)?, r.get(1)?))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut checked_out = 0;
-            for (code, exits) in closing_exits(&net) {
-                for _ in 0..exits {
-                    tx.prepare_cached(
+    let mut checked_out = 0;
+    for (code, exits) in closing_exits(&net) {
+        for _ in 0..exits {
+            tx.prepare_cached(
                         "INSERT INTO passages (orq, venue_id, ticket_code, direction, at, operator_id, reason) \
                          VALUES (?1, ?2, ?3, 'out', ?4, ?5, ?6)",
                     )?
@@ -53,27 +63,50 @@ impl Store {
                         operator.map(|o| o.0),
                         CLOSING_REASON
                     ])?;
-                }
-                set_left_at(tx, orq, &code, Some(now), now)?;
-                checked_out += exits;
-            }
-            // Every checkout is noted, the server's and a supervisor's:
-            // `closing_due` decides whether it was that day's closing.
-            tx.prepare_cached(
+        }
+        set_left_at(tx, orq, &code, Some(now), now)?;
+        checked_out += exits;
+    }
+    // Every checkout is noted, the server's and a supervisor's:
+    // `closing_due` decides whether it was that day's closing.
+    tx.prepare_cached(
                 "INSERT INTO venue_closings (venue_id, orq, closed_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (venue_id) DO UPDATE SET closed_at = max(closed_at, excluded.closed_at)",
             )?
             .execute(params![Sql(venue), Sql(orq), ts(now)])?;
-            let inside = crate::venue_ops::inside_today(tx, orq, venue, &since)?;
-            Ok(Checkout {
-                venue_id: venue,
-                checked_out,
-                inside,
-                at: now,
-            })
-        })
-    }
+    let inside = crate::venue_ops::inside_today(tx, orq, venue, &since)?;
+    Ok(Checkout {
+        venue_id: venue,
+        checked_out,
+        inside,
+        at: now,
+    })
+}
 
+/// Whether `venue`'s closing is still due, read inside the closing's own
+/// write transaction (SQLite's writer is exclusive): a closing another
+/// instance or a supervisor committed since the task's first read is seen,
+/// so a venue-day is closed once.
+fn closing_still_due(
+    tx: &rusqlite::Transaction<'_>,
+    orq: Orq,
+    venue: VenueId,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let v = require_venue(tx, orq, venue)?;
+    let last: Option<crate::codec::Ts> = tx
+        .prepare_cached("SELECT closed_at FROM venue_closings WHERE venue_id = ?1")?
+        .query_row(params![Sql(venue)], |r| r.get(0))
+        .optional()?;
+    Ok(closing_due(
+        v.gate.ops(),
+        v.timezone,
+        now,
+        last.map(|t| t.0),
+    ))
+}
+
+impl Store {
     /// Closing time (the server's periodic task): every venue of every org
     /// whose `closing_time` has come on its clock and that has not been
     /// closed since (`domain::venue_ops::closing_due`: once per venue-day)
@@ -101,13 +134,26 @@ impl Store {
             }
             Ok(due)
         })?;
-        let mut closed = Vec::new();
+        // Every due venue is tried: one that fails (its error returned after
+        // the others, for the task to log) does not keep the rest open.
+        let (mut closed, mut failed) = (Vec::new(), None);
         for (orq, id) in due {
-            let c = self.checkout_venue(orq, id, None, now)?;
-            if c.checked_out > 0 {
-                closed.push(c);
+            let c = self.write(|tx| {
+                if closing_still_due(tx, orq, id, now)? {
+                    checkout_in(tx, orq, id, None, now).map(Some)
+                } else {
+                    Ok(None)
+                }
+            });
+            match c {
+                Ok(Some(c)) if c.checked_out > 0 => closed.push(c),
+                Ok(_) => {}
+                Err(e) => failed = failed.or(Some(e)),
             }
         }
-        Ok(closed)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(closed),
+        }
     }
 }

@@ -578,6 +578,12 @@ pub mod sync {
         assert_eq!(count(later, venue.id), Some(1));
         assert_eq!(count(later, annex.id), Some(0));
         assert_eq!(count(later + Duration::days(1), venue.id), Some(0));
+        // A venue-bound caller's list: its venue's conflicts only.
+        let of = |v: Option<crate::domain::VenueId>| s.list_conflicts_in(ORQ, v).unwrap().len();
+        assert_eq!(
+            (of(None), of(Some(venue.id)), of(Some(annex.id))),
+            (1, 1, 0)
+        );
         // Unknown kinds and unknown tickets are rejected, not errors.
         let odd = event("teleport", serde_json::json!({}), op.id.0, at_gate());
         let unknown = event(

@@ -314,12 +314,26 @@ impl Store {
     /// Conflicts of the org (double entries, admissions the server would have
     /// refused), newest first (for supervisors).
     pub fn list_conflicts(&self, orq: Orq) -> Result<Vec<serde_json::Value>> {
+        self.list_conflicts_in(orq, None)
+    }
+
+    /// `list_conflicts` for a caller bound to `venue`: that venue's only
+    /// (another venue's conflicts name its tickets and gates).
+    pub fn list_conflicts_in(
+        &self,
+        orq: Orq,
+        venue: Option<VenueId>,
+    ) -> Result<Vec<serde_json::Value>> {
         let e = entity("sync_conflicts").ok_or(StoreError::Db(rusqlite::Error::InvalidQuery))?;
         self.read(|tx| {
-            let sql =
-                select_json_sql(e).replace(" WHERE id = ?1", " WHERE orq = ?1 ORDER BY id DESC");
+            let sql = select_json_sql(e).replace(
+                " WHERE id = ?1",
+                " WHERE orq = ?1 AND (?2 IS NULL OR venue_id = ?2) ORDER BY id DESC",
+            );
             let mut stmt = tx.prepare(&sql)?;
-            let rows = stmt.query_map([Sql(orq)], |r| r.get::<_, String>(0))?;
+            let rows = stmt.query_map(params![Sql(orq), venue.map(|v| v.0)], |r| {
+                r.get::<_, String>(0)
+            })?;
             rows.map(|j| Ok(serde_json::from_str(&j?).unwrap_or_default()))
                 .collect()
         })

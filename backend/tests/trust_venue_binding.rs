@@ -1,0 +1,281 @@
+//! A venue-bound staff token, through the real router in-process: on the
+//! non-console routes too (ticket status, reservations, reserving,
+//! activating) another venue's ticket, reservation or slot is NOT_FOUND to it,
+//! and nothing of that venue changes.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use chrono::Utc;
+use entrada::api::{router, AppState};
+use entrada::domain::{
+    ActivationMode, Contact, NewSlot, NewTicket, Orq, Reservation, Role, Slot, TicketCode, Venue,
+    VenueId,
+};
+use entrada::store::{ReserveRequest, Store};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const ORQ: Orq = Orq(1);
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    app: Router,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path().join("entrada.db")).unwrap());
+        let app = router(AppState::new(store.clone(), 0), None);
+        Self {
+            _dir: dir,
+            store,
+            app,
+        }
+    }
+
+    fn venue(&self, name: &str) -> Venue {
+        self.store
+            .add_venue(ORQ, name, "Europe/Madrid", Utc::now())
+            .unwrap()
+    }
+
+    fn slot(&self, venue: &Venue, start: &str, end: &str) -> Slot {
+        let new = NewSlot::validate(venue.id.0, "2099-06-01", start, end, Some(10)).unwrap();
+        self.store.create_slot(ORQ, &new, Utc::now()).unwrap()
+    }
+
+    fn ticket(&self, code: &str, mode: ActivationMode) -> TicketCode {
+        let t = NewTicket::plain(code, mode).unwrap();
+        self.store.insert_tickets(ORQ, &[t], Utc::now()).unwrap();
+        TicketCode::parse(code).unwrap()
+    }
+
+    fn reserve(&self, code: &TicketCode, slot: &Slot) -> Reservation {
+        let req = ReserveRequest {
+            ticket: code.clone(),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        self.store.reserve_slot(ORQ, &req, Utc::now()).unwrap()
+    }
+
+    fn token(&self, role: Role, venue: Option<VenueId>) -> String {
+        self.store
+            .create_token(ORQ, role, None, venue, Utc::now())
+            .unwrap()
+            .0
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn not_found(a: &(StatusCode, Value), entity: &str) {
+    assert_eq!(a.0, StatusCode::NOT_FOUND, "{}", a.1);
+    assert_eq!(a.1["error"]["code"], "NOT_FOUND", "{}", a.1);
+    assert_eq!(a.1["error"]["details"]["entity"], entity, "{}", a.1);
+}
+
+/// Ours: venue A (the token's); theirs: venue B of the same org.
+struct Two {
+    w: World,
+    ours_slot: Slot,
+    ours_slot2: Slot,
+    theirs_slot: Slot,
+    ours: Reservation,
+    theirs: Reservation,
+    bound_admin: String,
+    bound_supervisor: String,
+    org_admin: String,
+}
+
+fn two_venues() -> Two {
+    let w = World::new();
+    let (a, b) = (w.venue("Prado"), w.venue("Annex"));
+    let ours_slot = w.slot(&a, "09:00", "12:00");
+    let ours_slot2 = w.slot(&a, "12:00", "15:00");
+    let theirs_slot = w.slot(&b, "09:00", "12:00");
+    let ours = w.reserve(&w.ticket("T-OURS", ActivationMode::Immediate), &ours_slot);
+    let theirs = w.reserve(
+        &w.ticket("T-THEIRS", ActivationMode::Immediate),
+        &theirs_slot,
+    );
+    let bound_admin = w.token(Role::Admin, Some(a.id));
+    let bound_supervisor = w.token(Role::Supervisor, Some(a.id));
+    let org_admin = w.token(Role::Admin, None);
+    Two {
+        w,
+        ours_slot,
+        ours_slot2,
+        theirs_slot,
+        ours,
+        theirs,
+        bound_admin,
+        bound_supervisor,
+        org_admin,
+    }
+}
+
+#[tokio::test]
+async fn ticket_status_and_reservation_reads_are_the_callers_venues_only() {
+    let t = two_venues();
+    for tok in [&t.bound_supervisor, &t.bound_admin] {
+        let a =
+            t.w.call(Method::GET, "/api/tickets/T-THEIRS/status", tok, None)
+                .await;
+        not_found(&a, "ticket");
+        assert!(a.1.get("signed_code").is_none());
+        let a =
+            t.w.call(Method::GET, "/api/tickets/T-OURS/status", tok, None)
+                .await;
+        assert_eq!(a.0, StatusCode::OK, "{}", a.1);
+        let a =
+            t.w.call(
+                Method::GET,
+                &format!("/api/reservations/{}", t.theirs.id.0),
+                tok,
+                None,
+            )
+            .await;
+        not_found(&a, "reservation");
+        let a =
+            t.w.call(
+                Method::GET,
+                &format!("/api/reservations/{}", t.ours.id.0),
+                tok,
+                None,
+            )
+            .await;
+        assert_eq!(a.0, StatusCode::OK, "{}", a.1);
+    }
+    // An org-wide token still sees both venues.
+    let a =
+        t.w.call(
+            Method::GET,
+            "/api/tickets/T-THEIRS/status",
+            &t.org_admin,
+            None,
+        )
+        .await;
+    assert_eq!(a.0, StatusCode::OK, "{}", a.1);
+}
+
+#[tokio::test]
+async fn a_bound_admin_changes_no_other_venues_reservation_nor_moves_one_across() {
+    let t = two_venues();
+    let before = t.w.store.get_reservation(ORQ, t.theirs.id).unwrap();
+    let theirs = format!("/api/reservations/{}", t.theirs.id.0);
+    let ours = format!("/api/reservations/{}", t.ours.id.0);
+    not_found(
+        &t.w.call(Method::DELETE, &theirs, &t.bound_admin, None)
+            .await,
+        "reservation",
+    );
+    // Rescheduling theirs into our slot would make it ours.
+    let into_ours = json!({ "slot_id": t.ours_slot.id.0.to_string() });
+    not_found(
+        &t.w.call(Method::PUT, &theirs, &t.bound_admin, Some(into_ours))
+            .await,
+        "reservation",
+    );
+    assert_eq!(t.w.store.get_reservation(ORQ, t.theirs.id).unwrap(), before);
+    // Ours out into theirs: the target slot is another venue's.
+    let into_theirs = json!({ "slot_id": t.theirs_slot.id.0.to_string() });
+    not_found(
+        &t.w.call(Method::PUT, &ours, &t.bound_admin, Some(into_theirs))
+            .await,
+        "slot",
+    );
+    assert_eq!(
+        t.w.store.get_reservation(ORQ, t.ours.id).unwrap().slot_id,
+        t.ours_slot.id
+    );
+    // Within its venue it works.
+    let within = json!({ "slot_id": t.ours_slot2.id.0.to_string() });
+    let a =
+        t.w.call(Method::PUT, &ours, &t.bound_admin, Some(within))
+            .await;
+    assert_eq!(a.0, StatusCode::OK, "{}", a.1);
+    let a = t.w.call(Method::DELETE, &ours, &t.bound_admin, None).await;
+    assert_eq!(a.0, StatusCode::OK, "{}", a.1);
+}
+
+#[tokio::test]
+async fn a_bound_admin_reserves_into_and_activates_for_its_venue_only() {
+    let t = two_venues();
+    t.w.ticket("T-NEW", ActivationMode::Immediate);
+    let body = |slot: &Slot| {
+        json!({ "ticket_id": "T-NEW", "slot_id": slot.id.0.to_string(),
+                "customer_email": "ana@example.com", "customer_phone": "+12025551234" })
+    };
+    let booked = |s: &Slot| t.w.store.get_slot(ORQ, s.id).unwrap().booked_count;
+    let theirs_booked = booked(&t.theirs_slot);
+    let a =
+        t.w.call(
+            Method::POST,
+            "/api/reservations/create",
+            &t.bound_admin,
+            Some(body(&t.theirs_slot)),
+        )
+        .await;
+    not_found(&a, "slot");
+    assert_eq!(booked(&t.theirs_slot), theirs_booked, "no place taken");
+    let a =
+        t.w.call(
+            Method::POST,
+            "/api/reservations/create",
+            &t.bound_admin,
+            Some(body(&t.ours_slot)),
+        )
+        .await;
+    assert_eq!(a.0, StatusCode::CREATED, "{}", a.1);
+    let a =
+        t.w.call(
+            Method::POST,
+            "/api/tickets/T-THEIRS/activate",
+            &t.bound_admin,
+            None,
+        )
+        .await;
+    not_found(&a, "ticket");
+    let a =
+        t.w.call(
+            Method::POST,
+            "/api/tickets/T-OURS/activate",
+            &t.bound_admin,
+            None,
+        )
+        .await;
+    assert_eq!(a.0, StatusCode::OK, "{}", a.1);
+}
