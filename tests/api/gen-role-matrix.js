@@ -79,7 +79,9 @@ const ENDPOINTS = [
     ok: 'pm.test("activated", () => pm.expect(J.activation_status).to.eql("active"));',
   },
   {
-    method: 'GET', path: (r) => `/api/tickets/${r === 'session' ? SESS : 'MX-STATUS'}/status`, expect: [401, 200, 200, 200, 200, 200],
+    // The operator token is bound to the gate venue and MX-STATUS is not
+    // reserved yet (no venue): a venue-bound caller gets 404 (SECURITY.md).
+    method: 'GET', path: (r) => `/api/tickets/${r === 'session' ? SESS : 'MX-STATUS'}/status`, expect: [401, 200, 200, 404, 200, 200],
     ok: (r) => `pm.test("the ticket", () => { pm.expect(J.ticket.ticket_code).to.eql("${r === 'session' ? SESS : 'MX-STATUS'}"); pm.expect(J).to.have.property("reservation"); });`,
   },
   {
@@ -208,7 +210,7 @@ const ENDPOINTS = [
   },
 ];
 
-const ERROR = { 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 422: 'INVALID_INPUT' };
+const ERROR = { 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 422: 'INVALID_INPUT' };
 const at = (v, r) => (typeof v === 'function' ? v(r) : v);
 
 function fixtures() {
