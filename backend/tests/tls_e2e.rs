@@ -296,7 +296,7 @@ fn a_gate_refuses_a_plain_http_server_off_loopback_unless_allowed() {
 
 /// Issue 16: the pairing code a server started with `--tls-ca` gives a new
 /// gate names that CA by its SHA-256; the gate takes the certificate of that
-/// hash from the server's TLS chain and trusts it alone. A server that does
+/// hash from the server's TLS chain and trusts it (besides the public roots). A server that does
 /// not present it (no `--tls-ca`, or another server) is refused.
 #[test]
 fn a_pairing_code_pins_the_venue_ca_by_its_fingerprint() {
@@ -361,7 +361,7 @@ fn a_pairing_code_pins_the_venue_ca_by_its_fingerprint() {
     let e = rt.block_on(fetch_pinned_ca(&url, &other)).unwrap_err();
     assert_eq!(e.code(), "CA_FINGERPRINT_MISMATCH", "{e}");
 
-    // Trusting the pinned CA alone, it pairs and downloads the venue's data.
+    // Trusting the pinned CA, it pairs and downloads the venue's data.
     let gate_db = dir.path().join("gate.db");
     let store = std::sync::Arc::new(Store::open(&gate_db).unwrap());
     let transport = Transport {

@@ -218,6 +218,9 @@ pub fn run(gate: Arc<GateService>, stop: Arc<AtomicBool>, mut emit: impl FnMut(L
                 // Pairing mode takes a usable pairing code in view at once,
                 // even one the repeat suppressor holds back (shown, and
                 // refused, just before a supervisor turned pairing mode on).
+                // It is only shown: the settings screen pairs when the
+                // supervisor confirms the server it names (so a code already
+                // in front of this public camera cannot re-pair the gate).
                 let mut taken = None;
                 if gate.pairing_scan_armed() {
                     for p in payloads.iter().filter(|p| looks_like_pairing(p)) {

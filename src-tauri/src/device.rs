@@ -232,12 +232,16 @@ impl DeviceLink {
     /// Pairing from a scanned pairing code (issue 16), a supervisor's act:
     /// the code is read by `entrada::domain::pairing`; when it names the
     /// venue's CA, the certificate of that SHA-256 is taken from the
-    /// server's chain (`entrada::sync::pin`) and becomes the only CA trusted
+    /// server's chain (`entrada::sync::pin`) and is trusted besides the public CAs
     /// — a server that presents no such certificate is refused.
     pub async fn pair_with_code(&self, code: &str) -> Result<PairOutcome, CommandError> {
         self.gate.require_supervisor("pair this gate")?;
         let code =
             PairingCode::parse(code).map_err(|e| CommandError::new(e.code(), e.to_string()))?;
+        // The rule of the confirm panel, again: the outbox may have grown since.
+        if let (_, _, Some(refusal)) = self.gate.pairing_check(&code)? {
+            return Err(refusal);
+        }
         let pem = match code.ca_sha256() {
             Some(sha256) => Some(
                 fetch_pinned_ca(code.server_url(), sha256)

@@ -6,8 +6,10 @@
 //
 //   1. During normal scanning the pairing QR code is refused with a clear
 //      message, and nothing is recorded (a visitor cannot re-pair a gate).
-//   2. A supervisor's "Scan pairing code" (settings): the same picture pairs
-//      the gate with the server the code names, trusting only the CA whose
+//   2. A supervisor's "Scan pairing code" (settings): the same picture is
+//      read and shown on a confirm panel (server, CA pin, current pairing,
+//      scans waiting); nothing is paired before the supervisor taps "Pair".
+//      Then the gate is paired with the server the code names, trusting the CA whose
 //      SHA-256 it carries (the gate was given no CA), and it syncs: a ticket
 //      it admits reaches the server, and the console lists the gate as seen.
 //
@@ -169,7 +171,8 @@ try {
   const outboxBefore = sqlite(GDB, `SELECT count(*) FROM outbox`);
   copyFileSync(picture, join(CAM, 'shown-by-a-visitor.png'));
   await wd.until('the pairing code refused', () => wd.js(`!document.getElementById('toast').hidden && document.getElementById('toast').textContent.includes('pairing code, not a ticket')`), 15000, 50);
-  check(true, `during normal scanning it is refused: "${await wd.text('#toast')}"`);
+  const refusedText = await wd.text('#toast');
+  check(refusedText.includes('pairing code, not a ticket'), `during normal scanning it is refused: "${refusedText}"`);
   await shot('pairing-refused');
   check((await wd.text('#verdict-title')) === 'Ready', 'no verdict is shown for it');
   check(sqlite(GDB, `SELECT count(*) FROM device_identity`) === '0', 'the gate is still standalone');
@@ -186,6 +189,20 @@ try {
   await shot('pairing-scan');
   rmSync(join(CAM, 'shown-by-a-visitor.png'));
   copyFileSync(picture, join(CAM, 'console.png'));
+  // The code is read, and shown for the supervisor to confirm: nothing is paired before "Pair".
+  await wd.until('the confirm panel', () => wd.js(`!!document.getElementById('pair-confirm')`), 15000, 50);
+  check((await wd.text('#pair-confirm-server')) === BASE, `the confirm panel names the server (${BASE})`);
+  check((await wd.text('#pair-confirm-host')) === `127.0.0.1:${port}`, 'and its host');
+  check((await wd.text('#pair-confirm-ca')).includes('venue CA'), 'and says the code pins the venue CA');
+  check((await wd.text('#pair-confirm-current')).includes('standalone'), 'and that the gate is standalone now');
+  check(/^\d+$/.test(await wd.text('#pair-confirm-pending')), 'and how many scans wait for upload');
+  check(await wd.js(`!document.getElementById('pair-confirm-ok').disabled`), 'a standalone gate may pair: "Pair" is offered');
+  await sleep(1500);
+  check(sqlite(GDB, `SELECT count(*) FROM device_identity`) === '0', 'nothing is paired before the tap');
+  check(sqlite(GDB, `SELECT count(*) FROM device_settings WHERE key = 'server_ca_cert'`) === '0', 'and no CA stored');
+  check(await wd.js(`document.body.dataset.paired === undefined && !!document.getElementById('pair-confirm')`), 'the settings screen still waits for the supervisor');
+  await shot('pairing-confirm');
+  await wd.click('#pair-confirm-ok');
   await wd.until('paired: the venue sign-in', () => wd.js(`!document.getElementById('signin').hidden && !!document.querySelector('.op[data-id="${SARA}"]')`), 30000, 100);
   rmSync(join(CAM, 'console.png'));
   check((await wd.js(`document.body.dataset.pairingServer`)) === BASE, `the code named ${BASE} and the screen said so`);
@@ -208,7 +225,11 @@ try {
   await page.reload();
   const row = page.getByRole('row', { name: /Prado QR/ });
   await row.waitFor();
-  const seen = (await row.locator('td').allTextContents())[2];
+  // The "Last upload" column, found by its header (not by position).
+  const headers = (await page.locator('thead th').allTextContents()).map((t) => t.trim());
+  const seenCol = headers.indexOf('Last upload');
+  check(seenCol > 0, 'the gates table has a "Last upload" column');
+  const seen = (await row.locator('th, td').allTextContents())[seenCol];
   check(seen !== 'never', `the console lists the gate as seen (${seen})`);
 } catch (e) {
   failures += failures ? 0 : 1;

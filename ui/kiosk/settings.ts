@@ -84,9 +84,11 @@ function renderSettings() {
   // Pairing mode: the camera waits for the console's pairing QR code.
   const scanPair = h('button', { type: 'button', class: 'btn', id: 'pair-scan' }, pairingArmed ? S.scanPairingCancel : S.scanPairing);
   scanPair.addEventListener('click', () => void (pairingArmed ? stopPairingScan() : startPairingScan()));
-  const scanRow = h('div', { class: 'form-actions', id: 'pair-scan-row' },
-    scanPair,
-    h('span', { class: 'form-status', id: 'pair-scan-status', 'aria-live': 'polite' }, pairingArmed ? S.scanPairingWaiting(pairingArmed) : ''));
+  const scanRow = pairingFound
+    ? pairingConfirm(pairingFound)
+    : h('div', { class: 'form-actions', id: 'pair-scan-row' },
+      scanPair,
+      h('span', { class: 'form-status', id: 'pair-scan-status', 'aria-live': 'polite' }, pairingArmed ? S.scanPairingWaiting(pairingArmed) : ''));
   // --- camera
   const select = h('select', { id: 'camera-select', 'aria-label': S.cameraSelect });
   const options = [...v.camera_options];
@@ -196,18 +198,36 @@ function renderSettings() {
 }
 
 // Seconds pairing mode was armed for (0: off). Rust ends it on its own
-// (taken code, timeout, lock); this only drives the button.
+// (taken code, timeout, lock); the timer below follows the timeout, and a
+// lock leaves this screen (leaveSettings).
 let pairingArmed = 0;
+let pairingTimer: ReturnType<typeof setTimeout> | undefined;
 let pairingListening = false;
+// A code read in pairing mode, waiting for the supervisor's "Pair" or "Cancel":
+// nothing is paired before that tap (a code in front of a public camera must
+// not re-pair the gate on its own).
+let pairingFound: PairingScan | null = null;
+
+function setPairingArmed(secs: number) {
+  pairingArmed = secs;
+  clearTimeout(pairingTimer);
+  if (secs) {
+    pairingTimer = setTimeout(() => {
+      pairingArmed = 0;
+      if (state.screen === 'settings') renderSettings();
+    }, secs * 1000);
+  }
+}
 
 async function startPairingScan() {
   showSettingsError(null);
+  pairingFound = null;
   if (!pairingListening) {
     pairingListening = true;
-    on('pairing-code', (p) => void pairingCodeRead(p));
+    on('pairing-code', (p) => pairingCodeRead(p));
   }
   try {
-    pairingArmed = await run(api.pairingScan(true));
+    setPairingArmed(await run(api.pairingScan(true)));
   } catch (raw) {
     showSettingsError(asCommandError(raw));
     return;
@@ -216,27 +236,62 @@ async function startPairingScan() {
 }
 
 async function stopPairingScan() {
-  pairingArmed = 0;
+  setPairingArmed(0);
   await api.pairingScan(false).catch(() => undefined);
   if (state.screen === 'settings') renderSettings();
 }
 
-/** Leaving the settings screen ends pairing mode: the camera scans tickets again. */
+/** Leaving the settings screen ends pairing mode and drops a code not confirmed. */
 export function leaveSettings() {
+  pairingFound = null;
+  delete document.body.dataset.pairingServer;
   if (pairingArmed) void stopPairingScan();
 }
 
-async function pairingCodeRead(p: PairingScan) {
+function pairingCodeRead(p: PairingScan) {
   if (state.screen !== 'settings') return;
   if (p.error || !p.server_url) {
     if (p.error) showSettingsError(p.error);
     return;
   }
-  pairingArmed = 0;
-  renderSettings();
-  $('pair-scan-status').textContent = S.scanPairingFound(p.server_url, p.pins_ca);
+  setPairingArmed(0);
+  pairingFound = p;
   document.body.dataset.pairingServer = p.server_url;
-  await pairDevice('', '', '', api.pairWithCode(p.code));
+  renderSettings();
+}
+
+/** What the scanned code would do, for the supervisor to confirm (or not). */
+function pairingConfirm(p: PairingScan) {
+  const server = p.server_url ?? '';
+  let host = server;
+  try {
+    host = new URL(server).host;
+  } catch {
+    // Shown as read.
+  }
+  const row = (k: string, v: string, id: string) => h('div', { class: 'kv' }, h('span', { class: 'small' }, k), h('strong', { id }, v));
+  const ok = h('button', { type: 'button', class: 'btn primary', id: 'pair-confirm-ok', disabled: !!p.refusal }, S.pairButton);
+  const cancel = h('button', { type: 'button', class: 'btn', id: 'pair-confirm-cancel' }, S.pairConfirmCancel);
+  ok.addEventListener('click', () => {
+    pairingFound = null;
+    renderSettings();
+    $('pair-scan-status').textContent = S.scanPairingFound(server, p.pins_ca);
+    void pairDevice('', '', '', api.pairWithCode(p.code));
+  });
+  cancel.addEventListener('click', () => {
+    pairingFound = null;
+    delete document.body.dataset.pairingServer;
+    renderSettings();
+  });
+  return h('div', { class: 'pair-confirm', id: 'pair-confirm', role: 'group', 'aria-label': S.pairConfirmTitle, 'data-refused': p.refusal?.code ?? '' },
+    h('h3', {}, S.pairConfirmTitle),
+    row(S.pairConfirmHost, host, 'pair-confirm-host'),
+    row(S.pairConfirmServer, server, 'pair-confirm-server'),
+    row(S.pairConfirmCa, p.pins_ca ? S.pairConfirmCaPinned : S.pairConfirmCaNone, 'pair-confirm-ca'),
+    row(S.pairConfirmCurrent, p.current_server ?? S.pairConfirmStandalone, 'pair-confirm-current'),
+    row(S.pairConfirmPending, String(p.pending), 'pair-confirm-pending'),
+    p.refusal ? h('div', { class: 'banner error', id: 'pair-confirm-refusal', role: 'alert' }, errorText(p.refusal)) : '',
+    h('div', { class: 'form-actions' }, ok, cancel));
 }
 
 async function pairDevice(url: string, token: string, caCert: string, scanned?: Promise<PairOutcome>) {

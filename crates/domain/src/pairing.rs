@@ -227,6 +227,21 @@ fn check_server(raw: &str) -> Result<String, PairingError> {
     if host.is_empty() {
         return Err(invalid("the server address has no host"));
     }
+    // A name or IPv4 address of [A-Za-z0-9.-], or an IPv6 address between
+    // brackets: anything else (a `\`, which URL parsers read as `/`, a `%`
+    // zone) could make the host shown differ from the host reached.
+    let host_ok = if authority.starts_with('[') {
+        host.bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    } else {
+        host.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    };
+    if !host_ok {
+        return Err(invalid(
+            "the server address's host may hold letters, digits, `.` and `-` only (or an [IPv6 address])",
+        ));
+    }
     Ok(format!(
         "{scheme}://{authority}{}",
         path.trim_end_matches('/')
@@ -302,6 +317,59 @@ fn percent_decode(text: &str) -> Result<String, PairingError> {
         }
     }
     String::from_utf8(out).map_err(|_| invalid("a %-escape that is not UTF-8"))
+}
+
+/// Whether a scanned pairing code may be used on this gate, given what it is
+/// paired with now: see [`may_pair`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairingDecision {
+    /// Not paired (a standalone gate: its demo data is replaced), or the
+    /// same server again (a new token, a new CA): the supervisor may confirm.
+    Proceed,
+    /// Paired with another server and scans not yet uploaded: pairing now
+    /// would send them to the new server (or strand them). Sync first.
+    SyncFirst,
+}
+
+impl PairingDecision {
+    /// The stable machine code of a refusal.
+    pub fn code(self) -> Option<&'static str> {
+        match self {
+            Self::Proceed => None,
+            Self::SyncFirst => Some("PAIRING_SYNC_FIRST"),
+        }
+    }
+}
+
+/// The rule for a scanned pairing code (issue 16): `current_server` is the
+/// server the gate is paired with (`None`: standalone), `pending` its scans
+/// not yet uploaded. A gate with pending scans is never moved to another
+/// server by a code: its scans belong to the current one, and a code in
+/// front of a public camera must not be able to take them elsewhere. Servers
+/// are compared as [`PairingCode`] writes them (scheme and host case, a
+/// trailing slash are not significant).
+pub fn may_pair(current_server: Option<&str>, pending: u64, code: &PairingCode) -> PairingDecision {
+    match current_server {
+        None => PairingDecision::Proceed,
+        Some(current) if same_server(current, code.server_url()) => PairingDecision::Proceed,
+        Some(_) if pending == 0 => PairingDecision::Proceed,
+        Some(_) => PairingDecision::SyncFirst,
+    }
+}
+
+fn same_server(a: &str, b: &str) -> bool {
+    let norm = |s: &str| check_server(s).unwrap_or_else(|_| s.trim().to_string());
+    let (a, b) = (norm(a), norm(b));
+    // Scheme and authority are case-insensitive; a path is not.
+    let split = |s: &str| -> (String, String) {
+        let (scheme, rest) = s.split_once("://").unwrap_or(("", s));
+        let (auth, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+        (
+            format!("{scheme}://{}", auth.to_ascii_lowercase()),
+            path.to_string(),
+        )
+    };
+    split(&a) == split(&b)
 }
 
 #[cfg(test)]
@@ -433,6 +501,25 @@ mod tests {
                 format!("entrada-pair:v1?server=https://h%20x&token={TOKEN}"),
                 "unexpected character",
             ),
+            // A `\` is read as `/` by URL parsers: the host shown is not the one reached.
+            (
+                format!(
+                    "entrada-pair:v1?server=https://evil.example%5C.bank.example&token={TOKEN}"
+                ),
+                "letters, digits, `.` and `-` only",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://h_x!&token={TOKEN}"),
+                "letters, digits, `.` and `-` only",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://[fe80::1%25eth0]:8443&token={TOKEN}"),
+                "letters, digits, `.` and `-` only",
+            ),
+            (
+                format!("entrada-pair:v1?server=https://[fe80::g]&token={TOKEN}"),
+                "letters, digits, `.` and `-` only",
+            ),
             (
                 format!("entrada-pair:v1?server=http://h&token={TOKEN}&ca={FP}"),
                 "needs an https",
@@ -522,5 +609,35 @@ mod tests {
             assert_eq!(PairingError::NotPairing.code(), "NOT_A_PAIRING_CODE");
         }
         assert!(looks_like_pairing("Entrada-Pair:anything"));
+    }
+
+    #[test]
+    fn may_pair_case_table() {
+        use PairingDecision::{Proceed, SyncFirst};
+        let code = PairingCode::new("https://10.0.0.5:8443", TOKEN, None).unwrap();
+        for (current, pending, want) in [
+            // Standalone (demo data, replaced): always.
+            (None, 0, Proceed),
+            (None, 7, Proceed),
+            // The same server again (a new token or CA): its scans still go there.
+            (Some("https://10.0.0.5:8443"), 0, Proceed),
+            (Some("https://10.0.0.5:8443"), 7, Proceed),
+            (Some("HTTPS://10.0.0.5:8443/"), 7, Proceed),
+            // Another server, nothing waiting: the supervisor decides.
+            (Some("https://other.example:8443"), 0, Proceed),
+            // Another server with scans not uploaded: sync first.
+            (Some("https://other.example:8443"), 1, SyncFirst),
+            (Some("https://10.0.0.5:9443"), 3, SyncFirst),
+            (Some("http://10.0.0.5:8443"), 3, SyncFirst),
+            (Some("https://10.0.0.5:8443/other"), 3, SyncFirst),
+        ] {
+            assert_eq!(
+                may_pair(current, pending, &code),
+                want,
+                "{current:?} {pending}"
+            );
+        }
+        assert_eq!(SyncFirst.code(), Some("PAIRING_SYNC_FIRST"));
+        assert_eq!(Proceed.code(), None);
     }
 }

@@ -67,7 +67,7 @@ pub struct AppState {
     /// Console session cookies carry `Secure` (the server speaks TLS).
     pub secure_cookies: bool,
     /// SHA-256 of the venue CA's certificate (`serve --tls-ca`): new gates'
-    /// pairing codes name it, so a gate trusts that CA only.
+    /// pairing codes name it, so a gate pins (adds) that CA.
     pub pairing_ca_sha256: Option<String>,
     /// The open dashboard streams (`admin_dashboard`), bounded per session,
     /// org and server.

@@ -35,6 +35,11 @@ pub fn pairing_qr(
     token: &str,
 ) -> Option<PairingQr> {
     let host = headers.get(header::HOST)?.to_str().ok()?;
+    // A Host is an authority only: a `/` would put a path in the code, and
+    // `\` or `%` are never part of a host a gate should reach.
+    if host.contains(['/', '\\', '%']) {
+        return None;
+    }
     let scheme = if https { "https" } else { "http" };
     let code = PairingCode::new(&format!("{scheme}://{host}"), token, ca_sha256).ok()?;
     let uri = code.to_uri();
@@ -111,6 +116,18 @@ mod tests {
         headers.insert(header::HOST, "evil@host".parse().unwrap());
         assert!(pairing_qr(&headers, true, None, "dev_00ff").is_none());
         assert!(pairing_qr(&HeaderMap::new(), true, None, "dev_00ff").is_none());
+        for bad in [
+            "h/entrada",
+            "evil.example\\bank.example",
+            "h%2Fx",
+            "[fe80::1%25eth0]",
+        ] {
+            headers.insert(header::HOST, bad.parse().unwrap());
+            assert!(
+                pairing_qr(&headers, true, None, "dev_00ff").is_none(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

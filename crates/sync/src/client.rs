@@ -106,12 +106,12 @@ pub const MAX_PAGES_PER_ROUND: usize = 2000;
 const MAX_UPLOAD_BATCHES: usize = 200;
 
 /// How the engine reaches its server: which certificate authorities it
-/// trusts (the public ones, or only the venue's own when one is given), and
+/// trusts (the public ones, and the venue's own when one is given), and
 /// whether plain `http://` to a host other than this machine is accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transport {
-    /// PEM: one or more CA certificates (a venue's private CA); when set,
-    /// the only ones trusted.
+    /// PEM: one or more CA certificates (a venue's private CA), trusted
+    /// besides the public ones.
     pub ca_cert_pem: Option<Vec<u8>>,
     pub allow_http: bool,
 }
@@ -131,9 +131,9 @@ impl Transport {
                     "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
                 ));
             }
-            // The venue's CA only: a gate told which CA signs its server
-            // (by hand, or pinned from a pairing code) trusts no other.
-            builder = builder.tls_built_in_root_certs(false);
+            // Added to the public roots, not instead of them: a gate whose
+            // server moves to a public certificate keeps syncing, and a
+            // stored CA never has to be cleared for it.
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }

@@ -2,8 +2,9 @@
 //! the CA certificate's SHA-256; the gate takes the certificate chain the
 //! server presents in a TLS handshake that it then aborts (no request is
 //! sent, no token leaves the gate), keeps the certificate whose SHA-256 is
-//! the code's, and from then on trusts that CA only through the ordinary,
-//! fully verified transport (`Transport::ca_cert_pem`). A server whose chain
+//! the code's, and from then on trusts that CA (besides the public roots,
+//! as `--ca-cert`) through the ordinary, fully verified transport
+//! (`Transport::ca_cert_pem`). A server whose chain
 //! holds no such certificate is refused: nothing is ever accepted unchecked.
 
 use std::sync::{Arc, Mutex};

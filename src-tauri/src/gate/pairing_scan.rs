@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use entrada::domain::pairing::{looks_like_pairing, PairingCode};
+use entrada::domain::pairing::{looks_like_pairing, may_pair, PairingCode, PairingDecision};
 
 use super::views::{CommandError, PairingScan};
 use super::{lock, GateService};
@@ -63,10 +63,17 @@ impl GateService {
         Some(match PairingCode::parse(payload) {
             Ok(code) => {
                 self.disarm_pairing_scan();
+                let (current_server, pending, refusal) = match self.pairing_check(&code) {
+                    Ok(now) => now,
+                    Err(e) => (None, 0, Some(e)),
+                };
                 PairingScan {
                     code: payload.trim().to_string(),
                     server_url: Some(code.server_url().to_string()),
                     pins_ca: code.ca_sha256().is_some(),
+                    current_server,
+                    pending,
+                    refusal,
                     error: None,
                 }
             }
@@ -74,10 +81,44 @@ impl GateService {
                 code: String::new(),
                 server_url: None,
                 pins_ca: false,
+                current_server: None,
+                pending: 0,
+                refusal: None,
                 error: Some(CommandError::new(e.code(), e.to_string())),
             },
         })
     }
+
+    /// What the confirm panel shows and `pair_with_code` checks again: the
+    /// server this gate is paired with now, its scans not yet uploaded, and
+    /// the refusal of `entrada::domain::pairing::may_pair` if any.
+    pub fn pairing_check(
+        &self,
+        code: &PairingCode,
+    ) -> Result<(Option<String>, u32, Option<CommandError>), CommandError> {
+        let status = self.store().sync_status()?;
+        let current = status.paired.then_some(status.server_url).flatten();
+        let pending = u32::try_from(status.pending.max(0)).unwrap_or(u32::MAX);
+        let refusal = match may_pair(current.as_deref(), u64::from(pending), code) {
+            PairingDecision::Proceed => None,
+            PairingDecision::SyncFirst => Some(sync_first(current.as_deref(), pending)),
+        };
+        Ok((current, pending, refusal))
+    }
+}
+
+/// The refusal of a code naming another server while scans wait for this one.
+fn sync_first(current: Option<&str>, pending: u32) -> CommandError {
+    CommandError::new(
+        PairingDecision::SyncFirst
+            .code()
+            .unwrap_or("PAIRING_SYNC_FIRST"),
+        format!(
+            "This gate is paired with {} and has {pending} scan(s) not yet uploaded: sync them \
+             first (or pair by hand in Settings), then scan the code again.",
+            current.unwrap_or("another server")
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -140,6 +181,9 @@ mod tests {
         let scan = gate.take_pairing_code(CODE).unwrap();
         assert_eq!(scan.server_url.as_deref(), Some("https://10.0.0.5:8443"));
         assert!(!scan.pins_ca && scan.error.is_none());
+        // Standalone: nothing to lose, the confirm panel offers "Pair".
+        assert_eq!(scan.current_server, None);
+        assert!(scan.refusal.is_none());
         assert_eq!(scan.code, CODE);
         assert!(!gate.pairing_scan_armed(), "a code is taken once");
         assert!(gate.take_pairing_code(CODE).is_none());

@@ -410,8 +410,16 @@ pub struct PairingScan {
     pub code: String,
     /// The server it pairs with; null when the code cannot be used (`error`).
     pub server_url: Option<String>,
-    /// The code names the venue's CA (by its SHA-256): only that CA will be trusted.
+    /// The code names the venue's CA (by its SHA-256): it is taken from the
+    /// server's chain and trusted besides the public CAs.
     pub pins_ca: bool,
+    /// The server this gate is paired with now (null: standalone).
+    pub current_server: Option<String>,
+    /// Scans on this gate not yet uploaded.
+    pub pending: u32,
+    /// Why this gate may not pair with it now (`PAIRING_SYNC_FIRST`): the
+    /// confirm panel offers no "Pair".
+    pub refusal: Option<CommandError>,
     /// Why the code cannot be used (`INVALID_PAIRING_CODE`).
     pub error: Option<CommandError>,
 }

@@ -15,9 +15,23 @@ code: string,
  */
 server_url: string | null, 
 /**
- * The code names the venue's CA (by its SHA-256): only that CA will be trusted.
+ * The code names the venue's CA (by its SHA-256): it is taken from the
+ * server's chain and trusted besides the public CAs.
  */
 pins_ca: boolean, 
+/**
+ * The server this gate is paired with now (null: standalone).
+ */
+current_server: string | null, 
+/**
+ * Scans on this gate not yet uploaded.
+ */
+pending: number, 
+/**
+ * Why this gate may not pair with it now (`PAIRING_SYNC_FIRST`): the
+ * confirm panel offers no "Pair".
+ */
+refusal: CommandError | null, 
 /**
  * Why the code cannot be used (`INVALID_PAIRING_CODE`).
  */
