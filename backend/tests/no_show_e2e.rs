@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveTime, Utc};
-use entrada::domain::venue::GateSettingsPatch;
+use entrada::domain::venue::VenuePatch;
 use entrada::domain::{
     ActivationMode, Contact, Gate, NewSlot, NewTicket, OperatorId, Orq, Role, TicketCode,
 };
@@ -47,11 +47,8 @@ fn seed(db: &Path) -> Seeded {
     let now = Utc::now();
     let orq = Orq(1);
     let venue = store.add_venue(orq, "Zoo", &noon_zone(), now).unwrap();
-    let patch: GateSettingsPatch =
-        serde_json::from_str(r#"{"no_show_release_minutes": 30}"#).unwrap();
-    let venue = store
-        .update_gate_settings(orq, venue.id, &patch, now)
-        .unwrap();
+    let patch: VenuePatch = serde_json::from_str(r#"{"no_show_release_minutes": 30}"#).unwrap();
+    let venue = store.update_venue(orq, venue.id, &patch, now).unwrap();
     store
         .add_operator(orq, Role::Operator, "Olga", None, now)
         .unwrap();

@@ -236,7 +236,14 @@ async fn venue_settings_are_the_admins_and_bounded() {
             "INVALID_INPUT",
             Some("late_grace_minutes"),
         ),
-        (json!({}), "INVALID_INPUT", Some("gate_settings")),
+        (json!({}), "INVALID_INPUT", Some("venue")),
+        (json!({ "name": " " }), "INVALID_INPUT", Some("name")),
+        (
+            json!({ "timezone": "Mars/Olympus" }),
+            "INVALID_INPUT",
+            Some("timezone"),
+        ),
+        (json!({ "name": 5 }), "INVALID_BODY", None),
         (json!({ "early_grace": 10 }), "INVALID_BODY", None),
         (json!({ "early_grace_minutes": "10" }), "INVALID_BODY", None),
         (json!({ "early_grace_minutes": 10.5 }), "INVALID_BODY", None),
@@ -282,6 +289,27 @@ async fn venue_settings_are_the_admins_and_bounded() {
     )
     .await;
     assert_eq!(status, 404);
+
+    // GR-1 is booked into today's slot: the zone may not move (409, with
+    // how many booked slots hold it and from which date), and the patch is
+    // refused whole; a rename alone goes through.
+    let (status, err) = patch(
+        w.admin.clone(),
+        json!({ "name": "Renamed", "timezone": "Asia/Tokyo" }),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("VENUE_HAS_BOOKINGS_AHEAD")),
+        "{err}"
+    );
+    assert_eq!(err["error"]["details"]["booked_slots"], 1, "{err}");
+    let (status, renamed) = patch(w.admin.clone(), json!({ "name": " Renamed Hall " })).await;
+    assert_eq!(
+        (status, renamed["name"].as_str()),
+        (200, Some("Renamed Hall"))
+    );
+    assert_ne!(renamed["timezone"], "Asia/Tokyo");
 }
 
 /// A gate upgraded before its server: the server's venue rows come without

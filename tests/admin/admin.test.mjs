@@ -1,6 +1,6 @@
 // The admin console in Debian's Chromium against a real `entrada serve`
 // (tests/admin/run.sh): sign in by a one-time link, the venues page (create,
-// edit the venue settings), sign-out revoking the session, a supervisor's
+// edit the venue settings, rename it, move its time zone), sign-out revoking the session, a supervisor's
 // limits, and axe-core on the page (0 violations).
 
 import assert from 'node:assert/strict';
@@ -74,6 +74,19 @@ test('an admin signs in by link, adds a venue, edits its settings, signs out', a
   await page.getByLabel(/Closing time/).fill('18:30');
   await page.getByRole('button', { name: 'Save settings' }).click();
   await page.getByRole('heading', { name: 'Settings of Prado' }).waitFor({ state: 'detached' });
+  // Rename it and move its time zone (no slot has bookings yet), then back.
+  await page.getByRole('button', { name: 'Edit Prado' }).click();
+  await page.locator('#edit-name').fill('Museo del Prado');
+  await page.locator('#edit-timezone').fill('Europe/Lisbon');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByRole('status').filter({ hasText: 'Settings of “Museo del Prado” saved.' }).waitFor();
+  const moved = JSON.parse(cli('venue', 'list', '--db', DB, '--orq', '1').split('\n')[0]);
+  assert.deepEqual([moved.name, moved.timezone, moved.closing_time], ['Museo del Prado', 'Europe/Lisbon', '18:30:00']);
+  await page.getByRole('button', { name: 'Edit Museo del Prado' }).click();
+  await page.locator('#edit-name').fill('Prado');
+  await page.locator('#edit-timezone').fill('Europe/Madrid');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByRole('status').filter({ hasText: 'Settings of “Prado” saved.' }).waitFor();
   await page.screenshot({ path: join(ART, 'venues-laptop.png'), fullPage: true });
   assert.deepEqual(await axe(page), []);
 

@@ -238,6 +238,36 @@ const adminSetup = folder('02 admin setup', 'Venues, tickets (single, array, CSV
     body: { early_grace: 10 },
     expect: { status: 422, code: 'INVALID_BODY' },
   }),
+  req('patch venue name and time zone (no bookings ahead) -> 200', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { name: '  Annex West ', timezone: 'Europe/Lisbon' },
+    expect: { status: 200 },
+    test() {
+      pm.test('renamed (trimmed), moved, grace kept', () => {
+        pm.expect(J.name).to.eql('Annex West');
+        pm.expect(J.timezone).to.eql('Europe/Lisbon');
+        pm.expect(J.early_grace_minutes).to.eql(30);
+      });
+    },
+  }),
+  req('patch venue with an unknown time zone -> 422', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { timezone: 'Mars/Olympus' },
+    expect: { status: 422, code: 'INVALID_INPUT' },
+    test() { pm.test('details.field is timezone', () => pm.expect(J.error.details.field).to.eql('timezone')); },
+  }),
+  req('patch venue with a blank name -> 422', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { name: ' ' },
+    expect: { status: 422, code: 'INVALID_INPUT' },
+    test() { pm.test('details.field is name', () => pm.expect(J.error.details.field).to.eql('name')); },
+  }),
+  req('patch venue name and time zone back -> 200', {
+    method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
+    body: { name: 'Annex', timezone: 'UTC' },
+    expect: { status: 200 },
+    test() { pm.test('back', () => { pm.expect(J.name).to.eql('Annex'); pm.expect(J.timezone).to.eql('UTC'); }); },
+  }),
   req('patch venue with nothing to change -> 422', {
     method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
     body: {},
@@ -1170,6 +1200,22 @@ const reservations = folder('06 reservations', 'Create, FULL, SLOT_FULL, ALREADY
     method: 'POST', path: '/api/reservations/create', as: 'cust2', body: reserve('R-4', 'slot_small'),
     expect: { status: 201 },
     test() { pm.test('RESERVED', () => pm.expect(J.status).to.eql('RESERVED')); save('res_4', J.id); },
+  }),
+  req('move the time zone of a venue with bookings ahead -> 409', {
+    method: 'PATCH', path: '/api/admin/venues/{{gate_venue_id}}', as: 'admin',
+    body: { name: 'Never renamed', timezone: 'Asia/Tokyo' },
+    expect: { status: 409, code: 'VENUE_HAS_BOOKINGS_AHEAD' },
+    test() {
+      pm.test('details name the booked slots and the date they count from', () => {
+        pm.expect(J.error.details.booked_slots).to.be.at.least(1);
+        pm.expect(J.error.details.from).to.match(/^\d{4}-\d{2}-\d{2}$/);
+      });
+    },
+  }),
+  req('the refused patch changed nothing -> 200', {
+    path: '/api/admin/venues/{{gate_venue_id}}', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('name and zone unchanged', () => { pm.expect(J.name).to.not.eql('Never renamed'); pm.expect(J.timezone).to.not.eql('Asia/Tokyo'); }); },
   }),
   getSlot('last place taken -> slot FULL', 'slot_small', function () {
     pm.test('FULL, booked 2, available 0', () => {

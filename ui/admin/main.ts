@@ -146,6 +146,10 @@ function editButton(v: Venue): HTMLButtonElement {
 
 function openEditor(v: Venue, opener: HTMLButtonElement) {
   const editor = document.getElementById('editor') as HTMLElement;
+  const name = el('input', { type: 'text', autocomplete: 'off', maxlength: '200', value: v.name });
+  name.required = true;
+  const tz = el('input', { type: 'text', autocomplete: 'off', value: v.timezone, 'aria-describedby': 'timezone-help' });
+  tz.required = true;
   const early = numberInput(v.early_grace_minutes, 0, 240);
   const late = numberInput(v.late_grace_minutes, 0, 240);
   const walkup = numberInput(v.walkup_lease_places, 0, 50);
@@ -161,6 +165,9 @@ function openEditor(v: Venue, opener: HTMLButtonElement) {
   const form = el(
     'form',
     {},
+    field('edit-name', t.nameLabel, name),
+    field('edit-timezone', t.timezoneLabel, tz),
+    el('p', { id: 'timezone-help', class: 'note' }, t.timezoneHelp),
     field('early', t.earlyLabel, early),
     field('late', t.lateLabel, late),
     el('div', { class: 'field check' }, reentry, el('label', { for: 'reentry' }, t.reentryLabel)),
@@ -181,7 +188,13 @@ function openEditor(v: Venue, opener: HTMLButtonElement) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     try {
-      await call<Venue>('PATCH', `/api/admin/venues/${v.id}`, {
+      // Name and zone only when changed: a zone named again is no move, but
+      // sending it only when it moves keeps the request saying what it does.
+      const renamed = name.value.trim() === v.name ? {} : { name: name.value.trim() };
+      const moved = tz.value.trim() === v.timezone ? {} : { timezone: tz.value.trim() };
+      const saved = await call<Venue>('PATCH', `/api/admin/venues/${v.id}`, {
+        ...renamed,
+        ...moved,
         early_grace_minutes: Number(early.value),
         late_grace_minutes: Number(late.value),
         reentry_allowed: reentry.checked,
@@ -190,9 +203,10 @@ function openEditor(v: Venue, opener: HTMLButtonElement) {
         occupancy_limit: optional(limit),
         closing_time: closing.value === '' ? null : closing.value,
       });
-      await venuesPage(t.saved(v.name));
+      await venuesPage(t.saved(saved.name));
     } catch (e) {
-      status.textContent = describe(e);
+      status.textContent =
+        e instanceof ApiError && e.code === 'VENUE_HAS_BOOKINGS_AHEAD' ? t.zoneLocked(v.timezone) : describe(e);
     }
   });
   editor.replaceChildren(heading, form);

@@ -94,6 +94,12 @@ pub enum DomainError {
         date: NaiveDate,
         start_time: NaiveTime,
     },
+
+    /// A venue's time zone may not change while booked slots lie ahead: slot
+    /// times are wall-clock times, so every booked visitor's entry window
+    /// (and what offline gates judge) would move by the zones' difference.
+    #[error("{slots} slot(s) from {from} on have bookings; their entry times would move with the time zone")]
+    VenueHasBookingsAhead { slots: u64, from: NaiveDate },
 }
 
 impl DomainError {
@@ -130,6 +136,7 @@ impl DomainError {
             Self::Refused(verdict) => verdict.verdict.code(),
             Self::OutsideValidity { .. } => "OUTSIDE_VALIDITY",
             Self::SlotAlreadyStarted { .. } => "SLOT_ALREADY_STARTED",
+            Self::VenueHasBookingsAhead { .. } => "VENUE_HAS_BOOKINGS_AHEAD",
         }
     }
 
@@ -156,6 +163,9 @@ impl DomainError {
             Self::TicketExpired { expires_at } => serde_json::json!({ "expires_at": expires_at }),
             Self::Refused(verdict) => serde_json::to_value(verdict).unwrap_or_default(),
             Self::OutsideValidity { date } => serde_json::json!({ "date": date }),
+            Self::VenueHasBookingsAhead { slots, from } => {
+                serde_json::json!({ "booked_slots": slots, "from": from })
+            }
             Self::SlotAlreadyStarted { date, start_time } => serde_json::json!({
                 "date": date,
                 "start_time": start_time.format("%H:%M:%S").to_string(),

@@ -1,7 +1,7 @@
 //! Venues (where a gate stands and which clock "today" is read on) and the
 //! people who operate gates.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -175,15 +175,12 @@ impl GateSettings {
 
     /// These settings with `patch` applied; the patch must change something
     /// it names within bounds, or nothing is changed.
-    pub fn patched(self, patch: &GateSettingsPatch) -> Result<Self, DomainError> {
+    pub fn patched(self, patch: &VenuePatch) -> Result<Self, DomainError> {
         if patch.early_grace_minutes.is_none()
             && patch.late_grace_minutes.is_none()
             && !crate::venue_ops::names_ops(patch)
         {
-            return Err(DomainError::invalid(
-                "gate_settings",
-                "name early_grace_minutes, late_grace_minutes or a venue operations setting",
-            ));
+            return Ok(self);
         }
         Self::new(
             patch
@@ -195,12 +192,24 @@ impl GateSettings {
     }
 }
 
-/// The gate settings an admin changes (`PATCH /api/admin/venues/{id}`):
-/// the fields named change, the others stay.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// What an admin changes on a venue (`PATCH /api/admin/venues/{id}`): its
+/// name, its time zone and its gate settings; the fields named change, the
+/// others stay.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub struct GateSettingsPatch {
+pub struct VenuePatch {
+    /// 1 to 200 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "Museo del Prado", min_length = 1, max_length = 200)
+    )]
+    pub name: Option<String>,
+    /// IANA time zone. Slot times are read on this clock, so a new zone is
+    /// refused (409 VENUE_HAS_BOOKINGS_AHEAD) while slots from today on have
+    /// bookings.
+    #[cfg_attr(feature = "openapi", schema(example = "Europe/Lisbon"))]
+    pub timezone: Option<String>,
     /// Minutes before its slot starts that a holder may enter (0 to 240).
     #[cfg_attr(feature = "openapi", schema(example = 10, minimum = 0, maximum = 240))]
     pub early_grace_minutes: Option<i64>,
@@ -227,6 +236,73 @@ pub struct GateSettingsPatch {
     #[serde(default, deserialize_with = "crate::venue_ops::opt_time::present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "18:00"))]
     pub closing_time: Option<Option<chrono::NaiveTime>>,
+}
+
+impl VenuePatch {
+    /// Whether the patch names no field at all.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.timezone.is_none()
+            && self.early_grace_minutes.is_none()
+            && self.late_grace_minutes.is_none()
+            && !crate::venue_ops::names_ops(self)
+    }
+}
+
+impl Venue {
+    /// The time zone `patch` moves this venue to, if it names one that
+    /// differs, with the first date whose booked slots hold the move back:
+    /// today on either clock, the earlier (slots of that date may not have
+    /// begun on one of them).
+    pub fn zone_change(
+        &self,
+        patch: &VenuePatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Tz, NaiveDate)>, DomainError> {
+        let Some(raw) = &patch.timezone else {
+            return Ok(None);
+        };
+        let zone = parse_timezone(raw)?;
+        if zone == self.timezone {
+            return Ok(None);
+        }
+        let today = |tz: Tz| now.with_timezone(&tz).date_naive();
+        Ok(Some((zone, today(self.timezone).min(today(zone)))))
+    }
+
+    /// This venue with `patch` applied at `now`. `booked_slots_ahead`: how
+    /// many of its slots from the date `zone_change` gave on have bookings
+    /// (only read when the zone changes).
+    pub fn patched(
+        &self,
+        patch: &VenuePatch,
+        booked_slots_ahead: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Venue, DomainError> {
+        if patch.is_empty() {
+            return Err(DomainError::invalid(
+                "venue",
+                "name a field to change: name, timezone, early_grace_minutes, late_grace_minutes \
+                 or a venue operations setting",
+            ));
+        }
+        let mut next = self.clone();
+        if let Some(name) = &patch.name {
+            next.name = validate_name("name", name)?;
+        }
+        if let Some((zone, from)) = self.zone_change(patch, now)? {
+            if booked_slots_ahead > 0 {
+                return Err(DomainError::VenueHasBookingsAhead {
+                    slots: booked_slots_ahead,
+                    from,
+                });
+            }
+            next.timezone = zone;
+        }
+        next.gate = self.gate.patched(patch)?;
+        next.updated_at = now;
+        Ok(next)
+    }
 }
 
 pub fn parse_timezone(raw: &str) -> Result<Tz, DomainError> {
@@ -464,21 +540,116 @@ mod tests {
     }
 
     #[test]
+    fn venue_patches_name_zone_and_settings() {
+        use chrono::TimeZone;
+        let madrid: Tz = "Europe/Madrid".parse().unwrap();
+        let before = Venue {
+            id: VenueId(1),
+            orq: Orq(1),
+            name: "Prado".into(),
+            timezone: madrid,
+            gate: GateSettings::default(),
+            created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            updated_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        };
+        // 23:30 UTC on 1 March: already 2 March in Madrid, still 1 March in Lisbon.
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 23, 30, 0).unwrap();
+        let patch = |json: &str| serde_json::from_str::<VenuePatch>(json).unwrap();
+        // (name, patch, booked slots ahead) → (name, zone, early grace) after, or the error code
+        let cases: [(&str, &str, u64, Result<(&str, &str, i64), &str>); 9] = [
+            (
+                "rename",
+                r#"{"name": "  Museo del Prado "}"#,
+                0,
+                Ok(("Museo del Prado", "Europe/Madrid", 30)),
+            ),
+            ("empty name", r#"{"name": "  "}"#, 0, Err("INVALID_INPUT")),
+            (
+                "new zone, nothing booked",
+                r#"{"timezone": "Europe/Lisbon"}"#,
+                0,
+                Ok(("Prado", "Europe/Lisbon", 30)),
+            ),
+            (
+                "new zone, bookings ahead",
+                r#"{"timezone": "Europe/Lisbon"}"#,
+                3,
+                Err("VENUE_HAS_BOOKINGS_AHEAD"),
+            ),
+            (
+                "same zone, bookings ahead",
+                r#"{"timezone": "Europe/Madrid"}"#,
+                3,
+                Ok(("Prado", "Europe/Madrid", 30)),
+            ),
+            (
+                "no such zone",
+                r#"{"timezone": "Mars/Olympus"}"#,
+                0,
+                Err("INVALID_INPUT"),
+            ),
+            (
+                "with a setting",
+                r#"{"name": "P", "early_grace_minutes": 5}"#,
+                0,
+                Ok(("P", "Europe/Madrid", 5)),
+            ),
+            (
+                "bad setting refuses the rename",
+                r#"{"name": "P", "early_grace_minutes": 500}"#,
+                0,
+                Err("INVALID_INPUT"),
+            ),
+            ("nothing named", "{}", 0, Err("INVALID_INPUT")),
+        ];
+        for (name, json, booked, expected) in cases {
+            let got = before
+                .patched(&patch(json), booked, now)
+                .map(|v| {
+                    assert_eq!(v.updated_at, now, "{name}");
+                    (
+                        v.name,
+                        v.timezone.name().to_owned(),
+                        v.gate.early_grace_minutes(),
+                    )
+                })
+                .map_err(|e| e.code());
+            let expected = expected.map(|(n, z, e)| (n.to_owned(), z.to_owned(), e));
+            assert_eq!(got, expected, "{name}");
+        }
+        // The guard starts at the earlier "today" of the two clocks.
+        let (zone, from) = before
+            .zone_change(&patch(r#"{"timezone": "Europe/Lisbon"}"#), now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(zone.name(), "Europe/Lisbon");
+        assert_eq!(from, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
+        assert_eq!(
+            before
+                .zone_change(&patch(r#"{"timezone": "Europe/Madrid"}"#), now)
+                .unwrap(),
+            None,
+            "the same zone is no change"
+        );
+        match before.patched(&patch(r#"{"timezone": "UTC"}"#), 2, now) {
+            Err(DomainError::VenueHasBookingsAhead { slots: 2, from }) => {
+                assert_eq!(from, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn gate_settings_bounds_and_patches() {
         let set = |e, l| GateSettings::new(e, l).unwrap();
         assert_eq!(GateSettings::default(), set(30, 30));
-        let patch = |e, l| GateSettingsPatch {
+        let patch = |e, l| VenuePatch {
             early_grace_minutes: e,
             late_grace_minutes: l,
             ..Default::default()
         };
         // (name, before, patch) → the settings after, or the refused field
-        let cases: [(
-            &str,
-            GateSettings,
-            GateSettingsPatch,
-            Result<GateSettings, &str>,
-        ); 10] = [
+        let cases: [(&str, GateSettings, VenuePatch, Result<GateSettings, &str>); 10] = [
             (
                 "early only",
                 set(30, 30),
@@ -510,10 +681,10 @@ mod tests {
                 Ok(set(10, 5)),
             ),
             (
-                "nothing named",
-                set(30, 30),
+                "no gate field named: unchanged",
+                set(10, 5),
                 patch(None, None),
-                Err("gate_settings"),
+                Ok(set(10, 5)),
             ),
             (
                 "early above 240",
@@ -555,7 +726,7 @@ mod tests {
         )
         .is_err());
         assert!(
-            serde_json::from_str::<GateSettingsPatch>(r#"{"early_grace": 10}"#).is_err(),
+            serde_json::from_str::<VenuePatch>(r#"{"early_grace": 10}"#).is_err(),
             "unknown fields are refused"
         );
         let g = set(10, 45).gate(Some(VenueId(3)));

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// The clock of a scan with no venue row to read one from.
 pub const UTC: Tz = chrono_tz::UTC;
 
-use super::venue::GateSettingsPatch;
+use super::venue::VenuePatch;
 use super::{DomainError, VenueId, Verdict, VerdictCode};
 
 /// The most places a venue may lease to one gate per slot.
@@ -140,7 +140,7 @@ impl VenueOps {
     }
 
     /// These settings with what `patch` names (unchecked: see [`Self::checked`]).
-    pub fn patched(self, patch: &GateSettingsPatch) -> Self {
+    pub fn patched(self, patch: &VenuePatch) -> Self {
         Self {
             reentry_allowed: patch.reentry_allowed.unwrap_or(self.reentry_allowed),
             walkup_lease_places: patch
@@ -156,7 +156,7 @@ impl VenueOps {
 }
 
 /// Does `patch` name any venue operations setting?
-pub fn names_ops(patch: &GateSettingsPatch) -> bool {
+pub fn names_ops(patch: &VenuePatch) -> bool {
     patch.reentry_allowed.is_some()
         || patch.walkup_lease_places.is_some()
         || patch.no_show_release_minutes.is_some()
@@ -771,14 +771,12 @@ mod tests {
             ),
         ];
         for (name, json, after, named) in cases {
-            let patch: GateSettingsPatch = serde_json::from_str(json).unwrap();
+            let patch: VenuePatch = serde_json::from_str(json).unwrap();
             assert_eq!(before.patched(&patch), after, "{name}");
             assert_eq!(names_ops(&patch), named, "{name}");
         }
-        assert!(
-            serde_json::from_str::<GateSettingsPatch>(r#"{"reentry_allowed": "yes"}"#).is_err()
-        );
-        assert!(serde_json::from_str::<GateSettingsPatch>(r#"{"occupancy": 5}"#).is_err());
+        assert!(serde_json::from_str::<VenuePatch>(r#"{"reentry_allowed": "yes"}"#).is_err());
+        assert!(serde_json::from_str::<VenuePatch>(r#"{"occupancy": 5}"#).is_err());
     }
 
     fn entry(code: VerdictCode) -> Verdict {
@@ -1182,13 +1180,12 @@ mod tests {
             t(10, 26, 17, 0)
         );
         // The setting travels as HH:MM:SS, is read from HH:MM too, null clears.
-        let patch: GateSettingsPatch =
-            serde_json::from_str(r#"{"closing_time": "18:30"}"#).unwrap();
+        let patch: VenuePatch = serde_json::from_str(r#"{"closing_time": "18:30"}"#).unwrap();
         assert_eq!(patch.closing_time, Some(NaiveTime::from_hms_opt(18, 30, 0)));
         assert!(names_ops(&patch));
-        let cleared: GateSettingsPatch = serde_json::from_str(r#"{"closing_time": null}"#).unwrap();
+        let cleared: VenuePatch = serde_json::from_str(r#"{"closing_time": null}"#).unwrap();
         assert_eq!(cleared.closing_time, Some(None));
-        assert!(serde_json::from_str::<GateSettingsPatch>(r#"{"closing_time": "25:00"}"#).is_err());
+        assert!(serde_json::from_str::<VenuePatch>(r#"{"closing_time": "25:00"}"#).is_err());
         let json = serde_json::to_value(ops(Some((18, 30)))).unwrap();
         assert_eq!(json["closing_time"], "18:30:00");
     }

@@ -13,8 +13,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::{parse_code, parse_id, AppState};
 use crate::domain::{
-    venue::GateSettingsPatch, ActivationMode, DomainError, NewTicket, Operator, Role, Ticket,
-    Venue, VenueId,
+    venue::VenuePatch, ActivationMode, DomainError, NewTicket, Operator, Role, Ticket, Venue,
+    VenueId,
 };
 
 /// Tickets per request, batch or CSV: large enough for an event's import,
@@ -76,18 +76,19 @@ pub async fn get_venue(
 }
 
 #[utoipa::path(patch, path = "/api/admin/venues/{venue_id}", tag = "admin", params(("venue_id" = i64, Path)),
-    request_body = GateSettingsPatch,
+    request_body = VenuePatch,
     responses((status = 200, description = "The venue now; its gates follow with their next sync", body = Venue),
         (status = 400, description = "MALFORMED_JSON", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, description = "NOT_FOUND: no such venue in the token's org (or not an id)", body = ErrorBody),
+        (status = 409, description = "VENUE_HAS_BOOKINGS_AHEAD: a new time zone while slots from today on have bookings (details.booked_slots, details.from); nothing changed", body = ErrorBody),
         (status = 415, body = ErrorBody),
-        (status = 422, description = "INVALID_BODY (an unknown field, not an integer) or INVALID_INPUT (out of 0..=240, nothing to change; details.field says which)", body = ErrorBody)),
+        (status = 422, description = "INVALID_BODY (an unknown field, not an integer) or INVALID_INPUT (an empty name, an unknown time zone, out of 0..=240, nothing to change; details.field says which)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_venue(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(patch): ApiJson<GateSettingsPatch>,
+    ApiJson(patch): ApiJson<VenuePatch>,
 ) -> Result<Json<Venue>, ApiError> {
     let p = admin(&caller)?.clone();
     let id = VenueId(parse_id(&id, "venue")?);
@@ -96,7 +97,7 @@ pub async fn update_venue(
             .run(move |s| {
                 // A token bound to a venue changes that venue only.
                 check_venue(&p, id, "venue")?;
-                s.update_gate_settings(p.orq, id, &patch, Utc::now())
+                s.update_venue(p.orq, id, &patch, Utc::now())
             })
             .await?,
     ))

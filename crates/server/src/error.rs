@@ -77,7 +77,8 @@ fn domain_status(e: &DomainError) -> StatusCode {
         | DomainError::DuplicateDeviceKey
         | DomainError::TicketRedeemed
         | DomainError::ReservationVerified
-        | DomainError::SlotAlreadyStarted { .. } => StatusCode::CONFLICT,
+        | DomainError::SlotAlreadyStarted { .. }
+        | DomainError::VenueHasBookingsAhead { .. } => StatusCode::CONFLICT,
         DomainError::Refused(v) if v.verdict == VerdictCode::AlreadyVerified => {
             StatusCode::CONFLICT
         }

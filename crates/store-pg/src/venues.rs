@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use postgres::{GenericClient, Row};
 
-use crate::domain::venue::{parse_timezone, validate_name, GateSettings, GateSettingsPatch};
+use crate::domain::venue::{parse_timezone, validate_name, GateSettings, VenuePatch};
 use crate::domain::{DomainError, Orq, Venue, VenueId};
 use crate::{corrupt, db, ts, PgStore};
 use entrada_store::{Result, VenueStore};
@@ -91,11 +91,11 @@ impl VenueStore for PgStore {
         })
     }
 
-    fn update_gate_settings(
+    fn update_venue(
         &self,
         orq: Orq,
         id: VenueId,
-        patch: &GateSettingsPatch,
+        patch: &VenuePatch,
         now: DateTime<Utc>,
     ) -> Result<Venue> {
         self.write(|tx| {
@@ -108,26 +108,47 @@ impl VenueStore for PgStore {
                 )
                 .map_err(db)?
                 .ok_or(DomainError::NotFound { entity: "venue" })?;
-            let settings = venue(&current)?.gate.patched(patch)?;
+            let current = venue(&current)?;
+            // FOR SHARE on the slots ahead: a reservation that raises one's
+            // booked count waits for this change, or this count waits for
+            // it and sees its booking (READ COMMITTED re-reads locked rows).
+            let booked_ahead = match current.zone_change(patch, now)? {
+                Some((_, from)) => tx
+                    .query(
+                        "SELECT booked_count FROM reservation_slots \
+                         WHERE venue_id = $1 AND orq = $2 AND date >= $3 FOR SHARE",
+                        &[&id.0, &orq.0, &from],
+                    )
+                    .map_err(db)?
+                    .iter()
+                    .filter(|r| r.get::<_, i64>(0) > 0)
+                    .count() as u64,
+                None => 0,
+            };
+            let next = current.patched(patch, booked_ahead, now)?;
+            let ops = next.gate.ops();
             let row = tx
                 .query_one(
                     &format!(
                         "UPDATE venues SET early_grace_minutes = $1, late_grace_minutes = $2, \
                          updated_at = $3, reentry_allowed = $6, walkup_lease_places = $7, \
-                         no_show_release_minutes = $8, occupancy_limit = $9, closing_time = $10 \
+                         no_show_release_minutes = $8, occupancy_limit = $9, closing_time = $10, \
+                         name = $11, timezone = $12 \
                          WHERE id = $4 AND orq = $5 RETURNING {VENUE_COLUMNS}"
                     ),
                     &[
-                        &settings.early_grace_minutes(),
-                        &settings.late_grace_minutes(),
+                        &next.gate.early_grace_minutes(),
+                        &next.gate.late_grace_minutes(),
                         &ts(now),
                         &id.0,
                         &orq.0,
-                        &settings.ops().reentry_allowed,
-                        &settings.ops().walkup_lease_places,
-                        &settings.ops().no_show_release_minutes,
-                        &settings.ops().occupancy_limit,
-                        &settings.ops().closing_time,
+                        &ops.reentry_allowed,
+                        &ops.walkup_lease_places,
+                        &ops.no_show_release_minutes,
+                        &ops.occupancy_limit,
+                        &ops.closing_time,
+                        &next.name,
+                        &next.timezone.name(),
                     ],
                 )
                 .map_err(db)?;

@@ -49,7 +49,7 @@ fn slot_at(
 /// Venues and their gate settings.
 pub mod venues {
     use super::*;
-    use crate::domain::venue::GateSettingsPatch;
+    use crate::domain::venue::VenuePatch;
     use crate::domain::VenueId;
     use crate::VenueStore;
 
@@ -88,12 +88,12 @@ pub mod venues {
     pub fn gate_settings_change_what_the_patch_names(s: &(impl VenueStore + ?Sized)) {
         let v = s.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
         let later = now() + chrono::Duration::minutes(5);
-        let patch = GateSettingsPatch {
+        let patch = VenuePatch {
             early_grace_minutes: Some(10),
             late_grace_minutes: None,
             ..Default::default()
         };
-        let changed = s.update_gate_settings(ORQ, v.id, &patch, later).unwrap();
+        let changed = s.update_venue(ORQ, v.id, &patch, later).unwrap();
         assert_eq!(
             (
                 changed.gate.early_grace_minutes(),
@@ -104,21 +104,21 @@ pub mod venues {
         assert_eq!(changed.updated_at, later);
         assert_eq!(s.get_venue(ORQ, v.id).unwrap(), changed);
         // Out of bounds, or naming nothing: refused, nothing changed.
-        let wild = GateSettingsPatch {
+        let wild = VenuePatch {
             early_grace_minutes: None,
             late_grace_minutes: Some(241),
             ..Default::default()
         };
         assert_eq!(
-            code_of(s.update_gate_settings(ORQ, v.id, &wild, later)),
+            code_of(s.update_venue(ORQ, v.id, &wild, later)),
             "INVALID_INPUT"
         );
         assert_eq!(
-            code_of(s.update_gate_settings(ORQ, v.id, &GateSettingsPatch::default(), later)),
+            code_of(s.update_venue(ORQ, v.id, &VenuePatch::default(), later)),
             "INVALID_INPUT"
         );
         assert_eq!(
-            code_of(s.update_gate_settings(Orq(2), v.id, &patch, later)),
+            code_of(s.update_venue(Orq(2), v.id, &patch, later)),
             "NOT_FOUND"
         );
         assert_eq!(s.get_venue(ORQ, v.id).unwrap(), changed);
@@ -475,6 +475,80 @@ pub mod reservations {
 
     fn venue(s: &(impl VenueStore + ?Sized)) -> Venue {
         s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap()
+    }
+
+    /// A venue is renamed at any time; its time zone moves only while no
+    /// slot from today on has a booking, and its gates learn both by sync.
+    pub fn a_venue_moves_time_zone_only_without_bookings_ahead(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+    ) {
+        use crate::domain::venue::VenuePatch;
+        let v = venue(s);
+        let patch = |json: &str| serde_json::from_str::<VenuePatch>(json).unwrap();
+        let later = now() + chrono::Duration::minutes(1);
+        // A past slot with a booking does not hold the zone back; an empty
+        // slot ahead does not either.
+        let past = slot_at(s, &v, "2025-12-01", "09:00", "11:00", 5);
+        let t1 = ticket(s, "T-1", ActivationMode::Immediate);
+        s.reserve_slot(ORQ, &request(&t1, &past), now()).unwrap();
+        let after_it = past_date_now();
+        let _empty_ahead = slot_at(s, &v, "2025-12-20", "09:00", "11:00", 5);
+        let moved = s
+            .update_venue(
+                ORQ,
+                v.id,
+                &patch(r#"{"name": "Museo", "timezone": "Europe/Lisbon"}"#),
+                after_it,
+            )
+            .unwrap();
+        assert_eq!(
+            (moved.name.as_str(), moved.timezone.name()),
+            ("Museo", "Europe/Lisbon")
+        );
+        assert_eq!(moved.updated_at, after_it);
+        assert_eq!(s.get_venue(ORQ, v.id).unwrap(), moved);
+        // A booking ahead: the zone stays, the whole patch is refused, a
+        // rename alone still goes through.
+        let ahead = slot_at(s, &v, "2025-12-21", "09:00", "11:00", 5);
+        let t2 = ticket(s, "T-2", ActivationMode::Immediate);
+        let booked = s.reserve_slot(ORQ, &request(&t2, &ahead), now()).unwrap();
+        assert_eq!(
+            code_of(s.update_venue(
+                ORQ,
+                v.id,
+                &patch(r#"{"name": "X", "timezone": "UTC"}"#),
+                after_it
+            )),
+            "VENUE_HAS_BOOKINGS_AHEAD"
+        );
+        assert_eq!(s.get_venue(ORQ, v.id).unwrap(), moved, "nothing changed");
+        let renamed = s
+            .update_venue(ORQ, v.id, &patch(r#"{"name": "Prado"}"#), later)
+            .unwrap();
+        assert_eq!(
+            (renamed.name.as_str(), renamed.timezone.name()),
+            ("Prado", "Europe/Lisbon")
+        );
+        // Naming the zone it has is no move.
+        s.update_venue(ORQ, v.id, &patch(r#"{"timezone": "Europe/Lisbon"}"#), later)
+            .unwrap();
+        // Once the booking is cancelled the zone moves again.
+        s.cancel_reservation(ORQ, booked.id, ChangedBy::Staff, now())
+            .unwrap();
+        let back = s
+            .update_venue(
+                ORQ,
+                v.id,
+                &patch(r#"{"timezone": "Europe/Madrid"}"#),
+                after_it,
+            )
+            .unwrap();
+        assert_eq!(back.timezone.name(), "Europe/Madrid");
+    }
+
+    /// 2025-12-10 12:00 UTC: after the 1 December slot, before the 20th.
+    fn past_date_now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 12, 10, 12, 0, 0).unwrap()
     }
 
     pub fn reservation_at_the_last_place_fills_the_slot_and_cancel_frees_it(
@@ -1252,6 +1326,7 @@ macro_rules! reservation_conformance {
     ($fresh:expr) => {
         $crate::conformance_tests!($fresh; reservations;
             reservation_at_the_last_place_fills_the_slot_and_cancel_frees_it,
+            a_venue_moves_time_zone_only_without_bookings_ahead,
             one_reservation_per_ticket,
             only_active_tickets_reserve_and_only_future_slots,
             reschedule_moves_the_place_atomically,

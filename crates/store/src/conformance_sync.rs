@@ -863,7 +863,7 @@ pub mod sync {
 pub mod venue_ops_sync {
     use super::*;
     use crate::domain::sync::protocol::{DeviceInfo, Event, EventResult, EventStatus};
-    use crate::domain::venue::GateSettingsPatch;
+    use crate::domain::venue::VenuePatch;
     use crate::domain::venue_ops::SlotPlaces;
     use crate::domain::{ReservationId, Role};
     use crate::{OperatorStore, SyncStore, VenueOpsStore};
@@ -890,9 +890,8 @@ pub mod venue_ops_sync {
     }
 
     fn settings(s: &(impl VenueStore + ?Sized), venue: &Venue, json: &str) {
-        let patch: GateSettingsPatch = serde_json::from_str(json).unwrap();
-        s.update_gate_settings(ORQ, venue.id, &patch, now())
-            .unwrap();
+        let patch: VenuePatch = serde_json::from_str(json).unwrap();
+        s.update_venue(ORQ, venue.id, &patch, now()).unwrap();
     }
 
     fn reserve(

@@ -17,7 +17,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::sync::protocol::{ChangePage, DeviceInfo, Event, EventResult};
-use crate::domain::venue::GateSettingsPatch;
+use crate::domain::venue::VenuePatch;
 use crate::domain::{
     ChangedBy, Gate, NewSlot, NewTicket, Operator, OperatorId, Orq, Reservation, ReservationId,
     Role, Slot, SlotChange, SlotId, SlotOffer, SlotRemoval, Ticket, TicketCode, Venue, VenueId,
@@ -62,7 +62,7 @@ service_groups! {
         fn add_venue(&self, orq: Orq, name: &str, timezone: &str, now: DateTime<Utc>) -> Result<Venue>;
         fn get_venue(&self, orq: Orq, id: VenueId) -> Result<Venue>;
         fn list_venues(&self, orq: Orq) -> Result<Vec<Venue>>;
-        fn update_gate_settings(&self, orq: Orq, id: VenueId, patch: &GateSettingsPatch, now: DateTime<Utc>) -> Result<Venue>;
+        fn update_venue(&self, orq: Orq, id: VenueId, patch: &VenuePatch, now: DateTime<Utc>) -> Result<Venue>;
     }
 
     /// Operators and their PINs (with the lockout).

@@ -1303,12 +1303,10 @@ mod no_show_place_tests {
         let orq = Orq(1);
         let early = utc(7, 0);
         let venue = server.add_venue(orq, "Zoo", "UTC", early).unwrap();
-        let patch: crate::domain::venue::GateSettingsPatch =
+        let patch: crate::domain::venue::VenuePatch =
             serde_json::from_str(r#"{"walkup_lease_places": 1, "no_show_release_minutes": 20}"#)
                 .unwrap();
-        server
-            .update_gate_settings(orq, venue.id, &patch, early)
-            .unwrap();
+        server.update_venue(orq, venue.id, &patch, early).unwrap();
         let op = server
             .add_operator(orq, Role::Operator, "Ana", None, early)
             .unwrap();
@@ -1446,11 +1444,9 @@ mod lease_refresh_tests {
         let orq = Orq(1);
         let early = utc(7, 0);
         let venue = server.add_venue(orq, "Zoo", "UTC", early).unwrap();
-        let patch: crate::domain::venue::GateSettingsPatch =
+        let patch: crate::domain::venue::VenuePatch =
             serde_json::from_str(r#"{"walkup_lease_places": 2}"#).unwrap();
-        server
-            .update_gate_settings(orq, venue.id, &patch, early)
-            .unwrap();
+        server.update_venue(orq, venue.id, &patch, early).unwrap();
         let op = server
             .add_operator(orq, Role::Operator, "Ana", None, early)
             .unwrap()

@@ -8,8 +8,8 @@ use super::column::Sql;
 use super::{Result, Store};
 use crate::domain::{
     venue::{
-        check_pin_hash, parse_timezone, validate_name, validate_pin_for, GateSettingsPatch,
-        PinAttempts, PinHashParams, PIN_HASH_M_KIB, PIN_HASH_P, PIN_HASH_T,
+        check_pin_hash, parse_timezone, validate_name, validate_pin_for, PinAttempts,
+        PinHashParams, VenuePatch, PIN_HASH_M_KIB, PIN_HASH_P, PIN_HASH_T,
     },
     DomainError, Operator, OperatorId, Orq, Role, Venue, VenueId,
 };
@@ -62,34 +62,50 @@ impl Store {
 
     /// Changes a venue's gate settings (`domain::venue::GateSettings`). The
     /// venue row's change reaches its gates with their next sync.
-    pub fn update_gate_settings(
+    /// Renames a venue, moves it to another time zone (refused while booked
+    /// slots lie ahead) or changes its gate settings, in one transaction:
+    /// the write lock keeps a reservation from slipping in between the count
+    /// of booked slots and the change.
+    pub fn update_venue(
         &self,
         orq: Orq,
         id: VenueId,
-        patch: &GateSettingsPatch,
+        patch: &VenuePatch,
         now: DateTime<Utc>,
     ) -> Result<Venue> {
         self.write(|tx| {
-            let settings = require_venue(tx, orq, id)?.gate.patched(patch)?;
+            let current = require_venue(tx, orq, id)?;
+            let booked_ahead = match current.zone_change(patch, now)? {
+                Some((_, from)) => tx
+                    .prepare_cached(
+                        "SELECT count(*) FROM reservation_slots \
+                         WHERE venue_id = ?1 AND orq = ?2 AND date >= ?3 AND booked_count > 0",
+                    )?
+                    .query_row(params![Sql(id), Sql(orq), from.to_string()], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                None => 0,
+            };
+            let next = current.patched(patch, booked_ahead.unsigned_abs(), now)?;
+            let ops = next.gate.ops();
             tx.prepare_cached(
-                "UPDATE venues SET early_grace_minutes = ?1, late_grace_minutes = ?2, updated_at = ?3, \
-                 reentry_allowed = ?6, walkup_lease_places = ?7, no_show_release_minutes = ?8, occupancy_limit = ?9, \
-                 closing_time = ?10 WHERE id = ?4 AND orq = ?5",
+                "UPDATE venues SET name = ?11, timezone = ?12, early_grace_minutes = ?1, late_grace_minutes = ?2, \
+                 updated_at = ?3, reentry_allowed = ?6, walkup_lease_places = ?7, no_show_release_minutes = ?8, \
+                 occupancy_limit = ?9, closing_time = ?10 WHERE id = ?4 AND orq = ?5",
             )?
             .execute(params![
-                settings.early_grace_minutes(),
-                settings.late_grace_minutes(),
+                next.gate.early_grace_minutes(),
+                next.gate.late_grace_minutes(),
                 ts(now),
                 Sql(id),
                 Sql(orq),
-                settings.ops().reentry_allowed,
-                settings.ops().walkup_lease_places,
-                settings.ops().no_show_release_minutes,
-                settings.ops().occupancy_limit,
-                settings
-                    .ops()
-                    .closing_time
-                    .map(|t| t.format("%H:%M:%S").to_string())
+                ops.reentry_allowed,
+                ops.walkup_lease_places,
+                ops.no_show_release_minutes,
+                ops.occupancy_limit,
+                ops.closing_time.map(|t| t.format("%H:%M:%S").to_string()),
+                next.name,
+                next.timezone.name(),
             ])?;
             require_venue(tx, orq, id)
         })

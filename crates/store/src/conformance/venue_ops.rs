@@ -3,7 +3,7 @@
 
 use super::tickets::ticket;
 use super::*;
-use crate::domain::venue::GateSettingsPatch;
+use crate::domain::venue::VenuePatch;
 use crate::domain::venue_ops::OccupancyLevel;
 use crate::domain::{ActivationMode, Contact, Gate, OperatorId, TicketCode};
 use crate::{
@@ -13,12 +13,12 @@ use crate::{
 pub fn operations_settings_are_patched_set_and_cleared(s: &(impl VenueStore + ?Sized)) {
     let v = s.add_venue(ORQ, "Zoo", "UTC", now()).unwrap();
     assert_eq!(v.gate.ops(), Default::default());
-    let patch: GateSettingsPatch = serde_json::from_str(
+    let patch: VenuePatch = serde_json::from_str(
         r#"{"reentry_allowed": true, "walkup_lease_places": 2,
             "no_show_release_minutes": 20, "occupancy_limit": 300}"#,
     )
     .unwrap();
-    let changed = s.update_gate_settings(ORQ, v.id, &patch, now()).unwrap();
+    let changed = s.update_venue(ORQ, v.id, &patch, now()).unwrap();
     let ops = changed.gate.ops();
     assert_eq!(
         (
@@ -33,27 +33,27 @@ pub fn operations_settings_are_patched_set_and_cleared(s: &(impl VenueStore + ?S
     assert_eq!(changed.gate.early_grace_minutes(), 30);
     assert_eq!(s.get_venue(ORQ, v.id).unwrap(), changed);
     // null clears a nullable setting; the others stay.
-    let clear: GateSettingsPatch = serde_json::from_str(r#"{"occupancy_limit": null}"#).unwrap();
-    let cleared = s.update_gate_settings(ORQ, v.id, &clear, now()).unwrap();
+    let clear: VenuePatch = serde_json::from_str(r#"{"occupancy_limit": null}"#).unwrap();
+    let cleared = s.update_venue(ORQ, v.id, &clear, now()).unwrap();
     assert_eq!(cleared.gate.ops().occupancy_limit, None);
     assert_eq!(cleared.gate.ops().no_show_release_minutes, Some(20));
     // Out of bounds: refused, nothing changed.
-    let wild: GateSettingsPatch = serde_json::from_str(r#"{"walkup_lease_places": 51}"#).unwrap();
+    let wild: VenuePatch = serde_json::from_str(r#"{"walkup_lease_places": 51}"#).unwrap();
     assert_eq!(
-        code_of(s.update_gate_settings(ORQ, v.id, &wild, now())),
+        code_of(s.update_venue(ORQ, v.id, &wild, now())),
         "INVALID_INPUT"
     );
     assert_eq!(s.get_venue(ORQ, v.id).unwrap(), cleared);
     // Closing time: HH:MM on the venue's clock, read back as set; null clears.
-    let closing: GateSettingsPatch = serde_json::from_str(r#"{"closing_time": "18:30"}"#).unwrap();
-    let closed = s.update_gate_settings(ORQ, v.id, &closing, now()).unwrap();
+    let closing: VenuePatch = serde_json::from_str(r#"{"closing_time": "18:30"}"#).unwrap();
+    let closed = s.update_venue(ORQ, v.id, &closing, now()).unwrap();
     assert_eq!(
         closed.gate.ops().closing_time,
         chrono::NaiveTime::from_hms_opt(18, 30, 0)
     );
     assert_eq!(s.get_venue(ORQ, v.id).unwrap(), closed);
-    let open: GateSettingsPatch = serde_json::from_str(r#"{"closing_time": null}"#).unwrap();
-    let reopened = s.update_gate_settings(ORQ, v.id, &open, now()).unwrap();
+    let open: VenuePatch = serde_json::from_str(r#"{"closing_time": null}"#).unwrap();
+    let reopened = s.update_venue(ORQ, v.id, &open, now()).unwrap();
     assert_eq!(reopened.gate.ops().closing_time, None);
 }
 
@@ -105,9 +105,8 @@ pub fn occupancy_counts_the_days_entries_against_the_limit(
     assert_eq!(s.occupancy(ORQ, venue.id, at_gate).unwrap().inside, 2);
     assert_eq!(s.occupancy(ORQ, other.id, at_gate).unwrap().inside, 0);
     // Against a limit of 2: full; the next day starts empty.
-    let limit: GateSettingsPatch = serde_json::from_str(r#"{"occupancy_limit": 2}"#).unwrap();
-    s.update_gate_settings(ORQ, venue.id, &limit, now())
-        .unwrap();
+    let limit: VenuePatch = serde_json::from_str(r#"{"occupancy_limit": 2}"#).unwrap();
+    s.update_venue(ORQ, venue.id, &limit, now()).unwrap();
     let full = s.occupancy(ORQ, venue.id, at_gate).unwrap();
     assert_eq!(
         (full.inside, full.limit, full.level),
@@ -139,10 +138,8 @@ pub fn no_shows_are_released_once_and_give_their_places_back(
     use crate::domain::{ReservationStatus, SlotStatus, VerdictCode};
     let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
     let never = s.add_venue(ORQ, "Thyssen", "Europe/Madrid", now()).unwrap();
-    let twenty: GateSettingsPatch =
-        serde_json::from_str(r#"{"no_show_release_minutes": 20}"#).unwrap();
-    s.update_gate_settings(ORQ, venue.id, &twenty, now())
-        .unwrap();
+    let twenty: VenuePatch = serde_json::from_str(r#"{"no_show_release_minutes": 20}"#).unwrap();
+    s.update_venue(ORQ, venue.id, &twenty, now()).unwrap();
     // 09:00 in Madrid = 08:00 UTC: due at 08:20 UTC.
     let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 3);
     let kept_slot = slot_at(s, &never, "2025-12-01", "09:00", "12:00", 3);
@@ -233,10 +230,8 @@ pub fn a_released_no_show_in_a_full_slot_is_no_place_left_at_the_server(
 ) {
     use crate::domain::VerdictCode;
     let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
-    let twenty: GateSettingsPatch =
-        serde_json::from_str(r#"{"no_show_release_minutes": 20}"#).unwrap();
-    s.update_gate_settings(ORQ, venue.id, &twenty, now())
-        .unwrap();
+    let twenty: VenuePatch = serde_json::from_str(r#"{"no_show_release_minutes": 20}"#).unwrap();
+    s.update_venue(ORQ, venue.id, &twenty, now()).unwrap();
     // 09:00 in Madrid = 08:00 UTC: released at 08:20 UTC.
     let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 1);
     let utc = |h, m| Utc.with_ymd_and_hms(2025, 12, 1, h, m, 0).unwrap();
@@ -351,9 +346,8 @@ pub fn the_closing_time_checks_everyone_out_once(
 ) {
     let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
     let other = s.add_venue(ORQ, "Thyssen", "Europe/Madrid", now()).unwrap();
-    let closing: GateSettingsPatch = serde_json::from_str(r#"{"closing_time": "18:00"}"#).unwrap();
-    s.update_gate_settings(ORQ, venue.id, &closing, now())
-        .unwrap();
+    let closing: VenuePatch = serde_json::from_str(r#"{"closing_time": "18:00"}"#).unwrap();
+    s.update_venue(ORQ, venue.id, &closing, now()).unwrap();
     let at_gate = now() + chrono::Duration::days(6); // 2025-12-01 11:00 in Madrid
     let here = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 10);
     let there = slot_at(s, &other, "2025-12-01", "09:00", "12:00", 10);
@@ -417,9 +411,8 @@ pub fn closing_happens_once_per_venue_day(
     // Madrid is UTC+1 in December: 18:00 there is 17:00 UTC.
     let utc = |d, h, m| chrono::Utc.with_ymd_and_hms(2025, 12, d, h, m, 0).unwrap();
     let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
-    let closing: GateSettingsPatch = serde_json::from_str(r#"{"closing_time": "18:00"}"#).unwrap();
-    s.update_gate_settings(ORQ, venue.id, &closing, now())
-        .unwrap();
+    let closing: VenuePatch = serde_json::from_str(r#"{"closing_time": "18:00"}"#).unwrap();
+    s.update_venue(ORQ, venue.id, &closing, now()).unwrap();
     let gate = Gate {
         venue_id: Some(venue.id),
         ..Gate::default()
