@@ -384,3 +384,134 @@ fn a_pairing_code_pins_the_venue_ca_by_its_fingerprint() {
         .unwrap_err();
     assert_eq!(e.code(), "CA_FINGERPRINT_MISMATCH", "{e}");
 }
+
+/// `entrada serve` with `args` must stop at start: its stderr (panics if it
+/// is still running after 30 s, i.e. it started).
+fn refused_at_start(args: &[&str]) -> String {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("ENTRADA_LOG", "warn")
+        .env_remove("ENTRADA_CONFIG")
+        .env_remove("ENTRADA_PUBLIC_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{args:?}: the server started");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Issue 16: a `--tls-ca` that did not sign `--tls-cert` stops the server
+/// at start (every gate paired by its QR code would pin the wrong CA), and
+/// `--public-url` is the address pairing codes name (behind a proxy), checked
+/// at start like a pairing code's.
+#[test]
+fn serve_checks_its_ca_and_public_url_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = throwaway_ca(dir.path());
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir(&other_dir).unwrap();
+    let (other_ca, _, _) = throwaway_ca(&other_dir);
+    let server_db = dir.path().join("server.db");
+    seed(&server_db, 1);
+    let db = server_db.to_str().unwrap();
+    let tls = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = ["serve", "--db", db, "--listen", &listen];
+
+    let err = refused_at_start(
+        &[
+            &base[..],
+            &tls[..],
+            &["--tls-ca", other_ca.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(err.contains("does not lead to this CA"), "{err}");
+    assert!(err.contains("--tls-ca"), "names the flags: {err}");
+    for (url, says) in [
+        ("ftp://entrada.example", "https:// or http://"),
+        ("https://user@entrada.example", "user name"),
+        // With a CA to pin, the address must be https.
+        ("http://entrada.example", "https://"),
+    ] {
+        let err = refused_at_start(
+            &[
+                &base[..],
+                &tls[..],
+                &["--tls-ca", ca.to_str().unwrap(), "--public-url", url],
+            ]
+            .concat(),
+        );
+        assert!(
+            err.contains("public_url") && err.contains(says),
+            "{url}: {err}"
+        );
+    }
+
+    // The right CA and a public address: the pairing code names that
+    // address (not the 127.0.0.1 the request came to) and the CA.
+    let (code, admin, err) = run(&[
+        "token", "create", "--db", db, "--orq", "1", "--role", "admin",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let port = free_port();
+    let _server = serve_with(
+        &server_db,
+        port,
+        Some((&cert, &key)),
+        &[
+            "--tls-ca",
+            ca.to_str().unwrap(),
+            "--public-url",
+            "https://Entrada.Example:8443/",
+        ],
+    );
+    let ca_pem = std::fs::read(&ca).unwrap();
+    let created: serde_json::Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
+            .build()
+            .unwrap();
+        let res = http
+            .post(format!("https://127.0.0.1:{port}/api/admin/devices"))
+            .bearer_auth(admin.trim())
+            .json(&serde_json::json!({"name": "Proxy gate", "venue_id": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        res.json().await.unwrap()
+    });
+    let pairing =
+        entrada::domain::pairing::PairingCode::parse(created["pairing"]["uri"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(pairing.server_url(), "https://Entrada.Example:8443");
+    assert_eq!(
+        created["pairing"]["server_url"],
+        "https://Entrada.Example:8443"
+    );
+    assert_eq!(created["pairing"]["loopback"], false);
+    assert_eq!(
+        pairing.ca_sha256(),
+        Some(
+            entrada::api::pairing::ca_fingerprint(&ca_pem)
+                .unwrap()
+                .as_str()
+        )
+    );
+}

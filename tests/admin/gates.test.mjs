@@ -44,6 +44,9 @@ test('an admin adds a gate and the token it shows pairs a gate', async () => {
   // server made for this token and the address this page came from.
   const { pairing } = await (await created).json();
   assert.equal(pairing.server_url, BASE);
+  // BASE is 127.0.0.1: the page says a gate elsewhere cannot reach it.
+  assert.equal(pairing.loopback, true);
+  await page.locator('#gate-loopback').filter({ hasText: '--public-url' }).waitFor();
   assert.equal(pairing.uri, `entrada-pair:v1?server=${BASE.replace(/[^A-Za-z0-9\-._~:/]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())}&token=${token}`);
   const qr = page.getByRole('img', { name: `Pairing QR code for gate “Cerralbo 1”: pairs it with ${BASE} (holds the device token)` });
   await qr.waitFor();

@@ -16,7 +16,7 @@ import type { GateHealth as Device } from './bindings/GateHealth';
 type CreatedDevice = {
   token: string;
   device: { device_id: number };
-  pairing: { uri: string; server_url: string; svg: string } | null;
+  pairing: { uri: string; server_url: string; svg: string; loopback: boolean } | null;
 };
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -157,9 +157,13 @@ export async function gatesPage(main: HTMLElement, t: Strings, note = '') {
             el('figcaption', {}, t.gatesQrCaption),
           )
         : el('p', { class: 'note' }, t.gatesNoQr);
+      // A localhost address pairs a gate on this computer only: say so
+      // before someone carries the QR code to a gate at the entrance.
+      const loopback = created.pairing?.loopback ? [el('p', { class: 'note', id: 'gate-loopback' }, t.gatesLoopback(server))] : [];
       result.replaceChildren(
         heading,
         el('p', {}, t.gatesTokenOnce),
+        ...loopback,
         qr,
         el('dl', {}, el('dt', {}, t.gatesServer), el('dd', { id: 'gate-server-value' }, server), el('dt', {}, t.gatesToken), el('dd', {}, el('code', { id: 'gate-token-value' }, created.token))),
       );

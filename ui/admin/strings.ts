@@ -144,6 +144,8 @@ export const en = {
   gatesServer: 'Server address',
   gatesToken: 'Device token',
   gatesNoQr: 'No pairing QR code: this page’s address is not one a gate could use. Type the address and token on the gate.',
+  gatesLoopback: (server: string) =>
+    `${server} names this computer only: a gate on another machine cannot reach it. Open the console at the server’s network address, or start the server with --public-url.`,
   gatesQrAlt: (name: string, server: string) => `Pairing QR code for gate “${name}”: pairs it with ${server} (holds the device token)`,
   gatesQrCaption: 'Anyone who photographs this code can pair a gate as this one: close this page once the gate is paired.',
   gatesColSeen: 'Last upload',
@@ -414,6 +416,8 @@ export const es: Strings = {
   gatesServer: 'Dirección del servidor',
   gatesToken: 'Token del dispositivo',
   gatesNoQr: 'Sin código QR de emparejamiento: la dirección de esta página no sirve a una puerta. Escriba la dirección y el token en la puerta.',
+  gatesLoopback: (server) =>
+    `${server} solo nombra este ordenador: una puerta en otra máquina no puede alcanzarlo. Abra la consola en la dirección de red del servidor o inicie el servidor con --public-url.`,
   gatesQrAlt: (name, server) => `Código QR de emparejamiento de la puerta «${name}»: la empareja con ${server} (contiene el token del dispositivo)`,
   gatesQrCaption: 'Quien fotografíe este código puede emparejar una puerta como esta: cierre esta página cuando la puerta esté emparejada.',
   importHeading: 'Importar entradas (CSV)',

@@ -349,7 +349,7 @@ fn parse_direction(raw: &str) -> Result<entrada::domain::venue_ops::Direction, S
 /// `--config` file, then the defaults.
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, tls_cert, tls_key, tls_ca, updates_dir
+    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, tls_cert, tls_key, tls_ca, updates_dir, public_url
     /// (the slot window's grace is each venue's: PATCH /api/admin/venues/{id})
     #[arg(long, env = "ENTRADA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -397,6 +397,11 @@ pub(crate) struct ServeArgs {
         requires = "tls_cert"
     )]
     tls_ca: Option<PathBuf>,
+    /// The address gates and browsers reach this server at, when it is not the one the
+    /// browser used (behind a reverse proxy or a NAT): new gates' pairing QR codes carry it;
+    /// an https:// address also makes console cookies Secure
+    #[arg(long, env = "ENTRADA_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     /// Fill the database with the demo data set first (as `entrada demo`)
     #[arg(long)]
     demo: bool,

@@ -23,6 +23,7 @@ struct ServeFile {
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
     updates_dir: Option<PathBuf>,
+    public_url: Option<String>,
 }
 
 struct ServeSettings {
@@ -36,6 +37,9 @@ struct ServeSettings {
     /// The venue CA's certificate file (only with `tls`).
     tls_ca: Option<PathBuf>,
     updates_dir: Option<PathBuf>,
+    /// The address gates and browsers reach the server at, when not the one
+    /// it listens on (behind a proxy or a NAT).
+    public_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -67,9 +71,23 @@ impl ServeArgs {
             tls_ca.is_none() || tls.is_some(),
             "tls_ca names the CA of the server's certificate: it needs tls_cert and tls_key"
         );
+        // Checked (and normalised) as a pairing code's server address.
+        let public_url = match self.public_url.clone().or(file.public_url) {
+            Some(url) => {
+                let checked = entrada::domain::pairing::server_address(&url)
+                    .map_err(|e| anyhow::anyhow!("public_url {url:?}: {e}"))?;
+                anyhow::ensure!(
+                    tls_ca.is_none() || checked.starts_with("https://"),
+                    "public_url {url:?}: with tls_ca, gates pin the CA of an https:// address"
+                );
+                Some(checked)
+            }
+            None => None,
+        };
         Ok(ServeSettings {
             tls,
             tls_ca,
+            public_url,
             updates_dir: self.updates_dir.clone().or(file.updates_dir),
             pool_size: self.pool_size.unwrap_or(8),
             db: self
@@ -105,6 +123,7 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
         tls,
         tls_ca,
         updates_dir,
+        public_url,
     } = args.resolve()?;
     let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let ca_pem = tls_ca.as_ref().map(read).transpose()?;
@@ -126,9 +145,17 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
         .no_show_seconds
         .map_or(entrada::api::NO_SHOW_PERIOD, std::time::Duration::from_secs);
     let release_store = store.clone();
+    // Behind a proxy that speaks TLS for the server, browsers reach it over
+    // https too: its console cookies are `Secure` then as well.
+    let secure = tls.is_some()
+        || public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
     let state = entrada::api::AppState::new(store, lookups_per_minute)
         .with_updates_dir(updates_dir)
-        .with_secure_cookies(tls.is_some());
+        .with_secure_cookies(secure)
+        .with_public_url(public_url.as_deref())
+        .context("public_url")?;
     let state = match (&ca_pem, &tls_ca) {
         (Some(pem), Some(path)) => state
             .with_pairing_ca(pem)
@@ -145,6 +172,17 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
                 // certificate and intermediates): a gate pairing from a QR
                 // code pins it by the code's fingerprint.
                 let mut chain = read(cert)?;
+                if let (Some(ca), Some(ca_path)) = (&ca_pem, &tls_ca) {
+                    entrada::api::pairing::check_chain_leads_to_ca(&chain, ca).with_context(
+                        || {
+                            format!(
+                                "--tls-ca {} with --tls-cert {}",
+                                ca_path.display(),
+                                cert.display()
+                            )
+                        },
+                    )?;
+                }
                 if let Some(ca) = &ca_pem {
                     if !chain.windows(ca.len()).any(|w| w == ca.as_slice()) {
                         if !chain.ends_with(b"\n") {

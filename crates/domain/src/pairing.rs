@@ -170,6 +170,33 @@ impl PairingCode {
     }
 }
 
+/// A server address as a pairing code may carry it (`entrada serve
+/// --public-url` is checked with this at start): see [`check_server`].
+pub fn server_address(raw: &str) -> Result<String, PairingError> {
+    check_server(raw)
+}
+
+/// Whether a checked server address names this machine only (`localhost`,
+/// `127.x.x.x`, `[::1]`): a gate elsewhere cannot reach it.
+pub fn is_loopback(server_url: &str) -> bool {
+    let authority = server_url
+        .split_once("://")
+        .map_or(server_url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `http(s)://host[:port][/path]`: printable ASCII, no user name or password
 /// (an `@` would let a code show one host and mean another), no query or
 /// fragment. Returns it with a lower-case scheme and no trailing slash.
@@ -375,6 +402,30 @@ fn same_server(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_addresses() {
+        for (url, loopback) in [
+            ("http://localhost:8080", true),
+            ("https://LOCALHOST", true),
+            ("http://gate.localhost:1", true),
+            ("http://127.0.0.1:8080", true),
+            ("http://127.1.2.3", true),
+            ("http://[::1]:8080", true),
+            ("https://10.0.0.5:8443", false),
+            ("https://entrada.example/base", false),
+            ("http://[fe80::1]:80", false),
+            ("http://localhost.example", false),
+        ] {
+            assert_eq!(is_loopback(url), loopback, "{url}");
+        }
+        assert_eq!(
+            server_address("HTTPS://entrada.example/base/").unwrap(),
+            "https://entrada.example/base"
+        );
+        assert!(server_address("ftp://entrada.example").is_err());
+        assert!(server_address("https://user@entrada.example").is_err());
+    }
 
     const TOKEN: &str = "dev_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const FP: &str = "3f1c2e0a9b8d7c6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e";

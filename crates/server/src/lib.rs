@@ -69,6 +69,10 @@ pub struct AppState {
     /// SHA-256 of the venue CA's certificate (`serve --tls-ca`): new gates'
     /// pairing codes name it, so a gate pins (adds) that CA.
     pub pairing_ca_sha256: Option<String>,
+    /// The address gates and browsers reach this server at (`serve
+    /// --public-url`), checked as a pairing code's server address; None: the
+    /// request's `Host`.
+    pub public_url: Option<String>,
     /// The open dashboard streams (`admin_dashboard`), bounded per session,
     /// org and server.
     dashboards: Arc<admin_dashboard::Streams>,
@@ -109,6 +113,7 @@ impl AppState {
             updates_dir: None,
             secure_cookies: false,
             pairing_ca_sha256: None,
+            public_url: None,
             dashboards: Arc::default(),
             shutdown: Shutdown::default(),
         }
@@ -124,6 +129,18 @@ impl AppState {
     pub fn with_secure_cookies(mut self, secure: bool) -> Self {
         self.secure_cookies = secure;
         self
+    }
+
+    /// The address new gates' pairing codes name (behind a proxy); refused
+    /// when no pairing code could carry it.
+    pub fn with_public_url(
+        mut self,
+        url: Option<&str>,
+    ) -> Result<Self, crate::domain::pairing::PairingError> {
+        self.public_url = url
+            .map(crate::domain::pairing::server_address)
+            .transpose()?;
+        Ok(self)
     }
 
     /// The CA certificate (PEM) new gates' pairing codes name.

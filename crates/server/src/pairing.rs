@@ -1,7 +1,9 @@
 //! The pairing QR code the console shows when an admin adds a gate (issue
 //! 16): the code's text is `entrada_domain::pairing` (the one format the gate
-//! reads), rendered here as an SVG image. The server's address is the one
-//! the admin's browser used (`Host`, with https when the server speaks TLS);
+//! reads), rendered here as an SVG image. The server's address is
+//! `entrada serve --public-url` when set (behind a proxy, the address gates
+//! reach), else the one the admin's browser used (`Host`, with https when
+//! the server speaks TLS);
 //! the CA fingerprint is that of `entrada serve --tls-ca`, whose certificate
 //! the server also sends in its TLS chain so a gate can pin it.
 
@@ -23,25 +25,35 @@ pub struct PairingQr {
     pub server_url: String,
     /// The pairing code as a QR code, an SVG document.
     pub svg: String,
+    /// The address names this machine only (localhost): a gate elsewhere
+    /// cannot reach it (set `entrada serve --public-url`).
+    pub loopback: bool,
 }
 
-/// The code for a new gate's `token`, or `None` when the request's `Host`
-/// makes no server address a gate could use (the console then shows the
-/// token only).
+/// The code for a new gate's `token`: for `public_url` when the server has
+/// one, else for the request's `Host`; `None` when that makes no server
+/// address a gate could use (the console then shows the token only).
 pub fn pairing_qr(
+    public_url: Option<&str>,
     headers: &HeaderMap,
     https: bool,
     ca_sha256: Option<&str>,
     token: &str,
 ) -> Option<PairingQr> {
-    let host = headers.get(header::HOST)?.to_str().ok()?;
-    // A Host is an authority only: a `/` would put a path in the code, and
-    // `\` or `%` are never part of a host a gate should reach.
-    if host.contains(['/', '\\', '%']) {
-        return None;
-    }
-    let scheme = if https { "https" } else { "http" };
-    let code = PairingCode::new(&format!("{scheme}://{host}"), token, ca_sha256).ok()?;
+    let server = match public_url {
+        Some(url) => url.to_owned(),
+        None => {
+            let host = headers.get(header::HOST)?.to_str().ok()?;
+            // A Host is an authority only: a `/` would put a path in the
+            // code, and `\` or `%` are never part of a host a gate should reach.
+            if host.contains(['/', '\\', '%']) {
+                return None;
+            }
+            let scheme = if https { "https" } else { "http" };
+            format!("{scheme}://{host}")
+        }
+    };
+    let code = PairingCode::new(&server, token, ca_sha256).ok()?;
     let uri = code.to_uri();
     // M (15 %), as ticket codes: survives a glare on the admin's screen.
     let qr = QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::M).ok()?;
@@ -51,6 +63,7 @@ pub fn pairing_qr(
         .build();
     Some(PairingQr {
         uri,
+        loopback: crate::domain::pairing::is_loopback(code.server_url()),
         server_url: code.server_url().to_string(),
         svg,
     })
@@ -62,6 +75,47 @@ pub enum CaError {
     NoCertificate,
     #[error("its certificate is not valid base64")]
     Base64,
+    #[error("the server's certificate chain holds no certificate")]
+    NoServerCertificate,
+    #[error("the server's certificate does not lead to this CA: {0}")]
+    NotSignedBy(String),
+}
+
+/// Checks at start that the server's certificate chain (PEM, its own
+/// certificate first) leads to the CA of `ca_pem`: a pairing code pinning a
+/// CA that did not sign the server's certificate would leave every gate
+/// paired with it unable to connect. Only the chain (signatures, validity,
+/// CA constraints) is checked, not the names: those are each gate's own check.
+pub fn check_chain_leads_to_ca(chain_pem: &[u8], ca_pem: &[u8]) -> Result<(), CaError> {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName, UnixTime};
+    use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+
+    let chain = CertificateDer::pem_slice_iter(chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| CaError::NoServerCertificate)?;
+    let (server, intermediates) = chain.split_first().ok_or(CaError::NoServerCertificate)?;
+    let ca = CertificateDer::from_pem_slice(ca_pem).map_err(|_| CaError::NoCertificate)?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(ca)
+        .map_err(|e| CaError::NotSignedBy(e.to_string()))?;
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .map_err(|e| CaError::NotSignedBy(e.to_string()))?;
+    // A name no certificate holds: the answer "not valid for this name"
+    // comes only once the chain itself checked out.
+    let name = ServerName::try_from("chain-check.invalid").expect("a valid DNS name");
+    match verifier.verify_server_cert(server, intermediates, &name, &[], UnixTime::now()) {
+        Ok(_)
+        | Err(rustls::Error::InvalidCertificate(NotValidForName | NotValidForNameContext { .. })) => {
+            Ok(())
+        }
+        Err(e) => Err(CaError::NotSignedBy(e.to_string())),
+    }
 }
 
 /// The SHA-256 (64 lower-case hex digits) of the first certificate of a
@@ -99,7 +153,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, "10.0.0.5:8443".parse().unwrap());
         let fp = "ab".repeat(32);
-        let qr = pairing_qr(&headers, true, Some(&fp), "dev_00ff").unwrap();
+        let qr = pairing_qr(None, &headers, true, Some(&fp), "dev_00ff").unwrap();
         let code = PairingCode::parse(&qr.uri).unwrap();
         assert_eq!(code.server_url(), "https://10.0.0.5:8443");
         assert_eq!(qr.server_url, "https://10.0.0.5:8443");
@@ -107,15 +161,15 @@ mod tests {
         assert_eq!(code.ca_sha256(), Some(fp.as_str()));
         assert!(qr.svg.contains("<svg"), "{}", &qr.svg[..80]);
         // Plain http: no fingerprint can be carried.
-        let qr = pairing_qr(&headers, false, None, "dev_00ff").unwrap();
+        let qr = pairing_qr(None, &headers, false, None, "dev_00ff").unwrap();
         assert_eq!(
             PairingCode::parse(&qr.uri).unwrap().server_url(),
             "http://10.0.0.5:8443"
         );
         // A Host no gate could use gives no code (the token is still shown).
         headers.insert(header::HOST, "evil@host".parse().unwrap());
-        assert!(pairing_qr(&headers, true, None, "dev_00ff").is_none());
-        assert!(pairing_qr(&HeaderMap::new(), true, None, "dev_00ff").is_none());
+        assert!(pairing_qr(None, &headers, true, None, "dev_00ff").is_none());
+        assert!(pairing_qr(None, &HeaderMap::new(), true, None, "dev_00ff").is_none());
         for bad in [
             "h/entrada",
             "evil.example\\bank.example",
@@ -124,10 +178,43 @@ mod tests {
         ] {
             headers.insert(header::HOST, bad.parse().unwrap());
             assert!(
-                pairing_qr(&headers, true, None, "dev_00ff").is_none(),
+                pairing_qr(None, &headers, true, None, "dev_00ff").is_none(),
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_public_url_wins_over_the_host_and_localhost_is_flagged() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "127.0.0.1:8080".parse().unwrap());
+        let local = pairing_qr(None, &headers, false, None, "dev_00ff").unwrap();
+        assert_eq!(local.server_url, "http://127.0.0.1:8080");
+        assert!(local.loopback, "a gate elsewhere cannot reach 127.0.0.1");
+        // Behind a proxy: the public address, whatever Host the proxy sent.
+        let public = pairing_qr(
+            Some("https://entrada.example"),
+            &headers,
+            false,
+            None,
+            "dev_00ff",
+        )
+        .unwrap();
+        assert_eq!(public.server_url, "https://entrada.example");
+        assert!(!public.loopback);
+        assert_eq!(
+            PairingCode::parse(&public.uri).unwrap().server_url(),
+            "https://entrada.example"
+        );
+        // Even with no Host at all.
+        assert!(pairing_qr(
+            Some("https://entrada.example"),
+            &HeaderMap::new(),
+            false,
+            None,
+            "dev_00ff"
+        )
+        .is_some());
     }
 
     #[test]

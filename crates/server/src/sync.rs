@@ -201,9 +201,10 @@ pub async fn create_device(
             s.add_device(p.orq, venue, &body.name, Utc::now())
         })
         .await?;
-    // The address the admin's browser reached, over TLS when the server
-    // speaks it (its cookies are `Secure` exactly then).
+    // The server's public address, or the one the admin's browser reached,
+    // over TLS when the server speaks it (its cookies are `Secure` exactly then).
     let pairing = pairing_qr(
+        state.public_url.as_deref(),
         &headers,
         state.secure_cookies,
         state.pairing_ca_sha256.as_deref(),
