@@ -556,7 +556,8 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 3, 1, 23, 30, 0).unwrap();
         let patch = |json: &str| serde_json::from_str::<VenuePatch>(json).unwrap();
         // (name, patch, booked slots ahead) → (name, zone, early grace) after, or the error code
-        let cases: [(&str, &str, u64, Result<(&str, &str, i64), &str>); 9] = [
+        type After = Result<(&'static str, &'static str, i64), &'static str>;
+        let cases: [(&str, &str, u64, After); 9] = [
             (
                 "rename",
                 r#"{"name": "  Museo del Prado "}"#,

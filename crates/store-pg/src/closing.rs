@@ -151,25 +151,13 @@ pub(crate) fn close_due_venues(store: &PgStore, now: DateTime<Utc>) -> Result<Ve
         }
         Ok(due)
     })?;
-    // Every due venue is tried: one that fails (its error returned after the
-    // others, for the task to log) does not keep the rest open.
-    let (mut closed, mut failed) = (Vec::new(), None);
-    for (orq, id) in due {
-        let c = store.write(|tx| {
+    entrada_store::close_each(due, |orq, id| {
+        store.write(|tx| {
             if closing_still_due(tx, orq, id, now)? {
                 checkout_in(tx, orq, id, None, now).map(Some)
             } else {
                 Ok(None)
             }
-        });
-        match c {
-            Ok(Some(c)) if c.checked_out > 0 => closed.push(c),
-            Ok(_) => {}
-            Err(e) => failed = failed.or(Some(e)),
-        }
-    }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(closed),
-    }
+        })
+    })
 }

@@ -134,26 +134,36 @@ impl Store {
             }
             Ok(due)
         })?;
-        // Every due venue is tried: one that fails (its error returned after
-        // the others, for the task to log) does not keep the rest open.
-        let (mut closed, mut failed) = (Vec::new(), None);
-        for (orq, id) in due {
-            let c = self.write(|tx| {
+        close_each(due, |orq, id| {
+            self.write(|tx| {
                 if closing_still_due(tx, orq, id, now)? {
                     checkout_in(tx, orq, id, None, now).map(Some)
                 } else {
                     Ok(None)
                 }
-            });
-            match c {
-                Ok(Some(c)) if c.checked_out > 0 => closed.push(c),
-                Ok(_) => {}
-                Err(e) => failed = failed.or(Some(e)),
-            }
+            })
+        })
+    }
+}
+
+/// Closes each due venue with `close_one` (both engines' closing task):
+/// every venue is tried, and one that fails (its error returned after the
+/// others, for the task to log) does not keep the rest open. Returns the
+/// closings that checked someone out.
+pub fn close_each(
+    due: Vec<(Orq, VenueId)>,
+    mut close_one: impl FnMut(Orq, VenueId) -> Result<Option<Checkout>>,
+) -> Result<Vec<Checkout>> {
+    let (mut closed, mut failed) = (Vec::new(), None);
+    for (orq, id) in due {
+        match close_one(orq, id) {
+            Ok(Some(c)) if c.checked_out > 0 => closed.push(c),
+            Ok(_) => {}
+            Err(e) => failed = failed.or(Some(e)),
         }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(closed),
-        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(closed),
     }
 }

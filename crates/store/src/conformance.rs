@@ -1384,6 +1384,7 @@ macro_rules! venue_ops_conformance {
             a_released_no_show_in_a_full_slot_is_no_place_left_at_the_server,
             checkout_brings_the_venue_to_zero_once,
             the_closing_time_checks_everyone_out_once,
+            racing_closings_check_each_person_out_once,
             closing_happens_once_per_venue_day,
         );
     };

@@ -47,6 +47,7 @@ use entrada_domain as domain;
 use crate::domain::DomainError;
 
 pub use admin::{AdminStore, CliStore};
+pub use closing::close_each;
 pub use engine::{
     DashboardStore, GateHealthStore, GateStore, OperatorStore, ReservationStore, ServerStore,
     SigningStore, SlotBoardStore, SlotStore, SyncStore, TicketStore, TokenStore, UpdateStore,

@@ -70,7 +70,7 @@ pub fn occupancy_counts_the_days_entries_against_the_limit(
     let other = s.add_venue(ORQ, "Thyssen", "Europe/Madrid", now()).unwrap();
     // 2025-12-01 10:00 UTC = 11:00 in Madrid, inside the slot.
     let at_gate = now() + chrono::Duration::days(6);
-    let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 10);
+    let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 30);
     let gate = Gate {
         venue_id: Some(venue.id),
         ..Gate::default()
@@ -392,6 +392,69 @@ pub fn the_closing_time_checks_everyone_out_once(
             .unwrap(),
         vec![]
     );
+}
+
+/// Several closing tasks at once (several server instances, or a slow
+/// round overtaken by the next): the venue-day is closed once, so each person
+/// inside gets one exit, not one per task.
+pub fn racing_closings_check_each_person_out_once(
+    s: &(impl VenueStore
+          + SlotStore
+          + TicketStore
+          + ReservationStore
+          + GateStore
+          + VenueOpsStore
+          + ?Sized),
+) {
+    let venue = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let closing: VenuePatch = serde_json::from_str(r#"{"closing_time": "18:00"}"#).unwrap();
+    s.update_venue(ORQ, venue.id, &closing, now()).unwrap();
+    let at_gate = now() + chrono::Duration::days(6); // 2025-12-01 11:00 in Madrid
+    let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 30);
+    let gate = Gate {
+        venue_id: Some(venue.id),
+        ..Gate::default()
+    };
+    // Enough people that each closing's transaction lasts a while: the
+    // tasks overlap, and without the engine's guard each would write exits.
+    for n in 0..30 {
+        let t = ticket(s, &format!("R-{n}"), ActivationMode::Immediate);
+        let req = ReserveRequest {
+            ticket: t.clone(),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        s.reserve_slot(ORQ, &req, now()).unwrap();
+        assert!(
+            s.verify_ticket(ORQ, &t, OperatorId(5), &gate, at_gate)
+                .unwrap()
+                .admit
+        );
+    }
+    let at = at_gate + chrono::Duration::hours(7); // 19:00 in Madrid
+    let barrier = std::sync::Barrier::new(8);
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    s.close_due_venues(at)
+                })
+            })
+            .collect();
+        tasks.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let mut checked_out = 0;
+    for r in results {
+        // A task that lost the race sees the closing done (nothing to do),
+        // or, on SQLite, may find the writer busy: never a second closing.
+        match r {
+            Ok(closed) => checked_out += closed.iter().map(|c| c.checked_out).sum::<i64>(),
+            Err(e) => assert_eq!(e.code(), "DATABASE_BUSY", "{e}"),
+        }
+    }
+    assert_eq!(checked_out, 30, "one exit per person, whichever task closed");
+    assert_eq!(s.occupancy(ORQ, venue.id, at).unwrap().inside, 0);
 }
 
 /// Closing happens once per venue-day (`domain::venue_ops::closing_due`):
