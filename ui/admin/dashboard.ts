@@ -4,12 +4,17 @@
 // without a reload: admissions per 5 minutes per gate today (uPlot), each of
 // today's slots (booked / admitted / no-shows), gates online or offline with
 // their last sync, today's conflicts, and people inside against the limit.
+// Below the live figures (outside what each event redraws, so focus and a
+// half-answered question survive), a supervisor checks everyone out of a
+// venue: POST /api/admin/venues/{id}/checkout, after a confirmation.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Dashboard } from './bindings/Dashboard';
 import type { VenueToday } from './bindings/VenueToday';
 import type { PageContext } from './slots';
+import { ApiError, call, type Venue } from './api';
+import type { Checkout } from './bindings/Checkout';
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -40,7 +45,7 @@ export function dashboardPage(ctx: PageContext) {
   stopDashboard();
   const updated = el('p', { class: 'updated', id: 'dash-updated' }, t.loading);
   const body = el('div', { id: 'dash-body' });
-  ctx.page(t.dashHeading, updated, body);
+  ctx.page(t.dashHeading, updated, body, closingSection(ctx));
   status.textContent = t.dashConnecting;
   // Figures known before any event: the page says it is connecting.
   const es = new EventSource('/api/admin/dashboard/stream');
@@ -57,6 +62,63 @@ export function dashboardPage(ctx: PageContext) {
     // EventSource reconnects by itself; closed means the server refused.
     status.textContent = es.readyState === EventSource.CLOSED ? t.dashClosed : t.dashReconnecting;
   });
+}
+
+/** "Check everyone out": a venue, a confirmation, the answer. */
+function closingSection(ctx: PageContext): HTMLElement {
+  const { t } = ctx;
+  const select = el('select', { id: 'checkout-venue', name: 'checkout-venue' });
+  const open = el('button', { type: 'button', id: 'checkout-open' }, t.dashCheckoutButton);
+  const question = el('p', { id: 'checkout-question', tabindex: '-1' });
+  const yes = el('button', { type: 'button', class: 'danger' }, t.dashCheckoutYes);
+  const no = el('button', { type: 'button', class: 'secondary' }, t.dashCheckoutNo);
+  const confirmBox = el('div', { class: 'confirm', role: 'group', 'aria-labelledby': 'checkout-question' }, question, el('div', { class: 'actions' }, yes, no));
+  confirmBox.hidden = true;
+  const said = el('p', { class: 'status', role: 'status', id: 'checkout-status' });
+  const section = el(
+    'section',
+    { 'aria-labelledby': 'checkout-heading', class: 'closing' },
+    el('h2', { id: 'checkout-heading' }, t.dashCheckoutHeading),
+    el('p', { class: 'note' }, t.dashCheckoutHelp),
+    el('div', { class: 'field' }, el('label', { for: 'checkout-venue' }, t.venueLabel), select),
+    el('div', { class: 'actions' }, open),
+    confirmBox,
+    said,
+  );
+  call<Venue[]>('GET', '/api/admin/venues')
+    .then((venues) => select.replaceChildren(...venues.map((v) => el('option', { value: String(v.id) }, v.name))))
+    .catch((e) => {
+      said.textContent = ctx.describe(e);
+    });
+  const venueName = () => select.selectedOptions[0]?.textContent ?? '';
+  const close = () => {
+    confirmBox.hidden = true;
+    open.focus();
+  };
+  open.addEventListener('click', () => {
+    if (!select.value) return;
+    question.textContent = t.dashCheckoutConfirm(venueName());
+    confirmBox.hidden = false;
+    question.focus();
+  });
+  no.addEventListener('click', close);
+  confirmBox.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') close();
+  });
+  yes.addEventListener('click', async () => {
+    const name = venueName();
+    yes.disabled = true;
+    try {
+      const done = await call<Checkout>('POST', `/api/admin/venues/${select.value}/checkout`);
+      said.textContent = t.dashCheckedOut(name, done.checked_out);
+    } catch (e) {
+      said.textContent = e instanceof ApiError && e.status === 403 ? t.forbidden : ctx.describe(e);
+    } finally {
+      yes.disabled = false;
+      close();
+    }
+  });
+  return section;
 }
 
 function draw(ctx: PageContext, body: HTMLElement, d: Dashboard) {
@@ -161,6 +223,10 @@ function chart(ctx: PageContext, v: VenueToday, gateName: Map<number, string>) {
   const box = document.getElementById(`chart-${v.venue_id}`);
   if (!box || !v.admissions.length) return;
   const times = [...new Set(v.admissions.map((b) => Date.parse(b.bucket_start) / 1000))].sort((a, b) => a - b);
+  // One bucket so far (the day's first admissions): uPlot would stretch a
+  // zero-width time range over years; the empty buckets either side of it
+  // are true (no admissions then) and give the axis its scale.
+  if (times.length === 1) times.unshift(times[0] - 300) && times.push(times[1] + 300);
   const gates = [...new Set(v.admissions.map((b) => b.device_id))];
   const data: uPlot.AlignedData = [
     times,

@@ -259,6 +259,14 @@ export const en = {
   dashAdmitted: 'Admitted',
   dashNoShows: 'No-shows',
   dashNoSlots: 'No slots today.',
+  dashCheckoutHeading: 'Closing',
+  dashCheckoutHelp: 'Records an exit for everyone still inside the venue, as its closing time does. Gates learn it with their next sync.',
+  dashCheckoutButton: 'Check everyone out…',
+  dashCheckoutConfirm: (venue: string) => `Check everyone still inside ${venue} out now?`,
+  dashCheckoutYes: 'Check everyone out',
+  dashCheckoutNo: 'Cancel',
+  dashCheckedOut: (venue: string, n: number) =>
+    n === 0 ? `Nobody was inside ${venue}: nothing recorded.` : n === 1 ? `1 person checked out of ${venue}.` : `${n} people checked out of ${venue}.`,
 };
 
 export type Strings = typeof en;
@@ -514,6 +522,14 @@ export const es: Strings = {
   dashAdmitted: 'Admitidas',
   dashNoShows: 'Ausencias',
   dashNoSlots: 'Hoy no hay franjas.',
+  dashCheckoutHeading: 'Cierre',
+  dashCheckoutHelp: 'Registra una salida para todas las personas que siguen dentro, como hace la hora de cierre. Las puertas lo sabrán en su próxima sincronización.',
+  dashCheckoutButton: 'Registrar la salida de todos…',
+  dashCheckoutConfirm: (venue) => `¿Registrar ahora la salida de todas las personas que siguen dentro de ${venue}?`,
+  dashCheckoutYes: 'Registrar la salida de todos',
+  dashCheckoutNo: 'Cancelar',
+  dashCheckedOut: (venue, n) =>
+    n === 0 ? `No había nadie dentro de ${venue}: no se ha registrado nada.` : n === 1 ? `1 persona ha salido de ${venue}.` : `${n} personas han salido de ${venue}.`,
 };
 
 export function pickStrings(): Strings {

@@ -33,6 +33,7 @@ pub fn closing_exits(net: &[(TicketCode, i64)]) -> Vec<(TicketCode, i64)> {
 /// What a checkout did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Checkout {
     pub venue_id: VenueId,
     /// People recorded as leaving (exits written).

@@ -34,6 +34,7 @@ fn export_admin_bindings() {
     crate::domain::slot_pattern::BoardSlot::export_all(&cfg).unwrap();
     crate::domain::dashboard::Dashboard::export_all(&cfg).unwrap();
     crate::domain::gate_health::GateHealth::export_all(&cfg).unwrap();
+    crate::domain::closing::Checkout::export_all(&cfg).unwrap();
     super::error::ErrorBody::export_all(&cfg).unwrap();
     assert!(dir.join("ConsoleSession.ts").exists());
 }
