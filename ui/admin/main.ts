@@ -205,8 +205,13 @@ function openEditor(v: Venue, opener: HTMLButtonElement) {
       });
       await venuesPage(t.saved(saved.name));
     } catch (e) {
-      status.textContent =
-        e instanceof ApiError && e.code === 'VENUE_HAS_BOOKINGS_AHEAD' ? t.zoneLocked(v.timezone) : describe(e);
+      if (e instanceof ApiError && e.code === 'VENUE_HAS_BOOKINGS_AHEAD') {
+        // The zone stays: put it back, so that saving again saves the rest.
+        tz.value = v.timezone;
+        status.textContent = t.zoneLocked(v.timezone);
+      } else {
+        status.textContent = describe(e);
+      }
     }
   });
   editor.replaceChildren(heading, form);

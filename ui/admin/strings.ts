@@ -38,9 +38,9 @@ export const en = {
   created: (name: string) => `Venue “${name}” added.`,
 
   settingsHeading: (name: string) => `Settings of ${name}`,
-  timezoneHelp: 'Slot times are read on this clock. It can change only while no slot from today on has bookings.',
+  timezoneHelp: 'Slot times are read on this clock. It can change only while no slot from yesterday on has bookings.',
   zoneLocked: (zone: string) =>
-    `Not saved: slots from today on have bookings, and their entry times would move. The time zone stays ${zone}; save the other changes without it.`,
+    `Not saved: slots from yesterday on have bookings, and their entry times would move. The time zone stays ${zone}; save the other changes without it.`,
   earlyLabel: 'Minutes before a slot starts that holders may enter',
   lateLabel: 'Minutes after a slot ends that holders may still enter',
   reentryLabel: 'Holders who left may come back in',
@@ -305,9 +305,9 @@ export const es: Strings = {
   createButton: 'Añadir recinto',
   created: (name) => `Recinto «${name}» añadido.`,
   settingsHeading: (name) => `Ajustes de ${name}`,
-  timezoneHelp: 'Las horas de las franjas se leen en este reloj. Solo puede cambiar mientras ninguna franja desde hoy tenga reservas.',
+  timezoneHelp: 'Las horas de las franjas se leen en este reloj. Solo puede cambiar mientras ninguna franja desde ayer tenga reservas.',
   zoneLocked: (zone) =>
-    `No guardado: hay franjas con reservas desde hoy y sus horas de entrada se moverían. La zona horaria sigue siendo ${zone}; guarda los demás cambios sin ella.`,
+    `No guardado: hay franjas con reservas desde ayer y sus horas de entrada se moverían. La zona horaria sigue siendo ${zone}; guarda los demás cambios sin ella.`,
   earlyLabel: 'Minutos antes del inicio en que se puede entrar',
   lateLabel: 'Minutos tras el final en que aún se puede entrar',
   reentryLabel: 'Quien salió puede volver a entrar',

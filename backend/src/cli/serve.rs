@@ -80,6 +80,13 @@ impl ServeArgs {
                     tls_ca.is_none() || checked.starts_with("https://"),
                     "public_url {url:?}: with tls_ca, gates pin the CA of an https:// address"
                 );
+                anyhow::ensure!(
+                    tls.is_none() || checked.starts_with("https://"),
+                    "public_url {url:?}: the server speaks https (tls_cert), so gates must too"
+                );
+                if entrada::domain::pairing::is_loopback(&checked) {
+                    tracing::warn!(public_url = %checked, "public_url names this machine only: gates elsewhere cannot reach it");
+                }
                 Some(checked)
             }
             None => None,

@@ -190,11 +190,17 @@ pub fn is_loopback(server_url: &str) -> bool {
         None => authority.split(':').next().unwrap_or(""),
     };
     let host = host.to_ascii_lowercase();
+    let host = host.strip_suffix('.').unwrap_or(&host);
+    // Unspecified addresses (0.0.0.0, ::) reach this machine only too, as do
+    // IPv4-mapped loopback addresses.
+    let local = |ip: std::net::IpAddr| {
+        ip.is_loopback()
+            || ip.is_unspecified()
+            || matches!(ip, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_unspecified()))
+    };
     host == "localhost"
         || host.ends_with(".localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+        || host.parse::<std::net::IpAddr>().is_ok_and(local)
 }
 
 /// `http(s)://host[:port][/path]`: printable ASCII, no user name or password
@@ -416,6 +422,11 @@ mod tests {
             ("https://entrada.example/base", false),
             ("http://[fe80::1]:80", false),
             ("http://localhost.example", false),
+            ("http://localhost.:8080", true),
+            ("http://0.0.0.0:8080", true),
+            ("http://[::]:8080", true),
+            ("http://[::ffff:127.0.0.1]:8080", true),
+            ("http://[::ffff:10.0.0.5]:8080", false),
         ] {
             assert_eq!(is_loopback(url), loopback, "{url}");
         }

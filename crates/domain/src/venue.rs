@@ -173,8 +173,8 @@ impl GateSettings {
         }
     }
 
-    /// These settings with `patch` applied; the patch must change something
-    /// it names within bounds, or nothing is changed.
+    /// These settings with `patch` applied (unchanged when it names no gate
+    /// setting); a value out of bounds changes nothing.
     pub fn patched(self, patch: &VenuePatch) -> Result<Self, DomainError> {
         if patch.early_grace_minutes.is_none()
             && patch.late_grace_minutes.is_none()
@@ -206,7 +206,7 @@ pub struct VenuePatch {
     )]
     pub name: Option<String>,
     /// IANA time zone. Slot times are read on this clock, so a new zone is
-    /// refused (409 VENUE_HAS_BOOKINGS_AHEAD) while slots from today on have
+    /// refused (409 VENUE_HAS_BOOKINGS_AHEAD) while slots from yesterday on have
     /// bookings.
     #[cfg_attr(feature = "openapi", schema(example = "Europe/Lisbon"))]
     pub timezone: Option<String>,
@@ -252,8 +252,9 @@ impl VenuePatch {
 impl Venue {
     /// The time zone `patch` moves this venue to, if it names one that
     /// differs, with the first date whose booked slots hold the move back:
-    /// today on either clock, the earlier (slots of that date may not have
-    /// begun on one of them).
+    /// the day before today on either clock, the earlier one (a slot of
+    /// yesterday may still be open for entry: a late grace of up to 240
+    /// minutes carries its window past midnight).
     pub fn zone_change(
         &self,
         patch: &VenuePatch,
@@ -267,7 +268,8 @@ impl Venue {
             return Ok(None);
         }
         let today = |tz: Tz| now.with_timezone(&tz).date_naive();
-        Ok(Some((zone, today(self.timezone).min(today(zone)))))
+        let from = today(self.timezone).min(today(zone)) - chrono::Duration::days(1);
+        Ok(Some((zone, from)))
     }
 
     /// This venue with `patch` applied at `now`. `booked_slots_ahead`: how
@@ -618,13 +620,15 @@ mod tests {
             let expected = expected.map(|(n, z, e)| (n.to_owned(), z.to_owned(), e));
             assert_eq!(got, expected, "{name}");
         }
-        // The guard starts at the earlier "today" of the two clocks.
+        // The guard starts the day before the earlier "today" of the two
+        // clocks (1 March in Lisbon): a slot of 28 February may still be open
+        // for entry past midnight.
         let (zone, from) = before
             .zone_change(&patch(r#"{"timezone": "Europe/Lisbon"}"#), now)
             .unwrap()
             .unwrap();
         assert_eq!(zone.name(), "Europe/Lisbon");
-        assert_eq!(from, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
+        assert_eq!(from, NaiveDate::from_ymd_opt(2026, 2, 28).unwrap());
         assert_eq!(
             before
                 .zone_change(&patch(r#"{"timezone": "Europe/Madrid"}"#), now)
@@ -634,7 +638,7 @@ mod tests {
         );
         match before.patched(&patch(r#"{"timezone": "UTC"}"#), 2, now) {
             Err(DomainError::VenueHasBookingsAhead { slots: 2, from }) => {
-                assert_eq!(from, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap())
+                assert_eq!(from, NaiveDate::from_ymd_opt(2026, 2, 28).unwrap())
             }
             other => panic!("{other:?}"),
         }

@@ -80,7 +80,7 @@ pub async fn get_venue(
     responses((status = 200, description = "The venue now; its gates follow with their next sync", body = Venue),
         (status = 400, description = "MALFORMED_JSON", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, description = "NOT_FOUND: no such venue in the token's org (or not an id)", body = ErrorBody),
-        (status = 409, description = "VENUE_HAS_BOOKINGS_AHEAD: a new time zone while slots from today on have bookings (details.booked_slots, details.from); nothing changed", body = ErrorBody),
+        (status = 409, description = "VENUE_HAS_BOOKINGS_AHEAD: a new time zone while slots from yesterday on (details.from: a slot may stay open past midnight) have bookings (details.booked_slots); nothing changed", body = ErrorBody),
         (status = 415, body = ErrorBody),
         (status = 422, description = "INVALID_BODY (an unknown field, not an integer) or INVALID_INPUT (an empty name, an unknown time zone, out of 0..=240, nothing to change; details.field says which)", body = ErrorBody)),
     security(("bearer" = [])))]

@@ -4,7 +4,7 @@
 //! site or a link previewer cannot use it up or plant its own session), and
 //! the POST trades the link for a console session: an expiring API token (stored hashed, like every token)
 //! whose secret travels only in an `HttpOnly; SameSite=Strict` cookie
-//! (`Secure` when the server speaks TLS). The console then calls the same
+//! (`Secure` when the server speaks TLS or its public URL is https). The console then calls the same
 //! API as curl does, and `Caller` reads the cookie when there is no
 //! `Authorization` header, so the session's role is checked exactly as a
 //! token's. Against cross-site requests, besides SameSite=Strict, a
@@ -44,8 +44,13 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 
 /// Whether a request authenticated by the cookie may change something:
 /// reads always may; writes need the console's header and a same-origin
-/// `Origin` (when the browser sends one).
-pub(crate) fn cookie_request_allowed(method: &Method, headers: &HeaderMap) -> bool {
+/// `Origin` (when the browser sends one): the request's `Host`, or the
+/// server's `public_url` (behind a proxy that rewrites `Host`).
+pub(crate) fn cookie_request_allowed(
+    method: &Method,
+    headers: &HeaderMap,
+    public_url: Option<&str>,
+) -> bool {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return true;
     }
@@ -61,10 +66,25 @@ pub(crate) fn cookie_request_allowed(method: &Method, headers: &HeaderMap) -> bo
                 .ok()
                 .and_then(|o| o.split_once("://"))
                 .map(|(_, rest)| rest);
+            let public = public_url.and_then(|u| origin.to_str().ok().map(|o| (u, o)));
             matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
+                || public.is_some_and(|(u, o)| same_origin_as(u, o))
         }
     };
     marked && same_origin
+}
+
+/// Whether `origin` (`scheme://host[:port]`, as browsers send it) is the
+/// origin of the checked server address `public_url` (its path aside).
+fn same_origin_as(public_url: &str, origin: &str) -> bool {
+    let Some((scheme, rest)) = public_url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let Some((o_scheme, o_authority)) = origin.split_once("://") else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case(o_scheme) && authority.eq_ignore_ascii_case(o_authority)
 }
 
 /// The refusal of a cross-site (or unmarked) cookie request.
@@ -196,7 +216,9 @@ pub async fn sign_in(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignInRequest>,
 ) -> Result<Response, ApiError> {
-    if !cookie_request_allowed(&method, &headers) || fetched_from_another_site(&headers) {
+    if !cookie_request_allowed(&method, &headers, state.public_url.as_deref())
+        || fetched_from_another_site(&headers)
+    {
         return Err(cross_site());
     }
     if body.link.len() > 200 {
@@ -259,7 +281,7 @@ pub async fn sign_out(
     let token = session_cookie(&headers)
         .ok_or(ApiError::Unauthorized)?
         .to_owned();
-    if !cookie_request_allowed(&method, &headers) {
+    if !cookie_request_allowed(&method, &headers, state.public_url.as_deref()) {
         return Err(cross_site());
     }
     let now: DateTime<Utc> = Utc::now();
@@ -307,6 +329,40 @@ mod tests {
     }
 
     #[test]
+    fn behind_a_proxy_the_public_urls_origin_is_same_site() {
+        // nginx's default `Host $proxy_host`: the server sees its own
+        // address, the browser sends the public origin.
+        let proxied = |origin: &str| {
+            headers(&[
+                ("x-entrada-console", "1"),
+                ("host", "127.0.0.1:8080"),
+                ("origin", origin),
+            ])
+        };
+        let public = Some("https://entrada.example/base");
+        for (origin, allowed) in [
+            ("https://entrada.example", true),
+            ("https://ENTRADA.example", true),
+            ("http://entrada.example", false),
+            ("https://entrada.example:8443", false),
+            ("https://evil.example", false),
+            ("null", false),
+        ] {
+            assert_eq!(
+                cookie_request_allowed(&Method::POST, &proxied(origin), public),
+                allowed,
+                "{origin}"
+            );
+            // Without a public_url only the Host counts.
+            assert!(!cookie_request_allowed(
+                &Method::POST,
+                &proxied(origin),
+                None
+            ));
+        }
+    }
+
+    #[test]
     fn writes_need_the_header_and_a_same_origin() {
         type Case<'a> = (Method, &'a [(&'a str, &'a str)], bool);
         let cases: &[Case] = &[
@@ -344,7 +400,7 @@ mod tests {
         ];
         for (method, pairs, allowed) in cases {
             assert_eq!(
-                cookie_request_allowed(method, &headers(pairs)),
+                cookie_request_allowed(method, &headers(pairs), None),
                 *allowed,
                 "{method} {pairs:?}"
             );

@@ -166,7 +166,11 @@ impl FromRequestParts<AppState> for Caller {
             if token.len() > 200 {
                 return Err(ApiError::Unauthorized);
             }
-            if !super::console::cookie_request_allowed(&parts.method, &parts.headers) {
+            if !super::console::cookie_request_allowed(
+                &parts.method,
+                &parts.headers,
+                state.public_url.as_deref(),
+            ) {
                 return Err(super::console::cross_site());
             }
             return lookup(state, token.to_owned()).await;

@@ -64,7 +64,8 @@ pub struct AppState {
     /// Where published gate update bundles are (`<version>.entupd`); None:
     /// this server offers no updates.
     pub updates_dir: Option<PathBuf>,
-    /// Console session cookies carry `Secure` (the server speaks TLS).
+    /// Console session cookies carry `Secure` (the server speaks TLS, or
+    /// browsers reach it by an https `--public-url`).
     pub secure_cookies: bool,
     /// SHA-256 of the venue CA's certificate (`serve --tls-ca`): new gates'
     /// pairing codes name it, so a gate pins (adds) that CA.
@@ -125,7 +126,7 @@ impl AppState {
         self
     }
 
-    /// Marks console session cookies `Secure` (when serving HTTPS).
+    /// Marks console session cookies `Secure` (when browsers use HTTPS).
     pub fn with_secure_cookies(mut self, secure: bool) -> Self {
         self.secure_cookies = secure;
         self

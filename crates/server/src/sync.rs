@@ -202,7 +202,7 @@ pub async fn create_device(
         })
         .await?;
     // The server's public address, or the one the admin's browser reached,
-    // over TLS when the server speaks it (its cookies are `Secure` exactly then).
+    // over TLS when the server speaks it.
     let pairing = pairing_qr(
         state.public_url.as_deref(),
         &headers,

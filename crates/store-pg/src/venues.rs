@@ -109,14 +109,18 @@ impl VenueStore for PgStore {
                 .map_err(db)?
                 .ok_or(DomainError::NotFound { entity: "venue" })?;
             let current = venue(&current)?;
-            // FOR SHARE on the slots ahead: a reservation that raises one's
-            // booked count waits for this change, or this count waits for
-            // it and sees its booking (READ COMMITTED re-reads locked rows).
+            // FOR SHARE on the slots ahead, in id order (as reschedules lock
+            // slots: no deadlock): a reservation that raises one's booked
+            // count waits for this change, or this count waits for it and
+            // sees its booking (READ COMMITTED re-reads locked rows). A slot
+            // made meanwhile cannot slip in: its insert takes a KEY SHARE
+            // lock on the venue row, which FOR UPDATE above excludes (do not
+            // weaken that to FOR NO KEY UPDATE).
             let booked_ahead = match current.zone_change(patch, now)? {
                 Some((_, from)) => tx
                     .query(
                         "SELECT booked_count FROM reservation_slots \
-                         WHERE venue_id = $1 AND orq = $2 AND date >= $3 FOR SHARE",
+                         WHERE venue_id = $1 AND orq = $2 AND date >= $3 ORDER BY id FOR SHARE",
                         &[&id.0, &orq.0, &from],
                     )
                     .map_err(db)?

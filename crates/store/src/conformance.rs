@@ -507,6 +507,22 @@ pub mod reservations {
         );
         assert_eq!(moved.updated_at, after_it);
         assert_eq!(s.get_venue(ORQ, v.id).unwrap(), moved);
+        // A booking of yesterday holds it back too (its window may stay open
+        // past midnight), reported from that date; cancelled, it does not.
+        let yesterday = slot_at(s, &v, "2025-12-09", "20:00", "23:00", 5);
+        let t0 = ticket(s, "T-0", ActivationMode::Immediate);
+        let late = s
+            .reserve_slot(ORQ, &request(&t0, &yesterday), now())
+            .unwrap();
+        match s.update_venue(ORQ, v.id, &patch(r#"{"timezone": "UTC"}"#), after_it) {
+            Err(StoreError::Domain(crate::domain::DomainError::VenueHasBookingsAhead {
+                slots: 1,
+                from,
+            })) => assert_eq!(from, date("2025-12-09")),
+            other => panic!("{other:?}"),
+        }
+        s.cancel_reservation(ORQ, late.id, ChangedBy::Staff, now())
+            .unwrap();
         // A booking ahead: the zone stays, the whole patch is refused, a
         // rename alone still goes through.
         let ahead = slot_at(s, &v, "2025-12-21", "09:00", "11:00", 5);

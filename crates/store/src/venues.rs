@@ -60,12 +60,10 @@ impl Store {
         self.read(|tx| require_venue(tx, orq, id))
     }
 
-    /// Changes a venue's gate settings (`domain::venue::GateSettings`). The
-    /// venue row's change reaches its gates with their next sync.
     /// Renames a venue, moves it to another time zone (refused while booked
     /// slots lie ahead) or changes its gate settings, in one transaction:
     /// the write lock keeps a reservation from slipping in between the count
-    /// of booked slots and the change.
+    /// of booked slots and the change. Its gates learn it with their next sync.
     pub fn update_venue(
         &self,
         orq: Orq,
@@ -81,7 +79,7 @@ impl Store {
                         "SELECT count(*) FROM reservation_slots \
                          WHERE venue_id = ?1 AND orq = ?2 AND date >= ?3 AND booked_count > 0",
                     )?
-                    .query_row(params![Sql(id), Sql(orq), from.to_string()], |r| {
+                    .query_row(params![Sql(id), Sql(orq), codec::date(from)], |r| {
                         r.get::<_, i64>(0)
                     })?,
                 None => 0,

@@ -70,7 +70,7 @@ pub fn occupancy_counts_the_days_entries_against_the_limit(
     let other = s.add_venue(ORQ, "Thyssen", "Europe/Madrid", now()).unwrap();
     // 2025-12-01 10:00 UTC = 11:00 in Madrid, inside the slot.
     let at_gate = now() + chrono::Duration::days(6);
-    let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 30);
+    let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 10);
     let gate = Gate {
         venue_id: Some(venue.id),
         ..Gate::default()
@@ -395,8 +395,11 @@ pub fn the_closing_time_checks_everyone_out_once(
 }
 
 /// Several closing tasks at once (several server instances, or a slow
-/// round overtaken by the next): the venue-day is closed once, so each person
-/// inside gets one exit, not one per task.
+/// round overtaken by the next): each person inside gets one exit, not one
+/// per task. SQLite's single writer serialises the tasks, so there it holds
+/// by construction; on PostgreSQL the venue row lock and the re-count under
+/// the holders' ticket locks hold it (the race did not show here even with
+/// both removed: a guard against regressions, not proof of the locks).
 pub fn racing_closings_check_each_person_out_once(
     s: &(impl VenueStore
           + SlotStore
@@ -453,7 +456,10 @@ pub fn racing_closings_check_each_person_out_once(
             Err(e) => assert_eq!(e.code(), "DATABASE_BUSY", "{e}"),
         }
     }
-    assert_eq!(checked_out, 30, "one exit per person, whichever task closed");
+    assert_eq!(
+        checked_out, 30,
+        "one exit per person, whichever task closed"
+    );
     assert_eq!(s.occupancy(ORQ, venue.id, at).unwrap().inside, 0);
 }
 
