@@ -63,6 +63,9 @@ done
 step "API contract suite: newman against a fresh entrada serve"
 bash tests/api/run.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
 
+step "API contract suite on PostgreSQL: the same newman collection against entrada serve on the private cluster (issue 13)"
+NEWMAN_PG="$ENTRADA_TEST_PG" ARTIFACTS_DIR="$ARTIFACTS_DIR/pg" bash tests/api/run.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
+
 step "API fuzzing: schemathesis (--checks all) against a fresh entrada serve --demo, admin and customer tokens"
 bash tests/api/schemathesis.sh "$target/debug/entrada" 2>&1 | tee -a "$log"
 

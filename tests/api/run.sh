@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Newman contract suite against a freshly started `entrada serve`.
 #   bash tests/api/run.sh [ENTRADA_BINARY]
+# With NEWMAN_PG=postgres://USER:PW@HOST:PORT/DB the server runs on fresh
+# PostgreSQL databases made (and dropped) on that server instead of SQLite files.
 # Without an argument the binary is built with `cargo build -p entrada`
 # (into $CARGO_TARGET_DIR when set). Reports go to $ARTIFACTS_DIR/newman when
 # ARTIFACTS_DIR is set, otherwise to a temporary directory.
@@ -44,6 +46,7 @@ stop_server() {
 }
 cleanup() {
   stop_server
+  [[ -z "${NEWMAN_PG:-}" ]] || drop_pg_dbs
   # The databases and server logs are kept only when something failed.
   if [[ -z "${KEEP_WORK:-}" && "${STATUS:-1}" == 0 ]]; then rm -rf "$WORK"; fi
 }
@@ -58,7 +61,7 @@ free_port() {
 start_server() {
   local db="$1" lpm="$2" port log
   port="$(free_port)"
-  log="$WORK/server-$(basename "$db" .db).log"
+  log="$WORK/server-$(basename "${db%%\?*}" .db).log"
   ENTRADA_LOG=warn "$BIN" serve --db "$db" --listen "127.0.0.1:$port" \
     --lookups-per-minute "$lpm" --ui-dir "$WORK/no-ui" >"$log" 2>&1 &
   SERVER_PID=$!
@@ -75,8 +78,26 @@ start_server() {
 
 token() { "$BIN" token create --db "$1" "${@:2}"; }
 
+# The databases: SQLite files, or with NEWMAN_PG=postgres://…/any (issue 13)
+# fresh PostgreSQL databases on that server, dropped again at exit.
+PG_DBS=()
+new_db() {
+  if [[ -z "${NEWMAN_PG:-}" ]]; then
+    echo "$WORK/$1.db"
+    return
+  fi
+  local name="newman_$1_$$"
+  psql -q "$NEWMAN_PG" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
+  echo "${NEWMAN_PG%/*}/$name"
+}
+drop_pg_dbs() {
+  for name in newman_contract_$$ newman_ratelimit_$$; do
+    psql -q "$NEWMAN_PG" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+}
+
 # ---------------------------------------------------------------- phase 1
-DB1="$WORK/contract.db"
+DB1="$(new_db contract)"
 GATE_VENUE="$("$BIN" venue add --db "$DB1" --orq 1 --name "Gate venue (UTC)" --timezone UTC)"
 GATE_OP="$("$BIN" operator add --db "$DB1" --orq 1 --role operator --name "Gate 1" --pin 1357)"
 ENV_ARGS=(
@@ -108,7 +129,7 @@ set -e
 stop_server
 
 # ---------------------------------------------------------------- phase 2
-DB2="$WORK/ratelimit.db"
+DB2="$(new_db ratelimit)"
 RL_VENUE="$("$BIN" venue add --db "$DB2" --orq 1 --name "Rate venue" --timezone UTC)"
 RL_OP="$("$BIN" operator add --db "$DB2" --orq 1 --role operator --name "Gate RL" --pin 2468)"
 RL_ARGS=(
