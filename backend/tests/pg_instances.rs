@@ -186,7 +186,7 @@ fn two_instances_book_exactly_the_last_places() {
         assert_eq!(status, 201, "{body}");
         let reserve = |i: usize| {
             let (http, admin) = (http.clone(), admin.clone());
-            let base = if i % 2 == 0 { &url_a } else { &url_b };
+            let base = if i.is_multiple_of(2) { &url_a } else { &url_b };
             let url = format!("{base}/api/reservations/create");
             let body = json!({"ticket_id": format!("RACE-{i}"), "slot_id": slot_id,
                               "customer_email": "race@example.com", "customer_phone": "+34600000001"});
