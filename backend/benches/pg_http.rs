@@ -1,0 +1,302 @@
+//! Issue 13: two server instances on one PostgreSQL database, 16 database
+//! connections in all (a pool of 8 each), driven over HTTP on 127.0.0.1 by
+//! 32 concurrent clients spread over both:
+//!
+//! 1. contended reservations: every client books into one hot slot; next to
+//!    pgbench's floor for that shape of transaction (one row lock +
+//!    increment + insert, 16 clients) measured in the same run (target:
+//!    ≥ 0.5 of the floor);
+//! 2. verify-ticket: reserved tickets verified at the gate, per second and
+//!    p50 / p99 latency (target: ≥ 2,000/s, p99 ≤ 20 ms).
+//!
+//!   export ENTRADA_TEST_PG=$(scripts/pg.sh start)
+//!   cargo bench -p entrada --bench pg_http [-- --quick]
+//!
+//! Each instance is `entrada::api::serve` with its own `PgStore` in this
+//! process (as two `entrada serve` processes would be, without their
+//! start-up); a fresh database per run, dropped at the end. Prints a
+//! Markdown table for BENCHMARKS.md.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveTime, Utc};
+use entrada::domain::{ActivationMode, Contact, NewSlot, NewTicket, Orq, Role, TicketCode};
+use entrada::store::ServerStore;
+use entrada_store_pg::{PgOptions, PgStore};
+use serde_json::json;
+
+#[path = "../../crates/store-pg/benches/common/pgbench.rs"]
+mod pgbench;
+
+const ORQ: Orq = Orq(1);
+const CLIENTS: usize = 32;
+
+/// A database of its own on the cluster, dropped at the end.
+struct FreshDb {
+    cluster: String,
+    name: String,
+    url: String,
+}
+
+impl FreshDb {
+    fn new(cluster: &str) -> Self {
+        let name = format!("bench_http_{}", std::process::id());
+        let mut admin = postgres::Client::connect(cluster, postgres::NoTls).unwrap();
+        // One statement each: neither may run inside a transaction block.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            admin.batch_execute(&sql).unwrap();
+        }
+        let url = format!("{}/{name}", cluster.rsplit_once('/').unwrap().0);
+        Self {
+            cluster: cluster.to_owned(),
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for FreshDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&self.cluster, postgres::NoTls) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+fn store(url: &str) -> Arc<dyn ServerStore> {
+    Arc::new(
+        PgStore::connect(
+            url,
+            PgOptions {
+                pool_size: 8,
+                connect_timeout: Duration::from_secs(30),
+                ..PgOptions::default()
+            },
+        )
+        .unwrap(),
+    )
+}
+
+/// One instance on 127.0.0.1:0, on the server runtime; its base URL.
+fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>) -> String {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = entrada::api::AppState::new(store, 0);
+    let shutdown = state.shutdown.clone();
+    let app = entrada::api::router(state, None);
+    rt.spawn(async move {
+        let _ = entrada::api::serve(listener, app, shutdown).await;
+    });
+    format!("http://{addr}")
+}
+
+/// `n` requests made by `CLIENTS` tasks over both instances (request `i`
+/// goes to instance `i % 2`); `make(i)` is its path and body. Returns the
+/// wall time and each request's latency; panics on an answer other than
+/// `expect` (a 503 is retried, and its time counts).
+fn drive(
+    client_rt: &tokio::runtime::Runtime,
+    bases: &[String; 2],
+    token: &str,
+    n: usize,
+    expect: u16,
+    make: impl Fn(usize) -> (&'static str, serde_json::Value) + Send + Sync + 'static,
+) -> (Duration, Vec<Duration>) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let make = Arc::new(make);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let latencies = client_rt.block_on(async {
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let (next, make, http) = (next.clone(), make.clone(), http.clone());
+                let (bases, token) = (bases.clone(), token.to_owned());
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            return mine;
+                        }
+                        let (path, body) = make(i);
+                        let url = format!("{}{path}", bases[i % 2]);
+                        let t = Instant::now();
+                        loop {
+                            let res = http
+                                .post(&url)
+                                .bearer_auth(&token)
+                                .json(&body)
+                                .send()
+                                .await
+                                .unwrap();
+                            let status = res.status().as_u16();
+                            let text = res.text().await.unwrap();
+                            if status == 503 {
+                                continue;
+                            }
+                            assert_eq!(status, expect, "{url}: {text}");
+                            break;
+                        }
+                        mine.push(t.elapsed());
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    (started.elapsed(), latencies)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (reservations, verifications, seconds): (usize, usize, u32) = if quick {
+        (300, 1_000, 2)
+    } else {
+        (3_000, 10_000, 5)
+    };
+    let Ok(cluster) = std::env::var("ENTRADA_TEST_PG") else {
+        eprintln!("pg_http: set ENTRADA_TEST_PG (export ENTRADA_TEST_PG=$(scripts/pg.sh start))");
+        return;
+    };
+    let db = FreshDb::new(&cluster);
+    let (a, b) = (store(&db.url), store(&db.url));
+
+    // Seed through instance A's store: a hot slot 30 days ahead, today's
+    // all-day slots (one per 100 verified tickets, so seeding is not itself
+    // one hot slot), the tickets, the verified ones reserved for today.
+    let now = Utc::now();
+    let venue = a.add_venue(ORQ, "Bench", "UTC", now).unwrap();
+    let operator = a
+        .add_operator(ORQ, Role::Operator, "Bench gate", None, now)
+        .unwrap();
+    let slot = |date: chrono::NaiveDate, i: usize, capacity: i64| {
+        a.create_slot(
+            ORQ,
+            &NewSlot {
+                venue_id: venue.id,
+                date,
+                start_time: NaiveTime::from_hms_opt(0, 0, 0).unwrap()
+                    + chrono::Duration::minutes(i as i64),
+                end_time: NaiveTime::from_hms_opt(23, 59, 59).unwrap(),
+                total_capacity: capacity,
+            },
+            now,
+        )
+        .unwrap()
+        .id
+    };
+    let hot = slot(
+        (now + chrono::Duration::days(30)).date_naive(),
+        0,
+        10_000_000,
+    );
+    let today: Vec<_> = (0..verifications.div_ceil(100))
+        .map(|i| slot(now.date_naive(), i, 100))
+        .collect();
+    let code = |prefix: &str, i: usize| format!("{prefix}-{i}");
+    for (prefix, n) in [("R", reservations), ("V", verifications)] {
+        let batch: Vec<NewTicket> = (0..n)
+            .map(|i| NewTicket::plain(&code(prefix, i), ActivationMode::Immediate).unwrap())
+            .collect();
+        for chunk in batch.chunks(5_000) {
+            a.insert_tickets(ORQ, chunk, now).unwrap();
+        }
+    }
+    let contact = Contact::validate("bench@example.com", "+34600000001").unwrap();
+    let seeded = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let (a, today, contact) = (&a, &today, &contact);
+            scope.spawn(move || {
+                for i in (t..verifications).step_by(8) {
+                    let req = entrada::store::ReserveRequest {
+                        ticket: TicketCode::parse(&code("V", i)).unwrap(),
+                        slot_id: today[i / 100],
+                        contact: contact.clone(),
+                    };
+                    a.reserve_slot(ORQ, &req, now).unwrap();
+                }
+            });
+        }
+    });
+    eprintln!(
+        "seeded {verifications} reservations for today in {:.1?}",
+        seeded.elapsed()
+    );
+    let admin = a.create_token(ORQ, Role::Admin, None, None, now).unwrap().0;
+    let gate = a
+        .create_token(ORQ, Role::Operator, Some(operator.id.0), None, now)
+        .unwrap()
+        .0;
+
+    // The stores outlive the server runtime: PostgreSQL's synchronous
+    // clients close their connections with a runtime of their own, which
+    // must not happen on a thread that drives async tasks.
+    let keep = (a.clone(), b.clone());
+    let server_rt = tokio::runtime::Runtime::new().unwrap();
+    let bases = [start(&server_rt, a), start(&server_rt, b)];
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let hot_id = hot.to_string();
+    let (took, _) = drive(&client_rt, &bases, &admin, reservations, 201, move |i| {
+        (
+            "/api/reservations/create",
+            json!({"ticket_id": format!("R-{i}"), "slot_id": hot_id,
+                   "customer_email": "bench@example.com", "customer_phone": "+34600000001"}),
+        )
+    });
+    let reserve_rate = reservations as f64 / took.as_secs_f64();
+
+    let op = operator.id.0;
+    let (took, mut latencies) = drive(&client_rt, &bases, &gate, verifications, 200, move |i| {
+        (
+            "/api/operator/verify-ticket",
+            json!({"ticket_id": format!("V-{i}"), "operator_id": op}),
+        )
+    });
+    let verify_rate = verifications as f64 / took.as_secs_f64();
+    latencies.sort();
+    let floor = pgbench::pgbench_floor(&cluster, 16, seconds);
+
+    println!("| two instances on one PostgreSQL database (pool 8 each), {CLIENTS} HTTP clients | value | target |");
+    println!("| --- | ---: | --- |");
+    println!(
+        "| contended reservations, one hot slot ({reservations}) | {reserve_rate:.0}/s | ≥ 0.5 of the floor: {:.2} |",
+        reserve_rate / floor
+    );
+    println!("| pgbench floor (lock + increment + insert, 16 clients, {seconds} s) | {floor:.0} tx/s | — |");
+    println!("| verify-ticket ({verifications}) | {verify_rate:.0}/s | ≥ 2,000/s |");
+    println!(
+        "| verify-ticket latency p50 / p99 | {:.1} / {:.1} ms | p99 ≤ 20 ms |",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+    drop(server_rt);
+    drop(keep);
+}
