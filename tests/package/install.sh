@@ -76,6 +76,10 @@ if [[ ! -f $base ]]; then
   [[ -n $mirror ]] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list)
   log "debootstrap --variant=minbase $suite from $mirror (once; cached in $base)"
   fresh=$(mktemp -d)
+  # mktemp's 0700 would become the new root's own mode (tar keeps `.`):
+  # then nobody but root may enter / and every other user's program fails
+  # to load its libraries.
+  chmod 755 "$fresh"
   debootstrap --variant=minbase "$suite" "$fresh" "$mirror" >/dev/null
   tar -C "$fresh" -cf "$base.tmp" .
   mv "$base.tmp" "$base"
@@ -97,6 +101,7 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$root" -xf "$base"
+chmod 755 "$root" # (a root cached with 0700 by an earlier version of this script)
 mount -t proc proc "$root/proc"
 mount -t sysfs -o ro sysfs "$root/sys"
 mount --bind /dev "$root/dev"
