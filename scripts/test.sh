@@ -96,6 +96,7 @@ bash tests/package/install.sh "$gate_deb" "$server_deb" 2>&1 | tee -a "$log"
 step "benchmark smoke runs (numbers in BENCHMARKS.md come from full runs)"
 cargo bench -p entrada --locked --bench store_throughput -- --quick
 cargo bench -p entrada --locked --bench http_load -- --quick
+ENTRADA_TEST_PG="$ENTRADA_TEST_PG" cargo bench -p entrada --locked --bench pg_http -- --quick
 
 # cargo's "test result: ok. N passed; M failed", newman's "newman: N passed, M failed",
 # schemathesis.sh's "schemathesis: N passed, M failed" (test cases),

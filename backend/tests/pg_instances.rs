@@ -77,9 +77,12 @@ impl Drop for Server {
     }
 }
 
-fn cli(args: &[&str]) -> String {
+/// The CLI on `db` (given by `ENTRADA_DB`: the cluster's password stays out
+/// of the process list).
+fn cli(db: &str, args: &[&str]) -> String {
     let out = Command::new(BIN)
         .args(args)
+        .env("ENTRADA_DB", db)
         .env("ENTRADA_LOG", "warn")
         .output()
         .unwrap();
@@ -97,16 +100,11 @@ fn serve(db: &str) -> (Server, String) {
         .local_addr()
         .unwrap()
         .port();
-    let server = Server(
+    let mut server = Server(
         Command::new(BIN)
-            .args([
-                "serve",
-                "--db",
-                db,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--lookups-per-minute", "0", "--pool-size", "8"])
+            .env("ENTRADA_DB", db)
             .env("ENTRADA_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -115,6 +113,9 @@ fn serve(db: &str) -> (Server, String) {
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            panic!("entrada serve exited at start: {status}");
+        }
         assert!(Instant::now() < deadline, "entrada serve did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -137,28 +138,33 @@ async fn post(http: &reqwest::Client, token: &str, url: String, body: Value) -> 
 fn two_instances_book_exactly_the_last_places() {
     let Some(cluster) = pg_url() else { return };
     let db = FreshDb::new(&cluster);
-    cli(&["migrate", "--db", &db.url]);
-    let venue = cli(&[
-        "venue",
-        "add",
-        "--db",
+    cli(&db.url, &["migrate"]);
+    let venue = cli(
         &db.url,
-        "--orq",
-        "1",
-        "--name",
-        "Race",
-        "--timezone",
-        "UTC",
-    ]);
-    let admin = cli(&[
-        "token", "create", "--db", &db.url, "--orq", "1", "--role", "admin",
-    ]);
+        &[
+            "venue",
+            "add",
+            "--orq",
+            "1",
+            "--name",
+            "Race",
+            "--timezone",
+            "UTC",
+        ],
+    );
+    let admin = cli(
+        &db.url,
+        &["token", "create", "--orq", "1", "--role", "admin"],
+    );
     let (_a, url_a) = serve(&db.url);
     let (_b, url_b) = serve(&db.url);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let http = reqwest::Client::new();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
         // A slot of 60 places three days ahead, 10 already booked: 50 left.
         let date = (chrono::Utc::now() + chrono::Duration::days(3))
             .date_naive()
@@ -193,11 +199,13 @@ fn two_instances_book_exactly_the_last_places() {
             async move {
                 // 503 (no database connection free in time) means "try
                 // again", as a client would.
+                let give_up = Instant::now() + Duration::from_secs(60);
                 loop {
                     let (status, answer) = post(&http, &admin, url.clone(), body.clone()).await;
                     if status != 503 {
                         return (status, answer);
                     }
+                    assert!(Instant::now() < give_up, "503 for a minute: {answer}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }

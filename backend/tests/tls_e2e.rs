@@ -515,3 +515,57 @@ fn serve_checks_its_ca_and_public_url_at_start() {
         )
     );
 }
+
+/// The start check (`check_chain_leads_to_ca`) with certificates out of
+/// their dates: the verifier reports dates before signatures, so an expired
+/// (or not yet valid) certificate is checked again inside its validity: one
+/// that the CA signed starts the server (with a warning), one another CA
+/// signed does not.
+#[test]
+fn the_ca_check_sees_past_the_dates_but_not_past_another_ca() {
+    use entrada::api::pairing::check_chain_leads_to_ca;
+    use rcgen::{
+        date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+        KeyPair, KeyUsagePurpose,
+    };
+    let ca = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = p.self_signed(&key).unwrap();
+        (cert, key)
+    };
+    let (venue_ca, venue_key) = ca("Venue CA");
+    let (other_ca, _) = ca("Another CA");
+    let leaf = |from: (i32, u8, u8), to: (i32, u8, u8)| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        p.not_before = date_time_ymd(from.0, from.1, from.2);
+        p.not_after = date_time_ymd(to.0, to.1, to.2);
+        p.signed_by(&key, &venue_ca, &venue_key).unwrap().pem()
+    };
+    let expired = leaf((2020, 1, 1), (2021, 1, 1));
+    let not_yet = leaf((2090, 1, 1), (2091, 1, 1));
+    let valid = leaf((2020, 1, 1), (2090, 1, 1));
+    let (venue, other) = (venue_ca.pem(), other_ca.pem());
+    for (name, chain) in [
+        ("valid", &valid),
+        ("expired", &expired),
+        ("not yet valid", &not_yet),
+    ] {
+        assert!(
+            check_chain_leads_to_ca(chain.as_bytes(), venue.as_bytes()).is_ok(),
+            "{name}, signed by the venue CA"
+        );
+        let refused = check_chain_leads_to_ca(chain.as_bytes(), other.as_bytes());
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("does not lead to this CA")),
+            "{name}, checked against another CA: {refused:?}"
+        );
+    }
+}

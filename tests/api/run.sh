@@ -46,7 +46,8 @@ stop_server() {
 }
 cleanup() {
   stop_server
-  [[ -z "${NEWMAN_PG:-}" ]] || drop_pg_dbs
+  # Kept, like the files, when something failed.
+  if [[ -n "${NEWMAN_PG:-}" && -z "${KEEP_WORK:-}" && "${STATUS:-1}" == 0 ]]; then drop_pg_dbs; fi
   # The databases and server logs are kept only when something failed.
   if [[ -z "${KEEP_WORK:-}" && "${STATUS:-1}" == 0 ]]; then rm -rf "$WORK"; fi
 }
@@ -80,14 +81,14 @@ token() { "$BIN" token create --db "$1" "${@:2}"; }
 
 # The databases: SQLite files, or with NEWMAN_PG=postgres://…/any (issue 13)
 # fresh PostgreSQL databases on that server, dropped again at exit.
-PG_DBS=()
 new_db() {
   if [[ -z "${NEWMAN_PG:-}" ]]; then
     echo "$WORK/$1.db"
     return
   fi
   local name="newman_$1_$$"
-  psql -q "$NEWMAN_PG" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 "$NEWMAN_PG" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null ||
+    { echo "run.sh: cannot make database $name on NEWMAN_PG" >&2; exit 1; }
   echo "${NEWMAN_PG%/*}/$name"
 }
 drop_pg_dbs() {
@@ -97,7 +98,7 @@ drop_pg_dbs() {
 }
 
 # ---------------------------------------------------------------- phase 1
-DB1="$(new_db contract)"
+DB1="$(new_db contract)" || exit 1
 GATE_VENUE="$("$BIN" venue add --db "$DB1" --orq 1 --name "Gate venue (UTC)" --timezone UTC)"
 GATE_OP="$("$BIN" operator add --db "$DB1" --orq 1 --role operator --name "Gate 1" --pin 1357)"
 ENV_ARGS=(
@@ -129,7 +130,7 @@ set -e
 stop_server
 
 # ---------------------------------------------------------------- phase 2
-DB2="$(new_db ratelimit)"
+DB2="$(new_db ratelimit)" || exit 1
 RL_VENUE="$("$BIN" venue add --db "$DB2" --orq 1 --name "Rate venue" --timezone UTC)"
 RL_OP="$("$BIN" operator add --db "$DB2" --orq 1 --role operator --name "Gate RL" --pin 2468)"
 RL_ARGS=(
@@ -152,7 +153,7 @@ stop_server
 STATUS=0
 [[ $PHASE1 == 0 && $PHASE2 == 0 ]] || STATUS=1
 if [[ $STATUS != 0 ]]; then
-  echo "run.sh: databases and server logs kept in $WORK" >&2
+  echo "run.sh: databases and server logs kept in $WORK${NEWMAN_PG:+ (and newman_contract_$$, newman_ratelimit_$$ on NEWMAN_PG)}" >&2
 fi
 echo "run.sh: $(( $(date +%s) - STARTED )) s against the servers; reports in $REPORTS"
 node -e '

@@ -90,14 +90,30 @@ function closingSection(ctx: PageContext): HTMLElement {
     .catch((e) => {
       said.textContent = ctx.describe(e);
     });
-  const venueName = () => select.selectedOptions[0]?.textContent ?? '';
+  // The venue the question names is the one checked out: taken when the
+  // question opens, and the list is locked until it is answered.
+  let asked: { id: string; name: string } | null = null;
   const close = () => {
+    asked = null;
     confirmBox.hidden = true;
+    select.disabled = false;
     open.focus();
   };
+  const say = (text: string) => {
+    // Cleared first, so the same words twice are announced twice.
+    said.textContent = '';
+    requestAnimationFrame(() => {
+      said.textContent = text;
+    });
+  };
   open.addEventListener('click', () => {
-    if (!select.value) return;
-    question.textContent = t.dashCheckoutConfirm(venueName());
+    if (!select.value) {
+      say(t.dashCheckoutNoVenue);
+      return;
+    }
+    asked = { id: select.value, name: select.selectedOptions[0]?.textContent ?? '' };
+    question.textContent = t.dashCheckoutConfirm(asked.name);
+    select.disabled = true;
     confirmBox.hidden = false;
     question.focus();
   });
@@ -106,17 +122,20 @@ function closingSection(ctx: PageContext): HTMLElement {
     if (ev.key === 'Escape') close();
   });
   yes.addEventListener('click', async () => {
-    const name = venueName();
-    yes.disabled = true;
+    if (!asked || confirmBox.getAttribute('aria-busy') === 'true') return;
+    const { id, name } = asked;
+    // Busy, not disabled: the focused button keeps the focus meanwhile.
+    confirmBox.setAttribute('aria-busy', 'true');
+    let text: string;
     try {
-      const done = await call<Checkout>('POST', `/api/admin/venues/${select.value}/checkout`);
-      said.textContent = t.dashCheckedOut(name, done.checked_out);
+      const done = await call<Checkout>('POST', `/api/admin/venues/${id}/checkout`);
+      text = t.dashCheckedOut(name, done.checked_out);
     } catch (e) {
-      said.textContent = e instanceof ApiError && e.status === 403 ? t.forbidden : ctx.describe(e);
-    } finally {
-      yes.disabled = false;
-      close();
+      text = e instanceof ApiError && e.status === 403 ? t.forbidden : ctx.describe(e);
     }
+    confirmBox.removeAttribute('aria-busy');
+    close();
+    say(text);
   });
   return section;
 }
@@ -226,7 +245,11 @@ function chart(ctx: PageContext, v: VenueToday, gateName: Map<number, string>) {
   // One bucket so far (the day's first admissions): uPlot would stretch a
   // zero-width time range over years; the empty buckets either side of it
   // are true (no admissions then) and give the axis its scale.
-  if (times.length === 1) times.unshift(times[0] - 300) && times.push(times[1] + 300);
+  if (times.length === 1) {
+    const only = times[0];
+    times.unshift(only - 300);
+    times.push(only + 300);
+  }
   const gates = [...new Set(v.admissions.map((b) => b.device_id))];
   const data: uPlot.AlignedData = [
     times,

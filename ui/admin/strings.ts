@@ -265,6 +265,7 @@ export const en = {
   dashCheckoutConfirm: (venue: string) => `Check everyone still inside ${venue} out now?`,
   dashCheckoutYes: 'Check everyone out',
   dashCheckoutNo: 'Cancel',
+  dashCheckoutNoVenue: 'No venue to choose: add one on the Venues page.',
   dashCheckedOut: (venue: string, n: number) =>
     n === 0 ? `Nobody was inside ${venue}: nothing recorded.` : n === 1 ? `1 person checked out of ${venue}.` : `${n} people checked out of ${venue}.`,
 };
@@ -528,6 +529,7 @@ export const es: Strings = {
   dashCheckoutConfirm: (venue) => `¿Registrar ahora la salida de todas las personas que siguen dentro de ${venue}?`,
   dashCheckoutYes: 'Registrar la salida de todos',
   dashCheckoutNo: 'Cancelar',
+  dashCheckoutNoVenue: 'No hay recintos que elegir: añada uno en la página Recintos.',
   dashCheckedOut: (venue, n) =>
     n === 0 ? `No había nadie dentro de ${venue}: no se ha registrado nada.` : n === 1 ? `1 persona ha salido de ${venue}.` : `${n} personas han salido de ${venue}.`,
 };

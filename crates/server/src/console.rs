@@ -75,16 +75,21 @@ pub(crate) fn cookie_request_allowed(
 }
 
 /// Whether `origin` (`scheme://host[:port]`, as browsers send it) is the
-/// origin of the checked server address `public_url` (its path aside).
+/// origin of the checked server address `public_url` (its path aside; a
+/// scheme's default port, which browsers leave out, is no difference).
 fn same_origin_as(public_url: &str, origin: &str) -> bool {
-    let Some((scheme, rest)) = public_url.split_once("://") else {
-        return false;
+    let split = |url: &str| -> Option<(String, String)> {
+        let (scheme, rest) = url.split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        let authority = rest.split('/').next().unwrap_or("").to_ascii_lowercase();
+        let default = if scheme == "https" { ":443" } else { ":80" };
+        let authority = authority
+            .strip_suffix(default)
+            .unwrap_or(&authority)
+            .to_owned();
+        Some((scheme, authority))
     };
-    let authority = rest.split('/').next().unwrap_or("");
-    let Some((o_scheme, o_authority)) = origin.split_once("://") else {
-        return false;
-    };
-    scheme.eq_ignore_ascii_case(o_scheme) && authority.eq_ignore_ascii_case(o_authority)
+    matches!((split(public_url), split(origin)), (Some(a), Some(b)) if a == b)
 }
 
 /// The refusal of a cross-site (or unmarked) cookie request.
@@ -345,6 +350,7 @@ mod tests {
             ("https://ENTRADA.example", true),
             ("http://entrada.example", false),
             ("https://entrada.example:8443", false),
+            ("https://entrada.example:443", true),
             ("https://evil.example", false),
             ("null", false),
         ] {

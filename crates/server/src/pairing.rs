@@ -90,9 +90,9 @@ pub fn check_chain_leads_to_ca(chain_pem: &[u8], ca_pem: &[u8]) -> Result<(), Ca
     use rustls::client::danger::ServerCertVerifier;
     use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName, UnixTime};
     use rustls::CertificateError::{
-        Expired, ExpiredContext, NotValidForName, NotValidForNameContext, NotValidYet,
-        NotValidYetContext,
+        ExpiredContext, NotValidForName, NotValidForNameContext, NotValidYetContext,
     };
+    use std::time::Duration;
 
     let chain = CertificateDer::pem_slice_iter(chain_pem)
         .collect::<Result<Vec<_>, _>>()
@@ -113,22 +113,41 @@ pub fn check_chain_leads_to_ca(chain_pem: &[u8], ca_pem: &[u8]) -> Result<(), Ca
     // comes only once the chain itself checked out. Dates are not this
     // check's business either: an expired certificate (a renewal that failed,
     // a clock behind at boot) still leads to the CA, and stopping the server
-    // for it would take the customer page and the console down too; the
-    // server says so and starts.
+    // for it would take the customer page and the console down too. But the
+    // verifier looks at dates before signatures, so "expired" says nothing of
+    // the CA: the chain is checked again at a moment inside the validity it
+    // reported (a few times: an intermediate may be out of date too), and
+    // only a chain that then leads to the CA starts, with a warning.
     let name = ServerName::try_from("chain-check.invalid").expect("a valid DNS name");
-    match verifier.verify_server_cert(server, intermediates, &name, &[], UnixTime::now()) {
-        Ok(_)
-        | Err(rustls::Error::InvalidCertificate(NotValidForName | NotValidForNameContext { .. })) => {
-            Ok(())
-        }
-        Err(rustls::Error::InvalidCertificate(
-            e @ (Expired | ExpiredContext { .. } | NotValidYet | NotValidYetContext { .. }),
-        )) => {
-            tracing::warn!(error = %e, "the TLS certificate is outside its validity dates: gates will refuse it");
-            Ok(())
-        }
-        Err(e) => Err(CaError::NotSignedBy(e.to_string())),
+    let mut at = UnixTime::now();
+    let mut out_of_date = None;
+    for _ in 0..4 {
+        let retry_at = match verifier.verify_server_cert(server, intermediates, &name, &[], at) {
+            Ok(_)
+            | Err(rustls::Error::InvalidCertificate(
+                NotValidForName | NotValidForNameContext { .. },
+            )) => {
+                if let Some(e) = out_of_date {
+                    tracing::warn!(error = %e, "the TLS certificate is outside its validity dates: gates will refuse it");
+                }
+                return Ok(());
+            }
+            Err(rustls::Error::InvalidCertificate(ExpiredContext { not_after, .. })) => {
+                UnixTime::since_unix_epoch(Duration::from_secs(
+                    not_after.as_secs().saturating_sub(1),
+                ))
+            }
+            Err(rustls::Error::InvalidCertificate(NotValidYetContext { not_before, .. })) => {
+                UnixTime::since_unix_epoch(Duration::from_secs(not_before.as_secs() + 1))
+            }
+            Err(e) => return Err(CaError::NotSignedBy(e.to_string())),
+        };
+        out_of_date.get_or_insert_with(|| "expired or not yet valid".to_owned());
+        at = retry_at;
     }
+    Err(CaError::NotSignedBy(
+        "no moment at which every certificate of the chain is valid".into(),
+    ))
 }
 
 /// The SHA-256 (64 lower-case hex digits) of the first certificate of a

@@ -63,5 +63,6 @@ pub fn pgbench_floor(url: &str, clients: usize, seconds: u32) -> f64 {
             )
         });
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
     tps
 }
