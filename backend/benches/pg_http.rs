@@ -7,7 +7,10 @@
 //!    increment + insert, 16 clients) measured in the same run (target:
 //!    ≥ 0.5 of the floor);
 //! 2. verify-ticket: reserved tickets verified at the gate, per second and
-//!    p50 / p99 latency (target: ≥ 2,000/s, p99 ≤ 20 ms).
+//!    p50 / p99 latency (target: ≥ 2,000/s, p99 ≤ 20 ms);
+//! 3. the first sync of a new gate (`entrada sync --once`, a real process)
+//!    from instance A once 100,000 more tickets are in the org (target:
+//!    ≤ 10 s, as on SQLite).
 //!
 //!   export ENTRADA_TEST_PG=$(scripts/pg.sh start)
 //!   cargo bench -p entrada --bench pg_http [-- --quick]
@@ -176,10 +179,11 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (reservations, verifications, seconds): (usize, usize, u32) = if quick {
-        (300, 1_000, 2)
+    let (reservations, verifications, seconds, more_tickets): (usize, usize, u32, usize) = if quick
+    {
+        (300, 1_000, 2, 3_000)
     } else {
-        (3_000, 10_000, 5)
+        (3_000, 10_000, 5, 100_000)
     };
     let Ok(cluster) = std::env::var("ENTRADA_TEST_PG") else {
         eprintln!("pg_http: set ENTRADA_TEST_PG (export ENTRADA_TEST_PG=$(scripts/pg.sh start))");
@@ -231,32 +235,47 @@ fn main() {
             a.insert_tickets(ORQ, chunk, now).unwrap();
         }
     }
+    // `n` tickets `{prefix}-i` reserved over `slots` by 8 threads (a gate
+    // holds its venue's reserved tickets: these are what it syncs).
     let contact = Contact::validate("bench@example.com", "+34600000001").unwrap();
-    let seeded = Instant::now();
-    std::thread::scope(|scope| {
-        for t in 0..8 {
-            let (a, today, contact) = (&a, &today, &contact);
-            scope.spawn(move || {
-                for i in (t..verifications).step_by(8) {
-                    let req = entrada::store::ReserveRequest {
-                        ticket: TicketCode::parse(&code("V", i)).unwrap(),
-                        slot_id: today[i / per_slot],
-                        contact: contact.clone(),
-                    };
-                    a.reserve_slot(ORQ, &req, now).unwrap();
-                }
-            });
-        }
-    });
-    eprintln!(
-        "seeded {verifications} reservations for today in {:.1?}",
-        seeded.elapsed()
-    );
+    let reserve_all = |prefix: &str, n: usize, slots: &[entrada::domain::SlotId]| {
+        let per_slot = n.div_ceil(slots.len());
+        let seeded = Instant::now();
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let (a, contact) = (&a, &contact);
+                scope.spawn(move || {
+                    for i in (t..n).step_by(8) {
+                        let req = entrada::store::ReserveRequest {
+                            ticket: TicketCode::parse(&code(prefix, i)).unwrap(),
+                            slot_id: slots[i / per_slot],
+                            contact: contact.clone(),
+                        };
+                        a.reserve_slot(ORQ, &req, now).unwrap();
+                    }
+                });
+            }
+        });
+        eprintln!("seeded {n} reservations in {:.1?}", seeded.elapsed());
+    };
+    reserve_all("V", verifications, &today);
     let admin = a.create_token(ORQ, Role::Admin, None, None, now).unwrap().0;
     let gate = a
         .create_token(ORQ, Role::Operator, Some(operator.id.0), None, now)
         .unwrap()
         .0;
+    let device_token = a.add_device(ORQ, venue.id, "Bench gate", now).unwrap().0;
+    let more: Vec<NewTicket> = (0..more_tickets)
+        .map(|i| NewTicket::plain(&code("S", i), ActivationMode::Immediate).unwrap())
+        .collect();
+    for chunk in more.chunks(5_000) {
+        a.insert_tickets(ORQ, chunk, now).unwrap();
+    }
+    let tomorrow = (now + chrono::Duration::days(1)).date_naive();
+    let later: Vec<_> = (0..10)
+        .map(|i| slot(tomorrow, i, more_tickets.div_ceil(10) as i64))
+        .collect();
+    reserve_all("S", more_tickets, &later);
 
     // The stores outlive the server runtime: PostgreSQL's synchronous
     // clients close their connections with a runtime of their own, which
@@ -289,6 +308,48 @@ fn main() {
     });
     let verify_rate = verifications as f64 / took.as_secs_f64();
     latencies.sort();
+
+    // A new gate's first sync from instance A: a real `entrada sync` process.
+    let dir = tempfile::tempdir().unwrap();
+    let device_db = dir.path().join("gate.db");
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_entrada"))
+        .args([
+            "sync",
+            "--server",
+            &bases[0],
+            "--token",
+            &device_token,
+            "--once",
+        ])
+        .arg("--db")
+        .arg(&device_db)
+        .env("ENTRADA_LOG", "warn")
+        .output()
+        .unwrap();
+    let first_sync = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap(),
+    )
+    .unwrap();
+    let pulled = answer["round"]["pulled"].as_i64().unwrap_or(0);
+    let tickets_on_gate: i64 = rusqlite::Connection::open(&device_db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM tickets", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        tickets_on_gate as usize,
+        reservations + verifications + more_tickets,
+        "the gate holds every ticket of the org"
+    );
     let floor = pgbench::pgbench_floor(&db.url, 16, seconds);
 
     println!("| two instances on one PostgreSQL database (pool 8 each), {CLIENTS} HTTP clients | value | target |");
@@ -303,6 +364,10 @@ fn main() {
         "| verify-ticket latency p50 / p99 | {:.1} / {:.1} ms | p99 ≤ 20 ms |",
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99)
+    );
+    println!(
+        "| first sync of a new gate from PostgreSQL: {tickets_on_gate} tickets ({pulled} changes, `sync --once` wall time) | {:.2} s | ≤ 10 s |",
+        first_sync.as_secs_f64()
     );
     drop(server_rt);
     drop(keep);
