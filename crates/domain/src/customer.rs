@@ -23,7 +23,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use super::reservation::check_slot_bookable;
-use super::{ActivationStatus, DomainError, Reservation, ReservationStatus, Slot, Ticket, Venue};
+use super::{
+    ActivationStatus, DomainError, Reservation, ReservationStatus, Slot, Ticket, Venue, VenueId,
+};
 
 /// Whether one thing may be done now, and if not, why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,6 +81,29 @@ pub enum ChangedBy {
     Customer,
     /// An admin (the desk), the demo data set, fixtures.
     Staff,
+    /// Staff whose token is bound to one venue: as `Staff`, for that venue's
+    /// reservations and slots only (others are as unknown to it as another
+    /// org's). Checked inside the change's own transaction.
+    StaffOf(VenueId),
+}
+
+impl ChangedBy {
+    /// Whether this caller may touch what belongs to `venue`.
+    pub fn reaches(self, venue: VenueId) -> bool {
+        !matches!(self, Self::StaffOf(bound) if bound != venue)
+    }
+
+    /// The booked reservation, if this caller reaches its slot's venue; else
+    /// the reservation is not found.
+    fn check_reaches(self, booked: Booked<'_>) -> Result<(), DomainError> {
+        if self.reaches(booked.slot.venue_id) {
+            Ok(())
+        } else {
+            Err(DomainError::NotFound {
+                entity: "reservation",
+            })
+        }
+    }
 }
 
 /// The slot's start as the venue's wall clock shows it.
@@ -122,11 +147,12 @@ pub fn check_change(
     by: ChangedBy,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
+    by.check_reaches(booked)?;
     booked.reservation.check_changeable()?;
     ticket.check_can_reserve(now)?;
     match by {
         ChangedBy::Customer => check_not_started(booked.slot, booked.venue, now),
-        ChangedBy::Staff => Ok(()),
+        ChangedBy::Staff | ChangedBy::StaffOf(_) => Ok(()),
     }
 }
 
@@ -138,13 +164,14 @@ pub fn check_cancel(
     by: ChangedBy,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
+    by.check_reaches(booked)?;
     booked.reservation.check_changeable()?;
     if ticket.activation_status == ActivationStatus::Redeemed || ticket.verified_at.is_some() {
         return Err(DomainError::TicketRedeemed);
     }
     match by {
         ChangedBy::Customer => check_not_started(booked.slot, booked.venue, now),
-        ChangedBy::Staff => Ok(()),
+        ChangedBy::Staff | ChangedBy::StaffOf(_) => Ok(()),
     }
 }
 
@@ -450,6 +477,59 @@ mod tests {
                 .code(),
             "SLOT_ALREADY_STARTED"
         );
+    }
+
+    /// Staff bound to a venue act as staff on that venue's reservations;
+    /// another venue's is not found, whatever its state.
+    #[test]
+    fn venue_bound_staff_reach_their_venue_only() {
+        let v = venue();
+        let s = slot(10, 5, SlotStatus::Active);
+        let t = ticket(ActivationStatus::Active, TicketStatus::Reserved);
+        let after = utc(1, 15, 30);
+        let here = s.venue_id;
+        let elsewhere = VenueId(here.0 + 1);
+        // (caller, reservation) → cancel's and change's answer
+        let cases = [
+            (ChangedBy::StaffOf(here), ReservationStatus::Reserved, "ok"),
+            (
+                ChangedBy::StaffOf(elsewhere),
+                ReservationStatus::Reserved,
+                "NOT_FOUND",
+            ),
+            (
+                ChangedBy::StaffOf(elsewhere),
+                ReservationStatus::Cancelled,
+                "NOT_FOUND",
+            ),
+            (
+                ChangedBy::StaffOf(here),
+                ReservationStatus::Cancelled,
+                "RESERVATION_CANCELLED",
+            ),
+            (ChangedBy::Staff, ReservationStatus::Reserved, "ok"),
+        ];
+        for (by, status, expected) in cases {
+            let r = reservation(status);
+            let b = Booked {
+                reservation: &r,
+                slot: &s,
+                venue: &v,
+            };
+            for got in [
+                check_cancel(&t, b, by, after),
+                check_change(&t, b, by, after),
+            ] {
+                assert_eq!(
+                    got.map_or_else(|e| e.code(), |()| "ok"),
+                    expected,
+                    "{by:?} {status:?}"
+                );
+            }
+        }
+        assert!(ChangedBy::StaffOf(here).reaches(here));
+        assert!(!ChangedBy::StaffOf(here).reaches(elsewhere));
+        assert!(ChangedBy::Staff.reaches(elsewhere) && ChangedBy::Customer.reaches(elsewhere));
     }
 
     /// The venue's clock decides, not UTC's: in Tokyo the same instant is

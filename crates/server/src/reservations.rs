@@ -44,9 +44,12 @@ pub struct RescheduleBody {
 
 /// The start of the visit binds customers; an admin (the desk) may still
 /// change or cancel.
+/// Who changes: staff (bound to a venue: that venue's only, checked again
+/// inside the change's transaction) or a customer.
 fn changed_by(p: &Principal) -> ChangedBy {
-    match p.role {
-        Role::Admin => ChangedBy::Staff,
+    match (p.role, p.venue_id) {
+        (Role::Admin, Some(venue)) => ChangedBy::StaffOf(venue),
+        (Role::Admin, None) => ChangedBy::Staff,
         _ => ChangedBy::Customer,
     }
 }

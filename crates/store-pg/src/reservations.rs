@@ -239,6 +239,10 @@ impl ReservationStore for PgStore {
                 return Ok(reservation);
             }
             let target = require_slot(tx, orq, new_slot, false)?;
+            // A venue-bound caller moves nothing into another venue's slot.
+            if !by.reaches(target.venue_id) {
+                return Err(DomainError::NotFound { entity: "slot" }.into());
+            }
             let venue = require_venue(tx, orq, target.venue_id)?;
             check_slot_bookable(&ticket, &target, &venue, now)?;
             change_booking(tx, &old, -1, now)?;

@@ -460,8 +460,8 @@ pub mod reservations {
     use super::tickets::ticket;
     use super::*;
     use crate::domain::{
-        ActivationMode, ChangedBy, Contact, ReservationStatus, SlotChange, SlotStatus, TicketCode,
-        TicketStatus,
+        ActivationMode, ChangedBy, Contact, Reservation, ReservationStatus, SlotChange, SlotStatus,
+        TicketCode, TicketStatus,
     };
     use crate::{ReservationStore, ReserveRequest, SlotStore, TicketStore, VenueStore};
 
@@ -475,6 +475,52 @@ pub mod reservations {
 
     fn venue(s: &(impl VenueStore + ?Sized)) -> Venue {
         s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap()
+    }
+
+    /// Staff bound to a venue (`ChangedBy::StaffOf`) cancel and move that
+    /// venue's reservations only, and into that venue's slots only, decided
+    /// inside the change's transaction: another venue's reservation or slot
+    /// is not found, and nothing changes.
+    pub fn a_venue_bound_caller_changes_its_venues_reservations_only(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+    ) {
+        let here = venue(s);
+        let there = s.add_venue(ORQ, "Thyssen", "Europe/Madrid", now()).unwrap();
+        let h1 = slot_at(s, &here, "2025-12-01", "09:00", "11:00", 5);
+        let h2 = slot_at(s, &here, "2025-12-02", "09:00", "11:00", 5);
+        let t1 = slot_at(s, &there, "2025-12-01", "09:00", "11:00", 5);
+        let mine = ticket(s, "B-1", ActivationMode::Immediate);
+        let theirs = ticket(s, "B-2", ActivationMode::Immediate);
+        let mine_r = s.reserve_slot(ORQ, &request(&mine, &h1), now()).unwrap();
+        let theirs_r = s.reserve_slot(ORQ, &request(&theirs, &t1), now()).unwrap();
+        let bound = ChangedBy::StaffOf(here.id);
+        let not_found = |r: Result<Reservation, StoreError>| match r {
+            Err(StoreError::Domain(crate::domain::DomainError::NotFound { entity })) => entity,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            not_found(s.cancel_reservation(ORQ, theirs_r.id, bound, now())),
+            "reservation"
+        );
+        assert_eq!(
+            not_found(s.reschedule_reservation(ORQ, theirs_r.id, h2.id, bound, now())),
+            "reservation"
+        );
+        assert_eq!(
+            not_found(s.reschedule_reservation(ORQ, mine_r.id, t1.id, bound, now())),
+            "slot",
+            "not into another venue's slot"
+        );
+        assert_eq!(s.get_reservation(ORQ, theirs_r.id).unwrap(), theirs_r);
+        assert_eq!(s.get_reservation(ORQ, mine_r.id).unwrap(), mine_r);
+        assert_eq!(s.get_slot(ORQ, t1.id).unwrap().booked_count, 1);
+        // Its own venue's: as any staff.
+        let moved = s
+            .reschedule_reservation(ORQ, mine_r.id, h2.id, bound, now())
+            .unwrap();
+        assert_eq!(moved.slot_id, h2.id);
+        let cancelled = s.cancel_reservation(ORQ, mine_r.id, bound, now()).unwrap();
+        assert_eq!(cancelled.status, ReservationStatus::Cancelled);
     }
 
     /// A venue is renamed at any time; its time zone moves only while no
@@ -1343,6 +1389,7 @@ macro_rules! reservation_conformance {
         $crate::conformance_tests!($fresh; reservations;
             reservation_at_the_last_place_fills_the_slot_and_cancel_frees_it,
             a_venue_moves_time_zone_only_without_bookings_ahead,
+            a_venue_bound_caller_changes_its_venues_reservations_only,
             one_reservation_per_ticket,
             only_active_tickets_reserve_and_only_future_slots,
             reschedule_moves_the_place_atomically,
