@@ -30,49 +30,13 @@ use entrada::store::ServerStore;
 use entrada_store_pg::{PgOptions, PgStore};
 use serde_json::json;
 
+#[path = "../tests/common/pg.rs"]
+mod pg;
 #[path = "../../crates/store-pg/benches/common/pgbench.rs"]
 mod pgbench;
 
 const ORQ: Orq = Orq(1);
 const CLIENTS: usize = 32;
-
-/// A database of its own on the cluster, dropped at the end.
-struct FreshDb {
-    cluster: String,
-    name: String,
-    url: String,
-}
-
-impl FreshDb {
-    fn new(cluster: &str) -> Self {
-        let name = format!("bench_http_{}", std::process::id());
-        let mut admin = postgres::Client::connect(cluster, postgres::NoTls).unwrap();
-        // One statement each: neither may run inside a transaction block.
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            admin.batch_execute(&sql).unwrap();
-        }
-        let url = format!("{}/{name}", cluster.rsplit_once('/').unwrap().0);
-        Self {
-            cluster: cluster.to_owned(),
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for FreshDb {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&self.cluster, postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
 
 fn store(url: &str) -> Arc<dyn ServerStore> {
     Arc::new(
@@ -185,11 +149,10 @@ fn main() {
     } else {
         (3_000, 10_000, 5, 100_000)
     };
-    let Ok(cluster) = std::env::var("ENTRADA_TEST_PG") else {
-        eprintln!("pg_http: set ENTRADA_TEST_PG (export ENTRADA_TEST_PG=$(scripts/pg.sh start))");
+    let Some(cluster) = pg::pg_url() else {
         return;
     };
-    let db = FreshDb::new(&cluster);
+    let db = pg::FreshDb::new(&cluster, "bench_http");
     let (a, b) = (store(&db.url), store(&db.url));
 
     // Seed through instance A's store: a hot slot 30 days ahead, ten

@@ -12,60 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_entrada");
-const ENV: &str = "ENTRADA_TEST_PG";
-
-fn pg_url() -> Option<String> {
-    match std::env::var(ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{ENV} is not set: CI runs the PostgreSQL tests (scripts/pg.sh start)")
-        }
-        _ => {
-            eprintln!(
-                "{ENV} not set: PostgreSQL test skipped (export {ENV}=$(scripts/pg.sh start))"
-            );
-            None
-        }
-    }
-}
-
-/// A database of its own on the test cluster, dropped with it.
-struct FreshDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl FreshDb {
-    fn new(cluster_url: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("instances_{}_{nanos}", std::process::id());
-        let mut admin = postgres::Client::connect(cluster_url, postgres::NoTls).unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let base = cluster_url.rsplit_once('/').unwrap().0;
-        Self {
-            admin_url: cluster_url.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for FreshDb {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
+#[path = "common/pg.rs"]
+mod pg;
+use pg::{pg_url, FreshDb};
 
 /// A server process, killed (by its pid) and reaped on drop.
 struct Server(Child);
@@ -137,7 +86,7 @@ async fn post(http: &reqwest::Client, token: &str, url: String, body: Value) -> 
 #[test]
 fn two_instances_book_exactly_the_last_places() {
     let Some(cluster) = pg_url() else { return };
-    let db = FreshDb::new(&cluster);
+    let db = FreshDb::new(&cluster, "instances");
     cli(&db.url, &["migrate"]);
     let venue = cli(
         &db.url,

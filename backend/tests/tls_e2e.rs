@@ -294,6 +294,24 @@ fn a_gate_refuses_a_plain_http_server_off_loopback_unless_allowed() {
     assert!(err.contains("--allow-http"), "{err}");
 }
 
+/// An admin adds a gate to venue 1 over HTTPS (trusting `ca_pem`): the
+/// answer, with its token and pairing code (201 expected).
+async fn add_gate(url: &str, admin: &str, ca_pem: &[u8], name: &str) -> serde_json::Value {
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).unwrap())
+        .build()
+        .unwrap();
+    let res = http
+        .post(format!("{url}/api/admin/devices"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"name": name, "venue_id": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    res.json().await.unwrap()
+}
+
 /// Issue 16: the pairing code a server started with `--tls-ca` gives a new
 /// gate names that CA by its SHA-256; the gate takes the certificate of that
 /// hash from the server's TLS chain and trusts it (besides the public roots). A server that does
@@ -325,21 +343,7 @@ fn a_pairing_code_pins_the_venue_ca_by_its_fingerprint() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     // An admin adds a gate: the answer carries its pairing code and QR code.
-    let created: serde_json::Value = rt.block_on(async {
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
-            .build()
-            .unwrap();
-        let res = http
-            .post(format!("{url}/api/admin/devices"))
-            .bearer_auth(admin.trim())
-            .json(&serde_json::json!({"name": "QR gate", "venue_id": 1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        res.json().await.unwrap()
-    });
+    let created = rt.block_on(add_gate(&url, admin.trim(), &ca_pem, "QR gate"));
     let pairing = PairingCode::parse(created["pairing"]["uri"].as_str().unwrap()).unwrap();
     assert!(created["pairing"]["svg"].as_str().unwrap().contains("<svg"));
     assert_eq!(pairing.server_url(), url);
@@ -482,21 +486,12 @@ fn serve_checks_its_ca_and_public_url_at_start() {
         ],
     );
     let ca_pem = std::fs::read(&ca).unwrap();
-    let created: serde_json::Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
-            .build()
-            .unwrap();
-        let res = http
-            .post(format!("https://127.0.0.1:{port}/api/admin/devices"))
-            .bearer_auth(admin.trim())
-            .json(&serde_json::json!({"name": "Proxy gate", "venue_id": 1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        res.json().await.unwrap()
-    });
+    let created = tokio::runtime::Runtime::new().unwrap().block_on(add_gate(
+        &format!("https://127.0.0.1:{port}"),
+        admin.trim(),
+        &ca_pem,
+        "Proxy gate",
+    ));
     let pairing =
         entrada::domain::pairing::PairingCode::parse(created["pairing"]["uri"].as_str().unwrap())
             .unwrap();

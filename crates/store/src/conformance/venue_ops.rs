@@ -271,6 +271,32 @@ pub fn a_released_no_show_in_a_full_slot_is_no_place_left_at_the_server(
     assert_eq!(err.code(), "NO_PLACE_LEFT");
 }
 
+/// Books `code` (a new, active ticket) into `slot` and admits it at the
+/// gate of the slot's venue at `at`.
+fn book_and_admit(
+    s: &(impl TicketStore + ReservationStore + GateStore + ?Sized),
+    slot: &Slot,
+    code: &str,
+    at: DateTime<Utc>,
+) {
+    let t = ticket(s, code, ActivationMode::Immediate);
+    let req = ReserveRequest {
+        ticket: t.clone(),
+        slot_id: slot.id,
+        contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+    };
+    s.reserve_slot(ORQ, &req, now()).unwrap();
+    let gate = Gate {
+        venue_id: Some(slot.venue_id),
+        ..Gate::default()
+    };
+    assert!(
+        s.verify_ticket(ORQ, &t, OperatorId(5), &gate, at)
+            .unwrap()
+            .admit
+    );
+}
+
 /// Closing time (`domain::closing`): a checkout records an exit for each
 /// person inside the venue today, brings its occupancy to 0, touches no
 /// other venue, and checks nobody out twice.
@@ -288,23 +314,8 @@ pub fn checkout_brings_the_venue_to_zero_once(
     let at_gate = now() + chrono::Duration::days(6); // 2025-12-01 11:00 in Madrid
     let enter = |venue: &Venue, codes: &[&str]| {
         let slot = slot_at(s, venue, "2025-12-01", "09:00", "12:00", 10);
-        let gate = Gate {
-            venue_id: Some(venue.id),
-            ..Gate::default()
-        };
         for code in codes {
-            let t = ticket(s, code, ActivationMode::Immediate);
-            let req = ReserveRequest {
-                ticket: t.clone(),
-                slot_id: slot.id,
-                contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
-            };
-            s.reserve_slot(ORQ, &req, now()).unwrap();
-            assert!(
-                s.verify_ticket(ORQ, &t, OperatorId(5), &gate, at_gate)
-                    .unwrap()
-                    .admit
-            );
+            book_and_admit(s, &slot, code, at_gate);
         }
     };
     enter(&venue, &["C-1", "C-2", "C-3"]);
@@ -351,27 +362,8 @@ pub fn the_closing_time_checks_everyone_out_once(
     let at_gate = now() + chrono::Duration::days(6); // 2025-12-01 11:00 in Madrid
     let here = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 10);
     let there = slot_at(s, &other, "2025-12-01", "09:00", "12:00", 10);
-    for (v, slot, code) in [
-        (&venue, &here, "K-1"),
-        (&venue, &here, "K-2"),
-        (&other, &there, "K-3"),
-    ] {
-        let t = ticket(s, code, ActivationMode::Immediate);
-        let req = ReserveRequest {
-            ticket: t.clone(),
-            slot_id: slot.id,
-            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
-        };
-        s.reserve_slot(ORQ, &req, now()).unwrap();
-        let gate = Gate {
-            venue_id: Some(v.id),
-            ..Gate::default()
-        };
-        assert!(
-            s.verify_ticket(ORQ, &t, OperatorId(5), &gate, at_gate)
-                .unwrap()
-                .admit
-        );
+    for (slot, code) in [(&here, "K-1"), (&here, "K-2"), (&there, "K-3")] {
+        book_and_admit(s, slot, code, at_gate);
     }
     // 16:59 UTC is 17:59 in Madrid: not yet.
     let before = at_gate + chrono::Duration::minutes(419);
@@ -414,25 +406,10 @@ pub fn racing_closings_check_each_person_out_once(
     s.update_venue(ORQ, venue.id, &closing, now()).unwrap();
     let at_gate = now() + chrono::Duration::days(6); // 2025-12-01 11:00 in Madrid
     let slot = slot_at(s, &venue, "2025-12-01", "09:00", "12:00", 30);
-    let gate = Gate {
-        venue_id: Some(venue.id),
-        ..Gate::default()
-    };
     // Enough people that each closing's transaction lasts a while: the
     // tasks overlap, and without the engine's guard each would write exits.
     for n in 0..30 {
-        let t = ticket(s, &format!("R-{n}"), ActivationMode::Immediate);
-        let req = ReserveRequest {
-            ticket: t.clone(),
-            slot_id: slot.id,
-            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
-        };
-        s.reserve_slot(ORQ, &req, now()).unwrap();
-        assert!(
-            s.verify_ticket(ORQ, &t, OperatorId(5), &gate, at_gate)
-                .unwrap()
-                .admit
-        );
+        book_and_admit(s, &slot, &format!("R-{n}"), at_gate);
     }
     let at = at_gate + chrono::Duration::hours(7); // 19:00 in Madrid
     let barrier = std::sync::Barrier::new(8);
