@@ -84,7 +84,7 @@ impl ServeArgs {
                     tls.is_none() || checked.starts_with("https://"),
                     "public_url {url:?}: the server speaks https (tls_cert), so gates must too"
                 );
-                if entrada::domain::pairing::is_loopback(&checked) {
+                if entrada::api::pairing::is_loopback(&checked) {
                     tracing::warn!(public_url = %checked, "public_url names this machine only: gates elsewhere cannot reach it");
                 }
                 Some(checked)

@@ -63,10 +63,37 @@ pub fn pairing_qr(
         .build();
     Some(PairingQr {
         uri,
-        loopback: crate::domain::pairing::is_loopback(code.server_url()),
+        loopback: is_loopback(code.server_url()),
         server_url: code.server_url().to_string(),
         svg,
     })
+}
+
+/// Whether a checked server address names this machine only (`localhost`,
+/// `127.x.x.x`, `[::1]`): a gate elsewhere cannot reach it.
+pub fn is_loopback(server_url: &str) -> bool {
+    let authority = server_url
+        .split_once("://")
+        .map_or(server_url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    let host = host.to_ascii_lowercase();
+    let host = host.strip_suffix('.').unwrap_or(&host);
+    // Unspecified addresses (0.0.0.0, ::) reach this machine only too, as do
+    // IPv4-mapped loopback addresses.
+    let local = |ip: std::net::IpAddr| {
+        ip.is_loopback()
+            || ip.is_unspecified()
+            || matches!(ip, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_unspecified()))
+    };
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(local)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +240,29 @@ mod tests {
                 pairing_qr(None, &headers, true, None, "dev_00ff").is_none(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn loopback_addresses() {
+        for (url, loopback) in [
+            ("http://localhost:8080", true),
+            ("https://LOCALHOST", true),
+            ("http://gate.localhost:1", true),
+            ("http://127.0.0.1:8080", true),
+            ("http://127.1.2.3", true),
+            ("http://[::1]:8080", true),
+            ("https://10.0.0.5:8443", false),
+            ("https://entrada.example/base", false),
+            ("http://[fe80::1]:80", false),
+            ("http://localhost.example", false),
+            ("http://localhost.:8080", true),
+            ("http://0.0.0.0:8080", true),
+            ("http://[::]:8080", true),
+            ("http://[::ffff:127.0.0.1]:8080", true),
+            ("http://[::ffff:10.0.0.5]:8080", false),
+        ] {
+            assert_eq!(is_loopback(url), loopback, "{url}");
         }
     }
 
