@@ -60,6 +60,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_venue_closings.sql",
         include_str!("../migrations/0012_venue_closings.sql"),
     ),
+    (
+        "0013_feed_trigger_lookups.sql",
+        include_str!("../migrations/0013_feed_trigger_lookups.sql"),
+    ),
 ];
 
 /// The schema version this program writes.
