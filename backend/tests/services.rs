@@ -397,7 +397,10 @@ fn activation_is_one_way_and_only_active_tickets_reserve() {
     );
 
     let later = now() + Duration::minutes(5);
-    let t = f.store.activate_ticket(ORQ, &deferred, later).unwrap();
+    let t = f
+        .store
+        .activate_ticket(ORQ, &deferred, None, later)
+        .unwrap();
     assert_eq!(
         (t.activation_status, t.activated_at, t.status),
         (
@@ -409,7 +412,7 @@ fn activation_is_one_way_and_only_active_tickets_reserve() {
     // Twice: unchanged, activated_at kept.
     let t = f
         .store
-        .activate_ticket(ORQ, &deferred, later + Duration::hours(1))
+        .activate_ticket(ORQ, &deferred, None, later + Duration::hours(1))
         .unwrap();
     assert_eq!(t.activated_at, Some(later));
     f.store
@@ -427,7 +430,7 @@ fn activation_is_one_way_and_only_active_tickets_reserve() {
     let cancelled = f.ticket("T-CAN", ActivationMode::Deferred);
     f.store.cancel_ticket(ORQ, &cancelled, None, now()).unwrap();
     assert_eq!(
-        code_of(f.store.activate_ticket(ORQ, &cancelled, now())),
+        code_of(f.store.activate_ticket(ORQ, &cancelled, None, now())),
         "TICKET_CANCELLED"
     );
     let mut expiring =
@@ -446,7 +449,7 @@ fn activation_is_one_way_and_only_active_tickets_reserve() {
     assert_eq!(
         code_of(
             f.store
-                .activate_ticket(ORQ, &TicketCode::parse("NOPE").unwrap(), now())
+                .activate_ticket(ORQ, &TicketCode::parse("NOPE").unwrap(), None, now())
         ),
         "NOT_FOUND"
     );
@@ -617,7 +620,10 @@ fn tenants_never_see_each_other() {
         "NOT_FOUND"
     );
     assert_eq!(code_of(f.store.remove_slot(b, slot.id, now())), "NOT_FOUND");
-    assert_eq!(code_of(f.store.activate_ticket(b, &t, now())), "NOT_FOUND");
+    assert_eq!(
+        code_of(f.store.activate_ticket(b, &t, None, now())),
+        "NOT_FOUND"
+    );
     assert_eq!(
         f.store
             .validate_ticket(b, &t, &Gate::default(), now())

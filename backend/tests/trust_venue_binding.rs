@@ -278,4 +278,23 @@ async fn a_bound_admin_reserves_into_and_activates_for_its_venue_only() {
         )
         .await;
     assert_eq!(a.0, StatusCode::OK, "{}", a.1);
+    // A ticket never reserved has no venue: not the bound admin's to
+    // activate (decided in the activation's write), but the org's admin's.
+    let deferred = t.w.ticket("T-LATER", ActivationMode::Deferred);
+    let path = "/api/tickets/T-LATER/activate";
+    not_found(
+        &t.w.call(Method::POST, path, &t.bound_admin, None).await,
+        "ticket",
+    );
+    let inactive = |w: &World| {
+        w.store
+            .get_ticket(ORQ, &deferred)
+            .unwrap()
+            .activation_status
+            == entrada::domain::ActivationStatus::Inactive
+    };
+    assert!(inactive(&t.w), "nothing written");
+    let a = t.w.call(Method::POST, path, &t.org_admin, None).await;
+    assert_eq!(a.0, StatusCode::OK, "{}", a.1);
+    assert!(!inactive(&t.w));
 }

@@ -89,10 +89,10 @@ pub async fn activate(
     Ok(Json(
         state
             .run(move |s| {
-                // A venue-bound admin activates its venue's tickets only.
-                let venue = access::staff_venue(&p);
-                check_sees(&p, &s.get_ticket_in(p.orq, &code, venue)?)?;
-                s.activate_ticket(p.orq, &code, Utc::now())
+                // A customer's own ticket only (its scope never moves); a
+                // venue-bound admin's venue is decided in the write itself.
+                check_sees(&p, &s.get_ticket(p.orq, &code)?)?;
+                s.activate_ticket(p.orq, &code, access::staff_venue(&p), Utc::now())
             })
             .await?,
     ))

@@ -235,8 +235,21 @@ impl TicketStore for PgStore {
     }
 
     /// `inactive → active`; activating an active ticket returns it unchanged.
-    fn activate_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket> {
-        self.write(|tx| activate_in(tx, orq, code, now))
+    /// A caller bound to `venue` activates that venue's tickets only, decided
+    /// under the ticket's lock (a reschedule or a reservation takes it too),
+    /// so a reservation moved to another venue meanwhile is seen: NOT_FOUND,
+    /// nothing written.
+    fn activate_ticket(
+        &self,
+        orq: Orq,
+        code: &TicketCode,
+        venue: Option<VenueId>,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket> {
+        self.write(|tx| {
+            require_ticket_in(tx, orq, code, venue, true)?;
+            activate_in(tx, orq, code, now)
+        })
     }
 
     fn search_tickets(

@@ -332,7 +332,7 @@ pub mod tickets {
             (ActivationStatus::Inactive, None, TicketStatus::Minted)
         );
         let later = now() + chrono::Duration::minutes(5);
-        let t = s.activate_ticket(ORQ, &deferred, later).unwrap();
+        let t = s.activate_ticket(ORQ, &deferred, None, later).unwrap();
         assert_eq!(
             (t.activation_status, t.activated_at, t.status),
             (
@@ -343,7 +343,7 @@ pub mod tickets {
         );
         // Twice: unchanged, activated_at kept.
         let again = s
-            .activate_ticket(ORQ, &deferred, later + chrono::Duration::hours(1))
+            .activate_ticket(ORQ, &deferred, None, later + chrono::Duration::hours(1))
             .unwrap();
         assert_eq!(again, t);
         let immediate = ticket(s, "T-IMM", ActivationMode::Immediate);
@@ -353,11 +353,11 @@ pub mod tickets {
             (ActivationStatus::Active, Some(now()))
         );
         assert_eq!(
-            code_of(s.activate_ticket(ORQ, &TicketCode::parse("NOPE").unwrap(), now())),
+            code_of(s.activate_ticket(ORQ, &TicketCode::parse("NOPE").unwrap(), None, now())),
             "NOT_FOUND"
         );
         assert_eq!(
-            code_of(s.activate_ticket(Orq(2), &immediate, now())),
+            code_of(s.activate_ticket(Orq(2), &immediate, None, now())),
             "NOT_FOUND"
         );
     }
@@ -712,7 +712,7 @@ pub mod reservations {
             code_of(s.reserve_slot(ORQ, &request(&deferred, &slot), now())),
             "TICKET_NOT_ACTIVE"
         );
-        s.activate_ticket(ORQ, &deferred, now()).unwrap();
+        s.activate_ticket(ORQ, &deferred, None, now()).unwrap();
         assert_eq!(
             code_of(s.reserve_slot(ORQ, &request(&deferred, &past), now())),
             "SLOT_IN_PAST"
@@ -1473,6 +1473,7 @@ macro_rules! console_ticket_conformance {
             cancel_frees_the_place_once_and_gates_refuse_it,
             a_pin_reset_and_a_code_reissue_reach_the_server,
             a_venue_bound_caller_reaches_its_venues_tickets_only,
+            a_venue_bound_caller_activates_its_venues_tickets_only,
             a_search_is_narrowed_by_the_lists_filters,
         );
     };

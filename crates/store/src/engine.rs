@@ -111,7 +111,7 @@ service_groups! {
         fn get_ticket(&self, orq: Orq, code: &TicketCode) -> Result<Ticket>;
         fn get_ticket_in(&self, orq: Orq, code: &TicketCode, venue: Option<VenueId>) -> Result<Ticket>;
         fn list_tickets(&self, orq: Orq, filter: &TicketFilter, after: Option<&TicketCode>, limit: u32) -> Result<Vec<Ticket>>;
-        fn activate_ticket(&self, orq: Orq, code: &TicketCode, now: DateTime<Utc>) -> Result<Ticket>;
+        fn activate_ticket(&self, orq: Orq, code: &TicketCode, venue: Option<VenueId>, now: DateTime<Utc>) -> Result<Ticket>;
         fn customer_tickets(&self, orq: Orq, scope: &CustomerScope, limit: u32) -> Result<Vec<Ticket>>;
         fn search_tickets(&self, orq: Orq, query: &crate::TicketQuery, filter: &TicketFilter, after: Option<&TicketCode>, limit: u32) -> Result<Vec<Ticket>>;
         fn cancel_ticket(&self, orq: Orq, code: &TicketCode, venue: Option<VenueId>, now: DateTime<Utc>) -> Result<Ticket>;

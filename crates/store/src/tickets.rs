@@ -185,13 +185,21 @@ impl Store {
     }
 
     /// `inactive → active`; activating an active ticket returns it unchanged.
+    /// A caller bound to `venue` activates that venue's tickets only: another
+    /// venue's, or one never reserved, is NOT_FOUND and nothing is written.
+    /// Decided in the write transaction (the writer lock), so a reservation
+    /// moved to another venue just before is seen.
     pub fn activate_ticket(
         &self,
         orq: Orq,
         code: &TicketCode,
+        venue: Option<VenueId>,
         now: DateTime<Utc>,
     ) -> Result<Ticket> {
-        self.write(|tx| activate_in(tx, orq, code, now))
+        self.write(|tx| {
+            require_ticket_in(tx, orq, code, venue)?;
+            activate_in(tx, orq, code, now)
+        })
     }
 }
 

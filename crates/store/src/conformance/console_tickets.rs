@@ -5,8 +5,8 @@
 
 use super::*;
 use crate::domain::{
-    ActivationMode, ActivationStatus, Contact, Gate, NewTicket, OperatorId, ReservationStatus,
-    SlotStatus, TicketCode, TicketStatus, VenueId, VerdictCode,
+    ActivationMode, ActivationStatus, ChangedBy, Contact, Gate, NewTicket, OperatorId,
+    ReservationStatus, SlotStatus, TicketCode, TicketStatus, VenueId, VerdictCode,
 };
 use crate::{
     GateStore, ReservationStore, ReserveRequest, SlotStore, SyncStore, TicketFilter, TicketQuery,
@@ -346,6 +346,73 @@ pub fn a_venue_bound_caller_reaches_its_venues_tickets_only(
     );
 }
 
+/// Activation (`POST /api/tickets/{code}/activate`) by a caller bound to a
+/// venue reaches that venue's tickets only, decided inside the activation's
+/// own write: a ticket whose reservation has moved to another venue (after
+/// the caller last saw it at its own), or one never reserved, is NOT_FOUND
+/// and nothing is written.
+pub fn a_venue_bound_caller_activates_its_venues_tickets_only(
+    s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+) {
+    let prado = s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap();
+    let reina = s.add_venue(ORQ, "Reina", "Europe/Madrid", now()).unwrap();
+    let at_prado = slot_at(s, &prado, "2025-12-01", "09:00", "12:00", 10);
+    let at_reina = slot_at(s, &reina, "2025-12-01", "09:00", "12:00", 10);
+    let later = now() + chrono::Duration::minutes(5);
+    let not_found = |r: crate::Result<crate::domain::Ticket>| match r {
+        Err(StoreError::Domain(crate::domain::DomainError::NotFound { entity })) => entity,
+        other => panic!("{other:?}"),
+    };
+    let (p, r) = (Some(prado.id), Some(reina.id));
+
+    issue(s, ORQ, "A-MOVED", 901, "ana@example.com");
+    let moved = TicketCode::parse("A-MOVED").unwrap();
+    let req = ReserveRequest {
+        ticket: moved.clone(),
+        slot_id: at_prado.id,
+        contact: Contact::validate("ana@example.com", "+34600111222").unwrap(),
+    };
+    let reservation = s.reserve_slot(ORQ, &req, now()).unwrap();
+    // Its venue's ticket: as for any admin (active already: unchanged).
+    let at_first = s.get_ticket(ORQ, &moved).unwrap();
+    assert_eq!(s.activate_ticket(ORQ, &moved, p, later).unwrap(), at_first);
+    // The reservation moves to another venue; the caller's next activation
+    // no longer reaches the ticket.
+    s.reschedule_reservation(ORQ, reservation.id, at_reina.id, ChangedBy::Staff, now())
+        .unwrap();
+    let before = s.get_ticket(ORQ, &moved).unwrap();
+    assert_eq!(
+        not_found(s.activate_ticket(ORQ, &moved, p, later)),
+        "ticket"
+    );
+    assert_eq!(
+        s.get_ticket(ORQ, &moved).unwrap(),
+        before,
+        "nothing written"
+    );
+    assert_eq!(s.activate_ticket(ORQ, &moved, r, later).unwrap(), before);
+
+    // Never reserved: no venue's, so no bound caller's; it stays inactive.
+    let none = TicketCode::parse("A-NONE").unwrap();
+    let t = NewTicket::plain("A-NONE", ActivationMode::Deferred).unwrap();
+    s.insert_tickets(ORQ, &[t], now()).unwrap();
+    let before = s.get_ticket(ORQ, &none).unwrap();
+    for bound in [p, r] {
+        assert_eq!(
+            not_found(s.activate_ticket(ORQ, &none, bound, later)),
+            "ticket"
+        );
+    }
+    assert_eq!(s.get_ticket(ORQ, &none).unwrap(), before, "nothing written");
+    assert_eq!(before.activation_status, ActivationStatus::Inactive);
+    // An org-wide caller activates it.
+    let t = s.activate_ticket(ORQ, &none, None, later).unwrap();
+    assert_eq!(
+        (t.activation_status, t.activated_at),
+        (ActivationStatus::Active, Some(later))
+    );
+}
+
 /// The export of a filtered search is the filtered search: a search text and
 /// the list's filters (status, activation status, user) narrow together.
 pub fn a_search_is_narrowed_by_the_lists_filters(
@@ -357,7 +424,7 @@ pub fn a_search_is_narrowed_by_the_lists_filters(
         t.user_id = Some(user);
         s.insert_tickets(ORQ, &[t], now()).unwrap();
     }
-    s.activate_ticket(ORQ, &TicketCode::parse("F-2").unwrap(), now())
+    s.activate_ticket(ORQ, &TicketCode::parse("F-2").unwrap(), None, now())
         .unwrap();
     let search = |f: TicketFilter| codes(s.search_tickets(ORQ, &q("500"), &f, None, 100).unwrap());
     assert_eq!(search(TicketFilter::default()), ["F-1", "F-2", "F-3"]);
