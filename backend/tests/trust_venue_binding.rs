@@ -1,7 +1,8 @@
 //! A venue-bound staff token, through the real router in-process: on the
 //! non-console routes too (ticket status, reservations, reserving,
 //! activating) another venue's ticket, reservation or slot is NOT_FOUND to it,
-//! and nothing of that venue changes.
+//! and nothing of that venue changes; and it issues no tickets (a ticket has
+//! no venue until reserved): 403 ORG_ADMIN_ONLY.
 
 use std::sync::Arc;
 
@@ -78,14 +79,26 @@ impl World {
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let body = body.map(|b| ("application/json", b.to_string()));
+        self.send(method, path, token, body).await
+    }
+
+    /// A request with a body of any type (`(content type, body)`).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<(&str, String)>,
+    ) -> (StatusCode, Value) {
         let req = Request::builder()
             .method(method)
             .uri(path)
             .header(header::AUTHORIZATION, format!("Bearer {token}"));
         let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
+            Some((content_type, b)) => req
+                .header(header::CONTENT_TYPE, content_type)
+                .body(Body::from(b)),
             None => req.body(Body::empty()),
         }
         .unwrap();
@@ -297,4 +310,78 @@ async fn a_bound_admin_reserves_into_and_activates_for_its_venue_only() {
     let a = t.w.call(Method::POST, path, &t.org_admin, None).await;
     assert_eq!(a.0, StatusCode::OK, "{}", a.1);
     assert!(!inactive(&t.w));
+}
+
+#[tokio::test]
+async fn a_bound_admin_creates_and_imports_no_tickets() {
+    let t = two_venues();
+    let csv = |code: &str| Some(("text/csv", format!("ticket_code\n{code}\n")));
+    let refusals = [
+        t.w.call(
+            Method::POST,
+            "/api/admin/tickets",
+            &t.bound_admin,
+            Some(json!({ "ticket_code": "T-BOUND-1" })),
+        )
+        .await,
+        t.w.send(
+            Method::POST,
+            "/api/admin/tickets/import",
+            &t.bound_admin,
+            csv("T-BOUND-2"),
+        )
+        .await,
+        t.w.send(
+            Method::POST,
+            "/api/admin/tickets/import/checked",
+            &t.bound_admin,
+            csv("T-BOUND-3"),
+        )
+        .await,
+    ];
+    for a in &refusals {
+        assert_eq!(a.0, StatusCode::FORBIDDEN, "{}", a.1);
+        assert_eq!(a.1["error"]["code"], "ORG_ADMIN_ONLY", "{}", a.1);
+        let message = a.1["error"]["message"].as_str().unwrap();
+        assert!(message.contains("whole org"), "{message}");
+    }
+    for code in ["T-BOUND-1", "T-BOUND-2", "T-BOUND-3"] {
+        let code = TicketCode::parse(code).unwrap();
+        assert!(t.w.store.get_ticket(ORQ, &code).is_err(), "{code} created");
+    }
+    // A bound supervisor is refused for its role first (FORBIDDEN, as before).
+    let a =
+        t.w.call(
+            Method::POST,
+            "/api/admin/tickets",
+            &t.bound_supervisor,
+            Some(json!({ "ticket_code": "T-BOUND-4" })),
+        )
+        .await;
+    assert_eq!(a.1["error"]["code"], "FORBIDDEN", "{}", a.1);
+    // The console learns the binding from whoami, and hides the import.
+    let me =
+        t.w.call(Method::GET, "/api/admin/session", &t.bound_admin, None)
+            .await;
+    assert_eq!(me.0, StatusCode::OK, "{}", me.1);
+    assert!(me.1["venue_id"].is_i64(), "{}", me.1);
+    // The org's admin issues them.
+    let a =
+        t.w.call(
+            Method::POST,
+            "/api/admin/tickets",
+            &t.org_admin,
+            Some(json!({ "ticket_code": "T-BOUND-1" })),
+        )
+        .await;
+    assert_eq!(a.0, StatusCode::CREATED, "{}", a.1);
+    let a =
+        t.w.send(
+            Method::POST,
+            "/api/admin/tickets/import/checked",
+            &t.org_admin,
+            csv("T-BOUND-3"),
+        )
+        .await;
+    assert_eq!(a.0, StatusCode::CREATED, "{}", a.1);
 }

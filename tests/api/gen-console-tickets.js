@@ -2,7 +2,9 @@
 // e-mail or phone (supervisors and admins), cancel a ticket (admins only;
 // idempotent; another org's ticket is NOT_FOUND). A venue-bound caller reaches
 // its venue's tickets only (a ticket's venue is its reservation's slot's):
-// another venue's, or one never reserved, is NOT_FOUND / left out of lists.
+// another venue's, or one never reserved, is NOT_FOUND / left out of lists;
+// it creates and imports no tickets (403 ORG_ADMIN_ONLY: a ticket has no venue
+// until it is reserved).
 'use strict';
 
 const { req, folder } = require('./lib');
@@ -311,6 +313,37 @@ const consoleTicketsFolder = () => folder('13 console tickets', 'GET /api/admin/
     path: '/api/admin/tickets/G-ADMIT2/story', as: 'admin',
     expect: { status: 200 },
     test() { pm.test('not cancelled', () => pm.expect(J.ticket.status).to.not.eql('cancelled')); },
+  }),
+  req('a venue-bound admin activates a never-reserved ticket -> 404 (it has no venue)', {
+    method: 'POST', path: '/api/tickets/CT16-2/activate', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  // Tickets have no venue until reserved: issuing them is the org's admins'.
+  req('a venue-bound admin creates a ticket -> 403 ORG_ADMIN_ONLY', {
+    method: 'POST', path: '/api/admin/tickets', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: { ticket_code: 'CT16-BOUND-1', activation_mode: 'immediate' },
+    expect: { status: 403, code: 'ORG_ADMIN_ONLY' },
+    test() { pm.test('says why', () => pm.expect(J.error.message).to.include('whole org')); },
+  }),
+  req('a venue-bound admin imports a CSV -> 403 ORG_ADMIN_ONLY', {
+    method: 'POST', path: '/api/admin/tickets/import', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: 'ticket_code\nCT16-BOUND-2\n', contentType: 'text/csv',
+    expect: { status: 403, code: 'ORG_ADMIN_ONLY' },
+  }),
+  req('a venue-bound admin imports a checked CSV -> 403 ORG_ADMIN_ONLY', {
+    method: 'POST', path: '/api/admin/tickets/import/checked', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: 'ticket_code\nCT16-BOUND-3\n', contentType: 'text/csv',
+    expect: { status: 403, code: 'ORG_ADMIN_ONLY' },
+  }),
+  req('...and none of them was created -> the org\'s admin finds nothing', {
+    path: '/api/admin/tickets/search?q=CT16-BOUND', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('none', () => pm.expect(J.tickets).to.eql([])); },
+  }),
+  req('a venue-bound supervisor creates a ticket -> 403 FORBIDDEN (its role comes first)', {
+    method: 'POST', path: '/api/admin/tickets', as: { authorization: 'Bearer {{tok_sup_annex}}' },
+    body: { ticket_code: 'CT16-BOUND-4' },
+    expect: { status: 403, code: 'FORBIDDEN' },
   }),
 ]);
 

@@ -11,7 +11,15 @@ const consoleFolder = () => folder('12 admin console sessions', 'A one-time link
   req('whoami as an admin token -> 200 role admin', {
     path: '/api/admin/session', as: 'admin',
     expect: { status: 200 },
-    test() { pm.test('admin of org 1', () => { pm.expect(J.role).to.eql('admin'); pm.expect(J.orq).to.eql(1); }); },
+    test() {
+      pm.test('admin of org 1', () => { pm.expect(J.role).to.eql('admin'); pm.expect(J.orq).to.eql(1); });
+      pm.test('of the whole org', () => pm.expect(J.venue_id).to.eql(null));
+    },
+  }),
+  req('whoami as a venue-bound admin token -> 200, its venue', {
+    path: '/api/admin/session', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    expect: { status: 200 },
+    test() { pm.test('the annex', () => pm.expect(J.venue_id).to.eql(Number(pm.collectionVariables.get('venue_annex')))); },
   }),
   req('whoami as a supervisor token -> 200 role supervisor', {
     path: '/api/admin/session', as: 'sup',

@@ -34,6 +34,25 @@ pub fn admin(caller: &Caller) -> Result<&Principal, ApiError> {
     with_role(caller, |r| r == Role::Admin)
 }
 
+/// An admin of the whole org, for what belongs to no venue (issuing
+/// tickets: a ticket has no venue until it is reserved). A token or console
+/// session bound to a venue is refused with 403 ORG_ADMIN_ONLY — not
+/// FORBIDDEN, so the console can say why; `what` names the act.
+pub fn org_admin<'a>(caller: &'a Caller, what: &str) -> Result<&'a Principal, ApiError> {
+    let p = admin(caller)?;
+    match p.venue_id {
+        None => Ok(p),
+        Some(venue) => Err(ApiError::Http {
+            status: axum::http::StatusCode::FORBIDDEN,
+            code: "ORG_ADMIN_ONLY",
+            message: format!(
+                "{what} is for an admin of the whole org: this token or console session \
+                 is bound to venue {venue}"
+            ),
+        }),
+    }
+}
+
 /// Customers (for their own tickets) and admins change reservations and
 /// activate tickets; operators only read.
 pub fn customer_or_admin(caller: &Caller) -> Result<&Principal, ApiError> {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::{admin, check_venue, slot_manager};
+use super::access::{admin, check_venue, org_admin, slot_manager};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::{parse_code, parse_id, AppState};
@@ -116,14 +116,14 @@ fn check_batch(n: usize) -> Result<(), ApiError> {
 
 #[utoipa::path(post, path = "/api/admin/tickets", tag = "admin",
     request_body(content = Vec<NewTicket>, description = "One ticket object or an array of them"),
-    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 201, body = [Ticket]), (status = 409, description = "DUPLICATE_TICKET: nothing was created", body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that; ORG_ADMIN_ONLY: the admin token is bound to a venue (a ticket has no venue until reserved, so only an admin of the whole org issues tickets)", body = ErrorBody), (status = 201, body = [Ticket]), (status = 409, description = "DUPLICATE_TICKET: nothing was created", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_tickets(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<Vec<Ticket>>), ApiError> {
-    let orq = admin(&caller)?.orq;
+    let orq = org_admin(&caller, "creating tickets")?.orq;
     let parse = |v: serde_json::Value, i: usize| {
         serde_json::from_value::<NewTicket>(v).map_err(|e| ApiError::Http {
             status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -209,13 +209,13 @@ pub(crate) fn ticket_from_csv(row: CsvRow) -> Result<NewTicket, DomainError> {
 
 #[utoipa::path(post, path = "/api/admin/tickets/import", tag = "admin",
     request_body(content = String, content_type = "text/csv", description = "Header: ticket_code,order_id,product_id,user_id,activation_mode,expires_at,entitlements,purchase_email (only ticket_code required)"),
-    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 409, description = "A conflict with the current state (the code says which)", body = ErrorBody), (status = 201, body = [Ticket]), (status = 422, description = "A bad row; details.line says which", body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 403, description = "FORBIDDEN: this role may not do that; ORG_ADMIN_ONLY: the admin token is bound to a venue (only an admin of the whole org imports tickets)", body = ErrorBody), (status = 409, description = "A conflict with the current state (the code says which)", body = ErrorBody), (status = 201, body = [Ticket]), (status = 422, description = "A bad row; details.line says which", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn import_tickets(
     State(state): State<AppState>,
     caller: Caller,
     body: String,
 ) -> Result<(StatusCode, Json<Vec<Ticket>>), ApiError> {
-    let orq = admin(&caller)?.orq;
+    let orq = org_admin(&caller, "importing tickets")?.orq;
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(body.as_bytes());

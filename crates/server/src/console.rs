@@ -254,6 +254,10 @@ pub struct ConsoleSession {
     pub role: String,
     /// The operator the link named, if any.
     pub operator_id: Option<i64>,
+    /// The venue the session or token is bound to, if any: its rights end
+    /// at that venue, and org-wide acts (issuing tickets) are refused with
+    /// ORG_ADMIN_ONLY, so the console hides them and says why.
+    pub venue_id: Option<i64>,
 }
 
 /// The caller's identity (a console session, or any staff token).
@@ -266,6 +270,7 @@ pub async fn whoami(caller: Caller) -> Result<Json<ConsoleSession>, ApiError> {
         orq: p.orq.0,
         role: p.role.as_str().to_string(),
         operator_id: p.user_id,
+        venue_id: p.venue_id.map(|v| v.0),
     }))
 }
 

@@ -11,4 +11,10 @@ role: string,
 /**
  * The operator the link named, if any.
  */
-operator_id: number | null, };
+operator_id: number | null, 
+/**
+ * The venue the session or token is bound to, if any: its rights end
+ * at that venue, and org-wide acts (issuing tickets) are refused with
+ * ORG_ADMIN_ONLY, so the console hides them and says why.
+ */
+venue_id: number | null, };
