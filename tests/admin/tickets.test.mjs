@@ -2,8 +2,9 @@
 // against a real `entrada serve` (tests/admin/run.sh): an admin searches by
 // order id and cancels a ticket; a gate paired with the server (`entrada
 // sync`) learns it at its next sync and refuses it (`entrada gate verify`:
-// TICKET_CANCELLED). A supervisor may search but not cancel. axe-core: 0
-// violations on every state of the page.
+// TICKET_CANCELLED). A supervisor may search but not cancel; a venue-bound
+// admin is offered no import (ORG_ADMIN_ONLY). axe-core: 0 violations on
+// every state of the page.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -144,6 +145,35 @@ test('an admin finds an order’s tickets, cancels one, and a paired gate refuse
   const verdict = gateVerify(gateDb, 'T16T-B', venue);
   assert.equal(verdict.admit, false);
   assert.equal(verdict.verdict, 'TICKET_CANCELLED');
+  await context.close();
+});
+
+test('a venue-bound admin is offered no import and is told why', async () => {
+  // No sign-in link binds a venue yet; a venue-bound admin token in the
+  // Authorization header is such a caller (whoami answers its venue_id).
+  const bound = cli('token', 'create', '--db', DB, '--orq', '1', '--role', 'admin', '--venue', String(venue));
+  const context = await browser.newContext({
+    viewport: LAPTOP,
+    bypassCSP: true,
+    extraHTTPHeaders: { Authorization: `Bearer ${bound}` },
+  });
+  const page = await context.newPage();
+  await page.goto(`${BASE}/admin/#tickets`);
+  await page.getByRole('heading', { level: 1, name: 'Tickets' }).waitFor();
+  await page.getByRole('heading', { level: 2, name: 'Import tickets (CSV)' }).waitFor();
+  await page.getByText(`This session is bound to one venue (venue ${venue}).`, { exact: false }).waitFor();
+  assert.equal(await page.getByLabel('CSV file').count(), 0, 'no file input');
+  assert.equal(await page.getByRole('button', { name: 'Check and import' }).count(), 0, 'no import button');
+  // The server refuses it anyway, with its own code.
+  const r = await fetch(BASE + '/api/admin/tickets/import/checked', {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${bound}`, 'Content-Type': 'text/csv' },
+    body: 'ticket_code\nT16T-BOUND\n',
+  });
+  assert.equal(r.status, 403);
+  assert.equal((await r.json()).error.code, 'ORG_ADMIN_ONLY');
+  assert.deepEqual(await axe(page), []);
+  await page.screenshot({ path: join(ART, 'tickets-venue-bound.png'), fullPage: true });
   await context.close();
 });
 

@@ -3,6 +3,7 @@
 // session cookie; the server decides what the role may do.
 
 import { ApiError, call, signOut, whoami, type Venue } from './api';
+import type { ConsoleSession } from './bindings/ConsoleSession';
 import { dashboardPage, stopDashboard } from './dashboard';
 import { slotsPage } from './slots';
 import { pickStrings } from './strings';
@@ -220,8 +221,10 @@ function openEditor(v: Venue, opener: HTMLButtonElement) {
 
 // ------------------------------------------------------------------ shell
 
+/** Who is signed in (set by `start`): pages adapt to its role and venue. */
+let me: ConsoleSession;
+
 async function start() {
-  let me;
   try {
     me = await whoami();
   } catch (e) {
@@ -255,7 +258,7 @@ async function route() {
   stopDashboard();
   if (name === 'slots') await slotsPage({ t, status, page, describe });
   else if (name === 'dashboard') dashboardPage({ t, status, page, describe });
-  else if (name === 'tickets') ticketsPage(main, t);
+  else if (name === 'tickets') ticketsPage(main, t, me);
   else if (name === 'staff') await staffPage(main, t);
   else if (name === 'gates') await gatesPage(main, t);
   else await venuesPage();

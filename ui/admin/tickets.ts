@@ -5,6 +5,7 @@
 // only an admin cancels (a refusal is shown as it comes).
 
 import { ApiError, call } from './api';
+import type { ConsoleSession } from './bindings/ConsoleSession';
 import type { Strings } from './strings';
 
 /** A ticket as the admin API answers it (the fields this page shows). */
@@ -45,10 +46,16 @@ function el<K extends keyof HTMLElementTagNameMap>(
 
 const cancellable = (x: AdminTicket) => x.activation_status !== 'cancelled' && x.activation_status !== 'redeemed' && x.verified_at === null;
 
-/** Renders the Tickets page into `main`; `query` re-runs a search (after a cancel). */
-export function ticketsPage(main: HTMLElement, t: Strings, query = '', note = '') {
+/** Renders the Tickets page into `main` for the signed-in `me`; `query` re-runs a search (after a cancel). */
+export function ticketsPage(main: HTMLElement, t: Strings, me: ConsoleSession, query = '', note = '') {
   const describe = (e: unknown) =>
-    e instanceof ApiError ? (e.status === 403 ? t.forbidden : t.failed(e.message)) : t.failed(String(e));
+    e instanceof ApiError
+      ? e.code === 'ORG_ADMIN_ONLY'
+        ? t.orgAdminOnly
+        : e.status === 403
+          ? t.forbidden
+          : t.failed(e.message)
+      : t.failed(String(e));
   const h1 = el('h1', { tabindex: '-1' }, t.ticketsHeading);
   const status = el('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
   const input = el('input', { type: 'search', id: 'ticket-q', name: 'q', autocomplete: 'off', maxlength: '254' });
@@ -62,7 +69,11 @@ export function ticketsPage(main: HTMLElement, t: Strings, query = '', note = ''
   );
   const results = el('section', { id: 'ticket-results', 'aria-label': t.ticketResultsLabel });
   const confirm = el('section', { id: 'ticket-confirm' });
-  main.replaceChildren(h1, status, form, results, confirm, importForm(t, describe));
+  // A session bound to a venue may not issue tickets (a ticket has no venue
+  // until it is reserved; the server answers 403 ORG_ADMIN_ONLY): say so
+  // instead of offering an import that can only be refused.
+  const importing = me.venue_id === null ? importForm(t, describe) : importOrgOnly(t, me.venue_id);
+  main.replaceChildren(h1, status, form, results, confirm, importing);
   h1.focus();
   status.textContent = note;
 
@@ -187,7 +198,7 @@ export function ticketsPage(main: HTMLElement, t: Strings, query = '', note = ''
     yes.addEventListener('click', async () => {
       try {
         await call<AdminTicket>('POST', `/api/admin/tickets/${encodeURIComponent(x.ticket_code)}/cancel`);
-        ticketsPage(main, t, input.value.trim(), t.ticketCancelled(x.ticket_code));
+        ticketsPage(main, t, me, input.value.trim(), t.ticketCancelled(x.ticket_code));
       } catch (e) {
         status.textContent = describe(e);
         done();
@@ -238,6 +249,16 @@ function upload(file: File, progress: HTMLProgressElement): Promise<{ status: nu
 }
 
 /** The CSV import: every row is checked; any bad row imports nothing and is listed. */
+/** In place of the import form for a venue-bound session: why there is none. */
+function importOrgOnly(t: Strings, venue: number): HTMLElement {
+  return el(
+    'section',
+    { id: 'ticket-import-org-only', 'aria-labelledby': 'import-heading' },
+    el('h2', { id: 'import-heading' }, t.importHeading),
+    el('p', { class: 'note' }, t.importOrgOnly(venue)),
+  );
+}
+
 function importForm(t: Strings, describe: (e: unknown) => string): HTMLElement {
   const file = el('input', { type: 'file', id: 'ticket-csv', name: 'csv', accept: '.csv,text/csv' });
   file.required = true;
@@ -268,7 +289,9 @@ function importForm(t: Strings, describe: (e: unknown) => string): HTMLElement {
         return;
       }
       const error = (body as { error?: { code: string; message: string; details: { rows?: RowError[] } | null } } | null)?.error;
-      if (status === 403) {
+      if (error?.code === 'ORG_ADMIN_ONLY') {
+        report.replaceChildren(el('p', {}, t.orgAdminOnly));
+      } else if (status === 403) {
         report.replaceChildren(el('p', {}, t.forbidden));
       } else if (error?.code === 'INVALID_ROWS' && error.details?.rows) {
         const rows = error.details.rows;
