@@ -385,3 +385,49 @@ async fn a_bound_admin_creates_and_imports_no_tickets() {
         .await;
     assert_eq!(a.0, StatusCode::CREATED, "{}", a.1);
 }
+
+#[tokio::test]
+async fn a_bound_admin_mints_no_customer_token() {
+    let t = two_venues();
+    let ours = t.ours_slot.venue_id.0;
+    // A customer token ignores venue bindings (it reaches its user's tickets
+    // in every venue): asked with or without the admin's own venue, refused.
+    for body in [
+        json!({ "role": "customer", "user_id": 7 }),
+        json!({ "role": "customer", "user_id": 7, "venue_id": ours }),
+    ] {
+        let a =
+            t.w.call(
+                Method::POST,
+                "/api/admin/tokens",
+                &t.bound_admin,
+                Some(body),
+            )
+            .await;
+        assert_eq!(a.0, StatusCode::FORBIDDEN, "{}", a.1);
+        assert_eq!(a.1["error"]["code"], "ORG_ADMIN_ONLY", "{}", a.1);
+        assert!(a.1.get("token").is_none(), "{}", a.1);
+    }
+    // Staff tokens it still mints, bound to its venue.
+    let a =
+        t.w.call(
+            Method::POST,
+            "/api/admin/tokens",
+            &t.bound_admin,
+            Some(json!({ "role": "operator" })),
+        )
+        .await;
+    assert_eq!(a.0, StatusCode::CREATED, "{}", a.1);
+    assert_eq!(a.1["venue_id"], ours, "{}", a.1);
+    // The org's admin mints the customer token.
+    let a =
+        t.w.call(
+            Method::POST,
+            "/api/admin/tokens",
+            &t.org_admin,
+            Some(json!({ "role": "customer", "user_id": 7 })),
+        )
+        .await;
+    assert_eq!(a.0, StatusCode::CREATED, "{}", a.1);
+    assert_eq!(a.1["role"], "customer", "{}", a.1);
+}

@@ -120,6 +120,15 @@ const updatesFolder = () => folder('12 fleet updates', 'POST /api/sync/update an
       pm.test('bound to the annex', () => pm.expect(J.venue_id).to.eql(Number(pm.collectionVariables.get('venue_annex'))));
     },
   }),
+  req('a venue-bound admin mints a customer token -> 403 ORG_ADMIN_ONLY (it would reach every venue)', {
+    method: 'POST', path: '/api/admin/tokens', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: { role: 'customer', user_id: 1 },
+    expect: { status: 403, code: 'ORG_ADMIN_ONLY' },
+    test() {
+      pm.test('says why', () => pm.expect(J.error.message).to.include('whole org'));
+      pm.test('no token', () => pm.expect(J.token).to.eql(undefined));
+    },
+  }),
   req('devices of another org -> 200, not this org\'s gate', {
     path: '/api/admin/devices', as: 'admin2',
     expect: { status: 200 },

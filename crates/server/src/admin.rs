@@ -367,17 +367,25 @@ pub struct CreatedToken {
 }
 
 #[utoipa::path(post, path = "/api/admin/tokens", tag = "admin", request_body = CreateTokenBody,
-    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 404, description = "NOT_FOUND (details.entity says what)", body = ErrorBody), (status = 201, body = CreatedToken), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 403, description = "FORBIDDEN: this role may not do that; ORG_ADMIN_ONLY: a customer token asked by an admin token bound to a venue (a customer token reaches its user's tickets in every venue)", body = ErrorBody), (status = 404, description = "NOT_FOUND (details.entity says what): a venue-bound admin asked for another venue's token", body = ErrorBody), (status = 201, body = CreatedToken), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateTokenBody>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let caller = admin(&caller)?;
-    let orq = caller.orq;
+    admin(&caller)?;
     let role = Role::parse(&body.role)?;
-    // A token bound to a venue mints tokens for that venue only (an unbound
-    // one, or another venue's, would undo its own binding).
+    // A customer token ignores a venue binding (it reaches its user's tickets
+    // in every venue), so minting one is the whole org's act: a venue-bound
+    // admin is refused before anything is written.
+    let caller = if role == Role::Customer {
+        org_admin(&caller, "minting a customer token")?
+    } else {
+        admin(&caller)?
+    };
+    let orq = caller.orq;
+    // A token bound to a venue mints staff tokens for that venue only (an
+    // unbound one, or another venue's, would undo its own binding).
     let venue = match (caller.venue_id, body.venue_id.map(VenueId)) {
         (Some(bound), None) => Some(bound),
         (Some(bound), Some(asked)) if asked != bound => {
