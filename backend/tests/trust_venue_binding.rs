@@ -1,8 +1,9 @@
 //! A venue-bound staff token, through the real router in-process: on the
 //! non-console routes too (ticket status, reservations, reserving,
-//! activating) another venue's ticket, reservation or slot is NOT_FOUND to it,
-//! and nothing of that venue changes; and it issues no tickets (a ticket has
-//! no venue until reserved): 403 ORG_ADMIN_ONLY.
+//! activating) another venue's ticket, reservation or slot is NOT_FOUND to it
+//! (and an UNKNOWN_TICKET verdict when validating), and nothing of that venue
+//! changes; and it issues no tickets (a ticket has no venue until reserved)
+//! and mints no customer tokens (they reach every venue): 403 ORG_ADMIN_ONLY.
 
 use std::sync::Arc;
 
@@ -430,4 +431,44 @@ async fn a_bound_admin_mints_no_customer_token() {
         .await;
     assert_eq!(a.0, StatusCode::CREATED, "{}", a.1);
     assert_eq!(a.1["role"], "customer", "{}", a.1);
+}
+
+#[tokio::test]
+async fn validate_answers_a_bound_caller_as_for_an_unknown_code_outside_its_venue() {
+    let t = two_venues();
+    // Theirs is cancelled: its real verdict (TICKET_CANCELLED) would say so.
+    let theirs = TicketCode::parse("T-THEIRS").unwrap();
+    t.w.store
+        .cancel_ticket(ORQ, &theirs, None, Utc::now())
+        .unwrap();
+    t.w.ticket("T-FREE", ActivationMode::Immediate);
+    let validate = |tok: &str, code: &str| {
+        let body = json!({ "ticket_code": code });
+        let tok = tok.to_string();
+        let w = &t.w;
+        async move {
+            let a = w
+                .call(Method::POST, "/api/tickets/validate", &tok, Some(body))
+                .await;
+            assert_eq!(a.0, StatusCode::OK, "{}", a.1);
+            a.1
+        }
+    };
+    for tok in [&t.bound_supervisor, &t.bound_admin] {
+        let mut unknown = validate(tok, "T-NO-SUCH").await;
+        assert_eq!(unknown["verdict"], "UNKNOWN_TICKET", "{unknown}");
+        // Another venue's ticket, and one never reserved (it has no venue):
+        // the same answer as a made-up code, but for the code it echoes.
+        for code in ["T-THEIRS", "T-FREE"] {
+            unknown["ticket_code"] = json!(code);
+            assert_eq!(validate(tok, code).await, unknown, "{code}");
+        }
+        let ours = validate(tok, "T-OURS").await;
+        assert_eq!(ours["verdict"], "ALREADY_RESERVED", "{ours}");
+    }
+    // An org-wide token gets the real verdicts.
+    let a = validate(&t.org_admin, "T-THEIRS").await;
+    assert_eq!(a["verdict"], "TICKET_CANCELLED", "{a}");
+    let a = validate(&t.org_admin, "T-FREE").await;
+    assert_eq!(a["admit"], true, "{a}");
 }

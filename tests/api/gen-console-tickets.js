@@ -3,8 +3,9 @@
 // idempotent; another org's ticket is NOT_FOUND). A venue-bound caller reaches
 // its venue's tickets only (a ticket's venue is its reservation's slot's):
 // another venue's, or one never reserved, is NOT_FOUND / left out of lists;
-// it creates and imports no tickets (403 ORG_ADMIN_ONLY: a ticket has no venue
-// until it is reserved).
+// validating either answers UNKNOWN_TICKET, as for a made-up code; it creates
+// and imports no tickets (403 ORG_ADMIN_ONLY: a ticket has no venue until it is
+// reserved).
 'use strict';
 
 const { req, folder } = require('./lib');
@@ -317,6 +318,49 @@ const consoleTicketsFolder = () => folder('13 console tickets', 'GET /api/admin/
   req('a venue-bound admin activates a never-reserved ticket -> 404 (it has no venue)', {
     method: 'POST', path: '/api/tickets/CT16-2/activate', as: { authorization: 'Bearer {{tok_admin_annex}}' },
     expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  // Validating: another venue's ticket, or one never reserved, is to a
+  // venue-bound caller what a made-up code is (UNKNOWN_TICKET, same shape).
+  req('a venue-bound supervisor validates an unknown code -> UNKNOWN_TICKET', {
+    method: 'POST', path: '/api/tickets/validate', as: { authorization: 'Bearer {{tok_sup_annex}}' },
+    body: { ticket_code: 'CT16-NO-SUCH' },
+    expect: { status: 200 },
+    test() {
+      pm.test('UNKNOWN_TICKET', () => pm.expect(J.verdict).to.eql('UNKNOWN_TICKET'));
+      pm.collectionVariables.set('ct16_unknown_verdict', JSON.stringify(J));
+    },
+  }),
+  req('a venue-bound supervisor validates another venue\'s ticket -> UNKNOWN_TICKET, as an unknown code', {
+    method: 'POST', path: '/api/tickets/validate', as: { authorization: 'Bearer {{tok_sup_annex}}' },
+    body: { ticket_code: 'G-ADMIT2' },
+    expect: { status: 200 },
+    test() {
+      const unknown = JSON.parse(V('ct16_unknown_verdict'));
+      unknown.ticket_code = 'G-ADMIT2';
+      pm.test('the unknown code\'s answer', () => pm.expect(J).to.eql(unknown));
+    },
+  }),
+  req('a venue-bound admin validates a never-reserved ticket -> UNKNOWN_TICKET (it has no venue)', {
+    method: 'POST', path: '/api/tickets/validate', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: { ticket_code: 'CT16-2' },
+    expect: { status: 200 },
+    test() {
+      const unknown = JSON.parse(V('ct16_unknown_verdict'));
+      unknown.ticket_code = 'CT16-2';
+      pm.test('the unknown code\'s answer', () => pm.expect(J).to.eql(unknown));
+    },
+  }),
+  req('a venue-bound supervisor validates its venue\'s ticket -> its real verdict', {
+    method: 'POST', path: '/api/tickets/validate', as: { authorization: 'Bearer {{tok_sup_annex}}' },
+    body: { ticket_code: 'G-ANNEX' },
+    expect: { status: 200 },
+    test() { pm.test('not UNKNOWN_TICKET', () => pm.expect(J.verdict).to.not.eql('UNKNOWN_TICKET')); },
+  }),
+  req('...and the org\'s admin gets another venue\'s ticket\'s real verdict', {
+    method: 'POST', path: '/api/tickets/validate', as: 'admin',
+    body: { ticket_code: 'G-ADMIT2' },
+    expect: { status: 200 },
+    test() { pm.test('not UNKNOWN_TICKET', () => pm.expect(J.verdict).to.not.eql('UNKNOWN_TICKET')); },
   }),
   // Tickets have no venue until reserved: issuing them is the org's admins'.
   req('a venue-bound admin creates a ticket -> 403 ORG_ADMIN_ONLY', {

@@ -10,7 +10,8 @@ use super::access::{self, check_sees, customer_or_admin, signed_in};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, Caller, ClientIp};
 use super::{parse_code, AppState};
-use crate::domain::{CustomerActions, Reservation, Ticket, Verdict};
+use crate::domain::{CustomerActions, DomainError, Reservation, Ticket, Verdict};
+use crate::store::StoreError;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,7 +49,7 @@ pub struct VenueSummary {
 }
 
 #[utoipa::path(post, path = "/api/tickets/validate", tag = "tickets", request_body = TicketCodeBody,
-    responses((status = 200, description = "May this ticket reserve? `admit` true means yes", body = Verdict), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, description = "May this ticket reserve? `admit` true means yes. Another customer's ticket, and for a venue-bound staff token another venue's or a never-reserved one, answers UNKNOWN_TICKET as an unknown code does", body = Verdict), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn validate(
     State(state): State<AppState>,
@@ -62,13 +63,25 @@ pub async fn validate(
     Ok(Json(
         state
             .run(move |s| {
-                // Another customer's ticket is as unknown as a made-up code.
-                match s.get_ticket(p.orq, &code) {
-                    Ok(t) if !super::access::may_see(&p, &t) => {
-                        Ok(crate::domain::reservation_verdict(None, None, Utc::now()))
-                    }
-                    _ => s.reservation_eligibility(p.orq, &code, Utc::now()),
+                // Another customer's ticket is as unknown as a made-up code,
+                // and so, to a venue-bound staff token (as for the status),
+                // is another venue's ticket or one never reserved (it has no
+                // venue). Checked in its own read: a verdict only reads, so a
+                // reservation moved in between shows nothing the caller could
+                // not see a moment before.
+                let now = Utc::now();
+                let hidden = match s.get_ticket_in(p.orq, &code, access::staff_venue(&p)) {
+                    Ok(t) => !access::may_see(&p, &t),
+                    Err(StoreError::Domain(DomainError::NotFound { .. })) => true,
+                    Err(e) => return Err(e),
+                };
+                if hidden {
+                    // The same shape as the store's answer for an unknown code.
+                    let mut v = crate::domain::reservation_verdict(None, None, now);
+                    v.ticket_code = Some(code.to_string());
+                    return Ok(v);
                 }
+                s.reservation_eligibility(p.orq, &code, now)
             })
             .await?,
     ))
