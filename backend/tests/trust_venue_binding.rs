@@ -265,6 +265,20 @@ async fn a_bound_admin_reserves_into_and_activates_for_its_venue_only() {
         .await;
     not_found(&a, "slot");
     assert_eq!(booked(&t.theirs_slot), theirs_booked, "no place taken");
+    // The slot is checked before the ticket: another venue's slot answers
+    // the same for an unknown code, so it tells nothing of the code.
+    let mut unknown = body(&t.theirs_slot);
+    unknown["ticket_id"] = json!("T-NO-SUCH");
+    not_found(
+        &t.w.call(
+            Method::POST,
+            "/api/reservations/create",
+            &t.bound_admin,
+            Some(unknown),
+        )
+        .await,
+        "slot",
+    );
     let a =
         t.w.call(
             Method::POST,

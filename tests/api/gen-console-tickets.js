@@ -3,8 +3,9 @@
 // idempotent; another org's ticket is NOT_FOUND). A venue-bound caller reaches
 // its venue's tickets only (a ticket's venue is its reservation's slot's):
 // another venue's, or one never reserved, is NOT_FOUND / left out of lists;
-// validating either answers UNKNOWN_TICKET, as for a made-up code; it creates
-// and imports no tickets (403 ORG_ADMIN_ONLY: a ticket has no venue until it is
+// validating either answers UNKNOWN_TICKET, as for a made-up code; reserving
+// into another venue's slot is 404 `slot` whatever the code; it creates and
+// imports no tickets (403 ORG_ADMIN_ONLY: a ticket has no venue until it is
 // reserved).
 'use strict';
 
@@ -361,6 +362,14 @@ const consoleTicketsFolder = () => folder('13 console tickets', 'GET /api/admin/
     body: { ticket_code: 'G-ADMIT2' },
     expect: { status: 200 },
     test() { pm.test('not UNKNOWN_TICKET', () => pm.expect(J.verdict).to.not.eql('UNKNOWN_TICKET')); },
+  }),
+  // Reserving: another venue's slot is checked before the code, so the
+  // answer is 404 `slot` whatever the code (no oracle for codes).
+  req('a venue-bound admin reserves an unknown code into another venue\'s slot -> 404 slot', {
+    method: 'POST', path: '/api/reservations/create', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: { ticket_id: 'CT16-NO-SUCH', slot_id: '{{slot_today}}', customer_email: 'ana@example.com', customer_phone: '+34 600 111 222' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+    test() { pm.test('entity slot', () => pm.expect(J.error.details.entity).to.eql('slot')); },
   }),
   // Tickets have no venue until reserved: issuing them is the org's admins'.
   req('a venue-bound admin creates a ticket -> 403 ORG_ADMIN_ONLY', {

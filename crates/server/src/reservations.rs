@@ -87,8 +87,11 @@ pub async fn create(
     };
     let reservation = state
         .run(move |s| {
-            check_sees(&p, &s.get_ticket(p.orq, &req.ticket)?)?;
+            // The slot first: another venue's slot is NOT_FOUND `slot` to a
+            // venue-bound admin whatever the code, so the refusal says
+            // nothing of the ticket.
             check_slot_venue(s, &p, req.slot_id)?;
+            check_sees(&p, &s.get_ticket(p.orq, &req.ticket)?)?;
             s.reserve_slot(p.orq, &req, Utc::now())
         })
         .await?;
