@@ -69,7 +69,7 @@ export function ticketsPage(main: HTMLElement, t: Strings, me: ConsoleSession, q
   );
   const results = el('section', { id: 'ticket-results', 'aria-label': t.ticketResultsLabel });
   const confirm = el('section', { id: 'ticket-confirm' });
-  // A session bound to a venue may not issue tickets (a ticket has no venue
+  // A venue-bound token may not issue tickets (a ticket has no venue
   // until it is reserved; the server answers 403 ORG_ADMIN_ONLY): say so
   // instead of offering an import that can only be refused.
   const importing = me.venue_id === null ? importForm(t, describe) : importOrgOnly(t, me.venue_id);
@@ -248,8 +248,7 @@ function upload(file: File, progress: HTMLProgressElement): Promise<{ status: nu
   });
 }
 
-/** The CSV import: every row is checked; any bad row imports nothing and is listed. */
-/** In place of the import form for a venue-bound session: why there is none. */
+/** In place of the import form for a venue-bound token: why there is none. */
 function importOrgOnly(t: Strings, venue: number): HTMLElement {
   return el(
     'section',
@@ -259,6 +258,7 @@ function importOrgOnly(t: Strings, venue: number): HTMLElement {
   );
 }
 
+/** The CSV import: every row is checked; any bad row imports nothing and is listed. */
 function importForm(t: Strings, describe: (e: unknown) => string): HTMLElement {
   const file = el('input', { type: 'file', id: 'ticket-csv', name: 'csv', accept: '.csv,text/csv' });
   file.required = true;

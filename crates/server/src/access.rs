@@ -35,9 +35,10 @@ pub fn admin(caller: &Caller) -> Result<&Principal, ApiError> {
 }
 
 /// An admin of the whole org, for what belongs to no venue (issuing
-/// tickets: a ticket has no venue until it is reserved). A token or console
-/// session bound to a venue is refused with 403 ORG_ADMIN_ONLY — not
-/// FORBIDDEN, so the console can say why; `what` names the act.
+/// tickets: a ticket has no venue until it is reserved; minting a customer
+/// token, which reaches its user's tickets in every venue). A venue-bound
+/// token is refused with 403 ORG_ADMIN_ONLY — not FORBIDDEN, so the console
+/// can say why; `what` names the act. (Console sessions carry no venue.)
 pub fn org_admin<'a>(caller: &'a Caller, what: &str) -> Result<&'a Principal, ApiError> {
     let p = admin(caller)?;
     match p.venue_id {
@@ -46,8 +47,7 @@ pub fn org_admin<'a>(caller: &'a Caller, what: &str) -> Result<&'a Principal, Ap
             status: axum::http::StatusCode::FORBIDDEN,
             code: "ORG_ADMIN_ONLY",
             message: format!(
-                "{what} is for an admin of the whole org: this token or console session \
-                 is bound to venue {venue}"
+                "{what} is for an admin of the whole org: this token is bound to venue {venue}"
             ),
         }),
     }

@@ -211,7 +211,7 @@ fn check_rows(
     request_body(content = String, content_type = "text/csv", description = "Header: ticket_code,order_id,product_id,user_id,activation_mode,expires_at,entitlements,purchase_email (only ticket_code required); at most 20,000 rows and the server's bulk body limit"),
     responses((status = 201, description = "Every row was good: all imported in one transaction", body = CsvImported),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "FORBIDDEN: only an admin imports tickets; ORG_ADMIN_ONLY: the admin token or console session is bound to a venue (a ticket has no venue until reserved, so only an admin of the whole org imports tickets)", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: only an admin imports tickets; ORG_ADMIN_ONLY: the admin token is bound to a venue (a ticket has no venue until reserved, so only an admin of the whole org imports tickets)", body = ErrorBody),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
         (status = 422, description = "INVALID_ROWS: nothing was imported; details.rows lists every bad row ({line, ticket_code, message}); or INVALID_INPUT (an empty file)", body = ErrorBody)),
     security(("bearer" = [])))]

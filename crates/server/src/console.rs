@@ -254,9 +254,10 @@ pub struct ConsoleSession {
     pub role: String,
     /// The operator the link named, if any.
     pub operator_id: Option<i64>,
-    /// The venue the session or token is bound to, if any: its rights end
-    /// at that venue, and org-wide acts (issuing tickets) are refused with
-    /// ORG_ADMIN_ONLY, so the console hides them and says why.
+    /// The venue the token is bound to, if any (a console session carries
+    /// none): its rights end at that venue, and org-wide acts (issuing
+    /// tickets, minting customer tokens) are refused with ORG_ADMIN_ONLY, so
+    /// the console hides them and says why.
     pub venue_id: Option<i64>,
 }
 

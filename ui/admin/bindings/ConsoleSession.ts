@@ -13,8 +13,9 @@ role: string,
  */
 operator_id: number | null, 
 /**
- * The venue the session or token is bound to, if any: its rights end
- * at that venue, and org-wide acts (issuing tickets) are refused with
- * ORG_ADMIN_ONLY, so the console hides them and says why.
+ * The venue the token is bound to, if any (a console session carries
+ * none): its rights end at that venue, and org-wide acts (issuing
+ * tickets, minting customer tokens) are refused with ORG_ADMIN_ONLY, so
+ * the console hides them and says why.
  */
 venue_id: number | null, };
