@@ -13,8 +13,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::AppState;
 use crate::domain::closing::Checkout;
-use crate::domain::venue_ops::{LeaseGrant, LeaseRequest, Occupancy, SlotPlaces};
-use crate::domain::{OperatorId, VenueId};
+use crate::domain::venue_ops::{
+    LeaseGrant, LeaseRequest, Occupancy, SlotPlaces, WalkupBooking, WalkupRequest,
+};
+use crate::domain::{OperatorId, TicketCode, VenueId};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -198,4 +200,25 @@ pub fn spawn_no_show_release(
             }
         }
     })
+}
+
+#[utoipa::path(post, path = "/api/sync/walkup", tag = "sync", request_body = WalkupRequest,
+    responses(
+        (status = 200, description = "An online walk-up at this gate: the holder's ticket booked by the server's reservation path into the earliest slot of the gate's venue open for entry now (its early grace to its end) with a free place, never from a gate's lease; a deferred ticket not yet activated is activated in the same transaction. The gate writes the reservation into its replica and admits the holder (the verification comes with its next upload)", body = WalkupBooking),
+        (status = 401, description = "UNAUTHORIZED: not a device token (or a revoked one)", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: no such ticket in the gate's org", body = ErrorBody),
+        (status = 409, description = "NO_PLACE_LEFT: no slot open now has a free place (the gate's lease may still have one); ALREADY_RESERVED: the ticket has a live reservation (one for now lets it in: scan it again); ALREADY_VERIFIED: used. `details` is the verdict", body = ErrorBody),
+        (status = 422, description = "The ticket's own refusal (TICKET_CANCELLED, EXPIRED, NOT_ACTIVATED: an unpaid order, …) with the verdict in `details`; INVALID_INPUT: not a ticket code", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn walkup(
+    State(state): State<AppState>,
+    super::sync::Device(device): super::sync::Device,
+    ApiJson(body): ApiJson<WalkupRequest>,
+) -> Result<Json<WalkupBooking>, ApiError> {
+    let code = TicketCode::parse(&body.ticket_code)?;
+    Ok(Json(
+        state
+            .run(move |s| s.book_walkup_online(&device, &code, Utc::now()))
+            .await?,
+    ))
 }

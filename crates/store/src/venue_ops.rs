@@ -388,9 +388,35 @@ pub(crate) fn apply_passage_event(
 
 use crate::domain::no_show::PlaceBack;
 use crate::domain::venue_ops::{
-    lease_grant, recalled_grant, walkup_bookable, walkup_open, SlotPlaces,
+    lease_grant, recalled_grant, walkup_open, walkup_refusal, walkup_slots, walkup_step,
+    SlotPlaces, WalkupBooking, WalkupStep,
 };
 use crate::domain::{ReservationId, Slot, SlotId};
+
+/// A walk-up refused with `v`: as an error, so that the write transaction
+/// rolls back what it did before (a deferred ticket's activation).
+fn refused(v: Verdict) -> crate::StoreError {
+    DomainError::Refused(Box::new(v)).into()
+}
+
+/// A deferred ticket activated for its walk-up, under the activation rules;
+/// a refusal (an unpaid order) is the NOT_ACTIVATED verdict saying why.
+fn activate_for_walkup(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    match crate::tickets::activate_in(tx, orq, code, now) {
+        Ok(_) => Ok(()),
+        Err(crate::StoreError::Domain(e)) => {
+            let mut v = Verdict::refusal(VerdictCode::NotActivated, format!("Not activated: {e}"));
+            v.ticket_code = Some(code.to_string());
+            Err(refused(v))
+        }
+        Err(e) => Err(e),
+    }
+}
 
 /// The device this database is (a paired gate), if any: (device id, venue).
 fn this_device(tx: &Transaction<'_>) -> Result<Option<(i64, VenueId)>> {
@@ -464,16 +490,26 @@ fn walkup_in(
             crate::gate::Admission::ByRules,
         );
     }
-    if !walkup_bookable(&entry) {
-        return Ok(entry);
-    }
     let no_place = |why: &str| {
         let mut v = Verdict::refusal(VerdictCode::NoPlaceLeft, why);
         v.ticket_code = Some(code.to_string());
-        v
+        refused(v)
     };
+    match walkup_step(&entry) {
+        WalkupStep::No => return Ok(entry),
+        WalkupStep::Book => {}
+        WalkupStep::ActivateThenBook => {
+            // Queued before the walk-up: the server applies the activation
+            // first, then books the (now active) ticket.
+            activate_for_walkup(tx, orq, code, now)?;
+            let entry = crate::gate::verdict_in(tx, orq, code, gate, now)?;
+            if walkup_step(&entry) != WalkupStep::Book {
+                return Err(refused(entry));
+            }
+        }
+    }
     let Some((device, device_venue)) = this_device(tx)? else {
-        return Ok(no_place(
+        return Err(no_place(
             "No place left: walk-ups at a gate need a paired gate's lease",
         ));
     };
@@ -495,7 +531,7 @@ fn walkup_in(
     }
     open.sort_by_key(|s| (s.date, s.start_time));
     let Some(slot) = open.into_iter().next() else {
-        return Ok(no_place(
+        return Err(no_place(
             "No place left: no leased place in a slot open now",
         ));
     };
@@ -550,6 +586,184 @@ impl Store {
         };
         match self.write(|tx| walkup_in(tx, orq, &code, operator, gate, now)) {
             Err(crate::StoreError::Domain(DomainError::Refused(v))) => Ok(*v),
+            other => other,
+        }
+    }
+
+    /// The ticket a walk-up at this gate would ask the server to book
+    /// (`domain::venue_ops::walkup_bookable` on the entry verdict, or an
+    /// authentic signed code this replica does not hold yet: the server
+    /// knows it); None when the scan keeps its own verdict (then
+    /// [`Store::book_walkup`] answers it).
+    pub fn walkup_candidate(
+        &self,
+        orq: Orq,
+        raw: &[u8],
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TicketCode>> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        match self.screen(orq, raw, now)? {
+            Screened::Code(code) => {
+                let entry = self.read(|tx| crate::gate::verdict_in(tx, orq, &code, gate, now))?;
+                Ok(crate::domain::venue_ops::walkup_bookable(&entry).then_some(code))
+            }
+            Screened::NotSynced(v) => Ok(v
+                .ticket_code
+                .as_deref()
+                .and_then(|c| TicketCode::parse(c).ok())),
+            Screened::Refused(_) => Ok(None),
+        }
+    }
+
+    /// The server's side of an online walk-up (`POST /api/sync/walkup`):
+    /// `code`'s holder booked by the reservation path into the earliest slot
+    /// of the gate's venue open for entry now with a free place
+    /// (`domain::venue_ops::walkup_slots`), never from a lease; a deferred
+    /// ticket is activated first, in the same transaction. Refusals are
+    /// `DomainError::Refused`: the ticket's own verdict, or NO_PLACE_LEFT.
+    /// One writer at a time (SQLite's), so the slot read is the slot written.
+    pub fn book_walkup_online(
+        &self,
+        device: &DeviceInfo,
+        code: &TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<WalkupBooking> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        let orq = Orq(device.orq);
+        self.write(|tx| {
+            let venue = crate::venues::require_venue(tx, orq, VenueId(device.venue_id))?;
+            if crate::tickets::load_ticket(tx, orq, code)?.is_none() {
+                return Err(DomainError::NotFound { entity: "ticket" }.into());
+            }
+            let gate = Gate {
+                venue_id: Some(venue.id),
+                ..Default::default()
+            };
+            let entry = crate::gate::verdict_in(tx, orq, code, &gate, now)?;
+            let activated_at = match walkup_step(&entry) {
+                WalkupStep::No => return Err(refused(walkup_refusal(entry))),
+                WalkupStep::Book => None,
+                WalkupStep::ActivateThenBook => {
+                    activate_for_walkup(tx, orq, code, now)?;
+                    let entry = crate::gate::verdict_in(tx, orq, code, &gate, now)?;
+                    if walkup_step(&entry) != WalkupStep::Book {
+                        return Err(refused(entry));
+                    }
+                    Some(now)
+                }
+            };
+            // Yesterday's too: a late grace keeps a window open past midnight.
+            let today = now.with_timezone(&venue.timezone).date_naive();
+            let slots: Vec<Slot> = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM reservation_slots WHERE orq = ?1 AND venue_id = ?2 AND date IN (?3, ?4)",
+                    crate::codec::SLOT_COLUMNS
+                ))?
+                .query_map(
+                    params![
+                        Sql(orq),
+                        Sql(venue.id),
+                        today.to_string(),
+                        today.pred_opt().unwrap_or(today).to_string()
+                    ],
+                    crate::codec::slot,
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            let Some(slot) = walkup_slots(&slots, &venue, now).into_iter().next().cloned() else {
+                let mut v = Verdict::refusal(
+                    VerdictCode::NoPlaceLeft,
+                    "No place left: no slot open now has a free place",
+                );
+                v.ticket_code = Some(code.to_string());
+                return Err(refused(v));
+            };
+            crate::slots::change_booking(tx, &slot, 1, now)?;
+            write_walkup_reservation(tx, orq, code, ReservationId(uuid::Uuid::now_v7()), &slot, now)?;
+            // A cancelled reservation row was reused: its id is the one.
+            let id: Sql<ReservationId> = tx.query_row(
+                "SELECT id FROM ticket_reservations WHERE ticket_id = ?1 AND orq = ?2",
+                params![Sql(code), Sql(orq)],
+                |r| r.get(0),
+            )?;
+            Ok(WalkupBooking {
+                ticket_code: code.clone(),
+                reservation_id: id.0,
+                slot_id: slot.id,
+                reserved_at: now,
+                activated_at,
+            })
+        })
+    }
+
+    /// The gate's side of an online walk-up: the reservation the server
+    /// made (`booking`) written into this replica as the next pull will
+    /// bring it (so no event is queued for it: the server has it), then the
+    /// holder admitted by the rules like any scan (the verification queued
+    /// for upload). The slot's count stays as pulled: the next pull brings
+    /// the server's, which counts this booking. `None`: the replica does
+    /// not hold the ticket or the slot yet (a ticket never reserved at this
+    /// venue): nothing written, pull first.
+    pub fn apply_online_walkup(
+        &self,
+        orq: Orq,
+        booking: &WalkupBooking,
+        operator: OperatorId,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Verdict>> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        let code = &booking.ticket_code;
+        let written = self.write(|tx| {
+            let Some(slot) = crate::slots::load_slot(tx, orq, booking.slot_id)? else {
+                return Ok(None);
+            };
+            if crate::tickets::load_ticket(tx, orq, code)?.is_none() {
+                return Ok(None);
+            }
+            if let Some(at) = booking.activated_at {
+                tx.prepare_cached(
+                    "UPDATE tickets SET activation_status = 'active', activated_at = ?1, status = 'ACTIVATED', \
+                     updated_at = ?1 WHERE ticket_code = ?2 AND orq = ?3 AND activation_status = 'inactive'",
+                )?
+                .execute(params![ts(at), Sql(code), Sql(orq)])?;
+            }
+            // Pulled already (a sync round since the booking): as it is.
+            let pulled: bool = tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM ticket_reservations WHERE id = ?1 AND status = 'RESERVED')",
+                )?
+                .query_row(params![Sql(booking.reservation_id)], |r| r.get(0))?;
+            if !pulled {
+                write_walkup_reservation(
+                    tx,
+                    orq,
+                    code,
+                    booking.reservation_id,
+                    &slot,
+                    booking.reserved_at,
+                )?;
+            }
+            let mut v = crate::gate::verify_in(
+                tx,
+                orq,
+                code,
+                operator,
+                gate,
+                now,
+                crate::gate::Admission::ByRules,
+            )?;
+            if v.admit {
+                v.message = format!(
+                    "Walk-up booked into {}–{}: admit",
+                    slot.start_time.format("%H:%M"),
+                    slot.end_time.format("%H:%M")
+                );
+            }
+            Ok(Some(v))
+        });
+        match written {
+            Err(crate::StoreError::Domain(DomainError::Refused(v))) => Ok(Some(*v)),
             other => other,
         }
     }
@@ -843,7 +1057,9 @@ pub(crate) fn apply_walkup_event(
         ..Default::default()
     };
     let entry = crate::gate::verdict_in(tx, orq, &code, &gate, at)?;
-    if !walkup_bookable(&entry) {
+    // A deferred ticket's activation is its own event, uploaded before the
+    // walk-up: a ticket still inactive here was not activated (refused).
+    if walkup_step(&entry) != WalkupStep::Book {
         return Ok(Ok(conflict(entry.verdict.code())));
     }
     let leased = tx
