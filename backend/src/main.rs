@@ -115,7 +115,9 @@ fn main() -> anyhow::Result<()> {
             orq,
             operator,
             venue,
-        }) => cli::gate::book(db, code, orq, operator, venue, now)?,
+            offline,
+            trust,
+        }) => cli::gate::book(db, code, orq, operator, venue, offline, trust, now)?,
         Command::Gate(GateCommand::Undo {
             db,
             code,

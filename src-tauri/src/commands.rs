@@ -78,13 +78,13 @@ pub fn occupancy(gate: Gate<'_>) -> Result<Option<OccupancyView>, CommandError> 
 }
 
 /// The operator books a NOT_RESERVED holder into the current slot (walk-up).
-#[tauri::command(async)]
-pub fn book_walkup(
-    gate: Gate<'_>,
+#[tauri::command]
+pub async fn book_walkup(
+    link: State<'_, Arc<DeviceLink>>,
     payload: String,
     source: ScanSource,
 ) -> Result<ScanOutcome, CommandError> {
-    gate.book_walkup(&payload, source)
+    link.book_walkup(&payload, source).await
 }
 
 /// The operator undoes their own admission (within 60 s), with a reason.

@@ -64,7 +64,7 @@ export const S = {
   occupancyLocal: 'this gate only (never synced)',
   walkupBook: 'Book into the current slot and let in',
   walkupBooked: 'Walk-up: booked into the slot open now',
-  walkupHint: 'Valid ticket without a reservation: it can be booked into the slot open now.',
+  walkupHint: 'No reservation for now: it can be booked into the slot open now.',
   undo: 'Undo',
   undoLeft: (s: number) => `Undo (${s} s)`,
   undoTitle: 'Why undo this admission?',

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use entrada::domain::venue_ops::{Direction, OccupancyLevel};
-use entrada::domain::{Gate as GateRules, TicketCode};
+use entrada::domain::{Gate as GateRules, OperatorId, Orq, TicketCode, Verdict};
 
 use super::views::{CommandError, OccupancyView, ScanOutcome, ScanSource, VerdictView};
 use super::GateService;
@@ -55,30 +55,32 @@ impl GateService {
         }))
     }
 
-    /// The operator books the holder of `payload` (answered NOT_RESERVED)
-    /// into the current slot from this gate's lease and lets them in
-    /// (`Store::book_walkup`): ADMIT, or NO_PLACE_LEFT.
-    pub fn book_walkup(
+    /// What a walk-up needs from the gate before it is booked
+    /// (`DeviceLink::book_walkup`: online through the server, else from
+    /// this gate's lease): the org, the signed-in operator, the gate's
+    /// rules, the time.
+    pub fn walkup_context(
         &self,
-        payload: &str,
-        source: ScanSource,
-    ) -> Result<ScanOutcome, CommandError> {
-        let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
+    ) -> Result<(Orq, OperatorId, GateRules, chrono::DateTime<chrono::Utc>), CommandError> {
+        let scope = self.scope();
         let operator = self.active_operator()?;
-        let orq = scope.orq;
         let rules = GateRules {
             venue_id: scope.venue,
             ..GateRules::default()
         };
-        let started = Instant::now();
-        let verdict = self.store.book_walkup(
-            orq,
-            payload.as_bytes(),
-            operator.id,
-            &rules,
-            self.clock.now(),
-        )?;
-        self.outcome(orq, &verdict, payload, source, started, true)
+        Ok((scope.orq, operator.id, rules, self.clock.now()))
+    }
+
+    /// The walk-up's verdict as the scanner shows it (written already).
+    pub fn walkup_outcome(
+        &self,
+        orq: Orq,
+        verdict: &Verdict,
+        payload: &str,
+        source: ScanSource,
+        started: Instant,
+    ) -> Result<ScanOutcome, CommandError> {
+        self.outcome(orq, verdict, payload, source, started, true)
     }
 
     /// The signed-in operator undoes their own admission of `ticket_code`
@@ -182,8 +184,16 @@ mod tests {
         let o = gate.scan(&code, ScanSource::Manual).unwrap();
         assert!(o.verdict.walkup, "{o:?}");
         assert_eq!(o.payload.as_deref(), Some(code.as_str()));
-        // A standalone gate holds no lease: no place left, nothing written.
-        let booked = gate.book_walkup(&code, ScanSource::Manual).unwrap();
-        assert_eq!(booked.verdict.verdict, "NO_PLACE_LEFT", "{booked:?}");
+        // A standalone gate has no server to ask and holds no lease: no
+        // place left, nothing written.
+        let engine = entrada::sync::client::SyncEngine::new(gate.store.clone());
+        let (orq, operator, rules, now) = gate.walkup_context().unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let pending = gate.store.pending_events().unwrap().len();
+        let v = runtime
+            .block_on(engine.book_walkup(orq, code.clone().into_bytes(), operator, rules, now))
+            .unwrap();
+        assert_eq!(v.verdict.code(), "NO_PLACE_LEFT", "{v:?}");
+        assert_eq!(gate.store.pending_events().unwrap().len(), pending);
     }
 }
