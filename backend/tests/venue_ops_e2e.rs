@@ -489,7 +489,7 @@ fn online_walkups_go_through_the_servers_reservation_path() {
     // The slot is full now: the server has no place, and this gate holds
     // no lease.
     assert_eq!(verdict(&book(&a, &signed[1])), (1, "NO_PLACE_LEFT"));
-    // A ticket the server knows as used is refused with its own verdict.
+    // A ticket let in already keeps its own verdict.
     assert_eq!(verdict(&book(&a, &signed[0])), (1, "ALREADY_VERIFIED"));
     {
         let store = Store::open(&server_db).unwrap();
@@ -519,8 +519,40 @@ fn online_walkups_go_through_the_servers_reservation_path() {
     assert!(store.reservation_for_ticket(orq, &n1).unwrap().is_none());
     let slot = store.get_slot(orq, slot_id).unwrap();
     assert_eq!((slot.booked_count, slot.total_capacity), (8, 8));
+
+    // The wrong phone was scanned: the operator undoes N-0's admission. The
+    // walk-up's reservation is released with it, on the gate and, after
+    // the next sync, on the server: its place is free for N-1.
+    let (code, undone) = run(&[
+        "gate",
+        "undo",
+        "--db",
+        a.to_str().unwrap(),
+        "--operator",
+        "1",
+        "--reason",
+        "wrong phone scanned",
+        "N-0",
+    ]);
+    assert_eq!(code, 0, "{undone}");
+    let (code, report) = sync(&a, None);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["round"]["conflicts"], 0, "{report}");
+    let n0 = entrada::domain::TicketCode::parse("N-0").unwrap();
+    assert_eq!(
+        store
+            .reservation_for_ticket(orq, &n0)
+            .unwrap()
+            .unwrap()
+            .status,
+        entrada::domain::ReservationStatus::Cancelled
+    );
+    assert!(store.get_ticket(orq, &n0).unwrap().verified_at.is_none());
+    assert_eq!(store.get_slot(orq, slot_id).unwrap().booked_count, 7);
+    assert_eq!(verdict(&book(&a, &signed[1])), (0, "ADMIT"));
+    assert_eq!(store.get_slot(orq, slot_id).unwrap().booked_count, 8);
     server.stop();
 
     // Offline with no lease: no walk-up (0 leased places = online only).
-    assert_eq!(verdict(&book(&a, &signed[1])), (1, "AUTHENTIC_NOT_SYNCED"));
+    assert_eq!(verdict(&book(&a, &signed[0])), (1, "NO_PLACE_LEFT"));
 }

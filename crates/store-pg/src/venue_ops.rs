@@ -560,6 +560,32 @@ pub(crate) fn apply_walkup_event(
         Some(s) if s.venue_id.0 == device.venue_id => {}
         _ => return Ok(Err(DomainError::NotFound { entity: "slot" })),
     }
+    if event.payload.get("online") == Some(&serde_json::Value::Bool(true)) {
+        // Booked by the server (`POST /api/sync/walkup`): reported so that
+        // an undo of the admission releases it; nothing to book. Applied
+        // when it is that ticket's live reservation in that slot.
+        let live: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM ticket_reservations WHERE id = $1 AND ticket_id = $2 \
+                 AND slot_id = $3 AND orq = $4 AND status IN ('RESERVED', 'VERIFIED'))",
+                &[&id.0, &code.as_str(), &slot_id.0, &orq.0],
+            )
+            .map_err(db)?
+            .get(0);
+        return Ok(Ok(EventResult {
+            event_id: event.event_id,
+            status: if live {
+                EventStatus::Applied
+            } else {
+                EventStatus::Conflict
+            },
+            reason: (!live).then(|| "WALKUP_NOT_BOOKED".to_owned()),
+            facts: (!live).then(|| {
+                serde_json::json!({ "kind": "WALKUP_NOT_BOOKED", "ticket_code": code, "slot_id": slot_id, "reservation_id": id })
+            }),
+            received_at: now,
+        }));
+    }
     let conflict = |reason: &str| EventResult {
         event_id: event.event_id,
         status: EventStatus::Conflict,

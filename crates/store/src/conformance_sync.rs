@@ -1046,7 +1046,13 @@ pub mod venue_ops_sync {
     /// a free place, a slot not open yet, a ticket reserved for now and an
     /// unknown ticket are refused, and a refusal changes nothing.
     pub fn online_walkups_take_free_places_never_leased_ones(
-        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + SyncStore + ?Sized),
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + ?Sized),
     ) {
         use crate::domain::{ActivationStatus, DomainError};
         use crate::StoreError;
@@ -1073,6 +1079,37 @@ pub mod venue_ops_sync {
 
         let b = s.book_walkup_online(&a, &w1, t0).unwrap();
         assert_eq!((b.slot_id, b.activated_at), (slot.id, None));
+        // The gate reports it as an online walk-up (for an undo to find):
+        // applied, nothing booked again; the same claim about a ticket the
+        // server did not book is a conflict and books nothing.
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let online = |code: &str, id: ReservationId| {
+            event(
+                "walkup",
+                serde_json::json!({ "ticket_code": code, "slot_id": slot.id, "reservation_id": id, "venue_id": venue.id, "online": true }),
+                op.id.0,
+                t0,
+            )
+        };
+        let got = upload(s, &a, online("W-1", b.reservation_id));
+        assert_eq!(got.status, EventStatus::Applied, "{got:?}");
+        ticket(s, "W-9");
+        let got = upload(s, &a, online("W-9", ReservationId(uuid::Uuid::now_v7())));
+        assert_eq!(
+            (got.status, got.reason.as_deref()),
+            (EventStatus::Conflict, Some("WALKUP_NOT_BOOKED")),
+            "{got:?}"
+        );
+        assert_eq!(
+            s.get_ticket(ORQ, &TicketCode::parse("W-9").unwrap())
+                .unwrap()
+                .status
+                .as_str(),
+            "ACTIVATED",
+            "not reserved"
+        );
         let r = s.get_reservation(ORQ, b.reservation_id).unwrap();
         assert_eq!(
             (r.slot_id, r.status.as_str(), r.reserved_at),

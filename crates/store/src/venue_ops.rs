@@ -744,6 +744,24 @@ impl Store {
                     booking.reserved_at,
                 )?;
             }
+            // Reported like a walk-up from the lease, marked online: an undo
+            // of this admission finds it (here and on the server) and
+            // releases the reservation; it spends no leased place.
+            crate::sync::record_local_event(
+                tx,
+                "walkup",
+                "tickets",
+                code.as_str(),
+                serde_json::json!({
+                    "ticket_code": code,
+                    "slot_id": slot.id,
+                    "reservation_id": booking.reservation_id,
+                    "venue_id": slot.venue_id,
+                    "online": true,
+                }),
+                Some(operator),
+                now,
+            )?;
             let mut v = crate::gate::verify_in(
                 tx,
                 orq,
@@ -975,7 +993,8 @@ fn lease_uses(tx: &Transaction<'_>, filter: &str, after: i64) -> Result<Vec<Slot
     let sql = format!(
         "SELECT coalesce(json_extract(payload, '$.slot_id'), json_extract(payload, '$.lease_slot_id')), count(*) \
          FROM outbox WHERE {filter} AND rowid > ?1 \
-           AND (kind = 'walkup' OR (kind = 'verify' AND json_extract(payload, '$.lease_slot_id') IS NOT NULL)) \
+           AND ((kind = 'walkup' AND coalesce(json_extract(payload, '$.online'), 0) = 0) \
+                OR (kind = 'verify' AND json_extract(payload, '$.lease_slot_id') IS NOT NULL)) \
          GROUP BY 1"
     );
     Ok(tx
@@ -1044,6 +1063,31 @@ pub(crate) fn apply_walkup_event(
     }
     if crate::tickets::load_ticket(tx, orq, &code)?.is_none() {
         return Ok(Err(DomainError::NotFound { entity: "ticket" }));
+    }
+    if event.payload.get("online") == Some(&serde_json::Value::Bool(true)) {
+        // Booked by this server (`POST /api/sync/walkup`): the gate reports
+        // it so that an undo of the admission releases it. Nothing to book:
+        // applied when it is that ticket's live reservation in that slot;
+        // a claim about any other reservation changes nothing.
+        let live: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM ticket_reservations WHERE id = ?1 AND ticket_id = ?2 \
+                 AND slot_id = ?3 AND orq = ?4 AND status IN ('RESERVED', 'VERIFIED'))",
+            )?
+            .query_row(params![Sql(id), Sql(&code), Sql(slot_id), Sql(orq)], |r| r.get(0))?;
+        return Ok(Ok(EventResult {
+            event_id: event.event_id,
+            status: if live {
+                EventStatus::Applied
+            } else {
+                EventStatus::Conflict
+            },
+            reason: (!live).then(|| "WALKUP_NOT_BOOKED".to_owned()),
+            facts: (!live).then(|| {
+                serde_json::json!({ "kind": "WALKUP_NOT_BOOKED", "ticket_code": code, "slot_id": slot_id, "reservation_id": id })
+            }),
+            received_at: now,
+        }));
     }
     let conflict = |reason: &str| EventResult {
         event_id: event.event_id,
