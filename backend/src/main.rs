@@ -118,6 +118,11 @@ fn main() -> anyhow::Result<()> {
             offline,
             trust,
         }) => cli::gate::book(db, code, orq, operator, venue, offline, trust, now)?,
+        Command::Gate(GateCommand::Checkout {
+            db,
+            operator,
+            trust,
+        }) => cli::gate::checkout(db, operator, trust)?,
         Command::Gate(GateCommand::Undo {
             db,
             code,

@@ -267,6 +267,42 @@ fn entries_at_one_gate_exits_at_another_offline_and_the_server_counts_who_is_ins
     let (status, conflicts) = http(port, "GET", "/api/operator/conflicts", Some(&w.admin), None);
     assert_eq!(status, 200);
     assert_eq!(conflicts.as_array().map(Vec::len), Some(0), "{conflicts}");
+
+    // Closing time, called by a supervisor at gate B: the server checks
+    // everyone out (an operator may not), and B's count follows at once.
+    let checkout = |db: &Path, operator: &str| {
+        run(&[
+            "gate",
+            "checkout",
+            "--db",
+            db.to_str().unwrap(),
+            "--operator",
+            operator,
+        ])
+    };
+    let (code, refused) = checkout(&b, "1");
+    assert_eq!(code, 2, "an operator may not check everyone out: {refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("403"),
+        "{refused}"
+    );
+    let sam = server_store
+        .add_operator(Orq(1), Role::Supervisor, "Sam", None, Utc::now())
+        .unwrap()
+        .id;
+    let (code, done) = checkout(&b, &sam.0.to_string());
+    assert_eq!(
+        (code, &done["checked_out"], &done["inside"]),
+        (0, &json!(4), &json!(0)),
+        "{done}"
+    );
+    let (_, occ) = http(port, "GET", &occupancy_path, Some(&w.staff), None);
+    assert_eq!(occ["inside"], 0, "{occ}");
+    let (_, gate_occ) = run(&["gate", "occupancy", "--db", b.to_str().unwrap()]);
+    assert_eq!(gate_occ["inside"], 0, "gate B pulled the exits: {gate_occ}");
     server.stop();
 }
 

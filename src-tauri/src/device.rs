@@ -251,6 +251,25 @@ impl DeviceLink {
             .walkup_outcome(orq, &verdict, payload, source, started)
     }
 
+    /// A supervisor checks everyone out of the venue (closing time, an
+    /// evacuation drill): online only, by the server, which holds every
+    /// gate's passages (`entrada::sync::closing`); the exits reach this
+    /// gate's count with the sync round that follows.
+    pub async fn check_everyone_out(
+        &self,
+    ) -> Result<crate::gate::views::CheckoutView, CommandError> {
+        let supervisor = self.gate.supervisor_id("check everyone out")?;
+        let done = self
+            .engine
+            .checkout_venue(supervisor)
+            .await
+            .map_err(sync_error)?;
+        Ok(crate::gate::views::CheckoutView {
+            checked_out: done.checked_out,
+            inside: done.inside,
+        })
+    }
+
     /// Pairing from a scanned pairing code (issue 16), a supervisor's act:
     /// the code is read by `entrada::domain::pairing`; when it names the
     /// venue's CA, the certificate of that SHA-256 is taken from the

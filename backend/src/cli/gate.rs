@@ -117,6 +117,33 @@ pub(crate) fn book(
     std::process::exit(if verdict.admit { 0 } else { 1 })
 }
 
+/// `entrada gate checkout`: everyone checked out by the server.
+pub(crate) fn checkout(db: DbArg, operator: i64, trust: super::TrustArgs) -> anyhow::Result<()> {
+    let done = open(&db).and_then(|s| {
+        let engine = entrada::sync::client::SyncEngine::with_transport(
+            std::sync::Arc::new(s),
+            trust.transport()?,
+        )?;
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime
+            .block_on(engine.checkout_venue(entrada::domain::OperatorId(operator)))
+            .map_err(anyhow::Error::from)
+    });
+    match done {
+        Ok(c) => {
+            println!("{}", serde_json::to_string(&c)?);
+            Ok(())
+        }
+        Err(e) => {
+            println!(
+                "{}",
+                serde_json::json!({ "error": { "code": "GATE_ERROR", "message": format!("{e:#}") } })
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
 /// `entrada gate undo`: the operator's own admission taken back, with a reason.
 pub(crate) fn undo(
     db: DbArg,

@@ -321,6 +321,19 @@ pub(crate) enum GateCommand {
         #[command(flatten)]
         trust: TrustArgs,
     },
+    /// A supervisor checks everyone out of this paired gate's venue now
+    /// (closing time, an evacuation): online only, by the server, which
+    /// checks the operator's role; then a sync round brings the exits here.
+    /// Prints the checkout as JSON. Exit status: 0 done, 2 refused/error.
+    Checkout {
+        #[command(flatten)]
+        db: DbArg,
+        /// The supervisor (or admin) checking everyone out
+        #[arg(long)]
+        operator: i64,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
     /// Undoes the operator's own admission of CODE within 60 s, with a
     /// reason; prints the ticket's verdict now. Exit status: 0 undone, 2 refused/error.
     Undo {

@@ -506,21 +506,23 @@ pub fn walkup_bookable(entry: &Verdict) -> bool {
 }
 
 /// Where the place of an undone walk-up goes back to (its reservation is
-/// cancelled): the admitting gate's lease of the slot while it has one (the
-/// place came from it and the gate may book it again), else the slot.
+/// cancelled): the admitting gate's lease of the slot while it has one, if
+/// the place came from it (the gate may book it again), else the slot (an
+/// online walk-up took a free place of the slot).
 ///
-/// | gate's lease row of the slot | place back to |
-/// |------------------------------|---------------|
-/// | present                      | `Lease`       |
-/// | gone (recalled, returned)    | `Slot`        |
+/// | booked from          | gate's lease row of the slot | place back to |
+/// |----------------------|------------------------------|---------------|
+/// | the lease            | present                      | `Lease`       |
+/// | the lease            | gone (recalled, returned)    | `Slot`        |
+/// | the server (online)  | any                          | `Slot`        |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UndoPlace {
     Lease,
     Slot,
 }
 
-pub fn undo_place(lease_held: bool) -> UndoPlace {
-    if lease_held {
+pub fn undo_place(from_lease: bool, lease_held: bool) -> UndoPlace {
+    if from_lease && lease_held {
         UndoPlace::Lease
     } else {
         UndoPlace::Slot
@@ -1300,8 +1302,10 @@ mod tests {
 
     #[test]
     fn an_undone_walkups_place_goes_back_where_it_came_from() {
-        assert_eq!(undo_place(true), UndoPlace::Lease);
-        assert_eq!(undo_place(false), UndoPlace::Slot);
+        assert_eq!(undo_place(true, true), UndoPlace::Lease);
+        assert_eq!(undo_place(true, false), UndoPlace::Slot);
+        assert_eq!(undo_place(false, true), UndoPlace::Slot);
+        assert_eq!(undo_place(false, false), UndoPlace::Slot);
     }
 
     #[test]

@@ -222,3 +222,46 @@ pub async fn walkup(
             .await?,
     ))
 }
+
+/// A supervisor at a gate checks everyone out (`POST /api/sync/checkout`).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateCheckout {
+    /// The supervisor signed in at the gate (their PIN was checked there).
+    pub operator_id: i64,
+}
+
+#[utoipa::path(post, path = "/api/sync/checkout", tag = "sync", request_body = GateCheckout,
+    responses(
+        (status = 200, description = "A supervisor at this gate checked everyone out of the gate's venue now, as the console's closing does (one exit per person inside, reason CLOSING; the gates learn it by sync)", body = Checkout),
+        (status = 401, description = "UNAUTHORIZED: not a device token (or a revoked one)", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: the operator named is not an active supervisor or admin of the gate's org", body = ErrorBody),
+        (status = 422, description = "INVALID_BODY: operator_id missing or not an integer", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn gate_checkout(
+    State(state): State<AppState>,
+    super::sync::Device(device): super::sync::Device,
+    ApiJson(body): ApiJson<GateCheckout>,
+) -> Result<Json<Checkout>, ApiError> {
+    let (orq, venue) = (crate::domain::Orq(device.orq), VenueId(device.venue_id));
+    let operator = OperatorId(body.operator_id);
+    // The gate vouches for the PIN; the server for the role, as it is now.
+    let supervisor = state
+        .run(move |s| match s.get_operator(orq, operator) {
+            Ok(o) => Ok(Some(o)),
+            Err(crate::store::StoreError::Domain(crate::domain::DomainError::NotFound {
+                ..
+            })) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?
+        .is_some_and(|o| o.deactivated_at.is_none() && o.role.can_manage_slots());
+    if !supervisor {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Json(
+        state
+            .run(move |s| s.checkout_venue(orq, venue, Some(operator), Utc::now()))
+            .await?,
+    ))
+}

@@ -793,10 +793,10 @@ pub(crate) fn apply_undo_event(
     // one whose device time is that of the verify event behind the ticket's
     // admission (its canonical verification). Another admission of the
     // ticket at this gate (a reservation made since) keeps its reservation.
-    let walkup: Option<uuid::Uuid> = match verified_at {
+    let walkup: Option<(uuid::Uuid, bool)> = match verified_at {
         Some(admitted) => tx
             .query_opt(
-                "SELECT (w.payload->>'slot_id')::uuid \
+                "SELECT (w.payload->>'slot_id')::uuid, coalesce((w.payload->>'online')::boolean, false) \
                  FROM verifications v \
                  JOIN sync_events e ON e.event_id = v.event_id \
                  JOIN sync_events w ON w.device_id = e.device_id AND w.device_time = e.device_time \
@@ -808,10 +808,10 @@ pub(crate) fn apply_undo_event(
                 &[&device.device_id, &orq.0, &code.as_str(), &admitted],
             )
             .map_err(db)?
-            .map(|r| r.get(0)),
+            .map(|r| (r.get(0), r.get(1))),
         None => None,
     };
-    if let Some(slot) = walkup {
+    if let Some((slot, online)) = walkup {
         let cancelled = tx
             .execute(
                 "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = $1 \
@@ -829,14 +829,18 @@ pub(crate) fn apply_undo_event(
             let Some(locked) = load_slot(tx, orq, SlotId(slot), true)? else {
                 return Ok(Ok(applied(event, now)));
             };
-            let leased = tx
-                .execute(
+            // An online walk-up's place came from the slot: it goes back there.
+            let leased = if online {
+                0
+            } else {
+                tx.execute(
                     "UPDATE walkup_leases SET places = places + 1, updated_at = $1 \
                      WHERE device_id = $2 AND slot_id = $3",
                     &[&ts(now), &device.device_id, &slot],
                 )
-                .map_err(db)?;
-            if crate::domain::venue_ops::undo_place(leased > 0)
+                .map_err(db)?
+            };
+            if crate::domain::venue_ops::undo_place(!online, leased > 0)
                 == crate::domain::venue_ops::UndoPlace::Slot
             {
                 change_booking(tx, &locked, -1, now)?;

@@ -786,6 +786,59 @@ impl Store {
         }
     }
 
+    /// What a supervisor at this gate sees of the venue's operations today
+    /// (the sync screen): the walk-up places this gate holds per slot, the
+    /// admissions undone here, and the no-shows released at the venue, as
+    /// this replica has them.
+    pub fn gate_ops_summary(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        now: DateTime<Utc>,
+    ) -> Result<GateOpsSummary> {
+        self.read(|tx| {
+            let v = crate::venues::require_venue(tx, orq, venue)?;
+            let since = ts(day_start(v.timezone, now));
+            let mut leases = Vec::new();
+            let held: Vec<(String, i64)> = tx
+                .prepare_cached("SELECT slot_id, places FROM walkup_leases WHERE places > 0 ORDER BY slot_id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, places) in held {
+                let Ok(id) = id.parse::<SlotId>() else { continue };
+                if let Some(slot) = crate::slots::load_slot(tx, orq, id)? {
+                    leases.push((slot, places));
+                }
+            }
+            leases.sort_by_key(|(s, _)| (s.date, s.start_time));
+            let undos = tx
+                .prepare_cached(
+                    "SELECT entity_id, operator_id, device_time, json_extract(payload, '$.reason') FROM outbox \
+                     WHERE kind = 'undo' AND device_time >= ?1 ORDER BY device_time DESC LIMIT 50",
+                )?
+                .query_map([&since], |r| {
+                    Ok(UndoneHere {
+                        ticket_code: r.get(0)?,
+                        operator_id: r.get::<_, Option<i64>>(1)?.map(OperatorId),
+                        at: r.get::<_, Ts>(2)?.0,
+                        reason: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let no_shows: i64 = tx
+                .prepare_cached(
+                    "SELECT count(*) FROM ticket_reservations r JOIN reservation_slots s ON s.id = r.slot_id \
+                     WHERE r.orq = ?1 AND s.venue_id = ?2 AND r.no_show_at >= ?3",
+                )?
+                .query_row(params![Sql(orq), Sql(venue), since], |r| r.get(0))?;
+            Ok(GateOpsSummary {
+                leases,
+                undos,
+                no_shows_today: no_shows,
+            })
+        })
+    }
+
     /// The places this gate may still book walk-ups from, per slot.
     pub fn walkup_leases(&self) -> Result<Vec<SlotPlaces>> {
         self.read(|tx| {
@@ -975,6 +1028,26 @@ fn lease_rows(tx: &Transaction<'_>, device: i64) -> Result<Vec<SlotPlaces>> {
         .into_iter()
         .filter_map(|(id, places)| Some(SlotPlaces { slot_id: id.parse().ok()?, places }))
         .collect())
+}
+
+/// What [`Store::gate_ops_summary`] shows a supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateOpsSummary {
+    /// The slots this gate holds walk-up places of, and how many.
+    pub leases: Vec<(Slot, i64)>,
+    /// Admissions undone at this gate today, the latest first (at most 50).
+    pub undos: Vec<UndoneHere>,
+    /// Reservations at the venue released as no-shows today.
+    pub no_shows_today: i64,
+}
+
+/// One admission an operator undid at this gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndoneHere {
+    pub ticket_code: String,
+    pub operator_id: Option<OperatorId>,
+    pub at: DateTime<Utc>,
+    pub reason: String,
 }
 
 /// A gate's lease refresh request, as [`Store::lease_request`] makes it.
@@ -1227,10 +1300,11 @@ fn release_walkup(
     tx: &Transaction<'_>,
     orq: Orq,
     code: &TicketCode,
-    slot: &str,
+    (slot, online): &(String, bool),
     device: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    let slot = slot.as_str();
     let cancelled = tx
         .prepare_cached(
             "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = ?1 \
@@ -1245,7 +1319,7 @@ fn release_walkup(
          WHERE ticket_code = ?2 AND orq = ?3",
     )?
     .execute(params![ts(now), Sql(code), Sql(orq)])?;
-    let leased = match device {
+    let leased = match device.filter(|_| !online) {
         Some(d) => tx
             .prepare_cached(
                 "UPDATE walkup_leases SET places = places + 1, updated_at = ?1 \
@@ -1254,7 +1328,7 @@ fn release_walkup(
             .execute(params![ts(now), d, slot])?,
         None => 0,
     };
-    match crate::domain::venue_ops::undo_place(leased > 0) {
+    match crate::domain::venue_ops::undo_place(!online, leased > 0) {
         crate::domain::venue_ops::UndoPlace::Lease => {}
         crate::domain::venue_ops::UndoPlace::Slot => {
             if let Some(s) = crate::slots::load_slot(tx, orq, slot.parse()?)? {
@@ -1393,14 +1467,14 @@ impl Store {
             // place back on this gate's lease. Any other admission of the
             // ticket (a reservation made since, verified here) keeps its
             // reservation.
-            let walkup: Option<String> = match verified_at {
+            let walkup: Option<(String, bool)> = match verified_at {
                 Some(admitted) => tx
                     .prepare_cached(
-                        "SELECT json_extract(payload, '$.slot_id') FROM outbox \
+                        "SELECT json_extract(payload, '$.slot_id'), coalesce(json_extract(payload, '$.online'), 0) FROM outbox \
                          WHERE kind = 'walkup' AND entity_id = ?1 AND device_time = ?2 \
                          ORDER BY rowid DESC LIMIT 1",
                     )?
-                    .query_row(params![code.as_str(), ts(admitted)], |r| r.get(0))
+                    .query_row(params![code.as_str(), ts(admitted)], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?,
                 None => None,
             };
@@ -1505,10 +1579,10 @@ pub(crate) fn apply_undo_event(
     // the verify event behind the ticket's admission (its canonical
     // verification). Another admission of the ticket at this gate (a
     // reservation made since) is not a walk-up's: its reservation stays.
-    let walkup: Option<String> = match verified_at {
+    let walkup: Option<(String, bool)> = match verified_at {
         Some(admitted) => tx
             .prepare_cached(
-                "SELECT json_extract(w.payload, '$.slot_id') \
+                "SELECT json_extract(w.payload, '$.slot_id'), coalesce(json_extract(w.payload, '$.online'), 0) \
                  FROM verifications v \
                  JOIN sync_events e ON e.event_id = v.event_id \
                  JOIN sync_events w ON w.device_id = e.device_id AND w.device_time = e.device_time \
@@ -1521,7 +1595,7 @@ pub(crate) fn apply_undo_event(
             )?
             .query_row(
                 params![device.device_id, Sql(orq), code.as_str(), ts(admitted)],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?,
         None => None,

@@ -5,6 +5,7 @@
 //! `sync` (HTTP).
 
 pub mod client;
+pub mod closing;
 pub mod lan;
 pub mod lan_discovery;
 pub mod pin;

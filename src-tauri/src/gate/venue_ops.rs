@@ -9,7 +9,10 @@ use std::time::Instant;
 use entrada::domain::venue_ops::{Direction, OccupancyLevel};
 use entrada::domain::{Gate as GateRules, OperatorId, Orq, TicketCode, Verdict};
 
-use super::views::{CommandError, OccupancyView, ScanOutcome, ScanSource, VerdictView};
+use super::views::{
+    CommandError, LeaseView, OccupancyView, ScanOutcome, ScanSource, UndoView, VenueOpsView,
+    VerdictView,
+};
 use super::GateService;
 
 impl GateService {
@@ -53,6 +56,50 @@ impl GateService {
                 .as_of
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         }))
+    }
+
+    /// The venue's operations today for a supervisor (the sync screen):
+    /// this gate's walk-up places, its undone admissions, the no-shows.
+    /// None on a gate without a venue.
+    pub fn venue_ops(&self) -> Result<Option<VenueOpsView>, CommandError> {
+        self.supervisor("see the venue's operations")?;
+        let scope = self.scope();
+        let Some(venue) = scope.venue else {
+            return Ok(None);
+        };
+        let s = self
+            .store
+            .gate_ops_summary(scope.orq, venue, self.clock.now())?;
+        let hm = |t: chrono::NaiveTime| t.format("%H:%M").to_string();
+        Ok(Some(VenueOpsView {
+            leases: s
+                .leases
+                .into_iter()
+                .map(|(slot, places)| LeaseView {
+                    slot_id: slot.id.to_string(),
+                    date: slot.date.to_string(),
+                    start_time: hm(slot.start_time),
+                    end_time: hm(slot.end_time),
+                    places,
+                })
+                .collect(),
+            undos: s
+                .undos
+                .into_iter()
+                .map(|u| UndoView {
+                    ticket_code: u.ticket_code,
+                    operator_id: u.operator_id.map(|o| o.0),
+                    at: u.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    reason: u.reason,
+                })
+                .collect(),
+            no_shows_today: s.no_shows_today,
+        }))
+    }
+
+    /// The supervisor signed in here, for an act only a supervisor may do.
+    pub fn supervisor_id(&self, what: &str) -> Result<OperatorId, CommandError> {
+        Ok(self.supervisor(what)?.id)
     }
 
     /// What a walk-up needs from the gate before it is booked
