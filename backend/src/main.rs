@@ -115,7 +115,14 @@ fn main() -> anyhow::Result<()> {
             orq,
             operator,
             venue,
-        }) => cli::gate::book(db, code, orq, operator, venue, now)?,
+            offline,
+            trust,
+        }) => cli::gate::book(db, code, orq, operator, venue, offline, trust, now)?,
+        Command::Gate(GateCommand::Checkout {
+            db,
+            operator,
+            trust,
+        }) => cli::gate::checkout(db, operator, trust)?,
         Command::Gate(GateCommand::Undo {
             db,
             code,

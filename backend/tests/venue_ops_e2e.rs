@@ -267,6 +267,42 @@ fn entries_at_one_gate_exits_at_another_offline_and_the_server_counts_who_is_ins
     let (status, conflicts) = http(port, "GET", "/api/operator/conflicts", Some(&w.admin), None);
     assert_eq!(status, 200);
     assert_eq!(conflicts.as_array().map(Vec::len), Some(0), "{conflicts}");
+
+    // Closing time, called by a supervisor at gate B: the server checks
+    // everyone out (an operator may not), and B's count follows at once.
+    let checkout = |db: &Path, operator: &str| {
+        run(&[
+            "gate",
+            "checkout",
+            "--db",
+            db.to_str().unwrap(),
+            "--operator",
+            operator,
+        ])
+    };
+    let (code, refused) = checkout(&b, "1");
+    assert_eq!(code, 2, "an operator may not check everyone out: {refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("403"),
+        "{refused}"
+    );
+    let sam = server_store
+        .add_operator(Orq(1), Role::Supervisor, "Sam", None, Utc::now())
+        .unwrap()
+        .id;
+    let (code, done) = checkout(&b, &sam.0.to_string());
+    assert_eq!(
+        (code, &done["checked_out"], &done["inside"]),
+        (0, &json!(4), &json!(0)),
+        "{done}"
+    );
+    let (_, occ) = http(port, "GET", &occupancy_path, Some(&w.staff), None);
+    assert_eq!(occ["inside"], 0, "{occ}");
+    let (_, gate_occ) = run(&["gate", "occupancy", "--db", b.to_str().unwrap()]);
+    assert_eq!(gate_occ["inside"], 0, "gate B pulled the exits: {gate_occ}");
     server.stop();
 }
 
@@ -423,4 +459,136 @@ fn two_offline_gates_book_walkups_from_their_leases_and_never_overbook() {
     assert_eq!(status, 200);
     assert_eq!(conflicts.as_array().map(Vec::len), Some(0), "{conflicts}");
     server.stop();
+}
+
+#[test]
+fn online_walkups_go_through_the_servers_reservation_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let a = dir.path().join("a.db");
+    let w = seed(&server_db);
+    // The slot (6 reserved) down to 8 places: 2 free. No leases (the
+    // default walkup_lease_places = 0: walk-ups only while online).
+    // N-0, N-1 and the deferred D-0 were never reserved anywhere, so the
+    // gate's replica does not hold them: their signed codes are authentic
+    // but unknown to it, and only the server can book them.
+    let orq = Orq(1);
+    let (slot_id, signed) = {
+        let store = Store::open(&server_db).unwrap();
+        let slot = store.list_slots(orq, None, None, None).unwrap().remove(0);
+        store
+            .update_slot(
+                orq,
+                slot.id,
+                entrada::domain::SlotChange {
+                    total_capacity: Some(8),
+                    status: None,
+                },
+                Utc::now(),
+            )
+            .unwrap();
+        let tickets = [
+            NewTicket::plain("N-0", ActivationMode::Immediate).unwrap(),
+            NewTicket::plain("N-1", ActivationMode::Immediate).unwrap(),
+            NewTicket::plain("D-0", ActivationMode::Deferred).unwrap(),
+        ];
+        store.insert_tickets(orq, &tickets, Utc::now()).unwrap();
+        let signed: Vec<String> = tickets
+            .iter()
+            .map(|t| store.signed_code(orq, &t.ticket_code, Utc::now()).unwrap())
+            .collect();
+        (slot.id, signed)
+    };
+    let port = free_port();
+    let server = Server::start_on(&server_db, port);
+    let (code, report) = sync(&a, Some((&server.url, &w.gate_a)));
+    assert_eq!(
+        (code, &report["round"]["leased"]),
+        (0, &json!(0)),
+        "{report}"
+    );
+    // Scanned first, the gate cannot judge them: amber, walk-up offered.
+    assert_eq!(
+        verdict(&pass(&a, "in", &signed[0])),
+        (1, "AUTHENTIC_NOT_SYNCED")
+    );
+
+    // Online: the server books each into the slot open now and the gate
+    // admits; the deferred ticket is activated on the way.
+    let (code, v) = book(&a, &signed[0]);
+    assert_eq!((code, v["verdict"].as_str()), (0, Some("ADMIT")), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("Walk-up booked"),
+        "{v}"
+    );
+    assert_eq!(verdict(&book(&a, &signed[2])), (0, "ADMIT"));
+    // The slot is full now: the server has no place, and this gate holds
+    // no lease.
+    assert_eq!(verdict(&book(&a, &signed[1])), (1, "NO_PLACE_LEFT"));
+    // A ticket let in already keeps its own verdict.
+    assert_eq!(verdict(&book(&a, &signed[0])), (1, "ALREADY_VERIFIED"));
+    {
+        let store = Store::open(&server_db).unwrap();
+        let slot = store.get_slot(orq, slot_id).unwrap();
+        assert_eq!((slot.booked_count, slot.total_capacity), (8, 8));
+        let d0 = store
+            .get_ticket(orq, &entrada::domain::TicketCode::parse("D-0").unwrap())
+            .unwrap();
+        assert_eq!(
+            d0.activation_status,
+            entrada::domain::ActivationStatus::Active
+        );
+    }
+    // The admissions reach the server with the next sync, no conflict.
+    let (code, report) = sync(&a, None);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["round"]["conflicts"], 0, "{report}");
+    assert_eq!(report["round"]["rejected"], 0, "{report}");
+    let store = Store::open(&server_db).unwrap();
+    for c in ["N-0", "D-0"] {
+        let t = store
+            .get_ticket(orq, &entrada::domain::TicketCode::parse(c).unwrap())
+            .unwrap();
+        assert!(t.verified_at.is_some(), "{c} not verified on the server");
+    }
+    let n1 = entrada::domain::TicketCode::parse("N-1").unwrap();
+    assert!(store.reservation_for_ticket(orq, &n1).unwrap().is_none());
+    let slot = store.get_slot(orq, slot_id).unwrap();
+    assert_eq!((slot.booked_count, slot.total_capacity), (8, 8));
+
+    // The wrong phone was scanned: the operator undoes N-0's admission. The
+    // walk-up's reservation is released with it, on the gate and, after
+    // the next sync, on the server: its place is free for N-1.
+    let (code, undone) = run(&[
+        "gate",
+        "undo",
+        "--db",
+        a.to_str().unwrap(),
+        "--operator",
+        "1",
+        "--reason",
+        "wrong phone scanned",
+        "N-0",
+    ]);
+    assert_eq!(code, 0, "{undone}");
+    let (code, report) = sync(&a, None);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["round"]["conflicts"], 0, "{report}");
+    let n0 = entrada::domain::TicketCode::parse("N-0").unwrap();
+    assert_eq!(
+        store
+            .reservation_for_ticket(orq, &n0)
+            .unwrap()
+            .unwrap()
+            .status,
+        entrada::domain::ReservationStatus::Cancelled
+    );
+    assert!(store.get_ticket(orq, &n0).unwrap().verified_at.is_none());
+    assert_eq!(store.get_slot(orq, slot_id).unwrap().booked_count, 7);
+    assert_eq!(verdict(&book(&a, &signed[1])), (0, "ADMIT"));
+    assert_eq!(store.get_slot(orq, slot_id).unwrap().booked_count, 8);
+    server.stop();
+
+    // Offline with no lease: no walk-up (0 leased places = online only).
+    assert_eq!(verdict(&book(&a, &signed[0])), (1, "NO_PLACE_LEFT"));
 }

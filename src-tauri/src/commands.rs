@@ -78,13 +78,27 @@ pub fn occupancy(gate: Gate<'_>) -> Result<Option<OccupancyView>, CommandError> 
 }
 
 /// The operator books a NOT_RESERVED holder into the current slot (walk-up).
-#[tauri::command(async)]
-pub fn book_walkup(
-    gate: Gate<'_>,
+#[tauri::command]
+pub async fn book_walkup(
+    link: State<'_, Arc<DeviceLink>>,
     payload: String,
     source: ScanSource,
 ) -> Result<ScanOutcome, CommandError> {
-    gate.book_walkup(&payload, source)
+    link.book_walkup(&payload, source).await
+}
+
+/// The venue's operations today, for a supervisor (the sync screen).
+#[tauri::command(async)]
+pub fn venue_ops(gate: Gate<'_>) -> Result<Option<crate::gate::views::VenueOpsView>, CommandError> {
+    gate.venue_ops()
+}
+
+/// A supervisor checks everyone out of the venue (online, by the server).
+#[tauri::command]
+pub async fn check_everyone_out(
+    link: State<'_, Arc<DeviceLink>>,
+) -> Result<crate::gate::views::CheckoutView, CommandError> {
+    link.check_everyone_out().await
 }
 
 /// The operator undoes their own admission (within 60 s), with a reason.

@@ -229,6 +229,47 @@ impl DeviceLink {
         self.pair_trusting(server_url, token, pem).await
     }
 
+    /// The operator books the holder of `payload` (a walk-up: NOT_RESERVED,
+    /// a deferred ticket, a signed code this replica does not hold) into
+    /// the slot open now and lets them in: online through the server's
+    /// reservation path, offline (or when the server has no free place)
+    /// from this gate's lease (`entrada::sync::walkup`). ADMIT, or the
+    /// refusal (NO_PLACE_LEFT, the ticket's own).
+    pub async fn book_walkup(
+        &self,
+        payload: &str,
+        source: crate::gate::views::ScanSource,
+    ) -> Result<crate::gate::views::ScanOutcome, CommandError> {
+        let (orq, operator, rules, now) = self.gate.walkup_context()?;
+        let started = std::time::Instant::now();
+        let verdict = self
+            .engine
+            .book_walkup(orq, payload.as_bytes().to_vec(), operator, rules, now)
+            .await
+            .map_err(sync_error)?;
+        self.gate
+            .walkup_outcome(orq, &verdict, payload, source, started)
+    }
+
+    /// A supervisor checks everyone out of the venue (closing time, an
+    /// evacuation drill): online only, by the server, which holds every
+    /// gate's passages (`entrada::sync::closing`); the exits reach this
+    /// gate's count with the sync round that follows.
+    pub async fn check_everyone_out(
+        &self,
+    ) -> Result<crate::gate::views::CheckoutView, CommandError> {
+        let supervisor = self.gate.supervisor_id("check everyone out")?;
+        let done = self
+            .engine
+            .checkout_venue(supervisor)
+            .await
+            .map_err(sync_error)?;
+        Ok(crate::gate::views::CheckoutView {
+            checked_out: done.checked_out,
+            inside: done.inside,
+        })
+    }
+
     /// Pairing from a scanned pairing code (issue 16), a supervisor's act:
     /// the code is read by `entrada::domain::pairing`; when it names the
     /// venue's CA, the certificate of that SHA-256 is taken from the

@@ -269,6 +269,8 @@ fn main() -> anyhow::Result<()> {
             commands::admit_anyway,
             commands::direction,
             commands::occupancy,
+            commands::venue_ops,
+            commands::check_everyone_out,
             commands::book_walkup,
             commands::undo_admission,
             commands::slots,

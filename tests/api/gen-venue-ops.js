@@ -4,7 +4,9 @@
 
 const { req, folder } = require('./lib');
 
-const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up leases, no-show release and occupancy limit on the venue; GET /api/operator/occupancy; POST /api/admin/venues/{id}/checkout (closing time) and DELETE /api/admin/venues/{id}/leases (take walk-up leases back), supervisors and admins; POST /api/sync/leases is for devices only.', [
+const gate = (k) => ({ authorization: `Bearer {{${k}}}` });
+
+const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up leases, no-show release and occupancy limit on the venue; GET /api/operator/occupancy; POST /api/admin/venues/{id}/checkout (closing time) and DELETE /api/admin/venues/{id}/leases (take walk-up leases back), supervisors and admins; POST /api/sync/leases and POST /api/sync/walkup (online walk-ups: the server\'s reservation path) are for devices only.', [
   req('patch venue operations settings -> 200, all four set', {
     method: 'PATCH', path: '/api/admin/venues/{{venue_annex}}', as: 'admin',
     body: { reentry_allowed: true, walkup_lease_places: 2, no_show_release_minutes: 20, occupancy_limit: 300 },
@@ -180,6 +182,93 @@ const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up le
   req('take back leases of another org\'s venue -> 404', {
     method: 'DELETE', path: '/api/admin/venues/{{venue_madrid}}/leases', as: 'admin2',
     expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  // Online walk-ups (POST /api/sync/walkup): a venue of its own, a slot
+  // open now (today, all day, 2 places), one gate; the server books by its
+  // reservation path, a deferred ticket activated on the way.
+  req('walk-ups: a venue of their own -> 201', {
+    method: 'POST', path: '/api/admin/venues', as: 'admin',
+    body: { name: 'Walk-up hall', timezone: 'UTC' },
+    expect: { status: 201 },
+    test() { save('venue_walkup', J.id); },
+  }),
+  req('walk-ups: a slot open now with 2 places -> 201', {
+    method: 'POST', path: '/api/operator/slots/create', as: 'admin',
+    body: { venue_id: '@@venue_walkup', date: '{{today}}', start_time: '00:00', end_time: '23:59', total_capacity: 2 },
+    expect: { status: 201 },
+    test() { save('slot_walkup', J.id); },
+  }),
+  req('walk-ups: a gate at that venue -> 201', {
+    method: 'POST', path: '/api/admin/devices', as: 'admin',
+    body: { name: 'Walk-up gate', venue_id: '@@venue_walkup' },
+    expect: { status: 201 },
+    test() { save('tok_walkup_gate', J.token); },
+  }),
+  req('walk-ups: three tickets, one deferred, none reserved -> 201', {
+    method: 'POST', path: '/api/admin/tickets', as: 'admin',
+    body: [
+      { ticket_code: 'WU-1', activation_mode: 'immediate' },
+      { ticket_code: 'WU-2', activation_mode: 'immediate' },
+      { ticket_code: 'WU-D', activation_mode: 'deferred' },
+    ],
+    expect: { status: 201 },
+    test() { pm.test('three tickets', () => pm.expect(J.length).to.eql(3)); },
+  }),
+  req('online walk-up -> 200, booked into the slot open now', {
+    method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
+    body: { ticket_code: 'WU-1' },
+    expect: { status: 200 },
+    test() {
+      pm.test('the reservation the gate writes', () => {
+        pm.expect(J.ticket_code).to.eql('WU-1');
+        pm.expect(J.slot_id).to.eql(V('slot_walkup'));
+        pm.expect(J.reservation_id).to.match(/^[0-9a-f-]{36}$/);
+        pm.expect(J.reserved_at).to.be.a('string');
+        pm.expect(J.activated_at).to.eql(null);
+      });
+    },
+  }),
+  req('online walk-up of a deferred ticket -> 200, activated and booked', {
+    method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
+    body: { ticket_code: 'WU-D' },
+    expect: { status: 200 },
+    test() { pm.test('activated now', () => pm.expect(J.activated_at).to.be.a('string')); },
+  }),
+  req('...its ticket is active and reserved', {
+    path: '/api/tickets/WU-D/status', as: 'admin',
+    expect: { status: 200 },
+    test() {
+      pm.test('active and reserved', () => {
+        pm.expect(J.ticket.activation_status).to.eql('active');
+        pm.expect(J.ticket.status).to.eql('RESERVED');
+      });
+    },
+  }),
+  req('online walk-up with the slot full -> 409 NO_PLACE_LEFT', {
+    method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
+    body: { ticket_code: 'WU-2' },
+    expect: { status: 409, code: 'NO_PLACE_LEFT' },
+    test() { pm.test('the verdict in details', () => pm.expect(J.error.details.verdict).to.eql('NO_PLACE_LEFT')); },
+  }),
+  req('online walk-up of a ticket reserved for now -> 409 ALREADY_RESERVED', {
+    method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
+    body: { ticket_code: 'WU-1' },
+    expect: { status: 409, code: 'ALREADY_RESERVED' },
+  }),
+  req('online walk-up of an unknown ticket -> 404 NOT_FOUND', {
+    method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
+    body: { ticket_code: 'NO-SUCH-TICKET' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+  }),
+  req('online walk-up with no ticket_code -> 422 INVALID_BODY', {
+    method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
+    body: {},
+    expect: { status: 422, code: 'INVALID_BODY' },
+  }),
+  req('online walk-up with a staff token -> 401 (devices only)', {
+    method: 'POST', path: '/api/sync/walkup', as: 'admin',
+    body: { ticket_code: 'WU-2' },
+    expect: { status: 401, code: 'UNAUTHORIZED' },
   }),
   req('lease refresh with a staff token -> 401 (devices only)', {
     method: 'POST', path: '/api/sync/leases', as: 'admin',

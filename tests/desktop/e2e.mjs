@@ -316,9 +316,8 @@ try {
   check(true, `${leaver.code} admitted: 2 / 3 inside`);
 
   // The walk-up: NOT_RESERVED (here: its reservation cancelled) → booked in one step → ADMIT.
-  // The gate sets its lease aside while a sync round asks the server for it
-  // (every 0.5 s here): a booking in that moment answers NO_PLACE_LEFT, and
-  // the operator tries again.
+  // Online, the server books it by its reservation path (a free place of the
+  // slot); were it to answer NO_PLACE_LEFT at that moment, the operator tries again.
   for (let attempt = 1; ; attempt++) {
     await typeCode(walker.code, 'RESERVATION_CANCELLED', 'the walk-up offer');
     if (attempt === 1) {
@@ -375,6 +374,22 @@ try {
   check((await wd.text('#verdict-title')).startsWith('Left at'), `back in, re-entry not allowed: "${await wd.text('#verdict-title')}"`);
   await wd.until('all uploaded again', () => wd.js(`!document.getElementById('sync-pill-pending')`), 15000, 200);
   check(sqlite(ADB, `SELECT count(*) FROM outbox WHERE state = 'pending'`) === '0', 'the passages and the undo are uploaded');
+  // The supervisor's view of the day on the sync screen: the walk-up places
+  // this gate holds (the walk-up above was booked online, from the slot's
+  // free places, and its undo gave its place back to the slot, so still 2),
+  // the admission undone here, and "Check everyone out", asked first.
+  check(sqlite(ADB, `SELECT coalesce(sum(places), 0) FROM walkup_leases`) === '2', 'the lease is still 2: the online walk-up took a free place of the slot, and its undo gave it back there');
+  await wd.click('#nav-sync');
+  await wd.until('the venue operations', () => wd.js(`!!document.getElementById('venue-ops')`), 5000, 100);
+  check(await wd.js(`document.querySelector('#ops-leases .lease-places')?.textContent === '2'`), 'the supervisor sees the 2 walk-up places this gate holds');
+  const undos = await wd.text('#ops-undos');
+  check(undos.includes(walker.code) && undos.includes('Wrong phone scanned'), `and the admission undone here, with its reason: "${undos.replace(/\s+/g, ' ')}"`);
+  await wd.click('#ops-checkout');
+  await wd.until('the question', () => wd.js(`!!document.getElementById('ops-checkout-ask')`), 3000, 50);
+  await shot('sync-venue-ops');
+  await wd.click('#ops-checkout-no');
+  await wd.until('no question', () => wd.js(`!document.getElementById('ops-checkout-ask') && !!document.getElementById('ops-checkout')`), 3000, 50);
+  check(true, '"Check everyone out" asks first; Cancel leaves everyone inside');
   const admittedBefore = Number(sqlite(ADB, `SELECT count(*) FROM ticket_reservations WHERE slot_id = '${allDay.id}' AND status = 'VERIFIED'`));
 
   // ------------------------------------------------ 6. offline: keep admitting

@@ -1,9 +1,15 @@
 // The sync screen and the bar's sync pill: mode, pending, retries, clock, conflicts.
 
-import { $, type Child, fmtTime, h } from './dom';
+import type { VenueOpsView } from './bindings/VenueOpsView';
+import { $, type Child, errorText, fmtTime, h, toast } from './dom';
 import { show, state } from './state';
 import { S } from './strings';
-import { api } from './tauri';
+import { api, asCommandError } from './tauri';
+
+/** The supervisor's view of the venue's operations (None for others). */
+let ops: VenueOpsView | null = null;
+/** The "Check everyone out" question is on screen. */
+let askingCheckout = false;
 
 /** What the pill shows now: it is rebuilt only when this changes (the bar
  *  polls the gate every 3 s, and each rebuild is a repaint in software). */
@@ -45,6 +51,14 @@ export async function refreshSync() {
 
 export async function loadSync(withConflicts: boolean) {
   await refreshSync();
+  ops = null;
+  if (state.operator?.is_supervisor) {
+    try {
+      ops = await api.venueOps();
+    } catch {
+      /* shown without it */
+    }
+  }
   if (withConflicts) {
     try {
       state.conflicts = await api.conflicts();
@@ -103,6 +117,7 @@ function renderSync() {
             h('td', { class: p.reachable ? '' : 'warn' }, p.reachable ? S.peerReachable : S.peerUnreachable),
             h('td', {}, S.peerExchanged(p.received, p.sent))))))
       : h('p', { class: 'hint', id: 'peers-none' }, S.peersNone),
+    ops && state.operator?.is_supervisor ? opsSection(ops, s.mode !== 'standalone') : '',
     h('h2', {}, S.conflictsTitle),
     conflicts.length
       ? h('table', { class: 'conflicts', id: 'conflicts' },
@@ -120,4 +135,52 @@ function renderSync() {
   // button is a new node) and repaint for nothing.
   if (next.innerHTML === body.innerHTML) return;
   body.replaceChildren(...next.childNodes);
+}
+
+/** Leases, undos, no-shows and "Check everyone out", for a supervisor. */
+function opsSection(o: VenueOpsView, paired: boolean) {
+  const name = (id: number | null) => (id == null ? '' : state.operators.find((x) => x.id === id)?.display_name ?? `#${id}`);
+  return h('section', { class: 'ops', id: 'venue-ops' },
+    h('h2', {}, S.opsTitle),
+    h('p', { id: 'ops-no-shows' }, S.opsNoShows(o.no_shows_today)),
+    h('h3', {}, S.opsLeases),
+    o.leases.length
+      ? h('table', { class: 'peers', id: 'ops-leases' },
+          h('thead', {}, h('tr', {}, h('th', {}, S.opsLeaseCols.slot), h('th', {}, S.opsLeaseCols.places))),
+          h('tbody', {}, ...o.leases.map((l) => h('tr', { 'data-slot': l.slot_id },
+            h('td', {}, `${l.date} ${l.start_time}–${l.end_time}`),
+            h('td', { class: 'lease-places' }, String(l.places))))))
+      : h('p', { class: 'hint', id: 'ops-leases-none' }, S.opsLeasesNone),
+    h('h3', {}, S.opsUndos),
+    o.undos.length
+      ? h('table', { class: 'peers', id: 'ops-undos' },
+          h('thead', {}, h('tr', {}, h('th', {}, S.opsUndoCols.time), h('th', {}, S.opsUndoCols.ticket), h('th', {}, S.opsUndoCols.by), h('th', {}, S.opsUndoCols.reason))),
+          h('tbody', {}, ...o.undos.map((u) => h('tr', {},
+            h('td', {}, fmtTime(u.at, true)),
+            h('td', { class: 'code' }, u.ticket_code),
+            h('td', {}, name(u.operator_id)),
+            h('td', {}, u.reason)))))
+      : h('p', { class: 'hint', id: 'ops-undos-none' }, S.opsUndosNone),
+    paired
+      ? askingCheckout
+        ? h('div', { class: 'banner warn', id: 'ops-checkout-ask', role: 'alertdialog', 'aria-label': S.opsCheckoutAsk },
+            h('strong', {}, S.opsCheckoutAsk),
+            h('div', { class: 'form-actions' },
+              h('button', { type: 'button', class: 'btn primary', id: 'ops-checkout-yes', onclick: () => void checkEveryoneOut() }, S.opsCheckoutYes),
+              h('button', { type: 'button', class: 'btn', id: 'ops-checkout-no', onclick: () => { askingCheckout = false; renderSync(); } }, S.opsCheckoutNo)))
+        : h('div', { class: 'form-actions' },
+            h('button', { type: 'button', class: 'btn', id: 'ops-checkout', onclick: () => { askingCheckout = true; renderSync(); } }, S.opsCheckout),
+            h('span', { class: 'small' }, S.opsCheckoutHint))
+      : '');
+}
+
+async function checkEveryoneOut() {
+  askingCheckout = false;
+  try {
+    const done = await api.checkEveryoneOut();
+    toast(S.opsCheckedOut(Number(done.checked_out)), 'ok');
+  } catch (e) {
+    toast(errorText(asCommandError(e)));
+  }
+  await loadSync(true);
 }

@@ -7,6 +7,7 @@ import type { CameraAdjust } from './bindings/CameraAdjust';
 import type { CameraStatus } from './bindings/CameraStatus';
 import type { CommandError } from './bindings/CommandError';
 import type { ConflictView } from './bindings/ConflictView';
+import type { CheckoutView } from './bindings/CheckoutView';
 import type { OccupancyView } from './bindings/OccupancyView';
 import type { OperatorView } from './bindings/OperatorView';
 import type { PairOutcome } from './bindings/PairOutcome';
@@ -18,6 +19,7 @@ import type { SettingsView } from './bindings/SettingsView';
 import type { SlotView } from './bindings/SlotView';
 import type { SyncView } from './bindings/SyncView';
 import type { TicketLookupView } from './bindings/TicketLookupView';
+import type { VenueOpsView } from './bindings/VenueOpsView';
 import type { VerdictView } from './bindings/VerdictView';
 
 type Invoke = (cmd: string, args?: Record<string, unknown>) => Promise<unknown>;
@@ -56,6 +58,8 @@ export const api = {
   /** Sets the direction (`in` / `out`), or with null reads it. */
   direction: (direction: 'in' | 'out' | null) => call<string>('direction', { direction }),
   occupancy: () => call<OccupancyView | null>('occupancy'),
+  venueOps: () => call<VenueOpsView | null>('venue_ops'),
+  checkEveryoneOut: () => call<CheckoutView>('check_everyone_out'),
   bookWalkup: (payload: string, source: ScanSource) => call<ScanOutcome>('book_walkup', { payload, source }),
   undoAdmission: (ticketCode: string, reason: string) => call<VerdictView>('undo_admission', { ticketCode, reason }),
   slots: (days: number) => call<SlotView[]>('slots', { days }),

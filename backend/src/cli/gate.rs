@@ -66,13 +66,17 @@ pub(crate) fn occupancy(
     Ok(())
 }
 
-/// `entrada gate book`: a walk-up booked from the gate's lease, admitted.
+/// `entrada gate book`: a walk-up booked (online through the server, else
+/// from the gate's lease: `entrada::sync::walkup`), admitted.
+#[allow(clippy::too_many_arguments)] // one per flag of the command
 pub(crate) fn book(
     db: DbArg,
     code: String,
     orq: i64,
     operator: i64,
     venue: Option<i64>,
+    offline: bool,
+    trust: super::TrustArgs,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let verdict = open(&db).and_then(|s| {
@@ -84,14 +88,20 @@ pub(crate) fn book(
             venue_id: venue,
             ..Default::default()
         };
-        s.book_walkup(
-            Orq(orq),
-            code.as_bytes(),
-            entrada::domain::OperatorId(operator),
-            &gate,
-            now,
-        )
-        .map_err(anyhow::Error::from)
+        let operator = entrada::domain::OperatorId(operator);
+        if offline {
+            return s
+                .book_walkup(Orq(orq), code.as_bytes(), operator, &gate, now)
+                .map_err(anyhow::Error::from);
+        }
+        let engine = entrada::sync::client::SyncEngine::with_transport(
+            std::sync::Arc::new(s),
+            trust.transport()?,
+        )?;
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime
+            .block_on(engine.book_walkup(Orq(orq), code.into_bytes(), operator, gate, now))
+            .map_err(anyhow::Error::from)
     });
     let verdict = match verdict {
         Ok(v) => v,
@@ -105,6 +115,33 @@ pub(crate) fn book(
     };
     println!("{}", serde_json::to_string(&verdict)?);
     std::process::exit(if verdict.admit { 0 } else { 1 })
+}
+
+/// `entrada gate checkout`: everyone checked out by the server.
+pub(crate) fn checkout(db: DbArg, operator: i64, trust: super::TrustArgs) -> anyhow::Result<()> {
+    let done = open(&db).and_then(|s| {
+        let engine = entrada::sync::client::SyncEngine::with_transport(
+            std::sync::Arc::new(s),
+            trust.transport()?,
+        )?;
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime
+            .block_on(engine.checkout_venue(entrada::domain::OperatorId(operator)))
+            .map_err(anyhow::Error::from)
+    });
+    match done {
+        Ok(c) => {
+            println!("{}", serde_json::to_string(&c)?);
+            Ok(())
+        }
+        Err(e) => {
+            println!(
+                "{}",
+                serde_json::json!({ "error": { "code": "GATE_ERROR", "message": format!("{e:#}") } })
+            );
+            std::process::exit(2);
+        }
+    }
 }
 
 /// `entrada gate undo`: the operator's own admission taken back, with a reason.

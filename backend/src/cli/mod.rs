@@ -295,9 +295,12 @@ pub(crate) enum GateCommand {
         #[arg(long, default_value = "in", value_parser = parse_direction)]
         direction: entrada::domain::venue_ops::Direction,
     },
-    /// Books a walk-up: a holder with a valid ticket and no reservation is
-    /// booked into the slot open now from this gate's lease and admitted;
-    /// prints one JSON verdict (ADMIT, or the refusal, e.g. NO_PLACE_LEFT).
+    /// Books a walk-up: a holder with a valid ticket and no reservation (or a
+    /// deferred ticket not activated) is booked into the slot open now and
+    /// admitted. A paired gate asks its server first (its reservation path,
+    /// free places only, 3 s at most); offline, or when the server has no
+    /// free place left, it books from this gate's lease. Prints one JSON
+    /// verdict (ADMIT, or the refusal, e.g. NO_PLACE_LEFT).
     /// Exit status: 0 ADMIT, 1 refused, 2 error.
     Book {
         #[command(flatten)]
@@ -312,6 +315,24 @@ pub(crate) enum GateCommand {
         /// The gate's venue (default: the paired gate's)
         #[arg(long)]
         venue: Option<i64>,
+        /// Do not ask the server: book from this gate's lease only
+        #[arg(long)]
+        offline: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// A supervisor checks everyone out of this paired gate's venue now
+    /// (closing time, an evacuation): online only, by the server, which
+    /// checks the operator's role; then a sync round brings the exits here.
+    /// Prints the checkout as JSON. Exit status: 0 done, 2 refused/error.
+    Checkout {
+        #[command(flatten)]
+        db: DbArg,
+        /// The supervisor (or admin) checking everyone out
+        #[arg(long)]
+        operator: i64,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
     /// Undoes the operator's own admission of CODE within 60 s, with a
     /// reason; prints the ticket's verdict now. Exit status: 0 undone, 2 refused/error.

@@ -5,7 +5,7 @@ use anyhow::Context;
 use super::{open, progress_bar, SyncArgs, TrustArgs};
 
 impl TrustArgs {
-    fn transport(&self) -> anyhow::Result<entrada::sync::client::Transport> {
+    pub(crate) fn transport(&self) -> anyhow::Result<entrada::sync::client::Transport> {
         let ca_cert_pem = match &self.ca_cert {
             Some(path) => {
                 Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)

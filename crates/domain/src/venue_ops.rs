@@ -439,31 +439,90 @@ pub fn recalled_grant(held: i64, pending: i64) -> i64 {
     pending.clamp(0, held.max(0))
 }
 
-/// Whether the entry verdict lets an operator book the holder in as a
-/// walk-up: a valid ticket with no live reservation.
+/// What a walk-up does first, from the entry verdict the rules give the
+/// ticket now ([`walkup_step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalkupStep {
+    /// A valid, active ticket with no live reservation: book it.
+    Book,
+    /// A ticket not activated yet (a deferred ticket bought ahead): the
+    /// walk-up activates it first, under the activation rules (an unpaid
+    /// order is refused there), then books it.
+    ActivateThenBook,
+    /// Anything else keeps its own verdict (already reserved for now,
+    /// used, cancelled, expired, unknown).
+    No,
+}
+
+/// The walk-up's first step for `entry`.
+///
+/// | entry verdict           | step               |
+/// |-------------------------|--------------------|
+/// | NOT_RESERVED            | `Book`             |
+/// | RESERVATION_CANCELLED   | `Book`             |
+/// | NOT_ACTIVATED           | `ActivateThenBook` |
+/// | any other               | `No`               |
+pub fn walkup_step(entry: &Verdict) -> WalkupStep {
+    match entry.verdict {
+        VerdictCode::NotReserved | VerdictCode::ReservationCancelled => WalkupStep::Book,
+        VerdictCode::NotActivated => WalkupStep::ActivateThenBook,
+        _ => WalkupStep::No,
+    }
+}
+
+/// The refusal a walk-up the rules do not allow answers with: the entry
+/// verdict itself, except that a ticket whose own reservation lets it in
+/// now (the gate asking had not pulled it yet) is ALREADY_RESERVED, so
+/// that a refusal never reads ADMIT.
+///
+/// | entry verdict    | refusal                          |
+/// |------------------|----------------------------------|
+/// | ADMIT            | ALREADY_RESERVED (slot kept)     |
+/// | any other        | itself                           |
+pub fn walkup_refusal(entry: Verdict) -> Verdict {
+    if !entry.admit {
+        return entry;
+    }
+    let mut v = Verdict::refusal(
+        VerdictCode::AlreadyReserved,
+        "Already reserved for a slot open now: no walk-up needed, scan the ticket again",
+    );
+    v.ticket_code = entry.ticket_code;
+    v.slot_id = entry.slot_id;
+    v.slot_date = entry.slot_date;
+    v.slot_start_time = entry.slot_start_time;
+    v.slot_end_time = entry.slot_end_time;
+    v.venue_name = entry.venue_name;
+    v
+}
+
+/// Whether the verdict lets an operator offer the holder a walk-up (the
+/// kiosk's "Book walk-up" button): [`walkup_step`] is not `No`, or the code
+/// is authentic and signed but the gate's replica does not hold its ticket
+/// yet (AUTHENTIC_NOT_SYNCED: a ticket never reserved at this venue), which
+/// only the server can book, online.
 pub fn walkup_bookable(entry: &Verdict) -> bool {
-    matches!(
-        entry.verdict,
-        VerdictCode::NotReserved | VerdictCode::ReservationCancelled
-    )
+    walkup_step(entry) != WalkupStep::No || entry.verdict == VerdictCode::AuthenticNotSynced
 }
 
 /// Where the place of an undone walk-up goes back to (its reservation is
-/// cancelled): the admitting gate's lease of the slot while it has one (the
-/// place came from it and the gate may book it again), else the slot.
+/// cancelled): the admitting gate's lease of the slot while it has one, if
+/// the place came from it (the gate may book it again), else the slot (an
+/// online walk-up took a free place of the slot).
 ///
-/// | gate's lease row of the slot | place back to |
-/// |------------------------------|---------------|
-/// | present                      | `Lease`       |
-/// | gone (recalled, returned)    | `Slot`        |
+/// | booked from          | gate's lease row of the slot | place back to |
+/// |----------------------|------------------------------|---------------|
+/// | the lease            | present                      | `Lease`       |
+/// | the lease            | gone (recalled, returned)    | `Slot`        |
+/// | the server (online)  | any                          | `Slot`        |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UndoPlace {
     Lease,
     Slot,
 }
 
-pub fn undo_place(lease_held: bool) -> UndoPlace {
-    if lease_held {
+pub fn undo_place(from_lease: bool, lease_held: bool) -> UndoPlace {
+    if from_lease && lease_held {
         UndoPlace::Lease
     } else {
         UndoPlace::Slot
@@ -573,6 +632,57 @@ pub struct LeaseRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeaseGrant {
     pub leases: Vec<SlotPlaces>,
+}
+
+/// A gate asking the server to book a walk-up while it is online
+/// (`POST /api/sync/walkup`): the server's own reservation path, from the
+/// slot's free places, not from the gate's lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WalkupRequest {
+    /// The holder's ticket code (not the signed QR payload: the gate read
+    /// and checked that).
+    pub ticket_code: String,
+}
+
+/// The reservation the server made for an online walk-up, for the gate to
+/// write into its replica as it will later pull it, then admit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WalkupBooking {
+    pub ticket_code: super::TicketCode,
+    pub reservation_id: super::ReservationId,
+    pub slot_id: super::SlotId,
+    /// When the server booked it (the reservation's `reserved_at`).
+    pub reserved_at: DateTime<Utc>,
+    /// The walk-up activated the ticket first (a deferred ticket): when.
+    pub activated_at: Option<DateTime<Utc>>,
+}
+
+/// The slot an online walk-up goes into: of `slots` (the venue's, today's
+/// and yesterday's), the earliest one open for entry now ([`walkup_open`])
+/// with a free place. Its place is taken under the slot's lock afterwards;
+/// a slot filled in between is refused there and the next one is tried.
+///
+/// | slots (start, open now, booked/capacity)       | chosen |
+/// |------------------------------------------------|--------|
+/// | 11:00 open 10/10, 12:00 open 3/10              | 12:00  |
+/// | 11:00 open 2/10, 12:00 open 3/10               | 11:00  |
+/// | 11:00 not open (ended) 0/10                    | none   |
+/// | 11:00 open 10/10                               | none   |
+pub fn walkup_slots<'a>(
+    slots: &'a [super::Slot],
+    venue: &super::Venue,
+    now: DateTime<Utc>,
+) -> Vec<&'a super::Slot> {
+    let mut open: Vec<&super::Slot> = slots
+        .iter()
+        .filter(|s| s.venue_id == venue.id)
+        .filter(|s| s.booked_count < s.total_capacity && walkup_open(s, venue, now))
+        .collect();
+    open.sort_by_key(|s| (s.date, s.start_time, s.id));
+    open
 }
 
 /// People inside a venue now, as one party knows it: the server from every
@@ -1192,8 +1302,10 @@ mod tests {
 
     #[test]
     fn an_undone_walkups_place_goes_back_where_it_came_from() {
-        assert_eq!(undo_place(true), UndoPlace::Lease);
-        assert_eq!(undo_place(false), UndoPlace::Slot);
+        assert_eq!(undo_place(true, true), UndoPlace::Lease);
+        assert_eq!(undo_place(true, false), UndoPlace::Slot);
+        assert_eq!(undo_place(false, true), UndoPlace::Slot);
+        assert_eq!(undo_place(false, false), UndoPlace::Slot);
     }
 
     #[test]
@@ -1359,15 +1471,127 @@ mod tests {
             assert_eq!(walkup_open(&slot(status), &venue, now), want, "{name}");
         }
         for (code, want) in [
-            (VerdictCode::NotReserved, true),
-            (VerdictCode::ReservationCancelled, true),
-            (VerdictCode::Admit, false),
-            (VerdictCode::AlreadyVerified, false),
-            (VerdictCode::TicketCancelled, false),
-            (VerdictCode::Expired, false),
-            (VerdictCode::UnknownTicket, false),
+            (VerdictCode::NotReserved, WalkupStep::Book),
+            (VerdictCode::ReservationCancelled, WalkupStep::Book),
+            (VerdictCode::NotActivated, WalkupStep::ActivateThenBook),
+            (VerdictCode::Admit, WalkupStep::No),
+            (VerdictCode::AlreadyVerified, WalkupStep::No),
+            (VerdictCode::AlreadyReserved, WalkupStep::No),
+            (VerdictCode::TicketCancelled, WalkupStep::No),
+            (VerdictCode::Expired, WalkupStep::No),
+            (VerdictCode::UnknownTicket, WalkupStep::No),
         ] {
-            assert_eq!(walkup_bookable(&entry(code)), want, "{code:?}");
+            assert_eq!(walkup_step(&entry(code)), want, "{code:?}");
+            assert_eq!(
+                walkup_bookable(&entry(code)),
+                want != WalkupStep::No,
+                "{code:?}"
+            );
+        }
+        assert_eq!(
+            walkup_step(&entry(VerdictCode::AuthenticNotSynced)),
+            WalkupStep::No
+        );
+        assert!(
+            walkup_bookable(&entry(VerdictCode::AuthenticNotSynced)),
+            "offered: the server books it online"
+        );
+        let mut admitted = entry(VerdictCode::Admit);
+        admitted.ticket_code = Some("T-1".into());
+        let r = walkup_refusal(admitted);
+        assert_eq!(
+            (r.verdict, r.admit, r.ticket_code.as_deref()),
+            (VerdictCode::AlreadyReserved, false, Some("T-1"))
+        );
+        let cancelled = entry(VerdictCode::TicketCancelled);
+        assert_eq!(walkup_refusal(cancelled.clone()), cancelled);
+    }
+
+    #[test]
+    fn an_online_walkup_takes_the_earliest_open_slot_with_a_free_place() {
+        use crate::{NewSlot, SlotStatus, Venue, VenueId};
+        let venue = Venue {
+            id: VenueId(1),
+            orq: crate::Orq(1),
+            name: "Zoo".into(),
+            timezone: chrono_tz::UTC,
+            gate: Default::default(),
+            created_at: at(0, 0),
+            updated_at: at(0, 0),
+        };
+        let slot = |n: u128, start: &str, end: &str, booked: i64, venue: i64| {
+            let new = NewSlot::validate(venue, "2026-06-01", start, end, Some(10)).unwrap();
+            crate::Slot {
+                id: crate::SlotId(uuid::Uuid::from_u128(n)),
+                venue_id: VenueId(venue),
+                date: new.date,
+                start_time: new.start_time,
+                end_time: new.end_time,
+                total_capacity: 10,
+                booked_count: booked,
+                available_count: 10 - booked,
+                status: if booked >= 10 {
+                    SlotStatus::Full
+                } else {
+                    SlotStatus::Active
+                },
+                orq: crate::Orq(1),
+                created_at: at(0, 0),
+                updated_at: at(0, 0),
+            }
+        };
+        let starts = |v: Vec<&crate::Slot>| {
+            v.iter()
+                .map(|s| s.start_time.format("%H:%M").to_string())
+                .collect::<Vec<_>>()
+        };
+        // (name, slots, now) → the slots tried, in order
+        type Case = (
+            &'static str,
+            Vec<crate::Slot>,
+            DateTime<Utc>,
+            Vec<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "a full slot is passed over",
+                vec![
+                    slot(1, "11:00", "12:00", 10, 1),
+                    slot(2, "11:30", "12:30", 3, 1),
+                ],
+                at(11, 45),
+                vec!["11:30"],
+            ),
+            (
+                "the earliest first",
+                vec![
+                    slot(2, "11:30", "12:30", 3, 1),
+                    slot(1, "11:00", "12:00", 2, 1),
+                ],
+                at(11, 45),
+                vec!["11:00", "11:30"],
+            ),
+            (
+                "an ended slot is not open",
+                vec![slot(1, "10:00", "11:00", 0, 1)],
+                at(11, 45),
+                vec![],
+            ),
+            (
+                "not yet in its early grace",
+                vec![slot(1, "14:00", "15:00", 0, 1)],
+                at(11, 45),
+                vec![],
+            ),
+            (
+                "another venue's slot is not this gate's",
+                vec![slot(1, "11:00", "12:00", 0, 2)],
+                at(11, 45),
+                vec![],
+            ),
+        ];
+        for (name, slots, now, want) in cases {
+            assert_eq!(starts(walkup_slots(&slots, &venue, now)), want, "{name}");
         }
     }
 

@@ -79,7 +79,16 @@ fn domain_status(e: &DomainError) -> StatusCode {
         | DomainError::ReservationVerified
         | DomainError::SlotAlreadyStarted { .. }
         | DomainError::VenueHasBookingsAhead { .. } => StatusCode::CONFLICT,
-        DomainError::Refused(v) if v.verdict == VerdictCode::AlreadyVerified => {
+        // The ticket's or the slot's state stands in the way: used, already
+        // reserved, no place left (an online walk-up).
+        DomainError::Refused(v)
+            if matches!(
+                v.verdict,
+                VerdictCode::AlreadyVerified
+                    | VerdictCode::AlreadyReserved
+                    | VerdictCode::NoPlaceLeft
+            ) =>
+        {
             StatusCode::CONFLICT
         }
         _ => StatusCode::UNPROCESSABLE_ENTITY,

@@ -335,6 +335,8 @@ pub fn router(state: AppState, ui_dir: Option<PathBuf>) -> Router {
             axum::routing::delete(venue_ops::take_back_leases),
         )
         .route("/api/sync/leases", post(venue_ops::leases))
+        .route("/api/sync/walkup", post(venue_ops::walkup))
+        .route("/api/sync/checkout", post(venue_ops::gate_checkout))
         .route("/api/sync/peers", post(sync::peers))
         .route("/api/{*rest}", axum::routing::any(route_not_found))
         .with_state(state);

@@ -127,7 +127,7 @@ impl Modify for ExtractorErrors {
         admin::org_settings, admin::update_org_settings,
         super::admin_tickets::search_tickets, super::admin_tickets::cancel_ticket, super::admin_tickets::import_checked, super::admin_tickets::export_tickets, super::admin_tickets::ticket_story, super::admin_staff::reset_pin, super::admin_staff::change_operator, super::admin_gates::list_gates, super::admin_gates::revoke_gate, super::admin_staff::reissue_code,
         sync::whoami, sync::changes, sync::events, sync::create_device, sync::conflicts,
-        super::venue_ops::occupancy, super::venue_ops::leases, super::venue_ops::checkout, super::venue_ops::take_back_leases, sync::peers,
+        super::venue_ops::occupancy, super::venue_ops::leases, super::venue_ops::walkup, super::venue_ops::gate_checkout, super::venue_ops::checkout, super::venue_ops::take_back_leases, sync::peers,
         super::update::report, super::update::bundle, super::update::list_devices,
         super::console::sign_in_page, super::console::sign_in, super::console::whoami, super::console::sign_out,
         super::admin_slots::month, super::admin_slots::pattern, super::admin_dashboard::stream,

@@ -13,8 +13,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::AppState;
 use crate::domain::closing::Checkout;
-use crate::domain::venue_ops::{LeaseGrant, LeaseRequest, Occupancy, SlotPlaces};
-use crate::domain::{OperatorId, VenueId};
+use crate::domain::venue_ops::{
+    LeaseGrant, LeaseRequest, Occupancy, SlotPlaces, WalkupBooking, WalkupRequest,
+};
+use crate::domain::{OperatorId, TicketCode, VenueId};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -198,4 +200,68 @@ pub fn spawn_no_show_release(
             }
         }
     })
+}
+
+#[utoipa::path(post, path = "/api/sync/walkup", tag = "sync", request_body = WalkupRequest,
+    responses(
+        (status = 200, description = "An online walk-up at this gate: the holder's ticket booked by the server's reservation path into the earliest slot of the gate's venue open for entry now (its early grace to its end) with a free place, never from a gate's lease; a deferred ticket not yet activated is activated in the same transaction. The gate writes the reservation into its replica and admits the holder (the verification comes with its next upload)", body = WalkupBooking),
+        (status = 401, description = "UNAUTHORIZED: not a device token (or a revoked one)", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: no such ticket in the gate's org", body = ErrorBody),
+        (status = 409, description = "NO_PLACE_LEFT: no slot open now has a free place (the gate's lease may still have one); ALREADY_RESERVED: the ticket has a live reservation (one for now lets it in: scan it again); ALREADY_VERIFIED: used. `details` is the verdict", body = ErrorBody),
+        (status = 422, description = "The ticket's own refusal (TICKET_CANCELLED, EXPIRED, NOT_ACTIVATED: an unpaid order, …) with the verdict in `details`; INVALID_INPUT: not a ticket code", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn walkup(
+    State(state): State<AppState>,
+    super::sync::Device(device): super::sync::Device,
+    ApiJson(body): ApiJson<WalkupRequest>,
+) -> Result<Json<WalkupBooking>, ApiError> {
+    let code = TicketCode::parse(&body.ticket_code)?;
+    Ok(Json(
+        state
+            .run(move |s| s.book_walkup_online(&device, &code, Utc::now()))
+            .await?,
+    ))
+}
+
+/// A supervisor at a gate checks everyone out (`POST /api/sync/checkout`).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateCheckout {
+    /// The supervisor signed in at the gate (their PIN was checked there).
+    pub operator_id: i64,
+}
+
+#[utoipa::path(post, path = "/api/sync/checkout", tag = "sync", request_body = GateCheckout,
+    responses(
+        (status = 200, description = "A supervisor at this gate checked everyone out of the gate's venue now, as the console's closing does (one exit per person inside, reason CLOSING; the gates learn it by sync)", body = Checkout),
+        (status = 401, description = "UNAUTHORIZED: not a device token (or a revoked one)", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN: the operator named is not an active supervisor or admin of the gate's org", body = ErrorBody),
+        (status = 422, description = "INVALID_BODY: operator_id missing or not an integer", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn gate_checkout(
+    State(state): State<AppState>,
+    super::sync::Device(device): super::sync::Device,
+    ApiJson(body): ApiJson<GateCheckout>,
+) -> Result<Json<Checkout>, ApiError> {
+    let (orq, venue) = (crate::domain::Orq(device.orq), VenueId(device.venue_id));
+    let operator = OperatorId(body.operator_id);
+    // The gate vouches for the PIN; the server for the role, as it is now.
+    let supervisor = state
+        .run(move |s| match s.get_operator(orq, operator) {
+            Ok(o) => Ok(Some(o)),
+            Err(crate::store::StoreError::Domain(crate::domain::DomainError::NotFound {
+                ..
+            })) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?
+        .is_some_and(|o| o.deactivated_at.is_none() && o.role.can_manage_slots());
+    if !supervisor {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Json(
+        state
+            .run(move |s| s.checkout_venue(orq, venue, Some(operator), Utc::now()))
+            .await?,
+    ))
 }

@@ -745,6 +745,18 @@ impl PgStore {
 }
 
 impl SyncStore for PgStore {
+    /// An online walk-up (`venue_ops::book_walkup_online_in`: the ticket's
+    /// lock, then the candidate slots' in id order).
+    fn book_walkup_online(
+        &self,
+        device: &DeviceInfo,
+        code: &TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<crate::domain::venue_ops::WalkupBooking> {
+        let now = now.trunc_subsecs(3);
+        self.write(|tx| crate::venue_ops::book_walkup_online_in(tx, device, code, now))
+    }
+
     /// A gate's walk-up leases during its sync
     /// (`venue_ops::refresh_leases_in`: under each slot's row lock).
     fn refresh_leases(

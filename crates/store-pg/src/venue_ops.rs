@@ -107,8 +107,8 @@ impl VenueOpsStore for PgStore {
 
 use crate::domain::sync::protocol::{DeviceInfo, Event, EventResult, EventStatus};
 use crate::domain::venue_ops::{
-    lease_grant, passage, recalled_grant, walkup_bookable, walkup_open, Direction, Passage,
-    Presence, SlotPlaces, Tz, VenueOps, UTC,
+    lease_grant, passage, recalled_grant, walkup_open, walkup_refusal, walkup_slots, walkup_step,
+    Direction, Passage, Presence, SlotPlaces, Tz, VenueOps, WalkupBooking, WalkupStep, UTC,
 };
 use crate::domain::{DomainError, Gate, ReservationId, Slot, SlotId, Venue, Verdict, VerdictCode};
 use crate::gate::verdict_in;
@@ -398,6 +398,119 @@ fn write_walkup_reservation(
     Ok(())
 }
 
+/// A walk-up refused with `v`: as an error, so that the transaction rolls
+/// back what it did before (a deferred ticket's activation).
+fn refused(v: Verdict) -> entrada_store::StoreError {
+    DomainError::Refused(Box::new(v)).into()
+}
+
+/// An online walk-up (`POST /api/sync/walkup`), as the SQLite engine's
+/// `Store::book_walkup_online` decides it: the ticket (locked) activated
+/// first if deferred, then booked by the reservation path into the earliest
+/// slot of the gate's venue open for entry now with a free place. Locks:
+/// the ticket, then the candidate slots in id order (the engine's order),
+/// and the choice is made again on the locked rows.
+pub(crate) fn book_walkup_online_in(
+    tx: &mut impl GenericClient,
+    device: &DeviceInfo,
+    code: &TicketCode,
+    now: DateTime<Utc>,
+) -> Result<WalkupBooking> {
+    let orq = Orq(device.orq);
+    let venue = require_venue(tx, orq, VenueId(device.venue_id))?;
+    if load_ticket(tx, orq, code, true)?.is_none() {
+        return Err(DomainError::NotFound { entity: "ticket" }.into());
+    }
+    let gate = gate_of(device);
+    let entry = verdict_in(tx, orq, code, &gate, now)?;
+    let activated_at = match walkup_step(&entry) {
+        WalkupStep::No => return Err(refused(walkup_refusal(entry))),
+        WalkupStep::Book => None,
+        WalkupStep::ActivateThenBook => {
+            if let Err(e) = crate::tickets::activate_in(tx, orq, code, now) {
+                return Err(match e {
+                    entrada_store::StoreError::Domain(e) => {
+                        let mut v = Verdict::refusal(
+                            VerdictCode::NotActivated,
+                            format!("Not activated: {e}"),
+                        );
+                        v.ticket_code = Some(code.to_string());
+                        refused(v)
+                    }
+                    e => e,
+                });
+            }
+            let entry = verdict_in(tx, orq, code, &gate, now)?;
+            if walkup_step(&entry) != WalkupStep::Book {
+                return Err(refused(entry));
+            }
+            Some(now)
+        }
+    };
+    // Yesterday's too: a late grace keeps a window open past midnight.
+    let today = now.with_timezone(&venue.timezone).date_naive();
+    let yesterday = today.pred_opt().unwrap_or(today);
+    let seen: Vec<Slot> = tx
+        .query(
+            &format!(
+                "SELECT {} FROM reservation_slots WHERE orq = $1 AND venue_id = $2 AND date IN ($3, $4)",
+                crate::slots::SLOT_COLUMNS
+            ),
+            &[&orq.0, &venue.id.0, &today, &yesterday],
+        )
+        .map_err(db)?
+        .iter()
+        .map(crate::slots::slot)
+        .collect::<Result<_>>()?;
+    let mut ids: Vec<SlotId> = walkup_slots(&seen, &venue, now)
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    ids.sort();
+    let mut locked = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(slot) = load_slot(tx, orq, id, true)? {
+            locked.push(slot);
+        }
+    }
+    let Some(slot) = walkup_slots(&locked, &venue, now)
+        .into_iter()
+        .next()
+        .cloned()
+    else {
+        let mut v = Verdict::refusal(
+            VerdictCode::NoPlaceLeft,
+            "No place left: no slot open now has a free place",
+        );
+        v.ticket_code = Some(code.to_string());
+        return Err(refused(v));
+    };
+    change_booking(tx, &slot, 1, now)?;
+    write_walkup_reservation(
+        tx,
+        orq,
+        code,
+        ReservationId(uuid::Uuid::now_v7()),
+        &slot,
+        now,
+    )?;
+    // A cancelled reservation row was reused: its id is the one.
+    let id: uuid::Uuid = tx
+        .query_one(
+            "SELECT id FROM ticket_reservations WHERE ticket_id = $1 AND orq = $2",
+            &[&code.as_str(), &orq.0],
+        )
+        .map_err(db)?
+        .get(0);
+    Ok(WalkupBooking {
+        ticket_code: code.clone(),
+        reservation_id: ReservationId(id),
+        slot_id: slot.id,
+        reserved_at: now,
+        activated_at,
+    })
+}
+
 /// An uploaded walk-up: the gate booked `ticket_code` into `slot_id` from
 /// its lease. One leased place becomes the reservation (the slot's count is
 /// unchanged: the place was counted when leased). A ticket with a live
@@ -447,6 +560,32 @@ pub(crate) fn apply_walkup_event(
         Some(s) if s.venue_id.0 == device.venue_id => {}
         _ => return Ok(Err(DomainError::NotFound { entity: "slot" })),
     }
+    if event.payload.get("online") == Some(&serde_json::Value::Bool(true)) {
+        // Booked by the server (`POST /api/sync/walkup`): reported so that
+        // an undo of the admission releases it; nothing to book. Applied
+        // when it is that ticket's live reservation in that slot.
+        let live: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM ticket_reservations WHERE id = $1 AND ticket_id = $2 \
+                 AND slot_id = $3 AND orq = $4 AND status IN ('RESERVED', 'VERIFIED'))",
+                &[&id.0, &code.as_str(), &slot_id.0, &orq.0],
+            )
+            .map_err(db)?
+            .get(0);
+        return Ok(Ok(EventResult {
+            event_id: event.event_id,
+            status: if live {
+                EventStatus::Applied
+            } else {
+                EventStatus::Conflict
+            },
+            reason: (!live).then(|| "WALKUP_NOT_BOOKED".to_owned()),
+            facts: (!live).then(|| {
+                serde_json::json!({ "kind": "WALKUP_NOT_BOOKED", "ticket_code": code, "slot_id": slot_id, "reservation_id": id })
+            }),
+            received_at: now,
+        }));
+    }
     let conflict = |reason: &str| EventResult {
         event_id: event.event_id,
         status: EventStatus::Conflict,
@@ -455,7 +594,9 @@ pub(crate) fn apply_walkup_event(
         received_at: now,
     };
     let entry = verdict_in(tx, orq, &code, &gate_of(device), at)?;
-    if !walkup_bookable(&entry) {
+    // A deferred ticket's activation is its own event, uploaded before the
+    // walk-up: a ticket still inactive here was not activated (refused).
+    if walkup_step(&entry) != WalkupStep::Book {
         return Ok(Ok(conflict(entry.verdict.code())));
     }
     // The slot's lock: its count and this gate's lease of it are read and
@@ -652,10 +793,10 @@ pub(crate) fn apply_undo_event(
     // one whose device time is that of the verify event behind the ticket's
     // admission (its canonical verification). Another admission of the
     // ticket at this gate (a reservation made since) keeps its reservation.
-    let walkup: Option<uuid::Uuid> = match verified_at {
+    let walkup: Option<(uuid::Uuid, bool)> = match verified_at {
         Some(admitted) => tx
             .query_opt(
-                "SELECT (w.payload->>'slot_id')::uuid \
+                "SELECT (w.payload->>'slot_id')::uuid, coalesce((w.payload->>'online')::boolean, false) \
                  FROM verifications v \
                  JOIN sync_events e ON e.event_id = v.event_id \
                  JOIN sync_events w ON w.device_id = e.device_id AND w.device_time = e.device_time \
@@ -667,10 +808,10 @@ pub(crate) fn apply_undo_event(
                 &[&device.device_id, &orq.0, &code.as_str(), &admitted],
             )
             .map_err(db)?
-            .map(|r| r.get(0)),
+            .map(|r| (r.get(0), r.get(1))),
         None => None,
     };
-    if let Some(slot) = walkup {
+    if let Some((slot, online)) = walkup {
         let cancelled = tx
             .execute(
                 "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = $1 \
@@ -688,14 +829,18 @@ pub(crate) fn apply_undo_event(
             let Some(locked) = load_slot(tx, orq, SlotId(slot), true)? else {
                 return Ok(Ok(applied(event, now)));
             };
-            let leased = tx
-                .execute(
+            // An online walk-up's place came from the slot: it goes back there.
+            let leased = if online {
+                0
+            } else {
+                tx.execute(
                     "UPDATE walkup_leases SET places = places + 1, updated_at = $1 \
                      WHERE device_id = $2 AND slot_id = $3",
                     &[&ts(now), &device.device_id, &slot],
                 )
-                .map_err(db)?;
-            if crate::domain::venue_ops::undo_place(leased > 0)
+                .map_err(db)?
+            };
+            if crate::domain::venue_ops::undo_place(!online, leased > 0)
                 == crate::domain::venue_ops::UndoPlace::Slot
             {
                 change_booking(tx, &locked, -1, now)?;

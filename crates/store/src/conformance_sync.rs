@@ -1040,6 +1040,152 @@ pub mod venue_ops_sync {
         assert_eq!(booked_count(s, &slot), 0);
     }
 
+    /// An online walk-up (`POST /api/sync/walkup`) takes a free place of
+    /// the slot open now by the reservation path, never a leased one; a
+    /// deferred ticket is activated in the same transaction; a slot without
+    /// a free place, a slot not open yet, a ticket reserved for now and an
+    /// unknown ticket are refused, and a refusal changes nothing.
+    pub fn online_walkups_take_free_places_never_leased_ones(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + ?Sized),
+    ) {
+        use crate::domain::{ActivationStatus, DomainError};
+        use crate::StoreError;
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(4)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let refused = |r: crate::Result<crate::domain::venue_ops::WalkupBooking>| match r {
+            Err(StoreError::Domain(DomainError::Refused(v))) => v.verdict,
+            other => panic!("not a refusal: {other:?}"),
+        };
+        let t0 = at_gate();
+        let w1 = ticket(s, "W-1");
+        // Before the slot's entry window: no slot open, nothing written.
+        assert_eq!(
+            refused(s.book_walkup_online(&a, &w1, now())),
+            VerdictCode::NoPlaceLeft
+        );
+        assert_eq!(booked_count(s, &slot), 0);
+        // The gate holds 2 places; 2 are free for everyone else.
+        s.refresh_leases(&a, &[], t0).unwrap();
+        assert_eq!(booked_count(s, &slot), 2);
+
+        let b = s.book_walkup_online(&a, &w1, t0).unwrap();
+        assert_eq!((b.slot_id, b.activated_at), (slot.id, None));
+        // The gate reports it as an online walk-up (for an undo to find):
+        // applied, nothing booked again; the same claim about a ticket the
+        // server did not book is a conflict and books nothing.
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let online = |code: &str, id: ReservationId| {
+            event(
+                "walkup",
+                serde_json::json!({ "ticket_code": code, "slot_id": slot.id, "reservation_id": id, "venue_id": venue.id, "online": true }),
+                op.id.0,
+                t0,
+            )
+        };
+        let got = upload(s, &a, online("W-1", b.reservation_id));
+        assert_eq!(got.status, EventStatus::Applied, "{got:?}");
+        ticket(s, "W-9");
+        let got = upload(s, &a, online("W-9", ReservationId(uuid::Uuid::now_v7())));
+        assert_eq!(
+            (got.status, got.reason.as_deref()),
+            (EventStatus::Conflict, Some("WALKUP_NOT_BOOKED")),
+            "{got:?}"
+        );
+        assert_eq!(
+            s.get_ticket(ORQ, &TicketCode::parse("W-9").unwrap())
+                .unwrap()
+                .status
+                .as_str(),
+            "ACTIVATED",
+            "not reserved"
+        );
+        let r = s.get_reservation(ORQ, b.reservation_id).unwrap();
+        assert_eq!(
+            (r.slot_id, r.status.as_str(), r.reserved_at),
+            (slot.id, "RESERVED", t0)
+        );
+        assert_eq!(s.get_ticket(ORQ, &w1).unwrap().status.as_str(), "RESERVED");
+        assert_eq!(booked_count(s, &slot), 3);
+
+        // A deferred ticket bought ahead: activated and booked at once.
+        let d = TicketCode::parse("D-1").unwrap();
+        s.insert_tickets(
+            ORQ,
+            &[NewTicket::plain("D-1", ActivationMode::Deferred).unwrap()],
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.get_ticket(ORQ, &d).unwrap().activation_status,
+            ActivationStatus::Inactive
+        );
+        let b = s.book_walkup_online(&a, &d, t0).unwrap();
+        assert_eq!(b.activated_at, Some(t0));
+        let t = s.get_ticket(ORQ, &d).unwrap();
+        assert_eq!(
+            (t.activation_status, t.activated_at, t.status.as_str()),
+            (ActivationStatus::Active, Some(t0), "RESERVED")
+        );
+        assert_eq!(booked_count(s, &slot), 4);
+
+        // The slot is full for walk-ups by the server: the leased places
+        // stay the gate's, and a deferred ticket refused is not activated.
+        let w2 = ticket(s, "W-2");
+        assert_eq!(
+            refused(s.book_walkup_online(&a, &w2, t0)),
+            VerdictCode::NoPlaceLeft
+        );
+        s.insert_tickets(
+            ORQ,
+            &[NewTicket::plain("D-2", ActivationMode::Deferred).unwrap()],
+            now(),
+        )
+        .unwrap();
+        let d2 = TicketCode::parse("D-2").unwrap();
+        assert_eq!(
+            refused(s.book_walkup_online(&a, &d2, t0)),
+            VerdictCode::NoPlaceLeft
+        );
+        assert_eq!(
+            s.get_ticket(ORQ, &d2).unwrap().activation_status,
+            ActivationStatus::Inactive,
+            "a refused walk-up rolls its activation back"
+        );
+        assert_eq!(booked_count(s, &slot), 4, "never over capacity");
+        assert_eq!(
+            s.refresh_leases(&a, &[], t0).unwrap(),
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places: 2
+            }],
+            "the lease is untouched"
+        );
+        // A ticket with its reservation for now keeps its own verdict; an
+        // unknown one is not found.
+        assert_eq!(
+            refused(s.book_walkup_online(&a, &w1, t0)),
+            VerdictCode::AlreadyReserved
+        );
+        assert!(matches!(
+            s.book_walkup_online(&a, &TicketCode::parse("NOPE-1").unwrap(), t0),
+            Err(StoreError::Domain(DomainError::NotFound {
+                entity: "ticket"
+            }))
+        ));
+        assert_eq!(booked_count(s, &slot), 4);
+    }
+
     /// Two gates, 2 places each per open slot, a slot of 3: the leases
     /// never take the slot over capacity and customers cannot book the
     /// leased places; a walk-up uploaded from a lease is honoured without
@@ -2083,6 +2229,7 @@ macro_rules! venue_ops_sync_conformance {
     ($fresh:expr) => {
         $crate::conformance_sync_tests!($fresh; venue_ops_sync;
             walkup_leases_stay_within_capacity_and_are_given_back,
+            online_walkups_take_free_places_never_leased_ones,
             leases_are_taken_back_by_the_server,
             a_revoked_gates_lease_comes_back_at_once,
             concurrent_leases_and_bookings_never_overbook,

@@ -32,7 +32,7 @@ mod tickets;
 mod tokens;
 mod updates;
 mod venue_ops;
-pub use venue_ops::LeaseAsk;
+pub use venue_ops::{GateOpsSummary, LeaseAsk, UndoneHere};
 mod venues;
 
 use std::path::{Path, PathBuf};

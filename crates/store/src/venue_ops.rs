@@ -388,9 +388,35 @@ pub(crate) fn apply_passage_event(
 
 use crate::domain::no_show::PlaceBack;
 use crate::domain::venue_ops::{
-    lease_grant, recalled_grant, walkup_bookable, walkup_open, SlotPlaces,
+    lease_grant, recalled_grant, walkup_open, walkup_refusal, walkup_slots, walkup_step,
+    SlotPlaces, WalkupBooking, WalkupStep,
 };
 use crate::domain::{ReservationId, Slot, SlotId};
+
+/// A walk-up refused with `v`: as an error, so that the write transaction
+/// rolls back what it did before (a deferred ticket's activation).
+fn refused(v: Verdict) -> crate::StoreError {
+    DomainError::Refused(Box::new(v)).into()
+}
+
+/// A deferred ticket activated for its walk-up, under the activation rules;
+/// a refusal (an unpaid order) is the NOT_ACTIVATED verdict saying why.
+fn activate_for_walkup(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    match crate::tickets::activate_in(tx, orq, code, now) {
+        Ok(_) => Ok(()),
+        Err(crate::StoreError::Domain(e)) => {
+            let mut v = Verdict::refusal(VerdictCode::NotActivated, format!("Not activated: {e}"));
+            v.ticket_code = Some(code.to_string());
+            Err(refused(v))
+        }
+        Err(e) => Err(e),
+    }
+}
 
 /// The device this database is (a paired gate), if any: (device id, venue).
 fn this_device(tx: &Transaction<'_>) -> Result<Option<(i64, VenueId)>> {
@@ -464,16 +490,26 @@ fn walkup_in(
             crate::gate::Admission::ByRules,
         );
     }
-    if !walkup_bookable(&entry) {
-        return Ok(entry);
-    }
     let no_place = |why: &str| {
         let mut v = Verdict::refusal(VerdictCode::NoPlaceLeft, why);
         v.ticket_code = Some(code.to_string());
-        v
+        refused(v)
     };
+    match walkup_step(&entry) {
+        WalkupStep::No => return Ok(entry),
+        WalkupStep::Book => {}
+        WalkupStep::ActivateThenBook => {
+            // Queued before the walk-up: the server applies the activation
+            // first, then books the (now active) ticket.
+            activate_for_walkup(tx, orq, code, now)?;
+            let entry = crate::gate::verdict_in(tx, orq, code, gate, now)?;
+            if walkup_step(&entry) != WalkupStep::Book {
+                return Err(refused(entry));
+            }
+        }
+    }
     let Some((device, device_venue)) = this_device(tx)? else {
-        return Ok(no_place(
+        return Err(no_place(
             "No place left: walk-ups at a gate need a paired gate's lease",
         ));
     };
@@ -495,7 +531,7 @@ fn walkup_in(
     }
     open.sort_by_key(|s| (s.date, s.start_time));
     let Some(slot) = open.into_iter().next() else {
-        return Ok(no_place(
+        return Err(no_place(
             "No place left: no leased place in a slot open now",
         ));
     };
@@ -552,6 +588,255 @@ impl Store {
             Err(crate::StoreError::Domain(DomainError::Refused(v))) => Ok(*v),
             other => other,
         }
+    }
+
+    /// The ticket a walk-up at this gate would ask the server to book
+    /// (`domain::venue_ops::walkup_bookable` on the entry verdict, or an
+    /// authentic signed code this replica does not hold yet: the server
+    /// knows it); None when the scan keeps its own verdict (then
+    /// [`Store::book_walkup`] answers it).
+    pub fn walkup_candidate(
+        &self,
+        orq: Orq,
+        raw: &[u8],
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TicketCode>> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        match self.screen(orq, raw, now)? {
+            Screened::Code(code) => {
+                let entry = self.read(|tx| crate::gate::verdict_in(tx, orq, &code, gate, now))?;
+                Ok(crate::domain::venue_ops::walkup_bookable(&entry).then_some(code))
+            }
+            Screened::NotSynced(v) => Ok(v
+                .ticket_code
+                .as_deref()
+                .and_then(|c| TicketCode::parse(c).ok())),
+            Screened::Refused(_) => Ok(None),
+        }
+    }
+
+    /// The server's side of an online walk-up (`POST /api/sync/walkup`):
+    /// `code`'s holder booked by the reservation path into the earliest slot
+    /// of the gate's venue open for entry now with a free place
+    /// (`domain::venue_ops::walkup_slots`), never from a lease; a deferred
+    /// ticket is activated first, in the same transaction. Refusals are
+    /// `DomainError::Refused`: the ticket's own verdict, or NO_PLACE_LEFT.
+    /// One writer at a time (SQLite's), so the slot read is the slot written.
+    pub fn book_walkup_online(
+        &self,
+        device: &DeviceInfo,
+        code: &TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<WalkupBooking> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        let orq = Orq(device.orq);
+        self.write(|tx| {
+            let venue = crate::venues::require_venue(tx, orq, VenueId(device.venue_id))?;
+            if crate::tickets::load_ticket(tx, orq, code)?.is_none() {
+                return Err(DomainError::NotFound { entity: "ticket" }.into());
+            }
+            let gate = Gate {
+                venue_id: Some(venue.id),
+                ..Default::default()
+            };
+            let entry = crate::gate::verdict_in(tx, orq, code, &gate, now)?;
+            let activated_at = match walkup_step(&entry) {
+                WalkupStep::No => return Err(refused(walkup_refusal(entry))),
+                WalkupStep::Book => None,
+                WalkupStep::ActivateThenBook => {
+                    activate_for_walkup(tx, orq, code, now)?;
+                    let entry = crate::gate::verdict_in(tx, orq, code, &gate, now)?;
+                    if walkup_step(&entry) != WalkupStep::Book {
+                        return Err(refused(entry));
+                    }
+                    Some(now)
+                }
+            };
+            // Yesterday's too: a late grace keeps a window open past midnight.
+            let today = now.with_timezone(&venue.timezone).date_naive();
+            let slots: Vec<Slot> = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM reservation_slots WHERE orq = ?1 AND venue_id = ?2 AND date IN (?3, ?4)",
+                    crate::codec::SLOT_COLUMNS
+                ))?
+                .query_map(
+                    params![
+                        Sql(orq),
+                        Sql(venue.id),
+                        today.to_string(),
+                        today.pred_opt().unwrap_or(today).to_string()
+                    ],
+                    crate::codec::slot,
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            let Some(slot) = walkup_slots(&slots, &venue, now).into_iter().next().cloned() else {
+                let mut v = Verdict::refusal(
+                    VerdictCode::NoPlaceLeft,
+                    "No place left: no slot open now has a free place",
+                );
+                v.ticket_code = Some(code.to_string());
+                return Err(refused(v));
+            };
+            crate::slots::change_booking(tx, &slot, 1, now)?;
+            write_walkup_reservation(tx, orq, code, ReservationId(uuid::Uuid::now_v7()), &slot, now)?;
+            // A cancelled reservation row was reused: its id is the one.
+            let id: Sql<ReservationId> = tx.query_row(
+                "SELECT id FROM ticket_reservations WHERE ticket_id = ?1 AND orq = ?2",
+                params![Sql(code), Sql(orq)],
+                |r| r.get(0),
+            )?;
+            Ok(WalkupBooking {
+                ticket_code: code.clone(),
+                reservation_id: id.0,
+                slot_id: slot.id,
+                reserved_at: now,
+                activated_at,
+            })
+        })
+    }
+
+    /// The gate's side of an online walk-up: the reservation the server
+    /// made (`booking`) written into this replica as the next pull will
+    /// bring it (so no event is queued for it: the server has it), then the
+    /// holder admitted by the rules like any scan (the verification queued
+    /// for upload). The slot's count stays as pulled: the next pull brings
+    /// the server's, which counts this booking. `None`: the replica does
+    /// not hold the ticket or the slot yet (a ticket never reserved at this
+    /// venue): nothing written, pull first.
+    pub fn apply_online_walkup(
+        &self,
+        orq: Orq,
+        booking: &WalkupBooking,
+        operator: OperatorId,
+        gate: &Gate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Verdict>> {
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
+        let code = &booking.ticket_code;
+        let written = self.write(|tx| {
+            let Some(slot) = crate::slots::load_slot(tx, orq, booking.slot_id)? else {
+                return Ok(None);
+            };
+            if crate::tickets::load_ticket(tx, orq, code)?.is_none() {
+                return Ok(None);
+            }
+            if let Some(at) = booking.activated_at {
+                tx.prepare_cached(
+                    "UPDATE tickets SET activation_status = 'active', activated_at = ?1, status = 'ACTIVATED', \
+                     updated_at = ?1 WHERE ticket_code = ?2 AND orq = ?3 AND activation_status = 'inactive'",
+                )?
+                .execute(params![ts(at), Sql(code), Sql(orq)])?;
+            }
+            // Pulled already (a sync round since the booking): as it is.
+            let pulled: bool = tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM ticket_reservations WHERE id = ?1 AND status = 'RESERVED')",
+                )?
+                .query_row(params![Sql(booking.reservation_id)], |r| r.get(0))?;
+            if !pulled {
+                write_walkup_reservation(
+                    tx,
+                    orq,
+                    code,
+                    booking.reservation_id,
+                    &slot,
+                    booking.reserved_at,
+                )?;
+            }
+            // Reported like a walk-up from the lease, marked online: an undo
+            // of this admission finds it (here and on the server) and
+            // releases the reservation; it spends no leased place.
+            crate::sync::record_local_event(
+                tx,
+                "walkup",
+                "tickets",
+                code.as_str(),
+                serde_json::json!({
+                    "ticket_code": code,
+                    "slot_id": slot.id,
+                    "reservation_id": booking.reservation_id,
+                    "venue_id": slot.venue_id,
+                    "online": true,
+                }),
+                Some(operator),
+                now,
+            )?;
+            let mut v = crate::gate::verify_in(
+                tx,
+                orq,
+                code,
+                operator,
+                gate,
+                now,
+                crate::gate::Admission::ByRules,
+            )?;
+            if v.admit {
+                v.message = format!(
+                    "Walk-up booked into {}–{}: admit",
+                    slot.start_time.format("%H:%M"),
+                    slot.end_time.format("%H:%M")
+                );
+            }
+            Ok(Some(v))
+        });
+        match written {
+            Err(crate::StoreError::Domain(DomainError::Refused(v))) => Ok(Some(*v)),
+            other => other,
+        }
+    }
+
+    /// What a supervisor at this gate sees of the venue's operations today
+    /// (the sync screen): the walk-up places this gate holds per slot, the
+    /// admissions undone here, and the no-shows released at the venue, as
+    /// this replica has them.
+    pub fn gate_ops_summary(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        now: DateTime<Utc>,
+    ) -> Result<GateOpsSummary> {
+        self.read(|tx| {
+            let v = crate::venues::require_venue(tx, orq, venue)?;
+            let since = ts(day_start(v.timezone, now));
+            let mut leases = Vec::new();
+            let held: Vec<(String, i64)> = tx
+                .prepare_cached("SELECT slot_id, places FROM walkup_leases WHERE places > 0 ORDER BY slot_id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, places) in held {
+                let Ok(id) = id.parse::<SlotId>() else { continue };
+                if let Some(slot) = crate::slots::load_slot(tx, orq, id)? {
+                    leases.push((slot, places));
+                }
+            }
+            leases.sort_by_key(|(s, _)| (s.date, s.start_time));
+            let undos = tx
+                .prepare_cached(
+                    "SELECT entity_id, operator_id, device_time, json_extract(payload, '$.reason') FROM outbox \
+                     WHERE kind = 'undo' AND device_time >= ?1 ORDER BY device_time DESC LIMIT 50",
+                )?
+                .query_map([&since], |r| {
+                    Ok(UndoneHere {
+                        ticket_code: r.get(0)?,
+                        operator_id: r.get::<_, Option<i64>>(1)?.map(OperatorId),
+                        at: r.get::<_, Ts>(2)?.0,
+                        reason: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let no_shows: i64 = tx
+                .prepare_cached(
+                    "SELECT count(*) FROM ticket_reservations r JOIN reservation_slots s ON s.id = r.slot_id \
+                     WHERE r.orq = ?1 AND s.venue_id = ?2 AND r.no_show_at >= ?3",
+                )?
+                .query_row(params![Sql(orq), Sql(venue), since], |r| r.get(0))?;
+            Ok(GateOpsSummary {
+                leases,
+                undos,
+                no_shows_today: no_shows,
+            })
+        })
     }
 
     /// The places this gate may still book walk-ups from, per slot.
@@ -745,6 +1030,26 @@ fn lease_rows(tx: &Transaction<'_>, device: i64) -> Result<Vec<SlotPlaces>> {
         .collect())
 }
 
+/// What [`Store::gate_ops_summary`] shows a supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateOpsSummary {
+    /// The slots this gate holds walk-up places of, and how many.
+    pub leases: Vec<(Slot, i64)>,
+    /// Admissions undone at this gate today, the latest first (at most 50).
+    pub undos: Vec<UndoneHere>,
+    /// Reservations at the venue released as no-shows today.
+    pub no_shows_today: i64,
+}
+
+/// One admission an operator undid at this gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndoneHere {
+    pub ticket_code: String,
+    pub operator_id: Option<OperatorId>,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
 /// A gate's lease refresh request, as [`Store::lease_request`] makes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaseAsk {
@@ -761,7 +1066,8 @@ fn lease_uses(tx: &Transaction<'_>, filter: &str, after: i64) -> Result<Vec<Slot
     let sql = format!(
         "SELECT coalesce(json_extract(payload, '$.slot_id'), json_extract(payload, '$.lease_slot_id')), count(*) \
          FROM outbox WHERE {filter} AND rowid > ?1 \
-           AND (kind = 'walkup' OR (kind = 'verify' AND json_extract(payload, '$.lease_slot_id') IS NOT NULL)) \
+           AND ((kind = 'walkup' AND coalesce(json_extract(payload, '$.online'), 0) = 0) \
+                OR (kind = 'verify' AND json_extract(payload, '$.lease_slot_id') IS NOT NULL)) \
          GROUP BY 1"
     );
     Ok(tx
@@ -831,6 +1137,31 @@ pub(crate) fn apply_walkup_event(
     if crate::tickets::load_ticket(tx, orq, &code)?.is_none() {
         return Ok(Err(DomainError::NotFound { entity: "ticket" }));
     }
+    if event.payload.get("online") == Some(&serde_json::Value::Bool(true)) {
+        // Booked by this server (`POST /api/sync/walkup`): the gate reports
+        // it so that an undo of the admission releases it. Nothing to book:
+        // applied when it is that ticket's live reservation in that slot;
+        // a claim about any other reservation changes nothing.
+        let live: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM ticket_reservations WHERE id = ?1 AND ticket_id = ?2 \
+                 AND slot_id = ?3 AND orq = ?4 AND status IN ('RESERVED', 'VERIFIED'))",
+            )?
+            .query_row(params![Sql(id), Sql(&code), Sql(slot_id), Sql(orq)], |r| r.get(0))?;
+        return Ok(Ok(EventResult {
+            event_id: event.event_id,
+            status: if live {
+                EventStatus::Applied
+            } else {
+                EventStatus::Conflict
+            },
+            reason: (!live).then(|| "WALKUP_NOT_BOOKED".to_owned()),
+            facts: (!live).then(|| {
+                serde_json::json!({ "kind": "WALKUP_NOT_BOOKED", "ticket_code": code, "slot_id": slot_id, "reservation_id": id })
+            }),
+            received_at: now,
+        }));
+    }
     let conflict = |reason: &str| EventResult {
         event_id: event.event_id,
         status: EventStatus::Conflict,
@@ -843,7 +1174,9 @@ pub(crate) fn apply_walkup_event(
         ..Default::default()
     };
     let entry = crate::gate::verdict_in(tx, orq, &code, &gate, at)?;
-    if !walkup_bookable(&entry) {
+    // A deferred ticket's activation is its own event, uploaded before the
+    // walk-up: a ticket still inactive here was not activated (refused).
+    if walkup_step(&entry) != WalkupStep::Book {
         return Ok(Ok(conflict(entry.verdict.code())));
     }
     let leased = tx
@@ -967,10 +1300,11 @@ fn release_walkup(
     tx: &Transaction<'_>,
     orq: Orq,
     code: &TicketCode,
-    slot: &str,
+    (slot, online): &(String, bool),
     device: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    let slot = slot.as_str();
     let cancelled = tx
         .prepare_cached(
             "UPDATE ticket_reservations SET status = 'CANCELLED', updated_at = ?1 \
@@ -985,7 +1319,7 @@ fn release_walkup(
          WHERE ticket_code = ?2 AND orq = ?3",
     )?
     .execute(params![ts(now), Sql(code), Sql(orq)])?;
-    let leased = match device {
+    let leased = match device.filter(|_| !online) {
         Some(d) => tx
             .prepare_cached(
                 "UPDATE walkup_leases SET places = places + 1, updated_at = ?1 \
@@ -994,7 +1328,7 @@ fn release_walkup(
             .execute(params![ts(now), d, slot])?,
         None => 0,
     };
-    match crate::domain::venue_ops::undo_place(leased > 0) {
+    match crate::domain::venue_ops::undo_place(!online, leased > 0) {
         crate::domain::venue_ops::UndoPlace::Lease => {}
         crate::domain::venue_ops::UndoPlace::Slot => {
             if let Some(s) = crate::slots::load_slot(tx, orq, slot.parse()?)? {
@@ -1133,14 +1467,14 @@ impl Store {
             // place back on this gate's lease. Any other admission of the
             // ticket (a reservation made since, verified here) keeps its
             // reservation.
-            let walkup: Option<String> = match verified_at {
+            let walkup: Option<(String, bool)> = match verified_at {
                 Some(admitted) => tx
                     .prepare_cached(
-                        "SELECT json_extract(payload, '$.slot_id') FROM outbox \
+                        "SELECT json_extract(payload, '$.slot_id'), coalesce(json_extract(payload, '$.online'), 0) FROM outbox \
                          WHERE kind = 'walkup' AND entity_id = ?1 AND device_time = ?2 \
                          ORDER BY rowid DESC LIMIT 1",
                     )?
-                    .query_row(params![code.as_str(), ts(admitted)], |r| r.get(0))
+                    .query_row(params![code.as_str(), ts(admitted)], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?,
                 None => None,
             };
@@ -1245,10 +1579,10 @@ pub(crate) fn apply_undo_event(
     // the verify event behind the ticket's admission (its canonical
     // verification). Another admission of the ticket at this gate (a
     // reservation made since) is not a walk-up's: its reservation stays.
-    let walkup: Option<String> = match verified_at {
+    let walkup: Option<(String, bool)> = match verified_at {
         Some(admitted) => tx
             .prepare_cached(
-                "SELECT json_extract(w.payload, '$.slot_id') \
+                "SELECT json_extract(w.payload, '$.slot_id'), coalesce(json_extract(w.payload, '$.online'), 0) \
                  FROM verifications v \
                  JOIN sync_events e ON e.event_id = v.event_id \
                  JOIN sync_events w ON w.device_id = e.device_id AND w.device_time = e.device_time \
@@ -1261,7 +1595,7 @@ pub(crate) fn apply_undo_event(
             )?
             .query_row(
                 params![device.device_id, Sql(orq), code.as_str(), ts(admitted)],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?,
         None => None,

@@ -5,10 +5,12 @@
 //! `sync` (HTTP).
 
 pub mod client;
+pub mod closing;
 pub mod lan;
 pub mod lan_discovery;
 pub mod pin;
 pub mod update;
+pub mod walkup;
 pub use entrada_domain::sync::{plan, protocol};
 
 use entrada_store as store;

@@ -7,9 +7,12 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use entrada::domain::venue_ops::{Direction, OccupancyLevel};
-use entrada::domain::{Gate as GateRules, TicketCode};
+use entrada::domain::{Gate as GateRules, OperatorId, Orq, TicketCode, Verdict};
 
-use super::views::{CommandError, OccupancyView, ScanOutcome, ScanSource, VerdictView};
+use super::views::{
+    CommandError, LeaseView, OccupancyView, ScanOutcome, ScanSource, UndoView, VenueOpsView,
+    VerdictView,
+};
 use super::GateService;
 
 impl GateService {
@@ -55,30 +58,76 @@ impl GateService {
         }))
     }
 
-    /// The operator books the holder of `payload` (answered NOT_RESERVED)
-    /// into the current slot from this gate's lease and lets them in
-    /// (`Store::book_walkup`): ADMIT, or NO_PLACE_LEFT.
-    pub fn book_walkup(
+    /// The venue's operations today for a supervisor (the sync screen):
+    /// this gate's walk-up places, its undone admissions, the no-shows.
+    /// None on a gate without a venue.
+    pub fn venue_ops(&self) -> Result<Option<VenueOpsView>, CommandError> {
+        self.supervisor("see the venue's operations")?;
+        let scope = self.scope();
+        let Some(venue) = scope.venue else {
+            return Ok(None);
+        };
+        let s = self
+            .store
+            .gate_ops_summary(scope.orq, venue, self.clock.now())?;
+        let hm = |t: chrono::NaiveTime| t.format("%H:%M").to_string();
+        Ok(Some(VenueOpsView {
+            leases: s
+                .leases
+                .into_iter()
+                .map(|(slot, places)| LeaseView {
+                    slot_id: slot.id.to_string(),
+                    date: slot.date.to_string(),
+                    start_time: hm(slot.start_time),
+                    end_time: hm(slot.end_time),
+                    places,
+                })
+                .collect(),
+            undos: s
+                .undos
+                .into_iter()
+                .map(|u| UndoView {
+                    ticket_code: u.ticket_code,
+                    operator_id: u.operator_id.map(|o| o.0),
+                    at: u.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    reason: u.reason,
+                })
+                .collect(),
+            no_shows_today: s.no_shows_today,
+        }))
+    }
+
+    /// The supervisor signed in here, for an act only a supervisor may do.
+    pub fn supervisor_id(&self, what: &str) -> Result<OperatorId, CommandError> {
+        Ok(self.supervisor(what)?.id)
+    }
+
+    /// What a walk-up needs from the gate before it is booked
+    /// (`DeviceLink::book_walkup`: online through the server, else from
+    /// this gate's lease): the org, the signed-in operator, the gate's
+    /// rules, the time.
+    pub fn walkup_context(
         &self,
-        payload: &str,
-        source: ScanSource,
-    ) -> Result<ScanOutcome, CommandError> {
-        let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
+    ) -> Result<(Orq, OperatorId, GateRules, chrono::DateTime<chrono::Utc>), CommandError> {
+        let scope = self.scope();
         let operator = self.active_operator()?;
-        let orq = scope.orq;
         let rules = GateRules {
             venue_id: scope.venue,
             ..GateRules::default()
         };
-        let started = Instant::now();
-        let verdict = self.store.book_walkup(
-            orq,
-            payload.as_bytes(),
-            operator.id,
-            &rules,
-            self.clock.now(),
-        )?;
-        self.outcome(orq, &verdict, payload, source, started, true)
+        Ok((scope.orq, operator.id, rules, self.clock.now()))
+    }
+
+    /// The walk-up's verdict as the scanner shows it (written already).
+    pub fn walkup_outcome(
+        &self,
+        orq: Orq,
+        verdict: &Verdict,
+        payload: &str,
+        source: ScanSource,
+        started: Instant,
+    ) -> Result<ScanOutcome, CommandError> {
+        self.outcome(orq, verdict, payload, source, started, true)
     }
 
     /// The signed-in operator undoes their own admission of `ticket_code`
@@ -182,8 +231,16 @@ mod tests {
         let o = gate.scan(&code, ScanSource::Manual).unwrap();
         assert!(o.verdict.walkup, "{o:?}");
         assert_eq!(o.payload.as_deref(), Some(code.as_str()));
-        // A standalone gate holds no lease: no place left, nothing written.
-        let booked = gate.book_walkup(&code, ScanSource::Manual).unwrap();
-        assert_eq!(booked.verdict.verdict, "NO_PLACE_LEFT", "{booked:?}");
+        // A standalone gate has no server to ask and holds no lease: no
+        // place left, nothing written.
+        let engine = entrada::sync::client::SyncEngine::new(gate.store.clone());
+        let (orq, operator, rules, now) = gate.walkup_context().unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let pending = gate.store.pending_events().unwrap().len();
+        let v = runtime
+            .block_on(engine.book_walkup(orq, code.clone().into_bytes(), operator, rules, now))
+            .unwrap();
+        assert_eq!(v.verdict.code(), "NO_PLACE_LEFT", "{v:?}");
+        assert_eq!(gate.store.pending_events().unwrap().len(), pending);
     }
 }

@@ -131,6 +131,45 @@ pub struct OccupancyView {
     pub as_of: Option<String>,
 }
 
+/// The venue's operations today as a supervisor at this gate sees them on
+/// the sync screen (`Store::gate_ops_summary`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct VenueOpsView {
+    /// Walk-up places this gate holds, per slot (offline walk-ups book
+    /// from them).
+    pub leases: Vec<LeaseView>,
+    /// Admissions undone at this gate today, the latest first.
+    pub undos: Vec<UndoView>,
+    /// Reservations at the venue released as no-shows today.
+    pub no_shows_today: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct LeaseView {
+    pub slot_id: String,
+    pub date: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub places: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct UndoView {
+    pub ticket_code: String,
+    pub operator_id: Option<i64>,
+    pub at: String,
+    pub reason: String,
+}
+
+/// What "Check everyone out" did (`POST /api/sync/checkout`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct CheckoutView {
+    /// People recorded as leaving.
+    pub checked_out: i64,
+    /// The venue's occupancy on the server after it.
+    pub inside: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct OperatorView {
     pub id: i64,
@@ -519,6 +558,8 @@ mod bindings {
         PairingScan::export_all(&cfg).unwrap();
         OperatorView::export_all(&cfg).unwrap();
         OccupancyView::export_all(&cfg).unwrap();
+        VenueOpsView::export_all(&cfg).unwrap();
+        CheckoutView::export_all(&cfg).unwrap();
         assert!(dir.join("ScanOutcome.ts").exists());
     }
 }
