@@ -270,6 +270,46 @@ const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up le
     body: { ticket_code: 'WU-2' },
     expect: { status: 401, code: 'UNAUTHORIZED' },
   }),
+  // "Check everyone out" from a gate (POST /api/sync/checkout): the gate
+  // names its signed-in supervisor; the server checks the role.
+  req('checkout from a gate: a supervisor to name -> 201', {
+    method: 'POST', path: '/api/admin/operators', as: 'admin',
+    body: { role: 'supervisor', display_name: 'Walk-up hall lead', pin: '864213' },
+    expect: { status: 201 },
+    test() { save('walkup_sup_id', J.id); },
+  }),
+  req('checkout from a gate by its supervisor -> 200, nobody inside after', {
+    method: 'POST', path: '/api/sync/checkout', as: gate('tok_walkup_gate'),
+    body: { operator_id: '@@walkup_sup_id' },
+    expect: { status: 200 },
+    test() {
+      pm.test('the gate\'s venue, nobody inside after', () => {
+        pm.expect(J.venue_id).to.eql(Number(V('venue_walkup')));
+        pm.expect(J.inside).to.eql(0);
+        pm.expect(J.checked_out).to.be.a('number');
+      });
+    },
+  }),
+  req('checkout from a gate naming an operator -> 403 FORBIDDEN', {
+    method: 'POST', path: '/api/sync/checkout', as: gate('tok_walkup_gate'),
+    body: { operator_id: '@@gate_operator_id' },
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('checkout from a gate naming nobody known -> 403 FORBIDDEN', {
+    method: 'POST', path: '/api/sync/checkout', as: gate('tok_walkup_gate'),
+    body: { operator_id: 999999 },
+    expect: { status: 403, code: 'FORBIDDEN' },
+  }),
+  req('checkout from a gate without operator_id -> 422 INVALID_BODY', {
+    method: 'POST', path: '/api/sync/checkout', as: gate('tok_walkup_gate'),
+    body: {},
+    expect: { status: 422, code: 'INVALID_BODY' },
+  }),
+  req('checkout via the device route with a staff token -> 401 (devices only)', {
+    method: 'POST', path: '/api/sync/checkout', as: 'sup',
+    body: { operator_id: 1 },
+    expect: { status: 401, code: 'UNAUTHORIZED' },
+  }),
   req('lease refresh with a staff token -> 401 (devices only)', {
     method: 'POST', path: '/api/sync/leases', as: 'admin',
     body: { pending: [] },
