@@ -216,7 +216,7 @@ const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up le
   }),
   req('online walk-up -> 200, booked into the slot open now', {
     method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
-    body: { ticket_code: 'WU-1' },
+    body: { code: 'WU-1' },
     expect: { status: 200 },
     test() {
       pm.test('the reservation the gate writes', () => {
@@ -230,7 +230,7 @@ const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up le
   }),
   req('online walk-up of a deferred ticket -> 200, activated and booked', {
     method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
-    body: { ticket_code: 'WU-D' },
+    body: { code: 'WU-D' },
     expect: { status: 200 },
     test() { pm.test('activated now', () => pm.expect(J.activated_at).to.be.a('string')); },
   }),
@@ -246,28 +246,28 @@ const venueOpsFolder = () => folder('11 venue operations', 'Re-entry, walk-up le
   }),
   req('online walk-up with the slot full -> 409 NO_PLACE_LEFT', {
     method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
-    body: { ticket_code: 'WU-2' },
+    body: { code: 'WU-2' },
     expect: { status: 409, code: 'NO_PLACE_LEFT' },
     test() { pm.test('the verdict in details', () => pm.expect(J.error.details.verdict).to.eql('NO_PLACE_LEFT')); },
   }),
   req('online walk-up of a ticket reserved for now -> 409 ALREADY_RESERVED', {
     method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
-    body: { ticket_code: 'WU-1' },
+    body: { code: 'WU-1' },
     expect: { status: 409, code: 'ALREADY_RESERVED' },
   }),
   req('online walk-up of an unknown ticket -> 404 NOT_FOUND', {
     method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
-    body: { ticket_code: 'NO-SUCH-TICKET' },
+    body: { code: 'NO-SUCH-TICKET' },
     expect: { status: 404, code: 'NOT_FOUND' },
   }),
-  req('online walk-up with no ticket_code -> 422 INVALID_BODY', {
+  req('online walk-up with no code -> 422 INVALID_BODY', {
     method: 'POST', path: '/api/sync/walkup', as: gate('tok_walkup_gate'),
     body: {},
     expect: { status: 422, code: 'INVALID_BODY' },
   }),
   req('online walk-up with a staff token -> 401 (devices only)', {
     method: 'POST', path: '/api/sync/walkup', as: 'admin',
-    body: { ticket_code: 'WU-2' },
+    body: { code: 'WU-2' },
     expect: { status: 401, code: 'UNAUTHORIZED' },
   }),
   // "Check everyone out" from a gate (POST /api/sync/checkout): the gate

@@ -298,7 +298,7 @@ pub(crate) enum GateCommand {
     /// Books a walk-up: a holder with a valid ticket and no reservation (or a
     /// deferred ticket not activated) is booked into the slot open now and
     /// admitted. A paired gate asks its server first (its reservation path,
-    /// free places only, 3 s at most); offline, or when the server has no
+    /// free places only; a few seconds at most); offline, or when the server has no
     /// free place left, it books from this gate's lease. Prints one JSON
     /// verdict (ADMIT, or the refusal, e.g. NO_PLACE_LEFT).
     /// Exit status: 0 ADMIT, 1 refused, 2 error.

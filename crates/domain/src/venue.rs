@@ -523,11 +523,43 @@ impl Operator {
     pub fn is_active(&self) -> bool {
         self.deactivated_at.is_none()
     }
+
+    /// Closing time or an evacuation called at a gate: an active
+    /// supervisor or admin only.
+    pub fn may_check_everyone_out(&self) -> bool {
+        self.is_active() && self.role.can_manage_slots()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_active_supervisor_or_admin_checks_everyone_out() {
+        let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        // (role, deactivated) → may
+        for (role, deactivated, want) in [
+            (Role::Supervisor, false, true),
+            (Role::Admin, false, true),
+            (Role::Operator, false, false),
+            (Role::Customer, false, false),
+            (Role::Supervisor, true, false),
+            (Role::Admin, true, false),
+        ] {
+            let o = Operator {
+                id: OperatorId(1),
+                orq: Orq(1),
+                role,
+                display_name: "X".into(),
+                pin_hash: None,
+                created_at: at,
+                updated_at: at,
+                deactivated_at: deactivated.then_some(at),
+            };
+            assert_eq!(o.may_check_everyone_out(), want, "{role:?} {deactivated}");
+        }
+    }
 
     #[test]
     fn who_may_start_without_a_pin() {

@@ -470,6 +470,28 @@ pub fn walkup_step(entry: &Verdict) -> WalkupStep {
     }
 }
 
+/// Whether an uploaded `walkup` event reports a booking the server made
+/// online (`POST /api/sync/walkup`) rather than one from the gate's lease:
+/// only the JSON value `true` says so.
+pub fn walkup_was_online(payload: &serde_json::Value) -> bool {
+    payload.get("online") == Some(&serde_json::Value::Bool(true))
+}
+
+/// The NO_PLACE_LEFT refusal of a walk-up of `code`, saying why.
+pub fn no_place_left(code: &super::TicketCode, why: &str) -> Verdict {
+    let mut v = Verdict::refusal(VerdictCode::NoPlaceLeft, format!("No place left: {why}"));
+    v.ticket_code = Some(code.to_string());
+    v
+}
+
+/// A deferred ticket the walk-up could not activate (`why`: the activation
+/// rules' refusal, e.g. an unpaid order): NOT_ACTIVATED saying so.
+pub fn not_activated(code: &super::TicketCode, why: &DomainError) -> Verdict {
+    let mut v = Verdict::refusal(VerdictCode::NotActivated, format!("Not activated: {why}"));
+    v.ticket_code = Some(code.to_string());
+    v
+}
+
 /// The refusal a walk-up the rules do not allow answers with: the entry
 /// verdict itself, except that a ticket whose own reservation lets it in
 /// now (the gate asking had not pulled it yet) is ALREADY_RESERVED, so
@@ -641,9 +663,10 @@ pub struct LeaseGrant {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WalkupRequest {
-    /// The holder's ticket code (not the signed QR payload: the gate read
-    /// and checked that).
-    pub ticket_code: String,
+    /// What the gate's scanner read: a plain ticket code, or the signed QR
+    /// payload (`ENT1.…`), screened again by the server (key, signature,
+    /// the ticket's current code: a superseded QR code books nothing).
+    pub code: String,
 }
 
 /// The reservation the server made for an online walk-up, for the gate to
@@ -661,7 +684,8 @@ pub struct WalkupBooking {
 }
 
 /// The slot an online walk-up goes into: of `slots` (the venue's, today's
-/// and yesterday's), the earliest one open for entry now ([`walkup_open`])
+/// and tomorrow's: a slot just after midnight is in its early grace before
+/// it), the earliest one open for entry now ([`walkup_open`])
 /// with a free place. Its place is taken under the slot's lock afterwards;
 /// a slot filled in between is refused there and the next one is tried.
 ///

@@ -16,7 +16,7 @@ use crate::domain::closing::Checkout;
 use crate::domain::venue_ops::{
     LeaseGrant, LeaseRequest, Occupancy, SlotPlaces, WalkupBooking, WalkupRequest,
 };
-use crate::domain::{OperatorId, TicketCode, VenueId};
+use crate::domain::{OperatorId, VenueId};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -208,17 +208,16 @@ pub fn spawn_no_show_release(
         (status = 401, description = "UNAUTHORIZED: not a device token (or a revoked one)", body = ErrorBody),
         (status = 404, description = "NOT_FOUND: no such ticket in the gate's org", body = ErrorBody),
         (status = 409, description = "NO_PLACE_LEFT: no slot open now has a free place (the gate's lease may still have one); ALREADY_RESERVED: the ticket has a live reservation (one for now lets it in: scan it again); ALREADY_VERIFIED: used. `details` is the verdict", body = ErrorBody),
-        (status = 422, description = "The ticket's own refusal (TICKET_CANCELLED, EXPIRED, NOT_ACTIVATED: an unpaid order, …) with the verdict in `details`; INVALID_INPUT: not a ticket code", body = ErrorBody)),
+        (status = 422, description = "The scan's or the ticket's own refusal with the verdict in `details`: the QR code screened as at a gate (FORGED_CODE, UNKNOWN_KEY, CODE_REPLACED for a superseded code, SIGNED_CODE_REQUIRED, …), TICKET_CANCELLED, EXPIRED, NOT_ACTIVATED (an unpaid order), TICKET_NOT_ACTIVE; INVALID_BODY: no `code`", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn walkup(
     State(state): State<AppState>,
     super::sync::Device(device): super::sync::Device,
     ApiJson(body): ApiJson<WalkupRequest>,
 ) -> Result<Json<WalkupBooking>, ApiError> {
-    let code = TicketCode::parse(&body.ticket_code)?;
     Ok(Json(
         state
-            .run(move |s| s.book_walkup_online(&device, &code, Utc::now()))
+            .run(move |s| s.book_walkup_online(&device, body.code.as_bytes(), Utc::now()))
             .await?,
     ))
 }
@@ -245,7 +244,8 @@ pub async fn gate_checkout(
 ) -> Result<Json<Checkout>, ApiError> {
     let (orq, venue) = (crate::domain::Orq(device.orq), VenueId(device.venue_id));
     let operator = OperatorId(body.operator_id);
-    // The gate vouches for the PIN; the server for the role, as it is now.
+    // The kiosk checked the PIN (a headless gate's CLI names the operator);
+    // the server checks the role, as it is now.
     let supervisor = state
         .run(move |s| match s.get_operator(orq, operator) {
             Ok(o) => Ok(Some(o)),
@@ -255,7 +255,7 @@ pub async fn gate_checkout(
             Err(e) => Err(e),
         })
         .await?
-        .is_some_and(|o| o.deactivated_at.is_none() && o.role.can_manage_slots());
+        .is_some_and(|o| o.may_check_everyone_out());
     if !supervisor {
         return Err(ApiError::Forbidden);
     }

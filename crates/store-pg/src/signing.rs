@@ -135,7 +135,7 @@ fn admitted_not_synced(
 }
 
 /// What a scanned payload is on the server, before the ticket rules.
-enum Screened {
+pub(crate) enum Screened {
     Code(TicketCode),
     Refused(Box<Verdict>),
 }
@@ -217,7 +217,7 @@ impl PgStore {
     /// a known key, not revoked, presented as the org allows. The server has
     /// every ticket: an authentic code of an unknown ticket is refused as
     /// the rules refuse an unknown plain code.
-    fn screen(&self, orq: Orq, raw: &[u8], now: DateTime<Utc>) -> Result<Screened> {
+    pub(crate) fn screen(&self, orq: Orq, raw: &[u8], now: DateTime<Utc>) -> Result<Screened> {
         let scanned = match signed::parse_scanned(raw) {
             Ok(s) => s,
             Err(refusal) => return Ok(Screened::Refused(Box::new(refusal.verdict(None)))),

@@ -750,11 +750,21 @@ impl SyncStore for PgStore {
     fn book_walkup_online(
         &self,
         device: &DeviceInfo,
-        code: &TicketCode,
+        raw: &[u8],
         now: DateTime<Utc>,
     ) -> Result<crate::domain::venue_ops::WalkupBooking> {
+        use crate::signing::Screened;
         let now = now.trunc_subsecs(3);
-        self.write(|tx| crate::venue_ops::book_walkup_online_in(tx, device, code, now))
+        // Screened as a gate would (a superseded QR code books nothing).
+        let code = match self.screen(Orq(device.orq), raw, now)? {
+            Screened::Code(code) => code,
+            // Authentic but unknown: the server holds every ticket.
+            Screened::Refused(v) if v.verdict == crate::domain::VerdictCode::AuthenticNotSynced => {
+                return Err(DomainError::NotFound { entity: "ticket" }.into())
+            }
+            Screened::Refused(v) => return Err(DomainError::Refused(v).into()),
+        };
+        self.write(|tx| crate::venue_ops::book_walkup_online_in(tx, device, &code, now))
     }
 
     /// A gate's walk-up leases during its sync

@@ -107,8 +107,9 @@ impl VenueOpsStore for PgStore {
 
 use crate::domain::sync::protocol::{DeviceInfo, Event, EventResult, EventStatus};
 use crate::domain::venue_ops::{
-    lease_grant, passage, recalled_grant, walkup_open, walkup_refusal, walkup_slots, walkup_step,
-    Direction, Passage, Presence, SlotPlaces, Tz, VenueOps, WalkupBooking, WalkupStep, UTC,
+    lease_grant, no_place_left, not_activated, passage, recalled_grant, walkup_open,
+    walkup_refusal, walkup_slots, walkup_step, walkup_was_online, Direction, Passage, Presence,
+    SlotPlaces, Tz, VenueOps, WalkupBooking, WalkupStep, UTC,
 };
 use crate::domain::{DomainError, Gate, ReservationId, Slot, SlotId, Venue, Verdict, VerdictCode};
 use crate::gate::verdict_in;
@@ -429,14 +430,7 @@ pub(crate) fn book_walkup_online_in(
         WalkupStep::ActivateThenBook => {
             if let Err(e) = crate::tickets::activate_in(tx, orq, code, now) {
                 return Err(match e {
-                    entrada_store::StoreError::Domain(e) => {
-                        let mut v = Verdict::refusal(
-                            VerdictCode::NotActivated,
-                            format!("Not activated: {e}"),
-                        );
-                        v.ticket_code = Some(code.to_string());
-                        refused(v)
-                    }
+                    entrada_store::StoreError::Domain(e) => refused(not_activated(code, &e)),
                     e => e,
                 });
             }
@@ -447,16 +441,19 @@ pub(crate) fn book_walkup_online_in(
             Some(now)
         }
     };
-    // Yesterday's too: a late grace keeps a window open past midnight.
+    // As any reservation: an active, paid, usable ticket.
+    crate::tickets::require_ticket(tx, orq, code, false)?.check_can_reserve(now)?;
+    // Tomorrow's too: a slot just after midnight is in its early grace
+    // before it (slots end the day they start).
     let today = now.with_timezone(&venue.timezone).date_naive();
-    let yesterday = today.pred_opt().unwrap_or(today);
+    let tomorrow = today.succ_opt().unwrap_or(today);
     let seen: Vec<Slot> = tx
         .query(
             &format!(
                 "SELECT {} FROM reservation_slots WHERE orq = $1 AND venue_id = $2 AND date IN ($3, $4)",
                 crate::slots::SLOT_COLUMNS
             ),
-            &[&orq.0, &venue.id.0, &today, &yesterday],
+            &[&orq.0, &venue.id.0, &today, &tomorrow],
         )
         .map_err(db)?
         .iter()
@@ -478,12 +475,10 @@ pub(crate) fn book_walkup_online_in(
         .next()
         .cloned()
     else {
-        let mut v = Verdict::refusal(
-            VerdictCode::NoPlaceLeft,
-            "No place left: no slot open now has a free place",
-        );
-        v.ticket_code = Some(code.to_string());
-        return Err(refused(v));
+        return Err(refused(no_place_left(
+            code,
+            "no slot open now has a free place",
+        )));
     };
     change_booking(tx, &slot, 1, now)?;
     write_walkup_reservation(
@@ -560,7 +555,7 @@ pub(crate) fn apply_walkup_event(
         Some(s) if s.venue_id.0 == device.venue_id => {}
         _ => return Ok(Err(DomainError::NotFound { entity: "slot" })),
     }
-    if event.payload.get("online") == Some(&serde_json::Value::Bool(true)) {
+    if walkup_was_online(&event.payload) {
         // Booked by the server (`POST /api/sync/walkup`): reported so that
         // an undo of the admission releases it; nothing to book. Applied
         // when it is that ticket's live reservation in that slot.
@@ -796,7 +791,7 @@ pub(crate) fn apply_undo_event(
     let walkup: Option<(uuid::Uuid, bool)> = match verified_at {
         Some(admitted) => tx
             .query_opt(
-                "SELECT (w.payload->>'slot_id')::uuid, coalesce((w.payload->>'online')::boolean, false) \
+                "SELECT (w.payload->>'slot_id')::uuid, coalesce(w.payload->'online' = 'true'::jsonb, false) \
                  FROM verifications v \
                  JOIN sync_events e ON e.event_id = v.event_id \
                  JOIN sync_events w ON w.device_id = e.device_id AND w.device_time = e.device_time \

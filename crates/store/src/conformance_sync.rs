@@ -1069,7 +1069,7 @@ pub mod venue_ops_sync {
         let w1 = ticket(s, "W-1");
         // Before the slot's entry window: no slot open, nothing written.
         assert_eq!(
-            refused(s.book_walkup_online(&a, &w1, now())),
+            refused(s.book_walkup_online(&a, w1.as_str().as_bytes(), now())),
             VerdictCode::NoPlaceLeft
         );
         assert_eq!(booked_count(s, &slot), 0);
@@ -1077,7 +1077,9 @@ pub mod venue_ops_sync {
         s.refresh_leases(&a, &[], t0).unwrap();
         assert_eq!(booked_count(s, &slot), 2);
 
-        let b = s.book_walkup_online(&a, &w1, t0).unwrap();
+        let b = s
+            .book_walkup_online(&a, w1.as_str().as_bytes(), t0)
+            .unwrap();
         assert_eq!((b.slot_id, b.activated_at), (slot.id, None));
         // The gate reports it as an online walk-up (for an undo to find):
         // applied, nothing booked again; the same claim about a ticket the
@@ -1130,7 +1132,7 @@ pub mod venue_ops_sync {
             s.get_ticket(ORQ, &d).unwrap().activation_status,
             ActivationStatus::Inactive
         );
-        let b = s.book_walkup_online(&a, &d, t0).unwrap();
+        let b = s.book_walkup_online(&a, d.as_str().as_bytes(), t0).unwrap();
         assert_eq!(b.activated_at, Some(t0));
         let t = s.get_ticket(ORQ, &d).unwrap();
         assert_eq!(
@@ -1143,7 +1145,7 @@ pub mod venue_ops_sync {
         // stay the gate's, and a deferred ticket refused is not activated.
         let w2 = ticket(s, "W-2");
         assert_eq!(
-            refused(s.book_walkup_online(&a, &w2, t0)),
+            refused(s.book_walkup_online(&a, w2.as_str().as_bytes(), t0)),
             VerdictCode::NoPlaceLeft
         );
         s.insert_tickets(
@@ -1154,7 +1156,7 @@ pub mod venue_ops_sync {
         .unwrap();
         let d2 = TicketCode::parse("D-2").unwrap();
         assert_eq!(
-            refused(s.book_walkup_online(&a, &d2, t0)),
+            refused(s.book_walkup_online(&a, d2.as_str().as_bytes(), t0)),
             VerdictCode::NoPlaceLeft
         );
         assert_eq!(
@@ -1174,11 +1176,11 @@ pub mod venue_ops_sync {
         // A ticket with its reservation for now keeps its own verdict; an
         // unknown one is not found.
         assert_eq!(
-            refused(s.book_walkup_online(&a, &w1, t0)),
+            refused(s.book_walkup_online(&a, w1.as_str().as_bytes(), t0)),
             VerdictCode::AlreadyReserved
         );
         assert!(matches!(
-            s.book_walkup_online(&a, &TicketCode::parse("NOPE-1").unwrap(), t0),
+            s.book_walkup_online(&a, b"NOPE-1", t0),
             Err(StoreError::Domain(DomainError::NotFound {
                 entity: "ticket"
             }))
@@ -1707,6 +1709,62 @@ pub mod venue_ops_sync {
         assert!(s.list_conflicts(ORQ).unwrap().is_empty());
     }
 
+    /// An online walk-up's admission undone at its gate: the reservation the
+    /// server booked is released and its place goes back to the slot (it
+    /// came from the slot's free places), never to the gate's lease.
+    pub fn an_undone_online_walkup_gives_its_place_back_to_the_slot(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SyncStore
+              + ?Sized),
+    ) {
+        let venue = s.add_venue(ORQ, "Zoo", "Europe/Madrid", now()).unwrap();
+        settings(s, &venue, r#"{"walkup_lease_places": 2}"#);
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(4)).unwrap();
+        let slot = s.create_slot(ORQ, &new, now()).unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, a) = s.add_device(ORQ, venue.id, "Gate A", now()).unwrap();
+        let t0 = at_gate();
+        s.refresh_leases(&a, &[], t0).unwrap();
+        let o1 = ticket(s, "O-1");
+        let b = s.book_walkup_online(&a, b"O-1", t0).unwrap();
+        assert_eq!(booked_count(s, &slot), 3, "2 leased + the online walk-up");
+        for (kind, payload, at) in [
+            (
+                "walkup",
+                serde_json::json!({ "ticket_code": "O-1", "slot_id": slot.id, "reservation_id": b.reservation_id, "online": true }),
+                t0,
+            ),
+            ("verify", serde_json::json!({ "ticket_code": "O-1" }), t0),
+            (
+                "undo",
+                serde_json::json!({ "ticket_code": "O-1", "reason": "wrong phone" }),
+                t0 + Duration::seconds(10),
+            ),
+        ] {
+            let got = upload(s, &a, event(kind, payload, op.id.0, at));
+            assert_eq!(got.status, EventStatus::Applied, "{kind}: {got:?}");
+        }
+        let r = s.get_reservation(ORQ, b.reservation_id).unwrap();
+        assert_eq!(r.status.as_str(), "CANCELLED");
+        assert!(s.get_ticket(ORQ, &o1).unwrap().verified_at.is_none());
+        assert_eq!(booked_count(s, &slot), 2, "the place is the slot's again");
+        assert_eq!(
+            s.refresh_leases(&a, &[], t0 + Duration::seconds(20))
+                .unwrap(),
+            vec![SlotPlaces {
+                slot_id: slot.id,
+                places: 2
+            }],
+            "the lease is as it was"
+        );
+    }
+
     /// An undone walk-up (the gate's uploaded undo of its walk-up's
     /// admission) releases its reservation: cancelled, its place back on
     /// the gate's lease while the gate holds one of the slot, else on the
@@ -2230,6 +2288,7 @@ macro_rules! venue_ops_sync_conformance {
         $crate::conformance_sync_tests!($fresh; venue_ops_sync;
             walkup_leases_stay_within_capacity_and_are_given_back,
             online_walkups_take_free_places_never_leased_ones,
+            an_undone_online_walkup_gives_its_place_back_to_the_slot,
             leases_are_taken_back_by_the_server,
             a_revoked_gates_lease_comes_back_at_once,
             concurrent_leases_and_bookings_never_overbook,

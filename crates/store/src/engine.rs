@@ -167,7 +167,7 @@ service_groups! {
         fn list_conflicts_in(&self, orq: Orq, venue: Option<VenueId>) -> Result<Vec<serde_json::Value>>;
         fn refresh_leases(&self, device: &DeviceInfo, pending: &[crate::domain::venue_ops::SlotPlaces], now: DateTime<Utc>) -> Result<Vec<crate::domain::venue_ops::SlotPlaces>>;
         fn register_device_key(&self, device: &DeviceInfo, public_key: &str, now: DateTime<Utc>) -> Result<Vec<crate::domain::sync::lan::PeerKey>>;
-        fn book_walkup_online(&self, device: &DeviceInfo, code: &TicketCode, now: DateTime<Utc>) -> Result<crate::domain::venue_ops::WalkupBooking>;
+        fn book_walkup_online(&self, device: &DeviceInfo, raw: &[u8], now: DateTime<Utc>) -> Result<crate::domain::venue_ops::WalkupBooking>;
     }
 
     /// The console's Gates page (issue 16): gates as recorded, revoked.

@@ -388,8 +388,8 @@ pub(crate) fn apply_passage_event(
 
 use crate::domain::no_show::PlaceBack;
 use crate::domain::venue_ops::{
-    lease_grant, recalled_grant, walkup_open, walkup_refusal, walkup_slots, walkup_step,
-    SlotPlaces, WalkupBooking, WalkupStep,
+    lease_grant, no_place_left, not_activated, recalled_grant, walkup_open, walkup_refusal,
+    walkup_slots, walkup_step, walkup_was_online, SlotPlaces, WalkupBooking, WalkupStep,
 };
 use crate::domain::{ReservationId, Slot, SlotId};
 
@@ -409,11 +409,7 @@ fn activate_for_walkup(
 ) -> Result<()> {
     match crate::tickets::activate_in(tx, orq, code, now) {
         Ok(_) => Ok(()),
-        Err(crate::StoreError::Domain(e)) => {
-            let mut v = Verdict::refusal(VerdictCode::NotActivated, format!("Not activated: {e}"));
-            v.ticket_code = Some(code.to_string());
-            Err(refused(v))
-        }
+        Err(crate::StoreError::Domain(e)) => Err(refused(not_activated(code, &e))),
         Err(e) => Err(e),
     }
 }
@@ -490,11 +486,7 @@ fn walkup_in(
             crate::gate::Admission::ByRules,
         );
     }
-    let no_place = |why: &str| {
-        let mut v = Verdict::refusal(VerdictCode::NoPlaceLeft, why);
-        v.ticket_code = Some(code.to_string());
-        refused(v)
-    };
+    let no_place = |why: &str| refused(no_place_left(code, why));
     match walkup_step(&entry) {
         WalkupStep::No => return Ok(entry),
         WalkupStep::Book => {}
@@ -509,9 +501,7 @@ fn walkup_in(
         }
     }
     let Some((device, device_venue)) = this_device(tx)? else {
-        return Err(no_place(
-            "No place left: walk-ups at a gate need a paired gate's lease",
-        ));
+        return Err(no_place("walk-ups at a gate need a paired gate's lease"));
     };
     let venue = crate::venues::require_venue(tx, orq, gate.venue_id.unwrap_or(device_venue))?;
     let leased: Vec<String> = tx
@@ -531,9 +521,7 @@ fn walkup_in(
     }
     open.sort_by_key(|s| (s.date, s.start_time));
     let Some(slot) = open.into_iter().next() else {
-        return Err(no_place(
-            "No place left: no leased place in a slot open now",
-        ));
+        return Err(no_place("no leased place in a slot open now"));
     };
     let id = ReservationId(uuid::Uuid::now_v7());
     write_walkup_reservation(tx, orq, code, id, &slot, now)?;
@@ -626,11 +614,19 @@ impl Store {
     pub fn book_walkup_online(
         &self,
         device: &DeviceInfo,
-        code: &TicketCode,
+        raw: &[u8],
         now: DateTime<Utc>,
     ) -> Result<WalkupBooking> {
         let now = chrono::SubsecRound::trunc_subsecs(now, 3);
         let orq = Orq(device.orq);
+        // The scan screened as a gate would: key, signature, the ticket's
+        // current code (a superseded QR code books nothing), the org's policy.
+        let code = &match self.screen(orq, raw, now)? {
+            Screened::Code(code) => code,
+            // Authentic but unknown here: the server holds every ticket.
+            Screened::NotSynced(_) => return Err(DomainError::NotFound { entity: "ticket" }.into()),
+            Screened::Refused(v) => return Err(refused(*v)),
+        };
         self.write(|tx| {
             let venue = crate::venues::require_venue(tx, orq, VenueId(device.venue_id))?;
             if crate::tickets::load_ticket(tx, orq, code)?.is_none() {
@@ -653,7 +649,10 @@ impl Store {
                     Some(now)
                 }
             };
-            // Yesterday's too: a late grace keeps a window open past midnight.
+            // As any reservation: an active, paid, usable ticket.
+            crate::tickets::require_ticket(tx, orq, code)?.check_can_reserve(now)?;
+            // Tomorrow's too: a slot just after midnight is in its early
+            // grace before it (slots end the day they start).
             let today = now.with_timezone(&venue.timezone).date_naive();
             let slots: Vec<Slot> = tx
                 .prepare_cached(&format!(
@@ -665,18 +664,13 @@ impl Store {
                         Sql(orq),
                         Sql(venue.id),
                         today.to_string(),
-                        today.pred_opt().unwrap_or(today).to_string()
+                        today.succ_opt().unwrap_or(today).to_string()
                     ],
                     crate::codec::slot,
                 )?
                 .collect::<rusqlite::Result<_>>()?;
             let Some(slot) = walkup_slots(&slots, &venue, now).into_iter().next().cloned() else {
-                let mut v = Verdict::refusal(
-                    VerdictCode::NoPlaceLeft,
-                    "No place left: no slot open now has a free place",
-                );
-                v.ticket_code = Some(code.to_string());
-                return Err(refused(v));
+                return Err(refused(no_place_left(code, "no slot open now has a free place")));
             };
             crate::slots::change_booking(tx, &slot, 1, now)?;
             write_walkup_reservation(tx, orq, code, ReservationId(uuid::Uuid::now_v7()), &slot, now)?;
@@ -698,9 +692,10 @@ impl Store {
 
     /// The gate's side of an online walk-up: the reservation the server
     /// made (`booking`) written into this replica as the next pull will
-    /// bring it (so no event is queued for it: the server has it), then the
-    /// holder admitted by the rules like any scan (the verification queued
-    /// for upload). The slot's count stays as pulled: the next pull brings
+    /// bring it, then the holder admitted by the rules like any scan (the
+    /// verification queued for upload). A `walkup` event marked online is
+    /// queued too: it books nothing on the server, but lets an undo of this
+    /// admission find the walk-up and release it. The slot's count stays as pulled: the next pull brings
     /// the server's, which counts this booking. `None`: the replica does
     /// not hold the ticket or the slot yet (a ticket never reserved at this
     /// venue): nothing written, pull first.
@@ -731,7 +726,7 @@ impl Store {
             // Pulled already (a sync round since the booking): as it is.
             let pulled: bool = tx
                 .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM ticket_reservations WHERE id = ?1 AND status = 'RESERVED')",
+                    "SELECT EXISTS (SELECT 1 FROM ticket_reservations WHERE id = ?1 AND status IN ('RESERVED', 'VERIFIED'))",
                 )?
                 .query_row(params![Sql(booking.reservation_id)], |r| r.get(0))?;
             if !pulled {
@@ -1066,7 +1061,7 @@ fn lease_uses(tx: &Transaction<'_>, filter: &str, after: i64) -> Result<Vec<Slot
     let sql = format!(
         "SELECT coalesce(json_extract(payload, '$.slot_id'), json_extract(payload, '$.lease_slot_id')), count(*) \
          FROM outbox WHERE {filter} AND rowid > ?1 \
-           AND ((kind = 'walkup' AND coalesce(json_extract(payload, '$.online'), 0) = 0) \
+           AND ((kind = 'walkup' AND json_type(payload, '$.online') IS NOT 'true') \
                 OR (kind = 'verify' AND json_extract(payload, '$.lease_slot_id') IS NOT NULL)) \
          GROUP BY 1"
     );
@@ -1137,7 +1132,7 @@ pub(crate) fn apply_walkup_event(
     if crate::tickets::load_ticket(tx, orq, &code)?.is_none() {
         return Ok(Err(DomainError::NotFound { entity: "ticket" }));
     }
-    if event.payload.get("online") == Some(&serde_json::Value::Bool(true)) {
+    if walkup_was_online(&event.payload) {
         // Booked by this server (`POST /api/sync/walkup`): the gate reports
         // it so that an undo of the admission releases it. Nothing to book:
         // applied when it is that ticket's live reservation in that slot;
@@ -1470,7 +1465,7 @@ impl Store {
             let walkup: Option<(String, bool)> = match verified_at {
                 Some(admitted) => tx
                     .prepare_cached(
-                        "SELECT json_extract(payload, '$.slot_id'), coalesce(json_extract(payload, '$.online'), 0) FROM outbox \
+                        "SELECT json_extract(payload, '$.slot_id'), json_type(payload, '$.online') IS 'true' FROM outbox \
                          WHERE kind = 'walkup' AND entity_id = ?1 AND device_time = ?2 \
                          ORDER BY rowid DESC LIMIT 1",
                     )?
@@ -1582,7 +1577,7 @@ pub(crate) fn apply_undo_event(
     let walkup: Option<(String, bool)> = match verified_at {
         Some(admitted) => tx
             .prepare_cached(
-                "SELECT json_extract(w.payload, '$.slot_id'), coalesce(json_extract(w.payload, '$.online'), 0) \
+                "SELECT json_extract(w.payload, '$.slot_id'), json_type(w.payload, '$.online') IS 'true' \
                  FROM verifications v \
                  JOIN sync_events e ON e.event_id = v.event_id \
                  JOIN sync_events w ON w.device_id = e.device_id AND w.device_time = e.device_time \

@@ -28,7 +28,10 @@ pub enum Online {
     /// The server has no free place in a slot open now (its verdict): the
     /// lease may still have one.
     NoPlace(Verdict),
-    /// No answer (offline, a timeout, a revoked token): the lease decides.
+    /// The server refused this gate's token (revoked): its lease was given
+    /// back to the slots, so nothing may be booked from it.
+    Revoked,
+    /// No answer (offline, a timeout): the lease decides.
     UseLease(String),
 }
 
@@ -61,12 +64,20 @@ impl SyncEngine {
         let candidate = blocking(move || store.walkup_candidate(orq, &r, &g, now)).await?;
         let mut server_full = None;
         if let Some(code) = candidate {
-            match self.ask_server(&code).await {
+            match self.ask_server(&code, &raw).await {
                 Online::Booked(booking) => {
                     return self.admit_booked(orq, booking, operator, gate, now).await;
                 }
                 Online::Refused(v) => return Ok(v),
                 Online::NoPlace(v) => server_full = Some(v),
+                Online::Revoked => {
+                    let mut v = entrada_domain::venue_ops::no_place_left(
+                        &code,
+                        "the server refused this gate's token (revoked?): no walk-up here",
+                    );
+                    v.ticket_code = Some(code.to_string());
+                    return Ok(v);
+                }
                 Online::UseLease(why) => {
                     tracing::info!(ticket = %code, %why, "walk-up: no answer from the server, the lease decides");
                 }
@@ -118,8 +129,9 @@ impl SyncEngine {
         }))
     }
 
-    /// `POST /api/sync/walkup` for `code`, within [`ONLINE_WALKUP_TIMEOUT`].
-    async fn ask_server(&self, code: &TicketCode) -> Online {
+    /// `POST /api/sync/walkup` for the scan `raw` (of `code`), within
+    /// [`ONLINE_WALKUP_TIMEOUT`].
+    async fn ask_server(&self, code: &TicketCode, raw: &[u8]) -> Online {
         let store = self.store.clone();
         let pairing = match blocking(move || store.pairing()).await {
             Ok(Some(p)) => p,
@@ -135,7 +147,7 @@ impl SyncEngine {
             .bearer_auth(&pairing.token)
             .timeout(ONLINE_WALKUP_TIMEOUT)
             .json(&WalkupRequest {
-                ticket_code: code.to_string(),
+                code: String::from_utf8_lossy(raw).into_owned(),
             })
             .send()
             .await;
@@ -144,7 +156,10 @@ impl SyncEngine {
             Err(e) => return Online::UseLease(format!("server not reached: {e}")),
         };
         let status = response.status();
-        if status.is_client_error() && status != reqwest::StatusCode::UNAUTHORIZED {
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Online::Revoked;
+        }
+        if status.is_client_error() {
             // The server's JSON error: { "error": { "code", "message" } }.
             let body: serde_json::Value = response.json().await.unwrap_or_default();
             let field = |k: &str| body["error"][k].as_str().unwrap_or_default().to_owned();
