@@ -1327,8 +1327,10 @@ pub mod venue_ops_sync {
                 contact: Contact::validate("ann@example.com", "+12025551234").unwrap(),
             })
             .collect();
-        let start = std::sync::Barrier::new(gates.len() + reqs.len());
-        let (leased, booked): (i64, i64) = std::thread::scope(|scope| {
+        // Online walk-ups (the server's reservation path) race them too.
+        let walkers: Vec<TicketCode> = (0..6).map(|i| ticket(s, &format!("O-{i}"))).collect();
+        let start = std::sync::Barrier::new(gates.len() + reqs.len() + walkers.len());
+        let (leased, booked, walked): (i64, i64, i64) = std::thread::scope(|scope| {
             let leases: Vec<_> = gates
                 .iter()
                 .map(|g| {
@@ -1350,15 +1352,32 @@ pub mod venue_ops_sync {
                     })
                 })
                 .collect();
+            let walkups: Vec<_> = walkers
+                .iter()
+                .map(|code| {
+                    let (start, gate) = (&start, &gates[0]);
+                    scope.spawn(move || {
+                        start.wait();
+                        match s.book_walkup_online(gate, code.as_str().as_bytes(), at_gate()) {
+                            Ok(_) => 1,
+                            Err(crate::StoreError::Domain(
+                                crate::domain::DomainError::Refused(v),
+                            )) if v.verdict == VerdictCode::NoPlaceLeft => 0,
+                            Err(e) => panic!("an online walk-up under contention: {e}"),
+                        }
+                    })
+                })
+                .collect();
             (
                 leases.into_iter().map(|h| h.join().unwrap()).sum(),
                 bookings.into_iter().map(|h| h.join().unwrap()).sum(),
+                walkups.into_iter().map(|h| h.join().unwrap()).sum(),
             )
         });
         let after = s.get_slot(ORQ, slot.id).unwrap();
         assert_eq!(
             after.booked_count,
-            leased + booked,
+            leased + booked + walked,
             "each place counted once"
         );
         assert_eq!(after.booked_count, 5, "exactly full, never over");
