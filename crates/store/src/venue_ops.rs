@@ -529,12 +529,40 @@ fn walkup_in(
         "UPDATE walkup_leases SET places = places - 1, updated_at = ?1 WHERE device_id = ?2 AND slot_id = ?3",
     )?
     .execute(params![ts(now), device, Sql(slot.id)])?;
+    admit_walkup(tx, orq, code, &slot, id, false, operator, gate, now)
+}
+
+/// A walk-up's booking queued as a `walkup` event (`online`: booked by the
+/// server, which only acknowledges it; else from this gate's lease) and
+/// its holder admitted by the rules in the same transaction, at the same
+/// time: an undo of that admission finds the walk-up by it and releases it.
+#[allow(clippy::too_many_arguments)] // the walk-up's facts, one each
+fn admit_walkup(
+    tx: &Transaction<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    slot: &Slot,
+    reservation: ReservationId,
+    online: bool,
+    operator: OperatorId,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<Verdict> {
+    let mut payload = serde_json::json!({
+        "ticket_code": code,
+        "slot_id": slot.id,
+        "reservation_id": reservation,
+        "venue_id": slot.venue_id,
+    });
+    if online {
+        payload["online"] = serde_json::Value::Bool(true);
+    }
     crate::sync::record_local_event(
         tx,
         "walkup",
         "tickets",
         code.as_str(),
-        serde_json::json!({ "ticket_code": code, "slot_id": slot.id, "reservation_id": id, "venue_id": venue.id }),
+        payload,
         Some(operator),
         now,
     )?;
@@ -547,11 +575,13 @@ fn walkup_in(
         now,
         crate::gate::Admission::ByRules,
     )?;
-    v.message = format!(
-        "Walk-up booked into {}–{}: admit",
-        slot.start_time.format("%H:%M"),
-        slot.end_time.format("%H:%M")
-    );
+    if v.admit {
+        v.message = format!(
+            "Walk-up booked into {}–{}: admit",
+            slot.start_time.format("%H:%M"),
+            slot.end_time.format("%H:%M")
+        );
+    }
     Ok(v)
 }
 
@@ -742,37 +772,17 @@ impl Store {
             // Reported like a walk-up from the lease, marked online: an undo
             // of this admission finds it (here and on the server) and
             // releases the reservation; it spends no leased place.
-            crate::sync::record_local_event(
-                tx,
-                "walkup",
-                "tickets",
-                code.as_str(),
-                serde_json::json!({
-                    "ticket_code": code,
-                    "slot_id": slot.id,
-                    "reservation_id": booking.reservation_id,
-                    "venue_id": slot.venue_id,
-                    "online": true,
-                }),
-                Some(operator),
-                now,
-            )?;
-            let mut v = crate::gate::verify_in(
+            let v = admit_walkup(
                 tx,
                 orq,
                 code,
+                &slot,
+                booking.reservation_id,
+                true,
                 operator,
                 gate,
                 now,
-                crate::gate::Admission::ByRules,
             )?;
-            if v.admit {
-                v.message = format!(
-                    "Walk-up booked into {}–{}: admit",
-                    slot.start_time.format("%H:%M"),
-                    slot.end_time.format("%H:%M")
-                );
-            }
             Ok(Some(v))
         });
         match written {
