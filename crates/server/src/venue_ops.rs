@@ -208,7 +208,7 @@ pub fn spawn_no_show_release(
         (status = 401, description = "UNAUTHORIZED: not a device token (or a revoked one)", body = ErrorBody),
         (status = 404, description = "NOT_FOUND: no such ticket in the gate's org", body = ErrorBody),
         (status = 409, description = "NO_PLACE_LEFT: no slot open now has a free place (the gate's lease may still have one); ALREADY_RESERVED: the ticket has a live reservation (one for now lets it in: scan it again); ALREADY_VERIFIED: used. `details` is the verdict", body = ErrorBody),
-        (status = 422, description = "The scan's or the ticket's own refusal with the verdict in `details`: the QR code screened as at a gate (FORGED_CODE, UNKNOWN_KEY, CODE_REPLACED for a superseded code, SIGNED_CODE_REQUIRED, …), TICKET_CANCELLED, EXPIRED, NOT_ACTIVATED (an unpaid order), TICKET_NOT_ACTIVE; INVALID_BODY: no `code`", body = ErrorBody)),
+        (status = 422, description = "The scan's or the ticket's own refusal with the verdict in `details`: the QR code screened as at a gate (UNREADABLE, FORGED, REVOKED for a superseded code, SIGNED_CODE_REQUIRED, …), TICKET_CANCELLED, EXPIRED, NOT_ACTIVATED (an unpaid order), TICKET_NOT_ACTIVE, TICKET_EXPIRED; INVALID_BODY: no `code`", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn walkup(
     State(state): State<AppState>,

@@ -1052,6 +1052,7 @@ pub mod venue_ops_sync {
               + ReservationStore
               + OperatorStore
               + SyncStore
+              + crate::SigningStore
               + ?Sized),
     ) {
         use crate::domain::{ActivationStatus, DomainError};
@@ -1185,6 +1186,15 @@ pub mod venue_ops_sync {
                 entity: "ticket"
             }))
         ));
+        // The scan is screened as at a gate: a QR code superseded by a
+        // re-issue books nothing (its ticket is valid and unreserved).
+        let w3 = ticket(s, "W-3");
+        let old = s.signed_code(ORQ, &w3, now()).unwrap();
+        s.reissue_ticket_code(ORQ, &w3, None, now()).unwrap();
+        assert_eq!(
+            refused(s.book_walkup_online(&a, old.as_bytes(), t0)),
+            VerdictCode::Revoked
+        );
         assert_eq!(booked_count(s, &slot), 4);
     }
 

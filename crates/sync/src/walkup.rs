@@ -42,6 +42,10 @@ pub enum Online {
 pub fn server_refusal(code: &str, message: &str, ticket: &TicketCode) -> Option<Verdict> {
     let verdict = match code {
         "NOT_FOUND" => VerdictCode::UnknownTicket,
+        // The reservation rules' refusals of the ticket, as a gate says them.
+        "TICKET_NOT_ACTIVE" => VerdictCode::NotActivated,
+        "TICKET_EXPIRED" => VerdictCode::Expired,
+        "TICKET_REDEEMED" => VerdictCode::AlreadyVerified,
         other => VerdictCode::parse(other)?,
     };
     let mut v = Verdict::refusal(verdict, message);
@@ -71,12 +75,10 @@ impl SyncEngine {
                 Online::Refused(v) => return Ok(v),
                 Online::NoPlace(v) => server_full = Some(v),
                 Online::Revoked => {
-                    let mut v = entrada_domain::venue_ops::no_place_left(
+                    return Ok(entrada_domain::venue_ops::no_place_left(
                         &code,
                         "the server refused this gate's token (revoked?): no walk-up here",
-                    );
-                    v.ticket_code = Some(code.to_string());
-                    return Ok(v);
+                    ));
                 }
                 Online::UseLease(why) => {
                     tracing::info!(ticket = %code, %why, "walk-up: no answer from the server, the lease decides");
@@ -195,6 +197,10 @@ mod tests {
             ("ALREADY_RESERVED", Some(VerdictCode::AlreadyReserved)),
             ("TICKET_CANCELLED", Some(VerdictCode::TicketCancelled)),
             ("NOT_ACTIVATED", Some(VerdictCode::NotActivated)),
+            ("TICKET_NOT_ACTIVE", Some(VerdictCode::NotActivated)),
+            ("TICKET_EXPIRED", Some(VerdictCode::Expired)),
+            ("TICKET_REDEEMED", Some(VerdictCode::AlreadyVerified)),
+            ("REVOKED", Some(VerdictCode::Revoked)),
             ("INVALID_INPUT", None),
             ("RATE_LIMITED", None),
         ];
