@@ -140,7 +140,7 @@ function renderSync() {
 /** Leases, undos, no-shows and "Check everyone out", for a supervisor. */
 function opsSection(o: VenueOpsView, paired: boolean) {
   const name = (id: number | null) => (id == null ? '' : state.operators.find((x) => x.id === id)?.display_name ?? `#${id}`);
-  return h('section', { class: 'ops', id: 'venue-ops' },
+  return h('section', { class: 'venue-ops', id: 'venue-ops' },
     h('h2', {}, S.opsTitle),
     h('p', { id: 'ops-no-shows' }, S.opsNoShows(o.no_shows_today)),
     h('h3', {}, S.opsLeases),
