@@ -156,6 +156,8 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
             "times": [{"start_time": "09:00", "end_time": "12:00"}], "total_capacity": 30, "create": false}),
         ("post", "/api/sync/events") => json!({"events": [], "sent_at": Utc::now()}),
         ("post", "/api/sync/leases") => json!({"pending": []}),
+        ("post", "/api/sync/walkup") => json!({"code": "DEMO-ADMIT-3"}),
+        ("post", "/api/sync/checkout") => json!({"operator_id": 1}),
         ("post", "/api/sync/peers") => {
             json!({"public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"})
         }
@@ -304,6 +306,7 @@ const ANY_SIGNED_IN: &[&str] = &[
     "get /api/sync/changes",
     "post /api/sync/events",
     "post /api/sync/leases",
+    "post /api/sync/walkup",
     "post /api/sync/peers",
     "post /api/sync/update",
     "get /api/sync/update/{version}",
