@@ -316,6 +316,8 @@ fn every_route_keeps_a_session_to_its_ticket() {
             probe(M::GET, "/api/sync/changes", "/api/sync/changes?cursor=0", None, S::UNAUTHORIZED),
             probe(M::POST, "/api/sync/events", "/api/sync/events", Some(json!({ "events": [], "sent_at": Utc::now() })), S::UNAUTHORIZED),
             probe(M::POST, "/api/sync/leases", "/api/sync/leases", Some(json!({ "pending": [] })), S::UNAUTHORIZED),
+            probe(M::POST, "/api/sync/walkup", "/api/sync/walkup", Some(json!({ "code": "T-1" })), S::UNAUTHORIZED),
+            probe(M::POST, "/api/sync/checkout", "/api/sync/checkout", Some(json!({ "operator_id": 1 })), S::UNAUTHORIZED),
             probe(M::POST, "/api/sync/peers", "/api/sync/peers", Some(json!({ "public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a" })), S::UNAUTHORIZED),
             probe(M::GET, "/api/admin/devices", "/api/admin/devices", None, S::FORBIDDEN),
             probe(M::POST, "/api/sync/update", "/api/sync/update", Some(json!({ "running": "0.1.0", "last": null })), S::UNAUTHORIZED),
