@@ -280,6 +280,32 @@ mod tests {
         assert_eq!(ragged[0].line, 2);
     }
 
+    /// Every field the insert checks is checked per row: a bad purchase
+    /// e-mail is a bad row (line, code, field), not a refusal of the file.
+    #[test]
+    fn a_bad_purchase_email_is_a_bad_row() {
+        let file = "ticket_code,purchase_email\n\
+                    E-1,ana@example.com\n\
+                    E-2,not-an-address\n\
+                    E-3,Ana@EXAMPLE.com\n\
+                    E-4,ana@nodot\n";
+        let bad = check_rows(file, |_| false).expect_err("bad e-mails");
+        let lines: Vec<(usize, Option<&str>)> = bad
+            .iter()
+            .map(|r| (r.line, r.ticket_code.as_deref()))
+            .collect();
+        assert_eq!(lines, [(3, Some("E-2")), (5, Some("E-4"))]);
+        for r in &bad {
+            assert!(r.message.starts_with("purchase_email:"), "{}", r.message);
+        }
+        // A good address is stored as the insert stores it.
+        let good = check_rows("ticket_code,purchase_email\nE-3,Ana@EXAMPLE.com\n", |_| {
+            false
+        })
+        .unwrap();
+        assert_eq!(good[0].purchase_email.as_deref(), Some("Ana@example.com"));
+    }
+
     /// (cell, what the export writes): formulas disarmed, the rest as is;
     /// the import reads back what was stored.
     #[test]
