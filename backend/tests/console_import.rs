@@ -93,3 +93,65 @@ async fn a_bad_purchase_email_is_named_by_line_and_field_and_nothing_is_imported
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["imported"], 3, "{body}");
 }
+
+/// `?dry_run=true`: the same checks and report, nothing written; a good part
+/// answers its codes as the import would store them (the console compares
+/// them across the parts of a big file).
+#[tokio::test]
+async fn a_dry_run_checks_every_row_and_imports_nothing() {
+    let w = World::new();
+    let (status, body) = w.csv(CHECKED, "ticket_code\nD-OLD\n").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let dry = "/api/admin/tickets/import/checked?dry_run=true";
+
+    let (status, body) = w.csv(dry, "order_id,ticket_code\n1,D-1\n2, D-2 \n").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["checked"], 2, "{body}");
+    assert_eq!(
+        body["ticket_codes"],
+        serde_json::json!(["D-1", "D-2"]),
+        "{body}"
+    );
+    assert!(!w.exists("D-1") && !w.exists("D-2"), "a dry run imported");
+
+    // Bad rows: the import's report, line by line; still nothing written.
+    let file = "ticket_code,purchase_email\nD-3,x@\nD-OLD,\nD-4,\nD-4,\n";
+    let (status, body) = w.csv(dry, file).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "INVALID_ROWS", "{body}");
+    let lines: Vec<i64> = body["error"]["details"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 3, 5], "{body}");
+    let rows = &body["error"]["details"]["rows"];
+    assert_eq!(rows[2]["duplicate_of"], 4, "{body}");
+    assert!(rows[0].get("duplicate_of").is_none(), "{body}");
+    // The good rows' codes too (null for a bad row), for comparing parts.
+    assert_eq!(
+        body["error"]["details"]["ticket_codes"],
+        serde_json::json!([null, null, "D-4", null]),
+        "{body}"
+    );
+    assert!(!w.exists("D-3") && !w.exists("D-4"), "a dry run imported");
+
+    // dry_run=false is the import; an unknown parameter is refused.
+    let (status, body) = w
+        .csv(
+            "/api/admin/tickets/import/checked?dry_run=false",
+            "ticket_code\nD-1\n",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(w.exists("D-1"));
+    let (status, body) = w
+        .csv(
+            "/api/admin/tickets/import/checked?dry=1",
+            "ticket_code\nD-9\n",
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(!w.exists("D-9"));
+}
