@@ -8,14 +8,14 @@
 #  1. writes N tickets as CSV (all eight import columns) with two bad rows at
 #     known lines (101: activation_mode "sometimes"; 5002, or the last line
 #     when N < 5001: the code of line 2 again);
-#  2. uploads that file whole, in one POST /api/admin/tickets/import/checked
-#     (the console sends the chosen file as it is, no batches), and checks the
-#     per-row report (422 INVALID_ROWS, nothing imported) names those lines;
-#  3. uploads the fixed file whole the same way and times it (201: one
-#     transaction). When the server refuses it (over 20,000 rows or over the
-#     8 MiB bulk body limit), it says so and then times the workaround a
-#     user would have to do by hand: the file cut into files of 20,000 rows,
-#     uploaded one after another (NOT one transaction);
+#  2. checks that file as the console does: cut after its header into parts
+#     of 5,000 rows (each sent with the header), every part sent to
+#     POST /api/admin/tickets/import/checked?dry_run=true; the parts' reports
+#     shifted to the file's lines, a code repeated across parts found from
+#     the codes each good part answers; checks that those lines are named and
+#     that nothing was imported;
+#  3. the fixed file the same way: every part checked (dry run), then every
+#     part imported (one transaction per part), timed separately;
 #  4. times the CSV export of the whole list (GET /api/admin/tickets/export,
 #     gzip as a browser asks for it) and counts its rows;
 #  5. times a search by code as the console sends it (search?q=CODE&limit=50)
@@ -67,7 +67,7 @@ import gzip, http.client, json, os, statistics, time, urllib.parse
 
 PORT, TOKEN, N = int(os.environ["PORT"]), os.environ["TOKEN"], int(os.environ["N"])
 PID, WORK = int(os.environ["SERVER_PID"]), os.environ["WORK"]
-MAX_ROWS = 20_000  # crates/server/src/admin.rs MAX_TICKETS_PER_REQUEST
+PART_ROWS = 5_000  # ui/admin/tickets.ts IMPORT_PART_ROWS
 HEADER = "ticket_code,order_id,product_id,user_id,activation_mode,expires_at,entitlements,purchase_email\n"
 BAD_MODE_LINE = min(101, N + 1)
 DUP_LINE = min(5002, N + 1)
@@ -121,15 +121,47 @@ def request(method, path, body=None, headers=None, stream=False):
     return r.status, data, t1 - t0, first - t0, dict(r.getheaders())
 
 
-def upload(text):
+def upload(text, dry_run=False):
     body = text.encode()
-    st, data, secs, _, _ = request("POST", "/api/admin/tickets/import/checked", body,
+    path = "/api/admin/tickets/import/checked" + ("?dry_run=true" if dry_run else "")
+    st, data, secs, _, _ = request("POST", path, body,
                                    {"Content-Type": "text/csv", "X-Entrada-Console": "1"})
     try:
         js = json.loads(data)
     except ValueError:
         js = {"raw": data[:200].decode(errors="replace")}
     return st, js, secs, len(body)
+
+
+def parts_of(lines):
+    """(offset, part text) as the console cuts the file: header + 5,000 rows."""
+    rows = lines[1:]
+    return [(at, HEADER + "".join(rows[at:at + PART_ROWS])) for at in range(0, len(rows), PART_ROWS)]
+
+
+def check_parts(parts):
+    """The console's check phase: (bad rows with file lines, seconds, max part s)."""
+    bad, first, total, worst = [], {}, 0.0, 0.0
+    for offset, text in parts:
+        st, js, secs, _ = upload(text, dry_run=True)
+        total, worst = total + secs, max(worst, secs)
+        codes = None
+        if st == 200:
+            codes = js["ticket_codes"]
+        elif st == 422 and js.get("error", {}).get("code") == "INVALID_ROWS":
+            bad += [(r["line"] + offset, r["ticket_code"], r["message"]) for r in js["error"]["details"]["rows"]]
+            codes = js["error"]["details"].get("ticket_codes") or []
+        else:
+            bad.append((0, None, f"part refused: {st} {js}"))
+        for k, c in enumerate(codes or []):
+            line = offset + k + 2
+            if c is None:
+                continue
+            if c in first:
+                bad.append((line, c, f"the code is already on line {first[c]}"))
+            else:
+                first[c] = line
+    return sorted(bad, key=lambda b: b[0]), total, worst
 
 
 out = []  # (step, result)
@@ -139,48 +171,40 @@ bad_text, good_text = "".join(bad_lines), "".join(good_lines)
 gen_secs = time.perf_counter() - t_gen
 out.append(("CSV written", f"{N:,} rows, {len(good_text.encode()) / 2**20:.2f} MiB ({gen_secs:.2f} s)"))
 
-# 2. the file with two bad rows, whole, as the console sends it
-st, js, secs, size = upload(bad_text)
-err = js.get("error", {}) if isinstance(js, dict) else {}
-rows = (err.get("details") or {}).get("rows") or []
-listed = [(r["line"], r["ticket_code"], r["message"]) for r in rows]
-out.append(("bad file: upload whole", f"{st} {err.get('code', '')} in {secs:.2f} s; {err.get('message', '')}"))
+# 2. the file with two bad rows, checked part by part as the console does
+bad_parts = parts_of(bad_lines)
+listed, secs, worst = check_parts(bad_parts)
+out.append(("bad file: check (dry run) of every part", f"{len(bad_parts)} part(s) in {secs:.2f} s "
+                                                      f"(slowest part {worst:.2f} s); {len(listed)} bad row(s)"))
 for l in listed[:5]:
     out.append(("  reported row", f"line {l[0]}, {l[1]}: {l[2]}"))
 expected = {BAD_MODE_LINE, DUP_LINE}
-report_ok = st == 422 and expected <= {l[0] for l in listed}
-out.append(("  bad lines named", f"{'yes' if report_ok else 'NO'} (expected lines {sorted(expected)})"))
+st, data, _, _, _ = request("GET", "/api/admin/tickets/search?" + urllib.parse.urlencode({"q": code(3)}))
+nothing = json.loads(data)["tickets"] == []
+report_ok = expected == {l[0] for l in listed} and nothing
+out.append(("  bad lines named, nothing imported", f"{'yes' if report_ok else 'NO'} (expected lines {sorted(expected)})"))
 out.append(("  peak RSS so far", f"{hwm()} MiB"))
 
-# 3. the fixed file, whole, as the console sends it
-st, js, secs, size = upload(good_text)
-console_ok = st == 201
+# 3. the fixed file: every part checked, then every part imported
+good_parts = parts_of(good_lines)
+listed, check_secs, check_worst = check_parts(good_parts)
+imported, import_secs, import_worst, console_ok = 0, 0.0, 0.0, not listed
 if console_ok:
-    import_secs = secs
-    out.append(("fixed file: upload whole", f"{st}, {js.get('imported')} imported in one transaction, "
-                                            f"{secs:.2f} s = {N / secs:,.0f} rows/s"))
-else:
-    err = js.get("error", {}) if isinstance(js, dict) else {}
-    rows = (err.get("details") or {}).get("rows") or []
-    out.append(("fixed file: upload whole", f"REFUSED {st} {err.get('code', '')} in {secs:.2f} s: "
-                                            f"{err.get('message', js)}"))
-    for r in rows[:3]:
-        out.append(("  reported row", f"line {r['line']}, {r['ticket_code']}: {r['message']}"))
-    # the workaround: files of MAX_ROWS rows, one after another
-    parts, total, imported = 0, 0.0, 0
-    for start in range(1, N + 1, MAX_ROWS):
-        part = HEADER + "".join(good_lines[start:start + MAX_ROWS])
-        pst, pjs, psecs, _ = upload(part)
-        parts += 1
-        total += psecs
-        if pst != 201:
-            out.append((f"  part {parts}", f"REFUSED {pst}: {pjs}"))
+    for offset, text in good_parts:
+        st, js, secs, _ = upload(text)
+        import_secs, import_worst = import_secs + secs, max(import_worst, secs)
+        if st != 201:
+            console_ok = False
+            out.append(("  import REFUSED", f"lines {offset + 2}-: {st} {js}"))
             break
-        imported += pjs["imported"]
-        out.append((f"  part {parts} ({MAX_ROWS:,} rows max)", f"201 in {psecs:.2f} s"))
-    import_secs = total
-    out.append(("fixed file: in parts (by hand)", f"{parts} uploads, {imported:,} imported in {total:.2f} s = "
-                                                  f"{imported / total:,.0f} rows/s, {parts} transactions"))
+        imported += js["imported"]
+out.append(("fixed file: check of every part", f"{len(good_parts)} part(s) in {check_secs:.2f} s "
+                                               f"(slowest {check_worst:.2f} s), {len(listed)} bad row(s)"))
+out.append(("fixed file: import part by part", f"{imported:,} imported in {import_secs:.2f} s = "
+                                               f"{imported / max(import_secs, 1e-9):,.0f} rows/s, "
+                                               f"{len(good_parts)} transaction(s), slowest {import_worst:.2f} s"))
+total_secs = check_secs + import_secs
+out.append(("fixed file: check + import", f"{total_secs:.2f} s = {imported / max(total_secs, 1e-9):,.0f} rows/s"))
 out.append(("  peak RSS so far", f"{hwm()} MiB"))
 
 # 4. the whole list as CSV
@@ -210,8 +234,8 @@ st, data, med = times("/api/admin/tickets/export?" + urllib.parse.urlencode({"q"
                       headers={"Accept-Encoding": "gzip"})
 out.append(("export of that search (median of 5)", f"{st}, {data.count(b'IMP-')} row(s) in {med * 1000:.1f} ms"))
 
-# A row the check passes but the insert refuses? (purchase_email is only
-# validated by the store's INSERT, after the per-row check.)
+# A bad purchase e-mail: a bad row of the per-row report (line 3), nothing
+# imported (it used to pass the check and fail the whole INSERT, no line).
 st, js, secs, _ = upload(HEADER + row(N + 1) + row(N + 2).replace(f"buyer{500_000 + (N + 2) // 2}@example.com", "not-an-e-mail"))
 err = js.get("error", {}) if isinstance(js, dict) else {}
 out.append(("probe: bad purchase_email on line 3", f"{st} {err.get('code', '')}: {err.get('message', '')}; "
@@ -225,7 +249,7 @@ out.append(("DB file", f"{size(db):.1f} MiB (+ WAL {size(db + '-wal'):.1f} MiB)"
 w = max(len(s) for s, _ in out)
 for s, r in out:
     print(f"{s:<{w}}  {r}")
-print(f"RESULT n={N} import_s={import_secs:.3f} console_whole={'ok' if console_ok else 'refused'} "
+print(f"RESULT n={N} check_s={check_secs:.3f} import_s={import_secs:.3f} console={'ok' if console_ok else 'refused'} "
       f"export_s={export_secs:.3f} exported={exported} peak_rss_mib={m['VmHWM']} report_ok={report_ok}")
 PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -239,6 +239,55 @@ test('an admin imports a CSV with two bad rows: the report names them and nothin
   await context.close();
 });
 
+test('a CSV of more than 5,000 rows: every part is checked first, bad rows named by their file lines; then imported part by part, and a part refused meanwhile is named', async () => {
+  const context = await browser.newContext({ viewport: LAPTOP, bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(link());
+  await page.getByRole('heading', { level: 1, name: 'Venues' }).waitFor();
+  await page.goto(`${BASE}/admin/#tickets`);
+  await page.getByRole('heading', { level: 1, name: 'Tickets' }).waitFor();
+  const report = page.locator('#ticket-csv-report');
+  const file = (name, rows) => {
+    const path = join(gateDir, name);
+    writeFileSync(path, rows.join('\n') + '\n');
+    return path;
+  };
+  // 5,002 rows: part 1 is lines 2–5001, part 2 lines 5002–5003.
+  const rows = ['ticket_code,order_id,purchase_email'];
+  for (let i = 1; i <= 5002; i++) rows.push(`BIG-${String(i).padStart(5, '0')},5252,big@example.com`);
+  const bad = [...rows];
+  bad[5001] = 'BIG-05001,5252,big.example.com'; // line 5002: a bad e-mail, in part 2
+  bad[5002] = 'BIG-00002,5252,big@example.com'; // line 5003: the code of line 3, in part 1
+  await page.getByLabel('CSV file').setInputFiles(file('big-bad.csv', bad));
+  await page.getByRole('button', { name: 'Check and import' }).click();
+  await report.getByText('2 bad rows: nothing was imported.').waitFor({ timeout: 60_000 });
+  assert.deepEqual(await report.locator('tbody th').allTextContents(), ['5002', '5003']);
+  await report.getByRole('row', { name: /BIG-05001.*purchase_email/ }).waitFor();
+  await report.getByRole('row', { name: /BIG-00002.*already on line 3/ }).waitFor();
+  assert.equal((await api('GET', '/api/admin/tickets/search?q=5252')).body.tickets.length, 0, 'nothing imported');
+
+  // A code created between the check and the import of part 2: part 1 stays
+  // imported, part 2 is not, and the report says which lines are which.
+  let imports = 0;
+  await page.route((url) => url.pathname.endsWith('/tickets/import/checked') && url.search === '', async (route) => {
+    imports += 1;
+    if (imports === 2) {
+      assert.equal((await api('POST', '/api/admin/tickets', [{ ticket_code: 'BIG-05002' }])).status, 201);
+    }
+    await route.continue();
+  });
+  await page.getByLabel('CSV file').setInputFiles(file('big.csv', rows));
+  await page.getByRole('button', { name: 'Check and import' }).click();
+  await report.getByText(/^Lines 2–5001 were imported \(5000 tickets\)\. Lines 5002–5003 were NOT imported/).waitFor({ timeout: 60_000 });
+  assert.deepEqual(await report.locator('tbody th').allTextContents(), ['5003']);
+  assert.equal(await page.locator('#ticket-csv-progress').evaluate((p) => p.value), 1);
+  const search = async (q) => (await api('GET', `/api/admin/tickets/search?q=${q}`)).body.tickets.length;
+  assert.equal(await search('BIG-05000'), 1, 'part 1 imported');
+  assert.equal(await search('BIG-05001'), 0, 'part 2 not imported');
+  assert.deepEqual(await axe(page), []);
+  await context.close();
+});
+
 test("an admin re-issues a ticket's signed code from its story", async () => {
   const created = await api('POST', '/api/admin/tickets', [{ ticket_code: 'T16T-R', activation_mode: 'immediate' }]);
   assert.equal(created.status, 201);

@@ -150,6 +150,32 @@ const consoleTicketsFolder = () => folder('13 console tickets', 'GET /api/admin/
     expect: { status: 200 },
     test() { pm.test('none', () => pm.expect(J.tickets).to.eql([])); },
   }),
+  req('checked CSV import, dry run of good rows -> 200, checked 2, codes as stored, nothing imported', {
+    method: 'POST', path: '/api/admin/tickets/import/checked?dry_run=true', as: 'admin',
+    body: 'order_id,ticket_code\n916162, CT16-CSV-1 \n916162,CT16-CSV-2\n', contentType: 'text/csv',
+    expect: { status: 200 },
+    test() {
+      pm.test('checked', () => pm.expect(J.checked).to.eql(2));
+      pm.test('codes', () => pm.expect(J.ticket_codes).to.eql(['CT16-CSV-1', 'CT16-CSV-2']));
+    },
+  }),
+  req('...and the dry run imported nothing -> none found', {
+    path: '/api/admin/tickets/search?q=CT16-CSV-1', as: 'admin',
+    expect: { status: 200 },
+    test() { pm.test('none', () => pm.expect(J.tickets).to.eql([])); },
+  }),
+  req('checked CSV import, dry run with a bad e-mail and a repeated code -> 422 INVALID_ROWS, lines 2 and 4', {
+    method: 'POST', path: '/api/admin/tickets/import/checked?dry_run=true', as: 'admin',
+    body: 'ticket_code,purchase_email\nCT16-CSV-7,ana.example.com\nCT16-CSV-8,\nCT16-CSV-8,\n', contentType: 'text/csv',
+    expect: { status: 422, code: 'INVALID_ROWS' },
+    test() {
+      const rows = J.error.details.rows;
+      pm.test('lines 2 and 4', () => pm.expect(rows.map((r) => r.line)).to.eql([2, 4]));
+      pm.test('the field', () => pm.expect(rows[0].message).to.match(/^purchase_email:/));
+      pm.test('the first line', () => pm.expect(rows[1].duplicate_of).to.eql(3));
+      pm.test('the good rows\' codes', () => pm.expect(J.error.details.ticket_codes).to.eql([null, 'CT16-CSV-8', null]));
+    },
+  }),
   req('checked CSV import as a supervisor -> 403', {
     method: 'POST', path: '/api/admin/tickets/import/checked', as: 'sup',
     body: 'ticket_code\nCT16-CSV-9\n', contentType: 'text/csv',

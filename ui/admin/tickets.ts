@@ -220,32 +220,176 @@ interface RowError {
   line: number;
   ticket_code: string | null;
   message: string;
+  /** A code repeated in the part: the line (of the part) it is first on. */
+  duplicate_of?: number;
 }
 
-/** POST the file with a progress bar (XHR: fetch reports no upload progress). */
-function upload(file: File, progress: HTMLProgressElement): Promise<{ status: number; body: unknown }> {
+/** Rows per request of an import (the server takes at most 20,000). */
+export const IMPORT_PART_ROWS = 5000;
+
+/** A part of a CSV: `rows` records after the file's header; its line L (the
+ * server counts its header as line 1) is line L + `offset` of the file. */
+export interface CsvPart {
+  body: string;
+  offset: number;
+  rows: number;
+}
+
+/**
+ * Splits a CSV after its header into parts of at most `size` records, each
+ * sent with the header. Quote-aware (a quoted field may hold a line break,
+ * and `""` is a quote inside one); empty lines are left out, as the server's
+ * reader skips them, so a part's line numbers add up to the file's.
+ */
+export function splitCsv(text: string, size: number): { header: string; parts: CsvPart[] } {
+  const records: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text[i] : '\n';
+    if (c === '"') quoted = !quoted;
+    else if (c === '\n' && (!quoted || i === text.length)) {
+      const record = text.slice(start, i).replace(/\r$/, '');
+      if (record !== '') records.push(record);
+      start = i + 1;
+    }
+  }
+  const header = records.shift() ?? '';
+  const parts: CsvPart[] = [];
+  for (let at = 0; at < records.length; at += size) {
+    const rows = records.slice(at, at + size);
+    parts.push({ body: `${header}\n${rows.join('\n')}\n`, offset: at, rows: rows.length });
+  }
+  return { header, parts };
+}
+
+/** POST a CSV part (XHR: fetch reports no upload progress); `onProgress`
+ * gets the fraction of this request sent. */
+function upload(url: string, body: string, onProgress: (sent: number) => void): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/api/admin/tickets/import/checked');
+    xhr.open('POST', url);
     xhr.setRequestHeader('Content-Type', 'text/csv');
     xhr.setRequestHeader('X-Entrada-Console', '1');
     xhr.setRequestHeader('Accept', 'application/json');
     xhr.upload.onprogress = (ev) => {
-      if (ev.lengthComputable) progress.value = ev.loaded / ev.total;
+      if (ev.lengthComputable) onProgress(ev.loaded / ev.total);
     };
     xhr.onload = () => {
-      progress.value = 1;
-      let body: unknown = null;
+      let answer: unknown = null;
       try {
-        body = JSON.parse(xhr.responseText);
+        answer = JSON.parse(xhr.responseText);
       } catch {
         // not JSON: reported by status below
       }
-      resolve({ status: xhr.status, body });
+      resolve({ status: xhr.status, body: answer });
     };
     xhr.onerror = () => reject(new Error('network error'));
-    xhr.send(file);
+    xhr.send(body);
   });
+}
+
+const IMPORT_URL = '/api/admin/tickets/import/checked';
+
+type ApiErrorBody = {
+  error?: { code: string; message: string; details: { rows?: RowError[]; ticket_codes?: (string | null)[] } | null };
+} | null;
+
+/** The outcome of a big import, for the report. */
+type ImportOutcome =
+  | { kind: 'imported'; imported: number }
+  | { kind: 'bad-rows'; rows: RowError[] }
+  | { kind: 'refused'; status: number; error: NonNullable<ApiErrorBody>['error'] }
+  | { kind: 'partial'; imported: number; lastImportedLine: number; firstNotImported: number; lastLine: number; rows: RowError[]; reason: string };
+
+/**
+ * Imports a CSV of any size, all or nothing as far as checking goes: every
+ * part is first checked with `?dry_run=true` (rows, duplicates against the
+ * org's tickets; a code repeated across parts is found here, by comparing
+ * the codes the server read in each part), and nothing is imported if any
+ * row anywhere is bad. Only then the parts are imported one by one, each in
+ * one transaction; if one is refused then (a code created meanwhile), the
+ * outcome says which lines were imported and which were not.
+ */
+async function importInParts(
+  text: string,
+  progress: (done: number, step: string) => void,
+  t: Strings,
+): Promise<ImportOutcome> {
+  const { parts } = splitCsv(text, IMPORT_PART_ROWS);
+  if (parts.length === 0) parts.push({ body: text, offset: 0, rows: 0 }); // the server says why
+  const steps = parts.length * 2;
+  const shift = (rows: RowError[], offset: number): RowError[] =>
+    rows.map((r) => ({
+      ...r,
+      line: r.line + offset,
+      ...(r.duplicate_of === undefined ? {} : { duplicate_of: r.duplicate_of + offset, message: t.importDuplicate(r.duplicate_of + offset) }),
+    }));
+  const bad: RowError[] = [];
+  const firstLine = new Map<string, number>();
+  for (const [i, part] of parts.entries()) {
+    const step = t.importChecking(i + 1, parts.length);
+    progress(i / steps, step);
+    const r = await upload(`${IMPORT_URL}?dry_run=true`, part.body, (f) => progress((i + f) / steps, step));
+    const error = (r.body as ApiErrorBody)?.error;
+    // Each good row's code as the server read it (null: a bad row, already
+    // reported): a code seen in an earlier part is a bad row of this one.
+    const compare = (codes: (string | null)[]) =>
+      codes.forEach((code, k) => {
+        if (code === null) return;
+        const line = part.offset + k + 2;
+        const first = firstLine.get(code);
+        if (first === undefined) firstLine.set(code, line);
+        else bad.push({ line, ticket_code: code, message: t.importDuplicate(first), duplicate_of: first });
+      });
+    if (r.status === 200) {
+      compare((r.body as { ticket_codes: string[] }).ticket_codes);
+    } else if (error?.code === 'INVALID_ROWS' && error.details?.rows) {
+      bad.push(...shift(error.details.rows, part.offset));
+      compare(error.details.ticket_codes ?? []);
+    } else {
+      return { kind: 'refused', status: r.status, error };
+    }
+  }
+  if (bad.length > 0) {
+    progress(1, '');
+    return { kind: 'bad-rows', rows: bad.sort((a, b) => a.line - b.line) };
+  }
+  let imported = 0;
+  for (const [i, part] of parts.entries()) {
+    const step = t.importImporting(i + 1, parts.length);
+    const at = parts.length + i;
+    progress(at / steps, step);
+    let r: { status: number; body: unknown };
+    try {
+      r = await upload(IMPORT_URL, part.body, (f) => progress((at + f) / steps, step));
+    } catch (e) {
+      if (i === 0) throw e;
+      r = { status: 0, body: null };
+    }
+    if (r.status === 201) {
+      imported += (r.body as { imported: number }).imported;
+      continue;
+    }
+    const error = (r.body as ApiErrorBody)?.error;
+    if (i === 0 && r.status !== 0) {
+      if (error?.code === 'INVALID_ROWS' && error.details?.rows) return { kind: 'bad-rows', rows: shift(error.details.rows, 0) };
+      return { kind: 'refused', status: r.status, error };
+    }
+    progress(1, '');
+    const last = parts[parts.length - 1];
+    return {
+      kind: 'partial',
+      imported,
+      lastImportedLine: part.offset + 1,
+      firstNotImported: part.offset + 2,
+      lastLine: last.offset + last.rows + 1,
+      rows: error?.code === 'INVALID_ROWS' && error.details?.rows ? shift(error.details.rows, part.offset) : [],
+      reason: r.status === 0 ? t.importLost(part.offset + 2, part.offset + part.rows + 1) : (error?.message ?? String(r.status)),
+    };
+  }
+  progress(1, '');
+  return { kind: 'imported', imported };
 }
 
 /** In place of the import form for a venue-bound token: why there is none. */
@@ -282,35 +426,43 @@ function importForm(t: Strings, describe: (e: unknown) => string): HTMLElement {
     progress.hidden = false;
     progress.value = 0;
     report.replaceChildren(t.importing);
+    const rowTable = (rows: RowError[]) =>
+      el(
+        'table',
+        {},
+        el('caption', { class: 'visually-hidden' }, t.importReportCaption),
+        el('thead', {}, el('tr', {}, ...[t.colLine, t.colCode, t.colProblem].map((c) => el('th', { scope: 'col' }, c)))),
+        el(
+          'tbody',
+          {},
+          ...rows.map((r) => el('tr', {}, el('th', { scope: 'row' }, String(r.line)), el('td', {}, r.ticket_code ?? '—'), el('td', {}, r.message))),
+        ),
+      );
     try {
-      const { status, body } = await upload(f, progress);
-      if (status === 201) {
-        report.replaceChildren(el('p', {}, t.imported((body as { imported: number }).imported)));
-        return;
-      }
-      const error = (body as { error?: { code: string; message: string; details: { rows?: RowError[] } | null } } | null)?.error;
-      if (error?.code === 'ORG_ADMIN_ONLY') {
-        report.replaceChildren(el('p', {}, t.orgAdminOnly));
-      } else if (status === 403) {
-        report.replaceChildren(el('p', {}, t.forbidden));
-      } else if (error?.code === 'INVALID_ROWS' && error.details?.rows) {
-        const rows = error.details.rows;
+      const text = await f.text();
+      const outcome = await importInParts(
+        text,
+        (done, step) => {
+          progress.value = done;
+          if (step) report.replaceChildren(el('p', {}, step));
+        },
+        t,
+      );
+      if (outcome.kind === 'imported') {
+        report.replaceChildren(el('p', {}, t.imported(outcome.imported)));
+      } else if (outcome.kind === 'bad-rows') {
+        report.replaceChildren(el('p', {}, t.importRefused(outcome.rows.length)), rowTable(outcome.rows));
+      } else if (outcome.kind === 'partial') {
         report.replaceChildren(
-          el('p', {}, t.importRefused(rows.length)),
-          el(
-            'table',
-            {},
-            el('caption', { class: 'visually-hidden' }, t.importReportCaption),
-            el('thead', {}, el('tr', {}, ...[t.colLine, t.colCode, t.colProblem].map((c) => el('th', { scope: 'col' }, c)))),
-            el(
-              'tbody',
-              {},
-              ...rows.map((r) => el('tr', {}, el('th', { scope: 'row' }, String(r.line)), el('td', {}, r.ticket_code ?? '—'), el('td', {}, r.message))),
-            ),
-          ),
+          el('p', {}, t.importPartial(outcome.imported, outcome.lastImportedLine, outcome.firstNotImported, outcome.lastLine, outcome.reason)),
+          ...(outcome.rows.length > 0 ? [rowTable(outcome.rows)] : []),
         );
+      } else if (outcome.error?.code === 'ORG_ADMIN_ONLY') {
+        report.replaceChildren(el('p', {}, t.orgAdminOnly));
+      } else if (outcome.status === 403) {
+        report.replaceChildren(el('p', {}, t.forbidden));
       } else {
-        report.replaceChildren(el('p', {}, t.failed(error?.message ?? String(status))));
+        report.replaceChildren(el('p', {}, t.failed(outcome.error?.message ?? String(outcome.status))));
       }
     } catch (e) {
       report.replaceChildren(el('p', {}, describe(e)));

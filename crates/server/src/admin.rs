@@ -200,10 +200,21 @@ pub(crate) fn ticket_from_csv(row: CsvRow) -> Result<NewTicket, DomainError> {
             .map(crate::domain::ticket::entitlements)
             .transpose()?
             .flatten(),
+        // Checked here as the insert checks it (and stored as the insert
+        // stores it), so a bad address is a bad row, named by line and field,
+        // not a refusal of the whole file when the rows are written.
         purchase_email: row
             .purchase_email
             .filter(|e| !e.is_empty())
-            .map(|e| unquote_cell(&e).to_string()),
+            .map(|e| {
+                crate::domain::reservation::validate_email(unquote_cell(&e)).map_err(|e| match e {
+                    DomainError::InvalidInput { reason, .. } => {
+                        DomainError::invalid("purchase_email", reason)
+                    }
+                    other => other,
+                })
+            })
+            .transpose()?,
     })
 }
 

@@ -126,6 +126,10 @@ pub struct CsvRowError {
     /// The row's ticket code as written, when it has one.
     pub ticket_code: Option<String>,
     pub message: String,
+    /// For a code repeated in the file: the line it is first on (so a
+    /// client that sent the file in parts can name the line in its file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<usize>,
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -133,40 +137,78 @@ pub struct CsvImported {
     pub imported: usize,
 }
 
+/// A dry run's answer: every row is good, nothing was written.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CsvChecked {
+    /// Rows checked (all good).
+    pub checked: usize,
+    /// Each row's ticket code as the import would store it, in file order
+    /// (so a client sending a big file in parts finds a code repeated in
+    /// another part by comparing these, with the server's own reading of
+    /// the CSV: quoting, trimming, column order).
+    pub ticket_codes: Vec<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// Check only: every row is checked (fields, duplicates in the file and
+    /// against the org's tickets) and the same report is answered, but
+    /// nothing is imported (200 `CsvChecked` instead of 201).
+    pub dry_run: Option<bool>,
+}
+
 /// Every row checked; a duplicate code (in the file, or already in the org)
 /// is a bad row too. All good: `Ok(tickets)`; otherwise every bad row.
-fn check_rows(
+#[cfg(test)]
+fn check_rows(body: &str, exists: impl Fn(&crate::domain::TicketCode) -> bool) -> Checked {
+    check_rows_and_codes(body, exists).0
+}
+
+/// The good rows' tickets, or every bad row.
+type Checked = Result<Vec<crate::domain::NewTicket>, Vec<CsvRowError>>;
+
+/// `check_rows`, and each row's code as stored when the row is good (`None`
+/// for a bad row), in file order: what a dry run answers, so a client that
+/// sends a file in parts compares codes across parts.
+fn check_rows_and_codes(
     body: &str,
     exists: impl Fn(&crate::domain::TicketCode) -> bool,
-) -> Result<Vec<crate::domain::NewTicket>, Vec<CsvRowError>> {
+) -> (Checked, Vec<Option<String>>) {
+    let mut codes = Vec::new();
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(body.as_bytes());
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            return Err(vec![CsvRowError {
+            let bad = vec![CsvRowError {
                 line: 1,
                 ticket_code: None,
                 message: e.to_string(),
-            }])
+                duplicate_of: None,
+            }];
+            return (Err(bad), codes);
         }
     };
     let mut seen = std::collections::HashMap::new();
     let (mut good, mut bad) = (Vec::new(), Vec::new());
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
-        let mut refuse = |code: Option<String>, message: String| {
+        codes.push(None);
+        let mut refuse = |code: Option<String>, message: String, duplicate_of| {
             bad.push(CsvRowError {
                 line,
                 ticket_code: code,
                 message,
+                duplicate_of,
             })
         };
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                refuse(None, e.to_string());
+                refuse(None, e.to_string(), None);
                 continue;
             }
         };
@@ -174,19 +216,24 @@ fn check_rows(
         let row = match record.deserialize::<super::admin::CsvRow>(Some(&headers)) {
             Ok(r) => r,
             Err(e) => {
-                refuse(written, e.to_string());
+                refuse(written, e.to_string(), None);
                 continue;
             }
         };
         match super::admin::ticket_from_csv(row) {
-            Err(e) => refuse(written, e.to_string()),
+            Err(e) => refuse(written, e.to_string(), None),
             Ok(t) => {
                 let code = t.ticket_code.to_string();
                 if let Some(first) = seen.get(&code) {
-                    refuse(Some(code), format!("the code is already on line {first}"));
+                    refuse(
+                        Some(code),
+                        format!("the code is already on line {first}"),
+                        Some(*first),
+                    );
                 } else if exists(&t.ticket_code) {
-                    refuse(Some(code), "a ticket with this code exists".into());
+                    refuse(Some(code), "a ticket with this code exists".into(), None);
                 } else {
+                    codes[i] = Some(code.clone());
                     seen.insert(code, line);
                     good.push(t);
                 }
@@ -196,42 +243,63 @@ fn check_rows(
             refuse(
                 None,
                 format!("more than {} rows", super::admin::MAX_TICKETS_PER_REQUEST),
+                None,
             );
             break;
         }
     }
     if bad.is_empty() {
-        Ok(good)
+        (Ok(good), codes)
     } else {
-        Err(bad)
+        (Err(bad), codes)
     }
 }
 
-#[utoipa::path(post, path = "/api/admin/tickets/import/checked", tag = "admin",
-    request_body(content = String, content_type = "text/csv", description = "Header: ticket_code,order_id,product_id,user_id,activation_mode,expires_at,entitlements,purchase_email (only ticket_code required); at most 20,000 rows and the server's bulk body limit"),
+#[utoipa::path(post, path = "/api/admin/tickets/import/checked", tag = "admin", params(ImportQuery),
+    request_body(content = String, content_type = "text/csv", description = "Header: ticket_code,order_id,product_id,user_id,activation_mode,expires_at,entitlements,purchase_email (only ticket_code required); at most 20,000 rows and the server's bulk body limit. The console sends a big file in parts of 5,000 rows, each with the header: every part with dry_run=true first, then, only if all are good, each part without it"),
     responses((status = 201, description = "Every row was good: all imported in one transaction", body = CsvImported),
+        (status = 200, description = "dry_run=true and every row was good: nothing was imported", body = CsvChecked),
         (status = 401, body = ErrorBody),
         (status = 403, description = "FORBIDDEN: only an admin imports tickets; ORG_ADMIN_ONLY: the admin token is bound to a venue (a ticket has no venue until reserved, so only an admin of the whole org imports tickets)", body = ErrorBody),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
-        (status = 422, description = "INVALID_ROWS: nothing was imported; details.rows lists every bad row ({line, ticket_code, message}); or INVALID_INPUT (an empty file)", body = ErrorBody)),
+        (status = 422, description = "INVALID_ROWS (with or without dry_run): nothing was imported; details.rows lists every bad row ({line, ticket_code, message, duplicate_of: the first line of a repeated code}); with dry_run, details.ticket_codes has each row's code as read, null for a bad row; or INVALID_INPUT (an empty file)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn import_checked(
     State(state): State<AppState>,
     caller: Caller,
+    ApiQuery(query): ApiQuery<ImportQuery>,
     body: String,
-) -> Result<(axum::http::StatusCode, Json<CsvImported>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let orq = org_admin(&caller, "importing tickets")?.orq;
-    let tickets = state
-        .run(move |s| Ok(check_rows(&body, |code| s.get_ticket(orq, code).is_ok())))
-        .await?
-        .map_err(|rows| ApiError::Detailed {
-            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            code: "INVALID_ROWS",
-            message: format!("{} bad row(s); nothing was imported", rows.len()),
-            details: serde_json::json!({ "rows": rows }),
-        })?;
+    let dry_run = query.dry_run == Some(true);
+    let (checked, codes) = state
+        .run(move |s| {
+            Ok(check_rows_and_codes(&body, |code| {
+                s.get_ticket(orq, code).is_ok()
+            }))
+        })
+        .await?;
+    let tickets = checked.map_err(|rows| ApiError::Detailed {
+        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        code: "INVALID_ROWS",
+        message: format!("{} bad row(s); nothing was imported", rows.len()),
+        // A dry run names the good rows' codes too (null for a bad row).
+        details: if dry_run {
+            serde_json::json!({ "rows": rows, "ticket_codes": codes })
+        } else {
+            serde_json::json!({ "rows": rows })
+        },
+    })?;
     if tickets.is_empty() {
         return Err(DomainError::invalid("tickets", "the file has no rows").into());
+    }
+    if dry_run {
+        let ticket_codes = codes.into_iter().flatten().collect();
+        return Ok(Json(CsvChecked {
+            checked: tickets.len(),
+            ticket_codes,
+        })
+        .into_response());
     }
     let imported = tickets.len();
     state
@@ -240,7 +308,8 @@ pub async fn import_checked(
     Ok((
         axum::http::StatusCode::CREATED,
         Json(CsvImported { imported }),
-    ))
+    )
+        .into_response())
 }
 
 #[cfg(test)]
@@ -273,11 +342,38 @@ mod tests {
             ]
         );
         assert!(bad[2].message.contains("line 2"), "{}", bad[2].message);
+        assert_eq!(bad[2].duplicate_of, Some(2));
         let good = check_rows("ticket_code\nA-1\nA-2\n", |_| false).unwrap();
         assert_eq!(good.len(), 2);
         let ragged =
             check_rows("ticket_code,order_id\nA-1,1,extra\n", |_| false).expect_err("a ragged row");
         assert_eq!(ragged[0].line, 2);
+    }
+
+    /// Every field the insert checks is checked per row: a bad purchase
+    /// e-mail is a bad row (line, code, field), not a refusal of the file.
+    #[test]
+    fn a_bad_purchase_email_is_a_bad_row() {
+        let file = "ticket_code,purchase_email\n\
+                    E-1,ana@example.com\n\
+                    E-2,not-an-address\n\
+                    E-3,Ana@EXAMPLE.com\n\
+                    E-4,ana@nodot\n";
+        let bad = check_rows(file, |_| false).expect_err("bad e-mails");
+        let lines: Vec<(usize, Option<&str>)> = bad
+            .iter()
+            .map(|r| (r.line, r.ticket_code.as_deref()))
+            .collect();
+        assert_eq!(lines, [(3, Some("E-2")), (5, Some("E-4"))]);
+        for r in &bad {
+            assert!(r.message.starts_with("purchase_email:"), "{}", r.message);
+        }
+        // A good address is stored as the insert stores it.
+        let good = check_rows("ticket_code,purchase_email\nE-3,Ana@EXAMPLE.com\n", |_| {
+            false
+        })
+        .unwrap();
+        assert_eq!(good[0].purchase_email.as_deref(), Some("Ana@example.com"));
     }
 
     /// (cell, what the export writes): formulas disarmed, the rest as is;

@@ -31,7 +31,7 @@ impl PgStore {
                      OR customer_phone = $4) \
                      AND ($7::TEXT IS NULL OR status = $7) AND ($8::TEXT IS NULL OR activation_status = $8) \
                      AND ($9::BIGINT IS NULL OR user_id = $9) AND ($10::BIGINT IS NULL OR {}) \
-                     AND ($5::TEXT IS NULL OR ticket_code > $5) ORDER BY ticket_code LIMIT $6",
+                     AND ticket_code > $5 ORDER BY ticket_code LIMIT $6",
                     IN_VENUE.replace("$v", "$10")
                 ),
                 &[
@@ -39,7 +39,7 @@ impl PgStore {
                     &query.text,
                     &query.order_id,
                     &query.phone,
-                    &after.map(|c| c.as_str()),
+                    &after.map_or("", |c| c.as_str()),
                     &i64::from(limit),
                     &filter.status.map(|s| s.as_str()),
                     &filter.activation_status.map(|s| s.as_str()),

@@ -80,15 +80,18 @@ impl Store {
     ) -> Result<Vec<Ticket>> {
         self.read(|tx| {
             // Each OR term is indexed, so SQLite answers it as a union of
-            // index look-ups (EXPLAIN QUERY PLAN: MULTI-INDEX OR).
+            // index look-ups (EXPLAIN QUERY PLAN: MULTI-INDEX OR); `+orq`
+            // keeps the planner off the org index (a scan of the whole org),
+            // and the keyset bound is a plain `ticket_code > ?5` (`''` for
+            // the first page), as in `list_tickets`.
             let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {TICKET_COLUMNS} FROM tickets WHERE orq = ?1 AND ( \
+                "SELECT {TICKET_COLUMNS} FROM tickets WHERE +orq = ?1 AND ( \
                  ticket_code = ?2 OR (orq = ?1 AND order_id = ?3) \
                  OR customer_email = ?2 COLLATE NOCASE OR purchase_email = ?2 COLLATE NOCASE \
                  OR customer_phone = ?4) \
                  AND (?7 IS NULL OR status = ?7) AND (?8 IS NULL OR activation_status = ?8) \
                  AND (?9 IS NULL OR user_id = ?9) AND (?10 IS NULL OR {}) \
-                 AND (?5 IS NULL OR ticket_code > ?5) ORDER BY ticket_code LIMIT ?6",
+                 AND ticket_code > ?5 ORDER BY ticket_code LIMIT ?6",
                 IN_VENUE.replace("?v", "?10")
             ))?;
             let rows = stmt.query_map(
@@ -97,7 +100,7 @@ impl Store {
                     query.text,
                     query.order_id,
                     query.phone,
-                    Sql(after),
+                    after.map_or("", |c| c.as_str()),
                     limit,
                     Sql(filter.status),
                     Sql(filter.activation_status),
