@@ -64,6 +64,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0013_feed_trigger_lookups.sql",
         include_str!("../migrations/0013_feed_trigger_lookups.sql"),
     ),
+    (
+        "0014_ticket_org_code_index.sql",
+        include_str!("../migrations/0014_ticket_org_code_index.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

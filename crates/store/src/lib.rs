@@ -93,6 +93,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0020_ticket_order_index.sql"),
     include_str!("../migrations/0021_operator_deactivation.sql"),
     include_str!("../migrations/0022_venue_closings.sql"),
+    include_str!("../migrations/0023_ticket_org_code_index.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

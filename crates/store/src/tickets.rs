@@ -260,10 +260,10 @@ impl Store {
     ///
     /// The page is a seek in the primary key: `ticket_code > ?` always (the
     /// first page after `''`, below every code), never `(? IS NULL OR …)`,
-    /// which SQLite cannot seek with; and `+orq`, so the planner (without
-    /// statistics) does not pick the org index and sort the whole org for
-    /// every page (EXPLAIN QUERY PLAN: SEARCH … sqlite_autoindex_tickets_1
-    /// (ticket_code>?), no TEMP B-TREE).
+    /// which SQLite cannot seek with; each page is one range of
+    /// `idx_tickets_orq_code` (migration 0023; EXPLAIN QUERY PLAN: SEARCH …
+    /// idx_tickets_orq_code (orq=? AND ticket_code>?), no TEMP B-TREE),
+    /// whatever other orgs hold.
     pub fn list_tickets(
         &self,
         orq: Orq,
@@ -273,7 +273,7 @@ impl Store {
     ) -> Result<Vec<Ticket>> {
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {TICKET_COLUMNS} FROM tickets WHERE +orq = ?1 \
+                "SELECT {TICKET_COLUMNS} FROM tickets WHERE orq = ?1 \
                  AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR activation_status = ?3) \
                  AND (?4 IS NULL OR user_id = ?4) AND ticket_code > ?5 \
                  AND (?7 IS NULL OR {}) ORDER BY ticket_code LIMIT ?6",
