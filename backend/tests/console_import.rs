@@ -127,6 +127,14 @@ async fn a_dry_run_checks_every_row_and_imports_nothing() {
         .collect();
     assert_eq!(lines, [2, 3, 5], "{body}");
     let rows = &body["error"]["details"]["rows"];
+    let problems: Vec<&str> = (0..3)
+        .map(|i| rows[i]["problem"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        problems,
+        ["INVALID", "EXISTS", "REPEATED_IN_FILE"],
+        "{body}"
+    );
     assert_eq!(rows[2]["duplicate_of"], 4, "{body}");
     assert!(rows[0].get("duplicate_of").is_none(), "{body}");
     // The good rows' codes too (null for a bad row), for comparing parts.
@@ -154,4 +162,32 @@ async fn a_dry_run_checks_every_row_and_imports_nothing() {
         .await;
     assert!(status.is_client_error(), "{status} {body}");
     assert!(!w.exists("D-9"));
+}
+
+/// A client whose connection dropped during a part's import re-checks that
+/// part: every row `EXISTS` says it went in. And a row is named by the line
+/// it starts on, after a quoted field with a line break.
+#[tokio::test]
+async fn a_recheck_after_an_import_says_every_row_exists_and_lines_are_the_files() {
+    let w = World::new();
+    let part = "ticket_code,entitlements\nL-1,\"{\"\"note\"\":\n\"\"two lines\"\"}\"\nL-2,\n";
+    let (status, body) = w.csv(CHECKED, part).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let dry = "/api/admin/tickets/import/checked?dry_run=true";
+    let (status, body) = w.csv(dry, part).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let rows = body["error"]["details"]["rows"].as_array().unwrap();
+    let seen: Vec<(i64, &str)> = rows
+        .iter()
+        .map(|r| (r["line"].as_i64().unwrap(), r["problem"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, [(2, "EXISTS"), (4, "EXISTS")], "{body}");
+
+    let bad = "ticket_code,entitlements\nL-3,\"{\n}\"\nL-4,\"[\"\nL-5,\n";
+    let (status, body) = w.csv(dry, bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let rows = body["error"]["details"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{body}");
+    assert_eq!(rows[0]["line"], 4, "the row after a two-line field: {body}");
+    assert_eq!(rows[0]["problem"], "INVALID", "{body}");
 }

@@ -121,15 +121,31 @@ pub async fn cancel_ticket(
 /// One refused row of a CSV import.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct CsvRowError {
-    /// 1-based line of the file (the header is line 1).
+    /// 1-based line of the file where the row starts (the header is line 1;
+    /// a quoted field with a line break makes a row span several lines).
     pub line: usize,
     /// The row's ticket code as written, when it has one.
     pub ticket_code: Option<String>,
+    /// What is wrong, as a stable code (the message says it for people).
+    pub problem: RowProblem,
     pub message: String,
     /// For a code repeated in the file: the line it is first on (so a
     /// client that sent the file in parts can name the line in its file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<usize>,
+}
+
+/// Why a CSV row was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RowProblem {
+    /// A field is missing or wrong, or the row is not CSV.
+    Invalid,
+    /// The code is on an earlier line of the same file (`duplicate_of`).
+    RepeatedInFile,
+    /// The org already has a ticket with this code. A client that lost its
+    /// connection during an import finds here whether the part went in.
+    Exists,
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -163,89 +179,149 @@ pub struct ImportQuery {
 /// is a bad row too. All good: `Ok(tickets)`; otherwise every bad row.
 #[cfg(test)]
 fn check_rows(body: &str, exists: impl Fn(&crate::domain::TicketCode) -> bool) -> Checked {
-    check_rows_and_codes(body, exists).0
+    judge_rows(read_rows(body), exists).0
 }
 
 /// The good rows' tickets, or every bad row.
 type Checked = Result<Vec<crate::domain::NewTicket>, Vec<CsvRowError>>;
 
-/// `check_rows`, and each row's code as stored when the row is good (`None`
-/// for a bad row), in file order: what a dry run answers, so a client that
-/// sends a file in parts compares codes across parts.
-fn check_rows_and_codes(
-    body: &str,
-    exists: impl Fn(&crate::domain::TicketCode) -> bool,
-) -> (Checked, Vec<Option<String>>) {
-    let mut codes = Vec::new();
+/// One CSV record as read, before the org's tickets are consulted.
+struct ReadRow {
+    /// The file's line where the record starts.
+    line: usize,
+    /// The first field as written (for the report), when there is one.
+    written: Option<String>,
+    ticket: Result<crate::domain::NewTicket, String>,
+}
+
+/// A file read, row by row; or the header's own error.
+type ReadRows = Result<Vec<ReadRow>, CsvRowError>;
+
+/// Reads every record (at most `MAX_TICKETS_PER_REQUEST` and one more, which
+/// is refused), each row's fields checked as the insert checks them.
+fn read_rows(body: &str) -> ReadRows {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(body.as_bytes());
-    let headers = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            let bad = vec![CsvRowError {
-                line: 1,
-                ticket_code: None,
-                message: e.to_string(),
-                duplicate_of: None,
-            }];
-            return (Err(bad), codes);
+    let headers = reader.headers().map_err(|e| CsvRowError {
+        line: 1,
+        ticket_code: None,
+        problem: RowProblem::Invalid,
+        message: e.to_string(),
+        duplicate_of: None,
+    })?;
+    let headers = headers.clone();
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        // The reader's position, not the record count: a quoted line break
+        // makes a record span lines, and people look for the file's line.
+        let at = match &record {
+            Ok(r) => r.position(),
+            Err(e) => e.position(),
+        };
+        let line = at.map_or(i + 2, |p| start_line(body, p));
+        let row = match record {
+            Err(e) => ReadRow {
+                line,
+                written: None,
+                ticket: Err(e.to_string()),
+            },
+            Ok(record) => {
+                let written = record.get(0).map(str::to_string).filter(|c| !c.is_empty());
+                let ticket = record
+                    .deserialize::<super::admin::CsvRow>(Some(&headers))
+                    .map_err(|e| e.to_string())
+                    .and_then(|row| super::admin::ticket_from_csv(row).map_err(|e| e.to_string()));
+                ReadRow {
+                    line,
+                    written,
+                    ticket,
+                }
+            }
+        };
+        rows.push(row);
+        if i >= super::admin::MAX_TICKETS_PER_REQUEST {
+            break;
         }
+    }
+    Ok(rows)
+}
+
+/// The line a record starts on. The reader's position is where it began
+/// reading, before the empty lines it skips, so those are counted here.
+fn start_line(body: &str, at: &csv::Position) -> usize {
+    let from = usize::try_from(at.byte()).unwrap_or(usize::MAX);
+    let empty = body.as_bytes().get(from..).unwrap_or_default();
+    let skipped = empty
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .filter(|b| **b == b'\n')
+        .count();
+    usize::try_from(at.line())
+        .unwrap_or(usize::MAX)
+        .saturating_add(skipped)
+}
+
+/// The codes the rows would store: what the store is asked about, at once.
+fn wanted_codes(rows: &ReadRows) -> Vec<crate::domain::TicketCode> {
+    rows.iter()
+        .flatten()
+        .filter_map(|r| r.ticket.as_ref().ok().map(|t| t.ticket_code.clone()))
+        .collect()
+}
+
+/// The rows judged: each good row's code as stored (`None` for a bad row),
+/// in file order, is what a dry run answers, so a client that sends a file
+/// in parts compares codes across parts.
+fn judge_rows(
+    rows: ReadRows,
+    exists: impl Fn(&crate::domain::TicketCode) -> bool,
+) -> (Checked, Vec<Option<String>>) {
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(header) => return (Err(vec![header]), Vec::new()),
     };
+    let mut codes = Vec::with_capacity(rows.len());
     let mut seen = std::collections::HashMap::new();
     let (mut good, mut bad) = (Vec::new(), Vec::new());
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
+    for (i, row) in rows.into_iter().enumerate() {
+        let line = row.line;
         codes.push(None);
-        let mut refuse = |code: Option<String>, message: String, duplicate_of| {
+        let mut refuse = |code: Option<String>, problem, message: String, duplicate_of| {
             bad.push(CsvRowError {
                 line,
                 ticket_code: code,
+                problem,
                 message,
                 duplicate_of,
             })
         };
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                refuse(None, e.to_string(), None);
-                continue;
-            }
-        };
-        let written = record.get(0).map(str::to_string).filter(|c| !c.is_empty());
-        let row = match record.deserialize::<super::admin::CsvRow>(Some(&headers)) {
-            Ok(r) => r,
-            Err(e) => {
-                refuse(written, e.to_string(), None);
-                continue;
-            }
-        };
-        match super::admin::ticket_from_csv(row) {
-            Err(e) => refuse(written, e.to_string(), None),
+        if i >= super::admin::MAX_TICKETS_PER_REQUEST {
+            let message = format!("more than {} rows", super::admin::MAX_TICKETS_PER_REQUEST);
+            refuse(None, RowProblem::Invalid, message, None);
+            break;
+        }
+        match row.ticket {
+            Err(message) => refuse(row.written, RowProblem::Invalid, message, None),
             Ok(t) => {
                 let code = t.ticket_code.to_string();
                 if let Some(first) = seen.get(&code) {
+                    let message = format!("the code is already on line {first}");
                     refuse(
                         Some(code),
-                        format!("the code is already on line {first}"),
+                        RowProblem::RepeatedInFile,
+                        message,
                         Some(*first),
                     );
                 } else if exists(&t.ticket_code) {
-                    refuse(Some(code), "a ticket with this code exists".into(), None);
+                    let message = "a ticket with this code exists".into();
+                    refuse(Some(code), RowProblem::Exists, message, None);
                 } else {
                     codes[i] = Some(code.clone());
                     seen.insert(code, line);
                     good.push(t);
                 }
             }
-        }
-        if line - 1 > super::admin::MAX_TICKETS_PER_REQUEST {
-            refuse(
-                None,
-                format!("more than {} rows", super::admin::MAX_TICKETS_PER_REQUEST),
-                None,
-            );
-            break;
         }
     }
     if bad.is_empty() {
@@ -262,7 +338,7 @@ fn check_rows_and_codes(
         (status = 401, body = ErrorBody),
         (status = 403, description = "FORBIDDEN: only an admin imports tickets; ORG_ADMIN_ONLY: the admin token is bound to a venue (a ticket has no venue until reserved, so only an admin of the whole org imports tickets)", body = ErrorBody),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
-        (status = 422, description = "INVALID_ROWS (with or without dry_run): nothing was imported; details.rows lists every bad row ({line, ticket_code, message, duplicate_of: the first line of a repeated code}); with dry_run, details.ticket_codes has each row's code as read, null for a bad row; or INVALID_INPUT (an empty file)", body = ErrorBody)),
+        (status = 422, description = "INVALID_ROWS (with or without dry_run): nothing was imported; details.rows lists every bad row ({line: where the row starts in the file, ticket_code, problem: INVALID | REPEATED_IN_FILE | EXISTS, message, duplicate_of: the first line of a repeated code}); with dry_run, details.ticket_codes has each row's code as read, null for a bad row; or INVALID_INPUT (an empty file)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn import_checked(
     State(state): State<AppState>,
@@ -272,13 +348,16 @@ pub async fn import_checked(
 ) -> Result<axum::response::Response, ApiError> {
     let orq = org_admin(&caller, "importing tickets")?.orq;
     let dry_run = query.dry_run == Some(true);
-    let (checked, codes) = state
-        .run(move |s| {
-            Ok(check_rows_and_codes(&body, |code| {
-                s.get_ticket(orq, code).is_ok()
-            }))
-        })
-        .await?;
+    let rows = read_rows(&body);
+    let wanted = wanted_codes(&rows);
+    // One store call for every code: a store error fails the request rather
+    // than passing a code as free.
+    let existing: std::collections::HashSet<_> = state
+        .run(move |s| s.existing_ticket_codes(orq, &wanted))
+        .await?
+        .into_iter()
+        .collect();
+    let (checked, codes) = judge_rows(rows, |code| existing.contains(code));
     let tickets = checked.map_err(|rows| ApiError::Detailed {
         status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
         code: "INVALID_ROWS",
@@ -348,6 +427,33 @@ mod tests {
         let ragged =
             check_rows("ticket_code,order_id\nA-1,1,extra\n", |_| false).expect_err("a ragged row");
         assert_eq!(ragged[0].line, 2);
+    }
+
+    /// (file, bad rows as (line, problem)): a row's line is where it starts
+    /// in the file, so a quoted line break moves every later row's line,
+    /// and each refusal says which kind it is.
+    #[test]
+    fn lines_are_the_files_lines_and_problems_are_named() {
+        let old = crate::domain::TicketCode::parse("OLD").unwrap();
+        let cases: [(&str, &[(usize, RowProblem)]); 3] = [
+            (
+                "ticket_code,purchase_email\nQ-1,\"ana\n@example.com\"\nQ-2,bad\n",
+                &[(2, RowProblem::Invalid), (4, RowProblem::Invalid)],
+            ),
+            (
+                "ticket_code,order_id,entitlements\nQ-1,1,\"{\"\"a\"\":\n\n1}\"\nQ-2,x,\nQ-2,3,\nOLD,4,\n",
+                &[(5, RowProblem::Invalid), (7, RowProblem::Exists)],
+            ),
+            (
+                "ticket_code\nR-1\n\nR-1\nOLD\n",
+                &[(4, RowProblem::RepeatedInFile), (5, RowProblem::Exists)],
+            ),
+        ];
+        for (file, want) in cases {
+            let bad = check_rows(file, |c| *c == old).expect_err(file);
+            let got: Vec<_> = bad.iter().map(|r| (r.line, r.problem)).collect();
+            assert_eq!(got, want, "{file:?}");
+        }
     }
 
     /// Every field the insert checks is checked per row: a bad purchase

@@ -196,6 +196,26 @@ impl TicketStore for PgStore {
         self.read(|tx| require_ticket(tx, orq, code, false))
     }
 
+    /// One round trip for the whole list (`= ANY($2)`), in `codes`' order.
+    /// The caller's org only, as on SQLite.
+    fn existing_ticket_codes(&self, orq: Orq, codes: &[TicketCode]) -> Result<Vec<TicketCode>> {
+        let wanted: Vec<&str> = codes.iter().map(TicketCode::as_str).collect();
+        let rows = self.read(|tx| {
+            tx.query(
+                "SELECT ticket_code FROM tickets WHERE orq = $1 AND ticket_code = ANY($2)",
+                &[&orq.0, &wanted],
+            )
+            .map_err(db)
+        })?;
+        let found: std::collections::HashSet<String> =
+            rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        Ok(codes
+            .iter()
+            .filter(|c| found.contains(c.as_str()))
+            .cloned()
+            .collect())
+    }
+
     fn get_ticket_in(&self, orq: Orq, code: &TicketCode, venue: Option<VenueId>) -> Result<Ticket> {
         self.read(|tx| require_ticket_in(tx, orq, code, venue, false))
     }

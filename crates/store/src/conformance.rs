@@ -386,6 +386,30 @@ pub mod tickets {
         assert_eq!(s.get_ticket(ORQ, &made[1].ticket_code).unwrap(), made[1]);
     }
 
+    /// The CSV import's check: the org's own codes are named, in the order
+    /// asked; another org's code and an unknown one are not.
+    pub fn existing_codes_are_the_orgs_own_in_the_order_asked(s: &(impl TicketStore + ?Sized)) {
+        ticket(s, "E-2", ActivationMode::Deferred);
+        ticket(s, "E-1", ActivationMode::Immediate);
+        s.insert_tickets(
+            Orq(2),
+            &[NewTicket::plain("OTHER-ORG", ActivationMode::Deferred).unwrap()],
+            now(),
+        )
+        .unwrap();
+        let ask: Vec<_> = ["E-1", "NEW", "OTHER-ORG", "E-2"]
+            .iter()
+            .map(|c| TicketCode::parse(c).unwrap())
+            .collect();
+        let found = s.existing_ticket_codes(ORQ, &ask).unwrap();
+        assert_eq!(found, vec![ask[0].clone(), ask[3].clone()]);
+        assert_eq!(
+            s.existing_ticket_codes(Orq(2), &ask).unwrap(),
+            vec![ask[2].clone()]
+        );
+        assert!(s.existing_ticket_codes(ORQ, &[]).unwrap().is_empty());
+    }
+
     pub fn tickets_list_in_code_order_by_pages_and_filters(s: &(impl TicketStore + ?Sized)) {
         let mut batch: Vec<_> = ["b", "A-2", "A-10", "a"]
             .iter()
@@ -1377,6 +1401,7 @@ macro_rules! ticket_conformance {
         $crate::conformance_tests!($fresh; tickets;
             activation_is_one_way_and_kept,
             ticket_batches_are_all_or_nothing,
+            existing_codes_are_the_orgs_own_in_the_order_asked,
             tickets_list_in_code_order_by_pages_and_filters,
         );
     };

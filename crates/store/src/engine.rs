@@ -109,6 +109,7 @@ service_groups! {
     trait TicketStore {
         fn insert_tickets(&self, orq: Orq, tickets: &[NewTicket], now: DateTime<Utc>) -> Result<Vec<Ticket>>;
         fn get_ticket(&self, orq: Orq, code: &TicketCode) -> Result<Ticket>;
+        fn existing_ticket_codes(&self, orq: Orq, codes: &[TicketCode]) -> Result<Vec<TicketCode>>;
         fn get_ticket_in(&self, orq: Orq, code: &TicketCode, venue: Option<VenueId>) -> Result<Ticket>;
         fn list_tickets(&self, orq: Orq, filter: &TicketFilter, after: Option<&TicketCode>, limit: u32) -> Result<Vec<Ticket>>;
         fn activate_ticket(&self, orq: Orq, code: &TicketCode, venue: Option<VenueId>, now: DateTime<Utc>) -> Result<Ticket>;

@@ -173,6 +173,26 @@ impl Store {
         self.read(|tx| require_ticket(tx, orq, code))
     }
 
+    /// Which of `codes` the org already holds, in `codes`' order (the CSV
+    /// import's check of a part: one read for all its rows). Another org's
+    /// codes are not named, so the answer tells a caller nothing about other
+    /// orgs; such a code is refused by the import itself (codes are global).
+    pub fn existing_ticket_codes(&self, orq: Orq, codes: &[TicketCode]) -> Result<Vec<TicketCode>> {
+        self.read(|tx| {
+            // One cached statement per code inside one read transaction: no
+            // round trips on SQLite, and each look-up is a primary-key seek.
+            let mut exists =
+                tx.prepare_cached("SELECT 1 FROM tickets WHERE ticket_code = ?1 AND orq = ?2")?;
+            let mut found = Vec::new();
+            for code in codes {
+                if exists.exists(params![Sql(code), Sql(orq)])? {
+                    found.push(code.clone());
+                }
+            }
+            Ok(found)
+        })
+    }
+
     /// `get_ticket` for a caller bound to `venue` (the console's venue-bound
     /// supervisors and admins): another venue's ticket is NOT_FOUND.
     pub fn get_ticket_in(
