@@ -288,6 +288,55 @@ test('a CSV of more than 5,000 rows: every part is checked first, bad rows named
   await context.close();
 });
 
+test('a lost answer during an import is checked, not guessed: the part went in and the rest follows; a two-line field keeps the file\'s line numbers', async () => {
+  const context = await browser.newContext({ viewport: LAPTOP, bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(link());
+  await page.getByRole('heading', { level: 1, name: 'Venues' }).waitFor();
+  await page.goto(`${BASE}/admin/#tickets`);
+  await page.getByRole('heading', { level: 1, name: 'Tickets' }).waitFor();
+  const report = page.locator('#ticket-csv-report');
+  const file = (name, rows) => {
+    const path = join(gateDir, name);
+    writeFileSync(path, rows.join('\n') + '\n');
+    return path;
+  };
+  // 5,002 records; record 5,001 (line 5002) has a field over two lines, so
+  // record 5,002 starts on line 5004 of the file.
+  const rows = ['ticket_code,order_id,entitlements'];
+  for (let i = 1; i <= 5002; i++) rows.push(`LOST-${String(i).padStart(5, '0')},6262,`);
+  rows[5001] = 'LOST-05001,6262,"{""note"":\n""two lines""}"';
+  const bad = [...rows];
+  bad[5002] = 'LOST-05002,x,';
+  await page.getByLabel('CSV file').setInputFiles(file('lost-bad.csv', bad));
+  await page.getByRole('button', { name: 'Check and import' }).click();
+  await report.getByText('1 bad row: nothing was imported.').waitFor({ timeout: 60_000 });
+  assert.deepEqual(await report.locator('tbody th').allTextContents(), ['5004']);
+
+  // The first part's import reaches the server and commits, but its answer
+  // never reaches the page (the connection is reset after the server answered).
+  let imports = 0;
+  await page.route((url) => url.pathname.endsWith('/tickets/import/checked') && url.search === '', async (route) => {
+    imports += 1;
+    if (imports === 1) {
+      const answered = await route.fetch();
+      assert.equal(answered.status(), 201, 'the server imported part 1');
+      await route.abort('connectionreset');
+    } else {
+      await route.continue();
+    }
+  });
+  await page.getByLabel('CSV file').setInputFiles(file('lost.csv', rows));
+  await page.getByRole('button', { name: 'Check and import' }).click();
+  await report.getByText('5002 tickets imported.').waitFor({ timeout: 60_000 });
+  assert.equal(imports, 2, 'part 1 was not sent again: its re-check found every row');
+  const search = async (q) => (await api('GET', `/api/admin/tickets/search?q=${q}`)).body.tickets.length;
+  assert.equal(await search('LOST-00001'), 1);
+  assert.equal(await search('LOST-05002'), 1);
+  assert.deepEqual(await axe(page), []);
+  await context.close();
+});
+
 test("an admin re-issues a ticket's signed code from its story", async () => {
   const created = await api('POST', '/api/admin/tickets', [{ ticket_code: 'T16T-R', activation_mode: 'immediate' }]);
   assert.equal(created.status, 201);

@@ -170,7 +170,9 @@ export const en = {
   importChecking: (part: number, parts: number) => `Checking part ${part} of ${parts}…`,
   importImporting: (part: number, parts: number) => `Every row is good. Importing part ${part} of ${parts}…`,
   importDuplicate: (line: number) => `the code is already on line ${line}`,
-  importLost: (from: number, to: number) => `the connection was lost: search for the codes of lines ${from}–${to} to see whether they were imported`,
+  importLost: (tries: number) => `the connection was lost ${tries} times`,
+  importUncertain: (n: number, lastImported: number, from: number, to: number, rest: [number, number] | null) =>
+    `${n === 0 ? '' : `Lines 2–${lastImported} were imported (${n} ticket${n === 1 ? '' : 's'}). `}The connection was lost while lines ${from}–${to} were being imported, and the server could not be asked whether they went in: search for their codes before importing them again.${rest ? ` Lines ${rest[0]}–${rest[1]} were NOT imported.` : ''}`,
   importPartial: (n: number, lastImported: number, from: number, to: number, reason: string) =>
     n === 0
       ? `Nothing was imported (lines ${from}–${to}): ${reason}`
@@ -449,7 +451,9 @@ export const es: Strings = {
   importChecking: (part, parts) => `Comprobando la parte ${part} de ${parts}…`,
   importImporting: (part, parts) => `Todas las filas están bien. Importando la parte ${part} de ${parts}…`,
   importDuplicate: (line) => `el código ya está en la línea ${line}`,
-  importLost: (from, to) => `se perdió la conexión: busque los códigos de las líneas ${from}–${to} para saber si se importaron`,
+  importLost: (tries) => `se perdió la conexión ${tries} veces`,
+  importUncertain: (n, lastImported, from, to, rest) =>
+    `${n === 0 ? '' : `Se importaron las líneas 2–${lastImported} (${n} entrada${n === 1 ? '' : 's'}). `}Se perdió la conexión mientras se importaban las líneas ${from}–${to} y no se pudo preguntar al servidor si entraron: busque sus códigos antes de importarlas de nuevo.${rest ? ` Las líneas ${rest[0]}–${rest[1]} NO se importaron.` : ''}`,
   importPartial: (n, lastImported, from, to, reason) =>
     n === 0
       ? `No se importó nada (líneas ${from}–${to}): ${reason}`

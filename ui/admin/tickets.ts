@@ -6,6 +6,7 @@
 
 import { ApiError, call } from './api';
 import type { ConsoleSession } from './bindings/ConsoleSession';
+import { fileLine, IMPORT_PART_ROWS, splitCsv, wentIn, type CsvPart } from './csv';
 import type { Strings } from './strings';
 
 /** A ticket as the admin API answers it (the fields this page shows). */
@@ -219,48 +220,11 @@ export function ticketsPage(main: HTMLElement, t: Strings, me: ConsoleSession, q
 interface RowError {
   line: number;
   ticket_code: string | null;
+  /** INVALID, REPEATED_IN_FILE or EXISTS. */
+  problem?: string;
   message: string;
   /** A code repeated in the part: the line (of the part) it is first on. */
   duplicate_of?: number;
-}
-
-/** Rows per request of an import (the server takes at most 20,000). */
-export const IMPORT_PART_ROWS = 5000;
-
-/** A part of a CSV: `rows` records after the file's header; its line L (the
- * server counts its header as line 1) is line L + `offset` of the file. */
-export interface CsvPart {
-  body: string;
-  offset: number;
-  rows: number;
-}
-
-/**
- * Splits a CSV after its header into parts of at most `size` records, each
- * sent with the header. Quote-aware (a quoted field may hold a line break,
- * and `""` is a quote inside one); empty lines are left out, as the server's
- * reader skips them, so a part's line numbers add up to the file's.
- */
-export function splitCsv(text: string, size: number): { header: string; parts: CsvPart[] } {
-  const records: string[] = [];
-  let start = 0;
-  let quoted = false;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text[i] : '\n';
-    if (c === '"') quoted = !quoted;
-    else if (c === '\n' && (!quoted || i === text.length)) {
-      const record = text.slice(start, i).replace(/\r$/, '');
-      if (record !== '') records.push(record);
-      start = i + 1;
-    }
-  }
-  const header = records.shift() ?? '';
-  const parts: CsvPart[] = [];
-  for (let at = 0; at < records.length; at += size) {
-    const rows = records.slice(at, at + size);
-    parts.push({ body: `${header}\n${rows.join('\n')}\n`, offset: at, rows: rows.length });
-  }
-  return { header, parts };
 }
 
 /** POST a CSV part (XHR: fetch reports no upload progress); `onProgress`
@@ -300,7 +264,13 @@ type ImportOutcome =
   | { kind: 'imported'; imported: number }
   | { kind: 'bad-rows'; rows: RowError[] }
   | { kind: 'refused'; status: number; error: NonNullable<ApiErrorBody>['error'] }
-  | { kind: 'partial'; imported: number; lastImportedLine: number; firstNotImported: number; lastLine: number; rows: RowError[]; reason: string };
+  | { kind: 'partial'; imported: number; lastImportedLine: number; firstNotImported: number; lastLine: number; rows: RowError[]; reason: string }
+  | { kind: 'uncertain'; imported: number; lastImportedLine: number; from: number; to: number; rest: [number, number] | null };
+
+/** Tries of a part's import whose answer was lost (the connection dropped). */
+const IMPORT_TRIES = 3;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Imports a CSV of any size, all or nothing as far as checking goes: every
@@ -309,7 +279,11 @@ type ImportOutcome =
  * the codes the server read in each part), and nothing is imported if any
  * row anywhere is bad. Only then the parts are imported one by one, each in
  * one transaction; if one is refused then (a code created meanwhile), the
- * outcome says which lines were imported and which were not.
+ * outcome says which lines were imported and which were not. A part whose
+ * answer was lost is checked again: every row `EXISTS` means it went in (its
+ * transaction committed), a clean check means it did not and it is sent
+ * again; if the server cannot be asked, the outcome says those lines are
+ * uncertain rather than "not imported".
  */
 async function importInParts(
   text: string,
@@ -317,14 +291,15 @@ async function importInParts(
   t: Strings,
 ): Promise<ImportOutcome> {
   const { parts } = splitCsv(text, IMPORT_PART_ROWS);
-  if (parts.length === 0) parts.push({ body: text, offset: 0, rows: 0 }); // the server says why
+  if (parts.length === 0) parts.push({ body: text, rows: 0, fileLines: [], partLines: [] }); // the server says why
   const steps = parts.length * 2;
-  const shift = (rows: RowError[], offset: number): RowError[] =>
-    rows.map((r) => ({
-      ...r,
-      line: r.line + offset,
-      ...(r.duplicate_of === undefined ? {} : { duplicate_of: r.duplicate_of + offset, message: t.importDuplicate(r.duplicate_of + offset) }),
-    }));
+  const shift = (rows: RowError[], part: CsvPart): RowError[] =>
+    rows.map((r) => {
+      const line = fileLine(part, r.line);
+      if (r.duplicate_of === undefined) return { ...r, line };
+      const first = fileLine(part, r.duplicate_of);
+      return { ...r, line, duplicate_of: first, message: t.importDuplicate(first) };
+    });
   const bad: RowError[] = [];
   const firstLine = new Map<string, number>();
   for (const [i, part] of parts.entries()) {
@@ -337,15 +312,15 @@ async function importInParts(
     const compare = (codes: (string | null)[]) =>
       codes.forEach((code, k) => {
         if (code === null) return;
-        const line = part.offset + k + 2;
+        const line = part.fileLines[k] ?? k + 2;
         const first = firstLine.get(code);
         if (first === undefined) firstLine.set(code, line);
-        else bad.push({ line, ticket_code: code, message: t.importDuplicate(first), duplicate_of: first });
+        else bad.push({ line, ticket_code: code, problem: 'REPEATED_IN_FILE', message: t.importDuplicate(first), duplicate_of: first });
       });
     if (r.status === 200) {
       compare((r.body as { ticket_codes: string[] }).ticket_codes);
     } else if (error?.code === 'INVALID_ROWS' && error.details?.rows) {
-      bad.push(...shift(error.details.rows, part.offset));
+      bad.push(...shift(error.details.rows, part));
       compare(error.details.ticket_codes ?? []);
     } else {
       return { kind: 'refused', status: r.status, error };
@@ -355,37 +330,53 @@ async function importInParts(
     progress(1, '');
     return { kind: 'bad-rows', rows: bad.sort((a, b) => a.line - b.line) };
   }
+  const last = parts[parts.length - 1];
+  const lastLine = last.fileLines[last.rows - 1] ?? 1;
   let imported = 0;
   for (const [i, part] of parts.entries()) {
     const step = t.importImporting(i + 1, parts.length);
     const at = parts.length + i;
-    progress(at / steps, step);
-    let r: { status: number; body: unknown };
-    try {
-      r = await upload(IMPORT_URL, part.body, (f) => progress((at + f) / steps, step));
-    } catch (e) {
-      if (i === 0) throw e;
-      r = { status: 0, body: null };
+    const from = part.fileLines[0] ?? 2;
+    const to = part.fileLines[part.rows - 1] ?? from;
+    let r: { status: number; body: unknown } = { status: 0, body: null };
+    let inServer: 'yes' | 'no' | 'unknown' = 'no';
+    for (let attempt = 0; attempt < IMPORT_TRIES && inServer === 'no'; attempt++) {
+      progress(at / steps, step);
+      try {
+        r = await upload(IMPORT_URL, part.body, (f) => progress((at + f) / steps, step));
+        break;
+      } catch {
+        // The answer was lost, not necessarily the import: ask.
+        r = { status: 0, body: null };
+        await pause(1000 * (attempt + 1));
+        try {
+          const check = await upload(`${IMPORT_URL}?dry_run=true`, part.body, () => {});
+          inServer = wentIn(part, { status: check.status, rows: (check.body as ApiErrorBody)?.error?.details?.rows });
+        } catch {
+          inServer = 'unknown';
+        }
+      }
     }
-    if (r.status === 201) {
-      imported += (r.body as { imported: number }).imported;
+    if (r.status === 201 || inServer === 'yes') {
+      imported += r.status === 201 ? (r.body as { imported: number }).imported : part.rows;
       continue;
     }
+    progress(1, '');
+    if (r.status === 0 && inServer === 'unknown') return { kind: 'uncertain', imported, lastImportedLine: from - 1, from, to, rest: i + 1 < parts.length ? [parts[i + 1].fileLines[0], lastLine] : null };
     const error = (r.body as ApiErrorBody)?.error;
     if (i === 0 && r.status !== 0) {
-      if (error?.code === 'INVALID_ROWS' && error.details?.rows) return { kind: 'bad-rows', rows: shift(error.details.rows, 0) };
+      if (error?.code === 'INVALID_ROWS' && error.details?.rows) return { kind: 'bad-rows', rows: shift(error.details.rows, part) };
       return { kind: 'refused', status: r.status, error };
     }
-    progress(1, '');
-    const last = parts[parts.length - 1];
     return {
       kind: 'partial',
       imported,
-      lastImportedLine: part.offset + 1,
-      firstNotImported: part.offset + 2,
-      lastLine: last.offset + last.rows + 1,
-      rows: error?.code === 'INVALID_ROWS' && error.details?.rows ? shift(error.details.rows, part.offset) : [],
-      reason: r.status === 0 ? t.importLost(part.offset + 2, part.offset + part.rows + 1) : (error?.message ?? String(r.status)),
+      lastImportedLine: from - 1,
+      firstNotImported: from,
+      lastLine,
+      rows: error?.code === 'INVALID_ROWS' && error.details?.rows ? shift(error.details.rows, part) : [],
+      // status 0: every try lost its answer, and the checks said it did not go in.
+      reason: r.status === 0 ? t.importLost(IMPORT_TRIES) : (error?.message ?? String(r.status)),
     };
   }
   progress(1, '');
@@ -456,6 +447,10 @@ function importForm(t: Strings, describe: (e: unknown) => string): HTMLElement {
         report.replaceChildren(
           el('p', {}, t.importPartial(outcome.imported, outcome.lastImportedLine, outcome.firstNotImported, outcome.lastLine, outcome.reason)),
           ...(outcome.rows.length > 0 ? [rowTable(outcome.rows)] : []),
+        );
+      } else if (outcome.kind === 'uncertain') {
+        report.replaceChildren(
+          el('p', {}, t.importUncertain(outcome.imported, outcome.lastImportedLine, outcome.from, outcome.to, outcome.rest)),
         );
       } else if (outcome.error?.code === 'ORG_ADMIN_ONLY') {
         report.replaceChildren(el('p', {}, t.orgAdminOnly));

@@ -1,0 +1,108 @@
+// Splitting a big CSV into parts the server takes, and naming each part's
+// rows by the lines of the file they came from. Pure (no DOM), so it runs
+// under `node --test` (csv.test.ts) as well as in the console.
+
+/** Rows per request of an import (the server takes at most 20,000). */
+export const IMPORT_PART_ROWS = 5000;
+
+/** Bytes per request of an import: half the server's 8 MiB body limit, so
+ * 5,000 long rows (big entitlements) still fit, with room for the header. */
+export const IMPORT_PART_BYTES = 4 * 1024 * 1024;
+
+/** A part of a CSV: some records after the file's header, sent with it. */
+export interface CsvPart {
+  body: string;
+  /** Records in the part (the header not counted). */
+  rows: number;
+  /** The file's line where each of the part's records starts. */
+  fileLines: number[];
+  /** The part's own line (the header is line 1) where each record starts:
+   * what the server names in its report. */
+  partLines: number[];
+}
+
+const newlines = (s: string): number => {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) === 10) n++;
+  return n;
+};
+
+const utf8 = new TextEncoder();
+
+/**
+ * Splits a CSV after its header into parts of at most `rows` records and
+ * about `bytes` bytes each (a single longer record is a part of its own),
+ * each sent with the header. Quote-aware: a quoted field may hold a line
+ * break, and `""` is a quote inside one. Empty lines are left out, as the
+ * server's reader skips them, but still counted in the file's lines.
+ */
+export function splitCsv(text: string, rows: number, bytes = IMPORT_PART_BYTES): { header: string; parts: CsvPart[] } {
+  const records: { text: string; line: number }[] = [];
+  let start = 0;
+  let line = 1; // the file's line at `start`
+  let quoted = false;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text[i] : '\n';
+    if (c === '"') quoted = !quoted;
+    else if (c === '\n' && (!quoted || i === text.length)) {
+      const raw = text.slice(start, i);
+      const record = raw.replace(/\r$/, '');
+      if (record !== '') records.push({ text: record, line });
+      line += newlines(raw) + 1;
+      start = i + 1;
+    }
+  }
+  const header = records.shift()?.text ?? '';
+  const headerLines = newlines(header) + 1;
+  const headerBytes = utf8.encode(header).length + 1;
+  const parts: CsvPart[] = [];
+  let current: typeof records = [];
+  let size = headerBytes;
+  const flush = () => {
+    if (current.length === 0) return;
+    const partLines: number[] = [];
+    let at = headerLines + 1;
+    for (const r of current) {
+      partLines.push(at);
+      at += newlines(r.text) + 1;
+    }
+    parts.push({
+      body: `${header}\n${current.map((r) => r.text).join('\n')}\n`,
+      rows: current.length,
+      fileLines: current.map((r) => r.line),
+      partLines,
+    });
+    current = [];
+    size = headerBytes;
+  };
+  for (const r of records) {
+    const n = utf8.encode(r.text).length + 1;
+    if (current.length >= rows || (current.length > 0 && size + n > bytes)) flush();
+    current.push(r);
+    size += n;
+  }
+  flush();
+  return { header, parts };
+}
+
+/** The file's line of a line the server named in a part's report (where a
+ * record starts; any other line maps by its distance from the record). */
+export function fileLine(part: CsvPart, partLine: number): number {
+  let k = part.partLines.length - 1;
+  while (k > 0 && part.partLines[k] > partLine) k--;
+  if (k < 0 || partLine < part.partLines[0]) return partLine; // the header
+  return part.fileLines[k] + (partLine - part.partLines[k]);
+}
+
+/** A part's line-by-line report from a dry run after its import was sent
+ * but not answered: every row refused as `EXISTS` means the import went in;
+ * a clean check means it did not. Anything else: unknown. */
+export function wentIn(
+  part: CsvPart,
+  check: { status: number; rows?: { problem?: string }[] },
+): 'yes' | 'no' | 'unknown' {
+  if (check.status === 200) return 'no';
+  const rows = check.rows ?? [];
+  if (check.status === 422 && rows.length === part.rows && rows.every((r) => r.problem === 'EXISTS')) return 'yes';
+  return 'unknown';
+}
