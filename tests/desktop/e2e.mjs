@@ -14,42 +14,16 @@
 // standalone gate: a supervisor picks its camera and pairs it from the
 // settings screen (the demo data gives way to the venue's) → it admits.
 
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
-import { WebDriver } from './webdriver.mjs';
+import { checks, desktopEnv, freePort, iso, jsonApi, log, screenshots, seedVenue, sleep, startApp, startDriver, workspace } from './harness.mjs';
 import { qrVariant } from './qr-variants.mjs';
 
-const BIN = process.env.ENTRADA_BIN;
-const APP = process.env.DESKTOP_BIN;
-const DRIVER = process.env.TAURI_DRIVER ?? 'tauri-driver';
-const ART = process.env.DESKTOP_ARTIFACTS ?? join(tmpdir(), 'entrada-artifacts', 'desktop');
-const DOCS = process.env.SCREENSHOTS_DIR;
-if (!BIN || !APP) throw new Error('ENTRADA_BIN and DESKTOP_BIN must be set (run tests/desktop/run.sh)');
-mkdirSync(ART, { recursive: true });
-
-const t0 = Date.now();
-const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s]`, ...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let failures = 0;
-function check(cond, what) {
-  if (!cond) {
-    failures += 1;
-    console.log(`  ✗ ${what}`);
-    throw new Error(`check failed: ${what}`);
-  }
-  console.log(`  ✓ ${what}`);
-}
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+const { BIN, APP, DRIVER, ART, DOCS } = desktopEnv();
+const run = checks();
+const check = run.check;
 
 // Whether something listens on 127.0.0.1:port (a TCP connect is accepted).
 const listening = (port) =>
@@ -59,13 +33,9 @@ const listening = (port) =>
     c.once('error', () => resolve(false));
   });
 
-const work = mkdtempSync(join(tmpdir(), 'entrada-desktop-e2e-'));
+const { work, CAM, cli, sqlite } = workspace('entrada-desktop-e2e-', BIN);
 const SDB = join(work, 'server.db');
 const ADB = join(work, 'gate.db');
-const CAM = join(work, 'camera');
-mkdirSync(CAM);
-const cli = (...args) => execFileSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-const sqlite = (db, sql) => execFileSync('sqlite3', ['-readonly', db, sql], { encoding: 'utf8' }).trim();
 
 // ------------------------------------------------------------------ server
 
@@ -95,24 +65,9 @@ async function stopServer() {
   log(`server ${how} (${Date.now() - t} ms)`);
 }
 
-const ADMIN = cli('token', 'create', '--db', SDB, '--orq', '1', '--role', 'admin');
-const VENUE = Number(cli('venue', 'add', '--db', SDB, '--orq', '1', '--name', 'Museo del Puerto', '--timezone', 'UTC'));
-const ANA = Number(cli('operator', 'add', '--db', SDB, '--orq', '1', '--name', 'Ana', '--pin', '1234'));
-const SARA = Number(cli('operator', 'add', '--db', SDB, '--orq', '1', '--role', 'supervisor', '--name', 'Sara', '--pin', '654321'));
-const DEVICE_TOKEN = cli('device', 'add', '--db', SDB, '--orq', '1', '--venue', String(VENUE), '--name', 'Gate 1');
+const { ADMIN, VENUE, ANA, SARA, DEVICE_TOKEN } = seedVenue(cli, SDB, 'Museo del Puerto');
+const api = jsonApi(URL, ADMIN);
 
-async function api(method, path, body, token = ADMIN, base = URL) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = await res.json().catch(() => null);
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(data)}`);
-  return data;
-}
-
-const iso = (d) => d.toISOString().slice(0, 10);
 const today = iso(new Date());
 const tomorrow = iso(new Date(Date.now() + 86400000));
 let seq = 0;
@@ -140,15 +95,7 @@ async function sideServer() {
 
 let driver = null;
 let wd = null;
-const shots = [];
-async function shot(name) {
-  const png = await wd.screenshot();
-  const file = join(ART, `kiosk-${name}.png`);
-  writeFileSync(file, png);
-  if (DOCS) copyFileSync(file, join(DOCS, `kiosk-${name}.png`));
-  shots.push(file);
-  log(`screenshot ${file}`);
-}
+const { shot, shots } = screenshots(() => wd, ART, DOCS);
 
 try {
   await startServer();
@@ -168,26 +115,9 @@ try {
   cli('sync', '--db', ADB, '--server', URL, '--token', DEVICE_TOKEN, '--once');
 
   // ---------------------------------------------------------------- the app
-  const wdPort = await freePort();
-  const nativePort = await freePort();
-  driver = spawn(DRIVER, ['--port', String(wdPort), '--native-port', String(nativePort)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ENTRADA_LOG: 'info' },
-  });
-  const dlog = join(ART, 'app.log');
-  writeFileSync(dlog, '');
-  driver.stdout.on('data', (d) => writeFileSync(dlog, d, { flag: 'a' }));
-  driver.stderr.on('data', (d) => writeFileSync(dlog, d, { flag: 'a' }));
-  wd = new WebDriver(`http://127.0.0.1:${wdPort}`);
-  await wd.until('tauri-driver', () => fetch(`http://127.0.0.1:${wdPort}/status`).then((r) => r.ok, () => false), 10000, 100);
+  ({ driver, wd } = await startDriver(DRIVER, ART, 'app.log'));
   const launched = Date.now();
-  await wd.start({
-    'tauri:options': {
-      application: APP,
-      args: ['--db', ADB, '--server', URL, '--token', DEVICE_TOKEN, '--camera', `folder:${CAM}`, '--operator', String(ANA), '--sync-interval', '0.5'],
-    },
-  });
-  await wd.until('the kiosk page', () => wd.js(`document.body.dataset.ready === '1'`), 20000, 50);
+  await startApp(wd, APP, ['--db', ADB, '--server', URL, '--token', DEVICE_TOKEN, '--camera', `folder:${CAM}`, '--operator', String(ANA), '--sync-interval', '0.5']);
   log(`app ready to scan ${Date.now() - launched} ms after the session request`);
   check(await wd.js(`!document.getElementById('screen-scan').hidden`), 'the scanner is the first screen (Ana signed in by --operator)');
   check((await wd.text('#verdict-title')) === 'Ready', 'it says Ready');
@@ -497,8 +427,7 @@ try {
   const CAM2 = join(work, 'camera2');
   mkdirSync(CAM2);
   const DEVICE_TOKEN2 = cli('device', 'add', '--db', SDB, '--orq', '1', '--venue', String(VENUE), '--name', 'Gate 2');
-  await wd.start({ 'tauri:options': { application: APP, args: ['--db', ADB2, '--sync-interval', '0.5'] } });
-  await wd.until('the second gate', () => wd.js(`document.body.dataset.ready === '1'`), 20000, 50);
+  await startApp(wd, APP, ['--db', ADB2, '--sync-interval', '0.5']);
   check(await wd.js(`!document.getElementById('signin').hidden`), 'a standalone gate opens on the sign-in screen');
   await wd.until('the demo supervisor', () => wd.js(`!!document.querySelector('.op[data-id="2"]')`), 5000);
   await wd.click('.op[data-id="2"]');
@@ -611,7 +540,7 @@ try {
   await wd.until('the port released', async () => !(await listening(lanPort)), 5000, 200);
   check(true, 'switched off, the exchange stops and frees its port (no restart)');
 } catch (e) {
-  failures += failures ? 0 : 1;
+  run.fail();
   console.error(`FAILED: ${e.stack ?? e}`);
   if (wd?.session) await shot('failure').catch(() => {});
 } finally {
@@ -621,5 +550,5 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-log(`${failures ? 'FAILED' : 'passed'}; screenshots:\n  ${shots.join('\n  ')}`);
-process.exit(failures ? 1 : 0);
+log(`${run.failed() ? 'FAILED' : 'passed'}; screenshots:\n  ${shots.join('\n  ')}`);
+process.exit(run.failed() ? 1 : 0);

@@ -18,54 +18,24 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WebDriver } from './webdriver.mjs';
+import { checks, desktopEnv, freePort, log, screenshots, sleep, startApp, startDriver, workspace } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '../..');
 const { chromium } = createRequire(join(ROOT, 'ui/package.json'))('playwright-core');
-const BIN = process.env.ENTRADA_BIN;
-const APP = process.env.DESKTOP_BIN;
-const DRIVER = process.env.TAURI_DRIVER ?? 'tauri-driver';
+const { BIN, APP, DRIVER, ART, DOCS } = desktopEnv();
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const ART = process.env.DESKTOP_ARTIFACTS ?? join(tmpdir(), 'entrada-artifacts', 'desktop');
-const DOCS = process.env.SCREENSHOTS_DIR;
-if (!BIN || !APP) throw new Error('ENTRADA_BIN and DESKTOP_BIN must be set (run tests/desktop/run.sh)');
-mkdirSync(ART, { recursive: true });
+const run = checks();
+const check = run.check;
 
-const t0 = Date.now();
-const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s]`, ...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let failures = 0;
-function check(cond, what) {
-  if (!cond) {
-    failures += 1;
-    console.log(`  ✗ ${what}`);
-    throw new Error(`check failed: ${what}`);
-  }
-  console.log(`  ✓ ${what}`);
-}
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-const work = mkdtempSync(join(tmpdir(), 'entrada-pairing-e2e-'));
+const { work, CAM, cli, sqlite } = workspace('entrada-pairing-e2e-', BIN);
 const SDB = join(work, 'server.db');
 const GDB = join(work, 'gate.db');
-const CAM = join(work, 'camera');
-mkdirSync(CAM);
-const cli = (...args) => execFileSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-const sqlite = (db, sql) => execFileSync('sqlite3', ['-readonly', db, sql], { encoding: 'utf8' }).trim();
 const openssl = (...args) => execFileSync('openssl', args, { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
 
 // ------------------------------------------------------------------ the venue's own CA (as README's recipe)
@@ -108,13 +78,7 @@ function api(method, path, body, token = ADMIN) {
 let driver = null;
 let wd = null;
 let browser = null;
-const shots = [];
-async function shot(name) {
-  const file = join(ART, `kiosk-${name}.png`);
-  writeFileSync(file, await wd.screenshot());
-  if (DOCS) copyFileSync(file, join(DOCS, `kiosk-${name}.png`));
-  shots.push(file);
-}
+const { shot, shots } = screenshots(() => wd, ART, DOCS);
 
 try {
   for (let i = 0; i < 100 && !(await api('GET', '/api/health', null, null).then(() => true, () => false)); i++) await sleep(100);
@@ -148,16 +112,8 @@ try {
   log('QR code saved from the console');
 
   // ---------------------------------------------------------------- a standalone gate, camera = folder
-  const wdPort = await freePort();
-  driver = spawn(DRIVER, ['--port', String(wdPort), '--native-port', String(await freePort())], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ENTRADA_LOG: 'info' } });
-  const dlog = join(ART, 'pairing-app.log');
-  writeFileSync(dlog, '');
-  driver.stdout.on('data', (d) => writeFileSync(dlog, d, { flag: 'a' }));
-  driver.stderr.on('data', (d) => writeFileSync(dlog, d, { flag: 'a' }));
-  wd = new WebDriver(`http://127.0.0.1:${wdPort}`);
-  await wd.until('tauri-driver', () => fetch(`http://127.0.0.1:${wdPort}/status`).then((r) => r.ok, () => false), 10000, 100);
-  await wd.start({ 'tauri:options': { application: APP, args: ['--db', GDB, '--camera', `folder:${CAM}`, '--sync-interval', '0.5'] } });
-  await wd.until('the kiosk page', () => wd.js(`document.body.dataset.ready === '1'`), 20000, 50);
+  ({ driver, wd } = await startDriver(DRIVER, ART, 'pairing-app.log'));
+  await startApp(wd, APP, ['--db', GDB, '--camera', `folder:${CAM}`, '--sync-interval', '0.5']);
   const pin = async (id, digits) => {
     await wd.until(`operator ${id}`, () => wd.js(`!document.getElementById('signin').hidden && !!document.querySelector('.op[data-id="${id}"]')`), 10000);
     await wd.click(`.op[data-id="${id}"]`);
@@ -235,7 +191,7 @@ try {
   const seen = (await row.locator('th, td').allTextContents())[seenCol];
   check(seen !== 'never', `the console lists the gate as seen (${seen})`);
 } catch (e) {
-  failures += failures ? 0 : 1;
+  run.fail();
   console.error(`FAILED: ${e.stack ?? e}`);
   if (wd?.session) await shot('pairing-failure').catch(() => {});
 } finally {
@@ -246,5 +202,5 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-log(`${failures ? 'FAILED' : 'passed'}; screenshots:\n  ${shots.join('\n  ')}`);
-process.exit(failures ? 1 : 0);
+log(`${run.failed() ? 'FAILED' : 'passed'}; screenshots:\n  ${shots.join('\n  ')}`);
+process.exit(run.failed() ? 1 : 0);

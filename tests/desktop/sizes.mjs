@@ -18,46 +18,20 @@
 // Environment (set by run.sh): ENTRADA_BIN, DESKTOP_BIN, TAURI_DRIVER,
 // DESKTOP_ARTIFACTS, SCREENSHOTS_DIR (optional: copies for docs/).
 
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { WebDriver } from './webdriver.mjs';
+import { checks, desktopEnv, freePort, iso, jsonApi, log, screenshots, seedVenue, sleep, startApp, startDriver, workspace } from './harness.mjs';
 
-const BIN = process.env.ENTRADA_BIN;
-const APP = process.env.DESKTOP_BIN;
-const DRIVER = process.env.TAURI_DRIVER ?? 'tauri-driver';
-const ART = process.env.DESKTOP_ARTIFACTS ?? join(tmpdir(), 'entrada-artifacts', 'desktop');
-const DOCS = process.env.SCREENSHOTS_DIR;
-if (!BIN || !APP) throw new Error('ENTRADA_BIN and DESKTOP_BIN must be set (run tests/desktop/run.sh)');
-mkdirSync(ART, { recursive: true });
+const { BIN, APP, DRIVER, ART, DOCS } = desktopEnv();
 
 /** [width, height]: the sizes gates come in (run.sh gives Xvfb a 1920×1400 screen to hold them). */
 const SIZES = (process.env.SIZES ?? '360x740,480x854,800x1280,1280x800,1920x1080').split(',').map((s) => s.split('x').map(Number));
 const MIN_TARGET = 48;
 
-const t0 = Date.now();
-const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s]`, ...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let failures = 0;
-function check(cond, what) {
-  if (!cond) {
-    failures += 1;
-    console.log(`  ✗ ${what}`);
-    throw new Error(`check failed: ${what}`);
-  }
-  console.log(`  ✓ ${what}`);
-}
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+const run = checks();
+const check = run.check;
 
 /** A plain grey PNG: the folder camera's picture when no ticket is held up (an empty folder is "no camera"). */
 function greyPng(w, h) {
@@ -89,13 +63,10 @@ function greyPng(w, h) {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
-const work = mkdtempSync(join(tmpdir(), 'entrada-desktop-sizes-'));
+const { work, CAM, cli } = workspace('entrada-desktop-sizes-', BIN);
 const SDB = join(work, 'server.db');
 const ADB = join(work, 'gate.db');
-const CAM = join(work, 'camera');
-mkdirSync(CAM);
 writeFileSync(join(CAM, '0-nothing.png'), greyPng(320, 240));
-const cli = (...args) => execFileSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 // ------------------------------------------------------------------ server
 
@@ -112,24 +83,9 @@ async function startServer() {
   throw new Error('server did not start');
 }
 
-const ADMIN = cli('token', 'create', '--db', SDB, '--orq', '1', '--role', 'admin');
-const VENUE = Number(cli('venue', 'add', '--db', SDB, '--orq', '1', '--name', 'Museo del Puerto', '--timezone', 'UTC'));
-const ANA = Number(cli('operator', 'add', '--db', SDB, '--orq', '1', '--name', 'Ana', '--pin', '1234'));
-const SARA = Number(cli('operator', 'add', '--db', SDB, '--orq', '1', '--role', 'supervisor', '--name', 'Sara', '--pin', '654321'));
-const DEVICE_TOKEN = cli('device', 'add', '--db', SDB, '--orq', '1', '--venue', String(VENUE), '--name', 'Gate 1');
+const { ADMIN, VENUE, ANA, SARA, DEVICE_TOKEN } = seedVenue(cli, SDB, 'Museo del Puerto');
+const api = jsonApi(URL, ADMIN);
 
-async function api(method, path, body, token = ADMIN) {
-  const res = await fetch(URL + path, {
-    method,
-    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = await res.json().catch(() => null);
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(data)}`);
-  return data;
-}
-
-const iso = (d) => d.toISOString().slice(0, 10);
 let seq = 0;
 async function reservedTicket(slotId) {
   seq += 1;
@@ -196,14 +152,7 @@ const LAYOUT = `
 
 let driver = null;
 let wd = null;
-const shots = [];
-async function shot(name) {
-  const png = await wd.screenshot();
-  const file = join(ART, `kiosk-${name}.png`);
-  writeFileSync(file, png);
-  if (DOCS) copyFileSync(file, join(DOCS, `kiosk-${name}.png`));
-  shots.push(file);
-}
+const { shot } = screenshots(() => wd, ART, DOCS);
 
 async function layoutOk(size, screen) {
   await wd.exec(`document.getElementById('toast').hidden = true; return 1`);
@@ -241,22 +190,8 @@ try {
   for (const [i, t] of offTickets.entries()) cli('ticket', 'qr', t.code, '--db', SDB, '--out', join(work, `off-${i}.png`));
   cli('sync', '--db', ADB, '--server', URL, '--token', DEVICE_TOKEN, '--once');
 
-  const wdPort = await freePort();
-  const nativePort = await freePort();
-  driver = spawn(DRIVER, ['--port', String(wdPort), '--native-port', String(nativePort)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ENTRADA_LOG: 'info' } });
-  const dlog = join(ART, 'sizes-app.log');
-  writeFileSync(dlog, '');
-  driver.stdout.on('data', (d) => writeFileSync(dlog, d, { flag: 'a' }));
-  driver.stderr.on('data', (d) => writeFileSync(dlog, d, { flag: 'a' }));
-  wd = new WebDriver(`http://127.0.0.1:${wdPort}`);
-  await wd.until('tauri-driver', () => fetch(`http://127.0.0.1:${wdPort}/status`).then((r) => r.ok, () => false), 10000, 100);
-  await wd.start({
-    'tauri:options': {
-      application: APP,
-      args: ['--db', ADB, '--server', URL, '--token', DEVICE_TOKEN, '--camera', `folder:${CAM}`, '--operator', String(ANA), '--sync-interval', '0.5'],
-    },
-  });
-  await wd.until('the kiosk page', () => wd.js(`document.body.dataset.ready === '1'`), 20000, 50);
+  ({ driver, wd } = await startDriver(DRIVER, ART, 'sizes-app.log'));
+  await startApp(wd, APP, ['--db', ADB, '--server', URL, '--token', DEVICE_TOKEN, '--camera', `folder:${CAM}`, '--operator', String(ANA), '--sync-interval', '0.5']);
   log('app ready');
 
   for (const [i, [w, h]] of SIZES.entries()) {
@@ -382,7 +317,7 @@ try {
   log('verdict sizes:');
   for (const v of verdictSizes) console.log(`  ${v.size}: ADMIT font ${v.font} px, capital letters ${v.cap} px tall, ${v.width} px wide; the verdict covers ${v.box.join('×')} px (${v.share}% of the window)`);
 } catch (e) {
-  failures += failures ? 0 : 1;
+  run.fail();
   console.error(`FAILED: ${e.stack ?? e}`);
   if (wd?.session) await shot('sizes-failure').catch(() => {});
 } finally {
@@ -392,5 +327,5 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-log(`${failures ? 'FAILED' : 'passed'}; screenshots in ${ART}`);
-process.exit(failures ? 1 : 0);
+log(`${run.failed() ? 'FAILED' : 'passed'}; screenshots in ${ART}`);
+process.exit(run.failed() ? 1 : 0);
