@@ -288,6 +288,21 @@ async fn a_bound_admin_reserves_into_and_activates_for_its_venue_only() {
         )
         .await;
     assert_eq!(a.0, StatusCode::CREATED, "{}", a.1);
+    // Against its own slot too, a ticket reserved at another venue is as
+    // unknown to it as a code that does not exist (not ALREADY_RESERVED).
+    for code in ["T-THEIRS", "T-NO-SUCH"] {
+        let mut other = body(&t.ours_slot);
+        other["ticket_id"] = json!(code);
+        let a =
+            t.w.call(
+                Method::POST,
+                "/api/reservations/create",
+                &t.bound_admin,
+                Some(other),
+            )
+            .await;
+        not_found(&a, "ticket");
+    }
     let a =
         t.w.call(
             Method::POST,

@@ -93,6 +93,19 @@ impl ChangedBy {
         !matches!(self, Self::StaffOf(bound) if bound != venue)
     }
 
+    /// Whether this caller may book a ticket whose reservation row (live,
+    /// cancelled or used) is at `held_at` (None: never reserved). A bound
+    /// caller books tickets of no venue yet (the box office's walk-in) or of
+    /// its own; another venue's ticket is as unknown to it as another org's,
+    /// decided before the ticket's state is judged, so a refusal tells it
+    /// nothing of that ticket.
+    pub fn check_may_book(self, held_at: Option<VenueId>) -> Result<(), DomainError> {
+        match held_at {
+            Some(venue) if !self.reaches(venue) => Err(DomainError::NotFound { entity: "ticket" }),
+            _ => Ok(()),
+        }
+    }
+
     /// The booked reservation, if this caller reaches its slot's venue; else
     /// the reservation is not found.
     fn check_reaches(self, booked: Booked<'_>) -> Result<(), DomainError> {
@@ -529,6 +542,21 @@ mod tests {
         }
         assert!(ChangedBy::StaffOf(here).reaches(here));
         assert!(!ChangedBy::StaffOf(here).reaches(elsewhere));
+        // (caller, where the ticket's reservation row is) → may book?
+        for (by, held_at, expected) in [
+            (ChangedBy::StaffOf(here), None, "ok"),
+            (ChangedBy::StaffOf(here), Some(here), "ok"),
+            (ChangedBy::StaffOf(here), Some(elsewhere), "NOT_FOUND"),
+            (ChangedBy::Staff, Some(elsewhere), "ok"),
+            (ChangedBy::Customer, Some(elsewhere), "ok"),
+        ] {
+            let got = by.check_may_book(held_at);
+            assert_eq!(
+                got.map_or_else(|e| e.code(), |()| "ok"),
+                expected,
+                "{by:?} {held_at:?}"
+            );
+        }
         assert!(ChangedBy::Staff.reaches(elsewhere) && ChangedBy::Customer.reaches(elsewhere));
     }
 

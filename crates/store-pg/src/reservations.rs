@@ -123,9 +123,25 @@ impl ReservationStore for PgStore {
         req: &ReserveRequest,
         now: DateTime<Utc>,
     ) -> Result<Reservation> {
+        self.reserve_slot_as(orq, req, ChangedBy::Staff, now)
+    }
+
+    /// A ticket whose reservation row is at another venue is NOT_FOUND to a
+    /// bound caller, decided under the ticket's lock (a reschedule takes it
+    /// too, so the row cannot move meanwhile) before anything else.
+    fn reserve_slot_as(
+        &self,
+        orq: Orq,
+        req: &ReserveRequest,
+        by: ChangedBy,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation> {
         self.write(|tx| {
             let ticket = require_ticket(tx, orq, &req.ticket, true)?;
             let existing = reservation_of_ticket(tx, orq, &req.ticket)?;
+            if let Some(held) = &existing {
+                by.check_may_book(Some(require_slot(tx, orq, held.slot_id, false)?.venue_id))?;
+            }
             // A first look without the slot's lock: most refusals (a full or
             // closed slot, a ticket that may not reserve) write nothing.
             let seen = require_slot(tx, orq, req.slot_id, false)?;

@@ -501,6 +501,76 @@ pub mod reservations {
         s.add_venue(ORQ, "Prado", "Europe/Madrid", now()).unwrap()
     }
 
+    /// Staff bound to a venue book tickets of no venue yet, or of their own,
+    /// into their venue's slots; a ticket whose reservation (live, cancelled
+    /// or used) is at another venue is NOT_FOUND `ticket` to them, whatever
+    /// its state, and nothing changes. Org-wide staff book it as before.
+    pub fn a_venue_bound_caller_books_no_other_venues_ticket(
+        s: &(impl VenueStore + SlotStore + TicketStore + ReservationStore + ?Sized),
+    ) {
+        let here = venue(s);
+        let there = s.add_venue(ORQ, "Thyssen", "Europe/Madrid", now()).unwrap();
+        let h1 = slot_at(s, &here, "2025-12-01", "09:00", "11:00", 5);
+        let t1 = slot_at(s, &there, "2025-12-01", "09:00", "11:00", 5);
+        let bound = ChangedBy::StaffOf(here.id);
+        let refused = |r: Result<Reservation, StoreError>| match r {
+            Err(StoreError::Domain(e)) => e.code(),
+            other => panic!("{other:?}"),
+        };
+        let live = ticket(s, "V-LIVE", ActivationMode::Immediate);
+        let live_r = s.reserve_slot(ORQ, &request(&live, &t1), now()).unwrap();
+        let moved = ticket(s, "V-MOVED", ActivationMode::Immediate);
+        let moved_r = s.reserve_slot(ORQ, &request(&moved, &t1), now()).unwrap();
+        s.cancel_reservation(ORQ, moved_r.id, ChangedBy::Staff, now())
+            .unwrap();
+        let dead = ticket(s, "V-DEAD", ActivationMode::Immediate);
+        s.reserve_slot(ORQ, &request(&dead, &t1), now()).unwrap();
+        s.cancel_ticket(ORQ, &dead, None, now()).unwrap();
+        // Org-wide staff would hear ALREADY_RESERVED, a free booking and
+        // TICKET_CANCELLED; the bound caller hears "no such ticket" for each.
+        for code in [&live, &moved, &dead] {
+            assert_eq!(
+                refused(s.reserve_slot_as(ORQ, &request(code, &h1), bound, now())),
+                "NOT_FOUND",
+                "{code}"
+            );
+        }
+        let unknown = TicketCode::parse("V-NONE").unwrap();
+        assert_eq!(
+            refused(s.reserve_slot_as(ORQ, &request(&unknown, &h1), bound, now())),
+            "NOT_FOUND"
+        );
+        assert_eq!(
+            s.get_slot(ORQ, h1.id).unwrap().booked_count,
+            0,
+            "nothing booked here"
+        );
+        assert_eq!(s.get_reservation(ORQ, live_r.id).unwrap().slot_id, t1.id);
+        assert_eq!(
+            s.get_reservation(ORQ, moved_r.id).unwrap().status,
+            ReservationStatus::Cancelled
+        );
+        // A ticket never reserved: the box office books it into its venue.
+        let walk_in = ticket(s, "V-NEW", ActivationMode::Immediate);
+        let booked = s
+            .reserve_slot_as(ORQ, &request(&walk_in, &h1), bound, now())
+            .unwrap();
+        assert_eq!(booked.slot_id, h1.id);
+        // Its own venue's cancelled reservation is rebooked by it.
+        s.cancel_reservation(ORQ, booked.id, bound, now()).unwrap();
+        s.reserve_slot_as(ORQ, &request(&walk_in, &h1), bound, now())
+            .unwrap();
+        // Org-wide staff are not bound: the cancelled one elsewhere is rebooked.
+        let rebooked = s
+            .reserve_slot_as(ORQ, &request(&moved, &h1), ChangedBy::Staff, now())
+            .unwrap();
+        assert_eq!(rebooked.slot_id, h1.id);
+        assert_eq!(
+            refused(s.reserve_slot_as(ORQ, &request(&live, &h1), ChangedBy::Staff, now())),
+            "ALREADY_RESERVED"
+        );
+    }
+
     /// Staff bound to a venue (`ChangedBy::StaffOf`) cancel and move that
     /// venue's reservations only, and into that venue's slots only, decided
     /// inside the change's transaction: another venue's reservation or slot
@@ -1415,6 +1485,7 @@ macro_rules! reservation_conformance {
             reservation_at_the_last_place_fills_the_slot_and_cancel_frees_it,
             a_venue_moves_time_zone_only_without_bookings_ahead,
             a_venue_bound_caller_changes_its_venues_reservations_only,
+            a_venue_bound_caller_books_no_other_venues_ticket,
             one_reservation_per_ticket,
             only_active_tickets_reserve_and_only_future_slots,
             reschedule_moves_the_place_atomically,

@@ -100,6 +100,7 @@ service_groups! {
     trait ReservationStore {
         fn get_reservation(&self, orq: Orq, id: ReservationId) -> Result<Reservation>;
         fn reserve_slot(&self, orq: Orq, req: &ReserveRequest, now: DateTime<Utc>) -> Result<Reservation>;
+        fn reserve_slot_as(&self, orq: Orq, req: &ReserveRequest, by: ChangedBy, now: DateTime<Utc>) -> Result<Reservation>;
         fn cancel_reservation(&self, orq: Orq, id: ReservationId, by: ChangedBy, now: DateTime<Utc>) -> Result<Reservation>;
         fn reschedule_reservation(&self, orq: Orq, id: ReservationId, new_slot: SlotId, by: ChangedBy, now: DateTime<Utc>) -> Result<Reservation>;
         fn offered_slots(&self, orq: Orq, month: &str, venue: Option<VenueId>, ticket: Option<&TicketCode>, now: DateTime<Utc>) -> Result<Vec<SlotOffer>>;

@@ -65,9 +65,25 @@ impl Store {
         req: &ReserveRequest,
         now: DateTime<Utc>,
     ) -> Result<Reservation> {
+        self.reserve_slot_as(orq, req, ChangedBy::Staff, now)
+    }
+
+    /// `reserve_slot` for a caller that may be bound to a venue: a ticket
+    /// whose reservation row is at another venue is NOT_FOUND to it, decided
+    /// in this transaction (the writer lock) before anything else is judged.
+    pub fn reserve_slot_as(
+        &self,
+        orq: Orq,
+        req: &ReserveRequest,
+        by: ChangedBy,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation> {
         self.write(|tx| {
             let ticket = require_ticket(tx, orq, &req.ticket)?;
             let existing = reservation_of_ticket(tx, orq, &req.ticket)?;
+            if let Some(held) = &existing {
+                by.check_may_book(Some(require_slot(tx, orq, held.slot_id)?.venue_id))?;
+            }
             let slot = require_slot(tx, orq, req.slot_id)?;
             let venue = require_venue(tx, orq, slot.venue_id)?;
             check_reservable(&ticket, existing.as_ref(), &slot, &venue, now)?;
