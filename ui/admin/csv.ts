@@ -32,25 +32,40 @@ const utf8 = new TextEncoder();
 /**
  * Splits a CSV after its header into parts of at most `rows` records and
  * about `bytes` bytes each (a single longer record is a part of its own),
- * each sent with the header. Quote-aware: a quoted field may hold a line
- * break, and `""` is a quote inside one. Empty lines are left out, as the
- * server's reader skips them, but still counted in the file's lines.
+ * each sent with the header. Records end where the server's reader ends
+ * them: a quote opens a quoted field only as a field's first character (so
+ * `12" tv` is plain text), a quoted field may hold line breaks, and `""` is
+ * a quote inside one. Empty lines are left out, as the server's reader skips
+ * them, but still counted in the file's lines.
  */
 export function splitCsv(text: string, rows: number, bytes = IMPORT_PART_BYTES): { header: string; parts: CsvPart[] } {
   const records: { text: string; line: number }[] = [];
   let start = 0;
   let line = 1; // the file's line at `start`
-  let quoted = false;
+  // Where the reader is: at a field's start, in a plain field, in a quoted
+  // one, or just after a quote inside a quoted one (closing it, or `""`).
+  let state: 'start' | 'plain' | 'quoted' | 'quote' = 'start';
   for (let i = 0; i <= text.length; i++) {
     const c = i < text.length ? text[i] : '\n';
-    if (c === '"') quoted = !quoted;
-    else if (c === '\n' && (!quoted || i === text.length)) {
+    if (state === 'quoted') {
+      if (c === '"') state = 'quote';
+      if (i < text.length) continue;
+    } else if (c === '"' && state === 'start') {
+      state = 'quoted';
+      continue;
+    } else if (c === '"' && state === 'quote') {
+      state = 'quoted';
+      continue;
+    }
+    if (c === ',') state = 'start';
+    else if (c === '\n') {
       const raw = text.slice(start, i);
       const record = raw.replace(/\r$/, '');
       if (record !== '') records.push({ text: record, line });
       line += newlines(raw) + 1;
       start = i + 1;
-    }
+      state = 'start';
+    } else if (state !== 'plain') state = c === '\r' && state === 'start' ? 'start' : 'plain';
   }
   const header = records.shift()?.text ?? '';
   const headerLines = newlines(header) + 1;
@@ -94,15 +109,24 @@ export function fileLine(part: CsvPart, partLine: number): number {
   return part.fileLines[k] + (partLine - part.partLines[k]);
 }
 
-/** A part's line-by-line report from a dry run after its import was sent
- * but not answered: every row refused as `EXISTS` means the import went in;
- * a clean check means it did not. Anything else: unknown. */
-export function wentIn(
-  part: CsvPart,
-  check: { status: number; rows?: { problem?: string }[] },
-): 'yes' | 'no' | 'unknown' {
-  if (check.status === 200) return 'no';
-  const rows = check.rows ?? [];
-  if (check.status === 422 && rows.length === part.rows && rows.every((r) => r.problem === 'EXISTS')) return 'yes';
-  return 'unknown';
+/**
+ * Whether a part went in, from a dry run of it sent after its import's
+ * answer was lost. The import is one transaction, so either every row
+ * exists now or none of them did through it: every row refused as `EXISTS`
+ * means it went in; a clean check, or any row the check passed (a code
+ * it read and found free), means it did not. Anything else (no answer, or
+ * one without an Entrada report): unknown. `imported` is how many rows the
+ * server read, not the console's own count.
+ */
+export function wentIn(check: {
+  status: number;
+  rows?: { problem?: string }[];
+  ticket_codes?: (string | null)[];
+}): { went: 'yes'; imported: number } | { went: 'no' | 'unknown' } {
+  if (check.status === 200) return { went: 'no' };
+  const { rows, ticket_codes: codes } = check;
+  if (check.status !== 422 || !rows || !codes) return { went: 'unknown' };
+  if (codes.some((c) => c !== null)) return { went: 'no' };
+  if (rows.length === codes.length && rows.every((r) => r.problem === 'EXISTS')) return { went: 'yes', imported: rows.length };
+  return { went: 'unknown' };
 }

@@ -272,6 +272,52 @@ const IMPORT_TRIES = 3;
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+type Answer = { status: number; body: unknown };
+
+/** A part's import as it ended: imported (by the answer, or found in by a
+ * check), refused by a real answer, every answer lost while checks said it
+ * was not in, or not known. */
+type PartOutcome =
+  | { kind: 'imported'; imported: number }
+  | { kind: 'refused'; answer: Answer }
+  | { kind: 'lost' }
+  | { kind: 'uncertain' };
+
+/** No answer from Entrada itself: the connection dropped, the request timed
+ * out (408: the server's timeout stops the answer, not a transaction already
+ * running), or a proxy answered (5xx, or a body with no Entrada error). */
+const answerLost = (r: Answer) =>
+  r.status === 0 || r.status === 408 || r.status >= 500 || !(r.body as ApiErrorBody)?.error?.code;
+
+/**
+ * Imports one part. A part is one transaction of unique codes, so sending it
+ * again is safe: it goes in, or is refused because it already did. Once an
+ * answer was lost, every later non-201 answer is checked with a dry run
+ * (`wentIn`) rather than believed: a "duplicate" may be this part's own
+ * first try, which committed after all.
+ */
+async function importPart(part: CsvPart, sending: (f: number) => void, starting: () => void): Promise<PartOutcome> {
+  let lost = false;
+  let last: 'no' | 'unknown' = 'unknown';
+  for (let attempt = 0; attempt < IMPORT_TRIES; attempt++) {
+    starting();
+    const r: Answer = await upload(IMPORT_URL, part.body, sending).catch(() => ({ status: 0, body: null }));
+    if (r.status === 201) return { kind: 'imported', imported: (r.body as { imported: number }).imported };
+    const lostNow = answerLost(r);
+    if (!lostNow && !lost) return { kind: 'refused', answer: r };
+    lost = true;
+    await pause(1000 * (attempt + 1));
+    const check: Answer = await upload(`${IMPORT_URL}?dry_run=true`, part.body, () => {}).catch(() => ({ status: 0, body: null }));
+    const details = (check.body as ApiErrorBody)?.error?.details;
+    const state = wentIn({ status: check.status, rows: details?.rows, ticket_codes: details?.ticket_codes });
+    if (state.went === 'yes') return { kind: 'imported', imported: state.imported };
+    // A real refusal that the check confirms: the part is not in.
+    if (state.went === 'no' && !lostNow) return { kind: 'refused', answer: r };
+    last = state.went;
+  }
+  return last === 'no' ? { kind: 'lost' } : { kind: 'uncertain' };
+}
+
 /**
  * Imports a CSV of any size, all or nothing as far as checking goes: every
  * part is first checked with `?dry_run=true` (rows, duplicates against the
@@ -338,33 +384,16 @@ async function importInParts(
     const at = parts.length + i;
     const from = part.fileLines[0] ?? 2;
     const to = part.fileLines[part.rows - 1] ?? from;
-    let r: { status: number; body: unknown } = { status: 0, body: null };
-    let inServer: 'yes' | 'no' | 'unknown' = 'no';
-    for (let attempt = 0; attempt < IMPORT_TRIES && inServer === 'no'; attempt++) {
-      progress(at / steps, step);
-      try {
-        r = await upload(IMPORT_URL, part.body, (f) => progress((at + f) / steps, step));
-        break;
-      } catch {
-        // The answer was lost, not necessarily the import: ask.
-        r = { status: 0, body: null };
-        await pause(1000 * (attempt + 1));
-        try {
-          const check = await upload(`${IMPORT_URL}?dry_run=true`, part.body, () => {});
-          inServer = wentIn(part, { status: check.status, rows: (check.body as ApiErrorBody)?.error?.details?.rows });
-        } catch {
-          inServer = 'unknown';
-        }
-      }
-    }
-    if (r.status === 201 || inServer === 'yes') {
-      imported += r.status === 201 ? (r.body as { imported: number }).imported : part.rows;
+    const sent = await importPart(part, (f) => progress((at + f) / steps, step), () => progress(at / steps, step));
+    if (sent.kind === 'imported') {
+      imported += sent.imported;
       continue;
     }
     progress(1, '');
-    if (r.status === 0 && inServer === 'unknown') return { kind: 'uncertain', imported, lastImportedLine: from - 1, from, to, rest: i + 1 < parts.length ? [parts[i + 1].fileLines[0], lastLine] : null };
+    if (sent.kind === 'uncertain') return { kind: 'uncertain', imported, lastImportedLine: from - 1, from, to, rest: i + 1 < parts.length ? [parts[i + 1].fileLines[0], lastLine] : null };
+    const r = sent.kind === 'refused' ? sent.answer : { status: 0, body: null };
     const error = (r.body as ApiErrorBody)?.error;
-    if (i === 0 && r.status !== 0) {
+    if (i === 0 && sent.kind === 'refused') {
       if (error?.code === 'INVALID_ROWS' && error.details?.rows) return { kind: 'bad-rows', rows: shift(error.details.rows, part) };
       return { kind: 'refused', status: r.status, error };
     }
@@ -375,8 +404,8 @@ async function importInParts(
       firstNotImported: from,
       lastLine,
       rows: error?.code === 'INVALID_ROWS' && error.details?.rows ? shift(error.details.rows, part) : [],
-      // status 0: every try lost its answer, and the checks said it did not go in.
-      reason: r.status === 0 ? t.importLost(IMPORT_TRIES) : (error?.message ?? String(r.status)),
+      // lost: every try lost its answer, and a check said it did not go in.
+      reason: sent.kind === 'lost' ? t.importLost(IMPORT_TRIES) : (error?.message ?? String(r.status)),
     };
   }
   progress(1, '');

@@ -94,15 +94,17 @@ impl ChangedBy {
     }
 
     /// Whether this caller may book a ticket whose reservation row (live,
-    /// cancelled or used) is at `held_at` (None: never reserved). A bound
+    /// cancelled or used) is at `held_at`. A ticket never reserved has no
+    /// row, and no venue: anyone who may book may book it. A bound
     /// caller books tickets of no venue yet (the box office's walk-in) or of
     /// its own; another venue's ticket is as unknown to it as another org's,
     /// decided before the ticket's state is judged, so a refusal tells it
     /// nothing of that ticket.
-    pub fn check_may_book(self, held_at: Option<VenueId>) -> Result<(), DomainError> {
-        match held_at {
-            Some(venue) if !self.reaches(venue) => Err(DomainError::NotFound { entity: "ticket" }),
-            _ => Ok(()),
+    pub fn check_may_book(self, held_at: VenueId) -> Result<(), DomainError> {
+        if self.reaches(held_at) {
+            Ok(())
+        } else {
+            Err(DomainError::NotFound { entity: "ticket" })
         }
     }
 
@@ -544,11 +546,10 @@ mod tests {
         assert!(!ChangedBy::StaffOf(here).reaches(elsewhere));
         // (caller, where the ticket's reservation row is) → may book?
         for (by, held_at, expected) in [
-            (ChangedBy::StaffOf(here), None, "ok"),
-            (ChangedBy::StaffOf(here), Some(here), "ok"),
-            (ChangedBy::StaffOf(here), Some(elsewhere), "NOT_FOUND"),
-            (ChangedBy::Staff, Some(elsewhere), "ok"),
-            (ChangedBy::Customer, Some(elsewhere), "ok"),
+            (ChangedBy::StaffOf(here), here, "ok"),
+            (ChangedBy::StaffOf(here), elsewhere, "NOT_FOUND"),
+            (ChangedBy::Staff, elsewhere, "ok"),
+            (ChangedBy::Customer, elsewhere, "ok"),
         ] {
             let got = by.check_may_book(held_at);
             assert_eq!(

@@ -72,7 +72,7 @@ fn visible_reservation(
 }
 
 #[utoipa::path(post, path = "/api/reservations/create", tag = "reservations", request_body = CreateReservationBody,
-    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 404, description = "NOT_FOUND (details.entity says what)", body = ErrorBody), (status = 201, body = Reservation), (status = 409, description = "SLOT_FULL, ALREADY_RESERVED", body = ErrorBody), (status = 422, description = "INVALID_INPUT (`details.fields` names every wrong field with its reason), SLOT_IN_PAST, SLOT_CLOSED, OUTSIDE_VALIDITY, TICKET_*", body = ErrorBody)),
+    responses((status = 403, description = "FORBIDDEN: this role may not do that", body = ErrorBody), (status = 404, description = "NOT_FOUND (details.entity says what). To a venue-bound admin, another venue's slot is `slot` whatever the code, and a ticket whose reservation is at another venue is `ticket`, as an unknown code", body = ErrorBody), (status = 201, body = Reservation), (status = 409, description = "SLOT_FULL, ALREADY_RESERVED", body = ErrorBody), (status = 422, description = "INVALID_INPUT (`details.fields` names every wrong field with its reason), SLOT_IN_PAST, SLOT_CLOSED, OUTSIDE_VALIDITY, TICKET_*", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,

@@ -116,7 +116,9 @@ impl ReservationStore for PgStore {
     }
 
     /// The spec's reservation transaction: lock the slot, check capacity,
-    /// insert, increment; plus the ticket's reserved fields.
+    /// insert, increment; plus the ticket's reserved fields. As org-wide
+    /// staff: a caller that may be bound to a venue books through
+    /// `reserve_slot_as`.
     fn reserve_slot(
         &self,
         orq: Orq,
@@ -140,7 +142,7 @@ impl ReservationStore for PgStore {
             let ticket = require_ticket(tx, orq, &req.ticket, true)?;
             let existing = reservation_of_ticket(tx, orq, &req.ticket)?;
             if let Some(held) = &existing {
-                by.check_may_book(Some(require_slot(tx, orq, held.slot_id, false)?.venue_id))?;
+                by.check_may_book(require_slot(tx, orq, held.slot_id, false)?.venue_id)?;
             }
             // A first look without the slot's lock: most refusals (a full or
             // closed slot, a ticket that may not reserve) write nothing.

@@ -58,7 +58,9 @@ pub struct ReserveRequest {
 
 impl Store {
     /// The spec's reservation transaction: lock the slot, check capacity,
-    /// insert, increment; plus the ticket's reserved fields.
+    /// insert, increment; plus the ticket's reserved fields. As org-wide
+    /// staff (`ChangedBy::Staff`): a caller that may be bound to a venue
+    /// books through `reserve_slot_as`.
     pub fn reserve_slot(
         &self,
         orq: Orq,
@@ -82,7 +84,7 @@ impl Store {
             let ticket = require_ticket(tx, orq, &req.ticket)?;
             let existing = reservation_of_ticket(tx, orq, &req.ticket)?;
             if let Some(held) = &existing {
-                by.check_may_book(Some(require_slot(tx, orq, held.slot_id)?.venue_id))?;
+                by.check_may_book(require_slot(tx, orq, held.slot_id)?.venue_id)?;
             }
             let slot = require_slot(tx, orq, req.slot_id)?;
             let venue = require_venue(tx, orq, slot.venue_id)?;
