@@ -397,6 +397,20 @@ const consoleTicketsFolder = () => folder('13 console tickets', 'GET /api/admin/
     expect: { status: 404, code: 'NOT_FOUND' },
     test() { pm.test('entity slot', () => pm.expect(J.error.details.entity).to.eql('slot')); },
   }),
+  // Into its own venue's slot, a ticket reserved at another venue is as
+  // unknown as a code that does not exist: no ALREADY_RESERVED, no state.
+  req('a venue-bound admin reserves another venue\'s ticket into its own slot -> 404 ticket', {
+    method: 'POST', path: '/api/reservations/create', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: { ticket_id: 'G-ADMIT2', slot_id: '{{slot_annex_today}}', customer_email: 'ana@example.com', customer_phone: '+34 600 111 222' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+    test() { pm.test('entity ticket', () => pm.expect(J.error.details.entity).to.eql('ticket')); },
+  }),
+  req('...exactly as an unknown code into its own slot -> 404 ticket', {
+    method: 'POST', path: '/api/reservations/create', as: { authorization: 'Bearer {{tok_admin_annex}}' },
+    body: { ticket_id: 'CT16-NO-SUCH', slot_id: '{{slot_annex_today}}', customer_email: 'ana@example.com', customer_phone: '+34 600 111 222' },
+    expect: { status: 404, code: 'NOT_FOUND' },
+    test() { pm.test('entity ticket', () => pm.expect(J.error.details.entity).to.eql('ticket')); },
+  }),
   // Tickets have no venue until reserved: issuing them is the org's admins'.
   req('a venue-bound admin creates a ticket -> 403 ORG_ADMIN_ONLY', {
     method: 'POST', path: '/api/admin/tickets', as: { authorization: 'Bearer {{tok_admin_annex}}' },
