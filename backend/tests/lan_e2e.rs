@@ -219,6 +219,47 @@ fn server_down_an_admission_at_a_is_refused_at_b_within_2s_and_uploaded_once() {
     server.stop();
 }
 
+/// Issue 14: an admission a gate learnt from the server (not over the LAN)
+/// names the gate that made it. A admits V-2 and syncs; B, with no LAN
+/// exchange running, pulls it; B's scan answers ALREADY_VERIFIED naming
+/// Gate A (its device name on the server, from A's token), the operator and
+/// A's time.
+#[test]
+fn an_admission_pulled_from_the_server_names_the_gate_the_operator_and_the_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let w = seed(&server_db);
+    let server = Server::start_on(&server_db, free_port());
+    pair_both(&server, &w, &a, &b);
+
+    assert_eq!(verdict(&pass(&a, "in", "V-2")), (0, "ADMIT"));
+    let admitted = used_at(&a, "V-2").expect("A recorded its admission");
+    assert_eq!(sync(&a, None).0, 0, "A uploads");
+    assert!(Store::open(&a)
+        .unwrap()
+        .pending_events()
+        .unwrap()
+        .is_empty());
+    assert_eq!(sync(&b, None).0, 0, "B pulls");
+
+    let refused = pass(&b, "in", "V-2");
+    assert_eq!(verdict(&refused), (1, "ALREADY_VERIFIED"), "{}", refused.1);
+    assert_eq!(refused.1["verified_gate"], "Gate A", "{}", refused.1);
+    assert_eq!(refused.1["verified_by"], 1, "operator 1 let them in");
+    let at: chrono::DateTime<Utc> = refused.1["verified_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("a time: {}", refused.1));
+    assert_eq!(at, admitted, "A's time");
+    // B knew it from the server's row only: nothing came over the LAN and
+    // B made no admission of its own.
+    let b_store = Store::open(&b).unwrap();
+    assert_eq!(b_store.lan_peers().unwrap()[0].received, 0);
+    assert!(b_store.pending_events().unwrap().is_empty());
+    server.stop();
+}
+
 /// Uploaded verifications the server holds.
 fn verify_events(server_db: &Path) -> i64 {
     let conn = rusqlite::Connection::open(server_db).unwrap();
