@@ -260,6 +260,106 @@ fn an_admission_pulled_from_the_server_names_the_gate_the_operator_and_the_time(
     server.stop();
 }
 
+fn log_count(log: &Path, line: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .matches(line)
+        .count()
+}
+
+/// A dialer notices at once that its peer's process died (its socket
+/// closes): it relinks as soon as the peer is back, without waiting for a
+/// local event to find the link dead, and the next admission arrives
+/// within the usual bound.
+#[test]
+fn a_dialer_notices_its_peer_died_and_relinks_before_the_next_admission() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let w = seed(&server_db);
+    let server = Server::start_on(&server_db, free_port());
+    pair_both(&server, &w, &a, &b);
+    server.stop();
+    let (pa, pb) = (free_port(), free_port());
+    let a_log = dir.path().join("a.log");
+    let _gate_a = Gate::start(&a, pa, &[pb], a_log.clone());
+    let mut gate_b = Gate::start(&b, pb, &[pa], dir.path().join("b.log"));
+    links_up(&a, &b);
+    assert_eq!(log_count(&a_log, "LAN link up"), 1, "A dialled B once");
+
+    // kill -9 of B (our child, by its PID): A's idle dialer sees the
+    // socket close, with no event of its own to send.
+    gate_b.child.kill().unwrap();
+    gate_b.child.wait().unwrap();
+    let noticed = wait_for("A notices B is gone", Duration::from_secs(2), || {
+        log_count(&a_log, "LAN link ended; reconnecting") == 1
+    });
+    eprintln!("A noticed the closed link after {noticed:?}");
+    let _gate_b = Gate::start(&b, pb, &[pa], dir.path().join("b2.log"));
+    // Back-off to 2 s at most, then the handshake: relinked with no event.
+    let relinked = wait_for("A relinks to B by itself", Duration::from_secs(10), || {
+        log_count(&a_log, "LAN link up") == 2
+    });
+    eprintln!("A relinked {relinked:?} after B started again");
+    assert!(
+        Store::open(&a)
+            .unwrap()
+            .pending_events()
+            .unwrap()
+            .is_empty(),
+        "no local event woke A's dialer"
+    );
+
+    assert_eq!(verdict(&pass(&a, "in", "V-3")), (0, "ADMIT"));
+    let took = wait_for("B sees A's admission", Duration::from_secs(2), || {
+        used_at(&b, "V-3").is_some()
+    });
+    eprintln!("admission at A visible at B after {took:?} (relinked before it)");
+}
+
+/// Two paths to one gate (here two addresses of B, as an mDNS
+/// advertisement beside a `--peer`): the second path's dial ends after its
+/// handshake and then waits for the link to end, instead of a handshake
+/// every 2 s; the one link carries the admissions.
+#[test]
+fn a_second_path_to_a_linked_gate_costs_one_handshake_not_one_every_2s() {
+    use entrada::sync::lan::{LanConfig, LanExchange};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let w = seed(&server_db);
+    let server = Server::start_on(&server_db, free_port());
+    pair_both(&server, &w, &a, &b);
+    server.stop();
+    let pb = free_port();
+    let _gate_b = Gate::start(&b, pb, &[], dir.path().join("b.log"));
+    wait_for("B listening", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", pb)).is_ok()
+    });
+    let a_exchange = Arc::new(LanExchange::new(Arc::new(Store::open(&a).unwrap())).unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let running = runtime.spawn(a_exchange.clone().run(LanConfig {
+        listen: None,
+        peers: vec![format!("127.0.0.1:{pb}"), format!("localhost:{pb}")],
+    }));
+    // Over 6 s the old back-off (100 ms doubling to 2 s) made about 7
+    // handshakes on the second path; now it makes one.
+    std::thread::sleep(Duration::from_secs(6));
+    let handshakes = a_exchange.handshakes();
+    assert_eq!(
+        handshakes, 2,
+        "one link and one redundant dial, each one handshake"
+    );
+    assert!(!running.is_finished());
+    assert_eq!(verdict(&pass(&a, "in", "V-4")), (0, "ADMIT"));
+    wait_for("B sees A's admission", Duration::from_secs(2), || {
+        used_at(&b, "V-4").is_some()
+    });
+    assert_eq!(a_exchange.handshakes(), 2, "the link carried it");
+    running.abort();
+}
+
 /// Uploaded verifications the server holds.
 fn verify_events(server_db: &Path) -> i64 {
     let conn = rusqlite::Connection::open(server_db).unwrap();
