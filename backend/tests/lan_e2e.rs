@@ -219,6 +219,147 @@ fn server_down_an_admission_at_a_is_refused_at_b_within_2s_and_uploaded_once() {
     server.stop();
 }
 
+/// Issue 14: an admission a gate learnt from the server (not over the LAN)
+/// names the gate that made it. A admits V-2 and syncs; B, with no LAN
+/// exchange running, pulls it; B's scan answers ALREADY_VERIFIED naming
+/// Gate A (its device name on the server, from A's token), the operator and
+/// A's time.
+#[test]
+fn an_admission_pulled_from_the_server_names_the_gate_the_operator_and_the_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let w = seed(&server_db);
+    let server = Server::start_on(&server_db, free_port());
+    pair_both(&server, &w, &a, &b);
+
+    assert_eq!(verdict(&pass(&a, "in", "V-2")), (0, "ADMIT"));
+    let admitted = used_at(&a, "V-2").expect("A recorded its admission");
+    assert_eq!(sync(&a, None).0, 0, "A uploads");
+    assert!(Store::open(&a)
+        .unwrap()
+        .pending_events()
+        .unwrap()
+        .is_empty());
+    assert_eq!(sync(&b, None).0, 0, "B pulls");
+
+    let refused = pass(&b, "in", "V-2");
+    assert_eq!(verdict(&refused), (1, "ALREADY_VERIFIED"), "{}", refused.1);
+    assert_eq!(refused.1["verified_gate"], "Gate A", "{}", refused.1);
+    assert_eq!(refused.1["verified_by"], 1, "operator 1 let them in");
+    let at: chrono::DateTime<Utc> = refused.1["verified_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("a time: {}", refused.1));
+    assert_eq!(at, admitted, "A's time");
+    // B knew it from the server's row only: nothing came over the LAN and
+    // B made no admission of its own.
+    let b_store = Store::open(&b).unwrap();
+    assert_eq!(b_store.lan_peers().unwrap()[0].received, 0);
+    assert!(b_store.pending_events().unwrap().is_empty());
+    server.stop();
+}
+
+fn log_count(log: &Path, line: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .matches(line)
+        .count()
+}
+
+/// A dialer notices at once that its peer's process died (its socket
+/// closes): it relinks as soon as the peer is back, without waiting for a
+/// local event to find the link dead, and the next admission arrives
+/// within the usual bound.
+#[test]
+fn a_dialer_notices_its_peer_died_and_relinks_before_the_next_admission() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let w = seed(&server_db);
+    let server = Server::start_on(&server_db, free_port());
+    pair_both(&server, &w, &a, &b);
+    server.stop();
+    let (pa, pb) = (free_port(), free_port());
+    let a_log = dir.path().join("a.log");
+    let _gate_a = Gate::start(&a, pa, &[pb], a_log.clone());
+    let mut gate_b = Gate::start(&b, pb, &[pa], dir.path().join("b.log"));
+    links_up(&a, &b);
+    assert_eq!(log_count(&a_log, "LAN link up"), 1, "A dialled B once");
+
+    // kill -9 of B (our child, by its PID): A's idle dialer sees the
+    // socket close, with no event of its own to send.
+    gate_b.child.kill().unwrap();
+    gate_b.child.wait().unwrap();
+    let noticed = wait_for("A notices B is gone", Duration::from_secs(2), || {
+        log_count(&a_log, "LAN link ended; reconnecting") == 1
+    });
+    eprintln!("A noticed the closed link after {noticed:?}");
+    let _gate_b = Gate::start(&b, pb, &[pa], dir.path().join("b2.log"));
+    // Back-off to 2 s at most, then the handshake: relinked with no event.
+    let relinked = wait_for("A relinks to B by itself", Duration::from_secs(10), || {
+        log_count(&a_log, "LAN link up") == 2
+    });
+    eprintln!("A relinked {relinked:?} after B started again");
+    assert!(
+        Store::open(&a)
+            .unwrap()
+            .pending_events()
+            .unwrap()
+            .is_empty(),
+        "no local event woke A's dialer"
+    );
+
+    assert_eq!(verdict(&pass(&a, "in", "V-3")), (0, "ADMIT"));
+    let took = wait_for("B sees A's admission", Duration::from_secs(2), || {
+        used_at(&b, "V-3").is_some()
+    });
+    eprintln!("admission at A visible at B after {took:?} (relinked before it)");
+}
+
+/// Two paths to one gate (here two addresses of B, as an mDNS
+/// advertisement beside a `--peer`): the second path's dial ends after its
+/// handshake and then waits for the link to end, instead of a handshake
+/// every 2 s; the one link carries the admissions.
+#[test]
+fn a_second_path_to_a_linked_gate_costs_one_handshake_not_one_every_2s() {
+    use entrada::sync::lan::{LanConfig, LanExchange};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.db");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let w = seed(&server_db);
+    let server = Server::start_on(&server_db, free_port());
+    pair_both(&server, &w, &a, &b);
+    server.stop();
+    let pb = free_port();
+    let _gate_b = Gate::start(&b, pb, &[], dir.path().join("b.log"));
+    wait_for("B listening", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", pb)).is_ok()
+    });
+    let a_exchange = Arc::new(LanExchange::new(Arc::new(Store::open(&a).unwrap())).unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let running = runtime.spawn(a_exchange.clone().run(LanConfig {
+        listen: None,
+        peers: vec![format!("127.0.0.1:{pb}"), format!("localhost:{pb}")],
+    }));
+    // Over 6 s the old back-off (100 ms doubling to 2 s) made about 7
+    // handshakes on the second path; now it makes one.
+    std::thread::sleep(Duration::from_secs(6));
+    let handshakes = a_exchange.handshakes();
+    assert_eq!(
+        handshakes, 2,
+        "one link and one redundant dial, each one handshake"
+    );
+    assert!(!running.is_finished());
+    assert_eq!(verdict(&pass(&a, "in", "V-4")), (0, "ADMIT"));
+    wait_for("B sees A's admission", Duration::from_secs(2), || {
+        used_at(&b, "V-4").is_some()
+    });
+    assert_eq!(a_exchange.handshakes(), 2, "the link carried it");
+    running.abort();
+}
+
 /// Uploaded verifications the server holds.
 fn verify_events(server_db: &Path) -> i64 {
     let conn = rusqlite::Connection::open(server_db).unwrap();

@@ -159,9 +159,11 @@ pub struct Verdict {
     pub verified_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified_by: Option<OperatorId>,
-    /// The gate that admitted it, when the replica knows (ALREADY_VERIFIED
-    /// on a gate: its own admission or one a peer sent over the LAN; see
-    /// [`crate::sync::lan::admitting_gate`]).
+    /// The gate that admitted it, when known (ALREADY_VERIFIED): the device
+    /// whose upload the server recorded (its token's name), on the server
+    /// and on a gate that pulled the row; on a gate also its own admission
+    /// or one a peer sent over the LAN; see
+    /// [`crate::sync::lan::admitting_gate`].
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub verified_gate: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

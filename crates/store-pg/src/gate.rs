@@ -50,6 +50,24 @@ pub(crate) fn verdict_in(
     if verdict.ticket_code.is_none() {
         verdict.ticket_code = Some(code.to_string());
     }
+    if verdict.verdict == VerdictCode::AlreadyVerified {
+        // The device that uploaded the admission, as its token named it
+        // (SQLite's `verdict_in`; the server has no outbox or LAN log).
+        let recorded: Option<String> = tx
+            .query_opt(
+                "SELECT verified_gate FROM tickets WHERE ticket_code = $1 AND orq = $2",
+                &[&code.as_str(), &orq.0],
+            )
+            .map_err(db)?
+            .and_then(|r| r.get(0));
+        verdict.verified_gate = crate::domain::sync::lan::admitting_gate(
+            verdict.verified_at,
+            verdict.verified_by.map(|o| o.0),
+            recorded.as_deref(),
+            &[],
+        )
+        .map(str::to_owned);
+    }
     Ok(verdict)
 }
 
@@ -115,17 +133,23 @@ fn screen_plain(
 }
 
 /// Writes a ticket's first entry as `domain::enter` decided it, and its
-/// reservation's.
+/// reservation's. `device`: the device whose upload this is (the caller's
+/// authenticated device token, never a field of the event), whose name the
+/// row then carries to the venue's gates (`verified_gate`); None for an
+/// admission made at the server itself.
 pub(crate) fn write_use(
     tx: &mut impl GenericClient,
     orq: Orq,
     code: &TicketCode,
     used: &TicketUse,
+    device: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     tx.execute(
         "UPDATE tickets SET verified_at = $1, verified_by = $2, status = $3, activation_status = $4, \
-         activated_at = $5, updated_at = $6 WHERE ticket_code = $7 AND orq = $8",
+         activated_at = $5, updated_at = $6, \
+         verified_gate = (SELECT name FROM devices WHERE id = $9 AND orq = $8) \
+         WHERE ticket_code = $7 AND orq = $8",
         &[
             &ts(used.verified_at),
             &used.verified_by.0,
@@ -135,6 +159,7 @@ pub(crate) fn write_use(
             &ts(now),
             &code.as_str(),
             &orq.0,
+            &device,
         ],
     )
     .map_err(db)?;
@@ -168,7 +193,7 @@ pub(crate) fn verify_in(
     let reservation = reservation_of_ticket(tx, orq, code)?;
     match enter(&ticket, reservation.as_ref(), now, operator) {
         Entry::First(used) => {
-            write_use(tx, orq, code, &used, now)?;
+            write_use(tx, orq, code, &used, None, now)?;
             if let Some(venue) = verdict.venue_id.or(gate.venue_id) {
                 crate::venue_ops::record_entry(tx, orq, venue, code, operator, now)?;
             }

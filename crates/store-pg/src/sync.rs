@@ -136,6 +136,7 @@ const ENTITIES: &[Entity] = &[
             "activation_mode",
             "code_serial",
             "left_at",
+            "verified_gate",
         ],
     },
     Entity {
@@ -419,7 +420,7 @@ fn apply_event(
                     admission.record(tx, &code, overruled, None)?;
                     match enter(ticket, reservation.as_ref(), at, operator.id) {
                         Entry::First(used) => {
-                            write_use(tx, orq, &code, &used, now)?;
+                            write_use(tx, orq, &code, &used, Some(device.device_id), now)?;
                             crate::venue_ops::record_uploaded_entry(
                                 tx,
                                 device,
@@ -595,8 +596,11 @@ impl Admission<'_> {
         let mut second = (self.at, Some(self.device.device_id), Some(self.operator.0));
         if again.replaces_record {
             tx.execute(
-                "UPDATE tickets SET verified_at = $1, verified_by = $2, updated_at = $3 WHERE ticket_code = $4",
-                &[&ts(self.at), &self.operator.0, &ts(self.now), &code.as_str()],
+                // The earlier admission is this upload's: its device (the
+                // token's, as in `write_use`) is the gate the row names now.
+                "UPDATE tickets SET verified_at = $1, verified_by = $2, updated_at = $3, \
+                 verified_gate = (SELECT name FROM devices WHERE id = $5 AND orq = $6) WHERE ticket_code = $4",
+                &[&ts(self.at), &self.operator.0, &ts(self.now), &code.as_str(), &self.device.device_id, &self.device.orq],
             )
             .map_err(db)?;
             std::mem::swap(&mut first, &mut second);

@@ -464,7 +464,7 @@ pub mod sync {
                 "status": "RESERVED", "entitlements": "{}", "expires_at": null, "created_at": n, "updated_at": n,
                 "customer_email": "john@example.com", "customer_phone": "+12025551234", "reserved_at": n,
                 "verified_at": null, "verified_by": null, "activation_status": "active", "activated_at": n,
-                "activation_mode": "immediate", "code_serial": 1, "left_at": null,
+                "activation_mode": "immediate", "code_serial": 1, "left_at": null, "verified_gate": null,
             }))
         );
         assert_eq!(
@@ -485,6 +485,126 @@ pub mod sync {
         keys.sort_unstable();
         keys.dedup();
         assert_eq!(keys.len(), changes.len());
+    }
+
+    /// Issue 14: a gate that learns an admission from the server (a pulled
+    /// ticket row) names the gate that made it. The name is the uploading
+    /// device's, from its token (`apply_events`' `device`), whatever the
+    /// event claims; the earlier of a double entry takes the row, and an
+    /// undo clears it with the verification.
+    pub fn an_uploaded_admission_names_its_gate_by_the_uploaders_token(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + GateStore
+              + SyncStore
+              + ?Sized),
+    ) {
+        let (venue, _, t, _) = booked(s);
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, one) = s.add_device(ORQ, venue.id, "Gate 1", now()).unwrap();
+        let (_, two) = s.add_device(ORQ, venue.id, "Gate 2", now()).unwrap();
+        // The ticket's row as a gate of the venue pulls it from the start.
+        let gate_of = || -> serde_json::Value {
+            let changes = pull_all(s, &venue, 100);
+            let c = changes
+                .iter()
+                .rev()
+                .find(|c| c.entity == "tickets" && c.entity_id == "T-1")
+                .expect("T-1 in the feed");
+            c.row.as_ref().expect("an upsert")["verified_gate"].clone()
+        };
+        let verdict_gate = || {
+            let gate = Gate {
+                venue_id: Some(venue.id),
+                ..Gate::default()
+            };
+            let v = s.validate_ticket(ORQ, &t, &gate, at_gate()).unwrap();
+            (v.verdict, v.verified_gate)
+        };
+        assert_eq!(gate_of(), serde_json::Value::Null, "not admitted");
+
+        // Gate 1 uploads an admission whose payload claims other gates'
+        // names: only the token's device counts.
+        let claimed = serde_json::json!({
+            "ticket_code": "T-1", "venue_id": venue.id.0,
+            "verified_gate": "Gate 2", "gate": "Gate 2", "device_id": two.device_id,
+        });
+        let got = s
+            .apply_events(
+                &one,
+                &[event("verify", claimed, op.id.0, at_gate())],
+                at_gate(),
+                at_gate(),
+            )
+            .unwrap();
+        assert_eq!(got[0].status, EventStatus::Applied, "{got:?}");
+        assert_eq!(gate_of(), "Gate 1");
+        assert_eq!(
+            verdict_gate(),
+            (VerdictCode::AlreadyVerified, Some("Gate 1".to_string())),
+            "the server's own verdict names it too"
+        );
+
+        // Gate 2 let the same holder in a minute earlier (uploaded later):
+        // its admission is the canonical one, and the row names it.
+        let earlier = at_gate() - Duration::minutes(1);
+        let later = at_gate() + Duration::minutes(2);
+        let got = s
+            .apply_events(
+                &two,
+                &[event(
+                    "verify",
+                    serde_json::json!({ "ticket_code": "T-1", "venue_id": venue.id.0 }),
+                    op.id.0,
+                    earlier,
+                )],
+                later,
+                later,
+            )
+            .unwrap();
+        assert_eq!(
+            (got[0].status, got[0].reason.as_deref()),
+            (EventStatus::Conflict, Some("DOUBLE_ENTRY")),
+            "{got:?}"
+        );
+        assert_eq!(s.get_ticket(ORQ, &t).unwrap().verified_at, Some(earlier));
+        assert_eq!(gate_of(), "Gate 2");
+
+        // Gate 2 undoes its admission within the minute: no verification,
+        // no gate.
+        let got = s
+            .apply_events(
+                &two,
+                &[event(
+                    "undo",
+                    serde_json::json!({ "ticket_code": "T-1", "reason": "wrong phone" }),
+                    op.id.0,
+                    earlier + Duration::seconds(20),
+                )],
+                later + Duration::seconds(20),
+                later + Duration::seconds(20),
+            )
+            .unwrap();
+        assert_eq!(got[0].status, EventStatus::Applied, "{got:?}");
+        assert_eq!(s.get_ticket(ORQ, &t).unwrap().verified_at, None);
+        assert_eq!(gate_of(), serde_json::Value::Null, "cleared with it");
+        assert_eq!(verdict_gate().1, None);
+
+        // Admitted at the server itself (an operator's scan, no device):
+        // no gate is named.
+        let gate = Gate {
+            venue_id: Some(venue.id),
+            ..Gate::default()
+        };
+        s.verify_ticket(ORQ, &t, op.id, &gate, later + Duration::minutes(1))
+            .unwrap();
+        assert_eq!(gate_of(), serde_json::Value::Null);
+        assert_eq!(verdict_gate(), (VerdictCode::AlreadyVerified, None));
     }
 
     pub fn uploaded_events_apply_once_and_double_entries_are_conflicts(
@@ -2285,6 +2405,7 @@ macro_rules! sync_conformance {
             a_device_key_belongs_to_one_live_gate,
             feed_rows_are_the_same_json_on_every_engine,
             uploaded_events_apply_once_and_double_entries_are_conflicts,
+            an_uploaded_admission_names_its_gate_by_the_uploaders_token,
             a_cursor_pulls_only_what_changed_since,
         );
     };

@@ -1,7 +1,7 @@
 //! Gate services: the verdict for a code, and the verification that records it.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Transaction;
+use rusqlite::{OptionalExtension, Transaction};
 
 use super::reservations::reservation_of_ticket;
 use super::slots::load_slot;
@@ -47,10 +47,21 @@ pub(crate) fn verdict_in(
         verdict.ticket_code = Some(code.to_string());
     }
     if verdict.verdict == VerdictCode::AlreadyVerified {
+        // The server's record (on a gate: the pulled row) names the device
+        // that uploaded the admission; a gate also knows its own outbox and
+        // what peers sent over the LAN.
+        let recorded: Option<String> = tx
+            .prepare_cached(
+                "SELECT verified_gate FROM tickets WHERE ticket_code = ?1 AND orq = ?2",
+            )?
+            .query_row(rusqlite::params![code.as_str(), orq.0], |r| r.get(0))
+            .optional()?
+            .flatten();
         let known = super::sync::known_admissions(tx, code.as_str())?;
         verdict.verified_gate = crate::domain::sync::lan::admitting_gate(
             verdict.verified_at,
             verdict.verified_by.map(|o| o.0),
+            recorded.as_deref(),
             &known,
         )
         .map(str::to_owned);
@@ -160,7 +171,7 @@ pub(crate) fn verify_in(
     let reservation = reservation_of_ticket(tx, orq, code)?;
     match enter(&ticket, reservation.as_ref(), now, operator) {
         Entry::First(used) => {
-            super::tickets::write_use(tx, orq, code, &used, now)?;
+            super::tickets::write_use(tx, orq, code, &used, None, now)?;
             if let Some(venue) = verdict.venue_id.or(gate.venue_id) {
                 super::venue_ops::record_passage(
                     tx,

@@ -94,6 +94,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0021_operator_deactivation.sql"),
     include_str!("../migrations/0022_venue_closings.sql"),
     include_str!("../migrations/0023_ticket_org_code_index.sql"),
+    include_str!("../migrations/0024_verified_gate.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -570,6 +571,82 @@ mod tests {
         assert_eq!(version, Store::known_schema_version());
         assert_eq!(journal, "wal");
         assert_eq!(fk, 1);
+    }
+
+    /// Migration 0024 names the gate of the admissions uploaded before it
+    /// (the device of the verification at the ticket's time, as its token
+    /// named it), and none for an admission made at the server itself.
+    #[test]
+    fn migration_0024_names_the_gate_of_admissions_uploaded_before_it() {
+        use crate::domain::sync::protocol::Event;
+        use crate::domain::{
+            ActivationMode, Contact, Gate, NewSlot, NewTicket, OperatorId, Orq, Role, TicketCode,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        let at: chrono::DateTime<chrono::Utc> = "2025-12-01T10:00:00Z".parse().unwrap();
+        let orq = Orq(1);
+        {
+            let s = Store::open(&path).unwrap();
+            let venue = s.add_venue(orq, "Prado", "UTC", at).unwrap();
+            let op = s
+                .add_operator(orq, Role::Operator, "Ana", None, at)
+                .unwrap();
+            let new =
+                NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(10)).unwrap();
+            let slot = s.create_slot(orq, &new, at).unwrap();
+            for code in ["T-1", "T-2"] {
+                let t = NewTicket::plain(code, ActivationMode::Immediate).unwrap();
+                s.insert_tickets(orq, std::slice::from_ref(&t), at).unwrap();
+                let req = ReserveRequest {
+                    ticket: t.ticket_code,
+                    slot_id: slot.id,
+                    contact: Contact::validate("a@example.com", "+12025551234").unwrap(),
+                };
+                s.reserve_slot(orq, &req, at).unwrap();
+            }
+            let (_, device) = s.add_device(orq, venue.id, "Gate 1", at).unwrap();
+            let event = Event {
+                event_id: uuid::Uuid::now_v7(),
+                kind: "verify".into(),
+                payload: serde_json::json!({ "ticket_code": "T-1", "venue_id": venue.id.0 }),
+                operator_id: Some(op.id.0),
+                device_time: at,
+            };
+            s.apply_events(&device, &[event], at, at).unwrap();
+            let gate = Gate {
+                venue_id: Some(venue.id),
+                ..Gate::default()
+            };
+            let t2 = TicketCode::parse("T-2").unwrap();
+            s.verify_ticket(orq, &t2, OperatorId(op.id.0), &gate, at)
+                .unwrap();
+        }
+        // The file as 0023 left it: no column (its own CHECK goes with it).
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "ALTER TABLE tickets DROP COLUMN verified_gate; PRAGMA user_version = 23;",
+            )
+            .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let gate_of = |code: &str| -> Option<String> {
+            s.read(|tx| {
+                Ok(tx.query_row(
+                    "SELECT verified_gate FROM tickets WHERE ticket_code = ?1",
+                    [code],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            gate_of("T-1").as_deref(),
+            Some("Gate 1"),
+            "uploaded by Gate 1"
+        );
+        assert_eq!(gate_of("T-2"), None, "admitted at the server's desk");
     }
 
     #[test]

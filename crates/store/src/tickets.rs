@@ -88,17 +88,24 @@ pub(crate) fn activate_in(
 }
 
 /// Writes a ticket's first entry as `domain::enter` decided it, and its
-/// reservation's; `now` is when the rows change.
+/// reservation's; `now` is when the rows change. `device`: the server's
+/// device whose upload this is (the caller's authenticated device token,
+/// never a field of the event), whose name the row then carries to the
+/// venue's gates (`verified_gate`); None for an admission made here (the
+/// server's desk, or a gate's own or received admission: a gate has no
+/// devices table, the verdict finds its gate in the outbox or the LAN log).
 pub(crate) fn write_use(
     tx: &Transaction<'_>,
     orq: Orq,
     code: &TicketCode,
     used: &TicketUse,
+    device: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     tx.prepare_cached(
         "UPDATE tickets SET verified_at = ?1, verified_by = ?2, status = ?3, activation_status = ?4, \
-         activated_at = ?5, updated_at = ?6 WHERE ticket_code = ?7 AND orq = ?8",
+         activated_at = ?5, updated_at = ?6, verified_gate = (SELECT name FROM devices WHERE id = ?9 AND orq = ?8) \
+         WHERE ticket_code = ?7 AND orq = ?8",
     )?
     .execute(params![
         ts(used.verified_at),
@@ -108,7 +115,8 @@ pub(crate) fn write_use(
         ts(used.activated_at),
         ts(now),
         Sql(code),
-        Sql(orq)
+        Sql(orq),
+        device
     ])?;
     if let Some((id, status)) = used.reservation {
         tx.prepare_cached(

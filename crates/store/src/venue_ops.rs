@@ -1363,7 +1363,7 @@ pub(crate) fn revert_admission(
         )?
         .execute(params![ts(now), Sql(code), Sql(orq)])?;
     tx.prepare_cached(
-        "UPDATE tickets SET verified_at = NULL, verified_by = NULL, left_at = NULL, \
+        "UPDATE tickets SET verified_at = NULL, verified_by = NULL, verified_gate = NULL, left_at = NULL, \
          status = CASE WHEN ?1 THEN 'RESERVED' ELSE status END, \
          activation_status = CASE activation_status WHEN 'redeemed' THEN 'active' ELSE activation_status END, \
          updated_at = ?2 WHERE ticket_code = ?3 AND orq = ?4",

@@ -20,9 +20,11 @@
 //! or [`MAX_REFUSED`] refused events is dropped (logged). Each event is
 //! applied in its own short write, so a flood slows the link, not the scans.
 //! A gate keeps at most one outbound link to each peer gate (a second dial
-//! of a gate already linked ends after its handshake) and holds at most
+//! of a gate already linked ends after its handshake, and that path then
+//! waits for the link to end) and holds at most
 //! [`MAX_LINKS_PER_PEER`] inbound links from one (a newer one replaces the
-//! oldest).
+//! oldest). A dialer reads its link while idle, so a peer that closed it
+//! (or died) is noticed at once, not at the next event.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -67,6 +69,19 @@ pub const MAX_REFUSED: u32 = 20;
 const POLL: Duration = Duration::from_millis(25);
 /// Events read from the outbox per look.
 const BATCH: u32 = 64;
+/// How long a dialer whose path led to a gate already linked (another
+/// address, an mDNS advertisement and a `--peer` of the same gate) waits
+/// before it dials that path again, unless the link ends first: the path
+/// costs one handshake per this period, not one every 2 s.
+pub const REDUNDANT_RECHECK: Duration = Duration::from_secs(60);
+/// TCP keepalive of an outbound link: a peer machine that vanished without
+/// closing (power lost, cable pulled) is noticed within about
+/// `KEEPALIVE_IDLE + KEEPALIVE_PROBES * KEEPALIVE_INTERVAL`, while the link
+/// is idle; a peer process that ends closes its socket and is noticed at
+/// once (the dialer reads while it waits).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+const KEEPALIVE_PROBES: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LanError {
@@ -112,6 +127,9 @@ pub struct LanExchange {
     newest: tokio::sync::watch::Sender<Option<String>>,
     /// The address the exchange listens on while it does (for a status line).
     listening: std::sync::Mutex<Option<SocketAddr>>,
+    /// Outbound TLS handshakes completed (each dial that reached a listed
+    /// gate): what a redundant path costs, for tests and the log.
+    handshakes: std::sync::atomic::AtomicU64,
 }
 
 /// Clears [`LanExchange::listening`] when the listener goes (the exchange
@@ -135,6 +153,9 @@ impl Drop for Listening {
 #[derive(Default)]
 struct Links {
     outbound: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// Rung when an outbound link ends: a dialer whose path led to a gate
+    /// already linked waits for it before it dials again.
+    released: tokio::sync::Notify,
     inbound: std::sync::Mutex<InboundLinks>,
 }
 
@@ -155,6 +176,7 @@ struct Outbound {
 impl Drop for Outbound {
     fn drop(&mut self) {
         relock(&self.links.outbound).remove(&self.peer);
+        self.links.released.notify_waiters();
     }
 }
 
@@ -186,6 +208,24 @@ impl Links {
             links: self.clone(),
             peer,
         })
+    }
+
+    /// Returns once `peer` has no outbound link, or after `at_most`.
+    async fn until_unlinked(&self, peer: i64, at_most: Duration) {
+        let wait = async {
+            loop {
+                // Registered before the check, so a release in between
+                // is not missed.
+                let released = self.released.notified();
+                tokio::pin!(released);
+                released.as_mut().enable();
+                if !relock(&self.outbound).contains(&peer) {
+                    return;
+                }
+                released.await;
+            }
+        };
+        let _ = tokio::time::timeout(at_most, wait).await;
     }
 
     /// One more inbound link from `peer`; when it already has
@@ -491,6 +531,7 @@ impl LanExchange {
         Ok(Self {
             newest: tokio::sync::watch::Sender::new(None),
             listening: std::sync::Mutex::new(None),
+            handshakes: std::sync::atomic::AtomicU64::new(0),
             store,
             own_key,
             peers,
@@ -504,6 +545,18 @@ impl LanExchange {
     /// asked to, or no longer).
     pub fn listening(&self) -> Option<SocketAddr> {
         *self.listening.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Outbound handshakes completed since the exchange started.
+    pub fn handshakes(&self) -> u64 {
+        self.handshakes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits while this gate has an outbound link to `peer` (at most
+    /// [`REDUNDANT_RECHECK`]): what a dialer does after
+    /// [`LanError::AlreadyLinked`], instead of a handshake every 2 s.
+    pub async fn until_unlinked(&self, peer: i64) {
+        self.links.until_unlinked(peer, REDUNDANT_RECHECK).await;
     }
 
     /// Reloads the peer list the sync rounds keep in the replica;
@@ -724,12 +777,18 @@ impl LanExchange {
     }
 
     /// Keeps one static peer supplied: connect, push, reconnect after a
-    /// failure (backing off up to 2 s).
+    /// failure (backing off up to 2 s). A path to a gate already linked
+    /// (through another address or discovery) waits for that link to end.
     pub async fn dial_forever(self: Arc<Self>, addr: String) -> Result<(), LanError> {
         let mut wait = Duration::from_millis(100);
         loop {
             match self.dial_once(&addr).await {
                 Ok(()) => wait = Duration::from_millis(100),
+                Err(LanError::AlreadyLinked(peer)) => {
+                    tracing::debug!(%addr, peer, "LAN peer already linked by another path; waiting for that link to end");
+                    self.until_unlinked(peer).await;
+                    wait = Duration::from_millis(100);
+                }
                 Err(e) => {
                     tracing::debug!(%addr, error = %e, "LAN peer not reached");
                     wait = (wait * 2).min(Duration::from_secs(2));
@@ -749,12 +808,20 @@ impl LanExchange {
             .await
             .map_err(|_| LanError::Peer("connect timed out".into()))??;
         tcp.set_nodelay(true)?;
+        socket2::SockRef::from(&tcp).set_tcp_keepalive(
+            &socket2::TcpKeepalive::new()
+                .with_time(KEEPALIVE_IDLE)
+                .with_interval(KEEPALIVE_INTERVAL)
+                .with_retries(KEEPALIVE_PROBES),
+        )?;
         let connector = tokio_rustls::TlsConnector::from(self.client.clone());
         let name =
             ServerName::try_from("entrada-gate").map_err(|e| LanError::Peer(e.to_string()))?;
         let tls = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
             .await
             .map_err(|_| LanError::Peer("handshake timed out".into()))??;
+        self.handshakes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers)
             .ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
         Ok((tls, peer))
@@ -788,7 +855,25 @@ impl LanExchange {
             if events.is_empty() {
                 // Woken by the outbox poller; a second at most, so a peer
                 // also gets what a poller that is not running would miss.
-                let _ = tokio::time::timeout(Duration::from_secs(1), newest.changed()).await;
+                // Meanwhile the link is read: the listener only answers
+                // events, so whatever arrives now is the link ending (the
+                // peer closed or its process died: EOF or a reset), and the
+                // dialer reconnects at once instead of at its next event.
+                // (A read that loses the race is dropped before it took
+                // anything: rustls keeps partial records in the stream.)
+                let mut probe = [0u8; 1];
+                tokio::select! {
+                    _ = tokio::time::timeout(Duration::from_secs(1), newest.changed()) => {}
+                    read = tls.read(&mut probe) => {
+                        let why = match read {
+                            Ok(0) => "closed by the peer".to_string(),
+                            Ok(_) => "the peer sent something unasked".to_string(),
+                            Err(e) => e.to_string(),
+                        };
+                        tracing::info!(%addr, peer, why, "LAN link ended; reconnecting");
+                        return Err(LanError::Peer(format!("link ended: {why}")));
+                    }
+                }
                 continue;
             }
             for event in events {
@@ -880,6 +965,45 @@ mod tests {
             links.claim_outbound(7).is_some(),
             "gate 7 can be linked again once its link ended"
         );
+    }
+
+    /// A dialer whose path led to a gate already linked waits while that
+    /// link lives (no handshake every 2 s), goes on once it ends, and in
+    /// any case after its recheck period.
+    #[test]
+    fn a_redundant_dialer_waits_for_the_link_to_end() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let links = Arc::new(Links::default());
+            let held = links.claim_outbound(7).unwrap();
+            let long = Duration::from_secs(30);
+            let waiting =
+                tokio::time::timeout(Duration::from_millis(300), links.until_unlinked(7, long));
+            assert!(waiting.await.is_err(), "gate 7 is linked: it waits");
+            let start = tokio::time::Instant::now();
+            let waiter = tokio::spawn({
+                let links = links.clone();
+                async move { links.until_unlinked(7, long).await }
+            });
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(held);
+            tokio::time::timeout(Duration::from_secs(2), waiter)
+                .await
+                .expect("released: it goes on")
+                .unwrap();
+            assert!(start.elapsed() < Duration::from_secs(2));
+            // Not linked: at once; still linked: after at most its period.
+            tokio::time::timeout(Duration::from_millis(50), links.until_unlinked(7, long))
+                .await
+                .expect("gate 7 has no link");
+            let _again = links.claim_outbound(7).unwrap();
+            let start = tokio::time::Instant::now();
+            links.until_unlinked(7, Duration::from_millis(200)).await;
+            assert!(start.elapsed() >= Duration::from_millis(200));
+        });
     }
 
     #[test]

@@ -448,9 +448,12 @@ async fn dial_candidate(
                 }
                 Err(LanError::AlreadyLinked(peer)) => {
                     // Another advertisement (or a static peer) leads to the
-                    // same gate, or this one is copied: one link is enough.
+                    // same gate, or this one is copied: one link is enough,
+                    // and this path waits for it to end rather than paying
+                    // a handshake every MAX_BACKOFF.
                     tracing::debug!(%instance, %addr, peer, "LAN discovery: that gate is already linked");
-                    wait = (wait * 2).min(MAX_BACKOFF);
+                    exchange.until_unlinked(peer).await;
+                    wait = Duration::from_millis(100);
                 }
                 Err(e) if refused_handshake(&e) => {
                     // A forged or stale advertisement: nothing but this.

@@ -262,16 +262,25 @@ pub struct KnownAdmission {
 /// gate's time corrected by its clock offset.
 pub const SAME_ADMISSION_WITHIN: chrono::Duration = chrono::Duration::minutes(5);
 
-/// Which gate admitted a used ticket (`verified_at` by `verified_by`), among
-/// the admissions the replica knows: the one by the same operator closest in
-/// time, within [`SAME_ADMISSION_WITHIN`]; None when none is (an admission
-/// at a gate this replica never heard from, or at the server's desk).
-pub fn admitting_gate(
+/// Which gate admitted a used ticket (`verified_at` by `verified_by`): the
+/// gate the ticket's row names (`recorded`: the server wrote the uploading
+/// device's name with the verification, and the row came through sync),
+/// else among the admissions the replica knows, the one by the same
+/// operator closest in time, within [`SAME_ADMISSION_WITHIN`]; None when
+/// neither says (an admission at the server's desk, one recorded before the
+/// server kept the device, or a gate this replica never heard from).
+pub fn admitting_gate<'a>(
     verified_at: Option<chrono::DateTime<chrono::Utc>>,
     verified_by: Option<i64>,
-    known: &[KnownAdmission],
-) -> Option<&str> {
+    recorded: Option<&'a str>,
+    known: &'a [KnownAdmission],
+) -> Option<&'a str> {
     let at = verified_at?;
+    // The server's record is the canonical admission itself (the earliest of
+    // a double entry); a known one only matches it by operator and time.
+    if let Some(gate) = recorded.filter(|g| !g.is_empty()) {
+        return Some(gate);
+    }
     known
         .iter()
         .filter(|k| verified_by.is_none() || k.operator == verified_by)
@@ -438,7 +447,33 @@ mod tests {
             (Some(0), Some(7), vec![], None),
         ];
         for (i, (at, by, known, want)) in cases.into_iter().enumerate() {
-            assert_eq!(admitting_gate(at.map(t), by, &known), want, "case {i}");
+            assert_eq!(
+                admitting_gate(at.map(t), by, None, &known),
+                want,
+                "case {i}"
+            );
         }
+        // The row's gate (the server's record of the uploading device) wins
+        // over a known admission, also one closer in time: it is the
+        // canonical admission; an empty name is no name.
+        let both = [a.clone(), b.clone()];
+        assert_eq!(
+            admitting_gate(Some(t(0)), Some(7), Some("Gate D"), &both),
+            Some("Gate D")
+        );
+        assert_eq!(
+            admitting_gate(Some(t(0)), Some(7), Some("Gate D"), &[]),
+            Some("Gate D"),
+            "learnt through sync only"
+        );
+        assert_eq!(
+            admitting_gate(Some(t(0)), Some(7), Some(""), &both),
+            Some("Gate A")
+        );
+        assert_eq!(
+            admitting_gate(None, Some(7), Some("Gate D"), &both),
+            None,
+            "not used: no gate"
+        );
     }
 }

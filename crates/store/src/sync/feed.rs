@@ -108,6 +108,8 @@ const ENTITIES: &[Entity] = &[
             "activation_mode",
             "code_serial",
             "left_at",
+            // Optional for a gate: an older server sends no such key (NULL).
+            "verified_gate",
         ],
         blobs: &[],
     },

@@ -193,7 +193,7 @@ fn apply_event(
                     admission.record(tx, &code, overruled, None)?;
                     match enter(ticket, reservation.as_ref(), at, operator.id) {
                         Entry::First(used) => {
-                            write_use(tx, orq, &code, &used, now)?;
+                            write_use(tx, orq, &code, &used, Some(device.device_id), now)?;
                             walked_in(None)?;
                             Ok(event_result(event, EventStatus::Applied, None, None, now))
                         }
@@ -358,8 +358,11 @@ impl Admission<'_> {
         let mut second = (self.at, Some(self.device.device_id), Some(self.operator.0));
         if again.replaces_record {
             tx.execute(
-                "UPDATE tickets SET verified_at = ?1, verified_by = ?2, updated_at = ?3 WHERE ticket_code = ?4",
-                params![ts(self.at), Sql(self.operator), ts(self.now), Sql(&code)],
+                // The earlier admission is this upload's: its device (the
+                // token's, as in `write_use`) is the gate the row names now.
+                "UPDATE tickets SET verified_at = ?1, verified_by = ?2, updated_at = ?3, \
+                 verified_gate = (SELECT name FROM devices WHERE id = ?5 AND orq = ?6) WHERE ticket_code = ?4",
+                params![ts(self.at), Sql(self.operator), ts(self.now), Sql(&code), self.device.device_id, self.device.orq],
             )?;
             std::mem::swap(&mut first, &mut second);
         }

@@ -595,7 +595,7 @@ fn apply_peer_admission(
     let reservation = reservation_of_ticket(tx, orq, &code)?;
     match enter(&ticket, reservation.as_ref(), event.device_time, operator) {
         Entry::First(used) => {
-            write_use(tx, orq, &code, &used, now)?;
+            write_use(tx, orq, &code, &used, None, now)?;
             Ok("applied")
         }
         Entry::Again(_) => Ok("already_used"),
@@ -980,7 +980,7 @@ mod tests {
                 )?;
                 let ticket = load_ticket(tx, Orq(1), &TicketCode::parse("T-8").unwrap())?.unwrap();
                 let Entry::First(used) = enter(&ticket, None, at, OperatorId(1)) else { unreachable!() };
-                write_use(tx, Orq(1), &TicketCode::parse("T-8").unwrap(), &used, at)?;
+                write_use(tx, Orq(1), &TicketCode::parse("T-8").unwrap(), &used, None, at)?;
                 crate::sync::record_local_event(tx, "verify", "tickets", "T-8", serde_json::json!({ "ticket_code": "T-8" }), Some(OperatorId(1)), at)
             })
             .unwrap();
