@@ -1176,6 +1176,9 @@ mod tests {
         assert!(at(None).sees_gates_of(None));
         assert!(at(Some(1)).sees_gates_of(Some(VenueId(1))));
         assert!(!at(Some(2)).sees_gates_of(Some(VenueId(1))));
-        assert!(!at(Some(2)).sees_gates_of(None), "a ticket of no known venue");
+        assert!(
+            !at(Some(2)).sees_gates_of(None),
+            "a ticket of no known venue"
+        );
     }
 }
