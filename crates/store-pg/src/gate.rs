@@ -50,7 +50,9 @@ pub(crate) fn verdict_in(
     if verdict.ticket_code.is_none() {
         verdict.ticket_code = Some(code.to_string());
     }
-    if verdict.verdict == VerdictCode::AlreadyVerified {
+    // Another venue's gate names are not a venue-bound caller's to read
+    // (ALREADY_VERIFIED comes before WRONG_VENUE).
+    if verdict.verdict == VerdictCode::AlreadyVerified && gate.sees_gates_of(verdict.venue_id) {
         // The device that uploaded the admission, as its token named it
         // (SQLite's `verdict_in`; the server has no outbox or LAN log).
         let recorded: Option<String> = tx

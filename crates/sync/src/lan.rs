@@ -12,19 +12,38 @@
 //! applies it once (`Store::receive_peer_event`) and answers with a
 //! [`LanAck`]. Events are relayed by nobody: the origin uploads its own.
 //!
+//! The protocol on a link (after the handshake): the dialer writes one frame
+//! (a signed event), the listener writes one frame answering it (a
+//! [`LanAck`]), and so on; the listener never writes anything unasked.
+//! That rule lets a dialer with nothing to send read its link meanwhile:
+//! whatever arrives then (a byte, EOF, a reset) means the link ended, and
+//! the dialer relinks at once, not at its next event. An idle link carries
+//! no frames (there is no ping): both sides set TCP keepalive on its socket
+//! (probes after `KEEPALIVE_IDLE`, `KEEPALIVE_PROBES` every
+//! `KEEPALIVE_INTERVAL`; on Linux also `TCP_USER_TIMEOUT` of the same bound
+//! for a write left unanswered), and neither side closes a link for
+//! silence, so a link lives as long as both gates and the path between
+//! them do, with one handshake. A machine that vanished without closing is
+//! noticed within about 11 s. A listener whose platform refused keepalive
+//! on a socket falls back to closing that link after [`IDLE`] of silence
+//! (the dialer then relinks). A frame, once begun, must end within
+//! [`FRAME_TIMEOUT`].
+//!
 //! Bounds: a frame is at most `MAX_MESSAGE_BYTES` (checked before
 //! allocating), at most [`MAX_INBOUND`] links at once, of which at most
 //! [`MAX_HANDSHAKES_PER_IP`] still in their handshake per source address
-//! (each given [`HANDSHAKE_TIMEOUT`]), a link idle for
-//! [`IDLE`] is closed, and one that sends more than [`MAX_FRAMES_PER_SECOND`]
-//! or [`MAX_REFUSED`] refused events is dropped (logged). Each event is
+//! (each given [`HANDSHAKE_TIMEOUT`]), and a link that sends more than
+//! [`MAX_FRAMES_PER_SECOND`] or [`MAX_REFUSED`] refused events is dropped
+//! (logged). Each event is
 //! applied in its own short write, so a flood slows the link, not the scans.
 //! A gate keeps at most one outbound link to each peer gate (a second dial
 //! of a gate already linked ends after its handshake, and that path then
 //! waits for the link to end) and holds at most
 //! [`MAX_LINKS_PER_PEER`] inbound links from one (a newer one replaces the
-//! oldest). A dialer reads its link while idle, so a peer that closed it
-//! (or died) is noticed at once, not at the next event.
+//! oldest, so the idle links a gate may hold are bounded without closing
+//! any for silence). A dialer whose link was up and ended dials again
+//! after [`MIN_REDIAL`]; failed dials back off to [`MAX_REDIAL`]
+//! ([`redial_wait`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -50,15 +69,19 @@ pub const MAX_INBOUND: usize = 64;
 /// need (a listed gate makes one link to a peer at a time).
 pub const MAX_HANDSHAKES_PER_IP: usize = 4;
 /// Inbound links from one peer gate at once (it keeps one; a reconnect may
-/// overlap half-dead links until [`IDLE`] closes them): one more replaces
-/// the oldest.
+/// overlap half-dead links until TCP keepalive finds them dead): one more
+/// replaces the oldest.
 pub const MAX_LINKS_PER_PEER: usize = 3;
 /// How long an inbound handshake may take (two round trips on a LAN).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the listener pauses after a failed accept before it tries again.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(200);
-/// A link that sends nothing for this long is closed.
+/// An inbound link whose socket refused TCP keepalive (a platform without
+/// it) and that sends nothing for this long is closed; a link with
+/// keepalive is never closed for silence.
 pub const IDLE: Duration = Duration::from_secs(120);
+/// How long a frame may take to arrive whole once its first byte did.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames per second one link may send; more drops the link.
 pub const MAX_FRAMES_PER_SECOND: u32 = 2000;
 /// Refused events one link may send before it is dropped.
@@ -82,6 +105,15 @@ pub const REDUNDANT_RECHECK: Duration = Duration::from_secs(60);
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 const KEEPALIVE_PROBES: u32 = 3;
+/// The first wait before a dial, and the wait after a link that was up
+/// (for at least [`STABLE_LINK`]) ended: the peer was there a moment ago.
+pub const MIN_REDIAL: Duration = Duration::from_millis(100);
+/// The longest wait between two failed dials of a static peer.
+pub const MAX_REDIAL: Duration = Duration::from_secs(2);
+/// A link that ends sooner than this after it came up backs off like a
+/// failed dial: a peer that accepts and drops at once is not dialled in a
+/// loop.
+pub const STABLE_LINK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LanError {
@@ -97,6 +129,14 @@ pub enum LanError {
     /// per peer gate, however many addresses or advertisements lead to it).
     #[error("LAN peer {0}: already linked")]
     AlreadyLinked(i64),
+    /// The link to that gate was up (handshake done, claimed as its one
+    /// outbound link) for `lasted`, then ended: `why`.
+    #[error("LAN link to gate {peer} ended after {lasted:?}: {why}")]
+    LinkEnded {
+        peer: i64,
+        lasted: Duration,
+        why: Box<LanError>,
+    },
     /// The replica's device key is not the one this exchange started with
     /// (the gate was paired again): the exchange ends so that its owner
     /// starts a new one with the new key.
@@ -149,7 +189,7 @@ impl Drop for Listening {
 /// listed gate (or a thief with its key) cannot hold the inbound slots the
 /// venue's other gates need; one more replaces the oldest (a gate keeps one
 /// live link, so the older ones are half-dead links of a reconnect that
-/// must not lock it out until [`IDLE`]).
+/// must not lock it out until TCP keepalive finds them dead).
 #[derive(Default)]
 struct Links {
     outbound: std::sync::Mutex<std::collections::HashSet<i64>>,
@@ -284,6 +324,74 @@ fn pkcs8(seed: &[u8; 32]) -> Vec<u8> {
     ];
     out.extend_from_slice(seed);
     out
+}
+
+/// The wait before a path is dialled again after its dial ended with
+/// `ended`, the previous wait being `last`: [`MIN_REDIAL`] after a link
+/// that was up for [`STABLE_LINK`] or more (its peer was there: a restart,
+/// a replaced link), or after a redundant path waited for the gate's link
+/// to end ([`LanError::AlreadyLinked`]); otherwise doubled, up to `max`.
+pub fn redial_wait(last: Duration, ended: &LanError, max: Duration) -> Duration {
+    match ended {
+        LanError::LinkEnded { lasted, .. } if *lasted >= STABLE_LINK => MIN_REDIAL,
+        LanError::AlreadyLinked(_) => MIN_REDIAL,
+        _ => (last * 2).min(max).max(MIN_REDIAL),
+    }
+}
+
+/// Sets TCP keepalive on a link's socket (and, on Linux, a
+/// `TCP_USER_TIMEOUT` of the same bound, for a write the peer never
+/// acknowledges), best effort: a platform that refuses still links, with a
+/// warning. Whether keepalive is on.
+fn keep_alive(tcp: &TcpStream, addr: &dyn std::fmt::Display) -> bool {
+    let socket = socket2::SockRef::from(tcp);
+    let set = socket.set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_INTERVAL)
+            .with_retries(KEEPALIVE_PROBES),
+    );
+    if let Err(e) = &set {
+        tracing::warn!(%addr, error = %e, "LAN link without TCP keepalive: a vanished peer is noticed late");
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(e) =
+        socket.set_tcp_user_timeout(Some(KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_PROBES))
+    {
+        tracing::debug!(%addr, error = %e, "LAN link without TCP_USER_TIMEOUT");
+    }
+    set.is_ok()
+}
+
+/// The next frame of an inbound link, or None when the link ended between
+/// frames (closed by the dialer; on a socket without keepalive, `watched`
+/// false, also silent for [`IDLE`]). Silence between frames is otherwise
+/// no reason to close; a frame once begun must end within
+/// [`FRAME_TIMEOUT`].
+async fn next_frame<S: AsyncRead + Unpin>(
+    link: &mut S,
+    watched: bool,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut first = [0u8; 1];
+    let n = if watched {
+        link.read(&mut first).await?
+    } else {
+        match tokio::time::timeout(IDLE, link.read(&mut first)).await {
+            Ok(n) => n?,
+            Err(_) => return Ok(None),
+        }
+    };
+    if n == 0 {
+        return Ok(None);
+    }
+    let mut frame = (&first[..]).chain(link);
+    match tokio::time::timeout(FRAME_TIMEOUT, read_frame(&mut frame)).await {
+        Ok(read) => read.map(Some),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("a frame not finished within {FRAME_TIMEOUT:?}"),
+        )),
+    }
 }
 
 /// Pins the link to the synced peer list: both directions.
@@ -674,13 +782,15 @@ impl LanExchange {
             };
             let me = self.clone();
             let acceptor = acceptor.clone();
+            let _ = tcp.set_nodelay(true);
+            let watched = keep_alive(&tcp, &from);
             tokio::spawn(async move {
                 let _slot = slot;
                 let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
                 drop(handshake);
                 match accepted {
                     Ok(Ok(tls)) => {
-                        if let Err(e) = me.receive(tls, from).await {
+                        if let Err(e) = me.receive(tls, from, watched).await {
                             tracing::info!(%from, error = %e, "LAN link closed");
                         }
                     }
@@ -693,11 +803,14 @@ impl LanExchange {
         }
     }
 
-    /// One inbound link: frames in, acks out.
+    /// One inbound link: frames in, acks out (nothing else: see the
+    /// module's protocol). `watched`: its socket has TCP keepalive, so
+    /// silence does not close it.
     async fn receive(
         &self,
         mut tls: tokio_rustls::server::TlsStream<TcpStream>,
         from: SocketAddr,
+        watched: bool,
     ) -> Result<(), LanError> {
         let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers)
             .ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
@@ -705,20 +818,20 @@ impl LanExchange {
         let (mut refused, mut window, mut in_window) = (0u32, tokio::time::Instant::now(), 0u32);
         loop {
             let read = tokio::select! {
-                read = tokio::time::timeout(IDLE, read_frame(&mut tls)) => read,
+                read = next_frame(&mut tls, watched) => read,
                 _ = link.replaced.notified() => {
                     tracing::info!(%from, peer, "LAN link closed: replaced by a newer link from the same gate ({MAX_LINKS_PER_PEER} at most)");
                     return Ok(());
                 }
             };
             let frame = match read {
-                Ok(Ok(f)) => f,
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Ok(Err(e)) => {
+                Ok(Some(f)) => f,
+                Ok(None) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => {
                     tracing::warn!(%from, peer, error = %e, "LAN frame refused; link dropped");
                     return Err(e.into());
                 }
-                Err(_) => return Ok(()),
             };
             if window.elapsed() >= Duration::from_secs(1) {
                 (window, in_window) = (tokio::time::Instant::now(), 0);
@@ -777,23 +890,22 @@ impl LanExchange {
     }
 
     /// Keeps one static peer supplied: connect, push, reconnect after a
-    /// failure (backing off up to 2 s). A path to a gate already linked
-    /// (through another address or discovery) waits for that link to end.
+    /// failure (backing off up to [`MAX_REDIAL`]; after a link that was up,
+    /// at once: [`redial_wait`]). A path to a gate already linked (through
+    /// another address or discovery) waits for that link to end.
     pub async fn dial_forever(self: Arc<Self>, addr: String) -> Result<(), LanError> {
-        let mut wait = Duration::from_millis(100);
+        let mut wait = MIN_REDIAL;
         loop {
-            match self.dial_once(&addr).await {
-                Ok(()) => wait = Duration::from_millis(100),
-                Err(LanError::AlreadyLinked(peer)) => {
+            let ended = self.dial_once(&addr).await;
+            match &ended {
+                LanError::AlreadyLinked(peer) => {
                     tracing::debug!(%addr, peer, "LAN peer already linked by another path; waiting for that link to end");
-                    self.until_unlinked(peer).await;
-                    wait = Duration::from_millis(100);
+                    self.until_unlinked(*peer).await;
                 }
-                Err(e) => {
-                    tracing::debug!(%addr, error = %e, "LAN peer not reached");
-                    wait = (wait * 2).min(Duration::from_secs(2));
-                }
+                LanError::LinkEnded { .. } => {}
+                e => tracing::debug!(%addr, error = %e, "LAN peer not reached"),
             }
+            wait = redial_wait(wait, &ended, MAX_REDIAL);
             tokio::time::sleep(wait).await;
         }
     }
@@ -808,12 +920,7 @@ impl LanExchange {
             .await
             .map_err(|_| LanError::Peer("connect timed out".into()))??;
         tcp.set_nodelay(true)?;
-        socket2::SockRef::from(&tcp).set_tcp_keepalive(
-            &socket2::TcpKeepalive::new()
-                .with_time(KEEPALIVE_IDLE)
-                .with_interval(KEEPALIVE_INTERVAL)
-                .with_retries(KEEPALIVE_PROBES),
-        )?;
+        keep_alive(&tcp, &addr);
         let connector = tokio_rustls::TlsConnector::from(self.client.clone());
         let name =
             ServerName::try_from("entrada-gate").map_err(|e| LanError::Peer(e.to_string()))?;
@@ -827,13 +934,35 @@ impl LanExchange {
         Ok((tls, peer))
     }
 
-    /// One link to the gate at `addr` (a static peer or one discovery
-    /// found): push until it fails.
-    pub async fn dial_once(&self, addr: &str) -> Result<(), LanError> {
-        let (mut tls, peer) = self.connect(addr).await?;
-        let Some(_link) = self.links.claim_outbound(peer) else {
-            return Err(LanError::AlreadyLinked(peer));
+    /// One dial of the gate at `addr` (a static peer or one discovery
+    /// found), and how it ended: it never ends well. Before the link was
+    /// up, the error that stopped it ([`LanError::AlreadyLinked`] for a
+    /// gate this gate already has a link to); once it was,
+    /// [`LanError::LinkEnded`], after pushing until the link failed.
+    pub async fn dial_once(&self, addr: &str) -> LanError {
+        let (mut tls, peer) = match self.connect(addr).await {
+            Ok(linked) => linked,
+            Err(e) => return e,
         };
+        let Some(_link) = self.links.claim_outbound(peer) else {
+            return LanError::AlreadyLinked(peer);
+        };
+        let up = tokio::time::Instant::now();
+        let Err(why) = self.push(&mut tls, addr, peer).await;
+        LanError::LinkEnded {
+            peer,
+            lasted: up.elapsed(),
+            why: Box::new(why),
+        }
+    }
+
+    /// Pushes this gate's events over a link to `peer` until it fails.
+    async fn push(
+        &self,
+        tls: &mut tokio_rustls::client::TlsStream<TcpStream>,
+        addr: &str,
+        peer: i64,
+    ) -> Result<std::convert::Infallible, LanError> {
         {
             let store = self.store.clone();
             blocking(move || store.peer_seen(peer, Utc::now())).await?;
@@ -855,10 +984,13 @@ impl LanExchange {
             if events.is_empty() {
                 // Woken by the outbox poller; a second at most, so a peer
                 // also gets what a poller that is not running would miss.
-                // Meanwhile the link is read: the listener only answers
-                // events, so whatever arrives now is the link ending (the
-                // peer closed or its process died: EOF or a reset), and the
-                // dialer reconnects at once instead of at its next event.
+                // Meanwhile the link is read: the listener writes only
+                // answers (the module's protocol), so whatever arrives now
+                // is the link ending (the peer closed or its process died:
+                // EOF or a reset), and the dialer reconnects at once
+                // instead of at its next event. Nothing is written while
+                // idle: TCP keepalive keeps the link (and finds a vanished
+                // machine).
                 // (A read that loses the race is dropped before it took
                 // anything: rustls keeps partial records in the stream.)
                 let mut probe = [0u8; 1];
@@ -878,8 +1010,8 @@ impl LanExchange {
             }
             for event in events {
                 let id = event.event.event_id;
-                write_frame(&mut tls, &serde_json::to_vec(&event).unwrap_or_default()).await?;
-                let ack = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut tls))
+                write_frame(tls, &serde_json::to_vec(&event).unwrap_or_default()).await?;
+                let ack = tokio::time::timeout(Duration::from_secs(5), read_frame(tls))
                     .await
                     .map_err(|_| LanError::Peer("no answer".into()))??;
                 let ack: LanAck =
@@ -945,6 +1077,78 @@ mod tests {
         assert!(
             hs.0.lock().unwrap().is_empty(),
             "an address with none in progress is forgotten"
+        );
+    }
+
+    /// The listener's reading rule: silence between frames never closes a
+    /// link with keepalive (no re-handshake every [`IDLE`]); without
+    /// keepalive it ends after [`IDLE`]; a begun frame must end within
+    /// [`FRAME_TIMEOUT`]; EOF between frames is a quiet end. (Paused
+    /// time: the clock jumps while every task waits.)
+    #[tokio::test(start_paused = true)]
+    async fn an_inbound_link_is_closed_for_silence_only_without_keepalive() {
+        let (mut dialer, mut listener) = tokio::io::duplex(1024);
+        let reading = tokio::spawn(async move {
+            let frame = next_frame(&mut listener, true).await;
+            (frame, listener)
+        });
+        tokio::time::sleep(IDLE * 10).await;
+        assert!(!reading.is_finished(), "a watched link is silent, not over");
+        write_frame(&mut dialer, b"{}").await.unwrap();
+        let (frame, mut listener) = reading.await.unwrap();
+        assert_eq!(frame.unwrap(), Some(b"{}".to_vec()));
+
+        let start = tokio::time::Instant::now();
+        assert_eq!(next_frame(&mut listener, false).await.unwrap(), None);
+        assert!(start.elapsed() >= IDLE, "unwatched: closed after IDLE");
+
+        dialer.write_all(&[0, 0]).await.unwrap();
+        let start = tokio::time::Instant::now();
+        let begun = next_frame(&mut listener, true).await.unwrap_err();
+        assert_eq!(begun.kind(), std::io::ErrorKind::TimedOut, "{begun}");
+        assert!(start.elapsed() >= FRAME_TIMEOUT);
+
+        drop(dialer);
+        assert_eq!(next_frame(&mut listener, true).await.unwrap(), None, "EOF");
+    }
+
+    /// After a link that was up (a peer restarted, replaced the link), the
+    /// next dial comes after the minimum wait, whatever the back-off was;
+    /// failed dials, and a link that ended at once, back off.
+    #[test]
+    fn the_redial_wait_resets_after_a_link_that_was_up() {
+        let ended = |lasted| LanError::LinkEnded {
+            peer: 7,
+            lasted,
+            why: Box::new(LanError::Peer("link ended: closed by the peer".into())),
+        };
+        let refused = || LanError::Peer("connect timed out".into());
+        let mut wait = MIN_REDIAL;
+        for _ in 0..10 {
+            wait = redial_wait(wait, &refused(), MAX_REDIAL);
+        }
+        assert_eq!(wait, MAX_REDIAL, "failed dials back off to the cap");
+        assert_eq!(
+            redial_wait(wait, &ended(Duration::from_secs(600)), MAX_REDIAL),
+            MIN_REDIAL,
+            "a link that was up ended: dial again at once"
+        );
+        assert_eq!(
+            redial_wait(
+                Duration::from_millis(400),
+                &ended(Duration::from_millis(30)),
+                MAX_REDIAL
+            ),
+            Duration::from_millis(800),
+            "a link dropped right after its handshake backs off"
+        );
+        assert_eq!(
+            redial_wait(MAX_REDIAL, &LanError::AlreadyLinked(7), MAX_REDIAL),
+            MIN_REDIAL
+        );
+        assert_eq!(
+            redial_wait(MIN_REDIAL, &refused(), MAX_REDIAL),
+            2 * MIN_REDIAL
         );
     }
 
