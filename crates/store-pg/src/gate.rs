@@ -2,8 +2,8 @@
 //! records it exactly once across instances (verify), and whether a ticket
 //! may reserve.
 
+use crate::conn::Tx;
 use chrono::{DateTime, SubsecRound, Utc};
-use postgres::GenericClient;
 
 use crate::domain::signed::{self, Presented, Screening};
 use crate::domain::{
@@ -18,7 +18,7 @@ use crate::{corrupt, db, ts, PgStore};
 use entrada_store::{GateStore, OrgSettings, Result};
 
 pub(crate) fn verdict_in(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     gate: &Gate,
@@ -57,11 +57,7 @@ pub(crate) fn verdict_in(
 /// says it (the server holds no lease): amber `NO_SHOW_RELEASED` while the
 /// slot has a free place to take back, else a red `NO_PLACE_LEFT`
 /// (`domain::no_show::place_back`, `without_place`). Other verdicts pass.
-pub(crate) fn no_show_place(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    verdict: Verdict,
-) -> Result<Verdict> {
+pub(crate) fn no_show_place(tx: &mut Tx<'_>, orq: Orq, verdict: Verdict) -> Result<Verdict> {
     if verdict.verdict != VerdictCode::NoShowReleased {
         return Ok(verdict);
     }
@@ -76,7 +72,7 @@ pub(crate) fn no_show_place(
 }
 
 /// The org's settings (the defaults until an admin sets one).
-pub(crate) fn org_settings_in(tx: &mut impl GenericClient, orq: Orq) -> Result<OrgSettings> {
+pub(crate) fn org_settings_in(tx: &mut Tx<'_>, orq: Orq) -> Result<OrgSettings> {
     let row = tx
         .query_opt(
             "SELECT signed_codes_only, updated_at FROM org_settings WHERE orq = $1",
@@ -92,11 +88,7 @@ pub(crate) fn org_settings_in(tx: &mut impl GenericClient, orq: Orq) -> Result<O
 
 /// A plain code's screening (`domain::signed::screen_code`): the refusal to
 /// show if the org takes signed codes only or the code was re-issued.
-fn screen_plain(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    code: &TicketCode,
-) -> Result<Option<Verdict>> {
+fn screen_plain(tx: &mut Tx<'_>, orq: Orq, code: &TicketCode) -> Result<Option<Verdict>> {
     let serial = tx
         .query_opt(
             "SELECT code_serial FROM tickets WHERE ticket_code = $1 AND orq = $2",
@@ -117,7 +109,7 @@ fn screen_plain(
 /// Writes a ticket's first entry as `domain::enter` decided it, and its
 /// reservation's.
 pub(crate) fn write_use(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     used: &TicketUse,
@@ -151,7 +143,7 @@ pub(crate) fn write_use(
 /// The verification itself, in the caller's write transaction (the ticket
 /// row locked first): the rules' verdict, and an ADMIT written exactly once.
 pub(crate) fn verify_in(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     operator: OperatorId,

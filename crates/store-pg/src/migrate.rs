@@ -88,7 +88,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 impl PgStore {
     pub(crate) fn migrate(&self) -> Result<()> {
         let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(db)?;
+        let mut tx = conn.client.transaction().map_err(db)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .map_err(db)?;
         tx.batch_execute(
@@ -140,6 +140,7 @@ impl PgStore {
     pub fn schema_version(&self) -> Result<i64> {
         let mut conn = self.conn()?;
         let row = conn
+            .client
             .query_one(
                 "SELECT coalesce(max(version), 0) FROM entrada_migrations",
                 &[],

@@ -3,8 +3,9 @@
 //! the first read to the commit, so two instances can never both take the
 //! last place of a slot, and never wait on each other in a circle.
 
+use crate::conn::Tx;
 use chrono::{DateTime, Utc};
-use postgres::{GenericClient, Row};
+use postgres::Row;
 
 use crate::domain::customer::{check_cancel, check_change};
 use crate::domain::{
@@ -40,7 +41,7 @@ pub(crate) fn reservation(row: &Row) -> Result<Reservation> {
 }
 
 pub(crate) fn reservation_of_ticket(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
 ) -> Result<Option<Reservation>> {
@@ -55,7 +56,7 @@ pub(crate) fn reservation_of_ticket(
 }
 
 pub(crate) fn require_reservation(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     id: ReservationId,
 ) -> Result<Reservation> {
@@ -80,7 +81,7 @@ pub(crate) fn require_reservation(
 /// Takes (`delta = 1`) or frees (`-1`) one place of a slot this transaction
 /// has locked; the status follows the count.
 pub(crate) fn change_booking(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     slot: &Slot,
     delta: i64,
     now: DateTime<Utc>,
