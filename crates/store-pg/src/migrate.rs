@@ -68,6 +68,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0014_ticket_org_code_index.sql",
         include_str!("../migrations/0014_ticket_org_code_index.sql"),
     ),
+    (
+        "0016_reservation_slot_fk_deferred.sql",
+        include_str!("../migrations/0016_reservation_slot_fk_deferred.sql"),
+    ),
 ];
 
 /// The schema version this program writes.
