@@ -443,7 +443,10 @@ async fn dial_candidate(
         for addr in addrs {
             let ended = exchange.dial_once(&addr.to_string()).await;
             match &ended {
-                LanError::LinkEnded { .. } => warned = false,
+                LanError::LinkEnded { peer, lasted, why } => {
+                    tracing::info!(%addr, peer, ?lasted, error = %why, "LAN link ended");
+                    warned = false;
+                }
                 LanError::AlreadyLinked(peer) => {
                     // Another advertisement (or a static peer) leads to the
                     // same gate, or this one is copied: one link is enough,
