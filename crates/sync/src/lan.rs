@@ -41,7 +41,13 @@
 //! waits for the link to end) and holds at most
 //! [`MAX_LINKS_PER_PEER`] inbound links from one (a newer one replaces the
 //! oldest, so the idle links a gate may hold are bounded without closing
-//! any for silence). A dialer whose link was up and ended dials again
+//! any for silence; a replaced link ends whatever step it is in, and an
+//! answer the dialer does not take within [`FRAME_TIMEOUT`] ends its link).
+//! Every link ends, in both directions, when a reload of the peer list
+//! (each second) no longer lists its gate with the key it proved (a
+//! revoked gate, a gate paired again); there is no TLS session resumption,
+//! so each link proves its key against the list as it is then. A dialer
+//! whose link was up and ended dials again
 //! after [`MIN_REDIAL`]; failed dials back off to [`MAX_REDIAL`]
 //! ([`redial_wait`]).
 
