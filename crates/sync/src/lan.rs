@@ -49,7 +49,9 @@
 //! so each link proves its key against the list as it is then. A dialer
 //! whose link was up and ended dials again
 //! after [`MIN_REDIAL`]; failed dials back off to [`MAX_REDIAL`]
-//! ([`redial_wait`]).
+//! ([`redial_wait`]). A path that waited for a gate's link to end then
+//! waits that gate's own redial wait (kept per gate, not per path) plus up
+//! to [`MIN_REDIAL`] of jitter ([`LanExchange::redial_after_linked`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -208,6 +210,9 @@ struct Links {
     /// Rung when an outbound link ends: a dialer whose path led to a gate
     /// already linked waits for it before it dials again.
     released: tokio::sync::Notify,
+    /// The redial wait per peer gate, kept by the link that ended (not per
+    /// path: several paths to one gate share it).
+    backoff: std::sync::Mutex<std::collections::HashMap<i64, Duration>>,
     inbound: std::sync::Mutex<InboundLinks>,
 }
 
@@ -260,6 +265,28 @@ impl Links {
             links: self.clone(),
             peer,
         })
+    }
+
+    /// The link to `peer` ended after `lasted`: its redial wait, for every
+    /// path to it, is [`MIN_REDIAL`] after a link that was up for
+    /// [`STABLE_LINK`] or more, else doubled up to [`MAX_REDIAL`]. Called
+    /// before the link is released (the waiting paths then read it).
+    fn link_ended(&self, peer: i64, lasted: Duration) {
+        let mut backoff = relock(&self.backoff);
+        let wait = backoff.entry(peer).or_insert(MIN_REDIAL);
+        *wait = if lasted >= STABLE_LINK {
+            MIN_REDIAL
+        } else {
+            (*wait * 2).clamp(MIN_REDIAL, MAX_REDIAL)
+        };
+    }
+
+    /// The current redial wait of `peer` (see [`Self::link_ended`]).
+    fn peer_wait(&self, peer: i64) -> Duration {
+        relock(&self.backoff)
+            .get(&peer)
+            .copied()
+            .unwrap_or(MIN_REDIAL)
     }
 
     /// Returns once `peer` has no outbound link, or after `at_most`.
@@ -349,6 +376,19 @@ pub fn redial_wait(last: Duration, ended: &LanError, max: Duration) -> Duration 
         LanError::AlreadyLinked(_) => MIN_REDIAL,
         _ => (last * 2).min(max).max(MIN_REDIAL),
     }
+}
+
+/// A random wait of at most `max` (a clock-derived one if the system gives
+/// no randomness).
+fn jitter(max: Duration) -> Duration {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            .to_le_bytes();
+    }
+    max.mul_f64(f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX))
 }
 
 /// Sets TCP keepalive on a link's socket (and, on Linux, a
@@ -698,6 +738,15 @@ impl LanExchange {
         self.links.until_unlinked(peer, REDUNDANT_RECHECK).await;
     }
 
+    /// How long a path that found `peer` already linked waits, once that
+    /// link ended ([`Self::until_unlinked`]), before it dials again: the
+    /// peer's own redial wait (kept per gate, not per path, so several
+    /// paths do not reset it to [`MIN_REDIAL`]) plus up to [`MIN_REDIAL`]
+    /// of jitter (the release wakes every waiting path at once).
+    pub fn redial_after_linked(&self, peer: i64) -> Duration {
+        self.links.peer_wait(peer) + jitter(MIN_REDIAL)
+    }
+
     /// Reloads the peer list the sync rounds keep in the replica;
     /// [`LanError::KeyChanged`] when the gate was paired again since this
     /// exchange started (its links would present a key the peers no longer
@@ -1001,7 +1050,10 @@ impl LanExchange {
                 }
                 e => tracing::debug!(%addr, error = %e, "LAN peer not reached"),
             }
-            wait = redial_wait(wait, &ended, MAX_REDIAL);
+            wait = match &ended {
+                LanError::AlreadyLinked(peer) => self.redial_after_linked(*peer),
+                _ => redial_wait(wait, &ended, MAX_REDIAL),
+            };
             tokio::time::sleep(wait).await;
         }
     }
@@ -1067,6 +1119,8 @@ impl LanExchange {
                 "that gate is no longer a listed peer (revoked, or its key changed)".into(),
             ),
         };
+        // Before `_link` is released: the paths it wakes read this wait.
+        self.links.link_ended(peer, up.elapsed());
         LanError::LinkEnded {
             peer,
             lasted: up.elapsed(),
@@ -1269,6 +1323,33 @@ mod tests {
         assert_eq!(
             redial_wait(MIN_REDIAL, &refused(), MAX_REDIAL),
             2 * MIN_REDIAL
+        );
+    }
+
+    /// Several paths to one gate share its redial wait: a link that ended
+    /// at once doubles it for all of them (a path that waited for the link
+    /// does not reset it to the minimum), a link that was up resets it;
+    /// each path adds a little jitter so a release does not start them
+    /// all in the same instant.
+    #[test]
+    fn the_redial_wait_after_a_linked_gate_is_kept_per_gate_with_jitter() {
+        let links = Arc::new(Links::default());
+        assert_eq!(links.peer_wait(7), MIN_REDIAL);
+        links.link_ended(7, Duration::from_millis(30));
+        links.link_ended(7, Duration::from_millis(30));
+        assert_eq!(links.peer_wait(7), 4 * MIN_REDIAL, "short links back off");
+        for _ in 0..10 {
+            links.link_ended(7, Duration::ZERO);
+        }
+        assert_eq!(links.peer_wait(7), MAX_REDIAL, "up to the cap");
+        assert_eq!(links.peer_wait(8), MIN_REDIAL, "another gate's own");
+        links.link_ended(7, STABLE_LINK);
+        assert_eq!(links.peer_wait(7), MIN_REDIAL, "a link that was up");
+        let waits: Vec<Duration> = (0..20).map(|_| jitter(MIN_REDIAL)).collect();
+        assert!(waits.iter().all(|w| *w <= MIN_REDIAL));
+        assert!(
+            waits.iter().any(|w| *w != waits[0]),
+            "not all the same: {waits:?}"
         );
     }
 

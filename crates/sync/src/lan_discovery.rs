@@ -466,8 +466,12 @@ async fn dial_candidate(
                     tracing::debug!(%instance, %addr, error = %e, "LAN discovery: gate not reached");
                 }
             }
-            // After a link that was up, the minimum; else backing off.
-            wait = crate::lan::redial_wait(wait, &ended, MAX_BACKOFF);
+            // After a link that was up, the minimum; else backing off (for
+            // a gate already linked: that gate's own wait, with jitter).
+            wait = match &ended {
+                LanError::AlreadyLinked(peer) => exchange.redial_after_linked(*peer),
+                _ => crate::lan::redial_wait(wait, &ended, MAX_BACKOFF),
+            };
         }
         tokio::time::sleep(wait).await;
     }
