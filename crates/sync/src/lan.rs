@@ -41,9 +41,17 @@
 //! waits for the link to end) and holds at most
 //! [`MAX_LINKS_PER_PEER`] inbound links from one (a newer one replaces the
 //! oldest, so the idle links a gate may hold are bounded without closing
-//! any for silence). A dialer whose link was up and ended dials again
+//! any for silence; a replaced link ends whatever step it is in, and an
+//! answer the dialer does not take within [`FRAME_TIMEOUT`] ends its link).
+//! Every link ends, in both directions, when a reload of the peer list
+//! (each second) no longer lists its gate with the key it proved (a
+//! revoked gate, a gate paired again); there is no TLS session resumption,
+//! so each link proves its key against the list as it is then. A dialer
+//! whose link was up and ended dials again
 //! after [`MIN_REDIAL`]; failed dials back off to [`MAX_REDIAL`]
-//! ([`redial_wait`]).
+//! ([`redial_wait`]). A path that waited for a gate's link to end then
+//! waits that gate's own redial wait (kept per gate, not per path) plus up
+//! to [`MIN_REDIAL`] of jitter ([`LanExchange::redial_after_linked`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -165,11 +173,17 @@ pub struct LanExchange {
     client: Arc<rustls::ClientConfig>,
     /// The newest signed outbox event id, as the one poller last saw it.
     newest: tokio::sync::watch::Sender<Option<String>>,
+    /// Bumped each time a reload changes the peer list: every link then
+    /// checks that its gate is still listed with the key it proved, and
+    /// ends if not (a revoked gate, a gate paired again).
+    peers_changed: tokio::sync::watch::Sender<u64>,
     /// The address the exchange listens on while it does (for a status line).
     listening: std::sync::Mutex<Option<SocketAddr>>,
     /// Outbound TLS handshakes completed (each dial that reached a listed
     /// gate): what a redundant path costs, for tests and the log.
     handshakes: std::sync::atomic::AtomicU64,
+    /// Events pushed over outbound links (frames written), for tests.
+    pushed: std::sync::atomic::AtomicU64,
 }
 
 /// Clears [`LanExchange::listening`] when the listener goes (the exchange
@@ -196,6 +210,9 @@ struct Links {
     /// Rung when an outbound link ends: a dialer whose path led to a gate
     /// already linked waits for it before it dials again.
     released: tokio::sync::Notify,
+    /// The redial wait per peer gate, kept by the link that ended (not per
+    /// path: several paths to one gate share it).
+    backoff: std::sync::Mutex<std::collections::HashMap<i64, Duration>>,
     inbound: std::sync::Mutex<InboundLinks>,
 }
 
@@ -248,6 +265,28 @@ impl Links {
             links: self.clone(),
             peer,
         })
+    }
+
+    /// The link to `peer` ended after `lasted`: its redial wait, for every
+    /// path to it, is [`MIN_REDIAL`] after a link that was up for
+    /// [`STABLE_LINK`] or more, else doubled up to [`MAX_REDIAL`]. Called
+    /// before the link is released (the waiting paths then read it).
+    fn link_ended(&self, peer: i64, lasted: Duration) {
+        let mut backoff = relock(&self.backoff);
+        let wait = backoff.entry(peer).or_insert(MIN_REDIAL);
+        *wait = if lasted >= STABLE_LINK {
+            MIN_REDIAL
+        } else {
+            (*wait * 2).clamp(MIN_REDIAL, MAX_REDIAL)
+        };
+    }
+
+    /// The current redial wait of `peer` (see [`Self::link_ended`]).
+    fn peer_wait(&self, peer: i64) -> Duration {
+        relock(&self.backoff)
+            .get(&peer)
+            .copied()
+            .unwrap_or(MIN_REDIAL)
     }
 
     /// Returns once `peer` has no outbound link, or after `at_most`.
@@ -337,6 +376,19 @@ pub fn redial_wait(last: Duration, ended: &LanError, max: Duration) -> Duration 
         LanError::AlreadyLinked(_) => MIN_REDIAL,
         _ => (last * 2).min(max).max(MIN_REDIAL),
     }
+}
+
+/// A random wait of at most `max` (a clock-derived one if the system gives
+/// no randomness).
+fn jitter(max: Duration) -> Duration {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            .to_le_bytes();
+    }
+    max.mul_f64(f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX))
 }
 
 /// Sets TCP keepalive on a link's socket (and, on Linux, a
@@ -549,11 +601,15 @@ impl Drop for Handshake {
     }
 }
 
-/// The device a link's other side proved to be (by its raw public key).
-fn peer_of(certs: Option<&[CertificateDer<'_>]>, peers: &RwLock<Vec<PeerKey>>) -> Option<i64> {
+/// The device a link's other side proved to be (by its raw public key),
+/// and that key (its SPKI).
+fn peer_of(
+    certs: Option<&[CertificateDer<'_>]>,
+    peers: &RwLock<Vec<PeerKey>>,
+) -> Option<(i64, Vec<u8>)> {
     let presented = certs?.first()?.as_ref().to_vec();
     let peers = peers.read().unwrap_or_else(|p| p.into_inner());
-    only_holder(&peers, &presented)
+    only_holder(&peers, &presented).map(|id| (id, presented))
 }
 
 /// The one listed peer whose key is `presented` (an SPKI). A key listed for
@@ -636,10 +692,20 @@ impl LanExchange {
             .with_client_cert_resolver(Arc::new(
                 rustls::client::AlwaysResolvesClientRawPublicKeys::new(certified),
             ));
+        // No session resumption: a resumed TLS 1.3 session skips the
+        // certificate check, so every link proves its key against the peer
+        // list as it is now (a revoked gate cannot resume its way back).
+        let mut server = server;
+        server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        server.send_tls13_tickets = 0;
+        let mut client = client;
+        client.resumption = rustls::client::Resumption::disabled();
         Ok(Self {
             newest: tokio::sync::watch::Sender::new(None),
+            peers_changed: tokio::sync::watch::Sender::new(0),
             listening: std::sync::Mutex::new(None),
             handshakes: std::sync::atomic::AtomicU64::new(0),
+            pushed: std::sync::atomic::AtomicU64::new(0),
             store,
             own_key,
             peers,
@@ -660,11 +726,25 @@ impl LanExchange {
         self.handshakes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Events pushed over outbound links since the exchange started.
+    pub fn pushed(&self) -> u64 {
+        self.pushed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Waits while this gate has an outbound link to `peer` (at most
     /// [`REDUNDANT_RECHECK`]): what a dialer does after
     /// [`LanError::AlreadyLinked`], instead of a handshake every 2 s.
     pub async fn until_unlinked(&self, peer: i64) {
         self.links.until_unlinked(peer, REDUNDANT_RECHECK).await;
+    }
+
+    /// How long a path that found `peer` already linked waits, once that
+    /// link ended ([`Self::until_unlinked`]), before it dials again: the
+    /// peer's own redial wait (kept per gate, not per path, so several
+    /// paths do not reset it to [`MIN_REDIAL`]) plus up to [`MIN_REDIAL`]
+    /// of jitter (the release wakes every waiting path at once).
+    pub fn redial_after_linked(&self, peer: i64) -> Duration {
+        self.links.peer_wait(peer) + jitter(MIN_REDIAL)
     }
 
     /// Reloads the peer list the sync rounds keep in the replica;
@@ -676,8 +756,44 @@ impl LanExchange {
             return Err(LanError::KeyChanged);
         }
         let fresh = self.store.peer_keys()?;
-        *self.peers.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        let changed = {
+            let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
+            let changed = *peers != fresh;
+            *peers = fresh;
+            changed
+        };
+        if changed {
+            // Links check that their gate is still listed (a revoked gate's
+            // links end at once, not at their next handshake).
+            self.peers_changed.send_modify(|g| *g += 1);
+        }
         Ok(())
+    }
+
+    /// Whether `peer` is still listed with the key `key` (an SPKI) it
+    /// proved when its link was made.
+    fn still_listed(&self, peer: i64, key: &[u8]) -> bool {
+        let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
+        only_holder(&peers, key) == Some(peer)
+    }
+
+    /// Returns once a reload of the peer list (after `changes` was
+    /// subscribed, i.e. before the link's handshake) no longer lists `peer`
+    /// with `key`: the link must end.
+    async fn unlisted(
+        &self,
+        changes: &mut tokio::sync::watch::Receiver<u64>,
+        peer: i64,
+        key: &[u8],
+    ) {
+        loop {
+            if changes.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+            if !self.still_listed(peer, key) {
+                return;
+            }
+        }
     }
 
     /// Runs the exchange until an unrecoverable error (a port that cannot
@@ -782,6 +898,8 @@ impl LanExchange {
             };
             let me = self.clone();
             let acceptor = acceptor.clone();
+            // Before the handshake checks the list: a reload after it is seen.
+            let changes = self.peers_changed.subscribe();
             let _ = tcp.set_nodelay(true);
             let watched = keep_alive(&tcp, &from);
             tokio::spawn(async move {
@@ -790,7 +908,7 @@ impl LanExchange {
                 drop(handshake);
                 match accepted {
                     Ok(Ok(tls)) => {
-                        if let Err(e) = me.receive(tls, from, watched).await {
+                        if let Err(e) = me.receive(tls, from, watched, changes).await {
                             tracing::info!(%from, error = %e, "LAN link closed");
                         }
                     }
@@ -806,24 +924,43 @@ impl LanExchange {
     /// One inbound link: frames in, acks out (nothing else: see the
     /// module's protocol). `watched`: its socket has TCP keepalive, so
     /// silence does not close it.
+    /// The link ends whatever step it is in (reading, applying, answering)
+    /// when a newer link from the same gate replaces it, or when a reload
+    /// of the peer list no longer lists that gate with the key it proved.
     async fn receive(
         &self,
         mut tls: tokio_rustls::server::TlsStream<TcpStream>,
         from: SocketAddr,
         watched: bool,
+        mut changes: tokio::sync::watch::Receiver<u64>,
     ) -> Result<(), LanError> {
-        let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers)
+        let (peer, key) = peer_of(tls.get_ref().1.peer_certificates(), &self.peers)
             .ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
         let link = self.links.admit_inbound(peer);
+        tokio::select! {
+            done = self.receive_frames(&mut tls, from, watched, peer) => done,
+            _ = link.replaced.notified() => {
+                tracing::info!(%from, peer, "LAN link closed: replaced by a newer link from the same gate ({MAX_LINKS_PER_PEER} at most)");
+                Ok(())
+            }
+            _ = self.unlisted(&mut changes, peer, &key) => {
+                tracing::info!(%from, peer, "LAN link closed: that gate is no longer a listed peer (revoked, or its key changed)");
+                Ok(())
+            }
+        }
+    }
+
+    /// Frames in, acks out, until the link ends.
+    async fn receive_frames(
+        &self,
+        tls: &mut tokio_rustls::server::TlsStream<TcpStream>,
+        from: SocketAddr,
+        watched: bool,
+        peer: i64,
+    ) -> Result<(), LanError> {
         let (mut refused, mut window, mut in_window) = (0u32, tokio::time::Instant::now(), 0u32);
         loop {
-            let read = tokio::select! {
-                read = next_frame(&mut tls, watched) => read,
-                _ = link.replaced.notified() => {
-                    tracing::info!(%from, peer, "LAN link closed: replaced by a newer link from the same gate ({MAX_LINKS_PER_PEER} at most)");
-                    return Ok(());
-                }
-            };
+            let read = next_frame(tls, watched).await;
             let frame = match read {
                 Ok(Some(f)) => f,
                 Ok(None) => return Ok(()),
@@ -881,7 +1018,13 @@ impl LanExchange {
                 code: answer.1,
             })
             .unwrap_or_default();
-            write_frame(&mut tls, &body).await?;
+            // A peer that does not read its answers cannot hold the link
+            // (and its inbound slot) in this write.
+            tokio::time::timeout(FRAME_TIMEOUT, write_frame(tls, &body))
+                .await
+                .map_err(|_| {
+                    LanError::Peer(format!("answer not taken within {FRAME_TIMEOUT:?}"))
+                })??;
             if refused > MAX_REFUSED {
                 tracing::warn!(%from, peer, "LAN link dropped after {refused} refused events");
                 return Err(LanError::Peer("too many refused events".into()));
@@ -902,10 +1045,15 @@ impl LanExchange {
                     tracing::debug!(%addr, peer, "LAN peer already linked by another path; waiting for that link to end");
                     self.until_unlinked(*peer).await;
                 }
-                LanError::LinkEnded { .. } => {}
+                LanError::LinkEnded { peer, lasted, why } => {
+                    tracing::info!(%addr, peer, ?lasted, error = %why, "LAN link ended")
+                }
                 e => tracing::debug!(%addr, error = %e, "LAN peer not reached"),
             }
-            wait = redial_wait(wait, &ended, MAX_REDIAL);
+            wait = match &ended {
+                LanError::AlreadyLinked(peer) => self.redial_after_linked(*peer),
+                _ => redial_wait(wait, &ended, MAX_REDIAL),
+            };
             tokio::time::sleep(wait).await;
         }
     }
@@ -916,6 +1064,16 @@ impl LanExchange {
         &self,
         addr: &str,
     ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, i64), LanError> {
+        self.connect_keyed(addr)
+            .await
+            .map(|(tls, peer, _)| (tls, peer))
+    }
+
+    /// [`Self::connect`], with the key (SPKI) the peer proved.
+    async fn connect_keyed(
+        &self,
+        addr: &str,
+    ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, i64, Vec<u8>), LanError> {
         let tcp = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr))
             .await
             .map_err(|_| LanError::Peer("connect timed out".into()))??;
@@ -929,9 +1087,9 @@ impl LanExchange {
             .map_err(|_| LanError::Peer("handshake timed out".into()))??;
         self.handshakes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let peer = peer_of(tls.get_ref().1.peer_certificates(), &self.peers)
+        let (peer, key) = peer_of(tls.get_ref().1.peer_certificates(), &self.peers)
             .ok_or_else(|| LanError::Peer("an unlisted key".into()))?;
-        Ok((tls, peer))
+        Ok((tls, peer, key))
     }
 
     /// One dial of the gate at `addr` (a static peer or one discovery
@@ -940,7 +1098,9 @@ impl LanExchange {
     /// gate this gate already has a link to); once it was,
     /// [`LanError::LinkEnded`], after pushing until the link failed.
     pub async fn dial_once(&self, addr: &str) -> LanError {
-        let (mut tls, peer) = match self.connect(addr).await {
+        // Before the handshake checks the list: a reload after it is seen.
+        let mut changes = self.peers_changed.subscribe();
+        let (mut tls, peer, key) = match self.connect_keyed(addr).await {
             Ok(linked) => linked,
             Err(e) => return e,
         };
@@ -948,7 +1108,19 @@ impl LanExchange {
             return LanError::AlreadyLinked(peer);
         };
         let up = tokio::time::Instant::now();
-        let Err(why) = self.push(&mut tls, addr, peer).await;
+        // A gate no longer listed (revoked, its key changed) loses its link
+        // whatever the push is doing.
+        let why = tokio::select! {
+            pushed = self.push(&mut tls, addr, peer) => {
+                let Err(why) = pushed;
+                why
+            }
+            _ = self.unlisted(&mut changes, peer, &key) => LanError::Peer(
+                "that gate is no longer a listed peer (revoked, or its key changed)".into(),
+            ),
+        };
+        // Before `_link` is released: the paths it wakes read this wait.
+        self.links.link_ended(peer, up.elapsed());
         LanError::LinkEnded {
             peer,
             lasted: up.elapsed(),
@@ -1002,7 +1174,7 @@ impl LanExchange {
                             Ok(_) => "the peer sent something unasked".to_string(),
                             Err(e) => e.to_string(),
                         };
-                        tracing::info!(%addr, peer, why, "LAN link ended; reconnecting");
+                        tracing::debug!(%addr, peer, why, "LAN link ended; reconnecting");
                         return Err(LanError::Peer(format!("link ended: {why}")));
                     }
                 }
@@ -1011,6 +1183,8 @@ impl LanExchange {
             for event in events {
                 let id = event.event.event_id;
                 write_frame(tls, &serde_json::to_vec(&event).unwrap_or_default()).await?;
+                self.pushed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let ack = tokio::time::timeout(Duration::from_secs(5), read_frame(tls))
                     .await
                     .map_err(|_| LanError::Peer("no answer".into()))??;
@@ -1149,6 +1323,33 @@ mod tests {
         assert_eq!(
             redial_wait(MIN_REDIAL, &refused(), MAX_REDIAL),
             2 * MIN_REDIAL
+        );
+    }
+
+    /// Several paths to one gate share its redial wait: a link that ended
+    /// at once doubles it for all of them (a path that waited for the link
+    /// does not reset it to the minimum), a link that was up resets it;
+    /// each path adds a little jitter so a release does not start them
+    /// all in the same instant.
+    #[test]
+    fn the_redial_wait_after_a_linked_gate_is_kept_per_gate_with_jitter() {
+        let links = Arc::new(Links::default());
+        assert_eq!(links.peer_wait(7), MIN_REDIAL);
+        links.link_ended(7, Duration::from_millis(30));
+        links.link_ended(7, Duration::from_millis(30));
+        assert_eq!(links.peer_wait(7), 4 * MIN_REDIAL, "short links back off");
+        for _ in 0..10 {
+            links.link_ended(7, Duration::ZERO);
+        }
+        assert_eq!(links.peer_wait(7), MAX_REDIAL, "up to the cap");
+        assert_eq!(links.peer_wait(8), MIN_REDIAL, "another gate's own");
+        links.link_ended(7, STABLE_LINK);
+        assert_eq!(links.peer_wait(7), MIN_REDIAL, "a link that was up");
+        let waits: Vec<Duration> = (0..20).map(|_| jitter(MIN_REDIAL)).collect();
+        assert!(waits.iter().all(|w| *w <= MIN_REDIAL));
+        assert!(
+            waits.iter().any(|w| *w != waits[0]),
+            "not all the same: {waits:?}"
         );
     }
 
@@ -1345,6 +1546,137 @@ mod tests {
             TcpListener::bind(("127.0.0.1", port))
                 .await
                 .expect("the old listener is closed");
+        });
+    }
+
+    /// A gate the server revoked is dropped from the peer list by the next
+    /// sync round (`set_peers`): its live links end within the reload
+    /// period, in both directions, the dialer does not spin re-sending the
+    /// oldest batch (its cursor is gone), and it is not linked again.
+    #[test]
+    fn a_gate_dropped_from_the_peer_list_loses_its_links_and_is_not_resent_to() {
+        use entrada_domain::slot::{NewSlot, SlotChange};
+        use entrada_domain::sync::protocol::DeviceInfo;
+        use entrada_domain::Orq;
+        let dir = tempfile::tempdir().unwrap();
+        let gate = |id: i64, name: &str| {
+            let store = Arc::new(Store::open(dir.path().join(format!("{id}.db"))).unwrap());
+            let info = DeviceInfo {
+                device_id: id,
+                orq: 1,
+                venue_id: 1,
+                name: name.into(),
+            };
+            store.pair(&info, "http://server", "token").unwrap();
+            let key = store.device_public_key().unwrap().unwrap();
+            (
+                store,
+                PeerKey {
+                    device_id: id,
+                    name: name.into(),
+                    public_key: key,
+                },
+            )
+        };
+        let (a, a_key) = gate(1, "Gate A");
+        let (b, b_key) = gate(2, "Gate B");
+        a.set_peers(std::slice::from_ref(&b_key)).unwrap();
+        b.set_peers(std::slice::from_ref(&a_key)).unwrap();
+        // Three signed events in A's outbox (slot changes: B answers
+        // "ignored", which confirms them all the same).
+        let now = Utc::now();
+        let venue = a.add_venue(Orq(1), "Zoo", "UTC", now).unwrap();
+        let slot = a
+            .create_slot(
+                Orq(1),
+                &NewSlot {
+                    venue_id: venue.id,
+                    date: now.date_naive(),
+                    start_time: chrono::NaiveTime::MIN,
+                    end_time: chrono::NaiveTime::from_hms_opt(23, 59, 59).unwrap(),
+                    total_capacity: 100,
+                },
+                now,
+            )
+            .unwrap();
+        for n in 0..3 {
+            let change = SlotChange {
+                total_capacity: Some(101 + n),
+                status: None,
+            };
+            a.update_slot(Orq(1), slot.id, change, now).unwrap();
+        }
+        assert_eq!(a.events_for_peer(2, 10).unwrap().len(), 3);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let ex_a = Arc::new(LanExchange::new(a.clone()).unwrap());
+            let ex_b = Arc::new(LanExchange::new(b.clone()).unwrap());
+            let listen = |ex: &Arc<LanExchange>, peers: Vec<String>| {
+                let config = LanConfig {
+                    listen: Some("127.0.0.1:0".parse().unwrap()),
+                    peers,
+                };
+                tokio::spawn(ex.clone().run(config))
+            };
+            let until = |what: &str, limit: Duration, done: &dyn Fn() -> bool| {
+                let what = what.to_string();
+                let start = std::time::Instant::now();
+                let ok = loop {
+                    if done() {
+                        break true;
+                    }
+                    if start.elapsed() > limit {
+                        break false;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                };
+                assert!(ok, "{what}: not within {limit:?}");
+            };
+            let _b_run = listen(&ex_b, vec![]);
+            until("B listens", Duration::from_secs(5), &|| {
+                ex_b.listening().is_some()
+            });
+            let b_addr = ex_b.listening().unwrap().to_string();
+            let _a_run = listen(&ex_a, vec![b_addr]);
+            until("A listens", Duration::from_secs(5), &|| {
+                ex_a.listening().is_some()
+            });
+            // B dials A too, so that A holds an inbound link from B.
+            let a_addr = ex_a.listening().unwrap().to_string();
+            let b_dials = tokio::spawn(ex_b.clone().dial_forever(a_addr));
+            until(
+                "both links up and A's events confirmed",
+                Duration::from_secs(10),
+                &|| {
+                    relock(&ex_a.links.outbound).contains(&2)
+                        && ex_a.links.inbound_from(2) == 1
+                        && a.events_for_peer(2, 10).is_ok_and(|e| e.is_empty())
+                },
+            );
+            assert_eq!(ex_a.pushed(), 3);
+            let handshakes = ex_a.handshakes();
+
+            // B revoked: A's sync round drops it from the peer list.
+            a.set_peers(&[]).unwrap();
+            let start = std::time::Instant::now();
+            until("A's links with B ended", Duration::from_secs(3), &|| {
+                !relock(&ex_a.links.outbound).contains(&2)
+                    && ex_a.links.inbound_from(2) == 0
+                    && ex_b.links.inbound_from(1) == 0
+            });
+            assert!(start.elapsed() < Duration::from_secs(3));
+            let pushed = ex_a.pushed();
+            assert_eq!(pushed, 3, "no resend of the oldest batch");
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            assert_eq!(ex_a.pushed(), pushed, "nothing more sent to B");
+            assert_eq!(ex_a.handshakes(), handshakes, "B is not linked again");
+            assert!(!relock(&ex_a.links.outbound).contains(&2));
+            assert_eq!(ex_a.links.inbound_from(2), 0, "B's redials are refused");
+            b_dials.abort();
         });
     }
 }

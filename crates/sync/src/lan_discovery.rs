@@ -443,7 +443,10 @@ async fn dial_candidate(
         for addr in addrs {
             let ended = exchange.dial_once(&addr.to_string()).await;
             match &ended {
-                LanError::LinkEnded { .. } => warned = false,
+                LanError::LinkEnded { peer, lasted, why } => {
+                    tracing::info!(%addr, peer, ?lasted, error = %why, "LAN link ended");
+                    warned = false;
+                }
                 LanError::AlreadyLinked(peer) => {
                     // Another advertisement (or a static peer) leads to the
                     // same gate, or this one is copied: one link is enough,
@@ -463,8 +466,12 @@ async fn dial_candidate(
                     tracing::debug!(%instance, %addr, error = %e, "LAN discovery: gate not reached");
                 }
             }
-            // After a link that was up, the minimum; else backing off.
-            wait = crate::lan::redial_wait(wait, &ended, MAX_BACKOFF);
+            // After a link that was up, the minimum; else backing off (for
+            // a gate already linked: that gate's own wait, with jitter).
+            wait = match &ended {
+                LanError::AlreadyLinked(peer) => exchange.redial_after_linked(*peer),
+                _ => crate::lan::redial_wait(wait, &ended, MAX_BACKOFF),
+            };
         }
         tokio::time::sleep(wait).await;
     }
