@@ -1119,6 +1119,16 @@ impl LanExchange {
                 "that gate is no longer a listed peer (revoked, or its key changed)".into(),
             ),
         };
+        if matches!(why, LanError::Store(entrada_store::StoreError::NotAPeer(_))) {
+            // The replica no longer lists this gate, but the list the TLS
+            // verifier reads does until its next reload (every second):
+            // reload it now, so the redial is refused at its handshake
+            // instead of making a link that ends the same way. A short
+            // read of the replica, and only when a gate was dropped.
+            if let Err(e) = self.reload_peers() {
+                tracing::debug!(error = %e, "LAN peer list not reloaded");
+            }
+        }
         // Before `_link` is released: the paths it wakes read this wait.
         self.links.link_ended(peer, up.elapsed());
         LanError::LinkEnded {
