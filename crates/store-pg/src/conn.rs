@@ -147,17 +147,27 @@ impl Tx<'_> {
         self.statements.get(&mut self.tx, sql)
     }
 
+    /// Runs one statement of `q` (prepared once per connection) with `run`;
+    /// an error that says the cached statement went stale empties the cache.
+    fn cached<Q: Query + ?Sized, T>(
+        &mut self,
+        q: &Q,
+        run: impl FnOnce(&mut postgres::Transaction<'_>, &Statement) -> Result<T, postgres::Error>,
+    ) -> Result<T, postgres::Error> {
+        let s = q.statement(&mut self.tx, self.statements)?;
+        let out = run(&mut self.tx, &s);
+        if let Err(e) = &out {
+            forget_if_stale(self.statements, e);
+        }
+        out
+    }
+
     pub(crate) fn query<Q: Query + ?Sized>(
         &mut self,
         q: &Q,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, postgres::Error> {
-        let s = q.statement(&mut self.tx, self.statements)?;
-        let out = self.tx.query(&s, params);
-        if let Err(e) = &out {
-            forget_if_stale(self.statements, e);
-        }
-        out
+        self.cached(q, |tx, s| tx.query(s, params))
     }
 
     pub(crate) fn query_one<Q: Query + ?Sized>(
@@ -165,12 +175,7 @@ impl Tx<'_> {
         q: &Q,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, postgres::Error> {
-        let s = q.statement(&mut self.tx, self.statements)?;
-        let out = self.tx.query_one(&s, params);
-        if let Err(e) = &out {
-            forget_if_stale(self.statements, e);
-        }
-        out
+        self.cached(q, |tx, s| tx.query_one(s, params))
     }
 
     pub(crate) fn query_opt<Q: Query + ?Sized>(
@@ -178,12 +183,7 @@ impl Tx<'_> {
         q: &Q,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, postgres::Error> {
-        let s = q.statement(&mut self.tx, self.statements)?;
-        let out = self.tx.query_opt(&s, params);
-        if let Err(e) = &out {
-            forget_if_stale(self.statements, e);
-        }
-        out
+        self.cached(q, |tx, s| tx.query_opt(s, params))
     }
 
     pub(crate) fn execute<Q: Query + ?Sized>(
@@ -191,11 +191,6 @@ impl Tx<'_> {
         q: &Q,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, postgres::Error> {
-        let s = q.statement(&mut self.tx, self.statements)?;
-        let out = self.tx.execute(&s, params);
-        if let Err(e) = &out {
-            forget_if_stale(self.statements, e);
-        }
-        out
+        self.cached(q, |tx, s| tx.execute(s, params))
     }
 }
