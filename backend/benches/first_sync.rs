@@ -1,0 +1,275 @@
+//! Issue 13, session 31: the first sync of a new gate, 100,000 tickets (each
+//! reserved, so 200,000 changes and more), from a PostgreSQL server and from a
+//! SQLite server, in one run on the same machine:
+//!
+//! 1. `entrada sync --once` (a real process) against an in-process server
+//!    on 127.0.0.1, the wall time (target ≤ 10 s);
+//! 2. the server's side alone: the same pages read again through the store
+//!    (`changes_since`, page size 2,000): the first page, the median page and
+//!    the sum.
+//!
+//! The reservations are seeded by bulk SQL in transactions of 10,000 (the
+//! feed's triggers log them as the store's writes would), not through
+//! `reserve_slot` one by one: that took 250–350 s on PostgreSQL (pg_http) and
+//! is not what this measures.
+//!
+//!   export ENTRADA_TEST_PG=$(scripts/pg.sh start)
+//!   cargo bench -p entrada --bench first_sync [-- --tickets N] [-- --only pg|sqlite]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveTime, Utc};
+use entrada::domain::{ActivationMode, NewSlot, NewTicket, Orq, VenueId};
+use entrada::store::{ServerStore, Store};
+use entrada_store_pg::{PgOptions, PgStore};
+
+#[path = "../tests/common/pg.rs"]
+mod pg;
+
+const ORQ: Orq = Orq(1);
+const CHUNK: usize = 10_000;
+const EMAIL: &str = "bench@example.com";
+const PHONE: &str = "+34600000001";
+
+fn code(i: usize) -> String {
+    format!("S-{i:06}")
+}
+
+/// A venue, an all-day slot tomorrow, `n` tickets (through the store);
+/// returns the venue and the slot's id.
+fn seed_common(s: &dyn ServerStore, n: usize) -> (VenueId, String) {
+    let now = Utc::now();
+    let venue = s.add_venue(ORQ, "Bench", "UTC", now).unwrap();
+    s.add_operator(ORQ, entrada::domain::Role::Operator, "Bench gate", None, now)
+        .unwrap();
+    let slot = s
+        .create_slot(
+            ORQ,
+            &NewSlot {
+                venue_id: venue.id,
+                date: (now + chrono::Duration::days(1)).date_naive(),
+                start_time: NaiveTime::MIN,
+                end_time: NaiveTime::from_hms_opt(23, 59, 59).unwrap(),
+                total_capacity: 10_000_000,
+            },
+            now,
+        )
+        .unwrap();
+    let tickets: Vec<NewTicket> = (0..n)
+        .map(|i| NewTicket::plain(&code(i), ActivationMode::Immediate).unwrap())
+        .collect();
+    for chunk in tickets.chunks(5_000) {
+        s.insert_tickets(ORQ, chunk, now).unwrap();
+    }
+    (venue.id, slot.id.to_string())
+}
+
+fn seed_pg(url: &str, n: usize) -> (Arc<dyn ServerStore>, String) {
+    let store: Arc<dyn ServerStore> = Arc::new(
+        PgStore::connect(
+            url,
+            PgOptions {
+                pool_size: 8,
+                connect_timeout: Duration::from_secs(30),
+                ..PgOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let (venue, slot) = seed_common(store.as_ref(), n);
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let slot: uuid::Uuid = slot.parse().unwrap();
+    for from in (0..n).step_by(CHUNK) {
+        let codes: Vec<String> = (from..(from + CHUNK).min(n)).map(code).collect();
+        let mut tx = c.transaction().unwrap();
+        tx.execute(
+            "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, \
+             reserved_at, status, orq, created_at, updated_at) \
+             SELECT gen_random_uuid(), c, $1, $2, $3, now(), 'RESERVED', $4, now(), now() FROM unnest($5::text[]) c",
+            &[&slot, &EMAIL, &PHONE, &ORQ.0, &codes],
+        )
+        .unwrap();
+        tx.execute(
+            "UPDATE tickets SET status = 'RESERVED', customer_email = $1, customer_phone = $2, \
+             reserved_at = now(), updated_at = now() WHERE ticket_code = ANY($3)",
+            &[&EMAIL, &PHONE, &codes],
+        )
+        .unwrap();
+        tx.execute(
+            "UPDATE reservation_slots SET booked_count = booked_count + $1 WHERE id = $2",
+            &[&(codes.len() as i64), &slot],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let token = store.add_device(ORQ, venue, "Bench gate", Utc::now()).unwrap().0;
+    (store, token)
+}
+
+fn seed_sqlite(path: &std::path::Path, n: usize) -> (Arc<dyn ServerStore>, String) {
+    let store = Store::open(path).unwrap();
+    let (venue, slot) = seed_common(&store, n);
+    let mut c = rusqlite::Connection::open(path).unwrap();
+    c.busy_timeout(Duration::from_secs(30)).unwrap();
+    let now = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    for from in (0..n).step_by(CHUNK) {
+        let tx = c.transaction().unwrap();
+        {
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, \
+                     reserved_at, status, orq, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'RESERVED', ?7, ?6, ?6)",
+                )
+                .unwrap();
+            let mut upd = tx
+                .prepare(
+                    "UPDATE tickets SET status = 'RESERVED', customer_email = ?1, customer_phone = ?2, \
+                     reserved_at = ?3, updated_at = ?3 WHERE ticket_code = ?4",
+                )
+                .unwrap();
+            for i in from..(from + CHUNK).min(n) {
+                let id = uuid::Uuid::now_v7().to_string();
+                ins.execute(rusqlite::params![id, code(i), slot, EMAIL, PHONE, now, ORQ.0])
+                    .unwrap();
+                upd.execute(rusqlite::params![EMAIL, PHONE, now, code(i)])
+                    .unwrap();
+            }
+        }
+        tx.execute(
+            "UPDATE reservation_slots SET booked_count = booked_count + ?1 WHERE id = ?2",
+            rusqlite::params![(CHUNK.min(n - from)) as i64, slot],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    drop(c);
+    let token = store.add_device(ORQ, venue, "Bench gate", Utc::now()).unwrap().0;
+    (Arc::new(store), token)
+}
+
+/// One instance on 127.0.0.1:0, on `rt`; its base URL.
+fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>) -> String {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = entrada::api::AppState::new(store, 0);
+    let shutdown = state.shutdown.clone();
+    let app = entrada::api::router(state, None);
+    rt.spawn(async move {
+        let _ = entrada::api::serve(listener, app, shutdown).await;
+    });
+    format!("http://{addr}")
+}
+
+/// `entrada sync --once` into a new gate database; wall time, changes pulled.
+fn first_sync(base: &str, token: &str, n: usize) -> (Duration, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let device_db = dir.path().join("gate.db");
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_entrada"))
+        .args(["sync", "--server", base, "--token", token, "--once"])
+        .arg("--db")
+        .arg(&device_db)
+        .env("ENTRADA_LOG", "warn")
+        .env_remove("ENTRADA_DB")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap(),
+    )
+    .unwrap();
+    let tickets: i64 = rusqlite::Connection::open(&device_db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM tickets", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tickets as usize, n, "the gate holds every ticket");
+    (took, answer["round"]["pulled"].as_i64().unwrap_or(0))
+}
+
+/// Every page again through the store: (first page, median page, sum, pages).
+fn walk(s: &dyn ServerStore, venue: VenueId) -> (f64, f64, f64, usize) {
+    let mut cursor = 0;
+    let mut times = Vec::new();
+    loop {
+        let t = Instant::now();
+        let page = s.changes_since(ORQ, venue, cursor, 2000, Utc::now()).unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        cursor = page.next_cursor;
+        if !page.has_more {
+            break;
+        }
+    }
+    let first = times[0];
+    let sum: f64 = times.iter().sum();
+    let pages = times.len();
+    times.sort_by(f64::total_cmp);
+    (first, times[pages / 2], sum, pages)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let n: usize = arg("--tickets").map_or(100_000, |v| v.parse().unwrap());
+    let only = arg("--only");
+    let (want_pg, want_sqlite) = match only.as_deref() {
+        Some("pg") => (true, false),
+        Some("sqlite") => (false, true),
+        _ => (true, true),
+    };
+    let cluster = if want_pg { pg::pg_url() } else { None };
+    let db = cluster.as_ref().map(|c| pg::FreshDb::new(c, "bench_first_sync"));
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut engines: Vec<(&str, Arc<dyn ServerStore>, String)> = Vec::new();
+    if let Some(db) = &db {
+        let t = Instant::now();
+        let (s, token) = seed_pg(&db.url, n);
+        eprintln!("PostgreSQL: seeded {n} tickets + reservations in {:.1?}", t.elapsed());
+        engines.push(("PostgreSQL", s, token));
+    }
+    if want_sqlite {
+        let t = Instant::now();
+        let (s, token) = seed_sqlite(&dir.path().join("server.db"), n);
+        eprintln!("SQLite: seeded {n} tickets + reservations in {:.1?}", t.elapsed());
+        engines.push(("SQLite", s, token));
+    }
+    let keep: Vec<_> = engines.iter().map(|(_, s, _)| s.clone()).collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let venue = VenueId(1);
+
+    println!("| first sync, {n} tickets + reservations | engine | value |");
+    println!("| --- | --- | ---: |");
+    for (name, s, token) in &engines {
+        let base = start(&rt, s.clone());
+        let (took, pulled) = first_sync(&base, token, n);
+        eprintln!("{name}: first sync {took:.2?} ({pulled} changes)");
+        println!(
+            "| `entrada sync --once`, new gate ({pulled} changes) | {name} | {:.2} s |",
+            took.as_secs_f64()
+        );
+    }
+    for (name, s, _) in &engines {
+        let (first, median, sum, pages) = walk(s.as_ref(), venue);
+        println!(
+            "| the same pages through the store ({pages}): first / median / sum | {name} | {first:.1} / {median:.1} ms / {:.2} s |",
+            sum / 1000.0
+        );
+    }
+    drop(rt);
+    drop(keep);
+}
