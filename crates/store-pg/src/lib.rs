@@ -77,6 +77,10 @@ impl Default for PgOptions {
 
 pub struct PgStore {
     pool: Pool,
+    /// The change feed's `remaining`, carried from page to page (`feed.rs`).
+    feed_counts: feed::FeedCounts,
+    /// Entries this instance numbered since it last vacuumed the log.
+    feed_numbered: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -130,7 +134,11 @@ impl PgStore {
             // after a failover.
             .test_on_check_out(false)
             .build_unchecked(manager);
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            feed_counts: feed::FeedCounts::default(),
+            feed_numbered: std::sync::atomic::AtomicI64::new(0),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -210,6 +218,11 @@ impl PgStore {
     /// Runs `f` in one read-only REPEATABLE READ transaction (one snapshot).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         self.transaction(IsolationLevel::RepeatableRead, true, f)
+    }
+
+    /// Statements outside any transaction (a VACUUM cannot run in one).
+    pub(crate) fn outside_transaction(&self, sql: &str) -> Result<()> {
+        self.call(|conn| conn.client.batch_execute(sql).map_err(|e| (true, db(e))))
     }
 
     /// One read-only statement on its own, without BEGIN and COMMIT (two

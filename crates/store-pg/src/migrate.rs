@@ -76,6 +76,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0016_reservation_slot_fk_deferred.sql",
         include_str!("../migrations/0016_reservation_slot_fk_deferred.sql"),
     ),
+    (
+        "0017_feed_numbering_batches.sql",
+        include_str!("../migrations/0017_feed_numbering_batches.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

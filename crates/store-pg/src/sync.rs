@@ -919,7 +919,9 @@ impl SyncStore for PgStore {
 
     /// One page of the changes after `cursor` for a device of `venue`; the
     /// log and the rows are read in one snapshot, after the entries of every
-    /// ended transaction were numbered (`feed_sequence`).
+    /// ended transaction were numbered (`feed_sequence`). `has_more` is
+    /// exact (one entry more than the page is read); `remaining` is counted
+    /// once per pull and carried from page to page (`FeedCounts`).
     fn changes_since(
         &self,
         orq: Orq,
@@ -930,8 +932,9 @@ impl SyncStore for PgStore {
     ) -> Result<ChangePage> {
         self.sequence_feed()?;
         let limit = i64::from(limit.clamp(1, 5000));
-        self.read(|tx| {
-            let entries: Vec<(i64, String, String, String)> = tx
+        let carried = self.feed_counts.take(orq, venue, cursor);
+        let page = self.read(|tx| {
+            let mut entries: Vec<(i64, String, String, String)> = tx
                 .query(
                     "SELECT seq, entity, entity_id, op FROM ( \
                        (SELECT seq, entity, entity_id, op FROM change_log \
@@ -940,12 +943,15 @@ impl SyncStore for PgStore {
                        (SELECT seq, entity, entity_id, op FROM change_log \
                         WHERE orq = $1 AND scope = $4 AND seq > $2 ORDER BY seq LIMIT $3) \
                      ) page ORDER BY seq LIMIT $3",
-                    &[&orq.0, &cursor, &limit, &venue.0],
+                    &[&orq.0, &cursor, &(limit + 1), &venue.0],
                 )
                 .map_err(db)?
                 .iter()
                 .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                 .collect();
+            let has_more = entries.len() as i64 > limit;
+            entries.truncate(limit as usize);
+            let taken = entries.len() as i64;
             let mut page: Vec<(i64, String, String, String)> = Vec::with_capacity(entries.len());
             for (seq, name, entity_id, op) in entries {
                 let (name, entity_id, op) = match name.as_str() {
@@ -985,16 +991,54 @@ impl SyncStore for PgStore {
                 changes.push(Change { seq, entity: name, entity_id, op, row });
             }
             let next_cursor = last_seq.unwrap_or(cursor);
-            let remaining: i64 = tx
-                .query_one(
-                    "SELECT (SELECT count(*) FROM change_log WHERE orq = $1 AND scope = 0 AND seq > $2) \
-                          + (SELECT count(*) FROM change_log WHERE orq = $1 AND scope = $3 AND seq > $2)",
-                    &[&orq.0, &next_cursor, &venue.0],
-                )
+            // The highest seq this snapshot sees: entries numbered after it
+            // are the ones a carried count has not seen yet.
+            let top: i64 = tx
+                .query_one("SELECT coalesce(max(seq), 0) FROM change_log", &[])
                 .map_err(db)?
                 .get(0);
-            Ok(ChangePage { changes, next_cursor, has_more: remaining > 0, remaining, server_time: now, reset: false })
-        })
+            let remaining = if !has_more {
+                0
+            } else {
+                match carried {
+                    // The count of an earlier page of this pull, less what
+                    // this page sent, plus what was numbered since (a row
+                    // changed again during the pull may be counted twice:
+                    // a progress bar's estimate, never below 1 here).
+                    Some(c) => {
+                        let since: i64 = tx
+                            .query_one(
+                                "SELECT (SELECT count(*) FROM change_log WHERE orq = $1 AND scope = 0 AND seq > $2) \
+                                      + (SELECT count(*) FROM change_log WHERE orq = $1 AND scope = $3 AND seq > $2)",
+                                &[&orq.0, &c.top, &venue.0],
+                            )
+                            .map_err(db)?
+                            .get(0);
+                        (c.remaining - taken + since).max(1)
+                    }
+                    // A cursor this instance has not answered: counted.
+                    None => tx
+                        .query_one(
+                            "SELECT (SELECT count(*) FROM change_log WHERE orq = $1 AND scope = 0 AND seq > $2) \
+                                  + (SELECT count(*) FROM change_log WHERE orq = $1 AND scope = $3 AND seq > $2)",
+                            &[&orq.0, &next_cursor, &venue.0],
+                        )
+                        .map_err(db)?
+                        .get::<_, i64>(0)
+                        .max(1),
+                }
+            };
+            Ok((ChangePage { changes, next_cursor, has_more, remaining, server_time: now, reset: false }, top))
+        });
+        let (page, top) = page?;
+        if page.has_more {
+            self.feed_counts.put(orq, venue, page.next_cursor, page.remaining, top);
+        }
+        Ok(page)
+    }
+
+    fn settle_feed(&self) -> Result<i64> {
+        PgStore::settle_feed(self)
     }
 
     fn list_conflicts(&self, orq: Orq) -> Result<Vec<Value>> {

@@ -83,6 +83,17 @@ fn a_slow_writer_commits_after_a_fast_one_and_the_device_still_gets_both() {
 
 #[test]
 fn interleaved_slow_and_fast_writers_while_a_device_pulls_lose_nothing() {
+    interleaved_writers_and_a_pulling_device(false);
+}
+
+/// The same with the server's numberer (`settle_feed`, in batches) running
+/// all along, as `entrada serve` runs it every second.
+#[test]
+fn interleaved_writers_a_pulling_device_and_the_background_numberer_lose_nothing() {
+    interleaved_writers_and_a_pulling_device(true);
+}
+
+fn interleaved_writers_and_a_pulling_device(numberer: bool) {
     let Some(url) = common::url() else { return };
     let schema = common::fresh_schema(&url);
     let store = Arc::new(PgStore::connect(&url, common::options(&schema)).unwrap());
@@ -105,6 +116,17 @@ fn interleaved_slow_and_fast_writers_while_a_device_pulls_lose_nothing() {
             seen
         })
     };
+    let numbering = numberer.then(|| {
+        let (store, done) = (store.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut numbered = 0;
+            while !done.load(Ordering::SeqCst) {
+                numbered += store.settle_feed().unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            numbered
+        })
+    });
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
             let (url, schema) = (url.clone(), schema.clone());
@@ -133,6 +155,12 @@ fn interleaved_slow_and_fast_writers_while_a_device_pulls_lose_nothing() {
         .collect();
     done.store(true, Ordering::SeqCst);
     let seen = puller.join().unwrap();
+    if let Some(numbering) = numbering {
+        assert!(
+            numbering.join().unwrap() > 0,
+            "the numberer numbered some of the entries (the puller the rest)"
+        );
+    }
 
     let pulled = slot_ids(&seen);
     let missing: Vec<_> = written.difference(&pulled).collect();
@@ -148,5 +176,111 @@ fn interleaved_slow_and_fast_writers_while_a_device_pulls_lose_nothing() {
             .filter(|e| e.entity == "reservation_slots")
             .count(),
         written.len()
+    );
+}
+
+/// `n` slots of `venue` from day `day` on, inserted (and committed) in one
+/// transaction.
+fn insert_slots(url: &str, schema: &str, venue: i64, day: u32, n: u32) -> Vec<String> {
+    let mut client = common::client(url, schema);
+    let mut tx = client.transaction().unwrap();
+    let ids = (0..n)
+        .map(|i| insert_slot(&mut tx, venue, day + i / 20, 1 + i % 20))
+        .collect();
+    tx.commit().unwrap();
+    ids
+}
+
+fn pending(url: &str, schema: &str) -> i64 {
+    common::client(url, schema)
+        .query_one("SELECT count(*) FROM change_log WHERE seq IS NULL", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn the_numberer_numbers_what_committed_and_leaves_a_running_writer_for_later() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id.0;
+
+    let mut slow_client = common::client(&url, &schema);
+    let mut slow = slow_client.transaction().unwrap();
+    let slow_id = insert_slot(&mut slow, venue, 28, 9); // written first, committed last
+    let fast = insert_slots(&url, &schema, venue, 1, 30);
+    // The venue's entry and the 30 slots are numbered; the slow slot's is
+    // not committed, so neither seen nor numbered.
+    let committed = pending(&url, &schema);
+    assert!(committed > 30);
+    assert_eq!(store.settle_feed().unwrap(), committed);
+    assert_eq!(pending(&url, &schema), 0);
+    let mut seen = Vec::new();
+    let cursor = pull(&store, venue, 0, &mut seen);
+    slow.commit().unwrap();
+    assert_eq!(
+        pending(&url, &schema),
+        1,
+        "written before the numbering, committed after it: pending, not lost"
+    );
+    assert_eq!(store.settle_feed().unwrap(), 1);
+    assert_eq!(pending(&url, &schema), 0);
+    pull(&store, venue, cursor, &mut seen);
+    let mut want: BTreeSet<String> = fast.into_iter().collect();
+    want.insert(slow_id);
+    assert_eq!(slot_ids(&seen), want);
+    assert_eq!(store.settle_feed().unwrap(), 0, "nothing left to number");
+}
+
+/// `has_more` is exact; `remaining` is counted on the first page of a pull
+/// and carried (less what each page sent, plus what was numbered since), so
+/// it stays exact while nothing already counted changes again.
+#[test]
+fn a_pull_counts_its_backlog_once_and_carries_it_page_to_page() {
+    use entrada_store::SyncStore;
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
+    insert_slots(&url, &schema, venue.0, 1, 40);
+    store.settle_feed().unwrap();
+    let exact = |cursor: i64| -> i64 {
+        common::client(&url, &schema)
+            .query_one(
+                "SELECT count(*) FROM change_log WHERE orq = $1 AND scope IN (0, $2) AND seq > $3",
+                &[&ORQ.0, &venue.0, &cursor],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let total = exact(0) as usize + 5;
+    assert!(total > 40);
+    let (mut cursor, mut pages, mut got) = (0, 0, 0);
+    loop {
+        let page = store.changes_since(ORQ, venue, cursor, 7, now()).unwrap();
+        pages += 1;
+        got += page.changes.len();
+        if pages == 3 {
+            // Written during the pull: counted on the next page.
+            insert_slots(&url, &schema, venue.0, 10, 5);
+            store.settle_feed().unwrap();
+        }
+        cursor = page.next_cursor;
+        let left = if pages == 3 { exact(cursor) - 5 } else { exact(cursor) };
+        assert_eq!(page.remaining, left, "page {pages}");
+        assert_eq!(page.has_more, left > 0, "page {pages}");
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(got, total);
+    assert_eq!(pages, total.div_ceil(7), "pages of 7");
+    // A full page that is the last one: no more, nothing left.
+    let last = store
+        .changes_since(ORQ, venue, 0, total as u32, now())
+        .unwrap();
+    assert_eq!(
+        (last.changes.len(), last.has_more, last.remaining),
+        (total, false, 0)
     );
 }

@@ -224,8 +224,10 @@ fn migration_0015_names_the_gate_of_admissions_uploaded_before_it() {
             .unwrap();
     }
     // The schema as 0014 left it: no column (its CHECK goes with it), 0015
-    // not run. 0016 (the deferred slot key) runs again after it, which it
-    // may: setting a constraint DEFERRABLE twice changes nothing.
+    // not run. 0016 (the deferred slot key) and 0017 (the feed's numbering
+    // functions, CREATE OR REPLACE) run again after it, which they may:
+    // setting a constraint DEFERRABLE twice changes nothing, and 0017's
+    // functions are the same after it as before.
     let mut client = common::client(&url, &schema);
     client
         .batch_execute(
@@ -236,8 +238,8 @@ fn migration_0015_names_the_gate_of_admissions_uploaded_before_it() {
         .unwrap();
     assert_eq!(
         known_schema_version(),
-        16,
-        "a migration after 0016: undo it above too, or start this test from the schema before 0015"
+        17,
+        "a migration after 0017: undo it above too, or start this test from the schema before 0015"
     );
     let store = PgStore::connect(&url, common::options(&schema)).expect("0015 runs");
     assert_eq!(store.schema_version().unwrap(), known_schema_version());
