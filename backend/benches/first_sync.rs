@@ -14,7 +14,11 @@
 //! is not what this measures.
 //!
 //!   export ENTRADA_TEST_PG=$(scripts/pg.sh start)
-//!   cargo bench -p entrada --bench first_sync [-- --tickets N] [-- --only pg|sqlite]
+//! The servers (with the feed numberer `entrada serve` runs, unless
+//! `--cold`) are up while the data is imported, and the sync starts once
+//! nothing is left to number.
+//!
+//!   cargo bench -p entrada --bench first_sync [-- --tickets N] [--only pg|sqlite] [--cold]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,8 +69,8 @@ fn seed_common(s: &dyn ServerStore, n: usize) -> (VenueId, String) {
     (venue.id, slot.id.to_string())
 }
 
-fn seed_pg(url: &str, n: usize) -> (Arc<dyn ServerStore>, String) {
-    let store: Arc<dyn ServerStore> = Arc::new(
+fn pg_store(url: &str) -> Arc<dyn ServerStore> {
+    Arc::new(
         PgStore::connect(
             url,
             PgOptions {
@@ -76,8 +80,11 @@ fn seed_pg(url: &str, n: usize) -> (Arc<dyn ServerStore>, String) {
             },
         )
         .unwrap(),
-    );
-    let (venue, slot) = seed_common(store.as_ref(), n);
+    )
+}
+
+fn seed_pg(store: &dyn ServerStore, url: &str, n: usize) -> String {
+    let (venue, slot) = seed_common(store, n);
     let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
     let slot: uuid::Uuid = slot.parse().unwrap();
     for from in (0..n).step_by(CHUNK) {
@@ -103,13 +110,11 @@ fn seed_pg(url: &str, n: usize) -> (Arc<dyn ServerStore>, String) {
         .unwrap();
         tx.commit().unwrap();
     }
-    let token = store.add_device(ORQ, venue, "Bench gate", Utc::now()).unwrap().0;
-    (store, token)
+    store.add_device(ORQ, venue, "Bench gate", Utc::now()).unwrap().0
 }
 
-fn seed_sqlite(path: &std::path::Path, n: usize) -> (Arc<dyn ServerStore>, String) {
-    let store = Store::open(path).unwrap();
-    let (venue, slot) = seed_common(&store, n);
+fn seed_sqlite(store: &dyn ServerStore, path: &std::path::Path, n: usize) -> String {
+    let (venue, slot) = seed_common(store, n);
     let mut c = rusqlite::Connection::open(path).unwrap();
     c.busy_timeout(Duration::from_secs(30)).unwrap();
     let now = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
@@ -144,12 +149,16 @@ fn seed_sqlite(path: &std::path::Path, n: usize) -> (Arc<dyn ServerStore>, Strin
         tx.commit().unwrap();
     }
     drop(c);
-    let token = store.add_device(ORQ, venue, "Bench gate", Utc::now()).unwrap().0;
-    (Arc::new(store), token)
+    store.add_device(ORQ, venue, "Bench gate", Utc::now()).unwrap().0
 }
 
-/// One instance on 127.0.0.1:0, on `rt`; its base URL.
-fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>) -> String {
+/// One instance on 127.0.0.1:0, on `rt`, with the feed numberer that
+/// `entrada serve` runs (unless `cold`); its base URL.
+fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>, cold: bool) -> String {
+    if !cold {
+        let _guard = rt.enter();
+        entrada::api::spawn_feed_numberer(store.clone(), entrada::api::FEED_NUMBERING_PERIOD);
+    }
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -197,6 +206,37 @@ fn first_sync(base: &str, token: &str, n: usize) -> (Duration, i64) {
     (took, answer["round"]["pulled"].as_i64().unwrap_or(0))
 }
 
+/// The floor of a first sync: the same pages fetched over HTTP and parsed,
+/// one after the other, not applied.
+fn fetch_only(base: &str, token: &str) -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        let mut cursor = 0i64;
+        loop {
+            let page: entrada::sync::protocol::ChangePage = http
+                .get(format!("{base}/api/sync/changes"))
+                .query(&[("cursor", cursor.to_string()), ("limit", "2000".into())])
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            cursor = page.next_cursor;
+            if !page.has_more {
+                break;
+            }
+        }
+        started.elapsed()
+    })
+}
+
 /// Every page again through the store: (first page, median page, sum, pages).
 fn walk(s: &dyn ServerStore, venue: VenueId) -> (f64, f64, f64, usize) {
     let mut cursor = 0;
@@ -231,39 +271,71 @@ fn main() {
         Some("sqlite") => (false, true),
         _ => (true, true),
     };
+    // `--cold`: no feed numberer (the servers before session 31 had none):
+    // the first pull numbers the whole import.
+    let cold = args.iter().any(|a| a == "--cold");
     let cluster = if want_pg { pg::pg_url() } else { None };
     let db = cluster.as_ref().map(|c| pg::FreshDb::new(c, "bench_first_sync"));
     let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
 
-    let mut engines: Vec<(&str, Arc<dyn ServerStore>, String)> = Vec::new();
+    // The servers run while the data is imported, as they would.
+    let mut engines: Vec<(&str, Arc<dyn ServerStore>, String, String)> = Vec::new();
     if let Some(db) = &db {
+        let s = pg_store(&db.url);
+        let base = start(&rt, s.clone(), cold);
         let t = Instant::now();
-        let (s, token) = seed_pg(&db.url, n);
+        let token = seed_pg(s.as_ref(), &db.url, n);
         eprintln!("PostgreSQL: seeded {n} tickets + reservations in {:.1?}", t.elapsed());
-        engines.push(("PostgreSQL", s, token));
+        engines.push(("PostgreSQL", s, token, base));
     }
     if want_sqlite {
+        let path = dir.path().join("server.db");
+        let s: Arc<dyn ServerStore> = Arc::new(Store::open(&path).unwrap());
+        let base = start(&rt, s.clone(), cold);
         let t = Instant::now();
-        let (s, token) = seed_sqlite(&dir.path().join("server.db"), n);
+        let token = seed_sqlite(s.as_ref(), &path, n);
         eprintln!("SQLite: seeded {n} tickets + reservations in {:.1?}", t.elapsed());
-        engines.push(("SQLite", s, token));
+        engines.push(("SQLite", s, token, base));
     }
-    let keep: Vec<_> = engines.iter().map(|(_, s, _)| s.clone()).collect();
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    if let (Some(db), false) = (&db, cold) {
+        // The numberer has caught up with the import (it runs every second).
+        let t = Instant::now();
+        let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+        while c
+            .query_one("SELECT count(*) FROM change_log WHERE seq IS NULL", &[])
+            .unwrap()
+            .get::<_, i64>(0)
+            > 0
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("PostgreSQL: nothing left to number {:.1?} after the import", t.elapsed());
+    }
+    let keep: Vec<_> = engines.iter().map(|(_, s, _, _)| s.clone()).collect();
     let venue = VenueId(1);
 
-    println!("| first sync, {n} tickets + reservations | engine | value |");
+    println!(
+        "| first sync, {n} tickets + reservations{} | engine | value |",
+        if cold { " (no feed numberer)" } else { "" }
+    );
     println!("| --- | --- | ---: |");
-    for (name, s, token) in &engines {
-        let base = start(&rt, s.clone());
-        let (took, pulled) = first_sync(&base, token, n);
+    for (name, _, token, base) in &engines {
+        let (took, pulled) = first_sync(base, token, n);
         eprintln!("{name}: first sync {took:.2?} ({pulled} changes)");
         println!(
             "| `entrada sync --once`, new gate ({pulled} changes) | {name} | {:.2} s |",
             took.as_secs_f64()
         );
     }
-    for (name, s, _) in &engines {
+    for (name, _, token, base) in &engines {
+        let took = fetch_only(base, token);
+        println!(
+            "| the same pages fetched + parsed, not applied | {name} | {:.2} s |",
+            took.as_secs_f64()
+        );
+    }
+    for (name, s, _, _) in &engines {
         let (first, median, sum, pages) = walk(s.as_ref(), venue);
         println!(
             "| the same pages through the store ({pages}): first / median / sum | {name} | {first:.1} / {median:.1} ms / {:.2} s |",

@@ -215,6 +215,10 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         // Aborted with the runtime; its store handle goes before `last_owner`.
+        let numberer = entrada::api::spawn_feed_numberer(
+            release_store.clone(),
+            entrada::api::FEED_NUMBERING_PERIOD,
+        );
         let release = entrada::api::spawn_no_show_release(release_store, no_show_period);
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %listener.local_addr()?, scheme, db = %shown(&db.db), "entrada serve ready");
@@ -223,7 +227,9 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
             None => entrada::api::serve(listener, app, shutdown).await,
         };
         release.abort();
+        numberer.abort();
         let _ = release.await;
+        let _ = numberer.await;
         served?;
         anyhow::Ok(())
     })?;

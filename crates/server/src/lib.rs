@@ -45,6 +45,7 @@ use crate::domain::{DomainError, TicketCode};
 use crate::store::{ServerStore, Store, StoreError};
 use error::ApiError;
 pub use ratelimit::RateLimiter;
+pub use sync::{spawn_feed_numberer, FEED_NUMBERING_PERIOD};
 pub use venue_ops::{spawn_no_show_release, NO_SHOW_PERIOD};
 
 /// Largest request body of the bulk routes (ticket creation and CSV import:

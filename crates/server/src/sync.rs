@@ -234,3 +234,35 @@ pub async fn conflicts(
         state.run(move |s| s.list_conflicts_in(orq, venue)).await?,
     ))
 }
+
+/// How often an instance numbers the change feed's committed entries.
+pub const FEED_NUMBERING_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Numbers the change feed every `period` (`SyncStore::settle_feed`): on
+/// PostgreSQL an entry gets its seq once it has committed, so an import is
+/// numbered while it happens rather than by the first pull after it (a
+/// first sync of 226,023 entries spent 6.8 s in that one numbering). A pull
+/// still numbers whatever is left, so a device reads every committed
+/// change. Nothing to do on SQLite. A failed round is logged and tried again
+/// next period; several instances may run it (one numberer at a time, by
+/// the feed's lock).
+pub fn spawn_feed_numberer(
+    store: std::sync::Arc<dyn crate::store::ServerStore>,
+    period: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.settle_feed()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "feed numbering failed; trying again next period")
+                }
+                Err(e) => tracing::warn!(error = %e, "feed numbering task failed"),
+            }
+        }
+    })
+}
