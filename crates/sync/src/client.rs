@@ -483,21 +483,24 @@ impl SyncEngine {
                 .map_or(0, |p| p.cursor)
         };
         let mut total = 0u64;
-        loop {
-            if report.pages >= self.max_pages {
-                // The rest comes in the next round, after the next upload.
-                report.page_limit_reached = true;
-                break;
-            }
-            let sent = Utc::now();
-            let page = async {
+        // The next page is asked for while this one is applied (its cursor
+        // is known before): the server reads page k+1 while the replica
+        // writes page k. A page is still applied, with its cursor, only
+        // after the one before it; a page fetched but not applied (an error,
+        // the page limit) is dropped, and asked again next round.
+        let fetch = |cursor: i64| {
+            let (http, token) = (http.clone(), pairing.token.clone());
+            let url = format!("{base}/api/sync/changes");
+            let page_size = self.page_size;
+            tokio::spawn(async move {
+                let sent = Utc::now();
                 let response = http
-                    .get(format!("{base}/api/sync/changes"))
+                    .get(url)
                     .query(&[
                         ("cursor", cursor.to_string()),
-                        ("limit", self.page_size.to_string()),
+                        ("limit", page_size.to_string()),
                     ])
-                    .bearer_auth(&pairing.token)
+                    .bearer_auth(&token)
                     .send()
                     .await
                     .map_err(request_error)?;
@@ -507,10 +510,21 @@ impl SyncEngine {
                         "more changes announced but the cursor did not move past {cursor}"
                     )));
                 }
-                Ok(page)
-            }
-            .await;
-            let page = match page {
+                Ok((page, sent, Utc::now()))
+            })
+        };
+        let mut next = if self.max_pages > 0 {
+            Some(fetch(cursor))
+        } else {
+            report.page_limit_reached = true;
+            None
+        };
+        while let Some(asked) = next.take() {
+            let fetched = match asked.await {
+                Ok(fetched) => fetched,
+                Err(e) => Err(SyncError::Network(format!("worker failed: {e}"))),
+            };
+            let (page, sent, received) = match fetched {
                 Ok(p) => p,
                 Err(e) => {
                     let store = self.store.clone();
@@ -522,20 +536,31 @@ impl SyncEngine {
                     return Err(e);
                 }
             };
-            let offset = plan::clock_offset_ms(sent, page.server_time, Utc::now());
+            let offset = plan::clock_offset_ms(sent, page.server_time, received);
             if total == 0 {
                 total = page.changes.len() as u64 + page.remaining as u64;
             }
             report.pulled += page.changes.len();
             report.pages += 1;
             cursor = page.next_cursor;
-            let has_more = page.has_more;
-            let store = self.store.clone();
-            blocking(move || store.apply_change_page(&page, Some(offset), Utc::now())).await?;
-            progress(report.pulled as u64, total.max(report.pulled as u64));
-            if !has_more {
-                break;
+            if page.has_more {
+                if report.pages >= self.max_pages {
+                    // The rest comes in the next round, after the next upload.
+                    report.page_limit_reached = true;
+                } else {
+                    next = Some(fetch(cursor));
+                }
             }
+            let store = self.store.clone();
+            let applied =
+                blocking(move || store.apply_change_page(&page, Some(offset), Utc::now())).await;
+            if let Err(e) = applied {
+                if let Some(asked) = next.take() {
+                    asked.abort();
+                }
+                return Err(e);
+            }
+            progress(report.pulled as u64, total.max(report.pulled as u64));
         }
         Ok(report)
     }
