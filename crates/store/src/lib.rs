@@ -441,10 +441,15 @@ fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection> {
     // before anyone is told, because a gate shows ADMIT only after its commit.
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(open_err)?;
+    // temp_store = MEMORY: a statement's journal (an INSERT OR REPLACE in a
+    // transaction writes one, to undo the statement alone) stays in memory
+    // instead of a temp file: on a gate's first sync of 200,000 changes the
+    // file's writes were about 40% of the time spent applying them.
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA trusted_schema = OFF;",
+         PRAGMA trusted_schema = OFF;
+         PRAGMA temp_store = MEMORY;",
     )
     .map_err(open_err)?;
     Ok(conn)
