@@ -45,8 +45,14 @@ fn code(i: usize) -> String {
 fn seed_common(s: &dyn ServerStore, n: usize) -> (VenueId, String) {
     let now = Utc::now();
     let venue = s.add_venue(ORQ, "Bench", "UTC", now).unwrap();
-    s.add_operator(ORQ, entrada::domain::Role::Operator, "Bench gate", None, now)
-        .unwrap();
+    s.add_operator(
+        ORQ,
+        entrada::domain::Role::Operator,
+        "Bench gate",
+        None,
+        now,
+    )
+    .unwrap();
     let slot = s
         .create_slot(
             ORQ,
@@ -110,7 +116,10 @@ fn seed_pg(store: &dyn ServerStore, url: &str, n: usize) -> String {
         .unwrap();
         tx.commit().unwrap();
     }
-    store.add_device(ORQ, venue, "Bench gate", Utc::now()).unwrap().0
+    store
+        .add_device(ORQ, venue, "Bench gate", Utc::now())
+        .unwrap()
+        .0
 }
 
 fn seed_sqlite(store: &dyn ServerStore, path: &std::path::Path, n: usize) -> String {
@@ -135,8 +144,16 @@ fn seed_sqlite(store: &dyn ServerStore, path: &std::path::Path, n: usize) -> Str
                 .unwrap();
             for i in from..(from + CHUNK).min(n) {
                 let id = uuid::Uuid::now_v7().to_string();
-                ins.execute(rusqlite::params![id, code(i), slot, EMAIL, PHONE, now, ORQ.0])
-                    .unwrap();
+                ins.execute(rusqlite::params![
+                    id,
+                    code(i),
+                    slot,
+                    EMAIL,
+                    PHONE,
+                    now,
+                    ORQ.0
+                ])
+                .unwrap();
                 upd.execute(rusqlite::params![EMAIL, PHONE, now, code(i)])
                     .unwrap();
             }
@@ -149,7 +166,10 @@ fn seed_sqlite(store: &dyn ServerStore, path: &std::path::Path, n: usize) -> Str
         tx.commit().unwrap();
     }
     drop(c);
-    store.add_device(ORQ, venue, "Bench gate", Utc::now()).unwrap().0
+    store
+        .add_device(ORQ, venue, "Bench gate", Utc::now())
+        .unwrap()
+        .0
 }
 
 /// One instance on 127.0.0.1:0, on `rt`, with the feed numberer that
@@ -243,7 +263,9 @@ fn walk(s: &dyn ServerStore, venue: VenueId) -> (f64, f64, f64, usize) {
     let mut times = Vec::new();
     loop {
         let t = Instant::now();
-        let page = s.changes_since(ORQ, venue, cursor, 2000, Utc::now()).unwrap();
+        let page = s
+            .changes_since(ORQ, venue, cursor, 2000, Utc::now())
+            .unwrap();
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         cursor = page.next_cursor;
         if !page.has_more {
@@ -275,7 +297,9 @@ fn main() {
     // the first pull numbers the whole import.
     let cold = args.iter().any(|a| a == "--cold");
     let cluster = if want_pg { pg::pg_url() } else { None };
-    let db = cluster.as_ref().map(|c| pg::FreshDb::new(c, "bench_first_sync"));
+    let db = cluster
+        .as_ref()
+        .map(|c| pg::FreshDb::new(c, "bench_first_sync"));
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
 
@@ -286,7 +310,10 @@ fn main() {
         let base = start(&rt, s.clone(), cold);
         let t = Instant::now();
         let token = seed_pg(s.as_ref(), &db.url, n);
-        eprintln!("PostgreSQL: seeded {n} tickets + reservations in {:.1?}", t.elapsed());
+        eprintln!(
+            "PostgreSQL: seeded {n} tickets + reservations in {:.1?}",
+            t.elapsed()
+        );
         engines.push(("PostgreSQL", s, token, base));
     }
     if want_sqlite {
@@ -295,7 +322,10 @@ fn main() {
         let base = start(&rt, s.clone(), cold);
         let t = Instant::now();
         let token = seed_sqlite(s.as_ref(), &path, n);
-        eprintln!("SQLite: seeded {n} tickets + reservations in {:.1?}", t.elapsed());
+        eprintln!(
+            "SQLite: seeded {n} tickets + reservations in {:.1?}",
+            t.elapsed()
+        );
         engines.push(("SQLite", s, token, base));
     }
     if let (Some(db), false) = (&db, cold) {
@@ -310,7 +340,10 @@ fn main() {
         {
             std::thread::sleep(Duration::from_millis(100));
         }
-        eprintln!("PostgreSQL: nothing left to number {:.1?} after the import", t.elapsed());
+        eprintln!(
+            "PostgreSQL: nothing left to number {:.1?} after the import",
+            t.elapsed()
+        );
     }
     let keep: Vec<_> = engines.iter().map(|(_, s, _, _)| s.clone()).collect();
     let venue = VenueId(1);

@@ -1032,7 +1032,8 @@ impl SyncStore for PgStore {
         });
         let (page, top) = page?;
         if page.has_more {
-            self.feed_counts.put(orq, venue, page.next_cursor, page.remaining, top);
+            self.feed_counts
+                .put(orq, venue, page.next_cursor, page.remaining, top);
         }
         Ok(page)
     }

@@ -266,7 +266,11 @@ fn a_pull_counts_its_backlog_once_and_carries_it_page_to_page() {
             store.settle_feed().unwrap();
         }
         cursor = page.next_cursor;
-        let left = if pages == 3 { exact(cursor) - 5 } else { exact(cursor) };
+        let left = if pages == 3 {
+            exact(cursor) - 5
+        } else {
+            exact(cursor)
+        };
         assert_eq!(page.remaining, left, "page {pages}");
         assert_eq!(page.has_more, left > 0, "page {pages}");
         if !page.has_more {
