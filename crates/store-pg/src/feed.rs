@@ -82,7 +82,7 @@ impl PgStore {
                 .map_err(db)?
                 .get(0))
         })?;
-        self.after_numbering(numbered)?;
+        self.after_numbering(numbered);
         Ok(numbered)
     }
 
@@ -105,7 +105,7 @@ impl PgStore {
                 break;
             }
         }
-        self.after_numbering(numbered)?;
+        self.after_numbering(numbered);
         Ok(numbered)
     }
 
@@ -116,18 +116,19 @@ impl PgStore {
     /// 226,000 entries), and the statistics still said "all pending".
     /// Autovacuum would come, in its time; a first sync often follows an
     /// import at once.
-    fn after_numbering(&self, numbered: i64) -> Result<()> {
+    fn after_numbering(&self, numbered: i64) {
         use std::sync::atomic::Ordering;
         if numbered == 0 {
-            return Ok(());
+            return;
         }
         let since = self.feed_numbered.fetch_add(numbered, Ordering::Relaxed) + numbered;
         if since >= VACUUM_AFTER {
             self.feed_numbered.store(0, Ordering::Relaxed);
-            // Another instance's VACUUM at work: this one is not needed.
-            self.outside_transaction("VACUUM (ANALYZE, SKIP_LOCKED) change_log")?;
+            // Another instance's VACUUM at work: this one is not needed
+            // (SKIP_LOCKED). Maintenance only: a failure (a role that may
+            // not vacuum, a timeout) must not fail the pull that numbered.
+            let _ = self.outside_transaction("VACUUM (ANALYZE, SKIP_LOCKED) change_log");
         }
-        Ok(())
     }
 
     /// The entries after `cursor` that a device of `venue` receives (the
