@@ -3,6 +3,7 @@
 //! service `changes_since` that decides which entries a device gets next.
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::domain::{Orq, VenueId};
 use crate::{db, PgStore};
@@ -10,8 +11,12 @@ use entrada_store::Result;
 
 /// Entries one transaction of `settle_feed` numbers at most.
 const SETTLE_BATCH: i64 = 20_000;
-/// Entries numbered (by this instance) after which it vacuums the log.
+/// Entries one `settle_feed` call (the background numberer) must number for
+/// it to vacuum the log after: a bulk import, not the steady trickle of
+/// verifications (each re-marks an entry pending).
 const VACUUM_AFTER: i64 = 10_000;
+/// The least time between two such vacuums by one instance.
+const VACUUM_EVERY: Duration = Duration::from_secs(300);
 
 /// How many pulls in progress an instance carries a count for.
 const CARRIED: usize = 256;
@@ -72,18 +77,17 @@ pub struct FeedEntry {
 
 impl PgStore {
     /// Numbers the log entries of every transaction that has ended (in its
-    /// own short transaction); returns how many it numbered.
+    /// own short transaction); returns how many it numbered. Never vacuums:
+    /// pulls call it (see `settle_feed`).
     pub fn sequence_feed(&self) -> Result<i64> {
         // READ COMMITTED whatever the server's default: feed_sequence()
         // relies on each of its statements seeing what committed before it.
-        let numbered = self.write(|tx| {
+        self.write(|tx| {
             Ok(tx
                 .query_one("SELECT feed_sequence()", &[])
                 .map_err(db)?
                 .get(0))
-        })?;
-        self.after_numbering(numbered);
-        Ok(numbered)
+        })
     }
 
     /// Numbers the pending entries in batches of `SETTLE_BATCH`, each in
@@ -105,29 +109,37 @@ impl PgStore {
                 break;
             }
         }
-        self.after_numbering(numbered);
+        self.after_bulk_numbering(numbered);
         Ok(numbered)
     }
 
-    /// After many entries were numbered, a VACUUM (ANALYZE) of the log:
-    /// each numbered entry left a dead version behind (in the pending
-    /// index), its page lost the visibility map's bit (so counting a
-    /// device's backlog read the table too: 160 ms instead of 60 for
-    /// 226,000 entries), and the statistics still said "all pending".
-    /// Autovacuum would come, in its time; a first sync often follows an
-    /// import at once.
-    fn after_numbering(&self, numbered: i64) {
-        use std::sync::atomic::Ordering;
-        if numbered == 0 {
+    /// After one `settle_feed` call numbered a bulk import (at least
+    /// `VACUUM_AFTER` entries), a VACUUM (ANALYZE) of the log: each numbered
+    /// entry left a dead version behind (in the pending index), its page
+    /// lost the visibility map's bit (so counting a device's backlog read
+    /// the table too: 160 ms instead of 60 for 226,000 entries), and the
+    /// statistics still said "all pending". Autovacuum would come, in its
+    /// time; a first sync often follows an import at once. Only from the
+    /// background numberer, never on a pull's path (a VACUUM (ANALYZE)
+    /// re-plans every statement on the table), at most once every
+    /// `VACUUM_EVERY` per instance, and best-effort: maintenance only, a
+    /// failure (a role that may not vacuum, a timeout) is logged and the
+    /// numbering still succeeds.
+    fn after_bulk_numbering(&self, numbered: i64) {
+        if numbered < VACUUM_AFTER {
             return;
         }
-        let since = self.feed_numbered.fetch_add(numbered, Ordering::Relaxed) + numbered;
-        if since >= VACUUM_AFTER {
-            self.feed_numbered.store(0, Ordering::Relaxed);
-            // Another instance's VACUUM at work: this one is not needed
-            // (SKIP_LOCKED). Maintenance only: a failure (a role that may
-            // not vacuum, a timeout) must not fail the pull that numbered.
-            let _ = self.outside_transaction("VACUUM (ANALYZE, SKIP_LOCKED) change_log");
+        {
+            let mut last = self.feed_vacuumed.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| at.elapsed() < VACUUM_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        // Another instance's VACUUM at work: this one is not needed
+        // (SKIP_LOCKED).
+        if let Err(e) = self.outside_transaction("VACUUM (ANALYZE, SKIP_LOCKED) change_log") {
+            tracing::warn!(error = %e, numbered, "vacuum of the change log after bulk numbering failed");
         }
     }
 

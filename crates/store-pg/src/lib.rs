@@ -79,8 +79,8 @@ pub struct PgStore {
     pool: Pool,
     /// The change feed's `remaining`, carried from page to page (`feed.rs`).
     feed_counts: feed::FeedCounts,
-    /// Entries this instance numbered since it last vacuumed the log.
-    feed_numbered: std::sync::atomic::AtomicI64,
+    /// When this instance last vacuumed the log after bulk numbering (`feed.rs`).
+    feed_vacuumed: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -137,7 +137,7 @@ impl PgStore {
         let store = Self {
             pool,
             feed_counts: feed::FeedCounts::default(),
-            feed_numbered: std::sync::atomic::AtomicI64::new(0),
+            feed_vacuumed: std::sync::Mutex::new(None),
         };
         store.migrate()?;
         Ok(store)
