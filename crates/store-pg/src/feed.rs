@@ -9,8 +9,11 @@ use crate::domain::{Orq, VenueId};
 use crate::{db, PgStore};
 use entrada_store::Result;
 
-/// Entries one transaction of `settle_feed` numbers at most.
-const SETTLE_BATCH: i64 = 20_000;
+/// Entries one transaction of `settle_feed` numbers at most, and what a pull
+/// numbers before it reads (`sequence_feed`): one batch, so that a pull that
+/// comes before the numberer caught up with an import holds the numbering
+/// lock, and the rows' locks, for a batch (~60 ms), not the whole backlog.
+pub(crate) const SETTLE_BATCH: i64 = 2_000;
 /// Entries one `settle_feed` call (the background numberer) must number for
 /// it to vacuum the log after: a bulk import, not the steady trickle of
 /// verifications (each re-marks an entry pending).
@@ -76,41 +79,66 @@ pub struct FeedEntry {
 }
 
 impl PgStore {
-    /// Numbers the log entries of every transaction that has ended (in its
-    /// own short transaction); returns how many it numbered. Never vacuums:
-    /// pulls call it (see `settle_feed`).
+    /// Numbers one batch (`SETTLE_BATCH`) of the log entries of the
+    /// transactions that have ended, the oldest written first, in its own
+    /// short transaction; returns how many it numbered. What a pull does
+    /// before it reads: a backlog larger than a batch (an import the
+    /// numberer has not caught up with) is left pending, and gets higher
+    /// seqs later (by the numberer, or the next pulls), which no cursor can
+    /// have passed; `has_more` is exact over the numbered entries, so the
+    /// device gets the rest in a later round. Never vacuums (`settle_feed`).
     pub fn sequence_feed(&self) -> Result<i64> {
-        // READ COMMITTED whatever the server's default: feed_sequence()
+        let batch = self
+            .feed_pull_batch
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.number_batch(batch)
+    }
+
+    /// One transaction of `feed_sequence_batch(batch)` (migration 0017).
+    fn number_batch(&self, batch: i64) -> Result<i64> {
+        // READ COMMITTED whatever the server's default: the numbering
         // relies on each of its statements seeing what committed before it.
         self.write(|tx| {
             Ok(tx
-                .query_one("SELECT feed_sequence()", &[])
+                .query_one("SELECT feed_sequence_batch($1)", &[&batch])
                 .map_err(db)?
                 .get(0))
         })
+    }
+
+    /// Tests only: the batch a pull numbers (`sequence_feed`), small to
+    /// leave entries pending behind a pull.
+    #[doc(hidden)]
+    pub fn set_feed_pull_batch(&self, batch: i64) {
+        self.feed_pull_batch
+            .store(batch.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Numbers the pending entries in batches of `SETTLE_BATCH`, each in
     /// its own transaction, until none that has committed is left; returns
     /// how many. The server runs it every second (`spawn_feed_numberer`),
     /// so an import is numbered while it happens, not by the first pull
-    /// after it; a pull still numbers what is left (read your writes).
+    /// after it; a pull still numbers a batch of what is left (read your
+    /// writes, unless a backlog larger than a batch is ahead of them).
     pub fn settle_feed(&self) -> Result<i64> {
-        let mut numbered = 0;
-        loop {
-            let n: i64 = self.write(|tx| {
-                Ok(tx
-                    .query_one("SELECT feed_sequence_batch($1)", &[&SETTLE_BATCH])
-                    .map_err(db)?
-                    .get(0))
-            })?;
-            numbered += n;
-            if n < SETTLE_BATCH {
-                break;
-            }
-        }
+        let numbered = self.settle_feed_batch(SETTLE_BATCH)?;
         self.after_bulk_numbering(numbered);
         Ok(numbered)
+    }
+
+    /// `settle_feed` in batches of `batch`, without the vacuum after it
+    /// (tests: small batches, so that numberers interleave).
+    #[doc(hidden)]
+    pub fn settle_feed_batch(&self, batch: i64) -> Result<i64> {
+        let batch = batch.max(1);
+        let mut numbered = 0;
+        loop {
+            let n = self.number_batch(batch)?;
+            numbered += n;
+            if n < batch {
+                return Ok(numbered);
+            }
+        }
     }
 
     /// After one `settle_feed` call numbered a bulk import (at least

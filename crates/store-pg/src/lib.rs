@@ -81,6 +81,9 @@ pub struct PgStore {
     feed_counts: feed::FeedCounts,
     /// When this instance last vacuumed the log after bulk numbering (`feed.rs`).
     feed_vacuumed: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The entries a pull numbers before it reads (`feed::SETTLE_BATCH`;
+    /// smaller in tests).
+    feed_pull_batch: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -138,6 +141,7 @@ impl PgStore {
             pool,
             feed_counts: feed::FeedCounts::default(),
             feed_vacuumed: std::sync::Mutex::new(None),
+            feed_pull_batch: std::sync::atomic::AtomicI64::new(feed::SETTLE_BATCH),
         };
         store.migrate()?;
         Ok(store)

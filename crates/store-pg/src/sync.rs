@@ -918,8 +918,10 @@ impl SyncStore for PgStore {
     }
 
     /// One page of the changes after `cursor` for a device of `venue`; the
-    /// log and the rows are read in one snapshot, after the entries of every
-    /// ended transaction were numbered (`feed_sequence`). `has_more` is
+    /// log and the rows are read in one snapshot, after a batch of the
+    /// entries of ended transactions was numbered (`sequence_feed`: the
+    /// background numberer numbers the rest; what is still pending comes in
+    /// a later pull, with a higher seq). `has_more` is
     /// exact (one entry more than the page is read); `remaining` is counted
     /// once per pull and carried from page to page (`FeedCounts`).
     fn changes_since(

@@ -155,50 +155,97 @@ fn a_slow_writer_commits_after_a_fast_one_and_the_device_still_gets_both() {
 
 #[test]
 fn interleaved_slow_and_fast_writers_while_a_device_pulls_lose_nothing() {
-    interleaved_writers_and_a_pulling_device(false);
+    interleaved_writers_and_a_pulling_device(Numbering::Pulls);
 }
 
 /// The same with the server's numberer (`settle_feed`, in batches) running
 /// all along, as `entrada serve` runs it every second.
 #[test]
 fn interleaved_writers_a_pulling_device_and_the_background_numberer_lose_nothing() {
-    interleaved_writers_and_a_pulling_device(true);
+    interleaved_writers_and_a_pulling_device(Numbering::Numberer);
 }
 
-fn interleaved_writers_and_a_pulling_device(numberer: bool) {
+/// Two instances (two `PgStore`s, two pools), each with its numberer in
+/// batches of 3, and pulls that number 3 entries each: pulls come while
+/// entries are still pending, the numberers and the pulls of both instances
+/// number concurrently, and the device's pages alternate between the two.
+#[test]
+fn two_instances_numbering_in_small_batches_while_writers_interleave_lose_nothing() {
+    interleaved_writers_and_a_pulling_device(Numbering::TwoInstancesInBatchesOf3);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Numbering {
+    /// Only the pulls number.
+    Pulls,
+    /// One instance, its background numberer running.
+    Numberer,
+    /// Two instances, numberers and pulls in batches of 3.
+    TwoInstancesInBatchesOf3,
+}
+
+fn interleaved_writers_and_a_pulling_device(numbering: Numbering) {
     let Some(url) = common::url() else { return };
     let schema = common::fresh_schema(&url);
     let store = Arc::new(PgStore::connect(&url, common::options(&schema)).unwrap());
     let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id.0;
+    let mut stores = vec![store.clone()];
+    if numbering == Numbering::TwoInstancesInBatchesOf3 {
+        stores.push(Arc::new(
+            PgStore::connect(&url, common::options(&schema)).unwrap(),
+        ));
+        for s in &stores {
+            s.set_feed_pull_batch(3);
+        }
+    }
 
     const WRITERS: u32 = 6;
     const TXS: u32 = 12;
     let done = Arc::new(AtomicBool::new(false));
     let puller = {
-        let (store, done) = (store.clone(), done.clone());
+        let (stores, done) = (stores.clone(), done.clone());
+        let (url, schema) = (url.clone(), schema.clone());
         std::thread::spawn(move || {
             let mut seen = Vec::new();
             let mut cursor = 0;
+            let mut round = 0;
             while !done.load(Ordering::SeqCst) {
-                cursor = pull_changes(&store, venue, cursor, &mut seen);
+                cursor = pull_changes(&stores[round % stores.len()], venue, cursor, &mut seen);
+                round += 1;
                 std::thread::sleep(Duration::from_millis(2));
             }
-            // Everything has committed: one last pull drains the feed.
-            pull_changes(&store, venue, cursor, &mut seen);
+            // Everything has committed: the next rounds drain the feed (a
+            // pull that numbers a batch leaves the rest for the next ones).
+            for _ in 0..1000 {
+                let before = seen.len();
+                cursor = pull_changes(&stores[round % stores.len()], venue, cursor, &mut seen);
+                round += 1;
+                if seen.len() == before && pending(&url, &schema) == 0 {
+                    break;
+                }
+            }
             seen
         })
     };
-    let numbering = numberer.then(|| {
-        let (store, done) = (store.clone(), done.clone());
-        std::thread::spawn(move || {
-            let mut numbered = 0;
-            while !done.load(Ordering::SeqCst) {
-                numbered += store.settle_feed().unwrap();
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            numbered
+    let numberers: Vec<_> = stores
+        .iter()
+        .filter(|_| numbering != Numbering::Pulls)
+        .map(|store| {
+            let (store, done) = (store.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut numbered = 0;
+                while !done.load(Ordering::SeqCst) {
+                    numbered += match numbering {
+                        Numbering::TwoInstancesInBatchesOf3 => store.settle_feed_batch(3),
+                        _ => store.settle_feed(),
+                    }
+                    .unwrap();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                numbered
+            })
         })
-    });
+        .collect();
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
             let (url, schema) = (url.clone(), schema.clone());
@@ -227,12 +274,13 @@ fn interleaved_writers_and_a_pulling_device(numberer: bool) {
         .collect();
     done.store(true, Ordering::SeqCst);
     let seen = puller.join().unwrap();
-    if let Some(numbering) = numbering {
+    for numberer in numberers {
         assert!(
-            numbering.join().unwrap() > 0,
-            "the numberer numbered some of the entries (the puller the rest)"
+            numberer.join().unwrap() > 0,
+            "each numberer numbered some of the entries (the pulls the rest)"
         );
     }
+    assert_eq!(pending(&url, &schema), 0, "every committed entry numbered");
 
     // Nothing the log holds for the device was skipped, nothing came twice.
     let seqs: Vec<i64> = seen.iter().map(|(seq, _, _)| *seq).collect();
@@ -370,4 +418,35 @@ fn a_pull_counts_its_backlog_once_and_carries_it_page_to_page() {
         (last.changes.len(), last.has_more, last.remaining),
         (total, false, 0)
     );
+}
+
+/// A pull numbers one batch before it reads (here 3): a backlog larger than
+/// that stays pending behind it, `has_more` is exact over what is numbered,
+/// and the next pulls (the next rounds) get the rest, in order.
+#[test]
+fn a_pull_numbers_one_batch_and_the_next_pulls_get_the_rest() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id.0;
+    store.settle_feed().unwrap();
+    let ids = insert_slots(&url, &schema, venue, 1, 10);
+    store.set_feed_pull_batch(3);
+    let mut seen = Vec::new();
+    let cursor = pull_changes(&store, venue, 0, &mut seen);
+    assert_eq!(
+        seen.len(),
+        1 + 3,
+        "the venue and the batch the pull numbered"
+    );
+    assert_eq!(pending(&url, &schema), 7, "the rest left pending, not lost");
+    let mut cursor = cursor;
+    for _ in 0..3 {
+        cursor = pull_changes(&store, venue, cursor, &mut seen);
+    }
+    assert_eq!(pending(&url, &schema), 0);
+    let seqs: Vec<i64> = seen.iter().map(|(seq, _, _)| *seq).collect();
+    assert_eq!(seqs, logged_seqs(&url, &schema, venue));
+    let got: Vec<String> = seen[1..].iter().map(|(_, _, id)| id.clone()).collect();
+    assert_eq!(got, ids, "in the order they were written");
 }
