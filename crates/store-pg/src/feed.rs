@@ -23,12 +23,21 @@ const VACUUM_EVERY: Duration = Duration::from_secs(300);
 
 /// How many pulls in progress an instance carries a count for.
 const CARRIED: usize = 256;
+/// How many of them one (org, venue) may hold: the devices of a venue that
+/// sync at once; more (one device asking pages of 1 from cursors it does
+/// not follow up) evict that venue's oldest, not every other venue's.
+const CARRIED_PER_VENUE: usize = 32;
+/// How long a carried count is used: a cursor asked again later counts
+/// again, rather than get an estimate from a pull long over.
+const CARRIED_FOR: Duration = Duration::from_secs(60);
 
 /// A page's `remaining`, carried to the next page of the same pull: counting
 /// the entries after the cursor on every page cost a scan of the whole
 /// backlog per page (a first sync of 226,023 changes, 114 pages: 7.9 s in
-/// all). Per instance and in memory: a page answered by another instance
-/// counts again, once.
+/// all). Per instance and in memory: a page this instance did not answer
+/// the page before of counts again (behind a round-robin balancer, that
+/// may be every page), as does a page asked more than `CARRIED_FOR` after
+/// the one before it.
 #[derive(Debug, Default)]
 pub(crate) struct FeedCounts(Mutex<Vec<Carried>>);
 
@@ -37,6 +46,7 @@ pub(crate) struct Carried {
     orq: i64,
     venue: i64,
     cursor: i64,
+    at: Instant,
     /// Entries after `cursor` when counted.
     pub remaining: i64,
     /// The highest seq numbered then: entries above it came since.
@@ -45,9 +55,15 @@ pub(crate) struct Carried {
 
 impl FeedCounts {
     /// The count left for a page that starts at `cursor`, if this instance
-    /// answered the page before it (taken: a cursor is answered once).
+    /// answered the page before it less than `CARRIED_FOR` ago (taken: a
+    /// cursor is answered once).
     pub(crate) fn take(&self, orq: Orq, venue: VenueId, cursor: i64) -> Option<Carried> {
+        self.take_at(orq, venue, cursor, Instant::now())
+    }
+
+    fn take_at(&self, orq: Orq, venue: VenueId, cursor: i64, now: Instant) -> Option<Carried> {
         let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|c| now.saturating_duration_since(c.at) < CARRIED_FOR);
         let i = all
             .iter()
             .position(|c| c.orq == orq.0 && c.venue == venue.0 && c.cursor == cursor)?;
@@ -55,17 +71,106 @@ impl FeedCounts {
     }
 
     pub(crate) fn put(&self, orq: Orq, venue: VenueId, cursor: i64, remaining: i64, top: i64) {
+        self.put_at(orq, venue, cursor, remaining, top, Instant::now())
+    }
+
+    fn put_at(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        cursor: i64,
+        remaining: i64,
+        top: i64,
+        now: Instant,
+    ) {
         let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if all.len() >= CARRIED {
+        all.retain(|c| {
+            now.saturating_duration_since(c.at) < CARRIED_FOR
+                && !(c.orq == orq.0 && c.venue == venue.0 && c.cursor == cursor)
+        });
+        // Oldest first: the first of this venue's, or of all, goes.
+        let venues = all.iter().filter(|c| c.orq == orq.0 && c.venue == venue.0);
+        if venues.count() >= CARRIED_PER_VENUE {
+            if let Some(i) = all
+                .iter()
+                .position(|c| c.orq == orq.0 && c.venue == venue.0)
+            {
+                all.remove(i);
+            }
+        } else if all.len() >= CARRIED {
             all.remove(0);
         }
         all.push(Carried {
             orq: orq.0,
             venue: venue.0,
             cursor,
+            at: now,
             remaining,
             top,
         });
+    }
+}
+
+#[cfg(test)]
+mod carried_tests {
+    use super::*;
+
+    #[test]
+    fn a_carried_count_expires() {
+        let counts = FeedCounts::default();
+        let t0 = Instant::now();
+        counts.put_at(Orq(1), VenueId(1), 10, 5, 20, t0);
+        counts.put_at(Orq(1), VenueId(1), 11, 5, 20, t0);
+        assert!(counts
+            .take_at(
+                Orq(1),
+                VenueId(1),
+                10,
+                t0 + CARRIED_FOR - Duration::from_secs(1)
+            )
+            .is_some());
+        assert!(
+            counts
+                .take_at(Orq(1), VenueId(1), 11, t0 + CARRIED_FOR)
+                .is_none(),
+            "older than CARRIED_FOR: counted again"
+        );
+    }
+
+    #[test]
+    fn one_venue_cannot_evict_the_others() {
+        let counts = FeedCounts::default();
+        let t0 = Instant::now();
+        counts.put_at(Orq(1), VenueId(2), 7, 3, 9, t0);
+        for cursor in 0..(CARRIED as i64 * 2) {
+            counts.put_at(Orq(1), VenueId(1), cursor, 1, 9, t0);
+        }
+        assert_eq!(
+            counts
+                .take_at(Orq(1), VenueId(2), 7, t0)
+                .map(|c| c.remaining),
+            Some(3)
+        );
+        let held = counts.0.lock().unwrap().len();
+        assert_eq!(held, CARRIED_PER_VENUE, "venue 1 holds its cap, its newest");
+        let last = CARRIED as i64 * 2 - 1;
+        assert!(counts.take_at(Orq(1), VenueId(1), last, t0).is_some());
+        assert!(counts.take_at(Orq(1), VenueId(1), 0, t0).is_none());
+    }
+
+    #[test]
+    fn the_same_cursor_is_carried_once() {
+        let counts = FeedCounts::default();
+        let t0 = Instant::now();
+        counts.put_at(Orq(1), VenueId(1), 10, 5, 20, t0);
+        counts.put_at(Orq(1), VenueId(1), 10, 4, 21, t0);
+        assert_eq!(
+            counts
+                .take_at(Orq(1), VenueId(1), 10, t0)
+                .map(|c| c.remaining),
+            Some(4)
+        );
+        assert!(counts.take_at(Orq(1), VenueId(1), 10, t0).is_none());
     }
 }
 

@@ -923,7 +923,9 @@ impl SyncStore for PgStore {
     /// background numberer numbers the rest; what is still pending comes in
     /// a later pull, with a higher seq). `has_more` is
     /// exact (one entry more than the page is read); `remaining` is counted
-    /// once per pull and carried from page to page (`FeedCounts`).
+    /// on a pull's first page and carried to the next page this instance
+    /// answers (`FeedCounts`: for up to a minute; a page another instance
+    /// answered before counts again).
     fn changes_since(
         &self,
         orq: Orq,

@@ -538,7 +538,7 @@ impl SyncEngine {
             };
             let offset = plan::clock_offset_ms(sent, page.server_time, received);
             if total == 0 {
-                total = page.changes.len() as u64 + page.remaining as u64;
+                total = page.changes.len() as u64 + page.remaining.max(0) as u64;
             }
             report.pulled += page.changes.len();
             report.pages += 1;
