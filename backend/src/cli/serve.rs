@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use super::engine::{open_server, shown, sqlite_only};
+use super::engine::{is_postgres, open_server, shown, sqlite_only};
 use super::seed::print_demo;
 use super::{DbArg, ServeArgs};
 
@@ -215,10 +215,13 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         // Aborted with the runtime; its store handle goes before `last_owner`.
-        let numberer = entrada::api::spawn_feed_numberer(
-            release_store.clone(),
-            entrada::api::FEED_NUMBERING_PERIOD,
-        );
+        // PostgreSQL only: SQLite numbers the feed as it writes.
+        let numberer = is_postgres(&db.db).then(|| {
+            entrada::api::spawn_feed_numberer(
+                release_store.clone(),
+                entrada::api::FEED_NUMBERING_PERIOD,
+            )
+        });
         let release = entrada::api::spawn_no_show_release(release_store, no_show_period);
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %listener.local_addr()?, scheme, db = %shown(&db.db), "entrada serve ready");
@@ -227,9 +230,11 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
             None => entrada::api::serve(listener, app, shutdown).await,
         };
         release.abort();
-        numberer.abort();
         let _ = release.await;
-        let _ = numberer.await;
+        if let Some(numberer) = numberer {
+            numberer.abort();
+            let _ = numberer.await;
+        }
         served?;
         anyhow::Ok(())
     })?;

@@ -240,12 +240,14 @@ pub const FEED_NUMBERING_PERIOD: std::time::Duration = std::time::Duration::from
 
 /// Numbers the change feed every `period` (`SyncStore::settle_feed`): on
 /// PostgreSQL an entry gets its seq once it has committed, so an import is
-/// numbered while it happens rather than by the first pull after it (a
+/// numbered while it happens rather than by the first pulls after it (a
 /// first sync of 226,023 entries spent 6.8 s in that one numbering). A pull
-/// still numbers whatever is left, so a device reads every committed
-/// change. Nothing to do on SQLite. A failed round is logged and tried again
-/// next period; several instances may run it (one numberer at a time, by
-/// the feed's lock).
+/// still numbers a batch of what is left. PostgreSQL only (`entrada serve`
+/// does not spawn it on SQLite, whose feed is numbered as it is written). A
+/// failed round is tried again next period: the first failure is a warning,
+/// the next ones while it keeps failing are debug, the recovery is info (a
+/// database down for an hour logs two lines at info and above, not 3,600).
+/// Several instances may run it (one numberer at a time, by the feed's lock).
 pub fn spawn_feed_numberer(
     store: std::sync::Arc<dyn crate::store::ServerStore>,
     period: std::time::Duration,
@@ -253,16 +255,49 @@ pub fn spawn_feed_numberer(
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing: u64 = 0;
         loop {
             tick.tick().await;
             let store = store.clone();
-            match tokio::task::spawn_blocking(move || store.settle_feed()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "feed numbering failed; trying again next period")
-                }
-                Err(e) => tracing::warn!(error = %e, "feed numbering task failed"),
-            }
+            let error = match tokio::task::spawn_blocking(move || store.settle_feed()).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(format!("numbering task failed: {e}")),
+            };
+            failing = numberer_log(failing, error.as_deref());
         }
     })
+}
+
+/// Logs one round of the numberer, given how many rounds before it failed
+/// in a row; returns how many have now.
+fn numberer_log(failing: u64, error: Option<&str>) -> u64 {
+    match (error, failing) {
+        (None, 0) => 0,
+        (None, n) => {
+            tracing::info!(failed_rounds = n, "feed numbering recovered");
+            0
+        }
+        (Some(error), 0) => {
+            tracing::warn!(error, "feed numbering failed; trying again every period");
+            1
+        }
+        (Some(error), n) => {
+            tracing::debug!(error, failed_rounds = n + 1, "feed numbering still failing");
+            n + 1
+        }
+    }
+}
+
+#[cfg(test)]
+mod numberer_log_tests {
+    use super::numberer_log;
+
+    #[test]
+    fn failures_are_counted_and_a_success_resets() {
+        assert_eq!(numberer_log(0, None), 0);
+        assert_eq!(numberer_log(0, Some("down")), 1);
+        assert_eq!(numberer_log(1, Some("down")), 2);
+        assert_eq!(numberer_log(2, None), 0);
+    }
 }

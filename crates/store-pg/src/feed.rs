@@ -226,6 +226,18 @@ impl PgStore {
     /// after it; a pull still numbers a batch of what is left (read your
     /// writes, unless a backlog larger than a batch is ahead of them).
     pub fn settle_feed(&self) -> Result<i64> {
+        // Most ticks find nothing pending: one autocommit statement then
+        // (no BEGIN, no COMMIT), in the pending index's order as in
+        // feed_sequence_batch. Only committed pending entries are seen.
+        if self
+            .read_row(
+                "SELECT 1 FROM change_log WHERE seq IS NULL ORDER BY written LIMIT 1",
+                &[],
+            )?
+            .is_none()
+        {
+            return Ok(0);
+        }
         let numbered = self.settle_feed_batch(SETTLE_BATCH)?;
         self.after_bulk_numbering(numbered);
         Ok(numbered)
