@@ -27,11 +27,9 @@ pub struct ChangePage {
     pub next_cursor: i64,
     /// Whether changes are left after this page (exact: ask again while true).
     pub has_more: bool,
-    /// How many changes are left after this page, for progress bars: 0
-    /// exactly when `has_more` is false. Counted on the first page of a
-    /// pull and carried to the next pages (less what each sent, plus what
-    /// was written since), so a row changed again during the pull may be
-    /// counted twice: an estimate after the first page.
+    /// How many changes are left after this page, for progress bars: exact
+    /// on the first page of a pull, an estimate after; 0 exactly when
+    /// `has_more` is false, at least 1 while it is true.
     pub remaining: i64,
     pub server_time: DateTime<Utc>,
     /// The device's cursor predates the venue-scoped feed (it may hold other
