@@ -347,3 +347,38 @@ async fn re_pairing_through_a_403_keeps_the_pairing_and_a_401_is_refused() {
     assert_eq!(e.code(), "TOKEN_REFUSED", "{e}");
     assert_eq!(store.pairing().unwrap().unwrap().token, "dev_x");
 }
+
+/// The next page is fetched while a page is applied: when page 2 fails to
+/// apply, the round fails with the cursor still at page 1's, and page 3
+/// (asked for meanwhile) is dropped, not applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_fails_to_apply_keeps_the_cursor_and_the_next_page_is_not_applied() {
+    use axum::response::IntoResponse;
+    let (url, _hits) = hostile_server(|n| {
+        let changes = if n == 2 {
+            // A venue without its columns: NOT NULL refuses it in the replica.
+            serde_json::json!([{ "seq": 2, "entity": "venues", "entity_id": "9", "op": "upsert", "row": { "id": 9 } }])
+        } else {
+            serde_json::json!([])
+        };
+        Json(serde_json::json!({
+            "changes": changes,
+            "next_cursor": n,
+            "has_more": n < 5,
+            "remaining": 5 - n.min(5),
+            "server_time": Utc::now(),
+        }))
+        .into_response()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    paired(&engine, &url).await;
+    let err = engine.round(|_, _| {}).await.unwrap_err();
+    assert_eq!(err.code(), "DATABASE_ERROR", "the apply failed: {err}");
+    assert_eq!(
+        engine.status().await.unwrap().cursor,
+        1,
+        "page 2 failed ({err}): the cursor stays at page 1's, page 3 is not applied"
+    );
+}

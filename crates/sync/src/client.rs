@@ -485,14 +485,16 @@ impl SyncEngine {
         let mut total = 0u64;
         // The next page is asked for while this one is applied (its cursor
         // is known before): the server reads page k+1 while the replica
-        // writes page k. A page is still applied, with its cursor, only
+        // writes page k. Both run in this task (no detached request: a
+        // cancelled round cancels its request; a panic is a panic, not a
+        // network error). A page is still applied, with its cursor, only
         // after the one before it; a page fetched but not applied (an error,
         // the page limit) is dropped, and asked again next round.
         let fetch = |cursor: i64| {
             let (http, token) = (http.clone(), pairing.token.clone());
             let url = format!("{base}/api/sync/changes");
             let page_size = self.page_size;
-            tokio::spawn(async move {
+            async move {
                 let sent = Utc::now();
                 let response = http
                     .get(url)
@@ -511,19 +513,15 @@ impl SyncEngine {
                     )));
                 }
                 Ok((page, sent, Utc::now()))
-            })
+            }
         };
         let mut next = if self.max_pages > 0 {
-            Some(fetch(cursor))
+            Some(fetch(cursor).await)
         } else {
             report.page_limit_reached = true;
             None
         };
-        while let Some(asked) = next.take() {
-            let fetched = match asked.await {
-                Ok(fetched) => fetched,
-                Err(e) => Err(SyncError::Network(format!("worker failed: {e}"))),
-            };
+        while let Some(fetched) = next.take() {
             let (page, sent, received) = match fetched {
                 Ok(p) => p,
                 Err(e) => {
@@ -543,22 +541,30 @@ impl SyncEngine {
             report.pulled += page.changes.len();
             report.pages += 1;
             cursor = page.next_cursor;
-            if page.has_more {
-                if report.pages >= self.max_pages {
-                    // The rest comes in the next round, after the next upload.
-                    report.page_limit_reached = true;
-                } else {
-                    next = Some(fetch(cursor));
-                }
+            let more = page.has_more;
+            if more && report.pages >= self.max_pages {
+                // The rest comes in the next round, after the next upload.
+                report.page_limit_reached = true;
             }
             let store = self.store.clone();
-            let applied =
-                blocking(move || store.apply_change_page(&page, Some(offset), Utc::now())).await;
-            if let Err(e) = applied {
-                if let Some(asked) = next.take() {
-                    asked.abort();
-                }
-                return Err(e);
+            let apply = blocking(move || store.apply_change_page(&page, Some(offset), Utc::now()));
+            if more && !report.page_limit_reached {
+                let asked = fetch(cursor);
+                let (mut apply, mut asked) = (std::pin::pin!(apply), std::pin::pin!(asked));
+                next = Some(tokio::select! {
+                    // The page failed to apply: the next one is dropped,
+                    // its request cancelled.
+                    applied = &mut apply => {
+                        applied?;
+                        asked.await
+                    }
+                    fetched = &mut asked => {
+                        apply.await?;
+                        fetched
+                    }
+                });
+            } else {
+                apply.await?;
             }
             progress(report.pulled as u64, total.max(report.pulled as u64));
         }
