@@ -450,3 +450,61 @@ fn a_pull_numbers_one_batch_and_the_next_pulls_get_the_rest() {
     let got: Vec<String> = seen[1..].iter().map(|(_, _, id)| id.clone()).collect();
     assert_eq!(got, ids, "in the order they were written");
 }
+
+fn vacuums(url: &str, schema: &str) -> i64 {
+    common::client(url, schema)
+        .query_one(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'change_log' AND schemaname = current_schema()",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// `n` slots of `venue` in one INSERT (one committed transaction).
+fn bulk_slots(url: &str, schema: &str, venue: i64, from_day: i32, n: i32) {
+    common::client(url, schema)
+        .execute(
+            "INSERT INTO reservation_slots (id, date, start_time, end_time, venue_id, total_capacity, orq) \
+             SELECT gen_random_uuid(), make_date(2026, 1, 1) + ($2 + i / 23), make_time(i % 23, 0, 0), make_time(i % 23 + 1, 0, 0), $1, 10, 1 \
+             FROM generate_series(0, $3 - 1) i",
+            &[&venue, &from_day, &n],
+        )
+        .unwrap();
+}
+
+/// Pulls never vacuum; the numberer vacuums after numbering a bulk import,
+/// at most once in `VACUUM_EVERY` (5 minutes) per instance.
+#[test]
+fn only_the_numberer_vacuums_after_a_bulk_import_and_not_again_soon() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id.0;
+    assert_eq!(store.settle_feed().unwrap(), 1, "the venue: no vacuum");
+    let before = vacuums(&url, &schema);
+    bulk_slots(&url, &schema, venue, 0, 12_000);
+    // Pulls number 6 batches of 2,000 between them: no vacuum.
+    for _ in 0..6 {
+        use entrada_store::SyncStore;
+        store
+            .changes_since(ORQ, entrada_domain::VenueId(venue), 0, 1, now())
+            .unwrap();
+    }
+    assert_eq!(pending(&url, &schema), 0);
+    assert_eq!(vacuums(&url, &schema), before, "a pull never vacuums");
+    bulk_slots(&url, &schema, venue, 1000, 12_000);
+    assert_eq!(store.settle_feed().unwrap(), 12_000);
+    assert_eq!(
+        vacuums(&url, &schema),
+        before + 1,
+        "after the bulk numbering"
+    );
+    bulk_slots(&url, &schema, venue, 2000, 12_000);
+    assert_eq!(store.settle_feed().unwrap(), 12_000);
+    assert_eq!(
+        vacuums(&url, &schema),
+        before + 1,
+        "not again within 5 minutes"
+    );
+}
