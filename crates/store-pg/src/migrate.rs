@@ -76,6 +76,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0016_reservation_slot_fk_deferred.sql",
         include_str!("../migrations/0016_reservation_slot_fk_deferred.sql"),
     ),
+    // 0017 is the change feed's (session 31, another branch): this one goes
+    // after it when both are merged.
+    (
+        "0018_feed_trigger_plans.sql",
+        include_str!("../migrations/0018_feed_trigger_plans.sql"),
+    ),
 ];
 
 /// The schema version this program writes.
