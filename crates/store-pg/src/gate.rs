@@ -208,8 +208,8 @@ pub(crate) fn write_use(
     write_entry(tx, orq, code, used, device, None, now)
 }
 
-/// `write_use`, and the passage into `passage`'s venue by its operator
-/// (`venue_ops::record_entry`'s row) when given: one statement, the ticket's
+/// `write_use`, and the entry's passage (direction `in`) into `passage`'s
+/// venue by its operator when given: one statement, the ticket's
 /// UPDATE, its reservation's and the passage's INSERT as parts of one `WITH`
 /// (each written as decided in Rust; the SQL only writes the values).
 fn write_entry(
@@ -319,7 +319,10 @@ fn verify_locked(
 
 /// The verification's first statement: the ticket, locked (only its row:
 /// the org's settings beside it are read, not locked), with its code's
-/// serial and its org's settings for the screening.
+/// serial and its org's settings for the screening. The settings are those
+/// of the statement's start: a change committed while it waited for the
+/// ticket's lock applies from the next verification on (nobody orders
+/// settings changes through a ticket's lock).
 static LOCK_TICKET: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {}, t.code_serial, os.signed_codes_only AS os_signed_codes_only, \
