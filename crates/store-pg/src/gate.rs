@@ -18,7 +18,7 @@ use crate::slots::{load_slot, slot, SLOT_COLUMNS};
 use crate::tickets::{load_ticket, ticket, TICKET_COLUMNS};
 use crate::venues::{venue, VENUE_COLUMNS};
 use crate::{corrupt, db, ts, PgStore};
-use entrada_store::{GateStore, OrgSettings, Result};
+use entrada_store::{GateStore, OrgSettings, Result, StoreError};
 
 pub(crate) fn verdict_in(
     tx: &mut Tx<'_>,
@@ -212,6 +212,12 @@ pub(crate) fn write_use(
 /// venue by its operator when given: one statement, the ticket's
 /// UPDATE, its reservation's and the passage's INSERT as parts of one `WITH`
 /// (each written as decided in Rust; the SQL only writes the values).
+///
+/// Each part must write exactly its one row, else the statement is an error
+/// (and the caller's transaction rolls back): the ticket still unused and the
+/// reservation still `RESERVED` (the only status `enter` writes one from) and
+/// still this ticket's, as they were read under the ticket's lock. A row
+/// changed since shows up as 0 rows written, never as an overwrite.
 fn write_entry(
     tx: &mut Tx<'_>,
     orq: Orq,
@@ -242,18 +248,20 @@ fn write_entry(
         "WITH t AS (UPDATE tickets SET verified_at = $1, verified_by = $2, status = $3, \
          activation_status = $4, activated_at = $5, updated_at = $6, \
          verified_gate = (SELECT name FROM devices WHERE id = $9 AND orq = $8) \
-         WHERE ticket_code = $7 AND orq = $8 RETURNING 1)",
+         WHERE ticket_code = $7 AND orq = $8 AND verified_at IS NULL RETURNING 1)",
     );
+    let mut counts = String::from(" SELECT (SELECT count(*) FROM t)");
     let reservation = used.reservation.map(|(id, status)| (id.0, status.as_str()));
     if let Some((id, status)) = &reservation {
         let n = params.len();
         sql.push_str(&format!(
             ", r AS (UPDATE ticket_reservations SET status = ${}, updated_at = $6 \
-             WHERE id = ${} AND orq = $8 RETURNING 1)",
+             WHERE id = ${} AND orq = $8 AND ticket_id = $7 AND status = 'RESERVED' RETURNING 1)",
             n + 1,
             n + 2
         ));
         params.extend([status as &(dyn ToSql + Sync), id]);
+        counts.push_str(", (SELECT count(*) FROM r)");
     }
     let passage = passage.map(|(venue, operator)| (venue.0, operator.0));
     if let Some((venue, operator)) = &passage {
@@ -265,9 +273,29 @@ fn write_entry(
             n + 2
         ));
         params.extend([venue as &(dyn ToSql + Sync), operator]);
+        counts.push_str(", (SELECT count(*) FROM p)");
     }
-    sql.push_str(" SELECT 1");
-    tx.execute(&sql, &params).map_err(db)?;
+    sql.push_str(&counts);
+    let row = tx.query_one(&sql, &params).map_err(db)?;
+    let written = |i: usize| row.get::<_, i64>(i);
+    let mut i = 0;
+    let mut expect = |what: &str| {
+        let n = written(i);
+        i += 1;
+        match n {
+            1 => Ok(()),
+            n => Err(StoreError::Engine(format!(
+                "ticket {code}'s entry wrote {n} {what} rows, not 1: changed under its lock"
+            ))),
+        }
+    };
+    expect("ticket")?;
+    if reservation.is_some() {
+        expect("reservation")?;
+    }
+    if passage.is_some() {
+        expect("passage")?;
+    }
     Ok(())
 }
 
