@@ -77,7 +77,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0016_reservation_slot_fk_deferred.sql"),
     ),
     // 0017 is the change feed's (session 31, another branch): this one goes
-    // after it when both are merged.
+    // after it when both are merged. 0018 sets plan_cache_mode = auto on the
+    // feed's trigger functions (log_ticket, log_ticket_reservation,
+    // log_scoped_row): a later CREATE OR REPLACE FUNCTION of any of them
+    // must repeat `SET plan_cache_mode = auto` in its definition, or it
+    // drops the setting (tests/migrate.rs checks it on the final schema).
     (
         "0018_feed_trigger_plans.sql",
         include_str!("../migrations/0018_feed_trigger_plans.sql"),

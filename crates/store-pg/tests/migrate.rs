@@ -258,3 +258,33 @@ fn migration_0015_names_the_gate_of_admissions_uploaded_before_it() {
     );
     assert_eq!(gate_of("T-2"), None, "admitted at the server's desk");
 }
+
+/// 0018: the feed's trigger functions plan with plan_cache_mode = auto,
+/// whatever the connections' force_custom_plan (a later CREATE OR REPLACE of
+/// one of them must repeat the SET: this fails if one forgets).
+#[test]
+fn the_feed_trigger_functions_keep_plan_cache_mode_auto() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    drop(PgStore::connect(&url, common::options(&schema)).unwrap());
+    let mut client = common::client(&url, &schema);
+    let rows = client
+        .query(
+            "SELECT proname::text, proconfig FROM pg_proc \
+             WHERE proname IN ('log_ticket', 'log_ticket_reservation', 'log_scoped_row') \
+             AND pronamespace = current_schema()::regnamespace ORDER BY proname",
+            &[],
+        )
+        .unwrap();
+    let got: Vec<(String, Option<Vec<String>>)> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let auto = Some(vec!["plan_cache_mode=auto".to_owned()]);
+    assert_eq!(
+        got,
+        vec![
+            ("log_scoped_row".to_owned(), auto.clone()),
+            ("log_ticket".to_owned(), auto.clone()),
+            ("log_ticket_reservation".to_owned(), auto),
+        ]
+    );
+}
