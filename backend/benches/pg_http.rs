@@ -8,13 +8,18 @@
 //!    ≥ 0.5 of the floor);
 //! 2. verify-ticket: reserved tickets verified at the gate, per second and
 //!    p50 / p99 latency (target: ≥ 2,000/s, p99 ≤ 20 ms), by the 32 clients
-//!    and then (other tickets) by 16, one per database connection (Little's
-//!    law: 32 clients at 20 ms each make at most 1,600/s); next to pgbench's
-//!    floor for a verify-shaped transaction (token look-up; BEGIN, the
-//!    ticket locked, its reservation + slot + venue read, ticket and
-//!    reservation updated and a passage inserted in one statement, COMMIT;
-//!    16 clients, prepared statements, no two on one row, no triggers)
-//!    measured in the same run;
+//!    and then (other tickets) by 16: as many as the pooled database
+//!    connections, so that they do not queue for one (32 do, and that wait
+//!    is part of their latency). Little's law is about the mean: 32 clients
+//!    at a 20 ms mean make 1,600/s, and 2,000/s by 16 clients needs a mean
+//!    of ~8 ms. Next to pgbench's floor for a verify-shaped transaction
+//!    (token look-up; BEGIN, the ticket locked, its reservation + slot +
+//!    venue read, ticket and reservation updated and a passage inserted in
+//!    one statement, COMMIT; 16 clients, prepared statements with generic
+//!    plans, no two on one row, no triggers, at least 10 s) measured in the
+//!    same run. Both phases' ratios are to that one 16-client floor, and the
+//!    floor has neither the feed's triggers nor the server's custom plans:
+//!    the gap to it is not all HTTP;
 //! 3. the first sync of a new gate (`entrada sync --once`, a real process)
 //!    from instance A once 100,000 more tickets are in the org (target:
 //!    ≤ 10 s, as on SQLite).
@@ -80,7 +85,6 @@ fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>) -> String {
 /// goes to instance `i % 2`); `make(i)` is its path and body. Returns the
 /// wall time and each request's latency; panics on an answer other than
 /// `expect` (a 503 is retried, and its time counts).
-#[allow(clippy::too_many_arguments)]
 fn drive(
     client_rt: &tokio::runtime::Runtime,
     bases: &[String; 2],
@@ -308,7 +312,8 @@ fn main() {
     };
     let (verify_rate, latencies) = verify(CLIENTS, "V");
     let (few_rate, few_latencies) = verify(FEW_CLIENTS, "W");
-    let verify_floor = verify_floor(&db.url, FEW_CLIENTS, seconds);
+    let floor_seconds = seconds.max(10);
+    let verify_floor = verify_floor(&db.url, FEW_CLIENTS, floor_seconds);
 
     // A new gate's first sync from instance A: a real `entrada sync` process.
     let dir = tempfile::tempdir().unwrap();
@@ -365,7 +370,7 @@ fn main() {
         (FEW_CLIENTS, few_rate, &few_latencies),
     ] {
         println!(
-            "| verify-ticket ({verifications}, {clients} clients) | {rate:.0}/s ({:.2} of the verify floor) | ≥ 2,000/s |",
+            "| verify-ticket ({verifications}, {clients} clients) | {rate:.0}/s ({:.2} of the {FEW_CLIENTS}-client verify floor) | ≥ 2,000/s |",
             rate / verify_floor
         );
         println!(
@@ -374,7 +379,7 @@ fn main() {
             percentile(latencies, 0.99)
         );
     }
-    println!("| pgbench verify floor (verify-shaped transaction, {FEW_CLIENTS} clients, {seconds} s) | {verify_floor:.0} tx/s | — |");
+    println!("| pgbench verify floor (verify-shaped transaction, {FEW_CLIENTS} clients, {floor_seconds} s) | {verify_floor:.0} tx/s | — |");
     println!(
         "| first sync of a new gate from PostgreSQL: {tickets_on_gate} tickets ({pulled} changes, `sync --once` wall time) | {:.2} s | ≤ 10 s |",
         first_sync.as_secs_f64()
