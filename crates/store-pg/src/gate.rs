@@ -147,11 +147,25 @@ pub(crate) fn org_settings_in(tx: &mut Tx<'_>, orq: Orq) -> Result<OrgSettings> 
             &[&orq.0],
         )
         .map_err(db)?;
-    Ok(OrgSettings {
+    Ok(org_settings(
         orq,
-        signed_codes_only: row.as_ref().is_some_and(|r| r.get(0)),
-        updated_at: row.map(|r| r.get(1)),
-    })
+        row.as_ref().map(|r| r.get(0)),
+        row.map(|r| r.get(1)),
+    ))
+}
+
+/// An org's settings from its `org_settings` row's columns, `None` where it
+/// has no row: the defaults (plain codes accepted).
+fn org_settings(
+    orq: Orq,
+    signed_codes_only: Option<bool>,
+    updated_at: Option<DateTime<Utc>>,
+) -> OrgSettings {
+    OrgSettings {
+        orq,
+        signed_codes_only: signed_codes_only.unwrap_or(false),
+        updated_at,
+    }
 }
 
 /// A plain code's screening (`domain::signed::screen_code`): the refusal to
@@ -393,22 +407,19 @@ impl GateStore for PgStore {
         // Stored with millisecond precision; answer with what was stored.
         let now = now.trunc_subsecs(3);
         self.write(|tx| {
-            // The ticket first: its lock is what queues two instances. Read
-            // with its code's serial, for the screening (one statement).
-            // With its org's settings (the screening's), in the same
-            // statement.
+            // The ticket first, locked: its lock is what queues two
+            // instances. The same statement reads what the screening needs:
+            // its code's serial and its org's settings.
             let row = tx
                 .query_opt(LOCK_TICKET.as_str(), &[&code.as_str(), &orq.0])
                 .map_err(db)?;
             let refused = match &row {
                 Some(row) => {
-                    let settings = OrgSettings {
+                    let settings = org_settings(
                         orq,
-                        signed_codes_only: row
-                            .get::<_, Option<bool>>("os_signed_codes_only")
-                            .unwrap_or(false),
-                        updated_at: row.get("os_updated_at"),
-                    };
+                        row.get("os_signed_codes_only"),
+                        row.get("os_updated_at"),
+                    );
                     let serial = code_serial(row.get("code_serial"))?;
                     screen_with(&settings, code, Some(serial))
                 }
