@@ -194,3 +194,62 @@ impl Tx<'_> {
         self.cached(q, |tx, s| tx.execute(s, params))
     }
 }
+
+/// A row's columns by name: a whole row (`postgres::Row`), or one table's
+/// part of a joined row (`Prefixed`). The row parsers of this crate
+/// (`ticket`, `reservation`, `slot`, `venue`) take either, so one query may
+/// return several tables' rows side by side.
+pub(crate) trait Columns {
+    /// The column `name` as `T`; panics, as `Row::get` does, when there is
+    /// no such column or its type is not `T` (a mistake in this crate's SQL,
+    /// never input).
+    fn get<'a, N: AsRef<str>, T: postgres::types::FromSql<'a>>(&'a self, name: N) -> T;
+}
+
+impl Columns for Row {
+    fn get<'a, N: AsRef<str>, T: postgres::types::FromSql<'a>>(&'a self, name: N) -> T {
+        Row::get(self, name.as_ref())
+    }
+}
+
+/// One table's columns of a joined row, each selected as `{prefix}{name}`
+/// (`prefixed` writes that select list).
+pub(crate) struct Prefixed<'r> {
+    pub(crate) row: &'r Row,
+    pub(crate) prefix: &'static str,
+}
+
+impl Columns for Prefixed<'_> {
+    fn get<'a, N: AsRef<str>, T: postgres::types::FromSql<'a>>(&'a self, name: N) -> T {
+        let name = name.as_ref();
+        let row: &'a Row = self.row;
+        let i = row
+            .columns()
+            .iter()
+            .position(|c| c.name().strip_prefix(self.prefix) == Some(name))
+            .unwrap_or_else(|| panic!("no column {}{name} in this row", self.prefix));
+        row.get(i)
+    }
+}
+
+/// `columns` (a list such as `TICKET_COLUMNS`) of table alias `alias`, each
+/// selected as `{prefix}{column}`, for `Prefixed`.
+pub(crate) fn prefixed(columns: &str, alias: &str, prefix: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| {
+            let c = c.trim();
+            format!("{alias}.{c} AS {prefix}{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `columns` of table alias `alias`, under their own names.
+pub(crate) fn qualified(columns: &str, alias: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

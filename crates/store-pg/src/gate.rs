@@ -2,20 +2,23 @@
 //! records it exactly once across instances (verify), and whether a ticket
 //! may reserve.
 
-use crate::conn::Tx;
+use std::sync::LazyLock;
+
+use crate::conn::{prefixed, qualified, Columns, Prefixed, Tx};
 use chrono::{DateTime, SubsecRound, Utc};
+use postgres::types::ToSql;
 
 use crate::domain::signed::{self, Presented, Screening};
 use crate::domain::{
-    enter, gate_verdict, DomainError, Entry, Gate, OperatorId, Orq, Reservation, Ticket,
-    TicketCode, TicketUse, Verdict, VerdictCode, VerdictInput,
+    enter, gate_verdict, DomainError, Entry, Gate, OperatorId, Orq, Reservation, Slot, Ticket,
+    TicketCode, TicketUse, Venue, VenueId, Verdict, VerdictCode, VerdictInput,
 };
-use crate::reservations::reservation_of_ticket;
-use crate::slots::load_slot;
+use crate::reservations::{reservation, reservation_of_ticket, RESERVATION_COLUMNS};
+use crate::slots::{load_slot, slot, SLOT_COLUMNS};
 use crate::tickets::{load_ticket, ticket, TICKET_COLUMNS};
-use crate::venues::load_venue;
+use crate::venues::{venue, VENUE_COLUMNS};
 use crate::{corrupt, db, ts, PgStore};
-use entrada_store::{GateStore, OrgSettings, Result};
+use entrada_store::{GateStore, OrgSettings, Result, StoreError};
 
 pub(crate) fn verdict_in(
     tx: &mut Tx<'_>,
@@ -37,17 +40,9 @@ fn verdict_on(
     gate: &Gate,
     now: DateTime<Utc>,
 ) -> Result<(Verdict, Option<Reservation>)> {
-    let reservation = match ticket {
-        Some(_) => reservation_of_ticket(tx, orq, code)?,
-        None => None,
-    };
-    let slot = match &reservation {
-        Some(r) => load_slot(tx, orq, r.slot_id, false)?,
-        None => None,
-    };
-    let venue = match &slot {
-        Some(s) => load_venue(tx, orq, s.venue_id)?,
-        None => None,
+    let (reservation, slot, venue) = match ticket {
+        Some(_) => door_rows(tx, orq, code)?,
+        None => (None, None, None),
     };
     let mut verdict = gate_verdict(
         VerdictInput {
@@ -85,6 +80,47 @@ fn verdict_on(
     Ok((verdict, reservation))
 }
 
+/// A ticket's reservation, with its slot and the slot's venue (each of
+/// this org): one statement, where they were three look-ups.
+static DOOR_ROWS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, {}, {} FROM ticket_reservations r \
+         LEFT JOIN reservation_slots s ON s.id = r.slot_id AND s.orq = r.orq \
+         LEFT JOIN venues v ON v.id = s.venue_id AND v.orq = r.orq \
+         WHERE r.ticket_id = $1 AND r.orq = $2",
+        prefixed(RESERVATION_COLUMNS, "r", "r_"),
+        prefixed(SLOT_COLUMNS, "s", "s_"),
+        prefixed(VENUE_COLUMNS, "v", "v_"),
+    )
+});
+
+type DoorRows = (Option<Reservation>, Option<Slot>, Option<Venue>);
+
+/// What a verdict reads beside the ticket: its reservation, the
+/// reservation's slot, the slot's venue (`None` where the one before is
+/// missing). In a write, call it once the ticket is locked: every writer of
+/// a ticket's reservation locks the ticket first, so this statement (a
+/// snapshot taken after the lock) sees their outcome.
+fn door_rows(tx: &mut Tx<'_>, orq: Orq, code: &TicketCode) -> Result<DoorRows> {
+    let Some(row) = tx
+        .query_opt(DOOR_ROWS.as_str(), &[&code.as_str(), &orq.0])
+        .map_err(db)?
+    else {
+        return Ok((None, None, None));
+    };
+    let part = |prefix| Prefixed { row: &row, prefix };
+    let (r, s, v) = (part("r_"), part("s_"), part("v_"));
+    let slot = match s.get::<_, Option<uuid::Uuid>>("id") {
+        Some(_) => Some(slot(&s)?),
+        None => None,
+    };
+    let venue = match v.get::<_, Option<i64>>("id") {
+        Some(_) => Some(venue(&v)?),
+        None => None,
+    };
+    Ok((Some(reservation(&r)?), slot, venue))
+}
+
 /// A released no-show's verdict on the server, as SQLite's `no_show_place`
 /// says it (the server holds no lease): amber `NO_SHOW_RELEASED` while the
 /// slot has a free place to take back, else a red `NO_PLACE_LEFT`
@@ -111,11 +147,25 @@ pub(crate) fn org_settings_in(tx: &mut Tx<'_>, orq: Orq) -> Result<OrgSettings> 
             &[&orq.0],
         )
         .map_err(db)?;
-    Ok(OrgSettings {
+    Ok(org_settings(
         orq,
-        signed_codes_only: row.as_ref().is_some_and(|r| r.get(0)),
-        updated_at: row.map(|r| r.get(1)),
-    })
+        row.as_ref().map(|r| r.get(0)),
+        row.map(|r| r.get(1)),
+    ))
+}
+
+/// An org's settings from its `org_settings` row's columns, `None` where it
+/// has no row: the defaults (plain codes accepted).
+fn org_settings(
+    orq: Orq,
+    signed_codes_only: Option<bool>,
+    updated_at: Option<DateTime<Utc>>,
+) -> OrgSettings {
+    OrgSettings {
+        orq,
+        signed_codes_only: signed_codes_only.unwrap_or(false),
+        updated_at,
+    }
 }
 
 /// A plain code's screening (`domain::signed::screen_code`): the refusal to
@@ -144,13 +194,16 @@ fn screen_serial(
     code: &TicketCode,
     serial: Option<u32>,
 ) -> Result<Option<Verdict>> {
-    let policy = org_settings_in(tx, orq)?.policy();
-    Ok(
-        match signed::screen_code(Presented::Plain(code), serial, policy) {
-            Screening::Refuse(v) => Some(*v),
-            Screening::Judge | Screening::NotSynced => None,
-        },
-    )
+    let settings = org_settings_in(tx, orq)?;
+    Ok(screen_with(&settings, code, serial))
+}
+
+/// `signed::screen_code` for a plain code under `settings`.
+fn screen_with(settings: &OrgSettings, code: &TicketCode, serial: Option<u32>) -> Option<Verdict> {
+    match signed::screen_code(Presented::Plain(code), serial, settings.policy()) {
+        Screening::Refuse(v) => Some(*v),
+        Screening::Judge | Screening::NotSynced => None,
+    }
 }
 
 /// Writes a ticket's first entry as `domain::enter` decided it, and its
@@ -166,30 +219,96 @@ pub(crate) fn write_use(
     device: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    tx.execute(
-        "UPDATE tickets SET verified_at = $1, verified_by = $2, status = $3, activation_status = $4, \
-         activated_at = $5, updated_at = $6, \
+    write_entry(tx, orq, code, used, device, None, now)
+}
+
+/// `write_use`, and the entry's passage (direction `in`) into `passage`'s
+/// venue by its operator when given: one statement, the ticket's
+/// UPDATE, its reservation's and the passage's INSERT as parts of one `WITH`
+/// (each written as decided in Rust; the SQL only writes the values).
+///
+/// Each part must write exactly its one row, else the statement is an error
+/// (and the caller's transaction rolls back): the ticket still unused and the
+/// reservation still `RESERVED` (the only status `enter` writes one from) and
+/// still this ticket's, as they were read under the ticket's lock. A row
+/// changed since shows up as 0 rows written, never as an overwrite.
+fn write_entry(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    used: &TicketUse,
+    device: Option<i64>,
+    passage: Option<(VenueId, OperatorId)>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (verified_at, activated_at, now) = (ts(used.verified_at), ts(used.activated_at), ts(now));
+    let (status, activation, code) = (
+        used.status.as_str(),
+        used.activation_status.as_str(),
+        code.as_str(),
+    );
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &verified_at,
+        &used.verified_by.0,
+        &status,
+        &activation,
+        &activated_at,
+        &now,
+        &code,
+        &orq.0,
+        &device,
+    ];
+    let mut sql = String::from(
+        "WITH t AS (UPDATE tickets SET verified_at = $1, verified_by = $2, status = $3, \
+         activation_status = $4, activated_at = $5, updated_at = $6, \
          verified_gate = (SELECT name FROM devices WHERE id = $9 AND orq = $8) \
-         WHERE ticket_code = $7 AND orq = $8",
-        &[
-            &ts(used.verified_at),
-            &used.verified_by.0,
-            &used.status.as_str(),
-            &used.activation_status.as_str(),
-            &ts(used.activated_at),
-            &ts(now),
-            &code.as_str(),
-            &orq.0,
-            &device,
-        ],
-    )
-    .map_err(db)?;
-    if let Some((id, status)) = used.reservation {
-        tx.execute(
-            "UPDATE ticket_reservations SET status = $1, updated_at = $2 WHERE id = $3 AND orq = $4",
-            &[&status.as_str(), &ts(now), &id.0, &orq.0],
-        )
-        .map_err(db)?;
+         WHERE ticket_code = $7 AND orq = $8 AND verified_at IS NULL RETURNING 1)",
+    );
+    let mut counts = String::from(" SELECT (SELECT count(*) FROM t)");
+    let reservation = used.reservation.map(|(id, status)| (id.0, status.as_str()));
+    if let Some((id, status)) = &reservation {
+        let n = params.len();
+        sql.push_str(&format!(
+            ", r AS (UPDATE ticket_reservations SET status = ${}, updated_at = $6 \
+             WHERE id = ${} AND orq = $8 AND ticket_id = $7 AND status = 'RESERVED' RETURNING 1)",
+            n + 1,
+            n + 2
+        ));
+        params.extend([status as &(dyn ToSql + Sync), id]);
+        counts.push_str(", (SELECT count(*) FROM r)");
+    }
+    let passage = passage.map(|(venue, operator)| (venue.0, operator.0));
+    if let Some((venue, operator)) = &passage {
+        let n = params.len();
+        sql.push_str(&format!(
+            ", p AS (INSERT INTO passages (orq, venue_id, ticket_code, direction, at, operator_id) \
+             VALUES ($8, ${}, $7, 'in', $6, ${}) RETURNING 1)",
+            n + 1,
+            n + 2
+        ));
+        params.extend([venue as &(dyn ToSql + Sync), operator]);
+        counts.push_str(", (SELECT count(*) FROM p)");
+    }
+    sql.push_str(&counts);
+    let row = tx.query_one(&sql, &params).map_err(db)?;
+    let written = |i: usize| row.get::<_, i64>(i);
+    let mut i = 0;
+    let mut expect = |what: &str| {
+        let n = written(i);
+        i += 1;
+        match n {
+            1 => Ok(()),
+            n => Err(StoreError::Engine(format!(
+                "ticket {code}'s entry wrote {n} {what} rows, not 1: changed under its lock"
+            ))),
+        }
+    };
+    expect("ticket")?;
+    if reservation.is_some() {
+        expect("reservation")?;
+    }
+    if passage.is_some() {
+        expect("passage")?;
     }
     Ok(())
 }
@@ -229,10 +348,8 @@ fn verify_locked(
     let ticket = ticket.ok_or(DomainError::NotFound { entity: "ticket" })?;
     match enter(&ticket, reservation.as_ref(), now, operator) {
         Entry::First(used) => {
-            write_use(tx, orq, code, &used, None, now)?;
-            if let Some(venue) = verdict.venue_id.or(gate.venue_id) {
-                crate::venue_ops::record_entry(tx, orq, venue, code, operator, now)?;
-            }
+            let passage = verdict.venue_id.or(gate.venue_id).map(|v| (v, operator));
+            write_entry(tx, orq, code, &used, None, passage, now)?;
         }
         // An admitted ticket is unused: only a verdict computed on other rows says otherwise.
         Entry::Again(_) => return Err(DomainError::TicketRedeemed.into()),
@@ -241,6 +358,22 @@ fn verify_locked(
     verdict.verified_by = Some(operator);
     Ok(verdict)
 }
+
+/// The verification's first statement: the ticket, locked (only its row:
+/// the org's settings beside it are read, not locked), with its code's
+/// serial and its org's settings for the screening. The settings are those
+/// of the statement's start: a change committed while it waited for the
+/// ticket's lock applies from the next verification on (nobody orders
+/// settings changes through a ticket's lock).
+static LOCK_TICKET: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, t.code_serial, os.signed_codes_only AS os_signed_codes_only, \
+         os.updated_at AS os_updated_at \
+         FROM tickets t LEFT JOIN org_settings os ON os.orq = t.orq \
+         WHERE t.ticket_code = $1 AND t.orq = $2 FOR UPDATE OF t",
+        qualified(TICKET_COLUMNS, "t"),
+    )
+});
 
 impl GateStore for PgStore {
     /// What the gate would say now to this plain code; changes nothing.
@@ -274,22 +407,25 @@ impl GateStore for PgStore {
         // Stored with millisecond precision; answer with what was stored.
         let now = now.trunc_subsecs(3);
         self.write(|tx| {
-            // The ticket first: its lock is what queues two instances. Read
-            // with its code's serial, for the screening (one statement).
+            // The ticket first, locked: its lock is what queues two
+            // instances. The same statement reads what the screening needs:
+            // its code's serial and its org's settings.
             let row = tx
-                .query_opt(
-                    &format!(
-                        "SELECT {TICKET_COLUMNS}, code_serial FROM tickets \
-                         WHERE ticket_code = $1 AND orq = $2 FOR UPDATE"
-                    ),
-                    &[&code.as_str(), &orq.0],
-                )
+                .query_opt(LOCK_TICKET.as_str(), &[&code.as_str(), &orq.0])
                 .map_err(db)?;
-            let serial = row
-                .as_ref()
-                .map(|r| code_serial(r.get("code_serial")))
-                .transpose()?;
-            if let Some(refused) = screen_serial(tx, orq, code, serial)? {
+            let refused = match &row {
+                Some(row) => {
+                    let settings = org_settings(
+                        orq,
+                        row.get("os_signed_codes_only"),
+                        row.get("os_updated_at"),
+                    );
+                    let serial = code_serial(row.get("code_serial"))?;
+                    screen_with(&settings, code, Some(serial))
+                }
+                None => screen_serial(tx, orq, code, None)?,
+            };
+            if let Some(refused) = refused {
                 return Err(DomainError::Refused(Box::new(refused)).into());
             }
             let ticket = row.as_ref().map(ticket).transpose()?;

@@ -80,6 +80,15 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0017_feed_numbering_batches.sql",
         include_str!("../migrations/0017_feed_numbering_batches.sql"),
     ),
+    // 0018 sets plan_cache_mode = auto on the
+    // feed's trigger functions (log_ticket, log_ticket_reservation,
+    // log_scoped_row): a later CREATE OR REPLACE FUNCTION of any of them
+    // must repeat `SET plan_cache_mode = auto` in its definition, or it
+    // drops the setting (tests/migrate.rs checks it on the final schema).
+    (
+        "0018_feed_trigger_plans.sql",
+        include_str!("../migrations/0018_feed_trigger_plans.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

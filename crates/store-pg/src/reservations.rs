@@ -3,9 +3,9 @@
 //! the first read to the commit, so two instances can never both take the
 //! last place of a slot, and never wait on each other in a circle.
 
+use crate::conn::Columns;
 use crate::conn::Tx;
 use chrono::{DateTime, Utc};
-use postgres::Row;
 
 use crate::domain::customer::{check_cancel, check_change};
 use crate::domain::{
@@ -22,7 +22,7 @@ pub(crate) const RESERVATION_COLUMNS: &str =
     "id, ticket_id, slot_id, customer_email, customer_phone, \
      reserved_at, status, orq, created_at, updated_at, no_show_at";
 
-pub(crate) fn reservation(row: &Row) -> Result<Reservation> {
+pub(crate) fn reservation(row: &impl Columns) -> Result<Reservation> {
     Ok(Reservation {
         id: ReservationId(row.get("id")),
         ticket_id: TicketCode::parse(row.get("ticket_id"))

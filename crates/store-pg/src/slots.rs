@@ -1,8 +1,8 @@
 //! Time slots.
 
+use crate::conn::Columns;
 use crate::conn::Tx;
 use chrono::{DateTime, NaiveDate, Utc};
-use postgres::Row;
 
 use crate::domain::slot::{plan_slot_change, plan_slot_removal};
 use crate::domain::{
@@ -15,7 +15,7 @@ use entrada_store::{Result, SlotStore};
 pub(crate) const SLOT_COLUMNS: &str = "id, date, start_time, end_time, venue_id, total_capacity, \
      booked_count, available_count, status, orq, created_at, updated_at";
 
-pub(crate) fn slot(row: &Row) -> Result<Slot> {
+pub(crate) fn slot(row: &impl Columns) -> Result<Slot> {
     Ok(Slot {
         id: SlotId(row.get("id")),
         date: row.get("date"),

@@ -1,8 +1,8 @@
 //! Tickets: issue, read, list, activate, a customer's own.
 
+use crate::conn::Columns;
 use crate::conn::Tx;
 use chrono::{DateTime, Utc};
-use postgres::Row;
 
 use crate::domain::{
     ActivationMode, ActivationStatus, DomainError, NewTicket, OperatorId, Orq, Ticket, TicketCode,
@@ -15,7 +15,7 @@ pub(crate) const TICKET_COLUMNS: &str = "ticket_code, orq, order_id, product_id,
      entitlements, expires_at, created_at, updated_at, customer_email, customer_phone, \
      reserved_at, verified_at, verified_by, activation_status, activated_at, activation_mode, purchase_email";
 
-pub(crate) fn ticket(row: &Row) -> Result<Ticket> {
+pub(crate) fn ticket(row: &impl Columns) -> Result<Ticket> {
     Ok(Ticket {
         ticket_code: TicketCode::parse(row.get("ticket_code"))
             .map_err(|e| corrupt("ticket code", e))?,

@@ -31,24 +31,6 @@ pub(crate) fn inside_today(
     Ok(crate::domain::venue_ops::inside_from(nets))
 }
 
-/// A first entry through the server's own verification.
-pub(crate) fn record_entry(
-    tx: &mut Tx<'_>,
-    orq: Orq,
-    venue: VenueId,
-    code: &TicketCode,
-    operator: OperatorId,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    tx.execute(
-        "INSERT INTO passages (orq, venue_id, ticket_code, direction, at, operator_id) \
-         VALUES ($1, $2, $3, 'in', $4, $5)",
-        &[&orq.0, &venue.0, &code.as_str(), &ts(at), &operator.0],
-    )
-    .map_err(db)?;
-    Ok(())
-}
-
 impl VenueOpsStore for PgStore {
     fn release_no_shows(
         &self,

@@ -1,8 +1,8 @@
 //! Venues and their gate settings.
 
+use crate::conn::Columns;
 use crate::conn::Tx;
 use chrono::{DateTime, Utc};
-use postgres::Row;
 
 use crate::domain::venue::{parse_timezone, validate_name, GateSettings, VenuePatch};
 use crate::domain::{DomainError, Orq, Venue, VenueId};
@@ -13,7 +13,7 @@ pub(crate) const VENUE_COLUMNS: &str =
     "id, orq, name, timezone, early_grace_minutes, late_grace_minutes, created_at, updated_at, \
      reentry_allowed, walkup_lease_places, no_show_release_minutes, occupancy_limit, closing_time";
 
-pub(crate) fn venue(row: &Row) -> Result<Venue> {
+pub(crate) fn venue(row: &impl Columns) -> Result<Venue> {
     Ok(Venue {
         id: VenueId(row.get("id")),
         orq: Orq(row.get("orq")),

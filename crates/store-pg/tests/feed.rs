@@ -507,4 +507,67 @@ fn only_the_numberer_vacuums_after_a_bulk_import_and_not_again_soon() {
         before + 1,
         "not again within 5 minutes"
     );
+/// A verification reaches the venue's devices: its ticket and its
+/// reservation come in the feed after it, and the rows they name are the
+/// verified ones. Self-contained (its own setup and pulls).
+#[test]
+fn a_verification_puts_the_ticket_and_its_reservation_in_the_venues_feed() {
+    use entrada_domain::{
+        ActivationMode, Contact, Gate, NewSlot, NewTicket, OperatorId, ReservationId,
+        ReservationStatus, TicketCode, TicketStatus,
+    };
+    use entrada_store::{GateStore, ReservationStore, ReserveRequest, SlotStore, TicketStore};
+
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
+    let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(10)).unwrap();
+    let slot = store.create_slot(ORQ, &new, now()).unwrap();
+    let t = NewTicket::plain("T-1", ActivationMode::Immediate).unwrap();
+    store.insert_tickets(ORQ, &[t], now()).unwrap();
+    let code = TicketCode::parse("T-1").unwrap();
+    let req = ReserveRequest {
+        ticket: code.clone(),
+        slot_id: slot.id,
+        contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+    };
+    let r = store.reserve_slot(ORQ, &req, now()).unwrap();
+    let cursor = pull(&store, venue.id.0, 0, &mut Vec::new());
+
+    let at_gate = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2025, 12, 1, 10, 0, 0).unwrap();
+    let gate = Gate {
+        venue_id: Some(venue.id),
+        ..Gate::default()
+    };
+    store
+        .verify_ticket(ORQ, &code, OperatorId(5), &gate, at_gate)
+        .unwrap();
+    let mut seen = Vec::new();
+    pull(&store, venue.id.0, cursor, &mut seen);
+
+    let ids = |entity: &str| -> Vec<String> {
+        seen.iter()
+            .filter(|e| e.entity == entity)
+            .map(|e| e.entity_id.clone())
+            .collect()
+    };
+    assert_eq!(ids("tickets"), vec![code.to_string()], "{seen:?}");
+    assert_eq!(
+        ids("ticket_reservations"),
+        vec![r.id.0.to_string()],
+        "{seen:?}"
+    );
+    // What a device then reads for those entries: the verified rows.
+    let ticket = store
+        .get_ticket(ORQ, &TicketCode::parse(&ids("tickets")[0]).unwrap())
+        .unwrap();
+    assert_eq!(
+        (ticket.status, ticket.verified_at, ticket.verified_by),
+        (TicketStatus::Verified, Some(at_gate), Some(OperatorId(5)))
+    );
+    let reservation_id = ReservationId(ids("ticket_reservations")[0].parse().unwrap());
+    let reservation = store.get_reservation(ORQ, reservation_id).unwrap();
+    assert_eq!(reservation.status, ReservationStatus::Verified);
+    assert_eq!(reservation.updated_at, at_gate);
 }

@@ -43,8 +43,18 @@ fn released_migrations_are_unchanged_and_every_migration_is_listed() {
         "every migration file is listed in SHA256SUMS, in order"
     );
     assert_eq!(MIGRATIONS.len(), listed.len(), "MIGRATIONS and SHA256SUMS");
-    for ((name, sql), (file, sum)) in MIGRATIONS.iter().zip(&listed) {
+    for (i, ((name, sql), (file, sum))) in MIGRATIONS.iter().zip(&listed).enumerate() {
         assert_eq!(name, file, "MIGRATIONS embeds {file} at its position");
+        // The schema version a database records is the position in the
+        // list, so a file's number must be its position: a gap or two
+        // branches' migrations merged out of order would record one
+        // migration under another's version.
+        assert_eq!(
+            file.get(..4).and_then(|n| n.parse::<usize>().ok()),
+            Some(i + 1),
+            "{file} is migration number {} in the list",
+            i + 1
+        );
         let bytes = std::fs::read(dir.join(file)).unwrap();
         assert_eq!(
             &sha256_hex(&bytes),
@@ -224,9 +234,10 @@ fn migration_0015_names_the_gate_of_admissions_uploaded_before_it() {
             .unwrap();
     }
     // The schema as 0014 left it: no column (its CHECK goes with it), 0015
-    // not run. 0016 (the deferred slot key) and 0017 (the feed's numbering
-    // functions, CREATE OR REPLACE) run again after it, which they may:
-    // setting a constraint DEFERRABLE twice changes nothing, and 0017's
+    // not run. 0016 (the deferred slot key), 0017 (the feed's numbering
+    // functions, CREATE OR REPLACE) and 0018 (the trigger functions' plan
+    // mode) run again after it, which they may: setting a constraint
+    // DEFERRABLE or a function's setting twice changes nothing, and 0017's
     // functions are the same after it as before.
     let mut client = common::client(&url, &schema);
     client
@@ -237,9 +248,9 @@ fn migration_0015_names_the_gate_of_admissions_uploaded_before_it() {
         )
         .unwrap();
     assert_eq!(
-        known_schema_version(),
-        17,
-        "a migration after 0017: undo it above too, or start this test from the schema before 0015"
+        MIGRATIONS.last().map(|(name, _)| *name),
+        Some("0018_feed_trigger_plans.sql"),
+        "a migration after 0018: undo it above too, or start this test from the schema before 0015"
     );
     let store = PgStore::connect(&url, common::options(&schema)).expect("0015 runs");
     assert_eq!(store.schema_version().unwrap(), known_schema_version());
@@ -258,4 +269,34 @@ fn migration_0015_names_the_gate_of_admissions_uploaded_before_it() {
         "uploaded by Gate 1"
     );
     assert_eq!(gate_of("T-2"), None, "admitted at the server's desk");
+}
+
+/// 0018: the feed's trigger functions plan with plan_cache_mode = auto,
+/// whatever the connections' force_custom_plan (a later CREATE OR REPLACE of
+/// one of them must repeat the SET: this fails if one forgets).
+#[test]
+fn the_feed_trigger_functions_keep_plan_cache_mode_auto() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    drop(PgStore::connect(&url, common::options(&schema)).unwrap());
+    let mut client = common::client(&url, &schema);
+    let rows = client
+        .query(
+            "SELECT proname::text, proconfig FROM pg_proc \
+             WHERE proname IN ('log_ticket', 'log_ticket_reservation', 'log_scoped_row') \
+             AND pronamespace = current_schema()::regnamespace ORDER BY proname",
+            &[],
+        )
+        .unwrap();
+    let got: Vec<(String, Option<Vec<String>>)> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let auto = Some(vec!["plan_cache_mode=auto".to_owned()]);
+    assert_eq!(
+        got,
+        vec![
+            ("log_scoped_row".to_owned(), auto.clone()),
+            ("log_ticket".to_owned(), auto.clone()),
+            ("log_ticket_reservation".to_owned(), auto),
+        ]
+    );
 }

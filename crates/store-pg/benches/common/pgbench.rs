@@ -25,17 +25,37 @@ pub fn pgbench_floor(url: &str, clients: usize, seconds: u32) -> f64 {
          CREATE TABLE {schema}.log (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v TEXT NOT NULL);"
     ))
     .unwrap();
+    let tps = pgbench_tps(
+        url,
+        &schema,
+        "BEGIN;\nUPDATE hot SET n = n + 1 WHERE id = 1;\nINSERT INTO log (v) VALUES ('x');\nEND;\n",
+        &[],
+        clients,
+        seconds,
+    );
+    let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+    tps
+}
+
+/// pgbench's transactions per second for `script` run by `clients` clients
+/// for `seconds` in `schema` (its `search_path`), with `args` before the
+/// usual ones (e.g. `-M prepared`).
+pub fn pgbench_tps(
+    url: &str,
+    schema: &str,
+    script: &str,
+    args: &[&str],
+    clients: usize,
+    seconds: u32,
+) -> f64 {
     let dir = std::env::temp_dir().join(format!("entrada-pgbench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("hot.sql");
-    std::fs::write(
-        &script,
-        "BEGIN;\nUPDATE hot SET n = n + 1 WHERE id = 1;\nINSERT INTO log (v) VALUES ('x');\nEND;\n",
-    )
-    .unwrap();
+    let file = dir.join("script.sql");
+    std::fs::write(&file, script).unwrap();
     let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
     let out = std::process::Command::new(format!("{bin}/pgbench"))
         .env("PGOPTIONS", format!("-c search_path={schema}"))
+        .args(args)
         .args([
             "-n",
             "-c",
@@ -46,7 +66,7 @@ pub fn pgbench_floor(url: &str, clients: usize, seconds: u32) -> f64 {
             &seconds.to_string(),
             "-f",
         ])
-        .arg(&script)
+        .arg(&file)
         .arg(url)
         .output()
         .expect("pgbench (Debian's postgresql-15)");
@@ -63,6 +83,5 @@ pub fn pgbench_floor(url: &str, clients: usize, seconds: u32) -> f64 {
             )
         });
     let _ = std::fs::remove_dir_all(&dir);
-    let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
     tps
 }
