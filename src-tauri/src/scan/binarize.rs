@@ -88,6 +88,23 @@ impl<'a> LocalMean<'a> {
 
     /// See [`adaptive_threshold`].
     pub fn threshold(&self, radius: usize, percent: u32, min_delta: u32) -> Vec<u8> {
+        self.threshold_polarity(radius, percent, min_delta, false)
+    }
+
+    /// [`Self::threshold`] of the frame's negative (255 − v), without
+    /// making the negative: its block sums are 255 × count − sum, its pixels
+    /// 255 − v. 1 = dark in the negative, i.e. light in the frame.
+    pub fn threshold_negative(&self, radius: usize, percent: u32, min_delta: u32) -> Vec<u8> {
+        self.threshold_polarity(radius, percent, min_delta, true)
+    }
+
+    fn threshold_polarity(
+        &self,
+        radius: usize,
+        percent: u32,
+        min_delta: u32,
+        negative: bool,
+    ) -> Vec<u8> {
         let (w, h) = (self.frame.width(), self.frame.height());
         if w == 0 || h == 0 {
             return Vec::new();
@@ -110,7 +127,10 @@ impl<'a> LocalMean<'a> {
                         - t[y0 * stride + x1]
                         - t[y1 * stride + x0]
                 };
-                let (sum, n) = (area(&self.sat), area(&self.count).max(1));
+                let (mut sum, n) = (area(&self.sat), area(&self.count).max(1));
+                if negative {
+                    sum = (255 * area(&self.count)).saturating_sub(sum);
+                }
                 // Exact integer form of "p < sum/n * keep/100 and
                 // p + min_delta < sum/n": the largest such p.
                 let by_pct = (sum * keep).div_ceil(n * 100) as i64 - 1;
@@ -131,8 +151,14 @@ impl<'a> LocalMean<'a> {
             }
             let row = &self.frame.luma()[y * w..(y + 1) * w];
             let out_row = &mut out[y * w..(y + 1) * w];
-            for ((o, &p), &l) in out_row.iter_mut().zip(row).zip(&lim) {
-                *o = (p as i16 <= l) as u8;
+            if negative {
+                for ((o, &p), &l) in out_row.iter_mut().zip(row).zip(&lim) {
+                    *o = ((255 - p) as i16 <= l) as u8;
+                }
+            } else {
+                for ((o, &p), &l) in out_row.iter_mut().zip(row).zip(&lim) {
+                    *o = (p as i16 <= l) as u8;
+                }
             }
         }
         out
@@ -166,6 +192,35 @@ mod tests {
                     (10..20).contains(&y) && ((30..40).contains(&x) || (190..200).contains(&x));
                 assert_eq!(bin[y * w + x] == 1, in_square, "pixel {x},{y}");
             }
+        }
+    }
+
+    #[test]
+    fn the_negative_threshold_is_the_threshold_of_the_negative() {
+        // A gradient with dark and light specks, 37x23 (blocks cut at the
+        // edges): thresholding the negative frame and thresholding the frame
+        // as a negative give the same bitmap, bit for bit.
+        let (w, h) = (37, 23);
+        let luma: Vec<u8> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let base = (x * 5 + y * 3) as u8;
+                match (x * 7 + y * 13) % 11 {
+                    0 => base / 3,
+                    1 => base.saturating_add(90),
+                    _ => base,
+                }
+            })
+            .collect();
+        let frame = Frame::from_luma(w, h, luma).unwrap();
+        let means = LocalMean::new(&frame);
+        let negative = frame.inverted();
+        for (radius, percent) in [(6, 5), (12, 20), (40, 5)] {
+            assert_eq!(
+                means.threshold_negative(radius, percent, 4),
+                LocalMean::new(&negative).threshold(radius, percent, 4),
+                "radius {radius}, {percent} %"
+            );
         }
     }
 

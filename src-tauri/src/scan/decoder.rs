@@ -59,7 +59,9 @@ pub struct Decoded {
 pub struct DecoderConfig {
     /// No new fallback stage starts once this much time has passed in a frame.
     /// A stage already running finishes, so the worst case is budget plus one
-    /// stage. At 30 fps a frame arrives every 33 ms.
+    /// stage. At 30 fps a frame arrives every 33 ms. This is the budget of a
+    /// frame up to 1080p; bigger frames get it in proportion to their pixel
+    /// count (see [`frame_budget`]).
     pub time_budget: Duration,
     /// For how many frames without a read the last code locations are still
     /// tried first.
@@ -118,6 +120,9 @@ pub struct DecodeStats {
     /// Downscale factor of the last image-pyramid level searched: 1 = full
     /// resolution (also for frames too small for a pyramid), 2 = half…
     pub pyramid: usize,
+    /// The first polarity's first bitmap showed the other polarity's finder
+    /// patterns, and the other polarity was searched first.
+    pub flipped: bool,
 }
 
 /// Decodes QR codes from a stream of frames, remembering where the last
@@ -264,7 +269,7 @@ impl Decoder {
     /// Read every QR code in `frame`. Never panics, whatever the pixels.
     pub fn decode(&mut self, frame: &Frame) -> Vec<Decoded> {
         let start = Instant::now();
-        let deadline = start + self.config.time_budget;
+        let deadline = start + frame_budget(self.config.time_budget, frame.width(), frame.height());
         self.stats = DecodeStats::default();
         let mut found = Found::default();
         if frame.is_empty() {
@@ -387,11 +392,17 @@ impl Decoder {
         let mut pending: [Option<Pending>; 2] = [None, None];
         // Finder patterns of the coarse level, per polarity.
         let mut candidates: [Option<Vec<Finder>>; 2] = [None, None];
-        for (i, &neg) in order.iter().enumerate() {
-            if i > 0 && (!found.codes.is_empty() || Instant::now() > deadline) {
+        // (polarity, whether its stage 1 may hand over to the other one
+        // after its first bitmap: see `Stage1::Flip`).
+        let mut queue: Vec<(bool, bool)> = vec![(order[0], true), (order[1], false)];
+        let mut i = 0;
+        while i < queue.len() {
+            let (neg, may_flip) = queue[i];
+            i += 1;
+            if i > 1 && (!found.codes.is_empty() || Instant::now() > deadline) {
                 break;
             }
-            if neg {
+            if neg && inverted.is_none() {
                 self.stats.negative = true;
                 inverted = Some(frame.inverted());
                 small_inverted = small.as_ref().map(Frame::inverted);
@@ -404,20 +415,90 @@ impl Decoder {
             };
             let img = img.unwrap_or(frame);
             let coarse = coarse.map(|s| (s, top));
-            match self.stage1(img, coarse, Placement::IDENTITY, deadline, found, None) {
+            let flip = may_flip.then_some(FlipProbe);
+            match self.stage1(
+                img,
+                coarse,
+                Placement::IDENTITY,
+                deadline,
+                found,
+                None,
+                flip,
+            ) {
                 Stage1::Nothing | Stage1::Done => {}
                 Stage1::Pending(p) => {
-                    candidates[neg as usize] = Some(p.finders.clone());
+                    if top > 1 && solid_count(&p.finders) > 0 {
+                        // A big frame's solid finder patterns are looked at
+                        // in full-resolution crops right away, before the
+                        // other polarity and before the coarse level's
+                        // fallbacks: a few 200–400 px crops cost less than
+                        // one more pass over a 2–3 MP level, and the
+                        // smallest modules (1.5–1.75 px on the coarse
+                        // level) are only sampled well at full resolution
+                        // (issue 18: 12 MP 1/6, 4K 0/6).
+                        self.stats.pyramid = 1;
+                        self.around(img, p.finders.clone(), deadline, found);
+                    } else {
+                        candidates[neg as usize] = Some(p.finders.clone());
+                    }
                     pending[neg as usize] = Some(p);
+                }
+                Stage1::Flip(other) => {
+                    // The other polarity's finder patterns are already
+                    // there (its strict bitmap, 1d): their triples first,
+                    // sampled on its image; then its stage 1 in full and
+                    // this one's again, if that read nothing.
+                    self.stats.flipped = true;
+                    if !neg && inverted.is_none() {
+                        self.stats.negative = true;
+                        inverted = Some(frame.inverted());
+                        small_inverted = small.as_ref().map(Frame::inverted);
+                    }
+                    found.negative = !neg;
+                    let oimg = if neg {
+                        frame
+                    } else {
+                        inverted.as_ref().unwrap_or(frame)
+                    };
+                    let mut failed = Vec::new();
+                    let place = Placement::IDENTITY;
+                    self.try_triples(oimg, &other, place, deadline, found, &mut failed);
+                    queue.truncate(i);
+                    queue.push((!neg, false));
+                    queue.push((neg, false));
                 }
             }
         }
+        // Neither polarity showed a finder-like pattern (on a pyramid: on
+        // its coarse level).
+        let nothing_seen = pending.iter().all(Option::is_none) && !self.stats.flipped;
+        // The fallbacks (and the full-resolution crops of a pyramid) go to
+        // the polarity with more solid finder patterns first: a light-on-dark
+        // code leaves its three in the negative and texture in the frame
+        // itself, whose dear fallbacks spent the budget before the
+        // negative's got their turn (issue 18: inverted 4/6).
+        let solid = |neg: bool| {
+            pending[neg as usize]
+                .as_ref()
+                .map_or(0, |p| solid_count(&p.finders))
+        };
+        let order = if solid(order[1]) > solid(order[0]) {
+            [order[1], order[0]]
+        } else {
+            order
+        };
         for neg in order {
             let Some(p) = pending[neg as usize].take() else {
                 continue;
             };
-            // The other polarity read the code: nothing left to look for.
-            if found.codes.iter().any(|c| c.2 != neg) {
+            // The other polarity read the code, or codes read since explain
+            // every solid finder pattern: nothing left to look for.
+            if found.codes.iter().any(|c| c.2 != neg)
+                || (!found.codes.is_empty()
+                    && p.finders
+                        .iter()
+                        .all(|f| f.count < 3 || found.covers((f.x, f.y))))
+            {
                 continue;
             }
             found.negative = neg;
@@ -457,6 +538,39 @@ impl Decoder {
                     frame
                 };
                 self.around(img, finders, deadline, found);
+            }
+            // Not one finder-like pattern on the coarse level, in either
+            // polarity: the smallest modules (3 px in a 4K frame, 3.5 px in
+            // a blurred 12 MP photo) are 1.5–1.75 px there, and blur and
+            // the box filter leave no 1:1:3:1:1 run of them. Stage 1 at
+            // full resolution, once per polarity while the (size-scaled)
+            // budget lasts, and full-resolution crops around what it finds
+            // instead of the dear whole-frame fallbacks. An empty big frame
+            // pays this too (about 3× its coarse level; zxing-cpp spends
+            // longer on it).
+            if nothing_seen {
+                for neg in order {
+                    if !found.codes.is_empty() || Instant::now() > deadline {
+                        break;
+                    }
+                    found.negative = neg;
+                    let img = if neg {
+                        if inverted.is_none() {
+                            self.stats.negative = true;
+                            inverted = Some(frame.inverted());
+                        }
+                        inverted.as_ref().unwrap_or(frame)
+                    } else {
+                        frame
+                    };
+                    self.stats.pyramid = 1;
+                    let place = Placement::IDENTITY;
+                    if let Stage1::Pending(p) =
+                        self.stage1(img, None, place, deadline, found, None, None)
+                    {
+                        self.around(img, p.finders, deadline, found);
+                    }
+                }
             }
         }
     }
@@ -516,7 +630,9 @@ impl Decoder {
         allow_upscale: bool,
         module_px: Option<f64>,
     ) {
-        if let Stage1::Pending(p) = self.stage1(img, coarse, place, deadline, found, module_px) {
+        if let Stage1::Pending(p) =
+            self.stage1(img, coarse, place, deadline, found, module_px, None)
+        {
             self.fallbacks(
                 img,
                 coarse,
@@ -532,6 +648,7 @@ impl Decoder {
 
     /// Stage 1: adaptive bitmaps, our finder patterns, grid fit. Cheap
     /// (~5 ms at 720p) and reads most codes.
+    #[allow(clippy::too_many_arguments)]
     fn stage1(
         &mut self,
         img: &Frame,
@@ -540,6 +657,7 @@ impl Decoder {
         deadline: Instant,
         found: &mut Found,
         module_px: Option<f64>,
+        flip: Option<FlipProbe>,
     ) -> Stage1 {
         let before = found.codes.len();
         let mut failed: Vec<Region> = Vec::new();
@@ -558,6 +676,23 @@ impl Decoder {
         self.try_triples(img, &afinders, place, deadline, found, &mut failed);
         if self.all_explained(&afinders, place, found, before, &failed) {
             return Stage1::Done;
+        }
+        // The first polarity searched shows no code of its own: is there
+        // one of the other polarity? Its strict bitmap (1d below: what reads
+        // glowing OLED codes), taken from this image's local means without
+        // making the negative. Three solid finder patterns there hand the
+        // frame to the other polarity before this one's narrower windows: on
+        // a loaded machine those spent the budget on light-on-dark codes
+        // before their negative was looked at (issue 18, inverted 4/6). One
+        // threshold pass and one finder scan; an empty frame pays them once.
+        // (When the negative goes first, the same probe looks at the frame
+        // itself with the strict cut.)
+        if flip.is_some() && found.codes.len() == before && solid_count(&afinders) < 3 {
+            let other = means.threshold_negative(Self::narrow_radius(dimg), 20, 4);
+            let ofinders = finders_of(&other);
+            if solid_count(&ofinders) >= 3 {
+                return Stage1::Flip(ofinders);
+            }
         }
         if module_px.is_none() && Instant::now() < deadline {
             // 1b: a narrower window. Next to a dark background the wide one
@@ -934,12 +1069,51 @@ fn pyramid_factor(w: usize, h: usize) -> usize {
     k
 }
 
+/// Pixels of the frame size the configured time budget is meant for (1080p).
+const BUDGET_PIXELS: usize = 1920 * 1080;
+
+/// At most this many times the configured budget, whatever the frame size.
+const MAX_BUDGET_SCALE: f64 = 6.0;
+
+/// The time budget of a `w`×`h` frame: the configured one up to 1080p, and
+/// in proportion to the pixel count above it (4K: 4×, 12 MP: 5.8×, capped
+/// at [`MAX_BUDGET_SCALE`]).
+///
+/// Why: the budget keeps a 30 fps stream of frames up to 1080p from falling
+/// behind. A 4K or 12 MP frame cannot be read at that rate by anything
+/// (zxing-cpp's median on them is 3–6× our 1080p budget), and every pass
+/// over it (box downscale, negative, full-resolution sampling) costs in
+/// proportion to its pixels: with the 1080p budget, a big frame under load
+/// spent it on the coarse level's stage 1 and never reached the
+/// full-resolution sampling or the negative (issue 18: 12 MP 1/6, 4K 0/6).
+/// The same time per pixel as a 1080p frame keeps a big frame's share of
+/// the machine the same; a 4K camera stream is then read at ~8–10 fps
+/// instead of being given up on every frame.
+fn frame_budget(budget: Duration, w: usize, h: usize) -> Duration {
+    let scale = ((w * h) as f64 / BUDGET_PIXELS as f64).clamp(1.0, MAX_BUDGET_SCALE);
+    budget.mul_f64(scale)
+}
+
 /// How far (in modules) a full-resolution crop around a coarse level's
 /// finder pattern reaches on each side.
 const AROUND_MODULES: f64 = 30.0;
 
+/// Finder patterns confirmed on at least three scan rows: what a real code
+/// leaves three of, and texture rarely.
+fn solid_count(finders: &[Finder]) -> usize {
+    finders.iter().filter(|f| f.count >= 3).count()
+}
+
+/// Ask stage 1 to check, after its first bitmap, whether the other
+/// polarity holds the code (see [`Stage1::Flip`]).
+#[derive(Clone, Copy)]
+struct FlipProbe;
+
 /// How stage 1 left a working image.
 enum Stage1 {
+    /// Nothing read, and the other polarity's strict bitmap shows solid
+    /// finder patterns (these, in `img` pixels): search it first.
+    Flip(Vec<Finder>),
     /// No finder-like pattern at all.
     Nothing,
     /// Every solid finder pattern lies in a code that was read.
@@ -1053,6 +1227,21 @@ mod tests {
         assert_eq!(pyramid_factor(4000, 3000), 2);
         assert_eq!(pyramid_factor(8000, 6000), 4);
         assert_eq!(pyramid_factor(0, 0), 1);
+    }
+
+    #[test]
+    fn big_frames_get_a_budget_in_proportion_to_their_pixels() {
+        let b = Duration::from_millis(25);
+        // Up to 1080p: the configured budget.
+        assert_eq!(frame_budget(b, 640, 480), b);
+        assert_eq!(frame_budget(b, 1920, 1080), b);
+        // 4K: four times 1080p's pixels; 12 MP: 5.8 times.
+        assert_eq!(frame_budget(b, 3840, 2160), Duration::from_millis(100));
+        let mp12 = frame_budget(b, 4000, 3000).as_secs_f64() * 1000.0;
+        assert!((mp12 - 144.7).abs() < 0.1, "{mp12} ms");
+        // Capped: a 48 MP still gets 6 times, not 23.
+        assert_eq!(frame_budget(b, 8000, 6000), Duration::from_millis(150));
+        assert_eq!(frame_budget(Duration::ZERO, 4000, 3000), Duration::ZERO);
     }
 
     #[test]
