@@ -34,6 +34,9 @@ test('a quoted line break keeps a record whole and moves the later lines', () =>
   assert.equal(fileLine(parts[1], 5), 9);
   assert.equal(fileLine(parts[1], 2), 6);
   assert.equal(fileLine(parts[1], 1), 1, 'the header');
+  assert.equal(parts[0].endLine, 5);
+  assert.equal(parts[1].endLine, 9);
+  assert.equal(splitCsv('ticket_code,note\nA,"x\ny"\n', 10).parts[0].endLine, 3, 'a record ending over two lines');
   assert.equal(parts[1].body, 'ticket_code,entitlements\nC,"{""x"":\n\n1}"\nD,\n');
 });
 

@@ -9,6 +9,10 @@ export const IMPORT_PART_ROWS = 5000;
  * 5,000 long rows (big entitlements) still fit, with room for the header. */
 export const IMPORT_PART_BYTES = 4 * 1024 * 1024;
 
+/** The server's largest request body (`BODY_LIMIT`): a part above it is
+ * refused whole (413), so a single record that long is named here instead. */
+export const SERVER_BODY_LIMIT = 8 * 1024 * 1024;
+
 /** A part of a CSV: some records after the file's header, sent with it. */
 export interface CsvPart {
   body: string;
@@ -16,6 +20,11 @@ export interface CsvPart {
   rows: number;
   /** The file's line where each of the part's records starts. */
   fileLines: number[];
+  /** The file's line where the part's last record ends (a quoted field may
+   * hold line breaks). */
+  endLine: number;
+  /** The body's size in bytes (UTF-8). */
+  bytes: number;
   /** The part's own line (the header is line 1) where each record starts:
    * what the server names in its report. */
   partLines: number[];
@@ -81,10 +90,13 @@ export function splitCsv(text: string, rows: number, bytes = IMPORT_PART_BYTES):
       partLines.push(at);
       at += newlines(r.text) + 1;
     }
+    const lastRecord = current[current.length - 1];
     parts.push({
       body: `${header}\n${current.map((r) => r.text).join('\n')}\n`,
       rows: current.length,
       fileLines: current.map((r) => r.line),
+      endLine: lastRecord.line + newlines(lastRecord.text),
+      bytes: size,
       partLines,
     });
     current = [];

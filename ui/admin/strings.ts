@@ -180,6 +180,7 @@ export const en = {
   imported: (n: number) => `${n} ticket${n === 1 ? '' : 's'} imported.`,
   importRefused: (n: number) => `${n} bad row${n === 1 ? '' : 's'}: nothing was imported. Fix ${n === 1 ? 'it' : 'them'} and import the file again.`,
   importReportCaption: 'Bad rows',
+  importRowTooLong: 'the row is longer than 8 MiB, more than the server takes in one request',
   importOrgOnly: (venue: number) =>
     `This session is bound to one venue (venue ${venue}). A ticket belongs to no venue until it is reserved, so only an administrator of the whole organisation imports or creates tickets.`,
   orgAdminOnly: 'Only an administrator of the whole organisation may do this: this session is bound to one venue.',
@@ -461,6 +462,7 @@ export const es: Strings = {
   imported: (n) => `${n} entrada${n === 1 ? '' : 's'} importada${n === 1 ? '' : 's'}.`,
   importRefused: (n) => `${n} fila${n === 1 ? '' : 's'} errónea${n === 1 ? '' : 's'}: no se importó nada. Corríjala${n === 1 ? '' : 's'} e importe de nuevo el archivo.`,
   importReportCaption: 'Filas erróneas',
+  importRowTooLong: 'la fila ocupa más de 8 MiB, más de lo que el servidor acepta en una petición',
   importOrgOnly: (venue) =>
     `Esta sesión está limitada a un recinto (recinto ${venue}). Una entrada no pertenece a ningún recinto hasta que se reserva, así que solo una administración de toda la organización importa o crea entradas.`,
   orgAdminOnly: 'Solo una administración de toda la organización puede hacerlo: esta sesión está limitada a un recinto.',

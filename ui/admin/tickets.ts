@@ -6,7 +6,7 @@
 
 import { ApiError, call } from './api';
 import type { ConsoleSession } from './bindings/ConsoleSession';
-import { fileLine, IMPORT_PART_ROWS, splitCsv, wentIn, type CsvPart } from './csv';
+import { fileLine, IMPORT_PART_ROWS, SERVER_BODY_LIMIT, splitCsv, wentIn, type CsvPart } from './csv';
 import type { Strings } from './strings';
 
 /** A ticket as the admin API answers it (the fields this page shows). */
@@ -337,7 +337,13 @@ async function importInParts(
   t: Strings,
 ): Promise<ImportOutcome> {
   const { parts } = splitCsv(text, IMPORT_PART_ROWS);
-  if (parts.length === 0) parts.push({ body: text, rows: 0, fileLines: [], partLines: [] }); // the server says why
+  if (parts.length === 0) parts.push({ body: text, rows: 0, fileLines: [], endLine: 1, bytes: text.length, partLines: [] }); // the server says why
+  // A single row over the server's body limit would be a bare 413: name it.
+  const tooLong = parts.filter((p) => p.bytes > SERVER_BODY_LIMIT && p.rows === 1);
+  if (tooLong.length > 0) {
+    progress(1, '');
+    return { kind: 'bad-rows', rows: tooLong.map((p) => ({ line: p.fileLines[0], ticket_code: null, problem: 'INVALID', message: t.importRowTooLong })) };
+  }
   const steps = parts.length * 2;
   const shift = (rows: RowError[], part: CsvPart): RowError[] =>
     rows.map((r) => {
@@ -377,13 +383,13 @@ async function importInParts(
     return { kind: 'bad-rows', rows: bad.sort((a, b) => a.line - b.line) };
   }
   const last = parts[parts.length - 1];
-  const lastLine = last.fileLines[last.rows - 1] ?? 1;
+  const lastLine = last.endLine;
   let imported = 0;
   for (const [i, part] of parts.entries()) {
     const step = t.importImporting(i + 1, parts.length);
     const at = parts.length + i;
     const from = part.fileLines[0] ?? 2;
-    const to = part.fileLines[part.rows - 1] ?? from;
+    const to = part.endLine;
     const sent = await importPart(part, (f) => progress((at + f) / steps, step), () => progress(at / steps, step));
     if (sent.kind === 'imported') {
       imported += sent.imported;

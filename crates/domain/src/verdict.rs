@@ -117,6 +117,18 @@ impl Default for Gate {
     }
 }
 
+impl Gate {
+    /// Whether a caller standing here is told which gate admitted a ticket
+    /// of `venue` (a verdict's `venue_id`): an org-wide caller (no venue)
+    /// always, a venue-bound one only for its own venue's tickets (an
+    /// unknown venue: no). ALREADY_VERIFIED is decided before WRONG_VENUE,
+    /// so without this a caller bound to venue Y would read venue X's gate
+    /// names.
+    pub fn sees_gates_of(&self, venue: Option<VenueId>) -> bool {
+        self.venue_id.is_none() || (venue.is_some() && venue == self.venue_id)
+    }
+}
+
 /// What the verdict is computed from; `None` where the replica has no row.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VerdictInput<'a> {
@@ -1152,5 +1164,21 @@ mod tests {
                 assert_eq!(v.verdict, expected, "{name} ({gate:?}): {v:?}");
             }
         }
+    }
+
+    #[test]
+    fn only_an_org_wide_caller_or_the_tickets_venue_reads_its_gate_names() {
+        let at = |v: Option<i64>| Gate {
+            venue_id: v.map(VenueId),
+            ..Gate::default()
+        };
+        assert!(at(None).sees_gates_of(Some(VenueId(1))));
+        assert!(at(None).sees_gates_of(None));
+        assert!(at(Some(1)).sees_gates_of(Some(VenueId(1))));
+        assert!(!at(Some(2)).sees_gates_of(Some(VenueId(1))));
+        assert!(
+            !at(Some(2)).sees_gates_of(None),
+            "a ticket of no known venue"
+        );
     }
 }

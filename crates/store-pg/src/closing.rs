@@ -3,8 +3,8 @@
 //! which exits. The tickets are locked in code order (one order for every
 //! checkout), then the exits and the left marks are written in one commit.
 
+use crate::conn::Tx;
 use chrono::{DateTime, Utc};
-use postgres::Transaction;
 
 use crate::domain::closing::{closing_exits, Checkout, CLOSING_REASON};
 use crate::domain::venue_ops::day_start;
@@ -28,7 +28,7 @@ pub(crate) fn checkout_venue(
 }
 
 fn checkout_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     orq: Orq,
     venue: VenueId,
     operator: Option<OperatorId>,
@@ -99,7 +99,7 @@ fn checkout_in(
 /// before it): two instances, or the task and a supervisor's checkout
 /// through the task's path, close a venue-day once.
 fn closing_still_due(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     orq: Orq,
     venue: VenueId,
     now: DateTime<Utc>,

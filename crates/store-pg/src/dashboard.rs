@@ -1,8 +1,8 @@
 //! The console's live dashboard (issue 16) on PostgreSQL: the same answer
 //! as `entrada_store`'s dashboard.rs, from indexed queries.
 
+use crate::conn::Tx;
 use chrono::{DateTime, NaiveDate, Utc};
-use postgres::GenericClient;
 
 use crate::domain::dashboard::{
     bucket_start, gate_online, AdmissionBucket, Dashboard, GateStatus, SlotToday, VenueToday,
@@ -15,12 +15,7 @@ use crate::venues::{venue, VENUE_COLUMNS};
 use crate::{db, PgStore};
 use entrada_store::{DashboardStore, Result};
 
-fn venue_today(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    v: &Venue,
-    now: DateTime<Utc>,
-) -> Result<VenueToday> {
+fn venue_today(tx: &mut Tx<'_>, orq: Orq, v: &Venue, now: DateTime<Utc>) -> Result<VenueToday> {
     let start = day_start(v.timezone, now);
     let today: NaiveDate = now.with_timezone(&v.timezone).date_naive();
     let slots = tx

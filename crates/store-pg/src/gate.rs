@@ -2,30 +2,42 @@
 //! records it exactly once across instances (verify), and whether a ticket
 //! may reserve.
 
+use crate::conn::Tx;
 use chrono::{DateTime, SubsecRound, Utc};
-use postgres::GenericClient;
 
 use crate::domain::signed::{self, Presented, Screening};
 use crate::domain::{
-    enter, gate_verdict, DomainError, Entry, Gate, OperatorId, Orq, TicketCode, TicketUse, Verdict,
-    VerdictCode, VerdictInput,
+    enter, gate_verdict, DomainError, Entry, Gate, OperatorId, Orq, Reservation, Ticket,
+    TicketCode, TicketUse, Verdict, VerdictCode, VerdictInput,
 };
 use crate::reservations::reservation_of_ticket;
 use crate::slots::load_slot;
-use crate::tickets::{load_ticket, require_ticket};
+use crate::tickets::{load_ticket, ticket, TICKET_COLUMNS};
 use crate::venues::load_venue;
 use crate::{corrupt, db, ts, PgStore};
 use entrada_store::{GateStore, OrgSettings, Result};
 
 pub(crate) fn verdict_in(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     gate: &Gate,
     now: DateTime<Utc>,
 ) -> Result<Verdict> {
     let ticket = load_ticket(tx, orq, code, false)?;
-    let reservation = match &ticket {
+    Ok(verdict_on(tx, orq, code, ticket.as_ref(), gate, now)?.0)
+}
+
+/// `verdict_in` on a ticket already read; with the reservation it read.
+fn verdict_on(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    ticket: Option<&Ticket>,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<(Verdict, Option<Reservation>)> {
+    let reservation = match ticket {
         Some(_) => reservation_of_ticket(tx, orq, code)?,
         None => None,
     };
@@ -39,7 +51,7 @@ pub(crate) fn verdict_in(
     };
     let mut verdict = gate_verdict(
         VerdictInput {
-            ticket: ticket.as_ref(),
+            ticket,
             reservation: reservation.as_ref(),
             slot: slot.as_ref(),
             venue: venue.as_ref(),
@@ -50,7 +62,9 @@ pub(crate) fn verdict_in(
     if verdict.ticket_code.is_none() {
         verdict.ticket_code = Some(code.to_string());
     }
-    if verdict.verdict == VerdictCode::AlreadyVerified {
+    // Another venue's gate names are not a venue-bound caller's to read
+    // (ALREADY_VERIFIED comes before WRONG_VENUE).
+    if verdict.verdict == VerdictCode::AlreadyVerified && gate.sees_gates_of(verdict.venue_id) {
         // The device that uploaded the admission, as its token named it
         // (SQLite's `verdict_in`; the server has no outbox or LAN log).
         let recorded: Option<String> = tx
@@ -68,18 +82,14 @@ pub(crate) fn verdict_in(
         )
         .map(str::to_owned);
     }
-    Ok(verdict)
+    Ok((verdict, reservation))
 }
 
 /// A released no-show's verdict on the server, as SQLite's `no_show_place`
 /// says it (the server holds no lease): amber `NO_SHOW_RELEASED` while the
 /// slot has a free place to take back, else a red `NO_PLACE_LEFT`
 /// (`domain::no_show::place_back`, `without_place`). Other verdicts pass.
-pub(crate) fn no_show_place(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    verdict: Verdict,
-) -> Result<Verdict> {
+pub(crate) fn no_show_place(tx: &mut Tx<'_>, orq: Orq, verdict: Verdict) -> Result<Verdict> {
     if verdict.verdict != VerdictCode::NoShowReleased {
         return Ok(verdict);
     }
@@ -94,7 +104,7 @@ pub(crate) fn no_show_place(
 }
 
 /// The org's settings (the defaults until an admin sets one).
-pub(crate) fn org_settings_in(tx: &mut impl GenericClient, orq: Orq) -> Result<OrgSettings> {
+pub(crate) fn org_settings_in(tx: &mut Tx<'_>, orq: Orq) -> Result<OrgSettings> {
     let row = tx
         .query_opt(
             "SELECT signed_codes_only, updated_at FROM org_settings WHERE orq = $1",
@@ -110,19 +120,30 @@ pub(crate) fn org_settings_in(tx: &mut impl GenericClient, orq: Orq) -> Result<O
 
 /// A plain code's screening (`domain::signed::screen_code`): the refusal to
 /// show if the org takes signed codes only or the code was re-issued.
-fn screen_plain(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    code: &TicketCode,
-) -> Result<Option<Verdict>> {
+fn screen_plain(tx: &mut Tx<'_>, orq: Orq, code: &TicketCode) -> Result<Option<Verdict>> {
     let serial = tx
         .query_opt(
             "SELECT code_serial FROM tickets WHERE ticket_code = $1 AND orq = $2",
             &[&code.as_str(), &orq.0],
         )
         .map_err(db)?
-        .map(|r| u32::try_from(r.get::<_, i64>(0)).map_err(|e| corrupt("code serial", e)))
+        .map(|r| code_serial(r.get(0)))
         .transpose()?;
+    screen_serial(tx, orq, code, serial)
+}
+
+fn code_serial(serial: i64) -> Result<u32> {
+    u32::try_from(serial).map_err(|e| corrupt("code serial", e))
+}
+
+/// `screen_plain` with the code's serial already read (`None`: no such
+/// ticket).
+fn screen_serial(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    serial: Option<u32>,
+) -> Result<Option<Verdict>> {
     let policy = org_settings_in(tx, orq)?.policy();
     Ok(
         match signed::screen_code(Presented::Plain(code), serial, policy) {
@@ -138,7 +159,7 @@ fn screen_plain(
 /// row then carries to the venue's gates (`verified_gate`); None for an
 /// admission made at the server itself.
 pub(crate) fn write_use(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     used: &TicketUse,
@@ -176,21 +197,36 @@ pub(crate) fn write_use(
 /// The verification itself, in the caller's write transaction (the ticket
 /// row locked first): the rules' verdict, and an ADMIT written exactly once.
 pub(crate) fn verify_in(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     operator: OperatorId,
     gate: &Gate,
     now: DateTime<Utc>,
 ) -> Result<Verdict> {
-    load_ticket(tx, orq, code, true)?;
-    let verdict = verdict_in(tx, orq, code, gate, now)?;
+    let ticket = load_ticket(tx, orq, code, true)?;
+    verify_locked(tx, orq, code, ticket, operator, gate, now)
+}
+
+/// `verify_in` once this transaction holds the ticket's lock and has read
+/// it (`ticket`): the verdict and the entry are decided on the same rows,
+/// each read once (the ticket's lock keeps them: every writer of a
+/// ticket's reservation locks the ticket first).
+fn verify_locked(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    ticket: Option<Ticket>,
+    operator: OperatorId,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<Verdict> {
+    let (verdict, reservation) = verdict_on(tx, orq, code, ticket.as_ref(), gate, now)?;
     let mut verdict = no_show_place(tx, orq, verdict)?;
     if !verdict.admit {
         return Err(DomainError::Refused(Box::new(verdict)).into());
     }
-    let ticket = require_ticket(tx, orq, code, false)?;
-    let reservation = reservation_of_ticket(tx, orq, code)?;
+    let ticket = ticket.ok_or(DomainError::NotFound { entity: "ticket" })?;
     match enter(&ticket, reservation.as_ref(), now, operator) {
         Entry::First(used) => {
             write_use(tx, orq, code, &used, None, now)?;
@@ -238,12 +274,26 @@ impl GateStore for PgStore {
         // Stored with millisecond precision; answer with what was stored.
         let now = now.trunc_subsecs(3);
         self.write(|tx| {
-            // The ticket first: its lock is what queues two instances.
-            load_ticket(tx, orq, code, true)?;
-            if let Some(refused) = screen_plain(tx, orq, code)? {
+            // The ticket first: its lock is what queues two instances. Read
+            // with its code's serial, for the screening (one statement).
+            let row = tx
+                .query_opt(
+                    &format!(
+                        "SELECT {TICKET_COLUMNS}, code_serial FROM tickets \
+                         WHERE ticket_code = $1 AND orq = $2 FOR UPDATE"
+                    ),
+                    &[&code.as_str(), &orq.0],
+                )
+                .map_err(db)?;
+            let serial = row
+                .as_ref()
+                .map(|r| code_serial(r.get("code_serial")))
+                .transpose()?;
+            if let Some(refused) = screen_serial(tx, orq, code, serial)? {
                 return Err(DomainError::Refused(Box::new(refused)).into());
             }
-            verify_in(tx, orq, code, operator, gate, now)
+            let ticket = row.as_ref().map(ticket).transpose()?;
+            verify_locked(tx, orq, code, ticket, operator, gate, now)
         })
     }
 

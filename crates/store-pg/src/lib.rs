@@ -6,10 +6,12 @@
 //! that matters is in it.
 //!
 //! Calls block (the synchronous `postgres` client); the server runs them on
-//! tokio's blocking pool, as it does SQLite's.
+//! tokio's blocking pool, as it does SQLite's. Each pooled connection keeps
+//! its prepared statements (`conn.rs`).
 
 mod admin;
 mod closing;
+mod conn;
 mod dashboard;
 mod feed;
 mod gate;
@@ -34,19 +36,21 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use postgres::error::SqlState;
-use postgres::{IsolationLevel, NoTls, Transaction};
+use postgres::types::ToSql;
+use postgres::{IsolationLevel, NoTls, Row};
 use r2d2_postgres::{r2d2, PostgresConnectionManager};
 
 use entrada_domain as domain;
 use entrada_store::{Result, StoreError};
 
+use crate::conn::{Manager, PgConn, Tx};
 use crate::domain::DomainError;
 
 pub use feed::FeedEntry;
 pub use migrate::{known_schema_version, MIGRATIONS};
 pub use sync::DEVICE_BATCH_LOCK;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<Manager>;
 
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -103,57 +107,131 @@ impl PgStore {
         // exists, skipping") are no news in the server's log.
         let mut server_options = config.get_options().unwrap_or_default().to_owned();
         server_options.push_str(" -c client_min_messages=warning");
+        // Statements are prepared once per connection (conn.rs), and after
+        // five runs PostgreSQL may switch a prepared statement to a generic
+        // plan, made without the values: for the catch-all filters (`$10 IS
+        // NULL OR …`, the keyset bound) that can be a scan of the whole org.
+        // Planning each run with its values, as the unnamed statements
+        // before the cache were, keeps the saved round trips and the plans.
+        server_options.push_str(" -c plan_cache_mode=force_custom_plan");
         if let Some(schema) = &options.schema {
             server_options.push_str(&format!(" -c search_path={schema}"));
         }
         config.options(server_options.trim_start());
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = Manager(PostgresConnectionManager::new(config, NoTls));
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(0))
             .connection_timeout(options.connect_timeout)
-            // The health check before each checkout (a cheap empty query)
-            // is what replaces connections broken by a failover.
-            .test_on_check_out(true)
+            // No round trip to test a connection at each checkout: a call
+            // that finds its connection dead marks it broken (the pool drops
+            // it) and, if nothing ran yet, runs again on another one
+            // (`conn.rs`, `PgStore::call`). This is how instances reconnect
+            // after a failover.
+            .test_on_check_out(false)
             .build_unchecked(manager);
         let store = Self { pool };
         store.migrate()?;
         Ok(store)
     }
 
-    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+    fn conn(&self) -> Result<r2d2::PooledConnection<Manager>> {
         self.pool
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
+    /// Runs `f` on a pooled connection. `f` returns `Err((true, e))` when
+    /// its first round trip failed (nothing ran on the server),
+    /// `Err((false, e))` for any later failure. A connection a failure says
+    /// is unusable is marked broken, so the pool drops it; and a call whose
+    /// first round trip found its connection unusable (stale in the pool
+    /// after a failover, a restart, a terminated backend) runs again on
+    /// another. At most `pool_size` stale connections wait in the pool, so
+    /// `pool_size + 1` attempts reach a new one; a database that is down
+    /// fails the checkout itself (`DATABASE_UNAVAILABLE`).
+    fn call<T>(
+        &self,
+        mut f: impl FnMut(&mut PgConn) -> std::result::Result<T, (bool, StoreError)>,
+    ) -> Result<T> {
+        let mut attempts = self.pool.max_size() + 1;
+        loop {
+            let mut conn = self.conn()?;
+            match f(&mut conn) {
+                Ok(value) => return Ok(value),
+                Err((before_any, e)) => {
+                    let unusable = matches!(e, StoreError::Unavailable(_));
+                    if unusable {
+                        conn.broken = true;
+                    }
+                    attempts -= 1;
+                    if !(unusable && before_any && attempts > 0) {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `f` in one transaction of `isolation`; commits if it returns Ok.
+    fn transaction<T>(
+        &self,
+        isolation: IsolationLevel,
+        read_only: bool,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut f = Some(f);
+        self.call(|conn| {
+            let PgConn {
+                client, statements, ..
+            } = conn;
+            // The BEGIN is the first round trip: if it fails, nothing ran.
+            let tx = client
+                .build_transaction()
+                .isolation_level(isolation)
+                .read_only(read_only)
+                .start()
+                .map_err(|e| (true, db(e)))?;
+            let mut tx = Tx { tx, statements };
+            let f = f.take().expect("a call runs its closure once");
+            let value = f(&mut tx).map_err(|e| (false, e))?;
+            tx.tx.commit().map_err(|e| (false, db(e)))?;
+            Ok(value)
+        })
+    }
+
     /// Runs `f` in one READ COMMITTED transaction; commits if it returns Ok.
     /// Services that read-then-write lock the rows they change
     /// (`SELECT … FOR UPDATE`), so concurrent instances serialize per row.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn()?;
-        let mut tx = conn
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .start()
-            .map_err(db)?;
-        let value = f(&mut tx)?;
-        tx.commit().map_err(db)?;
-        Ok(value)
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        self.transaction(IsolationLevel::ReadCommitted, false, f)
     }
 
     /// Runs `f` in one read-only REPEATABLE READ transaction (one snapshot).
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn()?;
-        let mut tx = conn
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(db)?;
-        let value = f(&mut tx)?;
-        tx.commit().map_err(db)?;
-        Ok(value)
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        self.transaction(IsolationLevel::RepeatableRead, true, f)
+    }
+
+    /// One read-only statement on its own, without BEGIN and COMMIT (two
+    /// round trips fewer than `read`): one statement sees one snapshot
+    /// anyway. For the look-ups made on every request (a token's
+    /// principal). A read, so it runs again on a fresh connection when a
+    /// stale one fails it.
+    pub(crate) fn read_row(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        self.call(|conn| {
+            let PgConn {
+                client, statements, ..
+            } = conn;
+            let statement = statements.get(client, sql).map_err(|e| (true, db(e)))?;
+            client.query_opt(&statement, params).map_err(|e| {
+                crate::conn::forget_if_stale(statements, &e);
+                (true, db(e))
+            })
+        })
     }
 }
 

@@ -72,6 +72,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0015_verified_gate.sql",
         include_str!("../migrations/0015_verified_gate.sql"),
     ),
+    (
+        "0016_reservation_slot_fk_deferred.sql",
+        include_str!("../migrations/0016_reservation_slot_fk_deferred.sql"),
+    ),
 ];
 
 /// The schema version this program writes.
@@ -92,7 +96,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 impl PgStore {
     pub(crate) fn migrate(&self) -> Result<()> {
         let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(db)?;
+        let mut tx = conn.client.transaction().map_err(db)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .map_err(db)?;
         tx.batch_execute(
@@ -144,6 +148,7 @@ impl PgStore {
     pub fn schema_version(&self) -> Result<i64> {
         let mut conn = self.conn()?;
         let row = conn
+            .client
             .query_one(
                 "SELECT coalesce(max(version), 0) FROM entrada_migrations",
                 &[],

@@ -1,7 +1,8 @@
 //! Operators and their PINs, with the lockout shared by every instance.
 
+use crate::conn::Tx;
 use chrono::{DateTime, Utc};
-use postgres::{GenericClient, Row};
+use postgres::Row;
 
 use crate::domain::staff::StaffChange;
 use crate::domain::venue::{validate_name, PinAttempts};
@@ -27,11 +28,7 @@ pub(crate) fn operator(row: &Row) -> Result<Operator> {
     })
 }
 
-pub(crate) fn load_operator(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    id: OperatorId,
-) -> Result<Option<Operator>> {
+pub(crate) fn load_operator(tx: &mut Tx<'_>, orq: Orq, id: OperatorId) -> Result<Option<Operator>> {
     tx.query_opt(
         &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1 AND orq = $2"),
         &[&id.0, &orq.0],
@@ -44,7 +41,7 @@ pub(crate) fn load_operator(
 
 /// The operator, if they may sign in or hold a token (as on SQLite).
 pub(crate) fn require_active_operator(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     id: OperatorId,
     field: &'static str,
@@ -56,11 +53,7 @@ pub(crate) fn require_active_operator(
     Ok(operator)
 }
 
-pub(crate) fn require_operator(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    id: OperatorId,
-) -> Result<Operator> {
+pub(crate) fn require_operator(tx: &mut Tx<'_>, orq: Orq, id: OperatorId) -> Result<Operator> {
     load_operator(tx, orq, id)?.ok_or_else(|| DomainError::NotFound { entity: "operator" }.into())
 }
 

@@ -3,8 +3,9 @@
 //! the first read to the commit, so two instances can never both take the
 //! last place of a slot, and never wait on each other in a circle.
 
+use crate::conn::Tx;
 use chrono::{DateTime, Utc};
-use postgres::{GenericClient, Row};
+use postgres::Row;
 
 use crate::domain::customer::{check_cancel, check_change};
 use crate::domain::{
@@ -40,7 +41,7 @@ pub(crate) fn reservation(row: &Row) -> Result<Reservation> {
 }
 
 pub(crate) fn reservation_of_ticket(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
 ) -> Result<Option<Reservation>> {
@@ -55,7 +56,7 @@ pub(crate) fn reservation_of_ticket(
 }
 
 pub(crate) fn require_reservation(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     id: ReservationId,
 ) -> Result<Reservation> {
@@ -80,7 +81,7 @@ pub(crate) fn require_reservation(
 /// Takes (`delta = 1`) or frees (`-1`) one place of a slot this transaction
 /// has locked; the status follows the count.
 pub(crate) fn change_booking(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     slot: &Slot,
     delta: i64,
     now: DateTime<Utc>,
@@ -149,29 +150,33 @@ impl ReservationStore for PgStore {
             let seen = require_slot(tx, orq, req.slot_id, false)?;
             let venue = require_venue(tx, orq, seen.venue_id)?;
             check_reservable(&ticket, existing.as_ref(), &seen, &venue, now)?;
-            let id = match existing.clone() {
+            // The row as written comes back with it (RETURNING): nothing
+            // below changes it, and reading it again after the slot's lock
+            // would hold the hot row one round trip longer.
+            let written = match existing.clone() {
                 // One row per ticket: a cancelled reservation row is reused.
-                Some(cancelled) => {
-                    tx.execute(
-                        "UPDATE ticket_reservations SET slot_id = $1, customer_email = $2, customer_phone = $3, \
-                         reserved_at = $4, status = 'RESERVED', no_show_at = NULL, updated_at = $4 WHERE id = $5",
+                Some(cancelled) => tx
+                    .query_one(
+                        &format!(
+                            "UPDATE ticket_reservations SET slot_id = $1, customer_email = $2, customer_phone = $3, \
+                             reserved_at = $4, status = 'RESERVED', no_show_at = NULL, updated_at = $4 WHERE id = $5 \
+                             RETURNING {RESERVATION_COLUMNS}"
+                        ),
                         &[&seen.id.0, &req.contact.email, &req.contact.phone, &ts(now), &cancelled.id.0],
                     )
-                    .map_err(db)?;
-                    cancelled.id
-                }
-                None => {
-                    let id = ReservationId(uuid::Uuid::now_v7());
-                    tx.execute(
-                        "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, \
-                         reserved_at, status, orq, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, 'RESERVED', $7, $6, $6)",
-                        &[&id.0, &req.ticket.as_str(), &seen.id.0, &req.contact.email, &req.contact.phone, &ts(now), &orq.0],
+                    .map_err(db)?,
+                None => tx
+                    .query_one(
+                        &format!(
+                            "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, \
+                             reserved_at, status, orq, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, 'RESERVED', $7, $6, $6) RETURNING {RESERVATION_COLUMNS}"
+                        ),
+                        &[&uuid::Uuid::now_v7(), &req.ticket.as_str(), &seen.id.0, &req.contact.email, &req.contact.phone, &ts(now), &orq.0],
                     )
-                    .map_err(|e| on_constraint(e, DomainError::AlreadyReserved))?;
-                    id
-                }
+                    .map_err(|e| on_constraint(e, DomainError::AlreadyReserved))?,
             };
+            let reserved = reservation(&written)?;
             tx.execute(
                 "UPDATE tickets SET status = 'RESERVED', customer_email = $1, customer_phone = $2, \
                  reserved_at = $3, updated_at = $3 WHERE ticket_code = $4",
@@ -185,7 +190,7 @@ impl ReservationStore for PgStore {
             let slot = require_slot(tx, orq, req.slot_id, true)?;
             check_reservable(&ticket, existing.as_ref(), &slot, &venue, now)?;
             change_booking(tx, &slot, 1, now)?;
-            require_reservation(tx, orq, id)
+            Ok(reserved)
         })
     }
 

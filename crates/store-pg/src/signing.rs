@@ -4,10 +4,10 @@
 //! transaction-scoped advisory lock per org, so two instances signing the
 //! first code at once make one key, not two.
 
+use crate::conn::Tx;
 use base64::Engine;
 use chrono::{DateTime, SubsecRound, Utc};
 use ed25519_dalek::SigningKey;
-use postgres::GenericClient;
 
 use crate::domain::signed::{
     self, AdmittedHere, CodeRefusal, KnownKey, Presented, Scanned, Screening, TicketClaims,
@@ -28,7 +28,7 @@ use entrada_store::{
 /// Advisory-lock class of "the org's key is being made" (the org is the key).
 const KEY_LOCK: i32 = 0x656b_6579; // 'ekey'
 
-fn active_private_key(tx: &mut impl GenericClient, orq: Orq) -> Result<Option<(u32, SigningKey)>> {
+fn active_private_key(tx: &mut Tx<'_>, orq: Orq) -> Result<Option<(u32, SigningKey)>> {
     let row = tx
         .query_opt(
             "SELECT kid, private_key FROM signing_keys WHERE orq = $1 AND retired_at IS NULL \
@@ -47,7 +47,7 @@ fn active_private_key(tx: &mut impl GenericClient, orq: Orq) -> Result<Option<(u
     .transpose()
 }
 
-fn new_key(tx: &mut impl GenericClient, orq: Orq, now: DateTime<Utc>) -> Result<(u32, SigningKey)> {
+fn new_key(tx: &mut Tx<'_>, orq: Orq, now: DateTime<Utc>) -> Result<(u32, SigningKey)> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| StoreError::Randomness(e.to_string()))?;
     let key = SigningKey::from_bytes(&seed);
@@ -62,7 +62,7 @@ fn new_key(tx: &mut impl GenericClient, orq: Orq, now: DateTime<Utc>) -> Result<
 }
 
 fn check_key(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     claims: &TicketClaims,
     message: &[u8],
@@ -82,7 +82,7 @@ fn check_key(
     Ok(signed::check_key(claims, orq, key, message, signature))
 }
 
-fn ticket_serial(tx: &mut impl GenericClient, orq: Orq, code: &TicketCode) -> Result<Option<u32>> {
+fn ticket_serial(tx: &mut Tx<'_>, orq: Orq, code: &TicketCode) -> Result<Option<u32>> {
     tx.query_opt(
         "SELECT code_serial FROM tickets WHERE ticket_code = $1 AND orq = $2",
         &[&code.as_str(), &orq.0],
@@ -94,7 +94,7 @@ fn ticket_serial(tx: &mut impl GenericClient, orq: Orq, code: &TicketCode) -> Re
 
 /// `ticket`'s signed code with the org's key, its serial read in `tx`.
 fn sign_ticket(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     ticket: &Ticket,
     (kid, key): &(u32, SigningKey),
@@ -118,7 +118,7 @@ fn sign_ticket(
 /// When, and by whom, an authentic code whose ticket this database lacks
 /// was let in here before (the `verifications` of such admissions).
 fn admitted_not_synced(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
 ) -> Result<Option<AdmittedHere>> {

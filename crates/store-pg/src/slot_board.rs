@@ -1,8 +1,8 @@
 //! The console's Slots page (issue 16) on PostgreSQL: the same services as
 //! `entrada_store`'s slot_board.rs.
 
+use crate::conn::Tx;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use postgres::GenericClient;
 
 use crate::domain::slot_pattern::{plan_pattern, BoardSlot, Outcome, PlannedSlot, WeeklyPattern};
 use crate::domain::{NewSlot, Orq, VenueId};
@@ -11,11 +11,7 @@ use crate::venues::require_venue;
 use crate::{db, ts, PgStore};
 use entrada_store::{Result, SlotBoardStore};
 
-fn plan_in(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    pattern: &WeeklyPattern,
-) -> Result<Vec<(NewSlot, Outcome)>> {
+fn plan_in(tx: &mut Tx<'_>, orq: Orq, pattern: &WeeklyPattern) -> Result<Vec<(NewSlot, Outcome)>> {
     let venue = require_venue(tx, orq, pattern.venue_id)?;
     let there: Vec<(NaiveDate, NaiveTime, NaiveTime)> = tx
         .query(

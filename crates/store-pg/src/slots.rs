@@ -1,7 +1,8 @@
 //! Time slots.
 
+use crate::conn::Tx;
 use chrono::{DateTime, NaiveDate, Utc};
-use postgres::{GenericClient, Row};
+use postgres::Row;
 
 use crate::domain::slot::{plan_slot_change, plan_slot_removal};
 use crate::domain::{
@@ -34,12 +35,7 @@ pub(crate) fn slot(row: &Row) -> Result<Slot> {
 /// The slot, locked for the rest of the transaction when `lock`: the row
 /// lock is what serializes writers of one slot across server instances
 /// (removal takes the stronger FOR UPDATE itself: it deletes the row).
-pub(crate) fn load_slot(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    id: SlotId,
-    lock: bool,
-) -> Result<Option<Slot>> {
+pub(crate) fn load_slot(tx: &mut Tx<'_>, orq: Orq, id: SlotId, lock: bool) -> Result<Option<Slot>> {
     let sql = format!(
         "SELECT {SLOT_COLUMNS} FROM reservation_slots WHERE id = $1 AND orq = $2{}",
         // NO KEY UPDATE: it does not conflict with the KEY SHARE lock a
@@ -56,19 +52,14 @@ pub(crate) fn load_slot(
         .transpose()
 }
 
-pub(crate) fn require_slot(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    id: SlotId,
-    lock: bool,
-) -> Result<Slot> {
+pub(crate) fn require_slot(tx: &mut Tx<'_>, orq: Orq, id: SlotId, lock: bool) -> Result<Slot> {
     load_slot(tx, orq, id, lock)?.ok_or_else(|| DomainError::NotFound { entity: "slot" }.into())
 }
 
 /// A capacity or status change as the domain plans it, in the caller's
 /// write transaction (the slot row locked).
 pub(crate) fn update_slot_in(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     id: SlotId,
     change: SlotChange,

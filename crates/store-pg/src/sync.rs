@@ -9,9 +9,10 @@
 
 use std::collections::HashMap;
 
+use crate::conn::Tx;
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, SubsecRound, Utc};
 use postgres::types::Type;
-use postgres::{GenericClient, Row};
+use postgres::Row;
 use serde_json::{Map, Value};
 
 use crate::domain::sync::protocol::{
@@ -248,11 +249,7 @@ fn row_json(e: &Entity, row: &Row) -> Result<Value> {
 }
 
 /// The rows of `ids` (text keys) of one entity, by key, in one query.
-fn rows_by_key(
-    tx: &mut impl GenericClient,
-    e: &Entity,
-    ids: &[String],
-) -> Result<HashMap<String, Value>> {
+fn rows_by_key(tx: &mut Tx<'_>, e: &Entity, ids: &[String]) -> Result<HashMap<String, Value>> {
     let sql = format!(
         "SELECT {cols}, {key}::text FROM {table} WHERE {key} = ANY($1::text[]::{ty}[])",
         cols = e.columns.join(", "),
@@ -282,11 +279,7 @@ fn event_result(
     }
 }
 
-fn event_operator(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    event: &Event,
-) -> Result<Option<Operator>> {
+fn event_operator(tx: &mut Tx<'_>, orq: Orq, event: &Event) -> Result<Option<Operator>> {
     match event.operator_id {
         Some(id) => match require_operator(tx, orq, OperatorId(id)) {
             Ok(op) => Ok(Some(op)),
@@ -299,7 +292,7 @@ fn event_operator(
 
 /// One device event, judged by `domain::upload` as SQLite's store does.
 fn apply_event(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     device: &DeviceInfo,
     event: &Event,
     at: DateTime<Utc>,
@@ -552,7 +545,7 @@ struct Admission<'a> {
 impl Admission<'_> {
     fn record(
         &self,
-        tx: &mut impl GenericClient,
+        tx: &mut Tx<'_>,
         code: &TicketCode,
         overruled: Option<VerdictCode>,
         refused: Option<&str>,
@@ -578,7 +571,7 @@ impl Admission<'_> {
 
     fn double_entry(
         &self,
-        tx: &mut impl GenericClient,
+        tx: &mut Tx<'_>,
         code: &TicketCode,
         again: DoubleEntry,
     ) -> Result<EventResult> {
@@ -629,7 +622,7 @@ impl Admission<'_> {
 
     fn refused(
         &self,
-        tx: &mut impl GenericClient,
+        tx: &mut Tx<'_>,
         code: &TicketCode,
         ticket: &crate::domain::Ticket,
         reservation: Option<&crate::domain::Reservation>,
@@ -697,7 +690,7 @@ fn event_entity(event: &Event) -> Option<(&'static str, String)> {
 
 /// Sends a row again (it is unchanged on the server): its entry goes back to
 /// pending, and the next pull numbers it after everything before.
-fn resend(tx: &mut impl GenericClient, entity: &str, entity_id: &str) -> Result<()> {
+fn resend(tx: &mut Tx<'_>, entity: &str, entity_id: &str) -> Result<()> {
     tx.execute(
         "UPDATE change_log SET seq = NULL, written = nextval('change_log_written') WHERE entity = $1 AND entity_id = $2",
         &[&entity, &entity_id],
@@ -706,7 +699,7 @@ fn resend(tx: &mut impl GenericClient, entity: &str, entity_id: &str) -> Result<
     Ok(())
 }
 
-fn resend_reservation_of(tx: &mut impl GenericClient, ticket_code: &str) -> Result<()> {
+fn resend_reservation_of(tx: &mut Tx<'_>, ticket_code: &str) -> Result<()> {
     tx.execute(
         "UPDATE change_log SET seq = NULL, written = nextval('change_log_written') \
          WHERE entity = 'ticket_reservations' AND entity_id = (SELECT id::text FROM ticket_reservations WHERE ticket_id = $1)",
@@ -852,15 +845,13 @@ impl SyncStore for PgStore {
     }
 
     fn device_for_token(&self, token: &str) -> Result<Option<DeviceInfo>> {
-        self.read(|tx| {
-            Ok(tx
-                .query_opt(
-                    "SELECT id, orq, venue_id, name FROM devices WHERE token_hash = $1 AND revoked_at IS NULL",
-                    &[&hash_token(token.trim())],
-                )
-                .map_err(db)?
-                .map(|r| DeviceInfo { device_id: r.get(0), orq: r.get(1), venue_id: r.get(2), name: r.get(3) }))
-        })
+        // One statement on its own: this runs before every device request.
+        Ok(self
+            .read_row(
+                "SELECT id, orq, venue_id, name FROM devices WHERE token_hash = $1 AND revoked_at IS NULL",
+                &[&hash_token(token.trim())],
+            )?
+            .map(|r| DeviceInfo { device_id: r.get(0), orq: r.get(1), venue_id: r.get(2), name: r.get(3) }))
     }
 
     /// Each event exactly once, across instances too: a device's batch is

@@ -1,7 +1,8 @@
 //! Tickets: issue, read, list, activate, a customer's own.
 
+use crate::conn::Tx;
 use chrono::{DateTime, Utc};
-use postgres::{GenericClient, Row};
+use postgres::Row;
 
 use crate::domain::{
     ActivationMode, ActivationStatus, DomainError, NewTicket, OperatorId, Orq, Ticket, TicketCode,
@@ -45,7 +46,7 @@ pub(crate) fn ticket(row: &Row) -> Result<Ticket> {
 /// order, everywhere: the ticket, then slots (in id order), so two writers
 /// never wait on each other in a circle.
 pub(crate) fn load_ticket(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     lock: bool,
@@ -62,7 +63,7 @@ pub(crate) fn load_ticket(
 }
 
 pub(crate) fn require_ticket(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     lock: bool,
@@ -83,7 +84,7 @@ pub(crate) const IN_VENUE: &str = "EXISTS (SELECT 1 FROM ticket_reservations r \
 /// the ticket is locked first, so its reservation cannot move meanwhile
 /// (a reschedule locks the ticket too).
 pub(crate) fn require_ticket_in(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     venue: Option<VenueId>,
@@ -110,7 +111,7 @@ pub(crate) fn require_ticket_in(
 /// `inactive → active` in the caller's write transaction (the ticket locked);
 /// an active ticket comes back unchanged.
 pub(crate) fn activate_in(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     now: DateTime<Utc>,

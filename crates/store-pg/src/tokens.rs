@@ -57,30 +57,27 @@ impl TokenStore for PgStore {
 
     fn principal_for_token(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Principal>> {
         let hash = hash_token(token.trim());
-        self.read(|tx| {
-            let Some(r) = tx
-                .query_opt(
-                    "SELECT id, orq, role, user_id, venue_id, ticket_code FROM api_tokens \
-                     WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
-                    &[&hash, &ts(now)],
-                )
-                .map_err(db)?
-            else {
-                return Ok(None);
-            };
-            Ok(Some(Principal {
-                token_id: r.get(0),
-                orq: Orq(r.get(1)),
-                role: Role::parse(r.get(2)).map_err(|e| corrupt("token role", e))?,
-                user_id: r.get(3),
-                venue_id: r.get::<_, Option<i64>>(4).map(VenueId),
-                ticket_code: r
-                    .get::<_, Option<&str>>(5)
-                    .map(TicketCode::parse)
-                    .transpose()
-                    .map_err(|e| corrupt("token ticket code", e))?,
-            }))
-        })
+        // One statement on its own: this runs before every staff request.
+        let Some(r) = self.read_row(
+            "SELECT id, orq, role, user_id, venue_id, ticket_code FROM api_tokens \
+             WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+            &[&hash, &ts(now)],
+        )?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Principal {
+            token_id: r.get(0),
+            orq: Orq(r.get(1)),
+            role: Role::parse(r.get(2)).map_err(|e| corrupt("token role", e))?,
+            user_id: r.get(3),
+            venue_id: r.get::<_, Option<i64>>(4).map(VenueId),
+            ticket_code: r
+                .get::<_, Option<&str>>(5)
+                .map(TicketCode::parse)
+                .transpose()
+                .map_err(|e| corrupt("token ticket code", e))?,
+        }))
     }
 
     fn revoke_token_id(&self, token_id: i64, now: DateTime<Utc>) -> Result<bool> {

@@ -1,8 +1,8 @@
 //! Venue operations (issue 15) on PostgreSQL: the passages occupancy is
 //! counted from. The rules are `domain::venue_ops`'s; here only SQL.
 
+use crate::conn::Tx;
 use chrono::{DateTime, Utc};
-use postgres::GenericClient;
 
 use crate::domain::venue_ops::{day_start, occupancy_level, Occupancy};
 use crate::domain::{OperatorId, Orq, TicketCode, VenueId};
@@ -13,7 +13,7 @@ use entrada_store::{Result, VenueOpsStore};
 /// People inside `venue` from the passages since `since`
 /// (`domain::venue_ops::inside_from`: per ticket, never below 0).
 pub(crate) fn inside_today(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     venue: VenueId,
     since: DateTime<Utc>,
@@ -33,7 +33,7 @@ pub(crate) fn inside_today(
 
 /// A first entry through the server's own verification.
 pub(crate) fn record_entry(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     venue: VenueId,
     code: &TicketCode,
@@ -132,7 +132,7 @@ struct PassageFact<'a> {
     conflict: Option<&'a str>,
 }
 
-fn record_passage(tx: &mut impl GenericClient, p: &PassageFact<'_>) -> Result<()> {
+fn record_passage(tx: &mut Tx<'_>, p: &PassageFact<'_>) -> Result<()> {
     tx.execute(
         "INSERT INTO passages (orq, venue_id, ticket_code, direction, reentry, at, device_id, operator_id, event_id, conflict) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -157,7 +157,7 @@ fn record_passage(tx: &mut impl GenericClient, p: &PassageFact<'_>) -> Result<()
 /// gate's door, once (the event id) — with the server's reason when it
 /// judged it a double entry or a conflict (the person walked in all the same).
 pub(crate) fn record_uploaded_entry(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     device: &DeviceInfo,
     event: &Event,
     code: &TicketCode,
@@ -183,7 +183,7 @@ pub(crate) fn record_uploaded_entry(
 }
 
 /// A ticket's entry and last exit, as the server has them.
-fn presence(tx: &mut impl GenericClient, orq: Orq, code: &TicketCode) -> Result<Presence> {
+fn presence(tx: &mut Tx<'_>, orq: Orq, code: &TicketCode) -> Result<Presence> {
     Ok(tx
         .query_opt(
             "SELECT verified_at, left_at FROM tickets WHERE ticket_code = $1 AND orq = $2",
@@ -198,12 +198,7 @@ fn presence(tx: &mut impl GenericClient, orq: Orq, code: &TicketCode) -> Result<
 
 /// The venue a verdict is about (its slot's), else the gate's; its settings
 /// and clock (the defaults and UTC without a venue row).
-fn venue_of(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    verdict: &Verdict,
-    gate: &Gate,
-) -> Result<(VenueOps, Tz)> {
+fn venue_of(tx: &mut Tx<'_>, orq: Orq, verdict: &Verdict, gate: &Gate) -> Result<(VenueOps, Tz)> {
     let venue: Option<Venue> = match verdict.venue_id.or(gate.venue_id) {
         Some(id) => load_venue(tx, orq, id)?,
         None => None,
@@ -215,7 +210,7 @@ fn venue_of(
 }
 
 pub(crate) fn set_left_at(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     left_at: Option<DateTime<Utc>>,
@@ -261,7 +256,7 @@ fn applied(event: &Event, now: DateTime<Utc>) -> EventResult {
 /// disagree the ticket stays as it is and the answer is a conflict with the
 /// reason.
 pub(crate) fn apply_passage_event(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     device: &DeviceInfo,
     event: &Event,
     direction: Direction,
@@ -359,7 +354,7 @@ pub(crate) fn apply_passage_event(
 /// else a new row `id`) and marks the ticket reserved; the slot's count is
 /// the caller's.
 fn write_walkup_reservation(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     id: ReservationId,
@@ -412,7 +407,7 @@ fn refused(v: Verdict) -> entrada_store::StoreError {
 /// the ticket, then the candidate slots in id order (the engine's order),
 /// and the choice is made again on the locked rows.
 pub(crate) fn book_walkup_online_in(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     device: &DeviceInfo,
     code: &TicketCode,
     now: DateTime<Utc>,
@@ -514,7 +509,7 @@ pub(crate) fn book_walkup_online_in(
 /// and without one it is a NO_PLACE_LEFT conflict (never over capacity).
 /// Locks: the ticket, then the slot.
 pub(crate) fn apply_walkup_event(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     device: &DeviceInfo,
     event: &Event,
     at: DateTime<Utc>,
@@ -621,7 +616,7 @@ pub(crate) fn apply_walkup_event(
 }
 
 /// The places `device` holds of `slot` (its walk-up lease; 0 without one).
-pub(crate) fn leased_places(tx: &mut impl GenericClient, device: i64, slot: SlotId) -> Result<i64> {
+pub(crate) fn leased_places(tx: &mut Tx<'_>, device: i64, slot: SlotId) -> Result<i64> {
     Ok(tx
         .query_opt(
             "SELECT places FROM walkup_leases WHERE device_id = $1 AND slot_id = $2",
@@ -636,7 +631,7 @@ pub(crate) fn leased_places(tx: &mut impl GenericClient, device: i64, slot: Slot
 /// lease, or a free place. Its reservation is live again (the caller's
 /// entry then verifies it).
 pub(crate) fn take_place_back(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     orq: Orq,
     device: i64,
     slot: &Slot,
@@ -674,7 +669,7 @@ pub(crate) fn take_place_back(
 /// before it; the verification rows stay, for the audit) with an `out`
 /// passage marked `UNDO`; otherwise a conflict, and the admission stands.
 pub(crate) fn apply_undo_event(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     device: &DeviceInfo,
     event: &Event,
     at: DateTime<Utc>,
@@ -851,7 +846,7 @@ pub(crate) fn apply_undo_event(
 /// order); a slot whose entry window has closed gets its unused places
 /// back. Returns what the gate holds now.
 pub(crate) fn refresh_leases_in(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     device: &DeviceInfo,
     pending: &[SlotPlaces],
     now: DateTime<Utc>,

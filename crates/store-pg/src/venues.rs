@@ -1,7 +1,8 @@
 //! Venues and their gate settings.
 
+use crate::conn::Tx;
 use chrono::{DateTime, Utc};
-use postgres::{GenericClient, Row};
+use postgres::Row;
 
 use crate::domain::venue::{parse_timezone, validate_name, GateSettings, VenuePatch};
 use crate::domain::{DomainError, Orq, Venue, VenueId};
@@ -37,11 +38,7 @@ pub(crate) fn venue(row: &Row) -> Result<Venue> {
     })
 }
 
-pub(crate) fn load_venue(
-    tx: &mut impl GenericClient,
-    orq: Orq,
-    id: VenueId,
-) -> Result<Option<Venue>> {
+pub(crate) fn load_venue(tx: &mut Tx<'_>, orq: Orq, id: VenueId) -> Result<Option<Venue>> {
     tx.query_opt(
         &format!("SELECT {VENUE_COLUMNS} FROM venues WHERE id = $1 AND orq = $2"),
         &[&id.0, &orq.0],
@@ -52,7 +49,7 @@ pub(crate) fn load_venue(
     .transpose()
 }
 
-pub(crate) fn require_venue(tx: &mut impl GenericClient, orq: Orq, id: VenueId) -> Result<Venue> {
+pub(crate) fn require_venue(tx: &mut Tx<'_>, orq: Orq, id: VenueId) -> Result<Venue> {
     load_venue(tx, orq, id)?.ok_or_else(|| DomainError::NotFound { entity: "venue" }.into())
 }
 

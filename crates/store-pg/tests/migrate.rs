@@ -166,3 +166,94 @@ fn calls_work_from_the_servers_blocking_pool() {
     });
     assert_eq!(venues.len(), 8);
 }
+
+/// Migration 0015 names the gate of the admissions uploaded before it (the
+/// device of the verification at the ticket's time, as its token named it),
+/// and none for an admission made at the server's desk (SQLite's
+/// `migration_0024_names_the_gate_of_admissions_uploaded_before_it`). The
+/// rows are made by this program, then the schema is put back as 0014 left
+/// it (the column goes, with its CHECK, and 0015 is no longer recorded), so
+/// the next start runs 0015 on them.
+#[test]
+fn migration_0015_names_the_gate_of_admissions_uploaded_before_it() {
+    use entrada_domain::sync::protocol::Event;
+    use entrada_domain::{
+        ActivationMode, Contact, Gate, NewSlot, NewTicket, OperatorId, Orq, Role, TicketCode,
+    };
+    use entrada_store::{
+        GateStore, OperatorStore, ReservationStore, ReserveRequest, SlotStore, SyncStore,
+        TicketStore, VenueStore,
+    };
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let at: chrono::DateTime<chrono::Utc> = "2025-12-01T10:00:00Z".parse().unwrap();
+    let orq = Orq(1);
+    {
+        let s = PgStore::connect(&url, common::options(&schema)).unwrap();
+        let venue = s.add_venue(orq, "Prado", "UTC", at).unwrap();
+        let op = s
+            .add_operator(orq, Role::Operator, "Ana", None, at)
+            .unwrap();
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(10)).unwrap();
+        let slot = s.create_slot(orq, &new, at).unwrap();
+        for code in ["T-1", "T-2"] {
+            let t = NewTicket::plain(code, ActivationMode::Immediate).unwrap();
+            s.insert_tickets(orq, std::slice::from_ref(&t), at).unwrap();
+            let req = ReserveRequest {
+                ticket: t.ticket_code,
+                slot_id: slot.id,
+                contact: Contact::validate("a@example.com", "+12025551234").unwrap(),
+            };
+            s.reserve_slot(orq, &req, at).unwrap();
+        }
+        let (_, device) = s.add_device(orq, venue.id, "Gate 1", at).unwrap();
+        let event = Event {
+            event_id: uuid::Uuid::now_v7(),
+            kind: "verify".into(),
+            payload: serde_json::json!({ "ticket_code": "T-1", "venue_id": venue.id.0 }),
+            operator_id: Some(op.id.0),
+            device_time: at,
+        };
+        s.apply_events(&device, &[event], at, at).unwrap();
+        let gate = Gate {
+            venue_id: Some(venue.id),
+            ..Gate::default()
+        };
+        let t2 = TicketCode::parse("T-2").unwrap();
+        s.verify_ticket(orq, &t2, OperatorId(op.id.0), &gate, at)
+            .unwrap();
+    }
+    // The schema as 0014 left it: no column (its CHECK goes with it), 0015
+    // not run. 0016 (the deferred slot key) runs again after it, which it
+    // may: setting a constraint DEFERRABLE twice changes nothing.
+    let mut client = common::client(&url, &schema);
+    client
+        .batch_execute(
+            "ALTER TABLE tickets DROP COLUMN verified_gate; \
+             ALTER TABLE ticket_reservations ALTER CONSTRAINT ticket_reservations_slot_id_fkey NOT DEFERRABLE; \
+             DELETE FROM entrada_migrations WHERE version >= 15;",
+        )
+        .unwrap();
+    assert_eq!(
+        known_schema_version(),
+        16,
+        "a migration after 0016: undo it above too, or start this test from the schema before 0015"
+    );
+    let store = PgStore::connect(&url, common::options(&schema)).expect("0015 runs");
+    assert_eq!(store.schema_version().unwrap(), known_schema_version());
+    let mut gate_of = |code: &str| -> Option<String> {
+        client
+            .query_one(
+                "SELECT verified_gate FROM tickets WHERE ticket_code = $1",
+                &[&code],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(
+        gate_of("T-1").as_deref(),
+        Some("Gate 1"),
+        "uploaded by Gate 1"
+    );
+    assert_eq!(gate_of("T-2"), None, "admitted at the server's desk");
+}

@@ -607,6 +607,58 @@ pub mod sync {
         assert_eq!(verdict_gate(), (VerdictCode::AlreadyVerified, None));
     }
 
+    /// ALREADY_VERIFIED is decided before WRONG_VENUE: a caller bound to
+    /// another venue learns the ticket is used, but not which of this
+    /// venue's gates admitted it; the ticket's venue and an org-wide
+    /// caller are told.
+    pub fn another_venues_caller_is_not_told_the_admitting_gate(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + GateStore
+              + SyncStore
+              + ?Sized),
+    ) {
+        let (venue, _, t, _) = booked(s);
+        let other = s.add_venue(ORQ, "Aquarium", "UTC", now()).unwrap();
+        let op = s
+            .add_operator(ORQ, Role::Operator, "Ana", None, now())
+            .unwrap();
+        let (_, one) = s.add_device(ORQ, venue.id, "Gate 1", now()).unwrap();
+        let got = s
+            .apply_events(
+                &one,
+                &[event(
+                    "verify",
+                    serde_json::json!({ "ticket_code": "T-1", "venue_id": venue.id.0 }),
+                    op.id.0,
+                    at_gate(),
+                )],
+                at_gate(),
+                at_gate(),
+            )
+            .unwrap();
+        assert_eq!(got[0].status, EventStatus::Applied, "{got:?}");
+        let seen_from = |venue_id| {
+            let gate = Gate {
+                venue_id,
+                ..Gate::default()
+            };
+            let v = s.validate_ticket(ORQ, &t, &gate, at_gate()).unwrap();
+            (v.verdict, v.verified_gate)
+        };
+        let named = (VerdictCode::AlreadyVerified, Some("Gate 1".to_string()));
+        assert_eq!(seen_from(Some(venue.id)), named, "the ticket's venue");
+        assert_eq!(seen_from(None), named, "an org-wide caller");
+        assert_eq!(
+            seen_from(Some(other.id)),
+            (VerdictCode::AlreadyVerified, None),
+            "another venue's caller"
+        );
+    }
+
     pub fn uploaded_events_apply_once_and_double_entries_are_conflicts(
         s: &(impl VenueStore
               + SlotStore
@@ -2406,6 +2458,7 @@ macro_rules! sync_conformance {
             feed_rows_are_the_same_json_on_every_engine,
             uploaded_events_apply_once_and_double_entries_are_conflicts,
             an_uploaded_admission_names_its_gate_by_the_uploaders_token,
+            another_venues_caller_is_not_told_the_admitting_gate,
             a_cursor_pulls_only_what_changed_since,
         );
     };

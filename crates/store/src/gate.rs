@@ -46,7 +46,9 @@ pub(crate) fn verdict_in(
     if verdict.ticket_code.is_none() {
         verdict.ticket_code = Some(code.to_string());
     }
-    if verdict.verdict == VerdictCode::AlreadyVerified {
+    // Another venue's gate names are not a venue-bound caller's to read
+    // (ALREADY_VERIFIED comes before WRONG_VENUE).
+    if verdict.verdict == VerdictCode::AlreadyVerified && gate.sees_gates_of(verdict.venue_id) {
         // The server's record (on a gate: the pulled row) names the device
         // that uploaded the admission; a gate also knows its own outbox and
         // what peers sent over the LAN.

@@ -150,6 +150,11 @@ pub enum StoreError {
          a gate needs its own database file"
     )]
     LocalData,
+
+    /// A LAN peer this replica no longer lists (revoked, dropped by the
+    /// server's peer list): its link must end, not start over.
+    #[error("gate {0} is not a listed LAN peer (revoked or no longer in this venue)")]
+    NotAPeer(i64),
 }
 
 impl StoreError {
@@ -166,6 +171,7 @@ impl StoreError {
             Self::Durability(_) => "DATABASE_ERROR",
             Self::ServerDatabase => "SERVER_DATABASE",
             Self::LocalData => "LOCAL_DATA",
+            Self::NotAPeer(_) => "NOT_A_PEER",
         }
     }
 }

@@ -79,21 +79,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Ticket>> {
         self.read(|tx| {
-            // Each OR term is indexed, so SQLite answers it as a union of
-            // index look-ups (EXPLAIN QUERY PLAN: MULTI-INDEX OR); `+orq`
-            // keeps the planner off the org index (a scan of the whole org),
-            // and the keyset bound is a plain `ticket_code > ?5` (`''` for
-            // the first page), as in `list_tickets`.
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {TICKET_COLUMNS} FROM tickets WHERE +orq = ?1 AND ( \
-                 ticket_code = ?2 OR (orq = ?1 AND order_id = ?3) \
-                 OR customer_email = ?2 COLLATE NOCASE OR purchase_email = ?2 COLLATE NOCASE \
-                 OR customer_phone = ?4) \
-                 AND (?7 IS NULL OR status = ?7) AND (?8 IS NULL OR activation_status = ?8) \
-                 AND (?9 IS NULL OR user_id = ?9) AND (?10 IS NULL OR {}) \
-                 AND ticket_code > ?5 ORDER BY ticket_code LIMIT ?6",
-                IN_VENUE.replace("?v", "?10")
-            ))?;
+            let mut stmt = tx.prepare_cached(&search_sql())?;
             let rows = stmt.query_map(
                 params![
                     Sql(orq),
@@ -112,6 +98,27 @@ impl Store {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
+}
+
+/// The search's SQL. Each OR term is indexed, so SQLite answers it as a
+/// union of index look-ups (EXPLAIN QUERY PLAN: MULTI-INDEX OR); `+orq`
+/// keeps the planner off the org indexes for the whole query (a scan of the
+/// whole org), and `+ticket_code > ?5` keeps the keyset bound out of the
+/// index choice: with it, the order-id term ran as a range over
+/// `idx_tickets_orq_code` (every ticket of the org after `?5`) instead of
+/// `idx_tickets_order`'s two equalities. Pages stay in code order (a small
+/// sort of the matches).
+fn search_sql() -> String {
+    format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE +orq = ?1 AND ( \
+         ticket_code = ?2 OR (orq = ?1 AND order_id = ?3) \
+         OR customer_email = ?2 COLLATE NOCASE OR purchase_email = ?2 COLLATE NOCASE \
+         OR customer_phone = ?4) \
+         AND (?7 IS NULL OR status = ?7) AND (?8 IS NULL OR activation_status = ?8) \
+         AND (?9 IS NULL OR user_id = ?9) AND (?10 IS NULL OR {}) \
+         AND +ticket_code > ?5 ORDER BY ticket_code LIMIT ?6",
+        IN_VENUE.replace("?v", "?10")
+    )
 }
 
 impl Store {
@@ -160,5 +167,54 @@ impl Store {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(ticket_story::story(&ticket, reservation.as_ref(), &admissions, &conflicts))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every term of the search is one index look-up, on a database with no
+    /// statistics (nothing runs ANALYZE): no scan, and no range over an org
+    /// index (which reads the whole org, 37.7 ms at 100,000 tickets).
+    #[test]
+    fn each_search_term_is_answered_by_its_own_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("plan.db")).unwrap();
+        let plan: Vec<String> = store
+            .read(|tx| {
+                let mut stmt = tx.prepare(&format!("EXPLAIN QUERY PLAN {}", search_sql()))?;
+                let nothing: Option<i64> = None;
+                let values = params![
+                    1,
+                    "T-1",
+                    5,
+                    "+34600111222",
+                    "",
+                    50,
+                    nothing,
+                    nothing,
+                    nothing,
+                    nothing
+                ];
+                let rows = stmt.query_map(values, |r| r.get::<_, String>(3))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        let text = plan.join("\n");
+        assert!(text.contains("MULTI-INDEX OR"), "{text}");
+        for index in [
+            "sqlite_autoindex_tickets_1 (ticket_code=?)",
+            "idx_tickets_order (orq=? AND order_id=?)",
+            "idx_tickets_customer_email (customer_email=?)",
+            "idx_tickets_purchase_email (purchase_email=?)",
+            "idx_tickets_customer_phone (customer_phone=?)",
+        ] {
+            assert!(text.contains(index), "{index} not used:\n{text}");
+        }
+        assert!(
+            !text.contains("idx_tickets_orq_code") && !text.contains("SCAN tickets"),
+            "{text}"
+        );
     }
 }

@@ -92,8 +92,8 @@ pub(crate) fn activate_in(
 /// device whose upload this is (the caller's authenticated device token,
 /// never a field of the event), whose name the row then carries to the
 /// venue's gates (`verified_gate`); None for an admission made here (the
-/// server's desk, or a gate's own or received admission: a gate has no
-/// devices table, the verdict finds its gate in the outbox or the LAN log).
+/// server's desk, or a gate's own or received admission: a gate's devices
+/// table is empty, the verdict finds its gate in the outbox or the LAN log).
 pub(crate) fn write_use(
     tx: &Transaction<'_>,
     orq: Orq,

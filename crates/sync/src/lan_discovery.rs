@@ -433,7 +433,7 @@ async fn dial_candidate(
     candidates: Arc<Mutex<Candidates>>,
     instance: String,
 ) {
-    let mut wait = Duration::from_millis(100);
+    let mut wait = crate::lan::MIN_REDIAL;
     let mut warned = false;
     loop {
         let Some(addrs) = lock(&candidates).addrs(&instance) else {
@@ -441,33 +441,37 @@ async fn dial_candidate(
             return;
         };
         for addr in addrs {
-            match exchange.dial_once(&addr.to_string()).await {
-                Ok(()) => {
-                    wait = Duration::from_millis(100);
+            let ended = exchange.dial_once(&addr.to_string()).await;
+            match &ended {
+                LanError::LinkEnded { peer, lasted, why } => {
+                    tracing::info!(%addr, peer, ?lasted, error = %why, "LAN link ended");
                     warned = false;
                 }
-                Err(LanError::AlreadyLinked(peer)) => {
+                LanError::AlreadyLinked(peer) => {
                     // Another advertisement (or a static peer) leads to the
                     // same gate, or this one is copied: one link is enough,
                     // and this path waits for it to end rather than paying
                     // a handshake every MAX_BACKOFF.
                     tracing::debug!(%instance, %addr, peer, "LAN discovery: that gate is already linked");
-                    exchange.until_unlinked(peer).await;
-                    wait = Duration::from_millis(100);
+                    exchange.until_unlinked(*peer).await;
                 }
-                Err(e) if refused_handshake(&e) => {
+                e if refused_handshake(e) => {
                     // A forged or stale advertisement: nothing but this.
                     if !warned {
                         tracing::warn!(%instance, %addr, error = %e, "LAN discovery: the advertised address failed the pinned handshake (not a listed gate of this venue); ignored");
                         warned = true;
                     }
-                    wait = (wait * 2).min(MAX_BACKOFF);
                 }
-                Err(e) => {
+                e => {
                     tracing::debug!(%instance, %addr, error = %e, "LAN discovery: gate not reached");
-                    wait = (wait * 2).min(MAX_BACKOFF);
                 }
             }
+            // After a link that was up, the minimum; else backing off (for
+            // a gate already linked: that gate's own wait, with jitter).
+            wait = match &ended {
+                LanError::AlreadyLinked(peer) => exchange.redial_after_linked(*peer),
+                _ => crate::lan::redial_wait(wait, &ended, MAX_BACKOFF),
+            };
         }
         tokio::time::sleep(wait).await;
     }

@@ -212,6 +212,35 @@ fn row_values(e: &Entity, row: &serde_json::Value) -> Vec<rusqlite::types::Value
         .collect()
 }
 
+/// The longest admitting gate's name a replica keeps (the CHECK of
+/// migration 0024: 1 to 200 characters).
+const MAX_GATE_NAME_CHARS: usize = 200;
+
+/// A pulled row's values as [`row_values`], with what is display text only
+/// made safe for the replica's CHECKs: a ticket's `verified_gate` is kept
+/// only with a verification (`verified_at` set) and when it is text of 1 to
+/// [`MAX_GATE_NAME_CHARS`] characters with no NUL (SQLite's `length()`
+/// stops at one); otherwise NULL. A hostile server, or a newer one that
+/// allows longer device names, cannot stop the gate's pulls with it: the
+/// row applies and ALREADY_VERIFIED names no gate.
+fn pulled_values(e: &Entity, row: &serde_json::Value) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    let mut values = row_values(e, row);
+    if e.table == "tickets" {
+        let at = |name: &str| e.columns.iter().position(|c| *c == name);
+        if let (Some(verified_at), Some(gate)) = (at("verified_at"), at("verified_gate")) {
+            let keep = values[verified_at] != Value::Null
+                && matches!(&values[gate], Value::Text(name)
+                    if (1..=MAX_GATE_NAME_CHARS).contains(&name.chars().count())
+                        && !name.contains('\0'));
+            if !keep {
+                values[gate] = Value::Null;
+            }
+        }
+    }
+    values
+}
+
 fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
@@ -397,7 +426,7 @@ impl Store {
                             )?
                             .query_row([&change.entity_id], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
                             .optional()?;
-                        tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(row_values(e, row)))?;
+                        tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(pulled_values(e, row)))?;
                         match kept {
                             Some([a, b, c, d, f]) if a != rusqlite::types::Value::Null => {
                                 tx.prepare_cached(
@@ -413,7 +442,7 @@ impl Store {
                         }
                     }
                     ("upsert", Some(row)) => {
-                        tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(row_values(e, row)))?;
+                        tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(pulled_values(e, row)))?;
                     }
                     _ => {
                         tx.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?1", e.table, e.key))?.execute([&change.entity_id])?;
@@ -435,6 +464,80 @@ impl Store {
 mod tests {
     use super::*;
     use rusqlite::types::Value;
+    use serde_json::json;
+
+    /// `verified_gate` is display text: a pulled ticket row whose name the
+    /// replica's CHECK would refuse (no verification, too long, empty, not
+    /// text, a NUL) applies with the name dropped, and the pull goes on;
+    /// a good name (200 characters, whatever their bytes) is kept.
+    #[test]
+    fn a_pulled_gate_name_the_check_would_refuse_is_dropped_not_the_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path().join("gate.db")).unwrap();
+        let info = crate::domain::sync::protocol::DeviceInfo {
+            device_id: 1,
+            orq: 1,
+            venue_id: 1,
+            name: "Gate A".into(),
+        };
+        store.pair(&info, "http://server", "token").unwrap();
+        let at = "2026-11-30T12:00:00.000Z";
+        let long = "é".repeat(MAX_GATE_NAME_CHARS);
+        let cases = [
+            ("T-1", json!(at), json!("Gate 1"), Some("Gate 1")),
+            ("T-2", json!(at), json!("x".repeat(255)), None),
+            ("T-3", json!(null), json!("Gate 1"), None),
+            ("T-4", json!(at), json!(""), None),
+            ("T-5", json!(at), json!(42), None),
+            ("T-6", json!(at), json!("\u{0}Gate"), None),
+            ("T-7", json!(at), json!(long), Some(long.as_str())),
+            ("T-8", json!(at), json!(null), None),
+        ];
+        let changes: Vec<_> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, (code, verified_at, gate, _))| {
+                json!({
+                    "seq": i + 1, "entity": "tickets", "entity_id": code, "op": "upsert",
+                    "row": {
+                        "ticket_code": code, "orq": 1, "order_id": null, "product_id": null,
+                        "user_id": null, "status": "ACTIVATED", "entitlements": "{}",
+                        "expires_at": null, "created_at": at, "updated_at": at,
+                        "customer_email": null, "customer_phone": null, "reserved_at": at,
+                        "verified_at": verified_at, "verified_by": 1,
+                        "activation_status": "active", "activated_at": at,
+                        "activation_mode": "immediate", "code_serial": 1, "left_at": null,
+                        "verified_gate": gate,
+                    }
+                })
+            })
+            .collect();
+        let page: ChangePage = serde_json::from_value(json!({
+            "changes": changes, "next_cursor": 8, "has_more": false, "remaining": 0,
+            "server_time": at,
+        }))
+        .unwrap();
+        let applied = store
+            .apply_change_page(&page, None, at.parse().unwrap())
+            .expect("the page applies");
+        assert_eq!(applied, cases.len());
+        for (code, _, _, kept) in &cases {
+            let gate: Option<String> = store
+                .read(|tx| {
+                    Ok(tx.query_row(
+                        "SELECT verified_gate FROM tickets WHERE ticket_code = ?1",
+                        [code],
+                        |r| r.get(0),
+                    )?)
+                })
+                .unwrap();
+            assert_eq!(gate.as_deref(), *kept, "{code}");
+        }
+        let cursor: i64 = store
+            .read(|tx| Ok(tx.query_row("SELECT cursor FROM device_identity", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(cursor, 8, "the pull moved on");
+    }
 
     #[test]
     fn pulled_rows_bind_in_column_order_with_blobs_unhexed() {

@@ -238,6 +238,9 @@ impl Store {
 
     /// This gate's own signed events a peer has not confirmed, oldest
     /// first, at most `limit` (events from before keys existed are skipped).
+    /// [`StoreError::NotAPeer`] for a gate no longer listed (revoked: its
+    /// row and cursor are gone), so that its link ends instead of sending
+    /// everything again from the start.
     pub fn events_for_peer(&self, peer: i64, limit: u32) -> Result<Vec<SignedEvent>> {
         self.read(|tx| {
             let Some((device, orq, venue, _)) = identity(tx)? else {
@@ -253,7 +256,7 @@ impl Store {
                     |r| r.get(0),
                 )
                 .optional()?
-                .flatten();
+                .ok_or(StoreError::NotAPeer(peer))?;
             let mut stmt = tx.prepare_cached(
                 "SELECT event_id, kind, payload, operator_id, device_time, signature FROM outbox \
                  WHERE signature IS NOT NULL AND rowid > coalesce(?1, 0) ORDER BY rowid LIMIT ?2",
@@ -305,7 +308,8 @@ impl Store {
         })
     }
 
-    /// A peer confirmed every event up to `event_id`.
+    /// A peer confirmed every event up to `event_id`;
+    /// [`StoreError::NotAPeer`] for a gate no longer listed.
     pub fn peer_confirmed(
         &self,
         peer: i64,
@@ -314,6 +318,12 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         self.write(|tx| {
+            let listed = tx
+                .prepare_cached("SELECT 1 FROM lan_peers WHERE device_id = ?1")?
+                .exists([peer])?;
+            if !listed {
+                return Err(StoreError::NotAPeer(peer));
+            }
             tx.execute(
                 "UPDATE lan_peers SET sent_seq = (SELECT rowid FROM outbox WHERE event_id = ?1), \
                  sent = sent + ?2, last_seen_at = ?3 \
@@ -705,6 +715,34 @@ mod tests {
             .peer_confirmed(2, next[0].event.event_id, 1, Utc::now())
             .unwrap();
         assert!(store.events_for_peer(2, 10).unwrap().is_empty());
+    }
+
+    /// A revoked gate (dropped from the peer list by a sync round) has no
+    /// cursor left: its sender gets an error that ends its link, not the
+    /// oldest batch again, and a confirmation for it is refused too.
+    #[test]
+    fn a_gate_dropped_from_the_peer_list_gets_no_events_and_no_confirmation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir);
+        record(&store, "T-1", "0190f000-0000-7000-8000-000000000009");
+        let sent = store.events_for_peer(2, 10).unwrap();
+        assert_eq!(sent.len(), 1);
+        store
+            .peer_confirmed(2, sent[0].event.event_id, 1, Utc::now())
+            .unwrap();
+        store.set_peers(&[]).unwrap();
+        assert!(matches!(
+            store.events_for_peer(2, 10),
+            Err(StoreError::NotAPeer(2))
+        ));
+        assert!(matches!(
+            store.peer_confirmed(2, sent[0].event.event_id, 1, Utc::now()),
+            Err(StoreError::NotAPeer(2))
+        ));
+        assert!(matches!(
+            store.events_for_peer(3, 10),
+            Err(StoreError::NotAPeer(3))
+        ));
     }
 
     fn peer_event(kind: &str, code: &str, at: DateTime<Utc>) -> SignedEvent {
