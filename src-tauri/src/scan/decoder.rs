@@ -75,6 +75,10 @@ pub struct DecoderConfig {
     pub target_module_px: f64,
     /// At most this many finder-pattern triples are tried per bitmap.
     pub max_finder_attempts: usize,
+    /// After the first bitmap of a frame that read nothing, look for the
+    /// other polarity's finder patterns in the same local means (see
+    /// [`Stage1::Flip`]). Off only to measure what it costs.
+    pub polarity_probe: bool,
 }
 
 impl Default for DecoderConfig {
@@ -86,6 +90,7 @@ impl Default for DecoderConfig {
             max_upscaled_regions: 4,
             target_module_px: 6.0,
             max_finder_attempts: 6,
+            polarity_probe: true,
         }
     }
 }
@@ -415,7 +420,7 @@ impl Decoder {
             };
             let img = img.unwrap_or(frame);
             let coarse = coarse.map(|s| (s, top));
-            let flip = may_flip.then_some(FlipProbe);
+            let flip = (may_flip && self.config.polarity_probe).then_some(FlipProbe);
             match self.stage1(
                 img,
                 coarse,
