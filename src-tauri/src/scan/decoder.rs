@@ -37,9 +37,10 @@
 //! Every answer passes Reed–Solomon error correction; the fallbacks only
 //! change *where* and *how* modules are sampled, never what counts as a read.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::binarize::LocalMean;
+use super::budget::Deadline;
 use super::detect::{detect, Detection};
 use super::finder::{find_finders_min, group, merge_finders, Finder, MIN_MODULE_PX};
 use super::refine::{decode_from_finders, refine_and_decode};
@@ -57,11 +58,14 @@ pub struct Decoded {
 /// Tuning knobs; the defaults are what the benchmark was run with.
 #[derive(Debug, Clone)]
 pub struct DecoderConfig {
-    /// No new fallback stage starts once this much time has passed in a frame.
-    /// A stage already running finishes, so the worst case is budget plus one
-    /// stage. At 30 fps a frame arrives every 33 ms. This is the budget of a
-    /// frame up to 1080p; bigger frames get it in proportion to their pixel
-    /// count (see [`frame_budget`]).
+    /// No new fallback stage starts once the decoding thread has spent this
+    /// much CPU time on a frame, or four times as much wall
+    /// time (see [`super::budget`]: the budget bounds the work per frame so
+    /// that a 30 fps stream keeps up; time descheduled is not the decoder's
+    /// work). A stage already running finishes, so the worst case is budget
+    /// plus one stage. At 30 fps a frame arrives every 33 ms. This is the
+    /// budget of a frame up to 1080p; bigger frames get it in proportion to
+    /// their pixel count (see [`frame_budget`]).
     pub time_budget: Duration,
     /// For how many frames without a read the last code locations are still
     /// tried first.
@@ -273,8 +277,11 @@ impl Decoder {
 
     /// Read every QR code in `frame`. Never panics, whatever the pixels.
     pub fn decode(&mut self, frame: &Frame) -> Vec<Decoded> {
-        let start = Instant::now();
-        let deadline = start + frame_budget(self.config.time_budget, frame.width(), frame.height());
+        let deadline = Deadline::start(frame_budget(
+            self.config.time_budget,
+            frame.width(),
+            frame.height(),
+        ));
         self.stats = DecodeStats::default();
         let mut found = Found::default();
         if frame.is_empty() {
@@ -318,7 +325,7 @@ impl Decoder {
             // been skipped, so the frame is not proof that no code is there
             // (the repeat filter and the pacer must not take it as an empty
             // view), and the next frame starts with the other polarity.
-            if found.codes.is_empty() && Instant::now() >= deadline {
+            if found.codes.is_empty() && deadline.passed() {
                 self.stats.incomplete = true;
                 self.negative_first = !self.negative_first;
             }
@@ -382,7 +389,7 @@ impl Decoder {
     /// A finer pyramid level follows only for a polarity whose coarse level
     /// showed finder-like patterns, while nothing was read and time is
     /// left: an empty 4K or 12 MP frame costs its coarse level only.
-    fn search(&mut self, frame: &Frame, deadline: Instant, found: &mut Found) {
+    fn search(&mut self, frame: &Frame, deadline: Deadline, found: &mut Found) {
         let top = pyramid_factor(frame.width(), frame.height());
         self.stats.pyramid = top;
         let small = (top > 1).then(|| frame.downscaled(top));
@@ -404,7 +411,7 @@ impl Decoder {
         while i < queue.len() {
             let (neg, may_flip) = queue[i];
             i += 1;
-            if i > 1 && (!found.codes.is_empty() || Instant::now() > deadline) {
+            if i > 1 && (!found.codes.is_empty() || deadline.passed()) {
                 break;
             }
             if neg && inverted.is_none() {
@@ -529,7 +536,7 @@ impl Decoder {
         // look at full resolution around each, not at the whole frame.
         if top > 1 {
             for neg in order {
-                if !found.codes.is_empty() || Instant::now() > deadline {
+                if !found.codes.is_empty() || deadline.passed() {
                     break;
                 }
                 let Some(finders) = candidates[neg as usize].take() else {
@@ -555,7 +562,7 @@ impl Decoder {
             // longer on it).
             if nothing_seen {
                 for neg in order {
-                    if !found.codes.is_empty() || Instant::now() > deadline {
+                    if !found.codes.is_empty() || deadline.passed() {
                         break;
                     }
                     found.negative = neg;
@@ -589,14 +596,14 @@ impl Decoder {
         &mut self,
         img: &Frame,
         mut finders: Vec<Finder>,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
     ) {
         finders.sort_by_key(|f| std::cmp::Reverse(f.count));
         let mut crops: Vec<(f64, f64, f64)> = Vec::new();
         for f in finders {
-            if crops.len() >= self.config.max_upscaled_regions || Instant::now() > deadline {
-                self.stats.out_of_time |= Instant::now() > deadline;
+            if crops.len() >= self.config.max_upscaled_regions || deadline.passed() {
+                self.stats.out_of_time |= deadline.passed();
                 break;
             }
             let covered = found.covers((f.x, f.y))
@@ -630,7 +637,7 @@ impl Decoder {
         img: &Frame,
         coarse: Option<(&Frame, usize)>,
         place: Placement,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
         allow_upscale: bool,
         module_px: Option<f64>,
@@ -659,7 +666,7 @@ impl Decoder {
         img: &Frame,
         coarse: Option<(&Frame, usize)>,
         place: Placement,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
         module_px: Option<f64>,
         flip: Option<FlipProbe>,
@@ -699,7 +706,7 @@ impl Decoder {
                 return Stage1::Flip(ofinders);
             }
         }
-        if module_px.is_none() && Instant::now() < deadline {
+        if module_px.is_none() && !deadline.passed() {
             // 1b: a narrower window. Next to a dark background the wide one
             // sits below the code's own mid-grey and thins the finder rings
             // of low-contrast codes (the narrow one alone would hollow out
@@ -729,7 +736,7 @@ impl Decoder {
         // reads dark and the pattern fills in. A stricter cut (20 % under
         // the mean instead of 5 %) keeps the ring light and the modules
         // dark. Same local means, no new pass over the image.
-        if found.negative && found.codes.len() == before && Instant::now() < deadline {
+        if found.negative && found.codes.len() == before && !deadline.passed() {
             let strict = means.threshold(Self::narrow_radius(dimg), 20, 4);
             let sfinders = finders_of(&strict);
             self.try_triples(img, &sfinders, place, deadline, found, &mut failed);
@@ -760,7 +767,7 @@ impl Decoder {
         img: &Frame,
         coarse: Option<(&Frame, usize)>,
         place: Placement,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
         allow_upscale: bool,
         module_px: Option<f64>,
@@ -778,7 +785,7 @@ impl Decoder {
             let fs = find_finders_min(bits, dimg.width(), dimg.height(), min_module(k));
             scale_finders(solid_finders(fs, k), kf)
         };
-        if Instant::now() > deadline {
+        if deadline.passed() {
             self.stats.out_of_time = true;
             return;
         }
@@ -804,7 +811,7 @@ impl Decoder {
         // there: try once more on a 3x3-blurred copy. Heavy sensor noise
         // breaks the 1:1:3:1:1 runs and flips single module samples; the
         // blur divides it by three at the price of ~1 ms.
-        if found.codes.len() == before && module_px.is_none() && Instant::now() < deadline {
+        if found.codes.len() == before && module_px.is_none() && !deadline.passed() {
             let smooth = dimg.box_blur3();
             let bits = LocalMean::new(&smooth).threshold(Self::adaptive_radius(dimg, None), 5, 4);
             let finders = finders_of(&bits);
@@ -824,7 +831,7 @@ impl Decoder {
             if self.stats.upscaled >= self.config.max_upscaled_regions {
                 break;
             }
-            if Instant::now() > deadline {
+            if deadline.passed() {
                 self.stats.out_of_time = true;
                 return;
             }
@@ -896,7 +903,7 @@ impl Decoder {
         img: &Frame,
         detections: Vec<Detection>,
         place: Placement,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
         failed: &mut Vec<Region>,
     ) {
@@ -932,7 +939,7 @@ impl Decoder {
                 corners,
                 module_px: side / grid.size as f64,
             };
-            if Instant::now() > deadline {
+            if deadline.passed() {
                 self.stats.out_of_time = true;
                 failed.push(region);
                 continue;
@@ -953,7 +960,7 @@ impl Decoder {
         img: &Frame,
         finders: &[Finder],
         place: Placement,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
         failed: &mut Vec<Region>,
     ) {
@@ -970,10 +977,8 @@ impl Decoder {
             }
             // The best triple is always tried: the budget stops the
             // following ones (on a slow machine stage 1 alone may spend it).
-            if attempts >= self.config.max_finder_attempts
-                || (attempts > 0 && Instant::now() > deadline)
-            {
-                self.stats.out_of_time |= Instant::now() > deadline;
+            if attempts >= self.config.max_finder_attempts || (attempts > 0 && deadline.passed()) {
+                self.stats.out_of_time |= deadline.passed();
                 break;
             }
             attempts += 1;
