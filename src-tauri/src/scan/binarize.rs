@@ -35,10 +35,8 @@ pub struct LocalMean<'a> {
     bw: usize,
     bh: usize,
     /// Summed-area table over the block sums, (bw+1) x (bh+1), zero first
-    /// row and column; with it, the pixel count of each block window.
-    /// u64: no overflow for any frame size.
+    /// row and column. u64: no overflow for any frame size.
     sat: Vec<u64>,
-    count: Vec<u64>,
 }
 
 impl<'a> LocalMean<'a> {
@@ -64,26 +62,15 @@ impl<'a> LocalMean<'a> {
         }
         let stride = bw + 1;
         let mut sat = vec![0u64; stride * (bh + 1)];
-        let mut count = vec![0u64; stride * (bh + 1)];
         for by in 0..bh {
-            let rows = (h - by * BLOCK).min(BLOCK) as u64;
-            let (mut row_sum, mut row_count) = (0u64, 0u64);
+            let mut row_sum = 0u64;
             for bx in 0..bw {
-                let cols = (w - bx * BLOCK).min(BLOCK) as u64;
                 row_sum += sums[by * bw + bx];
-                row_count += rows * cols;
                 let i = (by + 1) * stride + bx + 1;
                 sat[i] = sat[i - stride] + row_sum;
-                count[i] = count[i - stride] + row_count;
             }
         }
-        LocalMean {
-            frame,
-            bw,
-            bh,
-            sat,
-            count,
-        }
+        LocalMean { frame, bw, bh, sat }
     }
 
     /// See [`adaptive_threshold`].
@@ -112,52 +99,59 @@ impl<'a> LocalMean<'a> {
         let (bw, bh) = (self.bw, self.bh);
         let r = (radius / BLOCK).max(1);
         let keep = 100u64.saturating_sub(percent.min(100) as u64);
+        let min_delta = min_delta as i64;
         let stride = bw + 1;
-        // Per block: the largest luma that still counts as dark, i.e.
-        // below mean * keep / 100 and below mean - min_delta (-1 = none).
-        let mut limit = vec![0i32; bw * bh];
+        let luma = self.frame.luma();
+        // Written row by row, never zeroed first.
+        let mut out: Vec<u8> = Vec::with_capacity(w * h);
+        // The limits of one block row, one per pixel, so the per-pixel
+        // comparison is a straight (vectorised) loop over each row.
+        let mut lim = vec![0i16; w];
         for by in 0..bh {
             let y0 = by.saturating_sub(r);
             let y1 = (by + r + 1).min(bh);
-            for bx in 0..bw {
+            let rows = ((y1 * BLOCK).min(h) - y0 * BLOCK) as u64;
+            let top = &self.sat[y0 * stride..(y0 + 1) * stride];
+            let bottom = &self.sat[y1 * stride..(y1 + 1) * stride];
+            for (bx, l) in lim.chunks_mut(BLOCK).enumerate() {
                 let x0 = bx.saturating_sub(r);
                 let x1 = (bx + r + 1).min(bw);
-                let area = |t: &[u64]| {
-                    t[y1 * stride + x1] + t[y0 * stride + x0]
-                        - t[y0 * stride + x1]
-                        - t[y1 * stride + x0]
-                };
-                let (mut sum, n) = (area(&self.sat), area(&self.count).max(1));
+                // Pixels in the window (blocks at the right and bottom edges
+                // are cut), and their sum.
+                let n = (rows * ((x1 * BLOCK).min(w) - x0 * BLOCK) as u64).max(1);
+                let mut sum = bottom[x1] + top[x0] - top[x1] - bottom[x0];
                 if negative {
-                    sum = (255 * area(&self.count)).saturating_sub(sum);
+                    sum = (255 * n).saturating_sub(sum);
                 }
-                // Exact integer form of "p < sum/n * keep/100 and
-                // p + min_delta < sum/n": the largest such p.
-                let by_pct = (sum * keep).div_ceil(n * 100) as i64 - 1;
-                let by_delta = (sum.div_ceil(n)) as i64 - min_delta as i64 - 1;
-                limit[by * bw + bx] = by_pct.min(by_delta).clamp(-1, 255) as i32;
+                // The largest luma that still counts as dark: p < mean ×
+                // keep / 100 and p + min_delta < mean, i.e. ceil(sum × keep
+                // / (100 n)) − 1 and ceil(sum / n) − min_delta − 1 (−1 =
+                // none). The quotients are ≤ 255 and their numerators and
+                // denominators exact in f64 (< 2^53), so the f64 quotient is
+                // within 2^-44 of the true one, while a fraction's distance
+                // to the next integer is at least 1 / (100 n) > 2^-40: its
+                // floor is exact. (Integer division cost a quarter of this
+                // function.)
+                let floor_div = |a: u64, b: u64| {
+                    let q = (a as f64 / b as f64) as u64;
+                    (q as i64, q * b == a)
+                };
+                let (q, exact) = floor_div(sum * keep, n * 100);
+                let by_pct = q - exact as i64;
+                let (m, exact) = floor_div(sum, n);
+                let by_delta = m + !exact as i64 - min_delta - 1;
+                l.fill(by_pct.min(by_delta).clamp(-1, 255) as i16);
             }
-        }
-        let mut out = vec![0u8; w * h];
-        // Each block row's limits spread to one per pixel, so the per-pixel
-        // comparison is a straight (vectorised) loop over each row.
-        let mut lim = vec![0i16; w];
-        for y in 0..h {
-            if y % BLOCK == 0 {
-                let lrow = &limit[(y / BLOCK) * bw..(y / BLOCK + 1) * bw];
-                for (l, &b) in lim.chunks_mut(BLOCK).zip(lrow) {
-                    l.fill(b as i16);
-                }
-            }
-            let row = &self.frame.luma()[y * w..(y + 1) * w];
-            let out_row = &mut out[y * w..(y + 1) * w];
-            if negative {
-                for ((o, &p), &l) in out_row.iter_mut().zip(row).zip(&lim) {
-                    *o = ((255 - p) as i16 <= l) as u8;
-                }
-            } else {
-                for ((o, &p), &l) in out_row.iter_mut().zip(row).zip(&lim) {
-                    *o = (p as i16 <= l) as u8;
+            for y in by * BLOCK..((by + 1) * BLOCK).min(h) {
+                let row = &luma[y * w..(y + 1) * w];
+                if negative {
+                    out.extend(
+                        row.iter()
+                            .zip(&lim)
+                            .map(|(&p, &l)| ((255 - p) as i16 <= l) as u8),
+                    );
+                } else {
+                    out.extend(row.iter().zip(&lim).map(|(&p, &l)| (p as i16 <= l) as u8));
                 }
             }
         }
@@ -191,6 +185,49 @@ mod tests {
                 let in_square =
                     (10..20).contains(&y) && ((30..40).contains(&x) || (190..200).contains(&x));
                 assert_eq!(bin[y * w + x] == 1, in_square, "pixel {x},{y}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_threshold_is_the_local_mean_rule_pixel_by_pixel() {
+        // Frames cut mid-block at the right and bottom, random pixels with
+        // flat patches: every pixel is dark exactly when it is below both
+        // mean × (100 − percent) / 100 and mean − min_delta, the mean taken
+        // over the pixels of its block window (blocks within radius / 4).
+        let mut state = 99u32;
+        for (w, h) in [(37, 23), (64, 16), (9, 50)] {
+            let luma: Vec<u8> = (0..w * h)
+                .map(|i| {
+                    state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    if (i / 7) % 3 == 0 {
+                        128
+                    } else {
+                        (state >> 16) as u8
+                    }
+                })
+                .collect();
+            let frame = Frame::from_luma(w, h, luma.clone()).unwrap();
+            let means = LocalMean::new(&frame);
+            for (radius, percent, min_delta) in [(4, 5, 4), (8, 15, 0), (13, 20, 6), (80, 0, 4)] {
+                let bits = means.threshold(radius, percent, min_delta);
+                let r = (radius / BLOCK).max(1);
+                for y in 0..h {
+                    for x in 0..w {
+                        let (bx, by) = (x / BLOCK, y / BLOCK);
+                        let xs = bx.saturating_sub(r) * BLOCK..((bx + r + 1) * BLOCK).min(w);
+                        let ys = by.saturating_sub(r) * BLOCK..((by + r + 1) * BLOCK).min(h);
+                        let n = (xs.len() * ys.len()) as u64;
+                        let sum: u64 = ys
+                            .flat_map(|yy| xs.clone().map(move |xx| (xx, yy)))
+                            .map(|(xx, yy)| luma[yy * w + xx] as u64)
+                            .sum();
+                        let p = luma[y * w + x] as u64;
+                        let dark = p * n * 100 < sum * (100 - percent as u64)
+                            && (p + min_delta as u64) * n < sum;
+                        assert_eq!(bits[y * w + x] == 1, dark, "{w}x{h} r{radius} at {x},{y}");
+                    }
+                }
             }
         }
     }
