@@ -99,7 +99,6 @@ impl<'a> LocalMean<'a> {
         let (bw, bh) = (self.bw, self.bh);
         let r = (radius / BLOCK).max(1);
         let keep = 100u64.saturating_sub(percent.min(100) as u64);
-        let min_delta = min_delta as i64;
         let stride = bw + 1;
         let luma = self.frame.luma();
         // Written row by row, never zeroed first.
@@ -107,40 +106,50 @@ impl<'a> LocalMean<'a> {
         // The limits of one block row, one per pixel, so the per-pixel
         // comparison is a straight (vectorised) loop over each row.
         let mut lim = vec![0i16; w];
+        // Per block of the row: its window's sum and pixel count, then its
+        // limit, in separate loops so the arithmetic one vectorises.
+        let (mut sums, mut counts) = (vec![0f64; bw], vec![0f64; bw]);
+        let mut limits = vec![0i16; bw];
+        let (keep, min_delta) = (keep as f64, min_delta as i32);
         for by in 0..bh {
             let y0 = by.saturating_sub(r);
             let y1 = (by + r + 1).min(bh);
-            let rows = ((y1 * BLOCK).min(h) - y0 * BLOCK) as u64;
+            let rows = ((y1 * BLOCK).min(h) - y0 * BLOCK) as i64;
             let top = &self.sat[y0 * stride..(y0 + 1) * stride];
             let bottom = &self.sat[y1 * stride..(y1 + 1) * stride];
-            for (bx, l) in lim.chunks_mut(BLOCK).enumerate() {
+            for (bx, (s, c)) in sums.iter_mut().zip(&mut counts).enumerate() {
                 let x0 = bx.saturating_sub(r);
                 let x1 = (bx + r + 1).min(bw);
                 // Pixels in the window (blocks at the right and bottom edges
                 // are cut), and their sum.
-                let n = (rows * ((x1 * BLOCK).min(w) - x0 * BLOCK) as u64).max(1);
-                let mut sum = bottom[x1] + top[x0] - top[x1] - bottom[x0];
+                let n = (rows * ((x1 * BLOCK).min(w) - x0 * BLOCK) as i64).max(1);
+                let mut sum = (bottom[x1] + top[x0] - top[x1] - bottom[x0]) as i64;
                 if negative {
-                    sum = (255 * n).saturating_sub(sum);
+                    sum = (255 * n - sum).max(0);
                 }
-                // The largest luma that still counts as dark: p < mean ×
-                // keep / 100 and p + min_delta < mean, i.e. ceil(sum × keep
-                // / (100 n)) − 1 and ceil(sum / n) − min_delta − 1 (−1 =
-                // none). The quotients are ≤ 255 and their numerators and
-                // denominators exact in f64 (< 2^53), so the f64 quotient is
-                // within 2^-44 of the true one, while a fraction's distance
-                // to the next integer is at least 1 / (100 n) > 2^-40: its
-                // floor is exact. (Integer division cost a quarter of this
-                // function.)
-                let floor_div = |a: u64, b: u64| {
-                    let q = (a as f64 / b as f64) as u64;
-                    (q as i64, q * b == a)
-                };
-                let (q, exact) = floor_div(sum * keep, n * 100);
-                let by_pct = q - exact as i64;
-                let (m, exact) = floor_div(sum, n);
-                let by_delta = m + !exact as i64 - min_delta - 1;
-                l.fill(by_pct.min(by_delta).clamp(-1, 255) as i16);
+                *s = sum as f64;
+                *c = n as f64;
+            }
+            // The largest luma that still counts as dark: p < mean × keep /
+            // 100 and p + min_delta < mean, i.e. ceil(sum × keep / (100 n))
+            // − 1 and ceil(sum / n) − min_delta − 1 (−1 = none). Every
+            // integer here is exact in f64 (< 2^53) and the quotients are
+            // ≤ 255, so an f64 quotient is within 2^-44 of the true one,
+            // while a fraction's distance to the next integer is at least
+            // 1 / (100 n) > 2^-40: truncating it gives the exact floor, and
+            // q × b == a (exact too) tells an integer quotient. (Two integer
+            // divisions per block, one block at a time, were a quarter of
+            // this function's time.)
+            for ((l, &sum), &n) in limits.iter_mut().zip(&sums).zip(&counts) {
+                let (a, b) = (sum * keep, n * 100.0);
+                let q = (a / b) as i32;
+                let by_pct = q - (q as f64 * b == a) as i32;
+                let m = (sum / n) as i32;
+                let by_delta = m + (m as f64 * n != sum) as i32 - min_delta - 1;
+                *l = by_pct.min(by_delta).clamp(-1, 255) as i16;
+            }
+            for (l, &b) in lim.chunks_mut(BLOCK).zip(&limits) {
+                l.fill(b);
             }
             for y in by * BLOCK..((by + 1) * BLOCK).min(h) {
                 let row = &luma[y * w..(y + 1) * w];
