@@ -427,7 +427,7 @@ mod tests {
                 let row: Vec<u8> = (0..len)
                     .map(|_| {
                         state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                        if (state >> 16) % density == 0 {
+                        if (state >> 16).is_multiple_of(density) {
                             v = [0, 1, 255][((state >> 8) % 3) as usize];
                         }
                         v
