@@ -110,7 +110,7 @@ impl<'a> LocalMean<'a> {
         // limit, in separate loops so the arithmetic one vectorises.
         let (mut sums, mut counts) = (vec![0f64; bw], vec![0f64; bw]);
         let mut limits = vec![0i16; bw];
-        let (keep, min_delta) = (keep as f64, min_delta as i32);
+        let (keep, min_delta) = (keep as f64, min_delta.min(256) as i32);
         for by in 0..bh {
             let y0 = by.saturating_sub(r);
             let y1 = (by + r + 1).min(bh);
@@ -130,23 +130,8 @@ impl<'a> LocalMean<'a> {
                 *s = sum as f64;
                 *c = n as f64;
             }
-            // The largest luma that still counts as dark: p < mean × keep /
-            // 100 and p + min_delta < mean, i.e. ceil(sum × keep / (100 n))
-            // − 1 and ceil(sum / n) − min_delta − 1 (−1 = none). Every
-            // integer here is exact in f64 (< 2^53) and the quotients are
-            // ≤ 255, so an f64 quotient is within 2^-44 of the true one,
-            // while a fraction's distance to the next integer is at least
-            // 1 / (100 n) > 2^-40: truncating it gives the exact floor, and
-            // q × b == a (exact too) tells an integer quotient. (Two integer
-            // divisions per block, one block at a time, were a quarter of
-            // this function's time.)
             for ((l, &sum), &n) in limits.iter_mut().zip(&sums).zip(&counts) {
-                let (a, b) = (sum * keep, n * 100.0);
-                let q = (a / b) as i32;
-                let by_pct = q - (q as f64 * b == a) as i32;
-                let m = (sum / n) as i32;
-                let by_delta = m + (m as f64 * n != sum) as i32 - min_delta - 1;
-                *l = by_pct.min(by_delta).clamp(-1, 255) as i16;
+                *l = block_limit(sum, n, keep, min_delta);
             }
             for (l, &b) in lim.chunks_mut(BLOCK).zip(&limits) {
                 l.fill(b);
@@ -164,8 +149,33 @@ impl<'a> LocalMean<'a> {
                 }
             }
         }
+        // Every byte was written above (the bitmap is not zeroed first).
+        debug_assert_eq!(out.len(), w * h);
         out
     }
+}
+
+/// The largest luma that still counts as dark in a window of `n` pixels
+/// summing to `sum` (−1 = none): p < mean × keep / 100 and p + min_delta <
+/// mean, i.e. `min(ceil(sum × keep / (100 n)) − 1, ceil(sum / n) −
+/// min_delta − 1)`, clamped to −1..=255.
+///
+/// In f64 rather than two integer divisions (those, one block at a time,
+/// were a quarter of the threshold's time; this vectorises). The arguments
+/// are integers: `sum` ≤ 255 n, `keep` ≤ 100, `min_delta` ≤ 256. Every
+/// integer here is exact in f64 (< 2^53) and the quotients are ≤ 255, so an
+/// f64 quotient is within 2^-44 of the true one, while a fraction's distance
+/// to the next integer is at least 1 / (100 n) > 2^-40 (n < 2^33):
+/// truncating it gives the exact floor, and q × b == a (exact too) tells an
+/// integer quotient, whose ceil is q rather than q + 1.
+#[inline(always)]
+fn block_limit(sum: f64, n: f64, keep: f64, min_delta: i32) -> i16 {
+    let (a, b) = (sum * keep, n * 100.0);
+    let q = (a / b) as i32;
+    let by_pct = q - (q as f64 * b == a) as i32;
+    let m = (sum / n) as i32;
+    let by_delta = m + (m as f64 * n != sum) as i32 - min_delta - 1;
+    by_pct.min(by_delta).clamp(-1, 255) as i16
 }
 
 #[cfg(test)]
@@ -268,6 +278,101 @@ mod tests {
                 "radius {radius}, {percent} %"
             );
         }
+    }
+
+    /// [`block_limit`] in integers: min(ceil(sum × keep / (100 n)) − 1,
+    /// ceil(sum / n) − min_delta − 1), clamped to −1..=255.
+    fn block_limit_exact(sum: u64, n: u64, keep: u64, min_delta: u64) -> i16 {
+        let by_pct = (sum * keep).div_ceil(100 * n) as i64 - 1;
+        let by_delta = sum.div_ceil(n) as i64 - min_delta as i64 - 1;
+        by_pct.min(by_delta).clamp(-1, 255) as i16
+    }
+
+    /// Every `keep` the decoder and the tests use (percent 0, 5, 15, 20),
+    /// and 0 (percent ≥ 100).
+    const KEEPS: [u64; 5] = [100, 95, 85, 80, 0];
+    const MIN_DELTAS: [u64; 3] = [0, 4, 300];
+
+    fn check_block_limit(sum: u64, n: u64) {
+        for keep in KEEPS {
+            for md in MIN_DELTAS {
+                let got = block_limit(sum as f64, n as f64, keep as f64, md.min(256) as i32);
+                assert_eq!(
+                    got,
+                    block_limit_exact(sum, n, keep, md),
+                    "sum {sum}, n {n}, keep {keep}, min_delta {md}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_block_limit_is_the_integer_ceiling_for_every_sum() {
+        // Every window sum of windows of 1, 7, 144 (3x3 blocks) and 26896
+        // (41x41 blocks) pixels: exact quotients (sum a multiple of n, or
+        // sum × keep a multiple of 100 n) are where a floor taken as a
+        // ceiling is off by one.
+        for n in [1u64, 7, 144, 26_896] {
+            for sum in 0..=255 * n {
+                check_block_limit(sum, n);
+            }
+        }
+    }
+
+    #[test]
+    fn the_block_limit_is_the_integer_ceiling_for_huge_windows() {
+        // Windows of up to a 100 MP frame: every multiple of n and of the
+        // step at which sum × keep is a multiple of 100 n, one either side
+        // of each, and pseudo-random sums.
+        fn gcd(a: u64, b: u64) -> u64 {
+            if b == 0 {
+                a
+            } else {
+                gcd(b, a % b)
+            }
+        }
+        let mut state = 7u64;
+        for n in [12_000_000u64, 48_000_000, 99_999_989] {
+            let max = 255 * n;
+            let mut sums: Vec<u64> = (0..=255).map(|k| k * n).collect();
+            for keep in KEEPS.into_iter().filter(|&k| k > 0) {
+                let step = 100 * n / gcd(keep, 100 * n);
+                sums.extend((0..=max).step_by(step as usize));
+            }
+            for _ in 0..20_000 {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                sums.push((state >> 20) % (max + 1));
+            }
+            for &sum in &sums {
+                for s in [sum.saturating_sub(1), sum, (sum + 1).min(max)] {
+                    check_block_limit(s, n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_flat_frame_has_no_dark_pixel_and_one_level_below_it_is_dark() {
+        // All pixels 100, percent 0, min_delta 0: the mean is exactly 100
+        // and no pixel is below it. One pixel of 99 pulls the mean of its
+        // windows to just under 100: that pixel alone is dark.
+        let (w, h) = (32, 32);
+        let flat = Frame::from_luma(w, h, vec![100; w * h]).unwrap();
+        assert!(adaptive_threshold(&flat, 8, 0, 0).iter().all(|&b| b == 0));
+        let mut luma = vec![100; w * h];
+        luma[13 * w + 17] = 99;
+        let dip = Frame::from_luma(w, h, luma).unwrap();
+        let bits = adaptive_threshold(&dip, 8, 0, 0);
+        for (i, &b) in bits.iter().enumerate() {
+            assert_eq!(b == 1, i == 13 * w + 17, "pixel {},{}", i % w, i / w);
+        }
+        // A min_delta past any luma leaves nothing dark (it used to wrap to
+        // a negative i32 and let the 99 through).
+        assert!(adaptive_threshold(&dip, 8, 0, u32::MAX)
+            .iter()
+            .all(|&b| b == 0));
     }
 
     #[test]
