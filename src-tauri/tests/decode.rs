@@ -455,11 +455,37 @@ fn inverted_codes_under_strong_glow_decode() {
 #[test]
 fn inverted_codes_are_read_on_alternate_frames_when_the_budget_is_gone() {
     // A zero budget stands for a machine too slow to finish one polarity in
-    // time (a debug build). The frame's first bitmap hands over to the
-    // negative (its strict bitmap shows the finder patterns, and the best
-    // triple is always tried), so this code is read on the first frame;
-    // one the probe misses is read on the next, which searches the
-    // negative first.
+    // time (a debug build). Without the polarity probe the first frame
+    // searches the frame itself, reads nothing and is given up incomplete;
+    // the next one searches the negative first and reads the code there.
+    let mut rng = support::rng(40);
+    let (payload, scene) = support::world_scene(WorldClass::Inverted, 0, &mut rng);
+    let frame = support::to_frame(&scene.image);
+    let mut dec = Decoder::new(DecoderConfig {
+        time_budget: std::time::Duration::ZERO,
+        polarity_probe: false,
+        ..DecoderConfig::default()
+    });
+    let first = dec.decode(&frame);
+    assert!(first.is_empty(), "{first:?}");
+    assert!(dec.last_stats().incomplete);
+    assert!(!dec.last_stats().negative);
+    assert!(!dec.last_stats().flipped);
+    let second = dec.decode(&frame);
+    assert_eq!(
+        second.into_iter().map(|d| d.payload).collect::<Vec<_>>(),
+        vec![payload]
+    );
+    assert!(dec.last_stats().negative);
+    assert!(!dec.last_stats().flipped);
+}
+
+#[test]
+fn the_polarity_probe_reads_an_inverted_code_on_the_first_frame_when_the_budget_is_gone() {
+    // The same frame and budget with the probe on: the frame's first bitmap
+    // shows the negative's finder patterns (its strict bitmap, and the best
+    // triple is always tried), so the search flips to the negative on the
+    // first frame and reads the code there.
     let mut rng = support::rng(40);
     let (payload, scene) = support::world_scene(WorldClass::Inverted, 0, &mut rng);
     let frame = support::to_frame(&scene.image);
@@ -467,17 +493,14 @@ fn inverted_codes_are_read_on_alternate_frames_when_the_budget_is_gone() {
         time_budget: std::time::Duration::ZERO,
         ..DecoderConfig::default()
     });
-    let mut got = dec.decode(&frame);
-    if got.is_empty() {
-        assert!(dec.last_stats().incomplete);
-        got = dec.decode(&frame);
-    } else {
-        assert!(dec.last_stats().flipped);
-    }
+    assert!(dec.config().polarity_probe);
+    let got = dec.decode(&frame);
     assert_eq!(
         got.into_iter().map(|d| d.payload).collect::<Vec<_>>(),
         vec![payload]
     );
+    assert!(dec.last_stats().flipped);
+    assert!(dec.last_stats().negative);
 }
 
 #[test]
