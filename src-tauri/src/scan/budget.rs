@@ -19,22 +19,31 @@
 //!
 //! Where no thread CPU clock exists (Windows), the budget is wall time, as
 //! it always was.
+//!
+//! A budget too big to add to the clocks (a configured `Duration::MAX`)
+//! never ends, and has no wall-clock cap.
 
+use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 /// The wall-clock cap, as a multiple of the frame's budget.
 pub(crate) const WALL_CAP: u32 = 4;
 
 /// When a frame's budget is spent.
+///
+/// Not `Send` (nor `Sync`): it reads the CPU clock of the thread that
+/// checks it, so it must stay on the thread that made it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline {
     /// The decoding thread's CPU time at which the budget is spent (`None`:
     /// no thread CPU clock here, the budget counts in wall time).
     cpu_end: Option<Duration>,
-    /// Budget in wall time, used only without a thread CPU clock.
-    wall_end: Instant,
-    /// The wall-clock cap: spent, whatever the CPU time.
-    cap_end: Instant,
+    /// Budget in wall time, used only without a thread CPU clock (`None`:
+    /// past what an `Instant` holds, never).
+    wall_end: Option<Instant>,
+    /// The wall-clock cap: spent, whatever the CPU time (`None`: no cap).
+    cap_end: Option<Instant>,
+    _not_send: PhantomData<*const ()>,
 }
 
 impl Deadline {
@@ -46,9 +55,13 @@ impl Deadline {
 
     fn starting_at(wall: Instant, cpu: Option<Duration>, budget: Duration) -> Self {
         Deadline {
-            cpu_end: cpu.map(|c| c + budget),
-            wall_end: wall + budget,
-            cap_end: wall + budget * WALL_CAP,
+            // Saturating: `Duration::MAX` of CPU time is never reached.
+            cpu_end: cpu.map(|c| c.saturating_add(budget)),
+            wall_end: wall.checked_add(budget),
+            cap_end: budget
+                .checked_mul(WALL_CAP)
+                .and_then(|cap| wall.checked_add(cap)),
+            _not_send: PhantomData,
         }
     }
 
@@ -58,12 +71,12 @@ impl Deadline {
     }
 
     fn passed_at(&self, wall: Instant, cpu: impl FnOnce() -> Option<Duration>) -> bool {
-        if wall >= self.cap_end {
+        if self.cap_end.is_some_and(|cap| wall >= cap) {
             return true;
         }
         match (self.cpu_end, self.cpu_end.and_then(|_| cpu())) {
             (Some(end), Some(now)) => now >= end,
-            _ => wall >= self.wall_end,
+            _ => self.wall_end.is_some_and(|end| wall >= end),
         }
     }
 }
@@ -125,19 +138,44 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_budget_is_spent_at_once() {
-        assert!(Deadline::start(Duration::ZERO).passed());
+    fn a_budget_too_big_for_the_clocks_never_ends_and_has_no_cap() {
+        // `Instant + Duration::MAX` and `Duration::MAX * 4` would panic.
+        let t0 = Instant::now();
+        let d = Deadline::starting_at(t0, Some(100 * MS), Duration::MAX);
+        assert!(d.cap_end.is_none() && d.wall_end.is_none());
+        assert!(!d.passed_at(t0 + 3600 * 1000 * MS, || Some(Duration::MAX / 2)));
+        let d = Deadline::starting_at(t0, None, Duration::MAX);
+        assert!(!d.passed_at(t0 + 3600 * 1000 * MS, || None));
+        // Big enough to overflow the cap only: no cap, the budget still
+        // counts.
+        let d = Deadline::starting_at(t0, Some(100 * MS), Duration::MAX / 3);
+        assert!(d.cap_end.is_none());
+        assert!(!d.passed_at(t0 + 3600 * 1000 * MS, || Some(200 * MS)));
+        // Through the real clocks too.
+        assert!(!Deadline::start(Duration::MAX).passed());
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
-    fn sleeping_does_not_spend_the_budget_and_the_cap_still_ends_it() {
-        // The real clocks: a thread asleep is a thread descheduled. It uses
-        // next to no CPU, so a 40 ms budget is not spent after 60 ms asleep
-        // (where there is a thread CPU clock); past the cap (160 ms) it is.
-        let d = Deadline::start(40 * MS);
-        std::thread::sleep(60 * MS);
-        assert_eq!(d.passed(), thread_cpu_time().is_none());
-        std::thread::sleep(110 * MS);
-        assert!(d.passed());
+    fn the_thread_cpu_clock_exists_and_counts_work() {
+        // Not timed: only that the clock is there and that a busy loop moves
+        // it forward (a `passed` that reads a clock standing still would
+        // never end a frame but for the cap).
+        let first = thread_cpu_time().expect("CLOCK_THREAD_CPUTIME_ID on Linux");
+        let mut last = first;
+        let mut x = 1u64;
+        for _ in 0..10 {
+            for i in 0..1_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i));
+            }
+            let now = thread_cpu_time().expect("CLOCK_THREAD_CPUTIME_ID on Linux");
+            assert!(
+                now >= last,
+                "the thread CPU clock went back: {last:?} -> {now:?}"
+            );
+            last = now;
+        }
+        assert!(last > first, "10 M multiplications took no CPU time");
+        std::hint::black_box(x);
     }
 }
