@@ -132,6 +132,9 @@ pub struct DecodeStats {
     /// The first polarity's first bitmap showed the other polarity's finder
     /// patterns, and the other polarity was searched first.
     pub flipped: bool,
+    /// Stage 1 ran on the whole full-resolution frame of a pyramid (its
+    /// coarse level showed nothing in either polarity).
+    pub full_res_stage1: bool,
 }
 
 /// Decodes QR codes from a stream of frames, remembering where the last
@@ -560,7 +563,11 @@ impl Decoder {
             // instead of the dear whole-frame fallbacks. An empty big frame
             // pays this too (about 3× its coarse level; zxing-cpp spends
             // longer on it).
-            if nothing_seen {
+            //
+            // Not above the size where the budget stops growing: a pass over
+            // the full frame is not interrupted by the deadline, and on a
+            // 48 MP frame it would take several times the (capped) budget.
+            if nothing_seen && !full_res_beyond_budget(frame.width(), frame.height()) {
                 for neg in order {
                     if !found.codes.is_empty() || deadline.passed() {
                         break;
@@ -576,6 +583,7 @@ impl Decoder {
                         frame
                     };
                     self.stats.pyramid = 1;
+                    self.stats.full_res_stage1 = true;
                     let place = Placement::IDENTITY;
                     if let Stage1::Pending(p) =
                         self.stage1(img, None, place, deadline, found, None, None)
@@ -1101,7 +1109,16 @@ const MAX_BUDGET_SCALE: f64 = 6.0;
 /// instead of being given up on every frame.
 fn frame_budget(budget: Duration, w: usize, h: usize) -> Duration {
     let scale = ((w * h) as f64 / BUDGET_PIXELS as f64).clamp(1.0, MAX_BUDGET_SCALE);
-    budget.mul_f64(scale)
+    // `mul_f64` panics past `Duration::MAX`; a budget that big is no budget.
+    Duration::try_from_secs_f64(budget.as_secs_f64() * scale).unwrap_or(Duration::MAX)
+}
+
+/// A `w`×`h` frame is bigger than the budget grows for ([`frame_budget`]
+/// stops at [`MAX_BUDGET_SCALE`] × 1080p, ~12.4 MP): a whole pass over it
+/// at full resolution, which the deadline cannot cut short, costs more
+/// than its budget.
+fn full_res_beyond_budget(w: usize, h: usize) -> bool {
+    (w * h) as f64 > MAX_BUDGET_SCALE * BUDGET_PIXELS as f64
 }
 
 /// How far (in modules) a full-resolution crop around a coarse level's
@@ -1155,6 +1172,46 @@ struct Region {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_48_megapixel_frame_skips_the_full_resolution_stage_1() {
+        // A budget no pass outlasts, so only the size decides. An empty
+        // 12 MP frame (under the 6 × 1080p where the budget stops growing)
+        // gets stage 1 at full resolution when its coarse level shows
+        // nothing; an empty 48 MP frame does not.
+        let mut decoder = Decoder::new(DecoderConfig {
+            time_budget: Duration::from_secs(600),
+            ..DecoderConfig::default()
+        });
+        let (w, h) = (4000, 3000);
+        let twelve = Frame::from_luma(w, h, vec![128; w * h]).unwrap();
+        assert!(decoder.decode(&twelve).is_empty());
+        let stats = decoder.last_stats().clone();
+        assert!(stats.full_res_stage1 && stats.pyramid == 1, "{stats:?}");
+        drop(twelve);
+        let (w, h) = (8000, 6000);
+        let big = Frame::from_luma(w, h, vec![128; w * h]).unwrap();
+        assert!(decoder.decode(&big).is_empty());
+        let stats = decoder.last_stats().clone();
+        assert!(!stats.full_res_stage1 && stats.pyramid > 1, "{stats:?}");
+        assert!(stats.negative && !stats.incomplete, "{stats:?}");
+    }
+
+    #[test]
+    fn a_huge_configured_budget_does_not_panic() {
+        assert_eq!(frame_budget(Duration::MAX, 8000, 6000), Duration::MAX);
+        assert_eq!(
+            frame_budget(Duration::from_millis(25), 3840, 2160),
+            Duration::from_millis(100)
+        );
+        let mut decoder = Decoder::new(DecoderConfig {
+            time_budget: Duration::MAX,
+            ..DecoderConfig::default()
+        });
+        let blank = Frame::from_luma(320, 240, vec![200; 320 * 240]).unwrap();
+        assert!(decoder.decode(&blank).is_empty());
+        assert!(!decoder.last_stats().incomplete);
+    }
 
     #[test]
     fn a_frame_whose_budget_ran_out_before_the_negative_is_not_read_to_the_end() {
