@@ -24,15 +24,30 @@
 //! through an **image pyramid**: stages 1–2 look for finder patterns on a
 //! box-filtered copy of at most ~3 MP, and the codes they locate are
 //! sampled on the full frame; finder patterns no code explains get a
-//! full-resolution crop each. The whole full-resolution frame is never
-//! searched, and a big frame with no finder-like pattern costs its coarse
-//! level only.
+//! full-resolution crop each. When the coarse level shows no finder-like
+//! pattern in either polarity, stage 1 runs once on the full-resolution
+//! frame per polarity while the budget lasts (the smallest modules vanish
+//! on the coarse level), so an empty big frame costs about 3× its coarse
+//! level; above the size where the budget stops growing (6 × 1080p,
+//! ~12.4 MP) that pass is skipped, as the deadline cannot cut it short.
+//! The dear whole-frame fallbacks never run at full resolution.
 //!
 //! When stage 1 read nothing, stage 1 runs on the frame's **negative**
 //! before any fallback: light-on-dark codes (dark-mode wallets, watches,
 //! OLED screens) get their share of the budget, and a frame whose code
-//! stage 1 read never pays for it. A frame that read nothing and ran out of
+//! stage 1 read never pays for it. The **polarity probe** looks earlier
+//! still: after the first bitmap of the polarity searched first, the other
+//! polarity's strict bitmap, from the same local means, is scanned for
+//! finder patterns; three solid ones hand the frame to the other polarity
+//! at once (see [`Stage1::Flip`]). A frame that read nothing and ran out of
 //! time hands the next frame the other polarity first.
+//!
+//! The **budget** ([`super::budget`]) counts the decoding thread's CPU
+//! time, with a wall-clock cap of [`super::budget::WALL_CAP`] (4) × the
+//! budget: on a loaded machine a frame gets the same work, and so the same
+//! reads, as on a quiet one, as long as the thread gets more than a quarter
+//! of a core. The trade-off: under load a 1080p frame may take up to
+//! 100 ms of wall time (4 × 25 ms), and a code shown meanwhile waits for it.
 //!
 //! Every answer passes Reed–Solomon error correction; the fallbacks only
 //! change *where* and *how* modules are sampled, never what counts as a read.
@@ -389,9 +404,12 @@ impl Decoder {
     /// budget before the dear fallbacks of the positive take it all, and a
     /// frame whose stage 1 read its code never pays for the negative.
     ///
-    /// A finer pyramid level follows only for a polarity whose coarse level
+    /// Full-resolution crops follow for a polarity whose coarse level
     /// showed finder-like patterns, while nothing was read and time is
-    /// left: an empty 4K or 12 MP frame costs its coarse level only.
+    /// left; when neither polarity's coarse level showed any, stage 1 runs
+    /// on the full-resolution frame (not above ~12.4 MP, see
+    /// [`full_res_beyond_budget`]): an empty 4K or 12 MP frame costs about
+    /// 3× its coarse level.
     fn search(&mut self, frame: &Frame, deadline: Deadline, found: &mut Found) {
         let top = pyramid_factor(frame.width(), frame.height());
         self.stats.pyramid = top;
