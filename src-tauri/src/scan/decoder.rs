@@ -448,7 +448,7 @@ impl Decoder {
             };
             let img = img.unwrap_or(frame);
             let coarse = coarse.map(|s| (s, top));
-            let flip = (may_flip && self.config.polarity_probe).then_some(FlipProbe);
+            let flip = may_flip && self.config.polarity_probe;
             match self.stage1(
                 img,
                 coarse,
@@ -604,7 +604,7 @@ impl Decoder {
                     self.stats.full_res_stage1 = true;
                     let place = Placement::IDENTITY;
                     if let Stage1::Pending(p) =
-                        self.stage1(img, None, place, deadline, found, None, None)
+                        self.stage1(img, None, place, deadline, found, None, false)
                     {
                         self.around(img, p.finders, deadline, found);
                     }
@@ -628,8 +628,9 @@ impl Decoder {
         finders.sort_by_key(|f| std::cmp::Reverse(f.count));
         let mut crops: Vec<(f64, f64, f64)> = Vec::new();
         for f in finders {
-            if crops.len() >= self.config.max_upscaled_regions || deadline.passed() {
-                self.stats.out_of_time |= deadline.passed();
+            let late = deadline.passed();
+            if crops.len() >= self.config.max_upscaled_regions || late {
+                self.stats.out_of_time |= late;
                 break;
             }
             let covered = found.covers((f.x, f.y))
@@ -669,7 +670,7 @@ impl Decoder {
         module_px: Option<f64>,
     ) {
         if let Stage1::Pending(p) =
-            self.stage1(img, coarse, place, deadline, found, module_px, None)
+            self.stage1(img, coarse, place, deadline, found, module_px, false)
         {
             self.fallbacks(
                 img,
@@ -686,6 +687,8 @@ impl Decoder {
 
     /// Stage 1: adaptive bitmaps, our finder patterns, grid fit. Cheap
     /// (~5 ms at 720p) and reads most codes.
+    /// `flip`: after the first bitmap, check whether the other polarity
+    /// holds the code (see [`Stage1::Flip`]).
     #[allow(clippy::too_many_arguments)]
     fn stage1(
         &mut self,
@@ -695,7 +698,7 @@ impl Decoder {
         deadline: Deadline,
         found: &mut Found,
         module_px: Option<f64>,
-        flip: Option<FlipProbe>,
+        flip: bool,
     ) -> Stage1 {
         let before = found.codes.len();
         let mut failed: Vec<Region> = Vec::new();
@@ -725,7 +728,7 @@ impl Decoder {
         // threshold pass and one finder scan; an empty frame pays them once.
         // (When the negative goes first, the same probe looks at the frame
         // itself with the strict cut.)
-        if flip.is_some() && found.codes.len() == before && solid_count(&afinders) < 3 {
+        if flip && found.codes.len() == before && solid_count(&afinders) < 3 {
             let other = means.threshold_negative(Self::narrow_radius(dimg), 20, 4);
             let ofinders = finders_of(&other);
             if solid_count(&ofinders) >= 3 {
@@ -1003,8 +1006,10 @@ impl Decoder {
             }
             // The best triple is always tried: the budget stops the
             // following ones (on a slow machine stage 1 alone may spend it).
-            if attempts >= self.config.max_finder_attempts || (attempts > 0 && deadline.passed()) {
-                self.stats.out_of_time |= deadline.passed();
+            let full = attempts >= self.config.max_finder_attempts;
+            let late = (full || attempts > 0) && deadline.passed();
+            if full || late {
+                self.stats.out_of_time |= late;
                 break;
             }
             attempts += 1;
@@ -1148,11 +1153,6 @@ const AROUND_MODULES: f64 = 30.0;
 fn solid_count(finders: &[Finder]) -> usize {
     finders.iter().filter(|f| f.count >= 3).count()
 }
-
-/// Ask stage 1 to check, after its first bitmap, whether the other
-/// polarity holds the code (see [`Stage1::Flip`]).
-#[derive(Clone, Copy)]
-struct FlipProbe;
 
 /// How stage 1 left a working image.
 enum Stage1 {
