@@ -4,7 +4,8 @@
 //! misreads, false positives and per-resolution median/p95 decode times.
 //!
 //! Run: `cargo bench -p entrada-desktop --bench decode -- [--frames N]
-//!       [--world N] [--seed S] [--out DIR] [--no-zxing] [--budget-ms MS]`
+//!       [--world N] [--seed S] [--out DIR] [--no-zxing] [--budget-ms MS]
+//!       [--no-probe]`
 //!
 //! The corpus has two parts: `--frames` frames of the degradation classes
 //! (640×480 and 1280×720), then `--world` frames of each class of what
@@ -56,6 +57,8 @@ struct Opts {
     budget_ms: Option<u64>,
     /// Frames per world class (severities cycle 0, 1, 2).
     world: usize,
+    /// `--no-probe`: the decoder without its polarity probe (A/B of its cost).
+    probe: bool,
 }
 
 fn parse_opts() -> Opts {
@@ -66,6 +69,7 @@ fn parse_opts() -> Opts {
         zxing: true,
         budget_ms: None,
         world: 12,
+        probe: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -85,6 +89,7 @@ fn parse_opts() -> Opts {
                 i += 1;
             }
             "--no-zxing" => o.zxing = false,
+            "--no-probe" => o.probe = false,
             "--world" => {
                 o.world = val.parse().expect("--world N");
                 i += 1;
@@ -498,6 +503,7 @@ fn main() {
     if let Some(ms) = opts.budget_ms {
         config.time_budget = std::time::Duration::from_millis(ms);
     }
+    config.polarity_probe = opts.probe;
     let peer = if opts.zxing {
         ZxingPeer::start(&opts.out)
             .map_err(|e| eprintln!("zxing-cpp reference not run: {e}"))
@@ -527,9 +533,10 @@ fn main() {
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "\n## Scan benchmark ({} frames, seed {}, median of {REPS} timings per frame, load average {})\n",
+        "\n## Scan benchmark ({} frames, seed {}, median of {REPS} timings per frame, polarity probe {}, load average {})\n",
         manifest.len(),
         opts.seed,
+        if opts.probe { "on" } else { "off" },
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     let base = |e: &Entry| e.corpus != "world";

@@ -455,8 +455,37 @@ fn inverted_codes_under_strong_glow_decode() {
 #[test]
 fn inverted_codes_are_read_on_alternate_frames_when_the_budget_is_gone() {
     // A zero budget stands for a machine too slow to finish one polarity in
-    // time (a debug build): the first frame searches the frame itself, the
-    // next one its negative first, and reads the code.
+    // time (a debug build). Without the polarity probe the first frame
+    // searches the frame itself, reads nothing and is given up incomplete;
+    // the next one searches the negative first and reads the code there.
+    let mut rng = support::rng(40);
+    let (payload, scene) = support::world_scene(WorldClass::Inverted, 0, &mut rng);
+    let frame = support::to_frame(&scene.image);
+    let mut dec = Decoder::new(DecoderConfig {
+        time_budget: std::time::Duration::ZERO,
+        polarity_probe: false,
+        ..DecoderConfig::default()
+    });
+    let first = dec.decode(&frame);
+    assert!(first.is_empty(), "{first:?}");
+    assert!(dec.last_stats().incomplete);
+    assert!(!dec.last_stats().negative);
+    assert!(!dec.last_stats().flipped);
+    let second = dec.decode(&frame);
+    assert_eq!(
+        second.into_iter().map(|d| d.payload).collect::<Vec<_>>(),
+        vec![payload]
+    );
+    assert!(dec.last_stats().negative);
+    assert!(!dec.last_stats().flipped);
+}
+
+#[test]
+fn the_polarity_probe_reads_an_inverted_code_on_the_first_frame_when_the_budget_is_gone() {
+    // The same frame and budget with the probe on: the frame's first bitmap
+    // shows the negative's finder patterns (its strict bitmap, and the best
+    // triple is always tried), so the search flips to the negative on the
+    // first frame and reads the code there.
     let mut rng = support::rng(40);
     let (payload, scene) = support::world_scene(WorldClass::Inverted, 0, &mut rng);
     let frame = support::to_frame(&scene.image);
@@ -464,13 +493,14 @@ fn inverted_codes_are_read_on_alternate_frames_when_the_budget_is_gone() {
         time_budget: std::time::Duration::ZERO,
         ..DecoderConfig::default()
     });
-    assert!(dec.decode(&frame).is_empty());
-    assert!(dec.last_stats().incomplete);
+    assert!(dec.config().polarity_probe);
     let got = dec.decode(&frame);
     assert_eq!(
         got.into_iter().map(|d| d.payload).collect::<Vec<_>>(),
         vec![payload]
     );
+    assert!(dec.last_stats().flipped);
+    assert!(dec.last_stats().negative);
 }
 
 #[test]
@@ -547,6 +577,63 @@ fn a_small_code_in_a_4k_frame_is_found_on_the_coarse_level() {
 #[test]
 fn codes_in_12_megapixel_photos_decode() {
     assert_world_class_decodes(WorldClass::Photo12Mp, 2, 36);
+}
+
+#[test]
+fn the_smallest_modules_of_a_12_megapixel_photo_are_read_at_full_resolution() {
+    // Severity 2: 3.5 px modules, blur σ 1.2, JPEG 90; 1.75 px on the
+    // half-size level. Seed 61: the coarse level finds the finder patterns
+    // but its triple does not sample; the full-resolution crops around them
+    // read it. Seed 62: the coarse level shows no finder-like pattern at all
+    // in either polarity (the bench's 12 MP miss); stage 1 at full
+    // resolution finds them. Both were read on the full-resolution image.
+    for seed in [61, 62] {
+        let mut rng = support::rng(seed);
+        let (payload, scene) = support::world_scene(WorldClass::Photo12Mp, 2, &mut rng);
+        assert_eq!((scene.image.width(), scene.image.height()), (4000, 3000));
+        let mut dec = decoder();
+        let got = dec.decode(&support::to_frame(&scene.image));
+        assert_eq!(
+            got.into_iter().map(|d| d.payload).collect::<Vec<_>>(),
+            vec![payload],
+            "seed {seed}: {:?}",
+            dec.last_stats()
+        );
+        assert_eq!(dec.last_stats().pyramid, 1, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_4k_frame_with_3_px_modules_decodes() {
+    // Severity 2 of the 4K class: 3 px modules (1.5 px on the half-size
+    // level), blur σ 1.2, JPEG 80.
+    let mut rng = support::rng(60);
+    let (payload, scene) = support::world_scene(WorldClass::Frame4K, 2, &mut rng);
+    assert_eq!((scene.image.width(), scene.image.height()), (3840, 2160));
+    let got = decode_payloads(&support::to_frame(&scene.image));
+    assert_eq!(got, vec![payload]);
+}
+
+#[test]
+fn an_oled_inverted_code_is_handed_to_the_negative_after_one_bitmap() {
+    // Light modules on OLED black with the screen's glow (severities 1 and
+    // 2: glow 40 and 55 %, blur σ 0.8 and 1). The frame's first bitmap
+    // shows no code of its own, the negative's strict bitmap (taken from the
+    // same local means) shows three finder patterns: the negative is read
+    // before the frame's narrower windows are tried.
+    for (severity, seed) in [(1, 60), (1, 61), (2, 60), (2, 62)] {
+        let mut rng = support::rng(seed);
+        let (payload, scene) = support::world_scene(WorldClass::Inverted, severity, &mut rng);
+        let mut dec = decoder();
+        let got = dec.decode(&support::to_frame(&scene.image));
+        assert_eq!(
+            got.into_iter().map(|d| d.payload).collect::<Vec<_>>(),
+            vec![payload],
+            "severity {severity}, seed {seed}"
+        );
+        let stats = dec.last_stats();
+        assert!(stats.flipped && stats.negative, "{stats:?}");
+    }
 }
 
 #[test]

@@ -35,10 +35,8 @@ pub struct LocalMean<'a> {
     bw: usize,
     bh: usize,
     /// Summed-area table over the block sums, (bw+1) x (bh+1), zero first
-    /// row and column; with it, the pixel count of each block window.
-    /// u64: no overflow for any frame size.
+    /// row and column. u64: no overflow for any frame size.
     sat: Vec<u64>,
-    count: Vec<u64>,
 }
 
 impl<'a> LocalMean<'a> {
@@ -64,30 +62,36 @@ impl<'a> LocalMean<'a> {
         }
         let stride = bw + 1;
         let mut sat = vec![0u64; stride * (bh + 1)];
-        let mut count = vec![0u64; stride * (bh + 1)];
         for by in 0..bh {
-            let rows = (h - by * BLOCK).min(BLOCK) as u64;
-            let (mut row_sum, mut row_count) = (0u64, 0u64);
+            let mut row_sum = 0u64;
             for bx in 0..bw {
-                let cols = (w - bx * BLOCK).min(BLOCK) as u64;
                 row_sum += sums[by * bw + bx];
-                row_count += rows * cols;
                 let i = (by + 1) * stride + bx + 1;
                 sat[i] = sat[i - stride] + row_sum;
-                count[i] = count[i - stride] + row_count;
             }
         }
-        LocalMean {
-            frame,
-            bw,
-            bh,
-            sat,
-            count,
-        }
+        LocalMean { frame, bw, bh, sat }
     }
 
     /// See [`adaptive_threshold`].
     pub fn threshold(&self, radius: usize, percent: u32, min_delta: u32) -> Vec<u8> {
+        self.threshold_polarity(radius, percent, min_delta, false)
+    }
+
+    /// [`Self::threshold`] of the frame's negative (255 − v), without
+    /// making the negative: its block sums are 255 × count − sum, its pixels
+    /// 255 − v. 1 = dark in the negative, i.e. light in the frame.
+    pub fn threshold_negative(&self, radius: usize, percent: u32, min_delta: u32) -> Vec<u8> {
+        self.threshold_polarity(radius, percent, min_delta, true)
+    }
+
+    fn threshold_polarity(
+        &self,
+        radius: usize,
+        percent: u32,
+        min_delta: u32,
+        negative: bool,
+    ) -> Vec<u8> {
         let (w, h) = (self.frame.width(), self.frame.height());
         if w == 0 || h == 0 {
             return Vec::new();
@@ -96,47 +100,82 @@ impl<'a> LocalMean<'a> {
         let r = (radius / BLOCK).max(1);
         let keep = 100u64.saturating_sub(percent.min(100) as u64);
         let stride = bw + 1;
-        // Per block: the largest luma that still counts as dark, i.e.
-        // below mean * keep / 100 and below mean - min_delta (-1 = none).
-        let mut limit = vec![0i32; bw * bh];
+        let luma = self.frame.luma();
+        // Written row by row, never zeroed first.
+        let mut out: Vec<u8> = Vec::with_capacity(w * h);
+        // The limits of one block row, one per pixel, so the per-pixel
+        // comparison is a straight (vectorised) loop over each row.
+        let mut lim = vec![0i16; w];
+        // Per block of the row: its window's sum and pixel count, then its
+        // limit, in separate loops so the arithmetic one vectorises.
+        let (mut sums, mut counts) = (vec![0f64; bw], vec![0f64; bw]);
+        let mut limits = vec![0i16; bw];
+        let (keep, min_delta) = (keep as f64, min_delta.min(256) as i32);
         for by in 0..bh {
             let y0 = by.saturating_sub(r);
             let y1 = (by + r + 1).min(bh);
-            for bx in 0..bw {
+            let rows = ((y1 * BLOCK).min(h) - y0 * BLOCK) as i64;
+            let top = &self.sat[y0 * stride..(y0 + 1) * stride];
+            let bottom = &self.sat[y1 * stride..(y1 + 1) * stride];
+            for (bx, (s, c)) in sums.iter_mut().zip(&mut counts).enumerate() {
                 let x0 = bx.saturating_sub(r);
                 let x1 = (bx + r + 1).min(bw);
-                let area = |t: &[u64]| {
-                    t[y1 * stride + x1] + t[y0 * stride + x0]
-                        - t[y0 * stride + x1]
-                        - t[y1 * stride + x0]
-                };
-                let (sum, n) = (area(&self.sat), area(&self.count).max(1));
-                // Exact integer form of "p < sum/n * keep/100 and
-                // p + min_delta < sum/n": the largest such p.
-                let by_pct = (sum * keep).div_ceil(n * 100) as i64 - 1;
-                let by_delta = (sum.div_ceil(n)) as i64 - min_delta as i64 - 1;
-                limit[by * bw + bx] = by_pct.min(by_delta).clamp(-1, 255) as i32;
+                // Pixels in the window (blocks at the right and bottom edges
+                // are cut), and their sum.
+                let n = (rows * ((x1 * BLOCK).min(w) - x0 * BLOCK) as i64).max(1);
+                let mut sum = (bottom[x1] + top[x0] - top[x1] - bottom[x0]) as i64;
+                if negative {
+                    sum = (255 * n - sum).max(0);
+                }
+                *s = sum as f64;
+                *c = n as f64;
             }
-        }
-        let mut out = vec![0u8; w * h];
-        // Each block row's limits spread to one per pixel, so the per-pixel
-        // comparison is a straight (vectorised) loop over each row.
-        let mut lim = vec![0i16; w];
-        for y in 0..h {
-            if y % BLOCK == 0 {
-                let lrow = &limit[(y / BLOCK) * bw..(y / BLOCK + 1) * bw];
-                for (l, &b) in lim.chunks_mut(BLOCK).zip(lrow) {
-                    l.fill(b as i16);
+            for ((l, &sum), &n) in limits.iter_mut().zip(&sums).zip(&counts) {
+                *l = block_limit(sum, n, keep, min_delta);
+            }
+            for (l, &b) in lim.chunks_mut(BLOCK).zip(&limits) {
+                l.fill(b);
+            }
+            for y in by * BLOCK..((by + 1) * BLOCK).min(h) {
+                let row = &luma[y * w..(y + 1) * w];
+                if negative {
+                    out.extend(
+                        row.iter()
+                            .zip(&lim)
+                            .map(|(&p, &l)| ((255 - p) as i16 <= l) as u8),
+                    );
+                } else {
+                    out.extend(row.iter().zip(&lim).map(|(&p, &l)| (p as i16 <= l) as u8));
                 }
             }
-            let row = &self.frame.luma()[y * w..(y + 1) * w];
-            let out_row = &mut out[y * w..(y + 1) * w];
-            for ((o, &p), &l) in out_row.iter_mut().zip(row).zip(&lim) {
-                *o = (p as i16 <= l) as u8;
-            }
         }
+        // Every byte was written above (the bitmap is not zeroed first).
+        debug_assert_eq!(out.len(), w * h);
         out
     }
+}
+
+/// The largest luma that still counts as dark in a window of `n` pixels
+/// summing to `sum` (−1 = none): p < mean × keep / 100 and p + min_delta <
+/// mean, i.e. `min(ceil(sum × keep / (100 n)) − 1, ceil(sum / n) −
+/// min_delta − 1)`, clamped to −1..=255.
+///
+/// In f64 rather than two integer divisions (those, one block at a time,
+/// were a quarter of the threshold's time; this vectorises). The arguments
+/// are integers: `sum` ≤ 255 n, `keep` ≤ 100, `min_delta` ≤ 256. Every
+/// integer here is exact in f64 (< 2^53) and the quotients are ≤ 255, so an
+/// f64 quotient is within 2^-44 of the true one, while a fraction's distance
+/// to the next integer is at least 1 / (100 n) > 2^-40 (n < 2^33):
+/// truncating it gives the exact floor, and q × b == a (exact too) tells an
+/// integer quotient, whose ceil is q rather than q + 1.
+#[inline(always)]
+fn block_limit(sum: f64, n: f64, keep: f64, min_delta: i32) -> i16 {
+    let (a, b) = (sum * keep, n * 100.0);
+    let q = (a / b) as i32;
+    let by_pct = q - (q as f64 * b == a) as i32;
+    let m = (sum / n) as i32;
+    let by_delta = m + (m as f64 * n != sum) as i32 - min_delta - 1;
+    by_pct.min(by_delta).clamp(-1, 255) as i16
 }
 
 #[cfg(test)]
@@ -167,6 +206,173 @@ mod tests {
                 assert_eq!(bin[y * w + x] == 1, in_square, "pixel {x},{y}");
             }
         }
+    }
+
+    #[test]
+    fn the_threshold_is_the_local_mean_rule_pixel_by_pixel() {
+        // Frames cut mid-block at the right and bottom, random pixels with
+        // flat patches: every pixel is dark exactly when it is below both
+        // mean × (100 − percent) / 100 and mean − min_delta, the mean taken
+        // over the pixels of its block window (blocks within radius / 4).
+        let mut state = 99u32;
+        for (w, h) in [(37, 23), (64, 16), (9, 50)] {
+            let luma: Vec<u8> = (0..w * h)
+                .map(|i| {
+                    state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    if (i / 7) % 3 == 0 {
+                        128
+                    } else {
+                        (state >> 16) as u8
+                    }
+                })
+                .collect();
+            let frame = Frame::from_luma(w, h, luma.clone()).unwrap();
+            let means = LocalMean::new(&frame);
+            for (radius, percent, min_delta) in [(4, 5, 4), (8, 15, 0), (13, 20, 6), (80, 0, 4)] {
+                let bits = means.threshold(radius, percent, min_delta);
+                let r = (radius / BLOCK).max(1);
+                for y in 0..h {
+                    for x in 0..w {
+                        let (bx, by) = (x / BLOCK, y / BLOCK);
+                        let xs = bx.saturating_sub(r) * BLOCK..((bx + r + 1) * BLOCK).min(w);
+                        let ys = by.saturating_sub(r) * BLOCK..((by + r + 1) * BLOCK).min(h);
+                        let n = (xs.len() * ys.len()) as u64;
+                        let sum: u64 = ys
+                            .flat_map(|yy| xs.clone().map(move |xx| (xx, yy)))
+                            .map(|(xx, yy)| luma[yy * w + xx] as u64)
+                            .sum();
+                        let p = luma[y * w + x] as u64;
+                        let dark = p * n * 100 < sum * (100 - percent as u64)
+                            && (p + min_delta as u64) * n < sum;
+                        assert_eq!(bits[y * w + x] == 1, dark, "{w}x{h} r{radius} at {x},{y}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_negative_threshold_is_the_threshold_of_the_negative() {
+        // A gradient with dark and light specks, 37x23 (blocks cut at the
+        // edges): thresholding the negative frame and thresholding the frame
+        // as a negative give the same bitmap, bit for bit.
+        let (w, h) = (37, 23);
+        let luma: Vec<u8> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let base = (x * 5 + y * 3) as u8;
+                match (x * 7 + y * 13) % 11 {
+                    0 => base / 3,
+                    1 => base.saturating_add(90),
+                    _ => base,
+                }
+            })
+            .collect();
+        let frame = Frame::from_luma(w, h, luma).unwrap();
+        let means = LocalMean::new(&frame);
+        let negative = frame.inverted();
+        for (radius, percent) in [(6, 5), (12, 20), (40, 5)] {
+            assert_eq!(
+                means.threshold_negative(radius, percent, 4),
+                LocalMean::new(&negative).threshold(radius, percent, 4),
+                "radius {radius}, {percent} %"
+            );
+        }
+    }
+
+    /// [`block_limit`] in integers: min(ceil(sum × keep / (100 n)) − 1,
+    /// ceil(sum / n) − min_delta − 1), clamped to −1..=255.
+    fn block_limit_exact(sum: u64, n: u64, keep: u64, min_delta: u64) -> i16 {
+        let by_pct = (sum * keep).div_ceil(100 * n) as i64 - 1;
+        let by_delta = sum.div_ceil(n) as i64 - min_delta as i64 - 1;
+        by_pct.min(by_delta).clamp(-1, 255) as i16
+    }
+
+    /// Every `keep` the decoder and the tests use (percent 0, 5, 15, 20),
+    /// and 0 (percent ≥ 100).
+    const KEEPS: [u64; 5] = [100, 95, 85, 80, 0];
+    const MIN_DELTAS: [u64; 3] = [0, 4, 300];
+
+    fn check_block_limit(sum: u64, n: u64) {
+        for keep in KEEPS {
+            for md in MIN_DELTAS {
+                let got = block_limit(sum as f64, n as f64, keep as f64, md.min(256) as i32);
+                assert_eq!(
+                    got,
+                    block_limit_exact(sum, n, keep, md),
+                    "sum {sum}, n {n}, keep {keep}, min_delta {md}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_block_limit_is_the_integer_ceiling_for_every_sum() {
+        // Every window sum of windows of 1, 7, 144 (3x3 blocks) and 26896
+        // (41x41 blocks) pixels: exact quotients (sum a multiple of n, or
+        // sum × keep a multiple of 100 n) are where a floor taken as a
+        // ceiling is off by one.
+        for n in [1u64, 7, 144, 26_896] {
+            for sum in 0..=255 * n {
+                check_block_limit(sum, n);
+            }
+        }
+    }
+
+    #[test]
+    fn the_block_limit_is_the_integer_ceiling_for_huge_windows() {
+        // Windows of up to a 100 MP frame: every multiple of n and of the
+        // step at which sum × keep is a multiple of 100 n, one either side
+        // of each, and pseudo-random sums.
+        fn gcd(a: u64, b: u64) -> u64 {
+            if b == 0 {
+                a
+            } else {
+                gcd(b, a % b)
+            }
+        }
+        let mut state = 7u64;
+        for n in [12_000_000u64, 48_000_000, 99_999_989] {
+            let max = 255 * n;
+            let mut sums: Vec<u64> = (0..=255).map(|k| k * n).collect();
+            for keep in KEEPS.into_iter().filter(|&k| k > 0) {
+                let step = 100 * n / gcd(keep, 100 * n);
+                sums.extend((0..=max).step_by(step as usize));
+            }
+            for _ in 0..20_000 {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                sums.push((state >> 20) % (max + 1));
+            }
+            for &sum in &sums {
+                for s in [sum.saturating_sub(1), sum, (sum + 1).min(max)] {
+                    check_block_limit(s, n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_flat_frame_has_no_dark_pixel_and_one_level_below_it_is_dark() {
+        // All pixels 100, percent 0, min_delta 0: the mean is exactly 100
+        // and no pixel is below it. One pixel of 99 pulls the mean of its
+        // windows to just under 100: that pixel alone is dark.
+        let (w, h) = (32, 32);
+        let flat = Frame::from_luma(w, h, vec![100; w * h]).unwrap();
+        assert!(adaptive_threshold(&flat, 8, 0, 0).iter().all(|&b| b == 0));
+        let mut luma = vec![100; w * h];
+        luma[13 * w + 17] = 99;
+        let dip = Frame::from_luma(w, h, luma).unwrap();
+        let bits = adaptive_threshold(&dip, 8, 0, 0);
+        for (i, &b) in bits.iter().enumerate() {
+            assert_eq!(b == 1, i == 13 * w + 17, "pixel {},{}", i % w, i / w);
+        }
+        // A min_delta past any luma leaves nothing dark (it used to wrap to
+        // a negative i32 and let the 99 through).
+        assert!(adaptive_threshold(&dip, 8, 0, u32::MAX)
+            .iter()
+            .all(|&b| b == 0));
     }
 
     #[test]

@@ -24,22 +24,38 @@
 //! through an **image pyramid**: stages 1–2 look for finder patterns on a
 //! box-filtered copy of at most ~3 MP, and the codes they locate are
 //! sampled on the full frame; finder patterns no code explains get a
-//! full-resolution crop each. The whole full-resolution frame is never
-//! searched, and a big frame with no finder-like pattern costs its coarse
-//! level only.
+//! full-resolution crop each. When the coarse level shows no finder-like
+//! pattern in either polarity, stage 1 runs once on the full-resolution
+//! frame per polarity while the budget lasts (the smallest modules vanish
+//! on the coarse level), so an empty big frame costs about 3× its coarse
+//! level; above the size where the budget stops growing (6 × 1080p,
+//! ~12.4 MP) that pass is skipped, as the deadline cannot cut it short.
+//! The dear whole-frame fallbacks never run at full resolution.
 //!
 //! When stage 1 read nothing, stage 1 runs on the frame's **negative**
 //! before any fallback: light-on-dark codes (dark-mode wallets, watches,
 //! OLED screens) get their share of the budget, and a frame whose code
-//! stage 1 read never pays for it. A frame that read nothing and ran out of
+//! stage 1 read never pays for it. The **polarity probe** looks earlier
+//! still: after the first bitmap of the polarity searched first, the other
+//! polarity's strict bitmap, from the same local means, is scanned for
+//! finder patterns; three solid ones hand the frame to the other polarity
+//! at once (see [`Stage1::Flip`]). A frame that read nothing and ran out of
 //! time hands the next frame the other polarity first.
+//!
+//! The **budget** ([`super::budget`]) counts the decoding thread's CPU
+//! time, with a wall-clock cap of [`super::budget::WALL_CAP`] (4) × the
+//! budget: on a loaded machine a frame gets the same work, and so the same
+//! reads, as on a quiet one, as long as the thread gets more than a quarter
+//! of a core. The trade-off: under load a 1080p frame may take up to
+//! 100 ms of wall time (4 × 25 ms), and a code shown meanwhile waits for it.
 //!
 //! Every answer passes Reed–Solomon error correction; the fallbacks only
 //! change *where* and *how* modules are sampled, never what counts as a read.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::binarize::LocalMean;
+use super::budget::Deadline;
 use super::detect::{detect, Detection};
 use super::finder::{find_finders_min, group, merge_finders, Finder, MIN_MODULE_PX};
 use super::refine::{decode_from_finders, refine_and_decode};
@@ -57,9 +73,14 @@ pub struct Decoded {
 /// Tuning knobs; the defaults are what the benchmark was run with.
 #[derive(Debug, Clone)]
 pub struct DecoderConfig {
-    /// No new fallback stage starts once this much time has passed in a frame.
-    /// A stage already running finishes, so the worst case is budget plus one
-    /// stage. At 30 fps a frame arrives every 33 ms.
+    /// No new fallback stage starts once the decoding thread has spent this
+    /// much CPU time on a frame, or four times as much wall
+    /// time (see [`super::budget`]: the budget bounds the work per frame so
+    /// that a 30 fps stream keeps up; time descheduled is not the decoder's
+    /// work). A stage already running finishes, so the worst case is budget
+    /// plus one stage. At 30 fps a frame arrives every 33 ms. This is the
+    /// budget of a frame up to 1080p; bigger frames get it in proportion to
+    /// their pixel count (see [`frame_budget`]).
     pub time_budget: Duration,
     /// For how many frames without a read the last code locations are still
     /// tried first.
@@ -73,6 +94,10 @@ pub struct DecoderConfig {
     pub target_module_px: f64,
     /// At most this many finder-pattern triples are tried per bitmap.
     pub max_finder_attempts: usize,
+    /// After the first bitmap of a frame that read nothing, look for the
+    /// other polarity's finder patterns in the same local means (see
+    /// [`Stage1::Flip`]). Off only to measure what it costs.
+    pub polarity_probe: bool,
 }
 
 impl Default for DecoderConfig {
@@ -84,6 +109,7 @@ impl Default for DecoderConfig {
             max_upscaled_regions: 4,
             target_module_px: 6.0,
             max_finder_attempts: 6,
+            polarity_probe: true,
         }
     }
 }
@@ -118,6 +144,12 @@ pub struct DecodeStats {
     /// Downscale factor of the last image-pyramid level searched: 1 = full
     /// resolution (also for frames too small for a pyramid), 2 = half…
     pub pyramid: usize,
+    /// The first polarity's first bitmap showed the other polarity's finder
+    /// patterns, and the other polarity was searched first.
+    pub flipped: bool,
+    /// Stage 1 ran on the whole full-resolution frame of a pyramid (its
+    /// coarse level showed nothing in either polarity).
+    pub full_res_stage1: bool,
 }
 
 /// Decodes QR codes from a stream of frames, remembering where the last
@@ -263,8 +295,11 @@ impl Decoder {
 
     /// Read every QR code in `frame`. Never panics, whatever the pixels.
     pub fn decode(&mut self, frame: &Frame) -> Vec<Decoded> {
-        let start = Instant::now();
-        let deadline = start + self.config.time_budget;
+        let deadline = Deadline::start(frame_budget(
+            self.config.time_budget,
+            frame.width(),
+            frame.height(),
+        ));
         self.stats = DecodeStats::default();
         let mut found = Found::default();
         if frame.is_empty() {
@@ -308,7 +343,7 @@ impl Decoder {
             // been skipped, so the frame is not proof that no code is there
             // (the repeat filter and the pacer must not take it as an empty
             // view), and the next frame starts with the other polarity.
-            if found.codes.is_empty() && Instant::now() >= deadline {
+            if found.codes.is_empty() && deadline.passed() {
                 self.stats.incomplete = true;
                 self.negative_first = !self.negative_first;
             }
@@ -369,10 +404,13 @@ impl Decoder {
     /// budget before the dear fallbacks of the positive take it all, and a
     /// frame whose stage 1 read its code never pays for the negative.
     ///
-    /// A finer pyramid level follows only for a polarity whose coarse level
+    /// Full-resolution crops follow for a polarity whose coarse level
     /// showed finder-like patterns, while nothing was read and time is
-    /// left: an empty 4K or 12 MP frame costs its coarse level only.
-    fn search(&mut self, frame: &Frame, deadline: Instant, found: &mut Found) {
+    /// left; when neither polarity's coarse level showed any, stage 1 runs
+    /// on the full-resolution frame (not above ~12.4 MP, see
+    /// [`full_res_beyond_budget`]): an empty 4K or 12 MP frame costs about
+    /// 3× its coarse level.
+    fn search(&mut self, frame: &Frame, deadline: Deadline, found: &mut Found) {
         let top = pyramid_factor(frame.width(), frame.height());
         self.stats.pyramid = top;
         let small = (top > 1).then(|| frame.downscaled(top));
@@ -387,11 +425,17 @@ impl Decoder {
         let mut pending: [Option<Pending>; 2] = [None, None];
         // Finder patterns of the coarse level, per polarity.
         let mut candidates: [Option<Vec<Finder>>; 2] = [None, None];
-        for (i, &neg) in order.iter().enumerate() {
-            if i > 0 && (!found.codes.is_empty() || Instant::now() > deadline) {
+        // (polarity, whether its stage 1 may hand over to the other one
+        // after its first bitmap: see `Stage1::Flip`).
+        let mut queue: Vec<(bool, bool)> = vec![(order[0], true), (order[1], false)];
+        let mut i = 0;
+        while i < queue.len() {
+            let (neg, may_flip) = queue[i];
+            i += 1;
+            if i > 1 && (!found.codes.is_empty() || deadline.passed()) {
                 break;
             }
-            if neg {
+            if neg && inverted.is_none() {
                 self.stats.negative = true;
                 inverted = Some(frame.inverted());
                 small_inverted = small.as_ref().map(Frame::inverted);
@@ -404,20 +448,90 @@ impl Decoder {
             };
             let img = img.unwrap_or(frame);
             let coarse = coarse.map(|s| (s, top));
-            match self.stage1(img, coarse, Placement::IDENTITY, deadline, found, None) {
+            let flip = may_flip && self.config.polarity_probe;
+            match self.stage1(
+                img,
+                coarse,
+                Placement::IDENTITY,
+                deadline,
+                found,
+                None,
+                flip,
+            ) {
                 Stage1::Nothing | Stage1::Done => {}
                 Stage1::Pending(p) => {
-                    candidates[neg as usize] = Some(p.finders.clone());
+                    if top > 1 && solid_count(&p.finders) > 0 {
+                        // A big frame's solid finder patterns are looked at
+                        // in full-resolution crops right away, before the
+                        // other polarity and before the coarse level's
+                        // fallbacks: a few 200–400 px crops cost less than
+                        // one more pass over a 2–3 MP level, and the
+                        // smallest modules (1.5–1.75 px on the coarse
+                        // level) are only sampled well at full resolution
+                        // (issue 18: 12 MP 1/6, 4K 0/6).
+                        self.stats.pyramid = 1;
+                        self.around(img, p.finders.clone(), deadline, found);
+                    } else {
+                        candidates[neg as usize] = Some(p.finders.clone());
+                    }
                     pending[neg as usize] = Some(p);
+                }
+                Stage1::Flip(other) => {
+                    // The other polarity's finder patterns are already
+                    // there (its strict bitmap, 1d): their triples first,
+                    // sampled on its image; then its stage 1 in full and
+                    // this one's again, if that read nothing.
+                    self.stats.flipped = true;
+                    if !neg && inverted.is_none() {
+                        self.stats.negative = true;
+                        inverted = Some(frame.inverted());
+                        small_inverted = small.as_ref().map(Frame::inverted);
+                    }
+                    found.negative = !neg;
+                    let oimg = if neg {
+                        frame
+                    } else {
+                        inverted.as_ref().unwrap_or(frame)
+                    };
+                    let mut failed = Vec::new();
+                    let place = Placement::IDENTITY;
+                    self.try_triples(oimg, &other, place, deadline, found, &mut failed);
+                    queue.truncate(i);
+                    queue.push((!neg, false));
+                    queue.push((neg, false));
                 }
             }
         }
+        // Neither polarity showed a finder-like pattern (on a pyramid: on
+        // its coarse level).
+        let nothing_seen = pending.iter().all(Option::is_none) && !self.stats.flipped;
+        // The fallbacks (and the full-resolution crops of a pyramid) go to
+        // the polarity with more solid finder patterns first: a light-on-dark
+        // code leaves its three in the negative and texture in the frame
+        // itself, whose dear fallbacks spent the budget before the
+        // negative's got their turn (issue 18: inverted 4/6).
+        let solid = |neg: bool| {
+            pending[neg as usize]
+                .as_ref()
+                .map_or(0, |p| solid_count(&p.finders))
+        };
+        let order = if solid(order[1]) > solid(order[0]) {
+            [order[1], order[0]]
+        } else {
+            order
+        };
         for neg in order {
             let Some(p) = pending[neg as usize].take() else {
                 continue;
             };
-            // The other polarity read the code: nothing left to look for.
-            if found.codes.iter().any(|c| c.2 != neg) {
+            // The other polarity read the code, or codes read since explain
+            // every solid finder pattern: nothing left to look for.
+            if found.codes.iter().any(|c| c.2 != neg)
+                || (!found.codes.is_empty()
+                    && p.finders
+                        .iter()
+                        .all(|f| f.count < 3 || found.covers((f.x, f.y))))
+            {
                 continue;
             }
             found.negative = neg;
@@ -443,7 +557,7 @@ impl Decoder {
         // look at full resolution around each, not at the whole frame.
         if top > 1 {
             for neg in order {
-                if !found.codes.is_empty() || Instant::now() > deadline {
+                if !found.codes.is_empty() || deadline.passed() {
                     break;
                 }
                 let Some(finders) = candidates[neg as usize].take() else {
@@ -458,6 +572,44 @@ impl Decoder {
                 };
                 self.around(img, finders, deadline, found);
             }
+            // Not one finder-like pattern on the coarse level, in either
+            // polarity: the smallest modules (3 px in a 4K frame, 3.5 px in
+            // a blurred 12 MP photo) are 1.5–1.75 px there, and blur and
+            // the box filter leave no 1:1:3:1:1 run of them. Stage 1 at
+            // full resolution, once per polarity while the (size-scaled)
+            // budget lasts, and full-resolution crops around what it finds
+            // instead of the dear whole-frame fallbacks. An empty big frame
+            // pays this too (about 3× its coarse level; zxing-cpp spends
+            // longer on it).
+            //
+            // Not above the size where the budget stops growing: a pass over
+            // the full frame is not interrupted by the deadline, and on a
+            // 48 MP frame it would take several times the (capped) budget.
+            if nothing_seen && !full_res_beyond_budget(frame.width(), frame.height()) {
+                for neg in order {
+                    if !found.codes.is_empty() || deadline.passed() {
+                        break;
+                    }
+                    found.negative = neg;
+                    let img = if neg {
+                        if inverted.is_none() {
+                            self.stats.negative = true;
+                            inverted = Some(frame.inverted());
+                        }
+                        inverted.as_ref().unwrap_or(frame)
+                    } else {
+                        frame
+                    };
+                    self.stats.pyramid = 1;
+                    self.stats.full_res_stage1 = true;
+                    let place = Placement::IDENTITY;
+                    if let Stage1::Pending(p) =
+                        self.stage1(img, None, place, deadline, found, None, false)
+                    {
+                        self.around(img, p.finders, deadline, found);
+                    }
+                }
+            }
         }
     }
 
@@ -470,14 +622,15 @@ impl Decoder {
         &mut self,
         img: &Frame,
         mut finders: Vec<Finder>,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
     ) {
         finders.sort_by_key(|f| std::cmp::Reverse(f.count));
         let mut crops: Vec<(f64, f64, f64)> = Vec::new();
         for f in finders {
-            if crops.len() >= self.config.max_upscaled_regions || Instant::now() > deadline {
-                self.stats.out_of_time |= Instant::now() > deadline;
+            let late = deadline.passed();
+            if crops.len() >= self.config.max_upscaled_regions || late {
+                self.stats.out_of_time |= late;
                 break;
             }
             let covered = found.covers((f.x, f.y))
@@ -511,12 +664,14 @@ impl Decoder {
         img: &Frame,
         coarse: Option<(&Frame, usize)>,
         place: Placement,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
         allow_upscale: bool,
         module_px: Option<f64>,
     ) {
-        if let Stage1::Pending(p) = self.stage1(img, coarse, place, deadline, found, module_px) {
+        if let Stage1::Pending(p) =
+            self.stage1(img, coarse, place, deadline, found, module_px, false)
+        {
             self.fallbacks(
                 img,
                 coarse,
@@ -532,14 +687,18 @@ impl Decoder {
 
     /// Stage 1: adaptive bitmaps, our finder patterns, grid fit. Cheap
     /// (~5 ms at 720p) and reads most codes.
+    /// `flip`: after the first bitmap, check whether the other polarity
+    /// holds the code (see [`Stage1::Flip`]).
+    #[allow(clippy::too_many_arguments)]
     fn stage1(
         &mut self,
         img: &Frame,
         coarse: Option<(&Frame, usize)>,
         place: Placement,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
         module_px: Option<f64>,
+        flip: bool,
     ) -> Stage1 {
         let before = found.codes.len();
         let mut failed: Vec<Region> = Vec::new();
@@ -559,7 +718,24 @@ impl Decoder {
         if self.all_explained(&afinders, place, found, before, &failed) {
             return Stage1::Done;
         }
-        if module_px.is_none() && Instant::now() < deadline {
+        // The first polarity searched shows no code of its own: is there
+        // one of the other polarity? Its strict bitmap (1d below: what reads
+        // glowing OLED codes), taken from this image's local means without
+        // making the negative. Three solid finder patterns there hand the
+        // frame to the other polarity before this one's narrower windows: on
+        // a loaded machine those spent the budget on light-on-dark codes
+        // before their negative was looked at (issue 18, inverted 4/6). One
+        // threshold pass and one finder scan; an empty frame pays them once.
+        // (When the negative goes first, the same probe looks at the frame
+        // itself with the strict cut.)
+        if flip && found.codes.len() == before && solid_count(&afinders) < 3 {
+            let other = means.threshold_negative(Self::narrow_radius(dimg), 20, 4);
+            let ofinders = finders_of(&other);
+            if solid_count(&ofinders) >= 3 {
+                return Stage1::Flip(ofinders);
+            }
+        }
+        if module_px.is_none() && !deadline.passed() {
             // 1b: a narrower window. Next to a dark background the wide one
             // sits below the code's own mid-grey and thins the finder rings
             // of low-contrast codes (the narrow one alone would hollow out
@@ -589,7 +765,7 @@ impl Decoder {
         // reads dark and the pattern fills in. A stricter cut (20 % under
         // the mean instead of 5 %) keeps the ring light and the modules
         // dark. Same local means, no new pass over the image.
-        if found.negative && found.codes.len() == before && Instant::now() < deadline {
+        if found.negative && found.codes.len() == before && !deadline.passed() {
             let strict = means.threshold(Self::narrow_radius(dimg), 20, 4);
             let sfinders = finders_of(&strict);
             self.try_triples(img, &sfinders, place, deadline, found, &mut failed);
@@ -620,7 +796,7 @@ impl Decoder {
         img: &Frame,
         coarse: Option<(&Frame, usize)>,
         place: Placement,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
         allow_upscale: bool,
         module_px: Option<f64>,
@@ -638,7 +814,7 @@ impl Decoder {
             let fs = find_finders_min(bits, dimg.width(), dimg.height(), min_module(k));
             scale_finders(solid_finders(fs, k), kf)
         };
-        if Instant::now() > deadline {
+        if deadline.passed() {
             self.stats.out_of_time = true;
             return;
         }
@@ -664,7 +840,7 @@ impl Decoder {
         // there: try once more on a 3x3-blurred copy. Heavy sensor noise
         // breaks the 1:1:3:1:1 runs and flips single module samples; the
         // blur divides it by three at the price of ~1 ms.
-        if found.codes.len() == before && module_px.is_none() && Instant::now() < deadline {
+        if found.codes.len() == before && module_px.is_none() && !deadline.passed() {
             let smooth = dimg.box_blur3();
             let bits = LocalMean::new(&smooth).threshold(Self::adaptive_radius(dimg, None), 5, 4);
             let finders = finders_of(&bits);
@@ -684,7 +860,7 @@ impl Decoder {
             if self.stats.upscaled >= self.config.max_upscaled_regions {
                 break;
             }
-            if Instant::now() > deadline {
+            if deadline.passed() {
                 self.stats.out_of_time = true;
                 return;
             }
@@ -756,7 +932,7 @@ impl Decoder {
         img: &Frame,
         detections: Vec<Detection>,
         place: Placement,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
         failed: &mut Vec<Region>,
     ) {
@@ -792,7 +968,7 @@ impl Decoder {
                 corners,
                 module_px: side / grid.size as f64,
             };
-            if Instant::now() > deadline {
+            if deadline.passed() {
                 self.stats.out_of_time = true;
                 failed.push(region);
                 continue;
@@ -813,7 +989,7 @@ impl Decoder {
         img: &Frame,
         finders: &[Finder],
         place: Placement,
-        deadline: Instant,
+        deadline: Deadline,
         found: &mut Found,
         failed: &mut Vec<Region>,
     ) {
@@ -830,10 +1006,10 @@ impl Decoder {
             }
             // The best triple is always tried: the budget stops the
             // following ones (on a slow machine stage 1 alone may spend it).
-            if attempts >= self.config.max_finder_attempts
-                || (attempts > 0 && Instant::now() > deadline)
-            {
-                self.stats.out_of_time |= Instant::now() > deadline;
+            let full = attempts >= self.config.max_finder_attempts;
+            let late = (full || attempts > 0) && deadline.passed();
+            if full || late {
+                self.stats.out_of_time |= late;
                 break;
             }
             attempts += 1;
@@ -934,12 +1110,55 @@ fn pyramid_factor(w: usize, h: usize) -> usize {
     k
 }
 
+/// Pixels of the frame size the configured time budget is meant for (1080p).
+const BUDGET_PIXELS: usize = 1920 * 1080;
+
+/// At most this many times the configured budget, whatever the frame size.
+const MAX_BUDGET_SCALE: f64 = 6.0;
+
+/// The time budget of a `w`×`h` frame: the configured one up to 1080p, and
+/// in proportion to the pixel count above it (4K: 4×, 12 MP: 5.8×, capped
+/// at [`MAX_BUDGET_SCALE`]).
+///
+/// Why: the budget keeps a 30 fps stream of frames up to 1080p from falling
+/// behind. A 4K or 12 MP frame cannot be read at that rate by anything
+/// (zxing-cpp's median on them is 3–6× our 1080p budget), and every pass
+/// over it (box downscale, negative, full-resolution sampling) costs in
+/// proportion to its pixels: with the 1080p budget, a big frame under load
+/// spent it on the coarse level's stage 1 and never reached the
+/// full-resolution sampling or the negative (issue 18: 12 MP 1/6, 4K 0/6).
+/// The same time per pixel as a 1080p frame keeps a big frame's share of
+/// the machine the same; a 4K camera stream is then read at ~8–10 fps
+/// instead of being given up on every frame.
+fn frame_budget(budget: Duration, w: usize, h: usize) -> Duration {
+    let scale = ((w * h) as f64 / BUDGET_PIXELS as f64).clamp(1.0, MAX_BUDGET_SCALE);
+    // `mul_f64` panics past `Duration::MAX`; a budget that big is no budget.
+    Duration::try_from_secs_f64(budget.as_secs_f64() * scale).unwrap_or(Duration::MAX)
+}
+
+/// A `w`×`h` frame is bigger than the budget grows for ([`frame_budget`]
+/// stops at [`MAX_BUDGET_SCALE`] × 1080p, ~12.4 MP): a whole pass over it
+/// at full resolution, which the deadline cannot cut short, costs more
+/// than its budget.
+fn full_res_beyond_budget(w: usize, h: usize) -> bool {
+    (w * h) as f64 > MAX_BUDGET_SCALE * BUDGET_PIXELS as f64
+}
+
 /// How far (in modules) a full-resolution crop around a coarse level's
 /// finder pattern reaches on each side.
 const AROUND_MODULES: f64 = 30.0;
 
+/// Finder patterns confirmed on at least three scan rows: what a real code
+/// leaves three of, and texture rarely.
+fn solid_count(finders: &[Finder]) -> usize {
+    finders.iter().filter(|f| f.count >= 3).count()
+}
+
 /// How stage 1 left a working image.
 enum Stage1 {
+    /// Nothing read, and the other polarity's strict bitmap shows solid
+    /// finder patterns (these, in `img` pixels): search it first.
+    Flip(Vec<Finder>),
     /// No finder-like pattern at all.
     Nothing,
     /// Every solid finder pattern lies in a code that was read.
@@ -971,6 +1190,46 @@ struct Region {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_48_megapixel_frame_skips_the_full_resolution_stage_1() {
+        // A budget no pass outlasts, so only the size decides. An empty
+        // 12 MP frame (under the 6 × 1080p where the budget stops growing)
+        // gets stage 1 at full resolution when its coarse level shows
+        // nothing; an empty 48 MP frame does not.
+        let mut decoder = Decoder::new(DecoderConfig {
+            time_budget: Duration::from_secs(600),
+            ..DecoderConfig::default()
+        });
+        let (w, h) = (4000, 3000);
+        let twelve = Frame::from_luma(w, h, vec![128; w * h]).unwrap();
+        assert!(decoder.decode(&twelve).is_empty());
+        let stats = decoder.last_stats().clone();
+        assert!(stats.full_res_stage1 && stats.pyramid == 1, "{stats:?}");
+        drop(twelve);
+        let (w, h) = (8000, 6000);
+        let big = Frame::from_luma(w, h, vec![128; w * h]).unwrap();
+        assert!(decoder.decode(&big).is_empty());
+        let stats = decoder.last_stats().clone();
+        assert!(!stats.full_res_stage1 && stats.pyramid > 1, "{stats:?}");
+        assert!(stats.negative && !stats.incomplete, "{stats:?}");
+    }
+
+    #[test]
+    fn a_huge_configured_budget_does_not_panic() {
+        assert_eq!(frame_budget(Duration::MAX, 8000, 6000), Duration::MAX);
+        assert_eq!(
+            frame_budget(Duration::from_millis(25), 3840, 2160),
+            Duration::from_millis(100)
+        );
+        let mut decoder = Decoder::new(DecoderConfig {
+            time_budget: Duration::MAX,
+            ..DecoderConfig::default()
+        });
+        let blank = Frame::from_luma(320, 240, vec![200; 320 * 240]).unwrap();
+        assert!(decoder.decode(&blank).is_empty());
+        assert!(!decoder.last_stats().incomplete);
+    }
 
     #[test]
     fn a_frame_whose_budget_ran_out_before_the_negative_is_not_read_to_the_end() {
@@ -1053,6 +1312,21 @@ mod tests {
         assert_eq!(pyramid_factor(4000, 3000), 2);
         assert_eq!(pyramid_factor(8000, 6000), 4);
         assert_eq!(pyramid_factor(0, 0), 1);
+    }
+
+    #[test]
+    fn big_frames_get_a_budget_in_proportion_to_their_pixels() {
+        let b = Duration::from_millis(25);
+        // Up to 1080p: the configured budget.
+        assert_eq!(frame_budget(b, 640, 480), b);
+        assert_eq!(frame_budget(b, 1920, 1080), b);
+        // 4K: four times 1080p's pixels; 12 MP: 5.8 times.
+        assert_eq!(frame_budget(b, 3840, 2160), Duration::from_millis(100));
+        let mp12 = frame_budget(b, 4000, 3000).as_secs_f64() * 1000.0;
+        assert!((mp12 - 144.7).abs() < 0.1, "{mp12} ms");
+        // Capped: a 48 MP still gets 6 times, not 23.
+        assert_eq!(frame_budget(b, 8000, 6000), Duration::from_millis(150));
+        assert_eq!(frame_budget(Duration::ZERO, 4000, 3000), Duration::ZERO);
     }
 
     #[test]

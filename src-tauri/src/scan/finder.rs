@@ -137,14 +137,7 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
         let row = &bits[y * w..(y + 1) * w];
         // Run-length encode the row: (start, len); colour alternates, and
         // the first run's colour is row[0].
-        runs.clear();
-        let mut start = 0;
-        for x in 1..=w {
-            if x == w || row[x] != row[start] {
-                runs.push((start, x - start));
-                start = x;
-            }
-        }
+        run_lengths(row, &mut runs);
         let first_dark = row[0] != 0;
         let mut i = if first_dark { 0 } else { 1 };
         while i + 4 < runs.len() {
@@ -173,6 +166,52 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
         }
     }
     found
+}
+
+/// Run-length encode a row into `(start, len)` pairs: a new run starts
+/// wherever a byte differs from the one before it.
+///
+/// The row scan is most of the finder search's time, and most of a bitmap
+/// is long runs: eight bytes are compared at once (a row against itself
+/// shifted by one, as `u64`s), and only the bytes that differ are visited.
+fn run_lengths(row: &[u8], runs: &mut Vec<(usize, usize)>) {
+    runs.clear();
+    let w = row.len();
+    if w == 0 {
+        return;
+    }
+    const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let word = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&row[i..i + 8]);
+        u64::from_le_bytes(b)
+    };
+    let mut start = 0;
+    // x: the first of 8 bytes compared with their left neighbours.
+    let mut x = 1;
+    while x + 8 <= w {
+        let diff = word(x) ^ word(x - 1);
+        if diff != 0 {
+            // The high bit of each byte that is not zero (no carries
+            // between bytes: each byte adds at most 0x7f + 0x7f).
+            let mut m = (((diff & LO7) + LO7) | diff) & HI;
+            while m != 0 {
+                let at = x + (m.trailing_zeros() / 8) as usize;
+                runs.push((start, at - start));
+                start = at;
+                m &= m - 1;
+            }
+        }
+        x += 8;
+    }
+    for at in x..w {
+        if row[at] != row[at - 1] {
+            runs.push((start, at - start));
+            start = at;
+        }
+    }
+    runs.push((start, w - start));
 }
 
 /// Merge finders found on another bitmap of the same image into `into`.
@@ -362,6 +401,51 @@ mod tests {
         assert!(near(t.tl, c(3.5, 3.5)), "{t:?}");
         assert!(near(t.tr, c(21.5, 3.5)), "{t:?}");
         assert!(near(t.bl, c(3.5, 21.5)), "{t:?}");
+    }
+
+    #[test]
+    fn run_lengths_match_a_byte_by_byte_scan() {
+        fn reference(row: &[u8]) -> Vec<(usize, usize)> {
+            let mut runs = Vec::new();
+            let mut start = 0;
+            for x in 1..=row.len() {
+                if x == row.len() || row[x] != row[start] {
+                    runs.push((start, x - start));
+                    start = x;
+                }
+            }
+            runs
+        }
+        // Rows of every length around the 8-byte steps, with long runs,
+        // single-pixel runs and values other than 0 and 1.
+        let mut state = 12345u32;
+        let mut runs = Vec::new();
+        for len in 0..70 {
+            for density in [1, 3, 20] {
+                // A new random value (0, 1 or 255) once in `density` pixels.
+                let mut v = 0u8;
+                let row: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        if (state >> 16).is_multiple_of(density) {
+                            v = [0, 1, 255][((state >> 8) % 3) as usize];
+                        }
+                        v
+                    })
+                    .collect();
+                run_lengths(&row, &mut runs);
+                let want = if len == 0 {
+                    Vec::new()
+                } else {
+                    reference(&row)
+                };
+                assert_eq!(runs, want, "{row:?}");
+            }
+        }
+        run_lengths(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 1], &mut runs);
+        assert_eq!(runs, [(0, 9), (9, 1)]);
+        run_lengths(&[1; 17], &mut runs);
+        assert_eq!(runs, [(0, 17)]);
     }
 
     #[test]

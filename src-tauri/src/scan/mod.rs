@@ -6,6 +6,7 @@
 //! * [`RepeatSuppressor`]: one verdict per presentation, not one per frame.
 
 mod binarize;
+mod budget;
 mod decoder;
 mod detect;
 mod finder;

@@ -13,7 +13,7 @@
 //! global two-class split), each checked by rqrr's own Reed–Solomon decoder.
 //! A wrong guess cannot produce a payload: the error correction rejects it.
 
-use std::time::Instant;
+use super::budget::Deadline;
 
 use super::geometry::Homography;
 use super::Frame;
@@ -200,7 +200,7 @@ fn timing_score(frame: &Frame, h: &Homography, size: usize) -> f64 {
 
 /// Coordinate-wise hill climb on the 8 corner coordinates, with step sizes
 /// shrinking from half a module to 1/8 of a module.
-fn refine_corners(frame: &Frame, size: usize, start: Corners, deadline: Instant) -> Corners {
+fn refine_corners(frame: &Frame, size: usize, start: Corners, deadline: Deadline) -> Corners {
     let known = known_modules(size);
     let Some(h0) = homography(size, &start) else {
         return start;
@@ -239,7 +239,7 @@ fn refine_corners(frame: &Frame, size: usize, start: Corners, deadline: Instant)
                     }
                 }
             }
-            if Instant::now() > deadline {
+            if deadline.passed() {
                 return best;
             }
         }
@@ -391,7 +391,7 @@ impl GridCandidate {
 pub(crate) fn refine_and_decode(
     frame: &Frame,
     cand: &GridCandidate,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> Option<(String, Corners)> {
     let start = cand.corners()?;
     let sizes = [cand.size, cand.size + 4, cand.size.saturating_sub(4)];
@@ -399,7 +399,7 @@ pub(crate) fn refine_and_decode(
         if !(21..=177).contains(&size) {
             continue;
         }
-        if attempt > 0 && Instant::now() > deadline {
+        if attempt > 0 && deadline.passed() {
             break;
         }
         let init = if size == cand.size {
@@ -422,7 +422,7 @@ pub(crate) fn decode_from_finders(
     [tl, tr, bl]: [(f64, f64); 3],
     modules: [f64; 3],
     size_estimate: usize,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> Option<(String, Corners)> {
     // The size estimate from finder spacing is rough under perspective and
     // rotation; rank the neighbouring sizes by how well their timing
@@ -459,7 +459,7 @@ pub(crate) fn decode_from_finders(
     for (rank, (score, size, h)) in hypotheses.into_iter().take(2).enumerate() {
         // A timing line that does not alternate is no QR grid: this is what
         // turns away most triples made of texture, cheaply.
-        if score < 0.2 || (rank > 0 && Instant::now() > deadline) {
+        if score < 0.2 || (rank > 0 && deadline.passed()) {
             break;
         }
         let Some((h, aligned)) =
@@ -602,7 +602,7 @@ fn decode_at(
     init: Corners,
     search_corner: bool,
     shifts: bool,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> Option<(String, Corners)> {
     // Fast path: on a clean frame the initial fit is already good enough,
     // and one sampling + Reed–Solomon pass (~0.1 ms) saves the refinement.
@@ -632,7 +632,7 @@ fn decode_at(
     }
     if shifts {
         for (dx, dy) in [(0.25, 0.0), (-0.25, 0.0), (0.0, 0.25), (0.0, -0.25)] {
-            if Instant::now() > deadline {
+            if deadline.passed() {
                 return None;
             }
             let shifted = h.then_after(&Homography::translate(dx, dy));
