@@ -507,6 +507,8 @@ fn only_the_numberer_vacuums_after_a_bulk_import_and_not_again_soon() {
         before + 1,
         "not again within 5 minutes"
     );
+}
+
 /// A verification reaches the venue's devices: its ticket and its
 /// reservation come in the feed after it, and the rows they name are the
 /// verified ones. Self-contained (its own setup and pulls).
