@@ -548,6 +548,9 @@ impl SyncEngine {
             }
             let store = self.store.clone();
             let apply = blocking(move || store.apply_change_page(&page, Some(offset), Utc::now()));
+            // Progress is reported when the page is applied, not when the
+            // next one has arrived too.
+            let (done, of) = (report.pulled as u64, total.max(report.pulled as u64));
             if more && !report.page_limit_reached {
                 let asked = fetch(cursor);
                 let (mut apply, mut asked) = (std::pin::pin!(apply), std::pin::pin!(asked));
@@ -556,17 +559,19 @@ impl SyncEngine {
                     // its request cancelled.
                     applied = &mut apply => {
                         applied?;
+                        progress(done, of);
                         asked.await
                     }
                     fetched = &mut asked => {
                         apply.await?;
+                        progress(done, of);
                         fetched
                     }
                 });
             } else {
                 apply.await?;
+                progress(done, of);
             }
-            progress(report.pulled as u64, total.max(report.pulled as u64));
         }
         Ok(report)
     }
