@@ -547,6 +547,82 @@ mod tests {
         assert_eq!(cursor, 8, "the pull moved on");
     }
 
+    /// The gate's apply alone (issue 13): `ENTRADA_APPLY_TICKETS` tickets
+    /// (default 30,000), each with its reservation, in pages of 2,000
+    /// changes, applied to a new gate; prints the time. Run in release:
+    ///   cargo test --release -p entrada-store apply_bench -- --ignored --nocapture
+    #[test]
+    #[ignore]
+    fn apply_bench() {
+        let n: usize = std::env::var("ENTRADA_APPLY_TICKETS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30_000);
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path().join("gate.db")).unwrap();
+        let info = crate::domain::sync::protocol::DeviceInfo {
+            device_id: 1,
+            orq: 1,
+            venue_id: 1,
+            name: "Gate A".into(),
+        };
+        store.pair(&info, "http://server", "token").unwrap();
+        let at = "2026-11-30T12:00:00.000Z";
+        let mut changes = Vec::with_capacity(2 * n);
+        for i in 0..n {
+            let code = format!("S-{i:06}");
+            changes.push(json!({
+                "seq": changes.len() + 1, "entity": "tickets", "entity_id": code, "op": "upsert",
+                "row": {
+                    "ticket_code": code, "orq": 1, "order_id": null, "product_id": null,
+                    "user_id": null, "status": "RESERVED", "entitlements": "{}",
+                    "expires_at": null, "created_at": at, "updated_at": at,
+                    "customer_email": "bench@example.com", "customer_phone": "+34600000001",
+                    "reserved_at": at, "verified_at": null, "verified_by": null,
+                    "activation_status": "active", "activated_at": at,
+                    "activation_mode": "immediate", "code_serial": null, "left_at": null,
+                    "verified_gate": null,
+                }
+            }));
+            let id = format!("01900000-0000-7000-8000-{i:012}");
+            changes.push(json!({
+                "seq": changes.len() + 1, "entity": "ticket_reservations", "entity_id": id, "op": "upsert",
+                "row": {
+                    "id": id, "ticket_id": code, "slot_id": "slot-1",
+                    "customer_email": "bench@example.com", "customer_phone": "+34600000001",
+                    "reserved_at": at, "status": "RESERVED", "orq": 1,
+                    "created_at": at, "updated_at": at, "no_show_at": null,
+                }
+            }));
+        }
+        let total = changes.len();
+        let pages: Vec<ChangePage> = changes
+            .chunks(2_000)
+            .map(|c| {
+                let last = c.last().unwrap()["seq"].as_i64().unwrap();
+                serde_json::from_value(json!({
+                    "changes": c, "next_cursor": last, "has_more": last < total as i64,
+                    "remaining": total as i64 - last, "server_time": at,
+                }))
+                .unwrap()
+            })
+            .collect();
+        let now = at.parse().unwrap();
+        let start = std::time::Instant::now();
+        let mut applied = 0;
+        for page in &pages {
+            applied += store.apply_change_page(page, Some(0), now).unwrap();
+        }
+        let took = start.elapsed();
+        assert_eq!(applied, total);
+        println!(
+            "apply_bench: {n} tickets, {total} changes, {} pages: {:.3} s ({:.1} µs/change)",
+            pages.len(),
+            took.as_secs_f64(),
+            took.as_secs_f64() * 1e6 / total as f64
+        );
+    }
+
     #[test]
     fn pulled_rows_bind_in_column_order_with_blobs_unhexed() {
         let keys = entity("signing_keys").unwrap();
