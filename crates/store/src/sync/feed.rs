@@ -241,6 +241,18 @@ fn pulled_values(e: &Entity, row: &serde_json::Value) -> Vec<rusqlite::types::Va
     values
 }
 
+/// `e`'s upsert statement, prepared the first time a page needs it.
+fn upsert<'s, 'c>(
+    tx: &'c Transaction<'_>,
+    slot: &'s mut Option<rusqlite::CachedStatement<'c>>,
+    e: &Entity,
+) -> Result<&'s mut rusqlite::CachedStatement<'c>> {
+    Ok(match slot {
+        Some(stmt) => stmt,
+        slot => slot.insert(tx.prepare_cached(&upsert_sql(e))?),
+    })
+}
+
 fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
@@ -402,8 +414,15 @@ impl Store {
             // Most pages meet an empty outbox: then no row needs the check.
             let any_pending: bool =
                 tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending')")?.query_row([], |r| r.get(0))?;
+            // Once per page, not per change: each table's statements (built
+            // when first needed) and the tickets with a peer's admission not
+            // yet settled (nothing below adds one; a settled one leaves).
+            let mut upserts: Vec<Option<rusqlite::CachedStatement<'_>>> = ENTITIES.iter().map(|_| None).collect();
+            let mut deletes: Vec<Option<rusqlite::CachedStatement<'_>>> = ENTITIES.iter().map(|_| None).collect();
+            let mut admissions = super::lan::peer_admissions(tx, now)?;
             for change in &page.changes {
-                let Some(e) = entity(&change.entity) else { continue };
+                let Some(i) = ENTITIES.iter().position(|e| e.table == change.entity) else { continue };
+                let e = &ENTITIES[i];
                 if any_pending {
                     let pending: bool = tx
                         .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND entity = ?1 AND entity_id = ?2)")?
@@ -421,8 +440,8 @@ impl Store {
                 if change.entity == "tickets" {
                     let unverified = change.row.as_ref().is_some_and(|r| r.get("verified_at").is_none_or(|v| v.is_null()));
                     if unverified {
-                        held = super::lan::peer_admitted_in(tx, &change.entity_id, now)?;
-                    } else if change.row.is_some() {
+                        held = admissions.get(&change.entity_id).copied().unwrap_or(false);
+                    } else if change.row.is_some() && admissions.remove(&change.entity_id).is_some() {
                         super::lan::settle_peer_admissions(tx, &change.entity_id)?;
                     }
                 }
@@ -434,7 +453,7 @@ impl Store {
                             )?
                             .query_row([&change.entity_id], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
                             .optional()?;
-                        tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(pulled_values(e, row)))?;
+                        upsert(tx, &mut upserts[i], e)?.execute(rusqlite::params_from_iter(pulled_values(e, row)))?;
                         match kept {
                             Some([a, b, c, d, f]) if a != rusqlite::types::Value::Null => {
                                 tx.prepare_cached(
@@ -450,10 +469,14 @@ impl Store {
                         }
                     }
                     ("upsert", Some(row)) => {
-                        tx.prepare_cached(&upsert_sql(e))?.execute(rusqlite::params_from_iter(pulled_values(e, row)))?;
+                        upsert(tx, &mut upserts[i], e)?.execute(rusqlite::params_from_iter(pulled_values(e, row)))?;
                     }
                     _ => {
-                        tx.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?1", e.table, e.key))?.execute([&change.entity_id])?;
+                        let delete = match &mut deletes[i] {
+                            Some(stmt) => stmt,
+                            slot => slot.insert(tx.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?1", e.table, e.key))?),
+                        };
+                        delete.execute([&change.entity_id])?;
                     }
                 }
                 applied += 1;

@@ -469,6 +469,24 @@ pub(super) fn peer_admitted_in(
         .query_row(params![code, ts(now - chrono::Duration::hours(PEER_HOLD_HOURS))], |r| r.get(0))?)
 }
 
+/// The tickets with a peer's admission not yet settled (`outcome =
+/// 'applied'`), each with whether it is held now as [`peer_admitted_in`]
+/// answers it: one query for a whole pulled page instead of one per ticket.
+pub(super) fn peer_admissions(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashMap<String, bool>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT e.entity_id, coalesce(max(EXISTS (SELECT 1 FROM lan_peers p WHERE p.device_id = e.origin_device_id) \
+                                        AND e.received_at > ?1), 0) \
+         FROM lan_events e WHERE e.kind = 'verify' AND e.outcome = 'applied' GROUP BY e.entity_id",
+    )?;
+    let rows = stmt.query_map([ts(now - chrono::Duration::hours(PEER_HOLD_HOURS))], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Applies again the held peer admission of `code` (the newest one still
 /// held) to a ticket row that lost it: a reset feed dropped and resent the
 /// replica's rows, the hold (`lan_events`) outlived them.
