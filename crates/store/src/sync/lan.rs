@@ -942,6 +942,43 @@ mod tests {
         assert!(used(&store, "T-4"), "the server's verification stays");
     }
 
+    /// The holds are read once per page: within one page, a row with the
+    /// server's verification settles the hold, so a later unverified row of
+    /// the same ticket (the server undid it) applies as sent, while another
+    /// held ticket of the page stays held.
+    #[test]
+    fn a_hold_settled_earlier_in_a_page_is_not_held_later_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir);
+        let at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        admitted_by_peer(&store, "T-8", at);
+        admitted_by_peer(&store, "T-9", at);
+        let unverified = serde_json::json!({
+            "verified_at": null, "verified_by": null, "status": "ACTIVATED", "activation_status": "active"
+        });
+        let verified = server_row(&store, "T-8", serde_json::json!({}));
+        let undone = server_row(&store, "T-8", unverified.clone());
+        let other = server_row(&store, "T-9", unverified);
+        let mut page = empty_page(at);
+        for (seq, (code, row)) in [("T-8", verified), ("T-9", other), ("T-8", undone)]
+            .into_iter()
+            .enumerate()
+        {
+            page.changes.push(
+                serde_json::from_value(serde_json::json!({
+                    "seq": seq + 1, "entity": "tickets", "entity_id": code, "op": "upsert", "row": row
+                }))
+                .unwrap(),
+            );
+        }
+        assert_eq!(store.apply_change_page(&page, None, at).unwrap(), 3);
+        assert!(
+            !used(&store, "T-8"),
+            "settled by the first row, not held for the last"
+        );
+        assert!(used(&store, "T-9"), "still held");
+    }
+
     /// A reset feed (the server resends everything: the replica drops its
     /// synced rows first) must not lose a held peer admission: the ticket
     /// row comes back without a verification, the hold applies it again.
