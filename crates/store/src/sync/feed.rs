@@ -1,6 +1,7 @@
 //! The change feed: the synced entities, change pages served (server) and applied (device), conflicts as feed rows.
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use crate::codec::ts;
@@ -189,27 +190,38 @@ fn upsert_sql(e: &Entity) -> String {
 }
 
 /// A pulled row's values in `e.columns` order, bound directly (parsing the
-/// JSON once in Rust rather than once per column in SQL).
-fn row_values(e: &Entity, row: &serde_json::Value) -> Vec<rusqlite::types::Value> {
-    use rusqlite::types::Value;
+/// JSON once in Rust rather than once per column in SQL); text is bound
+/// from the parsed row, not copied.
+fn row_values<'r>(e: &Entity, row: &'r serde_json::Value) -> Vec<ToSqlOutput<'r>> {
     e.columns
         .iter()
         .map(|c| match row.get(*c) {
             Some(serde_json::Value::String(text)) if e.blobs.contains(c) => {
-                unhex(text).map_or(Value::Null, Value::Blob)
+                ToSqlOutput::Owned(unhex(text).map_or(Value::Null, Value::Blob))
             }
-            Some(serde_json::Value::String(text)) => Value::Text(text.clone()),
-            Some(serde_json::Value::Number(n)) => match n.as_i64() {
+            Some(serde_json::Value::String(text)) => {
+                ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
+            }
+            Some(serde_json::Value::Number(n)) => ToSqlOutput::Owned(match n.as_i64() {
                 Some(i) => Value::Integer(i),
                 None => n.as_f64().map_or(Value::Null, Value::Real),
-            },
-            Some(serde_json::Value::Bool(b)) => Value::Integer(i64::from(*b)),
+            }),
+            Some(serde_json::Value::Bool(b)) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
             Some(other @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => {
-                Value::Text(other.to_string())
+                ToSqlOutput::Owned(Value::Text(other.to_string()))
             }
-            Some(serde_json::Value::Null) | None => Value::Null,
+            Some(serde_json::Value::Null) | None => ToSqlOutput::Owned(Value::Null),
         })
         .collect()
+}
+
+/// A bound value as text, if it is text.
+fn bound_text<'v>(value: &'v ToSqlOutput<'_>) -> Option<&'v str> {
+    match value {
+        ToSqlOutput::Borrowed(ValueRef::Text(bytes)) => std::str::from_utf8(bytes).ok(),
+        ToSqlOutput::Owned(Value::Text(text)) => Some(text),
+        _ => None,
+    }
 }
 
 /// The longest admitting gate's name a replica keeps (the CHECK of
@@ -223,18 +235,18 @@ const MAX_GATE_NAME_CHARS: usize = 200;
 /// stops at one); otherwise NULL. A hostile server, or a newer one that
 /// allows longer device names, cannot stop the gate's pulls with it: the
 /// row applies and ALREADY_VERIFIED names no gate.
-fn pulled_values(e: &Entity, row: &serde_json::Value) -> Vec<rusqlite::types::Value> {
-    use rusqlite::types::Value;
+fn pulled_values<'r>(e: &Entity, row: &'r serde_json::Value) -> Vec<ToSqlOutput<'r>> {
     let mut values = row_values(e, row);
     if e.table == "tickets" {
         let at = |name: &str| e.columns.iter().position(|c| *c == name);
         if let (Some(verified_at), Some(gate)) = (at("verified_at"), at("verified_gate")) {
-            let keep = values[verified_at] != Value::Null
-                && matches!(&values[gate], Value::Text(name)
-                    if (1..=MAX_GATE_NAME_CHARS).contains(&name.chars().count())
-                        && !name.contains('\0'));
+            let keep = values[verified_at] != ToSqlOutput::Owned(Value::Null)
+                && bound_text(&values[gate]).is_some_and(|name| {
+                    (1..=MAX_GATE_NAME_CHARS).contains(&name.chars().count())
+                        && !name.contains('\0')
+                });
             if !keep {
-                values[gate] = Value::Null;
+                values[gate] = ToSqlOutput::Owned(Value::Null);
             }
         }
     }
@@ -652,8 +664,16 @@ mod tests {
         let row = serde_json::json!({
             "kid": 3, "orq": 1, "public_key": "00ff10", "created_at": "2025-12-01T00:00:00.000Z", "retired_at": null
         });
+        let values: Vec<Value> = row_values(keys, &row)
+            .into_iter()
+            .map(|v| match v {
+                ToSqlOutput::Borrowed(r) => Value::from(r),
+                ToSqlOutput::Owned(v) => v,
+                other => panic!("{other:?}"),
+            })
+            .collect();
         assert_eq!(
-            row_values(keys, &row),
+            values,
             vec![
                 Value::Integer(3),
                 Value::Integer(1),
