@@ -240,11 +240,13 @@ fn pulled_values<'r>(e: &Entity, row: &'r serde_json::Value) -> Vec<ToSqlOutput<
     if e.table == "tickets" {
         let at = |name: &str| e.columns.iter().position(|c| *c == name);
         if let (Some(verified_at), Some(gate)) = (at("verified_at"), at("verified_gate")) {
-            let keep = values[verified_at] != ToSqlOutput::Owned(Value::Null)
-                && bound_text(&values[gate]).is_some_and(|name| {
-                    (1..=MAX_GATE_NAME_CHARS).contains(&name.chars().count())
-                        && !name.contains('\0')
-                });
+            let keep = !matches!(
+                values[verified_at],
+                ToSqlOutput::Owned(Value::Null)
+                    | ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Null)
+            ) && bound_text(&values[gate]).is_some_and(|name| {
+                (1..=MAX_GATE_NAME_CHARS).contains(&name.chars().count()) && !name.contains('\0')
+            });
             if !keep {
                 values[gate] = ToSqlOutput::Owned(Value::Null);
             }
@@ -431,7 +433,9 @@ impl Store {
             // yet settled (nothing below adds one; a settled one leaves).
             let mut upserts: Vec<Option<rusqlite::CachedStatement<'_>>> = ENTITIES.iter().map(|_| None).collect();
             let mut deletes: Vec<Option<rusqlite::CachedStatement<'_>>> = ENTITIES.iter().map(|_| None).collect();
-            let mut admissions = super::lan::peer_admissions(tx, now)?;
+            // Read at the page's first ticket: a page without tickets (a
+            // steady-state poll) does not pay for it.
+            let mut admissions: Option<std::collections::HashMap<String, bool>> = None;
             for change in &page.changes {
                 let Some(i) = ENTITIES.iter().position(|e| e.table == change.entity) else { continue };
                 let e = &ENTITIES[i];
@@ -450,6 +454,10 @@ impl Store {
                 // undoes it, is revoked, or after PEER_HOLD_HOURS.
                 let mut held = false;
                 if change.entity == "tickets" {
+                    let admissions = match &mut admissions {
+                        Some(a) => a,
+                        None => admissions.insert(super::lan::peer_admissions(tx, now)?),
+                    };
                     let unverified = change.row.as_ref().is_some_and(|r| r.get("verified_at").is_none_or(|v| v.is_null()));
                     if unverified {
                         held = admissions.get(&change.entity_id).copied().unwrap_or(false);
