@@ -242,7 +242,7 @@ pub const FEED_NUMBERING_PERIOD: std::time::Duration = std::time::Duration::from
 /// PostgreSQL an entry gets its seq once it has committed, so an import is
 /// numbered while it happens rather than by the first pulls after it (a
 /// first sync of 226,023 entries spent 6.8 s in that one numbering). A pull
-/// still numbers a batch of what is left. PostgreSQL only (`entrada serve`
+/// still numbers what is left, in batches. PostgreSQL only (`entrada serve`
 /// does not spawn it on SQLite, whose feed is numbered as it is written). A
 /// failed round is tried again next period: the first failure is a warning,
 /// the next ones while it keeps failing are debug, the recovery is info (a

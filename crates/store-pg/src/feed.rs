@@ -9,10 +9,10 @@ use crate::domain::{Orq, VenueId};
 use crate::{db, PgStore};
 use entrada_store::Result;
 
-/// Entries one transaction of `settle_feed` numbers at most, and what a pull
-/// numbers before it reads (`sequence_feed`): one batch, so that a pull that
-/// comes before the numberer caught up with an import holds the numbering
-/// lock, and the rows' locks, for a batch (~60 ms), not the whole backlog.
+/// Entries one numbering transaction (`settle_feed`, and a pull's
+/// `sequence_feed`) numbers at most: a pull that comes before the numberer
+/// caught up with an import holds the numbering lock, and the rows' locks,
+/// for a batch at a time (~60 ms), not for the whole backlog.
 pub(crate) const SETTLE_BATCH: i64 = 2_000;
 /// Entries one `settle_feed` call (the background numberer) must number for
 /// it to vacuum the log after: a bulk import, not the steady trickle of
@@ -184,19 +184,19 @@ pub struct FeedEntry {
 }
 
 impl PgStore {
-    /// Numbers one batch (`SETTLE_BATCH`) of the log entries of the
-    /// transactions that have ended, the oldest written first, in its own
-    /// short transaction; returns how many it numbered. What a pull does
-    /// before it reads: a backlog larger than a batch (an import the
-    /// numberer has not caught up with) is left pending, and gets higher
-    /// seqs later (by the numberer, or the next pulls), which no cursor can
-    /// have passed; `has_more` is exact over the numbered entries, so the
-    /// device gets the rest in a later round. Never vacuums (`settle_feed`).
+    /// Numbers the log entries of the transactions that have ended, the
+    /// oldest written first, in batches (`SETTLE_BATCH`), each its own short
+    /// transaction, until a batch comes back short; returns how many. What a
+    /// pull does before it reads, so a pull sees everything committed before
+    /// it (a gate's `sync --once` right after an import gets all of it, even
+    /// before the background numberer caught up), while no transaction holds
+    /// the feed's lock, or row locks on pending entries, for more than a
+    /// batch. Never vacuums (`settle_feed`).
     pub fn sequence_feed(&self) -> Result<i64> {
         let batch = self
             .feed_pull_batch
             .load(std::sync::atomic::Ordering::Relaxed);
-        self.number_batch(batch)
+        self.settle_feed_batch(batch)
     }
 
     /// One transaction of `feed_sequence_batch(batch)` (migration 0017).
@@ -223,8 +223,8 @@ impl PgStore {
     /// its own transaction, until none that has committed is left; returns
     /// how many. The server runs it every second (`spawn_feed_numberer`),
     /// so an import is numbered while it happens, not by the first pull
-    /// after it; a pull still numbers a batch of what is left (read your
-    /// writes, unless a backlog larger than a batch is ahead of them).
+    /// after it; a pull still numbers what is left, in the same batches
+    /// (read your writes).
     pub fn settle_feed(&self) -> Result<i64> {
         // Most ticks find nothing pending: one autocommit statement then
         // (no BEGIN, no COMMIT), in the pending index's order as in

@@ -420,11 +420,10 @@ fn a_pull_counts_its_backlog_once_and_carries_it_page_to_page() {
     );
 }
 
-/// A pull numbers one batch before it reads (here 3): a backlog larger than
-/// that stays pending behind it, `has_more` is exact over what is numbered,
-/// and the next pulls (the next rounds) get the rest, in order.
+/// A pull numbers the backlog in batches (each its own transaction) until
+/// none is left, so it gets everything committed before it, in order.
 #[test]
-fn a_pull_numbers_one_batch_and_the_next_pulls_get_the_rest() {
+fn a_pull_numbers_the_backlog_in_batches_and_gets_all_of_it() {
     let Some(url) = common::url() else { return };
     let schema = common::fresh_schema(&url);
     let store = PgStore::connect(&url, common::options(&schema)).unwrap();
@@ -433,18 +432,17 @@ fn a_pull_numbers_one_batch_and_the_next_pulls_get_the_rest() {
     let ids = insert_slots(&url, &schema, venue, 1, 10);
     store.set_feed_pull_batch(3);
     let mut seen = Vec::new();
-    let cursor = pull_changes(&store, venue, 0, &mut seen);
+    pull_changes(&store, venue, 0, &mut seen);
+    assert_eq!(
+        pending(&url, &schema),
+        0,
+        "numbered in batches of 3, all of it"
+    );
     assert_eq!(
         seen.len(),
-        1 + 3,
-        "the venue and the batch the pull numbered"
+        1 + 10,
+        "the venue and the 10 slots, in one pull"
     );
-    assert_eq!(pending(&url, &schema), 7, "the rest left pending, not lost");
-    let mut cursor = cursor;
-    for _ in 0..3 {
-        cursor = pull_changes(&store, venue, cursor, &mut seen);
-    }
-    assert_eq!(pending(&url, &schema), 0);
     let seqs: Vec<i64> = seen.iter().map(|(seq, _, _)| *seq).collect();
     assert_eq!(seqs, logged_seqs(&url, &schema, venue));
     let got: Vec<String> = seen[1..].iter().map(|(_, _, id)| id.clone()).collect();
@@ -489,7 +487,7 @@ fn only_the_numberer_vacuums_after_a_bulk_import_and_not_again_soon() {
     assert_eq!(store.settle_feed().unwrap(), 1, "the venue: no vacuum");
     let before = vacuums(&url, &schema);
     bulk_slots(&url, &schema, venue, 0, 12_000);
-    // Pulls number 6 batches of 2,000 between them: no vacuum.
+    // A pull numbers all 12,000 in batches of 2,000: no vacuum.
     for _ in 0..6 {
         use entrada_store::SyncStore;
         store
