@@ -184,7 +184,7 @@ try {
   for (const [i, t] of tickets.entries()) cli('ticket', 'qr', t.code, '--db', SDB, '--out', join(work, `ticket-${i}.png`));
   // Holders too early (or, late in the day, too late) for their slot: amber, the operator decides.
   const hour = new Date().getUTCHours();
-  const offSlot = await api('POST', '/api/operator/slots/create', { venue_id: VENUE, date: today, start_time: hour <= 21 ? '23:00:00' : '00:00:00', end_time: hour <= 21 ? '23:59:00' : '00:30:00', total_capacity: 20 });
+  const offSlot = await api('POST', '/api/operator/slots/create', { venue_id: VENUE, date: today, start_time: hour <= 21 ? '23:00:00' : '00:01:00', end_time: hour <= 21 ? '23:59:00' : '00:30:00', total_capacity: 20 });
   const offTickets = [];
   for (const _ of SIZES) offTickets.push(await reservedTicket(offSlot.id));
   for (const [i, t] of offTickets.entries()) cli('ticket', 'qr', t.code, '--db', SDB, '--out', join(work, `off-${i}.png`));
