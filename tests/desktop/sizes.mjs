@@ -182,9 +182,13 @@ try {
   const tickets = [];
   for (const _ of SIZES) tickets.push(await reservedTicket(allDay.id));
   for (const [i, t] of tickets.entries()) cli('ticket', 'qr', t.code, '--db', SDB, '--out', join(work, `ticket-${i}.png`));
-  // Holders too early (or, late in the day, too late) for their slot: amber, the operator decides.
-  const hour = new Date().getUTCHours();
-  const offSlot = await api('POST', '/api/operator/slots/create', { venue_id: VENUE, date: today, start_time: hour <= 21 ? '23:00:00' : '00:01:00', end_time: hour <= 21 ? '23:59:00' : '00:30:00', total_capacity: 20 });
+  // Holders too early for their slot: amber, the operator decides. A slot
+  // that has ended cannot be booked (SLOT_IN_PAST), so late in the (UTC) day
+  // the venue's early grace goes to 0 and the slot starts at 23:59: its
+  // holders stay too early until then.
+  const late = new Date().getUTCHours() >= 22;
+  if (late) await api('PATCH', `/api/admin/venues/${VENUE}`, { early_grace_minutes: 0 });
+  const offSlot = await api('POST', '/api/operator/slots/create', { venue_id: VENUE, date: today, start_time: late ? '23:59:00' : '23:00:00', end_time: '23:59:59', total_capacity: 20 });
   const offTickets = [];
   for (const _ of SIZES) offTickets.push(await reservedTicket(offSlot.id));
   for (const [i, t] of offTickets.entries()) cli('ticket', 'qr', t.code, '--db', SDB, '--out', join(work, `off-${i}.png`));
