@@ -8,7 +8,7 @@ use crate::domain::venue_ops::{day_start, occupancy_level, Occupancy};
 use crate::domain::{OperatorId, Orq, TicketCode, VenueId};
 use crate::venues::require_venue;
 use crate::{db, ts, PgStore};
-use entrada_store::{Result, VenueOpsStore};
+use entrada_store::{Result, StoreError, VenueOpsStore};
 
 /// People inside `venue` from the passages since `since`
 /// (`domain::venue_ops::inside_from`: per ticket, never below 0).
@@ -624,24 +624,42 @@ pub(crate) fn take_place_back(
     use crate::domain::no_show::PlaceBack;
     match place {
         PlaceBack::Lease => {
-            tx.execute(
-                "UPDATE walkup_leases SET places = places - 1, updated_at = $1 \
-                 WHERE device_id = $2 AND slot_id = $3 AND places > 0",
-                &[&ts(now), &device, &slot.id.0],
-            )
-            .map_err(db)?;
+            let taken = tx
+                .execute(
+                    "UPDATE walkup_leases SET places = places - 1, updated_at = $1 \
+                     WHERE device_id = $2 AND slot_id = $3 AND places > 0",
+                    &[&ts(now), &device, &slot.id.0],
+                )
+                .map_err(db)?;
+            // The lease was read before this write: had it emptied since (a
+            // refresh or a return of the same gate), the no-show would be let
+            // in on no place. Fail and roll back instead; the upload is retried.
+            if taken != 1 {
+                return Err(StoreError::Engine(format!(
+                    "the lease of slot {} emptied before a place was taken back",
+                    slot.id
+                )));
+            }
         }
         PlaceBack::Free => change_booking(tx, slot, 1, now)?,
         PlaceBack::NoPlace => {
             return Err(DomainError::invalid("place", "no place to take back").into());
         }
     }
-    tx.execute(
-        "UPDATE ticket_reservations SET status = 'RESERVED', no_show_at = NULL, updated_at = $1 \
-         WHERE id = $2 AND orq = $3 AND status = 'CANCELLED'",
-        &[&ts(now), &reservation.0, &orq.0],
-    )
-    .map_err(db)?;
+    let revived = tx
+        .execute(
+            "UPDATE ticket_reservations SET status = 'RESERVED', no_show_at = NULL, updated_at = $1 \
+             WHERE id = $2 AND orq = $3 AND status = 'CANCELLED'",
+            &[&ts(now), &reservation.0, &orq.0],
+        )
+        .map_err(db)?;
+    // A place was taken for exactly this released reservation.
+    if revived != 1 {
+        return Err(StoreError::Engine(format!(
+            "reservation {} was not a released no-show when its place was taken back",
+            reservation.0
+        )));
+    }
     Ok(())
 }
 

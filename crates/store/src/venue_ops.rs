@@ -16,7 +16,7 @@ use crate::domain::{
 };
 use crate::signing::Screened;
 use crate::venues::load_venue;
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
 
 /// One person through a gate, as a fact to count.
 pub(crate) struct PassageFact<'a> {
@@ -1233,22 +1233,39 @@ pub(crate) fn take_place_back(
 ) -> Result<()> {
     match (place, device) {
         (PlaceBack::Lease, Some(device)) => {
-            tx.prepare_cached(
-                "UPDATE walkup_leases SET places = places - 1, updated_at = ?1 \
-                 WHERE device_id = ?2 AND slot_id = ?3 AND places > 0",
-            )?
-            .execute(params![ts(now), device, Sql(slot.id)])?;
+            let taken = tx
+                .prepare_cached(
+                    "UPDATE walkup_leases SET places = places - 1, updated_at = ?1 \
+                     WHERE device_id = ?2 AND slot_id = ?3 AND places > 0",
+                )?
+                .execute(params![ts(now), device, Sql(slot.id)])?;
+            // The caller decided on a lease read earlier: an empty one would
+            // let the no-show in on no place. Fail and roll back instead.
+            if taken != 1 {
+                return Err(StoreError::Engine(format!(
+                    "the lease of slot {} emptied before a place was taken back",
+                    slot.id
+                )));
+            }
         }
         (PlaceBack::Free, _) => crate::slots::change_booking(tx, slot, 1, now)?,
         _ => {
             return Err(DomainError::invalid("place", "no place to take back").into());
         }
     }
-    tx.prepare_cached(
-        "UPDATE ticket_reservations SET status = 'RESERVED', no_show_at = NULL, updated_at = ?1 \
-         WHERE id = ?2 AND orq = ?3 AND status = 'CANCELLED'",
-    )?
-    .execute(params![ts(now), Sql(reservation), Sql(orq)])?;
+    let revived = tx
+        .prepare_cached(
+            "UPDATE ticket_reservations SET status = 'RESERVED', no_show_at = NULL, updated_at = ?1 \
+             WHERE id = ?2 AND orq = ?3 AND status = 'CANCELLED'",
+        )?
+        .execute(params![ts(now), Sql(reservation), Sql(orq)])?;
+    // A place was taken for exactly this released reservation.
+    if revived != 1 {
+        return Err(StoreError::Engine(format!(
+            "reservation {} was not a released no-show when its place was taken back",
+            reservation.0
+        )));
+    }
     Ok(())
 }
 
@@ -1750,6 +1767,72 @@ mod no_show_place_tests {
                 .unwrap()
                 .status,
             ReservationStatus::Cancelled
+        );
+    }
+
+    /// The lease a no-show's place is taken from was read before the write:
+    /// an emptied lease, or a reservation that is no longer a released
+    /// no-show, fails the write (the caller's transaction rolls back)
+    /// instead of letting someone in on no place.
+    #[test]
+    fn a_place_is_taken_back_only_from_a_lease_that_still_holds_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Store::open(dir.path().join("server.db")).unwrap();
+        let orq = Orq(1);
+        let early = utc(7, 0);
+        let venue = server.add_venue(orq, "Zoo", "UTC", early).unwrap();
+        let patch: crate::domain::venue::VenuePatch =
+            serde_json::from_str(r#"{"no_show_release_minutes": 20}"#).unwrap();
+        server.update_venue(orq, venue.id, &patch, early).unwrap();
+        let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(2)).unwrap();
+        let slot = server.create_slot(orq, &new, early).unwrap();
+        let t = NewTicket::plain("N-1", ActivationMode::Immediate).unwrap();
+        server.insert_tickets(orq, &[t], early).unwrap();
+        let req = ReserveRequest {
+            ticket: TicketCode::parse("N-1").unwrap(),
+            slot_id: slot.id,
+            contact: Contact::validate("a@example.com", "+12025551234").unwrap(),
+        };
+        let reserved = server.reserve_slot(orq, &req, early).unwrap();
+        assert_eq!(server.release_no_shows(utc(9, 20)).unwrap().len(), 1);
+        let (_, device) = server.add_device(orq, venue.id, "Gate A", early).unwrap();
+        let slot = server.get_slot(orq, slot.id).unwrap();
+        let at = utc(10, 0);
+
+        // No lease row (or an emptied one): refused, nothing revived.
+        let err = server
+            .write(|tx| {
+                take_place_back(
+                    tx,
+                    orq,
+                    Some(device.device_id),
+                    &slot,
+                    reserved.id,
+                    PlaceBack::Lease,
+                    at,
+                )
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Engine(_)), "{err:?}");
+        let r = server.get_reservation(orq, reserved.id).unwrap();
+        assert_eq!(r.status, ReservationStatus::Cancelled);
+
+        // A free place revives it once; a second take-back finds it live.
+        server
+            .write(|tx| take_place_back(tx, orq, None, &slot, reserved.id, PlaceBack::Free, at))
+            .unwrap();
+        let r = server.get_reservation(orq, reserved.id).unwrap();
+        assert_eq!(r.status, ReservationStatus::Reserved);
+        let slot = server.get_slot(orq, slot.id).unwrap();
+        assert_eq!(slot.booked_count, 1);
+        let err = server
+            .write(|tx| take_place_back(tx, orq, None, &slot, reserved.id, PlaceBack::Free, at))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Engine(_)), "{err:?}");
+        assert_eq!(
+            server.get_slot(orq, slot.id).unwrap().booked_count,
+            1,
+            "rolled back"
         );
     }
 }
