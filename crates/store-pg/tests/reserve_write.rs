@@ -1,0 +1,162 @@
+//! The reservation's writes (session 32): the slot's place is taken by one
+//! UPDATE that is also its lock, the rules decide on the row it returns, and
+//! a refusal there rolls everything back; the reservation and the ticket are
+//! written in one statement that checks it wrote each row.
+
+mod common;
+
+use entrada_domain::{ActivationMode, Contact, NewSlot, NewTicket, SlotStatus, TicketCode};
+use entrada_store::conformance::{now, ORQ};
+use entrada_store::{
+    ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore, VenueStore,
+};
+use entrada_store_pg::PgStore;
+
+struct Setup {
+    store: PgStore,
+    client: postgres::Client,
+    slot: entrada_domain::Slot,
+}
+
+fn setup(capacity: i64, tickets: &[&str]) -> Option<Setup> {
+    let url = common::url()?;
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
+    let new =
+        NewSlot::validate(venue.id.0, "2099-12-01", "09:00", "12:00", Some(capacity)).unwrap();
+    let slot = store.create_slot(ORQ, &new, now()).unwrap();
+    let new: Vec<_> = tickets
+        .iter()
+        .map(|c| NewTicket::plain(c, ActivationMode::Immediate).unwrap())
+        .collect();
+    store.insert_tickets(ORQ, &new, now()).unwrap();
+    let client = common::client(&url, &schema);
+    Some(Setup {
+        store,
+        client,
+        slot,
+    })
+}
+
+fn request(code: &str, slot: &entrada_domain::Slot) -> ReserveRequest {
+    ReserveRequest {
+        ticket: TicketCode::parse(code).unwrap(),
+        slot_id: slot.id,
+        contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+    }
+}
+
+/// The rules decide on the row the slot's UPDATE returns (under its lock),
+/// not on the first look: here a trigger makes the slot's row, as the
+/// UPDATE finds it, one that has ended (as if changed since the look), and
+/// the reservation is refused and leaves nothing behind.
+#[test]
+fn a_slot_the_rules_refuse_under_its_lock_rolls_the_reservation_back() {
+    let Some(mut s) = setup(10, &["T-1", "T-2"]) else {
+        return;
+    };
+    s.store
+        .reserve_slot(ORQ, &request("T-1", &s.slot), now())
+        .unwrap();
+    let slot_before = s.store.get_slot(ORQ, s.slot.id).unwrap();
+    let ticket_before = s
+        .store
+        .get_ticket(ORQ, &TicketCode::parse("T-2").unwrap())
+        .unwrap();
+    s.client
+        .batch_execute(
+            "CREATE FUNCTION end_slot() RETURNS trigger LANGUAGE plpgsql AS \
+             'BEGIN NEW.date := DATE ''2000-01-01''; RETURN NEW; END'; \
+             CREATE TRIGGER end_slot BEFORE UPDATE ON reservation_slots \
+             FOR EACH ROW EXECUTE FUNCTION end_slot();",
+        )
+        .unwrap();
+
+    let err = s
+        .store
+        .reserve_slot(ORQ, &request("T-2", &s.slot), now())
+        .expect_err("the slot as locked has ended");
+    assert_eq!(err.code(), "SLOT_IN_PAST", "{err:?}");
+
+    s.client
+        .batch_execute("DROP TRIGGER end_slot ON reservation_slots")
+        .unwrap();
+    assert_eq!(s.store.get_slot(ORQ, s.slot.id).unwrap(), slot_before);
+    assert_eq!(slot_before.booked_count, 1);
+    let code = TicketCode::parse("T-2").unwrap();
+    assert_eq!(s.store.get_ticket(ORQ, &code).unwrap(), ticket_before);
+    let reservations: i64 = s
+        .client
+        .query_one(
+            "SELECT count(*) FROM ticket_reservations WHERE ticket_id = 'T-2'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(reservations, 0, "no reservation row left behind");
+}
+
+/// A ticket row the write does not update (as when it no longer matches
+/// what was read under its lock) fails the reservation: nothing is written,
+/// the slot keeps its place.
+#[test]
+fn a_ticket_row_the_write_misses_fails_the_reservation_and_writes_nothing() {
+    let Some(mut s) = setup(10, &["T-1"]) else {
+        return;
+    };
+    let code = TicketCode::parse("T-1").unwrap();
+    let ticket_before = s.store.get_ticket(ORQ, &code).unwrap();
+    s.client
+        .batch_execute(
+            "CREATE FUNCTION skip_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'; \
+             CREATE TRIGGER skip_ticket_update BEFORE UPDATE ON tickets \
+             FOR EACH ROW EXECUTE FUNCTION skip_row();",
+        )
+        .unwrap();
+    let err = s
+        .store
+        .reserve_slot(ORQ, &request("T-1", &s.slot), now())
+        .expect_err("a ticket left unwritten fails the reservation");
+    assert!(matches!(err, StoreError::Engine(_)), "{err:?}");
+    assert_eq!(s.store.get_ticket(ORQ, &code).unwrap(), ticket_before);
+    assert_eq!(s.store.get_slot(ORQ, s.slot.id).unwrap().booked_count, 0);
+    let reservations: i64 = s
+        .client
+        .query_one("SELECT count(*) FROM ticket_reservations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(reservations, 0);
+}
+
+/// The last place goes through the locked read (the one-statement UPDATE
+/// takes a place only while the slot stays below its capacity): the slot
+/// ends FULL, and the next reservation is refused with SLOT_FULL.
+#[test]
+fn the_last_place_fills_the_slot_and_the_next_is_refused() {
+    let Some(s) = setup(2, &["T-1", "T-2", "T-3"]) else {
+        return;
+    };
+    s.store
+        .reserve_slot(ORQ, &request("T-1", &s.slot), now())
+        .unwrap();
+    let one = s.store.get_slot(ORQ, s.slot.id).unwrap();
+    assert_eq!(
+        (one.booked_count, one.available_count, one.status),
+        (1, 1, SlotStatus::Active)
+    );
+    s.store
+        .reserve_slot(ORQ, &request("T-2", &s.slot), now())
+        .unwrap();
+    let full = s.store.get_slot(ORQ, s.slot.id).unwrap();
+    assert_eq!(
+        (full.booked_count, full.available_count, full.status),
+        (2, 0, SlotStatus::Full)
+    );
+    let err = s
+        .store
+        .reserve_slot(ORQ, &request("T-3", &s.slot), now())
+        .expect_err("full");
+    assert_eq!(err.code(), "SLOT_FULL");
+    assert_eq!(s.store.get_slot(ORQ, s.slot.id).unwrap(), full);
+}
