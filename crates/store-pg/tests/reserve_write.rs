@@ -160,3 +160,55 @@ fn the_last_place_fills_the_slot_and_the_next_is_refused() {
     assert_eq!(err.code(), "SLOT_FULL");
     assert_eq!(s.store.get_slot(ORQ, s.slot.id).unwrap(), full);
 }
+
+/// 0019: a slot's change while its feed entry is still pending leaves the
+/// entry as it is (pending, its place in the write order kept); a change
+/// after the entry was numbered makes it pending again, so a device gets
+/// every count that commits.
+#[test]
+fn a_slot_change_logs_its_entry_pending_again_once_numbered() {
+    let Some(mut s) = setup(10, &["T-1", "T-2", "T-3"]) else {
+        return;
+    };
+    let id = s.slot.id.0.to_string();
+    let mut entry = |client: &mut postgres::Client| -> (Option<i64>, i64, String, Option<i64>) {
+        let r = client
+            .query_one(
+                "SELECT seq, written, op, scope FROM change_log \
+                 WHERE entity = 'reservation_slots' AND entity_id = $1",
+                &[&id],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2), r.get(3))
+    };
+    let venue = Some(s.slot.venue_id.0);
+    let created = entry(&mut s.client);
+    assert_eq!(
+        (created.0, created.2.as_str(), created.3),
+        (None, "upsert", venue)
+    );
+
+    s.store
+        .reserve_slot(ORQ, &request("T-1", &s.slot), now())
+        .unwrap();
+    assert_eq!(
+        entry(&mut s.client),
+        created,
+        "still pending: left as it was"
+    );
+
+    s.client.batch_execute("SELECT feed_sequence()").unwrap();
+    let numbered = entry(&mut s.client);
+    assert!(numbered.0.is_some(), "numbered: {numbered:?}");
+
+    s.store
+        .reserve_slot(ORQ, &request("T-2", &s.slot), now())
+        .unwrap();
+    let again = entry(&mut s.client);
+    assert_eq!(
+        (again.0, again.2.as_str(), again.3),
+        (None, "upsert", venue)
+    );
+    assert!(again.1 > numbered.1, "written again after its numbering");
+    assert_eq!(s.store.get_slot(ORQ, s.slot.id).unwrap().booked_count, 2);
+}
