@@ -171,7 +171,7 @@ fn a_slot_change_logs_its_entry_pending_again_once_numbered() {
         return;
     };
     let id = s.slot.id.0.to_string();
-    let mut entry = |client: &mut postgres::Client| -> (Option<i64>, i64, String, Option<i64>) {
+    let entry = |client: &mut postgres::Client| -> (Option<i64>, i64, String, Option<i64>) {
         let r = client
             .query_one(
                 "SELECT seq, written, op, scope FROM change_log \
