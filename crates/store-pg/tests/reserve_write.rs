@@ -16,6 +16,8 @@ struct Setup {
     store: PgStore,
     client: postgres::Client,
     slot: entrada_domain::Slot,
+    url: String,
+    schema: String,
 }
 
 fn setup(capacity: i64, tickets: &[&str]) -> Option<Setup> {
@@ -36,6 +38,8 @@ fn setup(capacity: i64, tickets: &[&str]) -> Option<Setup> {
         store,
         client,
         slot,
+        url,
+        schema,
     })
 }
 
@@ -211,4 +215,98 @@ fn a_slot_change_logs_its_entry_pending_again_once_numbered() {
     );
     assert!(again.1 > numbered.1, "written again after its numbering");
     assert_eq!(s.store.get_slot(ORQ, s.slot.id).unwrap().booked_count, 2);
+}
+
+/// 0019 across two connections. A slot change that finds its entry pending
+/// only locks it: the numberer (which skips locked rows) leaves it pending
+/// and unnumbered until that change commits, then numbers it. The reverse:
+/// while an open numbering holds the entry (numbered, uncommitted), a slot
+/// change waits for it and then writes the entry pending again, so the
+/// change still reaches the feed. Without the trigger's lock the first half
+/// numbers the entry under the open change (and the second loses it).
+#[test]
+fn a_pending_slot_entry_is_numbered_only_after_the_change_holding_it_commits() {
+    let Some(mut s) = setup(10, &[]) else {
+        return;
+    };
+    let id = s.slot.id.0.to_string();
+    let slot_id = s.slot.id.0;
+    let entry = |client: &mut postgres::Client| -> (Option<i64>, i64) {
+        let r = client
+            .query_one(
+                "SELECT seq, written FROM change_log \
+                 WHERE entity = 'reservation_slots' AND entity_id = $1",
+                &[&id],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    let number = |client: &mut postgres::Client| -> i64 {
+        client
+            .query_one("SELECT feed_sequence()", &[])
+            .unwrap()
+            .get(0)
+    };
+    let touch = "UPDATE reservation_slots SET total_capacity = total_capacity WHERE id = $1";
+    // Everything numbered, then only the slot's entry pending (a committed change).
+    number(&mut s.client);
+    s.client.execute(touch, &[&slot_id]).unwrap();
+    let pending = entry(&mut s.client);
+    assert_eq!(pending.0, None);
+
+    // A holds the pending entry (its change uncommitted): not numbered.
+    let mut a = common::client(&s.url, &s.schema);
+    a.batch_execute("BEGIN").unwrap();
+    a.execute(touch, &[&slot_id]).unwrap();
+    assert_eq!(
+        number(&mut s.client),
+        0,
+        "an entry an open change holds is skipped"
+    );
+    assert_eq!(
+        entry(&mut s.client),
+        pending,
+        "still pending, not rewritten"
+    );
+    a.batch_execute("COMMIT").unwrap();
+    assert_eq!(
+        number(&mut s.client),
+        1,
+        "numbered once the change committed"
+    );
+    let numbered = entry(&mut s.client);
+    assert!(numbered.0.is_some(), "{numbered:?}");
+    assert_eq!(numbered.1, pending.1);
+
+    // The reverse: B numbers the entry and holds it uncommitted.
+    s.client.execute(touch, &[&slot_id]).unwrap();
+    let pending = entry(&mut s.client);
+    assert_eq!(pending.0, None);
+    s.client.batch_execute("BEGIN").unwrap();
+    assert_eq!(number(&mut s.client), 1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        a.batch_execute("SET statement_timeout = '30s'").unwrap();
+        let r = a.execute(touch, &[&slot_id]).map_err(|e| e.to_string());
+        tx.send(r).unwrap();
+    });
+    let timeout = std::time::Duration::from_millis(500);
+    assert!(
+        matches!(
+            rx.recv_timeout(timeout),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        ),
+        "the slot change waits for the numbering that holds its entry"
+    );
+    s.client.batch_execute("COMMIT").unwrap();
+    let changed = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+    assert_eq!(changed, Ok(1));
+    waiter.join().unwrap();
+    let again = entry(&mut s.client);
+    assert_eq!(again.0, None, "pending again after the numbering committed");
+    assert!(
+        again.1 > pending.1,
+        "written again: {again:?} after {pending:?}"
+    );
+    assert_eq!(number(&mut s.client), 1);
 }
