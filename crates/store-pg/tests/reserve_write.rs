@@ -5,7 +5,9 @@
 
 mod common;
 
-use entrada_domain::{ActivationMode, Contact, NewSlot, NewTicket, SlotStatus, TicketCode};
+use entrada_domain::{
+    ActivationMode, Contact, DomainError, NewSlot, NewTicket, SlotStatus, TicketCode,
+};
 use entrada_store::conformance::{now, ORQ};
 use entrada_store::{
     ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore, VenueStore,
@@ -49,6 +51,149 @@ fn request(code: &str, slot: &entrada_domain::Slot) -> ReserveRequest {
         slot_id: slot.id,
         contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
     }
+}
+
+/// Records, for each write of a slot's row, the statement that made it
+/// (`current_query()`): `take_place`'s one statement adds `booked_count + 1`,
+/// the locked read's `change_booking` sets `booked_count = $1`.
+fn record_slot_writes(client: &mut postgres::Client) {
+    client
+        .batch_execute(
+            "CREATE TABLE slot_writes (n BIGSERIAL PRIMARY KEY, q TEXT NOT NULL); \
+             CREATE FUNCTION record_slot_write() RETURNS trigger LANGUAGE plpgsql AS \
+             $$BEGIN INSERT INTO slot_writes (q) VALUES (current_query()); RETURN NEW; END$$; \
+             CREATE TRIGGER record_slot_write BEFORE UPDATE ON reservation_slots \
+             FOR EACH ROW EXECUTE FUNCTION record_slot_write();",
+        )
+        .unwrap();
+}
+
+/// The path of each recorded slot write that took a place: "fast" (the one
+/// conditional UPDATE) or "slow" (the locked read, then `change_booking`);
+/// other writes (a test's own trigger) are left out.
+fn slot_write_paths(client: &mut postgres::Client) -> Vec<&'static str> {
+    client
+        .query("SELECT q FROM slot_writes ORDER BY n", &[])
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            let q: String = r.get(0);
+            if q.contains("booked_count = booked_count + 1") {
+                Some("fast")
+            } else if q.contains("SET booked_count = $1") {
+                Some("slow")
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Between the first look and `take_place`: a trigger on the reservation's
+/// insert changes the slot (`set`) in the reservation's own transaction.
+fn change_slot_on_insert(client: &mut postgres::Client, set: &str) {
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION change_slot() RETURNS trigger LANGUAGE plpgsql AS \
+             $$BEGIN UPDATE reservation_slots SET {set} WHERE id = NEW.slot_id; RETURN NEW; END$$; \
+             CREATE TRIGGER change_slot AFTER INSERT ON ticket_reservations \
+             FOR EACH ROW EXECUTE FUNCTION change_slot();"
+        ))
+        .unwrap();
+}
+
+fn drop_change_slot(client: &mut postgres::Client) {
+    client
+        .batch_execute(
+            "DROP TRIGGER change_slot ON ticket_reservations; DROP FUNCTION change_slot();",
+        )
+        .unwrap();
+}
+
+fn reservations_of(client: &mut postgres::Client, code: &str) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM ticket_reservations WHERE ticket_id = $1",
+            &[&code],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// A slot refused after the first look (`change` made between it and
+/// `take_place`): the refusal `expected` (SLOT_CLOSED, SLOT_FULL), and nothing of the reservation stays
+/// (the slot, T-2 and its reservation rows as before).
+fn refused_after_the_first_look(change: &str, expected: DomainError) {
+    let Some(mut s) = setup(10, &["T-1", "T-2"]) else {
+        return;
+    };
+    s.store
+        .reserve_slot(ORQ, &request("T-1", &s.slot), now())
+        .unwrap();
+    let slot_before = s.store.get_slot(ORQ, s.slot.id).unwrap();
+    let t2 = TicketCode::parse("T-2").unwrap();
+    let ticket_before = s.store.get_ticket(ORQ, &t2).unwrap();
+    change_slot_on_insert(&mut s.client, change);
+    let err = s
+        .store
+        .reserve_slot(ORQ, &request("T-2", &s.slot), now())
+        .expect_err("refused on the slot as changed");
+    drop_change_slot(&mut s.client);
+    assert!(
+        matches!(&err, StoreError::Domain(e) if *e == expected),
+        "{err:?}, not {expected:?}"
+    );
+    assert_eq!(s.store.get_slot(ORQ, s.slot.id).unwrap(), slot_before);
+    assert_eq!(s.store.get_ticket(ORQ, &t2).unwrap(), ticket_before);
+    assert_eq!(reservations_of(&mut s.client, "T-2"), 0);
+}
+
+/// Closed after the first look: the one-statement UPDATE does not match
+/// (not ACTIVE), the locked read sees CLOSED, SLOT_CLOSED, all rolled back.
+#[test]
+fn a_slot_closed_after_the_first_look_is_refused_and_nothing_stays() {
+    refused_after_the_first_look("status = 'CLOSED'", DomainError::SlotClosed);
+}
+
+/// Filled after the first look (capacity down to the count, FULL as the
+/// schema's CHECK wants): SLOT_FULL under the lock, all rolled back.
+#[test]
+fn a_slot_filled_after_the_first_look_is_refused_and_nothing_stays() {
+    refused_after_the_first_look(
+        "total_capacity = booked_count, status = 'FULL'",
+        DomainError::SlotFull,
+    );
+}
+
+/// One place left after the first look (capacity down to count + 1): the
+/// one-statement UPDATE does not match (the place would be the last), the
+/// locked read takes it and the slot ends FULL.
+#[test]
+fn a_last_place_made_after_the_first_look_is_taken_by_the_locked_read() {
+    let Some(mut s) = setup(10, &["T-1", "T-2"]) else {
+        return;
+    };
+    s.store
+        .reserve_slot(ORQ, &request("T-1", &s.slot), now())
+        .unwrap();
+    record_slot_writes(&mut s.client);
+    change_slot_on_insert(&mut s.client, "total_capacity = booked_count + 1");
+    s.store
+        .reserve_slot(ORQ, &request("T-2", &s.slot), now())
+        .unwrap();
+    drop_change_slot(&mut s.client);
+    let full = s.store.get_slot(ORQ, s.slot.id).unwrap();
+    assert_eq!(
+        (
+            full.total_capacity,
+            full.booked_count,
+            full.available_count,
+            full.status
+        ),
+        (2, 2, 0, SlotStatus::Full)
+    );
+    assert_eq!(slot_write_paths(&mut s.client), ["slow"]);
+    assert_eq!(reservations_of(&mut s.client, "T-2"), 1);
 }
 
 /// The rules decide on the row the slot's UPDATE returns (under its lock),
@@ -138,9 +283,10 @@ fn a_ticket_row_the_write_misses_fails_the_reservation_and_writes_nothing() {
 /// ends FULL, and the next reservation is refused with SLOT_FULL.
 #[test]
 fn the_last_place_fills_the_slot_and_the_next_is_refused() {
-    let Some(s) = setup(2, &["T-1", "T-2", "T-3"]) else {
+    let Some(mut s) = setup(2, &["T-1", "T-2", "T-3"]) else {
         return;
     };
+    record_slot_writes(&mut s.client);
     s.store
         .reserve_slot(ORQ, &request("T-1", &s.slot), now())
         .unwrap();
@@ -163,6 +309,8 @@ fn the_last_place_fills_the_slot_and_the_next_is_refused() {
         .expect_err("full");
     assert_eq!(err.code(), "SLOT_FULL");
     assert_eq!(s.store.get_slot(ORQ, s.slot.id).unwrap(), full);
+    // The first place by the one statement, the last by the locked read.
+    assert_eq!(slot_write_paths(&mut s.client), ["fast", "slow"]);
 }
 
 /// 0019: a slot's change while its feed entry is still pending leaves the
