@@ -6,7 +6,8 @@
 mod common;
 
 use entrada_domain::{
-    ActivationMode, Contact, DomainError, NewSlot, NewTicket, SlotStatus, TicketCode,
+    ActivationMode, ChangedBy, Contact, DomainError, NewSlot, NewTicket, ReservationStatus,
+    SlotStatus, TicketCode, TicketStatus,
 };
 use entrada_store::conformance::{now, ORQ};
 use entrada_store::{
@@ -457,4 +458,81 @@ fn a_pending_slot_entry_is_numbered_only_after_the_change_holding_it_commits() {
         "written again: {again:?} after {pending:?}"
     );
     assert_eq!(number(&mut s.client), 1);
+}
+
+/// A cancelled reservation's row is reused by the ticket's next reservation
+/// (`write_reservation`'s UPDATE branch): the same row, RESERVED again on
+/// the slot asked for, the ticket RESERVED, the place taken again.
+#[test]
+fn a_reservation_after_a_cancel_reuses_the_cancelled_row() {
+    let Some(mut s) = setup(10, &["T-1"]) else {
+        return;
+    };
+    let code = TicketCode::parse("T-1").unwrap();
+    let first = s
+        .store
+        .reserve_slot(ORQ, &request("T-1", &s.slot), now())
+        .unwrap();
+    s.store
+        .cancel_reservation(ORQ, first.id, ChangedBy::Staff, now())
+        .unwrap();
+    assert_eq!(s.store.get_slot(ORQ, s.slot.id).unwrap().booked_count, 0);
+
+    let again = s
+        .store
+        .reserve_slot(ORQ, &request("T-1", &s.slot), now())
+        .unwrap();
+    assert_eq!(again.id, first.id, "the cancelled row reused");
+    assert_eq!(again.status, ReservationStatus::Reserved);
+    assert_eq!(again.slot_id, s.slot.id);
+    assert_eq!(again.no_show_at, None);
+    assert_eq!(s.store.get_reservation(ORQ, first.id).unwrap(), again);
+    assert_eq!(
+        s.store.get_ticket(ORQ, &code).unwrap().status,
+        TicketStatus::Reserved
+    );
+    assert_eq!(s.store.get_slot(ORQ, s.slot.id).unwrap().booked_count, 1);
+    assert_eq!(reservations_of(&mut s.client, "T-1"), 1);
+}
+
+/// The reused row's UPDATE writing nothing (a trigger skips it, as if the
+/// row had changed since it was read) fails the reservation: an Engine
+/// error, the row still CANCELLED, the ticket and the slot's count as they
+/// were.
+#[test]
+fn a_reused_row_the_write_misses_fails_the_reservation_and_writes_nothing() {
+    let Some(mut s) = setup(10, &["T-1"]) else {
+        return;
+    };
+    let code = TicketCode::parse("T-1").unwrap();
+    let first = s
+        .store
+        .reserve_slot(ORQ, &request("T-1", &s.slot), now())
+        .unwrap();
+    let cancelled = s
+        .store
+        .cancel_reservation(ORQ, first.id, ChangedBy::Staff, now())
+        .unwrap();
+    let ticket_before = s.store.get_ticket(ORQ, &code).unwrap();
+    let slot_before = s.store.get_slot(ORQ, s.slot.id).unwrap();
+    s.client
+        .batch_execute(
+            "CREATE FUNCTION skip_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'; \
+             CREATE TRIGGER skip_reservation_update BEFORE UPDATE ON ticket_reservations \
+             FOR EACH ROW EXECUTE FUNCTION skip_row();",
+        )
+        .unwrap();
+    let err = s
+        .store
+        .reserve_slot(ORQ, &request("T-1", &s.slot), now())
+        .expect_err("a reservation row left unwritten fails the reservation");
+    s.client
+        .batch_execute("DROP TRIGGER skip_reservation_update ON ticket_reservations")
+        .unwrap();
+    assert!(matches!(err, StoreError::Engine(_)), "{err:?}");
+    assert_eq!(s.store.get_ticket(ORQ, &code).unwrap(), ticket_before);
+    assert_eq!(ticket_before.status, TicketStatus::Activated);
+    assert_eq!(s.store.get_slot(ORQ, s.slot.id).unwrap(), slot_before);
+    assert_eq!(slot_before.booked_count, 0);
+    assert_eq!(s.store.get_reservation(ORQ, first.id).unwrap(), cancelled);
 }
