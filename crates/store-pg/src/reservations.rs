@@ -286,6 +286,10 @@ pub(crate) fn take_place(
 
 /// `take_place`'s one statement: a place taken while the slot stays open
 /// below its capacity (its status unchanged), the row returned as written.
+/// The filter restates the domain's FULL threshold (no status is written):
+/// entrada-domain's `one_booking_below_the_last_place_keeps_an_active_slot_active`
+/// (crates/domain/src/slot.rs) states that such a slot stays ACTIVE after
+/// one booking; change both together.
 static TAKE_PLACE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE reservation_slots SET booked_count = booked_count + 1, updated_at = $3 \
