@@ -205,7 +205,7 @@ fn write_reservation(
                 ),
                 &[&req.slot_id.0, email, phone, &now, &code, &orq.0, &status, &cancelled.id.0, &was],
             )
-            .map_err(db)?
+            .map_err(|e| on_constraint(e, DomainError::AlreadyReserved))?
         }
         None => tx
             .query_opt(
@@ -238,7 +238,8 @@ fn write_reservation(
 /// While the increment leaves an open slot below its capacity, the UPDATE
 /// is the lock: it adds the place and returns the row, and `allowed`
 /// decides on the row as it was just before (the same row, one place
-/// fewer). The statement's filter only picks this path; the rules decide
+/// fewer; its `updated_at` is the new time, which the rules do not read).
+/// The statement's filter only picks this path; the rules decide
 /// on the row it returns, and what was written must be what
 /// `Slot::after_booking_change` says, else the transaction fails. So the
 /// hot row is held for this statement and the COMMIT, one round trip less
