@@ -323,6 +323,42 @@ pub(crate) mod tests {
         assert_eq!(slot(3, 3, Closed).after_booking_change(-1), (2, Closed));
     }
 
+    /// store-pg's one-statement place (`TAKE_PLACE` in
+    /// crates/store-pg/src/reservations.rs) restates this threshold: it
+    /// adds a place only where `status = 'ACTIVE' AND booked_count + 1 <
+    /// total_capacity` and writes no status, which is right only while the
+    /// rules keep such a slot ACTIVE after one booking. Changing when a slot
+    /// becomes FULL means changing that filter too.
+    #[test]
+    fn one_booking_below_the_last_place_keeps_an_active_slot_active() {
+        use SlotStatus::*;
+        for (booked, total) in [
+            (0, 2),
+            (1, 3),
+            (5, 7),
+            (0, 200),
+            (198, 200),
+            (0, MAX_CAPACITY),
+            (MAX_CAPACITY - 2, MAX_CAPACITY),
+        ] {
+            assert!(booked + 1 < total, "{booked}/{total} in the filter");
+            assert_eq!(
+                slot(total, booked, Active).after_booking_change(1),
+                (booked + 1, Active),
+                "{booked}/{total}"
+            );
+        }
+        // Just outside the filter: the last place makes the slot FULL (the
+        // locked path in store-pg writes that status).
+        for (booked, total) in [(0, 1), (1, 2), (199, 200), (MAX_CAPACITY - 1, MAX_CAPACITY)] {
+            assert_eq!(
+                slot(total, booked, Active).after_booking_change(1),
+                (booked + 1, Full),
+                "{booked}/{total}"
+            );
+        }
+    }
+
     #[test]
     fn slot_change_cases() {
         use SlotStatus::*;

@@ -89,6 +89,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0018_feed_trigger_plans.sql",
         include_str!("../migrations/0018_feed_trigger_plans.sql"),
     ),
+    // 0019: the slot's own feed trigger function (log_reservation_slot,
+    // plan_cache_mode = auto in its definition, as 0018 asks).
+    (
+        "0019_slot_feed_trigger.sql",
+        include_str!("../migrations/0019_slot_feed_trigger.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

@@ -3,18 +3,20 @@
 //! the first read to the commit, so two instances can never both take the
 //! last place of a slot, and never wait on each other in a circle.
 
-use crate::conn::Columns;
-use crate::conn::Tx;
+use std::sync::LazyLock;
+
+use crate::conn::{prefixed, Columns, Prefixed, Tx};
 use chrono::{DateTime, Utc};
 
 use crate::domain::customer::{check_cancel, check_change};
 use crate::domain::{
     check_reservable, check_slot_bookable, slot_offer, Booked, ChangedBy, DomainError, Orq,
-    Reservation, ReservationId, ReservationStatus, Slot, SlotId, SlotOffer, TicketCode, VenueId,
+    Reservation, ReservationId, ReservationStatus, Slot, SlotId, SlotOffer, Ticket, TicketCode,
+    Venue, VenueId,
 };
 use crate::slots::{require_slot, slot, SLOT_COLUMNS};
 use crate::tickets::require_ticket;
-use crate::venues::require_venue;
+use crate::venues::{require_venue, venue, VENUE_COLUMNS};
 use crate::{corrupt, db, on_constraint, ts, PgStore};
 use entrada_store::{ReservationStore, ReserveRequest, Result, StoreError};
 
@@ -111,6 +113,192 @@ pub(crate) fn change_booking(
     Ok(())
 }
 
+/// What a reservation decides on beside the locked ticket (`RESERVE_ROWS`).
+struct ReserveRows {
+    /// The ticket's reservation row, if any (one per ticket).
+    existing: Option<Reservation>,
+    /// The venue of the slot `existing` holds.
+    held_venue: Option<VenueId>,
+    /// The slot asked for, unlocked (a first look), and its venue.
+    slot: Option<Slot>,
+    venue: Option<Venue>,
+}
+
+/// The ticket's reservation with its slot's venue, the slot asked for and
+/// that slot's venue, each of this org: one statement, where they were four
+/// look-ups. $1 ticket, $2 orq, $3 the slot asked for.
+static RESERVE_ROWS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, hs.venue_id AS held_venue, {}, {} FROM (SELECT 1) one \
+         LEFT JOIN ticket_reservations r ON r.ticket_id = $1 AND r.orq = $2 \
+         LEFT JOIN reservation_slots hs ON hs.id = r.slot_id AND hs.orq = $2 \
+         LEFT JOIN reservation_slots s ON s.id = $3 AND s.orq = $2 \
+         LEFT JOIN venues v ON v.id = s.venue_id AND v.orq = $2",
+        prefixed(RESERVATION_COLUMNS, "r", "r_"),
+        prefixed(SLOT_COLUMNS, "s", "s_"),
+        prefixed(VENUE_COLUMNS, "v", "v_"),
+    )
+});
+
+fn reserve_rows(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    slot_id: SlotId,
+) -> Result<ReserveRows> {
+    let row = tx
+        .query_one(RESERVE_ROWS.as_str(), &[&code.as_str(), &orq.0, &slot_id.0])
+        .map_err(db)?;
+    let part = |prefix| Prefixed { row: &row, prefix };
+    let (r, s, v) = (part("r_"), part("s_"), part("v_"));
+    Ok(ReserveRows {
+        existing: match r.get::<_, Option<uuid::Uuid>>("id") {
+            Some(_) => Some(reservation(&r)?),
+            None => None,
+        },
+        held_venue: row.get::<_, Option<i64>>("held_venue").map(VenueId),
+        slot: match s.get::<_, Option<uuid::Uuid>>("id") {
+            Some(_) => Some(slot(&s)?),
+            None => None,
+        },
+        venue: match v.get::<_, Option<i64>>("id") {
+            Some(_) => Some(venue(&v)?),
+            None => None,
+        },
+    })
+}
+
+/// The reservation row (a cancelled one reused, else a new one) and the
+/// ticket's reserved fields, in one statement; the row as written comes
+/// back (nothing later changes it). Each part must write exactly its one
+/// row, as read under the ticket's lock (the reused row still this
+/// ticket's and in the status read, the ticket in its status read), else
+/// the statement is an error and the transaction rolls back: a row changed
+/// since shows up as 0 rows written, never as an overwrite.
+fn write_reservation(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    req: &ReserveRequest,
+    ticket: &Ticket,
+    existing: Option<&Reservation>,
+    now: DateTime<Utc>,
+) -> Result<Reservation> {
+    let now = ts(now);
+    let (code, status) = (req.ticket.as_str(), ticket.status.as_str());
+    let (email, phone) = (&req.contact.email, &req.contact.phone);
+    // $1 slot, $2 email, $3 phone, $4 now, $5 ticket, $6 orq, $7 the
+    // ticket's status read, $8 the reservation's id, $9 its status read.
+    let set_ticket = "t AS (UPDATE tickets SET status = 'RESERVED', customer_email = $2, \
+         customer_phone = $3, reserved_at = $4, updated_at = $4 \
+         WHERE ticket_code = $5 AND orq = $6 AND status = $7 RETURNING 1)";
+    let row = match existing {
+        // One row per ticket: a cancelled reservation row is reused.
+        Some(cancelled) => {
+            let was = cancelled.status.as_str();
+            tx.query_opt(
+                &format!(
+                    "WITH r AS (UPDATE ticket_reservations SET slot_id = $1, customer_email = $2, \
+                     customer_phone = $3, reserved_at = $4, status = 'RESERVED', no_show_at = NULL, \
+                     updated_at = $4 WHERE id = $8 AND orq = $6 AND ticket_id = $5 AND status = $9 \
+                     RETURNING {RESERVATION_COLUMNS}), {set_ticket} \
+                     SELECT r.*, (SELECT count(*) FROM t) AS tickets_written FROM r"
+                ),
+                &[&req.slot_id.0, email, phone, &now, &code, &orq.0, &status, &cancelled.id.0, &was],
+            )
+            .map_err(|e| on_constraint(e, DomainError::AlreadyReserved))?
+        }
+        None => tx
+            .query_opt(
+                &format!(
+                    "WITH r AS (INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, \
+                     customer_phone, reserved_at, status, orq, created_at, updated_at) \
+                     VALUES ($8, $5, $1, $2, $3, $4, 'RESERVED', $6, $4, $4) RETURNING {RESERVATION_COLUMNS}), \
+                     {set_ticket} SELECT r.*, (SELECT count(*) FROM t) AS tickets_written FROM r"
+                ),
+                &[&req.slot_id.0, email, phone, &now, &code, &orq.0, &status, &uuid::Uuid::now_v7()],
+            )
+            .map_err(|e| on_constraint(e, DomainError::AlreadyReserved))?,
+    };
+    let changed = |what: &str| {
+        StoreError::Engine(format!(
+            "ticket {code}'s reservation wrote no {what} row: changed under its lock"
+        ))
+    };
+    let row = row.ok_or_else(|| changed("reservation"))?;
+    if row.get::<_, i64>("tickets_written") != 1 {
+        return Err(changed("ticket"));
+    }
+    reservation(&row)
+}
+
+/// Takes one place of slot `id` for a reservation `allowed` says the slot
+/// takes, deciding on the slot's row under its lock; an `Err` from
+/// `allowed` is returned and the caller's transaction rolls back.
+///
+/// While the increment leaves an open slot below its capacity, the UPDATE
+/// is the lock: it adds the place and returns the row, and `allowed`
+/// decides on the row as it was just before (the same row, one place
+/// fewer; its `updated_at` is the new time, which the rules do not read).
+/// The statement's filter only picks this path; the rules decide
+/// on the row it returns, and what was written must be what
+/// `Slot::after_booking_change` says, else the transaction fails. So the
+/// hot row is held for this statement and the COMMIT, one round trip less
+/// than a locking read, the decision and the update. Otherwise (the last
+/// place, a full or closed slot, no such slot) the slot is read locked, the
+/// rules decide, and `change_booking` writes what they planned.
+pub(crate) fn take_place(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    id: SlotId,
+    now: DateTime<Utc>,
+    allowed: impl FnOnce(&Slot) -> Result<(), DomainError>,
+) -> Result<Slot> {
+    let taken = tx
+        .query_opt(TAKE_PLACE.as_str(), &[&id.0, &orq.0, &ts(now)])
+        .map_err(db)?;
+    if let Some(row) = taken {
+        let after = slot(&row)?;
+        let before = Slot {
+            booked_count: after.booked_count - 1,
+            available_count: after.available_count + 1,
+            ..after.clone()
+        };
+        allowed(&before)?;
+        if before.after_booking_change(1) != (after.booked_count, after.status) {
+            return Err(StoreError::Engine(format!(
+                "slot {id}: a place taken as {} {:?}, not as the rules plan it",
+                after.booked_count, after.status
+            )));
+        }
+        return Ok(after);
+    }
+    let slot = require_slot(tx, orq, id, true)?;
+    allowed(&slot)?;
+    change_booking(tx, &slot, 1, now)?;
+    let (booked, status) = slot.after_booking_change(1);
+    Ok(Slot {
+        booked_count: booked,
+        available_count: slot.total_capacity - booked,
+        status,
+        updated_at: ts(now),
+        ..slot
+    })
+}
+
+/// `take_place`'s one statement: a place taken while the slot stays open
+/// below its capacity (its status unchanged), the row returned as written.
+/// The filter restates the domain's FULL threshold (no status is written):
+/// entrada-domain's `one_booking_below_the_last_place_keeps_an_active_slot_active`
+/// (crates/domain/src/slot.rs) states that such a slot stays ACTIVE after
+/// one booking; change both together.
+static TAKE_PLACE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE reservation_slots SET booked_count = booked_count + 1, updated_at = $3 \
+         WHERE id = $1 AND orq = $2 AND status = 'ACTIVE' AND booked_count + 1 < total_capacity \
+         RETURNING {SLOT_COLUMNS}"
+    )
+});
+
 impl ReservationStore for PgStore {
     fn get_reservation(&self, orq: Orq, id: ReservationId) -> Result<Reservation> {
         self.read(|tx| require_reservation(tx, orq, id))
@@ -132,6 +320,13 @@ impl ReservationStore for PgStore {
     /// A ticket whose reservation row is at another venue is NOT_FOUND to a
     /// bound caller, decided under the ticket's lock (a reschedule takes it
     /// too, so the row cannot move meanwhile) before anything else.
+    ///
+    /// Five statements (session 32, issue 13): the ticket locked; its
+    /// reservation (with the venue of the slot it holds), the slot asked for
+    /// and that slot's venue in one read after the lock; the reservation and
+    /// the ticket written in one statement; the slot's place taken
+    /// (`take_place`: the slot's lock last, one statement while the rules
+    /// allow it); COMMIT.
     fn reserve_slot_as(
         &self,
         orq: Orq,
@@ -141,55 +336,31 @@ impl ReservationStore for PgStore {
     ) -> Result<Reservation> {
         self.write(|tx| {
             let ticket = require_ticket(tx, orq, &req.ticket, true)?;
-            let existing = reservation_of_ticket(tx, orq, &req.ticket)?;
-            if let Some(held) = &existing {
-                by.check_may_book(require_slot(tx, orq, held.slot_id, false)?.venue_id)?;
+            // After the lock, a statement of its own: its snapshot sees every
+            // writer of this ticket's reservation that held the lock before.
+            let rows = reserve_rows(tx, orq, &req.ticket, req.slot_id)?;
+            if rows.existing.is_some() {
+                let held = rows
+                    .held_venue
+                    .ok_or(DomainError::NotFound { entity: "slot" })?;
+                by.check_may_book(held)?;
             }
+            let existing = rows.existing;
             // A first look without the slot's lock: most refusals (a full or
             // closed slot, a ticket that may not reserve) write nothing.
-            let seen = require_slot(tx, orq, req.slot_id, false)?;
-            let venue = require_venue(tx, orq, seen.venue_id)?;
+            let seen = rows.slot.ok_or(DomainError::NotFound { entity: "slot" })?;
+            let venue = rows
+                .venue
+                .ok_or(DomainError::NotFound { entity: "venue" })?;
             check_reservable(&ticket, existing.as_ref(), &seen, &venue, now)?;
-            // The row as written comes back with it (RETURNING): nothing
-            // below changes it, and reading it again after the slot's lock
-            // would hold the hot row one round trip longer.
-            let written = match existing.clone() {
-                // One row per ticket: a cancelled reservation row is reused.
-                Some(cancelled) => tx
-                    .query_one(
-                        &format!(
-                            "UPDATE ticket_reservations SET slot_id = $1, customer_email = $2, customer_phone = $3, \
-                             reserved_at = $4, status = 'RESERVED', no_show_at = NULL, updated_at = $4 WHERE id = $5 \
-                             RETURNING {RESERVATION_COLUMNS}"
-                        ),
-                        &[&seen.id.0, &req.contact.email, &req.contact.phone, &ts(now), &cancelled.id.0],
-                    )
-                    .map_err(db)?,
-                None => tx
-                    .query_one(
-                        &format!(
-                            "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, \
-                             reserved_at, status, orq, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, 'RESERVED', $7, $6, $6) RETURNING {RESERVATION_COLUMNS}"
-                        ),
-                        &[&uuid::Uuid::now_v7(), &req.ticket.as_str(), &seen.id.0, &req.contact.email, &req.contact.phone, &ts(now), &orq.0],
-                    )
-                    .map_err(|e| on_constraint(e, DomainError::AlreadyReserved))?,
-            };
-            let reserved = reservation(&written)?;
-            tx.execute(
-                "UPDATE tickets SET status = 'RESERVED', customer_email = $1, customer_phone = $2, \
-                 reserved_at = $3, updated_at = $3 WHERE ticket_code = $4",
-                &[&req.contact.email, &req.contact.phone, &ts(now), &req.ticket.as_str()],
-            )
-            .map_err(db)?;
+            let reserved = write_reservation(tx, orq, req, &ticket, existing.as_ref(), now)?;
             // The slot's lock last, so the hot row is held only for the
             // decision on it, its update and the commit: the rules decide
             // again on the locked row (another writer may have taken the
             // last place since the first look; a refusal rolls all back).
-            let slot = require_slot(tx, orq, req.slot_id, true)?;
-            check_reservable(&ticket, existing.as_ref(), &slot, &venue, now)?;
-            change_booking(tx, &slot, 1, now)?;
+            take_place(tx, orq, req.slot_id, now, |slot| {
+                check_reservable(&ticket, existing.as_ref(), slot, &venue, now)
+            })?;
             Ok(reserved)
         })
     }

@@ -235,10 +235,12 @@ fn migration_0015_names_the_gate_of_admissions_uploaded_before_it() {
     }
     // The schema as 0014 left it: no column (its CHECK goes with it), 0015
     // not run. 0016 (the deferred slot key), 0017 (the feed's numbering
-    // functions, CREATE OR REPLACE) and 0018 (the trigger functions' plan
-    // mode) run again after it, which they may: setting a constraint
-    // DEFERRABLE or a function's setting twice changes nothing, and 0017's
-    // functions are the same after it as before.
+    // functions, CREATE OR REPLACE), 0018 (the trigger functions' plan
+    // mode) and 0019 (the slot's trigger function, CREATE OR REPLACE, its
+    // trigger dropped and made again) run again after it, which they may:
+    // setting a constraint DEFERRABLE or a function's setting twice changes
+    // nothing, and 0017's and 0019's functions are the same after it as
+    // before.
     let mut client = common::client(&url, &schema);
     client
         .batch_execute(
@@ -249,8 +251,8 @@ fn migration_0015_names_the_gate_of_admissions_uploaded_before_it() {
         .unwrap();
     assert_eq!(
         MIGRATIONS.last().map(|(name, _)| *name),
-        Some("0018_feed_trigger_plans.sql"),
-        "a migration after 0018: undo it above too, or start this test from the schema before 0015"
+        Some("0019_slot_feed_trigger.sql"),
+        "a migration after 0019: undo it above too, or start this test from the schema before 0015"
     );
     let store = PgStore::connect(&url, common::options(&schema)).expect("0015 runs");
     assert_eq!(store.schema_version().unwrap(), known_schema_version());
@@ -283,7 +285,8 @@ fn the_feed_trigger_functions_keep_plan_cache_mode_auto() {
     let rows = client
         .query(
             "SELECT proname::text, proconfig FROM pg_proc \
-             WHERE proname IN ('log_ticket', 'log_ticket_reservation', 'log_scoped_row') \
+             WHERE proname IN ('log_ticket', 'log_ticket_reservation', 'log_scoped_row', \
+             'log_reservation_slot') \
              AND pronamespace = current_schema()::regnamespace ORDER BY proname",
             &[],
         )
@@ -294,6 +297,7 @@ fn the_feed_trigger_functions_keep_plan_cache_mode_auto() {
     assert_eq!(
         got,
         vec![
+            ("log_reservation_slot".to_owned(), auto.clone()),
             ("log_scoped_row".to_owned(), auto.clone()),
             ("log_ticket".to_owned(), auto.clone()),
             ("log_ticket_reservation".to_owned(), auto),
