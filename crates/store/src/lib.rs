@@ -95,6 +95,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0022_venue_closings.sql"),
     include_str!("../migrations/0023_ticket_org_code_index.sql"),
     include_str!("../migrations/0024_verified_gate.sql"),
+    include_str!("../migrations/0025_deferred_indexes.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -279,6 +280,10 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         create_private(&path);
         let mut writer = open_connection(&path, &options)?;
+        // A first sync that stopped between pages left its replica without
+        // some indexes: built again before anything else (a migration may
+        // change them).
+        sync::restore_deferred_indexes_at_open(&mut writer)?;
         migrate(&mut writer)?;
         // Group commit needs the WAL file; without it each commit syncs itself.
         let journal: String = writer.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
@@ -633,11 +638,13 @@ mod tests {
             s.verify_ticket(orq, &t2, OperatorId(op.id.0), &gate, at)
                 .unwrap();
         }
-        // The file as 0023 left it: no column (its own CHECK goes with it).
+        // The file as 0023 left it: no column (its own CHECK goes with it),
+        // nor what later migrations added (0025's table).
         {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(
-                "ALTER TABLE tickets DROP COLUMN verified_gate; PRAGMA user_version = 23;",
+                "ALTER TABLE tickets DROP COLUMN verified_gate; DROP TABLE deferred_indexes; \
+                 PRAGMA user_version = 23;",
             )
             .unwrap();
         }

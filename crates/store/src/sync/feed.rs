@@ -293,6 +293,80 @@ pub(super) fn drop_synced_rows(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The synced tables whose secondary indexes a first sync builds after
+/// filling them rather than row by row (migration 0025).
+const DEFERRED_TABLES: &str = "'tickets', 'ticket_reservations'";
+
+/// On a device, at a first sync's first page (the synced tables empty, more
+/// pages to come): drops the non-unique secondary indexes of the big synced
+/// tables, their definitions kept in `deferred_indexes` (same transaction).
+/// Inserting 100,000 tickets into nine B-trees each, row by row, was most
+/// of a first sync's apply; one sort per index at the end is a fraction of
+/// it. The lookups stay correct meanwhile (these indexes are paths, not
+/// rules), only slower. Returns how many it dropped.
+fn defer_indexes(tx: &Transaction<'_>) -> Result<usize> {
+    let indexes: Vec<(String, String)> = tx
+        .prepare(&format!(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ({DEFERRED_TABLES}) \
+             AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%' ORDER BY name"
+        ))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, sql) in &indexes {
+        tx.execute(
+            "INSERT INTO deferred_indexes (name, sql) VALUES (?1, ?2)",
+            params![name, sql],
+        )?;
+        tx.execute(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")), [])?;
+    }
+    Ok(indexes.len())
+}
+
+/// Builds again every index a first sync deferred (`defer_indexes`) and
+/// forgets their definitions, in the caller's transaction; returns how many
+/// it built. An index that exists already is left as it is.
+pub(super) fn restore_deferred_indexes(tx: &Transaction<'_>) -> Result<usize> {
+    let deferred: Vec<(String, String)> = tx
+        .prepare_cached("SELECT name, sql FROM deferred_indexes ORDER BY name")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if deferred.is_empty() {
+        return Ok(0);
+    }
+    let mut built = 0;
+    for (name, sql) in &deferred {
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            tx.execute_batch(sql)?;
+            built += 1;
+        }
+    }
+    tx.execute("DELETE FROM deferred_indexes", [])?;
+    Ok(built)
+}
+
+/// `restore_deferred_indexes` when a database opens (before its
+/// migrations): a first sync that stopped between pages (a crash, a lost
+/// server) leaves no replica without its indexes for longer than that.
+/// Nothing to do (one read) on a database without the table or the rows.
+pub(crate) fn restore_deferred_indexes_at_open(conn: &mut rusqlite::Connection) -> Result<()> {
+    let pending: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deferred_indexes')",
+        [],
+        |r| r.get(0),
+    )? && conn.query_row("SELECT EXISTS (SELECT 1 FROM deferred_indexes)", [], |r| r.get(0))?;
+    if pending {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        restore_deferred_indexes(&tx)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 impl Store {
     // ---- server side ----
 
@@ -423,6 +497,20 @@ impl Store {
             if page.reset {
                 drop_synced_rows(tx)?;
             }
+            // A first sync (the synced tables empty, more pages to come)
+            // fills the tables without their secondary indexes, built again
+            // with its last page (or the next open, after a crash).
+            if page.has_more {
+                let first: bool = tx
+                    .prepare_cached(
+                        "SELECT NOT EXISTS (SELECT 1 FROM tickets) AND NOT EXISTS (SELECT 1 FROM ticket_reservations) \
+                         AND NOT EXISTS (SELECT 1 FROM deferred_indexes)",
+                    )?
+                    .query_row([], |r| r.get(0))?;
+                if first {
+                    defer_indexes(tx)?;
+                }
+            }
             super::lan::release_peer_holds(tx, Some(now))?;
             super::lan::prune_peer_events(tx, now)?;
             // Most pages meet an empty outbox: then no row needs the check.
@@ -501,6 +589,11 @@ impl Store {
                 }
                 applied += 1;
             }
+            // The last page: every deferred index is built again, in the
+            // transaction that moves the cursor to the end.
+            if !page.has_more {
+                restore_deferred_indexes(tx)?;
+            }
             tx.execute(
                 "UPDATE device_identity SET cursor = ?1, last_sync_at = ?2, server_reachable = 1, last_error = NULL, \
                  clock_offset_ms = coalesce(?3, clock_offset_ms)",
@@ -516,6 +609,200 @@ mod tests {
     use super::*;
     use rusqlite::types::Value;
     use serde_json::json;
+
+    const AT: &str = "2026-11-30T12:00:00.000Z";
+
+    /// A new gate's replica at `path`, paired, empty.
+    fn gate(path: &std::path::Path) -> crate::Store {
+        let store = crate::Store::open(path).unwrap();
+        let info = crate::domain::sync::protocol::DeviceInfo {
+            device_id: 1,
+            orq: 1,
+            venue_id: 1,
+            name: "Gate A".into(),
+        };
+        store.pair(&info, "http://server", "token").unwrap();
+        store
+    }
+
+    /// A first sync's pages: `n` tickets, each with its reservation, in
+    /// pages of `size` changes.
+    fn ticket_pages(n: usize, size: usize) -> Vec<ChangePage> {
+        let at = AT;
+        let mut changes = Vec::with_capacity(2 * n);
+        for i in 0..n {
+            let code = format!("S-{i:06}");
+            changes.push(json!({
+                "seq": changes.len() + 1, "entity": "tickets", "entity_id": code, "op": "upsert",
+                "row": {
+                    "ticket_code": code, "orq": 1, "order_id": format!("O-{}", i % 97), "product_id": null,
+                    "user_id": null, "status": "RESERVED", "entitlements": "{}",
+                    "expires_at": null, "created_at": at, "updated_at": at,
+                    "customer_email": format!("c{}@example.com", i % 13), "customer_phone": "+34600000001",
+                    "reserved_at": at, "verified_at": null, "verified_by": null,
+                    "activation_status": "active", "activated_at": at,
+                    "activation_mode": "immediate", "code_serial": null, "left_at": null,
+                    "verified_gate": null,
+                }
+            }));
+            let id = format!("01900000-0000-7000-8000-{i:012}");
+            changes.push(json!({
+                "seq": changes.len() + 1, "entity": "ticket_reservations", "entity_id": id, "op": "upsert",
+                "row": {
+                    "id": id, "ticket_id": code, "slot_id": "slot-1",
+                    "customer_email": "bench@example.com", "customer_phone": "+34600000001",
+                    "reserved_at": at, "status": "RESERVED", "orq": 1,
+                    "created_at": at, "updated_at": at, "no_show_at": null,
+                }
+            }));
+        }
+        let total = changes.len();
+        changes
+            .chunks(size)
+            .map(|c| {
+                let last = c.last().unwrap()["seq"].as_i64().unwrap();
+                serde_json::from_value(json!({
+                    "changes": c, "next_cursor": last, "has_more": last < total as i64,
+                    "remaining": total as i64 - last, "server_time": at,
+                }))
+                .unwrap()
+            })
+            .collect()
+    }
+
+    /// The replica's indexes (name, definition) and synced rows, to compare.
+    fn replica(store: &crate::Store) -> (Vec<(String, String)>, Vec<String>, i64, i64) {
+        store
+            .read(|tx| {
+                let indexes = tx
+                    .prepare("SELECT name, coalesce(sql, '') FROM sqlite_master WHERE type = 'index' ORDER BY name")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let rows = tx
+                    .prepare(
+                        "SELECT json_array(t.ticket_code, t.order_id, t.customer_email, t.status, r.id, r.slot_id) \
+                         FROM tickets t LEFT JOIN ticket_reservations r ON r.ticket_id = t.ticket_code ORDER BY t.ticket_code",
+                    )?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                let deferred: i64 = tx.query_row("SELECT count(*) FROM deferred_indexes", [], |r| r.get(0))?;
+                let cursor: i64 = tx.query_row("SELECT cursor FROM device_identity", [], |r| r.get(0))?;
+                Ok((indexes, rows, deferred, cursor))
+            })
+            .unwrap()
+    }
+
+    fn index_count(store: &crate::Store, table: &str) -> i64 {
+        store
+            .read(|tx| {
+                Ok(tx.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+                    [table],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    }
+
+    /// Issue 13: a first sync into an empty replica fills the tables
+    /// without their secondary indexes and builds them with its last page;
+    /// it ends with the same rows, indexes and cursor as the row-by-row
+    /// path (a replica that was not empty: one ticket applied before).
+    #[test]
+    fn a_first_sync_ends_with_the_rows_and_indexes_of_the_row_by_row_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = ticket_pages(3_000, 1_000);
+        let now = AT.parse().unwrap();
+        let first = gate(&dir.path().join("first.db"));
+        let before = index_count(&first, "tickets");
+        assert!(before >= 8, "the tickets' secondary indexes: {before}");
+        for (k, page) in pages.iter().enumerate() {
+            first.apply_change_page(page, None, now).unwrap();
+            if page.has_more {
+                assert_eq!(index_count(&first, "tickets"), 0, "page {k}: deferred");
+                assert_eq!(
+                    index_count(&first, "ticket_reservations"),
+                    0,
+                    "page {k}: deferred"
+                );
+            }
+        }
+        // The row-by-row path: a replica that holds a row already.
+        let other = gate(&dir.path().join("other.db"));
+        let mut one = pages[0].clone();
+        one.changes.truncate(1);
+        one.has_more = false;
+        one.next_cursor = 1;
+        other.apply_change_page(&one, None, now).unwrap();
+        assert_eq!(index_count(&other, "tickets"), before);
+        for page in &pages {
+            other.apply_change_page(page, None, now).unwrap();
+            assert_eq!(index_count(&other, "tickets"), before, "never deferred");
+        }
+        let (a, b) = (replica(&first), replica(&other));
+        assert_eq!(a.1.len(), 3_000);
+        assert_eq!(a, b, "same indexes, rows, nothing deferred, same cursor");
+        assert_eq!(a.2, 0);
+        assert_eq!(a.3, 6_000);
+    }
+
+    /// A first sync stopped between pages (a crash, a lost server) leaves
+    /// a consistent replica: the pages applied, their cursor, the deferred
+    /// indexes' definitions. The next sync resumes at the cursor and builds
+    /// them with its last page; or the next open builds them at once.
+    #[test]
+    fn a_first_sync_stopped_between_pages_is_completed_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = ticket_pages(2_000, 1_000);
+        let now = AT.parse().unwrap();
+        let reference = gate(&dir.path().join("reference.db"));
+        for page in &pages {
+            reference.apply_change_page(page, None, now).unwrap();
+        }
+        let want = replica(&reference);
+
+        // Stopped after two pages; the next sync goes on from the cursor.
+        let path = dir.path().join("resumed.db");
+        let store = gate(&path);
+        for page in &pages[..2] {
+            store.apply_change_page(page, None, now).unwrap();
+        }
+        drop(store);
+        let store = crate::Store::open(&path).unwrap();
+        let (indexes, rows, deferred, cursor) = replica(&store);
+        assert_eq!(
+            (rows.len(), deferred, cursor),
+            (1_000, 0, 2_000),
+            "reopened: built again"
+        );
+        assert_eq!(indexes, want.0);
+        for page in &pages[2..] {
+            store.apply_change_page(page, None, now).unwrap();
+        }
+        assert_eq!(replica(&store), want);
+
+        // Stopped after one page, no reopen: the sync's last page builds them.
+        let store = gate(&dir.path().join("continued.db"));
+        store.apply_change_page(&pages[0], None, now).unwrap();
+        let (_, rows, deferred, cursor) = replica(&store);
+        assert_eq!(rows.len(), 500);
+        assert!(
+            deferred >= 8,
+            "the definitions kept with the page: {deferred}"
+        );
+        assert_eq!(cursor, 1_000);
+        // A failing page (a CHECK refuses its row) leaves the replica as
+        // the page before left it.
+        let mut bad = pages[1].clone();
+        bad.changes[0].row.as_mut().unwrap()["status"] = json!("NOT_A_STATUS");
+        assert!(store.apply_change_page(&bad, None, now).is_err());
+        assert_eq!(replica(&store).3, 1_000, "the cursor did not move");
+        assert_eq!(replica(&store).2, deferred);
+        for page in &pages[1..] {
+            store.apply_change_page(page, None, now).unwrap();
+        }
+        assert_eq!(replica(&store), want);
+    }
 
     /// `verified_gate` is display text: a pulled ticket row whose name the
     /// replica's CHECK would refuse (no verification, too long, empty, not
@@ -602,54 +889,10 @@ mod tests {
             .and_then(|v| v.parse().ok())
             .unwrap_or(30_000);
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::Store::open(dir.path().join("gate.db")).unwrap();
-        let info = crate::domain::sync::protocol::DeviceInfo {
-            device_id: 1,
-            orq: 1,
-            venue_id: 1,
-            name: "Gate A".into(),
-        };
-        store.pair(&info, "http://server", "token").unwrap();
-        let at = "2026-11-30T12:00:00.000Z";
-        let mut changes = Vec::with_capacity(2 * n);
-        for i in 0..n {
-            let code = format!("S-{i:06}");
-            changes.push(json!({
-                "seq": changes.len() + 1, "entity": "tickets", "entity_id": code, "op": "upsert",
-                "row": {
-                    "ticket_code": code, "orq": 1, "order_id": null, "product_id": null,
-                    "user_id": null, "status": "RESERVED", "entitlements": "{}",
-                    "expires_at": null, "created_at": at, "updated_at": at,
-                    "customer_email": "bench@example.com", "customer_phone": "+34600000001",
-                    "reserved_at": at, "verified_at": null, "verified_by": null,
-                    "activation_status": "active", "activated_at": at,
-                    "activation_mode": "immediate", "code_serial": null, "left_at": null,
-                    "verified_gate": null,
-                }
-            }));
-            let id = format!("01900000-0000-7000-8000-{i:012}");
-            changes.push(json!({
-                "seq": changes.len() + 1, "entity": "ticket_reservations", "entity_id": id, "op": "upsert",
-                "row": {
-                    "id": id, "ticket_id": code, "slot_id": "slot-1",
-                    "customer_email": "bench@example.com", "customer_phone": "+34600000001",
-                    "reserved_at": at, "status": "RESERVED", "orq": 1,
-                    "created_at": at, "updated_at": at, "no_show_at": null,
-                }
-            }));
-        }
-        let total = changes.len();
-        let pages: Vec<ChangePage> = changes
-            .chunks(2_000)
-            .map(|c| {
-                let last = c.last().unwrap()["seq"].as_i64().unwrap();
-                serde_json::from_value(json!({
-                    "changes": c, "next_cursor": last, "has_more": last < total as i64,
-                    "remaining": total as i64 - last, "server_time": at,
-                }))
-                .unwrap()
-            })
-            .collect();
+        let store = gate(&dir.path().join("gate.db"));
+        let pages = ticket_pages(n, 2_000);
+        let total: usize = pages.iter().map(|p| p.changes.len()).sum();
+        let at = AT;
         let now = at.parse().unwrap();
         let start = std::time::Instant::now();
         let mut applied = 0;
