@@ -156,6 +156,11 @@ pub enum StoreError {
     /// server's peer list): its link must end, not start over.
     #[error("gate {0} is not a listed LAN peer (revoked or no longer in this venue)")]
     NotAPeer(i64),
+
+    /// A `deferred_indexes` row that is not one of the indexes a first
+    /// sync defers (another name, another statement): not run.
+    #[error("the deferred index {0:?} is not one this program builds; its definition was not run")]
+    DeferredIndex(String),
 }
 
 impl StoreError {
@@ -173,6 +178,7 @@ impl StoreError {
             Self::ServerDatabase => "SERVER_DATABASE",
             Self::LocalData => "LOCAL_DATA",
             Self::NotAPeer(_) => "NOT_A_PEER",
+            Self::DeferredIndex(_) => "DATABASE_ERROR",
         }
     }
 }

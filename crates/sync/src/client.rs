@@ -569,7 +569,16 @@ impl SyncEngine {
                     }
                 });
             } else {
+                let started = std::time::Instant::now();
                 apply.await?;
+                if !more {
+                    // The last page applies, then the indexes a first sync
+                    // deferred are built (one transaction each).
+                    tracing::info!(
+                        ms = started.elapsed().as_millis() as u64,
+                        "last page applied, deferred indexes built"
+                    );
+                }
                 progress(done, of);
             }
         }

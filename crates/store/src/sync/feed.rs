@@ -339,7 +339,52 @@ pub(super) fn drop_synced_rows(tx: &Transaction<'_>) -> Result<()> {
 
 /// The synced tables whose secondary indexes a first sync builds after
 /// filling them rather than row by row (migration 0025).
-const DEFERRED_TABLES: &str = "'tickets', 'ticket_reservations'";
+const DEFERRED_TABLES: &[&str] = &["tickets", "ticket_reservations"];
+
+/// The indexes a first sync may defer, by name: the non-unique secondary
+/// indexes of [`DEFERRED_TABLES`]. A `deferred_indexes` row naming any
+/// other is refused, not run; an index a later migration adds is not
+/// deferred until it is listed here.
+const DEFERRABLE_INDEXES: &[&str] = &[
+    "idx_ticket_reservations_orq",
+    "idx_ticket_reservations_slot_id",
+    "idx_ticket_reservations_slot_status",
+    "idx_tickets_customer_email",
+    "idx_tickets_customer_phone",
+    "idx_tickets_order",
+    "idx_tickets_orq",
+    "idx_tickets_orq_code",
+    "idx_tickets_purchase_email",
+    "idx_tickets_status",
+    "idx_tickets_user",
+];
+
+/// A `deferred_indexes` row's statement if it is one this program defers:
+/// a listed name, `CREATE INDEX <name> ON tickets` (or
+/// `ticket_reservations`), one statement. Otherwise
+/// [`StoreError::DeferredIndex`] naming it: the row's text is not run.
+fn checked_index_sql<'a>(name: &str, sql: &'a str) -> Result<&'a str> {
+    let ok = DEFERRABLE_INDEXES.contains(&name)
+        && !sql.contains(';')
+        && sql
+            .strip_prefix("CREATE INDEX ")
+            .and_then(|s| s.strip_prefix(name))
+            .filter(|s| s.starts_with(char::is_whitespace))
+            .and_then(|s| s.trim_start().strip_prefix("ON"))
+            .filter(|s| s.starts_with(char::is_whitespace))
+            .map(str::trim_start)
+            .is_some_and(|s| {
+                DEFERRED_TABLES.iter().any(|t| {
+                    s.strip_prefix(t)
+                        .is_some_and(|rest| rest.starts_with([' ', '(']))
+                })
+            });
+    if ok {
+        Ok(sql)
+    } else {
+        Err(StoreError::DeferredIndex(name.to_string()))
+    }
+}
 
 /// On a device, at a first sync's first page (the synced tables empty, more
 /// pages to come): drops the non-unique secondary indexes of the big synced
@@ -349,54 +394,80 @@ const DEFERRED_TABLES: &str = "'tickets', 'ticket_reservations'";
 /// it. The lookups stay correct meanwhile (these indexes are paths, not
 /// rules), only slower. Returns how many it dropped.
 fn defer_indexes(tx: &Transaction<'_>) -> Result<usize> {
+    let tables = DEFERRED_TABLES
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let indexes: Vec<(String, String)> = tx
         .prepare(&format!(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ({DEFERRED_TABLES}) \
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ({tables}) \
              AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%' ORDER BY name"
         ))?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    let mut dropped = 0;
     for (name, sql) in &indexes {
+        // Only what the restore will accept is deferred.
+        if checked_index_sql(name, sql).is_err() {
+            continue;
+        }
         tx.execute(
             "INSERT INTO deferred_indexes (name, sql) VALUES (?1, ?2)",
             params![name, sql],
         )?;
         tx.execute(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")), [])?;
+        dropped += 1;
     }
-    Ok(indexes.len())
+    Ok(dropped)
 }
 
-/// Builds again every index a first sync deferred (`defer_indexes`) and
-/// forgets their definitions, in the caller's transaction; returns how many
-/// it built. An index that exists already is left as it is.
-pub(super) fn restore_deferred_indexes(tx: &Transaction<'_>) -> Result<usize> {
-    let deferred: Vec<(String, String)> = tx
+/// The `deferred_indexes` rows, each checked ([`checked_index_sql`]): one
+/// refused row refuses them all, before any runs.
+fn deferred_rows(conn: &rusqlite::Connection) -> Result<Vec<(String, String)>> {
+    let rows: Vec<(String, String)> = conn
         .prepare_cached("SELECT name, sql FROM deferred_indexes ORDER BY name")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    if deferred.is_empty() {
-        return Ok(0);
+    for (name, sql) in &rows {
+        checked_index_sql(name, sql)?;
     }
+    Ok(rows)
+}
+
+/// Builds one deferred index (unless it exists) and forgets its
+/// definition, in the caller's transaction; true if it built it.
+fn restore_one(tx: &Transaction<'_>, name: &str, sql: &str) -> Result<bool> {
+    let sql = checked_index_sql(name, sql)?;
+    let exists: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        // One statement (`execute` refuses more than one).
+        tx.execute(sql, [])?;
+    }
+    tx.execute("DELETE FROM deferred_indexes WHERE name = ?1", [name])?;
+    Ok(!exists)
+}
+
+/// Builds again every index a first sync deferred (`defer_indexes`) and
+/// forgets their definitions, all in the caller's transaction; returns how
+/// many it built. An index that exists already is left as it is.
+pub(super) fn restore_deferred_indexes(tx: &Transaction<'_>) -> Result<usize> {
     let mut built = 0;
-    for (name, sql) in &deferred {
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
-            [name],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            tx.execute_batch(sql)?;
-            built += 1;
-        }
+    for (name, sql) in deferred_rows(tx)? {
+        built += usize::from(restore_one(tx, &name, &sql)?);
     }
-    tx.execute("DELETE FROM deferred_indexes", [])?;
     Ok(built)
 }
 
 /// `restore_deferred_indexes` when a database opens (before its
-/// migrations): a first sync that stopped between pages (a crash, a lost
-/// server) leaves no replica without its indexes for longer than that.
-/// Nothing to do (one read) on a database without the table or the rows.
+/// migrations, after the schema version is checked): a first sync that
+/// stopped between pages (a crash, a lost server) leaves no replica
+/// without its indexes for longer than that. Nothing to do (one read) on a
+/// database without the table or the rows.
 pub(crate) fn restore_deferred_indexes_at_open(conn: &mut rusqlite::Connection) -> Result<()> {
     let pending: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deferred_indexes')",
@@ -541,7 +612,7 @@ impl Store {
         // Rows arrive in change order, not dependency order (a slot updated
         // after its reservations comes after them): foreign keys are checked
         // by the server, not by the replica.
-        self.write_without_foreign_keys(|tx| {
+        let applied = self.write_without_foreign_keys(|tx| {
             let mut applied = 0;
             if page.reset {
                 drop_synced_rows(tx)?;
@@ -638,18 +709,49 @@ impl Store {
                 }
                 applied += 1;
             }
-            // The last page: every deferred index is built again, in the
-            // transaction that moves the cursor to the end.
-            if !page.has_more {
-                restore_deferred_indexes(tx)?;
-            }
             tx.execute(
                 "UPDATE device_identity SET cursor = ?1, last_sync_at = ?2, server_reachable = 1, last_error = NULL, \
                  clock_offset_ms = coalesce(?3, clock_offset_ms)",
                 params![page.next_cursor, ts(now), clock_offset_ms],
             )?;
             Ok(applied)
-        })
+        })?;
+        // The last page, committed with its cursor: the deferred indexes
+        // are built after it, one per transaction.
+        if !page.has_more {
+            self.restore_deferred_indexes()?;
+        }
+        Ok(applied)
+    }
+
+    /// Builds again the indexes a first sync deferred, one transaction per
+    /// index (its `CREATE INDEX` and the removal of its definition
+    /// together): a gate's own writes (a verification, a passage) wait for
+    /// one index's build at most, not for all of them. Every definition is
+    /// checked before any runs ([`StoreError::DeferredIndex`]). A stop
+    /// midway leaves the rest to the next call (the next sync's end, the
+    /// next open). Returns how many it built; one read when none is
+    /// deferred.
+    pub fn restore_deferred_indexes(&self) -> Result<usize> {
+        let pending = self.read(|tx| deferred_rows(tx))?;
+        let mut built = 0;
+        for (name, _) in pending {
+            built += usize::from(self.write(|tx| {
+                // Read again: another call may have built it meanwhile.
+                let sql: Option<String> = tx
+                    .query_row(
+                        "SELECT sql FROM deferred_indexes WHERE name = ?1",
+                        [&name],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                match sql {
+                    Some(sql) => restore_one(tx, &name, &sql),
+                    None => Ok(false),
+                }
+            })?);
+        }
+        Ok(built)
     }
 }
 
@@ -853,6 +955,74 @@ mod tests {
         assert_eq!(replica(&store), want);
     }
 
+    /// A `deferred_indexes` row that is not one of the deferred indexes (a
+    /// listed name with another statement, a name not listed) is refused
+    /// with an error naming it, and nothing runs: no index built, no row
+    /// removed. The rows as the first page left them build.
+    #[test]
+    fn a_tampered_deferred_index_is_refused_and_nothing_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = ticket_pages(500, 400);
+        let store = gate(&dir.path().join("gate.db"));
+        store
+            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .unwrap();
+        let (_, _, deferred, _) = replica(&store);
+        assert_eq!(deferred, DEFERRABLE_INDEXES.len() as i64);
+        for (name, sql) in [
+            (
+                "idx_tickets_status",
+                "CREATE INDEX idx_tickets_status ON tickets (status); DROP TABLE tickets",
+            ),
+            ("idx_tickets_status", "DROP TABLE tickets"),
+            (
+                "idx_tickets_status",
+                "CREATE INDEX idx_tickets_status ON venues (id)",
+            ),
+            ("idx_evil", "CREATE INDEX idx_evil ON tickets (status)"),
+        ] {
+            let saved: String = store
+                .write(|tx| {
+                    let saved = tx.query_row(
+                        "SELECT sql FROM deferred_indexes WHERE name = 'idx_tickets_status'",
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?1, ?2)",
+                        params![name, sql],
+                    )?;
+                    Ok(saved)
+                })
+                .unwrap();
+            let before = replica(&store);
+            let err = store.restore_deferred_indexes().unwrap_err();
+            assert!(
+                matches!(&err, StoreError::DeferredIndex(n) if n == name),
+                "{sql}: {err}"
+            );
+            assert!(err.to_string().contains(name), "{err}");
+            assert_eq!(replica(&store), before, "{sql}: nothing ran");
+            assert_eq!(index_count(&store, "tickets"), 0);
+            store
+                .write(|tx| {
+                    tx.execute("DELETE FROM deferred_indexes WHERE name = 'idx_evil'", [])?;
+                    tx.execute(
+                        "UPDATE deferred_indexes SET sql = ?1 WHERE name = 'idx_tickets_status'",
+                        [&saved],
+                    )?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        assert_eq!(
+            store.restore_deferred_indexes().unwrap(),
+            DEFERRABLE_INDEXES.len()
+        );
+        assert_eq!(replica(&store).2, 0);
+        assert_eq!(index_count(&store, "tickets"), 8);
+    }
+
     /// `verified_gate` is display text: a pulled ticket row whose name the
     /// replica's CHECK would refuse (no verification, too long, empty, not
     /// text, a NUL) applies with the name dropped, and the pull goes on;
@@ -945,16 +1115,21 @@ mod tests {
         let now = at.parse().unwrap();
         let start = std::time::Instant::now();
         let mut applied = 0;
+        let mut last = std::time::Duration::ZERO;
         for page in &pages {
+            let t = std::time::Instant::now();
             applied += store.apply_change_page(page, Some(0), now).unwrap();
+            last = t.elapsed();
         }
         let took = start.elapsed();
         assert_eq!(applied, total);
         println!(
-            "apply_bench: {n} tickets, {total} changes, {} pages: {:.3} s ({:.1} µs/change)",
+            "apply_bench: {n} tickets, {total} changes, {} pages: {:.3} s ({:.1} µs/change); \
+             last page + index rebuild {:.0} ms",
             pages.len(),
             took.as_secs_f64(),
-            took.as_secs_f64() * 1e6 / total as f64
+            took.as_secs_f64() * 1e6 / total as f64,
+            last.as_secs_f64() * 1e3
         );
     }
 
