@@ -161,6 +161,11 @@ pub enum StoreError {
     /// sync defers (another name, another statement): not run.
     #[error("the deferred index {0:?} is not one this program builds; its definition was not run")]
     DeferredIndex(String),
+
+    /// A synced row's value that JSON cannot hold (a real that is not
+    /// finite, text that is not UTF-8): its change page is not served.
+    #[error("a synced value cannot be served as JSON: {0}")]
+    NotJson(String),
 }
 
 impl StoreError {
@@ -179,6 +184,7 @@ impl StoreError {
             Self::LocalData => "LOCAL_DATA",
             Self::NotAPeer(_) => "NOT_A_PEER",
             Self::DeferredIndex(_) => "DATABASE_ERROR",
+            Self::NotJson(_) => "DATABASE_ERROR",
         }
     }
 }

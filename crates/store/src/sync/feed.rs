@@ -201,18 +201,29 @@ fn select_row_sql(e: &Entity) -> String {
     )
 }
 
-/// A row of [`select_row_sql`] as the JSON object `select_json_sql` makes
-/// (SQLite's `json_object`), built from the values: no JSON text written
-/// and parsed again per row (a first sync's 200,000 rows).
-fn row_json(e: &Entity, r: &rusqlite::Row<'_>) -> rusqlite::Result<serde_json::Value> {
+/// A row of [`select_row_sql`] as a JSON object, built from the values
+/// (no JSON text written and parsed again per row: a first sync's 200,000
+/// rows). The same object `json_object` made (`select_json_sql`) but for
+/// reals: those are written losslessly (shortest text that reads back the
+/// same f64: 0.1 + 0.2 is 0.30000000000000004, not `json_object`'s 15
+/// digits 0.3). A real that is not finite, or text that is not UTF-8, has
+/// no JSON: [`StoreError::NotJson`] (the page fails), never null or U+FFFD.
+fn row_json(e: &Entity, r: &rusqlite::Row<'_>) -> Result<serde_json::Value> {
     let mut map = serde_json::Map::with_capacity(e.columns.len());
     for (i, c) in e.columns.iter().enumerate() {
         let value = match r.get_ref(i)? {
             ValueRef::Null => serde_json::Value::Null,
             ValueRef::Integer(n) => serde_json::Value::from(n),
             ValueRef::Real(x) => serde_json::Number::from_f64(x)
-                .map_or(serde_json::Value::Null, serde_json::Value::Number),
-            ValueRef::Text(t) => serde_json::Value::String(String::from_utf8_lossy(t).into_owned()),
+                .map(serde_json::Value::Number)
+                .ok_or_else(|| {
+                    StoreError::NotJson(format!("{}.{c} is {x}, not a finite number", e.table))
+                })?,
+            ValueRef::Text(t) => serde_json::Value::String(
+                std::str::from_utf8(t)
+                    .map_err(|_| StoreError::NotJson(format!("{}.{c} is not UTF-8 text", e.table)))?
+                    .to_owned(),
+            ),
             // Not selected as such (BLOB columns come through `hex()`).
             ValueRef::Blob(b) => {
                 serde_json::Value::String(b.iter().map(|x| format!("{x:02X}")).collect())
@@ -548,7 +559,10 @@ impl Store {
                         Some(stmt) => stmt,
                         slot => slot.insert(tx.prepare_cached(&select_row_sql(&ENTITIES[i]))?),
                     };
-                    select.query_row([&entity_id], |r| row_json(&ENTITIES[i], r)).optional()?
+                    match select.query([&entity_id])?.next()? {
+                        Some(r) => Some(row_json(&ENTITIES[i], r)?),
+                        None => None,
+                    }
                 } else {
                     None
                 };
@@ -1133,33 +1147,73 @@ mod tests {
         );
     }
 
-    /// A served row is the JSON object SQLite's `json_object` made of it
-    /// before (the page a gate parses is the same): integers, reals, text
-    /// (JSON-looking text stays text), NULL, BLOBs as upper-case hex.
+    /// What a served row's values are written as (pinned text): integers
+    /// (i64 min and max), NULL, text with its escapes (unicode as is,
+    /// control characters escaped), JSON-looking text as text, BLOBs as
+    /// upper-case hex, reals losslessly: not `json_object`'s text for
+    /// 0.1 + 0.2 (0.3, 15 digits), equal to it as values otherwise. A real
+    /// that is not finite or text that is not UTF-8 is an error, not null
+    /// or U+FFFD.
     #[test]
-    fn a_served_row_is_the_object_json_object_made() {
+    fn a_served_row_is_json_object_with_lossless_reals_and_refuses_what_json_cannot_hold() {
         let e = Entity {
             table: "t",
             key: "id",
-            columns: &["id", "i", "r", "s", "j", "b", "n", "big"],
+            columns: &["id", "i", "r", "s", "j", "b", "n"],
             blobs: &["b"],
         };
         let c = rusqlite::Connection::open_in_memory().unwrap();
         c.execute_batch(
-            "CREATE TABLE t (id TEXT PRIMARY KEY, i INTEGER, r REAL, s TEXT, j TEXT, b BLOB, n TEXT, big INTEGER);
-             INSERT INTO t VALUES ('k-1', -42, 1.5, 'é \"q\" \\ x', '{\"a\": 1}', x'00ff10ab', NULL, 9223372036854775807);
-             INSERT INTO t VALUES ('k-2', 0, 1e300, '', '[]', x'', NULL, -9223372036854775808);",
+            "CREATE TABLE t (id TEXT PRIMARY KEY, i INTEGER, r REAL, s TEXT, j TEXT, b BLOB, n TEXT);
+             INSERT INTO t VALUES ('k-1', 9223372036854775807, 0.1 + 0.2, 'é ✓ \"q\" \\ ' || char(1) || char(10) || char(31), '{\"a\": 1}', x'00ff10ab', NULL);
+             INSERT INTO t VALUES ('k-2', -9223372036854775808, -0.0, '', '[]', x'', NULL);
+             INSERT INTO t VALUES ('k-3', 0, 1e300, 'x', 'y', NULL, 'z');
+             INSERT INTO t VALUES ('inf', 0, 1e999, 'x', 'y', NULL, NULL);
+             INSERT INTO t VALUES ('utf8', 0, 1.5, CAST(x'61ff' AS TEXT), 'y', NULL, NULL);",
         )
         .unwrap();
-        for id in ["k-1", "k-2"] {
-            let before: String = c
+        let served = |id: &str| {
+            let mut select = c.prepare(&select_row_sql(&e)).unwrap();
+            let mut rows = select.query([id]).unwrap();
+            row_json(&e, rows.next().unwrap().unwrap())
+        };
+        let json_object = |id: &str| -> serde_json::Value {
+            let text: String = c
                 .query_row(&select_json_sql(&e), [id], |r| r.get(0))
                 .unwrap();
-            let before: serde_json::Value = serde_json::from_str(&before).unwrap();
-            let now = c
-                .query_row(&select_row_sql(&e), [id], |r| row_json(&e, r))
-                .unwrap();
-            assert_eq!(now, before, "{id}");
+            serde_json::from_str(&text).unwrap()
+        };
+        for (id, want) in [
+            (
+                "k-1",
+                r#"{"b":"00FF10AB","i":9223372036854775807,"id":"k-1","j":"{\"a\": 1}","n":null,"r":0.30000000000000004,"s":"é ✓ \"q\" \\ \u0001\n\u001f"}"#,
+            ),
+            // -0.0 comes back from a REAL column as 0.0 (SQLite stores it
+            // as the integer 0).
+            (
+                "k-2",
+                r#"{"b":"","i":-9223372036854775808,"id":"k-2","j":"[]","n":null,"r":0.0,"s":""}"#,
+            ),
+            // A NULL BLOB is "" (hex(NULL), as json_object had it).
+            (
+                "k-3",
+                r#"{"b":"","i":0,"id":"k-3","j":"y","n":"z","r":1e+300,"s":"x"}"#,
+            ),
+        ] {
+            let now = served(id).unwrap();
+            assert_eq!(serde_json::to_string(&now).unwrap(), want, "{id}");
+            let mut before = json_object(id);
+            if id == "k-1" {
+                // json_object's %!.15g: the one difference.
+                assert_eq!(before["r"], json!(0.3));
+                before["r"] = json!(0.1 + 0.2);
+            }
+            assert_eq!(now, before, "{id}: as json_object made it");
+        }
+        for (id, why) in [("inf", "t.r is inf"), ("utf8", "t.s is not UTF-8")] {
+            let err = served(id).unwrap_err();
+            assert!(matches!(err, StoreError::NotJson(_)), "{id}: {err}");
+            assert!(err.to_string().contains(why), "{id}: {err}");
         }
     }
 
