@@ -433,6 +433,17 @@ fn defer_indexes(tx: &Transaction<'_>) -> Result<usize> {
     Ok(dropped)
 }
 
+/// Whether a page with more to come starts a first sync: the big synced
+/// tables empty and nothing deferred yet.
+fn is_first_sync(tx: &Transaction<'_>) -> Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT NOT EXISTS (SELECT 1 FROM tickets) AND NOT EXISTS (SELECT 1 FROM ticket_reservations) \
+             AND NOT EXISTS (SELECT 1 FROM deferred_indexes)",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// The `deferred_indexes` rows, each checked ([`checked_index_sql`]): one
 /// refused row refuses them all, before any runs.
 fn deferred_rows(conn: &rusqlite::Connection) -> Result<Vec<(String, String)>> {
@@ -634,16 +645,8 @@ impl Store {
             // A first sync (the synced tables empty, more pages to come)
             // fills the tables without their secondary indexes, built again
             // with its last page (or the next open, after a crash).
-            if page.has_more {
-                let first: bool = tx
-                    .prepare_cached(
-                        "SELECT NOT EXISTS (SELECT 1 FROM tickets) AND NOT EXISTS (SELECT 1 FROM ticket_reservations) \
-                         AND NOT EXISTS (SELECT 1 FROM deferred_indexes)",
-                    )?
-                    .query_row([], |r| r.get(0))?;
-                if first {
-                    defer_indexes(tx)?;
-                }
+            if page.has_more && is_first_sync(tx)? {
+                defer_indexes(tx)?;
             }
             super::lan::release_peer_holds(tx, Some(now))?;
             super::lan::prune_peer_events(tx, now)?;
@@ -966,6 +969,42 @@ mod tests {
         for page in &pages[1..] {
             store.apply_change_page(page, None, now).unwrap();
         }
+        assert_eq!(replica(&store), want);
+    }
+
+    /// A first sync whose last page fails to apply: the cursor stays, the
+    /// indexes stay deferred (their definitions kept); the next open builds
+    /// them, and the last page applied again ends as a whole sync does.
+    #[test]
+    fn a_failed_last_page_leaves_the_indexes_deferred_until_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = ticket_pages(1_500, 1_000);
+        let now = AT.parse().unwrap();
+        let reference = gate(&dir.path().join("reference.db"));
+        for page in &pages {
+            reference.apply_change_page(page, None, now).unwrap();
+        }
+        let want = replica(&reference);
+        let path = dir.path().join("gate.db");
+        let store = gate(&path);
+        let (last, rest) = pages.split_last().unwrap();
+        for page in rest {
+            store.apply_change_page(page, None, now).unwrap();
+        }
+        let before = replica(&store);
+        assert_eq!(before.2, DEFERRABLE_INDEXES.len() as i64);
+        let mut bad = last.clone();
+        assert!(!bad.has_more);
+        bad.changes.last_mut().unwrap().row.as_mut().unwrap()["status"] = json!("NOT_A_STATUS");
+        assert!(store.apply_change_page(&bad, None, now).is_err());
+        assert_eq!(replica(&store), before, "cursor, rows, deferred: unchanged");
+        assert_eq!(index_count(&store, "tickets"), 0);
+        drop(store);
+        let store = crate::Store::open(&path).unwrap();
+        let (indexes, _, deferred, cursor) = replica(&store);
+        assert_eq!((deferred, cursor), (0, before.3), "built at open");
+        assert_eq!(indexes, want.0);
+        store.apply_change_page(last, None, now).unwrap();
         assert_eq!(replica(&store), want);
     }
 
