@@ -19,6 +19,9 @@
 //! nothing is left to number.
 //!
 //!   cargo bench -p entrada --bench first_sync [-- --tickets N] [--only pg|sqlite] [--cold]
+//!
+//! `ENTRADA_BIN=path` runs that `entrada` for the sync instead of this
+//! build's (to compare two builds' gates against the same server).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -197,7 +200,9 @@ fn first_sync(base: &str, token: &str, n: usize) -> (Duration, i64) {
     let dir = tempfile::tempdir().unwrap();
     let device_db = dir.path().join("gate.db");
     let started = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_entrada"))
+    // `ENTRADA_BIN`: another build's CLI (a before/after run of two builds).
+    let bin = std::env::var("ENTRADA_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_entrada").into());
+    let out = std::process::Command::new(bin)
         .args(["sync", "--server", base, "--token", token, "--once"])
         .arg("--db")
         .arg(&device_db)

@@ -182,6 +182,94 @@ async fn a_server_announcing_more_pages_forever_cannot_keep_a_round_going() {
     assert_eq!(engine.status().await.unwrap().cursor, 25);
 }
 
+/// A first sync's first page: one ticket into the empty replica, more to
+/// come (the replica defers its secondary indexes).
+fn first_page() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let at = "2026-11-30T12:00:00.000Z";
+    Json(serde_json::json!({
+        "changes": [{
+            "seq": 1, "entity": "tickets", "entity_id": "S-1", "op": "upsert",
+            "row": {
+                "ticket_code": "S-1", "orq": 1, "order_id": null, "product_id": null,
+                "user_id": null, "status": "RESERVED", "entitlements": "{}",
+                "expires_at": null, "created_at": at, "updated_at": at,
+                "customer_email": null, "customer_phone": null,
+                "reserved_at": at, "verified_at": null, "verified_by": null,
+                "activation_status": "active", "activated_at": at,
+                "activation_mode": "immediate", "code_serial": null, "left_at": null,
+                "verified_gate": null,
+            }
+        }],
+        "next_cursor": 1,
+        "has_more": true,
+        "remaining": 1_000,
+        "server_time": Utc::now(),
+    }))
+    .into_response()
+}
+
+/// (secondary indexes of tickets, deferred definitions) in a gate's file.
+fn tickets_indexes(dir: &Path) -> (i64, i64) {
+    let c = rusqlite::Connection::open(dir.join("gate.db")).unwrap();
+    let indexes = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tickets' AND sql IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let deferred = c
+        .query_row("SELECT count(*) FROM deferred_indexes", [], |r| r.get(0))
+        .unwrap();
+    (indexes, deferred)
+}
+
+/// A first sync that stops after its first page (the server fails, or the
+/// round's page limit) builds the indexes that page deferred before the
+/// round ends: the replica is not left without them until the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_round_that_stops_early_leaves_the_indexes_built() {
+    use axum::response::IntoResponse;
+    // The second page fails.
+    let (url, _) = hostile_server(|n| {
+        if n == 1 {
+            first_page()
+        } else {
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let failing = engine(dir.path());
+    paired(&failing, &url).await;
+    let (before, _) = tickets_indexes(dir.path());
+    assert!(before >= 8, "{before}");
+    failing.round(|_, _| {}).await.unwrap_err();
+    assert_eq!(failing.status().await.unwrap().cursor, 1, "page 1 applied");
+    assert_eq!(tickets_indexes(dir.path()), (before, 0), "after an error");
+
+    // The page limit: one page a round.
+    let (url, _) = hostile_server(|n| {
+        if n == 1 {
+            first_page()
+        } else {
+            page_json(n, true)
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let limited = engine(dir.path()).with_max_pages(1);
+    paired(&limited, &url).await;
+    let report = limited.round(|_, _| {}).await.unwrap();
+    assert!(report.page_limit_reached);
+    assert_eq!(
+        tickets_indexes(dir.path()),
+        (before, 0),
+        "after the page limit"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_whose_cursor_does_not_move_is_a_protocol_error() {
     let (url, hits) = hostile_server(|_| page_json(0, true)).await;

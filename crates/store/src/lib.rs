@@ -95,6 +95,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0022_venue_closings.sql"),
     include_str!("../migrations/0023_ticket_org_code_index.sql"),
     include_str!("../migrations/0024_verified_gate.sql"),
+    include_str!("../migrations/0025_deferred_indexes.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +156,16 @@ pub enum StoreError {
     /// server's peer list): its link must end, not start over.
     #[error("gate {0} is not a listed LAN peer (revoked or no longer in this venue)")]
     NotAPeer(i64),
+
+    /// A `deferred_indexes` row that is not one of the indexes a first
+    /// sync defers (another name, another statement): not run.
+    #[error("the deferred index {0:?} is not one this program builds; its definition was not run")]
+    DeferredIndex(String),
+
+    /// A synced row's value that JSON cannot hold (a real that is not
+    /// finite, text that is not UTF-8): its change page is not served.
+    #[error("a synced value cannot be served as JSON: {0}")]
+    NotJson(String),
 }
 
 impl StoreError {
@@ -172,6 +183,8 @@ impl StoreError {
             Self::ServerDatabase => "SERVER_DATABASE",
             Self::LocalData => "LOCAL_DATA",
             Self::NotAPeer(_) => "NOT_A_PEER",
+            Self::DeferredIndex(_) => "DATABASE_ERROR",
+            Self::NotJson(_) => "DATABASE_ERROR",
         }
     }
 }
@@ -279,6 +292,12 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         create_private(&path);
         let mut writer = open_connection(&path, &options)?;
+        // A file of a newer program is refused before anything writes to it.
+        refuse_too_new(&writer)?;
+        // A first sync that stopped between pages left its replica without
+        // some indexes: built again before the migrations (one may change
+        // them).
+        sync::restore_deferred_indexes_at_open(&mut writer)?;
         migrate(&mut writer)?;
         // Group commit needs the WAL file; without it each commit syncs itself.
         let journal: String = writer.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
@@ -455,12 +474,20 @@ fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection> {
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
+/// `SchemaTooNew` for a file whose schema is newer than this program's
+/// (read only); returns the version found.
+fn refuse_too_new(conn: &Connection) -> Result<i64> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = Store::known_schema_version();
     if found > known {
         return Err(StoreError::SchemaTooNew { found, known });
     }
+    Ok(found)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let found = refuse_too_new(conn)?;
+    let known = Store::known_schema_version();
     if found == known {
         return Ok(());
     }
@@ -633,11 +660,13 @@ mod tests {
             s.verify_ticket(orq, &t2, OperatorId(op.id.0), &gate, at)
                 .unwrap();
         }
-        // The file as 0023 left it: no column (its own CHECK goes with it).
+        // The file as 0023 left it: no column (its own CHECK goes with it),
+        // nor what later migrations added (0025's table).
         {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(
-                "ALTER TABLE tickets DROP COLUMN verified_gate; PRAGMA user_version = 23;",
+                "ALTER TABLE tickets DROP COLUMN verified_gate; DROP TABLE deferred_indexes; \
+                 PRAGMA user_version = 23;",
             )
             .unwrap();
         }
@@ -672,6 +701,55 @@ mod tests {
         let err = Store::open(&path).unwrap_err();
         assert_eq!(err.code(), "SCHEMA_TOO_NEW");
         assert!(err.to_string().contains("version 99"), "{err}");
+    }
+
+    /// A newer program's file is refused before this one writes to it: a
+    /// leftover `deferred_indexes` row (its meaning may have changed) is
+    /// neither run nor removed.
+    #[test]
+    fn a_newer_schema_with_deferred_indexes_is_refused_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("future.db");
+        drop(Store::open(&path).unwrap());
+        let snapshot = |path: &Path| -> (i64, Vec<(String, String)>, i64) {
+            let c = Connection::open(path).unwrap();
+            let rows = c
+                .prepare("SELECT name, sql FROM deferred_indexes ORDER BY name")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .unwrap();
+            let indexes = c
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'idx_future'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let version = c
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            (version, rows, indexes)
+        };
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "INSERT INTO deferred_indexes (name, sql) VALUES \
+                 ('idx_future', 'CREATE INDEX idx_future ON tickets (order_id)');",
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", Store::known_schema_version() + 1)
+                .unwrap();
+        }
+        let before = snapshot(&path);
+        let bytes = std::fs::read(&path).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert_eq!(err.code(), "SCHEMA_TOO_NEW");
+        assert_eq!(snapshot(&path), before, "no index built, no row removed");
+        assert_eq!(before.1.len(), 1);
+        assert_eq!(before.2, 0);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file's bytes");
     }
 
     #[test]

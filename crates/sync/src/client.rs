@@ -521,58 +521,92 @@ impl SyncEngine {
             report.page_limit_reached = true;
             None
         };
-        while let Some(fetched) = next.take() {
-            let (page, sent, received) = match fetched {
-                Ok(p) => p,
-                Err(e) => {
-                    let store = self.store.clone();
-                    let (message, reachable) = (e.to_string(), e.reachable());
-                    blocking(move || {
-                        store.record_sync_failure(&[], &message, reachable, Utc::now(), 0.0)
-                    })
-                    .await?;
-                    return Err(e);
+        let download = async {
+            while let Some(fetched) = next.take() {
+                let (page, sent, received) = match fetched {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let store = self.store.clone();
+                        let (message, reachable) = (e.to_string(), e.reachable());
+                        blocking(move || {
+                            store.record_sync_failure(&[], &message, reachable, Utc::now(), 0.0)
+                        })
+                        .await?;
+                        return Err(e);
+                    }
+                };
+                let offset = plan::clock_offset_ms(sent, page.server_time, received);
+                if total == 0 {
+                    total = page.changes.len() as u64 + page.remaining.max(0) as u64;
                 }
-            };
-            let offset = plan::clock_offset_ms(sent, page.server_time, received);
-            if total == 0 {
-                total = page.changes.len() as u64 + page.remaining.max(0) as u64;
+                report.pulled += page.changes.len();
+                report.pages += 1;
+                cursor = page.next_cursor;
+                let more = page.has_more;
+                if more && report.pages >= self.max_pages {
+                    // The rest comes in the next round, after the next upload.
+                    report.page_limit_reached = true;
+                }
+                let store = self.store.clone();
+                let apply =
+                    blocking(move || store.apply_change_page(&page, Some(offset), Utc::now()));
+                // Progress is reported when the page is applied, not when the
+                // next one has arrived too.
+                let (done, of) = (report.pulled as u64, total.max(report.pulled as u64));
+                if more && !report.page_limit_reached {
+                    let asked = fetch(cursor);
+                    let (mut apply, mut asked) = (std::pin::pin!(apply), std::pin::pin!(asked));
+                    next = Some(tokio::select! {
+                        // The page failed to apply: the next one is dropped,
+                        // its request cancelled.
+                        applied = &mut apply => {
+                            applied?;
+                            progress(done, of);
+                            asked.await
+                        }
+                        fetched = &mut asked => {
+                            apply.await?;
+                            progress(done, of);
+                            fetched
+                        }
+                    });
+                } else {
+                    let started = std::time::Instant::now();
+                    apply.await?;
+                    if !more {
+                        // The last page applies, then the indexes a first sync
+                        // deferred are built (one transaction each).
+                        tracing::info!(
+                            ms = started.elapsed().as_millis() as u64,
+                            "last page applied, deferred indexes built"
+                        );
+                    }
+                    progress(done, of);
+                }
             }
-            report.pulled += page.changes.len();
-            report.pages += 1;
-            cursor = page.next_cursor;
-            let more = page.has_more;
-            if more && report.pages >= self.max_pages {
-                // The rest comes in the next round, after the next upload.
-                report.page_limit_reached = true;
-            }
+            Ok::<(), SyncError>(())
+        }
+        .await;
+        // A first sync that stops short of its last page (an error, the
+        // page limit) would leave the replica without the indexes it
+        // deferred until its last page or the next start: they are built
+        // now (one read when none is deferred). A locked replica is left
+        // for the next round.
+        let busy = matches!(&download, Err(SyncError::Store(StoreError::Busy(_))));
+        if (download.is_err() || report.page_limit_reached) && !busy {
             let store = self.store.clone();
-            let apply = blocking(move || store.apply_change_page(&page, Some(offset), Utc::now()));
-            // Progress is reported when the page is applied, not when the
-            // next one has arrived too.
-            let (done, of) = (report.pulled as u64, total.max(report.pulled as u64));
-            if more && !report.page_limit_reached {
-                let asked = fetch(cursor);
-                let (mut apply, mut asked) = (std::pin::pin!(apply), std::pin::pin!(asked));
-                next = Some(tokio::select! {
-                    // The page failed to apply: the next one is dropped,
-                    // its request cancelled.
-                    applied = &mut apply => {
-                        applied?;
-                        progress(done, of);
-                        asked.await
-                    }
-                    fetched = &mut asked => {
-                        apply.await?;
-                        progress(done, of);
-                        fetched
-                    }
-                });
-            } else {
-                apply.await?;
-                progress(done, of);
+            let started = std::time::Instant::now();
+            match blocking(move || store.restore_deferred_indexes()).await {
+                Ok(0) => {}
+                Ok(built) => tracing::info!(
+                    built,
+                    ms = started.elapsed().as_millis() as u64,
+                    "deferred indexes built at the end of an unfinished first sync round"
+                ),
+                Err(e) => tracing::warn!(error = %e, "deferred indexes not built this round"),
             }
         }
+        download?;
         Ok(report)
     }
 

@@ -184,6 +184,9 @@ impl Store {
                 LocalData::Server => return Err(StoreError::ServerDatabase),
                 LocalData::Other | LocalData::Replica => return Err(StoreError::LocalData),
             }
+            // The indexes a first sync deferred are built before the table
+            // that names them is emptied below.
+            super::feed::restore_deferred_indexes(tx)?;
             let tables: Vec<String> = tx
                 .prepare(
                     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \

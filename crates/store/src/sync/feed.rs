@@ -179,6 +179,61 @@ fn select_json_sql(e: &Entity) -> String {
     )
 }
 
+/// A synced row's columns by key (BLOBs as hex, as `select_json_sql`), for
+/// [`row_json`].
+fn select_row_sql(e: &Entity) -> String {
+    let fields: Vec<String> = e
+        .columns
+        .iter()
+        .map(|c| {
+            if e.blobs.contains(c) {
+                format!("hex({c})")
+            } else {
+                (*c).to_string()
+            }
+        })
+        .collect();
+    format!(
+        "SELECT {} FROM {} WHERE {} = ?1",
+        fields.join(", "),
+        e.table,
+        e.key
+    )
+}
+
+/// A row of [`select_row_sql`] as a JSON object, built from the values
+/// (no JSON text written and parsed again per row: a first sync's 200,000
+/// rows). The same object `json_object` made (`select_json_sql`) but for
+/// reals: those are written losslessly (shortest text that reads back the
+/// same f64: 0.1 + 0.2 is 0.30000000000000004, not `json_object`'s 15
+/// digits 0.3). A real that is not finite, or text that is not UTF-8, has
+/// no JSON: [`StoreError::NotJson`] (the page fails), never null or U+FFFD.
+fn row_json(e: &Entity, r: &rusqlite::Row<'_>) -> Result<serde_json::Value> {
+    let mut map = serde_json::Map::with_capacity(e.columns.len());
+    for (i, c) in e.columns.iter().enumerate() {
+        let value = match r.get_ref(i)? {
+            ValueRef::Null => serde_json::Value::Null,
+            ValueRef::Integer(n) => serde_json::Value::from(n),
+            ValueRef::Real(x) => serde_json::Number::from_f64(x)
+                .map(serde_json::Value::Number)
+                .ok_or_else(|| {
+                    StoreError::NotJson(format!("{}.{c} is {x}, not a finite number", e.table))
+                })?,
+            ValueRef::Text(t) => serde_json::Value::String(
+                std::str::from_utf8(t)
+                    .map_err(|_| StoreError::NotJson(format!("{}.{c} is not UTF-8 text", e.table)))?
+                    .to_owned(),
+            ),
+            // Not selected as such (BLOB columns come through `hex()`).
+            ValueRef::Blob(b) => {
+                serde_json::Value::String(b.iter().map(|x| format!("{x:02X}")).collect())
+            }
+        };
+        map.insert((*c).to_string(), value);
+    }
+    Ok(serde_json::Value::Object(map))
+}
+
 fn upsert_sql(e: &Entity) -> String {
     let params: Vec<String> = (1..=e.columns.len()).map(|i| format!("?{i}")).collect();
     format!(
@@ -293,6 +348,162 @@ pub(super) fn drop_synced_rows(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The synced tables whose secondary indexes a first sync builds after
+/// filling them rather than row by row (migration 0025).
+const DEFERRED_TABLES: &[&str] = &["tickets", "ticket_reservations"];
+
+/// The indexes a first sync may defer, by name: the non-unique secondary
+/// indexes of [`DEFERRED_TABLES`]. A `deferred_indexes` row naming any
+/// other is refused, not run; an index a later migration adds is not
+/// deferred until it is listed here.
+const DEFERRABLE_INDEXES: &[&str] = &[
+    "idx_ticket_reservations_orq",
+    "idx_ticket_reservations_slot_id",
+    "idx_ticket_reservations_slot_status",
+    "idx_tickets_customer_email",
+    "idx_tickets_customer_phone",
+    "idx_tickets_order",
+    "idx_tickets_orq",
+    "idx_tickets_orq_code",
+    "idx_tickets_purchase_email",
+    "idx_tickets_status",
+    "idx_tickets_user",
+];
+
+/// A `deferred_indexes` row's statement if it is one this program defers:
+/// a listed name, `CREATE INDEX <name> ON tickets` (or
+/// `ticket_reservations`), one statement. Otherwise
+/// [`StoreError::DeferredIndex`] naming it: the row's text is not run.
+fn checked_index_sql<'a>(name: &str, sql: &'a str) -> Result<&'a str> {
+    let ok = DEFERRABLE_INDEXES.contains(&name)
+        && !sql.contains(';')
+        && sql
+            .strip_prefix("CREATE INDEX ")
+            .and_then(|s| s.strip_prefix(name))
+            .filter(|s| s.starts_with(char::is_whitespace))
+            .and_then(|s| s.trim_start().strip_prefix("ON"))
+            .filter(|s| s.starts_with(char::is_whitespace))
+            .map(str::trim_start)
+            .is_some_and(|s| {
+                DEFERRED_TABLES.iter().any(|t| {
+                    s.strip_prefix(t)
+                        .is_some_and(|rest| rest.starts_with([' ', '(']))
+                })
+            });
+    if ok {
+        Ok(sql)
+    } else {
+        Err(StoreError::DeferredIndex(name.to_string()))
+    }
+}
+
+/// On a device, at a first sync's first page (the synced tables empty, more
+/// pages to come): drops the non-unique secondary indexes of the big synced
+/// tables, their definitions kept in `deferred_indexes` (same transaction).
+/// Inserting 100,000 tickets into nine B-trees each, row by row, was most
+/// of a first sync's apply; one sort per index at the end is a fraction of
+/// it. The lookups stay correct meanwhile (these indexes are paths, not
+/// rules), only slower. Returns how many it dropped.
+fn defer_indexes(tx: &Transaction<'_>) -> Result<usize> {
+    let tables = DEFERRED_TABLES
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let indexes: Vec<(String, String)> = tx
+        .prepare(&format!(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ({tables}) \
+             AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%' ORDER BY name"
+        ))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut dropped = 0;
+    for (name, sql) in &indexes {
+        // Only what the restore will accept is deferred.
+        if checked_index_sql(name, sql).is_err() {
+            continue;
+        }
+        tx.execute(
+            "INSERT INTO deferred_indexes (name, sql) VALUES (?1, ?2)",
+            params![name, sql],
+        )?;
+        tx.execute(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")), [])?;
+        dropped += 1;
+    }
+    Ok(dropped)
+}
+
+/// Whether a page with more to come starts a first sync: the big synced
+/// tables empty and nothing deferred yet.
+fn is_first_sync(tx: &Transaction<'_>) -> Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT NOT EXISTS (SELECT 1 FROM tickets) AND NOT EXISTS (SELECT 1 FROM ticket_reservations) \
+             AND NOT EXISTS (SELECT 1 FROM deferred_indexes)",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// The `deferred_indexes` rows, each checked ([`checked_index_sql`]): one
+/// refused row refuses them all, before any runs.
+fn deferred_rows(conn: &rusqlite::Connection) -> Result<Vec<(String, String)>> {
+    let rows: Vec<(String, String)> = conn
+        .prepare_cached("SELECT name, sql FROM deferred_indexes ORDER BY name")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, sql) in &rows {
+        checked_index_sql(name, sql)?;
+    }
+    Ok(rows)
+}
+
+/// Builds one deferred index (unless it exists) and forgets its
+/// definition, in the caller's transaction; true if it built it.
+fn restore_one(tx: &Transaction<'_>, name: &str, sql: &str) -> Result<bool> {
+    let sql = checked_index_sql(name, sql)?;
+    let exists: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        // One statement (`execute` refuses more than one).
+        tx.execute(sql, [])?;
+    }
+    tx.execute("DELETE FROM deferred_indexes WHERE name = ?1", [name])?;
+    Ok(!exists)
+}
+
+/// Builds again every index a first sync deferred (`defer_indexes`) and
+/// forgets their definitions, all in the caller's transaction; returns how
+/// many it built. An index that exists already is left as it is.
+pub(super) fn restore_deferred_indexes(tx: &Transaction<'_>) -> Result<usize> {
+    let mut built = 0;
+    for (name, sql) in deferred_rows(tx)? {
+        built += usize::from(restore_one(tx, &name, &sql)?);
+    }
+    Ok(built)
+}
+
+/// `restore_deferred_indexes` when a database opens (before its
+/// migrations, after the schema version is checked): a first sync that
+/// stopped between pages (a crash, a lost server) leaves no replica
+/// without its indexes for longer than that. Nothing to do (one read) on a
+/// database without the table or the rows.
+pub(crate) fn restore_deferred_indexes_at_open(conn: &mut rusqlite::Connection) -> Result<()> {
+    let pending: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deferred_indexes')",
+        [],
+        |r| r.get(0),
+    )? && conn.query_row("SELECT EXISTS (SELECT 1 FROM deferred_indexes)", [], |r| r.get(0))?;
+    if pending {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        restore_deferred_indexes(&tx)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 impl Store {
     // ---- server side ----
 
@@ -341,6 +552,8 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             let mut changes = Vec::with_capacity(entries.len());
             let mut last_seq = None;
+            // Each table's row statement, prepared once per page.
+            let mut selects: Vec<Option<rusqlite::CachedStatement<'_>>> = ENTITIES.iter().map(|_| None).collect();
             for (seq, name, entity_id, op) in entries {
                 last_seq = Some(seq);
                 let (name, entity_id, op) = match name.as_str() {
@@ -351,10 +564,16 @@ impl Store {
                     },
                     _ => (name, entity_id, op),
                 };
-                let Some(e) = entity(&name) else { continue };
+                let Some(i) = ENTITIES.iter().position(|e| e.table == name) else { continue };
                 let row = if op == "upsert" {
-                    let json: Option<String> = tx.prepare_cached(&select_json_sql(e))?.query_row([&entity_id], |r| r.get(0)).optional()?;
-                    json.map(|j| serde_json::from_str(&j)).transpose().map_err(|_| StoreError::Db(rusqlite::Error::InvalidQuery))?
+                    let select = match &mut selects[i] {
+                        Some(stmt) => stmt,
+                        slot => slot.insert(tx.prepare_cached(&select_row_sql(&ENTITIES[i]))?),
+                    };
+                    match select.query([&entity_id])?.next()? {
+                        Some(r) => Some(row_json(&ENTITIES[i], r)?),
+                        None => None,
+                    }
                 } else {
                     None
                 };
@@ -418,10 +637,16 @@ impl Store {
         // Rows arrive in change order, not dependency order (a slot updated
         // after its reservations comes after them): foreign keys are checked
         // by the server, not by the replica.
-        self.write_without_foreign_keys(|tx| {
+        let applied = self.write_without_foreign_keys(|tx| {
             let mut applied = 0;
             if page.reset {
                 drop_synced_rows(tx)?;
+            }
+            // A first sync (the synced tables empty, more pages to come)
+            // fills the tables without their secondary indexes, built again
+            // with its last page (or the next open, after a crash).
+            if page.has_more && is_first_sync(tx)? {
+                defer_indexes(tx)?;
             }
             super::lan::release_peer_holds(tx, Some(now))?;
             super::lan::prune_peer_events(tx, now)?;
@@ -507,7 +732,43 @@ impl Store {
                 params![page.next_cursor, ts(now), clock_offset_ms],
             )?;
             Ok(applied)
-        })
+        })?;
+        // The last page, committed with its cursor: the deferred indexes
+        // are built after it, one per transaction.
+        if !page.has_more {
+            self.restore_deferred_indexes()?;
+        }
+        Ok(applied)
+    }
+
+    /// Builds again the indexes a first sync deferred, one transaction per
+    /// index (its `CREATE INDEX` and the removal of its definition
+    /// together): a gate's own writes (a verification, a passage) wait for
+    /// one index's build at most, not for all of them. Every definition is
+    /// checked before any runs ([`StoreError::DeferredIndex`]). A stop
+    /// midway leaves the rest to the next call (the next sync's end, the
+    /// next open). Returns how many it built; one read when none is
+    /// deferred.
+    pub fn restore_deferred_indexes(&self) -> Result<usize> {
+        let pending = self.read(|tx| deferred_rows(tx))?;
+        let mut built = 0;
+        for (name, _) in pending {
+            built += usize::from(self.write(|tx| {
+                // Read again: another call may have built it meanwhile.
+                let sql: Option<String> = tx
+                    .query_row(
+                        "SELECT sql FROM deferred_indexes WHERE name = ?1",
+                        [&name],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                match sql {
+                    Some(sql) => restore_one(tx, &name, &sql),
+                    None => Ok(false),
+                }
+            })?);
+        }
+        Ok(built)
     }
 }
 
@@ -516,6 +777,304 @@ mod tests {
     use super::*;
     use rusqlite::types::Value;
     use serde_json::json;
+
+    const AT: &str = "2026-11-30T12:00:00.000Z";
+
+    /// A new gate's replica at `path`, paired, empty.
+    fn gate(path: &std::path::Path) -> crate::Store {
+        let store = crate::Store::open(path).unwrap();
+        let info = crate::domain::sync::protocol::DeviceInfo {
+            device_id: 1,
+            orq: 1,
+            venue_id: 1,
+            name: "Gate A".into(),
+        };
+        store.pair(&info, "http://server", "token").unwrap();
+        store
+    }
+
+    /// A first sync's pages: `n` tickets, each with its reservation, in
+    /// pages of `size` changes.
+    fn ticket_pages(n: usize, size: usize) -> Vec<ChangePage> {
+        let at = AT;
+        let mut changes = Vec::with_capacity(2 * n);
+        for i in 0..n {
+            let code = format!("S-{i:06}");
+            changes.push(json!({
+                "seq": changes.len() + 1, "entity": "tickets", "entity_id": code, "op": "upsert",
+                "row": {
+                    "ticket_code": code, "orq": 1, "order_id": format!("O-{}", i % 97), "product_id": null,
+                    "user_id": null, "status": "RESERVED", "entitlements": "{}",
+                    "expires_at": null, "created_at": at, "updated_at": at,
+                    "customer_email": format!("c{}@example.com", i % 13), "customer_phone": "+34600000001",
+                    "reserved_at": at, "verified_at": null, "verified_by": null,
+                    "activation_status": "active", "activated_at": at,
+                    "activation_mode": "immediate", "code_serial": null, "left_at": null,
+                    "verified_gate": null,
+                }
+            }));
+            let id = format!("01900000-0000-7000-8000-{i:012}");
+            changes.push(json!({
+                "seq": changes.len() + 1, "entity": "ticket_reservations", "entity_id": id, "op": "upsert",
+                "row": {
+                    "id": id, "ticket_id": code, "slot_id": "slot-1",
+                    "customer_email": "bench@example.com", "customer_phone": "+34600000001",
+                    "reserved_at": at, "status": "RESERVED", "orq": 1,
+                    "created_at": at, "updated_at": at, "no_show_at": null,
+                }
+            }));
+        }
+        let total = changes.len();
+        changes
+            .chunks(size)
+            .map(|c| {
+                let last = c.last().unwrap()["seq"].as_i64().unwrap();
+                serde_json::from_value(json!({
+                    "changes": c, "next_cursor": last, "has_more": last < total as i64,
+                    "remaining": total as i64 - last, "server_time": at,
+                }))
+                .unwrap()
+            })
+            .collect()
+    }
+
+    /// The replica's indexes (name, definition) and synced rows, to compare.
+    fn replica(store: &crate::Store) -> (Vec<(String, String)>, Vec<String>, i64, i64) {
+        store
+            .read(|tx| {
+                let indexes = tx
+                    .prepare("SELECT name, coalesce(sql, '') FROM sqlite_master WHERE type = 'index' ORDER BY name")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let rows = tx
+                    .prepare(
+                        "SELECT json_array(t.ticket_code, t.order_id, t.customer_email, t.status, r.id, r.slot_id) \
+                         FROM tickets t LEFT JOIN ticket_reservations r ON r.ticket_id = t.ticket_code ORDER BY t.ticket_code",
+                    )?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                let deferred: i64 = tx.query_row("SELECT count(*) FROM deferred_indexes", [], |r| r.get(0))?;
+                let cursor: i64 = tx.query_row("SELECT cursor FROM device_identity", [], |r| r.get(0))?;
+                Ok((indexes, rows, deferred, cursor))
+            })
+            .unwrap()
+    }
+
+    fn index_count(store: &crate::Store, table: &str) -> i64 {
+        store
+            .read(|tx| {
+                Ok(tx.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+                    [table],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    }
+
+    /// Issue 13: a first sync into an empty replica fills the tables
+    /// without their secondary indexes and builds them with its last page;
+    /// it ends with the same rows, indexes and cursor as the row-by-row
+    /// path (a replica that was not empty: one ticket applied before).
+    #[test]
+    fn a_first_sync_ends_with_the_rows_and_indexes_of_the_row_by_row_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = ticket_pages(3_000, 1_000);
+        let now = AT.parse().unwrap();
+        let first = gate(&dir.path().join("first.db"));
+        let before = index_count(&first, "tickets");
+        assert!(before >= 8, "the tickets' secondary indexes: {before}");
+        for (k, page) in pages.iter().enumerate() {
+            first.apply_change_page(page, None, now).unwrap();
+            if page.has_more {
+                assert_eq!(index_count(&first, "tickets"), 0, "page {k}: deferred");
+                assert_eq!(
+                    index_count(&first, "ticket_reservations"),
+                    0,
+                    "page {k}: deferred"
+                );
+            }
+        }
+        // The row-by-row path: a replica that holds a row already.
+        let other = gate(&dir.path().join("other.db"));
+        let mut one = pages[0].clone();
+        one.changes.truncate(1);
+        one.has_more = false;
+        one.next_cursor = 1;
+        other.apply_change_page(&one, None, now).unwrap();
+        assert_eq!(index_count(&other, "tickets"), before);
+        for page in &pages {
+            other.apply_change_page(page, None, now).unwrap();
+            assert_eq!(index_count(&other, "tickets"), before, "never deferred");
+        }
+        let (a, b) = (replica(&first), replica(&other));
+        assert_eq!(a.1.len(), 3_000);
+        assert_eq!(a, b, "same indexes, rows, nothing deferred, same cursor");
+        assert_eq!(a.2, 0);
+        assert_eq!(a.3, 6_000);
+    }
+
+    /// A first sync stopped between pages (a crash, a lost server) leaves
+    /// a consistent replica: the pages applied, their cursor, the deferred
+    /// indexes' definitions. The next sync resumes at the cursor and builds
+    /// them with its last page; or the next open builds them at once.
+    #[test]
+    fn a_first_sync_stopped_between_pages_is_completed_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = ticket_pages(2_000, 1_000);
+        let now = AT.parse().unwrap();
+        let reference = gate(&dir.path().join("reference.db"));
+        for page in &pages {
+            reference.apply_change_page(page, None, now).unwrap();
+        }
+        let want = replica(&reference);
+
+        // Stopped after two pages; the next sync goes on from the cursor.
+        let path = dir.path().join("resumed.db");
+        let store = gate(&path);
+        for page in &pages[..2] {
+            store.apply_change_page(page, None, now).unwrap();
+        }
+        drop(store);
+        let store = crate::Store::open(&path).unwrap();
+        let (indexes, rows, deferred, cursor) = replica(&store);
+        assert_eq!(
+            (rows.len(), deferred, cursor),
+            (1_000, 0, 2_000),
+            "reopened: built again"
+        );
+        assert_eq!(indexes, want.0);
+        for page in &pages[2..] {
+            store.apply_change_page(page, None, now).unwrap();
+        }
+        assert_eq!(replica(&store), want);
+
+        // Stopped after one page, no reopen: the sync's last page builds them.
+        let store = gate(&dir.path().join("continued.db"));
+        store.apply_change_page(&pages[0], None, now).unwrap();
+        let (_, rows, deferred, cursor) = replica(&store);
+        assert_eq!(rows.len(), 500);
+        assert!(
+            deferred >= 8,
+            "the definitions kept with the page: {deferred}"
+        );
+        assert_eq!(cursor, 1_000);
+        // A failing page (a CHECK refuses its row) leaves the replica as
+        // the page before left it.
+        let mut bad = pages[1].clone();
+        bad.changes[0].row.as_mut().unwrap()["status"] = json!("NOT_A_STATUS");
+        assert!(store.apply_change_page(&bad, None, now).is_err());
+        assert_eq!(replica(&store).3, 1_000, "the cursor did not move");
+        assert_eq!(replica(&store).2, deferred);
+        for page in &pages[1..] {
+            store.apply_change_page(page, None, now).unwrap();
+        }
+        assert_eq!(replica(&store), want);
+    }
+
+    /// A first sync whose last page fails to apply: the cursor stays, the
+    /// indexes stay deferred (their definitions kept); the next open builds
+    /// them, and the last page applied again ends as a whole sync does.
+    #[test]
+    fn a_failed_last_page_leaves_the_indexes_deferred_until_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = ticket_pages(1_500, 1_000);
+        let now = AT.parse().unwrap();
+        let reference = gate(&dir.path().join("reference.db"));
+        for page in &pages {
+            reference.apply_change_page(page, None, now).unwrap();
+        }
+        let want = replica(&reference);
+        let path = dir.path().join("gate.db");
+        let store = gate(&path);
+        let (last, rest) = pages.split_last().unwrap();
+        for page in rest {
+            store.apply_change_page(page, None, now).unwrap();
+        }
+        let before = replica(&store);
+        assert_eq!(before.2, DEFERRABLE_INDEXES.len() as i64);
+        let mut bad = last.clone();
+        assert!(!bad.has_more);
+        bad.changes.last_mut().unwrap().row.as_mut().unwrap()["status"] = json!("NOT_A_STATUS");
+        assert!(store.apply_change_page(&bad, None, now).is_err());
+        assert_eq!(replica(&store), before, "cursor, rows, deferred: unchanged");
+        assert_eq!(index_count(&store, "tickets"), 0);
+        drop(store);
+        let store = crate::Store::open(&path).unwrap();
+        let (indexes, _, deferred, cursor) = replica(&store);
+        assert_eq!((deferred, cursor), (0, before.3), "built at open");
+        assert_eq!(indexes, want.0);
+        store.apply_change_page(last, None, now).unwrap();
+        assert_eq!(replica(&store), want);
+    }
+
+    /// A `deferred_indexes` row that is not one of the deferred indexes (a
+    /// listed name with another statement, a name not listed) is refused
+    /// with an error naming it, and nothing runs: no index built, no row
+    /// removed. The rows as the first page left them build.
+    #[test]
+    fn a_tampered_deferred_index_is_refused_and_nothing_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = ticket_pages(500, 400);
+        let store = gate(&dir.path().join("gate.db"));
+        store
+            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .unwrap();
+        let (_, _, deferred, _) = replica(&store);
+        assert_eq!(deferred, DEFERRABLE_INDEXES.len() as i64);
+        for (name, sql) in [
+            (
+                "idx_tickets_status",
+                "CREATE INDEX idx_tickets_status ON tickets (status); DROP TABLE tickets",
+            ),
+            ("idx_tickets_status", "DROP TABLE tickets"),
+            (
+                "idx_tickets_status",
+                "CREATE INDEX idx_tickets_status ON venues (id)",
+            ),
+            ("idx_evil", "CREATE INDEX idx_evil ON tickets (status)"),
+        ] {
+            let saved: String = store
+                .write(|tx| {
+                    let saved = tx.query_row(
+                        "SELECT sql FROM deferred_indexes WHERE name = 'idx_tickets_status'",
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?1, ?2)",
+                        params![name, sql],
+                    )?;
+                    Ok(saved)
+                })
+                .unwrap();
+            let before = replica(&store);
+            let err = store.restore_deferred_indexes().unwrap_err();
+            assert!(
+                matches!(&err, StoreError::DeferredIndex(n) if n == name),
+                "{sql}: {err}"
+            );
+            assert!(err.to_string().contains(name), "{err}");
+            assert_eq!(replica(&store), before, "{sql}: nothing ran");
+            assert_eq!(index_count(&store, "tickets"), 0);
+            store
+                .write(|tx| {
+                    tx.execute("DELETE FROM deferred_indexes WHERE name = 'idx_evil'", [])?;
+                    tx.execute(
+                        "UPDATE deferred_indexes SET sql = ?1 WHERE name = 'idx_tickets_status'",
+                        [&saved],
+                    )?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        assert_eq!(
+            store.restore_deferred_indexes().unwrap(),
+            DEFERRABLE_INDEXES.len()
+        );
+        assert_eq!(replica(&store).2, 0);
+        assert_eq!(index_count(&store, "tickets"), 8);
+    }
 
     /// `verified_gate` is display text: a pulled ticket row whose name the
     /// replica's CHECK would refuse (no verification, too long, empty, not
@@ -602,68 +1161,99 @@ mod tests {
             .and_then(|v| v.parse().ok())
             .unwrap_or(30_000);
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::Store::open(dir.path().join("gate.db")).unwrap();
-        let info = crate::domain::sync::protocol::DeviceInfo {
-            device_id: 1,
-            orq: 1,
-            venue_id: 1,
-            name: "Gate A".into(),
-        };
-        store.pair(&info, "http://server", "token").unwrap();
-        let at = "2026-11-30T12:00:00.000Z";
-        let mut changes = Vec::with_capacity(2 * n);
-        for i in 0..n {
-            let code = format!("S-{i:06}");
-            changes.push(json!({
-                "seq": changes.len() + 1, "entity": "tickets", "entity_id": code, "op": "upsert",
-                "row": {
-                    "ticket_code": code, "orq": 1, "order_id": null, "product_id": null,
-                    "user_id": null, "status": "RESERVED", "entitlements": "{}",
-                    "expires_at": null, "created_at": at, "updated_at": at,
-                    "customer_email": "bench@example.com", "customer_phone": "+34600000001",
-                    "reserved_at": at, "verified_at": null, "verified_by": null,
-                    "activation_status": "active", "activated_at": at,
-                    "activation_mode": "immediate", "code_serial": null, "left_at": null,
-                    "verified_gate": null,
-                }
-            }));
-            let id = format!("01900000-0000-7000-8000-{i:012}");
-            changes.push(json!({
-                "seq": changes.len() + 1, "entity": "ticket_reservations", "entity_id": id, "op": "upsert",
-                "row": {
-                    "id": id, "ticket_id": code, "slot_id": "slot-1",
-                    "customer_email": "bench@example.com", "customer_phone": "+34600000001",
-                    "reserved_at": at, "status": "RESERVED", "orq": 1,
-                    "created_at": at, "updated_at": at, "no_show_at": null,
-                }
-            }));
-        }
-        let total = changes.len();
-        let pages: Vec<ChangePage> = changes
-            .chunks(2_000)
-            .map(|c| {
-                let last = c.last().unwrap()["seq"].as_i64().unwrap();
-                serde_json::from_value(json!({
-                    "changes": c, "next_cursor": last, "has_more": last < total as i64,
-                    "remaining": total as i64 - last, "server_time": at,
-                }))
-                .unwrap()
-            })
-            .collect();
+        let store = gate(&dir.path().join("gate.db"));
+        let pages = ticket_pages(n, 2_000);
+        let total: usize = pages.iter().map(|p| p.changes.len()).sum();
+        let at = AT;
         let now = at.parse().unwrap();
         let start = std::time::Instant::now();
         let mut applied = 0;
+        let mut last = std::time::Duration::ZERO;
         for page in &pages {
+            let t = std::time::Instant::now();
             applied += store.apply_change_page(page, Some(0), now).unwrap();
+            last = t.elapsed();
         }
         let took = start.elapsed();
         assert_eq!(applied, total);
         println!(
-            "apply_bench: {n} tickets, {total} changes, {} pages: {:.3} s ({:.1} µs/change)",
+            "apply_bench: {n} tickets, {total} changes, {} pages: {:.3} s ({:.1} µs/change); \
+             last page + index rebuild {:.0} ms",
             pages.len(),
             took.as_secs_f64(),
-            took.as_secs_f64() * 1e6 / total as f64
+            took.as_secs_f64() * 1e6 / total as f64,
+            last.as_secs_f64() * 1e3
         );
+    }
+
+    /// What a served row's values are written as (pinned text): integers
+    /// (i64 min and max), NULL, text with its escapes (unicode as is,
+    /// control characters escaped), JSON-looking text as text, BLOBs as
+    /// upper-case hex, reals losslessly: not `json_object`'s text for
+    /// 0.1 + 0.2 (0.3, 15 digits), equal to it as values otherwise. A real
+    /// that is not finite or text that is not UTF-8 is an error, not null
+    /// or U+FFFD.
+    #[test]
+    fn a_served_row_is_json_object_with_lossless_reals_and_refuses_what_json_cannot_hold() {
+        let e = Entity {
+            table: "t",
+            key: "id",
+            columns: &["id", "i", "r", "s", "j", "b", "n"],
+            blobs: &["b"],
+        };
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE t (id TEXT PRIMARY KEY, i INTEGER, r REAL, s TEXT, j TEXT, b BLOB, n TEXT);
+             INSERT INTO t VALUES ('k-1', 9223372036854775807, 0.1 + 0.2, 'é ✓ \"q\" \\ ' || char(1) || char(10) || char(31), '{\"a\": 1}', x'00ff10ab', NULL);
+             INSERT INTO t VALUES ('k-2', -9223372036854775808, -0.0, '', '[]', x'', NULL);
+             INSERT INTO t VALUES ('k-3', 0, 1e300, 'x', 'y', NULL, 'z');
+             INSERT INTO t VALUES ('inf', 0, 1e999, 'x', 'y', NULL, NULL);
+             INSERT INTO t VALUES ('utf8', 0, 1.5, CAST(x'61ff' AS TEXT), 'y', NULL, NULL);",
+        )
+        .unwrap();
+        let served = |id: &str| {
+            let mut select = c.prepare(&select_row_sql(&e)).unwrap();
+            let mut rows = select.query([id]).unwrap();
+            row_json(&e, rows.next().unwrap().unwrap())
+        };
+        let json_object = |id: &str| -> serde_json::Value {
+            let text: String = c
+                .query_row(&select_json_sql(&e), [id], |r| r.get(0))
+                .unwrap();
+            serde_json::from_str(&text).unwrap()
+        };
+        for (id, want) in [
+            (
+                "k-1",
+                r#"{"b":"00FF10AB","i":9223372036854775807,"id":"k-1","j":"{\"a\": 1}","n":null,"r":0.30000000000000004,"s":"é ✓ \"q\" \\ \u0001\n\u001f"}"#,
+            ),
+            // -0.0 comes back from a REAL column as 0.0 (SQLite stores it
+            // as the integer 0).
+            (
+                "k-2",
+                r#"{"b":"","i":-9223372036854775808,"id":"k-2","j":"[]","n":null,"r":0.0,"s":""}"#,
+            ),
+            // A NULL BLOB is "" (hex(NULL), as json_object had it).
+            (
+                "k-3",
+                r#"{"b":"","i":0,"id":"k-3","j":"y","n":"z","r":1e+300,"s":"x"}"#,
+            ),
+        ] {
+            let now = served(id).unwrap();
+            assert_eq!(serde_json::to_string(&now).unwrap(), want, "{id}");
+            let mut before = json_object(id);
+            if id == "k-1" {
+                // json_object's %!.15g: the one difference.
+                assert_eq!(before["r"], json!(0.3));
+                before["r"] = json!(0.1 + 0.2);
+            }
+            assert_eq!(now, before, "{id}: as json_object made it");
+        }
+        for (id, why) in [("inf", "t.r is inf"), ("utf8", "t.s is not UTF-8")] {
+            let err = served(id).unwrap_err();
+            assert!(matches!(err, StoreError::NotJson(_)), "{id}: {err}");
+            assert!(err.to_string().contains(why), "{id}: {err}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod lan;
 mod outbox;
 
 pub use devices::{LocalData, Pairing, DEMO_MARKER_TICKET};
+pub(crate) use feed::restore_deferred_indexes_at_open;
 pub(crate) use lan::known_admissions;
 pub use lan::{PeerStatus, Received, MAX_PEERS};
 pub(crate) use outbox::record_local_event;
