@@ -631,9 +631,10 @@ pub(crate) fn take_place_back(
                     &[&ts(now), &device, &slot.id.0],
                 )
                 .map_err(db)?;
-            // The lease was read before this write: had it emptied since (a
-            // refresh or a return of the same gate), the no-show would be let
-            // in on no place. Fail and roll back instead; the upload is retried.
+            // Defensive: the caller decided on a lease read under the slot's
+            // lock (which a lease refresh or return also takes), so it cannot
+            // have emptied since. Were that ever broken, the no-show would be
+            // let in on no place: fail and roll back instead.
             if taken != 1 {
                 return Err(StoreError::Engine(format!(
                     "the lease of slot {} emptied before a place was taken back",
