@@ -844,8 +844,11 @@ mod tests {
             .collect()
     }
 
+    /// Index definitions, rows, deferred definitions, cursor.
+    type Replica = (Vec<(String, String)>, Vec<String>, i64, i64);
+
     /// The replica's indexes (name, definition) and synced rows, to compare.
-    fn replica(store: &crate::Store) -> (Vec<(String, String)>, Vec<String>, i64, i64) {
+    fn replica(store: &crate::Store) -> Replica {
         store
             .read(|tx| {
                 let indexes = tx
@@ -978,25 +981,37 @@ mod tests {
         assert_eq!(replica(&store), want);
     }
 
+    /// A first sync of 1,500 tickets in pages of 1,000 at `path`, all but
+    /// its last page applied; that page, and the replica a whole first sync
+    /// leaves (a reference database in `dir`).
+    fn all_but_the_last_page(
+        dir: &std::path::Path,
+        path: &std::path::Path,
+    ) -> (crate::Store, ChangePage, Replica) {
+        let pages = ticket_pages(1_500, 1_000);
+        let now = AT.parse().unwrap();
+        let reference = gate(&dir.join("reference.db"));
+        for page in &pages {
+            reference.apply_change_page(page, None, now).unwrap();
+        }
+        let want = replica(&reference);
+        let store = gate(path);
+        let (last, rest) = pages.split_last().unwrap();
+        for page in rest {
+            store.apply_change_page(page, None, now).unwrap();
+        }
+        (store, last.clone(), want)
+    }
+
     /// A first sync whose last page fails to apply: the cursor stays, the
     /// indexes stay deferred (their definitions kept); the next open builds
     /// them, and the last page applied again ends as a whole sync does.
     #[test]
     fn a_failed_last_page_leaves_the_indexes_deferred_until_the_next_open() {
         let dir = tempfile::tempdir().unwrap();
-        let pages = ticket_pages(1_500, 1_000);
-        let now = AT.parse().unwrap();
-        let reference = gate(&dir.path().join("reference.db"));
-        for page in &pages {
-            reference.apply_change_page(page, None, now).unwrap();
-        }
-        let want = replica(&reference);
         let path = dir.path().join("gate.db");
-        let store = gate(&path);
-        let (last, rest) = pages.split_last().unwrap();
-        for page in rest {
-            store.apply_change_page(page, None, now).unwrap();
-        }
+        let (store, last, want) = all_but_the_last_page(dir.path(), &path);
+        let now = AT.parse().unwrap();
         let before = replica(&store);
         assert_eq!(before.2, DEFERRABLE_INDEXES.len() as i64);
         let mut bad = last.clone();
@@ -1010,7 +1025,7 @@ mod tests {
         let (indexes, _, deferred, cursor) = replica(&store);
         assert_eq!((deferred, cursor), (0, before.3), "built at open");
         assert_eq!(indexes, want.0);
-        store.apply_change_page(last, None, now).unwrap();
+        store.apply_change_page(&last, None, now).unwrap();
         assert_eq!(replica(&store), want);
     }
 
@@ -1020,18 +1035,8 @@ mod tests {
     #[test]
     fn a_failed_index_build_after_the_last_page_does_not_fail_the_page() {
         let dir = tempfile::tempdir().unwrap();
-        let pages = ticket_pages(1_500, 1_000);
+        let (store, last, want) = all_but_the_last_page(dir.path(), &dir.path().join("gate.db"));
         let now = AT.parse().unwrap();
-        let reference = gate(&dir.path().join("reference.db"));
-        for page in &pages {
-            reference.apply_change_page(page, None, now).unwrap();
-        }
-        let want = replica(&reference);
-        let store = gate(&dir.path().join("gate.db"));
-        let (last, rest) = pages.split_last().unwrap();
-        for page in rest {
-            store.apply_change_page(page, None, now).unwrap();
-        }
         store
             .write(|tx| {
                 tx.execute(
@@ -1041,7 +1046,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        store.apply_change_page(last, None, now).unwrap();
+        store.apply_change_page(&last, None, now).unwrap();
         let (_, _, deferred, cursor) = replica(&store);
         assert_eq!(cursor, want.3, "the last page's cursor is committed");
         assert_eq!(
