@@ -2,6 +2,7 @@
 //! records it exactly once across instances (verify), and whether a ticket
 //! may reserve.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use crate::conn::{prefixed, qualified, Columns, Prefixed, Tx};
@@ -40,10 +41,23 @@ fn verdict_on(
     gate: &Gate,
     now: DateTime<Utc>,
 ) -> Result<(Verdict, Option<Reservation>)> {
-    let (reservation, slot, venue) = match ticket {
+    let door = match ticket {
         Some(_) => door_rows(tx, orq, code)?,
         None => (None, None, None),
     };
+    verdict_with(tx, orq, code, ticket, door, gate, now)
+}
+
+/// `verdict_on` with the ticket's door rows already read.
+fn verdict_with(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    ticket: Option<&Ticket>,
+    (reservation, slot, venue): DoorRows,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<(Verdict, Option<Reservation>)> {
     let mut verdict = gate_verdict(
         VerdictInput {
             ticket,
@@ -102,13 +116,18 @@ type DoorRows = (Option<Reservation>, Option<Slot>, Option<Venue>);
 /// a ticket's reservation locks the ticket first, so this statement (a
 /// snapshot taken after the lock) sees their outcome.
 fn door_rows(tx: &mut Tx<'_>, orq: Orq, code: &TicketCode) -> Result<DoorRows> {
-    let Some(row) = tx
+    match tx
         .query_opt(DOOR_ROWS.as_str(), &[&code.as_str(), &orq.0])
         .map_err(db)?
-    else {
-        return Ok((None, None, None));
-    };
-    let part = |prefix| Prefixed { row: &row, prefix };
+    {
+        Some(row) => door_row(&row),
+        None => Ok((None, None, None)),
+    }
+}
+
+/// One row of `DOOR_ROWS` (or `DOOR_ROWS_OF`) as its three parts.
+fn door_row(row: &postgres::Row) -> Result<DoorRows> {
+    let part = |prefix| Prefixed { row, prefix };
     let (r, s, v) = (part("r_"), part("s_"), part("v_"));
     let slot = match s.get::<_, Option<uuid::Uuid>>("id") {
         Some(_) => Some(slot(&s)?),
@@ -324,23 +343,30 @@ pub(crate) fn verify_in(
     now: DateTime<Utc>,
 ) -> Result<Verdict> {
     let ticket = load_ticket(tx, orq, code, true)?;
-    verify_locked(tx, orq, code, ticket, operator, gate, now)
+    verify_locked(tx, orq, code, ticket, None, operator, gate, now)
 }
 
 /// `verify_in` once this transaction holds the ticket's lock and has read
 /// it (`ticket`): the verdict and the entry are decided on the same rows,
 /// each read once (the ticket's lock keeps them: every writer of a
-/// ticket's reservation locks the ticket first).
+/// ticket's reservation locks the ticket first). `door`: the ticket's door
+/// rows when already read after its lock (a batch reads them together),
+/// else `None`: read here.
+#[allow(clippy::too_many_arguments)]
 fn verify_locked(
     tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     ticket: Option<Ticket>,
+    door: Option<DoorRows>,
     operator: OperatorId,
     gate: &Gate,
     now: DateTime<Utc>,
 ) -> Result<Verdict> {
-    let (verdict, reservation) = verdict_on(tx, orq, code, ticket.as_ref(), gate, now)?;
+    let (verdict, reservation) = match door {
+        Some(door) => verdict_with(tx, orq, code, ticket.as_ref(), door, gate, now)?,
+        None => verdict_on(tx, orq, code, ticket.as_ref(), gate, now)?,
+    };
     let mut verdict = no_show_place(tx, orq, verdict)?;
     if !verdict.admit {
         return Err(DomainError::Refused(Box::new(verdict)).into());
@@ -375,6 +401,136 @@ static LOCK_TICKET: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// `LOCK_TICKET` for a batch's tickets (one org's), locked in the order of
+/// their codes: two batches (on two instances) that share tickets take
+/// their locks in one order, so they queue instead of deadlocking.
+static LOCK_TICKETS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, t.code_serial, os.signed_codes_only AS os_signed_codes_only, \
+         os.updated_at AS os_updated_at \
+         FROM tickets t LEFT JOIN org_settings os ON os.orq = t.orq \
+         WHERE t.ticket_code = ANY($1) AND t.orq = $2 ORDER BY t.ticket_code FOR UPDATE OF t",
+        qualified(TICKET_COLUMNS, "t"),
+    )
+});
+
+/// `DOOR_ROWS` for several tickets (read once all of them are locked).
+static DOOR_ROWS_OF: LazyLock<String> =
+    LazyLock::new(|| DOOR_ROWS.replace("r.ticket_id = $1", "r.ticket_id = ANY($1)"));
+
+/// One verification asked of `verify_ticket` (`now` already truncated to
+/// what is stored).
+#[derive(Debug, Clone)]
+pub(crate) struct VerifyItem {
+    pub(crate) orq: Orq,
+    pub(crate) code: TicketCode,
+    pub(crate) operator: OperatorId,
+    pub(crate) gate: Gate,
+    pub(crate) now: DateTime<Utc>,
+}
+
+/// One verification in its own transaction: the ticket locked first, its
+/// lock is what queues two instances.
+pub(crate) fn verify_one(tx: &mut Tx<'_>, item: &VerifyItem) -> Result<Verdict> {
+    let row = tx
+        .query_opt(LOCK_TICKET.as_str(), &[&item.code.as_str(), &item.orq.0])
+        .map_err(db)?;
+    verify_row(tx, item, row.as_ref(), None)
+}
+
+/// A verification once its ticket is locked and read (`row`, from
+/// `LOCK_TICKET(S)`; `None`: no such ticket): the screening (code serial,
+/// org settings, both in the row), then the verdict and the entry.
+fn verify_row(
+    tx: &mut Tx<'_>,
+    item: &VerifyItem,
+    row: Option<&postgres::Row>,
+    door: Option<DoorRows>,
+) -> Result<Verdict> {
+    let (orq, code) = (item.orq, &item.code);
+    let refused = match row {
+        Some(row) => {
+            let settings = org_settings(
+                orq,
+                row.get("os_signed_codes_only"),
+                row.get("os_updated_at"),
+            );
+            let serial = code_serial(row.get("code_serial"))?;
+            screen_with(&settings, code, Some(serial))
+        }
+        None => screen_serial(tx, orq, code, None)?,
+    };
+    if let Some(refused) = refused {
+        return Err(DomainError::Refused(Box::new(refused)).into());
+    }
+    let ticket = row.map(ticket).transpose()?;
+    verify_locked(
+        tx,
+        orq,
+        code,
+        ticket,
+        door,
+        item.operator,
+        &item.gate,
+        item.now,
+    )
+}
+
+/// Several verifications of one org (`orq`), distinct tickets, in the
+/// caller's one transaction: every ticket locked by one statement (in the
+/// codes' order), their door rows read by one more, then each decided by
+/// the domain and written as alone, in the codes' order. Each item's answer
+/// in `items`' order: its verdict or its refusal (a refusal wrote nothing).
+/// Any other error is the batch's: the caller rolls it back whole.
+pub(crate) fn verify_batch_in(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    items: &[&VerifyItem],
+) -> Result<Vec<Result<Verdict>>> {
+    let codes: Vec<&str> = items.iter().map(|i| i.code.as_str()).collect();
+    let mut locked: HashMap<String, postgres::Row> = tx
+        .query(LOCK_TICKETS.as_str(), &[&codes, &orq.0])
+        .map_err(db)?
+        .into_iter()
+        .map(|row| (row.get::<_, String>("ticket_code"), row))
+        .collect();
+    let present: Vec<&str> = codes
+        .iter()
+        .copied()
+        .filter(|c| locked.contains_key(*c))
+        .collect();
+    let mut doors: HashMap<String, postgres::Row> = if present.is_empty() {
+        HashMap::new()
+    } else {
+        tx.query(DOOR_ROWS_OF.as_str(), &[&present, &orq.0])
+            .map_err(db)?
+            .into_iter()
+            .map(|row| (row.get::<_, String>("r_ticket_id"), row))
+            .collect()
+    };
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|a, b| codes[*a].cmp(codes[*b]));
+    let mut answers: Vec<Option<Result<Verdict>>> = items.iter().map(|_| None).collect();
+    for i in order {
+        let row = locked.remove(codes[i]);
+        let door = match (&row, doors.remove(codes[i])) {
+            (Some(_), Some(door)) => door_row(&door)?,
+            _ => (None, None, None),
+        };
+        answers[i] = Some(match verify_row(tx, items[i], row.as_ref(), Some(door)) {
+            Ok(verdict) => Ok(verdict),
+            // A refusal is decided in Rust before anything is written, and
+            // leaves the transaction usable for the others.
+            Err(StoreError::Domain(e)) => Err(StoreError::Domain(e)),
+            Err(e) => return Err(e),
+        });
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.expect("every item answered"))
+        .collect())
+}
+
 impl GateStore for PgStore {
     /// What the gate would say now to this plain code; changes nothing.
     fn validate_ticket(
@@ -396,6 +552,9 @@ impl GateStore for PgStore {
     /// Verifies an admissible ticket exactly once: the ticket row is locked
     /// first, so two instances verifying it at once queue, and the second
     /// sees the first's entry (ALREADY_VERIFIED). A refusal writes nothing.
+    /// Verifications made at once on this instance share one transaction
+    /// and one COMMIT (`verify_batch.rs`); each is answered once that
+    /// COMMIT returned.
     fn verify_ticket(
         &self,
         orq: Orq,
@@ -404,32 +563,13 @@ impl GateStore for PgStore {
         gate: &Gate,
         now: DateTime<Utc>,
     ) -> Result<Verdict> {
-        // Stored with millisecond precision; answer with what was stored.
-        let now = now.trunc_subsecs(3);
-        self.write(|tx| {
-            // The ticket first, locked: its lock is what queues two
-            // instances. The same statement reads what the screening needs:
-            // its code's serial and its org's settings.
-            let row = tx
-                .query_opt(LOCK_TICKET.as_str(), &[&code.as_str(), &orq.0])
-                .map_err(db)?;
-            let refused = match &row {
-                Some(row) => {
-                    let settings = org_settings(
-                        orq,
-                        row.get("os_signed_codes_only"),
-                        row.get("os_updated_at"),
-                    );
-                    let serial = code_serial(row.get("code_serial"))?;
-                    screen_with(&settings, code, Some(serial))
-                }
-                None => screen_serial(tx, orq, code, None)?,
-            };
-            if let Some(refused) = refused {
-                return Err(DomainError::Refused(Box::new(refused)).into());
-            }
-            let ticket = row.as_ref().map(ticket).transpose()?;
-            verify_locked(tx, orq, code, ticket, operator, gate, now)
+        self.verify_grouped(VerifyItem {
+            orq,
+            code: code.clone(),
+            operator,
+            gate: *gate,
+            // Stored with millisecond precision; answer with what was stored.
+            now: now.trunc_subsecs(3),
         })
     }
 
