@@ -363,6 +363,30 @@ fn verify_locked(
     gate: &Gate,
     now: DateTime<Utc>,
 ) -> Result<Verdict> {
+    let (verdict, entry) = decide_locked(tx, orq, code, ticket, door, operator, gate, now)?;
+    write_entry(tx, orq, code, &entry.used, None, entry.passage, now)?;
+    Ok(verdict)
+}
+
+/// An admission decided (`domain::enter`), to be written.
+struct EntryWrite {
+    used: TicketUse,
+    passage: Option<(VenueId, OperatorId)>,
+}
+
+/// `verify_locked`'s decision, nothing written: the verdict to answer once
+/// `entry` is written, or the refusal.
+#[allow(clippy::too_many_arguments)]
+fn decide_locked(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    ticket: Option<Ticket>,
+    door: Option<DoorRows>,
+    operator: OperatorId,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<(Verdict, EntryWrite)> {
     let (verdict, reservation) = match door {
         Some(door) => verdict_with(tx, orq, code, ticket.as_ref(), door, gate, now)?,
         None => verdict_on(tx, orq, code, ticket.as_ref(), gate, now)?,
@@ -372,17 +396,123 @@ fn verify_locked(
         return Err(DomainError::Refused(Box::new(verdict)).into());
     }
     let ticket = ticket.ok_or(DomainError::NotFound { entity: "ticket" })?;
-    match enter(&ticket, reservation.as_ref(), now, operator) {
-        Entry::First(used) => {
-            let passage = verdict.venue_id.or(gate.venue_id).map(|v| (v, operator));
-            write_entry(tx, orq, code, &used, None, passage, now)?;
-        }
+    let entry = match enter(&ticket, reservation.as_ref(), now, operator) {
+        Entry::First(used) => EntryWrite {
+            used,
+            passage: verdict.venue_id.or(gate.venue_id).map(|v| (v, operator)),
+        },
         // An admitted ticket is unused: only a verdict computed on other rows says otherwise.
         Entry::Again(_) => return Err(DomainError::TicketRedeemed.into()),
-    }
+    };
     verdict.verified_at = Some(now);
     verdict.verified_by = Some(operator);
-    Ok(verdict)
+    Ok((verdict, entry))
+}
+
+/// `write_entry` for a batch's admissions (distinct tickets of one org, no
+/// device): the tickets' UPDATE, their reservations' and the passages'
+/// INSERT as one statement over the decided values (`unnest`), so a batch
+/// writes with one statement planned once. As `write_entry`, each part must
+/// write exactly the rows decided (the tickets unused, the reservations
+/// still `RESERVED` and their tickets'), else the statement is an error and
+/// the batch rolls back.
+static WRITE_ENTRIES: &str = "WITH v AS (SELECT * FROM unnest($2::text[], $3::timestamptz[], \
+     $4::bigint[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::uuid[], \
+     $10::text[], $11::bigint[], $12::bigint[]) AS v(code, verified_at, verified_by, status, \
+     activation, activated_at, now, res_id, res_status, venue, operator)), \
+     t AS (UPDATE tickets SET verified_at = v.verified_at, verified_by = v.verified_by, \
+     status = v.status, activation_status = v.activation, activated_at = v.activated_at, \
+     updated_at = v.now, verified_gate = NULL FROM v \
+     WHERE tickets.ticket_code = v.code AND tickets.orq = $1 AND tickets.verified_at IS NULL \
+     RETURNING 1), \
+     r AS (UPDATE ticket_reservations SET status = v.res_status, updated_at = v.now FROM v \
+     WHERE v.res_id IS NOT NULL AND ticket_reservations.id = v.res_id \
+     AND ticket_reservations.orq = $1 AND ticket_reservations.ticket_id = v.code \
+     AND ticket_reservations.status = 'RESERVED' RETURNING 1), \
+     p AS (INSERT INTO passages (orq, venue_id, ticket_code, direction, at, operator_id) \
+     SELECT $1, v.venue, v.code, 'in', v.now, v.operator FROM v WHERE v.venue IS NOT NULL \
+     RETURNING 1) \
+     SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM r), (SELECT count(*) FROM p)";
+
+/// One admission of a batch: its ticket, what to write, when.
+type BatchEntry<'a> = (&'a TicketCode, EntryWrite, DateTime<Utc>);
+
+fn write_entries(tx: &mut Tx<'_>, orq: Orq, entries: &[BatchEntry<'_>]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let times = |f: &dyn Fn(&BatchEntry<'_>) -> DateTime<Utc>| -> Vec<DateTime<Utc>> {
+        entries.iter().map(f).collect()
+    };
+    let codes: Vec<&str> = entries.iter().map(|(c, _, _)| c.as_str()).collect();
+    let verified_at = times(&|(_, e, _)| ts(e.used.verified_at));
+    let activated_at = times(&|(_, e, _)| ts(e.used.activated_at));
+    let now = times(&|(_, _, now)| ts(*now));
+    let verified_by: Vec<i64> = entries
+        .iter()
+        .map(|(_, e, _)| e.used.verified_by.0)
+        .collect();
+    let status: Vec<&str> = entries
+        .iter()
+        .map(|(_, e, _)| e.used.status.as_str())
+        .collect();
+    let activation: Vec<&str> = entries
+        .iter()
+        .map(|(_, e, _)| e.used.activation_status.as_str())
+        .collect();
+    let res_id: Vec<Option<uuid::Uuid>> = entries
+        .iter()
+        .map(|(_, e, _)| e.used.reservation.map(|(id, _)| id.0))
+        .collect();
+    let res_status: Vec<Option<&str>> = entries
+        .iter()
+        .map(|(_, e, _)| e.used.reservation.as_ref().map(|(_, s)| s.as_str()))
+        .collect();
+    let venue: Vec<Option<i64>> = entries
+        .iter()
+        .map(|(_, e, _)| e.passage.map(|(v, _)| v.0))
+        .collect();
+    let operator: Vec<Option<i64>> = entries
+        .iter()
+        .map(|(_, e, _)| e.passage.map(|(_, o)| o.0))
+        .collect();
+    let row = tx
+        .query_one(
+            WRITE_ENTRIES,
+            &[
+                &orq.0,
+                &codes,
+                &verified_at,
+                &verified_by,
+                &status,
+                &activation,
+                &activated_at,
+                &now,
+                &res_id,
+                &res_status,
+                &venue,
+                &operator,
+            ],
+        )
+        .map_err(db)?;
+    let expected = [
+        entries.len(),
+        res_id.iter().flatten().count(),
+        venue.iter().flatten().count(),
+    ];
+    for (i, (what, want)) in ["ticket", "reservation", "passage"]
+        .iter()
+        .zip(expected)
+        .enumerate()
+    {
+        let n = row.get::<_, i64>(i);
+        if n != want as i64 {
+            return Err(StoreError::Engine(format!(
+                "a batch of entries wrote {n} {what} rows, not {want}: changed under its locks"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The verification's first statement: the ticket, locked (only its row:
@@ -447,6 +577,26 @@ fn verify_row(
     row: Option<&postgres::Row>,
     door: Option<DoorRows>,
 ) -> Result<Verdict> {
+    let (verdict, entry) = decide_row(tx, item, row, door)?;
+    write_entry(
+        tx,
+        item.orq,
+        &item.code,
+        &entry.used,
+        None,
+        entry.passage,
+        item.now,
+    )?;
+    Ok(verdict)
+}
+
+/// `verify_row`'s decision, nothing written.
+fn decide_row(
+    tx: &mut Tx<'_>,
+    item: &VerifyItem,
+    row: Option<&postgres::Row>,
+    door: Option<DoorRows>,
+) -> Result<(Verdict, EntryWrite)> {
     let (orq, code) = (item.orq, &item.code);
     let refused = match row {
         Some(row) => {
@@ -464,7 +614,7 @@ fn verify_row(
         return Err(DomainError::Refused(Box::new(refused)).into());
     }
     let ticket = row.map(ticket).transpose()?;
-    verify_locked(
+    decide_locked(
         tx,
         orq,
         code,
@@ -511,20 +661,26 @@ pub(crate) fn verify_batch_in(
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|a, b| codes[*a].cmp(codes[*b]));
     let mut answers: Vec<Option<Result<Verdict>>> = items.iter().map(|_| None).collect();
+    let mut entries = Vec::with_capacity(items.len());
     for i in order {
         let row = locked.remove(codes[i]);
         let door = match (&row, doors.remove(codes[i])) {
-            (Some(_), Some(door)) => door_row(&door)?,
-            _ => (None, None, None),
+            (Some(_), Some(door)) => Some(door_row(&door)?),
+            _ => Some((None, None, None)),
         };
-        answers[i] = Some(match verify_row(tx, items[i], row.as_ref(), Some(door)) {
-            Ok(verdict) => Ok(verdict),
-            // A refusal is decided in Rust before anything is written, and
-            // leaves the transaction usable for the others.
+        answers[i] = Some(match decide_row(tx, items[i], row.as_ref(), door) {
+            Ok((verdict, entry)) => {
+                entries.push((&items[i].code, entry, items[i].now));
+                Ok(verdict)
+            }
+            // A refusal is decided in Rust, nothing written, and leaves the
+            // transaction usable for the others.
             Err(StoreError::Domain(e)) => Err(StoreError::Domain(e)),
             Err(e) => return Err(e),
         });
     }
+    // The tickets differ, so no decision above depends on another's write.
+    write_entries(tx, orq, &entries)?;
     Ok(answers
         .into_iter()
         .map(|a| a.expect("every item answered"))

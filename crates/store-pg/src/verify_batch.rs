@@ -2,8 +2,8 @@
 //! transaction whose COMMIT waits for the WAL's flush, and most of a
 //! verification's database time is per transaction and per statement (BEGIN,
 //! the lock, the read, COMMIT), not per row. So verifications asked of one
-//! instance at once are run together: the first caller that finds no batch
-//! in flight leads, takes what is queued (at most `MAX_BATCH`, one org,
+//! instance at once are run together: a caller that finds fewer than
+//! `IN_FLIGHT` batches in flight leads, takes what is queued (at most `MAX_BATCH`, one org,
 //! distinct tickets), runs it in one transaction (`gate::verify_batch_in`)
 //! and one COMMIT, then hands each waiting caller its own answer. A lone
 //! verification leads a batch of one at once (no timer waits for company)
@@ -40,8 +40,15 @@ use entrada_store::{Result, StoreError};
 /// batch holds its tickets' locks and what a caller waits behind.
 pub(crate) const MAX_BATCH: usize = 32;
 
-/// The verifications waiting on one instance, and whether a batch is in
-/// flight.
+/// Batches in flight at once on one instance. With one, the batch's
+/// statements run one after the other on one backend while the others
+/// wait, and the database sat at ~0.7 of a core on the bench's two (
+/// BENCHMARKS.md, session 33); two keep it busy while a batch waits for its
+/// round trips and its COMMIT's flush. Two batches that share a ticket queue
+/// on its row lock, as two instances do.
+pub(crate) const IN_FLIGHT: usize = 2;
+
+/// The verifications waiting on one instance, and the batches in flight.
 #[derive(Default)]
 pub(crate) struct VerifyQueue {
     state: Mutex<Queue>,
@@ -54,7 +61,7 @@ pub(crate) struct VerifyQueue {
 struct Queue {
     next_id: u64,
     waiting: VecDeque<(u64, VerifyItem)>,
-    leading: bool,
+    leading: usize,
     answers: std::collections::HashMap<u64, Result<Verdict>>,
 }
 
@@ -110,7 +117,7 @@ impl Drop for Lead<'_> {
             });
             state.answers.insert(*id, answer);
         }
-        state.leading = false;
+        state.leading -= 1;
         drop(state);
         self.queue.answered.notify_all();
     }
@@ -139,11 +146,12 @@ impl PgStore {
             if let Some(answer) = state.answers.remove(&id) {
                 return answer;
             }
-            if !state.leading {
-                // No batch in flight: this caller runs the next one (which
-                // holds its own item unless more than a batch came first).
+            if state.leading < IN_FLIGHT && !state.waiting.is_empty() {
+                // Room for a batch: this caller runs the next one (which
+                // holds its own item unless more than a batch came first, or
+                // another leader took it: then it waits for its answer).
                 let batch = take_batch(&mut state.waiting);
-                state.leading = true;
+                state.leading += 1;
                 drop(state);
                 let mut lead = Lead {
                     queue,

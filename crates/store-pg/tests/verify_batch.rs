@@ -200,3 +200,38 @@ fn a_database_error_of_one_verification_leaves_the_others_answered() {
         .verified_at
         .is_some());
 }
+
+#[test]
+fn a_batch_write_that_misses_a_row_is_rolled_back_and_each_runs_alone() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 3);
+    // T-1's reservation UPDATE writes no row (the statement succeeds): the
+    // batch's one write sees 2 of 3 reservations written.
+    let mut client = common::client(&url, &schema);
+    client
+        .batch_execute(
+            "CREATE FUNCTION skip_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'; \
+             CREATE TRIGGER skip_t1 BEFORE UPDATE ON ticket_reservations \
+             FOR EACH ROW WHEN (OLD.ticket_id = 'T-1') EXECUTE FUNCTION skip_row();",
+        )
+        .unwrap();
+    let op = OperatorId(5);
+    let answers = store.verify_tickets_together(&[
+        (ORQ, codes[0].clone(), op, gate, at),
+        (ORQ, codes[1].clone(), op, gate, at),
+        (ORQ, codes[2].clone(), op, gate, at),
+    ]);
+    assert!(admitted(&answers[0]), "{:?}", answers[0]);
+    assert!(
+        matches!(answers[1], Err(StoreError::Engine(_))),
+        "{:?}",
+        answers[1]
+    );
+    assert!(admitted(&answers[2]), "{:?}", answers[2]);
+    let written = passages(&mut client);
+    assert_eq!(written.get("T-1"), None, "{written:?}");
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert_eq!(store.get_ticket(ORQ, &codes[1]).unwrap().verified_at, None);
+}
