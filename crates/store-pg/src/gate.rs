@@ -629,7 +629,8 @@ fn decide_row(
 /// Several verifications of one org (`orq`), distinct tickets, in the
 /// caller's one transaction: every ticket locked by one statement (in the
 /// codes' order), their door rows read by one more, then each decided by
-/// the domain and written as alone, in the codes' order. Each item's answer
+/// the domain in the codes' order, and the admissions written by one
+/// statement (`write_entries`). Each item's answer
 /// in `items`' order: its verdict or its refusal (a refusal wrote nothing).
 /// Any other error is the batch's: the caller rolls it back whole.
 pub(crate) fn verify_batch_in(

@@ -1,7 +1,7 @@
 //! Group commit for verify-ticket. Each verification is its own short
-//! transaction whose COMMIT waits for the WAL's flush, and most of a
+//! transaction whose COMMIT waits for the WAL's flush, and much of a
 //! verification's database time is per transaction and per statement (BEGIN,
-//! the lock, the read, COMMIT), not per row. So verifications asked of one
+//! the lock, the read, the write's planning, COMMIT), not per row. So verifications asked of one
 //! instance at once are run together: a caller that finds fewer than
 //! `IN_FLIGHT` batches in flight leads, takes what is queued (at most `MAX_BATCH`, one org,
 //! distinct tickets), runs it in one transaction (`gate::verify_batch_in`)
@@ -15,8 +15,9 @@
 //! - exactly once across instances: the tickets' row locks still queue two
 //!   instances, taken by one statement in the codes' order (two batches that
 //!   share tickets queue instead of deadlocking); a ticket asked twice goes
-//!   into two batches, one after the other's COMMIT, so the second sees the
-//!   first's entry (ALREADY_VERIFIED);
+//!   into two batches, and the second locks it only after the first's
+//!   COMMIT (it waits for the lock, or starts later), so it sees the first's
+//!   entry (ALREADY_VERIFIED);
 //! - a refusal writes nothing and leaves the others alone (the domain
 //!   decides before anything of that ticket is written);
 //! - a database error in a batch (a deadlock with another writer, a
