@@ -343,28 +343,25 @@ pub(crate) fn verify_in(
     now: DateTime<Utc>,
 ) -> Result<Verdict> {
     let ticket = load_ticket(tx, orq, code, true)?;
-    verify_locked(tx, orq, code, ticket, None, operator, gate, now)
+    verify_locked(tx, orq, code, ticket, operator, gate, now)
 }
 
 /// `verify_in` once this transaction holds the ticket's lock and has read
 /// it (`ticket`): the verdict and the entry are decided on the same rows,
 /// each read once (the ticket's lock keeps them: every writer of a
-/// ticket's reservation locks the ticket first). `door`: the ticket's door
-/// rows when already read after its lock (a batch reads them together),
-/// else `None`: read here.
-#[allow(clippy::too_many_arguments)]
+/// ticket's reservation locks the ticket first).
 fn verify_locked(
     tx: &mut Tx<'_>,
     orq: Orq,
     code: &TicketCode,
     ticket: Option<Ticket>,
-    door: Option<DoorRows>,
     operator: OperatorId,
     gate: &Gate,
     now: DateTime<Utc>,
 ) -> Result<Verdict> {
-    let (verdict, entry) = decide_locked(tx, orq, code, ticket, door, operator, gate, now)?;
-    write_entry(tx, orq, code, &entry.used, None, entry.passage, now)?;
+    let (verdict, entry) = decide_locked(tx, orq, code, ticket, None, operator, gate, now)?;
+    // The same statement as a batch's admissions (one SQL text for both).
+    write_entries(tx, orq, &[(code, entry, now)])?;
     Ok(verdict)
 }
 
@@ -521,28 +518,33 @@ fn write_entries(tx: &mut Tx<'_>, orq: Orq, entries: &[BatchEntry<'_>]) -> Resul
 /// of the statement's start: a change committed while it waited for the
 /// ticket's lock applies from the next verification on (nobody orders
 /// settings changes through a ticket's lock).
-static LOCK_TICKET: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {}, t.code_serial, os.signed_codes_only AS os_signed_codes_only, \
-         os.updated_at AS os_updated_at \
-         FROM tickets t LEFT JOIN org_settings os ON os.orq = t.orq \
-         WHERE t.ticket_code = $1 AND t.orq = $2 FOR UPDATE OF t",
-        qualified(TICKET_COLUMNS, "t"),
+static LOCK_TICKET: LazyLock<String> =
+    LazyLock::new(|| lock_tickets("t.ticket_code = $1", "FOR UPDATE OF t"));
+
+/// `LOCK_TICKET` for a batch's tickets (one org's), in the order of their
+/// codes, skipping any ticket another transaction holds: a batch never
+/// waits on a ticket's lock (one ticket held by a closing venue, a device
+/// upload or an idle session would otherwise hold every caller of the
+/// batch, and the instance's batches behind it). A skipped ticket (or an
+/// unknown one: no row either) goes back to its own caller, who runs it
+/// alone (`verify_one`) and waits for that ticket only, as before batches.
+static LOCK_TICKETS: LazyLock<String> = LazyLock::new(|| {
+    lock_tickets(
+        "t.ticket_code = ANY($1)",
+        "ORDER BY t.ticket_code FOR UPDATE OF t SKIP LOCKED",
     )
 });
 
-/// `LOCK_TICKET` for a batch's tickets (one org's), locked in the order of
-/// their codes: two batches (on two instances) that share tickets take
-/// their locks in one order, so they queue instead of deadlocking.
-static LOCK_TICKETS: LazyLock<String> = LazyLock::new(|| {
+/// The ticket lock's statement: the tickets `which` selects, then `lock`.
+fn lock_tickets(which: &str, lock: &str) -> String {
     format!(
         "SELECT {}, t.code_serial, os.signed_codes_only AS os_signed_codes_only, \
          os.updated_at AS os_updated_at \
          FROM tickets t LEFT JOIN org_settings os ON os.orq = t.orq \
-         WHERE t.ticket_code = ANY($1) AND t.orq = $2 ORDER BY t.ticket_code FOR UPDATE OF t",
+         WHERE {which} AND t.orq = $2 {lock}",
         qualified(TICKET_COLUMNS, "t"),
     )
-});
+}
 
 /// `DOOR_ROWS` for several tickets (read once all of them are locked).
 static DOOR_ROWS_OF: LazyLock<String> =
@@ -559,38 +561,22 @@ pub(crate) struct VerifyItem {
     pub(crate) now: DateTime<Utc>,
 }
 
-/// One verification in its own transaction: the ticket locked first, its
-/// lock is what queues two instances.
+/// One verification in its own transaction: the ticket locked first (its
+/// lock is what queues two instances; this one waits for it), written by
+/// the same statement as a batch's admissions.
 pub(crate) fn verify_one(tx: &mut Tx<'_>, item: &VerifyItem) -> Result<Verdict> {
     let row = tx
         .query_opt(LOCK_TICKET.as_str(), &[&item.code.as_str(), &item.orq.0])
         .map_err(db)?;
-    verify_row(tx, item, row.as_ref(), None)
-}
-
-/// A verification once its ticket is locked and read (`row`, from
-/// `LOCK_TICKET(S)`; `None`: no such ticket): the screening (code serial,
-/// org settings, both in the row), then the verdict and the entry.
-fn verify_row(
-    tx: &mut Tx<'_>,
-    item: &VerifyItem,
-    row: Option<&postgres::Row>,
-    door: Option<DoorRows>,
-) -> Result<Verdict> {
-    let (verdict, entry) = decide_row(tx, item, row, door)?;
-    write_entry(
-        tx,
-        item.orq,
-        &item.code,
-        &entry.used,
-        None,
-        entry.passage,
-        item.now,
-    )?;
+    let (verdict, entry) = decide_row(tx, item, row.as_ref(), None)?;
+    write_entries(tx, item.orq, &[(&item.code, entry, item.now)])?;
     Ok(verdict)
 }
 
-/// `verify_row`'s decision, nothing written.
+/// A verification's decision once its ticket is locked and read (`row`,
+/// from `LOCK_TICKET(S)`; `None`: no such ticket): the screening (code
+/// serial, org settings, both in the row), then the verdict and the entry
+/// to write; nothing written.
 fn decide_row(
     tx: &mut Tx<'_>,
     item: &VerifyItem,
@@ -627,17 +613,19 @@ fn decide_row(
 }
 
 /// Several verifications of one org (`orq`), distinct tickets, in the
-/// caller's one transaction: every ticket locked by one statement (in the
-/// codes' order), their door rows read by one more, then each decided by
-/// the domain in the codes' order, and the admissions written by one
-/// statement (`write_entries`). Each item's answer
-/// in `items`' order: its verdict or its refusal (a refusal wrote nothing).
-/// Any other error is the batch's: the caller rolls it back whole.
+/// caller's one transaction: the tickets no other transaction holds locked
+/// by one statement (in the codes' order, `LOCK_TICKETS`), their door rows
+/// read by one more, then each decided by the domain in the codes' order,
+/// and the admissions written by one statement (`write_entries`). Each
+/// item's answer in `items`' order: `Some` its verdict or its refusal (a
+/// refusal wrote nothing), `None` when its ticket was not locked here (held
+/// by another transaction, or unknown): its caller runs it alone. Any other
+/// error is the batch's: the caller rolls it back whole.
 pub(crate) fn verify_batch_in(
     tx: &mut Tx<'_>,
     orq: Orq,
     items: &[&VerifyItem],
-) -> Result<Vec<Result<Verdict>>> {
+) -> Result<Vec<Option<Result<Verdict>>>> {
     let codes: Vec<&str> = items.iter().map(|i| i.code.as_str()).collect();
     let mut locked: HashMap<String, postgres::Row> = tx
         .query(LOCK_TICKETS.as_str(), &[&codes, &orq.0])
@@ -664,12 +652,14 @@ pub(crate) fn verify_batch_in(
     let mut answers: Vec<Option<Result<Verdict>>> = items.iter().map(|_| None).collect();
     let mut entries = Vec::with_capacity(items.len());
     for i in order {
-        let row = locked.remove(codes[i]);
-        let door = match (&row, doors.remove(codes[i])) {
-            (Some(_), Some(door)) => Some(door_row(&door)?),
-            _ => Some((None, None, None)),
+        let Some(row) = locked.remove(codes[i]) else {
+            continue;
         };
-        answers[i] = Some(match decide_row(tx, items[i], row.as_ref(), door) {
+        let door = match doors.remove(codes[i]) {
+            Some(door) => door_row(&door)?,
+            None => (None, None, None),
+        };
+        answers[i] = Some(match decide_row(tx, items[i], Some(&row), Some(door)) {
             Ok((verdict, entry)) => {
                 entries.push((&items[i].code, entry, items[i].now));
                 Ok(verdict)
@@ -682,10 +672,7 @@ pub(crate) fn verify_batch_in(
     }
     // The tickets differ, so no decision above depends on another's write.
     write_entries(tx, orq, &entries)?;
-    Ok(answers
-        .into_iter()
-        .map(|a| a.expect("every item answered"))
-        .collect())
+    Ok(answers)
 }
 
 impl GateStore for PgStore {

@@ -33,6 +33,10 @@ mod venue_ops;
 mod venues;
 mod verify_batch;
 
+/// The verify batches' test entry points (`test-hooks` feature only).
+#[cfg(feature = "test-hooks")]
+pub use verify_batch::TestItem;
+
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -235,3 +235,280 @@ fn a_batch_write_that_misses_a_row_is_rolled_back_and_each_runs_alone() {
     assert_eq!(written.len(), 2, "{written:?}");
     assert_eq!(store.get_ticket(ORQ, &codes[1]).unwrap().verified_at, None);
 }
+
+/// Runs `f` on another thread and waits at most 10 s for it; on a timeout,
+/// `release` runs (so the thread can finish) and the test fails.
+fn within_10s<T: Send>(f: impl FnOnce() -> T + Send, release: impl FnOnce()) -> T {
+    std::thread::scope(|scope| {
+        let (send, answer) = std::sync::mpsc::channel();
+        scope.spawn(move || send.send(f()).unwrap());
+        match answer.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(value) => value,
+            Err(_) => {
+                release();
+                panic!("still waiting after 10 s");
+            }
+        }
+    })
+}
+
+/// A transaction of another connection holding these tickets' locks.
+fn hold<'c>(client: &'c mut postgres::Client, codes: &[&str]) -> postgres::Transaction<'c> {
+    let mut tx = client.transaction().unwrap();
+    tx.execute(
+        "SELECT 1 FROM tickets WHERE ticket_code = ANY($1) FOR UPDATE",
+        &[&codes],
+    )
+    .unwrap();
+    tx
+}
+
+#[test]
+fn a_ticket_locked_elsewhere_does_not_hold_the_rest_of_its_batch() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 3);
+    let op = OperatorId(5);
+    let mut locker = common::client(&url, &schema);
+    let held = std::sync::Mutex::new(Some(hold(&mut locker, &["T-1"])));
+    let items: Vec<_> = codes
+        .iter()
+        .map(|c| (ORQ, c.clone(), op, gate, at))
+        .collect();
+    let answers = within_10s(
+        || store.verify_one_batch(&items),
+        || drop(held.lock().unwrap().take()),
+    );
+    assert!(
+        matches!(&answers[0], Some(a) if admitted(a)),
+        "{:?}",
+        answers[0]
+    );
+    assert!(answers[1].is_none(), "handed back: {:?}", answers[1]);
+    assert!(
+        matches!(&answers[2], Some(a) if admitted(a)),
+        "{:?}",
+        answers[2]
+    );
+    // Committed while T-1 is still held.
+    assert!(store
+        .get_ticket(ORQ, &codes[2])
+        .unwrap()
+        .verified_at
+        .is_some());
+    drop(held.lock().unwrap().take());
+    assert!(admitted(
+        &store.verify_ticket(ORQ, &codes[1], op, &gate, at)
+    ));
+}
+
+#[test]
+fn verifications_waiting_for_locked_tickets_hold_no_batch_slot() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 4);
+    let op = OperatorId(5);
+    let mut locker = common::client(&url, &schema);
+    // As many held tickets as batches may be in flight (two).
+    let held = std::sync::Mutex::new(Some(hold(&mut locker, &["T-1", "T-3"])));
+    let release = || drop(held.lock().unwrap().take());
+    std::thread::scope(|scope| {
+        let waiting: Vec<_> = [1, 3]
+            .map(|i| {
+                let (store, code) = (&store, &codes[i]);
+                scope.spawn(move || store.verify_ticket(ORQ, code, op, &gate, at))
+            })
+            .into_iter()
+            .collect();
+        // Both are waiting for their tickets' locks by now.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let free = within_10s(
+            || [0, 2].map(|i| store.verify_ticket(ORQ, &codes[i], op, &gate, at)),
+            release,
+        );
+        assert!(free.iter().all(admitted), "{free:?}");
+        release();
+        for handle in waiting {
+            let answer = handle.join().unwrap();
+            assert!(admitted(&answer), "{answer:?}");
+        }
+    });
+}
+
+#[test]
+fn a_failed_batch_hands_each_verification_back_without_running_it() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 3);
+    let mut client = common::client(&url, &schema);
+    client
+        .batch_execute(
+            "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS \
+             'BEGIN RAISE EXCEPTION ''refused by the test''; END'; \
+             CREATE TRIGGER refuse_t1 BEFORE UPDATE ON ticket_reservations \
+             FOR EACH ROW WHEN (OLD.ticket_id = 'T-1') EXECUTE FUNCTION refuse_row();",
+        )
+        .unwrap();
+    let op = OperatorId(5);
+    let items: Vec<_> = codes
+        .iter()
+        .map(|c| (ORQ, c.clone(), op, gate, at))
+        .collect();
+    let answers = store.verify_one_batch(&items);
+    // Each goes back to its own caller (who runs it alone, concurrently);
+    // the leader ran none of them.
+    assert!(answers.iter().all(Option::is_none), "{answers:?}");
+    assert!(passages(&mut client).is_empty());
+    for code in &codes {
+        assert_eq!(store.get_ticket(ORQ, code).unwrap().verified_at, None);
+    }
+}
+
+/// The transactions that last wrote these tickets.
+fn writers(client: &mut postgres::Client, codes: &[&str]) -> i64 {
+    client
+        .query_one(
+            "SELECT count(DISTINCT xmin::text) FROM tickets WHERE ticket_code = ANY($1)",
+            &[&codes],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn a_batch_admits_its_tickets_in_one_transaction() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 4);
+    let op = OperatorId(5);
+    let items: Vec<_> = codes
+        .iter()
+        .map(|c| (ORQ, c.clone(), op, gate, at))
+        .collect();
+    let answers = store.verify_tickets_together(&items);
+    assert!(answers.iter().all(admitted), "{answers:?}");
+    let mut client = common::client(&url, &schema);
+    assert_eq!(writers(&mut client, &["T-0", "T-1", "T-2", "T-3"]), 1);
+}
+
+/// What a verification answered, without what differs between schemas.
+fn said(answer: &Result<entrada_domain::Verdict, StoreError>) -> String {
+    match answer {
+        Ok(v) => format!(
+            "{} {} {:?} {:?} {:?} {:?}",
+            v.verdict.code(),
+            v.admit,
+            v.verified_at,
+            v.verified_by,
+            v.venue_id,
+            v.verified_gate
+        ),
+        Err(StoreError::Domain(entrada_domain::DomainError::Refused(v))) => format!(
+            "refused {} {} {:?} {:?} {:?}",
+            v.verdict.code(),
+            v.admit,
+            v.verified_at,
+            v.venue_id,
+            v.verified_gate
+        ),
+        Err(e) => format!("error {}", e.code()),
+    }
+}
+
+/// The rows a verification writes, without ids.
+fn rows(client: &mut postgres::Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT ticket_code || ' ' || status || ' ' || activation_status || ' ' || \
+         coalesce(verified_at::text, '-') || ' ' || coalesce(verified_by::text, '-') || ' ' || \
+         coalesce(verified_gate, '-') || ' ' || coalesce(activated_at::text, '-') \
+         FROM tickets ORDER BY ticket_code",
+        "SELECT ticket_id || ' ' || status FROM ticket_reservations ORDER BY ticket_id",
+        "SELECT ticket_code || ' ' || venue_id || ' ' || direction || ' ' || at || ' ' || \
+         operator_id FROM passages ORDER BY ticket_code",
+    ] {
+        out.extend(
+            client
+                .query(sql, &[])
+                .unwrap()
+                .into_iter()
+                .map(|r| r.get::<_, String>(0)),
+        );
+    }
+    out
+}
+
+#[test]
+fn a_batch_answers_and_writes_as_verifications_one_at_a_time() {
+    let Some(url) = common::url() else { return };
+    let op = OperatorId(5);
+    let run = |together: bool| {
+        let schema = common::fresh_schema(&url);
+        let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+        let (codes, gate, at) = tickets(&store, 5);
+        let elsewhere = store.add_venue(ORQ, "Louvre", "UTC", now()).unwrap();
+        let wrong_venue = Gate {
+            venue_id: Some(elsewhere.id),
+            ..Gate::default()
+        };
+        // T-4 verified before: ALREADY_VERIFIED.
+        assert!(admitted(
+            &store.verify_ticket(ORQ, &codes[4], op, &gate, at)
+        ));
+        let items = vec![
+            (ORQ, codes[0].clone(), op, gate, at),
+            (ORQ, codes[1].clone(), op, wrong_venue, at),
+            (
+                ORQ,
+                codes[2].clone(),
+                op,
+                gate,
+                at + chrono::Duration::days(1),
+            ),
+            (ORQ, codes[3].clone(), op, Gate::default(), at),
+            (ORQ, codes[4].clone(), op, gate, at),
+            (ORQ, TicketCode::parse("NO-SUCH").unwrap(), op, gate, at),
+        ];
+        let answers: Vec<String> = if together {
+            store
+                .verify_tickets_together(&items)
+                .iter()
+                .map(said)
+                .collect()
+        } else {
+            items
+                .iter()
+                .map(|(orq, code, op, gate, at)| {
+                    said(&store.verify_ticket(*orq, code, *op, gate, *at))
+                })
+                .collect()
+        };
+        let mut client = common::client(&url, &schema);
+        if together {
+            // The admissions (T-0, T-3) were one batch's.
+            assert_eq!(writers(&mut client, &["T-0", "T-3"]), 1);
+        }
+        (answers, rows(&mut client))
+    };
+    let (alone, alone_rows) = run(false);
+    let (together, together_rows) = run(true);
+    assert_eq!(alone, together);
+    assert_eq!(alone_rows, together_rows);
+    // The refusals are the existing tickets' own.
+    assert!(
+        together[1].starts_with("refused WRONG_VENUE"),
+        "{together:?}"
+    );
+    assert!(
+        together[4].starts_with("refused ALREADY_VERIFIED"),
+        "{together:?}"
+    );
+    assert!(
+        together[5].starts_with("refused UNKNOWN_TICKET"),
+        "{together:?}"
+    );
+}
