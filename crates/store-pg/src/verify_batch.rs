@@ -279,7 +279,7 @@ impl PgStore {
             return Vec::new();
         };
         let orq: Orq = first.orq;
-        let alone = || items.iter().map(|_| Answer::Alone).collect();
+        let alone = || -> Vec<Answer> { items.iter().map(|_| Answer::Alone).collect() };
         let outcome = self.call(|conn| {
             let PgConn {
                 client, statements, ..

@@ -512,3 +512,41 @@ fn a_batch_answers_and_writes_as_verifications_one_at_a_time() {
         "{together:?}"
     );
 }
+
+#[test]
+fn a_commit_the_server_refuses_hands_each_back_and_each_runs_alone() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 3);
+    // T-1's passage is refused only at COMMIT (a deferred constraint
+    // trigger): the server answers the COMMIT with an ERROR.
+    let mut client = common::client(&url, &schema);
+    client
+        .batch_execute(
+            "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS \
+             'BEGIN RAISE EXCEPTION ''refused at commit''; END'; \
+             CREATE CONSTRAINT TRIGGER refuse_t1 AFTER INSERT ON passages \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW \
+             WHEN (NEW.ticket_code = 'T-1') EXECUTE FUNCTION refuse_row();",
+        )
+        .unwrap();
+    let op = OperatorId(5);
+    let items: Vec<_> = codes
+        .iter()
+        .map(|c| (ORQ, c.clone(), op, gate, at))
+        .collect();
+    let answers = store.verify_one_batch(&items);
+    assert!(answers.iter().all(Option::is_none), "{answers:?}");
+    assert!(passages(&mut client).is_empty());
+    let answers = store.verify_tickets_together(&items);
+    assert!(admitted(&answers[0]), "{:?}", answers[0]);
+    assert_eq!(answers[1].as_ref().unwrap_err().code(), "DATABASE_ERROR");
+    assert!(admitted(&answers[2]), "{:?}", answers[2]);
+    let written = passages(&mut client);
+    assert_eq!(
+        (written.get("T-1"), written.len()),
+        (None, 2),
+        "{written:?}"
+    );
+}
