@@ -406,10 +406,11 @@ fn decide_locked(
     Ok((verdict, entry))
 }
 
-/// `write_entry` for a batch's admissions (distinct tickets of one org, no
-/// device): the tickets' UPDATE, their reservations' and the passages'
-/// INSERT as one statement over the decided values (`unnest`), so a batch
-/// writes with one statement planned once. As `write_entry`, each part must
+/// `write_entry` for verify-ticket's admissions (distinct tickets of one
+/// org, no device; a batch's, or a lone verification's one): the tickets'
+/// UPDATE, their reservations' and the passages' INSERT as one statement
+/// over the decided values (`unnest`), so a batch writes with one statement
+/// planned once, and both paths with one SQL text. As `write_entry`, each part must
 /// write exactly the rows decided (the tickets unused, the reservations
 /// still `RESERVED` and their tickets'), else the statement is an error and
 /// the batch rolls back.
