@@ -2,6 +2,7 @@
 //! records it exactly once across instances (verify), and whether a ticket
 //! may reserve.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use crate::conn::{prefixed, qualified, Columns, Prefixed, Tx};
@@ -40,10 +41,23 @@ fn verdict_on(
     gate: &Gate,
     now: DateTime<Utc>,
 ) -> Result<(Verdict, Option<Reservation>)> {
-    let (reservation, slot, venue) = match ticket {
+    let door = match ticket {
         Some(_) => door_rows(tx, orq, code)?,
         None => (None, None, None),
     };
+    verdict_with(tx, orq, code, ticket, door, gate, now)
+}
+
+/// `verdict_on` with the ticket's door rows already read.
+fn verdict_with(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    ticket: Option<&Ticket>,
+    (reservation, slot, venue): DoorRows,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<(Verdict, Option<Reservation>)> {
     let mut verdict = gate_verdict(
         VerdictInput {
             ticket,
@@ -102,13 +116,18 @@ type DoorRows = (Option<Reservation>, Option<Slot>, Option<Venue>);
 /// a ticket's reservation locks the ticket first, so this statement (a
 /// snapshot taken after the lock) sees their outcome.
 fn door_rows(tx: &mut Tx<'_>, orq: Orq, code: &TicketCode) -> Result<DoorRows> {
-    let Some(row) = tx
+    match tx
         .query_opt(DOOR_ROWS.as_str(), &[&code.as_str(), &orq.0])
         .map_err(db)?
-    else {
-        return Ok((None, None, None));
-    };
-    let part = |prefix| Prefixed { row: &row, prefix };
+    {
+        Some(row) => door_row(&row),
+        None => Ok((None, None, None)),
+    }
+}
+
+/// One row of `DOOR_ROWS` (or `DOOR_ROWS_OF`) as its three parts.
+fn door_row(row: &postgres::Row) -> Result<DoorRows> {
+    let part = |prefix| Prefixed { row, prefix };
     let (r, s, v) = (part("r_"), part("s_"), part("v_"));
     let slot = match s.get::<_, Option<uuid::Uuid>>("id") {
         Some(_) => Some(slot(&s)?),
@@ -340,23 +359,158 @@ fn verify_locked(
     gate: &Gate,
     now: DateTime<Utc>,
 ) -> Result<Verdict> {
-    let (verdict, reservation) = verdict_on(tx, orq, code, ticket.as_ref(), gate, now)?;
+    let (verdict, entry) = decide_locked(tx, orq, code, ticket, None, operator, gate, now)?;
+    // The same statement as a batch's admissions (one SQL text for both).
+    write_entries(tx, orq, &[(code, entry, now)])?;
+    Ok(verdict)
+}
+
+/// An admission decided (`domain::enter`), to be written.
+struct EntryWrite {
+    used: TicketUse,
+    passage: Option<(VenueId, OperatorId)>,
+}
+
+/// `verify_locked`'s decision, nothing written: the verdict to answer once
+/// `entry` is written, or the refusal.
+#[allow(clippy::too_many_arguments)]
+fn decide_locked(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    code: &TicketCode,
+    ticket: Option<Ticket>,
+    door: Option<DoorRows>,
+    operator: OperatorId,
+    gate: &Gate,
+    now: DateTime<Utc>,
+) -> Result<(Verdict, EntryWrite)> {
+    let (verdict, reservation) = match door {
+        Some(door) => verdict_with(tx, orq, code, ticket.as_ref(), door, gate, now)?,
+        None => verdict_on(tx, orq, code, ticket.as_ref(), gate, now)?,
+    };
     let mut verdict = no_show_place(tx, orq, verdict)?;
     if !verdict.admit {
         return Err(DomainError::Refused(Box::new(verdict)).into());
     }
     let ticket = ticket.ok_or(DomainError::NotFound { entity: "ticket" })?;
-    match enter(&ticket, reservation.as_ref(), now, operator) {
-        Entry::First(used) => {
-            let passage = verdict.venue_id.or(gate.venue_id).map(|v| (v, operator));
-            write_entry(tx, orq, code, &used, None, passage, now)?;
-        }
+    let entry = match enter(&ticket, reservation.as_ref(), now, operator) {
+        Entry::First(used) => EntryWrite {
+            used,
+            passage: verdict.venue_id.or(gate.venue_id).map(|v| (v, operator)),
+        },
         // An admitted ticket is unused: only a verdict computed on other rows says otherwise.
         Entry::Again(_) => return Err(DomainError::TicketRedeemed.into()),
-    }
+    };
     verdict.verified_at = Some(now);
     verdict.verified_by = Some(operator);
-    Ok(verdict)
+    Ok((verdict, entry))
+}
+
+/// `write_entry` for verify-ticket's admissions (distinct tickets of one
+/// org, no device; a batch's, or a lone verification's one): the tickets'
+/// UPDATE, their reservations' and the passages' INSERT as one statement
+/// over the decided values (`unnest`), so a batch writes with one statement
+/// planned once, and both paths with one SQL text. As `write_entry`, each part must
+/// write exactly the rows decided (the tickets unused, the reservations
+/// still `RESERVED` and their tickets'), else the statement is an error and
+/// the batch rolls back.
+static WRITE_ENTRIES: &str = "WITH v AS (SELECT * FROM unnest($2::text[], $3::timestamptz[], \
+     $4::bigint[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::uuid[], \
+     $10::text[], $11::bigint[], $12::bigint[]) AS v(code, verified_at, verified_by, status, \
+     activation, activated_at, now, res_id, res_status, venue, operator)), \
+     t AS (UPDATE tickets SET verified_at = v.verified_at, verified_by = v.verified_by, \
+     status = v.status, activation_status = v.activation, activated_at = v.activated_at, \
+     updated_at = v.now, verified_gate = NULL FROM v \
+     WHERE tickets.ticket_code = v.code AND tickets.orq = $1 AND tickets.verified_at IS NULL \
+     RETURNING 1), \
+     r AS (UPDATE ticket_reservations SET status = v.res_status, updated_at = v.now FROM v \
+     WHERE v.res_id IS NOT NULL AND ticket_reservations.id = v.res_id \
+     AND ticket_reservations.orq = $1 AND ticket_reservations.ticket_id = v.code \
+     AND ticket_reservations.status = 'RESERVED' RETURNING 1), \
+     p AS (INSERT INTO passages (orq, venue_id, ticket_code, direction, at, operator_id) \
+     SELECT $1, v.venue, v.code, 'in', v.now, v.operator FROM v WHERE v.venue IS NOT NULL \
+     RETURNING 1) \
+     SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM r), (SELECT count(*) FROM p)";
+
+/// One admission of a batch: its ticket, what to write, when.
+type BatchEntry<'a> = (&'a TicketCode, EntryWrite, DateTime<Utc>);
+
+fn write_entries(tx: &mut Tx<'_>, orq: Orq, entries: &[BatchEntry<'_>]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let times = |f: &dyn Fn(&BatchEntry<'_>) -> DateTime<Utc>| -> Vec<DateTime<Utc>> {
+        entries.iter().map(f).collect()
+    };
+    let codes: Vec<&str> = entries.iter().map(|(c, _, _)| c.as_str()).collect();
+    let verified_at = times(&|(_, e, _)| ts(e.used.verified_at));
+    let activated_at = times(&|(_, e, _)| ts(e.used.activated_at));
+    let now = times(&|(_, _, now)| ts(*now));
+    let verified_by: Vec<i64> = entries
+        .iter()
+        .map(|(_, e, _)| e.used.verified_by.0)
+        .collect();
+    let status: Vec<&str> = entries
+        .iter()
+        .map(|(_, e, _)| e.used.status.as_str())
+        .collect();
+    let activation: Vec<&str> = entries
+        .iter()
+        .map(|(_, e, _)| e.used.activation_status.as_str())
+        .collect();
+    let res_id: Vec<Option<uuid::Uuid>> = entries
+        .iter()
+        .map(|(_, e, _)| e.used.reservation.map(|(id, _)| id.0))
+        .collect();
+    let res_status: Vec<Option<&str>> = entries
+        .iter()
+        .map(|(_, e, _)| e.used.reservation.as_ref().map(|(_, s)| s.as_str()))
+        .collect();
+    let venue: Vec<Option<i64>> = entries
+        .iter()
+        .map(|(_, e, _)| e.passage.map(|(v, _)| v.0))
+        .collect();
+    let operator: Vec<Option<i64>> = entries
+        .iter()
+        .map(|(_, e, _)| e.passage.map(|(_, o)| o.0))
+        .collect();
+    let row = tx
+        .query_one(
+            WRITE_ENTRIES,
+            &[
+                &orq.0,
+                &codes,
+                &verified_at,
+                &verified_by,
+                &status,
+                &activation,
+                &activated_at,
+                &now,
+                &res_id,
+                &res_status,
+                &venue,
+                &operator,
+            ],
+        )
+        .map_err(db)?;
+    let expected = [
+        entries.len(),
+        res_id.iter().flatten().count(),
+        venue.iter().flatten().count(),
+    ];
+    for (i, (what, want)) in ["ticket", "reservation", "passage"]
+        .iter()
+        .zip(expected)
+        .enumerate()
+    {
+        let n = row.get::<_, i64>(i);
+        if n != want as i64 {
+            return Err(StoreError::Engine(format!(
+                "a batch of entries wrote {n} {what} rows, not {want}: changed under its locks"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The verification's first statement: the ticket, locked (only its row:
@@ -365,15 +519,162 @@ fn verify_locked(
 /// of the statement's start: a change committed while it waited for the
 /// ticket's lock applies from the next verification on (nobody orders
 /// settings changes through a ticket's lock).
-static LOCK_TICKET: LazyLock<String> = LazyLock::new(|| {
+static LOCK_TICKET: LazyLock<String> =
+    LazyLock::new(|| lock_tickets("t.ticket_code = $1", "FOR UPDATE OF t"));
+
+/// `LOCK_TICKET` for a batch's tickets (one org's), in the order of their
+/// codes, skipping any ticket another transaction holds: a batch never
+/// waits on a ticket's lock (one ticket held by a closing venue, a device
+/// upload or an idle session would otherwise hold every caller of the
+/// batch, and the instance's batches behind it). A skipped ticket (or an
+/// unknown one: no row either) goes back to its own caller, who runs it
+/// alone (`verify_one`) and waits for that ticket only, as before batches.
+static LOCK_TICKETS: LazyLock<String> = LazyLock::new(|| {
+    lock_tickets(
+        "t.ticket_code = ANY($1)",
+        "ORDER BY t.ticket_code FOR UPDATE OF t SKIP LOCKED",
+    )
+});
+
+/// The ticket lock's statement: the tickets `which` selects, then `lock`.
+fn lock_tickets(which: &str, lock: &str) -> String {
     format!(
         "SELECT {}, t.code_serial, os.signed_codes_only AS os_signed_codes_only, \
          os.updated_at AS os_updated_at \
          FROM tickets t LEFT JOIN org_settings os ON os.orq = t.orq \
-         WHERE t.ticket_code = $1 AND t.orq = $2 FOR UPDATE OF t",
+         WHERE {which} AND t.orq = $2 {lock}",
         qualified(TICKET_COLUMNS, "t"),
     )
-});
+}
+
+/// `DOOR_ROWS` for several tickets (read once all of them are locked).
+static DOOR_ROWS_OF: LazyLock<String> =
+    LazyLock::new(|| DOOR_ROWS.replace("r.ticket_id = $1", "r.ticket_id = ANY($1)"));
+
+/// One verification asked of `verify_ticket` (`now` already truncated to
+/// what is stored).
+#[derive(Debug, Clone)]
+pub(crate) struct VerifyItem {
+    pub(crate) orq: Orq,
+    pub(crate) code: TicketCode,
+    pub(crate) operator: OperatorId,
+    pub(crate) gate: Gate,
+    pub(crate) now: DateTime<Utc>,
+}
+
+/// One verification in its own transaction: the ticket locked first (its
+/// lock is what queues two instances; this one waits for it), written by
+/// the same statement as a batch's admissions.
+pub(crate) fn verify_one(tx: &mut Tx<'_>, item: &VerifyItem) -> Result<Verdict> {
+    let row = tx
+        .query_opt(LOCK_TICKET.as_str(), &[&item.code.as_str(), &item.orq.0])
+        .map_err(db)?;
+    let (verdict, entry) = decide_row(tx, item, row.as_ref(), None)?;
+    write_entries(tx, item.orq, &[(&item.code, entry, item.now)])?;
+    Ok(verdict)
+}
+
+/// A verification's decision once its ticket is locked and read (`row`,
+/// from `LOCK_TICKET(S)`; `None`: no such ticket): the screening (code
+/// serial, org settings, both in the row), then the verdict and the entry
+/// to write; nothing written.
+fn decide_row(
+    tx: &mut Tx<'_>,
+    item: &VerifyItem,
+    row: Option<&postgres::Row>,
+    door: Option<DoorRows>,
+) -> Result<(Verdict, EntryWrite)> {
+    let (orq, code) = (item.orq, &item.code);
+    let refused = match row {
+        Some(row) => {
+            let settings = org_settings(
+                orq,
+                row.get("os_signed_codes_only"),
+                row.get("os_updated_at"),
+            );
+            let serial = code_serial(row.get("code_serial"))?;
+            screen_with(&settings, code, Some(serial))
+        }
+        None => screen_serial(tx, orq, code, None)?,
+    };
+    if let Some(refused) = refused {
+        return Err(DomainError::Refused(Box::new(refused)).into());
+    }
+    let ticket = row.map(ticket).transpose()?;
+    decide_locked(
+        tx,
+        orq,
+        code,
+        ticket,
+        door,
+        item.operator,
+        &item.gate,
+        item.now,
+    )
+}
+
+/// Several verifications of one org (`orq`), distinct tickets, in the
+/// caller's one transaction: the tickets no other transaction holds locked
+/// by one statement (in the codes' order, `LOCK_TICKETS`), their door rows
+/// read by one more, then each decided by the domain in the codes' order,
+/// and the admissions written by one statement (`write_entries`). Each
+/// item's answer in `items`' order: `Some` its verdict or its refusal (a
+/// refusal wrote nothing), `None` when its ticket was not locked here (held
+/// by another transaction, or unknown): its caller runs it alone. Any other
+/// error is the batch's: the caller rolls it back whole.
+pub(crate) fn verify_batch_in(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    items: &[&VerifyItem],
+) -> Result<Vec<Option<Result<Verdict>>>> {
+    let codes: Vec<&str> = items.iter().map(|i| i.code.as_str()).collect();
+    let mut locked: HashMap<String, postgres::Row> = tx
+        .query(LOCK_TICKETS.as_str(), &[&codes, &orq.0])
+        .map_err(db)?
+        .into_iter()
+        .map(|row| (row.get::<_, String>("ticket_code"), row))
+        .collect();
+    let present: Vec<&str> = codes
+        .iter()
+        .copied()
+        .filter(|c| locked.contains_key(*c))
+        .collect();
+    let mut doors: HashMap<String, postgres::Row> = if present.is_empty() {
+        HashMap::new()
+    } else {
+        tx.query(DOOR_ROWS_OF.as_str(), &[&present, &orq.0])
+            .map_err(db)?
+            .into_iter()
+            .map(|row| (row.get::<_, String>("r_ticket_id"), row))
+            .collect()
+    };
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|a, b| codes[*a].cmp(codes[*b]));
+    let mut answers: Vec<Option<Result<Verdict>>> = items.iter().map(|_| None).collect();
+    let mut entries = Vec::with_capacity(items.len());
+    for i in order {
+        let Some(row) = locked.remove(codes[i]) else {
+            continue;
+        };
+        let door = match doors.remove(codes[i]) {
+            Some(door) => door_row(&door)?,
+            None => (None, None, None),
+        };
+        answers[i] = Some(match decide_row(tx, items[i], Some(&row), Some(door)) {
+            Ok((verdict, entry)) => {
+                entries.push((&items[i].code, entry, items[i].now));
+                Ok(verdict)
+            }
+            // A refusal is decided in Rust, nothing written, and leaves the
+            // transaction usable for the others.
+            Err(StoreError::Domain(e)) => Err(StoreError::Domain(e)),
+            Err(e) => return Err(e),
+        });
+    }
+    // The tickets differ, so no decision above depends on another's write.
+    write_entries(tx, orq, &entries)?;
+    Ok(answers)
+}
 
 impl GateStore for PgStore {
     /// What the gate would say now to this plain code; changes nothing.
@@ -396,6 +697,9 @@ impl GateStore for PgStore {
     /// Verifies an admissible ticket exactly once: the ticket row is locked
     /// first, so two instances verifying it at once queue, and the second
     /// sees the first's entry (ALREADY_VERIFIED). A refusal writes nothing.
+    /// Verifications made at once on this instance share one transaction
+    /// and one COMMIT (`verify_batch.rs`); each is answered once that
+    /// COMMIT returned.
     fn verify_ticket(
         &self,
         orq: Orq,
@@ -404,32 +708,13 @@ impl GateStore for PgStore {
         gate: &Gate,
         now: DateTime<Utc>,
     ) -> Result<Verdict> {
-        // Stored with millisecond precision; answer with what was stored.
-        let now = now.trunc_subsecs(3);
-        self.write(|tx| {
-            // The ticket first, locked: its lock is what queues two
-            // instances. The same statement reads what the screening needs:
-            // its code's serial and its org's settings.
-            let row = tx
-                .query_opt(LOCK_TICKET.as_str(), &[&code.as_str(), &orq.0])
-                .map_err(db)?;
-            let refused = match &row {
-                Some(row) => {
-                    let settings = org_settings(
-                        orq,
-                        row.get("os_signed_codes_only"),
-                        row.get("os_updated_at"),
-                    );
-                    let serial = code_serial(row.get("code_serial"))?;
-                    screen_with(&settings, code, Some(serial))
-                }
-                None => screen_serial(tx, orq, code, None)?,
-            };
-            if let Some(refused) = refused {
-                return Err(DomainError::Refused(Box::new(refused)).into());
-            }
-            let ticket = row.as_ref().map(ticket).transpose()?;
-            verify_locked(tx, orq, code, ticket, operator, gate, now)
+        self.verify_grouped(VerifyItem {
+            orq,
+            code: code.clone(),
+            operator,
+            gate: *gate,
+            // Stored with millisecond precision; answer with what was stored.
+            now: now.trunc_subsecs(3),
         })
     }
 

@@ -31,6 +31,11 @@ mod tokens;
 mod updates;
 mod venue_ops;
 mod venues;
+mod verify_batch;
+
+/// The verify batches' test entry points (`test-hooks` feature only).
+#[cfg(feature = "test-hooks")]
+pub use verify_batch::TestItem;
 
 use std::time::Duration;
 
@@ -84,6 +89,8 @@ pub struct PgStore {
     /// The entries a pull numbers before it reads (`feed::SETTLE_BATCH`;
     /// smaller in tests).
     feed_pull_batch: std::sync::atomic::AtomicI64,
+    /// Verifications waiting to share a transaction (`verify_batch.rs`).
+    verify_queue: verify_batch::VerifyQueue,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -142,6 +149,7 @@ impl PgStore {
             feed_counts: feed::FeedCounts::default(),
             feed_vacuumed: std::sync::Mutex::new(None),
             feed_pull_batch: std::sync::atomic::AtomicI64::new(feed::SETTLE_BATCH),
+            verify_queue: verify_batch::VerifyQueue::default(),
         };
         store.migrate()?;
         Ok(store)

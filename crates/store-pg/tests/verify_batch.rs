@@ -1,0 +1,552 @@
+//! Group commit of verify-ticket (`src/verify_batch.rs`): verifications
+//! asked at once share one transaction, and still admit each ticket once,
+//! answer each on its own, and keep one ticket's failure from the others.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Barrier;
+
+use chrono::{DateTime, TimeZone, Utc};
+use entrada_domain::{
+    ActivationMode, Contact, Gate, NewSlot, NewTicket, OperatorId, Orq, TicketCode, VerdictCode,
+};
+use entrada_store::conformance::{now, ORQ};
+use entrada_store::{
+    GateStore, ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore, VenueStore,
+};
+use entrada_store_pg::PgStore;
+
+/// `n` tickets `T-0` … reserved in one slot of a new venue; the gate of
+/// that venue and a time inside the slot.
+fn tickets(store: &PgStore, n: usize) -> (Vec<TicketCode>, Gate, DateTime<Utc>) {
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
+    let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(1_000)).unwrap();
+    let slot = store.create_slot(ORQ, &new, now()).unwrap();
+    let codes: Vec<TicketCode> = (0..n)
+        .map(|i| TicketCode::parse(&format!("T-{i}")).unwrap())
+        .collect();
+    let new: Vec<NewTicket> = codes
+        .iter()
+        .map(|c| NewTicket::plain(c.as_str(), ActivationMode::Immediate).unwrap())
+        .collect();
+    store.insert_tickets(ORQ, &new, now()).unwrap();
+    for code in &codes {
+        let req = ReserveRequest {
+            ticket: code.clone(),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        store.reserve_slot(ORQ, &req, now()).unwrap();
+    }
+    let gate = Gate {
+        venue_id: Some(venue.id),
+        ..Gate::default()
+    };
+    (
+        codes,
+        gate,
+        Utc.with_ymd_and_hms(2025, 12, 1, 10, 0, 0).unwrap(),
+    )
+}
+
+/// Passages written per ticket code.
+fn passages(client: &mut postgres::Client) -> HashMap<String, i64> {
+    client
+        .query(
+            "SELECT ticket_code, count(*) FROM passages GROUP BY ticket_code",
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn admitted(answer: &Result<entrada_domain::Verdict, StoreError>) -> bool {
+    matches!(answer, Ok(v) if v.admit && v.verdict == VerdictCode::Admit)
+}
+
+#[test]
+fn many_threads_on_two_instances_admit_each_ticket_once() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let a = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let b = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&a, 24);
+    const THREADS: usize = 16;
+    let start = Barrier::new(THREADS);
+    // Each thread asks every ticket, from a different place in the list, so
+    // batches on both instances overlap and the same ticket is asked at once.
+    let answers: Vec<Vec<(String, bool, String)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (store, codes, start) = (if t % 2 == 0 { &a } else { &b }, &codes, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    (0..codes.len())
+                        .map(|i| {
+                            let code = &codes[(i + t * 5) % codes.len()];
+                            let answer = store.verify_ticket(ORQ, code, OperatorId(5), &gate, at);
+                            let why = match &answer {
+                                Ok(v) => v.verdict.code().to_owned(),
+                                Err(e) => e.code().to_owned(),
+                            };
+                            (code.to_string(), admitted(&answer), why)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut admits: HashMap<String, usize> = HashMap::new();
+    for (code, admit, why) in answers.iter().flatten() {
+        if *admit {
+            *admits.entry(code.clone()).or_default() += 1;
+        } else {
+            assert_eq!(why, "ALREADY_VERIFIED", "{code}");
+        }
+    }
+    for code in &codes {
+        assert_eq!(admits.get(code.as_str()), Some(&1), "one ADMIT for {code}");
+    }
+    let mut client = common::client(&url, &schema);
+    let written = passages(&mut client);
+    for code in &codes {
+        assert_eq!(written.get(code.as_str()), Some(&1), "one entry for {code}");
+        assert!(a.get_ticket(ORQ, code).unwrap().verified_at.is_some());
+    }
+}
+
+#[test]
+fn the_same_ticket_twice_in_one_go_is_admitted_then_already_verified() {
+    let Some(store) = common::fresh() else { return };
+    let (codes, gate, at) = tickets(&store, 2);
+    let op = OperatorId(5);
+    let answers = store.verify_tickets_together(&[
+        (ORQ, codes[0].clone(), op, gate, at),
+        (ORQ, codes[1].clone(), op, gate, at),
+        (ORQ, codes[0].clone(), op, gate, at),
+    ]);
+    assert!(admitted(&answers[0]), "{:?}", answers[0]);
+    assert!(admitted(&answers[1]), "{:?}", answers[1]);
+    let again = answers[2].as_ref().expect_err("never two ADMITs");
+    assert_eq!(again.code(), "ALREADY_VERIFIED");
+}
+
+#[test]
+fn a_refusal_in_a_batch_writes_nothing_and_leaves_the_others() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 2);
+    let other_org = Orq(2);
+    let unknown = TicketCode::parse("NO-SUCH").unwrap();
+    let op = OperatorId(5);
+    let answers = store.verify_tickets_together(&[
+        (ORQ, codes[0].clone(), op, gate, at),
+        (ORQ, unknown.clone(), op, gate, at),
+        // Another org's batch: its own transaction, its own refusal.
+        (other_org, codes[1].clone(), op, gate, at),
+        (ORQ, codes[1].clone(), op, gate, at),
+    ]);
+    assert!(admitted(&answers[0]), "{:?}", answers[0]);
+    assert_eq!(answers[1].as_ref().unwrap_err().code(), "UNKNOWN_TICKET");
+    assert_eq!(answers[2].as_ref().unwrap_err().code(), "UNKNOWN_TICKET");
+    assert!(admitted(&answers[3]), "{:?}", answers[3]);
+    let written = passages(&mut common::client(&url, &schema));
+    assert_eq!(written.len(), 2, "{written:?}");
+}
+
+#[test]
+fn a_database_error_of_one_verification_leaves_the_others_answered() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 3);
+    // T-1's reservation cannot be written: the statement fails in the
+    // database, which aborts the transaction it runs in.
+    let mut client = common::client(&url, &schema);
+    client
+        .batch_execute(
+            "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS \
+             'BEGIN RAISE EXCEPTION ''refused by the test''; END'; \
+             CREATE TRIGGER refuse_t1 BEFORE UPDATE ON ticket_reservations \
+             FOR EACH ROW WHEN (OLD.ticket_id = 'T-1') EXECUTE FUNCTION refuse_row();",
+        )
+        .unwrap();
+    let op = OperatorId(5);
+    let answers = store.verify_tickets_together(&[
+        (ORQ, codes[0].clone(), op, gate, at),
+        (ORQ, codes[1].clone(), op, gate, at),
+        (ORQ, codes[2].clone(), op, gate, at),
+    ]);
+    assert!(admitted(&answers[0]), "{:?}", answers[0]);
+    assert!(
+        matches!(answers[1], Err(StoreError::Engine(_))),
+        "{:?}",
+        answers[1]
+    );
+    assert!(admitted(&answers[2]), "{:?}", answers[2]);
+    let written = passages(&mut client);
+    assert_eq!(written.get("T-0"), Some(&1));
+    assert_eq!(written.get("T-1"), None);
+    assert_eq!(written.get("T-2"), Some(&1));
+    assert_eq!(store.get_ticket(ORQ, &codes[1]).unwrap().verified_at, None);
+    assert!(store
+        .get_ticket(ORQ, &codes[0])
+        .unwrap()
+        .verified_at
+        .is_some());
+}
+
+#[test]
+fn a_batch_write_that_misses_a_row_is_rolled_back_and_each_runs_alone() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 3);
+    // T-1's reservation UPDATE writes no row (the statement succeeds): the
+    // batch's one write sees 2 of 3 reservations written.
+    let mut client = common::client(&url, &schema);
+    client
+        .batch_execute(
+            "CREATE FUNCTION skip_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'; \
+             CREATE TRIGGER skip_t1 BEFORE UPDATE ON ticket_reservations \
+             FOR EACH ROW WHEN (OLD.ticket_id = 'T-1') EXECUTE FUNCTION skip_row();",
+        )
+        .unwrap();
+    let op = OperatorId(5);
+    let answers = store.verify_tickets_together(&[
+        (ORQ, codes[0].clone(), op, gate, at),
+        (ORQ, codes[1].clone(), op, gate, at),
+        (ORQ, codes[2].clone(), op, gate, at),
+    ]);
+    assert!(admitted(&answers[0]), "{:?}", answers[0]);
+    assert!(
+        matches!(answers[1], Err(StoreError::Engine(_))),
+        "{:?}",
+        answers[1]
+    );
+    assert!(admitted(&answers[2]), "{:?}", answers[2]);
+    let written = passages(&mut client);
+    assert_eq!(written.get("T-1"), None, "{written:?}");
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert_eq!(store.get_ticket(ORQ, &codes[1]).unwrap().verified_at, None);
+}
+
+/// Runs `f` on another thread and waits at most 10 s for it; on a timeout,
+/// `release` runs (so the thread can finish) and the test fails.
+fn within_10s<T: Send>(f: impl FnOnce() -> T + Send, release: impl FnOnce()) -> T {
+    std::thread::scope(|scope| {
+        let (send, answer) = std::sync::mpsc::channel();
+        scope.spawn(move || send.send(f()).unwrap());
+        match answer.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(value) => value,
+            Err(_) => {
+                release();
+                panic!("still waiting after 10 s");
+            }
+        }
+    })
+}
+
+/// A transaction of another connection holding these tickets' locks.
+fn hold<'c>(client: &'c mut postgres::Client, codes: &[&str]) -> postgres::Transaction<'c> {
+    let mut tx = client.transaction().unwrap();
+    tx.execute(
+        "SELECT 1 FROM tickets WHERE ticket_code = ANY($1) FOR UPDATE",
+        &[&codes],
+    )
+    .unwrap();
+    tx
+}
+
+#[test]
+fn a_ticket_locked_elsewhere_does_not_hold_the_rest_of_its_batch() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 3);
+    let op = OperatorId(5);
+    let mut locker = common::client(&url, &schema);
+    let held = std::sync::Mutex::new(Some(hold(&mut locker, &["T-1"])));
+    let items: Vec<_> = codes
+        .iter()
+        .map(|c| (ORQ, c.clone(), op, gate, at))
+        .collect();
+    let answers = within_10s(
+        || store.verify_one_batch(&items),
+        || drop(held.lock().unwrap().take()),
+    );
+    assert!(
+        matches!(&answers[0], Some(a) if admitted(a)),
+        "{:?}",
+        answers[0]
+    );
+    assert!(answers[1].is_none(), "handed back: {:?}", answers[1]);
+    assert!(
+        matches!(&answers[2], Some(a) if admitted(a)),
+        "{:?}",
+        answers[2]
+    );
+    // Committed while T-1 is still held.
+    assert!(store
+        .get_ticket(ORQ, &codes[2])
+        .unwrap()
+        .verified_at
+        .is_some());
+    drop(held.lock().unwrap().take());
+    assert!(admitted(
+        &store.verify_ticket(ORQ, &codes[1], op, &gate, at)
+    ));
+}
+
+#[test]
+fn verifications_waiting_for_locked_tickets_hold_no_batch_slot() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 4);
+    let op = OperatorId(5);
+    let mut locker = common::client(&url, &schema);
+    // As many held tickets as batches may be in flight (two).
+    let held = std::sync::Mutex::new(Some(hold(&mut locker, &["T-1", "T-3"])));
+    let release = || drop(held.lock().unwrap().take());
+    std::thread::scope(|scope| {
+        let waiting: Vec<_> = [1, 3]
+            .map(|i| {
+                let (store, code) = (&store, &codes[i]);
+                scope.spawn(move || store.verify_ticket(ORQ, code, op, &gate, at))
+            })
+            .into_iter()
+            .collect();
+        // Both are waiting for their tickets' locks by now.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let free = within_10s(
+            || [0, 2].map(|i| store.verify_ticket(ORQ, &codes[i], op, &gate, at)),
+            release,
+        );
+        assert!(free.iter().all(admitted), "{free:?}");
+        release();
+        for handle in waiting {
+            let answer = handle.join().unwrap();
+            assert!(admitted(&answer), "{answer:?}");
+        }
+    });
+}
+
+#[test]
+fn a_failed_batch_hands_each_verification_back_without_running_it() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 3);
+    let mut client = common::client(&url, &schema);
+    client
+        .batch_execute(
+            "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS \
+             'BEGIN RAISE EXCEPTION ''refused by the test''; END'; \
+             CREATE TRIGGER refuse_t1 BEFORE UPDATE ON ticket_reservations \
+             FOR EACH ROW WHEN (OLD.ticket_id = 'T-1') EXECUTE FUNCTION refuse_row();",
+        )
+        .unwrap();
+    let op = OperatorId(5);
+    let items: Vec<_> = codes
+        .iter()
+        .map(|c| (ORQ, c.clone(), op, gate, at))
+        .collect();
+    let answers = store.verify_one_batch(&items);
+    // Each goes back to its own caller (who runs it alone, concurrently);
+    // the leader ran none of them.
+    assert!(answers.iter().all(Option::is_none), "{answers:?}");
+    assert!(passages(&mut client).is_empty());
+    for code in &codes {
+        assert_eq!(store.get_ticket(ORQ, code).unwrap().verified_at, None);
+    }
+}
+
+/// The transactions that last wrote these tickets.
+fn writers(client: &mut postgres::Client, codes: &[&str]) -> i64 {
+    client
+        .query_one(
+            "SELECT count(DISTINCT xmin::text) FROM tickets WHERE ticket_code = ANY($1)",
+            &[&codes],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn a_batch_admits_its_tickets_in_one_transaction() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 4);
+    let op = OperatorId(5);
+    let items: Vec<_> = codes
+        .iter()
+        .map(|c| (ORQ, c.clone(), op, gate, at))
+        .collect();
+    let answers = store.verify_tickets_together(&items);
+    assert!(answers.iter().all(admitted), "{answers:?}");
+    let mut client = common::client(&url, &schema);
+    assert_eq!(writers(&mut client, &["T-0", "T-1", "T-2", "T-3"]), 1);
+}
+
+/// What a verification answered, without what differs between schemas.
+fn said(answer: &Result<entrada_domain::Verdict, StoreError>) -> String {
+    match answer {
+        Ok(v) => format!(
+            "{} {} {:?} {:?} {:?} {:?}",
+            v.verdict.code(),
+            v.admit,
+            v.verified_at,
+            v.verified_by,
+            v.venue_id,
+            v.verified_gate
+        ),
+        Err(StoreError::Domain(entrada_domain::DomainError::Refused(v))) => format!(
+            "refused {} {} {:?} {:?} {:?}",
+            v.verdict.code(),
+            v.admit,
+            v.verified_at,
+            v.venue_id,
+            v.verified_gate
+        ),
+        Err(e) => format!("error {}", e.code()),
+    }
+}
+
+/// The rows a verification writes, without ids.
+fn rows(client: &mut postgres::Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT ticket_code || ' ' || status || ' ' || activation_status || ' ' || \
+         coalesce(verified_at::text, '-') || ' ' || coalesce(verified_by::text, '-') || ' ' || \
+         coalesce(verified_gate, '-') || ' ' || coalesce(activated_at::text, '-') \
+         FROM tickets ORDER BY ticket_code",
+        "SELECT ticket_id || ' ' || status FROM ticket_reservations ORDER BY ticket_id",
+        "SELECT ticket_code || ' ' || venue_id || ' ' || direction || ' ' || at || ' ' || \
+         operator_id FROM passages ORDER BY ticket_code",
+    ] {
+        out.extend(
+            client
+                .query(sql, &[])
+                .unwrap()
+                .into_iter()
+                .map(|r| r.get::<_, String>(0)),
+        );
+    }
+    out
+}
+
+#[test]
+fn a_batch_answers_and_writes_as_verifications_one_at_a_time() {
+    let Some(url) = common::url() else { return };
+    let op = OperatorId(5);
+    let run = |together: bool| {
+        let schema = common::fresh_schema(&url);
+        let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+        let (codes, gate, at) = tickets(&store, 5);
+        let elsewhere = store.add_venue(ORQ, "Louvre", "UTC", now()).unwrap();
+        let wrong_venue = Gate {
+            venue_id: Some(elsewhere.id),
+            ..Gate::default()
+        };
+        // T-4 verified before: ALREADY_VERIFIED.
+        assert!(admitted(
+            &store.verify_ticket(ORQ, &codes[4], op, &gate, at)
+        ));
+        let items = vec![
+            (ORQ, codes[0].clone(), op, gate, at),
+            (ORQ, codes[1].clone(), op, wrong_venue, at),
+            (
+                ORQ,
+                codes[2].clone(),
+                op,
+                gate,
+                at + chrono::Duration::days(1),
+            ),
+            (ORQ, codes[3].clone(), op, Gate::default(), at),
+            (ORQ, codes[4].clone(), op, gate, at),
+            (ORQ, TicketCode::parse("NO-SUCH").unwrap(), op, gate, at),
+        ];
+        let answers: Vec<String> = if together {
+            store
+                .verify_tickets_together(&items)
+                .iter()
+                .map(said)
+                .collect()
+        } else {
+            items
+                .iter()
+                .map(|(orq, code, op, gate, at)| {
+                    said(&store.verify_ticket(*orq, code, *op, gate, *at))
+                })
+                .collect()
+        };
+        let mut client = common::client(&url, &schema);
+        if together {
+            // The admissions (T-0, T-3) were one batch's.
+            assert_eq!(writers(&mut client, &["T-0", "T-3"]), 1);
+        }
+        (answers, rows(&mut client))
+    };
+    let (alone, alone_rows) = run(false);
+    let (together, together_rows) = run(true);
+    assert_eq!(alone, together);
+    assert_eq!(alone_rows, together_rows);
+    // The refusals are the existing tickets' own.
+    assert!(
+        together[1].starts_with("refused WRONG_VENUE"),
+        "{together:?}"
+    );
+    assert!(
+        together[4].starts_with("refused ALREADY_VERIFIED"),
+        "{together:?}"
+    );
+    assert!(
+        together[5].starts_with("refused UNKNOWN_TICKET"),
+        "{together:?}"
+    );
+}
+
+#[test]
+fn a_commit_the_server_refuses_hands_each_back_and_each_runs_alone() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, 3);
+    // T-1's passage is refused only at COMMIT (a deferred constraint
+    // trigger): the server answers the COMMIT with an ERROR.
+    let mut client = common::client(&url, &schema);
+    client
+        .batch_execute(
+            "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS \
+             'BEGIN RAISE EXCEPTION ''refused at commit''; END'; \
+             CREATE CONSTRAINT TRIGGER refuse_t1 AFTER INSERT ON passages \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW \
+             WHEN (NEW.ticket_code = 'T-1') EXECUTE FUNCTION refuse_row();",
+        )
+        .unwrap();
+    let op = OperatorId(5);
+    let items: Vec<_> = codes
+        .iter()
+        .map(|c| (ORQ, c.clone(), op, gate, at))
+        .collect();
+    let answers = store.verify_one_batch(&items);
+    assert!(answers.iter().all(Option::is_none), "{answers:?}");
+    assert!(passages(&mut client).is_empty());
+    let answers = store.verify_tickets_together(&items);
+    assert!(admitted(&answers[0]), "{:?}", answers[0]);
+    assert_eq!(answers[1].as_ref().unwrap_err().code(), "DATABASE_ERROR");
+    assert!(admitted(&answers[2]), "{:?}", answers[2]);
+    let written = passages(&mut client);
+    assert_eq!(
+        (written.get("T-1"), written.len()),
+        (None, 2),
+        "{written:?}"
+    );
+}
