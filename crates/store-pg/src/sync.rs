@@ -259,14 +259,17 @@ fn rows_by_key<T>(
     ids: &[String],
     make: RowMaker<'_, T>,
 ) -> Result<HashMap<String, T>> {
-    // One index probe per key (a nested loop over the keys): `key =
-    // ANY(array)` was planned as a scan of the whole table for a page's
-    // 1,000 random UUIDs (`ticket_reservations`: 12-16 ms a page of a
-    // 100,000-row table, against 4 ms).
+    // One primary-key probe per key, whatever the planner thinks of the
+    // table: `key = ANY(array)` was planned as a scan of the whole table
+    // for a page of a first sync (tickets: 38-87 ms a page of 1,000-2,000
+    // keys on 100,000 rows, against 3-15 ms), and a plain join on
+    // `unnest` as a hash of the whole table once the page has 2,000
+    // UUIDs (82-88 ms). The `LIMIT 1` (a key matches one row) keeps the
+    // subquery from being flattened into such a join.
     let cols: Vec<String> = e.columns.iter().map(|c| format!("t.{c}")).collect();
     let sql = format!(
         "SELECT {cols}, t.{key}::text FROM unnest($1::text[]::{ty}[]) AS k(wanted) \
-         JOIN {table} t ON t.{key} = k.wanted",
+         CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {key} = k.wanted LIMIT 1) t",
         cols = cols.join(", "),
         key = e.key,
         table = e.table,
