@@ -582,7 +582,8 @@ fn a_verification_puts_the_ticket_and_its_reservation_in_the_venues_feed() {
 /// `changes_since`'s page (rows built as values), page after page, with odd
 /// values in every kind of column a row carries: escapes, control and
 /// non-ASCII characters, i64's largest, microseconds, BYTEA, JSONB with
-/// odd strings and numbers, NULLs. So a gate of any version reads the same
+/// odd strings and numbers, NULLs, JSONB NULL, BOOL true, DATE and TIME;
+/// every synced entity and a delete (`row: null`). So a gate of any version reads the same
 /// page from it.
 #[test]
 fn a_pages_json_text_is_the_serialised_page() {
@@ -635,12 +636,45 @@ fn a_pages_json_text_is_the_serialised_page() {
         &[&ORQ.0, &venue.id.0],
     )
     .unwrap();
+    // The rest of the types and entities: TIME (a closing time) and BOOL
+    // true on venues, DATE/TIME on slots, an operator, org settings,
+    // JSONB NULL (facts), and a delete (a removed slot: `row: null`).
+    c.execute(
+        "UPDATE venues SET closing_time = '23:59:58', reentry_allowed = true WHERE id = $1",
+        &[&venue.id.0],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO operators (orq, role, display_name, created_at, updated_at) \
+         VALUES ($1, 'supervisor', 'Ana \\ \"Ñ\"', now(), now())",
+        &[&ORQ.0],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO org_settings (orq, signed_codes_only, updated_at) VALUES ($1, true, now()) \
+         ON CONFLICT (orq) DO UPDATE SET signed_codes_only = true",
+        &[&ORQ.0],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO sync_conflicts (orq, kind, ticket_code, first_at, second_at, second_event_id, \
+         detected_at, venue_id, facts) VALUES ($1, 'DOUBLE_ENTRY', 'T-1', now(), now(), \
+         '01890a5d-ac96-774b-bcce-b302099a8058', now(), $2, NULL)",
+        &[&ORQ.0, &venue.id.0],
+    )
+    .unwrap();
+    let new = NewSlot::validate(venue.id.0, "2025-12-02", "09:00", "12:00", Some(5)).unwrap();
+    let gone = store.create_slot(ORQ, &new, now()).unwrap();
+    store.remove_slot(ORQ, gone.id, now()).unwrap();
     store.settle_feed().unwrap();
 
     let at = now();
     let (mut cursor, mut pages, mut changes) = (0, 0, 0);
     loop {
         let page = store.changes_since(ORQ, venue.id, cursor, 3, at).unwrap();
+        // Both calls share `FeedCounts`; the second takes no carried count
+        // for this cursor (the first took it) and counts the same unchanged
+        // feed, so `remaining` matches exactly.
         let text = store
             .changes_page_json(ORQ, venue.id, cursor, 3, at)
             .unwrap();
@@ -663,11 +697,37 @@ fn a_pages_json_text_is_the_serialised_page() {
         "{changes} changes in {pages} pages"
     );
     let all = store.changes_since(ORQ, venue.id, 0, 100, at).unwrap();
+    assert!(
+        all.changes.iter().any(|c| c.entity == "reservation_slots"
+            && c.entity_id == gone.id.0.to_string()
+            && c.op == "delete"
+            && c.row.is_none()),
+        "no delete of the removed slot in the feed"
+    );
+    let row = |entity: &str| {
+        all.changes
+            .iter()
+            .find(|c| c.entity == entity)
+            .and_then(|c| c.row.clone())
+            .unwrap()
+    };
+    assert_eq!(row("venues")["closing_time"], "23:59:58");
+    assert_eq!(row("venues")["reentry_allowed"], 1);
+    assert_eq!(row("org_settings")["signed_codes_only"], 1);
+    assert_eq!(row("reservation_slots")["start_time"], "09:00:00");
+    assert!(all
+        .changes
+        .iter()
+        .any(|c| c.entity == "sync_conflicts"
+            && c.row.as_ref().is_some_and(|r| r["facts"].is_null())));
     for entity in [
         "venues",
+        "operators",
+        "org_settings",
+        "signing_keys",
+        "reservation_slots",
         "tickets",
         "ticket_reservations",
-        "signing_keys",
         "sync_conflicts",
     ] {
         assert!(
