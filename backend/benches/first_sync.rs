@@ -18,10 +18,15 @@
 //! `--cold`) are up while the data is imported, and the sync starts once
 //! nothing is left to number.
 //!
-//!   cargo bench -p entrada --bench first_sync [-- --tickets N] [--only pg|sqlite] [--cold]
+//!   cargo bench -p entrada --bench first_sync [-- --tickets N] [--only pg|sqlite] [--cold] [--page-size N]
 //!
 //! `ENTRADA_BIN=path` runs that `entrada` for the sync instead of this
 //! build's (to compare two builds' gates against the same server).
+//! `--page-size N` is given to `entrada sync` (its default otherwise) and
+//! used by the fetch-only pass (2,000 otherwise). Besides the wall time, the
+//! sync's CPU time: the gate process's (user + system), and this process's
+//! (the server, in-process) over the same span; PostgreSQL's own is not in
+//! either.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -195,15 +200,44 @@ fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>, cold: bool) 
     format!("http://{addr}")
 }
 
-/// `entrada sync --once` into a new gate database; wall time, changes pulled.
-fn first_sync(base: &str, token: &str, n: usize) -> (Duration, i64) {
+/// CPU seconds (user + system) of this process and of its children waited
+/// for, from `/proc/self/stat` (clock ticks of 1/100 s).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command's closing parenthesis, from field 3.
+    let fields: Vec<f64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0.0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0.0) / 100.0;
+    (field(14) + field(15), field(16) + field(17))
+}
+
+/// `entrada sync --once` into a new gate database; wall time, changes
+/// pulled, and the CPU seconds of the gate process and of this process
+/// (the server) meanwhile.
+fn first_sync(
+    base: &str,
+    token: &str,
+    n: usize,
+    page_size: Option<&str>,
+) -> (Duration, i64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let device_db = dir.path().join("gate.db");
+    let (own, children) = cpu_seconds();
     let started = Instant::now();
     // `ENTRADA_BIN`: another build's CLI (a before/after run of two builds).
     let bin = std::env::var("ENTRADA_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_entrada").into());
-    let out = std::process::Command::new(bin)
-        .args(["sync", "--server", base, "--token", token, "--once"])
+    let mut sync = std::process::Command::new(bin);
+    sync.args(["sync", "--server", base, "--token", token, "--once"]);
+    if let Some(size) = page_size {
+        sync.args(["--page-size", size]);
+    }
+    let out = sync
         .arg("--db")
         .arg(&device_db)
         .env("ENTRADA_LOG", "warn")
@@ -211,6 +245,7 @@ fn first_sync(base: &str, token: &str, n: usize) -> (Duration, i64) {
         .output()
         .unwrap();
     let took = started.elapsed();
+    let (own_after, children_after) = cpu_seconds();
     assert!(
         out.status.success(),
         "{}",
@@ -228,12 +263,17 @@ fn first_sync(base: &str, token: &str, n: usize) -> (Duration, i64) {
         .query_row("SELECT count(*) FROM tickets", [], |r| r.get(0))
         .unwrap();
     assert_eq!(tickets as usize, n, "the gate holds every ticket");
-    (took, answer["round"]["pulled"].as_i64().unwrap_or(0))
+    (
+        took,
+        answer["round"]["pulled"].as_i64().unwrap_or(0),
+        children_after - children,
+        own_after - own,
+    )
 }
 
 /// The floor of a first sync: the same pages fetched over HTTP and parsed,
 /// one after the other, not applied.
-fn fetch_only(base: &str, token: &str) -> Duration {
+fn fetch_only(base: &str, token: &str, page_size: &str) -> Duration {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -245,7 +285,7 @@ fn fetch_only(base: &str, token: &str) -> Duration {
         loop {
             let page: entrada::sync::protocol::ChangePage = http
                 .get(format!("{base}/api/sync/changes"))
-                .query(&[("cursor", cursor.to_string()), ("limit", "2000".into())])
+                .query(&[("cursor", cursor.to_string()), ("limit", page_size.into())])
                 .bearer_auth(token)
                 .send()
                 .await
@@ -301,6 +341,7 @@ fn main() {
     // `--cold`: no feed numberer (the servers before session 31 had none):
     // the first pull numbers the whole import.
     let cold = args.iter().any(|a| a == "--cold");
+    let page_size = arg("--page-size");
     let cluster = if want_pg { pg::pg_url() } else { None };
     let db = cluster
         .as_ref()
@@ -359,15 +400,18 @@ fn main() {
     );
     println!("| --- | --- | ---: |");
     for (name, _, token, base) in &engines {
-        let (took, pulled) = first_sync(base, token, n);
+        let (took, pulled, gate_cpu, server_cpu) = first_sync(base, token, n, page_size.as_deref());
         eprintln!("{name}: first sync {took:.2?} ({pulled} changes)");
         println!(
             "| `entrada sync --once`, new gate ({pulled} changes) | {name} | {:.2} s |",
             took.as_secs_f64()
         );
+        println!(
+            "| the sync's CPU: gate process / server (this process) | {name} | {gate_cpu:.2} / {server_cpu:.2} s |"
+        );
     }
     for (name, _, token, base) in &engines {
-        let took = fetch_only(base, token);
+        let took = fetch_only(base, token, page_size.as_deref().unwrap_or("2000"));
         println!(
             "| the same pages fetched + parsed, not applied | {name} | {:.2} s |",
             took.as_secs_f64()

@@ -189,55 +189,95 @@ fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
-/// One column as SQLite stores it and `json_object` gives it back.
-fn column_json(row: &Row, i: usize) -> Result<Value> {
+/// One column as SQLite stores it and `json_object` gives it back: an
+/// integer, a string or null. Read once by [`cell`] and rendered either as
+/// a [`Value`] (`changes_since`) or as JSON text (`changes_page_json`), so
+/// the two pages cannot disagree on a column type.
+enum Cell<'a> {
+    Null,
+    Int(i64),
+    Str(std::borrow::Cow<'a, str>),
+}
+
+impl Cell<'_> {
+    fn into_value(self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(n) => Value::from(n),
+            Cell::Str(t) => Value::from(t.into_owned()),
+        }
+    }
+
+    /// The text serde_json writes for [`Cell::into_value`]'s value.
+    fn write(&self, out: &mut Vec<u8>) -> Result<()> {
+        match self {
+            Cell::Null => out.extend_from_slice(b"null"),
+            Cell::Int(n) => {
+                use std::io::Write as _;
+                // Writing to a Vec cannot fail (it only grows); the error is
+                // mapped rather than unwrapped to keep this free of panics.
+                write!(out, "{n}").map_err(|e| corrupt("feed column", e))?;
+            }
+            Cell::Str(t) => write_json_str(out, t)?,
+        }
+        Ok(())
+    }
+}
+
+/// Column `i` of `row` as the feed sends it (see [`Cell`]). No synced
+/// column is INT4 (integers are BIGINT): a new type fails here, on both
+/// pages alike, until it is given its SQLite form.
+fn cell(row: &Row, i: usize) -> Result<Cell<'_>> {
+    use std::borrow::Cow;
     let ty = row.columns()[i].type_();
     let bad = |e: postgres::Error| corrupt("feed column", e);
+    let owned = |t: String| Cell::Str(Cow::Owned(t));
     Ok(match *ty {
         Type::INT8 => row
             .try_get::<_, Option<i64>>(i)
             .map_err(bad)?
-            .map(Value::from),
-        Type::INT4 => row
-            .try_get::<_, Option<i32>>(i)
-            .map_err(bad)?
-            .map(Value::from),
+            .map(Cell::Int),
         Type::TEXT | Type::VARCHAR => row
-            .try_get::<_, Option<String>>(i)
+            .try_get::<_, Option<&str>>(i)
             .map_err(bad)?
-            .map(Value::from),
+            .map(|t| Cell::Str(Cow::Borrowed(t))),
         Type::BOOL => row
             .try_get::<_, Option<bool>>(i)
             .map_err(bad)?
-            .map(|b| Value::from(i64::from(b))),
+            .map(|b| Cell::Int(i64::from(b))),
         Type::TIMESTAMPTZ => row
             .try_get::<_, Option<DateTime<Utc>>>(i)
             .map_err(bad)?
-            .map(|t| Value::from(t.to_rfc3339_opts(SecondsFormat::Millis, true))),
+            .map(|t| owned(t.to_rfc3339_opts(SecondsFormat::Millis, true))),
         Type::DATE => row
             .try_get::<_, Option<NaiveDate>>(i)
             .map_err(bad)?
-            .map(|d| Value::from(d.format("%Y-%m-%d").to_string())),
+            .map(|d| owned(d.format("%Y-%m-%d").to_string())),
         Type::TIME => row
             .try_get::<_, Option<NaiveTime>>(i)
             .map_err(bad)?
-            .map(|t| Value::from(t.format("%H:%M:%S").to_string())),
+            .map(|t| owned(t.format("%H:%M:%S").to_string())),
         Type::UUID => row
             .try_get::<_, Option<uuid::Uuid>>(i)
             .map_err(bad)?
-            .map(|u| Value::from(u.to_string())),
+            .map(|u| owned(u.to_string())),
         Type::BYTEA => row
-            .try_get::<_, Option<Vec<u8>>>(i)
+            .try_get::<_, Option<&[u8]>>(i)
             .map_err(bad)?
-            .map(|b| Value::from(hex_upper(&b))),
-        // SQLite keeps JSON as the text serde_json wrote.
+            .map(|b| owned(hex_upper(b))),
+        // SQLite keeps JSON as the text serde_json wrote (parsed first:
+        // PostgreSQL's own jsonb text spaces and orders it otherwise).
         Type::JSONB | Type::JSON => row
             .try_get::<_, Option<Value>>(i)
             .map_err(bad)?
-            .map(|j| Value::from(j.to_string())),
+            .map(|j| owned(j.to_string())),
         ref other => return Err(corrupt("feed column type", other)),
     }
-    .unwrap_or(Value::Null))
+    .unwrap_or(Cell::Null))
+}
+
+fn column_json(row: &Row, i: usize) -> Result<Value> {
+    Ok(cell(row, i)?.into_value())
 }
 
 fn row_json(e: &Entity, row: &Row) -> Result<Value> {
@@ -248,19 +288,155 @@ fn row_json(e: &Entity, row: &Row) -> Result<Value> {
     Ok(Value::Object(map))
 }
 
+/// A row made for the page: a [`Value`] (`changes_since`) or its JSON text
+/// (`changes_page_json`, the route's answer).
+type RowMaker<'a, T> = &'a dyn Fn(&Entity, &Row) -> Result<T>;
+
 /// The rows of `ids` (text keys) of one entity, by key, in one query.
-fn rows_by_key(tx: &mut Tx<'_>, e: &Entity, ids: &[String]) -> Result<HashMap<String, Value>> {
+fn rows_by_key<T>(
+    tx: &mut Tx<'_>,
+    e: &Entity,
+    ids: &[String],
+    make: RowMaker<'_, T>,
+) -> Result<HashMap<String, T>> {
+    // One primary-key probe per key, whatever the planner thinks of the
+    // table: `key = ANY(array)` was planned as a scan of the whole table
+    // for a page of a first sync (tickets: 38-87 ms a page of 1,000-2,000
+    // keys on 100,000 rows, against 3-15 ms), and a plain join on
+    // `unnest` as a hash of the whole table once the page has 2,000
+    // UUIDs (82-88 ms). The `LIMIT 1` (right only because `key` is the
+    // table's primary key, so a key matches at most one row) keeps the
+    // subquery from being flattened into such a join.
+    let cols: Vec<String> = e.columns.iter().map(|c| format!("t.{c}")).collect();
     let sql = format!(
-        "SELECT {cols}, {key}::text FROM {table} WHERE {key} = ANY($1::text[]::{ty}[])",
-        cols = e.columns.join(", "),
+        "SELECT {cols}, t.{key}::text FROM unnest($1::text[]::{ty}[]) AS k(wanted) \
+         CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {key} = k.wanted LIMIT 1) t",
+        cols = cols.join(", "),
         key = e.key,
         table = e.table,
         ty = e.key_type
     );
     let rows = tx.query(&sql, &[&ids]).map_err(db)?;
     rows.iter()
-        .map(|r| Ok((r.get::<_, String>(e.columns.len()), row_json(e, r)?)))
+        .map(|r| Ok((r.get::<_, String>(e.columns.len()), make(e, r)?)))
         .collect()
+}
+
+/// `text` as serde_json writes a string (its escaping, so the bytes are a
+/// `Value::String`'s).
+/// (Cannot fail on a Vec and a `str`; the error is mapped, not unwrapped.)
+fn write_json_str(out: &mut Vec<u8>, text: &str) -> Result<()> {
+    serde_json::to_writer(&mut *out, text).map_err(|e| corrupt("feed text", e))
+}
+
+/// A row as the text `serde_json` writes for [`row_json`]'s object (keys in
+/// its map's order, sorted), written straight from the columns: a first
+/// sync's 200,000 rows each built as a map, then serialised, cost the
+/// server about as much as reading them.
+fn row_json_text(e: &Entity, row: &Row) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(64 * e.columns.len());
+    out.push(b'{');
+    for (n, (i, key)) in sorted_columns(e).iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(key);
+        cell(row, *i)?.write(&mut out)?;
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
+/// The indexes of `e`'s columns in the order a `serde_json::Map` keeps
+/// them (sorted by name: the workspace's serde_json has no
+/// `preserve_order`; `a_pages_json_text_is_the_serialised_page` fails if it
+/// ever does), each with its key written once as JSON (`"name":`).
+fn sorted_columns(e: &Entity) -> &'static [(usize, Vec<u8>)] {
+    /// Per entity: (column index, `"name":`) in key order.
+    type Sorted = Vec<Vec<(usize, Vec<u8>)>>;
+    use std::sync::OnceLock;
+    static SORTED: OnceLock<Sorted> = OnceLock::new();
+    let all = SORTED.get_or_init(|| {
+        ENTITIES
+            .iter()
+            .map(|e| {
+                let mut order: Vec<usize> = (0..e.columns.len()).collect();
+                order.sort_by_key(|&i| e.columns[i]);
+                order
+                    .into_iter()
+                    .map(|i| {
+                        let mut key = serde_json::to_vec(e.columns[i]).unwrap_or_default();
+                        key.push(b':');
+                        (i, key)
+                    })
+                    .collect()
+            })
+            .collect()
+    });
+    // Every `Entity` is one of ENTITIES (`entity` hands out references
+    // into it); a scan of eight names a row is noise beside the row.
+    let at = ENTITIES
+        .iter()
+        .position(|x| x.table == e.table)
+        .expect("an entity of ENTITIES");
+    &all[at]
+}
+
+/// The page's envelope as serde_json writes [`ChangePage`] (its fields in
+/// their order, `reset` left out when false), the rows already text. It
+/// must stay in step with `ChangePage`'s derive:
+/// `tests::the_envelope_is_the_serialised_change_page` (no database needed)
+/// builds a `ChangePage` field by field, so a new field fails to compile
+/// there and a changed layout fails the test.
+fn page_text(page: &FeedPage<Vec<u8>>, now: DateTime<Utc>) -> Result<Vec<u8>> {
+    let text = |e: serde_json::Error| corrupt("feed page", e);
+    let rows: usize = page
+        .changes
+        .iter()
+        .map(|c| c.4.as_ref().map_or(4, Vec::len) + 96)
+        .sum();
+    let mut out = Vec::with_capacity(rows + 160);
+    // `ChangePage`'s fields in their order (serde's derive writes them so).
+    out.extend_from_slice(b"{\"changes\":[");
+    for (n, (seq, entity, entity_id, op, row)) in page.changes.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"seq\":");
+        serde_json::to_writer(&mut out, seq).map_err(text)?;
+        out.extend_from_slice(b",\"entity\":");
+        write_json_str(&mut out, entity)?;
+        out.extend_from_slice(b",\"entity_id\":");
+        write_json_str(&mut out, entity_id)?;
+        out.extend_from_slice(b",\"op\":");
+        write_json_str(&mut out, op)?;
+        out.extend_from_slice(b",\"row\":");
+        match row {
+            Some(row) => out.extend_from_slice(row),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"next_cursor\":");
+    serde_json::to_writer(&mut out, &page.next_cursor).map_err(text)?;
+    out.extend_from_slice(b",\"has_more\":");
+    serde_json::to_writer(&mut out, &page.has_more).map_err(text)?;
+    out.extend_from_slice(b",\"remaining\":");
+    serde_json::to_writer(&mut out, &page.remaining).map_err(text)?;
+    out.extend_from_slice(b",\"server_time\":");
+    serde_json::to_writer(&mut out, &now).map_err(text)?;
+    // `reset` is left out when false, and PostgreSQL's feed never resets.
+    out.push(b'}');
+    Ok(out)
+}
+
+/// One page of the feed with its rows made by a [`RowMaker`].
+struct FeedPage<T> {
+    /// seq, entity, entity id, op, row.
+    changes: Vec<(i64, String, String, String, Option<T>)>,
+    next_cursor: i64,
+    has_more: bool,
+    remaining: i64,
 }
 
 fn event_result(
@@ -934,6 +1110,83 @@ impl SyncStore for PgStore {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<ChangePage> {
+        let page = self.feed_page(orq, venue, cursor, limit, &|e, r| row_json(e, r))?;
+        let changes = page
+            .changes
+            .into_iter()
+            .map(|(seq, entity, entity_id, op, row)| Change {
+                seq,
+                entity,
+                entity_id,
+                op,
+                row,
+            })
+            .collect();
+        Ok(ChangePage {
+            changes,
+            next_cursor: page.next_cursor,
+            has_more: page.has_more,
+            remaining: page.remaining,
+            server_time: now,
+            reset: false,
+        })
+    }
+
+    /// `changes_since`'s page as the JSON text `serde_json` writes for it,
+    /// each row written straight from its columns (no `Value` per row, no
+    /// second walk to serialise it). The same bytes: see
+    /// `a_pages_json_text_is_the_serialised_page`.
+    fn changes_page_json(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        cursor: i64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>> {
+        let page = self.feed_page(orq, venue, cursor, limit, &row_json_text)?;
+        page_text(&page, now)
+    }
+
+    fn settle_feed(&self) -> Result<i64> {
+        PgStore::settle_feed(self)
+    }
+
+    fn list_conflicts(&self, orq: Orq) -> Result<Vec<Value>> {
+        self.list_conflicts_in(orq, None)
+    }
+
+    fn list_conflicts_in(&self, orq: Orq, venue: Option<VenueId>) -> Result<Vec<Value>> {
+        let e = entity("sync_conflicts").ok_or_else(|| corrupt("entity", "sync_conflicts"))?;
+        self.read(|tx| {
+            let sql = format!(
+                "SELECT {} FROM sync_conflicts \
+                 WHERE orq = $1 AND ($2::BIGINT IS NULL OR venue_id = $2) ORDER BY id DESC",
+                e.columns.join(", ")
+            );
+            tx.query(&sql, &[&orq.0, &venue.map(|v| v.0)])
+                .map_err(db)?
+                .iter()
+                .map(|r| row_json(e, r))
+                .collect()
+        })
+    }
+}
+
+impl PgStore {
+    /// The page `changes_since` answers, its rows made by `make`. The
+    /// page is exact (one entry more than the page is read); `remaining`
+    /// is counted on a pull's first page and carried to the next page this
+    /// instance answers (`FeedCounts`: for up to a minute; a page another
+    /// instance answered before counts again).
+    fn feed_page<T>(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        cursor: i64,
+        limit: u32,
+        make: RowMaker<'_, T>,
+    ) -> Result<FeedPage<T>> {
         self.sequence_feed()?;
         let limit = i64::from(limit.clamp(1, 5000));
         let carried = self.feed_counts.take(orq, venue, cursor);
@@ -971,7 +1224,7 @@ impl SyncStore for PgStore {
                 page.push((seq, name, entity_id, op));
             }
             // The rows to send, one query per entity.
-            let mut rows: HashMap<&str, HashMap<String, Value>> = HashMap::new();
+            let mut rows: HashMap<&str, HashMap<String, T>> = HashMap::new();
             for e in ENTITIES {
                 let ids: Vec<String> = page
                     .iter()
@@ -979,7 +1232,7 @@ impl SyncStore for PgStore {
                     .map(|(_, _, id, _)| id.clone())
                     .collect();
                 if !ids.is_empty() {
-                    rows.insert(e.table, rows_by_key(tx, e, &ids)?);
+                    rows.insert(e.table, rows_by_key(tx, e, &ids, make)?);
                 }
             }
             let mut changes = Vec::with_capacity(page.len());
@@ -992,7 +1245,7 @@ impl SyncStore for PgStore {
                 } else {
                     None
                 };
-                changes.push(Change { seq, entity: name, entity_id, op, row });
+                changes.push((seq, name, entity_id, op, row));
             }
             let next_cursor = last_seq.unwrap_or(cursor);
             // The highest seq this snapshot sees: entries numbered after it
@@ -1032,7 +1285,7 @@ impl SyncStore for PgStore {
                         .max(1),
                 }
             };
-            Ok((ChangePage { changes, next_cursor, has_more, remaining, server_time: now, reset: false }, top))
+            Ok((FeedPage { changes, next_cursor, has_more, remaining }, top))
         });
         let (page, top) = page?;
         if page.has_more {
@@ -1041,28 +1294,61 @@ impl SyncStore for PgStore {
         }
         Ok(page)
     }
+}
 
-    fn settle_feed(&self) -> Result<i64> {
-        PgStore::settle_feed(self)
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn list_conflicts(&self, orq: Orq) -> Result<Vec<Value>> {
-        self.list_conflicts_in(orq, None)
-    }
-
-    fn list_conflicts_in(&self, orq: Orq, venue: Option<VenueId>) -> Result<Vec<Value>> {
-        let e = entity("sync_conflicts").ok_or_else(|| corrupt("entity", "sync_conflicts"))?;
-        self.read(|tx| {
-            let sql = format!(
-                "SELECT {} FROM sync_conflicts \
-                 WHERE orq = $1 AND ($2::BIGINT IS NULL OR venue_id = $2) ORDER BY id DESC",
-                e.columns.join(", ")
-            );
-            tx.query(&sql, &[&orq.0, &venue.map(|v| v.0)])
-                .map_err(db)?
+    #[test]
+    fn the_envelope_is_the_serialised_change_page() {
+        let row = serde_json::json!({"a": "x\"\n é", "b": null, "c": -1});
+        let now = "2025-11-25T10:00:00.123456Z".parse().unwrap();
+        let page = ChangePage {
+            changes: vec![
+                Change {
+                    seq: 7,
+                    entity: "tickets".into(),
+                    entity_id: "T-\"1".into(),
+                    op: "upsert".into(),
+                    row: Some(row.clone()),
+                },
+                Change {
+                    seq: i64::MAX,
+                    entity: "ticket_reservations".into(),
+                    entity_id: "é".into(),
+                    op: "delete".into(),
+                    row: None,
+                },
+            ],
+            next_cursor: i64::MAX,
+            has_more: true,
+            remaining: 3,
+            server_time: now,
+            reset: false,
+        };
+        let text = FeedPage {
+            changes: page
+                .changes
                 .iter()
-                .map(|r| row_json(e, r))
-                .collect()
-        })
+                .map(|c| {
+                    let row = c.row.as_ref().map(|r| serde_json::to_vec(r).unwrap());
+                    (
+                        c.seq,
+                        c.entity.clone(),
+                        c.entity_id.clone(),
+                        c.op.clone(),
+                        row,
+                    )
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+            has_more: page.has_more,
+            remaining: page.remaining,
+        };
+        assert_eq!(
+            String::from_utf8(page_text(&text, now).unwrap()).unwrap(),
+            serde_json::to_string(&page).unwrap()
+        );
     }
 }

@@ -576,3 +576,174 @@ fn a_verification_puts_the_ticket_and_its_reservation_in_the_venues_feed() {
     assert_eq!(reservation.status, ReservationStatus::Verified);
     assert_eq!(reservation.updated_at, at_gate);
 }
+
+/// The route's page (`changes_page_json`, each row's JSON written straight
+/// from its columns) is byte for byte what serde_json writes for
+/// `changes_since`'s page (rows built as values), page after page, with odd
+/// values in every kind of column a row carries: escapes, control and
+/// non-ASCII characters, i64's largest, microseconds, BYTEA, JSONB with
+/// odd strings and numbers, NULLs, JSONB NULL, BOOL true, DATE and TIME;
+/// every synced entity and a delete (`row: null`). So a gate of any version reads the same
+/// page from it.
+#[test]
+fn a_pages_json_text_is_the_serialised_page() {
+    use entrada_domain::{ActivationMode, Contact, NewSlot, NewTicket, TicketCode};
+    use entrada_store::{ReservationStore, ReserveRequest, SlotStore, SyncStore, TicketStore};
+
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store
+        .add_venue(ORQ, "Prado \"Nacional\" \\ é 😀", "UTC", now())
+        .unwrap();
+    let new = NewSlot::validate(venue.id.0, "2025-12-01", "09:00", "12:00", Some(10)).unwrap();
+    let slot = store.create_slot(ORQ, &new, now()).unwrap();
+    let tickets: Vec<NewTicket> = (0..3)
+        .map(|i| NewTicket::plain(&format!("T-{i}"), ActivationMode::Immediate).unwrap())
+        .collect();
+    store.insert_tickets(ORQ, &tickets, now()).unwrap();
+    for i in 0..2 {
+        let req = ReserveRequest {
+            ticket: TicketCode::parse(&format!("T-{i}")).unwrap(),
+            slot_id: slot.id,
+            contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
+        };
+        store.reserve_slot(ORQ, &req, now()).unwrap();
+    }
+    let mut c = common::client(&url, &schema);
+    c.execute(
+        "UPDATE tickets SET customer_email = $1, customer_phone = NULL, order_id = $2, \
+         user_id = -1, code_serial = $2, entitlements = $3::text::jsonb, \
+         expires_at = '2026-01-01 10:00:00.123456+00', reserved_at = '1970-01-01 00:00:00+00' \
+         WHERE ticket_code = 'T-0'",
+        &[
+            &"quo\"te \\ back\n\t\u{1}\u{7f} é 😀 </script> \u{2028}",
+            &i64::MAX,
+            &r#"{"z": [1, 2.5, -0.0, 1e300, 12345678901234567890, "x\"y\u0001"], "a": {"": null, "é": true}}"#,
+        ],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO signing_keys (orq, public_key, private_key, created_at) \
+         VALUES ($1, decode(repeat('00ff7f', 10) || '0a1b', 'hex'), NULL, '2025-06-30 23:59:59.999+00')",
+        &[&ORQ.0],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO sync_conflicts (orq, kind, ticket_code, first_at, second_at, second_event_id, \
+         detected_at, venue_id, facts) VALUES ($1, 'DOUBLE_ENTRY', 'T-0', now(), now(), \
+         '01890a5d-ac96-774b-bcce-b302099a8057', now(), $2, '{\"note\": \"a\\\\b\\n\", \"n\": [-9223372036854775808]}')",
+        &[&ORQ.0, &venue.id.0],
+    )
+    .unwrap();
+    // The rest of the types and entities: TIME (a closing time) and BOOL
+    // true on venues, DATE/TIME on slots, an operator, org settings,
+    // JSONB NULL (facts), and a delete (a removed slot: `row: null`).
+    c.execute(
+        "UPDATE venues SET closing_time = '23:59:58', reentry_allowed = true WHERE id = $1",
+        &[&venue.id.0],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO operators (orq, role, display_name, created_at, updated_at) \
+         VALUES ($1, 'supervisor', 'Ana \\ \"Ñ\"', now(), now())",
+        &[&ORQ.0],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO org_settings (orq, signed_codes_only, updated_at) VALUES ($1, true, now()) \
+         ON CONFLICT (orq) DO UPDATE SET signed_codes_only = true",
+        &[&ORQ.0],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO sync_conflicts (orq, kind, ticket_code, first_at, second_at, second_event_id, \
+         detected_at, venue_id, facts) VALUES ($1, 'DOUBLE_ENTRY', 'T-1', now(), now(), \
+         '01890a5d-ac96-774b-bcce-b302099a8058', now(), $2, NULL)",
+        &[&ORQ.0, &venue.id.0],
+    )
+    .unwrap();
+    let new = NewSlot::validate(venue.id.0, "2025-12-02", "09:00", "12:00", Some(5)).unwrap();
+    let gone = store.create_slot(ORQ, &new, now()).unwrap();
+    store.remove_slot(ORQ, gone.id, now()).unwrap();
+    store.settle_feed().unwrap();
+
+    let at = now();
+    let (mut cursor, mut pages, mut changes) = (0, 0, 0);
+    loop {
+        let page = store.changes_since(ORQ, venue.id, cursor, 3, at).unwrap();
+        // Both calls share `FeedCounts`; the second takes no carried count
+        // for this cursor (the first took it) and counts the same unchanged
+        // feed, so `remaining` matches exactly.
+        let text = store
+            .changes_page_json(ORQ, venue.id, cursor, 3, at)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            serde_json::to_string(&page).unwrap(),
+            "page {pages} from cursor {cursor}"
+        );
+        pages += 1;
+        changes += page.changes.len();
+        cursor = page.next_cursor;
+        if !page.has_more {
+            break;
+        }
+    }
+    // Several pages, and the odd rows were in them (each entity's last
+    // change is what the log keeps).
+    assert!(
+        changes >= 8 && pages >= 3,
+        "{changes} changes in {pages} pages"
+    );
+    let all = store.changes_since(ORQ, venue.id, 0, 100, at).unwrap();
+    assert!(
+        all.changes.iter().any(|c| c.entity == "reservation_slots"
+            && c.entity_id == gone.id.0.to_string()
+            && c.op == "delete"
+            && c.row.is_none()),
+        "no delete of the removed slot in the feed"
+    );
+    let row = |entity: &str| {
+        all.changes
+            .iter()
+            .find(|c| c.entity == entity)
+            .and_then(|c| c.row.clone())
+            .unwrap()
+    };
+    assert_eq!(row("venues")["closing_time"], "23:59:58");
+    assert_eq!(row("venues")["reentry_allowed"], 1);
+    assert_eq!(row("org_settings")["signed_codes_only"], 1);
+    assert_eq!(row("reservation_slots")["start_time"], "09:00:00");
+    assert!(all
+        .changes
+        .iter()
+        .any(|c| c.entity == "sync_conflicts"
+            && c.row.as_ref().is_some_and(|r| r["facts"].is_null())));
+    for entity in [
+        "venues",
+        "operators",
+        "org_settings",
+        "signing_keys",
+        "reservation_slots",
+        "tickets",
+        "ticket_reservations",
+        "sync_conflicts",
+    ] {
+        assert!(
+            all.changes
+                .iter()
+                .any(|c| c.entity == entity && c.row.is_some()),
+            "no {entity} row in the feed"
+        );
+    }
+    let odd = all
+        .changes
+        .iter()
+        .rev()
+        .find(|c| c.entity == "tickets" && c.entity_id == "T-0")
+        .and_then(|c| c.row.clone())
+        .unwrap();
+    assert_eq!(odd["code_serial"], serde_json::json!(i64::MAX));
+    assert_eq!(odd["expires_at"], "2026-01-01T10:00:00.123Z");
+}

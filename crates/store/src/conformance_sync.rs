@@ -487,6 +487,77 @@ pub mod sync {
         assert_eq!(keys.len(), changes.len());
     }
 
+    /// The route answers `changes_page_json` (PostgreSQL writes its text
+    /// straight from the columns, without the page's values): on every
+    /// page it must be exactly the text serde_json writes for
+    /// `changes_since`'s page, deletes (`row: null`) and every entity
+    /// included.
+    pub fn the_routes_page_text_is_the_serialised_page(
+        s: &(impl VenueStore
+              + SlotStore
+              + TicketStore
+              + ReservationStore
+              + OperatorStore
+              + SigningStore
+              + SyncStore
+              + ?Sized),
+    ) {
+        let (venue, _slot, t, _r) = booked(s);
+        s.add_operator(ORQ, Role::Supervisor, "Ana \"Ñ\"\n", None, now())
+            .unwrap();
+        s.set_signed_codes_only(ORQ, true, now()).unwrap();
+        s.signed_code(ORQ, &t, now()).unwrap();
+        // A slot made and deleted: a delete entry, its row null.
+        let new = NewSlot::validate(venue.id.0, "2025-12-02", "09:00", "12:00", Some(5)).unwrap();
+        let gone = s.create_slot(ORQ, &new, now()).unwrap();
+        let (removal, _) = s.remove_slot(ORQ, gone.id, now()).unwrap();
+        assert!(matches!(removal, crate::domain::SlotRemoval::Deleted));
+        let mut cursor = 0;
+        let mut deletes = 0;
+        let mut entities = std::collections::BTreeSet::new();
+        loop {
+            let page = s.changes_since(ORQ, venue.id, cursor, 2, now()).unwrap();
+            // The same cursor again: `remaining` is recounted (or carried
+            // from the call before, which counted the same snapshot).
+            let text = s
+                .changes_page_json(ORQ, venue.id, cursor, 2, now())
+                .unwrap();
+            assert_eq!(
+                String::from_utf8(text.clone()).unwrap(),
+                serde_json::to_string(&page).unwrap()
+            );
+            let parsed: crate::domain::sync::protocol::ChangePage =
+                serde_json::from_slice(&text).unwrap();
+            assert_eq!(
+                serde_json::to_value(&parsed).unwrap(),
+                serde_json::to_value(&page).unwrap()
+            );
+            for c in &page.changes {
+                entities.insert(c.entity.clone());
+                if c.op == "delete" {
+                    assert!(c.row.is_none(), "{c:?}");
+                    deletes += 1;
+                }
+            }
+            cursor = page.next_cursor;
+            if !page.has_more {
+                break;
+            }
+        }
+        assert!(deletes >= 1, "no delete on any page");
+        for e in [
+            "venues",
+            "operators",
+            "org_settings",
+            "signing_keys",
+            "reservation_slots",
+            "tickets",
+            "ticket_reservations",
+        ] {
+            assert!(entities.contains(e), "no {e} in {entities:?}");
+        }
+    }
+
     /// Issue 14: a gate that learns an admission from the server (a pulled
     /// ticket row) names the gate that made it. The name is the uploading
     /// device's, from its token (`apply_events`' `device`), whatever the
@@ -2456,6 +2527,7 @@ macro_rules! sync_conformance {
             device_keys_reach_the_other_gates_of_the_venue_only,
             a_device_key_belongs_to_one_live_gate,
             feed_rows_are_the_same_json_on_every_engine,
+            the_routes_page_text_is_the_serialised_page,
             uploaded_events_apply_once_and_double_entries_are_conflicts,
             an_uploaded_admission_names_its_gate_by_the_uploaders_token,
             another_venues_caller_is_not_told_the_admitting_gate,

@@ -165,6 +165,7 @@ service_groups! {
         fn device_for_token(&self, token: &str) -> Result<Option<DeviceInfo>>;
         fn apply_events(&self, device: &DeviceInfo, events: &[Event], sent_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<EventResult>>;
         fn changes_since(&self, orq: Orq, venue: VenueId, cursor: i64, limit: u32, now: DateTime<Utc>) -> Result<ChangePage>;
+        fn changes_page_json(&self, orq: Orq, venue: VenueId, cursor: i64, limit: u32, now: DateTime<Utc>) -> Result<Vec<u8>>;
         fn settle_feed(&self) -> Result<i64>;
         fn list_conflicts(&self, orq: Orq) -> Result<Vec<serde_json::Value>>;
         fn list_conflicts_in(&self, orq: Orq, venue: Option<VenueId>) -> Result<Vec<serde_json::Value>>;

@@ -19,6 +19,10 @@ pub struct Change {
     pub row: Option<serde_json::Value>,
 }
 
+/// Its JSON layout is also written by hand by the PostgreSQL store
+/// (`page_text` in store-pg's sync.rs, for speed): a field added or a serde
+/// attribute changed here must be made there too (its test
+/// `the_envelope_is_the_serialised_change_page` fails until it is).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangePage {

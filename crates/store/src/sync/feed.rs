@@ -595,6 +595,21 @@ impl Store {
         })
     }
 
+    /// [`Store::changes_since`]'s page as the JSON text the server answers
+    /// (what serde_json writes for it; PostgreSQL writes the same text
+    /// without building the page's values).
+    pub fn changes_page_json(
+        &self,
+        orq: Orq,
+        venue: VenueId,
+        cursor: i64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>> {
+        let page = self.changes_since(orq, venue, cursor, limit, now)?;
+        serde_json::to_vec(&page).map_err(|e| StoreError::NotJson(e.to_string()))
+    }
+
     /// Conflicts of the org (double entries, admissions the server would have
     /// refused), newest first (for supervisors).
     pub fn list_conflicts(&self, orq: Orq) -> Result<Vec<serde_json::Value>> {
