@@ -52,8 +52,8 @@ pub(crate) const MAX_BATCH: usize = 32;
 /// statements run one after the other on one backend while the others
 /// wait, and the database sat at ~0.7 of a core on the bench's two (
 /// BENCHMARKS.md, session 33); two keep it busy while a batch waits for its
-/// round trips and its COMMIT's flush. Two batches that share a ticket queue
-/// on its row lock, as two instances do.
+/// round trips and its COMMIT's flush. A ticket another batch (or anyone)
+/// holds is skipped (`SKIP LOCKED`) and its caller waits for it alone.
 pub(crate) const IN_FLIGHT: usize = 2;
 
 /// What a batch says to one of its callers.
@@ -140,6 +140,13 @@ impl Drop for Lead<'_> {
             if !(panicking && *id == self.own) {
                 state.answers.insert(*id, answer);
             }
+        }
+        if panicking {
+            // The leader's own verification may still be queued (its batch
+            // held another org's items first): nobody would take its answer,
+            // and it must not be admitted later for a caller that got a 500.
+            let own = self.own;
+            state.waiting.retain(|(id, _)| *id != own);
         }
         state.leading -= 1;
         drop(state);
@@ -299,8 +306,12 @@ impl PgStore {
                 // reconnection. `call` marks the connection broken.
                 Err(e @ StoreError::Unavailable(_)) => return Err((false, e)),
                 // Rolled back when `tx` drops: each runs alone, each on its
-                // own caller's thread.
-                Err(_) => return Ok(alone()),
+                // own caller's thread. Logged: a bug that failed every batch
+                // would only show as twice the transactions.
+                Err(e) => {
+                    tracing::warn!(error = %e, items = items.len(), "verify batch rolled back, each runs alone");
+                    return Ok(alone());
+                }
             };
             match tx.tx.commit() {
                 Ok(()) => Ok(answers
@@ -315,7 +326,10 @@ impl PgStore {
                     let refused = e.code().is_some();
                     match db(e) {
                         e @ StoreError::Unavailable(_) => Err((false, e)),
-                        _ if refused => Ok(alone()),
+                        e if refused => {
+                            tracing::warn!(error = %e, items = items.len(), "verify batch's COMMIT refused, each runs alone");
+                            Ok(alone())
+                        }
                         e => Err((false, e)),
                     }
                 }
