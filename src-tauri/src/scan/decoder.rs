@@ -57,7 +57,9 @@ use std::time::Duration;
 use super::binarize::LocalMean;
 use super::budget::Deadline;
 use super::detect::{detect, Detection};
-use super::finder::{find_finders_min, group, merge_finders, Finder, MIN_MODULE_PX};
+use super::finder::{
+    find_finders_min, group, merge_finders, Finder, Triple, MIN_CONFIRMATIONS, MIN_MODULE_PX,
+};
 use super::refine::{decode_from_finders, refine_and_decode};
 use super::Frame;
 
@@ -495,7 +497,16 @@ impl Decoder {
                     };
                     let mut failed = Vec::new();
                     let place = Placement::IDENTITY;
-                    self.try_triples(oimg, &other, place, deadline, found, &mut failed);
+                    let mut tried = Tried::default();
+                    self.try_triples(
+                        oimg,
+                        &other,
+                        place,
+                        deadline,
+                        found,
+                        &mut failed,
+                        &mut tried,
+                    );
                     queue.truncate(i);
                     queue.push((!neg, false));
                     queue.push((neg, false));
@@ -714,7 +725,16 @@ impl Decoder {
         let means = LocalMean::new(dimg);
         let abits = means.threshold(Self::adaptive_radius(dimg, module_px.map(|m| m / kf)), 5, 4);
         let mut afinders = finders_of(&abits);
-        self.try_triples(img, &afinders, place, deadline, found, &mut failed);
+        let mut tried = Tried::default();
+        self.try_triples(
+            img,
+            &afinders,
+            place,
+            deadline,
+            found,
+            &mut failed,
+            &mut tried,
+        );
         if self.all_explained(&afinders, place, found, before, &failed) {
             return Stage1::Done;
         }
@@ -742,8 +762,25 @@ impl Decoder {
             // finders of big modules, hence both).
             let narrow = means.threshold(Self::narrow_radius(dimg), 5, 4);
             let nfinders = finders_of(&narrow);
-            self.try_triples(img, &nfinders, place, deadline, found, &mut failed);
-            merge_finders(&mut afinders, nfinders);
+            self.try_triples(
+                img,
+                &nfinders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
+            self.merge_and_try(
+                img,
+                &mut afinders,
+                nfinders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
             if self.all_explained(&afinders, place, found, before, &failed) {
                 return Stage1::Done;
             }
@@ -751,8 +788,25 @@ impl Decoder {
             if let Some(r) = Self::fill_radius(dimg).filter(|_| found.codes.len() == before) {
                 let fill = means.threshold(r, 5, 4);
                 let ffinders = finders_of(&fill);
-                self.try_triples(img, &ffinders, place, deadline, found, &mut failed);
-                merge_finders(&mut afinders, ffinders);
+                self.try_triples(
+                    img,
+                    &ffinders,
+                    place,
+                    deadline,
+                    found,
+                    &mut failed,
+                    &mut tried,
+                );
+                self.merge_and_try(
+                    img,
+                    &mut afinders,
+                    ffinders,
+                    place,
+                    deadline,
+                    found,
+                    &mut failed,
+                    &mut tried,
+                );
                 if self.all_explained(&afinders, place, found, before, &failed) {
                     return Stage1::Done;
                 }
@@ -768,8 +822,25 @@ impl Decoder {
         if found.negative && found.codes.len() == before && !deadline.passed() {
             let strict = means.threshold(Self::narrow_radius(dimg), 20, 4);
             let sfinders = finders_of(&strict);
-            self.try_triples(img, &sfinders, place, deadline, found, &mut failed);
-            merge_finders(&mut afinders, sfinders);
+            self.try_triples(
+                img,
+                &sfinders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
+            self.merge_and_try(
+                img,
+                &mut afinders,
+                sfinders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
             if self.all_explained(&afinders, place, found, before, &failed) {
                 return Stage1::Done;
             }
@@ -786,6 +857,7 @@ impl Decoder {
             failed,
             before,
             finders: afinders,
+            tried,
         })
     }
 
@@ -806,7 +878,8 @@ impl Decoder {
             abits,
             mut failed,
             before,
-            ..
+            finders: stage1_finders,
+            mut tried,
         } = pending;
         let (dimg, k) = coarse.unwrap_or((img, 1));
         let kf = k as f64;
@@ -847,7 +920,33 @@ impl Decoder {
             // At full resolution the blurred copy is also the one to sample;
             // a coarse level already averaged the noise away.
             let sampled = if k == 1 { &smooth } else { img };
-            self.try_triples(sampled, &finders, place, deadline, found, &mut failed);
+            // What stage 1 attempted failed on `img`; the blurred copy
+            // gets its own attempts.
+            if k == 1 {
+                tried = Tried::default();
+            }
+            self.try_triples(
+                sampled,
+                &finders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
+            // With stage 1's patterns: noise breaks a different finder
+            // pattern on each bitmap.
+            let mut merged = stage1_finders;
+            self.merge_and_try(
+                sampled,
+                &mut merged,
+                finders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
         }
 
         if !allow_upscale {
@@ -983,7 +1082,33 @@ impl Decoder {
         }
     }
 
-    /// Our finder-pattern triples (see [`super::finder`]), best first.
+    /// Merge finder patterns another bitmap found into `into`, and attempt
+    /// the triples the merged list makes that neither list made alone.
+    /// Heavy noise breaks a different one of a code's three patterns on
+    /// each bitmap: two on one, two on another, three only together
+    /// (issue 18: a σ 30 frame zxing-cpp read).
+    #[allow(clippy::too_many_arguments)]
+    fn merge_and_try(
+        &mut self,
+        img: &Frame,
+        into: &mut Vec<Finder>,
+        other: Vec<Finder>,
+        place: Placement,
+        deadline: Deadline,
+        found: &mut Found,
+        failed: &mut Vec<Region>,
+        tried: &mut Tried,
+    ) {
+        let before = into.len();
+        merge_finders(into, other);
+        if into.len() > before && into.len() >= 3 {
+            self.try_triples(img, into, place, deadline, found, failed, tried);
+        }
+    }
+
+    /// Our finder-pattern triples (see [`super::finder`]), best first;
+    /// none that `tried` holds, and each attempted one goes into it.
+    #[allow(clippy::too_many_arguments)]
     fn try_triples(
         &mut self,
         img: &Frame,
@@ -992,6 +1117,7 @@ impl Decoder {
         deadline: Deadline,
         found: &mut Found,
         failed: &mut Vec<Region>,
+        tried: &mut Tried,
     ) {
         let triples = group(finders, 16);
         let mut used: Vec<usize> = Vec::new();
@@ -1001,7 +1127,7 @@ impl Decoder {
                 continue;
             }
             let centre = ((t.tr.0 + t.bl.0) / 2.0, (t.tr.1 + t.bl.1) / 2.0);
-            if found.covers(place.to_frame(centre)) {
+            if found.covers(place.to_frame(centre)) || tried.contains(&t) {
                 continue;
             }
             // The best triple is always tried: the budget stops the
@@ -1013,6 +1139,7 @@ impl Decoder {
                 break;
             }
             attempts += 1;
+            tried.push(t);
             match decode_from_finders(img, [t.tl, t.tr, t.bl], t.modules, t.size, deadline) {
                 Some((payload, c)) => {
                     self.stats.from_finders += 1;
@@ -1056,7 +1183,7 @@ fn solid_finders(finders: Vec<Finder>, k: usize) -> Vec<Finder> {
     let min = min_module(k);
     finders
         .into_iter()
-        .filter(|f| f.count >= 2 && f.module >= min)
+        .filter(|f| f.count >= MIN_CONFIRMATIONS && f.module >= min)
         .collect()
 }
 
@@ -1171,12 +1298,36 @@ enum Stage1 {
 struct Pending {
     /// The wide-window bitmap of the detection image.
     abits: Vec<u8>,
+    /// Triples stage 1 attempted.
+    tried: Tried,
     /// Triples located but not read.
     failed: Vec<Region>,
     /// Codes read before this working image.
     before: usize,
     /// Stage 1's finder patterns, in `img` pixels.
     finders: Vec<Finder>,
+}
+
+/// Finder-pattern triples already attempted on one working image, so that
+/// a merged list of finder patterns attempts only its new triples.
+#[derive(Default)]
+struct Tried(Vec<Triple>);
+
+impl Tried {
+    fn push(&mut self, t: Triple) {
+        self.0.push(t);
+    }
+
+    /// `t` is a triple attempted before: each of its corners within 1.5
+    /// modules of the same corner of an attempted one (merging moves a
+    /// pattern's centre a little).
+    fn contains(&self, t: &Triple) -> bool {
+        let near = |a: (f64, f64), b: (f64, f64), m: f64| (a.0 - b.0).hypot(a.1 - b.1) <= 1.5 * m;
+        self.0.iter().any(|o| {
+            let m = o.module.max(t.module);
+            near(o.tl, t.tl, m) && near(o.tr, t.tr, m) && near(o.bl, t.bl, m)
+        })
+    }
 }
 
 /// Something that looks like a code but was not read: a candidate for the
@@ -1190,6 +1341,125 @@ struct Region {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A clean code with `m`-px modules and a 4-module quiet zone, and its
+    /// three finder patterns' centres (top-left, top-right, bottom-left).
+    fn clean_code(payload: &str, m: usize) -> (Frame, [Finder; 3]) {
+        let code = qrcode::QrCode::new(payload.as_bytes()).expect("code");
+        let n = code.width();
+        let colors = code.to_colors();
+        let side = (n + 8) * m;
+        let mut luma = vec![230u8; side * side];
+        for y in 0..n {
+            for x in 0..n {
+                if colors[y * n + x] == qrcode::Color::Dark {
+                    for py in 0..m {
+                        let row = ((y + 4) * m + py) * side;
+                        luma[row + (x + 4) * m..row + (x + 5) * m].fill(25);
+                    }
+                }
+            }
+        }
+        let frame = Frame::from_luma(side, side, luma).expect("frame");
+        let at = |mx: f64, my: f64| Finder {
+            x: (4.0 + mx) * m as f64,
+            y: (4.0 + my) * m as f64,
+            module: m as f64,
+            count: 5,
+        };
+        let far = n as f64 - 3.5;
+        (frame, [at(3.5, 3.5), at(far, 3.5), at(3.5, far)])
+    }
+
+    #[test]
+    fn two_bitmaps_with_two_finder_patterns_each_read_the_code_together() {
+        let (frame, [a, b, c]) = clean_code("TKT-2025-MERGED", 4);
+        let mut dec = Decoder::default();
+        let deadline = Deadline::start(Duration::from_secs(10));
+        let mut found = Found::default();
+        let (mut failed, mut tried) = (Vec::new(), Tried::default());
+        let place = Placement::IDENTITY;
+        // Each bitmap alone: two patterns, no triple, nothing read.
+        let mut wide = vec![a, b];
+        for list in [&wide[..], &[a, c][..]] {
+            dec.try_triples(
+                &frame,
+                list,
+                place,
+                deadline,
+                &mut found,
+                &mut failed,
+                &mut tried,
+            );
+        }
+        assert!(found.codes.is_empty());
+        // Merged: the triple they make together is attempted and read.
+        let (mut failed, mut tried) = (Vec::new(), Tried::default());
+        dec.merge_and_try(
+            &frame,
+            &mut wide,
+            vec![a, c],
+            place,
+            deadline,
+            &mut found,
+            &mut failed,
+            &mut tried,
+        );
+        assert_eq!(wide.len(), 3);
+        let payloads: Vec<&str> = found.codes.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(payloads, ["TKT-2025-MERGED"]);
+        assert_eq!(tried.0.len(), 1);
+    }
+
+    #[test]
+    fn a_triple_already_attempted_is_not_attempted_again() {
+        let (frame, [a, b, c]) = clean_code("TKT-2025-TRIED1", 4);
+        let mut dec = Decoder::default();
+        let deadline = Deadline::start(Duration::from_secs(10));
+        let place = Placement::IDENTITY;
+        let (mut failed, mut tried) = (Vec::new(), Tried::default());
+        let mut found = Found::default();
+        dec.try_triples(
+            &frame,
+            &[a, b, c],
+            place,
+            deadline,
+            &mut found,
+            &mut failed,
+            &mut tried,
+        );
+        assert_eq!(found.codes.len(), 1, "the clean code reads");
+        // The same patterns, merged from another bitmap (centres moved by
+        // under a module): the triple is known, no second attempt.
+        let moved = [a, b, c].map(|f| Finder {
+            x: f.x + 2.0,
+            y: f.y - 1.5,
+            ..f
+        });
+        let mut again = Found::default();
+        dec.try_triples(
+            &frame,
+            &moved,
+            place,
+            deadline,
+            &mut again,
+            &mut failed,
+            &mut tried,
+        );
+        assert!(again.codes.is_empty());
+        assert_eq!(tried.0.len(), 1);
+        // A fresh record attempts (and reads) it.
+        dec.try_triples(
+            &frame,
+            &moved,
+            place,
+            deadline,
+            &mut again,
+            &mut failed,
+            &mut Tried::default(),
+        );
+        assert_eq!(again.codes.len(), 1);
+    }
 
     #[test]
     fn an_empty_48_megapixel_frame_skips_the_full_resolution_stage_1() {
