@@ -1102,7 +1102,20 @@ impl Decoder {
         let before = into.len();
         merge_finders(into, other);
         if into.len() > before && into.len() >= 3 {
+            // Only the first bitmap's call tries its best triple past the
+            // deadline; a merged list is extra work a hostile frame must
+            // not get after its budget.
+            if deadline.passed() {
+                self.stats.out_of_time = true;
+                return;
+            }
+            // A merged triple that fails is no sign of an unread code:
+            // merged counts add up rows of different bitmaps, so "confirmed
+            // on several rows" does not hold for them. Not kept in `failed`
+            // (which would keep a read frame from being `all_explained`).
+            let kept = failed.len();
             self.try_triples(img, into, place, deadline, found, failed, tried);
+            failed.truncate(kept);
         }
     }
 
