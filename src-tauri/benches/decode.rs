@@ -68,6 +68,21 @@ struct Opts {
     only: Vec<String>,
 }
 
+/// `--only`'s patterns. An empty one would match every file name, so
+/// `--only ""` (or `--only a,,b`, or a missing value) would quietly decode
+/// the whole corpus: an error instead.
+fn parse_only(val: Option<&str>) -> Result<Vec<String>, String> {
+    let usage = "--only PAT[,PAT…]: a non-empty part of a frame's file name, e.g. _noise_s2_";
+    let val = val
+        .filter(|v| !v.starts_with("--"))
+        .ok_or_else(|| format!("--only needs a value ({usage})"))?;
+    let pats: Vec<String> = val.split(',').map(str::to_string).collect();
+    if pats.iter().any(String::is_empty) {
+        return Err(format!("--only {val:?}: an empty pattern ({usage})"));
+    }
+    Ok(pats)
+}
+
 fn parse_opts() -> Opts {
     let mut o = Opts {
         frames: 200,
@@ -103,7 +118,10 @@ fn parse_opts() -> Opts {
                 i += 1;
             }
             "--only" => {
-                o.only = val.split(',').map(str::to_string).collect();
+                o.only = parse_only(args.get(i + 1).map(String::as_str)).unwrap_or_else(|e| {
+                    eprintln!("{e}");
+                    std::process::exit(2)
+                });
                 i += 1;
             }
             "--budget-ms" => {
@@ -506,6 +524,10 @@ fn main() {
     let mut manifest = generate(&opts);
     if !opts.only.is_empty() {
         manifest.retain(|e| opts.only.iter().any(|p| e.file.contains(p.as_str())));
+        if manifest.is_empty() {
+            eprintln!("--only {}: no frame's name matches", opts.only.join(","));
+            std::process::exit(2);
+        }
     }
     eprintln!(
         "corpus: {} frames in {} ({:.1}s)",

@@ -130,6 +130,11 @@ pub struct DecodeStats {
     pub resampled: usize,
     /// Codes found through our own finder-pattern grouping.
     pub from_finders: usize,
+    /// Finder-pattern triples sampled and decoded (all stages and images).
+    pub triples: usize,
+    /// Of the codes from finder patterns, those whose triple only a merged
+    /// list of several bitmaps' finder patterns made (`merge_and_try`).
+    pub from_merged: usize,
     /// Regions that were cropped and upscaled.
     pub upscaled: usize,
     /// The time budget ran out before every fallback was tried on something
@@ -430,6 +435,8 @@ impl Decoder {
         // (polarity, whether its stage 1 may hand over to the other one
         // after its first bitmap: see `Stage1::Flip`).
         let mut queue: Vec<(bool, bool)> = vec![(order[0], true), (order[1], false)];
+        // (polarity, the triples a flip attempted on its image).
+        let mut flip_tried: Option<(bool, Tried)> = None;
         let mut i = 0;
         while i < queue.len() {
             let (neg, may_flip) = queue[i];
@@ -451,6 +458,16 @@ impl Decoder {
             let img = img.unwrap_or(frame);
             let coarse = coarse.map(|s| (s, top));
             let flip = may_flip && self.config.polarity_probe;
+            // The triples a flip attempted on this image (below) are not
+            // attempted again by its stage 1 (its strict bitmap, 1d, finds
+            // them again).
+            let attempted = match flip_tried.take() {
+                Some((n, t)) if n == neg => t,
+                other => {
+                    flip_tried = other;
+                    Tried::default()
+                }
+            };
             match self.stage1(
                 img,
                 coarse,
@@ -459,6 +476,7 @@ impl Decoder {
                 found,
                 None,
                 flip,
+                attempted,
             ) {
                 Stage1::Nothing | Stage1::Done => {}
                 Stage1::Pending(p) => {
@@ -507,6 +525,7 @@ impl Decoder {
                         &mut failed,
                         &mut tried,
                     );
+                    flip_tried = Some((!neg, tried));
                     queue.truncate(i);
                     queue.push((!neg, false));
                     queue.push((neg, false));
@@ -614,9 +633,16 @@ impl Decoder {
                     self.stats.pyramid = 1;
                     self.stats.full_res_stage1 = true;
                     let place = Placement::IDENTITY;
-                    if let Stage1::Pending(p) =
-                        self.stage1(img, None, place, deadline, found, None, false)
-                    {
+                    if let Stage1::Pending(p) = self.stage1(
+                        img,
+                        None,
+                        place,
+                        deadline,
+                        found,
+                        None,
+                        false,
+                        Tried::default(),
+                    ) {
                         self.around(img, p.finders, deadline, found);
                     }
                 }
@@ -680,9 +706,16 @@ impl Decoder {
         allow_upscale: bool,
         module_px: Option<f64>,
     ) {
-        if let Stage1::Pending(p) =
-            self.stage1(img, coarse, place, deadline, found, module_px, false)
-        {
+        if let Stage1::Pending(p) = self.stage1(
+            img,
+            coarse,
+            place,
+            deadline,
+            found,
+            module_px,
+            false,
+            Tried::default(),
+        ) {
             self.fallbacks(
                 img,
                 coarse,
@@ -710,6 +743,7 @@ impl Decoder {
         found: &mut Found,
         module_px: Option<f64>,
         flip: bool,
+        attempted: Tried,
     ) -> Stage1 {
         let before = found.codes.len();
         let mut failed: Vec<Region> = Vec::new();
@@ -725,7 +759,7 @@ impl Decoder {
         let means = LocalMean::new(dimg);
         let abits = means.threshold(Self::adaptive_radius(dimg, module_px.map(|m| m / kf)), 5, 4);
         let mut afinders = finders_of(&abits);
-        let mut tried = Tried::default();
+        let mut tried = attempted;
         self.try_triples(
             img,
             &afinders,
@@ -920,11 +954,13 @@ impl Decoder {
             // At full resolution the blurred copy is also the one to sample;
             // a coarse level already averaged the noise away.
             let sampled = if k == 1 { &smooth } else { img };
-            // What stage 1 attempted failed on `img`; the blurred copy
-            // gets its own attempts.
-            if k == 1 {
-                tried = Tried::default();
-            }
+            // What stage 1 attempted failed on `img`; the blurred bitmap's
+            // own triples get their attempts on the blurred copy.
+            let stage1_tried = if k == 1 {
+                std::mem::take(&mut tried)
+            } else {
+                Tried::default()
+            };
             self.try_triples(
                 sampled,
                 &finders,
@@ -935,7 +971,12 @@ impl Decoder {
                 &mut tried,
             );
             // With stage 1's patterns: noise breaks a different finder
-            // pattern on each bitmap.
+            // pattern on each bitmap. Only the triples neither list made:
+            // stage 1's own ones failed already, and re-trying them all on
+            // the blurred copy was where a hard frame's budget went
+            // (review of session 32); the blurred bitmap's own ones were
+            // just attempted.
+            tried.extend(stage1_tried);
             let mut merged = stage1_finders;
             self.merge_and_try(
                 sampled,
@@ -1114,13 +1155,23 @@ impl Decoder {
             // on several rows" does not hold for them. Not kept in `failed`
             // (which would keep a read frame from being `all_explained`).
             let kept = failed.len();
-            self.try_triples(img, into, place, deadline, found, failed, tried);
+            self.stats.from_merged += self.try_triples_within(
+                img,
+                into,
+                place,
+                deadline,
+                found,
+                failed,
+                tried,
+                MERGED_TRIPLE_MODULES,
+            );
             failed.truncate(kept);
         }
     }
 
     /// Our finder-pattern triples (see [`super::finder`]), best first;
-    /// none that `tried` holds, and each attempted one goes into it.
+    /// none that `tried` holds (within [`SAME_TRIPLE_MODULES`]), and each
+    /// attempted one goes into it.
     #[allow(clippy::too_many_arguments)]
     fn try_triples(
         &mut self,
@@ -1131,7 +1182,34 @@ impl Decoder {
         found: &mut Found,
         failed: &mut Vec<Region>,
         tried: &mut Tried,
-    ) {
+    ) -> usize {
+        self.try_triples_within(
+            img,
+            finders,
+            place,
+            deadline,
+            found,
+            failed,
+            tried,
+            SAME_TRIPLE_MODULES,
+        )
+    }
+
+    /// [`Self::try_triples`], a triple within `same` modules of an attempted
+    /// one counting as attempted. Returns the codes it read.
+    #[allow(clippy::too_many_arguments)]
+    fn try_triples_within(
+        &mut self,
+        img: &Frame,
+        finders: &[Finder],
+        place: Placement,
+        deadline: Deadline,
+        found: &mut Found,
+        failed: &mut Vec<Region>,
+        tried: &mut Tried,
+        same: f64,
+    ) -> usize {
+        let mut read = 0;
         let triples = group(finders, 16);
         let mut used: Vec<usize> = Vec::new();
         let mut attempts = 0;
@@ -1140,7 +1218,7 @@ impl Decoder {
                 continue;
             }
             let centre = ((t.tr.0 + t.bl.0) / 2.0, (t.tr.1 + t.bl.1) / 2.0);
-            if found.covers(place.to_frame(centre)) || tried.contains(&t) {
+            if found.covers(place.to_frame(centre)) || tried.contains(&t, same) {
                 continue;
             }
             // The best triple is always tried: the budget stops the
@@ -1152,11 +1230,12 @@ impl Decoder {
                 break;
             }
             attempts += 1;
+            self.stats.triples += 1;
             tried.push(t);
             match decode_from_finders(img, [t.tl, t.tr, t.bl], t.modules, t.size, deadline) {
                 Some((payload, c)) => {
                     self.stats.from_finders += 1;
-                    found.add(payload, c.map(|p| place.to_frame(p)));
+                    read += usize::from(found.add(payload, c.map(|p| place.to_frame(p))));
                     used.extend(t.members);
                 }
                 None => {
@@ -1180,6 +1259,7 @@ impl Decoder {
                 }
             }
         }
+        read
     }
 }
 
@@ -1331,17 +1411,40 @@ impl Tried {
         self.0.push(t);
     }
 
-    /// `t` is a triple attempted before: each of its corners within 1.5
-    /// modules of the same corner of an attempted one (merging moves a
-    /// pattern's centre a little).
-    fn contains(&self, t: &Triple) -> bool {
-        let near = |a: (f64, f64), b: (f64, f64), m: f64| (a.0 - b.0).hypot(a.1 - b.1) <= 1.5 * m;
+    /// Triples attempted so far.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Add the triples another record holds.
+    fn extend(&mut self, other: Tried) {
+        self.0.extend(other.0);
+    }
+
+    /// `t` is a triple attempted before: each of its corners within
+    /// `modules` modules of the same corner of an attempted one.
+    fn contains(&self, t: &Triple, modules: f64) -> bool {
+        let near =
+            |a: (f64, f64), b: (f64, f64), m: f64| (a.0 - b.0).hypot(a.1 - b.1) <= modules * m;
         self.0.iter().any(|o| {
             let m = o.module.max(t.module);
             near(o.tl, t.tl, m) && near(o.tr, t.tr, m) && near(o.bl, t.bl, m)
         })
     }
 }
+
+/// A bitmap's own triple is "the same" as an attempted one within half a
+/// module: another bitmap's patterns of the same code, centred a module
+/// better, sample a different grid and may read where the first failed, so
+/// they get their attempt (review of session 32: 1.5 modules suppressed them).
+const SAME_TRIPLE_MODULES: f64 = 0.5;
+
+/// In a merged list a pattern's centre is the running mean of the bitmaps'
+/// centres ([`merge_finders`] moves it by up to 1.5 modules / (count + 1)):
+/// a merged triple within 1.5 modules of an attempted one is that one again,
+/// and the merged list is there only for the triples no bitmap made.
+const MERGED_TRIPLE_MODULES: f64 = 1.5;
 
 /// Something that looks like a code but was not read: a candidate for the
 /// crop-and-upscale stage.
@@ -1450,7 +1553,7 @@ mod tests {
             ..f
         });
         let mut again = Found::default();
-        dec.try_triples(
+        dec.try_triples_within(
             &frame,
             &moved,
             place,
@@ -1458,6 +1561,7 @@ mod tests {
             &mut again,
             &mut failed,
             &mut tried,
+            MERGED_TRIPLE_MODULES,
         );
         assert!(again.codes.is_empty());
         assert_eq!(tried.0.len(), 1);
@@ -1472,6 +1576,169 @@ mod tests {
             &mut Tried::default(),
         );
         assert_eq!(again.codes.len(), 1);
+    }
+
+    #[test]
+    fn a_better_centred_retry_of_a_triple_is_attempted() {
+        let (frame, [a, b, c]) = clean_code("TKT-2025-CENTRE", 4);
+        let mut dec = Decoder::default();
+        let deadline = Deadline::start(Duration::from_secs(10));
+        let place = Placement::IDENTITY;
+        let (mut failed, mut tried) = (Vec::new(), Tried::default());
+        // One bitmap's patterns, a module off centre (what a thinned ring
+        // gives): attempted, whatever it reads.
+        let off = [a, b, c].map(|f| Finder {
+            x: f.x + f.module,
+            ..f
+        });
+        dec.try_triples(
+            &frame,
+            &off,
+            place,
+            deadline,
+            &mut Found::default(),
+            &mut failed,
+            &mut tried,
+        );
+        assert_eq!(tried.len(), 1);
+        // Another bitmap's, centred: a different triple, attempted and read.
+        let mut found = Found::default();
+        dec.try_triples(
+            &frame,
+            &[a, b, c],
+            place,
+            deadline,
+            &mut found,
+            &mut failed,
+            &mut tried,
+        );
+        assert_eq!(tried.len(), 2, "the better-centred triple was skipped");
+        assert_eq!(found.codes.len(), 1);
+        // A merged list's triple that close to an attempted one is that one
+        // again (merging moves centres): not attempted.
+        let merged = [a, b, c].map(|f| Finder {
+            x: f.x + 0.8 * f.module,
+            ..f
+        });
+        dec.try_triples_within(
+            &frame,
+            &merged,
+            place,
+            deadline,
+            &mut Found::default(),
+            &mut failed,
+            &mut tried,
+            MERGED_TRIPLE_MODULES,
+        );
+        assert_eq!(tried.len(), 2);
+    }
+
+    /// A code whose data is destroyed (finder patterns intact), and its
+    /// finder patterns: every triple fails, so every pass that finds it
+    /// attempts it.
+    fn unreadable_code() -> (Frame, [Finder; 3]) {
+        let (frame, finders) = clean_code("ENT1.unreadable-code-with-intact-finders", 4);
+        let [a, _, c] = finders;
+        let w = frame.width();
+        let mut luma: Vec<u8> = frame.luma().to_vec();
+        // Scribble over the middle of the code (between the finders).
+        let (lo, hi) = (
+            (a.x + 5.0 * a.module) as usize,
+            (c.y - 5.0 * a.module) as usize,
+        );
+        for y in lo..hi {
+            for x in lo..hi {
+                luma[y * w + x] = if (x / 3 + y / 5) % 2 == 0 { 230 } else { 25 };
+            }
+        }
+        let h = frame.height();
+        (Frame::from_luma(w, h, luma).expect("frame"), finders)
+    }
+
+    #[test]
+    fn stage_1_does_not_attempt_again_the_triples_a_flip_attempted() {
+        let (frame, finders) = unreadable_code();
+        let deadline = Deadline::start(Duration::from_secs(60));
+        let place = Placement::IDENTITY;
+        let stage1 = |attempted: Tried| {
+            let mut dec = Decoder::default();
+            // As on the negative after a flip: 1d (the strict bitmap the
+            // probe used) runs too.
+            let mut found = Found {
+                negative: true,
+                ..Found::default()
+            };
+            dec.stage1(
+                &frame, None, place, deadline, &mut found, None, false, attempted,
+            );
+            assert!(found.codes.is_empty());
+            dec.stats.triples
+        };
+        // Unseeded: the wide, narrow and strict bitmaps find the code's
+        // patterns, and its triple is attempted.
+        assert!(stage1(Tried::default()) >= 1);
+        // Seeded with what the flip attempted on this image: not again.
+        let mut flip = Tried::default();
+        Decoder::default().try_triples(
+            &frame,
+            &finders,
+            place,
+            deadline,
+            &mut Found::default(),
+            &mut Vec::new(),
+            &mut flip,
+        );
+        assert_eq!(flip.len(), 1);
+        assert_eq!(stage1(flip), 0);
+    }
+
+    #[test]
+    fn stage_2b_does_not_attempt_stage_1s_own_triples_again() {
+        // The unreadable code, and light space right of it where stage 1
+        // "saw" a triple of its own (say texture) that failed.
+        let (code, finders) = unreadable_code();
+        let (cw, h) = (code.width(), code.height());
+        let w = 2 * cw;
+        let mut luma = vec![230u8; w * h];
+        for y in 0..h {
+            luma[y * w..y * w + cw].copy_from_slice(&code.luma()[y * cw..(y + 1) * cw]);
+        }
+        let frame = Frame::from_luma(w, h, luma).expect("frame");
+        let elsewhere = finders.map(|f| Finder {
+            x: f.x + cw as f64,
+            ..f
+        });
+        let deadline = Deadline::start(Duration::from_secs(60));
+        let place = Placement::IDENTITY;
+        let mut dec = Decoder::default();
+        let mut tried = Tried::default();
+        dec.try_triples(
+            &frame,
+            &elsewhere,
+            place,
+            deadline,
+            &mut Found::default(),
+            &mut Vec::new(),
+            &mut tried,
+        );
+        assert_eq!(dec.stats.triples, 1);
+        // Stage 2b's blurred bitmap finds the code's patterns: its triple
+        // is attempted on the blurred copy, and the merged list (with stage
+        // 1's patterns) adds nothing new; stage 1's triple is not repeated.
+        let abits = LocalMean::new(&frame).threshold(Decoder::adaptive_radius(&frame, None), 5, 4);
+        let pending = Pending {
+            abits,
+            tried,
+            failed: Vec::new(),
+            before: 0,
+            finders: elsewhere.to_vec(),
+        };
+        let mut found = Found::default();
+        dec.fallbacks(
+            &frame, None, place, deadline, &mut found, false, None, pending,
+        );
+        assert!(found.codes.is_empty());
+        assert_eq!(dec.stats.triples, 2, "{:?}", dec.stats);
     }
 
     #[test]
