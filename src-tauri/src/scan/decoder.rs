@@ -1695,19 +1695,23 @@ mod tests {
     #[test]
     fn stage_2b_does_not_attempt_stage_1s_own_triples_again() {
         // The unreadable code, and light space right of it where stage 1
-        // "saw" a triple of its own (say texture) that failed.
-        let (code, finders) = unreadable_code();
-        let (cw, h) = (code.width(), code.height());
-        let w = 2 * cw;
+        // "saw" a triple of its own (say texture) that failed: patterns
+        // 14 px wide, over 3× the code's, so no triple mixes the two.
+        let (code, _) = unreadable_code();
+        let (cw, ch) = (code.width(), code.height());
+        let (w, h) = (cw + 300, ch.max(300));
         let mut luma = vec![230u8; w * h];
-        for y in 0..h {
+        for y in 0..ch {
             luma[y * w..y * w + cw].copy_from_slice(&code.luma()[y * cw..(y + 1) * cw]);
         }
         let frame = Frame::from_luma(w, h, luma).expect("frame");
-        let elsewhere = finders.map(|f| Finder {
-            x: f.x + cw as f64,
-            ..f
-        });
+        let at = |x: f64, y: f64| Finder {
+            x: cw as f64 + x,
+            y,
+            module: 14.0,
+            count: 5,
+        };
+        let elsewhere = [at(40.0, 40.0), at(236.0, 40.0), at(40.0, 236.0)];
         let deadline = Deadline::start(Duration::from_secs(60));
         let place = Placement::IDENTITY;
         let mut dec = Decoder::default();
