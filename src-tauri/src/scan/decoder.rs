@@ -435,8 +435,9 @@ impl Decoder {
         // (polarity, whether its stage 1 may hand over to the other one
         // after its first bitmap: see `Stage1::Flip`).
         let mut queue: Vec<(bool, bool)> = vec![(order[0], true), (order[1], false)];
-        // (polarity, the triples a flip attempted on its image).
-        let mut flip_tried: Option<(bool, Tried)> = None;
+        // (polarity, the triples a flip attempted on its image and the
+        // regions of those that failed).
+        let mut flip_tried: Option<(bool, Tried, Vec<Region>)> = None;
         let mut i = 0;
         while i < queue.len() {
             let (neg, may_flip) = queue[i];
@@ -459,13 +460,13 @@ impl Decoder {
             let coarse = coarse.map(|s| (s, top));
             let flip = may_flip && self.config.polarity_probe;
             // The triples a flip attempted on this image (below) are not
-            // attempted again by its stage 1 (its strict bitmap, 1d, finds
-            // them again).
+            // attempted again by its stage 1; the ones that failed go into
+            // its `failed`, for the upscale (stage 3).
             let attempted = match flip_tried.take() {
-                Some((n, t)) if n == neg => t,
+                Some((n, t, f)) if n == neg => (t, f),
                 other => {
                     flip_tried = other;
-                    Tried::default()
+                    (Tried::default(), Vec::new())
                 }
             };
             match self.stage1(
@@ -525,7 +526,7 @@ impl Decoder {
                         &mut failed,
                         &mut tried,
                     );
-                    flip_tried = Some((!neg, tried));
+                    flip_tried = Some((!neg, tried, failed));
                     queue.truncate(i);
                     queue.push((!neg, false));
                     queue.push((neg, false));
@@ -641,7 +642,7 @@ impl Decoder {
                         found,
                         None,
                         false,
-                        Tried::default(),
+                        (Tried::default(), Vec::new()),
                     ) {
                         self.around(img, p.finders, deadline, found);
                     }
@@ -714,7 +715,7 @@ impl Decoder {
             found,
             module_px,
             false,
-            Tried::default(),
+            (Tried::default(), Vec::new()),
         ) {
             self.fallbacks(
                 img,
@@ -732,7 +733,9 @@ impl Decoder {
     /// Stage 1: adaptive bitmaps, our finder patterns, grid fit. Cheap
     /// (~5 ms at 720p) and reads most codes.
     /// `flip`: after the first bitmap, check whether the other polarity
-    /// holds the code (see [`Stage1::Flip`]).
+    /// holds the code (see [`Stage1::Flip`]). `attempted`: the triples
+    /// already attempted on `img` (not attempted again) and the regions of
+    /// those that failed (kept for the upscale).
     #[allow(clippy::too_many_arguments)]
     fn stage1(
         &mut self,
@@ -743,10 +746,10 @@ impl Decoder {
         found: &mut Found,
         module_px: Option<f64>,
         flip: bool,
-        attempted: Tried,
+        attempted: (Tried, Vec<Region>),
     ) -> Stage1 {
         let before = found.codes.len();
-        let mut failed: Vec<Region> = Vec::new();
+        let (mut tried, mut failed) = attempted;
         let (dimg, k) = coarse.unwrap_or((img, 1));
         let kf = k as f64;
         // Finder patterns of the detection image, in `img` pixels.
@@ -759,7 +762,6 @@ impl Decoder {
         let means = LocalMean::new(dimg);
         let abits = means.threshold(Self::adaptive_radius(dimg, module_px.map(|m| m / kf)), 5, 4);
         let mut afinders = finders_of(&abits);
-        let mut tried = attempted;
         self.try_triples(
             img,
             &afinders,
@@ -1218,7 +1220,20 @@ impl Decoder {
                 continue;
             }
             let centre = ((t.tr.0 + t.bl.0) / 2.0, (t.tr.1 + t.bl.1) / 2.0);
-            if found.covers(place.to_frame(centre)) || tried.contains(&t, same) {
+            if found.covers(place.to_frame(centre)) {
+                continue;
+            }
+            // Worth an upscale only if it looks like a real code: all three
+            // patterns confirmed on several rows.
+            let solid = t.members.iter().all(|&m| finders[m].count >= 3);
+            if tried.contains(&t, same) {
+                // Attempted and failed before, maybe from a list where it
+                // did not look solid (or by a flip, whose `failed` is not
+                // this one): kept for the upscale now that it does, else
+                // skipping it here would lose the code's stage 3.
+                if solid {
+                    failed.push(upscale_region(&t));
+                }
                 continue;
             }
             // The best triple is always tried: the budget stops the
@@ -1239,27 +1254,31 @@ impl Decoder {
                     used.extend(t.members);
                 }
                 None => {
-                    // Worth an upscale only if it looks like a real code:
-                    // all three patterns confirmed on several rows.
-                    if t.members.iter().all(|&m| finders[m].count >= 3) {
-                        let br = (t.tr.0 + t.bl.0 - t.tl.0, t.tr.1 + t.bl.1 - t.tl.1);
-                        // Finder centres are 3.5 modules inside the corners.
-                        let grow = |p: (f64, f64)| {
-                            let k = t.size as f64 / (t.size as f64 - 7.0);
-                            (
-                                centre.0 + (p.0 - centre.0) * k,
-                                centre.1 + (p.1 - centre.1) * k,
-                            )
-                        };
-                        failed.push(Region {
-                            corners: [grow(t.tl), grow(t.tr), grow(br), grow(t.bl)],
-                            module_px: t.module,
-                        });
+                    if solid {
+                        failed.push(upscale_region(&t));
                     }
                 }
             }
         }
         read
+    }
+}
+
+/// The code a failed triple outlines, for the crop-and-upscale stage.
+fn upscale_region(t: &Triple) -> Region {
+    let centre = ((t.tr.0 + t.bl.0) / 2.0, (t.tr.1 + t.bl.1) / 2.0);
+    let br = (t.tr.0 + t.bl.0 - t.tl.0, t.tr.1 + t.bl.1 - t.tl.1);
+    // Finder centres are 3.5 modules inside the corners.
+    let grow = |p: (f64, f64)| {
+        let k = t.size as f64 / (t.size as f64 - 7.0);
+        (
+            centre.0 + (p.0 - centre.0) * k,
+            centre.1 + (p.1 - centre.1) * k,
+        )
+    };
+    Region {
+        corners: [grow(t.tl), grow(t.tr), grow(br), grow(t.bl)],
+        module_px: t.module,
     }
 }
 
@@ -1669,7 +1688,14 @@ mod tests {
                 ..Found::default()
             };
             dec.stage1(
-                &frame, None, place, deadline, &mut found, None, false, attempted,
+                &frame,
+                None,
+                place,
+                deadline,
+                &mut found,
+                None,
+                false,
+                (attempted, Vec::new()),
             );
             assert!(found.codes.is_empty());
             dec.stats.triples
@@ -1690,6 +1716,65 @@ mod tests {
         );
         assert_eq!(flip.len(), 1);
         assert_eq!(stage1(flip), 0);
+    }
+
+    #[test]
+    fn a_triple_the_flip_attempted_and_failed_is_still_upscaled() {
+        let (frame, finders) = unreadable_code();
+        let deadline = Deadline::start(Duration::from_secs(60));
+        let place = Placement::IDENTITY;
+        // What stage 1 on the negative hands to the fallbacks, seeded with
+        // what a flip attempted on it and the regions of those that failed.
+        let pending = |attempted: (Tried, Vec<Region>)| {
+            let mut dec = Decoder::default();
+            let mut found = Found {
+                negative: true,
+                ..Found::default()
+            };
+            let s = dec.stage1(
+                &frame, None, place, deadline, &mut found, None, false, attempted,
+            );
+            assert_eq!(
+                dec.stats.triples, 0,
+                "the flip's triple was attempted again"
+            );
+            match s {
+                Stage1::Pending(p) => p.failed,
+                _ => panic!("the unreadable code left nothing pending"),
+            }
+        };
+        let (mut tried, mut failed) = (Tried::default(), Vec::new());
+        Decoder::default().try_triples(
+            &frame,
+            &finders,
+            place,
+            deadline,
+            &mut Found::default(),
+            &mut failed,
+            &mut tried,
+        );
+        assert_eq!((tried.len(), failed.len()), (1, 1));
+        let flip_region = failed[0];
+        let near = |regions: &[Region], to: Region| {
+            let c = centre(&to.corners);
+            regions.iter().any(|r| {
+                let d = centre(&r.corners);
+                (d.0 - c.0).hypot(d.1 - c.1) < to.module_px
+            })
+        };
+        // The flip's `failed` is handed over into stage 1's, for stage 3,
+        // whatever stage 1's bitmaps find (a region they cannot find, far
+        // off, shows it).
+        let far = Region {
+            corners: flip_region.corners.map(|(x, y)| (x + 5000.0, y)),
+            ..flip_region
+        };
+        let got = pending((Tried(tried.0.clone()), vec![far]));
+        assert!(near(&got, far));
+        // Not handed over: stage 1 skips the triple its bitmaps find again
+        // (solid there), and keeps it for the upscale all the same (on the
+        // old code it was lost: `failed` stayed empty).
+        assert!(near(&pending((tried, Vec::new())), flip_region));
     }
 
     #[test]
