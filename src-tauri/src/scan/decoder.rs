@@ -94,7 +94,10 @@ pub struct DecoderConfig {
     pub max_upscaled_regions: usize,
     /// Upscale so that a module spans about this many pixels.
     pub target_module_px: f64,
-    /// At most this many finder-pattern triples are tried per bitmap.
+    /// At most this many finder-pattern triples are tried per call of the
+    /// triple search: per bitmap, and again per merged list (stage 1's 1b,
+    /// 1c and 1d, and stage 2b, each merge once), so a working image may
+    /// get several times this many.
     pub max_finder_attempts: usize,
     /// After the first bitmap of a frame that read nothing, look for the
     /// other polarity's finder patterns in the same local means (see
@@ -975,9 +978,8 @@ impl Decoder {
             // With stage 1's patterns: noise breaks a different finder
             // pattern on each bitmap. Only the triples neither list made:
             // stage 1's own ones failed already, and re-trying them all on
-            // the blurred copy was where a hard frame's budget went
-            // (review of session 32); the blurred bitmap's own ones were
-            // just attempted.
+            // the blurred copy was where a hard frame's budget went; the
+            // blurred bitmap's own ones were just attempted.
             tried.extend(stage1_tried);
             let mut merged = stage1_finders;
             self.merge_and_try(
@@ -1456,7 +1458,8 @@ impl Tried {
 /// A bitmap's own triple is "the same" as an attempted one within half a
 /// module: another bitmap's patterns of the same code, centred a module
 /// better, sample a different grid and may read where the first failed, so
-/// they get their attempt (review of session 32: 1.5 modules suppressed them).
+/// they get their attempt (1.5 modules suppressed them: see BENCHMARKS.md,
+/// session 33).
 const SAME_TRIPLE_MODULES: f64 = 0.5;
 
 /// In a merged list a pattern's centre is the running mean of the bitmaps'

@@ -238,11 +238,15 @@ pub(crate) fn merge_finders(into: &mut Vec<Finder>, other: Vec<Finder>) {
     }
 }
 
-/// Drop the candidates seen on a single row that no row from `y` on can
-/// confirm. A row confirms a pattern only through its centre run (3 modules
-/// tall, centred on the candidate's `y`), and [`add`] merges within 1.5
-/// modules of it: past `y + 3 modules + 1 px` a one-row candidate stays a
-/// one-row candidate, and every caller drops those ([`MIN_CONFIRMATIONS`]).
+/// Drop the candidates seen on a single row that a row from `y` on is
+/// unlikely to confirm. A row confirms a pattern only through its centre
+/// run (3 modules tall, centred on the candidate's `y`), and [`add`] merges
+/// within 1.5 modules of it: past `y + 3 modules + 1 px` a one-row
+/// candidate stays a one-row candidate, and every caller drops those
+/// ([`MIN_CONFIRMATIONS`]). The bound is in the candidate's own module
+/// size: a later run of a much bigger module (which [`add`] also measures
+/// the distance in) could still have merged, so it is a heuristic for a
+/// full list, not exact.
 fn prune_stale(found: &mut Vec<Finder>, y: usize) {
     // Cheap enough per row, but only needed when the list fills up.
     if found.len() < MAX_CANDIDATES / 2 {
