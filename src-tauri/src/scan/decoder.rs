@@ -1546,7 +1546,7 @@ mod tests {
         assert_eq!(wide.len(), 3);
         let payloads: Vec<&str> = found.codes.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(payloads, ["TKT-2025-MERGED"]);
-        assert_eq!(tried.0.len(), 1);
+        assert_eq!(tried.len(), 1);
     }
 
     #[test]
@@ -1586,7 +1586,7 @@ mod tests {
             MERGED_TRIPLE_MODULES,
         );
         assert!(again.codes.is_empty());
-        assert_eq!(tried.0.len(), 1);
+        assert_eq!(tried.len(), 1);
         // A fresh record attempts (and reads) it.
         dec.try_triples(
             &frame,
