@@ -5,7 +5,11 @@
 //!
 //! Run: `cargo bench -p entrada-desktop --bench decode -- [--frames N]
 //!       [--world N] [--seed S] [--out DIR] [--no-zxing] [--budget-ms MS]
-//!       [--no-probe]`
+//!       [--no-probe] [--only PAT[,PAT…]]`
+//!
+//! `--only`: the whole corpus is generated (it is seeded), then only the
+//! frames whose file name contains one of the patterns are decoded (e.g.
+//! `--only _noise_,_inverted_`): quick iteration on one class.
 //!
 //! The corpus has two parts: `--frames` frames of the degradation classes
 //! (640×480 and 1280×720), then `--world` frames of each class of what
@@ -59,6 +63,24 @@ struct Opts {
     world: usize,
     /// `--no-probe`: the decoder without its polarity probe (A/B of its cost).
     probe: bool,
+    /// `--only`: decode only the frames whose file name contains one of
+    /// these (empty: all).
+    only: Vec<String>,
+}
+
+/// `--only`'s patterns. An empty one would match every file name, so
+/// `--only ""` (or `--only a,,b`, or a missing value) would quietly decode
+/// the whole corpus: an error instead.
+fn parse_only(val: Option<&str>) -> Result<Vec<String>, String> {
+    let usage = "--only PAT[,PAT…]: a non-empty part of a frame's file name, e.g. _noise_s2_";
+    let val = val
+        .filter(|v| !v.starts_with("--"))
+        .ok_or_else(|| format!("--only needs a value ({usage})"))?;
+    let pats: Vec<String> = val.split(',').map(str::to_string).collect();
+    if pats.iter().any(String::is_empty) {
+        return Err(format!("--only {val:?}: an empty pattern ({usage})"));
+    }
+    Ok(pats)
 }
 
 fn parse_opts() -> Opts {
@@ -70,6 +92,7 @@ fn parse_opts() -> Opts {
         budget_ms: None,
         world: 12,
         probe: true,
+        only: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -92,6 +115,13 @@ fn parse_opts() -> Opts {
             "--no-probe" => o.probe = false,
             "--world" => {
                 o.world = val.parse().expect("--world N");
+                i += 1;
+            }
+            "--only" => {
+                o.only = parse_only(args.get(i + 1).map(String::as_str)).unwrap_or_else(|e| {
+                    eprintln!("{e}");
+                    std::process::exit(2)
+                });
                 i += 1;
             }
             "--budget-ms" => {
@@ -491,7 +521,14 @@ fn main() {
         eprintln!("warning: debug build; timings are not representative (use cargo bench)");
     }
     let t = Instant::now();
-    let manifest = generate(&opts);
+    let mut manifest = generate(&opts);
+    if !opts.only.is_empty() {
+        manifest.retain(|e| opts.only.iter().any(|p| e.file.contains(p.as_str())));
+        if manifest.is_empty() {
+            eprintln!("--only {}: no frame's name matches", opts.only.join(","));
+            std::process::exit(2);
+        }
+    }
     eprintln!(
         "corpus: {} frames in {} ({:.1}s)",
         manifest.len(),
@@ -633,7 +670,9 @@ fn main() {
         );
     }
 
-    tracking(&opts);
+    if opts.only.is_empty() {
+        tracking(&opts);
+    }
 
     // Frames zxing reads and we don't: the list to work on.
     if let Some(z) = &zxing {

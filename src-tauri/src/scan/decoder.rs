@@ -57,7 +57,9 @@ use std::time::Duration;
 use super::binarize::LocalMean;
 use super::budget::Deadline;
 use super::detect::{detect, Detection};
-use super::finder::{find_finders_min, group, merge_finders, Finder, MIN_MODULE_PX};
+use super::finder::{
+    find_finders_min, group, merge_finders, Finder, Triple, MIN_CONFIRMATIONS, MIN_MODULE_PX,
+};
 use super::refine::{decode_from_finders, refine_and_decode};
 use super::Frame;
 
@@ -92,7 +94,10 @@ pub struct DecoderConfig {
     pub max_upscaled_regions: usize,
     /// Upscale so that a module spans about this many pixels.
     pub target_module_px: f64,
-    /// At most this many finder-pattern triples are tried per bitmap.
+    /// At most this many finder-pattern triples are tried per call of the
+    /// triple search: per bitmap, and again per merged list (stage 1's 1b,
+    /// 1c and 1d, and stage 2b, each merge once), so a working image may
+    /// get several times this many.
     pub max_finder_attempts: usize,
     /// After the first bitmap of a frame that read nothing, look for the
     /// other polarity's finder patterns in the same local means (see
@@ -128,6 +133,11 @@ pub struct DecodeStats {
     pub resampled: usize,
     /// Codes found through our own finder-pattern grouping.
     pub from_finders: usize,
+    /// Finder-pattern triples sampled and decoded (all stages and images).
+    pub triples: usize,
+    /// Of the codes from finder patterns, those whose triple only a merged
+    /// list of several bitmaps' finder patterns made (`merge_and_try`).
+    pub from_merged: usize,
     /// Regions that were cropped and upscaled.
     pub upscaled: usize,
     /// The time budget ran out before every fallback was tried on something
@@ -428,6 +438,9 @@ impl Decoder {
         // (polarity, whether its stage 1 may hand over to the other one
         // after its first bitmap: see `Stage1::Flip`).
         let mut queue: Vec<(bool, bool)> = vec![(order[0], true), (order[1], false)];
+        // (polarity, the triples a flip attempted on its image and the
+        // regions of those that failed).
+        let mut flip_tried: Option<(bool, Tried, Vec<Region>)> = None;
         let mut i = 0;
         while i < queue.len() {
             let (neg, may_flip) = queue[i];
@@ -449,6 +462,16 @@ impl Decoder {
             let img = img.unwrap_or(frame);
             let coarse = coarse.map(|s| (s, top));
             let flip = may_flip && self.config.polarity_probe;
+            // The triples a flip attempted on this image (below) are not
+            // attempted again by its stage 1; the ones that failed go into
+            // its `failed`, for the upscale (stage 3).
+            let attempted = match flip_tried.take() {
+                Some((n, t, f)) if n == neg => (t, f),
+                other => {
+                    flip_tried = other;
+                    (Tried::default(), Vec::new())
+                }
+            };
             match self.stage1(
                 img,
                 coarse,
@@ -457,6 +480,7 @@ impl Decoder {
                 found,
                 None,
                 flip,
+                attempted,
             ) {
                 Stage1::Nothing | Stage1::Done => {}
                 Stage1::Pending(p) => {
@@ -495,7 +519,17 @@ impl Decoder {
                     };
                     let mut failed = Vec::new();
                     let place = Placement::IDENTITY;
-                    self.try_triples(oimg, &other, place, deadline, found, &mut failed);
+                    let mut tried = Tried::default();
+                    self.try_triples(
+                        oimg,
+                        &other,
+                        place,
+                        deadline,
+                        found,
+                        &mut failed,
+                        &mut tried,
+                    );
+                    flip_tried = Some((!neg, tried, failed));
                     queue.truncate(i);
                     queue.push((!neg, false));
                     queue.push((neg, false));
@@ -603,9 +637,16 @@ impl Decoder {
                     self.stats.pyramid = 1;
                     self.stats.full_res_stage1 = true;
                     let place = Placement::IDENTITY;
-                    if let Stage1::Pending(p) =
-                        self.stage1(img, None, place, deadline, found, None, false)
-                    {
+                    if let Stage1::Pending(p) = self.stage1(
+                        img,
+                        None,
+                        place,
+                        deadline,
+                        found,
+                        None,
+                        false,
+                        (Tried::default(), Vec::new()),
+                    ) {
                         self.around(img, p.finders, deadline, found);
                     }
                 }
@@ -669,9 +710,16 @@ impl Decoder {
         allow_upscale: bool,
         module_px: Option<f64>,
     ) {
-        if let Stage1::Pending(p) =
-            self.stage1(img, coarse, place, deadline, found, module_px, false)
-        {
+        if let Stage1::Pending(p) = self.stage1(
+            img,
+            coarse,
+            place,
+            deadline,
+            found,
+            module_px,
+            false,
+            (Tried::default(), Vec::new()),
+        ) {
             self.fallbacks(
                 img,
                 coarse,
@@ -688,7 +736,9 @@ impl Decoder {
     /// Stage 1: adaptive bitmaps, our finder patterns, grid fit. Cheap
     /// (~5 ms at 720p) and reads most codes.
     /// `flip`: after the first bitmap, check whether the other polarity
-    /// holds the code (see [`Stage1::Flip`]).
+    /// holds the code (see [`Stage1::Flip`]). `attempted`: the triples
+    /// already attempted on `img` (not attempted again) and the regions of
+    /// those that failed (kept for the upscale).
     #[allow(clippy::too_many_arguments)]
     fn stage1(
         &mut self,
@@ -699,9 +749,10 @@ impl Decoder {
         found: &mut Found,
         module_px: Option<f64>,
         flip: bool,
+        attempted: (Tried, Vec<Region>),
     ) -> Stage1 {
         let before = found.codes.len();
-        let mut failed: Vec<Region> = Vec::new();
+        let (mut tried, mut failed) = attempted;
         let (dimg, k) = coarse.unwrap_or((img, 1));
         let kf = k as f64;
         // Finder patterns of the detection image, in `img` pixels.
@@ -714,7 +765,15 @@ impl Decoder {
         let means = LocalMean::new(dimg);
         let abits = means.threshold(Self::adaptive_radius(dimg, module_px.map(|m| m / kf)), 5, 4);
         let mut afinders = finders_of(&abits);
-        self.try_triples(img, &afinders, place, deadline, found, &mut failed);
+        self.try_triples(
+            img,
+            &afinders,
+            place,
+            deadline,
+            found,
+            &mut failed,
+            &mut tried,
+        );
         if self.all_explained(&afinders, place, found, before, &failed) {
             return Stage1::Done;
         }
@@ -742,8 +801,25 @@ impl Decoder {
             // finders of big modules, hence both).
             let narrow = means.threshold(Self::narrow_radius(dimg), 5, 4);
             let nfinders = finders_of(&narrow);
-            self.try_triples(img, &nfinders, place, deadline, found, &mut failed);
-            merge_finders(&mut afinders, nfinders);
+            self.try_triples(
+                img,
+                &nfinders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
+            self.merge_and_try(
+                img,
+                &mut afinders,
+                nfinders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
             if self.all_explained(&afinders, place, found, before, &failed) {
                 return Stage1::Done;
             }
@@ -751,8 +827,25 @@ impl Decoder {
             if let Some(r) = Self::fill_radius(dimg).filter(|_| found.codes.len() == before) {
                 let fill = means.threshold(r, 5, 4);
                 let ffinders = finders_of(&fill);
-                self.try_triples(img, &ffinders, place, deadline, found, &mut failed);
-                merge_finders(&mut afinders, ffinders);
+                self.try_triples(
+                    img,
+                    &ffinders,
+                    place,
+                    deadline,
+                    found,
+                    &mut failed,
+                    &mut tried,
+                );
+                self.merge_and_try(
+                    img,
+                    &mut afinders,
+                    ffinders,
+                    place,
+                    deadline,
+                    found,
+                    &mut failed,
+                    &mut tried,
+                );
                 if self.all_explained(&afinders, place, found, before, &failed) {
                     return Stage1::Done;
                 }
@@ -768,8 +861,25 @@ impl Decoder {
         if found.negative && found.codes.len() == before && !deadline.passed() {
             let strict = means.threshold(Self::narrow_radius(dimg), 20, 4);
             let sfinders = finders_of(&strict);
-            self.try_triples(img, &sfinders, place, deadline, found, &mut failed);
-            merge_finders(&mut afinders, sfinders);
+            self.try_triples(
+                img,
+                &sfinders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
+            self.merge_and_try(
+                img,
+                &mut afinders,
+                sfinders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
             if self.all_explained(&afinders, place, found, before, &failed) {
                 return Stage1::Done;
             }
@@ -786,6 +896,7 @@ impl Decoder {
             failed,
             before,
             finders: afinders,
+            tried,
         })
     }
 
@@ -806,7 +917,8 @@ impl Decoder {
             abits,
             mut failed,
             before,
-            ..
+            finders: stage1_finders,
+            mut tried,
         } = pending;
         let (dimg, k) = coarse.unwrap_or((img, 1));
         let kf = k as f64;
@@ -847,7 +959,39 @@ impl Decoder {
             // At full resolution the blurred copy is also the one to sample;
             // a coarse level already averaged the noise away.
             let sampled = if k == 1 { &smooth } else { img };
-            self.try_triples(sampled, &finders, place, deadline, found, &mut failed);
+            // What stage 1 attempted failed on `img`; the blurred bitmap's
+            // own triples get their attempts on the blurred copy.
+            let stage1_tried = if k == 1 {
+                std::mem::take(&mut tried)
+            } else {
+                Tried::default()
+            };
+            self.try_triples(
+                sampled,
+                &finders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
+            // With stage 1's patterns: noise breaks a different finder
+            // pattern on each bitmap. Only the triples neither list made:
+            // stage 1's own ones failed already, and re-trying them all on
+            // the blurred copy was where a hard frame's budget went; the
+            // blurred bitmap's own ones were just attempted.
+            tried.extend(stage1_tried);
+            let mut merged = stage1_finders;
+            self.merge_and_try(
+                sampled,
+                &mut merged,
+                finders,
+                place,
+                deadline,
+                found,
+                &mut failed,
+                &mut tried,
+            );
         }
 
         if !allow_upscale {
@@ -983,7 +1127,56 @@ impl Decoder {
         }
     }
 
-    /// Our finder-pattern triples (see [`super::finder`]), best first.
+    /// Merge finder patterns another bitmap found into `into`, and attempt
+    /// the triples the merged list makes that neither list made alone.
+    /// Heavy noise breaks a different one of a code's three patterns on
+    /// each bitmap: two on one, two on another, three only together
+    /// (issue 18: a σ 30 frame zxing-cpp read).
+    #[allow(clippy::too_many_arguments)]
+    fn merge_and_try(
+        &mut self,
+        img: &Frame,
+        into: &mut Vec<Finder>,
+        other: Vec<Finder>,
+        place: Placement,
+        deadline: Deadline,
+        found: &mut Found,
+        failed: &mut Vec<Region>,
+        tried: &mut Tried,
+    ) {
+        let before = into.len();
+        merge_finders(into, other);
+        if into.len() > before && into.len() >= 3 {
+            // Only the first bitmap's call tries its best triple past the
+            // deadline; a merged list is extra work a hostile frame must
+            // not get after its budget.
+            if deadline.passed() {
+                self.stats.out_of_time = true;
+                return;
+            }
+            // A merged triple that fails is no sign of an unread code:
+            // merged counts add up rows of different bitmaps, so "confirmed
+            // on several rows" does not hold for them. Not kept in `failed`
+            // (which would keep a read frame from being `all_explained`).
+            let kept = failed.len();
+            self.stats.from_merged += self.try_triples_within(
+                img,
+                into,
+                place,
+                deadline,
+                found,
+                failed,
+                tried,
+                MERGED_TRIPLE_MODULES,
+            );
+            failed.truncate(kept);
+        }
+    }
+
+    /// Our finder-pattern triples (see [`super::finder`]), best first;
+    /// none that `tried` holds (within [`SAME_TRIPLE_MODULES`]), and each
+    /// attempted one goes into it.
+    #[allow(clippy::too_many_arguments)]
     fn try_triples(
         &mut self,
         img: &Frame,
@@ -992,7 +1185,35 @@ impl Decoder {
         deadline: Deadline,
         found: &mut Found,
         failed: &mut Vec<Region>,
-    ) {
+        tried: &mut Tried,
+    ) -> usize {
+        self.try_triples_within(
+            img,
+            finders,
+            place,
+            deadline,
+            found,
+            failed,
+            tried,
+            SAME_TRIPLE_MODULES,
+        )
+    }
+
+    /// [`Self::try_triples`], a triple within `same` modules of an attempted
+    /// one counting as attempted. Returns the codes it read.
+    #[allow(clippy::too_many_arguments)]
+    fn try_triples_within(
+        &mut self,
+        img: &Frame,
+        finders: &[Finder],
+        place: Placement,
+        deadline: Deadline,
+        found: &mut Found,
+        failed: &mut Vec<Region>,
+        tried: &mut Tried,
+        same: f64,
+    ) -> usize {
+        let mut read = 0;
         let triples = group(finders, 16);
         let mut used: Vec<usize> = Vec::new();
         let mut attempts = 0;
@@ -1004,6 +1225,19 @@ impl Decoder {
             if found.covers(place.to_frame(centre)) {
                 continue;
             }
+            // Worth an upscale only if it looks like a real code: all three
+            // patterns confirmed on several rows.
+            let solid = t.members.iter().all(|&m| finders[m].count >= 3);
+            if tried.contains(&t, same) {
+                // Attempted and failed before, maybe from a list where it
+                // did not look solid (or by a flip, whose `failed` is not
+                // this one): kept for the upscale now that it does, else
+                // skipping it here would lose the code's stage 3.
+                if solid {
+                    failed.push(upscale_region(&t));
+                }
+                continue;
+            }
             // The best triple is always tried: the budget stops the
             // following ones (on a slow machine stage 1 alone may spend it).
             let full = attempts >= self.config.max_finder_attempts;
@@ -1013,33 +1247,40 @@ impl Decoder {
                 break;
             }
             attempts += 1;
+            self.stats.triples += 1;
+            tried.push(t);
             match decode_from_finders(img, [t.tl, t.tr, t.bl], t.modules, t.size, deadline) {
                 Some((payload, c)) => {
                     self.stats.from_finders += 1;
-                    found.add(payload, c.map(|p| place.to_frame(p)));
+                    read += usize::from(found.add(payload, c.map(|p| place.to_frame(p))));
                     used.extend(t.members);
                 }
                 None => {
-                    // Worth an upscale only if it looks like a real code:
-                    // all three patterns confirmed on several rows.
-                    if t.members.iter().all(|&m| finders[m].count >= 3) {
-                        let br = (t.tr.0 + t.bl.0 - t.tl.0, t.tr.1 + t.bl.1 - t.tl.1);
-                        // Finder centres are 3.5 modules inside the corners.
-                        let grow = |p: (f64, f64)| {
-                            let k = t.size as f64 / (t.size as f64 - 7.0);
-                            (
-                                centre.0 + (p.0 - centre.0) * k,
-                                centre.1 + (p.1 - centre.1) * k,
-                            )
-                        };
-                        failed.push(Region {
-                            corners: [grow(t.tl), grow(t.tr), grow(br), grow(t.bl)],
-                            module_px: t.module,
-                        });
+                    if solid {
+                        failed.push(upscale_region(&t));
                     }
                 }
             }
         }
+        read
+    }
+}
+
+/// The code a failed triple outlines, for the crop-and-upscale stage.
+fn upscale_region(t: &Triple) -> Region {
+    let centre = ((t.tr.0 + t.bl.0) / 2.0, (t.tr.1 + t.bl.1) / 2.0);
+    let br = (t.tr.0 + t.bl.0 - t.tl.0, t.tr.1 + t.bl.1 - t.tl.1);
+    // Finder centres are 3.5 modules inside the corners.
+    let grow = |p: (f64, f64)| {
+        let k = t.size as f64 / (t.size as f64 - 7.0);
+        (
+            centre.0 + (p.0 - centre.0) * k,
+            centre.1 + (p.1 - centre.1) * k,
+        )
+    };
+    Region {
+        corners: [grow(t.tl), grow(t.tr), grow(br), grow(t.bl)],
+        module_px: t.module,
     }
 }
 
@@ -1056,7 +1297,7 @@ fn solid_finders(finders: Vec<Finder>, k: usize) -> Vec<Finder> {
     let min = min_module(k);
     finders
         .into_iter()
-        .filter(|f| f.count >= 2 && f.module >= min)
+        .filter(|f| f.count >= MIN_CONFIRMATIONS && f.module >= min)
         .collect()
 }
 
@@ -1171,6 +1412,8 @@ enum Stage1 {
 struct Pending {
     /// The wide-window bitmap of the detection image.
     abits: Vec<u8>,
+    /// Triples stage 1 attempted.
+    tried: Tried,
     /// Triples located but not read.
     failed: Vec<Region>,
     /// Codes read before this working image.
@@ -1178,6 +1421,52 @@ struct Pending {
     /// Stage 1's finder patterns, in `img` pixels.
     finders: Vec<Finder>,
 }
+
+/// Finder-pattern triples already attempted on one working image, so that
+/// a merged list of finder patterns attempts only its new triples.
+#[derive(Default)]
+struct Tried(Vec<Triple>);
+
+impl Tried {
+    fn push(&mut self, t: Triple) {
+        self.0.push(t);
+    }
+
+    /// Triples attempted so far.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Add the triples another record holds.
+    fn extend(&mut self, other: Tried) {
+        self.0.extend(other.0);
+    }
+
+    /// `t` is a triple attempted before: each of its corners within
+    /// `modules` modules of the same corner of an attempted one.
+    fn contains(&self, t: &Triple, modules: f64) -> bool {
+        let near =
+            |a: (f64, f64), b: (f64, f64), m: f64| (a.0 - b.0).hypot(a.1 - b.1) <= modules * m;
+        self.0.iter().any(|o| {
+            let m = o.module.max(t.module);
+            near(o.tl, t.tl, m) && near(o.tr, t.tr, m) && near(o.bl, t.bl, m)
+        })
+    }
+}
+
+/// A bitmap's own triple is "the same" as an attempted one within half a
+/// module: another bitmap's patterns of the same code, centred a module
+/// better, sample a different grid and may read where the first failed, so
+/// they get their attempt (1.5 modules suppressed them: see BENCHMARKS.md,
+/// session 33).
+const SAME_TRIPLE_MODULES: f64 = 0.5;
+
+/// In a merged list a pattern's centre is the running mean of the bitmaps'
+/// centres ([`merge_finders`] moves it by up to 1.5 modules / (count + 1)):
+/// a merged triple within 1.5 modules of an attempted one is that one again,
+/// and the merged list is there only for the triples no bitmap made.
+const MERGED_TRIPLE_MODULES: f64 = 1.5;
 
 /// Something that looks like a code but was not read: a candidate for the
 /// crop-and-upscale stage.
@@ -1190,6 +1479,359 @@ struct Region {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A clean code with `m`-px modules and a 4-module quiet zone, and its
+    /// three finder patterns' centres (top-left, top-right, bottom-left).
+    fn clean_code(payload: &str, m: usize) -> (Frame, [Finder; 3]) {
+        let code = qrcode::QrCode::new(payload.as_bytes()).expect("code");
+        let n = code.width();
+        let colors = code.to_colors();
+        let side = (n + 8) * m;
+        let mut luma = vec![230u8; side * side];
+        for y in 0..n {
+            for x in 0..n {
+                if colors[y * n + x] == qrcode::Color::Dark {
+                    for py in 0..m {
+                        let row = ((y + 4) * m + py) * side;
+                        luma[row + (x + 4) * m..row + (x + 5) * m].fill(25);
+                    }
+                }
+            }
+        }
+        let frame = Frame::from_luma(side, side, luma).expect("frame");
+        let at = |mx: f64, my: f64| Finder {
+            x: (4.0 + mx) * m as f64,
+            y: (4.0 + my) * m as f64,
+            module: m as f64,
+            count: 5,
+        };
+        let far = n as f64 - 3.5;
+        (frame, [at(3.5, 3.5), at(far, 3.5), at(3.5, far)])
+    }
+
+    #[test]
+    fn two_bitmaps_with_two_finder_patterns_each_read_the_code_together() {
+        let (frame, [a, b, c]) = clean_code("TKT-2025-MERGED", 4);
+        let mut dec = Decoder::default();
+        let deadline = Deadline::start(Duration::from_secs(10));
+        let mut found = Found::default();
+        let (mut failed, mut tried) = (Vec::new(), Tried::default());
+        let place = Placement::IDENTITY;
+        // Each bitmap alone: two patterns, no triple, nothing read.
+        let mut wide = vec![a, b];
+        for list in [&wide[..], &[a, c][..]] {
+            dec.try_triples(
+                &frame,
+                list,
+                place,
+                deadline,
+                &mut found,
+                &mut failed,
+                &mut tried,
+            );
+        }
+        assert!(found.codes.is_empty());
+        // Merged: the triple they make together is attempted and read.
+        let (mut failed, mut tried) = (Vec::new(), Tried::default());
+        dec.merge_and_try(
+            &frame,
+            &mut wide,
+            vec![a, c],
+            place,
+            deadline,
+            &mut found,
+            &mut failed,
+            &mut tried,
+        );
+        assert_eq!(wide.len(), 3);
+        let payloads: Vec<&str> = found.codes.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(payloads, ["TKT-2025-MERGED"]);
+        assert_eq!(tried.len(), 1);
+    }
+
+    #[test]
+    fn a_triple_already_attempted_is_not_attempted_again() {
+        let (frame, [a, b, c]) = clean_code("TKT-2025-TRIED1", 4);
+        let mut dec = Decoder::default();
+        let deadline = Deadline::start(Duration::from_secs(10));
+        let place = Placement::IDENTITY;
+        let (mut failed, mut tried) = (Vec::new(), Tried::default());
+        let mut found = Found::default();
+        dec.try_triples(
+            &frame,
+            &[a, b, c],
+            place,
+            deadline,
+            &mut found,
+            &mut failed,
+            &mut tried,
+        );
+        assert_eq!(found.codes.len(), 1, "the clean code reads");
+        // The same patterns, merged from another bitmap (centres moved by
+        // under a module): the triple is known, no second attempt.
+        let moved = [a, b, c].map(|f| Finder {
+            x: f.x + 2.0,
+            y: f.y - 1.5,
+            ..f
+        });
+        let mut again = Found::default();
+        dec.try_triples_within(
+            &frame,
+            &moved,
+            place,
+            deadline,
+            &mut again,
+            &mut failed,
+            &mut tried,
+            MERGED_TRIPLE_MODULES,
+        );
+        assert!(again.codes.is_empty());
+        assert_eq!(tried.len(), 1);
+        // A fresh record attempts (and reads) it.
+        dec.try_triples(
+            &frame,
+            &moved,
+            place,
+            deadline,
+            &mut again,
+            &mut failed,
+            &mut Tried::default(),
+        );
+        assert_eq!(again.codes.len(), 1);
+    }
+
+    #[test]
+    fn a_better_centred_retry_of_a_triple_is_attempted() {
+        let (frame, [a, b, c]) = clean_code("TKT-2025-CENTRE", 4);
+        let mut dec = Decoder::default();
+        let deadline = Deadline::start(Duration::from_secs(10));
+        let place = Placement::IDENTITY;
+        let (mut failed, mut tried) = (Vec::new(), Tried::default());
+        // One bitmap's patterns, a module off centre (what a thinned ring
+        // gives): attempted, whatever it reads.
+        let off = [a, b, c].map(|f| Finder {
+            x: f.x + f.module,
+            ..f
+        });
+        dec.try_triples(
+            &frame,
+            &off,
+            place,
+            deadline,
+            &mut Found::default(),
+            &mut failed,
+            &mut tried,
+        );
+        assert_eq!(tried.len(), 1);
+        // Another bitmap's, centred: a different triple, attempted and read.
+        let mut found = Found::default();
+        dec.try_triples(
+            &frame,
+            &[a, b, c],
+            place,
+            deadline,
+            &mut found,
+            &mut failed,
+            &mut tried,
+        );
+        assert_eq!(tried.len(), 2, "the better-centred triple was skipped");
+        assert_eq!(found.codes.len(), 1);
+        // A merged list's triple that close to an attempted one is that one
+        // again (merging moves centres): not attempted.
+        let merged = [a, b, c].map(|f| Finder {
+            x: f.x + 0.8 * f.module,
+            ..f
+        });
+        dec.try_triples_within(
+            &frame,
+            &merged,
+            place,
+            deadline,
+            &mut Found::default(),
+            &mut failed,
+            &mut tried,
+            MERGED_TRIPLE_MODULES,
+        );
+        assert_eq!(tried.len(), 2);
+    }
+
+    /// A code whose data is destroyed (finder patterns intact), and its
+    /// finder patterns: every triple fails, so every pass that finds it
+    /// attempts it.
+    fn unreadable_code() -> (Frame, [Finder; 3]) {
+        let (frame, finders) = clean_code("ENT1.unreadable-code-with-intact-finders", 4);
+        let [a, _, c] = finders;
+        let w = frame.width();
+        let mut luma: Vec<u8> = frame.luma().to_vec();
+        // Scribble over the middle of the code (between the finders).
+        let (lo, hi) = (
+            (a.x + 5.0 * a.module) as usize,
+            (c.y - 5.0 * a.module) as usize,
+        );
+        for y in lo..hi {
+            for x in lo..hi {
+                luma[y * w + x] = if (x / 3 + y / 5) % 2 == 0 { 230 } else { 25 };
+            }
+        }
+        let h = frame.height();
+        (Frame::from_luma(w, h, luma).expect("frame"), finders)
+    }
+
+    #[test]
+    fn stage_1_does_not_attempt_again_the_triples_a_flip_attempted() {
+        let (frame, finders) = unreadable_code();
+        let deadline = Deadline::start(Duration::from_secs(60));
+        let place = Placement::IDENTITY;
+        let stage1 = |attempted: Tried| {
+            let mut dec = Decoder::default();
+            // As on the negative after a flip: 1d (the strict bitmap the
+            // probe used) runs too.
+            let mut found = Found {
+                negative: true,
+                ..Found::default()
+            };
+            dec.stage1(
+                &frame,
+                None,
+                place,
+                deadline,
+                &mut found,
+                None,
+                false,
+                (attempted, Vec::new()),
+            );
+            assert!(found.codes.is_empty());
+            dec.stats.triples
+        };
+        // Unseeded: the wide, narrow and strict bitmaps find the code's
+        // patterns, and its triple is attempted.
+        assert!(stage1(Tried::default()) >= 1);
+        // Seeded with what the flip attempted on this image: not again.
+        let mut flip = Tried::default();
+        Decoder::default().try_triples(
+            &frame,
+            &finders,
+            place,
+            deadline,
+            &mut Found::default(),
+            &mut Vec::new(),
+            &mut flip,
+        );
+        assert_eq!(flip.len(), 1);
+        assert_eq!(stage1(flip), 0);
+    }
+
+    #[test]
+    fn a_triple_the_flip_attempted_and_failed_is_still_upscaled() {
+        let (frame, finders) = unreadable_code();
+        let deadline = Deadline::start(Duration::from_secs(60));
+        let place = Placement::IDENTITY;
+        // What stage 1 on the negative hands to the fallbacks, seeded with
+        // what a flip attempted on it and the regions of those that failed.
+        let pending = |attempted: (Tried, Vec<Region>)| {
+            let mut dec = Decoder::default();
+            let mut found = Found {
+                negative: true,
+                ..Found::default()
+            };
+            let s = dec.stage1(
+                &frame, None, place, deadline, &mut found, None, false, attempted,
+            );
+            assert_eq!(
+                dec.stats.triples, 0,
+                "the flip's triple was attempted again"
+            );
+            match s {
+                Stage1::Pending(p) => p.failed,
+                _ => panic!("the unreadable code left nothing pending"),
+            }
+        };
+        let (mut tried, mut failed) = (Tried::default(), Vec::new());
+        Decoder::default().try_triples(
+            &frame,
+            &finders,
+            place,
+            deadline,
+            &mut Found::default(),
+            &mut failed,
+            &mut tried,
+        );
+        assert_eq!((tried.len(), failed.len()), (1, 1));
+        let flip_region = failed[0];
+        let near = |regions: &[Region], to: Region| {
+            let c = centre(&to.corners);
+            regions.iter().any(|r| {
+                let d = centre(&r.corners);
+                (d.0 - c.0).hypot(d.1 - c.1) < to.module_px
+            })
+        };
+        // The flip's `failed` is handed over into stage 1's, for stage 3,
+        // whatever stage 1's bitmaps find (a region they cannot find, far
+        // off, shows it).
+        let far = Region {
+            corners: flip_region.corners.map(|(x, y)| (x + 5000.0, y)),
+            ..flip_region
+        };
+        let got = pending((Tried(tried.0.clone()), vec![far]));
+        assert!(near(&got, far));
+        // Not handed over: stage 1 skips the triple its bitmaps find again
+        // (solid there), and keeps it for the upscale all the same (on the
+        // old code it was lost: `failed` stayed empty).
+        assert!(near(&pending((tried, Vec::new())), flip_region));
+    }
+
+    #[test]
+    fn stage_2b_does_not_attempt_stage_1s_own_triples_again() {
+        // The unreadable code, and light space right of it where stage 1
+        // "saw" a triple of its own (say texture) that failed: patterns
+        // 14 px wide, over 3× the code's, so no triple mixes the two.
+        let (code, _) = unreadable_code();
+        let (cw, ch) = (code.width(), code.height());
+        let (w, h) = (cw + 300, ch.max(300));
+        let mut luma = vec![230u8; w * h];
+        for y in 0..ch {
+            luma[y * w..y * w + cw].copy_from_slice(&code.luma()[y * cw..(y + 1) * cw]);
+        }
+        let frame = Frame::from_luma(w, h, luma).expect("frame");
+        let at = |x: f64, y: f64| Finder {
+            x: cw as f64 + x,
+            y,
+            module: 14.0,
+            count: 5,
+        };
+        let elsewhere = [at(40.0, 40.0), at(236.0, 40.0), at(40.0, 236.0)];
+        let deadline = Deadline::start(Duration::from_secs(60));
+        let place = Placement::IDENTITY;
+        let mut dec = Decoder::default();
+        let mut tried = Tried::default();
+        dec.try_triples(
+            &frame,
+            &elsewhere,
+            place,
+            deadline,
+            &mut Found::default(),
+            &mut Vec::new(),
+            &mut tried,
+        );
+        assert_eq!(dec.stats.triples, 1);
+        // Stage 2b's blurred bitmap finds the code's patterns: its triple
+        // is attempted on the blurred copy, and the merged list (with stage
+        // 1's patterns) adds nothing new; stage 1's triple is not repeated.
+        let abits = LocalMean::new(&frame).threshold(Decoder::adaptive_radius(&frame, None), 5, 4);
+        let pending = Pending {
+            abits,
+            tried,
+            failed: Vec::new(),
+            before: 0,
+            finders: elsewhere.to_vec(),
+        };
+        let mut found = Found::default();
+        dec.fallbacks(
+            &frame, None, place, deadline, &mut found, false, None, pending,
+        );
+        assert!(found.codes.is_empty());
+        assert_eq!(dec.stats.triples, 2, "{:?}", dec.stats);
+    }
 
     #[test]
     fn an_empty_48_megapixel_frame_skips_the_full_resolution_stage_1() {

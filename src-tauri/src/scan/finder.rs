@@ -115,6 +115,12 @@ fn cross_check(
 pub(crate) const MIN_MODULE_PX: f64 = 1.8;
 
 /// At most this many candidates are kept (merging is linear in the list).
+///
+/// Sensor noise is full of one-row 1:1:3:1:1 runs. A candidate seen on one
+/// row only is dropped once the scan is past every row that could still
+/// confirm it ([`prune_stale`]), so noise above a code cannot fill the list
+/// before the scan reaches the code's finder patterns; and a full list still
+/// counts the rows confirming a candidate already in it.
 const MAX_CANDIDATES: usize = 400;
 
 /// All finder patterns in a 0/1 bitmap (1 = dark).
@@ -134,6 +140,7 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
     }
     let mut runs: Vec<(usize, usize)> = Vec::with_capacity(w / 2);
     for y in 0..h {
+        prune_stale(&mut found, y);
         let row = &bits[y * w..(y + 1) * w];
         // Run-length encode the row: (start, len); colour alternates, and
         // the first run's colour is row[0].
@@ -156,9 +163,7 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
                     let yy = (vy.floor() as usize).min(h - 1);
                     if let Some((hx, htotal)) = cross_check(bits, w, h, (cx, yy), false, total) {
                         let module = (vtotal + htotal) as f64 / 14.0;
-                        if found.len() < MAX_CANDIDATES {
-                            add(&mut found, hx, vy, module);
-                        }
+                        add(&mut found, hx, vy, module, MAX_CANDIDATES);
                     }
                 }
             }
@@ -218,7 +223,7 @@ fn run_lengths(row: &[u8], runs: &mut Vec<(usize, usize)>) {
 pub(crate) fn merge_finders(into: &mut Vec<Finder>, other: Vec<Finder>) {
     for f in other {
         let before = into.len();
-        add(into, f.x, f.y, f.module);
+        add(into, f.x, f.y, f.module, usize::MAX);
         // `add` counted it once; carry over how often it was confirmed.
         if into.len() == before {
             if let Some(m) = into.iter_mut().find(|m| {
@@ -233,8 +238,31 @@ pub(crate) fn merge_finders(into: &mut Vec<Finder>, other: Vec<Finder>) {
     }
 }
 
-/// Merge with a nearby pattern of similar size (seen on an earlier row), or add.
-fn add(found: &mut Vec<Finder>, x: f64, y: f64, module: f64) {
+/// Drop the candidates seen on a single row that a row from `y` on is
+/// unlikely to confirm. A row confirms a pattern only through its centre
+/// run (3 modules tall, centred on the candidate's `y`), and [`add`] merges
+/// within 1.5 modules of it: past `y + 3 modules + 1 px` a one-row
+/// candidate stays a one-row candidate, and every caller drops those
+/// ([`MIN_CONFIRMATIONS`]). The bound is in the candidate's own module
+/// size: a later run of a much bigger module (which [`add`] also measures
+/// the distance in) could still have merged, so it is a heuristic for a
+/// full list, not exact.
+fn prune_stale(found: &mut Vec<Finder>, y: usize) {
+    // Cheap enough per row, but only needed when the list fills up.
+    if found.len() < MAX_CANDIDATES / 2 {
+        return;
+    }
+    let y = y as f64;
+    found.retain(|f| f.count >= MIN_CONFIRMATIONS || f.y + 3.0 * f.module + 1.0 >= y);
+}
+
+/// Scan rows that must confirm a finder pattern before it is used
+/// (patterns seen on one row are mostly texture and noise).
+pub(crate) const MIN_CONFIRMATIONS: u32 = 2;
+
+/// Merge with a nearby pattern of similar size (seen on an earlier row), or
+/// add it if the list holds fewer than `cap`.
+fn add(found: &mut Vec<Finder>, x: f64, y: f64, module: f64, cap: usize) {
     for f in found.iter_mut() {
         if (f.x - x).abs() <= f.module.max(module) * 1.5
             && (f.y - y).abs() <= f.module.max(module) * 1.5
@@ -248,12 +276,14 @@ fn add(found: &mut Vec<Finder>, x: f64, y: f64, module: f64) {
             return;
         }
     }
-    found.push(Finder {
-        x,
-        y,
-        module,
-        count: 1,
-    });
+    if found.len() < cap {
+        found.push(Finder {
+            x,
+            y,
+            module,
+            count: 1,
+        });
+    }
 }
 
 /// Three finders that may be the corners of one code, in code orientation,
@@ -374,6 +404,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn candidate(x: f64, y: f64, count: u32) -> Finder {
+        Finder {
+            x,
+            y,
+            module: 2.0,
+            count,
+        }
+    }
+
+    #[test]
+    fn one_row_candidates_are_dropped_once_no_row_can_confirm_them() {
+        // A full list: 399 one-row candidates near the top, one confirmed.
+        let mut found: Vec<Finder> = (0..399)
+            .map(|i| candidate(10.0 + 20.0 * i as f64, 10.0, 1))
+            .collect();
+        found.push(candidate(5.0, 10.0, 3));
+        // Rows that can still confirm them (within 3 modules + 1 px): kept.
+        prune_stale(&mut found, 17);
+        assert_eq!(found.len(), 400);
+        // Past them: only the confirmed one stays, and the list has room.
+        prune_stale(&mut found, 18);
+        assert_eq!(found, [candidate(5.0, 10.0, 3)]);
+        // A short list is left alone (nothing to make room for).
+        let mut short = vec![candidate(10.0, 10.0, 1)];
+        prune_stale(&mut short, 1000);
+        assert_eq!(short.len(), 1);
+    }
+
+    #[test]
+    fn a_full_list_still_counts_confirmations_of_its_candidates() {
+        let mut found: Vec<Finder> = (0..MAX_CANDIDATES)
+            .map(|i| candidate(10.0 + 20.0 * i as f64, 10.0, 1))
+            .collect();
+        // A new pattern does not fit…
+        add(&mut found, 5.0, 300.0, 2.0, MAX_CANDIDATES);
+        assert_eq!(found.len(), MAX_CANDIDATES);
+        // …but a row confirming one already listed counts.
+        add(&mut found, 30.5, 10.5, 2.0, MAX_CANDIDATES);
+        assert_eq!(found.len(), MAX_CANDIDATES);
+        assert_eq!(found[1].count, 2);
     }
 
     #[test]
