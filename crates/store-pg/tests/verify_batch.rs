@@ -15,7 +15,7 @@ use entrada_store::conformance::{now, ORQ};
 use entrada_store::{
     GateStore, ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore, VenueStore,
 };
-use entrada_store_pg::PgStore;
+use entrada_store_pg::{PgStore, TestItem};
 
 /// `n` tickets `T-0` … reserved in one slot of a new venue; the gate of
 /// that venue and a time inside the slot.
@@ -49,6 +49,50 @@ fn tickets(store: &PgStore, n: usize) -> (Vec<TicketCode>, Gate, DateTime<Utc>) 
         Utc.with_ymd_and_hms(2025, 12, 1, 10, 0, 0).unwrap(),
     )
 }
+
+/// A fresh schema with `n` tickets reserved (`tickets`): its store, a
+/// plain client on the same schema, the codes, the gate and the time.
+struct Reserved {
+    store: PgStore,
+    client: postgres::Client,
+    codes: Vec<TicketCode>,
+    gate: Gate,
+    at: DateTime<Utc>,
+}
+
+/// `Reserved` with `n` tickets, or `None` without a PostgreSQL to test on.
+fn reserved(n: usize) -> Option<Reserved> {
+    let url = common::url()?;
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let (codes, gate, at) = tickets(&store, n);
+    let client = common::client(&url, &schema);
+    Some(Reserved {
+        store,
+        client,
+        codes,
+        gate,
+        at,
+    })
+}
+
+impl Reserved {
+    /// Every ticket, in order, verified by `op` at the gate.
+    fn items(&self, op: OperatorId) -> Vec<TestItem> {
+        self.codes
+            .iter()
+            .map(|c| (ORQ, c.clone(), op, self.gate, self.at))
+            .collect()
+    }
+}
+
+/// T-1's reservation cannot be written: the UPDATE fails in the database,
+/// which aborts the transaction it runs in.
+const RAISE_ON_T1_RESERVATION: &str =
+    "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS \
+     'BEGIN RAISE EXCEPTION ''refused by the test''; END'; \
+     CREATE TRIGGER refuse_t1 BEFORE UPDATE ON ticket_reservations \
+     FOR EACH ROW WHEN (OLD.ticket_id = 'T-1') EXECUTE FUNCTION refuse_row();";
 
 /// Passages written per ticket code.
 fn passages(client: &mut postgres::Client) -> HashMap<String, i64> {
@@ -161,27 +205,16 @@ fn a_refusal_in_a_batch_writes_nothing_and_leaves_the_others() {
 
 #[test]
 fn a_database_error_of_one_verification_leaves_the_others_answered() {
-    let Some(url) = common::url() else { return };
-    let schema = common::fresh_schema(&url);
-    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
-    let (codes, gate, at) = tickets(&store, 3);
-    // T-1's reservation cannot be written: the statement fails in the
-    // database, which aborts the transaction it runs in.
-    let mut client = common::client(&url, &schema);
-    client
-        .batch_execute(
-            "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS \
-             'BEGIN RAISE EXCEPTION ''refused by the test''; END'; \
-             CREATE TRIGGER refuse_t1 BEFORE UPDATE ON ticket_reservations \
-             FOR EACH ROW WHEN (OLD.ticket_id = 'T-1') EXECUTE FUNCTION refuse_row();",
-        )
-        .unwrap();
-    let op = OperatorId(5);
-    let answers = store.verify_tickets_together(&[
-        (ORQ, codes[0].clone(), op, gate, at),
-        (ORQ, codes[1].clone(), op, gate, at),
-        (ORQ, codes[2].clone(), op, gate, at),
-    ]);
+    let Some(t) = reserved(3) else { return };
+    let items = t.items(OperatorId(5));
+    let Reserved {
+        store,
+        mut client,
+        codes,
+        ..
+    } = t;
+    client.batch_execute(RAISE_ON_T1_RESERVATION).unwrap();
+    let answers = store.verify_tickets_together(&items);
     assert!(admitted(&answers[0]), "{:?}", answers[0]);
     assert!(
         matches!(answers[1], Err(StoreError::Engine(_))),
@@ -203,13 +236,16 @@ fn a_database_error_of_one_verification_leaves_the_others_answered() {
 
 #[test]
 fn a_batch_write_that_misses_a_row_is_rolled_back_and_each_runs_alone() {
-    let Some(url) = common::url() else { return };
-    let schema = common::fresh_schema(&url);
-    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
-    let (codes, gate, at) = tickets(&store, 3);
+    let Some(t) = reserved(3) else { return };
+    let items = t.items(OperatorId(5));
+    let Reserved {
+        store,
+        mut client,
+        codes,
+        ..
+    } = t;
     // T-1's reservation UPDATE writes no row (the statement succeeds): the
     // batch's one write sees 2 of 3 reservations written.
-    let mut client = common::client(&url, &schema);
     client
         .batch_execute(
             "CREATE FUNCTION skip_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'; \
@@ -217,12 +253,7 @@ fn a_batch_write_that_misses_a_row_is_rolled_back_and_each_runs_alone() {
              FOR EACH ROW WHEN (OLD.ticket_id = 'T-1') EXECUTE FUNCTION skip_row();",
         )
         .unwrap();
-    let op = OperatorId(5);
-    let answers = store.verify_tickets_together(&[
-        (ORQ, codes[0].clone(), op, gate, at),
-        (ORQ, codes[1].clone(), op, gate, at),
-        (ORQ, codes[2].clone(), op, gate, at),
-    ]);
+    let answers = store.verify_tickets_together(&items);
     assert!(admitted(&answers[0]), "{:?}", answers[0]);
     assert!(
         matches!(answers[1], Err(StoreError::Engine(_))),
@@ -339,24 +370,15 @@ fn verifications_waiting_for_locked_tickets_hold_no_batch_slot() {
 
 #[test]
 fn a_failed_batch_hands_each_verification_back_without_running_it() {
-    let Some(url) = common::url() else { return };
-    let schema = common::fresh_schema(&url);
-    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
-    let (codes, gate, at) = tickets(&store, 3);
-    let mut client = common::client(&url, &schema);
-    client
-        .batch_execute(
-            "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS \
-             'BEGIN RAISE EXCEPTION ''refused by the test''; END'; \
-             CREATE TRIGGER refuse_t1 BEFORE UPDATE ON ticket_reservations \
-             FOR EACH ROW WHEN (OLD.ticket_id = 'T-1') EXECUTE FUNCTION refuse_row();",
-        )
-        .unwrap();
-    let op = OperatorId(5);
-    let items: Vec<_> = codes
-        .iter()
-        .map(|c| (ORQ, c.clone(), op, gate, at))
-        .collect();
+    let Some(t) = reserved(3) else { return };
+    let items = t.items(OperatorId(5));
+    let Reserved {
+        store,
+        mut client,
+        codes,
+        ..
+    } = t;
+    client.batch_execute(RAISE_ON_T1_RESERVATION).unwrap();
     let answers = store.verify_one_batch(&items);
     // Each goes back to its own caller (who runs it alone, concurrently);
     // the leader ran none of them.
@@ -380,19 +402,10 @@ fn writers(client: &mut postgres::Client, codes: &[&str]) -> i64 {
 
 #[test]
 fn a_batch_admits_its_tickets_in_one_transaction() {
-    let Some(url) = common::url() else { return };
-    let schema = common::fresh_schema(&url);
-    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
-    let (codes, gate, at) = tickets(&store, 4);
-    let op = OperatorId(5);
-    let items: Vec<_> = codes
-        .iter()
-        .map(|c| (ORQ, c.clone(), op, gate, at))
-        .collect();
-    let answers = store.verify_tickets_together(&items);
+    let Some(mut t) = reserved(4) else { return };
+    let answers = t.store.verify_tickets_together(&t.items(OperatorId(5)));
     assert!(answers.iter().all(admitted), "{answers:?}");
-    let mut client = common::client(&url, &schema);
-    assert_eq!(writers(&mut client, &["T-0", "T-1", "T-2", "T-3"]), 1);
+    assert_eq!(writers(&mut t.client, &["T-0", "T-1", "T-2", "T-3"]), 1);
 }
 
 /// What a verification answered, without what differs between schemas.
@@ -515,13 +528,13 @@ fn a_batch_answers_and_writes_as_verifications_one_at_a_time() {
 
 #[test]
 fn a_commit_the_server_refuses_hands_each_back_and_each_runs_alone() {
-    let Some(url) = common::url() else { return };
-    let schema = common::fresh_schema(&url);
-    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
-    let (codes, gate, at) = tickets(&store, 3);
+    let Some(t) = reserved(3) else { return };
+    let items = t.items(OperatorId(5));
+    let Reserved {
+        store, mut client, ..
+    } = t;
     // T-1's passage is refused only at COMMIT (a deferred constraint
     // trigger): the server answers the COMMIT with an ERROR.
-    let mut client = common::client(&url, &schema);
     client
         .batch_execute(
             "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS \
@@ -531,11 +544,6 @@ fn a_commit_the_server_refuses_hands_each_back_and_each_runs_alone() {
              WHEN (NEW.ticket_code = 'T-1') EXECUTE FUNCTION refuse_row();",
         )
         .unwrap();
-    let op = OperatorId(5);
-    let items: Vec<_> = codes
-        .iter()
-        .map(|c| (ORQ, c.clone(), op, gate, at))
-        .collect();
     let answers = store.verify_one_batch(&items);
     assert!(answers.iter().all(Option::is_none), "{answers:?}");
     assert!(passages(&mut client).is_empty());
