@@ -270,6 +270,47 @@ async fn a_first_sync_round_that_stops_early_leaves_the_indexes_built() {
     );
 }
 
+/// A round that fails at its upload (here the server has no events
+/// route: 404) still builds the indexes a first sync stopped between pages
+/// left deferred, as a round that fails at its download does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_that_fails_at_upload_leaves_the_indexes_built() {
+    let (url, hits) = hostile_server(|n| page_json(n, false)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    paired(&engine, &url).await;
+    let (before, _) = tickets_indexes(dir.path());
+    // A first sync's first page applied, then the gate stopped (a crash):
+    // the indexes are deferred, and a verification waits in the outbox.
+    let page: entrada::sync::protocol::ChangePage = serde_json::from_slice(
+        &axum::body::to_bytes(first_page().into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let store = Store::open(dir.path().join("gate.db")).unwrap();
+    store.apply_change_page(&page, None, Utc::now()).unwrap();
+    drop(store);
+    {
+        let c = rusqlite::Connection::open(dir.path().join("gate.db")).unwrap();
+        c.execute(
+            "INSERT INTO outbox (event_id, kind, entity, entity_id, payload, device_time) \
+             VALUES ('00000000-0000-4000-8000-000000000001', 'verify', 'tickets', 'S-1', '{}', '2026-11-30T12:00:00.000Z')",
+            [],
+        )
+        .unwrap();
+    }
+    assert_eq!(tickets_indexes(dir.path()).0, 0, "deferred");
+    let err = engine.round(|_, _| {}).await.unwrap_err();
+    assert_eq!(err.code(), "SERVER_ERROR", "{err}");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no download after the failed upload"
+    );
+    assert_eq!(tickets_indexes(dir.path()), (before, 0), "built");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_whose_cursor_does_not_move_is_a_protocol_error() {
     let (url, hits) = hostile_server(|_| page_json(0, true)).await;

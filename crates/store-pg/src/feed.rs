@@ -111,9 +111,57 @@ impl FeedCounts {
     }
 }
 
+/// Runs `vacuum` unless one succeeded less than `VACUUM_EVERY` before
+/// `now` (`last`: when). Only a success is remembered: a failed VACUUM (a
+/// timeout, a lost connection) leaves the log as it was, so the next bulk
+/// numbering tries again rather than wait out the interval.
+fn vacuum_unless_recent(
+    last: &Mutex<Option<Instant>>,
+    now: Instant,
+    vacuum: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let recent = last
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some_and(|at| now.saturating_duration_since(at) < VACUUM_EVERY);
+    if recent {
+        return Ok(());
+    }
+    vacuum()?;
+    *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+    Ok(())
+}
+
 #[cfg(test)]
 mod carried_tests {
     use super::*;
+
+    /// A failed VACUUM is not remembered as done: the next bulk numbering
+    /// vacuums; a successful one is, for `VACUUM_EVERY`. (The failure is
+    /// the closure's: a real VACUUM's error cannot be caused on demand, a
+    /// skipped lock or a missing privilege is a warning, not an error.)
+    #[test]
+    fn only_a_vacuum_that_succeeded_waits_out_the_interval() {
+        let last = Mutex::new(None);
+        let t0 = Instant::now();
+        let runs = std::cell::Cell::new(0);
+        let failing = || {
+            runs.set(runs.get() + 1);
+            Err(entrada_store::StoreError::Unavailable("timeout".into()))
+        };
+        assert!(vacuum_unless_recent(&last, t0, failing).is_err());
+        assert_eq!(*last.lock().unwrap(), None, "a failure is not a vacuum");
+        let ok = || {
+            runs.set(runs.get() + 1);
+            Ok(())
+        };
+        vacuum_unless_recent(&last, t0 + Duration::from_secs(1), ok).unwrap();
+        assert_eq!(runs.get(), 2, "tried again at once after the failure");
+        vacuum_unless_recent(&last, t0 + Duration::from_secs(2), ok).unwrap();
+        assert_eq!(runs.get(), 2, "not again within VACUUM_EVERY");
+        vacuum_unless_recent(&last, t0 + Duration::from_secs(1) + VACUUM_EVERY, ok).unwrap();
+        assert_eq!(runs.get(), 3, "again after VACUUM_EVERY");
+    }
 
     #[test]
     fn a_carried_count_expires() {
@@ -274,16 +322,12 @@ impl PgStore {
         if numbered < VACUUM_AFTER {
             return;
         }
-        {
-            let mut last = self.feed_vacuumed.lock().unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|at| at.elapsed() < VACUUM_EVERY) {
-                return;
-            }
-            *last = Some(Instant::now());
-        }
         // Another instance's VACUUM at work: this one is not needed
         // (SKIP_LOCKED).
-        if let Err(e) = self.outside_transaction("VACUUM (ANALYZE, SKIP_LOCKED) change_log") {
+        let vacuumed = vacuum_unless_recent(&self.feed_vacuumed, Instant::now(), || {
+            self.outside_transaction("VACUUM (ANALYZE, SKIP_LOCKED) change_log")
+        });
+        if let Err(e) = vacuumed {
             tracing::warn!(error = %e, numbered, "vacuum of the change log after bulk numbering failed");
         }
     }

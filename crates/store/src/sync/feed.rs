@@ -370,6 +370,73 @@ const DEFERRABLE_INDEXES: &[&str] = &[
     "idx_tickets_user",
 ];
 
+/// The change log's triggers a first sync drops while it fills the
+/// tables (migration 0026): on a gate they never write (their WHEN clause),
+/// but each inserted row ran their program and kept a statement journal.
+/// Created again from [`trigger_sql`], never from text in the file.
+const DEFERRABLE_TRIGGERS: &[&str] = &["ticket_reservations_log_insert", "tickets_log_insert"];
+
+/// A deferrable trigger's definition as this program's migrations last
+/// wrote it (`CREATE TRIGGER <name> ` … `END`): the schema the file has
+/// when the trigger is in place. `None` for a name not listed.
+fn trigger_sql(name: &str) -> Option<&'static str> {
+    if !DEFERRABLE_TRIGGERS.contains(&name) {
+        return None;
+    }
+    let head = format!("CREATE TRIGGER {name} ");
+    crate::MIGRATIONS.iter().rev().find_map(|m| {
+        let from = m.find(&head)?;
+        let len = m[from..].find("\nEND;")? + "\nEND".len();
+        Some(&m[from..from + len])
+    })
+}
+
+/// Drops the deferrable triggers that exist, their names kept in
+/// `deferred_triggers` (same transaction).
+fn defer_triggers(tx: &Transaction<'_>) -> Result<()> {
+    for name in DEFERRABLE_TRIGGERS {
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if exists && trigger_sql(name).is_some() {
+            tx.execute("INSERT INTO deferred_triggers (name) VALUES (?1)", [name])?;
+            tx.execute(&format!("DROP TRIGGER {name}"), [])?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates again every trigger a first sync dropped (from this program's
+/// migrations) and forgets their names, in the caller's transaction. A
+/// name this program does not defer is refused ([`StoreError::DeferredIndex`])
+/// before any runs. Returns how many it created.
+fn restore_triggers(tx: &Transaction<'_>) -> Result<usize> {
+    let names: Vec<String> = tx
+        .prepare_cached("SELECT name FROM deferred_triggers ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut statements = Vec::with_capacity(names.len());
+    for name in &names {
+        statements.push(trigger_sql(name).ok_or_else(|| StoreError::DeferredIndex(name.clone()))?);
+    }
+    let mut built = 0;
+    for (name, sql) in names.iter().zip(statements) {
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            tx.execute(sql, [])?;
+            built += 1;
+        }
+        tx.execute("DELETE FROM deferred_triggers WHERE name = ?1", [name])?;
+    }
+    Ok(built)
+}
+
 /// A `deferred_indexes` row's statement if it is one this program defers:
 /// a listed name, `CREATE INDEX <name> ON tickets` (or
 /// `ticket_reservations`), one statement. Otherwise
@@ -439,7 +506,7 @@ fn is_first_sync(tx: &Transaction<'_>) -> Result<bool> {
     Ok(tx
         .prepare_cached(
             "SELECT NOT EXISTS (SELECT 1 FROM tickets) AND NOT EXISTS (SELECT 1 FROM ticket_reservations) \
-             AND NOT EXISTS (SELECT 1 FROM deferred_indexes)",
+             AND NOT EXISTS (SELECT 1 FROM deferred_indexes) AND NOT EXISTS (SELECT 1 FROM deferred_triggers)",
         )?
         .query_row([], |r| r.get(0))?)
 }
@@ -477,7 +544,15 @@ fn restore_one(tx: &Transaction<'_>, name: &str, sql: &str) -> Result<bool> {
 /// Builds again every index a first sync deferred (`defer_indexes`) and
 /// forgets their definitions, all in the caller's transaction; returns how
 /// many it built. An index that exists already is left as it is.
+/// The deferred triggers are created again first ([`restore_triggers`]);
+/// the count is of indexes.
 pub(super) fn restore_deferred_indexes(tx: &Transaction<'_>) -> Result<usize> {
+    restore_triggers(tx)?;
+    restore_indexes(tx)
+}
+
+/// The indexes of [`restore_deferred_indexes`] alone.
+fn restore_indexes(tx: &Transaction<'_>) -> Result<usize> {
     let mut built = 0;
     for (name, sql) in deferred_rows(tx)? {
         built += usize::from(restore_one(tx, &name, &sql)?);
@@ -491,14 +566,24 @@ pub(super) fn restore_deferred_indexes(tx: &Transaction<'_>) -> Result<usize> {
 /// without its indexes for longer than that. Nothing to do (one read) on a
 /// database without the table or the rows.
 pub(crate) fn restore_deferred_indexes_at_open(conn: &mut rusqlite::Connection) -> Result<()> {
-    let pending: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deferred_indexes')",
-        [],
-        |r| r.get(0),
-    )? && conn.query_row("SELECT EXISTS (SELECT 1 FROM deferred_indexes)", [], |r| r.get(0))?;
-    if pending {
+    let has = |table: &str| -> Result<bool> {
+        Ok(conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [table],
+            |r| r.get(0),
+        )? && conn.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), [], |r| {
+            r.get(0)
+        })?)
+    };
+    let (indexes, triggers) = (has("deferred_indexes")?, has("deferred_triggers")?);
+    if indexes || triggers {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        restore_deferred_indexes(&tx)?;
+        if triggers {
+            restore_triggers(&tx)?;
+        }
+        if indexes {
+            restore_indexes(&tx)?;
+        }
         tx.commit()?;
     }
     Ok(())
@@ -662,6 +747,7 @@ impl Store {
             // with its last page (or the next open, after a crash).
             if page.has_more && is_first_sync(tx)? {
                 defer_indexes(tx)?;
+                defer_triggers(tx)?;
             }
             super::lan::release_peer_holds(tx, Some(now))?;
             super::lan::prune_peer_events(tx, now)?;
@@ -771,6 +857,9 @@ impl Store {
     /// next open). Returns how many it built; one read when none is
     /// deferred.
     pub fn restore_deferred_indexes(&self) -> Result<usize> {
+        // The triggers first, all in one short transaction (no sort); the
+        // count is of indexes.
+        self.write(|tx| restore_triggers(tx))?;
         let pending = self.read(|tx| deferred_rows(tx))?;
         let mut built = 0;
         for (name, _) in pending {
@@ -1148,6 +1237,126 @@ mod tests {
             DEFERRABLE_INDEXES.len()
         );
         assert_eq!(replica(&store).2, 0);
+        assert_eq!(index_count(&store, "tickets"), 8);
+    }
+
+    /// The gate's triggers (name, definition).
+    fn triggers(store: &crate::Store) -> Vec<(String, String)> {
+        store
+            .read(|tx| {
+                Ok(tx
+                    .prepare(
+                        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name",
+                    )?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .unwrap()
+    }
+
+    /// A first sync drops the log's insert triggers of tickets and
+    /// reservations with its first page and creates them again, exactly as
+    /// the migrations made them, with its last; a name it does not defer,
+    /// put in `deferred_triggers`, is refused and nothing runs.
+    #[test]
+    fn a_first_sync_drops_the_insert_triggers_and_creates_them_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir.path().join("gate.db"));
+        let before = triggers(&store);
+        for name in DEFERRABLE_TRIGGERS {
+            let made = before
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, sql)| sql.as_str());
+            assert_eq!(trigger_sql(name), made, "{name}: the migrations' text");
+        }
+        assert_eq!(trigger_sql("tickets_log_update"), None);
+        let pages = ticket_pages(500, 400);
+        store
+            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .unwrap();
+        let during = triggers(&store);
+        assert_eq!(during.len(), before.len() - DEFERRABLE_TRIGGERS.len());
+        assert!(during
+            .iter()
+            .all(|(n, _)| !DEFERRABLE_TRIGGERS.contains(&n.as_str())));
+        store
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO deferred_triggers (name) VALUES ('tickets_log_update')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let err = store.restore_deferred_indexes().unwrap_err();
+        assert!(
+            matches!(&err, StoreError::DeferredIndex(n) if n == "tickets_log_update"),
+            "{err}"
+        );
+        assert_eq!(triggers(&store), during, "nothing ran");
+        store
+            .write(|tx| {
+                tx.execute(
+                    "DELETE FROM deferred_triggers WHERE name = 'tickets_log_update'",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        for page in &pages[1..] {
+            store
+                .apply_change_page(page, None, AT.parse().unwrap())
+                .unwrap();
+        }
+        assert_eq!(triggers(&store), before, "created again, the same");
+        let left: i64 = store
+            .read(
+                |tx| Ok(tx.query_row("SELECT count(*) FROM deferred_triggers", [], |r| r.get(0))?),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    /// A deferred-index build that fails at open (here a refused
+    /// definition) does not keep the gate's file from opening: it opens,
+    /// the definitions stay (nothing ran), and a later build, once the
+    /// cause is gone, builds them.
+    #[test]
+    fn a_failed_index_build_at_open_still_opens_the_gate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gate.db");
+        let pages = ticket_pages(500, 400);
+        let before = {
+            let store = gate(&path);
+            store
+                .apply_change_page(&pages[0], None, AT.parse().unwrap())
+                .unwrap();
+            store
+                .write(|tx| {
+                    tx.execute(
+                        "INSERT INTO deferred_indexes (name, sql) VALUES ('idx_evil', 'DROP TABLE tickets')",
+                        [],
+                    )?;
+                    Ok(())
+                })
+                .unwrap();
+            replica(&store)
+        };
+        let store = crate::Store::open(&path).expect("the gate opens");
+        assert_eq!(replica(&store), before, "nothing ran, the definitions kept");
+        assert_eq!(before.2, DEFERRABLE_INDEXES.len() as i64 + 1);
+        assert_eq!(index_count(&store, "tickets"), 0);
+        store
+            .write(|tx| {
+                tx.execute("DELETE FROM deferred_indexes WHERE name = 'idx_evil'", [])?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            store.restore_deferred_indexes().unwrap(),
+            DEFERRABLE_INDEXES.len()
+        );
         assert_eq!(index_count(&store, "tickets"), 8);
     }
 
