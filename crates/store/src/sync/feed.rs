@@ -376,6 +376,15 @@ const DEFERRABLE_INDEXES: &[&str] = &[
 /// Created again from [`trigger_sql`], never from text in the file.
 const DEFERRABLE_TRIGGERS: &[&str] = &["ticket_reservations_log_insert", "tickets_log_insert"];
 
+/// Whether the schema has the `kind` (index, trigger) named `name`.
+fn in_schema(conn: &rusqlite::Connection, kind: &str, name: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2)",
+        [kind, name],
+        |r| r.get(0),
+    )?)
+}
+
 /// A deferrable trigger's definition as this program's migrations last
 /// wrote it (`CREATE TRIGGER <name> ` … `END`): the schema the file has
 /// when the trigger is in place. `None` for a name not listed.
@@ -395,11 +404,7 @@ fn trigger_sql(name: &str) -> Option<&'static str> {
 /// `deferred_triggers` (same transaction).
 fn defer_triggers(tx: &Transaction<'_>) -> Result<()> {
     for name in DEFERRABLE_TRIGGERS {
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?1)",
-            [name],
-            |r| r.get(0),
-        )?;
+        let exists = in_schema(tx, "trigger", name)?;
         if exists && trigger_sql(name).is_some() {
             tx.execute("INSERT INTO deferred_triggers (name) VALUES (?1)", [name])?;
             tx.execute(&format!("DROP TRIGGER {name}"), [])?;
@@ -423,11 +428,7 @@ fn restore_triggers(tx: &Transaction<'_>) -> Result<usize> {
     }
     let mut built = 0;
     for (name, sql) in names.iter().zip(statements) {
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?1)",
-            [name],
-            |r| r.get(0),
-        )?;
+        let exists = in_schema(tx, "trigger", name)?;
         if !exists {
             tx.execute(sql, [])?;
             built += 1;
@@ -528,11 +529,7 @@ fn deferred_rows(conn: &rusqlite::Connection) -> Result<Vec<(String, String)>> {
 /// definition, in the caller's transaction; true if it built it.
 fn restore_one(tx: &Transaction<'_>, name: &str, sql: &str) -> Result<bool> {
     let sql = checked_index_sql(name, sql)?;
-    let exists: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
-        [name],
-        |r| r.get(0),
-    )?;
+    let exists = in_schema(tx, "index", name)?;
     if !exists {
         // One statement (`execute` refuses more than one).
         tx.execute(sql, [])?;
@@ -859,7 +856,7 @@ impl Store {
     pub fn restore_deferred_indexes(&self) -> Result<usize> {
         // The triggers first, all in one short transaction (no sort); the
         // count is of indexes.
-        self.write(|tx| restore_triggers(tx))?;
+        self.write(restore_triggers)?;
         let pending = self.read(|tx| deferred_rows(tx))?;
         let mut built = 0;
         for (name, _) in pending {
@@ -1141,15 +1138,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, last, want) = all_but_the_last_page(dir.path(), &dir.path().join("gate.db"));
         let now = AT.parse().unwrap();
-        store
-            .write(|tx| {
-                tx.execute(
-                    "INSERT INTO deferred_indexes (name, sql) VALUES ('idx_evil', 'DROP TABLE tickets')",
-                    [],
-                )?;
-                Ok(())
-            })
-            .unwrap();
+        add_evil(&store);
         store.apply_change_page(&last, None, now).unwrap();
         let (_, _, deferred, cursor) = replica(&store);
         assert_eq!(cursor, want.3, "the last page's cursor is committed");
@@ -1159,16 +1148,7 @@ mod tests {
             "nothing built, nothing run"
         );
         assert_eq!(index_count(&store, "tickets"), 0);
-        store
-            .write(|tx| {
-                tx.execute("DELETE FROM deferred_indexes WHERE name = 'idx_evil'", [])?;
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(
-            store.restore_deferred_indexes().unwrap(),
-            DEFERRABLE_INDEXES.len()
-        );
+        forget_evil_then_build(&store);
         assert_eq!(replica(&store), want);
     }
 
@@ -1238,6 +1218,33 @@ mod tests {
         );
         assert_eq!(replica(&store).2, 0);
         assert_eq!(index_count(&store, "tickets"), 8);
+    }
+
+    /// A tampered `deferred_indexes` row (`idx_evil`), refused by a build.
+    fn add_evil(store: &crate::Store) {
+        store
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO deferred_indexes (name, sql) VALUES ('idx_evil', 'DROP TABLE tickets')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// Removes the tampered `idx_evil` row; every deferred index builds.
+    fn forget_evil_then_build(store: &crate::Store) {
+        store
+            .write(|tx| {
+                tx.execute("DELETE FROM deferred_indexes WHERE name = 'idx_evil'", [])?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            store.restore_deferred_indexes().unwrap(),
+            DEFERRABLE_INDEXES.len()
+        );
     }
 
     /// The gate's triggers (name, definition).
@@ -1332,31 +1339,14 @@ mod tests {
             store
                 .apply_change_page(&pages[0], None, AT.parse().unwrap())
                 .unwrap();
-            store
-                .write(|tx| {
-                    tx.execute(
-                        "INSERT INTO deferred_indexes (name, sql) VALUES ('idx_evil', 'DROP TABLE tickets')",
-                        [],
-                    )?;
-                    Ok(())
-                })
-                .unwrap();
+            add_evil(&store);
             replica(&store)
         };
         let store = crate::Store::open(&path).expect("the gate opens");
         assert_eq!(replica(&store), before, "nothing ran, the definitions kept");
         assert_eq!(before.2, DEFERRABLE_INDEXES.len() as i64 + 1);
         assert_eq!(index_count(&store, "tickets"), 0);
-        store
-            .write(|tx| {
-                tx.execute("DELETE FROM deferred_indexes WHERE name = 'idx_evil'", [])?;
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(
-            store.restore_deferred_indexes().unwrap(),
-            DEFERRABLE_INDEXES.len()
-        );
+        forget_evil_then_build(&store);
         assert_eq!(index_count(&store, "tickets"), 8);
     }
 
