@@ -385,15 +385,29 @@ fn in_schema(conn: &rusqlite::Connection, kind: &str, name: &str) -> Result<bool
     )?)
 }
 
-/// A deferrable trigger's definition as this program's migrations last
-/// wrote it (`CREATE TRIGGER <name> ` … `END`): the schema the file has
-/// when the trigger is in place. `None` for a name not listed.
-fn trigger_sql(name: &str) -> Option<&'static str> {
+/// The WHEN clause that keeps a deferrable trigger from writing on a
+/// paired device: only a trigger with it may be dropped during a first sync.
+const DEVICE_ONLY_WHEN: &str = "WHEN NOT EXISTS (SELECT 1 FROM device_identity)";
+
+/// The file's schema version (`PRAGMA user_version`): how many of this
+/// program's migrations it has run.
+fn schema_version(conn: &rusqlite::Connection) -> Result<usize> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok(usize::try_from(version).unwrap_or(0))
+}
+
+/// A deferrable trigger's definition as the first `version` migrations
+/// last wrote it (`CREATE TRIGGER <name> ` … `END`): the schema a file of
+/// that version has when the trigger is in place. At open the restore runs
+/// before the migrations, so a later migration's text (for a schema the
+/// file does not have yet) must not be used. `None` for a name not listed.
+fn trigger_sql(name: &str, version: usize) -> Option<&'static str> {
     if !DEFERRABLE_TRIGGERS.contains(&name) {
         return None;
     }
     let head = format!("CREATE TRIGGER {name} ");
-    crate::MIGRATIONS.iter().rev().find_map(|m| {
+    let upto = version.min(crate::MIGRATIONS.len());
+    crate::MIGRATIONS[..upto].iter().rev().find_map(|m| {
         let from = m.find(&head)?;
         let len = m[from..].find("\nEND;")? + "\nEND".len();
         Some(&m[from..from + len])
@@ -401,11 +415,32 @@ fn trigger_sql(name: &str) -> Option<&'static str> {
 }
 
 /// Drops the deferrable triggers that exist, their names kept in
-/// `deferred_triggers` (same transaction).
+/// `deferred_triggers` (same transaction). Only on a paired device (a
+/// `device_identity` row, read in this transaction) and only a trigger
+/// whose own text carries [`DEVICE_ONLY_WHEN`]: such a trigger never
+/// writes there, so dropping it loses no change-log row. On a server (no
+/// device) or with a trigger some migration made to write on a device, it
+/// is kept: dropping it would lose change-log rows.
 fn defer_triggers(tx: &Transaction<'_>) -> Result<()> {
+    let paired: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM device_identity)", [], |r| {
+        r.get(0)
+    })?;
+    if !paired {
+        return Ok(());
+    }
+    let version = schema_version(tx)?;
     for name in DEFERRABLE_TRIGGERS {
-        let exists = in_schema(tx, "trigger", name)?;
-        if exists && trigger_sql(name).is_some() {
+        let live: Option<String> = tx
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let device_only = live.is_some_and(|sql| sql.contains(DEVICE_ONLY_WHEN));
+        if device_only
+            && trigger_sql(name, version).is_some_and(|sql| sql.contains(DEVICE_ONLY_WHEN))
+        {
             tx.execute("INSERT INTO deferred_triggers (name) VALUES (?1)", [name])?;
             tx.execute(&format!("DROP TRIGGER {name}"), [])?;
         }
@@ -414,24 +449,27 @@ fn defer_triggers(tx: &Transaction<'_>) -> Result<()> {
 }
 
 /// Creates again every trigger a first sync dropped (from this program's
-/// migrations) and forgets their names, in the caller's transaction. A
-/// name this program does not defer is refused ([`StoreError::DeferredIndex`])
-/// before any runs. Returns how many it created.
+/// migrations up to the file's version) and forgets their names, in the
+/// caller's transaction. A name this program does not defer (no text of
+/// the file ever runs) is logged and forgotten: it must not keep the
+/// indexes from being built at every round. Returns how many it created.
 fn restore_triggers(tx: &Transaction<'_>) -> Result<usize> {
     let names: Vec<String> = tx
         .prepare_cached("SELECT name FROM deferred_triggers ORDER BY name")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut statements = Vec::with_capacity(names.len());
-    for name in &names {
-        statements.push(trigger_sql(name).ok_or_else(|| StoreError::DeferredIndex(name.clone()))?);
-    }
+    let version = schema_version(tx)?;
     let mut built = 0;
-    for (name, sql) in names.iter().zip(statements) {
-        let exists = in_schema(tx, "trigger", name)?;
-        if !exists {
-            tx.execute(sql, [])?;
-            built += 1;
+    for name in &names {
+        match trigger_sql(name, version) {
+            Some(sql) if !in_schema(tx, "trigger", name)? => {
+                tx.execute(sql, [])?;
+                built += 1;
+            }
+            Some(_) => {}
+            None => {
+                tracing::warn!(trigger = %name, "a deferred trigger this program does not defer: forgotten, not run")
+            }
         }
         tx.execute("DELETE FROM deferred_triggers WHERE name = ?1", [name])?;
     }
@@ -854,10 +892,21 @@ impl Store {
     /// next open). Returns how many it built; one read when none is
     /// deferred.
     pub fn restore_deferred_indexes(&self) -> Result<usize> {
-        // The triggers first, all in one short transaction (no sort); the
-        // count is of indexes.
-        self.write(restore_triggers)?;
-        let pending = self.read(|tx| deferred_rows(tx))?;
+        // One read decides: a steady-state round's last page (nothing
+        // deferred) takes no write lock and syncs no WAL. The triggers
+        // first, all in one short transaction (no sort); the count is of
+        // indexes.
+        let (triggers, pending) = self.read(|tx| {
+            let triggers: bool = tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM deferred_triggers)")?
+                .query_row([], |r| r.get(0))?;
+            // A refused index definition still lets the triggers come back.
+            Ok((triggers, deferred_rows(tx)))
+        })?;
+        if triggers {
+            self.write(restore_triggers)?;
+        }
+        let pending = pending?;
         let mut built = 0;
         for (name, _) in pending {
             built += usize::from(self.write(|tx| {
@@ -945,8 +994,16 @@ mod tests {
             .collect()
     }
 
-    /// Index definitions, rows, deferred definitions, cursor.
-    type Replica = (Vec<(String, String)>, Vec<String>, i64, i64);
+    /// Index definitions, rows, deferred definitions, cursor, trigger
+    /// definitions, deferred triggers.
+    type Replica = (
+        Vec<(String, String)>,
+        Vec<String>,
+        i64,
+        i64,
+        Vec<(String, String)>,
+        i64,
+    );
 
     /// The replica's indexes (name, definition) and synced rows, to compare.
     fn replica(store: &crate::Store) -> Replica {
@@ -965,7 +1022,12 @@ mod tests {
                     .collect::<rusqlite::Result<Vec<String>>>()?;
                 let deferred: i64 = tx.query_row("SELECT count(*) FROM deferred_indexes", [], |r| r.get(0))?;
                 let cursor: i64 = tx.query_row("SELECT cursor FROM device_identity", [], |r| r.get(0))?;
-                Ok((indexes, rows, deferred, cursor))
+                let triggers = tx
+                    .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let deferred_triggers: i64 = tx.query_row("SELECT count(*) FROM deferred_triggers", [], |r| r.get(0))?;
+                Ok((indexes, rows, deferred, cursor, triggers, deferred_triggers))
             })
             .unwrap()
     }
@@ -1047,13 +1109,14 @@ mod tests {
         }
         drop(store);
         let store = crate::Store::open(&path).unwrap();
-        let (indexes, rows, deferred, cursor) = replica(&store);
+        let (indexes, rows, deferred, cursor, triggers, deferred_triggers) = replica(&store);
         assert_eq!(
-            (rows.len(), deferred, cursor),
-            (1_000, 0, 2_000),
+            (rows.len(), deferred, cursor, deferred_triggers),
+            (1_000, 0, 2_000, 0),
             "reopened: built again"
         );
         assert_eq!(indexes, want.0);
+        assert_eq!(triggers, want.4, "reopened: the triggers created again");
         for page in &pages[2..] {
             store.apply_change_page(page, None, now).unwrap();
         }
@@ -1062,8 +1125,9 @@ mod tests {
         // Stopped after one page, no reopen: the sync's last page builds them.
         let store = gate(&dir.path().join("continued.db"));
         store.apply_change_page(&pages[0], None, now).unwrap();
-        let (_, rows, deferred, cursor) = replica(&store);
+        let (_, rows, deferred, cursor, _, deferred_triggers) = replica(&store);
         assert_eq!(rows.len(), 500);
+        assert_eq!(deferred_triggers, DEFERRABLE_TRIGGERS.len() as i64);
         assert!(
             deferred >= 8,
             "the definitions kept with the page: {deferred}"
@@ -1123,9 +1187,14 @@ mod tests {
         assert_eq!(index_count(&store, "tickets"), 0);
         drop(store);
         let store = crate::Store::open(&path).unwrap();
-        let (indexes, _, deferred, cursor) = replica(&store);
-        assert_eq!((deferred, cursor), (0, before.3), "built at open");
+        let (indexes, _, deferred, cursor, triggers, deferred_triggers) = replica(&store);
+        assert_eq!(
+            (deferred, cursor, deferred_triggers),
+            (0, before.3, 0),
+            "built at open"
+        );
         assert_eq!(indexes, want.0);
+        assert_eq!(triggers, want.4, "the triggers created at open");
         store.apply_change_page(&last, None, now).unwrap();
         assert_eq!(replica(&store), want);
     }
@@ -1140,8 +1209,13 @@ mod tests {
         let now = AT.parse().unwrap();
         add_evil(&store);
         store.apply_change_page(&last, None, now).unwrap();
-        let (_, _, deferred, cursor) = replica(&store);
+        let (_, _, deferred, cursor, triggers, deferred_triggers) = replica(&store);
         assert_eq!(cursor, want.3, "the last page's cursor is committed");
+        assert_eq!(
+            (triggers, deferred_triggers),
+            (want.4.clone(), 0),
+            "a refused index keeps no trigger away"
+        );
         assert_eq!(
             deferred,
             DEFERRABLE_INDEXES.len() as i64 + 1,
@@ -1164,7 +1238,7 @@ mod tests {
         store
             .apply_change_page(&pages[0], None, AT.parse().unwrap())
             .unwrap();
-        let (_, _, deferred, _) = replica(&store);
+        let (_, _, deferred, ..) = replica(&store);
         assert_eq!(deferred, DEFERRABLE_INDEXES.len() as i64);
         for (name, sql) in [
             (
@@ -1199,7 +1273,12 @@ mod tests {
                 "{sql}: {err}"
             );
             assert!(err.to_string().contains(name), "{err}");
-            assert_eq!(replica(&store), before, "{sql}: nothing ran");
+            let after = replica(&store);
+            assert_eq!(
+                (&after.0, &after.1, after.2, after.3),
+                (&before.0, &before.1, before.2, before.3),
+                "{sql}: no index ran (the triggers come back all the same)"
+            );
             assert_eq!(index_count(&store, "tickets"), 0);
             store
                 .write(|tx| {
@@ -1217,6 +1296,7 @@ mod tests {
             DEFERRABLE_INDEXES.len()
         );
         assert_eq!(replica(&store).2, 0);
+        assert_eq!(replica(&store).5, 0);
         assert_eq!(index_count(&store, "tickets"), 8);
     }
 
@@ -1264,20 +1344,31 @@ mod tests {
     /// A first sync drops the log's insert triggers of tickets and
     /// reservations with its first page and creates them again, exactly as
     /// the migrations made them, with its last; a name it does not defer,
-    /// put in `deferred_triggers`, is refused and nothing runs.
+    /// put in `deferred_triggers`, is forgotten unrun and the indexes are
+    /// built anyway.
     #[test]
     fn a_first_sync_drops_the_insert_triggers_and_creates_them_again() {
         let dir = tempfile::tempdir().unwrap();
         let store = gate(&dir.path().join("gate.db"));
         let before = triggers(&store);
+        let before_indexes = index_count(&store, "tickets");
         for name in DEFERRABLE_TRIGGERS {
             let made = before
                 .iter()
                 .find(|(n, _)| n == name)
                 .map(|(_, sql)| sql.as_str());
-            assert_eq!(trigger_sql(name), made, "{name}: the migrations' text");
+            assert_eq!(
+                trigger_sql(name, crate::MIGRATIONS.len()),
+                made,
+                "{name}: the migrations' text"
+            );
         }
-        assert_eq!(trigger_sql("tickets_log_update"), None);
+        assert_eq!(
+            trigger_sql("tickets_log_update", crate::MIGRATIONS.len()),
+            None
+        );
+        // Before migration 0004 made them, there is no text to create.
+        assert_eq!(trigger_sql("tickets_log_insert", 3), None);
         let pages = ticket_pages(500, 400);
         store
             .apply_change_page(&pages[0], None, AT.parse().unwrap())
@@ -1296,21 +1387,29 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let err = store.restore_deferred_indexes().unwrap_err();
-        assert!(
-            matches!(&err, StoreError::DeferredIndex(n) if n == "tickets_log_update"),
-            "{err}"
+        // The unknown name is forgotten (never run), and the rest is
+        // built anyway: it must not stop the rebuild at every round.
+        assert!(index_count(&store, "tickets") < before_indexes);
+        store.restore_deferred_indexes().unwrap();
+        assert_eq!(triggers(&store), before, "created again, the same");
+        assert_eq!(
+            index_count(&store, "tickets"),
+            before_indexes,
+            "the indexes built anyway"
         );
-        assert_eq!(triggers(&store), during, "nothing ran");
-        store
-            .write(|tx| {
-                tx.execute(
-                    "DELETE FROM deferred_triggers WHERE name = 'tickets_log_update'",
-                    [],
-                )?;
-                Ok(())
-            })
+        let left: i64 = store
+            .read(
+                |tx| Ok(tx.query_row("SELECT count(*) FROM deferred_triggers", [], |r| r.get(0))?),
+            )
             .unwrap();
+        assert_eq!(left, 0, "the unknown name forgotten");
+        // A whole first sync: dropped with its first page, created with its last.
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir.path().join("gate.db"));
+        store
+            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .unwrap();
+        assert_eq!(triggers(&store), during);
         for page in &pages[1..] {
             store
                 .apply_change_page(page, None, AT.parse().unwrap())
@@ -1323,6 +1422,67 @@ mod tests {
             )
             .unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// A steady-state round's last page (nothing deferred) does not take
+    /// the write lock: with another connection holding it, the build
+    /// answers at once instead of waiting out the busy timeout.
+    #[test]
+    fn nothing_deferred_builds_without_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gate.db");
+        let store = crate::Store::open_with(
+            &path,
+            crate::StoreOptions {
+                busy_timeout: std::time::Duration::from_millis(300),
+            },
+        )
+        .unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        assert_eq!(store.restore_deferred_indexes().unwrap(), 0);
+        other.execute_batch("ROLLBACK").unwrap();
+    }
+
+    /// The insert triggers are dropped only on a paired device and only
+    /// when their text keeps them from writing there (the device-only
+    /// WHEN clause): otherwise a first-sync-shaped page keeps them.
+    #[test]
+    fn the_triggers_are_kept_off_a_device_or_without_their_when_clause() {
+        let pages = ticket_pages(500, 400);
+        let dir = tempfile::tempdir().unwrap();
+        let server = crate::Store::open(dir.path().join("server.db")).unwrap();
+        let before = triggers(&server);
+        server
+            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .unwrap();
+        assert_eq!(triggers(&server), before, "not a device: kept");
+
+        let store = gate(&dir.path().join("gate.db"));
+        let plain = "CREATE TRIGGER tickets_log_insert AFTER INSERT ON tickets \
+                     BEGIN SELECT 1; END";
+        store
+            .write(|tx| {
+                tx.execute_batch(&format!("DROP TRIGGER tickets_log_insert; {plain};"))?;
+                Ok(())
+            })
+            .unwrap();
+        store
+            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .unwrap();
+        let during = triggers(&store);
+        assert!(
+            during
+                .iter()
+                .any(|(n, sql)| n == "tickets_log_insert" && sql == plain),
+            "kept"
+        );
+        assert!(
+            !during
+                .iter()
+                .any(|(n, _)| n == "ticket_reservations_log_insert"),
+            "dropped"
+        );
     }
 
     /// A deferred-index build that fails at open (here a refused
