@@ -377,10 +377,23 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = lock(&self.writer);
-        conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        /// Turns foreign keys back on when dropped: after a panic in `f`
+        /// too, else the recovered (poisoned) writer would keep them off
+        /// for every later write. The transaction, inside, drops (rolls
+        /// back) first.
+        struct ForeignKeysOn<'a>(MutexGuard<'a, Connection>);
+        impl Drop for ForeignKeysOn<'_> {
+            fn drop(&mut self) {
+                if let Err(error) = self.0.execute_batch("PRAGMA foreign_keys = ON") {
+                    tracing::error!(%error, "foreign keys could not be turned back on");
+                }
+            }
+        }
+        let mut conn = ForeignKeysOn(lock(&self.writer));
+        conn.0.execute_batch("PRAGMA foreign_keys = OFF")?;
         let result: Result<(T, u64)> = (|| {
             let tx = conn
+                .0
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| self.busy_or(e))?;
             let value = f(&tx)?;
@@ -393,7 +406,7 @@ impl Store {
                     + 1,
             ))
         })();
-        conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        // Foreign keys on again, then the writer lock released.
         drop(conn);
         let (value, n) = result?;
         self.durability
@@ -596,6 +609,22 @@ mod tests {
             let on_disk = std::fs::read_to_string(dir.join(file)).unwrap();
             assert_eq!(*sql, on_disk, "MIGRATIONS embeds {file} at its position");
         }
+    }
+
+    /// A panic inside a foreign-keys-off write does not leave the
+    /// (recovered) writer with foreign keys off.
+    #[test]
+    fn a_panic_without_foreign_keys_turns_them_back_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("entrada.db")).unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.write_without_foreign_keys(|_| -> Result<()> { panic!("in the transaction") })
+        }));
+        assert!(panicked.is_err());
+        let fk: i64 = store
+            .write(|tx| Ok(tx.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(fk, 1);
     }
 
     #[test]
