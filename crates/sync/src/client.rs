@@ -49,10 +49,12 @@ pub enum SyncError {
     ResponseTooLarge { limit: usize },
     #[error("the server broke the sync protocol: {0}")]
     Protocol(String),
-    /// A step on the blocking pool panicked (a bug in this program, not
-    /// the network's or the server's doing); its transaction rolled back.
-    #[error("internal error (a sync step panicked): {0}")]
-    Panicked(String),
+    /// A step on the blocking pool did not return: it panicked (a bug in
+    /// this program, not the network's or the server's doing; its
+    /// transaction rolled back) or was cancelled (the runtime shutting
+    /// down).
+    #[error("internal error (a sync step failed): {0}")]
+    WorkerFailed(String),
 }
 
 impl SyncError {
@@ -69,7 +71,7 @@ impl SyncError {
             Self::Unauthorized => Failure::Unauthorized,
             // DATABASE_BUSY (another process holds the file), a full disk;
             // a panic in a local step: this device's, retried like them.
-            Self::Store(_) | Self::Panicked(_) => Failure::Local,
+            Self::Store(_) | Self::WorkerFailed(_) => Failure::Local,
             Self::NotPaired => Failure::Unpaired,
             Self::InvalidUrl(_) | Self::PlainHttp(_) | Self::CaCert(_) | Self::CaFingerprint(_) => {
                 Failure::Refused
@@ -92,7 +94,7 @@ impl SyncError {
             Self::CaFingerprint(_) => "CA_FINGERPRINT_MISMATCH",
             Self::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
             Self::Protocol(_) => "SYNC_PROTOCOL_ERROR",
-            Self::Panicked(_) => "INTERNAL_ERROR",
+            Self::WorkerFailed(_) => "INTERNAL_ERROR",
         }
     }
 
@@ -898,7 +900,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// A blocking step that did not return: a panic is reported as one (with
 /// its message), not as an unreachable server, which would send the
 /// operator looking at the network; a cancelled task (the runtime shutting
-/// down) is `Panicked` too, as nothing was answered.
+/// down) is `WorkerFailed` too, as nothing was answered.
 fn worker_failed(e: tokio::task::JoinError) -> SyncError {
     if e.is_panic() {
         let payload = e.into_panic();
@@ -907,9 +909,9 @@ fn worker_failed(e: tokio::task::JoinError) -> SyncError {
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "no message".into());
-        SyncError::Panicked(message)
+        SyncError::WorkerFailed(message)
     } else {
-        SyncError::Panicked(format!("the step was cancelled: {e}"))
+        SyncError::WorkerFailed(format!("the step was cancelled: {e}"))
     }
 }
 
