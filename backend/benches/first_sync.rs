@@ -27,6 +27,12 @@
 //! sync's CPU time: the gate process's (user + system), and this process's
 //! (the server, in-process) over the same span; PostgreSQL's own is not in
 //! either.
+//!
+//! `--bins NAME=PATH,NAME=PATH,…` (with `--only`): after one seeding, one
+//! first sync per entry, in the order given, each a new gate database and
+//! that `entrada` (the load average at each run's start is printed): the
+//! builds alternated against the same seeded server, the seeding (1.5–3
+//! minutes at 100,000 tickets on PostgreSQL) paid once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -225,13 +231,16 @@ fn first_sync(
     token: &str,
     n: usize,
     page_size: Option<&str>,
+    bin: Option<&str>,
 ) -> (Duration, i64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let device_db = dir.path().join("gate.db");
     let (own, children) = cpu_seconds();
     let started = Instant::now();
     // `ENTRADA_BIN`: another build's CLI (a before/after run of two builds).
-    let bin = std::env::var("ENTRADA_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_entrada").into());
+    let bin = bin.map(str::to_string).unwrap_or_else(|| {
+        std::env::var("ENTRADA_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_entrada").into())
+    });
     let mut sync = std::process::Command::new(bin);
     sync.args(["sync", "--server", base, "--token", token, "--once"]);
     if let Some(size) = page_size {
@@ -269,6 +278,31 @@ fn first_sync(
         children_after - children,
         own_after - own,
     )
+}
+
+/// `--bins`: one first sync per `NAME=PATH`, in order, against the same
+/// seeded servers; a row per run with the load average at its start.
+fn alternate(
+    engines: &[(&str, Arc<dyn ServerStore>, String, String)],
+    bins: &str,
+    n: usize,
+    page_size: Option<&str>,
+) {
+    println!("| run | build | engine | load (1 min) | first sync | gate CPU | server CPU |");
+    println!("| ---: | --- | --- | ---: | ---: | ---: | ---: |");
+    for (k, entry) in bins.split(',').enumerate() {
+        let (label, path) = entry.split_once('=').expect("--bins NAME=PATH,…");
+        for (name, _, token, base) in engines {
+            let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+            let load = load.split_whitespace().next().unwrap_or("?").to_string();
+            let (took, _, gate_cpu, server_cpu) = first_sync(base, token, n, page_size, Some(path));
+            println!(
+                "| {} | {label} | {name} | {load} | {:.2} s | {gate_cpu:.2} s | {server_cpu:.2} s |",
+                k + 1,
+                took.as_secs_f64()
+            );
+        }
+    }
 }
 
 /// The floor of a first sync: the same pages fetched over HTTP and parsed,
@@ -399,8 +433,15 @@ fn main() {
         if cold { " (no feed numberer)" } else { "" }
     );
     println!("| --- | --- | ---: |");
+    if let Some(bins) = arg("--bins") {
+        alternate(&engines, &bins, n, page_size.as_deref());
+        drop(rt);
+        drop(keep);
+        return;
+    }
     for (name, _, token, base) in &engines {
-        let (took, pulled, gate_cpu, server_cpu) = first_sync(base, token, n, page_size.as_deref());
+        let (took, pulled, gate_cpu, server_cpu) =
+            first_sync(base, token, n, page_size.as_deref(), None);
         eprintln!("{name}: first sync {took:.2?} ({pulled} changes)");
         println!(
             "| `entrada sync --once`, new gate ({pulled} changes) | {name} | {:.2} s |",

@@ -209,20 +209,20 @@ fn first_page() -> axum::response::Response {
     .into_response()
 }
 
-/// (secondary indexes of tickets, deferred definitions) in a gate's file.
-fn tickets_indexes(dir: &Path) -> (i64, i64) {
+/// (secondary indexes of tickets, deferred definitions, the two log insert
+/// triggers present, deferred triggers) in a gate's file.
+fn tickets_indexes(dir: &Path) -> (i64, i64, i64, i64) {
     let c = rusqlite::Connection::open(dir.join("gate.db")).unwrap();
-    let indexes = c
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tickets' AND sql IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let deferred = c
-        .query_row("SELECT count(*) FROM deferred_indexes", [], |r| r.get(0))
-        .unwrap();
-    (indexes, deferred)
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    (
+        count("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tickets' AND sql IS NOT NULL"),
+        count("SELECT count(*) FROM deferred_indexes"),
+        count(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' \
+             AND name IN ('tickets_log_insert', 'ticket_reservations_log_insert')",
+        ),
+        count("SELECT count(*) FROM deferred_triggers"),
+    )
 }
 
 /// A first sync that stops after its first page (the server fails, or the
@@ -243,11 +243,12 @@ async fn a_first_sync_round_that_stops_early_leaves_the_indexes_built() {
     let dir = tempfile::tempdir().unwrap();
     let failing = engine(dir.path());
     paired(&failing, &url).await;
-    let (before, _) = tickets_indexes(dir.path());
-    assert!(before >= 8, "{before}");
+    let before = tickets_indexes(dir.path());
+    assert!(before.0 >= 8, "{before:?}");
+    assert_eq!((before.1, before.2, before.3), (0, 2, 0), "{before:?}");
     failing.round(|_, _| {}).await.unwrap_err();
     assert_eq!(failing.status().await.unwrap().cursor, 1, "page 1 applied");
-    assert_eq!(tickets_indexes(dir.path()), (before, 0), "after an error");
+    assert_eq!(tickets_indexes(dir.path()), before, "after an error");
 
     // The page limit: one page a round.
     let (url, _) = hostile_server(|n| {
@@ -263,10 +264,53 @@ async fn a_first_sync_round_that_stops_early_leaves_the_indexes_built() {
     paired(&limited, &url).await;
     let report = limited.round(|_, _| {}).await.unwrap();
     assert!(report.page_limit_reached);
+    assert_eq!(tickets_indexes(dir.path()), before, "after the page limit");
+}
+
+/// A round that fails at its upload (here the server has no events
+/// route: 404) still builds the indexes a first sync stopped between pages
+/// left deferred, as a round that fails at its download does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_that_fails_at_upload_leaves_the_indexes_built() {
+    let (url, hits) = hostile_server(|n| page_json(n, false)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    paired(&engine, &url).await;
+    let before = tickets_indexes(dir.path());
+    assert_eq!((before.1, before.2, before.3), (0, 2, 0), "{before:?}");
+    // A first sync's first page applied, then the gate stopped (a crash):
+    // the indexes are deferred, and a verification waits in the outbox.
+    let page: entrada::sync::protocol::ChangePage = serde_json::from_slice(
+        &axum::body::to_bytes(first_page().into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let store = Store::open(dir.path().join("gate.db")).unwrap();
+    store.apply_change_page(&page, None, Utc::now()).unwrap();
+    drop(store);
+    {
+        let c = rusqlite::Connection::open(dir.path().join("gate.db")).unwrap();
+        c.execute(
+            "INSERT INTO outbox (event_id, kind, entity, entity_id, payload, device_time) \
+             VALUES ('00000000-0000-4000-8000-000000000001', 'verify', 'tickets', 'S-1', '{}', '2026-11-30T12:00:00.000Z')",
+            [],
+        )
+        .unwrap();
+    }
+    let deferred = tickets_indexes(dir.path());
+    assert_eq!((deferred.0, deferred.2, deferred.3), (0, 0, 2), "deferred");
+    let err = engine.round(|_, _| {}).await.unwrap_err();
+    assert_eq!(err.code(), "SERVER_ERROR", "{err}");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no download after the failed upload"
+    );
     assert_eq!(
         tickets_indexes(dir.path()),
-        (before, 0),
-        "after the page limit"
+        before,
+        "built, the triggers created again"
     );
 }
 

@@ -111,9 +111,64 @@ impl FeedCounts {
     }
 }
 
+/// Runs `vacuum` unless one was tried less than `VACUUM_EVERY` before
+/// `now` (`last`: when the last one ended). Any attempt is remembered once
+/// it has run, a failure too (the caller logs it): a VACUUM that always
+/// fails (a role that may not vacuum, a statement timeout) is retried once
+/// every `VACUUM_EVERY`, not at every bulk numbering. Nothing is
+/// remembered before the VACUUM ran.
+fn vacuum_unless_recent(
+    last: &Mutex<Option<Instant>>,
+    now: Instant,
+    vacuum: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let recent = last
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some_and(|at| now.saturating_duration_since(at) < VACUUM_EVERY);
+    if recent {
+        return Ok(());
+    }
+    let result = vacuum();
+    *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+    result
+}
+
 #[cfg(test)]
 mod carried_tests {
     use super::*;
+
+    /// A VACUUM is tried at most once every `VACUUM_EVERY`, a failed one
+    /// too (its error returned, for the caller's log): one that always
+    /// fails is not retried at every bulk numbering. (The failure is the
+    /// closure's: a real VACUUM's error cannot be caused on demand, a
+    /// skipped lock or a missing privilege is a warning, not an error.)
+    #[test]
+    fn a_vacuum_is_tried_at_most_once_every_interval_even_failing() {
+        let last = Mutex::new(None);
+        let t0 = Instant::now();
+        let runs = std::cell::Cell::new(0);
+        let failing = || {
+            runs.set(runs.get() + 1);
+            Err(entrada_store::StoreError::Unavailable("timeout".into()))
+        };
+        assert!(vacuum_unless_recent(&last, t0, failing).is_err());
+        assert_eq!(*last.lock().unwrap(), Some(t0), "the attempt is remembered");
+        vacuum_unless_recent(&last, t0 + Duration::from_secs(1), failing).unwrap();
+        assert_eq!(
+            runs.get(),
+            1,
+            "a failure is not retried within VACUUM_EVERY"
+        );
+        let ok = || {
+            runs.set(runs.get() + 1);
+            Ok(())
+        };
+        vacuum_unless_recent(&last, t0 + VACUUM_EVERY, ok).unwrap();
+        assert_eq!(runs.get(), 2, "tried again after VACUUM_EVERY");
+        vacuum_unless_recent(&last, t0 + VACUUM_EVERY + Duration::from_secs(1), ok).unwrap();
+        assert_eq!(runs.get(), 2, "not again within VACUUM_EVERY");
+    }
 
     #[test]
     fn a_carried_count_expires() {
@@ -267,23 +322,19 @@ impl PgStore {
     /// time; a first sync often follows an import at once. Only from the
     /// background numberer, never on a pull's path (a VACUUM (ANALYZE)
     /// re-plans every statement on the table), at most once every
-    /// `VACUUM_EVERY` per instance, and best-effort: maintenance only, a
+    /// `VACUUM_EVERY` per instance (a failed attempt counts), and best-effort: maintenance only, a
     /// failure (a role that may not vacuum, a timeout) is logged and the
     /// numbering still succeeds.
     fn after_bulk_numbering(&self, numbered: i64) {
         if numbered < VACUUM_AFTER {
             return;
         }
-        {
-            let mut last = self.feed_vacuumed.lock().unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|at| at.elapsed() < VACUUM_EVERY) {
-                return;
-            }
-            *last = Some(Instant::now());
-        }
         // Another instance's VACUUM at work: this one is not needed
         // (SKIP_LOCKED).
-        if let Err(e) = self.outside_transaction("VACUUM (ANALYZE, SKIP_LOCKED) change_log") {
+        let vacuumed = vacuum_unless_recent(&self.feed_vacuumed, Instant::now(), || {
+            self.outside_transaction("VACUUM (ANALYZE, SKIP_LOCKED) change_log")
+        });
+        if let Err(e) = vacuumed {
             tracing::warn!(error = %e, numbered, "vacuum of the change log after bulk numbering failed");
         }
     }

@@ -84,7 +84,7 @@ pub struct PgStore {
     pool: Pool,
     /// The change feed's `remaining`, carried from page to page (`feed.rs`).
     feed_counts: feed::FeedCounts,
-    /// When this instance last vacuumed the log after bulk numbering (`feed.rs`).
+    /// When this instance last tried to vacuum the log after bulk numbering (`feed.rs`).
     feed_vacuumed: std::sync::Mutex<Option<std::time::Instant>>,
     /// The entries a pull numbers before it reads (`feed::SETTLE_BATCH`;
     /// smaller in tests).

@@ -49,6 +49,12 @@ pub enum SyncError {
     ResponseTooLarge { limit: usize },
     #[error("the server broke the sync protocol: {0}")]
     Protocol(String),
+    /// A step on the blocking pool did not return: it panicked (a bug in
+    /// this program, not the network's or the server's doing; its
+    /// transaction rolled back) or was cancelled (the runtime shutting
+    /// down).
+    #[error("internal error (a sync step failed): {0}")]
+    WorkerFailed(String),
 }
 
 impl SyncError {
@@ -63,8 +69,9 @@ impl SyncError {
             }
             Self::Server { status, .. } => plan::classify_status(*status),
             Self::Unauthorized => Failure::Unauthorized,
-            // DATABASE_BUSY (another process holds the file), a full disk.
-            Self::Store(_) => Failure::Local,
+            // DATABASE_BUSY (another process holds the file), a full disk;
+            // a panic in a local step: this device's, retried like them.
+            Self::Store(_) | Self::WorkerFailed(_) => Failure::Local,
             Self::NotPaired => Failure::Unpaired,
             Self::InvalidUrl(_) | Self::PlainHttp(_) | Self::CaCert(_) | Self::CaFingerprint(_) => {
                 Failure::Refused
@@ -87,6 +94,7 @@ impl SyncError {
             Self::CaFingerprint(_) => "CA_FINGERPRINT_MISMATCH",
             Self::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
             Self::Protocol(_) => "SYNC_PROTOCOL_ERROR",
+            Self::WorkerFailed(_) => "INTERNAL_ERROR",
         }
     }
 
@@ -327,7 +335,7 @@ impl SyncEngine {
         let i = info.clone();
         let replaced = tokio::task::spawn_blocking(move || write(i, url, token))
             .await
-            .map_err(|e| SyncError::Network(format!("worker failed: {e}")))??;
+            .map_err(worker_failed)??;
         Ok(PairChange::Paired { info, replaced })
     }
 
@@ -442,6 +450,10 @@ impl SyncEngine {
                         )
                     })
                     .await?;
+                    // A first sync stopped between pages by a crash or an
+                    // earlier failure left its replica without some
+                    // indexes: built now, as after a failed download.
+                    self.restore_deferred_indexes(Some(&e)).await;
                     return Err(e);
                 }
             }
@@ -590,24 +602,34 @@ impl SyncEngine {
         // A first sync that stops short of its last page (an error, the
         // page limit) would leave the replica without the indexes it
         // deferred until its last page or the next start: they are built
-        // now (one read when none is deferred). A locked replica is left
-        // for the next round.
-        let busy = matches!(&download, Err(SyncError::Store(StoreError::Busy(_))));
-        if (download.is_err() || report.page_limit_reached) && !busy {
-            let store = self.store.clone();
-            let started = std::time::Instant::now();
-            match blocking(move || store.restore_deferred_indexes()).await {
-                Ok(0) => {}
-                Ok(built) => tracing::info!(
-                    built,
-                    ms = started.elapsed().as_millis() as u64,
-                    "deferred indexes built at the end of an unfinished first sync round"
-                ),
-                Err(e) => tracing::warn!(error = %e, "deferred indexes not built this round"),
-            }
+        // now (one read when none is deferred).
+        if download.is_err() || report.page_limit_reached {
+            self.restore_deferred_indexes(download.as_ref().err()).await;
         }
         download?;
         Ok(report)
+    }
+
+    /// Builds the indexes a first sync deferred, at the end of a round that
+    /// did not reach its last page (`ended`: the error, if any; a locked replica is left
+    /// for the next round, which would otherwise wait out the busy timeout
+    /// once more). Best-effort: a failure is logged, the round's own
+    /// outcome stands.
+    async fn restore_deferred_indexes(&self, ended: Option<&SyncError>) {
+        if matches!(ended, Some(SyncError::Store(StoreError::Busy(_)))) {
+            return;
+        }
+        let store = self.store.clone();
+        let started = std::time::Instant::now();
+        match blocking(move || store.restore_deferred_indexes()).await {
+            Ok(0) => {}
+            Ok(built) => tracing::info!(
+                built,
+                ms = started.elapsed().as_millis() as u64,
+                "deferred indexes built at the end of an unfinished sync round"
+            ),
+            Err(e) => tracing::warn!(error = %e, "deferred indexes not built this round"),
+        }
     }
 
     /// The lease refresh of a round: the gate's lease stays usable while
@@ -871,8 +893,26 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, SyncError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| SyncError::Network(format!("worker failed: {e}")))?
+        .map_err(worker_failed)?
         .map_err(SyncError::from)
+}
+
+/// A blocking step that did not return: a panic is reported as one (with
+/// its message), not as an unreachable server, which would send the
+/// operator looking at the network; a cancelled task (the runtime shutting
+/// down) is `WorkerFailed` too, as nothing was answered.
+fn worker_failed(e: tokio::task::JoinError) -> SyncError {
+    if e.is_panic() {
+        let payload = e.into_panic();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        SyncError::WorkerFailed(message)
+    } else {
+        SyncError::WorkerFailed(format!("the step was cancelled: {e}"))
+    }
 }
 
 /// Jitter from the clock's sub-second noise: good enough to spread gates.
@@ -883,6 +923,24 @@ fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A step on the blocking pool that panics (an apply's bug) is
+    /// reported as a panic, with its message, classified as this device's
+    /// failure: not as an unreachable server.
+    #[tokio::test]
+    async fn a_panicking_step_is_reported_as_a_panic_not_a_network_error() {
+        let err = blocking(|| -> Result<(), StoreError> { panic!("apply bug") })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "INTERNAL_ERROR", "{err}");
+        assert!(err.to_string().contains("apply bug"), "{err}");
+        assert!(!matches!(err, SyncError::Network(_)));
+        assert_eq!(err.failure(), Failure::Local);
+        let owned = blocking(|| -> Result<(), StoreError> { panic!("{}", String::from("owned")) })
+            .await
+            .unwrap_err();
+        assert!(owned.to_string().contains("owned"), "{owned}");
+    }
 
     #[test]
     fn url_policy_case_table() {

@@ -370,6 +370,112 @@ const DEFERRABLE_INDEXES: &[&str] = &[
     "idx_tickets_user",
 ];
 
+/// The change log's triggers a first sync drops while it fills the
+/// tables (migration 0026): on a gate they never write (their WHEN clause),
+/// but each inserted row ran their program and kept a statement journal.
+/// Created again from [`trigger_sql`], never from text in the file.
+const DEFERRABLE_TRIGGERS: &[&str] = &["ticket_reservations_log_insert", "tickets_log_insert"];
+
+/// Whether the schema has the `kind` (index, trigger) named `name`.
+fn in_schema(conn: &rusqlite::Connection, kind: &str, name: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2)",
+        [kind, name],
+        |r| r.get(0),
+    )?)
+}
+
+/// The WHEN clause that keeps a deferrable trigger from writing on a
+/// paired device: only a trigger with it may be dropped during a first sync.
+const DEVICE_ONLY_WHEN: &str = "WHEN NOT EXISTS (SELECT 1 FROM device_identity)";
+
+/// The file's schema version (`PRAGMA user_version`): how many of this
+/// program's migrations it has run.
+fn schema_version(conn: &rusqlite::Connection) -> Result<usize> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok(usize::try_from(version).unwrap_or(0))
+}
+
+/// A deferrable trigger's definition as the first `version` migrations
+/// last wrote it (`CREATE TRIGGER <name> ` … `END`): the schema a file of
+/// that version has when the trigger is in place. At open the restore runs
+/// before the migrations, so a later migration's text (for a schema the
+/// file does not have yet) must not be used. `None` for a name not listed.
+fn trigger_sql(name: &str, version: usize) -> Option<&'static str> {
+    if !DEFERRABLE_TRIGGERS.contains(&name) {
+        return None;
+    }
+    let head = format!("CREATE TRIGGER {name} ");
+    let upto = version.min(crate::MIGRATIONS.len());
+    crate::MIGRATIONS[..upto].iter().rev().find_map(|m| {
+        let from = m.find(&head)?;
+        let len = m[from..].find("\nEND;")? + "\nEND".len();
+        Some(&m[from..from + len])
+    })
+}
+
+/// Drops the deferrable triggers that exist, their names kept in
+/// `deferred_triggers` (same transaction). Only on a paired device (a
+/// `device_identity` row, read in this transaction) and only a trigger
+/// whose own text carries [`DEVICE_ONLY_WHEN`]: such a trigger never
+/// writes there, so dropping it loses no change-log row. On a server (no
+/// device) or with a trigger some migration made to write on a device, it
+/// is kept: dropping it would lose change-log rows.
+fn defer_triggers(tx: &Transaction<'_>) -> Result<()> {
+    let paired: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM device_identity)", [], |r| {
+        r.get(0)
+    })?;
+    if !paired {
+        return Ok(());
+    }
+    let version = schema_version(tx)?;
+    for name in DEFERRABLE_TRIGGERS {
+        let live: Option<String> = tx
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let device_only = live.is_some_and(|sql| sql.contains(DEVICE_ONLY_WHEN));
+        if device_only
+            && trigger_sql(name, version).is_some_and(|sql| sql.contains(DEVICE_ONLY_WHEN))
+        {
+            tx.execute("INSERT INTO deferred_triggers (name) VALUES (?1)", [name])?;
+            tx.execute(&format!("DROP TRIGGER {name}"), [])?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates again every trigger a first sync dropped (from this program's
+/// migrations up to the file's version) and forgets their names, in the
+/// caller's transaction. A name this program does not defer (no text of
+/// the file ever runs) is logged and forgotten: it must not keep the
+/// indexes from being built at every round. Returns how many it created.
+fn restore_triggers(tx: &Transaction<'_>) -> Result<usize> {
+    let names: Vec<String> = tx
+        .prepare_cached("SELECT name FROM deferred_triggers ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let version = schema_version(tx)?;
+    let mut built = 0;
+    for name in &names {
+        match trigger_sql(name, version) {
+            Some(sql) if !in_schema(tx, "trigger", name)? => {
+                tx.execute(sql, [])?;
+                built += 1;
+            }
+            Some(_) => {}
+            None => {
+                tracing::warn!(trigger = %name, "a deferred trigger this program does not defer: forgotten, not run")
+            }
+        }
+        tx.execute("DELETE FROM deferred_triggers WHERE name = ?1", [name])?;
+    }
+    Ok(built)
+}
+
 /// A `deferred_indexes` row's statement if it is one this program defers:
 /// a listed name, `CREATE INDEX <name> ON tickets` (or
 /// `ticket_reservations`), one statement. Otherwise
@@ -439,7 +545,7 @@ fn is_first_sync(tx: &Transaction<'_>) -> Result<bool> {
     Ok(tx
         .prepare_cached(
             "SELECT NOT EXISTS (SELECT 1 FROM tickets) AND NOT EXISTS (SELECT 1 FROM ticket_reservations) \
-             AND NOT EXISTS (SELECT 1 FROM deferred_indexes)",
+             AND NOT EXISTS (SELECT 1 FROM deferred_indexes) AND NOT EXISTS (SELECT 1 FROM deferred_triggers)",
         )?
         .query_row([], |r| r.get(0))?)
 }
@@ -461,11 +567,7 @@ fn deferred_rows(conn: &rusqlite::Connection) -> Result<Vec<(String, String)>> {
 /// definition, in the caller's transaction; true if it built it.
 fn restore_one(tx: &Transaction<'_>, name: &str, sql: &str) -> Result<bool> {
     let sql = checked_index_sql(name, sql)?;
-    let exists: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
-        [name],
-        |r| r.get(0),
-    )?;
+    let exists = in_schema(tx, "index", name)?;
     if !exists {
         // One statement (`execute` refuses more than one).
         tx.execute(sql, [])?;
@@ -477,7 +579,15 @@ fn restore_one(tx: &Transaction<'_>, name: &str, sql: &str) -> Result<bool> {
 /// Builds again every index a first sync deferred (`defer_indexes`) and
 /// forgets their definitions, all in the caller's transaction; returns how
 /// many it built. An index that exists already is left as it is.
+/// The deferred triggers are created again first ([`restore_triggers`]);
+/// the count is of indexes.
 pub(super) fn restore_deferred_indexes(tx: &Transaction<'_>) -> Result<usize> {
+    restore_triggers(tx)?;
+    restore_indexes(tx)
+}
+
+/// The indexes of [`restore_deferred_indexes`] alone.
+fn restore_indexes(tx: &Transaction<'_>) -> Result<usize> {
     let mut built = 0;
     for (name, sql) in deferred_rows(tx)? {
         built += usize::from(restore_one(tx, &name, &sql)?);
@@ -491,14 +601,24 @@ pub(super) fn restore_deferred_indexes(tx: &Transaction<'_>) -> Result<usize> {
 /// without its indexes for longer than that. Nothing to do (one read) on a
 /// database without the table or the rows.
 pub(crate) fn restore_deferred_indexes_at_open(conn: &mut rusqlite::Connection) -> Result<()> {
-    let pending: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deferred_indexes')",
-        [],
-        |r| r.get(0),
-    )? && conn.query_row("SELECT EXISTS (SELECT 1 FROM deferred_indexes)", [], |r| r.get(0))?;
-    if pending {
+    let has = |table: &str| -> Result<bool> {
+        Ok(conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [table],
+            |r| r.get(0),
+        )? && conn.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), [], |r| {
+            r.get(0)
+        })?)
+    };
+    let (indexes, triggers) = (has("deferred_indexes")?, has("deferred_triggers")?);
+    if indexes || triggers {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        restore_deferred_indexes(&tx)?;
+        if triggers {
+            restore_triggers(&tx)?;
+        }
+        if indexes {
+            restore_indexes(&tx)?;
+        }
         tx.commit()?;
     }
     Ok(())
@@ -662,6 +782,7 @@ impl Store {
             // with its last page (or the next open, after a crash).
             if page.has_more && is_first_sync(tx)? {
                 defer_indexes(tx)?;
+                defer_triggers(tx)?;
             }
             super::lan::release_peer_holds(tx, Some(now))?;
             super::lan::prune_peer_events(tx, now)?;
@@ -771,7 +892,21 @@ impl Store {
     /// next open). Returns how many it built; one read when none is
     /// deferred.
     pub fn restore_deferred_indexes(&self) -> Result<usize> {
-        let pending = self.read(|tx| deferred_rows(tx))?;
+        // One read decides: a steady-state round's last page (nothing
+        // deferred) takes no write lock and syncs no WAL. The triggers
+        // first, all in one short transaction (no sort); the count is of
+        // indexes.
+        let (triggers, pending) = self.read(|tx| {
+            let triggers: bool = tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM deferred_triggers)")?
+                .query_row([], |r| r.get(0))?;
+            // A refused index definition still lets the triggers come back.
+            Ok((triggers, deferred_rows(tx)))
+        })?;
+        if triggers {
+            self.write(restore_triggers)?;
+        }
+        let pending = pending?;
         let mut built = 0;
         for (name, _) in pending {
             built += usize::from(self.write(|tx| {
@@ -859,8 +994,16 @@ mod tests {
             .collect()
     }
 
-    /// Index definitions, rows, deferred definitions, cursor.
-    type Replica = (Vec<(String, String)>, Vec<String>, i64, i64);
+    /// Index definitions, rows, deferred definitions, cursor, trigger
+    /// definitions, deferred triggers.
+    type Replica = (
+        Vec<(String, String)>,
+        Vec<String>,
+        i64,
+        i64,
+        Vec<(String, String)>,
+        i64,
+    );
 
     /// The replica's indexes (name, definition) and synced rows, to compare.
     fn replica(store: &crate::Store) -> Replica {
@@ -879,7 +1022,12 @@ mod tests {
                     .collect::<rusqlite::Result<Vec<String>>>()?;
                 let deferred: i64 = tx.query_row("SELECT count(*) FROM deferred_indexes", [], |r| r.get(0))?;
                 let cursor: i64 = tx.query_row("SELECT cursor FROM device_identity", [], |r| r.get(0))?;
-                Ok((indexes, rows, deferred, cursor))
+                let triggers = tx
+                    .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let deferred_triggers: i64 = tx.query_row("SELECT count(*) FROM deferred_triggers", [], |r| r.get(0))?;
+                Ok((indexes, rows, deferred, cursor, triggers, deferred_triggers))
             })
             .unwrap()
     }
@@ -961,13 +1109,14 @@ mod tests {
         }
         drop(store);
         let store = crate::Store::open(&path).unwrap();
-        let (indexes, rows, deferred, cursor) = replica(&store);
+        let (indexes, rows, deferred, cursor, triggers, deferred_triggers) = replica(&store);
         assert_eq!(
-            (rows.len(), deferred, cursor),
-            (1_000, 0, 2_000),
+            (rows.len(), deferred, cursor, deferred_triggers),
+            (1_000, 0, 2_000, 0),
             "reopened: built again"
         );
         assert_eq!(indexes, want.0);
+        assert_eq!(triggers, want.4, "reopened: the triggers created again");
         for page in &pages[2..] {
             store.apply_change_page(page, None, now).unwrap();
         }
@@ -976,8 +1125,9 @@ mod tests {
         // Stopped after one page, no reopen: the sync's last page builds them.
         let store = gate(&dir.path().join("continued.db"));
         store.apply_change_page(&pages[0], None, now).unwrap();
-        let (_, rows, deferred, cursor) = replica(&store);
+        let (_, rows, deferred, cursor, _, deferred_triggers) = replica(&store);
         assert_eq!(rows.len(), 500);
+        assert_eq!(deferred_triggers, DEFERRABLE_TRIGGERS.len() as i64);
         assert!(
             deferred >= 8,
             "the definitions kept with the page: {deferred}"
@@ -1037,9 +1187,14 @@ mod tests {
         assert_eq!(index_count(&store, "tickets"), 0);
         drop(store);
         let store = crate::Store::open(&path).unwrap();
-        let (indexes, _, deferred, cursor) = replica(&store);
-        assert_eq!((deferred, cursor), (0, before.3), "built at open");
+        let (indexes, _, deferred, cursor, triggers, deferred_triggers) = replica(&store);
+        assert_eq!(
+            (deferred, cursor, deferred_triggers),
+            (0, before.3, 0),
+            "built at open"
+        );
         assert_eq!(indexes, want.0);
+        assert_eq!(triggers, want.4, "the triggers created at open");
         store.apply_change_page(&last, None, now).unwrap();
         assert_eq!(replica(&store), want);
     }
@@ -1052,34 +1207,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, last, want) = all_but_the_last_page(dir.path(), &dir.path().join("gate.db"));
         let now = AT.parse().unwrap();
-        store
-            .write(|tx| {
-                tx.execute(
-                    "INSERT INTO deferred_indexes (name, sql) VALUES ('idx_evil', 'DROP TABLE tickets')",
-                    [],
-                )?;
-                Ok(())
-            })
-            .unwrap();
+        add_evil(&store);
         store.apply_change_page(&last, None, now).unwrap();
-        let (_, _, deferred, cursor) = replica(&store);
+        let (_, _, deferred, cursor, triggers, deferred_triggers) = replica(&store);
         assert_eq!(cursor, want.3, "the last page's cursor is committed");
+        assert_eq!(
+            (triggers, deferred_triggers),
+            (want.4.clone(), 0),
+            "a refused index keeps no trigger away"
+        );
         assert_eq!(
             deferred,
             DEFERRABLE_INDEXES.len() as i64 + 1,
             "nothing built, nothing run"
         );
         assert_eq!(index_count(&store, "tickets"), 0);
-        store
-            .write(|tx| {
-                tx.execute("DELETE FROM deferred_indexes WHERE name = 'idx_evil'", [])?;
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(
-            store.restore_deferred_indexes().unwrap(),
-            DEFERRABLE_INDEXES.len()
-        );
+        forget_evil_then_build(&store);
         assert_eq!(replica(&store), want);
     }
 
@@ -1095,7 +1238,7 @@ mod tests {
         store
             .apply_change_page(&pages[0], None, AT.parse().unwrap())
             .unwrap();
-        let (_, _, deferred, _) = replica(&store);
+        let (_, _, deferred, ..) = replica(&store);
         assert_eq!(deferred, DEFERRABLE_INDEXES.len() as i64);
         for (name, sql) in [
             (
@@ -1130,7 +1273,12 @@ mod tests {
                 "{sql}: {err}"
             );
             assert!(err.to_string().contains(name), "{err}");
-            assert_eq!(replica(&store), before, "{sql}: nothing ran");
+            let after = replica(&store);
+            assert_eq!(
+                (&after.0, &after.1, after.2, after.3),
+                (&before.0, &before.1, before.2, before.3),
+                "{sql}: no index ran (the triggers come back all the same)"
+            );
             assert_eq!(index_count(&store, "tickets"), 0);
             store
                 .write(|tx| {
@@ -1148,6 +1296,217 @@ mod tests {
             DEFERRABLE_INDEXES.len()
         );
         assert_eq!(replica(&store).2, 0);
+        assert_eq!(replica(&store).5, 0);
+        assert_eq!(index_count(&store, "tickets"), 8);
+    }
+
+    /// A tampered `deferred_indexes` row (`idx_evil`), refused by a build.
+    fn add_evil(store: &crate::Store) {
+        store
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO deferred_indexes (name, sql) VALUES ('idx_evil', 'DROP TABLE tickets')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// Removes the tampered `idx_evil` row; every deferred index builds.
+    fn forget_evil_then_build(store: &crate::Store) {
+        store
+            .write(|tx| {
+                tx.execute("DELETE FROM deferred_indexes WHERE name = 'idx_evil'", [])?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            store.restore_deferred_indexes().unwrap(),
+            DEFERRABLE_INDEXES.len()
+        );
+    }
+
+    /// The gate's triggers (name, definition).
+    fn triggers(store: &crate::Store) -> Vec<(String, String)> {
+        store
+            .read(|tx| {
+                Ok(tx
+                    .prepare(
+                        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name",
+                    )?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .unwrap()
+    }
+
+    /// A first sync drops the log's insert triggers of tickets and
+    /// reservations with its first page and creates them again, exactly as
+    /// the migrations made them, with its last; a name it does not defer,
+    /// put in `deferred_triggers`, is forgotten unrun and the indexes are
+    /// built anyway.
+    #[test]
+    fn a_first_sync_drops_the_insert_triggers_and_creates_them_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir.path().join("gate.db"));
+        let before = triggers(&store);
+        let before_indexes = index_count(&store, "tickets");
+        for name in DEFERRABLE_TRIGGERS {
+            let made = before
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, sql)| sql.as_str());
+            assert_eq!(
+                trigger_sql(name, crate::MIGRATIONS.len()),
+                made,
+                "{name}: the migrations' text"
+            );
+        }
+        assert_eq!(
+            trigger_sql("tickets_log_update", crate::MIGRATIONS.len()),
+            None
+        );
+        // Before migration 0004 made them, there is no text to create.
+        assert_eq!(trigger_sql("tickets_log_insert", 3), None);
+        let pages = ticket_pages(500, 400);
+        store
+            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .unwrap();
+        let during = triggers(&store);
+        assert_eq!(during.len(), before.len() - DEFERRABLE_TRIGGERS.len());
+        assert!(during
+            .iter()
+            .all(|(n, _)| !DEFERRABLE_TRIGGERS.contains(&n.as_str())));
+        store
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO deferred_triggers (name) VALUES ('tickets_log_update')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        // The unknown name is forgotten (never run), and the rest is
+        // built anyway: it must not stop the rebuild at every round.
+        assert!(index_count(&store, "tickets") < before_indexes);
+        store.restore_deferred_indexes().unwrap();
+        assert_eq!(triggers(&store), before, "created again, the same");
+        assert_eq!(
+            index_count(&store, "tickets"),
+            before_indexes,
+            "the indexes built anyway"
+        );
+        let left: i64 = store
+            .read(
+                |tx| Ok(tx.query_row("SELECT count(*) FROM deferred_triggers", [], |r| r.get(0))?),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "the unknown name forgotten");
+        // A whole first sync: dropped with its first page, created with its last.
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir.path().join("gate.db"));
+        store
+            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .unwrap();
+        assert_eq!(triggers(&store), during);
+        for page in &pages[1..] {
+            store
+                .apply_change_page(page, None, AT.parse().unwrap())
+                .unwrap();
+        }
+        assert_eq!(triggers(&store), before, "created again, the same");
+        let left: i64 = store
+            .read(
+                |tx| Ok(tx.query_row("SELECT count(*) FROM deferred_triggers", [], |r| r.get(0))?),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    /// A steady-state round's last page (nothing deferred) does not take
+    /// the write lock: with another connection holding it, the build
+    /// answers at once instead of waiting out the busy timeout.
+    #[test]
+    fn nothing_deferred_builds_without_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gate.db");
+        let store = crate::Store::open_with(
+            &path,
+            crate::StoreOptions {
+                busy_timeout: std::time::Duration::from_millis(300),
+            },
+        )
+        .unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        assert_eq!(store.restore_deferred_indexes().unwrap(), 0);
+        other.execute_batch("ROLLBACK").unwrap();
+    }
+
+    /// The insert triggers are dropped only on a paired device and only
+    /// when their text keeps them from writing there (the device-only
+    /// WHEN clause): otherwise a first-sync-shaped page keeps them.
+    #[test]
+    fn the_triggers_are_kept_off_a_device_or_without_their_when_clause() {
+        let pages = ticket_pages(500, 400);
+        let dir = tempfile::tempdir().unwrap();
+        let server = crate::Store::open(dir.path().join("server.db")).unwrap();
+        let before = triggers(&server);
+        server
+            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .unwrap();
+        assert_eq!(triggers(&server), before, "not a device: kept");
+
+        let store = gate(&dir.path().join("gate.db"));
+        let plain = "CREATE TRIGGER tickets_log_insert AFTER INSERT ON tickets \
+                     BEGIN SELECT 1; END";
+        store
+            .write(|tx| {
+                tx.execute_batch(&format!("DROP TRIGGER tickets_log_insert; {plain};"))?;
+                Ok(())
+            })
+            .unwrap();
+        store
+            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .unwrap();
+        let during = triggers(&store);
+        assert!(
+            during
+                .iter()
+                .any(|(n, sql)| n == "tickets_log_insert" && sql == plain),
+            "kept"
+        );
+        assert!(
+            !during
+                .iter()
+                .any(|(n, _)| n == "ticket_reservations_log_insert"),
+            "dropped"
+        );
+    }
+
+    /// A deferred-index build that fails at open (here a refused
+    /// definition) does not keep the gate's file from opening: it opens,
+    /// the definitions stay (nothing ran), and a later build, once the
+    /// cause is gone, builds them.
+    #[test]
+    fn a_failed_index_build_at_open_still_opens_the_gate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gate.db");
+        let pages = ticket_pages(500, 400);
+        let before = {
+            let store = gate(&path);
+            store
+                .apply_change_page(&pages[0], None, AT.parse().unwrap())
+                .unwrap();
+            add_evil(&store);
+            replica(&store)
+        };
+        let store = crate::Store::open(&path).expect("the gate opens");
+        assert_eq!(replica(&store), before, "nothing ran, the definitions kept");
+        assert_eq!(before.2, DEFERRABLE_INDEXES.len() as i64 + 1);
+        assert_eq!(index_count(&store, "tickets"), 0);
+        forget_evil_then_build(&store);
         assert_eq!(index_count(&store, "tickets"), 8);
     }
 
