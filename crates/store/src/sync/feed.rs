@@ -1518,30 +1518,41 @@ mod tests {
             .unwrap();
         assert_eq!(triggers(&server), before, "not a device: kept");
 
-        let store = gate(&dir.path().join("gate.db"));
         let plain = "CREATE TRIGGER tickets_log_insert AFTER INSERT ON tickets \
                      BEGIN SELECT 1; END";
+        first_page_keeps_tickets_insert_trigger(&dir.path().join("gate.db"), plain, &pages[0]);
+    }
+
+    /// A new gate at `path` whose `tickets_log_insert` is `sql`, given a
+    /// first sync's first `page`: that trigger is kept as it is, the
+    /// reservations' one (untouched) is dropped.
+    fn first_page_keeps_tickets_insert_trigger(
+        path: &std::path::Path,
+        sql: &str,
+        page: &ChangePage,
+    ) {
+        let store = gate(path);
         store
             .write(|tx| {
-                tx.execute_batch(&format!("DROP TRIGGER tickets_log_insert; {plain};"))?;
+                tx.execute_batch(&format!("DROP TRIGGER tickets_log_insert; {sql};"))?;
                 Ok(())
             })
             .unwrap();
         store
-            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .apply_change_page(page, None, AT.parse().unwrap())
             .unwrap();
         let during = triggers(&store);
         assert!(
             during
                 .iter()
-                .any(|(n, sql)| n == "tickets_log_insert" && sql == plain),
-            "kept"
+                .any(|(n, live)| n == "tickets_log_insert" && live == sql),
+            "kept: {sql}"
         );
         assert!(
             !during
                 .iter()
                 .any(|(n, _)| n == "ticket_reservations_log_insert"),
-            "dropped"
+            "the untouched one dropped"
         );
     }
 
@@ -1569,28 +1580,10 @@ mod tests {
         assert!(device_only(&in_body) && in_body != ours);
         for changed in [or_more, in_body] {
             let dir = tempfile::tempdir().unwrap();
-            let store = gate(&dir.path().join("gate.db"));
-            store
-                .write(|tx| {
-                    tx.execute_batch(&format!("DROP TRIGGER tickets_log_insert; {changed};"))?;
-                    Ok(())
-                })
-                .unwrap();
-            store
-                .apply_change_page(&pages[0], None, AT.parse().unwrap())
-                .unwrap();
-            let during = triggers(&store);
-            assert!(
-                during
-                    .iter()
-                    .any(|(n, sql)| n == "tickets_log_insert" && *sql == changed),
-                "kept: {changed}"
-            );
-            assert!(
-                !during
-                    .iter()
-                    .any(|(n, _)| n == "ticket_reservations_log_insert"),
-                "the untouched one dropped"
+            first_page_keeps_tickets_insert_trigger(
+                &dir.path().join("gate.db"),
+                &changed,
+                &pages[0],
             );
         }
     }
