@@ -112,7 +112,8 @@ impl FeedCounts {
 }
 
 /// Runs `vacuum` unless one was tried less than `VACUUM_EVERY` before
-/// `now` (`last`: when the last one ended). Any attempt is remembered once
+/// `now` (`last`: the start of the last attempt, the `now` it was given,
+/// so a VACUUM's own length counts towards the interval). Any attempt is remembered once
 /// it has run, a failure too (the caller logs it): a VACUUM that always
 /// fails (a role that may not vacuum, a statement timeout) is retried once
 /// every `VACUUM_EVERY`, not at every bulk numbering. Nothing is

@@ -390,6 +390,11 @@ impl Store {
             }
         }
         let mut conn = ForeignKeysOn(lock(&self.writer));
+        // Inside a transaction the pragma is a silent no-op: say so (the
+        // transaction below then fails to start, nothing runs unchecked).
+        if !conn.0.is_autocommit() {
+            tracing::warn!("the writer is inside a transaction: foreign keys cannot be turned off");
+        }
         conn.0.execute_batch("PRAGMA foreign_keys = OFF")?;
         let result: Result<(T, u64)> = (|| {
             let tx = conn

@@ -925,13 +925,15 @@ mod tests {
     use super::*;
 
     /// A step on the blocking pool that panics (an apply's bug) is
-    /// reported as a panic, with its message, classified as this device's
-    /// failure: not as an unreachable server.
+    /// reported as a failed worker (`WorkerFailed`), with the panic's
+    /// message, classified as this device's failure: not as an
+    /// unreachable server.
     #[tokio::test]
-    async fn a_panicking_step_is_reported_as_a_panic_not_a_network_error() {
+    async fn a_panicking_step_is_a_worker_failure_not_a_network_error() {
         let err = blocking(|| -> Result<(), StoreError> { panic!("apply bug") })
             .await
             .unwrap_err();
+        assert!(matches!(err, SyncError::WorkerFailed(_)), "{err}");
         assert_eq!(err.code(), "INTERNAL_ERROR", "{err}");
         assert!(err.to_string().contains("apply bug"), "{err}");
         assert!(!matches!(err, SyncError::Network(_)));

@@ -389,6 +389,17 @@ fn in_schema(conn: &rusqlite::Connection, kind: &str, name: &str) -> Result<bool
 /// paired device: only a trigger with it may be dropped during a first sync.
 const DEVICE_ONLY_WHEN: &str = "WHEN NOT EXISTS (SELECT 1 FROM device_identity)";
 
+/// Whether a trigger's text (`CREATE TRIGGER … END`) has
+/// [`DEVICE_ONLY_WHEN`] as its whole WHEN clause, on the line before its
+/// `BEGIN`: then it never runs on a paired device.
+fn device_only(sql: &str) -> bool {
+    sql.split_once("\nBEGIN\n").is_some_and(|(head, _)| {
+        head.strip_suffix(DEVICE_ONLY_WHEN)
+            .and_then(|h| h.strip_suffix('\n'))
+            .is_some_and(|h| !h.contains('\n') && !h.contains("WHEN"))
+    })
+}
+
 /// The file's schema version (`PRAGMA user_version`): how many of this
 /// program's migrations it has run.
 fn schema_version(conn: &rusqlite::Connection) -> Result<usize> {
@@ -400,27 +411,60 @@ fn schema_version(conn: &rusqlite::Connection) -> Result<usize> {
 /// last wrote it (`CREATE TRIGGER <name> ` … `END`): the schema a file of
 /// that version has when the trigger is in place. At open the restore runs
 /// before the migrations, so a later migration's text (for a schema the
-/// file does not have yet) must not be used. `None` for a name not listed.
+/// file does not have yet) must not be used. `None` for a name not listed,
+/// and for one a migration up to that version drops after its last
+/// creation (`DROP TRIGGER [IF EXISTS] <name>`): a trigger removed for good
+/// is never brought back.
 fn trigger_sql(name: &str, version: usize) -> Option<&'static str> {
     if !DEFERRABLE_TRIGGERS.contains(&name) {
         return None;
     }
-    let head = format!("CREATE TRIGGER {name} ");
     let upto = version.min(crate::MIGRATIONS.len());
-    crate::MIGRATIONS[..upto].iter().rev().find_map(|m| {
-        let from = m.find(&head)?;
-        let len = m[from..].find("\nEND;")? + "\nEND".len();
-        Some(&m[from..from + len])
-    })
+    last_definition(&crate::MIGRATIONS[..upto], name)
+}
+
+/// The last `CREATE TRIGGER <name> ` … `END` in `migrations`, unless a
+/// `DROP TRIGGER [IF EXISTS] <name>` follows it (a migration that drops
+/// and creates again, as 0009 does, keeps its new text).
+fn last_definition(migrations: &[&'static str], name: &str) -> Option<&'static str> {
+    let head = format!("CREATE TRIGGER {name} ");
+    let drops = [
+        format!("DROP TRIGGER {name}"),
+        format!("DROP TRIGGER IF EXISTS {name}"),
+    ];
+    for m in migrations.iter().rev() {
+        // The last drop of exactly this name (not of a longer one).
+        let dropped = drops
+            .iter()
+            .flat_map(|d| {
+                m.match_indices(d.as_str()).filter(|(at, d)| {
+                    !m[at + d.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                })
+            })
+            .map(|(at, _)| at)
+            .max();
+        match (m.rfind(&head), dropped) {
+            (Some(from), dropped) if dropped.is_none_or(|d| d < from) => {
+                let len = m[from..].find("\nEND;")? + "\nEND".len();
+                return Some(&m[from..from + len]);
+            }
+            (None, None) => {}
+            // Dropped after its last creation (or with none in that file).
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Drops the deferrable triggers that exist, their names kept in
 /// `deferred_triggers` (same transaction). Only on a paired device (a
 /// `device_identity` row, read in this transaction) and only a trigger
-/// whose own text carries [`DEVICE_ONLY_WHEN`]: such a trigger never
+/// whose live text is exactly [`trigger_sql`]'s, and that one
+/// [`device_only`]: such a trigger never
 /// writes there, so dropping it loses no change-log row. On a server (no
-/// device) or with a trigger some migration made to write on a device, it
-/// is kept: dropping it would lose change-log rows.
+/// device), with a trigger some migration made to write on a device, or
+/// one whose live text differs (changed outside this program's
+/// migrations), it is kept: dropping it could lose change-log rows.
 fn defer_triggers(tx: &Transaction<'_>) -> Result<()> {
     let paired: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM device_identity)", [], |r| {
         r.get(0)
@@ -437,10 +481,13 @@ fn defer_triggers(tx: &Transaction<'_>) -> Result<()> {
                 |r| r.get(0),
             )
             .optional()?;
-        let device_only = live.is_some_and(|sql| sql.contains(DEVICE_ONLY_WHEN));
-        if device_only
-            && trigger_sql(name, version).is_some_and(|sql| sql.contains(DEVICE_ONLY_WHEN))
-        {
+        // The live text exactly as this program's migrations wrote it
+        // (SQLite keeps a trigger's text as written, up to `END`, so no
+        // normalising), and that text's WHEN clause the device-only one,
+        // whole, right before `BEGIN`: a text that only contains it (an
+        // added `OR …`, a `CASE WHEN` in the body) may write here.
+        let ours = trigger_sql(name, version).filter(|sql| device_only(sql));
+        if ours.is_some() && live.as_deref() == ours {
             tx.execute("INSERT INTO deferred_triggers (name) VALUES (?1)", [name])?;
             tx.execute(&format!("DROP TRIGGER {name}"), [])?;
         }
@@ -611,14 +658,17 @@ pub(crate) fn restore_deferred_indexes_at_open(conn: &mut rusqlite::Connection) 
         })?)
     };
     let (indexes, triggers) = (has("deferred_indexes")?, has("deferred_triggers")?);
-    if indexes || triggers {
+    // The triggers in their own transaction, committed first: an index
+    // build that fails (refused, a full disk) must not take them back out,
+    // or the migrations would run, and the gate write, without them.
+    if triggers {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        if triggers {
-            restore_triggers(&tx)?;
-        }
-        if indexes {
-            restore_indexes(&tx)?;
-        }
+        restore_triggers(&tx)?;
+        tx.commit()?;
+    }
+    if indexes {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        restore_indexes(&tx)?;
         tx.commit()?;
     }
     Ok(())
@@ -887,7 +937,9 @@ impl Store {
     /// index (its `CREATE INDEX` and the removal of its definition
     /// together): a gate's own writes (a verification, a passage) wait for
     /// one index's build at most, not for all of them. Every definition is
-    /// checked before any runs ([`StoreError::DeferredIndex`]). A stop
+    /// checked before any index is built ([`StoreError::DeferredIndex`]);
+    /// the deferred triggers are created again first, in their own
+    /// transaction, whether or not the indexes then build. A stop
     /// midway leaves the rest to the next call (the next sync's end, the
     /// next open). Returns how many it built; one read when none is
     /// deferred.
@@ -1228,13 +1280,16 @@ mod tests {
 
     /// A `deferred_indexes` row that is not one of the deferred indexes (a
     /// listed name with another statement, a name not listed) is refused
-    /// with an error naming it, and nothing runs: no index built, no row
-    /// removed. The rows as the first page left them build.
+    /// with an error naming it, and no index runs: none built, no
+    /// definition removed. The triggers are created again all the same
+    /// (they do not wait for the indexes). The rows as the first page left
+    /// them build.
     #[test]
-    fn a_tampered_deferred_index_is_refused_and_nothing_runs() {
+    fn a_tampered_deferred_index_is_refused_unrun_and_the_triggers_still_come_back() {
         let dir = tempfile::tempdir().unwrap();
         let pages = ticket_pages(500, 400);
         let store = gate(&dir.path().join("gate.db"));
+        let all_triggers = triggers(&store);
         store
             .apply_change_page(&pages[0], None, AT.parse().unwrap())
             .unwrap();
@@ -1277,7 +1332,12 @@ mod tests {
             assert_eq!(
                 (&after.0, &after.1, after.2, after.3),
                 (&before.0, &before.1, before.2, before.3),
-                "{sql}: no index ran (the triggers come back all the same)"
+                "{sql}: no index ran"
+            );
+            assert_eq!(
+                (&after.4, after.5),
+                (&all_triggers, 0),
+                "{sql}: the triggers came back all the same"
             );
             assert_eq!(index_count(&store, "tickets"), 0);
             store
@@ -1458,52 +1518,141 @@ mod tests {
             .unwrap();
         assert_eq!(triggers(&server), before, "not a device: kept");
 
-        let store = gate(&dir.path().join("gate.db"));
         let plain = "CREATE TRIGGER tickets_log_insert AFTER INSERT ON tickets \
                      BEGIN SELECT 1; END";
+        first_page_keeps_tickets_insert_trigger(&dir.path().join("gate.db"), plain, &pages[0]);
+    }
+
+    /// A new gate at `path` whose `tickets_log_insert` is `sql`, given a
+    /// first sync's first `page`: that trigger is kept as it is, the
+    /// reservations' one (untouched) is dropped.
+    fn first_page_keeps_tickets_insert_trigger(
+        path: &std::path::Path,
+        sql: &str,
+        page: &ChangePage,
+    ) {
+        let store = gate(path);
         store
             .write(|tx| {
-                tx.execute_batch(&format!("DROP TRIGGER tickets_log_insert; {plain};"))?;
+                tx.execute_batch(&format!("DROP TRIGGER tickets_log_insert; {sql};"))?;
                 Ok(())
             })
             .unwrap();
         store
-            .apply_change_page(&pages[0], None, AT.parse().unwrap())
+            .apply_change_page(page, None, AT.parse().unwrap())
             .unwrap();
         let during = triggers(&store);
         assert!(
             during
                 .iter()
-                .any(|(n, sql)| n == "tickets_log_insert" && sql == plain),
-            "kept"
+                .any(|(n, live)| n == "tickets_log_insert" && live == sql),
+            "kept: {sql}"
         );
         assert!(
             !during
                 .iter()
                 .any(|(n, _)| n == "ticket_reservations_log_insert"),
-            "dropped"
+            "the untouched one dropped"
         );
+    }
+
+    /// A live insert trigger whose text is not exactly the migrations'
+    /// (an added condition after the device-only clause, a `CASE WHEN` in
+    /// its body) is kept by a first sync, though it contains the clause:
+    /// it may write on a device. The untouched one is dropped.
+    #[test]
+    fn a_trigger_whose_text_differs_from_the_migrations_is_not_deferred() {
+        let pages = ticket_pages(500, 400);
+        let ours = trigger_sql("tickets_log_insert", crate::MIGRATIONS.len()).unwrap();
+        assert!(device_only(ours));
+        let or_more = ours.replacen(
+            DEVICE_ONLY_WHEN,
+            &format!("{DEVICE_ONLY_WHEN} OR NEW.status = 'x'"),
+            1,
+        );
+        let in_body = ours.replacen(
+            "\nBEGIN\n",
+            &format!("\nBEGIN\n    SELECT CASE {DEVICE_ONLY_WHEN} THEN 1 END;\n"),
+            1,
+        );
+        // Not the device-only clause itself; the body: not the same text.
+        assert!(!device_only(&or_more));
+        assert!(device_only(&in_body) && in_body != ours);
+        for changed in [or_more, in_body] {
+            let dir = tempfile::tempdir().unwrap();
+            first_page_keeps_tickets_insert_trigger(
+                &dir.path().join("gate.db"),
+                &changed,
+                &pages[0],
+            );
+        }
+    }
+
+    /// A trigger a later migration drops for good has no text to create
+    /// again; one dropped and created again (as 0009 does) has the new
+    /// text; a drop of a longer name is not its drop.
+    #[test]
+    fn a_trigger_dropped_by_a_later_migration_is_not_brought_back() {
+        let create = "CREATE TRIGGER t_ins AFTER INSERT ON t\nBEGIN\n    SELECT 1;\nEND;";
+        let again = "DROP TRIGGER t_ins;\nCREATE TRIGGER t_ins AFTER INSERT ON t\nBEGIN\n    SELECT 2;\nEND;";
+        let text = |sql: &str| sql[sql.find("CREATE").unwrap()..sql.len() - 1].to_string();
+        assert_eq!(
+            last_definition(&[create], "t_ins"),
+            Some(text(create).as_str())
+        );
+        assert_eq!(
+            last_definition(&[create, again], "t_ins"),
+            Some(text(again).as_str())
+        );
+        for drop in ["DROP TRIGGER t_ins;", "DROP TRIGGER IF EXISTS t_ins;"] {
+            assert_eq!(last_definition(&[create, drop], "t_ins"), None, "{drop}");
+            assert_eq!(
+                last_definition(&[create, again, drop], "t_ins"),
+                None,
+                "{drop}"
+            );
+            let later = format!("{create}\n{drop}");
+            let later: &'static str = later.leak();
+            assert_eq!(
+                last_definition(&[later], "t_ins"),
+                None,
+                "{drop} in the same file"
+            );
+        }
+        assert_eq!(
+            last_definition(&[create, "DROP TRIGGER t_ins_old;"], "t_ins"),
+            Some(text(create).as_str())
+        );
+        assert_eq!(last_definition(&[], "t_ins"), None);
     }
 
     /// A deferred-index build that fails at open (here a refused
     /// definition) does not keep the gate's file from opening: it opens,
-    /// the definitions stay (nothing ran), and a later build, once the
-    /// cause is gone, builds them.
+    /// the triggers are back all the same (their own transaction, before
+    /// the migrations), no index ran and the definitions stay, and a later
+    /// build, once the cause is gone, builds them.
     #[test]
     fn a_failed_index_build_at_open_still_opens_the_gate() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gate.db");
         let pages = ticket_pages(500, 400);
-        let before = {
+        let (all_triggers, mut before) = {
             let store = gate(&path);
+            let all_triggers = triggers(&store);
             store
                 .apply_change_page(&pages[0], None, AT.parse().unwrap())
                 .unwrap();
             add_evil(&store);
-            replica(&store)
+            (all_triggers, replica(&store))
         };
+        assert_eq!(before.5, DEFERRABLE_TRIGGERS.len() as i64);
         let store = crate::Store::open(&path).expect("the gate opens");
-        assert_eq!(replica(&store), before, "nothing ran, the definitions kept");
+        (before.4, before.5) = (all_triggers, 0);
+        assert_eq!(
+            replica(&store),
+            before,
+            "the triggers back; no index ran, the definitions kept"
+        );
         assert_eq!(before.2, DEFERRABLE_INDEXES.len() as i64 + 1);
         assert_eq!(index_count(&store, "tickets"), 0);
         forget_evil_then_build(&store);
