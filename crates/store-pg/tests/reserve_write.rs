@@ -54,21 +54,6 @@ fn request(code: &str, slot: &entrada_domain::Slot) -> ReserveRequest {
     }
 }
 
-/// Records, for each write of a slot's row, the statement that made it
-/// (`current_query()`): `take_place`'s one statement adds `booked_count + 1`,
-/// the locked read's `change_booking` sets `booked_count = $1`.
-fn record_slot_writes(client: &mut postgres::Client) {
-    client
-        .batch_execute(
-            "CREATE TABLE slot_writes (n BIGSERIAL PRIMARY KEY, q TEXT NOT NULL); \
-             CREATE FUNCTION record_slot_write() RETURNS trigger LANGUAGE plpgsql AS \
-             $$BEGIN INSERT INTO slot_writes (q) VALUES (current_query()); RETURN NEW; END$$; \
-             CREATE TRIGGER record_slot_write BEFORE UPDATE ON reservation_slots \
-             FOR EACH ROW EXECUTE FUNCTION record_slot_write();",
-        )
-        .unwrap();
-}
-
 /// The path of each recorded slot write that took a place: "fast" (the one
 /// conditional UPDATE) or "slow" (the locked read, then `change_booking`);
 /// other writes (a test's own trigger) are left out.
@@ -177,7 +162,7 @@ fn a_last_place_made_after_the_first_look_is_taken_by_the_locked_read() {
     s.store
         .reserve_slot(ORQ, &request("T-1", &s.slot), now())
         .unwrap();
-    record_slot_writes(&mut s.client);
+    common::record_slot_writes(&mut s.client);
     change_slot_on_insert(&mut s.client, "total_capacity = booked_count + 1");
     s.store
         .reserve_slot(ORQ, &request("T-2", &s.slot), now())
@@ -287,7 +272,7 @@ fn the_last_place_fills_the_slot_and_the_next_is_refused() {
     let Some(mut s) = setup(2, &["T-1", "T-2", "T-3"]) else {
         return;
     };
-    record_slot_writes(&mut s.client);
+    common::record_slot_writes(&mut s.client);
     s.store
         .reserve_slot(ORQ, &request("T-1", &s.slot), now())
         .unwrap();
