@@ -9,50 +9,19 @@ use std::sync::Barrier;
 
 use chrono::Duration;
 use entrada_domain::{
-    ActivationMode, ChangedBy, Contact, DomainError, NewSlot, NewTicket, Reservation, Slot,
-    TicketCode, VenueId,
+    ChangedBy, Contact, DomainError, NewSlot, Reservation, Slot, TicketCode, VenueId,
 };
 use entrada_store::conformance::{now, ORQ};
-use entrada_store::{
-    ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore, VenueStore,
-};
+use entrada_store::{ReservationStore, ReserveRequest, SlotStore, StoreError, VenueStore};
 use entrada_store_pg::{PgStore, ReserveTestItem};
 
-/// A fresh schema: a venue, one slot of `capacity` and the tickets `T-0` …
-/// `T-{n-1}` (activated).
-struct Setup {
-    store: PgStore,
-    client: postgres::Client,
-    slot: Slot,
-    url: String,
-    schema: String,
-}
+use common::OneSlot as Setup;
 
+/// `common::one_slot` with the tickets `T-0` … `T-{n-1}`.
 fn setup(capacity: i64, n: usize) -> Option<Setup> {
-    let url = common::url()?;
-    let schema = common::fresh_schema(&url);
-    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
-    let slot = populate(&store, capacity, n);
-    let client = common::client(&url, &schema);
-    Some(Setup {
-        store,
-        client,
-        slot,
-        url,
-        schema,
-    })
-}
-
-fn populate(store: &PgStore, capacity: i64, n: usize) -> Slot {
-    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
-    let new =
-        NewSlot::validate(venue.id.0, "2099-12-01", "09:00", "12:00", Some(capacity)).unwrap();
-    let slot = store.create_slot(ORQ, &new, now()).unwrap();
-    let new: Vec<_> = (0..n)
-        .map(|i| NewTicket::plain(&format!("T-{i}"), ActivationMode::Immediate).unwrap())
-        .collect();
-    store.insert_tickets(ORQ, &new, now()).unwrap();
-    slot
+    let codes: Vec<String> = (0..n).map(|i| format!("T-{i}")).collect();
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    common::one_slot(capacity, &codes)
 }
 
 fn request(code: &str, slot: &Slot) -> ReserveRequest {

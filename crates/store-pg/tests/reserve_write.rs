@@ -6,44 +6,15 @@
 mod common;
 
 use entrada_domain::{
-    ActivationMode, ChangedBy, Contact, DomainError, NewSlot, NewTicket, ReservationStatus,
-    SlotStatus, TicketCode, TicketStatus,
+    ChangedBy, Contact, DomainError, ReservationStatus, SlotStatus, TicketCode, TicketStatus,
 };
 use entrada_store::conformance::{now, ORQ};
-use entrada_store::{
-    ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore, VenueStore,
-};
-use entrada_store_pg::PgStore;
+use entrada_store::{ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore};
 
-struct Setup {
-    store: PgStore,
-    client: postgres::Client,
-    slot: entrada_domain::Slot,
-    url: String,
-    schema: String,
-}
+use common::OneSlot as Setup;
 
 fn setup(capacity: i64, tickets: &[&str]) -> Option<Setup> {
-    let url = common::url()?;
-    let schema = common::fresh_schema(&url);
-    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
-    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
-    let new =
-        NewSlot::validate(venue.id.0, "2099-12-01", "09:00", "12:00", Some(capacity)).unwrap();
-    let slot = store.create_slot(ORQ, &new, now()).unwrap();
-    let new: Vec<_> = tickets
-        .iter()
-        .map(|c| NewTicket::plain(c, ActivationMode::Immediate).unwrap())
-        .collect();
-    store.insert_tickets(ORQ, &new, now()).unwrap();
-    let client = common::client(&url, &schema);
-    Some(Setup {
-        store,
-        client,
-        slot,
-        url,
-        schema,
-    })
+    common::one_slot(capacity, tickets)
 }
 
 fn request(code: &str, slot: &entrada_domain::Slot) -> ReserveRequest {

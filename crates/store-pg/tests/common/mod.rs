@@ -134,3 +134,41 @@ pub fn record_slot_writes(client: &mut postgres::Client) {
         )
         .unwrap();
 }
+
+/// A fresh schema with a venue, one slot of `capacity` on 1 December 2099
+/// and the tickets `codes` (activated): its store, a plain client on it,
+/// the slot, the URL and the schema.
+pub struct OneSlot {
+    pub store: PgStore,
+    pub client: postgres::Client,
+    pub slot: entrada_domain::Slot,
+    pub url: String,
+    pub schema: String,
+}
+
+/// `OneSlot`, or `None` without a PostgreSQL to test on.
+pub fn one_slot(capacity: i64, codes: &[&str]) -> Option<OneSlot> {
+    use entrada_domain::{ActivationMode, NewSlot, NewTicket};
+    use entrada_store::conformance::{now, ORQ};
+    use entrada_store::{SlotStore, TicketStore, VenueStore};
+    let url = url()?;
+    let schema = fresh_schema(&url);
+    let store = PgStore::connect(&url, options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
+    let new =
+        NewSlot::validate(venue.id.0, "2099-12-01", "09:00", "12:00", Some(capacity)).unwrap();
+    let slot = store.create_slot(ORQ, &new, now()).unwrap();
+    let new: Vec<_> = codes
+        .iter()
+        .map(|c| NewTicket::plain(c, ActivationMode::Immediate).unwrap())
+        .collect();
+    store.insert_tickets(ORQ, &new, now()).unwrap();
+    let client = client(&url, &schema);
+    Some(OneSlot {
+        store,
+        client,
+        slot,
+        url,
+        schema,
+    })
+}
