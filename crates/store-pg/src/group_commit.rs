@@ -6,33 +6,44 @@
 //! for many writes holds it once. Used by verify-ticket
 //! (`verify_batch.rs`) and reservations (`reserve_batch.rs`).
 //!
-//! How: a caller that finds fewer than `IN_FLIGHT` batches in flight leads,
-//! takes what is queued (at most `MAX_BATCH`, the first item's batch key
-//! only, each distinct key once), runs it in one transaction
-//! (`PgStore::run_batch`), then hands each waiting caller its own answer. A
-//! lone write leads a batch of one at once (no timer waits for company).
+//! How: items are queued with their batch key (an org for verify-ticket,
+//! an org and a slot for reservations). A caller whose key has fewer than
+//! `Grouped::IN_FLIGHT` batches in flight leads: it takes that key's queued
+//! items (at most `MAX_BATCH`, each distinct item once, its own among them
+//! unless others of its key came first), runs them in one transaction
+//! (`PgStore::run_batch`; a batch of one too, inside the leadership), then
+//! hands each waiting caller its own answer. Callers of a key wait only for
+//! that key's batches: while one runs, the key's next callers queue, and
+//! the next leader takes them all. A lone write leads a batch of one at
+//! once (no timer waits for company).
 //!
 //! What must hold, and how:
 //! - a write is answered only after its COMMIT returned: answers are
 //!   published after `commit()`;
-//! - a batch never waits on a row lock another holds: its rows are locked
-//!   `SKIP LOCKED`, and an item whose row it could not lock goes back to its
-//!   own caller, who runs it alone (`Answer::Alone`), waiting for that lock
-//!   as before batches;
+//! - one key's trouble never stalls another key: places in flight are
+//!   counted per key, so a batch waiting on a row lock (a reservation
+//!   batch waits for its slot's row, as a lone reservation does; nothing
+//!   bounds that wait but the holder) holds up only its own key's callers;
+//! - a verify batch never waits on a ticket's lock (`SKIP LOCKED`; a
+//!   reservation batch locks its tickets the same way): an item whose row
+//!   it could not lock goes back to its own caller, who runs it alone
+//!   (`Answer::Alone`), waiting for that lock as before batches;
 //! - a refusal writes nothing and leaves the others alone (the domain
 //!   decides before anything of that item is written);
 //! - no caller waits forever, nor for another's item: a database error in a
-//!   batch before its COMMIT rolls it back and hands each item back to its
-//!   own caller, who runs it alone (at once, each on its own thread, with
-//!   its own answer); a lost connection answers each with that error
-//!   (nothing was committed: the client retries). A COMMIT the server
-//!   refused with an ERROR (nothing written) goes back to the callers the
-//!   same way; a COMMIT whose outcome is unknown (no error from the server)
-//!   answers each with that error, as a lone write would.
+//!   batch before its COMMIT (or a batch that finds a row changed under it,
+//!   `Batched::HandBack`, or a panicking leader) rolls it back and hands
+//!   each item back to its own caller, who runs it alone (at once, each on
+//!   its own thread, with its own answer); a lost connection answers each
+//!   with that error (nothing was committed: the client retries). A COMMIT
+//!   the server refused with an ERROR (nothing written) goes back to the
+//!   callers the same way; a COMMIT whose outcome is unknown (no error from
+//!   the server) answers each with that error, as a lone write would.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use postgres::IsolationLevel;
 
@@ -44,22 +55,16 @@ use entrada_store::{Result, StoreError};
 /// holds its rows' locks and what a caller waits behind.
 pub(crate) const MAX_BATCH: usize = 32;
 
-/// Batches in flight at once on one instance. With one, the batch's
-/// statements run one after the other on one backend while the others
-/// wait, and the database sat at ~0.7 of a core on the bench's two (
-/// BENCHMARKS.md, session 33); two keep it busy while a batch waits for its
-/// round trips and its COMMIT's flush. A row another batch (or anyone)
-/// holds is skipped (`SKIP LOCKED`) and its caller waits for it alone.
-pub(crate) const IN_FLIGHT: usize = 2;
-
 /// An item a batch may take with others.
 pub(crate) trait Grouped: Clone {
     /// Items of one batch share this (one org at least: a batch never
-    /// mixes orgs).
-    type Batch: Eq;
+    /// mixes orgs). Places in flight are counted per key.
+    type Batch: Eq + Hash + Clone;
     /// At most one item per value in a batch (a row the batch locks and
     /// writes): a second waits for the next batch.
     type Distinct: Eq + Hash;
+    /// Batches of one key in flight at once.
+    const IN_FLIGHT: usize;
     fn batch(&self) -> Self::Batch;
     fn distinct(&self) -> Self::Distinct;
 }
@@ -74,39 +79,102 @@ pub(crate) enum Answer<A> {
     Alone,
 }
 
-/// The items waiting on one instance, and the batches in flight.
-pub(crate) struct GroupQueue<I, A> {
-    state: Mutex<Queue<I, A>>,
-    /// Signalled when a batch's answers are published (and so leadership
-    /// is free again).
-    answered: Condvar,
+/// What a batch's body found, before its COMMIT.
+pub(crate) enum Batched<A> {
+    /// Each item's answer in order; `None`: handed back to its caller.
+    Answers(Vec<Option<Result<A>>>),
+    /// The batch's decisions no longer hold (another writer changed a row
+    /// since the batch's first look: normal near a slot's last places with
+    /// two instances). Rolled back, each item runs alone; counted, not an
+    /// error.
+    HandBack(&'static str),
 }
 
-impl<I, A> Default for GroupQueue<I, A> {
+/// What one queue's batches were, since its store opened: how many, their
+/// items, the largest, and how many were handed back whole.
+#[cfg(feature = "test-hooks")]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchCounts {
+    pub batches: u64,
+    pub items: u64,
+    pub largest: u64,
+    pub handed_back: u64,
+}
+
+/// `BatchCounts` as they are kept: updated without the queue's lock.
+#[derive(Default)]
+pub(crate) struct Counters {
+    batches: AtomicU64,
+    items: AtomicU64,
+    largest: AtomicU64,
+    handed_back: AtomicU64,
+}
+
+impl Counters {
+    fn batch(&self, n: usize) {
+        let n = n as u64;
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.items.fetch_add(n, Ordering::Relaxed);
+        self.largest.fetch_max(n, Ordering::Relaxed);
+    }
+
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn get(&self) -> BatchCounts {
+        BatchCounts {
+            batches: self.batches.load(Ordering::Relaxed),
+            items: self.items.load(Ordering::Relaxed),
+            largest: self.largest.load(Ordering::Relaxed),
+            handed_back: self.handed_back.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The items waiting on one instance, and the batches in flight.
+pub(crate) struct GroupQueue<I: Grouped, A> {
+    state: Mutex<Queue<I, A>>,
+    pub(crate) counters: Counters,
+}
+
+impl<I: Grouped, A> Default for GroupQueue<I, A> {
     fn default() -> Self {
         GroupQueue {
             state: Mutex::new(Queue {
                 next_id: 0,
                 waiting: VecDeque::new(),
-                leading: 0,
+                keys: HashMap::new(),
                 answers: HashMap::new(),
             }),
-            answered: Condvar::new(),
+            counters: Counters::default(),
         }
     }
 }
 
-struct Queue<I, A> {
+struct Queue<I: Grouped, A> {
     next_id: u64,
     waiting: VecDeque<(u64, I)>,
-    leading: usize,
+    /// The keys with a caller in `run`.
+    keys: HashMap<I::Batch, Key>,
     answers: HashMap<u64, Answer<A>>,
+}
+
+/// One batch key's callers.
+struct Key {
+    /// Its batches in flight.
+    leading: usize,
+    /// Its items in `waiting`.
+    queued: usize,
+    /// Its callers in `run` (the entry goes with the last).
+    callers: usize,
+    /// Signalled when one of its batches' answers are published (and so a
+    /// place is free again): only this key's callers wake.
+    answered: Arc<Condvar>,
 }
 
 impl<I: Grouped, A> GroupQueue<I, A> {
     fn lock(&self) -> MutexGuard<'_, Queue<I, A>> {
         // The queue's state stays consistent across a panicking leader
-        // (`Lead`'s drop), so a poisoned lock is still usable.
+        // (`Lead`'s and `Caller`'s drops), so a poisoned lock is still
+        // usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -119,10 +187,28 @@ impl<I: Grouped, A> GroupQueue<I, A> {
         batch: impl Fn(&[&I]) -> Vec<Answer<A>>,
         alone: impl FnOnce(&I) -> Result<A>,
     ) -> Result<A> {
+        let key = item.batch();
+        let (id, answered) = {
+            let mut state = self.lock();
+            let id = state.next_id;
+            state.next_id += 1;
+            state.waiting.push_back((id, item.clone()));
+            let entry = state.keys.entry(key.clone()).or_insert_with(|| Key {
+                leading: 0,
+                queued: 0,
+                callers: 0,
+                answered: Arc::new(Condvar::new()),
+            });
+            entry.callers += 1;
+            entry.queued += 1;
+            (id, Arc::clone(&entry.answered))
+        };
+        // Declared before `state`, so dropped after it (it locks too).
+        let _caller = Caller {
+            queue: self,
+            key: key.clone(),
+        };
         let mut state = self.lock();
-        let id = state.next_id;
-        state.next_id += 1;
-        state.waiting.push_back((id, item.clone()));
         loop {
             match state.answers.remove(&id) {
                 Some(Answer::Done(answer)) => return answer,
@@ -132,46 +218,45 @@ impl<I: Grouped, A> GroupQueue<I, A> {
                 }
                 None => {}
             }
-            if state.leading < IN_FLIGHT && !state.waiting.is_empty() {
-                // Room for a batch: this caller runs the next one (which
-                // holds its own item unless another batch's items or more
-                // than a batch came first, or another leader took it: then
+            let mine = state.keys.get_mut(&key).expect("a caller's key");
+            if mine.leading < I::IN_FLIGHT && mine.queued > 0 {
+                // Room for a batch of this key: this caller runs the next
+                // one (which holds its own item unless more than a batch
+                // of this key came first, or another leader took it: then
                 // it waits for its answer).
-                let taken = take_batch(&mut state.waiting);
-                state.leading += 1;
+                mine.leading += 1;
+                let taken = take_batch(&mut state.waiting, &key);
+                let mine = state.keys.get_mut(&key).expect("a caller's key");
+                mine.queued -= taken.len();
                 let mut lead = Lead {
                     queue: self,
+                    key: key.clone(),
                     own: id,
                     ids: taken.iter().map(|(id, _)| *id).collect(),
                     answers: Vec::new(),
                 };
                 drop(state);
+                self.counters.batch(taken.len());
+                tracing::debug!(items = taken.len(), "batch");
                 let items: Vec<&I> = taken.iter().map(|(_, item)| item).collect();
                 lead.answers = batch(&items);
                 drop(lead);
                 state = self.lock();
                 continue;
             }
-            state = self
-                .answered
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = answered.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
 
-/// The next batch from the front of `waiting`: in arrival order, the
-/// first's batch key only, each distinct key once, at most `MAX_BATCH`.
-/// The rest keep their places.
-fn take_batch<I: Grouped>(waiting: &mut VecDeque<(u64, I)>) -> Vec<(u64, I)> {
-    let Some(key) = waiting.front().map(|(_, item)| item.batch()) else {
-        return Vec::new();
-    };
+/// The next batch of `key` from `waiting`: in arrival order, each distinct
+/// item once, at most `MAX_BATCH`. The rest keep their places.
+fn take_batch<I: Grouped>(waiting: &mut VecDeque<(u64, I)>, key: &I::Batch) -> Vec<(u64, I)> {
     let mut batch = Vec::new();
     let mut distinct = HashSet::new();
     waiting.retain(|(id, item)| {
         let take =
-            batch.len() < MAX_BATCH && item.batch() == key && distinct.insert(item.distinct());
+            batch.len() < MAX_BATCH && item.batch() == *key && distinct.insert(item.distinct());
         if take {
             batch.push((*id, item.clone()));
         }
@@ -197,8 +282,8 @@ pub(crate) fn together<I: Grouped, A>(
         .map(|(i, item)| (i as u64, item))
         .collect();
     let mut answers: Vec<Option<Result<A>>> = (0..n).map(|_| None).collect();
-    while !waiting.is_empty() {
-        let taken = take_batch(&mut waiting);
+    while let Some(key) = waiting.front().map(|(_, item)| item.batch()) {
+        let taken = take_batch(&mut waiting, &key);
         let refs: Vec<&I> = taken.iter().map(|(_, item)| item).collect();
         for ((id, item), answer) in taken.iter().zip(batch(&refs)) {
             answers[*id as usize] = Some(match answer {
@@ -223,12 +308,29 @@ pub(crate) fn as_handed<A>(answers: Vec<Answer<A>>) -> Vec<Option<Result<A>>> {
         .collect()
 }
 
+/// A caller in `run`: dropped (also when it panicked), its key forgets it.
+struct Caller<'q, I: Grouped, A> {
+    queue: &'q GroupQueue<I, A>,
+    key: I::Batch,
+}
+
+impl<I: Grouped, A> Drop for Caller<'_, I, A> {
+    fn drop(&mut self) {
+        let mut state = self.queue.lock();
+        let entry = state.keys.get_mut(&self.key).expect("a caller's key");
+        entry.callers -= 1;
+        if entry.callers == 0 {
+            state.keys.remove(&self.key);
+        }
+    }
+}
+
 /// A leader's batch in flight. Dropped (also when the batch panicked), it
-/// publishes the answers, one per item (an error for any the batch did not
-/// answer, so no caller waits forever), frees the leadership and wakes the
-/// waiting callers.
+/// publishes the answers, one per item, frees its key's place and wakes
+/// that key's waiting callers.
 struct Lead<'q, I: Grouped, A> {
     queue: &'q GroupQueue<I, A>,
+    key: I::Batch,
     /// The leader's own item: not published when the leader panicked
     /// (nobody would take its answer).
     own: u64,
@@ -242,10 +344,19 @@ impl<I: Grouped, A> Drop for Lead<'_, I, A> {
         let panicking = std::thread::panicking();
         let mut state = self.queue.lock();
         for id in &self.ids {
+            // A panic comes before the batch's COMMIT (answers are only
+            // returned after it): nothing of it was written, so each other
+            // item runs alone. Fewer answers than items without a panic is
+            // a bug: an error, never a second write.
             let answer = answers.next().unwrap_or_else(|| {
-                Answer::Done(Err(StoreError::Engine(
-                    "the item's batch failed".to_owned(),
-                )))
+                if panicking {
+                    Answer::Alone
+                } else {
+                    debug_assert!(false, "a batch answered fewer items than it took");
+                    Answer::Done(Err(StoreError::Engine(
+                        "the item's batch gave no answer".to_owned(),
+                    )))
+                }
             });
             if !(panicking && *id == self.own) {
                 state.answers.insert(*id, answer);
@@ -256,11 +367,18 @@ impl<I: Grouped, A> Drop for Lead<'_, I, A> {
             // other items first): nobody would take its answer, and it must
             // not be written later for a caller that got a 500.
             let own = self.own;
+            let before = state.waiting.len();
             state.waiting.retain(|(id, _)| *id != own);
+            let removed = before - state.waiting.len();
+            if let Some(entry) = state.keys.get_mut(&self.key) {
+                entry.queued -= removed;
+            }
         }
-        state.leading -= 1;
+        let entry = state.keys.get_mut(&self.key).expect("a leader's key");
+        entry.leading -= 1;
+        let answered = Arc::clone(&entry.answered);
         drop(state);
-        self.queue.answered.notify_all();
+        answered.notify_all();
     }
 }
 
@@ -281,12 +399,14 @@ fn same_error(e: &StoreError) -> StoreError {
 impl PgStore {
     /// One batch of `n` items: `body` in one transaction, one COMMIT; each
     /// item's answer in order (`None` from `body`: handed back to its
-    /// caller). `what` names the batch in the log.
+    /// caller). `what` names the batch in the log; `counters` counts a
+    /// batch handed back whole.
     pub(crate) fn run_batch<A>(
         &self,
         what: &'static str,
+        counters: &Counters,
         n: usize,
-        mut body: impl FnMut(&mut Tx<'_>) -> Result<Vec<Option<Result<A>>>>,
+        mut body: impl FnMut(&mut Tx<'_>) -> Result<Batched<A>>,
     ) -> Vec<Answer<A>> {
         if n == 0 {
             return Vec::new();
@@ -305,7 +425,14 @@ impl PgStore {
                 .map_err(|e| (true, db(e)))?;
             let mut tx = Tx { tx, statements };
             let answers = match body(&mut tx) {
-                Ok(answers) => answers,
+                Ok(Batched::Answers(answers)) => answers,
+                // Rolled back when `tx` drops; expected now and then, so
+                // counted and logged at debug, not warned about.
+                Ok(Batched::HandBack(why)) => {
+                    counters.handed_back.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(why, items = n, batch = what, "batch handed back, each runs alone");
+                    return Ok(alone());
+                }
                 // No connection: nothing was committed; each caller gets the
                 // error now (a retry is the client's), none waits for a
                 // reconnection. `call` marks the connection broken.
@@ -344,5 +471,153 @@ impl PgStore {
             Ok(answers) => answers,
             Err(e) => (0..n).map(|_| Answer::Done(Err(same_error(&e)))).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The queue alone (no database: its batches are closures here).
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// An item: its batch key and its own number.
+    #[derive(Clone)]
+    struct Item(u32, u32);
+
+    impl Grouped for Item {
+        type Batch = u32;
+        type Distinct = u32;
+        const IN_FLIGHT: usize = 1;
+        fn batch(&self) -> u32 {
+            self.0
+        }
+        fn distinct(&self) -> u32 {
+            self.1
+        }
+    }
+
+    type Queue = GroupQueue<Item, u32>;
+
+    fn queued(q: &Queue) -> usize {
+        q.lock().waiting.len()
+    }
+
+    fn until(what: impl Fn() -> bool) {
+        for _ in 0..1000 {
+            if what() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("not after 10 s");
+    }
+
+    #[test]
+    fn a_key_whose_batch_waits_holds_up_no_other_key() {
+        let q = Queue::default();
+        let (release, released) = mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        std::thread::scope(|scope| {
+            let stuck = scope.spawn(|| {
+                q.run(
+                    Item(1, 1),
+                    |_| {
+                        released.lock().unwrap().recv().unwrap();
+                        vec![Answer::Done(Ok(1))]
+                    },
+                    |_| unreachable!(),
+                )
+            });
+            until(|| q.lock().keys.get(&1).is_some_and(|k| k.leading == 1));
+            // Another key leads its own batch at once.
+            let other = q.run(
+                Item(2, 2),
+                |_| vec![Answer::Done(Ok(2))],
+                |_| unreachable!(),
+            );
+            assert_eq!(other.unwrap(), 2);
+            release.send(()).unwrap();
+            assert_eq!(stuck.join().unwrap().unwrap(), 1);
+        });
+        assert!(q.lock().keys.is_empty());
+    }
+
+    #[test]
+    fn callers_of_a_key_queue_behind_its_batch_and_make_the_next_one() {
+        let q = Queue::default();
+        let (release, released) = mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let sizes = Mutex::new(Vec::new());
+        let batch = |items: &[&Item]| {
+            sizes.lock().unwrap().push(items.len());
+            if items[0].1 == 0 {
+                released.lock().unwrap().recv().unwrap();
+            }
+            items.iter().map(|i| Answer::Done(Ok(i.1))).collect()
+        };
+        let (q, batch) = (&q, &batch);
+        std::thread::scope(|scope| {
+            let first = scope.spawn(move || q.run(Item(1, 0), batch, |_| unreachable!()));
+            until(|| q.lock().keys.get(&1).is_some_and(|k| k.leading == 1));
+            let others: Vec<_> = (1..=5)
+                .map(|n| scope.spawn(move || q.run(Item(1, n), batch, |_| unreachable!())))
+                .collect();
+            until(|| queued(q) == 5);
+            release.send(()).unwrap();
+            assert_eq!(first.join().unwrap().unwrap(), 0);
+            for (n, h) in (1..=5).zip(others) {
+                assert_eq!(h.join().unwrap().unwrap(), n);
+            }
+        });
+        assert_eq!(*sizes.lock().unwrap(), [1, 5]);
+        assert_eq!(q.counters.batches.load(Ordering::Relaxed), 2);
+        assert_eq!(q.counters.largest.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn a_panicking_leader_hands_the_other_items_back_to_run_alone() {
+        let q = Queue::default();
+        let (release, released) = mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let batch = |items: &[&Item]| -> Vec<Answer<u32>> {
+            match items.len() {
+                1 => {
+                    released.lock().unwrap().recv().unwrap();
+                    vec![Answer::Done(Ok(items[0].1))]
+                }
+                _ => panic!("a leader panics before its COMMIT"),
+            }
+        };
+        let (q, batch) = (&q, &batch);
+        std::thread::scope(|scope| {
+            let first = scope.spawn(move || q.run(Item(1, 0), batch, |_| unreachable!()));
+            until(|| q.lock().keys.get(&1).is_some_and(|k| k.leading == 1));
+            let others: Vec<_> = (1..=2)
+                .map(|n| scope.spawn(move || q.run(Item(1, n), batch, |i| Ok(100 + i.1))))
+                .collect();
+            until(|| queued(q) == 2);
+            release.send(()).unwrap();
+            assert_eq!(first.join().unwrap().unwrap(), 0);
+            // One of the two led the batch of both and panicked; the other
+            // ran its own alone (not a 500).
+            let answers: Vec<_> = others.into_iter().map(|h| h.join()).collect();
+            let panicked = answers.iter().filter(|a| a.is_err()).count();
+            let alone: Vec<u32> = answers
+                .into_iter()
+                .filter_map(|a| a.ok())
+                .map(|a| a.unwrap())
+                .collect();
+            assert_eq!(panicked, 1);
+            assert!(alone == [101] || alone == [102], "{alone:?}");
+        });
+        // The queue is as new: its next caller leads at once.
+        assert!(q.lock().keys.is_empty() && q.lock().waiting.is_empty());
+        let next = q.run(
+            Item(1, 9),
+            |_| vec![Answer::Done(Ok(9))],
+            |_| unreachable!(),
+        );
+        assert_eq!(next.unwrap(), 9);
     }
 }

@@ -35,6 +35,10 @@ mod venue_ops;
 mod venues;
 mod verify_batch;
 
+/// The batches' counts and the reservation batches' test entry points
+/// (`test-hooks` feature only).
+#[cfg(feature = "test-hooks")]
+pub use group_commit::BatchCounts;
 #[cfg(feature = "test-hooks")]
 pub use reserve_batch::ReserveTestItem;
 /// The verify batches' test entry points (`test-hooks` feature only).

@@ -276,13 +276,9 @@ pub(crate) fn take_place(
     let slot = require_slot(tx, orq, id, true)?;
     allowed(&slot)?;
     change_booking(tx, &slot, 1, now)?;
-    let (booked, status) = slot.after_booking_change(1);
     Ok(Slot {
-        booked_count: booked,
-        available_count: slot.total_capacity - booked,
-        status,
         updated_at: ts(now),
-        ..slot
+        ..slot.with_booking_change(1)
     })
 }
 

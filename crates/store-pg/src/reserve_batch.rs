@@ -18,14 +18,20 @@
 //! 4. the granted reservations written, one statement each;
 //! 5. the slot locked, and the domain decides again, in the same order, on
 //!    the locked row: any decision that differs (another writer took or
-//!    freed places meanwhile, near the last place) fails the batch, which
-//!    rolls back and hands each back to its caller; else one UPDATE writes
-//!    the count the running slot reached (guarded by the count read under
-//!    the lock), and COMMIT.
+//!    freed places meanwhile, near the last place) hands the batch back
+//!    (`Batched::HandBack`: rolled back, each item runs alone, counted, not
+//!    an error); else one UPDATE writes the count the running slot reached
+//!    (guarded by the count read under the lock), and COMMIT.
 //!
 //! So the hot row is held for the locked read, one UPDATE and one COMMIT
 //! per batch, not per reservation. A batch waits for no lock but the
-//! slot's, as a lone reservation does.
+//! slot's, as a lone reservation does; one batch per org and slot is in
+//! flight at once, so a slot whose row is held (by another instance's
+//! batch, or anyone) holds up only that slot's callers, who queue for its
+//! next batch. A reservation alone runs the lone path (`reserve_one`)
+//! inside that same place, so the callers behind it make the next batch.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
@@ -35,13 +41,13 @@ use crate::domain::{
     check_reservable, ChangedBy, DomainError, Orq, Reservation, Slot, SlotId, Ticket, TicketCode,
     Venue, VenueId,
 };
-use crate::group_commit::{Answer, GroupQueue, Grouped};
+use crate::group_commit::{Answer, Batched, GroupQueue, Grouped};
 use crate::reservations::{change_booking, reservation, write_reservation, RESERVATION_COLUMNS};
 use crate::slots::{require_slot, slot, SLOT_COLUMNS};
 use crate::tickets::{ticket, TICKET_COLUMNS};
 use crate::venues::{venue, VENUE_COLUMNS};
 use crate::{db, PgStore};
-use entrada_store::{ReserveRequest, Result, StoreError};
+use entrada_store::{ReserveRequest, Result};
 
 /// One reservation asked of `reserve_slot_as`.
 #[derive(Debug, Clone)]
@@ -57,6 +63,9 @@ impl Grouped for ReserveItem {
     /// shares.
     type Batch = (Orq, SlotId);
     type Distinct = TicketCode;
+    /// One per org and slot: its batches all wait for the slot's row, so a
+    /// second in flight would only hold items the next batch could take.
+    const IN_FLIGHT: usize = 1;
     fn batch(&self) -> (Orq, SlotId) {
         (self.orq, self.req.slot_id)
     }
@@ -122,10 +131,7 @@ fn decide(
             let now = items[c.index].now;
             let decision = check_reservable(&c.ticket, c.existing.as_ref(), &running, venue, now);
             if decision.is_ok() {
-                let (booked, status) = running.after_booking_change(1);
-                running.booked_count = booked;
-                running.available_count = running.total_capacity - booked;
-                running.status = status;
+                running = running.with_booking_change(1);
             }
             decision
         })
@@ -136,29 +142,30 @@ fn decide(
 /// One batch (one org, one slot, distinct tickets) in the caller's
 /// transaction (module docs). Each item's answer in `items`' order: `Some`
 /// its reservation or its refusal (a refusal wrote nothing), `None` when
-/// its ticket was not locked here: its caller runs it alone. Any other
-/// error is the batch's: the caller rolls it back whole.
+/// its ticket was not locked here: its caller runs it alone;
+/// `Batched::HandBack` when the slot changed under the batch. Any error is
+/// the batch's: the caller rolls it back whole.
 pub(crate) fn reserve_batch_in(
     tx: &mut Tx<'_>,
     orq: Orq,
     slot_id: SlotId,
     items: &[&ReserveItem],
-) -> Result<Vec<Option<Result<Reservation>>>> {
+) -> Result<Batched<Reservation>> {
     let codes: Vec<&str> = items.iter().map(|i| i.req.ticket.as_str()).collect();
-    let mut locked = std::collections::HashMap::new();
+    let mut locked: HashMap<TicketCode, Ticket> = HashMap::new();
     for row in tx
         .query(LOCK_TICKETS.as_str(), &[&codes, &orq.0])
         .map_err(db)?
     {
         let t = ticket(&row)?;
-        locked.insert(t.ticket_code.as_str().to_owned(), t);
+        locked.insert(t.ticket_code.clone(), t);
     }
     let mut answers: Vec<Option<Result<Reservation>>> = items.iter().map(|_| None).collect();
     if locked.is_empty() {
-        return Ok(answers);
+        return Ok(Batched::Answers(answers));
     }
-    let present: Vec<&str> = locked.keys().map(String::as_str).collect();
-    let mut held = std::collections::HashMap::new();
+    let present: Vec<&str> = locked.keys().map(TicketCode::as_str).collect();
+    let mut held: HashMap<TicketCode, (Reservation, Option<VenueId>)> = HashMap::new();
     for row in tx
         .query(HELD_ROWS.as_str(), &[&present, &orq.0])
         .map_err(db)?
@@ -168,7 +175,7 @@ pub(crate) fn reserve_batch_in(
             prefix: "r_",
         })?;
         let venue = row.get::<_, Option<i64>>("held_venue").map(VenueId);
-        held.insert(r.ticket_id.as_str().to_owned(), (r, venue));
+        held.insert(r.ticket_id.clone(), (r, venue));
     }
     let row = tx
         .query_opt(SLOT_AND_VENUE.as_str(), &[&slot_id.0, &orq.0])
@@ -188,10 +195,10 @@ pub(crate) fn reserve_batch_in(
     // the slot and its venue must exist.
     let mut candidates = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        let Some(ticket) = locked.remove(codes[index]) else {
+        let Some(ticket) = locked.remove(&item.req.ticket) else {
             continue;
         };
-        let existing = held.remove(codes[index]);
+        let existing = held.remove(&item.req.ticket);
         let before_slot = || -> Result<(), DomainError> {
             if let Some((_, held_venue)) = &existing {
                 let held = held_venue.ok_or(DomainError::NotFound { entity: "slot" })?;
@@ -215,7 +222,7 @@ pub(crate) fn reserve_batch_in(
         }
     }
     let (Some((first_look, Some(venue))), false) = (seen, candidates.is_empty()) else {
-        return Ok(answers);
+        return Ok(Batched::Answers(answers));
     };
     let (planned, _) = decide(items, &candidates, &first_look, &venue);
     let mut written = Vec::with_capacity(candidates.len());
@@ -242,9 +249,7 @@ pub(crate) fn reserve_batch_in(
         let current = require_slot(tx, orq, slot_id, true)?;
         let (decided, after) = decide(items, &candidates, &current, &venue);
         if decided != planned {
-            return Err(StoreError::Engine(format!(
-                "slot {slot_id} changed since the batch's first look: each runs alone"
-            )));
+            return Ok(Batched::HandBack("the slot changed since the first look"));
         }
         let last = candidates
             .iter()
@@ -252,13 +257,13 @@ pub(crate) fn reserve_batch_in(
             .filter(|(_, d)| d.is_ok())
             .map(|(c, _)| items[c.index].now)
             .max()
-            .unwrap_or_else(Utc::now);
+            .expect("granted > 0");
         let delta = i64::try_from(granted).expect("a batch is small");
         if current.after_booking_change(delta) != (after.booked_count, after.status) {
-            return Err(StoreError::Engine(format!(
-                "slot {slot_id}: {granted} places taken as {} {:?}, not as the rules plan it",
-                after.booked_count, after.status
-            )));
+            // The rules decided each place on its own, and taking them all
+            // at once would end elsewhere (a status a count crosses): not
+            // this batch's to write.
+            return Ok(Batched::HandBack("the places taken at once end elsewhere"));
         }
         change_booking(tx, &current, delta, last)?;
     }
@@ -269,10 +274,11 @@ pub(crate) fn reserve_batch_in(
             (Ok(()), None) => unreachable!("a granted reservation is written"),
         });
     }
-    Ok(answers)
+    Ok(Batched::Answers(answers))
 }
 
-/// A test's reservation: what `reserve_slot_as` takes.
+/// A test's reservation: what `reserve_slot_as` takes (org, request, who
+/// asks, when), for `reserve_together` and `reserve_one_batch`.
 #[cfg(feature = "test-hooks")]
 pub type ReserveTestItem = (Orq, ReserveRequest, ChangedBy, DateTime<Utc>);
 
@@ -304,6 +310,14 @@ impl PgStore {
         })
     }
 
+    /// What this instance's reservation batches were: how many, their
+    /// items, the largest, how many were handed back whole. For tests and
+    /// benches (whether batches formed).
+    #[cfg(feature = "test-hooks")]
+    pub fn reserve_batch_counts(&self) -> crate::group_commit::BatchCounts {
+        self.reserve_queue.counters.get()
+    }
+
     /// Runs reservations as concurrent `reserve_slot_as` calls on one
     /// instance would be run (`group_commit::together`), and answers each
     /// in `items`' order. For tests.
@@ -331,12 +345,14 @@ impl PgStore {
         let Some((orq, slot_id)) = items.first().map(|item| item.batch()) else {
             return Vec::new();
         };
-        // One alone runs the lone path: five statements, the place taken
-        // by the one UPDATE that is also the slot's lock (`take_place`).
-        if items.len() == 1 {
-            return vec![Answer::Alone];
+        // One alone runs the lone path (five statements, the place taken
+        // by the one UPDATE that is also the slot's lock, `take_place`),
+        // here, inside its slot's place in flight: the slot's next callers
+        // queue behind it and make the next batch.
+        if let [item] = items {
+            return vec![Answer::Done(self.reserve_alone(item))];
         }
-        self.run_batch("reserve", items.len(), |tx| {
+        self.run_batch("reserve", &self.reserve_queue.counters, items.len(), |tx| {
             reserve_batch_in(tx, orq, slot_id, items)
         })
     }

@@ -18,7 +18,7 @@
 
 use crate::domain::{Orq, TicketCode, Verdict};
 use crate::gate::{verify_batch_in, verify_one, VerifyItem};
-use crate::group_commit::{Answer, GroupQueue, Grouped};
+use crate::group_commit::{Answer, Batched, GroupQueue, Grouped};
 use crate::PgStore;
 use entrada_store::Result;
 
@@ -28,6 +28,12 @@ pub(crate) type VerifyQueue = GroupQueue<VerifyItem, Verdict>;
 impl Grouped for VerifyItem {
     type Batch = Orq;
     type Distinct = TicketCode;
+    /// Two per org: a verify batch never waits on a lock, and with one the
+    /// batch's statements ran one after the other on one backend while the
+    /// next waited, the database at ~0.7 of a core on the bench's two
+    /// (BENCHMARKS.md, session 33); two keep it busy while a batch waits
+    /// for its round trips and its COMMIT's flush.
+    const IN_FLIGHT: usize = 2;
     fn batch(&self) -> Orq {
         self.orq
     }
@@ -99,6 +105,8 @@ impl PgStore {
         let Some(orq) = items.first().map(|item| item.orq) else {
             return Vec::new();
         };
-        self.run_batch("verify", items.len(), |tx| verify_batch_in(tx, orq, items))
+        self.run_batch("verify", &self.verify_queue.counters, items.len(), |tx| {
+            verify_batch_in(tx, orq, items).map(Batched::Answers)
+        })
     }
 }

@@ -9,10 +9,13 @@ use std::sync::Barrier;
 
 use chrono::Duration;
 use entrada_domain::{
-    ChangedBy, Contact, DomainError, NewSlot, Reservation, Slot, TicketCode, VenueId,
+    ActivationMode, ChangedBy, Contact, DomainError, NewSlot, NewTicket, Reservation, Slot,
+    TicketCode, VenueId,
 };
 use entrada_store::conformance::{now, ORQ};
-use entrada_store::{ReservationStore, ReserveRequest, SlotStore, StoreError, VenueStore};
+use entrada_store::{
+    ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore, VenueStore,
+};
 use entrada_store_pg::{PgStore, ReserveTestItem};
 
 use common::OneSlot as Setup;
@@ -292,6 +295,189 @@ fn a_slot_filled_after_the_first_look_hands_the_batch_back_and_nothing_stays() {
         .reserve_one_batch(&items(&["T-0", "T-1", "T-2"], &s.slot));
     assert!(answers.iter().all(Option::is_none), "{answers:?}");
     assert_eq!(state(&mut s), ((0, "ACTIVE".to_owned()), (0, 0)));
+}
+
+/// `client`'s backend: whom a waiting statement waits for.
+fn backend(client: &mut postgres::Client) -> i32 {
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0)
+}
+
+/// Waits (at most 10 s) until a statement waits for a lock `holder` (a
+/// backend) holds.
+fn until_one_waits_for(client: &mut postgres::Client, holder: i32) {
+    for _ in 0..200 {
+        let waiting: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                &[&holder],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nobody waits for backend {holder}'s locks after 10 s");
+}
+
+#[test]
+fn a_slot_changed_by_another_writer_after_the_first_look_hands_the_batch_back() {
+    // Another writer commits between the batch's first look and its lock
+    // on the slot's row: it fills the slot, or closes it.
+    for change in [
+        "UPDATE reservation_slots SET booked_count = total_capacity, status = 'FULL'",
+        "UPDATE reservation_slots SET status = 'CLOSED'",
+    ] {
+        let Some(mut s) = setup(3, 3) else { return };
+        let mut writer = common::client(&s.url, &s.schema);
+        let pid = backend(&mut writer);
+        writer
+            .batch_execute("BEGIN; SELECT 1 FROM reservation_slots FOR UPDATE")
+            .unwrap();
+        let (store, slot) = (&s.store, &s.slot);
+        let answers = std::thread::scope(|scope| {
+            let batch =
+                scope.spawn(|| store.reserve_one_batch(&items(&["T-0", "T-1", "T-2"], slot)));
+            // The batch looked, wrote its reservations and waits for the
+            // slot's row: now the other writer changes it and commits.
+            until_one_waits_for(&mut s.client, pid);
+            writer.batch_execute(&format!("{change}; COMMIT")).unwrap();
+            batch.join().unwrap()
+        });
+        assert!(answers.iter().all(Option::is_none), "{change}: {answers:?}");
+        assert_eq!(s.store.reserve_batch_counts().handed_back, 1, "{change}");
+        // Nothing of the batch stays: no reservation, the count the other
+        // writer left.
+        assert_eq!(live(&mut s.client), (0, 0), "{change}");
+        // Each then runs alone and is refused as the slot now is.
+        let answers = s
+            .store
+            .reserve_together(&items(&["T-0", "T-1", "T-2"], &s.slot));
+        assert!(
+            answers.iter().all(|a| matches!(
+                refused(a),
+                Some(DomainError::SlotFull | DomainError::SlotClosed)
+            )),
+            "{change}: {answers:?}"
+        );
+    }
+}
+
+#[test]
+fn reservations_of_one_slot_asked_at_once_share_batches_through_the_queue() {
+    const N: usize = 24;
+    let Some(mut s) = setup(100, N) else { return };
+    common::record_slot_writes(&mut s.client);
+    // The slot's row held meanwhile: the first reservation waits for it
+    // inside its slot's place in flight, the others queue behind it.
+    let mut holder = common::client(&s.url, &s.schema);
+    let pid = backend(&mut holder);
+    holder
+        .batch_execute("BEGIN; SELECT 1 FROM reservation_slots FOR UPDATE")
+        .unwrap();
+    let start = Barrier::new(N + 1);
+    let answers: Vec<Result<Reservation, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let (store, start, slot) = (&s.store, &start, &s.slot);
+                scope.spawn(move || {
+                    start.wait();
+                    store.reserve_slot_as(
+                        ORQ,
+                        &request(&format!("T-{i}"), slot),
+                        ChangedBy::Customer,
+                        now(),
+                    )
+                })
+            })
+            .collect();
+        start.wait();
+        until_one_waits_for(&mut s.client, pid);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        holder.batch_execute("ROLLBACK").unwrap();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    let counts = s.store.reserve_batch_counts();
+    assert!(counts.largest > 1, "no batch formed: {counts:?}");
+    assert_eq!(counts.items, N as u64, "{counts:?}");
+    let slot_writes: i64 = s
+        .client
+        .query_one("SELECT count(*) FROM slot_writes", &[])
+        .unwrap()
+        .get(0);
+    assert!(
+        slot_writes < N as i64,
+        "{slot_writes} slot writes: {counts:?}"
+    );
+    assert_eq!(
+        state(&mut s),
+        ((N as i64, "ACTIVE".to_owned()), (N as i64, N as i64))
+    );
+}
+
+#[test]
+fn a_slot_held_in_one_org_does_not_stall_another_orgs_reservation() {
+    let Some(s) = setup(100, 8) else { return };
+    let other = entrada_domain::Orq(ORQ.0 + 1);
+    let venue = s.store.add_venue(other, "Louvre", "UTC", now()).unwrap();
+    let new = NewSlot::validate(venue.id.0, "2099-12-01", "09:00", "12:00", Some(10)).unwrap();
+    let their_slot = s.store.create_slot(other, &new, now()).unwrap();
+    s.store
+        .insert_tickets(
+            other,
+            &[NewTicket::plain("B-0", ActivationMode::Immediate).unwrap()],
+            now(),
+        )
+        .unwrap();
+    // This org's slot row held by another connection: its reservations
+    // wait for it (8 of them, more than the pool's connections).
+    let mut holder = common::client(&s.url, &s.schema);
+    let pid = backend(&mut holder);
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM reservation_slots WHERE id = '{}' FOR UPDATE",
+            s.slot.id.0
+        ))
+        .unwrap();
+    let mut watcher = common::client(&s.url, &s.schema);
+    let (store, slot) = (&s.store, &s.slot);
+    std::thread::scope(|scope| {
+        let waiting: Vec<_> = (0..8)
+            .map(|i| {
+                scope.spawn(move || {
+                    store.reserve_slot_as(
+                        ORQ,
+                        &request(&format!("T-{i}"), slot),
+                        ChangedBy::Customer,
+                        now(),
+                    )
+                })
+            })
+            .collect();
+        until_one_waits_for(&mut watcher, pid);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let theirs = common::within_10s(
+            || {
+                store.reserve_slot_as(
+                    other,
+                    &request("B-0", &their_slot),
+                    ChangedBy::Customer,
+                    now(),
+                )
+            },
+            || holder.batch_execute("ROLLBACK").unwrap(),
+        );
+        assert!(theirs.is_ok(), "{theirs:?}");
+        holder.batch_execute("ROLLBACK").unwrap();
+        for h in waiting {
+            assert!(h.join().unwrap().is_ok());
+        }
+    });
 }
 
 /// What a reservation answered, without what differs between schemas.
