@@ -9,7 +9,7 @@ use std::sync::Barrier;
 
 use chrono::Duration;
 use entrada_domain::{
-    ActivationMode, ChangedBy, Contact, DomainError, NewSlot, NewTicket, Reservation, Slot,
+    ActivationMode, ChangedBy, Contact, DomainError, NewSlot, NewTicket, Orq, Reservation, Slot,
     TicketCode, VenueId,
 };
 use entrada_store::conformance::{now, ORQ};
@@ -33,6 +33,11 @@ fn request(code: &str, slot: &Slot) -> ReserveRequest {
         slot_id: slot.id,
         contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
     }
+}
+
+/// `code` reserved on `slot` by a customer of `orq`, now.
+fn reserve(store: &PgStore, orq: Orq, code: &str, slot: &Slot) -> Result<Reservation, StoreError> {
+    store.reserve_slot_as(orq, &request(code, slot), ChangedBy::Customer, now())
 }
 
 fn item(code: &str, slot: &Slot) -> ReserveTestItem {
@@ -80,6 +85,17 @@ fn state(s: &mut Setup) -> ((i64, String), (i64, i64)) {
     (slot_row(&mut s.client, &slot), live(&mut s.client))
 }
 
+/// Three answers: the first and the last booked, the second as `fails`
+/// says.
+fn only_the_second_fails(
+    answers: &[Result<Reservation, StoreError>],
+    fails: impl Fn(&Result<Reservation, StoreError>) -> bool,
+) {
+    assert!(answers[0].is_ok(), "{answers:?}");
+    assert!(fails(&answers[1]), "{answers:?}");
+    assert!(answers[2].is_ok(), "{answers:?}");
+}
+
 fn refused(answer: &Result<Reservation, StoreError>) -> Option<&DomainError> {
     match answer {
         Err(StoreError::Domain(e)) => Some(e),
@@ -99,12 +115,7 @@ fn two_hundred_threads_on_two_instances_book_exactly_the_last_fifty() {
                 let (store, start, slot) = (stores[i % 2], &start, &s.slot);
                 scope.spawn(move || {
                     start.wait();
-                    store.reserve_slot_as(
-                        ORQ,
-                        &request(&format!("T-{i}"), slot),
-                        ChangedBy::Customer,
-                        now(),
-                    )
+                    reserve(store, ORQ, &format!("T-{i}"), slot)
                 })
             })
             .collect();
@@ -209,12 +220,9 @@ fn the_same_ticket_twice_in_one_go_is_booked_once_then_already_reserved() {
     let answers = s
         .store
         .reserve_together(&items(&["T-0", "T-0", "T-1"], &s.slot));
-    assert!(answers[0].is_ok(), "{answers:?}");
-    assert!(
-        matches!(refused(&answers[1]), Some(DomainError::AlreadyReserved)),
-        "{answers:?}"
-    );
-    assert!(answers[2].is_ok(), "{answers:?}");
+    only_the_second_fails(&answers, |a| {
+        matches!(refused(a), Some(DomainError::AlreadyReserved))
+    });
     assert_eq!(state(&mut s), ((2, "ACTIVE".to_owned()), (2, 2)));
 }
 
@@ -267,12 +275,7 @@ fn one_reservation_whose_write_fails_leaves_the_others_booked() {
     assert_eq!(state(&mut s), ((0, "ACTIVE".to_owned()), (0, 0)));
     // … and each caller then runs its own: only T-1 fails.
     let answers = s.store.reserve_together(&items(&codes, &s.slot));
-    assert!(answers[0].is_ok(), "{answers:?}");
-    assert!(
-        matches!(&answers[1], Err(StoreError::Engine(_))),
-        "{answers:?}"
-    );
-    assert!(answers[2].is_ok(), "{answers:?}");
+    only_the_second_fails(&answers, |a| matches!(a, Err(StoreError::Engine(_))));
     assert_eq!(state(&mut s), ((2, "ACTIVE".to_owned()), (2, 2)));
 }
 
@@ -297,12 +300,17 @@ fn a_slot_filled_after_the_first_look_hands_the_batch_back_and_nothing_stays() {
     assert_eq!(state(&mut s), ((0, "ACTIVE".to_owned()), (0, 0)));
 }
 
-/// `client`'s backend: whom a waiting statement waits for.
-fn backend(client: &mut postgres::Client) -> i32 {
-    client
+/// Another connection, holding what `lock` (run after `BEGIN`) locked
+/// until its `COMMIT` or `ROLLBACK`; and its backend (whom a waiting
+/// statement waits for).
+fn holding(s: &Setup, lock: &str) -> (postgres::Client, i32) {
+    let mut client = common::client(&s.url, &s.schema);
+    let pid = client
         .query_one("SELECT pg_backend_pid()", &[])
         .unwrap()
-        .get(0)
+        .get(0);
+    client.batch_execute(&format!("BEGIN; {lock}")).unwrap();
+    (client, pid)
 }
 
 /// Waits (at most 10 s) until a statement waits for a lock `holder` (a
@@ -333,11 +341,7 @@ fn a_slot_changed_by_another_writer_after_the_first_look_hands_the_batch_back() 
         "UPDATE reservation_slots SET status = 'CLOSED'",
     ] {
         let Some(mut s) = setup(3, 3) else { return };
-        let mut writer = common::client(&s.url, &s.schema);
-        let pid = backend(&mut writer);
-        writer
-            .batch_execute("BEGIN; SELECT 1 FROM reservation_slots FOR UPDATE")
-            .unwrap();
+        let (mut writer, pid) = holding(&s, "SELECT 1 FROM reservation_slots FOR UPDATE");
         let (store, slot) = (&s.store, &s.slot);
         let answers = std::thread::scope(|scope| {
             let batch =
@@ -374,11 +378,7 @@ fn reservations_of_one_slot_asked_at_once_share_batches_through_the_queue() {
     common::record_slot_writes(&mut s.client);
     // The slot's row held meanwhile: the first reservation waits for it
     // inside its slot's place in flight, the others queue behind it.
-    let mut holder = common::client(&s.url, &s.schema);
-    let pid = backend(&mut holder);
-    holder
-        .batch_execute("BEGIN; SELECT 1 FROM reservation_slots FOR UPDATE")
-        .unwrap();
+    let (mut holder, pid) = holding(&s, "SELECT 1 FROM reservation_slots FOR UPDATE");
     let start = Barrier::new(N + 1);
     let answers: Vec<Result<Reservation, StoreError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..N)
@@ -386,12 +386,7 @@ fn reservations_of_one_slot_asked_at_once_share_batches_through_the_queue() {
                 let (store, start, slot) = (&s.store, &start, &s.slot);
                 scope.spawn(move || {
                     start.wait();
-                    store.reserve_slot_as(
-                        ORQ,
-                        &request(&format!("T-{i}"), slot),
-                        ChangedBy::Customer,
-                        now(),
-                    )
+                    reserve(store, ORQ, &format!("T-{i}"), slot)
                 })
             })
             .collect();
@@ -436,40 +431,23 @@ fn a_slot_held_in_one_org_does_not_stall_another_orgs_reservation() {
         .unwrap();
     // This org's slot row held by another connection: its reservations
     // wait for it (8 of them, more than the pool's connections).
-    let mut holder = common::client(&s.url, &s.schema);
-    let pid = backend(&mut holder);
-    holder
-        .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM reservation_slots WHERE id = '{}' FOR UPDATE",
+    let (mut holder, pid) = holding(
+        &s,
+        &format!(
+            "SELECT 1 FROM reservation_slots WHERE id = '{}' FOR UPDATE",
             s.slot.id.0
-        ))
-        .unwrap();
+        ),
+    );
     let mut watcher = common::client(&s.url, &s.schema);
     let (store, slot) = (&s.store, &s.slot);
     std::thread::scope(|scope| {
         let waiting: Vec<_> = (0..8)
-            .map(|i| {
-                scope.spawn(move || {
-                    store.reserve_slot_as(
-                        ORQ,
-                        &request(&format!("T-{i}"), slot),
-                        ChangedBy::Customer,
-                        now(),
-                    )
-                })
-            })
+            .map(|i| scope.spawn(move || reserve(store, ORQ, &format!("T-{i}"), slot)))
             .collect();
         until_one_waits_for(&mut watcher, pid);
         std::thread::sleep(std::time::Duration::from_millis(500));
         let theirs = common::within_10s(
-            || {
-                store.reserve_slot_as(
-                    other,
-                    &request("B-0", &their_slot),
-                    ChangedBy::Customer,
-                    now(),
-                )
-            },
+            || reserve(store, other, "B-0", &their_slot),
             || holder.batch_execute("ROLLBACK").unwrap(),
         );
         assert!(theirs.is_ok(), "{theirs:?}");
