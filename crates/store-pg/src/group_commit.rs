@@ -20,10 +20,12 @@
 //! What must hold, and how:
 //! - a write is answered only after its COMMIT returned: answers are
 //!   published after `commit()`;
-//! - one key's trouble never stalls another key: places in flight are
-//!   counted per key, so a batch waiting on a row lock (a reservation
-//!   batch waits for its slot's row, as a lone reservation does; nothing
-//!   bounds that wait but the holder) holds up only its own key's callers;
+//! - places in flight are counted per key, so a batch waiting on a row
+//!   lock (a reservation batch waits for its slot's row; nothing bounds
+//!   that wait but the holder) holds up its own key's callers, not another
+//!   key's. A lone reservation waits for its ticket's lock inside its
+//!   key's place too, so a ticket held by a transaction on another key of
+//!   the same org can hold this key up (reserve_batch.rs, SECURITY.md);
 //! - a verify batch never waits on a ticket's lock (`SKIP LOCKED`; a
 //!   reservation batch locks its tickets the same way): an item whose row
 //!   it could not lock goes back to its own caller, who runs it alone
@@ -365,7 +367,12 @@ impl<I: Grouped, A> Drop for Lead<'_, I, A> {
         if panicking {
             // The leader's own item may still be queued (its batch held
             // other items first): nobody would take its answer, and it must
-            // not be written later for a caller that got a 500.
+            // not be written later for a caller that got a 500. (With two
+            // places per key, as verify has, the own item may instead be in
+            // the other batch in flight: that one still commits it, and its
+            // published answer stays unread in `answers`. Known: a panic
+            // only; the caller's 500 then hides a committed verification,
+            // which the gate's retry sees as ALREADY_VERIFIED.)
             let own = self.own;
             let before = state.waiting.len();
             state.waiting.retain(|(id, _)| *id != own);

@@ -25,10 +25,12 @@
 //!
 //! So the hot row is held for the locked read, one UPDATE and one COMMIT
 //! per batch, not per reservation. A batch waits for no lock but the
-//! slot's, as a lone reservation does; one batch per org and slot is in
-//! flight at once, so a slot whose row is held (by another instance's
-//! batch, or anyone) holds up only that slot's callers, who queue for its
-//! next batch. A reservation alone runs the lone path (`reserve_one`)
+//! slot's; one batch per org and slot is in flight at once, so a slot
+//! whose row is held (by another instance's batch, or anyone) holds up
+//! that slot's callers, who queue for its next batch, and no other org's.
+//! A reservation alone (below) also waits for its ticket's lock inside its
+//! slot's place: a ticket held by a transaction waiting on another slot of
+//! the org holds up this slot's callers too (known; see SECURITY.md). A reservation alone runs the lone path (`reserve_one`)
 //! inside that same place, so the callers behind it make the next batch.
 
 use std::collections::HashMap;
