@@ -94,6 +94,18 @@ impl Slot {
             self.status.following_count(booked, self.total_capacity),
         )
     }
+
+    /// This slot after one place is taken (`+1`) or freed (`-1`): its
+    /// counts and status as `after_booking_change` says, the rest as is.
+    pub fn with_booking_change(&self, delta: i64) -> Slot {
+        let (booked, status) = self.after_booking_change(delta);
+        Slot {
+            booked_count: booked,
+            available_count: self.total_capacity - booked,
+            status,
+            ..self.clone()
+        }
+    }
 }
 
 /// `HH:MM:SS` on the wire and in the database, `HH:MM` accepted on input.
@@ -301,6 +313,21 @@ pub(crate) mod tests {
                 "{status:?} {booked}/{total}"
             );
         }
+    }
+
+    #[test]
+    fn a_slot_with_a_booking_change_keeps_its_counts_and_status_together() {
+        use SlotStatus::*;
+        let full = slot(3, 2, Active).with_booking_change(1);
+        assert_eq!(
+            (full.booked_count, full.available_count, full.status),
+            (3, 0, Full)
+        );
+        let freed = full.with_booking_change(-1);
+        assert_eq!(
+            (freed.booked_count, freed.available_count, freed.status),
+            (2, 1, Active)
+        );
     }
 
     #[test]

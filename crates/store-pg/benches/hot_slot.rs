@@ -90,6 +90,8 @@ fn main() {
     )
     .unwrap();
     let pg_rate = contended(&pg, n, clients);
+    // Whether reservations shared transactions at all (group commit).
+    let batches = pg.reserve_batch_counts();
     let floor = pgbench_floor(&url, clients, seconds);
 
     println!("hot slot, {n} reservations, {clients} clients:");
@@ -99,6 +101,14 @@ fn main() {
         "  pgbench floor (lock+incr+insert, {clients} clients, {seconds} s) {floor:>8.0} tx/s"
     );
     println!("  PostgreSQL / floor         {:>8.2}", pg_rate / floor);
+    println!(
+        "  PostgreSQL batches: {} for {} reservations (mean {:.2}, largest {}, handed back {})",
+        batches.batches,
+        batches.items,
+        batches.items as f64 / batches.batches.max(1) as f64,
+        batches.largest,
+        batches.handed_back
+    );
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

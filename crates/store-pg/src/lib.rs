@@ -16,11 +16,13 @@ mod dashboard;
 mod feed;
 mod gate;
 mod gate_health;
+mod group_commit;
 mod lease_return;
 mod migrate;
 mod no_show;
 mod operators;
 mod reservations;
+mod reserve_batch;
 mod signing;
 mod slot_board;
 mod slots;
@@ -33,6 +35,12 @@ mod venue_ops;
 mod venues;
 mod verify_batch;
 
+/// The batches' counts and the reservation batches' test entry points
+/// (`test-hooks` feature only).
+#[cfg(feature = "test-hooks")]
+pub use group_commit::BatchCounts;
+#[cfg(feature = "test-hooks")]
+pub use reserve_batch::ReserveTestItem;
 /// The verify batches' test entry points (`test-hooks` feature only).
 #[cfg(feature = "test-hooks")]
 pub use verify_batch::TestItem;
@@ -91,6 +99,8 @@ pub struct PgStore {
     feed_pull_batch: std::sync::atomic::AtomicI64,
     /// Verifications waiting to share a transaction (`verify_batch.rs`).
     verify_queue: verify_batch::VerifyQueue,
+    /// Reservations waiting to share a transaction (`reserve_batch.rs`).
+    reserve_queue: reserve_batch::ReserveQueue,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -150,6 +160,7 @@ impl PgStore {
             feed_vacuumed: std::sync::Mutex::new(None),
             feed_pull_batch: std::sync::atomic::AtomicI64::new(feed::SETTLE_BATCH),
             verify_queue: verify_batch::VerifyQueue::default(),
+            reserve_queue: reserve_batch::ReserveQueue::default(),
         };
         store.migrate()?;
         Ok(store)

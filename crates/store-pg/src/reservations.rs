@@ -14,6 +14,7 @@ use crate::domain::{
     Reservation, ReservationId, ReservationStatus, Slot, SlotId, SlotOffer, Ticket, TicketCode,
     Venue, VenueId,
 };
+use crate::reserve_batch::ReserveItem;
 use crate::slots::{require_slot, slot, SLOT_COLUMNS};
 use crate::tickets::require_ticket;
 use crate::venues::{require_venue, venue, VENUE_COLUMNS};
@@ -175,7 +176,7 @@ fn reserve_rows(
 /// ticket's and in the status read, the ticket in its status read), else
 /// the statement is an error and the transaction rolls back: a row changed
 /// since shows up as 0 rows written, never as an overwrite.
-fn write_reservation(
+pub(crate) fn write_reservation(
     tx: &mut Tx<'_>,
     orq: Orq,
     req: &ReserveRequest,
@@ -275,13 +276,9 @@ pub(crate) fn take_place(
     let slot = require_slot(tx, orq, id, true)?;
     allowed(&slot)?;
     change_booking(tx, &slot, 1, now)?;
-    let (booked, status) = slot.after_booking_change(1);
     Ok(Slot {
-        booked_count: booked,
-        available_count: slot.total_capacity - booked,
-        status,
         updated_at: ts(now),
-        ..slot
+        ..slot.with_booking_change(1)
     })
 }
 
@@ -298,6 +295,51 @@ static TAKE_PLACE: LazyLock<String> = LazyLock::new(|| {
          RETURNING {SLOT_COLUMNS}"
     )
 });
+
+/// One reservation in its own transaction (`reserve_slot_as` alone, or
+/// handed back by its batch, `reserve_batch.rs`).
+///
+/// Five statements (session 32, issue 13): the ticket locked; its
+/// reservation (with the venue of the slot it holds), the slot asked for
+/// and that slot's venue in one read after the lock; the reservation and
+/// the ticket written in one statement; the slot's place taken
+/// (`take_place`: the slot's lock last, one statement while the rules
+/// allow it); COMMIT.
+pub(crate) fn reserve_one(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    req: &ReserveRequest,
+    by: ChangedBy,
+    now: DateTime<Utc>,
+) -> Result<Reservation> {
+    let ticket = require_ticket(tx, orq, &req.ticket, true)?;
+    // After the lock, a statement of its own: its snapshot sees every
+    // writer of this ticket's reservation that held the lock before.
+    let rows = reserve_rows(tx, orq, &req.ticket, req.slot_id)?;
+    if rows.existing.is_some() {
+        let held = rows
+            .held_venue
+            .ok_or(DomainError::NotFound { entity: "slot" })?;
+        by.check_may_book(held)?;
+    }
+    let existing = rows.existing;
+    // A first look without the slot's lock: most refusals (a full or
+    // closed slot, a ticket that may not reserve) write nothing.
+    let seen = rows.slot.ok_or(DomainError::NotFound { entity: "slot" })?;
+    let venue = rows
+        .venue
+        .ok_or(DomainError::NotFound { entity: "venue" })?;
+    check_reservable(&ticket, existing.as_ref(), &seen, &venue, now)?;
+    let reserved = write_reservation(tx, orq, req, &ticket, existing.as_ref(), now)?;
+    // The slot's lock last, so the hot row is held only for the
+    // decision on it, its update and the commit: the rules decide
+    // again on the locked row (another writer may have taken the
+    // last place since the first look; a refusal rolls all back).
+    take_place(tx, orq, req.slot_id, now, |slot| {
+        check_reservable(&ticket, existing.as_ref(), slot, &venue, now)
+    })?;
+    Ok(reserved)
+}
 
 impl ReservationStore for PgStore {
     fn get_reservation(&self, orq: Orq, id: ReservationId) -> Result<Reservation> {
@@ -321,12 +363,9 @@ impl ReservationStore for PgStore {
     /// bound caller, decided under the ticket's lock (a reschedule takes it
     /// too, so the row cannot move meanwhile) before anything else.
     ///
-    /// Five statements (session 32, issue 13): the ticket locked; its
-    /// reservation (with the venue of the slot it holds), the slot asked for
-    /// and that slot's venue in one read after the lock; the reservation and
-    /// the ticket written in one statement; the slot's place taken
-    /// (`take_place`: the slot's lock last, one statement while the rules
-    /// allow it); COMMIT.
+    /// Reservations asked at once on this instance for one slot share one
+    /// transaction and one COMMIT (`reserve_batch.rs`); each is answered
+    /// once that COMMIT returned. One alone runs `reserve_one`.
     fn reserve_slot_as(
         &self,
         orq: Orq,
@@ -334,34 +373,11 @@ impl ReservationStore for PgStore {
         by: ChangedBy,
         now: DateTime<Utc>,
     ) -> Result<Reservation> {
-        self.write(|tx| {
-            let ticket = require_ticket(tx, orq, &req.ticket, true)?;
-            // After the lock, a statement of its own: its snapshot sees every
-            // writer of this ticket's reservation that held the lock before.
-            let rows = reserve_rows(tx, orq, &req.ticket, req.slot_id)?;
-            if rows.existing.is_some() {
-                let held = rows
-                    .held_venue
-                    .ok_or(DomainError::NotFound { entity: "slot" })?;
-                by.check_may_book(held)?;
-            }
-            let existing = rows.existing;
-            // A first look without the slot's lock: most refusals (a full or
-            // closed slot, a ticket that may not reserve) write nothing.
-            let seen = rows.slot.ok_or(DomainError::NotFound { entity: "slot" })?;
-            let venue = rows
-                .venue
-                .ok_or(DomainError::NotFound { entity: "venue" })?;
-            check_reservable(&ticket, existing.as_ref(), &seen, &venue, now)?;
-            let reserved = write_reservation(tx, orq, req, &ticket, existing.as_ref(), now)?;
-            // The slot's lock last, so the hot row is held only for the
-            // decision on it, its update and the commit: the rules decide
-            // again on the locked row (another writer may have taken the
-            // last place since the first look; a refusal rolls all back).
-            take_place(tx, orq, req.slot_id, now, |slot| {
-                check_reservable(&ticket, existing.as_ref(), slot, &venue, now)
-            })?;
-            Ok(reserved)
+        self.reserve_grouped(ReserveItem {
+            orq,
+            req: req.clone(),
+            by,
+            now,
         })
     }
 

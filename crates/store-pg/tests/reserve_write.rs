@@ -6,44 +6,15 @@
 mod common;
 
 use entrada_domain::{
-    ActivationMode, ChangedBy, Contact, DomainError, NewSlot, NewTicket, ReservationStatus,
-    SlotStatus, TicketCode, TicketStatus,
+    ChangedBy, Contact, DomainError, ReservationStatus, SlotStatus, TicketCode, TicketStatus,
 };
 use entrada_store::conformance::{now, ORQ};
-use entrada_store::{
-    ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore, VenueStore,
-};
-use entrada_store_pg::PgStore;
+use entrada_store::{ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore};
 
-struct Setup {
-    store: PgStore,
-    client: postgres::Client,
-    slot: entrada_domain::Slot,
-    url: String,
-    schema: String,
-}
+use common::OneSlot as Setup;
 
 fn setup(capacity: i64, tickets: &[&str]) -> Option<Setup> {
-    let url = common::url()?;
-    let schema = common::fresh_schema(&url);
-    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
-    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
-    let new =
-        NewSlot::validate(venue.id.0, "2099-12-01", "09:00", "12:00", Some(capacity)).unwrap();
-    let slot = store.create_slot(ORQ, &new, now()).unwrap();
-    let new: Vec<_> = tickets
-        .iter()
-        .map(|c| NewTicket::plain(c, ActivationMode::Immediate).unwrap())
-        .collect();
-    store.insert_tickets(ORQ, &new, now()).unwrap();
-    let client = common::client(&url, &schema);
-    Some(Setup {
-        store,
-        client,
-        slot,
-        url,
-        schema,
-    })
+    common::one_slot(capacity, tickets)
 }
 
 fn request(code: &str, slot: &entrada_domain::Slot) -> ReserveRequest {
@@ -52,21 +23,6 @@ fn request(code: &str, slot: &entrada_domain::Slot) -> ReserveRequest {
         slot_id: slot.id,
         contact: Contact::validate("john@example.com", "+12025551234").unwrap(),
     }
-}
-
-/// Records, for each write of a slot's row, the statement that made it
-/// (`current_query()`): `take_place`'s one statement adds `booked_count + 1`,
-/// the locked read's `change_booking` sets `booked_count = $1`.
-fn record_slot_writes(client: &mut postgres::Client) {
-    client
-        .batch_execute(
-            "CREATE TABLE slot_writes (n BIGSERIAL PRIMARY KEY, q TEXT NOT NULL); \
-             CREATE FUNCTION record_slot_write() RETURNS trigger LANGUAGE plpgsql AS \
-             $$BEGIN INSERT INTO slot_writes (q) VALUES (current_query()); RETURN NEW; END$$; \
-             CREATE TRIGGER record_slot_write BEFORE UPDATE ON reservation_slots \
-             FOR EACH ROW EXECUTE FUNCTION record_slot_write();",
-        )
-        .unwrap();
 }
 
 /// The path of each recorded slot write that took a place: "fast" (the one
@@ -177,7 +133,7 @@ fn a_last_place_made_after_the_first_look_is_taken_by_the_locked_read() {
     s.store
         .reserve_slot(ORQ, &request("T-1", &s.slot), now())
         .unwrap();
-    record_slot_writes(&mut s.client);
+    common::record_slot_writes(&mut s.client);
     change_slot_on_insert(&mut s.client, "total_capacity = booked_count + 1");
     s.store
         .reserve_slot(ORQ, &request("T-2", &s.slot), now())
@@ -287,7 +243,7 @@ fn the_last_place_fills_the_slot_and_the_next_is_refused() {
     let Some(mut s) = setup(2, &["T-1", "T-2", "T-3"]) else {
         return;
     };
-    record_slot_writes(&mut s.client);
+    common::record_slot_writes(&mut s.client);
     s.store
         .reserve_slot(ORQ, &request("T-1", &s.slot), now())
         .unwrap();

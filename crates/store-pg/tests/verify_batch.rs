@@ -267,22 +267,6 @@ fn a_batch_write_that_misses_a_row_is_rolled_back_and_each_runs_alone() {
     assert_eq!(store.get_ticket(ORQ, &codes[1]).unwrap().verified_at, None);
 }
 
-/// Runs `f` on another thread and waits at most 10 s for it; on a timeout,
-/// `release` runs (so the thread can finish) and the test fails.
-fn within_10s<T: Send>(f: impl FnOnce() -> T + Send, release: impl FnOnce()) -> T {
-    std::thread::scope(|scope| {
-        let (send, answer) = std::sync::mpsc::channel();
-        scope.spawn(move || send.send(f()).unwrap());
-        match answer.recv_timeout(std::time::Duration::from_secs(10)) {
-            Ok(value) => value,
-            Err(_) => {
-                release();
-                panic!("still waiting after 10 s");
-            }
-        }
-    })
-}
-
 /// A transaction of another connection holding these tickets' locks.
 fn hold<'c>(client: &'c mut postgres::Client, codes: &[&str]) -> postgres::Transaction<'c> {
     let mut tx = client.transaction().unwrap();
@@ -307,7 +291,7 @@ fn a_ticket_locked_elsewhere_does_not_hold_the_rest_of_its_batch() {
         .iter()
         .map(|c| (ORQ, c.clone(), op, gate, at))
         .collect();
-    let answers = within_10s(
+    let answers = common::within_10s(
         || store.verify_one_batch(&items),
         || drop(held.lock().unwrap().take()),
     );
@@ -355,7 +339,7 @@ fn verifications_waiting_for_locked_tickets_hold_no_batch_slot() {
             .collect();
         // Both are waiting for their tickets' locks by now.
         std::thread::sleep(std::time::Duration::from_millis(500));
-        let free = within_10s(
+        let free = common::within_10s(
             || [0, 2].map(|i| store.verify_ticket(ORQ, &codes[i], op, &gate, at)),
             release,
         );

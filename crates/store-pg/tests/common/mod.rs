@@ -101,3 +101,74 @@ pub fn client(url: &str, schema: &str) -> postgres::Client {
     config.options(&format!("-c search_path={schema}"));
     config.connect(postgres::NoTls).unwrap()
 }
+
+/// Runs `f` on another thread and waits at most 10 s for it; on a timeout,
+/// `release` runs (so the thread can finish) and the test fails.
+pub fn within_10s<T: Send>(f: impl FnOnce() -> T + Send, release: impl FnOnce()) -> T {
+    std::thread::scope(|scope| {
+        let (send, answer) = std::sync::mpsc::channel();
+        scope.spawn(move || send.send(f()).unwrap());
+        match answer.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(value) => value,
+            Err(_) => {
+                release();
+                panic!("still waiting after 10 s");
+            }
+        }
+    })
+}
+
+/// Records, for each write of a slot's row, the statement that made it
+/// (`q`, `current_query()`: `take_place`'s one statement adds `booked_count
+/// + 1`, `change_booking` sets `booked_count = $1`) and its transaction
+/// (`x`), in table `slot_writes`.
+pub fn record_slot_writes(client: &mut postgres::Client) {
+    client
+        .batch_execute(
+            "CREATE TABLE slot_writes (n BIGSERIAL PRIMARY KEY, q TEXT NOT NULL, x xid8 NOT NULL); \
+             CREATE FUNCTION record_slot_write() RETURNS trigger LANGUAGE plpgsql AS \
+             $$BEGIN INSERT INTO slot_writes (q, x) VALUES (current_query(), pg_current_xact_id()); \
+             RETURN NEW; END$$; \
+             CREATE TRIGGER record_slot_write BEFORE UPDATE ON reservation_slots \
+             FOR EACH ROW EXECUTE FUNCTION record_slot_write();",
+        )
+        .unwrap();
+}
+
+/// A fresh schema with a venue, one slot of `capacity` on 1 December 2099
+/// and the tickets `codes` (activated): its store, a plain client on it,
+/// the slot, the URL and the schema.
+pub struct OneSlot {
+    pub store: PgStore,
+    pub client: postgres::Client,
+    pub slot: entrada_domain::Slot,
+    pub url: String,
+    pub schema: String,
+}
+
+/// `OneSlot`, or `None` without a PostgreSQL to test on.
+pub fn one_slot(capacity: i64, codes: &[&str]) -> Option<OneSlot> {
+    use entrada_domain::{ActivationMode, NewSlot, NewTicket};
+    use entrada_store::conformance::{now, ORQ};
+    use entrada_store::{SlotStore, TicketStore, VenueStore};
+    let url = url()?;
+    let schema = fresh_schema(&url);
+    let store = PgStore::connect(&url, options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap();
+    let new =
+        NewSlot::validate(venue.id.0, "2099-12-01", "09:00", "12:00", Some(capacity)).unwrap();
+    let slot = store.create_slot(ORQ, &new, now()).unwrap();
+    let new: Vec<_> = codes
+        .iter()
+        .map(|c| NewTicket::plain(c, ActivationMode::Immediate).unwrap())
+        .collect();
+    store.insert_tickets(ORQ, &new, now()).unwrap();
+    let client = client(&url, &schema);
+    Some(OneSlot {
+        store,
+        client,
+        slot,
+        url,
+        schema,
+    })
+}
