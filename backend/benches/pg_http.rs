@@ -137,7 +137,7 @@ fn drive(
                             assert_eq!(status, expect, "{url}: {text}");
                             break;
                         }
-                        mine.push(t.elapsed());
+                        mine.push((t.elapsed(), started.elapsed()));
                     }
                 })
             })
@@ -148,7 +148,38 @@ fn drive(
         }
         all
     });
-    (started.elapsed(), latencies)
+    let took = started.elapsed();
+    timeline(clients, &latencies);
+    (took, latencies.into_iter().map(|(l, _)| l).collect())
+}
+
+/// With `PG_HTTP_TIMELINE` set: the phase's answers per 100 ms and the
+/// slowest latency among them, on stderr (where a phase stalled, and
+/// when).
+fn timeline(clients: usize, answers: &[(Duration, Duration)]) {
+    if std::env::var_os("PG_HTTP_TIMELINE").is_none() {
+        return;
+    }
+    let buckets = answers
+        .iter()
+        .map(|(_, at)| at.as_millis() as usize / 100)
+        .max()
+        .map_or(0, |b| b + 1);
+    let mut per = vec![(0usize, Duration::ZERO); buckets];
+    for (latency, at) in answers {
+        let b = &mut per[at.as_millis() as usize / 100];
+        b.0 += 1;
+        b.1 = b.1.max(*latency);
+    }
+    let line: Vec<String> = per
+        .iter()
+        .map(|(n, max)| format!("{n}/{}", max.as_millis()))
+        .collect();
+    eprintln!(
+        "timeline {clients} clients, {} UTC, per 100 ms answers/max ms: {}",
+        Utc::now().format("%H:%M:%S%.3f"),
+        line.join(" ")
+    );
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -310,8 +341,16 @@ fn main() {
         latencies.sort();
         (verifications as f64 / took.as_secs_f64(), latencies)
     };
-    let (verify_rate, latencies) = verify(CLIENTS, "V");
-    let (few_rate, few_latencies) = verify(FEW_CLIENTS, "W");
+    // `PG_HTTP_FEW_FIRST`: the 16-client phase first (whether the first
+    // phase pays for what the reservations left behind).
+    let ((verify_rate, latencies), (few_rate, few_latencies)) =
+        if std::env::var_os("PG_HTTP_FEW_FIRST").is_some() {
+            let few = verify(FEW_CLIENTS, "W");
+            (verify(CLIENTS, "V"), few)
+        } else {
+            let many = verify(CLIENTS, "V");
+            (many, verify(FEW_CLIENTS, "W"))
+        };
     let floor_seconds = seconds.max(10);
     let verify_floor = verify_floor(&db.url, FEW_CLIENTS, floor_seconds);
 

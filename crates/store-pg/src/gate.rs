@@ -96,12 +96,18 @@ fn verdict_with(
 
 /// A ticket's reservation, with its slot and the slot's venue (each of
 /// this org): one statement, where they were three look-ups.
+///
+/// The org is checked as `r.orq + 0`, which no index serves: the row is found
+/// by its ticket (a unique key) whatever the statistics say. With `r.orq =
+/// $2` the planner, without statistics (a bulk import not yet analyzed),
+/// sometimes started from the org-only index and read every reservation of
+/// the org (`WRITE_ENTRIES` says more).
 static DOOR_ROWS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {}, {}, {} FROM ticket_reservations r \
          LEFT JOIN reservation_slots s ON s.id = r.slot_id AND s.orq = r.orq \
          LEFT JOIN venues v ON v.id = s.venue_id AND v.orq = r.orq \
-         WHERE r.ticket_id = $1 AND r.orq = $2",
+         WHERE r.ticket_id = $1 AND r.orq + 0 = $2",
         prefixed(RESERVATION_COLUMNS, "r", "r_"),
         prefixed(SLOT_COLUMNS, "s", "s_"),
         prefixed(VENUE_COLUMNS, "v", "v_"),
@@ -414,18 +420,28 @@ fn decide_locked(
 /// write exactly the rows decided (the tickets unused, the reservations
 /// still `RESERVED` and their tickets'), else the statement is an error and
 /// the batch rolls back.
-static WRITE_ENTRIES: &str = "WITH v AS (SELECT * FROM unnest($2::text[], $3::timestamptz[], \
-     $4::bigint[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::uuid[], \
-     $10::text[], $11::bigint[], $12::bigint[]) AS v(code, verified_at, verified_by, status, \
-     activation, activated_at, now, res_id, res_status, venue, operator)), \
+///
+/// The org is a column of `v` (`v.orq`, the same `$1` on every row), not a
+/// constant in the UPDATEs' conditions: a constant `orq = $1` let the
+/// planner start from the org-only indexes whenever the statistics were
+/// stale (after a bulk import, before autovacuum's ANALYZE: without
+/// statistics an org's share is guessed at 0.5 %), and each batch then read
+/// every ticket and reservation of the org (~0.5 s at 5,000 tickets;
+/// BENCHMARKS.md, session 35). As a join column it can only narrow a
+/// per-row look-up by the key (`ticket_code`, the reservation's `id`).
+static WRITE_ENTRIES: &str = "WITH v AS (SELECT $1::bigint AS orq, * FROM unnest($2::text[], \
+     $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], $7::timestamptz[], \
+     $8::timestamptz[], $9::uuid[], $10::text[], $11::bigint[], $12::bigint[]) AS v(code, \
+     verified_at, verified_by, status, activation, activated_at, now, res_id, res_status, venue, \
+     operator)), \
      t AS (UPDATE tickets SET verified_at = v.verified_at, verified_by = v.verified_by, \
      status = v.status, activation_status = v.activation, activated_at = v.activated_at, \
      updated_at = v.now, verified_gate = NULL FROM v \
-     WHERE tickets.ticket_code = v.code AND tickets.orq = $1 AND tickets.verified_at IS NULL \
+     WHERE tickets.ticket_code = v.code AND tickets.orq = v.orq AND tickets.verified_at IS NULL \
      RETURNING 1), \
      r AS (UPDATE ticket_reservations SET status = v.res_status, updated_at = v.now FROM v \
      WHERE v.res_id IS NOT NULL AND ticket_reservations.id = v.res_id \
-     AND ticket_reservations.orq = $1 AND ticket_reservations.ticket_id = v.code \
+     AND ticket_reservations.orq = v.orq AND ticket_reservations.ticket_id = v.code \
      AND ticket_reservations.status = 'RESERVED' RETURNING 1), \
      p AS (INSERT INTO passages (orq, venue_id, ticket_code, direction, at, operator_id) \
      SELECT $1, v.venue, v.code, 'in', v.now, v.operator FROM v WHERE v.venue IS NOT NULL \
@@ -511,6 +527,57 @@ fn write_entries(tx: &mut Tx<'_>, orq: Orq, entries: &[BatchEntry<'_>]) -> Resul
         }
     }
     Ok(())
+}
+
+/// The plans PostgreSQL makes now for a batch's door rows (`DOOR_ROWS_OF`)
+/// and for `WRITE_ENTRIES`, for admissions of `codes` (with those
+/// `reservations`, a passage each), as `EXPLAIN` shows them (planned with
+/// these values, as every run is). For tests.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn write_entries_plan(
+    tx: &mut Tx<'_>,
+    orq: Orq,
+    codes: &[&str],
+    reservations: &[uuid::Uuid],
+) -> Result<String> {
+    let n = codes.len();
+    let at = vec![ts(Utc::now()); n];
+    let by = vec![1_i64; n];
+    let text = |t: &'static str| vec![t; n];
+    let res: Vec<Option<uuid::Uuid>> = reservations.iter().copied().map(Some).collect();
+    let ids = vec![Some(1_i64); n];
+    let door = tx
+        .query(
+            format!("EXPLAIN {}", DOOR_ROWS_OF.as_str()).as_str(),
+            &[&codes, &orq.0],
+        )
+        .map_err(db)?;
+    let sql = format!("EXPLAIN {WRITE_ENTRIES}");
+    let rows = tx
+        .query(
+            sql.as_str(),
+            &[
+                &orq.0,
+                &codes,
+                &at,
+                &by,
+                &text("redeemed"),
+                &text("active"),
+                &at,
+                &at,
+                &res,
+                &text("VERIFIED"),
+                &ids,
+                &ids,
+            ],
+        )
+        .map_err(db)?;
+    Ok(door
+        .iter()
+        .chain(&rows)
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 /// The verification's first statement: the ticket, locked (only its row:

@@ -98,6 +98,19 @@ impl PgStore {
         crate::group_commit::as_handed(self.verify_batch(&refs))
     }
 
+    /// `EXPLAIN` of a batch's door-rows read and of its admissions' write
+    /// for `codes` and `reservations` of `orq` (`gate::write_entries_plan`),
+    /// in a read-only transaction. For tests: which indexes they start from.
+    #[cfg(feature = "test-hooks")]
+    pub fn verify_write_plan(
+        &self,
+        orq: Orq,
+        codes: &[&str],
+        reservations: &[uuid::Uuid],
+    ) -> Result<String> {
+        self.read(|tx| crate::gate::write_entries_plan(tx, orq, codes, reservations))
+    }
+
     /// One batch (one org, distinct tickets): one transaction, one COMMIT;
     /// each item's answer in order. A batch of one runs the same way (as
     /// many statements as a lone verification: never waits on a lock).

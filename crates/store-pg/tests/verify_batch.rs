@@ -542,3 +542,68 @@ fn a_commit_the_server_refuses_hands_each_back_and_each_runs_alone() {
         "{written:?}"
     );
 }
+
+/// Right after a bulk import, before autovacuum's ANALYZE, a batch's door
+/// rows and its admissions' write still look each ticket and reservation up
+/// by its key: without
+/// statistics the planner guesses an org's share of a table at 0.5 %, and
+/// with the org as a constant in the write's conditions it started from the
+/// org-only index and read every ticket of the org for each batch (session
+/// 35: the 32-client verify phase at ~200/s, each write ~0.5 s at 5,000
+/// tickets). Fails when `WRITE_ENTRIES` compares `orq` to `$1` again (the
+/// door rows' `r.orq + 0` is not guarded: with 3 reservations the planner
+/// takes their unique index either way).
+#[test]
+fn the_write_finds_its_rows_by_their_keys_without_statistics() {
+    let Some(url) = common::url() else {
+        return;
+    };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let mut client = common::client(&url, &schema);
+    // No ANALYZE behind the test's back: the statistics stay absent.
+    client
+        .batch_execute(
+            "ALTER TABLE tickets SET (autovacuum_enabled = off); \
+             ALTER TABLE ticket_reservations SET (autovacuum_enabled = off)",
+        )
+        .unwrap();
+    let (_, _, _) = tickets(&store, 3);
+    let new: Vec<NewTicket> = (0..20_000)
+        .map(|i| NewTicket::plain(&format!("B-{i}"), ActivationMode::Immediate).unwrap())
+        .collect();
+    for chunk in new.chunks(5_000) {
+        store.insert_tickets(ORQ, chunk, now()).unwrap();
+    }
+    let analyzed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'tickets' \
+             AND schemaname = current_schema() AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(analyzed, 0, "the test needs a table never analyzed");
+    let reservations: Vec<uuid::Uuid> = client
+        .query(
+            "SELECT id FROM ticket_reservations WHERE ticket_id IN ('T-0', 'T-1', 'T-2') ORDER BY ticket_id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let plan = store
+        .verify_write_plan(ORQ, &["T-0", "T-1", "T-2"], &reservations)
+        .unwrap();
+    for line in plan.lines().filter(|l| l.contains("Index Cond")) {
+        assert!(
+            line.contains("ticket_code") || line.contains("id = "),
+            "an index used without the row's key:\n{plan}"
+        );
+    }
+    assert!(
+        !plan.contains("Seq Scan on tickets"),
+        "the org's tickets read whole:\n{plan}"
+    );
+}
