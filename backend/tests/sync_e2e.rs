@@ -420,6 +420,34 @@ fn an_interrupted_first_sync_resumes_from_its_cursor() {
     drop(server);
 }
 
+/// A server as `seed` makes it (org 1, `n` tickets `{prefix}-{i}`), served
+/// in process by its real router, with `layer` applied to the router;
+/// returns its URL and a device token for its venue.
+async fn serve_seeded(
+    server_db: &Path,
+    prefix: &str,
+    n: usize,
+    layer: impl FnOnce(axum::Router) -> axum::Router,
+) -> (String, String) {
+    let venue = seed(server_db, 1, prefix, n);
+    let server = std::sync::Arc::new(Store::open(server_db).unwrap());
+    let (token, _) = server
+        .add_device(Orq(1), entrada::domain::VenueId(venue), "Gate", Utc::now())
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = layer(entrada::api::router(
+        entrada::api::AppState::new(server, 0),
+        None,
+    ));
+    tokio::spawn(entrada::api::serve(
+        listener,
+        app,
+        entrada::api::Shutdown::default(),
+    ));
+    (url, token)
+}
+
 /// Issue 13: a first sync (a round from cursor 0) asks for larger pages
 /// than the later rounds; a page over the answer limit is asked again at
 /// the usual size and the round completes, every row applied.
@@ -429,24 +457,7 @@ async fn a_first_sync_takes_larger_pages_and_smaller_ones_over_the_answer_limit(
     use std::sync::Arc;
 
     let (dir, server_db) = tmp();
-    let venue = seed(&server_db, 1, "L", 150);
-    let server = Arc::new(Store::open(&server_db).unwrap());
-    let (token, _) = server
-        .add_device(
-            Orq(1),
-            entrada::domain::VenueId(venue),
-            "Gate L",
-            Utc::now(),
-        )
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = entrada::api::router(entrada::api::AppState::new(server.clone(), 0), None);
-    tokio::spawn(entrada::api::serve(
-        listener,
-        app,
-        entrada::api::Shutdown::default(),
-    ));
+    let (url, token) = serve_seeded(&server_db, "L", 150, |app| app).await;
     let page_bytes = |limit: u32| {
         let (url, token) = (url.clone(), token.clone());
         async move {
@@ -524,22 +535,12 @@ async fn a_malformed_page_fails_the_round_and_none_of_it_is_applied() {
     use std::sync::Arc;
 
     let (dir, server_db) = tmp();
-    let venue = seed(&server_db, 1, "M", 30);
-    let server = Arc::new(Store::open(&server_db).unwrap());
-    let (token, _) = server
-        .add_device(
-            Orq(1),
-            entrada::domain::VenueId(venue),
-            "Gate M",
-            Utc::now(),
-        )
-        .unwrap();
     // The real server; its change pages after the first one spoiled while
     // `spoil` is set.
     let spoil = Arc::new(AtomicBool::new(true));
     let spoiling = spoil.clone();
-    let app = entrada::api::router(entrada::api::AppState::new(server.clone(), 0), None).layer(
-        axum::middleware::map_response(
+    let spoiled = |app: axum::Router| {
+        app.layer(axum::middleware::map_response(
             move |uri: axum::http::Uri, response: axum::response::Response| {
                 let spoiling = spoiling.load(Ordering::SeqCst);
                 async move {
@@ -565,15 +566,9 @@ async fn a_malformed_page_fails_the_round_and_none_of_it_is_applied() {
                     )
                 }
             },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(entrada::api::serve(
-        listener,
-        app,
-        entrada::api::Shutdown::default(),
-    ));
+        ))
+    };
+    let (url, token) = serve_seeded(&server_db, "M", 30, spoiled).await;
     let first: serde_json::Value = reqwest::Client::new()
         .get(format!("{url}/api/sync/changes?cursor=0&limit=20"))
         .bearer_auth(&token)
