@@ -105,14 +105,15 @@ impl SyncError {
 }
 
 /// Largest answer the engine reads from a server; a page of 2,000 changes
-/// is well under 2 MiB.
+/// is well under 2 MiB (tickets and reservations: about 500 bytes each).
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
-/// Changes per page while a first sync fills an empty replica (a round
-/// that starts at cursor 0): the server's largest page, so fewer pages,
-/// requests and commits (100,000 tickets: 41 pages instead of 101). No
-/// scan waits on these longer transactions: the replica has nothing to
-/// check yet. A page over [`MAX_RESPONSE_BYTES`] (rows larger than a
-/// ticket's) is asked again at the usual size.
+/// Changes per page in a round that starts at cursor 0 (a first sync
+/// filling an empty replica): the server's largest page, so fewer pages,
+/// requests and commits (100,000 tickets: 41 pages instead of 101). A gate
+/// scanning meanwhile (a replica re-paired from 0) waits for one such
+/// page's transaction at most, 2.5 times a 2,000-change one. A page over
+/// [`MAX_RESPONSE_BYTES`] (rows larger than a ticket's) is asked again at
+/// the usual size.
 pub const FIRST_SYNC_PAGE_SIZE: u32 = 5000;
 /// Most change pages followed in one round (4 million rows at the default
 /// page size); the next round goes on from the cursor.
