@@ -419,3 +419,194 @@ fn an_interrupted_first_sync_resumes_from_its_cursor() {
     );
     drop(server);
 }
+
+/// A server as `seed` makes it (org 1, `n` tickets `{prefix}-{i}`), served
+/// in process by its real router, with `layer` applied to the router;
+/// returns its URL and a device token for its venue.
+async fn serve_seeded(
+    server_db: &Path,
+    prefix: &str,
+    n: usize,
+    layer: impl FnOnce(axum::Router) -> axum::Router,
+) -> (String, String) {
+    let venue = seed(server_db, 1, prefix, n);
+    let server = std::sync::Arc::new(Store::open(server_db).unwrap());
+    let (token, _) = server
+        .add_device(Orq(1), entrada::domain::VenueId(venue), "Gate", Utc::now())
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = layer(entrada::api::router(
+        entrada::api::AppState::new(server, 0),
+        None,
+    ));
+    tokio::spawn(entrada::api::serve(
+        listener,
+        app,
+        entrada::api::Shutdown::default(),
+    ));
+    (url, token)
+}
+
+/// Issue 13: a first sync (a round from cursor 0) asks for larger pages
+/// than the later rounds; a page over the answer limit is asked again at
+/// the usual size and the round completes, every row applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_takes_larger_pages_and_smaller_ones_over_the_answer_limit() {
+    use entrada::sync::client::SyncEngine;
+    use std::sync::Arc;
+
+    let (dir, server_db) = tmp();
+    let (url, token) = serve_seeded(&server_db, "L", 150, |app| app).await;
+    let page_bytes = |limit: u32| {
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            let body = reqwest::Client::new()
+                .get(format!("{url}/api/sync/changes?cursor=0&limit={limit}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            body.len()
+        }
+    };
+    let gate = |name: &str| {
+        let store = Arc::new(Store::open(dir.path().join(name)).unwrap());
+        let engine = SyncEngine::new(store.clone())
+            .with_page_size(20)
+            .with_first_sync_page_size(100);
+        (store, engine)
+    };
+
+    // The first sync: pages of 100.
+    let (_a, engine) = gate("a.db");
+    engine.repair(&url, &token).await.unwrap();
+    let round = engine.round(|_, _| {}).await.unwrap();
+    let changes = round.pulled;
+    assert!(changes > 100, "{round:?}");
+    assert_eq!(round.pages, changes.div_ceil(100), "{round:?}");
+    assert_eq!(
+        count(&dir.path().join("a.db"), "SELECT count(*) FROM tickets"),
+        150
+    );
+    // A later round (the cursor moved back past the start): pages of 20.
+    rusqlite::Connection::open(dir.path().join("a.db"))
+        .unwrap()
+        .execute("UPDATE device_identity SET cursor = 1", [])
+        .unwrap();
+    let round = engine.round(|_, _| {}).await.unwrap();
+    assert_eq!(round.pulled, changes - 1, "{round:?}");
+    assert_eq!(round.pages, (changes - 1).div_ceil(20), "{round:?}");
+
+    // A gate whose answer limit a page of 100 exceeds and a page of 20 does
+    // not: the first page is asked again at 20, and the round keeps 20.
+    let (limit_100, limit_20) = (page_bytes(100).await, page_bytes(20).await);
+    assert!(limit_20 < limit_100 - 1, "{limit_20} {limit_100}");
+    let (_b, engine) = gate("b.db");
+    let engine = engine.with_max_response_bytes(limit_100 - 1);
+    engine.repair(&url, &token).await.unwrap();
+    let round = engine.round(|_, _| {}).await.unwrap();
+    assert_eq!(round.pulled, changes, "{round:?}");
+    assert_eq!(round.pages, changes.div_ceil(20), "{round:?}");
+    assert_eq!(
+        count(&dir.path().join("b.db"), "SELECT count(*) FROM tickets"),
+        150
+    );
+    assert_eq!(
+        count(
+            &dir.path().join("b.db"),
+            "SELECT count(*) FROM ticket_reservations"
+        ),
+        150
+    );
+}
+
+/// Issue 13: a page the gate cannot read whole (here one ticket's row is
+/// not an object, on the second page) fails the round before any of it is
+/// applied: the first page stays, with its cursor; the next round, given
+/// a good page, completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_page_fails_the_round_and_none_of_it_is_applied() {
+    use entrada::sync::client::{SyncEngine, SyncError};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let (dir, server_db) = tmp();
+    // The real server; its change pages after the first one spoiled while
+    // `spoil` is set.
+    let spoil = Arc::new(AtomicBool::new(true));
+    let spoiling = spoil.clone();
+    let spoiled = |app: axum::Router| {
+        app.layer(axum::middleware::map_response(
+            move |uri: axum::http::Uri, response: axum::response::Response| {
+                let spoiling = spoiling.load(Ordering::SeqCst);
+                async move {
+                    let later_page = uri.path() == "/api/sync/changes"
+                        && !uri.query().unwrap_or("").contains("cursor=0&");
+                    if !(spoiling && later_page) {
+                        return response;
+                    }
+                    let (mut parts, body) = response.into_parts();
+                    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                    let mut page: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let ticket = page["changes"]
+                        .as_array_mut()
+                        .unwrap()
+                        .iter_mut()
+                        .find(|c| c["entity"] == "tickets")
+                        .unwrap();
+                    ticket["row"] = serde_json::json!([ticket["entity_id"].clone()]);
+                    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+                    axum::response::Response::from_parts(
+                        parts,
+                        axum::body::Body::from(serde_json::to_vec(&page).unwrap()),
+                    )
+                }
+            },
+        ))
+    };
+    let (url, token) = serve_seeded(&server_db, "M", 30, spoiled).await;
+    let first: serde_json::Value = reqwest::Client::new()
+        .get(format!("{url}/api/sync/changes?cursor=0&limit=20"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["has_more"], true, "{first}");
+    let first_tickets = first["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["entity"] == "tickets")
+        .map(|c| c["entity_id"].as_str().unwrap())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as i64;
+
+    let device = dir.path().join("m.db");
+    let engine = SyncEngine::new(Arc::new(Store::open(&device).unwrap())).with_page_size(20);
+    engine.repair(&url, &token).await.unwrap();
+    let err = engine.round(|_, _| {}).await.unwrap_err();
+    assert!(
+        matches!(&err, SyncError::Server { status: 200, body } if body.contains("unreadable answer")),
+        "{err}"
+    );
+    assert_eq!(
+        count(&device, "SELECT cursor FROM device_identity"),
+        first["next_cursor"].as_i64().unwrap()
+    );
+    assert_eq!(
+        count(&device, "SELECT count(*) FROM tickets"),
+        first_tickets
+    );
+    assert!(first_tickets < 30);
+
+    spoil.store(false, Ordering::SeqCst);
+    engine.round(|_, _| {}).await.unwrap();
+    assert_eq!(count(&device, "SELECT count(*) FROM tickets"), 30);
+}

@@ -112,9 +112,10 @@ pub(crate) struct SyncArgs {
     /// Seconds between rounds with --watch
     #[arg(long, default_value_t = 1.0)]
     interval: f64,
-    /// Changes per page
-    #[arg(long, default_value_t = 2000)]
-    page_size: u32,
+    /// Changes per page, a first sync's too (default: 2000, and 5000 while a
+    /// first sync fills an empty replica)
+    #[arg(long)]
+    page_size: Option<u32>,
     /// With --watch: exchange admissions with the other gates of this venue over the
     /// LAN (issue 14), listening on ADDR:PORT (off unless given)
     #[arg(long, env = "ENTRADA_LAN_LISTEN", value_name = "ADDR:PORT")]

@@ -38,9 +38,11 @@ pub(crate) fn sync(args: SyncArgs) -> anyhow::Result<()> {
         update_quiet,
     } = args;
     let store = std::sync::Arc::new(open(&db)?);
-    let engine =
-        entrada::sync::client::SyncEngine::with_transport(store.clone(), trust.transport()?)?
-            .with_page_size(page_size);
+    let mut engine =
+        entrada::sync::client::SyncEngine::with_transport(store.clone(), trust.transport()?)?;
+    if let Some(page_size) = page_size {
+        engine = engine.with_page_size(page_size);
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         // --server/--token pair an unpaired database, and re-pair a

@@ -58,8 +58,8 @@ pub use signing::{OrgSettings, SigningKeyInfo};
 pub use slots::{SeedPlan, SeedReport};
 pub use staff::revokes_grants;
 pub use sync::{
-    LocalData, OutboxEntry, Pairing, PeerStatus, Received, SyncStatus, DEMO_MARKER_TICKET,
-    MAX_PEERS,
+    Cell, LocalData, OutboxEntry, Pairing, PeerStatus, PulledChange, PulledPage, PulledRow,
+    Received, SyncStatus, DEMO_MARKER_TICKET, MAX_PEERS,
 };
 pub use ticket_search::TicketQuery;
 pub use tickets::{CustomerScope, TicketFilter, TicketReader, TicketState, TicketView};
@@ -574,6 +574,27 @@ mod tests {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    /// Issue 13: the bundled SQLite is built without its memory statistics
+    /// (`.cargo/config.toml`), so an allocation takes no process-wide mutex
+    /// (a gate's first sync is 200,000 row inserts and more).
+    #[test]
+    fn sqlite_keeps_no_memory_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("a.db")).unwrap();
+        let options: Vec<String> = store
+            .read(|tx| {
+                Ok(tx
+                    .prepare("PRAGMA compile_options")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "SQLite built with its memory statistics: {options:?}"
+        );
     }
 
     /// Released migrations are never edited: databases out there ran them.

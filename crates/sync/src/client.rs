@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::plan::{self, Failure};
-use super::protocol::{ChangePage, DeviceInfo, EventBatch, EventResults};
-use crate::store::{Store, StoreError, SyncStatus};
+use super::protocol::{DeviceInfo, EventBatch, EventResults};
+use crate::store::{PulledPage, Store, StoreError, SyncStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -105,8 +105,16 @@ impl SyncError {
 }
 
 /// Largest answer the engine reads from a server; a page of 2,000 changes
-/// is well under 2 MiB.
+/// is well under 2 MiB (tickets and reservations: about 500 bytes each).
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Changes per page in a round that starts at cursor 0 (a first sync
+/// filling an empty replica): the server's largest page, so fewer pages,
+/// requests and commits (100,000 tickets: 41 pages instead of 101). A gate
+/// scanning meanwhile (a replica re-paired from 0) waits for one such
+/// page's transaction at most, 2.5 times a 2,000-change one. A page over
+/// [`MAX_RESPONSE_BYTES`] (rows larger than a ticket's) is asked again at
+/// the usual size.
+pub const FIRST_SYNC_PAGE_SIZE: u32 = 5000;
 /// Most change pages followed in one round (4 million rows at the default
 /// page size); the next round goes on from the cursor.
 pub const MAX_PAGES_PER_ROUND: usize = 2000;
@@ -211,6 +219,9 @@ pub struct SyncEngine {
     /// the settings screen pairs with another CA.
     transport: RwLock<(Transport, reqwest::Client)>,
     page_size: u32,
+    /// `page_size` for a round that starts at cursor 0.
+    first_sync_page_size: u32,
+    max_response_bytes: usize,
     max_pages: usize,
     /// One round at a time: the background loop and a pairing's first
     /// round must not pull the same pages side by side.
@@ -228,6 +239,8 @@ impl SyncEngine {
             loop_status: std::sync::Mutex::new(LoopStatus::default()),
             transport: RwLock::new((transport, http)),
             page_size: 2000,
+            first_sync_page_size: FIRST_SYNC_PAGE_SIZE,
+            max_response_bytes: MAX_RESPONSE_BYTES,
             max_pages: MAX_PAGES_PER_ROUND,
             round_lock: tokio::sync::Mutex::new(()),
         }
@@ -262,8 +275,24 @@ impl SyncEngine {
         Ok((base, guard.1.clone()))
     }
 
+    /// Every page of `page_size` changes, a first sync's too.
     pub fn with_page_size(mut self, page_size: u32) -> Self {
         self.page_size = page_size;
+        self.first_sync_page_size = page_size;
+        self
+    }
+
+    /// A first sync's pages of `page_size` changes (after
+    /// [`Self::with_page_size`], which sets both); the other rounds' stay.
+    pub fn with_first_sync_page_size(mut self, page_size: u32) -> Self {
+        self.first_sync_page_size = page_size;
+        self
+    }
+
+    /// The largest change page read (16 MiB unless set: a smaller device,
+    /// or a test of the fallback to smaller pages).
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
         self
     }
 
@@ -502,33 +531,56 @@ impl SyncEngine {
         // network error). A page is still applied, with its cursor, only
         // after the one before it; a page fetched but not applied (an error,
         // the page limit) is dropped, and asked again next round.
-        let fetch = |cursor: i64| {
+        //
+        // A first sync asks for larger pages; `fetch` answers with the size
+        // it got the page at, which the round keeps.
+        let mut limit = if cursor == 0 {
+            self.first_sync_page_size.max(self.page_size)
+        } else {
+            self.page_size
+        };
+        let fetch = |cursor: i64, limit: u32| {
             let (http, token) = (http.clone(), pairing.token.clone());
             let url = format!("{base}/api/sync/changes");
-            let page_size = self.page_size;
+            let (page_size, max_bytes) = (self.page_size, self.max_response_bytes);
             async move {
-                let sent = Utc::now();
-                let response = http
-                    .get(url)
-                    .query(&[
-                        ("cursor", cursor.to_string()),
-                        ("limit", page_size.to_string()),
-                    ])
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .map_err(request_error)?;
-                let page = read_json::<ChangePage>(response).await?;
-                if page.has_more && page.next_cursor <= cursor {
-                    return Err(SyncError::Protocol(format!(
-                        "more changes announced but the cursor did not move past {cursor}"
-                    )));
+                let mut limit = limit;
+                loop {
+                    let sent = Utc::now();
+                    let response = http
+                        .get(&url)
+                        .query(&[("cursor", cursor.to_string()), ("limit", limit.to_string())])
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .map_err(request_error)?;
+                    let page = match read_json_within::<PulledPage>(response, max_bytes).await {
+                        // A first sync's page over the limit: asked again
+                        // at the usual size, which the round keeps (a page
+                        // of that size over the limit fails as it always
+                        // did).
+                        Err(SyncError::ResponseTooLarge { .. }) if limit > page_size => {
+                            tracing::info!(
+                                limit,
+                                page_size,
+                                "change page over the answer limit, asked again smaller"
+                            );
+                            limit = page_size;
+                            continue;
+                        }
+                        answer => answer?,
+                    };
+                    if page.has_more && page.next_cursor <= cursor {
+                        return Err(SyncError::Protocol(format!(
+                            "more changes announced but the cursor did not move past {cursor}"
+                        )));
+                    }
+                    return Ok((page, sent, Utc::now(), limit));
                 }
-                Ok((page, sent, Utc::now()))
             }
         };
         let mut next = if self.max_pages > 0 {
-            Some(fetch(cursor).await)
+            Some(fetch(cursor, limit).await)
         } else {
             report.page_limit_reached = true;
             None
@@ -536,7 +588,10 @@ impl SyncEngine {
         let download = async {
             while let Some(fetched) = next.take() {
                 let (page, sent, received) = match fetched {
-                    Ok(p) => p,
+                    Ok((page, sent, received, used)) => {
+                        limit = used;
+                        (page, sent, received)
+                    }
                     Err(e) => {
                         let store = self.store.clone();
                         let (message, reachable) = (e.to_string(), e.reachable());
@@ -561,12 +616,12 @@ impl SyncEngine {
                 }
                 let store = self.store.clone();
                 let apply =
-                    blocking(move || store.apply_change_page(&page, Some(offset), Utc::now()));
+                    blocking(move || store.apply_pulled_page(&page, Some(offset), Utc::now()));
                 // Progress is reported when the page is applied, not when the
                 // next one has arrived too.
                 let (done, of) = (report.pulled as u64, total.max(report.pulled as u64));
                 if more && !report.page_limit_reached {
-                    let asked = fetch(cursor);
+                    let asked = fetch(cursor, limit);
                     let (mut apply, mut asked) = (std::pin::pin!(apply), std::pin::pin!(asked));
                     next = Some(tokio::select! {
                         // The page failed to apply: the next one is dropped,
@@ -867,6 +922,14 @@ pub(crate) async fn read_limited(
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, SyncError> {
+    read_json_within(response, MAX_RESPONSE_BYTES).await
+}
+
+/// [`read_json`] with its own size limit (`limit` bytes at most).
+pub(crate) async fn read_json_within<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<T, SyncError> {
     let status = response.status();
     // The server refuses an unknown or revoked device token with 401, and
     // only that. A 403 is someone else's answer (a proxy, a WAF, a
@@ -874,7 +937,7 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     if status == reqwest::StatusCode::UNAUTHORIZED {
         return Err(SyncError::Unauthorized);
     }
-    let body = read_limited(response, MAX_RESPONSE_BYTES).await?;
+    let body = read_limited(response, limit).await?;
     let body = String::from_utf8_lossy(&body);
     if !status.is_success() {
         return Err(SyncError::Server {

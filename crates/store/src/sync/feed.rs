@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::pulled::{Cell, PulledPage, PulledRow};
 use crate::codec::ts;
 use crate::column::Sql;
 use crate::domain::sync::protocol::{Change, ChangePage};
@@ -11,15 +12,15 @@ use crate::domain::{Orq, VenueId};
 use crate::{Result, Store, StoreError};
 
 /// A synced table: its key and the columns that travel (never private keys).
-struct Entity {
-    table: &'static str,
+pub(super) struct Entity {
+    pub(super) table: &'static str,
     key: &'static str,
-    columns: &'static [&'static str],
+    pub(super) columns: &'static [&'static str],
     /// BLOB columns travel as hex.
     blobs: &'static [&'static str],
 }
 
-const ENTITIES: &[Entity] = &[
+pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "venues",
         key: "id",
@@ -244,28 +245,24 @@ fn upsert_sql(e: &Entity) -> String {
     )
 }
 
-/// A pulled row's values in `e.columns` order, bound directly (parsing the
-/// JSON once in Rust rather than once per column in SQL); text is bound
-/// from the parsed row, not copied.
-fn row_values<'r>(e: &Entity, row: &'r serde_json::Value) -> Vec<ToSqlOutput<'r>> {
+/// A pulled row's values in the columns' order of entity `i` (its index in
+/// [`ENTITIES`]), bound directly (parsing the JSON once in Rust rather than
+/// once per column in SQL); text is bound from the parsed row, not copied.
+fn row_values(i: usize, row: &PulledRow) -> Vec<ToSqlOutput<'_>> {
+    let e = &ENTITIES[i];
     e.columns
         .iter()
-        .map(|c| match row.get(*c) {
-            Some(serde_json::Value::String(text)) if e.blobs.contains(c) => {
+        .zip(row.cells(i))
+        .map(|(c, cell)| match cell {
+            Some(Cell::Text(text)) if e.blobs.contains(c) => {
                 ToSqlOutput::Owned(unhex(text).map_or(Value::Null, Value::Blob))
             }
-            Some(serde_json::Value::String(text)) => {
+            Some(Cell::Text(text) | Cell::Json(text)) => {
                 ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
             }
-            Some(serde_json::Value::Number(n)) => ToSqlOutput::Owned(match n.as_i64() {
-                Some(i) => Value::Integer(i),
-                None => n.as_f64().map_or(Value::Null, Value::Real),
-            }),
-            Some(serde_json::Value::Bool(b)) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
-            Some(other @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => {
-                ToSqlOutput::Owned(Value::Text(other.to_string()))
-            }
-            Some(serde_json::Value::Null) | None => ToSqlOutput::Owned(Value::Null),
+            Some(Cell::Integer(n)) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
+            Some(Cell::Real(x)) => ToSqlOutput::Borrowed(ValueRef::Real(*x)),
+            Some(Cell::Null) | None => ToSqlOutput::Owned(Value::Null),
         })
         .collect()
 }
@@ -290,8 +287,9 @@ const MAX_GATE_NAME_CHARS: usize = 200;
 /// stops at one); otherwise NULL. A hostile server, or a newer one that
 /// allows longer device names, cannot stop the gate's pulls with it: the
 /// row applies and ALREADY_VERIFIED names no gate.
-fn pulled_values<'r>(e: &Entity, row: &'r serde_json::Value) -> Vec<ToSqlOutput<'r>> {
-    let mut values = row_values(e, row);
+fn pulled_values(i: usize, row: &PulledRow) -> Vec<ToSqlOutput<'_>> {
+    let e = &ENTITIES[i];
+    let mut values = row_values(i, row);
     if e.table == "tickets" {
         let at = |name: &str| e.columns.iter().position(|c| *c == name);
         if let (Some(verified_at), Some(gate)) = (at("verified_at"), at("verified_gate")) {
@@ -819,6 +817,17 @@ impl Store {
         clock_offset_ms: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<usize> {
+        self.apply_pulled_page(&PulledPage::from(page), clock_offset_ms, now)
+    }
+
+    /// [`Store::apply_change_page`] for a page read as a [`PulledPage`]
+    /// (the sync engine's: no JSON map per row).
+    pub fn apply_pulled_page(
+        &self,
+        page: &PulledPage,
+        clock_offset_ms: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
         // Rows arrive in change order, not dependency order (a slot updated
         // after its reservations comes after them): foreign keys are checked
         // by the server, not by the replica.
@@ -869,7 +878,8 @@ impl Store {
                         Some(a) => a,
                         None => admissions.insert(super::lan::peer_admissions(tx, now)?),
                     };
-                    let unverified = change.row.as_ref().is_some_and(|r| r.get("verified_at").is_none_or(|v| v.is_null()));
+                    let unverified =
+                        change.row.as_ref().is_some_and(|r| r.get("verified_at").is_none_or(|v| *v == Cell::Null));
                     if unverified {
                         held = admissions.get(&change.entity_id).copied().unwrap_or(false);
                     } else if change.row.is_some() && admissions.remove(&change.entity_id).is_some() {
@@ -884,7 +894,7 @@ impl Store {
                             )?
                             .query_row([&change.entity_id], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
                             .optional()?;
-                        upsert(tx, &mut upserts[i], e)?.execute(rusqlite::params_from_iter(pulled_values(e, row)))?;
+                        upsert(tx, &mut upserts[i], e)?.execute(rusqlite::params_from_iter(pulled_values(i, row)))?;
                         match kept {
                             Some([a, b, c, d, f]) if a != rusqlite::types::Value::Null => {
                                 tx.prepare_cached(
@@ -900,7 +910,7 @@ impl Store {
                         }
                     }
                     ("upsert", Some(row)) => {
-                        upsert(tx, &mut upserts[i], e)?.execute(rusqlite::params_from_iter(pulled_values(e, row)))?;
+                        upsert(tx, &mut upserts[i], e)?.execute(rusqlite::params_from_iter(pulled_values(i, row)))?;
                     }
                     _ => {
                         let delete = match &mut deletes[i] {
@@ -1842,10 +1852,15 @@ mod tests {
     #[test]
     fn pulled_rows_bind_in_column_order_with_blobs_unhexed() {
         let keys = entity("signing_keys").unwrap();
-        let row = serde_json::json!({
+        let row: PulledRow = serde_json::from_value(serde_json::json!({
             "kid": 3, "orq": 1, "public_key": "00ff10", "created_at": "2025-12-01T00:00:00.000Z", "retired_at": null
-        });
-        let values: Vec<Value> = row_values(keys, &row)
+        }))
+        .unwrap();
+        let i = ENTITIES
+            .iter()
+            .position(|e| e.table == "signing_keys")
+            .unwrap();
+        let values: Vec<Value> = row_values(i, &row)
             .into_iter()
             .map(|v| match v {
                 ToSqlOutput::Borrowed(r) => Value::from(r),
