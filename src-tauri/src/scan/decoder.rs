@@ -40,7 +40,10 @@
 //! polarity's strict bitmap, from the same local means, is scanned for
 //! finder patterns; three solid ones hand the frame to the other polarity
 //! at once (see [`Stage1::Flip`]). A frame that read nothing and ran out of
-//! time hands the next frame the other polarity first.
+//! time hands the next frame the other polarity first. A negative whose
+//! bitmaps keep only two solid finder patterns (an OLED screen's glow
+//! breaks the third) gets the third predicted from the two (stage 1e)
+//! before rqrr's detector, which takes half the budget of a 720p frame.
 //!
 //! The **budget** ([`super::budget`]) counts the decoding thread's CPU
 //! time, with a wall-clock cap of [`super::budget::WALL_CAP`] (4) × the
