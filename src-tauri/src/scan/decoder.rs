@@ -40,7 +40,10 @@
 //! polarity's strict bitmap, from the same local means, is scanned for
 //! finder patterns; three solid ones hand the frame to the other polarity
 //! at once (see [`Stage1::Flip`]). A frame that read nothing and ran out of
-//! time hands the next frame the other polarity first.
+//! time hands the next frame the other polarity first. A negative whose
+//! bitmaps keep only two solid finder patterns (an OLED screen's glow
+//! breaks the third) gets the third predicted from the two (stage 1e)
+//! before rqrr's detector, which takes half the budget of a 720p frame.
 //!
 //! The **budget** ([`super::budget`]) counts the decoding thread's CPU
 //! time, with a wall-clock cap of [`super::budget::WALL_CAP`] (4) × the
@@ -138,6 +141,9 @@ pub struct DecodeStats {
     /// Of the codes from finder patterns, those whose triple only a merged
     /// list of several bitmaps' finder patterns made (`merge_and_try`).
     pub from_merged: usize,
+    /// Codes read from two finder patterns and a third predicted from them
+    /// (a negative whose bitmaps kept only two solid patterns).
+    pub from_predicted: usize,
     /// Regions that were cropped and upscaled.
     pub upscaled: usize,
     /// The time budget ran out before every fallback was tried on something
@@ -884,6 +890,39 @@ impl Decoder {
                 return Stage1::Done;
             }
         }
+        // 1e: two solid patterns and no triple, in a negative. The glow
+        // around an OLED code breaks one finder pattern on every bitmap
+        // (issue 18, frame 0202: two solid ones in the negative's strict
+        // bitmap, none in its wide and narrow ones); rqrr's detector, the
+        // next stage, locates such a grid only after 10–13 ms of flood fills
+        // over the whole frame, past the budget. Where the third pattern can
+        // be is known from the two (see [`third_finder_candidates`]); a
+        // wrong guess fails the timing-pattern check, and Reed–Solomon
+        // stays the judge of a read.
+        if found.negative
+            && found.codes.len() == before
+            && !deadline.passed()
+            && solid_count(&afinders) == 2
+        {
+            let two: Vec<Finder> = afinders.iter().filter(|f| f.count >= 3).copied().collect();
+            for third in third_finder_candidates(two[0], two[1]) {
+                if found.codes.len() > before || deadline.passed() {
+                    break;
+                }
+                self.stats.from_predicted += self.try_triples(
+                    img,
+                    &[two[0], two[1], third],
+                    place,
+                    deadline,
+                    found,
+                    &mut failed,
+                    &mut tried,
+                );
+            }
+            if self.all_explained(&afinders, place, found, before, &failed) {
+                return Stage1::Done;
+            }
+        }
         // Not a single finder-like pattern on either bitmap: nothing for
         // rqrr to group either (it looks for the same 1:1:3:1:1 runs). Most
         // gate frames are empty, and this keeps them at the cost of stage 1
@@ -1263,6 +1302,50 @@ impl Decoder {
             }
         }
         read
+    }
+}
+
+/// Where the third finder pattern of a code whose other two are `a` and `b`
+/// can be: the two are a side of the code (the third is a side's length
+/// from either, at a right angle: four places) or its diagonal (the third
+/// is half a diagonal from their midpoint: two places). Finder centres of
+/// a version-v code are 4v + 10 modules apart along a side and √2 times
+/// that along the diagonal, so the pair's distance in modules tells which
+/// is likelier, and those places come first: each wrong guess costs a
+/// failed decode attempt (up to ~3 ms at 720p). The predicted pattern
+/// counts as seen on 2 rows only, so a failed guess is no region worth an
+/// upscale (see `try_triples_within`).
+fn third_finder_candidates(a: Finder, b: Finder) -> [Finder; 6] {
+    let (vx, vy) = (b.x - a.x, b.y - a.y);
+    let (px, py) = (-vy, vx);
+    let (mx, my) = ((a.x + b.x) / 2.0, (a.y + b.y) / 2.0);
+    let module = (a.module + b.module) / 2.0;
+    let at = |x: f64, y: f64| Finder {
+        x,
+        y,
+        module,
+        count: MIN_CONFIRMATIONS,
+    };
+    let side = [
+        at(a.x + px, a.y + py),
+        at(a.x - px, a.y - py),
+        at(b.x + px, b.y + py),
+        at(b.x - px, b.y - py),
+    ];
+    let diagonal = [
+        at(mx + px / 2.0, my + py / 2.0),
+        at(mx - px / 2.0, my - py / 2.0),
+    ];
+    // Distance to the nearest 4v + 10 (v ≥ 1), in modules.
+    let off = |modules: f64| {
+        let v = ((modules - 10.0) / 4.0).round().max(1.0);
+        (modules - (4.0 * v + 10.0)).abs()
+    };
+    let d = vx.hypot(vy) / module;
+    if off(d / std::f64::consts::SQRT_2) < off(d) {
+        [diagonal[0], diagonal[1], side[0], side[1], side[2], side[3]]
+    } else {
+        [side[0], side[1], side[2], side[3], diagonal[0], diagonal[1]]
     }
 }
 
@@ -1987,6 +2070,31 @@ mod tests {
         // 1.5 px modules are kept on a coarse level only.
         assert!(solid_finders(vec![f], 1).is_empty());
         assert_eq!(solid_finders(vec![f], 2).len(), 1);
+    }
+
+    #[test]
+    fn the_third_finder_pattern_is_predicted_from_a_side_or_the_diagonal() {
+        // A version-1 code, 4 px modules, rotated 30°: finder centres 14
+        // modules apart along a side.
+        let m = 4.0;
+        let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+        let at = |u: f64, v: f64| Finder {
+            x: 300.0 + (u * c - v * s) * m,
+            y: 200.0 + (u * s + v * c) * m,
+            module: m,
+            count: 5,
+        };
+        let (tl, tr, bl) = (at(0.0, 0.0), at(14.0, 0.0), at(0.0, 14.0));
+        let near = |a: &Finder, b: &Finder| (a.x - b.x).hypot(a.y - b.y) < 1e-6;
+        // A side (top-left and bottom-left): the top-right is one of the
+        // four side places, tried before the diagonal ones.
+        let got = third_finder_candidates(tl, bl);
+        assert!(got[..4].iter().any(|f| near(f, &tr)), "{got:?}");
+        assert!(got.iter().all(|f| f.count < 3), "a guess is never solid");
+        // The diagonal (top-right and bottom-left, 14√2 modules apart): the
+        // top-left is one of the two diagonal places, tried first.
+        let got = third_finder_candidates(tr, bl);
+        assert!(got[..2].iter().any(|f| near(f, &tl)), "{got:?}");
     }
 
     #[test]
