@@ -897,8 +897,9 @@ impl Decoder {
         // next stage, locates such a grid only after 10–13 ms of flood fills
         // over the whole frame, past the budget. Where the third pattern can
         // be is known from the two (see [`third_finder_candidates`]); a
-        // wrong guess fails the timing-pattern check, and Reed–Solomon
-        // stays the judge of a read.
+        // wrong guess is one more ordinary attempt (it may pass the timing
+        // check on a real timing line and reach a full decode), and
+        // Reed–Solomon stays the judge of a read.
         if found.negative
             && found.codes.len() == before
             && !deadline.passed()
