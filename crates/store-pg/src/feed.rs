@@ -14,6 +14,28 @@ use entrada_store::Result;
 /// caught up with an import holds the numbering lock, and the rows' locks,
 /// for a batch at a time (~60 ms), not for the whole backlog.
 pub(crate) const SETTLE_BATCH: i64 = 2_000;
+/// Batches a pull numbers at most before it reads its page: the work of one
+/// request is bounded (10,000 entries at the default batch) whatever the
+/// backlog. Numbering all of it in the request, as before, was a 408 when a
+/// new gate came right after a bulk import (pg_http: ~243,000 pending
+/// entries, more than the server's 15 s request timeout). What a pull
+/// leaves pending, the next pulls (the page says there is more) or the
+/// background numberer number.
+const PULL_BATCHES: i64 = 5;
+/// The planner settings of a numbering transaction (`SET LOCAL`: that
+/// transaction only): the oldest pending entries are found by walking the
+/// pending index in write order and each is updated through the primary
+/// key, whatever the statistics say. Without them, on a `change_log` not
+/// yet analyzed (a bulk import on a new database; autovacuum not there
+/// yet) the planner guessed a few hundred pending rows, fetched every
+/// pending entry through the `seq` index and sorted them all, for each
+/// batch of 2,000: ~110-175 ms a batch at 243,000 pending on a quiet
+/// machine instead of ~25 ms, so numbering a backlog was quadratic in it.
+/// Statistics that know the backlog lead to this plan anyway; the settings
+/// only rule out the plans that read the whole pending set or the whole log
+/// (a sort of the pending rows, a hash join with the log).
+const NUMBERING_PLAN: &str = "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; \
+     SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_seqscan = off";
 /// Entries one `settle_feed` call (the background numberer) must number for
 /// it to vacuum the log after: a bulk import, not the steady trickle of
 /// verifications (each re-marks an entry pending).
@@ -242,28 +264,52 @@ pub struct FeedEntry {
 impl PgStore {
     /// Numbers the log entries of the transactions that have ended, the
     /// oldest written first, in batches (`SETTLE_BATCH`), each its own short
-    /// transaction, until a batch comes back short; returns how many. What a
-    /// pull does before it reads, so a pull sees everything committed before
-    /// it (a gate's `sync --once` right after an import gets all of it, even
-    /// before the background numberer caught up), while no transaction holds
-    /// the feed's lock, or row locks on pending entries, for more than a
-    /// batch. Never vacuums (`settle_feed`).
-    pub fn sequence_feed(&self) -> Result<i64> {
+    /// transaction, until a batch comes back short or `PULL_BATCHES` were
+    /// numbered; returns whether it caught up (a batch came back short:
+    /// everything committed before it is numbered). What a pull does before
+    /// it reads: a pull that caught up sees everything committed before it;
+    /// one that did not says its page has more (`feed_page`), so a gate's
+    /// `sync --once` right after an import still gets all of it, a bounded
+    /// numbering per page, even before the background numberer caught up.
+    /// No transaction holds the feed's lock, or row locks on pending
+    /// entries, for more than a batch. Never vacuums (`settle_feed`).
+    pub fn sequence_feed(&self) -> Result<bool> {
         let batch = self
             .feed_pull_batch
-            .load(std::sync::atomic::Ordering::Relaxed);
-        self.settle_feed_batch(batch)
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1);
+        for _ in 0..PULL_BATCHES {
+            if self.number_batch(batch)? < batch {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// One transaction of `feed_sequence_batch(batch)` (migration 0017).
     fn number_batch(&self, batch: i64) -> Result<i64> {
         // READ COMMITTED whatever the server's default: the numbering
         // relies on each of its statements seeing what committed before it.
+        self.write(|tx| number_batch_in(tx, batch))
+    }
+
+    /// Tests only: one numbering transaction of `batch` as the feed runs it
+    /// (`number_batch`), and the `change_log` rows it fetched (heap tuples
+    /// fetched through an index, plus those a sequential scan read; this
+    /// transaction's own counts): whether a batch reads about its own
+    /// entries or the whole backlog, whatever the plan looks like.
+    #[cfg(feature = "test-hooks")]
+    pub fn feed_numbering_reads(&self, batch: i64) -> Result<(i64, i64)> {
+        // The backend's counts for the table so far: the pending ones of
+        // earlier transactions too, so the batch's are the difference.
+        const READ: &str =
+            "SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0)::BIGINT \
+             FROM pg_stat_xact_user_tables WHERE relid = 'change_log'::regclass";
         self.write(|tx| {
-            Ok(tx
-                .query_one("SELECT feed_sequence_batch($1)", &[&batch])
-                .map_err(db)?
-                .get(0))
+            let before: i64 = tx.query_one(READ, &[]).map_err(db)?.get(0);
+            let numbered = number_batch_in(tx, batch)?;
+            let after: i64 = tx.query_one(READ, &[]).map_err(db)?.get(0);
+            Ok((numbered, after - before))
         })
     }
 
@@ -343,6 +389,9 @@ impl PgStore {
     /// The entries after `cursor` that a device of `venue` receives (the
     /// org-wide ones and its venue's), oldest first. A cursor a device held
     /// is never overtaken: an entry that commits later gets a higher seq.
+    /// The log alone, for tests of the numbering: it numbers everything
+    /// committed first (in batches, unbounded: not a request's path, whose
+    /// pages `feed_page` makes).
     pub fn feed_entries(
         &self,
         orq: Orq,
@@ -350,7 +399,10 @@ impl PgStore {
         cursor: i64,
         limit: u32,
     ) -> Result<Vec<FeedEntry>> {
-        self.sequence_feed()?;
+        self.settle_feed_batch(
+            self.feed_pull_batch
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )?;
         let limit = i64::from(limit.clamp(1, 5000));
         self.read(|tx| {
             // Two index ranges (org-wide, this venue), merged in seq order.
@@ -377,4 +429,14 @@ impl PgStore {
                 .collect())
         })
     }
+}
+
+/// One numbering transaction's statements: its planner settings, then
+/// `feed_sequence_batch(batch)` (migration 0017); how many it numbered.
+fn number_batch_in(tx: &mut crate::conn::Tx<'_>, batch: i64) -> Result<i64> {
+    tx.tx.batch_execute(NUMBERING_PLAN).map_err(db)?;
+    Ok(tx
+        .query_one("SELECT feed_sequence_batch($1)", &[&batch])
+        .map_err(db)?
+        .get(0))
 }

@@ -90,11 +90,20 @@ static LOCK_TICKETS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 /// The locked tickets' reservation rows, each with the venue of the slot
 /// it holds. $1 the codes, $2 orq.
+///
+/// The org is checked as `r.orq + 0`, which no index serves, and the slot's
+/// as a join column (`hs.orq = r.orq`): each row is found by its key (the
+/// ticket, the slot's id) whatever the statistics say. With `r.orq = $2`
+/// and `hs.orq = $2`, on tables not yet analyzed (a bulk import, before
+/// autovacuum) the planner intersected the reservations' org-only index
+/// (every reservation of the org) with the ticket index, and read every
+/// slot of the org to join them, for each batch (as the verify batch's
+/// door rows did, session 35).
 static HELD_ROWS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT {}, hs.venue_id AS held_venue FROM ticket_reservations r \
-         LEFT JOIN reservation_slots hs ON hs.id = r.slot_id AND hs.orq = $2 \
-         WHERE r.ticket_id = ANY($1) AND r.orq = $2",
+         LEFT JOIN reservation_slots hs ON hs.id = r.slot_id AND hs.orq = r.orq \
+         WHERE r.ticket_id = ANY($1) AND r.orq + 0 = $2",
         prefixed(RESERVATION_COLUMNS, "r", "r_"),
     )
 });
@@ -315,6 +324,27 @@ impl PgStore {
     /// What this instance's reservation batches were: how many, their
     /// items, the largest, how many were handed back whole. For tests and
     /// benches (whether batches formed).
+    /// `EXPLAIN` of a batch's ticket lock and reservation-rows read
+    /// (`LOCK_TICKETS`, `HELD_ROWS`) for `codes` of `orq`, in a read-only
+    /// transaction (nothing locked). For tests: which indexes they start
+    /// from.
+    #[cfg(feature = "test-hooks")]
+    pub fn reserve_reads_plan(&self, orq: Orq, codes: &[&str]) -> Result<String> {
+        self.read(|tx| {
+            let mut plan = String::new();
+            for sql in [LOCK_TICKETS.as_str(), HELD_ROWS.as_str()] {
+                for row in tx
+                    .query(format!("EXPLAIN {sql}").as_str(), &[&codes, &orq.0])
+                    .map_err(db)?
+                {
+                    plan.push_str(row.get::<_, &str>(0));
+                    plan.push('\n');
+                }
+            }
+            Ok(plan)
+        })
+    }
+
     #[cfg(feature = "test-hooks")]
     pub fn reserve_batch_counts(&self) -> crate::group_commit::BatchCounts {
         self.reserve_queue.counters.get()

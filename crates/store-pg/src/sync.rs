@@ -1094,14 +1094,16 @@ impl SyncStore for PgStore {
     }
 
     /// One page of the changes after `cursor` for a device of `venue`; the
-    /// log and the rows are read in one snapshot, after a batch of the
-    /// entries of ended transactions was numbered (`sequence_feed`: the
-    /// background numberer numbers the rest; what is still pending comes in
-    /// a later pull, with a higher seq). `has_more` is
-    /// exact (one entry more than the page is read); `remaining` is counted
-    /// on a pull's first page and carried to the next page this instance
-    /// answers (`FeedCounts`: for up to a minute; a page another instance
-    /// answered before counts again).
+    /// log and the rows are read in one snapshot, after at most a few
+    /// batches of the entries of ended transactions were numbered
+    /// (`sequence_feed`: the background numberer and later pulls number the
+    /// rest; what is still pending comes in a later page, with a higher
+    /// seq). `has_more` is exact (one entry more than the page is read)
+    /// once the numbering caught up, and true while it has not; `remaining`
+    /// is counted on a pull's first page and carried to the next page this
+    /// instance answers (`FeedCounts`: for up to a minute; a page another
+    /// instance answered before counts again), and counts numbered entries
+    /// only.
     fn changes_since(
         &self,
         orq: Orq,
@@ -1175,7 +1177,9 @@ impl SyncStore for PgStore {
 
 impl PgStore {
     /// The page `changes_since` answers, its rows made by `make`. The
-    /// page is exact (one entry more than the page is read); `remaining`
+    /// page is exact (one entry more than the page is read) once the
+    /// numbering caught up (`sequence_feed`; until then it has more, its
+    /// cursor at the highest seq numbered when it is short); `remaining`
     /// is counted on a pull's first page and carried to the next page this
     /// instance answers (`FeedCounts`: for up to a minute; a page another
     /// instance answered before counts again).
@@ -1187,7 +1191,7 @@ impl PgStore {
         limit: u32,
         make: RowMaker<'_, T>,
     ) -> Result<FeedPage<T>> {
-        self.sequence_feed()?;
+        let caught_up = self.sequence_feed()?;
         let limit = i64::from(limit.clamp(1, 5000));
         let carried = self.feed_counts.take(orq, venue, cursor);
         let page = self.read(|tx| {
@@ -1206,7 +1210,7 @@ impl PgStore {
                 .iter()
                 .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                 .collect();
-            let has_more = entries.len() as i64 > limit;
+            let mut has_more = entries.len() as i64 > limit;
             entries.truncate(limit as usize);
             let taken = entries.len() as i64;
             let mut page: Vec<(i64, String, String, String)> = Vec::with_capacity(entries.len());
@@ -1247,13 +1251,27 @@ impl PgStore {
                 };
                 changes.push((seq, name, entity_id, op, row));
             }
-            let next_cursor = last_seq.unwrap_or(cursor);
+            let mut next_cursor = last_seq.unwrap_or(cursor);
             // The highest seq this snapshot sees: entries numbered after it
             // are the ones a carried count has not seen yet.
             let top: i64 = tx
                 .query_one("SELECT coalesce(max(seq), 0) FROM change_log", &[])
                 .map_err(db)?
                 .get(0);
+            // The pull's numbering stopped at its bound with entries still
+            // pending (`sequence_feed`): they get seqs above `top` later, so
+            // there is more for this device even when its page is short (the
+            // numbered ones may be another venue's or org's). The cursor
+            // moves to `top`: a short page holds every entry of this device
+            // up to it (one numberer at a time, each committing before the
+            // next draws its seqs, so no entry at or below `top` commits
+            // after this snapshot), and a page with more must move the
+            // cursor (the gate refuses one that does not). A cursor at or
+            // above `top` (not one this feed gave) is left as it was.
+            if !caught_up && !has_more && top > cursor {
+                has_more = true;
+                next_cursor = top;
+            }
             let remaining = if !has_more {
                 0
             } else {

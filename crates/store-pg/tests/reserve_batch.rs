@@ -591,3 +591,49 @@ fn a_batch_is_one_org_and_one_slot() {
     assert_eq!(slot_row(&mut s.client, &s.slot).0, 2);
     assert_eq!(slot_row(&mut s.client, &other).0, 1);
 }
+
+/// Right after a bulk import, before autovacuum's ANALYZE, a batch's ticket
+/// lock and reservation-rows read find their rows by their keys, not by
+/// reading the org (the verify batch's write did, session 35: the org as a
+/// constant and no statistics sent it through the org-only index). Fails
+/// when `HELD_ROWS` compares `r.orq` and the slot's `orq` to `$2` again: a
+/// bitmap of the reservations' org-only index, and every slot of the org.
+#[test]
+fn a_batch_finds_its_tickets_and_reservations_by_their_keys_without_statistics() {
+    let Some(mut s) = setup(1_000, 3) else { return };
+    s.client
+        .batch_execute(
+            "ALTER TABLE tickets SET (autovacuum_enabled = off); \
+             ALTER TABLE ticket_reservations SET (autovacuum_enabled = off)",
+        )
+        .unwrap();
+    let new: Vec<NewTicket> = (0..20_000)
+        .map(|i| NewTicket::plain(&format!("B-{i}"), ActivationMode::Immediate).unwrap())
+        .collect();
+    for chunk in new.chunks(5_000) {
+        s.store.insert_tickets(ORQ, chunk, now()).unwrap();
+    }
+    // Reservation rows of the org, in one statement (not the subject here).
+    s.client
+        .execute(
+            "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, customer_phone, orq) \
+             SELECT gen_random_uuid(), ticket_code, $1, 'a@example.com', '+12025551234', orq \
+             FROM tickets WHERE ticket_code LIKE 'B-%'",
+            &[&s.slot.id.0],
+        )
+        .unwrap();
+    let plan = s
+        .store
+        .reserve_reads_plan(ORQ, &["T-0", "T-1", "T-2"])
+        .unwrap();
+    for line in plan.lines().filter(|l| l.contains("Index Cond")) {
+        assert!(
+            line.contains("ticket_code") || line.contains("ticket_id") || line.contains("id = "),
+            "an index used without the row's key:\n{plan}"
+        );
+    }
+    assert!(
+        !plan.contains("Seq Scan on tickets") && !plan.contains("Seq Scan on ticket_reservations"),
+        "the org's rows read whole:\n{plan}"
+    );
+}
