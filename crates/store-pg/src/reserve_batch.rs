@@ -321,9 +321,6 @@ impl PgStore {
         })
     }
 
-    /// What this instance's reservation batches were: how many, their
-    /// items, the largest, how many were handed back whole. For tests and
-    /// benches (whether batches formed).
     /// `EXPLAIN` of a batch's ticket lock and reservation-rows read
     /// (`LOCK_TICKETS`, `HELD_ROWS`) for `codes` of `orq`, in a read-only
     /// transaction (nothing locked). For tests: which indexes they start
@@ -345,6 +342,9 @@ impl PgStore {
         })
     }
 
+    /// What this instance's reservation batches were: how many, their
+    /// items, the largest, how many were handed back whole. For tests and
+    /// benches (whether batches formed).
     #[cfg(feature = "test-hooks")]
     pub fn reserve_batch_counts(&self) -> crate::group_commit::BatchCounts {
         self.reserve_queue.counters.get()

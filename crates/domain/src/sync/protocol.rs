@@ -29,11 +29,16 @@ pub struct ChangePage {
     pub changes: Vec<Change>,
     /// Give this back as `cursor` for the next page.
     pub next_cursor: i64,
-    /// Whether changes are left after this page (exact: ask again while true).
+    /// Whether changes may be left after this page: ask again while true.
+    /// False means none is left. True may come with nothing left for this
+    /// device while a PostgreSQL server is still numbering a bulk import
+    /// (a page numbers a bounded share of it; the entries it numbered may
+    /// all be another venue's): the next page then says so.
     pub has_more: bool,
-    /// How many changes are left after this page, for progress bars: exact
-    /// on the first page of a pull, an estimate after; 0 exactly when
-    /// `has_more` is false, at least 1 while it is true.
+    /// How many changes are left after this page, for progress bars: an
+    /// estimate (on the first page of a pull it is exact once the server's
+    /// numbering caught up; before that it counts numbered entries only);
+    /// 0 exactly when `has_more` is false, at least 1 while it is true.
     pub remaining: i64,
     pub server_time: DateTime<Utc>,
     /// The device's cursor predates the venue-scoped feed (it may hold other
