@@ -199,7 +199,9 @@ mod tests {
             cache.put(cache.before_read(), i.to_string(), principal(), None);
         }
         assert!(cache.lock().entries.len() <= MAX_ENTRIES);
-        assert!(cache.get(&(MAX_ENTRIES + 4).to_string(), Utc::now()).is_some());
+        assert!(cache
+            .get(&(MAX_ENTRIES + 4).to_string(), Utc::now())
+            .is_some());
     }
 }
 

@@ -85,8 +85,12 @@ impl TokenStore for PgStore {
                 .transpose()
                 .map_err(|e| corrupt("token ticket code", e))?,
         };
-        self.tokens
-            .put(ticket, hash, principal.clone(), r.get::<_, Option<DateTime<Utc>>>(6));
+        self.tokens.put(
+            ticket,
+            hash,
+            principal.clone(),
+            r.get::<_, Option<DateTime<Utc>>>(6),
+        );
         Ok(Some(principal))
     }
 

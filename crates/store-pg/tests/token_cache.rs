@@ -42,9 +42,15 @@ fn a_revoked_token_is_refused_at_once_here_and_within_the_ttl_elsewhere() {
     let (a, b) = (instance(&url, &schema), instance(&url, &schema));
     let (token, p) = a.create_token(ORQ, Role::Admin, None, None, now()).unwrap();
     // Both instances read it (and keep it).
-    assert_eq!(a.principal_for_token(&token, now()).unwrap(), Some(p.clone()));
+    assert_eq!(
+        a.principal_for_token(&token, now()).unwrap(),
+        Some(p.clone())
+    );
     let read_on_b = Instant::now();
-    assert_eq!(b.principal_for_token(&token, now()).unwrap(), Some(p.clone()));
+    assert_eq!(
+        b.principal_for_token(&token, now()).unwrap(),
+        Some(p.clone())
+    );
 
     assert!(a.revoke_token_id(p.token_id, now()).unwrap());
     // The revoking instance: refused from the moment the call returned.
@@ -55,7 +61,10 @@ fn a_revoked_token_is_refused_at_once_here_and_within_the_ttl_elsewhere() {
 
     // The same for a revocation by its secret (the CLI's `token revoke`).
     let (token, p) = a.create_token(ORQ, Role::Admin, None, None, now()).unwrap();
-    assert_eq!(b.principal_for_token(&token, now()).unwrap(), Some(p.clone()));
+    assert_eq!(
+        b.principal_for_token(&token, now()).unwrap(),
+        Some(p.clone())
+    );
     let read_on_a = Instant::now();
     assert_eq!(a.principal_for_token(&token, now()).unwrap(), Some(p));
     assert!(b.revoke_token(&token, now()).unwrap());
@@ -101,7 +110,10 @@ fn a_valid_token_is_answered_from_memory_within_the_ttl() {
     let a = instance(&url, &schema);
     let (token, p) = a.create_token(ORQ, Role::Admin, None, None, now()).unwrap();
     let read = Instant::now();
-    assert_eq!(a.principal_for_token(&token, now()).unwrap(), Some(p.clone()));
+    assert_eq!(
+        a.principal_for_token(&token, now()).unwrap(),
+        Some(p.clone())
+    );
     // Revoked behind the instance's back (another process): the cached
     // principal still answers, so the look-up made no round trip (on the old
     // code every look-up read the row: None).
