@@ -10,7 +10,7 @@ use entrada_store::{hash_pin, hash_token, AdminStore, OperatorStore, Result};
 impl AdminStore for PgStore {
     fn revoke_token(&self, token: &str, now: DateTime<Utc>) -> Result<bool> {
         let hash = hash_token(token.trim());
-        self.write(|tx| {
+        self.revoking(|tx| {
             Ok(tx
                 .execute(
                     "UPDATE api_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",

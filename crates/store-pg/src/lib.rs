@@ -29,6 +29,7 @@ mod slots;
 mod sync;
 mod ticket_search;
 mod tickets;
+mod token_cache;
 mod tokens;
 mod updates;
 mod venue_ops;
@@ -62,6 +63,7 @@ use crate::domain::DomainError;
 pub use feed::FeedEntry;
 pub use migrate::{known_schema_version, MIGRATIONS};
 pub use sync::DEVICE_BATCH_LOCK;
+pub use token_cache::TOKEN_CACHE_TTL;
 
 type Pool = r2d2::Pool<Manager>;
 
@@ -76,6 +78,11 @@ pub struct PgOptions {
     /// `search_path` for every connection (tests: one schema each); `None`
     /// keeps the server's default (`public`).
     pub schema: Option<String>,
+    /// How long a token's principal, once read, is answered from this
+    /// instance's memory (`token_cache.rs`): how long a revocation made on
+    /// another instance may take to reach this one. Zero: every request
+    /// reads the database.
+    pub token_cache_ttl: Duration,
 }
 
 impl Default for PgOptions {
@@ -84,6 +91,7 @@ impl Default for PgOptions {
             pool_size: 8,
             connect_timeout: Duration::from_secs(5),
             schema: None,
+            token_cache_ttl: token_cache::TOKEN_CACHE_TTL,
         }
     }
 }
@@ -101,6 +109,8 @@ pub struct PgStore {
     verify_queue: verify_batch::VerifyQueue,
     /// Reservations waiting to share a transaction (`reserve_batch.rs`).
     reserve_queue: reserve_batch::ReserveQueue,
+    /// Principals read a moment ago (`token_cache.rs`).
+    tokens: token_cache::TokenCache,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -161,6 +171,7 @@ impl PgStore {
             feed_pull_batch: std::sync::atomic::AtomicI64::new(feed::SETTLE_BATCH),
             verify_queue: verify_batch::VerifyQueue::default(),
             reserve_queue: reserve_batch::ReserveQueue::default(),
+            tokens: token_cache::TokenCache::new(options.token_cache_ttl),
         };
         store.migrate()?;
         Ok(store)
@@ -236,6 +247,18 @@ impl PgStore {
     /// (`SELECT … FOR UPDATE`), so concurrent instances serialize per row.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         self.transaction(IsolationLevel::ReadCommitted, false, f)
+    }
+
+    /// `write` for a change that may revoke API tokens: once it returned
+    /// (committed, or failed with an outcome that may be either), this
+    /// instance's cached principals are forgotten, so this instance refuses
+    /// a token revoked here from the moment the call returns
+    /// (`token_cache.rs`). Every write that sets `api_tokens.revoked_at`
+    /// goes through here.
+    pub(crate) fn revoking<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        let out = self.write(f);
+        self.tokens.forget_all();
+        out
     }
 
     /// Runs `f` in one read-only REPEATABLE READ transaction (one snapshot).

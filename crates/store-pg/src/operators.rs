@@ -68,7 +68,8 @@ impl OperatorStore for PgStore {
         change: StaffChange,
         now: DateTime<Utc>,
     ) -> Result<Operator> {
-        self.write(|tx| {
+        // A new role or a deactivation revokes tokens: `revoking`.
+        self.revoking(|tx| {
             let before = tx
                 .query_opt(
                     &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1 AND orq = $2 FOR UPDATE"),

@@ -194,7 +194,8 @@ impl PgStore {
         venue: Option<crate::domain::VenueId>,
         now: DateTime<Utc>,
     ) -> Result<String> {
-        self.write(|tx| {
+        // Revokes the code's customer sessions: `revoking`.
+        self.revoking(|tx| {
             crate::tickets::require_ticket_in(tx, orq, code, venue, true)?;
             tx.execute(
                 "UPDATE tickets SET code_serial = code_serial + 1, updated_at = $1 WHERE ticket_code = $2 AND orq = $3",

@@ -34,7 +34,11 @@ fn calls_after_the_pools_backends_were_killed_succeed_on_new_connections() {
     let sep = if url.contains('?') { '&' } else { '?' };
     let store = PgStore::connect(
         &format!("{url}{sep}application_name={app}"),
-        common::options(&schema),
+        // No token cache: each round's look-up must reach the database.
+        entrada_store_pg::PgOptions {
+            token_cache_ttl: std::time::Duration::ZERO,
+            ..common::options(&schema)
+        },
     )
     .unwrap();
     let venue = store.add_venue(ORQ, "Zoo", "UTC", now()).unwrap();

@@ -54,6 +54,7 @@ pub fn options(schema: &str) -> PgOptions {
         // builds) the default 5 s wait for one can run out.
         connect_timeout: std::time::Duration::from_secs(30),
         schema: Some(schema.to_owned()),
+        ..PgOptions::default()
     }
 }
 

@@ -1,0 +1,232 @@
+//! A short-lived cache of token hash → principal, per instance.
+//!
+//! Why: every staff request (each verify-ticket among them) looked its token
+//! up in the database first: a pooled connection, a round trip and a
+//! planned statement per request, where a verify batch makes five round
+//! trips for up to 32 requests. A principal seen valid a moment ago is
+//! answered from here instead.
+//!
+//! What it must keep (SECURITY.md):
+//! - a revocation made through this instance (`PgStore::revoking`) empties
+//!   the cache once its transaction returned, before the revoking call
+//!   returns: from then on this instance refuses the token. A look-up that
+//!   read the row before that COMMIT cannot put it back (`generation`);
+//! - a revocation made elsewhere (another instance, the CLI) reaches this
+//!   instance within `ttl` of the look-up that cached the principal: an
+//!   entry is answered only while younger than `ttl`, timed from before its
+//!   database read;
+//! - an expiring token (a customer or console session) is refused from
+//!   its `expires_at` on, as the database refuses it: the entry keeps it;
+//! - an unknown or refused token is never cached (a new token works at once
+//!   on every instance; a guesser's tokens take no room here).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use entrada_store::Principal;
+
+/// The default `ttl` (`PgOptions::token_cache_ttl`): how long another
+/// instance's revocation may take to reach this one.
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// At most this many principals (each ~200 bytes); past that the stale ones
+/// go, and if none is stale all go.
+const MAX_ENTRIES: usize = 10_000;
+
+pub(crate) struct TokenCache {
+    ttl: Duration,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Moves on at each `forget_all`: a look-up started before it does not
+    /// store what it read.
+    generation: u64,
+    entries: HashMap<String, Entry>,
+}
+
+struct Entry {
+    principal: Principal,
+    expires_at: Option<DateTime<Utc>>,
+    /// When the database read that found it valid started.
+    read_at: Instant,
+}
+
+/// What a look-up remembers of the cache before its database read.
+pub(crate) struct Ticket {
+    generation: u64,
+    read_at: Instant,
+}
+
+impl TokenCache {
+    /// `ttl` zero: no caching (every look-up reads the database).
+    pub(crate) fn new(ttl: Duration) -> Self {
+        TokenCache {
+            ttl,
+            state: Mutex::new(State {
+                generation: 0,
+                entries: HashMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every change leaves the map consistent: a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The principal of the token whose hash is `hash`, if a read younger
+    /// than the TTL found it valid and it has not expired by `now`
+    /// (compared as the database compares it: `expires_at > now`).
+    pub(crate) fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<Principal> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let state = self.lock();
+        let entry = state.entries.get(hash)?;
+        let fresh = entry.read_at.elapsed() < self.ttl;
+        let live = entry.expires_at.is_none_or(|e| e > now);
+        (fresh && live).then(|| entry.principal.clone())
+    }
+
+    /// To be taken before the database read whose result `put` stores.
+    pub(crate) fn before_read(&self) -> Ticket {
+        Ticket {
+            generation: self.lock().generation,
+            read_at: Instant::now(),
+        }
+    }
+
+    /// Stores a principal the database found valid, unless a revocation
+    /// went through this instance since `ticket` was taken.
+    pub(crate) fn put(
+        &self,
+        ticket: Ticket,
+        hash: String,
+        principal: Principal,
+        expires_at: Option<DateTime<Utc>>,
+    ) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut state = self.lock();
+        if state.generation != ticket.generation {
+            return;
+        }
+        if state.entries.len() >= MAX_ENTRIES && !state.entries.contains_key(&hash) {
+            let ttl = self.ttl;
+            state.entries.retain(|_, e| e.read_at.elapsed() < ttl);
+            if state.entries.len() >= MAX_ENTRIES {
+                state.entries.clear();
+            }
+        }
+        state.entries.insert(
+            hash,
+            Entry {
+                principal,
+                expires_at,
+                read_at: ticket.read_at,
+            },
+        );
+    }
+
+    /// Forgets every principal, and any look-up in flight will not store
+    /// its own: called once a write that may revoke tokens returned.
+    pub(crate) fn forget_all(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Orq, Role};
+
+    fn principal() -> Principal {
+        Principal {
+            token_id: 1,
+            orq: Orq(1),
+            role: Role::Operator,
+            user_id: Some(5),
+            venue_id: None,
+            ticket_code: None,
+        }
+    }
+
+    #[test]
+    fn a_read_older_than_a_revocation_is_not_stored() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        let before = cache.before_read();
+        cache.forget_all();
+        cache.put(before, "h".into(), principal(), None);
+        assert_eq!(cache.get("h", Utc::now()), None);
+        // A read after it is.
+        let after = cache.before_read();
+        cache.put(after, "h".into(), principal(), None);
+        assert_eq!(cache.get("h", Utc::now()), Some(principal()));
+        cache.forget_all();
+        assert_eq!(cache.get("h", Utc::now()), None);
+    }
+
+    #[test]
+    fn an_entry_answers_until_its_ttl_or_its_expiry() {
+        let cache = TokenCache::new(Duration::from_millis(300));
+        let now = Utc::now();
+        let expires = now + chrono::Duration::seconds(10);
+        cache.put(cache.before_read(), "h".into(), principal(), Some(expires));
+        assert_eq!(cache.get("h", now), Some(principal()));
+        // Expired by the request's clock: refused as the database would.
+        assert_eq!(cache.get("h", expires), None);
+        std::thread::sleep(Duration::from_millis(350));
+        assert_eq!(cache.get("h", now), None);
+    }
+
+    #[test]
+    fn a_zero_ttl_caches_nothing() {
+        let cache = TokenCache::new(Duration::ZERO);
+        cache.put(cache.before_read(), "h".into(), principal(), None);
+        assert_eq!(cache.get("h", Utc::now()), None);
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        for i in 0..MAX_ENTRIES + 5 {
+            cache.put(cache.before_read(), i.to_string(), principal(), None);
+        }
+        assert!(cache.lock().entries.len() <= MAX_ENTRIES);
+        assert!(cache
+            .get(&(MAX_ENTRIES + 4).to_string(), Utc::now())
+            .is_some());
+    }
+}
+
+#[cfg(test)]
+mod every_revocation {
+    /// A tripwire, not a proof: each source file of this crate that sets
+    /// `api_tokens.revoked_at` calls `revoking` as often (a revocation
+    /// through `write` would leave this instance answering the revoked token
+    /// from its cache for up to the TTL).
+    #[test]
+    fn goes_through_revoking() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut seen = 0;
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let path = file.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let updates = text.matches("UPDATE api_tokens").count();
+            let revoking = text.matches("self.revoking(").count();
+            assert!(
+                revoking >= updates,
+                "{}: {updates} updates of api_tokens, {revoking} calls of `revoking`",
+                path.display()
+            );
+            seen += updates;
+        }
+        assert!(seen >= 4, "the revocations were found ({seen})");
+    }
+}

@@ -1,0 +1,159 @@
+//! The token cache (`src/token_cache.rs`) across two instances on one
+//! database: a revocation is refused at once by the instance that made it,
+//! and by the other within that one's TTL; a token revoked behind the
+//! instance's back (another process) is still answered from its memory
+//! until then, which is the round trip the cache saves.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use entrada_domain::staff::StaffChange;
+use entrada_domain::{OperatorId, Role};
+use entrada_store::conformance::{now, ORQ};
+use entrada_store::{AdminStore, OperatorStore, TokenStore};
+use entrada_store_pg::{PgOptions, PgStore};
+
+const TTL: Duration = Duration::from_millis(1500);
+
+fn instance(url: &str, schema: &str) -> PgStore {
+    PgStore::connect(
+        url,
+        PgOptions {
+            token_cache_ttl: TTL,
+            ..common::options(schema)
+        },
+    )
+    .unwrap()
+}
+
+/// Waits until `ttl` has passed since `since` (and a little more).
+fn past(since: Instant, ttl: Duration) {
+    let until = since + ttl + Duration::from_millis(50);
+    if let Some(left) = until.checked_duration_since(Instant::now()) {
+        std::thread::sleep(left);
+    }
+}
+
+#[test]
+fn a_revoked_token_is_refused_at_once_here_and_within_the_ttl_elsewhere() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let (a, b) = (instance(&url, &schema), instance(&url, &schema));
+    let (token, p) = a.create_token(ORQ, Role::Admin, None, None, now()).unwrap();
+    // Both instances read it (and keep it).
+    assert_eq!(
+        a.principal_for_token(&token, now()).unwrap(),
+        Some(p.clone())
+    );
+    let read_on_b = Instant::now();
+    assert_eq!(
+        b.principal_for_token(&token, now()).unwrap(),
+        Some(p.clone())
+    );
+
+    assert!(a.revoke_token_id(p.token_id, now()).unwrap());
+    // The revoking instance: refused from the moment the call returned.
+    assert_eq!(a.principal_for_token(&token, now()).unwrap(), None);
+    // The other: within its TTL of the read it cached.
+    past(read_on_b, TTL);
+    assert_eq!(b.principal_for_token(&token, now()).unwrap(), None);
+
+    // The same for a revocation by its secret (the CLI's `token revoke`).
+    let (token, p) = a.create_token(ORQ, Role::Admin, None, None, now()).unwrap();
+    assert_eq!(
+        b.principal_for_token(&token, now()).unwrap(),
+        Some(p.clone())
+    );
+    let read_on_a = Instant::now();
+    assert_eq!(a.principal_for_token(&token, now()).unwrap(), Some(p));
+    assert!(b.revoke_token(&token, now()).unwrap());
+    assert_eq!(b.principal_for_token(&token, now()).unwrap(), None);
+    past(read_on_a, TTL);
+    assert_eq!(a.principal_for_token(&token, now()).unwrap(), None);
+    drop((a, b));
+    drop_schema(&url, &schema);
+}
+
+#[test]
+fn a_deactivated_operators_token_is_refused_at_once_by_the_instance_that_deactivated_it() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let a = instance(&url, &schema);
+    let op = a
+        .add_operator(ORQ, Role::Operator, "Gate 1", None, now())
+        .unwrap();
+    let (token, p) = a
+        .create_token(ORQ, Role::Operator, Some(op.id.0), None, now())
+        .unwrap();
+    assert_eq!(a.principal_for_token(&token, now()).unwrap(), Some(p));
+    a.change_operator(
+        ORQ,
+        OperatorId(op.id.0),
+        Role::Operator,
+        StaffChange {
+            active: Some(false),
+            ..StaffChange::default()
+        },
+        now(),
+    )
+    .unwrap();
+    assert_eq!(a.principal_for_token(&token, now()).unwrap(), None);
+    drop(a);
+    drop_schema(&url, &schema);
+}
+
+#[test]
+fn a_valid_token_is_answered_from_memory_within_the_ttl() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let a = instance(&url, &schema);
+    let (token, p) = a.create_token(ORQ, Role::Admin, None, None, now()).unwrap();
+    let read = Instant::now();
+    assert_eq!(
+        a.principal_for_token(&token, now()).unwrap(),
+        Some(p.clone())
+    );
+    // Revoked behind the instance's back (another process): the cached
+    // principal still answers, so the look-up made no round trip (on the old
+    // code every look-up read the row: None).
+    let mut other = common::client(&url, &schema);
+    assert_eq!(
+        other
+            .execute(
+                "UPDATE api_tokens SET revoked_at = now() WHERE id = $1",
+                &[&p.token_id]
+            )
+            .unwrap(),
+        1
+    );
+    let cached = a.principal_for_token(&token, now()).unwrap();
+    if read.elapsed() < TTL / 2 {
+        assert_eq!(cached, Some(p));
+    }
+    past(read, TTL);
+    assert_eq!(a.principal_for_token(&token, now()).unwrap(), None);
+    drop(a);
+    drop_schema(&url, &schema);
+}
+
+#[test]
+fn a_cached_session_is_refused_from_its_expiry_on() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let a = instance(&url, &schema);
+    let (link, _) = a.create_console_link(ORQ, None, now()).unwrap();
+    let (session, p, expires_at) = a.redeem_console_link(&link, now()).unwrap();
+    let before = expires_at - chrono::Duration::seconds(1);
+    assert_eq!(a.principal_for_token(&session, before).unwrap(), Some(p));
+    assert_eq!(a.principal_for_token(&session, expires_at).unwrap(), None);
+    drop(a);
+    drop_schema(&url, &schema);
+}
+
+fn drop_schema(url: &str, schema: &str) {
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
