@@ -64,9 +64,11 @@ impl SyncError {
         match self {
             // A certificate can be renewed and a misbehaving server fixed:
             // retried with backoff, like a network failure.
-            Self::Network(_) | Self::Tls(_) | Self::ResponseTooLarge { .. } | Self::Protocol(_) => {
-                Failure::Transient
-            }
+            Self::Network(_)
+            | Self::Tls(_)
+            | Self::ResponseTooLarge { .. }
+            | Self::Protocol(_)
+            | Self::Store(StoreError::RefusedPage { .. }) => Failure::Transient,
             Self::Server { status, .. } => plan::classify_status(*status),
             Self::Unauthorized => Failure::Unauthorized,
             // DATABASE_BUSY (another process holds the file), a full disk;
@@ -570,6 +572,10 @@ impl SyncEngine {
                         }
                         answer => answer?,
                     };
+                    // A change the apply would misread (an unknown op, an
+                    // upsert without a row) fails the round here, as a page
+                    // that does not parse does: recorded, nothing applied.
+                    page.check()?;
                     if page.has_more && page.next_cursor <= cursor {
                         return Err(SyncError::Protocol(format!(
                             "more changes announced but the cursor did not move past {cursor}"

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::feed::ENTITIES;
 use crate::domain::sync::protocol::ChangePage;
+use crate::StoreError;
 
 /// One change page from the server, as [`ChangePage`] (same fields, same
 /// JSON).
@@ -97,6 +98,55 @@ static COLUMNS: LazyLock<Columns> = LazyLock::new(|| {
 
 fn column_id(name: &str) -> Option<u16> {
     COLUMNS.names.binary_search(&name).ok().map(|i| i as u16)
+}
+
+/// The longest piece of a server's text (a table, an id, an op) a
+/// [`StoreError::RefusedPage`] repeats: the message is shown and stored,
+/// the text may be megabytes.
+const QUOTED_CHARS: usize = 64;
+
+fn quoted(text: &str) -> String {
+    match text.char_indices().nth(QUOTED_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+impl PulledPage {
+    /// Refuses the page ([`StoreError::RefusedPage`], naming the first
+    /// such change) if a change of a synced table is neither an upsert with
+    /// a row nor a delete: an op this gate does not know (a newer server's,
+    /// a server's bug) or an upsert whose row is `null` or absent. Applying
+    /// it as anything (a delete, as before, or a skip) would leave the
+    /// replica other than the server meant, with the cursor past it. A
+    /// change of a table this gate does not sync is skipped by the apply
+    /// whatever its op, so it is not checked.
+    pub fn check(&self) -> Result<(), StoreError> {
+        match self.changes.iter().find_map(PulledChange::refusal) {
+            Some(refused) => Err(refused),
+            None => Ok(()),
+        }
+    }
+}
+
+impl PulledChange {
+    /// Why [`PulledPage::check`] refuses this change, if it does.
+    pub(super) fn refusal(&self) -> Option<StoreError> {
+        if !ENTITIES.iter().any(|e| e.table == self.entity) {
+            return None;
+        }
+        let reason = match (&*self.op, &self.row) {
+            ("upsert", Some(_)) | ("delete", _) => return None,
+            ("upsert", None) => "an upsert without a row".to_owned(),
+            (op, _) => format!("unknown op {:?}", quoted(op)),
+        };
+        Some(StoreError::RefusedPage {
+            seq: self.seq,
+            entity: quoted(&self.entity),
+            entity_id: quoted(&self.entity_id),
+            reason,
+        })
+    }
 }
 
 impl PulledRow {
@@ -404,6 +454,49 @@ mod tests {
         assert!(matches!(wire.changes[0].entity, Cow::Borrowed("tickets")));
         assert_eq!(wire.changes[5].entity, "future_table");
         assert_eq!(wire.changes[6].op, "archive");
+    }
+
+    /// Issue 13: a value nested 10,000 deep (arrays or objects) where a
+    /// page keeps it (a synced column: read as a `Value`) refuses the page
+    /// with the parser's depth error (serde_json's limit of 128), not a
+    /// stack overflow of the test's thread. Where the page only skips it
+    /// (a field no synced table has, a change's or the page's unknown
+    /// field) the skip does not recurse (serde_json skips with a loop): the
+    /// page reads, without that value.
+    #[test]
+    fn a_deeply_nested_value_is_refused_or_skipped_without_recursion() {
+        let arrays = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let objects = format!("{}1{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
+        let page = |change_extra: &str, row_extra: &str, page_extra: &str| {
+            format!(
+                r#"{{"changes":[{{"seq":1,"entity":"tickets","entity_id":"T-1","op":"upsert"{change_extra},"row":{{"ticket_code":"T-1"{row_extra}}}}}],"next_cursor":1,"has_more":false,"remaining":0,"server_time":"2026-12-01T10:00:00Z"{page_extra}}}"#
+            )
+        };
+        for deep in [&arrays, &objects] {
+            for kept in [
+                page("", &format!(r#","entitlements":{deep}"#), ""),
+                page("", &format!(r#","entitlements":[1,{{"b":{deep}}}]"#), ""),
+            ] {
+                let err = serde_json::from_str::<PulledPage>(&kept).unwrap_err();
+                assert!(
+                    err.to_string().contains("recursion limit exceeded"),
+                    "{err}"
+                );
+                assert_eq!(err.classify(), serde_json::error::Category::Syntax);
+            }
+            for skipped in [
+                page("", &format!(r#","not_a_column":{deep}"#), ""),
+                page(&format!(r#","extra":{deep}"#), "", ""),
+                page("", "", &format!(r#","extra":{deep}"#)),
+            ] {
+                let read: PulledPage = serde_json::from_str(&skipped).unwrap();
+                assert_eq!(read.changes.len(), 1);
+                assert_eq!(
+                    read.changes[0].row.as_ref().unwrap().0,
+                    vec![(column_id("ticket_code").unwrap(), Cell::Text("T-1".into()))]
+                );
+            }
+        }
     }
 
     /// A page the gate cannot read whole is refused whole: no change of it
