@@ -450,14 +450,43 @@ async fn serve_seeded(
 
 /// Issue 13: a first sync (a round from cursor 0) asks for larger pages
 /// than the later rounds; a page over the answer limit is asked again at
-/// the usual size and the round completes, every row applied.
+/// the usual size, the rest of the round asks for that size, and the round
+/// completes, every row applied. The server records every change page
+/// asked for (cursor, limit).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_sync_takes_larger_pages_and_smaller_ones_over_the_answer_limit() {
     use entrada::sync::client::SyncEngine;
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     let (dir, server_db) = tmp();
-    let (url, token) = serve_seeded(&server_db, "L", 150, |app| app).await;
+    let asked: Arc<Mutex<Vec<(i64, u32)>>> = Arc::default();
+    let recorder = asked.clone();
+    let (url, token) = serve_seeded(&server_db, "L", 150, move |app| {
+        app.layer(axum::middleware::map_request(
+            move |request: axum::extract::Request| {
+                let recorder = recorder.clone();
+                async move {
+                    if request.uri().path() == "/api/sync/changes" {
+                        let query = request.uri().query().unwrap_or("");
+                        let param = |name: &str| {
+                            query.split('&').find_map(|kv| {
+                                kv.strip_prefix(name)?
+                                    .strip_prefix('=')?
+                                    .parse::<i64>()
+                                    .ok()
+                            })
+                        };
+                        let (cursor, limit) = (param("cursor").unwrap(), param("limit").unwrap());
+                        recorder.lock().unwrap().push((cursor, limit as u32));
+                    }
+                    request
+                }
+            },
+        ))
+    })
+    .await;
+    // The change pages asked for since the last call.
+    let take = || std::mem::take(&mut *asked.lock().unwrap());
     let page_bytes = |limit: u32| {
         let (url, token) = (url.clone(), token.clone());
         async move {
@@ -484,10 +513,13 @@ async fn a_first_sync_takes_larger_pages_and_smaller_ones_over_the_answer_limit(
     // The first sync: pages of 100.
     let (_a, engine) = gate("a.db");
     engine.repair(&url, &token).await.unwrap();
+    take();
     let round = engine.round(|_, _| {}).await.unwrap();
     let changes = round.pulled;
     assert!(changes > 100, "{round:?}");
     assert_eq!(round.pages, changes.div_ceil(100), "{round:?}");
+    let limits: Vec<u32> = take().iter().map(|(_, l)| *l).collect();
+    assert_eq!(limits, vec![100; round.pages], "every page at 100");
     assert_eq!(
         count(&dir.path().join("a.db"), "SELECT count(*) FROM tickets"),
         150
@@ -497,9 +529,12 @@ async fn a_first_sync_takes_larger_pages_and_smaller_ones_over_the_answer_limit(
         .unwrap()
         .execute("UPDATE device_identity SET cursor = 1", [])
         .unwrap();
+    take();
     let round = engine.round(|_, _| {}).await.unwrap();
     assert_eq!(round.pulled, changes - 1, "{round:?}");
     assert_eq!(round.pages, (changes - 1).div_ceil(20), "{round:?}");
+    let limits: Vec<u32> = take().iter().map(|(_, l)| *l).collect();
+    assert_eq!(limits, vec![20; round.pages], "every page at 20");
 
     // A gate whose answer limit a page of 100 exceeds and a page of 20 does
     // not: the first page is asked again at 20, and the round keeps 20.
@@ -508,9 +543,25 @@ async fn a_first_sync_takes_larger_pages_and_smaller_ones_over_the_answer_limit(
     let (_b, engine) = gate("b.db");
     let engine = engine.with_max_response_bytes(limit_100 - 1);
     engine.repair(&url, &token).await.unwrap();
+    take();
     let round = engine.round(|_, _| {}).await.unwrap();
     assert_eq!(round.pulled, changes, "{round:?}");
     assert_eq!(round.pages, changes.div_ceil(20), "{round:?}");
+    // The refused page of 100, the same cursor again at 20, then every
+    // later page at 20 (never 100 again: a page of 100 would be refused and
+    // asked again at 20, which the page count alone would not show), each
+    // from the cursor the page before it ended at.
+    let requests = take();
+    assert_eq!(requests[..2], [(0, 100), (0, 20)], "{requests:?}");
+    assert_eq!(requests.len(), round.pages + 1, "{requests:?}");
+    assert!(
+        requests[2..].iter().all(|&(_, limit)| limit == 20),
+        "the round kept 20: {requests:?}"
+    );
+    assert!(
+        requests[1..].windows(2).all(|w| w[1].0 > w[0].0),
+        "{requests:?}"
+    );
     assert_eq!(
         count(&dir.path().join("b.db"), "SELECT count(*) FROM tickets"),
         150
@@ -524,13 +575,20 @@ async fn a_first_sync_takes_larger_pages_and_smaller_ones_over_the_answer_limit(
     );
 }
 
-/// Issue 13: a page the gate cannot read whole (here one ticket's row is
-/// not an object, on the second page) fails the round before any of it is
-/// applied: the first page stays, with its cursor; the next round, given
-/// a good page, completes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malformed_page_fails_the_round_and_none_of_it_is_applied() {
-    use entrada::sync::client::{SyncEngine, SyncError};
+/// What `a_spoiled_page_fails_the_round`'s spoiler writes for a value of
+/// 10,000 nested arrays.
+const DEEP: &str = "(10,000 nested arrays)";
+
+/// A round against the real server whose change pages after the first
+/// have their first ticket's change spoiled by `spoil` (`prefix`: the
+/// tickets' names): the round fails, the first page stays with its cursor
+/// and nothing of the second is applied; the next round, given good
+/// pages, completes. Returns the failed round's error.
+async fn a_spoiled_page_fails_the_round(
+    prefix: &str,
+    spoil_change: fn(&mut serde_json::Value),
+) -> entrada::sync::client::SyncError {
+    use entrada::sync::client::SyncEngine;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -558,17 +616,20 @@ async fn a_malformed_page_fails_the_round_and_none_of_it_is_applied() {
                         .iter_mut()
                         .find(|c| c["entity"] == "tickets")
                         .unwrap();
-                    ticket["row"] = serde_json::json!([ticket["entity_id"].clone()]);
+                    spoil_change(ticket);
+                    // A value too deep to build as a `Value` here: spliced
+                    // into the text.
+                    let text = serde_json::to_string(&page).unwrap().replace(
+                        &format!("\"{DEEP}\""),
+                        &format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+                    );
                     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-                    axum::response::Response::from_parts(
-                        parts,
-                        axum::body::Body::from(serde_json::to_vec(&page).unwrap()),
-                    )
+                    axum::response::Response::from_parts(parts, axum::body::Body::from(text))
                 }
             },
         ))
     };
-    let (url, token) = serve_seeded(&server_db, "M", 30, spoiled).await;
+    let (url, token) = serve_seeded(&server_db, prefix, 30, spoiled).await;
     let first: serde_json::Value = reqwest::Client::new()
         .get(format!("{url}/api/sync/changes?cursor=0&limit=20"))
         .bearer_auth(&token)
@@ -592,10 +653,12 @@ async fn a_malformed_page_fails_the_round_and_none_of_it_is_applied() {
     let engine = SyncEngine::new(Arc::new(Store::open(&device).unwrap())).with_page_size(20);
     engine.repair(&url, &token).await.unwrap();
     let err = engine.round(|_, _| {}).await.unwrap_err();
-    assert!(
-        matches!(&err, SyncError::Server { status: 200, body } if body.contains("unreadable answer")),
-        "{err}"
-    );
+    // The failure is recorded for the sync screen.
+    let last_error: String = rusqlite::Connection::open(&device)
+        .unwrap()
+        .query_row("SELECT last_error FROM device_identity", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(last_error, err.to_string());
     assert_eq!(
         count(&device, "SELECT cursor FROM device_identity"),
         first["next_cursor"].as_i64().unwrap()
@@ -609,4 +672,70 @@ async fn a_malformed_page_fails_the_round_and_none_of_it_is_applied() {
     spoil.store(false, Ordering::SeqCst);
     engine.round(|_, _| {}).await.unwrap();
     assert_eq!(count(&device, "SELECT count(*) FROM tickets"), 30);
+    err
+}
+
+/// Issue 13: a page the gate cannot read whole (here one ticket's row is
+/// not an object, on the second page) fails the round before any of it is
+/// applied: the first page stays, with its cursor; the next round, given
+/// a good page, completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_page_fails_the_round_and_none_of_it_is_applied() {
+    use entrada::sync::client::SyncError;
+    let err = a_spoiled_page_fails_the_round("M", |ticket| {
+        ticket["row"] = serde_json::json!([ticket["entity_id"].clone()]);
+    })
+    .await;
+    assert!(
+        matches!(&err, SyncError::Server { status: 200, body } if body.contains("unreadable answer")),
+        "{err}"
+    );
+}
+
+/// Issue 13: a page with a value nested 10,000 deep (in a ticket's JSON
+/// column) is refused as unreadable, the parser's depth limit, not a
+/// stack overflow; nothing of it is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_value_fails_the_round_and_none_of_it_is_applied() {
+    use entrada::sync::client::SyncError;
+    let err = a_spoiled_page_fails_the_round("D", |ticket| {
+        ticket["row"]["entitlements"] = DEEP.into();
+    })
+    .await;
+    assert!(
+        matches!(&err, SyncError::Server { status: 200, body } if body.contains("recursion limit exceeded")),
+        "{err}"
+    );
+}
+
+/// Issue 13: a page that reads but that the gate would misapply (a
+/// ticket's change with an op it does not know, or an upsert whose row is
+/// null) fails the round with a typed error, before any of it is applied:
+/// before, the gate applied such a change as a DELETE of the ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_op_or_an_upsert_without_a_row_fails_the_round_and_none_of_it_is_applied() {
+    use entrada::store::StoreError;
+    use entrada::sync::client::SyncError;
+    use entrada::sync::plan::Failure;
+    for (prefix, spoil) in [
+        (
+            "F",
+            (|t: &mut serde_json::Value| t["op"] = "frobnicate".into()) as fn(&mut _),
+        ),
+        ("N", |t: &mut serde_json::Value| {
+            t["row"] = serde_json::Value::Null
+        }),
+    ] {
+        let err = a_spoiled_page_fails_the_round(prefix, spoil).await;
+        assert!(
+            matches!(&err, SyncError::Store(StoreError::RefusedPage { entity, .. }) if entity == "tickets"),
+            "{err}"
+        );
+        assert_eq!(err.code(), "SYNC_PROTOCOL_ERROR");
+        assert_eq!(
+            err.failure(),
+            Failure::Transient,
+            "retried, not this gate's fault"
+        );
+    }
 }

@@ -167,6 +167,22 @@ pub enum StoreError {
     /// finite, text that is not UTF-8): its change page is not served.
     #[error("a synced value cannot be served as JSON: {0}")]
     NotJson(String),
+
+    /// A pulled change page with a change this gate cannot apply as its
+    /// server meant it (an op it does not know, an upsert without a row):
+    /// refused whole, before any of it is applied, its cursor not stored.
+    /// Applying such a change as a delete would remove tickets on a
+    /// server's bug or a newer server's op.
+    #[error(
+        "the server's change page was refused (nothing of it applied): change {seq} \
+         ({entity} {entity_id:?}): {reason}"
+    )]
+    RefusedPage {
+        seq: i64,
+        entity: String,
+        entity_id: String,
+        reason: String,
+    },
 }
 
 impl StoreError {
@@ -186,6 +202,7 @@ impl StoreError {
             Self::NotAPeer(_) => "NOT_A_PEER",
             Self::DeferredIndex(_) => "DATABASE_ERROR",
             Self::NotJson(_) => "DATABASE_ERROR",
+            Self::RefusedPage { .. } => "SYNC_PROTOCOL_ERROR",
         }
     }
 }

@@ -828,6 +828,9 @@ impl Store {
         clock_offset_ms: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<usize> {
+        // A change the apply would misread refuses the page before anything
+        // is written (no write lock taken, the cursor stays).
+        page.check()?;
         // Rows arrive in change order, not dependency order (a slot updated
         // after its reservations comes after them): foreign keys are checked
         // by the server, not by the replica.
@@ -912,12 +915,20 @@ impl Store {
                     ("upsert", Some(row)) => {
                         upsert(tx, &mut upserts[i], e)?.execute(rusqlite::params_from_iter(pulled_values(i, row)))?;
                     }
-                    _ => {
+                    ("delete", _) => {
                         let delete = match &mut deletes[i] {
                             Some(stmt) => stmt,
                             slot => slot.insert(tx.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?1", e.table, e.key))?),
                         };
                         delete.execute([&change.entity_id])?;
+                    }
+                    // Any other change was refused whole by `check` above;
+                    // here too it never falls through to a write.
+                    _ => {
+                        if let Some(refused) = change.refusal() {
+                            return Err(refused);
+                        }
+                        continue;
                     }
                 }
                 applied += 1;
@@ -1206,6 +1217,96 @@ mod tests {
             store.apply_change_page(page, None, now).unwrap();
         }
         assert_eq!(replica(&store), want);
+    }
+
+    /// Issue 13: a change of a synced table that is neither an upsert with
+    /// a row nor a delete (an op this gate does not know, an upsert whose
+    /// row is null or absent) refuses its page whole, with a typed error:
+    /// nothing of the page is applied (not its good changes either), the
+    /// cursor stays. Before, such a change was applied as a DELETE.
+    #[test]
+    fn an_unknown_op_or_an_upsert_without_a_row_refuses_the_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gate(&dir.path().join("gate.db"));
+        let now = AT.parse().unwrap();
+        let pages = ticket_pages(3, 100);
+        store.apply_change_page(&pages[0], None, now).unwrap();
+        let before = replica(&store);
+        assert_eq!((before.1.len(), before.3), (3, 6));
+        // A new ticket first (must not land), then the bad change on an
+        // existing one.
+        let fresh = ticket_pages(4, 100)[0].changes[6].clone();
+        assert_eq!(fresh.entity_id, "S-000003");
+        let page = |bad: Change| {
+            let mut page = pages[0].clone();
+            page.changes = vec![fresh.clone(), bad];
+            for (k, c) in page.changes.iter_mut().enumerate() {
+                c.seq = 7 + k as i64;
+            }
+            page.next_cursor = 8;
+            page
+        };
+        let existing = pages[0].changes[2].clone();
+        assert_eq!(existing.entity_id, "S-000001");
+        let frobnicate = Change {
+            op: "frobnicate".into(),
+            ..existing.clone()
+        };
+        let without_row = Change {
+            row: None,
+            ..existing.clone()
+        };
+        for (bad, reason) in [
+            (frobnicate, "unknown op \"frobnicate\""),
+            (without_row, "an upsert without a row"),
+        ] {
+            let err = store.apply_change_page(&page(bad), None, now).unwrap_err();
+            match &err {
+                StoreError::RefusedPage {
+                    seq,
+                    entity,
+                    entity_id,
+                    reason: why,
+                } => assert_eq!(
+                    (*seq, entity.as_str(), entity_id.as_str(), why.as_str()),
+                    (8, "tickets", "S-000001", reason)
+                ),
+                other => panic!("not a refused page: {other}"),
+            }
+            assert_eq!(err.code(), "SYNC_PROTOCOL_ERROR");
+            assert_eq!(replica(&store), before, "rows and cursor unchanged");
+        }
+        // The same page as the gate reads it off the wire: a null row and
+        // an absent one are both an upsert without a row.
+        for row in [r#","row":null"#, ""] {
+            let text = format!(
+                r#"{{"changes":[{{"seq":7,"entity":"tickets","entity_id":"S-000001","op":"upsert"{row}}}],"next_cursor":7,"has_more":false,"remaining":0,"server_time":"{AT}"}}"#
+            );
+            let pulled: PulledPage = serde_json::from_str(&text).unwrap();
+            assert!(matches!(
+                store.apply_pulled_page(&pulled, None, now),
+                Err(StoreError::RefusedPage { .. })
+            ));
+            assert_eq!(replica(&store), before);
+        }
+        // A table this gate does not sync is skipped whatever its op; a
+        // delete with a row is a delete.
+        let mut fine = page(Change {
+            entity: "future_table".into(),
+            op: "frobnicate".into(),
+            ..existing.clone()
+        });
+        fine.changes.push(Change {
+            seq: 9,
+            op: "delete".into(),
+            ..pages[0].changes[4].clone()
+        });
+        fine.next_cursor = 9;
+        store.apply_change_page(&fine, None, now).unwrap();
+        let after = replica(&store);
+        assert_eq!(after.3, 9);
+        assert!(after.1.iter().any(|r| r.contains("S-000003")));
+        assert!(!after.1.iter().any(|r| r.contains("S-000002")));
     }
 
     /// A first sync of 1,500 tickets in pages of 1,000 at `path`, all but
