@@ -439,6 +439,11 @@ impl Decoder {
             [false, true]
         };
         let mut pending: [Option<Pending>; 2] = [None, None];
+        let mut shared = Shared {
+            positive: small.as_ref().unwrap_or(frame),
+            means: None,
+            strict: [None, None],
+        };
         // Finder patterns of the coarse level, per polarity.
         let mut candidates: [Option<Vec<Finder>>; 2] = [None, None];
         // (polarity, whether its stage 1 may hand over to the other one
@@ -487,6 +492,7 @@ impl Decoder {
                 None,
                 flip,
                 attempted,
+                Some(&mut shared),
             ) {
                 Stage1::Nothing | Stage1::Done => {}
                 Stage1::Pending(p) => {
@@ -652,6 +658,7 @@ impl Decoder {
                         None,
                         false,
                         (Tried::default(), Vec::new()),
+                        None,
                     ) {
                         self.around(img, p.finders, deadline, found);
                     }
@@ -725,6 +732,7 @@ impl Decoder {
             module_px,
             false,
             (Tried::default(), Vec::new()),
+            None,
         ) {
             self.fallbacks(
                 img,
@@ -756,6 +764,7 @@ impl Decoder {
         module_px: Option<f64>,
         flip: bool,
         attempted: (Tried, Vec<Region>),
+        shared: Option<&mut Shared>,
     ) -> Stage1 {
         let before = found.codes.len();
         let (mut tried, mut failed) = attempted;
@@ -768,7 +777,22 @@ impl Decoder {
         };
 
         self.stats.stages = self.stats.stages.max(1);
-        let means = LocalMean::new(dimg);
+        // The whole frame's two polarities share one table of local means
+        // (the negative's are the frame's, negated) and the strict bitmap
+        // the probe made (see `Shared`).
+        let neg = found.negative;
+        let mut shared = shared;
+        let means = match shared.as_deref_mut() {
+            Some(sh) => {
+                let m = sh.means.get_or_insert_with(|| LocalMean::new(sh.positive));
+                if neg {
+                    m.negated()
+                } else {
+                    m.clone()
+                }
+            }
+            None => LocalMean::new(dimg),
+        };
         let abits = means.threshold(Self::adaptive_radius(dimg, module_px.map(|m| m / kf)), 5, 4);
         let mut afinders = finders_of(&abits);
         self.try_triples(
@@ -796,6 +820,9 @@ impl Decoder {
         if flip && found.codes.len() == before && solid_count(&afinders) < 3 {
             let other = means.threshold_negative(Self::narrow_radius(dimg), 20, 4);
             let ofinders = finders_of(&other);
+            if let Some(sh) = shared.as_deref_mut() {
+                sh.strict[usize::from(!neg)] = Some(ofinders.clone());
+            }
             if solid_count(&ofinders) >= 3 {
                 return Stage1::Flip(ofinders);
             }
@@ -865,8 +892,11 @@ impl Decoder {
         // the mean instead of 5 %) keeps the ring light and the modules
         // dark. Same local means, no new pass over the image.
         if found.negative && found.codes.len() == before && !deadline.passed() {
-            let strict = means.threshold(Self::narrow_radius(dimg), 20, 4);
-            let sfinders = finders_of(&strict);
+            // The probe of the frame's own stage 1 made this very bitmap.
+            let sfinders = shared
+                .as_deref_mut()
+                .and_then(|sh| sh.strict[usize::from(neg)].take())
+                .unwrap_or_else(|| finders_of(&means.threshold(Self::narrow_radius(dimg), 20, 4)));
             self.try_triples(
                 img,
                 &sfinders,
@@ -1506,6 +1536,25 @@ struct Pending {
     finders: Vec<Finder>,
 }
 
+/// What the whole-frame stage 1 of one polarity leaves for the other's
+/// (see [`Decoder::search`]). Both threshold the same detection image, one
+/// as it is and one as its negative: the negative's local means are the
+/// frame's negated ([`LocalMean::negated`]: 255 × n − sum), so the table is
+/// summed once per frame; and the probe of the polarity searched first
+/// thresholds the other's strict bitmap (1d) from those means, so its
+/// finder patterns are kept for that polarity's 1d. Bit for bit what each
+/// polarity computed for itself before.
+struct Shared<'a> {
+    /// The frame's (not its negative's) detection image: the frame, or its
+    /// coarse pyramid level.
+    positive: &'a Frame,
+    /// Its local means, made by the first stage 1 that needs them.
+    means: Option<LocalMean<'a>>,
+    /// The finder patterns of each polarity's strict bitmap (index: 1 =
+    /// the negative), when a probe made it.
+    strict: [Option<Vec<Finder>>; 2],
+}
+
 /// Finder-pattern triples already attempted on one working image, so that
 /// a merged list of finder patterns attempts only its new triples.
 #[derive(Default)]
@@ -1783,6 +1832,7 @@ mod tests {
                 None,
                 false,
                 (attempted, Vec::new()),
+                None,
             );
             assert!(found.codes.is_empty());
             dec.stats.triples
@@ -1819,7 +1869,7 @@ mod tests {
                 ..Found::default()
             };
             let s = dec.stage1(
-                &frame, None, place, deadline, &mut found, None, false, attempted,
+                &frame, None, place, deadline, &mut found, None, false, attempted, None,
             );
             assert_eq!(
                 dec.stats.triples, 0,
