@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo bench -p entrada-desktop --bench decode -- [--frames N]
 //!       [--world N] [--seed S] [--out DIR] [--no-zxing] [--budget-ms MS]
-//!       [--no-probe] [--only PAT[,PAT…]] [--reuse] [--reps N] [--no-plain]
+//!       [--no-probe] [--no-predict] [--only PAT[,PAT…]] [--reuse] [--reps N] [--no-plain]
 //!       [--list]`
 //!
 //! `--reuse`: decode the corpus already in `--out` (its `manifest.jsonl`)
@@ -71,6 +71,8 @@ struct Opts {
     world: usize,
     /// `--no-probe`: the decoder without its polarity probe (A/B of its cost).
     probe: bool,
+    /// `--no-predict`: the decoder without stage 1e (A/B of its cost).
+    predict: bool,
     /// `--only`: decode only the frames whose file name contains one of
     /// these (empty: all).
     only: Vec<String>,
@@ -109,6 +111,7 @@ fn parse_opts() -> Opts {
         budget_ms: None,
         world: 12,
         probe: true,
+        predict: true,
         only: Vec::new(),
         reuse: false,
         reps: REPS,
@@ -134,6 +137,7 @@ fn parse_opts() -> Opts {
             }
             "--no-zxing" => o.zxing = false,
             "--no-probe" => o.probe = false,
+            "--no-predict" => o.predict = false,
             "--reuse" => o.reuse = true,
             "--no-plain" => o.plain = false,
             "--list" => o.list = true,
@@ -590,6 +594,7 @@ fn main() {
         config.time_budget = std::time::Duration::from_millis(ms);
     }
     config.polarity_probe = opts.probe;
+    config.predict_third = opts.predict;
     let peer = if opts.zxing {
         ZxingPeer::start(&opts.out)
             .map_err(|e| eprintln!("zxing-cpp reference not run: {e}"))

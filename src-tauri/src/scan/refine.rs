@@ -419,15 +419,28 @@ pub(crate) fn refine_and_decode(
 /// would have it, then searched for, because perspective moves it.
 pub(crate) fn decode_from_finders(
     frame: &Frame,
+    finders: [(f64, f64); 3],
+    modules: [f64; 3],
+    size_estimate: usize,
+    deadline: Deadline,
+) -> Option<(String, Corners)> {
+    decode_from_finders_within(frame, finders, modules, size_estimate, 2, deadline)
+}
+
+/// [`decode_from_finders`], trying the versions up to `spread` either side
+/// of the estimate's.
+pub(crate) fn decode_from_finders_within(
+    frame: &Frame,
     [tl, tr, bl]: [(f64, f64); 3],
     modules: [f64; 3],
     size_estimate: usize,
+    spread: i64,
     deadline: Deadline,
 ) -> Option<(String, Corners)> {
     // The size estimate from finder spacing is rough under perspective and
     // rotation; rank the neighbouring sizes by how well their timing
     // patterns fit, and fit only the best two.
-    let sizes: Vec<usize> = (-2i64..=2)
+    let sizes: Vec<usize> = (-spread..=spread)
         .map(|k| size_estimate as i64 + 4 * k)
         .filter(|s| (21..=177).contains(s))
         .map(|s| s as usize)
