@@ -901,7 +901,6 @@ impl Decoder {
         if found.negative && found.codes.len() == before && !deadline.passed() {
             // The probe of the frame's own stage 1 made this very bitmap.
             let sfinders = shared
-                .as_deref_mut()
                 .and_then(|sh| sh.strict[usize::from(neg)].take())
                 .unwrap_or_else(|| finders_of(&means.threshold(Self::narrow_radius(dimg), 20, 4)));
             self.try_triples(
@@ -1446,7 +1445,9 @@ fn third_finder_candidates(img: &Frame, a: Finder, b: Finder) -> Vec<(Finder, us
         ((ux + wx) / s2, (uy + wy) / s2),
         ((ux - wx) / s2, (uy - wy) / s2),
     );
-    let mut groups: Vec<(f64, Vec<(Finder, usize, f64)>)> = Vec::new();
+    // (distance to a 4v + 10, its guesses: place, version, evidence).
+    type Guess = (Finder, usize, f64);
+    let mut groups: Vec<(f64, Vec<Guess>)> = Vec::new();
     if side.1 <= 40.0 {
         let m = measured;
         let places = [
