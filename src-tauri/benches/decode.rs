@@ -5,7 +5,15 @@
 //!
 //! Run: `cargo bench -p entrada-desktop --bench decode -- [--frames N]
 //!       [--world N] [--seed S] [--out DIR] [--no-zxing] [--budget-ms MS]
-//!       [--no-probe] [--only PAT[,PAT…]]`
+//!       [--no-probe] [--no-predict] [--only PAT[,PAT…]] [--reuse] [--reps N] [--no-plain]
+//!       [--list]`
+//!
+//! `--reuse`: decode the corpus already in `--out` (its `manifest.jsonl`)
+//! instead of generating it again; with `--reps 1 --no-plain --no-zxing
+//! --budget-ms 100000` this is the run to count instructions on under
+//! `valgrind --tool=callgrind` (generation under valgrind takes hours, and
+//! an unlimited budget makes every frame run to its own end: the count does
+//! not depend on how fast the machine is).
 //!
 //! `--only`: the whole corpus is generated (it is seeded), then only the
 //! frames whose file name contains one of the patterns are decoded (e.g.
@@ -63,9 +71,20 @@ struct Opts {
     world: usize,
     /// `--no-probe`: the decoder without its polarity probe (A/B of its cost).
     probe: bool,
+    /// `--no-predict`: the decoder without stage 1e (A/B of its cost).
+    predict: bool,
     /// `--only`: decode only the frames whose file name contains one of
     /// these (empty: all).
     only: Vec<String>,
+    /// `--reuse`: read the corpus in `out` instead of generating it.
+    reuse: bool,
+    /// `--reps`: timings per frame (the median-time run counts).
+    reps: usize,
+    /// `--no-plain`: skip plain rqrr (a profile of our decoder alone).
+    plain: bool,
+    /// `--list`: one line per frame (reads, time, our stats), to compare
+    /// two builds frame by frame.
+    list: bool,
 }
 
 /// `--only`'s patterns. An empty one would match every file name, so
@@ -92,7 +111,12 @@ fn parse_opts() -> Opts {
         budget_ms: None,
         world: 12,
         probe: true,
+        predict: true,
         only: Vec::new(),
+        reuse: false,
+        reps: REPS,
+        plain: true,
+        list: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -113,6 +137,18 @@ fn parse_opts() -> Opts {
             }
             "--no-zxing" => o.zxing = false,
             "--no-probe" => o.probe = false,
+            "--no-predict" => o.predict = false,
+            "--reuse" => o.reuse = true,
+            "--no-plain" => o.plain = false,
+            "--list" => o.list = true,
+            "--reps" => {
+                o.reps = val
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .expect("--reps N (N ≥ 1)");
+                i += 1;
+            }
             "--world" => {
                 o.world = val.parse().expect("--world N");
                 i += 1;
@@ -244,6 +280,18 @@ fn generate_world(opts: &Opts, rng: &mut Rng, manifest: &mut Vec<Entry>) {
     }
 }
 
+/// The manifest of a corpus generated before (`--reuse`).
+fn read_manifest(dir: &Path) -> Vec<Entry> {
+    let text = std::fs::read_to_string(dir.join("manifest.jsonl")).unwrap_or_else(|e| {
+        eprintln!("--reuse: no corpus in {} ({e})", dir.display());
+        std::process::exit(2)
+    });
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).expect("manifest line"))
+        .collect()
+}
+
 fn load(dir: &Path, e: &Entry) -> Frame {
     let img = image::open(dir.join(&e.file)).expect("corpus image");
     Frame::from_dynamic(&img)
@@ -320,13 +368,14 @@ fn run_ours(
     dir: &Path,
     manifest: &[Entry],
     config: &DecoderConfig,
+    reps: usize,
     mut peer: Option<ZxingPeer>,
 ) -> (Vec<Reading>, Option<Result<Vec<Reading>, String>>) {
     let mut theirs: Option<Result<Vec<Reading>, String>> = peer.as_ref().map(|_| Ok(Vec::new()));
     let ours = manifest
         .iter()
         .map(|e| {
-            let reading = run_ours_one(dir, e, config);
+            let reading = run_ours_one(dir, e, config, reps);
             if let (Some(p), Some(Ok(v))) = (peer.as_mut(), theirs.as_mut()) {
                 match p.read(&e.file) {
                     Ok(r) => v.push(r),
@@ -339,9 +388,9 @@ fn run_ours(
     (ours, theirs)
 }
 
-fn run_ours_one(dir: &Path, e: &Entry, config: &DecoderConfig) -> Reading {
+fn run_ours_one(dir: &Path, e: &Entry, config: &DecoderConfig, reps: usize) -> Reading {
     let frame = load(dir, e);
-    let mut runs: Vec<Reading> = (0..REPS)
+    let mut runs: Vec<Reading> = (0..reps)
         .map(|_| {
             // Fresh decoder per run: no region-of-interest carry-over.
             let mut dec = Decoder::new(config.clone());
@@ -357,11 +406,11 @@ fn run_ours_one(dir: &Path, e: &Entry, config: &DecoderConfig) -> Reading {
         })
         .collect();
     runs.sort_by(|a, b| a.ms.total_cmp(&b.ms));
-    runs.swap_remove(REPS / 2)
+    runs.swap_remove(reps / 2)
 }
 
 /// Plain rqrr as the issue describes it: prepare, detect grids, decode.
-fn run_plain_rqrr(dir: &Path, manifest: &[Entry]) -> Vec<Reading> {
+fn run_plain_rqrr(dir: &Path, manifest: &[Entry], reps: usize) -> Vec<Reading> {
     manifest
         .iter()
         .map(|e| {
@@ -369,7 +418,7 @@ fn run_plain_rqrr(dir: &Path, manifest: &[Entry]) -> Vec<Reading> {
             let (w, h, luma) = (frame.width(), frame.height(), frame.luma());
             let mut payloads = Vec::new();
             let mut times = Vec::new();
-            for _ in 0..REPS {
+            for _ in 0..reps {
                 let start = Instant::now();
                 payloads = std::panic::catch_unwind(|| {
                     let mut img =
@@ -521,7 +570,11 @@ fn main() {
         eprintln!("warning: debug build; timings are not representative (use cargo bench)");
     }
     let t = Instant::now();
-    let mut manifest = generate(&opts);
+    let mut manifest = if opts.reuse {
+        read_manifest(&opts.out)
+    } else {
+        generate(&opts)
+    };
     if !opts.only.is_empty() {
         manifest.retain(|e| opts.only.iter().any(|p| e.file.contains(p.as_str())));
         if manifest.is_empty() {
@@ -541,6 +594,7 @@ fn main() {
         config.time_budget = std::time::Duration::from_millis(ms);
     }
     config.polarity_probe = opts.probe;
+    config.predict_third = opts.predict;
     let peer = if opts.zxing {
         ZxingPeer::start(&opts.out)
             .map_err(|e| eprintln!("zxing-cpp reference not run: {e}"))
@@ -548,8 +602,12 @@ fn main() {
     } else {
         None
     };
-    let (ours, zxing) = run_ours(&opts.out, &manifest, &config, peer);
-    let plain = run_plain_rqrr(&opts.out, &manifest);
+    let (ours, zxing) = run_ours(&opts.out, &manifest, &config, opts.reps, peer);
+    let plain = if opts.plain {
+        run_plain_rqrr(&opts.out, &manifest, opts.reps)
+    } else {
+        Vec::new()
+    };
     let zxing = if opts.zxing {
         match zxing.unwrap_or_else(|| run_zxing(&opts.out)) {
             Ok(r) => Some(r),
@@ -563,16 +621,20 @@ fn main() {
         None
     };
 
-    let mut decoders: Vec<(&str, &[Reading])> = vec![("entrada", &ours), ("plain rqrr", &plain)];
+    let mut decoders: Vec<(&str, &[Reading])> = vec![("entrada", &ours)];
+    if opts.plain {
+        decoders.push(("plain rqrr", &plain));
+    }
     if let Some(z) = &zxing {
         decoders.push(("zxing-cpp", z));
     }
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "\n## Scan benchmark ({} frames, seed {}, median of {REPS} timings per frame, polarity probe {}, load average {})\n",
+        "\n## Scan benchmark ({} frames, seed {}, median of {} timings per frame, polarity probe {}, load average {})\n",
         manifest.len(),
         opts.seed,
+        opts.reps,
         if opts.probe { "on" } else { "off" },
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
@@ -659,6 +721,9 @@ fn main() {
     for sev in 0..3 {
         let f = |e: &Entry| e.severity == sev && !e.expected.is_empty();
         let cell = |r: &[Reading]| {
+            if r.is_empty() {
+                return "-".to_string();
+            }
             let s = score(&manifest, r, &f);
             format!("{}/{}", s.correct, s.expected)
         };
@@ -670,7 +735,22 @@ fn main() {
         );
     }
 
-    if opts.only.is_empty() {
+    if opts.list {
+        println!();
+        for (e, r) in manifest.iter().zip(&ours) {
+            let good = r.payloads.iter().filter(|p| e.expected.contains(p)).count();
+            let bad = r.payloads.len() - good;
+            println!(
+                "frame {} read {good}/{} wrong {bad} {:.2} ms {}",
+                e.file,
+                e.expected.len(),
+                r.ms,
+                r.note
+            );
+        }
+    }
+    // Not with `--reuse` (a callgrind run): it renders its own frames.
+    if opts.only.is_empty() && !opts.reuse {
         tracking(&opts);
     }
 

@@ -13,6 +13,8 @@
 //! 1280x720 this is ~3x faster than a per-pixel integral image, and it moves
 //! a window by at most 2 px, which is nothing next to its 50–130 px size.
 
+use std::rc::Rc;
+
 use super::Frame;
 
 /// Side of the blocks the local mean is computed over.
@@ -30,59 +32,87 @@ pub fn adaptive_threshold(frame: &Frame, radius: usize, percent: u32, min_delta:
 
 /// Block sums of a frame, to threshold it at several window sizes for the
 /// price of one pass over the pixels.
+///
+/// The same sums threshold the frame's negative (255 − v) too, bit for bit
+/// as if it had been made and summed ([`Self::negated`]): a window of `n`
+/// pixels summing to `s` sums to 255 × n − s in the negative. Cloning and
+/// negating share the table.
+#[derive(Clone)]
 pub struct LocalMean<'a> {
     frame: &'a Frame,
     bw: usize,
     bh: usize,
     /// Summed-area table over the block sums, (bw+1) x (bh+1), zero first
     /// row and column. u64: no overflow for any frame size.
-    sat: Vec<u64>,
+    sat: Rc<Vec<u64>>,
+    /// These are the means of the frame's negative: [`Self::threshold`]
+    /// thresholds 255 − v.
+    negative: bool,
 }
 
 impl<'a> LocalMean<'a> {
     pub fn new(frame: &'a Frame) -> Self {
         let (w, h) = (frame.width(), frame.height());
         let (bw, bh) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
-        let mut sums = vec![0u64; bw * bh];
         let luma = frame.luma();
+        let stride = bw + 1;
+        let mut sat = vec![0u64; stride * (bh + 1)];
         // Per block row: column sums of its (up to) 4 rows, a vectorised
-        // add per pixel, then 4 columns per block.
-        let mut cols = vec![0u16; w];
+        // add per pixel (the first row is copied, not added to zeros;
+        // 4 × 255 fits a u16), then 4 columns per block, then the row of
+        // the table. The columns past the frame's width stay 0.
+        let mut cols = vec![0u16; bw * BLOCK];
+        let mut blocks = vec![0u32; bw];
         for by in 0..bh {
-            cols.iter_mut().for_each(|c| *c = 0);
-            for y in by * BLOCK..((by + 1) * BLOCK).min(h) {
+            let (y0, y1) = (by * BLOCK, ((by + 1) * BLOCK).min(h));
+            for (c, &v) in cols.iter_mut().zip(&luma[y0 * w..(y0 + 1) * w]) {
+                *c = v as u16;
+            }
+            for y in y0 + 1..y1 {
                 for (c, &v) in cols.iter_mut().zip(&luma[y * w..(y + 1) * w]) {
                     *c += v as u16;
                 }
             }
-            let brow = &mut sums[by * bw..(by + 1) * bw];
-            for (b, chunk) in brow.iter_mut().zip(cols.chunks(BLOCK)) {
-                *b = chunk.iter().map(|&v| v as u64).sum();
+            for (b, c) in blocks.iter_mut().zip(cols.chunks_exact(BLOCK)) {
+                *b = c[0] as u32 + c[1] as u32 + c[2] as u32 + c[3] as u32;
+            }
+            let (above, row) = sat.split_at_mut((by + 1) * stride);
+            let above = &above[by * stride..];
+            let mut run = 0u64;
+            for ((s, &a), &b) in row[1..stride].iter_mut().zip(&above[1..]).zip(&blocks) {
+                run += b as u64;
+                *s = a + run;
             }
         }
-        let stride = bw + 1;
-        let mut sat = vec![0u64; stride * (bh + 1)];
-        for by in 0..bh {
-            let mut row_sum = 0u64;
-            for bx in 0..bw {
-                row_sum += sums[by * bw + bx];
-                let i = (by + 1) * stride + bx + 1;
-                sat[i] = sat[i - stride] + row_sum;
-            }
+        LocalMean {
+            frame,
+            bw,
+            bh,
+            sat: Rc::new(sat),
+            negative: false,
         }
-        LocalMean { frame, bw, bh, sat }
+    }
+
+    /// The local means of the frame's negative (of the frame itself, if
+    /// these are a negative's), from the same table: no pass over the
+    /// pixels, and no negative frame made.
+    pub fn negated(&self) -> LocalMean<'a> {
+        LocalMean {
+            negative: !self.negative,
+            ..self.clone()
+        }
     }
 
     /// See [`adaptive_threshold`].
     pub fn threshold(&self, radius: usize, percent: u32, min_delta: u32) -> Vec<u8> {
-        self.threshold_polarity(radius, percent, min_delta, false)
+        self.threshold_polarity(radius, percent, min_delta, self.negative)
     }
 
     /// [`Self::threshold`] of the frame's negative (255 − v), without
     /// making the negative: its block sums are 255 × count − sum, its pixels
     /// 255 − v. 1 = dark in the negative, i.e. light in the frame.
     pub fn threshold_negative(&self, radius: usize, percent: u32, min_delta: u32) -> Vec<u8> {
-        self.threshold_polarity(radius, percent, min_delta, true)
+        self.threshold_polarity(radius, percent, min_delta, !self.negative)
     }
 
     fn threshold_polarity(
@@ -101,56 +131,96 @@ impl<'a> LocalMean<'a> {
         let keep = 100u64.saturating_sub(percent.min(100) as u64);
         let stride = bw + 1;
         let luma = self.frame.luma();
-        // Written row by row, never zeroed first.
-        let mut out: Vec<u8> = Vec::with_capacity(w * h);
-        // The limits of one block row, one per pixel, so the per-pixel
-        // comparison is a straight (vectorised) loop over each row.
-        let mut lim = vec![0i16; w];
+        let mut out = vec![0u8; w * h];
+        // The cut of one block row, one per pixel, so the per-pixel
+        // comparison is a straight loop over bytes (16 or 32 pixels per
+        // vector instruction). A block's limit `l` (the largest dark luma)
+        // is in −1..=254 (see [`block_limit`]), so as a byte the frame's
+        // pixel is dark when p < l + 1, and the negative's (255 − p ≤ l)
+        // when p > 254 − l: both cuts fit in a u8.
+        let mut cut = vec![0u8; w];
         // Per block of the row: its window's sum and pixel count, then its
         // limit, in separate loops so the arithmetic one vectorises.
         let (mut sums, mut counts) = (vec![0f64; bw], vec![0f64; bw]);
-        let mut limits = vec![0i16; bw];
+        let mut cuts = vec![0u8; bw];
         let (keep, min_delta) = (keep as f64, min_delta.min(256) as i32);
+        // Per block row: the column sums of its window's rows (a
+        // difference of two rows of the table), then each block's window
+        // sum as a difference of two of those. Blocks whose window lies
+        // inside the frame (all but r at each side) share one pixel count
+        // and a straight loop.
+        let mut cols = vec![0i64; stride];
+        let start = r.min(bw);
+        let inner = start..bw.saturating_sub(r + 1).max(start);
         for by in 0..bh {
             let y0 = by.saturating_sub(r);
             let y1 = (by + r + 1).min(bh);
             let rows = ((y1 * BLOCK).min(h) - y0 * BLOCK) as i64;
             let top = &self.sat[y0 * stride..(y0 + 1) * stride];
             let bottom = &self.sat[y1 * stride..(y1 + 1) * stride];
-            for (bx, (s, c)) in sums.iter_mut().zip(&mut counts).enumerate() {
+            for ((c, &b), &t) in cols.iter_mut().zip(bottom).zip(top) {
+                *c = (b - t) as i64;
+            }
+            let n_inner = rows * ((2 * r + 1) * BLOCK) as i64;
+            let (lo, hi) = (&cols[..], cols.get(2 * r + 1..).unwrap_or(&[]));
+            for (((s, c), &a), &b) in sums[inner.clone()]
+                .iter_mut()
+                .zip(&mut counts[inner.clone()])
+                .zip(hi)
+                .zip(lo)
+            {
+                let sum = a - b;
+                *s = if negative { 255 * n_inner - sum } else { sum } as f64;
+                *c = n_inner as f64;
+            }
+            for bx in (0..inner.start).chain(inner.end..bw) {
                 let x0 = bx.saturating_sub(r);
                 let x1 = (bx + r + 1).min(bw);
                 // Pixels in the window (blocks at the right and bottom edges
                 // are cut), and their sum.
                 let n = (rows * ((x1 * BLOCK).min(w) - x0 * BLOCK) as i64).max(1);
-                let mut sum = (bottom[x1] + top[x0] - top[x1] - bottom[x0]) as i64;
+                let mut sum = cols[x1] - cols[x0];
                 if negative {
                     sum = (255 * n - sum).max(0);
                 }
-                *s = sum as f64;
-                *c = n as f64;
+                sums[bx] = sum as f64;
+                counts[bx] = n as f64;
             }
-            for ((l, &sum), &n) in limits.iter_mut().zip(&sums).zip(&counts) {
-                *l = block_limit(sum, n, keep, min_delta);
+            for ((t, &sum), &n) in cuts.iter_mut().zip(&sums).zip(&counts) {
+                let l = block_limit(sum, n, keep, min_delta);
+                *t = if negative {
+                    (254 - l) as u8
+                } else {
+                    (l + 1) as u8
+                };
             }
-            for (l, &b) in lim.chunks_mut(BLOCK).zip(&limits) {
-                l.fill(b);
+            // Four bytes per block as one store (`fill` on bytes is a call
+            // to memset per block).
+            let mut chunks = cut.chunks_exact_mut(BLOCK);
+            for (l, &b) in (&mut chunks).zip(&cuts) {
+                l.copy_from_slice(&[b; BLOCK]);
+            }
+            let rest = chunks.into_remainder();
+            if let Some(&b) = cuts.get(w / BLOCK) {
+                rest.fill(b);
             }
             for y in by * BLOCK..((by + 1) * BLOCK).min(h) {
                 let row = &luma[y * w..(y + 1) * w];
+                let dst = &mut out[y * w..(y + 1) * w];
+                // Three slices of one length: a vectorised loop (an
+                // `extend` from the zipped iterators was not: ~3.4
+                // instructions a pixel).
                 if negative {
-                    out.extend(
-                        row.iter()
-                            .zip(&lim)
-                            .map(|(&p, &l)| ((255 - p) as i16 <= l) as u8),
-                    );
+                    for ((d, &p), &u) in dst.iter_mut().zip(row).zip(&cut) {
+                        *d = (p > u) as u8;
+                    }
                 } else {
-                    out.extend(row.iter().zip(&lim).map(|(&p, &l)| (p as i16 <= l) as u8));
+                    for ((d, &p), &t) in dst.iter_mut().zip(row).zip(&cut) {
+                        *d = (p < t) as u8;
+                    }
                 }
             }
         }
-        // Every byte was written above (the bitmap is not zeroed first).
-        debug_assert_eq!(out.len(), w * h);
         out
     }
 }
@@ -158,7 +228,8 @@ impl<'a> LocalMean<'a> {
 /// The largest luma that still counts as dark in a window of `n` pixels
 /// summing to `sum` (−1 = none): p < mean × keep / 100 and p + min_delta <
 /// mean, i.e. `min(ceil(sum × keep / (100 n)) − 1, ceil(sum / n) −
-/// min_delta − 1)`, clamped to −1..=255.
+/// min_delta − 1)`, clamped to −1..=254 (the mean is at most 255 and the
+/// luma must be below it: 254 at most, whatever `keep` ≤ 100).
 ///
 /// In f64 rather than two integer divisions (those, one block at a time,
 /// were a quarter of the threshold's time; this vectorises). The arguments
@@ -175,7 +246,7 @@ fn block_limit(sum: f64, n: f64, keep: f64, min_delta: i32) -> i16 {
     let by_pct = q - (q as f64 * b == a) as i32;
     let m = (sum / n) as i32;
     let by_delta = m + (m as f64 * n != sum) as i32 - min_delta - 1;
-    by_pct.min(by_delta).clamp(-1, 255) as i16
+    by_pct.min(by_delta).clamp(-1, 254) as i16
 }
 
 #[cfg(test)]
@@ -280,8 +351,46 @@ mod tests {
         }
     }
 
+    #[test]
+    fn negated_means_threshold_the_negative_and_back() {
+        // Random pixels with flat patches, blocks cut at the edges: the
+        // negated means give the negative frame's bitmaps bit for bit, and
+        // negating twice gives the frame's own.
+        let (w, h) = (53, 29);
+        let mut state = 7u32;
+        let luma: Vec<u8> = (0..w * h)
+            .map(|i| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                if (i / 5) % 4 == 0 {
+                    200
+                } else {
+                    (state >> 16) as u8
+                }
+            })
+            .collect();
+        let frame = Frame::from_luma(w, h, luma).unwrap();
+        let negative = frame.inverted();
+        let means = LocalMean::new(&frame);
+        let neg_means = LocalMean::new(&negative);
+        for (radius, percent) in [(6, 5), (12, 20), (40, 5)] {
+            let of_negative = neg_means.threshold(radius, percent, 4);
+            assert_eq!(means.negated().threshold(radius, percent, 4), of_negative);
+            assert_eq!(means.threshold_negative(radius, percent, 4), of_negative);
+            assert_eq!(
+                means.negated().threshold_negative(radius, percent, 4),
+                means.threshold(radius, percent, 4)
+            );
+            assert_eq!(
+                means.negated().negated().threshold(radius, percent, 4),
+                means.threshold(radius, percent, 4)
+            );
+        }
+    }
+
     /// [`block_limit`] in integers: min(ceil(sum × keep / (100 n)) − 1,
-    /// ceil(sum / n) − min_delta − 1), clamped to −1..=255.
+    /// ceil(sum / n) − min_delta − 1), clamped to −1..=255 (not 254: the
+    /// tests comparing the two also show that 255 never occurs, which the
+    /// byte cuts of `threshold_polarity` rely on).
     fn block_limit_exact(sum: u64, n: u64, keep: u64, min_delta: u64) -> i16 {
         let by_pct = (sum * keep).div_ceil(100 * n) as i64 - 1;
         let by_delta = sum.div_ceil(n) as i64 - min_delta as i64 - 1;

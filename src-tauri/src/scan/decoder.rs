@@ -63,7 +63,7 @@ use super::detect::{detect, Detection};
 use super::finder::{
     find_finders_min, group, merge_finders, Finder, Triple, MIN_CONFIRMATIONS, MIN_MODULE_PX,
 };
-use super::refine::{decode_from_finders, refine_and_decode};
+use super::refine::{decode_from_finders, decode_from_finders_within, refine_and_decode};
 use super::Frame;
 
 /// One code read from a frame.
@@ -106,6 +106,9 @@ pub struct DecoderConfig {
     /// other polarity's finder patterns in the same local means (see
     /// [`Stage1::Flip`]). Off only to measure what it costs.
     pub polarity_probe: bool,
+    /// Stage 1e: a negative with exactly two solid finder patterns gets
+    /// the third predicted. Off only to measure what it costs.
+    pub predict_third: bool,
 }
 
 impl Default for DecoderConfig {
@@ -118,6 +121,7 @@ impl Default for DecoderConfig {
             target_module_px: 6.0,
             max_finder_attempts: 6,
             polarity_probe: true,
+            predict_third: true,
         }
     }
 }
@@ -144,6 +148,9 @@ pub struct DecodeStats {
     /// Codes read from two finder patterns and a third predicted from them
     /// (a negative whose bitmaps kept only two solid patterns).
     pub from_predicted: usize,
+    /// Predicted third finder patterns attempted (stage 1e): at most
+    /// [`MAX_PREDICTED`] a frame.
+    pub predicted: usize,
     /// Regions that were cropped and upscaled.
     pub upscaled: usize,
     /// The time budget ran out before every fallback was tried on something
@@ -439,6 +446,11 @@ impl Decoder {
             [false, true]
         };
         let mut pending: [Option<Pending>; 2] = [None, None];
+        let mut shared = Shared {
+            positive: small.as_ref().unwrap_or(frame),
+            means: None,
+            strict: [None, None],
+        };
         // Finder patterns of the coarse level, per polarity.
         let mut candidates: [Option<Vec<Finder>>; 2] = [None, None];
         // (polarity, whether its stage 1 may hand over to the other one
@@ -487,6 +499,7 @@ impl Decoder {
                 None,
                 flip,
                 attempted,
+                Some(&mut shared),
             ) {
                 Stage1::Nothing | Stage1::Done => {}
                 Stage1::Pending(p) => {
@@ -652,6 +665,7 @@ impl Decoder {
                         None,
                         false,
                         (Tried::default(), Vec::new()),
+                        None,
                     ) {
                         self.around(img, p.finders, deadline, found);
                     }
@@ -725,6 +739,7 @@ impl Decoder {
             module_px,
             false,
             (Tried::default(), Vec::new()),
+            None,
         ) {
             self.fallbacks(
                 img,
@@ -756,6 +771,7 @@ impl Decoder {
         module_px: Option<f64>,
         flip: bool,
         attempted: (Tried, Vec<Region>),
+        shared: Option<&mut Shared>,
     ) -> Stage1 {
         let before = found.codes.len();
         let (mut tried, mut failed) = attempted;
@@ -768,7 +784,22 @@ impl Decoder {
         };
 
         self.stats.stages = self.stats.stages.max(1);
-        let means = LocalMean::new(dimg);
+        // The whole frame's two polarities share one table of local means
+        // (the negative's are the frame's, negated) and the strict bitmap
+        // the probe made (see `Shared`).
+        let neg = found.negative;
+        let mut shared = shared;
+        let means = match shared.as_deref_mut() {
+            Some(sh) => {
+                let m = sh.means.get_or_insert_with(|| LocalMean::new(sh.positive));
+                if neg {
+                    m.negated()
+                } else {
+                    m.clone()
+                }
+            }
+            None => LocalMean::new(dimg),
+        };
         let abits = means.threshold(Self::adaptive_radius(dimg, module_px.map(|m| m / kf)), 5, 4);
         let mut afinders = finders_of(&abits);
         self.try_triples(
@@ -796,6 +827,9 @@ impl Decoder {
         if flip && found.codes.len() == before && solid_count(&afinders) < 3 {
             let other = means.threshold_negative(Self::narrow_radius(dimg), 20, 4);
             let ofinders = finders_of(&other);
+            if let Some(sh) = shared.as_deref_mut() {
+                sh.strict[usize::from(!neg)] = Some(ofinders.clone());
+            }
             if solid_count(&ofinders) >= 3 {
                 return Stage1::Flip(ofinders);
             }
@@ -865,8 +899,10 @@ impl Decoder {
         // the mean instead of 5 %) keeps the ring light and the modules
         // dark. Same local means, no new pass over the image.
         if found.negative && found.codes.len() == before && !deadline.passed() {
-            let strict = means.threshold(Self::narrow_radius(dimg), 20, 4);
-            let sfinders = finders_of(&strict);
+            // The probe of the frame's own stage 1 made this very bitmap.
+            let sfinders = shared
+                .and_then(|sh| sh.strict[usize::from(neg)].take())
+                .unwrap_or_else(|| finders_of(&means.threshold(Self::narrow_radius(dimg), 20, 4)));
             self.try_triples(
                 img,
                 &sfinders,
@@ -904,19 +940,23 @@ impl Decoder {
             && found.codes.len() == before
             && !deadline.passed()
             && solid_count(&afinders) == 2
+            && self.config.predict_third
         {
             let two: Vec<Finder> = afinders.iter().filter(|f| f.count >= 3).copied().collect();
-            for third in third_finder_candidates(two[0], two[1]) {
-                if found.codes.len() > before || deadline.passed() {
+            for (third, version) in third_finder_candidates(img, two[0], two[1]) {
+                if found.codes.len() > before
+                    || deadline.passed()
+                    || self.stats.predicted >= MAX_PREDICTED
+                {
                     break;
                 }
-                self.stats.from_predicted += self.try_triples(
+                self.try_predicted(
                     img,
-                    &[two[0], two[1], third],
+                    [two[0], two[1], third],
+                    version,
                     place,
                     deadline,
                     found,
-                    &mut failed,
                     &mut tried,
                 );
             }
@@ -1213,6 +1253,44 @@ impl Decoder {
         }
     }
 
+    /// One guess of stage 1e: the two finder patterns and a predicted third,
+    /// decoded as the version their spacing implies (± 1: the module size
+    /// is an estimate), never more. Not kept for the upscale (a guess is no
+    /// evidence of a code). Returns whether it read a code.
+    #[allow(clippy::too_many_arguments)]
+    fn try_predicted(
+        &mut self,
+        img: &Frame,
+        finders: [Finder; 3],
+        version: usize,
+        place: Placement,
+        deadline: Deadline,
+        found: &mut Found,
+        tried: &mut Tried,
+    ) -> bool {
+        let Some(t) = group(&finders, 3).into_iter().next() else {
+            return false;
+        };
+        let centre = ((t.tr.0 + t.bl.0) / 2.0, (t.tr.1 + t.bl.1) / 2.0);
+        if found.covers(place.to_frame(centre)) || tried.contains(&t, SAME_TRIPLE_MODULES) {
+            return false;
+        }
+        self.stats.triples += 1;
+        self.stats.predicted += 1;
+        tried.push(t);
+        let size = 4 * version + 17;
+        let pts = [t.tl, t.tr, t.bl];
+        match decode_from_finders_within(img, pts, t.modules, size, 1, deadline) {
+            Some((payload, c)) => {
+                self.stats.from_finders += 1;
+                let read = found.add(payload, c.map(|p| place.to_frame(p)));
+                self.stats.from_predicted += usize::from(read);
+                read
+            }
+            None => false,
+        }
+    }
+
     /// Our finder-pattern triples (see [`super::finder`]), best first;
     /// none that `tried` holds (within [`SAME_TRIPLE_MODULES`]), and each
     /// attempted one goes into it.
@@ -1306,48 +1384,145 @@ impl Decoder {
     }
 }
 
+/// At most this many predicted third finder patterns are attempted per
+/// frame (stage 1e), whatever the number of working images that reach it.
+const MAX_PREDICTED: usize = 6;
+
 /// Where the third finder pattern of a code whose other two are `a` and `b`
-/// can be: the two are a side of the code (the third is a side's length
-/// from either, at a right angle: four places) or its diagonal (the third
-/// is half a diagonal from their midpoint: two places). Finder centres of
-/// a version-v code are 4v + 10 modules apart along a side and √2 times
-/// that along the diagonal, so the pair's distance in modules tells which
-/// is likelier, and those places come first: each wrong guess costs a
-/// failed decode attempt (up to ~3 ms at 720p). The predicted pattern
-/// counts as seen on 2 rows only, so a failed guess is no region worth an
-/// upscale (see `try_triples_within`).
-fn third_finder_candidates(a: Finder, b: Finder) -> [Finder; 6] {
+/// can be, each with the version the pair's spacing implies if it is
+/// there, likeliest first: the two are a side of the code (the third is a
+/// side's length from either, at a right angle: four places) or its
+/// diagonal (half a diagonal from their midpoint: two places).
+///
+/// Finder centres of a version-v code are 4v + 10 modules apart along a
+/// side and √2 times that along the diagonal. The module size comes from
+/// row and column runs, which a code rotated by t crosses at 1 / cos t of
+/// its width: it is corrected with each hypothesis's own rotation (the
+/// pair's direction for a side, 45° off it for a diagonal), as
+/// [`group`] does, and the hypothesis whose spacing is nearer a 4v + 10
+/// comes first. Within it, the places are ordered by how much the image
+/// there looks like a finder pattern, sampled along the code's axes (the
+/// code lies on one side of the pair only: its rotation decides which).
+/// A place whose centre is off the image, or a spacing past version 40,
+/// is no guess. Each wrong guess costs a failed decode attempt (up to
+/// ~3 ms at 720p). The predicted pattern counts as seen on 2 rows only.
+fn third_finder_candidates(img: &Frame, a: Finder, b: Finder) -> Vec<(Finder, usize)> {
+    use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, SQRT_2};
     let (vx, vy) = (b.x - a.x, b.y - a.y);
+    let len = vx.hypot(vy);
+    let measured = (a.module + b.module) / 2.0;
+    if !(len > 0.0 && measured > 0.0) {
+        return Vec::new();
+    }
     let (px, py) = (-vy, vx);
     let (mx, my) = ((a.x + b.x) / 2.0, (a.y + b.y) / 2.0);
-    let module = (a.module + b.module) / 2.0;
-    let at = |x: f64, y: f64| Finder {
+    // Rotation folded into 0..45°, and the module size it implies.
+    let module_at = |angle: f64| {
+        let t = angle.abs() % FRAC_PI_2;
+        measured * t.min(FRAC_PI_2 - t).cos()
+    };
+    let angle = vy.atan2(vx);
+    // (module, side length in modules, nearest version, distance to it).
+    let fit = |module: f64, side_px: f64| {
+        let modules = side_px / module;
+        let v = ((modules - 10.0) / 4.0).round().max(1.0);
+        (module, v, (modules - (4.0 * v + 10.0)).abs())
+    };
+    let side = fit(module_at(angle), len);
+    let diagonal = fit(module_at(angle - FRAC_PI_4), len / SQRT_2);
+    let at = |x: f64, y: f64, module: f64| Finder {
         x,
         y,
         module,
         count: MIN_CONFIRMATIONS,
     };
-    let side = [
-        at(a.x + px, a.y + py),
-        at(a.x - px, a.y - py),
-        at(b.x + px, b.y + py),
-        at(b.x - px, b.y - py),
-    ];
-    let diagonal = [
-        at(mx + px / 2.0, my + py / 2.0),
-        at(mx - px / 2.0, my - py / 2.0),
-    ];
-    // Distance to the nearest 4v + 10 (v ≥ 1), in modules.
-    let off = |modules: f64| {
-        let v = ((modules - 10.0) / 4.0).round().max(1.0);
-        (modules - (4.0 * v + 10.0)).abs()
-    };
-    let d = vx.hypot(vy) / module;
-    if off(d / std::f64::consts::SQRT_2) < off(d) {
-        [diagonal[0], diagonal[1], side[0], side[1], side[2], side[3]]
-    } else {
-        [side[0], side[1], side[2], side[3], diagonal[0], diagonal[1]]
+    // (place, version, unit axes of the code there).
+    let (ux, uy) = (vx / len, vy / len);
+    let (wx, wy) = (px / len, py / len);
+    let side_axes = ((ux, uy), (wx, wy));
+    let s2 = SQRT_2;
+    let diag_axes = (
+        ((ux + wx) / s2, (uy + wy) / s2),
+        ((ux - wx) / s2, (uy - wy) / s2),
+    );
+    // (distance to a 4v + 10, its guesses: place, version, evidence).
+    type Guess = (Finder, usize, f64);
+    let mut groups: Vec<(f64, Vec<Guess>)> = Vec::new();
+    if side.1 <= 40.0 {
+        let m = measured;
+        let places = [
+            (a.x + px, a.y + py),
+            (a.x - px, a.y - py),
+            (b.x + px, b.y + py),
+            (b.x - px, b.y - py),
+        ];
+        let g = places
+            .iter()
+            .filter_map(|&(x, y)| {
+                let e = finder_evidence(img, (x, y), side.0, side_axes)?;
+                Some((at(x, y, m), side.1 as usize, e))
+            })
+            .collect();
+        groups.push((side.2, g));
     }
+    if diagonal.1 <= 40.0 {
+        let m = measured;
+        let places = [
+            (mx + px / 2.0, my + py / 2.0),
+            (mx - px / 2.0, my - py / 2.0),
+        ];
+        let g = places
+            .iter()
+            .filter_map(|&(x, y)| {
+                let e = finder_evidence(img, (x, y), diagonal.0, diag_axes)?;
+                Some((at(x, y, m), diagonal.1 as usize, e))
+            })
+            .collect();
+        groups.push((diagonal.2, g));
+    }
+    groups.sort_by(|x, y| x.0.total_cmp(&y.0));
+    groups
+        .into_iter()
+        .flat_map(|(_, mut g)| {
+            g.sort_by(|x, y| y.2.total_cmp(&x.2));
+            g.into_iter().map(|(f, v, _)| (f, v))
+        })
+        .collect()
+}
+
+/// How much the image around `c` looks like a finder pattern whose modules
+/// are `module` px along `axes`: the light ring's mean minus the dark
+/// centre's and outer ring's, from one sample per module (49). `None` when
+/// the centre is off the image.
+fn finder_evidence(
+    img: &Frame,
+    c: (f64, f64),
+    module: f64,
+    (u, w): ((f64, f64), (f64, f64)),
+) -> Option<f64> {
+    img.sample(c.0, c.1)?;
+    let (mut light, mut nl, mut dark, mut nd) = (0.0, 0.0, 0.0, 0.0);
+    for j in -3i32..=3 {
+        for i in -3i32..=3 {
+            let (di, dj) = (i as f64 * module, j as f64 * module);
+            let p = (c.0 + di * u.0 + dj * w.0, c.1 + di * u.1 + dj * w.1);
+            let Some(v) = img.sample(p.0, p.1) else {
+                continue;
+            };
+            if i.abs().max(j.abs()) == 2 {
+                light += v as f64;
+                nl += 1.0;
+            } else {
+                dark += v as f64;
+                nd += 1.0;
+            }
+        }
+    }
+    Some(if nl > 0.0 && nd > 0.0 {
+        light / nl - dark / nd
+    } else {
+        f64::NEG_INFINITY
+    })
 }
 
 /// The code a failed triple outlines, for the crop-and-upscale stage.
@@ -1504,6 +1679,25 @@ struct Pending {
     before: usize,
     /// Stage 1's finder patterns, in `img` pixels.
     finders: Vec<Finder>,
+}
+
+/// What the whole-frame stage 1 of one polarity leaves for the other's
+/// (see [`Decoder::search`]). Both threshold the same detection image, one
+/// as it is and one as its negative: the negative's local means are the
+/// frame's negated ([`LocalMean::negated`]: 255 × n − sum), so the table is
+/// summed once per frame; and the probe of the polarity searched first
+/// thresholds the other's strict bitmap (1d) from those means, so its
+/// finder patterns are kept for that polarity's 1d. Bit for bit what each
+/// polarity computed for itself before.
+struct Shared<'a> {
+    /// The frame's (not its negative's) detection image: the frame, or its
+    /// coarse pyramid level.
+    positive: &'a Frame,
+    /// Its local means, made by the first stage 1 that needs them.
+    means: Option<LocalMean<'a>>,
+    /// The finder patterns of each polarity's strict bitmap (index: 1 =
+    /// the negative), when a probe made it.
+    strict: [Option<Vec<Finder>>; 2],
 }
 
 /// Finder-pattern triples already attempted on one working image, so that
@@ -1783,6 +1977,7 @@ mod tests {
                 None,
                 false,
                 (attempted, Vec::new()),
+                None,
             );
             assert!(found.codes.is_empty());
             dec.stats.triples
@@ -1819,7 +2014,7 @@ mod tests {
                 ..Found::default()
             };
             let s = dec.stage1(
-                &frame, None, place, deadline, &mut found, None, false, attempted,
+                &frame, None, place, deadline, &mut found, None, false, attempted, None,
             );
             assert_eq!(
                 dec.stats.triples, 0,
@@ -2073,29 +2268,157 @@ mod tests {
         assert_eq!(solid_finders(vec![f], 2).len(), 1);
     }
 
+    /// A code rotated by `deg` degrees about the frame's centre, `m`-px
+    /// modules, light modules and background (a negative, as stage 1e
+    /// sees it), and its version and finder centres (tl, tr, bl).
+    fn rotated_code(payload: &str, m: f64, deg: f64) -> (Frame, usize, [(f64, f64); 3]) {
+        let code = qrcode::QrCode::new(payload.as_bytes()).expect("code");
+        let n = code.width();
+        let colors = code.to_colors();
+        let side = ((n as f64 + 12.0) * m * 1.5) as usize;
+        let (c, s) = (deg.to_radians().cos(), deg.to_radians().sin());
+        let half = side as f64 / 2.0;
+        let cm = n as f64 / 2.0;
+        // Module (u, v) → pixel.
+        let to_px = |u: f64, v: f64| {
+            let (x, y) = ((u - cm) * m, (v - cm) * m);
+            (half + x * c - y * s, half + x * s + y * c)
+        };
+        let mut luma = vec![230u8; side * side];
+        for py in 0..side {
+            for px in 0..side {
+                let (x, y) = (px as f64 + 0.5 - half, py as f64 + 0.5 - half);
+                let u = (x * c + y * s) / m + cm;
+                let v = (-x * s + y * c) / m + cm;
+                if u >= 0.0 && v >= 0.0 && (u as usize) < n && (v as usize) < n {
+                    let dark = colors[v as usize * n + u as usize] == qrcode::Color::Dark;
+                    luma[py * side + px] = if dark { 25 } else { 230 };
+                }
+            }
+        }
+        let far = n as f64 - 3.5;
+        let version = (n - 17) / 4;
+        let frame = Frame::from_luma(side, side, luma).expect("frame");
+        (
+            frame,
+            version,
+            [to_px(3.5, 3.5), to_px(far, 3.5), to_px(3.5, far)],
+        )
+    }
+
     #[test]
     fn the_third_finder_pattern_is_predicted_from_a_side_or_the_diagonal() {
-        // A version-1 code, 4 px modules, rotated 30°: finder centres 14
-        // modules apart along a side.
-        let m = 4.0;
-        let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
-        let at = |u: f64, v: f64| Finder {
-            x: 300.0 + (u * c - v * s) * m,
-            y: 200.0 + (u * s + v * c) * m,
-            module: m,
-            count: 5,
+        // Rendered codes rotated 0–345°, their finder patterns as the
+        // detector measures them (run-length module sizes, 1 / cos of the
+        // rotation too big): from each side pair and from the diagonal
+        // pair, the first guess is the true third pattern, with the code's
+        // version, and no guess is solid. (With the unrotated module the
+        // diagonal of a code rotated ~30° looked like a side: its guesses
+        // came after four wrong side ones.)
+        for (payload, m) in [
+            ("TKT-1E", 4.0),
+            ("ENT1.a-version-3-or-so-payload-here", 3.0),
+        ] {
+            for step in 0..24 {
+                let deg = step as f64 * 15.0 + 2.0;
+                let (frame, version, truth) = rotated_code(payload, m, deg);
+                let radius = Decoder::adaptive_radius(&frame, Some(m));
+                let bits = LocalMean::new(&frame).threshold(radius, 5, 4);
+                let found =
+                    super::super::finder::find_finders(&bits, frame.width(), frame.height());
+                let nearest = |p: (f64, f64)| {
+                    *found
+                        .iter()
+                        .filter(|f| f.count >= 3)
+                        .min_by(|a, b| {
+                            let da = (a.x - p.0).hypot(a.y - p.1);
+                            let db = (b.x - p.0).hypot(b.y - p.1);
+                            da.total_cmp(&db)
+                        })
+                        .expect("a finder pattern")
+                };
+                let [tl, tr, bl] = truth.map(nearest);
+                for (a, b, third) in [(tl, bl, tr), (tr, tl, bl), (tr, bl, tl)] {
+                    let got = third_finder_candidates(&frame, a, b);
+                    let first = got.first().unwrap_or_else(|| {
+                        panic!("{deg}° no guess: {a:?} {b:?} {third:?} {found:?} {truth:?}")
+                    });
+                    let off = (first.0.x - third.x).hypot(first.0.y - third.y);
+                    assert!(
+                        off < 2.0 * m && first.1 == version,
+                        "{deg}°, v{version}: first guess {first:?}, true {third:?}, all {got:?}"
+                    );
+                    assert!(got.len() <= 6 && got.iter().all(|g| g.0.count < 3));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stage_1e_reads_nothing_on_frames_without_a_code_and_guesses_at_most_six_times() {
+        // Two light-on-dark finder patterns with nothing else (a negative
+        // with two solid patterns: what reaches 1e), in several sizes and
+        // places, plus empty and noise frames: no read, at most six
+        // guesses a frame, and 1e does run on the first kind.
+        let finder_pair = |w: usize, h: usize, m: usize, gap: usize| {
+            let mut luma = vec![10u8; w * h];
+            for (ox, oy) in [(40, 40), (40 + gap * m, 40)] {
+                for my in 0..7 {
+                    for mx in 0..7 {
+                        let ring = (mx as i32 - 3).abs().max((my as i32 - 3).abs());
+                        let light = ring == 3 || ring <= 1;
+                        for py in 0..m {
+                            for px in 0..m {
+                                let i = (oy + my * m + py) * w + ox + mx * m + px;
+                                luma[i] = if light { 220 } else { 10 };
+                            }
+                        }
+                    }
+                }
+            }
+            Frame::from_luma(w, h, luma).expect("frame")
         };
-        let (tl, tr, bl) = (at(0.0, 0.0), at(14.0, 0.0), at(0.0, 14.0));
-        let near = |a: &Finder, b: &Finder| (a.x - b.x).hypot(a.y - b.y) < 1e-6;
-        // A side (top-left and bottom-left): the top-right is one of the
-        // four side places, tried before the diagonal ones.
-        let got = third_finder_candidates(tl, bl);
-        assert!(got[..4].iter().any(|f| near(f, &tr)), "{got:?}");
-        assert!(got.iter().all(|f| f.count < 3), "a guess is never solid");
-        // The diagonal (top-right and bottom-left, 14√2 modules apart): the
-        // top-left is one of the two diagonal places, tried first.
-        let got = third_finder_candidates(tr, bl);
-        assert!(got[..2].iter().any(|f| near(f, &tl)), "{got:?}");
+        let mut state = 5u32;
+        let mut noise = |w: usize, h: usize| {
+            let luma = (0..w * h)
+                .map(|_| {
+                    state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (state >> 16) as u8
+                })
+                .collect();
+            Frame::from_luma(w, h, luma).expect("frame")
+        };
+        let mut reached = 0;
+        let frames = vec![
+            (finder_pair(640, 480, 4, 14), true),
+            (finder_pair(640, 480, 3, 40), true),
+            (finder_pair(1280, 720, 5, 24), true),
+            (finder_pair(1280, 720, 2, 150), true),
+            (
+                Frame::from_luma(640, 480, vec![128; 640 * 480]).unwrap(),
+                false,
+            ),
+            (noise(640, 480), false),
+            (noise(1280, 720), false),
+        ];
+        for (frame, pair) in frames {
+            let mut decoder = Decoder::new(DecoderConfig {
+                time_budget: Duration::from_secs(60),
+                ..DecoderConfig::default()
+            });
+            assert!(decoder.decode(&frame).is_empty());
+            let stats = decoder.last_stats();
+            assert!(stats.predicted <= MAX_PREDICTED, "{stats:?}");
+            assert_eq!(stats.from_predicted, 0, "{stats:?}");
+            if pair {
+                assert!(stats.negative, "{stats:?}");
+                reached += usize::from(stats.predicted > 0);
+            }
+        }
+        assert!(
+            reached >= 3,
+            "1e ran on {reached} of the 4 two-pattern frames"
+        );
     }
 
     #[test]
