@@ -739,3 +739,57 @@ async fn an_unknown_op_or_an_upsert_without_a_row_fails_the_round_and_none_of_it
         );
     }
 }
+
+/// Issue 13: the progress bar's total follows the pages' estimates up. A
+/// PostgreSQL server still numbering an import answers a first page whose
+/// `remaining` counts only what it numbered so far (here the real server's
+/// first page is told to say 1); the total grows with the later pages, so
+/// the bar is not at its end before the last page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_progress_total_grows_when_a_later_page_says_more_is_left() {
+    use entrada::sync::client::SyncEngine;
+    use std::sync::{Arc, Mutex};
+
+    let (dir, server_db) = tmp();
+    let understated = |app: axum::Router| {
+        app.layer(axum::middleware::map_response(
+            |uri: axum::http::Uri, response: axum::response::Response| async move {
+                let first_page = uri.path() == "/api/sync/changes"
+                    && uri.query().unwrap_or("").contains("cursor=0&");
+                if !first_page {
+                    return response;
+                }
+                let (mut parts, body) = response.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                let mut page: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(page["has_more"], true, "{page}");
+                page["remaining"] = serde_json::json!(1);
+                parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+                axum::response::Response::from_parts(
+                    parts,
+                    axum::body::Body::from(serde_json::to_vec(&page).unwrap()),
+                )
+            },
+        ))
+    };
+    let (url, token) = serve_seeded(&server_db, "P", 30, understated).await;
+    let device = dir.path().join("p.db");
+    let engine = SyncEngine::new(Arc::new(Store::open(&device).unwrap()))
+        .with_page_size(20)
+        .with_first_sync_page_size(20);
+    engine.repair(&url, &token).await.unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let told = seen.clone();
+    let report = engine
+        .round(move |done, of| told.lock().unwrap().push((done, of)))
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 3, "{seen:?}");
+    let (last, before) = seen.split_last().unwrap();
+    assert_eq!(*last, (report.pulled as u64, report.pulled as u64));
+    // Before the last page the bar is short of its end (the first page
+    // alone said 20 + 1), and its total never shrinks.
+    assert!(before.iter().all(|(done, of)| done < of), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[1].1 >= w[0].1), "{seen:?}");
+}

@@ -609,9 +609,12 @@ impl SyncEngine {
                     }
                 };
                 let offset = plan::clock_offset_ms(sent, page.server_time, received);
-                if total == 0 {
-                    total = page.changes.len() as u64 + page.remaining.max(0) as u64;
-                }
+                // Each page's estimate may raise the total, never lower it: a
+                // PostgreSQL server still numbering an import counts only what
+                // it numbered so far, so a first page's `remaining` can be far
+                // below what follows (the bar would sit at 100 %).
+                let seen = report.pulled as u64 + page.changes.len() as u64;
+                total = total.max(seen + page.remaining.max(0) as u64);
                 report.pulled += page.changes.len();
                 report.pages += 1;
                 cursor = page.next_cursor;
