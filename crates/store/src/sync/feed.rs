@@ -14,7 +14,7 @@ use crate::{Result, Store, StoreError};
 /// A synced table: its key and the columns that travel (never private keys).
 pub(super) struct Entity {
     pub(super) table: &'static str,
-    key: &'static str,
+    pub(super) key: &'static str,
     pub(super) columns: &'static [&'static str],
     /// BLOB columns travel as hex.
     blobs: &'static [&'static str],
@@ -1276,6 +1276,26 @@ mod tests {
             assert_eq!(err.code(), "SYNC_PROTOCOL_ERROR");
             assert_eq!(replica(&store), before, "rows and cursor unchanged");
         }
+        // An upsert whose row is another ticket than its entity_id: the row
+        // would be written under its own key, past the checks on entity_id
+        // that keep a gate's unacknowledged changes.
+        let elsewhere = Change {
+            entity_id: "S-000002".into(),
+            ..existing.clone()
+        };
+        match store.apply_change_page(&page(elsewhere), None, now) {
+            Err(StoreError::RefusedPage {
+                entity_id, reason, ..
+            }) => assert_eq!(
+                (entity_id.as_str(), reason.as_str()),
+                (
+                    "S-000002",
+                    "an upsert whose row's ticket_code is not its entity_id"
+                )
+            ),
+            other => panic!("not a refused page: {other:?}"),
+        }
+        assert_eq!(replica(&store), before, "rows and cursor unchanged");
         // The same page as the gate reads it off the wire: a null row and
         // an absent one are both an upsert without a row.
         for row in [r#","row":null"#, ""] {

@@ -132,11 +132,17 @@ impl PulledPage {
 impl PulledChange {
     /// Why [`PulledPage::check`] refuses this change, if it does.
     pub(super) fn refusal(&self) -> Option<StoreError> {
-        if !ENTITIES.iter().any(|e| e.table == self.entity) {
-            return None;
-        }
+        let entity = ENTITIES.iter().find(|e| e.table == self.entity)?;
         let reason = match (&*self.op, &self.row) {
-            ("upsert", Some(_)) | ("delete", _) => return None,
+            // The row is written under its own key, while the checks that
+            // keep a gate's unacknowledged changes (the outbox, a peer's
+            // hold) look at `entity_id`: the two must name one row.
+            ("upsert", Some(row)) => match row.get(entity.key) {
+                Some(Cell::Text(key)) if *key == self.entity_id => return None,
+                Some(Cell::Integer(key)) if key.to_string() == self.entity_id => return None,
+                _ => format!("an upsert whose row's {} is not its entity_id", entity.key),
+            },
+            ("delete", _) => return None,
             ("upsert", None) => "an upsert without a row".to_owned(),
             (op, _) => format!("unknown op {:?}", quoted(op)),
         };
