@@ -1422,7 +1422,7 @@ fn third_finder_candidates(img: &Frame, a: Finder, b: Finder) -> Vec<(Finder, us
         measured * t.min(FRAC_PI_2 - t).cos()
     };
     let angle = vy.atan2(vx);
-    // (module, side length in modules, nearest version, distance to it).
+    // (module, nearest version, distance to it in modules).
     let fit = |module: f64, side_px: f64| {
         let modules = side_px / module;
         let v = ((modules - 10.0) / 4.0).round().max(1.0);
@@ -1436,7 +1436,7 @@ fn third_finder_candidates(img: &Frame, a: Finder, b: Finder) -> Vec<(Finder, us
         module,
         count: MIN_CONFIRMATIONS,
     };
-    // (place, version, unit axes of the code there).
+    // The code's unit axes if the pair is a side, and if it is the diagonal.
     let (ux, uy) = (vx / len, vy / len);
     let (wx, wy) = (px / len, py / len);
     let side_axes = ((ux, uy), (wx, wy));
@@ -2308,7 +2308,7 @@ mod tests {
 
     #[test]
     fn the_third_finder_pattern_is_predicted_from_a_side_or_the_diagonal() {
-        // Rendered codes rotated 0–345°, their finder patterns as the
+        // Rendered codes rotated 2°, 17°, … 347°, their finder patterns as the
         // detector measures them (run-length module sizes, 1 / cos of the
         // rotation too big): from each side pair and from the diagonal
         // pair, the first guess is the true third pattern, with the code's
