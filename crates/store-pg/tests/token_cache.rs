@@ -9,9 +9,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use entrada_domain::staff::StaffChange;
+use entrada_domain::{ActivationMode, NewTicket, TicketCode};
 use entrada_domain::{OperatorId, Role};
 use entrada_store::conformance::{now, ORQ};
-use entrada_store::{AdminStore, OperatorStore, TokenStore};
+use entrada_store::{AdminStore, OperatorStore, SigningStore, TicketStore, TokenStore};
 use entrada_store_pg::{PgOptions, PgStore};
 
 const TTL: Duration = Duration::from_millis(1500);
@@ -104,6 +105,24 @@ fn a_deactivated_operators_token_is_refused_at_once_by_the_instance_that_deactiv
     )
     .unwrap();
     assert_eq!(a.principal_for_token(&token, now()).unwrap(), None);
+    drop(a);
+    drop_schema(&url, &schema);
+}
+
+#[test]
+fn a_reissued_codes_customer_session_is_refused_at_once_by_the_instance_that_reissued_it() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let a = instance(&url, &schema);
+    let mut t = NewTicket::plain("T-1", ActivationMode::Immediate).unwrap();
+    t.purchase_email = Some("ana@example.com".into());
+    a.insert_tickets(ORQ, &[t], now()).unwrap();
+    let code = TicketCode::parse("T-1").unwrap();
+    a.signed_code(ORQ, &code, now()).unwrap();
+    let (session, p, _) = a.customer_session(&code, "ana@example.com", now()).unwrap();
+    assert_eq!(a.principal_for_token(&session, now()).unwrap(), Some(p));
+    a.reissue_ticket_code(ORQ, &code, None, now()).unwrap();
+    assert_eq!(a.principal_for_token(&session, now()).unwrap(), None);
     drop(a);
     drop_schema(&url, &schema);
 }
