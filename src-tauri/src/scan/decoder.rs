@@ -791,6 +791,12 @@ impl Decoder {
         let mut shared = shared;
         let means = match shared.as_deref_mut() {
             Some(sh) => {
+                // The shared means are the frame's own: `dimg` must be that
+                // image or its negative, or the bitmaps would be another size.
+                debug_assert_eq!(
+                    (sh.positive.width(), sh.positive.height()),
+                    (dimg.width(), dimg.height())
+                );
                 let m = sh.means.get_or_insert_with(|| LocalMean::new(sh.positive));
                 if neg {
                     m.negated()
@@ -1691,7 +1697,8 @@ struct Pending {
 /// polarity computed for itself before.
 struct Shared<'a> {
     /// The frame's (not its negative's) detection image: the frame, or its
-    /// coarse pyramid level.
+    /// coarse pyramid level. Stage 1 is given this image or its negative
+    /// (`found.negative` says which), never another.
     positive: &'a Frame,
     /// Its local means, made by the first stage 1 that needs them.
     means: Option<LocalMean<'a>>,
