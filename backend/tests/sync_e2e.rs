@@ -751,24 +751,31 @@ async fn the_progress_total_grows_when_a_later_page_says_more_is_left() {
     use std::sync::{Arc, Mutex};
 
     let (dir, server_db) = tmp();
-    let understated = |app: axum::Router| {
+    // Set once the first page was understated: the test is void otherwise.
+    let understated_once = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let marked = understated_once.clone();
+    let understated = move |app: axum::Router| {
         app.layer(axum::middleware::map_response(
-            |uri: axum::http::Uri, response: axum::response::Response| async move {
-                let first_page = uri.path() == "/api/sync/changes"
-                    && uri.query().unwrap_or("").contains("cursor=0&");
-                if !first_page {
-                    return response;
+            move |uri: axum::http::Uri, response: axum::response::Response| {
+                let marked = marked.clone();
+                async move {
+                    let first_page = uri.path() == "/api/sync/changes"
+                        && uri.query().unwrap_or("").contains("cursor=0&");
+                    if !first_page {
+                        return response;
+                    }
+                    marked.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let (mut parts, body) = response.into_parts();
+                    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                    let mut page: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    assert_eq!(page["has_more"], true, "{page}");
+                    page["remaining"] = serde_json::json!(1);
+                    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+                    axum::response::Response::from_parts(
+                        parts,
+                        axum::body::Body::from(serde_json::to_vec(&page).unwrap()),
+                    )
                 }
-                let (mut parts, body) = response.into_parts();
-                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                let mut page: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                assert_eq!(page["has_more"], true, "{page}");
-                page["remaining"] = serde_json::json!(1);
-                parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-                axum::response::Response::from_parts(
-                    parts,
-                    axum::body::Body::from(serde_json::to_vec(&page).unwrap()),
-                )
             },
         ))
     };
@@ -784,6 +791,7 @@ async fn the_progress_total_grows_when_a_later_page_says_more_is_left() {
         .round(move |done, of| told.lock().unwrap().push((done, of)))
         .await
         .unwrap();
+    assert!(understated_once.load(std::sync::atomic::Ordering::SeqCst));
     let seen = seen.lock().unwrap().clone();
     assert!(seen.len() >= 3, "{seen:?}");
     let (last, before) = seen.split_last().unwrap();

@@ -628,7 +628,10 @@ impl SyncEngine {
                     blocking(move || store.apply_pulled_page(&page, Some(offset), Utc::now()));
                 // Progress is reported when the page is applied, not when the
                 // next one has arrived too.
-                let (done, of) = (report.pulled as u64, total.max(report.pulled as u64));
+                // The last page ends the bar whatever the estimates said (a
+                // PostgreSQL server's later `remaining` may count a row twice).
+                let done = report.pulled as u64;
+                let of = if more { total.max(done) } else { done };
                 if more && !report.page_limit_reached {
                     let asked = fetch(cursor, limit);
                     let (mut apply, mut asked) = (std::pin::pin!(apply), std::pin::pin!(asked));

@@ -1221,7 +1221,8 @@ mod tests {
 
     /// Issue 13: a change of a synced table that is neither an upsert with
     /// a row nor a delete (an op this gate does not know, an upsert whose
-    /// row is null or absent) refuses its page whole, with a typed error:
+    /// row is null or absent, or whose row's key is missing or not its
+    /// entity_id) refuses its page whole, with a typed error:
     /// nothing of the page is applied (not its good changes either), the
     /// cursor stays. Before, such a change was applied as a DELETE.
     #[test]
@@ -1296,6 +1297,44 @@ mod tests {
             other => panic!("not a refused page: {other:?}"),
         }
         assert_eq!(replica(&store), before, "rows and cursor unchanged");
+        // A row without its key (SQLite would give it a key of its own), and
+        // an integer key that is not the entity_id.
+        let mut keyless = existing.clone();
+        keyless
+            .row
+            .as_mut()
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("ticket_code");
+        let other_venue = Change {
+            entity: "venues".into(),
+            entity_id: "5".into(),
+            row: Some(serde_json::json!({"id": 6, "orq": 1, "name": "Elsewhere"})),
+            ..existing.clone()
+        };
+        for (bad, id, reason) in [
+            (
+                keyless,
+                "S-000001",
+                "an upsert whose row's ticket_code is not its entity_id",
+            ),
+            (
+                other_venue,
+                "5",
+                "an upsert whose row's id is not its entity_id",
+            ),
+        ] {
+            match store.apply_change_page(&page(bad), None, now) {
+                Err(StoreError::RefusedPage {
+                    entity_id,
+                    reason: why,
+                    ..
+                }) => assert_eq!((entity_id.as_str(), why.as_str()), (id, reason)),
+                other => panic!("not a refused page: {other:?}"),
+            }
+            assert_eq!(replica(&store), before, "rows and cursor unchanged");
+        }
         // The same page as the gate reads it off the wire: a null row and
         // an absent one are both an upsert without a row.
         for row in [r#","row":null"#, ""] {

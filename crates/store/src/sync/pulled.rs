@@ -116,7 +116,8 @@ impl PulledPage {
     /// Refuses the page ([`StoreError::RefusedPage`], naming the first
     /// such change) if a change of a synced table is neither an upsert with
     /// a row nor a delete: an op this gate does not know (a newer server's,
-    /// a server's bug) or an upsert whose row is `null` or absent. Applying
+    /// a server's bug), an upsert whose row is `null` or absent, or one
+    /// whose row's key is missing or is not its `entity_id`. Applying
     /// it as anything (a delete, as before, or a skip) would leave the
     /// replica other than the server meant, with the cursor past it. A
     /// change of a table this gate does not sync is skipped by the apply
