@@ -677,7 +677,7 @@ impl Decoder {
     /// Full-resolution crops around finder patterns a coarse pyramid level
     /// found (in `img` pixels), strongest first, each searched as a small
     /// frame. A crop reaches [`AROUND_MODULES`] modules from its finder
-    /// pattern: a code up to version 4 whichever corner it is, and most of a
+    /// pattern: a code up to version 9 whichever corner it is, and most of a
     /// bigger one, whose other finders the crop then shows.
     fn around(
         &mut self,
@@ -1651,8 +1651,14 @@ fn full_res_beyond_budget(w: usize, h: usize) -> bool {
 }
 
 /// How far (in modules) a full-resolution crop around a coarse level's
-/// finder pattern reaches on each side.
-const AROUND_MODULES: f64 = 30.0;
+/// finder pattern reaches on each side: to the far edge of a version 9
+/// code (53 modules: the other finder patterns' centres 46 modules away,
+/// their outer edges 3.5 further) whichever finder pattern the coarse level
+/// kept. Our signed tickets (`ENT1.…`, 125 bytes) are version 8; at 30
+/// modules (version 4) a crop around one finder pattern of such a code cut
+/// the other two off, and a 12 MP or 4K frame whose coarse level kept one or
+/// two of the three read nothing (issue 18, session 37: 2 of 24).
+const AROUND_MODULES: f64 = 50.0;
 
 /// Finder patterns confirmed on at least three scan rows: what a real code
 /// leaves three of, and texture rarely.
@@ -2141,6 +2147,45 @@ mod tests {
         let stats = decoder.last_stats().clone();
         assert!(!stats.full_res_stage1 && stats.pyramid > 1, "{stats:?}");
         assert!(stats.negative && !stats.incomplete, "{stats:?}");
+    }
+
+    #[test]
+    fn a_crop_around_any_one_finder_pattern_of_a_signed_ticket_holds_the_whole_code() {
+        // A signed ticket (`ENT1.` and 120 more bytes) is version 8: its
+        // finder patterns' centres are 42 modules apart. Placed in the
+        // middle of a bigger light frame (as in a 12 MP photo), so that no
+        // crop is clamped by the frame's edge.
+        let payload = format!("ENT1.{}", "x".repeat(120));
+        let m = 5;
+        let (code, finders) = clean_code(&payload, m);
+        assert_eq!(code.width(), (49 + 8) * m, "version 8");
+        let pad = 400;
+        let side = code.width() + 2 * pad;
+        let mut luma = vec![230u8; side * side];
+        for (y, row) in code.luma().chunks(code.width()).enumerate() {
+            let at = (y + pad) * side + pad;
+            luma[at..at + row.len()].copy_from_slice(row);
+        }
+        let frame = Frame::from_luma(side, side, luma).unwrap();
+        // Whichever one finder pattern the coarse level kept, its crop reads
+        // the code (at 30 modules none did: the other two were cut off).
+        for f in finders {
+            let mut dec = Decoder::default();
+            let mut found = Found::default();
+            let one = Finder {
+                x: f.x + pad as f64,
+                y: f.y + pad as f64,
+                ..f
+            };
+            dec.around(
+                &frame,
+                vec![one],
+                Deadline::start(Duration::from_secs(60)),
+                &mut found,
+            );
+            let payloads: Vec<&str> = found.codes.iter().map(|c| c.0.as_str()).collect();
+            assert_eq!(payloads, [payload.as_str()], "around {one:?}");
+        }
     }
 
     #[test]
