@@ -510,10 +510,12 @@ mod tests {
         // Past 26,896: every 7th sum and each sum next to a multiple of n
         // (where a quotient is exact).
         for n in [12u64, 144, 26_896, 163_216, (1 << 21) - 1] {
-            let step = match n {
-                ..=26_896 => 1,
-                ..=200_000 => 7,
-                _ => 997,
+            let step = if n <= 26_896 {
+                1
+            } else if n <= 200_000 {
+                7
+            } else {
+                997
             };
             let near = (0..=255)
                 .flat_map(|k| [k * n, k * n + 1])
