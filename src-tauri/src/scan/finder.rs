@@ -196,7 +196,8 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
 ///
 /// The row scan is most of the finder search's time, and most of a bitmap
 /// is long runs: eight bytes are compared at once (a row against itself
-/// shifted by one, as `u64`s), and only the bytes that differ are visited.
+/// shifted by one, as `u64`s), four such words share one branch, and only
+/// the bytes that differ are visited.
 fn run_lengths(row: &[u8], runs: &mut Vec<(usize, usize)>) {
     runs.clear();
     let w = row.len();
