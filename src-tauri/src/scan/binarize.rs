@@ -143,7 +143,19 @@ impl<'a> LocalMean<'a> {
         // limit, in separate loops so the arithmetic one vectorises.
         let (mut sums, mut counts) = (vec![0f64; bw], vec![0f64; bw]);
         let mut cuts = vec![0u8; bw];
+        let keep_int = keep;
         let (keep, min_delta) = (keep as f64, min_delta.min(256) as i32);
+        // The cuts of blocks from their window sums and pixel counts.
+        let edge_limits = |cuts: &mut [u8], sums: &[f64], counts: &[f64]| {
+            for ((t, &sum), &n) in cuts.iter_mut().zip(sums).zip(counts) {
+                let l = block_limit(sum, n, keep, min_delta);
+                *t = if negative {
+                    (254 - l) as u8
+                } else {
+                    (l + 1) as u8
+                };
+            }
+        };
         // Per block row: the column sums of its window's rows (a
         // difference of two rows of the table), then each block's window
         // sum as a difference of two of those. Blocks whose window lies
@@ -163,15 +175,40 @@ impl<'a> LocalMean<'a> {
             }
             let n_inner = rows * ((2 * r + 1) * BLOCK) as i64;
             let (lo, hi) = (&cols[..], cols.get(2 * r + 1..).unwrap_or(&[]));
-            for (((s, c), &a), &b) in sums[inner.clone()]
-                .iter_mut()
-                .zip(&mut counts[inner.clone()])
-                .zip(hi)
-                .zip(lo)
-            {
-                let sum = a - b;
-                *s = if negative { 255 * n_inner - sum } else { sum } as f64;
-                *c = n_inner as f64;
+            // The inner blocks share one pixel count, so their limit is a
+            // function of the sum alone: two divisions by constants of the
+            // block row, as multiplications (see [`InnerLimit`]) instead
+            // of two f64 divisions a block.
+            if let Some(lim) = InnerLimit::new(n_inner as u64, keep_int, min_delta) {
+                for ((t, &a), &b) in cuts[inner.clone()].iter_mut().zip(hi).zip(lo) {
+                    let sum = (a - b) as u64;
+                    let l = lim.limit(if negative {
+                        255 * n_inner as u64 - sum
+                    } else {
+                        sum
+                    });
+                    *t = if negative {
+                        (254 - l) as u8
+                    } else {
+                        (l + 1) as u8
+                    };
+                }
+            } else {
+                for (((s, c), &a), &b) in sums[inner.clone()]
+                    .iter_mut()
+                    .zip(&mut counts[inner.clone()])
+                    .zip(hi)
+                    .zip(lo)
+                {
+                    let sum = a - b;
+                    *s = if negative { 255 * n_inner - sum } else { sum } as f64;
+                    *c = n_inner as f64;
+                }
+                edge_limits(
+                    &mut cuts[inner.clone()],
+                    &sums[inner.clone()],
+                    &counts[inner.clone()],
+                );
             }
             for bx in (0..inner.start).chain(inner.end..bw) {
                 let x0 = bx.saturating_sub(r);
@@ -186,14 +223,16 @@ impl<'a> LocalMean<'a> {
                 sums[bx] = sum as f64;
                 counts[bx] = n as f64;
             }
-            for ((t, &sum), &n) in cuts.iter_mut().zip(&sums).zip(&counts) {
-                let l = block_limit(sum, n, keep, min_delta);
-                *t = if negative {
-                    (254 - l) as u8
-                } else {
-                    (l + 1) as u8
-                };
-            }
+            edge_limits(
+                &mut cuts[..inner.start],
+                &sums[..inner.start],
+                &counts[..inner.start],
+            );
+            edge_limits(
+                &mut cuts[inner.end..],
+                &sums[inner.end..],
+                &counts[inner.end..],
+            );
             // Four bytes per block as one store (`fill` on bytes is a call
             // to memset per block).
             let mut chunks = cut.chunks_exact_mut(BLOCK);
@@ -247,6 +286,53 @@ fn block_limit(sum: f64, n: f64, keep: f64, min_delta: i32) -> i16 {
     let m = (sum / n) as i32;
     let by_delta = m + (m as f64 * n != sum) as i32 - min_delta - 1;
     by_pct.min(by_delta).clamp(-1, 254) as i16
+}
+
+/// [`block_limit`] for one pixel count `n`, in integers: both ceilings
+/// are floors of (a + d − 1) / d by a divisor d fixed for the block row
+/// (n and 100 n), taken as the high half of a × ⌈2^64 / d⌉.
+///
+/// Exact when a × d < 2^64 (with M d = 2^64 + e, 0 ≤ e < d, a M / 2^64 =
+/// a / d + a e / (d 2^64), and a e < 2^64 keeps that below the next
+/// integer). Here a ≤ 25,600 n and d = 100 n: n below 2^21 is far
+/// inside that (2^21 px is a window of 1,448 px square; the decoder's
+/// largest is 404). Bigger windows take the f64 path ([`Self::new`] says
+/// no).
+#[derive(Clone, Copy)]
+struct InnerLimit {
+    n: u64,
+    hundred_n: u64,
+    keep: u64,
+    min_delta: i64,
+    by_n: u64,
+    by_hundred_n: u64,
+}
+
+impl InnerLimit {
+    fn new(n: u64, keep: u64, min_delta: i32) -> Option<InnerLimit> {
+        if n == 0 || n >= 1 << 21 || keep > 100 {
+            return None;
+        }
+        let recip = |d: u64| u64::MAX / d + 1;
+        Some(InnerLimit {
+            n,
+            hundred_n: 100 * n,
+            keep,
+            min_delta: min_delta as i64,
+            by_n: recip(n),
+            by_hundred_n: recip(100 * n),
+        })
+    }
+
+    /// `block_limit(sum, n, keep, min_delta)`, for a sum of `n` pixels
+    /// (≤ 255 n).
+    #[inline(always)]
+    fn limit(&self, sum: u64) -> i16 {
+        let div = |a: u64, m: u64| ((a as u128 * m as u128) >> 64) as i64;
+        let by_pct = div(sum * self.keep + self.hundred_n - 1, self.by_hundred_n) - 1;
+        let by_delta = div(sum + self.n - 1, self.by_n) - self.min_delta - 1;
+        by_pct.min(by_delta).clamp(-1, 254) as i16
+    }
 }
 
 #[cfg(test)]
@@ -413,6 +499,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_inner_limit_is_the_integer_ceiling_for_every_sum() {
+        // The integer path of the inner blocks: every sum of windows of
+        // 12 (3 blocks of a last, 1-row block row), 144, 26,896 (41 x 41
+        // blocks, the largest the wide window makes) and 163,216 px (the
+        // fill window of a 404 px frame), and the largest n it takes.
+        // Past 26,896: every 7th sum and each sum next to a multiple of n
+        // (where a quotient is exact).
+        for n in [12u64, 144, 26_896, 163_216, (1 << 21) - 1] {
+            let step = if n <= 26_896 {
+                1
+            } else if n <= 200_000 {
+                7
+            } else {
+                997
+            };
+            let near = (0..=255)
+                .flat_map(|k| [k * n, k * n + 1])
+                .map(|s| s.saturating_sub(1));
+            let sums: Vec<u64> = (0..=255 * n)
+                .step_by(step)
+                .chain(near)
+                .chain([255 * n])
+                .collect();
+            for keep in KEEPS {
+                for md in MIN_DELTAS {
+                    let lim = InnerLimit::new(n, keep, md.min(256) as i32).unwrap();
+                    for &sum in &sums {
+                        assert_eq!(
+                            lim.limit(sum),
+                            block_limit_exact(sum, n, keep, md),
+                            "sum {sum}, n {n}, keep {keep}, min_delta {md}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(InnerLimit::new(1 << 21, 95, 4).is_none());
     }
 
     #[test]

@@ -22,20 +22,26 @@ pub(crate) struct Finder {
     pub count: u32,
 }
 
-/// 1:1:3:1:1 within half a module per run (zxing's tolerance).
-fn ratio_ok(r: &[usize; 5]) -> Option<f64> {
+/// 1:1:3:1:1 within half a module per run (zxing's tolerance): with the
+/// module m = total / 7, |r − m| < m / 2 for the outer runs and
+/// |r − 3m| < 3m / 2 for the centre.
+///
+/// In integers, times 14: |14 r − 2 total| < total and |14 r − 6 total| <
+/// 3 total. This is the scan's inner test (every five runs of every row);
+/// the f64 form it replaces gave the same answers (see the test
+/// `the_integer_ratio_test_is_the_f64_one`: a run exactly on a bound makes
+/// total a multiple of 14, where m and 3m are exact in f64 too).
+fn ratio_ok(r: &[usize; 5]) -> bool {
     let total: usize = r.iter().sum();
     if total < 7 {
-        return None;
+        return false;
     }
-    let m = total as f64 / 7.0;
-    let tol = m * 0.5;
-    let ok = (r[0] as f64 - m).abs() < tol
-        && (r[1] as f64 - m).abs() < tol
-        && (r[2] as f64 - 3.0 * m).abs() < 3.0 * tol
-        && (r[3] as f64 - m).abs() < tol
-        && (r[4] as f64 - m).abs() < tol;
-    ok.then_some(m)
+    let off = |run: usize, times: usize| (14 * run).abs_diff(2 * times * total);
+    off(r[0], 1) < total
+        && off(r[1], 1) < total
+        && off(r[2], 3) < 3 * total
+        && off(r[3], 1) < total
+        && off(r[4], 1) < total
 }
 
 /// Walk from (x, y) along (dx, dy) through the centre run, the light ring and
@@ -101,7 +107,9 @@ fn cross_check(
     if 5 * total.abs_diff(expected_total) >= 2 * expected_total {
         return None;
     }
-    ratio_ok(&runs)?;
+    if !ratio_ok(&runs) {
+        return None;
+    }
     let pos = if vertical { y } else { x } as f64;
     // Centre of the centre run, in continuous coordinates.
     let start = pos - a[0] as f64;
@@ -139,6 +147,16 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
         return found;
     }
     let mut runs: Vec<(usize, usize)> = Vec::with_capacity(w / 2);
+    // `total as f64 >= 7.0 * min_module` for an integer total, as one
+    // integer comparison (a NaN module admits nothing, as before).
+    let min_total = {
+        let t = (7.0 * min_module).ceil();
+        if t.is_nan() {
+            usize::MAX
+        } else {
+            t.max(0.0) as usize
+        }
+    };
     for y in 0..h {
         prune_stale(&mut found, y);
         let row = &bits[y * w..(y + 1) * w];
@@ -156,7 +174,7 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
                 runs[i + 4].1,
             ];
             let total: usize = r.iter().sum();
-            if total as f64 >= 7.0 * min_module && ratio_ok(&r).is_some() {
+            if total >= min_total && ratio_ok(&r) {
                 let (cs, cl) = runs[i + 2];
                 let cx = cs + cl / 2;
                 if let Some((vy, vtotal)) = cross_check(bits, w, h, (cx, y), true, total) {
@@ -178,7 +196,8 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
 ///
 /// The row scan is most of the finder search's time, and most of a bitmap
 /// is long runs: eight bytes are compared at once (a row against itself
-/// shifted by one, as `u64`s), and only the bytes that differ are visited.
+/// shifted by one, as `u64`s), four such words share one branch, and only
+/// the bytes that differ are visited.
 fn run_lengths(row: &[u8], runs: &mut Vec<(usize, usize)>) {
     runs.clear();
     let w = row.len();
@@ -193,20 +212,43 @@ fn run_lengths(row: &[u8], runs: &mut Vec<(usize, usize)>) {
         u64::from_le_bytes(b)
     };
     let mut start = 0;
-    // x: the first of 8 bytes compared with their left neighbours.
+    // The runs starting at the bytes of `diff` (8 bytes from `x` XORed
+    // with their left neighbours) that are not zero.
+    let mut emit = |x: usize, diff: u64, start: &mut usize| {
+        // The high bit of each byte that is not zero (no carries between
+        // bytes: each byte adds at most 0x7f + 0x7f).
+        let mut m = (((diff & LO7) + LO7) | diff) & HI;
+        while m != 0 {
+            let at = x + (m.trailing_zeros() / 8) as usize;
+            runs.push((*start, at - *start));
+            *start = at;
+            m &= m - 1;
+        }
+    };
+    // x: the first of 8 bytes compared with their left neighbours. Most
+    // of a bitmap row is long runs: 32 bytes at a time, one branch when
+    // none of them changes.
     let mut x = 1;
+    while x + 32 <= w {
+        let d = [
+            word(x) ^ word(x - 1),
+            word(x + 8) ^ word(x + 7),
+            word(x + 16) ^ word(x + 15),
+            word(x + 24) ^ word(x + 23),
+        ];
+        if d[0] | d[1] | d[2] | d[3] != 0 {
+            for (k, &diff) in d.iter().enumerate() {
+                if diff != 0 {
+                    emit(x + 8 * k, diff, &mut start);
+                }
+            }
+        }
+        x += 32;
+    }
     while x + 8 <= w {
         let diff = word(x) ^ word(x - 1);
         if diff != 0 {
-            // The high bit of each byte that is not zero (no carries
-            // between bytes: each byte adds at most 0x7f + 0x7f).
-            let mut m = (((diff & LO7) + LO7) | diff) & HI;
-            while m != 0 {
-                let at = x + (m.trailing_zeros() / 8) as usize;
-                runs.push((start, at - start));
-                start = at;
-                m &= m - 1;
-            }
+            emit(x, diff, &mut start);
         }
         x += 8;
     }
@@ -476,6 +518,41 @@ mod tests {
     }
 
     #[test]
+    fn the_integer_ratio_test_is_the_f64_one() {
+        // The f64 test the scan used before, on every five runs of up to
+        // 24 px each (every total up to 120, every run on and next to each
+        // bound): the integer one agrees everywhere.
+        fn f64_ratio_ok(r: &[usize; 5]) -> bool {
+            let total: usize = r.iter().sum();
+            if total < 7 {
+                return false;
+            }
+            let m = total as f64 / 7.0;
+            let tol = m * 0.5;
+            (r[0] as f64 - m).abs() < tol
+                && (r[1] as f64 - m).abs() < tol
+                && (r[2] as f64 - 3.0 * m).abs() < 3.0 * tol
+                && (r[3] as f64 - m).abs() < tol
+                && (r[4] as f64 - m).abs() < tol
+        }
+        let mut accepted = 0;
+        for a in 0..25 {
+            for b in 0..25 {
+                for c in 0..73 {
+                    for d in 0..25 {
+                        for e in [a, b, d, (a + b) / 2, 1] {
+                            let r = [a, b, c, d, e];
+                            assert_eq!(ratio_ok(&r), f64_ratio_ok(&r), "{r:?}");
+                            accepted += usize::from(ratio_ok(&r));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(accepted > 1000, "{accepted}");
+    }
+
+    #[test]
     fn run_lengths_match_a_byte_by_byte_scan() {
         fn reference(row: &[u8]) -> Vec<(usize, usize)> {
             let mut runs = Vec::new();
@@ -492,8 +569,8 @@ mod tests {
         // single-pixel runs and values other than 0 and 1.
         let mut state = 12345u32;
         let mut runs = Vec::new();
-        for len in 0..70 {
-            for density in [1, 3, 20] {
+        for len in 0..140 {
+            for density in [1, 3, 20, 60] {
                 // A new random value (0, 1 or 255) once in `density` pixels.
                 let mut v = 0u8;
                 let row: Vec<u8> = (0..len)
