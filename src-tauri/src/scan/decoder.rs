@@ -15,6 +15,9 @@
 //!    there is no finder-like pattern at all.
 //! 2. **rqrr's detector** on the adaptive bitmap. Grids rqrr locates but
 //!    cannot error-correct are re-sampled in grayscale ([`super::refine`]).
+//!    On the whole frame only for a polarity whose stage 1 attempted a
+//!    triple or saw two solid finder patterns: one finder-like blob is
+//!    texture, not a code, and an empty frame stops at stage 1.
 //! 3. **Crop and upscale** each grid or finder triple located but not read,
 //!    so 2–4 px modules become ~6 px, then stages 1–2 on the crop.
 //!
