@@ -630,12 +630,20 @@ fn main() {
     }
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    // A reused corpus keeps the seed it was generated with, which its
+    // manifest does not record: `--seed` is then not what was decoded.
+    let corpus = if opts.reuse {
+        format!("reused corpus {}", opts.out.display())
+    } else {
+        format!("seed {}", opts.seed)
+    };
+    let on = |b: bool| if b { "on" } else { "off" };
     println!(
-        "\n## Scan benchmark ({} frames, seed {}, median of {} timings per frame, polarity probe {}, load average {})\n",
+        "\n## Scan benchmark ({} frames, {corpus}, median of {} timings per frame, polarity probe {}, stage 1e {}, load average {})\n",
         manifest.len(),
-        opts.seed,
         opts.reps,
-        if opts.probe { "on" } else { "off" },
+        on(opts.probe),
+        on(opts.predict),
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     let base = |e: &Entry| e.corpus != "world";

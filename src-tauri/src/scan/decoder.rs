@@ -15,6 +15,9 @@
 //!    there is no finder-like pattern at all.
 //! 2. **rqrr's detector** on the adaptive bitmap. Grids rqrr locates but
 //!    cannot error-correct are re-sampled in grayscale ([`super::refine`]).
+//!    On the whole frame only for a polarity whose stage 1 attempted a
+//!    triple or saw two solid finder patterns: one finder-like blob is
+//!    texture, not a code, and an empty frame stops at stage 1.
 //! 3. **Crop and upscale** each grid or finder triple located but not read,
 //!    so 2–4 px modules become ~6 px, then stages 1–2 on the crop.
 //!
@@ -55,6 +58,7 @@
 //! Every answer passes Reed–Solomon error correction; the fallbacks only
 //! change *where* and *how* modules are sampled, never what counts as a read.
 
+use std::cell::OnceCell;
 use std::time::Duration;
 
 use super::binarize::LocalMean;
@@ -395,10 +399,10 @@ impl Decoder {
     /// Window radius of the adaptive threshold. It must be wider than a
     /// finder pattern (7 modules) so the pattern's 3x3 dark centre stays
     /// below the local mean.
-    fn adaptive_radius(img: &Frame, module_px: Option<f64>) -> usize {
+    fn adaptive_radius((w, h): (usize, usize), module_px: Option<f64>) -> usize {
         match module_px {
             Some(m) => (m * 5.0) as usize,
-            None => img.width().max(img.height()) / 20,
+            None => w.max(h) / 20,
         }
         .clamp(6, 80)
     }
@@ -407,14 +411,13 @@ impl Decoder {
     /// frame: its finder patterns are a third of the frame wide, and both
     /// windows above would hollow out their 3x3 centres. Small frames get
     /// a window of half the frame as well.
-    fn fill_radius(img: &Frame) -> Option<usize> {
-        let (w, h) = (img.width(), img.height());
+    fn fill_radius((w, h): (usize, usize)) -> Option<usize> {
         (w.max(h) <= SMALL_FRAME_SIDE).then(|| (w.min(h) / 2).max(6))
     }
 
     /// The narrow window: about 6 modules of a small (4 px) code at 720p.
-    fn narrow_radius(img: &Frame) -> usize {
-        (img.width().max(img.height()) / 48).clamp(6, 40)
+    fn narrow_radius((w, h): (usize, usize)) -> usize {
+        (w.max(h) / 48).clamp(6, 40)
     }
 
     /// The whole frame and its negative, on an image pyramid when it is big:
@@ -437,9 +440,24 @@ impl Decoder {
         let top = pyramid_factor(frame.width(), frame.height());
         self.stats.pyramid = top;
         let small = (top > 1).then(|| frame.downscaled(top));
-        // The negatives are made only when the negative is searched.
-        let mut inverted: Option<Frame> = None;
-        let mut small_inverted: Option<Frame> = None;
+        // The negatives are made only when their pixels are read: stage 1
+        // thresholds the negative from the frame's own local means (see
+        // `Shared`) and samples it only for a triple, so a frame whose
+        // negative shows no finder pattern (most empty frames) never makes
+        // it (a pass over the pixels and, on a 12 MP frame, 12 MB of fresh
+        // pages).
+        let inverted: OnceCell<Frame> = OnceCell::new();
+        let small_inverted: OnceCell<Frame> = OnceCell::new();
+        let negative = Img::Negative(frame, &inverted);
+        let small_negative = small.as_ref().map(|s| Img::Negative(s, &small_inverted));
+        // The working image and detection image of a polarity.
+        let images = |neg: bool| {
+            if neg {
+                (negative, small_negative)
+            } else {
+                (Img::Ready(frame), small.as_ref().map(Img::Ready))
+            }
+        };
         let order = if self.negative_first {
             [true, false]
         } else {
@@ -466,18 +484,9 @@ impl Decoder {
             if i > 1 && (!found.codes.is_empty() || deadline.passed()) {
                 break;
             }
-            if neg && inverted.is_none() {
-                self.stats.negative = true;
-                inverted = Some(frame.inverted());
-                small_inverted = small.as_ref().map(Frame::inverted);
-            }
+            self.stats.negative |= neg;
             found.negative = neg;
-            let (img, coarse) = if neg {
-                (inverted.as_ref(), small_inverted.as_ref())
-            } else {
-                (Some(frame), small.as_ref())
-            };
-            let img = img.unwrap_or(frame);
+            let (img, coarse) = images(neg);
             let coarse = coarse.map(|s| (s, top));
             let flip = may_flip && self.config.polarity_probe;
             // The triples a flip attempted on this image (below) are not
@@ -513,7 +522,7 @@ impl Decoder {
                         // level) are only sampled well at full resolution
                         // (issue 18: 12 MP 1/6, 4K 0/6).
                         self.stats.pyramid = 1;
-                        self.around(img, p.finders.clone(), deadline, found);
+                        self.around(img.get(), p.finders.clone(), deadline, found);
                     } else {
                         candidates[neg as usize] = Some(p.finders.clone());
                     }
@@ -525,17 +534,9 @@ impl Decoder {
                     // sampled on its image; then its stage 1 in full and
                     // this one's again, if that read nothing.
                     self.stats.flipped = true;
-                    if !neg && inverted.is_none() {
-                        self.stats.negative = true;
-                        inverted = Some(frame.inverted());
-                        small_inverted = small.as_ref().map(Frame::inverted);
-                    }
+                    self.stats.negative = true;
                     found.negative = !neg;
-                    let oimg = if neg {
-                        frame
-                    } else {
-                        inverted.as_ref().unwrap_or(frame)
-                    };
+                    let oimg = images(!neg).0;
                     let mut failed = Vec::new();
                     let place = Placement::IDENTITY;
                     let mut tried = Tried::default();
@@ -587,17 +588,26 @@ impl Decoder {
             {
                 continue;
             }
+            // Fewer than two solid finder patterns and not one triple: no
+            // code's three patterns in this polarity, only texture (a logo,
+            // a window frame, a tiled wall behind the gate). rqrr's detector
+            // looks for the same 1:1:3:1:1 capstones and needs three; its
+            // flood fills over the whole frame and stage 2b's blurred copy
+            // cost an empty 720p frame ~10 ms, and most gate frames are
+            // empty. Measured on the corpus with an unlimited budget: every
+            // read of the fallbacks came from a polarity with two or more
+            // solid patterns in stage 1. (Crops and the upscale keep their
+            // fallbacks: they are small, and there only because something
+            // looked like a code.)
+            if !p.worth_fallbacks() {
+                continue;
+            }
             found.negative = neg;
-            let (img, coarse) = if neg {
-                (inverted.as_ref(), small_inverted.as_ref())
-            } else {
-                (Some(frame), small.as_ref())
-            };
-            let img = img.unwrap_or(frame);
+            let (img, coarse) = images(neg);
             let coarse = coarse.map(|s| (s, top));
             self.fallbacks(
-                img,
-                coarse,
+                img.get(),
+                coarse.map(|(s, k)| (s.get(), k)),
                 Placement::IDENTITY,
                 deadline,
                 found,
@@ -618,12 +628,7 @@ impl Decoder {
                 };
                 self.stats.pyramid = 1;
                 found.negative = neg;
-                let img = if neg {
-                    inverted.as_ref().unwrap_or(frame)
-                } else {
-                    frame
-                };
-                self.around(img, finders, deadline, found);
+                self.around(images(neg).0.get(), finders, deadline, found);
             }
             // Not one finder-like pattern on the coarse level, in either
             // polarity: the smallest modules (3 px in a 4K frame, 3.5 px in
@@ -644,15 +649,9 @@ impl Decoder {
                         break;
                     }
                     found.negative = neg;
-                    let img = if neg {
-                        if inverted.is_none() {
-                            self.stats.negative = true;
-                            inverted = Some(frame.inverted());
-                        }
-                        inverted.as_ref().unwrap_or(frame)
-                    } else {
-                        frame
-                    };
+                    self.stats.negative |= neg;
+                    // Stage 1 without shared means reads the pixels.
+                    let img = images(neg).0.get();
                     self.stats.pyramid = 1;
                     self.stats.full_res_stage1 = true;
                     let place = Placement::IDENTITY;
@@ -732,7 +731,7 @@ impl Decoder {
     ) {
         if let Stage1::Pending(p) = self.stage1(
             img,
-            coarse,
+            coarse.map(|(s, k)| (Img::Ready(s), k)),
             place,
             deadline,
             found,
@@ -761,10 +760,10 @@ impl Decoder {
     /// already attempted on `img` (not attempted again) and the regions of
     /// those that failed (kept for the upscale).
     #[allow(clippy::too_many_arguments)]
-    fn stage1(
+    fn stage1<'i>(
         &mut self,
-        img: &Frame,
-        coarse: Option<(&Frame, usize)>,
+        img: impl Into<Img<'i>>,
+        coarse: Option<(Img<'i>, usize)>,
         place: Placement,
         deadline: Deadline,
         found: &mut Found,
@@ -773,13 +772,15 @@ impl Decoder {
         attempted: (Tried, Vec<Region>),
         shared: Option<&mut Shared>,
     ) -> Stage1 {
+        let img = img.into();
         let before = found.codes.len();
         let (mut tried, mut failed) = attempted;
         let (dimg, k) = coarse.unwrap_or((img, 1));
+        let dims = dimg.dims();
         let kf = k as f64;
         // Finder patterns of the detection image, in `img` pixels.
         let finders_of = |bits: &[u8]| {
-            let fs = find_finders_min(bits, dimg.width(), dimg.height(), min_module(k));
+            let fs = find_finders_min(bits, dims.0, dims.1, min_module(k));
             scale_finders(solid_finders(fs, k), kf)
         };
 
@@ -793,10 +794,7 @@ impl Decoder {
             Some(sh) => {
                 // The shared means are the frame's own: `dimg` must be that
                 // image or its negative, or the bitmaps would be another size.
-                debug_assert_eq!(
-                    (sh.positive.width(), sh.positive.height()),
-                    (dimg.width(), dimg.height())
-                );
+                debug_assert_eq!((sh.positive.width(), sh.positive.height()), dims);
                 let m = sh.means.get_or_insert_with(|| LocalMean::new(sh.positive));
                 if neg {
                     m.negated()
@@ -804,9 +802,9 @@ impl Decoder {
                     m.clone()
                 }
             }
-            None => LocalMean::new(dimg),
+            None => LocalMean::new(dimg.get()),
         };
-        let abits = means.threshold(Self::adaptive_radius(dimg, module_px.map(|m| m / kf)), 5, 4);
+        let abits = means.threshold(Self::adaptive_radius(dims, module_px.map(|m| m / kf)), 5, 4);
         let mut afinders = finders_of(&abits);
         self.try_triples(
             img,
@@ -831,7 +829,7 @@ impl Decoder {
         // (When the negative goes first, the same probe looks at the frame
         // itself with the strict cut.)
         if flip && found.codes.len() == before && solid_count(&afinders) < 3 {
-            let other = means.threshold_negative(Self::narrow_radius(dimg), 20, 4);
+            let other = means.threshold_negative(Self::narrow_radius(dims), 20, 4);
             let ofinders = finders_of(&other);
             if let Some(sh) = shared.as_deref_mut() {
                 sh.strict[usize::from(!neg)] = Some(ofinders.clone());
@@ -845,7 +843,7 @@ impl Decoder {
             // sits below the code's own mid-grey and thins the finder rings
             // of low-contrast codes (the narrow one alone would hollow out
             // finders of big modules, hence both).
-            let narrow = means.threshold(Self::narrow_radius(dimg), 5, 4);
+            let narrow = means.threshold(Self::narrow_radius(dims), 5, 4);
             let nfinders = finders_of(&narrow);
             self.try_triples(
                 img,
@@ -870,7 +868,7 @@ impl Decoder {
                 return Stage1::Done;
             }
             // 1c: a small frame that a code may fill.
-            if let Some(r) = Self::fill_radius(dimg).filter(|_| found.codes.len() == before) {
+            if let Some(r) = Self::fill_radius(dims).filter(|_| found.codes.len() == before) {
                 let fill = means.threshold(r, 5, 4);
                 let ffinders = finders_of(&fill);
                 self.try_triples(
@@ -908,7 +906,7 @@ impl Decoder {
             // The probe of the frame's own stage 1 made this very bitmap.
             let sfinders = shared
                 .and_then(|sh| sh.strict[usize::from(neg)].take())
-                .unwrap_or_else(|| finders_of(&means.threshold(Self::narrow_radius(dimg), 20, 4)));
+                .unwrap_or_else(|| finders_of(&means.threshold(Self::narrow_radius(dims), 20, 4)));
             self.try_triples(
                 img,
                 &sfinders,
@@ -949,7 +947,7 @@ impl Decoder {
             && self.config.predict_third
         {
             let two: Vec<Finder> = afinders.iter().filter(|f| f.count >= 3).copied().collect();
-            for (third, version) in third_finder_candidates(img, two[0], two[1]) {
+            for (third, version) in third_finder_candidates(img.get(), two[0], two[1]) {
                 if found.codes.len() > before
                     || deadline.passed()
                     || self.stats.predicted >= MAX_PREDICTED
@@ -957,7 +955,7 @@ impl Decoder {
                     break;
                 }
                 self.try_predicted(
-                    img,
+                    img.get(),
                     [two[0], two[1], third],
                     version,
                     place,
@@ -1007,9 +1005,10 @@ impl Decoder {
             mut tried,
         } = pending;
         let (dimg, k) = coarse.unwrap_or((img, 1));
+        let dims = (dimg.width(), dimg.height());
         let kf = k as f64;
         let finders_of = |bits: &[u8]| {
-            let fs = find_finders_min(bits, dimg.width(), dimg.height(), min_module(k));
+            let fs = find_finders_min(bits, dims.0, dims.1, min_module(k));
             scale_finders(solid_finders(fs, k), kf)
         };
         if deadline.passed() {
@@ -1040,7 +1039,7 @@ impl Decoder {
         // blur divides it by three at the price of ~1 ms.
         if found.codes.len() == before && module_px.is_none() && !deadline.passed() {
             let smooth = dimg.box_blur3();
-            let bits = LocalMean::new(&smooth).threshold(Self::adaptive_radius(dimg, None), 5, 4);
+            let bits = LocalMean::new(&smooth).threshold(Self::adaptive_radius(dims, None), 5, 4);
             let finders = finders_of(&bits);
             // At full resolution the blurred copy is also the one to sample;
             // a coarse level already averaged the noise away.
@@ -1219,9 +1218,9 @@ impl Decoder {
     /// each bitmap: two on one, two on another, three only together
     /// (issue 18: a σ 30 frame zxing-cpp read).
     #[allow(clippy::too_many_arguments)]
-    fn merge_and_try(
+    fn merge_and_try<'i>(
         &mut self,
-        img: &Frame,
+        img: impl Into<Img<'i>>,
         into: &mut Vec<Finder>,
         other: Vec<Finder>,
         place: Placement,
@@ -1301,9 +1300,9 @@ impl Decoder {
     /// none that `tried` holds (within [`SAME_TRIPLE_MODULES`]), and each
     /// attempted one goes into it.
     #[allow(clippy::too_many_arguments)]
-    fn try_triples(
+    fn try_triples<'i>(
         &mut self,
-        img: &Frame,
+        img: impl Into<Img<'i>>,
         finders: &[Finder],
         place: Placement,
         deadline: Deadline,
@@ -1326,9 +1325,9 @@ impl Decoder {
     /// [`Self::try_triples`], a triple within `same` modules of an attempted
     /// one counting as attempted. Returns the codes it read.
     #[allow(clippy::too_many_arguments)]
-    fn try_triples_within(
+    fn try_triples_within<'i>(
         &mut self,
-        img: &Frame,
+        img: impl Into<Img<'i>>,
         finders: &[Finder],
         place: Placement,
         deadline: Deadline,
@@ -1337,6 +1336,7 @@ impl Decoder {
         tried: &mut Tried,
         same: f64,
     ) -> usize {
+        let img = img.into();
         let mut read = 0;
         let triples = group(finders, 16);
         let mut used: Vec<usize> = Vec::new();
@@ -1373,7 +1373,7 @@ impl Decoder {
             attempts += 1;
             self.stats.triples += 1;
             tried.push(t);
-            match decode_from_finders(img, [t.tl, t.tr, t.bl], t.modules, t.size, deadline) {
+            match decode_from_finders(img.get(), [t.tl, t.tr, t.bl], t.modules, t.size, deadline) {
                 Some((payload, c)) => {
                     self.stats.from_finders += 1;
                     read += usize::from(found.add(payload, c.map(|p| place.to_frame(p))));
@@ -1436,56 +1436,52 @@ fn third_finder_candidates(img: &Frame, a: Finder, b: Finder) -> Vec<(Finder, us
     };
     let side = fit(module_at(angle), len);
     let diagonal = fit(module_at(angle - FRAC_PI_4), len / SQRT_2);
-    let at = |x: f64, y: f64, module: f64| Finder {
-        x,
-        y,
-        module,
-        count: MIN_CONFIRMATIONS,
-    };
     // The code's unit axes if the pair is a side, and if it is the diagonal.
     let (ux, uy) = (vx / len, vy / len);
     let (wx, wy) = (px / len, py / len);
     let side_axes = ((ux, uy), (wx, wy));
-    let s2 = SQRT_2;
     let diag_axes = (
-        ((ux + wx) / s2, (uy + wy) / s2),
-        ((ux - wx) / s2, (uy - wy) / s2),
+        ((ux + wx) / SQRT_2, (uy + wy) / SQRT_2),
+        ((ux - wx) / SQRT_2, (uy - wy) / SQRT_2),
     );
-    // (distance to a 4v + 10, its guesses: place, version, evidence).
+    // One hypothesis: (distance to a 4v + 10, its guesses: place, version,
+    // evidence), or none past version 40.
     type Guess = (Finder, usize, f64);
-    let mut groups: Vec<(f64, Vec<Guess>)> = Vec::new();
-    if side.1 <= 40.0 {
-        let m = measured;
-        let places = [
-            (a.x + px, a.y + py),
-            (a.x - px, a.y - py),
-            (b.x + px, b.y + py),
-            (b.x - px, b.y - py),
-        ];
-        let g = places
-            .iter()
-            .filter_map(|&(x, y)| {
-                let e = finder_evidence(img, (x, y), side.0, side_axes)?;
-                Some((at(x, y, m), side.1 as usize, e))
-            })
-            .collect();
-        groups.push((side.2, g));
-    }
-    if diagonal.1 <= 40.0 {
-        let m = measured;
-        let places = [
-            (mx + px / 2.0, my + py / 2.0),
-            (mx - px / 2.0, my - py / 2.0),
-        ];
-        let g = places
-            .iter()
-            .filter_map(|&(x, y)| {
-                let e = finder_evidence(img, (x, y), diagonal.0, diag_axes)?;
-                Some((at(x, y, m), diagonal.1 as usize, e))
-            })
-            .collect();
-        groups.push((diagonal.2, g));
-    }
+    let guesses = |places: &[(f64, f64)], (module, version, dist): (f64, f64, f64), axes| {
+        (version <= 40.0).then(|| {
+            let g: Vec<Guess> = places
+                .iter()
+                .filter_map(|&(x, y)| {
+                    let e = finder_evidence(img, (x, y), module, axes)?;
+                    let f = Finder {
+                        x,
+                        y,
+                        module: measured,
+                        count: MIN_CONFIRMATIONS,
+                    };
+                    Some((f, version as usize, e))
+                })
+                .collect();
+            (dist, g)
+        })
+    };
+    let side_places = [
+        (a.x + px, a.y + py),
+        (a.x - px, a.y - py),
+        (b.x + px, b.y + py),
+        (b.x - px, b.y - py),
+    ];
+    let diag_places = [
+        (mx + px / 2.0, my + py / 2.0),
+        (mx - px / 2.0, my - py / 2.0),
+    ];
+    let mut groups: Vec<(f64, Vec<Guess>)> = [
+        guesses(&side_places, side, side_axes),
+        guesses(&diag_places, diagonal, diag_axes),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     groups.sort_by(|x, y| x.0.total_cmp(&y.0));
     groups
         .into_iter()
@@ -1679,6 +1675,15 @@ enum Stage1 {
     Pending(Pending),
 }
 
+impl Pending {
+    /// Whether the whole-frame fallbacks may find a code here: stage 1
+    /// attempted a triple, or saw at least two solid finder patterns (a
+    /// code with a third pattern broken; see [`Decoder::search`]).
+    fn worth_fallbacks(&self) -> bool {
+        solid_count(&self.finders) >= 2 || !self.tried.is_empty() || !self.failed.is_empty()
+    }
+}
+
 /// What stage 1 hands to the fallbacks.
 struct Pending {
     /// The wide-window bitmap of the detection image.
@@ -1713,6 +1718,37 @@ struct Shared<'a> {
     strict: [Option<Vec<Finder>>; 2],
 }
 
+/// A working image, or the negative of a frame, made the first time its
+/// pixels are read (see [`Decoder::search`]).
+#[derive(Clone, Copy)]
+enum Img<'a> {
+    Ready(&'a Frame),
+    Negative(&'a Frame, &'a OnceCell<Frame>),
+}
+
+impl<'a> Img<'a> {
+    fn get(self) -> &'a Frame {
+        match self {
+            Img::Ready(f) => f,
+            Img::Negative(f, cell) => cell.get_or_init(|| f.inverted()),
+        }
+    }
+
+    /// Width and height (the negative's are the frame's).
+    fn dims(self) -> (usize, usize) {
+        let f = match self {
+            Img::Ready(f) | Img::Negative(f, _) => f,
+        };
+        (f.width(), f.height())
+    }
+}
+
+impl<'a> From<&'a Frame> for Img<'a> {
+    fn from(f: &'a Frame) -> Self {
+        Img::Ready(f)
+    }
+}
+
 /// Finder-pattern triples already attempted on one working image, so that
 /// a merged list of finder patterns attempts only its new triples.
 #[derive(Default)]
@@ -1727,6 +1763,10 @@ impl Tried {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// Add the triples another record holds.
@@ -2109,7 +2149,11 @@ mod tests {
         // Stage 2b's blurred bitmap finds the code's patterns: its triple
         // is attempted on the blurred copy, and the merged list (with stage
         // 1's patterns) adds nothing new; stage 1's triple is not repeated.
-        let abits = LocalMean::new(&frame).threshold(Decoder::adaptive_radius(&frame, None), 5, 4);
+        let abits = LocalMean::new(&frame).threshold(
+            Decoder::adaptive_radius((frame.width(), frame.height()), None),
+            5,
+            4,
+        );
         let pending = Pending {
             abits,
             tried,
@@ -2374,7 +2418,7 @@ mod tests {
             for step in 0..24 {
                 let deg = step as f64 * 15.0 + 2.0;
                 let (frame, version, truth) = rotated_code(payload, m, deg);
-                let radius = Decoder::adaptive_radius(&frame, Some(m));
+                let radius = Decoder::adaptive_radius((frame.width(), frame.height()), Some(m));
                 let bits = LocalMean::new(&frame).threshold(radius, 5, 4);
                 let found =
                     super::super::finder::find_finders(&bits, frame.width(), frame.height());
@@ -2471,6 +2515,83 @@ mod tests {
             reached >= 3,
             "1e ran on {reached} of the 4 two-pattern frames"
         );
+    }
+
+    /// `n` finder patterns, dark on light (`dark` false: light on dark),
+    /// with `m`-px modules, their top-left corners at `at`.
+    fn finder_patterns(w: usize, h: usize, m: usize, at: &[(usize, usize)], dark: bool) -> Frame {
+        let (bg, fg) = if dark { (220u8, 20u8) } else { (10u8, 220u8) };
+        let mut luma = vec![bg; w * h];
+        for &(ox, oy) in at {
+            for my in 0..7 {
+                for mx in 0..7 {
+                    let ring = (mx as i32 - 3).abs().max((my as i32 - 3).abs());
+                    let v = if ring == 3 || ring <= 1 { fg } else { bg };
+                    for py in 0..m {
+                        let row = (oy + my * m + py) * w + ox + mx * m;
+                        luma[row..row + m].fill(v);
+                    }
+                }
+            }
+        }
+        Frame::from_luma(w, h, luma).expect("frame")
+    }
+
+    #[test]
+    fn a_frame_with_one_finder_like_pattern_skips_rqrrs_detector_and_stage_2b() {
+        // One finder-like pattern (a logo, a window behind the gate) and
+        // nothing else: stage 1 sees one solid pattern and no triple in
+        // either polarity, and stops there (stages 1), at any budget.
+        // Two solid patterns may be a code with its third one broken: the
+        // fallbacks still run (stages 2+).
+        let decode = |frame: &Frame| {
+            let mut decoder = Decoder::new(DecoderConfig {
+                time_budget: Duration::from_secs(60),
+                ..DecoderConfig::default()
+            });
+            assert!(decoder.decode(frame).is_empty());
+            decoder.last_stats().clone()
+        };
+        for (w, h, m) in [(1280, 720, 5), (640, 480, 4)] {
+            for dark in [true, false] {
+                let one = finder_patterns(w, h, m, &[(300, 200)], dark);
+                let stats = decode(&one);
+                assert_eq!(stats.stages, 1, "one pattern, dark {dark}: {stats:?}");
+                assert_eq!(stats.triples, 0, "{stats:?}");
+                let two = finder_patterns(w, h, m, &[(100, 100), (100 + 18 * m, 100)], dark);
+                let stats = decode(&two);
+                assert!(stats.stages >= 2, "two patterns, dark {dark}: {stats:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_cap_on_predicted_finder_patterns_holds_across_stage_1_calls_of_a_frame() {
+        // Two dark-on-light finder patterns in a negative: what reaches 1e.
+        // The cap is per frame (the stats of one `decode`), not per call of
+        // stage 1: a frame's ROI crops, pyramid crops and upscales each run
+        // stage 1, and each reaching 1e must not get six guesses of its own.
+        let neg = finder_patterns(640, 480, 4, &[(40, 40), (96, 40)], true);
+        let deadline = Deadline::start(Duration::from_secs(60));
+        let mut dec = Decoder::default();
+        let stage1 = |dec: &mut Decoder| {
+            let mut found = Found {
+                negative: true,
+                ..Found::default()
+            };
+            let place = Placement::IDENTITY;
+            let no = (Tried::default(), Vec::new());
+            dec.stage1(
+                &neg, None, place, deadline, &mut found, None, false, no, None,
+            );
+            assert!(found.codes.is_empty());
+        };
+        stage1(&mut dec);
+        // Four places on the image: two beside each pattern is off it.
+        assert!(dec.stats.predicted >= 2, "{:?}", dec.stats);
+        dec.stats.predicted = MAX_PREDICTED - 1;
+        stage1(&mut dec);
+        assert_eq!(dec.stats.predicted, MAX_PREDICTED, "{:?}", dec.stats);
     }
 
     #[test]
