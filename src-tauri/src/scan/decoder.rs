@@ -15,9 +15,6 @@
 //!    there is no finder-like pattern at all.
 //! 2. **rqrr's detector** on the adaptive bitmap. Grids rqrr locates but
 //!    cannot error-correct are re-sampled in grayscale ([`super::refine`]).
-//!    On the whole frame only for a polarity whose stage 1 attempted a
-//!    triple or saw two solid finder patterns: one finder-like blob is
-//!    texture, not a code, and an empty frame stops at stage 1.
 //! 3. **Crop and upscale** each grid or finder triple located but not read,
 //!    so 2–4 px modules become ~6 px, then stages 1–2 on the crop.
 //!
@@ -588,20 +585,6 @@ impl Decoder {
             {
                 continue;
             }
-            // Fewer than two solid finder patterns and not one triple: no
-            // code's three patterns in this polarity, only texture (a logo,
-            // a window frame, a tiled wall behind the gate). rqrr's detector
-            // looks for the same 1:1:3:1:1 capstones and needs three; its
-            // flood fills over the whole frame and stage 2b's blurred copy
-            // cost an empty 720p frame ~10 ms, and most gate frames are
-            // empty. Measured on the corpus with an unlimited budget: every
-            // read of the fallbacks came from a polarity with two or more
-            // solid patterns in stage 1. (Crops and the upscale keep their
-            // fallbacks: they are small, and there only because something
-            // looked like a code.)
-            if !p.worth_fallbacks() {
-                continue;
-            }
             found.negative = neg;
             let (img, coarse) = images(neg);
             let coarse = coarse.map(|s| (s, top));
@@ -700,14 +683,9 @@ impl Decoder {
             if covered || !(f.module.is_finite() && f.module > 0.0) {
                 continue;
             }
-            let r = f.module * AROUND_MODULES;
-            let x0 = (f.x - r).max(0.0) as usize;
-            let y0 = (f.y - r).max(0.0) as usize;
-            let x1 = ((f.x + r).max(0.0) as usize).min(img.width());
-            let y1 = ((f.y + r).max(0.0) as usize).min(img.height());
-            if x1 <= x0 + 20 || y1 <= y0 + 20 {
+            let Some((r, [x0, y0, x1, y1])) = around_rect(&f, img.width(), img.height()) else {
                 continue;
-            }
+            };
             crops.push((f.x, f.y, r));
             let crop = img.crop(x0, y0, x1, y1);
             let place = Placement::IDENTITY.child(x0, y0, 1.0);
@@ -1656,6 +1634,26 @@ fn full_res_beyond_budget(w: usize, h: usize) -> bool {
 /// two of the three read nothing (issue 18, session 37: 2 of 24).
 const AROUND_MODULES: f64 = 50.0;
 
+/// At most this far (px) on each side: a crop is for modules the coarse
+/// level samples badly (1.5–3 px there), not for big ones, which its stage 1
+/// reads. 50 modules of a 22 px finder-like sticker in a 4K frame were a
+/// 2,200 px crop, searched with its fallbacks (rqrr's detector, the
+/// upscale) at full resolution, and the deadline is checked only between
+/// crops. 640 px still holds a version 9 code of 12.8 px modules.
+const AROUND_MAX_PX: f64 = 640.0;
+
+/// The crop [`Decoder::around`] makes around `f` in a `w`×`h` image: its
+/// reach and `[x0, y0, x1, y1]`, or `None` when the frame leaves less than
+/// 20 px of it either way.
+fn around_rect(f: &Finder, w: usize, h: usize) -> Option<(f64, [usize; 4])> {
+    let r = (f.module * AROUND_MODULES).min(AROUND_MAX_PX);
+    let x0 = (f.x - r).max(0.0) as usize;
+    let y0 = (f.y - r).max(0.0) as usize;
+    let x1 = ((f.x + r).max(0.0) as usize).min(w);
+    let y1 = ((f.y + r).max(0.0) as usize).min(h);
+    (x1 > x0 + 20 && y1 > y0 + 20).then_some((r, [x0, y0, x1, y1]))
+}
+
 /// Finder patterns confirmed on at least three scan rows: what a real code
 /// leaves three of, and texture rarely.
 fn solid_count(finders: &[Finder]) -> usize {
@@ -1673,15 +1671,6 @@ enum Stage1 {
     Done,
     /// Finder-like patterns are left unexplained: the fallbacks may help.
     Pending(Pending),
-}
-
-impl Pending {
-    /// Whether the whole-frame fallbacks may find a code here: stage 1
-    /// attempted a triple, or saw at least two solid finder patterns (a
-    /// code with a third pattern broken; see [`Decoder::search`]).
-    fn worth_fallbacks(&self) -> bool {
-        solid_count(&self.finders) >= 2 || !self.tried.is_empty() || !self.failed.is_empty()
-    }
 }
 
 /// What stage 1 hands to the fallbacks.
@@ -1763,10 +1752,6 @@ impl Tried {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.0.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// Add the triples another record holds.
@@ -2233,6 +2218,34 @@ mod tests {
     }
 
     #[test]
+    fn a_crop_around_a_big_finder_pattern_stays_small() {
+        let f = |module: f64| Finder {
+            x: 1920.0,
+            y: 1080.0,
+            module,
+            count: 5,
+        };
+        // A small module: 50 of them each way.
+        let (r, rect) = around_rect(&f(4.0), 3840, 2160).unwrap();
+        assert_eq!((r, rect), (200.0, [1720, 880, 2120, 1280]));
+        // A 22 px finder-like sticker: capped, not a 2,200 px crop.
+        let (r, [x0, y0, x1, y1]) = around_rect(&f(22.0), 3840, 2160).unwrap();
+        assert_eq!(r, AROUND_MAX_PX);
+        assert!(x1 - x0 <= 1280 && y1 - y0 <= 1280, "{x0} {y0} {x1} {y1}");
+        // Clamped by the frame, and nothing left of it at its edge.
+        let edge = Finder {
+            x: 3835.0,
+            ..f(4.0)
+        };
+        assert_eq!(around_rect(&edge, 3840, 2160).unwrap().1[2], 3840);
+        let out = Finder {
+            x: 3900.0,
+            ..f(0.2)
+        };
+        assert_eq!(around_rect(&out, 3840, 2160), None);
+    }
+
+    #[test]
     fn a_huge_configured_budget_does_not_panic() {
         assert_eq!(frame_budget(Duration::MAX, 8000, 6000), Duration::MAX);
         assert_eq!(
@@ -2535,34 +2548,6 @@ mod tests {
             }
         }
         Frame::from_luma(w, h, luma).expect("frame")
-    }
-
-    #[test]
-    fn a_frame_with_one_finder_like_pattern_skips_rqrrs_detector_and_stage_2b() {
-        // One finder-like pattern (a logo, a window behind the gate) and
-        // nothing else: stage 1 sees one solid pattern and no triple in
-        // either polarity, and stops there (stages 1), at any budget.
-        // Two solid patterns may be a code with its third one broken: the
-        // fallbacks still run (stages 2+).
-        let decode = |frame: &Frame| {
-            let mut decoder = Decoder::new(DecoderConfig {
-                time_budget: Duration::from_secs(60),
-                ..DecoderConfig::default()
-            });
-            assert!(decoder.decode(frame).is_empty());
-            decoder.last_stats().clone()
-        };
-        for (w, h, m) in [(1280, 720, 5), (640, 480, 4)] {
-            for dark in [true, false] {
-                let one = finder_patterns(w, h, m, &[(300, 200)], dark);
-                let stats = decode(&one);
-                assert_eq!(stats.stages, 1, "one pattern, dark {dark}: {stats:?}");
-                assert_eq!(stats.triples, 0, "{stats:?}");
-                let two = finder_patterns(w, h, m, &[(100, 100), (100 + 18 * m, 100)], dark);
-                let stats = decode(&two);
-                assert!(stats.stages >= 2, "two patterns, dark {dark}: {stats:?}");
-            }
-        }
     }
 
     #[test]
