@@ -28,6 +28,12 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+const USAGE: &str = "scan benchmark: our decoder, plain rqrr and zxing-cpp on one generated corpus
+usage: cargo bench -p entrada-desktop --bench decode -- [--frames N] [--world N] [--seed S]
+       [--out DIR] [--reuse] [--only PAT[,PAT…]] [--reps N] [--budget-ms MS] [--list]
+       [--no-zxing] [--no-plain] [--no-probe] [--no-predict]
+(the module doc of src-tauri/benches/decode.rs says what each does)";
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -163,6 +169,12 @@ fn parse_opts() -> Opts {
             "--budget-ms" => {
                 o.budget_ms = Some(val.parse().expect("--budget-ms MS"));
                 i += 1;
+            }
+            "--help" | "-h" => {
+                // Other flags are ignored (cargo passes its own), so without
+                // this a `--help` ran the whole default benchmark.
+                println!("{USAGE}");
+                std::process::exit(0);
             }
             // `cargo bench` passes --bench; ignore harness flags.
             _ => {}
