@@ -61,13 +61,17 @@ const PAGE: u32 = 5;
 /// `has_more`. Checks that every seq is above every seq received before (so
 /// none comes twice: a `next_cursor` one too low re-sends the page's last
 /// entry), that `next_cursor` is the page's last seq, and that a page with
-/// more after it is full, except a short page with more while the pull's
-/// numbering is behind, whose cursor moves past its last seq (never back).
+/// more after it is full. With `behind` (the caller's backlog may exceed
+/// what a pull numbers, `PULL_BATCHES` batches) a short page with more is
+/// accepted too, the pull's numbering being behind: its cursor moves past
+/// its last seq (never back). A caller whose backlog cannot exceed that
+/// passes `false`: a caught-up pull that says more on a short page fails.
 /// Returns the cursor the pull ends at.
 fn pull_changes(
     store: &PgStore,
     venue: i64,
     cursor: i64,
+    behind: bool,
     seen: &mut Vec<(i64, String, String)>,
 ) -> i64 {
     use entrada_store::SyncStore;
@@ -88,6 +92,13 @@ fn pull_changes(
         }
         let short = page.changes.len() < PAGE as usize;
         if page.has_more && short {
+            assert!(
+                behind,
+                "a page with more is full (the numbering cannot be behind here): \
+                 {} changes, cursor {cursor} -> {}",
+                page.changes.len(),
+                page.next_cursor
+            );
             // The numbering is behind: the cursor moves to the highest seq
             // numbered, at or past the page's last.
             assert!(
@@ -209,6 +220,10 @@ fn interleaved_writers_and_a_pulling_device(numbering: Numbering) {
 
     const WRITERS: u32 = 6;
     const TXS: u32 = 12;
+    // Pulls number in batches of 3 (15 entries a pull) on two instances, so
+    // a backlog can outrun them; at the default batch (2,000, five a pull)
+    // the writers' ~100 entries never do.
+    let behind = numbering == Numbering::TwoInstancesInBatchesOf3;
     let done = Arc::new(AtomicBool::new(false));
     let puller = {
         let (stores, done) = (stores.clone(), done.clone());
@@ -218,7 +233,13 @@ fn interleaved_writers_and_a_pulling_device(numbering: Numbering) {
             let mut cursor = 0;
             let mut round = 0;
             while !done.load(Ordering::SeqCst) {
-                cursor = pull_changes(&stores[round % stores.len()], venue, cursor, &mut seen);
+                cursor = pull_changes(
+                    &stores[round % stores.len()],
+                    venue,
+                    cursor,
+                    behind,
+                    &mut seen,
+                );
                 round += 1;
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -226,7 +247,13 @@ fn interleaved_writers_and_a_pulling_device(numbering: Numbering) {
             // pull that numbers a batch leaves the rest for the next ones).
             for _ in 0..1000 {
                 let before = seen.len();
-                cursor = pull_changes(&stores[round % stores.len()], venue, cursor, &mut seen);
+                cursor = pull_changes(
+                    &stores[round % stores.len()],
+                    venue,
+                    cursor,
+                    behind,
+                    &mut seen,
+                );
                 round += 1;
                 if seen.len() == before && pending(&url, &schema) == 0 {
                     break;
@@ -440,7 +467,8 @@ fn a_pull_numbers_the_backlog_in_batches_and_gets_all_of_it() {
     let ids = insert_slots(&url, &schema, venue, 1, 10);
     store.set_feed_pull_batch(3);
     let mut seen = Vec::new();
-    pull_changes(&store, venue, 0, &mut seen);
+    // 10 entries, fewer than the 15 a pull numbers: never behind.
+    pull_changes(&store, venue, 0, false, &mut seen);
     assert_eq!(
         pending(&url, &schema),
         0,
@@ -478,7 +506,7 @@ fn a_pull_numbers_a_bounded_share_of_the_backlog_and_the_device_still_gets_it_al
         .0;
     store.settle_feed().unwrap();
     let mut seen = Vec::new();
-    let cursor = pull_changes(&store, venue, 0, &mut seen);
+    let cursor = pull_changes(&store, venue, 0, false, &mut seen);
     // Another venue's import first, then this venue's: written in that order.
     insert_slots(&url, &schema, other, 1, 40);
     let ids = insert_slots(&url, &schema, venue, 1, 4);
@@ -502,7 +530,8 @@ fn a_pull_numbers_a_bounded_share_of_the_backlog_and_the_device_still_gets_it_al
     assert!(page.next_cursor > cursor, "the cursor moves");
 
     let before = seen.len();
-    pull_changes(&store, venue, page.next_cursor, &mut seen);
+    // 29 still pending, more than the 15 a pull numbers.
+    pull_changes(&store, venue, page.next_cursor, true, &mut seen);
     assert_eq!(
         pending(&url, &schema),
         0,
