@@ -16,7 +16,7 @@ use postgres::Row;
 use serde_json::{Map, Value};
 
 use crate::domain::sync::protocol::{
-    Change, ChangePage, DeviceInfo, Event, EventResult, EventStatus,
+    sent_op, Change, ChangePage, DeviceInfo, Event, EventResult, EventStatus,
 };
 use crate::domain::{
     enter,
@@ -1249,6 +1249,8 @@ impl PgStore {
                 } else {
                     None
                 };
+                // A row gone behind the triggers' back goes as a delete.
+                let op = sent_op(op, row.is_some());
                 changes.push((seq, name, entity_id, op, row));
             }
             let mut next_cursor = last_seq.unwrap_or(cursor);

@@ -455,6 +455,86 @@ fn a_pull_counts_its_backlog_once_and_carries_it_page_to_page() {
     );
 }
 
+/// A log entry whose row was deleted behind the triggers' back (here with
+/// the triggers off: `session_replication_role = replica`, as a restore or
+/// a hand-made fix might) goes out as a `delete`, in both the page and the
+/// route's text, and a gate takes the page (`PulledPage::check`). Before,
+/// it went out as an upsert with a null row, which the gate refuses whole:
+/// its pulls stopped at that entry for good.
+#[test]
+fn an_entry_whose_row_was_deleted_behind_the_triggers_goes_as_a_delete() {
+    use entrada_store::{PulledPage, SyncStore};
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
+    let ids = insert_slots(&url, &schema, venue.0, 1, 3);
+    let mut seen = Vec::new();
+    let cursor = pull_changes(&store, venue.0, 0, false, &mut seen);
+    assert_eq!(seen.len(), 4, "the venue and its 3 slots");
+    // Two slots change (logged as upserts), then one of them goes with the
+    // triggers off: its entry stays an upsert.
+    let mut client = common::client(&url, &schema);
+    client
+        .execute(
+            "UPDATE reservation_slots SET total_capacity = 11 WHERE id::text = ANY($1)",
+            &[&vec![ids[0].clone(), ids[1].clone()]],
+        )
+        .unwrap();
+    client
+        .batch_execute(&format!(
+            "SET session_replication_role = replica; \
+             DELETE FROM reservation_slots WHERE id = '{}'; \
+             RESET session_replication_role",
+            ids[0]
+        ))
+        .unwrap();
+    let logged: Vec<(String, String)> = client
+        .query(
+            "SELECT entity_id, op FROM change_log WHERE entity = 'reservation_slots' ORDER BY written",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(
+        logged.contains(&(ids[0].clone(), "upsert".to_owned())),
+        "the delete bypassed the log: {logged:?}"
+    );
+
+    let page = store.changes_since(ORQ, venue, cursor, 100, now()).unwrap();
+    let sent: Vec<(&str, &str, bool)> = page
+        .changes
+        .iter()
+        .map(|c| (c.entity_id.as_str(), c.op.as_str(), c.row.is_some()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ids[0].as_str(), "delete", false),
+            (ids[1].as_str(), "upsert", true)
+        ]
+    );
+    let text = store
+        .changes_page_json(ORQ, venue, cursor, 100, now())
+        .unwrap();
+    let pulled: PulledPage = serde_json::from_slice(&text).unwrap();
+    pulled.check().expect("a gate takes the page");
+    let sent: Vec<(&str, &str, bool)> = pulled
+        .changes
+        .iter()
+        .map(|c| (c.entity_id.as_str(), &*c.op, c.row.is_some()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ids[0].as_str(), "delete", false),
+            (ids[1].as_str(), "upsert", true)
+        ]
+    );
+}
+
 /// A pull numbers the backlog in batches (each its own transaction) until
 /// none is left, so it gets everything committed before it, in order.
 #[test]
