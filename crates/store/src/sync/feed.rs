@@ -15,6 +15,10 @@ use crate::{Result, Store, StoreError};
 pub(super) struct Entity {
     pub(super) table: &'static str,
     pub(super) key: &'static str,
+    /// The key is an INTEGER PRIMARY KEY: SQLite reads text such as "09"
+    /// or " 9" bound to it as the integer 9, so only an entity_id written
+    /// as the integer's own text names one row (`PulledChange::refusal`).
+    pub(super) integer_key: bool,
     pub(super) columns: &'static [&'static str],
     /// BLOB columns travel as hex.
     blobs: &'static [&'static str],
@@ -24,6 +28,7 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "venues",
         key: "id",
+        integer_key: true,
         columns: &[
             "id",
             "orq",
@@ -44,6 +49,7 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "operators",
         key: "id",
+        integer_key: true,
         columns: &[
             "id",
             "orq",
@@ -59,18 +65,21 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "org_settings",
         key: "orq",
+        integer_key: true,
         columns: &["orq", "signed_codes_only", "updated_at"],
         blobs: &[],
     },
     Entity {
         table: "signing_keys",
         key: "kid",
+        integer_key: true,
         columns: &["kid", "orq", "public_key", "created_at", "retired_at"],
         blobs: &["public_key"],
     },
     Entity {
         table: "reservation_slots",
         key: "id",
+        integer_key: false,
         columns: &[
             "id",
             "date",
@@ -89,6 +98,7 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "tickets",
         key: "ticket_code",
+        integer_key: false,
         columns: &[
             "ticket_code",
             "orq",
@@ -118,6 +128,7 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "ticket_reservations",
         key: "id",
+        integer_key: false,
         columns: &[
             "id",
             "ticket_id",
@@ -136,6 +147,7 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "sync_conflicts",
         key: "id",
+        integer_key: true,
         columns: &[
             "id",
             "orq",
@@ -2044,6 +2056,7 @@ mod tests {
         let e = Entity {
             table: "t",
             key: "id",
+            integer_key: false,
             columns: &["id", "i", "r", "s", "j", "b", "n"],
             blobs: &["b"],
         };
