@@ -14,7 +14,8 @@ pub struct Change {
     pub entity: String,
     pub entity_id: String,
     /// `upsert` (with `row`, always an object) or `delete`. A server never
-    /// sends an upsert without its row (see [`sent_op`]).
+    /// sends an upsert without its row: an entry whose row is gone goes as
+    /// a delete (`sent_op`).
     pub op: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub row: Option<serde_json::Value>,
