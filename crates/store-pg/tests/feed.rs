@@ -535,6 +535,161 @@ fn an_entry_whose_row_was_deleted_behind_the_triggers_goes_as_a_delete() {
     );
 }
 
+/// TRUNCATE is not MVCC-safe: a page whose snapshot was taken (its log
+/// read) before a TRUNCATE and reload committed sees the table empty when
+/// it reads the rows after. Those rows exist: they go out as upserts with
+/// their rows (looked up again in a fresh read), not as deletes.
+#[test]
+fn a_row_truncated_and_reloaded_during_a_page_goes_as_an_upsert() {
+    use entrada_store::{PulledPage, SyncStore};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
+    let ids = insert_slots(&url, &schema, venue.0, 1, 3);
+    let mut seen = Vec::new();
+    let cursor = pull_changes(&store, venue.0, 0, false, &mut seen);
+    let mut client = common::client(&url, &schema);
+    client
+        .execute(
+            "UPDATE reservation_slots SET total_capacity = 11 WHERE id::text = ANY($1)",
+            &[&vec![ids[0].clone(), ids[1].clone()]],
+        )
+        .unwrap();
+    let logged = |client: &mut postgres::Client| -> i64 {
+        client
+            .query_one("SELECT count(*) FROM change_log", &[])
+            .unwrap()
+            .get(0)
+    };
+    let entries = logged(&mut client);
+    // Between the page's log read and its row reads: the slots table is
+    // emptied and reloaded with the same rows, triggers off (a restore).
+    let reloads = Arc::new(AtomicUsize::new(0));
+    let reload = {
+        let (url, schema, reloads) = (url.clone(), schema.clone(), reloads.clone());
+        move || {
+            let mut client = common::client(&url, &schema);
+            // The stored columns (a generated one is computed again).
+            let cols: String = client
+                .query_one(
+                    "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) \
+                     FROM information_schema.columns WHERE table_schema = current_schema() \
+                     AND table_name = 'reservation_slots' AND is_generated = 'NEVER'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            client
+                .batch_execute(&format!(
+                    "BEGIN; \
+                     SET LOCAL session_replication_role = replica; \
+                     CREATE TEMP TABLE keep ON COMMIT DROP AS SELECT {cols} FROM reservation_slots; \
+                     TRUNCATE reservation_slots, ticket_reservations; \
+                     INSERT INTO reservation_slots ({cols}) SELECT {cols} FROM keep; \
+                     COMMIT"
+                ))
+                .unwrap();
+            reloads.fetch_add(1, Ordering::SeqCst);
+        }
+    };
+    store.set_feed_page_pause(reload.clone());
+    let page = store.changes_since(ORQ, venue, cursor, 100, now()).unwrap();
+    assert_eq!(
+        reloads.load(Ordering::SeqCst),
+        1,
+        "the reload ran in the page"
+    );
+    let sent: Vec<(&str, &str, Option<i64>)> = page
+        .changes
+        .iter()
+        .map(|c| {
+            let capacity = c
+                .row
+                .as_ref()
+                .map(|r| r["total_capacity"].as_i64().unwrap());
+            (c.entity_id.as_str(), c.op.as_str(), capacity)
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ids[0].as_str(), "upsert", Some(11)),
+            (ids[1].as_str(), "upsert", Some(11))
+        ],
+        "rows that exist go with their rows, not as deletes"
+    );
+
+    store.set_feed_page_pause(reload);
+    let text = store
+        .changes_page_json(ORQ, venue, cursor, 100, now())
+        .unwrap();
+    assert_eq!(
+        reloads.load(Ordering::SeqCst),
+        2,
+        "the reload ran in the page"
+    );
+    let pulled: PulledPage = serde_json::from_slice(&text).unwrap();
+    pulled.check().expect("a gate takes the page");
+    let sent: Vec<(&str, &str, bool)> = pulled
+        .changes
+        .iter()
+        .map(|c| (c.entity_id.as_str(), &*c.op, c.row.is_some()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ids[0].as_str(), "upsert", true),
+            (ids[1].as_str(), "upsert", true)
+        ]
+    );
+    assert_eq!(logged(&mut client), entries, "the reloads logged nothing");
+}
+
+/// The rows of a page are found by the log's `entity_id` as written: one
+/// written otherwise than PostgreSQL prints the key (an upper-case UUID)
+/// finds its row, so it is not taken for a row that is gone (a delete).
+#[test]
+fn a_logged_key_written_otherwise_still_finds_its_row() {
+    use entrada_store::SyncStore;
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
+    let ids = insert_slots(&url, &schema, venue.0, 1, 2);
+    let mut seen = Vec::new();
+    let cursor = pull_changes(&store, venue.0, 0, false, &mut seen);
+    let mut client = common::client(&url, &schema);
+    client
+        .execute(
+            "UPDATE reservation_slots SET total_capacity = 11 WHERE id::text = $1",
+            &[&ids[0]],
+        )
+        .unwrap();
+    let upper = ids[0].to_uppercase();
+    assert_eq!(
+        client
+            .execute(
+                "UPDATE change_log SET entity_id = $2 WHERE entity = 'reservation_slots' AND entity_id = $1",
+                &[&ids[0], &upper],
+            )
+            .unwrap(),
+        1
+    );
+    let page = store.changes_since(ORQ, venue, cursor, 100, now()).unwrap();
+    let sent: Vec<(&str, &str, Option<&str>)> = page
+        .changes
+        .iter()
+        .map(|c| {
+            let id = c.row.as_ref().map(|r| r["id"].as_str().unwrap());
+            (c.entity_id.as_str(), c.op.as_str(), id)
+        })
+        .collect();
+    assert_eq!(sent, [(upper.as_str(), "upsert", Some(ids[0].as_str()))]);
+}
+
 /// A pull numbers the backlog in batches (each its own transaction) until
 /// none is left, so it gets everything committed before it, in order.
 #[test]

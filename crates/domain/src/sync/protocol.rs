@@ -30,7 +30,11 @@ pub struct Change {
 /// broken server), which stopped its pulls at that entry for good; the row
 /// is gone from the server, so a delete is what makes the gate converge.
 /// The one rule of both servers (SQLite's `changes_since`, PostgreSQL's
-/// `feed_page`).
+/// `feed_page`). `row_found` means the row is not there at all: SQLite
+/// reads log and rows in one snapshot that DDL cannot empty; PostgreSQL,
+/// where a TRUNCATE or a table rewrite makes a table look empty to an
+/// older snapshot, looks a missing row up again in a fresh snapshot first
+/// (`settle_missing_rows`), and only a row missing from both is not found.
 pub fn sent_op(logged: String, row_found: bool) -> String {
     if logged == "upsert" && !row_found {
         "delete".to_owned()
