@@ -261,14 +261,34 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
 
     use super::super::engine::pg_options;
     use super::super::{Cli, Command};
     use super::*;
 
+    /// `entrada serve args` resolved, with no `ENTRADA_*` variable of the
+    /// test process's environment read (clap reads them for `env` args):
+    /// what a developer exported must not change what the tests see.
     fn settings(args: &[&str]) -> anyhow::Result<ServeSettings> {
-        let cli = Cli::try_parse_from([&["entrada", "serve"], args].concat())?;
+        settings_reading_env(args, None)
+    }
+
+    /// As `settings`, but the arg `env_of` (its id) still reads its
+    /// variable from the environment.
+    fn settings_reading_env(args: &[&str], env_of: Option<&str>) -> anyhow::Result<ServeSettings> {
+        use clap::{CommandFactory, FromArgMatches};
+        let no_env = |arg: clap::Arg| {
+            if Some(arg.get_id().as_str()) == env_of {
+                arg
+            } else {
+                arg.env(None)
+            }
+        };
+        let command = Cli::command()
+            .mut_args(no_env)
+            .mut_subcommand("serve", |serve| serve.mut_args(no_env));
+        let matches = command.try_get_matches_from([&["entrada", "serve"], args].concat())?;
+        let cli = Cli::from_arg_matches(&matches)?;
         match cli.command {
             Command::Serve(args) => args.resolve(),
             _ => unreachable!("a serve command"),
@@ -319,5 +339,48 @@ mod tests {
         let config = file("token_cache_ttl_ms = 60001\n");
         let err = with(&["--config", &config]).err().unwrap();
         assert!(err.to_string().contains("at most 60000"), "{err}");
+    }
+
+    /// `ENTRADA_TOKEN_CACHE_TTL_MS` sets the TTL as the flag does: before
+    /// the config file, after the flag, above 60 s refused. The only test
+    /// that sets the variable, and every other parse here ignores it
+    /// (`settings`), so no test races it; the value it found is put back.
+    #[test]
+    fn the_token_cache_ttl_is_read_from_its_environment_variable() {
+        use std::time::Duration;
+        const VAR: &str = "ENTRADA_TOKEN_CACHE_TTL_MS";
+        struct Restore(Option<std::ffi::OsString>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                match self.0.take() {
+                    Some(value) => std::env::set_var(VAR, value),
+                    None => std::env::remove_var(VAR),
+                }
+            }
+        }
+        let _restore = Restore(std::env::var_os(VAR));
+        let db = ["--db", "postgres://h/entrada"];
+        let with = |value: &str, extra: &[&str]| {
+            std::env::set_var(VAR, value);
+            settings_reading_env(&[&db[..], extra].concat(), Some("token_cache_ttl_ms"))
+        };
+        assert_eq!(ttl(&with("750", &[]).unwrap()), Duration::from_millis(750));
+        assert_eq!(ttl(&with("0", &[]).unwrap()), Duration::ZERO);
+        assert_eq!(
+            ttl(&with("750", &["--token-cache-ttl-ms", "500"]).unwrap()),
+            Duration::from_millis(500),
+            "the flag before the variable"
+        );
+        assert!(with("60001", &[]).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("serve.toml");
+        std::fs::write(&config, "token_cache_ttl_ms = 0\n").unwrap();
+        let config = config.display().to_string();
+        assert_eq!(
+            ttl(&with("750", &["--config", &config]).unwrap()),
+            Duration::from_millis(750),
+            "the variable before the file"
+        );
     }
 }
