@@ -3,6 +3,7 @@
 //! `sslmode` as libpq spells them) for the server's PostgreSQL store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use entrada::store::{CliStore, ServerStore, Store};
@@ -51,28 +52,47 @@ fn without_password_parameter(text: &str) -> String {
     format!("{}?{}", &text[..query], params.join("&"))
 }
 
-fn connect(db: &DbArg) -> anyhow::Result<PgStore> {
-    let url = db.db.to_str().context("the database URL is not UTF-8")?;
-    let options = PgOptions {
+/// What `entrada serve` sets beyond `--db` and `--pool-size` (PostgreSQL
+/// only; the other commands keep the store's defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct ServerOptions {
+    /// `PgOptions::token_cache_ttl` (zero: no cache); `None`: its default.
+    pub(crate) token_cache_ttl: Option<Duration>,
+}
+
+/// The PostgreSQL store's options for `db` and `server`.
+pub(crate) fn pg_options(db: &DbArg, server: ServerOptions) -> PgOptions {
+    let defaults = PgOptions::default();
+    PgOptions {
         pool_size: db.pool_size,
-        ..PgOptions::default()
-    };
-    PgStore::connect(url, options).with_context(|| format!("connecting to {}", shown(&db.db)))
+        token_cache_ttl: server.token_cache_ttl.unwrap_or(defaults.token_cache_ttl),
+        ..defaults
+    }
+}
+
+fn connect(db: &DbArg, server: ServerOptions) -> anyhow::Result<PgStore> {
+    let url = db.db.to_str().context("the database URL is not UTF-8")?;
+    PgStore::connect(url, pg_options(db, server))
+        .with_context(|| format!("connecting to {}", shown(&db.db)))
 }
 
 /// The store for the administration commands, on either engine (migrated).
 pub(crate) fn open_any(db: &DbArg) -> anyhow::Result<Box<dyn CliStore>> {
     if is_postgres(&db.db) {
-        Ok(Box::new(connect(db)?))
+        Ok(Box::new(connect(db, ServerOptions::default())?))
     } else {
         Ok(Box::new(super::open(db)?))
     }
 }
 
-/// The server's store, on either engine (migrated).
-pub(crate) fn open_server(db: &DbArg) -> anyhow::Result<Arc<dyn ServerStore>> {
+/// The server's store, on either engine (migrated); `server` applies to
+/// PostgreSQL only (SQLite has no token cache: one process, one file).
+pub(crate) fn open_server(
+    db: &DbArg,
+    server: ServerOptions,
+) -> anyhow::Result<Arc<dyn ServerStore>> {
     if is_postgres(&db.db) {
-        Ok(Arc::new(connect(db)?))
+        Ok(Arc::new(connect(db, server)?))
     } else {
         Ok(Arc::new(super::open(db)?))
     }

@@ -367,11 +367,16 @@ fn parse_direction(raw: &str) -> Result<entrada::domain::venue_ops::Direction, S
     entrada::domain::venue_ops::Direction::parse(raw).map_err(|e| e.to_string())
 }
 
+/// The longest token cache TTL `entrada serve` takes (ms): the window in
+/// which another instance may still accept a revoked token.
+pub(crate) const MAX_TOKEN_CACHE_TTL_MS: u64 = 60_000;
+
 /// `entrada serve` settings: flags, then `ENTRADA_*` variables, then the
 /// `--config` file, then the defaults.
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, tls_cert, tls_key, tls_ca, updates_dir, public_url
+    /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, tls_cert, tls_key, tls_ca, updates_dir, public_url,
+    /// token_cache_ttl_ms
     /// (the slot window's grace is each venue's: PATCH /api/admin/venues/{id})
     #[arg(long, env = "ENTRADA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -382,6 +387,12 @@ pub(crate) struct ServeArgs {
     /// together stay under the server's max_connections) [default: 8]
     #[arg(long, env = "ENTRADA_DB_POOL_SIZE")]
     pool_size: Option<u32>,
+    /// PostgreSQL: milliseconds this instance answers a token it read valid from memory; a
+    /// revocation made through another instance or the CLI reaches it within that time;
+    /// 0 = no cache (every request reads its token) [default: 2000, at most 60000]
+    #[arg(long, env = "ENTRADA_TOKEN_CACHE_TTL_MS", value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TOKEN_CACHE_TTL_MS))]
+    token_cache_ttl_ms: Option<u64>,
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "ENTRADA_LISTEN")]
     listen: Option<std::net::SocketAddr>,

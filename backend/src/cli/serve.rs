@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use super::engine::{is_postgres, open_server, shown, sqlite_only};
+use super::engine::{is_postgres, open_server, shown, sqlite_only, ServerOptions};
 use super::seed::print_demo;
-use super::{DbArg, ServeArgs};
+use super::{DbArg, ServeArgs, MAX_TOKEN_CACHE_TTL_MS};
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -24,11 +24,14 @@ struct ServeFile {
     tls_ca: Option<PathBuf>,
     updates_dir: Option<PathBuf>,
     public_url: Option<String>,
+    token_cache_ttl_ms: Option<u64>,
 }
 
 struct ServeSettings {
     db: PathBuf,
     pool_size: u32,
+    /// PostgreSQL's store options set here (the token cache's TTL).
+    server: ServerOptions,
     listen: std::net::SocketAddr,
     ui_dir: PathBuf,
     lookups_per_minute: u32,
@@ -91,7 +94,19 @@ impl ServeArgs {
             }
             None => None,
         };
+        let token_cache_ttl_ms = self.token_cache_ttl_ms.or(file.token_cache_ttl_ms);
+        // The flag's range, for the file's value too.
+        if let Some(ms) = token_cache_ttl_ms {
+            anyhow::ensure!(
+                ms <= MAX_TOKEN_CACHE_TTL_MS,
+                "token_cache_ttl_ms {ms}: at most {MAX_TOKEN_CACHE_TTL_MS} (a revoked token may be \
+                 accepted by another instance for that long)"
+            );
+        }
         Ok(ServeSettings {
+            server: ServerOptions {
+                token_cache_ttl: token_cache_ttl_ms.map(std::time::Duration::from_millis),
+            },
             tls,
             tls_ca,
             public_url,
@@ -124,6 +139,7 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
     let ServeSettings {
         db,
         pool_size,
+        server,
         listen,
         ui_dir,
         lookups_per_minute,
@@ -142,7 +158,7 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
         print_demo(&db.db, &report);
         std::sync::Arc::new(store)
     } else {
-        open_server(&db)?
+        open_server(&db, server)?
     };
     // Dropped last, outside the runtime: PostgreSQL's synchronous clients
     // close their connections with a runtime of their own, which must not
@@ -241,4 +257,130 @@ pub(crate) fn serve(args: ServeArgs, now: DateTime<Utc>) -> anyhow::Result<()> {
     drop(runtime);
     drop(last_owner);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::super::engine::pg_options;
+    use super::super::{Cli, Command};
+    use super::*;
+
+    /// `entrada serve args` resolved, with no `ENTRADA_*` variable of the
+    /// test process's environment read (clap reads them for `env` args):
+    /// what a developer exported must not change what the tests see.
+    fn settings(args: &[&str]) -> anyhow::Result<ServeSettings> {
+        settings_reading_env(args, None)
+    }
+
+    /// As `settings`, but the arg `env_of` (its id) still reads its
+    /// variable from the environment.
+    fn settings_reading_env(args: &[&str], env_of: Option<&str>) -> anyhow::Result<ServeSettings> {
+        use clap::{CommandFactory, FromArgMatches};
+        let no_env = |arg: clap::Arg| {
+            if Some(arg.get_id().as_str()) == env_of {
+                arg
+            } else {
+                arg.env(None)
+            }
+        };
+        let command = Cli::command()
+            .mut_args(no_env)
+            .mut_subcommand("serve", |serve| serve.mut_args(no_env));
+        let matches = command.try_get_matches_from([&["entrada", "serve"], args].concat())?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        match cli.command {
+            Command::Serve(args) => args.resolve(),
+            _ => unreachable!("a serve command"),
+        }
+    }
+
+    fn ttl(settings: &ServeSettings) -> std::time::Duration {
+        let db = DbArg {
+            db: settings.db.clone(),
+            pool_size: settings.pool_size,
+        };
+        pg_options(&db, settings.server).token_cache_ttl
+    }
+
+    /// The token cache's TTL reaches the PostgreSQL store's options from
+    /// the flag or the config file (the flag first), 0 turning the cache
+    /// off; unset, the store's default (2 s); above 60 s refused from
+    /// either.
+    #[test]
+    fn the_token_cache_ttl_reaches_the_stores_options() {
+        use std::time::Duration;
+        let db = ["--db", "postgres://h/entrada"];
+        let with = |extra: &[&str]| settings(&[&db[..], extra].concat());
+        assert_eq!(ttl(&with(&[]).unwrap()), Duration::from_secs(2));
+        assert_eq!(
+            ttl(&with(&["--token-cache-ttl-ms", "500"]).unwrap()),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            ttl(&with(&["--token-cache-ttl-ms", "0"]).unwrap()),
+            Duration::ZERO
+        );
+        assert!(with(&["--token-cache-ttl-ms", "60001"]).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = |text: &str| {
+            let path = dir.path().join("serve.toml");
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let config = file("token_cache_ttl_ms = 0\n");
+        assert_eq!(ttl(&with(&["--config", &config]).unwrap()), Duration::ZERO);
+        assert_eq!(
+            ttl(&with(&["--config", &config, "--token-cache-ttl-ms", "750"]).unwrap()),
+            Duration::from_millis(750),
+            "the flag before the file"
+        );
+        let config = file("token_cache_ttl_ms = 60001\n");
+        let err = with(&["--config", &config]).err().unwrap();
+        assert!(err.to_string().contains("at most 60000"), "{err}");
+    }
+
+    /// `ENTRADA_TOKEN_CACHE_TTL_MS` sets the TTL as the flag does: before
+    /// the config file, after the flag, above 60 s refused. The only test
+    /// that sets the variable, and every other parse here ignores it
+    /// (`settings`), so no test races it; the value it found is put back.
+    #[test]
+    fn the_token_cache_ttl_is_read_from_its_environment_variable() {
+        use std::time::Duration;
+        const VAR: &str = "ENTRADA_TOKEN_CACHE_TTL_MS";
+        struct Restore(Option<std::ffi::OsString>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                match self.0.take() {
+                    Some(value) => std::env::set_var(VAR, value),
+                    None => std::env::remove_var(VAR),
+                }
+            }
+        }
+        let _restore = Restore(std::env::var_os(VAR));
+        let db = ["--db", "postgres://h/entrada"];
+        let with = |value: &str, extra: &[&str]| {
+            std::env::set_var(VAR, value);
+            settings_reading_env(&[&db[..], extra].concat(), Some("token_cache_ttl_ms"))
+        };
+        assert_eq!(ttl(&with("750", &[]).unwrap()), Duration::from_millis(750));
+        assert_eq!(ttl(&with("0", &[]).unwrap()), Duration::ZERO);
+        assert_eq!(
+            ttl(&with("750", &["--token-cache-ttl-ms", "500"]).unwrap()),
+            Duration::from_millis(500),
+            "the flag before the variable"
+        );
+        assert!(with("60001", &[]).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("serve.toml");
+        std::fs::write(&config, "token_cache_ttl_ms = 0\n").unwrap();
+        let config = config.display().to_string();
+        assert_eq!(
+            ttl(&with("750", &["--config", &config]).unwrap()),
+            Duration::from_millis(750),
+            "the variable before the file"
+        );
+    }
 }

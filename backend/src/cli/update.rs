@@ -10,7 +10,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
-use super::engine::open_server;
+use super::engine::{open_server, ServerOptions};
 use super::{open, DbArg};
 use entrada::domain::update::Version;
 use entrada::domain::Orq;
@@ -155,7 +155,7 @@ pub(crate) fn launch(args: LaunchArgs) -> anyhow::Result<()> {
 
 /// `entrada device list`: the org's gates with the app version each reported.
 pub(crate) fn device_list(db: DbArg, orq: i64) -> anyhow::Result<()> {
-    for device in open_server(&db)?.device_versions(Orq(orq))? {
+    for device in open_server(&db, ServerOptions::default())?.device_versions(Orq(orq))? {
         println!("{}", serde_json::to_string(&device)?);
     }
     Ok(())

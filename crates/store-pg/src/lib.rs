@@ -111,6 +111,10 @@ pub struct PgStore {
     reserve_queue: reserve_batch::ReserveQueue,
     /// Principals read a moment ago (`token_cache.rs`).
     tokens: token_cache::TokenCache,
+    /// Tests only: run once by the next feed page between its log read and
+    /// its row reads (`sync.rs`, `set_feed_page_pause`).
+    #[cfg(feature = "test-hooks")]
+    feed_page_pause: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -172,6 +176,8 @@ impl PgStore {
             verify_queue: verify_batch::VerifyQueue::default(),
             reserve_queue: reserve_batch::ReserveQueue::default(),
             tokens: token_cache::TokenCache::new(options.token_cache_ttl),
+            #[cfg(feature = "test-hooks")]
+            feed_page_pause: std::sync::Mutex::new(None),
         };
         store.migrate()?;
         Ok(store)

@@ -16,7 +16,7 @@ use postgres::Row;
 use serde_json::{Map, Value};
 
 use crate::domain::sync::protocol::{
-    Change, ChangePage, DeviceInfo, Event, EventResult, EventStatus,
+    sent_op, Change, ChangePage, DeviceInfo, Event, EventResult, EventStatus,
 };
 use crate::domain::{
     enter,
@@ -293,6 +293,11 @@ fn row_json(e: &Entity, row: &Row) -> Result<Value> {
 type RowMaker<'a, T> = &'a dyn Fn(&Entity, &Row) -> Result<T>;
 
 /// The rows of `ids` (text keys) of one entity, by key, in one query.
+/// Keyed by the text asked for (the log's `entity_id`), not by the row's
+/// key written back as text: a key the log writes otherwise than
+/// PostgreSQL prints it (an upper-case UUID) still finds its row, and a row
+/// not found is one that is not there, never one under another spelling
+/// (`feed_page` sends a missing row as a delete).
 fn rows_by_key<T>(
     tx: &mut Tx<'_>,
     e: &Entity,
@@ -309,8 +314,8 @@ fn rows_by_key<T>(
     // subquery from being flattened into such a join.
     let cols: Vec<String> = e.columns.iter().map(|c| format!("t.{c}")).collect();
     let sql = format!(
-        "SELECT {cols}, t.{key}::text FROM unnest($1::text[]::{ty}[]) AS k(wanted) \
-         CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {key} = k.wanted LIMIT 1) t",
+        "SELECT {cols}, k.wanted FROM unnest($1::text[]) AS k(wanted) \
+         CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {key} = k.wanted::{ty} LIMIT 1) t",
         cols = cols.join(", "),
         key = e.key,
         table = e.table,
@@ -1210,6 +1215,10 @@ impl PgStore {
                 .iter()
                 .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                 .collect();
+            #[cfg(feature = "test-hooks")]
+            if let Some(pause) = self.feed_page_pause.lock().unwrap().take() {
+                pause();
+            }
             let mut has_more = entries.len() as i64 > limit;
             entries.truncate(limit as usize);
             let taken = entries.len() as i64;
@@ -1239,6 +1248,8 @@ impl PgStore {
                     rows.insert(e.table, rows_by_key(tx, e, &ids, make)?);
                 }
             }
+            // Each entry with its op as logged: an upsert whose row this
+            // snapshot lacks is settled after it (below).
             let mut changes = Vec::with_capacity(page.len());
             let mut last_seq = None;
             for (seq, name, entity_id, op) in page {
@@ -1305,12 +1316,74 @@ impl PgStore {
             };
             Ok((FeedPage { changes, next_cursor, has_more, remaining }, top))
         });
-        let (page, top) = page?;
+        let (mut page, top) = page?;
+        self.settle_missing_rows(&mut page.changes, make)?;
         if page.has_more {
             self.feed_counts
                 .put(orq, venue, page.next_cursor, page.remaining, top);
         }
         Ok(page)
+    }
+
+    /// The op each entry of a page goes out with (`sent_op`), once the
+    /// upserts whose row the page's snapshot lacked were looked up again in
+    /// a fresh transaction. TRUNCATE and the table-rewriting forms of ALTER
+    /// TABLE are not MVCC-safe: a snapshot taken before they committed sees
+    /// the table empty when it reads it after, so a page whose log read
+    /// came before a TRUNCATE and reload (triggers off: nothing logged) or
+    /// a migration's rewrite would find none of that table's rows, and a
+    /// delete sent for a row that exists is one the gate keeps until the
+    /// row is written again. The second snapshot starts after the first
+    /// ended, so after any such DDL that committed while the page read: a
+    /// row found there goes as an upsert with that row (a change after it
+    /// is logged with a higher seq, a venue move leaves a `scope_exit`
+    /// after it), and only a key missing from both is gone for good and
+    /// goes as a delete. Missing rows are rare (a delete behind the
+    /// triggers), so the second read is seldom made.
+    fn settle_missing_rows<T>(
+        &self,
+        changes: &mut [(i64, String, String, String, Option<T>)],
+        make: RowMaker<'_, T>,
+    ) -> Result<()> {
+        let missing = |e: &Entity| -> Vec<String> {
+            changes
+                .iter()
+                .filter(|(_, n, _, op, row)| n == e.table && op == "upsert" && row.is_none())
+                .map(|(_, _, id, _, _)| id.clone())
+                .collect()
+        };
+        if ENTITIES.iter().any(|e| !missing(e).is_empty()) {
+            let mut again = self.read(|tx| {
+                let mut rows: HashMap<&str, HashMap<String, T>> = HashMap::new();
+                for e in ENTITIES {
+                    let ids = missing(e);
+                    if !ids.is_empty() {
+                        rows.insert(e.table, rows_by_key(tx, e, &ids, make)?);
+                    }
+                }
+                Ok(rows)
+            })?;
+            for (_, name, entity_id, op, row) in changes.iter_mut() {
+                if op == "upsert" && row.is_none() {
+                    *row = again
+                        .get_mut(name.as_str())
+                        .and_then(|m| m.remove(entity_id.as_str()));
+                }
+            }
+        }
+        for (_, _, _, op, row) in changes.iter_mut() {
+            // A row gone behind the triggers' back goes as a delete.
+            *op = sent_op(std::mem::take(op), row.is_some());
+        }
+        Ok(())
+    }
+
+    /// Tests only: `pause` runs once, in the next feed page, after its
+    /// change-log read and before its row reads (in that page's snapshot),
+    /// so a test can commit something in between.
+    #[cfg(feature = "test-hooks")]
+    pub fn set_feed_page_pause(&self, pause: impl FnOnce() + Send + 'static) {
+        *self.feed_page_pause.lock().unwrap() = Some(Box::new(pause));
     }
 }
 

@@ -20,7 +20,7 @@
 //! - an unknown or refused token is never cached (a new token works at once
 //!   on every instance; a guesser's tokens take no room here).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -31,8 +31,8 @@ use entrada_store::Principal;
 /// instance's revocation may take to reach this one.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(2);
 
-/// At most this many principals (each ~200 bytes); past that the stale ones
-/// go, and if none is stale all go.
+/// At most this many principals (each ~200 bytes); past that the oldest
+/// stored goes.
 const MAX_ENTRIES: usize = 10_000;
 
 pub(crate) struct TokenCache {
@@ -45,6 +45,15 @@ struct State {
     /// store what it read.
     generation: u64,
     entries: HashMap<String, Entry>,
+    /// Each `put` as (hash, read_at), in the order stored: the oldest are
+    /// popped from the front, so a `put` does a bounded amount of work under
+    /// the lock (amortized O(1): each record is pushed once and popped
+    /// once), where a sweep of the whole map at the cap was 10,000 entries
+    /// visited under the lock every request. A record whose entry was
+    /// stored again since (another `read_at`) or dropped is skipped when
+    /// popped. Every entry has a record, so `entries.len() <= order.len()`
+    /// and the cap on `order` bounds both.
+    order: VecDeque<(String, Instant)>,
 }
 
 struct Entry {
@@ -68,6 +77,7 @@ impl TokenCache {
             state: Mutex::new(State {
                 generation: 0,
                 entries: HashMap::new(),
+                order: VecDeque::new(),
             }),
         }
     }
@@ -115,13 +125,17 @@ impl TokenCache {
         if state.generation != ticket.generation {
             return;
         }
-        if state.entries.len() >= MAX_ENTRIES && !state.entries.contains_key(&hash) {
-            let ttl = self.ttl;
-            state.entries.retain(|_, e| e.read_at.elapsed() < ttl);
-            if state.entries.len() >= MAX_ENTRIES {
-                state.entries.clear();
+        // Drops what no `get` answers any more (older than the TTL, from
+        // the front: records are about in `read_at` order, a look-up's
+        // read being short), then the oldest while full.
+        let ttl = self.ttl;
+        while let Some((_, read_at)) = state.order.front() {
+            if read_at.elapsed() < ttl && state.order.len() < MAX_ENTRIES {
+                break;
             }
+            state.pop_oldest();
         }
+        state.order.push_back((hash.clone(), ticket.read_at));
         state.entries.insert(
             hash,
             Entry {
@@ -138,6 +152,23 @@ impl TokenCache {
         let mut state = self.lock();
         state.generation += 1;
         state.entries.clear();
+        state.order.clear();
+    }
+}
+
+impl State {
+    /// Pops the oldest record, and drops its entry unless stored again
+    /// since (a newer read).
+    fn pop_oldest(&mut self) {
+        if let Some((hash, read_at)) = self.order.pop_front() {
+            if self
+                .entries
+                .get(&hash)
+                .is_some_and(|e| e.read_at == read_at)
+            {
+                self.entries.remove(&hash);
+            }
+        }
     }
 }
 
@@ -192,16 +223,91 @@ mod tests {
         assert_eq!(cache.get("h", Utc::now()), None);
     }
 
+    /// A ticket as `before_read` gives it, for a read that started `ago`.
+    fn read_ago(cache: &TokenCache, ago: Duration) -> Ticket {
+        Ticket {
+            generation: cache.lock().generation,
+            read_at: Instant::now()
+                .checked_sub(ago)
+                .expect("the clock runs that long"),
+        }
+    }
+
+    /// At the cap, a new principal takes the oldest one's place: the others
+    /// stay (before, with none stale, all 10,000 were dropped at once and
+    /// the next 10,000 look-ups each read the database again).
     #[test]
-    fn the_cache_stays_bounded() {
+    fn a_full_cache_drops_its_oldest_entry_only() {
         let cache = TokenCache::new(Duration::from_secs(60));
         for i in 0..MAX_ENTRIES + 5 {
             cache.put(cache.before_read(), i.to_string(), principal(), None);
         }
-        assert!(cache.lock().entries.len() <= MAX_ENTRIES);
-        assert!(cache
-            .get(&(MAX_ENTRIES + 4).to_string(), Utc::now())
-            .is_some());
+        {
+            let state = cache.lock();
+            assert_eq!(state.entries.len(), MAX_ENTRIES);
+            assert_eq!(state.order.len(), MAX_ENTRIES);
+        }
+        for i in 0..5 {
+            assert_eq!(
+                cache.get(&i.to_string(), Utc::now()),
+                None,
+                "{i}: the oldest"
+            );
+        }
+        for i in [5, MAX_ENTRIES / 2, MAX_ENTRIES + 4] {
+            assert!(
+                cache.get(&i.to_string(), Utc::now()).is_some(),
+                "{i} is kept"
+            );
+        }
+    }
+
+    /// Entries older than the TTL (never answered again) go as new ones
+    /// come, from the front of the queue, without waiting for the cap or
+    /// a scan of the map.
+    #[test]
+    fn stale_entries_go_as_new_ones_come() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        for i in 0..100 {
+            let stale = read_ago(&cache, Duration::from_secs(61));
+            cache.put(stale, format!("old{i}"), principal(), None);
+        }
+        cache.put(cache.before_read(), "new".into(), principal(), None);
+        let state = cache.lock();
+        assert_eq!(state.entries.len(), 1, "only the fresh one is kept");
+        assert!(state.entries.contains_key("new"));
+        assert_eq!(state.order.len(), 1);
+    }
+
+    /// A principal read again (a newer entry) is not dropped with its older
+    /// record: its place is that of its newest read.
+    #[test]
+    fn an_entry_stored_again_is_kept_by_its_newest_read() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        let first = read_ago(&cache, Duration::from_secs(30));
+        cache.put(first, "a".into(), principal(), None);
+        cache.put(cache.before_read(), "a".into(), principal(), None);
+        // Enough others that the first record of "a" is popped at the cap.
+        for i in 0..MAX_ENTRIES - 1 {
+            cache.put(cache.before_read(), i.to_string(), principal(), None);
+        }
+        assert_eq!(cache.get("a", Utc::now()), Some(principal()));
+        let state = cache.lock();
+        assert_eq!(state.entries.len(), MAX_ENTRIES);
+        assert_eq!(state.order.len(), MAX_ENTRIES);
+        assert_eq!(state.order.front().map(|(h, _)| h.as_str()), Some("a"));
+    }
+
+    /// `forget_all` empties the queue with the map.
+    #[test]
+    fn forgetting_all_empties_the_queue_too() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        for i in 0..10 {
+            cache.put(cache.before_read(), i.to_string(), principal(), None);
+        }
+        cache.forget_all();
+        let state = cache.lock();
+        assert_eq!((state.entries.len(), state.order.len()), (0, 0));
     }
 }
 

@@ -61,13 +61,17 @@ const PAGE: u32 = 5;
 /// `has_more`. Checks that every seq is above every seq received before (so
 /// none comes twice: a `next_cursor` one too low re-sends the page's last
 /// entry), that `next_cursor` is the page's last seq, and that a page with
-/// more after it is full, except a short page with more while the pull's
-/// numbering is behind, whose cursor moves past its last seq (never back).
+/// more after it is full. With `behind` (the caller's backlog may exceed
+/// what a pull numbers, `PULL_BATCHES` batches) a short page with more is
+/// accepted too, the pull's numbering being behind: its cursor moves past
+/// its last seq (never back). A caller whose backlog cannot exceed that
+/// passes `false`: a caught-up pull that says more on a short page fails.
 /// Returns the cursor the pull ends at.
 fn pull_changes(
     store: &PgStore,
     venue: i64,
     cursor: i64,
+    behind: bool,
     seen: &mut Vec<(i64, String, String)>,
 ) -> i64 {
     use entrada_store::SyncStore;
@@ -88,6 +92,13 @@ fn pull_changes(
         }
         let short = page.changes.len() < PAGE as usize;
         if page.has_more && short {
+            assert!(
+                behind,
+                "a page with more is full (the numbering cannot be behind here): \
+                 {} changes, cursor {cursor} -> {}",
+                page.changes.len(),
+                page.next_cursor
+            );
             // The numbering is behind: the cursor moves to the highest seq
             // numbered, at or past the page's last.
             assert!(
@@ -209,6 +220,10 @@ fn interleaved_writers_and_a_pulling_device(numbering: Numbering) {
 
     const WRITERS: u32 = 6;
     const TXS: u32 = 12;
+    // Pulls number in batches of 3 (15 entries a pull) on two instances, so
+    // a backlog can outrun them; at the default batch (2,000, five a pull)
+    // the writers' ~100 entries never do.
+    let behind = numbering == Numbering::TwoInstancesInBatchesOf3;
     let done = Arc::new(AtomicBool::new(false));
     let puller = {
         let (stores, done) = (stores.clone(), done.clone());
@@ -218,7 +233,13 @@ fn interleaved_writers_and_a_pulling_device(numbering: Numbering) {
             let mut cursor = 0;
             let mut round = 0;
             while !done.load(Ordering::SeqCst) {
-                cursor = pull_changes(&stores[round % stores.len()], venue, cursor, &mut seen);
+                cursor = pull_changes(
+                    &stores[round % stores.len()],
+                    venue,
+                    cursor,
+                    behind,
+                    &mut seen,
+                );
                 round += 1;
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -226,7 +247,13 @@ fn interleaved_writers_and_a_pulling_device(numbering: Numbering) {
             // pull that numbers a batch leaves the rest for the next ones).
             for _ in 0..1000 {
                 let before = seen.len();
-                cursor = pull_changes(&stores[round % stores.len()], venue, cursor, &mut seen);
+                cursor = pull_changes(
+                    &stores[round % stores.len()],
+                    venue,
+                    cursor,
+                    behind,
+                    &mut seen,
+                );
                 round += 1;
                 if seen.len() == before && pending(&url, &schema) == 0 {
                     break;
@@ -428,6 +455,241 @@ fn a_pull_counts_its_backlog_once_and_carries_it_page_to_page() {
     );
 }
 
+/// A log entry whose row was deleted behind the triggers' back (here with
+/// the triggers off: `session_replication_role = replica`, as a restore or
+/// a hand-made fix might) goes out as a `delete`, in both the page and the
+/// route's text, and a gate takes the page (`PulledPage::check`). Before,
+/// it went out as an upsert with a null row, which the gate refuses whole:
+/// its pulls stopped at that entry for good.
+#[test]
+fn an_entry_whose_row_was_deleted_behind_the_triggers_goes_as_a_delete() {
+    use entrada_store::{PulledPage, SyncStore};
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
+    let ids = insert_slots(&url, &schema, venue.0, 1, 3);
+    let mut seen = Vec::new();
+    let cursor = pull_changes(&store, venue.0, 0, false, &mut seen);
+    assert_eq!(seen.len(), 4, "the venue and its 3 slots");
+    // Two slots change (logged as upserts), then one of them goes with the
+    // triggers off: its entry stays an upsert.
+    let mut client = common::client(&url, &schema);
+    client
+        .execute(
+            "UPDATE reservation_slots SET total_capacity = 11 WHERE id::text = ANY($1)",
+            &[&vec![ids[0].clone(), ids[1].clone()]],
+        )
+        .unwrap();
+    client
+        .batch_execute(&format!(
+            "SET session_replication_role = replica; \
+             DELETE FROM reservation_slots WHERE id = '{}'; \
+             RESET session_replication_role",
+            ids[0]
+        ))
+        .unwrap();
+    let logged: Vec<(String, String)> = client
+        .query(
+            "SELECT entity_id, op FROM change_log WHERE entity = 'reservation_slots' ORDER BY written",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(
+        logged.contains(&(ids[0].clone(), "upsert".to_owned())),
+        "the delete bypassed the log: {logged:?}"
+    );
+
+    let page = store.changes_since(ORQ, venue, cursor, 100, now()).unwrap();
+    let sent: Vec<(&str, &str, bool)> = page
+        .changes
+        .iter()
+        .map(|c| (c.entity_id.as_str(), c.op.as_str(), c.row.is_some()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ids[0].as_str(), "delete", false),
+            (ids[1].as_str(), "upsert", true)
+        ]
+    );
+    let text = store
+        .changes_page_json(ORQ, venue, cursor, 100, now())
+        .unwrap();
+    let pulled: PulledPage = serde_json::from_slice(&text).unwrap();
+    pulled.check().expect("a gate takes the page");
+    let sent: Vec<(&str, &str, bool)> = pulled
+        .changes
+        .iter()
+        .map(|c| (c.entity_id.as_str(), &*c.op, c.row.is_some()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ids[0].as_str(), "delete", false),
+            (ids[1].as_str(), "upsert", true)
+        ]
+    );
+}
+
+/// TRUNCATE is not MVCC-safe: a page whose snapshot was taken (its log
+/// read) before a TRUNCATE and reload committed sees the table empty when
+/// it reads the rows after. Those rows exist: they go out as upserts with
+/// their rows (looked up again in a fresh read), not as deletes.
+#[test]
+fn a_row_truncated_and_reloaded_during_a_page_goes_as_an_upsert() {
+    use entrada_store::{PulledPage, SyncStore};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
+    let ids = insert_slots(&url, &schema, venue.0, 1, 3);
+    let mut seen = Vec::new();
+    let cursor = pull_changes(&store, venue.0, 0, false, &mut seen);
+    let mut client = common::client(&url, &schema);
+    client
+        .execute(
+            "UPDATE reservation_slots SET total_capacity = 11 WHERE id::text = ANY($1)",
+            &[&vec![ids[0].clone(), ids[1].clone()]],
+        )
+        .unwrap();
+    let logged = |client: &mut postgres::Client| -> i64 {
+        client
+            .query_one("SELECT count(*) FROM change_log", &[])
+            .unwrap()
+            .get(0)
+    };
+    let entries = logged(&mut client);
+    // Between the page's log read and its row reads: the slots table is
+    // emptied and reloaded with the same rows, triggers off (a restore).
+    let reloads = Arc::new(AtomicUsize::new(0));
+    let reload = {
+        let (url, schema, reloads) = (url.clone(), schema.clone(), reloads.clone());
+        move || {
+            let mut client = common::client(&url, &schema);
+            // The stored columns (a generated one is computed again).
+            let cols: String = client
+                .query_one(
+                    "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) \
+                     FROM information_schema.columns WHERE table_schema = current_schema() \
+                     AND table_name = 'reservation_slots' AND is_generated = 'NEVER'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            client
+                .batch_execute(&format!(
+                    "BEGIN; \
+                     SET LOCAL session_replication_role = replica; \
+                     CREATE TEMP TABLE keep ON COMMIT DROP AS SELECT {cols} FROM reservation_slots; \
+                     TRUNCATE reservation_slots, ticket_reservations; \
+                     INSERT INTO reservation_slots ({cols}) SELECT {cols} FROM keep; \
+                     COMMIT"
+                ))
+                .unwrap();
+            reloads.fetch_add(1, Ordering::SeqCst);
+        }
+    };
+    store.set_feed_page_pause(reload.clone());
+    let page = store.changes_since(ORQ, venue, cursor, 100, now()).unwrap();
+    assert_eq!(
+        reloads.load(Ordering::SeqCst),
+        1,
+        "the reload ran in the page"
+    );
+    let sent: Vec<(&str, &str, Option<i64>)> = page
+        .changes
+        .iter()
+        .map(|c| {
+            let capacity = c
+                .row
+                .as_ref()
+                .map(|r| r["total_capacity"].as_i64().unwrap());
+            (c.entity_id.as_str(), c.op.as_str(), capacity)
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ids[0].as_str(), "upsert", Some(11)),
+            (ids[1].as_str(), "upsert", Some(11))
+        ],
+        "rows that exist go with their rows, not as deletes"
+    );
+
+    store.set_feed_page_pause(reload);
+    let text = store
+        .changes_page_json(ORQ, venue, cursor, 100, now())
+        .unwrap();
+    assert_eq!(
+        reloads.load(Ordering::SeqCst),
+        2,
+        "the reload ran in the page"
+    );
+    let pulled: PulledPage = serde_json::from_slice(&text).unwrap();
+    pulled.check().expect("a gate takes the page");
+    let sent: Vec<(&str, &str, bool)> = pulled
+        .changes
+        .iter()
+        .map(|c| (c.entity_id.as_str(), &*c.op, c.row.is_some()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ids[0].as_str(), "upsert", true),
+            (ids[1].as_str(), "upsert", true)
+        ]
+    );
+    assert_eq!(logged(&mut client), entries, "the reloads logged nothing");
+}
+
+/// The rows of a page are found by the log's `entity_id` as written: one
+/// written otherwise than PostgreSQL prints the key (an upper-case UUID)
+/// finds its row, so it is not taken for a row that is gone (a delete).
+#[test]
+fn a_logged_key_written_otherwise_still_finds_its_row() {
+    use entrada_store::SyncStore;
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
+    let ids = insert_slots(&url, &schema, venue.0, 1, 2);
+    let mut seen = Vec::new();
+    let cursor = pull_changes(&store, venue.0, 0, false, &mut seen);
+    let mut client = common::client(&url, &schema);
+    client
+        .execute(
+            "UPDATE reservation_slots SET total_capacity = 11 WHERE id::text = $1",
+            &[&ids[0]],
+        )
+        .unwrap();
+    let upper = ids[0].to_uppercase();
+    assert_eq!(
+        client
+            .execute(
+                "UPDATE change_log SET entity_id = $2 WHERE entity = 'reservation_slots' AND entity_id = $1",
+                &[&ids[0], &upper],
+            )
+            .unwrap(),
+        1
+    );
+    let page = store.changes_since(ORQ, venue, cursor, 100, now()).unwrap();
+    let sent: Vec<(&str, &str, Option<&str>)> = page
+        .changes
+        .iter()
+        .map(|c| {
+            let id = c.row.as_ref().map(|r| r["id"].as_str().unwrap());
+            (c.entity_id.as_str(), c.op.as_str(), id)
+        })
+        .collect();
+    assert_eq!(sent, [(upper.as_str(), "upsert", Some(ids[0].as_str()))]);
+}
+
 /// A pull numbers the backlog in batches (each its own transaction) until
 /// none is left, so it gets everything committed before it, in order.
 #[test]
@@ -440,7 +702,8 @@ fn a_pull_numbers_the_backlog_in_batches_and_gets_all_of_it() {
     let ids = insert_slots(&url, &schema, venue, 1, 10);
     store.set_feed_pull_batch(3);
     let mut seen = Vec::new();
-    pull_changes(&store, venue, 0, &mut seen);
+    // 10 entries, fewer than the 15 a pull numbers: never behind.
+    pull_changes(&store, venue, 0, false, &mut seen);
     assert_eq!(
         pending(&url, &schema),
         0,
@@ -478,7 +741,7 @@ fn a_pull_numbers_a_bounded_share_of_the_backlog_and_the_device_still_gets_it_al
         .0;
     store.settle_feed().unwrap();
     let mut seen = Vec::new();
-    let cursor = pull_changes(&store, venue, 0, &mut seen);
+    let cursor = pull_changes(&store, venue, 0, false, &mut seen);
     // Another venue's import first, then this venue's: written in that order.
     insert_slots(&url, &schema, other, 1, 40);
     let ids = insert_slots(&url, &schema, venue, 1, 4);
@@ -502,7 +765,8 @@ fn a_pull_numbers_a_bounded_share_of_the_backlog_and_the_device_still_gets_it_al
     assert!(page.next_cursor > cursor, "the cursor moves");
 
     let before = seen.len();
-    pull_changes(&store, venue, page.next_cursor, &mut seen);
+    // 29 still pending, more than the 15 a pull numbers.
+    pull_changes(&store, venue, page.next_cursor, true, &mut seen);
     assert_eq!(
         pending(&url, &schema),
         0,

@@ -13,10 +13,34 @@ pub struct Change {
     /// org-wide rows and its own venue's only.
     pub entity: String,
     pub entity_id: String,
-    /// `upsert` (with `row`) or `delete`.
+    /// `upsert` (with `row`, always an object) or `delete`. A server never
+    /// sends an upsert without its row: an entry whose row is gone goes as
+    /// a delete (`sent_op`).
     pub op: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub row: Option<serde_json::Value>,
+}
+
+/// The op a server sends a change-log entry with, once it has looked for
+/// the entry's row: the logged op, except an `upsert` whose row is gone,
+/// which goes as a `delete`. The log names a row a trigger saw written;
+/// a DELETE the triggers did not see (triggers disabled, a TRUNCATE, a
+/// restore by hand) leaves its entry an upsert with no row to send. A gate
+/// refuses an upsert without a row (it cannot tell a lost row from a
+/// broken server), which stopped its pulls at that entry for good; the row
+/// is gone from the server, so a delete is what makes the gate converge.
+/// The one rule of both servers (SQLite's `changes_since`, PostgreSQL's
+/// `feed_page`). `row_found` means the row is not there at all: SQLite
+/// reads log and rows in one snapshot that DDL cannot empty; PostgreSQL,
+/// where a TRUNCATE or a table rewrite makes a table look empty to an
+/// older snapshot, looks a missing row up again in a fresh snapshot first
+/// (`settle_missing_rows`), and only a row missing from both is not found.
+pub fn sent_op(logged: String, row_found: bool) -> String {
+    if logged == "upsert" && !row_found {
+        "delete".to_owned()
+    } else {
+        logged
+    }
 }
 
 /// Its JSON layout is also written by hand by the PostgreSQL store
@@ -124,4 +148,18 @@ pub struct DeviceInfo {
     pub orq: i64,
     pub venue_id: i64,
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sent_op;
+
+    #[test]
+    fn an_upsert_whose_row_is_gone_is_sent_as_a_delete() {
+        assert_eq!(sent_op("upsert".into(), true), "upsert");
+        assert_eq!(sent_op("upsert".into(), false), "delete");
+        assert_eq!(sent_op("delete".into(), false), "delete");
+        // Any other op is the server's own (a newer one's): left as logged.
+        assert_eq!(sent_op("frobnicate".into(), false), "frobnicate");
+    }
 }

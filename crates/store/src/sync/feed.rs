@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::pulled::{Cell, PulledPage, PulledRow};
 use crate::codec::ts;
 use crate::column::Sql;
-use crate::domain::sync::protocol::{Change, ChangePage};
+use crate::domain::sync::protocol::{sent_op, Change, ChangePage};
 use crate::domain::{Orq, VenueId};
 use crate::{Result, Store, StoreError};
 
@@ -15,6 +15,10 @@ use crate::{Result, Store, StoreError};
 pub(super) struct Entity {
     pub(super) table: &'static str,
     pub(super) key: &'static str,
+    /// The key is an INTEGER PRIMARY KEY: SQLite reads text such as "09"
+    /// or " 9" bound to it as the integer 9, so only an entity_id written
+    /// as the integer's own text names one row (`PulledChange::refusal`).
+    pub(super) integer_key: bool,
     pub(super) columns: &'static [&'static str],
     /// BLOB columns travel as hex.
     blobs: &'static [&'static str],
@@ -24,6 +28,7 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "venues",
         key: "id",
+        integer_key: true,
         columns: &[
             "id",
             "orq",
@@ -44,6 +49,7 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "operators",
         key: "id",
+        integer_key: true,
         columns: &[
             "id",
             "orq",
@@ -59,18 +65,21 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "org_settings",
         key: "orq",
+        integer_key: true,
         columns: &["orq", "signed_codes_only", "updated_at"],
         blobs: &[],
     },
     Entity {
         table: "signing_keys",
         key: "kid",
+        integer_key: true,
         columns: &["kid", "orq", "public_key", "created_at", "retired_at"],
         blobs: &["public_key"],
     },
     Entity {
         table: "reservation_slots",
         key: "id",
+        integer_key: false,
         columns: &[
             "id",
             "date",
@@ -89,6 +98,7 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "tickets",
         key: "ticket_code",
+        integer_key: false,
         columns: &[
             "ticket_code",
             "orq",
@@ -118,6 +128,7 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "ticket_reservations",
         key: "id",
+        integer_key: false,
         columns: &[
             "id",
             "ticket_id",
@@ -136,6 +147,7 @@ pub(super) const ENTITIES: &[Entity] = &[
     Entity {
         table: "sync_conflicts",
         key: "id",
+        integer_key: true,
         columns: &[
             "id",
             "orq",
@@ -745,6 +757,8 @@ impl Store {
                 } else {
                     None
                 };
+                // A row gone behind the triggers' back goes as a delete.
+                let op = sent_op(op, row.is_some());
                 changes.push(Change { seq, entity: name, entity_id, op, row });
             }
             let next_cursor = match last_seq {
@@ -1368,6 +1382,97 @@ mod tests {
         assert!(!after.1.iter().any(|r| r.contains("S-000002")));
     }
 
+    /// A log entry whose row was deleted behind the triggers' back (here
+    /// with the delete trigger dropped, as a hand-made fix or a restore of
+    /// the table might) goes out as a `delete` (`sent_op`), in the page and
+    /// the route's text, and a gate applies it: the row goes, the pull goes
+    /// on. Before, it went out as an upsert with a null row, which the gate
+    /// refuses whole (`RefusedPage`): its pulls stopped there for good.
+    #[test]
+    fn an_entry_whose_row_was_deleted_behind_the_triggers_goes_as_a_delete() {
+        use crate::domain::{NewSlot, Orq, SlotChange, VenueId};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        let server = crate::Store::open(&path).unwrap();
+        let now: DateTime<Utc> = AT.parse().unwrap();
+        let venue = server.add_venue(Orq(1), "Prado", "UTC", now).unwrap();
+        assert_eq!(venue.id, VenueId(1), "the gate's venue");
+        let slots: Vec<_> = ["09:00", "10:00", "11:00"]
+            .iter()
+            .map(|start| {
+                let new = NewSlot::validate(1, "2026-12-01", start, "12:00", Some(10)).unwrap();
+                server.create_slot(Orq(1), &new, now).unwrap()
+            })
+            .collect();
+        let first = server.changes_since(Orq(1), venue.id, 0, 100, now).unwrap();
+        assert_eq!(first.changes.len(), 4, "the venue and its 3 slots");
+        let gate = gate(&dir.path().join("gate.db"));
+        gate.apply_change_page(&first, None, now).unwrap();
+        let gate_slots = |gate: &crate::Store| -> Vec<String> {
+            gate.read(|tx| {
+                Ok(tx
+                    .prepare("SELECT id FROM reservation_slots ORDER BY id")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?)
+            })
+            .unwrap()
+        };
+        assert_eq!(gate_slots(&gate).len(), 3);
+
+        // Two slots change (logged as upserts), then one of them goes with
+        // its delete trigger dropped: its entry stays an upsert.
+        for slot in &slots[..2] {
+            let change = SlotChange {
+                total_capacity: Some(11),
+                status: None,
+            };
+            server.update_slot(Orq(1), slot.id, change, now).unwrap();
+        }
+        let gone = slots[0].id.to_string();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!(
+                "DROP TRIGGER reservation_slots_log_delete; \
+                 DELETE FROM reservation_slots WHERE id = '{gone}';"
+            ))
+            .unwrap();
+        let op: String = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT op FROM change_log WHERE entity = 'reservation_slots' AND entity_id = ?1",
+                [&gone],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(op, "upsert", "the delete bypassed the log");
+
+        let cursor = first.next_cursor;
+        let page = server
+            .changes_since(Orq(1), venue.id, cursor, 100, now)
+            .unwrap();
+        let sent: Vec<(&str, &str, bool)> = page
+            .changes
+            .iter()
+            .map(|c| (c.entity_id.as_str(), c.op.as_str(), c.row.is_some()))
+            .collect();
+        let kept = slots[1].id.to_string();
+        assert_eq!(
+            sent,
+            [
+                (gone.as_str(), "delete", false),
+                (kept.as_str(), "upsert", true)
+            ]
+        );
+        let text = server
+            .changes_page_json(Orq(1), venue.id, cursor, 100, now)
+            .unwrap();
+        let pulled: PulledPage = serde_json::from_slice(&text).unwrap();
+        gate.apply_pulled_page(&pulled, None, now).unwrap();
+        let mut want = vec![kept, slots[2].id.to_string()];
+        want.sort();
+        assert_eq!(gate_slots(&gate), want, "the gate dropped the row too");
+    }
+
     /// A first sync of 1,500 tickets in pages of 1,000 at `path`, all but
     /// its last page applied; that page, and the replica a whole first sync
     /// leaves (a reference database in `dir`).
@@ -1951,6 +2056,7 @@ mod tests {
         let e = Entity {
             table: "t",
             key: "id",
+            integer_key: false,
             columns: &["id", "i", "r", "s", "j", "b", "n"],
             blobs: &["b"],
         };

@@ -117,7 +117,10 @@ impl PulledPage {
     /// such change) if a change of a synced table is neither an upsert with
     /// a row nor a delete: an op this gate does not know (a newer server's,
     /// a server's bug), an upsert whose row is `null` or absent, or one
-    /// whose row's key is missing or is not its `entity_id`. Applying
+    /// whose row's key is missing or is not its `entity_id`; or if the
+    /// `entity_id` of a table keyed by an integer is not that integer as
+    /// written (`"09"`, `"+9"`, `" 9"`: SQLite reads each as 9, while the
+    /// outbox and peer holds compare the text). Applying
     /// it as anything (a delete, as before, or a skip) would leave the
     /// replica other than the server meant, with the cursor past it. A
     /// change of a table this gate does not sync is skipped by the apply
@@ -135,6 +138,13 @@ impl PulledChange {
     pub(super) fn refusal(&self) -> Option<StoreError> {
         let entity = ENTITIES.iter().find(|e| e.table == self.entity)?;
         let reason = match (&*self.op, &self.row) {
+            // Before the row's key: a key cell equal to such text passes.
+            ("upsert" | "delete", _) if entity.integer_key && !is_integer_text(&self.entity_id) => {
+                format!(
+                    "an entity_id that is not an integer's text (the {} key)",
+                    entity.key
+                )
+            }
             // The row is written under its own key, while the checks that
             // keep a gate's unacknowledged changes (the outbox, a peer's
             // hold) look at `entity_id`: the two must name one row.
@@ -154,6 +164,13 @@ impl PulledChange {
             reason,
         })
     }
+}
+
+/// Whether `text` is an i64 as Rust and SQLite write it: an optional `-`,
+/// digits without a leading zero (but "0"), in range. One text per integer,
+/// so an `entity_id` compares as the row's key does.
+fn is_integer_text(text: &str) -> bool {
+    text.parse::<i64>().is_ok_and(|n| n.to_string() == text)
 }
 
 impl PulledRow {
@@ -580,6 +597,95 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A refusal repeats at most 64 characters of each piece of the
+    /// server's text (entity, entity_id, op), cut on a character boundary
+    /// (multi-byte characters: a byte cut would panic) and marked with an
+    /// ellipsis; shorter text is repeated whole.
+    #[test]
+    fn a_refusal_quotes_64_characters_of_long_multibyte_text() {
+        // 2-, 3- and 4-byte characters, 200 of them: 64 characters end
+        // inside no character only if the cut counts characters.
+        let long: String = "é€😀".chars().cycle().take(200).collect();
+        let head: String = long.chars().take(64).collect();
+        assert_eq!(quoted(&long), format!("{head}…"));
+        assert_eq!(quoted(&long).chars().count(), 65);
+        let exact: String = long.chars().take(64).collect();
+        assert_eq!(quoted(&exact), exact, "64 characters: whole");
+        assert_eq!(quoted("upsert"), "upsert");
+
+        let page: PulledPage = serde_json::from_str(&format!(
+            r#"{{"changes":[{{"seq":3,"entity":"tickets","entity_id":"{long}","op":"{long}","row":null}}],"next_cursor":3,"has_more":false,"remaining":0,"server_time":"2026-12-01T10:00:00Z"}}"#
+        ))
+        .unwrap();
+        match page.check() {
+            Err(StoreError::RefusedPage {
+                seq,
+                entity,
+                entity_id,
+                reason,
+            }) => {
+                assert_eq!((seq, entity.as_str()), (3, "tickets"));
+                assert_eq!(entity_id, format!("{head}…"));
+                assert_eq!(reason, format!("unknown op \"{head}…\""));
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    /// A table keyed by an integer takes only the integer's own text as an
+    /// entity_id: "09", "+9", " 9", "9 " and "-0" name row 9 (or 0) for
+    /// SQLite but not for the outbox's and peer holds' text comparisons,
+    /// so an upsert or a delete under one refuses the page. Before, an
+    /// upsert whose row's key was the same text ("09" and "09") passed, and
+    /// a delete was not checked at all.
+    #[test]
+    fn an_integer_key_written_otherwise_refuses_the_page() {
+        let page = |entity_id: &str, op: &str, row: &str| -> PulledPage {
+            serde_json::from_str(&format!(
+                r#"{{"changes":[{{"seq":1,"entity":"venues","entity_id":{},"op":"{op}","row":{row}}}],"next_cursor":1,"has_more":false,"remaining":0,"server_time":"2026-12-01T10:00:00Z"}}"#,
+                serde_json::to_string(entity_id).unwrap()
+            ))
+            .unwrap()
+        };
+        for id in [
+            "09",
+            "+9",
+            " 9",
+            "9 ",
+            "-0",
+            "9.0",
+            "99999999999999999999",
+            "",
+        ] {
+            let text_key = format!(r#"{{"id":{},"orq":1}}"#, serde_json::to_string(id).unwrap());
+            for (op, row) in [("upsert", text_key.as_str()), ("delete", "null")] {
+                match page(id, op, row).check() {
+                    Err(StoreError::RefusedPage { reason, .. }) => assert_eq!(
+                        reason, "an entity_id that is not an integer's text (the id key)",
+                        "{op} {id:?}"
+                    ),
+                    other => panic!("{op} {id:?}: not refused: {other:?}"),
+                }
+            }
+        }
+        // The integer's own text passes, with its key as a number or as
+        // that same text; a text-keyed table (tickets) is not concerned.
+        for (id, row) in [
+            ("9", r#"{"id":9,"orq":1}"#),
+            ("9", r#"{"id":"9","orq":1}"#),
+            ("-3", r#"{"id":-3,"orq":1}"#),
+            ("0", r#"{"id":0,"orq":1}"#),
+        ] {
+            page(id, "upsert", row).check().unwrap();
+            page(id, "delete", "null").check().unwrap();
+        }
+        let ticket: PulledPage = serde_json::from_str(
+            r#"{"changes":[{"seq":1,"entity":"tickets","entity_id":"09","op":"upsert","row":{"ticket_code":"09"}}],"next_cursor":1,"has_more":false,"remaining":0,"server_time":"2026-12-01T10:00:00Z"}"#,
+        )
+        .unwrap();
+        ticket.check().unwrap();
     }
 
     /// A page the gate cannot read whole is refused whole: no change of it
