@@ -300,6 +300,7 @@ type RowMaker<'a, T> = &'a dyn Fn(&Entity, &Row) -> Result<T>;
 /// (`feed_page` sends a missing row as a delete).
 fn rows_by_key<T>(
     tx: &mut Tx<'_>,
+    orq: Orq,
     e: &Entity,
     ids: &[String],
     make: RowMaker<'_, T>,
@@ -311,17 +312,21 @@ fn rows_by_key<T>(
     // `unnest` as a hash of the whole table once the page has 2,000
     // UUIDs (82-88 ms). The `LIMIT 1` (right only because `key` is the
     // table's primary key, so a key matches at most one row) keeps the
-    // subquery from being flattened into such a join.
+    // subquery from being flattened into such a join. The org is checked on
+    // the row too, not only on its log entry: the second read of a missing
+    // row (`settle_missing_rows`) pairs an entry of this org with whatever
+    // holds that key by then.
     let cols: Vec<String> = e.columns.iter().map(|c| format!("t.{c}")).collect();
     let sql = format!(
         "SELECT {cols}, k.wanted FROM unnest($1::text[]) AS k(wanted) \
-         CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {key} = k.wanted::{ty} LIMIT 1) t",
+         CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {key} = k.wanted::{ty} AND orq = $2 \
+         LIMIT 1) t",
         cols = cols.join(", "),
         key = e.key,
         table = e.table,
         ty = e.key_type
     );
-    let rows = tx.query(&sql, &[&ids]).map_err(db)?;
+    let rows = tx.query(&sql, &[&ids, &orq.0]).map_err(db)?;
     rows.iter()
         .map(|r| Ok((r.get::<_, String>(e.columns.len()), make(e, r)?)))
         .collect()
@@ -1245,7 +1250,7 @@ impl PgStore {
                     .map(|(_, _, id, _)| id.clone())
                     .collect();
                 if !ids.is_empty() {
-                    rows.insert(e.table, rows_by_key(tx, e, &ids, make)?);
+                    rows.insert(e.table, rows_by_key(tx, orq, e, &ids, make)?);
                 }
             }
             // Each entry with its op as logged: an upsert whose row this
@@ -1317,7 +1322,7 @@ impl PgStore {
             Ok((FeedPage { changes, next_cursor, has_more, remaining }, top))
         });
         let (mut page, top) = page?;
-        self.settle_missing_rows(&mut page.changes, make)?;
+        self.settle_missing_rows(orq, &mut page.changes, make)?;
         if page.has_more {
             self.feed_counts
                 .put(orq, venue, page.next_cursor, page.remaining, top);
@@ -1342,6 +1347,7 @@ impl PgStore {
     /// triggers), so the second read is seldom made.
     fn settle_missing_rows<T>(
         &self,
+        orq: Orq,
         changes: &mut [(i64, String, String, String, Option<T>)],
         make: RowMaker<'_, T>,
     ) -> Result<()> {
@@ -1358,7 +1364,7 @@ impl PgStore {
                 for e in ENTITIES {
                     let ids = missing(e);
                     if !ids.is_empty() {
-                        rows.insert(e.table, rows_by_key(tx, e, &ids, make)?);
+                        rows.insert(e.table, rows_by_key(tx, orq, e, &ids, make)?);
                     }
                 }
                 Ok(rows)
