@@ -432,7 +432,10 @@ fn decide_locked(
 /// (`ticket_code`, the reservation's `id`) is what the test
 /// `the_write_finds_its_rows_by_their_keys_without_statistics` holds it to.
 /// `v` is `MATERIALIZED` so that the planner cannot inline it and see the
-/// org as a constant again.
+/// org as a constant again. For the same reason the reservation's status
+/// is compared as `status || ''`: a batch's generic plan (`GENERIC_PLANS`)
+/// made while the org had few reservations read every `RESERVED` one from
+/// the `(slot_id, status)` index, and kept doing so.
 static WRITE_ENTRIES: &str =
     "WITH v AS MATERIALIZED (SELECT $1::bigint AS orq, * FROM unnest($2::text[], \
      $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], $7::timestamptz[], \
@@ -447,7 +450,7 @@ static WRITE_ENTRIES: &str =
      r AS (UPDATE ticket_reservations SET status = v.res_status, updated_at = v.now FROM v \
      WHERE v.res_id IS NOT NULL AND ticket_reservations.id = v.res_id \
      AND ticket_reservations.orq = v.orq AND ticket_reservations.ticket_id = v.code \
-     AND ticket_reservations.status = 'RESERVED' RETURNING 1), \
+     AND ticket_reservations.status || '' = 'RESERVED' RETURNING 1), \
      p AS (INSERT INTO passages (orq, venue_id, ticket_code, direction, at, operator_id) \
      SELECT $1, v.venue, v.code, 'in', v.now, v.operator FROM v WHERE v.venue IS NOT NULL \
      RETURNING 1) \
@@ -609,12 +612,17 @@ static LOCK_TICKETS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The ticket lock's statement: the tickets `which` selects, then `lock`.
+/// The org is checked as `t.orq + 0`, which no index serves (as the door
+/// rows' `r.orq + 0`): the tickets are found by their codes, the primary
+/// key. With `t.orq = $2`, a batch's generic plan made while the org had
+/// few tickets started from `(orq, ticket_code)` with the org alone as its
+/// condition, and kept doing so once the org had many.
 fn lock_tickets(which: &str, lock: &str) -> String {
     format!(
         "SELECT {}, t.code_serial, os.signed_codes_only AS os_signed_codes_only, \
          os.updated_at AS os_updated_at \
          FROM tickets t LEFT JOIN org_settings os ON os.orq = t.orq \
-         WHERE {which} AND t.orq = $2 {lock}",
+         WHERE {which} AND t.orq + 0 = $2 {lock}",
         qualified(TICKET_COLUMNS, "t"),
     )
 }
@@ -685,8 +693,44 @@ fn decide_row(
     )
 }
 
+/// A verify batch's three statements (`LOCK_TICKETS`, `DOOR_ROWS_OF`,
+/// `WRITE_ENTRIES`) run with the generic plan each connection makes once,
+/// not planned again with their values at every batch as the server's
+/// connections otherwise are (`plan_cache_mode=force_custom_plan`, lib.rs):
+/// that planning was ~1 ms of the database's CPU per batch (session 36's
+/// profile), the largest part of a verification's own. Their plans do not
+/// depend on the values: each finds its rows by their keys (the tickets'
+/// codes, the reservations' tickets and ids) whatever the statistics say,
+/// with or without them (the org is never a value an index scan could start
+/// from: `r.orq + 0`, `v.orq`), which is what
+/// `a_batch_s_generic_plans_find_rows_by_their_keys` holds them to.
+///
+/// A generic plan is kept until the tables' statistics or size in
+/// `pg_class` change (ANALYZE, VACUUM): one made while a table was small
+/// (a new org's first batches) would read that table whole when it is not
+/// any more (a bulk import, before autovacuum comes by). `enable_seqscan =
+/// off` while they are planned keeps every plan on its indexes whatever the
+/// table's size then (a seq scan is still taken where no index serves,
+/// which none of these statements has, nor the feed triggers they fire).
+/// `SET LOCAL`: for this transaction only, so the connection goes back to
+/// the pool as it came. One more round trip per batch (both SETs in one
+/// simple query; nothing planned), against three statements planned.
+const GENERIC_PLANS: &str =
+    "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off";
+
+/// The settings a verify batch runs with (`GENERIC_PLANS`) and the SQL of
+/// its three statements, in the order it runs them. For tests: their
+/// generic plans.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn verify_batch_sql() -> (&'static str, [&'static str; 3]) {
+    (
+        GENERIC_PLANS,
+        [LOCK_TICKETS.as_str(), DOOR_ROWS_OF.as_str(), WRITE_ENTRIES],
+    )
+}
+
 /// Several verifications of one org (`orq`), distinct tickets, in the
-/// caller's one transaction: the tickets no other transaction holds locked
+/// caller's one transaction (generic plans, `GENERIC_PLANS`): the tickets no other transaction holds locked
 /// by one statement (in the codes' order, `LOCK_TICKETS`), their door rows
 /// read by one more, then each decided by the domain in the codes' order,
 /// and the admissions written by one statement (`write_entries`). Each
@@ -699,6 +743,7 @@ pub(crate) fn verify_batch_in(
     orq: Orq,
     items: &[&VerifyItem],
 ) -> Result<Vec<Option<Result<Verdict>>>> {
+    tx.tx.batch_execute(GENERIC_PLANS).map_err(db)?;
     let codes: Vec<&str> = items.iter().map(|i| i.code.as_str()).collect();
     let mut locked: HashMap<String, postgres::Row> = tx
         .query(LOCK_TICKETS.as_str(), &[&codes, &orq.0])

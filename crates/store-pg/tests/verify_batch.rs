@@ -607,3 +607,139 @@ fn the_write_finds_its_rows_by_their_keys_without_statistics() {
         "the org's tickets read whole:\n{plan}"
     );
 }
+
+/// A verify batch runs its three statements with the generic plan its
+/// connection made once (`gate::GENERIC_PLANS`), not planned again with
+/// each batch's values (the connections' `force_custom_plan`): ~1 ms of the
+/// database's CPU per batch (session 36's profile). On one connection
+/// (a pool of one), three batches: each statement's runs are all generic.
+/// Fails with the batch's statements planned per run (the code before).
+#[test]
+fn a_batch_runs_its_statements_with_generic_plans() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(
+        &url,
+        entrada_store_pg::PgOptions {
+            pool_size: 1,
+            ..common::options(&schema)
+        },
+    )
+    .unwrap();
+    let (codes, gate, at) = tickets(&store, 6);
+    for pair in codes.chunks(2) {
+        let items: Vec<TestItem> = pair
+            .iter()
+            .map(|c| (ORQ, c.clone(), OperatorId(5), gate, at))
+            .collect();
+        let answers = store.verify_one_batch(&items);
+        assert!(
+            answers.iter().all(|a| a.as_ref().is_some_and(admitted)),
+            "{answers:?}"
+        );
+    }
+    let plans = store.prepared_plan_counts().unwrap();
+    for sql in PgStore::verify_batch_sql().1 {
+        let counts: Vec<(i64, i64)> = plans
+            .iter()
+            .filter(|(s, _, _)| s == sql)
+            .map(|(_, generic, custom)| (*generic, *custom))
+            .collect();
+        assert_eq!(
+            counts,
+            vec![(3, 0)],
+            "three runs with the generic plan, none custom: {sql}"
+        );
+    }
+}
+
+/// The generic plans of a batch's statements (made once per connection,
+/// without the values: the org and the codes are parameters) look each
+/// ticket and reservation up by its key whatever the tables were like when
+/// they were made: a new org's few rows (a plan made then is kept until
+/// ANALYZE or VACUUM), right after a bulk import (no statistics: an org's
+/// share guessed at 0.5 %), and once analyzed. A plan that read a table
+/// whole, or started from the org-only indexes, would read every ticket or
+/// reservation of the org per batch (session 35: ~0.5 s a batch at 5,000
+/// tickets). Fails without the batch's `enable_seqscan = off` (a seq scan
+/// of the few rows of a new org).
+#[test]
+fn a_batch_s_generic_plans_find_rows_by_their_keys() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let mut client = common::client(&url, &schema);
+    client
+        .batch_execute(
+            "ALTER TABLE tickets SET (autovacuum_enabled = off); \
+             ALTER TABLE ticket_reservations SET (autovacuum_enabled = off)",
+        )
+        .unwrap();
+    let (_, _, _) = tickets(&store, 3);
+    // Each statement prepared and explained as a batch plans it: in a
+    // transaction with the batch's settings.
+    let generic_plans = |client: &mut postgres::Client| -> Vec<String> {
+        let (settings, statements) = PgStore::verify_batch_sql();
+        let mut tx = client.transaction().unwrap();
+        tx.batch_execute(settings).unwrap();
+        let plans = statements
+            .iter()
+            .enumerate()
+            .map(|(i, sql)| {
+                let params = (1..=12).filter(|n| sql.contains(&format!("${n}"))).count();
+                let nulls = vec!["NULL"; params].join(", ");
+                tx.batch_execute(&format!("PREPARE batch_{i} AS {sql}"))
+                    .unwrap();
+                let plan = tx
+                    .query(&format!("EXPLAIN EXECUTE batch_{i}({nulls})"), &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                tx.batch_execute(&format!("DEALLOCATE batch_{i}")).unwrap();
+                plan
+            })
+            .collect();
+        tx.rollback().unwrap();
+        plans
+    };
+    let small = generic_plans(&mut client);
+    let new: Vec<NewTicket> = (0..20_000)
+        .map(|i| NewTicket::plain(&format!("B-{i}"), ActivationMode::Immediate).unwrap())
+        .collect();
+    for chunk in new.chunks(5_000) {
+        store.insert_tickets(ORQ, chunk, now()).unwrap();
+    }
+    let analyzed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'tickets' \
+             AND schemaname = current_schema() AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(analyzed, 0, "the test needs a table never analyzed");
+    let imported = generic_plans(&mut client);
+    client.batch_execute("ANALYZE").unwrap();
+    let analyzed = generic_plans(&mut client);
+    for plan in small.iter().chain(&imported).chain(&analyzed) {
+        assert!(plan.contains("Index"), "no index used:\n{plan}");
+        // Each index condition with the row's key, but the org's settings
+        // (one row per org: its key is the org).
+        let mut scan = "";
+        for line in plan.lines() {
+            if line.contains(" on ") && line.contains("Scan") {
+                scan = line;
+            } else if line.contains("Index Cond") && !scan.contains("on org_settings") {
+                assert!(
+                    line.contains("ticket_code")
+                        || line.contains("ticket_id")
+                        || line.contains("id = "),
+                    "an index used without the row's key:\n{plan}"
+                );
+            }
+        }
+        assert!(!plan.contains("Seq Scan"), "a table read whole:\n{plan}");
+    }
+}
