@@ -111,11 +111,13 @@ impl PgStore {
         self.read(|tx| crate::gate::write_entries_plan(tx, orq, codes, reservations))
     }
 
-    /// The `SET LOCAL`s a verify batch starts with (`gate::GENERIC_PLANS`)
-    /// and the SQL of its statements (lock, door rows, write), which it
-    /// runs with generic plans. For tests: what those plans are.
+    /// The `SET LOCAL`s a verify batch starts with (`gate::GENERIC_PLANS`),
+    /// the SQL of its statements (lock, door rows, write), which it runs
+    /// with generic plans, and of the two reads its decisions may make in
+    /// the same transaction under the same settings (the admitting device's
+    /// name, a released no-show's slot). For tests: what those plans are.
     #[cfg(feature = "test-hooks")]
-    pub fn verify_batch_sql() -> (&'static str, [&'static str; 3]) {
+    pub fn verify_batch_sql() -> (&'static str, [&'static str; 3], [String; 2]) {
         crate::gate::verify_batch_sql()
     }
 
