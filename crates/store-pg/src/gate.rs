@@ -77,10 +77,7 @@ fn verdict_with(
         // The device that uploaded the admission, as its token named it
         // (SQLite's `verdict_in`; the server has no outbox or LAN log).
         let recorded: Option<String> = tx
-            .query_opt(
-                "SELECT verified_gate FROM tickets WHERE ticket_code = $1 AND orq = $2",
-                &[&code.as_str(), &orq.0],
-            )
+            .query_opt(VERIFIED_GATE, &[&code.as_str(), &orq.0])
             .map_err(db)?
             .and_then(|r| r.get(0));
         verdict.verified_gate = crate::domain::sync::lan::admitting_gate(
@@ -94,6 +91,11 @@ fn verdict_with(
     Ok((verdict, reservation))
 }
 
+/// The device name an admission was uploaded with (`verdict_with`). In a
+/// verify batch it runs with the batch's generic-plan settings
+/// (`GENERIC_PLANS`), so it is in `verify_batch_sql` and its plan test.
+const VERIFIED_GATE: &str = "SELECT verified_gate FROM tickets WHERE ticket_code = $1 AND orq = $2";
+
 /// A ticket's reservation, with its slot and the slot's venue (each of
 /// this org): one statement, where they were three look-ups.
 ///
@@ -102,11 +104,21 @@ fn verdict_with(
 /// $2` the planner, without statistics (a bulk import not yet analyzed),
 /// sometimes started from the org-only index and read every reservation of
 /// the org (`WRITE_ENTRIES` says more).
+///
+/// The slot and the venue are each read by a `LATERAL` subquery that
+/// `OFFSET 0` keeps from being merged into the join: its own plan, made for
+/// one row's `slot_id` (`venue_id`), can only look that row up by its key.
+/// As plain joins, a batch's generic plan (`GENERIC_PLANS`) made while the
+/// deployment had one slot and one venue (analyzed) read each of those
+/// tables whole through an index with no condition (the same cost as by
+/// key at one row), and would have kept doing so as they grew.
 static DOOR_ROWS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {}, {}, {} FROM ticket_reservations r \
-         LEFT JOIN reservation_slots s ON s.id = r.slot_id AND s.orq = r.orq \
-         LEFT JOIN venues v ON v.id = s.venue_id AND v.orq = r.orq \
+         LEFT JOIN LATERAL (SELECT * FROM reservation_slots s \
+         WHERE s.id = r.slot_id AND s.orq + 0 = r.orq OFFSET 0) s ON true \
+         LEFT JOIN LATERAL (SELECT * FROM venues v \
+         WHERE v.id = s.venue_id AND v.orq + 0 = r.orq OFFSET 0) v ON true \
          WHERE r.ticket_id = $1 AND r.orq + 0 = $2",
         prefixed(RESERVATION_COLUMNS, "r", "r_"),
         prefixed(SLOT_COLUMNS, "s", "s_"),
@@ -432,7 +444,11 @@ fn decide_locked(
 /// (`ticket_code`, the reservation's `id`) is what the test
 /// `the_write_finds_its_rows_by_their_keys_without_statistics` holds it to.
 /// `v` is `MATERIALIZED` so that the planner cannot inline it and see the
-/// org as a constant again.
+/// org as a constant again. For the same reason the reservation's status
+/// is compared as `status || ''`: a batch's generic plan (`GENERIC_PLANS`)
+/// made while the tables were small (a near-empty database: they are
+/// shared by all orgs) read every `RESERVED` one from
+/// the `(slot_id, status)` index, and kept doing so.
 static WRITE_ENTRIES: &str =
     "WITH v AS MATERIALIZED (SELECT $1::bigint AS orq, * FROM unnest($2::text[], \
      $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], $7::timestamptz[], \
@@ -447,7 +463,7 @@ static WRITE_ENTRIES: &str =
      r AS (UPDATE ticket_reservations SET status = v.res_status, updated_at = v.now FROM v \
      WHERE v.res_id IS NOT NULL AND ticket_reservations.id = v.res_id \
      AND ticket_reservations.orq = v.orq AND ticket_reservations.ticket_id = v.code \
-     AND ticket_reservations.status = 'RESERVED' RETURNING 1), \
+     AND ticket_reservations.status || '' = 'RESERVED' RETURNING 1), \
      p AS (INSERT INTO passages (orq, venue_id, ticket_code, direction, at, operator_id) \
      SELECT $1, v.venue, v.code, 'in', v.now, v.operator FROM v WHERE v.venue IS NOT NULL \
      RETURNING 1) \
@@ -609,12 +625,20 @@ static LOCK_TICKETS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The ticket lock's statement: the tickets `which` selects, then `lock`.
+/// The org is checked as `t.orq + 0`, which no index serves (as the door
+/// rows' `r.orq + 0`): the tickets are found by their codes, the primary
+/// key. With `t.orq = $2`, a batch's generic plan made while the tables
+/// had few tickets started from `(orq, ticket_code)` with the org alone as
+/// its condition, and kept doing so once they had many. The org's settings
+/// are a `LATERAL … OFFSET 0` subquery for the reason `DOOR_ROWS` gives: as
+/// a join, a generic plan made with one row in `org_settings` read it whole.
 fn lock_tickets(which: &str, lock: &str) -> String {
     format!(
         "SELECT {}, t.code_serial, os.signed_codes_only AS os_signed_codes_only, \
          os.updated_at AS os_updated_at \
-         FROM tickets t LEFT JOIN org_settings os ON os.orq = t.orq \
-         WHERE {which} AND t.orq = $2 {lock}",
+         FROM tickets t LEFT JOIN LATERAL (SELECT * FROM org_settings os \
+         WHERE os.orq = t.orq OFFSET 0) os ON true \
+         WHERE {which} AND t.orq + 0 = $2 {lock}",
         qualified(TICKET_COLUMNS, "t"),
     )
 }
@@ -685,8 +709,64 @@ fn decide_row(
     )
 }
 
+/// The planner settings of a verify batch's transaction: its three
+/// statements (`LOCK_TICKETS`, `DOOR_ROWS_OF`, `WRITE_ENTRIES`) run with
+/// the generic plan each connection makes once, not planned again with
+/// their values at every batch as the server's connections otherwise are
+/// (`plan_cache_mode=force_custom_plan`, lib.rs): that planning was ~1 ms
+/// of the database's CPU per batch (session 36's profile), the largest
+/// part of a verification's own. Their plans do not depend on the values:
+/// each finds its rows by their keys (the tickets' codes, the
+/// reservations' tickets and ids, the slots' and venues' ids) whatever the
+/// statistics say, with or without them (the org is never a value an index
+/// scan could start from: `t.orq + 0`, `r.orq + 0`, `v.orq`), which is what
+/// `a_batch_s_generic_plans_find_rows_by_their_keys` holds them to.
+///
+/// `SET LOCAL` lasts for the whole transaction, not only those three: every
+/// statement the batch's decisions make runs with these settings too —
+/// `VERIFIED_GATE` (an ALREADY_VERIFIED at a gate that sees the venue),
+/// `load_slot` (a NO_SHOW_RELEASED), the passages INSERT's foreign-key
+/// checks and the feed triggers' statements (their functions set only
+/// `plan_cache_mode`). The two reads are in `verify_batch_sql`, under the
+/// same plan test; a statement added to `decide_row`'s path must be too.
+/// Scoping the settings to the three statements instead would cost two
+/// more round trips per batch (the decisions run between the door rows and
+/// the write).
+///
+/// A generic plan is kept until the tables' statistics or size in
+/// `pg_class` change (ANALYZE, VACUUM): one made while the tables were
+/// small (a new deployment's near-empty database: the tables are shared by
+/// all orgs, so a new org on a busy database does not make them small)
+/// would read a table whole when it is not any more (a bulk import, before
+/// autovacuum comes by). `enable_seqscan = off` while they are planned
+/// keeps every plan on its indexes whatever the tables' size then, and no
+/// hash or merge join (as the numberer's `NUMBERING_PLAN`) leaves a nested
+/// loop that looks each row up by its key as the only way to join the
+/// batch's codes to the tables (a hash join's other side would read a
+/// table, or an index, whole). A seq scan is still taken where no index
+/// serves, which none of these statements has, nor the feed triggers they
+/// fire. `SET LOCAL`: for this transaction only, so the connection goes
+/// back to the pool as it came. One more round trip per batch (the SETs in
+/// one simple query; nothing planned), against three statements planned.
+const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan; \
+     SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
+     SET LOCAL enable_mergejoin = off";
+
+/// The settings a verify batch runs with (`GENERIC_PLANS`), the SQL of its
+/// three statements, in the order it runs them, and the two reads its
+/// decisions may make in the same transaction (`VERIFIED_GATE`, `load_slot`
+/// unlocked). For tests: their generic plans.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn verify_batch_sql() -> (&'static str, [&'static str; 3], [String; 2]) {
+    (
+        GENERIC_PLANS,
+        [LOCK_TICKETS.as_str(), DOOR_ROWS_OF.as_str(), WRITE_ENTRIES],
+        [VERIFIED_GATE.to_owned(), crate::slots::load_slot_sql(false)],
+    )
+}
+
 /// Several verifications of one org (`orq`), distinct tickets, in the
-/// caller's one transaction: the tickets no other transaction holds locked
+/// caller's one transaction (generic plans, `GENERIC_PLANS`): the tickets no other transaction holds locked
 /// by one statement (in the codes' order, `LOCK_TICKETS`), their door rows
 /// read by one more, then each decided by the domain in the codes' order,
 /// and the admissions written by one statement (`write_entries`). Each
@@ -699,6 +779,7 @@ pub(crate) fn verify_batch_in(
     orq: Orq,
     items: &[&VerifyItem],
 ) -> Result<Vec<Option<Result<Verdict>>>> {
+    tx.tx.batch_execute(GENERIC_PLANS).map_err(db)?;
     let codes: Vec<&str> = items.iter().map(|i| i.code.as_str()).collect();
     let mut locked: HashMap<String, postgres::Row> = tx
         .query(LOCK_TICKETS.as_str(), &[&codes, &orq.0])

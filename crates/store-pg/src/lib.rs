@@ -151,6 +151,8 @@ impl PgStore {
         // NULL OR …`, the keyset bound) that can be a scan of the whole org.
         // Planning each run with its values, as the unnamed statements
         // before the cache were, keeps the saved round trips and the plans.
+        // A verify batch's transaction alone sets generic plans for all its
+        // statements (`gate::GENERIC_PLANS`, tested to look rows up by key).
         server_options.push_str(" -c plan_cache_mode=force_custom_plan");
         if let Some(schema) = &options.schema {
             server_options.push_str(&format!(" -c search_path={schema}"));

@@ -95,6 +95,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0019_slot_feed_trigger.sql",
         include_str!("../migrations/0019_slot_feed_trigger.sql"),
     ),
+    // 0020: fast paths in the ticket and reservation feed triggers (same
+    // rows logged; plan_cache_mode = auto in their definitions, as 0018 asks).
+    (
+        "0020_feed_trigger_fast_paths.sql",
+        include_str!("../migrations/0020_feed_trigger_fast_paths.sql"),
+    ),
 ];
 
 /// The schema version this program writes.

@@ -36,20 +36,29 @@ pub(crate) fn slot(row: &impl Columns) -> Result<Slot> {
 /// lock is what serializes writers of one slot across server instances
 /// (removal takes the stronger FOR UPDATE itself: it deletes the row).
 pub(crate) fn load_slot(tx: &mut Tx<'_>, orq: Orq, id: SlotId, lock: bool) -> Result<Option<Slot>> {
-    let sql = format!(
-        "SELECT {SLOT_COLUMNS} FROM reservation_slots WHERE id = $1 AND orq = $2{}",
+    tx.query_opt(&load_slot_sql(lock), &[&id.0, &orq.0])
+        .map_err(db)?
+        .as_ref()
+        .map(slot)
+        .transpose()
+}
+
+/// `load_slot`'s SQL (also run, unlocked, inside a verify batch: its plan
+/// is tested with the batch's, `gate::verify_batch_sql`). The org is
+/// checked as `orq + 0`, which no index serves, so the slot is found by its
+/// id whatever the plan: with `orq = $2`, the batch's generic plan on a
+/// deployment with one slot (analyzed) started from `(orq, date)` with the
+/// org alone as its condition.
+pub(crate) fn load_slot_sql(lock: bool) -> String {
+    format!(
+        "SELECT {SLOT_COLUMNS} FROM reservation_slots WHERE id = $1 AND orq + 0 = $2{}",
         // NO KEY UPDATE: it does not conflict with the KEY SHARE lock a
         // reservation row's foreign key takes on its slot, so a writer that
         // inserted its reservation first and locks the slot last cannot
         // deadlock with another doing the same (FOR UPDATE would: both
         // holding KEY SHARE, both waiting to upgrade).
         if lock { " FOR NO KEY UPDATE" } else { "" }
-    );
-    tx.query_opt(&sql, &[&id.0, &orq.0])
-        .map_err(db)?
-        .as_ref()
-        .map(slot)
-        .transpose()
+    )
 }
 
 pub(crate) fn require_slot(tx: &mut Tx<'_>, orq: Orq, id: SlotId, lock: bool) -> Result<Slot> {

@@ -111,9 +111,40 @@ impl PgStore {
         self.read(|tx| crate::gate::write_entries_plan(tx, orq, codes, reservations))
     }
 
+    /// The `SET LOCAL`s a verify batch starts with (`gate::GENERIC_PLANS`),
+    /// the SQL of its statements (lock, door rows, write), which it runs
+    /// with generic plans, and of the two reads its decisions may make in
+    /// the same transaction under the same settings (the admitting device's
+    /// name, a released no-show's slot). For tests: what those plans are.
+    #[cfg(feature = "test-hooks")]
+    pub fn verify_batch_sql() -> (&'static str, [&'static str; 3], [String; 2]) {
+        crate::gate::verify_batch_sql()
+    }
+
+    /// How often each statement prepared on a connection of this store
+    /// was run with its generic plan and with a custom one
+    /// (`pg_prepared_statements`: the SQL, generic, custom), on the
+    /// connection the pool gives (with a pool of one: the only one). For
+    /// tests: which plans a batch ran.
+    #[cfg(feature = "test-hooks")]
+    pub fn prepared_plan_counts(&self) -> Result<Vec<(String, i64, i64)>> {
+        self.read(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements",
+                    &[],
+                )
+                .map_err(crate::db)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect())
+        })
+    }
+
     /// One batch (one org, distinct tickets): one transaction, one COMMIT;
-    /// each item's answer in order. A batch of one runs the same way (as
-    /// many statements as a lone verification: never waits on a lock).
+    /// each item's answer in order. A batch of one runs the same way (the
+    /// statements of a lone verification and the SET of its plans: never
+    /// waits on a lock).
     fn verify_batch(&self, items: &[&VerifyItem]) -> Vec<Answer<Verdict>> {
         let Some(orq) = items.first().map(|item| item.orq) else {
             return Vec::new();

@@ -236,11 +236,12 @@ fn migration_0015_names_the_gate_of_admissions_uploaded_before_it() {
     // The schema as 0014 left it: no column (its CHECK goes with it), 0015
     // not run. 0016 (the deferred slot key), 0017 (the feed's numbering
     // functions, CREATE OR REPLACE), 0018 (the trigger functions' plan
-    // mode) and 0019 (the slot's trigger function, CREATE OR REPLACE, its
-    // trigger dropped and made again) run again after it, which they may:
-    // setting a constraint DEFERRABLE or a function's setting twice changes
-    // nothing, and 0017's and 0019's functions are the same after it as
-    // before.
+    // mode), 0019 (the slot's trigger function, CREATE OR REPLACE, its
+    // trigger dropped and made again) and 0020 (the ticket and reservation
+    // trigger functions, CREATE OR REPLACE) run again after it, which they
+    // may: setting a constraint DEFERRABLE or a function's setting twice
+    // changes nothing, and 0017's, 0019's and 0020's functions are the same
+    // after it as before.
     let mut client = common::client(&url, &schema);
     client
         .batch_execute(
@@ -251,8 +252,8 @@ fn migration_0015_names_the_gate_of_admissions_uploaded_before_it() {
         .unwrap();
     assert_eq!(
         MIGRATIONS.last().map(|(name, _)| *name),
-        Some("0019_slot_feed_trigger.sql"),
-        "a migration after 0019: undo it above too, or start this test from the schema before 0015"
+        Some("0020_feed_trigger_fast_paths.sql"),
+        "a migration after 0020: undo it above too, or start this test from the schema before 0015"
     );
     let store = PgStore::connect(&url, common::options(&schema)).expect("0015 runs");
     assert_eq!(store.schema_version().unwrap(), known_schema_version());

@@ -607,3 +607,223 @@ fn the_write_finds_its_rows_by_their_keys_without_statistics() {
         "the org's tickets read whole:\n{plan}"
     );
 }
+
+/// A verify batch runs its three statements with the generic plan its
+/// connection made once (`gate::GENERIC_PLANS`), not planned again with
+/// each batch's values (the connections' `force_custom_plan`): ~1 ms of the
+/// database's CPU per batch (session 36's profile). On one connection
+/// (a pool of one), three batches: each statement's runs are all generic.
+/// Fails with the batch's statements planned per run (the code before).
+#[test]
+fn a_batch_runs_its_statements_with_generic_plans() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(
+        &url,
+        entrada_store_pg::PgOptions {
+            pool_size: 1,
+            ..common::options(&schema)
+        },
+    )
+    .unwrap();
+    let (codes, gate, at) = tickets(&store, 6);
+    for pair in codes.chunks(2) {
+        let items: Vec<TestItem> = pair
+            .iter()
+            .map(|c| (ORQ, c.clone(), OperatorId(5), gate, at))
+            .collect();
+        let answers = store.verify_one_batch(&items);
+        assert!(
+            answers.iter().all(|a| a.as_ref().is_some_and(admitted)),
+            "{answers:?}"
+        );
+    }
+    let plans = store.prepared_plan_counts().unwrap();
+    for sql in PgStore::verify_batch_sql().1 {
+        let counts: Vec<(i64, i64)> = plans
+            .iter()
+            .filter(|(s, _, _)| s == sql)
+            .map(|(_, generic, custom)| (*generic, *custom))
+            .collect();
+        assert_eq!(
+            counts,
+            vec![(3, 0)],
+            "three runs with the generic plan, none custom: {sql}"
+        );
+    }
+}
+
+/// The tables a verify batch's statements read, and the index condition a
+/// scan of each must have: the row's key (the ticket's code; the
+/// reservation's ticket or id; the slot's and venue's id; the org's settings' org), exactly, so
+/// that `slot_id = …` or `venue_id = …` do not pass for `id = …`.
+const KEYS: [(&str, &[&str]); 5] = [
+    ("tickets", &["(ticket_code = "]),
+    ("org_settings", &["(orq = "]),
+    ("ticket_reservations", &["(ticket_id = ", "(id = "]),
+    ("reservation_slots", &["(id = "]),
+    ("venues", &["(id = "]),
+];
+
+/// Every scan of a `KEYS` table in `plan` (EXPLAIN's text) is an index scan
+/// with that table's key as an `Index Cond` among its own lines (before the
+/// next node), or a bitmap heap scan whose `Recheck Cond` (its one bitmap
+/// index scan's condition: no `BitmapAnd`/`BitmapOr` anywhere) is the key.
+/// An index scan without one reads the whole index (all orgs' rows), as a
+/// seq scan reads the table.
+fn assert_key_lookups(plan: &str) {
+    assert!(
+        !plan.contains("BitmapAnd") && !plan.contains("BitmapOr"),
+        "bitmaps combined (one of them may not be a key):\n{plan}"
+    );
+    let lines: Vec<&str> = plan.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if !line.contains("Scan") {
+            continue;
+        }
+        let Some(table) = line
+            .split(" on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+        else {
+            continue;
+        };
+        let Some((_, keys)) = KEYS.iter().find(|(t, _)| *t == table) else {
+            continue;
+        };
+        let cond = if line.contains("Index Scan using") || line.contains("Index Only Scan using") {
+            "Index Cond:"
+        } else if line.contains("Bitmap Heap Scan on") {
+            "Recheck Cond:"
+        } else {
+            panic!("{table} not read by an index:\n{plan}")
+        };
+        let by_key = lines[i + 1..]
+            .iter()
+            .take_while(|l| !l.contains("->"))
+            .filter(|l| l.trim_start().starts_with(cond))
+            .any(|c| keys.iter().any(|k| c.contains(k)));
+        assert!(by_key, "{table} scanned without its key:\n{plan}");
+    }
+}
+
+/// The generic plans of a batch's statements (made once per connection,
+/// without the values: the org and the codes are parameters), and of the
+/// two reads its decisions may make under the same settings, look each
+/// ticket, reservation, slot and venue up by its key whatever the tables
+/// were like when they were made: empty and nearly so (a new deployment;
+/// the tables are shared by all orgs, so that is a new database, not a new
+/// org; a plan made then is kept until ANALYZE or VACUUM), right after a
+/// bulk import of tickets and their reservations (no statistics), and once
+/// analyzed. A plan that read a table whole, or an index whole (the outer
+/// side of a hash join), or started from the org-only indexes, would read
+/// every ticket or reservation per batch (session 35: ~0.5 s a batch at
+/// 5,000 tickets). Fails without the batch's `enable_seqscan = off` (a seq
+/// scan of the few tickets), and with the slot, venue and org settings
+/// joined plainly or the slot's read checking `orq = $2` (on one analyzed
+/// slot, venue and settings row: their indexes read whole, or from the
+/// org alone). (`enable_hashjoin`/`enable_mergejoin = off` are not needed
+/// for any plan here: they rule such joins out for other table sizes.)
+#[test]
+fn a_batch_s_generic_plans_find_rows_by_their_keys() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let mut client = common::client(&url, &schema);
+    client
+        .batch_execute(
+            "ALTER TABLE tickets SET (autovacuum_enabled = off); \
+             ALTER TABLE ticket_reservations SET (autovacuum_enabled = off)",
+        )
+        .unwrap();
+    // Each statement prepared and explained as a batch plans it: in a
+    // transaction with the batch's settings.
+    let generic_plans = |client: &mut postgres::Client| -> Vec<String> {
+        let (settings, statements, reads) = PgStore::verify_batch_sql();
+        let all: Vec<String> = statements
+            .iter()
+            .map(|s| s.to_string())
+            .chain(reads)
+            .collect();
+        let mut tx = client.transaction().unwrap();
+        tx.batch_execute(settings).unwrap();
+        let plans = all
+            .iter()
+            .enumerate()
+            .map(|(i, sql)| {
+                let params = (1..=12).filter(|n| sql.contains(&format!("${n}"))).count();
+                let nulls = vec!["NULL"; params].join(", ");
+                tx.batch_execute(&format!("PREPARE batch_{i} AS {sql}"))
+                    .unwrap();
+                let plan = tx
+                    .query(&format!("EXPLAIN EXECUTE batch_{i}({nulls})"), &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                tx.batch_execute(&format!("DEALLOCATE batch_{i}")).unwrap();
+                plan
+            })
+            .collect();
+        tx.rollback().unwrap();
+        plans
+    };
+    let empty = generic_plans(&mut client);
+    let (_, _, _) = tickets(&store, 3);
+    let small = generic_plans(&mut client);
+    let new: Vec<NewTicket> = (0..20_000)
+        .map(|i| NewTicket::plain(&format!("B-{i}"), ActivationMode::Immediate).unwrap())
+        .collect();
+    for chunk in new.chunks(5_000) {
+        store.insert_tickets(ORQ, chunk, now()).unwrap();
+    }
+    // Their reservations too (by SQL: the plans, not the slot's counts,
+    // are what this test is about).
+    client
+        .batch_execute(
+            "INSERT INTO ticket_reservations (id, ticket_id, slot_id, customer_email, \
+             customer_phone, orq) \
+             SELECT gen_random_uuid(), t.ticket_code, (SELECT id FROM reservation_slots LIMIT 1), \
+             'b@example.com', '+12025551234', t.orq FROM tickets t WHERE t.ticket_code LIKE 'B-%'",
+        )
+        .unwrap();
+    let unanalyzed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_user_tables \
+             WHERE relname IN ('tickets', 'ticket_reservations') AND schemaname = current_schema() \
+             AND last_analyze IS NULL AND last_autoanalyze IS NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(unanalyzed, 2, "the test needs both tables never analyzed");
+    let reserved: i64 = client
+        .query_one("SELECT count(*) FROM ticket_reservations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(reserved, 20_003, "the imported tickets reserved");
+    let imported = generic_plans(&mut client);
+    // This schema's tables only: a bare ANALYZE would analyze the other
+    // tests' schemas too (one database), under the tests that need a table
+    // never analyzed.
+    client
+        .batch_execute(
+            "ANALYZE tickets, ticket_reservations, reservation_slots, venues, org_settings",
+        )
+        .unwrap();
+    let analyzed = generic_plans(&mut client);
+    for (point, plans) in [
+        ("empty", &empty),
+        ("small", &small),
+        ("imported", &imported),
+        ("analyzed", &analyzed),
+    ] {
+        for plan in plans.iter() {
+            // Shown with --nocapture (session 37's report).
+            eprintln!("--- {point}\n{plan}");
+            assert!(plan.contains("Index"), "no index used:\n{plan}");
+            assert_key_lookups(plan);
+        }
+    }
+}
