@@ -41,7 +41,7 @@ step "cargo test (workspace)"
 cargo test --workspace --locked 2>&1 | tee "$log"
 
 step "vendored rqrr: its own tests and the patched Reed-Solomon's (vendor/rqrr/VENDORED.md; not a workspace member)"
-cargo test --locked --manifest-path vendor/rqrr/Cargo.toml --lib 2>&1 | tee -a "$log"
+cargo test --locked --manifest-path vendor/rqrr/Cargo.toml --target-dir "$target" --lib 2>&1 | tee -a "$log"
 
 step "LAN exchange across network namespaces: mDNS discovery, uplink cut, A/B partition, kill -9 (root; says SKIP otherwise)"
 cargo test -p entrada --locked --test lan_netns -- --ignored --nocapture 2>&1 | tee -a "$log"

@@ -535,6 +535,68 @@ fn an_entry_whose_row_was_deleted_behind_the_triggers_goes_as_a_delete() {
     );
 }
 
+/// A page's rows are looked up by their key and the pulling org: a row
+/// that another org holds under a logged key by now (moved behind the
+/// triggers; or a key deleted and re-used between a page's two reads) is
+/// not this org's, and goes out as a delete, not with the other org's row.
+#[test]
+fn a_logged_key_whose_row_is_now_another_orgs_is_not_sent() {
+    use entrada_store::SyncStore;
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
+    let ids = insert_slots(&url, &schema, venue.0, 1, 2);
+    let mut seen = Vec::new();
+    let cursor = pull_changes(&store, venue.0, 0, false, &mut seen);
+    let mut client = common::client(&url, &schema);
+    client
+        .execute(
+            "UPDATE reservation_slots SET total_capacity = 11 WHERE id::text = ANY($1)",
+            &[&vec![ids[0].clone(), ids[1].clone()]],
+        )
+        .unwrap();
+    // The first slot now belongs to org 2, its log entry still ORQ's.
+    client
+        .batch_execute(&format!(
+            "SET session_replication_role = replica; \
+             UPDATE reservation_slots SET orq = {} WHERE id = '{}'; \
+             RESET session_replication_role",
+            ORQ.0 + 1,
+            ids[0]
+        ))
+        .unwrap();
+    let page = store.changes_since(ORQ, venue, cursor, 100, now()).unwrap();
+    let sent: Vec<(&str, &str, bool)> = page
+        .changes
+        .iter()
+        .map(|c| (c.entity_id.as_str(), c.op.as_str(), c.row.is_some()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ids[0].as_str(), "delete", false),
+            (ids[1].as_str(), "upsert", true)
+        ]
+    );
+    let text = store
+        .changes_page_json(ORQ, venue, cursor, 100, now())
+        .unwrap();
+    let pulled: entrada_store::PulledPage = serde_json::from_slice(&text).unwrap();
+    let sent: Vec<(&str, &str, bool)> = pulled
+        .changes
+        .iter()
+        .map(|c| (c.entity_id.as_str(), &*c.op, c.row.is_some()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ids[0].as_str(), "delete", false),
+            (ids[1].as_str(), "upsert", true)
+        ]
+    );
+}
+
 /// TRUNCATE is not MVCC-safe: a page whose snapshot was taken (its log
 /// read) before a TRUNCATE and reload committed sees the table empty when
 /// it reads the rows after. Those rows exist: they go out as upserts with
