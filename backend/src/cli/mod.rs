@@ -371,12 +371,16 @@ fn parse_direction(raw: &str) -> Result<entrada::domain::venue_ops::Direction, S
 /// which another instance may still accept a revoked token.
 pub(crate) const MAX_TOKEN_CACHE_TTL_MS: u64 = 60_000;
 
+/// The most connections one `entrada serve` instance may keep
+/// (PostgreSQL's default max_connections is 100).
+pub(crate) const MAX_POOL_SIZE: u32 = 1000;
+
 /// `entrada serve` settings: flags, then `ENTRADA_*` variables, then the
 /// `--config` file, then the defaults.
 #[derive(Args)]
 pub(crate) struct ServeArgs {
     /// TOML file with any of: db, listen, ui_dir, lookups_per_minute, tls_cert, tls_key, tls_ca, updates_dir, public_url,
-    /// token_cache_ttl_ms
+    /// token_cache_ttl_ms, pool_size
     /// (the slot window's grace is each venue's: PATCH /api/admin/venues/{id})
     #[arg(long, env = "ENTRADA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,

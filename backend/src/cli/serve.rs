@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::engine::{is_postgres, open_server, shown, sqlite_only, ServerOptions};
 use super::seed::print_demo;
-use super::{DbArg, ServeArgs, MAX_TOKEN_CACHE_TTL_MS};
+use super::{DbArg, ServeArgs, MAX_POOL_SIZE, MAX_TOKEN_CACHE_TTL_MS};
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +25,7 @@ struct ServeFile {
     updates_dir: Option<PathBuf>,
     public_url: Option<String>,
     token_cache_ttl_ms: Option<u64>,
+    pool_size: Option<u32>,
 }
 
 struct ServeSettings {
@@ -103,6 +104,14 @@ impl ServeArgs {
                  accepted by another instance for that long)"
             );
         }
+        // The flag's range, for the file's value too: the pool would take
+        // 0 as 1, and a typo of 10,000 as that many connections.
+        let pool_size = self.pool_size.or(file.pool_size).unwrap_or(8);
+        anyhow::ensure!(
+            (1..=MAX_POOL_SIZE).contains(&pool_size),
+            "pool_size {pool_size}: between 1 and {MAX_POOL_SIZE} (all instances together stay \
+             under the database's max_connections)"
+        );
         Ok(ServeSettings {
             server: ServerOptions {
                 token_cache_ttl: token_cache_ttl_ms.map(std::time::Duration::from_millis),
@@ -111,7 +120,7 @@ impl ServeArgs {
             tls_ca,
             public_url,
             updates_dir: self.updates_dir.clone().or(file.updates_dir),
-            pool_size: self.pool_size.unwrap_or(8),
+            pool_size,
             db: self
                 .db
                 .clone()
@@ -339,6 +348,37 @@ mod tests {
         let config = file("token_cache_ttl_ms = 60001\n");
         let err = with(&["--config", &config]).err().unwrap();
         assert!(err.to_string().contains("at most 60000"), "{err}");
+    }
+
+    /// The pool size comes from the flag, else the config file, else 8;
+    /// 0 or more than `MAX_POOL_SIZE` is refused from either.
+    #[test]
+    fn the_pool_size_comes_from_the_flag_or_the_config_file() {
+        let db = ["--db", "postgres://h/entrada"];
+        let with = |extra: &[&str]| settings(&[&db[..], extra].concat());
+        assert_eq!(with(&[]).unwrap().pool_size, 8);
+        assert_eq!(with(&["--pool-size", "3"]).unwrap().pool_size, 3);
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = |text: &str| {
+            let path = dir.path().join("serve.toml");
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let config = file("pool_size = 12\n");
+        assert_eq!(with(&["--config", &config]).unwrap().pool_size, 12);
+        assert_eq!(
+            with(&["--config", &config, "--pool-size", "5"])
+                .unwrap()
+                .pool_size,
+            5,
+            "the flag before the file"
+        );
+        let config = file("pool_size = 0\n");
+        let err = with(&["--config", &config]).err().unwrap();
+        assert!(err.to_string().contains("between 1 and"), "{err}");
+        assert!(with(&["--pool-size", "0"]).is_err());
+        assert!(with(&["--pool-size", &(MAX_POOL_SIZE + 1).to_string()]).is_err());
     }
 
     /// `ENTRADA_TOKEN_CACHE_TTL_MS` sets the TTL as the flag does: before
