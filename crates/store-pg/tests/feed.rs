@@ -455,6 +455,82 @@ fn a_pull_counts_its_backlog_once_and_carries_it_page_to_page() {
     );
 }
 
+/// A fresh schema with one venue of `slots` slots, a gate's cursor at the
+/// end of its feed, and then the first two slots changed (logged as
+/// upserts): where the tests of rows gone or moved behind the triggers
+/// start.
+struct TwoSlotsChanged {
+    url: String,
+    schema: String,
+    store: PgStore,
+    venue: entrada_domain::VenueId,
+    ids: Vec<String>,
+    cursor: i64,
+    client: postgres::Client,
+}
+
+fn two_slots_changed(url: String, slots: u32) -> TwoSlotsChanged {
+    let schema = common::fresh_schema(&url);
+    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
+    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
+    let ids = insert_slots(&url, &schema, venue.0, 1, slots);
+    let mut seen = Vec::new();
+    let cursor = pull_changes(&store, venue.0, 0, false, &mut seen);
+    assert_eq!(seen.len(), 1 + slots as usize, "the venue and its slots");
+    let mut client = common::client(&url, &schema);
+    client
+        .execute(
+            "UPDATE reservation_slots SET total_capacity = 11 WHERE id::text = ANY($1)",
+            &[&vec![ids[0].clone(), ids[1].clone()]],
+        )
+        .unwrap();
+    TwoSlotsChanged {
+        url,
+        schema,
+        store,
+        venue,
+        ids,
+        cursor,
+        client,
+    }
+}
+
+/// What the page from `cursor` sends, as (entity id, op, with a row),
+/// read the two ways a server answers: `changes_since` and the route's
+/// JSON text, which a gate must take (`PulledPage::check`).
+fn sent_both_ways(
+    store: &PgStore,
+    venue: entrada_domain::VenueId,
+    cursor: i64,
+) -> [Vec<(String, String, bool)>; 2] {
+    use entrada_store::{PulledPage, SyncStore};
+    let page = store.changes_since(ORQ, venue, cursor, 100, now()).unwrap();
+    let from_page = page
+        .changes
+        .iter()
+        .map(|c| (c.entity_id.clone(), c.op.clone(), c.row.is_some()))
+        .collect();
+    let text = store
+        .changes_page_json(ORQ, venue, cursor, 100, now())
+        .unwrap();
+    let pulled: PulledPage = serde_json::from_slice(&text).unwrap();
+    pulled.check().expect("a gate takes the page");
+    let from_text = pulled
+        .changes
+        .iter()
+        .map(|c| (c.entity_id.clone(), c.op.to_string(), c.row.is_some()))
+        .collect();
+    [from_page, from_text]
+}
+
+/// `(id, op, with a row)` as `sent_both_ways` gives them.
+fn sent(expected: &[(&str, &str, bool)]) -> Vec<(String, String, bool)> {
+    expected
+        .iter()
+        .map(|(id, op, row)| (id.to_string(), op.to_string(), *row))
+        .collect()
+}
+
 /// A log entry whose row was deleted behind the triggers' back (here with
 /// the triggers off: `session_replication_role = replica`, as a restore or
 /// a hand-made fix might) goes out as a `delete`, in both the page and the
@@ -463,24 +539,17 @@ fn a_pull_counts_its_backlog_once_and_carries_it_page_to_page() {
 /// its pulls stopped at that entry for good.
 #[test]
 fn an_entry_whose_row_was_deleted_behind_the_triggers_goes_as_a_delete() {
-    use entrada_store::{PulledPage, SyncStore};
     let Some(url) = common::url() else { return };
-    let schema = common::fresh_schema(&url);
-    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
-    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
-    let ids = insert_slots(&url, &schema, venue.0, 1, 3);
-    let mut seen = Vec::new();
-    let cursor = pull_changes(&store, venue.0, 0, false, &mut seen);
-    assert_eq!(seen.len(), 4, "the venue and its 3 slots");
-    // Two slots change (logged as upserts), then one of them goes with the
-    // triggers off: its entry stays an upsert.
-    let mut client = common::client(&url, &schema);
-    client
-        .execute(
-            "UPDATE reservation_slots SET total_capacity = 11 WHERE id::text = ANY($1)",
-            &[&vec![ids[0].clone(), ids[1].clone()]],
-        )
-        .unwrap();
+    let TwoSlotsChanged {
+        store,
+        venue,
+        ids,
+        cursor,
+        mut client,
+        ..
+    } = two_slots_changed(url, 3);
+    // One of the two changed slots goes with the triggers off: its entry
+    // stays an upsert.
     client
         .batch_execute(&format!(
             "SET session_replication_role = replica; \
@@ -502,36 +571,10 @@ fn an_entry_whose_row_was_deleted_behind_the_triggers_goes_as_a_delete() {
         logged.contains(&(ids[0].clone(), "upsert".to_owned())),
         "the delete bypassed the log: {logged:?}"
     );
-
-    let page = store.changes_since(ORQ, venue, cursor, 100, now()).unwrap();
-    let sent: Vec<(&str, &str, bool)> = page
-        .changes
-        .iter()
-        .map(|c| (c.entity_id.as_str(), c.op.as_str(), c.row.is_some()))
-        .collect();
+    let expected = sent(&[(&ids[0], "delete", false), (&ids[1], "upsert", true)]);
     assert_eq!(
-        sent,
-        [
-            (ids[0].as_str(), "delete", false),
-            (ids[1].as_str(), "upsert", true)
-        ]
-    );
-    let text = store
-        .changes_page_json(ORQ, venue, cursor, 100, now())
-        .unwrap();
-    let pulled: PulledPage = serde_json::from_slice(&text).unwrap();
-    pulled.check().expect("a gate takes the page");
-    let sent: Vec<(&str, &str, bool)> = pulled
-        .changes
-        .iter()
-        .map(|c| (c.entity_id.as_str(), &*c.op, c.row.is_some()))
-        .collect();
-    assert_eq!(
-        sent,
-        [
-            (ids[0].as_str(), "delete", false),
-            (ids[1].as_str(), "upsert", true)
-        ]
+        sent_both_ways(&store, venue, cursor),
+        [expected.clone(), expected]
     );
 }
 
@@ -541,21 +584,15 @@ fn an_entry_whose_row_was_deleted_behind_the_triggers_goes_as_a_delete() {
 /// not this org's, and goes out as a delete, not with the other org's row.
 #[test]
 fn a_logged_key_whose_row_is_now_another_orgs_is_not_sent() {
-    use entrada_store::SyncStore;
     let Some(url) = common::url() else { return };
-    let schema = common::fresh_schema(&url);
-    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
-    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
-    let ids = insert_slots(&url, &schema, venue.0, 1, 2);
-    let mut seen = Vec::new();
-    let cursor = pull_changes(&store, venue.0, 0, false, &mut seen);
-    let mut client = common::client(&url, &schema);
-    client
-        .execute(
-            "UPDATE reservation_slots SET total_capacity = 11 WHERE id::text = ANY($1)",
-            &[&vec![ids[0].clone(), ids[1].clone()]],
-        )
-        .unwrap();
+    let TwoSlotsChanged {
+        store,
+        venue,
+        ids,
+        cursor,
+        mut client,
+        ..
+    } = two_slots_changed(url, 2);
     // The first slot now belongs to org 2, its log entry still ORQ's.
     client
         .batch_execute(&format!(
@@ -566,34 +603,10 @@ fn a_logged_key_whose_row_is_now_another_orgs_is_not_sent() {
             ids[0]
         ))
         .unwrap();
-    let page = store.changes_since(ORQ, venue, cursor, 100, now()).unwrap();
-    let sent: Vec<(&str, &str, bool)> = page
-        .changes
-        .iter()
-        .map(|c| (c.entity_id.as_str(), c.op.as_str(), c.row.is_some()))
-        .collect();
+    let expected = sent(&[(&ids[0], "delete", false), (&ids[1], "upsert", true)]);
     assert_eq!(
-        sent,
-        [
-            (ids[0].as_str(), "delete", false),
-            (ids[1].as_str(), "upsert", true)
-        ]
-    );
-    let text = store
-        .changes_page_json(ORQ, venue, cursor, 100, now())
-        .unwrap();
-    let pulled: entrada_store::PulledPage = serde_json::from_slice(&text).unwrap();
-    let sent: Vec<(&str, &str, bool)> = pulled
-        .changes
-        .iter()
-        .map(|c| (c.entity_id.as_str(), &*c.op, c.row.is_some()))
-        .collect();
-    assert_eq!(
-        sent,
-        [
-            (ids[0].as_str(), "delete", false),
-            (ids[1].as_str(), "upsert", true)
-        ]
+        sent_both_ways(&store, venue, cursor),
+        [expected.clone(), expected]
     );
 }
 
@@ -607,19 +620,15 @@ fn a_row_truncated_and_reloaded_during_a_page_goes_as_an_upsert() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let Some(url) = common::url() else { return };
-    let schema = common::fresh_schema(&url);
-    let store = PgStore::connect(&url, common::options(&schema)).unwrap();
-    let venue = store.add_venue(ORQ, "Prado", "UTC", now()).unwrap().id;
-    let ids = insert_slots(&url, &schema, venue.0, 1, 3);
-    let mut seen = Vec::new();
-    let cursor = pull_changes(&store, venue.0, 0, false, &mut seen);
-    let mut client = common::client(&url, &schema);
-    client
-        .execute(
-            "UPDATE reservation_slots SET total_capacity = 11 WHERE id::text = ANY($1)",
-            &[&vec![ids[0].clone(), ids[1].clone()]],
-        )
-        .unwrap();
+    let TwoSlotsChanged {
+        url,
+        schema,
+        store,
+        venue,
+        ids,
+        cursor,
+        mut client,
+    } = two_slots_changed(url, 3);
     let logged = |client: &mut postgres::Client| -> i64 {
         client
             .query_one("SELECT count(*) FROM change_log", &[])
@@ -1179,76 +1188,42 @@ fn a_pages_json_text_is_the_serialised_page() {
 }
 
 /// 0019's `log_ticket` and `log_ticket_reservation` (0001's and 0013's
-/// bodies, 0018's plan mode): the feed as it was before 0020's fast paths.
-const TRIGGERS_BEFORE_0020: &str = r#"
-CREATE OR REPLACE FUNCTION log_ticket()
- RETURNS trigger
- LANGUAGE plpgsql
- SET plan_cache_mode TO 'auto'
-AS $function$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM feed_log(OLD.orq, 'tickets', OLD.ticket_code, 'delete', NULL, false);
-        RETURN OLD;
-    END IF;
-    -- A ticket is in the scope of the venue of its reservation's slot.
-    PERFORM feed_log(NEW.orq, 'tickets', NEW.ticket_code, 'upsert',
-        (SELECT s.venue_id FROM ticket_reservations r JOIN reservation_slots s ON s.id = r.slot_id
-         WHERE r.ticket_id = NEW.ticket_code), true);
-    RETURN NEW;
-END;
-$function$
-;
-CREATE OR REPLACE FUNCTION log_ticket_reservation()
- RETURNS trigger
- LANGUAGE plpgsql
- SET plan_cache_mode TO 'auto'
-AS $function$
-DECLARE
-    v_venue BIGINT;
-    -- change_log's collation, so that its primary key serves the look-ups.
-    v_ticket TEXT COLLATE "default";
-BEGIN
-    IF TG_OP = 'DELETE' THEN v_ticket := OLD.ticket_id; ELSE v_ticket := NEW.ticket_id; END IF;
-    IF TG_OP = 'DELETE' THEN
-        INSERT INTO change_log (orq, entity, entity_id, op, scope)
-        SELECT c.orq, 'scope_exit', c.scope || '/tickets/' || c.entity_id, 'delete', c.scope FROM change_log c
-        WHERE c.entity = 'tickets' AND c.entity_id = v_ticket AND c.scope > 0
-        ON CONFLICT (entity, entity_id) DO UPDATE SET
-            seq = NULL, written = nextval('change_log_written'), op = 'delete';
-        UPDATE change_log SET scope = NULL WHERE entity = 'tickets' AND entity_id = v_ticket AND scope > 0;
-        PERFORM feed_log(OLD.orq, 'ticket_reservations', OLD.id::text, 'delete', NULL, false);
-        RETURN OLD;
-    END IF;
-    SELECT venue_id INTO v_venue FROM reservation_slots WHERE id = NEW.slot_id;
-    -- Two look-ups by the primary key, not one OR.
-    INSERT INTO change_log (orq, entity, entity_id, op, scope)
-    SELECT c.orq, 'scope_exit', c.scope || '/' || c.entity || '/' || c.entity_id, 'delete', c.scope FROM change_log c
-    WHERE c.entity = 'tickets' AND c.entity_id = v_ticket
-      AND c.scope > 0 AND c.scope IS DISTINCT FROM v_venue
-    ON CONFLICT (entity, entity_id) DO UPDATE SET
-        seq = NULL, written = nextval('change_log_written'), op = 'delete';
-    IF TG_OP = 'UPDATE' THEN
-        INSERT INTO change_log (orq, entity, entity_id, op, scope)
-        SELECT c.orq, 'scope_exit', c.scope || '/' || c.entity || '/' || c.entity_id, 'delete', c.scope FROM change_log c
-        WHERE c.entity = 'ticket_reservations' AND c.entity_id = NEW.id::text
-          AND c.scope > 0 AND c.scope IS DISTINCT FROM v_venue
-        ON CONFLICT (entity, entity_id) DO UPDATE SET
-            seq = NULL, written = nextval('change_log_written'), op = 'delete';
-    END IF;
-    DELETE FROM change_log WHERE entity = 'scope_exit'
-      AND entity_id IN (v_venue || '/tickets/' || v_ticket, v_venue || '/ticket_reservations/' || NEW.id::text);
-    IF EXISTS (SELECT 1 FROM tickets WHERE ticket_code = NEW.ticket_id)
-       AND NOT EXISTS (SELECT 1 FROM change_log WHERE entity = 'tickets' AND entity_id = v_ticket
-                       AND scope IS NOT DISTINCT FROM v_venue) THEN
-        PERFORM feed_log(NEW.orq, 'tickets', NEW.ticket_id, 'upsert', v_venue, true);
-    END IF;
-    PERFORM feed_log(NEW.orq, 'ticket_reservations', NEW.id::text, 'upsert', v_venue, true);
-    RETURN NEW;
-END;
-$function$
-;
-"#;
+/// bodies, 0018's plan mode), cut from the migrations' own text: the feed
+/// as it was before 0020's fast paths.
+fn triggers_before_0020() -> String {
+    const SCHEMA: &str = include_str!("../migrations/0001_schema.sql");
+    const LOOKUPS: &str = include_str!("../migrations/0013_feed_trigger_lookups.sql");
+    const PLANS: &str = include_str!("../migrations/0018_feed_trigger_plans.sql");
+    // From `start` to the end of the dollar-quoted body that follows it.
+    fn function<'a>(text: &'a str, start: &str) -> &'a str {
+        let from = text
+            .find(start)
+            .unwrap_or_else(|| panic!("{start} is gone"));
+        let to = from + text[from..].find("\n$$;").unwrap() + "\n$$;".len();
+        &text[from..to]
+    }
+    let log_ticket = function(SCHEMA, "CREATE FUNCTION log_ticket()").replacen(
+        "CREATE FUNCTION",
+        "CREATE OR REPLACE FUNCTION",
+        1,
+    );
+    let log_reservation = function(
+        LOOKUPS,
+        "CREATE OR REPLACE FUNCTION log_ticket_reservation()",
+    );
+    let plan_modes: Vec<&str> = PLANS
+        .lines()
+        .filter(|l| {
+            l.starts_with("ALTER FUNCTION log_ticket() ")
+                || l.starts_with("ALTER FUNCTION log_ticket_reservation() ")
+        })
+        .collect();
+    assert_eq!(plan_modes.len(), 2, "0018 sets both functions' plan mode");
+    format!(
+        "{log_ticket}\n{log_reservation}\n{}\n",
+        plan_modes.join("\n")
+    )
+}
 
 /// What `feed_rows` reads: entity, entity id (reservation and slot ids as
 /// their ticket and venue), op, scope, pending; in write order.
@@ -1271,7 +1246,7 @@ fn feed_after_scenario(url: &str, before: bool) -> Vec<FeedRow> {
     let store = PgStore::connect(url, common::options(&schema)).unwrap();
     let mut client = common::client(url, &schema);
     if before {
-        client.batch_execute(TRIGGERS_BEFORE_0020).unwrap();
+        client.batch_execute(&triggers_before_0020()).unwrap();
     }
     let a = store.add_venue(ORQ, "A", "UTC", now()).unwrap();
     let b = store.add_venue(ORQ, "B", "UTC", now()).unwrap();
