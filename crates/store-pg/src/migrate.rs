@@ -102,7 +102,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0020_feed_trigger_fast_paths.sql"),
     ),
     // 0021: a verification's ticket and reservation UPDATEs are HOT (no
-    // index on a column they change; fillfactor 80 leaves room on a page).
+    // index on a column they change; fillfactor 60 and 70 leave room on a page).
     (
         "0021_hot_verify_updates.sql",
         include_str!("../migrations/0021_hot_verify_updates.sql"),
