@@ -324,7 +324,7 @@ impl PgStore {
 
     /// Numbers the pending entries in batches of `SETTLE_BATCH`, each in
     /// its own transaction, until none that has committed is left; returns
-    /// how many. The server runs it every second (`spawn_feed_numberer`),
+    /// how many. The server runs it every 200 ms (`spawn_feed_numberer`),
     /// so an import is numbered while it happens, not by the first pull
     /// after it; a pull still numbers what is left, in the same batches
     /// (read your writes).
