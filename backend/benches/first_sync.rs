@@ -409,7 +409,7 @@ fn main() {
         engines.push(("SQLite", s, token, base));
     }
     if let (Some(db), false) = (&db, cold) {
-        // The numberer has caught up with the import (it runs every second).
+        // The numberer has caught up with the import (it runs every 200 ms).
         let t = Instant::now();
         let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
         while c

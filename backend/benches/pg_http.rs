@@ -71,10 +71,17 @@ fn store(url: &str) -> Arc<dyn ServerStore> {
 
 /// One instance on 127.0.0.1:0, on the server runtime, with the feed
 /// numberer that `entrada serve` runs on PostgreSQL; its base URL.
+/// `PG_HTTP_NUMBERING_MS`: another period for that numberer (a diagnostic:
+/// whether its rounds show in the verify phases' tail), instead of
+/// `entrada serve`'s.
 fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>) -> String {
+    let period = std::env::var("PG_HTTP_NUMBERING_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(entrada::api::FEED_NUMBERING_PERIOD, Duration::from_millis);
     {
         let _guard = rt.enter();
-        entrada::api::spawn_feed_numberer(store.clone(), entrada::api::FEED_NUMBERING_PERIOD);
+        entrada::api::spawn_feed_numberer(store.clone(), period);
     }
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -103,6 +110,7 @@ fn drive(
     make: impl Fn(usize) -> (&'static str, serde_json::Value) + Send + Sync + 'static,
 ) -> (Duration, Vec<Duration>) {
     let next = Arc::new(AtomicUsize::new(0));
+    let retries = Arc::new(AtomicUsize::new(0));
     let make = Arc::new(make);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
@@ -113,6 +121,7 @@ fn drive(
         let tasks: Vec<_> = (0..clients)
             .map(|_| {
                 let (next, make, http) = (next.clone(), make.clone(), http.clone());
+                let retries = retries.clone();
                 let (bases, token) = (bases.clone(), token.to_owned());
                 tokio::spawn(async move {
                     let mut mine = Vec::new();
@@ -139,6 +148,7 @@ fn drive(
                                 // No connection free in time: again, as a
                                 // client would (counted in the latency).
                                 assert!(Instant::now() < give_up, "503 for a minute: {text}");
+                                retries.fetch_add(1, Ordering::Relaxed);
                                 tokio::time::sleep(Duration::from_millis(20)).await;
                                 continue;
                             }
@@ -157,14 +167,14 @@ fn drive(
         all
     });
     let took = started.elapsed();
-    timeline(clients, &latencies);
+    timeline(clients, retries.load(Ordering::Relaxed), &latencies);
     (took, latencies.into_iter().map(|(l, _)| l).collect())
 }
 
 /// With `PG_HTTP_TIMELINE` set: the phase's answers per 100 ms and the
 /// slowest latency among them, on stderr (where a phase stalled, and
-/// when).
-fn timeline(clients: usize, answers: &[(Duration, Duration)]) {
+/// when), and how many 503s its clients retried (each after 20 ms).
+fn timeline(clients: usize, retries: usize, answers: &[(Duration, Duration)]) {
     if std::env::var_os("PG_HTTP_TIMELINE").is_none() {
         return;
     }
@@ -184,7 +194,7 @@ fn timeline(clients: usize, answers: &[(Duration, Duration)]) {
         .map(|(n, max)| format!("{n}/{}", max.as_millis()))
         .collect();
     eprintln!(
-        "timeline {clients} clients, {} UTC, per 100 ms answers/max ms: {}",
+        "timeline {clients} clients, {} UTC, {retries} retried 503s, per 100 ms answers/max ms: {}",
         Utc::now().format("%H:%M:%S%.3f"),
         line.join(" ")
     );

@@ -290,7 +290,7 @@ impl PgStore {
     fn number_batch(&self, batch: i64) -> Result<i64> {
         // READ COMMITTED whatever the server's default: the numbering
         // relies on each of its statements seeing what committed before it.
-        self.write(|tx| number_batch_in(tx, batch))
+        self.write_with(&NUMBERING_BEGIN, |tx| number_batch_in(tx, batch))
     }
 
     /// Tests only: one numbering transaction of `batch` as the feed runs it
@@ -307,6 +307,7 @@ impl PgStore {
              FROM pg_stat_xact_user_tables WHERE relid = 'change_log'::regclass";
         self.write(|tx| {
             let before: i64 = tx.query_one(READ, &[]).map_err(db)?.get(0);
+            tx.batch_execute(NUMBERING_PLAN).map_err(db)?;
             let numbered = number_batch_in(tx, batch)?;
             let after: i64 = tx.query_one(READ, &[]).map_err(db)?.get(0);
             Ok((numbered, after - before))
@@ -323,7 +324,7 @@ impl PgStore {
 
     /// Numbers the pending entries in batches of `SETTLE_BATCH`, each in
     /// its own transaction, until none that has committed is left; returns
-    /// how many. The server runs it every second (`spawn_feed_numberer`),
+    /// how many. The server runs it every 200 ms (`spawn_feed_numberer`),
     /// so an import is numbered while it happens, not by the first pull
     /// after it; a pull still numbers what is left, in the same batches
     /// (read your writes).
@@ -431,10 +432,15 @@ impl PgStore {
     }
 }
 
-/// One numbering transaction's statements: its planner settings, then
-/// `feed_sequence_batch(batch)` (migration 0017); how many it numbered.
+/// A numbering transaction's first round trip: its BEGIN and its planner
+/// settings (`NUMBERING_PLAN`) in one simple query.
+static NUMBERING_BEGIN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{}; {NUMBERING_PLAN}", crate::conn::BEGIN_WRITE));
+
+/// One numbering transaction's statement, in a transaction started with
+/// `NUMBERING_PLAN`: `feed_sequence_batch(batch)` (migration 0017); how
+/// many it numbered.
 fn number_batch_in(tx: &mut crate::conn::Tx<'_>, batch: i64) -> Result<i64> {
-    tx.tx.batch_execute(NUMBERING_PLAN).map_err(db)?;
     Ok(tx
         .query_one("SELECT feed_sequence_batch($1)", &[&batch])
         .map_err(db)?

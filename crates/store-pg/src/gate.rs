@@ -746,11 +746,16 @@ fn decide_row(
 /// table, or an index, whole). A seq scan is still taken where no index
 /// serves, which none of these statements has, nor the feed triggers they
 /// fire. `SET LOCAL`: for this transaction only, so the connection goes
-/// back to the pool as it came. One more round trip per batch (the SETs in
-/// one simple query; nothing planned), against three statements planned.
+/// back to the pool as it came. Sent with the batch's BEGIN, in one simple
+/// query (`VERIFY_BATCH_BEGIN`): no round trip of their own.
 const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan; \
      SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
      SET LOCAL enable_mergejoin = off";
+
+/// A verify batch's first round trip (`Tx::begin`): its READ COMMITTED
+/// BEGIN and `GENERIC_PLANS`.
+pub(crate) static VERIFY_BATCH_BEGIN: LazyLock<String> =
+    LazyLock::new(|| format!("{}; {GENERIC_PLANS}", crate::conn::BEGIN_WRITE));
 
 /// The settings a verify batch runs with (`GENERIC_PLANS`), the SQL of its
 /// three statements, in the order it runs them, and the two reads its
@@ -766,7 +771,8 @@ pub(crate) fn verify_batch_sql() -> (&'static str, [&'static str; 3], [String; 2
 }
 
 /// Several verifications of one org (`orq`), distinct tickets, in the
-/// caller's one transaction (generic plans, `GENERIC_PLANS`): the tickets no other transaction holds locked
+/// caller's one transaction, begun with `VERIFY_BATCH_BEGIN` (generic
+/// plans, `GENERIC_PLANS`): the tickets no other transaction holds locked
 /// by one statement (in the codes' order, `LOCK_TICKETS`), their door rows
 /// read by one more, then each decided by the domain in the codes' order,
 /// and the admissions written by one statement (`write_entries`). Each
@@ -779,7 +785,6 @@ pub(crate) fn verify_batch_in(
     orq: Orq,
     items: &[&VerifyItem],
 ) -> Result<Vec<Option<Result<Verdict>>>> {
-    tx.tx.batch_execute(GENERIC_PLANS).map_err(db)?;
     let codes: Vec<&str> = items.iter().map(|i| i.code.as_str()).collect();
     let mut locked: HashMap<String, postgres::Row> = tx
         .query(LOCK_TICKETS.as_str(), &[&codes, &orq.0])

@@ -47,8 +47,6 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use postgres::IsolationLevel;
-
 use crate::conn::{PgConn, Tx};
 use crate::{db, PgStore};
 use entrada_store::{Result, StoreError};
@@ -407,11 +405,14 @@ impl PgStore {
     /// One batch of `n` items: `body` in one transaction, one COMMIT; each
     /// item's answer in order (`None` from `body`: handed back to its
     /// caller). `what` names the batch in the log; `counters` counts a
-    /// batch handed back whole.
+    /// batch handed back whole. `begin` starts the transaction, READ
+    /// COMMITTED, with the batch's `SET LOCAL`s if it has any, in the same
+    /// round trip (`Tx::begin`).
     pub(crate) fn run_batch<A>(
         &self,
         what: &'static str,
         counters: &Counters,
+        begin: &str,
         n: usize,
         mut body: impl FnMut(&mut Tx<'_>) -> Result<Batched<A>>,
     ) -> Vec<Answer<A>> {
@@ -425,12 +426,8 @@ impl PgStore {
             } = conn;
             // The BEGIN is the first round trip: if it fails, nothing ran
             // (and `call` tries another connection).
-            let tx = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::ReadCommitted)
-                .start()
-                .map_err(|e| (true, db(e)))?;
-            let mut tx = Tx { tx, statements };
+            debug_assert!(begin.starts_with(crate::conn::BEGIN_WRITE), "{begin}");
+            let mut tx = Tx::begin(client, statements, begin).map_err(|e| (true, db(e)))?;
             let answers = match body(&mut tx) {
                 Ok(Batched::Answers(answers)) => answers,
                 // Rolled back when `tx` drops; expected now and then, so
@@ -452,7 +449,7 @@ impl PgStore {
                     return Ok(alone());
                 }
             };
-            match tx.tx.commit() {
+            match tx.commit() {
                 Ok(()) => Ok(answers
                     .into_iter()
                     .map(|a| a.map_or(Answer::Alone, Answer::Done))

@@ -51,13 +51,13 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{IsolationLevel, NoTls, Row};
+use postgres::{NoTls, Row};
 use r2d2_postgres::{r2d2, PostgresConnectionManager};
 
 use entrada_domain as domain;
 use entrada_store::{Result, StoreError};
 
-use crate::conn::{Manager, PgConn, Tx};
+use crate::conn::{Manager, PgConn, Tx, BEGIN_READ, BEGIN_WRITE};
 use crate::domain::DomainError;
 
 pub use feed::FeedEntry;
@@ -223,29 +223,20 @@ impl PgStore {
         }
     }
 
-    /// Runs `f` in one transaction of `isolation`; commits if it returns Ok.
-    fn transaction<T>(
-        &self,
-        isolation: IsolationLevel,
-        read_only: bool,
-        f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
-    ) -> Result<T> {
+    /// Runs `f` in one transaction started by `begin` (`Tx::begin`: a
+    /// `START TRANSACTION …` and any `SET LOCAL`s, one round trip); commits
+    /// if it returns Ok, rolls back otherwise.
+    fn transaction<T>(&self, begin: &str, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mut f = Some(f);
         self.call(|conn| {
             let PgConn {
                 client, statements, ..
             } = conn;
             // The BEGIN is the first round trip: if it fails, nothing ran.
-            let tx = client
-                .build_transaction()
-                .isolation_level(isolation)
-                .read_only(read_only)
-                .start()
-                .map_err(|e| (true, db(e)))?;
-            let mut tx = Tx { tx, statements };
+            let mut tx = Tx::begin(client, statements, begin).map_err(|e| (true, db(e)))?;
             let f = f.take().expect("a call runs its closure once");
             let value = f(&mut tx).map_err(|e| (false, e))?;
-            tx.tx.commit().map_err(|e| (false, db(e)))?;
+            tx.commit().map_err(|e| (false, db(e)))?;
             Ok(value)
         })
     }
@@ -254,7 +245,19 @@ impl PgStore {
     /// Services that read-then-write lock the rows they change
     /// (`SELECT … FOR UPDATE`), so concurrent instances serialize per row.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
-        self.transaction(IsolationLevel::ReadCommitted, false, f)
+        self.transaction(BEGIN_WRITE, f)
+    }
+
+    /// `write` with `begin` for its first round trip: `BEGIN_WRITE` and the
+    /// transaction's `SET LOCAL`s in one simple query (the feed numberer's
+    /// planner settings).
+    pub(crate) fn write_with<T>(
+        &self,
+        begin: &str,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        debug_assert!(begin.starts_with(BEGIN_WRITE), "{begin}");
+        self.transaction(begin, f)
     }
 
     /// `write` for a change that may revoke API tokens: once it returned
@@ -271,7 +274,7 @@ impl PgStore {
 
     /// Runs `f` in one read-only REPEATABLE READ transaction (one snapshot).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
-        self.transaction(IsolationLevel::RepeatableRead, true, f)
+        self.transaction(BEGIN_READ, f)
     }
 
     /// Statements outside any transaction (a VACUUM cannot run in one).

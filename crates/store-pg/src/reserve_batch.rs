@@ -384,8 +384,12 @@ impl PgStore {
         if let [item] = items {
             return vec![Answer::Done(self.reserve_alone(item))];
         }
-        self.run_batch("reserve", &self.reserve_queue.counters, items.len(), |tx| {
-            reserve_batch_in(tx, orq, slot_id, items)
-        })
+        self.run_batch(
+            "reserve",
+            &self.reserve_queue.counters,
+            crate::conn::BEGIN_WRITE,
+            items.len(),
+            |tx| reserve_batch_in(tx, orq, slot_id, items),
+        )
     }
 }

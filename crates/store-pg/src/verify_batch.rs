@@ -149,8 +149,12 @@ impl PgStore {
         let Some(orq) = items.first().map(|item| item.orq) else {
             return Vec::new();
         };
-        self.run_batch("verify", &self.verify_queue.counters, items.len(), |tx| {
-            verify_batch_in(tx, orq, items).map(Batched::Answers)
-        })
+        self.run_batch(
+            "verify",
+            &self.verify_queue.counters,
+            &crate::gate::VERIFY_BATCH_BEGIN,
+            items.len(),
+            |tx| verify_batch_in(tx, orq, items).map(Batched::Answers),
+        )
     }
 }

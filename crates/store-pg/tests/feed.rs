@@ -178,7 +178,7 @@ fn interleaved_slow_and_fast_writers_while_a_device_pulls_lose_nothing() {
 }
 
 /// The same with the server's numberer (`settle_feed`, in batches) running
-/// all along, as `entrada serve` runs it every second.
+/// all along, as `entrada serve` runs it (every 200 ms).
 #[test]
 fn interleaved_writers_a_pulling_device_and_the_background_numberer_lose_nothing() {
     interleaved_writers_and_a_pulling_device(Numbering::Numberer);
