@@ -447,8 +447,10 @@ fn decide_locked(
 /// org as a constant again. For the same reason the reservation's status
 /// is compared as `status || ''`: a batch's generic plan (`GENERIC_PLANS`)
 /// made while the tables were small (a near-empty database: they are
-/// shared by all orgs) read every `RESERVED` one from
-/// the `(slot_id, status)` index, and kept doing so.
+/// shared by all orgs) read every `RESERVED` one from the
+/// `(slot_id, status)` index of the time, and kept doing so. That index is
+/// `(slot_id)` since 0021, but a status an index could serve must not
+/// become a plan's starting point again: the `|| ''` stays.
 static WRITE_ENTRIES: &str =
     "WITH v AS MATERIALIZED (SELECT $1::bigint AS orq, * FROM unnest($2::text[], \
      $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], $7::timestamptz[], \
