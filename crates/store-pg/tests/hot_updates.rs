@@ -42,7 +42,9 @@ fn named_store(url: &str, schema: &str, name: &str) -> PgStore {
 
 /// Drops `store` and waits until its connections have ended. A backend
 /// sends its table counters to the statistics before it leaves
-/// pg_stat_activity, so the counters read afterwards hold all its work.
+/// pg_stat_activity (PostgreSQL 15 and later, what `.ci/run` installs;
+/// before 15 a statistics collector process got them a little later), so
+/// the counters read afterwards hold all its work.
 fn close(store: PgStore, client: &mut postgres::Client, name: &str) {
     drop(store);
     let since = Instant::now();
@@ -130,13 +132,36 @@ fn a_verification_s_ticket_and_reservation_updates_are_hot() {
     for ((table, _), (upd0, hot0)) in WRITTEN.iter().zip(before) {
         let (upd, hot) = updates(&mut client, &schema, table);
         assert_eq!(upd - upd0, n, "{table}: one UPDATE a verification");
-        assert_eq!(
+        // Alone on the database all 150 are HOT. A new version fits on
+        // its page once the page's older versions are pruned, which needs
+        // no older snapshot open in the database: tests running beside
+        // this one (or autovacuum) may hold one, so not every update can
+        // be required HOT. Most must be: an index covering a written
+        // column makes none of them HOT, whatever the room.
+        assert!(
+            (hot - hot0) * 5 >= n * 4,
+            "{table}: {} of {n} verification UPDATEs HOT, want at least 4/5; \
+             sessions holding a snapshot now: {:?}",
             hot - hot0,
-            n,
-            "{table}: every verification's UPDATE is HOT ({} of {n})",
-            hot - hot0
+            old_snapshots(&mut client)
         );
     }
+}
+
+/// Other sessions' oldest snapshots (what keeps old row versions from
+/// being pruned), for the failure message.
+fn old_snapshots(client: &mut postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT coalesce(application_name, '') || ' ' || coalesce(state, '') || ' ' || \
+               coalesce(left(query, 60), '') FROM pg_stat_activity \
+             WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 /// Why the updates above can be HOT: no index of the two tables has a
