@@ -180,14 +180,6 @@ impl<'a> Tx<'a> {
         self.open = false;
         self.client.batch_execute("COMMIT")
     }
-
-    /// Statements as one simple query, in this transaction (no parameters:
-    /// settings, fixed SQL). Tests only: the store's transactions send
-    /// their settings with their BEGIN.
-    #[cfg(any(test, feature = "test-hooks"))]
-    pub(crate) fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
-        self.client.batch_execute(sql)
-    }
 }
 
 impl Drop for Tx<'_> {

@@ -305,9 +305,10 @@ impl PgStore {
         const READ: &str =
             "SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0)::BIGINT \
              FROM pg_stat_xact_user_tables WHERE relid = 'change_log'::regclass";
-        self.write(|tx| {
+        // With `number_batch`'s own BEGIN: the settings it sends are the
+        // ones tested.
+        self.write_with(&NUMBERING_BEGIN, |tx| {
             let before: i64 = tx.query_one(READ, &[]).map_err(db)?.get(0);
-            tx.batch_execute(NUMBERING_PLAN).map_err(db)?;
             let numbered = number_batch_in(tx, batch)?;
             let after: i64 = tx.query_one(READ, &[]).map_err(db)?.get(0);
             Ok((numbered, after - before))

@@ -412,7 +412,7 @@ impl PgStore {
         &self,
         what: &'static str,
         counters: &Counters,
-        begin: &str,
+        begin: &'static str,
         n: usize,
         mut body: impl FnMut(&mut Tx<'_>) -> Result<Batched<A>>,
     ) -> Vec<Answer<A>> {

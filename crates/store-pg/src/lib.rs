@@ -226,7 +226,11 @@ impl PgStore {
     /// Runs `f` in one transaction started by `begin` (`Tx::begin`: a
     /// `START TRANSACTION …` and any `SET LOCAL`s, one round trip); commits
     /// if it returns Ok, rolls back otherwise.
-    fn transaction<T>(&self, begin: &str, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+    fn transaction<T>(
+        &self,
+        begin: &'static str,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
+    ) -> Result<T> {
         let mut f = Some(f);
         self.call(|conn| {
             let PgConn {
@@ -250,10 +254,11 @@ impl PgStore {
 
     /// `write` with `begin` for its first round trip: `BEGIN_WRITE` and the
     /// transaction's `SET LOCAL`s in one simple query (the feed numberer's
-    /// planner settings).
+    /// planner settings). `'static`: the simple-query protocol runs every
+    /// statement in the text, so it is fixed SQL, never built from input.
     pub(crate) fn write_with<T>(
         &self,
-        begin: &str,
+        begin: &'static str,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
     ) -> Result<T> {
         debug_assert!(begin.starts_with(BEGIN_WRITE), "{begin}");
