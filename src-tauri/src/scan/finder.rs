@@ -149,7 +149,7 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
     // The run boundaries of one row (see [`run_bounds`]): run k is
     // `bounds[k]..bounds[k + 1]`. A row has at most w runs, so the buffer
     // is made once at its full size and written by index: no `Vec::push`
-    // (its length and capacity checks per run were a third of an empty
+    // (its length and capacity checks per run were a fifth of an empty
     // frame's finder scan; a noise bitmap has a run every 2–3 px).
     let mut bounds = vec![0usize; w + 1];
     // `total as f64 >= 7.0 * min_module` for an integer total, as one
@@ -557,6 +557,10 @@ mod tests {
                         for e in [a, b, d, (a + b) / 2, 1] {
                             let r = [a, b, c, d, e];
                             assert_eq!(ratio_ok(&r), f64_ratio_ok(&r), "{r:?}");
+                            // The finder scan's pre-test (centre longer
+                            // than both neighbours) only drops windows
+                            // `ratio_ok` refuses.
+                            assert!(!ratio_ok(&r) || (c > b && c > d), "{r:?}");
                             accepted += usize::from(ratio_ok(&r));
                         }
                     }
@@ -635,11 +639,12 @@ mod tests {
 
     #[test]
     fn the_finder_scan_equals_the_run_list_scan() {
-        // Bitmaps of finder patterns (module 1–5 px, some cut by the edge)
-        // in speckle of several densities, including noise dense enough to
-        // fill the candidate list (the pruning path): the scan over run
-        // boundaries finds exactly the patterns, in the order and with the
-        // counts, of the scan over a list of runs.
+        // Bitmaps of finder patterns (module 1–5 px; some whole, some cut
+        // by an edge of the frame, as a code without a quiet zone at the
+        // frame's edge is) in speckle of several densities: the scan over
+        // run boundaries finds exactly the patterns, in the order and with
+        // the counts, of the scan over a list of runs. A full candidate
+        // list is the next test's.
         let mut state = 987_654_321u32;
         let mut rnd = |n: u32| {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
@@ -659,6 +664,19 @@ mod tests {
                     draw_finder(&mut bits, w, ox as usize, oy as usize, m);
                 }
             }
+            // Patterns cut by the left, right, top and bottom edges.
+            for _ in 0..rnd(4) {
+                let m = 1 + rnd(5) as i64;
+                let cut = 1 + rnd(3 * m as u32) as i64;
+                let (wi, hi) = (w as i64, h as i64);
+                let (ox, oy) = match rnd(4) {
+                    0 => (-cut, rnd(h as u32) as i64 - 3 * m),
+                    1 => (wi - 7 * m + cut, rnd(h as u32) as i64 - 3 * m),
+                    2 => (rnd(w as u32) as i64 - 3 * m, -cut),
+                    _ => (rnd(w as u32) as i64 - 3 * m, hi - 7 * m + cut),
+                };
+                draw_finder_clipped(&mut bits, w, h, ox, oy, m);
+            }
             for min_module in [MIN_MODULE_PX, 1.0, 0.0, 3.3] {
                 let want = reference_find_finders(&bits, w, h, min_module);
                 let got = find_finders_min(&bits, w, h, min_module);
@@ -667,6 +685,40 @@ mod tests {
             }
         }
         assert!(total_found > 100, "{total_found}");
+    }
+
+    /// `draw_finder` at (`ox`, `oy`), which may lie outside the bitmap:
+    /// only the pixels inside are drawn.
+    fn draw_finder_clipped(bits: &mut [u8], w: usize, h: usize, ox: i64, oy: i64, m: i64) {
+        for y in 0..7 * m {
+            for x in 0..7 * m {
+                let (px, py) = (ox + x, oy + y);
+                if px < 0 || py < 0 || px >= w as i64 || py >= h as i64 {
+                    continue;
+                }
+                let ring = (x / m - 3).abs().max((y / m - 3).abs());
+                bits[py as usize * w + px as usize] = u8::from(ring == 3 || ring <= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_candidate_list_is_the_same_from_both_scans() {
+        // 21 × 21 whole patterns (module 2 px, one module apart): more than
+        // the list holds, so it fills up and stale ones are pruned; both
+        // scans keep the same MAX_CANDIDATES.
+        let (m, pitch, n) = (2, 16, 21);
+        let (w, h) = (n * pitch, n * pitch);
+        let mut bits = vec![0u8; w * h];
+        for gy in 0..n {
+            for gx in 0..n {
+                draw_finder(&mut bits, w, gx * pitch + 1, gy * pitch + 1, m);
+            }
+        }
+        let want = reference_find_finders(&bits, w, h, 1.0);
+        let got = find_finders_min(&bits, w, h, 1.0);
+        assert_eq!(got.len(), MAX_CANDIDATES);
+        assert_eq!(got, want);
     }
 
     #[test]
