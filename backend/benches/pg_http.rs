@@ -41,9 +41,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveTime, Utc};
 use entrada::domain::{ActivationMode, Contact, NewSlot, NewTicket, Orq, Role, TicketCode};
-use entrada::store::ServerStore;
+use entrada::store::{ServerStore, Store};
 use entrada_store_pg::{PgOptions, PgStore};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[path = "../tests/common/pg.rs"]
 mod pg;
@@ -55,31 +55,17 @@ const CLIENTS: usize = 32;
 /// The second verify-ticket phase's clients: one per database connection.
 const FEW_CLIENTS: usize = 16;
 
-fn store(url: &str) -> Arc<dyn ServerStore> {
-    Arc::new(
-        PgStore::connect(
-            url,
-            PgOptions {
-                pool_size: 8,
-                connect_timeout: Duration::from_secs(30),
-                ..PgOptions::default()
-            },
-        )
-        .unwrap(),
-    )
-}
-
 /// One instance on 127.0.0.1:0, on the server runtime, with the feed
-/// numberer that `entrada serve` runs on PostgreSQL; its base URL.
-/// `PG_HTTP_NUMBERING_MS`: another period for that numberer (a diagnostic:
-/// whether its rounds show in the verify phases' tail), instead of
-/// `entrada serve`'s.
-fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>) -> String {
+/// numberer if `numberer` (`entrada serve` runs it on PostgreSQL only); its
+/// base URL. `PG_HTTP_NUMBERING_MS`: another period for that numberer (a
+/// diagnostic: whether its rounds show in the verify phases' tail), instead
+/// of `entrada serve`'s.
+fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>, numberer: bool) -> String {
     let period = std::env::var("PG_HTTP_NUMBERING_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())
         .map_or(entrada::api::FEED_NUMBERING_PERIOD, Duration::from_millis);
-    {
+    if numberer {
         let _guard = rt.enter();
         entrada::api::spawn_feed_numberer(store.clone(), period);
     }
@@ -96,13 +82,13 @@ fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>) -> String {
     format!("http://{addr}")
 }
 
-/// `n` requests made by `CLIENTS` tasks over both instances (request `i`
-/// goes to instance `i % 2`); `make(i)` is its path and body. Returns the
+/// `n` requests made by `clients` tasks over the instances at `bases`
+/// (request `i` goes to instance `i % bases.len()`); `make(i)` is its path and body. Returns the
 /// wall time and each request's latency; panics on an answer other than
 /// `expect` (a 503 is retried, and its time counts).
 fn drive(
     client_rt: &tokio::runtime::Runtime,
-    bases: &[String; 2],
+    bases: &[String],
     token: &str,
     clients: usize,
     n: usize,
@@ -122,7 +108,7 @@ fn drive(
             .map(|_| {
                 let (next, make, http) = (next.clone(), make.clone(), http.clone());
                 let retries = retries.clone();
-                let (bases, token) = (bases.clone(), token.to_owned());
+                let (bases, token) = (bases.to_vec(), token.to_owned());
                 tokio::spawn(async move {
                     let mut mine = Vec::new();
                     loop {
@@ -131,7 +117,7 @@ fn drive(
                             return mine;
                         }
                         let (path, body) = make(i);
-                        let url = format!("{}{path}", bases[i % 2]);
+                        let url = format!("{}{path}", bases[i % bases.len()]);
                         let t = Instant::now();
                         let give_up = t + Duration::from_secs(60);
                         loop {
@@ -205,19 +191,182 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// The phases' sizes: `--quick` (CI's smoke run) or the full run.
+#[derive(Clone, Copy)]
+struct Sizes {
+    reservations: usize,
+    verifications: usize,
+    /// The hot-slot pgbench floor's duration (the verify floor's is ≥ 10 s).
+    seconds: u32,
+    more_tickets: usize,
+}
+
+/// One engine's column: what its phases measured.
+struct Column {
+    reserve_rate: f64,
+    /// (clients, answers per second, sorted latencies): `CLIENTS`, then
+    /// `FEW_CLIENTS`.
+    verify: [(usize, f64, Vec<Duration>); 2],
+    first_sync: Duration,
+    tickets_on_gate: i64,
+    pulled: i64,
+    numbering: Duration,
+    numbered: i64,
+    race: Race,
+}
+
+/// The race for the last 50 places: the racers' answers and the slot after.
+struct Race {
+    booked: usize,
+    full: usize,
+    other: usize,
+    booked_count: i64,
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (reservations, verifications, seconds, more_tickets): (usize, usize, u32, usize) = if quick
-    {
-        (300, 1_000, 2, 3_000)
+    let sizes = if quick {
+        Sizes {
+            reservations: 300,
+            verifications: 1_000,
+            seconds: 2,
+            more_tickets: 3_000,
+        }
     } else {
-        (3_000, 10_000, 5, 100_000)
+        Sizes {
+            reservations: 3_000,
+            verifications: 10_000,
+            seconds: 5,
+            more_tickets: 100_000,
+        }
     };
     let Some(cluster) = pg::pg_url() else {
         return;
     };
-    let db = pg::FreshDb::new(&cluster, "bench_http");
-    let (a, b) = (store(&db.url), store(&db.url));
+
+    // PostgreSQL first, as in the runs before SQLite joined this bench (its
+    // numbers stay comparable with theirs); its servers, stores and database
+    // are gone, and the cluster checkpointed, before SQLite's phases start,
+    // so that its background writes do not land in them.
+    let (pg, floor, verify_floor) = {
+        let db = pg::FreshDb::new(&cluster, "bench_http");
+        let pg = phases(
+            "PostgreSQL",
+            vec![pg_store(&db.url), pg_store(&db.url)],
+            true,
+            sizes,
+        );
+        let verify_floor = verify_floor(&db.url, FEW_CLIENTS, sizes.seconds.max(10));
+        let floor = pgbench::pgbench_floor(&db.url, 16, sizes.seconds);
+        (pg, floor, verify_floor)
+    };
+    if let Ok(mut admin) = postgres::Client::connect(&cluster, postgres::NoTls) {
+        let _ = admin.batch_execute("CHECKPOINT");
+    }
+    // `entrada serve --db FILE`: one instance, the file opened as
+    // `open_server` opens it (`Store::open`), no feed numberer (SQLite
+    // numbers the feed as it writes). The file on the same disk as the
+    // cluster (/tmp).
+    let dir = tempfile::tempdir().unwrap();
+    let file: Arc<dyn ServerStore> = Arc::new(Store::open(dir.path().join("server.db")).unwrap());
+    let sqlite = phases("SQLite", vec![file], false, sizes);
+
+    let Sizes {
+        reservations,
+        verifications,
+        seconds,
+        ..
+    } = sizes;
+    println!(
+        "| {CLIENTS} HTTP clients on 127.0.0.1; the same tickets, clients and requests on both engines | \
+         PostgreSQL: 2 instances on one database, pool of 8 connections each | \
+         SQLite: 1 instance on one file (`entrada serve --db FILE`: one writer connection, readers as needed, 8 kept) | target |"
+    );
+    println!("| --- | ---: | ---: | --- |");
+    println!(
+        "| contended reservations, one hot slot ({reservations}, {CLIENTS} clients) | {:.0}/s ({:.2} of the floor) | {:.0}/s | PostgreSQL: ≥ 0.5 of the floor |",
+        pg.reserve_rate,
+        pg.reserve_rate / floor,
+        sqlite.reserve_rate
+    );
+    println!(
+        "| pgbench floor (lock + increment + insert, 16 clients, {seconds} s) | {floor:.0} tx/s | — | — |"
+    );
+    for (p, s) in pg.verify.iter().zip(&sqlite.verify) {
+        let clients = p.0;
+        println!(
+            "| verify-ticket ({verifications}, {clients} clients) | {:.0}/s ({:.2} of the {FEW_CLIENTS}-client verify floor) | {:.0}/s | PostgreSQL: ≥ 2,000/s |",
+            p.1,
+            p.1 / verify_floor,
+            s.1
+        );
+        println!(
+            "| verify-ticket latency p50 / p99 ({clients} clients) | {:.1} / {:.1} ms | {:.1} / {:.1} ms | PostgreSQL: p99 ≤ 20 ms |",
+            percentile(&p.2, 0.5),
+            percentile(&p.2, 0.99),
+            percentile(&s.2, 0.5),
+            percentile(&s.2, 0.99)
+        );
+    }
+    println!(
+        "| pgbench verify floor (verify-shaped transaction, {FEW_CLIENTS} clients, {} s) | {verify_floor:.0} tx/s | — | — |",
+        seconds.max(10)
+    );
+    assert_eq!(pg.tickets_on_gate, sqlite.tickets_on_gate);
+    println!(
+        "| first sync of a new gate from the first instance: {} tickets (`sync --once` wall time; changes pulled) | {:.2} s ({} changes) | {:.2} s ({} changes) | ≤ 10 s |",
+        pg.tickets_on_gate,
+        pg.first_sync.as_secs_f64(),
+        pg.pulled,
+        sqlite.first_sync.as_secs_f64(),
+        sqlite.pulled
+    );
+    println!(
+        "| the seeded import numbered by the feed's numberer, before the phases (PostgreSQL: {} entries; SQLite numbers as it writes) | {:.2} s | — ({} entries) | — |",
+        pg.numbered,
+        pg.numbering.as_secs_f64(),
+        sqlite.numbered
+    );
+    let race = |r: &Race| {
+        format!(
+            "{} booked (201) / {} SLOT_FULL (409) / {} other; slot {}/60",
+            r.booked, r.full, r.other, r.booked_count
+        )
+    };
+    println!(
+        "| 200 clients released together for the last 50 places (slot of 60, 10 booked; half to each PostgreSQL instance, all to the SQLite one; 503 retried) | {} | {} | exactly 50 booked, slot 60/60 |",
+        race(&pg.race),
+        race(&sqlite.race)
+    );
+}
+
+fn pg_store(url: &str) -> Arc<dyn ServerStore> {
+    Arc::new(
+        PgStore::connect(
+            url,
+            PgOptions {
+                pool_size: 8,
+                connect_timeout: Duration::from_secs(30),
+                ..PgOptions::default()
+            },
+        )
+        .unwrap(),
+    )
+}
+
+/// Every phase on one engine: `stores` are its instances (one server
+/// each; requests spread over them), `numberer` whether each runs the
+/// feed numberer (`entrada serve` does on PostgreSQL only). Seeds through
+/// the first instance's store; the same tickets, slots and requests
+/// whatever the engine.
+fn phases(engine: &str, stores: Vec<Arc<dyn ServerStore>>, numberer: bool, sizes: Sizes) -> Column {
+    let Sizes {
+        reservations,
+        verifications,
+        more_tickets,
+        ..
+    } = sizes;
+    let a = stores[0].clone();
 
     // Seed through instance A's store: a hot slot 30 days ahead, ten
     // all-day slots today (starting 00:00 to 00:09: inside the default early
@@ -288,7 +437,10 @@ fn main() {
                 });
             }
         });
-        eprintln!("seeded {n} reservations in {:.1?}", seeded.elapsed());
+        eprintln!(
+            "{engine}: seeded {n} reservations in {:.1?}",
+            seeded.elapsed()
+        );
     };
     reserve_all("V", verifications, &today);
     reserve_all("W", verifications, &today);
@@ -310,22 +462,25 @@ fn main() {
         .collect();
     reserve_all("S", more_tickets, &later);
 
-    // The stores outlive the server runtime: PostgreSQL's synchronous
-    // clients close their connections with a runtime of their own, which
-    // must not happen on a thread that drives async tasks.
-    let keep = (a.clone(), b.clone());
     // `entrada serve` numbers the feed in the background while an import
     // goes on (`spawn_feed_numberer`, started by `start` below); the bench
     // seeds through the store with no server running, so that numbering is
     // done here, timed and reported on its own, before the phases. Without
     // it, the first numberer round would run during the hot-slot phase and
     // the first sync would number what is left of the import (the cold
-    // case: a pull numbers a bounded share a page, issue 13's 408).
+    // case: a pull numbers a bounded share a page, issue 13's 408). SQLite
+    // numbers each entry as it writes it: nothing is left (0).
     let numbering = Instant::now();
     let numbered = a.settle_feed().unwrap();
     let numbering = numbering.elapsed();
+    // The stores (`stores`, `a`) outlive the server runtime: PostgreSQL's
+    // synchronous clients close their connections with a runtime of their
+    // own, which must not happen on a thread that drives async tasks.
     let server_rt = tokio::runtime::Runtime::new().unwrap();
-    let bases = [start(&server_rt, a), start(&server_rt, b)];
+    let bases: Vec<String> = stores
+        .iter()
+        .map(|s| start(&server_rt, s.clone(), numberer))
+        .collect();
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -367,20 +522,21 @@ fn main() {
             },
         );
         latencies.sort();
-        (verifications as f64 / took.as_secs_f64(), latencies)
+        (
+            clients,
+            verifications as f64 / took.as_secs_f64(),
+            latencies,
+        )
     };
     // `PG_HTTP_FEW_FIRST`: the 16-client phase first (whether the first
     // phase pays for what the reservations left behind).
-    let ((verify_rate, latencies), (few_rate, few_latencies)) =
-        if std::env::var_os("PG_HTTP_FEW_FIRST").is_some() {
-            let few = verify(FEW_CLIENTS, "W");
-            (verify(CLIENTS, "V"), few)
-        } else {
-            let many = verify(CLIENTS, "V");
-            (many, verify(FEW_CLIENTS, "W"))
-        };
-    let floor_seconds = seconds.max(10);
-    let verify_floor = verify_floor(&db.url, FEW_CLIENTS, floor_seconds);
+    let verify = if std::env::var_os("PG_HTTP_FEW_FIRST").is_some() {
+        let few = verify(FEW_CLIENTS, "W");
+        [verify(CLIENTS, "V"), few]
+    } else {
+        let many = verify(CLIENTS, "V");
+        [many, verify(FEW_CLIENTS, "W")]
+    };
 
     // A new gate's first sync from instance A: a real `entrada sync` process.
     let dir = tempfile::tempdir().unwrap();
@@ -423,40 +579,152 @@ fn main() {
         reservations + 2 * verifications + more_tickets,
         "the gate holds every ticket of the org"
     );
-    let floor = pgbench::pgbench_floor(&db.url, 16, seconds);
 
-    println!("| two instances on one PostgreSQL database (pool 8 each), {CLIENTS} HTTP clients | value | target |");
-    println!("| --- | ---: | --- |");
-    println!(
-        "| contended reservations, one hot slot ({reservations}) | {reserve_rate:.0}/s | ≥ 0.5 of the floor: {:.2} |",
-        reserve_rate / floor
-    );
-    println!("| pgbench floor (lock + increment + insert, 16 clients, {seconds} s) | {floor:.0} tx/s | — |");
-    for (clients, rate, latencies) in [
-        (CLIENTS, verify_rate, &latencies),
-        (FEW_CLIENTS, few_rate, &few_latencies),
-    ] {
-        println!(
-            "| verify-ticket ({verifications}, {clients} clients) | {rate:.0}/s ({:.2} of the {FEW_CLIENTS}-client verify floor) | ≥ 2,000/s |",
-            rate / verify_floor
-        );
-        println!(
-            "| verify-ticket latency p50 / p99 ({clients} clients) | {:.1} / {:.1} ms | p99 ≤ 20 ms |",
-            percentile(latencies, 0.5),
-            percentile(latencies, 0.99)
-        );
-    }
-    println!("| pgbench verify floor (verify-shaped transaction, {FEW_CLIENTS} clients, {floor_seconds} s) | {verify_floor:.0} tx/s | — |");
-    println!(
-        "| first sync of a new gate from PostgreSQL: {tickets_on_gate} tickets ({pulled} changes, `sync --once` wall time) | {:.2} s | ≤ 10 s |",
-        first_sync.as_secs_f64()
-    );
-    println!(
-        "| the seeded import numbered by the feed's numberer, before the phases ({numbered} entries) | {:.2} s | — |",
-        numbering.as_secs_f64()
-    );
+    // After the first sync, so that the gate's count above is the seeded
+    // tickets only.
+    let race = race(&client_rt, &bases, &admin, venue.id.0, engine);
     drop(server_rt);
-    drop(keep);
+    drop(client_rt);
+    drop((a, stores));
+    Column {
+        reserve_rate,
+        verify,
+        first_sync,
+        tickets_on_gate,
+        pulled,
+        numbering,
+        numbered,
+        race,
+    }
+}
+
+/// Issue 13's race, as `tests/pg_instances.rs` runs it on two `entrada
+/// serve` processes: a slot of 60 places three days ahead, 10 booked, then
+/// 200 clients (client `i` on instance `i % instances`) released together
+/// by a barrier, each reserving its own ticket in it; a 503 (no database
+/// connection free in time) is tried again after 50 ms, as a client would.
+/// Exactly 50 must be booked, the other 150 told SLOT_FULL, and the slot
+/// end FULL at 60.
+fn race(
+    client_rt: &tokio::runtime::Runtime,
+    bases: &[String],
+    admin: &str,
+    venue_id: i64,
+    engine: &str,
+) -> Race {
+    async fn post(http: &reqwest::Client, token: &str, url: String, body: Value) -> (u16, Value) {
+        let res = http
+            .post(url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().await.unwrap_or(Value::Null))
+    }
+    let last = bases.last().unwrap();
+    client_rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let date = (Utc::now() + chrono::Duration::days(3))
+            .date_naive()
+            .to_string();
+        let (status, slot) = post(
+            &http,
+            admin,
+            format!("{}/api/operator/slots/create", bases[0]),
+            json!({"venue_id": venue_id, "date": date,
+                   "start_time": "10:00", "end_time": "11:00", "total_capacity": 60}),
+        )
+        .await;
+        assert_eq!(status, 201, "{slot}");
+        let slot_id = slot["id"].as_str().unwrap().to_owned();
+        let tickets: Vec<Value> = (0..210)
+            .map(|i| json!({"ticket_code": format!("RACE-{i}"), "activation_mode": "immediate"}))
+            .collect();
+        let (status, body) = post(
+            &http,
+            admin,
+            format!("{last}/api/admin/tickets"),
+            Value::Array(tickets),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let reserve = |i: usize| {
+            let (http, admin) = (http.clone(), admin.to_owned());
+            let url = format!("{}/api/reservations/create", bases[i % bases.len()]);
+            let body = json!({"ticket_id": format!("RACE-{i}"), "slot_id": slot_id,
+                              "customer_email": "race@example.com", "customer_phone": "+34600000001"});
+            async move {
+                let give_up = Instant::now() + Duration::from_secs(60);
+                loop {
+                    let (status, answer) = post(&http, &admin, url.clone(), body.clone()).await;
+                    if status != 503 {
+                        return (status, answer);
+                    }
+                    assert!(Instant::now() < give_up, "503 for a minute: {answer}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        for i in 200..210 {
+            assert_eq!(reserve(i).await.0, 201);
+        }
+        let barrier = Arc::new(tokio::sync::Barrier::new(200));
+        let racers: Vec<_> = (0..200)
+            .map(|i| {
+                let barrier = barrier.clone();
+                let attempt = reserve(i);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    attempt.await
+                })
+            })
+            .collect();
+        let (mut booked, mut full, mut other) = (0, 0, 0);
+        for racer in racers {
+            let (status, body) = racer.await.unwrap();
+            match (status, body["error"]["code"].as_str()) {
+                (201, _) => booked += 1,
+                (409, Some("SLOT_FULL")) => full += 1,
+                answer => {
+                    eprintln!("{engine}: race: unexpected answer {answer:?}: {body}");
+                    other += 1;
+                }
+            }
+        }
+        let res = http
+            .get(format!("{last}/api/operator/slots/{slot_id}"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap();
+        let slot: Value = res.json().await.unwrap();
+        let booked_count = slot["booked_count"].as_i64().unwrap_or(-1);
+        eprintln!(
+            "{engine}: race: {booked} booked / {full} SLOT_FULL / {other} other; slot {booked_count}, {}",
+            slot["status"]
+        );
+        assert_eq!(
+            (booked, full, other),
+            (50, 150, 0),
+            "{engine}: exactly the last 50 places are booked"
+        );
+        assert_eq!(
+            (booked_count, slot["status"].as_str()),
+            (60, Some("FULL")),
+            "{engine}: {slot}"
+        );
+        Race {
+            booked,
+            full,
+            other,
+            booked_count,
+        }
+    })
 }
 
 /// pgbench's transactions per second for a verify-shaped transaction, with
