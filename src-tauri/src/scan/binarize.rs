@@ -13,6 +13,7 @@
 //! 1280x720 this is ~3x faster than a per-pixel integral image, and it moves
 //! a window by at most 2 px, which is nothing next to its 50–130 px size.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::Frame;
@@ -48,6 +49,10 @@ pub struct LocalMean<'a> {
     /// These are the means of the frame's negative: [`Self::threshold`]
     /// thresholds 255 − v.
     negative: bool,
+    /// The bitmap [`Self::with_threshold`] lends: a frame's passes whose
+    /// bitmap is only scanned for finder patterns share one buffer instead
+    /// of each allocating and zeroing w × h bytes (every byte is written).
+    scratch: Rc<RefCell<Vec<u8>>>,
 }
 
 impl<'a> LocalMean<'a> {
@@ -90,6 +95,7 @@ impl<'a> LocalMean<'a> {
             bh,
             sat: Rc::new(sat),
             negative: false,
+            scratch: Rc::default(),
         }
     }
 
@@ -115,6 +121,28 @@ impl<'a> LocalMean<'a> {
         self.threshold_polarity(radius, percent, min_delta, !self.negative)
     }
 
+    /// `f` of [`Self::threshold`]'s bitmap (of the negative's when
+    /// `negative_side`, as [`Self::threshold_negative`]), made in a buffer
+    /// the means' clones share, for bitmaps not kept past `f`.
+    pub fn with_threshold<R>(
+        &self,
+        radius: usize,
+        percent: u32,
+        min_delta: u32,
+        negative_side: bool,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> R {
+        let mut buf = self.scratch.borrow_mut();
+        self.threshold_polarity_into(
+            radius,
+            percent,
+            min_delta,
+            self.negative != negative_side,
+            &mut buf,
+        );
+        f(&buf)
+    }
+
     fn threshold_polarity(
         &self,
         radius: usize,
@@ -122,16 +150,34 @@ impl<'a> LocalMean<'a> {
         min_delta: u32,
         negative: bool,
     ) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.threshold_polarity_into(radius, percent, min_delta, negative, &mut out);
+        out
+    }
+
+    /// [`Self::threshold_polarity`] into `out`, whatever it held: it is
+    /// made w × h bytes long and every byte is written.
+    fn threshold_polarity_into(
+        &self,
+        radius: usize,
+        percent: u32,
+        min_delta: u32,
+        negative: bool,
+        out: &mut Vec<u8>,
+    ) {
         let (w, h) = (self.frame.width(), self.frame.height());
         if w == 0 || h == 0 {
-            return Vec::new();
+            out.clear();
+            return;
         }
         let (bw, bh) = (self.bw, self.bh);
         let r = (radius / BLOCK).max(1);
         let keep = 100u64.saturating_sub(percent.min(100) as u64);
         let stride = bw + 1;
         let luma = self.frame.luma();
-        let mut out = vec![0u8; w * h];
+        if out.len() != w * h {
+            *out = vec![0u8; w * h];
+        }
         // The cut of one block row, one per pixel, so the per-pixel
         // comparison is a straight loop over bytes (16 or 32 pixels per
         // vector instruction). A block's limit `l` (the largest dark luma)
@@ -267,7 +313,6 @@ impl<'a> LocalMean<'a> {
                 }
             }
         }
-        out
     }
 }
 
@@ -544,6 +589,38 @@ mod tests {
                 means.negated().negated().threshold(radius, percent, 4),
                 means.threshold(radius, percent, 4)
             );
+        }
+    }
+
+    #[test]
+    fn a_lent_bitmap_equals_a_fresh_one_whatever_the_buffer_held() {
+        // Frames of several sizes (one not a multiple of the block), both
+        // polarities, several windows and cuts, one after another in the
+        // shared buffer, which starts out dirty: each lent bitmap equals
+        // the one made fresh.
+        for (w, h) in [(64usize, 48usize), (37, 29), (5, 3)] {
+            let mut luma = vec![0u8; w * h];
+            let mut x = 12345u32;
+            for (i, p) in luma.iter_mut().enumerate() {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                *p = ((x >> 16) as u8 / 2).wrapping_add((i % w) as u8);
+            }
+            let frame = Frame::from_luma(w, h, luma).unwrap();
+            let means = LocalMean::new(&frame);
+            *means.scratch.borrow_mut() = vec![0xAA; w * h];
+            for m in [means.clone(), means.negated()] {
+                for (radius, percent) in [(6, 5), (6, 20), (40, 5), (3, 15)] {
+                    for neg in [false, true] {
+                        let fresh = if neg {
+                            m.threshold_negative(radius, percent, 4)
+                        } else {
+                            m.threshold(radius, percent, 4)
+                        };
+                        let lent = m.with_threshold(radius, percent, 4, neg, |b| b.to_vec());
+                        assert_eq!(lent, fresh, "{w}x{h} r {radius} {percent} % neg {neg}");
+                    }
+                }
+            }
         }
     }
 
