@@ -366,7 +366,7 @@ impl Crossover {
         let delta_decides = |c: i64| {
             // ceil((c − 1) k / 100) for c − 1 ≥ −1.
             let lo = ((c - 1) * k).div_euclid(100) + ((c - 1) * k).rem_euclid(100).min(1);
-            lo - 1 >= c - md - 1
+            lo >= c - md
         };
         let pct_decides = |p: i64| k > 0 && (100 * p).div_euclid(k) - md >= p;
         let delta_up_to = (0..=255)
