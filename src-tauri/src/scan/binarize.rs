@@ -13,6 +13,7 @@
 //! 1280x720 this is ~3x faster than a per-pixel integral image, and it moves
 //! a window by at most 2 px, which is nothing next to its 50–130 px size.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::Frame;
@@ -48,6 +49,10 @@ pub struct LocalMean<'a> {
     /// These are the means of the frame's negative: [`Self::threshold`]
     /// thresholds 255 − v.
     negative: bool,
+    /// The bitmap [`Self::with_threshold`] lends: a frame's passes whose
+    /// bitmap is only scanned for finder patterns share one buffer instead
+    /// of each allocating and zeroing w × h bytes (every byte is written).
+    scratch: Rc<RefCell<Vec<u8>>>,
 }
 
 impl<'a> LocalMean<'a> {
@@ -90,6 +95,7 @@ impl<'a> LocalMean<'a> {
             bh,
             sat: Rc::new(sat),
             negative: false,
+            scratch: Rc::default(),
         }
     }
 
@@ -115,6 +121,28 @@ impl<'a> LocalMean<'a> {
         self.threshold_polarity(radius, percent, min_delta, !self.negative)
     }
 
+    /// `f` of [`Self::threshold`]'s bitmap (of the negative's when
+    /// `negative_side`, as [`Self::threshold_negative`]), made in a buffer
+    /// the means' clones share, for bitmaps not kept past `f`.
+    pub fn with_threshold<R>(
+        &self,
+        radius: usize,
+        percent: u32,
+        min_delta: u32,
+        negative_side: bool,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> R {
+        let mut buf = self.scratch.borrow_mut();
+        self.threshold_polarity_into(
+            radius,
+            percent,
+            min_delta,
+            self.negative != negative_side,
+            &mut buf,
+        );
+        f(&buf)
+    }
+
     fn threshold_polarity(
         &self,
         radius: usize,
@@ -122,16 +150,34 @@ impl<'a> LocalMean<'a> {
         min_delta: u32,
         negative: bool,
     ) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.threshold_polarity_into(radius, percent, min_delta, negative, &mut out);
+        out
+    }
+
+    /// [`Self::threshold_polarity`] into `out`, whatever it held: it is
+    /// made w × h bytes long and every byte is written.
+    fn threshold_polarity_into(
+        &self,
+        radius: usize,
+        percent: u32,
+        min_delta: u32,
+        negative: bool,
+        out: &mut Vec<u8>,
+    ) {
         let (w, h) = (self.frame.width(), self.frame.height());
         if w == 0 || h == 0 {
-            return Vec::new();
+            out.clear();
+            return;
         }
         let (bw, bh) = (self.bw, self.bh);
         let r = (radius / BLOCK).max(1);
         let keep = 100u64.saturating_sub(percent.min(100) as u64);
         let stride = bw + 1;
         let luma = self.frame.luma();
-        let mut out = vec![0u8; w * h];
+        if out.len() != w * h {
+            *out = vec![0u8; w * h];
+        }
         // The cut of one block row, one per pixel, so the per-pixel
         // comparison is a straight loop over bytes (16 or 32 pixels per
         // vector instruction). A block's limit `l` (the largest dark luma)
@@ -144,6 +190,7 @@ impl<'a> LocalMean<'a> {
         let (mut sums, mut counts) = (vec![0f64; bw], vec![0f64; bw]);
         let mut cuts = vec![0u8; bw];
         let keep_int = keep;
+        let crossover = Crossover::new(keep_int, min_delta.min(256) as i32);
         let (keep, min_delta) = (keep as f64, min_delta.min(256) as i32);
         // The cuts of blocks from their window sums and pixel counts.
         let edge_limits = |cuts: &mut [u8], sums: &[f64], counts: &[f64]| {
@@ -179,14 +226,20 @@ impl<'a> LocalMean<'a> {
             // function of the sum alone: two divisions by constants of the
             // block row, as multiplications (see [`InnerLimit`]) instead
             // of two f64 divisions a block.
-            if let Some(lim) = InnerLimit::new(n_inner as u64, keep_int, min_delta) {
+            if let Some(lim) = InnerLimit::new(n_inner as u64, keep_int, min_delta, crossover) {
+                // Neighbouring blocks mostly have similar means, so the
+                // rule that decided the last block likely decides this one.
+                let mut pct_first = false;
                 for ((t, &a), &b) in cuts[inner.clone()].iter_mut().zip(hi).zip(lo) {
                     let sum = (a - b) as u64;
-                    let l = lim.limit(if negative {
-                        255 * n_inner as u64 - sum
-                    } else {
-                        sum
-                    });
+                    let l = lim.limit(
+                        if negative {
+                            255 * n_inner as u64 - sum
+                        } else {
+                            sum
+                        },
+                        &mut pct_first,
+                    );
                     *t = if negative {
                         (254 - l) as u8
                     } else {
@@ -260,7 +313,6 @@ impl<'a> LocalMean<'a> {
                 }
             }
         }
-        out
     }
 }
 
@@ -288,6 +340,51 @@ fn block_limit(sum: f64, n: f64, keep: f64, min_delta: i32) -> i16 {
     by_pct.min(by_delta).clamp(-1, 254) as i16
 }
 
+/// Where one of [`block_limit`]'s two rules decides alone, known from
+/// one quotient: the other quotient (a second multiplication a block in
+/// [`InnerLimit::limit`]) is then not needed.
+///
+/// With c = ceil(sum / n): sum / n > c − 1 when sum > 0 (and = 0 = c
+/// otherwise), so sum / n ≥ c − 1 and by_pct = ceil(sum × keep / (100 n)) −
+/// 1 ≥ ceil((c − 1) keep / 100) − 1: when that is ≥ by_delta = c − min_delta
+/// − 1, by_delta is the minimum. With p = by_pct and keep > 0: sum × keep /
+/// (100 n) > p, so sum / n > 100 p / keep and c ≥ floor(100 p / keep) + 1:
+/// when floor(100 p / keep) − min_delta ≥ p, by_pct is the minimum. Both
+/// tests depend on the quotient only (c in 0..=255, p in −1..=254): a
+/// prefix of c and a suffix of p, found once per threshold.
+#[derive(Clone, Copy)]
+struct Crossover {
+    /// by_delta decides for every c ≤ this (−1: none).
+    delta_up_to: i64,
+    /// by_pct decides for every p ≥ this (255: none).
+    pct_from: i64,
+}
+
+impl Crossover {
+    fn new(keep: u64, min_delta: i32) -> Crossover {
+        let (k, md) = (keep.min(100) as i64, min_delta as i64);
+        let delta_decides = |c: i64| {
+            // ceil((c − 1) k / 100) for c − 1 ≥ −1.
+            let lo = ((c - 1) * k).div_euclid(100) + ((c - 1) * k).rem_euclid(100).min(1);
+            lo >= c - md
+        };
+        let pct_decides = |p: i64| k > 0 && (100 * p).div_euclid(k) - md >= p;
+        let delta_up_to = (0..=255)
+            .take_while(|&c| delta_decides(c))
+            .last()
+            .unwrap_or(-1);
+        let pct_from = (-1..=254)
+            .rev()
+            .take_while(|&p| pct_decides(p))
+            .last()
+            .unwrap_or(255);
+        Crossover {
+            delta_up_to,
+            pct_from,
+        }
+    }
+}
+
 /// [`block_limit`] for one pixel count `n`, in integers: both ceilings
 /// are floors of (a + d − 1) / d by a divisor d fixed for the block row
 /// (n and 100 n), taken as the high half of a × ⌈2^64 / d⌉.
@@ -306,10 +403,11 @@ struct InnerLimit {
     min_delta: i64,
     by_n: u64,
     by_hundred_n: u64,
+    crossover: Crossover,
 }
 
 impl InnerLimit {
-    fn new(n: u64, keep: u64, min_delta: i32) -> Option<InnerLimit> {
+    fn new(n: u64, keep: u64, min_delta: i32, crossover: Crossover) -> Option<InnerLimit> {
         if n == 0 || n >= 1 << 21 || keep > 100 {
             return None;
         }
@@ -321,17 +419,38 @@ impl InnerLimit {
             min_delta: min_delta as i64,
             by_n: recip(n),
             by_hundred_n: recip(100 * n),
+            crossover,
         })
     }
 
     /// `block_limit(sum, n, keep, min_delta)`, for a sum of `n` pixels
-    /// (≤ 255 n).
+    /// (≤ 255 n). One quotient first (by_pct's when `pct_first`), the
+    /// other only when [`Crossover`] says the first does not decide alone;
+    /// `pct_first` then turns to the other rule for the next block.
     #[inline(always)]
-    fn limit(&self, sum: u64) -> i16 {
+    fn limit(&self, sum: u64, pct_first: &mut bool) -> i16 {
         let div = |a: u64, m: u64| ((a as u128 * m as u128) >> 64) as i64;
-        let by_pct = div(sum * self.keep + self.hundred_n - 1, self.by_hundred_n) - 1;
-        let by_delta = div(sum + self.n - 1, self.by_n) - self.min_delta - 1;
-        by_pct.min(by_delta).clamp(-1, 254) as i16
+        let by_pct = || div(sum * self.keep + self.hundred_n - 1, self.by_hundred_n) - 1;
+        let ceil_mean = || div(sum + self.n - 1, self.by_n);
+        let l = if *pct_first {
+            let p = by_pct();
+            if p >= self.crossover.pct_from {
+                p
+            } else {
+                *pct_first = false;
+                p.min(ceil_mean() - self.min_delta - 1)
+            }
+        } else {
+            let c = ceil_mean();
+            let d = c - self.min_delta - 1;
+            if c <= self.crossover.delta_up_to {
+                d
+            } else {
+                *pct_first = true;
+                by_pct().min(d)
+            }
+        };
+        l.clamp(-1, 254) as i16
     }
 }
 
@@ -473,6 +592,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_lent_bitmap_equals_a_fresh_one_whatever_the_buffer_held() {
+        // Frames of several sizes (one not a multiple of the block), both
+        // polarities, several windows and cuts, one after another in the
+        // shared buffer, which starts out dirty: each lent bitmap equals
+        // the one made fresh.
+        for (w, h) in [(64usize, 48usize), (37, 29), (5, 3)] {
+            let mut luma = vec![0u8; w * h];
+            let mut x = 12345u32;
+            for (i, p) in luma.iter_mut().enumerate() {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                *p = ((x >> 16) as u8 / 2).wrapping_add((i % w) as u8);
+            }
+            let frame = Frame::from_luma(w, h, luma).unwrap();
+            let means = LocalMean::new(&frame);
+            *means.scratch.borrow_mut() = vec![0xAA; w * h];
+            for m in [means.clone(), means.negated()] {
+                for (radius, percent) in [(6, 5), (6, 20), (40, 5), (3, 15)] {
+                    for neg in [false, true] {
+                        let fresh = if neg {
+                            m.threshold_negative(radius, percent, 4)
+                        } else {
+                            m.threshold(radius, percent, 4)
+                        };
+                        let lent = m.with_threshold(radius, percent, 4, neg, |b| b.to_vec());
+                        assert_eq!(lent, fresh, "{w}x{h} r {radius} {percent} % neg {neg}");
+                    }
+                }
+            }
+        }
+    }
+
     /// [`block_limit`] in integers: min(ceil(sum × keep / (100 n)) − 1,
     /// ceil(sum / n) − min_delta − 1), clamped to −1..=255 (not 254: the
     /// tests comparing the two also show that 255 never occurs, which the
@@ -527,18 +678,23 @@ mod tests {
                 .collect();
             for keep in KEEPS {
                 for md in MIN_DELTAS {
-                    let lim = InnerLimit::new(n, keep, md.min(256) as i32).unwrap();
+                    let md32 = md.min(256) as i32;
+                    let lim = InnerLimit::new(n, keep, md32, Crossover::new(keep, md32)).unwrap();
                     for &sum in &sums {
-                        assert_eq!(
-                            lim.limit(sum),
-                            block_limit_exact(sum, n, keep, md),
-                            "sum {sum}, n {n}, keep {keep}, min_delta {md}"
-                        );
+                        // Either quotient first: both orders, and the
+                        // shortcuts each takes, give the exact limit.
+                        for first in [false, true] {
+                            assert_eq!(
+                                lim.limit(sum, &mut { first }),
+                                block_limit_exact(sum, n, keep, md),
+                                "sum {sum}, n {n}, keep {keep}, min_delta {md}, pct first {first}"
+                            );
+                        }
                     }
                 }
             }
         }
-        assert!(InnerLimit::new(1 << 21, 95, 4).is_none());
+        assert!(InnerLimit::new(1 << 21, 95, 4, Crossover::new(95, 4)).is_none());
     }
 
     #[test]

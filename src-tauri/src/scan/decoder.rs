@@ -807,8 +807,7 @@ impl Decoder {
         // (When the negative goes first, the same probe looks at the frame
         // itself with the strict cut.)
         if flip && found.codes.len() == before && solid_count(&afinders) < 3 {
-            let other = means.threshold_negative(Self::narrow_radius(dims), 20, 4);
-            let ofinders = finders_of(&other);
+            let ofinders = means.with_threshold(Self::narrow_radius(dims), 20, 4, true, finders_of);
             if let Some(sh) = shared.as_deref_mut() {
                 sh.strict[usize::from(!neg)] = Some(ofinders.clone());
             }
@@ -821,8 +820,7 @@ impl Decoder {
             // sits below the code's own mid-grey and thins the finder rings
             // of low-contrast codes (the narrow one alone would hollow out
             // finders of big modules, hence both).
-            let narrow = means.threshold(Self::narrow_radius(dims), 5, 4);
-            let nfinders = finders_of(&narrow);
+            let nfinders = means.with_threshold(Self::narrow_radius(dims), 5, 4, false, finders_of);
             self.try_triples(
                 img,
                 &nfinders,
@@ -847,8 +845,7 @@ impl Decoder {
             }
             // 1c: a small frame that a code may fill.
             if let Some(r) = Self::fill_radius(dims).filter(|_| found.codes.len() == before) {
-                let fill = means.threshold(r, 5, 4);
-                let ffinders = finders_of(&fill);
+                let ffinders = means.with_threshold(r, 5, 4, false, finders_of);
                 self.try_triples(
                     img,
                     &ffinders,
@@ -884,7 +881,9 @@ impl Decoder {
             // The probe of the frame's own stage 1 made this very bitmap.
             let sfinders = shared
                 .and_then(|sh| sh.strict[usize::from(neg)].take())
-                .unwrap_or_else(|| finders_of(&means.threshold(Self::narrow_radius(dims), 20, 4)));
+                .unwrap_or_else(|| {
+                    means.with_threshold(Self::narrow_radius(dims), 20, 4, false, finders_of)
+                });
             self.try_triples(
                 img,
                 &sfinders,
