@@ -16,6 +16,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::finder::Bits;
 use super::Frame;
 
 /// Side of the blocks the local mean is computed over.
@@ -49,10 +50,6 @@ pub struct LocalMean<'a> {
     /// These are the means of the frame's negative: [`Self::threshold`]
     /// thresholds 255 − v.
     negative: bool,
-    /// The bitmap [`Self::with_threshold`] lends: a frame's passes whose
-    /// bitmap is only scanned for finder patterns share one buffer instead
-    /// of each allocating and zeroing w × h bytes (every byte is written).
-    scratch: Rc<RefCell<Vec<u8>>>,
 }
 
 impl<'a> LocalMean<'a> {
@@ -95,7 +92,6 @@ impl<'a> LocalMean<'a> {
             bh,
             sat: Rc::new(sat),
             negative: false,
-            scratch: Rc::default(),
         }
     }
 
@@ -119,28 +115,6 @@ impl<'a> LocalMean<'a> {
     /// 255 − v. 1 = dark in the negative, i.e. light in the frame.
     pub fn threshold_negative(&self, radius: usize, percent: u32, min_delta: u32) -> Vec<u8> {
         self.threshold_polarity(radius, percent, min_delta, !self.negative)
-    }
-
-    /// `f` of [`Self::threshold`]'s bitmap (of the negative's when
-    /// `negative_side`, as [`Self::threshold_negative`]), made in a buffer
-    /// the means' clones share, for bitmaps not kept past `f`.
-    pub fn with_threshold<R>(
-        &self,
-        radius: usize,
-        percent: u32,
-        min_delta: u32,
-        negative_side: bool,
-        f: impl FnOnce(&[u8]) -> R,
-    ) -> R {
-        let mut buf = self.scratch.borrow_mut();
-        self.threshold_polarity_into(
-            radius,
-            percent,
-            min_delta,
-            self.negative != negative_side,
-            &mut buf,
-        );
-        f(&buf)
     }
 
     fn threshold_polarity(
@@ -170,21 +144,75 @@ impl<'a> LocalMean<'a> {
             out.clear();
             return;
         }
-        let (bw, bh) = (self.bw, self.bh);
-        let r = (radius / BLOCK).max(1);
-        let keep = 100u64.saturating_sub(percent.min(100) as u64);
-        let stride = bw + 1;
         let luma = self.frame.luma();
         if out.len() != w * h {
             *out = vec![0u8; w * h];
         }
         // The cut of one block row, one per pixel, so the per-pixel
         // comparison is a straight loop over bytes (16 or 32 pixels per
-        // vector instruction). A block's limit `l` (the largest dark luma)
-        // is in −1..=254 (see [`block_limit`]), so as a byte the frame's
-        // pixel is dark when p < l + 1, and the negative's (255 − p ≤ l)
-        // when p > 254 − l: both cuts fit in a u8.
+        // vector instruction).
         let mut cut = vec![0u8; w];
+        self.block_cuts(radius, percent, min_delta, negative, |by, cuts| {
+            expand_cuts(cuts, &mut cut);
+            for y in by * BLOCK..((by + 1) * BLOCK).min(h) {
+                compare_row(
+                    &luma[y * w..(y + 1) * w],
+                    &cut,
+                    negative,
+                    &mut out[y * w..(y + 1) * w],
+                );
+            }
+        });
+    }
+
+    /// The bitmap of [`Self::threshold`] (of the negative's when
+    /// `negative_side`) as [`RowBits`]: only the blocks' cuts are stored
+    /// (1/16 of the pixels); the finder scan thresholds a row when it
+    /// reads it and a pixel when a cross check does.
+    pub fn row_bits(
+        &self,
+        radius: usize,
+        percent: u32,
+        min_delta: u32,
+        negative_side: bool,
+    ) -> RowBits<'a> {
+        let negative = self.negative != negative_side;
+        let (w, h) = (self.frame.width(), self.frame.height());
+        let mut cuts = Vec::with_capacity(self.bw * self.bh);
+        if w > 0 && h > 0 {
+            self.block_cuts(radius, percent, min_delta, negative, |_, row| {
+                cuts.extend_from_slice(row)
+            });
+        }
+        RowBits {
+            luma: self.frame.luma(),
+            w,
+            bw: self.bw,
+            negative,
+            cuts,
+            expanded: RefCell::new((usize::MAX, vec![0u8; w])),
+        }
+    }
+
+    /// The cuts of every block of the frame (w, h > 0), one block row at
+    /// a time: `emit(by, cuts)` with one cut per block of row `by`. A
+    /// block's limit `l` (the largest dark luma) is in −1..=254 (see
+    /// [`block_limit`]), so as a byte the frame's pixel is dark when p <
+    /// l + 1 (the cut), and the negative's (255 − p ≤ l) when p > 254 − l:
+    /// both cuts fit in a u8.
+    fn block_cuts(
+        &self,
+        radius: usize,
+        percent: u32,
+        min_delta: u32,
+        negative: bool,
+        mut emit: impl FnMut(usize, &[u8]),
+    ) {
+        let (w, h) = (self.frame.width(), self.frame.height());
+        let (bw, bh) = (self.bw, self.bh);
+        let r = (radius / BLOCK).max(1);
+        let keep = 100u64.saturating_sub(percent.min(100) as u64);
+        let stride = bw + 1;
         // Per block of the row: its window's sum and pixel count, then its
         // limit, in separate loops so the arithmetic one vectorises.
         let (mut sums, mut counts) = (vec![0f64; bw], vec![0f64; bw]);
@@ -286,32 +314,85 @@ impl<'a> LocalMean<'a> {
                 &sums[inner.end..],
                 &counts[inner.end..],
             );
-            // Four bytes per block as one store (`fill` on bytes is a call
-            // to memset per block).
-            let mut chunks = cut.chunks_exact_mut(BLOCK);
-            for (l, &b) in (&mut chunks).zip(&cuts) {
-                l.copy_from_slice(&[b; BLOCK]);
-            }
-            let rest = chunks.into_remainder();
-            if let Some(&b) = cuts.get(w / BLOCK) {
-                rest.fill(b);
-            }
-            for y in by * BLOCK..((by + 1) * BLOCK).min(h) {
-                let row = &luma[y * w..(y + 1) * w];
-                let dst = &mut out[y * w..(y + 1) * w];
-                // Three slices of one length: a vectorised loop (an
-                // `extend` from the zipped iterators was not: ~3.4
-                // instructions a pixel).
-                if negative {
-                    for ((d, &p), &u) in dst.iter_mut().zip(row).zip(&cut) {
-                        *d = (p > u) as u8;
-                    }
-                } else {
-                    for ((d, &p), &t) in dst.iter_mut().zip(row).zip(&cut) {
-                        *d = (p < t) as u8;
-                    }
-                }
-            }
+            emit(by, &cuts);
+        }
+    }
+}
+
+/// One cut a pixel from one a block (`cut` is the row's width).
+#[inline(always)]
+fn expand_cuts(cuts: &[u8], cut: &mut [u8]) {
+    let w = cut.len();
+    // Four bytes per block as one store (`fill` on bytes is a call
+    // to memset per block).
+    let mut chunks = cut.chunks_exact_mut(BLOCK);
+    for (l, &b) in (&mut chunks).zip(cuts) {
+        l.copy_from_slice(&[b; BLOCK]);
+    }
+    let rest = chunks.into_remainder();
+    if let Some(&b) = cuts.get(w / BLOCK) {
+        rest.fill(b);
+    }
+}
+
+/// One bitmap row: 1 where the pixel is past its cut.
+#[inline(always)]
+fn compare_row(row: &[u8], cut: &[u8], negative: bool, dst: &mut [u8]) {
+    // Three slices of one length: a vectorised loop (an
+    // `extend` from the zipped iterators was not: ~3.4
+    // instructions a pixel).
+    if negative {
+        for ((d, &p), &u) in dst.iter_mut().zip(row).zip(cut) {
+            *d = (p > u) as u8;
+        }
+    } else {
+        for ((d, &p), &t) in dst.iter_mut().zip(row).zip(cut) {
+            *d = (p < t) as u8;
+        }
+    }
+}
+
+/// A thresholded bitmap that is never stored whole ([`LocalMean::row_bits`]):
+/// the cut of each block, and the frame's pixels. For the bitmaps stage 1
+/// only scans for finder patterns: the scan reads each row once (made in
+/// the scan's row buffer, from the block row's cuts expanded once per
+/// block row) and a few pixels around each candidate; no w × h bytes are
+/// written and read back. Bit for bit [`LocalMean::threshold`]'s bitmap.
+pub struct RowBits<'f> {
+    luma: &'f [u8],
+    w: usize,
+    bw: usize,
+    negative: bool,
+    /// bw × bh, one per block.
+    cuts: Vec<u8>,
+    /// The last block row whose cuts were expanded to one a pixel, and
+    /// that expansion.
+    expanded: RefCell<(usize, Vec<u8>)>,
+}
+
+impl Bits for RowBits<'_> {
+    fn row<'a>(&'a self, y: usize, buf: &'a mut [u8]) -> &'a [u8] {
+        let w = self.w;
+        let by = y / BLOCK;
+        let mut expanded = self.expanded.borrow_mut();
+        let (at, cut) = &mut *expanded;
+        if *at != by {
+            expand_cuts(&self.cuts[by * self.bw..(by + 1) * self.bw], cut);
+            *at = by;
+        }
+        let buf = &mut buf[..w];
+        compare_row(&self.luma[y * w..(y + 1) * w], cut, self.negative, buf);
+        buf
+    }
+
+    #[inline(always)]
+    fn dark(&self, x: usize, y: usize) -> bool {
+        let cut = self.cuts[(y / BLOCK) * self.bw + x / BLOCK];
+        let p = self.luma[y * self.w + x];
+        if self.negative {
+            p > cut
+        } else {
+            p < cut
         }
     }
 }
@@ -592,36 +673,138 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_lent_bitmap_equals_a_fresh_one_whatever_the_buffer_held() {
-        // Frames of several sizes (one not a multiple of the block), both
-        // polarities, several windows and cuts, one after another in the
-        // shared buffer, which starts out dirty: each lent bitmap equals
-        // the one made fresh.
-        for (w, h) in [(64usize, 48usize), (37, 29), (5, 3)] {
-            let mut luma = vec![0u8; w * h];
-            let mut x = 12345u32;
-            for (i, p) in luma.iter_mut().enumerate() {
-                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                *p = ((x >> 16) as u8 / 2).wrapping_add((i % w) as u8);
+    /// Pseudo-random luma: finder patterns (module `m` px, some cut by
+    /// the frame's edges), dark ones on light and light ones on dark,
+    /// over a gradient with noise of amplitude `noise`.
+    fn finder_frame(w: usize, h: usize, m: usize, noise: u32, seed: u32) -> Frame {
+        let mut state = seed;
+        let mut rnd = move || {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            state >> 16
+        };
+        let mut luma: Vec<u8> = (0..w * h)
+            .map(|i| (60 + (i % w) * 120 / w) as u8 + (rnd() % (noise + 1)) as u8)
+            .collect();
+        let side = 7 * m as i64;
+        let mut oy = -(side / 3);
+        while oy < h as i64 {
+            let mut ox = -(side / 2);
+            while ox < w as i64 {
+                let inverse = rnd() % 3 == 0;
+                for y in 0..side {
+                    for x in 0..side {
+                        let (px, py) = (ox + x, oy + y);
+                        if px < 0 || py < 0 || px >= w as i64 || py >= h as i64 {
+                            continue;
+                        }
+                        let ring = (x / m as i64 - 3).abs().max((y / m as i64 - 3).abs());
+                        let dark = (ring == 3 || ring <= 1) != inverse;
+                        let v = if dark { 20 } else { 230 };
+                        luma[py as usize * w + px as usize] = v + (rnd() % (noise + 1)) as u8;
+                    }
+                }
+                ox += side + 1 + (rnd() % (3 * m as u32)) as i64;
             }
-            let frame = Frame::from_luma(w, h, luma).unwrap();
+            oy += side + 1 + (rnd() % (2 * m as u32)) as i64;
+        }
+        Frame::from_luma(w, h, luma).unwrap()
+    }
+
+    #[test]
+    fn row_bits_are_the_stored_bitmap_row_by_row_and_pixel_by_pixel() {
+        // Frames of several sizes (not all multiples of the block), both
+        // means' polarities, both sides, several windows and cuts: every
+        // row (read in order, then bottom up, so the expanded block row
+        // is both reused and remade; the row buffer dirty) and every pixel
+        // of the row bits equal the stored bitmap.
+        for (w, h, m) in [
+            (64usize, 48usize, 2usize),
+            (37, 29, 1),
+            (5, 3, 1),
+            (9, 50, 3),
+        ] {
+            let frame = finder_frame(w, h, m, 40, (w * h) as u32);
             let means = LocalMean::new(&frame);
-            *means.scratch.borrow_mut() = vec![0xAA; w * h];
-            for m in [means.clone(), means.negated()] {
+            for mm in [means.clone(), means.negated()] {
                 for (radius, percent) in [(6, 5), (6, 20), (40, 5), (3, 15)] {
                     for neg in [false, true] {
-                        let fresh = if neg {
-                            m.threshold_negative(radius, percent, 4)
+                        let stored = if neg {
+                            mm.threshold_negative(radius, percent, 4)
                         } else {
-                            m.threshold(radius, percent, 4)
+                            mm.threshold(radius, percent, 4)
                         };
-                        let lent = m.with_threshold(radius, percent, 4, neg, |b| b.to_vec());
-                        assert_eq!(lent, fresh, "{w}x{h} r {radius} {percent} % neg {neg}");
+                        let rows = mm.row_bits(radius, percent, 4, neg);
+                        let what = format!("{w}x{h} r {radius} {percent} % neg {neg}");
+                        let mut buf = vec![0xAA; w];
+                        for y in (0..h).chain((0..h).rev()) {
+                            assert_eq!(
+                                rows.row(y, &mut buf),
+                                &stored[y * w..(y + 1) * w],
+                                "{what}, row {y}"
+                            );
+                        }
+                        for y in 0..h {
+                            for x in 0..w {
+                                assert_eq!(
+                                    rows.dark(x, y),
+                                    stored[y * w + x] != 0,
+                                    "{what}, pixel {x},{y}"
+                                );
+                            }
+                        }
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_finder_scan_of_row_bits_equals_the_scan_of_the_stored_bitmap() {
+        // Frames full of finder patterns (both colours, modules 1–5 px,
+        // cut by every edge, noise 0–60 levels) at the windows and cuts
+        // stage 1 uses, both polarities: the scan reading row bits finds
+        // the same candidates, in the same order, as the scan of the stored
+        // bitmap. One frame holds more patterns than the candidate list
+        // (400), so pruning and a full list are the same too.
+        use super::super::finder::{find_finders_in, find_finders_min};
+        let mut total = 0;
+        let mut longest = 0;
+        for (i, (w, h, m, noise)) in [
+            (160usize, 120usize, 2usize, 0u32),
+            (203, 97, 3, 30),
+            (331, 211, 1, 10),
+            (97, 131, 5, 60),
+            (420, 420, 2, 4),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let frame = finder_frame(w, h, m, noise, 17 + i as u32);
+            let means = LocalMean::new(&frame);
+            for (radius, percent) in [(6, 5), (6, 20), (21, 5), (80, 5), (60, 5)] {
+                for neg in [false, true] {
+                    let stored = if neg {
+                        means.threshold_negative(radius, percent, 4)
+                    } else {
+                        means.threshold(radius, percent, 4)
+                    };
+                    for min_module in [1.0, 1.8] {
+                        let want = find_finders_min(&stored, w, h, min_module);
+                        let got = find_finders_in(
+                            &means.row_bits(radius, percent, 4, neg),
+                            w,
+                            h,
+                            min_module,
+                        );
+                        assert_eq!(got, want, "{w}x{h} r {radius} {percent} % neg {neg}");
+                        total += want.len();
+                        longest = longest.max(want.len());
+                    }
+                }
+            }
+        }
+        assert!(total > 2000, "only {total} candidates");
+        assert_eq!(longest, 400, "no scan filled the candidate list");
     }
 
     /// [`block_limit`] in integers: min(ceil(sum × keep / (100 n)) − 1,

@@ -58,11 +58,12 @@
 use std::cell::OnceCell;
 use std::time::Duration;
 
-use super::binarize::LocalMean;
+use super::binarize::{LocalMean, RowBits};
 use super::budget::Deadline;
 use super::detect::{detect, Detection};
 use super::finder::{
-    find_finders_min, group, merge_finders, Finder, Triple, MIN_CONFIRMATIONS, MIN_MODULE_PX,
+    find_finders_in, find_finders_min, group, merge_finders, Finder, Triple, MIN_CONFIRMATIONS,
+    MIN_MODULE_PX,
 };
 use super::refine::{decode_from_finders, decode_from_finders_within, refine_and_decode};
 use super::Frame;
@@ -761,6 +762,12 @@ impl Decoder {
             let fs = find_finders_min(bits, dims.0, dims.1, min_module(k));
             scale_finders(solid_finders(fs, k), kf)
         };
+        // The same, of a bitmap only scanned for finder patterns (not
+        // kept): thresholded a row at a time as the scan reads it.
+        let finders_in = |bits: RowBits| {
+            let fs = find_finders_in(&bits, dims.0, dims.1, min_module(k));
+            scale_finders(solid_finders(fs, k), kf)
+        };
 
         self.stats.stages = self.stats.stages.max(1);
         // The whole frame's two polarities share one table of local means
@@ -807,7 +814,7 @@ impl Decoder {
         // (When the negative goes first, the same probe looks at the frame
         // itself with the strict cut.)
         if flip && found.codes.len() == before && solid_count(&afinders) < 3 {
-            let ofinders = means.with_threshold(Self::narrow_radius(dims), 20, 4, true, finders_of);
+            let ofinders = finders_in(means.row_bits(Self::narrow_radius(dims), 20, 4, true));
             if let Some(sh) = shared.as_deref_mut() {
                 sh.strict[usize::from(!neg)] = Some(ofinders.clone());
             }
@@ -820,7 +827,7 @@ impl Decoder {
             // sits below the code's own mid-grey and thins the finder rings
             // of low-contrast codes (the narrow one alone would hollow out
             // finders of big modules, hence both).
-            let nfinders = means.with_threshold(Self::narrow_radius(dims), 5, 4, false, finders_of);
+            let nfinders = finders_in(means.row_bits(Self::narrow_radius(dims), 5, 4, false));
             self.try_triples(
                 img,
                 &nfinders,
@@ -845,7 +852,7 @@ impl Decoder {
             }
             // 1c: a small frame that a code may fill.
             if let Some(r) = Self::fill_radius(dims).filter(|_| found.codes.len() == before) {
-                let ffinders = means.with_threshold(r, 5, 4, false, finders_of);
+                let ffinders = finders_in(means.row_bits(r, 5, 4, false));
                 self.try_triples(
                     img,
                     &ffinders,
@@ -882,7 +889,7 @@ impl Decoder {
             let sfinders = shared
                 .and_then(|sh| sh.strict[usize::from(neg)].take())
                 .unwrap_or_else(|| {
-                    means.with_threshold(Self::narrow_radius(dims), 20, 4, false, finders_of)
+                    finders_in(means.row_bits(Self::narrow_radius(dims), 20, 4, false))
                 });
             self.try_triples(
                 img,
