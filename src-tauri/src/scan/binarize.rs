@@ -110,6 +110,12 @@ impl<'a> LocalMean<'a> {
         self.threshold_polarity(radius, percent, min_delta, self.negative)
     }
 
+    /// [`Self::threshold`] into `out`, whatever it held (its allocation is
+    /// reused when it is w × h bytes long; every byte is written).
+    pub fn threshold_into(&self, radius: usize, percent: u32, min_delta: u32, out: &mut Vec<u8>) {
+        self.threshold_polarity_into(radius, percent, min_delta, self.negative, out)
+    }
+
     /// [`Self::threshold`] of the frame's negative (255 − v), without
     /// making the negative: its block sums are 255 × count − sum, its pixels
     /// 255 − v. 1 = dark in the negative, i.e. light in the frame.
@@ -708,6 +714,35 @@ mod tests {
             oy += side + 1 + (rnd() % (2 * m as u32)) as i64;
         }
         Frame::from_luma(w, h, luma).unwrap()
+    }
+
+    #[test]
+    fn a_bitmap_thresholded_into_a_used_buffer_equals_a_fresh_one() {
+        // One buffer, dirty (0xAA) and of another frame's size at first,
+        // then holding the last bitmap: frames of several sizes, both
+        // means' polarities, several windows and cuts; each bitmap equals
+        // the one made fresh.
+        let mut buf = vec![0xAA; 7 * 5];
+        for (w, h, m) in [
+            (64usize, 48usize, 2usize),
+            (64, 48, 3),
+            (37, 29, 1),
+            (5, 3, 1),
+        ] {
+            let frame = finder_frame(w, h, m, 40, (w + h + m) as u32);
+            let means = LocalMean::new(&frame);
+            for mm in [means.clone(), means.negated()] {
+                for (radius, percent) in [(6, 5), (6, 20), (40, 5), (3, 15)] {
+                    mm.threshold_into(radius, percent, 4, &mut buf);
+                    assert_eq!(
+                        buf,
+                        mm.threshold(radius, percent, 4),
+                        "{w}x{h} r {radius} {percent} %"
+                    );
+                }
+            }
+            buf.fill(0xAA);
+        }
     }
 
     #[test]

@@ -192,6 +192,36 @@ pub struct Decoder {
     /// on a slow machine (or a debug build) each gets its turn.
     negative_first: bool,
     stats: DecodeStats,
+    /// Stage 1's wide bitmaps, for the next frame's: a frame of the same
+    /// size thresholds into one of these instead of allocating and zeroing
+    /// w × h bytes (every byte is written; see [`BitmapPool`]).
+    bitmaps: BitmapPool,
+}
+
+/// Bitmaps handed back by stage 1 when it did not keep its wide bitmap
+/// (nothing pending for stages 2–3), at most [`BitmapPool::KEEP`] of them:
+/// one a polarity.
+#[derive(Clone, Default)]
+struct BitmapPool(Vec<Vec<u8>>);
+
+impl BitmapPool {
+    const KEEP: usize = 2;
+
+    fn take(&mut self) -> Vec<u8> {
+        self.0.pop().unwrap_or_default()
+    }
+
+    fn give(&mut self, bits: Vec<u8>) {
+        if self.0.len() < Self::KEEP {
+            self.0.push(bits);
+        }
+    }
+}
+
+impl std::fmt::Debug for BitmapPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BitmapPool({} kept)", self.0.len())
+    }
 }
 
 /// Where a (cropped, scaled) working image sits in the original frame.
@@ -732,6 +762,13 @@ impl Decoder {
         }
     }
 
+    /// `stage1`'s result, its wide bitmap (not kept: nothing pending)
+    /// handed to the pool for the next frame.
+    fn recycle(&mut self, abits: Vec<u8>, result: Stage1) -> Stage1 {
+        self.bitmaps.give(abits);
+        result
+    }
+
     /// Stage 1: adaptive bitmaps, our finder patterns, grid fit. Cheap
     /// (~5 ms at 720p) and reads most codes.
     /// `flip`: after the first bitmap, check whether the other polarity
@@ -789,7 +826,13 @@ impl Decoder {
             }
             None => LocalMean::new(dimg.get()),
         };
-        let abits = means.threshold(Self::adaptive_radius(dims, module_px.map(|m| m / kf)), 5, 4);
+        let mut abits = self.bitmaps.take();
+        means.threshold_into(
+            Self::adaptive_radius(dims, module_px.map(|m| m / kf)),
+            5,
+            4,
+            &mut abits,
+        );
         let mut afinders = finders_of(&abits);
         self.try_triples(
             img,
@@ -801,7 +844,7 @@ impl Decoder {
             &mut tried,
         );
         if self.all_explained(&afinders, place, found, before, &failed) {
-            return Stage1::Done;
+            return self.recycle(abits, Stage1::Done);
         }
         // The first polarity searched shows no code of its own: is there
         // one of the other polarity? Its strict bitmap (1d below: what reads
@@ -819,7 +862,7 @@ impl Decoder {
                 sh.strict[usize::from(!neg)] = Some(ofinders.clone());
             }
             if solid_count(&ofinders) >= 3 {
-                return Stage1::Flip(ofinders);
+                return self.recycle(abits, Stage1::Flip(ofinders));
             }
         }
         if module_px.is_none() && !deadline.passed() {
@@ -848,7 +891,7 @@ impl Decoder {
                 &mut tried,
             );
             if self.all_explained(&afinders, place, found, before, &failed) {
-                return Stage1::Done;
+                return self.recycle(abits, Stage1::Done);
             }
             // 1c: a small frame that a code may fill.
             if let Some(r) = Self::fill_radius(dims).filter(|_| found.codes.len() == before) {
@@ -873,7 +916,7 @@ impl Decoder {
                     &mut tried,
                 );
                 if self.all_explained(&afinders, place, found, before, &failed) {
-                    return Stage1::Done;
+                    return self.recycle(abits, Stage1::Done);
                 }
             }
         }
@@ -911,7 +954,7 @@ impl Decoder {
                 &mut tried,
             );
             if self.all_explained(&afinders, place, found, before, &failed) {
-                return Stage1::Done;
+                return self.recycle(abits, Stage1::Done);
             }
         }
         // 1e: two solid patterns and no triple, in a negative. The glow
@@ -949,7 +992,7 @@ impl Decoder {
                 );
             }
             if self.all_explained(&afinders, place, found, before, &failed) {
-                return Stage1::Done;
+                return self.recycle(abits, Stage1::Done);
             }
         }
         // Not a single finder-like pattern on either bitmap: nothing for
@@ -957,7 +1000,7 @@ impl Decoder {
         // gate frames are empty, and this keeps them at the cost of stage 1
         // (measured: the read rate did not drop, the 720p p95 fell ~5 ms).
         if afinders.is_empty() {
-            return Stage1::Nothing;
+            return self.recycle(abits, Stage1::Nothing);
         }
         Stage1::Pending(Pending {
             abits,
