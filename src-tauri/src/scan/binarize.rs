@@ -243,6 +243,7 @@ impl<'a> LocalMean<'a> {
         // inside the frame (all but r at each side) share one pixel count
         // and a straight loop.
         let mut cols = vec![0i64; stride];
+        let mut steps: Option<StepTable> = None;
         let start = r.min(bw);
         let inner = start..bw.saturating_sub(r + 1).max(start);
         for by in 0..bh {
@@ -260,7 +261,27 @@ impl<'a> LocalMean<'a> {
             // function of the sum alone: two divisions by constants of the
             // block row, as multiplications (see [`InnerLimit`]) instead
             // of two f64 divisions a block.
-            if let Some(lim) = InnerLimit::new(n_inner as u64, keep_int, min_delta, crossover) {
+            let wide_row = inner.len() >= StepTable::MIN_BLOCKS;
+            if wide_row && steps.as_ref().is_none_or(|t| t.n != n_inner as u64) {
+                steps = StepTable::new(n_inner as u64, keep_int, min_delta);
+            }
+            if let Some(table) = steps.as_ref().filter(|t| wide_row && t.n == n_inner as u64) {
+                // The limit as a table of its steps (see [`StepTable`]),
+                // remade only when the window's pixel count changes (the
+                // top and bottom r block rows).
+                let top = 255 * table.n;
+                for ((t, &a), &b) in cuts[inner.clone()].iter_mut().zip(hi).zip(lo) {
+                    let sum = (a - b) as u64;
+                    let l = table.limit(if negative { top - sum } else { sum });
+                    *t = if negative {
+                        (254 - l) as u8
+                    } else {
+                        (l + 1) as u8
+                    };
+                }
+            } else if let Some(lim) =
+                InnerLimit::new(n_inner as u64, keep_int, min_delta, crossover)
+            {
                 // Neighbouring blocks mostly have similar means, so the
                 // rule that decided the last block likely decides this one.
                 let mut pct_first = false;
@@ -541,6 +562,66 @@ impl InnerLimit {
     }
 }
 
+/// [`block_limit`] for one pixel count `n` as a table of its steps: the
+/// limit of a sum s is a step function of s, one step up at each t_l, the
+/// smallest sum whose limit is ≥ l (l in 0..=254): by_pct ≥ l ⇔ s × keep >
+/// 100 n l ⇔ s ≥ floor(100 n l / keep) + 1 (never when keep = 0), by_delta ≥
+/// l ⇔ s > n (l + min_delta), so t_l = max of the two. Each of the two
+/// sequences grows by at least n a step (100 n / keep ≥ n), and so does
+/// their maximum: t_(l+1) ≥ t_l + n. Buckets of 2^k ≤ n sums then hold at
+/// most one step each, and a sum's limit is its bucket's limit at the
+/// bucket's start plus one when it is at or past the bucket's step: one
+/// shift, one load and one compare a block, against two multiply-highs
+/// ([`InnerLimit`]). 255 n / 2^k < 511 buckets, made once per pixel count.
+struct StepTable {
+    n: u64,
+    shift: u32,
+    /// Per bucket: (the step in it, or `u32::MAX`; the limit below it).
+    buckets: Vec<(u32, i16)>,
+}
+
+impl StepTable {
+    /// Rows with fewer inner blocks use [`InnerLimit`]: making the table
+    /// costs about as much as the multiplications of a few dozen blocks.
+    const MIN_BLOCKS: usize = 64;
+
+    fn new(n: u64, keep: u64, min_delta: i32) -> Option<StepTable> {
+        if n == 0 || n >= 1 << 21 || keep > 100 {
+            return None;
+        }
+        let shift = 63 - n.leading_zeros();
+        let top = 255 * n;
+        let mut buckets = vec![(u32::MAX, 0i16); (top >> shift) as usize + 1];
+        for l in 0..=254u64 {
+            if keep == 0 {
+                break;
+            }
+            let by_pct = 100 * n * l / keep + 1;
+            let by_delta = n * (l + min_delta.max(0) as u64) + 1;
+            let t = by_pct.max(by_delta);
+            if t > top {
+                break;
+            }
+            let b = &mut buckets[(t >> shift) as usize].0;
+            debug_assert_eq!(*b, u32::MAX, "two steps in one bucket");
+            *b = t as u32;
+        }
+        let mut below = -1i16;
+        for b in buckets.iter_mut() {
+            b.1 = below;
+            below += (b.0 != u32::MAX) as i16;
+        }
+        Some(StepTable { n, shift, buckets })
+    }
+
+    /// `block_limit(sum, n, keep, min_delta)` for a sum ≤ 255 n.
+    #[inline(always)]
+    fn limit(&self, sum: u64) -> i16 {
+        let (step, below) = self.buckets[(sum >> self.shift) as usize];
+        below + (sum >= step as u64) as i16
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,7 +659,9 @@ mod tests {
         // mean × (100 − percent) / 100 and mean − min_delta, the mean taken
         // over the pixels of its block window (blocks within radius / 4).
         let mut state = 99u32;
-        for (w, h) in [(37, 23), (64, 16), (9, 50)] {
+        // 300 px: rows of more than StepTable::MIN_BLOCKS inner blocks at
+        // the narrower windows (their limits come from the step table).
+        for (w, h) in [(37, 23), (64, 16), (9, 50), (300, 37)] {
             let luma: Vec<u8> = (0..w * h)
                 .map(|i| {
                     state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
@@ -913,6 +996,60 @@ mod tests {
             }
         }
         assert!(InnerLimit::new(1 << 21, 95, 4, Crossover::new(95, 4)).is_none());
+    }
+
+    #[test]
+    fn the_step_table_is_the_integer_ceiling_for_every_sum() {
+        // Pixel counts of every power-of-two bucket width, a power of two
+        // and one either side of it (a bucket exactly n wide), the counts
+        // of the inner test above: every sum up to 255 n (every 7th, and
+        // each next to a step, past 26,896), each keep and min_delta.
+        let ns = [
+            1u64,
+            2,
+            3,
+            7,
+            12,
+            63,
+            64,
+            65,
+            100,
+            144,
+            1023,
+            1024,
+            1025,
+            26_896,
+            163_216,
+            (1 << 21) - 1,
+        ];
+        for n in ns {
+            for keep in KEEPS {
+                for md in MIN_DELTAS {
+                    let md32 = md.min(256) as i32;
+                    let table = StepTable::new(n, keep, md32).unwrap();
+                    let step = if n <= 26_896 { 1 } else { 7 };
+                    let near = (0..=255u64).flat_map(|l| {
+                        let by_pct = if keep > 0 { 100 * n * l / keep + 1 } else { 0 };
+                        let by_delta = n * (l + md.min(256)) + 1;
+                        [by_pct, by_delta]
+                            .into_iter()
+                            .flat_map(|t| [t.saturating_sub(1), t, t + 1])
+                    });
+                    for sum in (0..=255 * n)
+                        .step_by(step)
+                        .chain(near.filter(|&s| s <= 255 * n))
+                    {
+                        assert_eq!(
+                            table.limit(sum),
+                            block_limit_exact(sum, n, keep, md),
+                            "sum {sum}, n {n}, keep {keep}, min_delta {md}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(StepTable::new(1 << 21, 95, 4).is_none());
+        assert!(StepTable::new(0, 95, 4).is_none());
     }
 
     #[test]
