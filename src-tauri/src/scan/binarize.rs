@@ -1035,7 +1035,7 @@ mod tests {
                     let table = StepTable::new(n, keep, md32).unwrap();
                     let step = if n <= 26_896 { 1 } else { 7 };
                     let near = (0..=255u64).flat_map(|l| {
-                        let by_pct = if keep > 0 { 100 * n * l / keep + 1 } else { 0 };
+                        let by_pct = (100 * n * l).checked_div(keep).map_or(0, |q| q + 1);
                         let by_delta = n * (l + md.min(256)) + 1;
                         [by_pct, by_delta]
                             .into_iter()
