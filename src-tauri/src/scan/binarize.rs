@@ -13,8 +13,10 @@
 //! 1280x720 this is ~3x faster than a per-pixel integral image, and it moves
 //! a window by at most 2 px, which is nothing next to its 50–130 px size.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::finder::Bits;
 use super::Frame;
 
 /// Side of the blocks the local mean is computed over.
@@ -108,6 +110,12 @@ impl<'a> LocalMean<'a> {
         self.threshold_polarity(radius, percent, min_delta, self.negative)
     }
 
+    /// [`Self::threshold`] into `out`, whatever it held (its allocation is
+    /// reused when it is w × h bytes long; every byte is written).
+    pub fn threshold_into(&self, radius: usize, percent: u32, min_delta: u32, out: &mut Vec<u8>) {
+        self.threshold_polarity_into(radius, percent, min_delta, self.negative, out)
+    }
+
     /// [`Self::threshold`] of the frame's negative (255 − v), without
     /// making the negative: its block sums are 255 × count − sum, its pixels
     /// 255 − v. 1 = dark in the negative, i.e. light in the frame.
@@ -122,28 +130,101 @@ impl<'a> LocalMean<'a> {
         min_delta: u32,
         negative: bool,
     ) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.threshold_polarity_into(radius, percent, min_delta, negative, &mut out);
+        out
+    }
+
+    /// [`Self::threshold_polarity`] into `out`, whatever it held: it is
+    /// made w × h bytes long and every byte is written.
+    fn threshold_polarity_into(
+        &self,
+        radius: usize,
+        percent: u32,
+        min_delta: u32,
+        negative: bool,
+        out: &mut Vec<u8>,
+    ) {
         let (w, h) = (self.frame.width(), self.frame.height());
         if w == 0 || h == 0 {
-            return Vec::new();
+            out.clear();
+            return;
         }
+        let luma = self.frame.luma();
+        if out.len() != w * h {
+            *out = vec![0u8; w * h];
+        }
+        // The cut of one block row, one per pixel, so the per-pixel
+        // comparison is a straight loop over bytes (16 or 32 pixels per
+        // vector instruction).
+        let mut cut = vec![0u8; w];
+        self.block_cuts(radius, percent, min_delta, negative, |by, cuts| {
+            expand_cuts(cuts, &mut cut);
+            for y in by * BLOCK..((by + 1) * BLOCK).min(h) {
+                compare_row(
+                    &luma[y * w..(y + 1) * w],
+                    &cut,
+                    negative,
+                    &mut out[y * w..(y + 1) * w],
+                );
+            }
+        });
+    }
+
+    /// The bitmap of [`Self::threshold`] (of the negative's when
+    /// `negative_side`) as [`RowBits`]: only the blocks' cuts are stored
+    /// (1/16 of the pixels); the finder scan thresholds a row when it
+    /// reads it and a pixel when a cross check does.
+    pub fn row_bits(
+        &self,
+        radius: usize,
+        percent: u32,
+        min_delta: u32,
+        negative_side: bool,
+    ) -> RowBits<'a> {
+        let negative = self.negative != negative_side;
+        let (w, h) = (self.frame.width(), self.frame.height());
+        let mut cuts = Vec::with_capacity(self.bw * self.bh);
+        if w > 0 && h > 0 {
+            self.block_cuts(radius, percent, min_delta, negative, |_, row| {
+                cuts.extend_from_slice(row)
+            });
+        }
+        RowBits {
+            luma: self.frame.luma(),
+            w,
+            bw: self.bw,
+            negative,
+            cuts,
+            expanded: RefCell::new((usize::MAX, vec![0u8; w])),
+        }
+    }
+
+    /// The cuts of every block of the frame (w, h > 0), one block row at
+    /// a time: `emit(by, cuts)` with one cut per block of row `by`. A
+    /// block's limit `l` (the largest dark luma) is in −1..=254 (see
+    /// [`block_limit`]), so as a byte the frame's pixel is dark when p <
+    /// l + 1 (the cut), and the negative's (255 − p ≤ l) when p > 254 − l:
+    /// both cuts fit in a u8.
+    fn block_cuts(
+        &self,
+        radius: usize,
+        percent: u32,
+        min_delta: u32,
+        negative: bool,
+        mut emit: impl FnMut(usize, &[u8]),
+    ) {
+        let (w, h) = (self.frame.width(), self.frame.height());
         let (bw, bh) = (self.bw, self.bh);
         let r = (radius / BLOCK).max(1);
         let keep = 100u64.saturating_sub(percent.min(100) as u64);
         let stride = bw + 1;
-        let luma = self.frame.luma();
-        let mut out = vec![0u8; w * h];
-        // The cut of one block row, one per pixel, so the per-pixel
-        // comparison is a straight loop over bytes (16 or 32 pixels per
-        // vector instruction). A block's limit `l` (the largest dark luma)
-        // is in −1..=254 (see [`block_limit`]), so as a byte the frame's
-        // pixel is dark when p < l + 1, and the negative's (255 − p ≤ l)
-        // when p > 254 − l: both cuts fit in a u8.
-        let mut cut = vec![0u8; w];
         // Per block of the row: its window's sum and pixel count, then its
         // limit, in separate loops so the arithmetic one vectorises.
         let (mut sums, mut counts) = (vec![0f64; bw], vec![0f64; bw]);
         let mut cuts = vec![0u8; bw];
         let keep_int = keep;
+        let crossover = Crossover::new(keep_int, min_delta.min(256) as i32);
         let (keep, min_delta) = (keep as f64, min_delta.min(256) as i32);
         // The cuts of blocks from their window sums and pixel counts.
         let edge_limits = |cuts: &mut [u8], sums: &[f64], counts: &[f64]| {
@@ -162,6 +243,7 @@ impl<'a> LocalMean<'a> {
         // inside the frame (all but r at each side) share one pixel count
         // and a straight loop.
         let mut cols = vec![0i64; stride];
+        let mut steps: Option<StepTable> = None;
         let start = r.min(bw);
         let inner = start..bw.saturating_sub(r + 1).max(start);
         for by in 0..bh {
@@ -179,14 +261,43 @@ impl<'a> LocalMean<'a> {
             // function of the sum alone: two divisions by constants of the
             // block row, as multiplications (see [`InnerLimit`]) instead
             // of two f64 divisions a block.
-            if let Some(lim) = InnerLimit::new(n_inner as u64, keep_int, min_delta) {
+            let wide_row = inner.len() >= StepTable::MIN_BLOCKS;
+            if wide_row && steps.as_ref().is_none_or(|t| t.n != n_inner as u64) {
+                steps = StepTable::new(n_inner as u64, keep_int, min_delta);
+            }
+            if let Some(table) = steps.as_ref().filter(|t| wide_row && t.n == n_inner as u64) {
+                // The limit as a table of its steps (see [`StepTable`]),
+                // remade only when the window's pixel count changes (the
+                // top and bottom r block rows).
+                // One loop a polarity: a select of the polarity in the
+                // loop was more than half of its instructions.
+                let top = 255 * table.n;
+                let blocks = cuts[inner.clone()].iter_mut().zip(hi).zip(lo);
+                if negative {
+                    for ((t, &a), &b) in blocks {
+                        *t = (254 - table.limit(top - (a - b) as u64)) as u8;
+                    }
+                } else {
+                    for ((t, &a), &b) in blocks {
+                        *t = (table.limit((a - b) as u64) + 1) as u8;
+                    }
+                }
+            } else if let Some(lim) =
+                InnerLimit::new(n_inner as u64, keep_int, min_delta, crossover)
+            {
+                // Neighbouring blocks mostly have similar means, so the
+                // rule that decided the last block likely decides this one.
+                let mut pct_first = false;
                 for ((t, &a), &b) in cuts[inner.clone()].iter_mut().zip(hi).zip(lo) {
                     let sum = (a - b) as u64;
-                    let l = lim.limit(if negative {
-                        255 * n_inner as u64 - sum
-                    } else {
-                        sum
-                    });
+                    let l = lim.limit(
+                        if negative {
+                            255 * n_inner as u64 - sum
+                        } else {
+                            sum
+                        },
+                        &mut pct_first,
+                    );
                     *t = if negative {
                         (254 - l) as u8
                     } else {
@@ -233,34 +344,86 @@ impl<'a> LocalMean<'a> {
                 &sums[inner.end..],
                 &counts[inner.end..],
             );
-            // Four bytes per block as one store (`fill` on bytes is a call
-            // to memset per block).
-            let mut chunks = cut.chunks_exact_mut(BLOCK);
-            for (l, &b) in (&mut chunks).zip(&cuts) {
-                l.copy_from_slice(&[b; BLOCK]);
-            }
-            let rest = chunks.into_remainder();
-            if let Some(&b) = cuts.get(w / BLOCK) {
-                rest.fill(b);
-            }
-            for y in by * BLOCK..((by + 1) * BLOCK).min(h) {
-                let row = &luma[y * w..(y + 1) * w];
-                let dst = &mut out[y * w..(y + 1) * w];
-                // Three slices of one length: a vectorised loop (an
-                // `extend` from the zipped iterators was not: ~3.4
-                // instructions a pixel).
-                if negative {
-                    for ((d, &p), &u) in dst.iter_mut().zip(row).zip(&cut) {
-                        *d = (p > u) as u8;
-                    }
-                } else {
-                    for ((d, &p), &t) in dst.iter_mut().zip(row).zip(&cut) {
-                        *d = (p < t) as u8;
-                    }
-                }
-            }
+            emit(by, &cuts);
         }
-        out
+    }
+}
+
+/// One cut a pixel from one a block (`cut` is the row's width).
+#[inline(always)]
+fn expand_cuts(cuts: &[u8], cut: &mut [u8]) {
+    let w = cut.len();
+    // Four bytes per block as one store (`fill` on bytes is a call
+    // to memset per block).
+    let mut chunks = cut.chunks_exact_mut(BLOCK);
+    for (l, &b) in (&mut chunks).zip(cuts) {
+        l.copy_from_slice(&[b; BLOCK]);
+    }
+    let rest = chunks.into_remainder();
+    if let Some(&b) = cuts.get(w / BLOCK) {
+        rest.fill(b);
+    }
+}
+
+/// One bitmap row: 1 where the pixel is past its cut.
+#[inline(always)]
+fn compare_row(row: &[u8], cut: &[u8], negative: bool, dst: &mut [u8]) {
+    // Three slices of one length: a vectorised loop (an
+    // `extend` from the zipped iterators was not: ~3.4
+    // instructions a pixel).
+    if negative {
+        for ((d, &p), &u) in dst.iter_mut().zip(row).zip(cut) {
+            *d = (p > u) as u8;
+        }
+    } else {
+        for ((d, &p), &t) in dst.iter_mut().zip(row).zip(cut) {
+            *d = (p < t) as u8;
+        }
+    }
+}
+
+/// A thresholded bitmap that is never stored whole ([`LocalMean::row_bits`]):
+/// the cut of each block, and the frame's pixels. For the bitmaps stage 1
+/// only scans for finder patterns: the scan reads each row once (made in
+/// the scan's row buffer, from the block row's cuts expanded once per
+/// block row) and a few pixels around each candidate; no w × h bytes are
+/// written and read back. Bit for bit [`LocalMean::threshold`]'s bitmap.
+pub struct RowBits<'f> {
+    luma: &'f [u8],
+    w: usize,
+    bw: usize,
+    negative: bool,
+    /// bw × bh, one per block.
+    cuts: Vec<u8>,
+    /// The last block row whose cuts were expanded to one a pixel, and
+    /// that expansion.
+    expanded: RefCell<(usize, Vec<u8>)>,
+}
+
+impl Bits for RowBits<'_> {
+    fn row<'a>(&'a self, y: usize, buf: &'a mut [u8]) -> &'a [u8] {
+        let w = self.w;
+        let by = y / BLOCK;
+        let mut expanded = self.expanded.borrow_mut();
+        let (at, cut) = &mut *expanded;
+        if *at != by {
+            expand_cuts(&self.cuts[by * self.bw..(by + 1) * self.bw], cut);
+            *at = by;
+        }
+        let buf = &mut buf[..w];
+        compare_row(&self.luma[y * w..(y + 1) * w], cut, self.negative, buf);
+        buf
+    }
+
+    #[inline(always)]
+    fn dark(&self, x: usize, y: usize) -> bool {
+        let cut = self.cuts[(y / BLOCK) * self.bw + x / BLOCK];
+        let p = self.luma[y * self.w + x];
+        if self.negative {
+            p > cut
+        } else {
+            p < cut
+        }
     }
 }
 
@@ -288,6 +451,51 @@ fn block_limit(sum: f64, n: f64, keep: f64, min_delta: i32) -> i16 {
     by_pct.min(by_delta).clamp(-1, 254) as i16
 }
 
+/// Where one of [`block_limit`]'s two rules decides alone, known from
+/// one quotient: the other quotient (a second multiplication a block in
+/// [`InnerLimit::limit`]) is then not needed.
+///
+/// With c = ceil(sum / n): sum / n > c − 1 when sum > 0 (and = 0 = c
+/// otherwise), so sum / n ≥ c − 1 and by_pct = ceil(sum × keep / (100 n)) −
+/// 1 ≥ ceil((c − 1) keep / 100) − 1: when that is ≥ by_delta = c − min_delta
+/// − 1, by_delta is the minimum. With p = by_pct and keep > 0: sum × keep /
+/// (100 n) > p, so sum / n > 100 p / keep and c ≥ floor(100 p / keep) + 1:
+/// when floor(100 p / keep) − min_delta ≥ p, by_pct is the minimum. Both
+/// tests depend on the quotient only (c in 0..=255, p in −1..=254): a
+/// prefix of c and a suffix of p, found once per threshold.
+#[derive(Clone, Copy)]
+struct Crossover {
+    /// by_delta decides for every c ≤ this (−1: none).
+    delta_up_to: i64,
+    /// by_pct decides for every p ≥ this (255: none).
+    pct_from: i64,
+}
+
+impl Crossover {
+    fn new(keep: u64, min_delta: i32) -> Crossover {
+        let (k, md) = (keep.min(100) as i64, min_delta as i64);
+        let delta_decides = |c: i64| {
+            // ceil((c − 1) k / 100) for c − 1 ≥ −1.
+            let lo = ((c - 1) * k).div_euclid(100) + ((c - 1) * k).rem_euclid(100).min(1);
+            lo >= c - md
+        };
+        let pct_decides = |p: i64| k > 0 && (100 * p).div_euclid(k) - md >= p;
+        let delta_up_to = (0..=255)
+            .take_while(|&c| delta_decides(c))
+            .last()
+            .unwrap_or(-1);
+        let pct_from = (-1..=254)
+            .rev()
+            .take_while(|&p| pct_decides(p))
+            .last()
+            .unwrap_or(255);
+        Crossover {
+            delta_up_to,
+            pct_from,
+        }
+    }
+}
+
 /// [`block_limit`] for one pixel count `n`, in integers: both ceilings
 /// are floors of (a + d − 1) / d by a divisor d fixed for the block row
 /// (n and 100 n), taken as the high half of a × ⌈2^64 / d⌉.
@@ -306,10 +514,11 @@ struct InnerLimit {
     min_delta: i64,
     by_n: u64,
     by_hundred_n: u64,
+    crossover: Crossover,
 }
 
 impl InnerLimit {
-    fn new(n: u64, keep: u64, min_delta: i32) -> Option<InnerLimit> {
+    fn new(n: u64, keep: u64, min_delta: i32, crossover: Crossover) -> Option<InnerLimit> {
         if n == 0 || n >= 1 << 21 || keep > 100 {
             return None;
         }
@@ -321,17 +530,98 @@ impl InnerLimit {
             min_delta: min_delta as i64,
             by_n: recip(n),
             by_hundred_n: recip(100 * n),
+            crossover,
         })
     }
 
     /// `block_limit(sum, n, keep, min_delta)`, for a sum of `n` pixels
-    /// (≤ 255 n).
+    /// (≤ 255 n). One quotient first (by_pct's when `pct_first`), the
+    /// other only when [`Crossover`] says the first does not decide alone;
+    /// `pct_first` then turns to the other rule for the next block.
+    #[inline(always)]
+    fn limit(&self, sum: u64, pct_first: &mut bool) -> i16 {
+        let div = |a: u64, m: u64| ((a as u128 * m as u128) >> 64) as i64;
+        let by_pct = || div(sum * self.keep + self.hundred_n - 1, self.by_hundred_n) - 1;
+        let ceil_mean = || div(sum + self.n - 1, self.by_n);
+        let l = if *pct_first {
+            let p = by_pct();
+            if p >= self.crossover.pct_from {
+                p
+            } else {
+                *pct_first = false;
+                p.min(ceil_mean() - self.min_delta - 1)
+            }
+        } else {
+            let c = ceil_mean();
+            let d = c - self.min_delta - 1;
+            if c <= self.crossover.delta_up_to {
+                d
+            } else {
+                *pct_first = true;
+                by_pct().min(d)
+            }
+        };
+        l.clamp(-1, 254) as i16
+    }
+}
+
+/// [`block_limit`] for one pixel count `n` as a table of its steps: the
+/// limit of a sum s is a step function of s, one step up at each t_l, the
+/// smallest sum whose limit is ≥ l (l in 0..=254): by_pct ≥ l ⇔ s × keep >
+/// 100 n l ⇔ s ≥ floor(100 n l / keep) + 1 (never when keep = 0), by_delta ≥
+/// l ⇔ s > n (l + min_delta), so t_l = max of the two. Each of the two
+/// sequences grows by at least n a step (100 n / keep ≥ n), and so does
+/// their maximum: t_(l+1) ≥ t_l + n. Buckets of 2^k ≤ n sums then hold at
+/// most one step each, and a sum's limit is its bucket's limit at the
+/// bucket's start plus one when it is at or past the bucket's step: one
+/// shift, one load and one compare a block, against two multiply-highs
+/// ([`InnerLimit`]). 255 n / 2^k < 511 buckets, made once per pixel count.
+struct StepTable {
+    n: u64,
+    shift: u32,
+    /// Per bucket: (the step in it, or `u32::MAX`; the limit below it).
+    buckets: Vec<(u32, i16)>,
+}
+
+impl StepTable {
+    /// Rows with fewer inner blocks use [`InnerLimit`]: making the table
+    /// costs about as much as the multiplications of a few dozen blocks.
+    const MIN_BLOCKS: usize = 64;
+
+    fn new(n: u64, keep: u64, min_delta: i32) -> Option<StepTable> {
+        if n == 0 || n >= 1 << 21 || keep > 100 {
+            return None;
+        }
+        let shift = 63 - n.leading_zeros();
+        let top = 255 * n;
+        let mut buckets = vec![(u32::MAX, 0i16); (top >> shift) as usize + 1];
+        for l in 0..=254u64 {
+            if keep == 0 {
+                break;
+            }
+            let by_pct = 100 * n * l / keep + 1;
+            let by_delta = n * (l + min_delta.max(0) as u64) + 1;
+            let t = by_pct.max(by_delta);
+            if t > top {
+                break;
+            }
+            let b = &mut buckets[(t >> shift) as usize].0;
+            debug_assert_eq!(*b, u32::MAX, "two steps in one bucket");
+            *b = t as u32;
+        }
+        let mut below = -1i16;
+        for b in buckets.iter_mut() {
+            b.1 = below;
+            below += (b.0 != u32::MAX) as i16;
+        }
+        Some(StepTable { n, shift, buckets })
+    }
+
+    /// `block_limit(sum, n, keep, min_delta)` for a sum ≤ 255 n.
     #[inline(always)]
     fn limit(&self, sum: u64) -> i16 {
-        let div = |a: u64, m: u64| ((a as u128 * m as u128) >> 64) as i64;
-        let by_pct = div(sum * self.keep + self.hundred_n - 1, self.by_hundred_n) - 1;
-        let by_delta = div(sum + self.n - 1, self.by_n) - self.min_delta - 1;
-        by_pct.min(by_delta).clamp(-1, 254) as i16
+        let (step, below) = self.buckets[(sum >> self.shift) as usize];
+        below + (sum >= step as u64) as i16
     }
 }
 
@@ -372,7 +662,9 @@ mod tests {
         // mean × (100 − percent) / 100 and mean − min_delta, the mean taken
         // over the pixels of its block window (blocks within radius / 4).
         let mut state = 99u32;
-        for (w, h) in [(37, 23), (64, 16), (9, 50)] {
+        // 300 px: rows of more than StepTable::MIN_BLOCKS inner blocks at
+        // the narrower windows (their limits come from the step table).
+        for (w, h) in [(37, 23), (64, 16), (9, 50), (300, 37)] {
             let luma: Vec<u8> = (0..w * h)
                 .map(|i| {
                     state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
@@ -412,28 +704,31 @@ mod tests {
     fn the_negative_threshold_is_the_threshold_of_the_negative() {
         // A gradient with dark and light specks, 37x23 (blocks cut at the
         // edges): thresholding the negative frame and thresholding the frame
-        // as a negative give the same bitmap, bit for bit.
-        let (w, h) = (37, 23);
-        let luma: Vec<u8> = (0..w * h)
-            .map(|i| {
-                let (x, y) = (i % w, i / w);
-                let base = (x * 5 + y * 3) as u8;
-                match (x * 7 + y * 13) % 11 {
-                    0 => base / 3,
-                    1 => base.saturating_add(90),
-                    _ => base,
-                }
-            })
-            .collect();
-        let frame = Frame::from_luma(w, h, luma).unwrap();
-        let means = LocalMean::new(&frame);
-        let negative = frame.inverted();
-        for (radius, percent) in [(6, 5), (12, 20), (40, 5)] {
-            assert_eq!(
-                means.threshold_negative(radius, percent, 4),
-                LocalMean::new(&negative).threshold(radius, percent, 4),
-                "radius {radius}, {percent} %"
-            );
+        // as a negative give the same bitmap, bit for bit. 301x23: rows of
+        // more than StepTable::MIN_BLOCKS inner blocks (the table's loop of
+        // each polarity).
+        for (w, h) in [(37usize, 23usize), (301, 23)] {
+            let luma: Vec<u8> = (0..w * h)
+                .map(|i| {
+                    let (x, y) = (i % w, i / w);
+                    let base = (x * 5 + y * 3) as u8;
+                    match (x * 7 + y * 13) % 11 {
+                        0 => base / 3,
+                        1 => base.saturating_add(90),
+                        _ => base,
+                    }
+                })
+                .collect();
+            let frame = Frame::from_luma(w, h, luma).unwrap();
+            let means = LocalMean::new(&frame);
+            let negative = frame.inverted();
+            for (radius, percent) in [(6, 5), (12, 20), (40, 5)] {
+                assert_eq!(
+                    means.threshold_negative(radius, percent, 4),
+                    LocalMean::new(&negative).threshold(radius, percent, 4),
+                    "{w}x{h} radius {radius}, {percent} %"
+                );
+            }
         }
     }
 
@@ -471,6 +766,169 @@ mod tests {
                 means.threshold(radius, percent, 4)
             );
         }
+    }
+
+    /// Pseudo-random luma: finder patterns (module `m` px, some cut by
+    /// the frame's edges), dark ones on light and light ones on dark,
+    /// over a gradient with noise of amplitude `noise`.
+    fn finder_frame(w: usize, h: usize, m: usize, noise: u32, seed: u32) -> Frame {
+        let mut state = seed;
+        let mut rnd = move || {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            state >> 16
+        };
+        let mut luma: Vec<u8> = (0..w * h)
+            .map(|i| (60 + (i % w) * 120 / w) as u8 + (rnd() % (noise + 1)) as u8)
+            .collect();
+        let side = 7 * m as i64;
+        let mut oy = -(side / 3);
+        while oy < h as i64 {
+            let mut ox = -(side / 2);
+            while ox < w as i64 {
+                let inverse = rnd() % 3 == 0;
+                for y in 0..side {
+                    for x in 0..side {
+                        let (px, py) = (ox + x, oy + y);
+                        if px < 0 || py < 0 || px >= w as i64 || py >= h as i64 {
+                            continue;
+                        }
+                        let ring = (x / m as i64 - 3).abs().max((y / m as i64 - 3).abs());
+                        let dark = (ring == 3 || ring <= 1) != inverse;
+                        let v = if dark { 20 } else { 230 };
+                        luma[py as usize * w + px as usize] = v + (rnd() % (noise + 1)) as u8;
+                    }
+                }
+                ox += side + 1 + (rnd() % (3 * m as u32)) as i64;
+            }
+            oy += side + 1 + (rnd() % (2 * m as u32)) as i64;
+        }
+        Frame::from_luma(w, h, luma).unwrap()
+    }
+
+    #[test]
+    fn a_bitmap_thresholded_into_a_used_buffer_equals_a_fresh_one() {
+        // One buffer, dirty (0xAA) and of another frame's size at first,
+        // then holding the last bitmap: frames of several sizes, both
+        // means' polarities, several windows and cuts; each bitmap equals
+        // the one made fresh.
+        let mut buf = vec![0xAA; 7 * 5];
+        for (w, h, m) in [
+            (64usize, 48usize, 2usize),
+            (64, 48, 3),
+            (37, 29, 1),
+            (5, 3, 1),
+        ] {
+            let frame = finder_frame(w, h, m, 40, (w + h + m) as u32);
+            let means = LocalMean::new(&frame);
+            for mm in [means.clone(), means.negated()] {
+                for (radius, percent) in [(6, 5), (6, 20), (40, 5), (3, 15)] {
+                    mm.threshold_into(radius, percent, 4, &mut buf);
+                    assert_eq!(
+                        buf,
+                        mm.threshold(radius, percent, 4),
+                        "{w}x{h} r {radius} {percent} %"
+                    );
+                }
+            }
+            buf.fill(0xAA);
+        }
+    }
+
+    #[test]
+    fn row_bits_are_the_stored_bitmap_row_by_row_and_pixel_by_pixel() {
+        // Frames of several sizes (not all multiples of the block), both
+        // means' polarities, both sides, several windows and cuts: every
+        // row (read in order, then bottom up, so the expanded block row
+        // is both reused and remade; the row buffer dirty) and every pixel
+        // of the row bits equal the stored bitmap.
+        for (w, h, m) in [
+            (64usize, 48usize, 2usize),
+            (37, 29, 1),
+            (5, 3, 1),
+            (9, 50, 3),
+        ] {
+            let frame = finder_frame(w, h, m, 40, (w * h) as u32);
+            let means = LocalMean::new(&frame);
+            for mm in [means.clone(), means.negated()] {
+                for (radius, percent) in [(6, 5), (6, 20), (40, 5), (3, 15)] {
+                    for neg in [false, true] {
+                        let stored = if neg {
+                            mm.threshold_negative(radius, percent, 4)
+                        } else {
+                            mm.threshold(radius, percent, 4)
+                        };
+                        let rows = mm.row_bits(radius, percent, 4, neg);
+                        let what = format!("{w}x{h} r {radius} {percent} % neg {neg}");
+                        let mut buf = vec![0xAA; w];
+                        for y in (0..h).chain((0..h).rev()) {
+                            assert_eq!(
+                                rows.row(y, &mut buf),
+                                &stored[y * w..(y + 1) * w],
+                                "{what}, row {y}"
+                            );
+                        }
+                        for y in 0..h {
+                            for x in 0..w {
+                                assert_eq!(
+                                    rows.dark(x, y),
+                                    stored[y * w + x] != 0,
+                                    "{what}, pixel {x},{y}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_finder_scan_of_row_bits_equals_the_scan_of_the_stored_bitmap() {
+        // Frames full of finder patterns (both colours, modules 1–5 px,
+        // cut by every edge, noise 0–60 levels) at the windows and cuts
+        // stage 1 uses, both polarities: the scan reading row bits finds
+        // the same candidates, in the same order, as the scan of the stored
+        // bitmap. One frame holds more patterns than the candidate list
+        // (400), so pruning and a full list are the same too.
+        use super::super::finder::{find_finders_in, find_finders_min};
+        let mut total = 0;
+        let mut longest = 0;
+        for (i, (w, h, m, noise)) in [
+            (160usize, 120usize, 2usize, 0u32),
+            (203, 97, 3, 30),
+            (331, 211, 1, 10),
+            (97, 131, 5, 60),
+            (420, 420, 2, 4),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let frame = finder_frame(w, h, m, noise, 17 + i as u32);
+            let means = LocalMean::new(&frame);
+            for (radius, percent) in [(6, 5), (6, 20), (21, 5), (80, 5), (60, 5)] {
+                for neg in [false, true] {
+                    let stored = if neg {
+                        means.threshold_negative(radius, percent, 4)
+                    } else {
+                        means.threshold(radius, percent, 4)
+                    };
+                    for min_module in [1.0, 1.8] {
+                        let want = find_finders_min(&stored, w, h, min_module);
+                        let got = find_finders_in(
+                            &means.row_bits(radius, percent, 4, neg),
+                            w,
+                            h,
+                            min_module,
+                        );
+                        assert_eq!(got, want, "{w}x{h} r {radius} {percent} % neg {neg}");
+                        total += want.len();
+                        longest = longest.max(want.len());
+                    }
+                }
+            }
+        }
+        assert!(total > 2000, "only {total} candidates");
+        assert_eq!(longest, 400, "no scan filled the candidate list");
     }
 
     /// [`block_limit`] in integers: min(ceil(sum × keep / (100 n)) − 1,
@@ -527,10 +985,68 @@ mod tests {
                 .collect();
             for keep in KEEPS {
                 for md in MIN_DELTAS {
-                    let lim = InnerLimit::new(n, keep, md.min(256) as i32).unwrap();
+                    let md32 = md.min(256) as i32;
+                    let lim = InnerLimit::new(n, keep, md32, Crossover::new(keep, md32)).unwrap();
                     for &sum in &sums {
+                        // Either quotient first: both orders, and the
+                        // shortcuts each takes, give the exact limit.
+                        for first in [false, true] {
+                            assert_eq!(
+                                lim.limit(sum, &mut { first }),
+                                block_limit_exact(sum, n, keep, md),
+                                "sum {sum}, n {n}, keep {keep}, min_delta {md}, pct first {first}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(InnerLimit::new(1 << 21, 95, 4, Crossover::new(95, 4)).is_none());
+    }
+
+    #[test]
+    fn the_step_table_is_the_integer_ceiling_for_every_sum() {
+        // Pixel counts of every power-of-two bucket width, a power of two
+        // and one either side of it (a bucket exactly n wide), the counts
+        // of the inner test above: every sum up to 255 n (every 7th, and
+        // each next to a step, past 26,896), each keep and min_delta.
+        let ns = [
+            1u64,
+            2,
+            3,
+            7,
+            12,
+            63,
+            64,
+            65,
+            100,
+            144,
+            1023,
+            1024,
+            1025,
+            26_896,
+            163_216,
+            (1 << 21) - 1,
+        ];
+        for n in ns {
+            for keep in KEEPS {
+                for md in MIN_DELTAS {
+                    let md32 = md.min(256) as i32;
+                    let table = StepTable::new(n, keep, md32).unwrap();
+                    let step = if n <= 26_896 { 1 } else { 7 };
+                    let near = (0..=255u64).flat_map(|l| {
+                        let by_pct = (100 * n * l).checked_div(keep).map_or(0, |q| q + 1);
+                        let by_delta = n * (l + md.min(256)) + 1;
+                        [by_pct, by_delta]
+                            .into_iter()
+                            .flat_map(|t| [t.saturating_sub(1), t, t + 1])
+                    });
+                    for sum in (0..=255 * n)
+                        .step_by(step)
+                        .chain(near.filter(|&s| s <= 255 * n))
+                    {
                         assert_eq!(
-                            lim.limit(sum),
+                            table.limit(sum),
                             block_limit_exact(sum, n, keep, md),
                             "sum {sum}, n {n}, keep {keep}, min_delta {md}"
                         );
@@ -538,7 +1054,8 @@ mod tests {
                 }
             }
         }
-        assert!(InnerLimit::new(1 << 21, 95, 4).is_none());
+        assert!(StepTable::new(1 << 21, 95, 4).is_none());
+        assert!(StepTable::new(0, 95, 4).is_none());
     }
 
     #[test]

@@ -58,11 +58,12 @@
 use std::cell::OnceCell;
 use std::time::Duration;
 
-use super::binarize::LocalMean;
+use super::binarize::{LocalMean, RowBits};
 use super::budget::Deadline;
 use super::detect::{detect, Detection};
 use super::finder::{
-    find_finders_min, group, merge_finders, Finder, Triple, MIN_CONFIRMATIONS, MIN_MODULE_PX,
+    find_finders_in, find_finders_min, group, merge_finders, Finder, Triple, MIN_CONFIRMATIONS,
+    MIN_MODULE_PX,
 };
 use super::refine::{decode_from_finders, decode_from_finders_within, refine_and_decode};
 use super::Frame;
@@ -191,6 +192,36 @@ pub struct Decoder {
     /// on a slow machine (or a debug build) each gets its turn.
     negative_first: bool,
     stats: DecodeStats,
+    /// Stage 1's wide bitmaps, for the next frame's: a frame of the same
+    /// size thresholds into one of these instead of allocating and zeroing
+    /// w × h bytes (every byte is written; see [`BitmapPool`]).
+    bitmaps: BitmapPool,
+}
+
+/// Bitmaps handed back by stage 1 when it did not keep its wide bitmap
+/// (nothing pending for stages 2–3), at most [`BitmapPool::KEEP`] of them:
+/// one a polarity.
+#[derive(Clone, Default)]
+struct BitmapPool(Vec<Vec<u8>>);
+
+impl BitmapPool {
+    const KEEP: usize = 2;
+
+    fn take(&mut self) -> Vec<u8> {
+        self.0.pop().unwrap_or_default()
+    }
+
+    fn give(&mut self, bits: Vec<u8>) {
+        if self.0.len() < Self::KEEP {
+            self.0.push(bits);
+        }
+    }
+}
+
+impl std::fmt::Debug for BitmapPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BitmapPool({} kept)", self.0.len())
+    }
 }
 
 /// Where a (cropped, scaled) working image sits in the original frame.
@@ -731,6 +762,13 @@ impl Decoder {
         }
     }
 
+    /// `stage1`'s result, its wide bitmap (not kept: nothing pending)
+    /// handed to the pool for the next frame.
+    fn recycle(&mut self, abits: Vec<u8>, result: Stage1) -> Stage1 {
+        self.bitmaps.give(abits);
+        result
+    }
+
     /// Stage 1: adaptive bitmaps, our finder patterns, grid fit. Cheap
     /// (~5 ms at 720p) and reads most codes.
     /// `flip`: after the first bitmap, check whether the other polarity
@@ -761,6 +799,12 @@ impl Decoder {
             let fs = find_finders_min(bits, dims.0, dims.1, min_module(k));
             scale_finders(solid_finders(fs, k), kf)
         };
+        // The same, of a bitmap only scanned for finder patterns (not
+        // kept): thresholded a row at a time as the scan reads it.
+        let finders_in = |bits: RowBits| {
+            let fs = find_finders_in(&bits, dims.0, dims.1, min_module(k));
+            scale_finders(solid_finders(fs, k), kf)
+        };
 
         self.stats.stages = self.stats.stages.max(1);
         // The whole frame's two polarities share one table of local means
@@ -782,7 +826,13 @@ impl Decoder {
             }
             None => LocalMean::new(dimg.get()),
         };
-        let abits = means.threshold(Self::adaptive_radius(dims, module_px.map(|m| m / kf)), 5, 4);
+        let mut abits = self.bitmaps.take();
+        means.threshold_into(
+            Self::adaptive_radius(dims, module_px.map(|m| m / kf)),
+            5,
+            4,
+            &mut abits,
+        );
         let mut afinders = finders_of(&abits);
         self.try_triples(
             img,
@@ -794,7 +844,7 @@ impl Decoder {
             &mut tried,
         );
         if self.all_explained(&afinders, place, found, before, &failed) {
-            return Stage1::Done;
+            return self.recycle(abits, Stage1::Done);
         }
         // The first polarity searched shows no code of its own: is there
         // one of the other polarity? Its strict bitmap (1d below: what reads
@@ -807,13 +857,12 @@ impl Decoder {
         // (When the negative goes first, the same probe looks at the frame
         // itself with the strict cut.)
         if flip && found.codes.len() == before && solid_count(&afinders) < 3 {
-            let other = means.threshold_negative(Self::narrow_radius(dims), 20, 4);
-            let ofinders = finders_of(&other);
+            let ofinders = finders_in(means.row_bits(Self::narrow_radius(dims), 20, 4, true));
             if let Some(sh) = shared.as_deref_mut() {
                 sh.strict[usize::from(!neg)] = Some(ofinders.clone());
             }
             if solid_count(&ofinders) >= 3 {
-                return Stage1::Flip(ofinders);
+                return self.recycle(abits, Stage1::Flip(ofinders));
             }
         }
         if module_px.is_none() && !deadline.passed() {
@@ -821,8 +870,7 @@ impl Decoder {
             // sits below the code's own mid-grey and thins the finder rings
             // of low-contrast codes (the narrow one alone would hollow out
             // finders of big modules, hence both).
-            let narrow = means.threshold(Self::narrow_radius(dims), 5, 4);
-            let nfinders = finders_of(&narrow);
+            let nfinders = finders_in(means.row_bits(Self::narrow_radius(dims), 5, 4, false));
             self.try_triples(
                 img,
                 &nfinders,
@@ -843,12 +891,11 @@ impl Decoder {
                 &mut tried,
             );
             if self.all_explained(&afinders, place, found, before, &failed) {
-                return Stage1::Done;
+                return self.recycle(abits, Stage1::Done);
             }
             // 1c: a small frame that a code may fill.
             if let Some(r) = Self::fill_radius(dims).filter(|_| found.codes.len() == before) {
-                let fill = means.threshold(r, 5, 4);
-                let ffinders = finders_of(&fill);
+                let ffinders = finders_in(means.row_bits(r, 5, 4, false));
                 self.try_triples(
                     img,
                     &ffinders,
@@ -869,7 +916,7 @@ impl Decoder {
                     &mut tried,
                 );
                 if self.all_explained(&afinders, place, found, before, &failed) {
-                    return Stage1::Done;
+                    return self.recycle(abits, Stage1::Done);
                 }
             }
         }
@@ -884,7 +931,9 @@ impl Decoder {
             // The probe of the frame's own stage 1 made this very bitmap.
             let sfinders = shared
                 .and_then(|sh| sh.strict[usize::from(neg)].take())
-                .unwrap_or_else(|| finders_of(&means.threshold(Self::narrow_radius(dims), 20, 4)));
+                .unwrap_or_else(|| {
+                    finders_in(means.row_bits(Self::narrow_radius(dims), 20, 4, false))
+                });
             self.try_triples(
                 img,
                 &sfinders,
@@ -905,7 +954,7 @@ impl Decoder {
                 &mut tried,
             );
             if self.all_explained(&afinders, place, found, before, &failed) {
-                return Stage1::Done;
+                return self.recycle(abits, Stage1::Done);
             }
         }
         // 1e: two solid patterns and no triple, in a negative. The glow
@@ -943,7 +992,7 @@ impl Decoder {
                 );
             }
             if self.all_explained(&afinders, place, found, before, &failed) {
-                return Stage1::Done;
+                return self.recycle(abits, Stage1::Done);
             }
         }
         // Not a single finder-like pattern on either bitmap: nothing for
@@ -951,7 +1000,7 @@ impl Decoder {
         // gate frames are empty, and this keeps them at the cost of stage 1
         // (measured: the read rate did not drop, the 720p p95 fell ~5 ms).
         if afinders.is_empty() {
-            return Stage1::Nothing;
+            return self.recycle(abits, Stage1::Nothing);
         }
         Stage1::Pending(Pending {
             abits,

@@ -48,7 +48,7 @@ fn ratio_ok(r: &[usize; 5]) -> bool {
 /// the dark ring; returns (centre, light, dark) run lengths, not counting the
 /// start pixel in `centre`. `None` if the pattern is cut off or too long.
 fn walk(
-    bits: &[u8],
+    bits: &impl Bits,
     w: usize,
     h: usize,
     (x, y): (usize, usize),
@@ -65,7 +65,7 @@ fn walk(
             // Off the image: acceptable only once the outer dark ring started.
             return (state == 2 && counts[2] > 0).then_some(counts);
         }
-        let dark = bits[cy as usize * w + cx as usize] != 0;
+        let dark = bits.dark(cx as usize, cy as usize);
         let want_dark = state != 1;
         if dark != want_dark {
             state += 1;
@@ -83,14 +83,14 @@ fn walk(
 /// Cross-check through (x, y) along one axis; returns the refined centre
 /// coordinate along that axis and the 5-run total.
 fn cross_check(
-    bits: &[u8],
+    bits: &impl Bits,
     w: usize,
     h: usize,
     (x, y): (usize, usize),
     vertical: bool,
     expected_total: usize,
 ) -> Option<(f64, usize)> {
-    if bits[y * w + x] == 0 {
+    if !bits.dark(x, y) {
         return None;
     }
     let max = expected_total.max(7);
@@ -142,10 +142,56 @@ pub(crate) fn find_finders(bits: &[u8], w: usize, h: usize) -> Vec<Finder> {
 /// filter has averaged the noise away, and the code is sampled at full
 /// resolution.
 pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64) -> Vec<Finder> {
+    if bits.len() != w * h {
+        return Vec::new();
+    }
+    find_finders_in(&Bitmap { bits, w }, w, h, min_module)
+}
+
+/// A w × h bitmap the finder scan reads row by row, and pixel by pixel
+/// around a candidate (the cross checks): a stored bitmap ([`Bitmap`]), or
+/// one thresholded a row at a time that is never stored whole
+/// (`binarize::RowBits`).
+pub(crate) trait Bits {
+    /// Row `y`, one byte per pixel (0 = light, else dark), in `buf` (of
+    /// the row's length) or in the bitmap itself.
+    fn row<'a>(&'a self, y: usize, buf: &'a mut [u8]) -> &'a [u8];
+    /// Whether pixel (x, y) is dark.
+    fn dark(&self, x: usize, y: usize) -> bool;
+}
+
+/// A stored bitmap, `w` pixels a row.
+pub(crate) struct Bitmap<'b> {
+    pub bits: &'b [u8],
+    pub w: usize,
+}
+
+impl Bits for Bitmap<'_> {
+    #[inline(always)]
+    fn row<'a>(&'a self, y: usize, _buf: &'a mut [u8]) -> &'a [u8] {
+        &self.bits[y * self.w..(y + 1) * self.w]
+    }
+
+    #[inline(always)]
+    fn dark(&self, x: usize, y: usize) -> bool {
+        self.bits[y * self.w + x] != 0
+    }
+}
+
+/// [`find_finders_min`] of any [`Bits`] of w × h pixels.
+pub(crate) fn find_finders_in(
+    bits: &impl Bits,
+    w: usize,
+    h: usize,
+    min_module: f64,
+) -> Vec<Finder> {
     let mut found: Vec<Finder> = Vec::new();
-    if w < 7 || h < 7 || bits.len() != w * h {
+    if w < 7 || h < 7 {
         return found;
     }
+    // The row of a bitmap thresholded a row at a time (unused for a
+    // stored one).
+    let mut row_buf = vec![0u8; w];
     // The run boundaries of one row (see [`run_bounds`]): run k is
     // `bounds[k]..bounds[k + 1]`. A row has at most w runs, so the buffer
     // is made once at its full size and written by index: no `Vec::push`
@@ -164,7 +210,7 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
     };
     for y in 0..h {
         prune_stale(&mut found, y);
-        let row = &bits[y * w..(y + 1) * w];
+        let row = bits.row(y, &mut row_buf);
         // Run-length encode the row; colour alternates, and the first
         // run's colour is row[0].
         let n = run_bounds(row, &mut bounds);
@@ -605,9 +651,11 @@ mod tests {
         if w < 7 || h < 7 || bits.len() != w * h {
             return found;
         }
+        let stored = Bitmap { bits, w };
+        let bits = &stored;
         for y in 0..h {
             prune_stale(&mut found, y);
-            let row = &bits[y * w..(y + 1) * w];
+            let row = &stored.bits[y * w..(y + 1) * w];
             let runs = reference_runs(row);
             let mut i = if row[0] != 0 { 0 } else { 1 };
             while i + 4 < runs.len() {
