@@ -802,6 +802,9 @@ impl Decoder {
         // The same, of a bitmap only scanned for finder patterns (not
         // kept): thresholded a row at a time as the scan reads it.
         let finders_in = |bits: RowBits| {
+            if !bits.fits(dims.0, dims.1) {
+                return Vec::new();
+            }
             let fs = find_finders_in(&bits, dims.0, dims.1, min_module(k));
             scale_finders(solid_finders(fs, k), kf)
         };
