@@ -787,7 +787,7 @@ mod tests {
             state >> 16
         };
         let mut luma: Vec<u8> = (0..w * h)
-            .map(|i| (60 + (i % w) * 120 / w) as u8 + (rnd() % (noise + 1)) as u8)
+            .map(|i| ((60 + (i % w) * 120 / w) as u8).saturating_add((rnd() % (noise + 1)) as u8))
             .collect();
         let side = 7 * m as i64;
         let mut oy = -(side / 3);
@@ -803,8 +803,10 @@ mod tests {
                         }
                         let ring = (x / m as i64 - 3).abs().max((y / m as i64 - 3).abs());
                         let dark = (ring == 3 || ring <= 1) != inverse;
-                        let v = if dark { 20 } else { 230 };
-                        luma[py as usize * w + px as usize] = v + (rnd() % (noise + 1)) as u8;
+                        let v: u8 = if dark { 20 } else { 230 };
+                        // Saturating: 230 plus noise of 40 would wrap to a dark pixel.
+                        luma[py as usize * w + px as usize] =
+                            v.saturating_add((rnd() % (noise + 1)) as u8);
                     }
                 }
                 ox += side + 1 + (rnd() % (3 * m as u32)) as i64;
