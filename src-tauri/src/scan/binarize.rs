@@ -443,10 +443,11 @@ fn dark_mask<const NEGATIVE: bool>(p: &[u8], c: &[u8]) -> u64 {
 
 /// A thresholded bitmap that is never stored whole ([`LocalMean::row_bits`]):
 /// the cut of each block, and the frame's pixels. For the bitmaps stage 1
-/// only scans for finder patterns: the scan reads each row once (made in
-/// the scan's row buffer, from the block row's cuts expanded once per
-/// block row) and a few pixels around each candidate; no w × h bytes are
-/// written and read back. Bit for bit [`LocalMean::threshold`]'s bitmap.
+/// only scans for finder patterns: the scan reads each row's run
+/// boundaries once (straight from the comparison with the block row's
+/// cuts, expanded once per block row) and a few pixels around each
+/// candidate; no w × h bytes are written and read back. Bit for bit
+/// [`LocalMean::threshold`]'s bitmap.
 pub struct RowBits<'f> {
     luma: &'f [u8],
     w: usize,
@@ -485,16 +486,20 @@ impl RowBits<'_> {
     }
 }
 
-impl Bits for RowBits<'_> {
-    fn row<'a>(&'a self, y: usize, buf: &'a mut [u8]) -> &'a [u8] {
+impl RowBits<'_> {
+    /// Row `y` as bytes (1 = dark), in `buf`: what the scan's runs are of.
+    #[cfg(test)]
+    fn row<'a>(&self, y: usize, buf: &'a mut [u8]) -> &'a [u8] {
         let buf = &mut buf[..self.w];
         self.with_row(y, |row, cut| compare_row(row, cut, self.negative, buf));
         buf
     }
+}
 
+impl Bits for RowBits<'_> {
     /// The row's run boundaries straight from the comparison (see
     /// [`compare_run_bounds`]): the byte row is never made.
-    fn runs(&self, y: usize, _buf: &mut [u8], bounds: &mut [usize]) -> (usize, bool) {
+    fn runs(&self, y: usize, bounds: &mut [usize]) -> (usize, bool) {
         self.with_row(y, |row, cut| {
             compare_run_bounds(row, cut, self.negative, bounds)
         })
@@ -958,7 +963,7 @@ mod tests {
                         // byte by byte.
                         let mut got = vec![0; w + 1];
                         for y in (0..h).chain((0..h).rev()) {
-                            let (n, first) = rows.runs(y, &mut buf, &mut got);
+                            let (n, first) = rows.runs(y, &mut got);
                             let want = naive_runs(&stored[y * w..(y + 1) * w]);
                             assert_eq!(
                                 (&got[..=n], first),

@@ -148,20 +148,16 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
     find_finders_in(&Bitmap { bits, w }, w, h, min_module)
 }
 
-/// A w × h bitmap the finder scan reads row by row, and pixel by pixel
-/// around a candidate (the cross checks): a stored bitmap ([`Bitmap`]), or
-/// one thresholded a row at a time that is never stored whole
-/// (`binarize::RowBits`).
+/// A w × h bitmap the finder scan reads as each row's run boundaries, and
+/// pixel by pixel around a candidate (the cross checks): a stored bitmap
+/// ([`Bitmap`]), or one thresholded a row at a time that is never stored
+/// whole (`binarize::RowBits`).
 pub(crate) trait Bits {
-    /// Row `y`, one byte per pixel (0 = light, else dark), in `buf` (of
-    /// the row's length) or in the bitmap itself.
-    fn row<'a>(&'a self, y: usize, buf: &'a mut [u8]) -> &'a [u8];
     /// Whether pixel (x, y) is dark.
     fn dark(&self, x: usize, y: usize) -> bool;
     /// Row `y`'s run boundaries (see [`runs_from_masks`]; `bounds` holds
     /// w + 1), the number of runs, and whether the first run is dark.
-    /// `buf` (w bytes) is scratch for [`Self::row`] if needed.
-    fn runs(&self, y: usize, buf: &mut [u8], bounds: &mut [usize]) -> (usize, bool);
+    fn runs(&self, y: usize, bounds: &mut [usize]) -> (usize, bool);
 }
 
 /// A stored bitmap, `w` pixels a row.
@@ -174,7 +170,7 @@ impl Bits for Bitmap<'_> {
     /// The run boundaries from the row's bytes, 64 at a time (see
     /// [`runs_from_masks`]).
     #[inline(always)]
-    fn runs(&self, y: usize, _buf: &mut [u8], bounds: &mut [usize]) -> (usize, bool) {
+    fn runs(&self, y: usize, bounds: &mut [usize]) -> (usize, bool) {
         let w = self.w;
         let row = &self.bits[y * w..(y + 1) * w];
         let Some(&first) = row.first() else {
@@ -199,11 +195,6 @@ impl Bits for Bitmap<'_> {
     }
 
     #[inline(always)]
-    fn row<'a>(&'a self, y: usize, _buf: &'a mut [u8]) -> &'a [u8] {
-        &self.bits[y * self.w..(y + 1) * self.w]
-    }
-
-    #[inline(always)]
     fn dark(&self, x: usize, y: usize) -> bool {
         self.bits[y * self.w + x] != 0
     }
@@ -220,9 +211,6 @@ pub(crate) fn find_finders_in(
     if w < 7 || h < 7 {
         return found;
     }
-    // The row of a bitmap thresholded a row at a time (unused for a
-    // stored one).
-    let mut row_buf = vec![0u8; w];
     // The run boundaries of one row (see [`runs_from_masks`]): run k is
     // `bounds[k]..bounds[k + 1]`. A row has at most w runs, so the buffer
     // is made once at its full size and written by index: no `Vec::push`
@@ -243,7 +231,7 @@ pub(crate) fn find_finders_in(
         prune_stale(&mut found, y);
         // Run-length encode the row; colour alternates, and the first
         // run's colour is the first pixel's.
-        let (n, first_dark) = bits.runs(y, &mut row_buf, &mut bounds);
+        let (n, first_dark) = bits.runs(y, &mut bounds);
         let mut i = if first_dark { 0 } else { 1 };
         while i + 4 < n {
             let b = &bounds[i..i + 6];
@@ -953,7 +941,7 @@ mod tests {
                 let dark: Vec<u8> = row.iter().map(|&b| u8::from(b != 0)).collect();
                 let want: Vec<(usize, usize)> = reference_runs(&dark);
                 let mut bounds = vec![usize::MAX; w + 1];
-                let (n, first) = Bitmap { bits: row, w }.runs(0, &mut [], &mut bounds);
+                let (n, first) = Bitmap { bits: row, w }.runs(0, &mut bounds);
                 let got: Vec<(usize, usize)> = (0..n)
                     .map(|k| (bounds[k], bounds[k + 1] - bounds[k]))
                     .collect();
