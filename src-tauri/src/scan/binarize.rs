@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::finder::Bits;
+use super::finder::{pack_dark, runs_from_masks, Bits};
 use super::Frame;
 
 /// Side of the blocks the local mean is computed over.
@@ -382,12 +382,72 @@ fn compare_row(row: &[u8], cut: &[u8], negative: bool, dst: &mut [u8]) {
     }
 }
 
+/// The run boundaries of the bitmap row [`compare_row`] makes from `row`
+/// and `cut` (of the same length), without making that row: see
+/// [`runs_from_masks`] (64 comparisons at a time packed into one u64).
+fn compare_run_bounds(
+    row: &[u8],
+    cut: &[u8],
+    negative: bool,
+    bounds: &mut [usize],
+) -> (usize, bool) {
+    // One loop a polarity (the select inside would be in the inner loop).
+    if negative {
+        compare_runs_of::<true>(row, cut, bounds)
+    } else {
+        compare_runs_of::<false>(row, cut, bounds)
+    }
+}
+
+/// [`compare_run_bounds`] of one polarity.
+#[inline(always)]
+fn compare_runs_of<const NEGATIVE: bool>(
+    row: &[u8],
+    cut: &[u8],
+    bounds: &mut [usize],
+) -> (usize, bool) {
+    let w = row.len();
+    let cut = &cut[..w];
+    let Some((&p0, &c0)) = row.first().zip(cut.first()) else {
+        return (0, false);
+    };
+    let first = if NEGATIVE { p0 > c0 } else { p0 < c0 };
+    let n = runs_from_masks(
+        w,
+        first,
+        bounds,
+        |x| dark_mask::<NEGATIVE>(&row[x..x + 64], &cut[x..x + 64]),
+        |x| {
+            // Padded with zeros, which compare light either way (0 < 0
+            // and 0 > 0 are false).
+            let (mut p, mut c) = ([0u8; 64], [0u8; 64]);
+            p[..w - x].copy_from_slice(&row[x..]);
+            c[..w - x].copy_from_slice(&cut[x..]);
+            dark_mask::<NEGATIVE>(&p, &c)
+        },
+    );
+    (n, first)
+}
+
+/// The dark bits of 64 pixels `p` against their cuts `c` (64 each): the
+/// comparisons as bytes (a vectorised loop, in registers), packed.
+#[inline(always)]
+fn dark_mask<const NEGATIVE: bool>(p: &[u8], c: &[u8]) -> u64 {
+    let (p, c) = (&p[..64], &c[..64]);
+    let mut bytes = [0u8; 64];
+    for ((d, &p), &c) in bytes.iter_mut().zip(p).zip(c) {
+        *d = if NEGATIVE { p > c } else { p < c } as u8;
+    }
+    pack_dark(&bytes)
+}
+
 /// A thresholded bitmap that is never stored whole ([`LocalMean::row_bits`]):
 /// the cut of each block, and the frame's pixels. For the bitmaps stage 1
-/// only scans for finder patterns: the scan reads each row once (made in
-/// the scan's row buffer, from the block row's cuts expanded once per
-/// block row) and a few pixels around each candidate; no w × h bytes are
-/// written and read back. Bit for bit [`LocalMean::threshold`]'s bitmap.
+/// only scans for finder patterns: the scan reads each row's run
+/// boundaries once (straight from the comparison with the block row's
+/// cuts, expanded once per block row) and a few pixels around each
+/// candidate; no w × h bytes are written and read back. Bit for bit
+/// [`LocalMean::threshold`]'s bitmap.
 pub struct RowBits<'f> {
     luma: &'f [u8],
     w: usize,
@@ -409,8 +469,11 @@ impl RowBits<'_> {
     }
 }
 
-impl Bits for RowBits<'_> {
-    fn row<'a>(&'a self, y: usize, buf: &'a mut [u8]) -> &'a [u8] {
+impl RowBits<'_> {
+    /// `f(luma row y, its cuts one a pixel)`: the cuts of y's block row,
+    /// expanded once per block row.
+    #[inline(always)]
+    fn with_row<T>(&self, y: usize, f: impl FnOnce(&[u8], &[u8]) -> T) -> T {
         let w = self.w;
         let by = y / BLOCK;
         let mut expanded = self.expanded.borrow_mut();
@@ -419,9 +482,27 @@ impl Bits for RowBits<'_> {
             expand_cuts(&self.cuts[by * self.bw..(by + 1) * self.bw], cut);
             *at = by;
         }
-        let buf = &mut buf[..w];
-        compare_row(&self.luma[y * w..(y + 1) * w], cut, self.negative, buf);
+        f(&self.luma[y * w..(y + 1) * w], cut)
+    }
+}
+
+impl RowBits<'_> {
+    /// Row `y` as bytes (1 = dark), in `buf`: what the scan's runs are of.
+    #[cfg(test)]
+    fn row<'a>(&self, y: usize, buf: &'a mut [u8]) -> &'a [u8] {
+        let buf = &mut buf[..self.w];
+        self.with_row(y, |row, cut| compare_row(row, cut, self.negative, buf));
         buf
+    }
+}
+
+impl Bits for RowBits<'_> {
+    /// The row's run boundaries straight from the comparison (see
+    /// [`compare_run_bounds`]): the byte row is never made.
+    fn runs(&self, y: usize, bounds: &mut [usize]) -> (usize, bool) {
+        self.with_row(y, |row, cut| {
+            compare_run_bounds(row, cut, self.negative, bounds)
+        })
     }
 
     #[inline(always)]
@@ -878,6 +959,21 @@ mod tests {
                                 "{what}, row {y}"
                             );
                         }
+                        // The runs of each row are the stored row's,
+                        // byte by byte.
+                        let mut got = vec![0; w + 1];
+                        for y in (0..h).chain((0..h).rev()) {
+                            // Poisoned before each row: a version that
+                            // skipped writes would leave it showing.
+                            got.fill(usize::MAX);
+                            let (n, first) = rows.runs(y, &mut got);
+                            let want = naive_runs(&stored[y * w..(y + 1) * w]);
+                            assert_eq!(
+                                (&got[..=n], first),
+                                (&want.0[..], want.1),
+                                "{what}, runs of row {y}"
+                            );
+                        }
                         for y in 0..h {
                             for x in 0..w {
                                 assert_eq!(
@@ -940,6 +1036,79 @@ mod tests {
         }
         assert!(total > 2000, "only {total} candidates");
         assert_eq!(longest, 400, "no scan filled the candidate list");
+    }
+
+    /// The run boundaries of a 0/1 row, byte by byte: the reference for
+    /// [`compare_run_bounds`].
+    fn naive_runs(bits: &[u8]) -> (Vec<usize>, bool) {
+        let mut b: Vec<usize> = (1..bits.len())
+            .filter(|&x| bits[x] != bits[x - 1])
+            .collect();
+        if !bits.is_empty() {
+            b.insert(0, 0);
+            b.push(bits.len());
+        }
+        (b, bits.first() == Some(&1))
+    }
+
+    #[test]
+    fn the_runs_from_the_comparison_are_the_runs_of_the_compared_row() {
+        // Rows of every width 0–200 and some longer ones (not multiples
+        // of 64, one word, one word ± 1, 720p), both polarities: random
+        // pixels against random cuts (a change almost every pixel; some
+        // rows every pixel, so all w + 1 bounds are written), runs of
+        // 1–150 px (across word boundaries, ending at the row's end),
+        // all dark, all light, and one pixel changed at each word edge.
+        let mut state = 7u32;
+        let mut rnd = move |n: u32| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (state >> 8) % n
+        };
+        let mut widths: Vec<usize> = (0..=200).collect();
+        widths.extend([255, 256, 257, 319, 320, 321, 1280]);
+        let mut rows = 0;
+        for &w in &widths {
+            let mut cases: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            let random = |rnd: &mut dyn FnMut(u32) -> u32| (0..w).map(|_| rnd(256) as u8).collect();
+            cases.push((random(&mut rnd), random(&mut rnd)));
+            // Alternating: the pixels 0 and 255 against a cut of 128.
+            cases.push(((0..w).map(|x| (x % 2 * 255) as u8).collect(), vec![128; w]));
+            let mut runs = Vec::with_capacity(w);
+            while runs.len() < w {
+                let (len, v) = (1 + rnd(150) as usize, if rnd(2) == 0 { 10 } else { 200 });
+                runs.extend(std::iter::repeat_n(v, len.min(w - runs.len())));
+            }
+            cases.push((runs, vec![100; w]));
+            for v in [0u8, 255] {
+                cases.push((vec![v; w], vec![v; w]));
+                cases.push((vec![v; w], vec![128; w]));
+            }
+            for at in [63, 64, 65, 127, 128, w.wrapping_sub(1)] {
+                if at < w {
+                    let mut row = vec![10u8; w];
+                    row[at] = 200;
+                    cases.push((row, vec![100; w]));
+                }
+            }
+            for (row, cut) in &cases {
+                for negative in [false, true] {
+                    let mut bits = vec![0xAA; w];
+                    compare_row(row, cut, negative, &mut bits);
+                    let (want, want_first) = naive_runs(&bits);
+                    let mut bounds = vec![usize::MAX; w + 1];
+                    let (n, first) = compare_run_bounds(row, cut, negative, &mut bounds);
+                    let got = if w == 0 { &bounds[..0] } else { &bounds[..=n] };
+                    assert_eq!(
+                        got,
+                        &want[..],
+                        "w {w} neg {negative} row {row:?} cut {cut:?}"
+                    );
+                    assert_eq!(first, want_first, "w {w} neg {negative}");
+                    rows += 1;
+                }
+            }
+        }
+        assert!(rows > 3000, "{rows} rows");
     }
 
     /// [`block_limit`] in integers: min(ceil(sum × keep / (100 n)) − 1,

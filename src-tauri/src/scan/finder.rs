@@ -148,16 +148,16 @@ pub(crate) fn find_finders_min(bits: &[u8], w: usize, h: usize, min_module: f64)
     find_finders_in(&Bitmap { bits, w }, w, h, min_module)
 }
 
-/// A w × h bitmap the finder scan reads row by row, and pixel by pixel
-/// around a candidate (the cross checks): a stored bitmap ([`Bitmap`]), or
-/// one thresholded a row at a time that is never stored whole
-/// (`binarize::RowBits`).
+/// A w × h bitmap the finder scan reads as each row's run boundaries, and
+/// pixel by pixel around a candidate (the cross checks): a stored bitmap
+/// ([`Bitmap`]), or one thresholded a row at a time that is never stored
+/// whole (`binarize::RowBits`).
 pub(crate) trait Bits {
-    /// Row `y`, one byte per pixel (0 = light, else dark), in `buf` (of
-    /// the row's length) or in the bitmap itself.
-    fn row<'a>(&'a self, y: usize, buf: &'a mut [u8]) -> &'a [u8];
     /// Whether pixel (x, y) is dark.
     fn dark(&self, x: usize, y: usize) -> bool;
+    /// Row `y`'s run boundaries (see [`runs_from_masks`]; `bounds` holds
+    /// w + 1), the number of runs, and whether the first run is dark.
+    fn runs(&self, y: usize, bounds: &mut [usize]) -> (usize, bool);
 }
 
 /// A stored bitmap, `w` pixels a row.
@@ -167,9 +167,31 @@ pub(crate) struct Bitmap<'b> {
 }
 
 impl Bits for Bitmap<'_> {
+    /// The run boundaries from the row's bytes, 64 at a time (see
+    /// [`runs_from_masks`]).
     #[inline(always)]
-    fn row<'a>(&'a self, y: usize, _buf: &'a mut [u8]) -> &'a [u8] {
-        &self.bits[y * self.w..(y + 1) * self.w]
+    fn runs(&self, y: usize, bounds: &mut [usize]) -> (usize, bool) {
+        let w = self.w;
+        let row = &self.bits[y * w..(y + 1) * w];
+        let Some(&first) = row.first() else {
+            return (0, false);
+        };
+        // 0 or 1 a byte: a stored bitmap's dark bytes are any non-zero.
+        let dark = |bytes: &[u8]| {
+            let mut out = [0u8; 64];
+            for (d, &b) in out.iter_mut().zip(bytes) {
+                *d = (b != 0) as u8;
+            }
+            pack_dark(&out)
+        };
+        let n = runs_from_masks(
+            w,
+            first != 0,
+            bounds,
+            |x| dark(&row[x..x + 64]),
+            |x| dark(&row[x..]),
+        );
+        (n, first != 0)
     }
 
     #[inline(always)]
@@ -189,10 +211,7 @@ pub(crate) fn find_finders_in(
     if w < 7 || h < 7 {
         return found;
     }
-    // The row of a bitmap thresholded a row at a time (unused for a
-    // stored one).
-    let mut row_buf = vec![0u8; w];
-    // The run boundaries of one row (see [`run_bounds`]): run k is
+    // The run boundaries of one row (see [`runs_from_masks`]): run k is
     // `bounds[k]..bounds[k + 1]`. A row has at most w runs, so the buffer
     // is made once at its full size and written by index: no `Vec::push`
     // (its length and capacity checks per run were a fifth of an empty
@@ -210,11 +229,9 @@ pub(crate) fn find_finders_in(
     };
     for y in 0..h {
         prune_stale(&mut found, y);
-        let row = bits.row(y, &mut row_buf);
         // Run-length encode the row; colour alternates, and the first
-        // run's colour is row[0].
-        let n = run_bounds(row, &mut bounds);
-        let first_dark = row[0] != 0;
+        // run's colour is the first pixel's.
+        let (n, first_dark) = bits.runs(y, &mut bounds);
         let mut i = if first_dark { 0 } else { 1 };
         while i + 4 < n {
             let b = &bounds[i..i + 6];
@@ -245,6 +262,9 @@ pub(crate) fn find_finders_in(
     found
 }
 
+/// The row scan before [`runs_from_masks`] (byte rows, 8 bytes at a
+/// time), kept as the tests' reference for the boundaries.
+///
 /// Run-length encode a row as run boundaries: `bounds[0] = 0`, then each
 /// x where `row[x] != row[x - 1]`, then `row.len()`; returns the number of
 /// runs n (`bounds[..=n]` are written; `bounds` must hold `row.len() + 1`).
@@ -254,6 +274,7 @@ pub(crate) fn find_finders_in(
 /// is long runs: eight bytes are compared at once (a row against itself
 /// shifted by one, as `u64`s), four such words share one branch, and only
 /// the bytes that differ are visited.
+#[cfg(test)]
 fn run_bounds(row: &[u8], bounds: &mut [usize]) -> usize {
     let w = row.len();
     if w == 0 {
@@ -319,6 +340,80 @@ fn run_bounds(row: &[u8], bounds: &mut [usize]) -> usize {
     }
     bounds[n] = w;
     n
+}
+
+/// The run boundaries of a row of `w` pixels (`bounds[0] = 0`, each x whose colour differs from x − 1's, then `w`;
+/// `bounds` holds w + 1); returns the number of runs. `first` is whether
+/// pixel 0 is dark, `mask(x)` the dark bits of pixels x..x + 64 (bit i:
+/// pixel x + i; see [`pack_dark`]), `tail(x)` those of the last pixels
+/// x..w (fewer than 64; the bits past w are ignored).
+///
+/// Finding the run boundaries was a third of an empty frame's finder scan
+/// (a byte row read back 8 bytes at a time and visited byte by byte where it
+/// changed, after the thresholded row was written out). From 64 pixels'
+/// bits at a time, the colour changes are the set bits of `m ^ (m << 1 |
+/// last bit of the word before)`, one `trailing_zeros` each.
+#[inline(always)]
+pub(crate) fn runs_from_masks(
+    w: usize,
+    first: bool,
+    bounds: &mut [usize],
+    mut mask: impl FnMut(usize) -> u64,
+    tail: impl FnOnce(usize) -> u64,
+) -> usize {
+    if w == 0 {
+        return 0;
+    }
+    assert!(bounds.len() > w, "a row of {w} px needs {} bounds", w + 1);
+    bounds[0] = 0;
+    let mut n = 1;
+    // The boundaries at x + the set bits of `t`: each x in 1..w at most
+    // once, so `n` stays ≤ w.
+    let mut emit = |mut t: u64, x: usize, n: &mut usize| {
+        let mut k = *n;
+        while t != 0 {
+            bounds[k] = x + t.trailing_zeros() as usize;
+            k += 1;
+            t &= t - 1;
+        }
+        *n = k;
+    };
+    // The last pixel's bit of the word before; for the first word the
+    // first pixel's own, so x = 0 is no boundary.
+    let mut carry = first as u64;
+    let mut x = 0;
+    while x + 64 <= w {
+        let m = mask(x);
+        emit(m ^ (m << 1 | carry), x, &mut n);
+        carry = m >> 63;
+        x += 64;
+    }
+    let rest = w - x;
+    if rest > 0 {
+        let m = tail(x);
+        // No boundary at the row's end, whatever the bits past it.
+        emit(
+            (m ^ (m << 1 | carry)) & (u64::MAX >> (64 - rest)),
+            x,
+            &mut n,
+        );
+    }
+    bounds[n] = w;
+    n
+}
+
+/// 64 bytes of 0 (light) or 1 (dark) as one u64, bit i from byte i: byte i
+/// of an 8-byte word times 0x0102_0408_1020_4080 lands at bit 56 + i, and
+/// no two of the products overlap, so nothing carries.
+#[inline(always)]
+pub(crate) fn pack_dark(bytes: &[u8; 64]) -> u64 {
+    let mut m = 0u64;
+    for (k, b) in bytes.chunks_exact(8).enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(b);
+        m |= (u64::from_le_bytes(word).wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    m
 }
 
 /// Merge finders found on another bitmap of the same image into `into`.
@@ -802,6 +897,68 @@ mod tests {
         assert_eq!(runs, [(0, 9), (9, 1)]);
         run_lengths(&[1; 17], &mut runs);
         assert_eq!(runs, [(0, 17)]);
+    }
+
+    #[test]
+    fn the_runs_of_a_stored_row_are_its_byte_runs() {
+        // Rows of every width 0–200 and some longer ones (not multiples
+        // of 64, one word ± 1, 720p): random bytes (0, 1 or 255: any
+        // non-zero byte is dark), alternating pixels (all w + 1 bounds
+        // written), runs of 1–150 px (across word boundaries, ending at
+        // the row's end), all dark, all light, one dark pixel at each word
+        // edge. `Bitmap::runs` equals the runs of (byte != 0) byte by byte,
+        // and the old scan's ([`run_bounds`]) on 0/1 rows.
+        let mut state = 99u32;
+        let mut rnd = move |n: u32| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (state >> 8) % n
+        };
+        let mut widths: Vec<usize> = (0..=200).collect();
+        widths.extend([255, 256, 257, 319, 320, 321, 1280]);
+        let mut rows = 0;
+        for &w in &widths {
+            let mut cases: Vec<Vec<u8>> = vec![
+                (0..w).map(|_| [0, 1, 255][rnd(3) as usize]).collect(),
+                (0..w).map(|x| (x % 2) as u8).collect(),
+                (0..w).map(|x| ((x + 1) % 2) as u8).collect(),
+                vec![0; w],
+                vec![1; w],
+            ];
+            let mut runs = Vec::with_capacity(w);
+            while runs.len() < w {
+                let (len, v) = (1 + rnd(150) as usize, rnd(2) as u8);
+                runs.extend(std::iter::repeat_n(v, len.min(w - runs.len())));
+            }
+            cases.push(runs);
+            for at in [63, 64, 65, 127, 128, w.wrapping_sub(1)] {
+                if at < w {
+                    let mut row = vec![0u8; w];
+                    row[at] = 1;
+                    cases.push(row);
+                }
+            }
+            for row in &cases {
+                let dark: Vec<u8> = row.iter().map(|&b| u8::from(b != 0)).collect();
+                let want: Vec<(usize, usize)> = reference_runs(&dark);
+                let mut bounds = vec![usize::MAX; w + 1];
+                let (n, first) = Bitmap { bits: row, w }.runs(0, &mut bounds);
+                let got: Vec<(usize, usize)> = (0..n)
+                    .map(|k| (bounds[k], bounds[k + 1] - bounds[k]))
+                    .collect();
+                assert_eq!(got, want, "{row:?}");
+                assert_eq!(first, dark.first() == Some(&1), "{row:?}");
+                if w > 0 {
+                    assert_eq!(bounds[n], w);
+                }
+                if row.iter().all(|&b| b <= 1) {
+                    let mut old = vec![usize::MAX; w + 1];
+                    let m = run_bounds(row, &mut old);
+                    assert_eq!((n, &bounds[..=n.min(w)]), (m, &old[..=m.min(w)]), "{row:?}");
+                }
+                rows += 1;
+            }
+        }
+        assert!(rows > 1500, "{rows} rows");
     }
 
     #[test]
