@@ -132,6 +132,12 @@ service_groups! {
     trait TokenStore {
         fn create_token(&self, orq: Orq, role: Role, user_id: Option<i64>, venue_id: Option<VenueId>, now: DateTime<Utc>) -> Result<(String, Principal)>;
         fn principal_for_token(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Principal>>;
+        // The principal of a token if the engine can answer it from memory
+        // without blocking (no database call, no pooled connection): the
+        // server asks this on its async worker first and goes to the blocking
+        // pool (`principal_for_token`) only on `None`. Never `Some` for a
+        // token `principal_for_token` would refuse at `now`.
+        fn cached_principal(&self, token: &str, now: DateTime<Utc>) -> Option<Principal>;
         fn revoke_token_id(&self, token_id: i64, now: DateTime<Utc>) -> Result<bool>;
         fn customer_session(&self, code: &TicketCode, email: &str, now: DateTime<Utc>) -> Result<(String, Principal, DateTime<Utc>)>;
         fn create_console_link(&self, orq: Orq, operator: Option<OperatorId>, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>)>;
