@@ -113,9 +113,9 @@ fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>, numberer: bo
     format!("http://{addr}")
 }
 
-/// `n` requests made by `clients` tasks over the instances at `bases`
-/// (request `i` goes to instance `i % bases.len()`), each a POST of JSON to
-/// `path`; `make(i)` is request `i`'s body. Returns the
+/// `n` requests made by `clients` tasks, each a POST of JSON to one of
+/// `urls` (one per instance, see `urls`: request `i` goes to
+/// `urls[i % urls.len()]`); `make(i)` is request `i`'s body. Returns the
 /// wall time and each request's latency; panics on an answer other than
 /// `expect` (a 503 is retried, and its time counts).
 ///
@@ -127,12 +127,11 @@ fn start(rt: &tokio::runtime::Runtime, store: Arc<dyn ServerStore>, numberer: bo
 /// with the same JSON bodies and the bearer token, timed from send to answer.
 fn drive(
     client_rt: &tokio::runtime::Runtime,
-    bases: &[String],
+    urls: Vec<reqwest::Url>,
     token: &str,
     clients: usize,
     n: usize,
     expect: u16,
-    path: &str,
     make: impl Fn(usize) -> String + Send + Sync + 'static,
 ) -> (Duration, Vec<Duration>) {
     let next = Arc::new(AtomicUsize::new(0));
@@ -142,12 +141,7 @@ fn drive(
         .pool_max_idle_per_host(clients)
         .build()
         .unwrap();
-    let urls: Arc<Vec<reqwest::Url>> = Arc::new(
-        bases
-            .iter()
-            .map(|base| reqwest::Url::parse(&format!("{base}{path}")).unwrap())
-            .collect(),
-    );
+    let urls = Arc::new(urls);
     let mut bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
     bearer.set_sensitive(true);
     let started = Instant::now();
@@ -205,6 +199,14 @@ fn drive(
     let took = started.elapsed();
     timeline(clients, retries.load(Ordering::Relaxed), &latencies);
     (took, latencies.into_iter().map(|(l, _)| l).collect())
+}
+
+/// `path` on each instance at `bases`, parsed once for a phase's requests.
+fn urls(bases: &[String], path: &str) -> Vec<reqwest::Url> {
+    bases
+        .iter()
+        .map(|base| reqwest::Url::parse(&format!("{base}{path}")).unwrap())
+        .collect()
 }
 
 /// With `PG_HTTP_TIMELINE` set: the phase's answers per 100 ms and the
@@ -541,12 +543,11 @@ fn phases(engine: &str, stores: Vec<Arc<dyn ServerStore>>, numberer: bool, sizes
     let hot_id = hot.to_string();
     let (took, _) = drive(
         &client_rt,
-        &bases,
+        urls(&bases, "/api/reservations/create"),
         &admin,
         CLIENTS,
         reservations,
         201,
-        "/api/reservations/create",
         move |i| {
             format!(
                 r#"{{"ticket_id":"R-{i}","slot_id":"{hot_id}","customer_email":"bench@example.com","customer_phone":"+34600000001"}}"#
@@ -559,12 +560,11 @@ fn phases(engine: &str, stores: Vec<Arc<dyn ServerStore>>, numberer: bool, sizes
     let verify = |clients: usize, prefix: &'static str| {
         let (took, mut latencies) = drive(
             &client_rt,
-            &bases,
+            urls(&bases, "/api/operator/verify-ticket"),
             &gate,
             clients,
             verifications,
             200,
-            "/api/operator/verify-ticket",
             move |i| format!(r#"{{"ticket_id":"{prefix}-{i}","operator_id":{op}}}"#),
         );
         latencies.sort();
