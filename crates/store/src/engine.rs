@@ -7,7 +7,9 @@
 //! The traits are the server's calls and nothing more: the same signatures
 //! as `Store`'s inherent methods, which the SQLite implementation forwards to
 //! (one macro writes the trait and the forwarding, so they cannot drift).
-//! The calls block; the server runs them on tokio's blocking pool.
+//! The calls block; the server runs them on tokio's blocking pool. The one
+//! exception is `TokenStore::cached_principal`: it answers from memory or
+//! not at all, never blocks, and the server calls it on its async worker.
 //!
 //! Groups rather than one trait, so an engine can be brought up one group at
 //! a time with the conformance suite (`crate::conformance`) proving each
