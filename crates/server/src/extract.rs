@@ -196,7 +196,16 @@ fn console_route(path: &str) -> bool {
 
 /// The live principal of a token, or 401.
 async fn lookup(state: &AppState, token: String) -> Result<Caller, ApiError> {
+    // A principal the engine holds in memory (PostgreSQL's token cache) is
+    // answered here on the async worker: the blocking pool's hop (a thread
+    // woken, then this task woken again) cost as much CPU as the look-up
+    // itself on every verify-ticket.
+    if let Some(principal) = state.store.cached_principal(&token, chrono::Utc::now()) {
+        return Ok(Caller(Some(principal)));
+    }
     let store = state.store.clone();
+    // The time is read where the look-up runs: a session that expires while
+    // this task waits for a blocking thread is refused.
     let principal =
         tokio::task::spawn_blocking(move || store.principal_for_token(&token, chrono::Utc::now()))
             .await

@@ -149,10 +149,17 @@ impl TokenCache {
     /// Forgets every principal, and any look-up in flight will not store
     /// its own: called once a write that may revoke tokens returned.
     pub(crate) fn forget_all(&self) {
-        let mut state = self.lock();
-        state.generation += 1;
-        state.entries.clear();
-        state.order.clear();
+        let (entries, order) = {
+            let mut state = self.lock();
+            state.generation += 1;
+            (
+                std::mem::take(&mut state.entries),
+                std::mem::take(&mut state.order),
+            )
+        };
+        // Freed after the lock is released: up to `MAX_ENTRIES` entries, and
+        // async workers wait on this lock (`cached_principal`).
+        drop((entries, order));
     }
 }
 

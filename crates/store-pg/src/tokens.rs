@@ -55,6 +55,14 @@ impl TokenStore for PgStore {
         ))
     }
 
+    /// This instance's cache only (`token_cache.rs`: a read younger than its
+    /// TTL found the token valid, not revoked through this instance since,
+    /// not expired at `now`): a hash and a short lock, no database call, so
+    /// the server asks it without a hop to the blocking pool.
+    fn cached_principal(&self, token: &str, now: DateTime<Utc>) -> Option<Principal> {
+        self.tokens.get(&hash_token(token.trim()), now)
+    }
+
     /// Answered from this instance's cache when a read younger than its
     /// TTL found the token valid (`token_cache.rs`); else one statement.
     fn principal_for_token(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Principal>> {

@@ -171,6 +171,58 @@ fn a_cached_session_is_refused_from_its_expiry_on() {
     drop_schema(&url, &schema);
 }
 
+#[test]
+fn the_cache_alone_answers_only_what_a_look_up_would() {
+    // `cached_principal` is what the server asks on its async worker before
+    // any blocking call: never a principal the database look-up would refuse.
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let a = instance_with_ttl(&url, &schema, Duration::from_secs(60));
+    let (token, p) = a.create_token(ORQ, Role::Admin, None, None, now()).unwrap();
+    // Not read yet: nothing in memory (a new token goes to the database).
+    assert_eq!(a.cached_principal(&token, now()), None);
+    assert_eq!(
+        a.principal_for_token(&token, now()).unwrap(),
+        Some(p.clone())
+    );
+    // Read once: answered from memory, with the header's padding trimmed as
+    // the look-up trims it.
+    assert_eq!(a.cached_principal(&token, now()), Some(p.clone()));
+    assert_eq!(
+        a.cached_principal(&format!(" {token} "), now()),
+        Some(p.clone())
+    );
+    assert_eq!(a.cached_principal("not-a-token", now()), None);
+    // Revoked through this instance: gone at once.
+    assert!(a.revoke_token_id(p.token_id, now()).unwrap());
+    assert_eq!(a.cached_principal(&token, now()), None);
+    // An expiring session: refused from its expiry on, as the look-up is.
+    let (link, _) = a.create_console_link(ORQ, None, now()).unwrap();
+    let (session, s, expires_at) = a.redeem_console_link(&link, now()).unwrap();
+    let before = expires_at - chrono::Duration::seconds(1);
+    assert_eq!(
+        a.principal_for_token(&session, before).unwrap(),
+        Some(s.clone())
+    );
+    assert_eq!(a.cached_principal(&session, before), Some(s));
+    assert_eq!(a.cached_principal(&session, expires_at), None);
+    drop(a);
+    drop_schema(&url, &schema);
+}
+
+#[test]
+fn a_store_without_a_cache_answers_nothing_from_memory() {
+    // TTL zero: no caching; the server then always takes the look-up.
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let a = instance_with_ttl(&url, &schema, Duration::ZERO);
+    let (token, p) = a.create_token(ORQ, Role::Admin, None, None, now()).unwrap();
+    assert_eq!(a.principal_for_token(&token, now()).unwrap(), Some(p));
+    assert_eq!(a.cached_principal(&token, now()), None);
+    drop(a);
+    drop_schema(&url, &schema);
+}
+
 fn drop_schema(url: &str, schema: &str) {
     let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
     admin

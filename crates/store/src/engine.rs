@@ -7,7 +7,9 @@
 //! The traits are the server's calls and nothing more: the same signatures
 //! as `Store`'s inherent methods, which the SQLite implementation forwards to
 //! (one macro writes the trait and the forwarding, so they cannot drift).
-//! The calls block; the server runs them on tokio's blocking pool.
+//! The calls block; the server runs them on tokio's blocking pool. The one
+//! exception is `TokenStore::cached_principal`: it answers from memory or
+//! not at all, never blocks, and the server calls it on its async worker.
 //!
 //! Groups rather than one trait, so an engine can be brought up one group at
 //! a time with the conformance suite (`crate::conformance`) proving each
@@ -132,6 +134,12 @@ service_groups! {
     trait TokenStore {
         fn create_token(&self, orq: Orq, role: Role, user_id: Option<i64>, venue_id: Option<VenueId>, now: DateTime<Utc>) -> Result<(String, Principal)>;
         fn principal_for_token(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Principal>>;
+        // The principal of a token if the engine can answer it from memory
+        // without blocking (no database call, no pooled connection): the
+        // server asks this on its async worker first and goes to the blocking
+        // pool (`principal_for_token`) only on `None`. Never `Some` for a
+        // token `principal_for_token` would refuse at `now`.
+        fn cached_principal(&self, token: &str, now: DateTime<Utc>) -> Option<Principal>;
         fn revoke_token_id(&self, token_id: i64, now: DateTime<Utc>) -> Result<bool>;
         fn customer_session(&self, code: &TicketCode, email: &str, now: DateTime<Utc>) -> Result<(String, Principal, DateTime<Utc>)>;
         fn create_console_link(&self, orq: Orq, operator: Option<OperatorId>, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>)>;
