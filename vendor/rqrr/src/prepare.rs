@@ -38,6 +38,12 @@ pub trait ImageBuffer {
     fn get_pixel(&self, x: usize, y: usize) -> u8;
     fn set_pixel(&mut self, x: usize, y: usize, val: u8);
 
+    /// Entrada: all pixels as one slice, row by row (`y * width + x`), if the
+    /// buffer is stored so; the flood fill then works on rows of it.
+    fn pixels_mut(&mut self) -> Option<&mut [u8]> {
+        None
+    }
+
     /// Entrada: how many pixels from `(x, y)` rightwards, up to the row's end,
     /// have the value `val` (0 if `(x, y)` does not). The capstone scan uses
     /// it to pass a run of one colour in one step.
@@ -100,6 +106,10 @@ impl ImageBuffer for BasicImageBuffer {
     fn set_pixel(&mut self, x: usize, y: usize, val: u8) {
         let w = self.width();
         self.pixels[(y * w) + x] = val
+    }
+
+    fn pixels_mut(&mut self) -> Option<&mut [u8]> {
+        Some(&mut self.pixels)
     }
 
     /// Entrada: the row's bytes compared eight at a time (the first differing
@@ -481,6 +491,12 @@ where
     {
         assert_ne!(from, to);
         let w = self.width();
+        // Entrada: on a buffer that lends its pixels as one slice, the same
+        // fill by rows of that slice (no per-pixel bounds-checked trait call).
+        let h = self.height();
+        if let Some(pixels) = self.buffer.pixels_mut() {
+            return flood_fill_pixels(pixels, w, h, (x, y), from, to, fill);
+        }
         let mut queue = Vec::new();
         queue.push((x, y));
 
@@ -539,6 +555,74 @@ where
         }
         fill
     }
+}
+
+/// Entrada: `PreparedImage::flood_fill` on a `w` x `h` image held as one
+/// slice of rows: the same steps (the same queue, rows, fill order and
+/// `AreaFiller` calls) with the row's pixels read and written through slices.
+fn flood_fill_pixels<F>(
+    pixels: &mut [u8],
+    w: usize,
+    h: usize,
+    (x, y): (usize, usize),
+    from: u8,
+    to: u8,
+    mut fill: F,
+) -> F
+where
+    F: AreaFiller,
+{
+    // Push the first pixel of every run of `from` in `row` (its first pixel
+    // at `left` in row `y`), as the per-pixel loop's `seeded_previous` does.
+    fn seed(row: &[u8], left: usize, y: usize, from: u8, queue: &mut Vec<(usize, usize)>) {
+        let mut seeded_previous = false;
+        for (i, &p) in row.iter().enumerate() {
+            if p == from {
+                if !seeded_previous {
+                    queue.push((left + i, y));
+                }
+                seeded_previous = true;
+            } else {
+                seeded_previous = false;
+            }
+        }
+    }
+
+    let mut queue = Vec::new();
+    queue.push((x, y));
+
+    while let Some((x, y)) = queue.pop() {
+        let row = &mut pixels[y * w..(y + 1) * w];
+        // Bail early in case there is nothing to fill
+        if row[x] == to || row[x] != from {
+            continue;
+        }
+
+        let mut left = x;
+        let mut right = x;
+        while left > 0 && row[left - 1] == from {
+            left -= 1;
+        }
+        while right < w - 1 && row[right + 1] == from {
+            right += 1
+        }
+
+        /* Fill the extent */
+        row[left..=right].fill(to);
+
+        fill.update(Row { left, right, y });
+
+        /* Seed new flood-fills */
+        if y > 0 {
+            let above = (y - 1) * w;
+            seed(&pixels[above + left..=above + right], left, y - 1, from, &mut queue);
+        }
+        if y < h - 1 {
+            let below = (y + 1) * w;
+            seed(&pixels[below + left..=below + right], left, y + 1, from, &mut queue);
+        }
+    }
+    fill
 }
 
 impl PreparedImage<BasicImageBuffer> {
@@ -810,8 +894,8 @@ mod tests {
         }
     }
 
-    /// Entrada: rqrr's detector on a `BasicImageBuffer` (its word-at-a-time
-    /// runs) finds the same capstones and grids, reads the
+    /// Entrada: rqrr's detector on a `BasicImageBuffer` (its slice flood fill
+    /// and word-at-a-time runs) finds the same capstones and grids, reads the
     /// same contents and repaints the same pixels as on the per-pixel paths.
     #[test]
     fn the_slice_paths_detect_what_the_per_pixel_paths_detect() {
