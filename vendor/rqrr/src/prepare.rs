@@ -615,11 +615,23 @@ where
         /* Seed new flood-fills */
         if y > 0 {
             let above = (y - 1) * w;
-            seed(&pixels[above + left..=above + right], left, y - 1, from, &mut queue);
+            seed(
+                &pixels[above + left..=above + right],
+                left,
+                y - 1,
+                from,
+                &mut queue,
+            );
         }
         if y < h - 1 {
             let below = (y + 1) * w;
-            seed(&pixels[below + left..=below + right], left, y + 1, from, &mut queue);
+            seed(
+                &pixels[below + left..=below + right],
+                left,
+                y + 1,
+                from,
+                &mut queue,
+            );
         }
     }
     fill
@@ -946,7 +958,7 @@ mod tests {
             let mut i = 0;
             while bits.len() < w * h {
                 let n = lens[i % lens.len()].min(w * h - bits.len());
-                bits.extend(std::iter::repeat(vals[i % vals.len()]).take(n));
+                bits.extend(std::iter::repeat_n(vals[i % vals.len()], n));
                 i += 1;
             }
             let buf = BasicImageBuffer {
@@ -978,6 +990,9 @@ mod tests {
 /// `detect.rs`.
 #[cfg(test)]
 pub(crate) mod test_images {
+    /// Entrada: a test image: width, height and one byte a pixel.
+    pub(crate) type Bitmap = (usize, usize, Vec<u8>);
+
     /// Entrada: the "rqrr" code of `lib.rs`'s `test_rqrr`, one row a word
     /// (the leftmost module in the highest of 21 bits).
     pub(crate) const RQRR_CODE: [u32; 21] = [
@@ -1006,7 +1021,7 @@ pub(crate) mod test_images {
 
     /// Entrada: `RQRR_CODE` drawn with `m`-pixel modules and a 4-module quiet
     /// zone; a dark module is `dark`, a light one 0.
-    pub(crate) fn rendered_code(m: usize, dark: u8) -> (usize, usize, Vec<u8>) {
+    pub(crate) fn rendered_code(m: usize, dark: u8) -> Bitmap {
         let side = (21 + 8) * m;
         let mut bits = vec![0u8; side * side];
         for y in 0..side {
@@ -1024,7 +1039,7 @@ pub(crate) mod test_images {
     }
 
     /// Entrada: one of the crate's test images, dark (< 128) as 1.
-    pub(crate) fn thresholded(png: &[u8]) -> (usize, usize, Vec<u8>) {
+    pub(crate) fn thresholded(png: &[u8]) -> Bitmap {
         let img = image::load_from_memory(png).unwrap().to_luma8();
         let bits = img.pixels().map(|p| u8::from(p.0[0] < 128)).collect();
         (img.width() as usize, img.height() as usize, bits)
@@ -1032,7 +1047,7 @@ pub(crate) mod test_images {
 
     /// Entrada: `w` x `h` pixels of blocky noise (runs of 1 to 8 pixels,
     /// about one dark in `1 / dark_in`), from a fixed seed.
-    pub(crate) fn noise(w: usize, h: usize, dark_in: u32, seed: u32) -> (usize, usize, Vec<u8>) {
+    pub(crate) fn noise(w: usize, h: usize, dark_in: u32, seed: u32) -> Bitmap {
         let mut state = seed;
         let mut next = move || {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
@@ -1051,7 +1066,7 @@ pub(crate) mod test_images {
     }
 
     /// Entrada: `RQRR_CODE` with 3-pixel modules, tiled `n` x `n` times.
-    pub(crate) fn tiled_codes(n: usize) -> (usize, usize, Vec<u8>) {
+    pub(crate) fn tiled_codes(n: usize) -> Bitmap {
         let (cw, ch, code) = rendered_code(3, 1);
         let (w, h) = (cw * n, ch * n);
         let mut bits = vec![0u8; w * h];
@@ -1064,7 +1079,7 @@ pub(crate) mod test_images {
     }
 
     /// Entrada: the images the equivalence tests of our changes run on.
-    pub(crate) fn all() -> Vec<(&'static str, (usize, usize, Vec<u8>))> {
+    pub(crate) fn all() -> Vec<(&'static str, Bitmap)> {
         vec![
             ("code, 3 px modules", rendered_code(3, 1)),
             ("code, 4 px modules, dark = 255", rendered_code(4, 255)),
