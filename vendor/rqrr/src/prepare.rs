@@ -108,6 +108,7 @@ impl ImageBuffer for BasicImageBuffer {
         self.pixels[(y * w) + x] = val
     }
 
+    /// Entrada: the pixels as one slice, so that `flood_fill` works on rows.
     fn pixels_mut(&mut self) -> Option<&mut [u8]> {
         Some(&mut self.pixels)
     }
@@ -117,21 +118,16 @@ impl ImageBuffer for BasicImageBuffer {
     /// checked `get_pixel` per pixel.
     fn run_length(&self, x: usize, y: usize, val: u8) -> usize {
         let row = &self.pixels[y * self.w + x..(y + 1) * self.w];
-        let splat = u64::from_ne_bytes([val; 8]);
+        // Little-endian words on every machine: the byte first in memory is
+        // the lowest, so the first differing byte is the XOR's trailing zeros.
+        let splat = u64::from_le_bytes([val; 8]);
         let mut chunks = row.chunks_exact(8);
         let mut n = 0;
         for chunk in &mut chunks {
-            let word = u64::from_ne_bytes(chunk.try_into().unwrap());
+            let word = u64::from_le_bytes(chunk.try_into().unwrap());
             let diff = word ^ splat;
             if diff != 0 {
-                // The byte first in memory is the lowest on a little-endian
-                // machine, the highest on a big-endian one.
-                let zeros = if cfg!(target_endian = "little") {
-                    diff.trailing_zeros()
-                } else {
-                    diff.leading_zeros()
-                };
-                return n + (zeros / 8) as usize;
+                return n + (diff.trailing_zeros() / 8) as usize;
             }
             n += 8;
         }
