@@ -24,8 +24,10 @@ pub(crate) fn detect(frame: &Frame, bits: &[u8]) -> Vec<Detection> {
         return Vec::new();
     }
     let run = || {
-        // We binarise ourselves (see `binarize`) and hand rqrr the bitmap.
-        let mut img = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| bits[y * w + x] != 0);
+        // We binarise ourselves (see `binarize`) and hand rqrr the bitmap as
+        // it is (our vendored constructor: one mapping pass instead of a
+        // closure call, enum conversion, push and assert per pixel).
+        let mut img = rqrr::PreparedImage::prepare_from_bits(w, h, bits);
         img.detect_grids()
             .into_iter()
             .map(|g| {
