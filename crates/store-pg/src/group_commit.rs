@@ -909,8 +909,10 @@ mod tests {
         }
     }
 
-    fn handed_back(rx: Rx) -> bool {
-        matches!(rx.blocking_recv(), Ok(Answer::Alone))
+    /// Handed back by now (read without waiting: each use comes after the
+    /// leader returned, so a missing answer fails rather than hangs).
+    fn handed_back(mut rx: Rx) -> bool {
+        matches!(rx.try_recv(), Ok(Answer::Alone))
     }
 
     #[test]
