@@ -24,8 +24,11 @@
 //! thread with it (`Place::lead`), which leads the key's batches one after
 //! the other while items are queued and then frees the place; so a thread
 //! is woken per run of batches and a caller once, by its answer. Callers of
-//! both kinds share one queue, its batches and its places (a blocking caller
-//! leads awaiting callers' items it finds queued, as they have no thread).
+//! both kinds share one queue, its batches and its places. A blocking caller
+//! leads batches (which may hold awaiting callers' items) only until its own
+//! answer is there, so it never works on for others; when it returns with
+//! no batch of its key in flight, the awaiting items still queued are
+//! handed back (each runs alone), as nobody else would lead them.
 //!
 //! What must hold, and how:
 //! - a write is answered only after its COMMIT returned: answers are
@@ -321,25 +324,23 @@ impl<I: Grouped, A> GroupQueue<I, A> {
         };
         let mut state = self.lock();
         loop {
-            let mine = state.keys.get_mut(&key).expect("a caller's key");
-            let room = mine.leading < I::IN_FLIGHT;
-            // Awaiting callers' items first (only with callers of both
-            // kinds on one key): they have no thread of their own, and a
-            // free place would otherwise wait for the next caller.
-            if room && mine.sent > 0 {
-                mine.leading += 1;
-                state = self.lead(state, &key, Some(id), false, &batch);
-                continue;
-            }
+            // Its own answer first: a caller that has it returns, and does
+            // not lead batches of others' items (a stream of hand-offs would
+            // keep it here, its answer unread). Awaiting items it leaves
+            // queued with nobody leading are handed back by `Caller`'s drop.
             match state.answers.remove(&id) {
                 Some(Answer::Done(answer)) => return answer,
                 Some(Answer::Alone) => {
                     drop(state);
+                    // Not a caller of the queue any more: awaiting items
+                    // nobody leads go back now, not after this item's run.
+                    drop(_caller);
                     return alone(&item);
                 }
                 None => {}
             }
             let mine = state.keys.get_mut(&key).expect("a caller's key");
+            let room = mine.leading < I::IN_FLIGHT;
             if room && mine.queued > 0 {
                 // Room for a batch of this key: this caller runs the next
                 // one (which holds its own item unless more than a batch
@@ -557,7 +558,10 @@ pub(crate) fn as_handed<A>(answers: Vec<Answer<A>>) -> Vec<Option<Result<A>>> {
         .collect()
 }
 
-/// A caller in `run`: dropped (also when it panicked), its key forgets it.
+/// A caller in `run`: dropped (also when it panicked), its key forgets it,
+/// and hands back the key's awaiting items if no batch of the key is in
+/// flight (they have no thread; nobody else would lead them until the next
+/// caller came).
 struct Caller<'q, I: Grouped, A> {
     queue: &'q GroupQueue<I, A>,
     key: I::Batch,
@@ -565,10 +569,14 @@ struct Caller<'q, I: Grouped, A> {
 
 impl<I: Grouped, A> Drop for Caller<'_, I, A> {
     fn drop(&mut self) {
+        let mut sends = Vec::new();
         let mut state = self.queue.lock();
         let entry = state.keys.get_mut(&self.key).expect("a caller's key");
         entry.callers -= 1;
+        state.hand_back_stranded(&self.key, &mut sends);
         state.forget_if_idle(&self.key);
+        drop(state);
+        send_all(sends);
     }
 }
 
@@ -1075,7 +1083,7 @@ mod tests {
     }
 
     #[test]
-    fn a_blocked_caller_leads_the_awaiting_callers_items_it_finds_queued() {
+    fn a_blocked_caller_returns_with_its_answer_and_hands_back_the_awaiting_items_nobody_leads() {
         let (release, released) = mpsc::channel::<()>();
         let released = Mutex::new(released);
         let owner = Arc::new(Owner::default());
@@ -1090,13 +1098,16 @@ mod tests {
             let batch = &batch;
             let first = scope.spawn(move || owner2.q.run(Item(1, 0), batch, |_| unreachable!()));
             until(|| owner.q.lock().keys.get(&1).is_some_and(|k| k.leading == 1));
-            // No place for a leader of its own: the blocked caller's thread
-            // takes it once its batch returned, before it returns itself.
-            let (rx, place) = Queue::hand_off(&owner, q, Item(1, 5));
+            // No place for a leader of its own. The blocked caller returns
+            // once its own answer is there, without leading the awaiting
+            // item's batch (a stream of such items would keep it working
+            // for others); with no batch of the key left in flight, the
+            // awaiting item comes back to its caller, who runs it alone.
+            let (mut rx, place) = Queue::hand_off(&owner, q, Item(1, 5));
             assert!(place.is_none());
             release.send(()).unwrap();
             assert_eq!(first.join().unwrap().unwrap(), 0);
-            assert_eq!(done(rx), 5);
+            assert!(matches!(rx.try_recv(), Ok(Answer::Alone)));
         });
         assert!(owner.q.lock().keys.is_empty());
     }

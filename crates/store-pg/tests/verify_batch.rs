@@ -925,9 +925,10 @@ fn handed_off_verifications_on_two_instances_admit_each_ticket_once() {
     let b = Arc::new(PgStore::connect(&url, common::options(&schema)).unwrap());
     let (codes, gate, at) = tickets(&a, 24);
     let rt = runtime();
-    // 16 tasks per instance's share, every ticket asked by each, from a
-    // different place in the list; half of them through the blocking call
-    // on the same queue (callers of both kinds share its batches).
+    // 16 tasks in all, alternately on the two instances, every ticket asked
+    // by each, from a different place in the list; a quarter of them
+    // through the blocking call on the same queues (callers of both kinds
+    // share their batches).
     let answers: Vec<(String, bool, String)> = rt.block_on(async {
         let mut tasks = Vec::new();
         for t in 0..16 {
