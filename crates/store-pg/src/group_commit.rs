@@ -28,7 +28,8 @@
 //! leads batches (which may hold awaiting callers' items) only until its own
 //! answer is there, so it never works on for others; when it returns with
 //! no batch of its key in flight, the awaiting items still queued are
-//! handed back (each runs alone), as nobody else would lead them.
+//! handed back (each runs alone), as no leader may come for them (another
+//! blocking caller might have led them: handing back is the safe side).
 //!
 //! What must hold, and how:
 //! - a write is answered only after its COMMIT returned: answers are
@@ -58,7 +59,8 @@
 //!   its own. A leading thread survives a panicking batch (its items are
 //!   handed back, it goes on); one that never runs or dies outside a batch
 //!   frees its place and, with no batch of the key left in flight, hands
-//!   back the key's awaiting items (`Place`'s drop); a sender dropped
+//!   back the key's awaiting items (`Place`'s drop), as a returning
+//!   blocking caller does (`Caller`'s drop); a sender dropped
 //!   unsent is an error answer on the receiving side, never a wait.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -204,8 +206,9 @@ struct Key {
     /// Its items in `waiting`.
     queued: usize,
     /// Of `queued`, the items of awaiting callers (`Reply::Sent`): they
-    /// have no thread to lead a batch on, so a thread that holds or frees
-    /// a place of this key leads while there are some.
+    /// have no thread to lead a batch on: a `Place` leader leads while
+    /// items are queued, and whoever leaves the key with no batch in flight
+    /// hands them back (`hand_back_stranded`).
     sent: usize,
     /// Its callers in `run`.
     callers: usize,
@@ -248,8 +251,9 @@ impl<I: Grouped, A> Queue<I, A> {
 
     /// With no batch of `key` in flight, the queued items of its awaiting
     /// callers are handed back (each runs alone, on a thread of its own):
-    /// after a leader died, nobody else would lead them until the next
-    /// caller came.
+    /// when a blocking caller returns (`Caller`'s drop), a batch panicked
+    /// (`Lead`'s drop) or a leading thread died or never ran (`Place`'s
+    /// drop), no leader may come for them until the next caller.
     fn hand_back_stranded(&mut self, key: &I::Batch, sends: &mut Sends<A>) {
         let Some(entry) = self.keys.get(key) else {
             return;
@@ -345,7 +349,7 @@ impl<I: Grouped, A> GroupQueue<I, A> {
                 // Room for a batch of this key: this caller runs the next
                 // one (which holds its own item unless more than a batch
                 // of this key came first, or another leader took it: then
-                // it waits for its answer).
+                // it leads the next, or waits, until its answer is there).
                 mine.leading += 1;
                 state = self.lead(state, &key, Some(id), false, &batch);
                 continue;
@@ -560,8 +564,8 @@ pub(crate) fn as_handed<A>(answers: Vec<Answer<A>>) -> Vec<Option<Result<A>>> {
 
 /// A caller in `run`: dropped (also when it panicked), its key forgets it,
 /// and hands back the key's awaiting items if no batch of the key is in
-/// flight (they have no thread; nobody else would lead them until the next
-/// caller came).
+/// flight (they have no thread, and no leader may come for them until the
+/// next caller).
 struct Caller<'q, I: Grouped, A> {
     queue: &'q GroupQueue<I, A>,
     key: I::Batch,

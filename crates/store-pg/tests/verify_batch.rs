@@ -926,9 +926,9 @@ fn handed_off_verifications_on_two_instances_admit_each_ticket_once() {
     let (codes, gate, at) = tickets(&a, 24);
     let rt = runtime();
     // 16 tasks in all, alternately on the two instances, every ticket asked
-    // by each, from a different place in the list; a quarter of them
-    // through the blocking call on the same queues (callers of both kinds
-    // share their batches).
+    // by each, from a different place in the list; a quarter of them (all
+    // on the second instance) through the blocking call, on the queue its
+    // handed-off callers use (callers of both kinds share its batches).
     let answers: Vec<(String, bool, String)> = rt.block_on(async {
         let mut tasks = Vec::new();
         for t in 0..16 {
