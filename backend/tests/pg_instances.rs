@@ -199,3 +199,118 @@ fn two_instances_book_exactly_the_last_places() {
         );
     });
 }
+
+/// Verify-ticket through both instances at once (on PostgreSQL the server
+/// hands each verification to its group-commit queue and awaits the
+/// answer): each ticket asked twice on each instance, all at once, is
+/// admitted exactly once (200) and ALREADY_VERIFIED (409) three times, and
+/// each admission is written once.
+#[test]
+fn two_instances_admit_each_ticket_once() {
+    let Some(cluster) = pg_url() else { return };
+    let db = FreshDb::new(&cluster, "instances_verify");
+    cli(&db.url, &["migrate"]);
+    let venue = cli(
+        &db.url,
+        &[
+            "venue",
+            "add",
+            "--orq",
+            "1",
+            "--name",
+            "Door",
+            "--timezone",
+            "UTC",
+        ],
+    );
+    let operator = cli(
+        &db.url,
+        &["operator", "add", "--orq", "1", "--name", "Gate 1"],
+    );
+    let admin = cli(
+        &db.url,
+        &["token", "create", "--orq", "1", "--role", "admin"],
+    );
+    let (_a, url_a) = serve(&db.url);
+    let (_b, url_b) = serve(&db.url);
+    const TICKETS: usize = 24;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        // An all-day slot today: now is inside it.
+        let today = chrono::Utc::now().date_naive().to_string();
+        let (status, slot) = post(
+            &http,
+            &admin,
+            format!("{url_a}/api/operator/slots/create"),
+            json!({"venue_id": venue.parse::<i64>().unwrap(), "date": today,
+                   "start_time": "00:00", "end_time": "23:59", "total_capacity": 100}),
+        )
+        .await;
+        assert_eq!(status, 201, "{slot}");
+        let slot_id = slot["id"].as_str().unwrap().to_owned();
+        let tickets: Vec<Value> = (0..TICKETS)
+            .map(|i| json!({"ticket_code": format!("DOOR-{i}"), "activation_mode": "immediate"}))
+            .collect();
+        let (status, body) = post(
+            &http,
+            &admin,
+            format!("{url_b}/api/admin/tickets"),
+            Value::Array(tickets),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        for i in 0..TICKETS {
+            let (status, body) = post(
+                &http,
+                &admin,
+                format!("{url_a}/api/reservations/create"),
+                json!({"ticket_id": format!("DOOR-{i}"), "slot_id": slot_id,
+                       "customer_email": "door@example.com", "customer_phone": "+34600000001"}),
+            )
+            .await;
+            assert_eq!(status, 201, "{body}");
+        }
+
+        let op: i64 = operator.parse().unwrap();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(4 * TICKETS));
+        let askers: Vec<_> = (0..4 * TICKETS)
+            .map(|n| {
+                let (http, admin, barrier) = (http.clone(), admin.clone(), barrier.clone());
+                let base = if n % 2 == 0 { &url_a } else { &url_b };
+                let url = format!("{base}/api/operator/verify-ticket");
+                let ticket = format!("DOOR-{}", n % TICKETS);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let body = json!({"ticket_id": ticket, "operator_id": op});
+                    (ticket, post(&http, &admin, url, body).await)
+                })
+            })
+            .collect();
+        let mut admitted = std::collections::HashMap::<String, usize>::new();
+        for asker in askers {
+            let (ticket, (status, body)) = asker.await.unwrap();
+            match (status, body["error"]["code"].as_str()) {
+                (200, _) => {
+                    assert_eq!(body["admit"], json!(true), "{body}");
+                    *admitted.entry(ticket).or_default() += 1;
+                }
+                (409, Some("ALREADY_VERIFIED")) => {}
+                other => panic!("unexpected answer {other:?}: {body}"),
+            }
+        }
+        for i in 0..TICKETS {
+            assert_eq!(admitted.get(&format!("DOOR-{i}")), Some(&1), "DOOR-{i}");
+        }
+    });
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let written: i64 = client
+        .query_one("SELECT count(*) FROM passages", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(written, TICKETS as i64, "one entry per ticket");
+}

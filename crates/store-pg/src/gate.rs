@@ -19,7 +19,7 @@ use crate::slots::{load_slot, slot, SLOT_COLUMNS};
 use crate::tickets::{load_ticket, ticket, TICKET_COLUMNS};
 use crate::venues::{venue, VENUE_COLUMNS};
 use crate::{corrupt, db, ts, PgStore};
-use entrada_store::{GateStore, OrgSettings, Result, StoreError};
+use entrada_store::{GateStore, HandOff, OrgSettings, Pending, Result, StoreError};
 
 pub(crate) fn verdict_in(
     tx: &mut Tx<'_>,
@@ -834,6 +834,28 @@ pub(crate) fn verify_batch_in(
     // The tickets differ, so no decision above depends on another's write.
     write_entries(tx, orq, &entries)?;
     Ok(answers)
+}
+
+impl HandOff for PgStore {
+    /// `verify_ticket` from an async caller: queued from its thread, led on
+    /// the blocking pool (`verify_batch.rs`), answered after the COMMIT.
+    fn verify_ticket_handed_off(
+        self: std::sync::Arc<Self>,
+        orq: Orq,
+        code: TicketCode,
+        operator: OperatorId,
+        gate: Gate,
+        now: DateTime<Utc>,
+    ) -> Option<Pending<Verdict>> {
+        self.verify_handed_off(VerifyItem {
+            orq,
+            code,
+            operator,
+            gate,
+            // Stored with millisecond precision, as `verify_ticket`'s.
+            now: now.trunc_subsecs(3),
+        })
+    }
 }
 
 impl GateStore for PgStore {

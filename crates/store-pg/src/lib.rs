@@ -6,7 +6,9 @@
 //! that matters is in it.
 //!
 //! Calls block (the synchronous `postgres` client); the server runs them on
-//! tokio's blocking pool, as it does SQLite's. Each pooled connection keeps
+//! tokio's blocking pool, as it does SQLite's, but for verify-ticket, which
+//! it hands off (`HandOff`: queued from its async worker, batches led on its
+//! runtime's blocking pool, `verify_batch.rs`). Each pooled connection keeps
 //! its prepared statements (`conn.rs`).
 
 mod admin;

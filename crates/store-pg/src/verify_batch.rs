@@ -15,15 +15,32 @@
 //! two batches (of one instance or two); whichever locks it first admits it
 //! (not necessarily the one asked first), the other sees that entry: once,
 //! in no promised order.
+//!
+//! The server hands a verification off (`HandOff::verify_ticket_handed_off`)
+//! rather than blocking a thread per request: its item is queued from the
+//! async worker, and the request's task awaits a oneshot. A key's batches
+//! are led by at most `IN_FLIGHT` threads of the blocking pool, each
+//! started when a place is free and leading batch after batch while items
+//! are queued (`group_commit::Place`). Per verification: one wake-up of its
+//! task (its answer, after the COMMIT); per run of batches: one blocking
+//! thread. Before, each verification took a blocking thread (woken), a
+//! wait on the queue's condvar (woken by each batch's answers, with every
+//! other waiter of the org), and the wake-up of its task.
+
+use std::sync::Arc;
 
 use crate::domain::{Orq, TicketCode, Verdict};
 use crate::gate::{verify_batch_in, verify_one, VerifyItem};
 use crate::group_commit::{Answer, Batched, GroupQueue, Grouped};
 use crate::PgStore;
-use entrada_store::Result;
+use entrada_store::{Pending, Result, StoreError};
 
 /// The verifications waiting on one instance.
 pub(crate) type VerifyQueue = GroupQueue<VerifyItem, Verdict>;
+
+/// What a handed-off verification answers when its leader or its lone
+/// run died without an answer (a bug or a runtime shutting down).
+const NO_ANSWER: &str = "the verification's batch ended without an answer";
 
 impl Grouped for VerifyItem {
     type Batch = Orq;
@@ -74,6 +91,30 @@ impl PgStore {
             |items| self.verify_batch(items),
             |item| self.write(|tx| verify_one(tx, item)),
         )
+    }
+
+    /// `verify_grouped` for a caller on a tokio runtime (`HandOff`): the
+    /// item queued from the caller's thread, its batch led on the runtime's
+    /// blocking pool, its answer awaited; `None` off a runtime. A handed
+    /// back item runs alone on a blocking thread, with its own answer.
+    pub(crate) fn verify_handed_off(self: Arc<Self>, item: VerifyItem) -> Option<Pending<Verdict>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (answer, place) = VerifyQueue::hand_off(&self, |s| &s.verify_queue, item.clone());
+        if let Some(place) = place {
+            runtime.spawn_blocking(move || place.lead(|store, items| store.verify_batch(items)));
+        }
+        Some(Box::pin(async move {
+            match answer.await {
+                Ok(Answer::Done(answer)) => answer,
+                Ok(Answer::Alone) => runtime
+                    .spawn_blocking(move || self.write(|tx| verify_one(tx, &item)))
+                    .await
+                    .unwrap_or_else(|_| Err(StoreError::Engine(NO_ANSWER.to_owned()))),
+                // The sender went without an answer: only a leader that
+                // died between its batch and its answers drops one.
+                Err(_) => Err(StoreError::Engine(NO_ANSWER.to_owned())),
+            }
+        }))
     }
 
     /// Runs verifications as concurrent `verify_ticket` calls on one

@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 
 use chrono::{DateTime, TimeZone, Utc};
 use entrada_domain::{
@@ -13,7 +13,8 @@ use entrada_domain::{
 };
 use entrada_store::conformance::{now, ORQ};
 use entrada_store::{
-    GateStore, ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore, VenueStore,
+    GateStore, HandOff, ReservationStore, ReserveRequest, SlotStore, StoreError, TicketStore,
+    VenueStore,
 };
 use entrada_store_pg::{PgStore, TestItem};
 
@@ -826,4 +827,191 @@ fn a_batch_s_generic_plans_find_rows_by_their_keys() {
             assert_key_lookups(plan);
         }
     }
+}
+
+// The hand-off (`HandOff::verify_ticket_handed_off`), as the server calls it
+// on its runtime's workers.
+
+/// The server's runtime: two workers and its blocking pool.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn hand_off(
+    store: &Arc<PgStore>,
+    code: &TicketCode,
+    gate: Gate,
+    at: DateTime<Utc>,
+) -> entrada_store::Pending<entrada_domain::Verdict> {
+    Arc::clone(store)
+        .verify_ticket_handed_off(ORQ, code.clone(), OperatorId(5), gate, at)
+        .expect("taken on a runtime")
+}
+
+#[test]
+fn a_store_off_a_runtime_declines_the_hand_off() {
+    let Some(t) = reserved(1) else { return };
+    let store = Arc::new(t.store);
+    let declined = Arc::clone(&store).verify_ticket_handed_off(
+        ORQ,
+        t.codes[0].clone(),
+        OperatorId(5),
+        t.gate,
+        t.at,
+    );
+    assert!(declined.is_none(), "no runtime to lead its batch on");
+}
+
+#[test]
+fn a_handed_off_verification_is_answered_after_its_commit() {
+    let Some(t) = reserved(8) else { return };
+    let Reserved {
+        store,
+        client,
+        codes,
+        gate,
+        at,
+    } = t;
+    let store = Arc::new(store);
+    let client = Arc::new(std::sync::Mutex::new(client));
+    let rt = runtime();
+    // Each answer, as it comes, is checked against what another connection
+    // sees: READ COMMITTED shows only committed rows.
+    let seen: Vec<(bool, i64)> = rt.block_on(async {
+        let tasks: Vec<_> = codes
+            .iter()
+            .map(|code| {
+                let (store, client, code) = (Arc::clone(&store), Arc::clone(&client), code.clone());
+                tokio::spawn(async move {
+                    let answer = hand_off(&store, &code, gate, at).await;
+                    let n: i64 = tokio::task::spawn_blocking(move || {
+                        client
+                            .lock()
+                            .unwrap()
+                            .query_one(
+                                "SELECT count(*) FROM passages WHERE ticket_code = $1",
+                                &[&code.as_str()],
+                            )
+                            .unwrap()
+                            .get(0)
+                    })
+                    .await
+                    .unwrap();
+                    (admitted(&answer), n)
+                })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for task in tasks {
+            seen.push(task.await.unwrap());
+        }
+        seen
+    });
+    assert!(
+        seen.iter().all(|&(admit, n)| admit && n == 1),
+        "each admitted and its entry committed when answered: {seen:?}"
+    );
+}
+
+#[test]
+fn handed_off_verifications_on_two_instances_admit_each_ticket_once() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let a = Arc::new(PgStore::connect(&url, common::options(&schema)).unwrap());
+    let b = Arc::new(PgStore::connect(&url, common::options(&schema)).unwrap());
+    let (codes, gate, at) = tickets(&a, 24);
+    let rt = runtime();
+    // 16 tasks in all, alternately on the two instances, every ticket asked
+    // by each, from a different place in the list; a quarter of them (all
+    // on the second instance) through the blocking call, on the queue its
+    // handed-off callers use (callers of both kinds share its batches).
+    let answers: Vec<(String, bool, String)> = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for t in 0..16 {
+            let store = Arc::clone(if t % 2 == 0 { &a } else { &b });
+            let codes = codes.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                for i in 0..codes.len() {
+                    let code = codes[(i + t * 5) % codes.len()].clone();
+                    let answer = if t % 4 == 3 {
+                        let (store, code) = (Arc::clone(&store), code.clone());
+                        tokio::task::spawn_blocking(move || {
+                            store.verify_ticket(ORQ, &code, OperatorId(5), &gate, at)
+                        })
+                        .await
+                        .unwrap()
+                    } else {
+                        hand_off(&store, &code, gate, at).await
+                    };
+                    let why = match &answer {
+                        Ok(v) => v.verdict.code().to_owned(),
+                        Err(e) => e.code().to_owned(),
+                    };
+                    out.push((code.to_string(), admitted(&answer), why));
+                }
+                out
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        all
+    });
+    let mut admits: HashMap<String, usize> = HashMap::new();
+    for (code, admit, why) in &answers {
+        if *admit {
+            *admits.entry(code.clone()).or_default() += 1;
+        } else {
+            assert_eq!(why, "ALREADY_VERIFIED", "{code}");
+        }
+    }
+    let mut client = common::client(&url, &schema);
+    let written = passages(&mut client);
+    for code in &codes {
+        assert_eq!(admits.get(code.as_str()), Some(&1), "one ADMIT for {code}");
+        assert_eq!(written.get(code.as_str()), Some(&1), "one entry for {code}");
+    }
+}
+
+#[test]
+fn a_handed_off_ticket_locked_elsewhere_runs_alone_and_holds_up_no_other() {
+    let Some(url) = common::url() else { return };
+    let schema = common::fresh_schema(&url);
+    let store = Arc::new(PgStore::connect(&url, common::options(&schema)).unwrap());
+    let (codes, gate, at) = tickets(&store, 3);
+    let mut locker = common::client(&url, &schema);
+    let held = std::sync::Mutex::new(Some(hold(&mut locker, &["T-1"])));
+    let rt = runtime();
+    let (s1, c1) = (Arc::clone(&store), codes[1].clone());
+    let locked = rt.spawn(async move { hand_off(&s1, &c1, gate, at).await });
+    // Its item is queued (and on its own, handed back) before the others.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The others are answered while T-1 is held: its item went back to its
+    // own caller (SKIP LOCKED), who waits for the lock alone.
+    let free = common::within_10s(
+        || {
+            rt.block_on(async {
+                [
+                    hand_off(&store, &codes[0], gate, at).await,
+                    hand_off(&store, &codes[2], gate, at).await,
+                ]
+            })
+        },
+        || drop(held.lock().unwrap().take()),
+    );
+    assert!(free.iter().all(admitted), "{free:?}");
+    assert!(!locked.is_finished(), "answered while its ticket is held");
+    drop(held.lock().unwrap().take());
+    let answer = rt.block_on(locked).unwrap();
+    assert!(admitted(&answer), "{answer:?}");
+    assert_eq!(
+        passages(&mut common::client(&url, &schema)).get("T-1"),
+        Some(&1)
+    );
 }

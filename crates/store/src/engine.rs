@@ -7,9 +7,11 @@
 //! The traits are the server's calls and nothing more: the same signatures
 //! as `Store`'s inherent methods, which the SQLite implementation forwards to
 //! (one macro writes the trait and the forwarding, so they cannot drift).
-//! The calls block; the server runs them on tokio's blocking pool. The one
-//! exception is `TokenStore::cached_principal`: it answers from memory or
-//! not at all, never blocks, and the server calls it on its async worker.
+//! The calls block; the server runs them on tokio's blocking pool. The
+//! exceptions: `TokenStore::cached_principal` answers from memory or not at
+//! all, never blocks, and the server calls it on its async worker; and
+//! `HandOff`'s calls, which an engine may take from an async caller as a
+//! future (queued, no blocking thread per waiting caller), or decline.
 //!
 //! Groups rather than one trait, so an engine can be brought up one group at
 //! a time with the conformance suite (`crate::conformance`) proving each
@@ -29,6 +31,35 @@ use crate::{
     CustomerScope, OrgSettings, Principal, ReserveRequest, Result, SigningKeyInfo, Store,
     TicketFilter, TicketReader, TicketState,
 };
+
+/// An answer an engine gives later, to a caller that awaits it.
+pub type Pending<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send>>;
+
+/// Calls an engine may take from a caller on an async runtime's worker
+/// without a blocking thread per waiting call (PostgreSQL: verify-ticket
+/// goes into its group-commit queue, whose batches are led by a few
+/// blocking threads, and its caller's task is woken once, with its answer).
+/// Each returns `None` when the engine does not take it so (the default;
+/// SQLite): the caller runs the blocking call on a blocking thread, as for
+/// every other call. Same rules, same answer as the blocking call.
+pub trait HandOff: Send + Sync {
+    /// `GateStore::verify_ticket`, handed off. Must be called on a tokio
+    /// runtime (an engine that needs one and finds none declines).
+    fn verify_ticket_handed_off(
+        self: std::sync::Arc<Self>,
+        orq: Orq,
+        code: TicketCode,
+        operator: OperatorId,
+        gate: Gate,
+        now: DateTime<Utc>,
+    ) -> Option<Pending<Verdict>> {
+        let _ = (orq, code, operator, gate, now);
+        None
+    }
+}
+
+/// SQLite's calls block on its own connection: none is handed off.
+impl HandOff for Store {}
 
 macro_rules! service_groups {
     ($(
@@ -53,8 +84,8 @@ macro_rules! service_groups {
         )*
 
         /// Everything the server needs from its database.
-        pub trait ServerStore: $($group +)* Send + Sync {}
-        impl<T: $($group +)* Send + Sync> ServerStore for T {}
+        pub trait ServerStore: $($group +)* HandOff + Send + Sync {}
+        impl<T: $($group +)* HandOff + Send + Sync> ServerStore for T {}
     };
 }
 

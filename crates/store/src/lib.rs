@@ -49,9 +49,9 @@ use crate::domain::DomainError;
 pub use admin::{AdminStore, CliStore};
 pub use closing::close_each;
 pub use engine::{
-    DashboardStore, GateHealthStore, GateStore, OperatorStore, ReservationStore, ServerStore,
-    SigningStore, SlotBoardStore, SlotStore, SyncStore, TicketStore, TokenStore, UpdateStore,
-    VenueOpsStore, VenueStore,
+    DashboardStore, GateHealthStore, GateStore, HandOff, OperatorStore, Pending, ReservationStore,
+    ServerStore, SigningStore, SlotBoardStore, SlotStore, SyncStore, TicketStore, TokenStore,
+    UpdateStore, VenueOpsStore, VenueStore,
 };
 pub use reservations::ReserveRequest;
 pub use signing::{OrgSettings, SigningKeyInfo};
